@@ -1,0 +1,122 @@
+"""``SpineImage``: the one image type every step of the pipeline accepts and returns.
+
+The array is always held in **RAS+ canonical orientation** (NIfTI convention): axis 0 increases toward
+the patient's Right, axis 1 toward Anterior, axis 2 toward Superior; ``affine`` maps voxel indices to
+RAS millimetres. Readers reorient whatever they load (DICOM LPS, NIfTI in any voxel order, PNG slices)
+to it and remember the source voxel order, so that outputs can be written back in the input's own
+geometry. ``sagittal_slices()`` gives the view radiologists read: slices from the patient's right
+to left, each with the head up and anterior to the left (like the SPIDER PNGs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
+
+RAS = axcodes2ornt("RAS")
+MODALITIES = ("MR", "CT", "XR", "OT")
+
+
+def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reorient ``array`` to RAS+ by axis permutations and flips; returns (array, affine, source_ornt)."""
+    ornt = io_orientation(affine)
+    canonical = apply_orientation(array, ornt)
+    return canonical, affine @ inv_ornt_aff(ornt, array.shape), ornt
+
+
+def display_to_canonical(stack: np.ndarray) -> np.ndarray:
+    """Inverse of :meth:`SpineImage.sagittal_slices`: ``(n, rows S->I, cols A->P)`` to RAS axes."""
+    return np.ascontiguousarray(np.flip(stack, axis=(0, 1, 2)).transpose(0, 2, 1))
+
+
+@dataclass
+class SpineImage:
+    """Voxels in RAS+ orientation with their geometry, modality and where they came from."""
+
+    array: np.ndarray
+    affine: np.ndarray
+    modality: str = "OT"
+    source: str = ""
+    spacing_known: bool = True
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"SpineImage needs a 3D array, got shape {self.array.shape}")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, affine: np.ndarray, **kwargs: Any) -> "SpineImage":
+        """Build from an array in any voxel order; it is reoriented to RAS+ and the order remembered."""
+        canonical, canonical_affine, ornt = to_canonical(np.asarray(array), np.asarray(affine, float))
+        return cls(canonical, canonical_affine, source_ornt=ornt, **kwargs)
+
+    @classmethod
+    def from_sagittal_slices(cls, stack: np.ndarray, spacing_mm: tuple[float, float, float], **kwargs: Any) -> "SpineImage":
+        """Build from display slices ``(n, rows, cols)`` (head up, anterior left) and (lateral, row, col) spacing."""
+        lateral, row, col = spacing_mm
+        array = display_to_canonical(np.asarray(stack))
+        affine = np.diag([lateral, col, row, 1.0])
+        return cls(array, affine, **kwargs)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.array.shape  # type: ignore[return-value]
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        """Voxel size along the RAS axes, in mm."""
+        return tuple(float(v) for v in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))  # type: ignore[return-value]
+
+    @property
+    def is_2d(self) -> bool:
+        """One sagittal slice (a PNG, or a single-slice DICOM)."""
+        return self.shape[0] == 1
+
+    def sagittal_slices(self) -> np.ndarray:
+        """Slices ``(n, rows, cols)`` from right to left, rows head to feet, columns anterior to posterior."""
+        return np.flip(self.array, axis=(0, 1, 2)).transpose(0, 2, 1)
+
+    def sagittal_spacing_mm(self) -> tuple[float, float]:
+        """(row, column) pixel size of :meth:`sagittal_slices`, in mm."""
+        _, a, s = self.spacing_mm
+        return s, a
+
+    def labels_from_sagittal(self, stack: np.ndarray) -> "SpineImage":
+        """A label image on this image's grid from display-oriented slices (e.g. a network's output)."""
+        return self.with_array(display_to_canonical(stack))
+
+    def with_array(self, array: np.ndarray) -> "SpineImage":
+        """Same geometry and provenance, other voxels (a label map, a normalised copy)."""
+        if array.shape != self.shape:
+            raise ValueError(f"array shape {array.shape} does not match image shape {self.shape}")
+        return replace(self, array=array, metadata=dict(self.metadata))
+
+    def source_array(self, array: np.ndarray | None = None) -> np.ndarray:
+        """``array`` (default: the image) back in the voxel order of the file it was read from."""
+        array = self.array if array is None else array
+        return apply_orientation(array, ornt_transform(RAS, self.source_ornt))
+
+    def source_affine(self) -> np.ndarray:
+        """The affine of the file it was read from (for writing outputs in the input's geometry)."""
+        back = ornt_transform(RAS, self.source_ornt)
+        return self.affine @ inv_ornt_aff(back, self.shape)
+
+    def describe(self) -> dict[str, Any]:
+        """What was read, for ``lumbar info`` and the findings' input description."""
+        from nibabel.orientations import aff2axcodes
+
+        return {
+            "source": self.source,
+            "modality": self.modality,
+            "shape": list(self.shape),
+            "spacing_mm": [round(v, 4) for v in self.spacing_mm] if self.spacing_known else None,
+            "orientation": "".join(aff2axcodes(self.affine)),
+            "source_orientation": "".join(aff2axcodes(self.source_affine())),
+            **{k: v for k, v in self.metadata.items() if not k.startswith("_")},
+        }

@@ -1,0 +1,188 @@
+"""DICOM series: find the series in a folder or zip, pick the sagittal lumbar one, build the volume.
+
+Pixel data is decoded by pydicom with pylibjpeg (JPEG, JPEG 2000, RLE) and pyjpegls (JPEG-LS), so
+compressed transfer syntaxes read like uncompressed ones. Geometry follows DICOM PS3.3 C.7.6.2:
+``ImageOrientationPatient`` gives the row and column directions, ``ImagePositionPatient`` the first
+voxel of each slice, in LPS millimetres.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from lumbar.errors import InputError
+from lumbar.image import SpineImage
+
+# Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
+NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def is_dicom_file(path: Path) -> bool:
+    """True for a file with the DICOM preamble (or one pydicom reads as DICOM without forcing)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+        if head[128:132] == b"DICM":
+            return True
+        pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        return True
+    except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError, EOFError, KeyError):
+        return False
+
+
+def folder_has_dicom(folder: Path, probe: int = 20) -> bool:
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()][:probe]
+    return any(is_dicom_file(p) for p in files)
+
+
+def _headers(files: list[Path]) -> list[tuple[Path, pydicom.Dataset]]:
+    out = []
+    for f in files:
+        if f.name.upper() == "DICOMDIR" or not is_dicom_file(f):
+            continue
+        try:
+            out.append((f, pydicom.dcmread(f, stop_before_pixels=True)))
+        except Exception:  # a damaged file among good ones is skipped, not fatal
+            continue
+    return out
+
+
+def _is_image(ds: pydicom.Dataset) -> bool:
+    return "Rows" in ds and "Columns" in ds and str(ds.get("Modality", "")).upper() not in NON_IMAGE_MODALITIES
+
+
+def _normal(ds: pydicom.Dataset) -> np.ndarray:
+    iop = np.array(ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), float)
+    return np.cross(iop[:3], iop[3:])
+
+
+def _plane(ds: pydicom.Dataset) -> str:
+    """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis."""
+    return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(_normal(ds))))]
+
+
+def _describe_series(headers: list[pydicom.Dataset]) -> str:
+    ds = headers[0]
+    return (f"#{ds.get('SeriesNumber', '?')} {ds.get('SeriesDescription', '') or '(no description)'} "
+            f"[{ds.get('Modality', '?')}, {_plane(ds)}, {len(headers)} images, uid {ds.get('SeriesInstanceUID', '?')}]")
+
+
+def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: str | None, where: Path) -> str:
+    """The series asked for, else the sagittal one (T2 first, then most slices)."""
+    if wanted is not None:
+        for uid, items in series.items():
+            if wanted in (uid, str(items[0][1].get("SeriesNumber", ""))):
+                return uid
+        listing = "; ".join(_describe_series([d for _, d in v]) for v in series.values())
+        raise InputError(f"{where}: no series {wanted!r}; found {listing}")
+
+    def rank(uid: str) -> tuple:
+        ds = series[uid][0][1]
+        desc = str(ds.get("SeriesDescription", "")).upper()
+        return (_plane(ds) == "sagittal", "T2" in desc, len(series[uid]))
+
+    return max(series, key=rank)
+
+
+def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None = None) -> SpineImage:
+    """Group ``files`` into series, pick one, and stack it into a volume."""
+    headers = _headers(files)
+    if not headers:
+        raise InputError(f"{where}: no DICOM files found")
+    series: dict[str, list[tuple[Path, pydicom.Dataset]]] = defaultdict(list)
+    for f, ds in headers:
+        if _is_image(ds):
+            series[str(ds.get("SeriesInstanceUID", "unknown"))].append((f, ds))
+    if not series:
+        kinds = sorted({str(ds.get("Modality", "?")) for _, ds in headers})
+        raise InputError(f"{where}: DICOM holds no image series (only {', '.join(kinds)} objects)")
+    uid = _pick_series(series, wanted_series, where)
+    others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
+    image = _stack_series(series[uid], where)
+    image.metadata["other_series"] = others
+    return image
+
+
+def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:
+    first = items[0][1]
+    normal = _normal(first)
+    items = sorted(items, key=lambda it: float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float), normal)))
+    shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in items}
+    if len(shapes) > 1:
+        raise InputError(f"{where}: series mixes image sizes {sorted(shapes)}; pick one series with --series")
+    slices = []
+    for f, _ in items:
+        try:
+            ds = pydicom.dcmread(f)
+            pixels = ds.pixel_array.astype(np.float32)
+        except Exception as exc:  # decoder errors come in many types
+            raise InputError(f"{f}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None
+        if pixels.ndim == 3 and int(ds.get("NumberOfFrames", 1)) == 1:
+            raise InputError(f"{f}: colour DICOM images are not supported (photometric {ds.get('PhotometricInterpretation')})")
+        pixels = pixels * float(ds.get("RescaleSlope", 1) or 1) + float(ds.get("RescaleIntercept", 0) or 0)
+        slices.extend(pixels if pixels.ndim == 3 else [pixels])
+    volume = np.stack(slices)  # (slice, row, col)
+    affine, spacing_known = _affine(items, len(slices))
+    meta = {
+        "format": "DICOM",
+        "series_uid": str(first.get("SeriesInstanceUID", "")),
+        "series_description": str(first.get("SeriesDescription", "")),
+        "series_number": str(first.get("SeriesNumber", "")),
+        "plane": _plane(first),
+        "manufacturer": str(first.get("Manufacturer", "")),
+        "transfer_syntax": str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
+        "_dicom_files": [str(f) for f, _ in items],
+    }
+    modality = str(first.get("Modality", "OT")).upper()
+    modality = {"MR": "MR", "CT": "CT", "CR": "XR", "DX": "XR", "RF": "XR", "XA": "XR"}.get(modality, "OT")
+    return SpineImage.from_array(volume, affine, modality=modality, source=str(where), spacing_known=spacing_known, metadata=meta)
+
+
+def _affine(items: list[tuple[Path, pydicom.Dataset]], n_slices: int) -> tuple[np.ndarray, bool]:
+    """Voxel (slice, row, col) -> RAS mm from IOP/IPP/PixelSpacing; unit spacing where they are missing."""
+    ds = items[0][1]
+    if "ImageOrientationPatient" not in ds or "ImagePositionPatient" not in ds or "PixelSpacing" not in ds:
+        spacing = [float(v) for v in ds.get("PixelSpacing", ds.get("ImagerPixelSpacing", [1.0, 1.0]))]
+        return np.diag([float(ds.get("SliceThickness", 1.0) or 1.0), spacing[0], spacing[1], 1.0]), "PixelSpacing" in ds
+    iop = np.array(ds.ImageOrientationPatient, float)
+    row_dir, col_dir = iop[:3], iop[3:]
+    row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
+    first = np.array(ds.ImagePositionPatient, float)
+    if len(items) > 1:
+        last = np.array(items[-1][1].ImagePositionPatient, float)
+        step = (last - first) / (len(items) - 1)
+    else:
+        step = np.cross(row_dir, col_dir) * float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)
+    if np.linalg.norm(step) < 1e-6:
+        raise InputError(f"{items[0][0].parent}: all slices share one position; not a volume series")
+    lps = np.eye(4)
+    lps[:3, 0] = step
+    lps[:3, 1] = col_dir * row_mm  # moving down a row follows the column direction
+    lps[:3, 2] = row_dir * col_mm  # moving along a row follows the row direction
+    lps[:3, 3] = first
+    return LPS_TO_RAS @ lps, True
+
+
+def read_dicom_folder(folder: Path, wanted_series: str | None = None) -> SpineImage:
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    if not files:
+        raise InputError(f"{folder}: folder is empty")
+    return read_dicom_files(files, folder, wanted_series)
+
+
+def read_dicom_zip(path: Path, wanted_series: str | None = None) -> SpineImage:
+    from lumbar.io.read import safe_extract_zip
+
+    with tempfile.TemporaryDirectory(prefix="lumbar-zip-") as tmp:
+        safe_extract_zip(path, Path(tmp))
+        image = read_dicom_folder(Path(tmp), wanted_series)
+        image.source = str(path)
+        image.metadata.pop("_dicom_files", None)  # the extracted files are gone after this block
+        return image

@@ -1,0 +1,90 @@
+"""Write label maps as NIfTI (volumes) or PNG (slices) in the input's own geometry, atomically.
+
+Every writer goes through :func:`atomic_path`: the file is written under a temporary name in the
+target folder and renamed into place, so a crash never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lumbar.image import SpineImage
+from lumbar.labels import SPIDER_VALUES, STRUCTURE_COLOURS, STRUCTURE_NAMES
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes) or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_nifti(labels: np.ndarray, reference: SpineImage, path: str | Path) -> Path:
+    """Save a label map (on ``reference``'s RAS grid) as NIfTI in the voxel order of the input file."""
+    import nibabel as nib
+
+    dtype = np.uint8 if labels.max(initial=0) < 256 else np.int16
+    img = nib.Nifti1Image(reference.source_array(labels).astype(dtype), reference.source_affine())
+    img.set_qform(reference.source_affine(), code=1)
+    img.set_sform(reference.source_affine(), code=1)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return Path(path)
+
+
+def write_png(display_slice: np.ndarray, path: str | Path) -> Path:
+    """Save one display-oriented 2D array (uint8) as PNG."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(display_slice, np.uint8)).save(tmp, format="PNG")
+    return Path(path)
+
+
+def classes_to_spider(classes: np.ndarray) -> np.ndarray:
+    """Class indices to SPIDER mask values (0, 29, 76, 150)."""
+    lut = np.zeros(max(SPIDER_VALUES) + 1, np.uint8)
+    for structure, value in SPIDER_VALUES.items():
+        lut[structure] = value
+    return lut[classes]
+
+
+def write_colour_tables(names: dict[int, str], colours: dict[int, tuple[int, int, int]], stem: str | Path) -> list[Path]:
+    """Label tables beside a label map: ``.ctbl`` for 3D Slicer and ``.label.txt`` for ITK-SNAP."""
+    stem = Path(stem)
+    slicer = ["# lumbar label table (3D Slicer colour table)"]
+    itksnap = ["# ITK-SnAP Label Description File", '    0     0    0    0        0  0  0    "Clear Label"']
+    for value in sorted(names):
+        r, g, b = colours.get(value, (200, 200, 200))
+        slicer.append(f"{value} {names[value]} {r} {g} {b} 255")
+        itksnap.append(f'{value:5d} {r:5d} {g:4d} {b:4d}        1  1  1    "{names[value]}"')
+    return [write_text(stem.with_suffix(".ctbl"), "\n".join(slicer) + "\n"),
+            write_text(stem.with_suffix(".label.txt"), "\n".join(itksnap) + "\n")]
+
+
+def semantic_colour_table() -> tuple[dict[int, str], dict[int, tuple[int, int, int]]]:
+    """Names and colours of the SPIDER semantic values."""
+    names = {SPIDER_VALUES[s]: n for s, n in STRUCTURE_NAMES.items()}
+    colours = {SPIDER_VALUES[s]: c for s, c in STRUCTURE_COLOURS.items()}
+    return names, colours

@@ -1,0 +1,1 @@
+"""Networks, the registry of shipped weights, and ONNX inference."""

@@ -1,0 +1,48 @@
+"""Export a trained network to ONNX with the metadata that inference and the model card need."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from lumbar.labels import Structure
+
+
+def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
+    """Write ``model`` as ONNX with dynamic batch and image size (atomic: temp file, then rename)."""
+    model.eval()
+    tmp = path.with_suffix(".tmp.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (example,), str(tmp), input_names=["image"], output_names=["logits"],
+            dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n", 2: "h", 3: "w"}},
+            opset_version=17, dynamo=False,
+        )
+    tmp.replace(path)
+    return path
+
+
+def export_segmentation_onnx(model, out_dir: Path, cfg, split: dict, state: dict, test_dice: dict) -> Path:
+    """Export the segmentation network and its metadata (``segmentation.json``) into ``out_dir``."""
+    path = export_onnx(model, torch.zeros(1, 1, *cfg.patch), out_dir / "segmentation.onnx")
+    meta = {
+        "name": "segmentation",
+        "task": "sagittal MRI segmentation: disc, vertebra, spinal canal",
+        "spacing_mm": cfg.target_mm,
+        "classes": {s.name.lower(): int(s) for s in Structure},
+        "grid_multiple": 32,
+        "normalisation": "percentile 0.5-99.5 of non-background pixels to [0, 1]",
+        "trained_steps": state["step"],
+        "best_val_mean_dice": state["best"],
+        "history": state["history"],
+        "test_dice_model_grid": test_dice,
+        "split_patients": {k: sorted({s.patient for s in v}) for k, v in split.items()},
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")},
+    }
+    (out_dir / "segmentation.json").write_text(json.dumps(meta, indent=1))
+    return path

@@ -1,0 +1,264 @@
+"""A procedural lumbar spine with exact ground truth, for the always-on tests and the demo.
+
+The phantom is built in a sagittal plane (x posterior, y superior, in mm) from T11 down to S1 with a
+lordotic curve, and extruded laterally: vertebral bodies (rounded boxes with a cortical rim), discs
+(annulus and nucleus, with controllable height loss, darkening, bulge and herniation), the spinal
+canal, laminae and spinous processes, and surrounding soft tissue. It renders as T1- or T2-weighted
+MRI or as CT (Hounsfield units), with noise and a bias field, deterministically from a seed.
+
+It is not training data for shipped models: it exists so that tests know the exact answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lumbar.image import SpineImage
+from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, Structure, disc_label, disc_name
+
+LEVELS = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
+# Tilt of each vertebra's long axis from vertical, degrees, positive = top leaning anterior.
+DEFAULT_TILT_DEG = {"T11": -12.0, "T12": -12.0, "L1": -10.0, "L2": -5.0, "L3": 0.0, "L4": 8.0, "L5": 16.0, "S1": 30.0}
+
+# Tissue intensities per contrast: (T2, T1, CT in HU).
+TISSUE = {
+    "air": (0.0, 0.0, -1000.0),
+    "fat": (0.55, 0.9, -100.0),
+    "muscle": (0.22, 0.35, 50.0),
+    "viscera": (0.35, 0.4, 30.0),
+    "marrow": (0.38, 0.6, 200.0),
+    "cortex": (0.08, 0.1, 800.0),
+    "annulus": (0.2, 0.3, 80.0),
+    "nucleus": (0.85, 0.32, 85.0),
+    "csf": (0.95, 0.15, 10.0),
+}
+T = {name: i for i, name in enumerate(TISSUE)}
+CONTRASTS = ("T2", "T1", "CT")
+
+
+@dataclass
+class DiscSpec:
+    """How one disc deviates from healthy: height loss (fraction), darkening (0-1), bulge/herniation (mm)."""
+
+    height_loss: float = 0.0
+    darkening: float = 0.0
+    bulge_mm: float = 0.0
+    herniation_mm: float = 0.0
+
+
+@dataclass
+class DiscTruth:
+    level: str
+    label: int
+    height_anterior_mm: float
+    height_middle_mm: float
+    height_posterior_mm: float
+    bulge_mm: float
+    herniation_mm: float
+    darkening: float
+    canal_ap_mm: float
+
+
+@dataclass
+class VertebraTruth:
+    level: str
+    label: int
+    height_anterior_mm: float
+    height_middle_mm: float
+    height_posterior_mm: float
+    depth_mm: float
+    tilt_deg: float
+
+
+@dataclass
+class Phantom:
+    """A rendered phantom: the image, its instance labels (same grid) and the truth per structure."""
+
+    image: SpineImage
+    instances: np.ndarray
+    discs: list[DiscTruth]
+    vertebrae: list[VertebraTruth]
+    lordosis_deg: float
+    canal_ap_mm: float
+
+    def semantic(self) -> np.ndarray:
+        """Class map (``Structure``) on the image grid."""
+        out = np.zeros(self.instances.shape, np.uint8)
+        out[(self.instances >= 1) & (self.instances <= 30)] = Structure.VERTEBRA
+        out[(self.instances > 100) & (self.instances < CANAL_LABEL)] = Structure.DISC
+        out[self.instances == CANAL_LABEL] = Structure.CANAL
+        return out
+
+
+@dataclass
+class PhantomSpec:
+    """Everything that shapes a phantom; defaults give a healthy adult lumbar spine."""
+
+    contrast: str = "T2"
+    shape: tuple[int, int, int] = (13, 320, 288)  # (lateral slices, rows, cols) of the sagittal stack
+    spacing_mm: tuple[float, float, float] = (4.0, 1.0, 1.0)
+    body_height_mm: float = 27.0
+    body_depth_mm: float = 36.0
+    body_width_mm: float = 46.0
+    disc_height_mm: float = 10.0
+    canal_ap_mm: float = 15.0
+    canal_width_mm: float = 22.0
+    tilt_deg: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TILT_DEG))
+    discs: dict[str, DiscSpec] = field(default_factory=dict)  # keyed by upper vertebra, e.g. "L4"
+    wedge: dict[str, float] = field(default_factory=dict)  # anterior height loss fraction per vertebra
+    noise: float = 0.03
+    bias: float = 0.2
+    seed: int = 0
+
+
+def _rounded_box(s: np.ndarray, t: np.ndarray, w: np.ndarray, hs: np.ndarray | float, ht: float, hw: float) -> np.ndarray:
+    """Inside test of a box with rounded edges (superellipse, exponent 8) in local coordinates."""
+    return (np.abs(s / hs) ** 8 + ((t / ht) ** 2 + (w / hw) ** 2) ** 4) <= 1.0
+
+
+def _axes(tilt_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Unit long axis (toward superior) and normal (toward posterior) in (x posterior, y superior)."""
+    phi = np.deg2rad(tilt_deg)
+    return np.array([-np.sin(phi), np.cos(phi)]), np.array([np.cos(phi), np.sin(phi)])
+
+
+def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
+    """Render a phantom from ``spec`` (or ``PhantomSpec(**overrides)``)."""
+    spec = spec or PhantomSpec(**overrides)
+    if spec.contrast not in CONTRASTS:
+        raise ValueError(f"contrast must be one of {CONTRASTS}")
+    rng = np.random.default_rng(spec.seed)
+    n_lat, rows, cols = spec.shape
+    d_lat, d_row, d_col = spec.spacing_mm
+    w = (np.arange(n_lat) - (n_lat - 1) / 2)[:, None, None] * d_lat
+    y = -(np.arange(rows) - rows * 0.45)[None, :, None] * d_row  # superior is up; origin a bit above centre
+    x = (np.arange(cols) - cols * 0.5)[None, None, :] * d_col  # posterior is right
+    grid_shape = (n_lat, rows, cols)
+
+    # Place vertebrae from S1 upwards along the lordotic curve.
+    centres: dict[str, np.ndarray] = {}
+    heights = {lvl: spec.body_height_mm * (1.25 if lvl == "S1" else 1.0) for lvl in LEVELS}
+    discs_h = {lvl: spec.disc_height_mm * (1 - spec.discs.get(lvl, DiscSpec()).height_loss) for lvl in LEVELS[:-1]}
+    position = np.array([-10.0, -128.0])
+    centres["S1"] = position
+    for lower, upper in zip(LEVELS[::-1][:-1], LEVELS[::-1][1:]):
+        a_lo, _ = _axes(spec.tilt_deg[lower])
+        a_up, _ = _axes(spec.tilt_deg[upper])
+        a_mid = (a_lo + a_up) / np.linalg.norm(a_lo + a_up)
+        top_of_lower = centres[lower] + a_lo * heights[lower] / 2
+        centres[upper] = top_of_lower + a_mid * discs_h[upper] + a_up * heights[upper] / 2
+
+    instances = np.zeros(grid_shape, np.int16)
+    tissue = np.zeros(grid_shape, np.uint8)  # index into TISSUE_NAMES
+    body = np.broadcast_to(((x + 20) / 130) ** 2 + (w / 170) ** 2 < 1.0, grid_shape)
+    tissue[body] = T["viscera"]
+    tissue[body & np.broadcast_to(x > 15, grid_shape)] = T["muscle"]
+    tissue[body & np.broadcast_to((x > 85) | (x < -135), grid_shape)] = T["fat"]
+    cortex = np.zeros(grid_shape, bool)
+
+    hw = spec.body_width_mm / 2
+    dark_nuclei = np.zeros(grid_shape, np.float32)
+    canal_mask = np.zeros(grid_shape, bool)
+    vertebrae, disc_truths = [], []
+    for lvl in LEVELS:
+        a, n = _axes(spec.tilt_deg[lvl])
+        c = centres[lvl]
+        s = (x - c[0]) * a[0] + (y - c[1]) * a[1]
+        t = (x - c[0]) * n[0] + (y - c[1]) * n[1]
+        h, d = heights[lvl], spec.body_depth_mm
+        wedge = spec.wedge.get(lvl, 0.0)
+        # Height shrinks linearly from posterior (t=+d/2) to anterior (t=-d/2) for a wedge.
+        half_h = h / 2 * (1 - wedge * (0.5 - t / d))
+        inside = _rounded_box(s, t, w, half_h, d / 2, hw)
+        core = _rounded_box(s, t, w, half_h - 1.5, d / 2 - 1.5, hw - 1.5)
+        canal_front = d / 2 + 1.0
+        canal = (t > canal_front) & (t < canal_front + spec.canal_ap_mm) & (np.abs(s) < h / 2 + 6) & (np.abs(w) < spec.canal_width_mm / 2)
+        canal_mask |= canal
+        lamina = (t >= canal_front + spec.canal_ap_mm) & (t < canal_front + spec.canal_ap_mm + 8) & (np.abs(s) < h / 2 - 3) & (np.abs(w) < 15)
+        spinous = (t >= canal_front + spec.canal_ap_mm) & (t < canal_front + spec.canal_ap_mm + 32) & (np.abs(s + 3) < 7) & (np.abs(w) < 4)
+        pedicle = (t > d / 2 - 2) & (t < canal_front + spec.canal_ap_mm + 2) & (np.abs(s) < 6) & (np.abs(w) > spec.canal_width_mm / 2) & (np.abs(w) < spec.canal_width_mm / 2 + 7)
+        posterior = (lamina | spinous | pedicle) if lvl != "S1" else (lamina & (np.abs(s) < 8))
+        bone = inside | posterior
+        instances[bone] = VERTEBRA_IDS[lvl]
+        tissue[bone] = T["marrow"]
+        cortex |= (inside & ~core) | (posterior & ~np.roll(posterior, 1, axis=2))
+        heights_aph = [h * (1 - wedge), h * (1 - wedge / 2), h]
+        vertebrae.append(VertebraTruth(lvl, VERTEBRA_IDS[lvl], *heights_aph, d, spec.tilt_deg[lvl]))
+
+    # Discs: between the lower endplate of the upper vertebra and the upper endplate of the lower one.
+    for upper, lower in zip(LEVELS[:-1], LEVELS[1:]):
+        ds = spec.discs.get(upper, DiscSpec())
+        a_up, n_up = _axes(spec.tilt_deg[upper])
+        a_lo, n_lo = _axes(spec.tilt_deg[lower])
+        top = centres[upper] - a_up * heights[upper] / 2
+        bottom = centres[lower] + a_lo * heights[lower] / 2
+        c = (top + bottom) / 2
+        a = (a_up + a_lo) / np.linalg.norm(a_up + a_lo)
+        n = np.array([a[1], -a[0]])
+        s = (x - c[0]) * a[0] + (y - c[1]) * a[1]
+        t = (x - c[0]) * n[0] + (y - c[1]) * n[1]
+        d = spec.body_depth_mm
+        # Wedge from the tilt difference: anterior height exceeds posterior in a lordotic segment.
+        tilt_gap = np.deg2rad(spec.tilt_deg[lower] - spec.tilt_deg[upper])
+        mid_h = float(np.linalg.norm(top - bottom))
+        half_h = np.maximum(mid_h / 2 - t * np.tan(tilt_gap) / 2, 0.5)
+        reach = d / 2 + ds.bulge_mm * np.clip(1 - (w / hw) ** 2, 0, 1)
+        disc = (np.abs(s) <= half_h) & (t >= -d / 2) & (t <= reach) & (np.abs(w) < hw * np.sqrt(np.clip(1 - (np.minimum(t, d / 2) / (d / 2 + 1e-6)) ** 8, 0, 1) + 1e-6))
+        if ds.herniation_mm > 0:
+            disc |= ((t - d / 2) / ds.herniation_mm) ** 2 + (s / max(mid_h / 2, 1)) ** 2 + (w / 6) ** 2 <= 1.0
+        disc &= instances == 0
+        label = disc_label(upper)
+        instances[disc] = label
+        nucleus = disc & (np.abs(t) < d / 2 - 8) & (np.abs(s) < half_h - 1.5) & (np.abs(w) < hw - 8)
+        tissue[disc] = T["annulus"]
+        tissue[nucleus] = T["nucleus"]
+        dark_nuclei[nucleus] = ds.darkening
+        half_d = d / 2
+        disc_truths.append(DiscTruth(
+            level=disc_name(upper, lower), label=label,
+            height_anterior_mm=mid_h + half_d * np.tan(tilt_gap), height_middle_mm=mid_h,
+            height_posterior_mm=mid_h - half_d * np.tan(tilt_gap),
+            bulge_mm=ds.bulge_mm, herniation_mm=ds.herniation_mm, darkening=ds.darkening,
+            canal_ap_mm=spec.canal_ap_mm + 1.0 - max(ds.bulge_mm, ds.herniation_mm),
+        ))
+        cortex &= ~disc
+
+    canal_mask &= instances == 0
+    instances[canal_mask] = CANAL_LABEL
+    tissue[canal_mask] = T["csf"]
+    tissue[cortex & (instances > 0) & (instances <= 30)] = T["cortex"]
+
+    lut = np.array([v[CONTRASTS.index(spec.contrast)] for v in TISSUE.values()], np.float32)
+    image = lut[tissue]
+    # A degenerated nucleus loses its water signal toward that of the annulus (Pfirrmann et al., Spine 2001).
+    darkened = tissue == T["nucleus"]
+    image[darkened] += dark_nuclei[darkened] * (lut[T["annulus"]] - lut[T["nucleus"]])
+    image = _add_texture_and_noise(image, instances, spec, rng)
+    lordosis = spec.tilt_deg["S1"] - spec.tilt_deg["L1"]
+    stack_spacing = spec.spacing_mm
+    img = SpineImage.from_sagittal_slices(image, stack_spacing, modality="CT" if spec.contrast == "CT" else "MR",
+                                          source=f"phantom:{spec.contrast}:seed{spec.seed}",
+                                          metadata={"format": "phantom", "contrast": spec.contrast})
+    from lumbar.image import display_to_canonical
+
+    return Phantom(img, display_to_canonical(instances), disc_truths, vertebrae, lordosis, spec.canal_ap_mm + 1.0)
+
+
+def _add_texture_and_noise(image: np.ndarray, instances: np.ndarray, spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:
+    """Marrow texture, a smooth bias field and Rician-like noise (MR) or Gaussian noise (CT)."""
+    from scipy.ndimage import gaussian_filter, zoom
+
+    bone = (instances >= 1) & (instances <= 30)
+    if spec.contrast == "CT":
+        texture = gaussian_filter(rng.standard_normal(image.shape), (0, 1.0, 1.0)) * 60
+        image = image + np.where(bone, texture, 0) + rng.standard_normal(image.shape) * spec.noise * 600
+        return image.astype(np.float32)
+    texture = gaussian_filter(rng.standard_normal(image.shape), (0, 1.2, 1.2)) * 0.15
+    image = image * (1 + np.where(bone, texture, 0.05 * texture))
+    coarse = rng.standard_normal((2, 4, 4)) * spec.bias
+    field = np.exp(zoom(coarse, np.array(image.shape) / np.array(coarse.shape), order=3))
+    image = image * field[: image.shape[0], : image.shape[1], : image.shape[2]]
+    noisy = np.hypot(image + rng.standard_normal(image.shape) * spec.noise, rng.standard_normal(image.shape) * spec.noise)
+    return (noisy * 1000).astype(np.float32)

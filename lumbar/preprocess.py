@@ -1,0 +1,61 @@
+"""Small pure functions that bring a 2D sagittal slice to what a network expects, and back.
+
+Models work at a fixed physical pixel size (``MODEL_SPACING_MM``) so that a disc is about the same
+number of pixels on every scanner. Where the spacing is unknown (a PNG slice), the slice is scaled
+so that its longer side spans ``ASSUMED_FOV_MM``, a typical lumbar sagittal field of view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MODEL_SPACING_MM = 0.75
+ASSUMED_FOV_MM = 300.0
+GRID_MULTIPLE = 32
+
+
+def normalize_intensity(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
+    """Scale intensities to [0, 1] between two percentiles of the non-zero pixels (robust to outliers)."""
+    image = np.asarray(image, dtype=np.float32)
+    values = image[image > image.min()] if np.any(image > image.min()) else image.ravel()
+    lo, hi = np.percentile(values, [low_pct, high_pct]) if values.size else (0.0, 1.0)
+    if hi <= lo:
+        return np.zeros_like(image)
+    return np.clip((image - lo) / (hi - lo), 0.0, 1.0)
+
+
+def assumed_spacing_mm(shape: tuple[int, int]) -> float:
+    """Pixel size that makes a slice of unknown spacing span ``ASSUMED_FOV_MM`` on its longer side."""
+    return ASSUMED_FOV_MM / max(shape)
+
+
+def model_shape(shape: tuple[int, int], spacing_mm: tuple[float, float], target_mm: float = MODEL_SPACING_MM) -> tuple[int, int]:
+    """Size of a slice of ``shape`` pixels at ``spacing_mm`` once resampled to ``target_mm`` pixels."""
+    return tuple(max(1, int(round(n * s / target_mm))) for n, s in zip(shape, spacing_mm))  # type: ignore[return-value]
+
+
+def resize(array: np.ndarray, shape: tuple[int, int], *, labels: bool = False) -> np.ndarray:
+    """Resize a 2D array (or a stack ``(n, h, w)`` / ``(n, c, h, w)``) to ``shape``; nearest for labels."""
+    import torch
+    import torch.nn.functional as F
+
+    tensor = torch.as_tensor(np.ascontiguousarray(array))
+    squeeze = 4 - tensor.ndim
+    for _ in range(squeeze):
+        tensor = tensor.unsqueeze(0)
+    if tuple(tensor.shape[-2:]) != tuple(shape):
+        if labels:
+            tensor = F.interpolate(tensor.float(), size=shape, mode="nearest-exact").to(tensor.dtype)
+        else:
+            tensor = F.interpolate(tensor.float(), size=shape, mode="bilinear", align_corners=False, antialias=True)
+    for _ in range(squeeze):
+        tensor = tensor.squeeze(0)
+    return tensor.numpy()
+
+
+def pad_to_multiple(array: np.ndarray, multiple: int = GRID_MULTIPLE) -> tuple[np.ndarray, tuple[int, int]]:
+    """Zero-pad the last two axes at the bottom/right to a multiple of ``multiple``; returns the original size."""
+    h, w = array.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    pad = [(0, 0)] * (array.ndim - 2) + [(0, ph), (0, pw)]
+    return np.pad(array, pad), (h, w)

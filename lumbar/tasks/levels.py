@@ -1,0 +1,208 @@
+"""Separate and name every vertebra and disc (L1..L5, S1, T12 and above when visible).
+
+Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``:
+
+1. disc candidates are connected components of the disc class, measured in mm;
+2. candidates off the spinal column (far from a smooth curve through the others, or behind the
+   canal) are dropped, and pieces of one disc split in two are merged;
+3. each disc gets a plane from its principal axes; vertebra voxels are assigned to the interval
+   between two disc planes, then whole vertebra components are kept together;
+4. names are counted up from the sacrum (the bone below the lowest disc): L5/S1, L4/L5, ...
+
+Anything that does not fit a normal spine (no sacrum below the lowest disc, a rudimentary lowest
+disc, a gap where a disc should be, too few lumbar discs) becomes a review flag, never a silent guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from lumbar.labels import CANAL_LABEL, CAUDAL_TO_CRANIAL, VERTEBRA_IDS, Structure, disc_label, disc_name
+
+MIN_DISC_AREA_MM2 = 25.0
+MAX_OFF_CHAIN_MM = 22.0
+MERGE_ALONG_AXIS_MM = 4.0
+
+
+@dataclass
+class Level:
+    """One named structure: a vertebra or a disc."""
+
+    name: str
+    label: int
+    kind: str  # "vertebra" or "disc"
+    centroid_mm: tuple[float, float]  # (row, col) in the display slice frame, mm
+    voxels: int
+    axis: tuple[float, float] = (0.0, 0.0)  # unit vector toward superior in (row, col), discs only
+
+
+@dataclass
+class LevelLabelling:
+    """Instance labels on the display slices, the named levels (caudal to cranial) and review flags."""
+
+    instances: np.ndarray
+    levels: list[Level]
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def discs(self) -> list[Level]:
+        return [lv for lv in self.levels if lv.kind == "disc"]
+
+    @property
+    def vertebrae(self) -> list[Level]:
+        return [lv for lv in self.levels if lv.kind == "vertebra"]
+
+
+@dataclass
+class _Disc:
+    voxels: np.ndarray  # (m, 3) indices
+    centroid: np.ndarray  # (row, col) mm
+    axis: np.ndarray  # unit normal toward superior, (row, col)
+    area_mm2: float
+
+
+def _disc_from_voxels(voxels: np.ndarray, spacing: tuple[float, float, float]) -> _Disc:
+    pts = voxels[:, 1:] * np.array(spacing[1:])
+    centroid = pts.mean(0)
+    if len(pts) >= 3:
+        _, vecs = np.linalg.eigh(np.cov((pts - centroid).T))
+        normal = vecs[:, 0]  # smallest spread: across the disc, along the spine
+    else:
+        normal = np.array([-1.0, 0.0])
+    if normal[0] > 0:
+        normal = -normal  # point toward superior (smaller row)
+    per_slice = np.bincount(voxels[:, 0]).max()
+    return _Disc(voxels, centroid, normal, float(per_slice * spacing[1] * spacing[2]))
+
+
+def _robust_chain(discs: list[_Disc]) -> list[_Disc]:
+    """Drop discs far from a smooth curve col(row) through the others (iteratively, worst first)."""
+    discs = list(discs)
+    while len(discs) >= 4:
+        rows = np.array([d.centroid[0] for d in discs])
+        cols = np.array([d.centroid[1] for d in discs])
+        residuals = []
+        for i in range(len(discs)):
+            keep = np.arange(len(discs)) != i
+            coef = np.polyfit(rows[keep], cols[keep], 2 if keep.sum() >= 5 else 1)
+            residuals.append(abs(np.polyval(coef, rows[i]) - cols[i]))
+        worst = int(np.argmax(residuals))
+        if residuals[worst] <= MAX_OFF_CHAIN_MM:
+            break
+        discs.pop(worst)
+    return discs
+
+
+def _behind_canal(disc: _Disc, canal_pts: np.ndarray) -> bool:
+    """True when the canal at the disc's height lies in front of it (a posterior blob, not a disc)."""
+    if len(canal_pts) == 0:
+        return False
+    near = canal_pts[np.abs(canal_pts[:, 0] - disc.centroid[0]) < 6.0]
+    return len(near) > 0 and disc.centroid[1] > np.median(near[:, 1])
+
+
+def _merge_split(discs: list[_Disc], spacing: tuple[float, float, float]) -> list[_Disc]:
+    """Merge neighbours that sit at the same height along the spine (one disc cut in two)."""
+    merged: list[_Disc] = []
+    for d in discs:
+        if merged and abs(float(np.dot(d.centroid - merged[-1].centroid, merged[-1].axis))) < MERGE_ALONG_AXIS_MM:
+            merged[-1] = _disc_from_voxels(np.concatenate([merged[-1].voxels, d.voxels]), spacing)
+        else:
+            merged.append(d)
+    return merged
+
+
+def find_discs(classes: np.ndarray, spacing: tuple[float, float, float]) -> list[_Disc]:
+    """Disc instances, ordered caudal (largest row) to cranial."""
+    components, n = ndimage.label(classes == Structure.DISC)
+    if n == 0:
+        return []
+    objects = ndimage.find_objects(components)
+    candidates = []
+    for index, box in enumerate(objects, start=1):
+        local = np.argwhere(components[box] == index) + np.array([s.start for s in box])
+        disc = _disc_from_voxels(local, spacing)
+        if disc.area_mm2 >= MIN_DISC_AREA_MM2:
+            candidates.append(disc)
+    canal_pts = np.argwhere(classes == Structure.CANAL)[:, 1:] * np.array(spacing[1:])
+    candidates = [d for d in candidates if not _behind_canal(d, canal_pts)]
+    candidates.sort(key=lambda d: -d.centroid[0])
+    candidates = _merge_split(candidates, spacing)
+    return _robust_chain(candidates)
+
+
+def _regions(points_mm: np.ndarray, discs: list[_Disc]) -> np.ndarray:
+    """For each point, how many disc planes lie below it (0 = below the lowest disc)."""
+    above = np.zeros(len(points_mm), np.int16)
+    for d in discs:
+        above += ((points_mm - d.centroid) @ d.axis > 0).astype(np.int16)
+    return above
+
+
+def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> LevelLabelling:
+    """Name discs and vertebrae on display slices ``classes (n, rows, cols)`` with (lateral, row, col) spacing."""
+    instances = np.zeros(classes.shape, np.int16)
+    instances[classes == Structure.CANAL] = CANAL_LABEL
+    discs = find_discs(classes, spacing)
+    flags: list[str] = []
+    if not discs:
+        return LevelLabelling(instances, [], ["no intervertebral disc found: levels cannot be named"])
+    names = CAUDAL_TO_CRANIAL
+    if len(discs) > len(names) - 1:
+        flags.append(f"{len(discs)} discs found, more than can be named from the sacrum; the highest are left unnamed")
+        discs = discs[: len(names) - 1]
+
+    # Vertebra voxels: interval between disc planes, then whole components kept together.
+    bone = classes == Structure.VERTEBRA
+    bone_idx = np.argwhere(bone)
+    region = _regions(bone_idx[:, 1:] * np.array(spacing[1:]), discs)
+    components, _ = ndimage.label(bone)
+    comp_of = components[tuple(bone_idx.T)]
+    for comp in np.unique(comp_of):
+        sel = comp_of == comp
+        counts = np.bincount(region[sel])
+        if counts.max() >= 0.8 * sel.sum():
+            region[sel] = counts.argmax()
+    vertebra_labels = np.array([VERTEBRA_IDS[n] for n in names[: len(discs) + 1]], np.int16)
+    instances[tuple(bone_idx.T)] = vertebra_labels[region]
+
+    levels: list[Level] = []
+    for j, name in enumerate(names[: len(discs) + 1]):
+        pts = bone_idx[region == j]
+        if len(pts):
+            centre = tuple(float(v) for v in (pts[:, 1:] * np.array(spacing[1:])).mean(0))
+            levels.append(Level(name, VERTEBRA_IDS[name], "vertebra", centre, len(pts)))  # type: ignore[arg-type]
+        elif j == 0:
+            flags.append("no bone below the lowest disc: it is named L5/S1 on the assumption that the sacrum is out of view")
+        else:
+            flags.append(f"no vertebra found between discs {j - 1} and {j} counted from the bottom: a level may be missing")
+        if j < len(discs):
+            d = discs[j]
+            label = disc_label(names[j + 1])
+            instances[tuple(d.voxels.T)] = label
+            levels.append(Level(disc_name(names[j + 1], name), label, "disc", (float(d.centroid[0]), float(d.centroid[1])),
+                                len(d.voxels), (float(d.axis[0]), float(d.axis[1]))))
+    flags += _count_flags(discs)
+    return LevelLabelling(instances, levels, flags)
+
+
+def _count_flags(discs: list[_Disc]) -> list[str]:
+    """Review flags from disc sizes and spacing: a rudimentary lowest disc, gaps, too few lumbar discs."""
+    flags = []
+    areas = np.array([d.area_mm2 for d in discs])
+    if len(discs) >= 3 and areas[0] < 0.35 * np.median(areas[1:]):
+        flags.append("possible transitional vertebra: the lowest disc is rudimentary (L5/S1 naming may be off by one)")
+    if len(discs) >= 3:
+        gaps = np.array([np.linalg.norm(b.centroid - a.centroid) for a, b in zip(discs[:-1], discs[1:])])
+        median = np.median(gaps)
+        for i, gap in enumerate(gaps):
+            if gap > 1.7 * median:
+                upper = CAUDAL_TO_CRANIAL[i + 2] if i + 2 < len(CAUDAL_TO_CRANIAL) else "?"
+                flags.append(f"unexpected gap of {gap:.0f} mm above disc {i + 1} from the bottom (median {median:.0f} mm): "
+                             f"a disc may be missing near {upper}")
+    if len(discs) < 5:
+        flags.append(f"only {len(discs)} discs found; a full lumbar spine shows 5 (L1/L2 to L5/S1)")
+    return flags

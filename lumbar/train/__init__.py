@@ -1,0 +1,1 @@
+"""Training: datasets in the layouts users have, batched augmentation, and a resumable loop."""

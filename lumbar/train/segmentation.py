@@ -1,0 +1,167 @@
+"""Train the sagittal segmentation network: patient split, augmentation, checkpoints, early stopping.
+
+A run writes to ``out_dir``: ``checkpoint.pt`` (everything needed to resume), ``best.pt`` (best weights on
+the validation patients), ``train.log``, ``split.json`` and, at the end, ``segmentation.onnx`` with its
+metadata ``segmentation.json``. Run again with the same ``out_dir`` to resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.losses import DiceCELoss
+
+from lumbar.labels import STRUCTURE_NAMES, Structure
+from lumbar.models.networks import segmentation_net
+from lumbar.preprocess import MODEL_SPACING_MM, pad_to_multiple
+from lumbar.train.augment import random_affine, random_intensity
+from lumbar.train.datasets import Slice, load_dataset, split_by_patient
+
+log = logging.getLogger("lumbar.train")
+
+
+@dataclass
+class SegmentationConfig:
+    data: str
+    out: str
+    steps: int = 6000
+    batch_size: int = 8
+    patch: tuple[int, int] = (384, 320)
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    val_every: int = 250
+    patience: int = 8
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    seed: int = 0
+    spacing_mm: float | None = None
+    target_mm: float = MODEL_SPACING_MM
+    max_minutes: float | None = None
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
+
+
+def three_way_split(samples: list[Slice], cfg: SegmentationConfig) -> dict[str, list[Slice]]:
+    """Train / validation (early stopping) / test (reported only) by patient, from one seed."""
+    rest, test = split_by_patient(samples, cfg.test_fraction, cfg.seed)
+    train, val = split_by_patient(rest, cfg.val_fraction / (1 - cfg.test_fraction), cfg.seed + 1)
+    return {"train": train, "val": val, "test": test}
+
+
+def _stack(samples: list[Slice]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre-pad every sample to the largest size and stack images (N,1,H,W) and masks (N,H,W)."""
+    h = max(s.image.shape[0] for s in samples)
+    w = max(s.image.shape[1] for s in samples)
+    images = np.zeros((len(samples), 1, h, w), np.float32)
+    masks = np.zeros((len(samples), h, w), np.uint8)
+    for i, s in enumerate(samples):
+        top, left = (h - s.image.shape[0]) // 2, (w - s.image.shape[1]) // 2
+        images[i, 0, top:top + s.image.shape[0], left:left + s.image.shape[1]] = s.image
+        masks[i, top:top + s.image.shape[0], left:left + s.image.shape[1]] = s.mask
+    return torch.from_numpy(images), torch.from_numpy(masks)
+
+
+@torch.no_grad()
+def dice_per_structure(model: torch.nn.Module, samples: list[Slice], device: torch.device) -> dict[str, float]:
+    """Mean Dice per structure over slices (at the model's pixel size), for model selection."""
+    model.eval()
+    scores: dict[str, list[float]] = {name: [] for name in STRUCTURE_NAMES.values()}
+    for s in samples:
+        padded, (h, w) = pad_to_multiple(s.image[None, None])
+        pred = model(torch.from_numpy(padded).to(device)).argmax(1)[0, :h, :w].cpu().numpy()
+        for structure, name in STRUCTURE_NAMES.items():
+            truth, guess = s.mask == structure, pred == structure
+            denom = truth.sum() + guess.sum()
+            if denom:
+                scores[name].append(2.0 * np.logical_and(truth, guess).sum() / denom)
+    model.train()
+    return {name: float(np.mean(v)) if v else float("nan") for name, v in scores.items()}
+
+
+def _setup_logging(out_dir: Path) -> None:
+    handler = logging.FileHandler(out_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
+    """Train (or resume) and export ONNX; returns the path of the exported model."""
+    out_dir = Path(cfg.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _setup_logging(out_dir)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(cfg.seed)
+
+    samples = load_dataset(Path(cfg.data), cfg.target_mm, cfg.spacing_mm)
+    split = three_way_split(samples, cfg)
+    (out_dir / "split.json").write_text(json.dumps({k: sorted({s.patient for s in v}) for k, v in split.items()}, indent=1))
+    log.info("slices train %d val %d test %d", *(len(split[k]) for k in ("train", "val", "test")))
+    images, masks = _stack(split["train"])
+    images, masks = images.to(device), masks.to(device)
+
+    model = segmentation_net(cfg.channels).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    g = torch.Generator(device=device).manual_seed(cfg.seed)
+    state = {"step": 0, "best": -1.0, "stale": 0, "history": []}
+
+    checkpoint = out_dir / "checkpoint.pt"
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        scheduler.load_state_dict(saved["scheduler"])
+        g.set_state(saved["generator"])
+        state = saved["state"]
+        log.info("resumed at step %d (best %.4f)", state["step"], state["best"])
+
+    started = time.monotonic()
+    model.train()
+    while state["step"] < cfg.steps and state["stale"] < cfg.patience:
+        idx = torch.randint(len(images), (cfg.batch_size,), generator=g, device=device)
+        x, y = random_affine(images[idx], masks[idx], cfg.patch, g)
+        x = random_intensity(x, g)
+        loss = loss_fn(model(x), y[:, None])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        scheduler.step()
+        state["step"] += 1
+        if progress:
+            progress(state["step"], cfg.steps)
+        if state["step"] % 50 == 0:
+            log.info("step %d loss %.4f lr %.2e", state["step"], loss.item(), scheduler.get_last_lr()[0])
+        out_of_time = cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60
+        if state["step"] % cfg.val_every == 0 or state["step"] == cfg.steps or out_of_time:
+            dice = dice_per_structure(model, split["val"], device)
+            mean = float(np.mean(list(dice.values())))
+            state["history"].append({"step": state["step"], "loss": loss.item(), **dice})
+            if mean > state["best"]:
+                state["best"], state["stale"] = mean, 0
+                torch.save(model.state_dict(), out_dir / "best.pt")
+            else:
+                state["stale"] += 1
+            log.info("step %d val dice %s mean %.4f best %.4f", state["step"], {k: round(v, 4) for k, v in dice.items()}, mean, state["best"])
+            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+                        "generator": g.get_state(), "state": state, "config": asdict(cfg)}, checkpoint.with_suffix(".tmp"))
+            checkpoint.with_suffix(".tmp").replace(checkpoint)
+        if out_of_time:
+            log.info("stopping: --max-minutes reached; run again with the same --out to resume")
+            return checkpoint
+
+    model.load_state_dict(torch.load(out_dir / "best.pt", map_location=device))
+    test_dice = dice_per_structure(model, split["test"], device)
+    log.info("test dice (model grid) %s", test_dice)
+    from lumbar.models.export import export_segmentation_onnx
+
+    return export_segmentation_onnx(model.cpu(), out_dir, cfg, split, state, test_dice)
