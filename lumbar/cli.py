@@ -1,35 +1,76 @@
-"""The ``lumbar`` command: a thin shell over the Python API. Errors a user can cause become one line."""
+"""The ``lumbar`` command: a thin shell over the Python API.
+
+Errors a user can cause become one line on stderr and exit code 2; anything unexpected becomes one
+line and exit code 1. ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from lumbar import __version__
+from lumbar.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Deep-learning analysis of lumbar spine images.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Deep-learning analysis of lumbar spine images.")
 train_app = typer.Typer(no_args_is_help=True, help="Train the project's models on your own data.")
+evaluate_app = typer.Typer(no_args_is_help=True, help="Measure a model against reference masks or gradings.")
 app.add_typer(train_app, name="train")
+app.add_typer(evaluate_app, name="evaluate")
+
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
 
 
-@train_app.command("segmentation")
-def train_segmentation_cmd(
-    data: Path = typer.Option(..., help="SPIDER PNG layout (images/, masks/) or NIfTI pairs (imagesTr/, labelsTr/)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, log, ONNX. Rerun to resume."),
-    steps: int = typer.Option(6000, help="Optimiser steps in total."),
-    batch_size: int = typer.Option(8),
-    max_minutes: float = typer.Option(None, help="Stop (with a checkpoint) after this many minutes."),
-    seed: int = typer.Option(0, help="Seed of the patient split and of training."),
-    spacing: float = typer.Option(None, help="Pixel spacing in mm for PNGs without an overview.csv."),
-) -> None:
-    """Train the sagittal segmentation network (disc, vertebra, canal)."""
-    from lumbar.train.segmentation import SegmentationConfig, train_segmentation
+def one_line(exc: BaseException) -> str:
+    """The exception's message with all whitespace folded, so that an error is exactly one line."""
+    from rich.markup import escape
 
-    cfg = SegmentationConfig(data=str(data), out=str(out), steps=steps, batch_size=batch_size,
-                             max_minutes=max_minutes, seed=seed, spacing_mm=spacing)
-    path = train_segmentation(cfg)
-    typer.echo(f"wrote {path}")
+    return escape(" ".join(str(exc).split()))
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn exceptions into one line and a non-zero exit code (unless --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except InputError as exc:
+            if _state["debug"]:
+                raise
+            err_console.print(f"[red]error:[/red] {one_line(exc)}", highlight=False, soft_wrap=True, markup=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[red]interrupted[/red]")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # the last line of defence: never a traceback for a user
+            if _state["debug"]:
+                raise
+            err_console.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True, disable=not err_console.is_terminal)
 
 
 def _version(value: bool) -> None:
@@ -39,5 +80,133 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version.")) -> None:
-    """Deep-learning analysis of lumbar spine images."""
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    """Deep-learning analysis of lumbar spine images: segmentation, levels, grading, measurements, reports."""
+    _state["debug"] = debug
+    # Decoder plug-ins log their own tracebacks before we turn the failure into one line.
+    logging.getLogger("pydicom").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+
+
+@app.command()
+@friendly_errors
+def info(
+    path: Path = typer.Argument(..., help="DICOM folder or .zip, NIfTI, MHA/MHD, NRRD, PNG or JPEG."),
+    spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
+    series: str = typer.Option(None, help="SeriesInstanceUID or SeriesNumber in a folder with several series."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show what was read: shape, spacing, orientation, modality, series."""
+    from lumbar.io import read_image
+
+    description = read_image(path, spacing_mm=spacing, series=series).describe()
+    if as_json:
+        typer.echo(json.dumps(description, indent=1, default=str))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in description.items():
+        if isinstance(value, list) and key == "other_series":
+            value = "\n".join(value) or "none"
+        table.add_row(f"[bold]{key}[/bold]", str(value))
+    console.print(table)
+
+
+def _segment_paths(inputs: list[Path], out: Path, spacing: float | None, modality: str | None, series: str | None):
+    from lumbar.io import discover_studies
+    from lumbar.pipeline import segment_study
+
+    studies = discover_studies(inputs)
+    results = []
+    with progress_bar() as bar:
+        task = bar.add_task("segmenting", total=len(studies))
+        for study in studies:
+            results.append(segment_study(study, out, spacing_mm=spacing, modality=modality, series=series))
+            bar.advance(task)
+    return results
+
+
+@app.command()
+@friendly_errors
+def segment(
+    inputs: list[Path] = typer.Argument(..., help="Files or folders: DICOM, NIfTI, MHA, NRRD, PNG/JPEG (a folder of PNGs = many slices)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
+    modality: str = typer.Option(None, help="Override the modality (MR, CT, XR)."),
+    series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
+) -> None:
+    """Segment vertebrae, discs and canal, and name every level (L1..S1)."""
+    for result in _segment_paths(inputs, out, spacing, modality, series):
+        named = ", ".join(lv.name for lv in result.levels.discs) or "none"
+        console.print(f"[green]{result.image.source}[/green]: discs {named}", highlight=False)
+        for flag in result.levels.flags:
+            console.print(f"  [yellow]review:[/yellow] {flag}", highlight=False)
+        for kind, path in result.outputs.items():
+            console.print(f"  {kind}: {path}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def demo(out: Path = typer.Option(Path("lumbar-demo"), "--out", "-o", help="Where to write the demo study and results.")) -> None:
+    """Write a phantom lumbar MRI study and run the whole pipeline on it."""
+    from lumbar.demo import run_demo
+
+    run_demo(out, console)
+
+
+@train_app.command("segmentation")
+@friendly_errors
+def train_segmentation_cmd(
+    data: Path = typer.Option(..., help="SPIDER PNG layout (images/, masks/) or NIfTI pairs (imagesTr/, labelsTr/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, log, ONNX. Run again to resume."),
+    steps: int = typer.Option(6000, help="Optimiser steps in total."),
+    batch_size: int = typer.Option(8),
+    max_minutes: float = typer.Option(None, help="Stop (with a checkpoint) after this many minutes."),
+    seed: int = typer.Option(0, help="Seed of the patient split and of training."),
+    spacing: float = typer.Option(None, help="Pixel size in mm for PNGs without an overview.csv."),
+) -> None:
+    """Train the sagittal segmentation network (disc, vertebra, canal)."""
+    from lumbar.train.segmentation import SegmentationConfig, train_segmentation
+
+    if not data.is_dir():
+        raise InputError(f"{data}: training data folder not found")
+    cfg = SegmentationConfig(data=str(data), out=str(out), steps=steps, batch_size=batch_size,
+                             max_minutes=max_minutes, seed=seed, spacing_mm=spacing)
+    with progress_bar() as bar:
+        task = bar.add_task("training", total=steps)
+        path = train_segmentation(cfg, progress=lambda done, total: bar.update(task, completed=done))
+    console.print(f"wrote {path}")
+
+
+@evaluate_app.command("segmentation")
+@friendly_errors
+def evaluate_segmentation_cmd(
+    images: Path = typer.Option(..., help="Folder of PNG slices or NIfTI volumes."),
+    masks: Path = typer.Option(..., help="Folder of reference masks with the same file names (SPIDER values or 0-3)."),
+    json_out: Path = typer.Option(None, "--json", help="Write the full results (per image, per structure) here."),
+    spacing: float = typer.Option(None, help="Pixel size in mm where the files do not say (PNG)."),
+    patients: str = typer.Option(None, help="Comma-separated patient ids to evaluate (e.g. a held-out split)."),
+) -> None:
+    """Dice, HD95 and ASSD per structure with bootstrap CIs, and disc/vertebra detection counts."""
+    from lumbar.evaluate.segmentation import evaluate_folder, summary_table
+
+    wanted = set(patients.split(",")) if patients else None
+    with progress_bar() as bar:
+        task = bar.add_task("evaluating", total=None)
+        report = evaluate_folder(images, masks, spacing_mm=spacing, patients=wanted, progress=lambda: bar.advance(task))
+    console.print(summary_table(report))
+    if json_out:
+        from lumbar.io.write import write_text
+
+        write_text(json_out, json.dumps(report, indent=1, default=float))
+        console.print(f"wrote {json_out}")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app(prog_name="lumbar")
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -148,9 +148,14 @@ def _read_raster(path: Path, spacing_mm: float | None) -> SpineImage:
 
 
 def discover_studies(paths: list[str | Path]) -> list[Path]:
-    """Expand inputs into studies: a DICOM folder or .zip is one study; a folder of PNG/NIfTI files is many."""
+    """Expand inputs into studies.
+
+    A file is one study. A folder holding image files (PNG, NIfTI, ...) gives one study per file, plus
+    one per subfolder holding DICOM; a folder holding only DICOM (at any depth) is one study.
+    """
     from lumbar.io.dicom import folder_has_dicom
 
+    image_suffixes = (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip")
     studies: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -159,13 +164,14 @@ def discover_studies(paths: list[str | Path]) -> list[Path]:
         if path.is_file():
             studies.append(path)
             continue
-        if folder_has_dicom(path):
+        files = sorted(p for p in path.iterdir() if p.is_file() and suffix_of(p) in image_suffixes)
+        if files:
+            studies.extend(files)
+            studies.extend(sorted(p for p in path.iterdir() if p.is_dir() and folder_has_dicom(p)))
+        elif folder_has_dicom(path):
             studies.append(path)
-            continue
-        files = sorted(p for p in path.iterdir() if p.is_file() and suffix_of(p) in (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip"))
-        if not files:
+        else:
             raise InputError(f"{path}: folder holds no DICOM series and no image files")
-        studies.extend(files)
     return studies
 
 

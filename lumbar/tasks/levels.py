@@ -115,23 +115,51 @@ def _merge_split(discs: list[_Disc], spacing: tuple[float, float, float]) -> lis
     return merged
 
 
-def find_discs(classes: np.ndarray, spacing: tuple[float, float, float]) -> list[_Disc]:
-    """Disc instances, ordered caudal (largest row) to cranial."""
-    components, n = ndimage.label(classes == Structure.DISC)
-    if n == 0:
-        return []
-    objects = ndimage.find_objects(components)
+def mid_sagittal_index(classes: np.ndarray) -> int:
+    """The slice through the middle of the spine: most canal, else most disc voxels."""
+    for structure in (Structure.CANAL, Structure.DISC, Structure.VERTEBRA):
+        counts = (classes == structure).sum(axis=(1, 2))
+        if counts.max() > 0:
+            return int(np.argmax(counts))
+    return classes.shape[0] // 2
+
+
+def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], slab_mm: float = 12.0) -> list[_Disc]:
+    """Disc instances in a slab around the mid-sagittal slice, ordered caudal (largest row) to cranial.
+
+    Projecting a slab, rather than taking 3D components, keeps one disc per level even when lateral
+    slices bridge two discs or split one.
+    """
+    mid = mid_sagittal_index(classes)
+    half = int(slab_mm // spacing[0])
+    slab = classes[max(0, mid - half): mid + half + 1]
+    projected = np.any(slab == Structure.DISC, axis=0)
+    components, n = ndimage.label(projected)
     candidates = []
-    for index, box in enumerate(objects, start=1):
+    for index, box in enumerate(ndimage.find_objects(components), start=1):
         local = np.argwhere(components[box] == index) + np.array([s.start for s in box])
-        disc = _disc_from_voxels(local, spacing)
+        disc = _disc_from_voxels(np.column_stack([np.zeros(len(local), int), local]), spacing)
         if disc.area_mm2 >= MIN_DISC_AREA_MM2:
             candidates.append(disc)
-    canal_pts = np.argwhere(classes == Structure.CANAL)[:, 1:] * np.array(spacing[1:])
+    canal_pts = np.argwhere(np.any(slab == Structure.CANAL, axis=0)) * np.array(spacing[1:])
     candidates = [d for d in candidates if not _behind_canal(d, canal_pts)]
     candidates.sort(key=lambda d: -d.centroid[0])
     candidates = _merge_split(candidates, spacing)
     return _robust_chain(candidates)
+
+
+def _assign_discs(classes: np.ndarray, spacing: tuple[float, float, float], discs: list[_Disc]) -> tuple[np.ndarray, np.ndarray]:
+    """Every disc voxel of the volume goes to the disc whose plane is nearest (or none if too far)."""
+    idx = np.argwhere(classes == Structure.DISC)
+    pts = idx[:, 1:] * np.array(spacing[1:])
+    if not len(idx):
+        return idx, np.zeros(0, int)
+    offsets = np.stack([(pts - d.centroid) @ d.axis for d in discs], axis=1)
+    along = np.stack([np.linalg.norm((pts - d.centroid) - np.outer((pts - d.centroid) @ d.axis, d.axis), axis=1) for d in discs], axis=1)
+    nearest = np.argmin(np.abs(offsets), axis=1)
+    rows = np.arange(len(idx))
+    ok = (np.abs(offsets[rows, nearest]) < 12.0) & (along[rows, nearest] < 45.0)
+    return idx[ok], nearest[ok]
 
 
 def _regions(points_mm: np.ndarray, discs: list[_Disc]) -> np.ndarray:
@@ -169,6 +197,7 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     vertebra_labels = np.array([VERTEBRA_IDS[n] for n in names[: len(discs) + 1]], np.int16)
     instances[tuple(bone_idx.T)] = vertebra_labels[region]
 
+    disc_idx, disc_of = _assign_discs(classes, spacing, discs)
     levels: list[Level] = []
     for j, name in enumerate(names[: len(discs) + 1]):
         pts = bone_idx[region == j]
@@ -182,9 +211,10 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
         if j < len(discs):
             d = discs[j]
             label = disc_label(names[j + 1])
-            instances[tuple(d.voxels.T)] = label
+            own = disc_idx[disc_of == j]
+            instances[tuple(own.T)] = label
             levels.append(Level(disc_name(names[j + 1], name), label, "disc", (float(d.centroid[0]), float(d.centroid[1])),
-                                len(d.voxels), (float(d.axis[0]), float(d.axis[1]))))
+                                len(own), (float(d.axis[0]), float(d.axis[1]))))
     flags += _count_flags(discs)
     return LevelLabelling(instances, levels, flags)
 

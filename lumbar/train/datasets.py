@@ -11,10 +11,7 @@ The patient id is the part of the file name before the first underscore: splits 
 
 from __future__ import annotations
 
-import ast
-import csv
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from lumbar.errors import InputError
-from lumbar.labels import SPIDER_VALUES, Structure
+from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 from lumbar.preprocess import assumed_spacing_mm, model_shape, normalize_intensity, resize
 
 
@@ -36,46 +33,6 @@ class Slice:
     mask: np.ndarray
 
 
-def patient_id(name: str) -> str:
-    """Patient id of a file name: everything before the first underscore."""
-    return Path(name).name.split("_")[0]
-
-
-def spider_to_classes(mask: np.ndarray) -> np.ndarray:
-    """Map SPIDER mask values (0, 29, 76, 150) or class indices (0..3) to class indices."""
-    mask = np.asarray(mask)
-    if mask.max() <= max(Structure):
-        return mask.astype(np.uint8)
-    out = np.zeros(mask.shape, np.uint8)
-    for structure, value in SPIDER_VALUES.items():
-        out[mask == value] = structure
-    return out
-
-
-def read_overview_spacing(csv_path: Path) -> dict[str, tuple[float, float]]:
-    """Pixel spacing (row, col mm) per series name from SPIDER's ``overview.csv``."""
-    spacing: dict[str, tuple[float, float]] = {}
-    with open(csv_path, newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                values = ast.literal_eval(row["PixelSpacing"])
-                spacing[row["new_file_name"]] = (float(values[0]), float(values[1]))
-            except (KeyError, ValueError, SyntaxError, TypeError, IndexError):
-                continue
-    return spacing
-
-
-def _series_name(stem: str) -> str:
-    return re.sub(r"_slice\d+$", "", stem)
-
-
-def _find_overview(data_dir: Path) -> Path | None:
-    for candidate in (data_dir / "overview.csv", data_dir.parent / "overview.csv"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _to_model_grid(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float], target_mm: float) -> tuple[np.ndarray, np.ndarray]:
     shape = model_shape(image.shape, spacing, target_mm)
     return resize(normalize_intensity(image), shape), resize(mask, shape, labels=True)
@@ -86,7 +43,7 @@ def load_png_layout(data_dir: Path, target_mm: float, spacing_mm: float | None =
     images_dir, masks_dir = data_dir / "images", data_dir / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():
         raise InputError(f"{data_dir}: expected folders images/ and masks/ (SPIDER PNG layout)")
-    overview = overview or _find_overview(data_dir)
+    overview = overview or find_overview(data_dir)
     spacing_by_series = read_overview_spacing(overview) if overview else {}
     samples = []
     for image_path in sorted(images_dir.glob("*.png")):
@@ -95,7 +52,7 @@ def load_png_layout(data_dir: Path, target_mm: float, spacing_mm: float | None =
             continue
         image = np.asarray(Image.open(image_path).convert("L"), dtype=np.float32)
         mask = spider_to_classes(np.asarray(Image.open(mask_path).convert("L")))
-        spacing = spacing_by_series.get(_series_name(image_path.stem))
+        spacing = spacing_by_series.get(series_name(image_path.stem))
         if spacing is None:
             spacing = (spacing_mm, spacing_mm) if spacing_mm else (assumed_spacing_mm(image.shape),) * 2
         image, mask = _to_model_grid(image, mask, spacing, target_mm)

@@ -1,0 +1,125 @@
+"""Evaluate the segmentation (and level labelling) on a folder of images with reference masks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from lumbar.errors import InputError
+from lumbar.evaluate.metrics import bootstrap_ci, dice, surface_distances
+from lumbar.io.read import NIFTI_SUFFIXES, RASTER_SUFFIXES, read_image, suffix_of
+from lumbar.labels import STRUCTURE_NAMES, Structure
+from lumbar.pipeline import segment_image
+from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
+
+MIN_DISC_AREA_MM2 = 25.0
+MIN_BODY_AREA_MM2 = 200.0
+
+
+def _components(mask: np.ndarray, min_pixels: float) -> list[np.ndarray]:
+    labelled, n = ndimage.label(mask)
+    sizes = np.bincount(labelled.ravel(), minlength=n + 1)
+    return [labelled == i for i in range(1, n + 1) if sizes[i] >= min_pixels]
+
+
+def detection(truth: np.ndarray, instances: np.ndarray, labels: list[int], min_pixels: float) -> dict[str, int]:
+    """Match truth components to predicted instances (each at most once, by best Dice > 0.5)."""
+    truth_parts = _components(truth, min_pixels)
+    unused = set(labels)
+    found = 0
+    for part in truth_parts:
+        scores = {lab: dice(part, instances == lab) for lab in unused}
+        best = max(scores, key=scores.get, default=None)
+        if best is not None and scores[best] > 0.5:
+            found += 1
+            unused.discard(best)
+    return {"truth": len(truth_parts), "predicted": len(labels), "found": found, "missed": len(truth_parts) - found,
+            "extra": len(unused)}
+
+
+def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None) -> dict:
+    """Metrics of one image against its mask: per structure, plus disc/vertebra detection."""
+    image = read_image(image_path, spacing_mm=spacing_mm)
+    truth_image = read_image(mask_path, spacing_mm=spacing_mm)
+    truth = spider_to_classes(np.rint(truth_image.sagittal_slices()).astype(np.int32))
+    result = segment_image(image)
+    pred = result.semantic.classes
+    if truth.shape != pred.shape:
+        raise InputError(f"{mask_path}: mask shape {truth.shape} differs from image shape {pred.shape}")
+    spacing = (image.spacing_mm[0], *image.sagittal_spacing_mm()) if image.spacing_known else None
+    row = {"image": image_path.name, "patient": patient_id(image_path.name), "units": "mm" if spacing else "pixels"}
+    for structure, name in STRUCTURE_NAMES.items():
+        t, p = truth == structure, pred == structure
+        axes_spacing = spacing[1:] if spacing and t.shape[0] == 1 else spacing
+        t2, p2 = (t[0], p[0]) if t.shape[0] == 1 else (t, p)
+        hd95, assd = surface_distances(t2, p2, axes_spacing)
+        row[name] = {"dice": dice(t, p), "hd95": hd95, "assd": assd}
+    pixel_mm2 = float(np.prod(spacing[1:])) if spacing else 1.0
+    discs = [lv.label for lv in result.levels.discs]
+    bodies = [lv.label for lv in result.levels.vertebrae]
+    row["discs"] = detection(truth == Structure.DISC, result.levels.instances, discs, MIN_DISC_AREA_MM2 / pixel_mm2)
+    row["vertebrae"] = detection(truth == Structure.VERTEBRA, result.levels.instances, bodies, MIN_BODY_AREA_MM2 / pixel_mm2)
+    row["all_discs_found"] = row["discs"]["missed"] == 0 and row["discs"]["extra"] == 0
+    row["flags"] = result.levels.flags
+    return row
+
+
+def _pairs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
+    if not images.is_dir() or not masks.is_dir():
+        raise InputError(f"{images if not images.is_dir() else masks}: not a folder")
+    pairs = []
+    for path in sorted(images.iterdir()):
+        if suffix_of(path) in (*RASTER_SUFFIXES, *NIFTI_SUFFIXES, ".mha", ".nrrd") and (masks / path.name).is_file():
+            pairs.append((path, masks / path.name))
+    if not pairs:
+        raise InputError(f"{images}: no images with a mask of the same name in {masks}")
+    return pairs
+
+
+def evaluate_folder(images: Path, masks: Path, spacing_mm: float | None = None, patients: set[str] | None = None,
+                    progress: Callable[[], None] | None = None) -> dict:
+    """Per-image rows and a summary: mean and patient-bootstrap 95% CI per structure and metric."""
+    overview = find_overview(images)
+    spacing_by_series = read_overview_spacing(overview) if overview else {}
+    rows = []
+    for image_path, mask_path in _pairs(images, masks):
+        if patients and patient_id(image_path.name) not in patients:
+            continue
+        known = spacing_by_series.get(series_name(image_path.stem))
+        rows.append(evaluate_pair(image_path, mask_path, known[0] if known else spacing_mm))
+        if progress:
+            progress()
+    if not rows:
+        raise InputError(f"{images}: no images left to evaluate (check --patients)")
+    groups = np.array([r["patient"] for r in rows])
+    summary: dict = {"n_images": len(rows), "n_patients": int(len(set(groups))), "units": rows[0]["units"]}
+    for name in STRUCTURE_NAMES.values():
+        summary[name] = {}
+        for metric in ("dice", "hd95", "assd"):
+            mean, lo, hi = bootstrap_ci(np.array([r[name][metric] for r in rows]), groups)
+            summary[name][metric] = {"mean": mean, "ci95": [lo, hi]}
+    for kind in ("discs", "vertebrae"):
+        summary[kind] = {k: int(sum(r[kind][k] for r in rows)) for k in ("truth", "predicted", "found", "missed", "extra")}
+    summary["slices_all_discs_found"] = float(np.mean([r["all_discs_found"] for r in rows]))
+    return {"summary": summary, "images": rows}
+
+
+def summary_table(report: dict):
+    """A rich table of the summary for the terminal."""
+    from rich.table import Table
+
+    s = report["summary"]
+    table = Table(title=f"{s['n_images']} images, {s['n_patients']} patients (distances in {s['units']})")
+    for column in ("structure", "Dice", "HD95", "ASSD"):
+        table.add_column(column)
+    for name in STRUCTURE_NAMES.values():
+        cells = [f"{s[name][m]['mean']:.3f} [{s[name][m]['ci95'][0]:.3f}, {s[name][m]['ci95'][1]:.3f}]" for m in ("dice", "hd95", "assd")]
+        table.add_row(name, *cells)
+    for kind in ("discs", "vertebrae"):
+        d = s[kind]
+        table.add_row(kind, f"found {d['found']}/{d['truth']}", f"missed {d['missed']}", f"extra {d['extra']}")
+    table.add_row("slices with every disc found", f"{100 * s['slices_all_discs_found']:.1f}%", "", "")
+    return table

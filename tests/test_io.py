@@ -1,0 +1,206 @@
+"""Every format reads into the same canonical image; every writer round-trips."""
+
+import zipfile
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from PIL import Image
+
+from conftest import shared
+from lumbar.errors import InputError
+from lumbar.io import discover_studies, read_image
+from lumbar.io.dicom_write import TRANSFER_SYNTAXES, write_dicom_seg, write_dicom_series
+from lumbar.io.write import atomic_path, write_colour_tables, write_nifti, write_png
+
+
+@pytest.fixture(scope="module")
+def small(phantom):
+    """A smaller copy of the phantom for fast round trips."""
+    from lumbar.phantom import make_phantom
+
+    return make_phantom(shape=(4, 120, 100), spacing_mm=(4.0, 2.5, 2.5), seed=1)
+
+
+def test_nifti_in_any_orientation_reads_to_the_same_image(tmp_path, small):
+    image = small.image
+    lps_array = image.source_array()[::-1, ::-1, :]
+    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
+    flip[0, 3] = image.affine[0, 0] * (image.shape[0] - 1)
+    flip[1, 3] = image.affine[1, 1] * (image.shape[1] - 1)
+    lps_affine = image.affine.copy()
+    lps_affine[:, :2] = -image.affine[:, :2]
+    lps_affine[:3, 3] = image.affine[:3, :3] @ [image.shape[0] - 1, image.shape[1] - 1, 0] + image.affine[:3, 3]
+    nib.save(nib.Nifti1Image(lps_array, lps_affine), tmp_path / "lps.nii.gz")
+    back = read_image(tmp_path / "lps.nii.gz")
+    assert back.describe()["source_orientation"] == "LPS"
+    np.testing.assert_allclose(back.array, image.array, atol=1e-3)
+    np.testing.assert_allclose(back.affine, image.affine, atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".mha", ".nrrd", ".mhd"])
+def test_itk_formats_match_nifti(tmp_path, small, suffix):
+    write_nifti(small.instances.astype(np.int16), small.image, tmp_path / "ref.nii.gz")
+    itk = sitk.ReadImage(str(tmp_path / "ref.nii.gz"))
+    sitk.WriteImage(itk, str(tmp_path / f"ref{suffix}"))
+    a, b = read_image(tmp_path / "ref.nii.gz"), read_image(tmp_path / f"ref{suffix}")
+    np.testing.assert_array_equal(a.array, b.array)
+    np.testing.assert_allclose(a.affine, b.affine, atol=1e-5)
+
+
+def test_label_map_written_in_the_inputs_own_voxel_order(tmp_path, small):
+    array = small.image.source_array()[:, ::-1, :].copy()
+    affine = small.image.affine.copy()
+    affine[:, 1] *= -1
+    affine[:3, 3] = small.image.affine[:3, :3] @ [0, small.image.shape[1] - 1, 0] + small.image.affine[:3, 3]
+    nib.save(nib.Nifti1Image(array, affine), tmp_path / "in.nii.gz")
+    image = read_image(tmp_path / "in.nii.gz")
+    write_nifti(small.instances, image, tmp_path / "out.nii.gz")
+    out = nib.load(tmp_path / "out.nii.gz")
+    np.testing.assert_allclose(out.affine, affine, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(out.dataobj), small.image.source_array(small.instances)[:, ::-1, :])
+
+
+@pytest.mark.parametrize("syntax", sorted(TRANSFER_SYNTAXES))
+def test_dicom_series_round_trip_in_every_transfer_syntax(tmp_path, small, syntax):
+    write_dicom_series(small.image, tmp_path / "series", syntax)
+    assert pydicom.dcmread(next((tmp_path / "series").iterdir())).file_meta.TransferSyntaxUID == TRANSFER_SYNTAXES[syntax]
+    image = read_image(tmp_path / "series")
+    assert image.modality == "MR" and image.metadata["plane"] == "sagittal"
+    np.testing.assert_allclose(image.affine, small.image.affine, atol=1e-4)
+    if syntax == "jpeg":  # lossy and rescaled to 8 bits
+        assert np.corrcoef(image.array.ravel(), small.image.array.ravel())[0, 1] > 0.99
+    else:
+        np.testing.assert_allclose(image.array, np.rint(small.image.array), atol=0.5)
+
+
+def test_dicom_zip_reads_like_the_folder(tmp_path, small):
+    write_dicom_series(small.image, tmp_path / "series")
+    with zipfile.ZipFile(tmp_path / "study.zip", "w") as zf:
+        for f in (tmp_path / "series").iterdir():
+            zf.write(f, f"nested/{f.name}")
+    a, b = read_image(tmp_path / "series"), read_image(tmp_path / "study.zip")
+    np.testing.assert_array_equal(a.array, b.array)
+
+
+def test_zip_that_escapes_its_folder_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
+        zf.writestr("../../escape.dcm", b"x")
+    with pytest.raises(InputError, match="outside the archive"):
+        read_image(tmp_path / "evil.zip")
+
+
+def test_folder_with_two_series_picks_the_sagittal_one_and_lists_the_other(tmp_path, small):
+    from lumbar.phantom import make_phantom
+
+    write_dicom_series(small.image, tmp_path / "study" / "a", series_description="SAG T2")
+    axial = make_phantom(shape=(3, 60, 50), spacing_mm=(4.0, 5.0, 5.0), contrast="T1")
+    axial.image.affine = axial.image.affine[[2, 1, 0, 3]][:, [0, 1, 2, 3]]  # swap axes: slices now stack along S
+    write_dicom_series(axial.image, tmp_path / "study" / "b", series_description="AX T1")
+    image = read_image(tmp_path / "study")
+    assert image.metadata["series_description"] == "SAG T2"
+    assert len(image.metadata["other_series"]) == 1 and "AX T1" in image.metadata["other_series"][0]
+    picked = read_image(tmp_path / "study", series=image.metadata["other_series"][0].split("uid ")[1].rstrip("]"))
+    assert picked.metadata["series_description"] == "AX T1"
+
+
+def test_dicom_seg_round_trip(tmp_path, small):
+    import highdicom as hd
+
+    write_dicom_series(small.image, tmp_path / "series")
+    image = read_image(tmp_path / "series")
+    names = {int(v): f"label {v}" for v in np.unique(small.instances) if v}
+    path = write_dicom_seg(small.instances, image, names, tmp_path / "seg.dcm")
+    seg = hd.seg.segread(path)
+    assert len(seg.SegmentSequence) == len(names)
+    assert seg.SeriesInstanceUID != image.metadata["series_uid"]
+    assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == image.metadata["series_uid"]
+
+
+def test_png_slice_reads_as_one_sagittal_slice(tmp_path):
+    pixels = np.zeros((50, 40), np.uint8)
+    pixels[5, 30] = 255  # top right = superior posterior
+    Image.fromarray(pixels).save(tmp_path / "s.png")
+    image = read_image(tmp_path / "s.png", spacing_mm=0.5)
+    assert image.is_2d and image.spacing_known and image.spacing_mm == pytest.approx((0.5, 0.5, 0.5))
+    np.testing.assert_array_equal(image.sagittal_slices()[0], pixels)
+    i, a, s = np.argwhere(image.array == 255)[0]
+    assert s > image.shape[2] / 2 and a < image.shape[1] / 2  # superior and posterior in RAS
+    assert not read_image(tmp_path / "s.png").spacing_known
+
+
+def test_png_mask_round_trip(tmp_path, rng):
+    mask = rng.choice([0, 29, 76, 150], size=(30, 20)).astype(np.uint8)
+    write_png(mask, tmp_path / "m.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "m.png")), mask)
+
+
+def test_atomic_write_leaves_nothing_when_it_fails(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "out.nii.gz") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_colour_tables_for_slicer_and_itksnap(tmp_path):
+    paths = write_colour_tables({20: "L1", 120: "L1/L2"}, {20: (1, 2, 3)}, tmp_path / "x_seg")
+    assert [p.name for p in paths] == ["x_seg.ctbl", "x_seg.label.txt"]
+    assert "20 L1 1 2 3 255" in paths[0].read_text()
+    assert '"L1/L2"' in paths[1].read_text()
+
+
+def test_discover_studies_expands_a_folder_of_slices(tmp_path, small):
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / name)
+    write_dicom_series(small.image, tmp_path / "dicom")
+    assert [p.name for p in discover_studies([tmp_path])] == ["a.png", "b.png", "dicom"]
+    assert discover_studies([tmp_path / "dicom"]) == [tmp_path / "dicom"]
+
+
+# Real files beside the repository.
+
+def test_reads_the_real_ct_dicom_series():
+    image = read_image(shared("dicom", "ct_series_totalsegmentator"))
+    assert image.modality == "CT" and image.shape == (512, 512, 20)
+    assert image.metadata["transfer_syntax"] == "1.2.840.10008.1.2.4.90"  # JPEG 2000 lossless
+    assert image.spacing_mm == pytest.approx((0.9765625, 0.9765625, 2.0), rel=1e-3)
+    assert -1100 < image.array.min() < -900  # Hounsfield units after rescale
+
+
+def test_real_dicom_matches_its_nifti_label_geometry():
+    image = read_image(shared("dicom", "ct_series_totalsegmentator"))
+    seg = read_image(shared("dicom", "ct_series_totalsegmentator_seg.nii.gz"))
+    assert seg.shape == image.shape
+    np.testing.assert_allclose(seg.affine, image.affine, atol=0.05)
+
+
+@pytest.mark.parametrize("relative", [
+    "ct/verse19_sub-verse012/sub-verse012_ct.nii.gz",
+    "ct/verse19_sub-verse012/sub-verse012_seg-vert_msk.nii.gz",
+    "ct/tptbox_crops/sub-ct_label-22_ct.nii.gz",
+    "ct/tptbox_crops/sub-ct_seg-vert_label-22_msk.nii.gz",
+    "ct/tptbox_crops/sub-ct_seg-subreg_label-22_msk.nii.gz",
+    "ct/totalsegmentator_example/example_ct.nii.gz",
+    "ct/totalsegmentator_example/example_ct_vertebrae_totalsegmentator.nii.gz",
+])
+def test_reads_every_real_ct_nifti(relative):
+    image = read_image(shared(*relative.split("/")))
+    assert image.describe()["orientation"] == "RAS"
+    if relative.endswith("_ct.nii.gz") or relative.endswith("example_ct.nii.gz"):
+        assert image.modality == "CT"
+
+
+def test_verse_geometry_is_kept():
+    image = read_image(shared("ct", "verse19_sub-verse012", "sub-verse012_ct.nii.gz"))
+    assert image.describe()["source_orientation"] == "LPS"
+    assert sorted(image.spacing_mm) == pytest.approx([1.0, 1.0, 3.0])
+
+
+def test_reads_a_real_spider_png():
+    image = read_image(shared("spider", "t2space", "images", "110_t2_SPACE_slice51.png"), spacing_mm=0.46875)
+    assert image.is_2d and image.sagittal_slices().shape == (1, 640, 512)
+    rgba = read_image(next(shared("spider", "midsag").glob("*_t1.png")))
+    assert rgba.is_2d
