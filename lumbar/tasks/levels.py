@@ -105,13 +105,19 @@ def _behind_canal(disc: _Disc, canal_pts: np.ndarray) -> bool:
 
 
 def _merge_split(discs: list[_Disc], spacing: tuple[float, float, float]) -> list[_Disc]:
-    """Merge neighbours that sit at the same height along the spine (one disc cut in two)."""
+    """Merge neighbours that sit at the same height along the spine (one disc cut in two).
+
+    The larger piece's axis is used: a small fragment's principal axes are unreliable.
+    """
     merged: list[_Disc] = []
     for d in discs:
-        if merged and abs(float(np.dot(d.centroid - merged[-1].centroid, merged[-1].axis))) < MERGE_ALONG_AXIS_MM:
-            merged[-1] = _disc_from_voxels(np.concatenate([merged[-1].voxels, d.voxels]), spacing)
-        else:
-            merged.append(d)
+        if merged:
+            prev = merged[-1]
+            axis = prev.axis if prev.area_mm2 >= d.area_mm2 else d.axis
+            if abs(float(np.dot(d.centroid - prev.centroid, axis))) < MERGE_ALONG_AXIS_MM:
+                merged[-1] = _disc_from_voxels(np.concatenate([prev.voxels, d.voxels]), spacing)
+                continue
+        merged.append(d)
     return merged
 
 

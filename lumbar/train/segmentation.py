@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shlex
 import sys
 import time
@@ -47,6 +48,14 @@ class SegmentationConfig:
     max_minutes: float | None = None
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
+
+
+def warmup_cosine(step: int, total: int, warmup_fraction: float = 0.05) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay to zero at ``total`` (stretches on resume)."""
+    warmup = max(1, int(total * warmup_fraction))
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 def three_way_split(samples: list[Slice], cfg: SegmentationConfig) -> dict[str, list[Slice]]:
@@ -110,7 +119,7 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
 
     model = segmentation_net(cfg.channels).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: warmup_cosine(step, cfg.steps))
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     g = torch.Generator(device=device).manual_seed(cfg.seed)
     state = {"step": 0, "best": -1.0, "stale": 0, "history": []}

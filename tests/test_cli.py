@@ -1,0 +1,66 @@
+"""The command line as a user meets it."""
+
+import json
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from lumbar import __version__
+from lumbar.cli import app
+from lumbar.io.write import classes_to_spider, write_nifti
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_info_describes_a_volume(tmp_path, phantom):
+    write_nifti(phantom.image.array, phantom.image, tmp_path / "scan.nii.gz")
+    result = runner.invoke(app, ["info", str(tmp_path / "scan.nii.gz"), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["shape"] == list(phantom.image.shape) and info["orientation"] == "RAS" and info["modality"] == "MR"
+
+
+def _png_folder(tmp_path, phantom):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    slices = phantom.image.sagittal_slices()
+    truth = classes_to_spider(phantom.image.with_array(phantom.semantic()).sagittal_slices())
+    for k in (2, 3, 4):
+        Image.fromarray(np.clip(slices[k] / np.percentile(slices[k], 99.5) * 255, 0, 255).astype(np.uint8)).save(images / f"9_t2_slice{k}.png")
+        Image.fromarray(truth[k]).save(masks / f"9_t2_slice{k}.png")
+    return images, masks
+
+
+def test_segment_a_folder_of_png_slices(tmp_path, phantom):
+    images, _ = _png_folder(tmp_path, phantom)
+    result = runner.invoke(app, ["segment", str(images), "-o", str(tmp_path / "out"), "--spacing", "1.0"])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert written == sorted(p.name for p in images.glob("*.png"))
+
+
+def test_evaluate_segmentation_writes_json(tmp_path, phantom):
+    images, masks = _png_folder(tmp_path, phantom)
+    result = runner.invoke(app, ["evaluate", "segmentation", "--images", str(images), "--masks", str(masks),
+                                 "--spacing", "1.0", "--json", str(tmp_path / "eval.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["summary"]["n_images"] == 3 and report["summary"]["units"] == "mm"
+    assert set(report["summary"]["disc"]) == {"dice", "hd95", "assd"}
+    assert report["summary"]["discs"]["truth"] >= 3 * 5
+
+
+def test_demo_writes_a_study_and_results(tmp_path):
+    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "study" / "dicom").is_dir()
+    levels = json.loads((tmp_path / "demo" / "results" / "dicom_levels.json").read_text())
+    assert "L4/L5" in [lv["name"] for lv in levels["levels"]]
+    assert (tmp_path / "demo" / "results" / "dicom_seg.dcm").is_file()

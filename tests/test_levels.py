@@ -1,0 +1,98 @@
+"""Level labelling names every disc and vertebra from the sacrum up, and flags what does not fit."""
+
+import numpy as np
+import pytest
+
+from lumbar.labels import Structure, disc_label
+from lumbar.tasks.levels import label_levels
+
+SPACING = (4.0, 1.0, 1.0)
+LUMBAR = ["L5/S1", "L4/L5", "L3/L4", "L2/L3", "L1/L2", "T12/L1", "T11/T12"]
+
+
+def names(result):
+    return [lv.name for lv in result.discs]
+
+
+def test_exact_truth_gives_exact_names(phantom_semantic, phantom_instances):
+    result = label_levels(phantom_semantic, SPACING)
+    assert names(result) == LUMBAR
+    assert [lv.name for lv in result.vertebrae] == ["S1", "L5", "L4", "L3", "L2", "L1", "T12", "T11"]
+    assert result.flags == []
+    labelled = phantom_instances > 0
+    assert np.mean(result.instances[labelled] == phantom_instances[labelled]) > 0.99
+
+
+def test_a_single_slice_is_enough(phantom_semantic):
+    mid = phantom_semantic[phantom_semantic.shape[0] // 2][None]
+    assert names(label_levels(mid, SPACING)) == LUMBAR
+
+
+def test_a_blob_behind_the_canal_is_not_a_disc(phantom_semantic):
+    classes = phantom_semantic.copy()
+    classes[:, 150:165, 250:270] = Structure.DISC  # in the back muscles
+    assert names(label_levels(classes, SPACING)) == LUMBAR
+
+
+def test_a_blob_far_from_the_spine_is_not_a_disc(phantom_semantic):
+    classes = phantom_semantic.copy()
+    classes[:, 150:160, 10:40] = Structure.DISC  # in the abdomen, anterior to the spine
+    assert names(label_levels(classes, SPACING)) == LUMBAR
+
+
+def test_a_disc_cut_in_two_is_still_one_disc(phantom_semantic, phantom_instances):
+    classes = phantom_semantic.copy()
+    cols = np.nonzero(phantom_instances[3] == disc_label("L3"))[1]
+    classes[:, :, int(np.median(cols)) - 1: int(np.median(cols)) + 1][classes[:, :, int(np.median(cols)) - 1: int(np.median(cols)) + 1] == Structure.DISC] = 0
+    assert names(label_levels(classes, SPACING)) == LUMBAR
+
+
+def test_a_missing_disc_is_flagged(phantom_semantic, phantom_instances):
+    classes = phantom_semantic.copy()
+    classes[phantom_instances == disc_label("L2")] = Structure.VERTEBRA
+    result = label_levels(classes, SPACING)
+    assert len(result.discs) == len(LUMBAR) - 1
+    assert any("gap" in flag for flag in result.flags)
+
+
+def test_no_sacrum_in_view_is_flagged(phantom_semantic, phantom_instances):
+    classes = phantom_semantic.copy()
+    rows = np.nonzero(phantom_instances == disc_label("L5"))[1]
+    classes[:, rows.max() + 1:, :] = 0
+    classes[phantom_instances == 26] = 0
+    result = label_levels(classes, SPACING)
+    assert any("sacrum" in flag for flag in result.flags)
+
+
+def test_too_few_discs_and_no_discs_are_flagged(phantom_semantic, phantom_instances):
+    classes = phantom_semantic.copy()
+    for upper in ("T11", "T12", "L1", "L2"):
+        classes[phantom_instances == disc_label(upper)] = Structure.VERTEBRA
+    assert any("only 3 discs" in flag for flag in label_levels(classes, SPACING).flags)
+    empty = label_levels(np.zeros((1, 50, 50), np.uint8), SPACING)
+    assert empty.levels == [] and "no intervertebral disc" in empty.flags[0]
+
+
+def test_rudimentary_lowest_disc_is_flagged_as_possible_transitional_vertebra(phantom_semantic, phantom_instances):
+    classes = phantom_semantic.copy()
+    lowest = phantom_instances == disc_label("L5")
+    rows, cols = np.nonzero(lowest[3])
+    keep = cols < np.percentile(cols, 25)  # only a small anterior remnant stays
+    classes[lowest] = Structure.VERTEBRA
+    for k in range(classes.shape[0]):
+        r, c = np.nonzero(lowest[k])
+        sel = c < np.percentile(cols, 25)
+        classes[k, r[sel], c[sel]] = Structure.DISC
+    assert keep.any()
+    result = label_levels(classes, SPACING)
+    assert any("transitional" in flag for flag in result.flags)
+
+
+@pytest.mark.parametrize("tilt_shift", [-8.0, 8.0])
+def test_names_hold_for_other_curvatures(tilt_shift):
+    from lumbar.phantom import DEFAULT_TILT_DEG, make_phantom
+
+    tilt = {k: v + tilt_shift for k, v in DEFAULT_TILT_DEG.items()}
+    ph = make_phantom(shape=(3, 320, 288), tilt_deg=tilt)
+    classes = ph.image.with_array(ph.semantic()).sagittal_slices()
+    assert names(label_levels(classes, SPACING)) == LUMBAR

@@ -1,0 +1,50 @@
+"""Metrics against answers worked out by hand."""
+
+import numpy as np
+import pytest
+
+from lumbar.evaluate.metrics import bootstrap_ci, dice, surface_distances
+
+
+def square(shape=(40, 40), top=10, left=10, size=10):
+    mask = np.zeros(shape, bool)
+    mask[top:top + size, left:left + size] = True
+    return mask
+
+
+def test_dice_known_answers():
+    a = square()
+    assert dice(a, a) == 1.0
+    assert dice(a, ~a) == 0.0
+    b = square(left=15)  # half overlaps: 2*50 / (100+100)
+    assert dice(a, b) == pytest.approx(0.5)
+    assert np.isnan(dice(np.zeros((3, 3)), np.zeros((3, 3))))
+
+
+def test_surface_distances_of_a_shifted_square():
+    a, b = square(), square(left=12)
+    hd95, assd = surface_distances(a, b)
+    assert hd95 == pytest.approx(2.0)
+    assert 0 < assd < 2.0
+    hd95_mm, assd_mm = surface_distances(a, b, spacing=(0.5, 0.5))
+    assert hd95_mm == pytest.approx(1.0) and assd_mm == pytest.approx(assd / 2)
+    assert surface_distances(a, a) == (0.0, 0.0)
+
+
+def test_surface_distance_is_undefined_for_an_empty_mask():
+    assert all(np.isnan(v) for v in surface_distances(square(), np.zeros((40, 40), bool)))
+
+
+def test_bootstrap_of_a_constant_has_no_width():
+    assert bootstrap_ci(np.full(10, 0.8)) == pytest.approx((0.8, 0.8, 0.8))
+
+
+def test_bootstrap_resamples_patients_not_slices():
+    mean, lo, hi = bootstrap_ci(np.array([1.0, 1.0, 1.0, 0.0]), groups=np.array(["a", "a", "a", "b"]))
+    assert mean == pytest.approx(0.75)
+    assert lo == pytest.approx(0.0) and hi == pytest.approx(1.0)  # two patients: all-a, all-b, or mixed
+
+
+def test_bootstrap_ignores_nan():
+    mean, lo, hi = bootstrap_ci(np.array([0.5, np.nan, 0.5]))
+    assert (mean, lo, hi) == pytest.approx((0.5, 0.5, 0.5))
