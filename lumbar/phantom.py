@@ -36,6 +36,9 @@ TISSUE = {
 }
 T = {name: i for i, name in enumerate(TISSUE)}
 CONTRASTS = ("T2", "T1", "CT")
+# Heights are measured (and their truth given) at this fraction of the half-depth from the centre,
+# i.e. 15% of the depth in from the anterior and posterior edges.
+MEASURE_AT = 0.7
 
 
 @dataclass
@@ -70,6 +73,7 @@ class VertebraTruth:
     height_posterior_mm: float
     depth_mm: float
     tilt_deg: float
+    upper_endplate_deg: float  # inclination, posterior end up positive (tilt plus the wedge's own slope)
 
 
 @dataclass
@@ -108,6 +112,7 @@ class PhantomSpec:
     tilt_deg: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TILT_DEG))
     discs: dict[str, DiscSpec] = field(default_factory=dict)  # keyed by upper vertebra, e.g. "L4"
     wedge: dict[str, float] = field(default_factory=dict)  # anterior height loss fraction per vertebra
+    slip_mm: dict[str, float] = field(default_factory=dict)  # anterior shift of a vertebra (and all above) on the one below
     noise: float = 0.03
     bias: float = 0.2
     seed: int = 0
@@ -150,6 +155,12 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         top_of_lower = centres[lower] + a_lo * heights[lower] / 2
         centres[upper] = top_of_lower + a_mid * discs_h[upper] + a_up * heights[upper] / 2
 
+    for moved, shift in spec.slip_mm.items():
+        below = LEVELS[LEVELS.index(moved) + 1]
+        _, n_below = _axes(spec.tilt_deg[below])
+        for lvl in LEVELS[: LEVELS.index(moved) + 1]:
+            centres[lvl] = centres[lvl] - n_below * shift
+
     instances = np.zeros(grid_shape, np.int16)
     tissue = np.zeros(grid_shape, np.uint8)  # index into TISSUE_NAMES
     body = np.broadcast_to(((x + 20) / 130) ** 2 + (w / 170) ** 2 < 1.0, grid_shape)
@@ -184,8 +195,10 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         instances[bone] = VERTEBRA_IDS[lvl]
         tissue[bone] = T["marrow"]
         cortex |= (inside & ~core) | (posterior & ~np.roll(posterior, 1, axis=2))
-        heights_aph = [h * (1 - wedge), h * (1 - wedge / 2), h]
-        vertebrae.append(VertebraTruth(lvl, VERTEBRA_IDS[lvl], *heights_aph, d, spec.tilt_deg[lvl]))
+        # Truth at the measurement positions: 15% of the depth in from each edge, and the middle.
+        heights_aph = [h * (1 - wedge * (0.5 + MEASURE_AT / 2)), h * (1 - wedge / 2), h * (1 - wedge * (0.5 - MEASURE_AT / 2))]
+        endplate = spec.tilt_deg[lvl] + np.degrees(np.arctan(h * wedge / (2 * d)))
+        vertebrae.append(VertebraTruth(lvl, VERTEBRA_IDS[lvl], *heights_aph, d, spec.tilt_deg[lvl], float(endplate)))
 
     # Discs: between the lower endplate of the upper vertebra and the upper endplate of the lower one.
     for upper, lower in zip(LEVELS[:-1], LEVELS[1:]):
@@ -218,10 +231,11 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         half_d = d / 2
         disc_truths.append(DiscTruth(
             level=disc_name(upper, lower), label=label,
-            height_anterior_mm=mid_h + half_d * np.tan(tilt_gap), height_middle_mm=mid_h,
-            height_posterior_mm=mid_h - half_d * np.tan(tilt_gap),
+            height_anterior_mm=mid_h + MEASURE_AT * half_d * np.tan(tilt_gap), height_middle_mm=mid_h,
+            height_posterior_mm=mid_h - MEASURE_AT * half_d * np.tan(tilt_gap),
             bulge_mm=ds.bulge_mm, herniation_mm=ds.herniation_mm, darkening=ds.darkening,
-            canal_ap_mm=spec.canal_ap_mm + 1.0 - max(ds.bulge_mm, ds.herniation_mm),
+            # The canal starts 1 mm behind the disc, so only what reaches further narrows it.
+            canal_ap_mm=spec.canal_ap_mm - max(0.0, max(ds.bulge_mm, ds.herniation_mm) - 1.0),
         ))
         cortex &= ~disc
 
@@ -236,14 +250,15 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
     darkened = tissue == T["nucleus"]
     image[darkened] += dark_nuclei[darkened] * (lut[T["annulus"]] - lut[T["nucleus"]])
     image = _add_texture_and_noise(image, instances, spec, rng)
-    lordosis = spec.tilt_deg["S1"] - spec.tilt_deg["L1"]
+    upper = {v.level: v.upper_endplate_deg for v in vertebrae}
+    lordosis = upper["S1"] - upper["L1"]
     stack_spacing = spec.spacing_mm
     img = SpineImage.from_sagittal_slices(image, stack_spacing, modality="CT" if spec.contrast == "CT" else "MR",
                                           source=f"phantom:{spec.contrast}:seed{spec.seed}",
                                           metadata={"format": "phantom", "contrast": spec.contrast})
     from lumbar.image import display_to_canonical
 
-    return Phantom(img, display_to_canonical(instances), disc_truths, vertebrae, lordosis, spec.canal_ap_mm + 1.0)
+    return Phantom(img, display_to_canonical(instances), disc_truths, vertebrae, lordosis, spec.canal_ap_mm)
 
 
 def _add_texture_and_noise(image: np.ndarray, instances: np.ndarray, spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:

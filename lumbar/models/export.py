@@ -30,6 +30,8 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Pa
 def export_segmentation_onnx(model, out_dir: Path, cfg, split: dict, state: dict, test_dice: dict) -> Path:
     """Export the segmentation network and its metadata (``segmentation.json``) into ``out_dir``."""
     path = export_onnx(model, torch.zeros(1, 1, *cfg.patch), out_dir / "segmentation.onnx")
+    # A half-precision copy of the weights for PyTorch users (fine-tuning, the torch-vs-ONNX benchmark).
+    torch.save({k: v.half() for k, v in model.state_dict().items()}, out_dir / "segmentation.pt")
     meta = {
         "name": "segmentation",
         "task": "sagittal MRI segmentation: disc, vertebra, spinal canal",
@@ -42,6 +44,7 @@ def export_segmentation_onnx(model, out_dir: Path, cfg, split: dict, state: dict
         "history": state["history"],
         "test_dice_model_grid": test_dice,
         "split_patients": {k: sorted({s.patient for s in v}) for k, v in split.items()},
+        "channels": list(cfg.channels),
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")},
     }
     (out_dir / "segmentation.json").write_text(json.dumps(meta, indent=1))

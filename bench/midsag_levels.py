@@ -1,0 +1,72 @@
+"""Generalisation check: discs found on SPIDER mid-sagittal T1, T2 and T2 SPACE slices vs the count listed.
+
+SPIDER's ``overview.csv`` lists how many discs each series shows (``num_discs``). The shipped model was
+trained on T2 SPACE slices only, so T1 and T2 here are sequences it never saw (patients in its
+training split are reported separately from the others). Prints a table, writes
+``bench/results/midsag_levels.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED_DATA, save  # noqa: E402
+
+from lumbar.io import read_image  # noqa: E402
+from lumbar.io.spider import patient_id, read_overview_spacing  # noqa: E402
+from lumbar.models.registry import load_model  # noqa: E402
+from lumbar.pipeline import segment_image  # noqa: E402
+
+SPIDER = SHARED_DATA / "spider"
+
+
+def main() -> None:
+    if not (SPIDER / "midsag").is_dir():
+        print(f"skipped: {SPIDER / 'midsag'} not found")
+        return
+    spacing = read_overview_spacing(SPIDER / "overview.csv")
+    listed = {row["new_file_name"]: int(row["num_discs"]) for row in csv.DictReader(open(SPIDER / "overview.csv"))}
+    trained_on = set(load_model("segmentation").meta.get("split_patients", {}).get("train", []))
+    rows = []
+    for path in sorted((SPIDER / "midsag").glob("*.png")):
+        series = path.stem
+        if series not in listed:
+            continue
+        image = read_image(path, spacing_mm=spacing.get(series, (None,))[0])
+        result = segment_image(image)
+        found = len(result.levels.discs)
+        rows.append({"series": series, "sequence": series.split("_", 1)[1], "patient": patient_id(series),
+                     "seen_in_training": patient_id(series) in trained_on, "listed": listed[series], "found": found,
+                     "flags": result.levels.flags})
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["sequence"]].append(row)
+    summary = {}
+    for sequence, items in sorted(groups.items()):
+        diff = np.array([r["found"] - r["listed"] for r in items])
+        summary[sequence] = {"n": len(items), "exact": float(np.mean(diff == 0)), "within_one": float(np.mean(np.abs(diff) <= 1)),
+                             "too_few": float(np.mean(diff < 0)), "too_many": float(np.mean(diff > 0)),
+                             "flagged_for_review": float(np.mean([bool(r["flags"]) for r in items]))}
+    path = save("midsag_levels", {"summary": summary, "series": rows})
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Discs found vs listed in overview.csv, SPIDER mid-sagittal slices")
+    for column in ("sequence", "n", "exact", "within one", "too few", "too many", "flagged"):
+        table.add_column(column)
+    for sequence, s in summary.items():
+        table.add_row(sequence, str(s["n"]), f"{100 * s['exact']:.0f}%", f"{100 * s['within_one']:.0f}%",
+                      f"{100 * s['too_few']:.0f}%", f"{100 * s['too_many']:.0f}%", f"{100 * s['flagged_for_review']:.0f}%")
+    Console().print(table)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

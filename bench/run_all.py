@@ -1,0 +1,7 @@
+"""Run every benchmark in turn (``make bench``)."""
+
+import runpy
+from pathlib import Path
+
+for script in ("segmentation.py", "midsag_levels.py"):
+    runpy.run_path(str(Path(__file__).parent / script), run_name="__main__")

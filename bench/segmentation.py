@@ -1,0 +1,123 @@
+"""Segmentation benchmark: accuracy on held-out patients, CPU speed (onnxruntime vs torch), peak memory.
+
+Run: ``.venv/bin/python bench/segmentation.py`` (needs ../shared/data for accuracy and the real volume;
+without it, speed is measured on a phantom volume of the same size). Prints a table, writes
+``bench/results/segmentation.json``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED_DATA, peak_rss_mb_of, save, timed  # noqa: E402
+
+from lumbar.image import SpineImage  # noqa: E402
+from lumbar.io.write import write_nifti  # noqa: E402
+from lumbar.models.registry import load_model, load_torch_segmentation  # noqa: E402
+from lumbar.preprocess import model_shape, normalize_intensity, pad_to_multiple, resize  # noqa: E402
+from lumbar.tasks.segmentation import segment_slices  # noqa: E402
+
+SPIDER = SHARED_DATA / "spider" / "t2space"
+SPIDER_SPACING_MM = 0.46875
+
+
+def volume_20_slices() -> tuple[np.ndarray, str]:
+    """20 consecutive 640x512 slices of a held-out SPIDER patient, or a phantom of that size."""
+    test_patients = load_model("segmentation").meta.get("split_patients", {}).get("test", [])
+    if SPIDER.is_dir() and test_patients:
+        from PIL import Image
+
+        paths = sorted((p for p in (SPIDER / "images").glob(f"{test_patients[0]}_*.png")),
+                       key=lambda p: int(p.stem.rsplit("slice", 1)[1]))[:20]
+        if len(paths) == 20:
+            return np.stack([np.asarray(Image.open(p).convert("L"), np.float32) for p in paths]), f"SPIDER patient {test_patients[0]}"
+    from lumbar.phantom import make_phantom
+
+    return make_phantom(shape=(20, 640, 512), spacing_mm=(4.0, SPIDER_SPACING_MM, SPIDER_SPACING_MM)).image.sagittal_slices(), "phantom"
+
+
+def accuracy() -> dict | None:
+    test_patients = load_model("segmentation").meta.get("split_patients", {}).get("test", [])
+    if not SPIDER.is_dir() or not test_patients:
+        return None
+    from lumbar.evaluate.segmentation import evaluate_folder
+
+    report = evaluate_folder(SPIDER / "images", SPIDER / "masks", patients=set(test_patients))
+    return report["summary"]
+
+
+def speed(volume: np.ndarray) -> dict:
+    import torch
+
+    spacing = (SPIDER_SPACING_MM, SPIDER_SPACING_MM)
+    model = load_model("segmentation")
+    net = load_torch_segmentation()
+    grid = model_shape(volume.shape[1:], spacing, model.meta["spacing_mm"])
+    batch = pad_to_multiple(np.stack([resize(normalize_intensity(s), grid) for s in volume[:4]])[:, None])[0]
+    with torch.no_grad():
+        torch_batch = torch.from_numpy(batch)
+        results = {
+            "network_only_4_slices_onnx": timed(lambda: model(batch)),
+            "network_only_4_slices_torch": timed(lambda: net(torch_batch)),
+        }
+    results["slice_onnx"] = timed(lambda: segment_slices(volume[:1], spacing))
+    results["volume_20_slices_onnx"] = timed(lambda: segment_slices(volume, spacing), repeats=3)
+    return results
+
+
+def cli_end_to_end(volume: np.ndarray) -> dict:
+    """``lumbar segment`` on a 20-slice NIfTI, process start included."""
+    with tempfile.TemporaryDirectory() as tmp:
+        image = SpineImage.from_sagittal_slices(volume, (4.0, SPIDER_SPACING_MM, SPIDER_SPACING_MM), modality="MR")
+        write_nifti(image.array.astype(np.float32), image, Path(tmp) / "vol.nii.gz")
+        lumbar = str(Path(sys.executable).parent / "lumbar")
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([lumbar, "segment", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out"], check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+        code = ("from lumbar.pipeline import segment_study; "
+                f"segment_study('{tmp}/vol.nii.gz', '{tmp}/out2')")
+        return {"cli_segment_20_slices_s": float(np.median(times)), "peak_rss_mb": peak_rss_mb_of(code)}
+
+
+def main() -> None:
+    volume, source = volume_20_slices()
+    payload = {"volume": {"source": source, "shape": list(volume.shape)}}
+    payload["speed"] = speed(volume)
+    payload["end_to_end"] = cli_end_to_end(volume)
+    payload["accuracy_held_out"] = accuracy()
+    path = save("segmentation", payload)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Segmentation benchmark ({source} volume {volume.shape})")
+    table.add_column("measure")
+    table.add_column("value")
+    for key, value in payload["speed"].items():
+        table.add_row(key, f"{value['median_s'] * 1000:.0f} ms")
+    table.add_row("lumbar segment, 20 slices, process start included", f"{payload['end_to_end']['cli_segment_20_slices_s']:.2f} s")
+    table.add_row("peak memory (segment_study, 20 slices)", f"{payload['end_to_end']['peak_rss_mb']:.0f} MB")
+    acc = payload["accuracy_held_out"]
+    if acc:
+        for name in ("disc", "vertebra", "canal"):
+            d = acc[name]["dice"]
+            table.add_row(f"Dice {name} (held-out, {acc['n_patients']} patients)", f"{d['mean']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]")
+            h = acc[name]["hd95"]
+            table.add_row(f"HD95 {name} (mm)", f"{h['mean']:.2f} [{h['ci95'][0]:.2f}, {h['ci95'][1]:.2f}]")
+        table.add_row("discs found / truth", f"{acc['discs']['found']}/{acc['discs']['truth']} (extra {acc['discs']['extra']})")
+        table.add_row("slices with every disc found", f"{100 * acc['slices_all_discs_found']:.1f}%")
+    Console().print(table)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""Measurements with units from named instances on a mid-sagittal slice: pure functions on masks.
+
+Coordinates are (row, col) in mm, rows toward the feet and columns toward posterior (the display
+view). Each structure is measured in its own frame: ``axis`` points toward the head along the spine,
+``across`` toward posterior, perpendicular to it.
+
+Heights are read at 15% of the depth in from the anterior and posterior edges and at the middle, the
+positions of the six-point morphometry of vertebral bodies (Genant et al., J Bone Miner Res 1993) and of
+disc heights on sagittal images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MEASURE_AT = 0.7  # fraction of the half-depth from the centre: 15% in from each edge
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A local frame: origin (row, col mm), ``axis`` toward superior, ``across`` toward posterior."""
+
+    origin: np.ndarray
+    axis: np.ndarray
+
+    @property
+    def across(self) -> np.ndarray:
+        across = np.array([self.axis[1], -self.axis[0]])
+        return across if across[1] >= 0 else -across
+
+
+def points_mm(mask: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
+    """Pixel centres of a 2D mask as (row, col) mm."""
+    return np.argwhere(mask) * np.asarray(spacing_mm, float)
+
+
+def frame_of(points: np.ndarray, axis: np.ndarray | None = None) -> Frame:
+    """Frame at the centroid; the axis is given (e.g. from neighbouring discs) or the direction of least spread."""
+    centre = points.mean(0)
+    if axis is None:
+        _, vecs = np.linalg.eigh(np.cov((points - centre).T))
+        axis = vecs[:, 0]
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    return Frame(centre, axis if axis[0] <= 0 else -axis)
+
+
+def local(points: np.ndarray, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """(s, t): position along the axis (toward superior) and across it (toward posterior), mm."""
+    d = points - frame.origin
+    return d @ frame.axis, d @ frame.across
+
+
+def _pixel_along(direction: np.ndarray, spacing_mm: tuple[float, float]) -> float:
+    """Width of one pixel projected on a unit direction: added to an extent measured between pixel centres."""
+    return float(abs(direction[0]) * spacing_mm[0] + abs(direction[1]) * spacing_mm[1])
+
+
+def heights_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame,
+               span: tuple[float, float] | None = None) -> tuple[float, float, float]:
+    """Anterior, middle and posterior height along ``frame.axis`` (NaN where the structure is missing).
+
+    ``span`` is the (anterior, posterior) extent across the frame that sets the measurement positions;
+    by default the structure's own. For a disc, pass the adjacent vertebral bodies' extent so that a
+    herniation does not move the positions.
+    """
+    pts = points_mm(mask, spacing_mm)
+    if len(pts) < 3:
+        return (float("nan"),) * 3
+    s, t = local(pts, frame)
+    t_lo, t_hi = span if span is not None else (t.min(), t.max())
+    centre, half = (t_lo + t_hi) / 2, (t_hi - t_lo) / 2
+    band = max(spacing_mm) * 0.75
+    pixel = _pixel_along(frame.axis, spacing_mm)
+    out = []
+    for position in (centre - MEASURE_AT * half, centre, centre + MEASURE_AT * half):
+        sel = np.abs(t - position) <= band
+        out.append(float(s[sel].max() - s[sel].min() + pixel) if sel.any() else float("nan"))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def depth_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame) -> float:
+    """Anteroposterior depth across the middle of the structure."""
+    pts = points_mm(mask, spacing_mm)
+    s, t = local(pts, frame)
+    sel = np.abs(s - np.median(s)) <= max(spacing_mm) * 0.75
+    return float(t[sel].max() - t[sel].min() + _pixel_along(frame.across, spacing_mm)) if sel.any() else float("nan")
+
+
+def extent_across_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, half_band_mm: float = 1.5) -> float:
+    """Extent of ``mask`` across the frame, within a thin band around the frame's origin plane.
+
+    Used for the canal's anteroposterior diameter at a disc: the band is the disc's mid-plane.
+    """
+    pts = points_mm(mask, spacing_mm)
+    if not len(pts):
+        return float("nan")
+    s, t = local(pts, frame)
+    sel = np.abs(s) <= half_band_mm
+    if not sel.any():
+        return float("nan")
+    t = t[sel]
+    # Only the run of canal directly behind the origin, not canal pieces further along the band.
+    t = t[t >= 0]
+    return float(t.max() - t.min() + _pixel_along(frame.across, spacing_mm)) if len(t) else float("nan")
+
+
+def endplate_angle_deg(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, upper: bool = True) -> float:
+    """Inclination of the upper (or lower) endplate: angle of the fitted surface line, degrees.
+
+    Measured like a radiograph: 0 when the endplate is horizontal, positive when its posterior end is
+    higher (toward the head) than its anterior end.
+    """
+    pts = points_mm(mask, spacing_mm)
+    s, t = local(pts, frame)
+    depth = t.max() - t.min()
+    edges = np.linspace(t.min() + 0.15 * depth, t.max() - 0.15 * depth, 9)
+    surface = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (t >= lo) & (t < hi)
+        if sel.any():
+            i = np.argmax(s[sel]) if upper else np.argmin(s[sel])
+            surface.append(pts[sel][i])
+    if len(surface) < 3:
+        return float("nan")
+    surface = np.array(surface)
+    # Fit row = a * col + b in the image; up is -row, posterior is +col.
+    slope = np.polyfit(surface[:, 1], surface[:, 0], 1)[0]
+    return float(np.degrees(np.arctan(-slope)))
+
+
+def genant_grade(heights: tuple[float, float, float]) -> tuple[int, float]:
+    """Genant semi-quantitative grade from the largest height reduction within the body.
+
+    0 normal (<20%), 1 mild (20-25%), 2 moderate (25-40%), 3 severe (>40%) (Genant et al., J Bone Miner
+    Res 1993). Returns (grade, reduction).
+    """
+    h = np.array(heights, float)
+    if np.isnan(h).any() or h.max() <= 0:
+        return 0, float("nan")
+    reduction = float(1 - h.min() / h.max())
+    grade = 0 if reduction < 0.20 else 1 if reduction < 0.25 else 2 if reduction <= 0.40 else 3
+    return grade, reduction
+
+
+def slip_mm(upper_body: np.ndarray, lower_body: np.ndarray, spacing_mm: tuple[float, float], lower_frame: Frame) -> float:
+    """Displacement of the upper vertebra's posterior-inferior corner relative to the lower one's
+    posterior-superior corner, along the lower endplate: positive = anterolisthesis (upper slipped forward).
+    """
+    pu, pl = points_mm(upper_body, spacing_mm), points_mm(lower_body, spacing_mm)
+    su, tu = local(pu, lower_frame)
+    sl, tl = local(pl, lower_frame)
+    band = max(spacing_mm) * 2
+    upper_corner = tu[su <= su.min() + band].max()
+    lower_corner = tl[sl >= sl.max() - band].max()
+    return float(lower_corner - upper_corner)
+
+
+def meyerding_grade(slip_percent: float) -> int:
+    """Meyerding grade from slip in % of the lower endplate depth: 0 (<5%), I <25, II <50, III <75, IV <100, V >=100.
+
+    Meyerding, Surg Gynecol Obstet 1932. Below 5% is within measurement error and counted as none.
+    """
+    p = abs(slip_percent)
+    if p < 5:
+        return 0
+    return min(5, int(p // 25) + 1)
+
+
+def canal_area_mm2(canal: np.ndarray, spacing_mm: tuple[float, float, float], frame: Frame, slab_mm: float = 2.0) -> float:
+    """Cross-sectional area of the canal in the plane ``frame`` defines, from a volume's display slices.
+
+    ``canal`` is ``(n, rows, cols)`` with (lateral, row, col) spacing: the voxels within ``slab_mm`` of the
+    plane are counted and their volume divided by the slab thickness.
+    """
+    idx = np.argwhere(canal)
+    if not len(idx):
+        return float("nan")
+    s, _ = local(idx[:, 1:] * np.asarray(spacing_mm[1:], float), frame)
+    inside = (s >= -slab_mm / 2) & (s < slab_mm / 2)
+    return float(inside.sum() * np.prod(spacing_mm) / slab_mm)
+
+
+# Per-level measurements of a labelled mid-sagittal slice.
+
+@dataclass
+class VertebraMeasurements:
+    level: str
+    height_anterior_mm: float
+    height_middle_mm: float
+    height_posterior_mm: float
+    depth_mm: float
+    wedge_ratio: float  # anterior / posterior height
+    biconcave_ratio: float  # middle / posterior height
+    genant_grade: int
+    upper_endplate_deg: float
+
+
+@dataclass
+class DiscMeasurements:
+    level: str
+    height_anterior_mm: float
+    height_middle_mm: float
+    height_posterior_mm: float
+    height_index: float  # mean disc height / mean height of the two adjacent vertebral bodies
+    canal_ap_mm: float
+    slip_mm: float  # + anterolisthesis, - retrolisthesis of the upper vertebra
+    slip_percent: float
+    meyerding_grade: int
+    angle_deg: float  # between the endplates across the disc, positive = lordotic
+
+
+@dataclass
+class SpineMeasurements:
+    vertebrae: list[VertebraMeasurements]
+    discs: list[DiscMeasurements]
+    lordosis_deg: float  # L1 upper endplate to S1 upper endplate
+    narrowest_canal_ap_mm: float
+    narrowest_canal_level: str
+
+
+def vertebral_body(mask: np.ndarray) -> np.ndarray:
+    """The body of a vertebra on a mid-sagittal slice: its largest connected piece (the posterior
+    elements are separate pieces there)."""
+    from scipy import ndimage
+
+    labelled, n = ndimage.label(mask)
+    if n <= 1:
+        return mask.astype(bool)
+    return labelled == (np.argmax(np.bincount(labelled.ravel())[1:]) + 1)
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b and not np.isnan(a) and not np.isnan(b) else float("nan")
+
+
+def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, float], canal_label: int = 200) -> SpineMeasurements:
+    """Measure every named vertebra and disc of a labelled slice (``levels`` from level labelling)."""
+    vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
+    bodies = {lv.name: vertebral_body(instances == lv.label) for lv in vertebrae}
+    frames = {name: frame_of(points_mm(body, spacing_mm)) for name, body in bodies.items() if body.sum() >= 3}
+    vertebra_out = []
+    for lv in vertebrae:
+        if lv.name not in frames:
+            continue
+        body, frame = bodies[lv.name], frames[lv.name]
+        h = heights_mm(body, spacing_mm, frame)
+        grade, _ = genant_grade(h)
+        vertebra_out.append(VertebraMeasurements(
+            lv.name, *h, depth_mm(body, spacing_mm, frame), _ratio(h[0], h[2]), _ratio(h[1], h[2]), grade,
+            endplate_angle_deg(body, spacing_mm, frame, upper=True)))
+    by_name = {v.level: v for v in vertebra_out}
+
+    canal = instances == canal_label
+    disc_out = []
+    for lv in (lv for lv in levels if lv.kind == "disc"):
+        upper, lower = lv.name.split("/")
+        mask = instances == lv.label
+        if mask.sum() < 3:
+            continue
+        neighbours = [frames[n] for n in (upper, lower) if n in frames]
+        axis = np.sum([f.axis for f in neighbours], axis=0) if neighbours else None
+        frame = frame_of(points_mm(mask, spacing_mm), axis)
+        span = None
+        if neighbours:
+            ts = [local(points_mm(bodies[n], spacing_mm), frame)[1] for n in (upper, lower) if n in frames]
+            span = (max(t.min() for t in ts), min(t.max() for t in ts))
+        h = heights_mm(mask, spacing_mm, frame, span)
+        adjacent = [np.nanmean([by_name[n].height_anterior_mm, by_name[n].height_middle_mm, by_name[n].height_posterior_mm])
+                    for n in (upper, lower) if n in by_name]
+        slip = slip_pct = float("nan")
+        grade = 0
+        angle = float("nan")
+        if upper in frames and lower in frames:
+            slip = slip_mm(bodies[upper], bodies[lower], spacing_mm, frames[lower])
+            slip_pct = 100 * slip / depth_mm(bodies[lower], spacing_mm, frames[lower])
+            grade = meyerding_grade(slip_pct)
+            angle = endplate_angle_deg(bodies[lower], spacing_mm, frames[lower], upper=True) - \
+                endplate_angle_deg(bodies[upper], spacing_mm, frames[upper], upper=False)
+        disc_out.append(DiscMeasurements(
+            lv.name, *h, _ratio(float(np.nanmean(h)), float(np.mean(adjacent))) if adjacent else float("nan"),
+            extent_across_mm(canal, spacing_mm, frame), slip, slip_pct, grade, angle))
+
+    lordosis = float("nan")
+    if "L1" in by_name and "S1" in by_name:
+        lordosis = by_name["S1"].upper_endplate_deg - by_name["L1"].upper_endplate_deg
+    lumbar = [d for d in disc_out if d.level in ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6", "L6/S1") and not np.isnan(d.canal_ap_mm)]
+    narrowest = min(lumbar, key=lambda d: d.canal_ap_mm) if lumbar else None
+    return SpineMeasurements(vertebra_out, disc_out, lordosis,
+                             narrowest.canal_ap_mm if narrowest else float("nan"), narrowest.level if narrowest else "")

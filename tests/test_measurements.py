@@ -1,0 +1,137 @@
+"""Measurements against shapes with known answers and against the phantom's exact geometry."""
+
+import numpy as np
+import pytest
+
+from lumbar.phantom import DiscSpec, make_phantom
+from lumbar.tasks.levels import label_levels
+from lumbar.tasks.measurements import (
+    Frame,
+    canal_area_mm2,
+    depth_mm,
+    endplate_angle_deg,
+    extent_across_mm,
+    frame_of,
+    genant_grade,
+    heights_mm,
+    measure_spine,
+    meyerding_grade,
+    points_mm,
+)
+
+UP = np.array([-1.0, 0.0])  # toward superior in (row, col)
+
+
+def rectangle(rows=100, cols=100, top=20, left=30, height=25, width=40):
+    mask = np.zeros((rows, cols), bool)
+    mask[top:top + height, left:left + width] = True
+    return mask
+
+
+def test_rectangle_heights_and_depth_with_anisotropic_pixels():
+    mask = rectangle(height=25, width=40)
+    spacing = (0.5, 0.8)
+    frame = Frame(points_mm(mask, spacing).mean(0), UP)
+    assert heights_mm(mask, spacing, frame) == pytest.approx((12.5, 12.5, 12.5))
+    assert depth_mm(mask, spacing, frame) == pytest.approx(32.0)
+
+
+def test_wedge_heights_follow_the_slope():
+    """A trapezoid 20 px tall posteriorly, 10 px anteriorly: heights at 15%, 50%, 85% of the depth."""
+    mask = np.zeros((60, 80), bool)
+    for c in range(10, 50):  # anterior (left) to posterior (right)
+        height = 10 + (c - 10) * 10 / 39
+        mask[int(round(40 - height)):40, c] = True
+    frame = Frame(points_mm(mask, (1, 1)).mean(0), UP)
+    ha, hm, hp = heights_mm(mask, (1, 1), frame)
+    assert ha == pytest.approx(11.5, abs=0.6) and hm == pytest.approx(15.0, abs=0.6) and hp == pytest.approx(18.5, abs=0.6)
+    assert endplate_angle_deg(mask, (1, 1), frame) == pytest.approx(np.degrees(np.arctan(10 / 39)), abs=2)
+
+
+def test_frame_of_a_tilted_box_finds_its_axis():
+    from scipy.ndimage import rotate
+
+    mask = rotate(rectangle(200, 200, 80, 60, 30, 80).astype(float), 20, reshape=False, order=0) > 0.5
+    frame = frame_of(points_mm(mask, (1, 1)))
+    tilt = np.degrees(np.arctan2(-frame.axis[1], -frame.axis[0]))
+    assert abs(abs(tilt) - 20) < 1.5
+    assert heights_mm(mask, (1, 1), frame)[1] == pytest.approx(30, abs=1.5)
+
+
+def test_canal_extent_and_area():
+    canal = rectangle(height=60, width=15, left=50)
+    frame = Frame(np.array([50.0, 48.0]), UP)  # a disc centre just in front of the canal
+    assert extent_across_mm(canal, (1, 1), frame) == pytest.approx(15)
+    volume = np.stack([canal] * 10)  # 10 slices of 2 mm: canal 15 mm AP x 20 mm wide
+    assert canal_area_mm2(volume, (2.0, 1.0, 1.0), frame) == pytest.approx(300, rel=0.1)
+
+
+@pytest.mark.parametrize("heights, grade", [((27, 27, 27), 0), ((21, 27, 27), 1), ((19, 27, 27), 2), ((15, 27, 27), 3),
+                                            ((27, 21, 27), 1)])
+def test_genant_grades(heights, grade):
+    assert genant_grade(heights)[0] == grade
+
+
+@pytest.mark.parametrize("percent, grade", [(2, 0), (10, 1), (30, 2), (60, 3), (80, 4), (120, 5), (-30, 2)])
+def test_meyerding_grades(percent, grade):
+    assert meyerding_grade(percent) == grade
+
+
+@pytest.fixture(scope="module")
+def measured():
+    ph = make_phantom(shape=(5, 320, 288), discs={"L4": DiscSpec(height_loss=0.35, herniation_mm=5)}, wedge={"L1": 0.3}, seed=2)
+    classes = ph.image.with_array(ph.semantic()).sagittal_slices()
+    levels = label_levels(classes, (4.0, 1.0, 1.0))
+    return ph, measure_spine(levels.instances[2], levels.levels, (1.0, 1.0))
+
+
+def test_disc_heights_match_the_phantom(measured):
+    ph, m = measured
+    truth = {d.level: d for d in ph.discs}
+    for disc in m.discs:
+        t = truth[disc.level]
+        assert disc.height_anterior_mm == pytest.approx(t.height_anterior_mm, abs=1.2)
+        assert disc.height_middle_mm == pytest.approx(t.height_middle_mm, abs=1.0)
+        assert disc.height_posterior_mm == pytest.approx(t.height_posterior_mm, abs=1.2)
+
+
+def test_vertebral_heights_wedge_and_genant_match_the_phantom(measured):
+    ph, m = measured
+    truth = {v.level: v for v in ph.vertebrae}
+    for v in m.vertebrae:
+        t = truth[v.level]
+        assert v.height_anterior_mm == pytest.approx(t.height_anterior_mm, abs=1.0)
+        assert v.height_posterior_mm == pytest.approx(t.height_posterior_mm, abs=1.0)
+    l1 = next(v for v in m.vertebrae if v.level == "L1")
+    assert l1.wedge_ratio == pytest.approx(truth["L1"].height_anterior_mm / truth["L1"].height_posterior_mm, abs=0.04)
+    assert l1.genant_grade >= 1 and all(v.genant_grade == 0 for v in m.vertebrae if v.level != "L1")
+
+
+def test_canal_narrowing_at_the_herniation(measured):
+    ph, m = measured
+    truth = {d.level: d for d in ph.discs}
+    for disc in m.discs:
+        assert disc.canal_ap_mm == pytest.approx(truth[disc.level].canal_ap_mm, abs=1.5)
+    assert m.narrowest_canal_level == "L4/L5"
+
+
+def test_lordosis_and_segmental_angles(measured):
+    ph, m = measured
+    assert m.lordosis_deg == pytest.approx(ph.lordosis_deg, abs=2.5)
+    l5s1 = next(d for d in m.discs if d.level == "L5/S1")
+    assert l5s1.angle_deg == pytest.approx(30 - 16, abs=2)
+
+
+def test_anterolisthesis_is_measured_and_graded():
+    base = make_phantom(shape=(3, 320, 288), seed=4)
+    slipped = make_phantom(shape=(3, 320, 288), seed=4, slip_mm={"L4": 9.0})
+
+    def l4l5(ph):
+        classes = ph.image.with_array(ph.semantic()).sagittal_slices()
+        levels = label_levels(classes, (4.0, 1.0, 1.0))
+        return next(d for d in measure_spine(levels.instances[1], levels.levels, (1.0, 1.0)).discs if d.level == "L4/L5")
+
+    a, b = l4l5(base), l4l5(slipped)
+    assert b.slip_mm - a.slip_mm == pytest.approx(9.0, abs=1.5)
+    assert b.meyerding_grade == 2 - (b.slip_percent < 25)  # 9 mm of a 36 mm endplate is about 25%
+    assert a.meyerding_grade == 0
