@@ -55,13 +55,19 @@ def test_a_missing_disc_is_flagged(phantom_semantic, phantom_instances):
     assert any("gap" in flag for flag in result.flags)
 
 
-def test_no_sacrum_in_view_is_flagged(phantom_semantic, phantom_instances):
+def test_lowest_disc_is_l5s1_even_without_a_labelled_sacrum(phantom_semantic, phantom_instances):
+    """SPIDER-style masks leave the sacrum unlabelled; the lowest disc is still L5/S1."""
     classes = phantom_semantic.copy()
-    rows = np.nonzero(phantom_instances == disc_label("L5"))[1]
-    classes[:, rows.max() + 1:, :] = 0
     classes[phantom_instances == 26] = 0
-    result = label_levels(classes, SPACING)
-    assert any("sacrum" in flag for flag in result.flags)
+    assert names(label_levels(classes, SPACING)) == LUMBAR
+
+
+def test_a_blob_below_the_lowest_disc_with_no_bone_above_is_not_a_disc(phantom_semantic, phantom_instances):
+    classes = phantom_semantic.copy()
+    classes[phantom_instances == 26] = 0  # unlabelled sacrum, as in SPIDER
+    rows, cols = np.nonzero(phantom_instances[3] == disc_label("L5"))
+    classes[:, rows.max() + 30: rows.max() + 38, int(cols.mean()) - 10: int(cols.mean()) + 10] = Structure.DISC
+    assert names(label_levels(classes, SPACING)) == LUMBAR
 
 
 def test_too_few_discs_and_no_discs_are_flagged(phantom_semantic, phantom_instances):
@@ -73,7 +79,7 @@ def test_too_few_discs_and_no_discs_are_flagged(phantom_semantic, phantom_instan
     assert empty.levels == [] and "no intervertebral disc" in empty.flags[0]
 
 
-def test_rudimentary_lowest_disc_is_flagged_as_possible_transitional_vertebra(phantom_semantic, phantom_instances):
+def test_rudimentary_lowest_disc_is_left_out_and_flagged_as_possible_transitional_vertebra(phantom_semantic, phantom_instances):
     classes = phantom_semantic.copy()
     lowest = phantom_instances == disc_label("L5")
     rows, cols = np.nonzero(lowest[3])
@@ -86,6 +92,7 @@ def test_rudimentary_lowest_disc_is_flagged_as_possible_transitional_vertebra(ph
     assert keep.any()
     result = label_levels(classes, SPACING)
     assert any("transitional" in flag for flag in result.flags)
+    assert names(result) == ["L5/S1", "L4/L5", "L3/L4", "L2/L3", "L1/L2", "T12/L1"]  # counted from the disc above
 
 
 @pytest.mark.parametrize("tilt_shift", [-8.0, 8.0])

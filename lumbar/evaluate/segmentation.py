@@ -11,7 +11,7 @@ from scipy import ndimage
 from lumbar.errors import InputError
 from lumbar.evaluate.metrics import bootstrap_ci, dice, surface_distances
 from lumbar.io.read import NIFTI_SUFFIXES, RASTER_SUFFIXES, read_image, suffix_of
-from lumbar.labels import STRUCTURE_NAMES, Structure
+from lumbar.labels import STRUCTURE_NAMES, Structure, disc_label
 from lumbar.pipeline import segment_image
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 
@@ -26,18 +26,33 @@ def _components(mask: np.ndarray, min_pixels: float) -> list[np.ndarray]:
 
 
 def detection(truth: np.ndarray, instances: np.ndarray, labels: list[int], min_pixels: float) -> dict[str, int]:
-    """Match truth components to predicted instances (each at most once, by best Dice > 0.5)."""
+    """Detection counts against the connected components of the truth.
+
+    A truth component is found when at least half of it lies in one predicted instance of the kind
+    (a vertebra instance also holds the posterior elements, so overlap, not Dice, decides). A predicted
+    instance is extra when less than a tenth of it lies on any truth component.
+    """
     truth_parts = _components(truth, min_pixels)
-    unused = set(labels)
     found = 0
     for part in truth_parts:
-        scores = {lab: dice(part, instances == lab) for lab in unused}
-        best = max(scores, key=scores.get, default=None)
-        if best is not None and scores[best] > 0.5:
+        hits = instances[part]
+        if any(np.mean(hits == lab) >= 0.5 for lab in labels):
             found += 1
-            unused.discard(best)
-    return {"truth": len(truth_parts), "predicted": len(labels), "found": found, "missed": len(truth_parts) - found,
-            "extra": len(unused)}
+    covered = np.any(truth_parts, axis=0) if truth_parts else np.zeros(truth.shape, bool)
+    extra = sum(1 for lab in labels if np.mean(covered[instances == lab]) < 0.1)
+    return {"truth": len(truth_parts), "predicted": len(labels), "found": found, "missed": len(truth_parts) - found, "extra": extra}
+
+
+def lowest_disc_named_l5s1(truth: np.ndarray, instances: np.ndarray, min_pixels: float) -> bool | None:
+    """Whether the truth's lowest disc (SPIDER's IVD 1, normally L5/S1) is the one we call L5/S1.
+
+    Judged on the slice (or volume) as a whole; None when the truth has no disc.
+    """
+    parts = _components(truth, min_pixels)
+    if not parts:
+        return None
+    lowest = max(parts, key=lambda part: np.argwhere(part)[:, -2].mean())
+    return bool(np.mean(instances[lowest] == disc_label("L5")) >= 0.5)
 
 
 def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None) -> dict:
@@ -62,7 +77,9 @@ def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None) -
     bodies = [lv.label for lv in result.levels.vertebrae]
     row["discs"] = detection(truth == Structure.DISC, result.levels.instances, discs, MIN_DISC_AREA_MM2 / pixel_mm2)
     row["vertebrae"] = detection(truth == Structure.VERTEBRA, result.levels.instances, bodies, MIN_BODY_AREA_MM2 / pixel_mm2)
-    row["all_discs_found"] = row["discs"]["missed"] == 0 and row["discs"]["extra"] == 0
+    row["all_discs_found"] = row["discs"]["missed"] == 0
+    row["exact_disc_count"] = row["discs"]["missed"] == 0 and row["discs"]["extra"] == 0
+    row["lowest_disc_named_l5s1"] = lowest_disc_named_l5s1(truth == Structure.DISC, result.levels.instances, MIN_DISC_AREA_MM2 / pixel_mm2)
     row["flags"] = result.levels.flags
     return row
 
@@ -104,6 +121,9 @@ def evaluate_folder(images: Path, masks: Path, spacing_mm: float | None = None, 
     for kind in ("discs", "vertebrae"):
         summary[kind] = {k: int(sum(r[kind][k] for r in rows)) for k in ("truth", "predicted", "found", "missed", "extra")}
     summary["slices_all_discs_found"] = float(np.mean([r["all_discs_found"] for r in rows]))
+    summary["slices_exact_disc_count"] = float(np.mean([r["exact_disc_count"] for r in rows]))
+    named = [r["lowest_disc_named_l5s1"] for r in rows if r["lowest_disc_named_l5s1"] is not None]
+    summary["slices_lowest_disc_named_l5s1"] = float(np.mean(named)) if named else float("nan")
     return {"summary": summary, "images": rows}
 
 
@@ -122,4 +142,6 @@ def summary_table(report: dict):
         d = s[kind]
         table.add_row(kind, f"found {d['found']}/{d['truth']}", f"missed {d['missed']}", f"extra {d['extra']}")
     table.add_row("slices with every disc found", f"{100 * s['slices_all_discs_found']:.1f}%", "", "")
+    table.add_row("  ... and no extra disc", f"{100 * s['slices_exact_disc_count']:.1f}%", "", "")
+    table.add_row("slices whose lowest disc is named L5/S1", f"{100 * s['slices_lowest_disc_named_l5s1']:.1f}%", "", "")
     return table

@@ -7,10 +7,11 @@ Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``
    canal) are dropped, and pieces of one disc split in two are merged;
 3. each disc gets a plane from its principal axes; vertebra voxels are assigned to the interval
    between two disc planes, then whole vertebra components are kept together;
-4. names are counted up from the sacrum (the bone below the lowest disc): L5/S1, L4/L5, ...
+4. names are counted up from the lowest disc, taken as L5/S1 (the sacrum itself is not segmented:
+   SPIDER leaves it unlabelled): L5/S1, L4/L5, ...
 
-Anything that does not fit a normal spine (no sacrum below the lowest disc, a rudimentary lowest
-disc, a gap where a disc should be, too few lumbar discs) becomes a review flag, never a silent guess.
+Anything that does not fit a normal spine (a rudimentary lowest disc, a gap where a disc should be,
+two discs with no vertebra between them, too few lumbar discs) becomes a review flag, never a silent guess.
 """
 
 from __future__ import annotations
@@ -104,6 +105,28 @@ def _behind_canal(disc: _Disc, canal_pts: np.ndarray) -> bool:
     return len(near) > 0 and disc.centroid[1] > np.median(near[:, 1])
 
 
+def _bone_above(disc: _Disc, bone: np.ndarray, spacing: tuple[float, float, float], shape: tuple[int, int]) -> bool:
+    """True when vertebra lies right above the disc along its axis, as for every real disc.
+
+    Only the side above is checked: SPIDER, which the model learnt from, leaves the sacrum unlabelled,
+    so L5/S1 has no labelled bone below it. Running out of the image counts as bone (a disc at the top
+    edge is still a disc).
+    """
+    pts = disc.voxels[:, 1:] * np.array(spacing[1:])
+    across = np.array([disc.axis[1], -disc.axis[0]])
+    s, t = (pts - disc.centroid) @ disc.axis, (pts - disc.centroid) @ across
+    half_width = max(2.0, (t.max() - t.min()) / 4)
+    hits = inside = 0
+    for step in np.arange(1.0, 8.0, 1.0):
+        for offset in np.linspace(-half_width, half_width, 5):
+            point = disc.centroid + disc.axis * (s.max() + step) + across * offset
+            r, c = np.rint(point / np.array(spacing[1:])).astype(int)
+            if 0 <= r < shape[0] and 0 <= c < shape[1]:
+                inside += 1
+                hits += bool(bone[r, c])
+    return inside < 10 or hits >= 0.25 * inside
+
+
 def _merge_split(discs: list[_Disc], spacing: tuple[float, float, float]) -> list[_Disc]:
     """Merge neighbours that sit at the same height along the spine (one disc cut in two).
 
@@ -151,6 +174,8 @@ def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], slab_mm
     candidates = [d for d in candidates if not _behind_canal(d, canal_pts)]
     candidates.sort(key=lambda d: -d.centroid[0])
     candidates = _merge_split(candidates, spacing)
+    bone = np.any(slab == Structure.VERTEBRA, axis=0)
+    candidates = [d for d in candidates if _bone_above(d, bone, spacing, projected.shape)]
     return _robust_chain(candidates)
 
 
@@ -180,8 +205,7 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     """Name discs and vertebrae on display slices ``classes (n, rows, cols)`` with (lateral, row, col) spacing."""
     instances = np.zeros(classes.shape, np.int16)
     instances[classes == Structure.CANAL] = CANAL_LABEL
-    discs = find_discs(classes, spacing)
-    flags: list[str] = []
+    discs, flags = drop_rudimentary_lowest(find_discs(classes, spacing), spacing)
     if not discs:
         return LevelLabelling(instances, [], ["no intervertebral disc found: levels cannot be named"])
     names = CAUDAL_TO_CRANIAL
@@ -210,9 +234,7 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
         if len(pts):
             centre = tuple(float(v) for v in (pts[:, 1:] * np.array(spacing[1:])).mean(0))
             levels.append(Level(name, VERTEBRA_IDS[name], "vertebra", centre, len(pts)))  # type: ignore[arg-type]
-        elif j == 0:
-            flags.append("no bone below the lowest disc: it is named L5/S1 on the assumption that the sacrum is out of view")
-        else:
+        elif j > 0:
             flags.append(f"no vertebra found between discs {j - 1} and {j} counted from the bottom: a level may be missing")
         if j < len(discs):
             d = discs[j]
@@ -225,12 +247,33 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     return LevelLabelling(instances, levels, flags)
 
 
-def _count_flags(discs: list[_Disc]) -> list[str]:
-    """Review flags from disc sizes and spacing: a rudimentary lowest disc, gaps, too few lumbar discs."""
-    flags = []
+def _disc_length_mm(disc: _Disc, spacing: tuple[float, float, float]) -> float:
+    """Anteroposterior length of a disc across its axis."""
+    pts = disc.voxels[:, 1:] * np.array(spacing[1:])
+    t = (pts - disc.centroid) @ np.array([disc.axis[1], -disc.axis[0]])
+    return float(t.max() - t.min())
+
+
+def drop_rudimentary_lowest(discs: list[_Disc], spacing: tuple[float, float, float]) -> tuple[list[_Disc], list[str]]:
+    """Leave out a rudimentary disc at the bottom of the chain, and say so.
+
+    A lowest disc much smaller (area < 50%) or much shorter (AP length < 70%) than the median of the
+    others is the remnant disc of a lumbosacral transitional vertebra (Castellvi et al., Spine 1984);
+    expert annotations such as SPIDER's count L5/S1 from the disc above it, so naming does too.
+    """
+    if len(discs) < 4:
+        return discs, []
     areas = np.array([d.area_mm2 for d in discs])
-    if len(discs) >= 3 and areas[0] < 0.35 * np.median(areas[1:]):
-        flags.append("possible transitional vertebra: the lowest disc is rudimentary (L5/S1 naming may be off by one)")
+    lengths = np.array([_disc_length_mm(d, spacing) for d in discs])
+    if areas[0] < 0.5 * np.median(areas[1:]) or lengths[0] < 0.7 * np.median(lengths[1:]):
+        return discs[1:], ["possible transitional vertebra: a rudimentary disc below L5/S1 was not counted "
+                           "(levels may be off by one; check the lumbosacral junction)"]
+    return discs, []
+
+
+def _count_flags(discs: list[_Disc]) -> list[str]:
+    """Review flags from disc spacing: gaps where a disc should be, too few lumbar discs."""
+    flags = []
     if len(discs) >= 3:
         gaps = np.array([np.linalg.norm(b.centroid - a.centroid) for a, b in zip(discs[:-1], discs[1:])])
         median = np.median(gaps)
