@@ -87,10 +87,17 @@ class Phantom:
     lordosis_deg: float
     canal_ap_mm: float
 
-    def semantic(self) -> np.ndarray:
-        """Class map (``Structure``) on the image grid."""
+    def semantic(self, include_sacrum: bool = True) -> np.ndarray:
+        """Class map (``Structure``) on the image grid.
+
+        ``include_sacrum=False`` follows SPIDER's convention, which leaves the sacrum unlabelled (as the
+        shipped model therefore does).
+        """
         out = np.zeros(self.instances.shape, np.uint8)
-        out[(self.instances >= 1) & (self.instances <= 30)] = Structure.VERTEBRA
+        bone = (self.instances >= 1) & (self.instances <= 30)
+        if not include_sacrum:
+            bone &= self.instances != VERTEBRA_IDS["S1"]
+        out[bone] = Structure.VERTEBRA
         out[(self.instances > 100) & (self.instances < CANAL_LABEL)] = Structure.DISC
         out[self.instances == CANAL_LABEL] = Structure.CANAL
         return out

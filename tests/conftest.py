@@ -34,6 +34,12 @@ def phantom_semantic(phantom):
 
 
 @pytest.fixture(scope="session")
+def phantom_semantic_spider(phantom):
+    """The class map as SPIDER labels it: no sacrum."""
+    return phantom.image.with_array(phantom.semantic(include_sacrum=False)).sagittal_slices()
+
+
+@pytest.fixture(scope="session")
 def phantom_instances(phantom):
     return phantom.image.with_array(phantom.instances).sagittal_slices()
 

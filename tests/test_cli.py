@@ -64,3 +64,13 @@ def test_demo_writes_a_study_and_results(tmp_path):
     levels = json.loads((tmp_path / "demo" / "results" / "dicom_levels.json").read_text())
     assert "L4/L5" in [lv["name"] for lv in levels["levels"]]
     assert (tmp_path / "demo" / "results" / "dicom_seg.dcm").is_file()
+
+
+def test_one_call_python_api(tmp_path, phantom):
+    import lumbar
+
+    write_nifti(phantom.image.array, phantom.image, tmp_path / "scan.nii.gz")
+    image = lumbar.load(tmp_path / "scan.nii.gz")
+    assert image.shape == phantom.image.shape
+    result = lumbar.segment(tmp_path / "scan.nii.gz", tmp_path / "out")
+    assert result.levels.discs and (tmp_path / "out" / "scan_levels.json").is_file()

@@ -29,12 +29,12 @@ def test_segmentation_lies_on_the_input_grid(phantom):
     assert ((result.confidence >= 0.25) & (result.confidence <= 1.0)).all()
 
 
-def test_phantom_structures_are_found(phantom, phantom_semantic):
+def test_phantom_structures_are_found(phantom, phantom_semantic_spider):
     """The phantom is not training data, so this checks transfer to an unseen, synthetic look."""
     mid = slice(2, 5)
     result = segment(phantom.image)
     for structure in (Structure.DISC, Structure.VERTEBRA, Structure.CANAL):
-        assert dice(phantom_semantic[mid] == structure, result.classes[mid] == structure) > 0.5
+        assert dice(phantom_semantic_spider[mid] == structure, result.classes[mid] == structure) > 0.5
 
 
 def test_unknown_spacing_is_assumed_from_the_field_of_view(phantom):

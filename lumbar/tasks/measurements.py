@@ -209,6 +209,7 @@ class DiscMeasurements:
     slip_percent: float
     meyerding_grade: int
     angle_deg: float  # between the endplates across the disc, positive = lordotic
+    canal_area_mm2: float = float("nan")  # canal cross-section in the disc's plane (volumes only)
 
 
 @dataclass
@@ -220,14 +221,25 @@ class SpineMeasurements:
     narrowest_canal_level: str
 
 
-def vertebral_body(mask: np.ndarray) -> np.ndarray:
-    """The body of a vertebra on a mid-sagittal slice: its largest connected piece (the posterior
-    elements are separate pieces there)."""
+def vertebral_body(mask: np.ndarray, canal: np.ndarray | None = None) -> np.ndarray:
+    """The body of a vertebra on a mid-sagittal slice: the part in front of the canal, largest piece.
+
+    Cutting at the canal's anterior wall row by row separates the body from pedicles and posterior
+    elements even where the segmentation joins them.
+    """
     from scipy import ndimage
 
+    mask = mask.astype(bool)
+    if canal is not None and canal.any():
+        rows = np.nonzero(canal.any(axis=1))[0]
+        front = np.full(mask.shape[0], mask.shape[1])
+        front[rows] = canal[rows].argmax(axis=1)  # first canal column in each row
+        # Rows without canal take the nearest row's wall, so the cut also holds between canal rows.
+        front = np.interp(np.arange(mask.shape[0]), rows, front[rows]).astype(int)
+        mask = mask & (np.arange(mask.shape[1])[None, :] < front[:, None])
     labelled, n = ndimage.label(mask)
     if n <= 1:
-        return mask.astype(bool)
+        return mask
     return labelled == (np.argmax(np.bincount(labelled.ravel())[1:]) + 1)
 
 
@@ -235,10 +247,16 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b and not np.isnan(a) and not np.isnan(b) else float("nan")
 
 
-def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, float], canal_label: int = 200) -> SpineMeasurements:
-    """Measure every named vertebra and disc of a labelled slice (``levels`` from level labelling)."""
+def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, float], canal_label: int = 200,
+                  canal_volume: np.ndarray | None = None, lateral_mm: float | None = None) -> SpineMeasurements:
+    """Measure every named vertebra and disc of a labelled slice (``levels`` from level labelling).
+
+    With ``canal_volume`` (the canal mask of all display slices) and the slice spacing ``lateral_mm``,
+    the canal's cross-sectional area is measured in each disc's plane as well.
+    """
     vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
-    bodies = {lv.name: vertebral_body(instances == lv.label) for lv in vertebrae}
+    canal = instances == canal_label
+    bodies = {lv.name: vertebral_body(instances == lv.label, canal) for lv in vertebrae}
     frames = {name: frame_of(points_mm(body, spacing_mm)) for name, body in bodies.items() if body.sum() >= 3}
     vertebra_out = []
     for lv in vertebrae:
@@ -252,7 +270,6 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
             endplate_angle_deg(body, spacing_mm, frame, upper=True)))
     by_name = {v.level: v for v in vertebra_out}
 
-    canal = instances == canal_label
     disc_out = []
     for lv in (lv for lv in levels if lv.kind == "disc"):
         upper, lower = lv.name.split("/")
@@ -264,10 +281,13 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
         frame = frame_of(points_mm(mask, spacing_mm), axis)
         span = None
         if neighbours:
+            # Between the endplates' common extent, within the disc itself (the bodies may be incomplete).
+            own = local(points_mm(mask, spacing_mm), frame)[1]
             ts = [local(points_mm(bodies[n], spacing_mm), frame)[1] for n in (upper, lower) if n in frames]
-            span = (max(t.min() for t in ts), min(t.max() for t in ts))
+            lo, hi = max([t.min() for t in ts] + [own.min()]), min([t.max() for t in ts] + [own.max()])
+            span = (lo, hi) if hi > lo else None
         h = heights_mm(mask, spacing_mm, frame, span)
-        adjacent = [np.nanmean([by_name[n].height_anterior_mm, by_name[n].height_middle_mm, by_name[n].height_posterior_mm])
+        adjacent = [float(np.mean([by_name[n].height_anterior_mm, by_name[n].height_middle_mm, by_name[n].height_posterior_mm]))
                     for n in (upper, lower) if n in by_name]
         slip = slip_pct = float("nan")
         grade = 0
@@ -278,9 +298,12 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
             grade = meyerding_grade(slip_pct)
             angle = endplate_angle_deg(bodies[lower], spacing_mm, frames[lower], upper=True) - \
                 endplate_angle_deg(bodies[upper], spacing_mm, frames[upper], upper=False)
+        area = float("nan")
+        if canal_volume is not None and lateral_mm:
+            area = canal_area_mm2(canal_volume, (lateral_mm, *spacing_mm), frame)
         disc_out.append(DiscMeasurements(
-            lv.name, *h, _ratio(float(np.nanmean(h)), float(np.mean(adjacent))) if adjacent else float("nan"),
-            extent_across_mm(canal, spacing_mm, frame), slip, slip_pct, grade, angle))
+            lv.name, *h, _ratio(float(np.mean(h)), float(np.nanmean(adjacent))) if adjacent and not np.isnan(adjacent).all() else float("nan"),
+            extent_across_mm(canal, spacing_mm, frame), slip, slip_pct, grade, angle, area))
 
     lordosis = float("nan")
     if "L1" in by_name and "S1" in by_name:

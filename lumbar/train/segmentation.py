@@ -33,7 +33,7 @@ log = logging.getLogger("lumbar.train")
 class SegmentationConfig:
     data: str
     out: str
-    steps: int = 6000
+    steps: int = 2500
     batch_size: int = 8
     patch: tuple[int, int] = (384, 320)
     lr: float = 2e-3

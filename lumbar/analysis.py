@@ -1,0 +1,125 @@
+"""``analyze``: one study in, findings out — segmentation, levels, measurements, stenosis, review reasons.
+
+This is the one path through the tasks that ``lumbar analyze`` and ``lumbar.analyze`` run. It returns the
+:class:`~lumbar.findings.Findings` and writes, into ``OUT/<stem>/``, the masks, ``findings.json`` and
+the report (HTML and PDF).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from lumbar import __version__
+from lumbar.findings import DISC_LEVELS, Disc, DiscMeasurements, Findings, InputDescription, Stenosis, Vertebra, VertebraMeasurements
+from lumbar.image import SpineImage
+from lumbar.io.read import read_image
+from lumbar.io.write import write_text
+from lumbar.labels import CANAL_LABEL, Structure
+from lumbar.pipeline import SegmentationResult, save_segmentation, segment_image, study_stem
+from lumbar.tasks.levels import mid_sagittal_index
+from lumbar.tasks.measurements import SpineMeasurements, measure_spine
+from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
+
+LOW_CONFIDENCE = 0.8
+COARSE_PIXEL_MM = 1.5
+
+
+def measure(result: SegmentationResult) -> SpineMeasurements:
+    """Measurements on the mid-sagittal slice; canal areas too when the study is a volume."""
+    image, levels = result.image, result.levels
+    mid = mid_sagittal_index(result.semantic.classes)
+    canal = levels.instances == CANAL_LABEL
+    volume = canal if canal.shape[0] > 1 else None
+    return measure_spine(levels.instances[mid], levels.levels, image.sagittal_spacing_mm(),
+                         canal_volume=volume, lateral_mm=image.spacing_mm[0] if volume is not None else None)
+
+
+def review_reasons(result: SegmentationResult) -> list[str]:
+    """Why a reader should check this result: level flags, modality, spacing, resolution, confidence."""
+    image = result.image
+    reasons = list(result.levels.flags)
+    if image.modality != "MR":
+        reasons.append(f"sequence not supported: modality {image.modality}; the models were trained on sagittal MRI")
+    plane = image.metadata.get("plane")
+    if plane and plane != "sagittal":
+        reasons.append(f"sequence not supported: {plane} images; the models expect sagittal slices")
+    if not image.spacing_known:
+        reasons.append("pixel spacing unknown: distances are in pixels (give --spacing in mm)")
+    elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
+        reasons.append(f"low image quality: in-plane pixels of {max(image.sagittal_spacing_mm()):.1f} mm are coarse for measurements")
+    structure = result.semantic.classes > 0
+    if structure.any():
+        confidence = float(result.semantic.confidence[structure].mean())
+        if confidence < LOW_CONFIDENCE:
+            reasons.append(f"low model confidence: mean segmentation confidence {confidence:.2f}")
+    return reasons
+
+
+def build_findings(result: SegmentationResult, measurements: SpineMeasurements) -> Findings:
+    """Assemble the findings of one study (grades are added by the grading model when shipped)."""
+    image = result.image
+    described = image.describe()
+    disc_measures = {d.level: d for d in measurements.discs}
+    vertebra_measures = {v.level: v for v in measurements.vertebrae}
+    discs = []
+    for level in result.levels.discs:
+        if level.name not in DISC_LEVELS:
+            continue  # above T9/T10: outside a lumbar study's contract
+        m = disc_measures.get(level.name)
+        stenosis = None
+        if m is not None:
+            graded = grade_central_stenosis(m.canal_ap_mm, m.canal_area_mm2 if not np.isnan(m.canal_area_mm2) else None)
+            stenosis = Stenosis(grade=graded.grade if image.spacing_known else "unknown",
+                                basis=graded.basis if image.spacing_known else "pixel spacing unknown", thresholds=CITATION)
+        discs.append(Disc(level=level.name, label=level.label,
+                          measurements=DiscMeasurements(**{k: v for k, v in asdict(m).items() if k != "level"}) if m else None,
+                          stenosis=stenosis))
+    vertebrae = [Vertebra(level=lv.name, label=lv.label,
+                          measurements=VertebraMeasurements(**{k: v for k, v in asdict(vertebra_measures[lv.name]).items() if k != "level"})
+                          if lv.name in vertebra_measures else None)
+                 for lv in result.levels.vertebrae]
+    return Findings(
+        lumbar_version=__version__,
+        input=InputDescription(source=described["source"], format=described.get("format"), modality=described["modality"],
+                               shape=described["shape"], spacing_mm=described["spacing_mm"], orientation=described["orientation"],
+                               source_orientation=described["source_orientation"],
+                               series_description=described.get("series_description")),
+        models={"segmentation": result.semantic.model_version, "grading": "not available"},
+        units="mm" if image.spacing_known else "pixels",
+        discs=discs, vertebrae=vertebrae,
+        lordosis_deg=measurements.lordosis_deg, narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
+        narrowest_canal_level=measurements.narrowest_canal_level or None,
+        needs_review=review_reasons(result),
+    )
+
+
+def analyze_image(image: SpineImage, out_dir: str | Path, *, report: bool = True,
+                  progress: Callable[[int], None] | None = None) -> tuple[Findings, SegmentationResult]:
+    """Analyse an image already read; write masks, findings.json and the reports into ``out_dir``."""
+    out_dir = Path(out_dir)
+    result = segment_image(image, progress)
+    outputs = save_segmentation(result, out_dir, "segmentation")
+    findings = build_findings(result, measure(result))
+    findings.outputs = {k: str(Path(v).relative_to(out_dir)) for k, v in outputs.items()}
+    findings.outputs["findings"] = "findings.json"
+    if report:
+        from lumbar.report.html import write_reports
+
+        findings.outputs.update({"report_html": "report.html", "report_pdf": "report.pdf"})
+        write_reports(findings, result, out_dir)
+    write_text(out_dir / "findings.json", findings.model_dump_json(indent=1))
+    return findings, result
+
+
+def analyze_study(path: str | Path, out_root: str | Path, *, spacing_mm: float | None = None, modality: str | None = None,
+                  series: str | None = None, report: bool = True,
+                  progress: Callable[[int], None] | None = None) -> Findings:
+    """Read and analyse one study; everything goes into ``out_root/<stem>/``."""
+    path = Path(path)
+    image = read_image(path, spacing_mm=spacing_mm, modality=modality, series=series)
+    findings, _ = analyze_image(image, Path(out_root) / study_stem(path), report=report, progress=progress)
+    return findings

@@ -1,0 +1,117 @@
+"""What leaves the pipeline: the findings of one study as pydantic models; the JSON Schema comes from them.
+
+``findings.json`` holds the input description, model versions, one entry per disc (level, grades,
+measurements, stenosis) and per vertebra, study-level alignment, and the reasons a reader should
+review the result. Numbers carry their unit in their name; a value that could not be measured is null.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+SCHEMA_VERSION = "1.0"
+DiscLevel = Literal["T9/T10", "T10/T11", "T11/T12", "T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6"]
+DISC_LEVELS: tuple[str, ...] = DiscLevel.__args__  # type: ignore[attr-defined]
+StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
+
+
+class _Measured(BaseModel):
+    """Measurements: NaN (not measurable) becomes null."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _nan_to_none(cls, value):
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+
+class Grade(BaseModel):
+    value: int
+    probability: float = Field(ge=0, le=1, description="Probability of the predicted value.")
+    probabilities: dict[str, float] | None = Field(None, description="Per class, for Pfirrmann and Modic.")
+
+
+class DiscMeasurements(_Measured):
+    height_anterior_mm: float | None
+    height_middle_mm: float | None
+    height_posterior_mm: float | None
+    height_index: float | None = Field(description="Mean disc height / mean height of the adjacent vertebral bodies.")
+    canal_ap_mm: float | None = Field(description="Spinal canal anteroposterior diameter in the disc's mid-plane.")
+    canal_area_mm2: float | None = Field(None, description="Canal cross-section in the disc's plane (volumes only).")
+    slip_mm: float | None = Field(description="Upper vertebra displacement: + anterolisthesis, - retrolisthesis.")
+    slip_percent: float | None
+    meyerding_grade: int | None
+    angle_deg: float | None = Field(description="Angle between the endplates across the disc, + lordotic.")
+
+
+class Stenosis(BaseModel):
+    grade: StenosisLevel
+    basis: str
+    thresholds: str
+
+
+class Disc(BaseModel):
+    level: DiscLevel
+    label: int = Field(description="Value of this disc in the instance label map.")
+    grades: dict[str, Grade] = Field(default_factory=dict, description="pfirrmann, herniation, bulging, narrowing, "
+                                     "endplate_upper, endplate_lower, spondylolisthesis, modic; empty without a grading model.")
+    measurements: DiscMeasurements | None = None
+    stenosis: Stenosis | None = None
+
+
+class VertebraMeasurements(_Measured):
+    height_anterior_mm: float | None
+    height_middle_mm: float | None
+    height_posterior_mm: float | None
+    depth_mm: float | None
+    wedge_ratio: float | None
+    biconcave_ratio: float | None
+    genant_grade: int | None = Field(description="0 normal, 1 mild, 2 moderate, 3 severe height loss (Genant 1993).")
+    upper_endplate_deg: float | None
+
+
+class Vertebra(BaseModel):
+    level: str
+    label: int
+    measurements: VertebraMeasurements | None = None
+
+
+class InputDescription(BaseModel):
+    source: str
+    format: str | None = None
+    modality: str
+    shape: list[int]
+    spacing_mm: list[float] | None = Field(description="Null when the file does not say (PNG without --spacing).")
+    orientation: str
+    source_orientation: str
+    series_description: str | None = None
+
+
+class Findings(BaseModel):
+    schema_version: str = SCHEMA_VERSION
+    lumbar_version: str
+    input: InputDescription
+    models: dict[str, str]
+    units: Literal["mm", "pixels"] = Field(description="Unit of every distance: pixels when the spacing is unknown.")
+    discs: list[Disc]
+    vertebrae: list[Vertebra]
+    lordosis_deg: float | None = Field(None, description="L1 upper endplate to S1 upper endplate.")
+    narrowest_canal_ap_mm: float | None = None
+    narrowest_canal_level: str | None = None
+    needs_review: list[str] = Field(default_factory=list, description="Why a reader should check this result.")
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("lordosis_deg", "narrowest_canal_ap_mm", mode="before")
+    @classmethod
+    def _nan_to_none(cls, value):
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def findings_schema() -> dict:
+    """The JSON Schema of findings.json."""
+    schema = Findings.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "lumbar findings"
+    return schema

@@ -1,0 +1,95 @@
+"""Render findings as a self-contained HTML report (images embedded) and the same page as PDF."""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from lumbar.findings import Findings
+from lumbar.io.write import atomic_path, write_text
+from lumbar.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES
+from lumbar.report.overlays import overlay, png_bytes
+from lumbar.tasks.stenosis import CITATION
+
+TEMPLATES = Path(__file__).parent / "templates"
+NARROW_DISC_FRACTION = 0.7  # middle height below this fraction of the other lumbar discs' median
+LUMBAR_DISCS = ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6")
+
+
+def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    """A number for the report: rounded, with its unit, or a dash when it could not be measured."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}{(' ' + unit) if unit and unit != '°' else unit}"
+
+
+def summary_sentences(f: Findings) -> list[str]:
+    """One plain-language sentence per abnormal level, worst first within each kind."""
+    unit = f.units
+    sentences = []
+    heights = {d.level: d.measurements.height_middle_mm for d in f.discs
+               if d.measurements and d.measurements.height_middle_mm and d.level in LUMBAR_DISCS}
+    for d in f.discs:
+        parts = []
+        if d.stenosis and d.stenosis.grade in ("mild", "moderate", "severe"):
+            parts.append(f"{d.stenosis.grade} central canal stenosis ({d.stenosis.basis})")
+        m = d.measurements
+        if m and d.level in heights and len(heights) >= 3:
+            others = [h for level, h in heights.items() if level != d.level]
+            if m.height_middle_mm < NARROW_DISC_FRACTION * float(np.median(others)):
+                parts.append(f"disc narrowed to {fmt(m.height_middle_mm, unit)}, "
+                             f"under {int(NARROW_DISC_FRACTION * 100)}% of the other lumbar discs")
+        if m and m.meyerding_grade:
+            kind = "anterolisthesis" if (m.slip_mm or 0) > 0 else "retrolisthesis"
+            upper, lower = d.level.split("/")
+            parts.append(f"{kind} of {upper} on {lower} by {fmt(abs(m.slip_mm), unit)} "
+                         f"({abs(m.slip_percent):.0f}%, Meyerding grade {m.meyerding_grade})")
+        for name, grade in d.grades.items():
+            if name == "pfirrmann" and grade.value >= 4 or name != "pfirrmann" and name != "modic" and grade.value == 1:
+                parts.append(f"{name.replace('_', ' ')} {grade.value} ({100 * grade.probability:.0f}% confidence)")
+        if parts:
+            sentences.append(f"{d.level}: " + "; ".join(parts) + ".")
+    for v in f.vertebrae:
+        m = v.measurements
+        if m and m.genant_grade:
+            severity = {1: "mild", 2: "moderate", 3: "severe"}[m.genant_grade]
+            sentences.append(f"{v.level}: {severity} vertebral height loss (Genant grade {m.genant_grade}, "
+                             f"wedge ratio {fmt(m.wedge_ratio, '', 2)}).")
+    return sentences
+
+
+def render_html(f: Findings, result) -> str:
+    """The report page, with the mid-sagittal overlay embedded as base64 PNG."""
+    from lumbar.pipeline import instance_names
+    from lumbar.tasks.levels import mid_sagittal_index
+
+    classes = result.semantic.classes
+    mid = mid_sagittal_index(classes)
+    picture = overlay(result.image.sagittal_slices()[mid], classes[mid], result.levels.instances[mid],
+                      instance_names(result.levels), result.image.sagittal_spacing_mm())
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("report.html.j2").render(
+        f=f, title=Path(f.input.source).name, unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
+        overlay=base64.b64encode(png_bytes(picture)).decode(),
+        colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
+    )
+
+
+def write_reports(f: Findings, result, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.pdf`` (WeasyPrint) into ``out_dir``."""
+    import logging
+
+    from weasyprint import HTML
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    html = render_html(f, result)
+    html_path = write_text(out_dir / "report.html", html)
+    pdf_path = out_dir / "report.pdf"
+    with atomic_path(pdf_path) as tmp:
+        HTML(string=html).write_pdf(tmp)
+    return html_path, pdf_path

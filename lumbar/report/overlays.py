@@ -1,0 +1,61 @@
+"""Pictures for the report: a sagittal slice with the segmentation in colour and every level named."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from lumbar.labels import CANAL_LABEL, STRUCTURE_COLOURS, Structure
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    for name in ("DejaVuSans-Bold.ttf", "DejaVuSans.ttf", "LiberationSans-Bold.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def to_grey(slice_: np.ndarray) -> np.ndarray:
+    """Window a slice to 8 bits between its 0.5th and 99.5th percentiles."""
+    lo, hi = np.percentile(slice_, [0.5, 99.5])
+    return (np.clip((slice_ - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+
+
+def overlay(slice_: np.ndarray, classes: np.ndarray, instances: np.ndarray, names: dict[int, str],
+            spacing_mm: tuple[float, float], alpha: float = 0.45, width_px: int = 520) -> Image.Image:
+    """Colour the structures over the grey slice (resampled to square pixels) and write each level's name."""
+    grey = to_grey(slice_)
+    rgb = np.stack([grey] * 3, -1).astype(np.float32)
+    for structure in (Structure.DISC, Structure.VERTEBRA, Structure.CANAL):
+        mask = classes == structure
+        rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.array(STRUCTURE_COLOURS[structure], np.float32)
+    rows, cols = slice_.shape
+    height_mm, width_mm = rows * spacing_mm[0], cols * spacing_mm[1]
+    size = (width_px, max(1, int(round(width_px * height_mm / width_mm))))
+    picture = Image.fromarray(rgb.astype(np.uint8)).resize(size, Image.BILINEAR)
+    draw = ImageDraw.Draw(picture)
+    font = _font(max(11, width_px // 40))
+    scale = np.array([size[1] / rows, size[0] / cols])
+    for label, name in names.items():
+        if label == CANAL_LABEL:
+            continue
+        where = np.argwhere(instances == label)
+        if not len(where):
+            continue
+        r, c = where.mean(0) * scale
+        is_disc = "/" in name
+        # Disc names sit in front of the spine (left), vertebra names on the body itself.
+        text_x = max(2, min(size[0] - 60, c - size[0] * 0.22 if is_disc else c - 10))
+        draw.text((text_x, r - 7), name, fill=(120, 200, 255) if is_disc else (255, 235, 150), font=font,
+                  stroke_width=2, stroke_fill=(0, 0, 0))
+    return picture
+
+
+def png_bytes(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

@@ -1,0 +1,48 @@
+"""Central canal stenosis per level from canal measurements: normal / mild / moderate / severe.
+
+Thresholds (shown in the report beside every grade):
+
+* Anteroposterior diameter of the canal at the disc level (Verbiest, J Bone Joint Surg Br 1954):
+  relative stenosis below 12 mm, absolute below 10 mm. We call 10-12 mm *mild* and below 10 mm
+  *moderate*; below 7 mm (about two thirds of the absolute threshold) is *severe*, this project's cut.
+* Cross-sectional area of the dural sac, where a volume gives it: below 100 mm² is stenosis
+  (Hamanishi et al., Spine 1994) and below 75 mm² is the critical size for the cauda equina
+  (Schönström et al., Spine 1985). We call 75-100 mm² *mild* and below 75 mm² *moderate*; below
+  50 mm² is *severe*, this project's cut.
+
+With both, the worse grade wins. A level that cannot be measured is ``unknown``, never normal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+GRADES = ("normal", "mild", "moderate", "severe")
+AP_THRESHOLDS_MM = (12.0, 10.0, 7.0)  # below each: mild, moderate, severe
+AREA_THRESHOLDS_MM2 = (100.0, 75.0, 50.0)
+CITATION = ("AP diameter: relative < 12 mm, absolute < 10 mm (Verbiest 1954); dural sac area: < 100 mm² "
+            "(Hamanishi 1994), < 75 mm² (Schönström 1985); severe cuts (7 mm, 50 mm²) are lumbar's own.")
+
+
+@dataclass
+class StenosisGrade:
+    grade: str  # one of GRADES, or "unknown"
+    basis: str  # which measurement decided it
+
+
+def _grade(value: float, thresholds: tuple[float, float, float]) -> int | None:
+    if value is None or math.isnan(value):
+        return None
+    return sum(value < t for t in thresholds)
+
+
+def grade_central_stenosis(ap_mm: float | None, area_mm2: float | None = None) -> StenosisGrade:
+    """Grade one level from its canal AP diameter (mm) and, if known, its dural sac area (mm²)."""
+    by_ap = _grade(ap_mm, AP_THRESHOLDS_MM) if ap_mm is not None else None
+    by_area = _grade(area_mm2, AREA_THRESHOLDS_MM2) if area_mm2 is not None else None
+    if by_ap is None and by_area is None:
+        return StenosisGrade("unknown", "canal not measurable at this level")
+    if by_area is None or (by_ap is not None and by_ap >= by_area):
+        return StenosisGrade(GRADES[by_ap], f"AP diameter {ap_mm:.1f} mm")
+    return StenosisGrade(GRADES[by_area], f"dural sac area {area_mm2:.0f} mm²")

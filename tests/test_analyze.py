@@ -1,0 +1,105 @@
+"""`lumbar analyze`: findings that follow the shipped schema, and a self-contained report, for every input type."""
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from lumbar.analysis import analyze_study
+from lumbar.cli import app
+from lumbar.findings import Disc, DiscMeasurements, Findings, InputDescription, Stenosis, Vertebra, VertebraMeasurements, findings_schema
+from lumbar.io.dicom_write import write_dicom_series
+from lumbar.io.write import write_nifti
+from lumbar.report.html import summary_sentences
+
+SHIPPED_SCHEMA = Path(__file__).resolve().parents[1] / "lumbar" / "findings.schema.json"
+
+
+def test_shipped_schema_is_the_models_schema():
+    assert json.loads(SHIPPED_SCHEMA.read_text()) == json.loads(json.dumps(findings_schema()))
+
+
+def test_schema_command_prints_it():
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0 and json.loads(result.output)["title"] == "lumbar findings"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, phantom):
+    root = tmp_path_factory.mktemp("inputs")
+    write_nifti(phantom.image.array, phantom.image, root / "scan.nii.gz")
+    write_dicom_series(phantom.image, root / "dicom")
+    mid = phantom.image.sagittal_slices()[3]
+    Image.fromarray(np.clip(mid / np.percentile(mid, 99.5) * 255, 0, 255).astype(np.uint8)).save(root / "slice.png")
+    return root
+
+
+@pytest.mark.parametrize("name", ["scan.nii.gz", "dicom", "slice.png"])
+def test_analyze_writes_valid_findings_and_reports(tmp_path, inputs, name):
+    findings = analyze_study(inputs / name, tmp_path, spacing_mm=1.0 if name.endswith(".png") else None)
+    folder = tmp_path / name.split(".")[0]
+    data = json.loads((folder / "findings.json").read_text())
+    jsonschema.validate(data, json.loads(SHIPPED_SCHEMA.read_text()))
+    assert data["discs"] and all(d["level"] for d in data["discs"])
+    html = (folder / "report.html").read_text()
+    assert "data:image/png;base64," in html and not re.search(r'src="(?!data:)', html)  # self-contained
+    assert (folder / "report.pdf").read_bytes()[:4] == b"%PDF"
+    assert findings.outputs["report_html"] == "report.html"
+    if name == "dicom":
+        assert (folder / "segmentation_seg.dcm").is_file()
+
+
+def test_png_without_spacing_reports_pixels_and_asks_for_review(tmp_path, inputs):
+    findings = analyze_study(inputs / "slice.png", tmp_path, report=False)
+    assert findings.units == "pixels"
+    assert any("spacing unknown" in reason for reason in findings.needs_review)
+    assert all(d.stenosis is None or d.stenosis.grade == "unknown" for d in findings.discs)
+
+
+def test_ct_input_is_flagged_as_unsupported_sequence(tmp_path, phantom):
+    from lumbar.phantom import make_phantom
+
+    ct = make_phantom(shape=(3, 320, 288), contrast="CT")
+    write_nifti(ct.image.array, ct.image, tmp_path / "ct.nii.gz")
+    findings = analyze_study(tmp_path / "ct.nii.gz", tmp_path / "out", report=False)
+    assert any("sequence not supported" in reason for reason in findings.needs_review)
+
+
+def test_analyze_command_on_a_folder_of_slices(tmp_path, inputs):
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes((inputs / "slice.png").read_bytes())
+    result = CliRunner().invoke(app, ["analyze", str(folder), "-o", str(tmp_path / "out"), "--spacing", "1", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a" / "findings.json").is_file() and (tmp_path / "out" / "b" / "findings.json").is_file()
+
+
+def _findings(discs, vertebrae=()):
+    return Findings(lumbar_version="t", input=InputDescription(source="x", modality="MR", shape=[1, 2, 3], spacing_mm=[1, 1, 1],
+                                                              orientation="RAS", source_orientation="RAS"),
+                    models={}, units="mm", discs=list(discs), vertebrae=list(vertebrae))
+
+
+def _disc(level, middle=10.0, canal=15.0, slip=0.0, grade="normal"):
+    m = DiscMeasurements(height_anterior_mm=middle, height_middle_mm=middle, height_posterior_mm=middle, height_index=0.4,
+                         canal_ap_mm=canal, slip_mm=slip, slip_percent=slip / 36 * 100,
+                         meyerding_grade=0 if abs(slip) < 1.8 else 1, angle_deg=5.0)
+    return Disc(level=level, label=1, measurements=m, stenosis=Stenosis(grade=grade, basis=f"AP diameter {canal} mm", thresholds=""))
+
+
+def test_summary_names_each_abnormal_level_in_plain_language():
+    discs = [_disc("L1/L2"), _disc("L2/L3"), _disc("L3/L4", slip=6.0), _disc("L4/L5", middle=5.0, canal=8.5, grade="moderate"), _disc("L5/S1")]
+    wedge = VertebraMeasurements(height_anterior_mm=18, height_middle_mm=24, height_posterior_mm=27, depth_mm=36, wedge_ratio=0.67,
+                                 biconcave_ratio=0.9, genant_grade=2, upper_endplate_deg=0)
+    sentences = summary_sentences(_findings(discs, [Vertebra(level="L1", label=20, measurements=wedge)]))
+    assert len(sentences) == 3
+    assert sentences[0].startswith("L3/L4: anterolisthesis of L3 on L4 by 6.0 mm")
+    assert "moderate central canal stenosis" in sentences[1] and "disc narrowed" in sentences[1]
+    assert sentences[2].startswith("L1: moderate vertebral height loss (Genant grade 2")
+    assert summary_sentences(_findings([_disc("L4/L5")])) == []

@@ -1,0 +1,29 @@
+"""Stenosis grades at and around every threshold."""
+
+import math
+
+import pytest
+
+from lumbar.tasks.stenosis import grade_central_stenosis
+
+
+@pytest.mark.parametrize("ap, grade", [(15.0, "normal"), (12.0, "normal"), (11.9, "mild"), (10.0, "mild"),
+                                       (9.9, "moderate"), (7.0, "moderate"), (6.9, "severe")])
+def test_grade_by_ap_diameter(ap, grade):
+    assert grade_central_stenosis(ap).grade == grade
+
+
+@pytest.mark.parametrize("area, grade", [(130, "normal"), (99, "mild"), (74, "moderate"), (40, "severe")])
+def test_grade_by_dural_sac_area(area, grade):
+    assert grade_central_stenosis(None, area).grade == grade
+
+
+def test_the_worse_measurement_decides():
+    result = grade_central_stenosis(13.0, 70.0)
+    assert result.grade == "moderate" and "area" in result.basis
+    assert grade_central_stenosis(8.0, 120.0).grade == "moderate"
+
+
+def test_unmeasurable_is_unknown_not_normal():
+    assert grade_central_stenosis(math.nan).grade == "unknown"
+    assert grade_central_stenosis(None, None).grade == "unknown"
