@@ -116,10 +116,10 @@ def analyze_image(image: SpineImage, out_dir: str | Path, *, report: bool = True
 
 
 def analyze_study(path: str | Path, out_root: str | Path, *, spacing_mm: float | None = None, modality: str | None = None,
-                  series: str | None = None, report: bool = True,
+                  series: str | None = None, report: bool = True, stem: str | None = None,
                   progress: Callable[[int], None] | None = None) -> Findings:
     """Read and analyse one study; everything goes into ``out_root/<stem>/``."""
     path = Path(path)
     image = read_image(path, spacing_mm=spacing_mm, modality=modality, series=series)
-    findings, _ = analyze_image(image, Path(out_root) / study_stem(path), report=report, progress=progress)
+    findings, _ = analyze_image(image, Path(out_root) / (stem or study_stem(path)), report=report, progress=progress)
     return findings

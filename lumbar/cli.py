@@ -113,18 +113,29 @@ def info(
     console.print(table)
 
 
-def _segment_paths(inputs: list[Path], out: Path, spacing: float | None, modality: str | None, series: str | None):
+def run_batch(inputs: list[Path], work: Callable[[Path, str], Any], done: Callable[[Path, Any], None]) -> None:
+    """Run ``work(study, stem)`` on every study; a study that fails is reported in one line and the
+    others go on; the exit code is 2 if any failed."""
     from lumbar.io import discover_studies
-    from lumbar.pipeline import segment_study
+    from lumbar.pipeline import unique_stems
 
     studies = discover_studies(inputs)
-    results = []
+    stems = unique_stems(studies)
+    failed = 0
     with progress_bar() as bar:
-        task = bar.add_task("segmenting", total=len(studies))
+        task = bar.add_task("working", total=len(studies))
         for study in studies:
-            results.append(segment_study(study, out, spacing_mm=spacing, modality=modality, series=series))
+            try:
+                done(study, work(study, stems[study]))
+            except InputError as exc:
+                if _state["debug"] or len(studies) == 1:
+                    raise
+                failed += 1
+                err_console.print(f"[red]error:[/red] {one_line(exc)}", highlight=False, soft_wrap=True)
             bar.advance(task)
-    return results
+    if failed:
+        err_console.print(f"[red]{failed} of {len(studies)} studies failed[/red]")
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -137,13 +148,18 @@ def segment(
     series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
 ) -> None:
     """Segment vertebrae, discs and canal, and name every level (L1..S1)."""
-    for result in _segment_paths(inputs, out, spacing, modality, series):
+    from lumbar.pipeline import segment_study
+
+    def show(study: Path, result: Any) -> None:
         named = ", ".join(lv.name for lv in result.levels.discs) or "none"
-        console.print(f"[green]{result.image.source}[/green]: discs {named}", highlight=False)
+        console.print(f"[green]{study}[/green]: discs {named}", highlight=False)
         for flag in result.levels.flags:
             console.print(f"  [yellow]review:[/yellow] {flag}", highlight=False)
         for kind, path in result.outputs.items():
             console.print(f"  {kind}: {path}", highlight=False)
+
+    run_batch(inputs, lambda study, stem: segment_study(study, out, spacing_mm=spacing, modality=modality, series=series,
+                                                        stem=stem), show)
 
 
 @app.command()
@@ -158,20 +174,18 @@ def analyze(
 ) -> None:
     """Segment, name levels, measure, grade stenosis and write findings.json plus an HTML/PDF report."""
     from lumbar.analysis import analyze_study
-    from lumbar.io import discover_studies
-    from lumbar.pipeline import study_stem
 
-    studies = discover_studies(inputs)
-    with progress_bar() as bar:
-        task = bar.add_task("analysing", total=len(studies))
-        for study in studies:
-            findings = analyze_study(study, out, spacing_mm=spacing, modality=modality, series=series, report=report)
-            bar.advance(task)
-            folder = out / study_stem(study)
-            console.print(f"[green]{study}[/green]: {len(findings.discs)} discs "
-                          f"({', '.join(d.level for d in findings.discs) or 'none'}) -> {folder}", highlight=False)
-            for reason in findings.needs_review:
-                console.print(f"  [yellow]review:[/yellow] {reason}", highlight=False)
+    def work(study: Path, stem: str) -> tuple[str, Any]:
+        return stem, analyze_study(study, out, spacing_mm=spacing, modality=modality, series=series, report=report, stem=stem)
+
+    def show(study: Path, outcome: tuple[str, Any]) -> None:
+        stem, findings = outcome
+        console.print(f"[green]{study}[/green]: {len(findings.discs)} discs "
+                      f"({', '.join(d.level for d in findings.discs) or 'none'}) -> {out / stem}", highlight=False)
+        for reason in findings.needs_review:
+            console.print(f"  [yellow]review:[/yellow] {reason}", highlight=False)
+
+    run_batch(inputs, work, show)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, 
 
 RAS = axcodes2ornt("RAS")
 MODALITIES = ("MR", "CT", "XR", "OT")
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])  # DICOM and ITK world (LPS) to ours (RAS)
 
 
 def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

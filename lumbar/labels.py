@@ -50,8 +50,6 @@ CANAL_LABEL = 200
 
 # Order of the vertebrae from the sacrum upwards, as counted by level labelling.
 CAUDAL_TO_CRANIAL: tuple[str, ...] = ("S1", "L5", "L4", "L3", "L2", "L1") + tuple(f"T{i}" for i in range(12, 0, -1))
-# With a transitional sixth lumbar vertebra the count from the sacrum gains L6.
-CAUDAL_TO_CRANIAL_L6: tuple[str, ...] = ("S1", "L6") + CAUDAL_TO_CRANIAL[1:]
 
 
 def disc_name(upper: str, lower: str) -> str:
@@ -64,21 +62,16 @@ def disc_label(upper: str) -> int:
     return DISC_OFFSET + VERTEBRA_IDS[upper]
 
 
-def instance_name(label: int, has_l6: bool = False) -> str:
-    """Human name of an instance label (``"L4"``, ``"L4/L5"``, ``"canal"``).
-
-    A disc is labelled by the vertebra above it, so ``has_l6`` says whether the vertebra below L5
-    is a transitional L6 (``"L5/L6"``) or the sacrum (``"L5/S1"``).
-    """
+def instance_name(label: int) -> str:
+    """Human name of an instance label (``"L4"``, ``"L4/L5"``, ``"canal"``)."""
     if label == CANAL_LABEL:
         return "canal"
     if label in VERTEBRA_NAMES:
         return VERTEBRA_NAMES[label]
     upper = VERTEBRA_NAMES.get(label - DISC_OFFSET)
-    order = CAUDAL_TO_CRANIAL_L6 if has_l6 else CAUDAL_TO_CRANIAL
-    if upper is None or upper not in order[1:]:
+    if upper is None or upper not in CAUDAL_TO_CRANIAL[1:]:
         raise ValueError(f"unknown instance label {label}")
-    return disc_name(upper, order[order.index(upper) - 1])
+    return disc_name(upper, CAUDAL_TO_CRANIAL[CAUDAL_TO_CRANIAL.index(upper) - 1])
 
 
 # RGB colours for overlays and the label tables that 3D Slicer and ITK-SNAP read.

@@ -18,7 +18,7 @@ from lumbar.errors import InputError
 from lumbar.image import SpineImage
 from lumbar.io.read import read_image, suffix_of
 from lumbar.io.write import classes_to_spider, semantic_colour_table, write_colour_tables, write_nifti, write_png, write_text
-from lumbar.labels import STRUCTURE_COLOURS, Structure, instance_name
+from lumbar.labels import CANAL_LABEL, STRUCTURE_COLOURS, Structure, instance_name
 from lumbar.tasks.levels import LevelLabelling, label_levels
 from lumbar.tasks.segmentation import SemanticSegmentation, segment
 
@@ -48,6 +48,23 @@ def study_stem(path: Path) -> str:
     return path.name[: -len(suffix)] if suffix and path.is_file() else path.name
 
 
+def unique_stems(paths: list[Path]) -> dict[Path, str]:
+    """Output names for a batch: the study stem, made unique (``scan``, ``scan_mha``, ``scan_2``) so that
+    no study overwrites another's outputs."""
+    stems: dict[Path, str] = {}
+    used: set[str] = set()
+    for path in paths:
+        stem = study_stem(path)
+        if stem in used:
+            stem = f"{stem}_{suffix_of(path).lstrip('.').replace('.', '_')}" if suffix_of(path) else stem
+        base, n = stem, 2
+        while stem in used:
+            stem, n = f"{base}_{n}", n + 1
+        used.add(stem)
+        stems[path] = stem
+    return stems
+
+
 def segment_image(image: SpineImage, progress: Callable[[int], None] | None = None) -> SegmentationResult:
     """Segment and name the levels of an image already read."""
     semantic = segment(image, progress=progress)
@@ -57,10 +74,10 @@ def segment_image(image: SpineImage, progress: Callable[[int], None] | None = No
 
 
 def instance_names(levels: LevelLabelling) -> dict[int, str]:
-    has_l6 = any(lv.name == "L6" for lv in levels.levels)
+    """Name of every label present in the instance map."""
     names = {lv.label: lv.name for lv in levels.levels}
-    if np.any(levels.instances == 200):
-        names[200] = instance_name(200, has_l6)
+    if np.any(levels.instances == CANAL_LABEL):
+        names[CANAL_LABEL] = instance_name(CANAL_LABEL)
     return names
 
 
@@ -97,7 +114,7 @@ def save_segmentation(result: SegmentationResult, out_dir: Path, stem: str) -> d
 
             try:
                 outputs["dicom_seg"] = str(write_dicom_seg(instance_image, image, names, out_dir / f"{stem}_seg.dcm"))
-            except InputError as exc:
+            except (InputError, ValueError) as exc:  # highdicom refuses sources it cannot reference
                 result.levels.flags.append(f"DICOM SEG not written: {exc}")
         levels_path = out_dir / f"{stem}_levels.json"
     outputs["levels"] = str(levels_path)
@@ -107,12 +124,13 @@ def save_segmentation(result: SegmentationResult, out_dir: Path, stem: str) -> d
 
 
 def segment_study(path: str | Path, out_dir: str | Path, *, spacing_mm: float | None = None, modality: str | None = None,
-                  series: str | None = None, progress: Callable[[int], None] | None = None) -> SegmentationResult:
-    """Read ``path``, segment it, name the levels and write every output into ``out_dir``."""
+                  series: str | None = None, stem: str | None = None,
+                  progress: Callable[[int], None] | None = None) -> SegmentationResult:
+    """Read ``path``, segment it, name the levels and write every output into ``out_dir`` (named ``stem``)."""
     path = Path(path)
     image = read_image(path, spacing_mm=spacing_mm, modality=modality, series=series)
     result = segment_image(image, progress)
     if image.modality != "MR":
         result.levels.flags.append(f"modality {image.modality}: the segmentation model was trained on sagittal MRI only")
-    save_segmentation(result, Path(out_dir), study_stem(path))
+    save_segmentation(result, Path(out_dir), stem or study_stem(path))
     return result

@@ -15,7 +15,8 @@ GRID_MULTIPLE = 32
 
 
 def normalize_intensity(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
-    """Scale intensities to [0, 1] between two percentiles of the non-zero pixels (robust to outliers)."""
+    """Scale intensities to [0, 1] between two percentiles of the pixels above the minimum (the
+    background is left out; robust to outliers)."""
     image = np.asarray(image, dtype=np.float32)
     values = image[image > image.min()] if np.any(image > image.min()) else image.ravel()
     lo, hi = np.percentile(values, [low_pct, high_pct]) if values.size else (0.0, 1.0)

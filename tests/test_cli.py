@@ -61,9 +61,11 @@ def test_demo_writes_a_study_and_results(tmp_path):
     result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "demo" / "study" / "dicom").is_dir()
-    levels = json.loads((tmp_path / "demo" / "results" / "dicom_levels.json").read_text())
-    assert "L4/L5" in [lv["name"] for lv in levels["levels"]]
-    assert (tmp_path / "demo" / "results" / "dicom_seg.dcm").is_file()
+    results = tmp_path / "demo" / "results" / "dicom"
+    findings = json.loads((results / "findings.json").read_text())
+    assert "L4/L5" in [d["level"] for d in findings["discs"]]
+    assert (results / "segmentation_seg.dcm").is_file()
+    assert (results / "report.html").is_file() and (results / "report.pdf").is_file()
 
 
 def test_one_call_python_api(tmp_path, phantom):
@@ -74,3 +76,17 @@ def test_one_call_python_api(tmp_path, phantom):
     assert image.shape == phantom.image.shape
     result = lumbar.segment(tmp_path / "scan.nii.gz", tmp_path / "out")
     assert result.levels.discs and (tmp_path / "out" / "scan_levels.json").is_file()
+
+
+def test_a_batch_goes_on_past_a_bad_study_and_keeps_names_apart(tmp_path, phantom):
+    import SimpleITK as sitk
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    write_nifti(phantom.image.array, phantom.image, folder / "scan.nii.gz")
+    sitk.WriteImage(sitk.ReadImage(str(folder / "scan.nii.gz")), str(folder / "scan.mha"))
+    (folder / "broken.nii.gz").write_bytes(b"not an image")
+    result = runner.invoke(app, ["segment", str(folder), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "broken.nii.gz" in result.stderr and "1 of 3 studies failed" in result.stderr
+    assert (tmp_path / "out" / "scan_seg.nii.gz").is_file() and (tmp_path / "out" / "scan_nii_gz_seg.nii.gz").is_file()

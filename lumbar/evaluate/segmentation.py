@@ -13,10 +13,10 @@ from lumbar.evaluate.metrics import bootstrap_ci, dice, surface_distances
 from lumbar.io.read import NIFTI_SUFFIXES, RASTER_SUFFIXES, read_image, suffix_of
 from lumbar.labels import STRUCTURE_NAMES, Structure, disc_label
 from lumbar.pipeline import segment_image
+from lumbar.tasks.levels import MIN_DISC_AREA_MM2
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 
-MIN_DISC_AREA_MM2 = 25.0
-MIN_BODY_AREA_MM2 = 200.0
+MIN_BODY_AREA_MM2 = 200.0  # a vertebral body on a sagittal slice; smaller pieces are posterior elements
 
 
 def _components(mask: np.ndarray, min_pixels: float) -> list[np.ndarray]:
@@ -106,13 +106,19 @@ def evaluate_folder(images: Path, masks: Path, spacing_mm: float | None = None, 
         if patients and patient_id(image_path.name) not in patients:
             continue
         known = spacing_by_series.get(series_name(image_path.stem))
+        if known and abs(known[0] - known[1]) > 1e-3:
+            raise InputError(f"{image_path}: anisotropic pixels {known} in overview.csv are not supported for PNG slices")
         rows.append(evaluate_pair(image_path, mask_path, known[0] if known else spacing_mm))
         if progress:
             progress()
     if not rows:
         raise InputError(f"{images}: no images left to evaluate (check --patients)")
+    units = {r["units"] for r in rows}
+    if len(units) > 1:
+        raise InputError(f"{images}: some images have a known pixel spacing and some do not; give --spacing so that "
+                         "distances are not averaged across mm and pixels")
     groups = np.array([r["patient"] for r in rows])
-    summary: dict = {"n_images": len(rows), "n_patients": int(len(set(groups))), "units": rows[0]["units"]}
+    summary: dict = {"n_images": len(rows), "n_patients": int(len(set(groups))), "units": units.pop()}
     for name in STRUCTURE_NAMES.values():
         summary[name] = {}
         for metric in ("dice", "hd95", "assd"):

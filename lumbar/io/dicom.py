@@ -17,11 +17,10 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from lumbar.errors import InputError
-from lumbar.image import SpineImage
+from lumbar.image import LPS_TO_RAS, SpineImage
 
 # Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
 NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -113,7 +112,9 @@ def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None =
 def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:
     first = items[0][1]
     normal = _normal(first)
-    items = sorted(items, key=lambda it: float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float), normal)))
+    items = sorted(items, key=lambda it: (float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float), normal)),
+                                          int(it[1].get("InstanceNumber", 0) or 0)))
+    affine = _affine(items, where)  # checked before any pixel is decoded
     shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in items}
     if len(shapes) > 1:
         raise InputError(f"{where}: series mixes image sizes {sorted(shapes)}; pick one series with --series")
@@ -124,50 +125,75 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
             pixels = ds.pixel_array.astype(np.float32)
         except Exception as exc:  # decoder errors come in many types
             raise InputError(f"{f}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None
-        if pixels.ndim == 3 and int(ds.get("NumberOfFrames", 1)) == 1:
+        if int(ds.get("SamplesPerPixel", 1)) != 1:
             raise InputError(f"{f}: colour DICOM images are not supported (photometric {ds.get('PhotometricInterpretation')})")
         pixels = pixels * float(ds.get("RescaleSlope", 1) or 1) + float(ds.get("RescaleIntercept", 0) or 0)
         slices.extend(pixels if pixels.ndim == 3 else [pixels])
     volume = np.stack(slices)  # (slice, row, col)
-    affine, spacing_known = _affine(items, len(slices))
-    meta = {
+    if len(slices) != len(items):
+        raise InputError(f"{where}: multi-frame DICOM is not supported yet; export the series as single-frame images")
+    if affine is None:  # no geometry (secondary capture, some X-rays): pictures shown as read
+        spacing = [float(v) for v in first.get("PixelSpacing", first.get("ImagerPixelSpacing", [])) or []]
+        known = len(spacing) == 2
+        row, col = spacing if known else (1.0, 1.0)
+        return SpineImage.from_sagittal_slices(volume, (row, row, col), modality=_modality(first), source=str(where),
+                                               spacing_known=known, metadata=_series_meta(first, items, ds))
+    return SpineImage.from_array(volume, affine, modality=_modality(first), source=str(where),
+                                 metadata=_series_meta(first, items, ds))
+
+
+def _modality(ds: pydicom.Dataset) -> str:
+    modality = str(ds.get("Modality", "OT")).upper()
+    return {"MR": "MR", "CT": "CT", "CR": "XR", "DX": "XR", "RF": "XR", "XA": "XR"}.get(modality, "OT")
+
+
+def _series_meta(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]], last: pydicom.Dataset) -> dict:
+    return {
         "format": "DICOM",
         "series_uid": str(first.get("SeriesInstanceUID", "")),
         "series_description": str(first.get("SeriesDescription", "")),
         "series_number": str(first.get("SeriesNumber", "")),
         "plane": _plane(first),
         "manufacturer": str(first.get("Manufacturer", "")),
-        "transfer_syntax": str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
+        "transfer_syntax": str(getattr(getattr(last, "file_meta", None), "TransferSyntaxUID", "")),
         "_dicom_files": [str(f) for f, _ in items],
     }
-    modality = str(first.get("Modality", "OT")).upper()
-    modality = {"MR": "MR", "CT": "CT", "CR": "XR", "DX": "XR", "RF": "XR", "XA": "XR"}.get(modality, "OT")
-    return SpineImage.from_array(volume, affine, modality=modality, source=str(where), spacing_known=spacing_known, metadata=meta)
 
 
-def _affine(items: list[tuple[Path, pydicom.Dataset]], n_slices: int) -> tuple[np.ndarray, bool]:
-    """Voxel (slice, row, col) -> RAS mm from IOP/IPP/PixelSpacing; unit spacing where they are missing."""
+def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarray | None:
+    """Voxel (slice, row, col) -> RAS mm from IOP/IPP/PixelSpacing; None when the series has no geometry.
+
+    Every slice must share one orientation and the positions must step evenly: a missing or duplicated
+    slice would otherwise stretch or squeeze the volume without anyone noticing.
+    """
     ds = items[0][1]
-    if "ImageOrientationPatient" not in ds or "ImagePositionPatient" not in ds or "PixelSpacing" not in ds:
-        spacing = [float(v) for v in ds.get("PixelSpacing", ds.get("ImagerPixelSpacing", [1.0, 1.0]))]
-        return np.diag([float(ds.get("SliceThickness", 1.0) or 1.0), spacing[0], spacing[1], 1.0]), "PixelSpacing" in ds
+    tags = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing")
+    if not all(tag in ds for tag in tags):
+        return None
+    if not all(all(tag in d for tag in tags) for _, d in items):
+        raise InputError(f"{where}: some slices lack position or orientation tags; pick one series with --series")
     iop = np.array(ds.ImageOrientationPatient, float)
+    if any(not np.allclose(np.array(d.ImageOrientationPatient, float), iop, atol=1e-3) for _, d in items):
+        raise InputError(f"{where}: slices of the series have different orientations (a localizer?); pick one series with --series")
     row_dir, col_dir = iop[:3], iop[3:]
     row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
-    first = np.array(ds.ImagePositionPatient, float)
+    positions = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
     if len(items) > 1:
-        last = np.array(items[-1][1].ImagePositionPatient, float)
-        step = (last - first) / (len(items) - 1)
+        steps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
+        if steps.min() < 1e-3:
+            raise InputError(f"{where}: two slices share one position (duplicated images?); pick one series with --series")
+        if steps.max() - steps.min() > 0.1 * np.median(steps) + 0.01:
+            raise InputError(f"{where}: slice positions are unevenly spaced ({steps.min():.2f}-{steps.max():.2f} mm): "
+                             "a slice may be missing")
+        step = (positions[-1] - positions[0]) / (len(items) - 1)
     else:
         step = np.cross(row_dir, col_dir) * float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)
-    if np.linalg.norm(step) < 1e-6:
-        raise InputError(f"{items[0][0].parent}: all slices share one position; not a volume series")
     lps = np.eye(4)
     lps[:3, 0] = step
     lps[:3, 1] = col_dir * row_mm  # moving down a row follows the column direction
     lps[:3, 2] = row_dir * col_mm  # moving along a row follows the row direction
-    lps[:3, 3] = first
-    return LPS_TO_RAS @ lps, True
+    lps[:3, 3] = positions[0]
+    return LPS_TO_RAS @ lps
 
 
 def read_dicom_folder(folder: Path, wanted_series: str | None = None) -> SpineImage:
@@ -178,11 +204,15 @@ def read_dicom_folder(folder: Path, wanted_series: str | None = None) -> SpineIm
 
 
 def read_dicom_zip(path: Path, wanted_series: str | None = None) -> SpineImage:
+    """Read a zipped series; the extraction lives until the process ends, so DICOM SEG can reference it."""
+    import atexit
+    import shutil
+
     from lumbar.io.read import safe_extract_zip
 
-    with tempfile.TemporaryDirectory(prefix="lumbar-zip-") as tmp:
-        safe_extract_zip(path, Path(tmp))
-        image = read_dicom_folder(Path(tmp), wanted_series)
-        image.source = str(path)
-        image.metadata.pop("_dicom_files", None)  # the extracted files are gone after this block
-        return image
+    tmp = Path(tempfile.mkdtemp(prefix="lumbar-zip-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    safe_extract_zip(path, tmp)
+    image = read_dicom_folder(tmp, wanted_series)
+    image.source = str(path)
+    return image

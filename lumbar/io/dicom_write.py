@@ -50,7 +50,8 @@ def _slice_geometry(image: SpineImage, k: int) -> tuple[list[float], list[float]
     row_dir = world(0, 1) - origin
     col_dir = world(1, 0) - origin
     iop = [*(row_dir / np.linalg.norm(row_dir)), *(col_dir / np.linalg.norm(col_dir))]
-    return [float(v) for v in origin], [float(round(v, 6)) for v in iop]
+    # Decimal strings (DS) hold at most 16 characters.
+    return [round(float(v), 5) for v in origin], [round(float(v), 6) for v in iop]
 
 
 def write_dicom_series(image: SpineImage, folder: str | Path, transfer_syntax: str = "explicit",
@@ -64,11 +65,15 @@ def write_dicom_series(image: SpineImage, folder: str | Path, transfer_syntax: s
     row_mm, col_mm = image.sagittal_spacing_mm()
     lateral_mm = image.spacing_mm[0]
     is_ct = image.modality == "CT"
-    intercept = -1024.0 if is_ct else 0.0
-    pixels = np.clip(np.rint(slices - intercept), 0, 65535).astype(np.uint16)
+    intercept = -1024.0 if is_ct else float(min(0.0, slices.min()))
+    # Integer-valued images are stored as they are; others are spread over 12 bits with a rescale slope.
+    integral = np.allclose(slices, np.rint(slices))
+    slope = 1.0 if integral else max(float(slices.max() - intercept), 1e-6) / 4095.0
+    pixels = np.clip(np.rint((slices - intercept) / slope), 0, 65535).astype(np.uint16)
     if transfer_syntax == "jpeg":
         scale = 255.0 / max(1.0, float(pixels.max()))
         pixels = np.rint(pixels * scale).astype(np.uint8)
+        slope /= scale
     study, series, frame = generate_uid(), generate_uid(), generate_uid()
     now = datetime.now()
     paths = []
@@ -97,7 +102,7 @@ def write_dicom_series(image: SpineImage, folder: str | Path, transfer_syntax: s
         ds.Rows, ds.Columns = plane.shape
         ds.BitsAllocated = ds.BitsStored = 8 if plane.dtype == np.uint8 else 16
         ds.HighBit, ds.PixelRepresentation = ds.BitsStored - 1, 0
-        ds.RescaleSlope, ds.RescaleIntercept = 1, intercept
+        ds.RescaleSlope, ds.RescaleIntercept = round(slope, 8), intercept
         if is_ct:
             ds.RescaleType = "HU"
         ds.PixelData = plane.tobytes()

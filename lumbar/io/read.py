@@ -7,12 +7,13 @@ format) raises ``InputError`` with the file and the problem in one line.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from lumbar.errors import InputError
-from lumbar.image import SpineImage
+from lumbar.image import LPS_TO_RAS, MODALITIES, SpineImage
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
@@ -69,6 +70,8 @@ def read_image(path: str | Path, *, spacing_mm: float | None = None, modality: s
                 raise InputError(f"{path}: unknown format (expected DICOM, NIfTI, MHA/MHD, NRRD, PNG or JPEG)")
             image = read_dicom_files([path], path)
     if modality:
+        if modality.upper() not in MODALITIES:
+            raise InputError(f"--modality {modality!r}: use one of {', '.join(MODALITIES)}")
         image.modality = modality.upper()
     return image
 
@@ -76,14 +79,26 @@ def read_image(path: str | Path, *, spacing_mm: float | None = None, modality: s
 def _check_array(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim == 4 and array.shape[3] == 1:
         array = array[..., 0]
-    if array.ndim == 2:
-        array = array[:, :, None]
     if array.ndim != 3:
         raise InputError(f"{path}: expected a 2D or 3D image, got {array.ndim} dimensions {array.shape}")
     if min(array.shape) < 1 or array.size < 4:
         raise InputError(f"{path}: image has no voxels to analyse (shape {array.shape})")
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise InputError(f"{path}: voxel type {array.dtype} is not a real-valued image")
+    return finite(array, path)
+
+
+def finite(array: np.ndarray, path: Path) -> np.ndarray:
+    """Replace NaN/inf voxels (some tools mark background so) by the lowest finite value."""
+    if np.issubdtype(array.dtype, np.integer):
+        return array
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return array
+    if bad.all():
+        raise InputError(f"{path}: image holds no finite voxel values")
+    array = np.array(array, dtype=np.float32)
+    array[bad] = array[~bad].min()
     return array
 
 
@@ -95,6 +110,9 @@ def _read_nifti(path: Path) -> SpineImage:
         array = np.asanyarray(img.dataobj)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
+    if array.ndim == 2:  # one slice: NIfTI's first axis runs across, the second up the picture
+        zooms = img.header.get_zooms()[:2]
+        return _one_slice(finite(np.asarray(array, np.float32).T[::-1], path), (float(zooms[1]), float(zooms[0])), path, "NIfTI")
     array = _check_array(array, path)
     affine = img.affine
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
@@ -115,19 +133,23 @@ def _read_itk(path: Path) -> SpineImage:
         raise InputError(f"{path}: expected a grey-scale image, got {img.GetNumberOfComponentsPerPixel()} components per voxel")
     if img.GetDimension() not in (2, 3):
         raise InputError(f"{path}: expected a 2D or 3D image, got {img.GetDimension()} dimensions")
+    if img.GetDimension() == 2:  # a picture: rows down, columns across, like a PNG slice
+        spacing = img.GetSpacing()
+        return _one_slice(finite(sitk.GetArrayFromImage(img).astype(np.float32), path), (spacing[1], spacing[0]), path,
+                          suffix_of(path)[1:].upper())
     array = sitk.GetArrayFromImage(img).T  # ITK's (z, y, x) -> (x, y, z) voxel order
     dim = img.GetDimension()
     direction = np.array(img.GetDirection()).reshape(dim, dim)
     lps = np.eye(4)
     lps[:dim, :dim] = direction * np.array(img.GetSpacing())[None, :]
     lps[:dim, 3] = img.GetOrigin()
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # ITK world is LPS; ours is RAS
+    affine = LPS_TO_RAS @ lps
     return SpineImage.from_array(_check_array(array, path), affine, modality=guess_modality(array), source=str(path),
                                  metadata={"format": suffix_of(path)[1:].upper()})
 
 
-def _read_raster(path: Path, spacing_mm: float | None) -> SpineImage:
-    """A PNG/JPEG is one sagittal slice shown as read: head up, anterior left."""
+def read_raster_array(path: Path) -> np.ndarray:
+    """Grey pixels of a PNG/JPEG as float32, 16-bit kept, colour and alpha folded to grey."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -135,16 +157,28 @@ def _read_raster(path: Path, spacing_mm: float | None) -> SpineImage:
             im.load()
             grey = im.convert("I;16") if im.mode in ("I", "I;16", "I;16B") else im.convert("L")
             array = np.asarray(grey, dtype=np.float32)
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: image is too large to be a slice (over {Image.MAX_IMAGE_PIXELS} pixels)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: not a readable image ({exc})") from None
     if array.ndim != 2 or min(array.shape) < 2:
         raise InputError(f"{path}: expected a 2D slice, got shape {array.shape}")
+    return array
+
+
+def _one_slice(array: np.ndarray, spacing_mm: tuple[float, float] | None, path: Path, fmt: str) -> SpineImage:
+    """A 2D picture is one sagittal slice shown as read: head up, anterior left."""
     from lumbar.preprocess import assumed_spacing_mm
 
     known = spacing_mm is not None
-    pixel = float(spacing_mm) if known else assumed_spacing_mm(array.shape)
-    return SpineImage.from_sagittal_slices(array[None], (pixel, pixel, pixel), modality="MR", source=str(path),
-                                           spacing_known=known, metadata={"format": path.suffix[1:].upper()})
+    row, col = spacing_mm if known else (assumed_spacing_mm(array.shape),) * 2
+    return SpineImage.from_sagittal_slices(array[None], (row, row, col), modality="MR", source=str(path),
+                                           spacing_known=known, metadata={"format": fmt})
+
+
+def _read_raster(path: Path, spacing_mm: float | None) -> SpineImage:
+    spacing = (float(spacing_mm), float(spacing_mm)) if spacing_mm is not None else None
+    return _one_slice(read_raster_array(path), spacing, path, path.suffix[1:].upper())
 
 
 def discover_studies(paths: list[str | Path]) -> list[Path]:
@@ -188,5 +222,7 @@ def safe_extract_zip(path: Path, dest: Path) -> None:
                 if not target.is_relative_to(root) or (member.external_attr >> 16) & 0o170000 == 0o120000:
                     raise InputError(f"{path}: archive member {member.filename!r} points outside the archive")
             zf.extractall(dest)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError) as exc:
         raise InputError(f"{path}: not a readable zip archive ({exc})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot extract the archive ({exc.strerror or exc})") from None

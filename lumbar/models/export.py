@@ -9,21 +9,20 @@ from pathlib import Path
 
 import torch
 
+from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import Structure
 
 
 def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
     """Write ``model`` as ONNX with dynamic batch and image size (atomic: temp file, then rename)."""
     model.eval()
-    tmp = path.with_suffix(".tmp.onnx")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model, (example,), str(tmp), input_names=["image"], output_names=["logits"],
             dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n", 2: "h", 3: "w"}},
             opset_version=17, dynamo=False,
         )
-    tmp.replace(path)
     return path
 
 
@@ -31,7 +30,8 @@ def export_segmentation_onnx(model, out_dir: Path, cfg, split: dict, state: dict
     """Export the segmentation network and its metadata (``segmentation.json``) into ``out_dir``."""
     path = export_onnx(model, torch.zeros(1, 1, *cfg.patch), out_dir / "segmentation.onnx")
     # A half-precision copy of the weights for PyTorch users (fine-tuning, the torch-vs-ONNX benchmark).
-    torch.save({k: v.half() for k, v in model.state_dict().items()}, out_dir / "segmentation.pt")
+    with atomic_path(out_dir / "segmentation.pt") as tmp:
+        torch.save({k: v.half() for k, v in model.state_dict().items()}, tmp)
     meta = {
         "name": "segmentation",
         "task": "sagittal MRI segmentation: disc, vertebra, spinal canal",
@@ -47,5 +47,5 @@ def export_segmentation_onnx(model, out_dir: Path, cfg, split: dict, state: dict
         "channels": list(cfg.channels),
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")},
     }
-    (out_dir / "segmentation.json").write_text(json.dumps(meta, indent=1))
+    write_text(out_dir / "segmentation.json", json.dumps(meta, indent=1))
     return path

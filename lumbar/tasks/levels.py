@@ -153,14 +153,14 @@ def mid_sagittal_index(classes: np.ndarray) -> int:
     return classes.shape[0] // 2
 
 
-def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], slab_mm: float = 12.0) -> list[_Disc]:
+def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], half_slab_mm: float = 12.0) -> list[_Disc]:
     """Disc instances in a slab around the mid-sagittal slice, ordered caudal (largest row) to cranial.
 
     Projecting a slab, rather than taking 3D components, keeps one disc per level even when lateral
     slices bridge two discs or split one.
     """
     mid = mid_sagittal_index(classes)
-    half = int(slab_mm // spacing[0])
+    half = int(half_slab_mm // spacing[0])
     slab = classes[max(0, mid - half): mid + half + 1]
     projected = np.any(slab == Structure.DISC, axis=0)
     components, n = ndimage.label(projected)
@@ -168,12 +168,12 @@ def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], slab_mm
     for index, box in enumerate(ndimage.find_objects(components), start=1):
         local = np.argwhere(components[box] == index) + np.array([s.start for s in box])
         disc = _disc_from_voxels(np.column_stack([np.zeros(len(local), int), local]), spacing)
-        if disc.area_mm2 >= MIN_DISC_AREA_MM2:
+        if disc.area_mm2 >= MIN_DISC_AREA_MM2 / 4:  # small pieces may still merge into a disc
             candidates.append(disc)
     canal_pts = np.argwhere(np.any(slab == Structure.CANAL, axis=0)) * np.array(spacing[1:])
     candidates = [d for d in candidates if not _behind_canal(d, canal_pts)]
     candidates.sort(key=lambda d: -d.centroid[0])
-    candidates = _merge_split(candidates, spacing)
+    candidates = [d for d in _merge_split(candidates, spacing) if d.area_mm2 >= MIN_DISC_AREA_MM2]
     bone = np.any(slab == Structure.VERTEBRA, axis=0)
     candidates = [d for d in candidates if _bone_above(d, bone, spacing, projected.shape)]
     return _robust_chain(candidates)
@@ -234,8 +234,8 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
         if len(pts):
             centre = tuple(float(v) for v in (pts[:, 1:] * np.array(spacing[1:])).mean(0))
             levels.append(Level(name, VERTEBRA_IDS[name], "vertebra", centre, len(pts)))  # type: ignore[arg-type]
-        elif j > 0:
-            flags.append(f"no vertebra found between discs {j - 1} and {j} counted from the bottom: a level may be missing")
+        elif 0 < j < len(discs):  # above the top disc the image may simply end
+            flags.append(f"no vertebra found between discs {j} and {j + 1} counted from the bottom: a level may be missing")
         if j < len(discs):
             d = discs[j]
             label = disc_label(names[j + 1])
@@ -257,15 +257,16 @@ def _disc_length_mm(disc: _Disc, spacing: tuple[float, float, float]) -> float:
 def drop_rudimentary_lowest(discs: list[_Disc], spacing: tuple[float, float, float]) -> tuple[list[_Disc], list[str]]:
     """Leave out a rudimentary disc at the bottom of the chain, and say so.
 
-    A lowest disc much smaller (area < 50%) or much shorter (AP length < 70%) than the median of the
-    others is the remnant disc of a lumbosacral transitional vertebra (Castellvi et al., Spine 1984);
+    A lowest disc much shorter front to back (AP length < 70%) and smaller (area < 60%) than the median
+    of the others is the remnant disc of a lumbosacral transitional vertebra (Castellvi et al., Spine 1984);
     expert annotations such as SPIDER's count L5/S1 from the disc above it, so naming does too.
     """
     if len(discs) < 4:
         return discs, []
     areas = np.array([d.area_mm2 for d in discs])
     lengths = np.array([_disc_length_mm(d, spacing) for d in discs])
-    if areas[0] < 0.5 * np.median(areas[1:]) or lengths[0] < 0.7 * np.median(lengths[1:]):
+    # Short front to back AND small: a collapsed (degenerated) L5/S1 loses height, not length.
+    if lengths[0] < 0.7 * np.median(lengths[1:]) and areas[0] < 0.6 * np.median(areas[1:]):
         return discs[1:], ["possible transitional vertebra: a rudimentary disc below L5/S1 was not counted "
                            "(levels may be off by one; check the lumbosacral junction)"]
     return discs, []

@@ -36,12 +36,17 @@ def points_mm(mask: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
     return np.argwhere(mask) * np.asarray(spacing_mm, float)
 
 
-def frame_of(points: np.ndarray, axis: np.ndarray | None = None) -> Frame:
-    """Frame at the centroid; the axis is given (e.g. from neighbouring discs) or the direction of least spread."""
+def frame_of(points: np.ndarray, axis: np.ndarray | None = None, fallback_axis: np.ndarray | None = None) -> Frame:
+    """Frame at the centroid with ``axis`` if given, else the direction of least spread.
+
+    The least-spread direction is unreliable for a nearly round shape: there ``fallback_axis`` (e.g. the
+    mean axis of the neighbouring discs) is used instead when given.
+    """
     centre = points.mean(0)
     if axis is None:
-        _, vecs = np.linalg.eigh(np.cov((points - centre).T))
-        axis = vecs[:, 0]
+        values, vecs = np.linalg.eigh(np.cov((points - centre).T))
+        round_shape = values[1] < 1.3 * values[0]
+        axis = fallback_axis if round_shape and fallback_axis is not None else vecs[:, 0]
     axis = np.asarray(axis, float) / np.linalg.norm(axis)
     return Frame(centre, axis if axis[0] <= 0 else -axis)
 
@@ -101,7 +106,7 @@ def extent_across_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: F
     if not sel.any():
         return float("nan")
     t = t[sel]
-    # Only the run of canal directly behind the origin, not canal pieces further along the band.
+    # Only canal behind the origin (the disc's centre), not canal pieces in front of it.
     t = t[t >= 0]
     return float(t.max() - t.min() + _pixel_along(frame.across, spacing_mm)) if len(t) else float("nan")
 
@@ -130,15 +135,15 @@ def endplate_angle_deg(mask: np.ndarray, spacing_mm: tuple[float, float], frame:
     return float(np.degrees(np.arctan(-slope)))
 
 
-def genant_grade(heights: tuple[float, float, float]) -> tuple[int, float]:
+def genant_grade(heights: tuple[float, float, float]) -> tuple[int | None, float]:
     """Genant semi-quantitative grade from the largest height reduction within the body.
 
     0 normal (<20%), 1 mild (20-25%), 2 moderate (25-40%), 3 severe (>40%) (Genant et al., J Bone Miner
-    Res 1993). Returns (grade, reduction).
+    Res 1993). Returns (grade, reduction); the grade is None when a height could not be measured.
     """
     h = np.array(heights, float)
     if np.isnan(h).any() or h.max() <= 0:
-        return 0, float("nan")
+        return None, float("nan")
     reduction = float(1 - h.min() / h.max())
     grade = 0 if reduction < 0.20 else 1 if reduction < 0.25 else 2 if reduction <= 0.40 else 3
     return grade, reduction
@@ -157,11 +162,15 @@ def slip_mm(upper_body: np.ndarray, lower_body: np.ndarray, spacing_mm: tuple[fl
     return float(lower_corner - upper_corner)
 
 
-def meyerding_grade(slip_percent: float) -> int:
+def meyerding_grade(slip_percent: float) -> int | None:
     """Meyerding grade from slip in % of the lower endplate depth: 0 (<5%), I <25, II <50, III <75, IV <100, V >=100.
 
-    Meyerding, Surg Gynecol Obstet 1932. Below 5% is within measurement error and counted as none.
+    Meyerding, Surg Gynecol Obstet 1932. Below 5% is within measurement error and counted as none. The
+    grade applies to the size of a retrolisthesis too (the sign of the slip tells the direction); None
+    when the slip could not be measured.
     """
+    if slip_percent is None or np.isnan(slip_percent):
+        return None
     p = abs(slip_percent)
     if p < 5:
         return 0
@@ -193,7 +202,7 @@ class VertebraMeasurements:
     depth_mm: float
     wedge_ratio: float  # anterior / posterior height
     biconcave_ratio: float  # middle / posterior height
-    genant_grade: int
+    genant_grade: int | None
     upper_endplate_deg: float
 
 
@@ -207,7 +216,7 @@ class DiscMeasurements:
     canal_ap_mm: float
     slip_mm: float  # + anterolisthesis, - retrolisthesis of the upper vertebra
     slip_percent: float
-    meyerding_grade: int
+    meyerding_grade: int | None
     angle_deg: float  # between the endplates across the disc, positive = lordotic
     canal_area_mm2: float = float("nan")  # canal cross-section in the disc's plane (volumes only)
 
@@ -257,7 +266,14 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
     vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
     canal = instances == canal_label
     bodies = {lv.name: vertebral_body(instances == lv.label, canal) for lv in vertebrae}
-    frames = {name: frame_of(points_mm(body, spacing_mm)) for name, body in bodies.items() if body.sum() >= 3}
+    # A body's axis is its least-spread direction, or for a nearly square body the mean of its discs' axes.
+    disc_axes: dict[str, list[np.ndarray]] = {}
+    for lv in levels:
+        if lv.kind == "disc":
+            for name in lv.name.split("/"):
+                disc_axes.setdefault(name, []).append(np.array(lv.axis))
+    frames = {name: frame_of(points_mm(body, spacing_mm), fallback_axis=np.sum(disc_axes[name], axis=0) if name in disc_axes else None)
+              for name, body in bodies.items() if body.sum() >= 3}
     vertebra_out = []
     for lv in vertebrae:
         if lv.name not in frames:
@@ -290,7 +306,7 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
         adjacent = [float(np.mean([by_name[n].height_anterior_mm, by_name[n].height_middle_mm, by_name[n].height_posterior_mm]))
                     for n in (upper, lower) if n in by_name]
         slip = slip_pct = float("nan")
-        grade = 0
+        grade = None
         angle = float("nan")
         if upper in frames and lower in frames:
             slip = slip_mm(bodies[upper], bodies[lower], spacing_mm, frames[lower])

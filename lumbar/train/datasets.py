@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from lumbar.errors import InputError
+from lumbar.io.read import read_raster_array
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 from lumbar.preprocess import assumed_spacing_mm, model_shape, normalize_intensity, resize
 
@@ -50,7 +51,7 @@ def load_png_layout(data_dir: Path, target_mm: float, spacing_mm: float | None =
         mask_path = masks_dir / image_path.name
         if not mask_path.is_file():
             continue
-        image = np.asarray(Image.open(image_path).convert("L"), dtype=np.float32)
+        image = read_raster_array(image_path)  # as inference reads it: 16-bit kept
         mask = spider_to_classes(np.asarray(Image.open(mask_path).convert("L")))
         spacing = spacing_by_series.get(series_name(image_path.stem))
         if spacing is None:

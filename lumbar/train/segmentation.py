@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from monai.losses import DiceCELoss
 
+from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import STRUCTURE_NAMES, Structure
 from lumbar.models.networks import segmentation_net
 from lumbar.preprocess import MODEL_SPACING_MM, pad_to_multiple
@@ -103,7 +104,8 @@ def _setup_logging(out_dir: Path) -> None:
 
 
 def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
-    """Train (or resume) and export ONNX; returns the path of the exported model."""
+    """Train (or resume) and export ONNX; returns the exported model's path, or the checkpoint's when
+    ``max_minutes`` stopped the run early (run again to resume)."""
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     _setup_logging(out_dir)
@@ -112,7 +114,7 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
 
     samples = load_dataset(Path(cfg.data), cfg.target_mm, cfg.spacing_mm)
     split = three_way_split(samples, cfg)
-    (out_dir / "split.json").write_text(json.dumps({k: sorted({s.patient for s in v}) for k, v in split.items()}, indent=1))
+    write_text(out_dir / "split.json", json.dumps({k: sorted({s.patient for s in v}) for k, v in split.items()}, indent=1))
     log.info("slices train %d val %d test %d", *(len(split[k]) for k in ("train", "val", "test")))
     images, masks = _stack(split["train"])
     images, masks = images.to(device), masks.to(device)
@@ -157,13 +159,14 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
             state["history"].append({"step": state["step"], "loss": loss.item(), **dice})
             if mean > state["best"]:
                 state["best"], state["stale"] = mean, 0
-                torch.save(model.state_dict(), out_dir / "best.pt")
+                with atomic_path(out_dir / "best.pt") as tmp:
+                    torch.save(model.state_dict(), tmp)
             else:
                 state["stale"] += 1
             log.info("step %d val dice %s mean %.4f best %.4f", state["step"], {k: round(v, 4) for k, v in dice.items()}, mean, state["best"])
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-                        "generator": g.get_state(), "state": state, "config": asdict(cfg)}, checkpoint.with_suffix(".tmp"))
-            checkpoint.with_suffix(".tmp").replace(checkpoint)
+            with atomic_path(checkpoint) as tmp:
+                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+                            "generator": g.get_state(), "state": state, "config": asdict(cfg)}, tmp)
         if out_of_time:
             log.info("stopping: --max-minutes reached; run again with the same --out to resume")
             return checkpoint
