@@ -48,7 +48,6 @@ def peak_rss_mb_of(code: str) -> float:
 
 
 def save(name: str, payload: dict) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=1, default=float))
-    return path
+    from lumbar.io.write import write_text
+
+    return write_text(RESULTS / f"{name}.json", json.dumps({"machine": machine(), **payload}, indent=1, default=float))

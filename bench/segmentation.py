@@ -78,14 +78,21 @@ def cli_end_to_end(volume: np.ndarray) -> dict:
         image = SpineImage.from_sagittal_slices(volume, (4.0, SPIDER_SPACING_MM, SPIDER_SPACING_MM), modality="MR")
         write_nifti(image.array.astype(np.float32), image, Path(tmp) / "vol.nii.gz")
         lumbar = str(Path(sys.executable).parent / "lumbar")
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            subprocess.run([lumbar, "segment", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out"], check=True, capture_output=True)
-            times.append(time.perf_counter() - start)
-        code = ("from lumbar.pipeline import segment_study; "
-                f"segment_study('{tmp}/vol.nii.gz', '{tmp}/out2')")
-        return {"cli_segment_20_slices_s": float(np.median(times)), "peak_rss_mb": peak_rss_mb_of(code)}
+
+        def run(*args: str) -> float:
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                subprocess.run([lumbar, *args], check=True, capture_output=True)
+                times.append(time.perf_counter() - start)
+            return float(np.median(times))
+
+        code = ("from lumbar.analysis import analyze_study; "
+                f"analyze_study('{tmp}/vol.nii.gz', '{tmp}/out3')")
+        return {"cli_segment_20_slices_s": run("segment", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out"),
+                "cli_analyze_20_slices_s": run("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out2"),
+                "cli_analyze_no_report_20_slices_s": run("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out4", "--no-report"),
+                "peak_rss_mb": peak_rss_mb_of(code)}
 
 
 def main() -> None:
@@ -104,8 +111,11 @@ def main() -> None:
     table.add_column("value")
     for key, value in payload["speed"].items():
         table.add_row(key, f"{value['median_s'] * 1000:.0f} ms")
-    table.add_row("lumbar segment, 20 slices, process start included", f"{payload['end_to_end']['cli_segment_20_slices_s']:.2f} s")
-    table.add_row("peak memory (segment_study, 20 slices)", f"{payload['end_to_end']['peak_rss_mb']:.0f} MB")
+    e2e = payload["end_to_end"]
+    table.add_row("lumbar segment, 20 slices, process start included", f"{e2e['cli_segment_20_slices_s']:.2f} s")
+    table.add_row("lumbar analyze (HTML + PDF report), same", f"{e2e['cli_analyze_20_slices_s']:.2f} s")
+    table.add_row("lumbar analyze --no-report, same", f"{e2e['cli_analyze_no_report_20_slices_s']:.2f} s")
+    table.add_row("peak memory (analyze_study, 20 slices)", f"{e2e['peak_rss_mb']:.0f} MB")
     acc = payload["accuracy_held_out"]
     if acc:
         for name in ("disc", "vertebra", "canal"):
@@ -115,6 +125,8 @@ def main() -> None:
             table.add_row(f"HD95 {name} (mm)", f"{h['mean']:.2f} [{h['ci95'][0]:.2f}, {h['ci95'][1]:.2f}]")
         table.add_row("discs found / truth", f"{acc['discs']['found']}/{acc['discs']['truth']} (extra {acc['discs']['extra']})")
         table.add_row("slices with every disc found", f"{100 * acc['slices_all_discs_found']:.1f}%")
+        table.add_row("  ... and no extra disc", f"{100 * acc['slices_exact_disc_count']:.1f}%")
+        table.add_row("slices whose lowest disc is named L5/S1", f"{100 * acc['slices_lowest_disc_named_l5s1']:.1f}%")
     Console().print(table)
     print(f"wrote {path}")
 

@@ -25,9 +25,9 @@ DEFAULT_TILT_DEG = {"T11": -12.0, "T12": -12.0, "L1": -10.0, "L2": -5.0, "L3": 0
 # Tissue intensities per contrast: (T2, T1, CT in HU).
 TISSUE = {
     "air": (0.0, 0.0, -1000.0),
-    "fat": (0.55, 0.9, -100.0),
-    "muscle": (0.22, 0.35, 50.0),
-    "viscera": (0.35, 0.4, 30.0),
+    "fat": (0.65, 0.9, -100.0),
+    "muscle": (0.18, 0.35, 50.0),
+    "viscera": (0.12, 0.3, 30.0),
     "marrow": (0.38, 0.6, 200.0),
     "cortex": (0.08, 0.1, 800.0),
     "annulus": (0.2, 0.3, 80.0),
@@ -108,7 +108,7 @@ class PhantomSpec:
     """Everything that shapes a phantom; defaults give a healthy adult lumbar spine."""
 
     contrast: str = "T2"
-    shape: tuple[int, int, int] = (13, 320, 288)  # (lateral slices, rows, cols) of the sagittal stack
+    shape: tuple[int, int, int] = (13, 320, 256)  # (lateral slices, rows, cols) of the sagittal stack
     spacing_mm: tuple[float, float, float] = (4.0, 1.0, 1.0)
     body_height_mm: float = 27.0
     body_depth_mm: float = 36.0

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MEASURE_AT = 0.7  # fraction of the half-depth from the centre: 15% in from each edge
+# Beyond this a "slip" means the segmentation went wrong (Meyerding V, spondyloptosis, starts at 100%).
+MAX_PLAUSIBLE_SLIP_PERCENT = 110.0
 
 
 @dataclass(frozen=True)
@@ -311,6 +313,8 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
         if upper in frames and lower in frames:
             slip = slip_mm(bodies[upper], bodies[lower], spacing_mm, frames[lower])
             slip_pct = 100 * slip / depth_mm(bodies[lower], spacing_mm, frames[lower])
+            if abs(slip_pct) > MAX_PLAUSIBLE_SLIP_PERCENT:  # the bodies are not where a spine can put them
+                slip = slip_pct = float("nan")
             grade = meyerding_grade(slip_pct)
             angle = endplate_angle_deg(bodies[lower], spacing_mm, frames[lower], upper=True) - \
                 endplate_angle_deg(bodies[upper], spacing_mm, frames[upper], upper=False)
