@@ -135,3 +135,30 @@ def test_anterolisthesis_is_measured_and_graded():
     assert b.slip_mm - a.slip_mm == pytest.approx(9.0, abs=1.5)
     assert b.meyerding_grade == 2 - (b.slip_percent < 25)  # 9 mm of a 36 mm endplate is about 25%
     assert a.meyerding_grade == 0
+
+
+def test_real_spider_mask_matches_a_hand_count_of_pixels():
+    """On a real mask, near-horizontal L3/L4: heights and canal AP against pixel counts along a column / row."""
+    from PIL import Image
+
+    from conftest import shared
+    from lumbar.io.spider import spider_to_classes
+
+    mask = np.asarray(Image.open(shared("spider", "t2space", "masks", "110_t2_SPACE_slice60.png")))
+    pixel = 0.46875  # overview.csv, series 110_t2_SPACE
+    classes = spider_to_classes(mask)[None]
+    levels = label_levels(classes, (1.0, pixel, pixel))
+    m = measure_spine(levels.instances[0], levels.levels, (pixel, pixel))
+    disc = next(lv for lv in levels.discs if lv.name == "L3/L4")
+    assert abs(disc.axis[1]) < 0.2  # nearly horizontal, so a pixel column is close to the disc's axis
+    row, col = (np.array(disc.centroid_mm) / pixel).round().astype(int)
+    by_hand_height = (levels.instances[0][:, col] == disc.label).sum() * pixel
+    measured = next(d for d in m.discs if d.level == "L3/L4")
+    assert measured.height_middle_mm == pytest.approx(by_hand_height, abs=1.0)
+    canal_row = levels.instances[0][row] == 200
+    by_hand_ap = canal_row[col:].sum() * pixel  # canal pixels behind the disc centre on its row
+    assert measured.canal_ap_mm == pytest.approx(by_hand_ap, abs=1.5)
+    body = next(lv for lv in levels.vertebrae if lv.name == "L3")
+    column = levels.instances[0][:, col] == body.label  # the disc's centre column runs through the L3 body above it
+    by_hand_body = column.sum() * pixel
+    assert next(v for v in m.vertebrae if v.level == "L3").height_middle_mm == pytest.approx(by_hand_body, rel=0.1)
