@@ -48,3 +48,42 @@ def test_bootstrap_resamples_patients_not_slices():
 def test_bootstrap_ignores_nan():
     mean, lo, hi = bootstrap_ci(np.array([0.5, np.nan, 0.5]))
     assert (mean, lo, hi) == pytest.approx((0.5, 0.5, 0.5))
+
+
+from lumbar.evaluate.metrics import (  # noqa: E402
+    balanced_accuracy,
+    cohen_kappa,
+    confusion,
+    expected_calibration_error,
+    per_class_recall,
+    roc_auc,
+    within_one,
+)
+
+
+def test_balanced_accuracy_is_not_fooled_by_a_rare_class():
+    truth = np.array([0] * 95 + [1] * 5)
+    always_negative = np.zeros(100, int)
+    assert np.mean(truth == always_negative) == 0.95
+    assert balanced_accuracy(truth, always_negative) == pytest.approx(0.5)
+    assert per_class_recall(truth, always_negative, [0, 1]) == {0: 1.0, 1: 0.0}
+
+
+def test_confusion_and_within_one():
+    truth, pred = np.array([1, 2, 3, 4, 5]), np.array([1, 3, 3, 2, 5])
+    assert confusion(truth, pred, [1, 2, 3, 4, 5])[1] == [0, 0, 1, 0, 0]
+    assert within_one(truth, pred) == pytest.approx(0.8)
+
+
+def test_linear_kappa_known_answer():
+    assert cohen_kappa([1, 2, 3], [1, 2, 3], "linear") == pytest.approx(1.0)
+    # Observed agreement 2/4, and the margins (half 1, half 2 on both sides) expect 2/4 by chance: kappa 0.
+    truth, pred = np.array([1, 1, 2, 2]), np.array([1, 2, 2, 1])
+    assert cohen_kappa(truth, pred) == pytest.approx(0.0)
+
+
+def test_auc_and_calibration_error():
+    assert roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert np.isnan(roc_auc([0, 0], [0.1, 0.2]))
+    assert expected_calibration_error(np.array([0.9] * 10), np.array([1] * 9 + [0])) == pytest.approx(0.0)
+    assert expected_calibration_error(np.array([0.9] * 10), np.array([1] * 5 + [0] * 5)) == pytest.approx(0.4)

@@ -58,3 +58,66 @@ def bootstrap_ci(values: np.ndarray, groups: np.ndarray | None = None, n_boot: i
     means = sums[picks].sum(1) / counts[picks].sum(1)
     lo, hi = np.percentile(means, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(values.mean()), float(lo), float(hi)
+
+
+# Classification (disc grades): thin wrappers over scikit-learn plus what it lacks.
+
+def balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``truth`` (robust to a rare positive class)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(balanced_accuracy_score(truth, pred))
+
+
+def per_class_recall(truth: np.ndarray, pred: np.ndarray, classes: list[int]) -> dict[int, float]:
+    """Recall of every class (NaN for a class absent from ``truth``)."""
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    return {c: float(np.mean(pred[truth == c] == c)) if np.any(truth == c) else float("nan") for c in classes}
+
+
+def confusion(truth: np.ndarray, pred: np.ndarray, classes: list[int]) -> list[list[int]]:
+    """Confusion matrix, rows = truth, columns = prediction, in the order of ``classes``."""
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(truth, pred, labels=classes).tolist()
+
+
+def cohen_kappa(truth: np.ndarray, pred: np.ndarray, weights: str | None = None, classes: list[int] | None = None) -> float:
+    """Cohen's kappa; ``weights="linear"`` for ordinal grades such as Pfirrmann and Modic."""
+    from sklearn.metrics import cohen_kappa_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = cohen_kappa_score(truth, pred, weights=weights, labels=classes)
+    return float(value)
+
+
+def within_one(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Share of predictions at most one grade away from the truth."""
+    return float(np.mean(np.abs(np.asarray(truth) - np.asarray(pred)) <= 1))
+
+
+def roc_auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of a binary grade; NaN when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    truth = np.asarray(truth)
+    if len(np.unique(truth)) < 2:
+        return float("nan")
+    return float(roc_auc_score(truth, score))
+
+
+def expected_calibration_error(probability: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over equal-width confidence bins
+    (Guo et al., ICML 2017)."""
+    probability, correct = np.asarray(probability, float), np.asarray(correct, float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            total += sel.mean() * abs(probability[sel].mean() - correct[sel].mean())
+    return float(total)
