@@ -87,3 +87,11 @@ def test_auc_and_calibration_error():
     assert np.isnan(roc_auc([0, 0], [0.1, 0.2]))
     assert expected_calibration_error(np.array([0.9] * 10), np.array([1] * 9 + [0])) == pytest.approx(0.0)
     assert expected_calibration_error(np.array([0.9] * 10), np.array([1] * 5 + [0] * 5)) == pytest.approx(0.4)
+
+
+def test_weighted_kappa_and_auc_hand_computed():
+    # Confusion rows (truth 1,2,3): [1,0,0] [0,1,0] [0,1,1]; weights |i-j|/2. Observed: one count at
+    # weight 0.5 -> 0.5. Expected from the margins (1,1,2) x (1,2,1) / 4, weighted -> 1.75.
+    truth, pred = np.array([1, 2, 3, 3]), np.array([1, 2, 3, 2])
+    assert cohen_kappa(truth, pred, "linear", [1, 2, 3]) == pytest.approx(1 - 0.5 / 1.75)
+    assert roc_auc([0, 1, 0, 1], [0.3, 0.3, 0.1, 0.9]) == pytest.approx(0.875)  # one tie counted half

@@ -60,15 +60,13 @@ def bootstrap_ci(values: np.ndarray, groups: np.ndarray | None = None, n_boot: i
     return float(values.mean()), float(lo), float(hi)
 
 
-# Classification (disc grades): thin wrappers over scikit-learn plus what it lacks.
+# Classification (disc grades). Plain NumPy: they run thousands of times inside the bootstrap.
 
 def balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
     """Mean per-class recall over the classes present in ``truth`` (robust to a rare positive class)."""
-    from sklearn.metrics import balanced_accuracy_score
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(balanced_accuracy_score(truth, pred))
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    classes = np.unique(truth)
+    return float(np.mean([np.mean(pred[truth == c] == c) for c in classes])) if classes.size else float("nan")
 
 
 def per_class_recall(truth: np.ndarray, pred: np.ndarray, classes: list[int]) -> dict[int, float]:
@@ -79,19 +77,26 @@ def per_class_recall(truth: np.ndarray, pred: np.ndarray, classes: list[int]) ->
 
 def confusion(truth: np.ndarray, pred: np.ndarray, classes: list[int]) -> list[list[int]]:
     """Confusion matrix, rows = truth, columns = prediction, in the order of ``classes``."""
-    from sklearn.metrics import confusion_matrix
+    return _confusion(np.asarray(truth), np.asarray(pred), classes).astype(int).tolist()
 
-    return confusion_matrix(truth, pred, labels=classes).tolist()
+
+def _confusion(truth: np.ndarray, pred: np.ndarray, classes) -> np.ndarray:
+    k = len(classes)
+    ti, pi = np.searchsorted(classes, truth), np.searchsorted(classes, pred)
+    return np.bincount(ti * k + pi, minlength=k * k).reshape(k, k).astype(float)
 
 
 def cohen_kappa(truth: np.ndarray, pred: np.ndarray, weights: str | None = None, classes: list[int] | None = None) -> float:
-    """Cohen's kappa; ``weights="linear"`` for ordinal grades such as Pfirrmann and Modic."""
-    from sklearn.metrics import cohen_kappa_score
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = cohen_kappa_score(truth, pred, weights=weights, labels=classes)
-    return float(value)
+    """Cohen's kappa, 1 - sum(W·O) / sum(W·E) (Cohen 1960; linear weights |i-j|/(k-1) for ordinal grades)."""
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    classes = sorted(set(classes or []) | set(truth.tolist()) | set(pred.tolist()))
+    observed = _confusion(truth, pred, classes)
+    expected = np.outer(observed.sum(1), observed.sum(0)) / max(observed.sum(), 1)
+    k = len(classes)
+    i, j = np.indices((k, k))
+    w = np.abs(i - j) / max(k - 1, 1) if weights == "linear" else (i != j).astype(float)
+    denominator = (w * expected).sum()
+    return float(1 - (w * observed).sum() / denominator) if denominator else float("nan")
 
 
 def within_one(truth: np.ndarray, pred: np.ndarray) -> float:
@@ -100,13 +105,16 @@ def within_one(truth: np.ndarray, pred: np.ndarray) -> float:
 
 
 def roc_auc(truth: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve of a binary grade; NaN when only one class is present."""
-    from sklearn.metrics import roc_auc_score
+    """Area under the ROC curve (Mann-Whitney U / n1·n0, ties counted half); NaN with one class only."""
+    from scipy.stats import rankdata
 
-    truth = np.asarray(truth)
-    if len(np.unique(truth)) < 2:
+    truth, score = np.asarray(truth), np.asarray(score, float)
+    n1 = int(truth.sum())
+    n0 = truth.size - n1
+    if n1 == 0 or n0 == 0:
         return float("nan")
-    return float(roc_auc_score(truth, score))
+    ranks = rankdata(score)
+    return float((ranks[truth == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def expected_calibration_error(probability: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

@@ -1,0 +1,91 @@
+"""Per-disc grades from straightened disc crops: calibrated probabilities, decisions and evidence maps.
+
+The network gives one logit per class (Pfirrmann 1-5, Modic 0-3) and one per binary grade. Each grade
+has its own temperature (Guo et al., ICML 2017) fitted on validation patients, and each binary grade a
+decision threshold chosen there for balanced accuracy, never on test patients. Evidence maps come from
+occlusion (Zeiler & Fergus, ECCV 2014): how much the predicted class's probability drops when a patch of
+the crop is hidden.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES, grading_outputs
+from lumbar.preprocess import normalize_intensity
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def calibrated_probabilities(logits: np.ndarray, temperatures: dict[str, float]) -> dict[str, np.ndarray]:
+    """Per grade: class probabilities ``(N, C)`` for ordinal grades, positive probability ``(N,)`` for binary ones."""
+    out = {}
+    for name, where in grading_outputs().items():
+        scaled = logits[:, where] / temperatures.get(name, 1.0)
+        out[name] = _softmax(scaled) if name in ORDINAL_GRADES else 1 / (1 + np.exp(-scaled[:, 0]))
+    return out
+
+
+def decide(probabilities: dict[str, np.ndarray], thresholds: dict[str, float]) -> dict[str, np.ndarray]:
+    """Grade values: the most probable class, or positive above the grade's threshold."""
+    out = {}
+    for name, p in probabilities.items():
+        if name in ORDINAL_GRADES:
+            out[name] = np.asarray(ORDINAL_GRADES[name])[p.argmax(1)]
+        else:
+            out[name] = (p >= thresholds.get(name, 0.5)).astype(int)
+    return out
+
+
+def prepare_crops(crops: list[np.ndarray]) -> np.ndarray:
+    """Crops as the network's batch ``(N, 1, H, W)``, each scaled to [0, 1]."""
+    return np.stack([normalize_intensity(c) for c in crops])[:, None].astype(np.float32)
+
+
+def grade_crops(crops: list[np.ndarray], model) -> list[dict[str, dict]]:
+    """Grades of every crop: ``{"value", "probability"}`` (and ``"probabilities"`` for Pfirrmann and Modic)."""
+    if not crops:
+        return []
+    logits = model(prepare_crops(crops))
+    probs = calibrated_probabilities(logits, model.meta.get("temperatures", {}))
+    values = decide(probs, model.meta.get("thresholds", {}))
+    graded = []
+    for i in range(len(crops)):
+        grades = {}
+        for name in (*ORDINAL_GRADES, *BINARY_GRADES):
+            value = int(values[name][i])
+            if name in ORDINAL_GRADES:
+                classes = ORDINAL_GRADES[name]
+                p = probs[name][i]
+                grades[name] = {"value": value, "probability": float(p[classes.index(value)]),
+                                "probabilities": {str(c): float(v) for c, v in zip(classes, p)}}
+            else:
+                p1 = float(probs[name][i])
+                grades[name] = {"value": value, "probability": p1 if value else 1 - p1}
+        graded.append(grades)
+    return graded
+
+
+def occlusion_map(crop: np.ndarray, model, grade: str, value: int, patch: int = 12, stride: int = 6) -> np.ndarray:
+    """Evidence for ``grade`` = ``value``: drop in its probability when each patch is hidden, scaled to [0, 1]."""
+    image = prepare_crops([crop])[0, 0]
+    h, w = image.shape
+    boxes = [(r, c) for r in range(0, h - patch + 1, stride) for c in range(0, w - patch + 1, stride)]
+    batch = np.repeat(image[None, None], len(boxes) + 1, axis=0)
+    for k, (r, c) in enumerate(boxes, start=1):
+        batch[k, 0, r:r + patch, c:c + patch] = image.mean()
+    probs = calibrated_probabilities(model(batch), model.meta.get("temperatures", {}))[grade]
+    if grade in ORDINAL_GRADES:
+        p = probs[:, ORDINAL_GRADES[grade].index(value)]
+    else:
+        p = probs if value else 1 - probs
+    drop = np.clip(p[0] - p[1:], 0, None)
+    heat, count = np.zeros((h, w)), np.zeros((h, w))
+    for d, (r, c) in zip(drop, boxes):
+        heat[r:r + patch, c:c + patch] += d
+        count[r:r + patch, c:c + patch] += 1
+    heat = heat / np.maximum(count, 1)
+    return heat / heat.max() if heat.max() > 0 else heat

@@ -1,0 +1,253 @@
+"""Train the disc-grading network: cached crops, patient folds, class weighting, calibration, export.
+
+A run writes to ``out_dir``: ``samples.npz`` (disc crops joined to gradings; rebuilt if missing),
+``coverage.json``, ``fold_<k>.json`` (out-of-fold predictions, one file per finished fold, so a stopped
+run resumes at the next fold), ``cv.json`` (the cross-validated metrics reported), and the final model
+``grading.onnx`` with ``grading.json`` (temperatures, thresholds, metrics, split, command).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lumbar.evaluate.grading import grade_metrics
+from lumbar.io.write import atomic_path, write_text
+from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES, grading_net, grading_outputs
+from lumbar.tasks.disc_crops import CROP_SHAPE
+from lumbar.tasks.grading import calibrated_probabilities, decide, prepare_crops
+from lumbar.train.augment import random_affine, random_intensity
+from lumbar.train.grading_data import GradingSample, build_from_spider
+
+log = logging.getLogger("lumbar.train")
+GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)
+
+
+@dataclass
+class GradingConfig:
+    data: str
+    out: str
+    folds: int = 5
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    val_every: int = 100
+    patience: int = 5
+    val_fraction: float = 0.15
+    seed: int = 0
+    command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
+
+
+def save_samples(samples: list[GradingSample], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, patient=[s.patient for s in samples], series=[s.series for s in samples],
+                                level=[s.level for s in samples], crops=np.stack([s.crop for s in samples]).astype(np.float16),
+                                grades=np.array([[s.grades[g] for g in GRADES] for s in samples]))
+
+
+def load_samples(cfg: GradingConfig, progress=None) -> list[GradingSample]:
+    """Disc crops joined to gradings, built once per run folder and cached in ``samples.npz``."""
+    cache = Path(cfg.out) / "samples.npz"
+    if cache.is_file():
+        d = np.load(cache, allow_pickle=False)
+        return [GradingSample(str(p), str(s), str(lv), c.astype(np.float32), dict(zip(GRADES, (int(v) for v in g))))
+                for p, s, lv, c, g in zip(d["patient"], d["series"], d["level"], d["crops"], d["grades"])]
+    samples, coverage = build_from_spider(Path(cfg.data), progress)
+    save_samples(samples, cache)
+    write_text(Path(cfg.out) / "coverage.json", json.dumps({
+        "graded": dict(coverage.graded), "matched": dict(coverage.matched),
+        "fraction": {k: coverage.fraction(k) for k in coverage.graded}, "overall": coverage.fraction(),
+        "unmatched": coverage.unmatched}, indent=1))
+    return samples
+
+
+def targets(samples: list[GradingSample]) -> dict[str, np.ndarray]:
+    return {g: np.array([s.grades[g] for s in samples]) for g in GRADES}
+
+
+def _loss(logits: torch.Tensor, y: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    total = logits.new_zeros(())
+    for name, where in grading_outputs().items():
+        if name in ORDINAL_GRADES:
+            total = total + F.cross_entropy(logits[:, where], y[name], weight=weights[name])
+        else:
+            total = total + F.binary_cross_entropy_with_logits(logits[:, where][:, 0], y[name].float(), pos_weight=weights[name])
+    return total
+
+
+def _weights(y: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Square-root inverse-frequency class weights (and positive weights): the rare classes count more."""
+    out = {}
+    for name in GRADES:
+        if name in ORDINAL_GRADES:
+            counts = np.array([np.sum(y[name] == c) for c in ORDINAL_GRADES[name]], float)
+            w = np.sqrt(counts.sum() / (len(counts) * np.maximum(counts, 1)))
+            out[name] = torch.tensor(np.clip(w, 0.2, 5.0), dtype=torch.float32)
+        else:
+            pos = max(1, int(y[name].sum()))
+            out[name] = torch.tensor(np.sqrt((len(y[name]) - pos) / pos), dtype=torch.float32)
+    return out
+
+
+def _encode(y: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {name: torch.as_tensor(np.searchsorted(ORDINAL_GRADES[name], v) if name in ORDINAL_GRADES else v, dtype=torch.long)
+            for name, v in y.items()}
+
+
+@torch.no_grad()
+def predict_logits(net: torch.nn.Module, crops: np.ndarray, batch: int = 256) -> np.ndarray:
+    net.eval()
+    return np.concatenate([net(torch.from_numpy(crops[i:i + batch])).numpy() for i in range(0, len(crops), batch)])
+
+
+def fit_temperatures(logits: np.ndarray, y: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per grade, the temperature that minimises the negative log-likelihood on validation."""
+    grid = np.exp(np.linspace(np.log(0.3), np.log(5.0), 60))
+    best = {}
+    for name in GRADES:
+        nll = []
+        for t in grid:
+            p = calibrated_probabilities(logits, {name: t})[name]
+            if name in ORDINAL_GRADES:
+                picked = p[np.arange(len(p)), np.searchsorted(ORDINAL_GRADES[name], y[name])]
+            else:
+                picked = np.where(y[name] == 1, p, 1 - p)
+            nll.append(-np.mean(np.log(np.clip(picked, 1e-7, 1))))
+        best[name] = float(grid[int(np.argmin(nll))])
+    return best
+
+
+def fit_thresholds(probs: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per binary grade, the threshold with the best balanced accuracy on validation."""
+    from lumbar.evaluate.metrics import balanced_accuracy
+
+    out = {}
+    for name in BINARY_GRADES:
+        grid = np.linspace(0.05, 0.95, 37)
+        scores = [balanced_accuracy(y[name], (probs[name] >= t).astype(int)) if y[name].min() != y[name].max() else 0.0 for t in grid]
+        out[name] = float(grid[int(np.argmax(scores))]) if max(scores) > 0 else 0.5
+    return out
+
+
+def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int) -> tuple[torch.nn.Module, dict, dict]:
+    """Train on ``train``, keep the best state on ``val``, then calibrate on ``val``."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    x_train = torch.from_numpy(prepare_crops([s.crop for s in train]))
+    y_train = targets(train)
+    enc = _encode(y_train)
+    weights = _weights(y_train)
+    x_val = prepare_crops([s.crop for s in val])
+    y_val = targets(val)
+    enc_val = _encode(y_val)
+    net = grading_net(CROP_SHAPE)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, cfg.steps)
+    best, best_state, stale = np.inf, None, 0
+    empty_masks = torch.zeros(cfg.batch_size, *CROP_SHAPE, dtype=torch.long)
+    for step in range(1, cfg.steps + 1):
+        net.train()
+        idx = torch.randint(len(x_train), (cfg.batch_size,), generator=g)
+        x, _ = random_affine(x_train[idx], empty_masks, CROP_SHAPE, g, max_rotation_deg=10, scale_range=(0.9, 1.1))
+        loss = _loss(net(random_intensity(x, g)), {k: v[idx] for k, v in enc.items()}, weights)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        scheduler.step()
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            with torch.no_grad():
+                val_loss = float(_loss(torch.from_numpy(predict_logits(net, x_val)), enc_val, weights))
+            log.info("step %d train %.3f val %.3f", step, loss.item(), val_loss)
+            if val_loss < best:
+                best, stale = val_loss, 0
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= cfg.patience:
+                    break
+    net.load_state_dict(best_state)
+    logits = predict_logits(net, x_val)
+    temperatures = fit_temperatures(logits, y_val)
+    thresholds = fit_thresholds(calibrated_probabilities(logits, temperatures), y_val)
+    return net, temperatures, thresholds
+
+
+def _split_patients(patients: list[str], fraction: float, seed: int) -> tuple[set[str], set[str]]:
+    order = sorted(patients)
+    np.random.default_rng(seed).shuffle(order)
+    n = max(1, round(len(order) * fraction))
+    return set(order[n:]), set(order[:n])
+
+
+def cross_validate(samples: list[GradingSample], cfg: GradingConfig) -> dict:
+    """Patient-level k-fold: out-of-fold calibrated predictions for every disc, then the metrics."""
+    out_dir = Path(cfg.out)
+    patients = sorted({s.patient for s in samples})
+    order = list(patients)
+    np.random.default_rng(cfg.seed).shuffle(order)
+    folds = [set(order[k::cfg.folds]) for k in range(cfg.folds)]
+    for k, test_patients in enumerate(folds):
+        path = out_dir / f"fold_{k}.json"
+        if path.is_file():
+            continue
+        rest = [p for p in patients if p not in test_patients]
+        train_p, val_p = _split_patients(rest, cfg.val_fraction, cfg.seed + k)
+        net, temps, thresholds = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + k)
+        test = [i for i, s in enumerate(samples) if s.patient in test_patients]
+        probs = calibrated_probabilities(predict_logits(net, prepare_crops([samples[i].crop for i in test])), temps)
+        write_text(path, json.dumps({"index": test, "temperatures": temps, "thresholds": thresholds,
+                                     "probs": {k2: v.tolist() for k2, v in probs.items()}}))
+        log.info("fold %d done: %d test discs", k, len(test))
+    n = len(samples)
+    probs = {name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES}
+    preds = {name: np.zeros(n, int) for name in GRADES}
+    for k in range(cfg.folds):
+        fold = json.loads((out_dir / f"fold_{k}.json").read_text())
+        idx = np.array(fold["index"])
+        p = {name: np.array(v) for name, v in fold["probs"].items()}
+        d = decide(p, fold["thresholds"])
+        for name in GRADES:
+            probs[name][idx] = p[name]
+            preds[name][idx] = d[name]
+    groups = np.array([s.patient for s in samples])
+    report = {"folds": cfg.folds, "n_discs": n, "n_patients": len(patients),
+              "metrics": grade_metrics(targets(samples), preds, probs, groups)}
+    write_text(out_dir / "cv.json", json.dumps(report, indent=1, default=float))
+    return report
+
+
+def train_grading(cfg: GradingConfig, progress=None) -> Path:
+    """Cross-validate (for the reported figures), then train the shipped model on all patients."""
+    from lumbar.models.export import export_onnx
+
+    out_dir = Path(cfg.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    samples = load_samples(cfg, progress)
+    log.info("%d graded discs of %d patients", len(samples), len({s.patient for s in samples}))
+    report = cross_validate(samples, cfg)
+    train_p, val_p = _split_patients(sorted({s.patient for s in samples}), cfg.val_fraction, cfg.seed + 100)
+    net, temps, thresholds = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + 100)
+    path = export_onnx(net, torch.zeros(1, 1, *CROP_SHAPE), out_dir / "grading.onnx")
+    with atomic_path(out_dir / "grading.pt") as tmp:
+        torch.save({k: v.half() for k, v in net.state_dict().items()}, tmp)
+    coverage = json.loads((out_dir / "coverage.json").read_text()) if (out_dir / "coverage.json").is_file() else {}
+    write_text(out_dir / "grading.json", json.dumps({
+        "name": "grading", "crop_shape": list(CROP_SHAPE), "temperatures": temps, "thresholds": thresholds,
+        "cv": report, "coverage": {k: v for k, v in coverage.items() if k != "unmatched"},
+        "final_split": {"train": sorted(train_p), "val": sorted(val_p)},
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")}}, indent=1, default=float))
+    return path

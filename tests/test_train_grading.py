@@ -1,0 +1,71 @@
+"""Grading training: folds by patient, resumable per fold, calibration fitted on validation, ONNX export."""
+
+import json
+
+import numpy as np
+
+from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES
+from lumbar.tasks.disc_crops import CROP_SHAPE
+from lumbar.train.grading import GRADES, GradingConfig, cross_validate, fit_temperatures, fit_thresholds, save_samples, train_grading
+from lumbar.train.grading_data import GradingSample
+
+
+def synthetic_samples(n_patients=10, per_patient=6, seed=0):
+    """Crops whose brightness encodes the Pfirrmann grade; herniation marked by a bright posterior blob."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for p in range(n_patients):
+        for k in range(per_patient):
+            pfirrmann = int(rng.integers(1, 6))
+            herniation = int(rng.random() < 0.3)
+            crop = rng.normal(0.2, 0.02, CROP_SHAPE).astype(np.float32)
+            crop[26:38, 20:76] = 1.0 - 0.15 * pfirrmann
+            if herniation:
+                crop[28:36, 76:86] = 0.9
+            grades = {g: 0 for g in GRADES}
+            grades.update(pfirrmann=pfirrmann, herniation=herniation)
+            samples.append(GradingSample(str(p), f"{p}_t2", f"L{k % 5 + 1}", crop, grades))
+    return samples
+
+
+def test_temperature_and_threshold_are_fitted_on_validation():
+    y = {g: np.zeros(200, int) for g in GRADES}
+    y["pfirrmann"] = np.repeat([1, 2, 3, 4, 5], 40)
+    y["herniation"] = np.r_[np.zeros(180, int), np.ones(20, int)]
+    logits = np.zeros((200, 15))
+    logits[np.arange(200), np.searchsorted([1, 2, 3, 4, 5], y["pfirrmann"])] = 20.0  # right but overconfident
+    logits[:180, 9] = -1.0
+    logits[180:, 9] = 0.2  # positives score higher, but below 0.5 after a sigmoid: the threshold must move
+    temperatures = fit_temperatures(logits, y)
+    from lumbar.tasks.grading import calibrated_probabilities
+
+    thresholds = fit_thresholds(calibrated_probabilities(logits, temperatures), y)
+    assert temperatures["pfirrmann"] < 1.0  # always right: sharpening lowers the loss
+    p = calibrated_probabilities(logits, temperatures)["herniation"]
+    assert ((p >= thresholds["herniation"]) == (y["herniation"] == 1)).all()
+
+
+def test_cross_validation_resumes_per_fold_and_exports(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    save_samples(synthetic_samples(), out / "samples.npz")
+    cfg = GradingConfig(data=str(tmp_path), out=str(out), folds=2, steps=30, batch_size=8, val_every=10)
+    cross_validate(__import__("lumbar.train.grading", fromlist=["load_samples"]).load_samples(cfg), cfg)
+    first = (out / "fold_0.json").read_text()
+    (out / "fold_1.json").unlink()
+    path = train_grading(cfg)  # fold 0 is kept, fold 1 is redone, then the final model
+    assert (out / "fold_0.json").read_text() == first
+    report = json.loads((out / "cv.json").read_text())
+    assert report["n_patients"] == 10 and set(report["metrics"]) == set(ORDINAL_GRADES) | set(BINARY_GRADES)
+    assert "kappa_ci95" in report["metrics"]["pfirrmann"] and "auc" in report["metrics"]["herniation"]
+    meta = json.loads((out / "grading.json").read_text())
+    assert set(meta["temperatures"]) == set(GRADES) and path.suffix == ".onnx"
+    from lumbar.models.registry import load_model
+    from lumbar.tasks.grading import grade_crops, occlusion_map
+
+    model = load_model("grading-test", str(path))
+    grades = grade_crops([s.crop for s in synthetic_samples(1, 2)], model)
+    assert set(grades[0]) == set(GRADES) and 0 <= grades[0]["pfirrmann"]["probability"] <= 1
+    assert abs(sum(grades[0]["pfirrmann"]["probabilities"].values()) - 1) < 1e-4
+    heat = occlusion_map(synthetic_samples(1, 1)[0].crop, model, "pfirrmann", grades[0]["pfirrmann"]["value"])
+    assert heat.shape == CROP_SHAPE and heat.max() <= 1
