@@ -8,18 +8,21 @@ the report (HTML and PDF).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lumbar import __version__
-from lumbar.findings import DISC_LEVELS, Disc, DiscMeasurements, Findings, InputDescription, Stenosis, Vertebra, VertebraMeasurements
+from lumbar.findings import DISC_LEVELS, Disc, DiscMeasurements, Findings, Grade, InputDescription, Stenosis, Vertebra, VertebraMeasurements
 from lumbar.image import SpineImage
 from lumbar.io.read import read_image
 from lumbar.io.write import write_text
 from lumbar.labels import CANAL_LABEL, Structure
 from lumbar.pipeline import SegmentationResult, save_segmentation, segment_image, study_stem
+from lumbar.models.registry import available_models, load_model
+from lumbar.tasks.disc_crops import crop_disc
+from lumbar.tasks.grading import grade_crops, occlusion_map
 from lumbar.tasks.levels import mid_sagittal_index
 from lumbar.tasks.measurements import SpineMeasurements, measure_spine
 from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
@@ -59,8 +62,46 @@ def review_reasons(result: SegmentationResult) -> list[str]:
     return reasons
 
 
-def build_findings(result: SegmentationResult, measurements: SpineMeasurements) -> Findings:
-    """Assemble the findings of one study (grades are added by the grading model when shipped)."""
+@dataclass
+class Evidence:
+    """Where in a disc's crop one grade's decision came from (occlusion sensitivity)."""
+
+    level: str
+    grade: str
+    value: int
+    probability: float
+    crop: np.ndarray
+    heat: np.ndarray
+
+
+def grade_discs(result: SegmentationResult) -> tuple[dict[str, dict], list[Evidence], str]:
+    """Grades of every named disc on the mid-sagittal slice, evidence maps for Pfirrmann and every
+    positive finding, and the grading model's version ("not available" when none is shipped)."""
+    if "grading" not in available_models():
+        return {}, [], "not available"
+    model = load_model("grading")
+    image, levels = result.image, result.levels
+    mid = mid_sagittal_index(result.semantic.classes)
+    crops = [(lv.name, crop_disc(image.sagittal_slices()[mid], levels.instances[mid], lv, image.sagittal_spacing_mm()))
+             for lv in levels.discs if lv.name in DISC_LEVELS]
+    crops = [(name, c) for name, c in crops if c is not None]
+    graded = grade_crops([c.pixels for _, c in crops], model)
+    evidence = []
+    for (name, crop), grades in zip(crops, graded):
+        shown = ["pfirrmann"] + [g for g, v in grades.items() if g not in ("pfirrmann", "modic") and v["value"] == 1]
+        if grades["modic"]["value"] > 0:
+            shown.append("modic")
+        for grade in shown:
+            v = grades[grade]
+            evidence.append(Evidence(name, grade, v["value"], v["probability"], crop.pixels,
+                                     occlusion_map(crop.pixels, model, grade, v["value"])))
+    return {name: g for (name, _), g in zip(crops, graded)}, evidence, model.version
+
+
+def build_findings(result: SegmentationResult, measurements: SpineMeasurements, grades: dict[str, dict] | None = None,
+                   grading_version: str = "not available") -> Findings:
+    """Assemble the findings of one study; ``grades`` per disc level come from :func:`grade_discs`."""
+    grades = grades or {}
     image = result.image
     described = image.describe()
     disc_measures = {d.level: d for d in measurements.discs}
@@ -75,7 +116,7 @@ def build_findings(result: SegmentationResult, measurements: SpineMeasurements) 
             graded = grade_central_stenosis(m.canal_ap_mm, m.canal_area_mm2 if not np.isnan(m.canal_area_mm2) else None)
             stenosis = Stenosis(grade=graded.grade if image.spacing_known else "unknown",
                                 basis=graded.basis if image.spacing_known else "pixel spacing unknown", thresholds=CITATION)
-        discs.append(Disc(level=level.name, label=level.label,
+        discs.append(Disc(level=level.name, label=level.label, grades={k: Grade(**v) for k, v in grades.get(level.name, {}).items()},
                           measurements=DiscMeasurements(**{k: v for k, v in asdict(m).items() if k != "level"}) if m else None,
                           stenosis=stenosis))
     vertebrae = [Vertebra(level=lv.name, label=lv.label,
@@ -88,7 +129,7 @@ def build_findings(result: SegmentationResult, measurements: SpineMeasurements) 
                                shape=described["shape"], spacing_mm=described["spacing_mm"], orientation=described["orientation"],
                                source_orientation=described["source_orientation"],
                                series_description=described.get("series_description")),
-        models={"segmentation": result.semantic.model_version, "grading": "not available"},
+        models={"segmentation": result.semantic.model_version, "grading": grading_version},
         units="mm" if image.spacing_known else "pixels",
         discs=discs, vertebrae=vertebrae,
         lordosis_deg=measurements.lordosis_deg, narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
@@ -103,14 +144,19 @@ def analyze_image(image: SpineImage, out_dir: str | Path, *, report: bool = True
     out_dir = Path(out_dir)
     result = segment_image(image, progress)
     outputs = save_segmentation(result, out_dir, "segmentation")
-    findings = build_findings(result, measure(result))
+    grades, evidence, grading_version = grade_discs(result)
+    findings = build_findings(result, measure(result), grades, grading_version)
     findings.outputs = {k: str(Path(v).relative_to(out_dir)) for k, v in outputs.items()}
     findings.outputs["findings"] = "findings.json"
+    if evidence:
+        from lumbar.report.overlays import save_heatmaps
+
+        findings.outputs["heatmaps"] = str(save_heatmaps(evidence, out_dir / "heatmaps").relative_to(out_dir))
     if report:
         from lumbar.report.html import write_reports
 
         findings.outputs.update({"report_html": "report.html", "report_pdf": "report.pdf"})
-        write_reports(findings, result, out_dir)
+        write_reports(findings, result, out_dir, evidence)
     write_text(out_dir / "findings.json", findings.model_dump_json(indent=1))
     return findings, result
 

@@ -229,6 +229,49 @@ def train_segmentation_cmd(
     console.print(f"wrote {path}")
 
 
+@train_app.command("grading")
+@friendly_errors
+def train_grading_cmd(
+    data: Path = typer.Option(..., help="SPIDER-style folder: midsag/*.png, radiological_gradings.csv, overview.csv."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: cached crops, per-fold predictions, cv.json, ONNX. Run again to resume."),
+    folds: int = typer.Option(5, help="Patient folds for the cross-validated figures."),
+    steps: int = typer.Option(1500, help="Optimiser steps per fit."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the disc-grading network (Pfirrmann, Modic, herniation, ...) with patient-level cross-validation."""
+    from lumbar.train.grading import GradingConfig, train_grading
+
+    if not (data / "radiological_gradings.csv").is_file() or not (data / "midsag").is_dir():
+        raise InputError(f"{data}: expected midsag/ and radiological_gradings.csv (SPIDER layout)")
+    with progress_bar() as bar:
+        task = bar.add_task("cropping discs", total=len(list((data / "midsag").glob("*.png"))))
+        path = train_grading(GradingConfig(data=str(data), out=str(out), folds=folds, steps=steps, seed=seed),
+                             progress=lambda: bar.advance(task))
+    console.print(f"wrote {path} and {out / 'cv.json'}")
+
+
+@evaluate_app.command("grading")
+@friendly_errors
+def evaluate_grading_cmd(
+    images: Path = typer.Option(..., help="Folder of sagittal slices named <patient>_<sequence>.png."),
+    gradings: Path = typer.Option(..., help="CSV in SPIDER's radiological_gradings.csv format."),
+    overview: Path = typer.Option(None, help="SPIDER-style overview.csv with PixelSpacing per series."),
+    json_out: Path = typer.Option(None, "--json", help="Write all metrics here."),
+) -> None:
+    """Per grade: balanced accuracy, recall, confusion, kappa, within-one, AUC with 95% CIs, and coverage."""
+    from lumbar.evaluate.grading import evaluate_grading_folder, grading_table
+
+    with progress_bar() as bar:
+        task = bar.add_task("grading", total=len(list(images.glob("*.png"))))
+        report = evaluate_grading_folder(images, gradings, overview, progress=lambda: bar.advance(task))
+    console.print(grading_table(report))
+    if json_out:
+        from lumbar.io.write import write_text
+
+        write_text(json_out, json.dumps(report, indent=1, default=float))
+        console.print(f"wrote {json_out}")
+
+
 @evaluate_app.command("segmentation")
 @friendly_errors
 def evaluate_segmentation_cmd(

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.tasks.disc_crops import CROP_SHAPE
@@ -43,6 +44,31 @@ def test_temperature_and_threshold_are_fitted_on_validation():
     assert temperatures["pfirrmann"] < 1.0  # always right: sharpening lowers the loss
     p = calibrated_probabilities(logits, temperatures)["herniation"]
     assert ((p >= thresholds["herniation"]) == (y["herniation"] == 1)).all()
+
+
+@pytest.fixture(scope="module")
+def tiny_grading_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grading")
+    save_samples(synthetic_samples(), out / "samples.npz")
+    cfg = GradingConfig(data=str(out), out=str(out), folds=2, steps=20, batch_size=8, val_every=10)
+    from lumbar.models.registry import load_model
+
+    return load_model("grading-tiny", str(train_grading(cfg)))
+
+
+def test_analyze_adds_grades_and_evidence_when_a_grading_model_is_there(tmp_path, phantom, tiny_grading_model, monkeypatch):
+    import lumbar.analysis as analysis
+    from lumbar.io.write import write_nifti
+
+    monkeypatch.setattr(analysis, "available_models", lambda: ["segmentation", "grading"])
+    monkeypatch.setattr(analysis, "load_model", lambda name: tiny_grading_model)
+    write_nifti(phantom.image.array, phantom.image, tmp_path / "scan.nii.gz")
+    findings = analysis.analyze_study(tmp_path / "scan.nii.gz", tmp_path / "out")
+    graded = [d for d in findings.discs if d.grades]
+    assert graded and set(graded[0].grades) == set(GRADES)
+    assert findings.models["grading"].startswith("grading-tiny")
+    assert list((tmp_path / "out" / "scan" / "heatmaps").glob("*_pfirrmann.png"))
+    assert "Evidence for the grades" in (tmp_path / "out" / "scan" / "report.html").read_text()
 
 
 def test_cross_validation_resumes_per_fold_and_exports(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from lumbar.evaluate.metrics import (
@@ -62,3 +64,43 @@ def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], pro
             entry["ece"] = expected_calibration_error(np.where(p == 1, q, 1 - q), p == t)
         report[name] = entry
     return report
+
+
+def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | None = None, progress=None) -> dict:
+    """Grade every disc found in a folder of slices with the shipped model and score it against the CSV."""
+    from lumbar.errors import InputError
+    from lumbar.io.spider import find_overview, read_overview_spacing
+    from lumbar.models.registry import load_model
+    from lumbar.tasks.grading import calibrated_probabilities, decide, prepare_crops
+    from lumbar.train.grading_data import build_samples, read_gradings
+
+    paths = sorted(Path(images).glob("*.png"))
+    if not paths:
+        raise InputError(f"{images}: no PNG slices to grade")
+    overview = overview or find_overview(Path(images))
+    spacing = read_overview_spacing(overview) if overview else {}
+    samples, coverage = build_samples(paths, read_gradings(Path(gradings_csv)), spacing, progress)
+    if not samples:
+        raise InputError(f"{images}: no graded disc could be located and matched")
+    model = load_model("grading")
+    probs = calibrated_probabilities(model(prepare_crops([s.crop for s in samples])), model.meta["temperatures"])
+    preds = decide(probs, model.meta["thresholds"])
+    truth = {g: np.array([s.grades[g] for s in samples]) for g in (*ORDINAL_GRADES, *BINARY_GRADES)}
+    return {"n_discs": len(samples), "n_patients": len({s.patient for s in samples}),
+            "coverage": {"overall": coverage.fraction(), **{k: coverage.fraction(k) for k in coverage.graded}},
+            "unmatched": coverage.unmatched,
+            "metrics": grade_metrics(truth, preds, probs, np.array([s.patient for s in samples]))}
+
+
+def grading_table(report: dict):
+    """A rich table of the grading metrics."""
+    from rich.table import Table
+
+    table = Table(title=f"{report['n_discs']} discs, {report['n_patients']} patients, coverage {100 * report['coverage']['overall']:.1f}%")
+    for column in ("grade", "balanced accuracy", "kappa", "within one / AUC", "ECE"):
+        table.add_column(column)
+    for name, m in report["metrics"].items():
+        extra = m.get("within_one", m.get("auc", float("nan")))
+        table.add_row(name, f"{m['balanced_accuracy']:.3f} [{m['balanced_accuracy_ci95'][0]:.2f}, {m['balanced_accuracy_ci95'][1]:.2f}]",
+                      f"{m['kappa']:.3f} [{m['kappa_ci95'][0]:.2f}, {m['kappa_ci95'][1]:.2f}]", f"{extra:.3f}", f"{m['ece']:.3f}")
+    return table

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lumbar.findings import Findings
 from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES
-from lumbar.report.overlays import overlay, png_bytes
+from lumbar.report.overlays import heatmap_overlay, overlay, png_bytes
 from lumbar.tasks.stenosis import CITATION
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -62,7 +62,7 @@ def summary_sentences(f: Findings) -> list[str]:
     return sentences
 
 
-def render_html(f: Findings, result) -> str:
+def render_html(f: Findings, result, evidence: list | None = None) -> str:
     """The report page, with the mid-sagittal overlay embedded as base64 PNG."""
     from lumbar.pipeline import instance_names
     from lumbar.tasks.levels import mid_sagittal_index
@@ -76,10 +76,12 @@ def render_html(f: Findings, result) -> str:
         f=f, title=Path(f.input.source).name, unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
         overlay=base64.b64encode(png_bytes(picture)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
+        evidence=[{"caption": f"{e.level} {e.grade.replace('_', ' ')} {e.value} ({100 * e.probability:.0f}%)",
+                   "png": base64.b64encode(png_bytes(heatmap_overlay(e.crop, e.heat))).decode()} for e in evidence or []],
     )
 
 
-def write_reports(f: Findings, result, out_dir: Path) -> tuple[Path, Path]:
+def write_reports(f: Findings, result, out_dir: Path, evidence: list | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.pdf`` (WeasyPrint) into ``out_dir``."""
     import logging
 
@@ -87,7 +89,7 @@ def write_reports(f: Findings, result, out_dir: Path) -> tuple[Path, Path]:
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    html = render_html(f, result)
+    html = render_html(f, result, evidence)
     html_path = write_text(out_dir / "report.html", html)
     pdf_path = out_dir / "report.pdf"
     with atomic_path(pdf_path) as tmp:

@@ -59,3 +59,26 @@ def png_bytes(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
+
+
+def heatmap_overlay(crop: np.ndarray, heat: np.ndarray, scale: int = 2) -> Image.Image:
+    """A disc crop in grey with the evidence map over it in red to yellow (stronger = more evidence)."""
+    grey = to_grey(crop).astype(np.float32)
+    w = np.clip(heat, 0, 1)[..., None]
+    hot = np.stack([np.full_like(grey, 255), 255 * np.clip(2 * heat - 1, 0, 1), np.zeros_like(grey)], -1)
+    rgb = (1 - 0.55 * w) * np.stack([grey] * 3, -1) + 0.55 * w * hot
+    picture = Image.fromarray(rgb.astype(np.uint8))
+    return picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR)
+
+
+def save_heatmaps(evidence: list, folder) -> "Path":
+    """One PNG per disc and grade: ``<level>_<grade>.png`` (``L4-L5_pfirrmann.png``)."""
+    from pathlib import Path
+
+    from lumbar.io.write import atomic_path
+
+    folder = Path(folder)
+    for item in evidence:
+        with atomic_path(folder / f"{item.level.replace('/', '-')}_{item.grade}.png") as tmp:
+            heatmap_overlay(item.crop, item.heat).save(tmp, format="PNG")
+    return folder
