@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -31,9 +32,11 @@ def truth_table(phantom: Phantom, result: SegmentationResult) -> Table:
     table.add_column("Dice")
     for structure, name in STRUCTURE_NAMES.items():
         table.add_row(name, f"{dice(truth_classes == structure, result.semantic.classes == structure):.3f}")
-    expected = [d.level for d in phantom.discs]
-    found = [lv.name for lv in result.levels.discs]
-    table.add_row("discs named", f"{len(set(found) & set(expected))}/{len(expected)}" + ("" if found == expected else f" (found {', '.join(found)})"))
+    # A disc counts as named right when most of its true voxels carry the label of its own level.
+    truth_instances = phantom.image.with_array(phantom.instances).sagittal_slices()
+    right = sum(np.mean(result.levels.instances[truth_instances == d.label] == d.label) > 0.5 for d in phantom.discs)
+    found = ", ".join(lv.name for lv in result.levels.discs) or "none"
+    table.add_row("discs named right", f"{right}/{len(phantom.discs)} (found {found})")
     return table
 
 
