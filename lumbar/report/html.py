@@ -49,7 +49,8 @@ def summary_sentences(f: Findings) -> list[str]:
             parts.append(f"{kind} of {upper} on {lower} by {fmt(abs(m.slip_mm), unit)} "
                          f"({abs(m.slip_percent):.0f}%, Meyerding grade {m.meyerding_grade})")
         for name, grade in d.grades.items():
-            if name == "pfirrmann" and grade.value >= 4 or name != "pfirrmann" and name != "modic" and grade.value == 1:
+            abnormal = grade.value >= 4 if name == "pfirrmann" else grade.value >= 1  # Modic 1-3, binary findings 1
+            if abnormal:
                 parts.append(f"{name.replace('_', ' ')} {grade.value} ({100 * grade.probability:.0f}% confidence)")
         if parts:
             sentences.append(f"{d.level}: " + "; ".join(parts) + ".")

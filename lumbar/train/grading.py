@@ -9,7 +9,6 @@ run resumes at the next fold), ``cv.json`` (the cross-validated metrics reported
 from __future__ import annotations
 
 import json
-import logging
 import shlex
 import sys
 from dataclasses import asdict, dataclass, field
@@ -24,10 +23,10 @@ from lumbar.io.write import atomic_path, write_text
 from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES, grading_net, grading_outputs
 from lumbar.tasks.disc_crops import CROP_SHAPE
 from lumbar.tasks.grading import calibrated_probabilities, decide, prepare_crops
+from lumbar.train import log, log_to
 from lumbar.train.augment import random_affine, random_intensity
 from lumbar.train.grading_data import GradingSample, build_from_spider
 
-log = logging.getLogger("lumbar.train")
 GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)
 
 
@@ -232,10 +231,7 @@ def train_grading(cfg: GradingConfig, progress=None) -> Path:
 
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(out_dir / "train.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    log_to(out_dir)
     samples = load_samples(cfg, progress)
     log.info("%d graded discs of %d patients", len(samples), len({s.patient for s in samples}))
     report = cross_validate(samples, cfg)

@@ -8,7 +8,6 @@ metadata ``segmentation.json``. Run again with the same ``out_dir`` to resume wh
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shlex
 import sys
@@ -24,10 +23,10 @@ from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import STRUCTURE_NAMES, Structure
 from lumbar.models.networks import segmentation_net
 from lumbar.preprocess import MODEL_SPACING_MM, pad_to_multiple
+from lumbar.train import log, log_to
 from lumbar.train.augment import random_affine, random_intensity
 from lumbar.train.datasets import Slice, load_dataset, split_by_patient
 
-log = logging.getLogger("lumbar.train")
 
 
 @dataclass
@@ -96,19 +95,12 @@ def dice_per_structure(model: torch.nn.Module, samples: list[Slice], device: tor
     return {name: float(np.mean(v)) if v else float("nan") for name, v in scores.items()}
 
 
-def _setup_logging(out_dir: Path) -> None:
-    handler = logging.FileHandler(out_dir / "train.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-
-
 def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
     """Train (or resume) and export ONNX; returns the exported model's path, or the checkpoint's when
     ``max_minutes`` stopped the run early (run again to resume)."""
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _setup_logging(out_dir)
+    log_to(out_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
 
