@@ -235,7 +235,7 @@ def train_grading_cmd(
     data: Path = typer.Option(..., help="SPIDER-style folder: midsag/*.png, radiological_gradings.csv, overview.csv."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: cached crops, per-fold predictions, cv.json, ONNX. Run again to resume."),
     folds: int = typer.Option(5, help="Patient folds for the cross-validated figures."),
-    steps: int = typer.Option(1500, help="Optimiser steps per fit."),
+    steps: int = typer.Option(2000, help="Optimiser steps per fit (early stopping on validation patients may end it sooner)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the disc-grading network (Pfirrmann, Modic, herniation, ...) with patient-level cross-validation."""

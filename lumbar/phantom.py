@@ -123,11 +123,39 @@ class PhantomSpec:
     noise: float = 0.03
     bias: float = 0.2
     seed: int = 0
+    cranial_shift_mm: float = 0.0  # moves the spine up the field of view: > 0 lets the top edge cut T11, as in a lumbar study
 
 
 def _rounded_box(s: np.ndarray, t: np.ndarray, w: np.ndarray, hs: np.ndarray | float, ht: float, hw: float) -> np.ndarray:
     """Inside test of a box with rounded edges (superellipse, exponent 8) in local coordinates."""
     return (np.abs(s / hs) ** 8 + ((t / ht) ** 2 + (w / hw) ** 2) ** 4) <= 1.0
+
+
+def _draw_sacrum(s1_centre: np.ndarray, s1_height: float, spec: PhantomSpec, x: np.ndarray, y: np.ndarray,
+                 w: np.ndarray) -> dict[str, np.ndarray]:
+    """Fused segments S2-S4 below S1, shrinking and curving backwards, with thin dark remnants of the
+    sacral discs between them, as on real MRI: a model must tell them from L5/S1.
+
+    They are drawn but left unlabelled (only S1 carries the sacrum's label), so S1's measurements keep
+    their exact truth. Returns the masks ``bone``, ``rim`` and ``remnant`` for the caller to render."""
+    shape = np.broadcast_shapes(x.shape, y.shape, w.shape)
+    masks = {k: np.zeros(shape, bool) for k in ("bone", "rim", "remnant")}
+    a_prev, _ = _axes(spec.tilt_deg["S1"])
+    bottom = s1_centre - a_prev * s1_height / 2
+    gap = 1.5
+    for k, (tilt, scale) in enumerate(((15.0, 0.75), (30.0, 0.6), (42.0, 0.45)), start=1):
+        a, n = _axes(spec.tilt_deg["S1"] + tilt)
+        h, d = s1_height * scale, spec.body_depth_mm * (1.0 - 0.15 * k)
+        centre = bottom - (a + a_prev) / np.linalg.norm(a + a_prev) * gap - a * h / 2
+        s_ = (x - centre[0]) * a[0] + (y - centre[1]) * a[1]
+        t_ = (x - centre[0]) * n[0] + (y - centre[1]) * n[1]
+        half_w = spec.body_width_mm / 2 * scale
+        segment = _rounded_box(s_, t_, w, h / 2 + gap, d / 2, half_w)
+        masks["bone"] |= segment
+        masks["rim"] |= segment & (np.abs(t_) > d / 2 - 1.5)  # fused: cortex in front and behind only
+        masks["remnant"] |= segment & (s_ > h / 2 + gap / 2) & (np.abs(t_) < d / 2 - 4)
+        a_prev, bottom = a, centre - a * h / 2
+    return masks
 
 
 def _axes(tilt_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +181,7 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
     centres: dict[str, np.ndarray] = {}
     heights = {lvl: spec.body_height_mm * (1.25 if lvl == "S1" else 1.0) for lvl in LEVELS}
     discs_h = {lvl: spec.disc_height_mm * (1 - spec.discs.get(lvl, DiscSpec()).height_loss) for lvl in LEVELS[:-1]}
-    position = np.array([-10.0, -128.0])
+    position = np.array([-10.0, -128.0 + spec.cranial_shift_mm])
     centres["S1"] = position
     for lower, upper in zip(LEVELS[::-1][:-1], LEVELS[::-1][1:]):
         a_lo, _ = _axes(spec.tilt_deg[lower])
@@ -207,6 +235,10 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         endplate = spec.tilt_deg[lvl] + np.degrees(np.arctan(h * wedge / (2 * d)))
         vertebrae.append(VertebraTruth(lvl, VERTEBRA_IDS[lvl], *heights_aph, d, spec.tilt_deg[lvl], float(endplate)))
 
+    sacrum = {k: np.broadcast_to(v, grid_shape) & (instances == 0)
+              for k, v in _draw_sacrum(centres["S1"], heights["S1"], spec, x, y, w).items()}
+    tissue[sacrum["bone"]] = T["marrow"]
+
     # Discs: between the lower endplate of the upper vertebra and the upper endplate of the lower one.
     for upper, lower in zip(LEVELS[:-1], LEVELS[1:]):
         ds = spec.discs.get(upper, DiscSpec())
@@ -231,7 +263,8 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         disc &= instances == 0
         label = disc_label(upper)
         instances[disc] = label
-        nucleus = disc & (np.abs(t) < d / 2 - 8) & (np.abs(s) < half_h - 1.5) & (np.abs(w) < hw - 8)
+        # An elliptical nucleus inside the annulus, as a healthy disc looks on T2.
+        nucleus = disc & ((t / (d / 2 - 7)) ** 2 + (s / np.maximum(half_h - 1.5, 0.5)) ** 2 + (w / (hw - 8)) ** 2 < 1.0)
         tissue[disc] = T["annulus"]
         tissue[nucleus] = T["nucleus"]
         dark_nuclei[nucleus] = ds.darkening
@@ -250,6 +283,8 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
     instances[canal_mask] = CANAL_LABEL
     tissue[canal_mask] = T["csf"]
     tissue[cortex & (instances > 0) & (instances <= 30)] = T["cortex"]
+    tissue[sacrum["rim"] & (instances == 0)] = T["cortex"]
+    tissue[sacrum["remnant"] & (instances == 0)] = T["annulus"]
 
     lut = np.array([v[CONTRASTS.index(spec.contrast)] for v in TISSUE.values()], np.float32)
     image = lut[tissue]

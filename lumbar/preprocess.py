@@ -36,22 +36,20 @@ def model_shape(shape: tuple[int, int], spacing_mm: tuple[float, float], target_
 
 
 def resize(array: np.ndarray, shape: tuple[int, int], *, labels: bool = False) -> np.ndarray:
-    """Resize a 2D array (or a stack ``(n, h, w)`` / ``(n, c, h, w)``) to ``shape``; nearest for labels."""
-    import torch
-    import torch.nn.functional as F
+    """Resize a 2D array (or a stack ``(n, h, w)`` / ``(n, c, h, w)``) to ``shape``: antialiased bilinear,
+    nearest for labels. Pillow does it, so inference needs neither torch nor a GPU library."""
+    from PIL import Image
 
-    tensor = torch.as_tensor(np.ascontiguousarray(array))
-    squeeze = 4 - tensor.ndim
-    for _ in range(squeeze):
-        tensor = tensor.unsqueeze(0)
-    if tuple(tensor.shape[-2:]) != tuple(shape):
-        if labels:
-            tensor = F.interpolate(tensor.float(), size=shape, mode="nearest-exact").to(tensor.dtype)
-        else:
-            tensor = F.interpolate(tensor.float(), size=shape, mode="bilinear", align_corners=False, antialias=True)
-    for _ in range(squeeze):
-        tensor = tensor.squeeze(0)
-    return tensor.numpy()
+    array = np.asarray(array)
+    if tuple(array.shape[-2:]) == tuple(shape):
+        return array
+    lead = array.shape[:-2]
+    planes = array.reshape(-1, *array.shape[-2:])
+    method = Image.NEAREST if labels else Image.BILINEAR
+    size = (int(shape[1]), int(shape[0]))
+    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(p, dtype=np.float32)).resize(size, method))
+                    for p in planes])
+    return out.reshape(*lead, *shape).astype(array.dtype if labels else np.float32)
 
 
 def pad_to_multiple(array: np.ndarray, multiple: int = GRID_MULTIPLE) -> tuple[np.ndarray, tuple[int, int]]:

@@ -103,3 +103,37 @@ def test_summary_names_each_abnormal_level_in_plain_language():
     assert "moderate central canal stenosis" in sentences[1] and "disc narrowed" in sentences[1]
     assert sentences[2].startswith("L1: moderate vertebral height loss (Genant grade 2")
     assert summary_sentences(_findings([_disc("L4/L5")])) == []
+
+
+def test_summary_lists_a_grade_only_where_the_model_holds_it_likely():
+    from lumbar.findings import Grade
+
+    likely, unlikely = _disc("L4/L5"), _disc("L5/S1")
+    likely.grades = {"herniation": Grade(value=1, probability=0.8)}
+    unlikely.grades = {"spondylolisthesis": Grade(value=1, probability=0.2)}  # called by a low threshold
+    sentences = summary_sentences(_findings([likely, unlikely]))
+    assert sentences == ["L4/L5: herniation 1 (80% confidence)."]
+
+
+def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
+    """Every disc gets all eight grades: values in range, the probability of the value given, per-class
+    probabilities for Pfirrmann and Modic that sum to one and whose largest is the value."""
+    from lumbar.models.registry import available_models
+
+    if "grading" not in available_models():
+        pytest.skip("no grading model shipped")
+    findings = analyze_study(inputs / "scan.nii.gz", tmp_path)
+    assert findings.models["grading"].startswith("grading@")
+    for disc in findings.discs:
+        assert set(disc.grades) == {"pfirrmann", "modic", "herniation", "bulging", "narrowing", "endplate_upper", "endplate_lower",
+                                    "spondylolisthesis"}
+        for name, grade in disc.grades.items():
+            assert 0.0 <= grade.probability <= 1.0
+            if name in ("pfirrmann", "modic"):
+                probs = {int(k): v for k, v in grade.probabilities.items()}
+                assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+                assert grade.value == max(probs, key=probs.get) and grade.probability == pytest.approx(probs[grade.value])
+            else:
+                assert grade.value in (0, 1)
+    html = (tmp_path / "scan" / "report.html").read_text()
+    assert "Disc grades" in html and "cross-validation" in html and "Evidence for the grades" in html

@@ -63,7 +63,9 @@ def test_demo_writes_a_study_and_results(tmp_path):
     assert (tmp_path / "demo" / "study" / "dicom").is_dir()
     results = tmp_path / "demo" / "results" / "dicom"
     findings = json.loads((results / "findings.json").read_text())
-    assert "L4/L5" in [d["level"] for d in findings["discs"]]
+    # The demo's phantom spans T11 (cut by the top edge) to the sacrum: seven discs, named from L5/S1 up.
+    assert [d["level"] for d in findings["discs"]] == ["L5/S1", "L4/L5", "L3/L4", "L2/L3", "L1/L2", "T12/L1", "T11/T12"]
+    assert "discs named right" in result.output and "7/7" in result.output
     assert (results / "segmentation_seg.dcm").is_file()
     assert (results / "report.html").is_file() and (results / "report.pdf").is_file()
 

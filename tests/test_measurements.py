@@ -17,6 +17,7 @@ from lumbar.tasks.measurements import (
     measure_spine,
     meyerding_grade,
     points_mm,
+    slip_mm,
 )
 
 UP = np.array([-1.0, 0.0])  # toward superior in (row, col)
@@ -100,11 +101,14 @@ def test_vertebral_heights_wedge_and_genant_match_the_phantom(measured):
     truth = {v.level: v for v in ph.vertebrae}
     for v in m.vertebrae:
         t = truth[v.level]
+        if v.level == "S1":  # the sacrum gets no heights and no fracture grade
+            assert np.isnan(v.height_middle_mm) and v.genant_grade is None
+            continue
         assert v.height_anterior_mm == pytest.approx(t.height_anterior_mm, abs=1.0)
         assert v.height_posterior_mm == pytest.approx(t.height_posterior_mm, abs=1.0)
     l1 = next(v for v in m.vertebrae if v.level == "L1")
     assert l1.wedge_ratio == pytest.approx(truth["L1"].height_anterior_mm / truth["L1"].height_posterior_mm, abs=0.04)
-    assert l1.genant_grade >= 1 and all(v.genant_grade == 0 for v in m.vertebrae if v.level != "L1")
+    assert l1.genant_grade >= 1 and all(v.genant_grade == 0 for v in m.vertebrae if v.level not in ("L1", "S1"))
 
 
 def test_canal_narrowing_at_the_herniation(measured):
@@ -162,3 +166,29 @@ def test_real_spider_mask_matches_a_hand_count_of_pixels():
     column = levels.instances[0][:, col] == body.label  # the disc's centre column runs through the L3 body above it
     by_hand_body = column.sum() * pixel
     assert next(v for v in m.vertebrae if v.level == "L3").height_middle_mm == pytest.approx(by_hand_body, rel=0.1)
+
+
+def test_a_vertebra_cut_by_the_image_edge_gets_no_heights():
+    """T11 cut by the top of the field of view would otherwise read as a crush fracture."""
+    ph = make_phantom(shape=(3, 320, 288), cranial_shift_mm=14.0)
+    semantic = ph.image.with_array(ph.semantic()).sagittal_slices()
+    levels = label_levels(semantic, (4.0, 1.0, 1.0))
+    mid = semantic.shape[0] // 2
+    m = measure_spine(levels.instances[mid], levels.levels, (1.0, 1.0))
+    top = next(v for v in m.vertebrae if v.level == "T11")
+    assert np.isnan(top.height_middle_mm) and top.genant_grade is None
+    assert all(not np.isnan(v.height_middle_mm) for v in m.vertebrae if v.level not in ("T11", "S1"))
+
+
+
+def test_slip_ignores_a_stray_pixel_at_the_corner():
+    """One posterior pixel at the upper body's lower corner (a pedicle fragment) must not read as a slip."""
+    upper, lower = np.zeros((80, 60), bool), np.zeros((80, 60), bool)
+    upper[5:30, 10:40] = True
+    lower[40:65, 10:40] = True
+    frame = frame_of(points_mm(lower, (1.0, 1.0)), axis=np.array([-1.0, 0.0]))
+    assert slip_mm(upper, lower, (1.0, 1.0), frame) == pytest.approx(0.0, abs=0.01)
+    upper[29, 40:48] = True
+    assert slip_mm(upper, lower, (1.0, 1.0), frame) == pytest.approx(0.0, abs=0.01)
+    shifted = np.roll(upper, -6, axis=1)  # the whole upper body 6 mm forward: anterolisthesis
+    assert slip_mm(shifted, lower, (1.0, 1.0), frame) == pytest.approx(6.0, abs=0.01)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.tasks.disc_crops import CROP_SHAPE
 from lumbar.train.grading import GRADES, GradingConfig, cross_validate, fit_temperatures, fit_thresholds, save_samples, train_grading
 from lumbar.train.grading_data import GradingSample

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbar.evaluate.metrics import (
+    bootstrap_metric_ci,
     balanced_accuracy,
     cohen_kappa,
     confusion,
@@ -15,21 +16,7 @@ from lumbar.evaluate.metrics import (
     roc_auc,
     within_one,
 )
-from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES
-
-
-def _bootstrap(metric, arrays: list[np.ndarray], groups: np.ndarray, n_boot: int = 1000, seed: int = 0) -> list[float]:
-    """95% CI of ``metric(*arrays)`` resampling patients."""
-    rng = np.random.default_rng(seed)
-    unique = np.unique(groups)
-    index = {g: np.nonzero(groups == g)[0] for g in unique}
-    values = []
-    for _ in range(n_boot):
-        pick = np.concatenate([index[g] for g in rng.choice(unique, len(unique))])
-        value = metric(*(a[pick] for a in arrays))
-        if not np.isnan(value):
-            values.append(value)
-    return [float(v) for v in np.percentile(values, [2.5, 97.5])] if values else [float("nan")] * 2
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 
 
 def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], probs: dict[str, np.ndarray],
@@ -44,11 +31,11 @@ def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], pro
         entry = {
             "n": int(len(t)),
             "balanced_accuracy": balanced_accuracy(t, p),
-            "balanced_accuracy_ci95": _bootstrap(balanced_accuracy, [t, p], groups),
+            "balanced_accuracy_ci95": bootstrap_metric_ci(balanced_accuracy, [t, p], groups),
             "per_class_recall": {str(k): v for k, v in per_class_recall(t, p, classes).items()},
             "confusion": confusion(t, p, classes),
             "kappa": cohen_kappa(t, p, weights, classes),
-            "kappa_ci95": _bootstrap(lambda a, b: cohen_kappa(a, b, weights, classes), [t, p], groups),
+            "kappa_ci95": bootstrap_metric_ci(lambda a, b: cohen_kappa(a, b, weights, classes), [t, p], groups),
             "kappa_weights": weights or "none",
         }
         if name in ORDINAL_GRADES:
@@ -56,10 +43,10 @@ def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], pro
             entry["ece"] = expected_calibration_error(confidence, q.argmax(1) == np.searchsorted(classes, t))
             if name == "pfirrmann":
                 entry["within_one"] = within_one(t, p)
-                entry["within_one_ci95"] = _bootstrap(within_one, [t, p], groups)
+                entry["within_one_ci95"] = bootstrap_metric_ci(within_one, [t, p], groups)
         else:
             entry["auc"] = roc_auc(t, q)
-            entry["auc_ci95"] = _bootstrap(roc_auc, [t, q], groups)
+            entry["auc_ci95"] = bootstrap_metric_ci(roc_auc, [t, q], groups)
             entry["positives"] = int(t.sum())
             entry["ece"] = expected_calibration_error(np.where(p == 1, q, 1 - q), p == t)
         report[name] = entry

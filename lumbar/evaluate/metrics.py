@@ -60,6 +60,20 @@ def bootstrap_ci(values: np.ndarray, groups: np.ndarray | None = None, n_boot: i
     return float(values.mean()), float(lo), float(hi)
 
 
+def bootstrap_metric_ci(metric, arrays: list[np.ndarray], groups: np.ndarray, n_boot: int = 1000, seed: int = 0) -> list[float]:
+    """95% CI of any ``metric(*arrays)`` (AUC, kappa, ...), resampling whole patients (``groups``)."""
+    rng = np.random.default_rng(seed)
+    unique = np.unique(groups)
+    index = {g: np.nonzero(groups == g)[0] for g in unique}
+    values = []
+    for _ in range(n_boot):
+        pick = np.concatenate([index[g] for g in rng.choice(unique, len(unique))])
+        value = metric(*(a[pick] for a in arrays))
+        if not np.isnan(value):
+            values.append(value)
+    return [float(v) for v in np.percentile(values, [2.5, 97.5])] if values else [float("nan")] * 2
+
+
 # Classification (disc grades). Plain NumPy: they run thousands of times inside the bootstrap.
 
 def balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from monai.networks.nets import UNet
 from torch import nn
 
+from lumbar.grades import n_grading_outputs
 from lumbar.labels import Structure
 
 
@@ -21,27 +22,9 @@ def segmentation_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.M
     )
 
 
-# Disc grading: every grade predicted from one straightened disc crop by a shared trunk.
-ORDINAL_GRADES = {"pfirrmann": (1, 2, 3, 4, 5), "modic": (0, 1, 2, 3)}
-BINARY_GRADES = ("herniation", "bulging", "narrowing", "endplate_upper", "endplate_lower", "spondylolisthesis")
-
-
-def grading_outputs() -> dict[str, slice]:
-    """Where each grade's logits sit in the network's output vector."""
-    out, start = {}, 0
-    for name, classes in ORDINAL_GRADES.items():
-        out[name] = slice(start, start + len(classes))
-        start += len(classes)
-    for name in BINARY_GRADES:
-        out[name] = slice(start, start + 1)
-        start += 1
-    return out
-
-
 def grading_net(crop_shape: tuple[int, int], channels: tuple[int, ...] = (16, 32, 64, 128)) -> nn.Module:
     """Small residual CNN (MONAI ``Classifier``) with one logit per class and per binary grade."""
     from monai.networks.nets import Classifier
 
-    n_outputs = sum(len(c) for c in ORDINAL_GRADES.values()) + len(BINARY_GRADES)
-    return Classifier(in_shape=(1, *crop_shape), classes=n_outputs, channels=channels, strides=(2,) * len(channels),
+    return Classifier(in_shape=(1, *crop_shape), classes=n_grading_outputs(), channels=channels, strides=(2,) * len(channels),
                       num_res_units=1, dropout=0.2)

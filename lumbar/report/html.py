@@ -17,6 +17,7 @@ from lumbar.tasks.stenosis import CITATION
 
 TEMPLATES = Path(__file__).parent / "templates"
 NARROW_DISC_FRACTION = 0.7  # middle height below this fraction of the other lumbar discs' median
+SUMMARY_MIN_PROBABILITY = 0.5
 LUMBAR_DISCS = ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6")
 
 
@@ -25,6 +26,31 @@ def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:.{digits}f}{(' ' + unit) if unit and unit != '°' else unit}"
+
+
+def is_abnormal(grade: str, value: int) -> bool:
+    """Pfirrmann 4-5 (dark, collapsing disc), Modic 1-3, and any binary finding present."""
+    return value >= 4 if grade == "pfirrmann" else value >= 1
+
+
+def grading_reliability() -> str:
+    """How far to trust the grades, from the shipped model's own cross-validation record."""
+    from lumbar.models.registry import available_models, load_model
+
+    if "grading" not in available_models():
+        return ""
+    metrics = load_model("grading").meta.get("cv", {}).get("metrics", {})
+    if "pfirrmann" not in metrics:
+        return ""
+    pf = metrics["pfirrmann"]
+    binary = [m["balanced_accuracy"] for name, m in metrics.items() if name not in ("pfirrmann", "modic")]
+    text = (f"Patient 5-fold cross-validation on SPIDER: Pfirrmann balanced accuracy {pf['balanced_accuracy']:.2f}, "
+            f"linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}")
+    if binary:
+        text += f"; other grades balanced accuracy {min(binary):.2f}–{max(binary):.2f}"
+    return text + (". An experimental model: treat its grades as a second look, not a reading. Binary grades use"
+                   " thresholds chosen for balanced accuracy, so a rare finding can be called at a low probability;"
+                   f" the summary lists a grade only where its probability is at least {SUMMARY_MIN_PROBABILITY:.0%}.")
 
 
 def summary_sentences(f: Findings) -> list[str]:
@@ -49,8 +75,8 @@ def summary_sentences(f: Findings) -> list[str]:
             parts.append(f"{kind} of {upper} on {lower} by {fmt(abs(m.slip_mm), unit)} "
                          f"({abs(m.slip_percent):.0f}%, Meyerding grade {m.meyerding_grade})")
         for name, grade in d.grades.items():
-            abnormal = grade.value >= 4 if name == "pfirrmann" else grade.value >= 1  # Modic 1-3, binary findings 1
-            if abnormal:
+            # The table shows every decision; the summary only what the model holds more likely than not.
+            if is_abnormal(name, grade.value) and grade.probability >= SUMMARY_MIN_PROBABILITY:
                 parts.append(f"{name.replace('_', ' ')} {grade.value} ({100 * grade.probability:.0f}% confidence)")
         if parts:
             sentences.append(f"{d.level}: " + "; ".join(parts) + ".")
@@ -77,6 +103,8 @@ def render_html(f: Findings, result, evidence: list | None = None) -> str:
         f=f, title=Path(f.input.source).name, unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
         overlay=base64.b64encode(png_bytes(picture)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
+        grade_names=list(next((d.grades for d in f.discs if d.grades), {})), is_abnormal=is_abnormal,
+        grading_reliability=grading_reliability(),
         evidence=[{"caption": f"{e.level} {e.grade.replace('_', ' ')} {e.value} ({100 * e.probability:.0f}%)",
                    "png": base64.b64encode(png_bytes(heatmap_overlay(e.crop, e.heat))).decode()} for e in evidence or []],
     )

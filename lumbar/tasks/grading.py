@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES, grading_outputs
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs
 from lumbar.preprocess import normalize_intensity
 
 

@@ -26,6 +26,7 @@ from lumbar.labels import CANAL_LABEL, CAUDAL_TO_CRANIAL, VERTEBRA_IDS, Structur
 MIN_DISC_AREA_MM2 = 25.0
 MAX_OFF_CHAIN_MM = 22.0
 MERGE_ALONG_AXIS_MM = 4.0
+MIN_INTERIOR_AREA_FRACTION = 0.3  # of the median disc: smaller pieces between two discs are not discs
 
 
 @dataclass
@@ -176,7 +177,18 @@ def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], half_sl
     candidates = [d for d in _merge_split(candidates, spacing) if d.area_mm2 >= MIN_DISC_AREA_MM2]
     bone = np.any(slab == Structure.VERTEBRA, axis=0)
     candidates = [d for d in candidates if _bone_above(d, bone, spacing, projected.shape)]
-    return _robust_chain(candidates)
+    return _drop_interior_fragments(_robust_chain(candidates))
+
+
+def _drop_interior_fragments(discs: list[_Disc]) -> list[_Disc]:
+    """Drop small pieces between two discs of the chain: every disc fully inside the image is about as
+    large as its neighbours, so a blob a third their size (a posterior element, a vessel) would add a level.
+    The ends of the chain are kept: a disc cut by the image edge, or a rudimentary lowest disc, is small
+    for a reason that later checks handle."""
+    if len(discs) < 4:
+        return discs
+    floor = MIN_INTERIOR_AREA_FRACTION * float(np.median([d.area_mm2 for d in discs]))
+    return [d for i, d in enumerate(discs) if i in (0, len(discs) - 1) or d.area_mm2 >= floor]
 
 
 def _assign_discs(classes: np.ndarray, spacing: tuple[float, float, float], discs: list[_Disc]) -> tuple[np.ndarray, np.ndarray]:

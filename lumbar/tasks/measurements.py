@@ -18,6 +18,9 @@ import numpy as np
 MEASURE_AT = 0.7  # fraction of the half-depth from the centre: 15% in from each edge
 # Beyond this a "slip" means the segmentation went wrong (Meyerding V, spondyloptosis, starts at 100%).
 MAX_PLAUSIBLE_SLIP_PERCENT = 110.0
+MAX_ENDPLATE_MISFIT_DEG = 12.0
+MAX_BODY_AXIS_STRAY_DEG = 15.0
+MIN_DEPTH_RATIO = 0.75  # adjacent vertebral bodies differ in depth by far less than this
 
 
 @dataclass(frozen=True)
@@ -151,17 +154,25 @@ def genant_grade(heights: tuple[float, float, float]) -> tuple[int | None, float
     return grade, reduction
 
 
+def _posterior_wall(s: np.ndarray, t: np.ndarray, lo: float, hi: float, bin_mm: float) -> float:
+    """Median, over thin bands along the axis between ``lo`` and ``hi``, of the most posterior point:
+    the posterior wall's position, unmoved by a stray pixel or a pedicle fragment that one corner would catch."""
+    edges = np.arange(lo, hi + bin_mm, bin_mm)
+    walls = [t[(s >= a) & (s < b)].max() for a, b in zip(edges[:-1], edges[1:]) if np.any((s >= a) & (s < b))]
+    return float(np.median(walls)) if walls else float("nan")
+
+
 def slip_mm(upper_body: np.ndarray, lower_body: np.ndarray, spacing_mm: tuple[float, float], lower_frame: Frame) -> float:
-    """Displacement of the upper vertebra's posterior-inferior corner relative to the lower one's
-    posterior-superior corner, along the lower endplate: positive = anterolisthesis (upper slipped forward).
+    """Displacement of the upper vertebra's posterior wall (its lower third) relative to the lower one's
+    (its upper third), across the lower body's axis: positive = anterolisthesis (upper slipped forward).
     """
     pu, pl = points_mm(upper_body, spacing_mm), points_mm(lower_body, spacing_mm)
     su, tu = local(pu, lower_frame)
     sl, tl = local(pl, lower_frame)
-    band = max(spacing_mm) * 2
-    upper_corner = tu[su <= su.min() + band].max()
-    lower_corner = tl[sl >= sl.max() - band].max()
-    return float(lower_corner - upper_corner)
+    bin_mm = max(spacing_mm)
+    upper_wall = _posterior_wall(su, tu, su.min(), su.min() + (su.max() - su.min()) / 3, bin_mm)
+    lower_wall = _posterior_wall(sl, tl, sl.max() - (sl.max() - sl.min()) / 3, sl.max(), bin_mm)
+    return float(lower_wall - upper_wall)
 
 
 def meyerding_grade(slip_percent: float) -> int | None:
@@ -254,6 +265,54 @@ def vertebral_body(mask: np.ndarray, canal: np.ndarray | None = None) -> np.ndar
     return labelled == (np.argmax(np.bincount(labelled.ravel())[1:]) + 1)
 
 
+def _bodies_fit_disc(disc: np.ndarray, disc_frame: Frame, upper: np.ndarray, upper_frame: Frame, lower: np.ndarray,
+                     lower_frame: Frame, spacing_mm: tuple[float, float]) -> bool:
+    """True when both bodies are about as deep as each other and their endplates lie along the disc's
+    surfaces (within ``MAX_ENDPLATE_MISFIT_DEG``).
+
+    A body the model outlined only in part (often the sacrum, which SPIDER leaves unlabelled) has a
+    posterior wall in the wrong place, and a slip measured on it would be an artefact, not a finding.
+    """
+    depths = depth_mm(upper, spacing_mm, upper_frame), depth_mm(lower, spacing_mm, lower_frame)
+    if not MIN_DEPTH_RATIO <= depths[0] / depths[1] <= 1 / MIN_DEPTH_RATIO:
+        return False  # one body carries its posterior elements, or is cut
+    pairs = ((endplate_angle_deg(upper, spacing_mm, upper_frame, upper=False), endplate_angle_deg(disc, spacing_mm, disc_frame, upper=True)),
+             (endplate_angle_deg(lower, spacing_mm, lower_frame, upper=True), endplate_angle_deg(disc, spacing_mm, disc_frame, upper=False)))
+    return all(abs(a - b) <= MAX_ENDPLATE_MISFIT_DEG for a, b in pairs)
+
+
+def _body_frame(points: np.ndarray, disc_axis: np.ndarray | None) -> Frame:
+    """A vertebral body's frame: its own least-spread direction, unless that strays more than
+    ``MAX_BODY_AXIS_STRAY_DEG`` from its discs' mean axis. Thin discs give a reliable direction; a body's
+    shape does not where the model joined a pedicle to it or cut it short (then the discs' axis is used)."""
+    own = frame_of(points, fallback_axis=disc_axis)
+    if disc_axis is None:
+        return own
+    cos = abs(float(np.dot(own.axis, disc_axis))) / float(np.linalg.norm(disc_axis))
+    return own if np.degrees(np.arccos(min(1.0, cos))) <= MAX_BODY_AXIS_STRAY_DEG else frame_of(points, axis=disc_axis)
+
+
+def _touches_edge(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def _s1_endplate_deg(instances: np.ndarray, levels: list, spacing_mm: tuple[float, float], frames: dict[str, Frame]) -> float:
+    """S1's upper endplate, read from the lower surface of the L5/S1 disc that lies on it.
+
+    Models trained on SPIDER leave the sacrum unlabelled and any S1 they outline is partial, while the
+    disc is outlined well; the S1 body is used only where there is no L5/S1 disc.
+    """
+    name = "S1"
+    disc = next((lv for lv in levels if lv.kind == "disc" and lv.name.endswith("/" + name)), None)
+    if disc is not None and np.count_nonzero(instances == disc.label) >= 3:
+        mask = instances == disc.label
+        return endplate_angle_deg(mask, spacing_mm, frame_of(points_mm(mask, spacing_mm), np.asarray(disc.axis)), upper=False)
+    body = next((lv for lv in levels if lv.kind == "vertebra" and lv.name == name), None)
+    if body is not None and name in frames:
+        return endplate_angle_deg(vertebral_body(instances == body.label), spacing_mm, frames[name], upper=True)
+    return float("nan")
+
+
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b and not np.isnan(a) and not np.isnan(b) else float("nan")
 
@@ -268,13 +327,12 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
     vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
     canal = instances == canal_label
     bodies = {lv.name: vertebral_body(instances == lv.label, canal) for lv in vertebrae}
-    # A body's axis is its least-spread direction, or for a nearly square body the mean of its discs' axes.
     disc_axes: dict[str, list[np.ndarray]] = {}
     for lv in levels:
         if lv.kind == "disc":
             for name in lv.name.split("/"):
                 disc_axes.setdefault(name, []).append(np.array(lv.axis))
-    frames = {name: frame_of(points_mm(body, spacing_mm), fallback_axis=np.sum(disc_axes[name], axis=0) if name in disc_axes else None)
+    frames = {name: _body_frame(points_mm(body, spacing_mm), np.sum(disc_axes[name], axis=0) if name in disc_axes else None)
               for name, body in bodies.items() if body.sum() >= 3}
     vertebra_out = []
     for lv in vertebrae:
@@ -282,10 +340,14 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
             continue
         body, frame = bodies[lv.name], frames[lv.name]
         h = heights_mm(body, spacing_mm, frame)
+        cut = _touches_edge(body)
+        if lv.name == "S1" or cut:
+            # The sacrum has no fracture grade, and a body the image cuts has no true height.
+            h = (float("nan"),) * 3
         grade, _ = genant_grade(h)
         vertebra_out.append(VertebraMeasurements(
             lv.name, *h, depth_mm(body, spacing_mm, frame), _ratio(h[0], h[2]), _ratio(h[1], h[2]), grade,
-            endplate_angle_deg(body, spacing_mm, frame, upper=True)))
+            float("nan") if cut else endplate_angle_deg(body, spacing_mm, frame, upper=True)))
     by_name = {v.level: v for v in vertebra_out}
 
     disc_out = []
@@ -310,7 +372,7 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
         slip = slip_pct = float("nan")
         grade = None
         angle = float("nan")
-        if upper in frames and lower in frames:
+        if upper in frames and lower in frames and _bodies_fit_disc(mask, frame, bodies[upper], frames[upper], bodies[lower], frames[lower], spacing_mm):
             slip = slip_mm(bodies[upper], bodies[lower], spacing_mm, frames[lower])
             slip_pct = 100 * slip / depth_mm(bodies[lower], spacing_mm, frames[lower])
             if abs(slip_pct) > MAX_PLAUSIBLE_SLIP_PERCENT:  # the bodies are not where a spine can put them
@@ -326,8 +388,12 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
             extent_across_mm(canal, spacing_mm, frame), slip, slip_pct, grade, angle, area))
 
     lordosis = float("nan")
-    if "L1" in by_name and "S1" in by_name:
-        lordosis = by_name["S1"].upper_endplate_deg - by_name["L1"].upper_endplate_deg
+    # L1 from its own body (a wedge fracture there tilts the endplate away from the disc); S1 from the disc.
+    l1 = by_name["L1"].upper_endplate_deg if "L1" in by_name else float("nan")
+    s1 = _s1_endplate_deg(instances, levels, spacing_mm, frames)
+    if "S1" in by_name and not np.isnan(s1):
+        by_name["S1"].upper_endplate_deg = s1  # the same reading the lordosis uses
+    lordosis = s1 - l1
     lumbar = [d for d in disc_out if d.level in ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6", "L6/S1") and not np.isnan(d.canal_ap_mm)]
     narrowest = min(lumbar, key=lambda d: d.canal_ap_mm) if lumbar else None
     return SpineMeasurements(vertebra_out, disc_out, lordosis,

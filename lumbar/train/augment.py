@@ -114,3 +114,16 @@ def random_intensity(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     noise_sigma = _uniform(b, 0.0, 0.06, g, dev).view(-1, 1, 1, 1) * _chance(b, 0.6, g, dev).view(-1, 1, 1, 1)
     out = out + torch.randn(out.shape, generator=g, device=dev) * noise_sigma
     return out.clamp(-0.2, 1.5)
+
+
+def mild_intensity(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Gamma, contrast, brightness and noise only: for grading, where the disc's signal relative to its
+    surroundings is the finding itself and must survive augmentation (no curves, no inversion)."""
+    b, dev = x.shape[0], x.device
+    gamma = torch.exp(_uniform(b, math.log(0.75), math.log(1.33), g, dev)).view(-1, 1, 1, 1)
+    contrast = torch.exp(_uniform(b, -0.15, 0.15, g, dev)).view(-1, 1, 1, 1)
+    brightness = _uniform(b, -0.05, 0.05, g, dev).view(-1, 1, 1, 1)
+    noise_sigma = _uniform(b, 0.0, 0.03, g, dev).view(-1, 1, 1, 1)
+    out = x.clamp(min=0) ** gamma * contrast + brightness
+    return (out + torch.randn(out.shape, generator=g, device=dev) * noise_sigma).clamp(-0.2, 1.5)
+

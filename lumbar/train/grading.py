@@ -20,11 +20,12 @@ import torch.nn.functional as F
 
 from lumbar.evaluate.grading import grade_metrics
 from lumbar.io.write import atomic_path, write_text
-from lumbar.models.networks import BINARY_GRADES, ORDINAL_GRADES, grading_net, grading_outputs
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs
+from lumbar.models.networks import grading_net
 from lumbar.tasks.disc_crops import CROP_SHAPE
 from lumbar.tasks.grading import calibrated_probabilities, decide, prepare_crops
 from lumbar.train import log, log_to
-from lumbar.train.augment import random_affine, random_intensity
+from lumbar.train.augment import mild_intensity, random_affine
 from lumbar.train.grading_data import GradingSample, build_from_spider
 
 GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)
@@ -35,12 +36,12 @@ class GradingConfig:
     data: str
     out: str
     folds: int = 5
-    steps: int = 1500
+    steps: int = 2000
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
     val_every: int = 100
-    patience: int = 5
+    patience: int = 8
     val_fraction: float = 0.15
     seed: int = 0
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
@@ -138,8 +139,8 @@ def fit_thresholds(probs: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> di
     return out
 
 
-def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int) -> tuple[torch.nn.Module, dict, dict]:
-    """Train on ``train``, keep the best state on ``val``, then calibrate on ``val``."""
+def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int) -> tuple[torch.nn.Module, dict, dict, int]:
+    """Train on ``train``, keep the best state on ``val``, then calibrate on ``val``; also returns the best step."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     x_train = torch.from_numpy(prepare_crops([s.crop for s in train]))
@@ -152,13 +153,13 @@ def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig
     net = grading_net(CROP_SHAPE)
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, cfg.steps)
-    best, best_state, stale = np.inf, None, 0
+    best, best_state, best_step, stale = np.inf, None, 0, 0
     empty_masks = torch.zeros(cfg.batch_size, *CROP_SHAPE, dtype=torch.long)
     for step in range(1, cfg.steps + 1):
         net.train()
         idx = torch.randint(len(x_train), (cfg.batch_size,), generator=g)
-        x, _ = random_affine(x_train[idx], empty_masks, CROP_SHAPE, g, max_rotation_deg=10, scale_range=(0.9, 1.1))
-        loss = _loss(net(random_intensity(x, g)), {k: v[idx] for k, v in enc.items()}, weights)
+        x, _ = random_affine(x_train[idx], empty_masks, CROP_SHAPE, g, max_rotation_deg=8, scale_range=(0.9, 1.1))
+        loss = _loss(net(mild_intensity(x, g)), {k: v[idx] for k, v in enc.items()}, weights)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -168,7 +169,7 @@ def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig
                 val_loss = float(_loss(torch.from_numpy(predict_logits(net, x_val)), enc_val, weights))
             log.info("step %d train %.3f val %.3f", step, loss.item(), val_loss)
             if val_loss < best:
-                best, stale = val_loss, 0
+                best, best_step, stale = val_loss, step, 0
                 best_state = {k: v.clone() for k, v in net.state_dict().items()}
             else:
                 stale += 1
@@ -178,7 +179,7 @@ def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig
     logits = predict_logits(net, x_val)
     temperatures = fit_temperatures(logits, y_val)
     thresholds = fit_thresholds(calibrated_probabilities(logits, temperatures), y_val)
-    return net, temperatures, thresholds
+    return net, temperatures, thresholds, best_step
 
 
 def _split_patients(patients: list[str], fraction: float, seed: int) -> tuple[set[str], set[str]]:
@@ -201,7 +202,7 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig) -> dict:
             continue
         rest = [p for p in patients if p not in test_patients]
         train_p, val_p = _split_patients(rest, cfg.val_fraction, cfg.seed + k)
-        net, temps, thresholds = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + k)
+        net, temps, thresholds, _ = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + k)
         test = [i for i, s in enumerate(samples) if s.patient in test_patients]
         probs = calibrated_probabilities(predict_logits(net, prepare_crops([samples[i].crop for i in test])), temps)
         write_text(path, json.dumps({"index": test, "temperatures": temps, "thresholds": thresholds,
@@ -236,13 +237,13 @@ def train_grading(cfg: GradingConfig, progress=None) -> Path:
     log.info("%d graded discs of %d patients", len(samples), len({s.patient for s in samples}))
     report = cross_validate(samples, cfg)
     train_p, val_p = _split_patients(sorted({s.patient for s in samples}), cfg.val_fraction, cfg.seed + 100)
-    net, temps, thresholds = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + 100)
+    net, temps, thresholds, best_step = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + 100)
     path = export_onnx(net, torch.zeros(1, 1, *CROP_SHAPE), out_dir / "grading.onnx")
     with atomic_path(out_dir / "grading.pt") as tmp:
         torch.save({k: v.half() for k, v in net.state_dict().items()}, tmp)
     coverage = json.loads((out_dir / "coverage.json").read_text()) if (out_dir / "coverage.json").is_file() else {}
     write_text(out_dir / "grading.json", json.dumps({
-        "name": "grading", "crop_shape": list(CROP_SHAPE), "temperatures": temps, "thresholds": thresholds,
+        "name": "grading", "trained_steps": best_step, "crop_shape": list(CROP_SHAPE), "temperatures": temps, "thresholds": thresholds,
         "cv": report, "coverage": {k: v for k, v in coverage.items() if k != "unmatched"},
         "final_split": {"train": sorted(train_p), "val": sorted(val_p)},
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")}}, indent=1, default=float))

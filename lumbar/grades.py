@@ -1,0 +1,25 @@
+"""The per-disc grades the project predicts and where each sits in a grading network's output.
+
+Kept apart from the networks so that inference (which reads these names) never imports torch or MONAI.
+"""
+
+from __future__ import annotations
+
+ORDINAL_GRADES = {"pfirrmann": (1, 2, 3, 4, 5), "modic": (0, 1, 2, 3)}
+BINARY_GRADES = ("herniation", "bulging", "narrowing", "endplate_upper", "endplate_lower", "spondylolisthesis")
+
+
+def grading_outputs() -> dict[str, slice]:
+    """Where each grade's logits sit in the network's output vector: one per class, one per binary grade."""
+    out, start = {}, 0
+    for name, classes in ORDINAL_GRADES.items():
+        out[name] = slice(start, start + len(classes))
+        start += len(classes)
+    for name in BINARY_GRADES:
+        out[name] = slice(start, start + 1)
+        start += 1
+    return out
+
+
+def n_grading_outputs() -> int:
+    return sum(len(c) for c in ORDINAL_GRADES.values()) + len(BINARY_GRADES)
