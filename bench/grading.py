@@ -17,7 +17,7 @@ from common import save, timed  # noqa: E402
 
 from lumbar.models.registry import available_models, load_model  # noqa: E402
 from lumbar.tasks.disc_crops import CROP_SHAPE  # noqa: E402
-from lumbar.tasks.grading import grade_crops, occlusion_map  # noqa: E402
+from lumbar.tasks.grading import grade_crops, occlusion_maps  # noqa: E402
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     model = load_model("grading")
     crops = [np.random.default_rng(k).random(CROP_SHAPE, dtype=np.float32) for k in range(7)]
     speed = {"grade_7_discs": timed(lambda: grade_crops(crops, model)),
-             "evidence_map_one_grade": timed(lambda: occlusion_map(crops[0], model, "pfirrmann", 3))}
+             "evidence_maps_one_disc_3_grades": timed(lambda: occlusion_maps(crops[0], model, {"pfirrmann": 3, "bulging": 1, "herniation": 1}))}
     cv = model.meta["cv"]
     path = save("grading", {"cv": cv, "coverage": model.meta.get("coverage"), "speed": speed})
 

@@ -22,7 +22,7 @@ from lumbar.labels import CANAL_LABEL, Structure
 from lumbar.pipeline import SegmentationResult, save_segmentation, segment_image, study_stem
 from lumbar.models.registry import available_models, load_model
 from lumbar.tasks.disc_crops import crop_disc
-from lumbar.tasks.grading import grade_crops, occlusion_map
+from lumbar.tasks.grading import grade_crops, occlusion_maps
 from lumbar.tasks.levels import mid_sagittal_index
 from lumbar.tasks.measurements import SpineMeasurements, measure_spine
 from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
@@ -91,10 +91,10 @@ def grade_discs(result: SegmentationResult) -> tuple[dict[str, dict], list[Evide
         shown = ["pfirrmann"] + [g for g, v in grades.items() if g not in ("pfirrmann", "modic") and v["value"] == 1]
         if grades["modic"]["value"] > 0:
             shown.append("modic")
+        maps = occlusion_maps(crop.pixels, model, {grade: grades[grade]["value"] for grade in shown})
         for grade in shown:
             v = grades[grade]
-            evidence.append(Evidence(name, grade, v["value"], v["probability"], crop.pixels,
-                                     occlusion_map(crop.pixels, model, grade, v["value"])))
+            evidence.append(Evidence(name, grade, v["value"], v["probability"], crop.pixels, maps[grade]))
     return {name: g for (name, _), g in zip(crops, graded)}, evidence, model.version
 
 

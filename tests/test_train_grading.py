@@ -87,11 +87,34 @@ def test_cross_validation_resumes_per_fold_and_exports(tmp_path):
     meta = json.loads((out / "grading.json").read_text())
     assert set(meta["temperatures"]) == set(GRADES) and path.suffix == ".onnx"
     from lumbar.models.registry import load_model
-    from lumbar.tasks.grading import grade_crops, occlusion_map
+    from lumbar.tasks.grading import grade_crops, occlusion_maps
 
     model = load_model("grading-test", str(path))
     grades = grade_crops([s.crop for s in synthetic_samples(1, 2)], model)
     assert set(grades[0]) == set(GRADES) and 0 <= grades[0]["pfirrmann"]["probability"] <= 1
     assert abs(sum(grades[0]["pfirrmann"]["probabilities"].values()) - 1) < 1e-4
-    heat = occlusion_map(synthetic_samples(1, 1)[0].crop, model, "pfirrmann", grades[0]["pfirrmann"]["value"])
+    heat = occlusion_maps(synthetic_samples(1, 1)[0].crop, model, {"pfirrmann": grades[0]["pfirrmann"]["value"]})["pfirrmann"]
     assert heat.shape == CROP_SHAPE and heat.max() <= 1
+
+
+def test_occlusion_evidence_lies_where_the_decision_comes_from():
+    """A stand-in model that looks only at the top-left corner: hiding anything else changes nothing."""
+    from lumbar.grades import grading_outputs, n_grading_outputs
+    from lumbar.tasks.grading import occlusion_maps
+
+    class CornerModel:
+        meta: dict = {}
+
+        def __call__(self, batch):
+            logits = np.zeros((len(batch), n_grading_outputs()), np.float32)
+            corner = batch[:, 0, :16, :16].mean(axis=(1, 2))
+            logits[:, grading_outputs()["pfirrmann"].start] = 20 * corner  # Pfirrmann 1 the brighter the corner
+            logits[:, grading_outputs()["herniation"].start] = 20 * corner - 5
+            return logits
+
+    crop = np.zeros(CROP_SHAPE, np.float32)
+    crop[:16, :16] = 1.0
+    crop[40:, 60:] = 0.5
+    maps = occlusion_maps(crop, CornerModel(), {"pfirrmann": 1, "herniation": 1})
+    for heat in maps.values():
+        assert heat[:16, :16].mean() > 0.3 and heat[30:, 40:].max() == 0.0

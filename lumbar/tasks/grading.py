@@ -69,23 +69,26 @@ def grade_crops(crops: list[np.ndarray], model) -> list[dict[str, dict]]:
     return graded
 
 
-def occlusion_map(crop: np.ndarray, model, grade: str, value: int, patch: int = 12, stride: int = 6) -> np.ndarray:
-    """Evidence for ``grade`` = ``value``: drop in its probability when each patch is hidden, scaled to [0, 1]."""
+def occlusion_maps(crop: np.ndarray, model, decisions: dict[str, int], patch: int = 12, stride: int = 6) -> dict[str, np.ndarray]:
+    """Evidence for each ``grade = value`` in ``decisions``: the drop in that value's probability when each
+    patch of the crop is hidden, scaled to [0, 1]. One batch of occluded crops serves every grade."""
     image = prepare_crops([crop])[0, 0]
     h, w = image.shape
     boxes = [(r, c) for r in range(0, h - patch + 1, stride) for c in range(0, w - patch + 1, stride)]
     batch = np.repeat(image[None, None], len(boxes) + 1, axis=0)
     for k, (r, c) in enumerate(boxes, start=1):
         batch[k, 0, r:r + patch, c:c + patch] = image.mean()
-    probs = calibrated_probabilities(model(batch), model.meta.get("temperatures", {}))[grade]
-    if grade in ORDINAL_GRADES:
-        p = probs[:, ORDINAL_GRADES[grade].index(value)]
-    else:
-        p = probs if value else 1 - probs
-    drop = np.clip(p[0] - p[1:], 0, None)
-    heat, count = np.zeros((h, w)), np.zeros((h, w))
-    for d, (r, c) in zip(drop, boxes):
-        heat[r:r + patch, c:c + patch] += d
+    probs = calibrated_probabilities(model(batch), model.meta.get("temperatures", {}))
+    count = np.zeros((h, w))
+    for r, c in boxes:
         count[r:r + patch, c:c + patch] += 1
-    heat = heat / np.maximum(count, 1)
-    return heat / heat.max() if heat.max() > 0 else heat
+    maps = {}
+    for grade, value in decisions.items():
+        p = probs[grade][:, ORDINAL_GRADES[grade].index(value)] if grade in ORDINAL_GRADES else (probs[grade] if value else 1 - probs[grade])
+        drop = np.clip(p[0] - p[1:], 0, None)
+        heat = np.zeros((h, w))
+        for d, (r, c) in zip(drop, boxes):
+            heat[r:r + patch, c:c + patch] += d
+        heat = heat / np.maximum(count, 1)
+        maps[grade] = heat / heat.max() if heat.max() > 0 else heat
+    return maps
