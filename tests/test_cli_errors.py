@@ -138,11 +138,11 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-@pytest.mark.parametrize("command", ["info", "segment"])
+@pytest.mark.parametrize("command", ["info", "segment", "analyze"])
 def test_broken_input_gives_one_line_and_exit_code_2(tmp_path, case, command):
     make, expected = BROKEN[case]
     path = make(tmp_path)
-    args = [command, str(path)] + (["-o", str(tmp_path / "out")] if command == "segment" else [])
+    args = [command, str(path)] + (["-o", str(tmp_path / "out")] if command != "info" else [])
     result = CliRunner().invoke(app, args)
     message = result.stderr.strip()
     assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
