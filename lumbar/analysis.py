@@ -91,7 +91,7 @@ def grade_discs(result: SegmentationResult) -> tuple[dict[str, dict], list[Evide
         shown = ["pfirrmann"] + [g for g, v in grades.items() if g not in ("pfirrmann", "modic") and v["value"] == 1]
         if grades["modic"]["value"] > 0:
             shown.append("modic")
-        maps = occlusion_maps(crop.pixels, model, {grade: grades[grade]["value"] for grade in shown})
+        maps = occlusion_maps(crop.pixels, model, {grade: grades[grade]["value"] for grade in shown}, [c.pixels for _, c in crops])
         for grade in shown:
             v = grades[grade]
             evidence.append(Evidence(name, grade, v["value"], v["probability"], crop.pixels, maps[grade]))

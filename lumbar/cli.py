@@ -235,7 +235,7 @@ def train_grading_cmd(
     data: Path = typer.Option(..., help="SPIDER-style folder: midsag/*.png, radiological_gradings.csv, overview.csv."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: cached crops, per-fold predictions, cv.json, ONNX. Run again to resume."),
     folds: int = typer.Option(5, help="Patient folds for the cross-validated figures."),
-    steps: int = typer.Option(2000, help="Optimiser steps per fit (early stopping on validation patients may end it sooner)."),
+    steps: int = typer.Option(2000, help="Optimiser steps per fit, each on all graded discs of 4 series (early stopping may end it sooner)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the disc-grading network (Pfirrmann, Modic, herniation, ...) with patient-level cross-validation."""

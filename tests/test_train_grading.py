@@ -50,7 +50,7 @@ def test_temperature_and_threshold_are_fitted_on_validation():
 def tiny_grading_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("grading")
     save_samples(synthetic_samples(), out / "samples.npz")
-    cfg = GradingConfig(data=str(out), out=str(out), folds=2, steps=20, batch_size=8, val_every=10)
+    cfg = GradingConfig(data=str(out), out=str(out), folds=2, steps=20, studies_per_step=2, val_every=10)
     from lumbar.models.registry import load_model
 
     return load_model("grading-tiny", str(train_grading(cfg)))
@@ -75,7 +75,7 @@ def test_cross_validation_resumes_per_fold_and_exports(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     save_samples(synthetic_samples(), out / "samples.npz")
-    cfg = GradingConfig(data=str(tmp_path), out=str(out), folds=2, steps=30, batch_size=8, val_every=10)
+    cfg = GradingConfig(data=str(tmp_path), out=str(out), folds=2, steps=30, studies_per_step=2, val_every=10)
     cross_validate(__import__("lumbar.train.grading", fromlist=["load_samples"]).load_samples(cfg), cfg)
     first = (out / "fold_0.json").read_text()
     (out / "fold_1.json").unlink()
@@ -105,7 +105,7 @@ def test_occlusion_evidence_lies_where_the_decision_comes_from():
     class CornerModel:
         meta: dict = {}
 
-        def __call__(self, batch):
+        def __call__(self, batch, context):
             logits = np.zeros((len(batch), n_grading_outputs()), np.float32)
             corner = batch[:, 0, :16, :16].mean(axis=(1, 2))
             logits[:, grading_outputs()["pfirrmann"].start] = 20 * corner  # Pfirrmann 1 the brighter the corner
@@ -118,3 +118,44 @@ def test_occlusion_evidence_lies_where_the_decision_comes_from():
     maps = occlusion_maps(crop, CornerModel(), {"pfirrmann": 1, "herniation": 1})
     for heat in maps.values():
         assert heat[:16, :16].mean() > 0.3 and heat[30:, 40:].max() == 0.0
+
+
+def test_study_network_grades_each_disc_beside_its_own_study():
+    """Training (several studies in one batch) and inference (one study, its discs as context) agree,
+    and a disc's logits depend on the other discs of its study."""
+    import torch
+
+    from lumbar.models.networks import StudyGradingNet
+
+    torch.manual_seed(0)
+    net = StudyGradingNet().eval()
+    a, b = torch.rand(3, 1, *CROP_SHAPE), torch.rand(4, 1, *CROP_SHAPE)
+    with torch.no_grad():
+        together = net.forward_studies(torch.cat([a, b]), torch.tensor([0, 0, 0, 1, 1, 1, 1]))
+        torch.testing.assert_close(together[:3], net(a, a), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(together[3:], net(b, b), atol=1e-5, rtol=1e-4)
+        assert not torch.allclose(net(a[:1], a), net(a[:1], b))
+
+
+def test_evaluate_grading_command_on_real_slices(tmp_path):
+    """`lumbar evaluate grading` on a few SPIDER patients: coverage, every grade's metrics, a JSON file.
+    (The shipped model has seen these patients: this checks the command, not the model's accuracy.)"""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from lumbar.cli import app
+    from conftest import shared
+
+    spider = shared("spider")
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("100_t2.png", "104_t2.png", "105_t2.png", "106_t1.png"):
+        shutil.copy(spider / "midsag" / name, images / name)
+    result = CliRunner().invoke(app, ["evaluate", "grading", "--images", str(images), "--gradings",
+                                      str(spider / "radiological_gradings.csv"), "--overview", str(spider / "overview.csv"),
+                                      "--json", str(tmp_path / "grading.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "grading.json").read_text())
+    assert report["n_patients"] == 4 and 0.8 <= report["coverage"]["overall"] <= 1.0
+    assert set(report["metrics"]) == set(GRADES) and "within_one" in report["metrics"]["pfirrmann"]

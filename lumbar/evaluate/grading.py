@@ -16,7 +16,7 @@ from lumbar.evaluate.metrics import (
     roc_auc,
     within_one,
 )
-from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, n_grading_outputs
 
 
 def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], probs: dict[str, np.ndarray],
@@ -70,7 +70,12 @@ def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | N
     if not samples:
         raise InputError(f"{images}: no graded disc could be located and matched")
     model = load_model("grading")
-    probs = calibrated_probabilities(model(prepare_crops([s.crop for s in samples])), model.meta["temperatures"])
+    logits = np.zeros((len(samples), n_grading_outputs()), np.float32)
+    for series in {s.series for s in samples}:  # each study's discs graded together, as ``lumbar analyze`` does
+        idx = [i for i, s in enumerate(samples) if s.series == series]
+        batch = prepare_crops([samples[i].crop for i in idx])
+        logits[idx] = model(batch, context=batch)
+    probs = calibrated_probabilities(logits, model.meta["temperatures"])
     preds = decide(probs, model.meta["thresholds"])
     truth = {g: np.array([s.grades[g] for s in samples]) for g in (*ORDINAL_GRADES, *BINARY_GRADES)}
     return {"n_discs": len(samples), "n_patients": len({s.patient for s in samples}),

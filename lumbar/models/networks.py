@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from monai.networks.nets import UNet
 from torch import nn
 
@@ -22,9 +23,38 @@ def segmentation_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.M
     )
 
 
-def grading_net(crop_shape: tuple[int, int], channels: tuple[int, ...] = (16, 32, 64, 128)) -> nn.Module:
-    """Small residual CNN (MONAI ``Classifier``) with one logit per class and per binary grade."""
-    from monai.networks.nets import Classifier
+class StudyGradingNet(nn.Module):
+    """Grades each disc from its own crop *and* the study it belongs to.
 
-    return Classifier(in_shape=(1, *crop_shape), classes=n_grading_outputs(), channels=channels, strides=(2,) * len(channels),
-                      num_res_units=1, dropout=0.2)
+    A small CNN (MONAI convolution blocks, global average pooling) embeds every disc crop; the head sees a
+    disc's embedding beside the mean embedding of its study's discs. Expert gradings carry much of a
+    patient's overall degeneration (neighbouring discs' grades predict a disc's about as well as its own
+    appearance), and this context lifted Pfirrmann balanced accuracy by about 0.1 in a single-fold trial.
+    """
+
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 64, 96), dropout: float = 0.3):
+        super().__init__()
+        from monai.networks.blocks import Convolution
+
+        layers, previous = [], 1
+        for k, width in enumerate(channels):
+            layers += [Convolution(2, previous, width, kernel_size=3, norm="batch", act="relu", bias=False),
+                       Convolution(2, width, width, kernel_size=3, norm="batch", act="relu", bias=False)]
+            layers.append(nn.MaxPool2d(2) if k < len(channels) - 1 else nn.AdaptiveAvgPool2d(1))
+            previous = width
+        self.trunk = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * previous, n_grading_outputs()))
+
+    def forward(self, image: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Logits for the discs ``image (n, 1, h, w)`` of one study whose discs are ``context (m, 1, h, w)``."""
+        study = self.trunk(context).mean(0, keepdim=True)
+        own = self.trunk(image)
+        return self.head(torch.cat([own, study.expand_as(own)], 1))
+
+    def forward_studies(self, image: torch.Tensor, study: torch.Tensor) -> torch.Tensor:
+        """Logits for discs of several studies at once (training): ``study (n,)`` numbers each disc's study 0..k-1."""
+        own = self.trunk(image)
+        k = int(study.max()) + 1
+        sums = own.new_zeros(k, own.shape[1]).index_add(0, study, own)
+        counts = own.new_zeros(k).index_add(0, study, own.new_ones(len(study)))
+        return self.head(torch.cat([own, (sums / counts[:, None])[study]], 1))

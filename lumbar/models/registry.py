@@ -25,8 +25,10 @@ class OnnxModel:
     meta: dict[str, Any]
     session: Any
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"image": np.ascontiguousarray(batch, np.float32)})[0]
+    def __call__(self, batch: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
+        """Run on ``batch`` (the input named "image") and any further named inputs the network takes."""
+        feed = {name: np.ascontiguousarray(value, np.float32) for name, value in {"image": batch, **inputs}.items()}
+        return self.session.run(None, feed)[0]
 
     @property
     def version(self) -> str:

@@ -17,7 +17,7 @@ from lumbar.tasks.stenosis import CITATION
 
 TEMPLATES = Path(__file__).parent / "templates"
 NARROW_DISC_FRACTION = 0.7  # middle height below this fraction of the other lumbar discs' median
-SUMMARY_MIN_PROBABILITY = 0.5
+SUMMARY_MIN_PROBABILITY = 0.7  # "likely": a grade the calibrated model gives at least this
 LUMBAR_DISCS = ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6")
 
 

@@ -46,10 +46,12 @@ def prepare_crops(crops: list[np.ndarray]) -> np.ndarray:
 
 
 def grade_crops(crops: list[np.ndarray], model) -> list[dict[str, dict]]:
-    """Grades of every crop: ``{"value", "probability"}`` (and ``"probabilities"`` for Pfirrmann and Modic)."""
+    """Grades of the disc crops of one study, each read beside the study's other discs (the network's
+    context): ``{"value", "probability"}`` per grade, and ``"probabilities"`` for Pfirrmann and Modic."""
     if not crops:
         return []
-    logits = model(prepare_crops(crops))
+    batch = prepare_crops(crops)
+    logits = model(batch, context=batch)
     probs = calibrated_probabilities(logits, model.meta.get("temperatures", {}))
     values = decide(probs, model.meta.get("thresholds", {}))
     graded = []
@@ -69,16 +71,19 @@ def grade_crops(crops: list[np.ndarray], model) -> list[dict[str, dict]]:
     return graded
 
 
-def occlusion_maps(crop: np.ndarray, model, decisions: dict[str, int], patch: int = 12, stride: int = 6) -> dict[str, np.ndarray]:
+def occlusion_maps(crop: np.ndarray, model, decisions: dict[str, int], study: list[np.ndarray] | None = None,
+                   patch: int = 12, stride: int = 6) -> dict[str, np.ndarray]:
     """Evidence for each ``grade = value`` in ``decisions``: the drop in that value's probability when each
-    patch of the crop is hidden, scaled to [0, 1]. One batch of occluded crops serves every grade."""
+    patch of the crop is hidden, scaled to [0, 1]. One batch of occluded crops serves every grade; the
+    study's discs (``study``, default the crop alone) stay the context, unoccluded."""
     image = prepare_crops([crop])[0, 0]
     h, w = image.shape
     boxes = [(r, c) for r in range(0, h - patch + 1, stride) for c in range(0, w - patch + 1, stride)]
     batch = np.repeat(image[None, None], len(boxes) + 1, axis=0)
     for k, (r, c) in enumerate(boxes, start=1):
         batch[k, 0, r:r + patch, c:c + patch] = image.mean()
-    probs = calibrated_probabilities(model(batch), model.meta.get("temperatures", {}))
+    context = prepare_crops(study) if study else batch[:1]
+    probs = calibrated_probabilities(model(batch, context=context), model.meta.get("temperatures", {}))
     count = np.zeros((h, w))
     for r, c in boxes:
         count[r:r + patch, c:c + patch] += 1

@@ -1,5 +1,8 @@
 """Train the disc-grading network: cached crops, patient folds, class weighting, calibration, export.
 
+Each step trains on whole studies (every graded disc of a few series), because the network grades a
+disc beside the other discs of its study (``StudyGradingNet``).
+
 A run writes to ``out_dir``: ``samples.npz`` (disc crops joined to gradings; rebuilt if missing),
 ``coverage.json``, ``fold_<k>.json`` (out-of-fold predictions, one file per finished fold, so a stopped
 run resumes at the next fold), ``cv.json`` (the cross-validated metrics reported), and the final model
@@ -20,8 +23,8 @@ import torch.nn.functional as F
 
 from lumbar.evaluate.grading import grade_metrics
 from lumbar.io.write import atomic_path, write_text
-from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs
-from lumbar.models.networks import grading_net
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs, n_grading_outputs
+from lumbar.models.networks import StudyGradingNet
 from lumbar.tasks.disc_crops import CROP_SHAPE
 from lumbar.tasks.grading import calibrated_probabilities, decide, prepare_crops
 from lumbar.train import log, log_to
@@ -37,7 +40,7 @@ class GradingConfig:
     out: str
     folds: int = 5
     steps: int = 2000
-    batch_size: int = 32
+    studies_per_step: int = 4  # each step sees every graded disc of this many series (about 28 crops)
     lr: float = 1e-3
     weight_decay: float = 1e-4
     val_every: int = 100
@@ -104,10 +107,23 @@ def _encode(y: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
             for name, v in y.items()}
 
 
+def studies(samples: list[GradingSample]) -> list[np.ndarray]:
+    """Indices of ``samples`` grouped by series: the discs one study shows, graded together."""
+    by_series: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        by_series.setdefault(s.series, []).append(i)
+    return [np.array(v) for v in by_series.values()]
+
+
 @torch.no_grad()
-def predict_logits(net: torch.nn.Module, crops: np.ndarray, batch: int = 256) -> np.ndarray:
+def predict_logits(net: StudyGradingNet, crops: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """Logits of every crop, each study's discs graded with their own study as context (as at inference)."""
     net.eval()
-    return np.concatenate([net(torch.from_numpy(crops[i:i + batch])).numpy() for i in range(0, len(crops), batch)])
+    out = np.zeros((len(crops), n_grading_outputs()), np.float32)
+    for idx in groups:
+        x = torch.from_numpy(crops[idx])
+        out[idx] = net(x, x).numpy()
+    return out
 
 
 def fit_temperatures(logits: np.ndarray, y: dict[str, np.ndarray]) -> dict[str, float]:
@@ -139,7 +155,7 @@ def fit_thresholds(probs: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> di
     return out
 
 
-def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int) -> tuple[torch.nn.Module, dict, dict, int]:
+def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int) -> tuple[StudyGradingNet, dict, dict, int]:
     """Train on ``train``, keep the best state on ``val``, then calibrate on ``val``; also returns the best step."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -150,23 +166,26 @@ def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig
     x_val = prepare_crops([s.crop for s in val])
     y_val = targets(val)
     enc_val = _encode(y_val)
-    net = grading_net(CROP_SHAPE)
+    train_studies, val_studies = studies(train), studies(val)
+    net = StudyGradingNet()
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, cfg.steps)
     best, best_state, best_step, stale = np.inf, None, 0, 0
-    empty_masks = torch.zeros(cfg.batch_size, *CROP_SHAPE, dtype=torch.long)
     for step in range(1, cfg.steps + 1):
         net.train()
-        idx = torch.randint(len(x_train), (cfg.batch_size,), generator=g)
-        x, _ = random_affine(x_train[idx], empty_masks, CROP_SHAPE, g, max_rotation_deg=8, scale_range=(0.9, 1.1))
-        loss = _loss(net(mild_intensity(x, g)), {k: v[idx] for k, v in enc.items()}, weights)
+        chosen = torch.randperm(len(train_studies), generator=g)[:cfg.studies_per_step].tolist()
+        idx = torch.from_numpy(np.concatenate([train_studies[k] for k in chosen]))
+        study = torch.from_numpy(np.concatenate([np.full(len(train_studies[k]), j) for j, k in enumerate(chosen)]))
+        x, _ = random_affine(x_train[idx], torch.zeros(len(idx), *CROP_SHAPE, dtype=torch.long), CROP_SHAPE, g,
+                             max_rotation_deg=8, scale_range=(0.9, 1.1))
+        loss = _loss(net.forward_studies(mild_intensity(x, g), study), {k: v[idx] for k, v in enc.items()}, weights)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         scheduler.step()
         if step % cfg.val_every == 0 or step == cfg.steps:
             with torch.no_grad():
-                val_loss = float(_loss(torch.from_numpy(predict_logits(net, x_val)), enc_val, weights))
+                val_loss = float(_loss(torch.from_numpy(predict_logits(net, x_val, val_studies)), enc_val, weights))
             log.info("step %d train %.3f val %.3f", step, loss.item(), val_loss)
             if val_loss < best:
                 best, best_step, stale = val_loss, step, 0
@@ -176,7 +195,7 @@ def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig
                 if stale >= cfg.patience:
                     break
     net.load_state_dict(best_state)
-    logits = predict_logits(net, x_val)
+    logits = predict_logits(net, x_val, val_studies)
     temperatures = fit_temperatures(logits, y_val)
     thresholds = fit_thresholds(calibrated_probabilities(logits, temperatures), y_val)
     return net, temperatures, thresholds, best_step
@@ -204,7 +223,8 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig) -> dict:
         train_p, val_p = _split_patients(rest, cfg.val_fraction, cfg.seed + k)
         net, temps, thresholds, _ = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + k)
         test = [i for i, s in enumerate(samples) if s.patient in test_patients]
-        probs = calibrated_probabilities(predict_logits(net, prepare_crops([samples[i].crop for i in test])), temps)
+        test_samples = [samples[i] for i in test]
+        probs = calibrated_probabilities(predict_logits(net, prepare_crops([s.crop for s in test_samples]), studies(test_samples)), temps)
         write_text(path, json.dumps({"index": test, "temperatures": temps, "thresholds": thresholds,
                                      "probs": {k2: v.tolist() for k2, v in probs.items()}}))
         log.info("fold %d done: %d test discs", k, len(test))
@@ -238,7 +258,9 @@ def train_grading(cfg: GradingConfig, progress=None) -> Path:
     report = cross_validate(samples, cfg)
     train_p, val_p = _split_patients(sorted({s.patient for s in samples}), cfg.val_fraction, cfg.seed + 100)
     net, temps, thresholds, best_step = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + 100)
-    path = export_onnx(net, torch.zeros(1, 1, *CROP_SHAPE), out_dir / "grading.onnx")
+    example = torch.zeros(2, 1, *CROP_SHAPE)
+    path = export_onnx(net, {"image": example, "context": example}, out_dir / "grading.onnx",
+                       {"image": {0: "n"}, "context": {0: "m"}, "logits": {0: "n"}})
     with atomic_path(out_dir / "grading.pt") as tmp:
         torch.save({k: v.half() for k, v in net.state_dict().items()}, tmp)
     coverage = json.loads((out_dir / "coverage.json").read_text()) if (out_dir / "coverage.json").is_file() else {}
