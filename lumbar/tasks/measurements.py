@@ -302,14 +302,13 @@ def _s1_endplate_deg(instances: np.ndarray, levels: list, spacing_mm: tuple[floa
     Models trained on SPIDER leave the sacrum unlabelled and any S1 they outline is partial, while the
     disc is outlined well; the S1 body is used only where there is no L5/S1 disc.
     """
-    name = "S1"
-    disc = next((lv for lv in levels if lv.kind == "disc" and lv.name.endswith("/" + name)), None)
+    disc = next((lv for lv in levels if lv.kind == "disc" and lv.name.endswith("/S1")), None)
     if disc is not None and np.count_nonzero(instances == disc.label) >= 3:
         mask = instances == disc.label
         return endplate_angle_deg(mask, spacing_mm, frame_of(points_mm(mask, spacing_mm), np.asarray(disc.axis)), upper=False)
-    body = next((lv for lv in levels if lv.kind == "vertebra" and lv.name == name), None)
-    if body is not None and name in frames:
-        return endplate_angle_deg(vertebral_body(instances == body.label), spacing_mm, frames[name], upper=True)
+    body = next((lv for lv in levels if lv.kind == "vertebra" and lv.name == "S1"), None)
+    if body is not None and "S1" in frames:
+        return endplate_angle_deg(vertebral_body(instances == body.label), spacing_mm, frames["S1"], upper=True)
     return float("nan")
 
 
