@@ -41,8 +41,12 @@ def main() -> None:
         extra = m.get("within_one", m.get("auc"))
         table.add_row(name, f"{m['balanced_accuracy']:.3f} [{m['balanced_accuracy_ci95'][0]:.3f}, {m['balanced_accuracy_ci95'][1]:.3f}]",
                       f"{m['kappa']:.3f} [{m['kappa_ci95'][0]:.3f}, {m['kappa_ci95'][1]:.3f}] ({m['kappa_weights']})",
-                      f"{extra:.3f}", f"{m['ece']:.3f}")
+                      "–" if extra is None else f"{extra:.3f}", f"{m['ece']:.3f}")
     Console().print(table)
+    coverage = model.meta.get("coverage", {})
+    if coverage:
+        print(f"coverage: {100 * coverage['overall']:.1f}% of graded discs located and joined "
+              f"({', '.join(f'{k} {100 * v:.1f}%' for k, v in coverage['fraction'].items())})")
     for key, value in speed.items():
         print(f"{key}: {value['median_s'] * 1000:.0f} ms")
     print(f"wrote {path}")
