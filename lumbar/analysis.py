@@ -15,6 +15,7 @@ import numpy as np
 
 from lumbar import __version__
 from lumbar.findings import DISC_LEVELS, Disc, DiscMeasurements, Findings, Grade, InputDescription, Stenosis, Vertebra, VertebraMeasurements
+from lumbar.grades import is_abnormal
 from lumbar.image import SpineImage
 from lumbar.io.read import read_image
 from lumbar.io.write import write_text
@@ -82,15 +83,14 @@ def grade_discs(result: SegmentationResult) -> tuple[dict[str, dict], list[Evide
     model = load_model("grading")
     image, levels = result.image, result.levels
     mid = mid_sagittal_index(result.semantic.classes)
-    crops = [(lv.name, crop_disc(image.sagittal_slices()[mid], levels.instances[mid], lv, image.sagittal_spacing_mm()))
+    slice_, spacing = image.sagittal_slices()[mid], image.sagittal_spacing_mm()
+    crops = [(lv.name, crop_disc(slice_, levels.instances[mid], lv, spacing))
              for lv in levels.discs if lv.name in DISC_LEVELS]
     crops = [(name, c) for name, c in crops if c is not None]
     graded = grade_crops([c.pixels for _, c in crops], model)
     evidence = []
     for (name, crop), grades in zip(crops, graded):
-        shown = ["pfirrmann"] + [g for g, v in grades.items() if g not in ("pfirrmann", "modic") and v["value"] == 1]
-        if grades["modic"]["value"] > 0:
-            shown.append("modic")
+        shown = ["pfirrmann"] + [g for g, v in grades.items() if g != "pfirrmann" and is_abnormal(g, v["value"])]
         maps = occlusion_maps(crop.pixels, model, {grade: grades[grade]["value"] for grade in shown}, [c.pixels for _, c in crops])
         for grade in shown:
             v = grades[grade]

@@ -21,5 +21,10 @@ def grading_outputs() -> dict[str, slice]:
     return out
 
 
+def is_abnormal(grade: str, value: int) -> bool:
+    """Pfirrmann 4-5 (dark, collapsing disc), Modic 1-3, and any binary finding present."""
+    return value >= 4 if grade == "pfirrmann" else value >= 1
+
+
 def n_grading_outputs() -> int:
     return sum(len(c) for c in ORDINAL_GRADES.values()) + len(BINARY_GRADES)

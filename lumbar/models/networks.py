@@ -29,7 +29,7 @@ class StudyGradingNet(nn.Module):
     A small CNN (MONAI convolution blocks, global average pooling) embeds every disc crop; the head sees a
     disc's embedding beside the mean embedding of its study's discs. Expert gradings carry much of a
     patient's overall degeneration (neighbouring discs' grades predict a disc's about as well as its own
-    appearance), and this context lifted Pfirrmann balanced accuracy by about 0.1 in a single-fold trial.
+    appearance); in 5-fold cross-validation this context lifted Pfirrmann balanced accuracy from 0.31 to 0.37.
     """
 
     def __init__(self, channels: tuple[int, ...] = (16, 32, 64, 96), dropout: float = 0.3):

@@ -10,6 +10,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from lumbar.findings import Findings
+from lumbar.grades import is_abnormal
 from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES
 from lumbar.report.overlays import heatmap_overlay, overlay, png_bytes
@@ -28,11 +29,6 @@ def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     return f"{value:.{digits}f}{(' ' + unit) if unit and unit != '°' else unit}"
 
 
-def is_abnormal(grade: str, value: int) -> bool:
-    """Pfirrmann 4-5 (dark, collapsing disc), Modic 1-3, and any binary finding present."""
-    return value >= 4 if grade == "pfirrmann" else value >= 1
-
-
 def grading_reliability() -> str:
     """How far to trust the grades, from the shipped model's own cross-validation record."""
     from lumbar.models.registry import available_models, load_model
@@ -44,7 +40,8 @@ def grading_reliability() -> str:
         return ""
     pf = metrics["pfirrmann"]
     binary = [m["balanced_accuracy"] for name, m in metrics.items() if name not in ("pfirrmann", "modic")]
-    text = (f"Patient 5-fold cross-validation on SPIDER: Pfirrmann balanced accuracy {pf['balanced_accuracy']:.2f}, "
+    folds = load_model("grading").meta["cv"].get("folds", "k")
+    text = (f"Patient {folds}-fold cross-validation on SPIDER: Pfirrmann balanced accuracy {pf['balanced_accuracy']:.2f}, "
             f"linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}")
     if binary:
         text += f"; other grades balanced accuracy {min(binary):.2f}–{max(binary):.2f}"
@@ -75,7 +72,7 @@ def summary_sentences(f: Findings) -> list[str]:
             parts.append(f"{kind} of {upper} on {lower} by {fmt(abs(m.slip_mm), unit)} "
                          f"({abs(m.slip_percent):.0f}%, Meyerding grade {m.meyerding_grade})")
         for name, grade in d.grades.items():
-            # The table shows every decision; the summary only what the model holds more likely than not.
+            # The table shows every decision; the summary only what the model calls likely.
             if is_abnormal(name, grade.value) and grade.probability >= SUMMARY_MIN_PROBABILITY:
                 parts.append(f"{name.replace('_', ' ')} {grade.value} ({100 * grade.probability:.0f}% confidence)")
         if parts:
