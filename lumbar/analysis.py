@@ -2,7 +2,8 @@
 
 This is the one path through the tasks that ``lumbar analyze`` and ``lumbar.analyze`` run. It returns the
 :class:`~lumbar.findings.Findings` and writes, into ``OUT/<stem>/``, the masks, ``findings.json`` and
-the report (HTML and PDF).
+the report (HTML and PDF). Several series of one patient (T1 and T2) can be analysed together: each
+disc is then graded from all of them, and every series' findings carry the same grades.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from lumbar.labels import CANAL_LABEL, Structure
 from lumbar.pipeline import SegmentationResult, save_segmentation, segment_image, study_stem
 from lumbar.models.registry import available_models, load_model
 from lumbar.tasks.disc_crops import crop_disc
-from lumbar.tasks.grading import grade_crops, occlusion_maps
+from lumbar.tasks.grading import disc_probabilities, fuse_probabilities, grades_from, occlusion_maps
 from lumbar.tasks.levels import mid_sagittal_index
 from lumbar.tasks.measurements import SpineMeasurements, measure_spine
 from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
@@ -75,32 +76,55 @@ class Evidence:
     heat: np.ndarray
 
 
-def grade_discs(result: SegmentationResult) -> tuple[dict[str, dict], list[Evidence], str]:
-    """Grades of every named disc on the mid-sagittal slice, evidence maps for Pfirrmann and every
-    positive finding, and the grading model's version ("not available" when none is shipped)."""
-    if "grading" not in available_models():
-        return {}, [], "not available"
-    model = load_model("grading")
+@dataclass
+class StudyGrading:
+    """The named discs of one series cropped on its mid-sagittal slice, with their calibrated probabilities."""
+
+    source: str
+    crops: dict[str, np.ndarray]
+    probabilities: dict[str, dict[str, np.ndarray]]
+
+
+def grade_study(result: SegmentationResult, model) -> StudyGrading:
+    """Crop every named disc (T9/T10..L5/S1) on the mid-sagittal slice and grade it beside its study's discs."""
     image, levels = result.image, result.levels
     mid = mid_sagittal_index(result.semantic.classes)
     slice_, spacing = image.sagittal_slices()[mid], image.sagittal_spacing_mm()
-    crops = [(lv.name, crop_disc(slice_, levels.instances[mid], lv, spacing))
-             for lv in levels.discs if lv.name in DISC_LEVELS]
-    crops = [(name, c) for name, c in crops if c is not None]
-    graded = grade_crops([c.pixels for _, c in crops], model)
+    crops = {}
+    for lv in levels.discs:
+        crop = crop_disc(slice_, levels.instances[mid], lv, spacing) if lv.name in DISC_LEVELS else None
+        if crop is not None:
+            crops[lv.name] = crop.pixels
+    probabilities = disc_probabilities(list(crops.values()), model)
+    return StudyGrading(image.describe()["source"], crops, dict(zip(crops, probabilities)))
+
+
+def fuse_patient_series(studies: list[StudyGrading]) -> list[StudyGrading]:
+    """Series of one patient (e.g. T1 and T2): every disc takes the mean of its probabilities over the
+    series that show it, so that all of them report the same grades."""
+    fused = {level: fuse_probabilities([s.probabilities[level] for s in studies if level in s.probabilities])
+             for level in {level for s in studies for level in s.probabilities}}
+    return [StudyGrading(s.source, s.crops, {level: fused[level] for level in s.probabilities}) for s in studies]
+
+
+def grades_and_evidence(study: StudyGrading, model) -> tuple[dict[str, dict], list[Evidence]]:
+    """Grades of every disc of a study, and evidence maps for Pfirrmann and every abnormal grade."""
+    thresholds = model.meta.get("thresholds", {})
+    grades = {level: grades_from(p, thresholds) for level, p in study.probabilities.items()}
+    context = list(study.crops.values())
     evidence = []
-    for (name, crop), grades in zip(crops, graded):
-        shown = ["pfirrmann"] + [g for g, v in grades.items() if g != "pfirrmann" and is_abnormal(g, v["value"])]
-        maps = occlusion_maps(crop.pixels, model, {grade: grades[grade]["value"] for grade in shown}, [c.pixels for _, c in crops])
+    for level, crop in study.crops.items():
+        shown = ["pfirrmann"] + [g for g, v in grades[level].items() if g != "pfirrmann" and is_abnormal(g, v["value"])]
+        maps = occlusion_maps(crop, model, {grade: grades[level][grade]["value"] for grade in shown}, context)
         for grade in shown:
-            v = grades[grade]
-            evidence.append(Evidence(name, grade, v["value"], v["probability"], crop.pixels, maps[grade]))
-    return {name: g for (name, _), g in zip(crops, graded)}, evidence, model.version
+            v = grades[level][grade]
+            evidence.append(Evidence(level, grade, v["value"], v["probability"], crop, maps[grade]))
+    return grades, evidence
 
 
 def build_findings(result: SegmentationResult, measurements: SpineMeasurements, grades: dict[str, dict] | None = None,
-                   grading_version: str = "not available") -> Findings:
-    """Assemble the findings of one study; ``grades`` per disc level come from :func:`grade_discs`."""
+                   grading_version: str = "not available", graded_from: list[str] | None = None) -> Findings:
+    """Assemble the findings of one study; ``grades`` per disc level come from :func:`grades_and_evidence`."""
     grades = grades or {}
     image = result.image
     described = image.describe()
@@ -134,18 +158,17 @@ def build_findings(result: SegmentationResult, measurements: SpineMeasurements, 
         discs=discs, vertebrae=vertebrae,
         lordosis_deg=measurements.lordosis_deg, narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
         narrowest_canal_level=measurements.narrowest_canal_level or None,
+        graded_from=graded_from or [],
         needs_review=review_reasons(result),
     )
 
 
-def analyze_image(image: SpineImage, out_dir: str | Path, *, report: bool = True,
-                  progress: Callable[[int], None] | None = None) -> tuple[Findings, SegmentationResult]:
-    """Analyse an image already read; write masks, findings.json and the reports into ``out_dir``."""
-    out_dir = Path(out_dir)
-    result = segment_image(image, progress)
+def finish_study(result: SegmentationResult, out_dir: Path, study: StudyGrading | None, model, graded_from: list[str],
+                 report: bool = True) -> Findings:
+    """Measure, grade, and write masks, findings.json and the reports of one segmented series into ``out_dir``."""
     outputs = save_segmentation(result, out_dir, "segmentation")
-    grades, evidence, grading_version = grade_discs(result)
-    findings = build_findings(result, measure(result), grades, grading_version)
+    grades, evidence = grades_and_evidence(study, model) if study is not None else ({}, [])
+    findings = build_findings(result, measure(result), grades, model.version if model is not None else "not available", graded_from)
     findings.outputs = {k: str(Path(v).relative_to(out_dir)) for k, v in outputs.items()}
     findings.outputs["findings"] = "findings.json"
     if evidence:
@@ -158,7 +181,29 @@ def analyze_image(image: SpineImage, out_dir: str | Path, *, report: bool = True
         findings.outputs.update({"report_html": "report.html", "report_pdf": "report.pdf"})
         write_reports(findings, result, out_dir, evidence)
     write_text(out_dir / "findings.json", findings.model_dump_json(indent=1))
-    return findings, result
+    return findings
+
+
+def analyze_images(images: list[SpineImage], out_dirs: list[Path], *, same_patient: bool = False, report: bool = True,
+                   progress: Callable[[int], None] | None = None) -> list[tuple[Findings, SegmentationResult]]:
+    """Analyse images already read, each into its own folder. With ``same_patient`` the images are series of
+    one patient (T1, T2, ...): each disc is graded from every series that shows it."""
+    model = load_model("grading") if "grading" in available_models() else None
+    results = [segment_image(image, progress) for image in images]
+    studies = [grade_study(r, model) if model is not None else None for r in results]
+    if same_patient and model is not None:
+        studies = fuse_patient_series(studies)  # type: ignore[arg-type]
+    done = []
+    for result, study, out in zip(results, studies, out_dirs):
+        graded_from = ([s.source for s in studies] if same_patient else [study.source]) if study is not None else []  # type: ignore[union-attr]
+        done.append((finish_study(result, Path(out), study, model, graded_from, report), result))
+    return done
+
+
+def analyze_image(image: SpineImage, out_dir: str | Path, *, report: bool = True,
+                  progress: Callable[[int], None] | None = None) -> tuple[Findings, SegmentationResult]:
+    """Analyse one image already read; write masks, findings.json and the reports into ``out_dir``."""
+    return analyze_images([image], [Path(out_dir)], report=report, progress=progress)[0]
 
 
 def analyze_study(path: str | Path, out_root: str | Path, *, spacing_mm: float | None = None, modality: str | None = None,
@@ -169,3 +214,12 @@ def analyze_study(path: str | Path, out_root: str | Path, *, spacing_mm: float |
     image = read_image(path, spacing_mm=spacing_mm, modality=modality, series=series)
     findings, _ = analyze_image(image, Path(out_root) / (stem or study_stem(path)), report=report, progress=progress)
     return findings
+
+
+def analyze_patient(paths: list[Path], out_root: str | Path, stems: dict[Path, str], *, spacing_mm: float | None = None,
+                    modality: str | None = None, series: str | None = None, report: bool = True) -> list[Findings]:
+    """Several series of one patient (``--same-patient``): all are read first, so a bad one stops the
+    patient before anything is written; then each disc is graded from every series that shows it."""
+    images = [read_image(p, spacing_mm=spacing_mm, modality=modality, series=series) for p in paths]
+    done = analyze_images(images, [Path(out_root) / stems[p] for p in paths], same_patient=True, report=report)
+    return [findings for findings, _ in done]

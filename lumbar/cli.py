@@ -171,9 +171,11 @@ def analyze(
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR)."),
     series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
+    same_patient: bool = typer.Option(False, "--same-patient", help="The inputs are series of one patient (e.g. T1 and T2): "
+                                      "grade each disc from all of them."),
 ) -> None:
     """Segment, name levels, measure, grade stenosis and write findings.json plus an HTML/PDF report."""
-    from lumbar.analysis import analyze_study
+    from lumbar.analysis import analyze_patient, analyze_study
 
     def work(study: Path, stem: str) -> tuple[str, Any]:
         return stem, analyze_study(study, out, spacing_mm=spacing, modality=modality, series=series, report=report, stem=stem)
@@ -185,6 +187,18 @@ def analyze(
         for reason in findings.needs_review:
             console.print(f"  [yellow]review:[/yellow] {reason}", highlight=False)
 
+    if same_patient:
+        from lumbar.io import discover_studies
+        from lumbar.pipeline import unique_stems
+
+        studies = discover_studies(inputs)
+        stems = unique_stems(studies)
+        with progress_bar() as bar:
+            bar.add_task(f"{len(studies)} series of one patient", total=None)
+            all_findings = analyze_patient(studies, out, stems, spacing_mm=spacing, modality=modality, series=series, report=report)
+        for study, findings in zip(studies, all_findings):
+            show(study, (stems[study], findings))
+        return
     run_batch(inputs, work, show)
 
 
@@ -257,13 +271,15 @@ def evaluate_grading_cmd(
     gradings: Path = typer.Option(..., help="CSV in SPIDER's radiological_gradings.csv format."),
     overview: Path = typer.Option(None, help="SPIDER-style overview.csv with PixelSpacing per series."),
     json_out: Path = typer.Option(None, "--json", help="Write all metrics here."),
+    same_patient: bool = typer.Option(False, "--same-patient", help="Grade each disc from all series of its patient "
+                                      "(<patient>_t1, <patient>_t2, ...) together, as analyze --same-patient does."),
 ) -> None:
     """Per grade: balanced accuracy, recall, confusion, kappa, within-one, AUC with 95% CIs, and coverage."""
     from lumbar.evaluate.grading import evaluate_grading_folder, grading_table
 
     with progress_bar() as bar:
         task = bar.add_task("grading", total=len(list(images.glob("*.png"))))
-        report = evaluate_grading_folder(images, gradings, overview, progress=lambda: bar.advance(task))
+        report = evaluate_grading_folder(images, gradings, overview, progress=lambda: bar.advance(task), same_patient=same_patient)
     console.print(grading_table(report))
     if json_out:
         from lumbar.io.write import write_text

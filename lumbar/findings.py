@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 DiscLevel = Literal["T9/T10", "T10/T11", "T11/T12", "T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6"]
 DISC_LEVELS: tuple[str, ...] = DiscLevel.__args__  # type: ignore[attr-defined]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -100,6 +100,8 @@ class Findings(BaseModel):
     lordosis_deg: float | None = Field(None, description="L1 upper endplate to S1 upper endplate.")
     narrowest_canal_ap_mm: float | None = None
     narrowest_canal_level: str | None = None
+    graded_from: list[str] = Field(default_factory=list, description="Series whose disc crops the grades come from: "
+                                   "this one, or every series of the patient when they were analysed together (--same-patient).")
     needs_review: list[str] = Field(default_factory=list, description="Why a reader should check this result.")
     outputs: dict[str, str] = Field(default_factory=dict)
 

@@ -137,3 +137,42 @@ def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
                 assert grade.value in (0, 1)
     html = (tmp_path / "scan" / "report.html").read_text()
     assert "Disc grades" in html and "cross-validation" in html and "Evidence for the grades" in html
+
+
+def test_same_patient_series_are_graded_together(tmp_path, inputs, phantom):
+    """Two series of one patient: every disc both show gets one set of grades, from both; a bad series
+    stops the patient before anything is written."""
+    other = phantom.image.sagittal_slices()[4]
+    Image.fromarray(np.clip(other / np.percentile(other, 99.5) * 255, 0, 255).astype(np.uint8)).save(tmp_path / "t1.png")
+    args = ["analyze", str(inputs / "slice.png"), str(tmp_path / "t1.png"), "-o", str(tmp_path / "out"), "--spacing", "1",
+            "--no-report", "--same-patient"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads((tmp_path / "out" / stem / "findings.json").read_text()) for stem in ("slice", "t1"))
+    assert len(first["graded_from"]) == 2 and first["graded_from"] == second["graded_from"]
+    shared_levels = {d["level"] for d in first["discs"]} & {d["level"] for d in second["discs"]}
+    assert shared_levels
+    grades = [{d["level"]: d["grades"] for d in f["discs"] if d["level"] in shared_levels} for f in (first, second)]
+    assert grades[0] == grades[1] and all(g for g in grades[0].values())
+
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    result = CliRunner().invoke(app, args[:3] + [str(tmp_path / "broken.png"), "-o", str(tmp_path / "out2"), "--same-patient"])
+    assert result.exit_code == 2 and not (tmp_path / "out2").exists()
+
+
+def test_fused_probabilities_are_the_mean_over_series():
+    from lumbar.evaluate.grading import fuse_same_disc
+    from lumbar.tasks.grading import fuse_probabilities, grades_from
+
+    t1 = {"pfirrmann": np.array([0.1, 0.2, 0.5, 0.1, 0.1]), "herniation": np.array(0.2)}
+    t2 = {"pfirrmann": np.array([0.1, 0.6, 0.1, 0.1, 0.1]), "herniation": np.array(0.6)}
+    fused = fuse_probabilities([t1, t2])
+    assert np.allclose(fused["pfirrmann"], [0.1, 0.4, 0.3, 0.1, 0.1]) and np.isclose(fused["herniation"], 0.4)
+    rows = fuse_same_disc({"herniation": np.array([0.2, 0.6, 0.9])}, ["1 L4/L5", "1 L4/L5", "2 L4/L5"])
+    assert np.allclose(rows["herniation"], [0.4, 0.4, 0.9])
+    from lumbar.grades import BINARY_GRADES
+
+    probs = {**fused, "modic": np.array([0.7, 0.1, 0.1, 0.1]), **{g: np.array(0.1) for g in BINARY_GRADES if g != "herniation"}}
+    grades = grades_from(probs, {"herniation": 0.35})
+    assert grades["pfirrmann"]["value"] == 2 and np.isclose(grades["pfirrmann"]["probability"], 0.4)
+    assert grades["herniation"] == {"value": 1, "probability": 0.4}

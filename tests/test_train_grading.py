@@ -84,6 +84,7 @@ def test_cross_validation_resumes_per_fold_and_exports(tmp_path):
     report = json.loads((out / "cv.json").read_text())
     assert report["n_patients"] == 10 and set(report["metrics"]) == set(ORDINAL_GRADES) | set(BINARY_GRADES)
     assert "kappa_ci95" in report["metrics"]["pfirrmann"] and "auc" in report["metrics"]["herniation"]
+    assert set(report["metrics_same_patient"]) == set(report["metrics"])  # each disc graded from all its series
     meta = json.loads((out / "grading.json").read_text())
     assert set(meta["temperatures"]) == set(GRADES) and path.suffix == ".onnx"
     from lumbar.models.registry import load_model

@@ -53,8 +53,24 @@ def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], pro
     return report
 
 
-def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | None = None, progress=None) -> dict:
-    """Grade every disc found in a folder of slices with the shipped model and score it against the CSV."""
+def fuse_same_disc(probs: dict[str, np.ndarray], discs: list[str]) -> dict[str, np.ndarray]:
+    """Rows naming the same disc of a patient (its T1, T2, ... views) all get their mean probabilities,
+    as ``lumbar analyze --same-patient`` grades them."""
+    keys, inverse = np.unique(np.asarray(discs), return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(keys)).astype(float)
+    fused = {}
+    for name, p in probs.items():
+        p = np.asarray(p, float)
+        sums = np.zeros((len(keys), *p.shape[1:]))
+        np.add.at(sums, inverse, p)
+        fused[name] = (sums / counts.reshape(-1, *([1] * (p.ndim - 1))))[inverse]
+    return fused
+
+
+def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | None = None, progress=None,
+                            same_patient: bool = False) -> dict:
+    """Grade every disc found in a folder of slices with the shipped model and score it against the CSV.
+    With ``same_patient`` each disc is graded from all of its patient's series together."""
     from lumbar.errors import InputError
     from lumbar.io.spider import find_overview, read_overview_spacing
     from lumbar.models.registry import load_model
@@ -76,9 +92,11 @@ def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | N
         batch = prepare_crops([samples[i].crop for i in idx])
         logits[idx] = model(batch, context=batch)
     probs = calibrated_probabilities(logits, model.meta["temperatures"])
+    if same_patient:
+        probs = fuse_same_disc(probs, [f"{s.patient} {s.level}" for s in samples])
     preds = decide(probs, model.meta["thresholds"])
     truth = {g: np.array([s.grades[g] for s in samples]) for g in (*ORDINAL_GRADES, *BINARY_GRADES)}
-    return {"n_discs": len(samples), "n_patients": len({s.patient for s in samples}),
+    return {"n_discs": len(samples), "n_patients": len({s.patient for s in samples}), "same_patient": same_patient,
             "coverage": {"overall": coverage.fraction(), **{k: coverage.fraction(k) for k in coverage.graded}},
             "unmatched": coverage.unmatched,
             "metrics": grade_metrics(truth, preds, probs, np.array([s.patient for s in samples]))}

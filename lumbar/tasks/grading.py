@@ -4,7 +4,8 @@ The network gives one logit per class (Pfirrmann 1-5, Modic 0-3) and one per bin
 has its own temperature (Guo et al., ICML 2017) fitted on validation patients, and each binary grade a
 decision threshold chosen there for balanced accuracy, never on test patients. Evidence maps come from
 occlusion (Zeiler & Fergus, ECCV 2014): how much the predicted class's probability drops when a patch of
-the crop is hidden.
+the crop is hidden. A disc seen in several series of one patient (T1 and T2) is graded from the mean of
+its calibrated probabilities in each.
 """
 
 from __future__ import annotations
@@ -45,30 +46,41 @@ def prepare_crops(crops: list[np.ndarray]) -> np.ndarray:
     return np.stack([normalize_intensity(c) for c in crops])[:, None].astype(np.float32)
 
 
-def grade_crops(crops: list[np.ndarray], model) -> list[dict[str, dict]]:
-    """Grades of the disc crops of one study, each read beside the study's other discs (the network's
-    context): ``{"value", "probability"}`` per grade, and ``"probabilities"`` for Pfirrmann and Modic."""
+def disc_probabilities(crops: list[np.ndarray], model) -> list[dict[str, np.ndarray]]:
+    """Calibrated probabilities of every disc crop of one study, each read beside the study's other discs
+    (the network's context): per grade, class probabilities (ordinal) or the positive probability (binary)."""
     if not crops:
         return []
     batch = prepare_crops(crops)
-    logits = model(batch, context=batch)
-    probs = calibrated_probabilities(logits, model.meta.get("temperatures", {}))
-    values = decide(probs, model.meta.get("thresholds", {}))
-    graded = []
-    for i in range(len(crops)):
-        grades = {}
-        for name in (*ORDINAL_GRADES, *BINARY_GRADES):
-            value = int(values[name][i])
-            if name in ORDINAL_GRADES:
-                classes = ORDINAL_GRADES[name]
-                p = probs[name][i]
-                grades[name] = {"value": value, "probability": float(p[classes.index(value)]),
-                                "probabilities": {str(c): float(v) for c, v in zip(classes, p)}}
-            else:
-                p1 = float(probs[name][i])
-                grades[name] = {"value": value, "probability": p1 if value else 1 - p1}
-        graded.append(grades)
-    return graded
+    probs = calibrated_probabilities(model(batch, context=batch), model.meta.get("temperatures", {}))
+    return [{name: p[i] for name, p in probs.items()} for i in range(len(crops))]
+
+
+def fuse_probabilities(views: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One disc seen in several series of a patient (T1, T2, ...): the mean of its calibrated probabilities."""
+    return {name: np.mean([v[name] for v in views], axis=0) for name in views[0]}
+
+
+def grades_from(probabilities: dict[str, np.ndarray], thresholds: dict[str, float]) -> dict[str, dict]:
+    """One disc's grades: ``{"value", "probability"}`` per grade, and ``"probabilities"`` for Pfirrmann and Modic."""
+    values = decide({name: np.asarray(p)[None] for name, p in probabilities.items()}, thresholds)
+    grades = {}
+    for name in (*ORDINAL_GRADES, *BINARY_GRADES):
+        value = int(values[name][0])
+        if name in ORDINAL_GRADES:
+            classes = ORDINAL_GRADES[name]
+            p = probabilities[name]
+            grades[name] = {"value": value, "probability": float(p[classes.index(value)]),
+                            "probabilities": {str(c): float(v) for c, v in zip(classes, p)}}
+        else:
+            p1 = float(probabilities[name])
+            grades[name] = {"value": value, "probability": p1 if value else 1 - p1}
+    return grades
+
+
+def grade_crops(crops: list[np.ndarray], model) -> list[dict[str, dict]]:
+    """Grades of the disc crops of one study (see :func:`disc_probabilities` and :func:`grades_from`)."""
+    return [grades_from(p, model.meta.get("thresholds", {})) for p in disc_probabilities(crops, model)]
 
 
 def occlusion_maps(crop: np.ndarray, model, decisions: dict[str, int], study: list[np.ndarray] | None = None,

@@ -10,7 +10,7 @@ Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``
 4. names are counted up from the lowest disc, taken as L5/S1 (the sacrum itself is not segmented:
    SPIDER leaves it unlabelled): L5/S1, L4/L5, ...
 
-Anything that does not fit a normal spine (a rudimentary lowest disc, a gap where a disc should be,
+Anything that does not fit a normal spine (a small lowest disc, a gap where a disc should be,
 two discs with no vertebra between them, too few lumbar discs) becomes a review flag, never a silent guess.
 """
 
@@ -217,7 +217,8 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     """Name discs and vertebrae on display slices ``classes (n, rows, cols)`` with (lateral, row, col) spacing."""
     instances = np.zeros(classes.shape, np.int16)
     instances[classes == Structure.CANAL] = CANAL_LABEL
-    discs, flags = drop_rudimentary_lowest(find_discs(classes, spacing), spacing)
+    discs = find_discs(classes, spacing)
+    flags = small_lowest_disc_flags(discs, spacing)
     if not discs:
         return LevelLabelling(instances, [], ["no intervertebral disc found: levels cannot be named"])
     names = CAUDAL_TO_CRANIAL
@@ -266,22 +267,24 @@ def _disc_length_mm(disc: _Disc, spacing: tuple[float, float, float]) -> float:
     return float(t.max() - t.min())
 
 
-def drop_rudimentary_lowest(discs: list[_Disc], spacing: tuple[float, float, float]) -> tuple[list[_Disc], list[str]]:
-    """Leave out a rudimentary disc at the bottom of the chain, and say so.
+def small_lowest_disc_flags(discs: list[_Disc], spacing: tuple[float, float, float]) -> list[str]:
+    """A review flag when the lowest disc is much shorter front to back (AP length < 70%) and smaller
+    (area < 60%) than the median of the others.
 
-    A lowest disc much shorter front to back (AP length < 70%) and smaller (area < 60%) than the median
-    of the others is the remnant disc of a lumbosacral transitional vertebra (Castellvi et al., Spine 1984);
-    expert annotations such as SPIDER's count L5/S1 from the disc above it, so naming does too.
+    Such a disc may be the remnant disc of a lumbosacral transitional vertebra (Castellvi et al., Spine 1984),
+    but far more often it is a normal L5/S1 cut obliquely or partly segmented: on SPIDER's mid-sagittal
+    T1/T2 images, counting it agrees with the expert's disc count far more often than leaving it out
+    (``bench/midsag_levels.py``). So the disc is counted as L5/S1, and flagged.
     """
     if len(discs) < 4:
-        return discs, []
+        return []
     areas = np.array([d.area_mm2 for d in discs])
     lengths = np.array([_disc_length_mm(d, spacing) for d in discs])
     # Short front to back AND small: a collapsed (degenerated) L5/S1 loses height, not length.
     if lengths[0] < 0.7 * np.median(lengths[1:]) and areas[0] < 0.6 * np.median(areas[1:]):
-        return discs[1:], ["possible transitional vertebra: a rudimentary disc below L5/S1 was not counted "
-                           "(levels may be off by one; check the lumbosacral junction)"]
-    return discs, []
+        return ["small lowest disc, counted as L5/S1: if it is the rudimentary disc of a transitional vertebra, "
+                "every level name is one too low (check the lumbosacral junction)"]
+    return []
 
 
 def _count_flags(discs: list[_Disc]) -> list[str]:

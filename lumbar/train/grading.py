@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumbar.evaluate.grading import grade_metrics
+from lumbar.evaluate.grading import fuse_same_disc, grade_metrics
 from lumbar.io.write import atomic_path, write_text
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs, n_grading_outputs
 from lumbar.models.networks import StudyGradingNet
@@ -229,19 +229,23 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig) -> dict:
                                      "probs": {k2: v.tolist() for k2, v in probs.items()}}))
         log.info("fold %d done: %d test discs", k, len(test))
     n = len(samples)
-    probs = {name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES}
-    preds = {name: np.zeros(n, int) for name in GRADES}
-    for k in range(cfg.folds):
+    discs = np.array([f"{s.patient} {s.level}" for s in samples])
+    empty = {name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES}
+    probs, fused = {k: v.copy() for k, v in empty.items()}, {k: v.copy() for k, v in empty.items()}
+    preds, fused_preds = {name: np.zeros(n, int) for name in GRADES}, {name: np.zeros(n, int) for name in GRADES}
+    for k in range(cfg.folds):  # a patient's series all lie in one fold: fuse and decide with that fold's thresholds
         fold = json.loads((out_dir / f"fold_{k}.json").read_text())
         idx = np.array(fold["index"])
         p = {name: np.array(v) for name, v in fold["probs"].items()}
-        d = decide(p, fold["thresholds"])
+        q = fuse_same_disc(p, list(discs[idx]))
+        d, e = decide(p, fold["thresholds"]), decide(q, fold["thresholds"])
         for name in GRADES:
-            probs[name][idx] = p[name]
-            preds[name][idx] = d[name]
+            probs[name][idx], preds[name][idx] = p[name], d[name]
+            fused[name][idx], fused_preds[name][idx] = q[name], e[name]
     groups = np.array([s.patient for s in samples])
     report = {"folds": cfg.folds, "n_discs": n, "n_patients": len(patients),
-              "metrics": grade_metrics(targets(samples), preds, probs, groups)}
+              "metrics": grade_metrics(targets(samples), preds, probs, groups),
+              "metrics_same_patient": grade_metrics(targets(samples), fused_preds, fused, groups)}
     write_text(out_dir / "cv.json", json.dumps(report, indent=1, default=float))
     return report
 
