@@ -80,17 +80,31 @@ def _disc_from_voxels(voxels: np.ndarray, spacing: tuple[float, float, float]) -
     return _Disc(voxels, centroid, normal, float(per_slice * spacing[1] * spacing[2]))
 
 
+def _off_chain_mm(discs: list[_Disc], i: int) -> float:
+    """How far disc ``i`` lies from the spinal column through the other discs (mm): from one smooth curve
+    col(row) through all of them, or, for the top and bottom discs, from whichever is nearer of that curve
+    and the line through their two nearest discs. At the ends the curve is an extrapolation that bends
+    away from a strongly lordotic or kyphotic column (and L5/S1 or the top disc would be dropped); the
+    neighbours' line follows it. Interior discs keep the stricter curve alone, so that a blob between two
+    discs is not excused by a line through one of them.
+    """
+    rows = np.array([d.centroid[0] for d in discs])
+    cols = np.array([d.centroid[1] for d in discs])
+    keep = np.arange(len(discs)) != i
+    curve = abs(np.polyval(np.polyfit(rows[keep], cols[keep], 2 if keep.sum() >= 5 else 1), rows[i]) - cols[i])
+    if rows.min() < rows[i] < rows.max():
+        return float(curve)
+    near = [j for j in np.argsort(np.abs(rows - rows[i]), kind="stable") if j != i][:2]
+    slope, intercept = np.polyfit(rows[near], cols[near], 1)
+    line = abs(slope * rows[i] + intercept - cols[i]) / np.hypot(1.0, slope)
+    return float(min(curve, line))
+
+
 def _robust_chain(discs: list[_Disc]) -> list[_Disc]:
-    """Drop discs far from a smooth curve col(row) through the others (iteratively, worst first)."""
+    """Drop discs off the spinal column, iteratively, farthest first."""
     discs = list(discs)
     while len(discs) >= 4:
-        rows = np.array([d.centroid[0] for d in discs])
-        cols = np.array([d.centroid[1] for d in discs])
-        residuals = []
-        for i in range(len(discs)):
-            keep = np.arange(len(discs)) != i
-            coef = np.polyfit(rows[keep], cols[keep], 2 if keep.sum() >= 5 else 1)
-            residuals.append(abs(np.polyval(coef, rows[i]) - cols[i]))
+        residuals = [_off_chain_mm(discs, i) for i in range(len(discs))]
         worst = int(np.argmax(residuals))
         if residuals[worst] <= MAX_OFF_CHAIN_MM:
             break
