@@ -103,3 +103,26 @@ def test_names_hold_for_other_curvatures(tilt_shift):
     ph = make_phantom(shape=(3, 320, 288), tilt_deg=tilt)
     classes = ph.image.with_array(ph.semantic()).sagittal_slices()
     assert names(label_levels(classes, SPACING)) == LUMBAR
+
+
+def _chain_disc(row: float, col: float):
+    from lumbar.tasks.levels import _Disc
+
+    return _Disc(np.zeros((1, 3), int), np.array([row, col], float), np.array([-1.0, 0.0]), 200.0)
+
+
+def test_chain_keeps_the_ends_of_a_curved_column_and_drops_a_blob_between_discs():
+    """A lordotic column whose top disc leans back: one curve through the other discs, extrapolated,
+    misses it by ~32 mm (and on SPIDER T1/T2 such misses dropped L5/S1 or the top disc); the line
+    through its two neighbours does not. A blob in front of the column between two discs still goes."""
+    from lumbar.tasks.levels import MAX_OFF_CHAIN_MM, _off_chain_mm, _robust_chain
+
+    rows = np.array([240.0, 205, 168, 134, 104, 44])
+    cols = np.array([125.0, 112, 112, 120, 135, 156])
+    discs = [_chain_disc(r, c) for r, c in zip(rows, cols)]
+    others = np.arange(5)
+    assert abs(np.polyval(np.polyfit(rows[others], cols[others], 2), rows[5]) - cols[5]) > MAX_OFF_CHAIN_MM
+    assert _off_chain_mm(discs, 5) < MAX_OFF_CHAIN_MM and len(_robust_chain(discs)) == 6
+    blob = _chain_disc(150.0, 70.0)
+    kept = _robust_chain(sorted(discs + [blob], key=lambda d: -d.centroid[0]))
+    assert len(kept) == 6 and all(d is not blob for d in kept)
