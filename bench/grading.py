@@ -1,7 +1,8 @@
 """Grading benchmark: the shipped model's cross-validated figures (from its training record) and its speed.
 
 The accuracy figures are those of ``lumbar train grading`` (patient 5-fold cross-validation, recorded in
-``lumbar/models/weights/grading.json``); this script prints them as a table, times grading and evidence maps
+``lumbar/models/weights/grading.json``), for series graded alone and for each disc graded from all of its
+patient's series (``--same-patient``); this script prints them as tables, times grading and evidence maps
 per disc on the CPU, and writes ``bench/results/grading.json``.
 """
 
@@ -34,15 +35,19 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Grading, patient {cv['folds']}-fold cross-validation: {cv['n_discs']} discs, {cv['n_patients']} patients")
-    for column in ("grade", "balanced accuracy [95% CI]", "kappa [95% CI]", "within one / AUC", "ECE"):
-        table.add_column(column)
-    for name, m in cv["metrics"].items():
-        extra = m.get("within_one", m.get("auc"))
-        table.add_row(name, f"{m['balanced_accuracy']:.3f} [{m['balanced_accuracy_ci95'][0]:.3f}, {m['balanced_accuracy_ci95'][1]:.3f}]",
-                      f"{m['kappa']:.3f} [{m['kappa_ci95'][0]:.3f}, {m['kappa_ci95'][1]:.3f}] ({m['kappa_weights']})",
-                      "–" if extra is None else f"{extra:.3f}", f"{m['ece']:.3f}")
-    Console().print(table)
+    console = Console()
+    for key, how in (("metrics", "each series graded alone"), ("metrics_same_patient", "each disc graded from all its patient's series")):
+        if key not in cv:
+            continue
+        table = Table(title=f"Grading, patient {cv['folds']}-fold cross-validation, {how}: {cv['n_discs']} discs, {cv['n_patients']} patients")
+        for column in ("grade", "balanced accuracy [95% CI]", "kappa [95% CI]", "within one / AUC", "ECE"):
+            table.add_column(column)
+        for name, m in cv[key].items():
+            extra = m.get("within_one", m.get("auc"))
+            table.add_row(name, f"{m['balanced_accuracy']:.3f} [{m['balanced_accuracy_ci95'][0]:.3f}, {m['balanced_accuracy_ci95'][1]:.3f}]",
+                          f"{m['kappa']:.3f} [{m['kappa_ci95'][0]:.3f}, {m['kappa_ci95'][1]:.3f}] ({m['kappa_weights']})",
+                          "–" if extra is None else f"{extra:.3f}", f"{m['ece']:.3f}")
+        console.print(table)
     coverage = model.meta.get("coverage", {})
     if coverage:
         print(f"coverage: {100 * coverage['overall']:.1f}% of graded discs located and joined "

@@ -84,13 +84,14 @@ def grade_crops(crops: list[np.ndarray], model) -> list[dict[str, dict]]:
 
 
 def occlusion_maps(crop: np.ndarray, model, decisions: dict[str, int], study: list[np.ndarray] | None = None,
-                   patch: int = 12, stride: int = 6) -> dict[str, np.ndarray]:
+                   patch: int = 12, stride: int = 8) -> dict[str, np.ndarray]:
     """Evidence for each ``grade = value`` in ``decisions``: the drop in that value's probability when each
     patch of the crop is hidden, scaled to [0, 1]. One batch of occluded crops serves every grade; the
     study's discs (``study``, default the crop alone) stay the context, unoccluded."""
     image = prepare_crops([crop])[0, 0]
     h, w = image.shape
-    boxes = [(r, c) for r in range(0, h - patch + 1, stride) for c in range(0, w - patch + 1, stride)]
+    starts = [sorted({*range(0, n - patch + 1, stride), n - patch}) for n in (h, w)]  # the far edges covered too
+    boxes = [(r, c) for r in starts[0] for c in starts[1]]
     batch = np.repeat(image[None, None], len(boxes) + 1, axis=0)
     for k, (r, c) in enumerate(boxes, start=1):
         batch[k, 0, r:r + patch, c:c + patch] = image.mean()
