@@ -38,6 +38,7 @@ def main() -> None:
     console = Console()
     for key, how in (("metrics", "each series graded alone"), ("metrics_same_patient", "each disc graded from all its patient's series")):
         if key not in cv:
+            print(f"no figures for {how} in this model's record (trained before they were measured)")
             continue
         table = Table(title=f"Grading, patient {cv['folds']}-fold cross-validation, {how}: {cv['n_discs']} discs, {cv['n_patients']} patients")
         for column in ("grade", "balanced accuracy [95% CI]", "kappa [95% CI]", "within one / AUC", "ECE"):

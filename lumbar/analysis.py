@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from lumbar import __version__
+from lumbar.errors import InputError
 from lumbar.findings import DISC_LEVELS, Disc, DiscMeasurements, Findings, Grade, InputDescription, Stenosis, Vertebra, VertebraMeasurements
 from lumbar.grades import is_abnormal
 from lumbar.image import SpineImage
 from lumbar.io.read import read_image
 from lumbar.io.write import write_text
 from lumbar.labels import CANAL_LABEL, Structure
-from lumbar.pipeline import SegmentationResult, save_segmentation, segment_image, study_stem
+from lumbar.pipeline import SegmentationResult, save_segmentation, segment_image, study_stem, unique_stems
 from lumbar.models.registry import available_models, load_model
 from lumbar.tasks.disc_crops import crop_disc
-from lumbar.tasks.grading import disc_probabilities, fuse_probabilities, grades_from, occlusion_maps
+from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
 from lumbar.tasks.levels import mid_sagittal_index
 from lumbar.tasks.measurements import SpineMeasurements, measure_spine
 from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
@@ -78,11 +79,13 @@ class Evidence:
 
 @dataclass
 class StudyGrading:
-    """The named discs of one series cropped on its mid-sagittal slice, with their calibrated probabilities."""
+    """The named discs of one series cropped on its mid-sagittal slice, their calibrated probabilities, and
+    per disc the series those come from (this one, or every series of the patient that shows the disc)."""
 
     source: str
     crops: dict[str, np.ndarray]
     probabilities: dict[str, dict[str, np.ndarray]]
+    graded_from: dict[str, list[str]]
 
 
 def grade_study(result: SegmentationResult, model) -> StudyGrading:
@@ -95,16 +98,44 @@ def grade_study(result: SegmentationResult, model) -> StudyGrading:
         crop = crop_disc(slice_, levels.instances[mid], lv, spacing) if lv.name in DISC_LEVELS else None
         if crop is not None:
             crops[lv.name] = crop.pixels
+    source = image.describe()["source"]
     probabilities = disc_probabilities(list(crops.values()), model)
-    return StudyGrading(image.describe()["source"], crops, dict(zip(crops, probabilities)))
+    return StudyGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops})
 
 
 def fuse_patient_series(studies: list[StudyGrading]) -> list[StudyGrading]:
     """Series of one patient (e.g. T1 and T2): every disc takes the mean of its probabilities over the
     series that show it, so that all of them report the same grades."""
-    fused = {level: fuse_probabilities([s.probabilities[level] for s in studies if level in s.probabilities])
-             for level in {level for s in studies for level in s.probabilities}}
-    return [StudyGrading(s.source, s.crops, {level: fused[level] for level in s.probabilities}) for s in studies]
+    rows = [(k, level) for k, study in enumerate(studies) for level in study.probabilities]
+    fused_studies = [StudyGrading(study.source, study.crops, {}, {}) for study in studies]
+    if not rows:
+        return fused_studies
+    grades = list(studies[rows[0][0]].probabilities[rows[0][1]])
+    fused = fuse_same_disc({g: np.stack([studies[k].probabilities[level][g] for k, level in rows]) for g in grades},
+                           [level for _, level in rows])
+    for i, (k, level) in enumerate(rows):
+        fused_studies[k].probabilities[level] = {g: fused[g][i] for g in grades}
+        fused_studies[k].graded_from[level] = [studies[j].source for j, other in rows if other == level]
+    return fused_studies
+
+
+def patient_gradings(results: list[SegmentationResult], model) -> tuple[list[StudyGrading], list[list[str]]]:
+    """Grade a patient's series together where their level names can be trusted to mean the same disc.
+
+    Fusion joins discs by name, so a series whose naming carries a review flag (a small lowest disc, a gap,
+    too few discs) is graded alone and says why: joined by name, its discs could be averaged with their
+    neighbours in the other series."""
+    studies = [grade_study(result, model) for result in results]
+    trusted = [k for k, result in enumerate(results) if not result.levels.flags]
+    notes: list[list[str]] = [[] for _ in results]
+    if len(trusted) >= 2:
+        for k, fused in zip(trusted, fuse_patient_series([studies[k] for k in trusted])):
+            studies[k] = fused
+    for k in range(len(results)):
+        if k not in trusted or len(trusted) < 2:
+            why = "its level names carry a review flag" if k not in trusted else "the other series' level names carry review flags"
+            notes[k].append(f"graded alone, not together with the patient's other series: {why}")
+    return studies, notes
 
 
 def grades_and_evidence(study: StudyGrading, model) -> tuple[dict[str, dict], list[Evidence]]:
@@ -123,9 +154,11 @@ def grades_and_evidence(study: StudyGrading, model) -> tuple[dict[str, dict], li
 
 
 def build_findings(result: SegmentationResult, measurements: SpineMeasurements, grades: dict[str, dict] | None = None,
-                   grading_version: str = "not available", graded_from: list[str] | None = None) -> Findings:
-    """Assemble the findings of one study; ``grades`` per disc level come from :func:`grades_and_evidence`."""
-    grades = grades or {}
+                   grading_version: str = "not available", graded_from: dict[str, list[str]] | None = None,
+                   notes: list[str] | None = None) -> Findings:
+    """Assemble the findings of one study; ``grades`` per disc level come from :func:`grades_and_evidence`,
+    ``graded_from`` per level names the series they come from, ``notes`` are extra review reasons."""
+    grades, graded_from = grades or {}, graded_from or {}
     image = result.image
     described = image.describe()
     disc_measures = {d.level: d for d in measurements.discs}
@@ -141,6 +174,7 @@ def build_findings(result: SegmentationResult, measurements: SpineMeasurements, 
             stenosis = Stenosis(grade=graded.grade if image.spacing_known else "unknown",
                                 basis=graded.basis if image.spacing_known else "pixel spacing unknown", thresholds=CITATION)
         discs.append(Disc(level=level.name, label=level.label, grades={k: Grade(**v) for k, v in grades.get(level.name, {}).items()},
+                          graded_from=graded_from.get(level.name, []),
                           measurements=DiscMeasurements(**{k: v for k, v in asdict(m).items() if k != "level"}) if m else None,
                           stenosis=stenosis))
     vertebrae = [Vertebra(level=lv.name, label=lv.label,
@@ -158,17 +192,21 @@ def build_findings(result: SegmentationResult, measurements: SpineMeasurements, 
         discs=discs, vertebrae=vertebrae,
         lordosis_deg=measurements.lordosis_deg, narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
         narrowest_canal_level=measurements.narrowest_canal_level or None,
-        graded_from=graded_from or [],
-        needs_review=review_reasons(result),
+        needs_review=review_reasons(result) + (notes or []),
     )
 
 
-def finish_study(result: SegmentationResult, out_dir: Path, study: StudyGrading | None, model, graded_from: list[str],
-                 report: bool = True) -> Findings:
-    """Measure, grade, and write masks, findings.json and the reports of one segmented series into ``out_dir``."""
-    outputs = save_segmentation(result, out_dir, "segmentation")
+def prepare_study(result: SegmentationResult, study: StudyGrading | None, model, notes: list[str]) -> tuple[Findings, list[Evidence]]:
+    """Measurements, grades and evidence maps of one segmented series: everything but the writing."""
     grades, evidence = grades_and_evidence(study, model) if study is not None else ({}, [])
-    findings = build_findings(result, measure(result), grades, model.version if model is not None else "not available", graded_from)
+    findings = build_findings(result, measure(result), grades, model.version if model is not None else "not available",
+                              study.graded_from if study is not None else None, notes)
+    return findings, evidence
+
+
+def write_study(result: SegmentationResult, findings: Findings, evidence: list[Evidence], out_dir: Path, report: bool = True) -> Findings:
+    """Write masks, evidence maps, the reports and findings.json of one series into ``out_dir``."""
+    outputs = save_segmentation(result, out_dir, "segmentation")
     findings.outputs = {k: str(Path(v).relative_to(out_dir)) for k, v in outputs.items()}
     findings.outputs["findings"] = "findings.json"
     if evidence:
@@ -187,17 +225,19 @@ def finish_study(result: SegmentationResult, out_dir: Path, study: StudyGrading 
 def analyze_images(images: list[SpineImage], out_dirs: list[Path], *, same_patient: bool = False, report: bool = True,
                    progress: Callable[[int], None] | None = None) -> list[tuple[Findings, SegmentationResult]]:
     """Analyse images already read, each into its own folder. With ``same_patient`` the images are series of
-    one patient (T1, T2, ...): each disc is graded from every series that shows it."""
+    one patient (T1, T2, ...): each disc is graded from every series that shows it (see :func:`patient_gradings`).
+    Every series is measured and graded before any output is written."""
     model = load_model("grading") if "grading" in available_models() else None
     results = [segment_image(image, progress) for image in images]
-    studies = [grade_study(r, model) if model is not None else None for r in results]
-    if same_patient and model is not None:
-        studies = fuse_patient_series(studies)  # type: ignore[arg-type]
-    done = []
-    for result, study, out in zip(results, studies, out_dirs):
-        graded_from = ([s.source for s in studies] if same_patient else [study.source]) if study is not None else []  # type: ignore[union-attr]
-        done.append((finish_study(result, Path(out), study, model, graded_from, report), result))
-    return done
+    notes: list[list[str]] = [[] for _ in results]
+    studies: list[StudyGrading | None] = [None] * len(results)
+    if model is not None and same_patient:
+        studies, notes = patient_gradings(results, model)  # type: ignore[assignment]
+    elif model is not None:
+        studies = [grade_study(result, model) for result in results]
+    prepared = [prepare_study(result, study, model, note) for result, study, note in zip(results, studies, notes)]
+    return [(write_study(result, findings, evidence, Path(out), report), result)
+            for result, (findings, evidence), out in zip(results, prepared, out_dirs)]
 
 
 def analyze_image(image: SpineImage, out_dir: str | Path, *, report: bool = True,
@@ -216,10 +256,20 @@ def analyze_study(path: str | Path, out_root: str | Path, *, spacing_mm: float |
     return findings
 
 
-def analyze_patient(paths: list[Path], out_root: str | Path, stems: dict[Path, str], *, spacing_mm: float | None = None,
-                    modality: str | None = None, series: str | None = None, report: bool = True) -> list[Findings]:
-    """Several series of one patient (``--same-patient``): all are read first, so a bad one stops the
-    patient before anything is written; then each disc is graded from every series that shows it."""
-    images = [read_image(p, spacing_mm=spacing_mm, modality=modality, series=series) for p in paths]
+def analyze_patient(paths: list[str | Path], out_root: str | Path, *, spacing_mm: float | None = None,
+                    modality: str | None = None, report: bool = True) -> list[Findings]:
+    """Several series of one patient (``--same-patient``), each into ``out_root/<stem>/``. All are read
+    first, so that a bad series, two DICOM series of different patients or one series given twice stops
+    the patient before anything is written; then each disc is graded from every series that shows it."""
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise InputError("--same-patient needs at least two series of the patient")
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise InputError("--same-patient: the same series is given twice")
+    images = [read_image(p, spacing_mm=spacing_mm, modality=modality) for p in paths]
+    patients = {image.metadata["_patient_id"] for image in images if image.metadata.get("_patient_id")}
+    if len(patients) > 1:
+        raise InputError("--same-patient: the DICOM series belong to different patients (PatientID differs)")
+    stems = unique_stems(paths)
     done = analyze_images(images, [Path(out_root) / stems[p] for p in paths], same_patient=True, report=report)
     return [findings for findings, _ in done]

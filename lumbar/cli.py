@@ -191,11 +191,13 @@ def analyze(
         from lumbar.io import discover_studies
         from lumbar.pipeline import unique_stems
 
+        if series:
+            raise InputError("--series picks one series of one DICOM folder; with --same-patient give each series as its own input")
         studies = discover_studies(inputs)
-        stems = unique_stems(studies)
         with progress_bar() as bar:
             bar.add_task(f"{len(studies)} series of one patient", total=None)
-            all_findings = analyze_patient(studies, out, stems, spacing_mm=spacing, modality=modality, series=series, report=report)
+            all_findings = analyze_patient(studies, out, spacing_mm=spacing, modality=modality, report=report)
+        stems = unique_stems(studies)
         for study, findings in zip(studies, all_findings):
             show(study, (stems[study], findings))
         return

@@ -57,6 +57,8 @@ class Disc(BaseModel):
     label: int = Field(description="Value of this disc in the instance label map.")
     grades: dict[str, Grade] = Field(default_factory=dict, description="pfirrmann, herniation, bulging, narrowing, "
                                      "endplate_upper, endplate_lower, spondylolisthesis, modic; empty without a grading model.")
+    graded_from: list[str] = Field(default_factory=list, description="Series whose crops of this disc the grades come from: "
+                                   "this one, or every series of the patient that shows it (--same-patient).")
     measurements: DiscMeasurements | None = None
     stenosis: Stenosis | None = None
 
@@ -100,8 +102,6 @@ class Findings(BaseModel):
     lordosis_deg: float | None = Field(None, description="L1 upper endplate to S1 upper endplate.")
     narrowest_canal_ap_mm: float | None = None
     narrowest_canal_level: str | None = None
-    graded_from: list[str] = Field(default_factory=list, description="Series whose disc crops the grades come from: "
-                                   "this one, or every series of the patient when they were analysed together (--same-patient).")
     needs_review: list[str] = Field(default_factory=list, description="Why a reader should check this result.")
     outputs: dict[str, str] = Field(default_factory=dict)
 

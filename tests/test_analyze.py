@@ -139,40 +139,78 @@ def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
     assert "Disc grades" in html and "cross-validation" in html and "Evidence for the grades" in html
 
 
-def test_same_patient_series_are_graded_together(tmp_path, inputs, phantom):
-    """Two series of one patient: every disc both show gets one set of grades, from both; a bad series
-    stops the patient before anything is written."""
-    other = phantom.image.sagittal_slices()[4]
-    Image.fromarray(np.clip(other / np.percentile(other, 99.5) * 255, 0, 255).astype(np.uint8)).save(tmp_path / "t1.png")
-    args = ["analyze", str(inputs / "slice.png"), str(tmp_path / "t1.png"), "-o", str(tmp_path / "out"), "--spacing", "1",
-            "--no-report", "--same-patient"]
-    result = CliRunner().invoke(app, args)
+def test_same_patient_series_are_graded_together(tmp_path, inputs):
+    """Two series of one patient: every disc both show gets one set of grades, from both."""
+    from lumbar.models.registry import available_models
+
+    if "grading" not in available_models():
+        pytest.skip("no grading model shipped")
+    t2 = np.asarray(Image.open(inputs / "slice.png"), float)
+    Image.fromarray((255 * (t2 / 255) ** 1.3).astype(np.uint8)).save(tmp_path / "t1.png")  # another contrast, same anatomy
+    result = CliRunner().invoke(app, ["analyze", str(inputs / "slice.png"), str(tmp_path / "t1.png"), "-o", str(tmp_path / "out"),
+                                      "--spacing", "1", "--same-patient"])
     assert result.exit_code == 0, result.output
     first, second = (json.loads((tmp_path / "out" / stem / "findings.json").read_text()) for stem in ("slice", "t1"))
-    assert len(first["graded_from"]) == 2 and first["graded_from"] == second["graded_from"]
-    shared_levels = {d["level"] for d in first["discs"]} & {d["level"] for d in second["discs"]}
-    assert shared_levels
-    grades = [{d["level"]: d["grades"] for d in f["discs"] if d["level"] in shared_levels} for f in (first, second)]
-    assert grades[0] == grades[1] and all(g for g in grades[0].values())
+    both = {d["level"] for d in first["discs"]} & {d["level"] for d in second["discs"]}
+    assert len(both) >= 5
+    for findings in (first, second):
+        for disc in findings["discs"]:
+            if disc["level"] in both:
+                assert sorted(Path(s).name for s in disc["graded_from"]) == ["slice.png", "t1.png"]
+    grades = [{d["level"]: d["grades"] for d in f["discs"] if d["level"] in both} for f in (first, second)]
+    assert grades[0] == grades[1] and all(grades[0].values())
+    assert "Graded together with the patient's other series" in (tmp_path / "out" / "t1" / "report.html").read_text()
 
+
+@pytest.mark.parametrize("case", ["broken series", "one series", "same series twice", "--series"])
+def test_same_patient_refuses_bad_input_before_writing_anything(tmp_path, inputs, case):
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    result = CliRunner().invoke(app, args[:3] + [str(tmp_path / "broken.png"), "-o", str(tmp_path / "out2"), "--same-patient"])
-    assert result.exit_code == 2 and not (tmp_path / "out2").exists()
+    given = {"broken series": [inputs / "slice.png", tmp_path / "broken.png"], "one series": [inputs / "slice.png"],
+             "same series twice": [inputs / "slice.png", inputs / "slice.png"], "--series": [inputs / "slice.png", inputs / "dicom"]}[case]
+    extra = ["--series", "1"] if case == "--series" else []
+    result = CliRunner().invoke(app, ["analyze", *map(str, given), "-o", str(tmp_path / "out"), "--spacing", "1", "--same-patient", *extra])
+    assert result.exit_code == 2 and not (tmp_path / "out").exists()
+    assert len(result.output.strip().splitlines()) == 1 and "error" in result.output
 
 
-def test_fused_probabilities_are_the_mean_over_series():
-    from lumbar.evaluate.grading import fuse_same_disc
-    from lumbar.tasks.grading import fuse_probabilities, grades_from
+def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch):
+    """Probabilities are averaged per level over the series that show it; a series whose level names are
+    flagged is graded alone (joined by name, its discs could meet their neighbours), and says so."""
+    from types import SimpleNamespace
 
-    t1 = {"pfirrmann": np.array([0.1, 0.2, 0.5, 0.1, 0.1]), "herniation": np.array(0.2)}
-    t2 = {"pfirrmann": np.array([0.1, 0.6, 0.1, 0.1, 0.1]), "herniation": np.array(0.6)}
-    fused = fuse_probabilities([t1, t2])
-    assert np.allclose(fused["pfirrmann"], [0.1, 0.4, 0.3, 0.1, 0.1]) and np.isclose(fused["herniation"], 0.4)
-    rows = fuse_same_disc({"herniation": np.array([0.2, 0.6, 0.9])}, ["1 L4/L5", "1 L4/L5", "2 L4/L5"])
-    assert np.allclose(rows["herniation"], [0.4, 0.4, 0.9])
+    import lumbar.analysis as analysis
+    from lumbar.analysis import StudyGrading, fuse_patient_series, patient_gradings
+
+    def study(source, **herniation):
+        probs = {level: {"herniation": np.array(p)} for level, p in herniation.items()}
+        return StudyGrading(source, {}, probs, {level: [source] for level in probs})
+
+    t1, t2 = study("t1", L4_L5=0.2, L5_S1=0.5), study("t2", L4_L5=0.6, L3_L4=0.3)
+    fused = fuse_patient_series([t1, t2])
+    assert np.isclose(fused[0].probabilities["L4_L5"]["herniation"], 0.4) and np.isclose(fused[1].probabilities["L4_L5"]["herniation"], 0.4)
+    assert fused[0].probabilities["L5_S1"]["herniation"] == 0.5 and fused[1].probabilities["L3_L4"]["herniation"] == 0.3
+    assert fused[0].graded_from == {"L4_L5": ["t1", "t2"], "L5_S1": ["t1"]}
+
+    studies = {"a": study("a", L4_L5=0.2), "b": study("b", L4_L5=0.6), "c": study("c", L4_L5=0.9)}
+    monkeypatch.setattr(analysis, "grade_study", lambda result, model: studies[result.name])
+    results = [SimpleNamespace(name=n, levels=SimpleNamespace(flags=["small lowest disc"] if n == "c" else [])) for n in "abc"]
+    graded, notes = patient_gradings(results, model=None)
+    assert [np.round(g.probabilities["L4_L5"]["herniation"], 3) for g in graded] == [0.4, 0.4, 0.9]
+    assert notes[:2] == [[], []] and "graded alone" in notes[2][0]
+
+
+def test_fused_rows_and_grades_from_probabilities():
     from lumbar.grades import BINARY_GRADES
+    from lumbar.tasks.grading import fuse_same_disc, grades_from
 
-    probs = {**fused, "modic": np.array([0.7, 0.1, 0.1, 0.1]), **{g: np.array(0.1) for g in BINARY_GRADES if g != "herniation"}}
+    rows = fuse_same_disc({"herniation": np.array([0.2, 0.6, 0.9]), "pfirrmann": np.array([[0.1, 0.2, 0.5, 0.1, 0.1],
+                                                                                          [0.1, 0.6, 0.1, 0.1, 0.1],
+                                                                                          [0.2, 0.2, 0.2, 0.2, 0.2]])},
+                          ["1 L4/L5", "1 L4/L5", "2 L4/L5"])
+    assert np.allclose(rows["herniation"], [0.4, 0.4, 0.9]) and np.allclose(rows["pfirrmann"][1], [0.1, 0.4, 0.3, 0.1, 0.1])
+    probs = {"pfirrmann": rows["pfirrmann"][0], "herniation": rows["herniation"][0], "modic": np.array([0.7, 0.1, 0.1, 0.1]),
+             **{g: np.array(0.1) for g in BINARY_GRADES if g != "herniation"}}
     grades = grades_from(probs, {"herniation": 0.35})
     assert grades["pfirrmann"]["value"] == 2 and np.isclose(grades["pfirrmann"]["probability"], 0.4)
-    assert grades["herniation"] == {"value": 1, "probability": 0.4}
+    assert grades["herniation"]["value"] == 1 and np.isclose(grades["herniation"]["probability"], 0.4)
+    assert grades["bulging"] == {"value": 0, "probability": 0.9}

@@ -53,20 +53,6 @@ def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], pro
     return report
 
 
-def fuse_same_disc(probs: dict[str, np.ndarray], discs: list[str]) -> dict[str, np.ndarray]:
-    """Rows naming the same disc of a patient (its T1, T2, ... views) all get their mean probabilities,
-    as ``lumbar analyze --same-patient`` grades them."""
-    keys, inverse = np.unique(np.asarray(discs), return_inverse=True)
-    counts = np.bincount(inverse, minlength=len(keys)).astype(float)
-    fused = {}
-    for name, p in probs.items():
-        p = np.asarray(p, float)
-        sums = np.zeros((len(keys), *p.shape[1:]))
-        np.add.at(sums, inverse, p)
-        fused[name] = (sums / counts.reshape(-1, *([1] * (p.ndim - 1))))[inverse]
-    return fused
-
-
 def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | None = None, progress=None,
                             same_patient: bool = False) -> dict:
     """Grade every disc found in a folder of slices with the shipped model and score it against the CSV.
@@ -74,7 +60,7 @@ def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | N
     from lumbar.errors import InputError
     from lumbar.io.spider import find_overview, read_overview_spacing
     from lumbar.models.registry import load_model
-    from lumbar.tasks.grading import calibrated_probabilities, decide, prepare_crops
+    from lumbar.tasks.grading import calibrated_probabilities, decide, fuse_same_disc, prepare_crops
     from lumbar.train.grading_data import build_samples, read_gradings
 
     paths = sorted(Path(images).glob("*.png"))
@@ -106,7 +92,9 @@ def grading_table(report: dict):
     """A rich table of the grading metrics."""
     from rich.table import Table
 
-    table = Table(title=f"{report['n_discs']} discs, {report['n_patients']} patients, coverage {100 * report['coverage']['overall']:.1f}%")
+    how = ", each disc graded from all its patient's series" if report.get("same_patient") else ""
+    table = Table(title=f"{report['n_discs']} discs (one row per series), {report['n_patients']} patients, "
+                        f"coverage {100 * report['coverage']['overall']:.1f}%{how}")
     for column in ("grade", "balanced accuracy", "kappa", "within one / AUC", "ECE"):
         table.add_column(column)
     for name, m in report["metrics"].items():

@@ -157,6 +157,7 @@ def _series_meta(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset
         "manufacturer": str(first.get("Manufacturer", "")),
         "transfer_syntax": str(getattr(getattr(last, "file_meta", None), "TransferSyntaxUID", "")),
         "_dicom_files": [str(f) for f, _ in items],
+        "_patient_id": str(first.get("PatientID", "")),  # compared by --same-patient, never written out
     }
 
 

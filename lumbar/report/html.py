@@ -29,20 +29,24 @@ def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     return f"{value:.{digits}f}{(' ' + unit) if unit and unit != '°' else unit}"
 
 
-def grading_reliability() -> str:
-    """How far to trust the grades, from the shipped model's own cross-validation record."""
+def grading_reliability(same_patient: bool = False) -> str:
+    """How far to trust the grades, from the shipped model's own cross-validation record: the figures for
+    series graded alone, or for discs graded from all of a patient's series (``same_patient``)."""
     from lumbar.models.registry import available_models, load_model
 
     if "grading" not in available_models():
         return ""
-    metrics = load_model("grading").meta.get("cv", {}).get("metrics", {})
+    cv = load_model("grading").meta.get("cv", {})
+    key = "metrics_same_patient" if same_patient and "metrics_same_patient" in cv else "metrics"
+    metrics = cv.get(key, {})
     if "pfirrmann" not in metrics:
         return ""
     pf = metrics["pfirrmann"]
     binary = [m["balanced_accuracy"] for name, m in metrics.items() if name not in ("pfirrmann", "modic")]
-    folds = load_model("grading").meta["cv"].get("folds", "k")
-    text = (f"Patient {folds}-fold cross-validation on SPIDER: Pfirrmann balanced accuracy {pf['balanced_accuracy']:.2f}, "
-            f"linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}")
+    how = {"metrics": " (series graded alone)" if same_patient else "",
+           "metrics_same_patient": ", each disc graded from all its patient's series"}[key]
+    text = (f"Patient {cv.get('folds', 'k')}-fold cross-validation on SPIDER{how}: Pfirrmann balanced accuracy "
+            f"{pf['balanced_accuracy']:.2f}, linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}")
     if binary:
         text += f"; other grades balanced accuracy {min(binary):.2f}–{max(binary):.2f}"
     return text + (". An experimental model: treat its grades as a second look, not a reading. Binary grades use"
@@ -95,13 +99,14 @@ def render_html(f: Findings, result, evidence: list | None = None) -> str:
     mid = mid_sagittal_index(classes)
     picture = overlay(result.image.sagittal_slices()[mid], classes[mid], result.levels.instances[mid],
                       instance_names(result.levels), result.image.sagittal_spacing_mm())
+    together = sorted({source for d in f.discs if len(d.graded_from) > 1 for source in d.graded_from})
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
         f=f, title=Path(f.input.source).name, unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
         overlay=base64.b64encode(png_bytes(picture)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
         grade_names=list(next((d.grades for d in f.discs if d.grades), {})), is_abnormal=is_abnormal,
-        grading_reliability=grading_reliability(),
+        grading_reliability=grading_reliability(bool(together)), graded_together=together,
         evidence=[{"caption": f"{e.level} {e.grade.replace('_', ' ')} {e.value} ({100 * e.probability:.0f}%)",
                    "png": base64.b64encode(png_bytes(heatmap_overlay(e.crop, e.heat))).decode()} for e in evidence or []],
     )

@@ -56,9 +56,18 @@ def disc_probabilities(crops: list[np.ndarray], model) -> list[dict[str, np.ndar
     return [{name: p[i] for name, p in probs.items()} for i in range(len(crops))]
 
 
-def fuse_probabilities(views: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """One disc seen in several series of a patient (T1, T2, ...): the mean of its calibrated probabilities."""
-    return {name: np.mean([v[name] for v in views], axis=0) for name in views[0]}
+def fuse_same_disc(probabilities: dict[str, np.ndarray], discs: list[str]) -> dict[str, np.ndarray]:
+    """Rows ``(N, ...)`` that name the same disc (``discs[i]``, e.g. "patient L4/L5": its T1, T2, ... views)
+    all get their mean probabilities; a disc seen once keeps its own."""
+    keys, inverse = np.unique(np.asarray(discs), return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(keys)).astype(float)
+    fused = {}
+    for name, p in probabilities.items():
+        p = np.asarray(p, float)
+        sums = np.zeros((len(keys), *p.shape[1:]))
+        np.add.at(sums, inverse, p)
+        fused[name] = (sums / counts.reshape(-1, *([1] * (p.ndim - 1))))[inverse]
+    return fused
 
 
 def grades_from(probabilities: dict[str, np.ndarray], thresholds: dict[str, float]) -> dict[str, dict]:

@@ -3,8 +3,9 @@
 Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``:
 
 1. disc candidates are connected components of the disc class, measured in mm;
-2. candidates off the spinal column (far from a smooth curve through the others, or behind the
-   canal) are dropped, and pieces of one disc split in two are merged;
+2. candidates off the spinal column (far from a smooth curve through the others — or, for the top and
+   bottom discs, from the line through their two neighbours — or behind the canal) are dropped, and
+   pieces of one disc split in two are merged;
 3. each disc gets a plane from its principal axes; vertebra voxels are assigned to the interval
    between two disc planes, then whole vertebra components are kept together;
 4. names are counted up from the lowest disc, taken as L5/S1 (the sacrum itself is not segmented:
@@ -94,9 +95,9 @@ def _off_chain_mm(discs: list[_Disc], i: int) -> float:
     curve = abs(np.polyval(np.polyfit(rows[keep], cols[keep], 2 if keep.sum() >= 5 else 1), rows[i]) - cols[i])
     if rows.min() < rows[i] < rows.max():
         return float(curve)
-    near = [j for j in np.argsort(np.abs(rows - rows[i]), kind="stable") if j != i][:2]
-    slope, intercept = np.polyfit(rows[near], cols[near], 1)
-    line = abs(slope * rows[i] + intercept - cols[i]) / np.hypot(1.0, slope)
+    j, k = [n for n in np.argsort(np.abs(rows - rows[i]), kind="stable") if n != i][:2]
+    (u0, u1), (v0, v1) = discs[k].centroid - discs[j].centroid, discs[i].centroid - discs[j].centroid
+    line = abs(u0 * v1 - u1 * v0) / max(float(np.hypot(u0, u1)), 1e-6)  # perpendicular distance to the line
     return float(min(curve, line))
 
 
@@ -197,8 +198,8 @@ def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], half_sl
 def _drop_interior_fragments(discs: list[_Disc]) -> list[_Disc]:
     """Drop small pieces between two discs of the chain: every disc fully inside the image is about as
     large as its neighbours, so a blob a third their size (a posterior element, a vessel) would add a level.
-    The ends of the chain are kept: a disc cut by the image edge, or a rudimentary lowest disc, is small
-    for a reason that later checks handle."""
+    The ends of the chain are kept: a disc cut by the image edge is small for a reason, and a small lowest
+    disc is flagged by :func:`small_lowest_disc_flags`."""
     if len(discs) < 4:
         return discs
     floor = MIN_INTERIOR_AREA_FRACTION * float(np.median([d.area_mm2 for d in discs]))
@@ -286,9 +287,9 @@ def small_lowest_disc_flags(discs: list[_Disc], spacing: tuple[float, float, flo
     (area < 60%) than the median of the others.
 
     Such a disc may be the remnant disc of a lumbosacral transitional vertebra (Castellvi et al., Spine 1984),
-    but far more often it is a normal L5/S1 cut obliquely or partly segmented: on SPIDER's mid-sagittal
-    T1/T2 images, counting it agrees with the expert's disc count far more often than leaving it out
-    (``bench/midsag_levels.py``). So the disc is counted as L5/S1, and flagged.
+    but more often it is a normal L5/S1 cut obliquely or partly segmented: on SPIDER's mid-sagittal slices,
+    counting it matches the listed disc count more often than leaving it out (``bench/midsag_levels.py``;
+    many images match neither way, as top discs are missed). So the disc is counted as L5/S1, and flagged.
     """
     if len(discs) < 4:
         return []
@@ -296,8 +297,8 @@ def small_lowest_disc_flags(discs: list[_Disc], spacing: tuple[float, float, flo
     lengths = np.array([_disc_length_mm(d, spacing) for d in discs])
     # Short front to back AND small: a collapsed (degenerated) L5/S1 loses height, not length.
     if lengths[0] < 0.7 * np.median(lengths[1:]) and areas[0] < 0.6 * np.median(areas[1:]):
-        return ["small lowest disc, counted as L5/S1: if it is the rudimentary disc of a transitional vertebra, "
-                "every level name is one too low (check the lumbosacral junction)"]
+        return ["small lowest disc, counted as L5/S1: if it is the rudimentary disc below a transitional vertebra, "
+                "every level name is one level too high (true L5/S1 called L4/L5; check the lumbosacral junction)"]
     return []
 
 

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumbar.evaluate.grading import fuse_same_disc, grade_metrics
+from lumbar.evaluate.grading import grade_metrics
 from lumbar.io.write import atomic_path, write_text
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs, n_grading_outputs
 from lumbar.models.networks import StudyGradingNet
 from lumbar.tasks.disc_crops import CROP_SHAPE
-from lumbar.tasks.grading import calibrated_probabilities, decide, prepare_crops
+from lumbar.tasks.grading import calibrated_probabilities, decide, fuse_same_disc, prepare_crops
 from lumbar.train import log, log_to
 from lumbar.train.augment import mild_intensity, random_affine
 from lumbar.train.grading_data import GradingSample, build_from_spider
