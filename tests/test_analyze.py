@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from lumbar.analysis import analyze_study
 from lumbar.cli import app
-from lumbar.findings import Disc, DiscMeasurements, Findings, InputDescription, Stenosis, Vertebra, VertebraMeasurements, findings_schema
+from lumbar.findings import Disc, DiscMeasurements, Findings, Grade, InputDescription, Stenosis, Vertebra, VertebraMeasurements, findings_schema
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
 from lumbar.report.html import summary_sentences
@@ -106,8 +106,6 @@ def test_summary_names_each_abnormal_level_in_plain_language():
 
 
 def test_summary_lists_a_grade_only_where_the_model_holds_it_likely():
-    from lumbar.findings import Grade
-
     likely, unlikely = _disc("L4/L5"), _disc("L5/S1")
     likely.grades = {"herniation": Grade(value=1, probability=0.8)}
     unlikely.grades = {"spondylolisthesis": Grade(value=1, probability=0.55)}  # a coin flip, called by a low threshold
@@ -137,6 +135,21 @@ def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
                 assert grade.value in (0, 1)
     html = (tmp_path / "scan" / "report.html").read_text()
     assert "Disc grades" in html and "cross-validation" in html and "Evidence for the grades" in html
+
+
+def test_report_marks_a_finding_called_below_even_odds(tmp_path, inputs):
+    """A binary grade called present at 7% (a rare finding's low threshold) reads "1?", not a red "1"."""
+    from lumbar.analysis import analyze_image
+    from lumbar.io.read import read_image
+    from lumbar.report.html import render_html
+
+    findings, result = analyze_image(read_image(inputs / "slice.png", spacing_mm=1.0), tmp_path, report=False)
+    findings.discs[0].grades = {"herniation": Grade(value=1, probability=0.07), "bulging": Grade(value=1, probability=0.8),
+                                "narrowing": Grade(value=0, probability=0.9)}
+    html = render_html(findings, result)
+    assert re.search(r'class="unlikely">1\? <span class="p">\(7%\)', html)
+    assert re.search(r'class="abnormal">1 <span class="p">\(80%\)', html)
+    assert re.search(r'class="">0 <span class="p">\(90%\)', html)
 
 
 def test_same_patient_series_are_graded_together(tmp_path, inputs):
