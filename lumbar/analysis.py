@@ -98,7 +98,9 @@ def grade_study(result: SegmentationResult, model) -> StudyGrading:
         crop = crop_disc(slice_, levels.instances[mid], lv, spacing) if lv.name in DISC_LEVELS else None
         if crop is not None:
             crops[lv.name] = crop.pixels
-    source = image.describe()["source"]
+    described = image.describe()
+    series = " ".join(str(described.get(k) or "") for k in ("series_number", "series_description")).strip()
+    source = f"{described['source']} (series {series})" if series else described["source"]
     probabilities = disc_probabilities(list(crops.values()), model)
     return StudyGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops})
 
@@ -256,20 +258,39 @@ def analyze_study(path: str | Path, out_root: str | Path, *, spacing_mm: float |
     return findings
 
 
-def analyze_patient(paths: list[str | Path], out_root: str | Path, *, spacing_mm: float | None = None,
-                    modality: str | None = None, report: bool = True) -> list[Findings]:
-    """Several series of one patient (``--same-patient``), each into ``out_root/<stem>/``. All are read
-    first, so that a bad series, two DICOM series of different patients or one series given twice stops
-    the patient before anything is written; then each disc is graded from every series that shows it."""
-    paths = [Path(p) for p in paths]
-    if len(paths) < 2:
-        raise InputError("--same-patient needs at least two series of the patient")
+def patient_series(paths: list[str | Path], *, spacing_mm: float | None = None, modality: str | None = None) -> list[tuple[SpineImage, str]]:
+    """The series of one patient and their output names: inputs expand as in a batch (a folder of images
+    gives each file), and a DICOM folder gives each of its sagittal series (``<folder>_s<SeriesNumber>``).
+    Refuses fewer than two series, a series given twice, and DICOM series of different patients."""
+    from lumbar.io.dicom import folder_has_dicom, read_sagittal_series
+    from lumbar.io.read import discover_studies
+
+    paths = discover_studies(list(paths))
     if len({p.resolve() for p in paths}) < len(paths):
         raise InputError("--same-patient: the same series is given twice")
-    images = [read_image(p, spacing_mm=spacing_mm, modality=modality) for p in paths]
-    patients = {image.metadata["_patient_id"] for image in images if image.metadata.get("_patient_id")}
+    named: list[tuple[SpineImage, str]] = []
+    for path, stem in unique_stems(paths).items():
+        if path.is_dir() and folder_has_dicom(path):
+            series = read_sagittal_series(path)
+            names = [f"{stem}_s{image.metadata.get('series_number') or k}" for k, image in enumerate(series, start=1)]
+            if len(set(names)) < len(names):  # series numbers missing or repeated: number them in order
+                names = [f"{stem}_s{k}" for k in range(1, len(series) + 1)]
+            named += zip(series, names if len(series) > 1 else [stem])
+        else:
+            named.append((read_image(path, spacing_mm=spacing_mm, modality=modality), stem))
+    if len(named) < 2:
+        raise InputError("--same-patient needs at least two series of the patient (files, or a DICOM folder holding them)")
+    patients = {image.metadata["_patient_id"] for image, _ in named if image.metadata.get("_patient_id")}
     if len(patients) > 1:
         raise InputError("--same-patient: the DICOM series belong to different patients (PatientID differs)")
-    stems = unique_stems(paths)
-    done = analyze_images(images, [Path(out_root) / stems[p] for p in paths], same_patient=True, report=report)
-    return [findings for findings, _ in done]
+    return named
+
+
+def analyze_patient(paths: list[str | Path], out_root: str | Path, *, spacing_mm: float | None = None,
+                    modality: str | None = None, report: bool = True) -> list[tuple[str, Findings]]:
+    """Several series of one patient (``--same-patient``), each into ``out_root/<name>/``. All are read
+    first (see :func:`patient_series`), so a bad input stops the patient before anything is written; then
+    each disc is graded from every series that shows it. Returns each series' output name and findings."""
+    named = patient_series(paths, spacing_mm=spacing_mm, modality=modality)
+    done = analyze_images([image for image, _ in named], [Path(out_root) / stem for _, stem in named], same_patient=True, report=report)
+    return [(stem, findings) for (_, stem), (findings, _) in zip(named, done)]

@@ -171,8 +171,8 @@ def analyze(
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR)."),
     series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
-    same_patient: bool = typer.Option(False, "--same-patient", help="The inputs are series of one patient (e.g. T1 and T2): "
-                                      "grade each disc from all of them."),
+    same_patient: bool = typer.Option(False, "--same-patient", help="The inputs are series of one patient (e.g. T1 and T2, "
+                                      "or a DICOM study folder holding them): grade each disc from all of them."),
 ) -> None:
     """Segment, name levels, measure, grade stenosis and write findings.json plus an HTML/PDF report."""
     from lumbar.analysis import analyze_patient, analyze_study
@@ -188,18 +188,13 @@ def analyze(
             console.print(f"  [yellow]review:[/yellow] {reason}", highlight=False)
 
     if same_patient:
-        from lumbar.io import discover_studies
-        from lumbar.pipeline import unique_stems
-
         if series:
-            raise InputError("--series picks one series of one DICOM folder; with --same-patient give each series as its own input")
-        studies = discover_studies(inputs)
+            raise InputError("--series picks one series of one DICOM folder; with --same-patient every sagittal series is used")
         with progress_bar() as bar:
-            bar.add_task(f"{len(studies)} series of one patient", total=None)
-            all_findings = analyze_patient(studies, out, spacing_mm=spacing, modality=modality, report=report)
-        stems = unique_stems(studies)
-        for study, findings in zip(studies, all_findings):
-            show(study, (stems[study], findings))
+            bar.add_task("series of one patient", total=None)
+            done = analyze_patient(inputs, out, spacing_mm=spacing, modality=modality, report=report)
+        for stem, findings in done:
+            show(Path(findings.input.source), (stem, findings))
         return
     run_batch(inputs, work, show)
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from lumbar.analysis import analyze_study
 from lumbar.cli import app
+from lumbar.errors import InputError
 from lumbar.findings import Disc, DiscMeasurements, Findings, Grade, InputDescription, Stenosis, Vertebra, VertebraMeasurements, findings_schema
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
@@ -173,6 +174,20 @@ def test_same_patient_series_are_graded_together(tmp_path, inputs):
     grades = [{d["level"]: d["grades"] for d in f["discs"] if d["level"] in both} for f in (first, second)]
     assert grades[0] == grades[1] and all(grades[0].values())
     assert "Graded together with the patient's other series" in (tmp_path / "out" / "t1" / "report.html").read_text()
+
+
+def test_same_patient_takes_every_sagittal_series_of_a_dicom_study(tmp_path, phantom):
+    """A study folder holding T1 and T2 gives two series, analysed and graded together, one output each."""
+    from lumbar.analysis import patient_series
+
+    study = tmp_path / "study"
+    write_dicom_series(phantom.image, study / "t2", series_description="T2 sag")
+    write_dicom_series(phantom.image, study / "t1", series_description="T1 sag")
+    named = patient_series([study])
+    assert sorted(image.metadata["series_description"] for image, _ in named) == ["T1 sag", "T2 sag"]
+    assert len({stem for _, stem in named}) == 2 and all(stem.startswith("study_s") for _, stem in named)
+    with pytest.raises(InputError, match="at least two series"):
+        patient_series([study / "t1"])
 
 
 @pytest.mark.parametrize("case", ["broken series", "one series", "same series twice", "--series"])

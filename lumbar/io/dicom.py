@@ -90,8 +90,8 @@ def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: 
     return max(series, key=rank)
 
 
-def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None = None) -> SpineImage:
-    """Group ``files`` into series, pick one, and stack it into a volume."""
+def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, pydicom.Dataset]]]:
+    """``files`` grouped by SeriesInstanceUID, image objects only."""
     headers = _headers(files)
     if not headers:
         raise InputError(f"{where}: no DICOM files found")
@@ -102,11 +102,25 @@ def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None =
     if not series:
         kinds = sorted({str(ds.get("Modality", "?")) for _, ds in headers})
         raise InputError(f"{where}: DICOM holds no image series (only {', '.join(kinds)} objects)")
+    return series
+
+
+def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None = None) -> SpineImage:
+    """Group ``files`` into series, pick one, and stack it into a volume."""
+    series = _image_series(files, where)
     uid = _pick_series(series, wanted_series, where)
     others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
     image = _stack_series(series[uid], where)
     image.metadata["other_series"] = others
     return image
+
+
+def read_sagittal_series(folder: Path) -> list[SpineImage]:
+    """Every sagittal image series in a DICOM folder (e.g. a study's T1 and T2), by series number."""
+    series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
+    sagittal = [items for items in series.values() if _plane(items[0][1]) == "sagittal"]
+    sagittal.sort(key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
+    return [_stack_series(items, folder) for items in sagittal]
 
 
 def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:
