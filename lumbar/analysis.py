@@ -3,7 +3,7 @@
 This is the one path through the tasks that ``lumbar analyze`` and ``lumbar.analyze`` run. It returns the
 :class:`~lumbar.findings.Findings` and writes, into ``OUT/<stem>/``, the masks, ``findings.json`` and
 the report (HTML and PDF). Several series of one patient (T1 and T2) can be analysed together: each
-disc is then graded from all of them, and every series' findings carry the same grades.
+disc is then graded from all series that show it and whose level names carry no review flag.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def review_reasons(result: SegmentationResult) -> list[str]:
     """Why a reader should check this result: level flags, modality, spacing, resolution, confidence."""
     image = result.image
     reasons = list(result.levels.flags)
+    reasons += [f"series left out of the patient's series graded together: {what}" for what in image.metadata.get("_left_out_series", [])]
     if image.modality != "MR":
         reasons.append(f"sequence not supported: modality {image.modality}; the models were trained on sagittal MRI")
     plane = image.metadata.get("plane")
@@ -99,7 +100,7 @@ def grade_study(result: SegmentationResult, model) -> StudyGrading:
         if crop is not None:
             crops[lv.name] = crop.pixels
     described = image.describe()
-    series = " ".join(str(described.get(k) or "") for k in ("series_number", "series_description")).strip()
+    series = " ".join(str(described.get(k) or "") for k in ("series_number", "series_description")).strip() or described.get("series_uid")
     source = f"{described['source']} (series {series})" if series else described["source"]
     probabilities = disc_probabilities(list(crops.values()), model)
     return StudyGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops})
@@ -135,7 +136,7 @@ def patient_gradings(results: list[SegmentationResult], model) -> tuple[list[Stu
             studies[k] = fused
     for k in range(len(results)):
         if k not in trusted or len(trusted) < 2:
-            why = "its level names carry a review flag" if k not in trusted else "the other series' level names carry review flags"
+            why = "its level names carry a review flag" if k not in trusted else "no other series with unflagged level names to join"
             notes[k].append(f"graded alone, not together with the patient's other series: {why}")
     return studies, notes
 
@@ -208,7 +209,9 @@ def prepare_study(result: SegmentationResult, study: StudyGrading | None, model,
 
 def write_study(result: SegmentationResult, findings: Findings, evidence: list[Evidence], out_dir: Path, report: bool = True) -> Findings:
     """Write masks, evidence maps, the reports and findings.json of one series into ``out_dir``."""
+    known = len(result.levels.flags)
     outputs = save_segmentation(result, out_dir, "segmentation")
+    findings.needs_review += result.levels.flags[known:]  # e.g. a DICOM SEG that could not be written
     findings.outputs = {k: str(Path(v).relative_to(out_dir)) for k, v in outputs.items()}
     findings.outputs["findings"] = "findings.json"
     if evidence:
@@ -259,30 +262,44 @@ def analyze_study(path: str | Path, out_root: str | Path, *, spacing_mm: float |
 
 
 def patient_series(paths: list[str | Path], *, spacing_mm: float | None = None, modality: str | None = None) -> list[tuple[SpineImage, str]]:
-    """The series of one patient and their output names: inputs expand as in a batch (a folder of images
-    gives each file), and a DICOM folder gives each of its sagittal series (``<folder>_s<SeriesNumber>``).
-    Refuses fewer than two series, a series given twice, and DICOM series of different patients."""
-    from lumbar.io.dicom import folder_has_dicom, read_sagittal_series
-    from lumbar.io.read import discover_studies
+    """The series of one patient and their output names: files as given, and every sagittal series of a
+    DICOM folder (``<folder>_s<SeriesNumber>``, or numbered in order where series numbers repeat; series
+    that cannot be read are left out and named in each series' review reasons).
 
-    paths = discover_studies(list(paths))
-    if len({p.resolve() for p in paths}) < len(paths):
-        raise InputError("--same-patient: the same series is given twice")
+    Refuses a folder of images (it would join unrelated studies), fewer than two series, a series given
+    twice, and DICOM series of different patients."""
+    from lumbar.io.dicom import folder_has_dicom, read_sagittal_series
+
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if path.is_dir() and not folder_has_dicom(path):
+            raise InputError(f"{path}: with --same-patient give the patient's series as files (or a DICOM study folder), not a folder of images")
     named: list[tuple[SpineImage, str]] = []
+    skipped: list[str] = []
     for path, stem in unique_stems(paths).items():
-        if path.is_dir() and folder_has_dicom(path):
-            series = read_sagittal_series(path)
+        if path.is_dir():
+            series, left_out = read_sagittal_series(path)
+            skipped += left_out
             names = [f"{stem}_s{image.metadata.get('series_number') or k}" for k, image in enumerate(series, start=1)]
             if len(set(names)) < len(names):  # series numbers missing or repeated: number them in order
                 names = [f"{stem}_s{k}" for k in range(1, len(series) + 1)]
             named += zip(series, names if len(series) > 1 else [stem])
         else:
             named.append((read_image(path, spacing_mm=spacing_mm, modality=modality), stem))
+    uids = [image.metadata.get("series_uid") for image, _ in named if image.metadata.get("series_uid")]
+    if len(set(uids)) < len(uids) or len({p.resolve() for p in paths}) < len(paths):
+        raise InputError("--same-patient: the same series is given twice")
     if len(named) < 2:
         raise InputError("--same-patient needs at least two series of the patient (files, or a DICOM folder holding them)")
     patients = {image.metadata["_patient_id"] for image, _ in named if image.metadata.get("_patient_id")}
     if len(patients) > 1:
         raise InputError("--same-patient: the DICOM series belong to different patients (PatientID differs)")
+    if len({stem for _, stem in named}) < len(named):
+        raise InputError("--same-patient: two series would share an output folder; rename one of the inputs")
+    for image, _ in named:
+        if modality and image.metadata.get("format") == "DICOM":
+            image.modality = modality.upper()
+        image.metadata["_left_out_series"] = skipped
     return named
 
 

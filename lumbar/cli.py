@@ -165,7 +165,8 @@ def segment(
 @app.command()
 @friendly_errors
 def analyze(
-    inputs: list[Path] = typer.Argument(..., help="Files or folders: DICOM, NIfTI, MHA, NRRD, PNG/JPEG (a folder of PNGs = many studies)."),
+    inputs: list[Path] = typer.Argument(..., help="Files or folders: DICOM, NIfTI, MHA, NRRD, PNG/JPEG (a folder of PNGs = many "
+                                        "studies; with --same-patient give files or a DICOM study folder)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: one subfolder per study."),
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR)."),
@@ -269,7 +270,8 @@ def evaluate_grading_cmd(
     overview: Path = typer.Option(None, help="SPIDER-style overview.csv with PixelSpacing per series."),
     json_out: Path = typer.Option(None, "--json", help="Write all metrics here."),
     same_patient: bool = typer.Option(False, "--same-patient", help="Grade each disc from all series of its patient "
-                                      "(<patient>_t1, <patient>_t2, ...) together, as analyze --same-patient does."),
+                                      "(<patient>_t1, <patient>_t2, ...) together, as analyze --same-patient does "
+                                      "(here every series is joined, flagged or not)."),
 ) -> None:
     """Per grade: balanced accuracy, recall, confusion, kappa, within-one, AUC with 95% CIs, and coverage."""
     from lumbar.evaluate.grading import evaluate_grading_folder, grading_table

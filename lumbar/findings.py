@@ -58,7 +58,8 @@ class Disc(BaseModel):
     grades: dict[str, Grade] = Field(default_factory=dict, description="pfirrmann, herniation, bulging, narrowing, "
                                      "endplate_upper, endplate_lower, spondylolisthesis, modic; empty without a grading model.")
     graded_from: list[str] = Field(default_factory=list, description="Series whose crops of this disc the grades come from: "
-                                   "this one, or every series of the patient that shows it (--same-patient).")
+                                   "this one, or with --same-patient every series of the patient that shows it and "
+                                   "whose level names carry no review flag.")
     measurements: DiscMeasurements | None = None
     stenosis: Stenosis | None = None
 

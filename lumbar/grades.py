@@ -26,5 +26,11 @@ def is_abnormal(grade: str, value: int) -> bool:
     return value >= 4 if grade == "pfirrmann" else value >= 1
 
 
+def called_below_even_odds(grade: str, value: int, probability: float) -> bool:
+    """A binary finding called present although its probability is below 50%: its threshold, chosen for
+    balanced accuracy, lies lower. The report marks such a call "1?"."""
+    return grade in BINARY_GRADES and value == 1 and probability < 0.5
+
+
 def n_grading_outputs() -> int:
     return sum(len(c) for c in ORDINAL_GRADES.values()) + len(BINARY_GRADES)

@@ -176,29 +176,64 @@ def test_same_patient_series_are_graded_together(tmp_path, inputs):
     assert "Graded together with the patient's other series" in (tmp_path / "out" / "t1" / "report.html").read_text()
 
 
+def _rewrite(folder, **tags):
+    import pydicom
+
+    for path in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(path)
+        for tag, value in tags.items():
+            setattr(ds, tag, value)
+        ds.save_as(path)
+
+
 def test_same_patient_takes_every_sagittal_series_of_a_dicom_study(tmp_path, phantom):
-    """A study folder holding T1 and T2 gives two series, analysed and graded together, one output each."""
+    """A study folder holding T1, T2 and an axial series: the two sagittal ones, named by series number;
+    the axial one is left out and named in the review reasons."""
     from lumbar.analysis import patient_series
 
     study = tmp_path / "study"
-    write_dicom_series(phantom.image, study / "t2", series_description="T2 sag")
-    write_dicom_series(phantom.image, study / "t1", series_description="T1 sag")
+    for name, number in (("t2", 3), ("t1", 2), ("ax", 4)):
+        write_dicom_series(phantom.image, study / name, series_description=f"{name.upper()} sag")
+        _rewrite(study / name, SeriesNumber=number)
+    _rewrite(study / "ax", ImageOrientationPatient=[1, 0, 0, 0, 1, 0])
     named = patient_series([study])
-    assert sorted(image.metadata["series_description"] for image, _ in named) == ["T1 sag", "T2 sag"]
-    assert len({stem for _, stem in named}) == 2 and all(stem.startswith("study_s") for _, stem in named)
+    assert [(image.metadata["series_description"], stem) for image, stem in named] == [("T1 sag", "study_s2"), ("T2 sag", "study_s3")]
+    assert "AX sag" in named[0][0].metadata["_left_out_series"][0] and "not sagittal" in named[0][0].metadata["_left_out_series"][0]
     with pytest.raises(InputError, match="at least two series"):
         patient_series([study / "t1"])
+    _rewrite(study / "t1", PatientID="SOMEONE ELSE")
+    with pytest.raises(InputError, match="different patients"):
+        patient_series([study])
 
 
-@pytest.mark.parametrize("case", ["broken series", "one series", "same series twice", "--series"])
-def test_same_patient_refuses_bad_input_before_writing_anything(tmp_path, inputs, case):
+@pytest.mark.parametrize("case, message", [("broken series", "broken.png"), ("one series", "at least two"),
+                                           ("same series twice", "twice"), ("--series", "--series"),
+                                           ("folder of images", "not a folder of images")])
+def test_same_patient_refuses_bad_input_before_writing_anything(tmp_path, inputs, case, message):
     (tmp_path / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "slices").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "slices" / name).write_bytes((inputs / "slice.png").read_bytes())
     given = {"broken series": [inputs / "slice.png", tmp_path / "broken.png"], "one series": [inputs / "slice.png"],
-             "same series twice": [inputs / "slice.png", inputs / "slice.png"], "--series": [inputs / "slice.png", inputs / "dicom"]}[case]
+             "same series twice": [inputs / "slice.png", inputs / "slice.png"], "--series": [inputs / "slice.png", inputs / "dicom"],
+             "folder of images": [tmp_path / "slices"]}[case]
     extra = ["--series", "1"] if case == "--series" else []
     result = CliRunner().invoke(app, ["analyze", *map(str, given), "-o", str(tmp_path / "out"), "--spacing", "1", "--same-patient", *extra])
     assert result.exit_code == 2 and not (tmp_path / "out").exists()
-    assert len(result.output.strip().splitlines()) == 1 and "error" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and message in result.output
+
+
+def test_a_dicom_seg_that_cannot_be_written_is_a_review_reason(tmp_path, inputs, monkeypatch):
+    import lumbar.io.dicom_write as dicom_write
+
+    def refuse(*args, **kwargs):
+        raise ValueError("no referenced instances")
+
+    monkeypatch.setattr(dicom_write, "write_dicom_seg", refuse)
+    findings = analyze_study(inputs / "dicom", tmp_path, report=False)
+    assert any(reason.startswith("DICOM SEG not written") for reason in findings.needs_review)
+    saved = json.loads((tmp_path / "dicom" / "findings.json").read_text())
+    assert any(reason.startswith("DICOM SEG not written") for reason in saved["needs_review"])
 
 
 def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch):
@@ -224,7 +259,10 @@ def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch
     results = [SimpleNamespace(name=n, levels=SimpleNamespace(flags=["small lowest disc"] if n == "c" else [])) for n in "abc"]
     graded, notes = patient_gradings(results, model=None)
     assert [np.round(g.probabilities["L4_L5"]["herniation"], 3) for g in graded] == [0.4, 0.4, 0.9]
-    assert notes[:2] == [[], []] and "graded alone" in notes[2][0]
+    assert notes[:2] == [[], []] and "graded alone" in notes[2][0] and "review flag" in notes[2][0]
+    graded, notes = patient_gradings(results[1:], model=None)  # one trusted series left: nothing to join it to
+    assert [g.probabilities["L4_L5"]["herniation"] for g in graded] == [0.6, 0.9]
+    assert "no other series" in notes[0][0] and "review flag" in notes[1][0]
 
 
 def test_fused_rows_and_grades_from_probabilities():

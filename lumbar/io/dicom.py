@@ -115,12 +115,24 @@ def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None =
     return image
 
 
-def read_sagittal_series(folder: Path) -> list[SpineImage]:
-    """Every sagittal image series in a DICOM folder (e.g. a study's T1 and T2), by series number."""
+def read_sagittal_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
+    """Every sagittal image series in a DICOM folder (e.g. a study's T1 and T2), by series number, and a
+    description of each series left out: not sagittal in every image (a localizer), or not stackable."""
     series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
-    sagittal = [items for items in series.values() if _plane(items[0][1]) == "sagittal"]
-    sagittal.sort(key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
-    return [_stack_series(items, folder) for items in sagittal]
+    ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
+    images, skipped = [], []
+    for items in ordered:
+        what = _describe_series([d for _, d in items])
+        if any(_plane(ds) != "sagittal" for _, ds in items):
+            skipped.append(f"{what}: not sagittal")
+            continue
+        try:
+            images.append(_stack_series(items, folder))
+        except InputError as exc:
+            skipped.append(f"{what}: {exc}")
+    if not images:
+        raise InputError(f"{folder}: no sagittal image series that can be read ({'; '.join(skipped)})")
+    return images, skipped
 
 
 def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:

@@ -10,7 +10,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from lumbar.findings import Findings
-from lumbar.grades import is_abnormal
+from lumbar.grades import called_below_even_odds, is_abnormal
 from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES
 from lumbar.report.overlays import heatmap_overlay, overlay, png_bytes
@@ -100,14 +100,16 @@ def render_html(f: Findings, result, evidence: list | None = None) -> str:
     picture = overlay(result.image.sagittal_slices()[mid], classes[mid], result.levels.instances[mid],
                       instance_names(result.levels), result.image.sagittal_spacing_mm())
     together = sorted({source for d in f.discs if len(d.graded_from) > 1 for source in d.graded_from})
+    unsure = any(called_below_even_odds(name, g.value, g.probability) for d in f.discs for name, g in d.grades.items())
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
-        f=f, title=Path(f.input.source).name, unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
+        f=f, title=Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else ""), unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
         overlay=base64.b64encode(png_bytes(picture)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
         grade_names=list(next((d.grades for d in f.discs if d.grades), {})), is_abnormal=is_abnormal,
-        grading_reliability=grading_reliability(bool(together)), graded_together=together,
-        evidence=[{"caption": f"{e.level} {e.grade.replace('_', ' ')} {e.value} ({100 * e.probability:.0f}%)",
+        grading_reliability=grading_reliability(bool(together)), graded_together=together, any_unsure=unsure, unsure=called_below_even_odds,
+        evidence=[{"caption": f"{e.level} {e.grade.replace('_', ' ')} {e.value}{'?' if called_below_even_odds(e.grade, e.value, e.probability) else ''} "
+                              f"({100 * e.probability:.0f}%)",
                    "png": base64.b64encode(png_bytes(heatmap_overlay(e.crop, e.heat))).decode()} for e in evidence or []],
     )
 
