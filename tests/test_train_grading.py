@@ -160,3 +160,30 @@ def test_evaluate_grading_command_on_real_slices(tmp_path):
     report = json.loads((tmp_path / "grading.json").read_text())
     assert report["n_patients"] == 4 and 0.8 <= report["coverage"]["overall"] <= 1.0
     assert set(report["metrics"]) == set(GRADES) and "within_one" in report["metrics"]["pfirrmann"]
+
+
+def test_cross_validation_grades_a_patients_series_together_fold_by_fold(tmp_path):
+    """Same-patient figures: each disc's rows (one per series) get the mean of their out-of-fold
+    probabilities, decided with their own fold's thresholds."""
+    from lumbar.train.grading import cross_validate
+
+    samples = []
+    for p in range(4):
+        for series in ("t1", "t2"):
+            for level in ("L4/L5", "L5/S1"):
+                grades = {g: 0 for g in GRADES}
+                grades.update(pfirrmann=3, herniation=int(level == "L5/S1"))
+                samples.append(GradingSample(str(p), f"{p}_{series}", level, np.zeros(CROP_SHAPE, np.float32), grades))
+    cfg = GradingConfig(data=str(tmp_path), out=str(tmp_path), folds=2)
+    # Out-of-fold herniation probabilities: T1 and T2 disagree; only their mean crosses the 0.5 threshold right.
+    for k, patients in enumerate(({"0", "2"}, {"1", "3"})):
+        index = [i for i, s in enumerate(samples) if s.patient in patients]
+        probs = {g: [[0.2] * len(ORDINAL_GRADES[g])] * len(index) if g in ORDINAL_GRADES else [0.1] * len(index) for g in GRADES}
+        probs["herniation"] = [(0.9 if samples[i].series.endswith("t2") else 0.3) if samples[i].level == "L5/S1" else
+                               (0.7 if samples[i].series.endswith("t2") else 0.1) for i in index]
+        (tmp_path / f"fold_{k}.json").write_text(json.dumps({"index": index, "temperatures": {}, "probs": probs,
+                                                             "thresholds": {g: 0.5 for g in BINARY_GRADES}}))
+    report = cross_validate(samples, cfg)
+    alone, together = report["metrics"]["herniation"], report["metrics_same_patient"]["herniation"]
+    assert alone["balanced_accuracy"] == 0.5  # t2 calls every disc, t1 none
+    assert together["balanced_accuracy"] == 1.0  # means 0.6 (L5/S1) and 0.4 (L4/L5)
