@@ -31,6 +31,8 @@ class Grade(BaseModel):
     value: int
     probability: float = Field(ge=0, le=1, description="Probability of the predicted value.")
     probabilities: dict[str, float] | None = Field(None, description="Per class, for Pfirrmann and Modic.")
+    threshold: float | None = Field(None, description="Binary grades: the positive probability at or above which the value "
+                                    "is 1, chosen for balanced accuracy (so a rare finding can be called below 50%).")
 
 
 class DiscMeasurements(_Measured):

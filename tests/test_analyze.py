@@ -134,6 +134,8 @@ def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
                 assert grade.value == max(probs, key=probs.get) and grade.probability == pytest.approx(probs[grade.value])
             else:
                 assert grade.value in (0, 1)
+                p1 = grade.probability if grade.value else 1 - grade.probability
+                assert (p1 >= grade.threshold) == (grade.value == 1)
     html = (tmp_path / "scan" / "report.html").read_text()
     assert "Disc grades" in html and "cross-validation" in html and "Evidence for the grades" in html
 
@@ -279,4 +281,4 @@ def test_fused_rows_and_grades_from_probabilities():
     grades = grades_from(probs, {"herniation": 0.35})
     assert grades["pfirrmann"]["value"] == 2 and np.isclose(grades["pfirrmann"]["probability"], 0.4)
     assert grades["herniation"]["value"] == 1 and np.isclose(grades["herniation"]["probability"], 0.4)
-    assert grades["bulging"] == {"value": 0, "probability": 0.9}
+    assert grades["herniation"]["threshold"] == 0.35 and grades["bulging"] == {"value": 0, "probability": 0.9, "threshold": 0.5}

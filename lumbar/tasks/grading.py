@@ -71,7 +71,8 @@ def fuse_same_disc(probabilities: dict[str, np.ndarray], discs: list[str]) -> di
 
 
 def grades_from(probabilities: dict[str, np.ndarray], thresholds: dict[str, float]) -> dict[str, dict]:
-    """One disc's grades: ``{"value", "probability"}`` per grade, and ``"probabilities"`` for Pfirrmann and Modic."""
+    """One disc's grades: ``{"value", "probability"}`` per grade, ``"probabilities"`` for Pfirrmann and Modic,
+    and the decision ``"threshold"`` for binary grades."""
     values = decide({name: np.asarray(p)[None] for name, p in probabilities.items()}, thresholds)
     grades = {}
     for name in (*ORDINAL_GRADES, *BINARY_GRADES):
@@ -83,7 +84,7 @@ def grades_from(probabilities: dict[str, np.ndarray], thresholds: dict[str, floa
                             "probabilities": {str(c): float(v) for c, v in zip(classes, p)}}
         else:
             p1 = float(probabilities[name])
-            grades[name] = {"value": value, "probability": p1 if value else 1 - p1}
+            grades[name] = {"value": value, "probability": p1 if value else 1 - p1, "threshold": float(thresholds.get(name, 0.5))}
     return grades
 
 
