@@ -48,7 +48,6 @@ def review_reasons(result: SegmentationResult) -> list[str]:
     """Why a reader should check this result: level flags, modality, spacing, resolution, confidence."""
     image = result.image
     reasons = list(result.levels.flags)
-    reasons += [f"series left out of the patient's series graded together: {what}" for what in image.metadata.get("_left_out_series", [])]
     if image.modality != "MR":
         reasons.append(f"sequence not supported: modality {image.modality}; the models were trained on sagittal MRI")
     plane = image.metadata.get("plane")
@@ -100,7 +99,7 @@ def grade_study(result: SegmentationResult, model) -> StudyGrading:
         if crop is not None:
             crops[lv.name] = crop.pixels
     described = image.describe()
-    series = " ".join(str(described.get(k) or "") for k in ("series_number", "series_description")).strip() or described.get("series_uid")
+    series = " ".join(str(described.get(k) or "") for k in ("series_number", "series_description")).strip()
     source = f"{described['source']} (series {series})" if series else described["source"]
     probabilities = disc_probabilities(list(crops.values()), model)
     return StudyGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops})
@@ -228,19 +227,19 @@ def write_study(result: SegmentationResult, findings: Findings, evidence: list[E
 
 
 def analyze_images(images: list[SpineImage], out_dirs: list[Path], *, same_patient: bool = False, report: bool = True,
-                   progress: Callable[[int], None] | None = None) -> list[tuple[Findings, SegmentationResult]]:
+                   notes: list[str] | None = None, progress: Callable[[int], None] | None = None) -> list[tuple[Findings, SegmentationResult]]:
     """Analyse images already read, each into its own folder. With ``same_patient`` the images are series of
     one patient (T1, T2, ...): each disc is graded from every series that shows it (see :func:`patient_gradings`).
-    Every series is measured and graded before any output is written."""
+    ``notes`` are review reasons for every image. Every series is measured and graded before any output is written."""
     model = load_model("grading") if "grading" in available_models() else None
     results = [segment_image(image, progress) for image in images]
-    notes: list[list[str]] = [[] for _ in results]
+    notes_each: list[list[str]] = [[] for _ in results]
     studies: list[StudyGrading | None] = [None] * len(results)
     if model is not None and same_patient:
-        studies, notes = patient_gradings(results, model)  # type: ignore[assignment]
+        studies, notes_each = patient_gradings(results, model)  # type: ignore[assignment]
     elif model is not None:
         studies = [grade_study(result, model) for result in results]
-    prepared = [prepare_study(result, study, model, note) for result, study, note in zip(results, studies, notes)]
+    prepared = [prepare_study(result, study, model, (notes or []) + own) for result, study, own in zip(results, studies, notes_each)]
     return [(write_study(result, findings, evidence, Path(out), report), result)
             for result, (findings, evidence), out in zip(results, prepared, out_dirs)]
 
@@ -261,16 +260,20 @@ def analyze_study(path: str | Path, out_root: str | Path, *, spacing_mm: float |
     return findings
 
 
-def patient_series(paths: list[str | Path], *, spacing_mm: float | None = None, modality: str | None = None) -> list[tuple[SpineImage, str]]:
-    """The series of one patient and their output names: files as given, and every sagittal series of a
-    DICOM folder (``<folder>_s<SeriesNumber>``, or numbered in order where series numbers repeat; series
-    that cannot be read are left out and named in each series' review reasons).
+def patient_series(paths: list[str | Path], *, spacing_mm: float | None = None,
+                   modality: str | None = None) -> tuple[list[tuple[SpineImage, str]], list[str]]:
+    """The series of one patient with their output names, and review notes on series left out: files as
+    given, and every sagittal series of a DICOM folder (``<folder>_s<SeriesNumber>``, numbered in order where
+    series numbers repeat; a localizer or a series that cannot be stacked is left out and named).
 
     Refuses a folder of images (it would join unrelated studies), fewer than two series, a series given
     twice, and DICOM series of different patients."""
     from lumbar.io.dicom import folder_has_dicom, read_sagittal_series
+    from lumbar.io.read import override_modality
 
     paths = [Path(p) for p in paths]
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise InputError("--same-patient: the same series is given twice")
     for path in paths:
         if path.is_dir() and not folder_has_dicom(path):
             raise InputError(f"{path}: with --same-patient give the patient's series as files (or a DICOM study folder), not a folder of images")
@@ -279,15 +282,15 @@ def patient_series(paths: list[str | Path], *, spacing_mm: float | None = None, 
     for path, stem in unique_stems(paths).items():
         if path.is_dir():
             series, left_out = read_sagittal_series(path)
-            skipped += left_out
+            skipped += [f"series left out of the patient's series graded together: {what}" for what in left_out]
             names = [f"{stem}_s{image.metadata.get('series_number') or k}" for k, image in enumerate(series, start=1)]
             if len(set(names)) < len(names):  # series numbers missing or repeated: number them in order
                 names = [f"{stem}_s{k}" for k in range(1, len(series) + 1)]
-            named += zip(series, names if len(series) > 1 else [stem])
+            named += zip((override_modality(image, modality) for image in series), names if len(series) > 1 else [stem])
         else:
             named.append((read_image(path, spacing_mm=spacing_mm, modality=modality), stem))
     uids = [image.metadata.get("series_uid") for image, _ in named if image.metadata.get("series_uid")]
-    if len(set(uids)) < len(uids) or len({p.resolve() for p in paths}) < len(paths):
+    if len(set(uids)) < len(uids):
         raise InputError("--same-patient: the same series is given twice")
     if len(named) < 2:
         raise InputError("--same-patient needs at least two series of the patient (files, or a DICOM folder holding them)")
@@ -296,11 +299,7 @@ def patient_series(paths: list[str | Path], *, spacing_mm: float | None = None, 
         raise InputError("--same-patient: the DICOM series belong to different patients (PatientID differs)")
     if len({stem for _, stem in named}) < len(named):
         raise InputError("--same-patient: two series would share an output folder; rename one of the inputs")
-    for image, _ in named:
-        if modality and image.metadata.get("format") == "DICOM":
-            image.modality = modality.upper()
-        image.metadata["_left_out_series"] = skipped
-    return named
+    return named, skipped
 
 
 def analyze_patient(paths: list[str | Path], out_root: str | Path, *, spacing_mm: float | None = None,
@@ -308,6 +307,7 @@ def analyze_patient(paths: list[str | Path], out_root: str | Path, *, spacing_mm
     """Several series of one patient (``--same-patient``), each into ``out_root/<name>/``. All are read
     first (see :func:`patient_series`), so a bad input stops the patient before anything is written; then
     each disc is graded from every series that shows it. Returns each series' output name and findings."""
-    named = patient_series(paths, spacing_mm=spacing_mm, modality=modality)
-    done = analyze_images([image for image, _ in named], [Path(out_root) / stem for _, stem in named], same_patient=True, report=report)
+    named, notes = patient_series(paths, spacing_mm=spacing_mm, modality=modality)
+    done = analyze_images([image for image, _ in named], [Path(out_root) / stem for _, stem in named], same_patient=True,
+                          report=report, notes=notes)
     return [(stem, findings) for (_, stem), (findings, _) in zip(named, done)]

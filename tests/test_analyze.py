@@ -198,9 +198,16 @@ def test_same_patient_takes_every_sagittal_series_of_a_dicom_study(tmp_path, pha
         write_dicom_series(phantom.image, study / name, series_description=f"{name.upper()} sag")
         _rewrite(study / name, SeriesNumber=number)
     _rewrite(study / "ax", ImageOrientationPatient=[1, 0, 0, 0, 1, 0])
-    named = patient_series([study])
+    named, notes = patient_series([study])
     assert [(image.metadata["series_description"], stem) for image, stem in named] == [("T1 sag", "study_s2"), ("T2 sag", "study_s3")]
-    assert "AX sag" in named[0][0].metadata["_left_out_series"][0] and "not sagittal" in named[0][0].metadata["_left_out_series"][0]
+    assert len(notes) == 1 and "#4 AX sag" in notes[0] and "not sagittal" in notes[0]
+    import pydicom
+
+    axial_uid = pydicom.dcmread(next((study / "ax").iterdir())).SeriesInstanceUID
+    assert axial_uid not in notes[0]  # no identifiers in review reasons
+    assert {image.modality for image, _ in patient_series([study], modality="ct")[0]} == {"CT"}
+    with pytest.raises(InputError, match="--modality"):
+        patient_series([study], modality="ultrasound")
     with pytest.raises(InputError, match="at least two series"):
         patient_series([study / "t1"])
     _rewrite(study / "t1", PatientID="SOMEONE ELSE")

@@ -67,9 +67,14 @@ def _plane(ds: pydicom.Dataset) -> str:
     return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(_normal(ds))))]
 
 
+def _series_label(ds: pydicom.Dataset) -> str:
+    """A series as a reader names it (number and description), without its UID, for findings and reports."""
+    return f"#{ds.get('SeriesNumber', '?')} {ds.get('SeriesDescription', '') or '(no description)'}"
+
+
 def _describe_series(headers: list[pydicom.Dataset]) -> str:
     ds = headers[0]
-    return (f"#{ds.get('SeriesNumber', '?')} {ds.get('SeriesDescription', '') or '(no description)'} "
+    return (f"{_series_label(ds)} "
             f"[{ds.get('Modality', '?')}, {_plane(ds)}, {len(headers)} images, uid {ds.get('SeriesInstanceUID', '?')}]")
 
 
@@ -122,14 +127,14 @@ def read_sagittal_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
     ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
     images, skipped = [], []
     for items in ordered:
-        what = _describe_series([d for _, d in items])
+        what = _series_label(items[0][1])
         if any(_plane(ds) != "sagittal" for _, ds in items):
             skipped.append(f"{what}: not sagittal")
             continue
         try:
             images.append(_stack_series(items, folder))
         except InputError as exc:
-            skipped.append(f"{what}: {exc}")
+            skipped.append(f"{what}: {str(exc).removeprefix(f'{folder}: ')}")
     if not images:
         raise InputError(f"{folder}: no sagittal image series that can be read ({'; '.join(skipped)})")
     return images, skipped

@@ -69,6 +69,11 @@ def read_image(path: str | Path, *, spacing_mm: float | None = None, modality: s
             if not is_dicom_file(path):
                 raise InputError(f"{path}: unknown format (expected DICOM, NIfTI, MHA/MHD, NRRD, PNG or JPEG)")
             image = read_dicom_files([path], path)
+    return override_modality(image, modality)
+
+
+def override_modality(image: SpineImage, modality: str | None) -> SpineImage:
+    """Set the modality a user gave (``--modality``) on ``image``; none given leaves it as read."""
     if modality:
         if modality.upper() not in MODALITIES:
             raise InputError(f"--modality {modality!r}: use one of {', '.join(MODALITIES)}")

@@ -99,11 +99,12 @@ def render_html(f: Findings, result, evidence: list | None = None) -> str:
     mid = mid_sagittal_index(classes)
     picture = overlay(result.image.sagittal_slices()[mid], classes[mid], result.levels.instances[mid],
                       instance_names(result.levels), result.image.sagittal_spacing_mm())
+    title = Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else "")
     together = sorted({source for d in f.discs if len(d.graded_from) > 1 for source in d.graded_from})
     unsure = any(called_below_even_odds(name, g.value, g.probability) for d in f.discs for name, g in d.grades.items())
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
-        f=f, title=Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else ""), unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
+        f=f, title=title, unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
         overlay=base64.b64encode(png_bytes(picture)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
         grade_names=list(next((d.grades for d in f.discs if d.grades), {})), is_abnormal=is_abnormal,
