@@ -50,7 +50,8 @@ def accuracy() -> dict | None:
     from lumbar.evaluate.segmentation import evaluate_folder
 
     report = evaluate_folder(SPIDER / "images", SPIDER / "masks", patients=set(test_patients))
-    return report["summary"]
+    missed = [row["image"] for row in report["images"] if row["lowest_disc_named_l5s1"] is False]
+    return {**report["summary"], "slices_lowest_disc_not_named_l5s1": missed}
 
 
 def speed(volume: np.ndarray) -> dict:
@@ -128,6 +129,8 @@ def main() -> None:
         table.add_row("  ... and no extra disc", f"{100 * acc['slices_exact_disc_count']:.1f}%")
         table.add_row("slices whose lowest disc is named L5/S1", f"{100 * acc['slices_lowest_disc_named_l5s1']:.1f}%")
     Console().print(table)
+    if acc and acc["slices_lowest_disc_not_named_l5s1"]:
+        print("lowest disc not named L5/S1 on:", ", ".join(acc["slices_lowest_disc_not_named_l5s1"]))
     print(f"wrote {path}")
 
 
