@@ -17,12 +17,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, save  # noqa: E402
 
-from lumbar.analysis import measure  # noqa: E402
-from lumbar.evaluate.metrics import bootstrap_metric_ci, roc_auc  # noqa: E402
+from lumbar.pipelines.mr_sagittal import measure  # noqa: E402
+from lumbar.metrics import bootstrap_metric_ci, roc_auc  # noqa: E402
 from lumbar.io import read_image  # noqa: E402
 from lumbar.io.spider import patient_id, read_overview_spacing  # noqa: E402
-from lumbar.pipeline import segment_image  # noqa: E402
-from lumbar.train.grading_data import read_gradings  # noqa: E402
+from lumbar.pipelines.mr_sagittal import segment  # noqa: E402
+from lumbar.datasets.grading import read_gradings  # noqa: E402
 
 SPIDER = SHARED_DATA / "spider"
 SEQUENCES = ("t1", "t2")
@@ -32,6 +32,11 @@ def _auc_row(truth: np.ndarray, score: np.ndarray, groups: np.ndarray) -> dict:
     keep = ~np.isnan(score)
     t, s, g = truth[keep], score[keep], groups[keep]
     return {"n": int(keep.sum()), "positives": int(t.sum()), "auc": roc_auc(t, s), "auc_ci95": bootstrap_metric_ci(roc_auc, [t, s], g)}
+
+
+def nan_if_none(value: float | None, then=float) -> float:
+    """A measurement as a float for the statistics: NaN where it could not be measured."""
+    return float("nan") if value is None else float(then(value))
 
 
 def main() -> None:
@@ -45,14 +50,15 @@ def main() -> None:
         sequence = path.stem.split("_", 1)[1]
         if sequence not in SEQUENCES or path.stem not in spacing:
             continue
-        result = segment_image(read_image(path, spacing_mm=spacing[path.stem][0]))
+        result = segment(read_image(path, spacing_mm=spacing[path.stem][0]))
         measured = measure(result)
-        lordosis[sequence].append(measured.lordosis_deg)
+        lordosis[sequence].append(nan_if_none(measured.lordosis_deg))
         patient = patient_id(path.stem)
-        for disc in measured.discs:
-            graded = gradings.get((patient, disc.level))
+        for level, disc in measured.discs.items():
+            graded = gradings.get((patient, level))
             if graded:
-                rows.append((sequence, patient, abs(disc.slip_percent), disc.height_index, graded["spondylolisthesis"], graded["narrowing"]))
+                rows.append((sequence, patient, nan_if_none(disc.slip_percent, abs), nan_if_none(disc.height_index),
+                             graded["spondylolisthesis"], graded["narrowing"]))
     summary = {}
     for sequence in SEQUENCES:
         sel = [r for r in rows if r[0] == sequence]

@@ -21,7 +21,7 @@ from common import SHARED_DATA, save  # noqa: E402
 from lumbar.io import read_image  # noqa: E402
 from lumbar.io.spider import patient_id, read_overview_spacing  # noqa: E402
 from lumbar.models.registry import load_model  # noqa: E402
-from lumbar.pipeline import segment_image  # noqa: E402
+from lumbar.pipelines.mr_sagittal import segment  # noqa: E402
 
 SPIDER = SHARED_DATA / "spider"
 
@@ -39,7 +39,7 @@ def main() -> None:
         if series not in listed:
             continue
         image = read_image(path, spacing_mm=spacing.get(series, (None,))[0])
-        result = segment_image(image)
+        result = segment(image)
         found = len(result.levels.discs)
         rows.append({"series": series, "sequence": series.split("_", 1)[1], "patient": patient_id(series),
                      "seen_in_training": patient_id(series) in trained_on, "listed": listed[series], "found": found,

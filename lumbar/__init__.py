@@ -3,41 +3,50 @@
 One-call API (imports are lazy so that ``import lumbar`` stays fast)::
 
     import lumbar
-    image = lumbar.load("scan.nii.gz")              # SpineImage in RAS+ orientation
-    result = lumbar.segment("scan.nii.gz", "out/")  # masks, named levels, review flags, written to out/
+    image = lumbar.load("scan.nii.gz")               # SpineImage in RAS+ orientation
+    result = lumbar.analyze("scan.nii.gz")           # findings, label maps and figures; nothing written
+    result = lumbar.analyze("scan.nii.gz", out="out")  # the same, written into out/scan/
+    result.findings.discs[0].grades["pfirrmann"]
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from lumbar.version import __version__
 
 if TYPE_CHECKING:
     from lumbar.image import SpineImage
-    from lumbar.pipeline import SegmentationResult
+    from lumbar.pipelines import Result, Segmentation
 
 
-def load(path, **options) -> "SpineImage":
+def load(path, **options: Any) -> "SpineImage":
     """Read a DICOM folder/.zip, NIfTI, MHA/MHD, NRRD or PNG/JPEG into a :class:`SpineImage`."""
     from lumbar.io.read import read_image
 
     return read_image(path, **options)
 
 
-def segment(path, out_dir, **options) -> "SegmentationResult":
-    """Segment a study, name its levels and write the masks and levels JSON into ``out_dir``."""
-    from lumbar.pipeline import segment_study
+def analyze(source, out=None, **options: Any) -> "Result":
+    """Analyse a study: masks, named levels, measurements, stenosis, grades, findings and figures. Nothing is
+    written unless ``out`` is given; then everything goes into ``out/<stem>/`` (see :func:`lumbar.api.analyze`)."""
+    from lumbar.api import analyze as run
 
-    return segment_study(path, out_dir, **options)
-
-
-
+    return run(source, out, **options)
 
 
-def analyze(path, out_dir, **options):
-    """Analyse a study: masks, named levels, measurements, stenosis, findings.json and the report in ``out_dir/<stem>/``."""
-    from lumbar.analysis import analyze_study
+def analyze_patient(sources, out=None, **options: Any) -> "list[Result]":
+    """Several series of one patient graded together (see :func:`lumbar.api.analyze_patient`)."""
+    from lumbar.api import analyze_patient as run
 
-    return analyze_study(path, out_dir, **options)
-__all__ = ["__version__", "analyze", "load", "segment"]
+    return run(sources, out, **options)
+
+
+def segment(source, out=None, **options: Any) -> "Segmentation":
+    """Segment a study and name its levels; with ``out``, write the masks and levels JSON there."""
+    from lumbar.api import segment as run
+
+    return run(source, out, **options)
+
+
+__all__ = ["__version__", "analyze", "analyze_patient", "load", "segment"]

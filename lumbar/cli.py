@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,8 +37,6 @@ _state = {"debug": False}
 
 def one_line(exc: BaseException) -> str:
     """The exception's message with all whitespace folded, so that an error is exactly one line."""
-    from rich.markup import escape
-
     return escape(" ".join(str(exc).split()))
 
 
@@ -71,6 +70,20 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 def progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err_console, transient=True, disable=not err_console.is_terminal)
+
+
+class StageBar:
+    """:class:`lumbar.progress.Progress` on a rich bar: one line that names the stage and counts its steps."""
+
+    def __init__(self, bar: Progress, prefix: str = "") -> None:
+        self.bar, self.prefix = bar, prefix
+        self.task = bar.add_task(prefix or "starting", total=None)
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self.bar.update(self.task, description=f"{self.prefix}{name}", total=total, completed=0)
+
+    def advance(self, steps: int = 1) -> None:
+        self.bar.advance(self.task, steps)
 
 
 def _version(value: bool) -> None:
@@ -113,29 +126,38 @@ def info(
     console.print(table)
 
 
-def run_batch(inputs: list[Path], work: Callable[[Path, str], Any], done: Callable[[Path, Any], None]) -> None:
-    """Run ``work(study, stem)`` on every study; a study that fails is reported in one line and the
-    others go on; the exit code is 2 if any failed."""
-    from lumbar.io import discover_studies
-    from lumbar.pipeline import unique_stems
+def run_many(inputs: list[Path], work: Callable[[Path, str, StageBar], Any], show: Callable[[Path, str, Any], None]) -> None:
+    """Run ``work`` on every study of ``inputs`` (see :func:`lumbar.batch.run_batch`) with a progress line each;
+    a study that fails is reported in one line and the others go on; exit code 2 if any failed."""
+    from lumbar.batch import plan, run_batch
 
-    studies = discover_studies(inputs)
-    stems = unique_stems(studies)
-    failed = 0
+    studies = plan(inputs)
+    if len(studies) == 1:  # one study: its error is the command's error
+        [(study, name)] = studies.items()
+        with progress_bar() as bar:
+            result = work(study, name, StageBar(bar))
+        show(study, name, result)
+        return
     with progress_bar() as bar:
-        task = bar.add_task("working", total=len(studies))
-        for study in studies:
-            try:
-                done(study, work(study, stems[study]))
-            except InputError as exc:
-                if _state["debug"] or len(studies) == 1:
-                    raise
-                failed += 1
-                err_console.print(f"[red]error:[/red] {one_line(exc)}", highlight=False, soft_wrap=True)
-            bar.advance(task)
-    if failed:
-        err_console.print(f"[red]{failed} of {len(studies)} studies failed[/red]")
+        overall = bar.add_task("studies", total=len(studies))
+        stages = StageBar(bar, "  ")
+
+        def done(study: Path, name: str, result: Any) -> None:
+            bar.advance(overall)
+            show(study, name, result)
+
+        def failed(study: Path, reason: str) -> None:
+            bar.advance(overall)
+            err_console.print(f"[red]error:[/red] {escape(reason)}", highlight=False, soft_wrap=True)
+
+        outcome = run_batch(studies, lambda study, name: work(study, name, stages), on_done=done, on_failed=failed,
+                            keep_going=not _state["debug"])
+    if outcome.failed:
+        err_console.print(f"[red]{len(outcome.failed)} of {outcome.total} studies failed[/red]")
         raise typer.Exit(2)
+
+
+FORCE_HELP = "Run the sagittal MRI pipeline even on an image it does not support (CT, axial, ...), flagged for review."
 
 
 @app.command()
@@ -144,22 +166,25 @@ def segment(
     inputs: list[Path] = typer.Argument(..., help="Files or folders: DICOM, NIfTI, MHA, NRRD, PNG/JPEG (a folder of PNGs = many slices)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
-    modality: str = typer.Option(None, help="Override the modality (MR, CT, XR)."),
+    modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Segment vertebrae, discs and canal, and name every level (L1..S1)."""
-    from lumbar.pipeline import segment_study
+    from lumbar.api import segment as run
 
-    def show(study: Path, result: Any) -> None:
-        named = ", ".join(lv.name for lv in result.levels.discs) or "none"
-        console.print(f"[green]{study}[/green]: discs {named}", highlight=False)
-        for flag in result.levels.flags:
-            console.print(f"  [yellow]review:[/yellow] {flag}", highlight=False)
-        for kind, path in result.outputs.items():
-            console.print(f"  {kind}: {path}", highlight=False)
+    def work(study: Path, name: str, stages: StageBar) -> Any:
+        return run(study, out, spacing_mm=spacing, modality=modality, series=series, force=force, stem=name, progress=stages)
 
-    run_batch(inputs, lambda study, stem: segment_study(study, out, spacing_mm=spacing, modality=modality, series=series,
-                                                        stem=stem), show)
+    def show(study: Path, name: str, seg: Any) -> None:
+        named = ", ".join(lv.name for lv in seg.levels.discs) or "none"
+        console.print(f"[green]{escape(str(study))}[/green]: discs {named}", highlight=False)
+        for flag in seg.review:
+            console.print(f"  [yellow]review:[/yellow] {escape(flag)}", highlight=False)
+        for kind, path in seg.outputs.items():
+            console.print(f"  {kind}: {escape(path)}", highlight=False)
+
+    run_many(inputs, work, show)
 
 
 @app.command()
@@ -169,35 +194,39 @@ def analyze(
                                         "studies; with --same-patient give files or a DICOM study folder)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: one subfolder per study."),
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
-    modality: str = typer.Option(None, help="Override the modality (MR, CT, XR)."),
+    modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
     same_patient: bool = typer.Option(False, "--same-patient", help="The inputs are series of one patient (e.g. T1 and T2, "
                                       "or a DICOM study folder holding them): grade each disc from all of them."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Segment, name levels, measure, grade stenosis and write findings.json plus an HTML/PDF report."""
-    from lumbar.analysis import analyze_patient, analyze_study
+    from lumbar.api import analyze as run
+    from lumbar.api import analyze_patient
 
-    def work(study: Path, stem: str) -> tuple[str, Any]:
-        return stem, analyze_study(study, out, spacing_mm=spacing, modality=modality, series=series, report=report, stem=stem)
-
-    def show(study: Path, outcome: tuple[str, Any]) -> None:
-        stem, findings = outcome
-        console.print(f"[green]{study}[/green]: {len(findings.discs)} discs "
-                      f"({', '.join(d.level for d in findings.discs) or 'none'}) -> {out / stem}", highlight=False)
+    def show(study: Path, name: str, result: Any) -> None:
+        findings = result.findings
+        console.print(f"[green]{escape(str(study))}[/green]: {len(findings.discs)} discs "
+                      f"({', '.join(d.level for d in findings.discs) or 'none'}) -> {escape(str(result.folder))}", highlight=False)
         for reason in findings.needs_review:
-            console.print(f"  [yellow]review:[/yellow] {reason}", highlight=False)
+            console.print(f"  [yellow]review:[/yellow] {escape(reason)}", highlight=False)
 
     if same_patient:
         if series:
             raise InputError("--series picks one series of one DICOM folder; with --same-patient every sagittal series is used")
         with progress_bar() as bar:
-            bar.add_task("series of one patient", total=None)
-            done = analyze_patient(inputs, out, spacing_mm=spacing, modality=modality, report=report)
-        for stem, findings in done:
-            show(Path(findings.input.source), (stem, findings))
+            results = analyze_patient(inputs, out, spacing_mm=spacing, modality=modality, force=force, report=report,
+                                      progress=StageBar(bar))
+        for result in results:
+            show(Path(result.findings.input.source), Path(result.folder).name, result)
         return
-    run_batch(inputs, work, show)
+
+    def work(study: Path, name: str, stages: StageBar) -> Any:
+        return run(study, out, spacing_mm=spacing, modality=modality, series=series, force=force, report=report,
+                   stem=name, progress=stages)
+
+    run_many(inputs, work, show)
 
 
 @app.command()
@@ -214,7 +243,8 @@ def demo(out: Path = typer.Option(Path("lumbar-demo"), "--out", "-o", help="Wher
     """Write a phantom lumbar MRI study and run the whole pipeline on it."""
     from lumbar.demo import run_demo
 
-    run_demo(out, console)
+    with progress_bar() as bar:
+        run_demo(out, console, StageBar(bar))
 
 
 @train_app.command("segmentation")

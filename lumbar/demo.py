@@ -8,15 +8,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lumbar.evaluate.metrics import dice
-from lumbar.findings import Findings
-from lumbar.io.read import read_image
+from lumbar.api import analyze
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
 from lumbar.labels import STRUCTURE_NAMES
+from lumbar.metrics import dice
 from lumbar.phantom import DiscSpec, Phantom, make_phantom
-from lumbar.pipeline import SegmentationResult
-from lumbar.tasks.levels import mid_sagittal_index
+from lumbar.pipelines import Result, Segmentation
+from lumbar.progress import SILENT, Progress
 
 
 def demo_phantom() -> Phantom:
@@ -25,10 +24,10 @@ def demo_phantom() -> Phantom:
                         wedge={"L1": 0.25}, cranial_shift_mm=14.0, seed=7)
 
 
-def truth_table(phantom: Phantom, result: SegmentationResult) -> Table:
+def truth_table(phantom: Phantom, result: Segmentation) -> Table:
     """Dice per structure and level names against the phantom's exact truth."""
     truth_classes = phantom.image.with_array(phantom.semantic(include_sacrum=False)).sagittal_slices()
-    mid = mid_sagittal_index(result.semantic.classes)
+    mid = result.mid_slice
     table = Table(title="Check against the phantom's exact truth (sacrum unlabelled, as in SPIDER)")
     table.add_column("structure")
     table.add_column("Dice, all slices")
@@ -46,27 +45,29 @@ def truth_table(phantom: Phantom, result: SegmentationResult) -> Table:
     return table
 
 
-def run_demo(out: Path, console: Console) -> Findings:
+def run_demo(out: Path, console: Console, progress: Progress = SILENT) -> Result:
     """Write the phantom study, analyse its DICOM series end to end, and show where everything went."""
-    from lumbar.analysis import analyze_image
-
     out = Path(out)
+    progress.stage("drawing the phantom")
     phantom = demo_phantom()
     study = out / "study"
+    progress.stage("writing the phantom study")
     write_dicom_series(phantom.image, study / "dicom", series_description="SAG T2 lumbar phantom")
     write_nifti(phantom.image.array, phantom.image, study / "phantom_t2.nii.gz")
     write_nifti(phantom.instances, phantom.image, study / "phantom_truth_instances.nii.gz")
     console.print(f"phantom study written to [bold]{study}[/bold] (DICOM series and NIfTI, with exact truth)", highlight=False)
-    findings, result = analyze_image(read_image(study / "dicom"), out / "results" / "dicom")
-    console.print(truth_table(phantom, result))
+    result = analyze(study / "dicom", out / "results", progress=progress)
+    folder = Path(result.folder or out)
+    findings = result.findings
+    console.print(truth_table(phantom, result.segmentation))
     console.print(f"discs found: {', '.join(d.level for d in findings.discs) or 'none'}", highlight=False)
     for reason in findings.needs_review:
         console.print(f"[yellow]review:[/yellow] {reason}", highlight=False)
     outputs = Table(title="Outputs")
     outputs.add_column("what")
     outputs.add_column("where")
-    for kind, path in findings.outputs.items():
-        outputs.add_row(kind, str(out / "results" / "dicom" / path))
+    for kind, path in result.outputs.items():
+        outputs.add_row(kind, str(folder / path))
     console.print(outputs)
-    console.print(f"open [bold]{out / 'results' / 'dicom' / 'report.html'}[/bold] in a browser", highlight=False)
-    return findings
+    console.print(f"open [bold]{folder / 'report.html'}[/bold] in a browser", highlight=False)
+    return result

@@ -12,14 +12,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-SCHEMA_VERSION = "1.1"
-DiscLevel = Literal["T9/T10", "T10/T11", "T11/T12", "T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6"]
-DISC_LEVELS: tuple[str, ...] = DiscLevel.__args__  # type: ignore[attr-defined]
+from lumbar.labels import REPORTED_DISCS
+
+SCHEMA_VERSION = "1.2"
+DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
 
 
 class _Measured(BaseModel):
-    """Measurements: NaN (not measurable) becomes null."""
+    """Measurements: NaN (not measurable) becomes None in Python and null in JSON."""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -106,7 +107,10 @@ class Findings(BaseModel):
     narrowest_canal_ap_mm: float | None = None
     narrowest_canal_level: str | None = None
     needs_review: list[str] = Field(default_factory=list, description="Why a reader should check this result.")
-    outputs: dict[str, str] = Field(default_factory=dict)
+    grading_reliability: str | None = Field(None, description="The grading model's own cross-validated figures, as the "
+                                            "report quotes them: how far its grades can be trusted.")
+    outputs: dict[str, str] = Field(default_factory=dict, description="Files written with these findings, relative to "
+                                    "findings.json's folder; empty when nothing was written.")
 
     @field_validator("lordosis_deg", "narrowest_canal_ap_mm", mode="before")
     @classmethod

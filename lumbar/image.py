@@ -11,14 +11,63 @@ to left, each with the head up and anterior to the left (like the SPIDER PNGs).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
 
 RAS = axcodes2ornt("RAS")
-MODALITIES = ("MR", "CT", "XR", "OT")
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])  # DICOM and ITK world (LPS) to ours (RAS)
+PLANES = ("sagittal", "coronal", "axial")  # the plane normal to R-L, A-P and S-I
+ANISOTROPY = 1.3  # a volume whose thickest voxel side is this much larger than the others was acquired in slices
+
+
+class Modality(StrEnum):
+    """What made the image; the router picks a pipeline by it (and by the plane)."""
+
+    MR = "MR"
+    CT = "CT"
+    RADIOGRAPH = "XR"  # projection radiography: DICOM CR, DX
+    FLUOROSCOPY = "RF"  # X-ray cine: DICOM XA, RF (multi-frame)
+    ULTRASOUND = "US"
+    OTHER = "OT"
+
+    @classmethod
+    def parse(cls, text: str) -> "Modality":
+        """A modality from what a user types or a DICOM ``Modality`` code (``mr``, ``MRI``, ``DX``, ``xa``...)."""
+        code = str(text).strip().upper()
+        aliases = {"MRI": "MR", "CR": "XR", "DX": "XR", "DR": "XR", "XRAY": "XR", "X-RAY": "XR", "RADIOGRAPH": "XR",
+                   "XA": "RF", "FLUORO": "RF", "FLUOROSCOPY": "RF", "ULTRASOUND": "US"}
+        code = aliases.get(code, code)
+        try:
+            return cls(code)
+        except ValueError:
+            raise ValueError(f"unknown modality {text!r}: use one of {', '.join(m.value for m in cls)}") from None
+
+    @classmethod
+    def from_dicom(cls, code: str) -> "Modality":
+        """A DICOM ``Modality`` attribute; anything unknown (SC, OT, PT, ...) is OTHER."""
+        try:
+            return cls.parse(code)
+        except ValueError:
+            return cls.OTHER
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """The DICOM series an image came from; the UID is kept for DICOM SEG references, never shown in reports."""
+
+    uid: str = ""
+    number: str = ""
+    description: str = ""
+    plane: str | None = None  # from ImageOrientationPatient
+    manufacturer: str = ""
+    transfer_syntax: str = ""
+
+    def label(self) -> str:
+        """How a reader names the series: ``#3 SAG T2`` (number and description, no UID)."""
+        return f"#{self.number or '?'} {self.description or '(no description)'}"
 
 
 def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,17 +88,20 @@ class SpineImage:
 
     array: np.ndarray
     affine: np.ndarray
-    modality: str = "OT"
+    modality: Modality = Modality.OTHER
     source: str = ""
+    format: str = ""  # "DICOM", "NIfTI", "PNG", ...
     spacing_known: bool = True
-    metadata: dict[str, Any] = field(default_factory=dict)
+    series: SeriesInfo | None = None  # DICOM input only
+    patient_id: str = ""  # compared when series are joined as one patient's; never written out
+    source_files: tuple[str, ...] = ()  # the DICOM files, for DICOM SEG references
+    other_series: tuple[str, ...] = ()  # series of the same folder that were not read
     source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
             raise ValueError(f"SpineImage needs a 3D array, got shape {self.array.shape}")
-        if self.modality not in MODALITIES:
-            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
+        self.modality = Modality.parse(self.modality) if not isinstance(self.modality, Modality) else self.modality
 
     @classmethod
     def from_array(cls, array: np.ndarray, affine: np.ndarray, **kwargs: Any) -> "SpineImage":
@@ -88,6 +140,26 @@ class SpineImage:
         _, a, s = self.spacing_mm
         return s, a
 
+    @property
+    def is_picture(self) -> bool:
+        """A 2D raster file (PNG/JPEG): its label maps are written back as pictures of the same size."""
+        return self.is_2d and self.format in ("PNG", "JPG", "JPEG")
+
+    @property
+    def plane(self) -> str | None:
+        """The plane the image was acquired in: from DICOM's orientation, else from the thickest voxel side;
+        ``None`` for a near-isotropic volume (any plane can be resliced from it). A single picture is taken to be
+        sagittal, as a PNG slice is read."""
+        if self.series is not None and self.series.plane:
+            return self.series.plane
+        if self.is_2d:
+            return "sagittal"
+        spacing = np.asarray(self.spacing_mm)
+        thick = int(np.argmax(spacing))
+        if spacing[thick] < ANISOTROPY * np.delete(spacing, thick).max():
+            return None
+        return PLANES[thick]
+
     def labels_from_sagittal(self, stack: np.ndarray) -> "SpineImage":
         """A label image on this image's grid from display-oriented slices (e.g. a network's output)."""
         return self.with_array(display_to_canonical(stack))
@@ -96,7 +168,7 @@ class SpineImage:
         """Same geometry and provenance, other voxels (a label map, a normalised copy)."""
         if array.shape != self.shape:
             raise ValueError(f"array shape {array.shape} does not match image shape {self.shape}")
-        return replace(self, array=array, metadata=dict(self.metadata))
+        return replace(self, array=array)
 
     def source_array(self, array: np.ndarray | None = None) -> np.ndarray:
         """``array`` (default: the image) back in the voxel order of the file it was read from."""
@@ -112,12 +184,23 @@ class SpineImage:
         """What was read, for ``lumbar info`` and the findings' input description."""
         from nibabel.orientations import aff2axcodes
 
-        return {
+        described: dict[str, Any] = {
             "source": self.source,
-            "modality": self.modality,
+            "format": self.format or None,
+            "modality": self.modality.value,
+            "plane": self.plane,
             "shape": list(self.shape),
             "spacing_mm": [round(v, 4) for v in self.spacing_mm] if self.spacing_known else None,
             "orientation": "".join(aff2axcodes(self.affine)),
             "source_orientation": "".join(aff2axcodes(self.source_affine())),
-            **{k: v for k, v in self.metadata.items() if not k.startswith("_")},
         }
+        if self.series is not None:
+            described.update(series_number=self.series.number, series_description=self.series.description,
+                             manufacturer=self.series.manufacturer, transfer_syntax=self.series.transfer_syntax)
+        if self.other_series:
+            described["other_series"] = list(self.other_series)
+        return described
+
+    def series_label(self) -> str:
+        """The image as a reader names it: the file, and the series number and description for DICOM."""
+        return f"{self.source} (series {self.series.label().lstrip('#')})" if self.series else self.source

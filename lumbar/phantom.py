@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lumbar.image import SpineImage
-from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, Structure, disc_label, disc_name
+from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, Structure, disc_label, disc_name, vertebrae_between
 
-LEVELS = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
+LEVELS = vertebrae_between("T11", "S1")
 # Tilt of each vertebra's long axis from vertical, degrees, positive = top leaning anterior.
 DEFAULT_TILT_DEG = {"T11": -12.0, "T12": -12.0, "L1": -10.0, "L2": -5.0, "L3": 0.0, "L4": 8.0, "L5": 16.0, "S1": 30.0}
 
@@ -297,7 +297,7 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
     stack_spacing = spec.spacing_mm
     img = SpineImage.from_sagittal_slices(image, stack_spacing, modality="CT" if spec.contrast == "CT" else "MR",
                                           source=f"phantom:{spec.contrast}:seed{spec.seed}",
-                                          metadata={"format": "phantom", "contrast": spec.contrast})
+                                          format="phantom")
     from lumbar.image import display_to_canonical
 
     return Phantom(img, display_to_canonical(instances), disc_truths, vertebrae, lordosis, spec.canal_ap_mm)

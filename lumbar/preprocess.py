@@ -12,6 +12,7 @@ import numpy as np
 MODEL_SPACING_MM = 0.75
 ASSUMED_FOV_MM = 300.0
 GRID_MULTIPLE = 32
+CROP_SHAPE = (64, 96)  # a disc crop for grading: rows along the spine, columns front to back
 
 
 def normalize_intensity(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:

@@ -5,7 +5,7 @@ from PIL import Image
 
 from lumbar.tasks.disc_crops import CROP_SHAPE, crop_disc
 from lumbar.tasks.levels import label_levels
-from lumbar.train.grading_data import build_samples, level_of_ivd, read_gradings
+from lumbar.datasets.grading import build_samples, level_of_ivd, read_gradings
 
 
 def test_ivd_labels_count_up_from_l5s1():

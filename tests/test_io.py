@@ -68,7 +68,7 @@ def test_dicom_series_round_trip_in_every_transfer_syntax(tmp_path, small, synta
     write_dicom_series(small.image, tmp_path / "series", syntax)
     assert pydicom.dcmread(next((tmp_path / "series").iterdir())).file_meta.TransferSyntaxUID == TRANSFER_SYNTAXES[syntax]
     image = read_image(tmp_path / "series")
-    assert image.modality == "MR" and image.metadata["plane"] == "sagittal"
+    assert image.modality == "MR" and image.plane == "sagittal"
     np.testing.assert_allclose(image.affine, small.image.affine, atol=1e-4)
     if syntax == "jpeg":  # lossy and rescaled to 8 bits
         assert np.corrcoef(image.array.ravel(), small.image.array.ravel())[0, 1] > 0.99
@@ -100,10 +100,10 @@ def test_folder_with_two_series_picks_the_sagittal_one_and_lists_the_other(tmp_p
     axial.image.affine = axial.image.affine[[2, 1, 0, 3]][:, [0, 1, 2, 3]]  # swap axes: slices now stack along S
     write_dicom_series(axial.image, tmp_path / "study" / "b", series_description="AX T1")
     image = read_image(tmp_path / "study")
-    assert image.metadata["series_description"] == "SAG T2"
-    assert len(image.metadata["other_series"]) == 1 and "AX T1" in image.metadata["other_series"][0]
-    picked = read_image(tmp_path / "study", series=image.metadata["other_series"][0].split("uid ")[1].rstrip("]"))
-    assert picked.metadata["series_description"] == "AX T1"
+    assert image.series.description == "SAG T2"
+    assert len(image.other_series) == 1 and "AX T1" in image.other_series[0]
+    picked = read_image(tmp_path / "study", series=image.other_series[0].split("uid ")[1].rstrip("]"))
+    assert picked.series.description == "AX T1"
 
 
 def test_dicom_seg_round_trip(tmp_path, small):
@@ -115,8 +115,8 @@ def test_dicom_seg_round_trip(tmp_path, small):
     path = write_dicom_seg(small.instances, image, names, tmp_path / "seg.dcm")
     seg = hd.seg.segread(path)
     assert len(seg.SegmentSequence) == len(names)
-    assert seg.SeriesInstanceUID != image.metadata["series_uid"]
-    assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == image.metadata["series_uid"]
+    assert seg.SeriesInstanceUID != image.series.uid
+    assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == image.series.uid
 
 
 def test_png_slice_reads_as_one_sagittal_slice(tmp_path):
@@ -165,7 +165,7 @@ def test_discover_studies_expands_a_folder_of_slices(tmp_path, small):
 def test_reads_the_real_ct_dicom_series():
     image = read_image(shared("dicom", "ct_series_totalsegmentator"))
     assert image.modality == "CT" and image.shape == (512, 512, 20)
-    assert image.metadata["transfer_syntax"] == "1.2.840.10008.1.2.4.90"  # JPEG 2000 lossless
+    assert image.series.transfer_syntax == "1.2.840.10008.1.2.4.90"  # JPEG 2000 lossless
     assert image.spacing_mm == pytest.approx((0.9765625, 0.9765625, 2.0), rel=1e-3)
     assert -1100 < image.array.min() < -900  # Hounsfield units after rescale
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lumbar.evaluate.metrics import bootstrap_ci, dice, surface_distances
+from lumbar.metrics import bootstrap_ci, dice, surface_distances
 
 
 def square(shape=(40, 40), top=10, left=10, size=10):
@@ -50,7 +50,7 @@ def test_bootstrap_ignores_nan():
     assert (mean, lo, hi) == pytest.approx((0.5, 0.5, 0.5))
 
 
-from lumbar.evaluate.metrics import (  # noqa: E402
+from lumbar.metrics import (  # noqa: E402
     balanced_accuracy,
     cohen_kappa,
     confusion,

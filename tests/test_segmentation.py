@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import shared
-from lumbar.evaluate.metrics import dice
+from lumbar.metrics import dice
 from lumbar.io import read_image
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti

@@ -8,7 +8,7 @@ import pytest
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.tasks.disc_crops import CROP_SHAPE
 from lumbar.train.grading import GRADES, GradingConfig, cross_validate, fit_temperatures, fit_thresholds, save_samples, train_grading
-from lumbar.train.grading_data import GradingSample
+from lumbar.datasets.grading import GradingSample
 
 
 def synthetic_samples(n_patients=10, per_patient=6, seed=0):

@@ -9,10 +9,10 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.evaluate.metrics import bootstrap_ci, dice, surface_distances
+from lumbar.metrics import bootstrap_ci, dice, surface_distances
 from lumbar.io.read import NIFTI_SUFFIXES, RASTER_SUFFIXES, read_image, suffix_of
 from lumbar.labels import STRUCTURE_NAMES, Structure, disc_label
-from lumbar.pipeline import segment_image
+from lumbar.pipelines.mr_sagittal import segment
 from lumbar.tasks.levels import MIN_DISC_AREA_MM2
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 
@@ -60,7 +60,7 @@ def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None) -
     image = read_image(image_path, spacing_mm=spacing_mm)
     truth_image = read_image(mask_path, spacing_mm=spacing_mm)
     truth = spider_to_classes(np.rint(truth_image.sagittal_slices()).astype(np.int32))
-    result = segment_image(image)
+    result = segment(image)
     pred = result.semantic.classes
     if truth.shape != pred.shape:
         raise InputError(f"{mask_path}: mask shape {truth.shape} differs from image shape {pred.shape}")

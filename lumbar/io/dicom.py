@@ -17,7 +17,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from lumbar.errors import InputError
-from lumbar.image import LPS_TO_RAS, SpineImage
+from lumbar.image import LPS_TO_RAS, Modality, SeriesInfo, SpineImage
 
 # Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
 NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
@@ -116,7 +116,7 @@ def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None =
     uid = _pick_series(series, wanted_series, where)
     others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
     image = _stack_series(series[uid], where)
-    image.metadata["other_series"] = others
+    image.other_series = tuple(others)
     return image
 
 
@@ -167,29 +167,23 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
         spacing = [float(v) for v in first.get("PixelSpacing", first.get("ImagerPixelSpacing", [])) or []]
         known = len(spacing) == 2
         row, col = spacing if known else (1.0, 1.0)
-        return SpineImage.from_sagittal_slices(volume, (row, row, col), modality=_modality(first), source=str(where),
-                                               spacing_known=known, metadata=_series_meta(first, items, ds))
-    return SpineImage.from_array(volume, affine, modality=_modality(first), source=str(where),
-                                 metadata=_series_meta(first, items, ds))
+        return SpineImage.from_sagittal_slices(volume, (row, row, col), spacing_known=known,
+                                               **_provenance(first, items, ds, where))
+    return SpineImage.from_array(volume, affine, **_provenance(first, items, ds, where))
 
 
-def _modality(ds: pydicom.Dataset) -> str:
-    modality = str(ds.get("Modality", "OT")).upper()
-    return {"MR": "MR", "CT": "CT", "CR": "XR", "DX": "XR", "RF": "XR", "XA": "XR"}.get(modality, "OT")
-
-
-def _series_meta(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]], last: pydicom.Dataset) -> dict:
-    return {
-        "format": "DICOM",
-        "series_uid": str(first.get("SeriesInstanceUID", "")),
-        "series_description": str(first.get("SeriesDescription", "")),
-        "series_number": str(first.get("SeriesNumber", "")),
-        "plane": _plane(first),
-        "manufacturer": str(first.get("Manufacturer", "")),
-        "transfer_syntax": str(getattr(getattr(last, "file_meta", None), "TransferSyntaxUID", "")),
-        "_dicom_files": [str(f) for f, _ in items],
-        "_patient_id": str(first.get("PatientID", "")),  # compared by --same-patient, never written out
-    }
+def _provenance(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]], last: pydicom.Dataset, where: Path) -> dict:
+    """Where the image came from, as the typed fields of :class:`SpineImage`."""
+    series = SeriesInfo(
+        uid=str(first.get("SeriesInstanceUID", "")),
+        number=str(first.get("SeriesNumber", "")),
+        description=str(first.get("SeriesDescription", "")),
+        plane=_plane(first),
+        manufacturer=str(first.get("Manufacturer", "")),
+        transfer_syntax=str(getattr(getattr(last, "file_meta", None), "TransferSyntaxUID", "")),
+    )
+    return {"modality": Modality.from_dicom(str(first.get("Modality", "OT"))), "source": str(where), "format": "DICOM",
+            "series": series, "patient_id": str(first.get("PatientID", "")), "source_files": tuple(str(f) for f, _ in items)}
 
 
 def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarray | None:

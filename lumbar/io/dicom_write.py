@@ -136,7 +136,7 @@ def write_dicom_seg(labels: np.ndarray, reference: SpineImage, names: dict[int, 
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    files = reference.metadata.get("_dicom_files")
+    files = reference.source_files
     if not files:
         raise InputError(f"{reference.source}: DICOM SEG needs a DICOM series as input")
     sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]

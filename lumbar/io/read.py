@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbar.errors import InputError
-from lumbar.image import LPS_TO_RAS, MODALITIES, SpineImage
+from lumbar.image import LPS_TO_RAS, Modality, SpineImage
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
@@ -26,13 +26,13 @@ def suffix_of(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def guess_modality(array: np.ndarray) -> str:
+def guess_modality(array: np.ndarray) -> Modality:
     """CT when the voxels reach well below zero (air and fat in Hounsfield units), else MR.
 
     MR magnitude images are non-negative; a CT crop without air still holds fat near -100 HU.
     """
     sample = np.asarray(array).ravel()[:: max(1, array.size // 200_000)].astype(np.float32)
-    return "CT" if np.percentile(sample, 1) < -50 else "MR"
+    return Modality.CT if np.percentile(sample, 1) < -50 else Modality.MR
 
 
 def read_image(path: str | Path, *, spacing_mm: float | None = None, modality: str | None = None,
@@ -75,9 +75,10 @@ def read_image(path: str | Path, *, spacing_mm: float | None = None, modality: s
 def override_modality(image: SpineImage, modality: str | None) -> SpineImage:
     """Set the modality a user gave (``--modality``) on ``image``; none given leaves it as read."""
     if modality:
-        if modality.upper() not in MODALITIES:
-            raise InputError(f"--modality {modality!r}: use one of {', '.join(MODALITIES)}")
-        image.modality = modality.upper()
+        try:
+            image.modality = Modality.parse(modality)
+        except ValueError as exc:
+            raise InputError(f"--modality: {exc}") from None
     return image
 
 
@@ -123,7 +124,7 @@ def _read_nifti(path: Path) -> SpineImage:
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError(f"{path}: NIfTI header has no usable voxel-to-world affine")
     return SpineImage.from_array(array, affine, modality=guess_modality(array), source=str(path),
-                                 metadata={"format": "NIfTI"})
+                                 format="NIfTI")
 
 
 def _read_itk(path: Path) -> SpineImage:
@@ -150,7 +151,7 @@ def _read_itk(path: Path) -> SpineImage:
     lps[:dim, 3] = img.GetOrigin()
     affine = LPS_TO_RAS @ lps
     return SpineImage.from_array(_check_array(array, path), affine, modality=guess_modality(array), source=str(path),
-                                 metadata={"format": suffix_of(path)[1:].upper()})
+                                 format=suffix_of(path)[1:].upper())
 
 
 def read_raster_array(path: Path) -> np.ndarray:
@@ -177,8 +178,8 @@ def _one_slice(array: np.ndarray, spacing_mm: tuple[float, float] | None, path: 
 
     known = spacing_mm is not None
     row, col = spacing_mm if known else (assumed_spacing_mm(array.shape),) * 2
-    return SpineImage.from_sagittal_slices(array[None], (row, row, col), modality="MR", source=str(path),
-                                           spacing_known=known, metadata={"format": fmt})
+    return SpineImage.from_sagittal_slices(array[None], (row, row, col), modality=Modality.MR, source=str(path),
+                                           spacing_known=known, format=fmt)
 
 
 def _read_raster(path: Path, spacing_mm: float | None) -> SpineImage:

@@ -1,9 +1,16 @@
-"""Shipped weights: name -> ONNX file + metadata + model card, loaded lazily once per process."""
+"""The one truth about shipped models: what each does, on which images, with which input and labels.
+
+Every model is an entry of ``REGISTRY``, keyed by name, that says its task, the modalities and planes it
+was trained for, its input (pixel size, grid, crop), its labels and its card. The ONNX weights and the
+training record (temperatures, thresholds, cross-validated figures) sit beside it in ``weights/``,
+written by ``lumbar train``. Pipelines ask the registry which model serves a task on an image
+(:func:`model_for`); loading is lazy and happens once per process (:func:`load_model`).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,17 +18,82 @@ from typing import Any
 import numpy as np
 
 from lumbar.errors import InputError
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
+from lumbar.image import Modality
+from lumbar.labels import STRUCTURE_NAMES, Structure
+from lumbar.preprocess import CROP_SHAPE, GRID_MULTIPLE, MODEL_SPACING_MM
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 CARDS_DIR = Path(__file__).parent / "cards"
 
 
-@dataclass
-class OnnxModel:
-    """An ONNX network and its metadata (pixel size, classes, training record)."""
+@dataclass(frozen=True)
+class InputSpec:
+    """What a network reads: grey images at ``spacing_mm`` pixels, padded to ``grid_multiple``, or crops of ``crop_shape``."""
+
+    spacing_mm: float | None = None
+    grid_multiple: int | None = None
+    crop_shape: tuple[int, int] | None = None
+    normalisation: str = "percentile 0.5-99.5 of non-background pixels to [0, 1]"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One shipped model: its name, task, the images it serves, its input and its output labels."""
 
     name: str
-    path: Path
+    task: str
+    modalities: tuple[Modality, ...]
+    planes: tuple[str | None, ...]  # None: a near-isotropic volume, resliced in the plane the model reads
+    input: InputSpec
+    labels: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def weights(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.onnx"
+
+    @property
+    def torch_weights(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.pt"
+
+    @property
+    def card(self) -> Path:
+        return CARDS_DIR / f"{self.name}.md"
+
+    @property
+    def shipped(self) -> bool:
+        return self.weights.is_file()
+
+    def serves(self, modality: Modality, plane: str | None) -> bool:
+        return modality in self.modalities and plane in self.planes
+
+
+SAGITTAL_MR = ((Modality.MR,), ("sagittal", None))
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("segmentation", "segmentation", *SAGITTAL_MR, InputSpec(spacing_mm=MODEL_SPACING_MM, grid_multiple=GRID_MULTIPLE),
+                  labels={name: int(s) for s, name in {Structure.BACKGROUND: "background", **STRUCTURE_NAMES}.items()},
+                  description="sagittal MRI slices into disc, vertebra and spinal canal"),
+        ModelSpec("grading", "grading", *SAGITTAL_MR, InputSpec(crop_shape=CROP_SHAPE),
+                  labels={**{g: list(c) for g, c in ORDINAL_GRADES.items()}, **{g: [0, 1] for g in BINARY_GRADES}},
+                  description="per-disc grades from a straightened mid-sagittal crop, read beside the study's other discs"),
+    )
+}
+
+
+def model_for(task: str, modality: Modality, plane: str | None) -> ModelSpec | None:
+    """The shipped model that does ``task`` on images of ``modality`` acquired in ``plane``, if any."""
+    return next((s for s in REGISTRY.values() if s.task == task and s.shipped and s.serves(modality, plane)), None)
+
+
+@dataclass
+class OnnxModel:
+    """An ONNX network, its registry entry and its training record (temperatures, thresholds, figures)."""
+
+    spec: ModelSpec
     meta: dict[str, Any]
     session: Any
 
@@ -31,12 +103,23 @@ class OnnxModel:
         return self.session.run(None, feed)[0]
 
     @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
     def version(self) -> str:
         return f"{self.name}@{self.meta.get('trained_steps', '?')}steps"
 
 
 def available_models() -> list[str]:
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.onnx"))
+    """Registry entries whose weights ship in this installation."""
+    return sorted(name for name, spec in REGISTRY.items() if spec.shipped)
+
+
+def spec_of(name: str) -> ModelSpec:
+    if name not in REGISTRY:
+        raise InputError(f"no model {name!r}; the registry holds {', '.join(REGISTRY)}")
+    return REGISTRY[name]
 
 
 def load_torch_segmentation(name: str = "segmentation"):
@@ -45,7 +128,7 @@ def load_torch_segmentation(name: str = "segmentation"):
 
     from lumbar.models.networks import segmentation_net
 
-    path = WEIGHTS_DIR / f"{name}.pt"
+    path = spec_of(name).torch_weights
     if not path.is_file():
         raise InputError(f"no PyTorch weights for {name!r} at {path}")
     meta = load_model(name).meta
@@ -59,7 +142,8 @@ def load_model(name: str, path: str | None = None) -> OnnxModel:
     """Load shipped model ``name`` (or an ONNX file at ``path`` with its ``.json`` beside it)."""
     import onnxruntime as ort
 
-    onnx_path = Path(path) if path else WEIGHTS_DIR / f"{name}.onnx"
+    spec = spec_of(name)
+    onnx_path = Path(path) if path else spec.weights
     if not onnx_path.is_file():
         raise InputError(f"model {name!r} not found at {onnx_path}; shipped models: {', '.join(available_models()) or 'none'}")
     meta_path = onnx_path.with_suffix(".json")
@@ -68,4 +152,4 @@ def load_model(name: str, path: str | None = None) -> OnnxModel:
     options.log_severity_level = 3
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
     session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-    return OnnxModel(name, onnx_path, meta, session)
+    return OnnxModel(spec, meta, session)

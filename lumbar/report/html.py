@@ -1,4 +1,8 @@
-"""Render findings as a self-contained HTML report (images embedded) and the same page as PDF."""
+"""Render findings and figures as a self-contained HTML report (images embedded) and the same page as PDF.
+
+The report draws nothing and computes nothing clinical: it lays out what the pipeline put into the
+findings and the figures, so that it can never disagree with ``findings.json``.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,15 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from lumbar.figures import Figures, png_bytes
 from lumbar.findings import Findings
 from lumbar.grades import called_below_even_odds, is_abnormal
 from lumbar.io.write import atomic_path, write_text
-from lumbar.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES
-from lumbar.report.overlays import heatmap_overlay, overlay, png_bytes
-from lumbar.tasks.stenosis import CITATION
+from lumbar.labels import LUMBAR_DISCS, STRUCTURE_COLOURS, STRUCTURE_NAMES
 
 TEMPLATES = Path(__file__).parent / "templates"
 NARROW_DISC_FRACTION = 0.7  # middle height below this fraction of the other lumbar discs' median
 SUMMARY_MIN_PROBABILITY = 0.7  # "likely": a grade the calibrated model gives at least this
-LUMBAR_DISCS = ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6")
 
 
 def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
@@ -29,29 +31,11 @@ def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     return f"{value:.{digits}f}{(' ' + unit) if unit and unit != '°' else unit}"
 
 
-def grading_reliability(same_patient: bool = False) -> str:
-    """How far to trust the grades, from the shipped model's own cross-validation record: the figures for
-    series graded alone, or for discs graded from all of a patient's series (``same_patient``)."""
-    from lumbar.models.registry import available_models, load_model
-
-    if "grading" not in available_models():
+def grading_reliability(f: Findings) -> str:
+    """The grading model's own figures (from the findings) and the rule the summary follows."""
+    if not f.grading_reliability:
         return ""
-    cv = load_model("grading").meta.get("cv", {})
-    key = "metrics_same_patient" if same_patient and "metrics_same_patient" in cv else "metrics"
-    metrics = cv.get(key, {})
-    if "pfirrmann" not in metrics:
-        return ""
-    pf = metrics["pfirrmann"]
-    binary = [m["balanced_accuracy"] for name, m in metrics.items() if name not in ("pfirrmann", "modic")]
-    how = {"metrics": " (series graded alone)" if same_patient else "",
-           "metrics_same_patient": ", each disc graded from all its patient's series"}[key]
-    text = (f"Patient {cv.get('folds', 'k')}-fold cross-validation on SPIDER{how}: Pfirrmann balanced accuracy "
-            f"{pf['balanced_accuracy']:.2f}, linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}")
-    if binary:
-        text += f"; other grades balanced accuracy {min(binary):.2f}–{max(binary):.2f}"
-    return text + (". An experimental model: treat its grades as a second look, not a reading. Binary grades use"
-                   " thresholds chosen for balanced accuracy, so a rare finding can be called at a low probability;"
-                   f" the summary lists a grade only where its probability is at least {SUMMARY_MIN_PROBABILITY:.0%}.")
+    return f"{f.grading_reliability} The summary lists a grade only where its probability is at least {SUMMARY_MIN_PROBABILITY:.0%}."
 
 
 def summary_sentences(f: Findings) -> list[str]:
@@ -90,32 +74,26 @@ def summary_sentences(f: Findings) -> list[str]:
     return sentences
 
 
-def render_html(f: Findings, result, evidence: list | None = None) -> str:
-    """The report page, with the mid-sagittal overlay embedded as base64 PNG."""
-    from lumbar.pipeline import instance_names
-    from lumbar.tasks.levels import mid_sagittal_index
-
-    classes = result.semantic.classes
-    mid = mid_sagittal_index(classes)
-    picture = overlay(result.image.sagittal_slices()[mid], classes[mid], result.levels.instances[mid],
-                      instance_names(result.levels), result.image.sagittal_spacing_mm())
+def render_html(f: Findings, figures: Figures) -> str:
+    """The report page, with the overview and the evidence maps embedded as base64 PNG."""
     title = Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else "")
     together = sorted({source for d in f.discs if len(d.graded_from) > 1 for source in d.graded_from})
     unsure = any(called_below_even_odds(name, g.value, g.probability) for d in f.discs for name, g in d.grades.items())
+    citation = next((d.stenosis.thresholds for d in f.discs if d.stenosis), "")
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
-        f=f, title=title, unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=CITATION,
-        overlay=base64.b64encode(png_bytes(picture)).decode(),
+        f=f, title=title, unit=f.units, fmt=fmt, summary=summary_sentences(f), citation=citation,
+        overlay=base64.b64encode(png_bytes(figures.overview)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
         grade_names=list(next((d.grades for d in f.discs if d.grades), {})), is_abnormal=is_abnormal,
-        grading_reliability=grading_reliability(bool(together)), graded_together=together, any_unsure=unsure, unsure=called_below_even_odds,
+        grading_reliability=grading_reliability(f), graded_together=together, any_unsure=unsure, unsure=called_below_even_odds,
         evidence=[{"caption": f"{e.level} {e.grade.replace('_', ' ')} {e.value}{'?' if called_below_even_odds(e.grade, e.value, e.probability) else ''} "
                               f"({100 * e.probability:.0f}%)",
-                   "png": base64.b64encode(png_bytes(heatmap_overlay(e.crop, e.heat))).decode()} for e in evidence or []],
+                   "png": base64.b64encode(png_bytes(e.picture)).decode()} for e in figures.evidence],
     )
 
 
-def write_reports(f: Findings, result, out_dir: Path, evidence: list | None = None) -> tuple[Path, Path]:
+def write_reports(f: Findings, figures: Figures, out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.pdf`` (WeasyPrint) into ``out_dir``."""
     import logging
 
@@ -123,7 +101,7 @@ def write_reports(f: Findings, result, out_dir: Path, evidence: list | None = No
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    html = render_html(f, result, evidence)
+    html = render_html(f, figures)
     html_path = write_text(out_dir / "report.html", html)
     pdf_path = out_dir / "report.pdf"
     with atomic_path(pdf_path) as tmp:

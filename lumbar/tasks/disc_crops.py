@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from lumbar.preprocess import CROP_SHAPE
 from lumbar.tasks.levels import Level
 
-CROP_SHAPE = (64, 96)  # rows along the spine, columns front to back
+__all__ = ["CROP_SHAPE", "DiscCrop", "crop_disc", "disc_length_mm"]
 CROP_FIELD = (1.4, 1.6)  # crop height and width as multiples of the disc's anteroposterior length
 
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lumbar.findings import DiscMeasurements, VertebraMeasurements
+from lumbar.labels import LUMBAR_DISCS
+
 MEASURE_AT = 0.7  # fraction of the half-depth from the centre: 15% in from each edge
 # Beyond this a "slip" means the segmentation went wrong (Meyerding V, spondyloptosis, starts at 100%).
 MAX_PLAUSIBLE_SLIP_PERCENT = 110.0
@@ -204,43 +207,15 @@ def canal_area_mm2(canal: np.ndarray, spacing_mm: tuple[float, float, float], fr
     return float(inside.sum() * np.prod(spacing_mm) / slab_mm)
 
 
-# Per-level measurements of a labelled mid-sagittal slice.
-
-@dataclass
-class VertebraMeasurements:
-    level: str
-    height_anterior_mm: float
-    height_middle_mm: float
-    height_posterior_mm: float
-    depth_mm: float
-    wedge_ratio: float  # anterior / posterior height
-    biconcave_ratio: float  # middle / posterior height
-    genant_grade: int | None
-    upper_endplate_deg: float
-
-
-@dataclass
-class DiscMeasurements:
-    level: str
-    height_anterior_mm: float
-    height_middle_mm: float
-    height_posterior_mm: float
-    height_index: float  # mean disc height / mean height of the two adjacent vertebral bodies
-    canal_ap_mm: float
-    slip_mm: float  # + anterolisthesis, - retrolisthesis of the upper vertebra
-    slip_percent: float
-    meyerding_grade: int | None
-    angle_deg: float  # between the endplates across the disc, positive = lordotic
-    canal_area_mm2: float = float("nan")  # canal cross-section in the disc's plane (volumes only)
-
-
-@dataclass
+@dataclass(frozen=True)
 class SpineMeasurements:
-    vertebrae: list[VertebraMeasurements]
-    discs: list[DiscMeasurements]
-    lordosis_deg: float  # L1 upper endplate to S1 upper endplate
-    narrowest_canal_ap_mm: float
-    narrowest_canal_level: str
+    """Every measured vertebra and disc of a slice, by level name, and the study-level figures."""
+
+    vertebrae: dict[str, VertebraMeasurements]
+    discs: dict[str, DiscMeasurements]
+    lordosis_deg: float | None  # L1 upper endplate to S1 upper endplate
+    narrowest_canal_ap_mm: float | None
+    narrowest_canal_level: str | None
 
 
 def vertebral_body(mask: np.ndarray, canal: np.ndarray | None = None) -> np.ndarray:
@@ -333,7 +308,7 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
                 disc_axes.setdefault(name, []).append(np.array(lv.axis))
     frames = {name: _body_frame(points_mm(body, spacing_mm), np.sum(disc_axes[name], axis=0) if name in disc_axes else None)
               for name, body in bodies.items() if body.sum() >= 3}
-    vertebra_out = []
+    vertebra_out: dict[str, dict] = {}
     for lv in vertebrae:
         if lv.name not in frames:
             continue
@@ -344,12 +319,13 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
             # The sacrum has no fracture grade, and a body the image cuts has no true height.
             h = (float("nan"),) * 3
         grade, _ = genant_grade(h)
-        vertebra_out.append(VertebraMeasurements(
-            lv.name, *h, depth_mm(body, spacing_mm, frame), _ratio(h[0], h[2]), _ratio(h[1], h[2]), grade,
-            float("nan") if cut else endplate_angle_deg(body, spacing_mm, frame, upper=True)))
-    by_name = {v.level: v for v in vertebra_out}
+        vertebra_out[lv.name] = dict(
+            height_anterior_mm=h[0], height_middle_mm=h[1], height_posterior_mm=h[2], depth_mm=depth_mm(body, spacing_mm, frame),
+            wedge_ratio=_ratio(h[0], h[2]), biconcave_ratio=_ratio(h[1], h[2]), genant_grade=grade,
+            upper_endplate_deg=float("nan") if cut else endplate_angle_deg(body, spacing_mm, frame, upper=True))
+    by_name = vertebra_out
 
-    disc_out = []
+    disc_out: dict[str, dict] = {}
     for lv in (lv for lv in levels if lv.kind == "disc"):
         upper, lower = lv.name.split("/")
         mask = instances == lv.label
@@ -366,7 +342,7 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
             lo, hi = max([t.min() for t in ts] + [own.min()]), min([t.max() for t in ts] + [own.max()])
             span = (lo, hi) if hi > lo else None
         h = heights_mm(mask, spacing_mm, frame, span)
-        adjacent = [float(np.mean([by_name[n].height_anterior_mm, by_name[n].height_middle_mm, by_name[n].height_posterior_mm]))
+        adjacent = [float(np.mean([by_name[n][k] for k in ("height_anterior_mm", "height_middle_mm", "height_posterior_mm")]))
                     for n in (upper, lower) if n in by_name]
         slip = slip_pct = float("nan")
         grade = None
@@ -382,18 +358,21 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
         area = float("nan")
         if canal_volume is not None and lateral_mm:
             area = canal_area_mm2(canal_volume, (lateral_mm, *spacing_mm), frame)
-        disc_out.append(DiscMeasurements(
-            lv.name, *h, _ratio(float(np.mean(h)), float(np.nanmean(adjacent))) if adjacent and not np.isnan(adjacent).all() else float("nan"),
-            extent_across_mm(canal, spacing_mm, frame), slip, slip_pct, grade, angle, area))
+        disc_out[lv.name] = dict(
+            height_anterior_mm=h[0], height_middle_mm=h[1], height_posterior_mm=h[2],
+            height_index=_ratio(float(np.mean(h)), float(np.nanmean(adjacent))) if adjacent and not np.isnan(adjacent).all() else float("nan"),
+            canal_ap_mm=extent_across_mm(canal, spacing_mm, frame), canal_area_mm2=area, slip_mm=slip, slip_percent=slip_pct,
+            meyerding_grade=grade, angle_deg=angle)
 
-    lordosis = float("nan")
     # L1 from its own body (a wedge fracture there tilts the endplate away from the disc); S1 from the disc.
-    l1 = by_name["L1"].upper_endplate_deg if "L1" in by_name else float("nan")
+    l1 = by_name["L1"]["upper_endplate_deg"] if "L1" in by_name else float("nan")
     s1 = _s1_endplate_deg(instances, levels, spacing_mm, frames)
     if "S1" in by_name and not np.isnan(s1):
-        by_name["S1"].upper_endplate_deg = s1  # the same reading the lordosis uses
+        by_name["S1"]["upper_endplate_deg"] = s1  # the same reading the lordosis uses
     lordosis = s1 - l1
-    lumbar = [d for d in disc_out if d.level in ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1", "L5/L6", "L6/S1") and not np.isnan(d.canal_ap_mm)]
-    narrowest = min(lumbar, key=lambda d: d.canal_ap_mm) if lumbar else None
-    return SpineMeasurements(vertebra_out, disc_out, lordosis,
-                             narrowest.canal_ap_mm if narrowest else float("nan"), narrowest.level if narrowest else "")
+    lumbar = {name: d["canal_ap_mm"] for name, d in disc_out.items() if name in LUMBAR_DISCS and not np.isnan(d["canal_ap_mm"])}
+    narrowest = min(lumbar, key=lumbar.get) if lumbar else None  # type: ignore[arg-type]
+    return SpineMeasurements({name: VertebraMeasurements(**v) for name, v in vertebra_out.items()},
+                             {name: DiscMeasurements(**d) for name, d in disc_out.items()},
+                             None if np.isnan(lordosis) else float(lordosis),
+                             lumbar[narrowest] if narrowest else None, narrowest)

@@ -14,7 +14,7 @@ import numpy as np
 
 from lumbar.image import SpineImage
 from lumbar.models.registry import OnnxModel, load_model
-from lumbar.preprocess import MODEL_SPACING_MM, model_shape, normalize_intensity, pad_to_multiple, resize
+from lumbar.preprocess import model_shape, normalize_intensity, pad_to_multiple, resize
 
 
 @dataclass
@@ -37,7 +37,7 @@ def segment_slices(slices: np.ndarray, spacing_mm: tuple[float, float], model: O
                    batch_size: int = 4, progress: Callable[[int], None] | None = None) -> SemanticSegmentation:
     """Segment display slices ``(n, rows, cols)`` whose pixels measure ``spacing_mm`` (row, col)."""
     model = model or load_model("segmentation")
-    target = float(model.meta.get("spacing_mm", MODEL_SPACING_MM))
+    target = float(model.spec.input.spacing_mm)
     n, rows, cols = slices.shape
     grid = model_shape((rows, cols), spacing_mm, target)
     classes = np.zeros((n, rows, cols), np.uint8)
@@ -45,7 +45,7 @@ def segment_slices(slices: np.ndarray, spacing_mm: tuple[float, float], model: O
     for start in range(0, n, batch_size):
         chunk = slices[start:start + batch_size]
         batch = np.stack([resize(normalize_intensity(s), grid) for s in chunk])[:, None]
-        padded, (h, w) = pad_to_multiple(batch, int(model.meta.get("grid_multiple", 32)))
+        padded, (h, w) = pad_to_multiple(batch, int(model.spec.input.grid_multiple))
         probs = softmax(model(padded)[:, :, :h, :w])
         probs = resize(probs, (rows, cols))
         classes[start:start + len(chunk)] = probs.argmax(1)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumbar.evaluate.grading import grade_metrics
+from lumbar.metrics import grade_metrics
 from lumbar.io.write import atomic_path, write_text
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs, n_grading_outputs
 from lumbar.models.networks import StudyGradingNet
@@ -29,7 +29,7 @@ from lumbar.tasks.disc_crops import CROP_SHAPE
 from lumbar.tasks.grading import calibrated_probabilities, decide, fuse_same_disc, prepare_crops
 from lumbar.train import log, log_to
 from lumbar.train.augment import mild_intensity, random_affine
-from lumbar.train.grading_data import GradingSample, build_from_spider
+from lumbar.datasets.grading import GradingSample, build_from_spider
 
 GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)
 
@@ -145,7 +145,7 @@ def fit_temperatures(logits: np.ndarray, y: dict[str, np.ndarray]) -> dict[str, 
 
 def fit_thresholds(probs: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str, float]:
     """Per binary grade, the threshold with the best balanced accuracy on validation."""
-    from lumbar.evaluate.metrics import balanced_accuracy
+    from lumbar.metrics import balanced_accuracy
 
     out = {}
     for name in BINARY_GRADES:

@@ -1,8 +1,7 @@
-"""Pictures for the report: a sagittal slice with the segmentation in colour and every level named."""
+"""Pictures of a result: a sagittal slice with the segmentation in colour and every level named, and
+evidence maps over disc crops. Drawn as RGB arrays; the report and the writer only encode them."""
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -26,7 +25,7 @@ def to_grey(slice_: np.ndarray) -> np.ndarray:
 
 
 def overlay(slice_: np.ndarray, classes: np.ndarray, instances: np.ndarray, names: dict[int, str],
-            spacing_mm: tuple[float, float], alpha: float = 0.45, width_px: int = 520) -> Image.Image:
+            spacing_mm: tuple[float, float], alpha: float = 0.45, width_px: int = 520) -> np.ndarray:
     """Colour the structures over the grey slice (resampled to square pixels) and write each level's name."""
     grey = to_grey(slice_)
     rgb = np.stack([grey] * 3, -1).astype(np.float32)
@@ -52,33 +51,14 @@ def overlay(slice_: np.ndarray, classes: np.ndarray, instances: np.ndarray, name
         text_x = max(2, min(size[0] - 60, c - size[0] * 0.22 if is_disc else c - 10))
         draw.text((text_x, r - 7), name, fill=(120, 200, 255) if is_disc else (255, 235, 150), font=font,
                   stroke_width=2, stroke_fill=(0, 0, 0))
-    return picture
+    return np.asarray(picture)
 
 
-def png_bytes(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=4)  # "optimize" costs ~50 ms an image for a few % size
-    return buffer.getvalue()
-
-
-def heatmap_overlay(crop: np.ndarray, heat: np.ndarray, scale: int = 2) -> Image.Image:
+def heatmap_overlay(crop: np.ndarray, heat: np.ndarray, scale: int = 2) -> np.ndarray:
     """A disc crop in grey with the evidence map over it in red to yellow (stronger = more evidence)."""
     grey = to_grey(crop).astype(np.float32)
     w = np.clip(heat, 0, 1)[..., None]
     hot = np.stack([np.full_like(grey, 255), 255 * np.clip(2 * heat - 1, 0, 1), np.zeros_like(grey)], -1)
     rgb = (1 - 0.55 * w) * np.stack([grey] * 3, -1) + 0.55 * w * hot
     picture = Image.fromarray(rgb.astype(np.uint8))
-    return picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR)
-
-
-def save_heatmaps(evidence: list, folder) -> "Path":
-    """One PNG per disc and grade: ``<level>_<grade>.png`` (``L4-L5_pfirrmann.png``)."""
-    from pathlib import Path
-
-    from lumbar.io.write import atomic_path
-
-    folder = Path(folder)
-    for item in evidence:
-        with atomic_path(folder / f"{item.level.replace('/', '-')}_{item.grade}.png") as tmp:
-            heatmap_overlay(item.crop, item.heat).save(tmp, format="PNG")
-    return folder
+    return np.asarray(picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR))

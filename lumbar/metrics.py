@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
+
 
 def dice(truth: np.ndarray, pred: np.ndarray) -> float:
     """Sørensen-Dice overlap 2|A∩B| / (|A|+|B|); NaN when both are empty."""
@@ -143,3 +145,37 @@ def expected_calibration_error(probability: np.ndarray, correct: np.ndarray, bin
         if sel.any():
             total += sel.mean() * abs(probability[sel].mean() - correct[sel].mean())
     return float(total)
+
+
+def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], probs: dict[str, np.ndarray],
+                  groups: np.ndarray) -> dict:
+    """Per grade: balanced accuracy, per-class recall, confusion, kappa (linear for ordinal grades),
+    within-one (Pfirrmann), AUC (binary), calibration error; CIs by patient bootstrap."""
+    report = {}
+    for name in (*ORDINAL_GRADES, *BINARY_GRADES):
+        t, p, q = np.asarray(truth[name]), np.asarray(pred[name]), np.asarray(probs[name])
+        classes = list(ORDINAL_GRADES.get(name, (0, 1)))
+        weights = "linear" if name in ORDINAL_GRADES else None
+        entry = {
+            "n": int(len(t)),
+            "balanced_accuracy": balanced_accuracy(t, p),
+            "balanced_accuracy_ci95": bootstrap_metric_ci(balanced_accuracy, [t, p], groups),
+            "per_class_recall": {str(k): v for k, v in per_class_recall(t, p, classes).items()},
+            "confusion": confusion(t, p, classes),
+            "kappa": cohen_kappa(t, p, weights, classes),
+            "kappa_ci95": bootstrap_metric_ci(lambda a, b: cohen_kappa(a, b, weights, classes), [t, p], groups),
+            "kappa_weights": weights or "none",
+        }
+        if name in ORDINAL_GRADES:
+            confidence = q.max(1)
+            entry["ece"] = expected_calibration_error(confidence, q.argmax(1) == np.searchsorted(classes, t))
+            if name == "pfirrmann":
+                entry["within_one"] = within_one(t, p)
+                entry["within_one_ci95"] = bootstrap_metric_ci(within_one, [t, p], groups)
+        else:
+            entry["auc"] = roc_auc(t, q)
+            entry["auc_ci95"] = bootstrap_metric_ci(roc_auc, [t, q], groups)
+            entry["positives"] = int(t.sum())
+            entry["ece"] = expected_calibration_error(np.where(p == 1, q, 1 - q), p == t)
+        report[name] = entry
+    return report

@@ -19,9 +19,7 @@ import numpy as np
 from lumbar.io.read import read_image
 from lumbar.io.spider import patient_id, read_overview_spacing
 from lumbar.labels import CAUDAL_TO_CRANIAL, disc_name
-from lumbar.pipeline import segment_image
-from lumbar.tasks.disc_crops import crop_disc
-from lumbar.tasks.levels import mid_sagittal_index
+from lumbar.pipelines import Segmentation, mr_sagittal
 
 # Our grade names and the SPIDER columns they come from.
 GRADE_COLUMNS = {
@@ -74,33 +72,58 @@ class Coverage:
         return sum(self.matched[k] for k in keys) / graded if graded else float("nan")
 
 
-def build_samples(images: list[Path], gradings: dict[tuple[str, str], dict[str, int]], spacing_by_series: dict,
-                  progress: Callable[[], None] | None = None) -> tuple[list[GradingSample], Coverage]:
-    """Segment each mid-sagittal image, crop its named discs and join them to the gradings."""
-    by_patient: dict[str, set[str]] = defaultdict(set)
-    for patient, level in gradings:
-        by_patient[patient].add(level)
-    samples, coverage = [], Coverage()
+@dataclass(frozen=True)
+class GradedSeries:
+    """One image segmented as ``lumbar analyze`` segments it, and the expert's grades of its patient's discs."""
+
+    patient: str
+    series: str
+    sequence: str
+    segmentation: Segmentation
+    grades: dict[str, dict[str, int]]  # by level name, every disc the expert graded for this patient
+
+
+def read_graded_series(images: list[Path], gradings: dict[tuple[str, str], dict[str, int]], spacing_by_series: dict,
+                       progress: Callable[[], None] | None = None) -> list[GradedSeries]:
+    """Read and segment every image (``<patient>_<sequence>.png``) beside its patient's gradings."""
+    by_patient: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+    for (patient, level), grades in gradings.items():
+        by_patient[patient][level] = grades
+    out = []
     for path in images:
         series = path.stem
-        sequence = series.split("_", 1)[1] if "_" in series else "unknown"
-        patient = patient_id(series)
         spacing = spacing_by_series.get(series)
         image = read_image(path, spacing_mm=spacing[0] if spacing else None)
-        result = segment_image(image)
-        mid = mid_sagittal_index(result.semantic.classes)
-        found = {lv.name: lv for lv in result.levels.discs}
-        for level in sorted(by_patient.get(patient, ())):
-            coverage.graded[sequence] += 1
-            crop = crop_disc(image.sagittal_slices()[mid], result.levels.instances[mid], found[level],
-                             image.sagittal_spacing_mm()) if level in found else None
-            if crop is None:
-                coverage.unmatched.append(f"{series} {level}")
-                continue
-            coverage.matched[sequence] += 1
-            samples.append(GradingSample(patient, series, level, crop.pixels, gradings[(patient, level)]))
+        out.append(GradedSeries(patient_id(series), series, series.split("_", 1)[1] if "_" in series else "unknown",
+                                mr_sagittal.segment(image), dict(sorted(by_patient.get(patient_id(series), {}).items()))))
         if progress:
             progress()
+    return out
+
+
+def join(series: list[GradedSeries], found: list[dict[str, np.ndarray]]) -> tuple[list[tuple[int, str]], Coverage]:
+    """Which graded discs were found (``found[i]``: what was located on series ``i``, by level), as
+    (series index, level) pairs, and the coverage: every graded disc is counted, none dropped silently."""
+    pairs, coverage = [], Coverage()
+    for i, (s, located) in enumerate(zip(series, found)):
+        for level in s.grades:
+            coverage.graded[s.sequence] += 1
+            if level in located:
+                coverage.matched[s.sequence] += 1
+                pairs.append((i, level))
+            else:
+                coverage.unmatched.append(f"{s.series} {level}")
+    return pairs, coverage
+
+
+def build_samples(images: list[Path], gradings: dict[tuple[str, str], dict[str, int]], spacing_by_series: dict,
+                  progress: Callable[[], None] | None = None) -> tuple[list[GradingSample], Coverage]:
+    """Segment each mid-sagittal image, crop every named disc and join the crops to the gradings."""
+    series = read_graded_series(images, gradings, spacing_by_series, progress)
+    crops = [mr_sagittal.disc_crops(s.segmentation, levels=None) for s in series]
+    pairs, coverage = join(series, crops)
+    samples = [GradingSample(series[i].patient, series[i].series, level, crops[i][level], series[i].grades[level])
+               for i, level in pairs]
     return samples, coverage
 
 

@@ -1,0 +1,272 @@
+"""The sagittal MRI pipeline: segment, name levels, measure, grade, and build findings and figures.
+
+One image in, one :class:`~lumbar.pipelines.result.Result` out, nothing written. Several series of one
+patient (T1 and T2) can be analysed together (:func:`analyze_study`): each disc is then graded from all
+series that show it and whose level names carry no review flag. Evaluation and training data call the
+same steps (:func:`segment`, :func:`grade_series`), so what is measured is what ``lumbar analyze`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lumbar.figures import Evidence, Figures
+from lumbar.findings import Disc, Findings, Grade, InputDescription, Stenosis, Vertebra
+from lumbar.grades import is_abnormal
+from lumbar.image import SpineImage
+from lumbar.labels import CANAL_LABEL, REPORTED_DISCS
+from lumbar.models.registry import REGISTRY, OnnxModel, load_model, model_for
+from lumbar.pipelines.result import Result, Segmentation
+from lumbar.progress import SILENT, Progress
+from lumbar.study import Study
+from lumbar.tasks.disc_crops import crop_disc
+from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
+from lumbar.tasks.levels import label_levels, mid_sagittal_index
+from lumbar.tasks.measurements import SpineMeasurements, measure_spine
+from lumbar.tasks.overlays import heatmap_overlay, overlay
+from lumbar.tasks.segmentation import segment as segment_semantic
+from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
+from lumbar.version import __version__
+
+NAME = "mr_sagittal"
+DESCRIPTION = "sagittal lumbar MRI (any 3D acquisition is resliced sagittally)"
+LOW_CONFIDENCE = 0.8
+COARSE_PIXEL_MM = 1.5
+
+
+def refusal(image: SpineImage) -> str | None:
+    """Why this pipeline cannot read ``image`` (None when it can): the segmentation model's registry entry
+    says which modalities and planes it was trained on."""
+    spec = REGISTRY["segmentation"]
+    if image.modality not in spec.modalities:
+        return f"{image.modality.value} images: the sagittal MRI models were trained on MR only"
+    if image.plane not in spec.planes:
+        return f"{image.plane} slices: the models read sagittal slices (give the sagittal series, e.g. with --series)"
+    return None
+
+
+def review_reasons(image: SpineImage, semantic_confidence: float | None) -> list[str]:
+    """Why a reader should check a result, beyond level naming: spacing, resolution, confidence."""
+    reasons = []
+    if not image.spacing_known:
+        reasons.append("pixel spacing unknown: distances are in pixels (give --spacing in mm)")
+    elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
+        reasons.append(f"low image quality: in-plane pixels of {max(image.sagittal_spacing_mm()):.1f} mm are coarse for measurements")
+    if semantic_confidence is not None and semantic_confidence < LOW_CONFIDENCE:
+        reasons.append(f"low model confidence: mean segmentation confidence {semantic_confidence:.2f}")
+    return reasons
+
+
+def segment(image: SpineImage, progress: Progress = SILENT, notes: tuple[str, ...] = ()) -> Segmentation:
+    """Segment every sagittal slice and name the levels; ``notes`` are further review reasons (e.g. a forced run)."""
+    progress.stage("segmenting slices", total=image.sagittal_slices().shape[0])
+    semantic = segment_semantic(image, progress=progress.advance)
+    progress.stage("naming levels")
+    levels = label_levels(semantic.classes, (image.spacing_mm[0], *image.sagittal_spacing_mm()))
+    structure = semantic.classes > 0
+    confidence = float(semantic.confidence[structure].mean()) if structure.any() else None
+    return Segmentation(image, semantic, levels, tuple([*notes, *levels.flags, *review_reasons(image, confidence)]))
+
+
+def measure(seg: Segmentation) -> SpineMeasurements:
+    """Measurements on the mid-sagittal slice; canal areas too when the study is a volume."""
+    image, levels, mid = seg.image, seg.levels, seg.mid_slice
+    canal = levels.instances == CANAL_LABEL
+    volume = canal if canal.shape[0] > 1 else None
+    return measure_spine(levels.instances[mid], levels.levels, image.sagittal_spacing_mm(),
+                         canal_volume=volume, lateral_mm=image.spacing_mm[0] if volume is not None else None)
+
+
+@dataclass(frozen=True)
+class SeriesGrading:
+    """The named discs of one series cropped on its mid-sagittal slice, their calibrated probabilities, and
+    per disc the series those come from (this one, or every series of the patient that shows it)."""
+
+    source: str
+    crops: dict[str, np.ndarray]
+    probabilities: dict[str, dict[str, np.ndarray]]
+    graded_from: dict[str, list[str]]
+
+
+def disc_crops(seg: Segmentation, levels: tuple[str, ...] | None = REPORTED_DISCS) -> dict[str, np.ndarray]:
+    """Every named disc of ``levels`` (default the reported ones, T9/T10..L5/S1; None: all) cropped and
+    straightened on the mid-sagittal slice."""
+    image, mid = seg.image, seg.mid_slice
+    slice_, spacing = image.sagittal_slices()[mid], image.sagittal_spacing_mm()
+    crops = {}
+    for lv in seg.levels.discs:
+        crop = crop_disc(slice_, seg.levels.instances[mid], lv, spacing) if levels is None or lv.name in levels else None
+        if crop is not None:
+            crops[lv.name] = crop.pixels
+    return crops
+
+
+def grade_series(seg: Segmentation, model: OnnxModel) -> SeriesGrading:
+    """Grade every reported disc of one series beside the series' other discs (the network's context)."""
+    crops = disc_crops(seg)
+    source = seg.image.series_label()
+    probabilities = disc_probabilities(list(crops.values()), model)
+    return SeriesGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops})
+
+
+def fuse_patient_series(gradings: list[SeriesGrading]) -> list[SeriesGrading]:
+    """Series of one patient (e.g. T1 and T2): every disc takes the mean of its probabilities over the
+    series that show it, so that all of them report the same grades."""
+    rows = [(k, level) for k, grading in enumerate(gradings) for level in grading.probabilities]
+    if not rows:
+        return gradings
+    grades = list(gradings[rows[0][0]].probabilities[rows[0][1]])
+    fused = fuse_same_disc({g: np.stack([gradings[k].probabilities[level][g] for k, level in rows]) for g in grades},
+                           [level for _, level in rows])
+    probabilities: list[dict] = [{} for _ in gradings]
+    graded_from: list[dict] = [{} for _ in gradings]
+    for i, (k, level) in enumerate(rows):
+        probabilities[k][level] = {g: fused[g][i] for g in grades}
+        graded_from[k][level] = [gradings[j].source for j, other in rows if other == level]
+    return [SeriesGrading(g.source, g.crops, p, f) for g, p, f in zip(gradings, probabilities, graded_from)]
+
+
+def patient_gradings(segs: list[Segmentation], model: OnnxModel) -> tuple[list[SeriesGrading], list[list[str]]]:
+    """Grade a patient's series together where their level names can be trusted to mean the same disc.
+
+    Fusion joins discs by name, so a series whose naming carries a review flag (a small lowest disc, a gap,
+    too few discs) is graded alone and says why: joined by name, its discs could be averaged with their
+    neighbours in the other series."""
+    gradings = [grade_series(seg, model) for seg in segs]
+    trusted = [k for k, seg in enumerate(segs) if not seg.levels.flags]
+    notes: list[list[str]] = [[] for _ in segs]
+    if len(trusted) >= 2:
+        for k, fused in zip(trusted, fuse_patient_series([gradings[k] for k in trusted])):
+            gradings[k] = fused
+    for k in range(len(segs)):
+        if k not in trusted or len(trusted) < 2:
+            why = "its level names carry a review flag" if k not in trusted else "no other series with unflagged level names to join"
+            notes[k].append(f"graded alone, not together with the patient's other series: {why}")
+    return gradings, notes
+
+
+def grades_and_evidence(grading: SeriesGrading, model: OnnxModel, progress: Progress = SILENT) -> tuple[dict[str, dict], list[Evidence]]:
+    """Grades of every disc of a series, and evidence maps for Pfirrmann and every abnormal grade."""
+    thresholds = model.meta.get("thresholds", {})
+    grades = {level: grades_from(p, thresholds) for level, p in grading.probabilities.items()}
+    context = list(grading.crops.values())
+    evidence = []
+    progress.stage("evidence maps", total=len(grading.crops))
+    for level, crop in grading.crops.items():
+        shown = ["pfirrmann"] + [g for g, v in grades[level].items() if g != "pfirrmann" and is_abnormal(g, v["value"])]
+        maps = occlusion_maps(crop, model, {grade: grades[level][grade]["value"] for grade in shown}, context)
+        for grade in shown:
+            v = grades[level][grade]
+            evidence.append(Evidence(level, grade, v["value"], v["probability"], heatmap_overlay(crop, maps[grade])))
+        progress.advance()
+    return grades, evidence
+
+
+def grading_reliability(model: OnnxModel, same_patient: bool = False) -> str | None:
+    """How far to trust the grades, from the model's own cross-validation record: the figures for series
+    graded alone, or for discs graded from all of a patient's series (``same_patient``)."""
+    cv = model.meta.get("cv", {})
+    key = "metrics_same_patient" if same_patient and "metrics_same_patient" in cv else "metrics"
+    metrics = cv.get(key, {})
+    if "pfirrmann" not in metrics:
+        return None
+    pf = metrics["pfirrmann"]
+    binary = [m["balanced_accuracy"] for name, m in metrics.items() if name not in ("pfirrmann", "modic")]
+    how = {"metrics": " (series graded alone)" if same_patient else "",
+           "metrics_same_patient": ", each disc graded from all its patient's series"}[key]
+    text = (f"Patient {cv.get('folds', 'k')}-fold cross-validation on SPIDER{how}: Pfirrmann balanced accuracy "
+            f"{pf['balanced_accuracy']:.2f}, linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}")
+    if binary:
+        text += f"; other grades balanced accuracy {min(binary):.2f}–{max(binary):.2f}"
+    return text + (". An experimental model: treat its grades as a second look, not a reading. Binary grades use"
+                   " thresholds chosen for balanced accuracy, so a rare finding can be called at a low probability.")
+
+
+def build_findings(seg: Segmentation, measurements: SpineMeasurements, grades: dict[str, dict] | None = None,
+                   model: OnnxModel | None = None, graded_from: dict[str, list[str]] | None = None,
+                   notes: list[str] | None = None) -> Findings:
+    """Assemble the findings of one series, once: ``grades`` per disc level come from :func:`grades_and_evidence`,
+    ``graded_from`` per level names the series they come from, ``notes`` are further review reasons."""
+    grades, graded_from = grades or {}, graded_from or {}
+    image = seg.image
+    described = image.describe()
+    discs = []
+    for level in seg.levels.discs:
+        if level.name not in REPORTED_DISCS:
+            continue  # above T9/T10: outside a lumbar study's contract
+        m = measurements.discs.get(level.name)
+        stenosis = None
+        if m is not None:
+            graded = grade_central_stenosis(m.canal_ap_mm, m.canal_area_mm2)
+            stenosis = Stenosis(grade=graded.grade if image.spacing_known else "unknown",
+                                basis=graded.basis if image.spacing_known else "pixel spacing unknown", thresholds=CITATION)
+        discs.append(Disc(level=level.name, label=level.label, grades={k: Grade(**v) for k, v in grades.get(level.name, {}).items()},
+                          graded_from=graded_from.get(level.name, []), measurements=m, stenosis=stenosis))
+    vertebrae = [Vertebra(level=lv.name, label=lv.label, measurements=measurements.vertebrae.get(lv.name))
+                 for lv in seg.levels.vertebrae]
+    together = any(len(sources) > 1 for sources in graded_from.values())
+    return Findings(
+        lumbar_version=__version__,
+        input=InputDescription(**{k: described.get(k) for k in InputDescription.model_fields}),
+        models={"segmentation": seg.semantic.model_version, "grading": model.version if model is not None else "not available"},
+        units="mm" if image.spacing_known else "pixels",
+        discs=discs, vertebrae=vertebrae,
+        lordosis_deg=measurements.lordosis_deg, narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
+        narrowest_canal_level=measurements.narrowest_canal_level,
+        needs_review=[*seg.review, *(notes or [])],
+        grading_reliability=grading_reliability(model, together) if model is not None and grades else None,
+    )
+
+
+def overview(seg: Segmentation) -> np.ndarray:
+    """The mid-sagittal slice with the structures coloured and every level named."""
+    mid = seg.mid_slice
+    return overlay(seg.image.sagittal_slices()[mid], seg.semantic.classes[mid], seg.levels.instances[mid],
+                   seg.label_names(), seg.image.sagittal_spacing_mm())
+
+
+def grading_model() -> OnnxModel | None:
+    """The shipped grading model for sagittal MRI, if this installation has one."""
+    spec = model_for("grading", *REGISTRY["segmentation"].modalities[:1], "sagittal")
+    return load_model(spec.name) if spec is not None else None
+
+
+def analyze_images(images: list[SpineImage], *, same_patient: bool = False, notes: tuple[str, ...] = (),
+                   progress: Progress = SILENT) -> list[Result]:
+    """Analyse images already read. With ``same_patient`` they are series of one patient (T1, T2, ...): each
+    disc is graded from every series that shows it (see :func:`patient_gradings`). ``notes`` are review reasons
+    for every image."""
+    model = grading_model()
+    segs = [segment(image, progress, notes) for image in images]
+    extra: list[list[str]] = [[] for _ in segs]
+    gradings: list[SeriesGrading | None] = [None] * len(segs)
+    if model is not None:
+        progress.stage("grading discs")
+        if same_patient:
+            gradings, extra = patient_gradings(segs, model)  # type: ignore[assignment]
+        else:
+            gradings = [grade_series(seg, model) for seg in segs]
+    results = []
+    for seg, grading, own in zip(segs, gradings, extra):
+        progress.stage("measuring")
+        measurements = measure(seg)
+        grades, evidence = grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
+        findings = build_findings(seg, measurements, grades, model, grading.graded_from if grading else None, own)
+        results.append(Result(seg, findings, Figures(overview(seg), tuple(evidence))))
+    return results
+
+
+def analyze(image: SpineImage, *, notes: tuple[str, ...] = (), progress: Progress = SILENT) -> Result:
+    """Analyse one image: segmentation, levels, measurements, stenosis, grades, findings and figures."""
+    return analyze_images([image], notes=notes, progress=progress)[0]
+
+
+def analyze_study(study: Study, *, progress: Progress = SILENT) -> list[Result]:
+    """Analyse every series of one patient, grading each disc from all series that show it."""
+    return analyze_images(list(study.images), same_patient=True, notes=study.notes, progress=progress)
+
+
+__all__ = ["DESCRIPTION", "NAME", "SeriesGrading", "analyze", "analyze_images", "analyze_study", "build_findings",
+           "disc_crops", "grade_series", "measure", "refusal", "segment"]

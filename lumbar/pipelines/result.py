@@ -1,0 +1,73 @@
+"""What a pipeline returns for one image: computed, nothing written.
+
+:class:`Segmentation` is the semantic classes and named levels (what ``lumbar segment`` writes);
+:class:`Result` adds the findings and the figures (what ``lumbar analyze`` writes). Both are frozen:
+findings are built once, and the writer only reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from lumbar.figures import Figures
+from lumbar.findings import Findings
+from lumbar.image import SpineImage
+from lumbar.labels import CANAL_LABEL, instance_name
+from lumbar.tasks.levels import LevelLabelling
+from lumbar.tasks.segmentation import SemanticSegmentation
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Semantic classes and named instances of one image (display slices), and why a reader should check them."""
+
+    image: SpineImage
+    semantic: SemanticSegmentation
+    levels: LevelLabelling
+    review: tuple[str, ...] = ()
+    outputs: dict[str, str] = field(default_factory=dict)  # where each file went, once saved
+
+    @property
+    def mid_slice(self) -> int:
+        """The slice levels are named and measured on (see :func:`lumbar.tasks.levels.mid_sagittal_index`)."""
+        from lumbar.tasks.levels import mid_sagittal_index
+
+        return mid_sagittal_index(self.semantic.classes)
+
+    def label_names(self) -> dict[int, str]:
+        """Name of every label present in the instance map."""
+        names = {lv.label: lv.name for lv in self.levels.levels}
+        if np.any(self.levels.instances == CANAL_LABEL):
+            names[CANAL_LABEL] = instance_name(CANAL_LABEL)
+        return names
+
+    def summary(self, outputs: dict[str, str] | None = None) -> dict:
+        """The levels JSON that ``lumbar segment`` writes."""
+        return {
+            "input": self.image.describe(),
+            "model": self.semantic.model_version,
+            "levels": [asdict(lv) for lv in self.levels.levels],
+            "needs_review": list(self.review),
+            "outputs": outputs or {},
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything ``lumbar analyze`` computed for one image: findings, label maps and figures.
+
+    ``outputs`` lists the files written (relative to the study folder) when the result was saved;
+    ``findings.outputs`` then says the same inside ``findings.json``.
+    """
+
+    segmentation: Segmentation
+    findings: Findings
+    figures: Figures
+    folder: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def image(self) -> SpineImage:
+        return self.segmentation.image
