@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lumbar.labels import REPORTED_DISCS
 
@@ -19,7 +19,13 @@ DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
 
 
-class _Measured(BaseModel):
+class _Frozen(BaseModel):
+    """Findings are built once: no field of a built model can be reassigned (build a new one with model_copy)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class _Measured(_Frozen):
     """Measurements: NaN (not measurable) becomes None in Python and null in JSON."""
 
     @field_validator("*", mode="before")
@@ -28,7 +34,7 @@ class _Measured(BaseModel):
         return None if isinstance(value, float) and math.isnan(value) else value
 
 
-class Grade(BaseModel):
+class Grade(_Frozen):
     value: int
     probability: float = Field(ge=0, le=1, description="Probability of the predicted value.")
     probabilities: dict[str, float] | None = Field(None, description="Per class, for Pfirrmann and Modic.")
@@ -49,13 +55,13 @@ class DiscMeasurements(_Measured):
     angle_deg: float | None = Field(description="Angle between the endplates across the disc, + lordotic.")
 
 
-class Stenosis(BaseModel):
+class Stenosis(_Frozen):
     grade: StenosisLevel
     basis: str
     thresholds: str
 
 
-class Disc(BaseModel):
+class Disc(_Frozen):
     level: DiscLevel
     label: int = Field(description="Value of this disc in the instance label map.")
     grades: dict[str, Grade] = Field(default_factory=dict, description="pfirrmann, herniation, bulging, narrowing, "
@@ -78,13 +84,13 @@ class VertebraMeasurements(_Measured):
     upper_endplate_deg: float | None
 
 
-class Vertebra(BaseModel):
+class Vertebra(_Frozen):
     level: str
     label: int
     measurements: VertebraMeasurements | None = None
 
 
-class InputDescription(BaseModel):
+class InputDescription(_Frozen):
     source: str
     format: str | None = None
     modality: str
@@ -95,7 +101,7 @@ class InputDescription(BaseModel):
     series_description: str | None = None
 
 
-class Findings(BaseModel):
+class Findings(_Frozen):
     schema_version: str = SCHEMA_VERSION
     lumbar_version: str
     input: InputDescription

@@ -204,3 +204,39 @@ class SpineImage:
     def series_label(self) -> str:
         """The image as a reader names it: the file, and the series number and description for DICOM."""
         return f"{self.source} (series {self.series.label().lstrip('#')})" if self.series else self.source
+
+
+@dataclass
+class FrameSequence:
+    """Grey frames over time (a cine, fluoroscopy or ultrasound run, a video), kept as acquired.
+
+    ``frames`` is ``(n_frames, rows, cols)``, each frame with rows down and columns across as shown; there is no
+    voxel-to-world affine (a projection or a probe's view has no slice position). ``frame_times_s`` holds one time
+    per frame, in seconds from the first frame.
+    """
+
+    frames: np.ndarray
+    frame_times_s: np.ndarray
+    pixel_spacing_mm: tuple[float, float] | None = None  # (row, col); None when the file does not say
+    modality: Modality = Modality.OTHER
+    source: str = ""
+    format: str = ""  # "DICOM", "MP4", "GIF", ...
+    series: SeriesInfo | None = None  # DICOM input only
+    patient_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.frames = np.asarray(self.frames, dtype=np.float32)
+        self.frame_times_s = np.asarray(self.frame_times_s, dtype=np.float64)
+        if self.frames.ndim != 3 or self.frames.shape[0] < 1:
+            raise ValueError(f"FrameSequence needs frames of shape (n_frames, rows, cols), got {self.frames.shape}")
+        if self.frame_times_s.shape != (self.frames.shape[0],):
+            raise ValueError(f"{self.frames.shape[0]} frames need as many times, got {self.frame_times_s.shape}")
+        if np.any(np.diff(self.frame_times_s) < 0):
+            raise ValueError("frame times must not decrease")
+        self.modality = Modality.parse(self.modality) if not isinstance(self.modality, Modality) else self.modality
+
+    @property
+    def frame_rate_hz(self) -> float | None:
+        """Mean frames per second over the run; None for a single frame or frames that share one time."""
+        duration_s = float(self.frame_times_s[-1] - self.frame_times_s[0])
+        return (len(self.frame_times_s) - 1) / duration_s if duration_s > 0 else None

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from lumbar.analysis import analyze_study
+from lumbar.api import analyze
 from lumbar.cli import app
 from lumbar.errors import InputError
 from lumbar.findings import Disc, DiscMeasurements, Findings, Grade, InputDescription, Stenosis, Vertebra, VertebraMeasurements, findings_schema
@@ -42,7 +42,7 @@ def inputs(tmp_path_factory, phantom):
 
 @pytest.mark.parametrize("name", ["scan.nii.gz", "dicom", "slice.png"])
 def test_analyze_writes_valid_findings_and_reports(tmp_path, inputs, name):
-    findings = analyze_study(inputs / name, tmp_path, spacing_mm=1.0 if name.endswith(".png") else None)
+    findings = analyze(inputs / name, tmp_path, spacing_mm=1.0 if name.endswith(".png") else None).findings
     folder = tmp_path / name.split(".")[0]
     data = json.loads((folder / "findings.json").read_text())
     jsonschema.validate(data, json.loads(SHIPPED_SCHEMA.read_text()))
@@ -56,19 +56,37 @@ def test_analyze_writes_valid_findings_and_reports(tmp_path, inputs, name):
 
 
 def test_png_without_spacing_reports_pixels_and_asks_for_review(tmp_path, inputs):
-    findings = analyze_study(inputs / "slice.png", tmp_path, report=False)
-    assert findings.units == "pixels"
+    findings = analyze(inputs / "slice.png").findings
+    assert findings.units == "pixels" and not findings.outputs and not list(tmp_path.iterdir())
     assert any("spacing unknown" in reason for reason in findings.needs_review)
     assert all(d.stenosis is None or d.stenosis.grade == "unknown" for d in findings.discs)
 
 
-def test_ct_input_is_flagged_as_unsupported_sequence(tmp_path, phantom):
+def test_ct_input_is_refused_by_the_router_unless_forced(tmp_path, phantom):
     from lumbar.phantom import make_phantom
+    from lumbar.pipelines import UnsupportedImage
 
     ct = make_phantom(shape=(3, 320, 288), contrast="CT")
     write_nifti(ct.image.array, ct.image, tmp_path / "ct.nii.gz")
-    findings = analyze_study(tmp_path / "ct.nii.gz", tmp_path / "out", report=False)
-    assert any("sequence not supported" in reason for reason in findings.needs_review)
+    with pytest.raises(UnsupportedImage, match="CT images"):
+        analyze(tmp_path / "ct.nii.gz", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and "--force" in result.output
+    assert not (tmp_path / "out").exists()
+    forced = analyze(tmp_path / "ct.nii.gz", force=True).findings
+    assert any(reason.startswith("forced: CT images") for reason in forced.needs_review)
+
+
+def test_an_axial_series_is_refused_with_the_fix(tmp_path, phantom):
+    import nibabel as nib
+
+    axial = np.zeros((64, 64, 8), np.float32)  # 0.8 mm in plane, 4 mm slices along the head-feet axis
+    axial[20:40, 20:40] = 100
+    nib.save(nib.Nifti1Image(axial, np.diag([0.8, 0.8, 4.0, 1.0])), tmp_path / "axial.nii.gz")
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path / "axial.nii.gz"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "axial slices" in result.output and "sagittal" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 def test_analyze_command_on_a_folder_of_slices(tmp_path, inputs):
@@ -107,9 +125,9 @@ def test_summary_names_each_abnormal_level_in_plain_language():
 
 
 def test_summary_lists_a_grade_only_where_the_model_holds_it_likely():
-    likely, unlikely = _disc("L4/L5"), _disc("L5/S1")
-    likely.grades = {"herniation": Grade(value=1, probability=0.8)}
-    unlikely.grades = {"spondylolisthesis": Grade(value=1, probability=0.55)}  # a coin flip, called by a low threshold
+    likely = _disc("L4/L5").model_copy(update={"grades": {"herniation": Grade(value=1, probability=0.8)}})
+    # a coin flip, called by a low threshold
+    unlikely = _disc("L5/S1").model_copy(update={"grades": {"spondylolisthesis": Grade(value=1, probability=0.55)}})
     sentences = summary_sentences(_findings([likely, unlikely]))
     assert sentences == ["L4/L5: herniation 1 (80% confidence)."]
 
@@ -121,7 +139,7 @@ def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
 
     if "grading" not in available_models():
         pytest.skip("no grading model shipped")
-    findings = analyze_study(inputs / "scan.nii.gz", tmp_path)
+    findings = analyze(inputs / "scan.nii.gz", tmp_path).findings
     assert findings.models["grading"].startswith("grading@")
     for disc in findings.discs:
         assert set(disc.grades) == {"pfirrmann", "modic", "herniation", "bulging", "narrowing", "endplate_upper", "endplate_lower",
@@ -142,14 +160,13 @@ def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
 
 def test_report_marks_a_finding_called_below_even_odds(tmp_path, inputs):
     """A binary grade called present at 7% (a rare finding's low threshold) reads "1?", not a red "1"."""
-    from lumbar.analysis import analyze_image
-    from lumbar.io.read import read_image
     from lumbar.report.html import render_html
 
-    findings, result = analyze_image(read_image(inputs / "slice.png", spacing_mm=1.0), tmp_path, report=False)
-    findings.discs[0].grades = {"herniation": Grade(value=1, probability=0.07), "bulging": Grade(value=1, probability=0.8),
-                                "narrowing": Grade(value=0, probability=0.9)}
-    html = render_html(findings, result)
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    grades = {"herniation": Grade(value=1, probability=0.07), "bulging": Grade(value=1, probability=0.8),
+              "narrowing": Grade(value=0, probability=0.9)}
+    discs = [result.findings.discs[0].model_copy(update={"grades": grades}), *result.findings.discs[1:]]
+    html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
     assert re.search(r'class="unlikely">1\? <span class="p">\(7%\)', html)
     assert re.search(r'class="abnormal">1 <span class="p">\(80%\)', html)
     assert re.search(r'class="">0 <span class="p">\(90%\)', html)
@@ -191,28 +208,29 @@ def _rewrite(folder, **tags):
 def test_same_patient_takes_every_sagittal_series_of_a_dicom_study(tmp_path, phantom):
     """A study folder holding T1, T2 and an axial series: the two sagittal ones, named by series number;
     the axial one is left out and named in the review reasons."""
-    from lumbar.analysis import patient_series
+    from lumbar.io.study import read_study
 
     study = tmp_path / "study"
     for name, number in (("t2", 3), ("t1", 2), ("ax", 4)):
         write_dicom_series(phantom.image, study / name, series_description=f"{name.upper()} sag")
         _rewrite(study / name, SeriesNumber=number)
     _rewrite(study / "ax", ImageOrientationPatient=[1, 0, 0, 0, 1, 0])
-    named, notes = patient_series([study])
-    assert [(image.metadata["series_description"], stem) for image, stem in named] == [("T1 sag", "study_s2"), ("T2 sag", "study_s3")]
+    read = read_study([study])
+    assert [(image.series.description, name) for name, image in read.series] == [("T1 sag", "study_s2"), ("T2 sag", "study_s3")]
+    notes = read.notes
     assert len(notes) == 1 and "#4 AX sag" in notes[0] and "not sagittal" in notes[0]
     import pydicom
 
     axial_uid = pydicom.dcmread(next((study / "ax").iterdir())).SeriesInstanceUID
     assert axial_uid not in notes[0]  # no identifiers in review reasons
-    assert {image.modality for image, _ in patient_series([study], modality="ct")[0]} == {"CT"}
+    assert {image.modality for image in read_study([study], modality="ct").images} == {"CT"}
     with pytest.raises(InputError, match="--modality"):
-        patient_series([study], modality="ultrasound")
+        read_study([study], modality="sonar")
     with pytest.raises(InputError, match="at least two series"):
-        patient_series([study / "t1"])
+        read_study([study / "t1"])
     _rewrite(study / "t1", PatientID="SOMEONE ELSE")
     with pytest.raises(InputError, match="different patients"):
-        patient_series([study])
+        read_study([study])
 
 
 @pytest.mark.parametrize("case, message", [("broken series", "broken.png"), ("one series", "at least two"),
@@ -239,7 +257,7 @@ def test_a_dicom_seg_that_cannot_be_written_is_a_review_reason(tmp_path, inputs,
         raise ValueError("no referenced instances")
 
     monkeypatch.setattr(dicom_write, "write_dicom_seg", refuse)
-    findings = analyze_study(inputs / "dicom", tmp_path, report=False)
+    findings = analyze(inputs / "dicom", tmp_path, report=False).findings
     assert any(reason.startswith("DICOM SEG not written") for reason in findings.needs_review)
     saved = json.loads((tmp_path / "dicom" / "findings.json").read_text())
     assert any(reason.startswith("DICOM SEG not written") for reason in saved["needs_review"])
@@ -250,12 +268,12 @@ def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch
     flagged is graded alone (joined by name, its discs could meet their neighbours), and says so."""
     from types import SimpleNamespace
 
-    import lumbar.analysis as analysis
-    from lumbar.analysis import StudyGrading, fuse_patient_series, patient_gradings
+    import lumbar.pipelines.mr_sagittal as mr_sagittal
+    from lumbar.pipelines.mr_sagittal import SeriesGrading, fuse_patient_series, patient_gradings
 
     def study(source, **herniation):
         probs = {level: {"herniation": np.array(p)} for level, p in herniation.items()}
-        return StudyGrading(source, {}, probs, {level: [source] for level in probs})
+        return SeriesGrading(source, {}, probs, {level: [source] for level in probs})
 
     t1, t2 = study("t1", L4_L5=0.2, L5_S1=0.5), study("t2", L4_L5=0.6, L3_L4=0.3)
     fused = fuse_patient_series([t1, t2])
@@ -264,7 +282,7 @@ def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch
     assert fused[0].graded_from == {"L4_L5": ["t1", "t2"], "L5_S1": ["t1"]}
 
     studies = {"a": study("a", L4_L5=0.2), "b": study("b", L4_L5=0.6), "c": study("c", L4_L5=0.9)}
-    monkeypatch.setattr(analysis, "grade_study", lambda result, model: studies[result.name])
+    monkeypatch.setattr(mr_sagittal, "grade_series", lambda seg, model: studies[seg.name])
     results = [SimpleNamespace(name=n, levels=SimpleNamespace(flags=["small lowest disc"] if n == "c" else [])) for n in "abc"]
     graded, notes = patient_gradings(results, model=None)
     assert [np.round(g.probabilities["L4_L5"]["herniation"], 3) for g in graded] == [0.4, 0.4, 0.9]

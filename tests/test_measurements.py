@@ -89,8 +89,8 @@ def measured():
 def test_disc_heights_match_the_phantom(measured):
     ph, m = measured
     truth = {d.level: d for d in ph.discs}
-    for disc in m.discs:
-        t = truth[disc.level]
+    for level, disc in m.discs.items():
+        t = truth[level]
         assert disc.height_anterior_mm == pytest.approx(t.height_anterior_mm, abs=1.2)
         assert disc.height_middle_mm == pytest.approx(t.height_middle_mm, abs=1.0)
         assert disc.height_posterior_mm == pytest.approx(t.height_posterior_mm, abs=1.2)
@@ -99,30 +99,30 @@ def test_disc_heights_match_the_phantom(measured):
 def test_vertebral_heights_wedge_and_genant_match_the_phantom(measured):
     ph, m = measured
     truth = {v.level: v for v in ph.vertebrae}
-    for v in m.vertebrae:
-        t = truth[v.level]
-        if v.level == "S1":  # the sacrum gets no heights and no fracture grade
-            assert np.isnan(v.height_middle_mm) and v.genant_grade is None
+    for level, v in m.vertebrae.items():
+        t = truth[level]
+        if level == "S1":  # the sacrum gets no heights and no fracture grade
+            assert v.height_middle_mm is None and v.genant_grade is None
             continue
         assert v.height_anterior_mm == pytest.approx(t.height_anterior_mm, abs=1.0)
         assert v.height_posterior_mm == pytest.approx(t.height_posterior_mm, abs=1.0)
-    l1 = next(v for v in m.vertebrae if v.level == "L1")
+    l1 = m.vertebrae["L1"]
     assert l1.wedge_ratio == pytest.approx(truth["L1"].height_anterior_mm / truth["L1"].height_posterior_mm, abs=0.04)
-    assert l1.genant_grade >= 1 and all(v.genant_grade == 0 for v in m.vertebrae if v.level not in ("L1", "S1"))
+    assert l1.genant_grade >= 1 and all(v.genant_grade == 0 for level, v in m.vertebrae.items() if level not in ("L1", "S1"))
 
 
 def test_canal_narrowing_at_the_herniation(measured):
     ph, m = measured
     truth = {d.level: d for d in ph.discs}
-    for disc in m.discs:
-        assert disc.canal_ap_mm == pytest.approx(truth[disc.level].canal_ap_mm, abs=1.5)
+    for level, disc in m.discs.items():
+        assert disc.canal_ap_mm == pytest.approx(truth[level].canal_ap_mm, abs=1.5)
     assert m.narrowest_canal_level == "L4/L5"
 
 
 def test_lordosis_and_segmental_angles(measured):
     ph, m = measured
     assert m.lordosis_deg == pytest.approx(ph.lordosis_deg, abs=2.5)
-    l5s1 = next(d for d in m.discs if d.level == "L5/S1")
+    l5s1 = m.discs["L5/S1"]
     assert l5s1.angle_deg == pytest.approx(30 - 16, abs=2)
 
 
@@ -133,7 +133,7 @@ def test_anterolisthesis_is_measured_and_graded():
     def l4l5(ph):
         classes = ph.image.with_array(ph.semantic()).sagittal_slices()
         levels = label_levels(classes, (4.0, 1.0, 1.0))
-        return next(d for d in measure_spine(levels.instances[1], levels.levels, (1.0, 1.0)).discs if d.level == "L4/L5")
+        return measure_spine(levels.instances[1], levels.levels, (1.0, 1.0)).discs["L4/L5"]
 
     a, b = l4l5(base), l4l5(slipped)
     assert b.slip_mm - a.slip_mm == pytest.approx(9.0, abs=1.5)
@@ -157,7 +157,7 @@ def test_real_spider_mask_matches_a_hand_count_of_pixels():
     assert abs(disc.axis[1]) < 0.2  # nearly horizontal, so a pixel column is close to the disc's axis
     row, col = (np.array(disc.centroid_mm) / pixel).round().astype(int)
     by_hand_height = (levels.instances[0][:, col] == disc.label).sum() * pixel
-    measured = next(d for d in m.discs if d.level == "L3/L4")
+    measured = m.discs["L3/L4"]
     assert measured.height_middle_mm == pytest.approx(by_hand_height, abs=1.0)
     canal_row = levels.instances[0][row] == 200
     by_hand_ap = canal_row[col:].sum() * pixel  # canal pixels behind the disc centre on its row
@@ -165,7 +165,7 @@ def test_real_spider_mask_matches_a_hand_count_of_pixels():
     body = next(lv for lv in levels.vertebrae if lv.name == "L3")
     column = levels.instances[0][:, col] == body.label  # the disc's centre column runs through the L3 body above it
     by_hand_body = column.sum() * pixel
-    assert next(v for v in m.vertebrae if v.level == "L3").height_middle_mm == pytest.approx(by_hand_body, rel=0.1)
+    assert m.vertebrae["L3"].height_middle_mm == pytest.approx(by_hand_body, rel=0.1)
 
 
 def test_a_vertebra_cut_by_the_image_edge_gets_no_heights():
@@ -175,9 +175,9 @@ def test_a_vertebra_cut_by_the_image_edge_gets_no_heights():
     levels = label_levels(semantic, (4.0, 1.0, 1.0))
     mid = semantic.shape[0] // 2
     m = measure_spine(levels.instances[mid], levels.levels, (1.0, 1.0))
-    top = next(v for v in m.vertebrae if v.level == "T11")
-    assert np.isnan(top.height_middle_mm) and top.genant_grade is None
-    assert all(not np.isnan(v.height_middle_mm) for v in m.vertebrae if v.level not in ("T11", "S1"))
+    top = m.vertebrae["T11"]
+    assert top.height_middle_mm is None and top.genant_grade is None
+    assert all(v.height_middle_mm is not None for level, v in m.vertebrae.items() if level not in ("T11", "S1"))
 
 
 

@@ -42,6 +42,6 @@ def test_normalize_intensity_ignores_the_background():
 
 def test_inference_path_does_not_import_torch():
     """Segmentation at run time needs only onnxruntime and NumPy: torch would cost seconds of start-up."""
-    code = "import sys, lumbar.analysis, lumbar.cli; print('torch' in sys.modules)"
+    code = "import sys, lumbar.api, lumbar.cli, lumbar.outputs, lumbar.report.html; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

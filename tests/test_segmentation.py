@@ -13,13 +13,32 @@ from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
 from lumbar.labels import Structure
 from lumbar.models.registry import load_model
-from lumbar.pipeline import segment_study
+from lumbar.api import segment as segment_study
 from lumbar.tasks.segmentation import segment, segment_slices
 
 
-def test_model_ships_with_its_metadata():
-    model = load_model("segmentation")
-    assert model.meta["spacing_mm"] > 0 and model.path.stat().st_size < 20e6
+def test_every_registered_model_ships_with_weights_card_and_a_matching_training_record():
+    from lumbar.models.registry import REGISTRY
+
+    for name, spec in REGISTRY.items():
+        model = load_model(name)
+        assert spec.weights.stat().st_size < 20e6 and spec.card.is_file()
+        assert model.meta["name"] == name
+        for key in ("spacing_mm", "grid_multiple", "crop_shape"):
+            declared = getattr(spec.input, key)
+            if declared is not None and key in model.meta:
+                assert tuple(np.atleast_1d(model.meta[key])) == tuple(np.atleast_1d(declared)), (name, key)
+
+
+def test_the_registry_finds_models_by_task_modality_and_plane():
+    from lumbar.image import Modality
+    from lumbar.models.registry import model_for
+
+    assert model_for("segmentation", Modality.MR, "sagittal").name == "segmentation"
+    assert model_for("segmentation", Modality.MR, None).name == "segmentation"  # a 3D volume, resliced
+    assert model_for("grading", Modality.MR, "sagittal").name == "grading"
+    assert model_for("segmentation", Modality.CT, "sagittal") is None
+    assert model_for("segmentation", Modality.MR, "axial") is None
 
 
 def test_segmentation_lies_on_the_input_grid(phantom):

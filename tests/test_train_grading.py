@@ -57,13 +57,13 @@ def tiny_grading_model(tmp_path_factory):
 
 
 def test_analyze_adds_grades_and_evidence_when_a_grading_model_is_there(tmp_path, phantom, tiny_grading_model, monkeypatch):
-    import lumbar.analysis as analysis
+    import lumbar.pipelines.mr_sagittal as mr_sagittal
+    from lumbar.api import analyze
     from lumbar.io.write import write_nifti
 
-    monkeypatch.setattr(analysis, "available_models", lambda: ["segmentation", "grading"])
-    monkeypatch.setattr(analysis, "load_model", lambda name: tiny_grading_model)
+    monkeypatch.setattr(mr_sagittal, "grading_model", lambda: tiny_grading_model)
     write_nifti(phantom.image.array, phantom.image, tmp_path / "scan.nii.gz")
-    findings = analysis.analyze_study(tmp_path / "scan.nii.gz", tmp_path / "out")
+    findings = analyze(tmp_path / "scan.nii.gz", tmp_path / "out").findings
     graded = [d for d in findings.discs if d.grades]
     assert graded and set(graded[0].grades) == set(GRADES)
     assert findings.models["grading"].startswith("grading-tiny")

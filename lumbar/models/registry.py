@@ -10,7 +10,7 @@ written by ``lumbar train``. Pipelines ask the registry which model serves a tas
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -139,15 +139,16 @@ def load_torch_segmentation(name: str = "segmentation"):
 
 @lru_cache(maxsize=None)
 def load_model(name: str, path: str | None = None) -> OnnxModel:
-    """Load shipped model ``name`` (or an ONNX file at ``path`` with its ``.json`` beside it)."""
+    """Load shipped model ``name``, or a model trained by ``lumbar train`` from an ONNX file at ``path`` (its
+    ``.json`` beside it names the registry entry it is a version of)."""
     import onnxruntime as ort
 
-    spec = spec_of(name)
-    onnx_path = Path(path) if path else spec.weights
+    onnx_path = Path(path) if path else spec_of(name).weights
     if not onnx_path.is_file():
         raise InputError(f"model {name!r} not found at {onnx_path}; shipped models: {', '.join(available_models()) or 'none'}")
     meta_path = onnx_path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    spec = REGISTRY[name] if name in REGISTRY else replace(spec_of(str(meta.get("name", name))), name=name)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]

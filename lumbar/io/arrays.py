@@ -1,0 +1,60 @@
+"""Checks every reader applies to the voxels it decoded, and the one way a 2D picture becomes an image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lumbar.errors import InputError
+from lumbar.image import Modality, SpineImage
+
+
+def guess_modality(array: np.ndarray) -> Modality:
+    """CT when the voxels reach well below zero (air and fat in Hounsfield units), else MR.
+
+    MR magnitude images are non-negative; a CT crop without air still holds fat near -100 HU.
+    """
+    sample = np.asarray(array).ravel()[:: max(1, array.size // 200_000)].astype(np.float32)
+    return Modality.CT if np.percentile(sample, 1) < -50 else Modality.MR
+
+
+def check_volume(array: np.ndarray, path: Path) -> np.ndarray:
+    """A real-valued 3D array with voxels to analyse (a trailing axis of one is dropped), NaN/inf replaced."""
+    if array.ndim == 4 and array.shape[3] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise InputError(f"{path}: expected a 2D or 3D image, got {array.ndim} dimensions {array.shape}")
+    if min(array.shape) < 1 or array.size < 4:
+        raise InputError(f"{path}: image has no voxels to analyse (shape {array.shape})")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"{path}: voxel type {array.dtype} is not a real-valued image")
+    return finite(array, path)
+
+
+def finite(array: np.ndarray, path: Path) -> np.ndarray:
+    """Replace NaN/inf voxels (some tools mark background so) by the lowest finite value."""
+    if np.issubdtype(array.dtype, np.integer):
+        return array
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return array
+    if bad.all():
+        raise InputError(f"{path}: image holds no finite voxel values")
+    array = np.array(array, dtype=np.float32)
+    array[bad] = array[~bad].min()
+    return array
+
+
+def picture_as_slice(array: np.ndarray, spacing_mm: tuple[float, float] | None, path: Path, fmt: str) -> SpineImage:
+    """A 2D picture is one sagittal slice shown as read: head up, anterior left.
+
+    Without a (row, col) spacing the pixel size is assumed (see :func:`lumbar.preprocess.assumed_spacing_mm`)
+    and the image says ``spacing_known=False``.
+    """
+    from lumbar.preprocess import assumed_spacing_mm
+
+    known = spacing_mm is not None
+    row, col = spacing_mm if spacing_mm is not None else (assumed_spacing_mm(array.shape),) * 2
+    return SpineImage.from_sagittal_slices(array[None], (row, row, col), modality=Modality.MR, source=str(path),
+                                           spacing_known=known, format=fmt)

@@ -1,0 +1,56 @@
+"""Video files (``.mp4``, ``.avi``, ``.mov``, ``.gif``) through PyAV (FFmpeg): grey frames and their times.
+
+Frame times come from each frame's presentation time stamp in the container, so a GIF's uneven delays and a
+variable-rate recording keep their real timing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lumbar.errors import InputError
+from lumbar.image import FrameSequence, Modality
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".gif")
+MAX_SEQUENCE_BYTES = 4 * 1024**3  # float32 frames held in memory
+
+
+def read_video(path: Path) -> FrameSequence:
+    """The first video stream of ``path`` as grey float32 frames, times in seconds from the first frame.
+
+    A file that decodes to fewer frames than its container announces is refused as truncated.
+    """
+    import av
+
+    frames: list[np.ndarray] = []
+    times_s: list[float | None] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path}: file holds no video stream")
+            stream = container.streams.video[0]
+            announced = stream.frames
+            rate_hz = stream.average_rate or stream.guessed_rate
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="gray").astype(np.float32))
+                times_s.append(frame.time)
+                if len(frames) * frames[0].nbytes > MAX_SEQUENCE_BYTES:
+                    raise InputError(f"{path}: video is too long to hold in memory "
+                                     f"(over {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]})")
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: not a readable video ({exc.strerror or exc})") from None
+    if not frames or len(frames) < announced:
+        raise InputError(f"{path}: video is truncated or damaged (decoded {len(frames)} of {announced} frames)")
+    return FrameSequence(np.stack(frames), _seconds_from_first(times_s, rate_hz, path), modality=Modality.OTHER,
+                         source=str(path), format=path.suffix[1:].upper())
+
+
+def _seconds_from_first(times_s: list[float | None], rate_hz: object, path: Path) -> np.ndarray:
+    """Time stamps from the first frame; the stream's frame rate stands in where frames carry none."""
+    if all(t is not None for t in times_s):
+        return np.asarray(times_s, float) - float(times_s[0])  # type: ignore[arg-type]
+    if not rate_hz:
+        raise InputError(f"{path}: video frames carry no time stamps and the stream states no frame rate")
+    return np.arange(len(times_s)) / float(rate_hz)  # type: ignore[arg-type]
