@@ -2,28 +2,43 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt
+CODE := lumbar tests bench
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install install-test bench clean
 
 $(BIN)/python:
+	@echo "== creating the virtual environment $(VENV) ($(PYTHON))"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
 # Reinstall only when the dependencies change. The constraints file pins torch to the CPU build.
-$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
-	touch $(STAMP)
+# Inference needs no torch: the demo installs the package alone; the tests add the train and test extras.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	@echo "== installing lumbar and what inference needs (onnxruntime, pydicom, nibabel, weasyprint, ...): first run only"
+	$(PIP) -e . 2>&1 | grep -Ev "^(WARNING: Location|Requirement already satisfied)" || true
+	@$(BIN)/python -c "import lumbar" && touch $@
 
-install: $(STAMP)
+$(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
+	@echo "== installing the train and test extras (torch CPU, MONAI, pytest, ruff, import-linter): first run only"
+	$(PIP) -e '.[train,test]' 2>&1 | grep -Ev "^(WARNING: Location|Requirement already satisfied)" || true
+	@$(BIN)/python -c "import torch, monai, pytest" && touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/lumbar demo --out lumbar-demo
 
-test: install
+lint: install-test
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install-test
 	$(BIN)/python bench/run_all.py
 
 clean:

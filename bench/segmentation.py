@@ -88,8 +88,7 @@ def cli_end_to_end(volume: np.ndarray) -> dict:
                 times.append(time.perf_counter() - start)
             return float(np.median(times))
 
-        code = ("from lumbar.analysis import analyze_study; "
-                f"analyze_study('{tmp}/vol.nii.gz', '{tmp}/out3')")
+        code = f"import lumbar; lumbar.analyze('{tmp}/vol.nii.gz', '{tmp}/out3')"
         return {"cli_segment_20_slices_s": run("segment", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out"),
                 "cli_analyze_20_slices_s": run("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out2"),
                 "cli_analyze_no_report_20_slices_s": run("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out4", "--no-report"),
@@ -116,7 +115,7 @@ def main() -> None:
     table.add_row("lumbar segment, 20 slices, process start included", f"{e2e['cli_segment_20_slices_s']:.2f} s")
     table.add_row("lumbar analyze (HTML + PDF report), same", f"{e2e['cli_analyze_20_slices_s']:.2f} s")
     table.add_row("lumbar analyze --no-report, same", f"{e2e['cli_analyze_no_report_20_slices_s']:.2f} s")
-    table.add_row("peak memory (analyze_study, 20 slices)", f"{e2e['peak_rss_mb']:.0f} MB")
+    table.add_row("peak memory (lumbar.analyze, 20 slices)", f"{e2e['peak_rss_mb']:.0f} MB")
     acc = payload["accuracy_held_out"]
     if acc:
         for name in ("disc", "vertebra", "canal"):

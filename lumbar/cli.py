@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lumbar import __version__
+from lumbar.version import __version__
 from lumbar.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -80,7 +80,8 @@ class StageBar:
         self.task = bar.add_task(prefix or "starting", total=None)
 
     def stage(self, name: str, total: int | None = None) -> None:
-        self.bar.update(self.task, description=f"{self.prefix}{name}", total=total, completed=0)
+        self.bar.remove_task(self.task)  # a fresh task: its own count, and its own clock
+        self.task = self.bar.add_task(f"{self.prefix}{name}", total=total)
 
     def advance(self, steps: int = 1) -> None:
         self.bar.advance(self.task, steps)
@@ -247,6 +248,16 @@ def demo(out: Path = typer.Option(Path("lumbar-demo"), "--out", "-o", help="Wher
         run_demo(out, console, StageBar(bar))
 
 
+def require_train_extra() -> None:
+    """Training and surface-distance metrics need torch and MONAI, which inference does without."""
+    import importlib.util
+
+    missing = [name for name in ("torch", "monai") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InputError(f"this command needs {' and '.join(missing)}: install the train extra "
+                         "(pip install -c constraints.txt -e '.[train]')")
+
+
 @train_app.command("segmentation")
 @friendly_errors
 def train_segmentation_cmd(
@@ -259,6 +270,7 @@ def train_segmentation_cmd(
     spacing: float = typer.Option(None, help="Pixel size in mm for PNGs without an overview.csv."),
 ) -> None:
     """Train the sagittal segmentation network (disc, vertebra, canal)."""
+    require_train_extra()
     from lumbar.train.segmentation import SegmentationConfig, train_segmentation
 
     if not data.is_dir():
@@ -281,14 +293,14 @@ def train_grading_cmd(
     seed: int = typer.Option(0),
 ) -> None:
     """Train the disc-grading network (Pfirrmann, Modic, herniation, ...) with patient-level cross-validation."""
+    require_train_extra()
     from lumbar.train.grading import GradingConfig, train_grading
 
     if not (data / "radiological_gradings.csv").is_file() or not (data / "midsag").is_dir():
         raise InputError(f"{data}: expected midsag/ and radiological_gradings.csv (SPIDER layout)")
     with progress_bar() as bar:
-        task = bar.add_task("cropping discs", total=len(list((data / "midsag").glob("*.png"))))
         path = train_grading(GradingConfig(data=str(data), out=str(out), folds=folds, steps=steps, seed=seed),
-                             progress=lambda: bar.advance(task))
+                             progress=StageBar(bar))
     console.print(f"wrote {path} and {out / 'cv.json'}")
 
 
@@ -327,6 +339,7 @@ def evaluate_segmentation_cmd(
     patients: str = typer.Option(None, help="Comma-separated patient ids to evaluate (e.g. a held-out split)."),
 ) -> None:
     """Dice, HD95 and ASSD per structure with bootstrap CIs, and disc/vertebra detection counts."""
+    require_train_extra()  # surface distances come from MONAI
     from lumbar.evaluate.segmentation import evaluate_folder, summary_table
 
     wanted = set(patients.split(",")) if patients else None

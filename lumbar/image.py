@@ -20,6 +20,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, 
 RAS = axcodes2ornt("RAS")
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])  # DICOM and ITK world (LPS) to ours (RAS)
 PLANES = ("sagittal", "coronal", "axial")  # the plane normal to R-L, A-P and S-I
+ASSUMED_FOV_MM = 300.0  # a typical lumbar sagittal field of view, for pictures that do not store their pixel size
 ANISOTROPY = 1.3  # a volume whose thickest voxel side is this much larger than the others was acquired in slices
 
 
@@ -68,6 +69,11 @@ class SeriesInfo:
     def label(self) -> str:
         """How a reader names the series: ``#3 SAG T2`` (number and description, no UID)."""
         return f"#{self.number or '?'} {self.description or '(no description)'}"
+
+
+def assumed_spacing_mm(shape: tuple[int, ...]) -> float:
+    """Pixel size that makes a picture of unknown spacing span ``ASSUMED_FOV_MM`` on its longer side."""
+    return ASSUMED_FOV_MM / max(shape)
 
 
 def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,8 +1,8 @@
 """Small pure functions that bring a 2D sagittal slice to what a network expects, and back.
 
 Models work at a fixed physical pixel size (``MODEL_SPACING_MM``) so that a disc is about the same
-number of pixels on every scanner. Where the spacing is unknown (a PNG slice), the slice is scaled
-so that its longer side spans ``ASSUMED_FOV_MM``, a typical lumbar sagittal field of view.
+number of pixels on every scanner. Where the spacing is unknown (a PNG slice), the reader has assumed
+one (:func:`lumbar.image.assumed_spacing_mm`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 MODEL_SPACING_MM = 0.75
-ASSUMED_FOV_MM = 300.0
 GRID_MULTIPLE = 32
 CROP_SHAPE = (64, 96)  # a disc crop for grading: rows along the spine, columns front to back
 
@@ -24,11 +23,6 @@ def normalize_intensity(image: np.ndarray, low_pct: float = 0.5, high_pct: float
     if hi <= lo:
         return np.zeros_like(image)
     return np.clip((image - lo) / (hi - lo), 0.0, 1.0)
-
-
-def assumed_spacing_mm(shape: tuple[int, int]) -> float:
-    """Pixel size that makes a slice of unknown spacing span ``ASSUMED_FOV_MM`` on its longer side."""
-    return ASSUMED_FOV_MM / max(shape)
 
 
 def model_shape(shape: tuple[int, int], spacing_mm: tuple[float, float], target_mm: float = MODEL_SPACING_MM) -> tuple[int, int]:

@@ -1,5 +1,5 @@
-"""Reading every supported format into a ``SpineImage`` and writing masks back out."""
+"""Reading every supported format into a ``SpineImage`` (or a ``FrameSequence``) and writing masks back out."""
 
-from lumbar.io.read import discover_studies, read_image
+from lumbar.io.read import discover_studies, read_image, read_sequence
 
-__all__ = ["discover_studies", "read_image"]
+__all__ = ["discover_studies", "read_image", "read_sequence"]

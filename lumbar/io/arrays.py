@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbar.errors import InputError
-from lumbar.image import Modality, SpineImage
+from lumbar.image import Modality, SpineImage, assumed_spacing_mm
 
 
 def guess_modality(array: np.ndarray) -> Modality:
@@ -49,11 +49,9 @@ def finite(array: np.ndarray, path: Path) -> np.ndarray:
 def picture_as_slice(array: np.ndarray, spacing_mm: tuple[float, float] | None, path: Path, fmt: str) -> SpineImage:
     """A 2D picture is one sagittal slice shown as read: head up, anterior left.
 
-    Without a (row, col) spacing the pixel size is assumed (see :func:`lumbar.preprocess.assumed_spacing_mm`)
+    Without a (row, col) spacing the pixel size is assumed (see :func:`lumbar.image.assumed_spacing_mm`)
     and the image says ``spacing_known=False``.
     """
-    from lumbar.preprocess import assumed_spacing_mm
-
     known = spacing_mm is not None
     row, col = spacing_mm if spacing_mm is not None else (assumed_spacing_mm(array.shape),) * 2
     return SpineImage.from_sagittal_slices(array[None], (row, row, col), modality=Modality.MR, source=str(path),

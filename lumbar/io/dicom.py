@@ -1,9 +1,9 @@
-"""DICOM series: find the series in a folder or zip, pick the sagittal lumbar one, build the volume.
+"""DICOM series: find the series in a folder or zip, pick the sagittal lumbar one, build the image.
 
 Pixel data is decoded by pydicom with pylibjpeg (JPEG, JPEG 2000, RLE) and pyjpegls (JPEG-LS), so
-compressed transfer syntaxes read like uncompressed ones. Geometry follows DICOM PS3.3 C.7.6.2:
-``ImageOrientationPatient`` gives the row and column directions, ``ImagePositionPatient`` the first
-voxel of each slice, in LPS millimetres.
+compressed transfer syntaxes read like uncompressed ones. Single-frame files stack into a volume by their
+positions (see :mod:`lumbar.io.dicom_header`); a multi-frame file is read by :mod:`lumbar.io.dicom_frames`;
+a projection radiograph (CR, DX) or a file without geometry is one picture shown as read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,20 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from lumbar.errors import InputError
-from lumbar.image import LPS_TO_RAS, Modality, SeriesInfo, SpineImage
+from lumbar.image import FrameSequence, Modality, SpineImage
+from lumbar.io.archive import safe_extract_zip
+from lumbar.io.dicom_frames import read_multiframe
+from lumbar.io.dicom_header import (
+    decode,
+    frame_count,
+    modality,
+    orientation,
+    pixel_spacing_mm,
+    plane,
+    rescale,
+    series_info,
+    volume_affine,
+)
 
 # Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
 NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
@@ -57,25 +70,16 @@ def _is_image(ds: pydicom.Dataset) -> bool:
     return "Rows" in ds and "Columns" in ds and str(ds.get("Modality", "")).upper() not in NON_IMAGE_MODALITIES
 
 
-def _normal(ds: pydicom.Dataset) -> np.ndarray:
-    iop = np.array(ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), float)
-    return np.cross(iop[:3], iop[3:])
-
-
-def _plane(ds: pydicom.Dataset) -> str:
-    """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis."""
-    return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(_normal(ds))))]
-
-
 def _series_label(ds: pydicom.Dataset) -> str:
     """A series as a reader names it (number and description), without its UID, for findings and reports."""
     return f"#{ds.get('SeriesNumber', '?')} {ds.get('SeriesDescription', '') or '(no description)'}"
 
 
 def _describe_series(headers: list[pydicom.Dataset]) -> str:
+    """A series for a listing: label, modality, plane, image count and UID (the UID picks it with --series)."""
     ds = headers[0]
-    return (f"{_series_label(ds)} "
-            f"[{ds.get('Modality', '?')}, {_plane(ds)}, {len(headers)} images, uid {ds.get('SeriesInstanceUID', '?')}]")
+    return (f"{_series_label(ds)} [{ds.get('Modality', '?')}, {plane(ds) or 'no plane'}, {len(headers)} images, "
+            f"uid {ds.get('SeriesInstanceUID', '?')}]")
 
 
 def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: str | None, where: Path) -> str:
@@ -90,7 +94,7 @@ def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: 
     def rank(uid: str) -> tuple:
         ds = series[uid][0][1]
         desc = str(ds.get("SeriesDescription", "")).upper()
-        return (_plane(ds) == "sagittal", "T2" in desc, len(series[uid]))
+        return (plane(ds) == "sagittal", "T2" in desc, len(series[uid]))
 
     return max(series, key=rank)
 
@@ -110,87 +114,93 @@ def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, 
     return series
 
 
-def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None = None) -> SpineImage:
-    """Group ``files`` into series, pick one, and stack it into a volume."""
+def read_dicom_files(files: list[Path], where: Path,
+                     wanted_series: str | None = None) -> SpineImage | FrameSequence:
+    """Group ``files`` into series, pick one, and read it: a volume, a picture or, for a cine file, frames."""
     series = _image_series(files, where)
     uid = _pick_series(series, wanted_series, where)
     others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
-    image = _stack_series(series[uid], where)
-    image.other_series = tuple(others)
+    image = _read_series(series[uid], where)
+    if isinstance(image, SpineImage):
+        image.other_series = tuple(others)
     return image
 
 
 def read_sagittal_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
     """Every sagittal image series in a DICOM folder (e.g. a study's T1 and T2), by series number, and a
-    description of each series left out: not sagittal in every image (a localizer), or not stackable."""
+    description of each series left out: not sagittal in every image (a localizer), a cine, or not stackable."""
     series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
     ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
     images, skipped = [], []
     for items in ordered:
         what = _series_label(items[0][1])
-        if any(_plane(ds) != "sagittal" for _, ds in items):
+        if any(plane(ds) != "sagittal" for _, ds in items):
             skipped.append(f"{what}: not sagittal")
             continue
         try:
-            images.append(_stack_series(items, folder))
+            image = _read_series(items, folder)
         except InputError as exc:
             skipped.append(f"{what}: {str(exc).removeprefix(f'{folder}: ')}")
+            continue
+        if isinstance(image, FrameSequence):
+            skipped.append(f"{what}: a time sequence of {len(image.frames)} frames")
+        else:
+            images.append(image)
     if not images:
         raise InputError(f"{folder}: no sagittal image series that can be read ({'; '.join(skipped)})")
     return images, skipped
 
 
+def _read_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage | FrameSequence:
+    """One series: a multi-frame file on its own, else single-frame files stacked."""
+    multiframe = [f for f, ds in items if frame_count(ds) > 1]
+    if multiframe and len(items) > 1:
+        raise InputError(f"{where}: series {_series_label(items[0][1])} holds {len(items)} files, "
+                         f"{len(multiframe)} of them multi-frame; read one multi-frame file at a time")
+    if multiframe:
+        return read_multiframe(multiframe[0], where)
+    return _stack_series(items, where)
+
+
 def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:
+    """Single-frame files as slices of a volume, or as pictures shown as read (radiographs, no geometry)."""
     first = items[0][1]
-    normal = _normal(first)
-    items = sorted(items, key=lambda it: (float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float), normal)),
-                                          int(it[1].get("InstanceNumber", 0) or 0)))
-    affine = _affine(items, where)  # checked before any pixel is decoded
+    iop = orientation(first)
+    normal = np.cross(iop[:3], iop[3:]) if iop is not None else np.array([0.0, 0.0, 1.0])
+    items = sorted(items, key=lambda it: (float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float),
+                                                       normal)), int(it[1].get("InstanceNumber", 0) or 0)))
+    projection = modality(first) is Modality.RADIOGRAPH
+    affine = None if projection else _affine(items, where)  # checked before any pixel is decoded
     shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in items}
     if len(shapes) > 1:
         raise InputError(f"{where}: series mixes image sizes {sorted(shapes)}; pick one series with --series")
     slices = []
     for f, _ in items:
-        try:
-            ds = pydicom.dcmread(f)
-            pixels = ds.pixel_array.astype(np.float32)
-        except Exception as exc:  # decoder errors come in many types
-            raise InputError(f"{f}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None
+        ds, pixels = decode(f)
         if int(ds.get("SamplesPerPixel", 1)) != 1:
-            raise InputError(f"{f}: colour DICOM images are not supported (photometric {ds.get('PhotometricInterpretation')})")
-        pixels = pixels * float(ds.get("RescaleSlope", 1) or 1) + float(ds.get("RescaleIntercept", 0) or 0)
-        slices.extend(pixels if pixels.ndim == 3 else [pixels])
+            raise InputError(f"{f}: colour DICOM images are not supported "
+                             f"(photometric {ds.get('PhotometricInterpretation')})")
+        slope, intercept = rescale(ds)
+        slices.append(pixels * slope + intercept)
     volume = np.stack(slices)  # (slice, row, col)
-    if len(slices) != len(items):
-        raise InputError(f"{where}: multi-frame DICOM is not supported yet; export the series as single-frame images")
-    if affine is None:  # no geometry (secondary capture, some X-rays): pictures shown as read
-        spacing = [float(v) for v in first.get("PixelSpacing", first.get("ImagerPixelSpacing", [])) or []]
-        known = len(spacing) == 2
-        row, col = spacing if known else (1.0, 1.0)
-        return SpineImage.from_sagittal_slices(volume, (row, row, col), spacing_known=known,
-                                               **_provenance(first, items, ds, where))
-    return SpineImage.from_array(volume, affine, **_provenance(first, items, ds, where))
+    if affine is None:  # a projection, or no geometry (secondary capture): pictures shown as read
+        spacing = pixel_spacing_mm(first)
+        row, col = spacing if spacing is not None else (1.0, 1.0)
+        return SpineImage.from_sagittal_slices(volume, (row, row, col), spacing_known=spacing is not None,
+                                               **_provenance(first, items, where))
+    return SpineImage.from_array(volume, affine, **_provenance(first, items, where))
 
 
-def _provenance(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]], last: pydicom.Dataset, where: Path) -> dict:
+def _provenance(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]], where: Path) -> dict:
     """Where the image came from, as the typed fields of :class:`SpineImage`."""
-    series = SeriesInfo(
-        uid=str(first.get("SeriesInstanceUID", "")),
-        number=str(first.get("SeriesNumber", "")),
-        description=str(first.get("SeriesDescription", "")),
-        plane=_plane(first),
-        manufacturer=str(first.get("Manufacturer", "")),
-        transfer_syntax=str(getattr(getattr(last, "file_meta", None), "TransferSyntaxUID", "")),
-    )
-    return {"modality": Modality.from_dicom(str(first.get("Modality", "OT"))), "source": str(where), "format": "DICOM",
-            "series": series, "patient_id": str(first.get("PatientID", "")), "source_files": tuple(str(f) for f, _ in items)}
+    return {"modality": modality(first), "source": str(where), "format": "DICOM", "series": series_info(first),
+            "patient_id": str(first.get("PatientID", "")), "source_files": tuple(str(f) for f, _ in items)}
 
 
 def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarray | None:
     """Voxel (slice, row, col) -> RAS mm from IOP/IPP/PixelSpacing; None when the series has no geometry.
 
-    Every slice must share one orientation and the positions must step evenly: a missing or duplicated
-    slice would otherwise stretch or squeeze the volume without anyone noticing.
+    Every slice must share one orientation (see :func:`volume_affine` for the spacing checks).
     """
     ds = items[0][1]
     tags = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing")
@@ -200,41 +210,26 @@ def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarra
         raise InputError(f"{where}: some slices lack position or orientation tags; pick one series with --series")
     iop = np.array(ds.ImageOrientationPatient, float)
     if any(not np.allclose(np.array(d.ImageOrientationPatient, float), iop, atol=1e-3) for _, d in items):
-        raise InputError(f"{where}: slices of the series have different orientations (a localizer?); pick one series with --series")
-    row_dir, col_dir = iop[:3], iop[3:]
+        raise InputError(f"{where}: slices of the series have different orientations (a localizer?); "
+                         "pick one series with --series")
     row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
-    positions = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
-    if len(items) > 1:
-        steps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
-        if steps.min() < 1e-3:
-            raise InputError(f"{where}: two slices share one position (duplicated images?); pick one series with --series")
-        if steps.max() - steps.min() > 0.1 * np.median(steps) + 0.01:
-            raise InputError(f"{where}: slice positions are unevenly spaced ({steps.min():.2f}-{steps.max():.2f} mm): "
-                             "a slice may be missing")
-        step = (positions[-1] - positions[0]) / (len(items) - 1)
-    else:
-        step = np.cross(row_dir, col_dir) * float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)
-    lps = np.eye(4)
-    lps[:3, 0] = step
-    lps[:3, 1] = col_dir * row_mm  # moving down a row follows the column direction
-    lps[:3, 2] = row_dir * col_mm  # moving along a row follows the row direction
-    lps[:3, 3] = positions[0]
-    return LPS_TO_RAS @ lps
+    positions_mm = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
+    thickness_mm = float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)
+    return volume_affine(iop, positions_mm, (row_mm, col_mm), thickness_mm, where)
 
 
-def read_dicom_folder(folder: Path, wanted_series: str | None = None) -> SpineImage:
+def read_dicom_folder(folder: Path, wanted_series: str | None = None) -> SpineImage | FrameSequence:
+    """The series ``wanted_series`` (UID or number) of a folder, else the one :func:`_pick_series` prefers."""
     files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
     if not files:
         raise InputError(f"{folder}: folder is empty")
     return read_dicom_files(files, folder, wanted_series)
 
 
-def read_dicom_zip(path: Path, wanted_series: str | None = None) -> SpineImage:
+def read_dicom_zip(path: Path, wanted_series: str | None = None) -> SpineImage | FrameSequence:
     """Read a zipped series; the extraction lives until the process ends, so DICOM SEG can reference it."""
     import atexit
     import shutil
-
-    from lumbar.io.read import safe_extract_zip
 
     tmp = Path(tempfile.mkdtemp(prefix="lumbar-zip-"))
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)

@@ -24,7 +24,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from lumbar import __version__
+from lumbar.version import __version__
 from lumbar.errors import InputError
 from lumbar.image import SpineImage
 from lumbar.io.write import atomic_path

@@ -6,6 +6,7 @@ variable-rate recording keep their real timing.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ MAX_SEQUENCE_BYTES = 4 * 1024**3  # float32 frames held in memory
 
 
 def read_video(path: Path) -> FrameSequence:
-    """The first video stream of ``path`` as grey float32 frames, times in seconds from the first frame.
+    """The first video stream of ``path`` as grey float32 frames in presentation order.
 
     A file that decodes to fewer frames than its container announces is refused as truncated.
     """
@@ -31,8 +32,7 @@ def read_video(path: Path) -> FrameSequence:
             if not container.streams.video:
                 raise InputError(f"{path}: file holds no video stream")
             stream = container.streams.video[0]
-            announced = stream.frames
-            rate_hz = stream.average_rate or stream.guessed_rate
+            announced, rate_hz = stream.frames, stream.average_rate or stream.guessed_rate
             for frame in container.decode(stream):
                 frames.append(frame.to_ndarray(format="gray").astype(np.float32))
                 times_s.append(frame.time)
@@ -41,16 +41,20 @@ def read_video(path: Path) -> FrameSequence:
                                      f"(over {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]})")
     except av.error.FFmpegError as exc:
         raise InputError(f"{path}: not a readable video ({exc.strerror or exc})") from None
-    if not frames or len(frames) < announced:
+    if not frames:
+        raise InputError(f"{path}: video is truncated or damaged (no frame decodes)")
+    if len(frames) < announced:
         raise InputError(f"{path}: video is truncated or damaged (decoded {len(frames)} of {announced} frames)")
-    return FrameSequence(np.stack(frames), _seconds_from_first(times_s, rate_hz, path), modality=Modality.OTHER,
+    stamps_s = _time_stamps_s(times_s, rate_hz, path)
+    order = np.argsort(stamps_s, kind="stable")
+    return FrameSequence(np.stack(frames)[order], stamps_s[order] - stamps_s.min(), modality=Modality.OTHER,
                          source=str(path), format=path.suffix[1:].upper())
 
 
-def _seconds_from_first(times_s: list[float | None], rate_hz: object, path: Path) -> np.ndarray:
-    """Time stamps from the first frame; the stream's frame rate stands in where frames carry none."""
+def _time_stamps_s(times_s: list[float | None], rate_hz: Fraction | None, path: Path) -> np.ndarray:
+    """Each frame's presentation time; the stream's frame rate stands in where frames carry none."""
     if all(t is not None for t in times_s):
-        return np.asarray(times_s, float) - float(times_s[0])  # type: ignore[arg-type]
+        return np.asarray(times_s, dtype=float)
     if not rate_hz:
         raise InputError(f"{path}: video frames carry no time stamps and the stream states no frame rate")
-    return np.arange(len(times_s)) / float(rate_hz)  # type: ignore[arg-type]
+    return np.arange(len(times_s)) / float(rate_hz)

@@ -21,7 +21,8 @@ from PIL import Image
 from lumbar.errors import InputError
 from lumbar.io.read import read_raster_array
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
-from lumbar.preprocess import assumed_spacing_mm, model_shape, normalize_intensity, resize
+from lumbar.image import assumed_spacing_mm
+from lumbar.preprocess import model_shape, normalize_intensity, resize
 
 
 @dataclass

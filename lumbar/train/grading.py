@@ -25,6 +25,7 @@ from lumbar.metrics import grade_metrics
 from lumbar.io.write import atomic_path, write_text
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs, n_grading_outputs
 from lumbar.models.networks import StudyGradingNet
+from lumbar.progress import SILENT, Progress
 from lumbar.tasks.disc_crops import CROP_SHAPE
 from lumbar.tasks.grading import calibrated_probabilities, decide, fuse_same_disc, prepare_crops
 from lumbar.train import log, log_to
@@ -58,14 +59,15 @@ def save_samples(samples: list[GradingSample], path: Path) -> None:
                                 grades=np.array([[s.grades[g] for g in GRADES] for s in samples]))
 
 
-def load_samples(cfg: GradingConfig, progress=None) -> list[GradingSample]:
+def load_samples(cfg: GradingConfig, progress: Progress = SILENT) -> list[GradingSample]:
     """Disc crops joined to gradings, built once per run folder and cached in ``samples.npz``."""
     cache = Path(cfg.out) / "samples.npz"
     if cache.is_file():
         d = np.load(cache, allow_pickle=False)
         return [GradingSample(str(p), str(s), str(lv), c.astype(np.float32), dict(zip(GRADES, (int(v) for v in g))))
                 for p, s, lv, c, g in zip(d["patient"], d["series"], d["level"], d["crops"], d["grades"])]
-    samples, coverage = build_from_spider(Path(cfg.data), progress)
+    progress.stage("cropping discs", total=len(list((Path(cfg.data) / "midsag").glob("*.png"))))
+    samples, coverage = build_from_spider(Path(cfg.data), progress.advance)
     save_samples(samples, cache)
     write_text(Path(cfg.out) / "coverage.json", json.dumps({
         "graded": dict(coverage.graded), "matched": dict(coverage.matched),
@@ -155,8 +157,10 @@ def fit_thresholds(probs: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> di
     return out
 
 
-def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int) -> tuple[StudyGradingNet, dict, dict, int]:
-    """Train on ``train``, keep the best state on ``val``, then calibrate on ``val``; also returns the best step."""
+def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int,
+        progress: Progress = SILENT) -> tuple[StudyGradingNet, dict, dict, int]:
+    """Train on ``train``, keep the best state on ``val``, then calibrate on ``val``; also returns the best step.
+    ``progress`` advances once a step (early stopping may end it before ``cfg.steps``)."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     x_train = torch.from_numpy(prepare_crops([s.crop for s in train]))
@@ -183,6 +187,7 @@ def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig
         loss.backward()
         optimiser.step()
         scheduler.step()
+        progress.advance()
         if step % cfg.val_every == 0 or step == cfg.steps:
             with torch.no_grad():
                 val_loss = float(_loss(torch.from_numpy(predict_logits(net, x_val, val_studies)), enc_val, weights))
@@ -208,7 +213,7 @@ def _split_patients(patients: list[str], fraction: float, seed: int) -> tuple[se
     return set(order[n:]), set(order[:n])
 
 
-def cross_validate(samples: list[GradingSample], cfg: GradingConfig) -> dict:
+def cross_validate(samples: list[GradingSample], cfg: GradingConfig, progress: Progress = SILENT) -> dict:
     """Patient-level k-fold: out-of-fold calibrated predictions for every disc, then the metrics."""
     out_dir = Path(cfg.out)
     patients = sorted({s.patient for s in samples})
@@ -221,7 +226,9 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig) -> dict:
             continue
         rest = [p for p in patients if p not in test_patients]
         train_p, val_p = _split_patients(rest, cfg.val_fraction, cfg.seed + k)
-        net, temps, thresholds, _ = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + k)
+        progress.stage(f"cross-validation fold {k + 1} of {cfg.folds}", total=cfg.steps)
+        net, temps, thresholds, _ = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p],
+                                        cfg, cfg.seed + k, progress)
         test = [i for i, s in enumerate(samples) if s.patient in test_patients]
         test_samples = [samples[i] for i in test]
         probs = calibrated_probabilities(predict_logits(net, prepare_crops([s.crop for s in test_samples]), studies(test_samples)), temps)
@@ -250,7 +257,7 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig) -> dict:
     return report
 
 
-def train_grading(cfg: GradingConfig, progress=None) -> Path:
+def train_grading(cfg: GradingConfig, progress: Progress = SILENT) -> Path:
     """Cross-validate (for the reported figures), then train the shipped model on all patients."""
     from lumbar.models.export import export_onnx
 
@@ -259,9 +266,11 @@ def train_grading(cfg: GradingConfig, progress=None) -> Path:
     log_to(out_dir)
     samples = load_samples(cfg, progress)
     log.info("%d graded discs of %d patients", len(samples), len({s.patient for s in samples}))
-    report = cross_validate(samples, cfg)
+    report = cross_validate(samples, cfg, progress)
     train_p, val_p = _split_patients(sorted({s.patient for s in samples}), cfg.val_fraction, cfg.seed + 100)
-    net, temps, thresholds, best_step = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p], cfg, cfg.seed + 100)
+    progress.stage("final model on all patients", total=cfg.steps)
+    net, temps, thresholds, best_step = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p],
+                                            cfg, cfg.seed + 100, progress)
     example = torch.zeros(2, 1, *CROP_SHAPE)
     path = export_onnx(net, {"image": example, "context": example}, out_dir / "grading.onnx",
                        {"image": {0: "n"}, "context": {0: "m"}, "logits": {0: "n"}})

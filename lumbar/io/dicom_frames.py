@@ -1,0 +1,107 @@
+"""Multi-frame DICOM files: a cine run as a :class:`FrameSequence`, an enhanced MR/CT volume as a SpineImage.
+
+Frames at distinct positions (``PlanePositionSequence`` per frame, PS3.3 C.7.6.16.2.3) are the slices of a volume;
+frames without positions, or all at one position (XA, RF and US runs, MR/CT cine), are one view over time, timed
+by the Cine module (PS3.3 C.7.6.5).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from lumbar.errors import InputError
+from lumbar.image import FrameSequence, SpineImage
+from lumbar.io.dicom_header import (
+    decode,
+    frame_count,
+    functional_group,
+    modality,
+    orientation,
+    pixel_spacing_mm,
+    rescale,
+    series_info,
+    volume_affine,
+)
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 weights, as Pillow's "L" conversion
+
+
+def read_multiframe(path: Path, where: Path) -> SpineImage | FrameSequence:
+    """One multi-frame file: a volume when its frames lie at distinct positions, else a time sequence."""
+    ds, pixels = decode(path)
+    n_frames = frame_count(ds)
+    positions_mm = _frame_positions_mm(ds, n_frames)
+    distinct = 0 if positions_mm is None else len(np.unique(np.round(positions_mm, 3), axis=0))
+    if positions_mm is not None and distinct == n_frames:
+        return _volume(ds, pixels, positions_mm, path, where)
+    if distinct > 1:
+        raise InputError(f"{path}: {n_frames} frames at {distinct} slice positions (slices over time) are not "
+                         "supported; export one time point or one slice position")
+    return _cine(ds, pixels, path, where)
+
+
+def frame_times_s(ds: pydicom.Dataset, n_frames: int, path: Path) -> np.ndarray:
+    """Seconds from the first frame: FrameTimeVector (ms since the previous frame, the first 0), else FrameTime
+    (ms between frames), else CineRate or RecommendedDisplayFrameRate (frames per second)."""
+    if "FrameTimeVector" in ds:
+        increments_ms = np.asarray(ds.FrameTimeVector, float).ravel()
+        if len(increments_ms) != n_frames:
+            raise InputError(f"{path}: FrameTimeVector holds {len(increments_ms)} times for {n_frames} frames")
+        if (increments_ms[1:] < 0).any():
+            raise InputError(f"{path}: FrameTimeVector holds a negative time increment")
+        return np.concatenate([[0.0], np.cumsum(increments_ms[1:])]) / 1000.0
+    if float(ds.get("FrameTime") or 0) > 0:
+        return np.arange(n_frames) * float(ds.FrameTime) / 1000.0
+    rate_hz = float(ds.get("CineRate") or ds.get("RecommendedDisplayFrameRate") or 0)
+    if rate_hz > 0:
+        return np.arange(n_frames) / rate_hz
+    raise InputError(f"{path}: multi-frame DICOM of {n_frames} frames states no frame timing "
+                     "(FrameTime, FrameTimeVector, CineRate or RecommendedDisplayFrameRate)")
+
+
+def _frame_positions_mm(ds: pydicom.Dataset, n_frames: int) -> np.ndarray | None:
+    """Each frame's ImagePositionPatient (LPS mm) from the functional groups; None unless every frame has one."""
+    positions = []
+    for i in range(n_frames):
+        group = functional_group(ds, i, "PlanePositionSequence")
+        if group is None or "ImagePositionPatient" not in group:
+            return None
+        positions.append(np.array(group.ImagePositionPatient, float))
+    return np.array(positions)
+
+
+def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:
+    """Frames in real values, each with its own rescale."""
+    slope, intercept = np.array([rescale(ds, i) for i in range(len(pixels))], np.float32).T
+    return pixels * slope[:, None, None] + intercept[:, None, None]
+
+
+def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, path: Path,
+            where: Path) -> SpineImage:
+    """Frames sorted along the slice normal into a volume with the affine their positions give."""
+    if pixels.ndim != 3:
+        raise InputError(f"{path}: colour DICOM volumes are not supported "
+                         f"(photometric {ds.get('PhotometricInterpretation')})")
+    iop = orientation(ds)
+    spacing = pixel_spacing_mm(ds)
+    if iop is None or spacing is None:
+        raise InputError(f"{path}: multi-frame DICOM gives frame positions but no orientation or pixel spacing")
+    frame_iops = [orientation(ds, i) for i in range(len(pixels))]
+    if any(o is None or not np.allclose(o, iop, atol=1e-3) for o in frame_iops):
+        raise InputError(f"{path}: frames of the multi-frame DICOM have different orientations")
+    order = np.argsort(positions_mm @ np.cross(iop[:3], iop[3:]), kind="stable")
+    affine = volume_affine(iop, positions_mm[order], spacing, 1.0, where)  # thickness only counts for one slice
+    return SpineImage.from_array(_rescaled(ds, pixels)[order], affine, modality=modality(ds), source=str(where),
+                                 format="DICOM", series=series_info(ds), patient_id=str(ds.get("PatientID", "")),
+                                 source_files=(str(path),))
+
+
+def _cine(ds: pydicom.Dataset, pixels: np.ndarray, path: Path, where: Path) -> FrameSequence:
+    """Frames as acquired, colour folded to grey, with their times."""
+    grey = pixels @ LUMA if pixels.ndim == 4 else pixels
+    return FrameSequence(_rescaled(ds, grey), frame_times_s(ds, len(grey), path), pixel_spacing_mm(ds),
+                         modality=modality(ds), source=str(where), format="DICOM", series=series_info(ds),
+                         patient_id=str(ds.get("PatientID", "")))

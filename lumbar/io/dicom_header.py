@@ -1,0 +1,127 @@
+"""What a DICOM file's tags say: orientation, plane, pixel size, slice geometry, rescale and provenance.
+
+Geometry follows DICOM PS3.3 C.7.6.2: ``ImageOrientationPatient`` gives the row and column directions,
+``ImagePositionPatient`` the first voxel of each slice, in LPS millimetres. Enhanced multi-frame objects carry the
+same attributes per frame in functional groups (PS3.3 C.7.6.16), looked up per frame first, then shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from lumbar.errors import InputError
+from lumbar.image import LPS_TO_RAS, PLANES, Modality, SeriesInfo
+
+
+def frame_count(ds: pydicom.Dataset) -> int:
+    """Frames in the file: ``NumberOfFrames``, 1 when absent."""
+    return int(ds.get("NumberOfFrames", 1) or 1)
+
+
+def functional_group(ds: pydicom.Dataset, frame: int, name: str) -> pydicom.Dataset | None:
+    """The first item of functional group ``name`` (e.g. ``PlanePositionSequence``) for frame ``frame``
+    (0-based): from PerFrameFunctionalGroupsSequence, else SharedFunctionalGroupsSequence; None when neither has it."""
+    for groups, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        items = ds.get(groups) or []
+        if index < len(items) and items[index].get(name):
+            return items[index].get(name)[0]
+    return None
+
+
+def orientation(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
+    """``ImageOrientationPatient`` (row then column direction cosines, LPS) of the file or of one of its frames."""
+    group = functional_group(ds, frame, "PlaneOrientationSequence")
+    source = ds if "ImageOrientationPatient" in ds else group
+    if source is None or "ImageOrientationPatient" not in source:
+        return None
+    return np.array(source.ImageOrientationPatient, float)
+
+
+def plane(ds: pydicom.Dataset) -> str | None:
+    """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis; None without an orientation."""
+    iop = orientation(ds)
+    return None if iop is None else PLANES[int(np.argmax(np.abs(np.cross(iop[:3], iop[3:]))))]
+
+
+def pixel_spacing_mm(ds: pydicom.Dataset) -> tuple[float, float] | None:
+    """(row, col) pixel size at the patient, in mm; None when the file does not say.
+
+    ``PixelSpacing`` (top level or the PixelMeasuresSequence group) is at the patient. A projection radiograph
+    may give only ``ImagerPixelSpacing``, measured at the detector: divided by
+    ``EstimatedRadiographicMagnificationFactor`` when present it estimates the size at the patient (PS3.3 C.8.11.4).
+    """
+    group = functional_group(ds, 0, "PixelMeasuresSequence")
+    if "PixelSpacing" in ds:
+        values, magnification = ds.PixelSpacing, 1.0
+    elif group is not None and "PixelSpacing" in group:
+        values, magnification = group.PixelSpacing, 1.0
+    elif "ImagerPixelSpacing" in ds:
+        values, magnification = ds.ImagerPixelSpacing, float(ds.get("EstimatedRadiographicMagnificationFactor") or 1.0)
+    else:
+        return None
+    spacing = [float(v) / magnification for v in values or []]
+    return (spacing[0], spacing[1]) if len(spacing) == 2 and min(spacing) > 0 else None
+
+
+def volume_affine(iop: np.ndarray, positions_mm: np.ndarray, pixel_spacing: tuple[float, float],
+                  thickness_mm: float, where: Path) -> np.ndarray:
+    """Voxel (slice, row, col) -> RAS mm for slices at ``positions_mm`` (LPS, sorted along the normal).
+
+    The positions must step evenly: a missing or duplicated slice would otherwise stretch or squeeze the volume
+    without anyone noticing. A single slice is ``thickness_mm`` thick.
+    """
+    row_dir, col_dir = iop[:3], iop[3:]
+    row_mm, col_mm = pixel_spacing
+    if len(positions_mm) > 1:
+        steps = np.linalg.norm(np.diff(positions_mm, axis=0), axis=1)
+        if steps.min() < 1e-3:
+            raise InputError(f"{where}: two slices share one position (duplicated images?); "
+                             "pick one series with --series")
+        if steps.max() - steps.min() > 0.1 * np.median(steps) + 0.01:
+            raise InputError(f"{where}: slice positions are unevenly spaced ({steps.min():.2f}-{steps.max():.2f} mm): "
+                             "a slice may be missing")
+        step = (positions_mm[-1] - positions_mm[0]) / (len(positions_mm) - 1)
+    else:
+        step = np.cross(row_dir, col_dir) * thickness_mm
+    lps = np.eye(4)
+    lps[:3, 0] = step
+    lps[:3, 1] = col_dir * row_mm  # moving down a row follows the column direction
+    lps[:3, 2] = row_dir * col_mm  # moving along a row follows the row direction
+    lps[:3, 3] = positions_mm[0]
+    return LPS_TO_RAS @ lps
+
+
+def rescale(ds: pydicom.Dataset, frame: int = 0) -> tuple[float, float]:
+    """(slope, intercept) mapping stored values to real ones (HU for CT), per frame for enhanced objects."""
+    group = functional_group(ds, frame, "PixelValueTransformationSequence")
+    source = group if group is not None and "RescaleSlope" in group else ds
+    return float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
+
+
+def modality(ds: pydicom.Dataset) -> Modality:
+    """The image's modality from DICOM ``Modality`` (CR/DX radiograph, XA/RF fluoroscopy, ...)."""
+    return Modality.from_dicom(str(ds.get("Modality", "OT")))
+
+
+def series_info(ds: pydicom.Dataset) -> SeriesInfo:
+    """The series ``ds`` belongs to, as :class:`SeriesInfo`."""
+    return SeriesInfo(
+        uid=str(ds.get("SeriesInstanceUID", "")),
+        number=str(ds.get("SeriesNumber", "")),
+        description=str(ds.get("SeriesDescription", "")),
+        plane=plane(ds),
+        manufacturer=str(ds.get("Manufacturer", "")),
+        transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
+    )
+
+
+def decode(path: Path) -> tuple[pydicom.Dataset, np.ndarray]:
+    """The dataset and its pixels as float32 (frames first for multi-frame, RGB last for colour), unrescaled."""
+    try:
+        ds = pydicom.dcmread(path)
+        return ds, ds.pixel_array.astype(np.float32)
+    except Exception as exc:  # decoder errors come in many types
+        raise InputError(f"{path}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,203 @@
+"""The layout the other modalities build on: one label table, typed images, a router, compute apart from writing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from lumbar.errors import InputError
+from lumbar.image import Modality, SeriesInfo, SpineImage
+from lumbar.io.write import write_nifti
+from lumbar.labels import (
+    CAUDAL_TO_CRANIAL,
+    LUMBAR_DISCS,
+    REPORTED_DISCS,
+    SPINE_ORDER,
+    STRUCTURE_COLOURS,
+    STRUCTURE_NAMES,
+    Structure,
+    disc_label,
+    discs_between,
+    instance_name,
+    structure_of,
+    vertebrae_between,
+)
+
+# --- one table for level names, label values and colours
+
+
+def test_every_level_list_is_a_slice_of_the_one_order():
+    assert SPINE_ORDER[0] == "T1" and SPINE_ORDER[-3:] == ("L4", "L5", "S1") and CAUDAL_TO_CRANIAL == SPINE_ORDER[::-1]
+    assert vertebrae_between("L4", "S1") == ("L4", "L5", "S1")
+    assert discs_between("L3", "S1") == ("L3/L4", "L4/L5", "L5/S1")
+    assert LUMBAR_DISCS == ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")
+    assert REPORTED_DISCS[0] == "T9/T10" and REPORTED_DISCS[-1] == "L5/S1" and "L5/L6" not in REPORTED_DISCS
+
+
+def test_every_disc_label_names_itself_back():
+    for upper in SPINE_ORDER[:-1]:
+        name = instance_name(disc_label(upper))
+        assert name.startswith(f"{upper}/") and structure_of(name) == Structure.DISC
+    assert instance_name(24) == "L5" and instance_name(124) == "L5/S1" and instance_name(200) == "canal"
+    assert set(STRUCTURE_COLOURS) == set(STRUCTURE_NAMES)
+
+
+def test_findings_accept_exactly_the_reported_levels():
+    from lumbar.findings import Disc
+
+    assert Disc(level="T9/T10", label=116).level == "T9/T10"
+    with pytest.raises(ValidationError):
+        Disc(level="L5/L6", label=125)  # no path names it: the old contract's unreachable level is gone
+
+
+def test_findings_are_built_once():
+    from lumbar.findings import Disc
+
+    disc = Disc(level="L4/L5", label=123)
+    with pytest.raises(ValidationError):
+        disc.level = "L5/S1"
+
+
+# --- typed images
+
+
+@pytest.mark.parametrize("text, modality", [("mr", Modality.MR), ("MRI", Modality.MR), ("ct", Modality.CT),
+                                            ("DX", Modality.RADIOGRAPH), ("CR", Modality.RADIOGRAPH),
+                                            ("XA", Modality.FLUOROSCOPY), ("rf", Modality.FLUOROSCOPY),
+                                            ("us", Modality.ULTRASOUND)])
+def test_modality_from_what_users_type_and_dicom_codes(text, modality):
+    assert Modality.parse(text) is modality
+    assert Modality.from_dicom(text) is modality
+
+
+def test_unknown_modality_codes():
+    assert Modality.from_dicom("SC") is Modality.OTHER
+    with pytest.raises(ValueError, match="unknown modality"):
+        Modality.parse("sonar")
+
+
+def _volume(spacing):
+    return SpineImage.from_array(np.zeros((10, 12, 14), np.float32), np.diag([*spacing, 1.0]), modality="MR")
+
+
+@pytest.mark.parametrize("spacing, plane", [((4.0, 0.7, 0.7), "sagittal"), ((0.7, 4.0, 0.7), "coronal"),
+                                            ((0.7, 0.7, 4.0), "axial"), ((1.0, 1.0, 1.1), None)])
+def test_acquisition_plane_from_the_thickest_voxel_side(spacing, plane):
+    assert _volume(spacing).plane == plane
+
+
+def test_dicom_orientation_decides_the_plane_and_the_series_names_itself():
+    image = _volume((1.0, 1.0, 1.0))
+    image.series = SeriesInfo(uid="1.2.3", number="7", description="SAG T2", plane="axial")
+    assert image.plane == "axial"
+    assert image.series_label().endswith("(series 7 SAG T2)") and "1.2.3" not in image.series_label()
+    assert "1.2.3" not in json.dumps(image.describe())
+
+
+# --- the router
+
+
+def _mr_image(spacing=(4.0, 0.75, 0.75), modality="MR"):
+    from lumbar.phantom import make_phantom
+
+    image = make_phantom(shape=(3, 160, 144), seed=1).image
+    return SpineImage.from_array(image.array, np.diag([*spacing, 1.0]), modality=modality, source="t.nii.gz")
+
+
+def test_router_takes_sagittal_and_isotropic_mr_and_refuses_the_rest():
+    from lumbar.pipelines import UnsupportedImage, mr_sagittal, route
+
+    assert route(_mr_image()).pipeline is mr_sagittal
+    assert route(_mr_image((1.0, 1.0, 1.0))).pipeline is mr_sagittal  # a 3D acquisition, resliced
+    for image, why in ((_mr_image(modality="CT"), "CT images"), (_mr_image((0.75, 0.75, 4.0)), "axial slices"),
+                       (_mr_image(modality="US"), "US images")):
+        with pytest.raises(UnsupportedImage, match=why) as refused:
+            route(image)
+        assert isinstance(refused.value, InputError) and "--force" in str(refused.value)
+        forced = route(image, force=True)
+        assert forced.pipeline is mr_sagittal and forced.notes[0].startswith("forced: ")
+
+
+# --- compute, then write
+
+
+class Recorder:
+    def __init__(self):
+        self.stages = []
+
+    def stage(self, name, total=None):
+        self.stages.append(name)
+
+    def advance(self, steps=1):
+        pass
+
+
+@pytest.fixture(scope="module")
+def result(phantom):
+    import lumbar
+
+    return lumbar.analyze(SpineImage.from_array(phantom.image.array, phantom.image.affine, modality="MR", source="p.nii.gz"))
+
+
+def test_analyze_without_an_output_folder_computes_everything_and_writes_nothing(result, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert result.findings.discs and result.figures.overview.ndim == 3 and result.figures.evidence
+    assert result.folder is None and not result.outputs and not result.findings.outputs
+    assert not list(tmp_path.iterdir())
+
+
+def test_progress_names_every_stage(phantom, tmp_path):
+    import lumbar
+
+    recorder = Recorder()
+    write_nifti(phantom.image.array, phantom.image, tmp_path / "scan.nii.gz")
+    lumbar.analyze(tmp_path / "scan.nii.gz", tmp_path / "out", report=False, progress=recorder)
+    for stage in ("reading", "segmenting slices", "naming levels", "grading discs", "measuring", "evidence maps",
+                  "writing masks"):
+        assert stage in recorder.stages, recorder.stages
+
+
+def test_a_study_folder_appears_whole_or_not_at_all(result, tmp_path, monkeypatch):
+    import lumbar.report.html as html
+    from lumbar.outputs import write_result
+
+    written = write_result(result, tmp_path / "study")
+    files = {p.relative_to(tmp_path / "study").as_posix() for p in (tmp_path / "study").rglob("*") if p.is_file()}
+    saved = json.loads((tmp_path / "study" / "findings.json").read_text())
+    assert saved["outputs"] == written.outputs and written.findings.outputs == written.outputs
+    assert all(path in files or path == "heatmaps" for path in written.outputs.values())
+    before = (tmp_path / "study" / "findings.json").read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(html, "write_reports", crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_result(result, tmp_path / "study")
+    with pytest.raises(OSError):
+        write_result(result, tmp_path / "fresh")
+    assert (tmp_path / "study" / "findings.json").read_bytes() == before  # the old folder is untouched
+    assert not (tmp_path / "fresh").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study"]  # no staging folder left behind
+
+
+def test_a_batch_goes_on_past_a_bad_study_and_a_bug_stops_it(tmp_path):
+    from lumbar.batch import plan, run_batch
+
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(b"x")
+
+    def work(study: Path, name: str) -> str:
+        if study.name == "b.png":
+            raise InputError(f"{study}: not a readable image\n(details)")
+        return name.upper()
+
+    outcome = run_batch(plan([tmp_path]), work)
+    assert [(p.name, n, r) for p, n, r in outcome.done] == [("a.png", "a", "A"), ("c.png", "c", "C")]
+    assert [(p.name, why) for p, why in outcome.failed] == [("b.png", f"{tmp_path / 'b.png'}: not a readable image (details)")]
+    with pytest.raises(ZeroDivisionError):
+        run_batch(plan([tmp_path]), lambda study, name: 1 / 0)

@@ -1,0 +1,341 @@
+"""Cine runs, videos, enhanced multi-frame volumes and radiographs read into the right type with the right timing
+and pixel size; broken ones give one clear line. Every input is built here, with pydicom, PyAV or Pillow."""
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pydicom
+import pytest
+from conftest import shared
+from PIL import Image
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from lumbar.errors import InputError
+from lumbar.image import FrameSequence, Modality, SpineImage
+from lumbar.io import read_image, read_sequence
+from lumbar.io.read import READERS, reader_for
+
+SOP_CLASSES = {  # PS3.4 storage SOP classes
+    "XA": "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image
+    "RF": "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic Image
+    "US": "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame Image
+    "MR": "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image
+    "DX": "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image, for presentation
+    "CR": "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image
+}
+
+
+def moving_square(n_frames: int, step_px: int = 4, rows: int = 48, cols: int = 64) -> np.ndarray:
+    """Frames ``(n, rows, cols)`` of a bright 10-pixel square moving ``step_px`` columns right per frame."""
+    frames = np.zeros((n_frames, rows, cols), np.uint8)
+    for i in range(n_frames):
+        frames[i, 10:20, 4 + step_px * i:14 + step_px * i] = 255
+    return frames
+
+
+def square_column(frame: np.ndarray) -> float:
+    """Mean column of the bright pixels."""
+    return float(np.argwhere(frame > 128)[:, 1].mean())
+
+
+def write_dicom(path: Path, pixels: np.ndarray, modality: str, **attributes: object) -> Path:
+    """A DICOM file of ``pixels``: ``(rows, cols)`` one frame, ``(n, rows, cols)`` multi-frame, a trailing 3 RGB."""
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = SOP_CLASSES[modality]
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = modality, "P1"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SeriesNumber, ds.SeriesDescription = 3, f"{modality} RUN"
+    colour = pixels.shape[-1] == 3
+    frames = pixels.shape[:-1] if colour else pixels.shape
+    if len(frames) == 3:
+        ds.NumberOfFrames = frames[0]
+    ds.Rows, ds.Columns = frames[-2:]
+    ds.SamplesPerPixel = 3 if colour else 1
+    ds.PhotometricInterpretation = "RGB" if colour else "MONOCHROME2"
+    if colour:
+        ds.PlanarConfiguration = 0
+        pixels = pixels.astype(np.uint8)
+    else:
+        pixels = pixels.astype(np.uint16)
+    ds.BitsAllocated = ds.BitsStored = pixels.itemsize * 8
+    ds.HighBit, ds.PixelRepresentation = ds.BitsStored - 1, 0
+    ds.PixelData = pixels.tobytes()
+    for name, value in attributes.items():
+        setattr(ds, name, value)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def item(**attributes: object) -> Dataset:
+    """A sequence item with ``attributes``."""
+    ds = Dataset()
+    for name, value in attributes.items():
+        setattr(ds, name, value)
+    return ds
+
+
+def write_video(path: Path, frames: np.ndarray, rate_hz: int, **options: str) -> Path:
+    """An H.264 video of ``frames`` (grey ``(n, rows, cols)`` or RGB ``(n, rows, cols, 3)``) at ``rate_hz``."""
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream("libx264", rate=rate_hz)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24" if frame.ndim == 3 else "gray")
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+    return path
+
+
+def one_line_naming(error: pytest.ExceptionInfo, path: Path) -> bool:
+    """The message is one line that starts with the file."""
+    message = str(error.value)
+    return "\n" not in message and message.startswith(str(path))
+
+
+# DICOM cine: fluoroscopy, ultrasound.
+
+def test_multiframe_xa_dicom_reads_as_frames_with_frame_time(tmp_path):
+    frames = moving_square(10).astype(np.uint16) * 4  # 12-bit values survive
+    path = write_dicom(tmp_path / "run.dcm", frames, "XA", FrameTime=66.6667, ImagerPixelSpacing=[0.3, 0.3],
+                       EstimatedRadiographicMagnificationFactor=1.5)
+    sequence = read_sequence(path)
+    assert isinstance(sequence, FrameSequence) and sequence.frames.shape == (10, 48, 64)
+    assert sequence.modality == Modality.FLUOROSCOPY and sequence.format == "DICOM"
+    np.testing.assert_allclose(sequence.frame_times_s, np.arange(10) * 0.0666667, atol=1e-6)
+    assert sequence.frame_rate_hz == pytest.approx(15.0, rel=1e-4)
+    assert sequence.pixel_spacing_mm == pytest.approx((0.2, 0.2))  # detector spacing / magnification
+    np.testing.assert_array_equal(sequence.frames, frames)
+    assert sequence.series.description == "XA RUN" and sequence.patient_id == "P1"
+
+
+def test_ultrasound_cine_times_come_from_the_frame_time_vector(tmp_path):
+    path = write_dicom(tmp_path / "us.dcm", moving_square(5), "US", FrameTimeVector=[0, 40, 40, 80, 40])
+    sequence = read_sequence(path)
+    assert sequence.modality == Modality.ULTRASOUND and sequence.pixel_spacing_mm is None
+    np.testing.assert_allclose(sequence.frame_times_s, [0.0, 0.04, 0.08, 0.16, 0.20])
+    assert sequence.frame_rate_hz == pytest.approx(4 / 0.2)
+
+
+def test_fluoroscopy_without_frame_time_falls_back_to_cine_rate(tmp_path):
+    path = write_dicom(tmp_path / "rf.dcm", moving_square(4), "RF", CineRate=25)
+    sequence = read_sequence(path)
+    assert sequence.modality == Modality.FLUOROSCOPY
+    np.testing.assert_allclose(sequence.frame_times_s, [0.0, 0.04, 0.08, 0.12])
+
+
+def test_colour_ultrasound_cine_is_read_as_grey(tmp_path):
+    rgb = np.zeros((3, 20, 30, 3), np.uint8)
+    rgb[:, 5:10, 5:10] = (255, 255, 255)
+    rgb[:, 12:16, 20:25] = (255, 0, 0)  # a red Doppler patch
+    sequence = read_sequence(write_dicom(tmp_path / "colour.dcm", rgb, "US", FrameTime=50))
+    assert sequence.frames.shape == (3, 20, 30)
+    assert sequence.frames[0, 7, 7] == pytest.approx(255.0, abs=0.5)
+    assert sequence.frames[0, 14, 22] == pytest.approx(0.299 * 255, abs=0.5)  # BT.601 luma of red
+
+
+def test_read_image_on_a_cine_points_to_read_sequence(tmp_path):
+    path = write_dicom(tmp_path / "run.dcm", moving_square(10), "XA", FrameTime=100)
+    expected = r"a time sequence of 10 frames \(cine/fluoroscopy/ultrasound\); read it with lumbar\.io\.read_sequence"
+    with pytest.raises(InputError, match=expected) as error:
+        read_image(path)
+    assert one_line_naming(error, path)
+
+
+def test_cine_in_a_dicom_folder_reads_like_the_file(tmp_path):
+    (tmp_path / "study").mkdir()
+    write_dicom(tmp_path / "study" / "IM0001", moving_square(6), "XA", FrameTime=100)
+    sequence = read_sequence(tmp_path / "study")
+    assert sequence.frames.shape == (6, 48, 64) and sequence.source == str(tmp_path / "study")
+    np.testing.assert_allclose(sequence.frame_times_s, np.arange(6) * 0.1)
+
+
+def test_multiframe_dicom_whose_frame_time_vector_disagrees_with_its_frames_is_refused(tmp_path):
+    path = write_dicom(tmp_path / "bad.dcm", moving_square(5), "XA", FrameTimeVector=[0, 40, 40, 40])
+    with pytest.raises(InputError, match="FrameTimeVector holds 4 times for 5 frames") as error:
+        read_sequence(path)
+    assert one_line_naming(error, path)
+
+
+def test_multiframe_dicom_without_any_frame_timing_is_refused(tmp_path):
+    path = write_dicom(tmp_path / "untimed.dcm", moving_square(3), "XA")
+    with pytest.raises(InputError, match="states no frame timing") as error:
+        read_sequence(path)
+    assert one_line_naming(error, path)
+
+
+def test_series_of_several_multiframe_files_is_refused(tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    first = write_dicom(folder / "a.dcm", moving_square(3), "XA", FrameTime=100)
+    series = pydicom.dcmread(first).SeriesInstanceUID
+    write_dicom(folder / "b.dcm", moving_square(3), "XA", FrameTime=100, SeriesInstanceUID=series)
+    with pytest.raises(InputError, match="read one multi-frame file at a time"):
+        read_sequence(folder)
+
+
+# Enhanced MR: frames at distinct positions are a volume.
+
+def enhanced_mr(path: Path, values: list[int], positions_x_mm: list[float]) -> Path:
+    """A sagittal enhanced MR file: frame ``i`` filled with ``values[i]`` at LPS x ``positions_x_mm[i]``."""
+    pixels = np.stack([np.full((12, 10), v) for v in values])
+    shared_groups = item(PlaneOrientationSequence=[item(ImageOrientationPatient=[0, 1, 0, 0, 0, -1])],
+                         PixelMeasuresSequence=[item(PixelSpacing=[0.5, 0.6], SliceThickness=4.0)],
+                         PixelValueTransformationSequence=[item(RescaleSlope=2, RescaleIntercept=-10)])
+    per_frame = [item(PlanePositionSequence=[item(ImagePositionPatient=[x, -20.0, 30.0])]) for x in positions_x_mm]
+    return write_dicom(path, pixels, "MR", SharedFunctionalGroupsSequence=[shared_groups],
+                       PerFrameFunctionalGroupsSequence=per_frame)
+
+
+def test_enhanced_mr_with_frame_positions_reads_as_a_sagittal_volume(tmp_path):
+    path = enhanced_mr(tmp_path / "enhanced.dcm", values=[10, 30, 20], positions_x_mm=[8.0, 0.0, 4.0])
+    image = read_image(path)
+    assert isinstance(image, SpineImage) and image.modality == Modality.MR and image.plane == "sagittal"
+    assert image.shape == (3, 10, 12) and image.spacing_mm == pytest.approx((4.0, 0.6, 0.5))
+    stored_at_x = {8.0: 10, 0.0: 30, 4.0: 20}
+    for i in range(3):  # each slice lies where its frame said, with the group's rescale applied
+        lps_x = -(image.affine @ [i, 0, 0, 1])[0]
+        assert image.array[i].mean() == pytest.approx(2 * stored_at_x[round(lps_x, 3)] - 10)
+
+
+def test_enhanced_mr_with_slices_repeated_over_time_is_refused(tmp_path):
+    path = enhanced_mr(tmp_path / "4d.dcm", values=[1, 2, 3, 4], positions_x_mm=[0.0, 4.0, 0.0, 4.0])
+    with pytest.raises(InputError, match="4 frames at 2 slice positions") as error:
+        read_image(path)
+    assert one_line_naming(error, path)
+
+
+# Radiographs.
+
+@pytest.mark.parametrize(("modality", "spacing", "expected_mm"), [
+    ("DX", {"ImagerPixelSpacing": [0.15, 0.18], "EstimatedRadiographicMagnificationFactor": 1.2}, (0.125, 0.15)),
+    ("CR", {"PixelSpacing": [0.2, 0.25], "ImagerPixelSpacing": [0.3, 0.3]}, (0.2, 0.25)),
+    ("DX", {"ImagerPixelSpacing": [0.14, 0.14]}, (0.14, 0.14)),
+])
+def test_radiograph_dicom_reads_as_one_slice_with_its_pixel_size(tmp_path, modality, spacing, expected_mm):
+    pixels = np.arange(40 * 30, dtype=np.uint16).reshape(40, 30)
+    image = read_image(write_dicom(tmp_path / "xr.dcm", pixels, modality, **spacing))
+    assert image.modality == Modality.RADIOGRAPH and image.is_2d and image.spacing_known
+    assert image.sagittal_spacing_mm() == pytest.approx(expected_mm)
+    np.testing.assert_array_equal(image.sagittal_slices()[0], pixels)
+    assert image.plane == "sagittal" and not image.is_picture  # a projection, shown as read
+
+
+def test_radiograph_without_any_spacing_says_so(tmp_path):
+    image = read_image(write_dicom(tmp_path / "xr.dcm", np.ones((20, 20)), "DX"))
+    assert image.modality == Modality.RADIOGRAPH and not image.spacing_known
+
+
+def test_png_given_xr_reads_as_a_radiograph_picture(tmp_path):
+    Image.fromarray(np.zeros((60, 40), np.uint8)).save(tmp_path / "spine.png")
+    image = read_image(tmp_path / "spine.png", modality="XR")
+    assert image.modality == Modality.RADIOGRAPH and image.is_picture and image.plane == "sagittal"
+    assert not image.spacing_known
+    calibrated = read_image(tmp_path / "spine.png", modality="XR", spacing_mm=0.2)
+    assert calibrated.spacing_known and calibrated.sagittal_spacing_mm() == pytest.approx((0.2, 0.2))
+
+
+def test_read_sequence_on_a_still_image_points_to_read_image(tmp_path):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "still.png")
+    with pytest.raises(InputError, match=r"not a time sequence; read it with lumbar\.io\.read_image"):
+        read_sequence(tmp_path / "still.png")
+
+
+# Videos.
+
+def test_mp4_of_a_moving_square_reads_as_frames_with_their_rate(tmp_path):
+    sequence = read_sequence(write_video(tmp_path / "cine.mp4", moving_square(12), rate_hz=10), modality="US")
+    assert sequence.frames.shape == (12, 48, 64) and sequence.format == "MP4"
+    assert sequence.modality == Modality.ULTRASOUND and sequence.pixel_spacing_mm is None
+    np.testing.assert_allclose(sequence.frame_times_s, np.arange(12) / 10, atol=1e-6)
+    assert sequence.frame_rate_hz == pytest.approx(10.0)
+    columns = [square_column(frame) for frame in sequence.frames]
+    np.testing.assert_allclose(np.diff(columns), 4.0, atol=0.5)  # the square moves 4 pixels right per frame
+
+
+def test_colour_video_is_read_as_grey(tmp_path):
+    rgb = np.zeros((3, 48, 64, 3), np.uint8)
+    rgb[:, 8:24, 8:24] = (255, 0, 0)
+    sequence = read_sequence(write_video(tmp_path / "red.mp4", rgb, rate_hz=5))
+    assert sequence.frames.shape == (3, 48, 64) and sequence.modality == Modality.OTHER
+    assert sequence.frames[0, 12:20, 12:20].mean() == pytest.approx(0.299 * 255, abs=3)  # BT.601 luma of red
+
+
+def test_gif_keeps_its_uneven_frame_delays(tmp_path):
+    pictures = [Image.fromarray(frame) for frame in moving_square(6, step_px=6)]
+    pictures[0].save(tmp_path / "loop.gif", save_all=True, append_images=pictures[1:],
+                     duration=[50, 50, 100, 50, 50, 50], loop=0)
+    sequence = read_sequence(tmp_path / "loop.gif")
+    np.testing.assert_allclose(sequence.frame_times_s, [0.0, 0.05, 0.10, 0.20, 0.25, 0.30], atol=1e-6)
+    np.testing.assert_allclose(np.diff([square_column(f) for f in sequence.frames]), 6.0, atol=0.01)
+
+
+def test_read_image_on_a_video_points_to_read_sequence(tmp_path):
+    path = write_video(tmp_path / "cine.mov", moving_square(4), rate_hz=10)
+    with pytest.raises(InputError, match="a time sequence of 4 frames"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("damage", ["cut in the middle", "index lost at the end", "not a video"])
+def test_broken_video_is_refused_in_one_line(tmp_path, damage):
+    frames = moving_square(12)
+    if damage == "cut in the middle":  # the index comes first, the frames it lists are cut off
+        data = write_video(tmp_path / "full.mp4", frames, rate_hz=10, movflags="faststart").read_bytes()
+        data = data[: len(data) * 6 // 10]
+    elif damage == "index lost at the end":  # the frames are all there, the index after them is cut
+        data = write_video(tmp_path / "full.mp4", frames, rate_hz=10).read_bytes()[:-200]
+    else:
+        data = b"just some text, no video" * 10
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=r"not a readable video|truncated or damaged") as error:
+        read_sequence(path)
+    assert one_line_naming(error, path)
+
+
+# The registry and the sequence type.
+
+def test_every_file_ending_is_claimed_by_one_reader(tmp_path):
+    endings = [suffix for reader in READERS for suffix in reader.suffixes]
+    assert len(endings) == len(set(endings))
+    assert {reader_for(Path(name)).name for name in ("a.nii.gz", "b.MHA", "c.jpeg", "d.GIF")} == {
+        "NIfTI", "MHA/MHD/NRRD", "PNG/JPEG", "video (MP4/AVI/MOV/GIF)"}
+    dicom = write_dicom(tmp_path / "IM0001", np.ones((4, 4)), "DX")  # DICOM is known by content, not by ending
+    assert reader_for(dicom).name == "DICOM"
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InputError, match="unknown format"):
+        reader_for(tmp_path / "notes.txt")
+
+
+def test_frame_sequence_checks_its_frames_and_times():
+    frames = np.zeros((3, 4, 5))
+    assert FrameSequence(frames, [0.0, 0.5, 1.0]).frame_rate_hz == pytest.approx(2.0)
+    assert FrameSequence(frames[:1], [0.0]).frame_rate_hz is None
+    with pytest.raises(ValueError, match="frames need as many times"):
+        FrameSequence(frames, [0.0, 0.5])
+    with pytest.raises(ValueError, match="must not decrease"):
+        FrameSequence(frames, [0.0, 0.5, 0.4])
+    with pytest.raises(ValueError, match="n_frames, rows, cols"):
+        FrameSequence(np.zeros((4, 5)), [0.0])
+
+
+# Real files beside the repository.
+
+def test_real_ct_dicom_series_still_reads_as_a_ct_volume():
+    folder = shared("dicom", "ct_series_totalsegmentator")
+    image = read_image(folder)
+    assert isinstance(image, SpineImage) and image.modality == Modality.CT and image.shape == (512, 512, 20)
+    assert image.spacing_mm == pytest.approx((0.9765625, 0.9765625, 2.0), rel=1e-3)
+    with pytest.raises(InputError, match="not a time sequence"):
+        read_sequence(folder)
+
+
+def test_real_ap_radiograph_jpeg_reads_as_a_radiograph_picture():
+    path = next(shared("xray_ap", "images", "training").glob("*.jpg"))
+    image = read_image(path, modality="XR")
+    assert image.modality == Modality.RADIOGRAPH and image.is_picture and not image.spacing_known
