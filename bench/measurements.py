@@ -15,14 +15,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save  # noqa: E402
+from common import SHARED_DATA, save
 
-from lumbar.pipelines.mr_sagittal import measure  # noqa: E402
-from lumbar.metrics import bootstrap_metric_ci, roc_auc  # noqa: E402
-from lumbar.io import read_image  # noqa: E402
-from lumbar.io.spider import patient_id, read_overview_spacing  # noqa: E402
-from lumbar.pipelines.mr_sagittal import segment  # noqa: E402
-from lumbar.datasets.grading import read_gradings  # noqa: E402
+from lumbar.datasets.grading import read_gradings
+from lumbar.io import read_image
+from lumbar.io.spider import patient_id, read_overview_spacing
+from lumbar.metrics import bootstrap_metric_ci, roc_auc
+from lumbar.pipelines.mr_sagittal import (
+    measure,
+    segment,
+)
 
 SPIDER = SHARED_DATA / "spider"
 SEQUENCES = ("t1", "t2")
@@ -31,7 +33,12 @@ SEQUENCES = ("t1", "t2")
 def _auc_row(truth: np.ndarray, score: np.ndarray, groups: np.ndarray) -> dict:
     keep = ~np.isnan(score)
     t, s, g = truth[keep], score[keep], groups[keep]
-    return {"n": int(keep.sum()), "positives": int(t.sum()), "auc": roc_auc(t, s), "auc_ci95": bootstrap_metric_ci(roc_auc, [t, s], g)}
+    return {
+        "n": int(keep.sum()),
+        "positives": int(t.sum()),
+        "auc": roc_auc(t, s),
+        "auc_ci95": bootstrap_metric_ci(roc_auc, [t, s], g),
+    }
 
 
 def nan_if_none(value: float | None, then=float) -> float:
@@ -57,8 +64,16 @@ def main() -> None:
         for level, disc in measured.discs.items():
             graded = gradings.get((patient, level))
             if graded:
-                rows.append((sequence, patient, nan_if_none(disc.slip_percent, abs), nan_if_none(disc.height_index),
-                             graded["spondylolisthesis"], graded["narrowing"]))
+                rows.append(
+                    (
+                        sequence,
+                        patient,
+                        nan_if_none(disc.slip_percent, abs),
+                        nan_if_none(disc.height_index),
+                        graded["spondylolisthesis"],
+                        graded["narrowing"],
+                    )
+                )
     summary = {}
     for sequence in SEQUENCES:
         sel = [r for r in rows if r[0] == sequence]
@@ -72,24 +87,40 @@ def main() -> None:
             "slip_measured": float(np.mean(~np.isnan(slip))),
             "slip_vs_spondylolisthesis": _auc_row(listhesis, slip, groups),
             "height_index_vs_narrowing": _auc_row(narrowing, -dhi, groups),
-            "lordosis_deg": {"n": int(angles.size), "median": float(np.median(angles)),
-                             "p10_p90": [float(v) for v in np.percentile(angles, [10, 90])]},
+            "lordosis_deg": {
+                "n": int(angles.size),
+                "median": float(np.median(angles)),
+                "p10_p90": [float(v) for v in np.percentile(angles, [10, 90])],
+            },
         }
     path = save("measurements", summary)
 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Measurements vs the SPIDER expert's gradings (mid-sagittal slices, sequences the model never saw)")
-    for column in ("sequence", "discs", "slip measured", "AUC |slip %| vs listhesis", "AUC -DHI vs narrowing", "lordosis median [p10, p90]"):
+    table = Table(
+        title="Measurements vs the SPIDER expert's gradings (mid-sagittal slices, sequences the model never saw)"
+    )
+    for column in (
+        "sequence",
+        "discs",
+        "slip measured",
+        "AUC |slip %| vs listhesis",
+        "AUC -DHI vs narrowing",
+        "lordosis median [p10, p90]",
+    ):
         table.add_column(column)
     for sequence, s in summary.items():
         a, b = s["slip_vs_spondylolisthesis"], s["height_index_vs_narrowing"]
         lo = s["lordosis_deg"]
-        table.add_row(sequence, str(s["discs"]), f"{100 * s['slip_measured']:.0f}%",
-                      f"{a['auc']:.2f} [{a['auc_ci95'][0]:.2f}, {a['auc_ci95'][1]:.2f}] ({a['positives']} pos)",
-                      f"{b['auc']:.2f} [{b['auc_ci95'][0]:.2f}, {b['auc_ci95'][1]:.2f}] ({b['positives']} pos)",
-                      f"{lo['median']:.0f}° [{lo['p10_p90'][0]:.0f}, {lo['p10_p90'][1]:.0f}]")
+        table.add_row(
+            sequence,
+            str(s["discs"]),
+            f"{100 * s['slip_measured']:.0f}%",
+            f"{a['auc']:.2f} [{a['auc_ci95'][0]:.2f}, {a['auc_ci95'][1]:.2f}] ({a['positives']} pos)",
+            f"{b['auc']:.2f} [{b['auc_ci95'][0]:.2f}, {b['auc_ci95'][1]:.2f}] ({b['positives']} pos)",
+            f"{lo['median']:.0f}° [{lo['p10_p90'][0]:.0f}, {lo['p10_p90'][1]:.0f}]",
+        )
     Console().print(table)
     print(f"wrote {path}")
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save  # noqa: E402
+from common import SHARED_DATA, save
 
-from lumbar.io import read_image  # noqa: E402
-from lumbar.io.spider import patient_id, read_overview_spacing  # noqa: E402
-from lumbar.models.registry import load_model  # noqa: E402
-from lumbar.pipelines.mr_sagittal import segment  # noqa: E402
+from lumbar.io import read_image
+from lumbar.io.spider import patient_id, read_overview_spacing
+from lumbar.models.registry import load_model
+from lumbar.pipelines.mr_sagittal import segment
 
 SPIDER = SHARED_DATA / "spider"
 
@@ -31,7 +31,8 @@ def main() -> None:
         print(f"skipped: {SPIDER / 'midsag'} not found")
         return
     spacing = read_overview_spacing(SPIDER / "overview.csv")
-    listed = {row["new_file_name"]: int(row["num_discs"]) for row in csv.DictReader(open(SPIDER / "overview.csv"))}
+    with open(SPIDER / "overview.csv", newline="") as overview:
+        listed = {row["new_file_name"]: int(row["num_discs"]) for row in csv.DictReader(overview)}
     trained_on = set(load_model("segmentation").meta.get("split_patients", {}).get("train", []))
     rows = []
     for path in sorted((SPIDER / "midsag").glob("*.png")):
@@ -41,21 +42,37 @@ def main() -> None:
         image = read_image(path, spacing_mm=spacing.get(series, (None,))[0])
         result = segment(image)
         found = len(result.levels.discs)
-        rows.append({"series": series, "sequence": series.split("_", 1)[1], "patient": patient_id(series),
-                     "seen_in_training": patient_id(series) in trained_on, "listed": listed[series], "found": found,
-                     "flags": result.levels.flags})
+        rows.append(
+            {
+                "series": series,
+                "sequence": series.split("_", 1)[1],
+                "patient": patient_id(series),
+                "seen_in_training": patient_id(series) in trained_on,
+                "listed": listed[series],
+                "found": found,
+                "flags": result.levels.flags,
+            }
+        )
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         groups[row["sequence"]].append(row)
     summary = {}
     for sequence, items in sorted(groups.items()):
         diff = np.array([r["found"] - r["listed"] for r in items])
-        summary[sequence] = {"n": len(items), "exact": float(np.mean(diff == 0)), "within_one": float(np.mean(np.abs(diff) <= 1)),
-                             "too_few": float(np.mean(diff < 0)), "too_many": float(np.mean(diff > 0)),
-                             "flagged_for_review": float(np.mean([bool(r["flags"]) for r in items]))}
+        summary[sequence] = {
+            "n": len(items),
+            "exact": float(np.mean(diff == 0)),
+            "within_one": float(np.mean(np.abs(diff) <= 1)),
+            "too_few": float(np.mean(diff < 0)),
+            "too_many": float(np.mean(diff > 0)),
+            "flagged_for_review": float(np.mean([bool(r["flags"]) for r in items])),
+        }
     flagged = [r for r in rows if any(f.startswith("small lowest disc") for f in r["flags"])]
-    small_lowest = {"n": len(flagged), "count_matches_listed": sum(r["found"] == r["listed"] for r in flagged),
-                    "leaving_it_out_matches_listed": sum(r["found"] - 1 == r["listed"] for r in flagged)}
+    small_lowest = {
+        "n": len(flagged),
+        "count_matches_listed": sum(r["found"] == r["listed"] for r in flagged),
+        "leaving_it_out_matches_listed": sum(r["found"] - 1 == r["listed"] for r in flagged),
+    }
     path = save("midsag_levels", {"summary": summary, "small_lowest_disc": small_lowest, "series": rows})
 
     from rich.console import Console
@@ -65,11 +82,20 @@ def main() -> None:
     for column in ("sequence", "n", "exact", "within one", "too few", "too many", "flagged"):
         table.add_column(column)
     for sequence, s in summary.items():
-        table.add_row(sequence, str(s["n"]), f"{100 * s['exact']:.0f}%", f"{100 * s['within_one']:.0f}%",
-                      f"{100 * s['too_few']:.0f}%", f"{100 * s['too_many']:.0f}%", f"{100 * s['flagged_for_review']:.0f}%")
+        table.add_row(
+            sequence,
+            str(s["n"]),
+            f"{100 * s['exact']:.0f}%",
+            f"{100 * s['within_one']:.0f}%",
+            f"{100 * s['too_few']:.0f}%",
+            f"{100 * s['too_many']:.0f}%",
+            f"{100 * s['flagged_for_review']:.0f}%",
+        )
     Console().print(table)
-    print(f"small lowest disc flagged in {small_lowest['n']} images: counting it matches the listed count in "
-          f"{small_lowest['count_matches_listed']}, leaving it out in {small_lowest['leaving_it_out_matches_listed']}")
+    print(
+        f"small lowest disc flagged in {small_lowest['n']} images: counting it matches the listed count in "
+        f"{small_lowest['count_matches_listed']}, leaving it out in {small_lowest['leaving_it_out_matches_listed']}"
+    )
     print(f"wrote {path}")
 
 

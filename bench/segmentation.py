@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, peak_rss_mb_of, save, timed  # noqa: E402
+from common import SHARED_DATA, peak_rss_mb_of, save, timed
 
-from lumbar.image import SpineImage  # noqa: E402
-from lumbar.io.write import write_nifti  # noqa: E402
-from lumbar.models.registry import load_model, load_torch_segmentation  # noqa: E402
-from lumbar.preprocess import model_shape, normalize_intensity, pad_to_multiple, resize  # noqa: E402
-from lumbar.tasks.segmentation import segment_slices  # noqa: E402
+from lumbar.image import SpineImage
+from lumbar.io.write import write_nifti
+from lumbar.models.registry import load_model, load_torch_segmentation
+from lumbar.preprocess import model_shape, normalize_intensity, pad_to_multiple, resize
+from lumbar.tasks.segmentation import segment_slices
 
 SPIDER = SHARED_DATA / "spider" / "t2space"
 SPIDER_SPACING_MM = 0.46875
@@ -34,13 +34,19 @@ def volume_20_slices() -> tuple[np.ndarray, str]:
     if SPIDER.is_dir() and test_patients:
         from PIL import Image
 
-        paths = sorted((p for p in (SPIDER / "images").glob(f"{test_patients[0]}_*.png")),
-                       key=lambda p: int(p.stem.rsplit("slice", 1)[1]))[:20]
+        paths = sorted(
+            (p for p in (SPIDER / "images").glob(f"{test_patients[0]}_*.png")),
+            key=lambda p: int(p.stem.rsplit("slice", 1)[1]),
+        )[:20]
         if len(paths) == 20:
-            return np.stack([np.asarray(Image.open(p).convert("L"), np.float32) for p in paths]), f"SPIDER patient {test_patients[0]}"
+            return np.stack(
+                [np.asarray(Image.open(p).convert("L"), np.float32) for p in paths]
+            ), f"SPIDER patient {test_patients[0]}"
     from lumbar.phantom import make_phantom
 
-    return make_phantom(shape=(20, 640, 512), spacing_mm=(4.0, SPIDER_SPACING_MM, SPIDER_SPACING_MM)).image.sagittal_slices(), "phantom"
+    return make_phantom(
+        shape=(20, 640, 512), spacing_mm=(4.0, SPIDER_SPACING_MM, SPIDER_SPACING_MM)
+    ).image.sagittal_slices(), "phantom"
 
 
 def accuracy() -> dict | None:
@@ -89,10 +95,14 @@ def cli_end_to_end(volume: np.ndarray) -> dict:
             return float(np.median(times))
 
         code = f"import lumbar; lumbar.analyze('{tmp}/vol.nii.gz', '{tmp}/out3')"
-        return {"cli_segment_20_slices_s": run("segment", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out"),
-                "cli_analyze_20_slices_s": run("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out2"),
-                "cli_analyze_no_report_20_slices_s": run("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out4", "--no-report"),
-                "peak_rss_mb": peak_rss_mb_of(code)}
+        return {
+            "cli_segment_20_slices_s": run("segment", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out"),
+            "cli_analyze_20_slices_s": run("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out2"),
+            "cli_analyze_no_report_20_slices_s": run(
+                "analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out4", "--no-report"
+            ),
+            "peak_rss_mb": peak_rss_mb_of(code),
+        }
 
 
 def main() -> None:
@@ -120,10 +130,15 @@ def main() -> None:
     if acc:
         for name in ("disc", "vertebra", "canal"):
             d = acc[name]["dice"]
-            table.add_row(f"Dice {name} (held-out, {acc['n_patients']} patients)", f"{d['mean']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]")
+            table.add_row(
+                f"Dice {name} (held-out, {acc['n_patients']} patients)",
+                f"{d['mean']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]",
+            )
             h = acc[name]["hd95"]
             table.add_row(f"HD95 {name} (mm)", f"{h['mean']:.2f} [{h['ci95'][0]:.2f}, {h['ci95'][1]:.2f}]")
-        table.add_row("discs found / truth", f"{acc['discs']['found']}/{acc['discs']['truth']} (extra {acc['discs']['extra']})")
+        table.add_row(
+            "discs found / truth", f"{acc['discs']['found']}/{acc['discs']['truth']} (extra {acc['discs']['extra']})"
+        )
         table.add_row("slices with every disc found", f"{100 * acc['slices_all_discs_found']:.1f}%")
         table.add_row("  ... and no extra disc", f"{100 * acc['slices_exact_disc_count']:.1f}%")
         table.add_row("slices whose lowest disc is named L5/S1", f"{100 * acc['slices_lowest_disc_named_l5s1']:.1f}%")

@@ -20,14 +20,14 @@ if TYPE_CHECKING:
     from lumbar.pipelines import Result, Segmentation
 
 
-def load(path, **options: Any) -> "SpineImage":
+def load(path, **options: Any) -> SpineImage:
     """Read a DICOM folder/.zip, NIfTI, MHA/MHD, NRRD or PNG/JPEG into a :class:`SpineImage`."""
     from lumbar.io.read import read_image
 
     return read_image(path, **options)
 
 
-def analyze(source, out=None, **options: Any) -> "Result":
+def analyze(source, out=None, **options: Any) -> Result:
     """Analyse a study: masks, named levels, measurements, stenosis, grades, findings and figures. Nothing is
     written unless ``out`` is given; then everything goes into ``out/<stem>/`` (see :func:`lumbar.api.analyze`)."""
     from lumbar.api import analyze as run
@@ -35,14 +35,14 @@ def analyze(source, out=None, **options: Any) -> "Result":
     return run(source, out, **options)
 
 
-def analyze_patient(sources, out=None, **options: Any) -> "list[Result]":
+def analyze_patient(sources, out=None, **options: Any) -> list[Result]:
     """Several series of one patient graded together (see :func:`lumbar.api.analyze_patient`)."""
     from lumbar.api import analyze_patient as run
 
     return run(sources, out, **options)
 
 
-def segment(source, out=None, **options: Any) -> "Segmentation":
+def segment(source, out=None, **options: Any) -> Segmentation:
     """Segment a study and name its levels; with ``out``, write the masks and levels JSON there."""
     from lumbar.api import segment as run
 

@@ -20,8 +20,9 @@ from lumbar.progress import SILENT, Progress
 Input = str | Path | SpineImage
 
 
-def _read(source: Input, spacing_mm: float | None, modality: str | None, series: str | None,
-          progress: Progress) -> tuple[SpineImage, str]:
+def _read(
+    source: Input, spacing_mm: float | None, modality: str | None, series: str | None, progress: Progress
+) -> tuple[SpineImage, str]:
     if isinstance(source, SpineImage):
         return source, Path(source.source).name or "image"
     progress.stage("reading")
@@ -29,19 +30,37 @@ def _read(source: Input, spacing_mm: float | None, modality: str | None, series:
     return read_image(path, spacing_mm=spacing_mm, modality=modality, series=series), study_stem(path)
 
 
-def segment(source: Input, out: str | Path | None = None, *, spacing_mm: float | None = None, modality: str | None = None,
-            series: str | None = None, force: bool = False, stem: str | None = None,
-            progress: Progress = SILENT) -> Segmentation:
-    """Segment an image and name its levels; with ``out``, also write the masks and levels JSON there (named ``stem``)."""
+def segment(
+    source: Input,
+    out: str | Path | None = None,
+    *,
+    spacing_mm: float | None = None,
+    modality: str | None = None,
+    series: str | None = None,
+    force: bool = False,
+    stem: str | None = None,
+    progress: Progress = SILENT,
+) -> Segmentation:
+    """Segment an image and name its levels; with ``out``, also write the masks and levels JSON there,
+    named ``stem``."""
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
     chosen = route(image, force)
     seg = chosen.pipeline.segment(image, progress, chosen.notes)
     return save_segmentation(seg, Path(out), stem or default_stem) if out is not None else seg
 
 
-def analyze(source: Input, out: str | Path | None = None, *, spacing_mm: float | None = None, modality: str | None = None,
-            series: str | None = None, force: bool = False, report: bool = True, stem: str | None = None,
-            progress: Progress = SILENT) -> Result:
+def analyze(
+    source: Input,
+    out: str | Path | None = None,
+    *,
+    spacing_mm: float | None = None,
+    modality: str | None = None,
+    series: str | None = None,
+    force: bool = False,
+    report: bool = True,
+    stem: str | None = None,
+    progress: Progress = SILENT,
+) -> Result:
     """Analyse one image: findings, label maps and figures. With ``out``, also write everything into
     ``out/<stem>/`` (masks, findings.json and, with ``report``, the HTML and PDF report)."""
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
@@ -52,9 +71,16 @@ def analyze(source: Input, out: str | Path | None = None, *, spacing_mm: float |
     return write_result(result, Path(out) / (stem or default_stem), report=report, progress=progress)
 
 
-def analyze_patient(sources: list[str | Path], out: str | Path | None = None, *, spacing_mm: float | None = None,
-                    modality: str | None = None, force: bool = False, report: bool = True,
-                    progress: Progress = SILENT) -> list[Result]:
+def analyze_patient(
+    sources: list[str | Path],
+    out: str | Path | None = None,
+    *,
+    spacing_mm: float | None = None,
+    modality: str | None = None,
+    force: bool = False,
+    report: bool = True,
+    progress: Progress = SILENT,
+) -> list[Result]:
     """Several series of one patient (files, or a DICOM study folder holding them), each disc graded from every
     series that shows it. All series are read and checked before anything is computed or written; with ``out``
     each goes into ``out/<name>/``."""
@@ -67,8 +93,9 @@ def analyze_patient(sources: list[str | Path], out: str | Path | None = None, *,
 
         raise InputError("--same-patient: the series need different pipelines; analyse them separately")
     notes = tuple(dict.fromkeys(note for r in routes for note in r.notes))
-    results = routes[0].pipeline.analyze_images(list(study.images), same_patient=True, notes=(*study.notes, *notes),
-                                                progress=progress)
+    results = routes[0].pipeline.analyze_images(
+        list(study.images), same_patient=True, notes=(*study.notes, *notes), progress=progress
+    )
     if out is None:
         return results
     return write_results(results, [Path(out) / name for name in study.names], report=report, progress=progress)

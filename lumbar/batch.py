@@ -32,10 +32,14 @@ def plan(inputs: Iterable[str | Path]) -> dict[Path, str]:
     return unique_stems(discover_studies(list(inputs)))
 
 
-def run_batch(studies: dict[Path, str], work: Callable[[Path, str], Any], *,
-              on_done: Callable[[Path, str, Any], None] | None = None,
-              on_failed: Callable[[Path, str], None] | None = None,
-              keep_going: bool = True) -> BatchOutcome:
+def run_batch(
+    studies: dict[Path, str],
+    work: Callable[[Path, str], Any],
+    *,
+    on_done: Callable[[Path, str, Any], None] | None = None,
+    on_failed: Callable[[Path, str], None] | None = None,
+    keep_going: bool = True,
+) -> BatchOutcome:
     """Run ``work(study, name)`` on every study of a :func:`plan`. A study whose input is bad (:class:`InputError`)
     is recorded with its reason and the others go on (``keep_going``); anything else is a bug and stops the batch."""
     outcome = BatchOutcome()

@@ -20,11 +20,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lumbar.version import __version__
 from lumbar.errors import InputError
+from lumbar.version import __version__
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Deep-learning analysis of lumbar spine images.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Deep-learning analysis of lumbar spine images.",
+)
 train_app = typer.Typer(no_args_is_help=True, help="Train the project's models on your own data.")
 evaluate_app = typer.Typer(no_args_is_help=True, help="Measure a model against reference masks or gradings.")
 app.add_typer(train_app, name="train")
@@ -60,16 +64,26 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # the last line of defence: never a traceback for a user
             if _state["debug"]:
                 raise
-            err_console.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)",
-                              highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[red]error:[/red] unexpected {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True, disable=not err_console.is_terminal)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
 
 
 class StageBar:
@@ -95,7 +109,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
 ) -> None:
     """Deep-learning analysis of lumbar spine images: segmentation, levels, grading, measurements, reports."""
@@ -127,7 +143,9 @@ def info(
     console.print(table)
 
 
-def run_many(inputs: list[Path], work: Callable[[Path, str, StageBar], Any], show: Callable[[Path, str, Any], None]) -> None:
+def run_many(
+    inputs: list[Path], work: Callable[[Path, str, StageBar], Any], show: Callable[[Path, str, Any], None]
+) -> None:
     """Run ``work`` on every study of ``inputs`` (see :func:`lumbar.batch.run_batch`) with a progress line each;
     a study that fails is reported in one line and the others go on; exit code 2 if any failed."""
     from lumbar.batch import plan, run_batch
@@ -151,8 +169,13 @@ def run_many(inputs: list[Path], work: Callable[[Path, str, StageBar], Any], sho
             bar.advance(overall)
             err_console.print(f"[red]error:[/red] {escape(reason)}", highlight=False, soft_wrap=True)
 
-        outcome = run_batch(studies, lambda study, name: work(study, name, stages), on_done=done, on_failed=failed,
-                            keep_going=not _state["debug"])
+        outcome = run_batch(
+            studies,
+            lambda study, name: work(study, name, stages),
+            on_done=done,
+            on_failed=failed,
+            keep_going=not _state["debug"],
+        )
     if outcome.failed:
         err_console.print(f"[red]{len(outcome.failed)} of {outcome.total} studies failed[/red]")
         raise typer.Exit(2)
@@ -164,7 +187,9 @@ FORCE_HELP = "Run the sagittal MRI pipeline even on an image it does not support
 @app.command()
 @friendly_errors
 def segment(
-    inputs: list[Path] = typer.Argument(..., help="Files or folders: DICOM, NIfTI, MHA, NRRD, PNG/JPEG (a folder of PNGs = many slices)."),
+    inputs: list[Path] = typer.Argument(
+        ..., help="Files or folders: DICOM, NIfTI, MHA, NRRD, PNG/JPEG (a folder of PNGs = many slices)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
@@ -175,7 +200,9 @@ def segment(
     from lumbar.api import segment as run
 
     def work(study: Path, name: str, stages: StageBar) -> Any:
-        return run(study, out, spacing_mm=spacing, modality=modality, series=series, force=force, stem=name, progress=stages)
+        return run(
+            study, out, spacing_mm=spacing, modality=modality, series=series, force=force, stem=name, progress=stages
+        )
 
     def show(study: Path, name: str, seg: Any) -> None:
         named = ", ".join(lv.name for lv in seg.levels.discs) or "none"
@@ -191,15 +218,22 @@ def segment(
 @app.command()
 @friendly_errors
 def analyze(
-    inputs: list[Path] = typer.Argument(..., help="Files or folders: DICOM, NIfTI, MHA, NRRD, PNG/JPEG (a folder of PNGs = many "
-                                        "studies; with --same-patient give files or a DICOM study folder)."),
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="Files or folders: DICOM, NIfTI, MHA, NRRD, PNG/JPEG (a folder of PNGs = many "
+        "studies; with --same-patient give files or a DICOM study folder).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: one subfolder per study."),
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
-    same_patient: bool = typer.Option(False, "--same-patient", help="The inputs are series of one patient (e.g. T1 and T2, "
-                                      "or a DICOM study folder holding them): grade each disc from all of them."),
+    same_patient: bool = typer.Option(
+        False,
+        "--same-patient",
+        help="The inputs are series of one patient (e.g. T1 and T2, "
+        "or a DICOM study folder holding them): grade each disc from all of them.",
+    ),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Segment, name levels, measure, grade stenosis and write findings.json plus an HTML/PDF report."""
@@ -208,24 +242,39 @@ def analyze(
 
     def show(study: Path, name: str, result: Any) -> None:
         findings = result.findings
-        console.print(f"[green]{escape(str(study))}[/green]: {len(findings.discs)} discs "
-                      f"({', '.join(d.level for d in findings.discs) or 'none'}) -> {escape(str(result.folder))}", highlight=False)
+        console.print(
+            f"[green]{escape(str(study))}[/green]: {len(findings.discs)} discs "
+            f"({', '.join(d.level for d in findings.discs) or 'none'}) -> {escape(str(result.folder))}",
+            highlight=False,
+        )
         for reason in findings.needs_review:
             console.print(f"  [yellow]review:[/yellow] {escape(reason)}", highlight=False)
 
     if same_patient:
         if series:
-            raise InputError("--series picks one series of one DICOM folder; with --same-patient every sagittal series is used")
+            raise InputError(
+                "--series picks one series of one DICOM folder; with --same-patient every sagittal series is used"
+            )
         with progress_bar() as bar:
-            results = analyze_patient(inputs, out, spacing_mm=spacing, modality=modality, force=force, report=report,
-                                      progress=StageBar(bar))
+            results = analyze_patient(
+                inputs, out, spacing_mm=spacing, modality=modality, force=force, report=report, progress=StageBar(bar)
+            )
         for result in results:
             show(Path(result.findings.input.source), Path(result.folder).name, result)
         return
 
     def work(study: Path, name: str, stages: StageBar) -> Any:
-        return run(study, out, spacing_mm=spacing, modality=modality, series=series, force=force, report=report,
-                   stem=name, progress=stages)
+        return run(
+            study,
+            out,
+            spacing_mm=spacing,
+            modality=modality,
+            series=series,
+            force=force,
+            report=report,
+            stem=name,
+            progress=stages,
+        )
 
     run_many(inputs, work, show)
 
@@ -240,7 +289,9 @@ def schema() -> None:
 
 @app.command()
 @friendly_errors
-def demo(out: Path = typer.Option(Path("lumbar-demo"), "--out", "-o", help="Where to write the demo study and results.")) -> None:
+def demo(
+    out: Path = typer.Option(Path("lumbar-demo"), "--out", "-o", help="Where to write the demo study and results."),
+) -> None:
     """Write a phantom lumbar MRI study and run the whole pipeline on it."""
     from lumbar.demo import run_demo
 
@@ -254,8 +305,10 @@ def require_train_extra() -> None:
 
     missing = [name for name in ("torch", "monai") if importlib.util.find_spec(name) is None]
     if missing:
-        raise InputError(f"this command needs {' and '.join(missing)}: install the train extra "
-                         "(pip install -c constraints.txt -e '.[train]')")
+        raise InputError(
+            f"this command needs {' and '.join(missing)}: install the train extra "
+            "(pip install -c constraints.txt -e '.[train]')"
+        )
 
 
 @train_app.command("segmentation")
@@ -275,8 +328,15 @@ def train_segmentation_cmd(
 
     if not data.is_dir():
         raise InputError(f"{data}: training data folder not found")
-    cfg = SegmentationConfig(data=str(data), out=str(out), steps=steps, batch_size=batch_size,
-                             max_minutes=max_minutes, seed=seed, spacing_mm=spacing)
+    cfg = SegmentationConfig(
+        data=str(data),
+        out=str(out),
+        steps=steps,
+        batch_size=batch_size,
+        max_minutes=max_minutes,
+        seed=seed,
+        spacing_mm=spacing,
+    )
     with progress_bar() as bar:
         task = bar.add_task("training", total=steps)
         path = train_segmentation(cfg, progress=lambda done, total: bar.update(task, completed=done))
@@ -287,9 +347,13 @@ def train_segmentation_cmd(
 @friendly_errors
 def train_grading_cmd(
     data: Path = typer.Option(..., help="SPIDER-style folder: midsag/*.png, radiological_gradings.csv, overview.csv."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: cached crops, per-fold predictions, cv.json, ONNX. Run again to resume."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run folder: cached crops, per-fold predictions, cv.json, ONNX. Run again to resume."
+    ),
     folds: int = typer.Option(5, help="Patient folds for the cross-validated figures."),
-    steps: int = typer.Option(2000, help="Optimiser steps per fit, each on all graded discs of 4 series (early stopping may end it sooner)."),
+    steps: int = typer.Option(
+        2000, help="Optimiser steps per fit, each on all graded discs of 4 series (early stopping may end it sooner)."
+    ),
     seed: int = typer.Option(0),
 ) -> None:
     """Train the disc-grading network (Pfirrmann, Modic, herniation, ...) with patient-level cross-validation."""
@@ -299,8 +363,9 @@ def train_grading_cmd(
     if not (data / "radiological_gradings.csv").is_file() or not (data / "midsag").is_dir():
         raise InputError(f"{data}: expected midsag/ and radiological_gradings.csv (SPIDER layout)")
     with progress_bar() as bar:
-        path = train_grading(GradingConfig(data=str(data), out=str(out), folds=folds, steps=steps, seed=seed),
-                             progress=StageBar(bar))
+        path = train_grading(
+            GradingConfig(data=str(data), out=str(out), folds=folds, steps=steps, seed=seed), progress=StageBar(bar)
+        )
     console.print(f"wrote {path} and {out / 'cv.json'}")
 
 
@@ -311,16 +376,22 @@ def evaluate_grading_cmd(
     gradings: Path = typer.Option(..., help="CSV in SPIDER's radiological_gradings.csv format."),
     overview: Path = typer.Option(None, help="SPIDER-style overview.csv with PixelSpacing per series."),
     json_out: Path = typer.Option(None, "--json", help="Write all metrics here."),
-    same_patient: bool = typer.Option(False, "--same-patient", help="Grade each disc from all series of its patient "
-                                      "(<patient>_t1, <patient>_t2, ...) together, as analyze --same-patient does "
-                                      "(here every series is joined, flagged or not)."),
+    same_patient: bool = typer.Option(
+        False,
+        "--same-patient",
+        help="Grade each disc from all series of its patient "
+        "(<patient>_t1, <patient>_t2, ...) together, as analyze --same-patient does "
+        "(here every series is joined, flagged or not).",
+    ),
 ) -> None:
     """Per grade: balanced accuracy, recall, confusion, kappa, within-one, AUC with 95% CIs, and coverage."""
     from lumbar.evaluate.grading import evaluate_grading_folder, grading_table
 
     with progress_bar() as bar:
         task = bar.add_task("grading", total=len(list(images.glob("*.png"))))
-        report = evaluate_grading_folder(images, gradings, overview, progress=lambda: bar.advance(task), same_patient=same_patient)
+        report = evaluate_grading_folder(
+            images, gradings, overview, progress=lambda: bar.advance(task), same_patient=same_patient
+        )
     console.print(grading_table(report))
     if json_out:
         from lumbar.io.write import write_text

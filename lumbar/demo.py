@@ -20,8 +20,12 @@ from lumbar.progress import SILENT, Progress
 
 def demo_phantom() -> Phantom:
     """The demo's spine: healthy but for a degenerated, herniated L4/L5 and a wedged L1."""
-    return make_phantom(discs={"L4": DiscSpec(height_loss=0.35, darkening=0.7, bulge_mm=2.0, herniation_mm=5.0)},
-                        wedge={"L1": 0.25}, cranial_shift_mm=14.0, seed=7)
+    return make_phantom(
+        discs={"L4": DiscSpec(height_loss=0.35, darkening=0.7, bulge_mm=2.0, herniation_mm=5.0)},
+        wedge={"L1": 0.25},
+        cranial_shift_mm=14.0,
+        seed=7,
+    )
 
 
 def truth_table(phantom: Phantom, result: Segmentation) -> Table:
@@ -33,13 +37,18 @@ def truth_table(phantom: Phantom, result: Segmentation) -> Table:
     table.add_column("Dice, all slices")
     table.add_column("mid-sagittal slice")
     for structure, name in STRUCTURE_NAMES.items():
-        table.add_row(name, f"{dice(truth_classes == structure, result.semantic.classes == structure):.3f}",
-                      f"{dice(truth_classes[mid] == structure, result.semantic.classes[mid] == structure):.3f}")
+        table.add_row(
+            name,
+            f"{dice(truth_classes == structure, result.semantic.classes == structure):.3f}",
+            f"{dice(truth_classes[mid] == structure, result.semantic.classes[mid] == structure):.3f}",
+        )
     # A disc counts as named right when most of its true voxels on the mid-sagittal slice, where levels
     # are named, carry the label of its own level.
     truth_mid = phantom.image.with_array(phantom.instances).sagittal_slices()[mid]
     named = result.levels.instances[mid]
-    right = sum(np.mean(named[truth_mid == d.label] == d.label) > 0.5 for d in phantom.discs if np.any(truth_mid == d.label))
+    right = sum(
+        np.mean(named[truth_mid == d.label] == d.label) > 0.5 for d in phantom.discs if np.any(truth_mid == d.label)
+    )
     found = ", ".join(lv.name for lv in result.levels.discs) or "none"
     table.add_row("discs named right", "", f"{right}/{len(phantom.discs)} (found {found})")
     return table
@@ -55,7 +64,9 @@ def run_demo(out: Path, console: Console, progress: Progress = SILENT) -> Result
     write_dicom_series(phantom.image, study / "dicom", series_description="SAG T2 lumbar phantom")
     write_nifti(phantom.image.array, phantom.image, study / "phantom_t2.nii.gz")
     write_nifti(phantom.instances, phantom.image, study / "phantom_truth_instances.nii.gz")
-    console.print(f"phantom study written to [bold]{study}[/bold] (DICOM series and NIfTI, with exact truth)", highlight=False)
+    console.print(
+        f"phantom study written to [bold]{study}[/bold] (DICOM series and NIfTI, with exact truth)", highlight=False
+    )
     result = analyze(study / "dicom", out / "results", progress=progress)
     folder = Path(result.folder or out)
     findings = result.findings

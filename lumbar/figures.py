@@ -42,5 +42,7 @@ def png_bytes(picture: np.ndarray) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(picture, np.uint8)).save(buffer, format="PNG", compress_level=4)  # "optimize" costs ~50 ms
+    Image.fromarray(np.asarray(picture, np.uint8)).save(
+        buffer, format="PNG", compress_level=4
+    )  # "optimize" costs ~50 ms
     return buffer.getvalue()

@@ -38,8 +38,11 @@ class Grade(_Frozen):
     value: int
     probability: float = Field(ge=0, le=1, description="Probability of the predicted value.")
     probabilities: dict[str, float] | None = Field(None, description="Per class, for Pfirrmann and Modic.")
-    threshold: float | None = Field(None, description="Binary grades: the positive probability at or above which the value "
-                                    "is 1, chosen for balanced accuracy (so a rare finding can be called below 50%).")
+    threshold: float | None = Field(
+        None,
+        description="Binary grades: the positive probability at or above which the value "
+        "is 1, chosen for balanced accuracy (so a rare finding can be called below 50%).",
+    )
 
 
 class DiscMeasurements(_Measured):
@@ -64,11 +67,17 @@ class Stenosis(_Frozen):
 class Disc(_Frozen):
     level: DiscLevel
     label: int = Field(description="Value of this disc in the instance label map.")
-    grades: dict[str, Grade] = Field(default_factory=dict, description="pfirrmann, herniation, bulging, narrowing, "
-                                     "endplate_upper, endplate_lower, spondylolisthesis, modic; empty without a grading model.")
-    graded_from: list[str] = Field(default_factory=list, description="Series whose crops of this disc the grades come from: "
-                                   "this one, or with --same-patient every series of the patient that shows it and "
-                                   "whose level names carry no review flag.")
+    grades: dict[str, Grade] = Field(
+        default_factory=dict,
+        description="pfirrmann, herniation, bulging, narrowing, "
+        "endplate_upper, endplate_lower, spondylolisthesis, modic; empty without a grading model.",
+    )
+    graded_from: list[str] = Field(
+        default_factory=list,
+        description="Series whose crops of this disc the grades come from: "
+        "this one, or with --same-patient every series of the patient that shows it and "
+        "whose level names carry no review flag.",
+    )
     measurements: DiscMeasurements | None = None
     stenosis: Stenosis | None = None
 
@@ -113,10 +122,16 @@ class Findings(_Frozen):
     narrowest_canal_ap_mm: float | None = None
     narrowest_canal_level: str | None = None
     needs_review: list[str] = Field(default_factory=list, description="Why a reader should check this result.")
-    grading_reliability: str | None = Field(None, description="The grading model's own cross-validated figures, as the "
-                                            "report quotes them: how far its grades can be trusted.")
-    outputs: dict[str, str] = Field(default_factory=dict, description="Files written with these findings, relative to "
-                                    "findings.json's folder; empty when nothing was written.")
+    grading_reliability: str | None = Field(
+        None,
+        description="The grading model's own cross-validated figures, as the "
+        "report quotes them: how far its grades can be trusted.",
+    )
+    outputs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Files written with these findings, relative to "
+        "findings.json's folder; empty when nothing was written.",
+    )
 
     @field_validator("lordosis_deg", "narrowest_canal_ap_mm", mode="before")
     @classmethod

@@ -35,11 +35,22 @@ class Modality(StrEnum):
     OTHER = "OT"
 
     @classmethod
-    def parse(cls, text: str) -> "Modality":
+    def parse(cls, text: str) -> Modality:
         """A modality from what a user types or a DICOM ``Modality`` code (``mr``, ``MRI``, ``DX``, ``xa``...)."""
         code = str(text).strip().upper()
-        aliases = {"MRI": "MR", "CR": "XR", "DX": "XR", "DR": "XR", "XRAY": "XR", "X-RAY": "XR", "RADIOGRAPH": "XR",
-                   "XA": "RF", "FLUORO": "RF", "FLUOROSCOPY": "RF", "ULTRASOUND": "US"}
+        aliases = {
+            "MRI": "MR",
+            "CR": "XR",
+            "DX": "XR",
+            "DR": "XR",
+            "XRAY": "XR",
+            "X-RAY": "XR",
+            "RADIOGRAPH": "XR",
+            "XA": "RF",
+            "FLUORO": "RF",
+            "FLUOROSCOPY": "RF",
+            "ULTRASOUND": "US",
+        }
         code = aliases.get(code, code)
         try:
             return cls(code)
@@ -47,7 +58,7 @@ class Modality(StrEnum):
             raise ValueError(f"unknown modality {text!r}: use one of {', '.join(m.value for m in cls)}") from None
 
     @classmethod
-    def from_dicom(cls, code: str) -> "Modality":
+    def from_dicom(cls, code: str) -> Modality:
         """A DICOM ``Modality`` attribute; anything unknown (SC, OT, PT, ...) is OTHER."""
         try:
             return cls.parse(code)
@@ -110,13 +121,15 @@ class SpineImage:
         self.modality = Modality.parse(self.modality) if not isinstance(self.modality, Modality) else self.modality
 
     @classmethod
-    def from_array(cls, array: np.ndarray, affine: np.ndarray, **kwargs: Any) -> "SpineImage":
+    def from_array(cls, array: np.ndarray, affine: np.ndarray, **kwargs: Any) -> SpineImage:
         """Build from an array in any voxel order; it is reoriented to RAS+ and the order remembered."""
         canonical, canonical_affine, ornt = to_canonical(np.asarray(array), np.asarray(affine, float))
         return cls(canonical, canonical_affine, source_ornt=ornt, **kwargs)
 
     @classmethod
-    def from_sagittal_slices(cls, stack: np.ndarray, spacing_mm: tuple[float, float, float], **kwargs: Any) -> "SpineImage":
+    def from_sagittal_slices(
+        cls, stack: np.ndarray, spacing_mm: tuple[float, float, float], **kwargs: Any
+    ) -> SpineImage:
         """Build from display slices ``(n, rows, cols)`` (head up, anterior left) and (lateral, row, col) spacing."""
         lateral, row, col = spacing_mm
         array = display_to_canonical(np.asarray(stack))
@@ -166,11 +179,11 @@ class SpineImage:
             return None
         return PLANES[thick]
 
-    def labels_from_sagittal(self, stack: np.ndarray) -> "SpineImage":
+    def labels_from_sagittal(self, stack: np.ndarray) -> SpineImage:
         """A label image on this image's grid from display-oriented slices (e.g. a network's output)."""
         return self.with_array(display_to_canonical(stack))
 
-    def with_array(self, array: np.ndarray) -> "SpineImage":
+    def with_array(self, array: np.ndarray) -> SpineImage:
         """Same geometry and provenance, other voxels (a label map, a normalised copy)."""
         if array.shape != self.shape:
             raise ValueError(f"array shape {array.shape} does not match image shape {self.shape}")
@@ -201,8 +214,12 @@ class SpineImage:
             "source_orientation": "".join(aff2axcodes(self.source_affine())),
         }
         if self.series is not None:
-            described.update(series_number=self.series.number, series_description=self.series.description,
-                             manufacturer=self.series.manufacturer, transfer_syntax=self.series.transfer_syntax)
+            described.update(
+                series_number=self.series.number,
+                series_description=self.series.description,
+                manufacturer=self.series.manufacturer,
+                transfer_syntax=self.series.transfer_syntax,
+            )
         if self.other_series:
             described["other_series"] = list(self.other_series)
         return described

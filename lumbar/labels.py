@@ -15,6 +15,7 @@ project is a slice of it, so a name can never be spelled two ways.
 
 from __future__ import annotations
 
+import itertools
 from enum import IntEnum
 
 
@@ -77,7 +78,7 @@ def vertebrae_between(top: str, bottom: str) -> tuple[str, ...]:
 def discs_between(top: str, bottom: str) -> tuple[str, ...]:
     """The discs below ``top`` down to the one above ``bottom``: ``discs_between("L4", "S1") == ("L4/L5", "L5/S1")``."""
     names = vertebrae_between(top, bottom)
-    return tuple(disc_name(u, lo) for u, lo in zip(names[:-1], names[1:]))
+    return tuple(disc_name(u, lo) for u, lo in itertools.pairwise(names))
 
 
 # Discs a lumbar study reports (findings.json's contract) and the lumbar discs proper.

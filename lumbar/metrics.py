@@ -22,7 +22,9 @@ def dice(truth: np.ndarray, pred: np.ndarray) -> float:
     return float(2.0 * np.logical_and(truth, pred).sum() / denom) if denom else float("nan")
 
 
-def surface_distances(truth: np.ndarray, pred: np.ndarray, spacing: tuple[float, ...] | None = None) -> tuple[float, float]:
+def surface_distances(
+    truth: np.ndarray, pred: np.ndarray, spacing: tuple[float, ...] | None = None
+) -> tuple[float, float]:
     """(HD95, ASSD) between two binary masks, in the units of ``spacing`` (pixels if None).
 
     NaN when either mask is empty (the distance is undefined; Dice already scores the miss).
@@ -43,8 +45,9 @@ def surface_distances(truth: np.ndarray, pred: np.ndarray, spacing: tuple[float,
     return float(hd95.item()), float(assd.item())
 
 
-def bootstrap_ci(values: np.ndarray, groups: np.ndarray | None = None, n_boot: int = 2000, alpha: float = 0.05,
-                 seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values: np.ndarray, groups: np.ndarray | None = None, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float, float]:
     """Mean and percentile-bootstrap (1-alpha) CI, resampling whole groups (patients) when given."""
     values = np.asarray(values, float)
     keep = ~np.isnan(values)
@@ -62,7 +65,9 @@ def bootstrap_ci(values: np.ndarray, groups: np.ndarray | None = None, n_boot: i
     return float(values.mean()), float(lo), float(hi)
 
 
-def bootstrap_metric_ci(metric, arrays: list[np.ndarray], groups: np.ndarray, n_boot: int = 1000, seed: int = 0) -> list[float]:
+def bootstrap_metric_ci(
+    metric, arrays: list[np.ndarray], groups: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> list[float]:
     """95% CI of any ``metric(*arrays)`` (AUC, kappa, ...), resampling whole patients (``groups``)."""
     rng = np.random.default_rng(seed)
     unique = np.unique(groups)
@@ -77,6 +82,7 @@ def bootstrap_metric_ci(metric, arrays: list[np.ndarray], groups: np.ndarray, n_
 
 
 # Classification (disc grades). Plain NumPy: they run thousands of times inside the bootstrap.
+
 
 def balanced_accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
     """Mean per-class recall over the classes present in ``truth`` (robust to a rare positive class)."""
@@ -102,7 +108,9 @@ def _confusion(truth: np.ndarray, pred: np.ndarray, classes) -> np.ndarray:
     return np.bincount(ti * k + pi, minlength=k * k).reshape(k, k).astype(float)
 
 
-def cohen_kappa(truth: np.ndarray, pred: np.ndarray, weights: str | None = None, classes: list[int] | None = None) -> float:
+def cohen_kappa(
+    truth: np.ndarray, pred: np.ndarray, weights: str | None = None, classes: list[int] | None = None
+) -> float:
     """Cohen's kappa, 1 - sum(W·O) / sum(W·E) (Cohen 1960; linear weights |i-j|/(k-1) for ordinal grades)."""
     truth, pred = np.asarray(truth), np.asarray(pred)
     classes = sorted(set(classes or []) | set(truth.tolist()) | set(pred.tolist()))
@@ -147,8 +155,9 @@ def expected_calibration_error(probability: np.ndarray, correct: np.ndarray, bin
     return float(total)
 
 
-def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], probs: dict[str, np.ndarray],
-                  groups: np.ndarray) -> dict:
+def grade_metrics(
+    truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], probs: dict[str, np.ndarray], groups: np.ndarray
+) -> dict:
     """Per grade: balanced accuracy, per-class recall, confusion, kappa (linear for ordinal grades),
     within-one (Pfirrmann), AUC (binary), calibration error; CIs by patient bootstrap."""
     report = {}
@@ -157,13 +166,15 @@ def grade_metrics(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], pro
         classes = list(ORDINAL_GRADES.get(name, (0, 1)))
         weights = "linear" if name in ORDINAL_GRADES else None
         entry = {
-            "n": int(len(t)),
+            "n": len(t),
             "balanced_accuracy": balanced_accuracy(t, p),
             "balanced_accuracy_ci95": bootstrap_metric_ci(balanced_accuracy, [t, p], groups),
             "per_class_recall": {str(k): v for k, v in per_class_recall(t, p, classes).items()},
             "confusion": confusion(t, p, classes),
             "kappa": cohen_kappa(t, p, weights, classes),
-            "kappa_ci95": bootstrap_metric_ci(lambda a, b: cohen_kappa(a, b, weights, classes), [t, p], groups),
+            "kappa_ci95": bootstrap_metric_ci(
+                lambda a, b, weights=weights, classes=classes: cohen_kappa(a, b, weights, classes), [t, p], groups
+            ),
             "kappa_weights": weights or "none",
         }
         if name in ORDINAL_GRADES:

@@ -49,7 +49,9 @@ def write_segmentation(seg: Segmentation, out_dir: str | Path, stem: str) -> tup
         outputs["semantic"] = str(write_png(semantic_spider[0], out_dir / f"{stem}.png"))
         outputs["instances"] = str(write_png(instances[0].astype(np.uint8), out_dir / "instances" / f"{stem}.png"))
         return outputs, notes
-    outputs["semantic"] = str(write_nifti(image.labels_from_sagittal(semantic_spider).array, image, out_dir / f"{stem}_seg.nii.gz"))
+    outputs["semantic"] = str(
+        write_nifti(image.labels_from_sagittal(semantic_spider).array, image, out_dir / f"{stem}_seg.nii.gz")
+    )
     instance_image = image.labels_from_sagittal(instances).array
     outputs["instances"] = str(write_nifti(instance_image, image, out_dir / f"{stem}_instances.nii.gz"))
     write_colour_tables(*semantic_colour_table(), out_dir / f"{stem}_seg")
@@ -98,7 +100,9 @@ def _write_study(result: Result, folder: Path, report: bool, progress: Progress)
         write_reports(result.findings, result.figures, folder)
         outputs.update(report_html="report.html", report_pdf="report.pdf")
     outputs["findings"] = "findings.json"
-    document = result.findings.model_copy(update={"outputs": outputs, "needs_review": [*result.findings.needs_review, *notes]})
+    document = result.findings.model_copy(
+        update={"outputs": outputs, "needs_review": [*result.findings.needs_review, *notes]}
+    )
     write_text(folder / "findings.json", document.model_dump_json(indent=1))
     return document
 
@@ -136,6 +140,8 @@ def _umask() -> int:
     return mask
 
 
-def write_results(results: list[Result], folders: list[Path], *, report: bool = True, progress: Progress = SILENT) -> list[Result]:
+def write_results(
+    results: list[Result], folders: list[Path], *, report: bool = True, progress: Progress = SILENT
+) -> list[Result]:
     """Several series of one patient, each into its own folder (each folder whole or not at all)."""
     return [write_result(result, folder, report=report, progress=progress) for result, folder in zip(results, folders)]

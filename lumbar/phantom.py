@@ -11,6 +11,7 @@ It is not training data for shipped models: it exists so that tests know the exa
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,20 +120,27 @@ class PhantomSpec:
     tilt_deg: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TILT_DEG))
     discs: dict[str, DiscSpec] = field(default_factory=dict)  # keyed by upper vertebra, e.g. "L4"
     wedge: dict[str, float] = field(default_factory=dict)  # anterior height loss fraction per vertebra
-    slip_mm: dict[str, float] = field(default_factory=dict)  # anterior shift of a vertebra (and all above) on the one below
+    slip_mm: dict[str, float] = field(
+        default_factory=dict
+    )  # anterior shift of a vertebra (and all above) on the one below
     noise: float = 0.03
     bias: float = 0.2
     seed: int = 0
-    cranial_shift_mm: float = 0.0  # moves the spine up the field of view: > 0 lets the top edge cut T11, as in a lumbar study
+    cranial_shift_mm: float = (
+        0.0  # moves the spine up the field of view: > 0 lets the top edge cut T11, as in a lumbar study
+    )
 
 
-def _rounded_box(s: np.ndarray, t: np.ndarray, w: np.ndarray, hs: np.ndarray | float, ht: float, hw: float) -> np.ndarray:
+def _rounded_box(
+    s: np.ndarray, t: np.ndarray, w: np.ndarray, hs: np.ndarray | float, ht: float, hw: float
+) -> np.ndarray:
     """Inside test of a box with rounded edges (superellipse, exponent 8) in local coordinates."""
     return (np.abs(s / hs) ** 8 + ((t / ht) ** 2 + (w / hw) ** 2) ** 4) <= 1.0
 
 
-def _draw_sacrum(s1_centre: np.ndarray, s1_height: float, spec: PhantomSpec, x: np.ndarray, y: np.ndarray,
-                 w: np.ndarray) -> dict[str, np.ndarray]:
+def _draw_sacrum(
+    s1_centre: np.ndarray, s1_height: float, spec: PhantomSpec, x: np.ndarray, y: np.ndarray, w: np.ndarray
+) -> dict[str, np.ndarray]:
     """Fused segments S2-S4 below S1, shrinking and curving backwards, with thin dark remnants of the
     sacral discs between them, as on real MRI: a model must tell them from L5/S1.
 
@@ -220,30 +228,57 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         inside = _rounded_box(s, t, w, half_h, d / 2, hw)
         core = _rounded_box(s, t, w, half_h - 1.5, d / 2 - 1.5, hw - 1.5)
         canal_front = d / 2 + 1.0
-        canal = (t > canal_front) & (t < canal_front + spec.canal_ap_mm) & (np.abs(s) < h / 2 + 6) & (np.abs(w) < spec.canal_width_mm / 2)
+        canal = (
+            (t > canal_front)
+            & (t < canal_front + spec.canal_ap_mm)
+            & (np.abs(s) < h / 2 + 6)
+            & (np.abs(w) < spec.canal_width_mm / 2)
+        )
         canal_mask |= canal
-        lamina = (t >= canal_front + spec.canal_ap_mm) & (t < canal_front + spec.canal_ap_mm + 8) & (np.abs(s) < h / 2 - 3) & (np.abs(w) < 15)
-        spinous = (t >= canal_front + spec.canal_ap_mm) & (t < canal_front + spec.canal_ap_mm + 32) & (np.abs(s + 3) < 7) & (np.abs(w) < 4)
-        pedicle = (t > d / 2 - 2) & (t < canal_front + spec.canal_ap_mm + 2) & (np.abs(s) < 6) & (np.abs(w) > spec.canal_width_mm / 2) & (np.abs(w) < spec.canal_width_mm / 2 + 7)
+        lamina = (
+            (t >= canal_front + spec.canal_ap_mm)
+            & (t < canal_front + spec.canal_ap_mm + 8)
+            & (np.abs(s) < h / 2 - 3)
+            & (np.abs(w) < 15)
+        )
+        spinous = (
+            (t >= canal_front + spec.canal_ap_mm)
+            & (t < canal_front + spec.canal_ap_mm + 32)
+            & (np.abs(s + 3) < 7)
+            & (np.abs(w) < 4)
+        )
+        pedicle = (
+            (t > d / 2 - 2)
+            & (t < canal_front + spec.canal_ap_mm + 2)
+            & (np.abs(s) < 6)
+            & (np.abs(w) > spec.canal_width_mm / 2)
+            & (np.abs(w) < spec.canal_width_mm / 2 + 7)
+        )
         posterior = (lamina | spinous | pedicle) if lvl != "S1" else (lamina & (np.abs(s) < 8))
         bone = inside | posterior
         instances[bone] = VERTEBRA_IDS[lvl]
         tissue[bone] = T["marrow"]
         cortex |= (inside & ~core) | (posterior & ~np.roll(posterior, 1, axis=2))
         # Truth at the measurement positions: 15% of the depth in from each edge, and the middle.
-        heights_aph = [h * (1 - wedge * (0.5 + MEASURE_AT / 2)), h * (1 - wedge / 2), h * (1 - wedge * (0.5 - MEASURE_AT / 2))]
+        heights_aph = [
+            h * (1 - wedge * (0.5 + MEASURE_AT / 2)),
+            h * (1 - wedge / 2),
+            h * (1 - wedge * (0.5 - MEASURE_AT / 2)),
+        ]
         endplate = spec.tilt_deg[lvl] + np.degrees(np.arctan(h * wedge / (2 * d)))
         vertebrae.append(VertebraTruth(lvl, VERTEBRA_IDS[lvl], *heights_aph, d, spec.tilt_deg[lvl], float(endplate)))
 
-    sacrum = {k: np.broadcast_to(v, grid_shape) & (instances == 0)
-              for k, v in _draw_sacrum(centres["S1"], heights["S1"], spec, x, y, w).items()}
+    sacrum = {
+        k: np.broadcast_to(v, grid_shape) & (instances == 0)
+        for k, v in _draw_sacrum(centres["S1"], heights["S1"], spec, x, y, w).items()
+    }
     tissue[sacrum["bone"]] = T["marrow"]
 
     # Discs: between the lower endplate of the upper vertebra and the upper endplate of the lower one.
-    for upper, lower in zip(LEVELS[:-1], LEVELS[1:]):
+    for upper, lower in itertools.pairwise(LEVELS):
         ds = spec.discs.get(upper, DiscSpec())
-        a_up, n_up = _axes(spec.tilt_deg[upper])
-        a_lo, n_lo = _axes(spec.tilt_deg[lower])
+        a_up, _n_up = _axes(spec.tilt_deg[upper])
+        a_lo, _n_lo = _axes(spec.tilt_deg[lower])
         top = centres[upper] - a_up * heights[upper] / 2
         bottom = centres[lower] + a_lo * heights[lower] / 2
         c = (top + bottom) / 2
@@ -257,7 +292,12 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         mid_h = float(np.linalg.norm(top - bottom))
         half_h = np.maximum(mid_h / 2 - t * np.tan(tilt_gap) / 2, 0.5)
         reach = d / 2 + ds.bulge_mm * np.clip(1 - (w / hw) ** 2, 0, 1)
-        disc = (np.abs(s) <= half_h) & (t >= -d / 2) & (t <= reach) & (np.abs(w) < hw * np.sqrt(np.clip(1 - (np.minimum(t, d / 2) / (d / 2 + 1e-6)) ** 8, 0, 1) + 1e-6))
+        disc = (
+            (np.abs(s) <= half_h)
+            & (t >= -d / 2)
+            & (t <= reach)
+            & (np.abs(w) < hw * np.sqrt(np.clip(1 - (np.minimum(t, d / 2) / (d / 2 + 1e-6)) ** 8, 0, 1) + 1e-6))
+        )
         if ds.herniation_mm > 0:
             disc |= ((t - d / 2) / ds.herniation_mm) ** 2 + (s / max(mid_h / 2, 1)) ** 2 + (w / 6) ** 2 <= 1.0
         disc &= instances == 0
@@ -269,14 +309,20 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         tissue[nucleus] = T["nucleus"]
         dark_nuclei[nucleus] = ds.darkening
         half_d = d / 2
-        disc_truths.append(DiscTruth(
-            level=disc_name(upper, lower), label=label,
-            height_anterior_mm=mid_h + MEASURE_AT * half_d * np.tan(tilt_gap), height_middle_mm=mid_h,
-            height_posterior_mm=mid_h - MEASURE_AT * half_d * np.tan(tilt_gap),
-            bulge_mm=ds.bulge_mm, herniation_mm=ds.herniation_mm, darkening=ds.darkening,
-            # The canal starts 1 mm behind the disc, so only what reaches further narrows it.
-            canal_ap_mm=spec.canal_ap_mm - max(0.0, max(ds.bulge_mm, ds.herniation_mm) - 1.0),
-        ))
+        disc_truths.append(
+            DiscTruth(
+                level=disc_name(upper, lower),
+                label=label,
+                height_anterior_mm=mid_h + MEASURE_AT * half_d * np.tan(tilt_gap),
+                height_middle_mm=mid_h,
+                height_posterior_mm=mid_h - MEASURE_AT * half_d * np.tan(tilt_gap),
+                bulge_mm=ds.bulge_mm,
+                herniation_mm=ds.herniation_mm,
+                darkening=ds.darkening,
+                # The canal starts 1 mm behind the disc, so only what reaches further narrows it.
+                canal_ap_mm=spec.canal_ap_mm - max(0.0, max(ds.bulge_mm, ds.herniation_mm) - 1.0),
+            )
+        )
         cortex &= ~disc
 
     canal_mask &= instances == 0
@@ -295,15 +341,21 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
     upper = {v.level: v.upper_endplate_deg for v in vertebrae}
     lordosis = upper["S1"] - upper["L1"]
     stack_spacing = spec.spacing_mm
-    img = SpineImage.from_sagittal_slices(image, stack_spacing, modality="CT" if spec.contrast == "CT" else "MR",
-                                          source=f"phantom:{spec.contrast}:seed{spec.seed}",
-                                          format="phantom")
+    img = SpineImage.from_sagittal_slices(
+        image,
+        stack_spacing,
+        modality="CT" if spec.contrast == "CT" else "MR",
+        source=f"phantom:{spec.contrast}:seed{spec.seed}",
+        format="phantom",
+    )
     from lumbar.image import display_to_canonical
 
     return Phantom(img, display_to_canonical(instances), disc_truths, vertebrae, lordosis, spec.canal_ap_mm)
 
 
-def _add_texture_and_noise(image: np.ndarray, instances: np.ndarray, spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:
+def _add_texture_and_noise(
+    image: np.ndarray, instances: np.ndarray, spec: PhantomSpec, rng: np.random.Generator
+) -> np.ndarray:
     """Marrow texture, a smooth bias field and Rician-like noise (MR) or Gaussian noise (CT)."""
     from scipy.ndimage import gaussian_filter, zoom
 
@@ -317,5 +369,7 @@ def _add_texture_and_noise(image: np.ndarray, instances: np.ndarray, spec: Phant
     coarse = rng.standard_normal((2, 4, 4)) * spec.bias
     field = np.exp(zoom(coarse, np.array(image.shape) / np.array(coarse.shape), order=3))
     image = image * field[: image.shape[0], : image.shape[1], : image.shape[2]]
-    noisy = np.hypot(image + rng.standard_normal(image.shape) * spec.noise, rng.standard_normal(image.shape) * spec.noise)
+    noisy = np.hypot(
+        image + rng.standard_normal(image.shape) * spec.noise, rng.standard_normal(image.shape) * spec.noise
+    )
     return (noisy * 1000).astype(np.float32)

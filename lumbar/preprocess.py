@@ -25,9 +25,11 @@ def normalize_intensity(image: np.ndarray, low_pct: float = 0.5, high_pct: float
     return np.clip((image - lo) / (hi - lo), 0.0, 1.0)
 
 
-def model_shape(shape: tuple[int, int], spacing_mm: tuple[float, float], target_mm: float = MODEL_SPACING_MM) -> tuple[int, int]:
+def model_shape(
+    shape: tuple[int, int], spacing_mm: tuple[float, float], target_mm: float = MODEL_SPACING_MM
+) -> tuple[int, int]:
     """Size of a slice of ``shape`` pixels at ``spacing_mm`` once resampled to ``target_mm`` pixels."""
-    return tuple(max(1, int(round(n * s / target_mm))) for n, s in zip(shape, spacing_mm))  # type: ignore[return-value]
+    return tuple(max(1, round(n * s / target_mm)) for n, s in zip(shape, spacing_mm))  # type: ignore[return-value]
 
 
 def resize(array: np.ndarray, shape: tuple[int, int], *, labels: bool = False) -> np.ndarray:
@@ -42,8 +44,9 @@ def resize(array: np.ndarray, shape: tuple[int, int], *, labels: bool = False) -
     planes = array.reshape(-1, *array.shape[-2:])
     method = Image.NEAREST if labels else Image.BILINEAR
     size = (int(shape[1]), int(shape[0]))
-    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(p, dtype=np.float32)).resize(size, method))
-                    for p in planes])
+    out = np.stack(
+        [np.asarray(Image.fromarray(np.ascontiguousarray(p, dtype=np.float32)).resize(size, method)) for p in planes]
+    )
     return out.reshape(*lead, *shape).astype(array.dtype if labels else np.float32)
 
 

@@ -23,7 +23,9 @@ class Study:
         if len(self.images) != len(self.names):
             raise ValueError("a Study needs one output name per series")
         if len(self.images) < 2:
-            raise InputError("--same-patient needs at least two series of the patient (files, or a DICOM folder holding them)")
+            raise InputError(
+                "--same-patient needs at least two series of the patient (files, or a DICOM folder holding them)"
+            )
         uids = [image.series.uid for image in self.images if image.series is not None and image.series.uid]
         if len(set(uids)) < len(uids):
             raise InputError("--same-patient: the same series is given twice")

@@ -23,8 +23,12 @@ def shared(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def phantom():
     """A small T2 phantom with one degenerated, herniated disc (L4/L5) and a wedged L1."""
-    return make_phantom(shape=(7, 320, 288), discs={"L4": DiscSpec(height_loss=0.35, darkening=0.7, bulge_mm=2, herniation_mm=5)},
-                        wedge={"L1": 0.25}, seed=3)
+    return make_phantom(
+        shape=(7, 320, 288),
+        discs={"L4": DiscSpec(height_loss=0.35, darkening=0.7, bulge_mm=2, herniation_mm=5)},
+        wedge={"L1": 0.25},
+        seed=3,
+    )
 
 
 @pytest.fixture(scope="session")

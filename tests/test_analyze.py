@@ -13,7 +13,17 @@ from typer.testing import CliRunner
 from lumbar.api import analyze
 from lumbar.cli import app
 from lumbar.errors import InputError
-from lumbar.findings import Disc, DiscMeasurements, Findings, Grade, InputDescription, Stenosis, Vertebra, VertebraMeasurements, findings_schema
+from lumbar.findings import (
+    Disc,
+    DiscMeasurements,
+    Findings,
+    Grade,
+    InputDescription,
+    Stenosis,
+    Vertebra,
+    VertebraMeasurements,
+    findings_schema,
+)
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
 from lumbar.report.html import summary_sentences
@@ -94,28 +104,69 @@ def test_analyze_command_on_a_folder_of_slices(tmp_path, inputs):
     folder.mkdir()
     for name in ("a.png", "b.png"):
         (folder / name).write_bytes((inputs / "slice.png").read_bytes())
-    result = CliRunner().invoke(app, ["analyze", str(folder), "-o", str(tmp_path / "out"), "--spacing", "1", "--no-report"])
+    result = CliRunner().invoke(
+        app, ["analyze", str(folder), "-o", str(tmp_path / "out"), "--spacing", "1", "--no-report"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "a" / "findings.json").is_file() and (tmp_path / "out" / "b" / "findings.json").is_file()
 
 
 def _findings(discs, vertebrae=()):
-    return Findings(lumbar_version="t", input=InputDescription(source="x", modality="MR", shape=[1, 2, 3], spacing_mm=[1, 1, 1],
-                                                              orientation="RAS", source_orientation="RAS"),
-                    models={}, units="mm", discs=list(discs), vertebrae=list(vertebrae))
+    return Findings(
+        lumbar_version="t",
+        input=InputDescription(
+            source="x",
+            modality="MR",
+            shape=[1, 2, 3],
+            spacing_mm=[1, 1, 1],
+            orientation="RAS",
+            source_orientation="RAS",
+        ),
+        models={},
+        units="mm",
+        discs=list(discs),
+        vertebrae=list(vertebrae),
+    )
 
 
 def _disc(level, middle=10.0, canal=15.0, slip=0.0, grade="normal"):
-    m = DiscMeasurements(height_anterior_mm=middle, height_middle_mm=middle, height_posterior_mm=middle, height_index=0.4,
-                         canal_ap_mm=canal, slip_mm=slip, slip_percent=slip / 36 * 100,
-                         meyerding_grade=0 if abs(slip) < 1.8 else 1, angle_deg=5.0)
-    return Disc(level=level, label=1, measurements=m, stenosis=Stenosis(grade=grade, basis=f"AP diameter {canal} mm", thresholds=""))
+    m = DiscMeasurements(
+        height_anterior_mm=middle,
+        height_middle_mm=middle,
+        height_posterior_mm=middle,
+        height_index=0.4,
+        canal_ap_mm=canal,
+        slip_mm=slip,
+        slip_percent=slip / 36 * 100,
+        meyerding_grade=0 if abs(slip) < 1.8 else 1,
+        angle_deg=5.0,
+    )
+    return Disc(
+        level=level,
+        label=1,
+        measurements=m,
+        stenosis=Stenosis(grade=grade, basis=f"AP diameter {canal} mm", thresholds=""),
+    )
 
 
 def test_summary_names_each_abnormal_level_in_plain_language():
-    discs = [_disc("L1/L2"), _disc("L2/L3"), _disc("L3/L4", slip=6.0), _disc("L4/L5", middle=5.0, canal=8.5, grade="moderate"), _disc("L5/S1")]
-    wedge = VertebraMeasurements(height_anterior_mm=18, height_middle_mm=24, height_posterior_mm=27, depth_mm=36, wedge_ratio=0.67,
-                                 biconcave_ratio=0.9, genant_grade=2, upper_endplate_deg=0)
+    discs = [
+        _disc("L1/L2"),
+        _disc("L2/L3"),
+        _disc("L3/L4", slip=6.0),
+        _disc("L4/L5", middle=5.0, canal=8.5, grade="moderate"),
+        _disc("L5/S1"),
+    ]
+    wedge = VertebraMeasurements(
+        height_anterior_mm=18,
+        height_middle_mm=24,
+        height_posterior_mm=27,
+        depth_mm=36,
+        wedge_ratio=0.67,
+        biconcave_ratio=0.9,
+        genant_grade=2,
+        upper_endplate_deg=0,
+    )
     sentences = summary_sentences(_findings(discs, [Vertebra(level="L1", label=20, measurements=wedge)]))
     assert len(sentences) == 3
     assert sentences[0].startswith("L3/L4: anterolisthesis of L3 on L4 by 6.0 mm")
@@ -142,14 +193,24 @@ def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
     findings = analyze(inputs / "scan.nii.gz", tmp_path).findings
     assert findings.models["grading"].startswith("grading@")
     for disc in findings.discs:
-        assert set(disc.grades) == {"pfirrmann", "modic", "herniation", "bulging", "narrowing", "endplate_upper", "endplate_lower",
-                                    "spondylolisthesis"}
+        assert set(disc.grades) == {
+            "pfirrmann",
+            "modic",
+            "herniation",
+            "bulging",
+            "narrowing",
+            "endplate_upper",
+            "endplate_lower",
+            "spondylolisthesis",
+        }
         for name, grade in disc.grades.items():
             assert 0.0 <= grade.probability <= 1.0
             if name in ("pfirrmann", "modic"):
                 probs = {int(k): v for k, v in grade.probabilities.items()}
                 assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
-                assert grade.value == max(probs, key=probs.get) and grade.probability == pytest.approx(probs[grade.value])
+                assert grade.value == max(probs, key=probs.get) and grade.probability == pytest.approx(
+                    probs[grade.value]
+                )
             else:
                 assert grade.value in (0, 1)
                 p1 = grade.probability if grade.value else 1 - grade.probability
@@ -163,8 +224,11 @@ def test_report_marks_a_finding_called_below_even_odds(tmp_path, inputs):
     from lumbar.report.html import render_html
 
     result = analyze(inputs / "slice.png", spacing_mm=1.0)
-    grades = {"herniation": Grade(value=1, probability=0.07), "bulging": Grade(value=1, probability=0.8),
-              "narrowing": Grade(value=0, probability=0.9)}
+    grades = {
+        "herniation": Grade(value=1, probability=0.07),
+        "bulging": Grade(value=1, probability=0.8),
+        "narrowing": Grade(value=0, probability=0.9),
+    }
     discs = [result.findings.discs[0].model_copy(update={"grades": grades}), *result.findings.discs[1:]]
     html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
     assert re.search(r'class="unlikely">1\? <span class="p">\(7%\)', html)
@@ -179,9 +243,22 @@ def test_same_patient_series_are_graded_together(tmp_path, inputs):
     if "grading" not in available_models():
         pytest.skip("no grading model shipped")
     t2 = np.asarray(Image.open(inputs / "slice.png"), float)
-    Image.fromarray((255 * (t2 / 255) ** 1.3).astype(np.uint8)).save(tmp_path / "t1.png")  # another contrast, same anatomy
-    result = CliRunner().invoke(app, ["analyze", str(inputs / "slice.png"), str(tmp_path / "t1.png"), "-o", str(tmp_path / "out"),
-                                      "--spacing", "1", "--same-patient"])
+    Image.fromarray((255 * (t2 / 255) ** 1.3).astype(np.uint8)).save(
+        tmp_path / "t1.png"
+    )  # another contrast, same anatomy
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            str(inputs / "slice.png"),
+            str(tmp_path / "t1.png"),
+            "-o",
+            str(tmp_path / "out"),
+            "--spacing",
+            "1",
+            "--same-patient",
+        ],
+    )
     assert result.exit_code == 0, result.output
     first, second = (json.loads((tmp_path / "out" / stem / "findings.json").read_text()) for stem in ("slice", "t1"))
     both = {d["level"] for d in first["discs"]} & {d["level"] for d in second["discs"]}
@@ -216,7 +293,10 @@ def test_same_patient_takes_every_sagittal_series_of_a_dicom_study(tmp_path, pha
         _rewrite(study / name, SeriesNumber=number)
     _rewrite(study / "ax", ImageOrientationPatient=[1, 0, 0, 0, 1, 0])
     read = read_study([study])
-    assert [(image.series.description, name) for name, image in read.series] == [("T1 sag", "study_s2"), ("T2 sag", "study_s3")]
+    assert [(image.series.description, name) for name, image in read.series] == [
+        ("T1 sag", "study_s2"),
+        ("T2 sag", "study_s3"),
+    ]
     notes = read.notes
     assert len(notes) == 1 and "#4 AX sag" in notes[0] and "not sagittal" in notes[0]
     import pydicom
@@ -233,19 +313,32 @@ def test_same_patient_takes_every_sagittal_series_of_a_dicom_study(tmp_path, pha
         read_study([study])
 
 
-@pytest.mark.parametrize("case, message", [("broken series", "broken.png"), ("one series", "at least two"),
-                                           ("same series twice", "twice"), ("--series", "--series"),
-                                           ("folder of images", "not a folder of images")])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("broken series", "broken.png"),
+        ("one series", "at least two"),
+        ("same series twice", "twice"),
+        ("--series", "--series"),
+        ("folder of images", "not a folder of images"),
+    ],
+)
 def test_same_patient_refuses_bad_input_before_writing_anything(tmp_path, inputs, case, message):
     (tmp_path / "broken.png").write_bytes(b"not a png")
     (tmp_path / "slices").mkdir()
     for name in ("a.png", "b.png"):
         (tmp_path / "slices" / name).write_bytes((inputs / "slice.png").read_bytes())
-    given = {"broken series": [inputs / "slice.png", tmp_path / "broken.png"], "one series": [inputs / "slice.png"],
-             "same series twice": [inputs / "slice.png", inputs / "slice.png"], "--series": [inputs / "slice.png", inputs / "dicom"],
-             "folder of images": [tmp_path / "slices"]}[case]
+    given = {
+        "broken series": [inputs / "slice.png", tmp_path / "broken.png"],
+        "one series": [inputs / "slice.png"],
+        "same series twice": [inputs / "slice.png", inputs / "slice.png"],
+        "--series": [inputs / "slice.png", inputs / "dicom"],
+        "folder of images": [tmp_path / "slices"],
+    }[case]
     extra = ["--series", "1"] if case == "--series" else []
-    result = CliRunner().invoke(app, ["analyze", *map(str, given), "-o", str(tmp_path / "out"), "--spacing", "1", "--same-patient", *extra])
+    result = CliRunner().invoke(
+        app, ["analyze", *map(str, given), "-o", str(tmp_path / "out"), "--spacing", "1", "--same-patient", *extra]
+    )
     assert result.exit_code == 2 and not (tmp_path / "out").exists()
     assert len(result.output.strip().splitlines()) == 1 and message in result.output
 
@@ -277,13 +370,17 @@ def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch
 
     t1, t2 = study("t1", L4_L5=0.2, L5_S1=0.5), study("t2", L4_L5=0.6, L3_L4=0.3)
     fused = fuse_patient_series([t1, t2])
-    assert np.isclose(fused[0].probabilities["L4_L5"]["herniation"], 0.4) and np.isclose(fused[1].probabilities["L4_L5"]["herniation"], 0.4)
+    assert np.isclose(fused[0].probabilities["L4_L5"]["herniation"], 0.4) and np.isclose(
+        fused[1].probabilities["L4_L5"]["herniation"], 0.4
+    )
     assert fused[0].probabilities["L5_S1"]["herniation"] == 0.5 and fused[1].probabilities["L3_L4"]["herniation"] == 0.3
     assert fused[0].graded_from == {"L4_L5": ["t1", "t2"], "L5_S1": ["t1"]}
 
     studies = {"a": study("a", L4_L5=0.2), "b": study("b", L4_L5=0.6), "c": study("c", L4_L5=0.9)}
     monkeypatch.setattr(mr_sagittal, "grade_series", lambda seg, model: studies[seg.name])
-    results = [SimpleNamespace(name=n, levels=SimpleNamespace(flags=["small lowest disc"] if n == "c" else [])) for n in "abc"]
+    results = [
+        SimpleNamespace(name=n, levels=SimpleNamespace(flags=["small lowest disc"] if n == "c" else [])) for n in "abc"
+    ]
     graded, notes = patient_gradings(results, model=None)
     assert [np.round(g.probabilities["L4_L5"]["herniation"], 3) for g in graded] == [0.4, 0.4, 0.9]
     assert notes[:2] == [[], []] and "graded alone" in notes[2][0] and "review flag" in notes[2][0]
@@ -296,14 +393,27 @@ def test_fused_rows_and_grades_from_probabilities():
     from lumbar.grades import BINARY_GRADES
     from lumbar.tasks.grading import fuse_same_disc, grades_from
 
-    rows = fuse_same_disc({"herniation": np.array([0.2, 0.6, 0.9]), "pfirrmann": np.array([[0.1, 0.2, 0.5, 0.1, 0.1],
-                                                                                          [0.1, 0.6, 0.1, 0.1, 0.1],
-                                                                                          [0.2, 0.2, 0.2, 0.2, 0.2]])},
-                          ["1 L4/L5", "1 L4/L5", "2 L4/L5"])
-    assert np.allclose(rows["herniation"], [0.4, 0.4, 0.9]) and np.allclose(rows["pfirrmann"][1], [0.1, 0.4, 0.3, 0.1, 0.1])
-    probs = {"pfirrmann": rows["pfirrmann"][0], "herniation": rows["herniation"][0], "modic": np.array([0.7, 0.1, 0.1, 0.1]),
-             **{g: np.array(0.1) for g in BINARY_GRADES if g != "herniation"}}
+    rows = fuse_same_disc(
+        {
+            "herniation": np.array([0.2, 0.6, 0.9]),
+            "pfirrmann": np.array([[0.1, 0.2, 0.5, 0.1, 0.1], [0.1, 0.6, 0.1, 0.1, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2]]),
+        },
+        ["1 L4/L5", "1 L4/L5", "2 L4/L5"],
+    )
+    assert np.allclose(rows["herniation"], [0.4, 0.4, 0.9]) and np.allclose(
+        rows["pfirrmann"][1], [0.1, 0.4, 0.3, 0.1, 0.1]
+    )
+    probs = {
+        "pfirrmann": rows["pfirrmann"][0],
+        "herniation": rows["herniation"][0],
+        "modic": np.array([0.7, 0.1, 0.1, 0.1]),
+        **{g: np.array(0.1) for g in BINARY_GRADES if g != "herniation"},
+    }
     grades = grades_from(probs, {"herniation": 0.35})
     assert grades["pfirrmann"]["value"] == 2 and np.isclose(grades["pfirrmann"]["probability"], 0.4)
     assert grades["herniation"]["value"] == 1 and np.isclose(grades["herniation"]["probability"], 0.4)
-    assert grades["herniation"]["threshold"] == 0.35 and grades["bulging"] == {"value": 0, "probability": 0.9, "threshold": 0.5}
+    assert grades["herniation"]["threshold"] == 0.35 and grades["bulging"] == {
+        "value": 0,
+        "probability": 0.9,
+        "threshold": 0.5,
+    }

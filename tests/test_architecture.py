@@ -31,7 +31,7 @@ from lumbar.labels import (
 
 
 def test_every_level_list_is_a_slice_of_the_one_order():
-    assert SPINE_ORDER[0] == "T1" and SPINE_ORDER[-3:] == ("L4", "L5", "S1") and CAUDAL_TO_CRANIAL == SPINE_ORDER[::-1]
+    assert SPINE_ORDER[0] == "T1" and SPINE_ORDER[-3:] == ("L4", "L5", "S1") and SPINE_ORDER[::-1] == CAUDAL_TO_CRANIAL
     assert vertebrae_between("L4", "S1") == ("L4", "L5", "S1")
     assert discs_between("L3", "S1") == ("L3/L4", "L4/L5", "L5/S1")
     assert LUMBAR_DISCS == ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")
@@ -65,10 +65,19 @@ def test_findings_are_built_once():
 # --- typed images
 
 
-@pytest.mark.parametrize("text, modality", [("mr", Modality.MR), ("MRI", Modality.MR), ("ct", Modality.CT),
-                                            ("DX", Modality.RADIOGRAPH), ("CR", Modality.RADIOGRAPH),
-                                            ("XA", Modality.FLUOROSCOPY), ("rf", Modality.FLUOROSCOPY),
-                                            ("us", Modality.ULTRASOUND)])
+@pytest.mark.parametrize(
+    "text, modality",
+    [
+        ("mr", Modality.MR),
+        ("MRI", Modality.MR),
+        ("ct", Modality.CT),
+        ("DX", Modality.RADIOGRAPH),
+        ("CR", Modality.RADIOGRAPH),
+        ("XA", Modality.FLUOROSCOPY),
+        ("rf", Modality.FLUOROSCOPY),
+        ("us", Modality.ULTRASOUND),
+    ],
+)
 def test_modality_from_what_users_type_and_dicom_codes(text, modality):
     assert Modality.parse(text) is modality
     assert Modality.from_dicom(text) is modality
@@ -84,8 +93,10 @@ def _volume(spacing):
     return SpineImage.from_array(np.zeros((10, 12, 14), np.float32), np.diag([*spacing, 1.0]), modality="MR")
 
 
-@pytest.mark.parametrize("spacing, plane", [((4.0, 0.7, 0.7), "sagittal"), ((0.7, 4.0, 0.7), "coronal"),
-                                            ((0.7, 0.7, 4.0), "axial"), ((1.0, 1.0, 1.1), None)])
+@pytest.mark.parametrize(
+    "spacing, plane",
+    [((4.0, 0.7, 0.7), "sagittal"), ((0.7, 4.0, 0.7), "coronal"), ((0.7, 0.7, 4.0), "axial"), ((1.0, 1.0, 1.1), None)],
+)
 def test_acquisition_plane_from_the_thickest_voxel_side(spacing, plane):
     assert _volume(spacing).plane == plane
 
@@ -113,8 +124,11 @@ def test_router_takes_sagittal_and_isotropic_mr_and_refuses_the_rest():
 
     assert route(_mr_image()).pipeline is mr_sagittal
     assert route(_mr_image((1.0, 1.0, 1.0))).pipeline is mr_sagittal  # a 3D acquisition, resliced
-    for image, why in ((_mr_image(modality="CT"), "CT images"), (_mr_image((0.75, 0.75, 4.0)), "axial slices"),
-                       (_mr_image(modality="US"), "US images")):
+    for image, why in (
+        (_mr_image(modality="CT"), "CT images"),
+        (_mr_image((0.75, 0.75, 4.0)), "axial slices"),
+        (_mr_image(modality="US"), "US images"),
+    ):
         with pytest.raises(UnsupportedImage, match=why) as refused:
             route(image)
         assert isinstance(refused.value, InputError) and "--force" in str(refused.value)
@@ -140,7 +154,9 @@ class Recorder:
 def result(phantom):
     import lumbar
 
-    return lumbar.analyze(SpineImage.from_array(phantom.image.array, phantom.image.affine, modality="MR", source="p.nii.gz"))
+    return lumbar.analyze(
+        SpineImage.from_array(phantom.image.array, phantom.image.affine, modality="MR", source="p.nii.gz")
+    )
 
 
 def test_analyze_without_an_output_folder_computes_everything_and_writes_nothing(result, tmp_path, monkeypatch):
@@ -156,8 +172,15 @@ def test_progress_names_every_stage(phantom, tmp_path):
     recorder = Recorder()
     write_nifti(phantom.image.array, phantom.image, tmp_path / "scan.nii.gz")
     lumbar.analyze(tmp_path / "scan.nii.gz", tmp_path / "out", report=False, progress=recorder)
-    for stage in ("reading", "segmenting slices", "naming levels", "grading discs", "measuring", "evidence maps",
-                  "writing masks"):
+    for stage in (
+        "reading",
+        "segmenting slices",
+        "naming levels",
+        "grading discs",
+        "measuring",
+        "evidence maps",
+        "writing masks",
+    ):
         assert stage in recorder.stages, recorder.stages
 
 
@@ -198,6 +221,8 @@ def test_a_batch_goes_on_past_a_bad_study_and_a_bug_stops_it(tmp_path):
 
     outcome = run_batch(plan([tmp_path]), work)
     assert [(p.name, n, r) for p, n, r in outcome.done] == [("a.png", "a", "A"), ("c.png", "c", "C")]
-    assert [(p.name, why) for p, why in outcome.failed] == [("b.png", f"{tmp_path / 'b.png'}: not a readable image (details)")]
+    assert [(p.name, why) for p, why in outcome.failed] == [
+        ("b.png", f"{tmp_path / 'b.png'}: not a readable image (details)")
+    ]
     with pytest.raises(ZeroDivisionError):
         run_batch(plan([tmp_path]), lambda study, name: 1 / 0)

@@ -33,7 +33,9 @@ def _png_folder(tmp_path, phantom):
     slices = phantom.image.sagittal_slices()
     truth = classes_to_spider(phantom.image.with_array(phantom.semantic()).sagittal_slices())
     for k in (2, 3, 4):
-        Image.fromarray(np.clip(slices[k] / np.percentile(slices[k], 99.5) * 255, 0, 255).astype(np.uint8)).save(images / f"9_t2_slice{k}.png")
+        Image.fromarray(np.clip(slices[k] / np.percentile(slices[k], 99.5) * 255, 0, 255).astype(np.uint8)).save(
+            images / f"9_t2_slice{k}.png"
+        )
         Image.fromarray(truth[k]).save(masks / f"9_t2_slice{k}.png")
     return images, masks
 
@@ -48,8 +50,21 @@ def test_segment_a_folder_of_png_slices(tmp_path, phantom):
 
 def test_evaluate_segmentation_writes_json(tmp_path, phantom):
     images, masks = _png_folder(tmp_path, phantom)
-    result = runner.invoke(app, ["evaluate", "segmentation", "--images", str(images), "--masks", str(masks),
-                                 "--spacing", "1.0", "--json", str(tmp_path / "eval.json")])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "segmentation",
+            "--images",
+            str(images),
+            "--masks",
+            str(masks),
+            "--spacing",
+            "1.0",
+            "--json",
+            str(tmp_path / "eval.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["summary"]["n_images"] == 3 and report["summary"]["units"] == "mm"

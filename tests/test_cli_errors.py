@@ -107,7 +107,9 @@ def _zip_slip(tmp):
 
 
 def _corrupt_mha(tmp):
-    (tmp / "bad.mha").write_text("ObjectType = Image\nNDims = 3\nDimSize = 10 10 10\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n")
+    (tmp / "bad.mha").write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 10 10 10\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n"
+    )
     return tmp / "bad.mha"
 
 
@@ -153,7 +155,9 @@ def test_broken_input_gives_one_line_and_exit_code_2(tmp_path, case, command):
 
 
 def test_real_process_exits_non_zero_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "lumbar.cli", "info", str(tmp_path / "missing.dcm")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lumbar.cli", "info", str(tmp_path / "missing.dcm")], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
 

@@ -25,7 +25,7 @@ def test_any_voxel_order_is_brought_to_ras_and_back(rng):
 def test_sagittal_view_is_head_up_anterior_left(phantom, phantom_semantic):
     mid = phantom_semantic[phantom_semantic.shape[0] // 2]
     disc_rows, disc_cols = np.nonzero(mid == Structure.DISC)
-    canal_rows, canal_cols = np.nonzero(mid == Structure.CANAL)
+    _canal_rows, canal_cols = np.nonzero(mid == Structure.CANAL)
     assert canal_cols.mean() > disc_cols.mean()  # canal is posterior = to the right
     s1 = phantom.image.with_array(phantom.instances).sagittal_slices()[3] == 26
     assert np.nonzero(s1)[0].mean() > disc_rows.mean()  # sacrum is inferior = lower rows

@@ -7,9 +7,9 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from conftest import shared
 from PIL import Image
 
-from conftest import shared
 from lumbar.errors import InputError
 from lumbar.io import discover_studies, read_image
 from lumbar.io.dicom_write import TRANSFER_SYNTAXES, write_dicom_seg, write_dicom_series
@@ -66,7 +66,9 @@ def test_label_map_written_in_the_inputs_own_voxel_order(tmp_path, small):
 @pytest.mark.parametrize("syntax", sorted(TRANSFER_SYNTAXES))
 def test_dicom_series_round_trip_in_every_transfer_syntax(tmp_path, small, syntax):
     write_dicom_series(small.image, tmp_path / "series", syntax)
-    assert pydicom.dcmread(next((tmp_path / "series").iterdir())).file_meta.TransferSyntaxUID == TRANSFER_SYNTAXES[syntax]
+    assert (
+        pydicom.dcmread(next((tmp_path / "series").iterdir())).file_meta.TransferSyntaxUID == TRANSFER_SYNTAXES[syntax]
+    )
     image = read_image(tmp_path / "series")
     assert image.modality == "MR" and image.plane == "sagittal"
     np.testing.assert_allclose(image.affine, small.image.affine, atol=1e-4)
@@ -126,7 +128,7 @@ def test_png_slice_reads_as_one_sagittal_slice(tmp_path):
     image = read_image(tmp_path / "s.png", spacing_mm=0.5)
     assert image.is_2d and image.spacing_known and image.spacing_mm == pytest.approx((0.5, 0.5, 0.5))
     np.testing.assert_array_equal(image.sagittal_slices()[0], pixels)
-    i, a, s = np.argwhere(image.array == 255)[0]
+    _i, a, s = np.argwhere(image.array == 255)[0]
     assert s > image.shape[2] / 2 and a < image.shape[1] / 2  # superior and posterior in RAS
     assert not read_image(tmp_path / "s.png").spacing_known
 
@@ -138,10 +140,9 @@ def test_png_mask_round_trip(tmp_path, rng):
 
 
 def test_atomic_write_leaves_nothing_when_it_fails(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "out.nii.gz") as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.nii.gz") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -162,6 +163,7 @@ def test_discover_studies_expands_a_folder_of_slices(tmp_path, small):
 
 # Real files beside the repository.
 
+
 def test_reads_the_real_ct_dicom_series():
     image = read_image(shared("dicom", "ct_series_totalsegmentator"))
     assert image.modality == "CT" and image.shape == (512, 512, 20)
@@ -177,15 +179,18 @@ def test_real_dicom_matches_its_nifti_label_geometry():
     np.testing.assert_allclose(seg.affine, image.affine, atol=0.05)
 
 
-@pytest.mark.parametrize("relative", [
-    "ct/verse19_sub-verse012/sub-verse012_ct.nii.gz",
-    "ct/verse19_sub-verse012/sub-verse012_seg-vert_msk.nii.gz",
-    "ct/tptbox_crops/sub-ct_label-22_ct.nii.gz",
-    "ct/tptbox_crops/sub-ct_seg-vert_label-22_msk.nii.gz",
-    "ct/tptbox_crops/sub-ct_seg-subreg_label-22_msk.nii.gz",
-    "ct/totalsegmentator_example/example_ct.nii.gz",
-    "ct/totalsegmentator_example/example_ct_vertebrae_totalsegmentator.nii.gz",
-])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "ct/verse19_sub-verse012/sub-verse012_ct.nii.gz",
+        "ct/verse19_sub-verse012/sub-verse012_seg-vert_msk.nii.gz",
+        "ct/tptbox_crops/sub-ct_label-22_ct.nii.gz",
+        "ct/tptbox_crops/sub-ct_seg-vert_label-22_msk.nii.gz",
+        "ct/tptbox_crops/sub-ct_seg-subreg_label-22_msk.nii.gz",
+        "ct/totalsegmentator_example/example_ct.nii.gz",
+        "ct/totalsegmentator_example/example_ct_vertebrae_totalsegmentator.nii.gz",
+    ],
+)
 def test_reads_every_real_ct_nifti(relative):
     image = read_image(shared(*relative.split("/")))
     assert image.describe()["orientation"] == "RAS"
@@ -222,7 +227,9 @@ def test_dicom_without_geometry_reads_as_shown(tmp_path, small):
         delattr(ds, tag)
     ds.save_as(files[0])
     image = read_image(tmp_path / "series")
-    np.testing.assert_allclose(image.sagittal_slices()[0], small.image.sagittal_slices()[0], atol=small.image.array.max() / 4000)
+    np.testing.assert_allclose(
+        image.sagittal_slices()[0], small.image.sagittal_slices()[0], atol=small.image.array.max() / 4000
+    )
 
 
 def test_nan_voxels_become_the_lowest_value(tmp_path):

@@ -43,7 +43,9 @@ def test_a_blob_far_from_the_spine_is_not_a_disc(phantom_semantic):
 def test_a_disc_cut_in_two_is_still_one_disc(phantom_semantic, phantom_instances):
     classes = phantom_semantic.copy()
     cols = np.nonzero(phantom_instances[3] == disc_label("L3"))[1]
-    classes[:, :, int(np.median(cols)) - 1: int(np.median(cols)) + 1][classes[:, :, int(np.median(cols)) - 1: int(np.median(cols)) + 1] == Structure.DISC] = 0
+    classes[:, :, int(np.median(cols)) - 1 : int(np.median(cols)) + 1][
+        classes[:, :, int(np.median(cols)) - 1 : int(np.median(cols)) + 1] == Structure.DISC
+    ] = 0
     assert names(label_levels(classes, SPACING)) == LUMBAR
 
 
@@ -66,7 +68,7 @@ def test_a_blob_below_the_lowest_disc_with_no_bone_above_is_not_a_disc(phantom_s
     classes = phantom_semantic.copy()
     classes[phantom_instances == 26] = 0  # unlabelled sacrum, as in SPIDER
     rows, cols = np.nonzero(phantom_instances[3] == disc_label("L5"))
-    classes[:, rows.max() + 30: rows.max() + 38, int(cols.mean()) - 10: int(cols.mean()) + 10] = Structure.DISC
+    classes[:, rows.max() + 30 : rows.max() + 38, int(cols.mean()) - 10 : int(cols.mean()) + 10] = Structure.DISC
     assert names(label_levels(classes, SPACING)) == LUMBAR
 
 
@@ -79,10 +81,12 @@ def test_too_few_discs_and_no_discs_are_flagged(phantom_semantic, phantom_instan
     assert empty.levels == [] and "no intervertebral disc" in empty.flags[0]
 
 
-def test_small_lowest_disc_is_counted_and_flagged_as_possible_transitional_vertebra(phantom_semantic, phantom_instances):
+def test_small_lowest_disc_is_counted_and_flagged_as_possible_transitional_vertebra(
+    phantom_semantic, phantom_instances
+):
     classes = phantom_semantic.copy()
     lowest = phantom_instances == disc_label("L5")
-    rows, cols = np.nonzero(lowest[3])
+    _rows, cols = np.nonzero(lowest[3])
     keep = cols < np.percentile(cols, 25)  # only a small anterior remnant stays
     classes[lowest] = Structure.VERTEBRA
     for k in range(classes.shape[0]):
@@ -92,7 +96,15 @@ def test_small_lowest_disc_is_counted_and_flagged_as_possible_transitional_verte
     assert keep.any()
     result = label_levels(classes, SPACING)
     assert any("transitional" in flag for flag in result.flags)
-    assert names(result) == ["L5/S1", "L4/L5", "L3/L4", "L2/L3", "L1/L2", "T12/L1", "T11/T12"]  # counted, as SPIDER's expert does
+    assert names(result) == [
+        "L5/S1",
+        "L4/L5",
+        "L3/L4",
+        "L2/L3",
+        "L1/L2",
+        "T12/L1",
+        "T11/T12",
+    ]  # counted, as SPIDER's expert does
 
 
 @pytest.mark.parametrize("tilt_shift", [-8.0, 8.0])
@@ -124,5 +136,5 @@ def test_chain_keeps_the_ends_of_a_curved_column_and_drops_a_blob_between_discs(
     assert abs(np.polyval(np.polyfit(rows[others], cols[others], 2), rows[5]) - cols[5]) > MAX_OFF_CHAIN_MM
     assert _off_chain_mm(discs, 5) < MAX_OFF_CHAIN_MM and len(_robust_chain(discs)) == 6
     blob = _chain_disc(150.0, 70.0)
-    kept = _robust_chain(sorted(discs + [blob], key=lambda d: -d.centroid[0]))
+    kept = _robust_chain(sorted([*discs, blob], key=lambda d: -d.centroid[0]))
     assert len(kept) == 6 and all(d is not blob for d in kept)

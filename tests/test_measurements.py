@@ -25,7 +25,7 @@ UP = np.array([-1.0, 0.0])  # toward superior in (row, col)
 
 def rectangle(rows=100, cols=100, top=20, left=30, height=25, width=40):
     mask = np.zeros((rows, cols), bool)
-    mask[top:top + height, left:left + width] = True
+    mask[top : top + height, left : left + width] = True
     return mask
 
 
@@ -42,10 +42,12 @@ def test_wedge_heights_follow_the_slope():
     mask = np.zeros((60, 80), bool)
     for c in range(10, 50):  # anterior (left) to posterior (right)
         height = 10 + (c - 10) * 10 / 39
-        mask[int(round(40 - height)):40, c] = True
+        mask[round(40 - height) : 40, c] = True
     frame = Frame(points_mm(mask, (1, 1)).mean(0), UP)
     ha, hm, hp = heights_mm(mask, (1, 1), frame)
-    assert ha == pytest.approx(11.5, abs=0.6) and hm == pytest.approx(15.0, abs=0.6) and hp == pytest.approx(18.5, abs=0.6)
+    assert (
+        ha == pytest.approx(11.5, abs=0.6) and hm == pytest.approx(15.0, abs=0.6) and hp == pytest.approx(18.5, abs=0.6)
+    )
     assert endplate_angle_deg(mask, (1, 1), frame) == pytest.approx(np.degrees(np.arctan(10 / 39)), abs=2)
 
 
@@ -67,8 +69,9 @@ def test_canal_extent_and_area():
     assert canal_area_mm2(volume, (2.0, 1.0, 1.0), frame) == pytest.approx(300, rel=0.1)
 
 
-@pytest.mark.parametrize("heights, grade", [((27, 27, 27), 0), ((21, 27, 27), 1), ((19, 27, 27), 2), ((15, 27, 27), 3),
-                                            ((27, 21, 27), 1)])
+@pytest.mark.parametrize(
+    "heights, grade", [((27, 27, 27), 0), ((21, 27, 27), 1), ((19, 27, 27), 2), ((15, 27, 27), 3), ((27, 21, 27), 1)]
+)
 def test_genant_grades(heights, grade):
     assert genant_grade(heights)[0] == grade
 
@@ -80,7 +83,9 @@ def test_meyerding_grades(percent, grade):
 
 @pytest.fixture(scope="module")
 def measured():
-    ph = make_phantom(shape=(5, 320, 288), discs={"L4": DiscSpec(height_loss=0.35, herniation_mm=5)}, wedge={"L1": 0.3}, seed=2)
+    ph = make_phantom(
+        shape=(5, 320, 288), discs={"L4": DiscSpec(height_loss=0.35, herniation_mm=5)}, wedge={"L1": 0.3}, seed=2
+    )
     classes = ph.image.with_array(ph.semantic()).sagittal_slices()
     levels = label_levels(classes, (4.0, 1.0, 1.0))
     return ph, measure_spine(levels.instances[2], levels.levels, (1.0, 1.0))
@@ -108,7 +113,9 @@ def test_vertebral_heights_wedge_and_genant_match_the_phantom(measured):
         assert v.height_posterior_mm == pytest.approx(t.height_posterior_mm, abs=1.0)
     l1 = m.vertebrae["L1"]
     assert l1.wedge_ratio == pytest.approx(truth["L1"].height_anterior_mm / truth["L1"].height_posterior_mm, abs=0.04)
-    assert l1.genant_grade >= 1 and all(v.genant_grade == 0 for level, v in m.vertebrae.items() if level not in ("L1", "S1"))
+    assert l1.genant_grade >= 1 and all(
+        v.genant_grade == 0 for level, v in m.vertebrae.items() if level not in ("L1", "S1")
+    )
 
 
 def test_canal_narrowing_at_the_herniation(measured):
@@ -143,9 +150,9 @@ def test_anterolisthesis_is_measured_and_graded():
 
 def test_real_spider_mask_matches_a_hand_count_of_pixels():
     """On a real mask, near-horizontal L3/L4: heights and canal AP against pixel counts along a column / row."""
+    from conftest import shared
     from PIL import Image
 
-    from conftest import shared
     from lumbar.io.spider import spider_to_classes
 
     mask = np.asarray(Image.open(shared("spider", "t2space", "masks", "110_t2_SPACE_slice60.png")))
@@ -178,7 +185,6 @@ def test_a_vertebra_cut_by_the_image_edge_gets_no_heights():
     top = m.vertebrae["T11"]
     assert top.height_middle_mm is None and top.genant_grade is None
     assert all(v.height_middle_mm is not None for level, v in m.vertebrae.items() if level not in ("T11", "S1"))
-
 
 
 def test_slip_ignores_a_stray_pixel_at_the_corner():

@@ -8,7 +8,7 @@ from lumbar.metrics import bootstrap_ci, dice, surface_distances
 
 def square(shape=(40, 40), top=10, left=10, size=10):
     mask = np.zeros(shape, bool)
-    mask[top:top + size, left:left + size] = True
+    mask[top : top + size, left : left + size] = True
     return mask
 
 

@@ -30,7 +30,7 @@ def test_disc_truth_matches_the_drawn_height(phantom, phantom_instances):
     """Mid-sagittal pixel count through the centre of each disc along the spine axis ~ its true height."""
     mid = phantom_instances[phantom_instances.shape[0] // 2]
     for truth in phantom.discs:
-        rows, cols = np.nonzero(mid == truth.label)
+        _rows, cols = np.nonzero(mid == truth.label)
         centre_col = int(np.median(cols))
         column = mid[:, centre_col] == truth.label
         # The vertical run overestimates the height along the tilted axis by 1/cos(tilt) at most ~1.1.

@@ -31,7 +31,7 @@ def moving_square(n_frames: int, step_px: int = 4, rows: int = 48, cols: int = 6
     """Frames ``(n, rows, cols)`` of a bright 10-pixel square moving ``step_px`` columns right per frame."""
     frames = np.zeros((n_frames, rows, cols), np.uint8)
     for i in range(n_frames):
-        frames[i, 10:20, 4 + step_px * i:14 + step_px * i] = 255
+        frames[i, 10:20, 4 + step_px * i : 14 + step_px * i] = 255
     return frames
 
 
@@ -100,10 +100,17 @@ def one_line_naming(error: pytest.ExceptionInfo, path: Path) -> bool:
 
 # DICOM cine: fluoroscopy, ultrasound.
 
+
 def test_multiframe_xa_dicom_reads_as_frames_with_frame_time(tmp_path):
     frames = moving_square(10).astype(np.uint16) * 4  # 12-bit values survive
-    path = write_dicom(tmp_path / "run.dcm", frames, "XA", FrameTime=66.6667, ImagerPixelSpacing=[0.3, 0.3],
-                       EstimatedRadiographicMagnificationFactor=1.5)
+    path = write_dicom(
+        tmp_path / "run.dcm",
+        frames,
+        "XA",
+        FrameTime=66.6667,
+        ImagerPixelSpacing=[0.3, 0.3],
+        EstimatedRadiographicMagnificationFactor=1.5,
+    )
     sequence = read_sequence(path)
     assert isinstance(sequence, FrameSequence) and sequence.frames.shape == (10, 48, 64)
     assert sequence.modality == Modality.FLUOROSCOPY and sequence.format == "DICOM"
@@ -181,15 +188,19 @@ def test_series_of_several_multiframe_files_is_refused(tmp_path):
 
 # Enhanced MR: frames at distinct positions are a volume.
 
+
 def enhanced_mr(path: Path, values: list[int], positions_x_mm: list[float]) -> Path:
     """A sagittal enhanced MR file: frame ``i`` filled with ``values[i]`` at LPS x ``positions_x_mm[i]``."""
     pixels = np.stack([np.full((12, 10), v) for v in values])
-    shared_groups = item(PlaneOrientationSequence=[item(ImageOrientationPatient=[0, 1, 0, 0, 0, -1])],
-                         PixelMeasuresSequence=[item(PixelSpacing=[0.5, 0.6], SliceThickness=4.0)],
-                         PixelValueTransformationSequence=[item(RescaleSlope=2, RescaleIntercept=-10)])
+    shared_groups = item(
+        PlaneOrientationSequence=[item(ImageOrientationPatient=[0, 1, 0, 0, 0, -1])],
+        PixelMeasuresSequence=[item(PixelSpacing=[0.5, 0.6], SliceThickness=4.0)],
+        PixelValueTransformationSequence=[item(RescaleSlope=2, RescaleIntercept=-10)],
+    )
     per_frame = [item(PlanePositionSequence=[item(ImagePositionPatient=[x, -20.0, 30.0])]) for x in positions_x_mm]
-    return write_dicom(path, pixels, "MR", SharedFunctionalGroupsSequence=[shared_groups],
-                       PerFrameFunctionalGroupsSequence=per_frame)
+    return write_dicom(
+        path, pixels, "MR", SharedFunctionalGroupsSequence=[shared_groups], PerFrameFunctionalGroupsSequence=per_frame
+    )
 
 
 def test_enhanced_mr_with_frame_positions_reads_as_a_sagittal_volume(tmp_path):
@@ -212,11 +223,15 @@ def test_enhanced_mr_with_slices_repeated_over_time_is_refused(tmp_path):
 
 # Radiographs.
 
-@pytest.mark.parametrize(("modality", "spacing", "expected_mm"), [
-    ("DX", {"ImagerPixelSpacing": [0.15, 0.18], "EstimatedRadiographicMagnificationFactor": 1.2}, (0.125, 0.15)),
-    ("CR", {"PixelSpacing": [0.2, 0.25], "ImagerPixelSpacing": [0.3, 0.3]}, (0.2, 0.25)),
-    ("DX", {"ImagerPixelSpacing": [0.14, 0.14]}, (0.14, 0.14)),
-])
+
+@pytest.mark.parametrize(
+    ("modality", "spacing", "expected_mm"),
+    [
+        ("DX", {"ImagerPixelSpacing": [0.15, 0.18], "EstimatedRadiographicMagnificationFactor": 1.2}, (0.125, 0.15)),
+        ("CR", {"PixelSpacing": [0.2, 0.25], "ImagerPixelSpacing": [0.3, 0.3]}, (0.2, 0.25)),
+        ("DX", {"ImagerPixelSpacing": [0.14, 0.14]}, (0.14, 0.14)),
+    ],
+)
 def test_radiograph_dicom_reads_as_one_slice_with_its_pixel_size(tmp_path, modality, spacing, expected_mm):
     pixels = np.arange(40 * 30, dtype=np.uint16).reshape(40, 30)
     image = read_image(write_dicom(tmp_path / "xr.dcm", pixels, modality, **spacing))
@@ -248,6 +263,7 @@ def test_read_sequence_on_a_still_image_points_to_read_image(tmp_path):
 
 # Videos.
 
+
 def test_mp4_of_a_moving_square_reads_as_frames_with_their_rate(tmp_path):
     sequence = read_sequence(write_video(tmp_path / "cine.mp4", moving_square(12), rate_hz=10), modality="US")
     assert sequence.frames.shape == (12, 48, 64) and sequence.format == "MP4"
@@ -268,8 +284,9 @@ def test_colour_video_is_read_as_grey(tmp_path):
 
 def test_gif_keeps_its_uneven_frame_delays(tmp_path):
     pictures = [Image.fromarray(frame) for frame in moving_square(6, step_px=6)]
-    pictures[0].save(tmp_path / "loop.gif", save_all=True, append_images=pictures[1:],
-                     duration=[50, 50, 100, 50, 50, 50], loop=0)
+    pictures[0].save(
+        tmp_path / "loop.gif", save_all=True, append_images=pictures[1:], duration=[50, 50, 100, 50, 50, 50], loop=0
+    )
     sequence = read_sequence(tmp_path / "loop.gif")
     np.testing.assert_allclose(sequence.frame_times_s, [0.0, 0.05, 0.10, 0.20, 0.25, 0.30], atol=1e-6)
     np.testing.assert_allclose(np.diff([square_column(f) for f in sequence.frames]), 6.0, atol=0.01)
@@ -300,11 +317,16 @@ def test_broken_video_is_refused_in_one_line(tmp_path, damage):
 
 # The registry and the sequence type.
 
+
 def test_every_file_ending_is_claimed_by_one_reader(tmp_path):
     endings = [suffix for reader in READERS for suffix in reader.suffixes]
     assert len(endings) == len(set(endings))
     assert {reader_for(Path(name)).name for name in ("a.nii.gz", "b.MHA", "c.jpeg", "d.GIF")} == {
-        "NIfTI", "MHA/MHD/NRRD", "PNG/JPEG", "video (MP4/AVI/MOV/GIF)"}
+        "NIfTI",
+        "MHA/MHD/NRRD",
+        "PNG/JPEG",
+        "video (MP4/AVI/MOV/GIF)",
+    }
     dicom = write_dicom(tmp_path / "IM0001", np.ones((4, 4)), "DX")  # DICOM is known by content, not by ending
     assert reader_for(dicom).name == "DICOM"
     (tmp_path / "notes.txt").write_text("hello")
@@ -325,6 +347,7 @@ def test_frame_sequence_checks_its_frames_and_times():
 
 
 # Real files beside the repository.
+
 
 def test_real_ct_dicom_series_still_reads_as_a_ct_volume():
     folder = shared("dicom", "ct_series_totalsegmentator")

@@ -4,16 +4,16 @@ import json
 
 import numpy as np
 import pytest
+from conftest import shared
 from PIL import Image
 
-from conftest import shared
-from lumbar.metrics import dice
+from lumbar.api import segment as segment_study
 from lumbar.io import read_image
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
 from lumbar.labels import Structure
+from lumbar.metrics import dice
 from lumbar.models.registry import load_model
-from lumbar.api import segment as segment_study
 from lumbar.tasks.segmentation import segment, segment_slices
 
 
@@ -65,7 +65,9 @@ def test_unknown_spacing_is_assumed_from_the_field_of_view(phantom):
 
 def test_segment_png_writes_spider_mask_of_same_size_and_name(tmp_path, phantom):
     mid = phantom.image.sagittal_slices()[3]
-    Image.fromarray(np.clip(mid / np.percentile(mid, 99.5) * 255, 0, 255).astype(np.uint8)).save(tmp_path / "slice_7.png")
+    Image.fromarray(np.clip(mid / np.percentile(mid, 99.5) * 255, 0, 255).astype(np.uint8)).save(
+        tmp_path / "slice_7.png"
+    )
     result = segment_study(tmp_path / "slice_7.png", tmp_path / "out")
     mask = np.asarray(Image.open(tmp_path / "out" / "slice_7.png"))
     assert mask.shape == mid.shape and set(np.unique(mask)) <= {0, 29, 76, 150}
@@ -84,7 +86,9 @@ def test_segment_nifti_writes_label_maps_in_its_geometry(tmp_path, phantom):
     np.testing.assert_allclose(seg.affine, nib.load(tmp_path / "scan.nii.gz").affine)
     assert seg.shape == phantom.image.shape and set(np.unique(seg.get_fdata())) <= {0, 29, 76, 150}
     assert (tmp_path / "out" / "scan_instances.nii.gz").is_file()
-    assert (tmp_path / "out" / "scan_instances.ctbl").is_file() and (tmp_path / "out" / "scan_instances.label.txt").is_file()
+    assert (tmp_path / "out" / "scan_instances.ctbl").is_file() and (
+        tmp_path / "out" / "scan_instances.label.txt"
+    ).is_file()
 
 
 def test_segment_dicom_also_writes_dicom_seg(tmp_path, phantom):
@@ -97,6 +101,7 @@ def test_segment_dicom_also_writes_dicom_seg(tmp_path, phantom):
 
 
 # Real SPIDER slices of patients the shipped model never saw in training.
+
 
 def _held_out_patients():
     meta = load_model("segmentation").meta

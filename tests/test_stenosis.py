@@ -7,8 +7,18 @@ import pytest
 from lumbar.tasks.stenosis import grade_central_stenosis
 
 
-@pytest.mark.parametrize("ap, grade", [(15.0, "normal"), (12.0, "normal"), (11.9, "mild"), (10.0, "mild"),
-                                       (9.9, "moderate"), (7.0, "moderate"), (6.9, "severe")])
+@pytest.mark.parametrize(
+    "ap, grade",
+    [
+        (15.0, "normal"),
+        (12.0, "normal"),
+        (11.9, "mild"),
+        (10.0, "mild"),
+        (9.9, "moderate"),
+        (7.0, "moderate"),
+        (6.9, "severe"),
+    ],
+)
 def test_grade_by_ap_diameter(ap, grade):
     assert grade_central_stenosis(ap).grade == grade
 

@@ -2,7 +2,6 @@
 
 import json
 
-import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
@@ -25,14 +24,25 @@ def png_layout(tmp_path_factory):
         masks = classes_to_spider(ph.image.with_array(ph.semantic()).sagittal_slices())
         for k in (0, 1):
             name = f"{patient}_t2_slice{k}.png"
-            Image.fromarray(np.clip(images[k] / images[k].max() * 255, 0, 255).astype(np.uint8)).save(root / "images" / name)
+            Image.fromarray(np.clip(images[k] / images[k].max() * 255, 0, 255).astype(np.uint8)).save(
+                root / "images" / name
+            )
             Image.fromarray(masks[k]).save(root / "masks" / name)
     return root
 
 
 def tiny_config(data, out, steps):
-    return SegmentationConfig(data=str(data), out=str(out), steps=steps, batch_size=2, patch=(64, 64), val_every=2,
-                              channels=(4, 8, 16), spacing_mm=2.0, target_mm=4.0)
+    return SegmentationConfig(
+        data=str(data),
+        out=str(out),
+        steps=steps,
+        batch_size=2,
+        patch=(64, 64),
+        val_every=2,
+        channels=(4, 8, 16),
+        spacing_mm=2.0,
+        target_mm=4.0,
+    )
 
 
 def test_png_layout_loads_by_patient_and_splits_without_overlap(png_layout):

@@ -1,14 +1,23 @@
 """Grading training: folds by patient, resumable per fold, calibration fitted on validation, ONNX export."""
 
 import json
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
+from lumbar.datasets.grading import GradingSample
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.tasks.disc_crops import CROP_SHAPE
-from lumbar.train.grading import GRADES, GradingConfig, cross_validate, fit_temperatures, fit_thresholds, save_samples, train_grading
-from lumbar.datasets.grading import GradingSample
+from lumbar.train.grading import (
+    GRADES,
+    GradingConfig,
+    cross_validate,
+    fit_temperatures,
+    fit_thresholds,
+    save_samples,
+    train_grading,
+)
 
 
 def synthetic_samples(n_patients=10, per_patient=6, seed=0):
@@ -23,7 +32,7 @@ def synthetic_samples(n_patients=10, per_patient=6, seed=0):
             crop[26:38, 20:76] = 1.0 - 0.15 * pfirrmann
             if herniation:
                 crop[28:36, 76:86] = 0.9
-            grades = {g: 0 for g in GRADES}
+            grades = dict.fromkeys(GRADES, 0)
             grades.update(pfirrmann=pfirrmann, herniation=herniation)
             samples.append(GradingSample(str(p), f"{p}_t2", f"disc {k}", crop, grades))
     return samples
@@ -56,7 +65,9 @@ def tiny_grading_model(tmp_path_factory):
     return load_model("grading-tiny", str(train_grading(cfg)))
 
 
-def test_analyze_adds_grades_and_evidence_when_a_grading_model_is_there(tmp_path, phantom, tiny_grading_model, monkeypatch):
+def test_analyze_adds_grades_and_evidence_when_a_grading_model_is_there(
+    tmp_path, phantom, tiny_grading_model, monkeypatch
+):
     import lumbar.pipelines.mr_sagittal as mr_sagittal
     from lumbar.api import analyze
     from lumbar.io.write import write_nifti
@@ -94,7 +105,9 @@ def test_cross_validation_resumes_per_fold_and_exports(tmp_path):
     grades = grade_crops([s.crop for s in synthetic_samples(1, 2)], model)
     assert set(grades[0]) == set(GRADES) and 0 <= grades[0]["pfirrmann"]["probability"] <= 1
     assert abs(sum(grades[0]["pfirrmann"]["probabilities"].values()) - 1) < 1e-4
-    heat = occlusion_maps(synthetic_samples(1, 1)[0].crop, model, {"pfirrmann": grades[0]["pfirrmann"]["value"]})["pfirrmann"]
+    heat = occlusion_maps(synthetic_samples(1, 1)[0].crop, model, {"pfirrmann": grades[0]["pfirrmann"]["value"]})[
+        "pfirrmann"
+    ]
     assert heat.shape == CROP_SHAPE and heat.max() <= 1
 
 
@@ -104,7 +117,7 @@ def test_occlusion_evidence_lies_where_the_decision_comes_from():
     from lumbar.tasks.grading import occlusion_maps
 
     class CornerModel:
-        meta: dict = {}
+        meta: ClassVar[dict] = {}
 
         def __call__(self, batch, context):
             logits = np.zeros((len(batch), n_grading_outputs()), np.float32)
@@ -143,19 +156,31 @@ def test_evaluate_grading_command_on_real_slices(tmp_path):
     (The shipped model has seen these patients: this checks the command, not the model's accuracy.)"""
     import shutil
 
+    from conftest import shared
     from typer.testing import CliRunner
 
     from lumbar.cli import app
-    from conftest import shared
 
     spider = shared("spider")
     images = tmp_path / "images"
     images.mkdir()
     for name in ("100_t2.png", "104_t2.png", "105_t2.png", "106_t1.png"):
         shutil.copy(spider / "midsag" / name, images / name)
-    result = CliRunner().invoke(app, ["evaluate", "grading", "--images", str(images), "--gradings",
-                                      str(spider / "radiological_gradings.csv"), "--overview", str(spider / "overview.csv"),
-                                      "--json", str(tmp_path / "grading.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "grading",
+            "--images",
+            str(images),
+            "--gradings",
+            str(spider / "radiological_gradings.csv"),
+            "--overview",
+            str(spider / "overview.csv"),
+            "--json",
+            str(tmp_path / "grading.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "grading.json").read_text())
     assert report["n_patients"] == 4 and 0.8 <= report["coverage"]["overall"] <= 1.0
@@ -171,18 +196,28 @@ def test_cross_validation_grades_a_patients_series_together_fold_by_fold(tmp_pat
     for p in range(4):
         for series in ("t1", "t2"):
             for level in ("L4/L5", "L5/S1"):
-                grades = {g: 0 for g in GRADES}
+                grades = dict.fromkeys(GRADES, 0)
                 grades.update(pfirrmann=3, herniation=int(level == "L5/S1"))
                 samples.append(GradingSample(str(p), f"{p}_{series}", level, np.zeros(CROP_SHAPE, np.float32), grades))
     cfg = GradingConfig(data=str(tmp_path), out=str(tmp_path), folds=2)
     # Out-of-fold herniation probabilities: T1 and T2 disagree; only their mean crosses the 0.5 threshold right.
     for k, patients in enumerate(({"0", "2"}, {"1", "3"})):
         index = [i for i, s in enumerate(samples) if s.patient in patients]
-        probs = {g: [[0.2] * len(ORDINAL_GRADES[g])] * len(index) if g in ORDINAL_GRADES else [0.1] * len(index) for g in GRADES}
-        probs["herniation"] = [(0.9 if samples[i].series.endswith("t2") else 0.3) if samples[i].level == "L5/S1" else
-                               (0.7 if samples[i].series.endswith("t2") else 0.1) for i in index]
-        (tmp_path / f"fold_{k}.json").write_text(json.dumps({"index": index, "temperatures": {}, "probs": probs,
-                                                             "thresholds": {g: 0.5 for g in BINARY_GRADES}}))
+        probs = {
+            g: [[0.2] * len(ORDINAL_GRADES[g])] * len(index) if g in ORDINAL_GRADES else [0.1] * len(index)
+            for g in GRADES
+        }
+        probs["herniation"] = [
+            (0.9 if samples[i].series.endswith("t2") else 0.3)
+            if samples[i].level == "L5/S1"
+            else (0.7 if samples[i].series.endswith("t2") else 0.1)
+            for i in index
+        ]
+        (tmp_path / f"fold_{k}.json").write_text(
+            json.dumps(
+                {"index": index, "temperatures": {}, "probs": probs, "thresholds": dict.fromkeys(BINARY_GRADES, 0.5)}
+            )
+        )
     report = cross_validate(samples, cfg)
     alone, together = report["metrics"]["herniation"], report["metrics_same_patient"]["herniation"]
     assert alone["balanced_accuracy"] == 0.5  # t2 calls every disc, t1 none

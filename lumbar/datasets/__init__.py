@@ -1,1 +1,2 @@
-"""Labelled data sets joined through the same inference path as ``lumbar analyze``: what training and evaluation read."""
+"""Labelled data sets, read through the same inference path as ``lumbar analyze``: what training and
+evaluation read."""

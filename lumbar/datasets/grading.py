@@ -45,7 +45,9 @@ def read_gradings(csv_path: Path) -> dict[tuple[str, str], dict[str, int]]:
     with open(csv_path, newline="") as f:
         for row in csv.DictReader(f):
             level = level_of_ivd(int(row["IVD label"]))
-            gradings[(row["Patient"].strip(), level)] = {name: int(float(row[col])) for name, col in GRADE_COLUMNS.items()}
+            gradings[(row["Patient"].strip(), level)] = {
+                name: int(float(row[col])) for name, col in GRADE_COLUMNS.items()
+            }
     return gradings
 
 
@@ -83,8 +85,12 @@ class GradedSeries:
     grades: dict[str, dict[str, int]]  # by level name, every disc the expert graded for this patient
 
 
-def read_graded_series(images: list[Path], gradings: dict[tuple[str, str], dict[str, int]], spacing_by_series: dict,
-                       progress: Callable[[], None] | None = None) -> list[GradedSeries]:
+def read_graded_series(
+    images: list[Path],
+    gradings: dict[tuple[str, str], dict[str, int]],
+    spacing_by_series: dict,
+    progress: Callable[[], None] | None = None,
+) -> list[GradedSeries]:
     """Read and segment every image (``<patient>_<sequence>.png``) beside its patient's gradings."""
     by_patient: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for (patient, level), grades in gradings.items():
@@ -94,8 +100,15 @@ def read_graded_series(images: list[Path], gradings: dict[tuple[str, str], dict[
         series = path.stem
         spacing = spacing_by_series.get(series)
         image = read_image(path, spacing_mm=spacing[0] if spacing else None)
-        out.append(GradedSeries(patient_id(series), series, series.split("_", 1)[1] if "_" in series else "unknown",
-                                mr_sagittal.segment(image), dict(sorted(by_patient.get(patient_id(series), {}).items()))))
+        out.append(
+            GradedSeries(
+                patient_id(series),
+                series,
+                series.split("_", 1)[1] if "_" in series else "unknown",
+                mr_sagittal.segment(image),
+                dict(sorted(by_patient.get(patient_id(series), {}).items())),
+            )
+        )
         if progress:
             progress()
     return out
@@ -116,18 +129,26 @@ def join(series: list[GradedSeries], found: list[dict[str, np.ndarray]]) -> tupl
     return pairs, coverage
 
 
-def build_samples(images: list[Path], gradings: dict[tuple[str, str], dict[str, int]], spacing_by_series: dict,
-                  progress: Callable[[], None] | None = None) -> tuple[list[GradingSample], Coverage]:
+def build_samples(
+    images: list[Path],
+    gradings: dict[tuple[str, str], dict[str, int]],
+    spacing_by_series: dict,
+    progress: Callable[[], None] | None = None,
+) -> tuple[list[GradingSample], Coverage]:
     """Segment each mid-sagittal image, crop every named disc and join the crops to the gradings."""
     series = read_graded_series(images, gradings, spacing_by_series, progress)
     crops = [mr_sagittal.disc_crops(s.segmentation, levels=None) for s in series]
     pairs, coverage = join(series, crops)
-    samples = [GradingSample(series[i].patient, series[i].series, level, crops[i][level], series[i].grades[level])
-               for i, level in pairs]
+    samples = [
+        GradingSample(series[i].patient, series[i].series, level, crops[i][level], series[i].grades[level])
+        for i, level in pairs
+    ]
     return samples, coverage
 
 
-def build_from_spider(spider_dir: Path, progress: Callable[[], None] | None = None) -> tuple[list[GradingSample], Coverage]:
+def build_from_spider(
+    spider_dir: Path, progress: Callable[[], None] | None = None
+) -> tuple[list[GradingSample], Coverage]:
     """All mid-sagittal T1, T2 and T2 SPACE images of a SPIDER folder joined to its gradings."""
     gradings = read_gradings(spider_dir / "radiological_gradings.csv")
     spacing = read_overview_spacing(spider_dir / "overview.csv")

@@ -10,8 +10,9 @@ from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.metrics import grade_metrics
 
 
-def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | None = None, progress=None,
-                            same_patient: bool = False) -> dict:
+def evaluate_grading_folder(
+    images: Path, gradings_csv: Path, overview: Path | None = None, progress=None, same_patient: bool = False
+) -> dict:
     """Grade every disc found in a folder of slices exactly as ``lumbar analyze`` does (each series' reported
     discs read together) and score the grades against the CSV. With ``same_patient`` each disc is graded from
     all of its patient's series together. A graded disc that analyze does not report counts as not covered."""
@@ -34,16 +35,23 @@ def evaluate_grading_folder(images: Path, gradings_csv: Path, overview: Path | N
     pairs, coverage = join(series, [g.probabilities for g in graded])
     if not pairs:
         raise InputError(f"{images}: no graded disc could be located and matched")
-    probs = {g: np.stack([graded[i].probabilities[level][g] for i, level in pairs]) for g in (*ORDINAL_GRADES, *BINARY_GRADES)}
+    probs = {
+        g: np.stack([graded[i].probabilities[level][g] for i, level in pairs])
+        for g in (*ORDINAL_GRADES, *BINARY_GRADES)
+    }
     patients = np.array([series[i].patient for i, _ in pairs])
     if same_patient:
         probs = fuse_same_disc(probs, [f"{series[i].patient} {level}" for i, level in pairs])
     preds = decide(probs, model.meta["thresholds"])
     truth = {g: np.array([series[i].grades[level][g] for i, level in pairs]) for g in (*ORDINAL_GRADES, *BINARY_GRADES)}
-    return {"n_discs": len(pairs), "n_patients": len(set(patients)), "same_patient": same_patient,
-            "coverage": {"overall": coverage.fraction(), **{k: coverage.fraction(k) for k in coverage.graded}},
-            "unmatched": coverage.unmatched,
-            "metrics": grade_metrics(truth, preds, probs, patients)}
+    return {
+        "n_discs": len(pairs),
+        "n_patients": len(set(patients)),
+        "same_patient": same_patient,
+        "coverage": {"overall": coverage.fraction(), **{k: coverage.fraction(k) for k in coverage.graded}},
+        "unmatched": coverage.unmatched,
+        "metrics": grade_metrics(truth, preds, probs, patients),
+    }
 
 
 def grading_table(report: dict):
@@ -51,12 +59,20 @@ def grading_table(report: dict):
     from rich.table import Table
 
     how = ", each disc graded from all its patient's series" if report.get("same_patient") else ""
-    table = Table(title=f"{report['n_discs']} discs (one row per series), {report['n_patients']} patients, "
-                        f"coverage {100 * report['coverage']['overall']:.1f}%{how}")
+    table = Table(
+        title=f"{report['n_discs']} discs (one row per series), {report['n_patients']} patients, "
+        f"coverage {100 * report['coverage']['overall']:.1f}%{how}"
+    )
     for column in ("grade", "balanced accuracy", "kappa", "within one / AUC", "ECE"):
         table.add_column(column)
     for name, m in report["metrics"].items():
         extra = m.get("within_one", m.get("auc", float("nan")))
-        table.add_row(name, f"{m['balanced_accuracy']:.3f} [{m['balanced_accuracy_ci95'][0]:.2f}, {m['balanced_accuracy_ci95'][1]:.2f}]",
-                      f"{m['kappa']:.3f} [{m['kappa_ci95'][0]:.2f}, {m['kappa_ci95'][1]:.2f}]", f"{extra:.3f}", f"{m['ece']:.3f}")
+        table.add_row(
+            name,
+            f"{m['balanced_accuracy']:.3f} "
+            f"[{m['balanced_accuracy_ci95'][0]:.2f}, {m['balanced_accuracy_ci95'][1]:.2f}]",
+            f"{m['kappa']:.3f} [{m['kappa_ci95'][0]:.2f}, {m['kappa_ci95'][1]:.2f}]",
+            f"{extra:.3f}",
+            f"{m['ece']:.3f}",
+        )
     return table

@@ -9,12 +9,12 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.metrics import bootstrap_ci, dice, surface_distances
 from lumbar.io.read import NIFTI_SUFFIXES, RASTER_SUFFIXES, read_image, suffix_of
+from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 from lumbar.labels import STRUCTURE_NAMES, Structure, disc_label
+from lumbar.metrics import bootstrap_ci, dice, surface_distances
 from lumbar.pipelines.mr_sagittal import segment
 from lumbar.tasks.levels import MIN_DISC_AREA_MM2
-from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 
 MIN_BODY_AREA_MM2 = 200.0  # a vertebral body on a sagittal slice; smaller pieces are posterior elements
 
@@ -40,7 +40,13 @@ def detection(truth: np.ndarray, instances: np.ndarray, labels: list[int], min_p
             found += 1
     covered = np.any(truth_parts, axis=0) if truth_parts else np.zeros(truth.shape, bool)
     extra = sum(1 for lab in labels if np.mean(covered[instances == lab]) < 0.1)
-    return {"truth": len(truth_parts), "predicted": len(labels), "found": found, "missed": len(truth_parts) - found, "extra": extra}
+    return {
+        "truth": len(truth_parts),
+        "predicted": len(labels),
+        "found": found,
+        "missed": len(truth_parts) - found,
+        "extra": extra,
+    }
 
 
 def lowest_disc_named_l5s1(truth: np.ndarray, instances: np.ndarray, min_pixels: float) -> bool | None:
@@ -76,10 +82,14 @@ def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None) -
     discs = [lv.label for lv in result.levels.discs]
     bodies = [lv.label for lv in result.levels.vertebrae]
     row["discs"] = detection(truth == Structure.DISC, result.levels.instances, discs, MIN_DISC_AREA_MM2 / pixel_mm2)
-    row["vertebrae"] = detection(truth == Structure.VERTEBRA, result.levels.instances, bodies, MIN_BODY_AREA_MM2 / pixel_mm2)
+    row["vertebrae"] = detection(
+        truth == Structure.VERTEBRA, result.levels.instances, bodies, MIN_BODY_AREA_MM2 / pixel_mm2
+    )
     row["all_discs_found"] = row["discs"]["missed"] == 0
     row["exact_disc_count"] = row["discs"]["missed"] == 0 and row["discs"]["extra"] == 0
-    row["lowest_disc_named_l5s1"] = lowest_disc_named_l5s1(truth == Structure.DISC, result.levels.instances, MIN_DISC_AREA_MM2 / pixel_mm2)
+    row["lowest_disc_named_l5s1"] = lowest_disc_named_l5s1(
+        truth == Structure.DISC, result.levels.instances, MIN_DISC_AREA_MM2 / pixel_mm2
+    )
     row["flags"] = result.levels.flags
     return row
 
@@ -96,8 +106,13 @@ def _pairs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def evaluate_folder(images: Path, masks: Path, spacing_mm: float | None = None, patients: set[str] | None = None,
-                    progress: Callable[[], None] | None = None) -> dict:
+def evaluate_folder(
+    images: Path,
+    masks: Path,
+    spacing_mm: float | None = None,
+    patients: set[str] | None = None,
+    progress: Callable[[], None] | None = None,
+) -> dict:
     """Per-image rows and a summary: mean and patient-bootstrap 95% CI per structure and metric."""
     overview = find_overview(images)
     spacing_by_series = read_overview_spacing(overview) if overview else {}
@@ -107,7 +122,9 @@ def evaluate_folder(images: Path, masks: Path, spacing_mm: float | None = None, 
             continue
         known = spacing_by_series.get(series_name(image_path.stem))
         if known and abs(known[0] - known[1]) > 1e-3:
-            raise InputError(f"{image_path}: anisotropic pixels {known} in overview.csv are not supported for PNG slices")
+            raise InputError(
+                f"{image_path}: anisotropic pixels {known} in overview.csv are not supported for PNG slices"
+            )
         rows.append(evaluate_pair(image_path, mask_path, known[0] if known else spacing_mm))
         if progress:
             progress()
@@ -115,17 +132,21 @@ def evaluate_folder(images: Path, masks: Path, spacing_mm: float | None = None, 
         raise InputError(f"{images}: no images left to evaluate (check --patients)")
     units = {r["units"] for r in rows}
     if len(units) > 1:
-        raise InputError(f"{images}: some images have a known pixel spacing and some do not; give --spacing so that "
-                         "distances are not averaged across mm and pixels")
+        raise InputError(
+            f"{images}: some images have a known pixel spacing and some do not; give --spacing so that "
+            "distances are not averaged across mm and pixels"
+        )
     groups = np.array([r["patient"] for r in rows])
-    summary: dict = {"n_images": len(rows), "n_patients": int(len(set(groups))), "units": units.pop()}
+    summary: dict = {"n_images": len(rows), "n_patients": len(set(groups)), "units": units.pop()}
     for name in STRUCTURE_NAMES.values():
         summary[name] = {}
         for metric in ("dice", "hd95", "assd"):
             mean, lo, hi = bootstrap_ci(np.array([r[name][metric] for r in rows]), groups)
             summary[name][metric] = {"mean": mean, "ci95": [lo, hi]}
     for kind in ("discs", "vertebrae"):
-        summary[kind] = {k: int(sum(r[kind][k] for r in rows)) for k in ("truth", "predicted", "found", "missed", "extra")}
+        summary[kind] = {
+            k: int(sum(r[kind][k] for r in rows)) for k in ("truth", "predicted", "found", "missed", "extra")
+        }
     summary["slices_all_discs_found"] = float(np.mean([r["all_discs_found"] for r in rows]))
     summary["slices_exact_disc_count"] = float(np.mean([r["exact_disc_count"] for r in rows]))
     named = [r["lowest_disc_named_l5s1"] for r in rows if r["lowest_disc_named_l5s1"] is not None]
@@ -142,7 +163,10 @@ def summary_table(report: dict):
     for column in ("structure", "Dice", "HD95", "ASSD"):
         table.add_column(column)
     for name in STRUCTURE_NAMES.values():
-        cells = [f"{s[name][m]['mean']:.3f} [{s[name][m]['ci95'][0]:.3f}, {s[name][m]['ci95'][1]:.3f}]" for m in ("dice", "hd95", "assd")]
+        cells = [
+            f"{s[name][m]['mean']:.3f} [{s[name][m]['ci95'][0]:.3f}, {s[name][m]['ci95'][1]:.3f}]"
+            for m in ("dice", "hd95", "assd")
+        ]
         table.add_row(name, *cells)
     for kind in ("discs", "vertebrae"):
         d = s[kind]

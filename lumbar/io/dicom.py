@@ -78,8 +78,10 @@ def _series_label(ds: pydicom.Dataset) -> str:
 def _describe_series(headers: list[pydicom.Dataset]) -> str:
     """A series for a listing: label, modality, plane, image count and UID (the UID picks it with --series)."""
     ds = headers[0]
-    return (f"{_series_label(ds)} [{ds.get('Modality', '?')}, {plane(ds) or 'no plane'}, {len(headers)} images, "
-            f"uid {ds.get('SeriesInstanceUID', '?')}]")
+    return (
+        f"{_series_label(ds)} [{ds.get('Modality', '?')}, {plane(ds) or 'no plane'}, {len(headers)} images, "
+        f"uid {ds.get('SeriesInstanceUID', '?')}]"
+    )
 
 
 def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: str | None, where: Path) -> str:
@@ -114,8 +116,7 @@ def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, 
     return series
 
 
-def read_dicom_files(files: list[Path], where: Path,
-                     wanted_series: str | None = None) -> SpineImage | FrameSequence:
+def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None = None) -> SpineImage | FrameSequence:
     """Group ``files`` into series, pick one, and read it: a volume, a picture or, for a cine file, frames."""
     series = _image_series(files, where)
     uid = _pick_series(series, wanted_series, where)
@@ -155,8 +156,10 @@ def _read_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spin
     """One series: a multi-frame file on its own, else single-frame files stacked."""
     multiframe = [f for f, ds in items if frame_count(ds) > 1]
     if multiframe and len(items) > 1:
-        raise InputError(f"{where}: series {_series_label(items[0][1])} holds {len(items)} files, "
-                         f"{len(multiframe)} of them multi-frame; read one multi-frame file at a time")
+        raise InputError(
+            f"{where}: series {_series_label(items[0][1])} holds {len(items)} files, "
+            f"{len(multiframe)} of them multi-frame; read one multi-frame file at a time"
+        )
     if multiframe:
         return read_multiframe(multiframe[0], where)
     return _stack_series(items, where)
@@ -167,8 +170,13 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     first = items[0][1]
     iop = orientation(first)
     normal = np.cross(iop[:3], iop[3:]) if iop is not None else np.array([0.0, 0.0, 1.0])
-    items = sorted(items, key=lambda it: (float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float),
-                                                       normal)), int(it[1].get("InstanceNumber", 0) or 0)))
+    items = sorted(
+        items,
+        key=lambda it: (
+            float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float), normal)),
+            int(it[1].get("InstanceNumber", 0) or 0),
+        ),
+    )
     projection = modality(first) is Modality.RADIOGRAPH
     affine = None if projection else _affine(items, where)  # checked before any pixel is decoded
     shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in items}
@@ -178,23 +186,31 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     for f, _ in items:
         ds, pixels = decode(f)
         if int(ds.get("SamplesPerPixel", 1)) != 1:
-            raise InputError(f"{f}: colour DICOM images are not supported "
-                             f"(photometric {ds.get('PhotometricInterpretation')})")
+            raise InputError(
+                f"{f}: colour DICOM images are not supported (photometric {ds.get('PhotometricInterpretation')})"
+            )
         slope, intercept = rescale(ds)
         slices.append(pixels * slope + intercept)
     volume = np.stack(slices)  # (slice, row, col)
     if affine is None:  # a projection, or no geometry (secondary capture): pictures shown as read
         spacing = pixel_spacing_mm(first)
         row, col = spacing if spacing is not None else (1.0, 1.0)
-        return SpineImage.from_sagittal_slices(volume, (row, row, col), spacing_known=spacing is not None,
-                                               **_provenance(first, items, where))
+        return SpineImage.from_sagittal_slices(
+            volume, (row, row, col), spacing_known=spacing is not None, **_provenance(first, items, where)
+        )
     return SpineImage.from_array(volume, affine, **_provenance(first, items, where))
 
 
 def _provenance(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]], where: Path) -> dict:
     """Where the image came from, as the typed fields of :class:`SpineImage`."""
-    return {"modality": modality(first), "source": str(where), "format": "DICOM", "series": series_info(first),
-            "patient_id": str(first.get("PatientID", "")), "source_files": tuple(str(f) for f, _ in items)}
+    return {
+        "modality": modality(first),
+        "source": str(where),
+        "format": "DICOM",
+        "series": series_info(first),
+        "patient_id": str(first.get("PatientID", "")),
+        "source_files": tuple(str(f) for f, _ in items),
+    }
 
 
 def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarray | None:
@@ -210,8 +226,9 @@ def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarra
         raise InputError(f"{where}: some slices lack position or orientation tags; pick one series with --series")
     iop = np.array(ds.ImageOrientationPatient, float)
     if any(not np.allclose(np.array(d.ImageOrientationPatient, float), iop, atol=1e-3) for _, d in items):
-        raise InputError(f"{where}: slices of the series have different orientations (a localizer?); "
-                         "pick one series with --series")
+        raise InputError(
+            f"{where}: slices of the series have different orientations (a localizer?); pick one series with --series"
+        )
     row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
     positions_mm = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
     thickness_mm = float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)

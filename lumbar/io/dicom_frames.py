@@ -38,8 +38,10 @@ def read_multiframe(path: Path, where: Path) -> SpineImage | FrameSequence:
     if positions_mm is not None and distinct == n_frames:
         return _volume(ds, pixels, positions_mm, path, where)
     if distinct > 1:
-        raise InputError(f"{path}: {n_frames} frames at {distinct} slice positions (slices over time) are not "
-                         "supported; export one time point or one slice position")
+        raise InputError(
+            f"{path}: {n_frames} frames at {distinct} slice positions (slices over time) are not "
+            "supported; export one time point or one slice position"
+        )
     return _cine(ds, pixels, path, where)
 
 
@@ -58,8 +60,10 @@ def frame_times_s(ds: pydicom.Dataset, n_frames: int, path: Path) -> np.ndarray:
     rate_hz = float(ds.get("CineRate") or ds.get("RecommendedDisplayFrameRate") or 0)
     if rate_hz > 0:
         return np.arange(n_frames) / rate_hz
-    raise InputError(f"{path}: multi-frame DICOM of {n_frames} frames states no frame timing "
-                     "(FrameTime, FrameTimeVector, CineRate or RecommendedDisplayFrameRate)")
+    raise InputError(
+        f"{path}: multi-frame DICOM of {n_frames} frames states no frame timing "
+        "(FrameTime, FrameTimeVector, CineRate or RecommendedDisplayFrameRate)"
+    )
 
 
 def _frame_positions_mm(ds: pydicom.Dataset, n_frames: int) -> np.ndarray | None:
@@ -79,12 +83,12 @@ def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:
     return pixels * slope[:, None, None] + intercept[:, None, None]
 
 
-def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, path: Path,
-            where: Path) -> SpineImage:
+def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, path: Path, where: Path) -> SpineImage:
     """Frames sorted along the slice normal into a volume with the affine their positions give."""
     if pixels.ndim != 3:
-        raise InputError(f"{path}: colour DICOM volumes are not supported "
-                         f"(photometric {ds.get('PhotometricInterpretation')})")
+        raise InputError(
+            f"{path}: colour DICOM volumes are not supported (photometric {ds.get('PhotometricInterpretation')})"
+        )
     iop = orientation(ds)
     spacing = pixel_spacing_mm(ds)
     if iop is None or spacing is None:
@@ -94,14 +98,28 @@ def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, p
         raise InputError(f"{path}: frames of the multi-frame DICOM have different orientations")
     order = np.argsort(positions_mm @ np.cross(iop[:3], iop[3:]), kind="stable")
     affine = volume_affine(iop, positions_mm[order], spacing, 1.0, where)  # thickness only counts for one slice
-    return SpineImage.from_array(_rescaled(ds, pixels)[order], affine, modality=modality(ds), source=str(where),
-                                 format="DICOM", series=series_info(ds), patient_id=str(ds.get("PatientID", "")),
-                                 source_files=(str(path),))
+    return SpineImage.from_array(
+        _rescaled(ds, pixels)[order],
+        affine,
+        modality=modality(ds),
+        source=str(where),
+        format="DICOM",
+        series=series_info(ds),
+        patient_id=str(ds.get("PatientID", "")),
+        source_files=(str(path),),
+    )
 
 
 def _cine(ds: pydicom.Dataset, pixels: np.ndarray, path: Path, where: Path) -> FrameSequence:
     """Frames as acquired, colour folded to grey, with their times."""
     grey = pixels @ LUMA if pixels.ndim == 4 else pixels
-    return FrameSequence(_rescaled(ds, grey), frame_times_s(ds, len(grey), path), pixel_spacing_mm(ds),
-                         modality=modality(ds), source=str(where), format="DICOM", series=series_info(ds),
-                         patient_id=str(ds.get("PatientID", "")))
+    return FrameSequence(
+        _rescaled(ds, grey),
+        frame_times_s(ds, len(grey), path),
+        pixel_spacing_mm(ds),
+        modality=modality(ds),
+        source=str(where),
+        format="DICOM",
+        series=series_info(ds),
+        patient_id=str(ds.get("PatientID", "")),
+    )

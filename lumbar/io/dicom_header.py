@@ -66,8 +66,9 @@ def pixel_spacing_mm(ds: pydicom.Dataset) -> tuple[float, float] | None:
     return (spacing[0], spacing[1]) if len(spacing) == 2 and min(spacing) > 0 else None
 
 
-def volume_affine(iop: np.ndarray, positions_mm: np.ndarray, pixel_spacing: tuple[float, float],
-                  thickness_mm: float, where: Path) -> np.ndarray:
+def volume_affine(
+    iop: np.ndarray, positions_mm: np.ndarray, pixel_spacing: tuple[float, float], thickness_mm: float, where: Path
+) -> np.ndarray:
     """Voxel (slice, row, col) -> RAS mm for slices at ``positions_mm`` (LPS, sorted along the normal).
 
     The positions must step evenly: a missing or duplicated slice would otherwise stretch or squeeze the volume
@@ -78,11 +79,14 @@ def volume_affine(iop: np.ndarray, positions_mm: np.ndarray, pixel_spacing: tupl
     if len(positions_mm) > 1:
         steps = np.linalg.norm(np.diff(positions_mm, axis=0), axis=1)
         if steps.min() < 1e-3:
-            raise InputError(f"{where}: two slices share one position (duplicated images?); "
-                             "pick one series with --series")
+            raise InputError(
+                f"{where}: two slices share one position (duplicated images?); pick one series with --series"
+            )
         if steps.max() - steps.min() > 0.1 * np.median(steps) + 0.01:
-            raise InputError(f"{where}: slice positions are unevenly spaced ({steps.min():.2f}-{steps.max():.2f} mm): "
-                             "a slice may be missing")
+            raise InputError(
+                f"{where}: slice positions are unevenly spaced ({steps.min():.2f}-{steps.max():.2f} mm): "
+                "a slice may be missing"
+            )
         step = (positions_mm[-1] - positions_mm[0]) / (len(positions_mm) - 1)
     else:
         step = np.cross(row_dir, col_dir) * thickness_mm

@@ -14,20 +14,20 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
+    CTImageStorage,
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGLSLossless,
     MRImageStorage,
-    CTImageStorage,
     RLELossless,
     generate_uid,
 )
 
-from lumbar.version import __version__
 from lumbar.errors import InputError
 from lumbar.image import SpineImage
 from lumbar.io.write import atomic_path
+from lumbar.version import __version__
 
 TRANSFER_SYNTAXES = {
     "explicit": ExplicitVRLittleEndian,
@@ -54,8 +54,9 @@ def _slice_geometry(image: SpineImage, k: int) -> tuple[list[float], list[float]
     return [round(float(v), 5) for v in origin], [round(float(v), 6) for v in iop]
 
 
-def write_dicom_series(image: SpineImage, folder: str | Path, transfer_syntax: str = "explicit",
-                       series_description: str = "lumbar phantom") -> list[Path]:
+def write_dicom_series(
+    image: SpineImage, folder: str | Path, transfer_syntax: str = "explicit", series_description: str = "lumbar phantom"
+) -> list[Path]:
     """Write ``image`` as a sagittal MR or CT series, one file per slice, in ``transfer_syntax``."""
     if transfer_syntax not in TRANSFER_SYNTAXES:
         raise InputError(f"unknown transfer syntax {transfer_syntax!r}; use one of {', '.join(TRANSFER_SYNTAXES)}")
@@ -83,7 +84,10 @@ def write_dicom_series(image: SpineImage, folder: str | Path, transfer_syntax: s
         ds.file_meta.MediaStorageSOPClassUID = CTImageStorage if is_ct else MRImageStorage
         ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
+        ds.SOPClassUID, ds.SOPInstanceUID = (
+            ds.file_meta.MediaStorageSOPClassUID,
+            ds.file_meta.MediaStorageSOPInstanceUID,
+        )
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.Modality = "CT" if is_ct else "MR"
         ds.PatientName, ds.PatientID, ds.PatientSex, ds.PatientBirthDate = "Phantom^Lumbar", "PHANTOM", "O", ""
@@ -140,29 +144,49 @@ def write_dicom_seg(labels: np.ndarray, reference: SpineImage, names: dict[int, 
     if not files:
         raise InputError(f"{reference.source}: DICOM SEG needs a DICOM series as input")
     sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
-    missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID") if not str(sources[0].get(k, ""))]
+    missing = [
+        k
+        for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+        if not str(sources[0].get(k, ""))
+    ]
     if missing:
-        raise InputError(f"{reference.source}: cannot reference the source series in DICOM SEG; it lacks {', '.join(missing)}")
+        raise InputError(
+            f"{reference.source}: cannot reference the source series in DICOM SEG; it lacks {', '.join(missing)}"
+        )
     source_labels = reference.source_array(labels)  # (slice, row, col) in the order of ``files``
     present = [v for v in sorted(names) if np.any(source_labels == v)]
     if not present:
         raise InputError(f"{reference.source}: nothing segmented to write as DICOM SEG")
     segment_of = np.zeros(int(source_labels.max()) + 1, np.uint16)
     descriptions = []
-    algorithm = hd.AlgorithmIdentificationSequence(name="lumbar", version=__version__, family=codes.cid7162.ArtificialIntelligence)
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="lumbar", version=__version__, family=codes.cid7162.ArtificialIntelligence
+    )
     for number, value in enumerate(present, start=1):
         segment_of[value] = number
-        descriptions.append(hd.seg.SegmentDescription(
-            segment_number=number, segment_label=names[value][:64],
-            segmented_property_category=codes.SCT.AnatomicalStructure,
-            segmented_property_type=_property_type(names[value]),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
-        ))
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=names[value][:64],
+                segmented_property_category=codes.SCT.AnatomicalStructure,
+                segmented_property_type=_property_type(names[value]),
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                algorithm_identification=algorithm,
+            )
+        )
     seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=segment_of[source_labels],
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(), series_number=900, sop_instance_uid=hd.UID(), instance_number=1,
-        manufacturer="lumbar", manufacturer_model_name="lumbar", software_versions=__version__, device_serial_number="0",
+        source_images=sources,
+        pixel_array=segment_of[source_labels],
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=900,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="lumbar",
+        manufacturer_model_name="lumbar",
+        software_versions=__version__,
+        device_serial_number="0",
         series_description="lumbar segmentation",
     )
     with atomic_path(path) as tmp:
@@ -171,8 +195,8 @@ def write_dicom_seg(labels: np.ndarray, reference: SpineImage, names: dict[int, 
 
 
 def _property_type(name: str):
-    from pydicom.sr.coding import Code
     from pydicom.sr.codedict import codes
+    from pydicom.sr.coding import Code
 
     if "/" in name or "disc" in name:
         return Code("360499006", "SCT", "Intervertebral disc")

@@ -24,8 +24,9 @@ def read_itk(path: Path) -> SpineImage:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InputError(f"{path}: not a readable {fmt} image ({first})") from None
     if img.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path}: expected a grey-scale image, "
-                         f"got {img.GetNumberOfComponentsPerPixel()} components per voxel")
+        raise InputError(
+            f"{path}: expected a grey-scale image, got {img.GetNumberOfComponentsPerPixel()} components per voxel"
+        )
     dim = img.GetDimension()
     if dim not in (2, 3):
         raise InputError(f"{path}: expected a 2D or 3D image, got {dim} dimensions")
@@ -37,5 +38,6 @@ def read_itk(path: Path) -> SpineImage:
     lps = np.eye(4)
     lps[:3, :3] = np.array(img.GetDirection()).reshape(3, 3) * np.array(img.GetSpacing())[None, :]
     lps[:3, 3] = img.GetOrigin()
-    return SpineImage.from_array(check_volume(array, path), LPS_TO_RAS @ lps, modality=guess_modality(array),
-                                 source=str(path), format=fmt)
+    return SpineImage.from_array(
+        check_volume(array, path), LPS_TO_RAS @ lps, modality=guess_modality(array), source=str(path), format=fmt
+    )

@@ -23,9 +23,23 @@ from lumbar.io.nifti import NIFTI_SUFFIXES, read_nifti
 from lumbar.io.raster import RASTER_SUFFIXES, read_raster, read_raster_array
 from lumbar.io.video import VIDEO_SUFFIXES, read_video
 
-__all__ = ["ITK_SUFFIXES", "NIFTI_SUFFIXES", "RASTER_SUFFIXES", "READERS", "VIDEO_SUFFIXES", "ReadOptions", "Reader",
-           "discover_studies", "override_modality", "read_image", "read_raster_array", "read_sequence", "reader_for",
-           "safe_extract_zip", "suffix_of"]
+__all__ = [
+    "ITK_SUFFIXES",
+    "NIFTI_SUFFIXES",
+    "RASTER_SUFFIXES",
+    "READERS",
+    "VIDEO_SUFFIXES",
+    "ReadOptions",
+    "Reader",
+    "discover_studies",
+    "override_modality",
+    "read_image",
+    "read_raster_array",
+    "read_sequence",
+    "reader_for",
+    "safe_extract_zip",
+    "suffix_of",
+]
 
 ReadResult = SpineImage | FrameSequence
 ImageOrFrames = TypeVar("ImageOrFrames", SpineImage, FrameSequence)
@@ -76,8 +90,9 @@ def reader_for(path: Path) -> Reader:
     raise InputError(f"{path}: unknown format (expected {', '.join(r.name for r in READERS)})")
 
 
-def read_image(path: str | Path, *, spacing_mm: float | None = None, modality: str | None = None,
-               series: str | None = None) -> SpineImage:
+def read_image(
+    path: str | Path, *, spacing_mm: float | None = None, modality: str | None = None, series: str | None = None
+) -> SpineImage:
     """Read one still image (a volume or a picture) from a file or a folder.
 
     Parameters
@@ -91,8 +106,10 @@ def read_image(path: str | Path, *, spacing_mm: float | None = None, modality: s
     _parse_modality(modality)  # a wrong option is refused before anything is decoded
     image = _read(path, ReadOptions(spacing_mm=spacing_mm, series=series))
     if isinstance(image, FrameSequence):
-        raise InputError(f"{path}: a time sequence of {len(image.frames)} frames (cine/fluoroscopy/ultrasound); "
-                         "read it with lumbar.io.read_sequence")
+        raise InputError(
+            f"{path}: a time sequence of {len(image.frames)} frames (cine/fluoroscopy/ultrasound); "
+            "read it with lumbar.io.read_sequence"
+        )
     return override_modality(image, modality)
 
 
@@ -105,8 +122,9 @@ def read_sequence(path: str | Path, *, modality: str | None = None) -> FrameSequ
     _parse_modality(modality)
     sequence = _read(path, ReadOptions())
     if isinstance(sequence, SpineImage):
-        raise InputError(f"{path}: a still image of shape {sequence.shape}, not a time sequence; "
-                         "read it with lumbar.io.read_image")
+        raise InputError(
+            f"{path}: a still image of shape {sequence.shape}, not a time sequence; read it with lumbar.io.read_image"
+        )
     return override_modality(sequence, modality)
 
 

@@ -28,7 +28,11 @@ def series_name(stem: str) -> str:
 
 def find_overview(data_dir: Path) -> Path | None:
     """SPIDER's ``overview.csv`` in ``data_dir``, its parent or grandparent, if there."""
-    for candidate in (data_dir / "overview.csv", data_dir.parent / "overview.csv", data_dir.parent.parent / "overview.csv"):
+    for candidate in (
+        data_dir / "overview.csv",
+        data_dir.parent / "overview.csv",
+        data_dir.parent.parent / "overview.csv",
+    ):
         if candidate.is_file():
             return candidate
     return None

@@ -25,15 +25,20 @@ def read_study(paths: list[str | Path], *, spacing_mm: float | None = None, moda
         raise InputError("--same-patient: the same series is given twice")
     for path in paths:
         if path.is_dir() and not folder_has_dicom(path):
-            raise InputError(f"{path}: with --same-patient give the patient's series as files (or a DICOM study folder), not a folder of images")
+            raise InputError(
+                f"{path}: with --same-patient give the patient's series as files (or a DICOM study folder), "
+                "not a folder of images"
+            )
     named: list[tuple[SpineImage, str]] = []
     notes: list[str] = []
     for path, stem in unique_stems(paths).items():
         if path.is_dir():
             series, left_out = read_sagittal_series(path)
             notes += [f"series left out of the patient's series graded together: {what}" for what in left_out]
-            names = [f"{stem}_s{image.series.number if image.series and image.series.number else k}"
-                     for k, image in enumerate(series, start=1)]
+            names = [
+                f"{stem}_s{image.series.number if image.series and image.series.number else k}"
+                for k, image in enumerate(series, start=1)
+            ]
             if len(set(names)) < len(names):  # series numbers missing or repeated: number them in order
                 names = [f"{stem}_s{k}" for k in range(1, len(series) + 1)]
             named += zip((override_modality(image, modality) for image in series), names if len(series) > 1 else [stem])

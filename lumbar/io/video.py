@@ -37,8 +37,10 @@ def read_video(path: Path) -> FrameSequence:
                 frames.append(frame.to_ndarray(format="gray").astype(np.float32))
                 times_s.append(frame.time)
                 if len(frames) * frames[0].nbytes > MAX_SEQUENCE_BYTES:
-                    raise InputError(f"{path}: video is too long to hold in memory "
-                                     f"(over {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]})")
+                    raise InputError(
+                        f"{path}: video is too long to hold in memory "
+                        f"(over {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]})"
+                    )
     except av.error.FFmpegError as exc:
         raise InputError(f"{path}: not a readable video ({exc.strerror or exc})") from None
     if not frames:
@@ -47,8 +49,13 @@ def read_video(path: Path) -> FrameSequence:
         raise InputError(f"{path}: video is truncated or damaged (decoded {len(frames)} of {announced} frames)")
     stamps_s = _time_stamps_s(times_s, rate_hz, path)
     order = np.argsort(stamps_s, kind="stable")
-    return FrameSequence(np.stack(frames)[order], stamps_s[order] - stamps_s.min(), modality=Modality.OTHER,
-                         source=str(path), format=path.suffix[1:].upper())
+    return FrameSequence(
+        np.stack(frames)[order],
+        stamps_s[order] - stamps_s.min(),
+        modality=Modality.OTHER,
+        source=str(path),
+        format=path.suffix[1:].upper(),
+    )
 
 
 def _time_stamps_s(times_s: list[float | None], rate_hz: Fraction | None, path: Path) -> np.ndarray:

@@ -77,7 +77,9 @@ def classes_to_spider(classes: np.ndarray) -> np.ndarray:
     return lut[classes]
 
 
-def write_colour_tables(names: dict[int, str], colours: dict[int, tuple[int, int, int]], stem: str | Path) -> list[Path]:
+def write_colour_tables(
+    names: dict[int, str], colours: dict[int, tuple[int, int, int]], stem: str | Path
+) -> list[Path]:
     """Label tables beside a label map: ``<stem>.ctbl`` for 3D Slicer and ``<stem>.label.txt`` for ITK-SNAP."""
     slicer = ["# lumbar label table (3D Slicer colour table)"]
     itksnap = ["# ITK-SnAP Label Description File", '    0     0    0    0        0  0  0    "Clear Label"']
@@ -85,8 +87,10 @@ def write_colour_tables(names: dict[int, str], colours: dict[int, tuple[int, int
         r, g, b = colours.get(value, (200, 200, 200))
         slicer.append(f"{value} {names[value]} {r} {g} {b} 255")
         itksnap.append(f'{value:5d} {r:5d} {g:4d} {b:4d}        1  1  1    "{names[value]}"')
-    return [write_text(f"{stem}.ctbl", "\n".join(slicer) + "\n"),
-            write_text(f"{stem}.label.txt", "\n".join(itksnap) + "\n")]
+    return [
+        write_text(f"{stem}.ctbl", "\n".join(slicer) + "\n"),
+        write_text(f"{stem}.label.txt", "\n".join(itksnap) + "\n"),
+    ]
 
 
 def semantic_colour_table() -> tuple[dict[int, str], dict[int, tuple[int, int, int]]]:

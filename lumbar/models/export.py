@@ -13,22 +13,35 @@ from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import Structure
 
 
-def export_onnx(model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: Path,
-                dynamic_axes: dict[str, dict[int, str]]) -> Path:
+def export_onnx(
+    model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: Path, dynamic_axes: dict[str, dict[int, str]]
+) -> Path:
     """Write ``model`` as ONNX with named ``inputs`` and dynamic axes (atomic: temp file, then rename)."""
     model.eval()
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, tuple(inputs.values()), str(tmp), input_names=list(inputs), output_names=["logits"],
-                          dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model,
+            tuple(inputs.values()),
+            str(tmp),
+            input_names=list(inputs),
+            output_names=["logits"],
+            dynamic_axes=dynamic_axes,
+            opset_version=17,
+            dynamo=False,
+        )
     return path
 
 
 def export_segmentation_onnx(model, out_dir: Path, cfg, split: dict, state: dict, test_dice: dict) -> Path:
     """Export the segmentation network and its metadata (``segmentation.json``) into ``out_dir``."""
     image_axes = {0: "n", 2: "h", 3: "w"}
-    path = export_onnx(model, {"image": torch.zeros(1, 1, *cfg.patch)}, out_dir / "segmentation.onnx",
-                       {"image": image_axes, "logits": image_axes})
+    path = export_onnx(
+        model,
+        {"image": torch.zeros(1, 1, *cfg.patch)},
+        out_dir / "segmentation.onnx",
+        {"image": image_axes, "logits": image_axes},
+    )
     # A half-precision copy of the weights for PyTorch users (fine-tuning, the torch-vs-ONNX benchmark).
     with atomic_path(out_dir / "segmentation.pt") as tmp:
         torch.save({k: v.half() for k, v in model.state_dict().items()}, tmp)

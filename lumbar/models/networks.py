@@ -38,8 +38,10 @@ class StudyGradingNet(nn.Module):
 
         layers, previous = [], 1
         for k, width in enumerate(channels):
-            layers += [Convolution(2, previous, width, kernel_size=3, norm="batch", act="relu", bias=False),
-                       Convolution(2, width, width, kernel_size=3, norm="batch", act="relu", bias=False)]
+            layers += [
+                Convolution(2, previous, width, kernel_size=3, norm="batch", act="relu", bias=False),
+                Convolution(2, width, width, kernel_size=3, norm="batch", act="relu", bias=False),
+            ]
             layers.append(nn.MaxPool2d(2) if k < len(channels) - 1 else nn.AdaptiveAvgPool2d(1))
             previous = width
         self.trunk = nn.Sequential(*layers, nn.Flatten())

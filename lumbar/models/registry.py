@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ CARDS_DIR = Path(__file__).parent / "cards"
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What a network reads: grey images at ``spacing_mm`` pixels, padded to ``grid_multiple``, or crops of ``crop_shape``."""
+    """What a network reads: grey images at ``spacing_mm`` pixels padded to ``grid_multiple``, or crops of
+    ``crop_shape``."""
 
     spacing_mm: float | None = None
     grid_multiple: int | None = None
@@ -74,12 +75,22 @@ SAGITTAL_MR = ((Modality.MR,), ("sagittal", None))
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("segmentation", "segmentation", *SAGITTAL_MR, InputSpec(spacing_mm=MODEL_SPACING_MM, grid_multiple=GRID_MULTIPLE),
-                  labels={name: int(s) for s, name in {Structure.BACKGROUND: "background", **STRUCTURE_NAMES}.items()},
-                  description="sagittal MRI slices into disc, vertebra and spinal canal"),
-        ModelSpec("grading", "grading", *SAGITTAL_MR, InputSpec(crop_shape=CROP_SHAPE),
-                  labels={**{g: list(c) for g, c in ORDINAL_GRADES.items()}, **{g: [0, 1] for g in BINARY_GRADES}},
-                  description="per-disc grades from a straightened mid-sagittal crop, read beside the study's other discs"),
+        ModelSpec(
+            "segmentation",
+            "segmentation",
+            *SAGITTAL_MR,
+            InputSpec(spacing_mm=MODEL_SPACING_MM, grid_multiple=GRID_MULTIPLE),
+            labels={name: int(s) for s, name in {Structure.BACKGROUND: "background", **STRUCTURE_NAMES}.items()},
+            description="sagittal MRI slices into disc, vertebra and spinal canal",
+        ),
+        ModelSpec(
+            "grading",
+            "grading",
+            *SAGITTAL_MR,
+            InputSpec(crop_shape=CROP_SHAPE),
+            labels={**{g: list(c) for g, c in ORDINAL_GRADES.items()}, **{g: [0, 1] for g in BINARY_GRADES}},
+            description="per-disc grades from a straightened mid-sagittal crop, read beside the study's other discs",
+        ),
     )
 }
 
@@ -137,7 +148,7 @@ def load_torch_segmentation(name: str = "segmentation"):
     return net.eval()
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_model(name: str, path: str | None = None) -> OnnxModel:
     """Load shipped model ``name``, or a model trained by ``lumbar train`` from an ONNX file at ``path`` (its
     ``.json`` beside it names the registry entry it is a version of)."""
@@ -145,7 +156,9 @@ def load_model(name: str, path: str | None = None) -> OnnxModel:
 
     onnx_path = Path(path) if path else spec_of(name).weights
     if not onnx_path.is_file():
-        raise InputError(f"model {name!r} not found at {onnx_path}; shipped models: {', '.join(available_models()) or 'none'}")
+        raise InputError(
+            f"model {name!r} not found at {onnx_path}; shipped models: {', '.join(available_models()) or 'none'}"
+        )
     meta_path = onnx_path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     spec = REGISTRY[name] if name in REGISTRY else replace(spec_of(str(meta.get("name", name))), name=name)

@@ -23,7 +23,7 @@ from lumbar.progress import SILENT, Progress
 from lumbar.study import Study
 from lumbar.tasks.disc_crops import crop_disc
 from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
-from lumbar.tasks.levels import label_levels, mid_sagittal_index
+from lumbar.tasks.levels import label_levels
 from lumbar.tasks.measurements import SpineMeasurements, measure_spine
 from lumbar.tasks.overlays import heatmap_overlay, overlay
 from lumbar.tasks.segmentation import segment as segment_semantic
@@ -53,7 +53,8 @@ def review_reasons(image: SpineImage, semantic_confidence: float | None) -> list
     if not image.spacing_known:
         reasons.append("pixel spacing unknown: distances are in pixels (give --spacing in mm)")
     elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
-        reasons.append(f"low image quality: in-plane pixels of {max(image.sagittal_spacing_mm()):.1f} mm are coarse for measurements")
+        coarse = max(image.sagittal_spacing_mm())
+        reasons.append(f"low image quality: in-plane pixels of {coarse:.1f} mm are coarse for measurements")
     if semantic_confidence is not None and semantic_confidence < LOW_CONFIDENCE:
         reasons.append(f"low model confidence: mean segmentation confidence {semantic_confidence:.2f}")
     return reasons
@@ -67,7 +68,7 @@ def segment(image: SpineImage, progress: Progress = SILENT, notes: tuple[str, ..
     levels = label_levels(semantic.classes, (image.spacing_mm[0], *image.sagittal_spacing_mm()))
     structure = semantic.classes > 0
     confidence = float(semantic.confidence[structure].mean()) if structure.any() else None
-    return Segmentation(image, semantic, levels, tuple([*notes, *levels.flags, *review_reasons(image, confidence)]))
+    return Segmentation(image, semantic, levels, (*notes, *levels.flags, *review_reasons(image, confidence)))
 
 
 def measure(seg: Segmentation) -> SpineMeasurements:
@@ -75,8 +76,13 @@ def measure(seg: Segmentation) -> SpineMeasurements:
     image, levels, mid = seg.image, seg.levels, seg.mid_slice
     canal = levels.instances == CANAL_LABEL
     volume = canal if canal.shape[0] > 1 else None
-    return measure_spine(levels.instances[mid], levels.levels, image.sagittal_spacing_mm(),
-                         canal_volume=volume, lateral_mm=image.spacing_mm[0] if volume is not None else None)
+    return measure_spine(
+        levels.instances[mid],
+        levels.levels,
+        image.sagittal_spacing_mm(),
+        canal_volume=volume,
+        lateral_mm=image.spacing_mm[0] if volume is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,9 @@ def disc_crops(seg: Segmentation, levels: tuple[str, ...] | None = REPORTED_DISC
     slice_, spacing = image.sagittal_slices()[mid], image.sagittal_spacing_mm()
     crops = {}
     for lv in seg.levels.discs:
-        crop = crop_disc(slice_, seg.levels.instances[mid], lv, spacing) if levels is None or lv.name in levels else None
+        crop = (
+            crop_disc(slice_, seg.levels.instances[mid], lv, spacing) if levels is None or lv.name in levels else None
+        )
         if crop is not None:
             crops[lv.name] = crop.pixels
     return crops
@@ -118,8 +126,10 @@ def fuse_patient_series(gradings: list[SeriesGrading]) -> list[SeriesGrading]:
     if not rows:
         return gradings
     grades = list(gradings[rows[0][0]].probabilities[rows[0][1]])
-    fused = fuse_same_disc({g: np.stack([gradings[k].probabilities[level][g] for k, level in rows]) for g in grades},
-                           [level for _, level in rows])
+    fused = fuse_same_disc(
+        {g: np.stack([gradings[k].probabilities[level][g] for k, level in rows]) for g in grades},
+        [level for _, level in rows],
+    )
     probabilities: list[dict] = [{} for _ in gradings]
     graded_from: list[dict] = [{} for _ in gradings]
     for i, (k, level) in enumerate(rows):
@@ -142,12 +152,18 @@ def patient_gradings(segs: list[Segmentation], model: OnnxModel) -> tuple[list[S
             gradings[k] = fused
     for k in range(len(segs)):
         if k not in trusted or len(trusted) < 2:
-            why = "its level names carry a review flag" if k not in trusted else "no other series with unflagged level names to join"
+            why = (
+                "its level names carry a review flag"
+                if k not in trusted
+                else "no other series with unflagged level names to join"
+            )
             notes[k].append(f"graded alone, not together with the patient's other series: {why}")
     return gradings, notes
 
 
-def grades_and_evidence(grading: SeriesGrading, model: OnnxModel, progress: Progress = SILENT) -> tuple[dict[str, dict], list[Evidence]]:
+def grades_and_evidence(
+    grading: SeriesGrading, model: OnnxModel, progress: Progress = SILENT
+) -> tuple[dict[str, dict], list[Evidence]]:
     """Grades of every disc of a series, and evidence maps for Pfirrmann and every abnormal grade."""
     thresholds = model.meta.get("thresholds", {})
     grades = {level: grades_from(p, thresholds) for level, p in grading.probabilities.items()}
@@ -174,19 +190,30 @@ def grading_reliability(model: OnnxModel, same_patient: bool = False) -> str | N
         return None
     pf = metrics["pfirrmann"]
     binary = [m["balanced_accuracy"] for name, m in metrics.items() if name not in ("pfirrmann", "modic")]
-    how = {"metrics": " (series graded alone)" if same_patient else "",
-           "metrics_same_patient": ", each disc graded from all its patient's series"}[key]
-    text = (f"Patient {cv.get('folds', 'k')}-fold cross-validation on SPIDER{how}: Pfirrmann balanced accuracy "
-            f"{pf['balanced_accuracy']:.2f}, linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}")
+    how = {
+        "metrics": " (series graded alone)" if same_patient else "",
+        "metrics_same_patient": ", each disc graded from all its patient's series",
+    }[key]
+    text = (
+        f"Patient {cv.get('folds', 'k')}-fold cross-validation on SPIDER{how}: Pfirrmann balanced accuracy "
+        f"{pf['balanced_accuracy']:.2f}, linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}"
+    )
     if binary:
         text += f"; other grades balanced accuracy {min(binary):.2f}–{max(binary):.2f}"
-    return text + (". An experimental model: treat its grades as a second look, not a reading. Binary grades use"
-                   " thresholds chosen for balanced accuracy, so a rare finding can be called at a low probability.")
+    return text + (
+        ". An experimental model: treat its grades as a second look, not a reading. Binary grades use"
+        " thresholds chosen for balanced accuracy, so a rare finding can be called at a low probability."
+    )
 
 
-def build_findings(seg: Segmentation, measurements: SpineMeasurements, grades: dict[str, dict] | None = None,
-                   model: OnnxModel | None = None, graded_from: dict[str, list[str]] | None = None,
-                   notes: list[str] | None = None) -> Findings:
+def build_findings(
+    seg: Segmentation,
+    measurements: SpineMeasurements,
+    grades: dict[str, dict] | None = None,
+    model: OnnxModel | None = None,
+    graded_from: dict[str, list[str]] | None = None,
+    notes: list[str] | None = None,
+) -> Findings:
     """Assemble the findings of one series, once: ``grades`` per disc level come from :func:`grades_and_evidence`,
     ``graded_from`` per level names the series they come from, ``notes`` are further review reasons."""
     grades, graded_from = grades or {}, graded_from or {}
@@ -200,20 +227,38 @@ def build_findings(seg: Segmentation, measurements: SpineMeasurements, grades: d
         stenosis = None
         if m is not None:
             graded = grade_central_stenosis(m.canal_ap_mm, m.canal_area_mm2)
-            stenosis = Stenosis(grade=graded.grade if image.spacing_known else "unknown",
-                                basis=graded.basis if image.spacing_known else "pixel spacing unknown", thresholds=CITATION)
-        discs.append(Disc(level=level.name, label=level.label, grades={k: Grade(**v) for k, v in grades.get(level.name, {}).items()},
-                          graded_from=graded_from.get(level.name, []), measurements=m, stenosis=stenosis))
-    vertebrae = [Vertebra(level=lv.name, label=lv.label, measurements=measurements.vertebrae.get(lv.name))
-                 for lv in seg.levels.vertebrae]
+            stenosis = Stenosis(
+                grade=graded.grade if image.spacing_known else "unknown",
+                basis=graded.basis if image.spacing_known else "pixel spacing unknown",
+                thresholds=CITATION,
+            )
+        discs.append(
+            Disc(
+                level=level.name,
+                label=level.label,
+                grades={k: Grade(**v) for k, v in grades.get(level.name, {}).items()},
+                graded_from=graded_from.get(level.name, []),
+                measurements=m,
+                stenosis=stenosis,
+            )
+        )
+    vertebrae = [
+        Vertebra(level=lv.name, label=lv.label, measurements=measurements.vertebrae.get(lv.name))
+        for lv in seg.levels.vertebrae
+    ]
     together = any(len(sources) > 1 for sources in graded_from.values())
     return Findings(
         lumbar_version=__version__,
         input=InputDescription(**{k: described.get(k) for k in InputDescription.model_fields}),
-        models={"segmentation": seg.semantic.model_version, "grading": model.version if model is not None else "not available"},
+        models={
+            "segmentation": seg.semantic.model_version,
+            "grading": model.version if model is not None else "not available",
+        },
         units="mm" if image.spacing_known else "pixels",
-        discs=discs, vertebrae=vertebrae,
-        lordosis_deg=measurements.lordosis_deg, narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
+        discs=discs,
+        vertebrae=vertebrae,
+        lordosis_deg=measurements.lordosis_deg,
+        narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
         narrowest_canal_level=measurements.narrowest_canal_level,
         needs_review=[*seg.review, *(notes or [])],
         grading_reliability=grading_reliability(model, together) if model is not None and grades else None,
@@ -223,8 +268,13 @@ def build_findings(seg: Segmentation, measurements: SpineMeasurements, grades: d
 def overview(seg: Segmentation) -> np.ndarray:
     """The mid-sagittal slice with the structures coloured and every level named."""
     mid = seg.mid_slice
-    return overlay(seg.image.sagittal_slices()[mid], seg.semantic.classes[mid], seg.levels.instances[mid],
-                   seg.label_names(), seg.image.sagittal_spacing_mm())
+    return overlay(
+        seg.image.sagittal_slices()[mid],
+        seg.semantic.classes[mid],
+        seg.levels.instances[mid],
+        seg.label_names(),
+        seg.image.sagittal_spacing_mm(),
+    )
 
 
 def grading_model() -> OnnxModel | None:
@@ -233,8 +283,9 @@ def grading_model() -> OnnxModel | None:
     return load_model(spec.name) if spec is not None else None
 
 
-def analyze_images(images: list[SpineImage], *, same_patient: bool = False, notes: tuple[str, ...] = (),
-                   progress: Progress = SILENT) -> list[Result]:
+def analyze_images(
+    images: list[SpineImage], *, same_patient: bool = False, notes: tuple[str, ...] = (), progress: Progress = SILENT
+) -> list[Result]:
     """Analyse images already read. With ``same_patient`` they are series of one patient (T1, T2, ...): each
     disc is graded from every series that shows it (see :func:`patient_gradings`). ``notes`` are review reasons
     for every image."""
@@ -252,7 +303,9 @@ def analyze_images(images: list[SpineImage], *, same_patient: bool = False, note
     for seg, grading, own in zip(segs, gradings, extra):
         progress.stage("measuring")
         measurements = measure(seg)
-        grades, evidence = grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
+        grades, evidence = (
+            grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
+        )
         findings = build_findings(seg, measurements, grades, model, grading.graded_from if grading else None, own)
         results.append(Result(seg, findings, Figures(overview(seg), tuple(evidence))))
     return results
@@ -268,5 +321,17 @@ def analyze_study(study: Study, *, progress: Progress = SILENT) -> list[Result]:
     return analyze_images(list(study.images), same_patient=True, notes=study.notes, progress=progress)
 
 
-__all__ = ["DESCRIPTION", "NAME", "SeriesGrading", "analyze", "analyze_images", "analyze_study", "build_findings",
-           "disc_crops", "grade_series", "measure", "refusal", "segment"]
+__all__ = [
+    "DESCRIPTION",
+    "NAME",
+    "SeriesGrading",
+    "analyze",
+    "analyze_images",
+    "analyze_study",
+    "build_findings",
+    "disc_crops",
+    "grade_series",
+    "measure",
+    "refusal",
+    "segment",
+]

@@ -41,5 +41,6 @@ def route(image: SpineImage, force: bool = False) -> Route:
     if force:
         return Route(mr_sagittal, (f"forced: {refusals[0]}; results may be meaningless",))
     readable = "; ".join(p.DESCRIPTION for p in PIPELINES)
-    raise UnsupportedImage(f"{image.source}: not supported: {refusals[0]}. lumbar reads {readable}; "
-                           "--force runs it anyway, flagged")
+    raise UnsupportedImage(
+        f"{image.source}: not supported: {refusals[0]}. lumbar reads {readable}; --force runs it anyway, flagged"
+    )

@@ -35,8 +35,13 @@ def disc_length_mm(instances: np.ndarray, level: Level, spacing_mm: tuple[float,
     return float(t.max() - t.min())
 
 
-def crop_disc(slice_: np.ndarray, instances: np.ndarray, level: Level, spacing_mm: tuple[float, float],
-              shape: tuple[int, int] = CROP_SHAPE) -> DiscCrop | None:
+def crop_disc(
+    slice_: np.ndarray,
+    instances: np.ndarray,
+    level: Level,
+    spacing_mm: tuple[float, float],
+    shape: tuple[int, int] = CROP_SHAPE,
+) -> DiscCrop | None:
     """Sample a straightened crop around ``level`` from one slice; None if the disc is not on it."""
     length = disc_length_mm(instances, level, spacing_mm)
     if not np.isfinite(length) or length <= 0:
@@ -50,7 +55,9 @@ def crop_disc(slice_: np.ndarray, instances: np.ndarray, level: Level, spacing_m
     rows = (np.arange(shape[0]) - (shape[0] - 1) / 2) * mm
     cols = (np.arange(shape[1]) - (shape[1] - 1) / 2) * mm
     # Row 0 of the crop is the head end: move against the axis as the crop row grows.
-    points = centre[None, None, :] - rows[:, None, None] * axis[None, None, :] + cols[None, :, None] * across[None, None, :]
+    points = (
+        centre[None, None, :] - rows[:, None, None] * axis[None, None, :] + cols[None, :, None] * across[None, None, :]
+    )
     coords = points / np.asarray(spacing_mm)[None, None, :]
     pixels = map_coordinates(slice_.astype(np.float32), [coords[..., 0], coords[..., 1]], order=1, mode="constant")
     return DiscCrop(level.name, pixels.astype(np.float32), float(mm))

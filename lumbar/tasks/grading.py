@@ -80,11 +80,18 @@ def grades_from(probabilities: dict[str, np.ndarray], thresholds: dict[str, floa
         if name in ORDINAL_GRADES:
             classes = ORDINAL_GRADES[name]
             p = probabilities[name]
-            grades[name] = {"value": value, "probability": float(p[classes.index(value)]),
-                            "probabilities": {str(c): float(v) for c, v in zip(classes, p)}}
+            grades[name] = {
+                "value": value,
+                "probability": float(p[classes.index(value)]),
+                "probabilities": {str(c): float(v) for c, v in zip(classes, p)},
+            }
         else:
             p1 = float(probabilities[name])
-            grades[name] = {"value": value, "probability": p1 if value else 1 - p1, "threshold": float(thresholds.get(name, 0.5))}
+            grades[name] = {
+                "value": value,
+                "probability": p1 if value else 1 - p1,
+                "threshold": float(thresholds.get(name, 0.5)),
+            }
     return grades
 
 
@@ -93,8 +100,14 @@ def grade_crops(crops: list[np.ndarray], model) -> list[dict[str, dict]]:
     return [grades_from(p, model.meta.get("thresholds", {})) for p in disc_probabilities(crops, model)]
 
 
-def occlusion_maps(crop: np.ndarray, model, decisions: dict[str, int], study: list[np.ndarray] | None = None,
-                   patch: int = 12, stride: int = 8) -> dict[str, np.ndarray]:
+def occlusion_maps(
+    crop: np.ndarray,
+    model,
+    decisions: dict[str, int],
+    study: list[np.ndarray] | None = None,
+    patch: int = 12,
+    stride: int = 8,
+) -> dict[str, np.ndarray]:
     """Evidence for each ``grade = value`` in ``decisions``: the drop in that value's probability when each
     patch of the crop is hidden, scaled to [0, 1]. One batch of occluded crops serves every grade; the
     study's discs (``study``, default the crop alone) stay the context, unoccluded."""
@@ -104,19 +117,23 @@ def occlusion_maps(crop: np.ndarray, model, decisions: dict[str, int], study: li
     boxes = [(r, c) for r in starts[0] for c in starts[1]]
     batch = np.repeat(image[None, None], len(boxes) + 1, axis=0)
     for k, (r, c) in enumerate(boxes, start=1):
-        batch[k, 0, r:r + patch, c:c + patch] = image.mean()
+        batch[k, 0, r : r + patch, c : c + patch] = image.mean()
     context = prepare_crops(study) if study else batch[:1]
     probs = calibrated_probabilities(model(batch, context=context), model.meta.get("temperatures", {}))
     count = np.zeros((h, w))
     for r, c in boxes:
-        count[r:r + patch, c:c + patch] += 1
+        count[r : r + patch, c : c + patch] += 1
     maps = {}
     for grade, value in decisions.items():
-        p = probs[grade][:, ORDINAL_GRADES[grade].index(value)] if grade in ORDINAL_GRADES else (probs[grade] if value else 1 - probs[grade])
+        p = (
+            probs[grade][:, ORDINAL_GRADES[grade].index(value)]
+            if grade in ORDINAL_GRADES
+            else (probs[grade] if value else 1 - probs[grade])
+        )
         drop = np.clip(p[0] - p[1:], 0, None)
         heat = np.zeros((h, w))
         for d, (r, c) in zip(drop, boxes):
-            heat[r:r + patch, c:c + patch] += d
+            heat[r : r + patch, c : c + patch] += d
         heat = heat / np.maximum(count, 1)
         maps[grade] = heat / heat.max() if heat.max() > 0 else heat
     return maps

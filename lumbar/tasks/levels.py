@@ -17,6 +17,7 @@ two discs with no vertebra between them, too few lumbar discs) becomes a review 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,9 +178,9 @@ def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], half_sl
     """
     mid = mid_sagittal_index(classes)
     half = int(half_slab_mm // spacing[0])
-    slab = classes[max(0, mid - half): mid + half + 1]
+    slab = classes[max(0, mid - half) : mid + half + 1]
     projected = np.any(slab == Structure.DISC, axis=0)
-    components, n = ndimage.label(projected)
+    components, _n = ndimage.label(projected)
     candidates = []
     for index, box in enumerate(ndimage.find_objects(components), start=1):
         local = np.argwhere(components[box] == index) + np.array([s.start for s in box])
@@ -206,14 +207,19 @@ def _drop_interior_fragments(discs: list[_Disc]) -> list[_Disc]:
     return [d for i, d in enumerate(discs) if i in (0, len(discs) - 1) or d.area_mm2 >= floor]
 
 
-def _assign_discs(classes: np.ndarray, spacing: tuple[float, float, float], discs: list[_Disc]) -> tuple[np.ndarray, np.ndarray]:
+def _assign_discs(
+    classes: np.ndarray, spacing: tuple[float, float, float], discs: list[_Disc]
+) -> tuple[np.ndarray, np.ndarray]:
     """Every disc voxel of the volume goes to the disc whose plane is nearest (or none if too far)."""
     idx = np.argwhere(classes == Structure.DISC)
     pts = idx[:, 1:] * np.array(spacing[1:])
     if not len(idx):
         return idx, np.zeros(0, int)
     offsets = np.stack([(pts - d.centroid) @ d.axis for d in discs], axis=1)
-    along = np.stack([np.linalg.norm((pts - d.centroid) - np.outer((pts - d.centroid) @ d.axis, d.axis), axis=1) for d in discs], axis=1)
+    along = np.stack(
+        [np.linalg.norm((pts - d.centroid) - np.outer((pts - d.centroid) @ d.axis, d.axis), axis=1) for d in discs],
+        axis=1,
+    )
     nearest = np.argmin(np.abs(offsets), axis=1)
     rows = np.arange(len(idx))
     ok = (np.abs(offsets[rows, nearest]) < 12.0) & (along[rows, nearest] < 45.0)
@@ -263,14 +269,24 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
             centre = tuple(float(v) for v in (pts[:, 1:] * np.array(spacing[1:])).mean(0))
             levels.append(Level(name, VERTEBRA_IDS[name], "vertebra", centre, len(pts)))  # type: ignore[arg-type]
         elif 0 < j < len(discs):  # above the top disc the image may simply end
-            flags.append(f"no vertebra found between discs {j} and {j + 1} counted from the bottom: a level may be missing")
+            flags.append(
+                f"no vertebra found between discs {j} and {j + 1} counted from the bottom: a level may be missing"
+            )
         if j < len(discs):
             d = discs[j]
             label = disc_label(names[j + 1])
             own = disc_idx[disc_of == j]
             instances[tuple(own.T)] = label
-            levels.append(Level(disc_name(names[j + 1], name), label, "disc", (float(d.centroid[0]), float(d.centroid[1])),
-                                len(own), (float(d.axis[0]), float(d.axis[1]))))
+            levels.append(
+                Level(
+                    disc_name(names[j + 1], name),
+                    label,
+                    "disc",
+                    (float(d.centroid[0]), float(d.centroid[1])),
+                    len(own),
+                    (float(d.axis[0]), float(d.axis[1])),
+                )
+            )
     flags += _count_flags(discs)
     return LevelLabelling(instances, levels, flags)
 
@@ -297,8 +313,10 @@ def small_lowest_disc_flags(discs: list[_Disc], spacing: tuple[float, float, flo
     lengths = np.array([_disc_length_mm(d, spacing) for d in discs])
     # Short front to back AND small: a collapsed (degenerated) L5/S1 loses height, not length.
     if lengths[0] < 0.7 * np.median(lengths[1:]) and areas[0] < 0.6 * np.median(areas[1:]):
-        return ["small lowest disc, counted as L5/S1: if it is the rudimentary disc below a transitional vertebra, "
-                "every level name is one level too high (true L5/S1 called L4/L5; check the lumbosacral junction)"]
+        return [
+            "small lowest disc, counted as L5/S1: if it is the rudimentary disc below a transitional vertebra, "
+            "every level name is one level too high (true L5/S1 called L4/L5; check the lumbosacral junction)"
+        ]
     return []
 
 
@@ -306,13 +324,15 @@ def _count_flags(discs: list[_Disc]) -> list[str]:
     """Review flags from disc spacing: gaps where a disc should be, too few lumbar discs."""
     flags = []
     if len(discs) >= 3:
-        gaps = np.array([np.linalg.norm(b.centroid - a.centroid) for a, b in zip(discs[:-1], discs[1:])])
+        gaps = np.array([np.linalg.norm(b.centroid - a.centroid) for a, b in itertools.pairwise(discs)])
         median = np.median(gaps)
         for i, gap in enumerate(gaps):
             if gap > 1.7 * median:
                 upper = CAUDAL_TO_CRANIAL[i + 2] if i + 2 < len(CAUDAL_TO_CRANIAL) else "?"
-                flags.append(f"unexpected gap of {gap:.0f} mm above disc {i + 1} from the bottom (median {median:.0f} mm): "
-                             f"a disc may be missing near {upper}")
+                flags.append(
+                    f"unexpected gap of {gap:.0f} mm above disc {i + 1} from the bottom (median {median:.0f} mm): "
+                    f"a disc may be missing near {upper}"
+                )
     if len(discs) < 5:
         flags.append(f"only {len(discs)} discs found; a full lumbar spine shows 5 (L1/L2 to L5/S1)")
     return flags

@@ -11,6 +11,7 @@ disc heights on sagittal images.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,8 +71,9 @@ def _pixel_along(direction: np.ndarray, spacing_mm: tuple[float, float]) -> floa
     return float(abs(direction[0]) * spacing_mm[0] + abs(direction[1]) * spacing_mm[1])
 
 
-def heights_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame,
-               span: tuple[float, float] | None = None) -> tuple[float, float, float]:
+def heights_mm(
+    mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, span: tuple[float, float] | None = None
+) -> tuple[float, float, float]:
     """Anterior, middle and posterior height along ``frame.axis`` (NaN where the structure is missing).
 
     ``span`` is the (anterior, posterior) extent across the frame that sets the measurement positions;
@@ -101,7 +103,9 @@ def depth_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame) ->
     return float(t[sel].max() - t[sel].min() + _pixel_along(frame.across, spacing_mm)) if sel.any() else float("nan")
 
 
-def extent_across_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, half_band_mm: float = 1.5) -> float:
+def extent_across_mm(
+    mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, half_band_mm: float = 1.5
+) -> float:
     """Extent of ``mask`` across the frame, within a thin band around the frame's origin plane.
 
     Used for the canal's anteroposterior diameter at a disc: the band is the disc's mid-plane.
@@ -130,7 +134,7 @@ def endplate_angle_deg(mask: np.ndarray, spacing_mm: tuple[float, float], frame:
     depth = t.max() - t.min()
     edges = np.linspace(t.min() + 0.15 * depth, t.max() - 0.15 * depth, 9)
     surface = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         sel = (t >= lo) & (t < hi)
         if sel.any():
             i = np.argmax(s[sel]) if upper else np.argmin(s[sel])
@@ -161,11 +165,13 @@ def _posterior_wall(s: np.ndarray, t: np.ndarray, lo: float, hi: float, bin_mm: 
     """Median, over thin bands along the axis between ``lo`` and ``hi``, of the most posterior point:
     the posterior wall's position, unmoved by a stray pixel or a pedicle fragment that one corner would catch."""
     edges = np.arange(lo, hi + bin_mm, bin_mm)
-    walls = [t[(s >= a) & (s < b)].max() for a, b in zip(edges[:-1], edges[1:]) if np.any((s >= a) & (s < b))]
+    walls = [t[(s >= a) & (s < b)].max() for a, b in itertools.pairwise(edges) if np.any((s >= a) & (s < b))]
     return float(np.median(walls)) if walls else float("nan")
 
 
-def slip_mm(upper_body: np.ndarray, lower_body: np.ndarray, spacing_mm: tuple[float, float], lower_frame: Frame) -> float:
+def slip_mm(
+    upper_body: np.ndarray, lower_body: np.ndarray, spacing_mm: tuple[float, float], lower_frame: Frame
+) -> float:
     """Displacement of the upper vertebra's posterior wall (its lower third) relative to the lower one's
     (its upper third), across the lower body's axis: positive = anterolisthesis (upper slipped forward).
     """
@@ -193,7 +199,9 @@ def meyerding_grade(slip_percent: float) -> int | None:
     return min(5, int(p // 25) + 1)
 
 
-def canal_area_mm2(canal: np.ndarray, spacing_mm: tuple[float, float, float], frame: Frame, slab_mm: float = 2.0) -> float:
+def canal_area_mm2(
+    canal: np.ndarray, spacing_mm: tuple[float, float, float], frame: Frame, slab_mm: float = 2.0
+) -> float:
     """Cross-sectional area of the canal in the plane ``frame`` defines, from a volume's display slices.
 
     ``canal`` is ``(n, rows, cols)`` with (lateral, row, col) spacing: the voxels within ``slab_mm`` of the
@@ -240,8 +248,15 @@ def vertebral_body(mask: np.ndarray, canal: np.ndarray | None = None) -> np.ndar
     return labelled == (np.argmax(np.bincount(labelled.ravel())[1:]) + 1)
 
 
-def _bodies_fit_disc(disc: np.ndarray, disc_frame: Frame, upper: np.ndarray, upper_frame: Frame, lower: np.ndarray,
-                     lower_frame: Frame, spacing_mm: tuple[float, float]) -> bool:
+def _bodies_fit_disc(
+    disc: np.ndarray,
+    disc_frame: Frame,
+    upper: np.ndarray,
+    upper_frame: Frame,
+    lower: np.ndarray,
+    lower_frame: Frame,
+    spacing_mm: tuple[float, float],
+) -> bool:
     """True when both bodies are about as deep as each other and their endplates lie along the disc's
     surfaces (within ``MAX_ENDPLATE_MISFIT_DEG``).
 
@@ -251,8 +266,16 @@ def _bodies_fit_disc(disc: np.ndarray, disc_frame: Frame, upper: np.ndarray, upp
     depths = depth_mm(upper, spacing_mm, upper_frame), depth_mm(lower, spacing_mm, lower_frame)
     if not MIN_DEPTH_RATIO <= depths[0] / depths[1] <= 1 / MIN_DEPTH_RATIO:
         return False  # one body carries its posterior elements, or is cut
-    pairs = ((endplate_angle_deg(upper, spacing_mm, upper_frame, upper=False), endplate_angle_deg(disc, spacing_mm, disc_frame, upper=True)),
-             (endplate_angle_deg(lower, spacing_mm, lower_frame, upper=True), endplate_angle_deg(disc, spacing_mm, disc_frame, upper=False)))
+    pairs = (
+        (
+            endplate_angle_deg(upper, spacing_mm, upper_frame, upper=False),
+            endplate_angle_deg(disc, spacing_mm, disc_frame, upper=True),
+        ),
+        (
+            endplate_angle_deg(lower, spacing_mm, lower_frame, upper=True),
+            endplate_angle_deg(disc, spacing_mm, disc_frame, upper=False),
+        ),
+    )
     return all(abs(a - b) <= MAX_ENDPLATE_MISFIT_DEG for a, b in pairs)
 
 
@@ -271,7 +294,9 @@ def _touches_edge(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
-def _s1_endplate_deg(instances: np.ndarray, levels: list, spacing_mm: tuple[float, float], frames: dict[str, Frame]) -> float:
+def _s1_endplate_deg(
+    instances: np.ndarray, levels: list, spacing_mm: tuple[float, float], frames: dict[str, Frame]
+) -> float:
     """S1's upper endplate, read from the lower surface of the L5/S1 disc that lies on it.
 
     Models trained on SPIDER leave the sacrum unlabelled and any S1 they outline is partial, while the
@@ -280,7 +305,9 @@ def _s1_endplate_deg(instances: np.ndarray, levels: list, spacing_mm: tuple[floa
     disc = next((lv for lv in levels if lv.kind == "disc" and lv.name.endswith("/S1")), None)
     if disc is not None and np.count_nonzero(instances == disc.label) >= 3:
         mask = instances == disc.label
-        return endplate_angle_deg(mask, spacing_mm, frame_of(points_mm(mask, spacing_mm), np.asarray(disc.axis)), upper=False)
+        return endplate_angle_deg(
+            mask, spacing_mm, frame_of(points_mm(mask, spacing_mm), np.asarray(disc.axis)), upper=False
+        )
     body = next((lv for lv in levels if lv.kind == "vertebra" and lv.name == "S1"), None)
     if body is not None and "S1" in frames:
         return endplate_angle_deg(vertebral_body(instances == body.label), spacing_mm, frames["S1"], upper=True)
@@ -291,8 +318,14 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b and not np.isnan(a) and not np.isnan(b) else float("nan")
 
 
-def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, float], canal_label: int = 200,
-                  canal_volume: np.ndarray | None = None, lateral_mm: float | None = None) -> SpineMeasurements:
+def measure_spine(
+    instances: np.ndarray,
+    levels: list,
+    spacing_mm: tuple[float, float],
+    canal_label: int = 200,
+    canal_volume: np.ndarray | None = None,
+    lateral_mm: float | None = None,
+) -> SpineMeasurements:
     """Measure every named vertebra and disc of a labelled slice (``levels`` from level labelling).
 
     With ``canal_volume`` (the canal mask of all display slices) and the slice spacing ``lateral_mm``,
@@ -306,8 +339,11 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
         if lv.kind == "disc":
             for name in lv.name.split("/"):
                 disc_axes.setdefault(name, []).append(np.array(lv.axis))
-    frames = {name: _body_frame(points_mm(body, spacing_mm), np.sum(disc_axes[name], axis=0) if name in disc_axes else None)
-              for name, body in bodies.items() if body.sum() >= 3}
+    frames = {
+        name: _body_frame(points_mm(body, spacing_mm), np.sum(disc_axes[name], axis=0) if name in disc_axes else None)
+        for name, body in bodies.items()
+        if body.sum() >= 3
+    }
     vertebra_out: dict[str, dict] = {}
     for lv in vertebrae:
         if lv.name not in frames:
@@ -319,10 +355,16 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
             # The sacrum has no fracture grade, and a body the image cuts has no true height.
             h = (float("nan"),) * 3
         grade, _ = genant_grade(h)
-        vertebra_out[lv.name] = dict(
-            height_anterior_mm=h[0], height_middle_mm=h[1], height_posterior_mm=h[2], depth_mm=depth_mm(body, spacing_mm, frame),
-            wedge_ratio=_ratio(h[0], h[2]), biconcave_ratio=_ratio(h[1], h[2]), genant_grade=grade,
-            upper_endplate_deg=float("nan") if cut else endplate_angle_deg(body, spacing_mm, frame, upper=True))
+        vertebra_out[lv.name] = {
+            "height_anterior_mm": h[0],
+            "height_middle_mm": h[1],
+            "height_posterior_mm": h[2],
+            "depth_mm": depth_mm(body, spacing_mm, frame),
+            "wedge_ratio": _ratio(h[0], h[2]),
+            "biconcave_ratio": _ratio(h[1], h[2]),
+            "genant_grade": grade,
+            "upper_endplate_deg": float("nan") if cut else endplate_angle_deg(body, spacing_mm, frame, upper=True),
+        }
     by_name = vertebra_out
 
     disc_out: dict[str, dict] = {}
@@ -342,27 +384,44 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
             lo, hi = max([t.min() for t in ts] + [own.min()]), min([t.max() for t in ts] + [own.max()])
             span = (lo, hi) if hi > lo else None
         h = heights_mm(mask, spacing_mm, frame, span)
-        adjacent = [float(np.mean([by_name[n][k] for k in ("height_anterior_mm", "height_middle_mm", "height_posterior_mm")]))
-                    for n in (upper, lower) if n in by_name]
+        adjacent = [
+            float(np.mean([by_name[n][k] for k in ("height_anterior_mm", "height_middle_mm", "height_posterior_mm")]))
+            for n in (upper, lower)
+            if n in by_name
+        ]
         slip = slip_pct = float("nan")
         grade = None
         angle = float("nan")
-        if upper in frames and lower in frames and _bodies_fit_disc(mask, frame, bodies[upper], frames[upper], bodies[lower], frames[lower], spacing_mm):
+        if (
+            upper in frames
+            and lower in frames
+            and _bodies_fit_disc(mask, frame, bodies[upper], frames[upper], bodies[lower], frames[lower], spacing_mm)
+        ):
             slip = slip_mm(bodies[upper], bodies[lower], spacing_mm, frames[lower])
             slip_pct = 100 * slip / depth_mm(bodies[lower], spacing_mm, frames[lower])
             if abs(slip_pct) > MAX_PLAUSIBLE_SLIP_PERCENT:  # the bodies are not where a spine can put them
                 slip = slip_pct = float("nan")
             grade = meyerding_grade(slip_pct)
-            angle = endplate_angle_deg(bodies[lower], spacing_mm, frames[lower], upper=True) - \
-                endplate_angle_deg(bodies[upper], spacing_mm, frames[upper], upper=False)
+            angle = endplate_angle_deg(bodies[lower], spacing_mm, frames[lower], upper=True) - endplate_angle_deg(
+                bodies[upper], spacing_mm, frames[upper], upper=False
+            )
         area = float("nan")
         if canal_volume is not None and lateral_mm:
             area = canal_area_mm2(canal_volume, (lateral_mm, *spacing_mm), frame)
-        disc_out[lv.name] = dict(
-            height_anterior_mm=h[0], height_middle_mm=h[1], height_posterior_mm=h[2],
-            height_index=_ratio(float(np.mean(h)), float(np.nanmean(adjacent))) if adjacent and not np.isnan(adjacent).all() else float("nan"),
-            canal_ap_mm=extent_across_mm(canal, spacing_mm, frame), canal_area_mm2=area, slip_mm=slip, slip_percent=slip_pct,
-            meyerding_grade=grade, angle_deg=angle)
+        disc_out[lv.name] = {
+            "height_anterior_mm": h[0],
+            "height_middle_mm": h[1],
+            "height_posterior_mm": h[2],
+            "height_index": _ratio(float(np.mean(h)), float(np.nanmean(adjacent)))
+            if adjacent and not np.isnan(adjacent).all()
+            else float("nan"),
+            "canal_ap_mm": extent_across_mm(canal, spacing_mm, frame),
+            "canal_area_mm2": area,
+            "slip_mm": slip,
+            "slip_percent": slip_pct,
+            "meyerding_grade": grade,
+            "angle_deg": angle,
+        }
 
     # L1 from its own body (a wedge fracture there tilts the endplate away from the disc); S1 from the disc.
     l1 = by_name["L1"]["upper_endplate_deg"] if "L1" in by_name else float("nan")
@@ -370,9 +429,16 @@ def measure_spine(instances: np.ndarray, levels: list, spacing_mm: tuple[float, 
     if "S1" in by_name and not np.isnan(s1):
         by_name["S1"]["upper_endplate_deg"] = s1  # the same reading the lordosis uses
     lordosis = s1 - l1
-    lumbar = {name: d["canal_ap_mm"] for name, d in disc_out.items() if name in LUMBAR_DISCS and not np.isnan(d["canal_ap_mm"])}
+    lumbar = {
+        name: d["canal_ap_mm"]
+        for name, d in disc_out.items()
+        if name in LUMBAR_DISCS and not np.isnan(d["canal_ap_mm"])
+    }
     narrowest = min(lumbar, key=lumbar.get) if lumbar else None  # type: ignore[arg-type]
-    return SpineMeasurements({name: VertebraMeasurements(**v) for name, v in vertebra_out.items()},
-                             {name: DiscMeasurements(**d) for name, d in disc_out.items()},
-                             None if np.isnan(lordosis) else float(lordosis),
-                             lumbar[narrowest] if narrowest else None, narrowest)
+    return SpineMeasurements(
+        {name: VertebraMeasurements(**v) for name, v in vertebra_out.items()},
+        {name: DiscMeasurements(**d) for name, d in disc_out.items()},
+        None if np.isnan(lordosis) else float(lordosis),
+        lumbar[narrowest] if narrowest else None,
+        narrowest,
+    )

@@ -24,8 +24,15 @@ def to_grey(slice_: np.ndarray) -> np.ndarray:
     return (np.clip((slice_ - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
 
 
-def overlay(slice_: np.ndarray, classes: np.ndarray, instances: np.ndarray, names: dict[int, str],
-            spacing_mm: tuple[float, float], alpha: float = 0.45, width_px: int = 520) -> np.ndarray:
+def overlay(
+    slice_: np.ndarray,
+    classes: np.ndarray,
+    instances: np.ndarray,
+    names: dict[int, str],
+    spacing_mm: tuple[float, float],
+    alpha: float = 0.45,
+    width_px: int = 520,
+) -> np.ndarray:
     """Colour the structures over the grey slice (resampled to square pixels) and write each level's name."""
     grey = to_grey(slice_)
     rgb = np.stack([grey] * 3, -1).astype(np.float32)
@@ -34,7 +41,7 @@ def overlay(slice_: np.ndarray, classes: np.ndarray, instances: np.ndarray, name
         rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.array(STRUCTURE_COLOURS[structure], np.float32)
     rows, cols = slice_.shape
     height_mm, width_mm = rows * spacing_mm[0], cols * spacing_mm[1]
-    size = (width_px, max(1, int(round(width_px * height_mm / width_mm))))
+    size = (width_px, max(1, round(width_px * height_mm / width_mm)))
     picture = Image.fromarray(rgb.astype(np.uint8)).resize(size, Image.BILINEAR)
     draw = ImageDraw.Draw(picture)
     font = _font(max(11, width_px // 40))
@@ -49,8 +56,14 @@ def overlay(slice_: np.ndarray, classes: np.ndarray, instances: np.ndarray, name
         is_disc = "/" in name
         # Disc names sit in front of the spine (left), vertebra names on the body itself.
         text_x = max(2, min(size[0] - 60, c - size[0] * 0.22 if is_disc else c - 10))
-        draw.text((text_x, r - 7), name, fill=(120, 200, 255) if is_disc else (255, 235, 150), font=font,
-                  stroke_width=2, stroke_fill=(0, 0, 0))
+        draw.text(
+            (text_x, r - 7),
+            name,
+            fill=(120, 200, 255) if is_disc else (255, 235, 150),
+            font=font,
+            stroke_width=2,
+            stroke_fill=(0, 0, 0),
+        )
     return np.asarray(picture)
 
 

@@ -33,8 +33,13 @@ def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def segment_slices(slices: np.ndarray, spacing_mm: tuple[float, float], model: OnnxModel | None = None,
-                   batch_size: int = 4, progress: Callable[[int], None] | None = None) -> SemanticSegmentation:
+def segment_slices(
+    slices: np.ndarray,
+    spacing_mm: tuple[float, float],
+    model: OnnxModel | None = None,
+    batch_size: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> SemanticSegmentation:
     """Segment display slices ``(n, rows, cols)`` whose pixels measure ``spacing_mm`` (row, col)."""
     model = model or load_model("segmentation")
     target = float(model.spec.input.spacing_mm)
@@ -43,18 +48,20 @@ def segment_slices(slices: np.ndarray, spacing_mm: tuple[float, float], model: O
     classes = np.zeros((n, rows, cols), np.uint8)
     confidence = np.zeros((n, rows, cols), np.float32)
     for start in range(0, n, batch_size):
-        chunk = slices[start:start + batch_size]
+        chunk = slices[start : start + batch_size]
         batch = np.stack([resize(normalize_intensity(s), grid) for s in chunk])[:, None]
         padded, (h, w) = pad_to_multiple(batch, int(model.spec.input.grid_multiple))
         probs = softmax(model(padded)[:, :, :h, :w])
         probs = resize(probs, (rows, cols))
-        classes[start:start + len(chunk)] = probs.argmax(1)
-        confidence[start:start + len(chunk)] = probs.max(1)
+        classes[start : start + len(chunk)] = probs.argmax(1)
+        confidence[start : start + len(chunk)] = probs.max(1)
         if progress:
             progress(len(chunk))
     return SemanticSegmentation(classes, confidence, spacing_mm, model.version)
 
 
-def segment(image: SpineImage, model: OnnxModel | None = None, progress: Callable[[int], None] | None = None) -> SemanticSegmentation:
+def segment(
+    image: SpineImage, model: OnnxModel | None = None, progress: Callable[[int], None] | None = None
+) -> SemanticSegmentation:
     """Segment every sagittal slice of ``image``."""
     return segment_slices(image.sagittal_slices(), image.sagittal_spacing_mm(), model, progress=progress)

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 GRADES = ("normal", "mild", "moderate", "severe")
 AP_THRESHOLDS_MM = (12.0, 10.0, 7.0)  # below each: mild, moderate, severe
 AREA_THRESHOLDS_MM2 = (100.0, 75.0, 50.0)
-CITATION = ("AP diameter: relative < 12 mm, absolute < 10 mm (Verbiest 1954); dural sac area: < 100 mm² "
-            "(Hamanishi 1994), < 75 mm² (Schönström 1985); severe cuts (7 mm, 50 mm²) are lumbar's own.")
+CITATION = (
+    "AP diameter: relative < 12 mm, absolute < 10 mm (Verbiest 1954); dural sac area: < 100 mm² "
+    "(Hamanishi 1994), < 75 mm² (Schönström 1985); severe cuts (7 mm, 50 mm²) are lumbar's own."
+)
 
 
 @dataclass

@@ -25,8 +25,14 @@ def _chance(n: int, p: float, g: torch.Generator, device: torch.device) -> torch
     return torch.rand(n, generator=g, device=device) < p
 
 
-def random_affine(images: torch.Tensor, masks: torch.Tensor, out_size: tuple[int, int], g: torch.Generator,
-                  max_rotation_deg: float = 15.0, scale_range: tuple[float, float] = (0.75, 1.33)) -> tuple[torch.Tensor, torch.Tensor]:
+def random_affine(
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    out_size: tuple[int, int],
+    g: torch.Generator,
+    max_rotation_deg: float = 15.0,
+    scale_range: tuple[float, float] = (0.75, 1.33),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate, scale, shift and crop/pad ``images (B,1,H,W)`` and ``masks (B,H,W)`` to ``out_size``."""
     b, _, h_in, w_in = images.shape
     h_out, w_out = out_size
@@ -73,7 +79,7 @@ def bias_field(shape: torch.Size, g: torch.Generator, device: torch.device, stre
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(round(2.5 * sigma)))
+    radius = max(1, round(2.5 * sigma))
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     k = k / k.sum()
@@ -126,4 +132,3 @@ def mild_intensity(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     noise_sigma = _uniform(b, 0.0, 0.03, g, dev).view(-1, 1, 1, 1)
     out = x.clamp(min=0) ** gamma * contrast + brightness
     return (out + torch.randn(out.shape, generator=g, device=dev) * noise_sigma).clamp(-0.2, 1.5)
-

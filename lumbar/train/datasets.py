@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 
 from lumbar.errors import InputError
+from lumbar.image import assumed_spacing_mm
 from lumbar.io.read import read_raster_array
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
-from lumbar.image import assumed_spacing_mm
 from lumbar.preprocess import model_shape, normalize_intensity, resize
 
 
@@ -35,12 +35,16 @@ class Slice:
     mask: np.ndarray
 
 
-def _to_model_grid(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float], target_mm: float) -> tuple[np.ndarray, np.ndarray]:
+def _to_model_grid(
+    image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float], target_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
     shape = model_shape(image.shape, spacing, target_mm)
     return resize(normalize_intensity(image), shape), resize(mask, shape, labels=True)
 
 
-def load_png_layout(data_dir: Path, target_mm: float, spacing_mm: float | None = None, overview: Path | None = None) -> list[Slice]:
+def load_png_layout(
+    data_dir: Path, target_mm: float, spacing_mm: float | None = None, overview: Path | None = None
+) -> list[Slice]:
     """Load a SPIDER-style folder of PNG images and masks, resampled to ``target_mm`` pixels."""
     images_dir, masks_dir = data_dir / "images", data_dir / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():

@@ -21,16 +21,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumbar.metrics import grade_metrics
-from lumbar.io.write import atomic_path, write_text
+from lumbar.datasets.grading import GradingSample, build_from_spider
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs, n_grading_outputs
+from lumbar.io.write import atomic_path, write_text
+from lumbar.metrics import grade_metrics
 from lumbar.models.networks import StudyGradingNet
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.disc_crops import CROP_SHAPE
 from lumbar.tasks.grading import calibrated_probabilities, decide, fuse_same_disc, prepare_crops
 from lumbar.train import log, log_to
 from lumbar.train.augment import mild_intensity, random_affine
-from lumbar.datasets.grading import GradingSample, build_from_spider
 
 GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)
 
@@ -52,11 +52,15 @@ class GradingConfig:
 
 
 def save_samples(samples: list[GradingSample], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, patient=[s.patient for s in samples], series=[s.series for s in samples],
-                                level=[s.level for s in samples], crops=np.stack([s.crop for s in samples]).astype(np.float16),
-                                grades=np.array([[s.grades[g] for g in GRADES] for s in samples]))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(
+            f,
+            patient=[s.patient for s in samples],
+            series=[s.series for s in samples],
+            level=[s.level for s in samples],
+            crops=np.stack([s.crop for s in samples]).astype(np.float16),
+            grades=np.array([[s.grades[g] for g in GRADES] for s in samples]),
+        )
 
 
 def load_samples(cfg: GradingConfig, progress: Progress = SILENT) -> list[GradingSample]:
@@ -64,15 +68,26 @@ def load_samples(cfg: GradingConfig, progress: Progress = SILENT) -> list[Gradin
     cache = Path(cfg.out) / "samples.npz"
     if cache.is_file():
         d = np.load(cache, allow_pickle=False)
-        return [GradingSample(str(p), str(s), str(lv), c.astype(np.float32), dict(zip(GRADES, (int(v) for v in g))))
-                for p, s, lv, c, g in zip(d["patient"], d["series"], d["level"], d["crops"], d["grades"])]
+        return [
+            GradingSample(str(p), str(s), str(lv), c.astype(np.float32), dict(zip(GRADES, (int(v) for v in g))))
+            for p, s, lv, c, g in zip(d["patient"], d["series"], d["level"], d["crops"], d["grades"])
+        ]
     progress.stage("cropping discs", total=len(list((Path(cfg.data) / "midsag").glob("*.png"))))
     samples, coverage = build_from_spider(Path(cfg.data), progress.advance)
     save_samples(samples, cache)
-    write_text(Path(cfg.out) / "coverage.json", json.dumps({
-        "graded": dict(coverage.graded), "matched": dict(coverage.matched),
-        "fraction": {k: coverage.fraction(k) for k in coverage.graded}, "overall": coverage.fraction(),
-        "unmatched": coverage.unmatched}, indent=1))
+    write_text(
+        Path(cfg.out) / "coverage.json",
+        json.dumps(
+            {
+                "graded": dict(coverage.graded),
+                "matched": dict(coverage.matched),
+                "fraction": {k: coverage.fraction(k) for k in coverage.graded},
+                "overall": coverage.fraction(),
+                "unmatched": coverage.unmatched,
+            },
+            indent=1,
+        ),
+    )
     return samples
 
 
@@ -86,7 +101,9 @@ def _loss(logits: torch.Tensor, y: dict[str, torch.Tensor], weights: dict[str, t
         if name in ORDINAL_GRADES:
             total = total + F.cross_entropy(logits[:, where], y[name], weight=weights[name])
         else:
-            total = total + F.binary_cross_entropy_with_logits(logits[:, where][:, 0], y[name].float(), pos_weight=weights[name])
+            total = total + F.binary_cross_entropy_with_logits(
+                logits[:, where][:, 0], y[name].float(), pos_weight=weights[name]
+            )
     return total
 
 
@@ -105,8 +122,12 @@ def _weights(y: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def _encode(y: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {name: torch.as_tensor(np.searchsorted(ORDINAL_GRADES[name], v) if name in ORDINAL_GRADES else v, dtype=torch.long)
-            for name, v in y.items()}
+    return {
+        name: torch.as_tensor(
+            np.searchsorted(ORDINAL_GRADES[name], v) if name in ORDINAL_GRADES else v, dtype=torch.long
+        )
+        for name, v in y.items()
+    }
 
 
 def studies(samples: list[GradingSample]) -> list[np.ndarray]:
@@ -152,13 +173,17 @@ def fit_thresholds(probs: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> di
     out = {}
     for name in BINARY_GRADES:
         grid = np.linspace(0.05, 0.95, 37)
-        scores = [balanced_accuracy(y[name], (probs[name] >= t).astype(int)) if y[name].min() != y[name].max() else 0.0 for t in grid]
+        scores = [
+            balanced_accuracy(y[name], (probs[name] >= t).astype(int)) if y[name].min() != y[name].max() else 0.0
+            for t in grid
+        ]
         out[name] = float(grid[int(np.argmax(scores))]) if max(scores) > 0 else 0.5
     return out
 
 
-def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int,
-        progress: Progress = SILENT) -> tuple[StudyGradingNet, dict, dict, int]:
+def fit(
+    train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig, seed: int, progress: Progress = SILENT
+) -> tuple[StudyGradingNet, dict, dict, int]:
     """Train on ``train``, keep the best state on ``val``, then calibrate on ``val``; also returns the best step.
     ``progress`` advances once a step (early stopping may end it before ``cfg.steps``)."""
     torch.manual_seed(seed)
@@ -177,11 +202,17 @@ def fit(train: list[GradingSample], val: list[GradingSample], cfg: GradingConfig
     best, best_state, best_step, stale = np.inf, None, 0, 0
     for step in range(1, cfg.steps + 1):
         net.train()
-        chosen = torch.randperm(len(train_studies), generator=g)[:cfg.studies_per_step].tolist()
+        chosen = torch.randperm(len(train_studies), generator=g)[: cfg.studies_per_step].tolist()
         idx = torch.from_numpy(np.concatenate([train_studies[k] for k in chosen]))
         study = torch.from_numpy(np.concatenate([np.full(len(train_studies[k]), j) for j, k in enumerate(chosen)]))
-        x, _ = random_affine(x_train[idx], torch.zeros(len(idx), *CROP_SHAPE, dtype=torch.long), CROP_SHAPE, g,
-                             max_rotation_deg=8, scale_range=(0.9, 1.1))
+        x, _ = random_affine(
+            x_train[idx],
+            torch.zeros(len(idx), *CROP_SHAPE, dtype=torch.long),
+            CROP_SHAPE,
+            g,
+            max_rotation_deg=8,
+            scale_range=(0.9, 1.1),
+        )
         loss = _loss(net.forward_studies(mild_intensity(x, g), study), {k: v[idx] for k, v in enc.items()}, weights)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -219,7 +250,7 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig, progress: P
     patients = sorted({s.patient for s in samples})
     order = list(patients)
     np.random.default_rng(cfg.seed).shuffle(order)
-    folds = [set(order[k::cfg.folds]) for k in range(cfg.folds)]
+    folds = [set(order[k :: cfg.folds]) for k in range(cfg.folds)]
     for k, test_patients in enumerate(folds):
         path = out_dir / f"fold_{k}.json"
         if path.is_file():
@@ -227,17 +258,35 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig, progress: P
         rest = [p for p in patients if p not in test_patients]
         train_p, val_p = _split_patients(rest, cfg.val_fraction, cfg.seed + k)
         progress.stage(f"cross-validation fold {k + 1} of {cfg.folds}", total=cfg.steps)
-        net, temps, thresholds, _ = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p],
-                                        cfg, cfg.seed + k, progress)
+        net, temps, thresholds, _ = fit(
+            [s for s in samples if s.patient in train_p],
+            [s for s in samples if s.patient in val_p],
+            cfg,
+            cfg.seed + k,
+            progress,
+        )
         test = [i for i, s in enumerate(samples) if s.patient in test_patients]
         test_samples = [samples[i] for i in test]
-        probs = calibrated_probabilities(predict_logits(net, prepare_crops([s.crop for s in test_samples]), studies(test_samples)), temps)
-        write_text(path, json.dumps({"index": test, "temperatures": temps, "thresholds": thresholds,
-                                     "probs": {k2: v.tolist() for k2, v in probs.items()}}))
+        probs = calibrated_probabilities(
+            predict_logits(net, prepare_crops([s.crop for s in test_samples]), studies(test_samples)), temps
+        )
+        write_text(
+            path,
+            json.dumps(
+                {
+                    "index": test,
+                    "temperatures": temps,
+                    "thresholds": thresholds,
+                    "probs": {k2: v.tolist() for k2, v in probs.items()},
+                }
+            ),
+        )
         log.info("fold %d done: %d test discs", k, len(test))
     n = len(samples)
     discs = np.array([f"{s.patient} {s.level}" for s in samples])
-    empty = {name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES}
+    empty = {
+        name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES
+    }
     probs, fused = {k: v.copy() for k, v in empty.items()}, {k: v.copy() for k, v in empty.items()}
     preds, fused_preds = {name: np.zeros(n, int) for name in GRADES}, {name: np.zeros(n, int) for name in GRADES}
     for k in range(cfg.folds):  # a patient's series all lie in one fold: fuse and decide with that fold's thresholds
@@ -250,9 +299,13 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig, progress: P
             probs[name][idx], preds[name][idx] = p[name], d[name]
             fused[name][idx], fused_preds[name][idx] = q[name], e[name]
     groups = np.array([s.patient for s in samples])
-    report = {"folds": cfg.folds, "n_discs": n, "n_patients": len(patients),
-              "metrics": grade_metrics(targets(samples), preds, probs, groups),
-              "metrics_same_patient": grade_metrics(targets(samples), fused_preds, fused, groups)}
+    report = {
+        "folds": cfg.folds,
+        "n_discs": n,
+        "n_patients": len(patients),
+        "metrics": grade_metrics(targets(samples), preds, probs, groups),
+        "metrics_same_patient": grade_metrics(targets(samples), fused_preds, fused, groups),
+    }
     write_text(out_dir / "cv.json", json.dumps(report, indent=1, default=float))
     return report
 
@@ -269,17 +322,39 @@ def train_grading(cfg: GradingConfig, progress: Progress = SILENT) -> Path:
     report = cross_validate(samples, cfg, progress)
     train_p, val_p = _split_patients(sorted({s.patient for s in samples}), cfg.val_fraction, cfg.seed + 100)
     progress.stage("final model on all patients", total=cfg.steps)
-    net, temps, thresholds, best_step = fit([s for s in samples if s.patient in train_p], [s for s in samples if s.patient in val_p],
-                                            cfg, cfg.seed + 100, progress)
+    net, temps, thresholds, best_step = fit(
+        [s for s in samples if s.patient in train_p],
+        [s for s in samples if s.patient in val_p],
+        cfg,
+        cfg.seed + 100,
+        progress,
+    )
     example = torch.zeros(2, 1, *CROP_SHAPE)
-    path = export_onnx(net, {"image": example, "context": example}, out_dir / "grading.onnx",
-                       {"image": {0: "n"}, "context": {0: "m"}, "logits": {0: "n"}})
+    path = export_onnx(
+        net,
+        {"image": example, "context": example},
+        out_dir / "grading.onnx",
+        {"image": {0: "n"}, "context": {0: "m"}, "logits": {0: "n"}},
+    )
     with atomic_path(out_dir / "grading.pt") as tmp:
         torch.save({k: v.half() for k, v in net.state_dict().items()}, tmp)
     coverage = json.loads((out_dir / "coverage.json").read_text()) if (out_dir / "coverage.json").is_file() else {}
-    write_text(out_dir / "grading.json", json.dumps({
-        "name": "grading", "trained_steps": best_step, "crop_shape": list(CROP_SHAPE), "temperatures": temps, "thresholds": thresholds,
-        "cv": report, "coverage": {k: v for k, v in coverage.items() if k != "unmatched"},
-        "final_split": {"train": sorted(train_p), "val": sorted(val_p)},
-        "config": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")}}, indent=1, default=float))
+    write_text(
+        out_dir / "grading.json",
+        json.dumps(
+            {
+                "name": "grading",
+                "trained_steps": best_step,
+                "crop_shape": list(CROP_SHAPE),
+                "temperatures": temps,
+                "thresholds": thresholds,
+                "cv": report,
+                "coverage": {k: v for k, v in coverage.items() if k != "unmatched"},
+                "final_split": {"train": sorted(train_p), "val": sorted(val_p)},
+                "config": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")},
+            },
+            indent=1,
+            default=float,
+        ),
+    )
     return path

@@ -20,13 +20,12 @@ import torch
 from monai.losses import DiceCELoss
 
 from lumbar.io.write import atomic_path, write_text
-from lumbar.labels import STRUCTURE_NAMES, Structure
+from lumbar.labels import STRUCTURE_NAMES
 from lumbar.models.networks import segmentation_net
 from lumbar.preprocess import MODEL_SPACING_MM, pad_to_multiple
 from lumbar.train import log, log_to
 from lumbar.train.augment import random_affine, random_intensity
 from lumbar.train.datasets import Slice, load_dataset, split_by_patient
-
 
 
 @dataclass
@@ -73,8 +72,8 @@ def _stack(samples: list[Slice]) -> tuple[torch.Tensor, torch.Tensor]:
     masks = np.zeros((len(samples), h, w), np.uint8)
     for i, s in enumerate(samples):
         top, left = (h - s.image.shape[0]) // 2, (w - s.image.shape[1]) // 2
-        images[i, 0, top:top + s.image.shape[0], left:left + s.image.shape[1]] = s.image
-        masks[i, top:top + s.image.shape[0], left:left + s.image.shape[1]] = s.mask
+        images[i, 0, top : top + s.image.shape[0], left : left + s.image.shape[1]] = s.image
+        masks[i, top : top + s.image.shape[0], left : left + s.image.shape[1]] = s.mask
     return torch.from_numpy(images), torch.from_numpy(masks)
 
 
@@ -106,7 +105,9 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
 
     samples = load_dataset(Path(cfg.data), cfg.target_mm, cfg.spacing_mm)
     split = three_way_split(samples, cfg)
-    write_text(out_dir / "split.json", json.dumps({k: sorted({s.patient for s in v}) for k, v in split.items()}, indent=1))
+    write_text(
+        out_dir / "split.json", json.dumps({k: sorted({s.patient for s in v}) for k, v in split.items()}, indent=1)
+    )
     log.info("slices train %d val %d test %d", *(len(split[k]) for k in ("train", "val", "test")))
     images, masks = _stack(split["train"])
     images, masks = images.to(device), masks.to(device)
@@ -155,10 +156,25 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
                     torch.save(model.state_dict(), tmp)
             else:
                 state["stale"] += 1
-            log.info("step %d val dice %s mean %.4f best %.4f", state["step"], {k: round(v, 4) for k, v in dice.items()}, mean, state["best"])
+            log.info(
+                "step %d val dice %s mean %.4f best %.4f",
+                state["step"],
+                {k: round(v, 4) for k, v in dice.items()},
+                mean,
+                state["best"],
+            )
             with atomic_path(checkpoint) as tmp:
-                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-                            "generator": g.get_state(), "state": state, "config": asdict(cfg)}, tmp)
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimiser": optimiser.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "generator": g.get_state(),
+                        "state": state,
+                        "config": asdict(cfg),
+                    },
+                    tmp,
+                )
         if out_of_time:
             log.info("stopping: --max-minutes reached; run again with the same --out to resume")
             return checkpoint
