@@ -123,15 +123,19 @@ def main(
 @app.command()
 @friendly_errors
 def info(
-    path: Path = typer.Argument(..., help="DICOM folder or .zip, NIfTI, MHA/MHD, NRRD, PNG or JPEG."),
+    path: Path = typer.Argument(
+        ..., help="DICOM (folder, file, .zip), NIfTI, MHA/MHD, NRRD, PNG/JPEG, or a cine/video."
+    ),
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
     series: str = typer.Option(None, help="SeriesInstanceUID or SeriesNumber in a folder with several series."),
+    modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Show what was read: shape, spacing, orientation, modality, series."""
-    from lumbar.io import read_image
+    """Show what was read: shape, spacing, orientation, modality, series (frames and frame rate for a cine)."""
+    from lumbar.io.read import read_any
 
-    description = read_image(path, spacing_mm=spacing, series=series).describe()
+    read = read_any(path, spacing_mm=spacing, modality=modality, series=series)
+    description = read.describe()
     if as_json:
         typer.echo(json.dumps(description, indent=1, default=str))
         return
@@ -139,7 +143,7 @@ def info(
     for key, value in description.items():
         if isinstance(value, list) and key == "other_series":
             value = "\n".join(value) or "none"
-        table.add_row(f"[bold]{key}[/bold]", str(value))
+        table.add_row(f"[bold]{key}[/bold]", escape(str(value)))
     console.print(table)
 
 

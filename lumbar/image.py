@@ -258,6 +258,22 @@ class FrameSequence:
             raise ValueError("frame times must not decrease")
         self.modality = Modality.parse(self.modality) if not isinstance(self.modality, Modality) else self.modality
 
+    def describe(self) -> dict[str, Any]:
+        """What was read, for ``lumbar info``."""
+        described: dict[str, Any] = {
+            "source": self.source,
+            "format": self.format or None,
+            "modality": self.modality.value,
+            "frames": len(self.frames),
+            "frame_shape": list(self.frames.shape[1:]),
+            "pixel_spacing_mm": list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None,
+            "duration_s": round(float(self.frame_times_s[-1] - self.frame_times_s[0]), 4),
+            "frame_rate_hz": round(self.frame_rate_hz, 3) if self.frame_rate_hz else None,
+        }
+        if self.series is not None:
+            described.update(series_number=self.series.number, series_description=self.series.description)
+        return described
+
     @property
     def frame_rate_hz(self) -> float | None:
         """Mean frames per second over the run; None for a single frame or frames that share one time."""

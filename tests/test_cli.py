@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -107,3 +108,17 @@ def test_a_batch_goes_on_past_a_bad_study_and_keeps_names_apart(tmp_path, phanto
     assert result.exit_code == 2
     assert "broken.nii.gz" in result.stderr and "1 of 3 studies failed" in result.stderr
     assert (tmp_path / "out" / "scan_seg.nii.gz").is_file() and (tmp_path / "out" / "scan_nii_gz_seg.nii.gz").is_file()
+
+
+def test_info_describes_a_cine_as_frames_over_time(tmp_path):
+    frames = []
+    for k in range(5):
+        frame = np.zeros((40, 48), np.uint8)
+        frame[10:20, 5 + 6 * k : 15 + 6 * k] = 255
+        frames.append(Image.fromarray(frame))
+    frames[0].save(tmp_path / "run.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    result = CliRunner().invoke(app, ["info", str(tmp_path / "run.gif"), "--json", "--modality", "RF"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)
+    assert described["frames"] == 5 and described["frame_shape"] == [40, 48] and described["modality"] == "RF"
+    assert described["frame_rate_hz"] == pytest.approx(10.0) and described["duration_s"] == pytest.approx(0.4)

@@ -33,6 +33,7 @@ __all__ = [
     "Reader",
     "discover_studies",
     "override_modality",
+    "read_any",
     "read_image",
     "read_raster_array",
     "read_sequence",
@@ -103,14 +104,21 @@ def read_image(
     series : SeriesInstanceUID or SeriesNumber to pick in a DICOM folder with several series.
     """
     path = Path(path)
-    _parse_modality(modality)  # a wrong option is refused before anything is decoded
-    image = _read(path, ReadOptions(spacing_mm=spacing_mm, series=series))
+    image = read_any(path, spacing_mm=spacing_mm, modality=modality, series=series)
     if isinstance(image, FrameSequence):
         raise InputError(
             f"{path}: a time sequence of {len(image.frames)} frames (cine/fluoroscopy/ultrasound); "
             "read it with lumbar.io.read_sequence"
         )
-    return override_modality(image, modality)
+    return image
+
+
+def read_any(
+    path: str | Path, *, spacing_mm: float | None = None, modality: str | None = None, series: str | None = None
+) -> SpineImage | FrameSequence:
+    """Read whatever ``path`` holds: a still image, or frames over time (what ``lumbar info`` shows)."""
+    _parse_modality(modality)  # a wrong option is refused before anything is decoded
+    return override_modality(_read(Path(path), ReadOptions(spacing_mm=spacing_mm, series=series)), modality)
 
 
 def read_sequence(path: str | Path, *, modality: str | None = None) -> FrameSequence:
@@ -119,13 +127,12 @@ def read_sequence(path: str | Path, *, modality: str | None = None) -> FrameSequ
     ``modality`` overrides what the file says (a video says nothing: its modality is OTHER unless given).
     """
     path = Path(path)
-    _parse_modality(modality)
-    sequence = _read(path, ReadOptions())
+    sequence = read_any(path, modality=modality)
     if isinstance(sequence, SpineImage):
         raise InputError(
             f"{path}: a still image of shape {sequence.shape}, not a time sequence; read it with lumbar.io.read_image"
         )
-    return override_modality(sequence, modality)
+    return sequence
 
 
 def override_modality(image: ImageOrFrames, modality: str | None) -> ImageOrFrames:
