@@ -1,14 +1,27 @@
-"""Do the measurements agree with an expert? SPIDER mid-sagittal T1 and T2 slices vs radiological_gradings.csv.
+"""Which measurements may state a finding? Each one against the SPIDER expert, on every MRI sequence.
 
-For every disc found and joined to its grading (disc ``k`` from the bottom = ``IVD label`` ``k``):
-- slip in % of the endplate (``|slip_percent|``) as a score for the expert's spondylolisthesis (0/1),
-- disc height index (lower = narrower) as a score for the expert's disc narrowing (0/1),
-each as ROC AUC with a patient-bootstrap 95% CI, plus how often a slip could be measured at all and the
-spread of the lumbar lordosis angle. Prints a table, writes ``bench/results/measurements.json``.
+Every mid-sagittal T1, T2 and T2 SPACE image of the 179 SPIDER training patients is segmented and measured
+as ``lumbar analyze`` does; each disc is joined to the expert's grading by level (measurements are not
+learned, so every patient may be used). Per finding:
+
+- spondylolisthesis: the slip's size (``|slip_mm|``) as a score for the expert's spondylolisthesis (0/1);
+- disc narrowing: the disc height index (lower = narrower) as a score for the expert's narrowing (0/1);
+- vertebral height loss: how often Genant >= 2 is stated (SPIDER has no fracture grade: this is an upper bound of
+  its false-positive rate, not a validation);
+- central stenosis: SPIDER has no stenosis grade; the canal diameters are summarised only.
+
+For a scored finding: ROC AUC, and the operating point where at most 5% of the expert's negative discs are called
+(chosen on all patients) with its sensitivity and false-positive rate; then the same rule chosen on half of the
+patients and applied to the other half (cross-fitted), the figure to trust; all with patient-bootstrap 95% CIs. A
+finding is *validated* when its AUC's CI lies above 0.5 and, cross-fitted, its point still finds at least 10% of the
+expert's positives and at least half of what it states is what the expert graded (precision >= 0.5). ``--ship``
+writes the points into ``lumbar/validation.json``: only validated findings reach a report's Summary. Prints a
+table, writes ``bench/results/measurements.json``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -20,25 +33,26 @@ from common import SHARED_DATA, save
 from lumbar.datasets.grading import read_gradings
 from lumbar.io import read_image
 from lumbar.io.spider import patient_id, read_overview_spacing
-from lumbar.metrics import bootstrap_metric_ci, roc_auc
-from lumbar.pipelines.mr_sagittal import (
-    measure,
-    segment,
+from lumbar.metrics import (
+    bootstrap_metric_ci,
+    cross_fitted_rates,
+    false_positive_rate,
+    operating_point,
+    roc_auc,
+    sensitivity,
 )
+from lumbar.pipelines.mr_sagittal import measure, segment
 
 SPIDER = SHARED_DATA / "spider"
-SEQUENCES = ("t1", "t2")
-
-
-def _auc_row(truth: np.ndarray, score: np.ndarray, groups: np.ndarray) -> dict:
-    keep = ~np.isnan(score)
-    t, s, g = truth[keep], score[keep], groups[keep]
-    return {
-        "n": int(keep.sum()),
-        "positives": int(t.sum()),
-        "auc": roc_auc(t, s),
-        "auc_ci95": bootstrap_metric_ci(roc_auc, [t, s], g),
-    }
+SEQUENCES = ("t1", "t2", "t2_SPACE")
+MAX_FPR = 0.05
+MIN_CROSS_FITTED_SENSITIVITY = 0.10
+MIN_CROSS_FITTED_PRECISION = 0.5  # a stated finding must be more often right than wrong
+SHIPPED = Path(__file__).resolve().parents[1] / "lumbar" / "validation.json"
+REFERENCE = (
+    "SPIDER expert gradings (van der Graaf et al. 2024), 179 patients, mid-sagittal T1, T2 and T2 SPACE, "
+    "each disc joined by level"
+)
 
 
 def nan_if_none(value: float | None, then=float) -> float:
@@ -46,83 +60,196 @@ def nan_if_none(value: float | None, then=float) -> float:
     return float("nan") if value is None else float(then(value))
 
 
-def main() -> None:
-    if not (SPIDER / "midsag").is_dir():
-        print(f"skipped: {SPIDER / 'midsag'} not found")
-        return
+def scored_finding(truth: np.ndarray, score: np.ndarray, groups: np.ndarray) -> dict:
+    """AUC, the operating point at <= MAX_FPR false positives and its rates, in-sample and cross-fitted."""
+    keep = ~np.isnan(score)
+    t, s, g = truth[keep], score[keep], groups[keep]
+    threshold = operating_point(t, s, MAX_FPR)
+    auc_ci = bootstrap_metric_ci(roc_auc, [t, s], g)
+    crossed = cross_fitted_rates(t, s, g, MAX_FPR)
+    validated = bool(
+        auc_ci[0] > 0.5
+        and crossed["sensitivity"] >= MIN_CROSS_FITTED_SENSITIVITY
+        and crossed["precision"] >= MIN_CROSS_FITTED_PRECISION
+    )
+    return {
+        "measured_at": float(keep.mean()),
+        "n_positive": int(t.sum()),
+        "n_negative": int((t == 0).sum()),
+        "auc": roc_auc(t, s),
+        "auc_ci95": auc_ci,
+        "threshold": threshold,
+        "false_positive_rate": false_positive_rate(t, s, threshold),
+        "false_positive_rate_ci95": bootstrap_metric_ci(lambda a, b: false_positive_rate(a, b, threshold), [t, s], g),
+        "sensitivity": sensitivity(t, s, threshold),
+        "sensitivity_ci95": bootstrap_metric_ci(lambda a, b: sensitivity(a, b, threshold), [t, s], g),
+        "cross_fitted": crossed,
+        "validated": validated,
+    }
+
+
+def measure_all() -> tuple[list[dict], list[dict]]:
+    """Per disc (joined to a grading) and per vertebra: what ``lumbar analyze`` measures on every image."""
     spacing = read_overview_spacing(SPIDER / "overview.csv")
     gradings = read_gradings(SPIDER / "radiological_gradings.csv")
-    rows, lordosis = [], {s: [] for s in SEQUENCES}
+    discs, vertebrae = [], []
     for path in sorted((SPIDER / "midsag").glob("*.png")):
         sequence = path.stem.split("_", 1)[1]
         if sequence not in SEQUENCES or path.stem not in spacing:
             continue
-        result = segment(read_image(path, spacing_mm=spacing[path.stem][0]))
-        measured = measure(result)
-        lordosis[sequence].append(nan_if_none(measured.lordosis_deg))
+        measured = measure(segment(read_image(path, spacing_mm=spacing[path.stem][0])))
         patient = patient_id(path.stem)
         for level, disc in measured.discs.items():
             graded = gradings.get((patient, level))
             if graded:
-                rows.append(
-                    (
-                        sequence,
-                        patient,
-                        nan_if_none(disc.slip_percent, abs),
-                        nan_if_none(disc.height_index),
-                        graded["spondylolisthesis"],
-                        graded["narrowing"],
-                    )
+                discs.append(
+                    {
+                        "sequence": sequence,
+                        "patient": patient,
+                        "level": level,
+                        "slip_mm": nan_if_none(disc.slip_mm),
+                        "height_index": nan_if_none(disc.height_index),
+                        "canal_ap_mm": nan_if_none(disc.canal_ap_mm),
+                        "spondylolisthesis": graded["spondylolisthesis"],
+                        "narrowing": graded["narrowing"],
+                    }
                 )
-    summary = {}
-    for sequence in SEQUENCES:
-        sel = [r for r in rows if r[0] == sequence]
-        groups = np.array([r[1] for r in sel])
-        slip, dhi = np.array([r[2] for r in sel], float), np.array([r[3] for r in sel], float)
-        listhesis, narrowing = np.array([r[4] for r in sel]), np.array([r[5] for r in sel])
-        angles = np.array(lordosis[sequence], float)
-        angles = angles[~np.isnan(angles)]
-        summary[sequence] = {
-            "discs": len(sel),
-            "slip_measured": float(np.mean(~np.isnan(slip))),
-            "slip_vs_spondylolisthesis": _auc_row(listhesis, slip, groups),
-            "height_index_vs_narrowing": _auc_row(narrowing, -dhi, groups),
-            "lordosis_deg": {
-                "n": int(angles.size),
-                "median": float(np.median(angles)),
-                "p10_p90": [float(v) for v in np.percentile(angles, [10, 90])],
-            },
+        for level, vertebra in measured.vertebrae.items():
+            vertebrae.append(
+                {"sequence": sequence, "patient": patient, "level": level, "genant": vertebra.genant_grade}
+            )
+    return discs, vertebrae
+
+
+def validate(discs: list[dict], vertebrae: list[dict]) -> dict:
+    """Every finding's record: scored findings on all sequences pooled and per sequence, rates for the others."""
+    out: dict = {}
+    for name, label, score in (
+        ("spondylolisthesis", "spondylolisthesis", lambda d: abs(d["slip_mm"])),
+        ("disc_narrowing", "narrowing", lambda d: -d["height_index"]),
+    ):
+        rows = {"all": discs, **{s: [d for d in discs if d["sequence"] == s] for s in SEQUENCES}}
+        out[name] = {
+            part: scored_finding(
+                np.array([d[label] for d in sel]),
+                np.array([score(d) for d in sel]),
+                np.array([d["patient"] for d in sel]),
+            )
+            for part, sel in rows.items()
         }
-    path = save("measurements", summary)
+    graded = [v for v in vertebrae if v["genant"] is not None]
+    out["vertebral_height_loss"] = {
+        "vertebrae": len(vertebrae),
+        "graded": len(graded),
+        "genant_2_or_more": float(np.mean([v["genant"] >= 2 for v in graded])) if graded else float("nan"),
+        "genant_2_or_more_of_all": float(np.mean([(v["genant"] or 0) >= 2 for v in vertebrae])),
+    }
+    canal = np.array([d["canal_ap_mm"] for d in discs if "L" in d["level"].split("/")[0]], float)
+    canal = canal[~np.isnan(canal)]
+    out["central_stenosis"] = {
+        "lumbar_discs_measured": int(canal.size),
+        "canal_ap_mm_p5_median": [float(np.percentile(canal, 5)), float(np.median(canal))] if canal.size else [],
+        "below_10mm": float(np.mean(canal < 10)) if canal.size else float("nan"),
+    }
+    return out
+
+
+def why_not(r: dict) -> str:
+    """Why a scored finding was not validated, in its own figures."""
+    crossed = r["cross_fitted"]
+    return (
+        f"against the expert, AUC {r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]; at <= 5% false "
+        f"positives it finds {crossed['sensitivity']:.0%} of the expert's positives and {crossed['precision']:.0%} of "
+        "what it would state is what the expert graded"
+    )
+
+
+def shipped_record(results: dict) -> dict:
+    """What ``lumbar/validation.json`` holds: per finding, whether it may reach a Summary and at which point."""
+    findings = {}
+    for name, score, unit in (("spondylolisthesis", "|slip_mm|", "mm"), ("disc_narrowing", "-height_index", "")):
+        r = results[name]["all"]
+        findings[name] = {
+            "validated": r["validated"],
+            "score": score,
+            "unit": unit,
+            "threshold": r["threshold"],
+            **{k: r[k] for k in ("auc", "auc_ci95", "n_positive", "n_negative")},
+            "false_positive_rate": r["cross_fitted"]["false_positive_rate"],
+            "sensitivity": r["cross_fitted"]["sensitivity"],
+            "precision": r["cross_fitted"]["precision"],
+            "why": "" if r["validated"] else why_not(r),
+        }
+    height = results["vertebral_height_loss"]
+    findings["vertebral_height_loss"] = {
+        "validated": False,
+        "why": f"SPIDER has no expert fracture grade; Genant >= 2 is stated at {height['genant_2_or_more_of_all']:.1%} "
+        "of its vertebrae",
+    }
+    findings["central_stenosis"] = {"validated": False, "why": "SPIDER has no expert stenosis grade"}
+    return {
+        "reference": REFERENCE,
+        "short_reference": "the SPIDER expert (179 patients; T1, T2, T2 SPACE)",
+        "max_false_positive_rate": MAX_FPR,
+        "rates": "cross-fitted: the point chosen on half of the patients, measured on the other half",
+        "command": "python bench/measurements.py --ship",
+        "findings": findings,
+    }
+
+
+def main() -> None:
+    if not (SPIDER / "midsag").is_dir():
+        print(f"skipped: {SPIDER / 'midsag'} not found")
+        return
+    discs, vertebrae = measure_all()
+    results = validate(discs, vertebrae)
+    path = save("measurements", {"findings": results, "discs": discs})
+    if "--ship" in sys.argv:
+        from lumbar.io.write import write_text
+
+        shipped = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
+        shipped["measurements"] = shipped_record(results)
+        write_text(SHIPPED, json.dumps(shipped, indent=1, default=float) + "\n")
+        print(f"wrote {SHIPPED}")
 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        title="Measurements vs the SPIDER expert's gradings (mid-sagittal slices, sequences the model never saw)"
-    )
+    table = Table(title=f"Measured findings vs the SPIDER expert (operating point: <= {MAX_FPR:.0%} false positives)")
     for column in (
+        "finding",
         "sequence",
-        "discs",
-        "slip measured",
-        "AUC |slip %| vs listhesis",
-        "AUC -DHI vs narrowing",
-        "lordosis median [p10, p90]",
+        "discs (pos)",
+        "measured",
+        "AUC [95% CI]",
+        "threshold",
+        "sens / FPR",
+        "cross-fitted sens / FPR / precision",
+        "validated",
     ):
         table.add_column(column)
-    for sequence, s in summary.items():
-        a, b = s["slip_vs_spondylolisthesis"], s["height_index_vs_narrowing"]
-        lo = s["lordosis_deg"]
-        table.add_row(
-            sequence,
-            str(s["discs"]),
-            f"{100 * s['slip_measured']:.0f}%",
-            f"{a['auc']:.2f} [{a['auc_ci95'][0]:.2f}, {a['auc_ci95'][1]:.2f}] ({a['positives']} pos)",
-            f"{b['auc']:.2f} [{b['auc_ci95'][0]:.2f}, {b['auc_ci95'][1]:.2f}] ({b['positives']} pos)",
-            f"{lo['median']:.0f}° [{lo['p10_p90'][0]:.0f}, {lo['p10_p90'][1]:.0f}]",
-        )
-    Console().print(table)
-    print(f"wrote {path}")
+    for name in ("spondylolisthesis", "disc_narrowing"):
+        for part, r in results[name].items():
+            table.add_row(
+                name,
+                part,
+                f"{r['n_positive'] + r['n_negative']} ({r['n_positive']})",
+                f"{r['measured_at']:.0%}",
+                f"{r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]",
+                f"{r['threshold']:.2f}",
+                f"{r['sensitivity']:.2f} / {r['false_positive_rate']:.3f}",
+                f"{r['cross_fitted']['sensitivity']:.2f} / {r['cross_fitted']['false_positive_rate']:.3f} / "
+                f"{r['cross_fitted']['precision']:.2f}",
+                "yes" if r["validated"] else "no",
+            )
+    console = Console()
+    console.print(table)
+    h, c = results["vertebral_height_loss"], results["central_stenosis"]
+    console.print(
+        f"Genant >= 2 stated at {h['genant_2_or_more_of_all']:.1%} of {h['vertebrae']} vertebrae "
+        f"({h['graded']} could be graded); canal AP p5/median {c['canal_ap_mm_p5_median']} mm, "
+        f"< 10 mm at {c['below_10mm']:.1%} of lumbar discs. Wrote {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,20 +1,22 @@
 """The one-call Python API behind ``lumbar.analyze``, ``lumbar.segment`` and the command line.
 
-Each call reads its input (a path, or a :class:`~lumbar.image.SpineImage` already read), lets the router
-pick the pipeline (an image no pipeline reads is refused, unless ``force``), computes the result, and only
-when ``out`` is given writes it through :mod:`lumbar.outputs`.
+Each call checks where it will write (when ``out`` is given), reads its input (a path, or a
+:class:`~lumbar.image.SpineImage` already read), lets the router pick the pipeline (an image no pipeline reads is
+refused, unless ``force``), computes the result, and only when ``out`` is given writes it through
+:mod:`lumbar.outputs`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from lumbar.errors import InputError
 from lumbar.image import SpineImage
 from lumbar.io.names import study_stem
-from lumbar.io.read import read_image
+from lumbar.io.read import override_modality, read_image, suffix_of
 from lumbar.io.study import read_study
-from lumbar.outputs import save_segmentation, write_result, write_results
-from lumbar.pipelines import Result, Segmentation, route
+from lumbar.outputs import check_study_folder, ensure_writable, save_segmentation, write_result, write_results
+from lumbar.pipelines import Result, Segmentation, refusal, route
 from lumbar.progress import SILENT, Progress
 
 Input = str | Path | SpineImage
@@ -23,8 +25,13 @@ Input = str | Path | SpineImage
 def _read(
     source: Input, spacing_mm: float | None, modality: str | None, series: str | None, progress: Progress
 ) -> tuple[SpineImage, str]:
+    """The image and its output name; an image already read takes ``modality`` but no reading option."""
     if isinstance(source, SpineImage):
-        return source, Path(source.source).name or "image"
+        if spacing_mm is not None or series is not None:
+            raise InputError("spacing_mm and series are reading options: give them to lumbar.load, not with an image")
+        name = Path(source.source).name
+        suffix = suffix_of(Path(name))
+        return override_modality(source, modality), (name[: -len(suffix)] if suffix else name) or "image"
     progress.stage("reading")
     path = Path(source)
     return read_image(path, spacing_mm=spacing_mm, modality=modality, series=series), study_stem(path)
@@ -43,10 +50,15 @@ def segment(
 ) -> Segmentation:
     """Segment an image and name its levels; with ``out``, also write the masks and levels JSON there,
     named ``stem``."""
+    if out is not None:
+        ensure_writable(out)
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
     chosen = route(image, force)
-    seg = chosen.pipeline.segment(image, progress, chosen.notes)
-    return save_segmentation(seg, Path(out), stem or default_stem) if out is not None else seg
+    seg = chosen.pipeline.segment(image, progress, chosen.gate)
+    if out is None:
+        return seg
+    progress.stage("writing masks")
+    return save_segmentation(seg, Path(out), stem or default_stem)
 
 
 def analyze(
@@ -63,9 +75,13 @@ def analyze(
 ) -> Result:
     """Analyse one image: findings, label maps and figures. With ``out``, also write everything into
     ``out/<stem>/`` (masks, findings.json and, with ``report``, the HTML and PDF report)."""
+    if out is not None:
+        ensure_writable(out)
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
+    if out is not None:
+        check_study_folder(Path(out) / (stem or default_stem), (image.source, *image.source_files))
     chosen = route(image, force)
-    result = chosen.pipeline.analyze(image, notes=chosen.notes, progress=progress)
+    result = chosen.pipeline.analyze(image, gate=chosen.gate, progress=progress)
     if out is None:
         return result
     return write_result(result, Path(out) / (stem or default_stem), report=report, progress=progress)
@@ -82,20 +98,22 @@ def analyze_patient(
     progress: Progress = SILENT,
 ) -> list[Result]:
     """Several series of one patient (files, or a DICOM study folder holding them), each disc graded from every
-    series that shows it. All series are read and checked before anything is computed or written; with ``out``
-    each goes into ``out/<name>/``."""
+    series that shows it. A series of a study folder that no pipeline reads (an axial series, say) is left out
+    with a note, unless ``force``; a file given by name that none reads is refused. Everything is read and checked
+    before anything is computed or written; with ``out`` each series goes into ``out/<name>/``."""
+    if out is not None:
+        ensure_writable(out)
     progress.stage("reading series")
-    study = read_study(sources, spacing_mm=spacing_mm, modality=modality)
+    study = read_study(
+        sources, spacing_mm=spacing_mm, modality=modality, leave_out=(lambda image: None) if force else refusal
+    )
     routes = [route(image, force) for image in study.images]
-    pipelines = {r.pipeline for r in routes}
-    if len(pipelines) > 1:
-        from lumbar.errors import InputError
-
-        raise InputError("--same-patient: the series need different pipelines; analyse them separately")
-    notes = tuple(dict.fromkeys(note for r in routes for note in r.notes))
-    results = routes[0].pipeline.analyze_images(
-        list(study.images), same_patient=True, notes=(*study.notes, *notes), progress=progress
+    folders = [Path(out) / name for name in study.names] if out is not None else []
+    for folder, image in zip(folders, study.images):
+        check_study_folder(folder, (image.source, *image.source_files))
+    results = routes[0].pipeline.analyze_images(  # one pipeline reads every series of a study (today: one exists)
+        list(study.images), same_patient=True, gates=[r.gate for r in routes], notes=study.notes, progress=progress
     )
     if out is None:
         return results
-    return write_results(results, [Path(out) / name for name in study.names], report=report, progress=progress)
+    return write_results(results, folders, report=report, progress=progress)

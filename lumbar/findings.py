@@ -8,11 +8,14 @@ review the result. Numbers carry their unit in their name; a value that could no
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.labels import REPORTED_DISCS
+
+GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
 SCHEMA_VERSION = "1.2"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
@@ -20,9 +23,10 @@ StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
 
 
 class _Frozen(BaseModel):
-    """Findings are built once: no field of a built model can be reassigned (build a new one with model_copy)."""
+    """Findings are built once: no field of a built model can be reassigned and its sequences are tuples (build a
+    new one with ``model_copy``); unknown keys are refused."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class _Measured(_Frozen):
@@ -34,11 +38,16 @@ class _Measured(_Frozen):
         return None if isinstance(value, float) and math.isnan(value) else value
 
 
+Probability = Annotated[float, Field(ge=0, le=1)]
+Length = Annotated[float, Field(ge=0)]  # a height, depth or diameter: in mm, or pixels where ``units`` says so
+Ratio = Annotated[float, Field(ge=0)]
+
+
 class Grade(_Frozen):
-    value: int
-    probability: float = Field(ge=0, le=1, description="Probability of the predicted value.")
-    probabilities: dict[str, float] | None = Field(None, description="Per class, for Pfirrmann and Modic.")
-    threshold: float | None = Field(
+    value: int = Field(ge=0, le=5, description="Pfirrmann 1-5, Modic 0-3, binary grades 0/1 (checked per grade).")
+    probability: Probability = Field(description="Probability of the predicted value.")
+    probabilities: dict[str, Probability] | None = Field(None, description="Per class, for Pfirrmann and Modic.")
+    threshold: Probability | None = Field(
         None,
         description="Binary grades: the positive probability at or above which the value "
         "is 1, chosen for balanced accuracy (so a rare finding can be called below 50%).",
@@ -46,15 +55,18 @@ class Grade(_Frozen):
 
 
 class DiscMeasurements(_Measured):
-    height_anterior_mm: float | None
-    height_middle_mm: float | None
-    height_posterior_mm: float | None
-    height_index: float | None = Field(description="Mean disc height / mean height of the adjacent vertebral bodies.")
-    canal_ap_mm: float | None = Field(description="Spinal canal anteroposterior diameter in the disc's mid-plane.")
-    canal_area_mm2: float | None = Field(None, description="Canal cross-section in the disc's plane (volumes only).")
-    slip_mm: float | None = Field(description="Upper vertebra displacement: + anterolisthesis, - retrolisthesis.")
+    height_anterior_mm: Length | None
+    height_middle_mm: Length | None
+    height_posterior_mm: Length | None
+    height_index: Ratio | None = Field(description="Mean disc height / mean height of the adjacent vertebral bodies.")
+    canal_ap_mm: Length | None = Field(description="Spinal canal anteroposterior diameter in the disc's mid-plane.")
+    canal_area_mm2: Length | None = Field(None, description="Canal cross-section in the disc's plane (volumes only).")
+    slip_mm: float | None = Field(
+        description="Upper vertebra's posterior wall against the lower's, along the lower endplate, agreed on the "
+        "slices around the mid-sagittal one: + anterolisthesis, - retrolisthesis; null where not found on enough."
+    )
     slip_percent: float | None
-    meyerding_grade: int | None
+    meyerding_grade: int | None = Field(ge=0, le=5, description="Anterolisthesis only (null for a retrolisthesis).")
     angle_deg: float | None = Field(description="Angle between the endplates across the disc, + lordotic.")
 
 
@@ -72,8 +84,8 @@ class Disc(_Frozen):
         description="pfirrmann, herniation, bulging, narrowing, "
         "endplate_upper, endplate_lower, spondylolisthesis, modic; empty without a grading model.",
     )
-    graded_from: list[str] = Field(
-        default_factory=list,
+    graded_from: tuple[str, ...] = Field(
+        default=(),
         description="Series whose crops of this disc the grades come from: "
         "this one, or with --same-patient every series of the patient that shows it and "
         "whose level names carry no review flag.",
@@ -81,15 +93,31 @@ class Disc(_Frozen):
     measurements: DiscMeasurements | None = None
     stenosis: Stenosis | None = None
 
+    @field_validator("grades")
+    @classmethod
+    def _known_grades_in_range(cls, grades: dict[str, Grade]) -> dict[str, Grade]:
+        for name, grade in grades.items():
+            classes = GRADE_CLASSES.get(name)
+            if classes is None:
+                raise ValueError(f"unknown grade {name!r}; grades are {', '.join(GRADE_CLASSES)}")
+            if grade.value not in classes:
+                raise ValueError(f"{name} {grade.value} is not a grade (one of {classes})")
+        return grades
+
 
 class VertebraMeasurements(_Measured):
-    height_anterior_mm: float | None
-    height_middle_mm: float | None
-    height_posterior_mm: float | None
-    depth_mm: float | None
-    wedge_ratio: float | None
-    biconcave_ratio: float | None
-    genant_grade: int | None = Field(description="0 normal, 1 mild, 2 moderate, 3 severe height loss (Genant 1993).")
+    height_anterior_mm: Length | None
+    height_middle_mm: Length | None
+    height_posterior_mm: Length | None
+    depth_mm: Length | None
+    wedge_ratio: Ratio | None
+    biconcave_ratio: Ratio | None
+    genant_grade: int | None = Field(
+        ge=0,
+        le=3,
+        description="0 normal, 1 mild, 2 moderate, 3 severe height loss (Genant 1993); null where the outline does "
+        "not show both endplates and both walls.",
+    )
     upper_endplate_deg: float | None
 
 
@@ -103,11 +131,20 @@ class InputDescription(_Frozen):
     source: str
     format: str | None = None
     modality: str
-    shape: list[int]
-    spacing_mm: list[float] | None = Field(description="Null when the file does not say (PNG without --spacing).")
+    shape: tuple[int, ...]
+    spacing_mm: tuple[float, ...] | None = Field(description="Null when the file does not say (PNG without --spacing).")
     orientation: str
     source_orientation: str
     series_description: str | None = None
+
+
+class Statement(_Frozen):
+    """One line of the Summary: a finding stated at a validated operating point, with how far to trust it."""
+
+    level: str | None = Field(description="The disc or vertebra it concerns; null for the whole study.")
+    finding: str = Field(description="spondylolisthesis, disc_narrowing, or a grade's name.")
+    text: str = Field(description="The finding in plain language, with its measurement or probability.")
+    basis: str = Field(description="How it was validated: sensitivity and false-positive rate against an expert.")
 
 
 class Findings(_Frozen):
@@ -116,12 +153,24 @@ class Findings(_Frozen):
     input: InputDescription
     models: dict[str, str]
     units: Literal["mm", "pixels"] = Field(description="Unit of every distance: pixels when the spacing is unknown.")
-    discs: list[Disc]
-    vertebrae: list[Vertebra]
+    discs: tuple[Disc, ...]
+    vertebrae: tuple[Vertebra, ...]
     lordosis_deg: float | None = Field(None, description="L1 upper endplate to S1 upper endplate.")
     narrowest_canal_ap_mm: float | None = None
     narrowest_canal_level: str | None = None
-    needs_review: list[str] = Field(default_factory=list, description="Why a reader should check this result.")
+    needs_review: tuple[str, ...] = Field(default=(), description="Why a reader should check this result.")
+    summary: tuple[Statement, ...] = Field(
+        default=(),
+        description="Findings stated at an operating point validated against an expert on real images (at most 5% "
+        "false positives on the expert's normal discs); everything else stays in the tables.",
+    )
+    summary_withheld: str | None = Field(
+        None, description="Why no Summary is stated for this image (e.g. unreliable level names, a forced run)."
+    )
+    not_validated: dict[str, str] = Field(
+        default_factory=dict,
+        description="Findings in the tables that were not validated against an expert, and why: never in the Summary.",
+    )
     grading_reliability: str | None = Field(
         None,
         description="The grading model's own cross-validated figures, as the "

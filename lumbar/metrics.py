@@ -190,3 +190,58 @@ def grade_metrics(
             entry["ece"] = expected_calibration_error(np.where(p == 1, q, 1 - q), p == t)
         report[name] = entry
     return report
+
+
+# Operating points: where a score becomes a stated finding.
+
+
+def false_positive_rate(truth: np.ndarray, score: np.ndarray, threshold: float) -> float:
+    """Share of the expert's negatives (``truth == 0``) whose score reaches ``threshold``; NaN without negatives."""
+    truth, score = np.asarray(truth), np.asarray(score, float)
+    negatives = score[truth == 0]
+    return float(np.mean(negatives >= threshold)) if negatives.size else float("nan")
+
+
+def sensitivity(truth: np.ndarray, score: np.ndarray, threshold: float) -> float:
+    """Share of the expert's positives whose score reaches ``threshold``; NaN without positives."""
+    truth, score = np.asarray(truth), np.asarray(score, float)
+    positives = score[truth == 1]
+    return float(np.mean(positives >= threshold)) if positives.size else float("nan")
+
+
+def operating_point(truth: np.ndarray, score: np.ndarray, max_fpr: float = 0.05) -> float:
+    """The lowest threshold at which at most ``max_fpr`` of the negatives reach the score (``score >= threshold``
+    states the finding): the most sensitive point that keeps false positives within the bound. Infinite when
+    no threshold does (then nothing is ever stated)."""
+    truth, score = np.asarray(truth), np.asarray(score, float)
+    negatives = np.sort(score[truth == 0])
+    if not negatives.size:
+        return float("nan")
+    allowed = int(np.floor(max_fpr * negatives.size))  # negatives that may reach the threshold
+    if allowed >= negatives.size:
+        return float(negatives[0])
+    # Just above the (allowed + 1)-th largest negative, so that exactly ``allowed`` or fewer reach it.
+    return float(np.nextafter(negatives[negatives.size - allowed - 1], np.inf))
+
+
+def cross_fitted_rates(
+    truth: np.ndarray, score: np.ndarray, groups: np.ndarray, max_fpr: float = 0.05, seed: int = 0
+) -> dict[str, float]:
+    """Sensitivity and false-positive rate of :func:`operating_point` on patients it was not chosen on: the
+    patients are split in two halves, the point is chosen on each half and applied to the other, and the
+    held-out decisions are pooled. An honest figure for a threshold chosen on the same data set. ``precision`` is
+    the share of stated findings the expert also graded positive (it depends on how common the finding is)."""
+    truth, score, groups = np.asarray(truth), np.asarray(score, float), np.asarray(groups)
+    patients = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    half = set(rng.permutation(patients)[: len(patients) // 2])
+    in_half = np.array([g in half for g in groups])
+    stated = np.zeros(truth.size, bool)
+    for fit, apply in ((in_half, ~in_half), (~in_half, in_half)):
+        threshold = operating_point(truth[fit], score[fit], max_fpr)
+        stated[apply] = score[apply] >= threshold
+    return {
+        "false_positive_rate": float(np.mean(stated[truth == 0])) if (truth == 0).any() else float("nan"),
+        "sensitivity": float(np.mean(stated[truth == 1])) if (truth == 1).any() else float("nan"),
+        "precision": float(np.mean(truth[stated] == 1)) if stated.any() else float("nan"),
+    }

@@ -9,6 +9,7 @@ output that could not be written (e.g. a DICOM SEG over a series highdicom canno
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from lumbar.errors import InputError
 from lumbar.figures import png_bytes
 from lumbar.findings import Findings
 from lumbar.io.write import (
+    UMASK,
     atomic_path,
     classes_to_spider,
     semantic_colour_table,
@@ -33,6 +35,27 @@ from lumbar.io.write import (
 from lumbar.labels import instance_colours
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.progress import SILENT, Progress
+
+
+def ensure_writable(folder: str | Path) -> Path:
+    """Check that outputs can be written in ``folder`` before anything is computed: a read-only or impossible
+    output folder is one line and exit 2, not a failure after minutes of work. Folders created for the check are
+    removed again, so a refused input leaves nothing behind."""
+    folder = Path(folder)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"{folder}: cannot write outputs there ({exc.strerror or exc}); choose another folder"
+        ) from None
+    finally:
+        for path in created:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return folder
 
 
 def write_segmentation(seg: Segmentation, out_dir: str | Path, stem: str) -> tuple[dict[str, str], list[str]]:
@@ -61,8 +84,8 @@ def write_segmentation(seg: Segmentation, out_dir: str | Path, stem: str) -> tup
 
         try:
             outputs["dicom_seg"] = str(write_dicom_seg(instance_image, image, names, out_dir / f"{stem}_seg.dcm"))
-        except (InputError, ValueError) as exc:  # highdicom refuses sources it cannot reference
-            notes.append(f"DICOM SEG not written: {exc}")
+        except (InputError, ValueError, AttributeError, TypeError, KeyError) as exc:  # sources highdicom refuses
+            notes.append(f"DICOM SEG not written: {' '.join(str(exc).split())}")
     return outputs, notes
 
 
@@ -83,38 +106,76 @@ def save_segmentation(seg: Segmentation, out_dir: str | Path, stem: str) -> Segm
     return replace(seg, review=tuple(summary["needs_review"]), outputs=outputs)
 
 
+LUMBAR_OUTPUTS = ("findings.json", "report.html", "report.pdf", "heatmaps", "instances", "levels")
+
+
+def check_study_folder(folder: str | Path, sources: tuple[str, ...] = ()) -> Path:
+    """Refuse a study folder that writing would harm: one that holds the input (``sources``), or one that exists
+    and holds anything but a previous lumbar result of that study (which is replaced as a whole)."""
+    folder = Path(folder)
+    resolved = folder.resolve()
+    for source in sources:
+        path = Path(source).resolve()
+        if path == resolved or resolved in path.parents:
+            raise InputError(f"{folder}: holds the input {source}; choose an output folder outside the input")
+    if not folder.exists():
+        return folder
+    if not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder; choose another output folder")
+    entries = [entry.name for entry in folder.iterdir()]
+    foreign = [name for name in entries if name not in LUMBAR_OUTPUTS and not name.startswith("segmentation")]
+    if foreign or (entries and "findings.json" not in entries):
+        shown = ", ".join(sorted(foreign)[:3]) or "files lumbar did not write"
+        raise InputError(
+            f"{folder}: exists and holds {shown}; choose another output folder (lumbar replaces only "
+            "its own earlier results)"
+        )
+    return folder
+
+
 def _write_study(result: Result, folder: Path, report: bool, progress: Progress) -> Findings:
-    """Every output of one study into ``folder`` (a staging folder); ``findings.json`` last."""
+    """Every output of one study into ``folder`` (a staging folder). The findings document (the result's findings
+    plus the files written and any output that could not be) is built before the report, which renders it, and
+    ``findings.json`` is written last."""
     progress.stage("writing masks")
-    written, notes = write_segmentation(result.segmentation, folder, "segmentation")
+    seg = result.segmentation
+    written, notes = write_segmentation(seg, folder, "segmentation")
     outputs = {kind: str(Path(path).relative_to(folder)) for kind, path in written.items()}
+    levels_path = levels_json_path(seg, folder, "segmentation")
+    outputs["levels"] = str(levels_path.relative_to(folder))
     if result.figures.evidence:
         for item in result.figures.evidence:
             with atomic_path(folder / "heatmaps" / item.file_name) as tmp:
                 tmp.write_bytes(png_bytes(item.picture))
         outputs["heatmaps"] = "heatmaps"
     if report:
-        from lumbar.report.html import write_reports
-
-        progress.stage("writing report")
-        write_reports(result.findings, result.figures, folder)
         outputs.update(report_html="report.html", report_pdf="report.pdf")
     outputs["findings"] = "findings.json"
     document = result.findings.model_copy(
-        update={"outputs": outputs, "needs_review": [*result.findings.needs_review, *notes]}
+        update={"outputs": outputs, "needs_review": (*result.findings.needs_review, *notes)}
     )
+    summary = seg.summary(outputs)
+    summary["needs_review"] += notes
+    write_text(levels_path, json.dumps(summary, indent=1, default=float))
+    if report:
+        from lumbar.report.html import write_reports
+
+        progress.stage("writing report")
+        write_reports(document, result.figures, folder)
     write_text(folder / "findings.json", document.model_dump_json(indent=1))
     return document
 
 
 def write_result(result: Result, folder: str | Path, *, report: bool = True, progress: Progress = SILENT) -> Result:
-    """Write one study into ``folder``, whole or not at all; returns the result with the files it now has."""
-    folder = Path(folder)
+    """Write one study into ``folder``, whole or not at all; returns the result with the files it now has.
+    A previous lumbar result in ``folder`` is replaced; anything else there is refused (see
+    :func:`check_study_folder`)."""
+    folder = check_study_folder(folder, (result.image.source, *result.image.source_files))
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     try:
         document = _write_study(result, staging, report, progress)
-        os.chmod(staging, 0o777 & ~_umask())
+        os.chmod(staging, 0o777 & ~UMASK)
         _swap_into_place(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -122,22 +183,14 @@ def write_result(result: Result, folder: str | Path, *, report: bool = True, pro
 
 
 def _swap_into_place(staging: Path, folder: Path) -> None:
-    """Rename ``staging`` onto ``folder``; an existing folder is moved aside first and removed after."""
+    """Rename ``staging`` onto ``folder``; an earlier result there is moved aside first and removed after."""
     if not folder.exists():
         os.replace(staging, folder)
         return
-    if not folder.is_dir():
-        raise InputError(f"{folder}: exists and is not a folder; choose another output folder")
     old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
     os.replace(folder, old / folder.name)
     os.replace(staging, folder)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_results(

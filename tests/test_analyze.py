@@ -20,13 +20,12 @@ from lumbar.findings import (
     Grade,
     InputDescription,
     Stenosis,
-    Vertebra,
-    VertebraMeasurements,
     findings_schema,
 )
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
-from lumbar.report.html import summary_sentences
+from lumbar.tasks.measurements import meyerding_grade
+from lumbar.validation import Validation
 
 SHIPPED_SCHEMA = Path(__file__).resolve().parents[1] / "lumbar" / "findings.schema.json"
 
@@ -129,58 +128,90 @@ def _findings(discs, vertebrae=()):
     )
 
 
-def _disc(level, middle=10.0, canal=15.0, slip=0.0, grade="normal"):
+def _disc(level, index=0.45, canal=15.0, slip=0.0, grade="normal", grades=None):
     m = DiscMeasurements(
-        height_anterior_mm=middle,
-        height_middle_mm=middle,
-        height_posterior_mm=middle,
-        height_index=0.4,
+        height_anterior_mm=10.0,
+        height_middle_mm=10.0,
+        height_posterior_mm=10.0,
+        height_index=index,
         canal_ap_mm=canal,
         slip_mm=slip,
         slip_percent=slip / 36 * 100,
-        meyerding_grade=0 if abs(slip) < 1.8 else 1,
+        meyerding_grade=meyerding_grade(slip / 36 * 100),
         angle_deg=5.0,
     )
     return Disc(
         level=level,
         label=1,
         measurements=m,
+        grades=grades or {},
         stenosis=Stenosis(grade=grade, basis=f"AP diameter {canal} mm", thresholds=""),
     )
 
 
-def test_summary_names_each_abnormal_level_in_plain_language():
-    discs = [
-        _disc("L1/L2"),
-        _disc("L2/L3"),
-        _disc("L3/L4", slip=6.0),
-        _disc("L4/L5", middle=5.0, canal=8.5, grade="moderate"),
-        _disc("L5/S1"),
-    ]
-    wedge = VertebraMeasurements(
-        height_anterior_mm=18,
-        height_middle_mm=24,
-        height_posterior_mm=27,
-        depth_mm=36,
-        wedge_ratio=0.67,
-        biconcave_ratio=0.9,
-        genant_grade=2,
-        upper_endplate_deg=0,
+def _record(name, threshold, sensitivity, positives, negatives, unit=""):
+    return Validation(
+        name,
+        True,
+        threshold,
+        unit,
+        sensitivity=sensitivity,
+        false_positive_rate=0.05,
+        precision=0.6,
+        auc=0.7,
+        n_positive=positives,
+        n_negative=negatives,
+        reference="the expert",
     )
-    sentences = summary_sentences(_findings(discs, [Vertebra(level="L1", label=20, measurements=wedge)]))
-    assert len(sentences) == 3
-    assert sentences[0].startswith("L3/L4: anterolisthesis of L3 on L4 by 6.0 mm")
-    assert "moderate central canal stenosis" in sentences[1] and "disc narrowed" in sentences[1]
-    assert sentences[2].startswith("L1: moderate vertebral height loss (Genant grade 2")
-    assert summary_sentences(_findings([_disc("L4/L5")])) == []
 
 
-def test_summary_lists_a_grade_only_where_the_model_holds_it_likely():
-    likely = _disc("L4/L5").model_copy(update={"grades": {"herniation": Grade(value=1, probability=0.8)}})
-    # a coin flip, called by a low threshold
-    unlikely = _disc("L5/S1").model_copy(update={"grades": {"spondylolisthesis": Grade(value=1, probability=0.55)}})
-    sentences = summary_sentences(_findings([likely, unlikely]))
-    assert sentences == ["L4/L5: herniation 1 (80% confidence)."]
+RECORD = {
+    "spondylolisthesis": _record("spondylolisthesis", 4.0, 0.4, 30, 900, "mm"),
+    "disc_narrowing": _record("disc_narrowing", -0.30, 0.3, 200, 700),
+    "herniation": _record("herniation", 0.6, 0.2, 50, 900),
+    "vertebral_height_loss": Validation("vertebral_height_loss", False, why="no expert fracture grade"),
+}
+
+
+def test_summary_states_only_validated_findings_beyond_their_operating_point():
+    from lumbar.tasks.summary import summarise
+
+    discs = [
+        _disc("L2/L3", slip=3.9),  # below the 4 mm point: not stated
+        _disc("L3/L4", slip=6.0),
+        _disc("L4/L5", index=0.25, canal=8.5, grade="moderate"),  # stenosis is not validated: tables only
+        _disc("L5/S1", slip=-5.0, grades={"herniation": Grade(value=1, probability=0.55, threshold=0.05)}),
+    ]
+    statements, withheld, not_validated = summarise(discs, RECORD, "mm", gate=[])
+    assert withheld is None
+    assert [(s.level, s.finding) for s in statements] == [
+        ("L3/L4", "spondylolisthesis"),
+        ("L4/L5", "disc_narrowing"),
+        ("L5/S1", "spondylolisthesis"),
+    ]
+    assert statements[0].text == "L3/L4: anterolisthesis of L3 on L4 by 6.0 mm (17%, Meyerding grade I)."
+    assert statements[2].text == "L5/S1: retrolisthesis of L5 on S1 by 5.0 mm."  # no Meyerding grade
+    assert "found 40% of the expert's 30 positives" in statements[0].basis and "5.0% of the 900" in statements[0].basis
+    assert set(not_validated) >= {"vertebral_height_loss", "central_stenosis"} and "herniation" not in not_validated
+
+
+def test_a_grade_is_stated_only_from_its_validated_probability():
+    from lumbar.tasks.summary import summarise
+
+    likely = _disc("L4/L5", grades={"herniation": Grade(value=1, probability=0.8, threshold=0.05)})
+    called_low = _disc("L5/S1", grades={"herniation": Grade(value=1, probability=0.3, threshold=0.05)})
+    statements, _, _ = summarise([likely, called_low], RECORD, "mm", gate=[])
+    assert [s.text for s in statements] == ["L4/L5: herniation, grading model probability 80% (stated from 60%)."]
+
+
+def test_no_summary_for_an_image_that_failed_its_quality_gate_or_has_no_spacing():
+    from lumbar.tasks.summary import summarise
+
+    slipped = [_disc("L3/L4", slip=6.0)]
+    statements, withheld, _ = summarise(slipped, RECORD, "mm", gate=["vertebra L3 is segmented in pieces"])
+    assert statements == [] and withheld == "vertebra L3 is segmented in pieces"
+    assert summarise(slipped, RECORD, "pixels", gate=[])[0] == []  # a 6-pixel slip is not a 6 mm one
+    assert summarise(slipped, {}, "mm", gate=[])[0] == []  # nothing validated ships: nothing is stated
 
 
 def test_shipped_grading_model_fills_the_contract(tmp_path, inputs):
@@ -284,22 +315,28 @@ def _rewrite(folder, **tags):
 
 def test_same_patient_takes_every_sagittal_series_of_a_dicom_study(tmp_path, phantom):
     """A study folder holding T1, T2 and an axial series: the two sagittal ones, named by series number;
-    the axial one is left out and named in the review reasons."""
+    the axial one is left out by the router and named in the review reasons."""
+    import pydicom
+
     from lumbar.io.study import read_study
+    from lumbar.pipelines import refusal
 
     study = tmp_path / "study"
     for name, number in (("t2", 3), ("t1", 2), ("ax", 4)):
         write_dicom_series(phantom.image, study / name, series_description=f"{name.upper()} sag")
         _rewrite(study / name, SeriesNumber=number)
-    _rewrite(study / "ax", ImageOrientationPatient=[1, 0, 0, 0, 1, 0])
-    read = read_study([study])
+    for path in sorted((study / "ax").iterdir()):  # an axial series: slices stepping head to feet
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [0.0, 0.0, -4.0 * int(ds.InstanceNumber)]
+        ds.save_as(path)
+    read = read_study([study], leave_out=refusal)
     assert [(image.series.description, name) for name, image in read.series] == [
         ("T1 sag", "study_s2"),
         ("T2 sag", "study_s3"),
     ]
     notes = read.notes
-    assert len(notes) == 1 and "#4 AX sag" in notes[0] and "not sagittal" in notes[0]
-    import pydicom
+    assert len(notes) == 1 and "#4 AX sag" in notes[0] and "axial slices" in notes[0]
 
     axial_uid = pydicom.dcmread(next((study / "ax").iterdir())).SeriesInstanceUID
     assert axial_uid not in notes[0]  # no identifiers in review reasons

@@ -133,7 +133,7 @@ def test_router_takes_sagittal_and_isotropic_mr_and_refuses_the_rest():
             route(image)
         assert isinstance(refused.value, InputError) and "--force" in str(refused.value)
         forced = route(image, force=True)
-        assert forced.pipeline is mr_sagittal and forced.notes[0].startswith("forced: ")
+        assert forced.pipeline is mr_sagittal and forced.gate[0].startswith("forced: ")
 
 
 # --- compute, then write
@@ -226,3 +226,41 @@ def test_a_batch_goes_on_past_a_bad_study_and_a_bug_stops_it(tmp_path):
     ]
     with pytest.raises(ZeroDivisionError):
         run_batch(plan([tmp_path]), lambda study, name: 1 / 0)
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch):
+    import lumbar.pipelines.mr_sagittal as mr_sagittal
+    from lumbar.outputs import ensure_writable
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+
+    def never(*args, **kwargs):
+        raise AssertionError("computed before checking the output folder")
+
+    monkeypatch.setattr(mr_sagittal, "analyze", never)
+    import lumbar
+
+    with pytest.raises(InputError, match="cannot write outputs there"):
+        lumbar.analyze(tmp_path / "missing.nii.gz", blocker / "out")
+    ensure_writable(tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()  # the check leaves nothing behind
+
+
+def test_a_dicom_series_without_patient_tags_still_gets_its_dicom_seg(tmp_path, phantom):
+    import pydicom
+
+    import lumbar
+    from lumbar.io.dicom_write import write_dicom_series
+
+    write_dicom_series(phantom.image, tmp_path / "series")
+    for path in (tmp_path / "series").iterdir():
+        ds = pydicom.dcmread(path)
+        for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime"):
+            if keyword in ds:
+                delattr(ds, keyword)
+        ds.save_as(path)
+    result = lumbar.analyze(tmp_path / "series", tmp_path / "out", report=False)
+    assert "dicom_seg" in result.outputs and not any("DICOM SEG" in r for r in result.findings.needs_review)
+    seg = pydicom.dcmread(tmp_path / "out" / "series" / result.outputs["dicom_seg"])
+    assert seg.PatientID == "" and seg.Modality == "SEG"

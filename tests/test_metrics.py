@@ -95,3 +95,31 @@ def test_weighted_kappa_and_auc_hand_computed():
     truth, pred = np.array([1, 2, 3, 3]), np.array([1, 2, 3, 2])
     assert cohen_kappa(truth, pred, "linear", [1, 2, 3]) == pytest.approx(1 - 0.5 / 1.75)
     assert roc_auc([0, 1, 0, 1], [0.3, 0.3, 0.1, 0.9]) == pytest.approx(0.875)  # one tie counted half
+
+
+def test_operating_point_keeps_false_positives_within_the_bound():
+    from lumbar.metrics import false_positive_rate, operating_point, sensitivity
+
+    truth = np.array([0] * 20 + [1] * 4)
+    score = np.array([*list(range(20)), 18.5, 19.5, 25, 30], float)  # negatives 0..19
+    threshold = operating_point(truth, score, max_fpr=0.05)  # one negative of 20 may reach it: 19
+    assert 18 < threshold <= 19
+    assert false_positive_rate(truth, score, threshold) == 0.05 and sensitivity(truth, score, threshold) == 1.0
+    assert sensitivity(truth, score, 19.2) == 0.75 and false_positive_rate(truth, score, 19.2) == 0.0
+    assert operating_point(truth, score, max_fpr=0.0) > 19  # none may: just above the largest negative
+    assert false_positive_rate(truth, score, operating_point(truth, score, 0.0)) == 0.0
+    assert operating_point(truth, score, max_fpr=0.10) == pytest.approx(17, abs=1e-9)  # two of 20: 18 and 19
+
+
+def test_cross_fitted_rates_are_measured_on_the_other_half():
+    from lumbar.metrics import cross_fitted_rates
+
+    groups = np.repeat(np.arange(40), 2)
+    truth = np.tile([0, 1], 40)
+    separable = np.where(truth == 1, 10.0, 0.0) + np.linspace(0, 1, 80)
+    rates = cross_fitted_rates(truth, separable, groups)
+    assert rates["sensitivity"] == 1.0 and rates["false_positive_rate"] <= 0.1
+    assert rates["precision"] == pytest.approx(40 / (40 + 40 * rates["false_positive_rate"]))
+    noise = np.random.default_rng(1).random(80)
+    rates = cross_fitted_rates(truth, noise, groups)
+    assert rates["false_positive_rate"] <= 0.15 and rates["sensitivity"] <= 0.3  # no signal: little is found

@@ -127,17 +127,15 @@ def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None =
     return image
 
 
-def read_sagittal_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
-    """Every sagittal image series in a DICOM folder (e.g. a study's T1 and T2), by series number, and a
-    description of each series left out: not sagittal in every image (a localizer), a cine, or not stackable."""
+def read_still_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
+    """Every still image series in a DICOM folder (a study's T1, T2, axial, ...), by series number, and a
+    description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
+    Which of them a pipeline reads is the router's choice, not the reader's."""
     series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
     ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
     images, skipped = [], []
     for items in ordered:
         what = _series_label(items[0][1])
-        if any(plane(ds) != "sagittal" for _, ds in items):
-            skipped.append(f"{what}: not sagittal")
-            continue
         try:
             image = _read_series(items, folder)
         except InputError as exc:
@@ -148,7 +146,7 @@ def read_sagittal_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
         else:
             images.append(image)
     if not images:
-        raise InputError(f"{folder}: no sagittal image series that can be read ({'; '.join(skipped)})")
+        raise InputError(f"{folder}: no still image series that can be read ({'; '.join(skipped)})")
     return images, skipped
 
 

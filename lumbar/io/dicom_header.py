@@ -88,6 +88,12 @@ def volume_affine(
                 "a slice may be missing"
             )
         step = (positions_mm[-1] - positions_mm[0]) / (len(positions_mm) - 1)
+        normal = np.cross(row_dir, col_dir)
+        if abs(float(np.dot(step, normal))) < 0.5 * float(np.linalg.norm(step)):
+            raise InputError(
+                f"{where}: slice positions step within the image plane, not across it: the orientation and position "
+                "tags disagree"
+            )
     else:
         step = np.cross(row_dir, col_dir) * thickness_mm
     lps = np.eye(4)

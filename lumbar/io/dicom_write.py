@@ -143,7 +143,7 @@ def write_dicom_seg(labels: np.ndarray, reference: SpineImage, names: dict[int, 
     files = reference.source_files
     if not files:
         raise InputError(f"{reference.source}: DICOM SEG needs a DICOM series as input")
-    sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    sources = [_with_type2_attributes(pydicom.dcmread(f, stop_before_pixels=True)) for f in files]
     missing = [
         k
         for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
@@ -192,6 +192,29 @@ def write_dicom_seg(labels: np.ndarray, reference: SpineImage, names: dict[int, 
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
     return Path(path)
+
+
+# Patient and study attributes a DICOM SEG copies from its source: Type 2, present but possibly empty (PS3.3 C.7.1.1,
+# C.7.2.1). Anonymised series often drop them; the SEG then carries them empty rather than failing.
+TYPE2_COPIED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+def _with_type2_attributes(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """``ds`` with every attribute of ``TYPE2_COPIED`` present (empty where the source lacked it)."""
+    for keyword in TYPE2_COPIED:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    return ds
 
 
 def _property_type(name: str):

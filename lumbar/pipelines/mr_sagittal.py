@@ -20,14 +20,16 @@ from lumbar.labels import CANAL_LABEL, REPORTED_DISCS
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model, model_for
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.progress import SILENT, Progress
-from lumbar.study import Study
 from lumbar.tasks.disc_crops import crop_disc
 from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
-from lumbar.tasks.levels import label_levels
-from lumbar.tasks.measurements import SpineMeasurements, measure_spine
+from lumbar.tasks.levels import label_levels, mid_sagittal_index
+from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine
 from lumbar.tasks.overlays import heatmap_overlay, overlay
+from lumbar.tasks.quality import quality_problems
 from lumbar.tasks.segmentation import segment as segment_semantic
 from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
+from lumbar.tasks.summary import summarise
+from lumbar.validation import load_validation
 from lumbar.version import __version__
 
 NAME = "mr_sagittal"
@@ -47,41 +49,49 @@ def refusal(image: SpineImage) -> str | None:
     return None
 
 
-def review_reasons(image: SpineImage, semantic_confidence: float | None) -> list[str]:
-    """Why a reader should check a result, beyond level naming: spacing, resolution, confidence."""
-    reasons = []
+def image_reasons(image: SpineImage) -> list[str]:
+    """Why a reader should check a result, from the image itself: spacing, resolution."""
     if not image.spacing_known:
-        reasons.append("pixel spacing unknown: distances are in pixels (give --spacing in mm)")
-    elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
+        return ["pixel spacing unknown: distances are in pixels (give --spacing in mm)"]
+    if max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
         coarse = max(image.sagittal_spacing_mm())
-        reasons.append(f"low image quality: in-plane pixels of {coarse:.1f} mm are coarse for measurements")
-    if semantic_confidence is not None and semantic_confidence < LOW_CONFIDENCE:
-        reasons.append(f"low model confidence: mean segmentation confidence {semantic_confidence:.2f}")
-    return reasons
+        return [f"low image quality: in-plane pixels of {coarse:.1f} mm are coarse for measurements"]
+    return []
 
 
-def segment(image: SpineImage, progress: Progress = SILENT, notes: tuple[str, ...] = ()) -> Segmentation:
-    """Segment every sagittal slice and name the levels; ``notes`` are further review reasons (e.g. a forced run)."""
+def segment(image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = ()) -> Segmentation:
+    """Segment every sagittal slice, name the levels and run the quality gate. ``gate`` holds further reasons to
+    withhold the Summary (a forced run on an image the pipeline was not made for)."""
     progress.stage("segmenting slices", total=image.sagittal_slices().shape[0])
     semantic = segment_semantic(image, progress=progress.advance)
     progress.stage("naming levels")
     levels = label_levels(semantic.classes, (image.spacing_mm[0], *image.sagittal_spacing_mm()))
     structure = semantic.classes > 0
     confidence = float(semantic.confidence[structure].mean()) if structure.any() else None
-    return Segmentation(image, semantic, levels, (*notes, *levels.flags, *review_reasons(image, confidence)))
+    mid = mid_sagittal_index(semantic.classes)
+    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[mid], levels.levels)]
+    if confidence is None:
+        withheld.append("nothing of a spine was segmented")
+    elif confidence < LOW_CONFIDENCE:
+        withheld.append(f"low model confidence: mean segmentation confidence {confidence:.2f}")
+    return Segmentation(image, semantic, levels, (*withheld, *image_reasons(image)), tuple(withheld))
 
 
 def measure(seg: Segmentation) -> SpineMeasurements:
-    """Measurements on the mid-sagittal slice; canal areas too when the study is a volume."""
+    """Measurements on the mid-sagittal slice; canal areas too when the study is a volume. Where the file does
+    not give its pixel size, distances are in pixels (the size the reader assumed for the network is not a
+    measurement and is never reported as one)."""
     image, levels, mid = seg.image, seg.levels, seg.mid_slice
     canal = levels.instances == CANAL_LABEL
-    volume = canal if canal.shape[0] > 1 else None
+    volume = canal if canal.shape[0] > 1 and image.spacing_known else None
+    reach = round(SLIP_SLAB_MM / image.spacing_mm[0]) if image.spacing_known else 1
     return measure_spine(
         levels.instances[mid],
         levels.levels,
-        image.sagittal_spacing_mm(),
+        image.sagittal_spacing_mm() if image.spacing_known else (1.0, 1.0),
         canal_volume=volume,
         lateral_mm=image.spacing_mm[0] if volume is not None else None,
+        slab=levels.instances[max(0, mid - reach) : mid + reach + 1],
     )
 
 
@@ -247,6 +257,8 @@ def build_findings(
         for lv in seg.levels.vertebrae
     ]
     together = any(len(sources) > 1 for sources in graded_from.values())
+    units = "mm" if image.spacing_known else "pixels"
+    summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate))
     return Findings(
         lumbar_version=__version__,
         input=InputDescription(**{k: described.get(k) for k in InputDescription.model_fields}),
@@ -254,13 +266,16 @@ def build_findings(
             "segmentation": seg.semantic.model_version,
             "grading": model.version if model is not None else "not available",
         },
-        units="mm" if image.spacing_known else "pixels",
+        units=units,
         discs=discs,
         vertebrae=vertebrae,
         lordosis_deg=measurements.lordosis_deg,
         narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
         narrowest_canal_level=measurements.narrowest_canal_level,
         needs_review=[*seg.review, *(notes or [])],
+        summary=summary,
+        summary_withheld=withheld,
+        not_validated=not_validated,
         grading_reliability=grading_reliability(model, together) if model is not None and grades else None,
     )
 
@@ -284,13 +299,19 @@ def grading_model() -> OnnxModel | None:
 
 
 def analyze_images(
-    images: list[SpineImage], *, same_patient: bool = False, notes: tuple[str, ...] = (), progress: Progress = SILENT
+    images: list[SpineImage],
+    *,
+    same_patient: bool = False,
+    gates: list[tuple[str, ...]] | None = None,
+    notes: tuple[str, ...] = (),
+    progress: Progress = SILENT,
 ) -> list[Result]:
     """Analyse images already read. With ``same_patient`` they are series of one patient (T1, T2, ...): each
-    disc is graded from every series that shows it (see :func:`patient_gradings`). ``notes`` are review reasons
-    for every image."""
+    disc is graded from every series that shows it (see :func:`patient_gradings`). ``gates`` holds, per image,
+    reasons that withhold its Summary (a forced run); ``notes`` are review reasons for every image (series left
+    out of the study)."""
     model = grading_model()
-    segs = [segment(image, progress, notes) for image in images]
+    segs = [segment(image, progress, gate) for image, gate in zip(images, gates or [()] * len(images))]
     extra: list[list[str]] = [[] for _ in segs]
     gradings: list[SeriesGrading | None] = [None] * len(segs)
     if model is not None:
@@ -306,19 +327,16 @@ def analyze_images(
         grades, evidence = (
             grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
         )
-        findings = build_findings(seg, measurements, grades, model, grading.graded_from if grading else None, own)
+        graded_from = grading.graded_from if grading else None
+        findings = build_findings(seg, measurements, grades, model, graded_from, [*notes, *own])
         results.append(Result(seg, findings, Figures(overview(seg), tuple(evidence))))
     return results
 
 
-def analyze(image: SpineImage, *, notes: tuple[str, ...] = (), progress: Progress = SILENT) -> Result:
-    """Analyse one image: segmentation, levels, measurements, stenosis, grades, findings and figures."""
-    return analyze_images([image], notes=notes, progress=progress)[0]
-
-
-def analyze_study(study: Study, *, progress: Progress = SILENT) -> list[Result]:
-    """Analyse every series of one patient, grading each disc from all series that show it."""
-    return analyze_images(list(study.images), same_patient=True, notes=study.notes, progress=progress)
+def analyze(image: SpineImage, *, gate: tuple[str, ...] = (), progress: Progress = SILENT) -> Result:
+    """Analyse one image: segmentation, levels, measurements, stenosis, grades, findings and figures. ``gate``
+    holds reasons to withhold its Summary (a forced run on an image this pipeline was not made for)."""
+    return analyze_images([image], gates=[gate], progress=progress)[0]
 
 
 __all__ = [
@@ -327,7 +345,6 @@ __all__ = [
     "SeriesGrading",
     "analyze",
     "analyze_images",
-    "analyze_study",
     "build_findings",
     "disc_crops",
     "grade_series",

@@ -27,6 +27,7 @@ class Segmentation:
     semantic: SemanticSegmentation
     levels: LevelLabelling
     review: tuple[str, ...] = ()
+    gate: tuple[str, ...] = ()  # the review reasons that withhold the Summary (a subset of ``review``)
     outputs: dict[str, str] = field(default_factory=dict)  # where each file went, once saved
 
     @property

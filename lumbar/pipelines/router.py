@@ -2,32 +2,69 @@
 
 Each pipeline says which images it reads (its models' registry entries decide); today that is sagittal
 MRI. CT, radiographs, fluoroscopy and ultrasound get pipelines of their own here; until they do, such an
-image is refused rather than run through models that never saw its kind. ``force`` runs the nearest
-pipeline anyway and says so in the review reasons.
+image is refused rather than run through models that never saw its kind. ``force`` runs the sagittal MRI
+pipeline anyway, and the run carries a reason that withholds its Summary.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
+from typing import Protocol
 
 from lumbar.errors import InputError
 from lumbar.image import SpineImage
 from lumbar.pipelines import mr_sagittal
+from lumbar.pipelines.result import Result, Segmentation
+from lumbar.progress import Progress
 
-PIPELINES: tuple[ModuleType, ...] = (mr_sagittal,)
+
+class Pipeline(Protocol):
+    """What a pipeline module provides (``mr_sagittal`` is one): a name, what it reads, why it would refuse an
+    image, and the image-to-result steps, none of which writes anything."""
+
+    NAME: str
+    DESCRIPTION: str
+
+    def refusal(self, image: SpineImage) -> str | None: ...
+
+    def segment(self, image: SpineImage, progress: Progress = ..., gate: tuple[str, ...] = ...) -> Segmentation: ...
+
+    def analyze(self, image: SpineImage, *, gate: tuple[str, ...] = ..., progress: Progress = ...) -> Result: ...
+
+    def analyze_images(
+        self,
+        images: list[SpineImage],
+        *,
+        same_patient: bool = ...,
+        gates: list[tuple[str, ...]] | None = ...,
+        notes: tuple[str, ...] = ...,
+        progress: Progress = ...,
+    ) -> list[Result]: ...
+
+
+PIPELINES: tuple[Pipeline, ...] = (mr_sagittal,)  # type: ignore[assignment]
 
 
 class UnsupportedImage(InputError):
-    """No pipeline reads this kind of image."""
+    """No pipeline reads this kind of image; ``reason`` says why in a few words."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
 class Route:
-    """The pipeline chosen for an image, and the review note a forced run carries."""
+    """The pipeline chosen for an image, and the reasons a forced run withholds its Summary."""
 
-    pipeline: ModuleType
-    notes: tuple[str, ...] = ()
+    pipeline: Pipeline
+    gate: tuple[str, ...] = ()
+
+
+def refusal(image: SpineImage) -> str | None:
+    """Why no pipeline reads ``image`` (the first pipeline's reason), or None when one does."""
+    reasons = [pipeline.refusal(image) for pipeline in PIPELINES]
+    return None if any(r is None for r in reasons) else reasons[0]
 
 
 def route(image: SpineImage, force: bool = False) -> Route:
@@ -39,8 +76,9 @@ def route(image: SpineImage, force: bool = False) -> Route:
             return Route(pipeline)
         refusals.append(why)
     if force:
-        return Route(mr_sagittal, (f"forced: {refusals[0]}; results may be meaningless",))
+        return Route(mr_sagittal, (f"forced: {refusals[0]}; results may be meaningless",))  # type: ignore[arg-type]
     readable = "; ".join(p.DESCRIPTION for p in PIPELINES)
     raise UnsupportedImage(
-        f"{image.source}: not supported: {refusals[0]}. lumbar reads {readable}; --force runs it anyway, flagged"
+        f"{image.source}: not supported: {refusals[0]}. lumbar reads {readable}; --force runs it anyway, flagged",
+        refusals[0],
     )

@@ -10,18 +10,16 @@ import base64
 import math
 from pathlib import Path
 
-import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from lumbar.figures import Evidence, Figures, png_bytes
 from lumbar.findings import Findings
 from lumbar.grades import called_below_even_odds, is_abnormal
 from lumbar.io.write import atomic_path, write_text
-from lumbar.labels import LUMBAR_DISCS, STRUCTURE_COLOURS, STRUCTURE_NAMES
+from lumbar.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES
 
 TEMPLATES = Path(__file__).parent / "templates"
-NARROW_DISC_FRACTION = 0.7  # middle height below this fraction of the other lumbar discs' median
-SUMMARY_MIN_PROBABILITY = 0.7  # "likely": a grade the calibrated model gives at least this
 
 
 def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
@@ -32,56 +30,12 @@ def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
 
 
 def grading_reliability(f: Findings) -> str:
-    """The grading model's own figures (from the findings) and the rule the summary follows."""
+    """The grading model's own figures (from the findings) and the rule the Summary follows."""
     if not f.grading_reliability:
         return ""
-    rule = f"The summary lists a grade only where its probability is at least {SUMMARY_MIN_PROBABILITY:.0%}."
-    return f"{f.grading_reliability} {rule}"
-
-
-def summary_sentences(f: Findings) -> list[str]:
-    """One plain-language sentence per abnormal level, worst first within each kind."""
-    unit = f.units
-    sentences = []
-    heights = {
-        d.level: d.measurements.height_middle_mm
-        for d in f.discs
-        if d.measurements and d.measurements.height_middle_mm and d.level in LUMBAR_DISCS
-    }
-    for d in f.discs:
-        parts = []
-        if d.stenosis and d.stenosis.grade in ("mild", "moderate", "severe"):
-            parts.append(f"{d.stenosis.grade} central canal stenosis ({d.stenosis.basis})")
-        m = d.measurements
-        if m and d.level in heights and len(heights) >= 3:
-            others = [h for level, h in heights.items() if level != d.level]
-            if m.height_middle_mm < NARROW_DISC_FRACTION * float(np.median(others)):
-                parts.append(
-                    f"disc narrowed to {fmt(m.height_middle_mm, unit)}, "
-                    f"under {int(NARROW_DISC_FRACTION * 100)}% of the other lumbar discs"
-                )
-        if m and m.meyerding_grade:
-            kind = "anterolisthesis" if (m.slip_mm or 0) > 0 else "retrolisthesis"
-            upper, lower = d.level.split("/")
-            parts.append(
-                f"{kind} of {upper} on {lower} by {fmt(abs(m.slip_mm), unit)} "
-                f"({abs(m.slip_percent):.0f}%, Meyerding grade {m.meyerding_grade})"
-            )
-        for name, grade in d.grades.items():
-            # The table shows every decision; the summary only what the model calls likely.
-            if is_abnormal(name, grade.value) and grade.probability >= SUMMARY_MIN_PROBABILITY:
-                parts.append(f"{name.replace('_', ' ')} {grade.value} ({100 * grade.probability:.0f}% confidence)")
-        if parts:
-            sentences.append(f"{d.level}: " + "; ".join(parts) + ".")
-    for v in f.vertebrae:
-        m = v.measurements
-        if m and m.genant_grade:
-            severity = {1: "mild", 2: "moderate", 3: "severe"}[m.genant_grade]
-            sentences.append(
-                f"{v.level}: {severity} vertebral height loss (Genant grade {m.genant_grade}, "
-                f"wedge ratio {fmt(m.wedge_ratio, '', 2)})."
-            )
-    return sentences
+    return (
+        f"{f.grading_reliability} A grade reaches the Summary only at an operating point validated against the expert."
+    )
 
 
 def caption(e: Evidence) -> str:
@@ -102,7 +56,7 @@ def render_html(f: Findings, figures: Figures) -> str:
         title=title,
         unit=f.units,
         fmt=fmt,
-        summary=summary_sentences(f),
+        nv=lambda name: Markup('<sup class="nv">†</sup>') if name in f.not_validated else "",
         citation=citation,
         overlay=base64.b64encode(png_bytes(figures.overview)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},

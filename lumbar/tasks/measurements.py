@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lumbar.findings import DiscMeasurements, VertebraMeasurements
-from lumbar.labels import LUMBAR_DISCS
+from lumbar.labels import LUMBAR_DISCS, SPINE_ORDER
 
 MEASURE_AT = 0.7  # fraction of the half-depth from the centre: 15% in from each edge
 # Beyond this a "slip" means the segmentation went wrong (Meyerding V, spondyloptosis, starts at 100%).
@@ -25,6 +25,16 @@ MAX_PLAUSIBLE_SLIP_PERCENT = 110.0
 MAX_ENDPLATE_MISFIT_DEG = 12.0
 MAX_BODY_AXIS_STRAY_DEG = 15.0
 MIN_DEPTH_RATIO = 0.75  # adjacent vertebral bodies differ in depth by far less than this
+MIN_SOLIDITY = 0.85  # a body's area over its convex hull's: below, a fragment or joined posterior elements
+# An anterior or middle height this much above the posterior one is no anatomy: the outline is wrong.
+MAX_WEDGE_RATIO = 1.25
+MAX_BICONCAVE_RATIO = 1.15
+# A body's area matches its depth times its mean height (a trapezoid) within this: heights read where the
+# endplates are not (a pedicle stump, a cut corner) disagree with the area and withhold the fracture grade.
+AREA_AGREEMENT = (0.85, 1.2)
+SLIP_SLAB_MM = 3.0  # slips are read on the mid-sagittal slice and its neighbours this far to either side
+MIN_SLIP_SLICES = 3  # ... on at least this many of them (or every slice a thinner study has)
+MAX_SLIP_SPREAD_MM = 3.0  # ... agreeing within this; otherwise no slip is reported
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,7 @@ def heights_mm(
     if len(pts) < 3:
         return (float("nan"),) * 3
     s, t = local(pts, frame)
-    t_lo, t_hi = span if span is not None else (t.min(), t.max())
+    t_lo, t_hi = span if span is not None else walls(s, t, max(spacing_mm))
     centre, half = (t_lo + t_hi) / 2, (t_hi - t_lo) / 2
     band = max(spacing_mm) * 0.75
     pixel = _pixel_along(frame.axis, spacing_mm)
@@ -93,6 +103,19 @@ def heights_mm(
         sel = np.abs(t - position) <= band
         out.append(float(s[sel].max() - s[sel].min() + pixel) if sel.any() else float("nan"))
     return tuple(out)  # type: ignore[return-value]
+
+
+def walls(s: np.ndarray, t: np.ndarray, bin_mm: float) -> tuple[float, float]:
+    """(anterior, posterior) wall positions across the frame: the median, over thin bands through the middle 60% of
+    the structure's height, of its most anterior and most posterior points. A spur, a rounded corner or a stray
+    pixel moves one band's extreme, not the wall (the heights are then read where the endplates really are)."""
+    lo, hi = np.percentile(s, [20, 80])
+    edges = np.arange(lo, hi + bin_mm, bin_mm)
+    bands = [(s >= a) & (s < b) for a, b in itertools.pairwise(edges)]
+    bands = [band for band in bands if band.any()]
+    if not bands:
+        return float(t.min()), float(t.max())
+    return float(np.median([t[b].min() for b in bands])), float(np.median([t[b].max() for b in bands]))
 
 
 def depth_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame) -> float:
@@ -169,11 +192,23 @@ def _posterior_wall(s: np.ndarray, t: np.ndarray, lo: float, hi: float, bin_mm: 
     return float(np.median(walls)) if walls else float("nan")
 
 
+def endplate_frame(body: np.ndarray, spacing_mm: tuple[float, float], frame: Frame) -> Frame:
+    """A frame whose ``across`` runs along the body's upper endplate (fitted as :func:`endplate_angle_deg` does),
+    so that a slip is measured along the endplate, as on a radiograph (Meyerding 1932); the body's own frame
+    where the endplate cannot be fitted."""
+    angle = np.radians(endplate_angle_deg(body, spacing_mm, frame, upper=True))
+    if np.isnan(angle):
+        return frame
+    # The endplate runs toward posterior along (row, col) = (-sin, cos); the axis is perpendicular, toward the head.
+    return Frame(frame.origin, np.array([-np.cos(angle), -np.sin(angle)]))
+
+
 def slip_mm(
     upper_body: np.ndarray, lower_body: np.ndarray, spacing_mm: tuple[float, float], lower_frame: Frame
 ) -> float:
     """Displacement of the upper vertebra's posterior wall (its lower third) relative to the lower one's
-    (its upper third), across the lower body's axis: positive = anterolisthesis (upper slipped forward).
+    (its upper third), along ``lower_frame.across`` (the lower body's upper endplate, see :func:`endplate_frame`):
+    positive = anterolisthesis (the upper vertebra slipped forward), negative = retrolisthesis.
     """
     pu, pl = points_mm(upper_body, spacing_mm), points_mm(lower_body, spacing_mm)
     su, tu = local(pu, lower_frame)
@@ -185,18 +220,16 @@ def slip_mm(
 
 
 def meyerding_grade(slip_percent: float) -> int | None:
-    """Meyerding grade from slip in % of the lower endplate depth: 0 (<5%), I <25, II <50, III <75, IV <100, V >=100.
-
-    Meyerding, Surg Gynecol Obstet 1932. Below 5% is within measurement error and counted as none. The
-    grade applies to the size of a retrolisthesis too (the sign of the slip tells the direction); None
-    when the slip could not be measured.
+    """Meyerding grade of an anterolisthesis from its slip in % of the lower endplate's depth: 0 (<5%), I <25,
+    II <50, III <75, IV <100, V >=100 (Meyerding, Surg Gynecol Obstet 1932). Below 5% is within measurement
+    error and counted as none. A retrolisthesis has no Meyerding grade (it is reported in mm), and neither has
+    a slip that could not be measured: both give None.
     """
-    if slip_percent is None or np.isnan(slip_percent):
+    if slip_percent is None or np.isnan(slip_percent) or slip_percent <= -5:
         return None
-    p = abs(slip_percent)
-    if p < 5:
+    if slip_percent < 5:
         return 0
-    return min(5, int(p // 25) + 1)
+    return min(5, int(slip_percent // 25) + 1)
 
 
 def canal_area_mm2(
@@ -226,22 +259,28 @@ class SpineMeasurements:
     narrowest_canal_level: str | None
 
 
-def vertebral_body(mask: np.ndarray, canal: np.ndarray | None = None) -> np.ndarray:
-    """The body of a vertebra on a mid-sagittal slice: the part in front of the canal, largest piece.
+def in_front_of_canal(mask: np.ndarray, canal: np.ndarray | None) -> np.ndarray:
+    """The part of a vertebra's mask in front of the canal's anterior wall, row by row (rows without canal take
+    the nearest row's wall, so the cut also holds between canal rows)."""
+    mask = mask.astype(bool)
+    if canal is None or not canal.any():
+        return mask
+    rows = np.nonzero(canal.any(axis=1))[0]
+    front = np.full(mask.shape[0], mask.shape[1])
+    front[rows] = canal[rows].argmax(axis=1)  # first canal column in each row
+    front = np.interp(np.arange(mask.shape[0]), rows, front[rows]).astype(int)
+    return mask & (np.arange(mask.shape[1])[None, :] < front[:, None])
 
-    Cutting at the canal's anterior wall row by row separates the body from pedicles and posterior
-    elements even where the segmentation joins them.
+
+def vertebral_body(mask: np.ndarray, canal: np.ndarray | None = None) -> np.ndarray:
+    """The body of a vertebra on a mid-sagittal slice: the largest piece in front of the canal.
+
+    Cutting at the canal's anterior wall separates the body from pedicles and posterior elements even where
+    the segmentation joins them.
     """
     from scipy import ndimage
 
-    mask = mask.astype(bool)
-    if canal is not None and canal.any():
-        rows = np.nonzero(canal.any(axis=1))[0]
-        front = np.full(mask.shape[0], mask.shape[1])
-        front[rows] = canal[rows].argmax(axis=1)  # first canal column in each row
-        # Rows without canal take the nearest row's wall, so the cut also holds between canal rows.
-        front = np.interp(np.arange(mask.shape[0]), rows, front[rows]).astype(int)
-        mask = mask & (np.arange(mask.shape[1])[None, :] < front[:, None])
+    mask = in_front_of_canal(mask, canal)
     labelled, n = ndimage.label(mask)
     if n <= 1:
         return mask
@@ -279,6 +318,45 @@ def _bodies_fit_disc(
     return all(abs(a - b) <= MAX_ENDPLATE_MISFIT_DEG for a, b in pairs)
 
 
+def solidity(mask: np.ndarray) -> float:
+    """Area of a 2D mask over the area of its convex hull (1 for a convex shape)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    pts = np.argwhere(mask)
+    if len(pts) < 3:
+        return float("nan")
+    corners = np.concatenate([pts + d for d in ((0, 0), (0, 1), (1, 0), (1, 1))])  # pixels as squares
+    try:
+        return float(len(pts) / ConvexHull(corners).volume)
+    except QhullError:  # all pixels on one line
+        return float("nan")
+
+
+def outline_problem(
+    body: np.ndarray,
+    heights: tuple[float, float, float],
+    depth: float,
+    neighbour_depths: list[float],
+    pixel_mm2: float = 1.0,
+) -> str | None:
+    """Why a body's outline cannot carry a fracture grade (None when it can): Genant's grade needs both
+    endplates and both walls where they are, and a segmentation error looks like a fracture otherwise."""
+    if _touches_edge(body):
+        return "cut by the image edge"
+    if np.isnan(heights).any() or np.isnan(depth):
+        return "a height could not be measured"
+    if solidity(body) < MIN_SOLIDITY:
+        return "outline not convex (a fragment, or posterior elements joined to it)"
+    if heights[0] > MAX_WEDGE_RATIO * heights[2] or heights[1] > MAX_BICONCAVE_RATIO * heights[2]:
+        return "anterior or middle height above the posterior one: endplates not found"
+    if neighbour_depths and not MIN_DEPTH_RATIO <= depth / float(np.median(neighbour_depths)) <= 1 / MIN_DEPTH_RATIO:
+        return "depth unlike its neighbours'"
+    area = body.sum() * pixel_mm2 / (depth * float(np.mean(heights)))
+    if not AREA_AGREEMENT[0] <= area <= AREA_AGREEMENT[1]:
+        return "heights disagree with the body's area: endplates not found where they were read"
+    return None
+
+
 def _body_frame(points: np.ndarray, disc_axis: np.ndarray | None) -> Frame:
     """A vertebral body's frame: its own least-spread direction, unless that strays more than
     ``MAX_BODY_AXIS_STRAY_DEG`` from its discs' mean axis. Thin discs give a reliable direction; a body's
@@ -288,6 +366,43 @@ def _body_frame(points: np.ndarray, disc_axis: np.ndarray | None) -> Frame:
         return own
     cos = abs(float(np.dot(own.axis, disc_axis))) / float(np.linalg.norm(disc_axis))
     return own if np.degrees(np.arccos(min(1.0, cos))) <= MAX_BODY_AXIS_STRAY_DEG else frame_of(points, axis=disc_axis)
+
+
+def slip_on_slice(
+    instances: np.ndarray, upper: int, lower: int, disc: int, canal_label: int, spacing_mm: tuple[float, float]
+) -> tuple[float, float]:
+    """(slip mm, lower endplate depth mm) of the vertebra labelled ``upper`` on the one labelled ``lower`` on one
+    slice, NaN where the two bodies and the disc between them are not all there and consistent
+    (see :func:`_bodies_fit_disc`)."""
+    canal = instances == canal_label
+    bodies = [vertebral_body(instances == label, canal) for label in (upper, lower)]
+    disc_mask = instances == disc
+    if any(b.sum() < 3 for b in bodies) or disc_mask.sum() < 3 or any(_touches_edge(b) for b in bodies):
+        return float("nan"), float("nan")
+    disc_frame = frame_of(points_mm(disc_mask, spacing_mm))
+    frames = [_body_frame(points_mm(b, spacing_mm), disc_frame.axis) for b in bodies]
+    if not _bodies_fit_disc(disc_mask, disc_frame, bodies[0], frames[0], bodies[1], frames[1], spacing_mm):
+        return float("nan"), float("nan")
+    along = endplate_frame(bodies[1], spacing_mm, frames[1])
+    return slip_mm(bodies[0], bodies[1], spacing_mm, along), depth_mm(bodies[1], spacing_mm, along)
+
+
+def consensus_slip(readings: list[tuple[float, float]], available: int) -> tuple[float, float]:
+    """(slip mm, slip %) agreed by the slices around the mid-sagittal one: the median where at least
+    ``MIN_SLIP_SLICES`` of them (or all ``available``, if fewer) gave a reading and these agree within
+    ``MAX_SLIP_SPREAD_MM``; NaN otherwise (a slip seen on one slice only is a segmentation artefact as often
+    as a finding)."""
+    valid = [(mm, depth) for mm, depth in readings if not np.isnan(mm) and depth > 0]
+    if len(valid) < min(MIN_SLIP_SLICES, available) or not valid:
+        return float("nan"), float("nan")
+    mm = np.array([v[0] for v in valid])
+    if mm.max() - mm.min() > MAX_SLIP_SPREAD_MM:
+        return float("nan"), float("nan")
+    slip = float(np.median(mm))
+    percent = 100 * slip / float(np.median([v[1] for v in valid]))
+    if abs(percent) > MAX_PLAUSIBLE_SLIP_PERCENT:  # the bodies are not where a spine can put them
+        return float("nan"), float("nan")
+    return slip, percent
 
 
 def _touches_edge(mask: np.ndarray) -> bool:
@@ -314,6 +429,20 @@ def _s1_endplate_deg(
     return float("nan")
 
 
+def _between_discs(name: str, levels: list) -> bool:
+    """True when the discs above and below vertebra ``name`` were both found."""
+    discs = {lv.name for lv in levels if lv.kind == "disc"}
+    return any(d.endswith(f"/{name}") for d in discs) and any(d.startswith(f"{name}/") for d in discs)
+
+
+def _adjacent(name: str, present: dict) -> list[str]:
+    """The vertebrae just above and below ``name`` that are in ``present``."""
+    if name not in SPINE_ORDER:
+        return []
+    i = SPINE_ORDER.index(name)
+    return [SPINE_ORDER[j] for j in (i - 1, i + 1) if 0 <= j < len(SPINE_ORDER) and SPINE_ORDER[j] in present]
+
+
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b and not np.isnan(a) and not np.isnan(b) else float("nan")
 
@@ -325,12 +454,16 @@ def measure_spine(
     canal_label: int = 200,
     canal_volume: np.ndarray | None = None,
     lateral_mm: float | None = None,
+    slab: np.ndarray | None = None,
 ) -> SpineMeasurements:
     """Measure every named vertebra and disc of a labelled slice (``levels`` from level labelling).
 
     With ``canal_volume`` (the canal mask of all display slices) and the slice spacing ``lateral_mm``,
-    the canal's cross-sectional area is measured in each disc's plane as well.
+    the canal's cross-sectional area is measured in each disc's plane as well. ``slab`` holds the instance
+    labels of the slices around this one (this one included) that slips are read on (see
+    :func:`consensus_slip`); by default this slice alone.
     """
+    slab = instances[None] if slab is None else slab
     vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
     canal = instances == canal_label
     bodies = {lv.name: vertebral_body(instances == lv.label, canal) for lv in vertebrae}
@@ -354,12 +487,21 @@ def measure_spine(
         if lv.name == "S1" or cut:
             # The sacrum has no fracture grade, and a body the image cuts has no true height.
             h = (float("nan"),) * 3
-        grade, _ = genant_grade(h)
+        depth = depth_mm(body, spacing_mm, frame)
+        neighbours = [
+            depth_mm(bodies[n], spacing_mm, frames[n])
+            for n in _adjacent(lv.name, frames)
+            if n != "S1" and not _touches_edge(bodies[n])
+        ]
+        problem = outline_problem(body, h, depth, neighbours, float(np.prod(spacing_mm)))
+        if problem is None and not _between_discs(lv.name, levels):
+            problem = "no disc found above or below it: its endplates are not both seen"
+        grade = genant_grade(h)[0] if problem is None else None
         vertebra_out[lv.name] = {
             "height_anterior_mm": h[0],
             "height_middle_mm": h[1],
             "height_posterior_mm": h[2],
-            "depth_mm": depth_mm(body, spacing_mm, frame),
+            "depth_mm": depth,
             "wedge_ratio": _ratio(h[0], h[2]),
             "biconcave_ratio": _ratio(h[1], h[2]),
             "genant_grade": grade,
@@ -389,19 +531,17 @@ def measure_spine(
             for n in (upper, lower)
             if n in by_name
         ]
-        slip = slip_pct = float("nan")
-        grade = None
-        angle = float("nan")
+        slip = slip_pct = angle = float("nan")
+        labels = {lv2.name: lv2.label for lv2 in vertebrae}
+        if upper in labels and lower in labels:
+            readings = [slip_on_slice(k, labels[upper], labels[lower], lv.label, canal_label, spacing_mm) for k in slab]
+            slip, slip_pct = consensus_slip(readings, len(slab))
+        grade = meyerding_grade(slip_pct)
         if (
             upper in frames
             and lower in frames
             and _bodies_fit_disc(mask, frame, bodies[upper], frames[upper], bodies[lower], frames[lower], spacing_mm)
         ):
-            slip = slip_mm(bodies[upper], bodies[lower], spacing_mm, frames[lower])
-            slip_pct = 100 * slip / depth_mm(bodies[lower], spacing_mm, frames[lower])
-            if abs(slip_pct) > MAX_PLAUSIBLE_SLIP_PERCENT:  # the bodies are not where a spine can put them
-                slip = slip_pct = float("nan")
-            grade = meyerding_grade(slip_pct)
             angle = endplate_angle_deg(bodies[lower], spacing_mm, frames[lower], upper=True) - endplate_angle_deg(
                 bodies[upper], spacing_mm, frames[upper], upper=False
             )

@@ -46,13 +46,8 @@ def overlay(
     draw = ImageDraw.Draw(picture)
     font = _font(max(11, width_px // 40))
     scale = np.array([size[1] / rows, size[0] / cols])
-    for label, name in names.items():
-        if label == CANAL_LABEL:
-            continue
-        where = np.argwhere(instances == label)
-        if not len(where):
-            continue
-        r, c = where.mean(0) * scale
+    for name, (r, c) in label_positions(instances, names).items():
+        r, c = r * scale[0], c * scale[1]
         is_disc = "/" in name
         # Disc names sit in front of the spine (left), vertebra names on the body itself.
         text_x = max(2, min(size[0] - 60, c - size[0] * 0.22 if is_disc else c - 10))
@@ -65,6 +60,32 @@ def overlay(
             stroke_fill=(0, 0, 0),
         )
     return np.asarray(picture)
+
+
+def label_positions(instances: np.ndarray, names: dict[int, str]) -> dict[str, tuple[float, float]]:
+    """Where each level's name is written, in (row, col) pixels: a disc at its centre, a vertebra on its body (in
+    front of the canal, never on a spinous process). S1 goes on the sacrum below the L5/S1 disc, mirrored from L5's
+    body, when the model outlined little of it (models trained on SPIDER leave the sacrum unlabelled)."""
+    from lumbar.tasks.measurements import vertebral_body
+
+    canal = instances == CANAL_LABEL
+    centres: dict[str, tuple[float, float]] = {}
+    for label, name in names.items():
+        if label == CANAL_LABEL:
+            continue
+        mask = instances == label
+        part = mask if "/" in name else vertebral_body(mask, canal)
+        where = np.argwhere(part if part.any() else mask)
+        if len(where):
+            centres[name] = tuple(where.mean(0))
+    disc = next((n for n in centres if n.endswith("/S1")), None)
+    upper = disc.split("/")[0] if disc else None
+    if disc and upper in centres:
+        body_px = {n: int(vertebral_body(instances == k, canal).sum()) for k, n in names.items() if n in (upper, "S1")}
+        if body_px.get("S1", 0) < 0.3 * body_px.get(upper, 0):
+            d, u = np.array(centres[disc]), np.array(centres[upper])
+            centres["S1"] = tuple(d + (d - u))
+    return centres
 
 
 def heatmap_overlay(crop: np.ndarray, heat: np.ndarray, scale: int = 2) -> np.ndarray:

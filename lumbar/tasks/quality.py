@@ -1,0 +1,56 @@
+"""A quality gate per image, read from the segmentation itself: what makes its level-by-level findings untrustworthy.
+
+Each check names the level it concerns. The pipeline withholds the Summary of an image that fails any of them (and
+of one whose level names carry a flag, or that was forced through a pipeline not made for it): the measurements
+stay in the tables, the reason goes to ``needs_review``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from lumbar.labels import CANAL_LABEL
+from lumbar.tasks.levels import Level
+from lumbar.tasks.measurements import in_front_of_canal, vertebral_body
+
+MIN_PIECE_FRACTION = 0.25  # a second piece of a body at least this share of the largest: the body is in pieces
+BODY_AREA_RANGE = (0.5, 1.8)  # a body's area against the median body of the image (excluding cut or sacral ones)
+MIN_BODY_PIXELS = 20
+
+
+def body_pieces(instances: np.ndarray, level: Level) -> int:
+    """How many sizeable pieces the vertebral body (the part in front of the canal) of ``level`` falls into."""
+    labelled, n = ndimage.label(in_front_of_canal(instances == level.label, instances == CANAL_LABEL))
+    if n <= 1:
+        return n
+    sizes = np.sort(np.bincount(labelled.ravel())[1:])[::-1]
+    return int(np.sum(sizes >= MIN_PIECE_FRACTION * sizes[0]))
+
+
+def _touches_edge(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def quality_problems(instances: np.ndarray, levels: list[Level]) -> list[str]:
+    """What in the mid-sagittal segmentation ``instances`` makes level-by-level findings untrustworthy."""
+    problems = []
+    canal = instances == CANAL_LABEL
+    bodies = {}
+    for level in levels:
+        if level.kind != "vertebra" or level.name == "S1":
+            continue
+        mask = instances == level.label
+        if mask.sum() < MIN_BODY_PIXELS or _touches_edge(mask):
+            continue
+        if body_pieces(instances, level) > 1:
+            problems.append(f"vertebra {level.name} is segmented in pieces")
+        bodies[level.name] = int(vertebral_body(mask, canal).sum())
+    if len(bodies) >= 3:
+        median = float(np.median(list(bodies.values())))
+        for name, area in bodies.items():
+            if not BODY_AREA_RANGE[0] <= area / median <= BODY_AREA_RANGE[1]:
+                problems.append(
+                    f"vertebra {name} is {area / median:.1f} times the size of the others: an implausible body"
+                )
+    return problems

@@ -1,0 +1,108 @@
+"""The Summary: the findings stated in plain language, each with the basis on which it may be trusted.
+
+A finding is stated only where ``lumbar/validation.json`` records it as validated against an expert on real
+images, and only at that record's operating point (at most 5% false positives on the expert's normal discs, on
+patients the point was not chosen on). An image that failed its quality gate gets no Summary at all, with the
+reason. Everything else stays in the tables, listed as not validated.
+"""
+
+from __future__ import annotations
+
+from lumbar.findings import Disc, Statement
+from lumbar.grades import BINARY_GRADES
+from lumbar.validation import Validation
+
+ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
+DEGENERATED = "pfirrmann_4_5"  # Pfirrmann 4 or 5, a dark, collapsing disc: stated as one finding
+# Shown in the tables but never scored against an expert here: named so the report can mark them.
+TABLE_FINDINGS = {
+    "vertebral_height_loss": "Genant grades",
+    "central_stenosis": "central canal stenosis",
+    "spondylolisthesis": "slips",
+    "disc_narrowing": "disc height index",
+}
+
+
+def _slip(disc: Disc, record: Validation, units: str) -> Statement | None:
+    m = disc.measurements
+    if units != "mm" or m is None or m.slip_mm is None or abs(m.slip_mm) < record.threshold:
+        return None  # the threshold is in mm: a slip in pixels is never stated
+    upper, lower = disc.level.split("/")
+    if m.slip_mm > 0:
+        grade = f", Meyerding grade {ROMAN[m.meyerding_grade]}" if m.meyerding_grade else ""
+        text = (
+            f"{disc.level}: anterolisthesis of {upper} on {lower} by {m.slip_mm:.1f} mm ({m.slip_percent:.0f}%{grade})."
+        )
+    else:
+        text = f"{disc.level}: retrolisthesis of {upper} on {lower} by {abs(m.slip_mm):.1f} mm."
+    return Statement(level=disc.level, finding="spondylolisthesis", text=text, basis=record.basis())
+
+
+def _narrowing(disc: Disc, record: Validation) -> Statement | None:
+    m = disc.measurements
+    if m is None or m.height_index is None or -m.height_index < record.threshold:
+        return None
+    text = (
+        f"{disc.level}: disc narrowed, height index {m.height_index:.2f} (the disc's height over its vertebral "
+        f"bodies'; stated below {-record.threshold:.2f})."
+    )
+    return Statement(level=disc.level, finding="disc_narrowing", text=text, basis=record.basis())
+
+
+def _grade(disc: Disc, name: str, record: Validation) -> Statement | None:
+    if name == DEGENERATED:
+        grade = disc.grades.get("pfirrmann")
+        if grade is None or grade.probabilities is None:
+            return None
+        p = grade.probabilities.get("4", 0.0) + grade.probabilities.get("5", 0.0)
+        what = "degenerated disc (Pfirrmann 4–5)"
+    elif name == "modic":
+        grade = disc.grades.get("modic")
+        if grade is None or grade.probabilities is None:
+            return None
+        p = 1.0 - grade.probabilities.get("0", 1.0)
+        what = "Modic endplate change (type 1–3)"
+    else:
+        grade = disc.grades.get(name)
+        if grade is None:
+            return None
+        p = grade.probability if grade.value == 1 else 1 - grade.probability
+        what = name.replace("_", " ")
+    if p < record.threshold:
+        return None
+    text = f"{disc.level}: {what}, grading model probability {p:.0%} (stated from {record.threshold:.0%})."
+    return Statement(level=disc.level, finding=name, text=text, basis=record.basis())
+
+
+def summarise(
+    discs: list[Disc], validation: dict[str, Validation], units: str, gate: list[str]
+) -> tuple[list[Statement], str | None, dict[str, str]]:
+    """(statements, why the Summary is withheld or None, the tables' findings that are not validated and why)."""
+    not_validated = {
+        name: validation[name].why if name in validation else "no validation record ships with this installation"
+        for name in TABLE_FINDINGS
+        if name not in validation or not validation[name].validated
+    }
+    graded = {name for d in discs for name in d.grades}
+    for name in (*BINARY_GRADES, "modic", "pfirrmann"):
+        record = validation.get(DEGENERATED if name == "pfirrmann" else name)
+        if name in graded and (record is None or not record.validated):
+            not_validated[name] = record.why if record else "no operating point validated against the expert"
+    if gate:
+        return [], "; ".join(gate), not_validated
+    statements = []
+    for disc in discs:
+        for name, record in validation.items():
+            if not record.validated or record.threshold is None:
+                continue
+            if name == "spondylolisthesis":
+                statement = _slip(disc, record, units)
+            elif name == "disc_narrowing":
+                statement = _narrowing(disc, record)
+            elif name in (*BINARY_GRADES, "modic", DEGENERATED):
+                statement = _grade(disc, name, record)
+            else:
+                statement = None
+            if statement is not None:
+                statements.append(statement)
+    return statements, None, not_validated

@@ -1,0 +1,64 @@
+"""Which findings were checked against an expert on real images, and at which operating point.
+
+``lumbar/validation.json`` is written by the benches that measure it (``python bench/measurements.py --ship``
+for measured findings, ``python bench/grading.py --ship`` for the grading model's): per finding, whether it is
+validated, the threshold at which it is stated, and the sensitivity and false-positive rate at that threshold on
+patients the threshold was not chosen on. A finding reaches a report's Summary only where this record says it
+is validated; everything else stays in the tables, marked "not validated".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+RECORD = Path(__file__).parent / "validation.json"
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One finding's record: stated where its score reaches ``threshold`` (when ``validated``)."""
+
+    name: str
+    validated: bool
+    threshold: float | None = None
+    unit: str = ""
+    sensitivity: float | None = None
+    false_positive_rate: float | None = None
+    precision: float | None = None
+    auc: float | None = None
+    n_positive: int = 0
+    n_negative: int = 0
+    reference: str = ""
+    why: str = ""
+
+    def basis(self) -> str:
+        """How far the finding can be trusted, in one sentence for a reader."""
+        if not self.validated:
+            return f"not validated: {self.why}" if self.why else "not validated"
+        text = (
+            f"validated against {self.reference}: found {self.sensitivity:.0%} of the expert's "
+            f"{self.n_positive} positives, called {self.false_positive_rate:.1%} of the {self.n_negative} "
+            "discs the expert graded normal"
+        )
+        return text + (f"; {self.precision:.0%} of such calls were the expert's too" if self.precision else "")
+
+
+@cache
+def load_validation(path: str | None = None) -> dict[str, Validation]:
+    """Every finding's record, by name (measured findings and model grades); empty when none ships."""
+    record = Path(path) if path else RECORD
+    if not record.is_file():
+        return {}
+    data = json.loads(record.read_text(encoding="utf-8"))
+    out = {}
+    for part in ("measurements", "grades"):
+        section = data.get(part, {})
+        for name, entry in section.get("findings", {}).items():
+            fields = {
+                k: entry[k] for k in Validation.__dataclass_fields__ if k in entry and k not in ("name", "reference")
+            }
+            out[name] = Validation(name=name, reference=section.get("short_reference", ""), **fields)
+    return out
