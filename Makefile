@@ -1,4 +1,6 @@
 # The README's two commands: `make demo` (set up + run the demo) and `make test` (set up + run the tests).
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,13 +18,15 @@ $(BIN)/python:
 # Inference needs no torch: the demo installs the package alone; the tests add the train and test extras.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	@echo "== installing lumbar and what inference needs (onnxruntime, pydicom, nibabel, weasyprint, ...): first run only"
-	$(PIP) -e . 2>&1 | grep -Ev "^(WARNING: Location|Requirement already satisfied)" || true
-	@$(BIN)/python -c "import lumbar" && touch $@
+	$(PIP) -e . 2>&1 | { grep -Ev "^(WARNING: Location|Requirement already satisfied)" || true; }
+	$(BIN)/python -m pip check --disable-pip-version-check
+	@$(BIN)/python -c "import onnxruntime, pydicom, nibabel, SimpleITK, weasyprint, lumbar.api" && touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
 	@echo "== installing the train and test extras (torch CPU, MONAI, pytest, ruff, import-linter): first run only"
-	$(PIP) -e '.[train,test]' 2>&1 | grep -Ev "^(WARNING: Location|Requirement already satisfied)" || true
-	@$(BIN)/python -c "import torch, monai, pytest" && touch $@
+	$(PIP) -e '.[train,test]' 2>&1 | { grep -Ev "^(WARNING: Location|Requirement already satisfied)" || true; }
+	$(BIN)/python -m pip check --disable-pip-version-check
+	@$(BIN)/python -c "import torch, monai, pytest, importlinter" && touch $@
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

@@ -20,7 +20,8 @@ from common import SHARED_DATA, peak_rss_mb_of, save, timed
 
 from lumbar.image import SpineImage
 from lumbar.io.write import write_nifti
-from lumbar.models.registry import load_model, load_torch_segmentation
+from lumbar.models.networks import load_torch_segmentation
+from lumbar.models.registry import load_model
 from lumbar.preprocess import model_shape, normalize_intensity, pad_to_multiple, resize
 from lumbar.tasks.segmentation import segment_slices
 

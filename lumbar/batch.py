@@ -1,6 +1,7 @@
 """Run one job over many studies: unique output names, and a study that fails does not stop the others.
 
-``lumbar analyze``/``segment`` with many inputs use it today; ``lumbar batch`` and the service reuse it.
+``lumbar analyze`` and ``lumbar segment`` with many inputs use it; it knows nothing of the command line, so
+that a batch command or a service can run it too.
 """
 
 from __future__ import annotations

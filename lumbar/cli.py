@@ -91,7 +91,7 @@ class StageBar:
 
     def __init__(self, bar: Progress, prefix: str = "") -> None:
         self.bar, self.prefix = bar, prefix
-        self.task = bar.add_task(prefix or "starting", total=None)
+        self.task = bar.add_task(f"{prefix}starting", total=None)
 
     def stage(self, name: str, total: int | None = None) -> None:
         self.bar.remove_task(self.task)  # a fresh task: its own count, and its own clock
@@ -342,8 +342,7 @@ def train_segmentation_cmd(
         spacing_mm=spacing,
     )
     with progress_bar() as bar:
-        task = bar.add_task("training", total=steps)
-        path = train_segmentation(cfg, progress=lambda done, total: bar.update(task, completed=done))
+        path = train_segmentation(cfg, progress=StageBar(bar))
     console.print(f"wrote {path}")
 
 

@@ -109,6 +109,7 @@ class SpineImage:
     source: str = ""
     format: str = ""  # "DICOM", "NIfTI", "PNG", ...
     spacing_known: bool = True
+    modality_guessed: bool = False  # the file did not say (NIfTI, MHA, PNG): guessed from intensities or assumed
     series: SeriesInfo | None = None  # DICOM input only
     patient_id: str = ""  # compared when series are joined as one patient's; never written out
     source_files: tuple[str, ...] = ()  # the DICOM files, for DICOM SEG references
@@ -168,11 +169,11 @@ class SpineImage:
     def plane(self) -> str | None:
         """The plane the image was acquired in: from DICOM's orientation, else from the thickest voxel side;
         ``None`` for a near-isotropic volume (any plane can be resliced from it). A single picture is taken to be
-        sagittal, as a PNG slice is read."""
+        sagittal, as a PNG slice is read, unless it is a radiograph or fluoroscopy frame: a projection."""
         if self.series is not None and self.series.plane:
             return self.series.plane
         if self.is_2d:
-            return "sagittal"
+            return "projection" if self.modality in (Modality.RADIOGRAPH, Modality.FLUOROSCOPY) else "sagittal"
         spacing = np.asarray(self.spacing_mm)
         thick = int(np.argmax(spacing))
         if spacing[thick] < ANISOTROPY * np.delete(spacing, thick).max():
@@ -226,7 +227,9 @@ class SpineImage:
 
     def series_label(self) -> str:
         """The image as a reader names it: the file, and the series number and description for DICOM."""
-        return f"{self.source} (series {self.series.label().lstrip('#')})" if self.series else self.source
+        if self.series is None or not (self.series.number or self.series.description):
+            return self.source
+        return f"{self.source} (series {self.series.label().lstrip('#')})"
 
 
 @dataclass

@@ -65,6 +65,13 @@ CANAL_LABEL = 200
 CAUDAL_TO_CRANIAL: tuple[str, ...] = SPINE_ORDER[::-1]
 
 
+# Colours of the level names written on overlays (light shades that read on the grey image).
+NAME_COLOURS: dict[Structure, tuple[int, int, int]] = {
+    Structure.DISC: (120, 200, 255),
+    Structure.VERTEBRA: (255, 235, 150),
+}
+
+
 def disc_name(upper: str, lower: str) -> str:
     """Level name of the disc between two vertebrae, e.g. ``disc_name("L5", "S1") == "L5/S1"``."""
     return f"{upper}/{lower}"

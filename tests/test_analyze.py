@@ -66,7 +66,7 @@ def test_analyze_writes_valid_findings_and_reports(tmp_path, inputs, name):
 
 def test_png_without_spacing_reports_pixels_and_asks_for_review(tmp_path, inputs):
     findings = analyze(inputs / "slice.png").findings
-    assert findings.units == "pixels" and not findings.outputs and not list(tmp_path.iterdir())
+    assert findings.units == "pixels" and not findings.outputs
     assert any("spacing unknown" in reason for reason in findings.needs_review)
     assert all(d.stenosis is None or d.stenosis.grade == "unknown" for d in findings.discs)
 

@@ -54,12 +54,24 @@ def test_findings_accept_exactly_the_reported_levels():
         Disc(level="L5/L6", label=125)  # no path names it: the old contract's unreachable level is gone
 
 
-def test_findings_are_built_once():
+def test_findings_are_built_once(result):
     from lumbar.findings import Disc
 
     disc = Disc(level="L4/L5", label=123)
     with pytest.raises(ValidationError):
         disc.level = "L5/S1"
+    with pytest.raises(AttributeError):
+        result.findings.needs_review.append("patched later")  # sequences are tuples
+    with pytest.raises(AttributeError):
+        result.findings.discs.append(disc)
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        Disc(level="L4/L5", label=123, colour="red")  # unknown keys are refused
+    with pytest.raises(ValidationError, match="less than or equal to 5"):
+        Disc(level="L4/L5", label=123, grades={"pfirrmann": {"value": 9, "probability": 0.5}})
+    with pytest.raises(ValidationError, match="not a grade"):
+        Disc(level="L4/L5", label=123, grades={"herniation": {"value": 2, "probability": 0.5}})
+    with pytest.raises(ValidationError, match="unknown grade"):
+        Disc(level="L4/L5", label=123, grades={"mood": {"value": 1, "probability": 0.5}})
 
 
 # --- typed images
@@ -159,8 +171,18 @@ def result(phantom):
     )
 
 
-def test_analyze_without_an_output_folder_computes_everything_and_writes_nothing(result, tmp_path, monkeypatch):
+def test_analyze_without_an_output_folder_computes_everything_and_writes_nothing(phantom, tmp_path, monkeypatch):
+    import lumbar
+    import lumbar.outputs as outputs
+
+    def never(*args, **kwargs):
+        raise AssertionError("a file was written")
+
+    for writer in ("write_result", "save_segmentation", "write_segmentation"):
+        monkeypatch.setattr(outputs, writer, never)
     monkeypatch.chdir(tmp_path)
+    image = SpineImage.from_array(phantom.image.array, phantom.image.affine, modality="MR", source="p.nii.gz")
+    result = lumbar.analyze(image)
     assert result.findings.discs and result.figures.overview.ndim == 3 and result.figures.evidence
     assert result.folder is None and not result.outputs and not result.findings.outputs
     assert not list(tmp_path.iterdir())
@@ -184,6 +206,20 @@ def test_progress_names_every_stage(phantom, tmp_path):
         assert stage in recorder.stages, recorder.stages
 
 
+def test_a_study_folder_never_replaces_what_lumbar_did_not_write(result, tmp_path):
+    from lumbar.outputs import check_study_folder, write_result
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's own file")
+    with pytest.raises(InputError, match=r"notes\.txt"):
+        write_result(result, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "the user's own file"
+    with pytest.raises(InputError, match="holds the input"):
+        check_study_folder(tmp_path / "series", (str(tmp_path / "series" / "IM0001.dcm"),))
+    with pytest.raises(InputError, match="holds the input"):
+        check_study_folder(tmp_path, (str(tmp_path),))
+
+
 def test_a_study_folder_appears_whole_or_not_at_all(result, tmp_path, monkeypatch):
     import lumbar.report.html as html
     from lumbar.outputs import write_result
@@ -193,6 +229,8 @@ def test_a_study_folder_appears_whole_or_not_at_all(result, tmp_path, monkeypatc
     saved = json.loads((tmp_path / "study" / "findings.json").read_text())
     assert saved["outputs"] == written.outputs and written.findings.outputs == written.outputs
     assert all(path in files or path == "heatmaps" for path in written.outputs.values())
+    levels = json.loads((tmp_path / "study" / written.outputs["levels"]).read_text())
+    assert [lv["name"] for lv in levels["levels"] if lv["kind"] == "disc"] == [d.level for d in result.findings.discs]
     before = (tmp_path / "study" / "findings.json").read_bytes()
 
     def crash(*args, **kwargs):

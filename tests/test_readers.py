@@ -148,7 +148,7 @@ def test_colour_ultrasound_cine_is_read_as_grey(tmp_path):
 
 def test_read_image_on_a_cine_points_to_read_sequence(tmp_path):
     path = write_dicom(tmp_path / "run.dcm", moving_square(10), "XA", FrameTime=100)
-    expected = r"a time sequence of 10 frames \(cine/fluoroscopy/ultrasound\); read it with lumbar\.io\.read_sequence"
+    expected = r"a time sequence of 10 frames \(cine, fluoroscopy or ultrasound\).*lumbar\.io\.read_sequence reads it"
     with pytest.raises(InputError, match=expected) as error:
         read_image(path)
     assert one_line_naming(error, path)
@@ -238,7 +238,7 @@ def test_radiograph_dicom_reads_as_one_slice_with_its_pixel_size(tmp_path, modal
     assert image.modality == Modality.RADIOGRAPH and image.is_2d and image.spacing_known
     assert image.sagittal_spacing_mm() == pytest.approx(expected_mm)
     np.testing.assert_array_equal(image.sagittal_slices()[0], pixels)
-    assert image.plane == "sagittal" and not image.is_picture  # a projection, shown as read
+    assert image.plane == "projection" and not image.is_picture  # shown as read
 
 
 def test_radiograph_without_any_spacing_says_so(tmp_path):
@@ -249,7 +249,7 @@ def test_radiograph_without_any_spacing_says_so(tmp_path):
 def test_png_given_xr_reads_as_a_radiograph_picture(tmp_path):
     Image.fromarray(np.zeros((60, 40), np.uint8)).save(tmp_path / "spine.png")
     image = read_image(tmp_path / "spine.png", modality="XR")
-    assert image.modality == Modality.RADIOGRAPH and image.is_picture and image.plane == "sagittal"
+    assert image.modality == Modality.RADIOGRAPH and image.is_picture and image.plane == "projection"
     assert not image.spacing_known
     calibrated = read_image(tmp_path / "spine.png", modality="XR", spacing_mm=0.2)
     assert calibrated.spacing_known and calibrated.sagittal_spacing_mm() == pytest.approx((0.2, 0.2))

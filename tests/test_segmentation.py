@@ -7,7 +7,7 @@ import pytest
 from conftest import shared
 from PIL import Image
 
-from lumbar.api import segment as segment_study
+from lumbar import api
 from lumbar.io import read_image
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
@@ -68,7 +68,7 @@ def test_segment_png_writes_spider_mask_of_same_size_and_name(tmp_path, phantom)
     Image.fromarray(np.clip(mid / np.percentile(mid, 99.5) * 255, 0, 255).astype(np.uint8)).save(
         tmp_path / "slice_7.png"
     )
-    result = segment_study(tmp_path / "slice_7.png", tmp_path / "out")
+    result = api.segment(tmp_path / "slice_7.png", tmp_path / "out")
     mask = np.asarray(Image.open(tmp_path / "out" / "slice_7.png"))
     assert mask.shape == mid.shape and set(np.unique(mask)) <= {0, 29, 76, 150}
     instances = np.asarray(Image.open(tmp_path / "out" / "instances" / "slice_7.png"))
@@ -81,7 +81,7 @@ def test_segment_nifti_writes_label_maps_in_its_geometry(tmp_path, phantom):
     import nibabel as nib
 
     write_nifti(phantom.image.array, phantom.image, tmp_path / "scan.nii.gz")
-    segment_study(tmp_path / "scan.nii.gz", tmp_path / "out")
+    api.segment(tmp_path / "scan.nii.gz", tmp_path / "out")
     seg = nib.load(tmp_path / "out" / "scan_seg.nii.gz")
     np.testing.assert_allclose(seg.affine, nib.load(tmp_path / "scan.nii.gz").affine)
     assert seg.shape == phantom.image.shape and set(np.unique(seg.get_fdata())) <= {0, 29, 76, 150}
@@ -95,7 +95,7 @@ def test_segment_dicom_also_writes_dicom_seg(tmp_path, phantom):
     import highdicom as hd
 
     write_dicom_series(phantom.image, tmp_path / "series", "rle")
-    result = segment_study(tmp_path / "series", tmp_path / "out")
+    result = api.segment(tmp_path / "series", tmp_path / "out")
     seg = hd.seg.segread(result.outputs["dicom_seg"])
     assert {str(s.SegmentLabel) for s in seg.SegmentSequence} >= {lv.name for lv in result.levels.discs}
 

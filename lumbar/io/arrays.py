@@ -55,5 +55,11 @@ def picture_as_slice(array: np.ndarray, spacing_mm: tuple[float, float] | None, 
     known = spacing_mm is not None
     row, col = spacing_mm if spacing_mm is not None else (assumed_spacing_mm(array.shape),) * 2
     return SpineImage.from_sagittal_slices(
-        array[None], (row, row, col), modality=Modality.MR, source=str(path), spacing_known=known, format=fmt
+        array[None],
+        (row, row, col),
+        modality=Modality.MR,
+        modality_guessed=True,
+        source=str(path),
+        spacing_known=known,
+        format=fmt,
     )

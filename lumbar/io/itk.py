@@ -39,5 +39,10 @@ def read_itk(path: Path) -> SpineImage:
     lps[:3, :3] = np.array(img.GetDirection()).reshape(3, 3) * np.array(img.GetSpacing())[None, :]
     lps[:3, 3] = img.GetOrigin()
     return SpineImage.from_array(
-        check_volume(array, path), LPS_TO_RAS @ lps, modality=guess_modality(array), source=str(path), format=fmt
+        check_volume(array, path),
+        LPS_TO_RAS @ lps,
+        modality=guess_modality(array),
+        modality_guessed=True,
+        source=str(path),
+        format=fmt,
     )

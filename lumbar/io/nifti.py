@@ -30,4 +30,6 @@ def read_nifti(path: Path) -> SpineImage:
     affine = img.affine
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError(f"{path}: NIfTI header has no usable voxel-to-world affine")
-    return SpineImage.from_array(array, affine, modality=guess_modality(array), source=str(path), format="NIfTI")
+    return SpineImage.from_array(
+        array, affine, modality=guess_modality(array), modality_guessed=True, source=str(path), format="NIfTI"
+    )

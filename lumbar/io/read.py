@@ -107,8 +107,8 @@ def read_image(
     image = read_any(path, spacing_mm=spacing_mm, modality=modality, series=series)
     if isinstance(image, FrameSequence):
         raise InputError(
-            f"{path}: a time sequence of {len(image.frames)} frames (cine/fluoroscopy/ultrasound); "
-            "read it with lumbar.io.read_sequence"
+            f"{path}: a time sequence of {len(image.frames)} frames (cine, fluoroscopy or ultrasound), not a still "
+            "image: no pipeline analyses those yet (`lumbar info` describes it; lumbar.io.read_sequence reads it)"
         )
     return image
 
@@ -118,6 +118,8 @@ def read_any(
 ) -> SpineImage | FrameSequence:
     """Read whatever ``path`` holds: a still image, or frames over time (what ``lumbar info`` shows)."""
     _parse_modality(modality)  # a wrong option is refused before anything is decoded
+    if spacing_mm is not None and not spacing_mm > 0:
+        raise InputError(f"--spacing {spacing_mm}: a pixel size must be a positive number of mm")
     return override_modality(_read(Path(path), ReadOptions(spacing_mm=spacing_mm, series=series)), modality)
 
 
@@ -140,6 +142,8 @@ def override_modality(image: ImageOrFrames, modality: str | None) -> ImageOrFram
     parsed = _parse_modality(modality)
     if parsed is not None:
         image.modality = parsed
+        if isinstance(image, SpineImage):
+            image.modality_guessed = False
     return image
 
 
@@ -167,7 +171,8 @@ def discover_studies(paths: list[str | Path]) -> list[Path]:
     """Expand inputs into studies.
 
     A file is one study. A folder holding image files (PNG, NIfTI, ...) gives one study per file, plus
-    one per subfolder holding DICOM; a folder holding only DICOM (at any depth) is one study.
+    one per subfolder holding DICOM; a folder holding only DICOM (at any depth) is one study. A study reached
+    twice (the same file given twice, or a file and its folder) is kept once.
     """
     image_suffixes = (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip")
     studies: list[Path] = []
@@ -186,4 +191,5 @@ def discover_studies(paths: list[str | Path]) -> list[Path]:
             studies.append(path)
         else:
             raise InputError(f"{path}: folder holds no DICOM series and no image files")
-    return studies
+    unique = {path.resolve(): path for path in reversed(studies)}  # a study named twice is one study
+    return [path for path in studies if unique[path.resolve()] is path]

@@ -6,6 +6,7 @@ import torch
 from monai.networks.nets import UNet
 from torch import nn
 
+from lumbar.errors import InputError
 from lumbar.grades import n_grading_outputs
 from lumbar.labels import Structure
 
@@ -60,3 +61,16 @@ class StudyGradingNet(nn.Module):
         sums = own.new_zeros(k, own.shape[1]).index_add(0, study, own)
         counts = own.new_zeros(k).index_add(0, study, own.new_ones(len(study)))
         return self.head(torch.cat([own, (sums / counts[:, None])[study]], 1))
+
+
+def load_torch_segmentation(name: str = "segmentation") -> nn.Module:
+    """The shipped half-precision PyTorch weights of the segmentation network, as float32 (benchmarks, fine-tuning)."""
+    from lumbar.models.registry import load_model, spec_of
+
+    path = spec_of(name).torch_weights
+    if not path.is_file():
+        raise InputError(f"no PyTorch weights for {name!r} at {path}")
+    meta = load_model(name).meta
+    net = segmentation_net(tuple(meta.get("channels", (16, 32, 64, 128, 256))))
+    net.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu").items()})
+    return net.eval()

@@ -133,21 +133,6 @@ def spec_of(name: str) -> ModelSpec:
     return REGISTRY[name]
 
 
-def load_torch_segmentation(name: str = "segmentation"):
-    """The shipped half-precision PyTorch weights of the segmentation network, as float32 (benchmarks, fine-tuning)."""
-    import torch
-
-    from lumbar.models.networks import segmentation_net
-
-    path = spec_of(name).torch_weights
-    if not path.is_file():
-        raise InputError(f"no PyTorch weights for {name!r} at {path}")
-    meta = load_model(name).meta
-    net = segmentation_net(tuple(meta.get("channels", (16, 32, 64, 128, 256))))
-    net.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu").items()})
-    return net.eval()
-
-
 @cache
 def load_model(name: str, path: str | None = None) -> OnnxModel:
     """Load shipped model ``name``, or a model trained by ``lumbar train`` from an ONNX file at ``path`` (its

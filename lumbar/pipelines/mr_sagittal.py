@@ -15,7 +15,7 @@ import numpy as np
 from lumbar.figures import Evidence, Figures
 from lumbar.findings import Disc, Findings, Grade, InputDescription, Stenosis, Vertebra
 from lumbar.grades import is_abnormal
-from lumbar.image import SpineImage
+from lumbar.image import Modality, SpineImage
 from lumbar.labels import CANAL_LABEL, REPORTED_DISCS
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model, model_for
 from lumbar.pipelines.result import Result, Segmentation
@@ -50,13 +50,19 @@ def refusal(image: SpineImage) -> str | None:
 
 
 def image_reasons(image: SpineImage) -> list[str]:
-    """Why a reader should check a result, from the image itself: spacing, resolution."""
+    """Why a reader should check a result, from the image itself: modality, spacing, resolution."""
+    reasons = []
+    if image.modality_guessed:
+        reasons.append(
+            f"modality not stated by the {image.format or 'file'}: read as {image.modality.value} (give --modality "
+            "if it is not a sagittal MRI)"
+        )
     if not image.spacing_known:
-        return ["pixel spacing unknown: distances are in pixels (give --spacing in mm)"]
-    if max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
+        reasons.append("pixel spacing unknown: distances are in pixels (give --spacing in mm)")
+    elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
         coarse = max(image.sagittal_spacing_mm())
-        return [f"low image quality: in-plane pixels of {coarse:.1f} mm are coarse for measurements"]
-    return []
+        reasons.append(f"low image quality: in-plane pixels of {coarse:.1f} mm are coarse for measurements")
+    return reasons
 
 
 def segment(image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = ()) -> Segmentation:
@@ -294,7 +300,7 @@ def overview(seg: Segmentation) -> np.ndarray:
 
 def grading_model() -> OnnxModel | None:
     """The shipped grading model for sagittal MRI, if this installation has one."""
-    spec = model_for("grading", *REGISTRY["segmentation"].modalities[:1], "sagittal")
+    spec = model_for("grading", Modality.MR, "sagittal")
     return load_model(spec.name) if spec is not None else None
 
 

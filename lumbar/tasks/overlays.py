@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from lumbar.labels import CANAL_LABEL, STRUCTURE_COLOURS, Structure
+from lumbar.labels import CANAL_LABEL, NAME_COLOURS, STRUCTURE_COLOURS, Structure, structure_of
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -48,13 +48,13 @@ def overlay(
     scale = np.array([size[1] / rows, size[0] / cols])
     for name, (r, c) in label_positions(instances, names).items():
         r, c = r * scale[0], c * scale[1]
-        is_disc = "/" in name
+        is_disc = structure_of(name) == Structure.DISC
         # Disc names sit in front of the spine (left), vertebra names on the body itself.
         text_x = max(2, min(size[0] - 60, c - size[0] * 0.22 if is_disc else c - 10))
         draw.text(
             (text_x, r - 7),
             name,
-            fill=(120, 200, 255) if is_disc else (255, 235, 150),
+            fill=NAME_COLOURS[structure_of(name)],
             font=font,
             stroke_width=2,
             stroke_fill=(0, 0, 0),

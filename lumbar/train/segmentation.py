@@ -23,6 +23,7 @@ from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import STRUCTURE_NAMES
 from lumbar.models.networks import segmentation_net
 from lumbar.preprocess import MODEL_SPACING_MM, pad_to_multiple
+from lumbar.progress import SILENT, Progress
 from lumbar.train import log, log_to
 from lumbar.train.augment import random_affine, random_intensity
 from lumbar.train.datasets import Slice, load_dataset, split_by_patient
@@ -94,7 +95,7 @@ def dice_per_structure(model: torch.nn.Module, samples: list[Slice], device: tor
     return {name: float(np.mean(v)) if v else float("nan") for name, v in scores.items()}
 
 
-def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
+def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> Path:
     """Train (or resume) and export ONNX; returns the exported model's path, or the checkpoint's when
     ``max_minutes`` stopped the run early (run again to resume)."""
     out_dir = Path(cfg.out)
@@ -103,6 +104,7 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
 
+    progress.stage("loading slices")
     samples = load_dataset(Path(cfg.data), cfg.target_mm, cfg.spacing_mm)
     split = three_way_split(samples, cfg)
     write_text(
@@ -130,6 +132,8 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
         log.info("resumed at step %d (best %.4f)", state["step"], state["best"])
 
     started = time.monotonic()
+    progress.stage("training steps", total=cfg.steps)
+    progress.advance(state["step"])
     model.train()
     while state["step"] < cfg.steps and state["stale"] < cfg.patience:
         idx = torch.randint(len(images), (cfg.batch_size,), generator=g, device=device)
@@ -141,8 +145,7 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
         optimiser.step()
         scheduler.step()
         state["step"] += 1
-        if progress:
-            progress(state["step"], cfg.steps)
+        progress.advance()
         if state["step"] % 50 == 0:
             log.info("step %d loss %.4f lr %.2e", state["step"], loss.item(), scheduler.get_last_lr()[0])
         out_of_time = cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60
@@ -179,6 +182,7 @@ def train_segmentation(cfg: SegmentationConfig, progress=None) -> Path:
             log.info("stopping: --max-minutes reached; run again with the same --out to resume")
             return checkpoint
 
+    progress.stage("testing and exporting the best model")
     model.load_state_dict(torch.load(out_dir / "best.pt", map_location=device))
     test_dice = dice_per_structure(model, split["test"], device)
     log.info("test dice (model grid) %s", test_dice)
