@@ -29,25 +29,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, save
+from validation import MAX_FPR, scored_finding, why_not
 
 from lumbar.datasets.grading import read_gradings
 from lumbar.io import read_image
 from lumbar.io.spider import patient_id, read_overview_spacing
-from lumbar.metrics import (
-    bootstrap_metric_ci,
-    cross_fitted_rates,
-    false_positive_rate,
-    operating_point,
-    roc_auc,
-    sensitivity,
-)
 from lumbar.pipelines.mr_sagittal import measure, segment
 
 SPIDER = SHARED_DATA / "spider"
 SEQUENCES = ("t1", "t2", "t2_SPACE")
-MAX_FPR = 0.05
-MIN_CROSS_FITTED_SENSITIVITY = 0.10
-MIN_CROSS_FITTED_PRECISION = 0.5  # a stated finding must be more often right than wrong
 SHIPPED = Path(__file__).resolve().parents[1] / "lumbar" / "validation.json"
 REFERENCE = (
     "SPIDER expert gradings (van der Graaf et al. 2024), 179 patients, mid-sagittal T1, T2 and T2 SPACE, "
@@ -60,45 +50,20 @@ def nan_if_none(value: float | None, then=float) -> float:
     return float("nan") if value is None else float(then(value))
 
 
-def scored_finding(truth: np.ndarray, score: np.ndarray, groups: np.ndarray) -> dict:
-    """AUC, the operating point at <= MAX_FPR false positives and its rates, in-sample and cross-fitted."""
-    keep = ~np.isnan(score)
-    t, s, g = truth[keep], score[keep], groups[keep]
-    threshold = operating_point(t, s, MAX_FPR)
-    auc_ci = bootstrap_metric_ci(roc_auc, [t, s], g)
-    crossed = cross_fitted_rates(t, s, g, MAX_FPR)
-    validated = bool(
-        auc_ci[0] > 0.5
-        and crossed["sensitivity"] >= MIN_CROSS_FITTED_SENSITIVITY
-        and crossed["precision"] >= MIN_CROSS_FITTED_PRECISION
-    )
-    return {
-        "measured_at": float(keep.mean()),
-        "n_positive": int(t.sum()),
-        "n_negative": int((t == 0).sum()),
-        "auc": roc_auc(t, s),
-        "auc_ci95": auc_ci,
-        "threshold": threshold,
-        "false_positive_rate": false_positive_rate(t, s, threshold),
-        "false_positive_rate_ci95": bootstrap_metric_ci(lambda a, b: false_positive_rate(a, b, threshold), [t, s], g),
-        "sensitivity": sensitivity(t, s, threshold),
-        "sensitivity_ci95": bootstrap_metric_ci(lambda a, b: sensitivity(a, b, threshold), [t, s], g),
-        "cross_fitted": crossed,
-        "validated": validated,
-    }
-
-
-def measure_all() -> tuple[list[dict], list[dict]]:
-    """Per disc (joined to a grading) and per vertebra: what ``lumbar analyze`` measures on every image."""
+def measure_all() -> tuple[list[dict], list[dict], list[dict]]:
+    """Per disc (joined to a grading), per vertebra and per image (its quality gate): what ``lumbar analyze``
+    measures on every image."""
     spacing = read_overview_spacing(SPIDER / "overview.csv")
     gradings = read_gradings(SPIDER / "radiological_gradings.csv")
-    discs, vertebrae = [], []
+    discs, vertebrae, images = [], [], []
     for path in sorted((SPIDER / "midsag").glob("*.png")):
         sequence = path.stem.split("_", 1)[1]
         if sequence not in SEQUENCES or path.stem not in spacing:
             continue
-        measured = measure(segment(read_image(path, spacing_mm=spacing[path.stem][0])))
+        seg = segment(read_image(path, spacing_mm=spacing[path.stem][0]))
+        measured = measure(seg)
         patient = patient_id(path.stem)
+        images.append({"series": path.stem, "sequence": sequence, "gate": list(seg.gate)})
         for level, disc in measured.discs.items():
             graded = gradings.get((patient, level))
             if graded:
@@ -118,10 +83,10 @@ def measure_all() -> tuple[list[dict], list[dict]]:
             vertebrae.append(
                 {"sequence": sequence, "patient": patient, "level": level, "genant": vertebra.genant_grade}
             )
-    return discs, vertebrae
+    return discs, vertebrae, images
 
 
-def validate(discs: list[dict], vertebrae: list[dict]) -> dict:
+def validate(discs: list[dict], vertebrae: list[dict], images: list[dict]) -> dict:
     """Every finding's record: scored findings on all sequences pooled and per sequence, rates for the others."""
     out: dict = {}
     for name, label, score in (
@@ -144,6 +109,14 @@ def validate(discs: list[dict], vertebrae: list[dict]) -> dict:
         "genant_2_or_more": float(np.mean([v["genant"] >= 2 for v in graded])) if graded else float("nan"),
         "genant_2_or_more_of_all": float(np.mean([(v["genant"] or 0) >= 2 for v in vertebrae])),
     }
+    out["quality_gate"] = {
+        sequence: {
+            "images": len(sel),
+            "summary_withheld": float(np.mean([bool(i["gate"]) for i in sel])) if sel else float("nan"),
+        }
+        for sequence in ("all", *SEQUENCES)
+        for sel in [[i for i in images if sequence in ("all", i["sequence"])]]
+    }
     canal = np.array([d["canal_ap_mm"] for d in discs if "L" in d["level"].split("/")[0]], float)
     canal = canal[~np.isnan(canal)]
     out["central_stenosis"] = {
@@ -152,16 +125,6 @@ def validate(discs: list[dict], vertebrae: list[dict]) -> dict:
         "below_10mm": float(np.mean(canal < 10)) if canal.size else float("nan"),
     }
     return out
-
-
-def why_not(r: dict) -> str:
-    """Why a scored finding was not validated, in its own figures."""
-    crossed = r["cross_fitted"]
-    return (
-        f"against the expert, AUC {r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]; at <= 5% false "
-        f"positives it finds {crossed['sensitivity']:.0%} of the expert's positives and {crossed['precision']:.0%} of "
-        "what it would state is what the expert graded"
-    )
 
 
 def shipped_record(results: dict) -> dict:
@@ -201,9 +164,9 @@ def main() -> None:
     if not (SPIDER / "midsag").is_dir():
         print(f"skipped: {SPIDER / 'midsag'} not found")
         return
-    discs, vertebrae = measure_all()
-    results = validate(discs, vertebrae)
-    path = save("measurements", {"findings": results, "discs": discs})
+    discs, vertebrae, images = measure_all()
+    results = validate(discs, vertebrae, images)
+    path = save("measurements", {"findings": results, "discs": discs, "images": images})
     if "--ship" in sys.argv:
         from lumbar.io.write import write_text
 
@@ -244,11 +207,12 @@ def main() -> None:
             )
     console = Console()
     console.print(table)
-    h, c = results["vertebral_height_loss"], results["central_stenosis"]
+    h, c, q = results["vertebral_height_loss"], results["central_stenosis"], results["quality_gate"]
     console.print(
         f"Genant >= 2 stated at {h['genant_2_or_more_of_all']:.1%} of {h['vertebrae']} vertebrae "
         f"({h['graded']} could be graded); canal AP p5/median {c['canal_ap_mm_p5_median']} mm, "
-        f"< 10 mm at {c['below_10mm']:.1%} of lumbar discs. Wrote {path}"
+        f"< 10 mm at {c['below_10mm']:.1%} of lumbar discs. Summary withheld by the quality gate on "
+        f"{q['all']['summary_withheld']:.0%} of images. Wrote {path}"
     )
 
 

@@ -166,6 +166,8 @@ def test_a_slip_seen_on_one_slice_only_is_not_reported():
 
     assert consensus_slip([(4.0, 36.0), (4.5, 36.0), (3.8, 35.0)], available=3) == pytest.approx((4.0, 400 / 36))
     assert np.isnan(consensus_slip([(9.0, 36.0), (float("nan"), 0.0), (float("nan"), 0.0)], available=3)[0])
+    assert consensus_slip([(4.0, 36.0), (5.0, 36.0), (float("nan"), 0.0)], available=3)[0] == 4.5  # two of three
+    assert np.isnan(consensus_slip([(4.0, 36.0), (5.0, 36.0)] + [(float("nan"), 0.0)] * 5, available=7)[0])
     assert np.isnan(consensus_slip([(9.0, 36.0), (1.0, 36.0), (2.0, 36.0)], available=3)[0])  # they disagree
     assert consensus_slip([(5.0, 40.0)], available=1) == pytest.approx((5.0, 12.5))  # one picture: its one slice
 

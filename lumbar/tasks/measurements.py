@@ -12,6 +12,7 @@ disc heights on sagittal images.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ MAX_BICONCAVE_RATIO = 1.15
 # endplates are not (a pedicle stump, a cut corner) disagree with the area and withhold the fracture grade.
 AREA_AGREEMENT = (0.85, 1.2)
 SLIP_SLAB_MM = 3.0  # slips are read on the mid-sagittal slice and its neighbours this far to either side
-MIN_SLIP_SLICES = 3  # ... on at least this many of them (or every slice a thinner study has)
+MIN_SLIP_SLICES = 3  # ... on at least this many of them (or two thirds of a thinner study's slab)
 MAX_SLIP_SPREAD_MM = 3.0  # ... agreeing within this; otherwise no slip is reported
 
 
@@ -389,11 +390,12 @@ def slip_on_slice(
 
 def consensus_slip(readings: list[tuple[float, float]], available: int) -> tuple[float, float]:
     """(slip mm, slip %) agreed by the slices around the mid-sagittal one: the median where at least
-    ``MIN_SLIP_SLICES`` of them (or all ``available``, if fewer) gave a reading and these agree within
-    ``MAX_SLIP_SPREAD_MM``; NaN otherwise (a slip seen on one slice only is a segmentation artefact as often
-    as a finding)."""
+    ``MIN_SLIP_SLICES`` of the ``available`` slices (two thirds of them where fewer lie in the slab, and a single
+    picture's one) gave a reading and these agree within ``MAX_SLIP_SPREAD_MM``; NaN otherwise (a slip seen on one
+    slice of several is a segmentation artefact as often as a finding)."""
     valid = [(mm, depth) for mm, depth in readings if not np.isnan(mm) and depth > 0]
-    if len(valid) < min(MIN_SLIP_SLICES, available) or not valid:
+    needed = min(MIN_SLIP_SLICES, max(1, math.ceil(2 * available / 3)))
+    if len(valid) < needed or not valid:
         return float("nan"), float("nan")
     mm = np.array([v[0] for v in valid])
     if mm.max() - mm.min() > MAX_SLIP_SPREAD_MM:

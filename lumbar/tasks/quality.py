@@ -45,6 +45,7 @@ def quality_problems(instances: np.ndarray, levels: list[Level]) -> list[str]:
             continue
         if body_pieces(instances, level) > 1:
             problems.append(f"vertebra {level.name} is segmented in pieces")
+            continue  # its largest piece says nothing of its size
         bodies[level.name] = int(vertebral_body(mask, canal).sum())
     if len(bodies) >= 3:
         median = float(np.median(list(bodies.values())))

@@ -1,0 +1,116 @@
+"""Which of the grading model's grades may state a finding? Each against the SPIDER expert, out of fold.
+
+Reads a ``lumbar train grading`` run folder (``--run``, default ``runs/grading5``): its ``samples.npz`` (every graded
+disc found on a T1, T2 or T2 SPACE mid-sagittal image of the 179 SPIDER training patients, with the expert's
+grades) and its ``fold_<k>.json`` (each disc's calibrated probabilities from the fold model that never saw its
+patient). Per finding (each binary grade; Modic 1-3 against 0; Pfirrmann 4-5 against 1-3) the probability is the
+score, and the operating point and its validation follow ``bench/validation.py`` (at most 5% of the expert's
+negative discs called, cross-fitted rates, precision >= 0.5). ``--ship`` writes the points into
+``lumbar/validation.json``, next to the measured findings: only validated grades reach a report's Summary. Prints
+a table, writes ``bench/results/grade_validation.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import save
+from validation import MAX_FPR, scored_finding, why_not
+
+from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "lumbar" / "validation.json"
+GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)  # the column order of samples.npz (lumbar/train/grading.py)
+REFERENCE = (
+    "SPIDER expert gradings (van der Graaf et al. 2024), 179 patients, mid-sagittal T1, T2 and T2 SPACE; each disc "
+    "graded by the fold model of a patient 5-fold cross-validation that never saw its patient"
+)
+
+
+def out_of_fold(run: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """(expert grades, out-of-fold probabilities, patient) for every disc of the run."""
+    samples = np.load(run / "samples.npz", allow_pickle=False)
+    truth = {name: samples["grades"][:, k] for k, name in enumerate(GRADES)}
+    n = len(samples["patient"])
+    probs: dict[str, np.ndarray] = {}
+    seen = np.zeros(n, bool)
+    for fold in sorted(run.glob("fold_*.json")):
+        record = json.loads(fold.read_text())
+        index = np.array(record["index"])
+        seen[index] = True
+        for name, values in record["probs"].items():
+            probs.setdefault(name, np.zeros((n, *np.shape(values)[1:])))[index] = np.array(values)
+    if not seen.all():
+        raise SystemExit(f"{run}: {int((~seen).sum())} discs have no out-of-fold prediction; finish the run first")
+    return truth, probs, samples["patient"]
+
+
+def findings(truth: dict, probs: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per finding: (expert positive 0/1, the model's probability of it)."""
+    out = {name: (truth[name], probs[name]) for name in BINARY_GRADES}
+    out["modic"] = ((truth["modic"] >= 1).astype(int), 1 - probs["modic"][:, 0])
+    out["pfirrmann_4_5"] = ((truth["pfirrmann"] >= 4).astype(int), probs["pfirrmann"][:, 3:].sum(1))
+    return out
+
+
+def main() -> None:
+    run = Path(sys.argv[sys.argv.index("--run") + 1]) if "--run" in sys.argv else ROOT / "runs" / "grading5"
+    if not (run / "samples.npz").is_file():
+        print(f"skipped: no grading run at {run} (lumbar train grading --data ../shared/data/spider -o {run})")
+        return
+    truth, probs, patients = out_of_fold(run)
+    results = {name: scored_finding(t, p, patients) for name, (t, p) in findings(truth, probs).items()}
+    path = save("grade_validation", {"run": str(run), "findings": results})
+    if "--ship" in sys.argv:
+        from lumbar.io.write import write_text
+
+        shipped = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
+        shipped["grades"] = {
+            "reference": REFERENCE,
+            "short_reference": "the SPIDER expert, out of fold (179 patients; T1, T2, T2 SPACE)",
+            "max_false_positive_rate": MAX_FPR,
+            "rates": "cross-fitted: the point chosen on half of the patients, measured on the other half",
+            "command": f"python bench/grade_validation.py --run {run.relative_to(ROOT)} --ship",
+            "findings": {
+                name: {
+                    "validated": r["validated"],
+                    "score": "probability",
+                    "threshold": r["threshold"],
+                    **{k: r[k] for k in ("auc", "auc_ci95", "n_positive", "n_negative")},
+                    **{k: r["cross_fitted"][k] for k in ("false_positive_rate", "sensitivity", "precision")},
+                    "why": "" if r["validated"] else why_not(r),
+                }
+                for name, r in results.items()
+            },
+        }
+        write_text(SHIPPED, json.dumps(shipped, indent=1, default=float) + "\n")
+        print(f"wrote {SHIPPED}")
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Grades vs the SPIDER expert, out of fold (operating point: <= {MAX_FPR:.0%} false positives)")
+    for column in ("finding", "discs (pos)", "AUC [95% CI]", "threshold", "cross-fitted sens / FPR / precision", "ok"):
+        table.add_column(column)
+    for name, r in results.items():
+        c = r["cross_fitted"]
+        table.add_row(
+            name,
+            f"{r['n_positive'] + r['n_negative']} ({r['n_positive']})",
+            f"{r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]",
+            f"{r['threshold']:.3f}",
+            f"{c['sensitivity']:.2f} / {c['false_positive_rate']:.3f} / {c['precision']:.2f}",
+            "validated" if r["validated"] else "no",
+        )
+    Console().print(table)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The quality gate: an image whose segmentation cannot be trusted level by level gets no Summary, and says why."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lumbar.image import SpineImage
+from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS
+from lumbar.tasks.levels import Level
+from lumbar.tasks.quality import body_pieces, quality_problems
+
+
+def _spine(pieces_of_l3: int = 1, l3_scale: float = 1.0) -> tuple[np.ndarray, list[Level]]:
+    """A mid-sagittal slice, 1 mm pixels: bodies of L1-L5 (24 x 30 mm) in front of a canal, spinous processes behind."""
+    instances = np.zeros((200, 120), np.int16)
+    instances[:, 62:72] = CANAL_LABEL
+    levels = []
+    for k, name in enumerate(("L1", "L2", "L3", "L4", "L5")):
+        top, label = 10 + 36 * k, VERTEBRA_IDS[name]
+        height = round(24 * (l3_scale if name == "L3" else 1.0))
+        instances[top : top + height, 30:60] = label
+        instances[top + 6 : top + 14, 80:100] = label  # a spinous process: behind the canal, never a piece of the body
+        if name == "L3" and pieces_of_l3 == 2:
+            instances[top + 11 : top + 13, 30:60] = 0  # a cleft right across the body
+        levels.append(Level(name, label, "vertebra", (top + 12.0, 45.0), int((instances == label).sum())))
+    return instances, levels
+
+
+def test_a_body_in_two_pieces_is_named():
+    whole, levels = _spine()
+    assert all(body_pieces(whole, lv) == 1 for lv in levels)  # the spinous process does not count
+    assert quality_problems(whole, levels) == []
+    split, levels = _spine(pieces_of_l3=2)
+    assert body_pieces(split, levels[2]) == 2
+    assert quality_problems(split, levels) == ["vertebra L3 is segmented in pieces"]
+
+
+def test_an_implausibly_sized_body_is_named():
+    instances, levels = _spine(l3_scale=0.4)
+    problems = quality_problems(instances, levels)
+    assert len(problems) == 1 and problems[0].startswith("vertebra L3 is 0.4 times the size of the others")
+
+
+def test_noise_gets_no_summary(tmp_path):
+    import lumbar
+
+    noise = np.random.default_rng(0).random((5, 160, 140)).astype(np.float32) * 1000
+    image = SpineImage.from_array(noise, np.diag([4.0, 0.8, 0.8, 1.0]), modality="MR", source="noise.nii.gz")
+    findings = lumbar.analyze(image).findings
+    assert findings.summary == () and findings.summary_withheld
+    assert findings.summary_withheld in "; ".join(findings.needs_review)
+
+
+def test_a_forced_ct_gets_no_summary(phantom):
+    import lumbar
+    from lumbar.phantom import make_phantom
+
+    ct = make_phantom(shape=(3, 320, 288), contrast="CT").image
+    findings = lumbar.analyze(ct, force=True).findings
+    assert findings.summary == () and findings.summary_withheld.startswith("forced: CT images")
