@@ -83,6 +83,12 @@ def test_meyerding_grades(percent, grade):
     assert meyerding_grade(percent) == grade
 
 
+def test_a_slip_under_3_mm_gets_no_meyerding_grade_whatever_its_percent():
+    assert meyerding_grade(8.0, slip_mm=2.9) == 0  # 2.9 mm of a 36 mm endplate: noise, not grade I
+    assert meyerding_grade(8.0, slip_mm=3.0) == 1
+    assert meyerding_grade(-8.0, slip_mm=-2.9) is None
+
+
 @pytest.fixture(scope="module")
 def measured():
     ph = make_phantom(

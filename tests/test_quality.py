@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from lumbar.image import SpineImage
@@ -23,12 +25,14 @@ def _spine(pieces_of_l3: int = 1, l3_scale: float = 1.0) -> tuple[np.ndarray, li
         if name == "L3" and pieces_of_l3 == 2:
             instances[top + 11 : top + 13, 30:60] = 0  # a cleft right across the body
         levels.append(Level(name, label, "vertebra", (top + 12.0, 45.0), int((instances == label).sum())))
-    return instances, levels
+    names = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
+    discs = [Level(f"{u}/{lo}", 0, "disc", (0.0, 0.0), 0) for u, lo in itertools.pairwise(names)]
+    return instances, levels + discs
 
 
 def test_a_body_in_two_pieces_is_named():
     whole, levels = _spine()
-    assert all(body_pieces(whole, lv) == 1 for lv in levels)  # the spinous process does not count
+    assert all(body_pieces(whole, lv) == 1 for lv in levels if lv.kind == "vertebra")  # spinous processes do not count
     assert quality_problems(whole, levels) == []
     split, levels = _spine(pieces_of_l3=2)
     assert body_pieces(split, levels[2]) == 2
@@ -58,3 +62,9 @@ def test_a_forced_ct_gets_no_summary(phantom):
     ct = make_phantom(shape=(3, 320, 288), contrast="CT").image
     findings = lumbar.analyze(ct, force=True).findings
     assert findings.summary == () and findings.summary_withheld.startswith("forced: CT images")
+
+
+def test_the_top_vertebra_of_the_field_of_view_may_be_partial():
+    instances, levels = _spine(pieces_of_l3=2)
+    without_disc_above = [lv for lv in levels if lv.name != "L2/L3"]  # L3 now has no disc above it
+    assert quality_problems(instances, without_disc_above) == []

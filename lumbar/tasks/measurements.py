@@ -36,6 +36,9 @@ AREA_AGREEMENT = (0.85, 1.2)
 SLIP_SLAB_MM = 3.0  # slips are read on the mid-sagittal slice and its neighbours this far to either side
 MIN_SLIP_SLICES = 3  # ... on at least this many of them (or two thirds of a thinner study's slab)
 MAX_SLIP_SPREAD_MM = 3.0  # ... agreeing within this; otherwise no slip is reported
+# A translation under 3 mm is within what two readers disagree by; 3 mm is the cut-off population studies of
+# degenerative spondylolisthesis commonly use (no single source is cited here): no Meyerding grade below it.
+MIN_LISTHESIS_MM = 3.0
 
 
 @dataclass(frozen=True)
@@ -220,15 +223,16 @@ def slip_mm(
     return float(lower_wall - upper_wall)
 
 
-def meyerding_grade(slip_percent: float) -> int | None:
+def meyerding_grade(slip_percent: float, slip_mm: float | None = None) -> int | None:
     """Meyerding grade of an anterolisthesis from its slip in % of the lower endplate's depth: 0 (<5%), I <25,
-    II <50, III <75, IV <100, V >=100 (Meyerding, Surg Gynecol Obstet 1932). Below 5% is within measurement
-    error and counted as none. A retrolisthesis has no Meyerding grade (it is reported in mm), and neither has
-    a slip that could not be measured: both give None.
+    II <50, III <75, IV <100, V >=100 (Meyerding, Surg Gynecol Obstet 1932). A slip below 5%, or below
+    ``MIN_LISTHESIS_MM`` where its size in mm is known, is within measurement error and counted as none. A
+    retrolisthesis has no Meyerding grade (it is reported in mm), and neither has a slip that could not be
+    measured: both give None.
     """
     if slip_percent is None or np.isnan(slip_percent) or slip_percent <= -5:
         return None
-    if slip_percent < 5:
+    if slip_percent < 5 or (slip_mm is not None and abs(slip_mm) < MIN_LISTHESIS_MM):
         return 0
     return min(5, int(slip_percent // 25) + 1)
 
@@ -538,7 +542,7 @@ def measure_spine(
         if upper in labels and lower in labels:
             readings = [slip_on_slice(k, labels[upper], labels[lower], lv.label, canal_label, spacing_mm) for k in slab]
             slip, slip_pct = consensus_slip(readings, len(slab))
-        grade = meyerding_grade(slip_pct)
+        grade = meyerding_grade(slip_pct, slip)
         if (
             upper in frames
             and lower in frames

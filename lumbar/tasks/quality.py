@@ -33,13 +33,19 @@ def _touches_edge(mask: np.ndarray) -> bool:
 
 
 def quality_problems(instances: np.ndarray, levels: list[Level]) -> list[str]:
-    """What in the mid-sagittal segmentation ``instances`` makes level-by-level findings untrustworthy."""
+    """What in the mid-sagittal segmentation ``instances`` makes level-by-level findings untrustworthy: a body in
+    pieces or of implausible size, among the vertebrae that have a disc found above and below them."""
     problems = []
     canal = instances == CANAL_LABEL
     bodies = {}
+    discs = {lv.name for lv in levels if lv.kind == "disc"}
     for level in levels:
         if level.kind != "vertebra" or level.name == "S1":
             continue
+        if not any(d.endswith(f"/{level.name}") for d in discs) or not any(
+            d.startswith(f"{level.name}/") for d in discs
+        ):
+            continue  # the top of the field of view: a partial body there is expected and names nothing below
         mask = instances == level.label
         if mask.sum() < MIN_BODY_PIXELS or _touches_edge(mask):
             continue
