@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from lumbar.image import SpineImage
 from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS
@@ -68,3 +69,21 @@ def test_the_top_vertebra_of_the_field_of_view_may_be_partial():
     instances, levels = _spine(pieces_of_l3=2)
     without_disc_above = [lv for lv in levels if lv.name != "L2/L3"]  # L3 now has no disc above it
     assert quality_problems(instances, without_disc_above) == []
+
+
+def test_s1_is_named_on_the_sacrum_below_the_l5_s1_disc_not_on_a_spinous_process():
+    from lumbar.labels import disc_label, instance_name
+    from lumbar.tasks.overlays import label_positions
+
+    instances, _ = _spine()
+    l5 = VERTEBRA_IDS["L5"]
+    instances[180:186, 30:60] = disc_label("L5")  # the L5/S1 disc below the L5 body (rows 154-177)
+    instances[190:198, 80:100] = VERTEBRA_IDS["S1"]  # all the model called S1: a posterior element behind the canal
+    names = {int(v): instance_name(int(v)) for v in np.unique(instances) if v}
+    positions = label_positions(instances, names)
+    row, col = positions["S1"]
+    disc_row = np.argwhere(instances == disc_label("L5"))[:, 0].mean()
+    body_row = np.argwhere(instances[:, :60] == l5)[:, 0].mean()
+    expected = min(2 * disc_row - body_row, instances.shape[0] - 1)  # mirrored below the disc, kept on the image
+    assert row == pytest.approx(expected) and col < 62  # in front of the canal
+    assert positions["L5"][1] < 62  # a vertebra's name sits on its body, not its spinous process

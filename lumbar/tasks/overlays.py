@@ -84,7 +84,7 @@ def label_positions(instances: np.ndarray, names: dict[int, str]) -> dict[str, t
         body_px = {n: int(vertebral_body(instances == k, canal).sum()) for k, n in names.items() if n in (upper, "S1")}
         if body_px.get("S1", 0) < 0.3 * body_px.get(upper, 0):
             d, u = np.array(centres[disc]), np.array(centres[upper])
-            centres["S1"] = tuple(d + (d - u))
+            centres["S1"] = tuple(np.clip(d + (d - u), 0, np.array(instances.shape) - 1))  # kept on the image
     return centres
 
 
