@@ -23,6 +23,7 @@ from common import save
 from validation import MAX_FPR, scored_finding, why_not
 
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
+from lumbar.metrics import balanced_accuracy, bootstrap_metric_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "lumbar" / "validation.json"
@@ -51,12 +52,35 @@ def out_of_fold(run: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]
     return truth, probs, samples["patient"]
 
 
+def level_guess(run: Path, truth: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The trivial baseline, out of fold: each disc gets the grade most typical of its level in the other folds'
+    patients, relative to that grade's overall frequency (argmax over c of P(c | level) / P(c)); no image."""
+    levels = np.load(run / "samples.npz", allow_pickle=False)["level"]
+    guess = {name: np.zeros(len(levels), int) for name in truth}
+    for fold in sorted(run.glob("fold_*.json")):
+        test = np.zeros(len(levels), bool)
+        test[np.array(json.loads(fold.read_text())["index"])] = True
+        for name, t in truth.items():
+            classes = np.unique(t[~test])
+            overall = np.array([np.mean(t[~test] == c) for c in classes])
+            for level in np.unique(levels[test]):
+                seen = ~test & (levels == level)
+                here = np.array([np.mean(t[seen] == c) for c in classes]) if seen.any() else overall
+                guess[name][test & (levels == level)] = classes[np.argmax(here / overall)]
+    return guess
+
+
 def findings(truth: dict, probs: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per finding: (expert positive 0/1, the model's probability of it)."""
     out = {name: (truth[name], probs[name]) for name in BINARY_GRADES}
     out["modic"] = ((truth["modic"] >= 1).astype(int), 1 - probs["modic"][:, 0])
     out["pfirrmann_4_5"] = ((truth["pfirrmann"] >= 4).astype(int), probs["pfirrmann"][:, 3:].sum(1))
     return out
+
+
+def _with_ci(metrics: dict) -> str:
+    low, high = metrics["balanced_accuracy_ci95"]
+    return f"{metrics['balanced_accuracy']:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def main() -> None:
@@ -66,7 +90,15 @@ def main() -> None:
         return
     truth, probs, patients = out_of_fold(run)
     results = {name: scored_finding(t, p, patients) for name, (t, p) in findings(truth, probs).items()}
-    path = save("grade_validation", {"run": str(run), "findings": results})
+    guess = level_guess(run, truth)
+    baseline = {
+        name: {
+            "balanced_accuracy": balanced_accuracy(truth[name], guess[name]),
+            "balanced_accuracy_ci95": bootstrap_metric_ci(balanced_accuracy, [truth[name], guess[name]], patients),
+        }
+        for name in GRADES
+    }
+    path = save("grade_validation", {"run": str(run), "findings": results, "level_guess": baseline})
     if "--ship" in sys.argv:
         from lumbar.io.write import write_text
 
@@ -109,6 +141,14 @@ def main() -> None:
             "validated" if r["validated"] else "no",
         )
     Console().print(table)
+    cv = json.loads((run / "cv.json").read_text())["metrics"] if (run / "cv.json").is_file() else {}
+    guess_table = Table(title="Balanced accuracy, out of fold: the model against a guess from the disc's level alone")
+    for column in ("grade", "model [95% CI]", "level guess [95% CI]"):
+        guess_table.add_column(column)
+    for name, b in baseline.items():
+        m = cv.get(name)
+        guess_table.add_row(name, _with_ci(m) if m else "–", _with_ci(b))
+    Console().print(guess_table)
     print(f"wrote {path}")
 
 
