@@ -108,7 +108,7 @@ def main() -> None:
             "short_reference": "the SPIDER expert, out of fold (179 patients; T1, T2, T2 SPACE)",
             "max_false_positive_rate": MAX_FPR,
             "rates": "cross-fitted: the point chosen on half of the patients, measured on the other half",
-            "command": f"python bench/grade_validation.py --run {run.relative_to(ROOT)} --ship",
+            "command": f"python bench/grade_validation.py --run {run.resolve().relative_to(ROOT)} --ship",
             "findings": {
                 name: {
                     "validated": r["validated"],

@@ -201,7 +201,7 @@ def test_a_grade_is_stated_only_from_its_validated_probability():
     likely = _disc("L4/L5", grades={"herniation": Grade(value=1, probability=0.8, threshold=0.05)})
     called_low = _disc("L5/S1", grades={"herniation": Grade(value=1, probability=0.3, threshold=0.05)})
     statements, _, _ = summarise([likely, called_low], RECORD, "mm", gate=[])
-    assert [s.text for s in statements] == ["L4/L5: herniation, grading model probability 80% (stated from 60%)."]
+    assert [s.text for s in statements] == ["L4/L5: disc herniation, grading model probability 80% (stated from 60%)."]
 
 
 def test_no_summary_for_an_image_that_failed_its_quality_gate_or_has_no_spacing():

@@ -14,6 +14,14 @@ from lumbar.validation import Validation
 
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
 DEGENERATED = "pfirrmann_4_5"  # Pfirrmann 4 or 5, a dark, collapsing disc: stated as one finding
+GRADE_FINDINGS = {
+    "herniation": "disc herniation",
+    "bulging": "disc bulging",
+    "narrowing": "disc narrowing",
+    "endplate_upper": "upper endplate defect",
+    "endplate_lower": "lower endplate defect",
+    "spondylolisthesis": "spondylolisthesis",
+}
 # Shown in the tables but never scored against an expert here: named so the report can mark them.
 TABLE_FINDINGS = {
     "vertebral_height_loss": "Genant grades",
@@ -67,7 +75,7 @@ def _grade(disc: Disc, name: str, record: Validation) -> Statement | None:
         if grade is None:
             return None
         p = grade.probability if grade.value == 1 else 1 - grade.probability
-        what = name.replace("_", " ")
+        what = GRADE_FINDINGS.get(name, name.replace("_", " "))
     if p < record.threshold:
         return None
     text = f"{disc.level}: {what}, grading model probability {p:.0%} (stated from {record.threshold:.0%})."
