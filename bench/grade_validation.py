@@ -24,6 +24,7 @@ from validation import MAX_FPR, scored_finding, why_not
 
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.metrics import balanced_accuracy, bootstrap_metric_ci
+from lumbar.models.registry import weights_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "lumbar" / "validation.json"
@@ -109,6 +110,7 @@ def main() -> None:
             "max_false_positive_rate": MAX_FPR,
             "rates": "cross-fitted: the point chosen on half of the patients, measured on the other half",
             "command": f"python bench/grade_validation.py --run {run.resolve().relative_to(ROOT)} --ship",
+            "model_sha256": weights_sha256(run / "grading.onnx"),
             "findings": {
                 name: {
                     "validated": r["validated"],
@@ -116,6 +118,7 @@ def main() -> None:
                     "threshold": r["threshold"],
                     **{k: r[k] for k in ("auc", "auc_ci95", "n_positive", "n_negative")},
                     **{k: r["cross_fitted"][k] for k in ("false_positive_rate", "sensitivity", "precision")},
+                    "in_sample_ci95": {k: r[f"{k}_ci95"] for k in ("false_positive_rate", "sensitivity")},
                     "why": "" if r["validated"] else why_not(r),
                 }
                 for name, r in results.items()

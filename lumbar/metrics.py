@@ -71,6 +71,8 @@ def bootstrap_metric_ci(
     """95% CI of any ``metric(*arrays)`` (AUC, kappa, ...), resampling whole patients (``groups``)."""
     rng = np.random.default_rng(seed)
     unique = np.unique(groups)
+    if not unique.size:
+        return [float("nan")] * 2
     index = {g: np.nonzero(groups == g)[0] for g in unique}
     values = []
     for _ in range(n_boot):
@@ -235,7 +237,7 @@ def cross_fitted_rates(
     patients = np.unique(groups)
     rng = np.random.default_rng(seed)
     half = set(rng.permutation(patients)[: len(patients) // 2])
-    in_half = np.array([g in half for g in groups])
+    in_half = np.array([g in half for g in groups], bool)
     stated = np.zeros(truth.size, bool)
     for fit, apply in ((in_half, ~in_half), (~in_half, in_half)):
         threshold = operating_point(truth[fit], score[fit], max_fpr)

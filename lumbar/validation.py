@@ -1,7 +1,7 @@
 """Which findings were checked against an expert on real images, and at which operating point.
 
 ``lumbar/validation.json`` is written by the benches that measure it (``python bench/measurements.py --ship``
-for measured findings, ``python bench/grading.py --ship`` for the grading model's): per finding, whether it is
+for measured findings, ``python bench/grade_validation.py --ship`` for the grading model's): per finding, whether it is
 validated, the threshold at which it is stated, and the sensitivity and false-positive rate at that threshold on
 patients the threshold was not chosen on. A finding reaches a report's Summary only where this record says it
 is validated; everything else stays in the tables, marked "not validated".
@@ -32,6 +32,7 @@ class Validation:
     n_positive: int = 0
     n_negative: int = 0
     reference: str = ""
+    model_sha256: str = ""  # for a model's grades: the weights whose out-of-fold outputs the point was chosen on
     why: str = ""
 
     def basis(self) -> str:
@@ -40,8 +41,8 @@ class Validation:
             return f"not validated: {self.why}" if self.why else "not validated"
         text = (
             f"validated against {self.reference}: found {self.sensitivity:.0%} of the expert's "
-            f"{self.n_positive} positives, called {self.false_positive_rate:.1%} of the {self.n_negative} "
-            "discs the expert graded normal"
+            f"{self.n_positive} positive disc images, called {self.false_positive_rate:.1%} of the {self.n_negative} "
+            "the expert graded normal"
         )
         return text + (f"; {self.precision:.0%} of such calls were the expert's too" if self.precision else "")
 
@@ -57,8 +58,14 @@ def load_validation(path: str | None = None) -> dict[str, Validation]:
     for part in ("measurements", "grades"):
         section = data.get(part, {})
         for name, entry in section.get("findings", {}).items():
-            fields = {
-                k: entry[k] for k in Validation.__dataclass_fields__ if k in entry and k not in ("name", "reference")
-            }
-            out[name] = Validation(name=name, reference=section.get("short_reference", ""), **fields)
+            shared = ("name", "reference", "model_sha256")
+            fields = {k: entry[k] for k in Validation.__dataclass_fields__ if k in entry and k not in shared}
+            if name in out:
+                raise ValueError(f"{record}: finding {name!r} is recorded twice; each finding needs its own name")
+            out[name] = Validation(
+                name=name,
+                reference=section.get("short_reference", ""),
+                model_sha256=section.get("model_sha256", ""),
+                **fields,
+            )
     return out

@@ -166,7 +166,7 @@ def _record(name, threshold, sensitivity, positives, negatives, unit=""):
 
 
 RECORD = {
-    "spondylolisthesis": _record("spondylolisthesis", 4.0, 0.4, 30, 900, "mm"),
+    "slip": _record("slip", 4.0, 0.4, 30, 900, "mm"),
     "disc_narrowing": _record("disc_narrowing", -0.30, 0.3, 200, 700),
     "herniation": _record("herniation", 0.6, 0.2, 50, 900),
     "vertebral_height_loss": Validation("vertebral_height_loss", False, why="no expert fracture grade"),
@@ -185,9 +185,9 @@ def test_summary_states_only_validated_findings_beyond_their_operating_point():
     statements, withheld, not_validated = summarise(discs, RECORD, "mm", gate=[])
     assert withheld is None
     assert [(s.level, s.finding) for s in statements] == [
-        ("L3/L4", "spondylolisthesis"),
+        ("L3/L4", "slip"),
         ("L4/L5", "disc_narrowing"),
-        ("L5/S1", "spondylolisthesis"),
+        ("L5/S1", "slip"),
     ]
     assert statements[0].text == "L3/L4: anterolisthesis of L3 on L4 by 6.0 mm (17%, Meyerding grade I)."
     assert statements[2].text == "L5/S1: retrolisthesis of L5 on S1 by 5.0 mm."  # no Meyerding grade

@@ -123,3 +123,10 @@ def test_cross_fitted_rates_are_measured_on_the_other_half():
     noise = np.random.default_rng(1).random(80)
     rates = cross_fitted_rates(truth, noise, groups)
     assert rates["false_positive_rate"] <= 0.15 and rates["sensitivity"] <= 0.3  # no signal: little is found
+
+
+def test_bootstrap_of_nothing_is_undefined_not_an_error():
+    from lumbar.metrics import bootstrap_metric_ci, roc_auc
+
+    empty = np.array([])
+    assert np.isnan(bootstrap_metric_ci(roc_auc, [empty, empty], empty)).all()

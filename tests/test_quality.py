@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lumbar.image import SpineImage
-from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS
+from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, disc_label
 from lumbar.tasks.levels import Level
 from lumbar.tasks.quality import body_pieces, quality_problems
 
@@ -27,7 +27,7 @@ def _spine(pieces_of_l3: int = 1, l3_scale: float = 1.0) -> tuple[np.ndarray, li
             instances[top + 11 : top + 13, 30:60] = 0  # a cleft right across the body
         levels.append(Level(name, label, "vertebra", (top + 12.0, 45.0), int((instances == label).sum())))
     names = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
-    discs = [Level(f"{u}/{lo}", 0, "disc", (0.0, 0.0), 0) for u, lo in itertools.pairwise(names)]
+    discs = [Level(f"{u}/{lo}", disc_label(u), "disc", (0.0, 0.0), 0) for u, lo in itertools.pairwise(names)]
     return instances, levels + discs
 
 
@@ -72,7 +72,7 @@ def test_the_top_vertebra_of_the_field_of_view_may_be_partial():
 
 
 def test_s1_is_named_on_the_sacrum_below_the_l5_s1_disc_not_on_a_spinous_process():
-    from lumbar.labels import disc_label, instance_name
+    from lumbar.labels import instance_name
     from lumbar.tasks.overlays import label_positions
 
     instances, _ = _spine()
@@ -87,3 +87,38 @@ def test_s1_is_named_on_the_sacrum_below_the_l5_s1_disc_not_on_a_spinous_process
     expected = min(2 * disc_row - body_row, instances.shape[0] - 1)  # mirrored below the disc, kept on the image
     assert row == pytest.approx(expected) and col < 62  # in front of the canal
     assert positions["L5"][1] < 62  # a vertebra's name sits on its body, not its spinous process
+
+
+def test_a_ct_slice_saved_as_png_gets_no_summary_without_force(tmp_path):
+    from PIL import Image
+
+    import lumbar
+    from lumbar.phantom import make_phantom
+
+    ct = make_phantom(shape=(3, 320, 288), contrast="CT").image.sagittal_slices()[1]
+    window = np.clip((ct + 200) / 1200 * 255, 0, 255).astype(np.uint8)  # a bone window, as a PNG export would be
+    Image.fromarray(window).save(tmp_path / "ct.png")
+    findings = lumbar.analyze(tmp_path / "ct.png", spacing_mm=1.0).findings
+    assert findings.summary == () and "modality not stated by the PNG" in findings.summary_withheld
+    confirmed = lumbar.analyze(tmp_path / "ct.png", spacing_mm=1.0, modality="MR").findings
+    assert "modality not stated" not in (confirmed.summary_withheld or "")
+
+
+def test_a_disc_in_pieces_is_named():
+    instances, levels = _spine()
+    instances[40:44, 30:60] = 123  # an L4/L5-labelled disc band...
+    instances[40:44, 44:46] = 0  # ...cut in two halves
+    assert "disc L4/L5 is segmented in pieces" in quality_problems(instances, levels)
+
+
+def test_the_shipped_validation_record_keeps_its_promise():
+    from lumbar.validation import load_validation
+
+    records = load_validation()
+    assert {"slip", "disc_narrowing", "spondylolisthesis", "herniation"} <= set(records)  # no name shared
+    for record in records.values():
+        if record.validated:
+            assert record.threshold is not None and record.false_positive_rate <= 0.05  # on held-out patients
+            assert record.precision >= 0.5 and record.sensitivity >= 0.10
+        else:
+            assert record.why

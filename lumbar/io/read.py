@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 ReadResult = SpineImage | FrameSequence
+MIN_SPACING_MM, MAX_SPACING_MM = 0.01, 20.0  # a pixel size a user may give (--spacing); beyond, a typo
 ImageOrFrames = TypeVar("ImageOrFrames", SpineImage, FrameSequence)
 
 
@@ -118,8 +119,10 @@ def read_any(
 ) -> SpineImage | FrameSequence:
     """Read whatever ``path`` holds: a still image, or frames over time (what ``lumbar info`` shows)."""
     _parse_modality(modality)  # a wrong option is refused before anything is decoded
-    if spacing_mm is not None and not spacing_mm > 0:
-        raise InputError(f"--spacing {spacing_mm}: a pixel size must be a positive number of mm")
+    if spacing_mm is not None and not MIN_SPACING_MM <= spacing_mm <= MAX_SPACING_MM:
+        raise InputError(
+            f"--spacing {spacing_mm}: a pixel size must be between {MIN_SPACING_MM} and {MAX_SPACING_MM} mm"
+        )
     return override_modality(_read(Path(path), ReadOptions(spacing_mm=spacing_mm, series=series)), modality)
 
 

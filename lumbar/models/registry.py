@@ -107,6 +107,7 @@ class OnnxModel:
     spec: ModelSpec
     meta: dict[str, Any]
     session: Any
+    path: Path
 
     def __call__(self, batch: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
         """Run on ``batch`` (the input named "image") and any further named inputs the network takes."""
@@ -120,6 +121,18 @@ class OnnxModel:
     @property
     def version(self) -> str:
         return f"{self.name}@{self.meta.get('trained_steps', '?')}steps"
+
+    @property
+    def sha256(self) -> str:
+        """The weights' digest: what a validation record of this model's outputs names it by."""
+        return weights_sha256(self.path)
+
+
+@cache
+def weights_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def available_models() -> list[str]:
@@ -151,4 +164,4 @@ def load_model(name: str, path: str | None = None) -> OnnxModel:
     options.log_severity_level = 3
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
     session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-    return OnnxModel(spec, meta, session)
+    return OnnxModel(spec, meta, session, onnx_path)

@@ -15,7 +15,7 @@ import numpy as np
 from lumbar.figures import Evidence, Figures
 from lumbar.findings import Disc, Findings, Grade, InputDescription, Stenosis, Vertebra
 from lumbar.grades import is_abnormal
-from lumbar.image import Modality, SpineImage
+from lumbar.image import ASSUMED_FOV_MM, Modality, SpineImage
 from lumbar.labels import CANAL_LABEL, REPORTED_DISCS
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model, model_for
 from lumbar.pipelines.result import Result, Segmentation
@@ -52,11 +52,6 @@ def refusal(image: SpineImage) -> str | None:
 def image_reasons(image: SpineImage) -> list[str]:
     """Why a reader should check a result, from the image itself: modality, spacing, resolution."""
     reasons = []
-    if image.modality_guessed:
-        reasons.append(
-            f"modality not stated by the {image.format or 'file'}: read as {image.modality.value} (give --modality "
-            "if it is not a sagittal MRI)"
-        )
     if not image.spacing_known:
         reasons.append("pixel spacing unknown: distances are in pixels (give --spacing in mm)")
     elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
@@ -75,12 +70,23 @@ def segment(image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...
     structure = semantic.classes > 0
     confidence = float(semantic.confidence[structure].mean()) if structure.any() else None
     mid = mid_sagittal_index(semantic.classes)
-    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[mid], levels.levels)]
+    flags = levels.flags if image.spacing_known else [_assumed(flag) for flag in levels.flags]
+    withheld = [*gate, *flags, *quality_problems(levels.instances[mid], levels.levels)]
+    if image.modality_guessed:  # a CT or a photograph saved as PNG segments confidently: the file must say MR
+        withheld.append(
+            f"modality not stated by the {image.format or 'file'}: read as {image.modality.value}; give --modality MR "
+            "if it is a sagittal MRI to have findings stated"
+        )
     if confidence is None:
         withheld.append("nothing of a spine was segmented")
     elif confidence < LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {confidence:.2f}")
     return Segmentation(image, semantic, levels, (*withheld, *image_reasons(image)), tuple(withheld))
+
+
+def _assumed(flag: str) -> str:
+    """A level flag measured in assumed millimetres says so (the file did not give its pixel size)."""
+    return f"{flag} (mm assuming a {ASSUMED_FOV_MM:.0f} mm field of view)" if " mm" in flag else flag
 
 
 def measure(seg: Segmentation) -> SpineMeasurements:
@@ -98,6 +104,7 @@ def measure(seg: Segmentation) -> SpineMeasurements:
         canal_volume=volume,
         lateral_mm=image.spacing_mm[0] if volume is not None else None,
         slab=levels.instances[max(0, mid - reach) : mid + reach + 1],
+        in_mm=image.spacing_known,
     )
 
 
@@ -264,7 +271,8 @@ def build_findings(
     ]
     together = any(len(sources) > 1 for sources in graded_from.values())
     units = "mm" if image.spacing_known else "pixels"
-    summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate))
+    digest = model.sha256 if model is not None else ""
+    summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate), digest)
     return Findings(
         lumbar_version=__version__,
         input=InputDescription(**{k: described.get(k) for k in InputDescription.model_fields}),

@@ -21,8 +21,10 @@ from lumbar.findings import DiscMeasurements, VertebraMeasurements
 from lumbar.labels import LUMBAR_DISCS, SPINE_ORDER
 
 MEASURE_AT = 0.7  # fraction of the half-depth from the centre: 15% in from each edge
-# Beyond this a "slip" means the segmentation went wrong (Meyerding V, spondyloptosis, starts at 100%).
+# Beyond these a "slip" means the segmentation went wrong: an anterolisthesis past Meyerding V (spondyloptosis
+# starts at 100%), a retrolisthesis past a third of the endplate (retrolisthesis rarely passes a quarter).
 MAX_PLAUSIBLE_SLIP_PERCENT = 110.0
+MAX_PLAUSIBLE_RETRO_PERCENT = 35.0
 MAX_ENDPLATE_MISFIT_DEG = 12.0
 MAX_BODY_AXIS_STRAY_DEG = 15.0
 MIN_DEPTH_RATIO = 0.75  # adjacent vertebral bodies differ in depth by far less than this
@@ -230,7 +232,7 @@ def meyerding_grade(slip_percent: float, slip_mm: float | None = None) -> int | 
     retrolisthesis has no Meyerding grade (it is reported in mm), and neither has a slip that could not be
     measured: both give None.
     """
-    if slip_percent is None or np.isnan(slip_percent) or slip_percent <= -5:
+    if slip_percent is None or np.isnan(slip_percent) or slip_percent < 0:
         return None
     if slip_percent < 5 or (slip_mm is not None and abs(slip_mm) < MIN_LISTHESIS_MM):
         return 0
@@ -384,6 +386,8 @@ def slip_on_slice(
     disc_mask = instances == disc
     if any(b.sum() < 3 for b in bodies) or disc_mask.sum() < 3 or any(_touches_edge(b) for b in bodies):
         return float("nan"), float("nan")
+    if any(solidity(b) < MIN_SOLIDITY for b in bodies):  # a fragment or joined posterior elements: no wall to trust
+        return float("nan"), float("nan")
     disc_frame = frame_of(points_mm(disc_mask, spacing_mm))
     frames = [_body_frame(points_mm(b, spacing_mm), disc_frame.axis) for b in bodies]
     if not _bodies_fit_disc(disc_mask, disc_frame, bodies[0], frames[0], bodies[1], frames[1], spacing_mm):
@@ -406,7 +410,7 @@ def consensus_slip(readings: list[tuple[float, float]], available: int) -> tuple
         return float("nan"), float("nan")
     slip = float(np.median(mm))
     percent = 100 * slip / float(np.median([v[1] for v in valid]))
-    if abs(percent) > MAX_PLAUSIBLE_SLIP_PERCENT:  # the bodies are not where a spine can put them
+    if percent > MAX_PLAUSIBLE_SLIP_PERCENT or percent < -MAX_PLAUSIBLE_RETRO_PERCENT:  # no spine puts bodies there
         return float("nan"), float("nan")
     return slip, percent
 
@@ -461,13 +465,15 @@ def measure_spine(
     canal_volume: np.ndarray | None = None,
     lateral_mm: float | None = None,
     slab: np.ndarray | None = None,
+    in_mm: bool = True,
 ) -> SpineMeasurements:
     """Measure every named vertebra and disc of a labelled slice (``levels`` from level labelling).
 
     With ``canal_volume`` (the canal mask of all display slices) and the slice spacing ``lateral_mm``,
     the canal's cross-sectional area is measured in each disc's plane as well. ``slab`` holds the instance
     labels of the slices around this one (this one included) that slips are read on (see
-    :func:`consensus_slip`); by default this slice alone.
+    :func:`consensus_slip`); by default this slice alone. ``in_mm`` is False when ``spacing_mm`` is a placeholder
+    (1 pixel): then no millimetre threshold is applied (Meyerding's 3 mm).
     """
     slab = instances[None] if slab is None else slab
     vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
@@ -542,7 +548,7 @@ def measure_spine(
         if upper in labels and lower in labels:
             readings = [slip_on_slice(k, labels[upper], labels[lower], lv.label, canal_label, spacing_mm) for k in slab]
             slip, slip_pct = consensus_slip(readings, len(slab))
-        grade = meyerding_grade(slip_pct, slip)
+        grade = meyerding_grade(slip_pct, slip if in_mm else None)
         if (
             upper in frames
             and lower in frames

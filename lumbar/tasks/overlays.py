@@ -46,8 +46,10 @@ def overlay(
     draw = ImageDraw.Draw(picture)
     font = _font(max(11, width_px // 40))
     scale = np.array([size[1] / rows, size[0] / cols])
+    text_height = font.getbbox("Ag")[3] if hasattr(font, "getbbox") else 12
     for name, (r, c) in label_positions(instances, names).items():
         r, c = r * scale[0], c * scale[1]
+        r = min(max(r, 7), size[1] - text_height + 5)  # the whole name on the picture, not just its centre
         is_disc = structure_of(name) == Structure.DISC
         # Disc names sit in front of the spine (left), vertebra names on the body itself.
         text_x = max(2, min(size[0] - 60, c - size[0] * 0.22 if is_disc else c - 10))

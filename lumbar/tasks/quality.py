@@ -21,7 +21,12 @@ MIN_BODY_PIXELS = 20
 
 def body_pieces(instances: np.ndarray, level: Level) -> int:
     """How many sizeable pieces the vertebral body (the part in front of the canal) of ``level`` falls into."""
-    labelled, n = ndimage.label(in_front_of_canal(instances == level.label, instances == CANAL_LABEL))
+    return _pieces(in_front_of_canal(instances == level.label, instances == CANAL_LABEL))
+
+
+def _pieces(mask: np.ndarray) -> int:
+    """Sizeable pieces of a mask: those at least ``MIN_PIECE_FRACTION`` of the largest."""
+    labelled, n = ndimage.label(mask)
     if n <= 1:
         return n
     sizes = np.sort(np.bincount(labelled.ravel())[1:])[::-1]
@@ -33,9 +38,14 @@ def _touches_edge(mask: np.ndarray) -> bool:
 
 
 def quality_problems(instances: np.ndarray, levels: list[Level]) -> list[str]:
-    """What in the mid-sagittal segmentation ``instances`` makes level-by-level findings untrustworthy: a body in
-    pieces or of implausible size, among the vertebrae that have a disc found above and below them."""
-    problems = []
+    """What in the mid-sagittal segmentation ``instances`` makes level-by-level findings untrustworthy: a disc in
+    pieces, or a body in pieces or of implausible size among the vertebrae that have a disc found above and below
+    them. (A small disc is no problem: a narrowed disc is small.)"""
+    problems = [
+        f"disc {lv.name} is segmented in pieces"
+        for lv in levels
+        if lv.kind == "disc" and _pieces(instances == lv.label) > 1
+    ]
     canal = instances == CANAL_LABEL
     bodies = {}
     discs = {lv.name for lv in levels if lv.kind == "disc"}

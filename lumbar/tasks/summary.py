@@ -26,7 +26,7 @@ GRADE_FINDINGS = {
 TABLE_FINDINGS = {
     "vertebral_height_loss": "Genant grades",
     "central_stenosis": "central canal stenosis",
-    "spondylolisthesis": "slips",
+    "slip": "slips",
     "disc_narrowing": "disc height index",
 }
 
@@ -43,7 +43,7 @@ def _slip(disc: Disc, record: Validation, units: str) -> Statement | None:
         )
     else:
         text = f"{disc.level}: retrolisthesis of {upper} on {lower} by {abs(m.slip_mm):.1f} mm."
-    return Statement(level=disc.level, finding="spondylolisthesis", text=text, basis=record.basis())
+    return Statement(level=disc.level, finding="slip", text=text, basis=record.basis())
 
 
 def _narrowing(disc: Disc, record: Validation) -> Statement | None:
@@ -83,9 +83,16 @@ def _grade(disc: Disc, name: str, record: Validation) -> Statement | None:
 
 
 def summarise(
-    discs: list[Disc], validation: dict[str, Validation], units: str, gate: list[str]
+    discs: list[Disc], validation: dict[str, Validation], units: str, gate: list[str], grading_model: str = ""
 ) -> tuple[list[Statement], str | None, dict[str, str]]:
-    """(statements, why the Summary is withheld or None, the tables' findings that are not validated and why)."""
+    """(statements, why the Summary is withheld or None, the tables' findings that are not validated and why).
+    A grade's record counts only for the grading model it was chosen on (``grading_model``: its weights' digest)."""
+    validation = {
+        name: record
+        if not record.model_sha256 or record.model_sha256 == grading_model
+        else Validation(name, False, why="its operating point was chosen on another grading model's outputs")
+        for name, record in validation.items()
+    }
     not_validated = {
         name: validation[name].why if name in validation else "no validation record ships with this installation"
         for name in TABLE_FINDINGS
@@ -103,7 +110,7 @@ def summarise(
         for name, record in validation.items():
             if not record.validated or record.threshold is None:
                 continue
-            if name == "spondylolisthesis":
+            if name == "slip":
                 statement = _slip(disc, record, units)
             elif name == "disc_narrowing":
                 statement = _narrowing(disc, record)
