@@ -61,7 +61,7 @@ def measure_all() -> tuple[list[dict], list[dict], list[dict]]:
         sequence = path.stem.split("_", 1)[1]
         if sequence not in SEQUENCES or path.stem not in spacing:
             continue
-        image = read_image(path, spacing_mm=spacing[path.stem][0])
+        image = read_image(path, spacing_mm=spacing[path.stem][0], modality="MR")  # SPIDER is MRI: say so
         field_mm = max(image.sagittal_slices().shape[1:]) * spacing[path.stem][0]
         if field_mm > MAX_FIELD_OF_VIEW_MM:  # overview.csv's spacing does not fit this PNG: every mm would be wrong
             images.append({"series": path.stem, "sequence": sequence, "excluded": f"field of view {field_mm:.0f} mm"})

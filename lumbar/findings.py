@@ -13,12 +13,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
-from lumbar.labels import REPORTED_DISCS
+from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
 SCHEMA_VERSION = "1.2"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
+VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
 
 
@@ -41,6 +42,7 @@ class _Measured(_Frozen):
 Probability = Annotated[float, Field(ge=0, le=1)]
 Length = Annotated[float, Field(ge=0)]  # a height, depth or diameter: in mm, or pixels where ``units`` says so
 Ratio = Annotated[float, Field(ge=0)]
+Angle = Annotated[float, Field(ge=-180, le=180)]
 
 
 class Grade(_Frozen):
@@ -65,9 +67,9 @@ class DiscMeasurements(_Measured):
         description="Upper vertebra's posterior wall against the lower's, along the lower endplate, agreed on the "
         "slices around the mid-sagittal one: + anterolisthesis, - retrolisthesis; null where not found on enough."
     )
-    slip_percent: float | None
+    slip_percent: Annotated[float, Field(ge=-100, le=200)] | None
     meyerding_grade: int | None = Field(ge=0, le=5, description="Anterolisthesis only (null for a retrolisthesis).")
-    angle_deg: float | None = Field(description="Angle between the endplates across the disc, + lordotic.")
+    angle_deg: Angle | None = Field(description="Angle between the endplates across the disc, + lordotic.")
 
 
 class Stenosis(_Frozen):
@@ -118,11 +120,11 @@ class VertebraMeasurements(_Measured):
         description="0 normal, 1 mild, 2 moderate, 3 severe height loss (Genant 1993); null where the outline does "
         "not show both endplates and both walls.",
     )
-    upper_endplate_deg: float | None
+    upper_endplate_deg: Angle | None
 
 
 class Vertebra(_Frozen):
-    level: str
+    level: VertebraLevel
     label: int
     measurements: VertebraMeasurements | None = None
 
@@ -155,9 +157,9 @@ class Findings(_Frozen):
     units: Literal["mm", "pixels"] = Field(description="Unit of every distance: pixels when the spacing is unknown.")
     discs: tuple[Disc, ...]
     vertebrae: tuple[Vertebra, ...]
-    lordosis_deg: float | None = Field(None, description="L1 upper endplate to S1 upper endplate.")
-    narrowest_canal_ap_mm: float | None = None
-    narrowest_canal_level: str | None = None
+    lordosis_deg: Angle | None = Field(None, description="L1 upper endplate to S1 upper endplate.")
+    narrowest_canal_ap_mm: Length | None = None
+    narrowest_canal_level: DiscLevel | None = None
     needs_review: tuple[str, ...] = Field(default=(), description="Why a reader should check this result.")
     summary: tuple[Statement, ...] = Field(
         default=(),

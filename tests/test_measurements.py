@@ -77,7 +77,8 @@ def test_genant_grades(heights, grade):
 
 
 @pytest.mark.parametrize(
-    "percent, grade", [(2, 0), (-3, None), (10, 1), (24.9, 1), (25, 2), (30, 2), (60, 3), (80, 4), (120, 5), (-30, None)]
+    "percent, grade",
+    [(2, 0), (-3, None), (10, 1), (24.9, 1), (25, 2), (30, 2), (60, 3), (80, 4), (120, 5), (-30, None)],
 )
 def test_meyerding_grades(percent, grade):
     assert meyerding_grade(percent) == grade
