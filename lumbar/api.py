@@ -71,17 +71,19 @@ def analyze(
     force: bool = False,
     report: bool = True,
     stem: str | None = None,
+    withhold: tuple[str, ...] = (),
     progress: Progress = SILENT,
 ) -> Result:
     """Analyse one image: findings, label maps and figures. With ``out``, also write everything into
-    ``out/<stem>/`` (masks, findings.json and, with ``report``, the HTML and PDF report)."""
+    ``out/<stem>/`` (masks, findings.json and, with ``report``, the HTML and PDF report). ``withhold`` gives
+    reasons the caller knows to withhold the Summary (a phantom, an image outside the validation's population)."""
     if out is not None:
         ensure_writable(out)
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
     if out is not None:
         check_study_folder(Path(out) / (stem or default_stem), (image.source, *image.source_files))
     chosen = route(image, force)
-    result = chosen.pipeline.analyze(image, gate=chosen.gate, progress=progress)
+    result = chosen.pipeline.analyze(image, gate=(*chosen.gate, *withhold), progress=progress)
     if out is None:
         return result
     return write_result(result, Path(out) / (stem or default_stem), report=report, progress=progress)

@@ -84,6 +84,7 @@ def test_demo_writes_a_study_and_results(tmp_path):
     assert "discs named right" in result.output and "7/7" in result.output
     assert (results / "segmentation_seg.dcm").is_file()
     assert (results / "report.html").is_file() and (results / "report.pdf").is_file()
+    assert findings["summary"] == [] and findings["summary_withheld"].startswith("a synthetic phantom")
 
 
 def test_one_call_python_api(tmp_path, phantom):
