@@ -3,5 +3,12 @@
 import runpy
 from pathlib import Path
 
-for script in ("segmentation.py", "midsag_levels.py", "measurements.py", "grading.py", "grade_validation.py"):
+for script in (
+    "segmentation.py",
+    "midsag_levels.py",
+    "measurements.py",
+    "grading.py",
+    "grade_validation.py",
+    "unlike_mri.py",
+):
     runpy.run_path(str(Path(__file__).parent / script), run_name="__main__")

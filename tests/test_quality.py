@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from lumbar.image import SpineImage
 from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, disc_label
@@ -122,3 +123,30 @@ def test_the_shipped_validation_record_keeps_its_promise():
             assert record.precision >= 0.5 and record.sensitivity >= 0.10
         else:
             assert record.why
+
+
+def test_a_bright_bone_rim_marks_a_ct_given_as_mri():
+    from lumbar.tasks.quality import bone_rim_ratio, unlike_mri
+
+    instances, levels = _spine()
+    body = instances == VERTEBRA_IDS["L2"]
+    rim = body & ~ndimage.binary_erosion(body, iterations=2)
+    mri = np.where(instances > 0, 600.0, 100.0)
+    mri[rim] = 150.0  # cortical bone: no MR signal
+    ct = np.where(instances > 0, 300.0, 40.0)
+    ct[rim] = 1200.0  # cortical bone: the brightest tissue on CT
+    vertebrae = [lv for lv in levels if lv.name == "L2"]
+    assert (
+        bone_rim_ratio(mri, instances, vertebrae) == pytest.approx(0.25)
+        and unlike_mri(mri, instances, vertebrae) is None
+    )
+    assert "bright rim" in unlike_mri(ct, instances, vertebrae)
+
+
+def test_a_ct_phantom_claimed_as_mri_gets_no_summary():
+    import lumbar
+    from lumbar.phantom import make_phantom
+
+    ct = make_phantom(shape=(3, 320, 288), contrast="CT").image
+    findings = lumbar.analyze(ct, modality="MR").findings
+    assert findings.summary == () and "bright rim" in findings.summary_withheld

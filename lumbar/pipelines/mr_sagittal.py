@@ -25,7 +25,7 @@ from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from
 from lumbar.tasks.levels import label_levels, mid_sagittal_index
 from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine
 from lumbar.tasks.overlays import heatmap_overlay, overlay
-from lumbar.tasks.quality import quality_problems
+from lumbar.tasks.quality import quality_problems, unlike_mri
 from lumbar.tasks.segmentation import segment as segment_semantic
 from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
 from lumbar.tasks.summary import summarise
@@ -72,6 +72,9 @@ def segment(image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...
     mid = mid_sagittal_index(semantic.classes)
     flags = levels.flags if image.spacing_known else [_assumed(flag) for flag in levels.flags]
     withheld = [*gate, *flags, *quality_problems(levels.instances[mid], levels.levels)]
+    foreign = unlike_mri(image.sagittal_slices()[mid], levels.instances[mid], levels.levels)
+    if foreign:
+        withheld.append(f"image unlike the MRI the models learnt from: {foreign}")
     if image.modality_guessed:  # a CT or a photograph saved as PNG segments confidently: the file must say MR
         withheld.append(
             f"modality not stated by the {image.format or 'file'}: read as {image.modality.value}; give --modality MR "
