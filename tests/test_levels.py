@@ -107,6 +107,25 @@ def test_small_lowest_disc_is_counted_and_flagged_as_possible_transitional_verte
     ]  # counted, as SPIDER's expert does
 
 
+def test_a_very_thin_lowest_disc_of_full_length_is_flagged_as_a_possible_sacral_remnant(
+    phantom_semantic, phantom_instances
+):
+    classes = phantom_semantic.copy()
+    lowest = phantom_instances == disc_label("L5")
+    classes[lowest] = Structure.VERTEBRA
+    for k in range(classes.shape[0]):
+        r, c = np.nonzero(lowest[k])
+        if not len(r):
+            continue
+        middle = r.min() + (r.max() - r.min()) // 2
+        thin = np.abs(r - middle) <= 1  # 3 rows of a ~10-row disc, over its whole front-to-back length
+        classes[k, r[thin], c[thin]] = Structure.DISC
+    flags = label_levels(classes, SPACING).flags
+    assert any("sacral remnant" in flag for flag in flags)
+    untouched = label_levels(phantom_semantic, SPACING).flags
+    assert not any("sacral remnant" in flag for flag in untouched)  # a normal lowest disc raises no flag
+
+
 @pytest.mark.parametrize("tilt_shift", [-8.0, 8.0])
 def test_names_hold_for_other_curvatures(tilt_shift):
     from lumbar.phantom import DEFAULT_TILT_DEG, make_phantom

@@ -28,6 +28,7 @@ from lumbar.labels import CANAL_LABEL, CAUDAL_TO_CRANIAL, VERTEBRA_IDS, Structur
 MIN_DISC_AREA_MM2 = 25.0
 MAX_OFF_CHAIN_MM = 22.0
 MERGE_ALONG_AXIS_MM = 4.0
+MIN_LOWEST_THICKNESS_FRACTION = 0.4  # of the other discs' mean height: thinner, a sacral remnant disc is possible
 MIN_INTERIOR_AREA_FRACTION = 0.3  # of the median disc: smaller pieces between two discs are not discs
 
 
@@ -300,22 +301,27 @@ def _disc_length_mm(disc: _Disc, spacing: tuple[float, float, float]) -> float:
 
 def small_lowest_disc_flags(discs: list[_Disc], spacing: tuple[float, float, float]) -> list[str]:
     """A review flag when the lowest disc is much shorter front to back (AP length < 70%) and smaller
-    (area < 60%) than the median of the others.
+    (area < 60%) than the median of the others, or much thinner (mean height, area over length, < 40%).
 
     Such a disc may be the remnant disc of a lumbosacral transitional vertebra (Castellvi et al., Spine 1984),
     but more often it is a normal L5/S1 cut obliquely or partly segmented: on SPIDER's mid-sagittal slices,
     counting it matches the listed disc count more often than leaving it out (``bench/midsag_levels.py``;
-    many images match neither way, as top discs are missed). So the disc is counted as L5/S1, and flagged.
+    many images match neither way, as top discs are missed). So the disc is counted as L5/S1, and flagged. A
+    very thin lowest disc of full length may also be the remnant disc between S1 and S2 of a fused sacrum, below the
+    true L5/S1: it is flagged the same way (a collapsed L5/S1 keeps more than 40% of the others' height).
     """
     if len(discs) < 4:
         return []
     areas = np.array([d.area_mm2 for d in discs])
     lengths = np.array([_disc_length_mm(d, spacing) for d in discs])
+    thickness = areas / np.maximum(lengths, 1e-6)
     # Short front to back AND small: a collapsed (degenerated) L5/S1 loses height, not length.
-    if lengths[0] < 0.7 * np.median(lengths[1:]) and areas[0] < 0.6 * np.median(areas[1:]):
+    short_and_small = lengths[0] < 0.7 * np.median(lengths[1:]) and areas[0] < 0.6 * np.median(areas[1:])
+    if short_and_small or thickness[0] < MIN_LOWEST_THICKNESS_FRACTION * np.median(thickness[1:]):
         return [
-            "small lowest disc, counted as L5/S1: if it is the rudimentary disc below a transitional vertebra, "
-            "every level name is one level too high (true L5/S1 called L4/L5; check the lumbosacral junction)"
+            "small lowest disc, counted as L5/S1: if it is the rudimentary disc below a transitional vertebra or a "
+            "sacral remnant, every level name is one level too high (true L5/S1 called L4/L5; check the lumbosacral "
+            "junction)"
         ]
     return []
 
