@@ -274,20 +274,21 @@ def test_same_patient_series_are_graded_together(tmp_path, inputs):
 
     if "grading" not in available_models():
         pytest.skip("no grading model shipped")
-    t2 = np.asarray(Image.open(inputs / "slice.png"), float)
-    Image.fromarray((255 * (t2 / 255) ** 1.3).astype(np.uint8)).save(
-        tmp_path / "t1.png"
-    )  # another contrast, same anatomy
+    from lumbar.demo import demo_phantom
+
+    # The demo's phantom as a volume, whose levels the model names right and unflagged (fusion joins discs by
+    # name: a flagged naming is graded alone, see test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone).
+    image = demo_phantom().image
+    write_nifti(image.array, image, tmp_path / "slice.nii.gz")
+    write_nifti(image.array.max() * (image.array / image.array.max()) ** 1.3, image, tmp_path / "t1.nii.gz")
     result = CliRunner().invoke(
         app,
         [
             "analyze",
-            str(inputs / "slice.png"),
-            str(tmp_path / "t1.png"),
+            str(tmp_path / "slice.nii.gz"),
+            str(tmp_path / "t1.nii.gz"),
             "-o",
             str(tmp_path / "out"),
-            "--spacing",
-            "1",
             "--same-patient",
         ],
     )
@@ -298,7 +299,7 @@ def test_same_patient_series_are_graded_together(tmp_path, inputs):
     for findings in (first, second):
         for disc in findings["discs"]:
             if disc["level"] in both:
-                assert sorted(Path(s).name for s in disc["graded_from"]) == ["slice.png", "t1.png"]
+                assert sorted(Path(s).name for s in disc["graded_from"]) == ["slice.nii.gz", "t1.nii.gz"]
     grades = [{d["level"]: d["grades"] for d in f["discs"] if d["level"] in both} for f in (first, second)]
     assert grades[0] == grades[1] and all(grades[0].values())
     assert "Graded together with the patient's other series" in (tmp_path / "out" / "t1" / "report.html").read_text()
