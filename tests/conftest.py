@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,41 @@ from lumbar.phantom import DiscSpec, make_phantom
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+REAL_DATA_TESTS: set[str] = set()  # node ids of the tests that asked for real data
+MISSING = "real data not available"
+
+
 def shared(*parts: str) -> Path:
     """A path in ../shared/data, or skip the test with the reason."""
+    REAL_DATA_TESTS.add(os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0])
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real data not available: {path} (needs ../shared/data beside the repository)")
+        pytest.skip(f"{MISSING}: {path} (needs ../shared/data beside the repository)")
     return path
+
+
+def _real_data_outcomes(stats: dict) -> tuple[int, int]:
+    ran = sum(1 for report in stats.get("passed", []) + stats.get("failed", []) if report.nodeid in REAL_DATA_TESTS)
+    skipped = sum(1 for report in stats.get("skipped", []) if MISSING in str(report.longrepr))
+    return ran, skipped
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line that says how many real-data tests ran and how many skipped for want of ../shared/data."""
+    ran, skipped = _real_data_outcomes(terminalreporter.stats)
+    where = "present" if SHARED_DATA.is_dir() else "absent"
+    terminalreporter.write_line(f"real-data tests: {ran} ran, {skipped} skipped (../shared/data {where})")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With ../shared/data beside the repository, a real-data test that skips is a failure: its data went missing."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not SHARED_DATA.is_dir():
+        return
+    _, skipped = _real_data_outcomes(reporter.stats)
+    if skipped and exitstatus == 0:
+        reporter.write_line(f"{skipped} real-data tests skipped although ../shared/data is present: failing the run")
+        session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")
