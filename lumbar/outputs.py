@@ -179,7 +179,7 @@ def write_result(result: Result, folder: str | Path, *, report: bool = True, pro
         _swap_into_place(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return replace(result, findings=document, folder=str(folder), outputs=dict(document.outputs))
+    return replace(result, findings=document, folder=str(folder))
 
 
 def _swap_into_place(staging: Path, folder: Path) -> None:

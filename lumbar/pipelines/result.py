@@ -57,18 +57,19 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class Result:
-    """Everything ``lumbar analyze`` computed for one image: findings, label maps and figures.
-
-    ``outputs`` lists the files written (relative to the study folder) when the result was saved;
-    ``findings.outputs`` then says the same inside ``findings.json``.
-    """
+    """Everything ``lumbar analyze`` computed for one image: findings, label maps and figures; ``folder`` is where
+    it was written, if it was."""
 
     segmentation: Segmentation
     findings: Findings
     figures: Figures
     folder: str | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def image(self) -> SpineImage:
         return self.segmentation.image
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        """The files written, relative to ``folder`` (as ``findings.json`` lists them); empty when not written."""
+        return dict(self.findings.outputs)
