@@ -23,12 +23,7 @@ GRADE_FINDINGS = {
     "spondylolisthesis": "spondylolisthesis",
 }
 # Shown in the tables but never scored against an expert here: named so the report can mark them.
-TABLE_FINDINGS = {
-    "vertebral_height_loss": "Genant grades",
-    "central_stenosis": "central canal stenosis",
-    "slip": "slips",
-    "disc_narrowing": "disc height index",
-}
+TABLE_FINDINGS = ("vertebral_height_loss", "central_stenosis", "slip", "disc_narrowing")
 
 
 def _slip(disc: Disc, record: Validation, units: str) -> Statement | None:
