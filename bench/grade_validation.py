@@ -90,7 +90,8 @@ def main() -> None:
         print(f"skipped: no grading run at {run} (lumbar train grading --data ../shared/data/spider -o {run})")
         return
     truth, probs, patients = out_of_fold(run)
-    results = {name: scored_finding(t, p, patients) for name, (t, p) in findings(truth, probs).items()}
+    levels = np.load(run / "samples.npz", allow_pickle=False)["level"]
+    results = {name: scored_finding(t, p, patients, levels) for name, (t, p) in findings(truth, probs).items()}
     guess = level_guess(run, truth)
     baseline = {
         name: {
@@ -116,7 +117,7 @@ def main() -> None:
                     "validated": r["validated"],
                     "score": "probability",
                     "threshold": r["threshold"],
-                    **{k: r[k] for k in ("auc", "auc_ci95", "n_positive", "n_negative")},
+                    **{k: r[k] for k in ("auc", "auc_ci95", "level_only_auc", "n_positive", "n_negative")},
                     **{k: r["cross_fitted"][k] for k in ("false_positive_rate", "sensitivity", "precision")},
                     "in_sample_ci95": {k: r[f"{k}_ci95"] for k in ("false_positive_rate", "sensitivity")},
                     "why": "" if r["validated"] else why_not(r),
@@ -131,7 +132,15 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(title=f"Grades vs the SPIDER expert, out of fold (operating point: <= {MAX_FPR:.0%} false positives)")
-    for column in ("finding", "discs (pos)", "AUC [95% CI]", "threshold", "cross-fitted sens / FPR / precision", "ok"):
+    for column in (
+        "finding",
+        "discs (pos)",
+        "AUC [95% CI]",
+        "level-only AUC",
+        "threshold",
+        "cross-fitted sens / FPR / precision",
+        "ok",
+    ):
         table.add_column(column)
     for name, r in results.items():
         c = r["cross_fitted"]
@@ -139,6 +148,7 @@ def main() -> None:
             name,
             f"{r['n_positive'] + r['n_negative']} ({r['n_positive']})",
             f"{r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]",
+            f"{r['level_only_auc']:.2f}",
             f"{r['threshold']:.3f}",
             f"{c['sensitivity']:.2f} / {c['false_positive_rate']:.3f} / {c['precision']:.2f}",
             "validated" if r["validated"] else "no",

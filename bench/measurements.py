@@ -118,6 +118,7 @@ def validate(discs: list[dict], vertebrae: list[dict], images: list[dict]) -> di
                 np.array([d[label] for d in sel]),
                 np.array([score(d) for d in sel]),
                 np.array([d["patient"] for d in sel]),
+                np.array([d["level"] for d in sel]),
             )
             for part, sel in rows.items()
         }
@@ -157,7 +158,7 @@ def shipped_record(results: dict) -> dict:
             "score": score,
             "unit": unit,
             "threshold": r["threshold"],
-            **{k: r[k] for k in ("auc", "auc_ci95", "n_positive", "n_negative")},
+            **{k: r[k] for k in ("auc", "auc_ci95", "level_only_auc", "n_positive", "n_negative")},
             "false_positive_rate": r["cross_fitted"]["false_positive_rate"],
             "sensitivity": r["cross_fitted"]["sensitivity"],
             "precision": r["cross_fitted"]["precision"],
@@ -207,6 +208,7 @@ def main() -> None:
         "discs (pos)",
         "measured",
         "AUC [95% CI]",
+        "level-only AUC",
         "threshold",
         "sens / FPR",
         "cross-fitted sens / FPR / precision",
@@ -221,6 +223,7 @@ def main() -> None:
                 f"{r['n_positive'] + r['n_negative']} ({r['n_positive']})",
                 f"{r['measured_at']:.0%}",
                 f"{r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]",
+                f"{r['level_only_auc']:.2f}",
                 f"{r['threshold']:.2f}",
                 f"{r['sensitivity']:.2f} / {r['false_positive_rate']:.3f}",
                 f"{r['cross_fitted']['sensitivity']:.2f} / {r['cross_fitted']['false_positive_rate']:.3f} / "
