@@ -56,3 +56,14 @@ def save(name: str, payload: dict) -> Path:
     from lumbar.io.write import write_text
 
     return write_text(RESULTS / f"{name}.json", json.dumps({"machine": machine(), **payload}, indent=1, default=float))
+
+
+def use_segmentation_model(path: str | None) -> str:
+    """Measure a trained candidate (a run's ONNX) instead of the shipped segmentation model; returns which."""
+    from lumbar.models.registry import load_model
+
+    if path:
+        import lumbar.tasks.segmentation as task
+
+        task.load_model = lambda name, _path=None: load_model(name, path)
+    return f"{path or 'shipped'} (sha256 {load_model('segmentation', path).sha256[:12]})"

@@ -325,6 +325,9 @@ def train_segmentation_cmd(
     max_minutes: float = typer.Option(None, help="Stop (with a checkpoint) after this many minutes."),
     seed: int = typer.Option(0, help="Seed of the patient split and of training."),
     spacing: float = typer.Option(None, help="Pixel size in mm for PNGs without an overview.csv."),
+    synthetic_fraction: float = typer.Option(
+        0.5, min=0.0, max=1.0, help="Share of each batch synthesised from label maps (random contrast per structure)."
+    ),
 ) -> None:
     """Train the sagittal segmentation network (disc, vertebra, canal)."""
     require_train_extra()
@@ -340,6 +343,7 @@ def train_segmentation_cmd(
         max_minutes=max_minutes,
         seed=seed,
         spacing_mm=spacing,
+        synthetic_fraction=synthetic_fraction,
     )
     with progress_bar() as bar:
         path = train_segmentation(cfg, progress=StageBar(bar))

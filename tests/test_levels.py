@@ -157,3 +157,63 @@ def test_chain_keeps_the_ends_of_a_curved_column_and_drops_a_blob_between_discs(
     blob = _chain_disc(150.0, 70.0)
     kept = _robust_chain(sorted([*discs, blob], key=lambda d: -d.centroid[0]))
     assert len(kept) == 6 and all(d is not blob for d in kept)
+
+
+def _below_l5s1_behind_canal(phantom_semantic, phantom_instances):
+    """Rows just below the L5/S1 disc and columns behind the canal, on every slice."""
+    rows, _ = np.nonzero(phantom_instances[3] == disc_label("L5"))
+    canal_cols = np.nonzero(phantom_semantic[3] == Structure.CANAL)[1]
+    return slice(rows.max() + 4, rows.max() + 16), slice(canal_cols.max() + 4, canal_cols.max() + 14)
+
+
+def test_bone_behind_and_below_the_lowest_disc_is_never_named_s1(phantom_semantic, phantom_instances):
+    """SPIDER-like maps: no sacrum; a spinous process below the L5/S1 disc is L5's or unnamed, never S1."""
+    classes = phantom_semantic.copy()
+    classes[phantom_instances == 26] = 0
+    rows, cols = _below_l5s1_behind_canal(phantom_semantic, phantom_instances)
+    classes[:, rows, cols] = Structure.VERTEBRA
+    result = label_levels(classes, SPACING)
+    assert names(result) == LUMBAR
+    assert "S1" not in [lv.name for lv in result.vertebrae]
+    assert not np.any(result.instances[:, rows, cols] == 26)
+    assert np.all(result.instances[:, rows, cols] == 0)  # detached: unnamed
+
+
+def test_a_posterior_element_reaching_below_the_lowest_disc_stays_with_l5(phantom_semantic, phantom_instances):
+    classes = phantom_semantic.copy()
+    classes[phantom_instances == 26] = 0
+    rows, cols = _below_l5s1_behind_canal(phantom_semantic, phantom_instances)
+    classes[:, rows.start - 60 : rows.stop, cols] = Structure.VERTEBRA  # one process from above the disc plane down
+    result = label_levels(classes, SPACING)
+    assert np.all(result.instances[:, rows, cols] == 24)  # L5
+
+
+def test_two_bodies_between_two_found_discs_are_flagged(phantom_semantic, phantom_instances):
+    """A disc the network missed (left as background) leaves two separate bodies under one name."""
+    classes = phantom_semantic.copy()
+    classes[phantom_instances == disc_label("L2")] = 0
+    result = label_levels(classes, SPACING)
+    assert any(flag.startswith("two vertebral bodies between discs 3 and 4") for flag in result.flags)
+    assert not any("two vertebral bodies" in flag for flag in label_levels(phantom_semantic, SPACING).flags)
+
+
+def test_a_partly_outlined_lowest_disc_in_line_with_the_chain_is_still_l5s1(phantom_semantic, phantom_instances):
+    """The network often outlines a thin, dark L5/S1 only in part; the piece keeps the names right, and is flagged."""
+    classes = phantom_semantic.copy()
+    l5s1 = phantom_instances == disc_label("L5")
+    classes[l5s1] = Structure.VERTEBRA
+    rows, cols = np.nonzero(l5s1[3])
+    centre_row, centre_col = int(np.median(rows)), int(np.median(cols))
+    classes[:, centre_row - 2 : centre_row + 2, centre_col - 2 : centre_col + 2] = Structure.DISC  # 16 mm²
+    result = label_levels(classes, SPACING)
+    assert names(result) == LUMBAR
+    assert any(flag.startswith("small lowest disc") for flag in result.flags)
+
+
+def test_a_small_piece_far_below_the_chain_is_not_a_disc(phantom_semantic, phantom_instances):
+    classes = phantom_semantic.copy()
+    classes[phantom_instances == 26] = 0
+    rows, cols = np.nonzero(phantom_instances[3] == disc_label("L5"))
+    low = rows.max() + 70  # two levels below L5/S1: not where the next disc would be
+    classes[:, low : low + 4, int(cols.mean()) - 2 : int(cols.mean()) + 2] = Structure.DISC
+    assert names(label_levels(classes, SPACING)) == LUMBAR

@@ -1,5 +1,9 @@
 """Train the sagittal segmentation network: patient split, augmentation, checkpoints, early stopping.
 
+Each batch mixes real slices (geometric and intensity augmentation, ``augment.py``) with images synthesised
+from the same slices' label maps (``synthesis.py``, ``synthetic_fraction`` of them), so that the network is
+not tied to the one sequence it has masks for.
+
 A run writes to ``out_dir``: ``checkpoint.pt`` (everything needed to resume), ``best.pt`` (best weights on
 the validation patients), ``train.log``, ``split.json`` and, at the end, ``segmentation.onnx`` with its
 metadata ``segmentation.json``. Run again with the same ``out_dir`` to resume where it stopped.
@@ -27,6 +31,7 @@ from lumbar.progress import SILENT, Progress
 from lumbar.train import log, log_to
 from lumbar.train.augment import random_affine, random_intensity
 from lumbar.train.datasets import Slice, load_dataset, split_by_patient
+from lumbar.train.synthesis import TO_CLASS, extended_labels, synthesise, synthesiser
 
 
 @dataclass
@@ -47,6 +52,7 @@ class SegmentationConfig:
     target_mm: float = MODEL_SPACING_MM
     max_minutes: float | None = None
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    synthetic_fraction: float = 0.5
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
 
 
@@ -66,16 +72,17 @@ def three_way_split(samples: list[Slice], cfg: SegmentationConfig) -> dict[str, 
 
 
 def _stack(samples: list[Slice]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre-pad every sample to the largest size and stack images (N,1,H,W) and masks (N,H,W)."""
+    """Centre-pad every sample to the largest size and stack images (N,1,H,W) and the extended label maps
+    to synthesise from (N,H,W; :data:`synthesis.TO_CLASS` maps them to the classes)."""
     h = max(s.image.shape[0] for s in samples)
     w = max(s.image.shape[1] for s in samples)
     images = np.zeros((len(samples), 1, h, w), np.float32)
-    masks = np.zeros((len(samples), h, w), np.uint8)
+    labels = np.zeros((len(samples), h, w), np.uint8)
     for i, s in enumerate(samples):
         top, left = (h - s.image.shape[0]) // 2, (w - s.image.shape[1]) // 2
         images[i, 0, top : top + s.image.shape[0], left : left + s.image.shape[1]] = s.image
-        masks[i, top : top + s.image.shape[0], left : left + s.image.shape[1]] = s.mask
-    return torch.from_numpy(images), torch.from_numpy(masks)
+        labels[i, top : top + s.image.shape[0], left : left + s.image.shape[1]] = extended_labels(s.image, s.mask, i)
+    return torch.from_numpy(images), torch.from_numpy(labels)
 
 
 @torch.no_grad()
@@ -111,8 +118,10 @@ def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> 
         out_dir / "split.json", json.dumps({k: sorted({s.patient for s in v}) for k, v in split.items()}, indent=1)
     )
     log.info("slices train %d val %d test %d", *(len(split[k]) for k in ("train", "val", "test")))
-    images, masks = _stack(split["train"])
-    images, masks = images.to(device), masks.to(device)
+    images, labels = _stack(split["train"])
+    images, labels = images.to(device), labels.to(device)
+    to_class = torch.from_numpy(TO_CLASS).to(device)
+    synthesis = synthesiser()
 
     model = segmentation_net(cfg.channels).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -128,6 +137,7 @@ def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> 
         optimiser.load_state_dict(saved["optimiser"])
         scheduler.load_state_dict(saved["scheduler"])
         g.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])  # TorchIO's synthesis draws from the global generator
         state = saved["state"]
         log.info("resumed at step %d (best %.4f)", state["step"], state["best"])
 
@@ -137,9 +147,12 @@ def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> 
     model.train()
     while state["step"] < cfg.steps and state["stale"] < cfg.patience:
         idx = torch.randint(len(images), (cfg.batch_size,), generator=g, device=device)
-        x, y = random_affine(images[idx], masks[idx], cfg.patch, g)
+        x, extended = random_affine(images[idx], labels[idx], cfg.patch, g)
         x = random_intensity(x, g)
-        loss = loss_fn(model(x), y[:, None])
+        synthetic = torch.rand(cfg.batch_size, generator=g, device=device) < cfg.synthetic_fraction
+        if synthetic.any():
+            x[synthetic] = synthesise(extended[synthetic], synthesis)
+        loss = loss_fn(model(x), to_class[extended][:, None])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -173,6 +186,7 @@ def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> 
                         "optimiser": optimiser.state_dict(),
                         "scheduler": scheduler.state_dict(),
                         "generator": g.get_state(),
+                        "torch_rng": torch.get_rng_state(),
                         "state": state,
                         "config": asdict(cfg),
                     },

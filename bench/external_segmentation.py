@@ -1,0 +1,115 @@
+"""Generalisation of the segmentation to data unlike its training data: another centre's MRI and CT.
+
+* ``mri_small_t2``: 20 sagittal T2 slices of unknown origin (a second centre; pixel size unknown, so the
+  pipeline assumes a 300 mm field of view). Masks label discs and vertebral **bodies only** (no posterior
+  elements, no canal) and some slices only part of the visible column, so predictions are scored inside the
+  labelled column: the labelled discs and bodies dilated by 5 pixels. Slices with an empty mask (00, 05, 10)
+  are left out, and so are the disc-only slices 01 and 13 for bodies (their bodies are visible but unlabelled).
+* ``ct_small``: 4 CT volumes as 8-bit sagittal stacks (not Hounsfield units; geometry distorted, spacing
+  unknown), with masks of L1-L5 and of all vertebrae in view. Scored: Dice of the vertebra class against all
+  vertebrae, and of the instances we name L1-L5 against the lumbar mask (naming included).
+
+Run ``.venv/bin/python bench/external_segmentation.py [--model runs/X/segmentation.onnx]``; prints a table and
+writes ``bench/results/external_segmentation.json``. Nothing here is tuned on: it only measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED_DATA, save, use_segmentation_model
+
+from lumbar.io import read_image
+from lumbar.labels import VERTEBRA_IDS, Structure
+from lumbar.metrics import bootstrap_ci, dice
+from lumbar.pipelines.mr_sagittal import segment
+
+MRI_SMALL = SHARED_DATA / "mri_small_t2"
+CT_SMALL = SHARED_DATA / "ct_small"
+EMPTY_MASKS = {"00", "05", "10"}
+DISCS_ONLY = {"01", "13"}
+SPIDER_DISC, SPIDER_VERTEBRA = 29, 76
+
+
+def _ci(values: list[float]) -> dict:
+    mean, lo, hi = bootstrap_ci(np.array(values), np.arange(len(values)))
+    return {"mean": mean, "ci95": [lo, hi], "n": len(values)}
+
+
+def second_centre_mri() -> dict | None:
+    if not MRI_SMALL.is_dir():
+        return None
+    rows = []
+    for path in sorted((MRI_SMALL / "images").glob("*.png")):
+        if path.stem in EMPTY_MASKS:
+            continue
+        truth = np.asarray(read_image(MRI_SMALL / "masks" / path.name).sagittal_slices()[0])
+        pred = segment(read_image(path, modality="MR")).semantic.classes[0]
+        column = ndimage.binary_dilation(truth > 0, iterations=5)
+        row = {"image": path.name, "disc_dice": dice(truth == SPIDER_DISC, (pred == Structure.DISC) & column)}
+        if path.stem not in DISCS_ONLY:
+            body = truth == SPIDER_VERTEBRA
+            row["body_dice"] = dice(body, (pred == Structure.VERTEBRA) & column)
+            row["body_recall"] = float(np.mean(pred[body] == Structure.VERTEBRA))
+        rows.append(row)
+    summary = {k: _ci([r[k] for r in rows if k in r]) for k in ("disc_dice", "body_dice", "body_recall")}
+    return {"summary": summary, "images": rows}
+
+
+def ct_volumes() -> dict | None:
+    if not CT_SMALL.is_dir():
+        return None
+    lumbar_ids = [VERTEBRA_IDS[f"L{k}"] for k in range(1, 6)]
+    rows = []
+    for path in sorted(CT_SMALL.glob("*_ct.nii.gz")):
+        vol = path.name.split("_")[0]
+        result = segment(read_image(path, modality="CT"))
+        all_truth = read_image(CT_SMALL / f"{vol}_vertebrae.nii.gz").sagittal_slices() > 0
+        lumbar_truth = read_image(CT_SMALL / f"{vol}_lumbar.nii.gz").sagittal_slices() > 0
+        named_lumbar = np.isin(result.levels.instances, lumbar_ids)
+        rows.append(
+            {
+                "volume": vol,
+                "vertebra_dice_all": dice(all_truth, result.semantic.classes == Structure.VERTEBRA),
+                "lumbar_named_dice": dice(lumbar_truth, named_lumbar),
+                "discs_found": len(result.levels.discs),
+                "flags": result.levels.flags,
+            }
+        )
+    summary = {k: _ci([r[k] for r in rows]) for k in ("vertebra_dice_all", "lumbar_named_dice")}
+    return {"summary": summary, "volumes": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="a trained segmentation ONNX to measure instead of the shipped one")
+    args = parser.parse_args()
+    model = use_segmentation_model(args.model)
+    payload = {"model": model, "second_centre_mri": second_centre_mri(), "ct_small": ct_volumes()}
+    name = "external_segmentation" if not args.model else f"external_segmentation_{Path(args.model).parent.name}"
+    path = save(name, payload)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Segmentation on data unlike SPIDER T2 SPACE ({model})")
+    for column in ("data", "metric", "mean [95% CI]", "n"):
+        table.add_column(column)
+    for data, part in (("mri_small_t2", payload["second_centre_mri"]), ("ct_small", payload["ct_small"])):
+        if part is None:
+            table.add_row(data, "skipped: not found under ../shared/data", "", "")
+            continue
+        for metric, s in part["summary"].items():
+            table.add_row(data, metric, f"{s['mean']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]", str(s["n"]))
+    Console().print(table)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
