@@ -5,6 +5,11 @@
   elements, no canal) and some slices only part of the visible column, so predictions are scored inside the
   labelled column: the labelled discs and bodies dilated by 5 pixels. Slices with an empty mask (00, 05, 10)
   are left out, and so are the disc-only slices 01 and 13 for bodies (their bodies are visible but unlabelled).
+* ``ct/``: CT in Hounsfield units with vertebra labels in VerSe ids: VerSe'19 subject 012 (T10-L3, manual),
+  the TPTBox crop (L2-L4, manual) and TotalSegmentator's example CT, whose labels are that tool's output (a
+  peer's, not truth: agreement, not accuracy). Scored: Dice of the vertebra class against all labelled vertebrae
+  (inside the labelled vertebrae's bounding box grown by 10 mm, as the crops label only some of the bone in view),
+  and per level whether the name we give most of that vertebra's voxels is its own.
 * ``ct_small``: 4 CT volumes as 8-bit sagittal stacks (not Hounsfield units; geometry distorted, spacing
   unknown), with masks of L1-L5 and of all vertebrae in view. Scored: Dice of the vertebra class against all
   vertebrae, and of the instances we name L1-L5 against the lumbar mask (naming included).
@@ -26,12 +31,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, save, use_segmentation_model
 
 from lumbar.io import read_image
-from lumbar.labels import VERTEBRA_IDS, Structure
+from lumbar.labels import VERTEBRA_IDS, VERTEBRA_NAMES, Structure
 from lumbar.metrics import bootstrap_ci, dice
 from lumbar.pipelines.mr_sagittal import segment
 
 MRI_SMALL = SHARED_DATA / "mri_small_t2"
 CT_SMALL = SHARED_DATA / "ct_small"
+CT = SHARED_DATA / "ct"
 EMPTY_MASKS = {"00", "05", "10"}
 DISCS_ONLY = {"01", "13"}
 SPIDER_DISC, SPIDER_VERTEBRA = 29, 76
@@ -60,6 +66,51 @@ def second_centre_mri() -> dict | None:
         rows.append(row)
     summary = {k: _ci([r[k] for r in rows if k in r]) for k in ("disc_dice", "body_dice", "body_recall")}
     return {"summary": summary, "images": rows}
+
+
+CT_SETS = {
+    "verse012": (
+        "verse19_sub-verse012/sub-verse012_ct.nii.gz",
+        "verse19_sub-verse012/sub-verse012_seg-vert_msk.nii.gz",
+    ),
+    "tptbox_l3": ("tptbox_crops/sub-ct_label-22_ct.nii.gz", "tptbox_crops/sub-ct_seg-vert_label-22_msk.nii.gz"),
+    "totalsegmentator_example (peer labels)": (
+        "totalsegmentator_example/example_ct.nii.gz",
+        "totalsegmentator_example/example_ct_vertebrae_totalsegmentator.nii.gz",
+    ),
+}
+TOTALSEGMENTATOR_TO_VERSE = {26: 26, 27: 24, 28: 23, 29: 22, 30: 21, 31: 20, 32: 19, 33: 18}  # S1, L5 ... T11
+
+
+def labelled_ct() -> dict | None:
+    if not CT.is_dir():
+        return None
+    rows = []
+    for name, (image_file, mask_file) in CT_SETS.items():
+        image = read_image(CT / image_file, modality="CT")
+        truth = np.rint(read_image(CT / mask_file).sagittal_slices()).astype(int)
+        if name.startswith("totalsegmentator"):
+            truth = np.vectorize(lambda v: TOTALSEGMENTATOR_TO_VERSE.get(v, 0))(truth)
+        result = segment(image)
+        box = tuple(
+            slice(max(0, int(idx.min()) - 10), int(idx.max()) + 11) for idx in np.nonzero(truth > 0)
+        )  # 10 voxels: at least 10 mm at these spacings
+        levels = {}
+        for verse_id in sorted(set(np.unique(truth)) - {0}):
+            ours = result.levels.instances[truth == verse_id]
+            named = np.bincount(ours[ours > 0]).argmax() if np.any(ours > 0) else 0
+            levels[VERTEBRA_NAMES.get(int(verse_id), str(verse_id))] = VERTEBRA_NAMES.get(int(named), "none")
+        rows.append(
+            {
+                "data": name,
+                "vertebra_dice": dice(truth[box] > 0, result.semantic.classes[box] == Structure.VERTEBRA),
+                "levels_named": levels,
+                "levels_right": sum(k == v for k, v in levels.items()),
+                "levels_total": len(levels),
+                "discs_found": len(result.levels.discs),
+            }
+        )
+    return {"volumes": rows}
 
 
 def ct_volumes() -> dict | None:
@@ -91,7 +142,12 @@ def main() -> None:
     parser.add_argument("--model", help="a trained segmentation ONNX to measure instead of the shipped one")
     args = parser.parse_args()
     model = use_segmentation_model(args.model)
-    payload = {"model": model, "second_centre_mri": second_centre_mri(), "ct_small": ct_volumes()}
+    payload = {
+        "model": model,
+        "second_centre_mri": second_centre_mri(),
+        "ct_small": ct_volumes(),
+        "ct_labelled": labelled_ct(),
+    }
     name = "external_segmentation" if not args.model else f"external_segmentation_{Path(args.model).parent.name}"
     path = save(name, payload)
 
@@ -108,6 +164,14 @@ def main() -> None:
         for metric, s in part["summary"].items():
             table.add_row(data, metric, f"{s['mean']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]", str(s["n"]))
     Console().print(table)
+    if payload["ct_labelled"]:
+        ct = Table(title="CT with vertebra labels: Dice of the vertebra class, levels named right")
+        for column in ("data", "vertebra Dice", "levels right", "named (truth: ours)"):
+            ct.add_column(column)
+        for r in payload["ct_labelled"]["volumes"]:
+            named = ", ".join(f"{k}: {v}" for k, v in r["levels_named"].items())
+            ct.add_row(r["data"], f"{r['vertebra_dice']:.3f}", f"{r['levels_right']}/{r['levels_total']}", named)
+        Console().print(ct)
     print(f"wrote {path}")
 
 

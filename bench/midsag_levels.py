@@ -26,6 +26,10 @@ from lumbar.pipelines.mr_sagittal import segment
 SPIDER = SHARED_DATA / "spider"
 
 
+def _no_sacrum(row: dict) -> bool:
+    return any(flag.startswith("no sacrum in view") for flag in row["flags"])
+
+
 def main() -> None:
     if not (SPIDER / "midsag").is_dir():
         print(f"skipped: {SPIDER / 'midsag'} not found")
@@ -66,6 +70,8 @@ def main() -> None:
             "too_few": float(np.mean(diff < 0)),
             "too_many": float(np.mean(diff > 0)),
             "flagged_for_review": float(np.mean([bool(r["flags"]) for r in items])),
+            "no_sacrum_in_view": float(np.mean([_no_sacrum(r) for r in items])),
+            "exact_where_sacrum_in_view": float(np.mean([r["found"] == r["listed"] for r in items if not _no_sacrum(r)])),
         }
     flagged = [r for r in rows if any(f.startswith("small lowest disc") for f in r["flags"])]
     small_lowest = {
@@ -79,7 +85,7 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(title="Discs found vs listed in overview.csv, SPIDER mid-sagittal slices")
-    for column in ("sequence", "n", "exact", "within one", "too few", "too many", "flagged"):
+    for column in ("sequence", "n", "exact", "within one", "too few", "too many", "flagged", "no sacrum", "exact†"):
         table.add_column(column)
     for sequence, s in summary.items():
         table.add_row(
@@ -90,8 +96,11 @@ def main() -> None:
             f"{100 * s['too_few']:.0f}%",
             f"{100 * s['too_many']:.0f}%",
             f"{100 * s['flagged_for_review']:.0f}%",
+            f"{100 * s['no_sacrum_in_view']:.0f}%",
+            f"{100 * s['exact_where_sacrum_in_view']:.0f}%",
         )
     Console().print(table)
+    print("† exact, among the images that show a sacrum below the lowest disc")
     print(
         f"small lowest disc flagged in {small_lowest['n']} images: counting it matches the listed count in "
         f"{small_lowest['count_matches_listed']}, leaving it out in {small_lowest['leaving_it_out_matches_listed']}"

@@ -217,3 +217,28 @@ def test_a_small_piece_far_below_the_chain_is_not_a_disc(phantom_semantic, phant
     low = rows.max() + 70  # two levels below L5/S1: not where the next disc would be
     classes[:, low : low + 4, int(cols.mean()) - 2 : int(cols.mean()) + 2] = Structure.DISC
     assert names(label_levels(classes, SPACING)) == LUMBAR
+
+
+def test_a_disc_found_inside_a_vertebra_is_flagged(phantom_semantic, phantom_instances):
+    """A band the network calls disc across the middle of L3 would give L3 two names: the spacing check says so."""
+    classes = phantom_semantic.copy()
+    body = phantom_instances[3] == 22  # L3
+    middle = int(np.median(np.nonzero(body)[0]))
+    band = np.zeros_like(body)
+    band[middle - 3 : middle + 3] = body[middle - 3 : middle + 3]
+    classes[:, band] = Structure.DISC
+    result = label_levels(classes, SPACING)
+    assert any("apart (median" in flag for flag in result.flags)
+    assert not any("apart (median" in flag for flag in label_levels(phantom_semantic, SPACING).flags)
+
+
+def _sacrum_flags(result):
+    return [flag for flag in result.flags if flag.startswith("no sacrum in view")]
+
+
+def test_a_sacrum_out_of_view_is_flagged(phantom_semantic, phantom_instances):
+    assert _sacrum_flags(label_levels(phantom_semantic, SPACING)) == []
+    rows = np.nonzero(phantom_instances[3] == disc_label("L5"))[0]
+    below = int(rows.mean()) + 4  # the field of view ends just below the middle of L5/S1
+    assert len(_sacrum_flags(label_levels(phantom_semantic[:, :below], SPACING))) == 1
+    assert _sacrum_flags(label_levels(phantom_semantic[:, : below + 20], SPACING)) == []

@@ -31,6 +31,7 @@ MERGE_ALONG_AXIS_MM = 4.0
 MIN_LOWEST_THICKNESS_FRACTION = 0.4  # of the other discs' mean height: thinner, a sacral remnant disc is possible
 MIN_INTERIOR_AREA_FRACTION = 0.3  # of the median disc: smaller pieces between two discs are not discs
 POSTERIOR_MARGIN_MM = 3.0  # bone this far behind a disc's posterior edge is posterior elements, not a body
+MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: closer, not two levels
 MIN_BODY_FRACTION = 0.35  # of the typical body area: a smaller piece of bone in line with the discs is not a body
 
 
@@ -320,8 +321,38 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
                 )
             )
     flags += _count_flags(discs)
-    flags += _two_bodies_flags(instances[mid_sagittal_index(classes)], discs, spacing)
+    mid = mid_sagittal_index(classes)
+    flags += _two_bodies_flags(instances[mid], discs, spacing)
+    flags += _sacrum_flags(discs[0], spacing, classes.shape[1:])
     return LevelLabelling(instances, levels, flags)
+
+
+def _sacrum_flags(lowest: _Disc, spacing: tuple[float, float, float], shape: tuple[int, int]) -> list[str]:
+    """A review flag when the image ends just below the lowest disc, so that no sacrum is in view.
+
+    Names are counted from the sacrum; without one in view the lowest disc is only assumed to be L5/S1 (on a
+    thoracolumbar field of view it may be L3/L4). The networks leave the sacrum unlabelled, so what is checked is
+    that the first 15 mm below the middle half of the disc lie mostly inside the image. Whether the bone there is
+    the sacrum rather than a lumbar body is not judged: a test of its intensity against L5's, tried on SPIDER's
+    mid-sagittal slices, flagged sacra plainly in view (on T1 the sacrum's marrow is often brighter than L5's).
+    """
+    pixel = np.array(spacing[1:])
+    across = _across(lowest)
+    disc = lowest.voxels[:, 1:] * pixel - lowest.centroid
+    t_disc, bottom = disc @ across, float((disc @ lowest.axis).min())
+    inside = total = 0
+    for depth in np.arange(1.0, 16.0):
+        for frac in np.linspace(0.25, 0.75, 7):
+            point = lowest.centroid + lowest.axis * (bottom - depth) + across * (t_disc.min() + frac * np.ptp(t_disc))
+            r, c = np.rint(point / pixel).astype(int)
+            total += 1
+            inside += 0 <= r < shape[0] and 0 <= c < shape[1]
+    if inside >= 0.5 * total:
+        return []
+    return [
+        "no sacrum in view: the image ends just below the lowest disc, which is taken as L5/S1 without the sacrum "
+        "to confirm it, so every level name may be off; count from the sacrum on an image that shows it"
+    ]
 
 
 def _across(disc: _Disc) -> np.ndarray:
@@ -417,7 +448,8 @@ def small_lowest_disc_flags(discs: list[_Disc], spacing: tuple[float, float, flo
 
 
 def _count_flags(discs: list[_Disc]) -> list[str]:
-    """Review flags from disc spacing: gaps where a disc should be, too few lumbar discs."""
+    """Review flags from disc spacing: gaps where a disc should be, discs too close to be two levels (one may lie
+    inside a vertebra and split it under two names), too few lumbar discs."""
     flags = []
     if len(discs) >= 3:
         gaps = np.array([np.linalg.norm(b.centroid - a.centroid) for a, b in itertools.pairwise(discs)])
@@ -428,6 +460,11 @@ def _count_flags(discs: list[_Disc]) -> list[str]:
                 flags.append(
                     f"unexpected gap of {gap:.0f} mm above disc {i + 1} from the bottom (median {median:.0f} mm): "
                     f"a disc may be missing near {upper}"
+                )
+            elif gap < MIN_GAP_FRACTION * median:
+                flags.append(
+                    f"discs {i + 1} and {i + 2} from the bottom only {gap:.0f} mm apart (median {median:.0f} mm): one "
+                    "may not be a disc, and the vertebra it cuts would carry two names"
                 )
     if len(discs) < 5:
         flags.append(f"only {len(discs)} discs found; a full lumbar spine shows 5 (L1/L2 to L5/S1)")
