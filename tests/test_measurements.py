@@ -127,6 +127,18 @@ def test_vertebral_heights_wedge_and_genant_match_the_phantom(measured):
     assert m.vertebrae["T11"].genant_grade is None  # the phantom has no disc above T11: one endplate is unseen
 
 
+def test_disc_height_index_matches_the_phantom(measured):
+    """Mean disc height over the mean height of the bodies above and below it, from the phantom's own geometry
+    (S1 has no measured height, so L5/S1 is over L5 alone): the 35% narrowed L4/L5 disc stands out."""
+    ph, m = measured
+    bodies = {v.level: np.mean([v.height_anterior_mm, v.height_middle_mm, v.height_posterior_mm]) for v in ph.vertebrae}
+    for truth in ph.discs:
+        disc_height = np.mean([truth.height_anterior_mm, truth.height_middle_mm, truth.height_posterior_mm])
+        adjacent = [bodies[name] for name in truth.level.split("/") if name != "S1"]
+        assert m.discs[truth.level].height_index == pytest.approx(disc_height / np.mean(adjacent), abs=0.025)
+    assert m.discs["L4/L5"].height_index < 0.75 * m.discs["L3/L4"].height_index
+
+
 def test_canal_narrowing_at_the_herniation(measured):
     ph, m = measured
     truth = {d.level: d for d in ph.discs}
@@ -157,6 +169,7 @@ def test_anterolisthesis_is_measured_along_the_endplate_and_graded_from_the_trut
     l5 = next(v for v in slipped.vertebrae if v.level == "L5")
     true_percent = 100 * 14.0 / l5.depth_mm  # the phantom's own geometry, not the measurement
     assert 25 <= true_percent < 50 and b.meyerding_grade == 2
+    assert b.slip_percent - a.slip_percent == pytest.approx(true_percent, abs=3.0)  # 14 of L5's 36 mm: 39%
 
 
 def test_retrolisthesis_is_reported_in_mm_without_a_meyerding_grade():

@@ -21,6 +21,21 @@ def test_dice_known_answers():
     assert np.isnan(dice(np.zeros((3, 3)), np.zeros((3, 3))))
 
 
+def test_dice_of_masks_of_different_sizes():
+    """A 10x10 square against its top half (50 pixels) and against a 4x5 patch inside it (20 pixels):
+    2*50 / (100+50) and 2*20 / (100+20), whichever mask is the truth."""
+    big = square()
+    half = np.zeros_like(big)
+    half[10:15, 10:20] = True
+    patch = np.zeros_like(big)
+    patch[12:16, 12:17] = True
+    assert dice(big, half) == pytest.approx(2 / 3) and dice(half, big) == pytest.approx(2 / 3)
+    assert dice(big, patch) == pytest.approx(1 / 3) and dice(patch, big) == pytest.approx(1 / 3)
+    apart = square(top=25, left=25, size=5)  # 25 pixels, no overlap
+    assert dice(big, apart) == 0.0
+    assert dice(big, big | apart) == pytest.approx(2 * 100 / 225)  # the prediction spills outside the truth
+
+
 def test_surface_distances_of_a_shifted_square():
     a, b = square(), square(left=12)
     hd95, assd = surface_distances(a, b)
@@ -87,6 +102,20 @@ def test_auc_and_calibration_error():
     assert np.isnan(roc_auc([0, 0], [0.1, 0.2]))
     assert expected_calibration_error(np.array([0.9] * 10), np.array([1] * 9 + [0])) == pytest.approx(0.0)
     assert expected_calibration_error(np.array([0.9] * 10), np.array([1] * 5 + [0] * 5)) == pytest.approx(0.4)
+
+
+def test_calibration_error_weights_each_bin_by_its_share_of_samples():
+    """Guo et al. 2017: ECE = sum over bins of (n_bin / n) * |confidence - accuracy|. Eight predictions at 0.85
+    with six right (gap 0.10) and two at 0.35 with none right (gap 0.35): 0.8 * 0.10 + 0.2 * 0.35 = 0.15 (unweighted,
+    the gaps would sum to 0.45; averaged over the two bins, 0.225)."""
+    confidence = np.array([0.85] * 8 + [0.35] * 2)
+    correct = np.array([1] * 6 + [0] * 2 + [0] * 2)
+    assert expected_calibration_error(confidence, correct) == pytest.approx(0.15)
+    # Three bins, 5 + 3 + 2 of 10: 0.5 * |0.95 - 0.8| + 0.3 * |0.65 - 1| + 0.2 * |0.15 - 0.5| = 0.25
+    confidence = np.array([0.95] * 5 + [0.65] * 3 + [0.15] * 2)
+    correct = np.array([1, 1, 1, 1, 0, 1, 1, 1, 1, 0])  # 4 of 5, 3 of 3, 1 of 2 right
+    assert expected_calibration_error(confidence, correct) == pytest.approx(0.25)
+    assert expected_calibration_error(confidence, correct, bins=1) == pytest.approx(abs(0.7 - 0.8))  # one bin: means
 
 
 def test_weighted_kappa_and_auc_hand_computed():
