@@ -8,6 +8,7 @@ training split are reported separately from the others). Prints a table, writes
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from collections import defaultdict
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save
+from common import SHARED_DATA, save, use_segmentation_model
 
 from lumbar.io import read_image
 from lumbar.io.spider import patient_id, read_overview_spacing
@@ -31,6 +32,10 @@ def _no_sacrum(row: dict) -> bool:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="a trained segmentation ONNX to measure instead of the shipped one")
+    args = parser.parse_args()
+    model = use_segmentation_model(args.model)
     if not (SPIDER / "midsag").is_dir():
         print(f"skipped: {SPIDER / 'midsag'} not found")
         return
@@ -71,7 +76,9 @@ def main() -> None:
             "too_many": float(np.mean(diff > 0)),
             "flagged_for_review": float(np.mean([bool(r["flags"]) for r in items])),
             "no_sacrum_in_view": float(np.mean([_no_sacrum(r) for r in items])),
-            "exact_where_sacrum_in_view": float(np.mean([r["found"] == r["listed"] for r in items if not _no_sacrum(r)])),
+            "exact_where_sacrum_in_view": float(
+                np.mean([r["found"] == r["listed"] for r in items if not _no_sacrum(r)])
+            ),
         }
     flagged = [r for r in rows if any(f.startswith("small lowest disc") for f in r["flags"])]
     small_lowest = {
@@ -79,7 +86,8 @@ def main() -> None:
         "count_matches_listed": sum(r["found"] == r["listed"] for r in flagged),
         "leaving_it_out_matches_listed": sum(r["found"] - 1 == r["listed"] for r in flagged),
     }
-    path = save("midsag_levels", {"summary": summary, "small_lowest_disc": small_lowest, "series": rows})
+    name = f"midsag_levels_{Path(args.model).parent.name}" if args.model else "midsag_levels"
+    path = save(name, {"model": model, "summary": summary, "small_lowest_disc": small_lowest, "series": rows})
 
     from rich.console import Console
     from rich.table import Table

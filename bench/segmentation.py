@@ -7,6 +7,7 @@ without it, speed is measured on a phantom volume of the same size). Prints a ta
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -16,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, peak_rss_mb_of, save, timed
+from common import SHARED_DATA, peak_rss_mb_of, save, timed, use_segmentation_model
 
+from lumbar.evaluate.segmentation import summary_table
 from lumbar.image import SpineImage
 from lumbar.io.write import write_nifti
 from lumbar.models.networks import load_torch_segmentation
@@ -107,6 +109,17 @@ def cli_end_to_end(volume: np.ndarray) -> dict:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="a trained candidate's ONNX: measure its held-out accuracy only")
+    args = parser.parse_args()
+    if args.model:
+        payload = {"model": use_segmentation_model(args.model), "accuracy_held_out": accuracy()}
+        path = save(f"segmentation_{Path(args.model).parent.name}", payload)
+        from rich.console import Console
+
+        Console().print(summary_table({"summary": payload["accuracy_held_out"]}))
+        print(f"wrote {path}")
+        return
     volume, source = volume_20_slices()
     payload = {"volume": {"source": source, "shape": list(volume.shape)}}
     payload["speed"] = speed(volume)

@@ -1,0 +1,847 @@
+"""The README's figures against the stored JSON they come from (bench/results/*.json, the shipped models' records).
+
+Each claim finds its README text by a label (a table's row and column, or the passage between two phrases), formats
+the JSON's figure as the README does and fails naming the claim, what the README says and what the JSON says. The
+JSON is read at test time, never copied here: whoever reruns a bench or retrains a model updates the README with it.
+A claim whose JSON is absent skips. Cheap: no model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache, partial
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+SOURCES = {
+    "segmentation": "bench/results/segmentation.json",
+    "midsag": "bench/results/midsag_levels.json",
+    "measurements": "bench/results/measurements.json",
+    "grade_validation": "bench/results/grade_validation.json",
+    "unlike_mri": "bench/results/unlike_mri.json",
+    "grading_model": "lumbar/models/weights/grading.json",
+    "segmentation_model": "lumbar/models/weights/segmentation.json",
+}
+GRADES = {  # grading.json key -> the README grading table's label
+    "pfirrmann": "Pfirrmann",
+    "modic": "Modic",
+    "herniation": "herniation",
+    "spondylolisthesis": "spondylolisthesis",
+    "bulging": "bulging",
+    "narrowing": "narrowing",
+    "endplate_upper": "upper endplate",
+    "endplate_lower": "lower endplate",
+}
+SEQUENCES = {"t1": "T1", "t2": "T2", "t2_SPACE": "T2 SPACE"}
+FINDINGS = {"disc narrowing": "disc_narrowing", "slip": "slip"}  # findings-vs-expert row -> measurements.json key
+STRUCTURES = ("disc", "vertebra", "canal")
+
+
+# --- reading -------------------------------------------------------------------------------------------------------
+
+
+@cache
+def _parse(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def load(name: str) -> dict:
+    """A source's JSON, or skip: without it the README's figures from it cannot be checked."""
+    path = ROOT / SOURCES[name]
+    if not path.is_file():
+        pytest.skip(f"{SOURCES[name]} absent: the README figures it backs are not checked")
+    return _parse(path)
+
+
+def plain(text: str) -> str:
+    """Markdown cell or passage text without bold marks or escaped pipes."""
+    return text.replace("**", "").replace("\\|", "|").strip()
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+
+@dataclass(frozen=True)
+class Readme:
+    """README text with lookups by label, so that a claim survives rewording around it."""
+
+    text: str
+
+    @property
+    def flat(self) -> str:
+        """The text with every run of whitespace one space: a passage may wrap anywhere."""
+        return " ".join(self.text.split())
+
+    def passage(self, start: str, end: str) -> str:
+        """From the one place `start` occurs up to the first `end` after it."""
+        flat = self.flat
+        count = flat.count(start)
+        assert count == 1, f"README: {count} passages start with {start!r}, need exactly one"
+        i = flat.index(start)
+        j = flat.find(end, i + len(start))
+        assert j >= 0, f"README: no {end!r} after {start!r}"
+        return flat[i : j + len(end)]
+
+    def table(self, first_header: str) -> list[list[str]]:
+        """The one markdown table whose first header is `first_header`: header row, then body rows."""
+        blocks: list[list[list[str]]] = [[]]
+        for line in self.text.splitlines():
+            if line.startswith("|"):
+                blocks[-1].append(_cells(line))
+            elif blocks[-1]:
+                blocks.append([])
+        found = [b for b in blocks if b and b[0][0] == first_header]
+        assert len(found) == 1, f"README: {len(found)} tables headed {first_header!r}, need exactly one"
+        header, _, *rows = found[0]
+        return [header, *rows]
+
+    def cell(self, first_header: str, label: str, column: str) -> str:
+        """The cell in `column` (a header prefix) of the row labelled `label`; a table may repeat its columns side
+        by side (label, columns, label, columns), each label column starting a group."""
+        header, *rows = self.table(first_header)
+        hits = []
+        for row in rows:
+            for i, text in enumerate(row):
+                if header[i] == first_header and re.match(rf"{re.escape(label)}(?!\w)", plain(text)):
+                    j = next((k for k in range(i, len(header)) if header[k].startswith(column)), None)
+                    assert j is not None, f"README table {first_header!r}: no column {column!r}"
+                    hits.append(row[j])
+        assert len(hits) == 1, f"README table {first_header!r}: {len(hits)} rows labelled {label!r}, need one"
+        return hits[0]
+
+
+def states(text: str, figure: str) -> bool:
+    """Whether `text` states `figure` as a whole (0.40 is not stated by 10.40 or 0.405)."""
+    return re.search(rf"(?<![\d.]){re.escape(figure)}(?!\.?\d)", plain(text)) is not None
+
+
+# --- formatting as the README does ---------------------------------------------------------------------------------
+
+
+def with_ci(value: float, ci95: Iterable[float], digits: int) -> str:
+    low, high = ci95
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def metric(record: dict, key: str, digits: int) -> str:
+    """`key` with its `key_ci95`, e.g. 0.40 [0.36, 0.43]."""
+    return with_ci(record[key], record[f"{key}_ci95"], digits)
+
+
+def metric_mean(record: dict, digits: int) -> str:
+    """A {mean, ci95} record, e.g. 0.888 [0.838, 0.922]."""
+    return with_ci(record["mean"], record["ci95"], digits)
+
+
+def pct(fraction: float, digits: int = 0) -> str:
+    return f"{100 * fraction:.{digits}f}%"
+
+
+def span(values: Iterable[float], digits: int, percent: bool = False) -> str:
+    """A range as the README writes it: 71–72%, or one figure where both ends round alike."""
+    scale = 100 if percent else 1
+    values = list(values)
+    low, high = (f"{scale * v:.{digits}f}" for v in (min(values), max(values)))
+    return (low if low == high else f"{low}–{high}") + ("%" if percent else "")
+
+
+def english_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+# --- claims --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One README figure: where the README states it and how its source JSON gives it."""
+
+    name: str
+    where: Callable[[Readme], str]
+    expected: Callable[..., str]  # called with the loaded `sources`, in order
+    sources: tuple[str, ...]
+    mismatch: str = ""  # README and JSON disagree today: an expected failure (strict) naming both
+
+
+def _in_passage(start: str, end: str) -> Callable[[Readme], str]:
+    return lambda readme: readme.passage(start, end)
+
+
+def _in_cell(first_header: str, label: str, column: str) -> Callable[[Readme], str]:
+    return lambda readme: readme.cell(first_header, label, column)
+
+
+def _in_part(first_header: str, label: str, column: str, index: int) -> Callable[[Readme], str]:
+    """One of the " / "-separated figures in a cell."""
+
+    def where(readme: Readme) -> str:
+        parts = readme.cell(first_header, label, column).split(" / ")
+        assert len(parts) > index, f"README {label!r} {column!r}: {parts} has no part {index}"
+        return parts[index]
+
+    return where
+
+
+def _cv(grading: dict, key: str) -> dict:
+    return grading["cv"]["metrics"][key]
+
+
+def models_claims() -> list[Claim]:
+    return [
+        Claim(
+            "models: segmentation training patients",
+            _in_cell("model", "`segmentation`", "trained on"),
+            lambda m: f"{len(m['split_patients']['train'])} training patients",
+            ("segmentation_model",),
+        ),
+        Claim(
+            "models: grading patients",
+            _in_cell("model", "`grading`", "trained on"),
+            lambda m: f"{m['cv']['n_patients']} patients",
+            ("grading_model",),
+        ),
+    ]
+
+
+def grading_claims() -> list[Claim]:
+    """The grading section: cross-validation setup, coverage, the balanced-accuracy table, calibration."""
+    heading = _in_passage("**Grading, patient", "Each series graded alone")
+    claims = [
+        Claim("grading: folds", heading, lambda m: f"patient {m['cv']['folds']}-fold", ("grading_model",)),
+        Claim("grading: command", heading, lambda m: f"`{m['config']['command']}`", ("grading_model",)),
+        Claim(
+            "grading: discs joined of graded",
+            heading,
+            lambda m: (
+                f"{sum(m['coverage']['matched'].values())} of {sum(m['coverage']['graded'].values())} graded discs"
+            ),
+            ("grading_model",),
+        ),
+        Claim(
+            "grading: coverage", heading, lambda m: f"coverage {pct(m['coverage']['overall'], 1)}", ("grading_model",)
+        ),
+        Claim(
+            "grading: Pfirrmann kappa",
+            _in_cell("grade", "Pfirrmann", "grade"),
+            lambda m: f"κ {_cv(m, 'pfirrmann')['kappa']:.2f}",
+            ("grading_model",),
+        ),
+        Claim(
+            "grading: Pfirrmann within-one",
+            _in_cell("grade", "Pfirrmann", "grade"),
+            lambda m: f"within-one {_cv(m, 'pfirrmann')['within_one']:.2f}",
+            ("grading_model",),
+        ),
+        Claim(
+            "grading: expected calibration error range",
+            _in_passage("Expected calibration error", ";"),
+            lambda m: span((r["ece"] for r in m["cv"]["metrics"].values()), 2),
+            ("grading_model",),
+        ),
+        Claim(
+            "grading: --same-patient gain for Pfirrmann and narrowing",
+            _in_passage("(`--same-patient`) adds", "to Pfirrmann and narrowing"),
+            lambda m: span(
+                (
+                    m["cv"]["metrics_same_patient"][k]["balanced_accuracy"] - _cv(m, k)["balanced_accuracy"]
+                    for k in ("pfirrmann", "narrowing")
+                ),
+                2,
+            ),
+            ("grading_model",),
+        ),
+        Claim(
+            "grading: grades where the level guess beats the model",
+            _in_passage("Targets (", "beats the model"),
+            lambda m, g: (
+                "for "
+                + english_list(
+                    [
+                        label
+                        for key, label in GRADES.items()
+                        if g["level_guess"][key]["balanced_accuracy"] > _cv(m, key)["balanced_accuracy"]
+                    ]
+                )
+                + " the guess from the level beats the model"
+            ),
+            ("grading_model", "grade_validation"),
+        ),
+    ]
+    for key, label in GRADES.items():
+        claims += [
+            Claim(
+                f"grading table: {label} model balanced accuracy",
+                _in_cell("grade", label, "model"),
+                partial(lambda m, key: metric(_cv(m, key), "balanced_accuracy", 2), key=key),
+                ("grading_model",),
+            ),
+            Claim(
+                f"grading table: {label} level-guess balanced accuracy",
+                _in_cell("grade", label, "level guess"),
+                partial(lambda g, key: metric(g["level_guess"][key], "balanced_accuracy", 2), key=key),
+                ("grade_validation",),
+            ),
+        ]
+    return claims
+
+
+def operating_point_claims() -> list[Claim]:
+    """The grades' Summary operating points (bench/results/grade_validation.json)."""
+    passages = {  # README phrase -> the grade_validation findings it covers
+        "Pfirrmann 4–5 from": ("pfirrmann_4_5",),
+        "narrowing from": ("narrowing",),
+        "Modic 1–3 from": ("modic",),
+        "bulging from": ("bulging",),
+        "endplate defects from": ("endplate_lower", "endplate_upper"),
+    }
+
+    def figures(g: dict, keys: tuple[str, ...], figure: str) -> str:
+        rs = [g["findings"][k] for k in keys]
+        if figure == "threshold":
+            return "from " + span((r["threshold"] for r in rs), 0, percent=True)
+        if figure == "sensitivity":
+            return span((r["cross_fitted"]["sensitivity"] for r in rs), 0, percent=True)
+        return f"{span((r['auc'] for r in rs), 2)} vs {span((r['level_only_auc'] for r in rs), 2)}"
+
+    claims = [
+        Claim(
+            f"operating point: {phrase} {figure}",
+            _in_passage(phrase, ")"),
+            partial(figures, keys=keys, figure=figure),
+            ("grade_validation",),
+        )
+        for phrase, keys in passages.items()
+        for figure in ("threshold", "sensitivity", "AUC vs level alone")
+    ]
+
+    def unvalidated(g: dict) -> list[dict]:
+        return [r for r in g["findings"].values() if not r["validated"]]
+
+    not_validated = _in_passage("not validated (the level alone scores", "of their calls")
+    claims += [
+        Claim(
+            "operating point: in-sample false-positive rate",
+            _in_passage("operating point (chosen to call", "of the expert's"),
+            lambda g: "call " + span((r["false_positive_rate"] for r in g["findings"].values()), 0, percent=True),
+            ("grade_validation",),
+        ),
+        Claim(
+            "operating point: which grades are not validated",
+            _in_passage("Grades reach the Summary", "are not validated"),
+            lambda g: english_list([k for k, r in g["findings"].items() if not r["validated"]]) + " are not validated",
+            ("grade_validation",),
+        ),
+        Claim(
+            "operating point: level-alone AUC of the unvalidated",
+            not_validated,
+            lambda g: "AUC " + " and ".join(f"{r['level_only_auc']:.2f}" for r in unvalidated(g)),
+            ("grade_validation",),
+        ),
+        Claim(
+            "operating point: model AUC of the unvalidated",
+            not_validated,
+            lambda g: "model's " + " and ".join(f"{r['auc']:.2f}" for r in unvalidated(g)),
+            ("grade_validation",),
+        ),
+        Claim(
+            "operating point: precision of the unvalidated",
+            not_validated,
+            lambda g: "only " + " and ".join(pct(r["cross_fitted"]["precision"]) for r in unvalidated(g)),
+            ("grade_validation",),
+        ),
+    ]
+    return claims
+
+
+def machine_claims() -> list[Claim]:
+    heading = _in_passage("## Results (", ")")
+
+    def cpu(s: dict) -> str:
+        words = re.sub(r"\((R|TM)\)", "", s["machine"]["cpu"]).split()
+        return " ".join(words[:2])
+
+    return [
+        Claim("results: cores", heading, lambda s: f"{s['machine']['cores']} CPU cores", ("segmentation",)),
+        Claim(
+            "results: CPU",
+            heading,
+            cpu,
+            ("segmentation",),
+            mismatch="README says AMD EPYC, segmentation.json machine.cpu is 'Intel(R) Xeon(R) Processor'",
+        ),
+        Claim(
+            "results: Python",
+            heading,
+            lambda s: "Python " + ".".join(s["machine"]["python"].split(".")[:2]),
+            ("segmentation",),
+        ),
+        Claim(
+            "results: onnxruntime",
+            heading,
+            lambda s: "onnxruntime " + ".".join(s["machine"]["onnxruntime"].split(".")[:2]),
+            ("segmentation",),
+        ),
+    ]
+
+
+def segmentation_claims() -> list[Claim]:
+    """The held-out SPIDER table and the level labelling on the same slices."""
+    heading = _in_passage("**Segmentation, held-out SPIDER patients**", "never used")
+    labelling = _in_passage("Level labelling on the same slices", "mid-sagittal slices below")
+
+    def acc(s: dict) -> dict:
+        return s["accuracy_held_out"]
+
+    def lowest_not_l5s1(s: dict) -> str:
+        slices = acc(s)["slices_lowest_disc_not_named_l5s1"]
+        patients = sorted({name.split("_")[0] for name in slices})
+        return f"the {len(slices)} slices where it is not are all patient {english_list(patients)}'s"
+
+    claims = [
+        Claim("segmentation: patients", heading, lambda s: f"({acc(s)['n_patients']} patients", ("segmentation",)),
+        Claim("segmentation: slices", heading, lambda s: f"{acc(s)['n_images']} T2 SPACE slices", ("segmentation",)),
+        Claim(
+            "level labelling: discs found of reference",
+            labelling,
+            lambda s: f"{acc(s)['discs']['found']} of {acc(s)['discs']['truth']} reference discs found",
+            ("segmentation",),
+        ),
+        Claim(
+            "level labelling: slices with every disc found",
+            labelling,
+            lambda s: f"{pct(acc(s)['slices_all_discs_found'], 1)} of slices have every reference",
+            ("segmentation",),
+        ),
+        Claim(
+            "level labelling: extra discs",
+            labelling,
+            lambda s: f"{acc(s)['discs']['extra']} extra discs",
+            ("segmentation",),
+        ),
+        Claim(
+            "level labelling: slices with the exact count",
+            labelling,
+            lambda s: f"{pct(acc(s)['slices_exact_disc_count'], 1)} of slices have exactly",
+            ("segmentation",),
+        ),
+        Claim(
+            "level labelling: lowest disc named L5/S1",
+            labelling,
+            lambda s: f"on {pct(acc(s)['slices_lowest_disc_named_l5s1'], 1)} of slices the reference's lowest disc",
+            ("segmentation",),
+        ),
+        Claim("level labelling: slices where it is not", labelling, lowest_not_l5s1, ("segmentation",)),
+        Claim(
+            "level labelling: mid-sagittal slices",
+            labelling,
+            lambda m: f"{len(m['series'])} mid-sagittal slices below",
+            ("midsag",),
+        ),
+    ]
+    for name in STRUCTURES:
+        for column, key, digits in (("Dice", "dice", 3), ("HD95", "hd95", 1), ("ASSD", "assd", 2)):
+            claims.append(
+                Claim(
+                    f"segmentation table: {name} {column}",
+                    _in_cell("structure", name, column),
+                    partial(
+                        lambda s, name, key, digits: metric_mean(acc(s)[name][key], digits),
+                        name=name,
+                        key=key,
+                        digits=digits,
+                    ),
+                    ("segmentation",),
+                )
+            )
+    return claims
+
+
+def midsag_claims() -> list[Claim]:
+    """Disc counts on the sequences never seen in training; the README lists T1 and T2."""
+    exact = _in_passage("equals the count listed", "within one")
+    flag = _in_passage("where that flag fires", "match neither way")
+
+    def small(m: dict) -> dict:
+        return m["small_lowest_disc"]
+
+    leave = "leaving_it_out_matches_listed"
+
+    claims = [
+        Claim(
+            f"midsag: exact disc count {label}",
+            exact,
+            partial(lambda m, key, label: f"{pct(m['summary'][key]['exact'])} ({label})", key=key, label=label),
+            ("midsag",),
+            mismatch="README says 58% (T2), midsag_levels.json summary.t2.exact is 0.593 (59%)" if key == "t2" else "",
+        )
+        for key, label in list(SEQUENCES.items())[:2]
+    ]
+    claims += [
+        Claim(
+            "midsag: within one (T1 / T2)",
+            _in_passage("within one in", "("),
+            lambda m: " / ".join(pct(m["summary"][k]["within_one"]) for k in ("t1", "t2")),
+            ("midsag",),
+        ),
+        Claim(
+            "midsag: small lowest disc flagged",
+            flag,
+            lambda m: f"({small(m)['n']} images",
+            ("midsag",),
+            mismatch="README says 51 images, midsag_levels.json small_lowest_disc.n is 56",
+        ),
+        Claim(
+            "midsag: counting the small lowest disc matches",
+            flag,
+            lambda m: f"matches the listed count in {small(m)['count_matches_listed']}",
+            ("midsag",),
+            mismatch="README says 31, midsag_levels.json small_lowest_disc.count_matches_listed is 35",
+        ),
+        Claim(
+            "midsag: leaving the small lowest disc out matches",
+            flag,
+            lambda m: f"leaving it out in {small(m)[leave]}",
+            ("midsag",),
+        ),
+        Claim(
+            "midsag: matches neither way",
+            flag,
+            lambda m: f"the other {small(m)['n'] - small(m)['count_matches_listed'] - small(m)[leave]}",
+            ("midsag",),
+            mismatch="README says 14, midsag_levels.json gives 56 - 35 - 6 = 15",
+        ),
+    ]
+    return claims
+
+
+def findings_claims() -> list[Claim]:
+    """The findings-vs-expert table and the measurement rates under it (bench/results/measurements.json)."""
+
+    def scored(m: dict, row: str, part: str = "all") -> dict:
+        return m["findings"][FINDINGS[row]][part]
+
+    mismatches = {
+        ("disc narrowing", "disc images"): "README says 1543 (517), measurements.json n_positive + n_negative is 1537",
+        ("slip", "disc images"): "README says 1046 (15), measurements.json n_positive + n_negative is 1041",
+        ("disc narrowing", "false-positive rate"): "README says 0.050, measurements.json cross_fitted is 0.049",
+        ("disc narrowing", "precision"): "README says 0.51, measurements.json cross_fitted precision is 0.519 (0.52)",
+    }
+    claims = []
+    for row in FINDINGS:
+        figures = {
+            "disc images": (
+                _in_cell("finding", row, "disc images"),
+                lambda m, row: (
+                    f"{scored(m, row)['n_positive'] + scored(m, row)['n_negative']} ({scored(m, row)['n_positive']})"
+                ),
+            ),
+            "AUC": (_in_cell("finding", row, "AUC"), lambda m, row: metric(scored(m, row), "auc", 2)),
+            "level-alone AUC": (
+                _in_cell("finding", row, "the disc's level alone"),
+                lambda m, row: metric(scored(m, row), "level_only_auc", 2),
+            ),
+            "sensitivity": (
+                _in_part("finding", row, "at the point", 0),
+                lambda m, row: f"{scored(m, row)['cross_fitted']['sensitivity']:.2f}",
+            ),
+            "false-positive rate": (
+                _in_part("finding", row, "at the point", 1),
+                lambda m, row: f"{scored(m, row)['cross_fitted']['false_positive_rate']:.3f}",
+            ),
+            "precision": (
+                _in_part("finding", row, "at the point", 2),
+                lambda m, row: f"{scored(m, row)['cross_fitted']['precision']:.2f}",
+            ),
+        }
+        claims += [
+            Claim(
+                f"findings table: {row} {figure}",
+                where,
+                partial(expected, row=row),
+                ("measurements",),
+                mismatch=mismatches.get((row, figure), ""),
+            )
+            for figure, (where, expected) in figures.items()
+        ]
+    claims += [
+        Claim(
+            f"findings: height index AUC vs level alone, {label}",
+            _in_passage("The disc height index does not", ")"),
+            partial(
+                lambda m, key, label: (
+                    f"{label} {scored(m, 'disc narrowing', key)['auc']:.2f} vs "
+                    f"{scored(m, 'disc narrowing', key)['level_only_auc']:.2f}"
+                ),
+                key=key,
+                label=label,
+            ),
+            ("measurements",),
+        )
+        for key, label in SEQUENCES.items()
+    ]
+    return claims + _findings_rate_claims()
+
+
+def _findings_rate_claims() -> list[Claim]:
+    negatives = _in_passage("where the expert grades no spondylolisthesis:", "(targets")
+    genant = _in_passage("Genant ≥ 2 is given to", "target ≤ 2%")
+    gate = _in_passage("The quality gate withholds the Summary of", ")")
+
+    def f(m: dict) -> dict:
+        return m["findings"]
+
+    claims = [
+        Claim(
+            "findings: images left out",
+            _in_passage("**Findings vs the expert", "| finding |"),
+            lambda m: f"{len(f(m)['excluded_images'])} images are left out",
+            ("measurements",),
+        ),
+        Claim(
+            "findings: |slip| >= 3 mm at expert negatives",
+            negatives,
+            lambda m: f"|slip| ≥ 3 mm at {pct(f(m)['slip_at_expert_negatives']['slip_3mm_or_more'], 1)}",
+            ("measurements",),
+        ),
+        Claim(
+            "findings: anterolisthesis >= 3 mm and Meyerding >= 1 at expert negatives",
+            negatives,
+            lambda m: (
+                "Meyerding ≥ 1 at "
+                + span(
+                    (
+                        f(m)["slip_at_expert_negatives"][k]
+                        for k in ("anterolisthesis_3mm_or_more", "meyerding_1_or_more")
+                    ),
+                    1,
+                    percent=True,
+                )
+            ),
+            ("measurements",),
+        ),
+        Claim(
+            "findings: Genant >= 2 of gradable vertebrae",
+            genant,
+            lambda m: (
+                f"to {pct(f(m)['vertebral_height_loss']['genant_2_or_more'], 1)} of the "
+                f"{f(m)['vertebral_height_loss']['graded']} vertebrae"
+            ),
+            ("measurements",),
+        ),
+        Claim(
+            "findings: Genant >= 2 of all vertebrae",
+            genant,
+            lambda m: (
+                f"({pct(f(m)['vertebral_height_loss']['genant_2_or_more_of_all'], 1)} of all "
+                f"{f(m)['vertebral_height_loss']['vertebrae']}"
+            ),
+            ("measurements",),
+        ),
+        Claim(
+            "findings: canal AP under 10 mm",
+            _in_passage("the canal's AP diameter is under", "lumbar discs"),
+            lambda m: f"at {pct(f(m)['central_stenosis']['below_10mm'])} of lumbar discs",
+            ("measurements",),
+        ),
+        Claim(
+            "findings: Summary withheld, all images",
+            gate,
+            lambda m: f"Summary of {pct(f(m)['quality_gate']['all']['summary_withheld'])}",
+            ("measurements",),
+        ),
+    ]
+    claims += [
+        Claim(
+            f"findings: Summary withheld, {label}",
+            gate,
+            partial(
+                lambda m, key, label: f"{label} {pct(f(m)['quality_gate'][key]['summary_withheld'])}",
+                key=key,
+                label=label,
+            ),
+            ("measurements",),
+            mismatch="README says T1 28%, measurements.json quality_gate.t1.summary_withheld is 0.290 (29%)"
+            if key == "t1"
+            else "",
+        )
+        for key, label in SEQUENCES.items()
+    ]
+    return claims
+
+
+def quality_and_speed_claims() -> list[Claim]:
+    """The MRI-likeness check (unlike_mri.json) and the speed paragraph (segmentation.json)."""
+    unlike = _in_passage("bench/unlike_mri.py` flags", "given as MRI")
+    speed = _in_passage("**Speed**", "Inference imports")
+
+    def ct_flagged(u: dict) -> str:
+        ratios = list(u["ct"].values())
+        flagged = sum(1 for r in ratios if not math.isnan(r) and r > u["threshold"])
+        return f"{flagged} of the {len(ratios)} CT volumes"
+
+    def times(s: dict) -> dict:
+        return s["end_to_end"]
+
+    return [
+        Claim(
+            "unlike MRI: MRI images flagged",
+            unlike,
+            lambda u: f"flags {pct(u['mri']['flagged'], 1)} of {u['mri']['images']} SPIDER MRI images",
+            ("unlike_mri",),
+        ),
+        Claim("unlike MRI: CT volumes flagged", unlike, ct_flagged, ("unlike_mri",)),
+        Claim(
+            "speed: volume",
+            speed,
+            lambda s: "{}-slice {}×{}".format(*s["volume"]["shape"]),
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: network on the volume",
+            speed,
+            lambda s: f"network takes {s['speed']['volume_20_slices_onnx']['median_s']:.2f} s",
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: 4 slices in onnxruntime",
+            speed,
+            lambda s: f"{1000 * s['speed']['network_only_4_slices_onnx']['median_s']:.0f} ms in onnxruntime",
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: 4 slices in PyTorch",
+            speed,
+            lambda s: f"{1000 * s['speed']['network_only_4_slices_torch']['median_s']:.0f} ms in PyTorch",
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: lumbar segment",
+            speed,
+            lambda s: f"`lumbar segment` {times(s)['cli_segment_20_slices_s']:.1f} s",
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: lumbar analyze",
+            speed,
+            lambda s: f"`lumbar analyze` {times(s)['cli_analyze_20_slices_s']:.1f} s",
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: lumbar analyze --no-report",
+            speed,
+            lambda s: f"{times(s)['cli_analyze_no_report_20_slices_s']:.1f} s with `--no-report`",
+            ("segmentation",),
+        ),
+        Claim("speed: peak memory", speed, lambda s: f"{times(s)['peak_rss_mb']:.0f} MB", ("segmentation",)),
+    ]
+
+
+CLAIMS = [
+    *models_claims(),
+    *grading_claims(),
+    *operating_point_claims(),
+    *machine_claims(),
+    *segmentation_claims(),
+    *midsag_claims(),
+    *findings_claims(),
+    *quality_and_speed_claims(),
+]
+
+
+# --- tests ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def readme() -> Readme:
+    return Readme(README.read_text(encoding="utf-8"))
+
+
+def check(claim: Claim, readme: Readme) -> None:
+    """Fail naming the claim, what the README says there and what the JSON gives."""
+    expected = claim.expected(*(load(name) for name in claim.sources))
+    where = claim.where(readme)
+    sources = ", ".join(SOURCES[name] for name in claim.sources)
+    assert states(where, expected), f"{claim.name}: README says {where!r}; {sources} gives {expected!r}"
+
+
+def _param(claim: Claim):
+    marks = [pytest.mark.xfail(strict=True, reason=claim.mismatch)] if claim.mismatch else []
+    return pytest.param(claim, id=claim.name, marks=marks)
+
+
+def test_claims_have_unique_names():
+    names = [c.name for c in CLAIMS]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("claim", [_param(c) for c in CLAIMS])
+def test_readme_states_the_json_figure(claim: Claim, readme: Readme):
+    check(claim, readme)
+
+
+@pytest.mark.parametrize("key", GRADES)
+def test_grading_table_bolds_the_level_guess_where_it_beats_the_model(key: str, readme: Readme):
+    """The level guess is bold exactly where it scores above the model."""
+    model = _cv(load("grading_model"), key)["balanced_accuracy"]
+    guess = load("grade_validation")["level_guess"][key]["balanced_accuracy"]
+    cell = readme.cell("grade", GRADES[key], "level guess")
+    assert cell.startswith("**") == (guess > model), (
+        f"grading table {GRADES[key]}: README level guess {cell!r}, model {model:.3f} vs level guess {guess:.3f}"
+    )
+
+
+@pytest.mark.parametrize("row", FINDINGS)
+def test_findings_table_bolds_the_level_alone_where_it_beats_the_score(row: str, readme: Readme):
+    r = load("measurements")["findings"][FINDINGS[row]]["all"]
+    cell = readme.cell("finding", row, "the disc's level alone")
+    assert cell.startswith("**") == (r["level_only_auc"] > r["auc"]), (
+        f"findings table {row}: README level alone {cell!r}, AUC {r['auc']:.3f} vs level alone "
+        f"{r['level_only_auc']:.3f} (measurements.json)"
+    )
+
+
+@pytest.mark.parametrize("row", FINDINGS)
+def test_findings_table_summary_column_says_whether_validated(row: str, readme: Readme):
+    validated = load("measurements")["findings"][FINDINGS[row]]["all"]["validated"]
+    cell = plain(readme.cell("finding", row, "Summary"))
+    assert ("not validated" not in cell) == validated, (
+        f"findings table {row}: README Summary column {cell!r}; measurements.json validated={validated}"
+    )
+
+
+@pytest.mark.parametrize("name", STRUCTURES)
+def test_segmentation_table_says_whether_the_dice_target_is_reached(name: str, readme: Readme):
+    """The target column's "reached" / "not reached" follows the mean Dice against the README's own target."""
+    cell = plain(readme.cell("structure", name, "target Dice"))
+    target = re.search(r"≥\s*([\d.]+)", cell)
+    assert target, f"segmentation table {name}: no '≥ target' in {cell!r}"
+    dice = load("segmentation")["accuracy_held_out"][name]["dice"]["mean"]
+    reached = dice >= float(target.group(1))
+    assert ("not reached" not in cell and "reached" in cell) == reached, (
+        f"segmentation table {name}: README {cell!r}; segmentation.json mean Dice {dice:.4f}"
+    )
+
+
+def test_validated_grades_meet_the_rule_the_readme_states(readme: Readme):
+    """Validated exactly where the cross-fitted point keeps the README's false-positive and precision bounds and the
+    AUC beats the level alone."""
+    rule = re.search(
+        r"cross-fitted at most (\d+)%, precision ≥ ([\d.]+), AUC above the disc's level alone", readme.flat
+    )
+    assert rule, "README: the Summary's rule for grades ('cross-fitted at most N%, precision ≥ P, ...') not found"
+    max_fpr, min_precision = float(rule.group(1)) / 100, float(rule.group(2))
+    for name, r in load("grade_validation")["findings"].items():
+        meets = (
+            r["cross_fitted"]["false_positive_rate"] <= max_fpr
+            and r["cross_fitted"]["precision"] >= min_precision
+            and r["auc"] > r["level_only_auc"]
+        )
+        assert meets == r["validated"], f"{name}: validated={r['validated']} but the README's rule gives {meets}: {r}"
