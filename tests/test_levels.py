@@ -242,3 +242,15 @@ def test_a_sacrum_out_of_view_is_flagged(phantom_semantic, phantom_instances):
     below = int(rows.mean()) + 4  # the field of view ends just below the middle of L5/S1
     assert len(_sacrum_flags(label_levels(phantom_semantic[:, :below], SPACING))) == 1
     assert _sacrum_flags(label_levels(phantom_semantic[:, : below + 20], SPACING)) == []
+
+
+def test_bone_far_out_to_the_side_and_not_joined_to_the_column_gets_no_name(phantom_semantic, phantom_instances):
+    """A rib or an iliac wing the network calls vertebra lies between two disc planes but is no level's."""
+    wide = np.zeros((21, *phantom_semantic.shape[1:]), phantom_semantic.dtype)
+    wide[7:14] = phantom_semantic  # the phantom's 7 slices in the middle of a 21-slice, 84 mm wide volume
+    rows, cols = np.nonzero(phantom_instances[3] == 22)  # beside L3
+    wide[0:2, rows.min() : rows.max(), cols.min() : cols.max()] = Structure.VERTEBRA
+    result = label_levels(wide, SPACING)
+    assert names(result) == LUMBAR
+    assert np.all(result.instances[0:2, rows.min() : rows.max(), cols.min() : cols.max()] == 0)
+    assert np.mean(result.instances[7:14][phantom_instances > 0] == phantom_instances[phantom_instances > 0]) > 0.99

@@ -30,6 +30,7 @@ MAX_OFF_CHAIN_MM = 22.0
 MERGE_ALONG_AXIS_MM = 4.0
 MIN_LOWEST_THICKNESS_FRACTION = 0.4  # of the other discs' mean height: thinner, a sacral remnant disc is possible
 MIN_INTERIOR_AREA_FRACTION = 0.3  # of the median disc: smaller pieces between two discs are not discs
+MIDLINE_MM = 15.0  # bone not joined to anything this close to the mid-sagittal slice is not the column's
 POSTERIOR_MARGIN_MM = 3.0  # bone this far behind a disc's posterior edge is posterior elements, not a body
 MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: closer, not two levels
 MIN_BODY_FRACTION = 0.35  # of the typical body area: a smaller piece of bone in line with the discs is not a body
@@ -291,6 +292,7 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     region = _posterior_below_lowest_disc(
         bone_idx[:, 1:] * np.array(spacing[1:]), region, by_plane, comp_of, discs[0], spacing
     )
+    region[~np.isin(comp_of, _components_near(components, mid_sagittal_index(classes), spacing))] = -1
     vertebra_labels = np.array([0, *(VERTEBRA_IDS[n] for n in names[: len(discs) + 1])], np.int16)
     instances[tuple(bone_idx.T)] = vertebra_labels[region + 1]
 
@@ -358,6 +360,17 @@ def _sacrum_flags(lowest: _Disc, spacing: tuple[float, float, float], shape: tup
 def _across(disc: _Disc) -> np.ndarray:
     """Unit vector in the disc's plane pointing posterior (display: anterior is on the left)."""
     return np.array([disc.axis[1], -disc.axis[0]])
+
+
+def _components_near(components: np.ndarray, mid: int, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Bone components that reach within ``MIDLINE_MM`` of the mid-sagittal slice ``mid``: the column's.
+
+    Bone the network finds far out to the side and not joined to the column (ribs and the iliac wings on CT,
+    the psoas or a bowel loop on MRI) belongs to no level, so it gets no name: a lateral piece named by the
+    disc planes it happens to lie between would give one level two fragments.
+    """
+    reach = int(MIDLINE_MM // spacing[0])
+    return np.unique(components[max(0, mid - reach) : mid + reach + 1])
 
 
 def _posterior_below_lowest_disc(
