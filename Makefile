@@ -39,11 +39,18 @@ lint: install-test
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/lint-imports
 
+# Branch coverage: the package's total is printed; the maths and decision modules must stay above a floor.
+CORE := lumbar/tasks/measurements.py,lumbar/tasks/levels.py,lumbar/tasks/stenosis.py,lumbar/tasks/summary.py,lumbar/metrics.py
+CORE_FLOOR := 90
+
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --cov --cov-report=
+	@echo "== branch coverage of the maths and decision modules (floor $(CORE_FLOOR)%)"
+	$(BIN)/python -m coverage report --include='$(CORE)' --fail-under=$(CORE_FLOOR)
+	@echo "== branch coverage of the package: $$($(BIN)/python -m coverage report --format=total)%"
 
 bench: install-test
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) lumbar-demo .pytest_cache
+	rm -rf $(VENV) lumbar-demo .pytest_cache .coverage

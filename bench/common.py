@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+CLAIMS = Path(__file__).parent / "claims"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -52,10 +53,26 @@ def peak_rss_mb_of(code: str) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def _without_rows(value):
+    """The payload less its per-image or per-disc rows (lists of records): what the README quotes."""
+    if isinstance(value, dict):
+        return {k: _without_rows(v) for k, v in value.items() if not _is_rows(v)}
+    return value
+
+
+def _is_rows(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
 def save(name: str, payload: dict) -> Path:
+    """Write ``results/<name>.json`` (everything, per-image rows included: not committed, as rows may carry the
+    datasets' own labels) and ``claims/<name>.json`` (the summaries the README quotes: committed, checked by
+    ``tests/test_readme_claims.py``)."""
     from lumbar.io.write import write_text
 
-    return write_text(RESULTS / f"{name}.json", json.dumps({"machine": machine(), **payload}, indent=1, default=float))
+    full = {"machine": machine(), **payload}
+    write_text(CLAIMS / f"{name}.json", json.dumps(_without_rows(full), indent=1, default=float))
+    return write_text(RESULTS / f"{name}.json", json.dumps(full, indent=1, default=float))
 
 
 def use_segmentation_model(path: str | None) -> str:

@@ -110,7 +110,8 @@ def labelled_ct() -> dict | None:
                 "discs_found": len(result.levels.discs),
             }
         )
-    return {"volumes": rows}
+    summary = {r["data"]: {k: r[k] for k in ("vertebra_dice", "levels_right", "levels_total")} for r in rows}
+    return {"summary": summary, "volumes": rows}
 
 
 def ct_volumes() -> dict | None:

@@ -326,7 +326,7 @@ def train_segmentation_cmd(
     seed: int = typer.Option(0, help="Seed of the patient split and of training."),
     spacing: float = typer.Option(None, help="Pixel size in mm for PNGs without an overview.csv."),
     synthetic_fraction: float = typer.Option(
-        0.5, min=0.0, max=1.0, help="Share of each batch synthesised from label maps (random contrast per structure)."
+        0.0, min=0.0, max=1.0, help="Share of each batch synthesised from label maps (random contrast per structure)."
     ),
 ) -> None:
     """Train the sagittal segmentation network (disc, vertebra, canal)."""

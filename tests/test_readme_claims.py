@@ -1,4 +1,4 @@
-"""The README's figures against the stored JSON they come from (bench/results/*.json, the shipped models' records).
+"""The README's figures against the stored JSON they come from (bench/claims/*.json, the shipped models' records).
 
 Each claim finds its README text by a label (a table's row and column, or the passage between two phrases), formats
 the JSON's figure as the README does and fails naming the claim, what the README says and what the JSON says. The
@@ -21,11 +21,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SOURCES = {
-    "segmentation": "bench/results/segmentation.json",
-    "midsag": "bench/results/midsag_levels.json",
-    "measurements": "bench/results/measurements.json",
-    "grade_validation": "bench/results/grade_validation.json",
-    "unlike_mri": "bench/results/unlike_mri.json",
+    "segmentation": "bench/claims/segmentation.json",
+    "midsag": "bench/claims/midsag_levels.json",
+    "measurements": "bench/claims/measurements.json",
+    "grade_validation": "bench/claims/grade_validation.json",
+    "unlike_mri": "bench/claims/unlike_mri.json",
     "grading_model": "lumbar/models/weights/grading.json",
     "segmentation_model": "lumbar/models/weights/segmentation.json",
 }
@@ -168,7 +168,6 @@ class Claim:
     where: Callable[[Readme], str]
     expected: Callable[..., str]  # called with the loaded `sources`, in order
     sources: tuple[str, ...]
-    mismatch: str = ""  # README and JSON disagree today: an expected failure (strict) naming both
 
 
 def _in_passage(start: str, end: str) -> Callable[[Readme], str]:
@@ -294,7 +293,7 @@ def grading_claims() -> list[Claim]:
 
 
 def operating_point_claims() -> list[Claim]:
-    """The grades' Summary operating points (bench/results/grade_validation.json)."""
+    """The grades' Summary operating points (bench/claims/grade_validation.json)."""
     passages = {  # README phrase -> the grade_validation findings it covers
         "Pfirrmann 4–5 from": ("pfirrmann_4_5",),
         "narrowing from": ("narrowing",),
@@ -375,7 +374,6 @@ def machine_claims() -> list[Claim]:
             heading,
             cpu,
             ("segmentation",),
-            mismatch="README says AMD EPYC, segmentation.json machine.cpu is 'Intel(R) Xeon(R) Processor'",
         ),
         Claim(
             "results: Python",
@@ -442,7 +440,7 @@ def segmentation_claims() -> list[Claim]:
         Claim(
             "level labelling: mid-sagittal slices",
             labelling,
-            lambda m: f"{len(m['series'])} mid-sagittal slices below",
+            lambda m: f"{sum(s['n'] for s in m['summary'].values())} mid-sagittal slices below",
             ("midsag",),
         ),
     ]
@@ -480,7 +478,6 @@ def midsag_claims() -> list[Claim]:
             exact,
             partial(lambda m, key, label: f"{pct(m['summary'][key]['exact'])} ({label})", key=key, label=label),
             ("midsag",),
-            mismatch="README says 58% (T2), midsag_levels.json summary.t2.exact is 0.593 (59%)" if key == "t2" else "",
         )
         for key, label in list(SEQUENCES.items())[:2]
     ]
@@ -496,14 +493,12 @@ def midsag_claims() -> list[Claim]:
             flag,
             lambda m: f"({small(m)['n']} images",
             ("midsag",),
-            mismatch="README says 51 images, midsag_levels.json small_lowest_disc.n is 56",
         ),
         Claim(
             "midsag: counting the small lowest disc matches",
             flag,
             lambda m: f"matches the listed count in {small(m)['count_matches_listed']}",
             ("midsag",),
-            mismatch="README says 31, midsag_levels.json small_lowest_disc.count_matches_listed is 35",
         ),
         Claim(
             "midsag: leaving the small lowest disc out matches",
@@ -516,24 +511,17 @@ def midsag_claims() -> list[Claim]:
             flag,
             lambda m: f"the other {small(m)['n'] - small(m)['count_matches_listed'] - small(m)[leave]}",
             ("midsag",),
-            mismatch="README says 14, midsag_levels.json gives 56 - 35 - 6 = 15",
         ),
     ]
     return claims
 
 
 def findings_claims() -> list[Claim]:
-    """The findings-vs-expert table and the measurement rates under it (bench/results/measurements.json)."""
+    """The findings-vs-expert table and the measurement rates under it (bench/claims/measurements.json)."""
 
     def scored(m: dict, row: str, part: str = "all") -> dict:
         return m["findings"][FINDINGS[row]][part]
 
-    mismatches = {
-        ("disc narrowing", "disc images"): "README says 1543 (517), measurements.json n_positive + n_negative is 1537",
-        ("slip", "disc images"): "README says 1046 (15), measurements.json n_positive + n_negative is 1041",
-        ("disc narrowing", "false-positive rate"): "README says 0.050, measurements.json cross_fitted is 0.049",
-        ("disc narrowing", "precision"): "README says 0.51, measurements.json cross_fitted precision is 0.519 (0.52)",
-    }
     claims = []
     for row in FINDINGS:
         figures = {
@@ -567,7 +555,6 @@ def findings_claims() -> list[Claim]:
                 where,
                 partial(expected, row=row),
                 ("measurements",),
-                mismatch=mismatches.get((row, figure), ""),
             )
             for figure, (where, expected) in figures.items()
         ]
@@ -668,9 +655,6 @@ def _findings_rate_claims() -> list[Claim]:
                 label=label,
             ),
             ("measurements",),
-            mismatch="README says T1 28%, measurements.json quality_gate.t1.summary_withheld is 0.290 (29%)"
-            if key == "t1"
-            else "",
         )
         for key, label in SEQUENCES.items()
     ]
@@ -773,8 +757,7 @@ def check(claim: Claim, readme: Readme) -> None:
 
 
 def _param(claim: Claim):
-    marks = [pytest.mark.xfail(strict=True, reason=claim.mismatch)] if claim.mismatch else []
-    return pytest.param(claim, id=claim.name, marks=marks)
+    return pytest.param(claim, id=claim.name)
 
 
 def test_claims_have_unique_names():

@@ -42,6 +42,7 @@ def tiny_config(data, out, steps):
         channels=(4, 8, 16),
         spacing_mm=2.0,
         target_mm=4.0,
+        synthetic_fraction=0.5,  # the label-map synthesis path too, resumed with its random state
     )
 
 
