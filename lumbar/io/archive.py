@@ -16,6 +16,8 @@ def safe_extract_zip(path: Path, dest: Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             members = zf.infolist()
+            if not members:
+                raise InputError(f"{path}: archive is empty")
             if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
                 raise InputError(f"{path}: archive expands to more than {MAX_ZIP_BYTES // 1024**3} GiB")
             root = dest.resolve()

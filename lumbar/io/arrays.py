@@ -9,6 +9,8 @@ import numpy as np
 from lumbar.errors import InputError
 from lumbar.image import Modality, SpineImage, assumed_spacing_mm
 
+MAX_VOXELS = 2**30  # 4 GiB of float32: far above any spine scan; a header declaring more is damaged or hostile
+
 
 def guess_modality(array: np.ndarray) -> Modality:
     """CT when the voxels reach well below zero (air and fat in Hounsfield units), else MR.
@@ -20,7 +22,7 @@ def guess_modality(array: np.ndarray) -> Modality:
 
 
 def check_volume(array: np.ndarray, path: Path) -> np.ndarray:
-    """A real-valued 3D array with voxels to analyse (a trailing axis of one is dropped), NaN/inf replaced."""
+    """A real-valued 3D array with voxels to analyse (a trailing axis of one is dropped), checked by :func:`finite`."""
     if array.ndim == 4 and array.shape[3] == 1:
         array = array[..., 0]
     if array.ndim != 3:
@@ -32,11 +34,24 @@ def check_volume(array: np.ndarray, path: Path) -> np.ndarray:
     return finite(array, path)
 
 
+def check_size(shape: tuple[int, ...], path: Path) -> None:
+    """Refuse a header declaring more than ``MAX_VOXELS`` voxels before anything is allocated or decoded."""
+    voxels = int(np.prod(shape, dtype=object))
+    if voxels > MAX_VOXELS:
+        raise InputError(
+            f"{path}: header declares {voxels:,} voxels {tuple(shape)}, more than a scan holds (at most "
+            f"{MAX_VOXELS:,}); the file is damaged"
+        )
+
+
 def finite(array: np.ndarray, path: Path) -> np.ndarray:
-    """Replace NaN/inf voxels (some tools mark background so) by the lowest finite value."""
+    """Replace NaN voxels (some tools mark background so) by the lowest finite value; refuse infinite ones, which
+    no scanner writes and which would wreck every intensity statistic."""
     if np.issubdtype(array.dtype, np.integer):
         return array
-    bad = ~np.isfinite(array)
+    if np.isinf(array).any():
+        raise InputError(f"{path}: image holds infinite voxel values (non-finite intensities); the file is damaged")
+    bad = np.isnan(array)
     if not bad.any():
         return array
     if bad.all():

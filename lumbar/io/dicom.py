@@ -113,6 +113,9 @@ def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, 
     if not series:
         kinds = sorted({str(ds.get("Modality", "?")) for _, ds in headers})
         raise InputError(f"{where}: DICOM holds no image series (only {', '.join(kinds)} objects)")
+    patients = {str(ds.get("PatientID", "")) for items in series.values() for _, ds in items}
+    if len(patients) > 1:  # the IDs themselves are never shown
+        raise InputError(f"{where}: DICOM images of {len(patients)} different patients (PatientID); give one patient's")
     return series
 
 
@@ -227,10 +230,12 @@ def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarra
         raise InputError(
             f"{where}: slices of the series have different orientations (a localizer?); pick one series with --series"
         )
-    row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
+    spacing = pixel_spacing_mm(ds)
+    if spacing is None:
+        raise InputError(f"{where}: PixelSpacing {list(ds.PixelSpacing)} is not a positive pixel size in mm")
     positions_mm = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
     thickness_mm = float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)
-    return volume_affine(iop, positions_mm, (row_mm, col_mm), thickness_mm, where)
+    return volume_affine(iop, positions_mm, spacing, thickness_mm, where)
 
 
 def read_dicom_folder(folder: Path, wanted_series: str | None = None) -> SpineImage | FrameSequence:
@@ -249,6 +254,9 @@ def read_dicom_zip(path: Path, wanted_series: str | None = None) -> SpineImage |
     tmp = Path(tempfile.mkdtemp(prefix="lumbar-zip-"))
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     safe_extract_zip(path, tmp)
-    image = read_dicom_folder(tmp, wanted_series)
+    try:
+        image = read_dicom_folder(tmp, wanted_series)
+    except InputError as exc:  # name the archive the user gave, not the folder it was unpacked to
+        raise InputError(str(exc).replace(str(tmp), str(path))) from None
     image.source = str(path)
     return image

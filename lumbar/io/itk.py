@@ -8,7 +8,7 @@ import numpy as np
 
 from lumbar.errors import InputError
 from lumbar.image import LPS_TO_RAS, SpineImage
-from lumbar.io.arrays import check_volume, finite, guess_modality, picture_as_slice
+from lumbar.io.arrays import check_size, check_volume, finite, guess_modality, picture_as_slice
 
 ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
 
@@ -18,8 +18,12 @@ def read_itk(path: Path) -> SpineImage:
     import SimpleITK as sitk
 
     fmt = path.suffix[1:].upper()
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
     try:
-        img = sitk.ReadImage(str(path))
+        reader.ReadImageInformation()
+        check_size(reader.GetSize(), path)
+        img = reader.Execute()
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InputError(f"{path}: not a readable {fmt} image ({first})") from None

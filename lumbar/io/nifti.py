@@ -8,7 +8,7 @@ import numpy as np
 
 from lumbar.errors import InputError
 from lumbar.image import SpineImage
-from lumbar.io.arrays import check_volume, finite, guess_modality, picture_as_slice
+from lumbar.io.arrays import check_size, check_volume, finite, guess_modality, picture_as_slice
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -19,7 +19,11 @@ def read_nifti(path: Path) -> SpineImage:
 
     try:
         img = nib.load(str(path))
+        check_size(img.shape, path)
+        _check_zooms(path, type(img.header), img.shape)
         array = np.asanyarray(img.dataobj)
+    except InputError:
+        raise
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
     if array.ndim == 2:  # one slice: NIfTI's first axis runs across, the second up the picture
@@ -33,3 +37,19 @@ def read_nifti(path: Path) -> SpineImage:
     return SpineImage.from_array(
         array, affine, modality=guess_modality(array), modality_guessed=True, source=str(path), format="NIfTI"
     )
+
+
+def _check_zooms(path: Path, header_class: type, shape: tuple[int, ...]) -> None:
+    """Refuse a zero or non-finite voxel size as the file states it: nibabel silently repairs a zero to 1 mm.
+
+    An axis of one voxel (a single slice) is exempt: its thickness measures nothing.
+    """
+    from nibabel.openers import ImageOpener
+
+    with ImageOpener(path) as f:
+        stated = header_class.from_fileobj(f, check=False).get_zooms()[: min(len(shape), 3)]
+    if not all(np.isfinite(z) and z != 0 for z, n in zip(stated, shape) if n > 1):
+        sizes = " x ".join(f"{float(z):g}" for z in stated)
+        raise InputError(
+            f"{path}: NIfTI header states a voxel spacing of {sizes} mm; a spacing must be finite and non-zero"
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ def read_raster_array(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im, _truncation_refused():
             im.load()
             grey = im.convert("I;16") if im.mode in ("I", "I;16", "I;16B") else im.convert("L")
             array = np.asarray(grey, dtype=np.float32)
@@ -29,6 +31,19 @@ def read_raster_array(path: Path) -> np.ndarray:
     if array.ndim != 2 or min(array.shape) < 2:
         raise InputError(f"{path}: expected a 2D slice, got shape {array.shape}")
     return array
+
+
+@contextmanager
+def _truncation_refused() -> Iterator[None]:
+    """Decode strictly: WeasyPrint (imported for reports) makes Pillow fill truncated pictures with grey, globally."""
+    from PIL import ImageFile
+
+    allowed = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = allowed
 
 
 def read_raster(path: Path, spacing_mm: float | None) -> SpineImage:

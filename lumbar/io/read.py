@@ -159,10 +159,16 @@ def _parse_modality(modality: str | None) -> Modality | None:
         raise InputError(f"--modality: {exc}") from None
 
 
+def _check_exists(path: Path) -> None:
+    """Refuse a path that leads nowhere: missing, or a symbolic link that is broken or loops."""
+    if not path.exists():
+        what = "symbolic link is broken or loops" if path.is_symlink() else "no such file or folder"
+        raise InputError(f"{path}: {what}")
+
+
 def _read(path: Path, options: ReadOptions) -> ReadResult:
     """A folder as a DICOM study, a file by the reader for its format."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
+    _check_exists(path)
     if path.is_dir():
         return read_dicom_folder(path, options.series)
     if path.stat().st_size == 0:
@@ -181,8 +187,7 @@ def discover_studies(paths: list[str | Path]) -> list[Path]:
     studies: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
-            raise InputError(f"{path}: no such file or folder")
+        _check_exists(path)
         if path.is_file():
             studies.append(path)
             continue
