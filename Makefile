@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt
 CODE := lumbar tests bench
 
-.PHONY: demo test lint install install-test bench clean
+.PHONY: demo test lint install install-test bench mutation clean
 
 $(BIN)/python:
 	@echo "== creating the virtual environment $(VENV) ($(PYTHON))"
@@ -49,8 +49,16 @@ test: lint
 	$(BIN)/python -m coverage report --include='$(CORE)' --fail-under=$(CORE_FLOOR)
 	@echo "== branch coverage of the package: $$($(BIN)/python -m coverage report --format=total)%"
 
+# Mutation testing of the same modules ([tool.mutmut] in pyproject.toml): a score per module, and a floor.
+MUTATION_FLOOR := 0
+
+mutation: install-test
+	rm -rf mutants
+	$(BIN)/mutmut run > .mutmut.log 2>&1 || { tail -c 2000 .mutmut.log; exit 1; }
+	$(BIN)/python tests/mutation_score.py --floor $(MUTATION_FLOOR)
+
 bench: install-test
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) lumbar-demo .pytest_cache .coverage
+	rm -rf $(VENV) lumbar-demo .pytest_cache .coverage mutants .mutmut.log
