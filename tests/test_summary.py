@@ -90,3 +90,93 @@ def test_no_summary_for_an_image_that_failed_its_quality_gate_or_has_no_spacing(
     assert statements == [] and withheld == "vertebra L3 is segmented in pieces"
     assert summarise(slipped, RECORD, "pixels", gate=[])[0] == []  # a 6-pixel slip is not a 6 mm one
     assert summarise(slipped, {}, "mm", gate=[])[0] == []  # nothing validated ships: nothing is stated
+
+
+def _graded(level, **grades):
+    return _disc(level, grades=grades)
+
+
+PFIRRMANN_45 = _record("pfirrmann_4_5", 0.6, 0.2, 100, 900)
+MODIC = _record("modic", 0.5, 0.2, 100, 900)
+BULGING = _record("bulging", 0.7, 0.2, 100, 900)
+
+
+def test_degeneration_is_stated_from_the_probability_of_pfirrmann_4_or_5():
+    """P(4) + P(5) = 0.35 + 0.30 = 0.65 reaches 0.6 although the most likely grade is 3."""
+    probs = {"1": 0.0, "2": 0.05, "3": 0.30, "4": 0.35, "5": 0.30}
+    disc = _graded("L4/L5", pfirrmann=Grade(value=4, probability=0.35, probabilities=probs))
+    statements, _, _ = summarise_with({"pfirrmann_4_5": PFIRRMANN_45}, [disc])
+    assert [s.text for s in statements] == [
+        "L4/L5: degenerated disc (Pfirrmann 4–5), grading model probability 65% (stated from 60%)."
+    ]
+    low = {"1": 0.0, "2": 0.10, "3": 0.35, "4": 0.30, "5": 0.25}  # 0.55: below the point
+    disc = _graded("L4/L5", pfirrmann=Grade(value=3, probability=0.35, probabilities=low))
+    assert summarise_with({"pfirrmann_4_5": PFIRRMANN_45}, [disc])[0] == []
+    no_classes = _graded("L4/L5", pfirrmann=Grade(value=5, probability=0.9))
+    assert summarise_with({"pfirrmann_4_5": PFIRRMANN_45}, [no_classes])[0] == []
+
+
+def test_modic_is_stated_from_one_minus_the_probability_of_type_0():
+    probs = {"0": 0.45, "1": 0.40, "2": 0.10, "3": 0.05}
+    disc = _graded("L5/S1", modic=Grade(value=0, probability=0.45, probabilities=probs))
+    statements, _, _ = summarise_with({"modic": MODIC}, [disc])
+    assert [s.text for s in statements] == [
+        "L5/S1: Modic endplate change (type 1–3), grading model probability 55% (stated from 50%)."
+    ]
+    assert statements[0].finding == "modic" and statements[0].basis == MODIC.basis()
+
+
+def test_a_binary_grade_called_negative_is_stated_from_its_positive_probability():
+    """Value 0 with probability 0.2 means P(positive) = 0.8: at or above the 0.7 point, so stated; 0.35 is not."""
+    stated = _graded("L3/L4", bulging=Grade(value=0, probability=0.2, threshold=0.9))
+    quiet = _graded("L4/L5", bulging=Grade(value=0, probability=0.65, threshold=0.5))
+    statements, _, _ = summarise_with({"bulging": BULGING}, [stated, quiet])
+    assert [s.text for s in statements] == ["L3/L4: disc bulging, grading model probability 80% (stated from 70%)."]
+    exactly = _graded("L3/L4", bulging=Grade(value=1, probability=0.7, threshold=0.5))
+    assert len(summarise_with({"bulging": BULGING}, [exactly])[0]) == 1  # the point itself states
+
+
+def test_slip_and_narrowing_are_stated_at_their_points_inclusive():
+    record = {
+        "slip": _record("slip", 4.0, 0.4, 30, 900, "mm"),
+        "disc_narrowing": _record("disc_narrowing", -0.30, 0.3, 1, 1),
+    }
+    at_points = [_disc("L3/L4", slip=4.0), _disc("L4/L5", index=0.30)]
+    assert [s.finding for s in summarise_with(record, at_points)[0]] == ["slip", "disc_narrowing"]
+    beyond = [_disc("L3/L4", slip=-3.99), _disc("L4/L5", index=0.31)]
+    assert summarise_with(record, beyond)[0] == []
+    narrowed = summarise_with(record, [_disc("L4/L5", index=0.25)])[0][0]
+    assert narrowed.text == (
+        "L4/L5: disc narrowed, height index 0.25 (the disc's height over its vertebral bodies'; stated below 0.30)."
+    )
+
+
+def test_a_grade_point_chosen_on_another_model_is_not_used():
+    record = _record("bulging", 0.7, 0.2, 100, 900)
+    record = Validation(**{**record.__dict__, "model_sha256": "abc"})
+    disc = _graded("L3/L4", bulging=Grade(value=1, probability=0.9, threshold=0.5))
+    from lumbar.tasks.summary import summarise
+
+    statements, _, not_validated = summarise([disc], {"bulging": record}, "mm", gate=[], grading_model="def")
+    assert statements == []
+    assert not_validated["bulging"] == "its operating point was chosen on another grading model's outputs"
+    statements, _, not_validated = summarise([disc], {"bulging": record}, "mm", gate=[], grading_model="abc")
+    assert len(statements) == 1 and "bulging" not in not_validated
+
+
+def test_what_is_not_validated_says_why():
+    disc = _graded("L3/L4", herniation=Grade(value=0, probability=0.9, threshold=0.5))
+    unvalidated = Validation("slip", False, why="the level alone does better")
+    _, _, not_validated = summarise_with({"slip": unvalidated}, [disc])
+    assert not_validated["slip"] == "the level alone does better"
+    assert not_validated["central_stenosis"] == "no validation record ships with this installation"
+    assert not_validated["herniation"] == "no operating point validated against the expert"
+    no_point = Validation("bulging", True, None)  # validated but no threshold: never stated
+    stated = _graded("L3/L4", bulging=Grade(value=1, probability=0.99, threshold=0.5))
+    assert summarise_with({"bulging": no_point}, [stated])[0] == []
+
+
+def summarise_with(validation, discs):
+    from lumbar.tasks.summary import summarise
+
+    return summarise(discs, validation, "mm", gate=[])
