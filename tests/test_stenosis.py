@@ -37,3 +37,18 @@ def test_the_worse_measurement_decides():
 def test_unmeasurable_is_unknown_not_normal():
     assert grade_central_stenosis(math.nan).grade == "unknown"
     assert grade_central_stenosis(None, None).grade == "unknown"
+
+
+@pytest.mark.parametrize("area, grade", [(100.0, "normal"), (75.0, "mild"), (50.0, "moderate"), (49.9, "severe")])
+def test_area_thresholds_are_strict(area, grade):
+    assert grade_central_stenosis(None, area).grade == grade
+
+
+def test_the_basis_names_the_deciding_measurement_with_its_value():
+    assert grade_central_stenosis(8.04).basis == "AP diameter 8.0 mm"
+    assert grade_central_stenosis(13.0, 70.4).basis == "dural sac area 70 mm²"
+    tie = grade_central_stenosis(11.0, 90.0)  # both mild: the AP diameter is named
+    assert (tie.grade, tie.basis) == ("mild", "AP diameter 11.0 mm")
+    assert grade_central_stenosis(None, 90.0).basis == "dural sac area 90 mm²"
+    assert grade_central_stenosis(11.0, math.nan).basis == "AP diameter 11.0 mm"
+    assert grade_central_stenosis(None).basis == "canal not measurable at this level"
