@@ -77,3 +77,31 @@ def test_slip_percent_is_the_slip_over_the_lower_endplate_depth():
     assert slip == pytest.approx(7.2) and percent == pytest.approx(20.0)
     assert consensus_slip([(9.0, 36.0)] * 3, available=3)[1] == pytest.approx(25.0)
     assert consensus_slip([(-4.5, 30.0)] * 3, available=3) == pytest.approx((-4.5, -15.0))  # a retrolisthesis
+
+
+@pytest.mark.parametrize(
+    "heights, grade, reduction",
+    [
+        ((20.0, 20.0, 20.0), 0, 0.0),
+        ((16.2, 20.0, 20.0), 0, 0.19),  # 19%: normal
+        ((16.0, 20.0, 20.0), 1, 0.20),  # 20% exactly: mild
+        ((15.2, 20.0, 20.0), 1, 0.24),
+        ((15.0, 20.0, 20.0), 2, 0.25),  # 25% exactly: moderate
+        ((20.0, 20.0, 12.0), 2, 0.40),  # 40% exactly: still moderate (severe is over 40%)
+        ((20.0, 11.8, 20.0), 3, 0.41),
+        ((10.0, 25.0, 20.0), 3, 0.60),  # the largest reduction within the body: min over max
+    ],
+)
+def test_genant_boundaries_and_reduction(heights, grade, reduction):
+    from lumbar.tasks.measurements import genant_grade
+
+    got_grade, got_reduction = genant_grade(heights)
+    assert got_grade == grade and got_reduction == pytest.approx(reduction)
+
+
+@pytest.mark.parametrize("heights", [(float("nan"), 20.0, 20.0), (0.0, 0.0, 0.0)])
+def test_genant_is_not_graded_without_every_height(heights):
+    from lumbar.tasks.measurements import genant_grade
+
+    grade, reduction = genant_grade(heights)
+    assert grade is None and np.isnan(reduction)

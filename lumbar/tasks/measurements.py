@@ -168,9 +168,9 @@ def endplate_angle_deg(mask: np.ndarray, spacing_mm: tuple[float, float], frame:
         if sel.any():
             i = np.argmax(s[sel]) if upper else np.argmin(s[sel])
             surface.append(pts[sel][i])
-    if len(surface) < 3:
-        return float("nan")
     surface = np.array(surface)
+    if len(surface) < 3 or np.ptp(surface[:, 1]) == 0:  # a single column (found by fuzzing) made polyfit raise
+        return float("nan")
     # Fit row = a * col + b in the image; up is -row, posterior is +col.
     slope = np.polyfit(surface[:, 1], surface[:, 0], 1)[0]
     return float(np.degrees(np.arctan(-slope)))
@@ -186,7 +186,8 @@ def genant_grade(heights: tuple[float, float, float]) -> tuple[int | None, float
     if np.isnan(h).any() or h.max() <= 0:
         return None, float("nan")
     reduction = float(1 - h.min() / h.max())
-    grade = 0 if reduction < 0.20 else 1 if reduction < 0.25 else 2 if reduction <= 0.40 else 3
+    r = round(reduction, 9)  # 16 mm of 20 is a 20% loss, not the 19.99...% of floating point: grade 1
+    grade = 0 if r < 0.20 else 1 if r < 0.25 else 2 if r <= 0.40 else 3
     return grade, reduction
 
 
@@ -368,6 +369,8 @@ def _body_frame(points: np.ndarray, disc_axis: np.ndarray | None) -> Frame:
     """A vertebral body's frame: its own least-spread direction, unless that strays more than
     ``MAX_BODY_AXIS_STRAY_DEG`` from its discs' mean axis. Thin discs give a reliable direction; a body's
     shape does not where the model joined a pedicle to it or cut it short (then the discs' axis is used)."""
+    if disc_axis is not None and not np.linalg.norm(disc_axis) > 0:
+        disc_axis = None  # discs that state no axis (a Level's default (0, 0)) give no direction: no division by 0
     own = frame_of(points, fallback_axis=disc_axis)
     if disc_axis is None:
         return own
