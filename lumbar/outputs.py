@@ -3,6 +3,9 @@ reports and ``findings.json``.
 
 A study folder appears whole or not at all: everything is written into a hidden staging folder beside
 it, which is renamed into place at the end (a previous folder of the same name is replaced only then).
+Two runs writing the same study at once each land whole, the last to finish winning: swaps into a parent folder
+are serialised by a lock on that folder, and each run locks its own staging folder for as long as it lives, so
+the staging folders a killed run left behind (unlocked) are removed by the next run, a live run's never.
 ``findings.json`` is written last, from the result's findings plus the list of files written and any
 output that could not be written (e.g. a DICOM SEG over a series highdicom cannot reference).
 """
@@ -10,12 +13,15 @@ output that could not be written (e.g. a DICOM SEG over a series highdicom canno
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -35,6 +41,8 @@ from lumbar.io.write import (
 from lumbar.labels import instance_colours
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.progress import SILENT, Progress
+
+T = TypeVar("T")
 
 
 def ensure_writable(folder: str | Path) -> Path:
@@ -172,18 +180,76 @@ def write_result(result: Result, folder: str | Path, *, report: bool = True, pro
     :func:`check_study_folder`)."""
     folder = check_study_folder(folder, (result.image.source, *result.image.source_files))
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
-    try:
-        document = _write_study(result, staging, report, progress)
-        os.chmod(staging, 0o777 & ~UMASK)
-        _swap_into_place(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    document = publish(folder, lambda staging: _write_study(result, staging, report, progress))
     return replace(result, findings=document, folder=str(folder))
 
 
+def publish(folder: Path, write: Callable[[Path], T]) -> T:
+    """Run ``write`` into a fresh staging folder beside ``folder``, then rename that onto ``folder`` (replacing
+    what is there) under the parent folder's lock; returns what ``write`` returned."""
+    with staging_folder(folder) as staging:
+        value = write(staging)
+        os.chmod(staging, 0o777 & ~UMASK)
+        with _locked(folder.parent):
+            _swap_into_place(staging, folder)
+    return value
+
+
+@contextlib.contextmanager
+def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on the folder ``path`` (yields False when ``blocking`` is off and another
+    process holds it). The kernel drops the lock when its holder dies, so a killed run never leaves one behind."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def staging_folder(folder: Path) -> Iterator[Path]:
+    """A new hidden staging folder beside ``folder``, locked by this run until it ends and removed then (unless
+    it was renamed into place). It is made under the parent's lock, after the staging folders of killed runs for
+    this study are removed, so no run can take another's fresh, not yet locked folder for debris."""
+    with _locked(folder.parent):
+        remove_debris(folder)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+        fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        os.close(fd)
+
+
+def _is_temp_of(path: Path, folder: Path, kind: str) -> bool:
+    """Whether ``path`` is a ``.NAME.partial-XXXX`` or ``.NAME.old-XXXX`` folder made for ``folder``
+    (``tempfile``'s random part has no dot, so another study's staging folder is never taken for one)."""
+    prefix = f".{folder.name}.{kind}-"
+    return path.name.startswith(prefix) and "." not in path.name[len(prefix) :]
+
+
+def remove_debris(folder: Path) -> None:
+    """Remove what killed runs left beside ``folder``: staging folders no live run holds, and earlier results
+    moved aside for a swap (only ever present mid-swap, under the parent's lock, which the caller holds)."""
+    for path in folder.parent.iterdir():
+        if _is_temp_of(path, folder, "old"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif _is_temp_of(path, folder, "partial"):
+            with contextlib.suppress(FileNotFoundError), _locked(path, blocking=False) as free:
+                if free:
+                    shutil.rmtree(path, ignore_errors=True)
+
+
 def _swap_into_place(staging: Path, folder: Path) -> None:
-    """Rename ``staging`` onto ``folder``; an earlier result there is moved aside first and removed after."""
+    """Rename ``staging`` onto ``folder``; an earlier result there is moved aside first and removed after. The
+    caller holds the parent's lock, so no other run swaps at the same time."""
     if not folder.exists():
         os.replace(staging, folder)
         return

@@ -8,13 +8,15 @@ a projection radiograph (CR, DX) or a file without geometry is one picture shown
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, SpineImage
@@ -119,11 +121,36 @@ def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, 
     return series
 
 
+# What pydicom raises on a damaged header value: values are decoded when first read, after the file opened fine.
+HEADER_VALUE_ERRORS = (
+    ValueError,
+    TypeError,
+    NotImplementedError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    BytesLengthException,
+)
+
+
+@contextlib.contextmanager
+def _damaged_headers_refused(where: Path) -> Iterator[None]:
+    """Turn a damaged header value (an unknown VR, text where a number belongs) into one ``InputError`` line
+    (found by fuzzing: a corrupted Rows element escaped as TypeError/NotImplementedError/ValueError)."""
+    try:
+        yield
+    except HEADER_VALUE_ERRORS as exc:
+        problem = " ".join(str(exc).split())
+        raise InputError(f"{where}: DICOM header is damaged ({type(exc).__name__}: {problem})") from None
+
+
 def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None = None) -> SpineImage | FrameSequence:
     """Group ``files`` into series, pick one, and read it: a volume, a picture or, for a cine file, frames."""
-    series = _image_series(files, where)
-    uid = _pick_series(series, wanted_series, where)
-    others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
+    with _damaged_headers_refused(where):
+        series = _image_series(files, where)
+        uid = _pick_series(series, wanted_series, where)
+        others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
     image = _read_series(series[uid], where)
     if isinstance(image, SpineImage):
         image.other_series = tuple(others)
@@ -155,15 +182,16 @@ def read_still_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
 
 def _read_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage | FrameSequence:
     """One series: a multi-frame file on its own, else single-frame files stacked."""
-    multiframe = [f for f, ds in items if frame_count(ds) > 1]
-    if multiframe and len(items) > 1:
-        raise InputError(
-            f"{where}: series {_series_label(items[0][1])} holds {len(items)} files, "
-            f"{len(multiframe)} of them multi-frame; read one multi-frame file at a time"
-        )
-    if multiframe:
-        return read_multiframe(multiframe[0], where)
-    return _stack_series(items, where)
+    with _damaged_headers_refused(where):
+        multiframe = [f for f, ds in items if frame_count(ds) > 1]
+        if multiframe and len(items) > 1:
+            raise InputError(
+                f"{where}: series {_series_label(items[0][1])} holds {len(items)} files, "
+                f"{len(multiframe)} of them multi-frame; read one multi-frame file at a time"
+            )
+        if multiframe:
+            return read_multiframe(multiframe[0], where)
+        return _stack_series(items, where)
 
 
 def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:

@@ -16,6 +16,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 def read_nifti(path: Path) -> SpineImage:
     """A 3D NIfTI as a volume (modality guessed from the voxel values), a 2D one as a picture."""
     import nibabel as nib
+    from nibabel.orientations import io_orientation
 
     try:
         img = nib.load(str(path))
@@ -34,6 +35,8 @@ def read_nifti(path: Path) -> SpineImage:
     affine = img.affine
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError(f"{path}: NIfTI header has no usable voxel-to-world affine")
+    if np.isnan(io_orientation(affine)).any():  # found by fuzzing: axes 1e30 apart in size passed the determinant
+        raise InputError(f"{path}: NIfTI header's affine gives some voxel axis no direction (sizes far apart)")
     return SpineImage.from_array(
         array, affine, modality=guess_modality(array), modality_guessed=True, source=str(path), format="NIfTI"
     )

@@ -1,0 +1,111 @@
+"""Two runs writing the same study folder at once each land whole (the last wins), and what a killed run left
+behind is removed by the next run for that study."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lumbar.io.write import write_nifti
+from lumbar.outputs import publish
+
+WRITERS, ROUNDS = 6, 15
+COMMAND = [sys.executable, "-m", "lumbar.cli", "analyze", "--no-report"]
+
+
+def _write_as(writer: int, staging: Path) -> int:
+    """A study of two files that name their writer: a folder mixing writers is an interleaved one."""
+    for name in ("first", "second"):
+        (staging / name).write_text(str(writer))
+    return writer
+
+
+def test_concurrent_publishes_each_land_whole_and_leave_no_staging_folders(tmp_path):
+    """Six writers publish the same folder fifteen times each, at once: none fails, the folder ends up as one
+    writer's, and nothing but the folder remains (unlocked swaps race and raise, or mix two writers' files)."""
+    folder = tmp_path / "study"
+    errors: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        try:
+            for _ in range(ROUNDS):
+                publish(folder, lambda staging: _write_as(index, staging))
+        except BaseException as exc:  # reported below: a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(index,)) for index in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(p.name for p in folder.iterdir()) == ["first", "second"]
+    assert (folder / "first").read_text() == (folder / "second").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["study"]
+
+
+def test_staging_folders_of_live_runs_are_kept_and_of_dead_runs_removed(tmp_path):
+    """A staging folder that its (live) run holds survives another run's clean-up; one nobody holds (its run was
+    killed) and an earlier result moved aside mid-swap are removed, and nothing of another study."""
+    folder = tmp_path / "scan"
+    for name in (".scan.partial-dead", ".scan.old-dead", ".scan.old-x.partial-live", "other"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "file").write_text("x")
+
+    def write(staging: Path) -> None:
+        publish(folder, lambda inner: (inner / "findings.json").write_text("inner"))  # another run, meanwhile
+        (staging / "findings.json").write_text("outer")  # fails if that run took this live folder for debris
+
+    publish(folder, write)
+    assert (folder / "findings.json").read_text() == "outer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".scan.old-x.partial-live", "other", "scan"]
+
+
+def staging_name(names: list[str]) -> bool:
+    return any(name.startswith(".scan.partial-") for name in names)
+
+
+def _study_is_whole(study: Path) -> None:
+    """findings.json parses and every file it lists exists; nothing but the study is beside it."""
+    findings = json.loads((study / "findings.json").read_text())
+    for path in findings["outputs"].values():
+        assert (study / path).exists(), path
+    assert [p.name for p in study.parent.iterdir()] == [study.name]
+
+
+@pytest.fixture
+def scan(tmp_path, phantom) -> Path:
+    path = tmp_path / "scan.nii.gz"
+    write_nifti(phantom.image.array, phantom.image, path)
+    return path
+
+
+@pytest.mark.slow
+def test_two_concurrent_analyze_runs_into_one_folder_leave_one_whole_study(tmp_path, scan):
+    out = tmp_path / "out"
+    runs = [subprocess.Popen([*COMMAND, str(scan), "-o", str(out)], stderr=subprocess.PIPE) for _ in range(2)]
+    for run in runs:
+        assert run.wait() == 0, run.stderr.read().decode()
+    _study_is_whole(out / "scan")
+
+
+@pytest.mark.slow
+def test_a_rerun_after_a_kill_completes_and_removes_the_killed_runs_staging_folder(tmp_path, scan):
+    out = tmp_path / "out"
+    run = subprocess.Popen([*COMMAND, str(scan), "-o", str(out)], stdout=subprocess.DEVNULL)
+    while not (out.exists() and staging_name(os.listdir(out))):  # killed while it writes its staging folder
+        assert run.poll() is None, "the run ended before it was killed"
+        time.sleep(0.002)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    assert staging_name(os.listdir(out))
+    subprocess.run([*COMMAND, str(scan), "-o", str(out)], check=True, capture_output=True)
+    _study_is_whole(out / "scan")
