@@ -20,14 +20,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import save
-from validation import MAX_FPR, scored_finding, why_not
+from validation import MAX_FPR, scored_finding, ship, why_not
 
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.metrics import balanced_accuracy, bootstrap_metric_ci
 from lumbar.models.registry import weights_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "lumbar" / "validation.json"
 GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)  # the column order of samples.npz (lumbar/train/grading.py)
 REFERENCE = (
     "SPIDER expert gradings (van der Graaf et al. 2024), 179 patients, mid-sagittal T1, T2 and T2 SPACE; each disc "
@@ -102,31 +101,29 @@ def main() -> None:
     }
     path = save("grade_validation", {"run": str(run), "findings": results, "level_guess": baseline})
     if "--ship" in sys.argv:
-        from lumbar.io.write import write_text
-
-        shipped = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
-        shipped["grades"] = {
-            "reference": REFERENCE,
-            "short_reference": "the SPIDER expert, out of fold (179 patients; T1, T2, T2 SPACE)",
-            "max_false_positive_rate": MAX_FPR,
-            "rates": "cross-fitted: the point chosen on half of the patients, measured on the other half",
-            "command": f"python bench/grade_validation.py --run {run.resolve().relative_to(ROOT)} --ship",
-            "model_sha256": weights_sha256(run / "grading.onnx"),
-            "findings": {
-                name: {
-                    "validated": r["validated"],
-                    "score": "probability",
-                    "threshold": r["threshold"],
-                    **{k: r[k] for k in ("auc", "auc_ci95", "level_only_auc", "n_positive", "n_negative")},
-                    **{k: r["cross_fitted"][k] for k in ("false_positive_rate", "sensitivity", "precision")},
-                    "in_sample_ci95": {k: r[f"{k}_ci95"] for k in ("false_positive_rate", "sensitivity")},
-                    "why": "" if r["validated"] else why_not(r),
-                }
-                for name, r in results.items()
+        ship(
+            "grades",
+            {
+                "reference": REFERENCE,
+                "short_reference": "the SPIDER expert, out of fold (179 patients; T1, T2, T2 SPACE)",
+                "max_false_positive_rate": MAX_FPR,
+                "rates": "cross-fitted: the point chosen on half of the patients, measured on the other half",
+                "command": f"python bench/grade_validation.py --run {run.resolve().relative_to(ROOT)} --ship",
+                "model_sha256": weights_sha256(run / "grading.onnx"),
+                "findings": {
+                    name: {
+                        "validated": r["validated"],
+                        "score": "probability",
+                        "threshold": r["threshold"],
+                        **{k: r[k] for k in ("auc", "auc_ci95", "level_only_auc", "n_positive", "n_negative")},
+                        **{k: r["cross_fitted"][k] for k in ("false_positive_rate", "sensitivity", "precision")},
+                        "in_sample_ci95": {k: r[f"{k}_ci95"] for k in ("false_positive_rate", "sensitivity")},
+                        "why": "" if r["validated"] else why_not(r),
+                    }
+                    for name, r in results.items()
+                },
             },
-        }
-        write_text(SHIPPED, json.dumps(shipped, indent=1, default=float) + "\n")
-        print(f"wrote {SHIPPED}")
+        )
 
     from rich.console import Console
     from rich.table import Table

@@ -21,7 +21,6 @@ table, writes ``bench/results/measurements.json``.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, save
-from validation import MAX_FPR, scored_finding, why_not
+from validation import MAX_FPR, scored_finding, ship, why_not
 
 from lumbar.datasets.grading import read_gradings
 from lumbar.io import read_image
@@ -39,7 +38,6 @@ from lumbar.pipelines.mr_sagittal import measure, segment
 SPIDER = SHARED_DATA / "spider"
 MAX_FIELD_OF_VIEW_MM = 400.0  # a lumbar sagittal image spans about 250-350 mm; beyond this the listed spacing is wrong
 SEQUENCES = ("t1", "t2", "t2_SPACE")
-SHIPPED = Path(__file__).resolve().parents[1] / "lumbar" / "validation.json"
 REFERENCE = (
     "SPIDER expert gradings (van der Graaf et al. 2024), 179 patients, mid-sagittal T1, T2 and T2 SPACE, "
     "each disc joined by level"
@@ -191,12 +189,7 @@ def main() -> None:
     results = validate(discs, vertebrae, images)
     path = save("measurements", {"findings": results, "discs": discs, "images": images})
     if "--ship" in sys.argv:
-        from lumbar.io.write import write_text
-
-        shipped = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
-        shipped["measurements"] = shipped_record(results)
-        write_text(SHIPPED, json.dumps(shipped, indent=1, default=float) + "\n")
-        print(f"wrote {SHIPPED}")
+        ship("measurements", shipped_record(results))
 
     from rich.console import Console
     from rich.table import Table

@@ -12,6 +12,9 @@ and has a precision of at least ``MIN_CROSS_FITTED_PRECISION`` (what it states i
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from lumbar.metrics import (
@@ -78,6 +81,20 @@ def scored_finding(truth: np.ndarray, score: np.ndarray, groups: np.ndarray, lev
         "cross_fitted": crossed,
         "validated": validated,
     }
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "lumbar" / "validation.json"
+
+
+def ship(section: str, record: dict) -> None:
+    """Write ``record`` as ``section`` ("measurements" or "grades") of the shipped ``lumbar/validation.json``,
+    keeping the other section: the Summary states only what this file records as validated."""
+    from lumbar.io.write import write_text
+
+    shipped = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
+    shipped[section] = record
+    write_text(SHIPPED, json.dumps(shipped, indent=1, default=float) + "\n")
+    print(f"wrote {SHIPPED}")
 
 
 def why_not(r: dict) -> str:

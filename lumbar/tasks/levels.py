@@ -175,13 +175,14 @@ def mid_sagittal_index(classes: np.ndarray) -> int:
     return classes.shape[0] // 2
 
 
-def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], half_slab_mm: float = 12.0) -> list[_Disc]:
-    """Disc instances in a slab around the mid-sagittal slice, ordered caudal (largest row) to cranial.
+def find_discs(
+    classes: np.ndarray, spacing: tuple[float, float, float], mid: int, half_slab_mm: float = 12.0
+) -> list[_Disc]:
+    """Disc instances in a slab around the mid-sagittal slice ``mid``, ordered caudal (largest row) to cranial.
 
     Projecting a slab, rather than taking 3D components, keeps one disc per level even when lateral
     slices bridge two discs or split one.
     """
-    mid = mid_sagittal_index(classes)
     half = int(half_slab_mm // spacing[0])
     slab = classes[max(0, mid - half) : mid + half + 1]
     projected = np.any(slab == Structure.DISC, axis=0)
@@ -207,10 +208,10 @@ def _extend_below(chain: list[_Disc], small: list[_Disc]) -> list[_Disc]:
     The network often outlines only part of the lowest disc (thin, dark, degenerated, cut obliquely); left out,
     it would make every name one level too high. A piece counts when its distance from the lowest disc is
     0.6-1.4 times the lowest gap and it lies within a third of that gap of the line through the two lowest discs.
-    Such a disc is flagged by :func:`small_lowest_disc_flags`, as it may be a transitional or sacral remnant disc.
-    On SPIDER's mid-sagittal T1/T2 slices this adds a disc in 5 images, 4 of them to the count the expert lists
-    (``bench/midsag_levels.py``). The top end is left alone: whether a disc cut by the image's top edge counts is
-    a convention the expert's counts do not settle.
+    Such a disc is flagged by :func:`small_lowest_disc_flags`, as it may be a transitional or sacral remnant disc
+    (``bench/midsag_levels.py`` reports how often that flag fires and whether counting the disc matches the expert).
+    The top end is left alone: whether a disc cut by the image's top edge counts is a convention the expert's
+    counts do not settle.
     """
     if len(chain) < 3:
         return chain
@@ -268,7 +269,8 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     """Name discs and vertebrae on display slices ``classes (n, rows, cols)`` with (lateral, row, col) spacing."""
     instances = np.zeros(classes.shape, np.int16)
     instances[classes == Structure.CANAL] = CANAL_LABEL
-    discs = find_discs(classes, spacing)
+    mid = mid_sagittal_index(classes)
+    discs = find_discs(classes, spacing, mid)
     flags = small_lowest_disc_flags(discs, spacing)
     if not discs:
         return LevelLabelling(instances, [], ["no intervertebral disc found: levels cannot be named"])
@@ -292,7 +294,7 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     region = _posterior_below_lowest_disc(
         bone_idx[:, 1:] * np.array(spacing[1:]), region, by_plane, comp_of, discs[0], spacing
     )
-    region[~np.isin(comp_of, _components_near(components, mid_sagittal_index(classes), spacing))] = -1
+    region[~np.isin(comp_of, _components_near(components, mid, spacing))] = -1
     vertebra_labels = np.array([0, *(VERTEBRA_IDS[n] for n in names[: len(discs) + 1])], np.int16)
     instances[tuple(bone_idx.T)] = vertebra_labels[region + 1]
 
@@ -323,7 +325,6 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
                 )
             )
     flags += _count_flags(discs)
-    mid = mid_sagittal_index(classes)
     flags += _two_bodies_flags(instances[mid], discs, spacing)
     flags += _sacrum_flags(discs[0], spacing, classes.shape[1:])
     return LevelLabelling(instances, levels, flags)

@@ -149,10 +149,14 @@ def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> 
     while state["step"] < cfg.steps and state["stale"] < cfg.patience:
         idx = torch.randint(len(images), (cfg.batch_size,), generator=g, device=device)
         x, extended = random_affine(images[idx], labels[idx], cfg.patch, g)
-        x = random_intensity(x, g)
-        synthetic = torch.rand(cfg.batch_size, generator=g, device=device) < cfg.synthetic_fraction
-        if synthetic.any():
-            x[synthetic] = synthesise(extended[synthetic], synthesis)
+        if cfg.synthetic_fraction > 0:
+            synthetic = torch.rand(cfg.batch_size, generator=g, device=device) < cfg.synthetic_fraction
+            if synthetic.any():
+                x[synthetic] = synthesise(extended[synthetic], synthesis)
+            if (~synthetic).any():
+                x[~synthetic] = random_intensity(x[~synthetic], g)
+        else:
+            x = random_intensity(x, g)  # the shipped model's recipe, draw for draw
         loss = loss_fn(model(x), to_class[extended][:, None])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
