@@ -75,12 +75,10 @@ def save(name: str, payload: dict) -> Path:
     return write_text(RESULTS / f"{name}.json", json.dumps(full, indent=1, default=float))
 
 
-def use_segmentation_model(path: str | None) -> str:
-    """Measure a trained candidate (a run's ONNX) instead of the shipped segmentation model; returns which."""
+def segmentation_model(path: str | None):
+    """The shipped segmentation model, or a trained candidate (a run's ONNX) to measure on the same path; with a
+    line naming it for the results."""
     from lumbar.models.registry import load_model
 
-    if path:
-        import lumbar.tasks.segmentation as task
-
-        task.load_model = lambda name, _path=None: load_model(name, path)
-    return f"{path or 'shipped'} (sha256 {load_model('segmentation', path).sha256[:12]})"
+    model = load_model("segmentation", path)
+    return model, f"{path or 'shipped'} (sha256 {model.sha256[:12]})"

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save, use_segmentation_model
+from common import SHARED_DATA, save, segmentation_model
 
 from lumbar.io import read_image
 from lumbar.labels import VERTEBRA_IDS, VERTEBRA_NAMES, Structure
@@ -48,7 +48,7 @@ def _ci(values: list[float]) -> dict:
     return {"mean": mean, "ci95": [lo, hi], "n": len(values)}
 
 
-def second_centre_mri() -> dict | None:
+def second_centre_mri(model) -> dict | None:
     if not MRI_SMALL.is_dir():
         return None
     rows = []
@@ -56,7 +56,7 @@ def second_centre_mri() -> dict | None:
         if path.stem in EMPTY_MASKS:
             continue
         truth = np.asarray(read_image(MRI_SMALL / "masks" / path.name).sagittal_slices()[0])
-        pred = segment(read_image(path, modality="MR")).semantic.classes[0]
+        pred = segment(read_image(path, modality="MR"), model=model).semantic.classes[0]
         column = ndimage.binary_dilation(truth > 0, iterations=5)
         row = {"image": path.name, "disc_dice": dice(truth == SPIDER_DISC, (pred == Structure.DISC) & column)}
         if path.stem not in DISCS_ONLY:
@@ -82,7 +82,7 @@ CT_SETS = {
 TOTALSEGMENTATOR_TO_VERSE = {26: 26, 27: 24, 28: 23, 29: 22, 30: 21, 31: 20, 32: 19, 33: 18}  # S1, L5 ... T11
 
 
-def labelled_ct() -> dict | None:
+def labelled_ct(model) -> dict | None:
     if not CT.is_dir():
         return None
     rows = []
@@ -91,7 +91,7 @@ def labelled_ct() -> dict | None:
         truth = np.rint(read_image(CT / mask_file).sagittal_slices()).astype(int)
         if name.startswith("totalsegmentator"):
             truth = np.vectorize(lambda v: TOTALSEGMENTATOR_TO_VERSE.get(v, 0))(truth)
-        result = segment(image)
+        result = segment(image, model=model)
         box = tuple(
             slice(max(0, int(idx.min()) - 10), int(idx.max()) + 11) for idx in np.nonzero(truth > 0)
         )  # 10 voxels: at least 10 mm at these spacings
@@ -114,14 +114,14 @@ def labelled_ct() -> dict | None:
     return {"summary": summary, "volumes": rows}
 
 
-def ct_volumes() -> dict | None:
+def ct_volumes(model) -> dict | None:
     if not CT_SMALL.is_dir():
         return None
     lumbar_ids = [VERTEBRA_IDS[f"L{k}"] for k in range(1, 6)]
     rows = []
     for path in sorted(CT_SMALL.glob("*_ct.nii.gz")):
         vol = path.name.split("_")[0]
-        result = segment(read_image(path, modality="CT"))
+        result = segment(read_image(path, modality="CT"), model=model)
         all_truth = read_image(CT_SMALL / f"{vol}_vertebrae.nii.gz").sagittal_slices() > 0
         lumbar_truth = read_image(CT_SMALL / f"{vol}_lumbar.nii.gz").sagittal_slices() > 0
         named_lumbar = np.isin(result.levels.instances, lumbar_ids)
@@ -142,12 +142,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a trained segmentation ONNX to measure instead of the shipped one")
     args = parser.parse_args()
-    model = use_segmentation_model(args.model)
+    network, model = segmentation_model(args.model)
     payload = {
         "model": model,
-        "second_centre_mri": second_centre_mri(),
-        "ct_small": ct_volumes(),
-        "ct_labelled": labelled_ct(),
+        "second_centre_mri": second_centre_mri(network),
+        "ct_small": ct_volumes(network),
+        "ct_labelled": labelled_ct(network),
     }
     name = "external_segmentation" if not args.model else f"external_segmentation_{Path(args.model).parent.name}"
     path = save(name, payload)

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save, use_segmentation_model
+from common import SHARED_DATA, save, segmentation_model
 
 from lumbar.io import read_image
 from lumbar.io.spider import patient_id, read_overview_spacing
-from lumbar.models.registry import load_model
 from lumbar.pipelines.mr_sagittal import segment
 
 SPIDER = SHARED_DATA / "spider"
@@ -35,21 +34,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a trained segmentation ONNX to measure instead of the shipped one")
     args = parser.parse_args()
-    model = use_segmentation_model(args.model)
+    network, model = segmentation_model(args.model)
     if not (SPIDER / "midsag").is_dir():
         print(f"skipped: {SPIDER / 'midsag'} not found")
         return
     spacing = read_overview_spacing(SPIDER / "overview.csv")
     with open(SPIDER / "overview.csv", newline="") as overview:
         listed = {row["new_file_name"]: int(row["num_discs"]) for row in csv.DictReader(overview)}
-    trained_on = set(load_model("segmentation").meta.get("split_patients", {}).get("train", []))
+    trained_on = set(network.meta.get("split_patients", {}).get("train", []))
     rows = []
     for path in sorted((SPIDER / "midsag").glob("*.png")):
         series = path.stem
         if series not in listed:
             continue
         image = read_image(path, spacing_mm=spacing.get(series, (None,))[0])
-        result = segment(image)
+        result = segment(image, model=network)
         found = len(result.levels.discs)
         rows.append(
             {

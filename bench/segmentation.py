@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, peak_rss_mb_of, save, timed, use_segmentation_model
+from common import SHARED_DATA, peak_rss_mb_of, save, segmentation_model, timed
 
 from lumbar.evaluate.segmentation import summary_table
 from lumbar.image import SpineImage
 from lumbar.io.write import write_nifti
 from lumbar.models.networks import load_torch_segmentation
-from lumbar.models.registry import load_model
+from lumbar.models.registry import OnnxModel, load_model
 from lumbar.preprocess import model_shape, normalize_intensity, pad_to_multiple, resize
 from lumbar.tasks.segmentation import segment_slices
 
@@ -52,13 +52,15 @@ def volume_20_slices() -> tuple[np.ndarray, str]:
     ).image.sagittal_slices(), "phantom"
 
 
-def accuracy() -> dict | None:
-    test_patients = load_model("segmentation").meta.get("split_patients", {}).get("test", [])
+def accuracy(model: OnnxModel | None = None) -> dict | None:
+    """Held-out accuracy of the shipped network, or of ``model``, on the test patients of its own split."""
+    model = model or load_model("segmentation")
+    test_patients = model.meta.get("split_patients", {}).get("test", [])
     if not SPIDER.is_dir() or not test_patients:
         return None
     from lumbar.evaluate.segmentation import evaluate_folder
 
-    report = evaluate_folder(SPIDER / "images", SPIDER / "masks", patients=set(test_patients))
+    report = evaluate_folder(SPIDER / "images", SPIDER / "masks", patients=set(test_patients), model=model)
     missed = [row["image"] for row in report["images"] if row["lowest_disc_named_l5s1"] is False]
     return {**report["summary"], "slices_lowest_disc_not_named_l5s1": missed}
 
@@ -113,7 +115,8 @@ def main() -> None:
     parser.add_argument("--model", help="a trained candidate's ONNX: measure its held-out accuracy only")
     args = parser.parse_args()
     if args.model:
-        payload = {"model": use_segmentation_model(args.model), "accuracy_held_out": accuracy()}
+        network, model = segmentation_model(args.model)
+        payload = {"model": model, "accuracy_held_out": accuracy(network)}
         path = save(f"segmentation_{Path(args.model).parent.name}", payload)
         from rich.console import Console
 

@@ -13,6 +13,7 @@ from lumbar.io.read import NIFTI_SUFFIXES, RASTER_SUFFIXES, read_image, suffix_o
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 from lumbar.labels import STRUCTURE_NAMES, Structure, disc_label
 from lumbar.metrics import bootstrap_ci, dice, surface_distances
+from lumbar.models.registry import OnnxModel
 from lumbar.pipelines.mr_sagittal import segment
 from lumbar.tasks.levels import MIN_DISC_AREA_MM2
 
@@ -61,12 +62,12 @@ def lowest_disc_named_l5s1(truth: np.ndarray, instances: np.ndarray, min_pixels:
     return bool(np.mean(instances[lowest] == disc_label("L5")) >= 0.5)
 
 
-def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None) -> dict:
+def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None, model: OnnxModel | None = None) -> dict:
     """Metrics of one image against its mask: per structure, plus disc/vertebra detection."""
     image = read_image(image_path, spacing_mm=spacing_mm)
     truth_image = read_image(mask_path, spacing_mm=spacing_mm)
     truth = spider_to_classes(np.rint(truth_image.sagittal_slices()).astype(np.int32))
-    result = segment(image)
+    result = segment(image, model=model)
     pred = result.semantic.classes
     if truth.shape != pred.shape:
         raise InputError(f"{mask_path}: mask shape {truth.shape} differs from image shape {pred.shape}")
@@ -112,6 +113,7 @@ def evaluate_folder(
     spacing_mm: float | None = None,
     patients: set[str] | None = None,
     progress: Callable[[], None] | None = None,
+    model: OnnxModel | None = None,
 ) -> dict:
     """Per-image rows and a summary: mean and patient-bootstrap 95% CI per structure and metric."""
     overview = find_overview(images)
@@ -125,7 +127,7 @@ def evaluate_folder(
             raise InputError(
                 f"{image_path}: anisotropic pixels {known} in overview.csv are not supported for PNG slices"
             )
-        rows.append(evaluate_pair(image_path, mask_path, known[0] if known else spacing_mm))
+        rows.append(evaluate_pair(image_path, mask_path, known[0] if known else spacing_mm, model))
         if progress:
             progress()
     if not rows:

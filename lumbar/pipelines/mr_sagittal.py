@@ -60,11 +60,14 @@ def image_reasons(image: SpineImage) -> list[str]:
     return reasons
 
 
-def segment(image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = ()) -> Segmentation:
+def segment(
+    image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = (), model: OnnxModel | None = None
+) -> Segmentation:
     """Segment every sagittal slice, name the levels and run the quality gate. ``gate`` holds further reasons to
-    withhold the Summary (a forced run on an image the pipeline was not made for)."""
+    withhold the Summary (a forced run on an image the pipeline was not made for); ``model`` is a trained candidate
+    to use instead of the shipped network (benchmarks compare them on the same path)."""
     progress.stage("segmenting slices", total=image.sagittal_slices().shape[0])
-    semantic = segment_semantic(image, progress=progress.advance)
+    semantic = segment_semantic(image, model, progress=progress.advance)
     progress.stage("naming levels")
     levels = label_levels(semantic.classes, (image.spacing_mm[0], *image.sagittal_spacing_mm()))
     structure = semantic.classes > 0
