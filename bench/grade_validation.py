@@ -110,6 +110,7 @@ def main() -> None:
                 "rates": "cross-fitted: the point chosen on half of the patients, measured on the other half",
                 "command": f"python bench/grade_validation.py --run {run.resolve().relative_to(ROOT)} --ship",
                 "model_sha256": weights_sha256(run / "grading.onnx"),
+                "level_guess_balanced_accuracy": {name: b["balanced_accuracy"] for name, b in baseline.items()},
                 "findings": {
                     name: {
                         "validated": r["validated"],

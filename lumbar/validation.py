@@ -48,6 +48,17 @@ class Validation:
 
 
 @cache
+def level_guess_balanced_accuracy(model_sha256: str, path: str | None = None) -> dict[str, float]:
+    """Per grade, the balanced accuracy of the trivial baseline (the grade most typical of the disc's level, out of
+    fold) measured beside the grading model with these weights; empty for any other model."""
+    record = Path(path) if path else RECORD
+    grades = json.loads(record.read_text(encoding="utf-8")).get("grades", {}) if record.is_file() else {}
+    if grades.get("model_sha256") != model_sha256:
+        return {}
+    return dict(grades.get("level_guess_balanced_accuracy", {}))
+
+
+@cache
 def load_validation(path: str | None = None) -> dict[str, Validation]:
     """Every finding's record, by name (measured findings and model grades); empty when none ships."""
     record = Path(path) if path else RECORD

@@ -180,3 +180,24 @@ def summarise_with(validation, discs):
     from lumbar.tasks.summary import summarise
 
     return summarise(discs, validation, "mm", gate=[])
+
+
+def test_the_grading_figures_come_with_the_level_guess_of_the_same_model(tmp_path):
+    """The trivial baseline is read only for the weights it was measured beside, and shown next to the model's."""
+    import json
+
+    from lumbar.models.registry import load_model
+    from lumbar.pipelines.mr_sagittal import grading_reliability
+    from lumbar.validation import level_guess_balanced_accuracy
+
+    record = tmp_path / "validation.json"
+    record.write_text(json.dumps({"grades": {"model_sha256": "abc", "level_guess_balanced_accuracy": {"modic": 0.3}}}))
+    assert level_guess_balanced_accuracy("abc", str(record)) == {"modic": 0.3}
+    assert level_guess_balanced_accuracy("other weights", str(record)) == {}
+    model = load_model("grading")
+    guess = level_guess_balanced_accuracy(model.sha256)
+    assert guess, "the shipped validation record was measured beside other grading weights"
+    text = grading_reliability(model)
+    assert f"(a guess from the disc's level alone: {guess['pfirrmann']:.2f})" in text
+    binary = [v for name, v in guess.items() if name not in ("pfirrmann", "modic")]
+    assert f"(the level alone: {min(binary):.2f}–{max(binary):.2f})" in text

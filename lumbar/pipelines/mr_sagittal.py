@@ -29,7 +29,7 @@ from lumbar.tasks.quality import quality_problems, unlike_mri
 from lumbar.tasks.segmentation import segment as segment_semantic
 from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
 from lumbar.tasks.summary import summarise
-from lumbar.validation import load_validation
+from lumbar.validation import level_guess_balanced_accuracy, load_validation
 from lumbar.version import __version__
 
 NAME = "mr_sagittal"
@@ -223,12 +223,18 @@ def grading_reliability(model: OnnxModel, same_patient: bool = False) -> str | N
         "metrics": " (series graded alone)" if same_patient else "",
         "metrics_same_patient": ", each disc graded from all its patient's series",
     }[key]
+    guess = level_guess_balanced_accuracy(model.sha256)
     text = (
         f"Patient {cv.get('folds', 'k')}-fold cross-validation on SPIDER{how}: Pfirrmann balanced accuracy "
-        f"{pf['balanced_accuracy']:.2f}, linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}"
+        f"{pf['balanced_accuracy']:.2f}"
+        + (f" (a guess from the disc's level alone: {guess['pfirrmann']:.2f})" if "pfirrmann" in guess else "")
+        + f", linear κ {pf['kappa']:.2f}, within one grade {pf['within_one']:.2f}"
     )
     if binary:
         text += f"; other grades balanced accuracy {min(binary):.2f}–{max(binary):.2f}"
+        others = [v for name, v in guess.items() if name not in ("pfirrmann", "modic")]
+        if others:
+            text += f" (the level alone: {min(others):.2f}–{max(others):.2f})"
     return text + (
         ". An experimental model: treat its grades as a second look, not a reading. Binary grades use"
         " thresholds chosen for balanced accuracy, so a rare finding can be called at a low probability."
