@@ -10,5 +10,6 @@ for script in (
     "grading.py",
     "grade_validation.py",
     "unlike_mri.py",
+    "resources.py",
 ):
     runpy.run_path(str(Path(__file__).parent / script), run_name="__main__")

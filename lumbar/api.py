@@ -13,11 +13,12 @@ from pathlib import Path
 from lumbar.errors import InputError
 from lumbar.image import SpineImage
 from lumbar.io.names import study_stem
-from lumbar.io.read import override_modality, read_image, suffix_of
+from lumbar.io.read import declared_shape, override_modality, read_image, suffix_of
 from lumbar.io.study import read_study
 from lumbar.outputs import check_study_folder, ensure_writable, save_segmentation, write_result, write_results
 from lumbar.pipelines import Result, Segmentation, refusal, route
 from lumbar.progress import SILENT, Progress
+from lumbar.resources import check_memory
 
 Input = str | Path | SpineImage
 
@@ -34,6 +35,9 @@ def _read(
         return override_modality(source, modality), (name[: -len(suffix)] if suffix else name) or "image"
     progress.stage("reading")
     path = Path(source)
+    shape = declared_shape(path) if path.is_file() else None
+    if shape is not None:  # refused before decoding: a 2 GB volume costs a header read, not a minute and 4 GB
+        check_memory([shape], str(path))
     return read_image(path, spacing_mm=spacing_mm, modality=modality, series=series), study_stem(path)
 
 
@@ -54,6 +58,7 @@ def segment(
         ensure_writable(out)
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
     chosen = route(image, force)
+    check_memory([image.shape], image.source)
     seg = chosen.pipeline.segment(image, progress, chosen.gate)
     if out is None:
         return seg
@@ -83,6 +88,7 @@ def analyze(
     if out is not None:
         check_study_folder(Path(out) / (stem or default_stem), (image.source, *image.source_files))
     chosen = route(image, force)
+    check_memory([image.shape], image.source)
     result = chosen.pipeline.analyze(image, gate=(*chosen.gate, *withhold), progress=progress)
     if out is None:
         return result
@@ -110,6 +116,7 @@ def analyze_patient(
         sources, spacing_mm=spacing_mm, modality=modality, leave_out=(lambda image: None) if force else refusal
     )
     routes = [route(image, force) for image in study.images]
+    check_memory([image.shape for image in study.images], ", ".join(str(s) for s in sources))
     folders = [Path(out) / name for name in study.names] if out is not None else []
     for folder, image in zip(folders, study.images):
         check_study_folder(folder, (image.source, *image.source_files))

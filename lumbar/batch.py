@@ -18,9 +18,10 @@ from lumbar.io.read import discover_studies
 
 @dataclass
 class BatchOutcome:
-    """What became of every study: its output name and result, or the one-line reason it failed."""
+    """What became of every study: its output name, or the one-line reason it failed. Results are not kept: each
+    goes to ``on_done`` and is dropped, so that a batch of a thousand studies holds one study's memory at a time."""
 
-    done: list[tuple[Path, str, Any]] = field(default_factory=list)
+    done: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
@@ -55,7 +56,8 @@ def run_batch(
             if on_failed:
                 on_failed(study, reason)
             continue
-        outcome.done.append((study, name, result))
+        outcome.done.append((study, name))
         if on_done:
             on_done(study, name, result)
+        del result
     return outcome

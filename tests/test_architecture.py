@@ -257,13 +257,37 @@ def test_a_batch_goes_on_past_a_bad_study_and_a_bug_stops_it(tmp_path):
             raise InputError(f"{study}: not a readable image\n(details)")
         return name.upper()
 
-    outcome = run_batch(plan([tmp_path]), work)
-    assert [(p.name, n, r) for p, n, r in outcome.done] == [("a.png", "a", "A"), ("c.png", "c", "C")]
+    shown = []
+    outcome = run_batch(plan([tmp_path]), work, on_done=lambda p, n, r: shown.append((p.name, n, r)))
+    assert shown == [("a.png", "a", "A"), ("c.png", "c", "C")]
+    assert [(p.name, n) for p, n in outcome.done] == [("a.png", "a"), ("c.png", "c")]
     assert [(p.name, why) for p, why in outcome.failed] == [
         ("b.png", f"{tmp_path / 'b.png'}: not a readable image (details)")
     ]
     with pytest.raises(ZeroDivisionError):
         run_batch(plan([tmp_path]), lambda study, name: 1 / 0)
+
+
+def test_a_batch_holds_no_result_after_it_is_shown(tmp_path):
+    """A batch's memory must not grow with its studies: once ``on_done`` has shown a result, nothing keeps it."""
+    import gc
+    import weakref
+
+    from lumbar.batch import plan, run_batch
+
+    for k in range(5):
+        (tmp_path / f"s{k}.png").write_bytes(b"x")
+
+    class Heavy:
+        pass
+
+    alive = []
+    outcome = run_batch(
+        plan([tmp_path]), lambda study, name: Heavy(), on_done=lambda p, n, r: alive.append(weakref.ref(r))
+    )
+    gc.collect()
+    assert outcome.total == 5 and len(alive) == 5
+    assert all(ref() is None for ref in alive)
 
 
 def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ SOURCES = {
     "measurements": "bench/claims/measurements.json",
     "grade_validation": "bench/claims/grade_validation.json",
     "unlike_mri": "bench/claims/unlike_mri.json",
+    "resources": "bench/claims/resources.json",
     "grading_model": "lumbar/models/weights/grading.json",
     "segmentation_model": "lumbar/models/weights/segmentation.json",
 }
@@ -728,6 +729,56 @@ def quality_and_speed_claims() -> list[Claim]:
     ]
 
 
+def resources_claims() -> list[Claim]:
+    """The memory passage (bench/claims/resources.json)."""
+    where = _in_passage("**Memory and large inputs**", "a batch holds one study's results at a time.")
+    big = lambda r: r["big_volume"]  # noqa: E731
+    dicom = lambda r: r["dicom_folder"]  # noqa: E731
+    return [
+        Claim("memory: fitted base", where, lambda r: f"about {r['model']['fitted_base_mib']:.0f} MiB", ("resources",)),
+        Claim(
+            "memory: fitted bytes per voxel",
+            where,
+            lambda r: f"{r['model']['fitted_bytes_per_voxel']:.1f} bytes per voxel analysed",
+            ("resources",),
+        ),
+        Claim(
+            "memory: estimate above every peak",
+            where,
+            lambda r: "(above every measured peak)" if r["model"]["estimate_above_every_peak"] else "(never below)",
+            ("resources",),
+        ),
+        Claim("memory: 2 GB estimate", where, lambda r: f"about {big(r)['estimate_gib']:.1f} GiB", ("resources",)),
+        Claim(
+            "memory: 2 GB refusal",
+            where,
+            lambda r: (
+                f"in {big(r)['wall_s']:.1f} s at a peak of {big(r)['peak_mib']:.0f} MiB" if big(r)["rc"] == 2 else "ran"
+            ),
+            ("resources",),
+        ),
+        Claim("memory: DICOM files", where, lambda r: f"A {dicom(r)['files']:,}-file DICOM folder", ("resources",)),
+        Claim(
+            "memory: DICOM info",
+            where,
+            lambda r: f"in {dicom(r)['info']['wall_s']:.1f} s ({dicom(r)['info']['peak_mib']:.0f} MiB)",
+            ("resources",),
+        ),
+        Claim(
+            "memory: DICOM analyze",
+            where,
+            lambda r: f"in {dicom(r)['analyze']['wall_s']:.1f} s ({dicom(r)['analyze']['peak_mib']:.0f} MiB)",
+            ("resources",),
+        ),
+        Claim(
+            "memory: batch growth",
+            where,
+            lambda r: f"peaks {r['batch']['peak_growth_mib']:.1f} MiB above",
+            ("resources",),
+        ),
+    ]
+
+
 CLAIMS = [
     *models_claims(),
     *grading_claims(),
@@ -737,6 +788,7 @@ CLAIMS = [
     *midsag_claims(),
     *findings_claims(),
     *quality_and_speed_claims(),
+    *resources_claims(),
 ]
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "ReadOptions",
     "Reader",
+    "declared_shape",
     "discover_studies",
     "override_modality",
     "read_any",
@@ -90,6 +91,29 @@ def reader_for(path: Path) -> Reader:
     if is_dicom_file(path):
         return DICOM
     raise InputError(f"{path}: unknown format (expected {', '.join(r.name for r in READERS)})")
+
+
+def declared_shape(path: str | Path) -> tuple[int, ...] | None:
+    """The voxel grid a NIfTI, MHA, MHD or NRRD header declares, read without decoding a voxel (so that an
+    analysis too large for the memory is refused in a moment); None for other formats or an unreadable header,
+    which the reader itself then reports."""
+    path = Path(path)
+    suffix = suffix_of(path)
+    try:
+        if suffix in NIFTI_SUFFIXES:
+            import nibabel as nib
+
+            return tuple(int(n) for n in nib.load(str(path)).shape)
+        if suffix in ITK_SUFFIXES:
+            import SimpleITK as sitk
+
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(path))
+            reader.ReadImageInformation()
+            return tuple(int(n) for n in reader.GetSize())
+    except Exception:
+        return None
+    return None
 
 
 def read_image(

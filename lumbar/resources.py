@@ -1,0 +1,74 @@
+"""How much memory an analysis needs, and the refusal of one that would not fit.
+
+The sagittal pipeline holds the image, its display slices, the class and confidence maps, the connected
+components that name the levels and the label maps written back: its peak resident memory grows linearly with
+the voxels analysed. ``bench/resources.py`` measures that line on phantom volumes of growing size and checks
+that :func:`analysis_bytes` lies above every measured peak. An image whose estimate exceeds the budget is refused
+before any computing, with the numbers, instead of being killed by the system half-way.
+
+The budget is ``LUMBAR_MAX_MEMORY_MB`` when set, else ``AVAILABLE_SHARE`` of the memory the system reports as
+available.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from lumbar.errors import InputError
+
+BASE_BYTES = 600 * 2**20  # interpreter, onnxruntime and the models: measured 450-470 MiB, with a margin
+BYTES_PER_VOXEL = 26  # measured 22-23 bytes per analysed voxel on phantom volumes (bench/resources.py)
+AVAILABLE_SHARE = 0.85  # leave the rest to the system and other processes
+ENV_LIMIT = "LUMBAR_MAX_MEMORY_MB"
+
+
+def analysis_bytes(voxels: int) -> int:
+    """Upper estimate of the peak memory of analysing ``voxels`` voxels (one study or several series together)."""
+    return BASE_BYTES + BYTES_PER_VOXEL * int(voxels)
+
+
+def available_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """Memory the system reports as available (Linux ``MemAvailable``; else physical memory), or None."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def budget_bytes() -> tuple[int | None, str]:
+    """The memory an analysis may use, and where that bound comes from (for the refusal's message)."""
+    limit = os.environ.get(ENV_LIMIT, "").strip()
+    if limit:
+        try:
+            mb = float(limit)
+        except ValueError:
+            raise InputError(f"{ENV_LIMIT}={limit!r} is not a number of megabytes") from None
+        if mb <= 0:
+            raise InputError(f"{ENV_LIMIT}={limit!r} must be a positive number of megabytes")
+        return int(mb * 2**20), f"{ENV_LIMIT}"
+    available = available_bytes()
+    if available is None:
+        return None, "unknown"
+    return int(available * AVAILABLE_SHARE), f"{AVAILABLE_SHARE:.0%} of the memory available now; {ENV_LIMIT} sets it"
+
+
+def check_memory(shapes: Sequence[tuple[int, ...]], source: str) -> None:
+    """Refuse (``InputError``: one line, exit 2) an analysis of images of ``shapes`` whose estimated peak memory
+    exceeds the budget; a system that does not report its memory is not refused."""
+    voxels = sum(math.prod(int(n) for n in shape) for shape in shapes)
+    need = analysis_bytes(voxels)
+    budget, basis = budget_bytes()
+    if budget is not None and need > budget:
+        raise InputError(
+            f"{source}: analysing {voxels:,} voxels needs about {need / 2**30:.1f} GiB of memory, more than the "
+            f"{budget / 2**30:.1f} GiB allowed ({basis}): crop or resample the volume, or give more memory"
+        )

@@ -1,0 +1,89 @@
+"""The memory an analysis needs is estimated before computing, and one that would not fit is refused with its
+numbers: one line, exit 2, nothing written."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lumbar.cli import app
+from lumbar.errors import InputError
+from lumbar.resources import (
+    AVAILABLE_SHARE,
+    BASE_BYTES,
+    BYTES_PER_VOXEL,
+    ENV_LIMIT,
+    analysis_bytes,
+    available_bytes,
+    budget_bytes,
+    check_memory,
+)
+
+
+def test_estimate_is_the_base_plus_a_cost_per_voxel():
+    assert analysis_bytes(0) == BASE_BYTES
+    assert analysis_bytes(1000) == BASE_BYTES + 1000 * BYTES_PER_VOXEL
+    # A 2 GB int16 volume (1024^3 voxels) needs far more than a laptop's memory: it must be refused there.
+    assert analysis_bytes(1024**3) > 24 * 2**30
+
+
+def test_available_memory_is_read_from_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16000000 kB\nMemFree:         1000 kB\nMemAvailable:    8000000 kB\n")
+    assert available_bytes(meminfo) == 8000000 * 1024
+
+
+def test_budget_comes_from_the_environment_first(monkeypatch):
+    monkeypatch.setenv(ENV_LIMIT, "512")
+    assert budget_bytes() == (512 * 2**20, ENV_LIMIT)
+    monkeypatch.delenv(ENV_LIMIT)
+    budget, basis = budget_bytes()
+    available = available_bytes()
+    assert budget is not None and available is not None
+    assert budget == pytest.approx(AVAILABLE_SHARE * available, rel=0.05)  # memory moves between the two reads
+    assert ENV_LIMIT in basis
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "0"])
+def test_a_bad_limit_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv(ENV_LIMIT, value)
+    with pytest.raises(InputError, match=ENV_LIMIT):
+        budget_bytes()
+
+
+def test_refusal_names_the_source_the_need_and_the_bound(monkeypatch):
+    monkeypatch.setenv(ENV_LIMIT, "1000")
+    check_memory([(13, 256, 320)], "small.nii")  # about 0.6 GiB: fits
+    with pytest.raises(InputError) as caught:
+        check_memory([(512, 512, 400), (13, 256, 320)], "big.nii")  # several series count together
+    message = str(caught.value)
+    assert message.startswith("big.nii: analysing 105,922,560 voxels needs about 3.2 GiB")
+    assert "1.0 GiB allowed" in message and ENV_LIMIT in message and "\n" not in message
+
+
+def test_cli_refuses_a_volume_over_the_bound_before_writing(monkeypatch, tmp_path):
+    path = tmp_path / "volume.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((64, 256, 256), np.int16), np.eye(4)), path)
+    out = tmp_path / "out"
+    monkeypatch.setenv(ENV_LIMIT, "650")  # the volume needs about 704 MiB (4.2 M voxels x 26 B + 600 MiB)
+    for command in ("analyze", "segment"):
+        result = CliRunner().invoke(app, [command, str(path), "-o", str(out), "--modality", "MR"])
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and "volume.nii.gz" in lines[0] and "GiB of memory" in lines[0], result.output
+        assert not any(out.rglob("*.json")) and not any(out.rglob("*.nii*"))
+
+
+def test_a_volume_too_large_is_refused_from_its_header_before_decoding(monkeypatch, tmp_path):
+    """The header's grid is enough: a file whose voxels were never all written (cut short) is refused for its size,
+    which proves that no voxel was decoded first."""
+    full = tmp_path / "full.nii"
+    nib.save(nib.Nifti1Image(np.zeros((64, 256, 256), np.int16), np.eye(4)), full)
+    cut = tmp_path / "cut.nii"
+    cut.write_bytes(full.read_bytes()[:4096])
+    monkeypatch.setenv(ENV_LIMIT, "650")
+    result = CliRunner().invoke(app, ["analyze", str(cut), "-o", str(tmp_path / "out"), "--modality", "MR"])
+    assert result.exit_code == 2 and "GiB of memory" in result.output, result.output
+    monkeypatch.delenv(ENV_LIMIT)
+    result = CliRunner().invoke(app, ["analyze", str(cut), "-o", str(tmp_path / "out"), "--modality", "MR"])
+    assert result.exit_code == 2 and "GiB of memory" not in result.output  # within bounds, the cut is what's wrong
