@@ -17,7 +17,7 @@ from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -53,6 +53,18 @@ class Grade(_Frozen):
         None,
         description="Binary grades: the positive probability at or above which the value "
         "is 1, chosen for balanced accuracy (so a rare finding can be called below 50%).",
+    )
+    threshold_high_specificity: Probability | None = Field(
+        None,
+        description="Binary grades: the positive probability at or above which the grade is called at the "
+        "high-specificity operating point, chosen on the model's out-of-fold outputs to call at most 5% of the "
+        "expert's normal discs (the point the Summary states from); null where none ships for these weights.",
+    )
+    specificity_high: Probability | None = Field(
+        None, description="Specificity at that point against the expert, measured on patients it was not chosen on."
+    )
+    value_high_specificity: int | None = Field(
+        None, ge=0, le=1, description="Binary grades: 1 where the probability reaches the high-specificity threshold."
     )
 
 

@@ -59,6 +59,22 @@ def level_guess_balanced_accuracy(model_sha256: str, path: str | None = None) ->
 
 
 @cache
+def high_specificity_points(model_sha256: str, path: str | None = None) -> dict[str, tuple[float, float]]:
+    """Per binary grade, (threshold, specificity) of the operating point chosen on the out-of-fold outputs of the
+    grading model with these weights to call at most ``max_false_positive_rate`` of the expert's normal discs, its
+    specificity measured cross-fitted; empty for any other model. Every grade has one, validated or not."""
+    record = Path(path) if path else RECORD
+    grades = json.loads(record.read_text(encoding="utf-8")).get("grades", {}) if record.is_file() else {}
+    if grades.get("model_sha256") != model_sha256:
+        return {}
+    return {
+        name: (float(entry["threshold"]), 1.0 - float(entry["false_positive_rate"]))
+        for name, entry in grades.get("findings", {}).items()
+        if entry.get("threshold") is not None and entry.get("false_positive_rate") is not None
+    }
+
+
+@cache
 def load_validation(path: str | None = None) -> dict[str, Validation]:
     """Every finding's record, by name (measured findings and model grades); empty when none ships."""
     record = Path(path) if path else RECORD

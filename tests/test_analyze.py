@@ -176,6 +176,24 @@ def test_report_marks_a_finding_called_below_even_odds(tmp_path, inputs):
     assert re.search(r'class="">0 <span class="p">\(90%\)', html)
 
 
+def test_report_stars_a_call_that_holds_at_the_high_specificity_point(tmp_path, inputs):
+    """Both operating points are in findings.json; the table stars a call made at the high-specificity one and its
+    caption lists both thresholds, so a reader knows which one each value uses."""
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    high = {"threshold_high_specificity": 0.8, "specificity_high": 0.96}
+    grades = {
+        "bulging": Grade(value=1, probability=0.9, threshold=0.55, value_high_specificity=1, **high),
+        "narrowing": Grade(value=1, probability=0.6, threshold=0.45, value_high_specificity=0, **high),
+    }
+    discs = [result.findings.discs[0].model_copy(update={"grades": grades}), *result.findings.discs[1:]]
+    html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
+    assert re.search(r'class="abnormal">1✱ <span class="p">\(90%\)', html)
+    assert re.search(r'class="abnormal">1 <span class="p">\(60%\)', html)
+    assert "bulging 55% / 80% (specificity 96%)" in html and "narrowing 45% / 80%" in html
+
+
 def test_same_patient_series_are_graded_together(tmp_path, inputs):
     """Two series of one patient: every disc both show gets one set of grades, from both."""
     from lumbar.models.registry import available_models
@@ -364,3 +382,9 @@ def test_fused_rows_and_grades_from_probabilities():
         "probability": 0.9,
         "threshold": 0.5,
     }
+    # With the high-specificity points of these weights: each binary grade is decided at both thresholds.
+    both = grades_from(probs, {"herniation": 0.35}, {"herniation": (0.5, 0.96), "bulging": (0.05, 0.9)})
+    assert both["herniation"]["value"] == 1 and both["herniation"]["value_high_specificity"] == 0
+    assert both["herniation"]["threshold_high_specificity"] == 0.5 and both["herniation"]["specificity_high"] == 0.96
+    assert both["bulging"]["value"] == 0 and both["bulging"]["value_high_specificity"] == 1
+    assert "value_high_specificity" not in both["narrowing"]  # no point shipped for it: nothing invented

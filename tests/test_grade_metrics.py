@@ -75,3 +75,28 @@ def test_binary_figures_by_hand(report):
     assert np.asarray(b["confusion"]).tolist() == [[5, 1], [1, 3]]
     lo, hi = b["auc_ci95"]
     assert lo <= 23 / 24 <= hi
+
+
+def test_high_specificity_points_belong_to_the_weights_they_were_chosen_for(tmp_path):
+    import json
+
+    from lumbar.validation import high_specificity_points
+
+    record = tmp_path / "validation.json"
+    record.write_text(
+        json.dumps(
+            {
+                "grades": {
+                    "model_sha256": "abc",
+                    "findings": {
+                        "bulging": {"threshold": 0.8, "false_positive_rate": 0.04, "validated": True},
+                        "herniation": {"threshold": 0.35, "false_positive_rate": 0.05, "validated": False},
+                        "modic": {"validated": False},
+                    },
+                }
+            }
+        )
+    )
+    points = high_specificity_points("abc", str(record))
+    assert points == {"bulging": (0.8, 0.96), "herniation": (0.35, 0.95)}
+    assert high_specificity_points("other weights", str(record)) == {}

@@ -27,6 +27,7 @@ SOURCES = {
     "grade_validation": "bench/claims/grade_validation.json",
     "unlike_mri": "bench/claims/unlike_mri.json",
     "resources": "bench/claims/resources.json",
+    "body_size": "bench/claims/body_size.json",
     "grading_model": "lumbar/models/weights/grading.json",
     "segmentation_model": "lumbar/models/weights/segmentation.json",
 }
@@ -729,6 +730,28 @@ def quality_and_speed_claims() -> list[Claim]:
     ]
 
 
+def body_size_claims() -> list[Claim]:
+    """The adult body-size bound (bench/claims/body_size.json)."""
+    where = _in_passage("lumbar bodies smaller than any adult's (median middle height", "a mis-segmented image at")
+    return [
+        Claim("body size: bound", where, lambda b: f"below {b['threshold_mm']:.0f} mm", ("body_size",)),
+        Claim("body size: images", where, lambda b: f"measures {b['measured']} SPIDER adult images", ("body_size",)),
+        Claim(
+            "body size: median and 1st percentile",
+            where,
+            lambda b: f"a median of {b['median_mm']:.1f} mm, 1st percentile {b['p1_mm']:.1f} mm",
+            ("body_size",),
+        ),
+        Claim("body size: flagged", where, lambda b: f"flags {b['flagged']} of them", ("body_size",)),
+        Claim(
+            "body size: smallest",
+            _in_passage("lumbar bodies smaller than any adult's (median middle height", "mm)."),
+            lambda b: f"at {b['min_mm']:.1f} mm",
+            ("body_size",),
+        ),
+    ]
+
+
 def resources_claims() -> list[Claim]:
     """The memory passage (bench/claims/resources.json)."""
     where = _in_passage("**Memory and large inputs**", "a batch holds one study's results at a time.")
@@ -789,6 +812,7 @@ CLAIMS = [
     *findings_claims(),
     *quality_and_speed_claims(),
     *resources_claims(),
+    *body_size_claims(),
 ]
 
 

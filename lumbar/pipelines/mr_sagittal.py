@@ -8,7 +8,7 @@ same steps (:func:`segment`, :func:`grade_series`), so what is measured is what 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,11 +25,11 @@ from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from
 from lumbar.tasks.levels import label_levels, mid_sagittal_index
 from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine
 from lumbar.tasks.overlays import heatmap_overlay, overlay
-from lumbar.tasks.quality import quality_problems, unlike_mri
+from lumbar.tasks.quality import quality_problems, smaller_than_adult, unlike_mri
 from lumbar.tasks.segmentation import segment as segment_semantic
 from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
 from lumbar.tasks.summary import summarise
-from lumbar.validation import level_guess_balanced_accuracy, load_validation
+from lumbar.validation import high_specificity_points, level_guess_balanced_accuracy, load_validation
 from lumbar.version import __version__
 
 NAME = "mr_sagittal"
@@ -195,7 +195,8 @@ def grades_and_evidence(
 ) -> tuple[dict[str, dict], list[Evidence]]:
     """Grades of every disc of a series, and evidence maps for Pfirrmann and every abnormal grade."""
     thresholds = model.meta.get("thresholds", {})
-    grades = {level: grades_from(p, thresholds) for level, p in grading.probabilities.items()}
+    high = high_specificity_points(model.sha256)
+    grades = {level: grades_from(p, thresholds, high) for level, p in grading.probabilities.items()}
     context = list(grading.crops.values())
     evidence = []
     progress.stage("evidence maps", total=len(grading.crops))
@@ -350,6 +351,9 @@ def analyze_images(
     for seg, grading, own in zip(segs, gradings, extra):
         progress.stage("measuring")
         measurements = measure(seg)
+        small = smaller_than_adult(measurements.vertebrae) if seg.image.spacing_known else None
+        if small:  # outside the population every finding was validated on: reviewed, Summary withheld
+            seg = replace(seg, review=(*seg.review, small), gate=(*seg.gate, small))
         grades, evidence = (
             grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
         )

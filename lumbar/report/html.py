@@ -38,6 +38,28 @@ def grading_reliability(f: Findings) -> str:
     )
 
 
+def high_specificity_note(f: Findings) -> str:
+    """Which operating points the grade table shows: every binary value at its balanced-accuracy threshold, and a
+    star where the call also holds at the high-specificity one (the grade's threshold and specificity listed)."""
+    points = {}
+    for d in f.discs:
+        for name, g in d.grades.items():
+            if g.threshold_high_specificity is not None and g.specificity_high is not None:
+                points.setdefault(name, (g.threshold, g.threshold_high_specificity, g.specificity_high))
+    if not points:
+        return ""
+    listed = "; ".join(
+        f"{name.replace('_', ' ')} {100 * low:.0f}% / {100 * high:.0f}% (specificity {100 * spec:.0f}%)"
+        for name, (low, high, spec) in points.items()
+    )
+    return (
+        "Binary grades are called at the threshold chosen for balanced accuracy; ✱ marks a call that also holds at the "
+        "high-specificity threshold (chosen on cross-validated outputs to call at most 5% of the expert's normal "
+        f"discs; specificity measured on other patients), the only point the Summary states from. Thresholds, "
+        f"balanced / high-specificity: {listed}."
+    )
+
+
 def caption(e: Evidence) -> str:
     """``L4/L5 herniation 1? (7%)``: the grade an evidence map explains, marked as the grade table marks it."""
     unsure = "?" if called_below_even_odds(e.grade, e.value, e.probability) else ""
@@ -63,6 +85,7 @@ def render_html(f: Findings, figures: Figures) -> str:
         grade_names=list(next((d.grades for d in f.discs if d.grades), {})),
         is_abnormal=is_abnormal,
         grading_reliability=grading_reliability(f),
+        high_specificity=high_specificity_note(f),
         graded_together=together,
         any_unsure=unsure,
         unsure=called_below_even_odds,

@@ -70,9 +70,14 @@ def fuse_same_disc(probabilities: dict[str, np.ndarray], discs: list[str]) -> di
     return fused
 
 
-def grades_from(probabilities: dict[str, np.ndarray], thresholds: dict[str, float]) -> dict[str, dict]:
+def grades_from(
+    probabilities: dict[str, np.ndarray],
+    thresholds: dict[str, float],
+    high_specificity: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, dict]:
     """One disc's grades: ``{"value", "probability"}`` per grade, ``"probabilities"`` for Pfirrmann and Modic,
-    and the decision ``"threshold"`` for binary grades."""
+    and for binary grades the decision ``"threshold"`` (balanced accuracy) and, where ``high_specificity`` gives
+    the grade's (threshold, specificity) point, the value at that threshold too."""
     values = decide({name: np.asarray(p)[None] for name, p in probabilities.items()}, thresholds)
     grades = {}
     for name in (*ORDINAL_GRADES, *BINARY_GRADES):
@@ -92,6 +97,13 @@ def grades_from(probabilities: dict[str, np.ndarray], thresholds: dict[str, floa
                 "probability": p1 if value else 1 - p1,
                 "threshold": float(thresholds.get(name, 0.5)),
             }
+            if high_specificity and name in high_specificity:
+                threshold, specificity = high_specificity[name]
+                grades[name].update(
+                    threshold_high_specificity=threshold,
+                    specificity_high=specificity,
+                    value_high_specificity=int(p1 >= threshold),
+                )
     return grades
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from lumbar.findings import VertebraMeasurements
 from lumbar.labels import CANAL_LABEL
 from lumbar.tasks.levels import Level
 from lumbar.tasks.measurements import in_front_of_canal, vertebral_body
@@ -21,6 +22,13 @@ MIN_BODY_PIXELS = 20
 # that of its core: 0.70-0.90 (5th-95th percentile) on SPIDER's MRI, 1.02-1.05 on 8-bit CT sagittal stacks, above
 # 3 on CT in HU (`python bench/unlike_mri.py`). Above this, the "MRI" is likely a CT.
 MAX_MRI_RIM_RATIO = 1.0
+# Adults' lumbar bodies are 22-30 mm tall in the middle; a small child's are 10-15 mm. Measured by lumbar on SPIDER's
+# 331 mid-sagittal adult images whose listed pixel size fits them, the per-image median runs from 14.3 mm (one image
+# at 6.1 mm is a mis-segmentation; some PNGs were resized from the listed spacing) with a 1st percentile of 16.0 mm
+# and a median of 24.4 (`python bench/body_size.py`, bench/claims/body_size.json). Below this bound the spine is
+# smaller than every adult one lumbar was validated on but that mis-segmented image.
+CHILD_BODY_HEIGHT_MM = 14.0
+LUMBAR_BODIES = ("L1", "L2", "L3", "L4", "L5")
 
 
 def bone_rim_ratio(picture: np.ndarray, instances: np.ndarray, levels: list[Level]) -> float | None:
@@ -101,3 +109,27 @@ def quality_problems(instances: np.ndarray, levels: list[Level]) -> list[str]:
                     f"vertebra {name} is {area / median:.1f} times the size of the others: an implausible body"
                 )
     return problems
+
+
+def median_body_height_mm(vertebrae: dict[str, VertebraMeasurements]) -> float:
+    """Median middle height of the measured lumbar bodies (L1-L5); NaN where none was measured."""
+    heights = [
+        m.height_middle_mm
+        for name, m in vertebrae.items()
+        if name in LUMBAR_BODIES and m.height_middle_mm is not None and np.isfinite(m.height_middle_mm)
+    ]
+    return float(np.median(heights)) if heights else float("nan")
+
+
+def smaller_than_adult(vertebrae: dict[str, VertebraMeasurements]) -> str | None:
+    """Why a spine (measured in mm) is outside the adult population every model and threshold was validated on,
+    or None: its lumbar bodies are smaller than any adult's measured on SPIDER (a child's spine, or a wrong pixel
+    size in the file)."""
+    height = median_body_height_mm(vertebrae)
+    if np.isfinite(height) and height < CHILD_BODY_HEIGHT_MM:
+        return (
+            f"lumbar vertebral bodies {height:.0f} mm tall (median), smaller than any adult's lumbar was validated "
+            f"on (below {CHILD_BODY_HEIGHT_MM:.0f} mm): a child's spine, or a wrong pixel size in the file; grades "
+            "and thresholds are for adults"
+        )
+    return None
