@@ -9,6 +9,7 @@ for script in (
     "measurements.py",
     "grading.py",
     "grade_validation.py",
+    "grading_baselines.py",
     "unlike_mri.py",
     "resources.py",
 ):

@@ -28,6 +28,7 @@ SOURCES = {
     "unlike_mri": "bench/claims/unlike_mri.json",
     "resources": "bench/claims/resources.json",
     "body_size": "bench/claims/body_size.json",
+    "grading_baselines": "bench/claims/grading_baselines.json",
     "grading_model": "lumbar/models/weights/grading.json",
     "segmentation_model": "lumbar/models/weights/segmentation.json",
 }
@@ -276,6 +277,24 @@ def grading_claims() -> list[Claim]:
             ("grading_model", "grade_validation"),
         ),
     ]
+    claims.append(
+        Claim(
+            "grading: grades where the features model beats the network",
+            _in_passage("The network beats it on every grade", "where both lose"),
+            lambda b: (
+                "every grade but "
+                + english_list(
+                    [
+                        label
+                        for key, label in GRADES.items()
+                        if b["results"]["features"][key]["balanced_accuracy"]
+                        > b["results"]["network"][key]["balanced_accuracy"]
+                    ]
+                )
+            ),
+            ("grading_baselines",),
+        )
+    )
     for key, label in GRADES.items():
         claims += [
             Claim(
@@ -289,6 +308,12 @@ def grading_claims() -> list[Claim]:
                 _in_cell("grade", label, "level guess"),
                 partial(lambda g, key: metric(g["level_guess"][key], "balanced_accuracy", 2), key=key),
                 ("grade_validation",),
+            ),
+            Claim(
+                f"grading table: {label} features balanced accuracy",
+                _in_cell("grade", label, "features"),
+                partial(lambda b, key: metric(b["results"]["features"][key], "balanced_accuracy", 2), key=key),
+                ("grading_baselines",),
             ),
         ]
     return claims
