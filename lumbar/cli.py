@@ -303,6 +303,37 @@ def demo(
         run_demo(out, console, StageBar(bar))
 
 
+@app.command()
+@friendly_errors
+def serve(
+    data: Path = typer.Option(Path("lumbar-service"), "--data", help="The service's folder: jobs, uploads, state."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    max_upload_mb: int = typer.Option(2048, min=1, help="Largest upload accepted, in MB (413 beyond)."),
+    workers: int = typer.Option(0, min=0, help="Analyses run at once (0: one per two CPU cores)."),
+) -> None:
+    """Run the HTTP service: POST /jobs uploads a study, GET /jobs/{id} follows it, /docs documents the API."""
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    import uvicorn
+
+    from lumbar.service.app import create_app, default_workers, ensure_token
+
+    new = ensure_token(data.resolve())
+    if new:
+        console.print(
+            f"API token (shown once, stored only as a hash in {data / 'api-token.sha256'}): [bold]{new}[/bold]\n"
+            "send it as 'Authorization: Bearer <token>'; delete that file and restart for a new one"
+        )
+    spool = data.resolve() / "tmp"  # where the web framework spools large uploads: inside the service's folder too
+    spool.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(spool)
+    pool = ProcessPoolExecutor(max_workers=workers or default_workers())
+    service = create_app(data, max_upload_bytes=max_upload_mb * 1024**2, executor=pool)
+    uvicorn.run(service, host=host, port=port, log_level="warning")
+
+
 def require_train_extra() -> None:
     """Training and surface-distance metrics need torch and MONAI, which inference does without."""
     import importlib.util

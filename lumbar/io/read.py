@@ -111,7 +111,7 @@ def declared_shape(path: str | Path) -> tuple[int, ...] | None:
             reader.SetFileName(str(path))
             reader.ReadImageInformation()
             return tuple(int(n) for n in reader.GetSize())
-    except Exception:
+    except Exception:  # a damaged header is the reader's to report, with its own message
         return None
     return None
 

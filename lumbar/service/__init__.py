@@ -1,0 +1,1 @@
+"""The HTTP service: ``lumbar serve`` (see :mod:`lumbar.service.app`)."""

@@ -1,0 +1,168 @@
+"""The HTTP service (``lumbar serve``): upload a study, follow its job, fetch its findings, masks and report.
+
+Every endpoint but the OpenAPI docs needs the API token (``Authorization: Bearer <token>``): generated on the first
+start, printed once, stored only as its SHA-256. Uploads are streamed to disk and refused past ``max_upload_bytes``
+(413); the client's file name is never used as a path (only its ending picks the reader); a zip is unpacked by the
+same guarded reader as on the command line (absolute paths, ``..`` and links refused). A file is served only if it
+is one the job wrote. CORS is not enabled.
+"""
+
+import hashlib
+import hmac
+import os
+import secrets
+import shutil
+import uuid
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile, status
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lumbar.service.jobs import JOB_ID, JobStore, run_job
+from lumbar.version import __version__
+
+TOKEN_FILE = "api-token.sha256"
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
+CHUNK = 1024**2
+KNOWN_ENDINGS = (".nii.gz", ".nii", ".mha", ".nrrd", ".png", ".jpg", ".jpeg", ".zip", ".dcm")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_token(root: Path, token: str | None = None) -> str | None:
+    """Store the hash of ``token`` (or of a new one when none is stored yet); returns a new token to print once,
+    else None. The token itself is never written."""
+    path = root / TOKEN_FILE
+    if token is None and path.is_file():
+        return None
+    new = token or secrets.token_urlsafe(32)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{TOKEN_FILE}.{uuid.uuid4().hex}"
+    tmp.write_text(_digest(new) + "\n")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return None if token else new
+
+
+def default_workers() -> int:
+    """One analysis per two cores (each runs onnxruntime on two threads), at least one."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def _stored_name(filename: str | None) -> str:
+    """The name the service stores an upload under: ``upload`` and the ending that picks its reader."""
+    lower = (filename or "").lower()
+    ending = next((e for e in KNOWN_ENDINGS if lower.endswith(e)), ".dcm")  # DICOM files often have no ending
+    return "upload" + ending
+
+
+def create_app(
+    root: str | Path,
+    *,
+    token: str | None = None,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    executor: Executor | None = None,
+) -> FastAPI:
+    """The service over the data folder ``root``. ``token`` sets the API token (tests); ``executor`` runs the jobs
+    (default: a process pool of :func:`default_workers`)."""
+    root = Path(root).resolve()
+    store = JobStore(root)
+    ensure_token(root, token)
+    expected = (root / TOKEN_FILE).read_text().strip()
+    pool = executor or ProcessPoolExecutor(max_workers=default_workers())
+    bearer = HTTPBearer(auto_error=False)
+
+    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if credentials is None or not hmac.compare_digest(_digest(credentials.credentials), expected):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "missing or wrong API token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        store.fail_interrupted()
+        yield
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="lumbar", version=__version__, lifespan=lifespan, dependencies=[Depends(authorised)])
+    JobId = Annotated[str, PathParam(pattern=JOB_ID)]
+
+    def job_or_404(job_id: str):
+        job = store.get(job_id)
+        if job is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+        return job
+
+    def describe(job) -> dict:
+        return {
+            "id": job.id,
+            "status": job.status,
+            "stage": job.stage,
+            "error": job.error or None,
+            "created": job.created,
+            "finished": job.finished,
+            "files": store.output_files(job.id) if job.status == "done" else [],
+        }
+
+    @app.get("/jobs")
+    def list_jobs() -> list[dict]:
+        """Every job, newest first."""
+        return [describe(job) for job in store.all()]
+
+    @app.post("/jobs", status_code=status.HTTP_201_CREATED)
+    async def submit(request: Request, file: Annotated[list[UploadFile], File()]) -> dict:
+        """Upload one study (a NIfTI, MHA, NRRD, PNG/JPEG, a zipped DICOM folder, or the DICOM files of one series as
+        several ``file`` fields) and queue its analysis."""
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > max_upload_bytes:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"upload over {max_upload_bytes:,} bytes")
+        staging = root / "uploads" / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        try:
+            names = ["upload.dcm" if len(file) > 1 else _stored_name(file[0].filename)]
+            targets = [staging / f"{k:05d}.dcm" for k in range(len(file))] if len(file) > 1 else [staging / names[0]]
+            total = 0
+            for upload, target in zip(file, targets):
+                with open(target, "wb") as out:
+                    while chunk := await upload.read(CHUNK):
+                        total += len(chunk)
+                        if total > max_upload_bytes:
+                            raise HTTPException(
+                                status.HTTP_413_CONTENT_TOO_LARGE, f"upload over {max_upload_bytes:,} bytes"
+                            )
+                        out.write(chunk)
+            job_id = store.create()
+            inputs = store.folder(job_id) / "input"
+            if len(file) > 1:
+                staging.replace(inputs / "series")
+                input_name = "series"
+            else:
+                targets[0].replace(inputs / names[0])
+                input_name = names[0]
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        pool.submit(run_job, str(root), job_id, input_name)
+        return {"id": job_id, "status": "queued"}
+
+    @app.get("/jobs/{job_id}")
+    def get_job(job_id: JobId) -> dict:
+        """A job's status, its stage while it runs, its error if it failed, and its files once done."""
+        return describe(job_or_404(job_id))
+
+    @app.get("/jobs/{job_id}/files/{name:path}")
+    def get_file(job_id: JobId, name: str) -> FileResponse:
+        """One file the job wrote, by a name its status lists (``findings.json``, ``report.pdf``, ...)."""
+        job_or_404(job_id)
+        path = store.output_path(job_id, name)
+        if path is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file in this job's results")
+        return FileResponse(path, filename=Path(name).name)
+
+    return app

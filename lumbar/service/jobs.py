@@ -1,0 +1,154 @@
+"""Jobs of the HTTP service: their state in SQLite, their files in one folder each, run by a pool of workers.
+
+Layout under the service's data folder (nothing is read or written outside it)::
+
+    jobs.sqlite                  one row per job: id, status, stage, error, times
+    jobs/<id>/input/...          the upload, under names the service chose (never the client's)
+    jobs/<id>/output/study/...   what ``lumbar.analyze`` writes (published whole, or not at all)
+
+A job is ``queued``, ``running`` (with its stage), ``done`` or ``failed`` (with a one-line reason). SQLite commits
+are atomic, so a killed server leaves every row as it last was; on start, jobs that were queued or running are
+marked failed ("interrupted"), and ``lumbar.outputs`` never leaves a half-written study folder.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from lumbar.errors import InputError
+
+STUDY = "study"  # the one study folder of a job's output
+JOB_ID = r"^[0-9a-f]{32}$"
+INTERRUPTED = "interrupted: the service stopped while this job was queued or running; submit it again"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    status: str
+    stage: str
+    error: str
+    created: float
+    finished: float | None
+
+
+class JobStore:
+    """The jobs of one data folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db = root / "jobs.sqlite"
+        root.joinpath("jobs").mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, stage TEXT NOT NULL, "
+                "error TEXT NOT NULL, created REAL NOT NULL, finished REAL)"
+            )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            with con:
+                yield con
+        finally:
+            con.close()
+
+    def folder(self, job_id: str) -> Path:
+        return self.root / "jobs" / job_id
+
+    def create(self) -> str:
+        """A new queued job and its empty input folder."""
+        job_id = uuid.uuid4().hex
+        (self.folder(job_id) / "input").mkdir(parents=True)
+        with self._connect() as con:
+            con.execute(
+                "INSERT INTO jobs VALUES (?, 'queued', 'queued', '', ?, NULL)",
+                (job_id, time.time()),
+            )
+        return job_id
+
+    def get(self, job_id: str) -> Job | None:
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job(*row) if row else None
+
+    def all(self) -> list[Job]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM jobs ORDER BY created DESC").fetchall()
+        return [Job(*row) for row in rows]
+
+    def set_stage(self, job_id: str, stage: str) -> None:
+        with self._connect() as con:
+            con.execute("UPDATE jobs SET status = 'running', stage = ? WHERE id = ?", (stage, job_id))
+
+    def finish(self, job_id: str, error: str = "") -> None:
+        with self._connect() as con:
+            con.execute(
+                "UPDATE jobs SET status = ?, stage = ?, error = ?, finished = ? WHERE id = ?",
+                ("failed" if error else "done", "failed" if error else "done", error, time.time(), job_id),
+            )
+
+    def fail_interrupted(self) -> int:
+        """Mark every job left queued or running by a stopped service as failed; how many there were."""
+        with self._connect() as con:
+            cursor = con.execute(
+                "UPDATE jobs SET status = 'failed', stage = 'failed', error = ?, finished = ? "
+                "WHERE status IN ('queued', 'running')",
+                (INTERRUPTED, time.time()),
+            )
+            return cursor.rowcount
+
+    def output_files(self, job_id: str) -> list[str]:
+        """The files a finished job wrote, as relative POSIX names (``findings.json``, ``heatmaps/L4-L5_x.png``)."""
+        study = self.folder(job_id) / "output" / STUDY
+        if not study.is_dir():
+            return []
+        return sorted(p.relative_to(study).as_posix() for p in study.rglob("*") if p.is_file() and not p.is_symlink())
+
+    def output_path(self, job_id: str, name: str) -> Path | None:
+        """The file ``name`` of a job's output, only if it is one of :meth:`output_files` (never a path built
+        from the request)."""
+        if name not in self.output_files(job_id):
+            return None
+        return self.folder(job_id) / "output" / STUDY / name
+
+
+class _StageToStore:
+    """A :class:`lumbar.progress.Progress` that records each stage in the job's row."""
+
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self.store, self.job_id = store, job_id
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self.store.set_stage(self.job_id, name)
+
+    def advance(self, steps: int = 1) -> None:
+        pass
+
+
+def run_job(root: str, job_id: str, input_name: str) -> None:
+    """Analyse a job's input into its output folder (in a worker process); record done or the failure's reason.
+    A bad input fails the job with its one-line reason; any other error is a bug, recorded as such."""
+    import lumbar
+
+    store = JobStore(Path(root))
+    folder = store.folder(job_id)
+    try:
+        store.set_stage(job_id, "starting")
+        lumbar.analyze(
+            folder / "input" / input_name, out=folder / "output", stem=STUDY, progress=_StageToStore(store, job_id)
+        )
+    except InputError as exc:
+        store.finish(job_id, " ".join(str(exc).replace(str(folder / "input") + "/", "").split()))
+    except Exception as exc:  # the service must outlive a bug in one job, and say so
+        store.finish(job_id, f"internal error ({type(exc).__name__}): please report it")
+    else:
+        store.finish(job_id)

@@ -1,0 +1,139 @@
+"""The HTTP service: a study uploaded, analysed and fetched over HTTP; the token, the upload limit, traversal and
+hostile zips refused; a restart fails the jobs it interrupted; nothing read or written outside the data folder."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lumbar.io.write import write_nifti
+from lumbar.service.app import TOKEN_FILE, create_app, ensure_token
+from lumbar.service.jobs import INTERRUPTED, JobStore
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def service(tmp_path):
+    root = tmp_path / "service"
+    with TestClient(create_app(root, token=TOKEN, max_upload_bytes=4 * 1024**2, executor=ThreadPoolExecutor(1))) as c:
+        yield c, root
+
+
+@pytest.fixture(scope="module")
+def phantom_nifti(tmp_path_factory, phantom):
+    path = tmp_path_factory.mktemp("upload") / "t2 phantom.nii.gz"
+    write_nifti(phantom.image.array, phantom.image, path)
+    return path
+
+
+def _wait(client: TestClient, job_id: str, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}", headers=AUTH).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def _outside(root) -> set:
+    """Every path beside the data folder (what a job must never touch)."""
+    return {p for p in root.parent.rglob("*") if root not in p.parents and p != root}
+
+
+def test_a_study_is_uploaded_analysed_and_its_results_fetched(service, phantom_nifti):
+    client, root = service
+    before = _outside(root)
+    with open(phantom_nifti, "rb") as f:
+        reply = client.post("/jobs", files={"file": ("t2 phantom.nii.gz", f)}, headers=AUTH)
+    assert reply.status_code == 201, reply.text
+    job = _wait(client, reply.json()["id"])
+    assert job["status"] == "done", job
+    assert {"findings.json", "report.html", "report.pdf"} <= set(job["files"])
+    findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH)
+    assert findings.status_code == 200 and findings.json()["discs"]
+    assert client.get("/jobs", headers=AUTH).json()[0]["id"] == job["id"]
+    assert _outside(root) == before  # the job wrote only inside the data folder
+    uploads = list((root / "jobs" / job["id"] / "input").iterdir())
+    assert [p.name for p in uploads] == ["upload.nii.gz"]  # the client's name is not used
+
+
+def test_every_endpoint_needs_the_token_and_the_token_is_stored_hashed(service):
+    client, root = service
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        assert client.get("/jobs", headers=headers).status_code == 401
+        assert client.post("/jobs", files={"file": ("a.png", b"x")}, headers=headers).status_code == 401
+    assert client.get("/jobs", headers=AUTH).status_code == 200
+    assert TOKEN not in (root / TOKEN_FILE).read_text()
+    assert client.get("/docs").status_code == 200  # the API's documentation is public; the API is not
+
+
+def test_a_first_start_makes_a_token_once(tmp_path):
+    first = ensure_token(tmp_path)
+    assert first and len(first) >= 32
+    assert ensure_token(tmp_path) is None  # printed once: a restart keeps it and shows nothing
+    assert first not in (tmp_path / TOKEN_FILE).read_text()
+
+
+def test_an_upload_over_the_limit_is_refused_and_leaves_nothing(service):
+    client, root = service
+    reply = client.post("/jobs", files={"file": ("big.nii", b"\0" * (5 * 1024**2))}, headers=AUTH)
+    assert reply.status_code == 413  # refused from its declared length, before reading it
+    # Sent in chunks, with no length declared: refused while it streams in, and its partial copy removed.
+    head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="big.nii"\r\n\r\n'
+    chunks = iter([head, *([b"\0" * 1024**2] * 5), b"\r\n--B--\r\n"])
+    headers = {**AUTH, "Content-Type": "multipart/form-data; boundary=B"}
+    assert client.post("/jobs", content=chunks, headers=headers).status_code == 413
+    assert client.get("/jobs", headers=AUTH).json() == []
+    assert not (root / "uploads").exists() or not any((root / "uploads").iterdir())
+
+
+def test_a_file_is_served_only_if_the_job_wrote_it(service, phantom_nifti):
+    client, root = service
+    (root.parent / "secret.txt").write_text("not yours")
+    with open(phantom_nifti, "rb") as f:
+        job = _wait(client, client.post("/jobs", files={"file": ("x.nii.gz", f)}, headers=AUTH).json()["id"])
+    for name in ("../../../secret.txt", "..%2F..%2F..%2Fsecret.txt", "/etc/passwd", "../input/upload.nii.gz"):
+        assert client.get(f"/jobs/{job['id']}/files/{name}", headers=AUTH).status_code == 404, name
+    assert client.get(f"/jobs/{'0' * 32}", headers=AUTH).status_code == 404
+    assert client.get("/jobs/..%2F..", headers=AUTH).status_code in (404, 422)
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "why"),
+    [
+        ("notes.nii.gz", b"this is not an image", "NIfTI"),
+        ("evil.zip", None, "outside the archive"),
+    ],
+)
+def test_a_bad_upload_fails_its_job_with_one_line_and_writes_nothing_outside(service, name, payload, why):
+    client, root = service
+    if payload is None:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            zf.writestr("../../escaped.dcm", b"DICM")
+        payload = buffer.getvalue()
+    before = _outside(root)
+    job = _wait(client, client.post("/jobs", files={"file": (name, payload)}, headers=AUTH).json()["id"])
+    assert job["status"] == "failed" and why in job["error"] and "\n" not in job["error"], job
+    assert str(root) not in job["error"]  # the service's own folders are not shown to the client
+    assert _outside(root) == before and not list(root.parent.rglob("escaped.dcm"))
+
+
+def test_a_restart_fails_the_jobs_it_interrupted(tmp_path):
+    root = tmp_path / "service"
+    store = JobStore(root)
+    queued, running, done = store.create(), store.create(), store.create()
+    store.set_stage(running, "segmenting slices")
+    store.finish(done)
+    with TestClient(create_app(root, token=TOKEN, executor=ThreadPoolExecutor(1))) as client:
+        jobs = {j["id"]: j for j in client.get("/jobs", headers=AUTH).json()}
+    assert jobs[queued]["status"] == jobs[running]["status"] == "failed"
+    assert jobs[running]["error"] == INTERRUPTED and jobs[done]["status"] == "done"
