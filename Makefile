@@ -23,8 +23,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	@$(BIN)/python -c "import onnxruntime, pydicom, nibabel, SimpleITK, weasyprint, lumbar.api" && touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
-	@echo "== installing the train and test extras (torch CPU, MONAI, pytest, ruff, import-linter): first run only"
-	$(PIP) -e '.[train,test]' 2>&1 | { grep -Ev "^(WARNING: Location|Requirement already satisfied)" || true; }
+	@echo "== installing the train, test and cluster extras (torch CPU, MONAI, scikit-learn, pytest, ruff, import-linter, Ray): first run only"
+	$(PIP) -e '.[train,test,cluster]' 2>&1 | { grep -Ev "^(WARNING: Location|Requirement already satisfied)" || true; }
 	$(BIN)/python -m pip check --disable-pip-version-check
 	@$(BIN)/python -c "import torch, monai, pytest, importlinter" && touch $@
 

@@ -305,6 +305,52 @@ def demo(
 
 @app.command()
 @friendly_errors
+def batch(
+    inputs: list[Path] = typer.Argument(..., help="Folder trees of studies, or CSV files listing one study per row."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: one subfolder per study, and the batch CSVs."),
+    workers: int = typer.Option(0, min=0, help="Studies analysed at once on this machine (0: one per two cores)."),
+    ray: str = typer.Option(None, "--ray", help="Run on a Ray cluster: its address, 'auto' (running) or 'local'."),
+    spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
+    modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
+) -> None:
+    """Analyse many studies, resumably: a study with complete outputs is skipped, a failure is listed and the rest go
+    on; OUT/batch_report.csv lists every study, OUT/batch_summary.csv every disc."""
+    from lumbar.batch_jobs import REPORT, SUMMARY, find_studies, run_batch_jobs
+    from lumbar.outputs import ensure_writable
+
+    ensure_writable(out)
+    studies = find_studies(inputs)
+    with progress_bar() as bar:
+        task = bar.add_task("studies", total=len(studies))
+
+        def shown(outcome) -> None:
+            bar.advance(task)
+            if outcome.status == "failed":
+                err_console.print(f"[red]error:[/red] {escape(outcome.error)}", highlight=False, soft_wrap=True)
+
+        outcomes = run_batch_jobs(
+            studies,
+            out,
+            workers=workers,
+            ray_address=ray,
+            report=report,
+            spacing_mm=spacing,
+            modality=modality,
+            on_outcome=shown,
+        )
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}
+    console.print(
+        f"{counts['done']} analysed, {counts['skipped']} already complete, {counts['failed']} failed: "
+        f"{escape(str(out / REPORT))}, {escape(str(out / SUMMARY))}",
+        highlight=False,
+    )
+    if counts["failed"]:
+        raise typer.Exit(2)
+
+
+@app.command()
+@friendly_errors
 def serve(
     data: Path = typer.Option(Path("lumbar-service"), "--data", help="The service's folder: jobs, uploads, state."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
