@@ -12,5 +12,6 @@ for script in (
     "grading_baselines.py",
     "unlike_mri.py",
     "resources.py",
+    "service.py",
 ):
     runpy.run_path(str(Path(__file__).parent / script), run_name="__main__")

@@ -365,6 +365,7 @@ def serve(
     import uvicorn
 
     from lumbar.service.app import create_app, default_workers, ensure_token
+    from lumbar.service.jobs import die_with_parent
 
     new = ensure_token(data.resolve())
     if new:
@@ -375,7 +376,7 @@ def serve(
     spool = data.resolve() / "tmp"  # where the web framework spools large uploads: inside the service's folder too
     spool.mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = str(spool)
-    pool = ProcessPoolExecutor(max_workers=workers or default_workers())
+    pool = ProcessPoolExecutor(max_workers=workers or default_workers(), initializer=die_with_parent)
     service = create_app(data, max_upload_bytes=max_upload_mb * 1024**2, executor=pool)
     uvicorn.run(service, host=host, port=port, log_level="warning")
 

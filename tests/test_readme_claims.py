@@ -29,6 +29,7 @@ SOURCES = {
     "resources": "bench/claims/resources.json",
     "body_size": "bench/claims/body_size.json",
     "grading_baselines": "bench/claims/grading_baselines.json",
+    "service": "bench/claims/service.json",
     "grading_model": "lumbar/models/weights/grading.json",
     "segmentation_model": "lumbar/models/weights/segmentation.json",
 }
@@ -777,6 +778,41 @@ def body_size_claims() -> list[Claim]:
     ]
 
 
+def service_claims() -> list[Claim]:
+    """The service under load (bench/claims/service.json)."""
+    where = _in_passage("Under load (`python bench/service.py`", "models loaded).")
+    return [
+        Claim("service: errors", where, lambda r: f"got {r['errors']} errors", ("service",)),
+        Claim(
+            "service: upload latency",
+            where,
+            lambda r: f"upload median {r['upload_median_s']:.2f} s and p95 {r['upload_p95_s']:.2f} s",
+            ("service",),
+        ),
+        Claim(
+            "service: turnaround",
+            where,
+            lambda r: f"median of {r['turnaround_median_s']:.0f} s (p95 {r['turnaround_p95_s']:.0f} s)",
+            ("service",),
+        ),
+        Claim(
+            "service: throughput",
+            where,
+            lambda r: f"all 20 in {r['all_done_s']:.0f} s ({r['studies_per_hour']:.0f} studies/hour)",
+            ("service",),
+        ),
+        Claim(
+            "service: overhead",
+            where,
+            lambda r: (
+                f"{r['service_alone_s']:.1f} s through the service against {r['cli_analyze_s']:.1f} s for "
+                f"`lumbar analyze` in a fresh process ({r['overhead_percent']:+.0f}%"
+            ),
+            ("service",),
+        ),
+    ]
+
+
 def resources_claims() -> list[Claim]:
     """The memory passage (bench/claims/resources.json)."""
     where = _in_passage("**Memory and large inputs**", "a batch holds one study's results at a time.")
@@ -837,6 +873,7 @@ CLAIMS = [
     *findings_claims(),
     *quality_and_speed_claims(),
     *resources_claims(),
+    *service_claims(),
     *body_size_claims(),
 ]
 

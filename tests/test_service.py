@@ -137,3 +137,71 @@ def test_a_restart_fails_the_jobs_it_interrupted(tmp_path):
         jobs = {j["id"]: j for j in client.get("/jobs", headers=AUTH).json()}
     assert jobs[queued]["status"] == jobs[running]["status"] == "failed"
     assert jobs[running]["error"] == INTERRUPTED and jobs[done]["status"] == "done"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(data, port):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "lumbar.cli", "serve", "--data", str(data), "--port", str(port), "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _until(check, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except Exception:  # the server is still starting
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_a_server_killed_mid_job_restarts_with_the_job_failed_and_no_partial_output(tmp_path, phantom_nifti):
+    """kill -9 of `lumbar serve` while a job runs: its worker dies with it (no orphan finishes the job later), the
+    restarted service reports the job failed as interrupted, and the job's output holds no partial study."""
+    import os
+    import re
+    import signal
+
+    import httpx
+
+    data, port = tmp_path / "service", _free_port()
+    server = _start(data, port)
+    try:
+        token = _until(lambda: re.search(r"([A-Za-z0-9_-]{40,})", server.stdout.readline()).group(1))
+        auth = {"Authorization": f"Bearer {token}"}
+        url = f"http://127.0.0.1:{port}"
+        _until(lambda: httpx.get(f"{url}/jobs", headers=auth).status_code == 200)
+        with open(phantom_nifti, "rb") as f:
+            job_id = httpx.post(f"{url}/jobs", files={"file": ("x.nii.gz", f)}, headers=auth).json()["id"]
+        _until(lambda: httpx.get(f"{url}/jobs/{job_id}", headers=auth).json()["status"] == "running")
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(10)
+        time.sleep(3)  # an orphaned worker would go on writing here
+        server = _start(data, port)
+        _until(lambda: httpx.get(f"{url}/jobs", headers=auth).status_code == 200)
+        job = httpx.get(f"{url}/jobs/{job_id}", headers=auth).json()
+        assert job["status"] == "failed" and job["error"] == INTERRUPTED
+        time.sleep(3)
+        assert httpx.get(f"{url}/jobs/{job_id}", headers=auth).json()["status"] == "failed"
+        output = data / "jobs" / job_id / "output"
+        assert not (output / "study").exists() or (output / "study" / "findings.json").is_file()
+    finally:
+        server.kill()
+        server.wait(10)

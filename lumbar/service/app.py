@@ -23,7 +23,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from lumbar.service.jobs import JOB_ID, JobStore, run_job
+from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job
 from lumbar.version import __version__
 
 TOKEN_FILE = "api-token.sha256"
@@ -76,7 +76,7 @@ def create_app(
     store = JobStore(root)
     ensure_token(root, token)
     expected = (root / TOKEN_FILE).read_text().strip()
-    pool = executor or ProcessPoolExecutor(max_workers=default_workers())
+    pool = executor or ProcessPoolExecutor(max_workers=default_workers(), initializer=die_with_parent)
     bearer = HTTPBearer(auto_error=False)
 
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:

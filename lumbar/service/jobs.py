@@ -134,6 +134,18 @@ class _StageToStore:
         pass
 
 
+def die_with_parent() -> None:
+    """Worker initializer: on Linux, have the kernel kill this worker when the service process dies, so that a
+    killed service leaves no orphan finishing a job that the restarted service has already marked interrupted."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run_job(root: str, job_id: str, input_name: str) -> None:
     """Analyse a job's input into its output folder (in a worker process); record done or the failure's reason.
     A bad input fails the job with its one-line reason; any other error is a bug, recorded as such."""
