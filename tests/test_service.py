@@ -59,6 +59,8 @@ def test_a_study_is_uploaded_analysed_and_its_results_fetched(service, phantom_n
     assert {"findings.json", "report.html", "report.pdf"} <= set(job["files"])
     findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH)
     assert findings.status_code == 200 and findings.json()["discs"]
+    assert findings.json()["input"]["source"] == "upload.nii.gz"  # not the service's own path
+    assert str(root) not in findings.text and str(root) not in client.get(f"/jobs/{job['id']}", headers=AUTH).text
     assert client.get("/jobs", headers=AUTH).json()[0]["id"] == job["id"]
     assert _outside(root) == before  # the job wrote only inside the data folder
     uploads = list((root / "jobs" / job["id"] / "input").iterdir())

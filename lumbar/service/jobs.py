@@ -149,15 +149,23 @@ def die_with_parent() -> None:
 def run_job(root: str, job_id: str, input_name: str) -> None:
     """Analyse a job's input into its output folder (in a worker process); record done or the failure's reason.
     A bad input fails the job with its one-line reason; any other error is a bug, recorded as such."""
+    import dataclasses
+
     import lumbar
+    from lumbar.io.read import declared_shape
+    from lumbar.resources import check_memory
 
     store = JobStore(Path(root))
     folder = store.folder(job_id)
+    path = folder / "input" / input_name
     try:
-        store.set_stage(job_id, "starting")
-        lumbar.analyze(
-            folder / "input" / input_name, out=folder / "output", stem=STUDY, progress=_StageToStore(store, job_id)
-        )
+        store.set_stage(job_id, "reading")
+        shape = declared_shape(path) if path.is_file() else None
+        if shape is not None:  # a volume too large is refused from its header, before it is decoded
+            check_memory([shape], input_name)
+        # The findings name the upload as the service stored it, never the service's own folders.
+        image = dataclasses.replace(lumbar.load(path), source=input_name)
+        lumbar.analyze(image, out=folder / "output", stem=STUDY, progress=_StageToStore(store, job_id))
     except InputError as exc:
         store.finish(job_id, " ".join(str(exc).replace(str(folder / "input") + "/", "").split()))
     except Exception as exc:  # the service must outlive a bug in one job, and say so
