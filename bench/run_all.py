@@ -13,5 +13,6 @@ for script in (
     "unlike_mri.py",
     "resources.py",
     "service.py",
+    "batch.py",
 ):
     runpy.run_path(str(Path(__file__).parent / script), run_name="__main__")

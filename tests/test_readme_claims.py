@@ -30,6 +30,7 @@ SOURCES = {
     "body_size": "bench/claims/body_size.json",
     "grading_baselines": "bench/claims/grading_baselines.json",
     "service": "bench/claims/service.json",
+    "batch": "bench/claims/batch.json",
     "grading_model": "lumbar/models/weights/grading.json",
     "segmentation_model": "lumbar/models/weights/segmentation.json",
 }
@@ -778,6 +779,15 @@ def body_size_claims() -> list[Claim]:
     ]
 
 
+def batch_claims() -> list[Claim]:
+    """Batch throughput (bench/claims/batch.json)."""
+    where = _in_passage("Throughput on these 2 cores (`python bench/batch.py`", "two threads).")
+    return [
+        Claim("batch: one worker", where, lambda r: f"{r['studies_per_hour_1']:.0f} studies/hour", ("batch",)),
+        Claim("batch: two workers", where, lambda r: f"{r['studies_per_hour_2']:.0f} with two", ("batch",)),
+    ]
+
+
 def service_claims() -> list[Claim]:
     """The service under load (bench/claims/service.json)."""
     where = _in_passage("Under load (`python bench/service.py`", "models loaded).")
@@ -874,6 +884,7 @@ CLAIMS = [
     *quality_and_speed_claims(),
     *resources_claims(),
     *service_claims(),
+    *batch_claims(),
     *body_size_claims(),
 ]
 
