@@ -18,15 +18,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Request, UploadFile, status
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 
 from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job
 from lumbar.version import __version__
 
 TOKEN_FILE = "api-token.sha256"
+STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
 CHUNK = 1024**2
 KNOWN_ENDINGS = (".nii.gz", ".nii", ".mha", ".nrrd", ".png", ".jpg", ".jpeg", ".zip", ".dcm")
@@ -91,7 +93,8 @@ def create_app(
         yield
         pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="lumbar", version=__version__, lifespan=lifespan, dependencies=[Depends(authorised)])
+    app = FastAPI(title="lumbar", version=__version__, lifespan=lifespan)
+    api = APIRouter(dependencies=[Depends(authorised)])
     JobId = Annotated[str, PathParam(pattern=JOB_ID)]
 
     def job_or_404(job_id: str):
@@ -111,12 +114,12 @@ def create_app(
             "files": store.output_files(job.id) if job.status == "done" else [],
         }
 
-    @app.get("/jobs")
+    @api.get("/jobs")
     def list_jobs() -> list[dict]:
         """Every job, newest first."""
         return [describe(job) for job in store.all()]
 
-    @app.post("/jobs", status_code=status.HTTP_201_CREATED)
+    @api.post("/jobs", status_code=status.HTTP_201_CREATED)
     async def submit(request: Request, file: Annotated[list[UploadFile], File()]) -> dict:
         """Upload one study (a NIfTI, MHA, NRRD, PNG/JPEG, a zipped DICOM folder, or the DICOM files of one series as
         several ``file`` fields) and queue its analysis."""
@@ -151,12 +154,12 @@ def create_app(
         pool.submit(run_job, str(root), job_id, input_name)
         return {"id": job_id, "status": "queued"}
 
-    @app.get("/jobs/{job_id}")
+    @api.get("/jobs/{job_id}")
     def get_job(job_id: JobId) -> dict:
         """A job's status, its stage while it runs, its error if it failed, and its files once done."""
         return describe(job_or_404(job_id))
 
-    @app.get("/jobs/{job_id}/files/{name:path}")
+    @api.get("/jobs/{job_id}/files/{name:path}")
     def get_file(job_id: JobId, name: str) -> FileResponse:
         """One file the job wrote, by a name its status lists (``findings.json``, ``report.pdf``, ...)."""
         job_or_404(job_id)
@@ -164,5 +167,22 @@ def create_app(
         if path is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file in this job's results")
         return FileResponse(path, filename=Path(name).name)
+
+    @api.get("/jobs/{job_id}/image")
+    def get_image(job_id: JobId) -> FileResponse:
+        """The job's image as read (NIfTI, float32, the input's geometry), for the viewer."""
+        job_or_404(job_id)
+        path = store.view_image(job_id)
+        if not path.is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "this job has no image to view")
+        return FileResponse(path, filename="image.nii.gz")
+
+    app.include_router(api)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def viewer() -> str:
+        """The browser viewer (public: it asks for the token and sends it with every API call)."""
+        return (STATIC / "viewer.html").read_text(encoding="utf-8")
 
     return app

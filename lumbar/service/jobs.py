@@ -106,6 +106,10 @@ class JobStore:
             )
             return cursor.rowcount
 
+    def view_image(self, job_id: str) -> Path:
+        """The image as read, in its file's geometry, for the browser viewer (written before the analysis)."""
+        return self.folder(job_id) / "view" / "image.nii.gz"
+
     def output_files(self, job_id: str) -> list[str]:
         """The files a finished job wrote, as relative POSIX names (``findings.json``, ``heatmaps/L4-L5_x.png``)."""
         study = self.folder(job_id) / "output" / STUDY
@@ -132,6 +136,18 @@ class _StageToStore:
 
     def advance(self, steps: int = 1) -> None:
         pass
+
+
+def write_view_image(image, path: Path) -> None:
+    """The image's voxels (float32, the input file's voxel order and affine, as the label maps are written) for the
+    viewer, written under a temporary name and renamed into place."""
+    import nibabel as nib
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{uuid.uuid4().hex}.nii.gz")
+    nib.save(nib.Nifti1Image(image.source_array().astype(np.float32), image.source_affine()), tmp)
+    tmp.replace(path)
 
 
 def die_with_parent() -> None:
@@ -165,6 +181,7 @@ def run_job(root: str, job_id: str, input_name: str) -> None:
             check_memory([shape], input_name)
         # The findings name the upload as the service stored it, never the service's own folders.
         image = dataclasses.replace(lumbar.load(path), source=input_name)
+        write_view_image(image, store.view_image(job_id))
         lumbar.analyze(image, out=folder / "output", stem=STUDY, progress=_StageToStore(store, job_id))
     except InputError as exc:
         store.finish(job_id, " ".join(str(exc).replace(str(folder / "input") + "/", "").split()))
