@@ -207,3 +207,47 @@ def test_a_server_killed_mid_job_restarts_with_the_job_failed_and_no_partial_out
     finally:
         server.kill()
         server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def dicom_series(tmp_path_factory, phantom):
+    from lumbar.io.dicom_write import write_dicom_series
+
+    return write_dicom_series(phantom.image, tmp_path_factory.mktemp("dicom") / "series")
+
+
+def test_a_dicom_series_uploads_as_several_files_or_as_a_zip(service, dicom_series):
+    client, _ = service
+    files = [("file", (f"slice {k}.dcm", p.read_bytes())) for k, p in enumerate(dicom_series)]
+    several = _wait(client, client.post("/jobs", files=files, headers=AUTH).json()["id"])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for p in dicom_series:
+            zf.write(p, f"study/series/{p.name}")
+    zipped = _wait(
+        client, client.post("/jobs", files={"file": ("s.zip", buffer.getvalue())}, headers=AUTH).json()["id"]
+    )
+    for job in (several, zipped):
+        assert job["status"] == "done", job
+        findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH).json()
+        assert findings["input"]["format"] == "DICOM" and findings["discs"]
+        assert "segmentation_seg.dcm" in job["files"]  # the DICOM SEG of a DICOM input
+
+
+def test_a_zip_member_with_an_absolute_path_is_refused(service):
+    client, _ = service
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("/tmp/absolute.dcm", b"DICM")
+    job = _wait(client, client.post("/jobs", files={"file": ("a.zip", buffer.getvalue())}, headers=AUTH).json()["id"])
+    assert job["status"] == "failed" and "outside the archive" in job["error"]
+
+
+def test_cors_is_off(service):
+    client, _ = service
+    preflight = client.options(
+        "/jobs", headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    reply = client.get("/jobs", headers={**AUTH, "Origin": "https://elsewhere.example"})
+    assert "access-control-allow-origin" not in reply.headers
