@@ -12,8 +12,10 @@ sees, per crop scaled to [0, 1] as the network sees it: the nucleus's signal and
 its contrast against the neighbouring bodies and against the brightest tissue (CSF on T2), the annulus in front and
 behind, the region behind the disc where a bulge or herniation displaces the canal's contents, the signal texture,
 the signal just above and below the endplates (Modic changes), vertical and horizontal intensity profiles through
-the disc (its height and shape), the sequence and the disc's level. ``python bench/grading_baselines.py`` (about ten
-minutes on 2 cores) prints the table and writes bench/results/grading_baselines.json and its summary to bench/claims/.
+the disc (its height and shape), the sequence and the disc's level. An experiment beside them ("network + level"):
+a logistic regression on the network's out-of-fold probabilities and the disc's level, fit on the other folds.
+``python bench/grading_baselines.py`` (about ten minutes on 2 cores) prints the table and writes
+bench/results/grading_baselines.json and its summary to bench/claims/.
 """
 
 from __future__ import annotations
@@ -155,6 +157,41 @@ def features_out_of_fold(x: np.ndarray, truth: dict, folds: list[np.ndarray], gr
     return preds, probs
 
 
+def stacked_out_of_fold(
+    network_probs: dict, levels: np.ndarray, truth: dict, folds: list[np.ndarray]
+) -> tuple[dict, dict]:
+    """The network's out-of-fold probabilities beside the disc's level, in a logistic regression (balanced class
+    weights) fit on the other folds' discs and applied to this fold's: can the level prior add to the image?"""
+    from sklearn.linear_model import LogisticRegression
+
+    names = sorted(set(levels))
+    onehot = (levels[:, None] == np.array(names)[None, :]).astype(float)
+    n = len(levels)
+    preds = {name: np.zeros(n, int) for name in GRADES}
+    probs = {
+        name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES
+    }
+    for test in folds:
+        train = np.setdiff1d(np.arange(n), test)
+        for name in GRADES:
+            p = np.clip(network_probs[name], 1e-6, 1 - 1e-6)
+            score = np.log(p) if p.ndim == 2 else np.log(p / (1 - p))[:, None]
+            x = np.hstack([score, onehot])
+            model = LogisticRegression(class_weight="balanced", max_iter=2000, C=1.0).fit(x[train], truth[name][train])
+            q = model.predict_proba(x[test])
+            if name in ORDINAL_GRADES:
+                full = np.zeros((len(test), len(ORDINAL_GRADES[name])))
+                for j, c in enumerate(model.classes_):
+                    full[:, list(ORDINAL_GRADES[name]).index(c)] = q[:, j]
+                probs[name][test] = full
+                preds[name][test] = np.array(ORDINAL_GRADES[name])[full.argmax(1)]
+            else:
+                positive = q[:, list(model.classes_).index(1)]
+                probs[name][test] = positive
+                preds[name][test] = (positive >= 0.5).astype(int)
+    return preds, probs
+
+
 def level_guess_out_of_fold(levels: np.ndarray, truth: dict, folds: list[np.ndarray]) -> tuple[dict, dict]:
     """Each disc gets the grade most typical of its level among the other folds' discs, relative to that grade's
     overall frequency (as bench/grade_validation.py guesses); its probability is that level's class frequency."""
@@ -191,10 +228,12 @@ def main() -> None:
     folds = folds_of(run, n)
     x, names = crop_features(data["crops"], data["series"], data["level"])
     results = {}
+    network = network_out_of_fold(run, n)
     for label, (preds, probs) in {
-        "network": network_out_of_fold(run, n),
+        "network": network,
         "features": features_out_of_fold(x, truth, folds, groups),
         "level_guess": level_guess_out_of_fold(data["level"], truth, folds),
+        "network_with_level": stacked_out_of_fold(network[1], data["level"], truth, folds),
     }.items():
         metrics = grade_metrics(truth, preds, probs, groups)
         results[label] = {
@@ -203,8 +242,9 @@ def main() -> None:
             | ({"auc": m["auc"]} if "auc" in m else {})
             for name, m in metrics.items()
         }
+    contenders = ("network", "features", "level_guess")  # the stacked model is an experiment, not a baseline
     best = {
-        name: max(results, key=lambda label, name=name: results[label][name]["balanced_accuracy"]) for name in GRADES
+        name: max(contenders, key=lambda label, name=name: results[label][name]["balanced_accuracy"]) for name in GRADES
     }
     payload = {
         "run": str(run),
@@ -223,9 +263,9 @@ def main() -> None:
 
     table = Table(
         title=f"Balanced accuracy [95% CI], patient {len(folds)}-fold cross-validation, {n} discs of "
-        f"{payload['n_patients']} patients, the same folds for all three"
+        f"{payload['n_patients']} patients, the same folds for all"
     )
-    for column in ("grade", "network", "features + gradient boosting", "level alone", "best"):
+    for column in ("grade", "network", "features + gradient boosting", "level alone", "best", "network + level"):
         table.add_column(column)
 
     def cell(label: str, name: str) -> str:
@@ -234,7 +274,14 @@ def main() -> None:
         return f"{m['balanced_accuracy']:.3f} [{low:.3f}, {high:.3f}]"
 
     for name in GRADES:
-        table.add_row(name, cell("network", name), cell("features", name), cell("level_guess", name), best[name])
+        table.add_row(
+            name,
+            cell("network", name),
+            cell("features", name),
+            cell("level_guess", name),
+            best[name],
+            cell("network_with_level", name),
+        )
     Console(width=140).print(table)
     print(f"wrote {path}")
 

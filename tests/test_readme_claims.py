@@ -279,6 +279,18 @@ def grading_claims() -> list[Claim]:
             ("grading_model", "grade_validation"),
         ),
     ]
+    stacked = _in_passage("Giving the network's out-of-fold probabilities", "spondylolisthesis")
+    for key in ("bulging", "narrowing", "herniation"):
+        claims.append(
+            Claim(
+                f"grading: network with level, {key}",
+                stacked if key != "herniation" else _in_passage("Giving the network's out-of-fold", "adds nothing"),
+                partial(
+                    lambda b, key: f"{key} {b['results']['network_with_level'][key]['balanced_accuracy']:.2f}", key=key
+                ),
+                ("grading_baselines",),
+            )
+        )
     claims.append(
         Claim(
             "grading: grades where the features model beats the network",
