@@ -251,3 +251,26 @@ def test_cors_is_off(service):
     assert "access-control-allow-origin" not in preflight.headers
     reply = client.get("/jobs", headers={**AUTH, "Origin": "https://elsewhere.example"})
     assert "access-control-allow-origin" not in reply.headers
+
+
+def _crash(root: str, job_id: str, input_name: str) -> None:
+    import os
+
+    os._exit(1)  # what a crash in native code does to the worker process
+
+
+def test_a_worker_that_dies_fails_its_job_and_the_service_goes_on(tmp_path, monkeypatch, phantom_nifti):
+    """A job whose worker process dies is failed with the reason; the broken pool is replaced and the next job runs."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import lumbar.service.app as service_app
+
+    root = tmp_path / "service"
+    with TestClient(create_app(root, token=TOKEN, executor=ProcessPoolExecutor(1))) as client:
+        monkeypatch.setattr(service_app, "run_job", _crash)
+        first = _wait(client, client.post("/jobs", files={"file": ("a.png", b"x")}, headers=AUTH).json()["id"])
+        assert first["status"] == "failed" and "worker analysing it stopped" in first["error"]
+        monkeypatch.undo()
+        with open(phantom_nifti, "rb") as f:
+            second = _wait(client, client.post("/jobs", files={"file": ("b.nii.gz", f)}, headers=AUTH).json()["id"])
+        assert second["status"] == "done", second

@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import uuid
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -78,7 +78,26 @@ def create_app(
     store = JobStore(root)
     ensure_token(root, token)
     expected = (root / TOKEN_FILE).read_text().strip()
-    pool = executor or ProcessPoolExecutor(max_workers=default_workers(), initializer=die_with_parent)
+    pools = [executor or ProcessPoolExecutor(max_workers=default_workers(), initializer=die_with_parent)]
+
+    def run(job_id: str, input_name: str) -> None:
+        """Queue a job; a worker that died (a crash in native code) fails its job with the reason, and a pool
+        broken by it is replaced, so that one bad study never stops the service."""
+        try:
+            future = pools[0].submit(run_job, str(root), job_id, input_name)
+        except BrokenExecutor:
+            workers = getattr(pools[0], "_max_workers", default_workers())
+            pools[0] = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
+            future = pools[0].submit(run_job, str(root), job_id, input_name)
+
+        def died(done) -> None:
+            if done.exception() is not None:
+                store.finish(
+                    job_id, f"internal error: the worker analysing it stopped ({type(done.exception()).__name__})"
+                )
+
+        future.add_done_callback(died)
+
     bearer = HTTPBearer(auto_error=False)
 
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
@@ -91,7 +110,7 @@ def create_app(
     async def lifespan(app: FastAPI):
         store.fail_interrupted()
         yield
-        pool.shutdown(wait=False, cancel_futures=True)
+        pools[0].shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="lumbar", version=__version__, lifespan=lifespan)
     api = APIRouter(dependencies=[Depends(authorised)])
@@ -151,7 +170,7 @@ def create_app(
                 input_name = names[0]
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        pool.submit(run_job, str(root), job_id, input_name)
+        run(job_id, input_name)
         return {"id": job_id, "status": "queued"}
 
     @api.get("/jobs/{job_id}")
