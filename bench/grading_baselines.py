@@ -98,6 +98,24 @@ def network_out_of_fold(run: Path, n: int) -> tuple[dict, dict]:
     return preds, probs
 
 
+def _empty(n: int) -> tuple[dict, dict]:
+    """Per grade, zeroed decisions and probabilities (class probabilities for Pfirrmann and Modic) for ``n`` discs."""
+    preds = {name: np.zeros(n, int) for name in GRADES}
+    probs = {
+        name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES
+    }
+    return preds, probs
+
+
+def _by_grade_class(name: str, classes: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """A classifier's probabilities ``p`` (columns ``classes``, those seen in training) over all of the grade's
+    classes, zero for a class the training discs did not have."""
+    full = np.zeros((len(p), len(ORDINAL_GRADES[name])))
+    for j, c in enumerate(classes):
+        full[:, list(ORDINAL_GRADES[name]).index(c)] = p[:, j]
+    return full
+
+
 def _booster():
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -134,19 +152,13 @@ def features_out_of_fold(x: np.ndarray, truth: dict, folds: list[np.ndarray], gr
     """Gradient boosting per grade, fit on each fold's other patients, predicting the fold's discs; binary grades
     decided at a threshold chosen on those other patients."""
     n = len(x)
-    preds = {name: np.zeros(n, int) for name in GRADES}
-    probs = {
-        name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES
-    }
+    preds, probs = _empty(n)
     for test in folds:
         train = np.setdiff1d(np.arange(n), test)
         for name in GRADES:
             model = _booster().fit(x[train], truth[name][train])
             if name in ORDINAL_GRADES:
-                p = model.predict_proba(x[test])
-                full = np.zeros((len(test), len(ORDINAL_GRADES[name])))
-                for j, c in enumerate(model.classes_):
-                    full[:, list(ORDINAL_GRADES[name]).index(c)] = p[:, j]
+                full = _by_grade_class(name, model.classes_, model.predict_proba(x[test]))
                 probs[name][test] = full
                 preds[name][test] = np.array(ORDINAL_GRADES[name])[full.argmax(1)]
             else:
@@ -167,10 +179,7 @@ def stacked_out_of_fold(
     names = sorted(set(levels))
     onehot = (levels[:, None] == np.array(names)[None, :]).astype(float)
     n = len(levels)
-    preds = {name: np.zeros(n, int) for name in GRADES}
-    probs = {
-        name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES
-    }
+    preds, probs = _empty(n)
     for test in folds:
         train = np.setdiff1d(np.arange(n), test)
         for name in GRADES:
@@ -180,9 +189,7 @@ def stacked_out_of_fold(
             model = LogisticRegression(class_weight="balanced", max_iter=2000, C=1.0).fit(x[train], truth[name][train])
             q = model.predict_proba(x[test])
             if name in ORDINAL_GRADES:
-                full = np.zeros((len(test), len(ORDINAL_GRADES[name])))
-                for j, c in enumerate(model.classes_):
-                    full[:, list(ORDINAL_GRADES[name]).index(c)] = q[:, j]
+                full = _by_grade_class(name, model.classes_, q)
                 probs[name][test] = full
                 preds[name][test] = np.array(ORDINAL_GRADES[name])[full.argmax(1)]
             else:
@@ -196,10 +203,7 @@ def level_guess_out_of_fold(levels: np.ndarray, truth: dict, folds: list[np.ndar
     """Each disc gets the grade most typical of its level among the other folds' discs, relative to that grade's
     overall frequency (as bench/grade_validation.py guesses); its probability is that level's class frequency."""
     n = len(levels)
-    preds = {name: np.zeros(n, int) for name in GRADES}
-    probs = {
-        name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES
-    }
+    preds, probs = _empty(n)
     for test_index in folds:
         test = np.zeros(n, bool)
         test[test_index] = True

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -22,6 +21,7 @@ from lumbar.errors import InputError
 from lumbar.io.dicom import is_dicom_file
 from lumbar.io.names import unique_stems
 from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, suffix_of
+from lumbar.resources import default_workers
 
 IMAGE_ENDINGS = (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip")
 REPORT, SUMMARY = "batch_report.csv", "batch_summary.csv"
@@ -89,11 +89,6 @@ def analyze_one(
     except InputError as exc:
         return StudyOutcome(study, name, "failed", " ".join(str(exc).split()))
     return StudyOutcome(study, name, "done")
-
-
-def default_workers() -> int:
-    """One analysis per two cores (each runs onnxruntime on two threads), at least one."""
-    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def run_batch_jobs(

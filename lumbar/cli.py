@@ -364,7 +364,8 @@ def serve(
 
     import uvicorn
 
-    from lumbar.service.app import create_app, default_workers, ensure_token
+    from lumbar.resources import default_workers
+    from lumbar.service.app import create_app, ensure_token
     from lumbar.service.jobs import die_with_parent
 
     new = ensure_token(data.resolve())

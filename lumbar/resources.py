@@ -25,6 +25,12 @@ AVAILABLE_SHARE = 0.85  # leave the rest to the system and other processes
 ENV_LIMIT = "LUMBAR_MAX_MEMORY_MB"
 
 
+def default_workers() -> int:
+    """How many analyses to run at once on this machine: one per two cores (each runs onnxruntime on two threads),
+    at least one; the service's and the batch's default."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def analysis_bytes(voxels: int) -> int:
     """Upper estimate of the peak memory of analysing ``voxels`` voxels (one study or several series together)."""
     return BASE_BYTES + BYTES_PER_VOXEL * int(voxels)

@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
+from lumbar.resources import default_workers
 from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job
 from lumbar.version import __version__
 
@@ -51,11 +52,6 @@ def ensure_token(root: Path, token: str | None = None) -> str | None:
     os.chmod(tmp, 0o600)
     tmp.replace(path)
     return None if token else new
-
-
-def default_workers() -> int:
-    """One analysis per two cores (each runs onnxruntime on two threads), at least one."""
-    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def _stored_name(filename: str | None) -> str:
