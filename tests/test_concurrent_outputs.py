@@ -81,6 +81,15 @@ def _study_is_whole(study: Path) -> None:
     assert [p.name for p in study.parent.iterdir()] == [study.name]
 
 
+def _staging_in(out: Path) -> str | None:
+    """The staging folder in ``out``, if one is there yet. ``out`` itself can appear and vanish first: the run
+    probes that it can create the folder, and removes the probe, before it computes anything."""
+    try:
+        return staging_name(os.listdir(out))
+    except FileNotFoundError:
+        return None
+
+
 @pytest.fixture
 def scan(tmp_path, phantom) -> Path:
     path = tmp_path / "scan.nii.gz"
@@ -101,7 +110,7 @@ def test_two_concurrent_analyze_runs_into_one_folder_leave_one_whole_study(tmp_p
 def test_a_rerun_after_a_kill_completes_and_removes_the_killed_runs_staging_folder(tmp_path, scan):
     out = tmp_path / "out"
     run = subprocess.Popen([*COMMAND, str(scan), "-o", str(out)], stdout=subprocess.DEVNULL)
-    while not (out.exists() and staging_name(os.listdir(out))):  # killed while it writes its staging folder
+    while not _staging_in(out):  # killed while it writes its staging folder
         assert run.poll() is None, "the run ended before it was killed"
         time.sleep(0.002)
     os.kill(run.pid, signal.SIGKILL)
