@@ -8,6 +8,7 @@ refused, unless ``force``), computes the result, and only when ``out`` is given 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from lumbar.errors import InputError
@@ -77,14 +78,18 @@ def analyze(
     report: bool = True,
     stem: str | None = None,
     withhold: tuple[str, ...] = (),
+    shown_as: str | None = None,
     progress: Progress = SILENT,
 ) -> Result:
     """Analyse one image: findings, label maps and figures. With ``out``, also write everything into
     ``out/<stem>/`` (masks, findings.json and, with ``report``, the HTML and PDF report). ``withhold`` gives
-    reasons the caller knows to withhold the Summary (a phantom, an image outside the validation's population)."""
+    reasons the caller knows to withhold the Summary (a phantom, an image outside the validation's population);
+    ``shown_as`` names the input in the findings and report instead of its path (the service's stored upload)."""
     if out is not None:
         ensure_writable(out)
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
+    if shown_as is not None:
+        image = replace(image, source=shown_as)
     if out is not None:
         check_study_folder(Path(out) / (stem or default_stem), (image.source, *image.source_files))
     chosen = route(image, force)

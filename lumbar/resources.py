@@ -26,8 +26,8 @@ ENV_LIMIT = "LUMBAR_MAX_MEMORY_MB"
 
 
 def default_workers() -> int:
-    """How many analyses to run at once on this machine: one per two cores (each runs onnxruntime on two threads),
-    at least one; the service's and the batch's default."""
+    """How many analyses to run at once on this machine: one per two cores (onnxruntime already spreads each
+    network run over every core by default), at least one; the service's and the batch's default."""
     return max(1, (os.cpu_count() or 2) // 2)
 
 

@@ -793,7 +793,7 @@ def body_size_claims() -> list[Claim]:
 
 def batch_claims() -> list[Claim]:
     """Batch throughput (bench/claims/batch.json)."""
-    where = _in_passage("Throughput on these 2 cores (`python bench/batch.py`", "two threads).")
+    where = _in_passage("Throughput on these 2 cores (`python bench/batch.py`", "over both cores).")
     return [
         Claim("batch: one worker", where, lambda r: f"{r['studies_per_hour_1']:.0f} studies/hour", ("batch",)),
         Claim("batch: two workers", where, lambda r: f"{r['studies_per_hour_2']:.0f} with two", ("batch",)),

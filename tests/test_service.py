@@ -65,6 +65,7 @@ def test_a_study_is_uploaded_analysed_and_its_results_fetched(service, phantom_n
     assert _outside(root) == before  # the job wrote only inside the data folder
     uploads = list((root / "jobs" / job["id"] / "input").iterdir())
     assert [p.name for p in uploads] == ["upload.nii.gz"]  # the client's name is not used
+    assert not (root / "jobs" / job["id"] / "view").exists()  # the viewer's copy is made only when it is asked for
 
 
 def test_every_endpoint_needs_the_token_and_the_token_is_stored_hashed(service):

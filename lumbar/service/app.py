@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from lumbar.resources import default_workers
-from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job
+from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job, write_view_image
 from lumbar.version import __version__
 
 TOKEN_FILE = "api-token.sha256"
@@ -186,11 +186,9 @@ def create_app(
     @api.get("/jobs/{job_id}/image")
     def get_image(job_id: JobId) -> FileResponse:
         """The job's image as read (NIfTI, float32, the input's geometry), for the viewer."""
-        job_or_404(job_id)
-        path = store.view_image(job_id)
-        if not path.is_file():
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "this job has no image to view")
-        return FileResponse(path, filename="image.nii.gz")
+        if job_or_404(job_id).status != "done":
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "this job has no image to view (it is not done)")
+        return FileResponse(write_view_image(store, job_id), filename="image.nii.gz")
 
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

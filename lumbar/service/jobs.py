@@ -107,7 +107,8 @@ class JobStore:
             return cursor.rowcount
 
     def view_image(self, job_id: str) -> Path:
-        """The image as read, in its file's geometry, for the browser viewer (written before the analysis)."""
+        """Where the image as read, in its file's geometry, is kept for the browser viewer (see
+        :func:`write_view_image`)."""
         return self.folder(job_id) / "view" / "image.nii.gz"
 
     def output_files(self, job_id: str) -> list[str]:
@@ -138,16 +139,25 @@ class _StageToStore:
         pass
 
 
-def write_view_image(image, path: Path) -> None:
-    """The image's voxels (float32, the input file's voxel order and affine, as the label maps are written) for the
-    viewer, written under a temporary name and renamed into place."""
+def write_view_image(store: JobStore, job_id: str) -> Path:
+    """The job's image for the viewer: its voxels (float32, the input file's voxel order and affine, as the label
+    maps are written), made from the upload the first time the viewer asks (a job used through the API alone never
+    pays for it), under a temporary name renamed into place."""
     import nibabel as nib
     import numpy as np
 
+    import lumbar
+
+    path = store.view_image(job_id)
+    if path.is_file():
+        return path
+    inputs = store.folder(job_id) / "input"
+    image = lumbar.load(next(inputs.iterdir()))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{uuid.uuid4().hex}.nii.gz")
     nib.save(nib.Nifti1Image(image.source_array().astype(np.float32), image.source_affine()), tmp)
     tmp.replace(path)
+    return path
 
 
 def die_with_parent() -> None:
@@ -165,24 +175,19 @@ def die_with_parent() -> None:
 def run_job(root: str, job_id: str, input_name: str) -> None:
     """Analyse a job's input into its output folder (in a worker process); record done or the failure's reason.
     A bad input fails the job with its one-line reason; any other error is a bug, recorded as such."""
-    import dataclasses
-
     import lumbar
-    from lumbar.io.read import declared_shape
-    from lumbar.resources import check_memory
 
     store = JobStore(Path(root))
     folder = store.folder(job_id)
-    path = folder / "input" / input_name
     try:
-        store.set_stage(job_id, "reading")
-        shape = declared_shape(path) if path.is_file() else None
-        if shape is not None:  # a volume too large is refused from its header, before it is decoded
-            check_memory([shape], input_name)
-        # The findings name the upload as the service stored it, never the service's own folders.
-        image = dataclasses.replace(lumbar.load(path), source=input_name)
-        write_view_image(image, store.view_image(job_id))
-        lumbar.analyze(image, out=folder / "output", stem=STUDY, progress=_StageToStore(store, job_id))
+        store.set_stage(job_id, "starting")
+        lumbar.analyze(
+            folder / "input" / input_name,
+            out=folder / "output",
+            stem=STUDY,
+            shown_as=input_name,  # the findings name the stored upload, never the service's own folders
+            progress=_StageToStore(store, job_id),
+        )
     except InputError as exc:
         store.finish(job_id, " ".join(str(exc).replace(str(folder / "input") + "/", "").split()))
     except Exception as exc:  # the service must outlive a bug in one job, and say so
