@@ -30,8 +30,10 @@ def _report(pfirrmann_pred: np.ndarray = PFIRRMANN_PRED) -> dict:
     return grade_metrics(truth, pred, probs, GROUPS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def report() -> dict:
+    """Built afresh for every test (not once per module): mutmut 3 runs, for a mutant, only the tests that call the
+    mutated function themselves, and a cached report would hide every test after the first."""
     return _report()
 
 

@@ -90,8 +90,10 @@ def test_a_slip_under_3_mm_gets_no_meyerding_grade_whatever_its_percent():
     assert meyerding_grade(-8.0, slip_mm=-2.9) is None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def measured():
+    """Built afresh for every test (not once per module): mutmut 3 runs, for a mutant, only the tests that call the
+    mutated function themselves, and a cached measurement would hide every test after the first."""
     ph = make_phantom(
         shape=(5, 320, 288), discs={"L4": DiscSpec(height_loss=0.35, herniation_mm=5)}, wedge={"L1": 0.3}, seed=2
     )

@@ -33,7 +33,9 @@ def test_linear_kappa_by_hand():
 
 
 def test_kappa_counts_classes_named_but_absent():
-    """Declaring class 4 (never seen) widens the linear weights' scale from 2 to 3 steps."""
+    """Declaring class 4 (never seen) is accepted and changes nothing here: linear kappa does not depend on the weights'
+    scale (1 - sum(W*O) / sum(W*E)), so a class beyond both ends only adds empty rows; a class missing in the middle
+    of the range does matter (``test_metric_exact_answers.py``)."""
     assert cohen_kappa([1, 2, 3], [1, 3, 3], "linear", [1, 2, 3, 4]) == pytest.approx(1 - (1 / 3) / (3 / 3))
 
 

@@ -201,3 +201,131 @@ def test_the_grading_figures_come_with_the_level_guess_of_the_same_model(tmp_pat
     assert f"(a guess from the disc's level alone: {guess['pfirrmann']:.2f})" in text
     binary = [v for name, v in guess.items() if name not in ("pfirrmann", "modic")]
     assert f"(the level alone: {min(binary):.2f}–{max(binary):.2f})" in text
+
+
+# Exact statements for the cases the tests above leave open, each text written out by hand.
+
+
+def _measured(level, slip=None, percent=None, meyerding=None, index=None):
+    """A disc whose measurements carry only what a test sets (None elsewhere)."""
+    m = DiscMeasurements(
+        height_anterior_mm=None,
+        height_middle_mm=None,
+        height_posterior_mm=None,
+        height_index=index,
+        canal_ap_mm=None,
+        slip_mm=slip,
+        slip_percent=percent,
+        meyerding_grade=meyerding,
+        angle_deg=None,
+    )
+    return Disc(level=level, label=1, measurements=m)
+
+
+def test_a_disc_without_the_measurement_is_not_stated():
+    """A slip or height index that could not be measured (None), or a disc with no measurements at all, is
+    silently left out of the Summary: nothing to compare with the point."""
+    discs = [_measured("L3/L4"), Disc(level="L4/L5", label=2)]
+    assert summarise_with(RECORD, discs)[0] == []
+
+
+def test_a_small_anterolisthesis_is_still_anterior_and_an_ungraded_one_has_no_grade():
+    """With the point at 0.5 mm, a slip of +0.8 mm is stated as an anterolisthesis (the sign, not its size, gives
+    the direction). Meyerding 0 (under 5%) or unknown adds no grade to the text."""
+    record = {"slip": _record("slip", 0.5, 0.4, 30, 900, "mm")}
+    small = _measured("L4/L5", slip=0.8, percent=2.0, meyerding=0)
+    unknown = _measured("L5/S1", slip=5.0, percent=12.0, meyerding=None)
+    assert [s.text for s in summarise_with(record, [small, unknown])[0]] == [
+        "L4/L5: anterolisthesis of L4 on L5 by 0.8 mm (2%).",
+        "L5/S1: anterolisthesis of L5 on S1 by 5.0 mm (12%).",
+    ]
+
+
+def test_degeneration_with_a_grade_missing_from_the_probabilities():
+    """A class absent from the probabilities counts as 0: P(4) alone 0.65, or P(5) alone 0.7, reaches 0.6."""
+    only_4 = {"1": 0.05, "2": 0.1, "3": 0.2, "4": 0.65}
+    only_5 = {"1": 0.05, "2": 0.1, "3": 0.15, "5": 0.7}
+    discs = [
+        _graded("L3/L4", pfirrmann=Grade(value=4, probability=0.65, probabilities=only_4)),
+        _graded("L4/L5", pfirrmann=Grade(value=5, probability=0.7, probabilities=only_5)),
+    ]
+    statements = summarise_with({"pfirrmann_4_5": PFIRRMANN_45}, discs)[0]
+    assert [(s.level, s.finding, s.text) for s in statements] == [
+        (
+            "L3/L4",
+            "pfirrmann_4_5",
+            "L3/L4: degenerated disc (Pfirrmann 4–5), grading model probability 65% (stated from 60%).",
+        ),
+        (
+            "L4/L5",
+            "pfirrmann_4_5",
+            "L4/L5: degenerated disc (Pfirrmann 4–5), grading model probability 70% (stated from 60%).",
+        ),
+    ]
+
+
+def test_discs_without_a_validated_grade_are_skipped_quietly():
+    """Records for Pfirrmann 4-5 and Modic, but a disc graded for neither, and a Modic grade whose probabilities
+    leave out type 0 (read as P(type 0) = 1, so P(change) = 0): nothing is stated."""
+    no_grades = _graded("L3/L4")
+    no_type_0 = _graded("L4/L5", modic=Grade(value=1, probability=0.5, probabilities={"1": 0.5, "2": 0.3, "3": 0.2}))
+    assert summarise_with({"pfirrmann_4_5": PFIRRMANN_45, "modic": MODIC}, [no_grades, no_type_0])[0] == []
+
+
+def test_every_binary_grade_is_named_in_plain_words():
+    """Each binary grade called with probability 0.9 (point 0.7) is stated at its disc under its plain name."""
+    names = {
+        "herniation": "disc herniation",
+        "bulging": "disc bulging",
+        "narrowing": "disc narrowing",
+        "endplate_upper": "upper endplate defect",
+        "endplate_lower": "lower endplate defect",
+        "spondylolisthesis": "spondylolisthesis",
+    }
+    for name, words in names.items():
+        disc = _graded("L2/L3", **{name: Grade(value=1, probability=0.9, threshold=0.5)})
+        statements = summarise_with({name: _record(name, 0.7, 0.2, 100, 900)}, [disc])[0]
+        assert [(s.level, s.finding, s.text) for s in statements] == [
+            ("L2/L3", name, f"L2/L3: {words}, grading model probability 90% (stated from 70%).")
+        ]
+
+
+def test_graded_but_unvalidated_modic_and_pfirrmann_are_listed():
+    """Modic and Pfirrmann grades with no validated record are listed as not validated; Pfirrmann's record is the
+    one named pfirrmann_4_5 (the finding stated from it), so a validated one keeps it off the list and an
+    unvalidated one gives its reason."""
+    probs = {"1": 0.1, "2": 0.2, "3": 0.3, "4": 0.2, "5": 0.2}
+    disc = _graded(
+        "L4/L5",
+        modic=Grade(value=0, probability=0.9, probabilities={"0": 0.9, "1": 0.1, "2": 0.0, "3": 0.0}),
+        pfirrmann=Grade(value=3, probability=0.3, probabilities=probs),
+    )
+    not_validated = summarise_with({}, [disc])[2]
+    assert not_validated["modic"] == not_validated["pfirrmann"] == "no operating point validated against the expert"
+    assert "pfirrmann" not in summarise_with({"pfirrmann_4_5": PFIRRMANN_45}, [disc])[2]
+    unvalidated = Validation("pfirrmann_4_5", False, why="no better than the level alone")
+    assert summarise_with({"pfirrmann_4_5": unvalidated}, [disc])[2]["pfirrmann"] == "no better than the level alone"
+
+
+def test_every_gate_reason_is_given():
+    """Two failed checks: the Summary is withheld with both reasons, joined by '; '."""
+    _, withheld, _ = summarise_with_gate(["vertebra L3 is in pieces", "no sacrum in view"])
+    assert withheld == "vertebra L3 is in pieces; no sacrum in view"
+
+
+def summarise_with_gate(gate):
+    from lumbar.tasks.summary import summarise
+
+    return summarise([_disc("L3/L4", slip=6.0)], RECORD, "mm", gate=gate)
+
+
+def test_a_record_without_a_statement_rule_states_nothing_and_stops_nothing():
+    """A validated record for a finding the Summary has no rule for (central stenosis) states nothing, and an
+    unvalidated record listed first does not keep the slip after it from being stated."""
+    validation = {
+        "vertebral_height_loss": Validation("vertebral_height_loss", False, why="no expert fracture grade"),
+        "central_stenosis": _record("central_stenosis", 10.0, 0.5, 10, 10, "mm"),
+        "slip": _record("slip", 4.0, 0.4, 30, 900, "mm"),
+    }
+    statements = summarise_with(validation, [_disc("L3/L4", slip=6.0)])[0]
+    assert [(s.level, s.finding) for s in statements] == [("L3/L4", "slip")]

@@ -231,9 +231,9 @@ def meyerding_grade(slip_percent: float, slip_mm: float | None = None) -> int | 
     II <50, III <75, IV <100, V >=100 (Meyerding, Surg Gynecol Obstet 1932). A slip below 5%, or below
     ``MIN_LISTHESIS_MM`` where its size in mm is known, is within measurement error and counted as none. A
     retrolisthesis has no Meyerding grade (it is reported in mm), and neither has a slip that could not be
-    measured: both give None.
+    measured: both give None. Rounding noise (aligned bodies measure -1e-14 %) is no slip, not a retrolisthesis.
     """
-    if slip_percent is None or np.isnan(slip_percent) or slip_percent < 0:
+    if slip_percent is None or np.isnan(slip_percent) or round(slip_percent, 9) < 0:
         return None
     if slip_percent < 5 or (slip_mm is not None and abs(slip_mm) < MIN_LISTHESIS_MM):
         return 0
