@@ -6,6 +6,7 @@ from pathlib import Path
 for script in (
     "segmentation.py",
     "midsag_levels.py",
+    "lumbosacral.py",
     "measurements.py",
     "grading.py",
     "grade_validation.py",

@@ -455,6 +455,33 @@ def train_grading_cmd(
     console.print(f"wrote {path} and {out / 'cv.json'}")
 
 
+@train_app.command("lumbosacral")
+@friendly_errors
+def train_lumbosacral_cmd(
+    data: Path = typer.Option(
+        ..., help="SPIDER-style folder: midsag/*.png and overview.csv (num_discs, PixelSpacing)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run folder: cached slices, checkpoint, log, ONNX. Run again to resume."
+    ),
+    steps: int = typer.Option(1500, help="Optimiser steps (batches of fresh examples)."),
+    hold_out_sequence: str = typer.Option(
+        None, help="Leave this sequence (t1, t2, t2_SPACE) out of training and test on it alone."
+    ),
+    seed: int = typer.Option(0, help="Seed of the patient split and of training."),
+) -> None:
+    """Train the lumbosacral check: is the lowest disc found L5/S1, or does the image end above the sacrum?"""
+    require_train_extra()
+    from lumbar.train.lumbosacral import LumbosacralConfig, train_lumbosacral
+
+    if not (data / "overview.csv").is_file() or not (data / "midsag").is_dir():
+        raise InputError(f"{data}: expected midsag/ and overview.csv (SPIDER layout)")
+    cfg = LumbosacralConfig(data=str(data), out=str(out), steps=steps, hold_out_sequence=hold_out_sequence, seed=seed)
+    with progress_bar() as bar:
+        path = train_lumbosacral(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path}")
+
+
 @evaluate_app.command("grading")
 @friendly_errors
 def evaluate_grading_cmd(

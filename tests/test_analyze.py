@@ -194,13 +194,18 @@ def test_report_stars_a_call_that_holds_at_the_high_specificity_point(tmp_path, 
     assert "bulging 55% / 80% (specificity 96%)" in html and "narrowing 45% / 80%" in html
 
 
-def test_same_patient_series_are_graded_together(tmp_path, inputs):
+def test_same_patient_series_are_graded_together(tmp_path, inputs, monkeypatch):
     """Two series of one patient: every disc both show gets one set of grades, from both."""
     from lumbar.models.registry import available_models
 
     if "grading" not in available_models():
         pytest.skip("no grading model shipped")
     from lumbar.demo import demo_phantom
+    from lumbar.pipelines import mr_sagittal
+
+    # The lumbosacral check, learnt from real slices, misreads this drawn phantom's junction in one of the two
+    # contrasts (its card says so); this test is about fusion, so the check is left out of it.
+    monkeypatch.setattr(mr_sagittal, "lumbosacral_model", lambda: None)
 
     # The demo's phantom as a volume, whose levels the model names right and unflagged (fusion joins discs by
     # name: a flagged naming is graded alone, see test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone).

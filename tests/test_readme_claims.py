@@ -31,8 +31,11 @@ SOURCES = {
     "grading_baselines": "bench/claims/grading_baselines.json",
     "service": "bench/claims/service.json",
     "batch": "bench/claims/batch.json",
+    "lumbosacral": "bench/claims/lumbosacral.json",
+    "lumbosacral_without_t1": "bench/claims/lumbosacral_ls4_t1.json",
     "grading_model": "lumbar/models/weights/grading.json",
     "segmentation_model": "lumbar/models/weights/segmentation.json",
+    "lumbosacral_model": "lumbar/models/weights/lumbosacral.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -211,6 +214,12 @@ def models_claims() -> list[Claim]:
             _in_cell("model", "`grading`", "trained on"),
             lambda m: f"{m['cv']['n_patients']} patients",
             ("grading_model",),
+        ),
+        Claim(
+            "models: lumbosacral training patients",
+            _in_cell("model", "`lumbosacral`", "trained on"),
+            lambda m: f"{len(m['split_patients']['train'])} training patients",
+            ("lumbosacral_model",),
         ),
     ]
 
@@ -557,6 +566,48 @@ def midsag_claims() -> list[Claim]:
     return claims
 
 
+LUMBOSACRAL_ROWS = {  # README row -> (source, bench group)
+    "SPIDER T1, test patients": ("lumbosacral", "SPIDER t1"),
+    "SPIDER T2, test patients": ("lumbosacral", "SPIDER t2"),
+    "SPIDER T2 SPACE, test patients": ("lumbosacral", "SPIDER t2_SPACE"),
+    "second centre T2": ("lumbosacral", "second centre T2"),
+    "all of the above": ("lumbosacral", "all"),
+    "SPIDER T1, check trained without T1": ("lumbosacral_without_t1", "SPIDER t1"),
+}
+LUMBOSACRAL_KINDS = {  # README column -> bench kind
+    "as acquired (L5/S1 lowest)": "as acquired (L5/S1 lowest)",
+    "cut within L5": "cut within L5",
+    "cut within L4": "cut within L4",
+}
+
+
+def lumbosacral_claims() -> list[Claim]:
+    """Fields of view cut above the sacrum: each cell reads "n: reviewed before -> with the check (the check alone)"."""
+
+    def cell(record: dict, group: str, kind: str) -> str:
+        entry = record["table"][group][kind]
+        before, now, alone = (entry[k][0] for k in ("reviewed_rules_only", "reviewed_with_check", "check_flagged"))
+        return f"{entry['n']}: {pct(before)} → {pct(now)} ({pct(alone)})"
+
+    return [
+        Claim(
+            f"lumbosacral: {row}, {column}",
+            _in_cell("slices", row, column),
+            partial(cell, group=group, kind=kind),
+            (source,),
+        )
+        for row, (source, group) in LUMBOSACRAL_ROWS.items()
+        for column, kind in LUMBOSACRAL_KINDS.items()
+    ] + [
+        Claim(
+            "lumbosacral: operating point",
+            _in_passage("Fields of view cut above the sacrum", "at most 5%"),
+            lambda m: f"threshold {m['threshold']:.2f}",
+            ("lumbosacral",),
+        )
+    ]
+
+
 def findings_claims() -> list[Claim]:
     """The findings-vs-expert table and the measurement rates under it (bench/claims/measurements.json)."""
 
@@ -898,6 +949,7 @@ CLAIMS = [
     *service_claims(),
     *batch_claims(),
     *body_size_claims(),
+    *lumbosacral_claims(),
 ]
 
 

@@ -63,6 +63,31 @@ class StudyGradingNet(nn.Module):
         return self.head(torch.cat([own, (sums / counts[:, None])[study]], 1))
 
 
+class LumbosacralNet(nn.Module):
+    """One logit: is the disc in the middle of a 2-channel patch (grey, inside-the-image) L5/S1?
+
+    Three MONAI convolution stages and global average pooling, about 70 k parameters: a shape question on a
+    64-pixel patch needs no more, and a small network holds better on sequences it never saw.
+    """
+
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 64), dropout: float = 0.3):
+        super().__init__()
+        from monai.networks.blocks import Convolution
+
+        layers, previous = [], 2
+        for k, width in enumerate(channels):
+            layers += [
+                Convolution(2, previous, width, kernel_size=3, norm="batch", act="relu", bias=False),
+                Convolution(2, width, width, kernel_size=3, norm="batch", act="relu", bias=False),
+            ]
+            layers.append(nn.MaxPool2d(2) if k < len(channels) - 1 else nn.AdaptiveAvgPool2d(1))
+            previous = width
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, 1))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image)
+
+
 def load_torch_segmentation(name: str = "segmentation") -> nn.Module:
     """The shipped half-precision PyTorch weights of the segmentation network, as float32 (benchmarks, fine-tuning)."""
     from lumbar.models.registry import load_model, spec_of

@@ -21,7 +21,13 @@ from lumbar.errors import InputError
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.image import Modality
 from lumbar.labels import STRUCTURE_NAMES, Structure
-from lumbar.preprocess import CROP_SHAPE, GRID_MULTIPLE, MODEL_SPACING_MM
+from lumbar.preprocess import (
+    CROP_SHAPE,
+    GRID_MULTIPLE,
+    LUMBOSACRAL_PATCH_PX,
+    LUMBOSACRAL_PIXEL_MM,
+    MODEL_SPACING_MM,
+)
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 CARDS_DIR = Path(__file__).parent / "cards"
@@ -90,6 +96,18 @@ REGISTRY: dict[str, ModelSpec] = {
             InputSpec(crop_shape=CROP_SHAPE),
             labels={**{g: list(c) for g, c in ORDINAL_GRADES.items()}, **{g: [0, 1] for g in BINARY_GRADES}},
             description="per-disc grades from a straightened mid-sagittal crop, read beside the study's other discs",
+        ),
+        ModelSpec(
+            "lumbosacral",
+            "lumbosacral",
+            *SAGITTAL_MR,
+            InputSpec(
+                spacing_mm=LUMBOSACRAL_PIXEL_MM,
+                crop_shape=(LUMBOSACRAL_PATCH_PX, LUMBOSACRAL_PATCH_PX),
+                normalisation="percentile 1-99 of the patch's pixels inside the image to [0, 1]; 0 beyond its edge",
+            ),
+            labels={"L5/S1": 1},
+            description="is the lowest disc found L5/S1 (sacrum below) or a lumbar disc (image cut above the sacrum)",
         ),
     )
 }

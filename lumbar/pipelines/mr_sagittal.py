@@ -22,7 +22,8 @@ from lumbar.pipelines.result import Result, Segmentation
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.disc_crops import crop_disc
 from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
-from lumbar.tasks.levels import label_levels, mid_sagittal_index
+from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
+from lumbar.tasks.lumbosacral import lumbosacral_probability, not_lumbosacral_flag
 from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine
 from lumbar.tasks.overlays import heatmap_overlay, overlay
 from lumbar.tasks.quality import quality_problems, smaller_than_adult, unlike_mri
@@ -70,9 +71,10 @@ def segment(
     semantic = segment_semantic(image, model, progress=progress.advance)
     progress.stage("naming levels")
     levels = label_levels(semantic.classes, (image.spacing_mm[0], *image.sagittal_spacing_mm()))
+    mid = mid_sagittal_index(semantic.classes)
+    levels.flags += lumbosacral_flags(image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels)
     structure = semantic.classes > 0
     confidence = float(semantic.confidence[structure].mean()) if structure.any() else None
-    mid = mid_sagittal_index(semantic.classes)
     flags = levels.flags if image.spacing_known else [_assumed(flag) for flag in levels.flags]
     withheld = [*gate, *flags, *quality_problems(levels.instances[mid], levels.levels)]
     foreign = unlike_mri(image.sagittal_slices()[mid], levels.instances[mid], levels.levels)
@@ -88,6 +90,18 @@ def segment(
     elif confidence < LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {confidence:.2f}")
     return Segmentation(image, semantic, levels, (*withheld, *image_reasons(image)), tuple(withheld))
+
+
+def lumbosacral_flags(
+    slice_: np.ndarray, spacing: tuple[float, float], levels: LevelLabelling, model: OnnxModel | None = None
+) -> list[str]:
+    """The lumbosacral check on the lowest disc of the mid-sagittal display slice (is it L5/S1?), as a review flag
+    when it says no. ``model``: a trained candidate instead of the shipped one (benchmarks)."""
+    model = model or lumbosacral_model()
+    if model is None or not levels.discs:
+        return []
+    probability = lumbosacral_probability(model, slice_, spacing, levels.discs[0].centroid_mm)
+    return not_lumbosacral_flag(probability, float(model.meta["threshold"]))
 
 
 def _assumed(flag: str) -> str:
@@ -292,6 +306,7 @@ def build_findings(
         models={
             "segmentation": seg.semantic.model_version,
             "grading": model.version if model is not None else "not available",
+            "lumbosacral": check.version if (check := lumbosacral_model()) is not None else "not available",
         },
         units=units,
         discs=discs,
@@ -317,6 +332,12 @@ def overview(seg: Segmentation) -> np.ndarray:
         seg.label_names(),
         seg.image.sagittal_spacing_mm(),
     )
+
+
+def lumbosacral_model() -> OnnxModel | None:
+    """The shipped check of the lowest disc (is it L5/S1?), if this installation has one."""
+    spec = model_for("lumbosacral", Modality.MR, "sagittal")
+    return load_model(spec.name) if spec is not None else None
 
 
 def grading_model() -> OnnxModel | None:

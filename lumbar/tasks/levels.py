@@ -9,7 +9,8 @@ Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``
 3. each disc gets a plane from its principal axes; vertebra voxels are assigned to the interval
    between two disc planes, then whole vertebra components are kept together;
 4. names are counted up from the lowest disc, taken as L5/S1 (the sacrum itself is not segmented:
-   SPIDER leaves it unlabelled): L5/S1, L4/L5, ...
+   SPIDER leaves it unlabelled): L5/S1, L4/L5, ...; the pipeline then asks the lumbosacral check
+   (:mod:`lumbar.tasks.lumbosacral`) whether that disc looks like L5/S1 with the sacrum below it.
 
 Anything that does not fit a normal spine (a small lowest disc, a gap where a disc should be,
 two discs with no vertebra between them, too few lumbar discs) becomes a review flag, never a silent guess.

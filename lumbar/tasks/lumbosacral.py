@@ -1,0 +1,74 @@
+"""Is the lowest disc found the lumbosacral disc (L5/S1)? A check of the anchor every level name is counted from.
+
+Names are counted up from the lowest disc, taken as L5/S1. The segmentation network cannot confirm that: it learnt
+from SPIDER, which leaves the sacrum unlabelled, and it leaves a lumbar body cut by the image's lower edge
+unlabelled too (to it, bone at the bottom of a picture is sacrum). So a field of view that ends within L4 or L5,
+or an L5/S1 disc the network missed, names every level one or two too high without a word.
+
+A small classifier (``lumbosacral`` in the registry, trained by ``lumbar train lumbosacral``) reads a patch of the
+mid-sagittal slice around the lowest disc, 160 mm square at 2.5 mm pixels with the image's edge marked, and gives
+the probability that the disc is L5/S1 with the sacrum below it, rather than a lumbar disc with a lumbar body
+below. Where it is below the operating point chosen on validation patients, the levels get a review flag.
+
+The patch shows 110 mm of the spine above the disc (the lumbar curve: where the disc sits in it) and 50 mm below.
+SPIDER's slices end 18-26 mm below L5/S1, so what a longer view below looks like was learnt from few slices; a
+version that saw only 20 mm below was worse on real slices (its model card).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from lumbar.preprocess import LUMBOSACRAL_ABOVE_MM as ABOVE_MM
+from lumbar.preprocess import LUMBOSACRAL_PATCH_PX as PATCH_PX
+from lumbar.preprocess import LUMBOSACRAL_PIXEL_MM as PATCH_PIXEL_MM
+
+
+def disc_patch(
+    image: np.ndarray,
+    spacing: tuple[float, float],
+    centre_mm: tuple[float, float],
+    *,
+    angle_deg: float = 0.0,
+    scale: float = 1.0,
+) -> np.ndarray:
+    """The classifier's input: ``(2, PATCH_PX, PATCH_PX)`` float32 around ``centre_mm`` (row, col) of a display slice.
+
+    Channel 0 is the grey image scaled to [0, 1] between the 1st and 99th percentiles of the patch's pixels inside
+    the image (0 outside); channel 1 is 1 inside the image and 0 beyond its edge, so that where the picture ends is
+    told apart from dark tissue. ``angle_deg`` and ``scale`` turn and zoom the sampling grid (augmentation only).
+    """
+    half = (PATCH_PX - 1) / 2
+    offsets = (np.arange(PATCH_PX) - half) * PATCH_PIXEL_MM * scale
+    rows_mm, cols_mm = np.meshgrid(offsets - ABOVE_MM * scale, offsets, indexing="ij")
+    turn = np.deg2rad(angle_deg)
+    cos, sin = np.cos(turn), np.sin(turn)
+    rows = (centre_mm[0] + cos * rows_mm - sin * cols_mm) / spacing[0]
+    cols = (centre_mm[1] + sin * rows_mm + cos * cols_mm) / spacing[1]
+    inside = (rows >= 0) & (rows <= image.shape[0] - 1) & (cols >= 0) & (cols <= image.shape[1] - 1)
+    grey = ndimage.map_coordinates(np.asarray(image, np.float32), [rows, cols], order=1, mode="nearest")
+    out = np.zeros((2, PATCH_PX, PATCH_PX), np.float32)
+    if inside.any():
+        low, high = np.percentile(grey[inside], [1.0, 99.0])
+        out[0] = np.where(inside, np.clip((grey - low) / max(float(high - low), 1e-6), 0.0, 1.0), 0.0)
+    out[1] = inside
+    return out
+
+
+def lumbosacral_probability(model, image: np.ndarray, spacing: tuple[float, float], centre_mm) -> float:
+    """Probability that the disc at ``centre_mm`` of the display slice ``image`` is L5/S1 (``model``: the
+    ``lumbosacral`` ONNX network, one logit)."""
+    logit = float(np.asarray(model(disc_patch(image, spacing, centre_mm)[None])).ravel()[0])
+    return float(1.0 / (1.0 + np.exp(-logit)))
+
+
+def not_lumbosacral_flag(probability: float, threshold: float) -> list[str]:
+    """The review flag when the lowest disc does not look like L5/S1 at the operating point ``threshold``."""
+    if probability >= threshold:
+        return []
+    return [
+        f"the lowest disc found does not look like L5/S1 (lumbosacral check {probability:.2f}, below "
+        f"{threshold:.2f}): a lumbar body rather than the sacrum seems to lie below it, so the field of view may end "
+        "above the sacrum or L5/S1 was missed, and every level name may be one or more levels too high"
+    ]

@@ -1,0 +1,114 @@
+"""The lumbosacral check: its input patch (geometry, the image's edge, scaling) and the flag at its operating point."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from lumbar.preprocess import LUMBOSACRAL_ABOVE_MM as ABOVE
+from lumbar.preprocess import LUMBOSACRAL_PATCH_PX as PX
+from lumbar.preprocess import LUMBOSACRAL_PIXEL_MM as MM
+from lumbar.tasks.lumbosacral import disc_patch, lumbosacral_probability, not_lumbosacral_flag
+
+
+def test_the_patch_lies_around_the_disc_at_its_physical_size():
+    """A 5 x 5 mm bright square on the disc centre (150, 80) mm of a 0.5 mm-pixel image lands ABOVE mm below the
+    patch's centre (the patch shows more of the spine above the disc than below), and a second square 30 mm above
+    the disc lands 30 mm higher in the patch, at MM per pixel."""
+    image = np.zeros((500, 400), np.float32)
+    image[295:305, 155:165] = 1.0  # the disc centre (150, 80) mm
+    image[235:245, 155:165] = 1.0  # 30 mm above it
+    patch = disc_patch(image, (0.5, 0.5), (150.0, 80.0))
+    assert patch.shape == (2, PX, PX) and patch.dtype == np.float32
+    centre = (PX - 1) / 2
+    labelled, n = ndimage.label(patch[0] > 0.3)
+    marks = sorted(ndimage.center_of_mass(patch[0], labelled, range(1, n + 1)))
+    assert n == 2
+    assert marks[1] == pytest.approx((centre + ABOVE / MM, centre), abs=1.0)
+    assert marks[0] == pytest.approx((centre + (ABOVE - 30) / MM, centre), abs=1.0)
+
+
+def test_beyond_the_image_edge_is_marked_and_blank():
+    """An image ending 12 mm below the disc: patch rows past that are outside (channel 1 = 0) and black."""
+    image = np.random.default_rng(0).uniform(10, 20, (224, 200)).astype(np.float32)  # 1 mm pixels, 224 mm tall
+    patch = disc_patch(image, (1.0, 1.0), (211.0, 100.0))  # the image's last row is 12 mm below the disc
+    centre = (PX - 1) / 2
+    edge_row = centre + (ABOVE + 12) / MM
+    rows = np.arange(PX)
+    assert np.all(patch[1][rows <= edge_row - 1] == 1.0)
+    assert np.all(patch[1][rows >= edge_row + 1] == 0.0)
+    assert np.all(patch[0][patch[1] == 0] == 0.0)
+
+
+def test_grey_values_are_scaled_within_the_patch_only():
+    """Scaling uses the patch's own pixels inside the image: a brighter image elsewhere changes nothing, and an
+    affine change of intensities (another scanner's units) gives the same patch."""
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0, 100, (300, 300)).astype(np.float32)
+    far = image.copy()
+    far[:20] = 10_000  # far outside the patch
+    a = disc_patch(image, (1.0, 1.0), (150.0, 150.0))
+    assert np.array_equal(a, disc_patch(far, (1.0, 1.0), (150.0, 150.0)))
+    assert np.allclose(a, disc_patch(3 * image + 500, (1.0, 1.0), (150.0, 150.0)), atol=1e-5)
+    assert a[0].min() == 0.0 and a[0].max() == 1.0
+
+
+def test_a_turned_grid_turns_the_picture_about_the_disc():
+    """Turning the sampling grid by 90 degrees about the disc moves a mark ABOVE mm straight above the disc (the
+    patch's centre) to the disc's side, level with it."""
+    image = np.zeros((300, 300), np.float32)
+    image[145 - int(ABOVE) : 155 - int(ABOVE), 145:155] = 1.0
+    straight = np.argwhere(disc_patch(image, (1.0, 1.0), (150.0, 150.0))[0] > 0.5).mean(0)
+    turned = np.argwhere(disc_patch(image, (1.0, 1.0), (150.0, 150.0), angle_deg=90)[0] > 0.5).mean(0)
+    centre = (PX - 1) / 2
+    assert straight == pytest.approx((centre, centre), abs=1.0)
+    assert turned[0] == pytest.approx(centre + ABOVE / MM, abs=1.0)
+    assert abs(turned[1] - centre) == pytest.approx(ABOVE / MM, abs=1.0)
+
+
+def test_the_probability_is_the_logistic_of_the_network_logit():
+    calls = []
+
+    def model(batch):
+        calls.append(batch.shape)
+        return np.array([[np.log(3.0)]])  # odds 3:1
+
+    image = np.ones((100, 100), np.float32)
+    assert lumbosacral_probability(model, image, (1.0, 1.0), (50.0, 50.0)) == pytest.approx(0.75)
+    assert calls == [(1, 2, PX, PX)]
+
+
+def test_the_flag_fires_below_the_operating_point_only():
+    assert not_lumbosacral_flag(0.40, 0.40) == []
+    assert not_lumbosacral_flag(0.90, 0.40) == []
+    (flag,) = not_lumbosacral_flag(0.12, 0.40)
+    assert "does not look like L5/S1" in flag and "0.12" in flag and "0.40" in flag and "too high" in flag
+
+
+class _Stub:
+    """A stand-in for the ONNX network: one fixed logit, the operating point in its training record."""
+
+    def __init__(self, logit: float, threshold: float = 0.3):
+        self.logit, self.meta, self.patches = logit, {"threshold": threshold}, []
+
+    def __call__(self, batch):
+        self.patches.append(batch)
+        return np.full((len(batch), 1), self.logit)
+
+
+def test_the_pipeline_asks_about_the_lowest_disc_and_flags_a_no(phantom_semantic):
+    """The check reads the patch around the lowest disc (L5/S1 as counted) and adds its flag only on a 'no'."""
+    from lumbar.pipelines.mr_sagittal import lumbosacral_flags
+    from lumbar.tasks.levels import label_levels
+
+    spacing = (4.0, 1.0, 1.0)
+    levels = label_levels(phantom_semantic, spacing)
+    mid = phantom_semantic[phantom_semantic.shape[0] // 2].astype(np.float32)
+    yes, no = _Stub(+4.0), _Stub(-4.0)
+    assert lumbosacral_flags(mid, spacing[1:], levels, model=yes) == []
+    (flag,) = lumbosacral_flags(mid, spacing[1:], levels, model=no)
+    assert "does not look like L5/S1" in flag
+    lowest = levels.discs[0]
+    assert lowest.name == "L5/S1"
+    assert np.array_equal(yes.patches[0][0], disc_patch(mid, spacing[1:], lowest.centroid_mm))
+    levels.levels = []
+    assert lumbosacral_flags(mid, spacing[1:], levels, model=no) == []
