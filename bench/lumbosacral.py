@@ -123,7 +123,8 @@ def summarise(rows: list[dict]) -> dict:
             items = [r for r in rows if (group == "all" or r["group"] == group) and r["kind"] == kind]
             if not items:
                 continue
-            patients = np.array([patient_id(r["series"]) for r in items])
+            # SPIDER's patient 12 is not the second centre's slice 12: resample each dataset's own patients.
+            patients = np.array([f"{r['group'].split()[0]}:{patient_id(r['series'])}" for r in items])
             before = np.array([r["rules"] for r in items], float)
             after = np.array([r["rules"] or r["check"] for r in items], float)
             check = np.array([r["check"] for r in items], float)

@@ -14,7 +14,7 @@ GRID_MULTIPLE = 32
 CROP_SHAPE = (64, 96)  # a disc crop for grading: rows along the spine, columns front to back
 LUMBOSACRAL_PATCH_PX = 64  # the lumbosacral check's square patch around the lowest disc...
 LUMBOSACRAL_PIXEL_MM = 2.5  # ...160 mm wide: the lumbar curve above the disc and what lies below it...
-LUMBOSACRAL_ABOVE_MM = 40.0  # ...centred this far above the disc (110 mm above it, 50 mm below)
+LUMBOSACRAL_ABOVE_MM = 40.0  # ...centred this far above the disc (120 mm above it, 40 mm below)
 
 
 def normalize_intensity(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:

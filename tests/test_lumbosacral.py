@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from lumbar.errors import InputError
 from lumbar.preprocess import LUMBOSACRAL_ABOVE_MM as ABOVE
 from lumbar.preprocess import LUMBOSACRAL_PATCH_PX as PX
 from lumbar.preprocess import LUMBOSACRAL_PIXEL_MM as MM
@@ -110,5 +111,9 @@ def test_the_pipeline_asks_about_the_lowest_disc_and_flags_a_no(phantom_semantic
     lowest = levels.discs[0]
     assert lowest.name == "L5/S1"
     assert np.array_equal(yes.patches[0][0], disc_patch(mid, spacing[1:], lowest.centroid_mm))
+    without_point = _Stub(-4.0)
+    without_point.meta, without_point.path = {}, "candidate.onnx"
+    with pytest.raises(InputError, match="without its operating point"):
+        lumbosacral_flags(mid, spacing[1:], levels, model=without_point)
     levels.levels = []
     assert lumbosacral_flags(mid, spacing[1:], levels, model=no) == []

@@ -65,7 +65,7 @@ def test_batches_are_half_l5s1_and_reach_no_farther_below_the_disc(cases):
     than the L5/S1 ones can (the rows of the patch's inside-the-image mask below the disc, down its middle column),
     nor more on average (within 2 patch pixels, 5 mm). Else a long view below a disc would mean "not L5/S1", and a
     field of view reaching the pelvis would be flagged: cut up to 45 mm below their disc regardless of where the slice
-    ends, 43% of them would reach the patch's lower edge, 50 mm below the disc, against none of the L5/S1 ones."""
+    ends, 43% of them would reach the patch's lower edge, 40 mm below the disc, against none of the L5/S1 ones."""
     from lumbar.preprocess import LUMBOSACRAL_ABOVE_MM, LUMBOSACRAL_PIXEL_MM
     from lumbar.preprocess import LUMBOSACRAL_PATCH_PX as PX
 
@@ -84,6 +84,7 @@ def test_the_split_keeps_patients_apart_and_holds_a_sequence_out(cases):
     patients = {part: {c.patient for c in items} for part, items in split.items()}
     assert len(patients["test"]) == 2 and len(patients["val"]) == 1 and len(patients["train"]) == 3
     assert not (patients["test"] & patients["train"]) and not (patients["val"] & patients["train"])
+    assert not (patients["test"] & patients["val"])
     held = split_cases(
         cases, LumbosacralConfig(data="", out="", test_fraction=0.34, val_fraction=0.17, hold_out_sequence="t1")
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from lumbar.errors import InputError
 from lumbar.figures import Evidence, Figures
 from lumbar.findings import Disc, Findings, Grade, InputDescription, Stenosis, Vertebra
 from lumbar.grades import is_abnormal
@@ -100,6 +101,8 @@ def lumbosacral_flags(
     model = model or lumbosacral_model()
     if model is None or not levels.discs:
         return []
+    if "threshold" not in model.meta:
+        raise InputError(f"{model.path}: a lumbosacral check without its operating point (no threshold in its .json)")
     probability = lumbosacral_probability(model, slice_, spacing, levels.discs[0].centroid_mm)
     return not_lumbosacral_flag(probability, float(model.meta["threshold"]))
 

@@ -10,7 +10,7 @@ mid-sagittal slice around the lowest disc, 160 mm square at 2.5 mm pixels with t
 the probability that the disc is L5/S1 with the sacrum below it, rather than a lumbar disc with a lumbar body
 below. Where it is below the operating point chosen on validation patients, the levels get a review flag.
 
-The patch shows 110 mm of the spine above the disc (the lumbar curve: where the disc sits in it) and 50 mm below.
+The patch shows 120 mm of the spine above the disc (the lumbar curve: where the disc sits in it) and 40 mm below.
 SPIDER's slices end 18-26 mm below L5/S1, so what a longer view below looks like was learnt from few slices; a
 version that saw only 20 mm below was worse on real slices (its model card).
 """
