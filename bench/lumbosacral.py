@@ -32,7 +32,7 @@ from lumbar.io.spider import patient_id, read_overview_spacing
 from lumbar.metrics import bootstrap_ci
 from lumbar.models.registry import load_model
 from lumbar.pipelines.mr_sagittal import lumbosacral_flags
-from lumbar.tasks.levels import find_discs, label_levels
+from lumbar.tasks.levels import label_levels
 from lumbar.tasks.segmentation import segment_slices
 
 SPIDER = SHARED_DATA / "spider"
@@ -41,17 +41,19 @@ CUTS = (("within L5", 1, 0.35), ("within L5", 1, 0.65), ("within L4", 2, 0.35), 
 
 
 def reviewed(slice_: np.ndarray, spacing: tuple[float, float], model) -> tuple[bool, bool, int]:
-    """(any rule-based level flag, the lumbosacral flag, discs found) for one display slice, as analyze runs them."""
+    """(any rule-based level flag, the lumbosacral flag, the named discs caudal first) for one display slice, as
+    analyze runs them."""
     classes = segment_slices(slice_[None], spacing).classes
     levels = label_levels(classes, (1.0, *spacing))
     check = lumbosacral_flags(slice_, spacing, levels, model=model)
-    return bool(levels.flags), bool(check), len(levels.discs)
+    return bool(levels.flags), bool(check), levels.discs
 
 
 def measure_slice(name: str, group: str, slice_: np.ndarray, spacing, model, listed: int | None) -> list[dict]:
     """Rows for one slice, as acquired and cut within L5 and within L4; none when the network's disc count differs
     from the listed one (its lowest disc may not be L5/S1)."""
-    rules, check, found = reviewed(slice_, spacing, model)
+    rules, check, discs = reviewed(slice_, spacing, model)
+    found = len(discs)
     rows = [
         {
             "series": name,
@@ -62,11 +64,10 @@ def measure_slice(name: str, group: str, slice_: np.ndarray, spacing, model, lis
             "found": found,
         }
     ]
-    discs = find_discs(segment_slices(slice_[None], spacing).classes, (1.0, *spacing), 0)
-    if len(discs) < 4 or (listed is not None and found != listed):
+    if found < 4 or (listed is not None and found != listed):
         return []
     for kind, upper, fraction in CUTS:
-        lower_row, upper_row = discs[upper - 1].centroid[0] / spacing[0], discs[upper].centroid[0] / spacing[0]
+        lower_row, upper_row = (discs[k].centroid_mm[0] / spacing[0] for k in (upper - 1, upper))
         cut = int(upper_row + fraction * (lower_row - upper_row))
         rules, check, _ = reviewed(slice_[:cut], spacing, model)
         rows.append(

@@ -11,7 +11,7 @@ import pytest
 from lumbar.tasks.measurements import measure_spine
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Level:
     """The fields of a level that ``measure_spine`` reads (name, label, kind, axis)."""
 
@@ -23,6 +23,13 @@ class _Level:
 
 UP = (-1.0, 0.0)
 CANAL = 200
+L3_TO_L5 = (  # the named levels of the rectangle spines below, with the labels their images carry
+    _Level("L3", 3, "vertebra"),
+    _Level("L3/L4", 34, "disc", UP),
+    _Level("L4", 4, "vertebra"),
+    _Level("L4/L5", 45, "disc", UP),
+    _Level("L5", 5, "vertebra"),
+)
 
 
 def _spine(shift_l3: int = 0, narrow_l4_l5: bool = True) -> tuple[np.ndarray, list[_Level]]:
@@ -38,13 +45,7 @@ def _spine(shift_l3: int = 0, narrow_l4_l5: bool = True) -> tuple[np.ndarray, li
     image[10:150, 70:85] = CANAL
     if narrow_l4_l5:
         image[85:106, 80:85] = 0
-    levels = [
-        _Level("L3", 3, "vertebra"),
-        _Level("L3/L4", 34, "disc", UP),
-        _Level("L4", 4, "vertebra"),
-        _Level("L4/L5", 45, "disc", UP),
-        _Level("L5", 5, "vertebra"),
-    ]
+    levels = list(L3_TO_L5)
     return image, levels
 
 
@@ -688,13 +689,7 @@ def test_a_body_about_as_tall_as_deep_takes_its_discs_axis():
     image[64:98, 30:60] = 4
     image[98:108, 30:60] = 45
     image[108:142, 30:60] = 5
-    levels = [
-        _Level("L3", 3, "vertebra"),
-        _Level("L3/L4", 34, "disc", UP),
-        _Level("L4", 4, "vertebra"),
-        _Level("L4/L5", 45, "disc", UP),
-        _Level("L5", 5, "vertebra"),
-    ]
+    levels = list(L3_TO_L5)
     m = measure_spine(image, levels, (1.0, 1.0))
     for v in m.vertebrae.values():
         assert v.height_middle_mm == pytest.approx(34.0) and v.depth_mm == pytest.approx(30.0)
@@ -712,15 +707,7 @@ def _long_spine(l3_cols: int = 36, l4_cols: int = 36, s1_cols: int = 36, l3_cut:
     image[100:130, 30:66] = 5
     image[130:140, 30:66] = 56
     image[140:170, 30 : 30 + s1_cols] = 26
-    levels = [
-        _Level("L3", 3, "vertebra"),
-        _Level("L3/L4", 34, "disc", UP),
-        _Level("L4", 4, "vertebra"),
-        _Level("L4/L5", 45, "disc", UP),
-        _Level("L5", 5, "vertebra"),
-        _Level("L5/S1", 56, "disc", UP),
-        _Level("S1", 26, "vertebra"),
-    ]
+    levels = [*L3_TO_L5, _Level("L5/S1", 56, "disc", UP), _Level("S1", 26, "vertebra")]
     return image, levels
 
 

@@ -24,6 +24,23 @@ def segmentation_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.M
     )
 
 
+def conv_stages(in_channels: int, channels: tuple[int, ...]) -> list[nn.Module]:
+    """The small classifiers' trunk: per width, two 3x3 MONAI convolutions with batch norm and ReLU, then max pooling,
+    and global average pooling after the last (one ``channels[-1]`` vector per image)."""
+    from monai.networks.blocks import Convolution
+
+    layers: list[nn.Module] = []
+    previous = in_channels
+    for k, width in enumerate(channels):
+        layers += [
+            Convolution(2, previous, width, kernel_size=3, norm="batch", act="relu", bias=False),
+            Convolution(2, width, width, kernel_size=3, norm="batch", act="relu", bias=False),
+            nn.MaxPool2d(2) if k < len(channels) - 1 else nn.AdaptiveAvgPool2d(1),
+        ]
+        previous = width
+    return layers
+
+
 class StudyGradingNet(nn.Module):
     """Grades each disc from its own crop *and* the study it belongs to.
 
@@ -35,18 +52,8 @@ class StudyGradingNet(nn.Module):
 
     def __init__(self, channels: tuple[int, ...] = (16, 32, 64, 96), dropout: float = 0.3):
         super().__init__()
-        from monai.networks.blocks import Convolution
-
-        layers, previous = [], 1
-        for k, width in enumerate(channels):
-            layers += [
-                Convolution(2, previous, width, kernel_size=3, norm="batch", act="relu", bias=False),
-                Convolution(2, width, width, kernel_size=3, norm="batch", act="relu", bias=False),
-            ]
-            layers.append(nn.MaxPool2d(2) if k < len(channels) - 1 else nn.AdaptiveAvgPool2d(1))
-            previous = width
-        self.trunk = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * previous, n_grading_outputs()))
+        self.trunk = nn.Sequential(*conv_stages(1, channels), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * channels[-1], n_grading_outputs()))
 
     def forward(self, image: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Logits for the discs ``image (n, 1, h, w)`` of one study whose discs are ``context (m, 1, h, w)``."""
@@ -72,17 +79,9 @@ class LumbosacralNet(nn.Module):
 
     def __init__(self, channels: tuple[int, ...] = (16, 32, 64), dropout: float = 0.3):
         super().__init__()
-        from monai.networks.blocks import Convolution
-
-        layers, previous = [], 2
-        for k, width in enumerate(channels):
-            layers += [
-                Convolution(2, previous, width, kernel_size=3, norm="batch", act="relu", bias=False),
-                Convolution(2, width, width, kernel_size=3, norm="batch", act="relu", bias=False),
-            ]
-            layers.append(nn.MaxPool2d(2) if k < len(channels) - 1 else nn.AdaptiveAvgPool2d(1))
-            previous = width
-        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, 1))
+        self.net = nn.Sequential(
+            *conv_stages(2, channels), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1], 1)
+        )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image)
