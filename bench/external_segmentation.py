@@ -56,7 +56,8 @@ def second_centre_mri(model) -> dict | None:
         if path.stem in EMPTY_MASKS:
             continue
         truth = np.asarray(read_image(MRI_SMALL / "masks" / path.name).sagittal_slices()[0])
-        pred = segment(read_image(path, modality="MR"), model=model).semantic.classes[0]
+        seg = segment(read_image(path, modality="MR"), model=model)
+        pred = seg.semantic.classes[0][::-1] if seg.image.stored_head_down else seg.semantic.classes[0]  # file rows
         column = ndimage.binary_dilation(truth > 0, iterations=5)
         row = {"image": path.name, "disc_dice": dice(truth == SPIDER_DISC, (pred == Structure.DISC) & column)}
         if path.stem not in DISCS_ONLY:

@@ -33,6 +33,7 @@ from lumbar.metrics import bootstrap_ci
 from lumbar.models.registry import load_model
 from lumbar.pipelines.mr_sagittal import lumbosacral_flags
 from lumbar.tasks.levels import label_levels
+from lumbar.tasks.orientation import upright_picture
 from lumbar.tasks.segmentation import segment_slices
 
 SPIDER = SHARED_DATA / "spider"
@@ -84,7 +85,7 @@ def spider_rows(model, patients: set[str]) -> list[dict]:
     for path in sorted((SPIDER / "midsag").glob("*.png")):
         if patient_id(path.stem) not in patients or path.stem not in spacing or path.stem not in listed:
             continue
-        image = read_image(path, spacing_mm=spacing[path.stem][0])
+        image = upright_picture(read_image(path, spacing_mm=spacing[path.stem][0]))[0]  # most are stored head down
         group = f"SPIDER {path.stem.split('_', 1)[1]}"
         rows += measure_slice(
             path.stem, group, image.sagittal_slices()[0], image.sagittal_spacing_mm(), model, listed[path.stem]
@@ -111,7 +112,7 @@ def second_centre_rows(model) -> list[dict]:
         mask = np.asarray(read_image(SECOND_CENTRE / "masks" / path.name).sagittal_slices()[0])
         if not shows_sacrum(mask):
             continue
-        image = read_image(path)
+        image = upright_picture(read_image(path))[0]
         pixel = ASSUMED_FOV_MM / max(image.sagittal_slices().shape[1:])
         rows += measure_slice(path.stem, "second centre T2", image.sagittal_slices()[0], (pixel, pixel), model, None)
     return rows

@@ -82,8 +82,8 @@ def main() -> None:
     flagged = [r for r in rows if any(f.startswith("small lowest disc") for f in r["flags"])]
     small_lowest = {
         "n": len(flagged),
-        "count_matches_listed": sum(r["found"] == r["listed"] for r in flagged),
-        "leaving_it_out_matches_listed": sum(r["found"] - 1 == r["listed"] for r in flagged),
+        "count_matches_listed": sum(r["found"] + 1 == r["listed"] for r in flagged),  # the flagged disc is left out
+        "leaving_it_out_matches_listed": sum(r["found"] == r["listed"] for r in flagged),
     }
     name = f"midsag_levels_{Path(args.model).parent.name}" if args.model else "midsag_levels"
     path = save(name, {"model": model, "summary": summary, "small_lowest_disc": small_lowest, "series": rows})

@@ -407,6 +407,8 @@ def train_segmentation_cmd(
     synthetic_fraction: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Share of each batch synthesised from label maps (random contrast per structure)."
     ),
+    init: Path = typer.Option(None, help="Start from these weights (a segmentation .pt) instead of random ones."),
+    lr: float = typer.Option(2e-3, min=0.0, help="Peak learning rate (lower it when fine-tuning with --init)."),
 ) -> None:
     """Train the sagittal segmentation network (disc, vertebra, canal)."""
     require_train_extra()
@@ -423,7 +425,11 @@ def train_segmentation_cmd(
         seed=seed,
         spacing_mm=spacing,
         synthetic_fraction=synthetic_fraction,
+        init=str(init) if init else None,
+        lr=lr,
     )
+    if init and not init.is_file():
+        raise InputError(f"{init}: weights to start from not found")
     with progress_bar() as bar:
         path = train_segmentation(cfg, progress=StageBar(bar))
     console.print(f"wrote {path}")

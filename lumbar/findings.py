@@ -17,7 +17,7 @@ from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -150,6 +150,12 @@ class InputDescription(_Frozen):
     orientation: str
     source_orientation: str
     series_description: str | None = None
+    stored_head_down: bool | None = Field(
+        None,
+        description="Pictures (PNG/JPEG) only: true when the picture was stored head down and was turned upright "
+        "before analysis (the segmentation network is more confident on it upright); the label maps written are "
+        "in the file's own rows.",
+    )
 
 
 class Statement(_Frozen):

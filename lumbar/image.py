@@ -115,6 +115,7 @@ class SpineImage:
     source_files: tuple[str, ...] = ()  # the DICOM files, for DICOM SEG references
     other_series: tuple[str, ...] = ()  # series of the same folder that were not read
     source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
+    stored_head_down: bool = False  # a picture stored upside down, turned upright here (outputs are turned back)
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
@@ -184,6 +185,12 @@ class SpineImage:
         """A label image on this image's grid from display-oriented slices (e.g. a network's output)."""
         return self.with_array(display_to_canonical(stack))
 
+    def turned_upside_down(self) -> SpineImage:
+        """The same picture with head and feet swapped (a vertical flip of every sagittal slice), remembering it
+        so that label maps written for the file can be turned back to its rows."""
+        flipped = np.ascontiguousarray(np.flip(self.array, axis=2))
+        return replace(self, array=flipped, stored_head_down=not self.stored_head_down)
+
     def with_array(self, array: np.ndarray) -> SpineImage:
         """Same geometry and provenance, other voxels (a label map, a normalised copy)."""
         if array.shape != self.shape:
@@ -223,6 +230,8 @@ class SpineImage:
             )
         if self.other_series:
             described["other_series"] = list(self.other_series)
+        if self.is_picture:
+            described["stored_head_down"] = self.stored_head_down
         return described
 
     def series_label(self) -> str:

@@ -1,5 +1,7 @@
 """The lumbosacral check: its input patch (geometry, the image's edge, scaling) and the flag at its operating point."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -117,3 +119,23 @@ def test_the_pipeline_asks_about_the_lowest_disc_and_flags_a_no(phantom_semantic
         lumbosacral_flags(mid, spacing[1:], levels, model=without_point)
     levels.levels = []
     assert lumbosacral_flags(mid, spacing[1:], levels, model=no) == []
+
+
+def test_on_a_real_slice_the_check_passes_the_sacrum_and_flags_a_view_cut_within_l4():
+    """SPIDER 100_t2 (stored head down, analysed upright), whole and cut 15 mm below L3/L4 (so L3/L4 is lowest)."""
+    from conftest import shared
+
+    from lumbar.io import read_image
+    from lumbar.io.arrays import picture_as_slice
+    from lumbar.pipelines.mr_sagittal import segment
+
+    def check_flags(image):
+        return [r for r in segment(image).review if "does not look like L5/S1" in r]
+
+    whole = segment(read_image(shared("spider", "midsag", "100_t2.png"), spacing_mm=0.478, modality="MR"))
+    assert [lv.name for lv in whole.levels.discs][:3] == ["L5/S1", "L4/L5", "L3/L4"]
+    assert not check_flags(whole.image)
+    l3l4 = whole.levels.discs[2]
+    rows = int((l3l4.centroid_mm[0] + 15.0) / whole.image.sagittal_spacing_mm()[0])
+    cut = whole.image.sagittal_slices()[0][:rows]
+    assert check_flags(picture_as_slice(cut.copy(), whole.image.sagittal_spacing_mm(), Path("cut.png"), "PNG"))

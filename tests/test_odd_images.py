@@ -101,16 +101,12 @@ def test_a_childs_spine_is_reviewed_and_never_summarised(phantom):
 
 
 def test_a_field_of_view_without_the_sacrum_is_reviewed_and_never_summarised():
-    """The field of view slid 110 mm down the spine (it ends within L4, 21 mm below L3/L4, as SPIDER's crops end
-    18-26 mm below a true L5/S1): no sacrum to count from, so every level name is in doubt. The rules on the label
-    map cannot see it (the network leaves the sacrum and a lumbar body cut by the edge alike unlabelled); the
-    lumbosacral check, reading the image, flags it."""
+    """The field of view slid 110 mm down the spine (it ends within L4, 21 mm below L3/L4): no sacrum to count from,
+    so every level name is in doubt. The rules on the label map cannot see it (the network leaves the sacrum and a
+    lumbar body cut by the edge alike unlabelled); the lumbosacral check, reading the image, flags it."""
     image = make_phantom(shape=(7, 320, 288), cranial_shift_mm=-110, seed=3).image
     findings = lumbar.analyze(image, modality="MR", report=False).findings
     assert findings.summary == () and findings.summary_withheld
     assert any("does not look like L5/S1" in reason for reason in findings.needs_review)
-    whole = make_phantom(shape=(7, 320, 288), seed=3).image  # the same spine with its sacrum in view
-    assert not any(
-        "does not look like L5/S1" in r
-        for r in lumbar.analyze(whole, modality="MR", report=False).findings.needs_review
-    )
+    # That the check leaves a whole spine alone is measured on real slices, where it was trained: a drawn
+    # phantom's lumbosacral junction is not anatomy (tests/test_lumbosacral.py, bench/lumbosacral.py).

@@ -32,10 +32,10 @@ SOURCES = {
     "service": "bench/claims/service.json",
     "batch": "bench/claims/batch.json",
     "lumbosacral": "bench/claims/lumbosacral.json",
-    "lumbosacral_without_t1": "bench/claims/lumbosacral_ls4_t1.json",
     "grading_model": "lumbar/models/weights/grading.json",
     "segmentation_model": "lumbar/models/weights/segmentation.json",
     "lumbosacral_model": "lumbar/models/weights/lumbosacral.json",
+    "orientation": "bench/claims/orientation.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -515,7 +515,7 @@ def segmentation_claims() -> list[Claim]:
 def midsag_claims() -> list[Claim]:
     """Disc counts on the sequences never seen in training; the README lists T1 and T2."""
     exact = _in_passage("equals the count listed", "within one")
-    flag = _in_passage("where that flag fires", "match neither way")
+    flag = _in_passage("Where that flag fires", "match neither way")
 
     def small(m: dict) -> dict:
         return m["small_lowest_disc"]
@@ -547,13 +547,13 @@ def midsag_claims() -> list[Claim]:
         Claim(
             "midsag: counting the small lowest disc matches",
             flag,
-            lambda m: f"matches the listed count in {small(m)['count_matches_listed']}",
+            lambda m: f"counting it in {small(m)['count_matches_listed']}",
             ("midsag",),
         ),
         Claim(
             "midsag: leaving the small lowest disc out matches",
             flag,
-            lambda m: f"leaving it out in {small(m)[leave]}",
+            lambda m: f"leaving it out matches the listed count in {small(m)[leave]}",
             ("midsag",),
         ),
         Claim(
@@ -572,7 +572,6 @@ LUMBOSACRAL_ROWS = {  # README row -> (source, bench group)
     "SPIDER T2 SPACE, test patients": ("lumbosacral", "SPIDER t2_SPACE"),
     "second centre T2": ("lumbosacral", "second centre T2"),
     "all of the above": ("lumbosacral", "all"),
-    "SPIDER T1, check trained without T1": ("lumbosacral_without_t1", "SPIDER t1"),
 }
 LUMBOSACRAL_KINDS = {  # README column -> bench kind
     "as acquired (L5/S1 lowest)": "as acquired (L5/S1 lowest)",
@@ -606,6 +605,63 @@ def lumbosacral_claims() -> list[Claim]:
             ("lumbosacral",),
         )
     ]
+
+
+ORIENTATION_ROWS = {  # README row -> bench group
+    "SPIDER T2 SPACE middle slices, patients the network trained on": "T2 SPACE slice, seen in training",
+    "same, patients it did not train on": "T2 SPACE slice, unseen patient",
+    "second-centre T2 slices": "second centre T2",
+    "SPIDER mid-sagittal T2 SPACE pictures": "SPIDER mid-sagittal t2_SPACE",
+}
+
+
+def orientation_claims() -> list[Claim]:
+    """Pictures stored head down: the table of pictures whose way up is known, and the T1/T2 counts under it."""
+
+    def verdicts(record: dict, group: str) -> str:
+        s = record["summary"][group]
+        return f"{s['head_down']} / {s['head_up']} / {s['undecided']}"
+
+    claims = []
+    for row, group in ORIENTATION_ROWS.items():
+        claims += [
+            Claim(
+                f"orientation: {row}, judged",
+                _in_cell("pictures", row, "judged"),
+                lambda r, group=group: str(r["summary"][group]["n"]),
+                ("orientation",),
+            ),
+            Claim(
+                f"orientation: {row}, verdicts",
+                _in_cell("pictures", row, "head down"),
+                partial(verdicts, group=group),
+                ("orientation",),
+            ),
+            Claim(
+                f"orientation: {row}, wrong",
+                _in_cell("pictures", row, "wrong"),
+                lambda r, group=group: str(r["summary"][group]["wrong"]),
+                ("orientation",),
+            ),
+        ]
+    for sequence, label in (("t1", "T1"), ("t2", "T2")):
+        claims.append(
+            Claim(
+                f"orientation: SPIDER mid-sagittal {label}",
+                _in_passage("On SPIDER's mid-sagittal T1 and T2 pictures", "as decided"),
+                lambda r, sequence=sequence, label=label: f"{label} {verdicts(r, f'SPIDER mid-sagittal {sequence}')}",
+                ("orientation",),
+            )
+        )
+    claims.append(
+        Claim(
+            "orientation: margin",
+            _in_passage("Pictures stored head down", "Summary withheld"),
+            lambda r: f"closer than {r['min_margin']}",
+            ("orientation",),
+        )
+    )
+    return claims
 
 
 def findings_claims() -> list[Claim]:
@@ -653,7 +709,7 @@ def findings_claims() -> list[Claim]:
     claims += [
         Claim(
             f"findings: height index AUC vs level alone, {label}",
-            _in_passage("The disc height index does not", ")"),
+            _in_passage("by sequence (", ")"),
             partial(
                 lambda m, key, label: (
                     f"{label} {scored(m, 'disc narrowing', key)['auc']:.2f} vs "
@@ -822,7 +878,7 @@ def quality_and_speed_claims() -> list[Claim]:
 
 def body_size_claims() -> list[Claim]:
     """The adult body-size bound (bench/claims/body_size.json)."""
-    where = _in_passage("lumbar bodies smaller than any adult's (median middle height", "a mis-segmented image at")
+    where = _in_passage("lumbar bodies smaller than any adult's (median middle height", "the smallest is at")
     return [
         Claim("body size: bound", where, lambda b: f"below {b['threshold_mm']:.0f} mm", ("body_size",)),
         Claim("body size: images", where, lambda b: f"measures {b['measured']} SPIDER adult images", ("body_size",)),
@@ -835,7 +891,7 @@ def body_size_claims() -> list[Claim]:
         Claim("body size: flagged", where, lambda b: f"flags {b['flagged']} of them", ("body_size",)),
         Claim(
             "body size: smallest",
-            _in_passage("lumbar bodies smaller than any adult's (median middle height", "mm)."),
+            _in_passage("lumbar bodies smaller than any adult's (median middle height", "a thin margin)."),
             lambda b: f"at {b['min_mm']:.1f} mm",
             ("body_size",),
         ),
@@ -950,6 +1006,7 @@ CLAIMS = [
     *batch_claims(),
     *body_size_claims(),
     *lumbosacral_claims(),
+    *orientation_claims(),
 ]
 
 

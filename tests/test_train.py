@@ -31,7 +31,7 @@ def png_layout(tmp_path_factory):
     return root
 
 
-def tiny_config(data, out, steps):
+def tiny_config(data, out, steps, **changes):
     return SegmentationConfig(
         data=str(data),
         out=str(out),
@@ -43,6 +43,7 @@ def tiny_config(data, out, steps):
         spacing_mm=2.0,
         target_mm=4.0,
         synthetic_fraction=0.5,  # the label-map synthesis path too, resumed with its random state
+        **changes,
     )
 
 
@@ -83,3 +84,18 @@ def test_training_resumes_and_exports_onnx(png_layout, tmp_path):
 
     model = load_model("tiny", str(onnx_path))
     assert model(np.zeros((1, 1, 64, 96), np.float32)).shape == (1, 4, 64, 96)
+
+
+def test_fine_tuning_starts_from_the_given_weights(png_layout, tmp_path):
+    import torch
+
+    first = tmp_path / "first"
+    train_segmentation(tiny_config(png_layout, first, steps=1))
+    tuned = tmp_path / "tuned"
+    init = str(first / "segmentation.pt")
+    train_segmentation(tiny_config(png_layout, tuned, steps=2, init=init, lr=0.0))
+    log = (tuned / "train.log").read_text()
+    assert "starting from" in log
+    start = {k: v.float() for k, v in torch.load(first / "segmentation.pt").items()}
+    end = {k: v.float() for k, v in torch.load(tuned / "segmentation.pt").items()}
+    assert start.keys() == end.keys() and all(torch.equal(start[k], end[k]) for k in start)  # lr 0: unchanged

@@ -68,7 +68,7 @@ def write_png(display_slice: np.ndarray, path: str | Path) -> Path:
     from PIL import Image
 
     with atomic_path(path) as tmp:
-        Image.fromarray(np.asarray(display_slice, np.uint8)).save(tmp, format="PNG")
+        Image.fromarray(np.ascontiguousarray(display_slice, np.uint8)).save(tmp, format="PNG")
     return Path(path)
 
 

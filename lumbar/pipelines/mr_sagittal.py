@@ -26,6 +26,7 @@ from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from
 from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.lumbosacral import lumbosacral_probability, not_lumbosacral_flag
 from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine
+from lumbar.tasks.orientation import upright_picture
 from lumbar.tasks.overlays import heatmap_overlay, overlay
 from lumbar.tasks.quality import quality_problems, smaller_than_adult, unlike_mri
 from lumbar.tasks.segmentation import segment as segment_semantic
@@ -67,9 +68,15 @@ def segment(
 ) -> Segmentation:
     """Segment every sagittal slice, name the levels and run the quality gate. ``gate`` holds further reasons to
     withhold the Summary (a forced run on an image the pipeline was not made for); ``model`` is a trained candidate
-    to use instead of the shipped network (benchmarks compare them on the same path)."""
+    to use instead of the shipped network (benchmarks compare them on the same path). A picture (PNG/JPEG, no
+    stored orientation) is turned upright first where it was stored head down (``tasks/orientation.py``)."""
     progress.stage("segmenting slices", total=image.sagittal_slices().shape[0])
-    semantic = segment_semantic(image, model, progress=progress.advance)
+    orientation = None
+    if image.is_picture:
+        image, semantic, orientation = upright_picture(image, model)
+        progress.advance(1)
+    else:
+        semantic = segment_semantic(image, model, progress=progress.advance)
     progress.stage("naming levels")
     levels = label_levels(semantic.classes, (image.spacing_mm[0], *image.sagittal_spacing_mm()))
     mid = mid_sagittal_index(semantic.classes)
@@ -86,11 +93,15 @@ def segment(
             f"modality not stated by the {image.format or 'file'}: read as {image.modality.value}; give --modality MR "
             "if it is a sagittal MRI to have findings stated"
         )
+    way_up = orientation.review_reason() if orientation is not None else None
+    if way_up and not orientation.decided:  # type: ignore[union-attr]
+        withheld.append(way_up)
     if confidence is None:
         withheld.append("nothing of a spine was segmented")
     elif confidence < LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {confidence:.2f}")
-    return Segmentation(image, semantic, levels, (*withheld, *image_reasons(image)), tuple(withheld))
+    noted = [way_up] if way_up and orientation.decided else []  # type: ignore[union-attr]
+    return Segmentation(image, semantic, levels, (*withheld, *image_reasons(image), *noted), tuple(withheld))
 
 
 def lumbosacral_flags(

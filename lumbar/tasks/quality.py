@@ -23,10 +23,10 @@ MIN_BODY_PIXELS = 20
 # 3 on CT in HU (`python bench/unlike_mri.py`). Above this, the "MRI" is likely a CT.
 MAX_MRI_RIM_RATIO = 1.0
 # Adults' lumbar bodies are 22-30 mm tall in the middle; a small child's are 10-15 mm. Measured by lumbar on SPIDER's
-# 331 mid-sagittal adult images whose listed pixel size fits them, the per-image median runs from 14.3 mm (one image
-# at 6.1 mm is a mis-segmentation; some PNGs were resized from the listed spacing) with a 1st percentile of 16.0 mm
-# and a median of 24.4 (`python bench/body_size.py`, bench/claims/body_size.json). Below this bound the spine is
-# smaller than every adult one lumbar was validated on but that mis-segmented image.
+# 331 mid-sagittal adult images whose listed pixel size fits them (turned head up), the per-image median runs from
+# 14.2 mm (some PNGs were resized from the listed spacing) with a 1st percentile of 16.5 mm and a median of 24.6
+# (`python bench/body_size.py`, bench/claims/body_size.json). Below this bound the spine is smaller than every adult
+# one lumbar was validated on.
 CHILD_BODY_HEIGHT_MM = 14.0
 LUMBAR_BODIES = ("L1", "L2", "L3", "L4", "L5")
 

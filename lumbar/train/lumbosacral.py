@@ -1,12 +1,13 @@
 """Train the lumbosacral check: is the lowest disc found L5/S1, or is the image cut above the sacrum?
 
-Examples come from SPIDER's mid-sagittal slices (T1, T2, T2 SPACE) where the shipped segmentation finds exactly
+Examples come from SPIDER's mid-sagittal slices (T1, T2, T2 SPACE; turned head up where stored head down, as
+``lumbar analyze`` does, and left out where their way up is unclear) where the shipped segmentation finds exactly
 the number of discs the dataset lists and the lowest is not flagged, so that its lowest disc is L5/S1. Each example
 is drawn afresh at every step: a disc (L5/S1: positive; L4/L5 or L3/L4: negative), and a field of view ending a
 random 3-45 mm below that disc, never farther than the slice reaches below its L5/S1 (one draw in five: exactly that
-far). So how far the picture reaches below the disc is the same for both classes and cannot be the answer: SPIDER's
-slices end 18-26 mm below L5/S1, and a check trained on negatives with longer views would learn that an image ending
-soon below a disc means the sacrum (``tests/test_train_lumbosacral.py`` guards this). Patches follow
+far). So how far the picture reaches below the disc is the same for both classes and cannot be the answer: a check
+trained on negatives with longer views than its positives would learn that an image ending soon below a disc means
+the sacrum (``tests/test_train_lumbosacral.py`` guards this). Patches follow
 :func:`lumbar.tasks.lumbosacral.disc_patch` exactly.
 
 Split by patient (test, validation, training); ``hold_out_sequence`` leaves one sequence out of training and
@@ -39,7 +40,7 @@ from lumbar.models.networks import LumbosacralNet
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.levels import find_discs, small_lowest_disc_flags
 from lumbar.tasks.lumbosacral import PATCH_PX, disc_patch
-from lumbar.tasks.segmentation import segment_slices
+from lumbar.tasks.orientation import upright_picture
 from lumbar.train import log, log_to
 
 MAX_DEPTH_MM = 45.0
@@ -83,13 +84,17 @@ def collect_cases(data: Path, progress: Progress = SILENT) -> list[Case]:
     progress.stage("finding discs on mid-sagittal slices", total=len(paths))
     cases = []
     for path in paths:
-        image = read_image(path, spacing_mm=spacing[path.stem][0])
-        slice_ = image.sagittal_slices()[0]
+        image, semantic, orientation = upright_picture(read_image(path, spacing_mm=spacing[path.stem][0]))
+        slice_, classes = image.sagittal_slices()[0], semantic.classes
         pixel = image.sagittal_spacing_mm()
-        classes = segment_slices(slice_[None], pixel).classes
         discs = find_discs(classes, (1.0, *pixel), 0)
         progress.advance()
-        if len(discs) != listed[path.stem] or len(discs) < 4 or small_lowest_disc_flags(discs, (1.0, *pixel)):
+        if (
+            not orientation.decided
+            or len(discs) != listed[path.stem]
+            or len(discs) < 4
+            or small_lowest_disc_flags(discs, (1.0, *pixel))
+        ):
             continue
         cases.append(
             Case(

@@ -54,6 +54,7 @@ class SegmentationConfig:
     max_minutes: float | None = None
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     synthetic_fraction: float = 0.0  # 0.5 was tried: see the model card
+    init: str | None = None  # weights (.pt) to start from instead of random ones: fine-tuning
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
 
 
@@ -125,6 +126,9 @@ def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> 
     synthesis = synthesiser()
 
     model = segmentation_net(cfg.channels).to(device)
+    if cfg.init:
+        model.load_state_dict({k: v.float() for k, v in torch.load(cfg.init, map_location=device).items()})
+        log.info("starting from %s", cfg.init)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: warmup_cosine(step, cfg.steps))
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)

@@ -1,0 +1,129 @@
+"""Which way up a picture was stored, decided by the segmentation network (``lumbar/tasks/orientation.py``).
+
+Truth comes from images whose way up is known, each measured as stored and turned over:
+* SPIDER's T2 SPACE slices (``t2space/images``, head up as the data README states and as checked by eye): the
+  middle slice of each of the 30 volumes; patients the segmentation network trained on are reported apart;
+* the 20 second-centre T2 slices (``mri_small_t2``, head up per its README).
+And SPIDER's 360 mid-sagittal PNGs, whose way up nobody states: how many are decided head down, head up or left
+undecided, per sequence; for the 30 T2 SPACE ones the truth is recovered by matching each to its own volume's
+slices (the mid-sagittal picture equals one of them, or that slice turned over).
+
+Prints a table, writes ``bench/results/orientation.json`` and ``bench/claims/orientation.json``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED_DATA, save
+
+from lumbar.io import read_image
+from lumbar.io.arrays import picture_as_slice
+from lumbar.io.spider import patient_id, read_overview_spacing
+from lumbar.models.registry import load_model
+from lumbar.preprocess import resize
+from lumbar.tasks.orientation import MIN_MARGIN, upright_picture
+
+SPIDER = SHARED_DATA / "spider"
+SECOND_CENTRE = SHARED_DATA / "mri_small_t2"
+
+
+def judged(image, truth_head_down: bool | None) -> dict:
+    """The check's call on one picture: margin (upside-down minus as-stored confidence) and the verdict."""
+    _, _, check = upright_picture(image)
+    verdict = "undecided" if not check.decided else ("head down" if check.head_down else "head up")
+    row = {"margin": check.upside_down - check.as_stored, "verdict": verdict}
+    if truth_head_down is not None:
+        row["truth"] = "head down" if truth_head_down else "head up"
+        row["right"] = verdict == row["truth"]
+    return row
+
+
+def both_ways(name: str, group: str, image) -> list[dict]:
+    """A head-up picture judged as stored and turned over."""
+    turned = picture_as_slice(image.sagittal_slices()[0][::-1].copy(), image.sagittal_spacing_mm(), Path(name), "PNG")
+    return [
+        {"image": name, "group": group, **judged(image, False)},
+        {"image": name, "group": group, **judged(turned, True)},
+    ]
+
+
+def t2space_volumes() -> dict[str, list[Path]]:
+    slices: dict[str, list[Path]] = defaultdict(list)
+    for path in (SPIDER / "t2space" / "images").glob("*.png"):
+        slices[path.name.split("_slice")[0]].append(path)
+    return {k: sorted(v, key=lambda p: int(re.search(r"slice(\d+)", p.name).group(1))) for k, v in slices.items()}
+
+
+def stored_head_down(midsag: Path, volume: list[Path]) -> bool | None:
+    """Whether a mid-sagittal T2 SPACE picture is its head-up volume's slice turned over (None: matches neither)."""
+    picture = read_image(midsag).sagittal_slices()[0]
+    best = (0.0, None)
+    for path in volume:
+        candidate = resize(read_image(path).sagittal_slices()[0], picture.shape)
+        for turned in (False, True):
+            r = float(np.corrcoef((candidate[::-1] if turned else candidate).ravel(), picture.ravel())[0, 1])
+            best = max(best, (r, turned), key=lambda b: b[0])
+    return best[1] if best[0] > 0.9 else None
+
+
+def summarise(rows: list[dict]) -> dict:
+    margins = np.array([r["margin"] for r in rows])
+    out = {
+        "n": len(rows),
+        "head_down": int(sum(r["verdict"] == "head down" for r in rows)),
+        "head_up": int(sum(r["verdict"] == "head up" for r in rows)),
+        "undecided": int(sum(r["verdict"] == "undecided" for r in rows)),
+        "abs_margin_p5_p50": [float(np.percentile(np.abs(margins), 5)), float(np.median(np.abs(margins)))],
+    }
+    truth = [r for r in rows if "right" in r]
+    if truth:
+        decided = [r for r in truth if r["verdict"] != "undecided"]
+        out["with_truth"] = len(truth)
+        out["wrong"] = int(sum(not r["right"] for r in decided))
+        out["right_of_decided"] = float(np.mean([r["right"] for r in decided])) if decided else float("nan")
+    return out
+
+
+def main() -> None:
+    if not (SPIDER / "t2space").is_dir():
+        print(f"skipped: {SPIDER} not found")
+        return
+    spacing = read_overview_spacing(SPIDER / "overview.csv")
+    trained_on = set(load_model("segmentation").meta.get("split_patients", {}).get("train", []))
+    rows = []
+    volumes = t2space_volumes()
+    for series, paths in sorted(volumes.items()):
+        middle = paths[len(paths) // 2]
+        group = "T2 SPACE slice, " + ("seen in training" if patient_id(series) in trained_on else "unseen patient")
+        rows += both_ways(middle.stem, group, read_image(middle, spacing_mm=spacing[series][0], modality="MR"))
+    for path in sorted((SECOND_CENTRE / "images").glob("*.png")):
+        rows += both_ways(path.stem, "second centre T2", read_image(path, modality="MR"))
+    for path in sorted((SPIDER / "midsag").glob("*.png")):
+        if path.stem not in spacing:
+            continue
+        truth = stored_head_down(path, volumes[path.stem]) if path.stem in volumes else None
+        image = read_image(path, spacing_mm=spacing[path.stem][0], modality="MR")
+        group = f"SPIDER mid-sagittal {path.stem.split('_', 1)[1]}"
+        rows.append({"image": path.stem, "group": group, **judged(image, truth)})
+
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["group"]].append(row)
+    summary = {group: summarise(items) for group, items in sorted(groups.items())}
+    print(f"min margin {MIN_MARGIN}; margin = confidence upside down - as stored")
+    print(f"{'group':42s} {'n':>4s} {'down':>5s} {'up':>4s} {'undec':>5s} {'wrong':>5s}")
+    for group, s in summary.items():
+        counts = f"{s['n']:4d} {s['head_down']:5d} {s['head_up']:4d} {s['undecided']:5d}"
+        print(f"{group:42s} {counts} {s.get('wrong', '-')!s:>5s}")
+    save("orientation", {"min_margin": MIN_MARGIN, "summary": summary, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

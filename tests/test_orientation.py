@@ -1,0 +1,84 @@
+"""Pictures stored head down are turned upright before analysis, and their label maps go back to the file's rows."""
+
+from dataclasses import replace
+
+import numpy as np
+from conftest import shared
+from PIL import Image
+
+from lumbar.io import read_image
+from lumbar.io.arrays import picture_as_slice
+from lumbar.outputs import write_segmentation
+from lumbar.phantom import make_phantom
+from lumbar.pipelines.mr_sagittal import segment
+from lumbar.tasks.orientation import MIN_MARGIN, OrientationCheck
+
+
+def test_the_side_the_network_is_clearly_more_confident_of_wins():
+    upright = OrientationCheck(as_stored=0.95, upside_down=0.93)
+    assert upright.decided and not upright.head_down and upright.review_reason() is None
+    head_down = OrientationCheck(as_stored=0.93, upside_down=0.95)
+    assert head_down.head_down and "stored head down" in head_down.review_reason()
+    close = OrientationCheck(as_stored=0.95, upside_down=0.95 + MIN_MARGIN / 2)
+    assert not close.decided and not close.head_down and "unclear" in close.review_reason()
+
+
+def test_turning_a_picture_over_flips_its_rows_and_twice_is_the_identity():
+    picture = make_phantom(shape=(1, 96, 80), seed=2).image
+    turned = picture.turned_upside_down()
+    np.testing.assert_array_equal(turned.sagittal_slices()[0], picture.sagittal_slices()[0][::-1])
+    assert turned.stored_head_down and not turned.turned_upside_down().stored_head_down
+    np.testing.assert_array_equal(turned.turned_upside_down().array, picture.array)
+
+
+def _phantom_picture(tmp_path):
+    slices = make_phantom().image
+    mid = slices.sagittal_slices()[slices.shape[0] // 2]
+    return picture_as_slice(mid, slices.sagittal_spacing_mm(), tmp_path / "phantom.png", "PNG")
+
+
+def test_label_maps_of_a_turned_picture_are_written_in_the_files_rows(tmp_path):
+    seg = segment(_phantom_picture(tmp_path))
+    for head_down in (False, True):
+        pretend = replace(seg, image=replace(seg.image, stored_head_down=head_down))
+        outputs, _ = write_segmentation(pretend, tmp_path / str(head_down), "p")
+        written = np.asarray(Image.open(outputs["instances"]))
+        expected = seg.levels.instances[0][::-1] if head_down else seg.levels.instances[0]
+        np.testing.assert_array_equal(written, expected)
+
+
+def test_a_spider_picture_is_named_the_same_whichever_way_up_it_was_stored():
+    """SPIDER's mid-sagittal PNGs are stored head down: read as stored or flipped by hand first, the levels are the
+    same, at mirrored rows, and the sacrum end is at the bottom of the analysed image."""
+    path = shared("spider", "midsag", "100_t2.png")
+    stored = read_image(path, spacing_mm=0.5625, modality="MR")
+    as_stored = segment(stored)
+    by_hand = stored.sagittal_slices()[0][::-1]  # the same picture, as if stored head up
+    flipped = segment(picture_as_slice(by_hand.copy(), stored.sagittal_spacing_mm(), path, "PNG"))
+    assert as_stored.image.stored_head_down and not flipped.image.stored_head_down
+    assert [lv.name for lv in as_stored.levels.discs] == [lv.name for lv in flipped.levels.discs]
+    assert as_stored.levels.discs[0].name == "L5/S1"
+    np.testing.assert_array_equal(as_stored.image.array, flipped.image.array)  # both analysed the same way up
+    rows = [lv.centroid_mm[0] for lv in as_stored.levels.discs]
+    assert rows == sorted(rows, reverse=True)  # L5/S1 lowest in the analysed image
+
+
+def test_a_head_up_slice_is_left_as_stored():
+    path = shared("spider", "t2space", "images", "45_t2_SPACE_slice62.png")  # a held-out patient, head up
+    seg = segment(read_image(path, spacing_mm=0.5859, modality="MR"))
+    assert not seg.image.stored_head_down
+    assert not any("way up" in reason or "head down" in reason for reason in seg.review)
+
+
+def test_an_unclear_way_up_withholds_the_summary_and_a_turned_picture_is_noted(tmp_path, monkeypatch):
+    import lumbar.pipelines.mr_sagittal as pipeline
+    from lumbar.tasks.orientation import upright_picture
+
+    picture = _phantom_picture(tmp_path)
+    image, semantic, _ = upright_picture(picture)
+    for check, withheld in ((OrientationCheck(0.95, 0.95), True), (OrientationCheck(0.93, 0.95), False)):
+        monkeypatch.setattr(pipeline, "upright_picture", lambda *_a, c=check: (image, semantic, c))
+        seg = pipeline.segment(picture)
+        reason = check.review_reason()
+        assert reason in seg.review
+        assert (reason in seg.gate) is withheld
