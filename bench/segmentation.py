@@ -8,6 +8,7 @@ without it, speed is measured on a phantom volume of the same size). Prints a ta
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, peak_rss_mb_of, save, segmentation_model, timed
+from common import RESULTS, SHARED_DATA, peak_rss_mb_of, save, segmentation_model, timed
 
 from lumbar.evaluate.segmentation import summary_table
 from lumbar.image import SpineImage
@@ -113,6 +114,11 @@ def cli_end_to_end(volume: np.ndarray) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a trained candidate's ONNX: measure its held-out accuracy only")
+    parser.add_argument(
+        "--accuracy-only",
+        action="store_true",
+        help="remeasure held-out accuracy and level naming, keeping the last speed figures (speed wants an idle CPU)",
+    )
     args = parser.parse_args()
     if args.model:
         network, model = segmentation_model(args.model)
@@ -123,17 +129,21 @@ def main() -> None:
         Console().print(summary_table({"summary": payload["accuracy_held_out"]}))
         print(f"wrote {path}")
         return
-    volume, source = volume_20_slices()
-    payload = {"volume": {"source": source, "shape": list(volume.shape)}}
-    payload["speed"] = speed(volume)
-    payload["end_to_end"] = cli_end_to_end(volume)
+    if args.accuracy_only:
+        payload = {k: v for k, v in json.loads((RESULTS / "segmentation.json").read_text()).items() if k != "machine"}
+    else:
+        volume, source = volume_20_slices()
+        payload = {"volume": {"source": source, "shape": list(volume.shape)}}
+        payload["speed"] = speed(volume)
+        payload["end_to_end"] = cli_end_to_end(volume)
     payload["accuracy_held_out"] = accuracy()
     path = save("segmentation", payload)
 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Segmentation benchmark ({source} volume {volume.shape})")
+    volume = payload["volume"]
+    table = Table(title=f"Segmentation benchmark ({volume['source']} volume {tuple(volume['shape'])})")
     table.add_column("measure")
     table.add_column("value")
     for key, value in payload["speed"].items():

@@ -293,7 +293,7 @@ def grading_claims() -> list[Claim]:
         claims.append(
             Claim(
                 f"grading: network with level, {key}",
-                stacked if key != "herniation" else _in_passage("Giving the network's out-of-fold", "adds nothing"),
+                stacked,
                 partial(
                     lambda b, key: f"{key} {b['results']['network_with_level'][key]['balanced_accuracy']:.2f}", key=key
                 ),
@@ -303,7 +303,7 @@ def grading_claims() -> list[Claim]:
     claims.append(
         Claim(
             "grading: grades where the features model beats the network",
-            _in_passage("The network beats it on every grade", "where both lose"),
+            _in_passage("The network beats it on every grade", "so the network stays"),
             lambda b: (
                 "every grade but "
                 + english_list(
@@ -374,7 +374,7 @@ def operating_point_claims() -> list[Claim]:
     def unvalidated(g: dict) -> list[dict]:
         return [r for r in g["findings"].values() if not r["validated"]]
 
-    not_validated = _in_passage("not validated (the level alone scores", "of their calls")
+    not_validated = _in_passage("are not validated: the model's", "of their calls")
     claims += [
         Claim(
             "operating point: in-sample false-positive rate",

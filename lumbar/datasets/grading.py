@@ -1,8 +1,9 @@
 """Disc crops joined to expert gradings, with an honest count of what could be matched.
 
 SPIDER's ``radiological_gradings.csv`` grades each disc of a patient by ``IVD label``: 1 is the lowest
-disc (L5/S1 in a normal spine), counting upwards. Every image is segmented, its discs named from the
-bottom, and disc ``k`` from the bottom is joined to ``IVD label`` ``k``. Coverage says how many graded
+disc (L5/S1 in a normal spine), counting upwards. Every image is segmented as ``lumbar analyze`` segments it (a
+picture stored head down, as nearly all of SPIDER's mid-sagittal PNGs are, is turned upright first), its discs
+named from the bottom, and disc ``k`` from the bottom is joined to ``IVD label`` ``k``. Coverage says how many graded
 discs were found and matched, per sequence — no grading is dropped silently.
 """
 
