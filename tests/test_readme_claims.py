@@ -36,6 +36,7 @@ SOURCES = {
     "segmentation_model": "lumbar/models/weights/segmentation.json",
     "lumbosacral_model": "lumbar/models/weights/lumbosacral.json",
     "orientation": "bench/claims/orientation.json",
+    "lumbosacral_without_t1": "bench/claims/lumbosacral_ls6_t1.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -572,6 +573,7 @@ LUMBOSACRAL_ROWS = {  # README row -> (source, bench group)
     "SPIDER T2 SPACE, test patients": ("lumbosacral", "SPIDER t2_SPACE"),
     "second centre T2": ("lumbosacral", "second centre T2"),
     "all of the above": ("lumbosacral", "all"),
+    "SPIDER T1, check trained without T1": ("lumbosacral_without_t1", "SPIDER t1"),
 }
 LUMBOSACRAL_KINDS = {  # README column -> bench kind
     "as acquired (L5/S1 lowest)": "as acquired (L5/S1 lowest)",
