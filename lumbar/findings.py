@@ -152,9 +152,9 @@ class InputDescription(_Frozen):
     series_description: str | None = None
     stored_head_down: bool | None = Field(
         None,
-        description="Pictures (PNG/JPEG) only: true when the picture was stored head down and was turned upright "
-        "before analysis (the segmentation network is more confident on it upright); the label maps written are "
-        "in the file's own rows.",
+        description="True when a picture (PNG/JPEG) was stored head down and was turned upright before analysis "
+        "(the segmentation network is more confident on it upright; the label maps written are in the file's own "
+        "rows); absent otherwise.",
     )
 
 

@@ -230,8 +230,8 @@ class SpineImage:
             )
         if self.other_series:
             described["other_series"] = list(self.other_series)
-        if self.is_picture:
-            described["stored_head_down"] = self.stored_head_down
+        if self.stored_head_down:  # said only once analysis turned it: reading alone does not judge a picture
+            described["stored_head_down"] = True
         return described
 
     def series_label(self) -> str:

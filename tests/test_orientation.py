@@ -56,6 +56,8 @@ def test_a_spider_picture_is_named_the_same_whichever_way_up_it_was_stored():
     by_hand = stored.sagittal_slices()[0][::-1]  # the same picture, as if stored head up
     flipped = segment(picture_as_slice(by_hand.copy(), stored.sagittal_spacing_mm(), path, "PNG"))
     assert as_stored.image.stored_head_down and not flipped.image.stored_head_down
+    assert as_stored.image.describe()["stored_head_down"] is True  # findings.json's input says so
+    assert "stored_head_down" not in flipped.image.describe()
     assert [lv.name for lv in as_stored.levels.discs] == [lv.name for lv in flipped.levels.discs]
     assert as_stored.levels.discs[0].name == "L5/S1"
     np.testing.assert_array_equal(as_stored.image.array, flipped.image.array)  # both analysed the same way up

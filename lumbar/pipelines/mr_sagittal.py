@@ -94,13 +94,14 @@ def segment(
             "if it is a sagittal MRI to have findings stated"
         )
     way_up = orientation.review_reason() if orientation is not None else None
-    if way_up and not orientation.decided:  # type: ignore[union-attr]
+    unclear_way_up = orientation is not None and not orientation.decided
+    if way_up and unclear_way_up:
         withheld.append(way_up)
     if confidence is None:
         withheld.append("nothing of a spine was segmented")
     elif confidence < LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {confidence:.2f}")
-    noted = [way_up] if way_up and orientation.decided else []  # type: ignore[union-attr]
+    noted = [way_up] if way_up and not unclear_way_up else []  # turned upright: said, not withheld
     return Segmentation(image, semantic, levels, (*withheld, *image_reasons(image), *noted), tuple(withheld))
 
 
