@@ -57,7 +57,7 @@ def second_centre_mri(model) -> dict | None:
             continue
         truth = np.asarray(read_image(MRI_SMALL / "masks" / path.name).sagittal_slices()[0])
         seg = segment(read_image(path, modality="MR"), model=model)
-        pred = seg.semantic.classes[0][::-1] if seg.image.stored_head_down else seg.semantic.classes[0]  # file rows
+        pred = seg.image.in_stored_rows(seg.semantic.classes[0])  # in the file's rows, as the mask
         column = ndimage.binary_dilation(truth > 0, iterations=5)
         row = {"image": path.name, "disc_dice": dice(truth == SPIDER_DISC, (pred == Structure.DISC) & column)}
         if path.stem not in DISCS_ONLY:

@@ -80,7 +80,11 @@ def summarise(rows: list[dict]) -> dict:
         "head_down": int(sum(r["verdict"] == "head down" for r in rows)),
         "head_up": int(sum(r["verdict"] == "head up" for r in rows)),
         "undecided": int(sum(r["verdict"] == "undecided" for r in rows)),
-        "abs_margin_p5_p50": [float(np.percentile(np.abs(margins), 5)), float(np.median(np.abs(margins)))],
+        "abs_margin_min_p5_p50": [
+            float(np.abs(margins).min()),
+            float(np.percentile(np.abs(margins), 5)),
+            float(np.median(np.abs(margins))),
+        ],
     }
     truth = [r for r in rows if "right" in r]
     if truth:
@@ -122,6 +126,11 @@ def main() -> None:
     for group, s in summary.items():
         counts = f"{s['n']:4d} {s['head_down']:5d} {s['head_up']:4d} {s['undecided']:5d}"
         print(f"{group:42s} {counts} {s.get('wrong', '-')!s:>5s}")
+    closest = sorted(
+        (r for r in rows if r["group"].startswith("SPIDER mid-sagittal t")), key=lambda r: abs(r["margin"])
+    )
+    print("closest calls on SPIDER's T1/T2 mid-sagittal pictures (to check by eye):")
+    print(", ".join(f"{r['image']} {r['verdict']} {r['margin']:+.4f}" for r in closest[:16]))
     save("orientation", {"min_margin": MIN_MARGIN, "summary": summary, "rows": rows})
 
 

@@ -191,6 +191,12 @@ class SpineImage:
         flipped = np.ascontiguousarray(np.flip(self.array, axis=2))
         return replace(self, array=flipped, stored_head_down=not self.stored_head_down)
 
+    def in_stored_rows(self, display: np.ndarray) -> np.ndarray:
+        """Display-oriented arrays ``(..., rows, cols)`` of this image in the rows its file stores them (turned over
+        for a picture stored head down; unchanged otherwise). The turn is its own inverse: the same call brings
+        arrays in the file's rows (a reference mask) to the analysed image's."""
+        return np.flip(display, axis=-2) if self.stored_head_down else display
+
     def with_array(self, array: np.ndarray) -> SpineImage:
         """Same geometry and provenance, other voxels (a label map, a normalised copy)."""
         if array.shape != self.shape:

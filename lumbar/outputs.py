@@ -77,11 +77,9 @@ def write_segmentation(seg: Segmentation, out_dir: str | Path, stem: str) -> tup
     outputs: dict[str, str] = {}
     notes: list[str] = []
     if image.is_picture:
-        semantic_rows, instance_rows = semantic_spider[0], instances[0].astype(np.uint8)
-        if image.stored_head_down:  # analysed upright; the label maps go back to the file's own rows
-            semantic_rows, instance_rows = semantic_rows[::-1], instance_rows[::-1]
+        semantic_rows, instance_rows = image.in_stored_rows(semantic_spider[0]), image.in_stored_rows(instances[0])
         outputs["semantic"] = str(write_png(semantic_rows, out_dir / f"{stem}.png"))
-        outputs["instances"] = str(write_png(instance_rows, out_dir / "instances" / f"{stem}.png"))
+        outputs["instances"] = str(write_png(instance_rows.astype(np.uint8), out_dir / "instances" / f"{stem}.png"))
         return outputs, notes
     outputs["semantic"] = str(
         write_nifti(image.labels_from_sagittal(semantic_spider).array, image, out_dir / f"{stem}_seg.nii.gz")

@@ -29,6 +29,8 @@ def test_turning_a_picture_over_flips_its_rows_and_twice_is_the_identity():
     np.testing.assert_array_equal(turned.sagittal_slices()[0], picture.sagittal_slices()[0][::-1])
     assert turned.stored_head_down and not turned.turned_upside_down().stored_head_down
     np.testing.assert_array_equal(turned.turned_upside_down().array, picture.array)
+    np.testing.assert_array_equal(turned.in_stored_rows(turned.sagittal_slices()), picture.sagittal_slices())
+    np.testing.assert_array_equal(picture.in_stored_rows(picture.sagittal_slices()), picture.sagittal_slices())
 
 
 def _phantom_picture(tmp_path):
@@ -84,3 +86,24 @@ def test_an_unclear_way_up_withholds_the_summary_and_a_turned_picture_is_noted(t
         reason = check.review_reason()
         assert reason in seg.review
         assert (reason in seg.gate) is withheld
+
+
+def test_a_turned_pictures_levels_json_places_each_level_on_its_written_label(tmp_path):
+    """`lumbar segment` on a head-down SPIDER picture: the levels JSON's positions are in the file's rows, like the
+    instance PNG written beside it, so each disc's centroid lies on its own label there."""
+    import json
+
+    from lumbar.outputs import save_segmentation
+
+    path = shared("spider", "midsag", "100_t2.png")
+    seg = save_segmentation(segment(read_image(path, spacing_mm=0.478, modality="MR")), tmp_path, "p")
+    assert seg.image.stored_head_down
+    written = np.asarray(Image.open(seg.outputs["instances"]))
+    levels = json.loads((tmp_path / "levels" / "p.json").read_text())["levels"]
+    rows = {lv["name"]: lv["centroid_mm"][0] / 0.478 for lv in levels if lv["kind"] == "disc"}
+    for lv in levels:
+        if lv["kind"] == "disc":
+            label_rows = np.nonzero(written == lv["label"])[0]
+            assert abs(label_rows.mean() - rows[lv["name"]]) < 5  # pixels
+            assert lv["axis"][0] > 0  # toward the head: down the file's rows
+    assert rows["L5/S1"] < rows["L1/L2"]  # stored head down: L5/S1 near the top of the file

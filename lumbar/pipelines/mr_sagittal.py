@@ -81,8 +81,7 @@ def segment(
     levels = label_levels(semantic.classes, (image.spacing_mm[0], *image.sagittal_spacing_mm()))
     mid = mid_sagittal_index(semantic.classes)
     levels.flags += lumbosacral_flags(image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels)
-    structure = semantic.classes > 0
-    confidence = float(semantic.confidence[structure].mean()) if structure.any() else None
+    confidence = semantic.mean_confidence()
     flags = levels.flags if image.spacing_known else [_assumed(flag) for flag in levels.flags]
     withheld = [*gate, *flags, *quality_problems(levels.instances[mid], levels.levels)]
     foreign = unlike_mri(image.sagittal_slices()[mid], levels.instances[mid], levels.levels)

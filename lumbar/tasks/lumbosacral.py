@@ -11,8 +11,8 @@ the probability that the disc is L5/S1 with the sacrum below it, rather than a l
 below. Where it is below the operating point chosen on validation patients, the levels get a review flag.
 
 The patch shows 120 mm of the spine above the disc (the lumbar curve: where the disc sits in it) and 40 mm below.
-SPIDER's mid-sagittal slices, read head up, reach 32-110 mm below L5/S1 (5th-95th percentile), so the patch's
-40 mm below are in view in nearly all of the slices it learnt from.
+Read head up, SPIDER's mid-sagittal slices go on into the sacrum below L5/S1, so the check learnt from patches
+that show what lies below the disc (the training draw cuts some short, both classes alike).
 """
 
 from __future__ import annotations

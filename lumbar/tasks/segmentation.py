@@ -26,6 +26,11 @@ class SemanticSegmentation:
     spacing_mm: tuple[float, float]
     model_version: str
 
+    def mean_confidence(self) -> float | None:
+        """Mean probability of the chosen class over the pixels segmented as a structure; None when none are."""
+        structure = self.classes > 0
+        return float(self.confidence[structure].mean()) if structure.any() else None
+
 
 def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
     shifted = logits - logits.max(axis=axis, keepdims=True)
