@@ -60,7 +60,7 @@ def segment(
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
     chosen = route(image, force)
     check_memory([image.shape], image.source)
-    seg = chosen.pipeline.segment(image, progress, chosen.gate)
+    seg = chosen.pipeline.segment(chosen.image, progress, chosen.gate)
     if out is None:
         return seg
     progress.stage("writing masks")
@@ -94,7 +94,7 @@ def analyze(
         check_study_folder(Path(out) / (stem or default_stem), (image.source, *image.source_files))
     chosen = route(image, force)
     check_memory([image.shape], image.source)
-    result = chosen.pipeline.analyze(image, gate=(*chosen.gate, *withhold), progress=progress)
+    result = chosen.pipeline.analyze(chosen.image, gate=(*chosen.gate, *withhold), progress=progress)
     if out is None:
         return result
     return write_result(result, Path(out) / (stem or default_stem), report=report, progress=progress)
@@ -125,8 +125,12 @@ def analyze_patient(
     folders = [Path(out) / name for name in study.names] if out is not None else []
     for folder, image in zip(folders, study.images):
         check_study_folder(folder, (image.source, *image.source_files))
-    results = routes[0].pipeline.analyze_images(  # one pipeline reads every series of a study (today: one exists)
-        list(study.images), same_patient=True, gates=[r.gate for r in routes], notes=study.notes, progress=progress
+    results = routes[0].pipeline.analyze_images(  # one pipeline reads every series of a study
+        [r.image for r in routes],
+        same_patient=True,
+        gates=[r.gate for r in routes],
+        notes=study.notes,
+        progress=progress,
     )
     if out is None:
         return results

@@ -247,8 +247,7 @@ def analyze(
     def show(study: Path, name: str, result: Any) -> None:
         findings = result.findings
         console.print(
-            f"[green]{escape(str(study))}[/green]: {len(findings.discs)} discs "
-            f"({', '.join(d.level for d in findings.discs) or 'none'}) -> {escape(str(result.folder))}",
+            f"[green]{escape(str(study))}[/green]: {found_text(findings)} -> {escape(str(result.folder))}",
             highlight=False,
         )
         for reason in findings.needs_review:
@@ -281,6 +280,19 @@ def analyze(
         )
 
     run_many(inputs, work, show)
+
+
+def found_text(findings: Any) -> str:
+    """What an analysis found, in a few words: the discs of an MRI, the vertebrae and major curve of a radiograph."""
+    if findings.view == "frontal":
+        major = next((c for c in findings.cobb_angles if c.curve == "major"), None)
+        curve = (
+            f", major Cobb angle {major.angle_deg:.0f}° ({major.upper_vertebra}-{major.lower_vertebra})"
+            if major
+            else ""
+        )
+        return f"{len(findings.vertebrae)} vertebrae{curve}"
+    return f"{len(findings.discs)} discs ({', '.join(d.level for d in findings.discs) or 'none'})"
 
 
 @app.command()
@@ -486,6 +498,55 @@ def train_lumbosacral_cmd(
     with progress_bar() as bar:
         path = train_lumbosacral(cfg, progress=StageBar(bar))
     console.print(f"wrote {path}")
+
+
+@train_app.command("radiograph")
+@friendly_errors
+def train_radiograph_cmd(
+    data: Path = typer.Option(
+        ..., help="AASCE-style folder: images/training/*.jpg and labels/training/{filenames,landmarks,angles}.csv."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log, ONNX. Run again to resume."),
+    epochs: int = typer.Option(60, help="Most epochs; training stops earlier when validation stops improving."),
+    limit: int = typer.Option(None, help="Use only this many training images (a quick trial)."),
+    seed: int = typer.Option(0, help="Seed of the patient split and of training."),
+) -> None:
+    """Train the frontal radiograph network: each vertebra T1-L5 and its four body corners."""
+    require_train_extra()
+    from lumbar.train.radiograph import RadiographConfig, train_radiograph
+
+    labels = data / "labels" / "training"
+    if not all((labels / f"{name}.csv").is_file() for name in ("filenames", "landmarks", "angles")):
+        raise InputError(f"{data}: expected labels/training/filenames.csv, landmarks.csv and angles.csv (AASCE layout)")
+    cfg = RadiographConfig(data=str(data), out=str(out), epochs=epochs, limit=limit, seed=seed)
+    with progress_bar() as bar:
+        path = train_radiograph(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path}")
+
+
+@train_app.command("xray-bmd")
+@friendly_errors
+def train_xray_bmd_cmd(
+    images: Path = typer.Option(..., help="Folder of spine radiographs (PNG, JPEG or DICOM)."),
+    labels: Path = typer.Option(
+        ...,
+        help="CSV: image (file name), patient (optional), and t_score (DXA) or class (normal/osteopenia/osteoporosis).",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: log, cross-validated figures, ONNX."),
+    folds: int = typer.Option(5, help="Patient folds of the cross-validation."),
+    epochs: int = typer.Option(30, help="Epochs per network."),
+    seed: int = typer.Option(0, help="Seed of the folds and of training."),
+) -> None:
+    """Train a bone density classifier (normal / osteopenia / osteoporosis by DXA T-score) on your radiographs."""
+    require_train_extra()
+    from lumbar.train.xray_bmd import BmdConfig, train_bmd
+
+    if not images.is_dir() or not labels.is_file():
+        raise InputError(f"expected a folder of radiographs ({images}) and a labels CSV ({labels})")
+    cfg = BmdConfig(images=str(images), labels=str(labels), out=str(out), folds=folds, epochs=epochs, seed=seed)
+    with progress_bar() as bar:
+        path = train_bmd(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path} and {out / 'xray_bmd.json'}")
 
 
 @evaluate_app.command("grading")

@@ -17,7 +17,7 @@ from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -135,10 +135,34 @@ class VertebraMeasurements(_Measured):
     upper_endplate_deg: Angle | None
 
 
+class FrontalVertebraMeasurements(_Measured):
+    """A vertebra on a frontal radiograph, from its four body corners."""
+
+    height_left: Length | None = Field(description="Superior to inferior corner on the image's left side.")
+    height_right: Length | None = Field(description="The same on the image's right side.")
+    tilt_deg: Angle | None = Field(
+        description="The body's mid-line (middle of its left side to middle of its right side) against the image's "
+        "horizontal; positive when its right end is higher."
+    )
+
+
+Point = tuple[float, float]
+
+
 class Vertebra(_Frozen):
     level: VertebraLevel
     label: int
     measurements: VertebraMeasurements | None = None
+    corners_px: tuple[Point, Point, Point, Point] | None = Field(
+        None,
+        description="Radiographs: the body's four corners as [x, y] in the input image's pixels (x = column, y = row, "
+        "origin top-left); frontal: left-superior, right-superior, right-inferior, left-inferior, left and right as "
+        "in the image.",
+    )
+    detection_score: Probability | None = Field(
+        None, description="Radiographs: the network's centre score for this body (0-1)."
+    )
+    frontal: FrontalVertebraMeasurements | None = None
 
 
 class InputDescription(_Frozen):
@@ -158,6 +182,15 @@ class InputDescription(_Frozen):
     )
 
 
+class CobbAngle(_Frozen):
+    """One curve of a frontal spine: the angle between the mid-lines of its two end vertebrae."""
+
+    curve: Literal["major", "minor"] = Field(description="major: the largest angle between any two vertebrae.")
+    angle_deg: Annotated[float, Field(ge=0, le=180)]
+    upper_vertebra: VertebraLevel
+    lower_vertebra: VertebraLevel
+
+
 class Statement(_Frozen):
     """One line of the Summary: a finding stated at a validated operating point, with how far to trust it."""
 
@@ -172,10 +205,18 @@ class Findings(_Frozen):
     lumbar_version: str
     input: InputDescription
     models: dict[str, str]
+    view: Literal["sagittal", "frontal"] = Field(
+        "sagittal", description="sagittal: an MRI slice or volume; frontal: a frontal (AP/PA) radiograph."
+    )
     units: Literal["mm", "pixels"] = Field(description="Unit of every distance: pixels when the spacing is unknown.")
     discs: tuple[Disc, ...]
     vertebrae: tuple[Vertebra, ...]
     lordosis_deg: Angle | None = Field(None, description="L1 upper endplate to S1 upper endplate.")
+    cobb_angles: tuple[CobbAngle, ...] = Field(
+        default=(),
+        description="Frontal radiographs: the major curve, then the two further curves the AASCE 2019 challenge "
+        "reports (next to it on either side, or the two above it when it lies in the image's lower half).",
+    )
     narrowest_canal_ap_mm: Length | None = None
     narrowest_canal_level: DiscLevel | None = None
     needs_review: tuple[str, ...] = Field(default=(), description="Why a reader should check this result.")

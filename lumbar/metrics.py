@@ -247,3 +247,36 @@ def cross_fitted_rates(
         "sensitivity": float(np.mean(stated[truth == 1])) if (truth == 1).any() else float("nan"),
         "precision": float(np.mean(truth[stated] == 1)) if stated.any() else float("nan"),
     }
+
+
+def smape(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Symmetric mean absolute percentage error of angle sets ``(n_images, k)`` as the AASCE 2019 challenge
+    scores Cobb angles: per image, the sum of absolute differences over the sum of both sets' angles; the mean
+    over images, in percent (an image whose angles are all 0 in both counts as 0)."""
+    truth, predicted = np.atleast_2d(np.asarray(truth, float)), np.atleast_2d(np.asarray(predicted, float))
+    difference = np.abs(truth - predicted).sum(1)
+    total = (truth + predicted).sum(1)
+    return float(100 * np.mean(np.where(total > 0, difference / np.where(total > 0, total, 1), 0.0)))
+
+
+def corner_errors(truth: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Distances between the true and the found corners of matched vertebrae (``(n, 4, 2)`` each, [x, y]), in
+    pixels and in percent of the true body's height (the mean of its two side heights), and how many true
+    vertebrae found none. A true vertebra matches the nearest found centre within half its height, each found
+    vertebra at most once, nearest pairs first."""
+    truth, predicted = np.asarray(truth, float).reshape(-1, 4, 2), np.asarray(predicted, float).reshape(-1, 4, 2)
+    heights = (
+        np.linalg.norm(truth[:, 3] - truth[:, 0], axis=1) + np.linalg.norm(truth[:, 2] - truth[:, 1], axis=1)
+    ) / 2
+    distance = np.linalg.norm(truth.mean(1)[:, None] - predicted.mean(1)[None], axis=2)
+    pixels, relative, taken, matched = [], [], set(), set()
+    for flat in np.argsort(distance, axis=None, kind="stable"):
+        t, p = divmod(int(flat), distance.shape[1]) if distance.size else (0, 0)
+        if t in matched or p in taken or distance[t, p] > heights[t] / 2:
+            continue
+        matched.add(t)
+        taken.add(p)
+        error = np.linalg.norm(truth[t] - predicted[p], axis=1)
+        pixels += list(error)
+        relative += list(100 * error / heights[t])
+    return np.array(pixels), np.array(relative), len(truth) - len(matched)

@@ -7,6 +7,8 @@ one (:func:`lumbar.image.assumed_spacing_mm`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 MODEL_SPACING_MM = 0.75
@@ -59,3 +61,43 @@ def pad_to_multiple(array: np.ndarray, multiple: int = GRID_MULTIPLE) -> tuple[n
     ph, pw = (-h) % multiple, (-w) % multiple
     pad = [(0, 0)] * (array.ndim - 2) + [(0, ph), (0, pw)]
     return np.pad(array, pad), (h, w)
+
+
+RADIOGRAPH_SHAPE = (512, 256)  # the frontal radiograph network's input: rows, columns (a full spine is tall)
+RADIOGRAPH_OUTPUTS = 9  # its output channels: a vertebral body's centre, then 4 corners x (dx, dy)...
+RADIOGRAPH_OFFSET_SCALE = 32.0  # ...the offsets in units of this many input pixels
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """An image scaled to fit a fixed shape, keeping its aspect, and centred with zero padding: maps points
+    between the image's pixels and the network's (x = column, y = row; pixel centres at integers)."""
+
+    scale: tuple[float, float]  # (x, y): the scaled size over the image's, per axis (equal up to rounding)
+    offset: tuple[float, float]  # (x, y) of the image's pixel (0, 0) in the network's pixels
+    size: tuple[int, int]  # the scaled image's (rows, columns) inside the box
+
+    @classmethod
+    def fit(cls, shape: tuple[int, int], box: tuple[int, int] = RADIOGRAPH_SHAPE) -> Letterbox:
+        scale = min(box[0] / shape[0], box[1] / shape[1])
+        size = (max(1, min(box[0], round(shape[0] * scale))), max(1, min(box[1], round(shape[1] * scale))))
+        left, top = (box[1] - size[1]) // 2, (box[0] - size[0]) // 2
+        # Resizing maps pixel centres by (i + 0.5) * scale - 0.5 (per axis, with the size actually used).
+        sy, sx = size[0] / shape[0], size[1] / shape[1]
+        return cls((sx, sy), (left + 0.5 * sx - 0.5, top + 0.5 * sy - 0.5), size)
+
+    def to_box(self, points: np.ndarray) -> np.ndarray:
+        """Image pixel coordinates ``(..., 2)`` [x, y] into the network's."""
+        return np.asarray(points, np.float64) * np.asarray(self.scale) + np.asarray(self.offset)
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """The network's pixel coordinates ``(..., 2)`` [x, y] back into the image's."""
+        return (np.asarray(points, np.float64) - np.asarray(self.offset)) / np.asarray(self.scale)
+
+    def apply(self, image: np.ndarray, box: tuple[int, int] = RADIOGRAPH_SHAPE) -> np.ndarray:
+        """``image`` (2D grey) scaled into the box, intensities to [0, 1] (percentiles), zero around it."""
+        scaled = normalize_intensity(resize(np.asarray(image, np.float32), self.size))
+        out = np.zeros(box, np.float32)
+        top, left = (box[0] - self.size[0]) // 2, (box[1] - self.size[1]) // 2
+        out[top : top + self.size[0], left : left + self.size[1]] = scaled
+        return out

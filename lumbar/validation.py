@@ -1,9 +1,10 @@
 """Which findings were checked against an expert on real images, and at which operating point.
 
 ``lumbar/validation.json`` is written by the benches that measure it (``python bench/measurements.py --ship``
-for measured findings, ``python bench/grade_validation.py --ship`` for the grading model's): per finding, whether it is
-validated, the threshold at which it is stated, and the sensitivity and false-positive rate at that threshold on
-patients the threshold was not chosen on. A finding reaches a report's Summary only where this record says it
+for measured findings, ``python bench/grade_validation.py --ship`` for the grading model's, ``python
+bench/radiograph.py --ship`` for the radiograph network's Cobb angles): per finding, whether it is validated,
+the threshold at which it is stated, and the sensitivity and false-positive rate at that threshold on patients
+the threshold was not chosen on. A finding reaches a report's Summary only where this record says it
 is validated; everything else stays in the tables, marked "not validated".
 """
 
@@ -34,6 +35,8 @@ class Validation:
     reference: str = ""
     model_sha256: str = ""  # for a model's grades: the weights whose out-of-fold outputs the point was chosen on
     why: str = ""
+    positives: str = "positive disc images"  # what a positive and a negative are, as the basis sentence says them
+    negatives: str = "the expert graded normal"
 
     def basis(self) -> str:
         """How far the finding can be trusted, in one sentence for a reader."""
@@ -41,8 +44,8 @@ class Validation:
             return f"not validated: {self.why}" if self.why else "not validated"
         text = (
             f"validated against {self.reference}: found {self.sensitivity:.0%} of the expert's "
-            f"{self.n_positive} positive disc images, called {self.false_positive_rate:.1%} of the {self.n_negative} "
-            "the expert graded normal"
+            f"{self.n_positive} {self.positives}, called {self.false_positive_rate:.1%} of the {self.n_negative} "
+            f"{self.negatives}"
         )
         return text + (f"; {self.precision:.0%} of such calls were the expert's too" if self.precision else "")
 
@@ -82,7 +85,7 @@ def load_validation(path: str | None = None) -> dict[str, Validation]:
         return {}
     data = json.loads(record.read_text(encoding="utf-8"))
     out = {}
-    for part in ("measurements", "grades"):
+    for part in ("measurements", "grades", "radiographs"):
         section = data.get(part, {})
         for name, entry in section.get("findings", {}).items():
             shared = ("name", "reference", "model_sha256")

@@ -37,6 +37,8 @@ SOURCES = {
     "lumbosacral_model": "lumbar/models/weights/lumbosacral.json",
     "orientation": "bench/claims/orientation.json",
     "lumbosacral_without_t1": "bench/claims/lumbosacral_ls6_t1.json",
+    "radiograph": "bench/claims/radiograph.json",
+    "radiograph_model": "lumbar/models/weights/radiograph.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -994,7 +996,129 @@ def resources_claims() -> list[Claim]:
     ]
 
 
+def radiograph_claims() -> list[Claim]:
+    """The frontal radiograph table (network and the two no-image guesses), its passage and the models row."""
+    head = "frontal films"
+    claims = [
+        Claim(
+            "models: radiograph training patients",
+            _in_cell("model", "`radiograph`", "trained on"),
+            lambda m: f"{len(m['split_groups']['training'])} patients",
+            ("radiograph_model",),
+        ),
+        Claim(
+            "radiograph: test films",
+            _in_passage("**Frontal radiographs, held-out test films**", "Beside the network"),
+            lambda r: f"{r['test_images']} films",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: median training angles SMAPE",
+            _in_cell(head, "median training angles", "Cobb SMAPE"),
+            lambda r: metric_mean(r["median_training_angles_smape_pct"], 1),
+            ("radiograph",),
+        ),
+    ]
+    for row, key in (("network", "network"), ("mean training spine", "mean training spine")):
+        claims += [
+            Claim(
+                f"radiograph {row}: corner px",
+                _in_cell(head, row, "corner error (px)"),
+                lambda r, k=key: with_ci(
+                    r["results"][k]["corner_error_px_median"], r["results"][k]["corner_error_px_ci95"], 1
+                ),
+                ("radiograph",),
+            ),
+            Claim(
+                f"radiograph {row}: corner % height",
+                _in_cell(head, row, "corner error (%"),
+                lambda r, k=key: with_ci(
+                    r["results"][k]["corner_error_pct_height_median"],
+                    r["results"][k]["corner_error_pct_height_ci95"],
+                    1,
+                ),
+                ("radiograph",),
+            ),
+            Claim(
+                f"radiograph {row}: missed",
+                _in_cell(head, row, "bodies missed"),
+                lambda r, k=key: f"{r['results'][k]['vertebrae_missed']} of {r['results'][k]['bodies_found']}",
+                ("radiograph",),
+            ),
+            Claim(
+                f"radiograph {row}: named right",
+                _in_cell(head, row, "named right"),
+                lambda r, k=key: f"{r['results'][k]['bodies_named_right']} of {r['results'][k]['bodies_found']}",
+                ("radiograph",),
+            ),
+            Claim(
+                f"radiograph {row}: SMAPE",
+                _in_cell(head, row, "Cobb SMAPE"),
+                lambda r, k=key: metric_mean(r["results"][k]["cobb_smape_pct"], 1),
+                ("radiograph",),
+            ),
+            Claim(
+                f"radiograph {row}: major angle error",
+                _in_cell(head, row, "major angle error"),
+                lambda r, k=key: metric_mean(r["results"][k]["major_angle_abs_error_deg"], 1),
+                ("radiograph",),
+            ),
+        ]
+    passage = _in_passage("The targets (median corner error", "on this machine")
+    severe = lambda r: r["severe_curve"]["test"]  # noqa: E731
+    routed = lambda r, k: r["unstated_modality"][k]  # noqa: E731
+    claims += [
+        Claim("radiograph: Summary threshold", passage, lambda r: f"from {severe(r)['threshold']:g}°", ("radiograph",)),
+        Claim(
+            "radiograph: Summary sensitivity",
+            passage,
+            lambda r: f"{pct(severe(r)['sensitivity']['mean'])} of the {severe(r)['n_positive']} test films",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: Summary false positives",
+            passage,
+            lambda r: f"{pct(severe(r)['false_positive_rate']['mean'], 1)} of the {severe(r)['n_negative']} below",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: films routed",
+            passage,
+            lambda r: (
+                f"{routed(r, 'AASCE test radiographs (truth: radiograph)')['read_as_radiograph']} of the "
+                f"{routed(r, 'AASCE test radiographs (truth: radiograph)')['n']} test films"
+            ),
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: MRI pictures not routed",
+            passage,
+            lambda r: (
+                "none of SPIDER's "
+                f"{routed(r, 'SPIDER mid-sagittal MRI pictures (truth: MRI)')['n']} mid-sagittal MRI pictures"
+                if routed(r, "SPIDER mid-sagittal MRI pictures (truth: MRI)")["read_as_radiograph"] == 0
+                else "(some MRI pictures were read as radiographs)"
+            ),
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: Summary withheld by flags",
+            passage,
+            lambda r: f"withhold the Summary of {r['summary_withheld_by_flags']} of the {r['test_images']} test films",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: seconds per film",
+            passage,
+            lambda r: f"{r['seconds_per_radiograph_median']:.2f} s per film",
+            ("radiograph",),
+        ),
+    ]
+    return claims
+
+
 CLAIMS = [
+    *radiograph_claims(),
     *models_claims(),
     *grading_claims(),
     *operating_point_claims(),

@@ -9,6 +9,7 @@ from torch import nn
 from lumbar.errors import InputError
 from lumbar.grades import n_grading_outputs
 from lumbar.labels import Structure
+from lumbar.preprocess import RADIOGRAPH_OUTPUTS
 
 
 def segmentation_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.Module:
@@ -98,3 +99,36 @@ def load_torch_segmentation(name: str = "segmentation") -> nn.Module:
     net = segmentation_net(tuple(meta.get("channels", (16, 32, 64, 128, 256))))
     net.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu").items()})
     return net.eval()
+
+
+def radiograph_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.Module:
+    """2D U-Net (MONAI) from a grey radiograph to the vertebra-centre channel and eight corner offsets. The centre
+    channel starts at a 1% prior (CenterNet's initialisation), so the first steps are not spent unlearning 0.5
+    on every background pixel."""
+    net = UNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=RADIOGRAPH_OUTPUTS,
+        channels=channels,
+        strides=(2,) * (len(channels) - 1),
+        num_res_units=1,
+        norm="batch",
+    )
+    last = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+    with torch.no_grad():
+        last.bias[0] = -4.6
+    return net
+
+
+class BoneDensityNet(nn.Module):
+    """Bone density class from a whole letterboxed radiograph: four MONAI convolution stages, global average
+    pooling, dropout and a linear layer (about 0.2 M parameters)."""
+
+    def __init__(self, n_classes: int, channels: tuple[int, ...] = (16, 32, 64, 96), dropout: float = 0.3):
+        super().__init__()
+        self.net = nn.Sequential(
+            *conv_stages(1, channels), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1], n_classes)
+        )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image)

@@ -27,6 +27,7 @@ from lumbar.preprocess import (
     LUMBOSACRAL_PATCH_PX,
     LUMBOSACRAL_PIXEL_MM,
     MODEL_SPACING_MM,
+    RADIOGRAPH_SHAPE,
 )
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -96,6 +97,18 @@ REGISTRY: dict[str, ModelSpec] = {
             InputSpec(crop_shape=CROP_SHAPE),
             labels={**{g: list(c) for g, c in ORDINAL_GRADES.items()}, **{g: [0, 1] for g in BINARY_GRADES}},
             description="per-disc grades from a straightened mid-sagittal crop, read beside the study's other discs",
+        ),
+        ModelSpec(
+            "radiograph",
+            "radiograph",
+            (Modality.RADIOGRAPH,),
+            ("projection",),
+            InputSpec(
+                crop_shape=RADIOGRAPH_SHAPE,
+                normalisation="letterboxed into the shape (aspect kept, zero padding); percentile 0.5-99.5 to [0, 1]",
+            ),
+            labels={"centre": 0, "corner_offsets": [1, 8]},
+            description="frontal spine radiographs: each vertebral body's centre and four corners, T1 to L5",
         ),
         ModelSpec(
             "lumbosacral",

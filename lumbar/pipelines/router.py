@@ -1,19 +1,19 @@
 """Pick the pipeline for an image, or refuse it with one line that says why and what to do.
 
 Each pipeline says which images it reads (its models' registry entries decide); today that is sagittal
-MRI. CT, radiographs, fluoroscopy and ultrasound get pipelines of their own here; until they do, such an
-image is refused rather than run through models that never saw its kind. ``force`` runs the sagittal MRI
-pipeline anyway, and the run carries a reason that withholds its Summary.
+MRI and frontal radiographs. CT, lateral radiographs, fluoroscopy and ultrasound get pipelines of their own
+here; until they do, such an image is refused rather than run through models that never saw its kind. ``force``
+runs the sagittal MRI pipeline anyway, and the run carries a reason that withholds its Summary.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from lumbar.errors import InputError
-from lumbar.image import SpineImage
-from lumbar.pipelines import mr_sagittal
+from lumbar.image import Modality, SpineImage
+from lumbar.pipelines import mr_sagittal, xr_frontal
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.progress import Progress
 
@@ -42,7 +42,7 @@ class Pipeline(Protocol):
     ) -> list[Result]: ...
 
 
-PIPELINES: tuple[Pipeline, ...] = (mr_sagittal,)  # type: ignore[assignment]
+PIPELINES: tuple[Pipeline, ...] = (mr_sagittal, xr_frontal)  # type: ignore[assignment]
 
 
 class UnsupportedImage(InputError):
@@ -55,9 +55,11 @@ class UnsupportedImage(InputError):
 
 @dataclass(frozen=True)
 class Route:
-    """The pipeline chosen for an image, and the reasons a forced run withholds its Summary."""
+    """The pipeline chosen for an image, the image as that pipeline reads it (a picture of unstated modality found
+    to be a radiograph is read as one), and the reasons a forced run withholds its Summary."""
 
     pipeline: Pipeline
+    image: SpineImage
     gate: tuple[str, ...] = ()
 
 
@@ -68,15 +70,19 @@ def refusal(image: SpineImage) -> str | None:
 
 
 def route(image: SpineImage, force: bool = False) -> Route:
-    """The pipeline that reads ``image``; with ``force``, the sagittal MRI pipeline for any image, flagged."""
+    """The pipeline that reads ``image``; with ``force``, the sagittal MRI pipeline for any image, flagged. A
+    picture whose file does not state its modality (read as MR) is read as a radiograph where the radiograph
+    network finds a spine in it (:func:`xr_frontal.reads_as_radiograph`); its modality stays marked as guessed."""
+    if image.modality_guessed and image.modality is Modality.MR and xr_frontal.reads_as_radiograph(image):
+        image = replace(image, modality=Modality.RADIOGRAPH)
     refusals = []
     for pipeline in PIPELINES:
         why = pipeline.refusal(image)
         if why is None:
-            return Route(pipeline)
+            return Route(pipeline, image)
         refusals.append(why)
     if force:
-        return Route(mr_sagittal, (f"forced: {refusals[0]}; results may be meaningless",))  # type: ignore[arg-type]
+        return Route(mr_sagittal, image, (f"forced: {refusals[0]}; results may be meaningless",))  # type: ignore[arg-type]
     readable = "; ".join(p.DESCRIPTION for p in PIPELINES)
     raise UnsupportedImage(
         f"{image.source}: not supported: {refusals[0]}. lumbar reads {readable}; --force runs it anyway, flagged",

@@ -75,6 +75,7 @@ def render_html(f: Findings, figures: Figures) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
         f=f,
+        frontal=f.view == "frontal",
         title=title,
         unit=f.units,
         fmt=fmt,

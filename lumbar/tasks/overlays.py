@@ -98,3 +98,54 @@ def heatmap_overlay(crop: np.ndarray, heat: np.ndarray, scale: int = 2) -> np.nd
     rgb = (1 - 0.55 * w) * np.stack([grey] * 3, -1) + 0.55 * w * hot
     picture = Image.fromarray(rgb.astype(np.uint8))
     return np.asarray(picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR))
+
+
+def radiograph_overlay(
+    picture: np.ndarray,
+    vertebrae: list[tuple[str, np.ndarray]],
+    curves: list[tuple[float, np.ndarray, np.ndarray]],
+    width_px: int = 420,
+) -> np.ndarray:
+    """A radiograph with each named body's outline and corners, and each Cobb curve drawn as its two end
+    vertebrae's mid-lines, extended, with the angle written between them. ``vertebrae``: (name, corners ``(4, 2)``
+    [x, y] in the picture's pixels, left-superior first); ``curves``: (angle, upper corners, lower corners)."""
+    grey = to_grey(picture)
+    scale = width_px / picture.shape[1]
+    size = (width_px, max(1, round(picture.shape[0] * scale)))
+    image = Image.fromarray(grey).resize(size, Image.BILINEAR).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    font = _font(max(10, width_px // 34))
+    outline = STRUCTURE_COLOURS[Structure.VERTEBRA]
+    for name, corners in vertebrae:
+        points = [tuple(p) for p in np.asarray(corners) * scale]
+        draw.line([*points, points[0]], fill=outline, width=2)
+        for x, y in points:
+            draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=(255, 90, 90))
+        left = min(p[0] for p in points)
+        middle_y = sum(p[1] for p in points) / 4
+        draw.text(
+            (max(2, left - 34), middle_y - 7),
+            name,
+            fill=NAME_COLOURS[Structure.VERTEBRA],
+            font=font,
+            stroke_width=2,
+            stroke_fill=(0, 0, 0),
+        )
+    for k, (angle, upper, lower) in enumerate(curves):
+        colour = ((120, 220, 255), (180, 255, 160), (255, 170, 230))[k % 3]
+        for corners in (upper, lower):
+            c = np.asarray(corners) * scale
+            left, right = (c[0] + c[3]) / 2, (c[1] + c[2]) / 2
+            direction = (right - left) / max(np.linalg.norm(right - left), 1e-6)
+            middle = (left + right) / 2
+            draw.line(
+                [tuple(middle - direction * width_px * 0.3), tuple(middle + direction * width_px * 0.3)],
+                fill=colour,
+                width=2,
+            )
+        y = (np.asarray(upper)[:, 1].mean() + np.asarray(lower)[:, 1].mean()) / 2 * scale
+        x = np.asarray(upper)[:, 0].max() * scale + 12
+        draw.text(
+            (min(x, size[0] - 60), y), f"{angle:.0f}°", fill=colour, font=font, stroke_width=2, stroke_fill=(0, 0, 0)
+        )
+    return np.asarray(image)

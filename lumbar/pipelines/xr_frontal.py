@@ -1,0 +1,266 @@
+"""The frontal radiograph pipeline: each vertebra T1-L5 found, named and cornered; heights, tilts and Cobb angles.
+
+One radiograph in, one :class:`~lumbar.pipelines.result.Result` out, nothing written. The network (registry entry
+``radiograph``, trained on the AASCE 2019 frontal films) reads the letterboxed picture and gives each body's centre
+and four corners (:mod:`lumbar.tasks.corners`). Bodies are named top to bottom T1 ... L5 when all 17 are found, as
+the films the network learnt from span exactly those; otherwise upwards from the lowest, taken as L5, and the names
+are flagged. The outlines become the instance label map (one VerSe id per body), so that the writer, the levels JSON
+and the viewer treat a radiograph like any other image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from lumbar.figures import Figures
+from lumbar.findings import CobbAngle, Findings, FrontalVertebraMeasurements, InputDescription, Statement, Vertebra
+from lumbar.image import SpineImage
+from lumbar.labels import SPINE_ORDER, VERTEBRA_IDS, Structure
+from lumbar.models.registry import REGISTRY, OnnxModel, load_model
+from lumbar.pipelines.result import Result, Segmentation
+from lumbar.preprocess import Letterbox
+from lumbar.progress import SILENT, Progress
+from lumbar.tasks.cobb import CobbAngles, cobb_angles, side_heights, tilt_deg
+from lumbar.tasks.corners import FoundVertebra, decode
+from lumbar.tasks.levels import Level, LevelLabelling
+from lumbar.tasks.overlays import radiograph_overlay
+from lumbar.tasks.segmentation import SemanticSegmentation
+from lumbar.validation import load_validation
+from lumbar.version import __version__
+
+NAME = "xr_frontal"
+DESCRIPTION = "frontal (AP/PA) spine radiographs, T1 to L5"
+LEVELS = SPINE_ORDER[: SPINE_ORDER.index("L5") + 1]  # T1 ... L5: what the training films span
+LOW_SCORE = 0.15  # a body the network scores below this is flagged (1 of the 64 validation films has one)
+ROUTE_SCORE, MIN_SPINE = 0.3, 9  # a picture of unstated modality is a radiograph with 9 bodies scoring 0.3 or more
+GAP_FACTOR = 1.7  # a step between neighbouring bodies this many times the median: a body may be missing there...
+CLOSE_FACTOR = 0.6  # ...and this fraction of it: two found bodies may be one
+
+
+def refusal(image: SpineImage) -> str | None:
+    """Why this pipeline cannot read ``image`` (None when it can)."""
+    spec = REGISTRY["radiograph"]
+    if image.modality not in spec.modalities:
+        return f"{image.modality.value} images: the radiograph model reads projection radiographs (XR) only"
+    if not spec.shipped:
+        return "radiographs: no radiograph model ships in this installation"
+    if not image.is_2d:
+        return f"a radiograph is one picture; this image has {image.sagittal_slices().shape[0]} slices"
+    return None
+
+
+def reads_as_radiograph(image: SpineImage) -> bool:
+    """For a picture whose file does not state its modality (PNG/JPEG): whether the radiograph network finds a
+    frontal spine in it: at least ``MIN_SPINE`` bodies scoring ``ROUTE_SCORE`` or more. Chosen on the validation
+    films (57 of 64 pass) and SPIDER's MRI pictures (none of 380 does; at most 8 bodies score that high in one):
+    ``bench/radiograph.py`` measures it on the test films."""
+    if not REGISTRY["radiograph"].shipped or not image.is_picture:
+        return False
+    found = find_vertebrae(image.sagittal_slices()[0])
+    return sum(v.score >= ROUTE_SCORE for v in found) >= MIN_SPINE
+
+
+def radiograph_model() -> OnnxModel:
+    return load_model("radiograph")
+
+
+def find_vertebrae(picture: np.ndarray, model: OnnxModel | None = None) -> list[FoundVertebra]:
+    """The bodies in a frontal radiograph (rows, columns), top to bottom, corners in the picture's pixels."""
+    model = model or radiograph_model()
+    box = Letterbox.fit(picture.shape)
+    logits = model(box.apply(picture)[None, None])[0]
+    found = decode(logits, max_count=len(LEVELS))
+    return [FoundVertebra(box.to_image(v.centre), box.to_image(v.corners), v.score) for v in found]
+
+
+def name_vertebrae(found: list[FoundVertebra]) -> tuple[list[str], list[str]]:
+    """Level names for bodies found top to bottom, and the reasons to doubt them."""
+    n = len(found)
+    flags = []
+    if n == len(LEVELS):
+        return list(LEVELS), flags
+    names = list(LEVELS[len(LEVELS) - n :])
+    flags.append(
+        f"found {n} of the 17 vertebrae T1-L5 a full frontal film shows: named upwards from the lowest, taken as L5"
+    )
+    return names, flags
+
+
+def gap_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
+    """A step between neighbouring bodies much longer than the others (a body may be missing there) or much shorter
+    (two found bodies may be one, or one a neighbour's edge)."""
+    if len(found) < 4:
+        return []
+    steps = np.linalg.norm(np.diff([v.centre for v in found], axis=0), axis=1)
+    median = float(np.median(steps))
+    gaps = [
+        f"gap between {names[k]} and {names[k + 1]} {steps[k] / median:.1f} times the usual step: a vertebra may be "
+        "missing there and every name above it would be wrong"
+        for k in np.flatnonzero(steps > GAP_FACTOR * median)
+    ]
+    close = [
+        f"{names[k]} and {names[k + 1]} only {steps[k] / median:.1f} times the usual step apart: one of them may not "
+        "be a vertebra, and every name above it would be wrong"
+        for k in np.flatnonzero(steps < CLOSE_FACTOR * median)
+    ]
+    return gaps + close
+
+
+def segment(
+    image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = (), model: OnnxModel | None = None
+) -> Segmentation:
+    """Find and name the bodies; their outlines are the instance map. ``gate``: reasons that withhold the Summary."""
+    return detect(image, progress, gate, model)[0]
+
+
+def detect(
+    image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = (), model: OnnxModel | None = None
+) -> tuple[Segmentation, list[FoundVertebra]]:
+    """The segmentation (outlines as instances, names, review reasons) and the bodies it comes from, top to
+    bottom as named."""
+    progress.stage("finding vertebrae")
+    picture = image.sagittal_slices()[0]
+    model = model or radiograph_model()
+    found = find_vertebrae(picture, model)
+    names, flags = name_vertebrae(found)
+    flags += gap_flags(found, names)
+    weak = [name for name, v in zip(names, found) if v.score < LOW_SCORE]
+    if weak:
+        flags.append(f"low detection score (below {LOW_SCORE}) for {', '.join(weak)}")
+    instances = np.zeros(picture.shape, np.int32)
+    confidence = np.zeros(picture.shape, np.float32)
+    levels = []
+    spacing = image.sagittal_spacing_mm()
+    for name, vertebra in zip(names, found):
+        label = VERTEBRA_IDS[name]
+        canvas = Image.new("L", picture.shape[::-1], 0)
+        ImageDraw.Draw(canvas).polygon([tuple(p) for p in vertebra.corners], fill=1)
+        mask = np.asarray(canvas, bool)
+        instances[mask] = label
+        confidence[mask] = vertebra.score
+        x, y = vertebra.centre
+        levels.append(Level(name, label, "vertebra", (float(y * spacing[0]), float(x * spacing[1])), int(mask.sum())))
+    classes = np.where(instances > 0, int(Structure.VERTEBRA), 0).astype(np.uint8)
+    semantic = SemanticSegmentation(classes[None], confidence[None], spacing, model.version)
+    labelling = LevelLabelling(instances[None], levels[::-1], flags)  # caudal first, as levels are kept
+    withheld = [*gate, *flags]
+    if not found:
+        withheld.append("no vertebra found: is this a frontal spine radiograph?")
+    if image.modality_guessed:
+        withheld.append(
+            f"modality not stated by the {image.format or 'file'}: read as a radiograph; give --modality XR to have "
+            "findings stated"
+        )
+    notes = [] if image.spacing_known else ["pixel spacing unknown: heights are in pixels (give --spacing in mm)"]
+    return Segmentation(image, semantic, labelling, (*withheld, *notes), tuple(withheld)), found
+
+
+def cobb_statements(angles: list[CobbAngle], model_sha256: str = "") -> tuple[list[Statement], dict[str, str]]:
+    """The major curve in the Summary where its severity class was validated against the expert's angles
+    (``lumbar/validation.json``, section radiographs), else in ``not_validated`` with why; the level names, which
+    were measured and not validated, in ``not_validated`` always (so the Summary never names the end vertebrae).
+    A record holds only for the weights it was measured on (``model_sha256``)."""
+    records = load_validation()
+    names = records.get("radiograph_level_names")
+    not_validated = {"level_names": names.basis() if names else "not measured against an expert's names"}
+    record = records.get("cobb_major_40")
+    major = next((a for a in angles if a.curve == "major"), None)
+    if major is None:
+        return [], not_validated
+    if record is not None and record.model_sha256 and record.model_sha256 != model_sha256:
+        return [], {**not_validated, "cobb_angles": "measured against the expert for other weights than these"}
+    if record is None or not record.validated:
+        why = record.basis() if record else "not measured against an expert's angles"
+        return [], {**not_validated, "cobb_angles": why}
+    if major.angle_deg < record.threshold:
+        return [], not_validated
+    text = (
+        f"Scoliosis: major Cobb angle {major.angle_deg:.0f}°, a curve of 40° or more (stated from "
+        f"{record.threshold:g}°)."
+    )
+    return [Statement(level=None, finding="cobb_major_40", text=text, basis=record.basis())], not_validated
+
+
+def build_findings(seg: Segmentation, found: list[FoundVertebra], model_sha256: str = "") -> Findings:
+    """The findings of one frontal radiograph: per body its corners, heights and tilt; the Cobb angles."""
+    image = seg.image
+    names = [lv.name for lv in seg.levels.levels[::-1]]
+    corners = np.array([v.corners for v in found]).reshape(-1, 4, 2)
+    spacing = np.array(image.sagittal_spacing_mm())
+    heights = side_heights(corners)
+    if image.spacing_known:  # rows and columns may differ: measure each side in mm
+        heights = side_heights(corners * spacing[::-1])
+    tilts = tilt_deg(corners) if len(corners) else np.zeros(0)
+    vertebrae = [
+        Vertebra(
+            level=name,
+            label=VERTEBRA_IDS[name],
+            corners_px=tuple(tuple(map(float, p)) for p in v.corners),
+            detection_score=round(v.score, 4),
+            frontal=FrontalVertebraMeasurements(height_left=float(h[0]), height_right=float(h[1]), tilt_deg=float(t)),
+        )
+        for name, v, h, t in zip(names, found, heights, tilts)
+    ]
+    curves: list[CobbAngle] = []
+    if len(corners) >= 2:
+        measured: CobbAngles = cobb_angles(corners, image.sagittal_slices().shape[1])
+        for kind, curve in zip(("major", "minor", "minor"), (measured.major, measured.second, measured.third)):
+            curves.append(
+                CobbAngle(
+                    curve=kind,
+                    angle_deg=round(curve.angle_deg, 2),
+                    upper_vertebra=names[curve.upper],
+                    lower_vertebra=names[curve.lower],
+                )
+            )
+    summary, not_validated = cobb_statements(curves, model_sha256)
+    withheld = "; ".join(seg.gate) if seg.gate else None
+    described = image.describe()
+    return Findings(
+        lumbar_version=__version__,
+        input=InputDescription(**{k: described.get(k) for k in InputDescription.model_fields}),
+        models={"radiograph": seg.semantic.model_version},
+        view="frontal",
+        units="mm" if image.spacing_known else "pixels",
+        discs=(),
+        vertebrae=vertebrae,
+        cobb_angles=curves,
+        needs_review=seg.review,
+        summary=() if withheld else summary,
+        summary_withheld=withheld,
+        not_validated=not_validated,
+    )
+
+
+def overview(seg: Segmentation, findings: Findings) -> np.ndarray:
+    """The radiograph with every body outlined and named and the Cobb curves drawn."""
+    by_name = {v.level: np.array(v.corners_px) for v in findings.vertebrae if v.corners_px}
+    curves = [(c.angle_deg, by_name[c.upper_vertebra], by_name[c.lower_vertebra]) for c in findings.cobb_angles]
+    unique = list({(round(a, 2), u.tobytes(), lo.tobytes()): (a, u, lo) for a, u, lo in curves if a > 0}.values())
+    return radiograph_overlay(seg.image.sagittal_slices()[0], list(by_name.items()), unique)
+
+
+def analyze_images(
+    images: list[SpineImage],
+    *,
+    same_patient: bool = False,
+    gates: list[tuple[str, ...]] | None = None,
+    notes: tuple[str, ...] = (),
+    progress: Progress = SILENT,
+) -> list[Result]:
+    """Analyse radiographs already read; each stands alone (``same_patient`` changes nothing here)."""
+    results = []
+    for image, gate in zip(images, gates or [()] * len(images)):
+        model = radiograph_model()
+        seg, found = detect(image, progress, gate, model)
+        findings = build_findings(seg, found, getattr(model, "sha256", ""))
+        if notes:
+            findings = findings.model_copy(update={"needs_review": (*findings.needs_review, *notes)})
+        results.append(Result(seg, findings, Figures(overview(seg, findings))))
+    return results
+
+
+def analyze(image: SpineImage, *, gate: tuple[str, ...] = (), progress: Progress = SILENT) -> Result:
+    """Analyse one frontal radiograph."""
+    return analyze_images([image], gates=[gate], progress=progress)[0]
