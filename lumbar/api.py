@@ -121,6 +121,12 @@ def analyze_patient(
         sources, spacing_mm=spacing_mm, modality=modality, leave_out=(lambda image: None) if force else refusal
     )
     routes = [route(image, force) for image in study.images]
+    kinds = sorted({r.pipeline.NAME for r in routes})
+    if len(kinds) > 1:  # series of one patient are analysed together by one pipeline: MRI and a film are not
+        raise InputError(
+            f"{', '.join(str(s) for s in sources)}: the series need different pipelines ({', '.join(kinds)}); "
+            "analyse them separately, without --same-patient"
+        )
     check_memory([image.shape for image in study.images], ", ".join(str(s) for s in sources))
     folders = [Path(out) / name for name in study.names] if out is not None else []
     for folder, image in zip(folders, study.images):

@@ -15,7 +15,7 @@ from PIL import Image
 from lumbar.datasets.xray_ap import patient_group, read_part
 from lumbar.image import Modality
 from lumbar.io import read_image
-from lumbar.labels import VERTEBRA_IDS
+from lumbar.labels import STRUCTURE_COLOURS, VERTEBRA_IDS, Structure
 from lumbar.pipelines import xr_frontal
 from lumbar.pipelines.router import route
 from lumbar.preprocess import RADIOGRAPH_SHAPE, Letterbox
@@ -121,7 +121,9 @@ def test_pipeline_names_17_bodies_t1_to_l5_and_reports_their_corners_in_the_pict
     instances = result.segmentation.levels.instances[0]
     centre = np.round(truth[16].mean(0)).astype(int)
     assert instances[centre[1], centre[0]] == VERTEBRA_IDS["L5"]
-    assert result.figures.overview.shape[1] == 420
+    overview = result.figures.overview
+    outline = np.all(overview == np.array(STRUCTURE_COLOURS[Structure.VERTEBRA], np.uint8), axis=-1)
+    assert outline[:, 150:270].sum() > 17 * 100  # every body outlined down the middle of the film
 
 
 def test_fewer_bodies_are_named_up_from_l5_and_the_summary_is_withheld(tmp_path, monkeypatch):
@@ -207,7 +209,7 @@ def test_a_dicom_radiograph_is_routed_by_its_modality_and_measured_in_mm(tmp_pat
     from test_readers import write_dicom
 
     rng = np.random.default_rng(1)
-    path = write_dicom(tmp_path / "xr.dcm", rng.integers(0, 4000, (1000, 420)), "DX", ImagerPixelSpacing=[0.2, 0.2])
+    path = write_dicom(tmp_path / "xr.dcm", rng.integers(0, 4000, (1000, 420)), "DX", ImagerPixelSpacing=[0.2, 0.25])
     image = read_image(path)
     chosen = route(image)
     assert chosen.pipeline is xr_frontal and not image.modality_guessed
@@ -216,7 +218,13 @@ def test_a_dicom_radiograph_is_routed_by_its_modality_and_measured_in_mm(tmp_pat
     monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
     f = xr_frontal.analyze(chosen.image).findings
     assert f.units == "mm" and f.input.modality == "XR"
-    np.testing.assert_allclose([v.frontal.height_right for v in f.vertebrae], 24.0 * 0.2, atol=0.02)
+    level = f.vertebrae[0]  # T1: not tilted, so its sides run along the rows (0.2 mm each)
+    assert level.frontal.height_right == pytest.approx(24.0 * 0.2, abs=0.02)
+    steepest = max(f.vertebrae, key=lambda v: abs(v.frontal.tilt_deg))  # 15 degrees in pixels, less in mm
+    k = f.vertebrae.index(steepest)
+    tilt = np.radians(15.0 * np.sin(np.linspace(0, 2 * np.pi, 17))[k])
+    expected = np.degrees(np.arctan2(np.sin(tilt) * 0.2, np.cos(tilt) * 0.25))
+    assert steepest.frontal.tilt_deg == pytest.approx(expected, abs=0.05)
     np.testing.assert_allclose([v.corners_px for v in f.vertebrae], truth, atol=0.05)  # corners stay in pixels
     assert not any("spacing" in reason for reason in f.needs_review)
 
@@ -233,3 +241,103 @@ def test_two_bodies_found_too_close_are_flagged(tmp_path, monkeypatch):
         "would be wrong"
     ]
     assert f.summary == () and "T6 and T7 only" in f.summary_withheld
+
+
+def test_a_monochrome1_film_is_read_inverted_so_bone_stays_bright(tmp_path):
+    import pydicom
+    from test_readers import write_dicom
+
+    pixels = np.zeros((60, 40), np.uint16)
+    pixels[20:30, 10:30] = 1000  # bone, stored dark-is-high
+    normal = read_image(write_dicom(tmp_path / "m2.dcm", pixels, "DX", ImagerPixelSpacing=[0.2, 0.2]))
+    path = write_dicom(tmp_path / "m1.dcm", 1000 - pixels, "DX", ImagerPixelSpacing=[0.2, 0.2])
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.save_as(path)
+    inverted = read_image(path)
+    np.testing.assert_array_equal(inverted.sagittal_slices()[0], normal.sagittal_slices()[0])
+
+
+def test_a_study_mixing_mri_and_a_film_is_refused_with_same_patient(tmp_path):
+    import nibabel as nib
+    from test_readers import write_dicom
+
+    from lumbar.api import analyze_patient
+    from lumbar.errors import InputError
+    from lumbar.phantom import make_phantom
+
+    film = write_dicom(tmp_path / "xr.dcm", np.random.default_rng(0).integers(0, 4000, (200, 100)), "DX")
+    mri = tmp_path / "t2.nii.gz"
+    phantom = make_phantom(shape=(3, 160, 144), seed=1).image
+    nib.save(nib.Nifti1Image(phantom.array.astype(np.float32), phantom.affine), mri)
+    with pytest.raises(InputError, match="need different pipelines"):
+        analyze_patient([str(mri), str(film)])
+
+
+def records(**entries):
+    from lumbar.validation import Validation
+
+    return {name: Validation(name=name, **fields) for name, fields in entries.items()}
+
+
+def test_the_summary_states_a_curve_of_40_degrees_only_from_a_validated_record_for_these_weights(monkeypatch):
+    from lumbar.findings import CobbAngle
+
+    curves = [CobbAngle(curve="major", angle_deg=47.0, upper_vertebra="T6", lower_vertebra="T12")]
+    validated = {
+        "validated": True,
+        "threshold": 42.5,
+        "sensitivity": 0.8,
+        "false_positive_rate": 0.04,
+        "n_positive": 20,
+        "n_negative": 40,
+        "model_sha256": "abc",
+        "positives": "films at 40° or more",
+        "negatives": "below 40°",
+    }
+    monkeypatch.setattr(xr_frontal, "load_validation", lambda: records(cobb_major_40=validated))
+    summary, not_validated = xr_frontal.cobb_statements(curves, "abc")
+    assert [s.text for s in summary] == ["Scoliosis: major Cobb angle 47°, a curve of 40° or more (stated from 42.5°)."]
+    assert "T6" not in summary[0].text and "found 80% of the expert's 20 films at 40° or more" in summary[0].basis
+    assert set(not_validated) == {"level_names", "cobb_angle_values", "vertebra_measurements"}
+    assert xr_frontal.cobb_statements(curves, "other weights")[0] == []
+    below = [curves[0].model_copy(update={"angle_deg": 42.0})]
+    assert xr_frontal.cobb_statements(below, "abc")[0] == []
+    monkeypatch.setattr(
+        xr_frontal, "load_validation", lambda: records(cobb_major_40={**validated, "validated": False, "why": "5.1%"})
+    )
+    summary, not_validated = xr_frontal.cobb_statements(curves, "abc")
+    assert summary == [] and not_validated["cobb_angles"] == "not validated: 5.1%"
+
+
+def test_augmentation_moves_the_corners_with_the_pixels_and_swaps_sides_when_mirrored():
+    from lumbar.train.radiograph import random_geometry
+
+    corners = spine([0.0, 20.0], top=200.0, step=60.0, x=128.0)
+    image = np.zeros(RADIOGRAPH_SHAPE, np.float32)
+    for quad in corners:
+        for k, (x, y) in enumerate(quad):
+            image[round(y) - 1 : round(y) + 2, round(x) - 1 : round(x) + 2] = 0.25 * (k + 1)  # each corner its own grey
+    rng = np.random.default_rng(3)
+    mirrored_seen = False
+    for _ in range(8):
+        warped, moved = random_geometry(image, corners, rng)
+        for quad in moved:
+            values = [warped[round(y), round(x)] for x, y in quad]
+            assert all(v > 0.1 for v in values)  # every moved corner lands on its dot
+            assert quad[0, 0] < quad[1, 0] and quad[3, 0] < quad[2, 0]  # left stays left, mirrored or not
+            mirrored_seen |= values[0] > values[1] + 0.1  # the dot drawn as right-superior is now on the left
+    assert mirrored_seen
+
+
+def test_training_runs_and_resumes_on_the_real_films(tmp_path):
+    from lumbar.train.radiograph import RadiographConfig, train_radiograph
+
+    data = shared("xray_ap")
+    cfg = RadiographConfig(data=str(data), out=str(tmp_path), epochs=1, batch_size=2, limit=4)
+    train_radiograph(cfg)
+    cfg.epochs = 2
+    path = train_radiograph(cfg)
+    log = (tmp_path / "train.log").read_text()
+    assert "resumed after epoch 1" in log and path.is_file()
+    assert json.loads((tmp_path / "radiograph.json").read_text())["trained_epochs"] == 2

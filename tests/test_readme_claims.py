@@ -1068,7 +1068,9 @@ def radiograph_claims() -> list[Claim]:
     severe = lambda r: r["severe_curve"]["test"]  # noqa: E731
     routed = lambda r, k: r["unstated_modality"][k]  # noqa: E731
     claims += [
-        Claim("radiograph: Summary threshold", passage, lambda r: f"from {severe(r)['threshold']:g}°", ("radiograph",)),
+        Claim(
+            "radiograph: Summary threshold", passage, lambda r: f"measured {severe(r)['threshold']:g}°", ("radiograph",)
+        ),
         Claim(
             "radiograph: Summary sensitivity",
             passage,
@@ -1079,6 +1081,12 @@ def radiograph_claims() -> list[Claim]:
             "radiograph: Summary false positives",
             passage,
             lambda r: f"{pct(severe(r)['false_positive_rate']['mean'], 1)} of the {severe(r)['n_negative']} below",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: Summary not validated",
+            passage,
+            lambda r: "is not validated" if severe(r)["false_positive_rate"]["mean"] > 0.05 else "is validated",
             ("radiograph",),
         ),
         Claim(

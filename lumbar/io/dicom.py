@@ -221,6 +221,8 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
         slope, intercept = rescale(ds)
         slices.append(pixels * slope + intercept)
     volume = np.stack(slices)  # (slice, row, col)
+    if first.get("PhotometricInterpretation") == "MONOCHROME1":  # stored with the minimum shown white: invert
+        volume = volume.max() + volume.min() - volume
     if affine is None:  # a projection, or no geometry (secondary capture): pictures shown as read
         spacing = pixel_spacing_mm(first)
         row, col = spacing if spacing is not None else (1.0, 1.0)

@@ -159,11 +159,19 @@ def detect(
 def cobb_statements(angles: list[CobbAngle], model_sha256: str = "") -> tuple[list[Statement], dict[str, str]]:
     """The major curve in the Summary where its severity class was validated against the expert's angles
     (``lumbar/validation.json``, section radiographs), else in ``not_validated`` with why; the level names, which
-    were measured and not validated, in ``not_validated`` always (so the Summary never names the end vertebrae).
+    were measured and not validated, in ``not_validated`` always (so the Summary never names the end vertebrae), as
+    are the angles' values and minor curves (only the call "40° or more" is validated) and the bodies' heights and
+    tilts.
     A record holds only for the weights it was measured on (``model_sha256``)."""
     records = load_validation()
-    names = records.get("radiograph_level_names")
-    not_validated = {"level_names": names.basis() if names else "not measured against an expert's names"}
+    not_validated = {
+        name: records[key].basis() if key in records else "not measured against an expert"
+        for name, key in (
+            ("level_names", "radiograph_level_names"),
+            ("cobb_angle_values", "radiograph_cobb_angle_values"),
+            ("vertebra_measurements", "radiograph_vertebra_measurements"),
+        )
+    }
     record = records.get("cobb_major_40")
     major = next((a for a in angles if a.curve == "major"), None)
     if major is None:
@@ -187,11 +195,11 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], model_sha256: 
     image = seg.image
     names = [lv.name for lv in seg.levels.levels[::-1]]
     corners = np.array([v.corners for v in found]).reshape(-1, 4, 2)
-    spacing = np.array(image.sagittal_spacing_mm())
-    heights = side_heights(corners)
-    if image.spacing_known:  # rows and columns may differ: measure each side in mm
-        heights = side_heights(corners * spacing[::-1])
-    tilts = tilt_deg(corners) if len(corners) else np.zeros(0)
+    # lengths and angles in mm where the film gives its pixel size (rows and columns may differ), else in pixels
+    scale = np.array(image.sagittal_spacing_mm())[::-1] if image.spacing_known else np.ones(2)
+    measured_frame = corners * scale
+    heights = side_heights(measured_frame)
+    tilts = tilt_deg(measured_frame) if len(corners) else np.zeros(0)
     vertebrae = [
         Vertebra(
             level=name,
@@ -204,8 +212,10 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], model_sha256: 
     ]
     curves: list[CobbAngle] = []
     if len(corners) >= 2:
-        measured: CobbAngles = cobb_angles(corners, image.sagittal_slices().shape[1])
+        measured: CobbAngles = cobb_angles(measured_frame, image.sagittal_slices().shape[1] * scale[1])
         for kind, curve in zip(("major", "minor", "minor"), (measured.major, measured.second, measured.third)):
+            if curve.upper == curve.lower:
+                continue  # the major curve ends at the film's top or bottom body: no curve beyond it
             curves.append(
                 CobbAngle(
                     curve=kind,
