@@ -38,20 +38,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, save
 
-from lumbar.datasets.xray_ap import LEVELS, Radiograph, read_part
+from lumbar.datasets.xray_ap import Radiograph, read_part
 from lumbar.io import read_image
 from lumbar.io.write import write_text
+from lumbar.labels import FRONTAL_LEVELS
 from lumbar.metrics import bootstrap_ci, corner_errors, smape
 from lumbar.models.registry import load_model
-from lumbar.pipelines.xr_frontal import (
-    LOW_SCORE,
-    MIN_SPINE,
-    ROUTE_SCORE,
-    find_vertebrae,
-    gap_flags,
-    name_vertebrae,
-)
-from lumbar.tasks.cobb import cobb_angles
+from lumbar.pipelines.xr_frontal import MIN_SPINE, ROUTE_SCORE, find_vertebrae, names_and_flags
+from lumbar.tasks.cobb import cobb_angles, side_heights
 
 DATA = SHARED_DATA / "xray_ap"
 SEVERE_DEG = 40.0
@@ -64,15 +58,27 @@ def mean_ci(values: np.ndarray, groups: np.ndarray | None = None) -> dict:
     return {"mean": mean, "ci95": [low, high]}
 
 
-def found_corners(radiograph: Radiograph, model) -> tuple[np.ndarray, float, list[str]]:
-    """The bodies found on a film (corners), the seconds it took, and the pipeline's review flags on them."""
+def found_corners(radiograph: Radiograph, model) -> tuple[np.ndarray, float, list[str], list[str]]:
+    """The bodies found on a film (corners), the seconds it took, the pipeline's review flags and names."""
     image = read_image(radiograph.path, modality="XR")
     start = time.perf_counter()
     found = find_vertebrae(image.sagittal_slices()[0], model)
     seconds = time.perf_counter() - start
-    names, flags = name_vertebrae(found)
-    flags += gap_flags(found, names) + [n for n, v in zip(names, found) if v.score < LOW_SCORE]
-    return np.array([v.corners for v in found]).reshape(-1, 4, 2), seconds, flags
+    names, flags = names_and_flags(found)
+    return np.array([v.corners for v in found]).reshape(-1, 4, 2), seconds, flags, names
+
+
+def parameter_count(path: Path) -> int:
+    """The network's weights, counted in its ONNX graph."""
+    import onnx
+
+    return int(sum(np.prod(tensor.dims) for tensor in onnx.load(str(path)).graph.initializer))
+
+
+def definition_agreement(training: list[Radiograph]) -> dict:
+    """How often ``tasks/cobb.py`` gives the dataset's own three angles (within 1 degree) from the expert's corners."""
+    errors = np.abs([cobb_angles(r.corners, r.height).as_array() - r.angles for r in training])
+    return {"films": len(training), "within_1_deg": [int(n) for n in (errors <= 1.0).sum(0)]}
 
 
 def mean_spine(training: list[Radiograph]) -> np.ndarray:
@@ -84,31 +90,30 @@ def angles_of(corners: np.ndarray, height: int) -> np.ndarray:
     return cobb_angles(corners, height).as_array() if len(corners) >= 2 else np.zeros(3)
 
 
-def named_right(truth: np.ndarray, found: np.ndarray) -> int:
-    """How many found bodies carry the right name: named as the pipeline names them (T1-L5 top down when 17 are
-    found, else up from L5), and the expert's body of that name is the nearest, within half its height."""
-    if not len(found):
-        return 0
-    names = [LEVELS.index(n) for n in name_vertebrae([None] * len(found))[0]]  # type: ignore[list-item]
+def name_shifts(truth: np.ndarray, found: np.ndarray, names: list[str]) -> dict[str, int]:
+    """Per found body, how far its name is from the expert's body nearest to it (within half that body's height),
+    in levels: "0" is named right, "-1" is the body above the one named (named one level too low); "none" where no
+    expert body is that near."""
     centres, heights = truth.mean(1), np.linalg.norm(truth[:, 3] - truth[:, 0], axis=1)
-    right = 0
+    shifts: dict[str, int] = {}
     for name, body in zip(names, found):
         distance = np.linalg.norm(centres - body.mean(0), axis=1)
         nearest = int(np.argmin(distance))
-        right += int(nearest == name and distance[nearest] <= heights[nearest] / 2)
-    return right
+        key = str(nearest - FRONTAL_LEVELS.index(name)) if distance[nearest] <= heights[nearest] / 2 else "none"
+        shifts[key] = shifts.get(key, 0) + 1
+    return shifts
 
 
-def rows_for(radiographs: list[Radiograph], corners: list[np.ndarray]) -> list[dict]:
+def rows_for(radiographs: list[Radiograph], corners: list[np.ndarray], names: list[list[str]]) -> list[dict]:
     rows = []
-    for r, c in zip(radiographs, corners):
+    for r, c, n in zip(radiographs, corners, names):
         px, pct, missed = corner_errors(r.corners, c)
         rows.append(
             {
                 "image": r.name,
                 "found": len(c),
                 "missed": missed,
-                "named_right": named_right(r.corners, c),
+                "name_shifts": name_shifts(r.corners, c, n),
                 "corner_px": px.tolist(),
                 "corner_pct": pct.tolist(),
                 "angles": angles_of(c, r.height).tolist(),
@@ -149,7 +154,8 @@ def summarise(rows: list[dict]) -> dict:
         "vertebrae_missed": int(sum(r["missed"] for r in rows)),
         "images_with_17_found": int(sum(r["found"] == 17 for r in rows)),
         "bodies_found": int(sum(r["found"] for r in rows)),
-        "bodies_named_right": int(sum(r["named_right"] for r in rows)),
+        "bodies_named_right": int(sum(r["name_shifts"].get("0", 0) for r in rows)),
+        "bodies_named_one_level_too_low": int(sum(r["name_shifts"].get("-1", 0) for r in rows)),
         "cobb_smape_pct": mean_ci(per_image_smape, ids),
         "cobb_smape_vs_expert_corners_pct": mean_ci(per_image_own, ids),
         "major_angle_abs_error_deg": mean_ci(major_error, ids),
@@ -228,10 +234,10 @@ def main() -> None:
     validation_groups = set(meta.get("split_groups", {}).get("validation", []))
     validation = [r for r in training if r.group in validation_groups and not r.faults]
 
-    found, seconds, flags = zip(*(found_corners(r, model) for r in test))
-    rows = rows_for(test, list(found))
+    found, seconds, flags, names = zip(*(found_corners(r, model) for r in test))
+    rows = rows_for(test, list(found), list(names))
     shape = mean_spine([r for r in training if r.group not in validation_groups and not r.faults])
-    baseline_rows = rows_for(test, [shape * [r.width, r.height] for r in test])
+    baseline_rows = rows_for(test, [shape * [r.width, r.height] for r in test], [list(FRONTAL_LEVELS)] * len(test))
     median_angles = np.median([r.angles for r in training], axis=0)
     guess_smape = mean_ci(np.array([smape(r.angles, median_angles) for r in test]), np.arange(len(test)))
 
@@ -239,18 +245,20 @@ def main() -> None:
     payload: dict = {
         "model": model.version,
         "model_sha256": model.sha256,
+        "parameters": parameter_count(model.path),
         "test_images": len(test),
         "left_out": "the 15 test images that repeat a training radiograph",
         "results": table,
         "median_training_angles_smape_pct": guess_smape,
         "seconds_per_radiograph_median": float(np.median(seconds)),
         "summary_withheld_by_flags": int(sum(bool(f) for f in flags)),
+        "cobb_definition_vs_dataset": definition_agreement(training),
+        "expert_body_height_px_median": float(np.median([side_heights(r.corners) for r in test])),
     }
     if validation:  # the Summary is stated only on films without review flags: chosen and measured on those
         val_found = [found_corners(r, model) for r in validation]
-        val_rows = [
-            row for row, (_, _, f) in zip(rows_for(validation, [c for c, _, _ in val_found]), val_found) if not f
-        ]
+        val_rows = rows_for(validation, [c for c, *_ in val_found], [n for *_, n in val_found])
+        val_rows = [row for row, (_, _, f, _) in zip(val_rows, val_found) if not f]
         margin = severe_margin(val_rows)
         stated = [row for row, f in zip(rows, flags) if not f]
         payload["severe_curve"] = {
@@ -275,6 +283,10 @@ def main() -> None:
         )
     print(f"{'median training angles':22s} {'':10s} {'':10s} {'':7s} {'':9s} {guess_smape['mean']:8.1f}")
     print(f"seconds per radiograph (median): {payload['seconds_per_radiograph_median']:.2f}")
+    agreement = payload["cobb_definition_vs_dataset"]
+    print(
+        f"Cobb definition vs the dataset's angles, within 1 degree: {agreement['within_1_deg']} of {agreement['films']}"
+    )
     print(f"films whose Summary the review flags withhold: {payload['summary_withheld_by_flags']} of {len(test)}")
     if "severe_curve" in payload:
         print(json.dumps(payload["severe_curve"], indent=1))

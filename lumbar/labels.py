@@ -88,6 +88,9 @@ def discs_between(top: str, bottom: str) -> tuple[str, ...]:
     return tuple(disc_name(u, lo) for u, lo in itertools.pairwise(names))
 
 
+# The bodies a full frontal spine radiograph is named by (the AASCE 2019 films label T1 to L5).
+FRONTAL_LEVELS: tuple[str, ...] = vertebrae_between("T1", "L5")
+
 # Discs a lumbar study reports (findings.json's contract) and the lumbar discs proper.
 REPORTED_DISCS: tuple[str, ...] = discs_between("T9", "S1")
 LUMBAR_DISCS: tuple[str, ...] = discs_between("L1", "S1")

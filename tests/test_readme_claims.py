@@ -1007,6 +1007,37 @@ def radiograph_claims() -> list[Claim]:
             ("radiograph_model",),
         ),
         Claim(
+            "models: radiograph parameters",
+            _in_cell("model", "`radiograph`", "model"),
+            lambda r: f"{r['parameters'] / 1e6:.2f} M parameters",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: body height",
+            _in_passage("**Frontal radiographs, held-out test films**", "Beside the network"),
+            lambda r: f"{r['expert_body_height_px_median']:.0f} px high",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: names one level too low",
+            _in_passage("Level names are **not validated**", "the body below them"),
+            lambda r: (
+                f"{r['results']['network']['bodies_named_one_level_too_low']} of the "
+                f"{r['results']['network']['bodies_found']} carry the name"
+            ),
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: Cobb definition agreement",
+            _in_passage("This project's Cobb definition", "(major, second, third)"),
+            lambda r: "on {} and {} of the {} training films".format(
+                ", ".join(map(str, r["cobb_definition_vs_dataset"]["within_1_deg"][:2])),
+                r["cobb_definition_vs_dataset"]["within_1_deg"][2],
+                r["cobb_definition_vs_dataset"]["films"],
+            ),
+            ("radiograph",),
+        ),
+        Claim(
             "radiograph: test films",
             _in_passage("**Frontal radiographs, held-out test films**", "Beside the network"),
             lambda r: f"{r['test_images']} films",

@@ -23,7 +23,6 @@ import numpy as np
 
 from lumbar.tasks.cobb import is_ordered, ordered_quad
 
-LEVELS = tuple([f"T{k}" for k in range(1, 13)] + [f"L{k}" for k in range(1, 6)])
 PARTS = ("training", "test")
 SAME_RADIOGRAPHS = {"238": "239"}  # the README: training ...-238 A-D duplicate ...-239 A-D
 

@@ -16,13 +16,13 @@ from PIL import Image, ImageDraw
 from lumbar.figures import Figures
 from lumbar.findings import CobbAngle, Findings, FrontalVertebraMeasurements, InputDescription, Statement, Vertebra
 from lumbar.image import SpineImage
-from lumbar.labels import SPINE_ORDER, VERTEBRA_IDS, Structure
+from lumbar.labels import FRONTAL_LEVELS, VERTEBRA_IDS, Structure
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.preprocess import Letterbox
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.cobb import CobbAngles, cobb_angles, side_heights, tilt_deg
-from lumbar.tasks.corners import FoundVertebra, decode
+from lumbar.tasks.corners import FoundVertebra, decode_in_image
 from lumbar.tasks.levels import Level, LevelLabelling
 from lumbar.tasks.overlays import radiograph_overlay
 from lumbar.tasks.segmentation import SemanticSegmentation
@@ -31,7 +31,7 @@ from lumbar.version import __version__
 
 NAME = "xr_frontal"
 DESCRIPTION = "frontal (AP/PA) spine radiographs, T1 to L5"
-LEVELS = SPINE_ORDER[: SPINE_ORDER.index("L5") + 1]  # T1 ... L5: what the training films span
+LEVELS = FRONTAL_LEVELS  # T1 ... L5: what the training films span
 LOW_SCORE = 0.15  # a body the network scores below this is flagged (1 of the 64 validation films has one)
 ROUTE_SCORE, MIN_SPINE = 0.3, 9  # a picture of unstated modality is a radiograph with 9 bodies scoring 0.3 or more
 GAP_FACTOR = 1.7  # a step between neighbouring bodies this many times the median: a body may be missing there...
@@ -69,9 +69,7 @@ def find_vertebrae(picture: np.ndarray, model: OnnxModel | None = None) -> list[
     """The bodies in a frontal radiograph (rows, columns), top to bottom, corners in the picture's pixels."""
     model = model or radiograph_model()
     box = Letterbox.fit(picture.shape)
-    logits = model(box.apply(picture)[None, None])[0]
-    found = decode(logits, max_count=len(LEVELS))
-    return [FoundVertebra(box.to_image(v.centre), box.to_image(v.corners), v.score) for v in found]
+    return decode_in_image(model(box.apply(picture)[None, None])[0], box, max_count=len(LEVELS))
 
 
 def name_vertebrae(found: list[FoundVertebra]) -> tuple[list[str], list[str]]:
@@ -107,6 +105,17 @@ def gap_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
     return gaps + close
 
 
+def names_and_flags(found: list[FoundVertebra]) -> tuple[list[str], list[str]]:
+    """The bodies' names and every reason to doubt them (count, gaps, bodies too close, weak scores): the review
+    flags that withhold a film's Summary."""
+    names, flags = name_vertebrae(found)
+    flags += gap_flags(found, names)
+    weak = [name for name, v in zip(names, found) if v.score < LOW_SCORE]
+    if weak:
+        flags.append(f"low detection score (below {LOW_SCORE}) for {', '.join(weak)}")
+    return names, flags
+
+
 def segment(
     image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = (), model: OnnxModel | None = None
 ) -> Segmentation:
@@ -123,11 +132,7 @@ def detect(
     picture = image.sagittal_slices()[0]
     model = model or radiograph_model()
     found = find_vertebrae(picture, model)
-    names, flags = name_vertebrae(found)
-    flags += gap_flags(found, names)
-    weak = [name for name, v in zip(names, found) if v.score < LOW_SCORE]
-    if weak:
-        flags.append(f"low detection score (below {LOW_SCORE}) for {', '.join(weak)}")
+    names, flags = names_and_flags(found)
     instances = np.zeros(picture.shape, np.int32)
     confidence = np.zeros(picture.shape, np.float32)
     levels = []

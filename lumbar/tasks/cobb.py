@@ -10,7 +10,8 @@ towards each other (Cobb 1948, on vertebra mid-lines as the AASCE 2019 challenge
 (the major curve), then the curve next to it on each side when the major curve's middle lies in the upper half of
 the image, or the two curves above it when it lies in the lower half. On the 481 training radiographs of
 ``xray_ap`` this reproduces, from the expert's corners, the dataset's first angle within 1 degree on 476 of them and
-its second and third on 91% and 89% (the script's extra rule for curves that are not S-shaped is not reproduced).
+its second and third on 439 and 429 (``python bench/radiograph.py``; the script's extra rule for curves that are not
+S-shaped is not reproduced).
 """
 
 from __future__ import annotations

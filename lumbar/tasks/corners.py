@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.preprocess import RADIOGRAPH_OFFSET_SCALE as OFFSET_SCALE
+from lumbar.preprocess import Letterbox
 from lumbar.tasks.cobb import ordered_quad
 
 PEAK_WINDOW = 7  # a centre is the maximum of its 7x7 neighbourhood: bodies are >= 12 px apart at 512 rows
@@ -55,6 +56,11 @@ def decode(logits: np.ndarray, max_count: int, min_score: float = MIN_SCORE) -> 
         corners = (readings * weights).sum((2, 3)) / weights.sum()
         found.append(FoundVertebra(centre, ordered_quad(corners), float(heat[r, c])))
     return sorted(found, key=lambda v: v.centre[1])
+
+
+def decode_in_image(logits: np.ndarray, box: Letterbox, max_count: int) -> list[FoundVertebra]:
+    """:func:`decode`, with every body's centre and corners taken back into the letterboxed image's pixels."""
+    return [FoundVertebra(box.to_image(v.centre), box.to_image(v.corners), v.score) for v in decode(logits, max_count)]
 
 
 def targets(corners: np.ndarray, shape: tuple[int, int], radius: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

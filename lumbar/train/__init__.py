@@ -6,6 +6,30 @@ from pathlib import Path
 log = logging.getLogger("lumbar.train")
 
 
+def save_checkpoint(path: Path, net, optimiser, schedule, state: dict) -> None:
+    """Everything a run needs to resume (network, optimiser, schedule and the loop's own ``state``), atomically."""
+    import torch
+
+    from lumbar.io.write import atomic_path
+
+    parts = {"net": net, "optimiser": optimiser, "schedule": schedule}
+    with atomic_path(path) as tmp:
+        torch.save({**{k: v.state_dict() for k, v in parts.items()}, "state": state}, tmp)
+
+
+def resume(path: Path, net, optimiser, schedule, state: dict) -> dict:
+    """The loop's state saved at ``path`` (network, optimiser and schedule restored in place), or ``state`` when
+    there is no checkpoint yet."""
+    import torch
+
+    if not path.is_file():
+        return state
+    saved = torch.load(path, weights_only=False)
+    for key, part in {"net": net, "optimiser": optimiser, "schedule": schedule}.items():
+        part.load_state_dict(saved[key])
+    return saved["state"]
+
+
 def log_to(out_dir: Path) -> None:
     """Send the training log to ``out_dir/train.log`` (appending, so a resumed run keeps its history),
     replacing the file of any earlier run in this process."""

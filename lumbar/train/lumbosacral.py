@@ -41,7 +41,7 @@ from lumbar.progress import SILENT, Progress
 from lumbar.tasks.levels import find_discs, small_lowest_disc_flags
 from lumbar.tasks.lumbosacral import PATCH_PX, disc_patch
 from lumbar.tasks.orientation import upright_picture
-from lumbar.train import log, log_to
+from lumbar.train import log, log_to, resume, save_checkpoint
 
 MAX_DEPTH_MM = 45.0
 
@@ -263,14 +263,9 @@ def train_lumbosacral(cfg: LumbosacralConfig, progress: Progress = SILENT) -> Pa
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + np.cos(np.pi * min(s, cfg.steps) / cfg.steps))
     )
-    state = {"step": 0, "best": -1.0, "best_weights": None, "history": []}
     checkpoint = out / "checkpoint.pt"
-    if checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=False)
-        net.load_state_dict(saved["net"])
-        optimiser.load_state_dict(saved["optimiser"])
-        schedule.load_state_dict(saved["schedule"])
-        state = saved["state"]
+    state = resume(checkpoint, net, optimiser, schedule, {"step": 0, "best": -1.0, "best_weights": None, "history": []})
+    if state["step"]:
         log.info("resumed at step %d", state["step"])
     rng = np.random.default_rng(cfg.seed + state["step"])
     progress.stage("training the lumbosacral check", total=cfg.steps)
@@ -291,16 +286,7 @@ def train_lumbosacral(cfg: LumbosacralConfig, progress: Progress = SILENT) -> Pa
             if auc > state["best"]:
                 state["best"] = auc
                 state["best_weights"] = {k: v.clone() for k, v in net.state_dict().items()}
-            with atomic_path(checkpoint) as tmp:
-                torch.save(
-                    {
-                        "net": net.state_dict(),
-                        "optimiser": optimiser.state_dict(),
-                        "schedule": schedule.state_dict(),
-                        "state": state,
-                    },
-                    tmp,
-                )
+            save_checkpoint(checkpoint, net, optimiser, schedule, state)
     net.load_state_dict(state["best_weights"])
     net.eval()
     threshold = operating_point(_predict(net, val[0]), val[1], cfg.max_false_flag)

@@ -9,7 +9,7 @@ blur, noise).
 
 Loss: the penalty-reduced focal loss on the centre channel (CenterNet, Zhou et al. 2019) and L1 on the corner
 offsets near each centre, weighted as CenterNet weighs its box sizes (a first run with a quarter of that weight
-learnt the centres but left the corners 28% of a body's height off at epoch 13). The epoch with the lowest
+learnt the centres but hardly the corners). The epoch with the lowest
 validation Cobb SMAPE is kept; training stops after ``patience`` epochs without one. A run writes
 ``checkpoint.pt`` (resume), ``train.log`` and ``radiograph.onnx`` + ``radiograph.json`` (split, figures, command).
 """
@@ -27,16 +27,17 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from lumbar.datasets.xray_ap import LEVELS, Radiograph, read_image, read_part
-from lumbar.io.write import atomic_path, write_text
+from lumbar.datasets.xray_ap import Radiograph, read_image, read_part
+from lumbar.io.write import write_text
+from lumbar.labels import FRONTAL_LEVELS
 from lumbar.metrics import corner_errors, smape
 from lumbar.models.export import export_onnx
 from lumbar.models.networks import radiograph_net
 from lumbar.preprocess import RADIOGRAPH_SHAPE, Letterbox
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.cobb import cobb_angles
-from lumbar.tasks.corners import decode, targets
-from lumbar.train import log, log_to
+from lumbar.tasks.corners import decode_in_image, targets
+from lumbar.train import log, log_to, resume, save_checkpoint
 
 MIRROR = [1, 0, 3, 2]  # a mirrored body's corners: left and right swap
 
@@ -153,8 +154,8 @@ def predict(net: torch.nn.Module, examples: list[Example]) -> list[np.ndarray]:
     with torch.no_grad():
         for example in examples:
             logits = net(torch.from_numpy(example.image)[None, None]).numpy()[0]
-            vertebrae = decode(logits, max_count=len(LEVELS))
-            found.append(example.letterbox.to_image(np.array([v.corners for v in vertebrae]).reshape(-1, 4, 2)))
+            vertebrae = decode_in_image(logits, example.letterbox, max_count=len(FRONTAL_LEVELS))
+            found.append(np.array([v.corners for v in vertebrae]).reshape(-1, 4, 2))
     net.train()
     return found
 
@@ -205,14 +206,10 @@ def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(s, total) / total))
     )
-    state = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "best_weights": None, "history": []}
     checkpoint = out / "checkpoint.pt"
-    if checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=False)
-        net.load_state_dict(saved["net"])
-        optimiser.load_state_dict(saved["optimiser"])
-        schedule.load_state_dict(saved["schedule"])
-        state = saved["state"]
+    fresh = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "best_weights": None, "history": []}
+    state = resume(checkpoint, net, optimiser, schedule, fresh)
+    if state["epoch"]:
         log.info("resumed after epoch %d", state["epoch"])
     intensity = intensity_transform()
     progress.stage("training the radiograph network", total=cfg.epochs)
@@ -236,16 +233,7 @@ def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path
         if val["cobb_smape_pct"] < state["best"]:
             state["best"], state["best_epoch"] = val["cobb_smape_pct"], state["epoch"]
             state["best_weights"] = {k: v.clone() for k, v in net.state_dict().items()}
-        with atomic_path(checkpoint) as tmp:
-            torch.save(
-                {
-                    "net": net.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "state": state,
-                },
-                tmp,
-            )
+        save_checkpoint(checkpoint, net, optimiser, schedule, state)
         progress.advance()
     net.load_state_dict(state["best_weights"])
     net.eval()
@@ -253,7 +241,7 @@ def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path
         "name": "radiograph",
         "task": "frontal radiograph: vertebral body centres and corners, T1-L5",
         "input_shape": list(RADIOGRAPH_SHAPE),
-        "levels": list(LEVELS),
+        "levels": list(FRONTAL_LEVELS),
         "trained_epochs": state["epoch"],
         "trained_steps": state["epoch"] * steps_per_epoch,
         "best_epoch": state["best_epoch"],
