@@ -17,7 +17,7 @@ from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -133,6 +133,12 @@ class VertebraMeasurements(_Measured):
         "not show both endplates and both walls.",
     )
     upper_endplate_deg: Angle | None
+    bone_density_hu: float | None = Field(
+        None,
+        description="CT: mean trabecular attenuation (HU) of the body; the region is stated in the findings' "
+        "bone_density_screening.region. Null on MRI and where the region is too small.",
+    )
+    bone_density_hu_median: float | None = Field(None, description="CT: the median over the same region.")
 
 
 class FrontalVertebraMeasurements(_Measured):
@@ -191,6 +197,22 @@ class CobbAngle(_Frozen):
     lower_vertebra: VertebraLevel
 
 
+class BoneDensityScreening(_Frozen):
+    """CT: opportunistic osteoporosis screening from one vertebra's trabecular attenuation. A screen, not a
+    diagnosis: published thresholds, not validated here against DXA."""
+
+    level: VertebraLevel = Field(description="The vertebra screened: L1, as in the thresholds' source.")
+    level_confirmed: bool = Field(
+        description="False when the level names carry a review reason: the vertebra screened may not be L1."
+    )
+    mean_hu: float
+    category: Literal["osteoporosis likely", "indeterminate", "osteoporosis unlikely"]
+    text: str
+    thresholds: str = Field(description="The published thresholds and their source.")
+    region: str = Field(description="Where the attenuation was measured.")
+    contrast: str = Field(description="Whether the series was contrast-enhanced (contrast raises attenuation).")
+
+
 class Statement(_Frozen):
     """One line of the Summary: a finding stated at a validated operating point, with how far to trust it."""
 
@@ -206,7 +228,9 @@ class Findings(_Frozen):
     input: InputDescription
     models: dict[str, str]
     view: Literal["sagittal", "frontal"] = Field(
-        "sagittal", description="sagittal: an MRI slice or volume; frontal: a frontal (AP/PA) radiograph."
+        "sagittal",
+        description="sagittal: an MRI slice or volume, or a CT volume read in sagittal slices; frontal: a frontal "
+        "(AP/PA) radiograph.",
     )
     units: Literal["mm", "pixels"] = Field(description="Unit of every distance: pixels when the spacing is unknown.")
     discs: tuple[Disc, ...]
@@ -216,6 +240,9 @@ class Findings(_Frozen):
         default=(),
         description="Frontal radiographs: the major curve, then the two further curves the AASCE 2019 challenge "
         "reports (next to it on either side, or the two above it when it lies in the image's lower half).",
+    )
+    bone_density_screening: BoneDensityScreening | None = Field(
+        None, description="CT: the opportunistic osteoporosis screen (L1 trabecular attenuation); null elsewhere."
     )
     narrowest_canal_ap_mm: Length | None = None
     narrowest_canal_level: DiscLevel | None = None

@@ -76,6 +76,8 @@ class SeriesInfo:
     plane: str | None = None  # from ImageOrientationPatient
     manufacturer: str = ""
     transfer_syntax: str = ""
+    contrast_agent: str | None = None  # ContrastBolusAgent: None when the file does not say, "" when it says none
+    image_type: str = ""  # ImageType joined by "\\" (a CT scout says LOCALIZER)
 
     def label(self) -> str:
         """How a reader names the series: ``#3 SAG T2`` (number and description, no UID)."""

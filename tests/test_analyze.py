@@ -66,20 +66,22 @@ def test_png_without_spacing_reports_pixels_and_asks_for_review(tmp_path, inputs
     assert all(d.stenosis is None or d.stenosis.grade == "unknown" for d in findings.discs)
 
 
-def test_ct_input_is_refused_by_the_router_unless_forced(tmp_path, phantom):
+def test_a_ct_not_in_hounsfield_units_is_refused_by_the_router_unless_forced(tmp_path, phantom):
     from lumbar.phantom import make_phantom
     from lumbar.pipelines import UnsupportedImage
 
     ct = make_phantom(shape=(3, 320, 288), contrast="CT")
-    write_nifti(ct.image.array, ct.image, tmp_path / "ct.nii.gz")
-    with pytest.raises(UnsupportedImage, match="CT images"):
-        analyze(tmp_path / "ct.nii.gz", tmp_path / "out")
+    eight_bit = (np.clip((ct.image.array + 1000) / 8, 0, 255) + 256).astype(np.int16)  # 256..511: no air, no fat
+    write_nifti(eight_bit, ct.image, tmp_path / "ct.nii.gz")
+    with pytest.raises(UnsupportedImage, match="not in Hounsfield units"):
+        analyze(tmp_path / "ct.nii.gz", tmp_path / "out", modality="CT")
     assert not (tmp_path / "out").exists()
-    result = CliRunner().invoke(app, ["analyze", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out")])
+    args = ["analyze", str(tmp_path / "ct.nii.gz"), "--modality", "CT", "-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and "--force" in result.output
     assert not (tmp_path / "out").exists()
-    forced = analyze(tmp_path / "ct.nii.gz", force=True).findings
-    assert any(reason.startswith("forced: CT images") for reason in forced.needs_review)
+    forced = analyze(tmp_path / "ct.nii.gz", force=True, modality="CT").findings
+    assert any(reason.startswith("forced: CT values") for reason in forced.needs_review)
 
 
 def test_an_axial_series_is_refused_with_the_fix(tmp_path, phantom):

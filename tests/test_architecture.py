@@ -131,13 +131,13 @@ def _mr_image(spacing=(4.0, 0.75, 0.75), modality="MR"):
     return SpineImage.from_array(image.array, np.diag([*spacing, 1.0]), modality=modality, source="t.nii.gz")
 
 
-def test_router_takes_sagittal_and_isotropic_mr_and_refuses_the_rest():
+def test_router_takes_sagittal_and_isotropic_mr_and_refuses_the_rest():  # CT in HU: tests/test_ct.py
     from lumbar.pipelines import UnsupportedImage, mr_sagittal, route
 
     assert route(_mr_image()).pipeline is mr_sagittal
     assert route(_mr_image((1.0, 1.0, 1.0))).pipeline is mr_sagittal  # a 3D acquisition, resliced
     for image, why in (
-        (_mr_image(modality="CT"), "CT images"),
+        (_mr_image(modality="CT"), "not in Hounsfield units"),  # the CT pipeline's reason: MR values called CT
         (_mr_image((0.75, 0.75, 4.0)), "axial slices"),
         (_mr_image(modality="US"), "US images"),
     ):

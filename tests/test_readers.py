@@ -24,6 +24,7 @@ SOP_CLASSES = {  # PS3.4 storage SOP classes
     "MR": "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image
     "DX": "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image, for presentation
     "CR": "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image
+    "CT": "1.2.840.10008.5.1.4.1.1.2",  # CT Image
 }
 
 

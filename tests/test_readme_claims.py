@@ -39,6 +39,7 @@ SOURCES = {
     "lumbosacral_without_t1": "bench/claims/lumbosacral_ls6_t1.json",
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
+    "ct": "bench/claims/ct.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -1156,7 +1157,139 @@ def radiograph_claims() -> list[Claim]:
     return claims
 
 
+CT_SETS = {
+    "VerSe'19 012": "verse012",
+    "TPTBox crop": "tptbox_l3",
+    "TotalSegmentator's example": "totalsegmentator_example (peer labels)",
+}
+
+
+def ct_claims() -> list[Claim]:
+    """The CT pipeline's tables and passage (bench/ct.py)."""
+    head = "CT pipeline"
+    claims = []
+    for label, key in CT_SETS.items():
+        claims += [
+            Claim(
+                f"ct: {key} vertebra Dice",
+                _in_cell(head, label, "vertebra Dice"),
+                lambda c, k=key: f"{c['labelled']['volumes'][k]['vertebra_dice']:.3f}",
+                ("ct",),
+            ),
+            Claim(
+                f"ct: {key} per-vertebra Dice",
+                _in_cell(head, label, "per-vertebra Dice"),
+                lambda c, k=key: f"{c['labelled']['volumes'][k]['instance_dice_mean']:.3f}",
+                ("ct",),
+            ),
+            Claim(
+                f"ct: {key} levels right",
+                _in_cell(head, label, "levels named right"),
+                lambda c, k=key: "{levels_right} of {levels_total}".format(**c["labelled"]["volumes"][k]),
+                ("ct",),
+            ),
+        ]
+    peer_head = "TotalSegmentator's level"
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        claims += [
+            Claim(
+                f"ct: peer {level} trabecular HU",
+                _in_cell(peer_head, level, "trabecular HU"),
+                lambda c, lv=level: "{:.0f} ({:+.0f})".format(
+                    c["peer_comparison"]["levels"][lv]["ours_trabecular_mean_hu"],
+                    c["peer_comparison"]["levels"][lv]["ours_trabecular_mean_hu_difference"],
+                ),
+                ("ct",),
+            ),
+            Claim(
+                f"ct: peer {level} whole HU",
+                _in_cell(peer_head, level, "whole-vertebra HU"),
+                lambda c, lv=level: "{:.0f} ({:+.0f})".format(
+                    c["peer_comparison"]["levels"][lv]["ours_whole_mean_hu"],
+                    c["peer_comparison"]["levels"][lv]["ours_whole_mean_hu_difference"],
+                ),
+                ("ct",),
+            ),
+        ]
+    for level in ("L1", "L2", "L3", "L4"):
+        claims.append(
+            Claim(
+                f"ct: peer {level} anterior height",
+                _in_part(peer_head, level, "heights", 0),
+                lambda c, lv=level: "{:.1f} ({:+.1f})".format(
+                    c["peer_comparison"]["levels"][lv]["height_anterior_mm"],
+                    c["peer_comparison"]["levels"][lv]["height_anterior_difference_mm"],
+                ),
+                ("ct",),
+            )
+        )
+    differences = _in_passage("Mean absolute differences: heights", "HU from the attenuation it reports")
+    phantom = _in_passage("On the CT phantom (exact truth", "trabecular density reads")
+    speed = _in_passage("A 336-slice abdominal CT", "on 2 cores")
+    claims += [
+        Claim(
+            "ct: height differences",
+            differences,
+            lambda c: " / ".join(
+                f"{c['peer_comparison']['mean_absolute_difference'][f'height_{p}_difference_mm']:.1f}"
+                for p in ("anterior", "middle", "posterior")
+            ),
+            ("ct",),
+        ),
+        Claim(
+            "ct: trabecular difference",
+            differences,
+            lambda c: "{:.1f} HU".format(
+                c["peer_comparison"]["mean_absolute_difference"]["ours_trabecular_mean_hu_difference"]
+            ),
+            ("ct",),
+        ),
+        Claim(
+            "ct: peer definition",
+            _in_passage("own vertebra label is", "its report reads a smaller region"),
+            lambda c: (
+                span([r["peer_definition_check_hu"] for r in c["peer_comparison"]["levels"].values()], 0) + " HU above"
+            ),
+            ("ct",),
+        ),
+        Claim(
+            "ct: phantom height error",
+            phantom,
+            lambda c: (
+                f"off by {c['phantom']['height_error_mm_mean']:+.1f} mm on average (at most "
+                f"{c['phantom']['height_error_mm_max_abs']:.1f} mm)"
+            ),
+            ("ct",),
+        ),
+        Claim(
+            "ct: phantom levels",
+            phantom,
+            lambda c: f"all {c['phantom']['levels_right']} levels are named right",
+            ("ct",),
+        ),
+        Claim(
+            "ct: VerSe heights against labels",
+            _in_passage("Against the same height measurement on the expert's labels", "(target 2 mm)"),
+            lambda c: (
+                "{heights_compared} heights, mean error {mean_error_mm:+.1f} mm, mean absolute error "
+                "{mean_absolute_error_mm:.1f} mm".format(**c["heights_against_labels"]["verse012"])
+            ),
+            ("ct",),
+        ),
+        Claim("ct: large CT seconds", speed, lambda c: f"{c['large_ct']['seconds']:.1f} s", ("ct",)),
+        Claim("ct: large CT memory", speed, lambda c: f"{c['large_ct']['peak_rss_mb'] / 1024:.2f} GB", ("ct",)),
+        Claim(
+            "ct: 8-bit refused",
+            _in_passage("the 8-bit `ct_small` stacks", "of 4)"),
+            lambda c: "{refused} of {total}".format(**c["ct_small_8bit"]),
+            ("ct",),
+        ),
+    ]
+    return claims
+
+
 CLAIMS = [
+    *ct_claims(),
     *radiograph_claims(),
     *models_claims(),
     *grading_claims(),

@@ -125,6 +125,8 @@ def series_info(ds: pydicom.Dataset) -> SeriesInfo:
         plane=plane(ds),
         manufacturer=str(ds.get("Manufacturer", "")),
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
+        contrast_agent=str(ds.ContrastBolusAgent).strip() if "ContrastBolusAgent" in ds else None,
+        image_type="\\".join(str(v) for v in ds.get("ImageType", []) or []),
     )
 
 

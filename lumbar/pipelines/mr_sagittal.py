@@ -37,6 +37,7 @@ from lumbar.version import __version__
 
 NAME = "mr_sagittal"
 DESCRIPTION = "sagittal lumbar MRI (any 3D acquisition is resliced sagittally)"
+MODALITIES = REGISTRY["segmentation"].modalities
 LOW_CONFIDENCE = 0.8
 COARSE_PIXEL_MM = 1.5
 

@@ -1,8 +1,8 @@
 """Pick the pipeline for an image, or refuse it with one line that says why and what to do.
 
 Each pipeline says which images it reads (its models' registry entries decide); today that is sagittal
-MRI and frontal radiographs. CT, lateral radiographs, fluoroscopy and ultrasound get pipelines of their own
-here; until they do, such an image is refused rather than run through models that never saw its kind. ``force``
+MRI, frontal radiographs and CT volumes. Lateral radiographs, fluoroscopy and ultrasound get pipelines of their
+own here; until they do, such an image is refused rather than run through models that never saw its kind. ``force``
 runs the sagittal MRI pipeline anyway, and the run carries a reason that withholds its Summary.
 """
 
@@ -13,7 +13,7 @@ from typing import Protocol
 
 from lumbar.errors import InputError
 from lumbar.image import Modality, SpineImage
-from lumbar.pipelines import mr_sagittal, xr_frontal
+from lumbar.pipelines import ct, mr_sagittal, xr_frontal
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.progress import Progress
 
@@ -24,6 +24,7 @@ class Pipeline(Protocol):
 
     NAME: str
     DESCRIPTION: str
+    MODALITIES: tuple[Modality, ...]
 
     def refusal(self, image: SpineImage) -> str | None: ...
 
@@ -42,7 +43,7 @@ class Pipeline(Protocol):
     ) -> list[Result]: ...
 
 
-PIPELINES: tuple[Pipeline, ...] = (mr_sagittal, xr_frontal)  # type: ignore[assignment]
+PIPELINES: tuple[Pipeline, ...] = (mr_sagittal, xr_frontal, ct)  # type: ignore[assignment]
 
 
 class UnsupportedImage(InputError):
@@ -64,9 +65,17 @@ class Route:
 
 
 def refusal(image: SpineImage) -> str | None:
-    """Why no pipeline reads ``image`` (the first pipeline's reason), or None when one does."""
+    """Why no pipeline reads ``image``, or None when one does: the reason of the pipeline made for its modality
+    (a CT's refusal by the CT pipeline says more than the MRI pipeline's), else of the first."""
     reasons = [pipeline.refusal(image) for pipeline in PIPELINES]
-    return None if any(r is None for r in reasons) else reasons[0]
+    if any(r is None for r in reasons):
+        return None
+    return _most_specific(image, reasons)  # type: ignore[arg-type]
+
+
+def _most_specific(image: SpineImage, reasons: list[str]) -> str:
+    own = [why for pipeline, why in zip(PIPELINES, reasons) if image.modality in pipeline.MODALITIES]
+    return own[0] if own else reasons[0]
 
 
 def route(image: SpineImage, force: bool = False) -> Route:
@@ -81,10 +90,10 @@ def route(image: SpineImage, force: bool = False) -> Route:
         if why is None:
             return Route(pipeline, image)
         refusals.append(why)
+    why = _most_specific(image, refusals)
     if force:
-        return Route(mr_sagittal, image, (f"forced: {refusals[0]}; results may be meaningless",))  # type: ignore[arg-type]
+        return Route(mr_sagittal, image, (f"forced: {why}; results may be meaningless",))  # type: ignore[arg-type]
     readable = "; ".join(p.DESCRIPTION for p in PIPELINES)
     raise UnsupportedImage(
-        f"{image.source}: not supported: {refusals[0]}. lumbar reads {readable}; --force runs it anyway, flagged",
-        refusals[0],
+        f"{image.source}: not supported: {why}. lumbar reads {readable}; --force runs it anyway, flagged", why
     )

@@ -31,6 +31,7 @@ from lumbar.version import __version__
 
 NAME = "xr_frontal"
 DESCRIPTION = "frontal (AP/PA) spine radiographs, T1 to L5"
+MODALITIES = REGISTRY["radiograph"].modalities
 LEVELS = FRONTAL_LEVELS  # T1 ... L5: what the training films span
 LOW_SCORE = 0.15  # a body the network scores below this is flagged (1 of the 64 validation films has one)
 ROUTE_SCORE, MIN_SPINE = 0.3, 9  # a picture of unstated modality is a radiograph with 9 bodies scoring 0.3 or more

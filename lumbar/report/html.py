@@ -66,6 +66,14 @@ def caption(e: Evidence) -> str:
     return f"{e.level} {e.grade.replace('_', ' ')} {e.value}{unsure} ({100 * e.probability:.0f}%)"
 
 
+def not_validated_groups(f: Findings) -> list[tuple[str, str]]:
+    """The findings not validated, those sharing one reason named together: ("level names, canal", why)."""
+    groups: dict[str, list[str]] = {}
+    for name, why in f.not_validated.items():
+        groups.setdefault(why, []).append(name.replace("_", " "))
+    return [(", ".join(names), why) for why, names in groups.items()]
+
+
 def render_html(f: Findings, figures: Figures) -> str:
     """The report page, with the overview and the evidence maps embedded as base64 PNG."""
     title = Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else "")
@@ -76,10 +84,12 @@ def render_html(f: Findings, figures: Figures) -> str:
     return env.get_template("report.html.j2").render(
         f=f,
         frontal=f.view == "frontal",
+        ct=f.input.modality == "CT" and f.view == "sagittal",
         title=title,
         unit=f.units,
         fmt=fmt,
         nv=lambda name: Markup('<sup class="nv">†</sup>') if name in f.not_validated else "",
+        not_validated=not_validated_groups(f),
         citation=citation,
         overlay=base64.b64encode(png_bytes(figures.overview)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},

@@ -8,6 +8,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from lumbar.labels import CANAL_LABEL, NAME_COLOURS, STRUCTURE_COLOURS, Structure, structure_of
 
+OUTLINE_COLOUR = (255, 0, 255)
+
 
 def _font(size: int) -> ImageFont.ImageFont:
     for name in ("DejaVuSans-Bold.ttf", "DejaVuSans.ttf", "LiberationSans-Bold.ttf"):
@@ -32,13 +34,19 @@ def overlay(
     spacing_mm: tuple[float, float],
     alpha: float = 0.45,
     width_px: int = 520,
+    outline: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Colour the structures over the grey slice (resampled to square pixels) and write each level's name."""
+    """Colour the structures over the grey slice (resampled to square pixels) and write each level's name;
+    ``outline``: a mask whose edge is drawn in magenta (CT: where bone density was measured)."""
     grey = to_grey(slice_)
     rgb = np.stack([grey] * 3, -1).astype(np.float32)
     for structure in (Structure.DISC, Structure.VERTEBRA, Structure.CANAL):
         mask = classes == structure
         rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.array(STRUCTURE_COLOURS[structure], np.float32)
+    if outline is not None and outline.any():
+        from scipy import ndimage
+
+        rgb[outline & ~ndimage.binary_erosion(outline)] = OUTLINE_COLOUR
     rows, cols = slice_.shape
     height_mm, width_mm = rows * spacing_mm[0], cols * spacing_mm[1]
     size = (width_px, max(1, round(width_px * height_mm / width_mm)))

@@ -1,0 +1,258 @@
+"""The CT pipeline: vertebrae and discs found and named, heights, canal, lordosis, trabecular bone density and an
+opportunistic osteoporosis screen, from a CT volume in Hounsfield units (any orientation; it is read in sagittal
+slices).
+
+The sagittal network (trained on MRI) reads the slices within ``NETWORK_BAND_MM`` of the midline in a bone window
+and names the levels as on MRI (``tasks/levels.py``); every vertebra is then redrawn from the CT's own bone
+(``tasks/ct_bone.py``), and measured as on MRI. No CT finding has been checked against an expert here, so the
+Summary states nothing and every table value is marked not validated; the level names always carry a review
+reason (on CT the sacrum is not segmented, so nothing confirms that the lowest disc found is L5/S1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from lumbar.figures import Figures
+from lumbar.findings import BoneDensityScreening, Findings
+from lumbar.image import Modality, SpineImage
+from lumbar.labels import CANAL_LABEL, DISC_OFFSET, Structure
+from lumbar.models.registry import OnnxModel
+from lumbar.pipelines import mr_sagittal
+from lumbar.pipelines.result import Result, Segmentation
+from lumbar.progress import SILENT, Progress
+from lumbar.tasks.ct_bone import (
+    DENSITY_REGION,
+    NETWORK_BAND_MM,
+    SCREENING_CITATION,
+    band,
+    calibration_problem,
+    is_vertebra,
+    midline_index,
+    screen,
+    trabecular_density,
+    vertebrae_from_bone,
+    windowed,
+)
+from lumbar.tasks.levels import LevelLabelling, label_levels
+from lumbar.tasks.overlays import overlay
+from lumbar.tasks.quality import quality_problems
+from lumbar.tasks.segmentation import SemanticSegmentation, segment_slices
+from lumbar.tasks.summary import TABLE_FINDINGS
+
+NAME = "ct"
+DESCRIPTION = "CT volumes in Hounsfield units (any orientation)"
+MODALITIES = (Modality.CT,)
+MIN_VERTEBRA_ML = 1.0  # of bone: the smallest piece of a vertebra worth naming (a lumbar one holds 30-60 ml)
+NO_SPINE = "no vertebra found in the CT: where the network saw a spine, the CT has no bone"
+MAX_TRABECULAR_HU = 500.0  # above this a body's marrow is solid bone: an ivory vertebra, metal, or not a vertebra
+MIN_EXTENT_MM = 30.0  # head to feet: about one vertebral body
+SCREENED_LEVEL = "L1"  # the level the published thresholds were set on
+NO_ANCHOR = (
+    "levels counted up from the lowest disc found, taken as L5/S1: on CT the sacrum is not segmented, so nothing "
+    "confirms that disc is L5/S1 (a field of view that ends above the sacrum, or a missed lowest disc, shifts every "
+    "name); check the count from the sacrum"
+)
+NOT_VALIDATED = (
+    "CT: not compared with an expert's reading of CT here (bench/ct.py measures segmentation and level names on "
+    "three labelled CTs and heights and attenuation against a peer tool)"
+)
+
+
+def refusal(image: SpineImage) -> str | None:
+    """Why this pipeline cannot read ``image`` (None when it can): not a CT, a scout, a single slice, too short a
+    field of view, or values that are not Hounsfield units."""
+    if image.modality not in MODALITIES:
+        return f"{image.modality.value} images: the CT pipeline reads CT only"
+    if image.series is not None and "LOCALIZER" in image.series.image_type.upper():
+        return "a CT scout (localiser), a projection: give the axial or sagittal series"
+    if image.is_2d:
+        return "a single CT slice: the CT pipeline needs a volume"
+    rows = image.sagittal_slices().shape[1]
+    extent = rows * image.sagittal_spacing_mm()[0]
+    if extent < MIN_EXTENT_MM:
+        return (
+            f"the CT covers {extent:.0f} mm head to feet; at least {MIN_EXTENT_MM:.0f} mm (about one vertebral body) "
+            "are needed"
+        )
+    problem = calibration_problem(image.array)
+    return f"CT {problem}" if problem else None
+
+
+def segment(
+    image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = (), model: OnnxModel | None = None
+) -> Segmentation:
+    """Segment the slices near the midline, name the levels, redraw the vertebrae from the bone, and say why a
+    reader should check the result. ``model``: a trained candidate instead of the shipped network (benchmarks)."""
+    hu = image.sagittal_slices().astype(np.float32)
+    spacing = (image.spacing_mm[0], *image.sagittal_spacing_mm())
+    mid = midline_index(hu)
+    near = band(mid, NETWORK_BAND_MM, spacing[0], hu.shape[0])
+    progress.stage("segmenting slices", total=near.stop - near.start)
+    found = segment_slices(windowed(hu[near]), spacing[1:], model, progress=progress.advance)
+    classes = np.zeros(hu.shape, np.uint8)
+    confidence = np.zeros(hu.shape, np.float32)
+    classes[near], confidence[near] = found.classes, found.confidence
+    progress.stage("naming levels")
+    named = label_levels(classes, spacing)
+    levels = with_bone(replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid)), spacing)
+    shown = _classes_of(levels.instances)
+    semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
+    seg_mid = Segmentation(image, semantic, levels).mid_slice
+    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[seg_mid], levels.levels)]
+    mean_confidence = found.mean_confidence()
+    if mean_confidence is not None and levels.vertebrae and mean_confidence < mr_sagittal.LOW_CONFIDENCE:
+        withheld.append(f"low model confidence: mean segmentation confidence {mean_confidence:.2f}")
+    noted = mr_sagittal.image_reasons(image)
+    if image.modality_guessed:
+        noted.append(f"modality not stated by the {image.format or 'file'}: read as CT from its Hounsfield units")
+    return Segmentation(image, semantic, levels, (*withheld, *noted), tuple(withheld))
+
+
+def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> LevelLabelling:
+    """The levels whose vertebrae hold bone: a vertebra the network drew where the CT has less than
+    ``MIN_VERTEBRA_ML`` of bone is dropped, and so is a disc with no vertebra left above or below it (soft tissue
+    the network took for a spine). Without a vertebra left nothing is named, and the one review reason says so;
+    otherwise the names carry ``NO_ANCHOR``."""
+    voxel_ml = float(np.prod(spacing)) / 1000
+    counted = [replace(lv, voxels=int((levels.instances == lv.label).sum())) for lv in levels.levels]
+    bony = {lv.name for lv in counted if lv.kind == "vertebra" and lv.voxels * voxel_ml >= MIN_VERTEBRA_ML}
+    if not bony:
+        return LevelLabelling(np.zeros_like(levels.instances), [], [NO_SPINE])
+    kept = [lv for lv in counted if lv.name in bony or (lv.kind == "disc" and bony & set(lv.name.split("/")))]
+    instances = levels.instances.copy()
+    instances[~np.isin(instances, [lv.label for lv in kept] + [CANAL_LABEL])] = 0
+    return LevelLabelling(instances, kept, [*levels.flags, NO_ANCHOR])
+
+
+def _classes_of(instances: np.ndarray) -> np.ndarray:
+    """The semantic classes of an instance map (vertebra, disc, canal)."""
+    classes = np.zeros(instances.shape, np.uint8)
+    classes[is_vertebra(instances)] = Structure.VERTEBRA
+    classes[(instances > DISC_OFFSET) & (instances < CANAL_LABEL)] = Structure.DISC
+    classes[instances == CANAL_LABEL] = Structure.CANAL
+    return classes
+
+
+def contrast_note(image: SpineImage) -> str:
+    """Whether the series was contrast-enhanced, as the file says (contrast raises trabecular attenuation)."""
+    agent = image.series.contrast_agent if image.series is not None else None
+    if agent is None:
+        return "not stated by the file: if contrast was given, attenuation reads higher than without"
+    if agent:
+        return f"contrast-enhanced (ContrastBolusAgent: {agent}): attenuation reads higher than without contrast"
+    return "no contrast agent stated (ContrastBolusAgent empty)"
+
+
+def build_findings(seg: Segmentation) -> tuple[Findings, list[np.ndarray]]:
+    """The findings of one CT, and the trabecular regions measured (for the figure)."""
+    hu = seg.image.sagittal_slices()
+    spacing = (seg.image.spacing_mm[0], *seg.image.sagittal_spacing_mm())
+    mid = seg.mid_slice
+    base = mr_sagittal.build_findings(seg, mr_sagittal.measure(seg))
+    vertebrae, regions, screening = [], [], None
+    solid = []
+    for vertebra in base.vertebrae:
+        density = trabecular_density(hu, seg.levels.instances, vertebra.label, spacing, mid)
+        if density is None or vertebra.measurements is None:
+            vertebrae.append(vertebra)
+            continue
+        regions.append(density.region)
+        if density.median_hu > MAX_TRABECULAR_HU:
+            solid.append(vertebra.level)
+        measured = vertebra.measurements.model_copy(
+            update={"bone_density_hu": round(density.mean_hu, 1), "bone_density_hu_median": round(density.median_hu, 1)}
+        )
+        vertebrae.append(vertebra.model_copy(update={"measurements": measured}))
+        if vertebra.level == SCREENED_LEVEL:
+            confirmed = not seg.levels.flags
+            result = screen(vertebra.level, density.mean_hu, confirmed)
+            screening = BoneDensityScreening(
+                level=result.level,
+                level_confirmed=confirmed,
+                mean_hu=round(result.mean_hu, 1),
+                category=result.category,  # type: ignore[arg-type]
+                text=result.text,
+                thresholds=SCREENING_CITATION,
+                region=DENSITY_REGION,
+                contrast=contrast_note(seg.image),
+            )
+    not_validated = {
+        **dict.fromkeys(("level_names", "vertebra_measurements", "canal", *TABLE_FINDINGS), NOT_VALIDATED),
+        "bone_density": f"{NOT_VALIDATED}; the screening thresholds are published, not checked against DXA here",
+    }
+    review, gate = list(base.needs_review), list(seg.gate)
+    if solid:
+        why = (
+            f"{', '.join(solid)}: solid bone inside the body (trabecular median above {MAX_TRABECULAR_HU:.0f} HU): an "
+            "ivory vertebra, metal, or not a vertebra at all: check the images"
+        )
+        review, gate = [why, *review], [why, *gate]
+    findings = base.model_copy(
+        update={
+            "needs_review": tuple(review),
+            "models": {"segmentation": seg.semantic.model_version},
+            "vertebrae": tuple(vertebrae),
+            "bone_density_screening": screening,
+            "summary": (),
+            "summary_withheld": "; ".join(gate) if gate else None,
+            "not_validated": not_validated,
+            "grading_reliability": None,
+        }
+    )
+    return findings, regions
+
+
+def overview(seg: Segmentation, regions: list[np.ndarray]) -> np.ndarray:
+    """The mid-sagittal slice and a coronal reformat through the bodies, in the bone window, with every level
+    named and the trabecular regions outlined."""
+    hu = windowed(seg.image.sagittal_slices())
+    instances, classes = seg.levels.instances, seg.semantic.classes
+    names = seg.label_names()
+    rows_mm, cols_mm = seg.image.sagittal_spacing_mm()
+    lateral_mm = seg.image.spacing_mm[0]
+    region = np.any(regions, axis=0) if regions else np.zeros(hu.shape, bool)
+    mid = seg.mid_slice
+    sagittal = overlay(hu[mid], classes[mid], instances[mid], names, (rows_mm, cols_mm), outline=region[mid])
+    bodies = np.nonzero(region.any(axis=(0, 1)))[0] if region.any() else np.nonzero(is_vertebra(instances[mid]))[1]
+    col = int(np.median(bodies)) if len(bodies) else hu.shape[2] // 2
+    across = instances[:, :, col].T
+    coronal = overlay(
+        hu[:, :, col].T,
+        classes[:, :, col].T,
+        np.where(across == CANAL_LABEL, 0, across),  # names on each body's centre: no canal to stand in front of
+        names,
+        (rows_mm, lateral_mm),
+        width_px=max(120, round(520 * hu.shape[0] * lateral_mm / (hu.shape[2] * cols_mm))),
+        outline=region[:, :, col].T,
+    )
+    height = max(sagittal.shape[0], coronal.shape[0])
+    pad = [np.pad(p, ((0, height - p.shape[0]), (0, 8), (0, 0))) for p in (sagittal, coronal)]
+    return np.concatenate(pad, axis=1)
+
+
+def analyze_images(
+    images: list[SpineImage],
+    *,
+    same_patient: bool = False,
+    gates: list[tuple[str, ...]] | None = None,
+    notes: tuple[str, ...] = (),
+    progress: Progress = SILENT,
+) -> list[Result]:
+    """Analyse CT volumes already read; each stands alone (``same_patient`` changes nothing here)."""
+    results = []
+    for image, gate in zip(images, gates or [()] * len(images)):
+        seg = segment(image, progress, gate)
+        progress.stage("measuring")
+        findings, regions = build_findings(seg)
+        if notes:
+            findings = findings.model_copy(update={"needs_review": (*findings.needs_review, *notes)})
+        results.append(Result(seg, findings, Figures(overview(seg, regions))))
+    return results
+
+
+def analyze(image: SpineImage, *, gate: tuple[str, ...] = (), progress: Progress = SILENT) -> Result:
+    """Analyse one CT volume."""
+    return analyze_images([image], gates=[gate], progress=progress)[0]

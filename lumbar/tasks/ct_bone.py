@@ -1,0 +1,213 @@
+"""CT in Hounsfield units: the checks, the bone window, the spine's midline, vertebrae outlined by their bone, and
+trabecular bone density with an opportunistic osteoporosis screen.
+
+The sagittal network was trained on MRI; on CT it finds discs, bodies and the canal on the slices through the spine
+(in a bone window), but it calls ribs and pelvis "vertebra" on lateral slices and its outlines do not follow the
+cortex. So on CT the network names the levels on the slices near the midline, and each vertebra's voxels are then
+taken from the CT itself: bone (attenuation of ``BONE_HU`` or more, marrow enclosed by cortex filled in)
+within ``NEAR_NETWORK_MM`` of the network's voxels of that vertebra. Every constant is anatomy or physics, not a fit
+to the three labelled CTs the benchmark scores (``bench/ct.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from lumbar.labels import CANAL_LABEL, DISC_OFFSET
+from lumbar.tasks.measurements import in_front_of_canal
+
+BONE_WINDOW_HU = (-250.0, 1250.0)  # what the network sees: bone bright, soft tissue mid-grey, fat and air dark
+MIDLINE_BONE_HU = 200.0  # the skeleton's lateral centre of mass (ribs and pelvis are symmetric) marks the midline
+NETWORK_BAND_MM = 25.0  # the network's output is kept this far either side of the midline: the column, not the ribs
+SPINE_HALF_WIDTH_MM = 45.0  # a lumbar vertebra with its transverse processes spans about 90 mm
+# Cortex and most trabecular bone; unsmoothed, so that an outline stays on its edge: the phantom's 27 mm bodies
+# measure 27.4 mm this way and 29.6 mm after a 1 mm Gaussian (whose tail crosses 100 HU 2 mm outside the cortex).
+BONE_HU = 100.0
+MAX_MARROW_HOLE_MM2 = 2500.0  # a body's cross-section is at most ~2000 mm²: larger holes are the chest or pelvis
+NEAR_NETWORK_MM = 6.0  # bone this close to the network's voxels of a vertebra belongs to that vertebra
+
+# Trabecular region of a body: the body (in front of the canal) on the slices within ``DENSITY_HALF_WIDTH_MM`` of the
+# midline, at least ``CORTEX_MARGIN_MM`` inside its outline (no cortex, no endplate), and not its posterior
+# ``VEIN_FRACTION`` of depth (the basivertebral vein enters the body's back at mid-height).
+DENSITY_HALF_WIDTH_MM = 10.0
+CORTEX_MARGIN_MM = 4.0
+VEIN_FRACTION = 0.25
+MIN_DENSITY_ML = 0.3
+DENSITY_REGION = (
+    f"vertebral body within {DENSITY_HALF_WIDTH_MM:g} mm of the mid-sagittal plane, {CORTEX_MARGIN_MM:g} mm inside "
+    f"its outline (no cortex or endplate), posterior {VEIN_FRACTION:.0%} of its depth left out (basivertebral vein)"
+)
+
+# Opportunistic screening from L1 trabecular attenuation (Pickhardt et al., Ann Intern Med 2013;158:588-595; DXA as
+# reference, 1867 adults, routine abdominal CT at 120 kVp): <= 110 HU was more than 90% specific for osteoporosis,
+# <= 160 HU 90% sensitive.
+SCREEN_SPECIFIC_HU = 110.0
+SCREEN_SENSITIVE_HU = 160.0
+SCREENING_CITATION = (
+    "Pickhardt PJ et al. Opportunistic screening for osteoporosis using abdominal computed tomography scans obtained "
+    "for other indications. Ann Intern Med 2013;158(8):588-595: L1 trabecular attenuation <= 110 HU more than 90% "
+    "specific, <= 160 HU 90% sensitive for osteoporosis by DXA"
+)
+
+# A CT in Hounsfield units holds air (about -1000) or at least fat (about -100) and bone well above 300.
+MIN_LOWEST_HU = -200.0
+MIN_BONE_HU = 300.0
+MAX_HU = 4000.0  # dense metal saturates near 3071 on 12-bit scanners; beyond 4000 the data are not HU
+
+
+def calibration_problem(hu: np.ndarray) -> str | None:
+    """Why the voxels do not look like Hounsfield units (None when they do): an 8-bit export, a missing rescale."""
+    sample = np.asarray(hu).ravel()[:: max(1, hu.size // 500_000)].astype(np.float32)
+    low, high = float(np.percentile(sample, 0.5)), float(np.percentile(sample, 99.9))
+    shown = f"values {low:.0f} to {high:.0f}"
+    if low > MIN_LOWEST_HU:
+        return (
+            f"{shown}: no air or fat below {MIN_LOWEST_HU:.0f}, so not in Hounsfield units (an 8-bit or windowed "
+            "export, or a DICOM without its RescaleSlope/RescaleIntercept)"
+        )
+    if high < MIN_BONE_HU:
+        return f"{shown}: nothing as dense as bone ({MIN_BONE_HU:.0f} HU or more): no spine in view, or not a CT"
+    if high > MAX_HU:
+        return f"{shown}: above {MAX_HU:.0f}, not Hounsfield units (a rescale missing or wrong)"
+    return None
+
+
+def windowed(hu: np.ndarray) -> np.ndarray:
+    """The bone window the network reads: attenuation clipped to ``BONE_WINDOW_HU``."""
+    return np.clip(hu, *BONE_WINDOW_HU).astype(np.float32)
+
+
+def midline_index(hu: np.ndarray) -> int:
+    """The sagittal slice ``hu (n, rows, cols)`` through the body's midline: the median lateral position of bone."""
+    per_slice = (hu >= MIDLINE_BONE_HU).sum(axis=(1, 2))
+    if per_slice.sum() == 0:
+        return hu.shape[0] // 2
+    cumulative = np.cumsum(per_slice)
+    return int(np.searchsorted(cumulative, cumulative[-1] / 2))
+
+
+def band(mid: int, half_width_mm: float, lateral_mm: float, n: int) -> slice:
+    """The slices within ``half_width_mm`` of slice ``mid``."""
+    half = round(half_width_mm / lateral_mm)
+    return slice(max(0, mid - half), min(n, mid + half + 1))
+
+
+def _fill_marrow(bone: np.ndarray, pixel_mm2: float, forbidden: np.ndarray) -> np.ndarray:
+    """``bone`` (2D) with its enclosed holes filled where they are small enough to be marrow and hold no canal."""
+    holes = ndimage.binary_fill_holes(bone) & ~bone
+    labelled, n = ndimage.label(holes)
+    if n == 0:
+        return bone
+    index = np.arange(1, n + 1)
+    small = ndimage.sum(holes, labelled, index) * pixel_mm2 <= MAX_MARROW_HOLE_MM2
+    clear = ndimage.maximum(forbidden, labelled, index) == 0
+    keep = np.concatenate([[False], small & clear])
+    return bone | keep[labelled]
+
+
+def bone_mask(hu: np.ndarray, spacing: tuple[float, float, float], canal: np.ndarray) -> np.ndarray:
+    """Bone of display slices ``hu (n, rows, cols)``: attenuation of ``BONE_HU`` or more, and the marrow its cortex
+    encloses on sagittal or axial sections (never the canal, ``canal``)."""
+    bone = hu >= BONE_HU
+    for k in range(bone.shape[0]):
+        bone[k] = _fill_marrow(bone[k], spacing[1] * spacing[2], canal[k])
+    for r in range(bone.shape[1]):
+        bone[:, r, :] = _fill_marrow(bone[:, r, :], spacing[0] * spacing[2], canal[:, r, :])
+    return bone & ~canal
+
+
+def is_vertebra(instances: np.ndarray) -> np.ndarray:
+    return (instances > 0) & (instances < DISC_OFFSET)
+
+
+def vertebrae_from_bone(
+    hu: np.ndarray, instances: np.ndarray, spacing: tuple[float, float, float], mid: int
+) -> np.ndarray:
+    """``instances`` with every vertebra redrawn from the CT's bone: the bone within ``SPINE_HALF_WIDTH_MM`` of the
+    midline slice ``mid`` that lies within ``NEAR_NETWORK_MM`` of the network's voxels of a vertebra, connected to
+    them, and given that vertebra's label (the nearest one's). Discs and canal keep the network's outline."""
+    out = instances.copy()
+    out[is_vertebra(out)] = 0
+    near = band(mid, SPINE_HALF_WIDTH_MM, spacing[0], hu.shape[0])
+    labels = instances[near]
+    network = is_vertebra(labels)
+    if not network.any():
+        return out
+    canal = ndimage.binary_dilation(labels == CANAL_LABEL)
+    bone = bone_mask(hu[near], spacing, canal) & ~((labels > DISC_OFFSET) & (labels < CANAL_LABEL))
+    components, _ = ndimage.label(bone)
+    bone &= np.isin(components, np.unique(components[network & bone]))
+    distance, nearest = ndimage.distance_transform_edt(~network, sampling=spacing, return_indices=True)
+    keep = bone & (distance <= NEAR_NETWORK_MM)
+    region = out[near]
+    region[keep] = labels[tuple(index[keep] for index in nearest)]
+    out[near] = region
+    return out
+
+
+@dataclass(frozen=True)
+class Density:
+    """Trabecular attenuation of one vertebral body, in HU, over ``ml`` millilitres (the region: ``DENSITY_REGION``)."""
+
+    mean_hu: float
+    median_hu: float
+    ml: float
+    region: np.ndarray  # (slices, rows, cols) mask on the display slices
+
+
+def trabecular_density(
+    hu: np.ndarray, instances: np.ndarray, label: int, spacing: tuple[float, float, float], mid: int
+) -> Density | None:
+    """Trabecular attenuation of the body of vertebra ``label`` (see ``DENSITY_REGION``); None where that region
+    holds less than ``MIN_DENSITY_ML`` (a body cut by the image's edge, a thin slab)."""
+    near = band(mid, DENSITY_HALF_WIDTH_MM, spacing[0], hu.shape[0])
+    labels = instances[near]
+    canal = labels == CANAL_LABEL
+    if not canal.any():
+        return None
+    body = np.zeros(labels.shape, bool)
+    for k in range(labels.shape[0]):
+        body[k] = in_front_of_canal(labels[k] == label, canal[k])
+    inside = ndimage.distance_transform_edt(body, sampling=spacing) >= CORTEX_MARGIN_MM
+    if not inside.any():
+        return None
+    cols = np.nonzero(body)[2]
+    front, back = cols.min(), cols.max()  # display columns run anterior (left) to posterior
+    inside[..., int(back - VEIN_FRACTION * (back - front)) + 1 :] = False
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    if inside.sum() * voxel_ml < MIN_DENSITY_ML:
+        return None
+    values = hu[near][inside]
+    region = np.zeros(hu.shape, bool)
+    region[near] = inside
+    return Density(float(values.mean()), float(np.median(values)), float(inside.sum() * voxel_ml), region)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The opportunistic osteoporosis screen from one vertebra's trabecular attenuation."""
+
+    level: str
+    mean_hu: float
+    category: str  # "osteoporosis likely", "indeterminate", "osteoporosis unlikely"
+    text: str
+
+
+def screen(level: str, mean_hu: float, level_confirmed: bool) -> Screening:
+    """Pickhardt's L1 thresholds applied to ``mean_hu`` (see ``SCREENING_CITATION``): a screen, not a diagnosis.
+    Where the level names are not confirmed, the text says that the vertebra screened may not be ``level``."""
+    if mean_hu <= SCREEN_SPECIFIC_HU:
+        category, why = "osteoporosis likely", f"at or below {SCREEN_SPECIFIC_HU:.0f} HU (over 90% specific)"
+    elif mean_hu <= SCREEN_SENSITIVE_HU:
+        category, why = "indeterminate", f"between {SCREEN_SPECIFIC_HU:.0f} and {SCREEN_SENSITIVE_HU:.0f} HU"
+    else:
+        category, why = "osteoporosis unlikely", f"above {SCREEN_SENSITIVE_HU:.0f} HU (90% sensitive)"
+    which = level if level_confirmed else f"the vertebra named {level} (its name is not confirmed: see the review)"
+    text = (
+        f"Opportunistic screening, not a diagnosis: {which} trabecular attenuation {mean_hu:.0f} HU, {why}: "
+        f"{category}. DXA confirms."
+    )
+    return Screening(level, mean_hu, category, text)
