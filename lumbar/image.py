@@ -163,6 +163,10 @@ class SpineImage:
         _, a, s = self.spacing_mm
         return s, a
 
+    def display_spacing_mm(self) -> tuple[float, float, float]:
+        """(lateral, row, column) voxel size of :meth:`sagittal_slices`, in mm."""
+        return (self.spacing_mm[0], *self.sagittal_spacing_mm())
+
     @property
     def is_picture(self) -> bool:
         """A 2D raster file (PNG/JPEG): its label maps are written back as pictures of the same size."""

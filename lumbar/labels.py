@@ -18,6 +18,8 @@ from __future__ import annotations
 import itertools
 from enum import IntEnum
 
+import numpy as np
+
 
 class Structure(IntEnum):
     """Classes predicted by the segmentation network."""
@@ -99,6 +101,25 @@ LUMBAR_DISCS: tuple[str, ...] = discs_between("L1", "S1")
 def disc_label(upper: str) -> int:
     """Instance label of the disc below vertebra ``upper``."""
     return DISC_OFFSET + VERTEBRA_IDS[upper]
+
+
+def is_vertebra(instances: np.ndarray) -> np.ndarray:
+    """Where an instance map holds a vertebra (any level)."""
+    return (instances > 0) & (instances < DISC_OFFSET)
+
+
+def is_disc(instances: np.ndarray) -> np.ndarray:
+    """Where an instance map holds a disc (any level)."""
+    return (instances > DISC_OFFSET) & (instances < CANAL_LABEL)
+
+
+def classes_of(instances: np.ndarray) -> np.ndarray:
+    """The semantic classes (``Structure``) of an instance map."""
+    classes = np.zeros(instances.shape, np.uint8)
+    classes[is_vertebra(instances)] = Structure.VERTEBRA
+    classes[is_disc(instances)] = Structure.DISC
+    classes[instances == CANAL_LABEL] = Structure.CANAL
+    return classes
 
 
 def instance_name(label: int) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lumbar.image import SpineImage
-from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, Structure, disc_label, disc_name, vertebrae_between
+from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, Structure, classes_of, disc_label, disc_name, vertebrae_between
 
 LEVELS = vertebrae_between("T11", "S1")
 # Tilt of each vertebra's long axis from vertical, degrees, positive = top leaning anterior.
@@ -94,13 +94,9 @@ class Phantom:
         ``include_sacrum=False`` follows SPIDER's convention, which leaves the sacrum unlabelled (as the
         shipped model therefore does).
         """
-        out = np.zeros(self.instances.shape, np.uint8)
-        bone = (self.instances >= 1) & (self.instances <= 30)
+        out = classes_of(self.instances)
         if not include_sacrum:
-            bone &= self.instances != VERTEBRA_IDS["S1"]
-        out[bone] = Structure.VERTEBRA
-        out[(self.instances > 100) & (self.instances < CANAL_LABEL)] = Structure.DISC
-        out[self.instances == CANAL_LABEL] = Structure.CANAL
+            out[self.instances == VERTEBRA_IDS["S1"]] = Structure.BACKGROUND
         return out
 
 

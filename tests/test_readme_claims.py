@@ -1183,6 +1183,14 @@ def ct_claims() -> list[Claim]:
                 ("ct",),
             ),
             Claim(
+                f"ct: {key} names",
+                _in_cell(head, label, "named"),
+                lambda c, k=key: ", ".join(
+                    f"{truth} → {r['named']}" for truth, r in c["labelled"]["volumes"][k]["levels"].items()
+                ),
+                ("ct",),
+            ),
+            Claim(
                 f"ct: {key} levels right",
                 _in_cell(head, label, "levels named right"),
                 lambda c, k=key: "{levels_right} of {levels_total}".format(**c["labelled"]["volumes"][k]),
@@ -1212,17 +1220,18 @@ def ct_claims() -> list[Claim]:
             ),
         ]
     for level in ("L1", "L2", "L3", "L4"):
-        claims.append(
-            Claim(
-                f"ct: peer {level} anterior height",
-                _in_part(peer_head, level, "heights", 0),
-                lambda c, lv=level: "{:.1f} ({:+.1f})".format(
-                    c["peer_comparison"]["levels"][lv]["height_anterior_mm"],
-                    c["peer_comparison"]["levels"][lv]["height_anterior_difference_mm"],
-                ),
-                ("ct",),
+        for index, part in enumerate(("anterior", "middle", "posterior")):
+            claims.append(
+                Claim(
+                    f"ct: peer {level} {part} height",
+                    _in_part(peer_head, level, "heights", index),
+                    lambda c, lv=level, p=part: "{:.1f} ({:+.1f})".format(
+                        c["peer_comparison"]["levels"][lv][f"height_{p}_mm"],
+                        c["peer_comparison"]["levels"][lv][f"height_{p}_difference_mm"],
+                    ),
+                    ("ct",),
+                )
             )
-        )
     differences = _in_passage("Mean absolute differences: heights", "HU from the attenuation it reports")
     phantom = _in_passage("On the CT phantom (exact truth", "trabecular density reads")
     speed = _in_passage("A 336-slice abdominal CT", "on 2 cores")
@@ -1259,6 +1268,18 @@ def ct_claims() -> list[Claim]:
                 f"off by {c['phantom']['height_error_mm_mean']:+.1f} mm on average (at most "
                 f"{c['phantom']['height_error_mm_max_abs']:.1f} mm)"
             ),
+            ("ct",),
+        ),
+        Claim(
+            "ct: phantom heights and density",
+            phantom,
+            lambda c: "the {} heights are off".format(c["phantom"]["heights_measured"]),
+            ("ct",),
+        ),
+        Claim(
+            "ct: phantom density range",
+            _in_passage("On the CT phantom (exact truth", "HU."),
+            lambda c: "{:.1f}–{:.1f} HU".format(*c["phantom"]["density_hu_range"]),
             ("ct",),
         ),
         Claim(

@@ -72,7 +72,7 @@ def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None, m
     pred = result.semantic.classes
     if truth.shape != pred.shape:
         raise InputError(f"{mask_path}: mask shape {truth.shape} differs from image shape {pred.shape}")
-    spacing = (image.spacing_mm[0], *image.sagittal_spacing_mm()) if image.spacing_known else None
+    spacing = image.display_spacing_mm() if image.spacing_known else None
     row = {"image": image_path.name, "patient": patient_id(image_path.name), "units": "mm" if spacing else "pixels"}
     for structure, name in STRUCTURE_NAMES.items():
         t, p = truth == structure, pred == structure

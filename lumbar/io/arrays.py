@@ -12,13 +12,18 @@ from lumbar.image import Modality, SpineImage, assumed_spacing_mm
 MAX_VOXELS = 2**30  # 4 GiB of float32: far above any spine scan; a header declaring more is damaged or hostile
 
 
-def guess_modality(array: np.ndarray) -> Modality:
-    """CT when the voxels reach well below zero (air and fat in Hounsfield units), else MR.
+CT_BELOW_HU = -50.0  # MR magnitude images are non-negative; a CT crop without air still holds fat near -100 HU
 
-    MR magnitude images are non-negative; a CT crop without air still holds fat near -100 HU.
-    """
-    sample = np.asarray(array).ravel()[:: max(1, array.size // 200_000)].astype(np.float32)
-    return Modality.CT if np.percentile(sample, 1) < -50 else Modality.MR
+
+def sample_values(array: np.ndarray, n: int = 200_000) -> np.ndarray:
+    """About ``n`` of the array's values, evenly spaced, as float32 (without copying the whole array)."""
+    array = np.asarray(array)
+    return np.asarray(array.flat[:: max(1, array.size // n)], np.float32)
+
+
+def guess_modality(array: np.ndarray) -> Modality:
+    """CT when the voxels reach well below zero (air and fat in Hounsfield units), else MR."""
+    return Modality.CT if np.percentile(sample_values(array), 1) < CT_BELOW_HU else Modality.MR
 
 
 def check_volume(array: np.ndarray, path: Path) -> np.ndarray:

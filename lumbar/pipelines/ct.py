@@ -16,9 +16,9 @@ from dataclasses import replace
 import numpy as np
 
 from lumbar.figures import Figures
-from lumbar.findings import BoneDensityScreening, Findings
+from lumbar.findings import BoneDensityScreening, Findings, Stenosis
 from lumbar.image import Modality, SpineImage
-from lumbar.labels import CANAL_LABEL, DISC_OFFSET, Structure
+from lumbar.labels import CANAL_LABEL, classes_of, is_vertebra
 from lumbar.models.registry import OnnxModel
 from lumbar.pipelines import mr_sagittal
 from lumbar.pipelines.result import Result, Segmentation
@@ -29,7 +29,6 @@ from lumbar.tasks.ct_bone import (
     SCREENING_CITATION,
     band,
     calibration_problem,
-    is_vertebra,
     midline_index,
     screen,
     trabecular_density,
@@ -40,6 +39,7 @@ from lumbar.tasks.levels import LevelLabelling, label_levels
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
 from lumbar.tasks.segmentation import SemanticSegmentation, segment_slices
+from lumbar.tasks.stenosis import CITATION
 from lumbar.tasks.summary import TABLE_FINDINGS
 
 NAME = "ct"
@@ -47,14 +47,20 @@ DESCRIPTION = "CT volumes in Hounsfield units (any orientation)"
 MODALITIES = (Modality.CT,)
 MIN_VERTEBRA_ML = 1.0  # of bone: the smallest piece of a vertebra worth naming (a lumbar one holds 30-60 ml)
 NO_SPINE = "no vertebra found in the CT: where the network saw a spine, the CT has no bone"
-MAX_TRABECULAR_HU = 500.0  # above this a body's marrow is solid bone: an ivory vertebra, metal, or not a vertebra
-MIN_EXTENT_MM = 30.0  # head to feet: about one vertebral body
+# A vertebra's voxels are mostly marrow: their median lies near 100-300 HU (bench/ct.py's whole-vertebra means on real
+# CT: 181-218). Above this the "vertebra" is solid bone: an ivory vertebra, metal, or no vertebra at all (a long bone).
+MAX_VERTEBRA_MEDIAN_HU = 500.0
+MIN_EXTENT_MM = 30.0  # head to feet and front to back: about one vertebral body
+MAX_VOXEL_MM = 10.0
+SAGITTAL_MARGIN_MM = 50.0  # the overview's sagittal slice: the vertebrae and this much in front and behind
+CORONAL_HALF_WIDTH_MM = 90.0  # the coronal reformat: this far either side of the midline
 SCREENED_LEVEL = "L1"  # the level the published thresholds were set on
 NO_ANCHOR = (
     "levels counted up from the lowest disc found, taken as L5/S1: on CT the sacrum is not segmented, so nothing "
     "confirms that disc is L5/S1 (a field of view that ends above the sacrum, or a missed lowest disc, shifts every "
     "name); check the count from the sacrum"
 )
+UNGRADED_CANAL = "CT: the canal's outline comes from a network trained on MRI and was not checked on CT"
 NOT_VALIDATED = (
     "CT: not compared with an expert's reading of CT here (bench/ct.py measures segmentation and level names on "
     "three labelled CTs and heights and attenuation against a peer tool)"
@@ -70,13 +76,17 @@ def refusal(image: SpineImage) -> str | None:
         return "a CT scout (localiser), a projection: give the axial or sagittal series"
     if image.is_2d:
         return "a single CT slice: the CT pipeline needs a volume"
-    rows = image.sagittal_slices().shape[1]
-    extent = rows * image.sagittal_spacing_mm()[0]
-    if extent < MIN_EXTENT_MM:
-        return (
-            f"the CT covers {extent:.0f} mm head to feet; at least {MIN_EXTENT_MM:.0f} mm (about one vertebral body) "
-            "are needed"
-        )
+    coarsest = max(image.spacing_mm)
+    if coarsest > MAX_VOXEL_MM:
+        return f"voxels of {coarsest:.3g} mm: coarser than {MAX_VOXEL_MM:.0f} mm, too coarse to measure a vertebra"
+    _, rows, cols = image.sagittal_slices().shape
+    row_mm, col_mm = image.sagittal_spacing_mm()
+    for extent, direction in ((rows * row_mm, "head to feet"), (cols * col_mm, "front to back")):
+        if extent < MIN_EXTENT_MM:
+            return (
+                f"the CT covers {extent:.0f} mm {direction}; at least {MIN_EXTENT_MM:.0f} mm (about one vertebral "
+                "body) are needed"
+            )
     problem = calibration_problem(image.array)
     return f"CT {problem}" if problem else None
 
@@ -87,7 +97,7 @@ def segment(
     """Segment the slices near the midline, name the levels, redraw the vertebrae from the bone, and say why a
     reader should check the result. ``model``: a trained candidate instead of the shipped network (benchmarks)."""
     hu = image.sagittal_slices().astype(np.float32)
-    spacing = (image.spacing_mm[0], *image.sagittal_spacing_mm())
+    spacing = image.display_spacing_mm()
     mid = midline_index(hu)
     near = band(mid, NETWORK_BAND_MM, spacing[0], hu.shape[0])
     progress.stage("segmenting slices", total=near.stop - near.start)
@@ -98,7 +108,7 @@ def segment(
     progress.stage("naming levels")
     named = label_levels(classes, spacing)
     levels = with_bone(replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid)), spacing)
-    shown = _classes_of(levels.instances)
+    shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     seg_mid = Segmentation(image, semantic, levels).mid_slice
     withheld = [*gate, *levels.flags, *quality_problems(levels.instances[seg_mid], levels.levels)]
@@ -127,15 +137,6 @@ def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> Le
     return LevelLabelling(instances, kept, [*levels.flags, NO_ANCHOR])
 
 
-def _classes_of(instances: np.ndarray) -> np.ndarray:
-    """The semantic classes of an instance map (vertebra, disc, canal)."""
-    classes = np.zeros(instances.shape, np.uint8)
-    classes[is_vertebra(instances)] = Structure.VERTEBRA
-    classes[(instances > DISC_OFFSET) & (instances < CANAL_LABEL)] = Structure.DISC
-    classes[instances == CANAL_LABEL] = Structure.CANAL
-    return classes
-
-
 def contrast_note(image: SpineImage) -> str:
     """Whether the series was contrast-enhanced, as the file says (contrast raises trabecular attenuation)."""
     agent = image.series.contrast_agent if image.series is not None else None
@@ -146,22 +147,22 @@ def contrast_note(image: SpineImage) -> str:
     return "no contrast agent stated (ContrastBolusAgent empty)"
 
 
-def build_findings(seg: Segmentation) -> tuple[Findings, list[np.ndarray]]:
-    """The findings of one CT, and the trabecular regions measured (for the figure)."""
+def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
+    """The findings of one CT, and where its trabecular density was measured (a mask on the display slices, for the
+    figure). Stenosis is not graded: the canal's outline is the MRI network's, never checked on CT."""
     hu = seg.image.sagittal_slices()
-    spacing = (seg.image.spacing_mm[0], *seg.image.sagittal_spacing_mm())
+    spacing = seg.image.display_spacing_mm()
     mid = seg.mid_slice
     base = mr_sagittal.build_findings(seg, mr_sagittal.measure(seg))
-    vertebrae, regions, screening = [], [], None
-    solid = []
+    vertebrae, screening = [], None
+    regions = np.zeros(hu.shape, bool)
+    solid = [v.level for v in base.vertebrae if np.median(hu[seg.levels.instances == v.label]) > MAX_VERTEBRA_MEDIAN_HU]
     for vertebra in base.vertebrae:
         density = trabecular_density(hu, seg.levels.instances, vertebra.label, spacing, mid)
         if density is None or vertebra.measurements is None:
             vertebrae.append(vertebra)
             continue
-        regions.append(density.region)
-        if density.median_hu > MAX_TRABECULAR_HU:
-            solid.append(vertebra.level)
+        regions[density.slices] |= density.region
         measured = vertebra.measurements.model_copy(
             update={"bone_density_hu": round(density.mean_hu, 1), "bone_density_hu_median": round(density.median_hu, 1)}
         )
@@ -186,12 +187,15 @@ def build_findings(seg: Segmentation) -> tuple[Findings, list[np.ndarray]]:
     review, gate = list(base.needs_review), list(seg.gate)
     if solid:
         why = (
-            f"{', '.join(solid)}: solid bone inside the body (trabecular median above {MAX_TRABECULAR_HU:.0f} HU): an "
+            f"{', '.join(solid)}: solid bone (median above {MAX_VERTEBRA_MEDIAN_HU:.0f} HU over the vertebra): an "
             "ivory vertebra, metal, or not a vertebra at all: check the images"
         )
         review, gate = [why, *review], [why, *gate]
+    ungraded = Stenosis(grade="unknown", basis=UNGRADED_CANAL, thresholds=CITATION)
+    discs = tuple(d.model_copy(update={"stenosis": ungraded}) if d.stenosis else d for d in base.discs)
     findings = base.model_copy(
         update={
+            "discs": discs,
             "needs_review": tuple(review),
             "models": {"segmentation": seg.semantic.model_version},
             "vertebrae": tuple(vertebrae),
@@ -205,28 +209,37 @@ def build_findings(seg: Segmentation) -> tuple[Findings, list[np.ndarray]]:
     return findings, regions
 
 
-def overview(seg: Segmentation, regions: list[np.ndarray]) -> np.ndarray:
-    """The mid-sagittal slice and a coronal reformat through the bodies, in the bone window, with every level
-    named and the trabecular regions outlined."""
-    hu = windowed(seg.image.sagittal_slices())
-    instances, classes = seg.levels.instances, seg.semantic.classes
+def overview(seg: Segmentation, regions: np.ndarray) -> np.ndarray:
+    """The mid-sagittal slice and a coronal reformat through the bodies, in the bone window and cropped to the
+    spine, with every level named and the trabecular regions outlined."""
+    hu, instances, classes = seg.image.sagittal_slices(), seg.levels.instances, seg.semantic.classes
     names = seg.label_names()
-    rows_mm, cols_mm = seg.image.sagittal_spacing_mm()
-    lateral_mm = seg.image.spacing_mm[0]
-    region = np.any(regions, axis=0) if regions else np.zeros(hu.shape, bool)
+    lateral_mm, (rows_mm, cols_mm) = seg.image.spacing_mm[0], seg.image.sagittal_spacing_mm()
     mid = seg.mid_slice
-    sagittal = overlay(hu[mid], classes[mid], instances[mid], names, (rows_mm, cols_mm), outline=region[mid])
-    bodies = np.nonzero(region.any(axis=(0, 1)))[0] if region.any() else np.nonzero(is_vertebra(instances[mid]))[1]
-    col = int(np.median(bodies)) if len(bodies) else hu.shape[2] // 2
-    across = instances[:, :, col].T
+    spine = np.nonzero(is_vertebra(instances[mid]).any(axis=0))[0]
+    front, back = (spine.min(), spine.max()) if len(spine) else (0, hu.shape[2] - 1)
+    cols = slice(max(0, front - round(SAGITTAL_MARGIN_MM / cols_mm)), back + round(SAGITTAL_MARGIN_MM / cols_mm) + 1)
+    sagittal = overlay(
+        windowed(hu[mid, :, cols]),
+        classes[mid, :, cols],
+        instances[mid, :, cols],
+        names,
+        (rows_mm, cols_mm),
+        outline=regions[mid, :, cols],
+    )
+    bodies = np.nonzero(regions.any(axis=(0, 1)))[0]
+    col = int(np.median(bodies)) if len(bodies) else (front + back) // 2
+    side = band(mid, CORONAL_HALF_WIDTH_MM, lateral_mm, hu.shape[0])
+    across = instances[side, :, col].T
+    width_mm = (cols.stop - cols.start) * cols_mm
     coronal = overlay(
-        hu[:, :, col].T,
-        classes[:, :, col].T,
+        windowed(hu[side, :, col].T),
+        classes[side, :, col].T,
         np.where(across == CANAL_LABEL, 0, across),  # names on each body's centre: no canal to stand in front of
         names,
         (rows_mm, lateral_mm),
-        width_px=max(120, round(520 * hu.shape[0] * lateral_mm / (hu.shape[2] * cols_mm))),
-        outline=region[:, :, col].T,
+        width_px=max(120, round(520 * (side.stop - side.start) * lateral_mm / width_mm)),
+        outline=regions[side, :, col].T,
     )
     height = max(sagittal.shape[0], coronal.shape[0])
     pad = [np.pad(p, ((0, height - p.shape[0]), (0, 8), (0, 0))) for p in (sagittal, coronal)]

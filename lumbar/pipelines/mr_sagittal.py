@@ -79,7 +79,7 @@ def segment(
     else:
         semantic = segment_semantic(image, model, progress=progress.advance)
     progress.stage("naming levels")
-    levels = label_levels(semantic.classes, (image.spacing_mm[0], *image.sagittal_spacing_mm()))
+    levels = label_levels(semantic.classes, image.display_spacing_mm())
     mid = mid_sagittal_index(semantic.classes)
     levels.flags += lumbosacral_flags(image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels)
     confidence = semantic.mean_confidence()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from lumbar.labels import CANAL_LABEL, DISC_OFFSET
+from lumbar.io.arrays import CT_BELOW_HU, sample_values
+from lumbar.labels import CANAL_LABEL, is_disc, is_vertebra
 from lumbar.tasks.measurements import in_front_of_canal
 
 BONE_WINDOW_HU = (-250.0, 1250.0)  # what the network sees: bone bright, soft tissue mid-grey, fat and air dark
@@ -37,8 +38,9 @@ CORTEX_MARGIN_MM = 4.0
 VEIN_FRACTION = 0.25
 MIN_DENSITY_ML = 0.3
 DENSITY_REGION = (
-    f"vertebral body within {DENSITY_HALF_WIDTH_MM:g} mm of the mid-sagittal plane, {CORTEX_MARGIN_MM:g} mm inside "
-    f"its outline (no cortex or endplate), posterior {VEIN_FRACTION:.0%} of its depth left out (basivertebral vein)"
+    f"vertebral body within {DENSITY_HALF_WIDTH_MM:g} mm of the mid-sagittal plane, {CORTEX_MARGIN_MM:g} mm (plus half "
+    f"the largest voxel side) inside its outline (no cortex or endplate), the posterior {VEIN_FRACTION:.0%} of its "
+    "depth left out (basivertebral vein)"
 )
 
 # Opportunistic screening from L1 trabecular attenuation (Pickhardt et al., Ann Intern Med 2013;158:588-595; DXA as
@@ -53,19 +55,21 @@ SCREENING_CITATION = (
 )
 
 # A CT in Hounsfield units holds air (about -1000) or at least fat (about -100) and bone well above 300.
-MIN_LOWEST_HU = -200.0
 MIN_BONE_HU = 300.0
 MAX_HU = 4000.0  # dense metal saturates near 3071 on 12-bit scanners; beyond 4000 the data are not HU
 
 
 def calibration_problem(hu: np.ndarray) -> str | None:
-    """Why the voxels do not look like Hounsfield units (None when they do): an 8-bit export, a missing rescale."""
-    sample = np.asarray(hu).ravel()[:: max(1, hu.size // 500_000)].astype(np.float32)
+    """Why the voxels do not look like Hounsfield units (None when they do): values that are not numbers, an 8-bit
+    export, a missing rescale."""
+    if not np.isfinite(sample_values(hu, hu.size if hu.size <= 5_000_000 else 5_000_000)).all():
+        return "values that are not finite numbers (NaN or infinite voxels)"
+    sample = sample_values(hu, 500_000)
     low, high = float(np.percentile(sample, 0.5)), float(np.percentile(sample, 99.9))
-    shown = f"values {low:.0f} to {high:.0f}"
-    if low > MIN_LOWEST_HU:
+    shown = f"values {low:.3g} to {high:.3g}"
+    if low > CT_BELOW_HU:
         return (
-            f"{shown}: no air or fat below {MIN_LOWEST_HU:.0f}, so not in Hounsfield units (an 8-bit or windowed "
+            f"{shown}: no fat or air (below {CT_BELOW_HU:.0f}), so not in Hounsfield units (an 8-bit or windowed "
             "export, or a DICOM without its RescaleSlope/RescaleIntercept)"
         )
     if high < MIN_BONE_HU:
@@ -119,10 +123,6 @@ def bone_mask(hu: np.ndarray, spacing: tuple[float, float, float], canal: np.nda
     return bone & ~canal
 
 
-def is_vertebra(instances: np.ndarray) -> np.ndarray:
-    return (instances > 0) & (instances < DISC_OFFSET)
-
-
 def vertebrae_from_bone(
     hu: np.ndarray, instances: np.ndarray, spacing: tuple[float, float, float], mid: int
 ) -> np.ndarray:
@@ -137,7 +137,7 @@ def vertebrae_from_bone(
     if not network.any():
         return out
     canal = ndimage.binary_dilation(labels == CANAL_LABEL)
-    bone = bone_mask(hu[near], spacing, canal) & ~((labels > DISC_OFFSET) & (labels < CANAL_LABEL))
+    bone = bone_mask(hu[near], spacing, canal) & ~is_disc(labels)
     components, _ = ndimage.label(bone)
     bone &= np.isin(components, np.unique(components[network & bone]))
     distance, nearest = ndimage.distance_transform_edt(~network, sampling=spacing, return_indices=True)
@@ -150,40 +150,62 @@ def vertebrae_from_bone(
 
 @dataclass(frozen=True)
 class Density:
-    """Trabecular attenuation of one vertebral body, in HU, over ``ml`` millilitres (the region: ``DENSITY_REGION``)."""
+    """Trabecular attenuation of one vertebral body, in HU, over ``ml`` millilitres (the region: ``DENSITY_REGION``),
+    and that region: ``region`` on the display slices ``slices``."""
 
     mean_hu: float
     median_hu: float
     ml: float
-    region: np.ndarray  # (slices, rows, cols) mask on the display slices
+    slices: slice
+    region: np.ndarray
 
 
 def trabecular_density(
     hu: np.ndarray, instances: np.ndarray, label: int, spacing: tuple[float, float, float], mid: int
 ) -> Density | None:
     """Trabecular attenuation of the body of vertebra ``label`` (see ``DENSITY_REGION``); None where that region
-    holds less than ``MIN_DENSITY_ML`` (a body cut by the image's edge, a thin slab)."""
-    near = band(mid, DENSITY_HALF_WIDTH_MM, spacing[0], hu.shape[0])
-    labels = instances[near]
-    canal = labels == CANAL_LABEL
+    holds less than ``MIN_DENSITY_ML`` (a body cut by the image's edge, a thin slab) or no canal marks where the body
+    ends. The margin inside the outline grows by half the largest voxel side, so that thick slices' partial volume
+    does not bring the endplates in."""
+    margin = CORTEX_MARGIN_MM + max(spacing) / 2
+    outer = band(mid, DENSITY_HALF_WIDTH_MM + margin, spacing[0], hu.shape[0])  # the slab's edge is not the body's
+    labels = instances[outer]
+    canal = (labels == CANAL_LABEL).any(axis=0)  # its anterior wall, row by row, from every slice of the slab
     if not canal.any():
         return None
-    body = np.zeros(labels.shape, bool)
-    for k in range(labels.shape[0]):
-        body[k] = in_front_of_canal(labels[k] == label, canal[k])
-    inside = ndimage.distance_transform_edt(body, sampling=spacing) >= CORTEX_MARGIN_MM
-    if not inside.any():
-        return None
-    cols = np.nonzero(body)[2]
-    front, back = cols.min(), cols.max()  # display columns run anterior (left) to posterior
-    inside[..., int(back - VEIN_FRACTION * (back - front)) + 1 :] = False
+    front = np.stack([in_front_of_canal(labels[k] == label, canal) for k in range(labels.shape[0])])
+    body = _piece_through(front, mid - outer.start)
+    inside = ndimage.distance_transform_edt(np.pad(body, 1), sampling=spacing)[1:-1, 1:-1, 1:-1] >= margin
+    inner = band(mid, DENSITY_HALF_WIDTH_MM, spacing[0], hu.shape[0])
+    inside[: inner.start - outer.start] = False
+    inside[inner.stop - outer.start :] = False
+    inside &= _not_posterior(body, VEIN_FRACTION)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     if inside.sum() * voxel_ml < MIN_DENSITY_ML:
         return None
-    values = hu[near][inside]
-    region = np.zeros(hu.shape, bool)
-    region[near] = inside
-    return Density(float(values.mean()), float(np.median(values)), float(inside.sum() * voxel_ml), region)
+    values = hu[outer][inside]
+    return Density(float(values.mean()), float(np.median(values)), float(inside.sum() * voxel_ml), outer, inside)
+
+
+def _piece_through(mask: np.ndarray, mid: int) -> np.ndarray:
+    """The connected piece of ``mask`` with most voxels on slice ``mid`` (the body; not bone the network joined to
+    it in front), or the largest piece when none reaches that slice."""
+    pieces, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    on_mid = np.bincount(pieces[mid].ravel(), minlength=n + 1)[1:]
+    chosen = on_mid.argmax() if on_mid.any() else np.bincount(pieces.ravel())[1:].argmax()
+    return pieces == chosen + 1
+
+
+def _not_posterior(body: np.ndarray, fraction: float) -> np.ndarray:
+    """Everything but the posterior ``fraction`` of the body's depth, row by row (display columns run anterior to
+    posterior), so that a tilted body loses its own back, not a fixed band of columns."""
+    cols = np.arange(body.shape[-1])
+    first = np.argmax(body, axis=-1)
+    last = body.shape[-1] - 1 - np.argmax(body[..., ::-1], axis=-1)
+    limit = last - fraction * (last - first)
+    return cols <= limit[..., None]
 
 
 @dataclass(frozen=True)
@@ -199,6 +221,8 @@ class Screening:
 def screen(level: str, mean_hu: float, level_confirmed: bool) -> Screening:
     """Pickhardt's L1 thresholds applied to ``mean_hu`` (see ``SCREENING_CITATION``): a screen, not a diagnosis.
     Where the level names are not confirmed, the text says that the vertebra screened may not be ``level``."""
+    if not np.isfinite(mean_hu):
+        raise ValueError(f"no screen from an attenuation of {mean_hu}")
     if mean_hu <= SCREEN_SPECIFIC_HU:
         category, why = "osteoporosis likely", f"at or below {SCREEN_SPECIFIC_HU:.0f} HU (over 90% specific)"
     elif mean_hu <= SCREEN_SENSITIVE_HU:
