@@ -1,0 +1,534 @@
+"""Level labelling's pieces on hand-built discs whose answers follow from their geometry: where a disc is and which
+way it faces, how long it is, when the lowest disc is taken for a sacral remnant, when disc spacing and an image
+that ends below the lowest disc are flagged, with every boundary tried on both sides and every message read whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lumbar.labels import CAUDAL_TO_CRANIAL, Structure
+from lumbar.tasks.levels import _count_flags, _disc_from_voxels, _disc_length_mm, _sacrum_flags, small_lowest_disc_flags
+
+
+def _rectangle(rows: range, cols: range, slice_: int = 0) -> np.ndarray:
+    """Voxel indices (slice, row, col) of a rectangle on one display slice."""
+    r, c = np.meshgrid(np.array(rows), np.array(cols), indexing="ij")
+    return np.column_stack([np.full(r.size, slice_), r.ravel(), c.ravel()])
+
+
+# --- one disc: centroid, facing, area, length
+
+
+def test_a_flat_disc_sits_at_its_centre_faces_up_and_measures_its_largest_slice():
+    spacing = (4.0, 0.5, 2.0)  # lateral, row, col: every axis different, so a swapped one shows
+    voxels = np.concatenate([_rectangle(range(10, 14), range(20, 40)), _rectangle(range(10, 12), range(20, 40), 1)])
+    disc = _disc_from_voxels(voxels, spacing)
+    rows, cols = voxels[:, 1] * 0.5, voxels[:, 2] * 2.0
+    assert disc.centroid == pytest.approx([rows.mean(), cols.mean()])
+    assert disc.axis == pytest.approx([-1.0, 0.0], abs=1e-9)  # toward the head: smaller rows
+    assert disc.area_mm2 == pytest.approx(80 * 0.5 * 2.0)  # the larger slice: 4 x 20 voxels of 1 mm²
+
+
+@pytest.mark.parametrize("tilt_deg", [-35.0, -10.0, 10.0, 35.0])
+def test_a_tilted_disc_faces_along_its_normal_toward_the_head(tilt_deg):
+    angle = np.radians(tilt_deg)
+    along, normal = np.array([np.sin(angle), np.cos(angle)]), np.array([-np.cos(angle), np.sin(angle)])
+    points = [60 + u * along * 1.0 + v * normal for u in np.arange(-20, 21) for v in np.arange(-3, 3.5, 0.5)]
+    voxels = np.unique(np.rint(points).astype(int), axis=0)
+    disc = _disc_from_voxels(np.column_stack([np.zeros(len(voxels), int), voxels]), (1.0, 1.0, 1.0))
+    assert disc.axis[0] < 0  # head-ward, whatever sign the eigenvector came with
+    assert abs(float(disc.axis @ normal)) == pytest.approx(1.0, abs=0.01)
+
+
+def test_three_voxels_have_a_facing_of_their_own_and_fewer_the_default():
+    diagonal = np.array([[0, 10, 10], [0, 11, 11], [0, 12, 12]])
+    axis = _disc_from_voxels(diagonal, (1.0, 1.0, 1.0)).axis
+    assert axis == pytest.approx([-np.sqrt(0.5), np.sqrt(0.5)])  # across the diagonal, toward the head
+    assert list(_disc_from_voxels(diagonal[:2], (1.0, 1.0, 1.0)).axis) == [-1.0, 0.0]
+
+
+def test_a_discs_length_runs_front_to_back_between_its_end_voxels():
+    disc = _disc_from_voxels(_rectangle(range(10, 14), range(20, 40)), (4.0, 0.5, 2.0))
+    assert _disc_length_mm(disc, (4.0, 0.5, 2.0)) == pytest.approx(19 * 2.0)
+
+
+# --- the lowest disc taken for a sacral remnant
+
+SMALL_LOWEST = (
+    "small lowest disc, not counted: taken as a sacral remnant or the rudimentary disc below a transitional "
+    "vertebra, so names start at the disc above it; if it is a partly outlined L5/S1, every level name is one "
+    "level too low (check the lumbosacral junction)"
+)
+
+
+def _chain(lowest: tuple[int, int], others: list[tuple[int, int]]) -> list:
+    """Discs of (height rows, length cols) at 1 mm, lowest first, 40 mm apart."""
+    return [
+        _disc_from_voxels(_rectangle(range(400 - 40 * k, 400 - 40 * k + h), range(50, 50 + w)), (1.0, 1.0, 1.0))
+        for k, (h, w) in enumerate([lowest, *others])
+    ]
+
+
+OTHERS = [(10, 41)] * 4  # 10 mm tall, 40 mm long (41 voxels), 410 mm² each: thickness 410 / 40 = 10.25 mm
+
+
+@pytest.mark.parametrize(
+    "lowest, flagged",
+    [
+        ((11, 20), True),  # 19 mm long (below 70% of 40) and 220 mm² (below 60% of 410): short and small
+        ((7, 29), False),  # 203 mm², but 28 mm long: exactly 70% of the others' length, not below it
+        ((20, 20), False),  # short but as large as the others: a collapsed disc keeps its area
+        ((5, 41), False),  # full length, 5 mm thick: 49% of the others' thickness
+        ((3, 41), True),  # 3 mm thick: 30%, below the 40% floor
+    ],
+)
+def test_the_lowest_disc_is_a_remnant_when_short_and_small_or_thin(lowest, flagged):
+    flags = small_lowest_disc_flags(_chain(lowest, OTHERS), (1.0, 1.0, 1.0))
+    assert flags == ([SMALL_LOWEST] if flagged else [])
+
+
+def test_a_short_lowest_disc_of_exactly_60_percent_of_the_others_area_is_not_small():
+    """23 mm long and 246 mm² (a 10 x 24 rectangle and 6 voxels more): exactly 60% of 410, not below it."""
+    voxels = np.concatenate([_rectangle(range(400, 410), range(50, 74)), _rectangle(range(410, 411), range(59, 65))])
+    lowest = _disc_from_voxels(voxels, (1.0, 1.0, 1.0))
+    assert lowest.area_mm2 == 246.0
+    assert small_lowest_disc_flags([lowest, *_chain((10, 41), OTHERS)[1:]], (1.0, 1.0, 1.0)) == []
+    voxels = voxels[:-1]  # 245 mm²
+    flagged = small_lowest_disc_flags(
+        [_disc_from_voxels(voxels, (1.0, 1.0, 1.0)), *_chain((10, 41), OTHERS)[1:]], (1.0, 1.0, 1.0)
+    )
+    assert flagged == [SMALL_LOWEST]
+
+
+def test_thinness_is_area_over_length():
+    """A lowest disc 4 mm tall and 60 mm long: 244 / 60 mm is 39.7% of the others' thickness, below the 40% floor;
+    area times length would give 89% and miss it."""
+    assert small_lowest_disc_flags(_chain((4, 61), OTHERS), (1.0, 1.0, 1.0)) == [SMALL_LOWEST]
+
+
+def test_the_others_median_is_over_every_other_disc():
+    """Others 40, 40 and 60 mm long (median 40, not the 50 of the last two): a lowest disc 28 mm long is not short.
+    Others 10.25, 10.25 and 4.1 mm thick (median 10.25, not 7.2): a lowest disc 3.1 mm thick is thin."""
+    assert small_lowest_disc_flags(_chain((7, 29), [(10, 41), (10, 41), (10, 61)]), (1.0, 1.0, 1.0)) == []
+    thin_others = [(10, 41), (10, 41), (4, 41)]
+    assert small_lowest_disc_flags(_chain((3, 41), thin_others), (1.0, 1.0, 1.0)) == [SMALL_LOWEST]
+
+
+def test_four_discs_are_enough_to_judge_the_lowest_and_three_are_not():
+    assert small_lowest_disc_flags(_chain((11, 20), OTHERS[:3]), (1.0, 1.0, 1.0)) == [SMALL_LOWEST]
+    assert small_lowest_disc_flags(_chain((11, 20), OTHERS[:2]), (1.0, 1.0, 1.0)) == []
+
+
+# --- disc spacing
+
+
+def _at_rows(rows: list[float]) -> list:
+    """Discs (3 x 5 voxels at 1 mm) centred on ``rows``, given caudal first (decreasing row)."""
+    return [_disc_from_voxels(_rectangle(range(int(r) - 1, int(r) + 2), range(48, 53)), (1.0, 1.0, 1.0)) for r in rows]
+
+
+def _rows_from_gaps(gaps: list[float], start: float = 2000.0) -> list[float]:
+    return list(start - np.concatenate([[0.0], np.cumsum(gaps)]))
+
+
+def _gap_flags(flags: list[str]) -> list[str]:
+    return [f for f in flags if not f.startswith("only ")]
+
+
+def test_a_gap_of_exactly_1_7_medians_is_not_flagged_and_a_longer_one_is():
+    assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps([30, 30, 51, 30, 30])))) == []
+    assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps([30, 30, 52, 30, 30])))) == [
+        "unexpected gap of 52 mm above disc 3 from the bottom (median 30 mm): a disc may be missing near L2"
+    ]
+
+
+def test_discs_exactly_0_55_medians_apart_are_not_flagged_and_closer_ones_are():
+    assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps([40, 40, 22, 40, 40])))) == []
+    assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps([40, 40, 21, 40, 40])))) == [
+        "discs 3 and 4 from the bottom only 21 mm apart (median 40 mm): one may not be a disc, and the vertebra it "
+        "cuts would carry two names"
+    ]
+
+
+def test_three_discs_are_enough_to_judge_their_spacing():
+    assert _count_flags(_at_rows(_rows_from_gaps([10, 60]))) == [
+        "discs 1 and 2 from the bottom only 10 mm apart (median 35 mm): one may not be a disc, and the vertebra it "
+        "cuts would carry two names",
+        "unexpected gap of 60 mm above disc 2 from the bottom (median 35 mm): a disc may be missing near L3",
+        "only 3 discs found; a full lumbar spine shows 5 (L1/L2 to L5/S1)",
+    ]
+
+
+def test_a_gap_above_the_highest_nameable_disc_names_no_vertebra():
+    """18 names from S1 to T1: a gap above the 16th disc points at T1, one above the 17th at none."""
+    gaps = [30.0] * 19
+    gaps[15] = 60.0
+    assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps(gaps)))) == [
+        f"unexpected gap of 60 mm above disc 16 from the bottom (median 30 mm): a disc may be missing near "
+        f"{CAUDAL_TO_CRANIAL[17]}"
+    ]
+    gaps[15], gaps[16] = 30.0, 60.0
+    assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps(gaps)))) == [
+        "unexpected gap of 60 mm above disc 17 from the bottom (median 30 mm): a disc may be missing near ?"
+    ]
+
+
+# --- an image that ends below the lowest disc
+
+NO_SACRUM = (
+    "no sacrum in view: the image ends just below the lowest disc, which is taken as L5/S1 without the sacrum "
+    "to confirm it, so every level name may be off; count from the sacrum on an image that shows it"
+)
+
+
+@pytest.mark.parametrize("spacing", [(3.0, 1.0, 1.0), (3.0, 0.5, 2.0)])
+def test_the_sacrum_is_flagged_missing_when_less_than_half_of_15_mm_below_the_disc_is_in_the_image(spacing):
+    """A flat disc whose lowest row is ``bottom``: the 15 depths sampled 1..15 mm below it fall on the rows below;
+    8 of them inside the image is half or more (no flag), 7 is less."""
+    row_mm = spacing[1]
+    bottom = 100
+    disc = _disc_from_voxels(_rectangle(range(bottom - 7, bottom + 1), range(20, 60)), spacing)
+    rows_for = {depth: int(np.rint((bottom * row_mm + depth) / row_mm)) for depth in range(1, 16)}
+    enough = max(rows_for[d] for d in range(1, 9)) + 1  # rows 0..that: depths 1-8 inside, 9-15 outside
+    assert _sacrum_flags(disc, spacing, (enough, 200)) == []
+    assert _sacrum_flags(disc, spacing, (max(rows_for[d] for d in range(1, 8)) + 1, 200)) == [NO_SACRUM]
+
+
+def test_the_sacrum_check_samples_the_middle_half_of_the_disc_across():
+    """The columns checked lie across the middle half of the disc's length: an image whose right edge cuts the
+    disc's posterior quarter still holds them all."""
+    disc = _disc_from_voxels(_rectangle(range(93, 101), range(20, 60)), (3.0, 1.0, 1.0))
+    assert _sacrum_flags(disc, (3.0, 1.0, 1.0), (300, 51)) == []  # columns 29.75-49.25 in view
+    assert _sacrum_flags(disc, (3.0, 1.0, 1.0), (300, 40)) == [NO_SACRUM]  # only 2 of 7 columns in view
+
+
+# --- bone above a disc
+
+
+def _flat_disc(top: int = 100, cols: range = range(40, 80), spacing=(3.0, 1.0, 1.0)):
+    """A flat disc 8 rows tall under row ``top``; for the default one the check samples rows top-1 .. top-7 at
+    columns 50, 55, 60, 64 and 69 (five points across the middle half of its 40 mm, centroid column 59.5)."""
+    return _disc_from_voxels(_rectangle(range(top, top + 8), cols), spacing)
+
+
+def _bone(cells: dict[int, list[int]], shape=(200, 120)) -> np.ndarray:
+    bone = np.zeros(shape, bool)
+    for row, cols in cells.items():
+        bone[row, cols] = True
+    return bone
+
+
+SAMPLED = [50, 55, 60, 64, 69]
+
+
+@pytest.mark.parametrize(
+    "cells, above",
+    [
+        ({99: SAMPLED, 97: SAMPLED[:4]}, True),  # 9 of the 35 points: a quarter or more
+        ({98: SAMPLED, 96: SAMPLED[:4]}, True),
+        ({98: SAMPLED, 96: SAMPLED[:3]}, False),  # 8 of 35
+        ({row: [50, 55] for row in range(93, 100)}, True),  # two columns all the way up: 14
+        ({row: [50] for row in range(93, 100)}, False),  # one column: 7
+        ({92: SAMPLED, 91: SAMPLED}, False),  # bone, but more than 7 mm above
+        ({}, False),
+    ],
+)
+def test_bone_above_a_disc_is_a_quarter_of_the_points_sampled_up_to_7_mm_over_its_middle_half(cells, above):
+    from lumbar.tasks.levels import _bone_above
+
+    assert _bone_above(_flat_disc(), _bone(cells), (3.0, 1.0, 1.0), (200, 120)) is above
+
+
+def test_a_narrow_disc_samples_at_least_2_mm_either_side():
+    """8 mm wide: a quarter of it would be 1.75 mm; 2 mm puts two of the five points on column 58."""
+    from lumbar.tasks.levels import _bone_above
+
+    disc = _flat_disc(cols=range(56, 64))
+    assert _bone_above(disc, _bone({row: [58] for row in range(93, 100)}), (3.0, 1.0, 1.0), (200, 120))
+
+
+def test_points_sampled_outside_the_image_do_not_count_and_too_few_inside_count_as_bone():
+    from lumbar.tasks.levels import _bone_above
+
+    near_top = _flat_disc(top=4)  # rows 3..0 inside (20 points), -1..-3 outside
+    assert _bone_above(near_top, _bone({3: SAMPLED}), (3.0, 1.0, 1.0), (200, 120))  # 5 of 20
+    assert not _bone_above(near_top, _bone({3: SAMPLED[:4]}), (3.0, 1.0, 1.0), (200, 120))  # 4 of 20
+    at_top = _flat_disc(top=2)  # rows 1 and 0 inside: 10 points, enough to judge
+    assert not _bone_above(at_top, _bone({}), (3.0, 1.0, 1.0), (200, 120))
+    assert _bone_above(_flat_disc(top=1), _bone({}), (3.0, 1.0, 1.0), (200, 120))  # 5 points: the image's edge
+    assert not _bone_above(_flat_disc(), _bone({}, (200, 90)), (3.0, 1.0, 1.0), (200, 90))  # rows, not columns
+
+
+def test_bone_above_is_found_in_millimetres_on_anisotropic_pixels():
+    """Rows of 0.5 mm: the 7 mm above the disc are 14 rows; columns of 2 mm: the disc's 80 mm span 40 columns."""
+    from lumbar.tasks.levels import _bone_above
+
+    disc = _disc_from_voxels(_rectangle(range(100, 116), range(20, 60)), (3.0, 0.5, 2.0))
+    cells = {row: list(range(20, 60)) for row in range(86, 100)}
+    assert _bone_above(disc, _bone(cells), (3.0, 0.5, 2.0), (200, 120))
+    assert not _bone_above(
+        disc, _bone({row: list(range(20, 60)) for row in range(70, 85)}), (3.0, 0.5, 2.0), (200, 120)
+    )
+
+
+def test_bone_above_a_tilted_disc_is_sought_along_its_own_axis():
+    from lumbar.tasks.levels import _bone_above
+
+    angle = np.radians(30.0)
+    along, up = np.array([np.sin(angle), np.cos(angle)]), np.array([-np.cos(angle), np.sin(angle)])
+    centre = np.array([100.0, 60.0])
+    disc_points = [centre + u * along + v * up for u in np.arange(-20, 20.5, 0.5) for v in np.arange(-4, 4.5, 0.5)]
+    voxels = np.unique(np.rint(disc_points).astype(int), axis=0)
+    disc = _disc_from_voxels(np.column_stack([np.zeros(len(voxels), int), voxels]), (1.0, 1.0, 1.0))
+    band = [centre + u * along + v * up for u in np.arange(-12, 12.5, 0.5) for v in np.arange(5, 12.5, 0.5)]
+    bone = np.zeros((200, 120), bool)
+    bone[tuple(np.unique(np.rint(band).astype(int), axis=0).T)] = True  # a body right above, parallel to the disc
+    assert _bone_above(disc, bone, (1.0, 1.0, 1.0), (200, 120))
+    assert not _bone_above(disc, np.roll(bone, 14, axis=0), (1.0, 1.0, 1.0), (200, 120))  # the same body shifted down
+
+
+# --- the same spine on another pixel grid
+
+
+def _regrid(classes: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Nearest-neighbour resampling of display slices: rows repeated ``rows`` times, every ``cols``-th column kept."""
+    return np.repeat(classes, rows, axis=1)[:, :, ::cols]
+
+
+def test_levels_in_millimetres_do_not_depend_on_the_pixel_grid(phantom_semantic_spider):
+    """The phantom's class map (1 mm pixels) on 0.5 mm rows and 2 mm columns: the same names and flags, each level's
+    centre within a pixel of where it was, its size the same in voxels of the new grid."""
+    from lumbar.tasks.levels import label_levels
+
+    square = label_levels(phantom_semantic_spider, (4.0, 1.0, 1.0))
+    regridded = label_levels(_regrid(phantom_semantic_spider, 2, 2), (4.0, 0.5, 2.0))
+    assert [lv.name for lv in regridded.levels] == [lv.name for lv in square.levels]
+    assert regridded.flags == square.flags
+    for before, after in zip(square.levels, regridded.levels):
+        assert after.centroid_mm == pytest.approx(before.centroid_mm, abs=2.0), before.name
+        assert after.axis == pytest.approx(before.axis, abs=0.05), before.name
+        assert after.voxels == pytest.approx(before.voxels, rel=0.1), before.name
+    for label in np.unique(square.instances):  # every voxel keeps its name
+        moved = _regrid(square.instances == label, 2, 2)
+        assert np.mean(regridded.instances[moved] == label) > 0.97, label
+
+
+# --- a straight column drawn block by block
+
+
+def _column(vertebrae: int, skip_vertebra: int | None = None) -> np.ndarray:
+    """One display slice (1 mm pixels) of a straight column, head at the top: ``vertebrae`` bodies 20 mm tall with
+    8 mm discs between them, a canal behind; ``skip_vertebra`` (counted from the bottom, 0 = the lowest) is left out."""
+    height = 20 + vertebrae * 28
+    classes = np.zeros((1, height, 120), np.uint8)
+    for k in range(vertebrae):
+        bottom = height - 10 - k * 28
+        if k != skip_vertebra:
+            classes[0, bottom - 20 : bottom, 30:70] = Structure.VERTEBRA
+        if k < vertebrae - 1:
+            classes[0, bottom - 28 : bottom - 20, 30:70] = Structure.DISC
+    classes[0, 5 : height - 5, 75:90] = Structure.CANAL
+    return classes
+
+
+def test_more_discs_than_names_leave_the_highest_unnamed():
+    from lumbar.tasks.levels import label_levels
+
+    result = label_levels(_column(20), (4.0, 1.0, 1.0))  # 19 discs: S1 to T1 names 17 of them
+    assert result.flags[0] == "19 discs found, more than can be named from the sacrum; the highest are left unnamed"
+    assert [lv.name for lv in result.vertebrae] == list(CAUDAL_TO_CRANIAL)
+    assert len(result.discs) == 17 and result.discs[-1].name == "T1/T2"
+    assert all(isinstance(lv.voxels, int) and lv.voxels > 0 for lv in result.levels)
+    top = result.vertebrae[-1]
+    rows = np.nonzero(result.instances[0] == top.label)[0]
+    assert top.centroid_mm[0] == pytest.approx(rows.mean())  # in mm: 1 mm rows
+    assert label_levels(_column(18), (4.0, 1.0, 1.0)).flags[:1] != [
+        "17 discs found, more than can be named from the sacrum; the highest are left unnamed"
+    ]
+
+
+@pytest.mark.parametrize("fused, flagged", [(0, False), (1, True), (3, True), (6, False)])
+def test_a_level_left_without_bone_of_its_own_is_flagged_but_not_below_the_lowest_disc_or_above_the_top(fused, flagged):
+    """Seven bodies, six discs; body ``fused`` (from the bottom) is only 3 mm tall and joined by a bridge of bone
+    to the body above it (0 and 6: to the one below), so that the joined piece, more than 80% the other body's,
+    goes whole to that body's level. Between two discs that leaves a level without a vertebra: flagged. Below the
+    lowest disc (the sacrum is not outlined either) or above the top one (the image may end), it is not."""
+    from lumbar.tasks.levels import label_levels
+
+    classes = _column(7)
+    height = classes.shape[1]
+    bottom = height - 10 - fused * 28
+    classes[0, bottom - 20 : bottom - 3, 30:70] = 0  # 3 mm of it left, on its lower endplate
+    partner = 1 if fused < 6 else -1  # the body it is joined to
+    gap = slice(bottom - 28, bottom - 3) if partner == 1 else slice(bottom - 17, bottom + 8)
+    classes[0, gap, 30:33] = Structure.VERTEBRA  # the bridge through the disc
+    if fused == 6:  # the top body keeps its upper 3 mm instead, the bridge runs down from it
+        classes[0, bottom - 20 : bottom - 17, 30:70] = Structure.VERTEBRA
+        classes[0, bottom - 3 : bottom, 30:70] = 0
+    result = label_levels(classes, (4.0, 1.0, 1.0))
+    expected = (
+        f"no vertebra found between discs {fused} and {fused + 1} counted from the bottom: a level may be missing"
+    )
+    assert (expected in result.flags) is flagged
+    assert not any(f.startswith("no vertebra found between") and f != expected for f in result.flags)
+
+
+def test_no_disc_names_nothing_and_says_so():
+    from lumbar.tasks.levels import label_levels
+
+    classes = _column(3)
+    classes[classes == Structure.DISC] = Structure.VERTEBRA
+    result = label_levels(classes, (4.0, 1.0, 1.0))
+    assert result.levels == [] and result.flags == ["no intervertebral disc found: levels cannot be named"]
+    assert result.instances.shape == classes.shape and result.instances.dtype == np.int16
+    assert set(np.unique(result.instances)) == {0, 200}
+
+
+# --- the chain: discs off the column, pieces of one disc, fragments between discs
+
+
+def _square(row: float, col: float, side: int = 5):
+    """A square disc of ``side`` x ``side`` 1 mm voxels centred at (row, col), facing up."""
+    half = side // 2
+    return _disc_from_voxels(
+        _rectangle(range(int(row) - half, int(row) - half + side), range(int(col) - half, int(col) - half + side)),
+        (1.0, 1.0, 1.0),
+    )
+
+
+def test_off_chain_interior_discs_are_measured_from_a_parabola_through_five_or_more_others():
+    from lumbar.tasks.levels import _off_chain_mm
+
+    rows = [300, 260, 220, 180, 140, 100]
+    on_parabola = [_square(r, 50 + ((r - 200) / 20) ** 2) for r in rows]  # col = 50 + ((row - 200) / 20)²
+    assert _off_chain_mm(on_parabola, 2) == pytest.approx(0.0, abs=0.6)  # five others: a parabola through them
+    on_cubic = [_square(r, 50 + ((r - 200) / 20) ** 3 / 10) for r in rows]
+    assert _off_chain_mm(on_cubic, 2) > 1.0  # a parabola does not pass through a cubic
+
+
+def test_off_chain_interior_discs_are_measured_from_a_line_through_four_or_fewer_others():
+    from lumbar.tasks.levels import _off_chain_mm
+
+    rows = [300, 250, 200, 150, 100]
+    on_parabola = [_square(r, 50 + ((r - 200) / 20) ** 2) for r in rows]
+    # the line through the other four (cols 75, 56.25, 56.25, 75 at rows 300, 250, 150, 100) is col 65.6 at row 200
+    assert _off_chain_mm(on_parabola, 2) == pytest.approx(15.6, abs=0.7)
+
+
+def test_off_chain_end_discs_may_follow_the_line_through_their_two_nearest_neighbours():
+    """The lowest disc lies on the line through the two discs above it but 30 mm off the straight column through all
+    the others: an end disc is measured from whichever is nearer."""
+    from lumbar.tasks.levels import _off_chain_mm
+
+    chain = [_square(300, 110), _square(260, 90), _square(220, 70), _square(180, 70), _square(140, 70)]
+    assert _off_chain_mm(chain, 0) == pytest.approx(0.0, abs=0.6)
+
+
+def test_a_disc_far_off_the_column_is_dropped_even_from_four():
+    from lumbar.tasks.levels import _robust_chain
+
+    chain = [_square(300, 90), _square(260, 50), _square(220, 50), _square(180, 50)]
+    assert [round(float(d.centroid[1])) for d in _robust_chain(chain)] == [50, 50, 50]
+    assert len(_robust_chain(chain[:3])) == 3  # three are too few to judge
+
+
+def test_a_disc_is_behind_the_canal_when_behind_its_median_at_the_discs_height():
+    from lumbar.tasks.levels import _behind_canal
+
+    disc = _square(100, 50)
+    canal = np.array(
+        [[98.0, 60.0], [100.0, 60.0], [102.0, 60.0], [106.0, 30.0], [106.0, 30.0], [106.0, 30.0], [106.0, 30.0]]
+    )
+    assert not _behind_canal(disc, canal)  # points 6 mm above or below do not count: the canal here is behind it
+    assert _behind_canal(disc, np.array([[100.0, 40.0]]))  # one point is enough
+    assert not _behind_canal(disc, np.array([[100.0, 50.0]]))  # level with it is not behind
+    assert not _behind_canal(disc, np.zeros((0, 2)))
+
+
+def test_fragments_between_discs_are_dropped_below_30_percent_of_the_median_but_not_at_the_ends():
+    from lumbar.tasks.levels import _drop_interior_fragments
+
+    big = [_square(r, 50, side=10) for r in (300, 260, 220, 180)]  # 100 mm² each
+    small = _square(240, 50, side=5)  # 25 mm²: below 30 mm²
+    kept = _drop_interior_fragments([big[0], big[1], small, big[2], big[3]])
+    assert [d.area_mm2 for d in kept] == [100.0] * 4
+    assert len(_drop_interior_fragments([big[0], small, big[1], big[2]])) == 3  # four are enough to judge
+    assert len(_drop_interior_fragments([big[0], small, big[1]])) == 3  # three are not
+    exact = _disc_from_voxels(_rectangle(range(238, 244), range(45, 50)), (1.0, 1.0, 1.0))  # 30 mm²: 30% of 100
+    assert len(_drop_interior_fragments([big[0], big[1], exact, big[2], big[3]])) == 5
+    ends = [_square(320, 50, side=5), *big, _square(140, 50, side=5)]  # small ends: the image may cut them
+    assert len(_drop_interior_fragments(ends)) == 6
+
+
+def test_pieces_of_one_disc_merge_along_the_larger_pieces_axis_when_less_than_4_mm_apart():
+    from lumbar.tasks.levels import _merge_split
+
+    flat = _disc_from_voxels(_rectangle(range(100, 104), range(30, 70)), (1.0, 1.0, 1.0))  # 160 mm², facing up
+    below = _disc_from_voxels(_rectangle(range(140, 144), range(30, 70)), (1.0, 1.0, 1.0))
+    near = _disc_from_voxels(_rectangle(range(104, 108), range(72, 76)), (1.0, 1.0, 1.0))  # 4 mm lower, 16 mm²
+    close = _disc_from_voxels(_rectangle(range(103, 107), range(72, 76)), (1.0, 1.0, 1.0))  # 3 mm lower
+    assert len(_merge_split([below, flat, near], (1.0, 1.0, 1.0))) == 3  # exactly 4 mm: two discs
+    merged = _merge_split([below, flat, close], (1.0, 1.0, 1.0))
+    assert len(merged) == 2 and merged[1].area_mm2 == 176.0
+
+
+def test_merging_measures_along_the_larger_pieces_axis():
+    """A tilted small piece whose own axis would put the big one 6 mm away, the big one's axis 2 mm: merged."""
+    from lumbar.tasks.levels import _merge_split
+
+    flat = _disc_from_voxels(_rectangle(range(100, 104), range(30, 70)), (1.0, 1.0, 1.0))
+    angle = np.radians(35.0)
+    along, up = np.array([np.sin(angle), np.cos(angle)]), np.array([-np.cos(angle), np.sin(angle)])
+    points = [np.array([104.5, 75.0]) + u * along + v * up for u in np.arange(-5, 5.5, 0.5) for v in (-1, 0, 1)]
+    voxels = np.unique(np.rint(points).astype(int), axis=0)
+    tilted = _disc_from_voxels(np.column_stack([np.zeros(len(voxels), int), voxels]), (1.0, 1.0, 1.0))
+    along_flat = abs(float((tilted.centroid - flat.centroid) @ flat.axis))
+    along_tilted = abs(float((tilted.centroid - flat.centroid) @ tilted.axis))
+    assert along_flat < 4.0 <= along_tilted  # the case this test is about
+    assert len(_merge_split([flat, tilted], (1.0, 1.0, 1.0))) == 1  # the larger first
+    assert len(_merge_split([tilted, flat], (1.0, 1.0, 1.0))) == 1  # the larger second
+
+
+def test_the_mid_sagittal_slice_has_most_canal_else_most_disc_else_the_middle():
+    from lumbar.tasks.levels import mid_sagittal_index
+
+    classes = np.zeros((9, 20, 30), np.uint8)
+    assert mid_sagittal_index(classes) == 4
+    classes[6, 5, 5:9] = Structure.DISC
+    assert mid_sagittal_index(classes) == 6
+    classes[7, 10, 10] = Structure.CANAL  # one canal voxel outweighs any disc
+    assert mid_sagittal_index(classes) == 7
+
+
+def test_components_near_reach_15_mm_either_side_of_the_mid_slice():
+    from lumbar.tasks.levels import _components_near
+
+    components = np.zeros((12, 4, 4), np.int32)
+    for k in range(12):
+        components[k, 0, 0] = k + 1  # component k + 1 lies on slice k only
+    assert list(_components_near(components, 2, (4.0, 1.0, 1.0))) == [0, 1, 2, 3, 4, 5, 6]  # slices 0..5
+    assert list(_components_near(components, 7, (4.0, 1.0, 1.0))) == [0, 5, 6, 7, 8, 9, 10, 11]  # slices 4..10
+
+
+def _column_slab(only_on: int) -> np.ndarray:
+    """Eleven slices of 4 mm; the column on slices 2..8 (mid 5), its fourth disc only on slice ``only_on``."""
+    column = _column(7)[0]
+    classes = np.zeros((11, *column.shape), np.uint8)
+    without = column.copy()
+    height = column.shape[0]
+    without[height - 10 - 3 * 28 - 8 : height - 10 - 3 * 28, 30:70] = 0
+    for k in range(2, 9):
+        classes[k] = without
+    classes[5, 5 : height - 5, 75:90] = Structure.CANAL  # most canal on the mid slice
+    classes[5, 6, 76] = Structure.CANAL
+    classes[only_on] = column if only_on in range(2, 9) else np.where(column == Structure.DISC, column, 0)
+    return classes
+
+
+@pytest.mark.parametrize("only_on, found", [(8, True), (9, False)])
+def test_discs_are_found_on_the_slices_within_12_mm_of_the_mid_slice(only_on, found):
+    from lumbar.tasks.levels import find_discs
+
+    classes = _column_slab(only_on)
+    assert len(find_discs(classes, (4.0, 1.0, 1.0), 5)) == (6 if found else 5)
