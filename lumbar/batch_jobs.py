@@ -3,8 +3,9 @@
 Each study is analysed by :func:`lumbar.analyze` into ``OUT/<name>/`` (published whole or not at all), so a batch
 can be stopped and run again: a study whose folder already holds its ``findings.json`` is skipped. A study that
 fails is recorded with its one-line reason and the others go on. At the end ``OUT/batch_report.csv`` lists every
-study (done, skipped or failed, and why) and ``OUT/batch_summary.csv`` holds one row per disc of every analysed
-study (level, grades, measurements, stenosis, review flags), both written atomically.
+study (done, skipped or failed, and why), ``OUT/batch_summary.csv`` holds one row per disc of every analysed
+study (level, grades, measurements, stenosis, review flags) and ``OUT/batch_vertebrae.csv`` one row per vertebra
+(heights, Genant grade, CT bone density, radiograph heights and tilt), all written atomically.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, suffix
 from lumbar.resources import default_workers
 
 IMAGE_ENDINGS = (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip")
-REPORT, SUMMARY = "batch_report.csv", "batch_summary.csv"
+REPORT, SUMMARY, VERTEBRAE = "batch_report.csv", "batch_summary.csv", "batch_vertebrae.csv"
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def run_batch_jobs(
     outcomes.sort(key=lambda o: order[o.name])
     write_report(outcomes, out)
     write_summary(outcomes, out)
+    write_vertebrae(outcomes, out)
     return outcomes
 
 
@@ -173,22 +175,26 @@ SUMMARY_GRADES = ("pfirrmann", "modic", "herniation", "bulging", "narrowing", "s
 SUMMARY_MEASUREMENTS = ("height_index", "canal_ap_mm", "slip_mm", "angle_deg")
 
 
+def _analysed(outcomes: list[StudyOutcome], out: Path) -> Iterable[tuple[str, dict]]:
+    """(name, findings) of every study with findings (done now or before)."""
+    for o in outcomes:
+        path = out / o.name / "findings.json"
+        if o.status != "failed" and path.is_file():
+            yield o.name, json.loads(path.read_text(encoding="utf-8"))
+
+
 def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:
     """One row per disc of every study with findings (done now or before): what a cohort table needs."""
     rows = []
-    for o in outcomes:
-        path = out / o.name / "findings.json"
-        if o.status == "failed" or not path.is_file():
-            continue
-        findings = json.loads(path.read_text(encoding="utf-8"))
+    for name, findings in _analysed(outcomes, out):
         review = "; ".join(findings.get("needs_review", []))
         for disc in findings["discs"]:
             grades = disc.get("grades", {})
             measured = disc.get("measurements") or {}
             rows.append(
-                [o.name, disc["level"]]
+                [name, disc["level"]]
                 + [grades[g]["value"] if g in grades else "" for g in SUMMARY_GRADES]
-                + [measured.get(m) if measured.get(m) is not None else "" for m in SUMMARY_MEASUREMENTS]
+                + [_cell(measured.get(m)) for m in SUMMARY_MEASUREMENTS]
                 + [(disc.get("stenosis") or {}).get("grade", ""), findings["units"], review]
             )
     _write_csv(
@@ -196,3 +202,41 @@ def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:
         ["study", "level", *SUMMARY_GRADES, *SUMMARY_MEASUREMENTS, "stenosis", "units", "needs_review"],
         rows,
     )
+
+
+VERTEBRA_MEASUREMENTS = (
+    "height_anterior_mm",
+    "height_middle_mm",
+    "height_posterior_mm",
+    "wedge_ratio",
+    "biconcave_ratio",
+    "genant_grade",
+    "bone_density_hu",
+    "bone_density_hu_median",
+)
+FRONTAL_MEASUREMENTS = ("height_left", "height_right", "tilt_deg")
+
+
+def write_vertebrae(outcomes: list[StudyOutcome], out: Path) -> None:
+    """One row per vertebra of every study with findings: heights and Genant grade (MRI, CT), trabecular bone
+    density (CT), heights and tilt (frontal radiographs); a CT's bone density screen on every row of its study."""
+    rows = []
+    for name, findings in _analysed(outcomes, out):
+        review = "; ".join(findings.get("needs_review", []))
+        screen = (findings.get("bone_density_screening") or {}).get("category", "")
+        for vertebra in findings["vertebrae"]:
+            measured = vertebra.get("measurements") or {}
+            frontal = vertebra.get("frontal") or {}
+            rows.append(
+                [name, findings["input"]["modality"], vertebra["level"]]
+                + [_cell(measured.get(m)) for m in VERTEBRA_MEASUREMENTS]
+                + [_cell(frontal.get(m)) for m in FRONTAL_MEASUREMENTS]
+                + [screen, findings["units"], review]
+            )
+    header = ["study", "modality", "level", *VERTEBRA_MEASUREMENTS, *FRONTAL_MEASUREMENTS, "bone_density_screen"]
+    _write_csv(out / VERTEBRAE, [*header, "units", "needs_review"], rows)
+
+
+def _cell(value: object) -> object:
+    """A CSV cell: empty for a value not measured."""
+    return "" if value is None else value

@@ -327,8 +327,9 @@ def batch(
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
 ) -> None:
     """Analyse many studies, resumably: a study with complete outputs is skipped, a failure is listed and the rest go
-    on; OUT/batch_report.csv lists every study, OUT/batch_summary.csv every disc."""
-    from lumbar.batch_jobs import REPORT, SUMMARY, find_studies, run_batch_jobs
+    on; OUT/batch_report.csv lists every study, OUT/batch_summary.csv every disc, OUT/batch_vertebrae.csv every
+    vertebra."""
+    from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, find_studies, run_batch_jobs
     from lumbar.outputs import ensure_writable
 
     ensure_writable(out)
@@ -354,7 +355,7 @@ def batch(
     counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}
     console.print(
         f"{counts['done']} analysed, {counts['skipped']} already complete, {counts['failed']} failed: "
-        f"{escape(str(out / REPORT))}, {escape(str(out / SUMMARY))}",
+        f"{escape(str(out / REPORT))}, {escape(str(out / SUMMARY))}, {escape(str(out / VERTEBRAE))}",
         highlight=False,
     )
     if counts["failed"]:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from lumbar.batch_jobs import REPORT, SUMMARY, find_studies, run_batch_jobs
+from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, find_studies, run_batch_jobs
 from lumbar.cli import app
 from lumbar.errors import InputError
 from lumbar.io.dicom_write import write_dicom_series
@@ -77,6 +77,15 @@ def test_a_batch_lists_every_study_goes_on_past_a_failure_and_resumes(tmp_path, 
     summary = _rows(out / SUMMARY)
     discs = sum(len(json.loads((out / n / "findings.json").read_text())["discs"]) for n in ("one", "two", "three"))
     assert len(summary) == discs and {r["study"] for r in summary} == {"one", "two", "three"}
+    findings = {n: json.loads((out / n / "findings.json").read_text()) for n in ("one", "two", "three")}
+    vertebrae = _rows(out / VERTEBRAE)
+    assert [(r["study"], r["level"]) for r in vertebrae] == [
+        (n, v["level"]) for n in ("one", "two", "three") for v in findings[n]["vertebrae"]
+    ]
+    first = next(v for v in findings["one"]["vertebrae"] if (v["measurements"] or {}).get("height_middle_mm"))
+    row = next(r for r in vertebrae if r["study"] == "one" and r["level"] == first["level"])
+    assert float(row["height_middle_mm"]) == pytest.approx(first["measurements"]["height_middle_mm"])
+    assert row["bone_density_hu"] == "" and row["modality"] == "MR"
     again = run_batch_jobs(studies, out, workers=1, report=False, spacing_mm=1.0, modality="MR")
     assert [o.status for o in again] == ["skipped", "skipped", "failed", "skipped"]
     assert len(_rows(out / SUMMARY)) == discs  # the summary still covers the studies done before

@@ -381,3 +381,20 @@ def test_a_long_bone_taken_for_vertebrae_is_flagged_as_solid():
     assert findings.vertebrae and findings.summary == ()
     assert "solid bone (median above 500 HU" in findings.needs_review[0]
     assert "solid bone (median above 500 HU" in findings.summary_withheld
+
+
+def test_a_batch_lists_every_ct_vertebra_with_its_density_and_the_studys_screen(tmp_path, ct_result):
+    import csv
+
+    from lumbar.batch_jobs import VERTEBRAE, StudyOutcome, write_vertebrae
+
+    (tmp_path / "ct1").mkdir()
+    (tmp_path / "ct1" / "findings.json").write_text(ct_result.findings.model_dump_json())
+    write_vertebrae([StudyOutcome("ct1.nii.gz", "ct1", "done")], tmp_path)
+    with open(tmp_path / VERTEBRAE, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["level"] for r in rows] == [v.level for v in ct_result.findings.vertebrae]
+    for row, vertebra in zip(rows, ct_result.findings.vertebrae):
+        density = vertebra.measurements.bone_density_hu if vertebra.measurements else None
+        assert row["bone_density_hu"] == ("" if density is None else str(density))
+        assert row["modality"] == "CT" and row["bone_density_screen"] == "osteoporosis unlikely"
