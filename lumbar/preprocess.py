@@ -30,6 +30,21 @@ def normalize_intensity(image: np.ndarray, low_pct: float = 0.5, high_pct: float
     return np.clip((image - lo) / (hi - lo), 0.0, 1.0)
 
 
+MAX_FIELD_MM = 2000.0  # a whole body, head to feet: a slice spanning more has a wrong voxel size
+
+
+def field_problem(shape: tuple[int, int], spacing_mm: tuple[float, float]) -> str | None:
+    """Why a slice of ``shape`` pixels at ``spacing_mm`` cannot be a body's (None when it can): the networks resample
+    it to their pixel size, and a voxel size a hundred times too large would ask for gigabytes."""
+    extent = [n * s for n, s in zip(shape, spacing_mm)]
+    if max(extent) <= MAX_FIELD_MM:
+        return None
+    return (
+        f"slices of {extent[0]:.0f} x {extent[1]:.0f} mm, larger than a whole body ({MAX_FIELD_MM:.0f} mm): the "
+        "file's voxel size is wrong"
+    )
+
+
 def model_shape(
     shape: tuple[int, int], spacing_mm: tuple[float, float], target_mm: float = MODEL_SPACING_MM
 ) -> tuple[int, int]:

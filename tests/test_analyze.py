@@ -395,3 +395,21 @@ def test_fused_rows_and_grades_from_probabilities():
     assert both["herniation"]["threshold_high_specificity"] == 0.5 and both["herniation"]["specificity_high"] == 0.96
     assert both["bulging"]["value"] == 0 and both["bulging"]["value_high_specificity"] == 1
     assert "value_high_specificity" not in both["narrowing"]  # no point shipped for it: nothing invented
+
+
+@pytest.mark.parametrize("contrast", ["T2", "CT"])
+def test_a_voxel_size_no_body_could_have_is_refused_even_when_forced(tmp_path, contrast):
+    """A header whose voxels are 40 times too large: resampled to the network's 0.75 mm pixels each slice would need
+    gigabytes. Refused with one line before any computing, --force or not, and nothing written."""
+    import nibabel as nib
+
+    from lumbar.phantom import make_phantom
+
+    image = make_phantom(shape=(5, 160, 144), spacing_mm=(4.0, 2.0, 2.0), contrast=contrast).image
+    path = tmp_path / "huge.nii.gz"
+    nib.save(nib.Nifti1Image(image.source_array(), image.source_affine() @ np.diag([40, 40, 40, 1])), path)
+    for force in ([], ["--force"]):
+        result = CliRunner().invoke(app, ["analyze", str(path), "-o", str(tmp_path / "out"), *force])
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "larger than a whole body" in result.output
+        assert not (tmp_path / "out").exists()

@@ -15,6 +15,7 @@ from lumbar.errors import InputError
 from lumbar.image import Modality, SpineImage
 from lumbar.pipelines import ct, mr_sagittal, xr_frontal
 from lumbar.pipelines.result import Result, Segmentation
+from lumbar.preprocess import field_problem
 from lumbar.progress import Progress
 
 
@@ -65,12 +66,20 @@ class Route:
 
 
 def refusal(image: SpineImage) -> str | None:
-    """Why no pipeline reads ``image``, or None when one does: the reason of the pipeline made for its modality
-    (a CT's refusal by the CT pipeline says more than the MRI pipeline's), else of the first."""
+    """Why no pipeline reads ``image``, or None when one does: a field of view no body has, else the reason of the
+    pipeline made for its modality (a CT's refusal by the CT pipeline says more than the MRI pipeline's), else of
+    the first."""
+    too_large = _field_problem(image)
+    if too_large:
+        return too_large
     reasons = [pipeline.refusal(image) for pipeline in PIPELINES]
     if any(r is None for r in reasons):
         return None
     return _most_specific(image, reasons)  # type: ignore[arg-type]
+
+
+def _field_problem(image: SpineImage) -> str | None:
+    return field_problem(image.sagittal_slices().shape[1:], image.sagittal_spacing_mm())
 
 
 def _most_specific(image: SpineImage, reasons: list[str]) -> str:
@@ -81,7 +90,12 @@ def _most_specific(image: SpineImage, reasons: list[str]) -> str:
 def route(image: SpineImage, force: bool = False) -> Route:
     """The pipeline that reads ``image``; with ``force``, the sagittal MRI pipeline for any image, flagged. A
     picture whose file does not state its modality (read as MR) is read as a radiograph where the radiograph
-    network finds a spine in it (:func:`xr_frontal.reads_as_radiograph`); its modality stays marked as guessed."""
+    network finds a spine in it (:func:`xr_frontal.reads_as_radiograph`); its modality stays marked as guessed.
+    A field of view larger than a body (a wrong voxel size) is refused even with ``force``: resampled to the
+    networks' pixel size it would ask for gigabytes."""
+    too_large = _field_problem(image)
+    if too_large:
+        raise UnsupportedImage(f"{image.source}: not supported: {too_large}", too_large)
     if image.modality_guessed and image.modality is Modality.MR and xr_frontal.reads_as_radiograph(image):
         image = replace(image, modality=Modality.RADIOGRAPH)
     refusals = []
