@@ -532,3 +532,53 @@ def test_discs_are_found_on_the_slices_within_12_mm_of_the_mid_slice(only_on, fo
 
     classes = _column_slab(only_on)
     assert len(find_discs(classes, (4.0, 1.0, 1.0), 5)) == (6 if found else 5)
+
+
+# --- two bodies between two discs
+
+
+def _without_disc(classes: np.ndarray, k: int) -> np.ndarray:
+    """``_column``'s classes with its disc ``k`` (from the bottom) left out: two bodies meet across a gap."""
+    out = classes.copy()
+    height = out.shape[1]
+    bottom = height - 10 - k * 28
+    out[0, bottom - 28 : bottom - 20, 30:70] = 0
+    return out
+
+
+TWO_BODIES = (
+    "two vertebral bodies between discs 3 and 4 counted from the bottom: a disc between them was not found, so L3 and "
+    "every name above may be one level off"
+)
+
+
+def test_two_bodies_between_two_discs_are_flagged_on_any_pixel_grid():
+    from lumbar.tasks.levels import label_levels
+
+    classes = _without_disc(_column(7), 3)
+    assert TWO_BODIES in label_levels(classes, (4.0, 1.0, 1.0)).flags
+    assert TWO_BODIES in label_levels(_regrid(classes, 2, 2), (4.0, 0.5, 2.0)).flags
+
+
+def test_a_chip_of_bone_beside_a_body_is_not_a_second_body():
+    """A 3 x 3 mm chip in front of L4's body, apart from it: 9 mm² against the body's 800, below 35% of a typical
+    body."""
+    from lumbar.tasks.levels import label_levels
+
+    classes = _column(7)
+    bottom = classes.shape[1] - 10 - 2 * 28
+    classes[0, bottom - 12 : bottom - 9, 25:28] = Structure.VERTEBRA
+    assert not any(f.startswith("two vertebral bodies") for f in label_levels(classes, (4.0, 1.0, 1.0)).flags)
+
+
+def test_a_level_without_bone_does_not_stop_the_two_bodies_check_above_it():
+    """L5 left without bone of its own (3 mm of it, joined to L4) and a disc missing higher up: both are flagged."""
+    from lumbar.tasks.levels import label_levels
+
+    classes = _without_disc(_column(7), 4)
+    bottom = classes.shape[1] - 10 - 28
+    classes[0, bottom - 20 : bottom - 3, 30:70] = 0
+    classes[0, bottom - 28 : bottom - 3, 30:33] = Structure.VERTEBRA
+    flags = label_levels(classes, (4.0, 1.0, 1.0)).flags
+    assert "no vertebra found between discs 1 and 2 counted from the bottom: a level may be missing" in flags
+    assert any(f.startswith("two vertebral bodies between discs 4 and 5") for f in flags), flags
