@@ -98,7 +98,7 @@ def labelled() -> dict | None:
             "seconds": seconds,
             "levels": per_level,
         }
-        results[name] = (image, seg, truth)
+        results[name] = (image, seg, truth, ct.build_findings(seg)[0])
     return {"volumes": volumes, "_segmentations": results}
 
 
@@ -106,7 +106,7 @@ def heights_against_labels(segmentations: dict) -> dict:
     """Our vertebral heights against the same measurement (``measure_spine``, on the same mid-sagittal slice, with
     our canal to cut the bodies from their posterior elements) on the manual labels: the error our outlines add."""
     out = {}
-    for name, (image, seg, truth) in segmentations.items():
+    for name, (image, seg, truth, findings) in segmentations.items():
         if name.startswith("totalsegmentator"):
             continue  # a peer's labels, not truth
         mid = seg.mid_slice
@@ -115,7 +115,6 @@ def heights_against_labels(segmentations: dict) -> dict:
         ids = [int(i) for i in np.unique(labels) if 0 < i < CANAL_LABEL]
         levels = [Level(VERTEBRA_NAMES[i], i, "vertebra", (0.0, 0.0), int((labels == i).sum())) for i in ids]
         expected = measure_spine(labels, levels, image.sagittal_spacing_mm()).vertebrae
-        findings, _ = ct.build_findings(seg)
         ours = {v.label: v.measurements for v in findings.vertebrae}
         errors = []
         for i in ids:
@@ -139,9 +138,8 @@ def peer_comparison(segmentations: dict) -> dict | None:
     name = next((n for n in segmentations if n.startswith("totalsegmentator")), None)
     if name is None or not PEER_REPORT.is_file():
         return None
-    image, seg, truth = segmentations[name]
+    image, seg, truth, findings = segmentations[name]
     peer = json.loads(PEER_REPORT.read_text())["results"]
-    findings, _ = ct.build_findings(seg)
     by_label = {v.label: v for v in findings.vertebrae}
     hu = image.sagittal_slices()
     levels = {}

@@ -218,7 +218,7 @@ def test_not_a_number_is_never_screened():
     hu = np.concatenate([np.full(100, -1000.0), np.full(100, 700.0), [np.nan]])
     assert "not finite" in calibration_problem(hu)
     with pytest.raises(ValueError):
-        screen("L1", float("nan"), level_confirmed=True)
+        screen("L1", float("nan"), level_confirmed=True, contrast="none")
 
 
 def test_no_density_without_a_canal_or_room_inside():
@@ -242,9 +242,9 @@ def test_no_density_without_a_canal_or_room_inside():
 )
 def test_screening_follows_pickhardts_l1_thresholds(hu, category):
     assert ct_bone.SCREEN_SPECIFIC_HU == 110 and ct_bone.SCREEN_SENSITIVE_HU == 160  # the paper's numbers
-    result = screen("L1", hu, level_confirmed=True)
+    result = screen("L1", hu, level_confirmed=True, contrast="none")
     assert result.category == category and "not a diagnosis" in result.text
-    assert "not confirmed" in screen("L1", hu, level_confirmed=False).text
+    assert "not confirmed" in screen("L1", hu, level_confirmed=False, contrast="none").text
 
 
 # --- the pipeline on the CT phantom: known answers

@@ -16,17 +16,15 @@ from dataclasses import replace
 import numpy as np
 
 from lumbar.figures import Figures
-from lumbar.findings import BoneDensityScreening, Findings, Stenosis
+from lumbar.findings import Findings, Stenosis, Vertebra
 from lumbar.image import Modality, SpineImage
 from lumbar.labels import CANAL_LABEL, classes_of, is_vertebra
 from lumbar.models.registry import OnnxModel
 from lumbar.pipelines import mr_sagittal
-from lumbar.pipelines.result import Result, Segmentation
+from lumbar.pipelines.result import Result, Segmentation, input_description
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.ct_bone import (
-    DENSITY_REGION,
     NETWORK_BAND_MM,
-    SCREENING_CITATION,
     band,
     calibration_problem,
     midline_index,
@@ -35,12 +33,13 @@ from lumbar.tasks.ct_bone import (
     vertebrae_from_bone,
     windowed,
 )
-from lumbar.tasks.levels import LevelLabelling, label_levels
+from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
 from lumbar.tasks.segmentation import SemanticSegmentation, segment_slices
 from lumbar.tasks.stenosis import CITATION
 from lumbar.tasks.summary import TABLE_FINDINGS
+from lumbar.version import __version__
 
 NAME = "ct"
 DESCRIPTION = "CT volumes in Hounsfield units (any orientation)"
@@ -96,7 +95,7 @@ def segment(
 ) -> Segmentation:
     """Segment the slices near the midline, name the levels, redraw the vertebrae from the bone, and say why a
     reader should check the result. ``model``: a trained candidate instead of the shipped network (benchmarks)."""
-    hu = image.sagittal_slices().astype(np.float32)
+    hu = image.sagittal_slices()
     spacing = image.display_spacing_mm()
     mid = midline_index(hu)
     near = band(mid, NETWORK_BAND_MM, spacing[0], hu.shape[0])
@@ -110,8 +109,8 @@ def segment(
     levels = with_bone(replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid)), spacing)
     shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
-    seg_mid = Segmentation(image, semantic, levels).mid_slice
-    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[seg_mid], levels.levels)]
+    mid_slice = mid_sagittal_index(shown)
+    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[mid_slice], levels.levels)]
     mean_confidence = found.mean_confidence()
     if mean_confidence is not None and levels.vertebrae and mean_confidence < mr_sagittal.LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {mean_confidence:.2f}")
@@ -127,7 +126,8 @@ def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> Le
     the network took for a spine). Without a vertebra left nothing is named, and the one review reason says so;
     otherwise the names carry ``NO_ANCHOR``."""
     voxel_ml = float(np.prod(spacing)) / 1000
-    counted = [replace(lv, voxels=int((levels.instances == lv.label).sum())) for lv in levels.levels]
+    counts = np.bincount(levels.instances.ravel(), minlength=CANAL_LABEL + 1)
+    counted = [replace(lv, voxels=int(counts[lv.label])) for lv in levels.levels]
     bony = {lv.name for lv in counted if lv.kind == "vertebra" and lv.voxels * voxel_ml >= MIN_VERTEBRA_ML}
     if not bony:
         return LevelLabelling(np.zeros_like(levels.instances), [], [NO_SPINE])
@@ -149,16 +149,19 @@ def contrast_note(image: SpineImage) -> str:
 
 def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
     """The findings of one CT, and where its trabecular density was measured (a mask on the display slices, for the
-    figure). Stenosis is not graded: the canal's outline is the MRI network's, never checked on CT."""
-    hu = seg.image.sagittal_slices()
+    figure). The tables are the MRI pipeline's, with each vertebra's density added; stenosis is not graded (the
+    canal's outline is the MRI network's, never checked on CT) and nothing is stated in the Summary."""
+    hu, instances = seg.image.sagittal_slices(), seg.levels.instances
     spacing = seg.image.display_spacing_mm()
     mid = seg.mid_slice
-    base = mr_sagittal.build_findings(seg, mr_sagittal.measure(seg))
+    measurements = mr_sagittal.measure(seg)
+    discs, tables = mr_sagittal.findings_tables(seg, measurements)
+    ungraded = Stenosis(grade="unknown", basis=UNGRADED_CANAL, thresholds=CITATION)
+    discs = [d.model_copy(update={"stenosis": ungraded}) if d.stenosis else d for d in discs]
     vertebrae, screening = [], None
     regions = np.zeros(hu.shape, bool)
-    solid = [v.level for v in base.vertebrae if np.median(hu[seg.levels.instances == v.label]) > MAX_VERTEBRA_MEDIAN_HU]
-    for vertebra in base.vertebrae:
-        density = trabecular_density(hu, seg.levels.instances, vertebra.label, spacing, mid)
+    for vertebra in tables:
+        density = trabecular_density(hu, instances, vertebra.label, spacing, mid)
         if density is None or vertebra.measurements is None:
             vertebrae.append(vertebra)
             continue
@@ -169,44 +172,44 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
         vertebrae.append(vertebra.model_copy(update={"measurements": measured}))
         if vertebra.level == SCREENED_LEVEL:
             confirmed = not seg.levels.flags
-            result = screen(vertebra.level, density.mean_hu, confirmed)
-            screening = BoneDensityScreening(
-                level=result.level,
-                level_confirmed=confirmed,
-                mean_hu=round(result.mean_hu, 1),
-                category=result.category,  # type: ignore[arg-type]
-                text=result.text,
-                thresholds=SCREENING_CITATION,
-                region=DENSITY_REGION,
-                contrast=contrast_note(seg.image),
+            screening = screen(
+                vertebra.level, density.mean_hu, level_confirmed=confirmed, contrast=contrast_note(seg.image)
             )
-    not_validated = {
-        **dict.fromkeys(("level_names", "vertebra_measurements", "canal", *TABLE_FINDINGS), NOT_VALIDATED),
-        "bone_density": f"{NOT_VALIDATED}; the screening thresholds are published, not checked against DXA here",
-    }
-    review, gate = list(base.needs_review), list(seg.gate)
+    review, gate = list(seg.review), list(seg.gate)
+    solid = _solid(hu, instances, tables)
     if solid:
         why = (
             f"{', '.join(solid)}: solid bone (median above {MAX_VERTEBRA_MEDIAN_HU:.0f} HU over the vertebra): an "
             "ivory vertebra, metal, or not a vertebra at all: check the images"
         )
         review, gate = [why, *review], [why, *gate]
-    ungraded = Stenosis(grade="unknown", basis=UNGRADED_CANAL, thresholds=CITATION)
-    discs = tuple(d.model_copy(update={"stenosis": ungraded}) if d.stenosis else d for d in base.discs)
-    findings = base.model_copy(
-        update={
-            "discs": discs,
-            "needs_review": tuple(review),
-            "models": {"segmentation": seg.semantic.model_version},
-            "vertebrae": tuple(vertebrae),
-            "bone_density_screening": screening,
-            "summary": (),
-            "summary_withheld": "; ".join(gate) if gate else None,
-            "not_validated": not_validated,
-            "grading_reliability": None,
-        }
+    findings = Findings(
+        lumbar_version=__version__,
+        input=input_description(seg.image),
+        models={"segmentation": seg.semantic.model_version},
+        units="mm" if seg.image.spacing_known else "pixels",
+        discs=discs,
+        vertebrae=vertebrae,
+        lordosis_deg=measurements.lordosis_deg,
+        bone_density_screening=screening,
+        narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
+        narrowest_canal_level=measurements.narrowest_canal_level,
+        needs_review=review,
+        summary=(),
+        summary_withheld="; ".join(gate) if gate else None,
+        not_validated={
+            **dict.fromkeys(("level_names", "vertebra_measurements", "canal", *TABLE_FINDINGS), NOT_VALIDATED),
+            "bone_density": f"{NOT_VALIDATED}; the screening thresholds are published, not checked against DXA here",
+        },
     )
     return findings, regions
+
+
+def _solid(hu: np.ndarray, instances: np.ndarray, vertebrae: list[Vertebra]) -> list[str]:
+    """The vertebrae whose voxels' median exceeds ``MAX_VERTEBRA_MEDIAN_HU`` (one pass over the volume)."""
+    where = is_vertebra(instances)
+    labels, values = instances[where], hu[where]
+    return [v.level for v in vertebrae if np.median(values[labels == v.label]) > MAX_VERTEBRA_MEDIAN_HU]
 
 
 def overview(seg: Segmentation, regions: np.ndarray) -> np.ndarray:

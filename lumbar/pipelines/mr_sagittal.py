@@ -14,12 +14,12 @@ import numpy as np
 
 from lumbar.errors import InputError
 from lumbar.figures import Evidence, Figures
-from lumbar.findings import Disc, Findings, Grade, InputDescription, Stenosis, Vertebra
+from lumbar.findings import Disc, Findings, Grade, Stenosis, Vertebra
 from lumbar.grades import is_abnormal
 from lumbar.image import ASSUMED_FOV_MM, Modality, SpineImage
 from lumbar.labels import CANAL_LABEL, REPORTED_DISCS
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model, model_for
-from lumbar.pipelines.result import Result, Segmentation
+from lumbar.pipelines.result import Result, Segmentation, input_description
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.disc_crops import crop_disc
 from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
@@ -271,19 +271,15 @@ def grading_reliability(model: OnnxModel, same_patient: bool = False) -> str | N
     )
 
 
-def build_findings(
+def findings_tables(
     seg: Segmentation,
     measurements: SpineMeasurements,
     grades: dict[str, dict] | None = None,
-    model: OnnxModel | None = None,
     graded_from: dict[str, list[str]] | None = None,
-    notes: list[str] | None = None,
-) -> Findings:
-    """Assemble the findings of one series, once: ``grades`` per disc level come from :func:`grades_and_evidence`,
-    ``graded_from`` per level names the series they come from, ``notes`` are further review reasons."""
+) -> tuple[list[Disc], list[Vertebra]]:
+    """The discs (measurements, stenosis, ``grades`` and the series they come from) and the vertebrae
+    (measurements) of one series, as findings.json lists them; the CT pipeline's too."""
     grades, graded_from = grades or {}, graded_from or {}
-    image = seg.image
-    described = image.describe()
     discs = []
     for level in seg.levels.discs:
         if level.name not in REPORTED_DISCS:
@@ -293,8 +289,8 @@ def build_findings(
         if m is not None:
             graded = grade_central_stenosis(m.canal_ap_mm, m.canal_area_mm2)
             stenosis = Stenosis(
-                grade=graded.grade if image.spacing_known else "unknown",
-                basis=graded.basis if image.spacing_known else "pixel spacing unknown",
+                grade=graded.grade if seg.image.spacing_known else "unknown",
+                basis=graded.basis if seg.image.spacing_known else "pixel spacing unknown",
                 thresholds=CITATION,
             )
         discs.append(
@@ -311,13 +307,27 @@ def build_findings(
         Vertebra(level=lv.name, label=lv.label, measurements=measurements.vertebrae.get(lv.name))
         for lv in seg.levels.vertebrae
     ]
-    together = any(len(sources) > 1 for sources in graded_from.values())
-    units = "mm" if image.spacing_known else "pixels"
+    return discs, vertebrae
+
+
+def build_findings(
+    seg: Segmentation,
+    measurements: SpineMeasurements,
+    grades: dict[str, dict] | None = None,
+    model: OnnxModel | None = None,
+    graded_from: dict[str, list[str]] | None = None,
+    notes: list[str] | None = None,
+) -> Findings:
+    """Assemble the findings of one series, once: ``grades`` per disc level come from :func:`grades_and_evidence`,
+    ``graded_from`` per level names the series they come from, ``notes`` are further review reasons."""
+    discs, vertebrae = findings_tables(seg, measurements, grades, graded_from)
+    together = any(len(sources) > 1 for sources in (graded_from or {}).values())
+    units = "mm" if seg.image.spacing_known else "pixels"
     digest = model.sha256 if model is not None else ""
     summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate), digest)
     return Findings(
         lumbar_version=__version__,
-        input=InputDescription(**{k: described.get(k) for k in InputDescription.model_fields}),
+        input=input_description(seg.image),
         models={
             "segmentation": seg.semantic.model_version,
             "grading": model.version if model is not None else "not available",
@@ -413,6 +423,7 @@ __all__ = [
     "analyze_images",
     "build_findings",
     "disc_crops",
+    "findings_tables",
     "grade_series",
     "measure",
     "refusal",

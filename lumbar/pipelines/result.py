@@ -12,11 +12,17 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from lumbar.figures import Figures
-from lumbar.findings import Findings
+from lumbar.findings import Findings, InputDescription
 from lumbar.image import SpineImage
 from lumbar.labels import CANAL_LABEL, instance_name
 from lumbar.tasks.levels import LevelLabelling
 from lumbar.tasks.segmentation import SemanticSegmentation
+
+
+def input_description(image: SpineImage) -> InputDescription:
+    """What findings.json says of the input: the image's description, as the findings schema holds it."""
+    described = image.describe()
+    return InputDescription(**{k: described.get(k) for k in InputDescription.model_fields})
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from lumbar.figures import Figures
-from lumbar.findings import CobbAngle, Findings, FrontalVertebraMeasurements, InputDescription, Statement, Vertebra
+from lumbar.findings import CobbAngle, Findings, FrontalVertebraMeasurements, Statement, Vertebra
 from lumbar.image import SpineImage
 from lumbar.labels import FRONTAL_LEVELS, VERTEBRA_IDS, Structure
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model
-from lumbar.pipelines.result import Result, Segmentation
+from lumbar.pipelines.result import Result, Segmentation, input_description
 from lumbar.preprocess import Letterbox
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.cobb import CobbAngles, cobb_angles, side_heights, tilt_deg
@@ -232,10 +232,9 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], model_sha256: 
             )
     summary, not_validated = cobb_statements(curves, model_sha256)
     withheld = "; ".join(seg.gate) if seg.gate else None
-    described = image.describe()
     return Findings(
         lumbar_version=__version__,
-        input=InputDescription(**{k: described.get(k) for k in InputDescription.model_fields}),
+        input=input_description(image),
         models={"radiograph": seg.semantic.model_version},
         view="frontal",
         units="mm" if image.spacing_known else "pixels",
