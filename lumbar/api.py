@@ -135,9 +135,9 @@ def analyze_patient(
         [r.image for r in routes],
         same_patient=True,
         gates=[r.gate for r in routes],
-        notes=study.notes,
         progress=progress,
     )
+    results = [result.with_review(study.notes) for result in results]
     if out is None:
         return results
     return write_results(results, folders, report=report, progress=progress)

@@ -254,7 +254,6 @@ def analyze_images(
     *,
     same_patient: bool = False,
     gates: list[tuple[str, ...]] | None = None,
-    notes: tuple[str, ...] = (),
     progress: Progress = SILENT,
 ) -> list[Result]:
     """Analyse CT volumes already read; each stands alone (``same_patient`` changes nothing here)."""
@@ -263,8 +262,6 @@ def analyze_images(
         seg = segment(image, progress, gate)
         progress.stage("measuring")
         findings, regions = build_findings(seg)
-        if notes:
-            findings = findings.model_copy(update={"needs_review": (*findings.needs_review, *notes)})
         results.append(Result(seg, findings, Figures(overview(seg, regions))))
     return results
 

@@ -376,13 +376,11 @@ def analyze_images(
     *,
     same_patient: bool = False,
     gates: list[tuple[str, ...]] | None = None,
-    notes: tuple[str, ...] = (),
     progress: Progress = SILENT,
 ) -> list[Result]:
     """Analyse images already read. With ``same_patient`` they are series of one patient (T1, T2, ...): each
     disc is graded from every series that shows it (see :func:`patient_gradings`). ``gates`` holds, per image,
-    reasons that withhold its Summary (a forced run); ``notes`` are review reasons for every image (series left
-    out of the study)."""
+    reasons that withhold its Summary (a forced run)."""
     model = grading_model()
     segs = [segment(image, progress, gate) for image, gate in zip(images, gates or [()] * len(images))]
     extra: list[list[str]] = [[] for _ in segs]
@@ -404,7 +402,7 @@ def analyze_images(
             grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
         )
         graded_from = grading.graded_from if grading else None
-        findings = build_findings(seg, measurements, grades, model, graded_from, [*notes, *own])
+        findings = build_findings(seg, measurements, grades, model, graded_from, own)
         results.append(Result(seg, findings, Figures(overview(seg), tuple(evidence))))
     return results
 

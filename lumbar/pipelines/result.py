@@ -7,7 +7,7 @@ findings are built once, and the writer only reads them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -80,6 +80,13 @@ class Result:
     @property
     def image(self) -> SpineImage:
         return self.segmentation.image
+
+    def with_review(self, reasons: tuple[str, ...]) -> Result:
+        """The same result with further review reasons (series of the study that were left out, say)."""
+        if not reasons:
+            return self
+        findings = self.findings.model_copy(update={"needs_review": (*self.findings.needs_review, *reasons)})
+        return replace(self, findings=findings)
 
     @property
     def outputs(self) -> dict[str, str]:

@@ -39,7 +39,6 @@ class Pipeline(Protocol):
         *,
         same_patient: bool = ...,
         gates: list[tuple[str, ...]] | None = ...,
-        notes: tuple[str, ...] = ...,
         progress: Progress = ...,
     ) -> list[Result]: ...
 

@@ -261,7 +261,6 @@ def analyze_images(
     *,
     same_patient: bool = False,
     gates: list[tuple[str, ...]] | None = None,
-    notes: tuple[str, ...] = (),
     progress: Progress = SILENT,
 ) -> list[Result]:
     """Analyse radiographs already read; each stands alone (``same_patient`` changes nothing here)."""
@@ -270,8 +269,6 @@ def analyze_images(
         model = radiograph_model()
         seg, found = detect(image, progress, gate, model)
         findings = build_findings(seg, found, getattr(model, "sha256", ""))
-        if notes:
-            findings = findings.model_copy(update={"needs_review": (*findings.needs_review, *notes)})
         results.append(Result(seg, findings, Figures(overview(seg, findings))))
     return results
 
