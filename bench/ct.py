@@ -44,9 +44,10 @@ from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, VERTEBRA_NAMES
 from lumbar.metrics import dice
 from lumbar.pipelines import ct
 from lumbar.pipelines.router import route
-from lumbar.tasks.ct_bone import is_vertebra
+from lumbar.tasks.ct_bone import is_vertebra, midline_index
 from lumbar.tasks.levels import Level
 from lumbar.tasks.measurements import measure_spine
+from lumbar.tasks.sacrum import disc_spacing_mm, sacrum_below, wide_enough
 
 CT = SHARED_DATA / "ct"
 PEER_REPORT = CT / "totalsegmentator_example" / "totalsegmentator_spine_report.json"
@@ -95,6 +96,8 @@ def labelled() -> dict | None:
             "levels_right": sum(k == v["named"] and v["dice"] >= NAMED_MIN_DICE for k, v in per_level.items()),
             "levels_total": len(per_level),
             "discs_found": len(seg.levels.discs),
+            "sacrum_anchor": ct.NO_ANCHOR not in seg.review,
+            "wide_enough_for_a_pelvis": _wide_enough(image),
             "seconds": seconds,
             "levels": per_level,
         }
@@ -282,12 +285,57 @@ def phantom() -> dict:
     }
 
 
+def _sacrum_cell(volume: dict) -> str:
+    """Whether the sacrum anchored the names, or why not."""
+    if volume["sacrum_anchor"]:
+        return "found"
+    return "not found" if volume["wide_enough_for_a_pelvis"] else "field too narrow"
+
+
+def _wide_enough(image) -> bool:
+    """Whether the field of view reaches far enough either side of the skeleton's midline to show the ilia."""
+    hu = image.sagittal_slices()
+    return wide_enough(hu.shape[0], midline_index(hu), image.display_spacing_mm()[0])
+
+
+def pelvis_phantom() -> dict:
+    """The sacrum anchor on the CT phantom with a pelvis (alae, 2 mm sacroiliac clefts, iliac crests beside L5):
+    end to end, and with the lowest one or two discs erased from its truth (drawn as bone, as a network missing
+    them would leave them) before the levels are named, the vertebrae counted between the lowest disc and the
+    sacrum."""
+    from lumbar.labels import classes_of, disc_label
+    from lumbar.phantom import make_phantom
+    from lumbar.tasks.levels import label_levels
+
+    ph = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
+    result = ct.analyze(ph.image)
+    truth = ph.image.with_array(ph.instances).sagittal_slices()
+    ours = result.segmentation.levels.instances
+    right = sum(VERTEBRA_NAMES.get(_best_instance(ours, truth == v.label)) == v.level for v in ph.vertebrae)
+    hu, spacing = ph.image.sagittal_slices(), ph.image.display_spacing_mm()
+    counted = {}
+    for erased in (0, 1, 2):
+        labels = truth.copy()
+        for upper in ("L5", "L4")[:erased]:
+            labels[labels == disc_label(upper)] = VERTEBRA_IDS[upper]
+        named = label_levels(classes_of(labels), spacing)
+        anchor = sacrum_below(hu, spacing, midline_index(hu), named.discs[0], disc_spacing_mm(named.discs))
+        counted[str(erased)] = None if anchor is None else anchor.vertebrae_between
+    return {
+        "levels_right": right,
+        "levels_total": len(ph.vertebrae),
+        "sacrum_anchor": ct.NO_ANCHOR not in result.findings.needs_review,
+        "vertebrae_between_by_discs_erased": counted,
+    }
+
+
 def main() -> None:
     part = labelled()
     segmentations = part.pop("_segmentations") if part else {}
     payload = {
         "labelled": part,
         "phantom": phantom(),
+        "pelvis_phantom": pelvis_phantom(),
         "heights_against_labels": heights_against_labels(segmentations),
         "peer_comparison": peer_comparison(segmentations),
         "dicom_series": dicom_series(),
@@ -302,7 +350,8 @@ def main() -> None:
     console = Console()
     if part:
         table = Table(title="CT pipeline on labelled CT (bench/ct.py)")
-        for column in ("data", "vertebra Dice", "per-vertebra Dice", "levels right", "named (truth: ours)", "s"):
+        columns = ("data", "vertebra Dice", "per-vertebra Dice", "levels right", "sacrum", "named (truth: ours)", "s")
+        for column in columns:
             table.add_column(column)
         for name, r in part["volumes"].items():
             named = ", ".join(f"{k}: {v['named']}" for k, v in r["levels"].items())
@@ -311,6 +360,7 @@ def main() -> None:
                 f"{r['vertebra_dice']:.3f}",
                 f"{r['instance_dice_mean']:.3f}",
                 f"{r['levels_right']}/{r['levels_total']}",
+                _sacrum_cell(r),
                 named,
                 f"{r['seconds']:.1f}",
             )

@@ -125,6 +125,7 @@ class PhantomSpec:
     cranial_shift_mm: float = (
         0.0  # moves the spine up the field of view: > 0 lets the top edge cut T11, as in a lumbar study
     )
+    pelvis: bool = False  # sacral alae joined to iliac wings (needs a field of view of about ±120 mm to show)
 
 
 def _rounded_box(
@@ -160,6 +161,25 @@ def _draw_sacrum(
         masks["remnant"] |= segment & (s_ > h / 2 + gap / 2) & (np.abs(t_) < d / 2 - 4)
         a_prev, bottom = a, centre - a * h / 2
     return masks
+
+
+SACROILIAC_MM = (52.0, 54.0)  # the joint's cleft, from the midline: the alae end at its inner side, the ilia begin
+ILIUM_REACH_MM = 120.0
+
+
+def _draw_pelvis(
+    s1_centre: np.ndarray, s1_height: float, spec: PhantomSpec, x: np.ndarray, y: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """Bone of the sacral alae (S1's upper part, out to the sacroiliac joints) and of the iliac wings beyond the
+    joints' 2 mm cleft, rising 30 mm above S1 as the iliac crests do beside L5 (not joined to it). Unlabelled."""
+    a, n = _axes(spec.tilt_deg["S1"])
+    s = (x - s1_centre[0]) * a[0] + (y - s1_centre[1]) * a[1]
+    t = (x - s1_centre[0]) * n[0] + (y - s1_centre[1]) * n[1]
+    h, d = s1_height, spec.body_depth_mm
+    side = np.abs(w)
+    ala = (np.abs(s) < h / 2 - 2) & (t > -d / 2 + 4) & (t < d / 2 + 6) & (side < SACROILIAC_MM[0])
+    ilium = (s > -h / 2 - 35) & (s < h / 2 + 30) & (t > -d / 2) & (t < d / 2 + 30)
+    return ala | (ilium & (side >= SACROILIAC_MM[1]) & (side < ILIUM_REACH_MM))
 
 
 def _axes(tilt_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -269,6 +289,9 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
         for k, v in _draw_sacrum(centres["S1"], heights["S1"], spec, x, y, w).items()
     }
     tissue[sacrum["bone"]] = T["marrow"]
+    if spec.pelvis:
+        pelvis = np.broadcast_to(_draw_pelvis(centres["S1"], heights["S1"], spec, x, y, w), grid_shape)
+        tissue[pelvis & (instances == 0)] = T["marrow"]
 
     # Discs: between the lower endplate of the upper vertebra and the upper endplate of the lower one.
     for upper, lower in itertools.pairwise(LEVELS):

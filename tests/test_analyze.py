@@ -7,6 +7,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+from markupsafe import escape
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -192,6 +193,8 @@ def test_report_stars_a_call_that_holds_at_the_high_specificity_point(tmp_path, 
     discs = [result.findings.discs[0].model_copy(update={"grades": grades}), *result.findings.discs[1:]]
     html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
     assert re.search(r'class="abnormal">1✱ <span class="p">\(90%\)', html)
+    graded = next(d.stenosis for d in result.findings.discs if d.stenosis and d.stenosis.grade != "unknown")
+    assert f"Stenosis thresholds: {escape(graded.thresholds)}" in html and "Stenosis not graded" not in html
     assert re.search(r'class="abnormal">1 <span class="p">\(60%\)', html)
     assert "bulging 55% / 80% (specificity 96%)" in html and "narrowing 45% / 80%" in html
 

@@ -47,6 +47,19 @@ def test_an_implausibly_sized_body_is_named():
     assert len(problems) == 1 and problems[0].startswith("vertebra L3 is 0.4 times the size of the others")
 
 
+def test_vertebrae_drawn_only_behind_the_canal_are_named_not_divided_by():
+    """Bodies of no area (every pixel behind the canal) were a division by zero in the size check."""
+    instances, levels = _spine()
+    for name in ("L2", "L3", "L4"):
+        instances[instances == VERTEBRA_IDS[name]] = 0
+        instances[40 + 36 * ("L2", "L3", "L4").index(name) : 60 + 36 * ("L2", "L3", "L4").index(name), 80:100] = (
+            VERTEBRA_IDS[name]
+        )
+    assert quality_problems(instances, levels) == [
+        f"vertebra {name} has no body in front of the canal: an implausible body" for name in ("L2", "L3", "L4")
+    ]
+
+
 def test_noise_gets_no_summary(tmp_path):
     import lumbar
 
@@ -63,7 +76,9 @@ def test_a_ct_gets_no_summary(phantom):
 
     ct = make_phantom(shape=(3, 320, 288), contrast="CT").image
     findings = lumbar.analyze(ct).findings
-    assert findings.summary == () and "on CT the sacrum is not segmented" in findings.summary_withheld
+    from lumbar.pipelines.ct import NO_ANCHOR
+
+    assert findings.summary == () and NO_ANCHOR in findings.summary_withheld
 
 
 def test_the_top_vertebra_of_the_field_of_view_may_be_partial():

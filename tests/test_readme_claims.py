@@ -1196,6 +1196,18 @@ def ct_claims() -> list[Claim]:
                 lambda c, k=key: "{levels_right} of {levels_total}".format(**c["labelled"]["volumes"][k]),
                 ("ct",),
             ),
+            Claim(
+                f"ct: {key} sacrum",
+                _in_cell(head, label, "sacrum"),
+                lambda c, k=key: (
+                    "found"
+                    if c["labelled"]["volumes"][k]["sacrum_anchor"]
+                    else (
+                        "not found" if c["labelled"]["volumes"][k]["wide_enough_for_a_pelvis"] else "field too narrow"
+                    )
+                ),
+                ("ct",),
+            ),
         ]
     peer_head = "TotalSegmentator's level"
     for level in ("L1", "L2", "L3", "L4", "L5"):
@@ -1219,7 +1231,7 @@ def ct_claims() -> list[Claim]:
                 ("ct",),
             ),
         ]
-    for level in ("L1", "L2", "L3", "L4"):
+    for level in ("L1", "L2", "L3", "L4", "L5"):
         for index, part in enumerate(("anterior", "middle", "posterior")):
             claims.append(
                 Claim(
@@ -1233,7 +1245,7 @@ def ct_claims() -> list[Claim]:
                 )
             )
     differences = _in_passage("Mean absolute differences: heights", "HU from the attenuation it reports")
-    phantom = _in_passage("On the CT phantom (exact truth", "trabecular density reads")
+    phantom = _in_passage("On the CT phantom without a pelvis (exact truth", "trabecular density reads")
     speed = _in_passage("A 336-slice abdominal CT", "on 2 cores")
     claims += [
         Claim(
@@ -1278,7 +1290,7 @@ def ct_claims() -> list[Claim]:
         ),
         Claim(
             "ct: phantom density range",
-            _in_passage("On the CT phantom (exact truth", "HU."),
+            _in_passage("On the CT phantom without a pelvis (exact truth", "HU."),
             lambda c: "{:.1f}–{:.1f} HU".format(*c["phantom"]["density_hu_range"]),
             ("ct",),
         ),
@@ -1286,6 +1298,20 @@ def ct_claims() -> list[Claim]:
             "ct: phantom levels",
             phantom,
             lambda c: f"all {c['phantom']['levels_right']} levels are named right",
+            ("ct",),
+        ),
+        Claim(
+            "ct: pelvis phantom",
+            _in_passage("On the CT phantom with a pelvis", "vertebrae between"),
+            lambda c: "{levels_right} of {levels_total} levels named right".format(**c["pelvis_phantom"]),
+            ("ct",),
+        ),
+        Claim(
+            "ct: pelvis phantom counts",
+            _in_passage("On the CT phantom with a pelvis", "vertebrae between"),
+            lambda c: "counts {} vertebrae between".format(
+                " / ".join(str(v) for v in c["pelvis_phantom"]["vertebrae_between_by_discs_erased"].values())
+            ),
             ("ct",),
         ),
         Claim(

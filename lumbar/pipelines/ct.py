@@ -4,9 +4,11 @@ slices).
 
 The sagittal network (trained on MRI) reads the slices within ``NETWORK_BAND_MM`` of the midline in a bone window
 and names the levels as on MRI (``tasks/levels.py``); every vertebra is then redrawn from the CT's own bone
-(``tasks/ct_bone.py``), and measured as on MRI. No CT finding has been checked against an expert here, so the
-Summary states nothing and every table value is marked not validated; the level names always carry a review
-reason (on CT the sacrum is not segmented, so nothing confirms that the lowest disc found is L5/S1).
+(``tasks/ct_bone.py``), and measured as on MRI. The names are counted from the sacrum where the CT shows it joined
+to the ilia below the lowest disc found (``tasks/sacrum.py``: a missed L5/S1 disc moves every name up and is
+flagged); where it does not (a field of view ending above the pelvis, or too narrow to show it), they are counted
+from the lowest disc found and carry ``NO_ANCHOR``. No CT finding has been checked against an expert here, so the
+Summary states nothing and every table value is marked not validated.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from lumbar.tasks.ct_bone import (
 from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
+from lumbar.tasks.sacrum import anchored, disc_spacing_mm, sacrum_below
 from lumbar.tasks.segmentation import SemanticSegmentation, segment_slices
 from lumbar.tasks.stenosis import CITATION
 from lumbar.tasks.summary import TABLE_FINDINGS
@@ -55,9 +58,9 @@ SAGITTAL_MARGIN_MM = 50.0  # the overview's sagittal slice: the vertebrae and th
 CORONAL_HALF_WIDTH_MM = 90.0  # the coronal reformat: this far either side of the midline
 SCREENED_LEVEL = "L1"  # the level the published thresholds were set on
 NO_ANCHOR = (
-    "levels counted up from the lowest disc found, taken as L5/S1: on CT the sacrum is not segmented, so nothing "
-    "confirms that disc is L5/S1 (a field of view that ends above the sacrum, or a missed lowest disc, shifts every "
-    "name); check the count from the sacrum"
+    "levels counted up from the lowest disc found, taken as L5/S1: no sacrum joined to the ilia was found below it "
+    "(the field of view may end above the pelvis or be too narrow to show it), so a missed lowest disc or a field "
+    "that ends above the sacrum would shift every name; check the count from the sacrum"
 )
 UNGRADED_CANAL = "CT: the canal's outline comes from a network trained on MRI and was not checked on CT"
 NOT_VALIDATED = (
@@ -106,7 +109,11 @@ def segment(
     classes[near], confidence[near] = found.classes, found.confidence
     progress.stage("naming levels")
     named = label_levels(classes, spacing)
-    levels = with_bone(replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid)), spacing)
+    redrawn = replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid))
+    anchor = sacrum_below(hu, spacing, mid, named.discs[0], disc_spacing_mm(named.discs)) if named.discs else None
+    if anchor is None:
+        redrawn.flags.append(NO_ANCHOR)
+    levels = with_bone(anchored(redrawn, anchor, spacing) if anchor else redrawn, spacing)
     shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
@@ -123,8 +130,7 @@ def segment(
 def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> LevelLabelling:
     """The levels whose vertebrae hold bone: a vertebra the network drew where the CT has less than
     ``MIN_VERTEBRA_ML`` of bone is dropped, and so is a disc with no vertebra left above or below it (soft tissue
-    the network took for a spine). Without a vertebra left nothing is named, and the one review reason says so;
-    otherwise the names carry ``NO_ANCHOR``."""
+    the network took for a spine). Without a vertebra left nothing is named, and the one review reason says so."""
     voxel_ml = float(np.prod(spacing)) / 1000
     counts = np.bincount(levels.instances.ravel(), minlength=CANAL_LABEL + 1)
     counted = [replace(lv, voxels=int(counts[lv.label])) for lv in levels.levels]
@@ -134,7 +140,7 @@ def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> Le
     kept = [lv for lv in counted if lv.name in bony or (lv.kind == "disc" and bony & set(lv.name.split("/")))]
     instances = levels.instances.copy()
     instances[~np.isin(instances, [lv.label for lv in kept] + [CANAL_LABEL])] = 0
-    return LevelLabelling(instances, kept, [*levels.flags, NO_ANCHOR])
+    return LevelLabelling(instances, kept, list(levels.flags))
 
 
 def contrast_note(image: SpineImage) -> str:

@@ -79,7 +79,9 @@ def render_html(f: Findings, figures: Figures) -> str:
     title = Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else "")
     together = sorted({source for d in f.discs if len(d.graded_from) > 1 for source in d.graded_from})
     unsure = any(called_below_even_odds(name, g.value, g.probability) for d in f.discs for name, g in d.grades.items())
-    citation = next((d.stenosis.thresholds for d in f.discs if d.stenosis), "")
+    graded = [d.stenosis for d in f.discs if d.stenosis and d.stenosis.grade != "unknown"]
+    citation = graded[0].thresholds if graded else ""  # a citation for grades no disc was given would mislead
+    ungraded = next((d.stenosis.basis for d in f.discs if d.stenosis and d.stenosis.grade == "unknown"), "")
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
         f=f,
@@ -91,6 +93,7 @@ def render_html(f: Findings, figures: Figures) -> str:
         nv=lambda name: Markup('<sup class="nv">†</sup>') if name in f.not_validated else "",
         not_validated=not_validated_groups(f),
         citation=citation,
+        ungraded=ungraded,
         overlay=base64.b64encode(png_bytes(figures.overview)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
         grade_names=list(next((d.grades for d in f.discs if d.grades), {})),

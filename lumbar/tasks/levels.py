@@ -461,3 +461,27 @@ def _count_flags(discs: list[_Disc]) -> list[str]:
     if len(discs) < 5:
         flags.append(f"only {len(discs)} discs found; a full lumbar spine shows 5 (L1/L2 to L5/S1)")
     return flags
+
+
+def renamed_up(labelling: LevelLabelling, steps: int) -> LevelLabelling:
+    """``labelling`` with every name moved ``steps`` levels up the spine (S1 becomes L5 for one step): where the
+    lowest disc found turns out to lie above L5/S1. Names that would pass the top of ``CAUDAL_TO_CRANIAL`` are
+    dropped, with their voxels."""
+    if steps == 0:
+        return labelling
+    up = {name: CAUDAL_TO_CRANIAL[i + steps] for i, name in enumerate(CAUDAL_TO_CRANIAL[:-steps])}
+    lookup = np.zeros(CANAL_LABEL + 1, np.int16)
+    lookup[CANAL_LABEL] = CANAL_LABEL
+    levels = []
+    for level in labelling.levels:
+        if level.kind == "vertebra":
+            name = up.get(level.name)
+            label = VERTEBRA_IDS[name] if name else 0
+        else:
+            upper, lower = (up.get(part) for part in level.name.split("/"))
+            name = disc_name(upper, lower) if upper and lower else None
+            label = disc_label(upper) if name else 0
+        lookup[level.label] = label
+        if name:
+            levels.append(Level(name, label, level.kind, level.centroid_mm, level.voxels, level.axis))
+    return LevelLabelling(lookup[labelling.instances], levels, list(labelling.flags))

@@ -100,7 +100,11 @@ def quality_problems(instances: np.ndarray, levels: list[Level]) -> list[str]:
         if body_pieces(instances, level) > 1:
             problems.append(f"vertebra {level.name} is segmented in pieces")
             continue  # its largest piece says nothing of its size
-        bodies[level.name] = int(vertebral_body(mask, canal).sum())
+        area = int(vertebral_body(mask, canal).sum())
+        if area == 0:
+            problems.append(f"vertebra {level.name} has no body in front of the canal: an implausible body")
+            continue
+        bodies[level.name] = area
     if len(bodies) >= 3:
         median = float(np.median(list(bodies.values())))
         for name, area in bodies.items():

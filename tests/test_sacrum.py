@@ -1,0 +1,182 @@
+"""The sacrum on CT, found by its joints with the ilia, anchors the level names: known answers on hand-built bone
+and on the CT phantom with a pelvis, whose truth is drawn, never computed by the code under test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, classes_of, disc_label
+from lumbar.phantom import make_phantom
+from lumbar.pipelines import ct
+from lumbar.tasks.ct_bone import midline_index
+from lumbar.tasks.levels import Level, LevelLabelling, label_levels, renamed_up
+from lumbar.tasks.sacrum import (
+    SACRUM_REACH_MM,
+    Anchor,
+    anchored,
+    disc_spacing_mm,
+    sacrum_below,
+    vertebrae_between,
+    wide_enough,
+)
+
+# --- hand-built bone: a column (±20 mm) with a plate reaching ±80 mm, 1 mm voxels
+
+SPACING = (1.0, 1.0, 1.0)
+DISC_ROW = 60  # the disc's centre, mm from the top; its axis points to the head (row 0)
+DISC = Level("L5/S1", disc_label("L5"), "disc", (float(DISC_ROW), 50.0), 100, (-1.0, 0.0))
+
+
+def column_with_plate(top: int, *, gap_mm: int = 0, sides: tuple[int, ...] = (-1, 1), lateral: int = 181) -> np.ndarray:
+    """400 HU bone: a column 40 mm wide through every row, and from row ``top`` down 20 mm a plate out to 80 mm
+    from the midline on ``sides``, separated from the column by ``gap_mm``; soft tissue (40 HU) elsewhere."""
+    hu = np.full((lateral, 200, 100), 40.0, np.float32)
+    mid = lateral // 2
+    hu[mid - 20 : mid + 21, :, 30:70] = 400.0
+    for side in sides:
+        near, far = 21 + gap_mm, 81
+        span = slice(mid + near, mid + far) if side > 0 else slice(mid - far + 1, mid - near + 1)
+        hu[span, top : top + 20, 40:60] = 400.0
+    return hu
+
+
+@pytest.mark.parametrize("top", [63, 70, 101, 130])
+def test_the_sacrum_begins_where_bone_first_reaches_both_ilia(top):
+    anchor = sacrum_below(column_with_plate(top), SPACING, 90, DISC, 38.0)
+    truth = top - DISC_ROW  # mm below the disc's centre, along its axis
+    assert anchor is not None and anchor.depth_mm <= truth < anchor.depth_mm + 3.0
+
+
+def test_a_sacroiliac_cleft_is_bridged_and_a_wider_gap_is_not():
+    assert sacrum_below(column_with_plate(70, gap_mm=3), SPACING, 90, DISC, 38.0) is not None
+    assert sacrum_below(column_with_plate(70, gap_mm=8), SPACING, 90, DISC, 38.0) is None
+
+
+def test_bone_reaching_one_side_only_is_not_the_sacrum():
+    assert sacrum_below(column_with_plate(70, sides=(1,)), SPACING, 90, DISC, 38.0) is None
+
+
+def test_a_plate_just_short_of_the_reach_is_not_the_sacrum():
+    hu = column_with_plate(70)
+    mid = 90
+    hu[mid + int(SACRUM_REACH_MM) :] = 40.0  # the right side now reaches 69 mm
+    assert sacrum_below(hu, SPACING, mid, DISC, 38.0) is None
+    hu = column_with_plate(70)
+    hu[mid + int(SACRUM_REACH_MM) + 1 :] = 40.0  # 70 mm: enough
+    assert sacrum_below(hu, SPACING, mid, DISC, 38.0) is not None
+
+
+def test_the_search_ends_two_and_a_half_disc_spacings_below_the_disc():
+    # 95 mm here, in 3 mm slabs, two of which must reach both ilia
+    assert sacrum_below(column_with_plate(60 + 87), SPACING, 90, DISC, 38.0) is not None
+    assert sacrum_below(column_with_plate(60 + 96), SPACING, 90, DISC, 38.0) is None
+
+
+def test_a_field_of_view_too_narrow_to_show_the_pelvis_anchors_nothing():
+    assert wide_enough(141, 70, 1.0) and not wide_enough(139, 69, 1.0)
+    assert wide_enough(141, 70, 1.0) and not wide_enough(141, 69, 1.0)  # the midline off centre
+    narrow = column_with_plate(70, lateral=139)  # the plate is cut at 69 mm
+    assert sacrum_below(narrow, SPACING, 69, DISC, 38.0) is None
+
+
+@pytest.mark.parametrize(
+    ("depth", "spacing", "between"),
+    [(3.0, 38.0, 0), (24.0, 40.0, 0), (27.0, 40.0, 1), (45.0, 37.5, 1), (65.0, 40.0, 1), (67.0, 40.0, 2), (-5, 38, 0)],
+)
+def test_vertebrae_between_the_lowest_disc_and_the_sacrum(depth, spacing, between):
+    # the sacrum begins 0.15 spacings below L5/S1's centre; each vertebra between adds one spacing: the boundary
+    # between 0 and 1 lies at 0.65 spacings (26 mm of 40), between 1 and 2 at 1.65 (66 mm)
+    assert vertebrae_between(depth, spacing) == between
+
+
+def test_disc_spacing_is_the_median_distance_between_neighbouring_discs():
+    discs = [Level("a", 101, "disc", (row, col), 1, (-1.0, 0.0)) for row, col in [(200, 50), (170, 10), (130, 10)]]
+    assert disc_spacing_mm(discs) == pytest.approx(np.median([50.0, 40.0]))
+    assert disc_spacing_mm(discs[:1]) == 38.0
+
+
+# --- renaming up the spine
+
+
+def test_renamed_up_moves_every_name_and_label():
+    v, d = VERTEBRA_IDS, disc_label
+    instances = np.array([[v["S1"], d("L5"), v["L5"], d("L4"), v["L4"], CANAL_LABEL, 0]], np.int16)
+    levels = [
+        Level("S1", v["S1"], "vertebra", (1.0, 1.0), 1),
+        Level("L5/S1", d("L5"), "disc", (2.0, 2.0), 1, (-1.0, 0.0)),
+        Level("L5", v["L5"], "vertebra", (3.0, 3.0), 1),
+        Level("L4/L5", d("L4"), "disc", (4.0, 4.0), 1, (-1.0, 0.0)),
+        Level("L4", v["L4"], "vertebra", (5.0, 5.0), 1),
+    ]
+    moved = renamed_up(LevelLabelling(instances, levels, ["a flag"]), 1)
+    assert [lv.name for lv in moved.levels] == ["L5", "L4/L5", "L4", "L3/L4", "L3"]
+    assert [lv.label for lv in moved.levels] == [v["L5"], d("L4"), v["L4"], d("L3"), v["L3"]]
+    assert moved.instances.tolist() == [[v["L5"], d("L4"), v["L4"], d("L3"), v["L3"], CANAL_LABEL, 0]]
+    assert [lv.centroid_mm for lv in moved.levels] == [lv.centroid_mm for lv in levels]
+    assert [lv.axis for lv in moved.levels] == [lv.axis for lv in levels]
+    assert moved.flags == ["a flag"]
+    assert renamed_up(LevelLabelling(instances, levels), 0).instances is instances
+
+
+def test_renamed_up_drops_names_past_the_top():
+    t1_t2 = disc_label("T1")
+    levels = [Level("T2", VERTEBRA_IDS["T2"], "vertebra", (0.0, 0.0), 1), Level("T1/T2", t1_t2, "disc", (0, 0), 1)]
+    instances = np.array([[VERTEBRA_IDS["T2"], t1_t2, VERTEBRA_IDS["T1"]]], np.int16)
+    levels.append(Level("T1", VERTEBRA_IDS["T1"], "vertebra", (0.0, 0.0), 1))
+    moved = renamed_up(LevelLabelling(instances, levels), 1)
+    assert [lv.name for lv in moved.levels] == ["T1"]
+    assert moved.instances.tolist() == [[VERTEBRA_IDS["T1"], 0, 0]]
+
+
+# --- the CT phantom with a pelvis (alae, 2 mm sacroiliac clefts, iliac crests beside L5 not joined to it)
+
+
+@pytest.fixture(scope="module")
+def pelvis_phantom():
+    return make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
+
+
+def _labelled_without(phantom, discs_erased: tuple[str, ...]) -> LevelLabelling:
+    """The phantom's truth labelled as the level labelling would, with the discs below ``discs_erased`` drawn as
+    bone (missed by the network, as on the TotalSegmentator example's L5/S1)."""
+    truth = phantom.image.with_array(phantom.instances).sagittal_slices().copy()
+    for upper in discs_erased:
+        truth[truth == disc_label(upper)] = VERTEBRA_IDS[upper]
+    return label_levels(classes_of(truth), phantom.image.display_spacing_mm())
+
+
+@pytest.mark.parametrize(("erased", "lowest"), [((), "L5/S1"), (("L5",), "L4/L5"), (("L5", "L4"), "L3/L4")])
+def test_the_phantom_sacrum_counts_the_discs_missed_above_it(pelvis_phantom, erased, lowest):
+    hu = pelvis_phantom.image.sagittal_slices()
+    spacing = pelvis_phantom.image.display_spacing_mm()
+    named = _labelled_without(pelvis_phantom, erased)
+    anchor = sacrum_below(hu, spacing, midline_index(hu), named.discs[0], disc_spacing_mm(named.discs))
+    assert anchor is not None and anchor.vertebrae_between == len(erased)
+    out = anchored(named, anchor, spacing)
+    assert out.discs[0].name == lowest
+    truth = pelvis_phantom.image.with_array(pelvis_phantom.instances).sagittal_slices()
+    for level in ("S1", "L3", "L2", "L1"):  # the bodies each keep their own name (merged ones share the upper's)
+        covering = out.instances[truth == VERTEBRA_IDS[level]]
+        assert np.bincount(covering[covering > 0]).argmax() == VERTEBRA_IDS[level], level
+    if erased:
+        assert f"the lowest disc found is {lowest}: {len(erased)} disc" in out.flags[-1]
+    else:
+        assert out is named
+
+
+def test_a_lowest_disc_at_l5_s1_is_left_as_it_is():
+    named = LevelLabelling(np.zeros((1, 2, 2), np.int16), [DISC], [])
+    assert anchored(named, Anchor(3.0, 0), SPACING) is named
+
+
+def test_the_ct_pipeline_names_the_phantom_from_its_sacrum(pelvis_phantom):
+    result = ct.analyze(pelvis_phantom.image)
+    assert ct.NO_ANCHOR not in result.findings.needs_review
+    truth = pelvis_phantom.image.with_array(pelvis_phantom.instances).sagittal_slices()
+    ours = result.segmentation.levels.instances
+    for vertebra in pelvis_phantom.vertebrae:
+        covering = ours[truth == vertebra.label]
+        assert np.bincount(covering[covering > 0]).argmax() == vertebra.label, vertebra.level
+    assert result.findings.bone_density_screening is not None
+    assert "not confirmed" not in result.findings.bone_density_screening.text
