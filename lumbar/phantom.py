@@ -125,7 +125,7 @@ class PhantomSpec:
     cranial_shift_mm: float = (
         0.0  # moves the spine up the field of view: > 0 lets the top edge cut T11, as in a lumbar study
     )
-    pelvis: bool = False  # sacral alae joined to iliac wings (needs a field of view of about ±120 mm to show)
+    pelvis: bool = False  # sacral alae joined to iliac wings, lumbar transverse processes (a field of view of ±120 mm)
 
 
 def _rounded_box(
@@ -163,6 +163,7 @@ def _draw_sacrum(
     return masks
 
 
+TRANSVERSE_REACH_MM = 45.0  # a lumbar vertebra's transverse processes, from the midline (drawn with a pelvis)
 SACROILIAC_MM = (52.0, 54.0)  # the joint's cleft, from the midline: the alae end at its inner side, the ilia begin
 ILIUM_REACH_MM = 120.0
 
@@ -271,6 +272,8 @@ def make_phantom(spec: PhantomSpec | None = None, **overrides) -> Phantom:
             & (np.abs(w) < spec.canal_width_mm / 2 + 7)
         )
         posterior = (lamina | spinous | pedicle) if lvl != "S1" else (lamina & (np.abs(s) < 8))
+        if spec.pelvis and lvl.startswith("L"):  # transverse processes, which the pelvis must not be joined to
+            posterior |= (np.abs(s) < 5) & (t > d / 2) & (t < d / 2 + 10) & (np.abs(w) < TRANSVERSE_REACH_MM)
         bone = inside | posterior
         instances[bone] = VERTEBRA_IDS[lvl]
         tissue[bone] = T["marrow"]

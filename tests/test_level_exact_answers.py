@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lumbar.labels import CAUDAL_TO_CRANIAL, Structure
+from lumbar.labels import CAUDAL_TO_CRANIAL, VERTEBRA_IDS, Structure
 from lumbar.tasks.levels import _count_flags, _disc_from_voxels, _disc_length_mm, _sacrum_flags, small_lowest_disc_flags
 
 
@@ -582,3 +582,47 @@ def test_a_level_without_bone_does_not_stop_the_two_bodies_check_above_it():
     flags = label_levels(classes, (4.0, 1.0, 1.0)).flags
     assert "no vertebra found between discs 1 and 2 counted from the bottom: a level may be missing" in flags
     assert any(f.startswith("two vertebral bodies between discs 4 and 5") for f in flags), flags
+
+
+# --- a highest disc cut by the image's top edge
+
+
+@pytest.mark.parametrize("rows_in_view, counted", [(3, False), (4, True), (8, True)])
+def test_a_highest_disc_mostly_outside_the_image_is_not_counted(rows_in_view, counted):
+    """Six bodies, five discs 8 mm tall; the image starts inside the highest disc, leaving ``rows_in_view`` of its
+    8 rows: fewer than half (3 of 8: 120 of the median 320 mm²) and the disc is not counted, its sliver left unnamed
+    with the bone beyond it; half (4 of 8) or more and it is counted as before."""
+    from lumbar.tasks.levels import label_levels
+
+    classes = _column(6)[:, 46 - rows_in_view :]  # the highest disc spans rows 38-45: 8 leaves it whole, at the edge
+    result = label_levels(classes, (4.0, 1.0, 1.0))
+    names = [lv.name for lv in result.discs]
+    assert names == ["L5/S1", "L4/L5", "L3/L4", "L2/L3", *(["L1/L2"] if counted else [])]
+    sliver = classes[0, :rows_in_view] == Structure.DISC
+    assert bool((result.instances[0, :rows_in_view][sliver] > 0).all()) is counted
+    assert [lv.name for lv in result.vertebrae] == ["S1", "L5", "L4", "L3", "L2"]  # the body below it, named
+    below = result.instances[0, rows_in_view + 10, 40]
+    assert below == VERTEBRA_IDS["L2"]
+
+
+def test_a_small_highest_disc_inside_the_image_is_counted():
+    """The same sliver 3 mm tall but with a body above it, inside the image: a narrow disc, counted."""
+    from lumbar.tasks.levels import label_levels
+
+    classes = _column(6)
+    classes[0, 41:46, 30:70] = Structure.VERTEBRA  # the highest disc keeps 3 of its 8 rows (38-40)
+    result = label_levels(classes, (4.0, 1.0, 1.0))
+    assert [lv.name for lv in result.discs][-1] == "L1/L2"
+
+
+@pytest.mark.parametrize("rows_in_view, named", [(3, 0), (4, VERTEBRA_IDS["L1"])])
+def test_bone_beyond_a_disc_mostly_outside_the_image_is_unnamed(rows_in_view, named):
+    """A corner of the body above the highest disc shows beside it, in its first row: unnamed beyond a sliver of a
+    disc (as bone outside the image would be), the body above (L1) where the disc is counted."""
+    from lumbar.tasks.levels import label_levels
+
+    classes = _column(6)[:, 46 - rows_in_view :].copy()
+    classes[0, 0, 24:30] = Structure.VERTEBRA
+    classes[0, 0:3, 28:30] = Structure.VERTEBRA  # joined to nothing else
+    result = label_levels(classes, (4.0, 1.0, 1.0))
+    assert result.instances[0, 0, 25] == named

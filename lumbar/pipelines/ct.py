@@ -6,9 +6,10 @@ The sagittal network (trained on MRI) reads the slices within ``NETWORK_BAND_MM`
 and names the levels as on MRI (``tasks/levels.py``); every vertebra is then redrawn from the CT's own bone
 (``tasks/ct_bone.py``), and measured as on MRI. The names are counted from the sacrum where the CT shows it joined
 to the ilia below the lowest disc found (``tasks/sacrum.py``: a missed L5/S1 disc moves every name up and is
-flagged); where it does not (a field of view ending above the pelvis, or too narrow to show it), they are counted
-from the lowest disc found and carry ``NO_ANCHOR``. No CT finding has been checked against an expert here, so the
-Summary states nothing and every table value is marked not validated.
+flagged; the rule, checked on one real CT, is named in a review reason); where it does not (a field of view ending
+above the pelvis, or too narrow to show it), they are counted from the lowest disc found and carry ``NO_ANCHOR``.
+No CT finding has been checked against an expert here, so the Summary states nothing and every table value is
+marked not validated.
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ from lumbar.tasks.ct_bone import (
 from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
-from lumbar.tasks.sacrum import anchored, disc_spacing_mm, sacrum_below
+from lumbar.tasks.sacrum import (
+    ANCHORED,
+    JOINED_ABOVE,
+    anchored,
+    disc_spacing_mm,
+    joined_above,
+    sacrum_below,
+)
 from lumbar.tasks.segmentation import SemanticSegmentation, segment_slices
 from lumbar.tasks.stenosis import CITATION
 from lumbar.tasks.summary import TABLE_FINDINGS
@@ -110,10 +118,7 @@ def segment(
     progress.stage("naming levels")
     named = label_levels(classes, spacing)
     redrawn = replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid))
-    anchor = sacrum_below(hu, spacing, mid, named.discs[0], disc_spacing_mm(named.discs)) if named.discs else None
-    if anchor is None:
-        redrawn.flags.append(NO_ANCHOR)
-    levels = with_bone(anchored(redrawn, anchor, spacing) if anchor else redrawn, spacing)
+    levels = with_bone(counted_from_sacrum(redrawn, hu, spacing, mid), spacing)
     shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
@@ -125,6 +130,24 @@ def segment(
     if image.modality_guessed:
         noted.append(f"modality not stated by the {image.format or 'file'}: read as CT from its Hounsfield units")
     return Segmentation(image, semantic, levels, (*withheld, *noted), tuple(withheld))
+
+
+def counted_from_sacrum(
+    levels: LevelLabelling, hu: np.ndarray, spacing: tuple[float, float, float], mid: int
+) -> LevelLabelling:
+    """``levels`` named from the sacrum where the CT shows it below the lowest disc (``tasks/sacrum.py``), with the
+    review reason that the rule was checked on one CT; as counted from the lowest disc, with ``NO_ANCHOR``, where it
+    does not, or where the vertebra above that disc reaches the pelvis too (and the reason why)."""
+    if not levels.discs:
+        return levels
+    lowest, between = levels.discs[0], disc_spacing_mm(levels.discs)
+    anchor = sacrum_below(hu, spacing, mid, lowest, between)
+    if anchor is None:
+        return replace(levels, flags=[*levels.flags, NO_ANCHOR])
+    if joined_above(hu, spacing, mid, lowest, between):
+        return replace(levels, flags=[*levels.flags, JOINED_ABOVE, NO_ANCHOR])
+    out = anchored(levels, anchor, spacing)
+    return replace(out, flags=[*out.flags, ANCHORED])
 
 
 def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> LevelLabelling:

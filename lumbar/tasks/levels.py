@@ -19,6 +19,7 @@ two discs with no vertebra between them, too few lumbar discs) becomes a review 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,9 @@ MIDLINE_MM = 15.0  # bone not joined to anything this close to the mid-sagittal 
 POSTERIOR_MARGIN_MM = 3.0  # bone this far behind a disc's posterior edge is posterior elements, not a body
 MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: closer, not two levels
 MIN_BODY_FRACTION = 0.35  # of the typical body area: a smaller piece of bone in line with the discs is not a body
+_NAME = r"(?:T1[0-2]|T[1-9]|L[1-5]|S1)\b"
+COUNTED_NAME = re.compile(rf"(?<=\bso ){_NAME}(?= and every name above)|(?<=missing near ){_NAME}")  # in flags
+MIN_CUT_DISC_FRACTION = 0.5  # of the median disc: a highest disc cut by the top edge and smaller is mostly outside
 
 
 @dataclass
@@ -202,6 +206,16 @@ def find_discs(
     return _drop_interior_fragments(_robust_chain([d for d in candidates if d.area_mm2 >= MIN_DISC_AREA_MM2]))
 
 
+def _mostly_outside(discs: list[_Disc]) -> bool:
+    """Whether the highest disc is cut by the image's top edge with less than ``MIN_CUT_DISC_FRACTION`` of the
+    median disc's area in view: then it is not counted (not named, graded or measured, as its outline is not
+    the disc's) and the bone beyond it is left unnamed. A reader counting the discs of an image leaves such a
+    sliver out too (SPIDER's listed counts do)."""
+    if len(discs) < 3 or discs[-1].voxels[:, 1].min() > 0:
+        return False
+    return discs[-1].area_mm2 < MIN_CUT_DISC_FRACTION * float(np.median([d.area_mm2 for d in discs]))
+
+
 def _drop_interior_fragments(discs: list[_Disc]) -> list[_Disc]:
     """Drop small pieces between two discs of the chain: every disc fully inside the image is about as
     large as its neighbours, so a blob a third their size (a posterior element, a vessel) would add a level.
@@ -251,6 +265,7 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
         discs = discs[1:]  # a sacral remnant or rudimentary disc: counting starts at the disc above it
     if not discs:
         return LevelLabelling(instances, [], ["no intervertebral disc found: levels cannot be named"])
+    cut = discs.pop() if _mostly_outside(discs) else None
     names = CAUDAL_TO_CRANIAL
     if len(discs) > len(names) - 1:
         flags.append(f"{len(discs)} discs found, more than can be named from the sacrum; the highest are left unnamed")
@@ -272,6 +287,8 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
         bone_idx[:, 1:] * np.array(spacing[1:]), region, by_plane, comp_of, discs[0], spacing
     )
     region[~np.isin(comp_of, _components_near(components, mid, spacing))] = -1
+    if cut is not None:  # beyond a disc mostly outside the image, bone is as unnamed as bone outside it
+        region[(bone_idx[:, 1:] * np.array(spacing[1:]) - cut.centroid) @ cut.axis > 0] = -1
     vertebra_labels = np.array([0, *(VERTEBRA_IDS[n] for n in names[: len(discs) + 1])], np.int16)
     instances[tuple(bone_idx.T)] = vertebra_labels[region + 1]
 
@@ -464,9 +481,10 @@ def _count_flags(discs: list[_Disc]) -> list[str]:
 
 
 def renamed_up(labelling: LevelLabelling, steps: int) -> LevelLabelling:
-    """``labelling`` with every name moved ``steps`` levels up the spine (S1 becomes L5 for one step): where the
-    lowest disc found turns out to lie above L5/S1. Names that would pass the top of ``CAUDAL_TO_CRANIAL`` are
-    dropped, with their voxels."""
+    """``labelling`` with every name moved ``steps`` levels up the spine (S1 becomes L5 for one step), in its
+    levels, its instance labels and the names its flags give from the count (``COUNTED_NAME``): where the lowest
+    disc found turns out to lie above L5/S1. Names that would pass the top of ``CAUDAL_TO_CRANIAL`` are dropped,
+    with their voxels, as are voxels whose label no level lists."""
     if steps == 0:
         return labelling
     up = {name: CAUDAL_TO_CRANIAL[i + steps] for i, name in enumerate(CAUDAL_TO_CRANIAL[:-steps])}
@@ -484,4 +502,5 @@ def renamed_up(labelling: LevelLabelling, steps: int) -> LevelLabelling:
         lookup[level.label] = label
         if name:
             levels.append(Level(name, label, level.kind, level.centroid_mm, level.voxels, level.axis))
-    return LevelLabelling(lookup[labelling.instances], levels, list(labelling.flags))
+    flags = [COUNTED_NAME.sub(lambda m: up.get(m.group(0), "?"), flag) for flag in labelling.flags]
+    return LevelLabelling(lookup[labelling.instances], levels, flags)

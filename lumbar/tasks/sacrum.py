@@ -2,14 +2,17 @@
 
 On MRI the networks leave the sacrum unlabelled, and on CT the lowest disc the network finds is not always L5/S1
 (a missed disc shifts every name). But on CT the sacrum shows itself: its alae meet the ilia at the sacroiliac
-joints, so bone joined to the column reaches far to both sides, which no lumbar vertebra's does (a lumbar vertebra
-with its transverse processes spans about ±45-55 mm; the iliac crests beside L4 and L5 are not joined to it). So,
-walking down the column from the lowest disc found, along that disc's axis, the first slab whose bone joined to
-the column reaches ``SACRUM_REACH_MM`` on both sides is the top of the sacrum; how far below the disc it begins says
-how many vertebrae lie between (none when the disc is L5/S1). Where the field of view is too narrow to show the
-pelvis, or no such slab lies within ``SEARCH_SPACINGS`` disc spacings, nothing is anchored. Every constant is
-anatomy or physics; the rule was checked on the CT phantom's pelvis and on the one labelled CT here that shows a
-pelvis (``bench/ct.py``).
+joints, so bone joined to the column reaches far to both sides, which a lumbar vertebra's does not (with its
+transverse processes it spans about ±45-55 mm; the iliac crests beside L4 and L5 lie apart from it). So, walking
+down the column from the lowest disc found, along that disc's axis, the first run of slabs at least
+``MIN_RUN_MM`` long whose bone joined to the column reaches ``SACRUM_REACH_MM`` on both sides is the sacrum; how
+far below the disc it begins says how many vertebrae lie between (none when the disc is L5/S1).
+
+Nothing is anchored where the field of view is too narrow to show the pelvis, where no such run lies within
+``SEARCH_SPACINGS`` disc spacings, or where the vertebra above the lowest disc reaches as far (ribs, a sacral disc
+taken for L5/S1, or a transitional L5 joined to the ilium: the bone below would then not be the first sacral
+segment). Every constant is anatomy or physics; the rule was checked on the CT phantom's pelvis and on the one
+labelled CT here that shows a pelvis (``bench/ct.py``), which is not a validation.
 """
 
 from __future__ import annotations
@@ -24,12 +27,25 @@ from lumbar.tasks.levels import Level, LevelLabelling, renamed_up
 
 SACRUM_REACH_MM = 70.0  # bone joined to the column this far either side of the midline: the alae and the ilia
 REACH_BONE_HU = 150.0  # above soft tissue and unenhanced blood, below cortex even at 3 mm partial volume
-JOINT_GAP_MM = 4.0  # a sacroiliac joint's cleft (2-4 mm on CT): gaps up to this wide are bridged
+JOINT_GAP_MM = 4.0  # a sacroiliac joint's cleft (2-4 mm on CT) is bridged (up to two voxels on coarser ones)
 COLUMN_CORE_MM = (10.0, 25.0)  # the column in a slab: this far from the midline, and from the disc's centre front-back
+FRONT_MM = 25.0  # nothing further in front of the disc's centre is projected: bowel, vessels, the iliac fossae
 MIN_SLAB_MM = 3.0
+MIN_RUN_MM = 12.0  # the ilia meet the sacrum over 40-60 mm: a shorter run of wide slabs is something else
 SEARCH_SPACINGS = 2.5  # look this many disc spacings below the lowest disc: up to two vertebrae missed, never the pubis
+ABOVE_SPACINGS = 0.6  # the vertebra above the lowest disc: from half a disc above its centre to this many spacings
 ONSET_SPACINGS = 0.15  # the sacrum begins about half a disc (0.15 of a disc spacing) below the L5/S1 disc's centre
 DEFAULT_SPACING_MM = 38.0  # one disc to the next in an adult lumbar spine, where fewer than two discs were found
+LUMBAR_GAPS = 3  # disc spacing from the lowest gaps only: thoracic discs lie closer together
+
+JOINED_ABOVE = (
+    "bone above the lowest disc found is joined to the pelvis too (ribs, a sacral disc taken for L5/S1, or a "
+    "transitional L5 joined to the ilium): the sacrum was not used to count the levels"
+)
+ANCHORED = (
+    "level names counted from the sacrum, found where bone joined to the column first reaches both ilia: a rule "
+    "checked on one real CT here (bench/ct.py); check the count from the sacrum"
+)
 
 
 @dataclass(frozen=True)
@@ -46,12 +62,19 @@ def wide_enough(n_slices: int, mid: int, lateral_mm: float) -> bool:
     return min(mid, n_slices - 1 - mid) * lateral_mm >= SACRUM_REACH_MM
 
 
+def _closed(plane: np.ndarray, lateral_mm: float, front_back_mm: float) -> np.ndarray:
+    """``plane`` closed with an ellipse of radius ``JOINT_GAP_MM / 2`` (at least one pixel), so that a joint's
+    cleft no wider than ``JOINT_GAP_MM`` joins the bones either side."""
+    a, b = (max(1, int(np.ceil(JOINT_GAP_MM / 2 / size - 1e-9))) for size in (lateral_mm, front_back_mm))
+    i, j = np.ogrid[-a : a + 1, -b : b + 1]
+    return ndimage.binary_closing(plane, (i / a) ** 2 + (j / b) ** 2 <= 1)
+
+
 def reach_mm(plane: np.ndarray, front_back_mm: np.ndarray, spacing: tuple[float, float, float], mid: int) -> float:
     """How far bone joined to the column reaches from slice ``mid``, on the side where it reaches less: ``plane``
     is a slab's bone projected onto (lateral slice, front-back position ``front_back_mm`` from the disc's centre),
-    closed over ``JOINT_GAP_MM``; the column is the piece with most voxels in its core (0 without one)."""
-    closed = ndimage.binary_closing(plane, _joint_footprint(spacing[0], spacing[2]))
-    pieces, _ = ndimage.label(closed)
+    closed over a joint's cleft; the column is the piece with most voxels in its core (0 without one)."""
+    pieces, _ = ndimage.label(_closed(plane, spacing[0], spacing[2]))
     lateral = (np.arange(plane.shape[0]) - mid) * spacing[0]
     core = (np.abs(lateral)[:, None] <= COLUMN_CORE_MM[0]) & (np.abs(front_back_mm)[None, :] <= COLUMN_CORE_MM[1])
     ids = pieces[core & (pieces > 0)]
@@ -61,93 +84,115 @@ def reach_mm(plane: np.ndarray, front_back_mm: np.ndarray, spacing: tuple[float,
     return float(max(0.0, min(-reached.min(), reached.max())))
 
 
-def _joint_footprint(lateral_mm: float, front_back_mm: float) -> np.ndarray:
-    """An ellipse of radius ``JOINT_GAP_MM / 2`` (at least one pixel): closing with it bridges a joint's cleft."""
-    a, b = (max(1, round(JOINT_GAP_MM / 2 / size)) for size in (lateral_mm, front_back_mm))
-    i, j = np.ogrid[-a : a + 1, -b : b + 1]
-    return (i / a) ** 2 + (j / b) ** 2 <= 1
+def reach_profile(
+    hu: np.ndarray, spacing: tuple[float, float, float], mid: int, disc: Level, start_mm: float, stop_mm: float
+) -> list[tuple[float, float]]:
+    """(depth, reach) of each slab from ``start_mm`` to ``stop_mm`` below ``disc``'s centre along its axis
+    (negative: above it): the slab's bone (``REACH_BONE_HU`` or more, from ``FRONT_MM`` in front of the disc's
+    centre backwards) projected along the axis, and :func:`reach_mm` of it. Slabs are ``MIN_SLAB_MM`` thick, or one
+    and a half of the in-plane voxel's largest side."""
+    axis = np.asarray(disc.axis, float)
+    rows, cols = np.meshgrid(np.arange(hu.shape[1]) * spacing[1], np.arange(hu.shape[2]) * spacing[2], indexing="ij")
+    below = -((rows - disc.centroid_mm[0]) * axis[0] + (cols - disc.centroid_mm[1]) * axis[1])  # mm toward the feet
+    across = (rows - disc.centroid_mm[0]) * axis[1] - (cols - disc.centroid_mm[1]) * axis[0]  # mm toward the back
+    step = max(MIN_SLAB_MM, 1.5 * max(spacing[1:]))
+    first, slabs = int(np.floor(start_mm / step)), int(np.ceil((stop_mm - start_mm) / step))
+    slab_of = np.floor(below / step).astype(int) - first
+    searched = (slab_of >= 0) & (slab_of < slabs) & (across >= -FRONT_MM)
+    if not searched.any():
+        return []
+    bins = np.rint(across / spacing[2]).astype(int)
+    low, high = int(bins[searched].min()), int(bins[searched].max())
+    rows_in, cols_in = (np.flatnonzero(searched.any(axis=a)) for a in (1, 0))
+    box = (slice(rows_in[0], rows_in[-1] + 1), slice(cols_in[0], cols_in[-1] + 1))
+    k, r, c = np.nonzero((hu[:, box[0], box[1]] >= REACH_BONE_HU) & searched[box])
+    r, c = r + box[0].start, c + box[1].start
+    projected = np.zeros((slabs, hu.shape[0], high - low + 1), bool)
+    projected[slab_of[r, c], k, bins[r, c] - low] = True
+    front_back = np.arange(low, high + 1) * spacing[2]
+    return [((first + j) * step, reach_mm(projected[j], front_back, spacing, mid)) for j in range(slabs)]
 
 
 def sacrum_below(
     hu: np.ndarray, spacing: tuple[float, float, float], mid: int, disc: Level, disc_spacing_mm: float
 ) -> Anchor | None:
-    """The sacrum below ``disc`` (the lowest found) on display slices ``hu (n, rows, cols)``: the first two
-    consecutive slabs, walking down the disc's axis, whose bone joined to the column reaches ``SACRUM_REACH_MM`` on
-    both sides. None where the field of view is too narrow to tell or none is found within ``SEARCH_SPACINGS``."""
+    """The sacrum below ``disc`` (the lowest found) on display slices ``hu (n, rows, cols)``: the first run of
+    slabs ``MIN_RUN_MM`` long, walking down the disc's axis, whose bone joined to the column reaches
+    ``SACRUM_REACH_MM`` on both sides. None where the field of view is too narrow to tell or none is found within
+    ``SEARCH_SPACINGS`` disc spacings."""
     if not wide_enough(hu.shape[0], mid, spacing[0]):
         return None
-    axis = np.asarray(disc.axis, float)
-    rows, cols = np.meshgrid(np.arange(hu.shape[1]) * spacing[1], np.arange(hu.shape[2]) * spacing[2], indexing="ij")
-    below = -((rows - disc.centroid_mm[0]) * axis[0] + (cols - disc.centroid_mm[1]) * axis[1])  # mm toward the feet
-    across = np.rint(((rows - disc.centroid_mm[0]) * axis[1] - (cols - disc.centroid_mm[1]) * axis[0]) / spacing[2])
-    step = max(MIN_SLAB_MM, 1.5 * max(spacing[1:]))
-    slabs = int(np.ceil(SEARCH_SPACINGS * disc_spacing_mm / step))
-    slab_of = np.floor(below / step).astype(int)
-    searched = (slab_of >= 0) & (slab_of < slabs)
-    if not searched.any():
+    profile = reach_profile(hu, spacing, mid, disc, 0.0, SEARCH_SPACINGS * disc_spacing_mm)
+    if len(profile) < 2:
         return None
-    low, high = int(across[searched].min()), int(across[searched].max())
-    rows_in, cols_in = (np.flatnonzero(searched.any(axis=axis)) for axis in (1, 0))
-    box = (slice(rows_in[0], rows_in[-1] + 1), slice(cols_in[0], cols_in[-1] + 1))
-    k, r, c = np.nonzero((hu[:, box[0], box[1]] >= REACH_BONE_HU) & searched[box])
-    r, c = r + box[0].start, c + box[1].start
-    projected = np.zeros((slabs, hu.shape[0], high - low + 1), bool)
-    projected[slab_of[r, c], k, across[r, c].astype(int) - low] = True
-    front_back = np.arange(low, high + 1) * spacing[2]
-    wide = [reach_mm(projected[j], front_back, spacing, mid) >= SACRUM_REACH_MM for j in range(slabs)]
-    for j in range(slabs - 1):
-        if wide[j] and wide[j + 1]:
-            depth = j * step
+    run = max(2, int(np.ceil(MIN_RUN_MM / (profile[1][0] - profile[0][0]) - 1e-9)))
+    wide = [reach >= SACRUM_REACH_MM for _, reach in profile]
+    for j in range(len(wide) - run + 1):
+        if all(wide[j : j + run]):
+            depth = profile[j][0]
             return Anchor(depth, vertebrae_between(depth, disc_spacing_mm))
     return None
+
+
+def joined_above(
+    hu: np.ndarray, spacing: tuple[float, float, float], mid: int, disc: Level, disc_spacing_mm: float
+) -> bool:
+    """Whether bone of the vertebra above ``disc`` (from half a disc above its centre to ``ABOVE_SPACINGS`` disc
+    spacings) reaches ``SACRUM_REACH_MM`` on both sides, as a lumbar vertebra's never does."""
+    start = -ABOVE_SPACINGS * disc_spacing_mm
+    profile = reach_profile(hu, spacing, mid, disc, start, -ONSET_SPACINGS * disc_spacing_mm)
+    return any(reach >= SACRUM_REACH_MM for _, reach in profile)
 
 
 def vertebrae_between(depth_mm: float, disc_spacing_mm: float) -> int:
     """How many vertebrae lie between a disc and the sacrum beginning ``depth_mm`` below it: the sacrum begins
     ``ONSET_SPACINGS`` of a disc spacing below L5/S1, and each vertebra in between adds one spacing."""
-    return max(0, round(depth_mm / disc_spacing_mm - ONSET_SPACINGS))
+    return max(0, int(np.floor(depth_mm / disc_spacing_mm - ONSET_SPACINGS + 0.5)))
 
 
 def disc_spacing_mm(discs: list[Level]) -> float:
-    """The median distance between neighbouring discs' centres (``DEFAULT_SPACING_MM`` for fewer than two)."""
-    centres = np.array([d.centroid_mm for d in discs])
+    """The median distance between neighbouring discs' centres over the lowest ``LUMBAR_GAPS`` gaps
+    (``DEFAULT_SPACING_MM`` for fewer than two discs)."""
+    centres = np.array([d.centroid_mm for d in discs[: LUMBAR_GAPS + 1]])
     if len(centres) < 2:
         return DEFAULT_SPACING_MM
     return float(np.median(np.linalg.norm(np.diff(centres, axis=0), axis=1)))
 
 
 def anchored(levels: LevelLabelling, anchor: Anchor, spacing: tuple[float, float, float]) -> LevelLabelling:
-    """``levels`` named from the sacrum: moved up by the vertebrae between the lowest disc and the sacrum, and,
-    where there are any, the bone below the sacrum's top (named with the vertebra below the lowest disc) given to
-    S1, with a review flag for each disc missed."""
+    """``levels`` named from the sacrum: moved up by the vertebrae between the lowest disc and the sacrum, the bone
+    named below the lowest disc cut where the sacrum begins: S1 below, the vertebra above it above (which may hold
+    the missed disc and the top of S1: the sacrum's joints with the ilia begin a little below its top). With two or
+    more discs missed, the bone between holds that many vertebrae that cannot be told apart: it is left unnamed,
+    not measured as one. A review reason says how many were missed."""
     k = anchor.vertebrae_between
     if k == 0:
         return levels
     lowest = levels.discs[0]
     out = renamed_up(levels, k)
-    instances = out.instances
-    below_disc = VERTEBRA_IDS[out.levels[0].name] if out.levels[0].kind == "vertebra" else None
-    if below_disc is None:
-        return out
-    where = np.argwhere(instances == below_disc)
-    points = where[:, 1:] * np.array(spacing[1:])
-    along = (points - np.array(lowest.centroid_mm)) @ np.array(lowest.axis)
-    sacral = along <= -anchor.depth_mm
-    instances[tuple(where[sacral].T)] = VERTEBRA_IDS["S1"]
-    kept = replace(out.levels[0], centroid_mm=_centre(points[~sacral]), voxels=int((~sacral).sum()))
-    s1 = Level("S1", VERTEBRA_IDS["S1"], "vertebra", _centre(points[sacral]), int(sacral.sum()))
     missed = (
         f"the lowest disc found is {out.discs[0].name}: {k} disc{'s' if k > 1 else ''} between it and the sacrum "
-        "not found (names counted from the sacrum, which CT shows by its joints with the ilia)"
+        "not found (names counted from the sacrum)"
     )
-    return LevelLabelling(
-        instances, [s1, kept, *out.levels[1:]] if sacral.any() else [kept, *out.levels[1:]], [*out.flags, missed]
-    )
+    flags = [*out.flags, missed]
+    if out.levels[0].kind != "vertebra":  # no bone was named below the lowest disc: nothing to cut
+        return LevelLabelling(out.instances, out.levels, flags)
+    instances = out.instances
+    where = np.argwhere(instances == out.levels[0].label)
+    points = where[:, 1:] * np.array(spacing[1:])
+    sacral = (points - np.array(lowest.centroid_mm)) @ np.array(lowest.axis) <= -anchor.depth_mm
+    instances[tuple(where[sacral].T)] = VERTEBRA_IDS["S1"]
+    kept = []
+    if sacral.any():
+        kept.append(Level("S1", VERTEBRA_IDS["S1"], "vertebra", _centre(points[sacral]), int(sacral.sum())))
+    if k == 1 and (~sacral).any():
+        kept.append(replace(out.levels[0], centroid_mm=_centre(points[~sacral]), voxels=int((~sacral).sum())))
+    else:
+        instances[tuple(where[~sacral].T)] = 0
+    return LevelLabelling(instances, [*kept, *out.levels[1:]], flags)
 
 
 def _centre(points: np.ndarray) -> tuple[float, float]:
-    """The mean (row, col) of ``points`` in mm ((nan, nan) for none)."""
-    if not len(points):
-        return (float("nan"), float("nan"))
+    """The mean (row, col) of ``points`` in mm."""
     mean = points.mean(axis=0)
     return (float(mean[0]), float(mean[1]))
