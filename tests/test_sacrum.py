@@ -15,9 +15,11 @@ from lumbar.tasks.sacrum import (
     ANCHORED,
     SACRUM_REACH_MM,
     Anchor,
+    _closed,
     anchored,
     disc_spacing_mm,
     joined_above,
+    reach_mm,
     sacrum_below,
     vertebrae_between,
     wide_enough,
@@ -50,6 +52,78 @@ def test_the_sacrum_begins_where_bone_first_reaches_both_ilia(top):
     anchor = sacrum_below(column_with_plate(top), SPACING, 90, DISC, 38.0)
     truth = top - DISC_ROW  # mm below the disc's centre, along its axis
     assert anchor is not None and anchor.depth_mm <= truth < anchor.depth_mm + 3.0
+
+
+def tilted_column(
+    spacing: tuple[float, float, float], tilt_deg: float, depth_mm: float, tall_mm: float = 20.0
+) -> tuple[np.ndarray, Level]:
+    """The same bone built in millimetres on any voxel grid, with the column (and the disc at (100, 100) mm) tilted
+    ``tilt_deg`` from head-up: a column 40 mm wide and 40 mm deep, and from ``depth_mm`` below the disc's centre,
+    ``tall_mm`` along the column, a plate out to 80 mm either side, 20 mm deep. 181 mm across, 200 x 200 mm."""
+    lateral, rows, cols = (round(extent / size) for extent, size in zip((181.0, 200.0, 200.0), spacing))
+    w = (np.arange(lateral) - lateral // 2)[:, None, None] * spacing[0]
+    r = np.arange(rows)[None, :, None] * spacing[1] - 100.0
+    c = np.arange(cols)[None, None, :] * spacing[2] - 100.0
+    angle = np.radians(tilt_deg)
+    axis = np.array([-np.cos(angle), np.sin(angle)])  # toward the head, (row, col)
+    along, across = r * axis[0] + c * axis[1], r * axis[1] - c * axis[0]
+    column = (np.abs(w) <= 20) & (np.abs(across) <= 20)
+    plate = (np.abs(w) <= 80) & (np.abs(across) <= 10) & (-along >= depth_mm) & (-along < depth_mm + tall_mm)
+    hu = np.where(column | plate, 400.0, 40.0).astype(np.float32)
+    return hu, Level("L5/S1", disc_label("L5"), "disc", (100.0, 100.0), 100, (float(axis[0]), float(axis[1])))
+
+
+@pytest.mark.parametrize(
+    ("spacing", "tilt_deg"),
+    [((1.0, 2.5, 0.8), 0.0), ((2.0, 0.8, 2.5), 25.0), ((1.5, 1.0, 1.0), -30.0)],
+)
+def test_the_sacrum_is_found_along_a_tilted_disc_axis_on_any_voxel_grid(spacing, tilt_deg):
+    """Slabs are 1.5 of the largest in-plane voxel side (3 mm at least) thick, walked along the disc's axis."""
+    hu, disc = tilted_column(spacing, tilt_deg, 40.0)
+    mid = hu.shape[0] // 2
+    step = max(3.0, 1.5 * max(spacing[1:]))
+    anchor = sacrum_below(hu, spacing, mid, disc, 38.0)
+    assert anchor is not None and anchor.depth_mm <= 40.0 < anchor.depth_mm + step
+    assert anchor.depth_mm / step == pytest.approx(round(anchor.depth_mm / step))
+    assert not joined_above(hu, spacing, mid, disc, 38.0)
+
+
+def test_on_coarse_voxels_two_slabs_make_a_run():
+    """5 mm pixels: 7.5 mm slabs, so the 12 mm run takes two of them, and a plate 15 mm long fills two."""
+    hu, disc = tilted_column((3.0, 5.0, 5.0), 0.0, 30.0, tall_mm=15.0)
+    anchor = sacrum_below(hu, (3.0, 5.0, 5.0), hu.shape[0] // 2, disc, 38.0)
+    assert anchor is not None and anchor.depth_mm == 30.0
+
+
+@pytest.mark.parametrize(("size", "gap_px", "axis"), [(1.0, 4, 0), (0.5, 8, 1), (1.0, 4, 1), (3.0, 2, 0)])
+def test_a_cleft_up_to_4_mm_is_closed_and_no_wider(size, gap_px, axis):
+    """Closing bridges a gap of up to 4 mm (two pixels where pixels are coarser than 2 mm), in either direction."""
+    for gap, joined in ((gap_px, True), (gap_px + 1, False)):
+        plane = np.zeros((40, 40), bool)
+        index = [slice(10, 30), slice(10, 30)]
+        index[axis] = slice(0, 10)
+        plane[tuple(index)] = True
+        index[axis] = slice(10 + gap, 40)
+        plane[tuple(index)] = True
+        closed = _closed(plane, size, size)
+        between = [slice(15, 25), slice(15, 25)]  # the gap's middle: closing rounds its corners
+        between[axis] = slice(10, 10 + gap)
+        assert bool(closed[tuple(between)].all()) is joined, (size, gap)
+
+
+def test_reach_is_measured_from_the_column_core_on_the_side_it_reaches_less():
+    spacing = (1.0, 1.0, 1.0)
+    front_back = np.arange(-30, 31, dtype=float)  # mm from the disc's centre
+    plane = np.zeros((121, 61), bool)  # lateral slices 0-120, the midline at 60
+    assert reach_mm(plane, front_back, spacing, 60) == 0.0  # no bone
+    plane[60:121, 30] = True  # bone from the midline out to 60 mm on one side only
+    assert reach_mm(plane, front_back, spacing, 60) == 0.0
+    plane[15:60, 30] = True  # and out to 45 mm on the other
+    assert reach_mm(plane, front_back, spacing, 60) == 45.0
+    for col, reach in ((55, 45.0), (56, 0.0)):  # a bar 25 mm behind the disc's centre is in the core; 26 mm is not
+        bar = np.zeros((121, 61), bool)
+        bar[15:106, col] = True
+        assert reach_mm(bar, front_back, spacing, 60) == reach
 
 
 def test_a_sacroiliac_cleft_is_bridged_and_a_wider_gap_is_not():
@@ -85,10 +159,11 @@ def test_bone_reaching_both_ilia_over_less_than_12_mm_is_not_the_sacrum(tall, fo
     assert (anchor is not None) is found
 
 
-@pytest.mark.parametrize(("top", "joined"), [(60 - 22, True), (60 - 40, False), (70, False)])
+@pytest.mark.parametrize(("top", "joined"), [(60 - 22, True), (60 - 40, False), (70, False), (55, False)])
 def test_bone_above_the_lowest_disc_joined_to_the_pelvis_is_seen(top, joined):
     """Bone reaching both ilia within 0.6 disc spacings (22.8 mm) above the disc's centre: the vertebra above it
-    is joined to the pelvis (ribs, a transitional L5, a sacral disc taken for L5/S1)."""
+    is joined to the pelvis (ribs, a transitional L5, a sacral disc taken for L5/S1). Within 0.15 spacings (5.7 mm)
+    of the centre it is the disc's own level, not the vertebra above (the plate at 55-64: 5 mm above to 4 below)."""
     hu = column_with_plate(top, tall=10)
     assert joined_above(hu, SPACING, 90, DISC, 38.0) is joined
 
@@ -105,6 +180,7 @@ def test_bone_in_front_of_the_column_is_not_projected():
 def test_a_field_of_view_too_narrow_to_show_the_pelvis_anchors_nothing():
     assert wide_enough(141, 70, 1.0) and not wide_enough(139, 69, 1.0)
     assert wide_enough(141, 70, 1.0) and not wide_enough(141, 69, 1.0)  # the midline off centre
+    assert not wide_enough(141, 71, 1.0) and wide_enough(71, 35, 2.0)  # the other side short; coarse slices
     narrow = column_with_plate(70, lateral=139)  # the plate is cut at 69 mm
     assert sacrum_below(narrow, SPACING, 69, DISC, 38.0) is None
 
@@ -125,6 +201,7 @@ def test_disc_spacing_is_the_median_distance_between_the_lowest_discs():
     assert disc_spacing_mm(discs) == 40.0
     discs[1] = Level("a", 101, "disc", (370.0, 10.0), 1, (-1.0, 0.0))  # 50 mm from the first, 64 from the next
     assert disc_spacing_mm(discs[:3]) == pytest.approx(np.median([50.0, np.hypot(50.0, 40.0)]))
+    assert disc_spacing_mm(discs[:2]) == 50.0
     assert disc_spacing_mm(discs[:1]) == 38.0
 
 
@@ -217,9 +294,52 @@ def test_names_move_up_and_say_so_when_no_bone_was_named_below_the_lowest_disc()
     ]
     out = anchored(LevelLabelling(instances, levels, []), Anchor(40.0, 1), SPACING)
     assert [lv.name for lv in out.levels] == ["L4/L5", "L4"]
+    assert out.instances.tolist() == [[[disc_label("L4"), VERTEBRA_IDS["L4"]]]]
     assert out.flags == [
         "the lowest disc found is L4/L5: 1 disc between it and the sacrum not found (names counted from the sacrum)"
     ]
+
+
+def _below_one_disc() -> LevelLabelling:
+    """One slice, 0.5 mm rows and 2 mm columns: what the network named S1 (rows 100-159, columns 10-29), the disc
+    above it it named L5/S1 (rows 90-99, centre 47.25 mm down), L5 above that."""
+    instances = np.zeros((1, 170, 40), np.int16)
+    instances[0, 100:160, 10:30] = VERTEBRA_IDS["S1"]
+    instances[0, 90:100, 10:30] = disc_label("L5")
+    instances[0, 40:90, 10:30] = VERTEBRA_IDS["L5"]
+    levels = [
+        Level("S1", VERTEBRA_IDS["S1"], "vertebra", (64.75, 39.0), 1200),
+        Level("L5/S1", disc_label("L5"), "disc", (47.25, 39.0), 200, (-1.0, 0.0)),
+        Level("L5", VERTEBRA_IDS["L5"], "vertebra", (32.25, 39.0), 1000),
+    ]
+    return LevelLabelling(instances, levels, ["a flag"])
+
+
+def test_one_missed_disc_cuts_the_bone_below_where_the_sacrum_begins():
+    """The sacrum begins 15 mm below the disc's centre (row 125 is 62.5 mm down: exactly 15 mm, so S1)."""
+    out = anchored(_below_one_disc(), Anchor(15.0, 1), (4.0, 0.5, 2.0))
+    assert [lv.name for lv in out.levels] == ["S1", "L5", "L4/L5", "L4"]
+    s1, l5 = out.levels[:2]
+    assert s1 == Level("S1", VERTEBRA_IDS["S1"], "vertebra", ((125 + 159) / 2 * 0.5, 19.5 * 2.0), 35 * 20)
+    assert l5 == Level("L5", VERTEBRA_IDS["L5"], "vertebra", ((100 + 124) / 2 * 0.5, 19.5 * 2.0), 25 * 20)
+    assert (out.instances[0, 125:160, 10:30] == VERTEBRA_IDS["S1"]).all()
+    assert (out.instances[0, 100:125, 10:30] == VERTEBRA_IDS["L5"]).all()
+    assert (out.instances[0, 40:90, 10:30] == VERTEBRA_IDS["L4"]).all()
+    assert out.flags[0] == "a flag" and out.flags[1].startswith("the lowest disc found is L4/L5: 1 disc between")
+
+
+def test_two_missed_discs_leave_the_bone_between_unnamed():
+    out = anchored(_below_one_disc(), Anchor(15.0, 2), (4.0, 0.5, 2.0))
+    assert [lv.name for lv in out.levels] == ["S1", "L3/L4", "L3"]
+    assert (out.instances[0, 100:125, 10:30] == 0).all()
+    assert (out.instances[0, 125:160, 10:30] == VERTEBRA_IDS["S1"]).all()
+    assert out.flags[1].startswith("the lowest disc found is L3/L4: 2 discs between it and the sacrum")
+
+
+def test_a_sacrum_beginning_below_every_voxel_names_no_s1():
+    out = anchored(_below_one_disc(), Anchor(60.0, 1), (4.0, 0.5, 2.0))
+    assert [lv.name for lv in out.levels] == ["L5", "L4/L5", "L4"]
+    assert out.levels[0].voxels == 60 * 20 and not (out.instances == VERTEBRA_IDS["S1"]).any()
 
 
 def test_flags_quoting_names_from_the_count_are_renamed_with_them():
