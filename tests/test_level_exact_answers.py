@@ -615,8 +615,9 @@ def test_a_small_highest_disc_inside_the_image_is_counted():
     assert [lv.name for lv in result.discs][-1] == "L1/L2"
 
 
+@pytest.mark.parametrize("spacing", [(4.0, 1.0, 1.0), (4.0, 0.5, 2.0)])
 @pytest.mark.parametrize("rows_in_view, named", [(3, 0), (4, VERTEBRA_IDS["L1"])])
-def test_bone_beyond_a_disc_mostly_outside_the_image_is_unnamed(rows_in_view, named):
+def test_bone_beyond_a_disc_mostly_outside_the_image_is_unnamed(rows_in_view, named, spacing):
     """A corner of the body above the highest disc shows beside it, in its first row: unnamed beyond a sliver of a
     disc (as bone outside the image would be), the body above (L1) where the disc is counted."""
     from lumbar.tasks.levels import label_levels
@@ -624,5 +625,16 @@ def test_bone_beyond_a_disc_mostly_outside_the_image_is_unnamed(rows_in_view, na
     classes = _column(6)[:, 46 - rows_in_view :].copy()
     classes[0, 0, 24:30] = Structure.VERTEBRA
     classes[0, 0:3, 28:30] = Structure.VERTEBRA  # joined to nothing else
-    result = label_levels(classes, (4.0, 1.0, 1.0))
+    result = label_levels(classes, spacing)
     assert result.instances[0, 0, 25] == named
+
+
+def test_the_cut_disc_rule_holds_from_three_discs_and_only_at_the_edge():
+    """Four bodies, three discs: the highest is a 3-row sliver at the top edge (not counted); moved one row down
+    from the edge (a row of background above it) the same sliver is a narrow disc inside the image (counted)."""
+    from lumbar.tasks.levels import label_levels
+
+    at_edge = _column(4)[:, 43:]  # the highest disc spans rows 38-45 of this column: 3 rows left
+    assert [lv.name for lv in label_levels(at_edge, (4.0, 1.0, 1.0)).discs] == ["L5/S1", "L4/L5"]
+    inside = np.concatenate([np.zeros((1, 1, at_edge.shape[2]), np.uint8), at_edge], axis=1)
+    assert [lv.name for lv in label_levels(inside, (4.0, 1.0, 1.0)).discs] == ["L5/S1", "L4/L5", "L3/L4"]

@@ -126,6 +126,26 @@ def test_reach_is_measured_from_the_column_core_on_the_side_it_reaches_less():
         assert reach_mm(bar, front_back, spacing, 60) == reach
 
 
+def test_a_sacrum_right_below_the_disc_begins_at_depth_0_and_bone_of_exactly_150_hu_counts():
+    assert sacrum_below(column_with_plate(DISC_ROW), SPACING, 90, DISC, 38.0).depth_mm == 0.0
+    hu = column_with_plate(70)
+    hu[hu == 400.0] = 150.0
+    assert sacrum_below(hu, SPACING, 90, DISC, 38.0) is not None
+    hu[hu == 150.0] = 149.0
+    assert sacrum_below(hu, SPACING, 90, DISC, 38.0) is None
+
+
+@pytest.mark.parametrize(("col", "found"), [(25, True), (24, False)])
+def test_bone_up_to_25_mm_in_front_of_the_disc_centre_is_projected(col, found):
+    """A plate one column thick, 25 mm (column 25) or 26 mm in front of the disc's centre (column 50), joined to
+    the column by a bar: projected at 25 mm, not beyond."""
+    hu = column_with_plate(200)  # no plate
+    mid = 90
+    hu[mid - 80 : mid + 81, 70:90, col] = 400.0
+    hu[mid - 20 : mid + 21, 70:90, col:30] = 400.0
+    assert (sacrum_below(hu, SPACING, mid, DISC, 38.0) is not None) is found
+
+
 def test_a_sacroiliac_cleft_is_bridged_and_a_wider_gap_is_not():
     assert sacrum_below(column_with_plate(70, gap_mm=3), SPACING, 90, DISC, 38.0) is not None
     assert sacrum_below(column_with_plate(70, gap_mm=8), SPACING, 90, DISC, 38.0) is None
@@ -166,6 +186,11 @@ def test_bone_above_the_lowest_disc_joined_to_the_pelvis_is_seen(top, joined):
     of the centre it is the disc's own level, not the vertebra above (the plate at 55-64: 5 mm above to 4 below)."""
     hu = column_with_plate(top, tall=10)
     assert joined_above(hu, SPACING, 90, DISC, 38.0) is joined
+    if joined:  # reaching exactly 70 mm on one side is enough; 69 mm is not
+        hu[90 + int(SACRUM_REACH_MM) + 1 :] = 40.0
+        assert joined_above(hu, SPACING, 90, DISC, 38.0)
+        hu[90 + int(SACRUM_REACH_MM) :] = 40.0
+        assert not joined_above(hu, SPACING, 90, DISC, 38.0)
 
 
 def test_bone_in_front_of_the_column_is_not_projected():
@@ -224,6 +249,7 @@ def test_renamed_up_moves_every_name_and_label():
     assert moved.instances.tolist() == [[v["L5"], d("L4"), v["L4"], d("L3"), v["L3"], CANAL_LABEL, 0]]
     assert [lv.centroid_mm for lv in moved.levels] == [lv.centroid_mm for lv in levels]
     assert [lv.axis for lv in moved.levels] == [lv.axis for lv in levels]
+    assert [lv.voxels for lv in moved.levels] == [lv.voxels for lv in levels]
     assert moved.flags == ["a flag"]
     assert renamed_up(LevelLabelling(instances, levels), 0).instances is instances
 
@@ -316,8 +342,8 @@ def _below_one_disc() -> LevelLabelling:
 
 
 def test_one_missed_disc_cuts_the_bone_below_where_the_sacrum_begins():
-    """The sacrum begins 15 mm below the disc's centre (row 125 is 62.5 mm down: exactly 15 mm, so S1)."""
-    out = anchored(_below_one_disc(), Anchor(15.0, 1), (4.0, 0.5, 2.0))
+    """The sacrum begins 15.25 mm below the disc's centre (row 125 is 62.5 mm down: exactly that far, so S1)."""
+    out = anchored(_below_one_disc(), Anchor(15.25, 1), (4.0, 0.5, 2.0))
     assert [lv.name for lv in out.levels] == ["S1", "L5", "L4/L5", "L4"]
     s1, l5 = out.levels[:2]
     assert s1 == Level("S1", VERTEBRA_IDS["S1"], "vertebra", ((125 + 159) / 2 * 0.5, 19.5 * 2.0), 35 * 20)
@@ -329,7 +355,7 @@ def test_one_missed_disc_cuts_the_bone_below_where_the_sacrum_begins():
 
 
 def test_two_missed_discs_leave_the_bone_between_unnamed():
-    out = anchored(_below_one_disc(), Anchor(15.0, 2), (4.0, 0.5, 2.0))
+    out = anchored(_below_one_disc(), Anchor(15.25, 2), (4.0, 0.5, 2.0))
     assert [lv.name for lv in out.levels] == ["S1", "L3/L4", "L3"]
     assert (out.instances[0, 100:125, 10:30] == 0).all()
     assert (out.instances[0, 125:160, 10:30] == VERTEBRA_IDS["S1"]).all()
@@ -348,9 +374,15 @@ def test_flags_quoting_names_from_the_count_are_renamed_with_them():
         "and every name above may be one level off",
         "unexpected gap of 60 mm above disc 2 from the bottom (median 35 mm): a disc may be missing near L3",
         "only 3 discs found; a full lumbar spine shows 5 (L1/L2 to L5/S1)",  # names that are not the count's
+        "unexpected gap of 60 mm above disc 17 from the bottom (median 30 mm): a disc may be missing near T1",
     ]
     moved = renamed_up(LevelLabelling(np.zeros((1, 1, 1), np.int16), [], flags), 1).flags
-    assert moved == [flags[0].replace("so L5", "so L4"), flags[1].replace("near L3", "near L2"), flags[2]]
+    assert moved == [
+        flags[0].replace("so L5", "so L4"),
+        flags[1].replace("near L3", "near L2"),
+        flags[2],
+        flags[3].replace("near T1", "near ?"),  # past the top, as the count itself says
+    ]
 
 
 def test_a_lowest_disc_at_l5_s1_is_left_as_it_is():

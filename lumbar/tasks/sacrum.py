@@ -67,7 +67,8 @@ def _closed(plane: np.ndarray, lateral_mm: float, front_back_mm: float) -> np.nd
     cleft no wider than ``JOINT_GAP_MM`` joins the bones either side."""
     a, b = (max(1, int(np.ceil(JOINT_GAP_MM / 2 / size - 1e-9))) for size in (lateral_mm, front_back_mm))
     i, j = np.ogrid[-a : a + 1, -b : b + 1]
-    return ndimage.binary_closing(plane, (i / a) ** 2 + (j / b) ** 2 <= 1)
+    padded = np.pad(plane, ((a, a), (b, b)))  # bone at the plane's edge is not eroded away
+    return ndimage.binary_closing(padded, (i / a) ** 2 + (j / b) ** 2 <= 1)[a:-a, b:-b]
 
 
 def reach_mm(plane: np.ndarray, front_back_mm: np.ndarray, spacing: tuple[float, float, float], mid: int) -> float:
