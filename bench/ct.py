@@ -47,7 +47,7 @@ from lumbar.pipelines.router import route
 from lumbar.tasks.ct_bone import is_vertebra, midline_index
 from lumbar.tasks.levels import Level
 from lumbar.tasks.measurements import measure_spine
-from lumbar.tasks.sacrum import disc_spacing_mm, sacrum_below, wide_enough
+from lumbar.tasks.sacrum import SACRUM_REACH_MM, disc_spacing_mm, field_reach_mm, reach_profile, sacrum_below
 
 CT = SHARED_DATA / "ct"
 PEER_REPORT = CT / "totalsegmentator_example" / "totalsegmentator_spine_report.json"
@@ -90,6 +90,7 @@ def labelled() -> dict | None:
                 "named": VERTEBRA_NAMES.get(ours, "none"),
                 "dice": dice(truth == verse_id, instances == ours) if ours else 0.0,
             }
+        reach = _field_reach_mm(image)
         volumes[name] = {
             "vertebra_dice": dice(truth[box] > 0, is_vertebra(instances[box])),
             "instance_dice_mean": float(np.mean([v["dice"] for v in per_level.values()])),
@@ -97,7 +98,8 @@ def labelled() -> dict | None:
             "levels_total": len(per_level),
             "discs_found": len(seg.levels.discs),
             "sacrum_anchor": ct.NO_ANCHOR not in seg.review,
-            "wide_enough_for_a_pelvis": _wide_enough(image),
+            "field_reach_mm": reach,
+            "wide_enough_for_a_pelvis": reach >= SACRUM_REACH_MM,
             "seconds": seconds,
             "levels": per_level,
         }
@@ -292,10 +294,11 @@ def _sacrum_cell(volume: dict) -> str:
     return "not found" if volume["wide_enough_for_a_pelvis"] else "field too narrow"
 
 
-def _wide_enough(image) -> bool:
-    """Whether the field of view reaches far enough either side of the skeleton's midline to show the ilia."""
+def _field_reach_mm(image) -> float:
+    """How far the field of view reaches from the skeleton's midline, on its narrower side (the sacrum rule needs
+    ``SACRUM_REACH_MM`` to see the ilia)."""
     hu = image.sagittal_slices()
-    return wide_enough(hu.shape[0], midline_index(hu), image.display_spacing_mm()[0])
+    return field_reach_mm(hu.shape[0], midline_index(hu), image.display_spacing_mm()[0])
 
 
 def pelvis_phantom() -> dict:
@@ -319,7 +322,8 @@ def pelvis_phantom() -> dict:
         for upper in ("L5", "L4")[:erased]:
             labels[labels == disc_label(upper)] = VERTEBRA_IDS[upper]
         named = label_levels(classes_of(labels), spacing)
-        anchor = sacrum_below(hu, spacing, midline_index(hu), named.discs[0], disc_spacing_mm(named.discs))
+        between = disc_spacing_mm(named.discs)
+        anchor = sacrum_below(reach_profile(hu, spacing, midline_index(hu), named.discs[0], between), between)
         counted[str(erased)] = None if anchor is None else anchor.vertebrae_between
     return {
         "levels_right": right,

@@ -1244,6 +1244,16 @@ def ct_claims() -> list[Claim]:
                     ("ct",),
                 )
             )
+    claims.append(
+        Claim(
+            "ct: fields too narrow for the sacrum rule",
+            _in_passage("VerSe 012 and the TPTBox crop are too narrow", "the rule needs"),
+            lambda c: "reach {:.0f} and {:.0f} mm from the skeleton's midline".format(
+                *(c["labelled"]["volumes"][k]["field_reach_mm"] for k in ("verse012", "tptbox_l3"))
+            ),
+            ("ct",),
+        )
+    )
     differences = _in_passage("Mean absolute differences: heights", "HU from the attenuation it reports")
     phantom = _in_passage("On the CT phantom without a pelvis (exact truth", "trabecular density reads")
     speed = _in_passage("A 336-slice abdominal CT", "on 2 cores")

@@ -20,10 +20,22 @@ from lumbar.tasks.sacrum import (
     disc_spacing_mm,
     joined_above,
     reach_mm,
+    reach_profile,
     sacrum_below,
     vertebrae_between,
     wide_enough,
 )
+
+
+def below(hu, spacing, mid, disc, between):
+    """The pipeline's search for the sacrum below ``disc``: one reach profile, read below the disc's centre."""
+    return sacrum_below(reach_profile(hu, spacing, mid, disc, between), between)
+
+
+def above(hu, spacing, mid, disc, between):
+    """The same profile, read for the vertebra above the disc."""
+    return joined_above(reach_profile(hu, spacing, mid, disc, between), between)
+
 
 # --- hand-built bone: a column (±20 mm) with a plate reaching ±80 mm, 1 mm voxels
 
@@ -49,7 +61,7 @@ def column_with_plate(
 
 @pytest.mark.parametrize("top", [63, 70, 101, 130])
 def test_the_sacrum_begins_where_bone_first_reaches_both_ilia(top):
-    anchor = sacrum_below(column_with_plate(top), SPACING, 90, DISC, 38.0)
+    anchor = below(column_with_plate(top), SPACING, 90, DISC, 38.0)
     truth = top - DISC_ROW  # mm below the disc's centre, along its axis
     assert anchor is not None and anchor.depth_mm <= truth < anchor.depth_mm + 3.0
 
@@ -82,16 +94,16 @@ def test_the_sacrum_is_found_along_a_tilted_disc_axis_on_any_voxel_grid(spacing,
     hu, disc = tilted_column(spacing, tilt_deg, 40.0)
     mid = hu.shape[0] // 2
     step = max(3.0, 1.5 * max(spacing[1:]))
-    anchor = sacrum_below(hu, spacing, mid, disc, 38.0)
+    anchor = below(hu, spacing, mid, disc, 38.0)
     assert anchor is not None and anchor.depth_mm <= 40.0 < anchor.depth_mm + step
     assert anchor.depth_mm / step == pytest.approx(round(anchor.depth_mm / step))
-    assert not joined_above(hu, spacing, mid, disc, 38.0)
+    assert not above(hu, spacing, mid, disc, 38.0)
 
 
 def test_on_coarse_voxels_two_slabs_make_a_run():
     """5 mm pixels: 7.5 mm slabs, so the 12 mm run takes two of them, and a plate 15 mm long fills two."""
     hu, disc = tilted_column((3.0, 5.0, 5.0), 0.0, 30.0, tall_mm=15.0)
-    anchor = sacrum_below(hu, (3.0, 5.0, 5.0), hu.shape[0] // 2, disc, 38.0)
+    anchor = below(hu, (3.0, 5.0, 5.0), hu.shape[0] // 2, disc, 38.0)
     assert anchor is not None and anchor.depth_mm == 30.0
 
 
@@ -127,12 +139,12 @@ def test_reach_is_measured_from_the_column_core_on_the_side_it_reaches_less():
 
 
 def test_a_sacrum_right_below_the_disc_begins_at_depth_0_and_bone_of_exactly_150_hu_counts():
-    assert sacrum_below(column_with_plate(DISC_ROW), SPACING, 90, DISC, 38.0).depth_mm == 0.0
+    assert below(column_with_plate(DISC_ROW), SPACING, 90, DISC, 38.0).depth_mm == 0.0
     hu = column_with_plate(70)
     hu[hu == 400.0] = 150.0
-    assert sacrum_below(hu, SPACING, 90, DISC, 38.0) is not None
+    assert below(hu, SPACING, 90, DISC, 38.0) is not None
     hu[hu == 150.0] = 149.0
-    assert sacrum_below(hu, SPACING, 90, DISC, 38.0) is None
+    assert below(hu, SPACING, 90, DISC, 38.0) is None
 
 
 @pytest.mark.parametrize(("col", "found"), [(25, True), (24, False)])
@@ -143,39 +155,39 @@ def test_bone_up_to_25_mm_in_front_of_the_disc_centre_is_projected(col, found):
     mid = 90
     hu[mid - 80 : mid + 81, 70:90, col] = 400.0
     hu[mid - 20 : mid + 21, 70:90, col:30] = 400.0
-    assert (sacrum_below(hu, SPACING, mid, DISC, 38.0) is not None) is found
+    assert (below(hu, SPACING, mid, DISC, 38.0) is not None) is found
 
 
 def test_a_sacroiliac_cleft_is_bridged_and_a_wider_gap_is_not():
-    assert sacrum_below(column_with_plate(70, gap_mm=3), SPACING, 90, DISC, 38.0) is not None
-    assert sacrum_below(column_with_plate(70, gap_mm=8), SPACING, 90, DISC, 38.0) is None
+    assert below(column_with_plate(70, gap_mm=3), SPACING, 90, DISC, 38.0) is not None
+    assert below(column_with_plate(70, gap_mm=8), SPACING, 90, DISC, 38.0) is None
 
 
 def test_bone_reaching_one_side_only_is_not_the_sacrum():
-    assert sacrum_below(column_with_plate(70, sides=(1,)), SPACING, 90, DISC, 38.0) is None
+    assert below(column_with_plate(70, sides=(1,)), SPACING, 90, DISC, 38.0) is None
 
 
 def test_a_plate_just_short_of_the_reach_is_not_the_sacrum():
     hu = column_with_plate(70)
     mid = 90
     hu[mid + int(SACRUM_REACH_MM) :] = 40.0  # the right side now reaches 69 mm
-    assert sacrum_below(hu, SPACING, mid, DISC, 38.0) is None
+    assert below(hu, SPACING, mid, DISC, 38.0) is None
     hu = column_with_plate(70)
     hu[mid + int(SACRUM_REACH_MM) + 1 :] = 40.0  # 70 mm: enough
-    assert sacrum_below(hu, SPACING, mid, DISC, 38.0) is not None
+    assert below(hu, SPACING, mid, DISC, 38.0) is not None
 
 
 def test_the_search_ends_two_and_a_half_disc_spacings_below_the_disc():
     # 95 mm here, in 3 mm slabs, four of which (12 mm) must reach both ilia
-    assert sacrum_below(column_with_plate(60 + 81), SPACING, 90, DISC, 38.0) is not None
-    assert sacrum_below(column_with_plate(60 + 87), SPACING, 90, DISC, 38.0) is None
+    assert below(column_with_plate(60 + 81), SPACING, 90, DISC, 38.0) is not None
+    assert below(column_with_plate(60 + 87), SPACING, 90, DISC, 38.0) is None
 
 
 @pytest.mark.parametrize("tall, found", [(8, False), (12, True)])
 def test_bone_reaching_both_ilia_over_less_than_12_mm_is_not_the_sacrum(tall, found):
     """The alae meet the ilia over 40-60 mm; a thinner wide piece (a rib, a transverse process on a vessel) is not
     them. 12 mm from row 69 fills the slabs from 9 to 21 mm: four of them."""
-    anchor = sacrum_below(column_with_plate(69, tall=tall), SPACING, 90, DISC, 38.0)
+    anchor = below(column_with_plate(69, tall=tall), SPACING, 90, DISC, 38.0)
     assert (anchor is not None) is found
 
 
@@ -185,12 +197,12 @@ def test_bone_above_the_lowest_disc_joined_to_the_pelvis_is_seen(top, joined):
     is joined to the pelvis (ribs, a transitional L5, a sacral disc taken for L5/S1). Within 0.15 spacings (5.7 mm)
     of the centre it is the disc's own level, not the vertebra above (the plate at 55-64: 5 mm above to 4 below)."""
     hu = column_with_plate(top, tall=10)
-    assert joined_above(hu, SPACING, 90, DISC, 38.0) is joined
+    assert above(hu, SPACING, 90, DISC, 38.0) is joined
     if joined:  # reaching exactly 70 mm on one side is enough; 69 mm is not
         hu[90 + int(SACRUM_REACH_MM) + 1 :] = 40.0
-        assert joined_above(hu, SPACING, 90, DISC, 38.0)
+        assert above(hu, SPACING, 90, DISC, 38.0)
         hu[90 + int(SACRUM_REACH_MM) :] = 40.0
-        assert not joined_above(hu, SPACING, 90, DISC, 38.0)
+        assert not above(hu, SPACING, 90, DISC, 38.0)
 
 
 def test_bone_in_front_of_the_column_is_not_projected():
@@ -199,7 +211,7 @@ def test_bone_in_front_of_the_column_is_not_projected():
     mid = 90
     hu[mid - 80 : mid + 81, 70:90, 5:19] = 400.0  # 31-45 mm in front of the centre (col 50)
     hu[mid - 20 : mid + 21, 70:90, 19:30] = 400.0  # joined to the column
-    assert sacrum_below(hu, SPACING, mid, DISC, 38.0) is None
+    assert below(hu, SPACING, mid, DISC, 38.0) is None
 
 
 def test_a_field_of_view_too_narrow_to_show_the_pelvis_anchors_nothing():
@@ -207,7 +219,7 @@ def test_a_field_of_view_too_narrow_to_show_the_pelvis_anchors_nothing():
     assert wide_enough(141, 70, 1.0) and not wide_enough(141, 69, 1.0)  # the midline off centre
     assert not wide_enough(141, 71, 1.0) and wide_enough(71, 35, 2.0)  # the other side short; coarse slices
     narrow = column_with_plate(70, lateral=139)  # the plate is cut at 69 mm
-    assert sacrum_below(narrow, SPACING, 69, DISC, 38.0) is None
+    assert below(narrow, SPACING, 69, DISC, 38.0) is None
 
 
 @pytest.mark.parametrize(
@@ -287,9 +299,9 @@ def test_the_phantom_sacrum_counts_the_discs_missed_above_it(pelvis_phantom, era
     spacing = pelvis_phantom.image.display_spacing_mm()
     named = _labelled_without(pelvis_phantom, erased)
     mid, between = midline_index(hu), disc_spacing_mm(named.discs)
-    anchor = sacrum_below(hu, spacing, mid, named.discs[0], between)
+    anchor = below(hu, spacing, mid, named.discs[0], between)
     assert anchor is not None and anchor.vertebrae_between == len(erased)
-    assert not joined_above(hu, spacing, mid, named.discs[0], between)  # L5's transverse processes stop short
+    assert not above(hu, spacing, mid, named.discs[0], between)  # L5's transverse processes stop short
     out = anchored(named, anchor, spacing)
     assert out.discs[0].name == lowest
     truth = pelvis_phantom.image.with_array(pelvis_phantom.instances).sagittal_slices()

@@ -45,6 +45,7 @@ from lumbar.tasks.sacrum import (
     anchored,
     disc_spacing_mm,
     joined_above,
+    reach_profile,
     sacrum_below,
 )
 from lumbar.tasks.segmentation import SemanticSegmentation, segment_slices
@@ -140,11 +141,12 @@ def counted_from_sacrum(
     does not, or where the vertebra above that disc reaches the pelvis too (and the reason why)."""
     if not levels.discs:
         return levels
-    lowest, between = levels.discs[0], disc_spacing_mm(levels.discs)
-    anchor = sacrum_below(hu, spacing, mid, lowest, between)
+    between = disc_spacing_mm(levels.discs)
+    profile = reach_profile(hu, spacing, mid, levels.discs[0], between)
+    anchor = sacrum_below(profile, between)
     if anchor is None:
         return replace(levels, flags=[*levels.flags, NO_ANCHOR])
-    if joined_above(hu, spacing, mid, lowest, between):
+    if joined_above(profile, between):
         return replace(levels, flags=[*levels.flags, JOINED_ABOVE, NO_ANCHOR])
     out = anchored(levels, anchor, spacing)
     return replace(out, flags=[*out.flags, ANCHORED])

@@ -27,7 +27,7 @@ from lumbar.tasks.levels import Level, LevelLabelling, renamed_up
 
 SACRUM_REACH_MM = 70.0  # bone joined to the column this far either side of the midline: the alae and the ilia
 REACH_BONE_HU = 150.0  # above soft tissue and unenhanced blood, below cortex even at 3 mm partial volume
-JOINT_GAP_MM = 4.0  # a sacroiliac joint's cleft (2-4 mm on CT) is bridged (up to two voxels on coarser ones)
+JOINT_GAP_MM = 4.0  # a sacroiliac joint's cleft (2-4 mm on CT) is bridged (and up to two voxels more: rounding)
 COLUMN_CORE_MM = (10.0, 25.0)  # the column in a slab: this far from the midline, and from the disc's centre front-back
 FRONT_MM = 25.0  # nothing further in front of the disc's centre is projected: bowel, vessels, the iliac fossae
 MIN_SLAB_MM = 3.0
@@ -57,9 +57,14 @@ class Anchor:
     vertebrae_between: int
 
 
+def field_reach_mm(n_slices: int, mid: int, lateral_mm: float) -> float:
+    """How far the field of view reaches from the midline slice ``mid``, on its narrower side."""
+    return min(mid, n_slices - 1 - mid) * lateral_mm
+
+
 def wide_enough(n_slices: int, mid: int, lateral_mm: float) -> bool:
     """Whether the field of view reaches ``SACRUM_REACH_MM`` on both sides of the midline slice ``mid``."""
-    return min(mid, n_slices - 1 - mid) * lateral_mm >= SACRUM_REACH_MM
+    return field_reach_mm(n_slices, mid, lateral_mm) >= SACRUM_REACH_MM
 
 
 def _closed(plane: np.ndarray, lateral_mm: float, front_back_mm: float) -> np.ndarray:
@@ -86,18 +91,23 @@ def reach_mm(plane: np.ndarray, front_back_mm: np.ndarray, spacing: tuple[float,
 
 
 def reach_profile(
-    hu: np.ndarray, spacing: tuple[float, float, float], mid: int, disc: Level, start_mm: float, stop_mm: float
+    hu: np.ndarray, spacing: tuple[float, float, float], mid: int, disc: Level, disc_spacing_mm: float
 ) -> list[tuple[float, float]]:
-    """(depth, reach) of each slab from ``start_mm`` to ``stop_mm`` below ``disc``'s centre along its axis
-    (negative: above it): the slab's bone (``REACH_BONE_HU`` or more, from ``FRONT_MM`` in front of the disc's
-    centre backwards) projected along the axis, and :func:`reach_mm` of it. Slabs are ``MIN_SLAB_MM`` thick, or one
-    and a half of the in-plane voxel's largest side."""
+    """(depth, reach) of each slab along ``disc``'s axis, from ``ABOVE_SPACINGS`` disc spacings above its centre
+    (negative depths) to ``SEARCH_SPACINGS`` below, on display slices ``hu (n, rows, cols)``: the slab's bone
+    (``REACH_BONE_HU`` or more, from ``FRONT_MM`` in front of the disc's centre backwards) projected along the
+    axis, and :func:`reach_mm` of it. Slabs are ``MIN_SLAB_MM`` thick, or one and a half of the in-plane voxel's
+    largest side, and start at multiples of that depth. Empty where the field of view is too narrow to show the
+    pelvis."""
+    if not wide_enough(hu.shape[0], mid, spacing[0]):
+        return []
     axis = np.asarray(disc.axis, float)
     rows, cols = np.meshgrid(np.arange(hu.shape[1]) * spacing[1], np.arange(hu.shape[2]) * spacing[2], indexing="ij")
     below = -((rows - disc.centroid_mm[0]) * axis[0] + (cols - disc.centroid_mm[1]) * axis[1])  # mm toward the feet
     across = (rows - disc.centroid_mm[0]) * axis[1] - (cols - disc.centroid_mm[1]) * axis[0]  # mm toward the back
     step = max(MIN_SLAB_MM, 1.5 * max(spacing[1:]))
-    first, slabs = int(np.floor(start_mm / step)), int(np.ceil((stop_mm - start_mm) / step))
+    first = int(np.floor(-ABOVE_SPACINGS * disc_spacing_mm / step))
+    slabs = int(np.ceil(SEARCH_SPACINGS * disc_spacing_mm / step)) - first
     slab_of = np.floor(below / step).astype(int) - first
     searched = (slab_of >= 0) & (slab_of < slabs) & (across >= -FRONT_MM)
     if not searched.any():
@@ -114,35 +124,31 @@ def reach_profile(
     return [((first + j) * step, reach_mm(projected[j], front_back, spacing, mid)) for j in range(slabs)]
 
 
-def sacrum_below(
-    hu: np.ndarray, spacing: tuple[float, float, float], mid: int, disc: Level, disc_spacing_mm: float
-) -> Anchor | None:
-    """The sacrum below ``disc`` (the lowest found) on display slices ``hu (n, rows, cols)``: the first run of
-    slabs ``MIN_RUN_MM`` long, walking down the disc's axis, whose bone joined to the column reaches
-    ``SACRUM_REACH_MM`` on both sides. None where the field of view is too narrow to tell or none is found within
-    ``SEARCH_SPACINGS`` disc spacings."""
-    if not wide_enough(hu.shape[0], mid, spacing[0]):
+def sacrum_below(profile: list[tuple[float, float]], disc_spacing_mm: float) -> Anchor | None:
+    """The sacrum in a :func:`reach_profile` of the lowest disc: the first run of slabs below the disc's centre,
+    ``MIN_RUN_MM`` long, whose bone joined to the column reaches ``SACRUM_REACH_MM`` on both sides (None without)."""
+    below = [(depth, reach) for depth, reach in profile if depth >= 0]
+    if len(below) < 2:
         return None
-    profile = reach_profile(hu, spacing, mid, disc, 0.0, SEARCH_SPACINGS * disc_spacing_mm)
-    if len(profile) < 2:
-        return None
-    run = max(2, int(np.ceil(MIN_RUN_MM / (profile[1][0] - profile[0][0]) - 1e-9)))
-    wide = [reach >= SACRUM_REACH_MM for _, reach in profile]
+    run = max(2, int(np.ceil(MIN_RUN_MM / (below[1][0] - below[0][0]) - 1e-9)))
+    wide = [reach >= SACRUM_REACH_MM for _, reach in below]
     for j in range(len(wide) - run + 1):
         if all(wide[j : j + run]):
-            depth = profile[j][0]
+            depth = below[j][0]
             return Anchor(depth, vertebrae_between(depth, disc_spacing_mm))
     return None
 
 
-def joined_above(
-    hu: np.ndarray, spacing: tuple[float, float, float], mid: int, disc: Level, disc_spacing_mm: float
-) -> bool:
-    """Whether bone of the vertebra above ``disc`` (from half a disc above its centre to ``ABOVE_SPACINGS`` disc
-    spacings) reaches ``SACRUM_REACH_MM`` on both sides, as a lumbar vertebra's never does."""
-    start = -ABOVE_SPACINGS * disc_spacing_mm
-    profile = reach_profile(hu, spacing, mid, disc, start, -ONSET_SPACINGS * disc_spacing_mm)
-    return any(reach >= SACRUM_REACH_MM for _, reach in profile)
+def joined_above(profile: list[tuple[float, float]], disc_spacing_mm: float) -> bool:
+    """Whether, in a :func:`reach_profile` of the lowest disc, bone of the vertebra above it (the slabs ending at
+    least ``ONSET_SPACINGS`` disc spacings above its centre: its own level is the disc) reaches
+    ``SACRUM_REACH_MM`` on both sides, as a lumbar vertebra's never does."""
+    if len(profile) < 2:
+        return False
+    step = profile[1][0] - profile[0][0]
+    return any(
+        reach >= SACRUM_REACH_MM for depth, reach in profile if depth + step <= -ONSET_SPACINGS * disc_spacing_mm
+    )
 
 
 def vertebrae_between(depth_mm: float, disc_spacing_mm: float) -> int:
