@@ -105,6 +105,17 @@ def _mha(tmp: Path, name: str, spacing: str, value: float = 1.0) -> Path:
     return _write(tmp, name, header.encode() + _volume(value).tobytes())
 
 
+def _mha_ndims(tmp: Path, name: str, ndims: str) -> Path:
+    """A small valid MetaImage (a .mhd with its voxels in a .raw beside it) whose header declares ``ndims``."""
+    data = "LOCAL" if name.endswith(".mha") else "voxels.raw"
+    header = (
+        f"ObjectType = Image\nNDims = {ndims}\nDimSize = 30 40 12\nElementType = MET_FLOAT\nElementDataFile = {data}\n"
+    )
+    if data != "LOCAL":
+        _write(tmp, data, _volume().tobytes())
+    return _write(tmp, name, header.encode() + (_volume().tobytes() if data == "LOCAL" else b""))
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -304,6 +315,10 @@ HARD_CASES: dict[str, tuple[Builder, str]] = {
     "4000^3 header over a tiny .mha": (lambda tmp: _huge_itk(tmp, "huge.mha"), "voxels"),
     "4000^3 header over a tiny .nrrd": (lambda tmp: _huge_itk(tmp, "huge.nrrd"), "voxels"),
     "decompression-bomb PNG": (_bomb_png, "too large"),
+    # ITK's own reader segfaults (-3) or aborts (100) on these: found by the fuzz test, refused before ITK now
+    "MHA declaring -3 dimensions": (lambda tmp: _mha_ndims(tmp, "minus.mha", "-3"), "NDims"),
+    "MHA declaring 100 dimensions": (lambda tmp: _mha_ndims(tmp, "hundred.mha", "100"), "NDims"),
+    "MHD declaring -3 dimensions": (lambda tmp: _mha_ndims(tmp, "minus.mhd", "-3"), "NDims"),
     "folder with symlink loops": (_folder_link_loop, "no DICOM"),
 }
 

@@ -11,6 +11,29 @@ from lumbar.image import LPS_TO_RAS, SpineImage
 from lumbar.io.arrays import check_size, check_volume, finite, guess_modality, picture_as_slice
 
 ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
+METAIMAGE_SUFFIXES = (".mha", ".mhd")
+MAX_DIMENSIONS = 5  # the most ITK reads; a MetaImage declaring a negative or larger NDims crashes it outright
+HEADER_BYTES = 65536  # a MetaImage's text header, before its voxels
+
+
+def header_problem(path: Path) -> str | None:
+    """Why ITK must not be handed this file, found in Python first: a MetaImage whose ``NDims`` is not a whole
+    number from 1 to ``MAX_DIMENSIONS`` (ITK's reader segfaults on a negative one and aborts on a large one, taking
+    the process with it). None for other files and sound headers."""
+    if path.suffix.lower() not in METAIMAGE_SUFFIXES:
+        return None
+    with open(path, "rb") as file:
+        head = file.read(HEADER_BYTES)
+    for line in head.split(b"\n"):
+        key, _, value = line.partition(b"=")
+        if key.strip() == b"ElementDataFile":
+            break
+        if key.strip() == b"NDims":
+            text = value.strip().decode("latin-1")
+            if not text.isdigit() or not 1 <= int(text) <= MAX_DIMENSIONS:
+                return f"its header declares NDims = {text[:20]!r}, not 1 to {MAX_DIMENSIONS} dimensions"
+            break
+    return None
 
 
 def read_itk(path: Path) -> SpineImage:
@@ -18,6 +41,9 @@ def read_itk(path: Path) -> SpineImage:
     import SimpleITK as sitk
 
     fmt = path.suffix[1:].upper()
+    problem = header_problem(path)
+    if problem:
+        raise InputError(f"{path}: not a readable {fmt} image ({problem})")
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:

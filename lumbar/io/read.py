@@ -18,7 +18,7 @@ from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, SpineImage
 from lumbar.io.archive import safe_extract_zip
 from lumbar.io.dicom import folder_has_dicom, is_dicom_file, read_dicom_files, read_dicom_folder, read_dicom_zip
-from lumbar.io.itk import ITK_SUFFIXES, read_itk
+from lumbar.io.itk import ITK_SUFFIXES, header_problem, read_itk
 from lumbar.io.nifti import NIFTI_SUFFIXES, read_nifti
 from lumbar.io.raster import RASTER_SUFFIXES, read_raster, read_raster_array
 from lumbar.io.video import VIDEO_SUFFIXES, read_video
@@ -104,7 +104,7 @@ def declared_shape(path: str | Path) -> tuple[int, ...] | None:
             import nibabel as nib
 
             return tuple(int(n) for n in nib.load(str(path)).shape)
-        if suffix in ITK_SUFFIXES:
+        if suffix in ITK_SUFFIXES and not header_problem(path):
             import SimpleITK as sitk
 
             reader = sitk.ImageFileReader()
