@@ -205,6 +205,16 @@ def test_bone_above_the_lowest_disc_joined_to_the_pelvis_is_seen(top, joined):
         assert not above(hu, SPACING, 90, DISC, 38.0)
 
 
+def test_the_profile_is_read_below_the_disc_for_the_sacrum_and_above_it_for_the_vertebra_there():
+    """Profiles written out: (depth of each slab, reach). Two 7.5 mm slabs make a 12 mm run; nothing is read from
+    an empty profile (a field too narrow); above, only slabs ending 0.15 spacings (6 mm of 40) above the centre."""
+    assert sacrum_below([(-7.5, 0.0), (0.0, 80.0), (7.5, 80.0)], 38.0) == Anchor(0.0, 0)
+    assert sacrum_below([(0.0, 80.0)], 38.0) is None and sacrum_below([], 38.0) is None
+    assert not joined_above([], 40.0)
+    assert joined_above([(-9.0, 80.0), (-6.0, 0.0), (-3.0, 0.0), (0.0, 0.0)], 40.0)  # [-9, -6) ends 6 mm above
+    assert not joined_above([(-9.0, 0.0), (-6.0, 80.0), (-3.0, 0.0), (0.0, 0.0)], 40.0)  # [-6, -3) is the disc's
+
+
 def test_bone_in_front_of_the_column_is_not_projected():
     """A plate 30 mm in front of the disc's centre (bowel contrast, a calcified vessel) joins nothing."""
     hu = column_with_plate(200)  # no plate
