@@ -460,6 +460,12 @@ def train_grading_cmd(
         2000, help="Optimiser steps per fit, each on all graded discs of 4 series (early stopping may end it sooner)."
     ),
     seed: int = typer.Option(0),
+    ordinal_spread: float = typer.Option(
+        0.0, help="Above 0: Pfirrmann learns from soft ordinal labels, weight exp(-spread * (k - grade)^2) per class."
+    ),
+    ema_decay: float = typer.Option(
+        0.0, help="Above 0: keep and ship an exponential moving average of the weights (e.g. 0.98)."
+    ),
 ) -> None:
     """Train the disc-grading network (Pfirrmann, Modic, herniation, ...) with patient-level cross-validation."""
     require_train_extra()
@@ -469,7 +475,16 @@ def train_grading_cmd(
         raise InputError(f"{data}: expected midsag/ and radiological_gradings.csv (SPIDER layout)")
     with progress_bar() as bar:
         path = train_grading(
-            GradingConfig(data=str(data), out=str(out), folds=folds, steps=steps, seed=seed), progress=StageBar(bar)
+            GradingConfig(
+                data=str(data),
+                out=str(out),
+                folds=folds,
+                steps=steps,
+                seed=seed,
+                ordinal_spread=ordinal_spread,
+                ema_decay=ema_decay,
+            ),
+            progress=StageBar(bar),
         )
     console.print(f"wrote {path} and {out / 'cv.json'}")
 

@@ -40,6 +40,7 @@ SOURCES = {
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
     "ct": "bench/claims/ct.json",
+    "grading_bench": "bench/claims/grading.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -881,6 +882,117 @@ def quality_and_speed_claims() -> list[Claim]:
     ]
 
 
+def evidence_claims() -> list[Claim]:
+    """The evidence-map paragraph and table, and the grading speed (bench/claims/grading.json)."""
+    text = _in_passage("**Evidence maps** (`python bench/grading.py`", "target 1.5 s)")
+    rows = {
+        "all": "all",
+        "Pfirrmann": "pfirrmann",
+        "herniation": "herniation",
+        "spondylolisthesis": "spondylolisthesis",
+    }
+    columns = {
+        "disc (2 mm margin)": "disc",
+        "vertebrae beside it": "vertebrae",
+        "canal": "canal",
+        "elsewhere": "elsewhere",
+    }
+
+    def of(b: dict, grade: str) -> dict:
+        return b["evidence"]["all"] if grade == "all" else b["evidence"]["by_grade"][grade]
+
+    def share(grade: str, region: str) -> Callable[[dict], str]:
+        return lambda b: (
+            f"{with_ci(of(b, grade)[f'{region}_mass'][0], of(b, grade)[f'{region}_mass'][1:], 2)} / "
+            + (f"{of(b, grade)[f'{region}_area'][0]:.2f}")
+        )
+
+    claims = [
+        Claim(
+            f"evidence: {label} {column}",
+            _in_cell("maps", label, column),
+            share(grade, region),
+            ("grading_bench",),
+        )
+        for label, grade in rows.items()
+        for column, region in columns.items()
+    ]
+    claims += [
+        Claim(
+            f"evidence: {label} mostly near",
+            _in_cell("maps", label, "> 50% on disc + vertebrae"),
+            lambda b, g=grade: pct(of(b, g)["maps_mostly_near"]),
+            ("grading_bench",),
+        )
+        for label, grade in rows.items()
+    ]
+    claims += [
+        Claim(
+            f"evidence: {label} hottest on the disc",
+            _in_cell("maps", label, "hottest pixel on the disc"),
+            lambda b, g=grade: pct(of(b, g)["hottest"]["disc"]),
+            ("grading_bench",),
+        )
+        for label, grade in rows.items()
+    ]
+    by_grade = ("bulging", "narrowing", "endplate_upper", "endplate_lower", "modic")
+    return [
+        *claims,
+        Claim(
+            "evidence: maps and slices",
+            text,
+            lambda b: (
+                f"all {b['evidence']['all']['maps']} maps `lumbar analyze` draws for every "
+                f"{b['evidence']['every']}th of SPIDER's 360 mid-sagittal slices ({b['evidence']['images']} slices"
+            ),
+            ("grading_bench",),
+        ),
+        Claim(
+            "evidence: bulging on the disc",
+            text,
+            lambda b: (
+                f"bulging ({b['evidence']['by_grade']['bulging']['disc_mass'][0]:.2f} of the mass on "
+                f"{b['evidence']['by_grade']['bulging']['disc_area'][0]:.2f} of the area)"
+            ),
+            ("grading_bench",),
+        ),
+        Claim(
+            "evidence: other grades on the disc",
+            text,
+            lambda b: f"Modic ({span([b['evidence']['by_grade'][g]['disc_mass'][0] for g in by_grade[1:]], 2)})",
+            ("grading_bench",),
+        ),
+        Claim(
+            "evidence: canal hottest",
+            text,
+            lambda b: f"its hottest pixel lies there in {pct(b['evidence']['all']['hottest']['canal'])} of maps",
+            ("grading_bench",),
+        ),
+        Claim(
+            "evidence: in front of the spine",
+            text,
+            lambda b: "{:.2f} and {:.2f} of it lies in front of the disc (Pfirrmann's: {:.2f})".format(
+                *(
+                    b["evidence"]["by_grade"][g]["in_front_mass"][0]
+                    for g in ("herniation", "spondylolisthesis", "pfirrmann")
+                )
+            ),
+            ("grading_bench",),
+        ),
+        Claim(
+            "evidence: study speed",
+            text,
+            lambda b: "take {:.2f} s ({} cores, {}; {}: {} discs, {} maps".format(
+                b["speed"]["grades_and_evidence_one_study"]["median_s"],
+                b["machine"]["cores"],
+                re.sub(r"\((R|TM)\)", "", b["machine"]["cpu"]),
+                *(b["speed"]["grades_and_evidence_one_study"][k] for k in ("study", "discs", "maps")),
+            ),
+            ("grading_bench",),
+        ),
+    ]
+
+
 def body_size_claims() -> list[Claim]:
     """The adult body-size bound (bench/claims/body_size.json)."""
     where = _in_passage("lumbar bodies smaller than any adult's (median middle height", "the smallest is at")
@@ -1360,6 +1472,7 @@ CLAIMS = [
     *service_claims(),
     *batch_claims(),
     *body_size_claims(),
+    *evidence_claims(),
     *lumbosacral_claims(),
     *orientation_claims(),
 ]

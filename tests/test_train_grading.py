@@ -222,3 +222,82 @@ def test_cross_validation_grades_a_patients_series_together_fold_by_fold(tmp_pat
     alone, together = report["metrics"]["herniation"], report["metrics_same_patient"]["herniation"]
     assert alone["balanced_accuracy"] == 0.5  # t2 calls every disc, t1 none
     assert together["balanced_accuracy"] == 1.0  # means 0.6 (L5/S1) and 0.4 (L4/L5)
+
+
+def test_ordinal_targets_weigh_classes_by_distance_from_the_grade():
+    import torch
+
+    from lumbar.train.grading import ordinal_targets
+
+    soft = ordinal_targets(torch.tensor([0, 2, 4]), 5, spread=1.0)
+    torch.testing.assert_close(soft.sum(1), torch.ones(3))
+    assert soft.argmax(1).tolist() == [0, 2, 4]
+    row = soft[1]  # grade 3 of 1..5: symmetric, each step away weighted exp(-d^2) of the grade's own weight
+    torch.testing.assert_close(row[1] / row[2], torch.tensor(np.exp(-1.0), dtype=torch.float32))
+    torch.testing.assert_close(row[0] / row[2], torch.tensor(np.exp(-4.0), dtype=torch.float32))
+    torch.testing.assert_close(row[0], row[4])
+    sharp = ordinal_targets(torch.tensor([3]), 5, spread=50.0)
+    torch.testing.assert_close(sharp, torch.nn.functional.one_hot(torch.tensor([3]), 5).float())
+
+
+def test_ordinal_loss_prefers_a_near_miss_and_is_plain_cross_entropy_without_spread():
+    import torch
+
+    from lumbar.train.grading import _encode, _loss, _weights
+
+    y = {g: np.zeros(2, int) for g in GRADES}
+    y["pfirrmann"] = np.array([1, 1])
+    enc, weights = _encode(y), _weights(y)
+    near, far = torch.zeros(1, 15), torch.zeros(1, 15)
+    near[0, 1] = far[0, 4] = 5.0  # Pfirrmann 2 or 5 called for a true 1
+    one = {k: v[:1] for k, v in enc.items()}
+    assert _loss(near, one, weights) == pytest.approx(float(_loss(far, one, weights)))  # plain: a miss is a miss
+    assert _loss(near, one, weights, ordinal_spread=1.0) < _loss(far, one, weights, ordinal_spread=1.0)
+    right = torch.zeros(1, 15)
+    right[0, 0] = 5.0
+    assert _loss(right, one, weights, ordinal_spread=1.0) < _loss(near, one, weights, ordinal_spread=1.0)
+
+
+def test_weight_averaging_keeps_a_smoothed_network(tmp_path):
+    """With ema_decay the kept network is the moving average: trained the same way, its weights differ from the
+    raw network's, and the fit still calibrates and returns a working model."""
+    import torch
+
+    from lumbar.train.grading import fit
+
+    samples = synthetic_samples(6, 6)
+    train, val = samples[:24], samples[24:]
+    base = GradingConfig(data="", out=str(tmp_path), steps=20, studies_per_step=2, val_every=10, patience=5)
+    plain, *_ = fit(train, val, base, seed=0)
+    averaged, temperatures, thresholds, step = fit(
+        train, val, GradingConfig(**{**base.__dict__, "ema_decay": 0.9}), seed=0
+    )
+    weights = [k for k in plain.state_dict() if k.endswith("weight")]
+    assert weights and not any(torch.equal(plain.state_dict()[k], averaged.state_dict()[k]) for k in weights)
+    assert set(temperatures) == set(GRADES) and set(thresholds) == set(BINARY_GRADES) and step in (10, 20)
+
+
+def test_train_command_passes_the_training_choices_through(tmp_path, monkeypatch):
+    """`lumbar train grading --ordinal-spread 1 --ema-decay 0.98` trains with exactly those choices, and records the
+    command in the run's configuration."""
+    from typer.testing import CliRunner
+
+    import lumbar.train.grading as training
+    from lumbar.cli import app
+
+    (tmp_path / "midsag").mkdir()
+    (tmp_path / "radiological_gradings.csv").write_text("Patient,IVD label\n")
+    seen = {}
+
+    def fake_train(cfg, progress):
+        seen["cfg"] = cfg
+        return tmp_path / "grading.onnx"
+
+    monkeypatch.setattr(training, "train_grading", fake_train)
+    args = ["train", "grading", "--data", str(tmp_path), "-o", str(tmp_path / "run"), "--steps", "7"]
+    result = CliRunner().invoke(app, [*args, "--ordinal-spread", "1", "--ema-decay", "0.98"])
+    assert result.exit_code == 0, result.output
+    cfg = seen["cfg"]
+    assert (cfg.steps, cfg.ordinal_spread, cfg.ema_decay, cfg.folds) == (7, 1.0, 0.98, 5)
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert (seen["cfg"].ordinal_spread, seen["cfg"].ema_decay) == (0.0, 0.0)  # plain cross-entropy, raw weights

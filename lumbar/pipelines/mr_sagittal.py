@@ -219,23 +219,43 @@ def patient_gradings(segs: list[Segmentation], model: OnnxModel) -> tuple[list[S
     return gradings, notes
 
 
+def series_grades(grading: SeriesGrading, model: OnnxModel) -> dict[str, dict]:
+    """Every disc's grades (values, probabilities, thresholds) from the series' calibrated probabilities."""
+    thresholds = model.meta.get("thresholds", {})
+    high = high_specificity_points(model.sha256)
+    return {level: grades_from(p, thresholds, high) for level, p in grading.probabilities.items()}
+
+
+def evidence_maps(
+    grading: SeriesGrading, grades: dict[str, dict], model: OnnxModel, progress: Progress = SILENT
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per disc, the occlusion map of Pfirrmann and of every abnormal grade, each for the value decided."""
+    context = list(grading.crops.values())
+    maps = {}
+    progress.stage("evidence maps", total=len(grading.crops))
+    for level, crop in grading.crops.items():
+        shown = ["pfirrmann"] + [g for g, v in grades[level].items() if g != "pfirrmann" and is_abnormal(g, v["value"])]
+        maps[level] = occlusion_maps(crop, model, {grade: grades[level][grade]["value"] for grade in shown}, context)
+        progress.advance()
+    return maps
+
+
 def grades_and_evidence(
     grading: SeriesGrading, model: OnnxModel, progress: Progress = SILENT
 ) -> tuple[dict[str, dict], list[Evidence]]:
     """Grades of every disc of a series, and evidence maps for Pfirrmann and every abnormal grade."""
-    thresholds = model.meta.get("thresholds", {})
-    high = high_specificity_points(model.sha256)
-    grades = {level: grades_from(p, thresholds, high) for level, p in grading.probabilities.items()}
-    context = list(grading.crops.values())
-    evidence = []
-    progress.stage("evidence maps", total=len(grading.crops))
-    for level, crop in grading.crops.items():
-        shown = ["pfirrmann"] + [g for g, v in grades[level].items() if g != "pfirrmann" and is_abnormal(g, v["value"])]
-        maps = occlusion_maps(crop, model, {grade: grades[level][grade]["value"] for grade in shown}, context)
-        for grade in shown:
-            v = grades[level][grade]
-            evidence.append(Evidence(level, grade, v["value"], v["probability"], heatmap_overlay(crop, maps[grade])))
-        progress.advance()
+    grades = series_grades(grading, model)
+    evidence = [
+        Evidence(
+            level,
+            grade,
+            grades[level][grade]["value"],
+            grades[level][grade]["probability"],
+            heatmap_overlay(grading.crops[level], heat),
+        )
+        for level, by_grade in evidence_maps(grading, grades, model, progress).items()
+        for grade, heat in by_grade.items()
+    ]
     return grades, evidence
 
 

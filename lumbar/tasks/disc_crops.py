@@ -14,7 +14,7 @@ from scipy.ndimage import map_coordinates
 from lumbar.preprocess import CROP_SHAPE
 from lumbar.tasks.levels import Level
 
-__all__ = ["CROP_SHAPE", "DiscCrop", "crop_disc", "disc_length_mm"]
+__all__ = ["CROP_SHAPE", "DiscCrop", "crop_disc", "crop_labels", "disc_length_mm"]
 CROP_FIELD = (1.4, 1.6)  # crop height and width as multiples of the disc's anteroposterior length
 
 
@@ -35,14 +35,11 @@ def disc_length_mm(instances: np.ndarray, level: Level, spacing_mm: tuple[float,
     return float(t.max() - t.min())
 
 
-def crop_disc(
-    slice_: np.ndarray,
-    instances: np.ndarray,
-    level: Level,
-    spacing_mm: tuple[float, float],
-    shape: tuple[int, int] = CROP_SHAPE,
-) -> DiscCrop | None:
-    """Sample a straightened crop around ``level`` from one slice; None if the disc is not on it."""
+def _frame(
+    instances: np.ndarray, level: Level, spacing_mm: tuple[float, float], shape: tuple[int, int]
+) -> tuple[np.ndarray, float] | None:
+    """Pixel coordinates ``(2, *shape)`` of the disc's own frame on the slice, and its mm per crop pixel; None if
+    the disc is not on the slice."""
     length = disc_length_mm(instances, level, spacing_mm)
     if not np.isfinite(length) or length <= 0:
         return None
@@ -59,5 +56,31 @@ def crop_disc(
         centre[None, None, :] - rows[:, None, None] * axis[None, None, :] + cols[None, :, None] * across[None, None, :]
     )
     coords = points / np.asarray(spacing_mm)[None, None, :]
-    pixels = map_coordinates(slice_.astype(np.float32), [coords[..., 0], coords[..., 1]], order=1, mode="constant")
-    return DiscCrop(level.name, pixels.astype(np.float32), float(mm))
+    return np.moveaxis(coords, -1, 0), float(mm)
+
+
+def crop_disc(
+    slice_: np.ndarray,
+    instances: np.ndarray,
+    level: Level,
+    spacing_mm: tuple[float, float],
+    shape: tuple[int, int] = CROP_SHAPE,
+) -> DiscCrop | None:
+    """Sample a straightened crop around ``level`` from one slice; None if the disc is not on it."""
+    frame = _frame(instances, level, spacing_mm, shape)
+    if frame is None:
+        return None
+    coords, mm = frame
+    pixels = map_coordinates(slice_.astype(np.float32), coords, order=1, mode="constant")
+    return DiscCrop(level.name, pixels.astype(np.float32), mm)
+
+
+def crop_labels(
+    instances: np.ndarray, level: Level, spacing_mm: tuple[float, float], shape: tuple[int, int] = CROP_SHAPE
+) -> np.ndarray | None:
+    """The instance labels under every pixel of ``level``'s crop (nearest label, 0 outside the slice): where the
+    disc, its neighbouring vertebrae and the canal lie in the picture the grading network saw."""
+    frame = _frame(instances, level, spacing_mm, shape)
+    if frame is None:
+        return None
+    return map_coordinates(instances, frame[0], order=0, mode="constant", cval=0)

@@ -11,8 +11,10 @@ its calibrated probabilities in each.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs
+from lumbar.labels import CANAL_LABEL
 from lumbar.preprocess import normalize_intensity
 
 
@@ -149,3 +151,36 @@ def occlusion_maps(
         heat = heat / np.maximum(count, 1)
         maps[grade] = heat / heat.max() if heat.max() > 0 else heat
     return maps
+
+
+EVIDENCE_MARGIN_MM = 2.0  # a disc's outline as segmented, widened by this much: a bulge's edge lies just outside it
+
+
+def crop_regions(
+    labels: np.ndarray,
+    disc_label: int,
+    vertebra_labels: set[int],
+    mm_per_pixel: float,
+    margin_mm: float = EVIDENCE_MARGIN_MM,
+) -> dict[str, np.ndarray]:
+    """A disc crop split into the regions its evidence is judged by (``labels``: the instance under each pixel),
+    each pixel in exactly one: the disc (within ``margin_mm`` of its outline), the vertebrae beside it, the canal,
+    and elsewhere (soft tissue, the picture's edge)."""
+    disc = labels == disc_label
+    if disc.any():
+        disc = distance_transform_edt(~disc) * mm_per_pixel <= margin_mm
+    vertebrae = np.isin(labels, list(vertebra_labels)) & ~disc
+    canal = (labels == CANAL_LABEL) & ~disc & ~vertebrae
+    return {"disc": disc, "vertebrae": vertebrae, "canal": canal, "elsewhere": ~(disc | vertebrae | canal)}
+
+
+def evidence_share(heat: np.ndarray, regions: dict[str, np.ndarray]) -> dict[str, float]:
+    """The share of an evidence map's mass in each region (:func:`crop_regions`); NaN for a map with no mass."""
+    total = float(heat.sum())
+    return {name: float(heat[mask].sum()) / total if total > 0 else float("nan") for name, mask in regions.items()}
+
+
+def hottest_region(heat: np.ndarray, regions: dict[str, np.ndarray]) -> str:
+    """The region that holds the map's hottest pixel."""
+    peak = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    return next(name for name, mask in regions.items() if mask[peak])

@@ -47,6 +47,8 @@ class GradingConfig:
     val_every: int = 100
     patience: int = 8
     val_fraction: float = 0.15
+    ordinal_spread: float = 0.0  # > 0: Pfirrmann learns from soft ordinal labels (see ordinal_targets)
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights (see fit)
     seed: int = 0
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
 
@@ -95,10 +97,26 @@ def targets(samples: list[GradingSample]) -> dict[str, np.ndarray]:
     return {g: np.array([s.grades[g] for s in samples]) for g in GRADES}
 
 
-def _loss(logits: torch.Tensor, y: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> torch.Tensor:
+def ordinal_targets(y: torch.Tensor, n_classes: int, spread: float) -> torch.Tensor:
+    """Soft labels for an ordinal grade (SORD, Diaz & Marathe, CVPR 2019): class ``k`` gets weight
+    ``exp(-spread * (k - y)^2)``, normalised, so a grade off by one costs less than one off by three."""
+    distance = (torch.arange(n_classes, device=y.device)[None, :] - y[:, None]).float()
+    return torch.softmax(-spread * distance**2, dim=1)
+
+
+def _loss(
+    logits: torch.Tensor, y: dict[str, torch.Tensor], weights: dict[str, torch.Tensor], ordinal_spread: float = 0.0
+) -> torch.Tensor:
+    """Class-weighted cross-entropy per grade, summed; with ``ordinal_spread`` > 0, Pfirrmann learns from
+    :func:`ordinal_targets` (still weighted by the true class)."""
     total = logits.new_zeros(())
     for name, where in grading_outputs().items():
-        if name in ORDINAL_GRADES:
+        if name == "pfirrmann" and ordinal_spread > 0:
+            w = weights[name][y[name]]
+            soft = ordinal_targets(y[name], len(ORDINAL_GRADES[name]), ordinal_spread)
+            nll = -(soft * F.log_softmax(logits[:, where], dim=1)).sum(1)
+            total = total + (w * nll).sum() / w.sum()
+        elif name in ORDINAL_GRADES:
             total = total + F.cross_entropy(logits[:, where], y[name], weight=weights[name])
         else:
             total = total + F.binary_cross_entropy_with_logits(
@@ -199,6 +217,14 @@ def fit(
     net = StudyGradingNet()
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, cfg.steps)
+    # Validated, kept and shipped: the network itself, or (ema_decay > 0) an exponential moving average of its
+    # weights and batch-norm statistics, which smooths out the step-to-step noise of small batches.
+    kept = net
+    if cfg.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        kept = averaged.module
     best, best_state, best_step, stale = np.inf, None, 0, 0
     for step in range(1, cfg.steps + 1):
         net.train()
@@ -213,19 +239,26 @@ def fit(
             max_rotation_deg=8,
             scale_range=(0.9, 1.1),
         )
-        loss = _loss(net.forward_studies(mild_intensity(x, g), study), {k: v[idx] for k, v in enc.items()}, weights)
+        loss = _loss(
+            net.forward_studies(mild_intensity(x, g), study),
+            {k: v[idx] for k, v in enc.items()},
+            weights,
+            cfg.ordinal_spread,
+        )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         scheduler.step()
+        if kept is not net:
+            averaged.update_parameters(net)
         progress.advance()
         if step % cfg.val_every == 0 or step == cfg.steps:
             with torch.no_grad():
-                val_loss = float(_loss(torch.from_numpy(predict_logits(net, x_val, val_studies)), enc_val, weights))
+                val_loss = float(_loss(torch.from_numpy(predict_logits(kept, x_val, val_studies)), enc_val, weights))
             log.info("step %d train %.3f val %.3f", step, loss.item(), val_loss)
             if val_loss < best:
                 best, best_step, stale = val_loss, step, 0
-                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+                best_state = {k: v.clone() for k, v in kept.state_dict().items()}
             else:
                 stale += 1
                 if stale >= cfg.patience:
