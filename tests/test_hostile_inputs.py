@@ -116,6 +116,24 @@ def _mha_ndims(tmp: Path, name: str, ndims: str) -> Path:
     return _write(tmp, name, header.encode() + (_volume().tobytes() if data == "LOCAL" else b""))
 
 
+def _metaimage_header(tmp: Path, name: str, lines: str) -> Path:
+    """A .mha/.mhd whose header (after ObjectType) is ``lines``; its voxels, if LOCAL, follow the header."""
+    header = f"ObjectType = Image\n{lines}"
+    return _write(tmp, name, header.encode() + (_volume().tobytes() if "= LOCAL" in lines else b""))
+
+
+def _nhdr(tmp: Path, data_file: str) -> Path:
+    """A detached NRRD header of a small volume whose voxels are in ``data_file``."""
+    header = (
+        "NRRD0004\ntype: float\ndimension: 3\nsizes: 12 40 30\nencoding: raw\nendian: little\n"
+        f"data file: {data_file}\n\n"
+    )
+    return _write(tmp, "scan.nhdr", header.encode())
+
+
+_META = "DimSize = 30 40 12\nElementType = MET_FLOAT\n"
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -319,6 +337,32 @@ HARD_CASES: dict[str, tuple[Builder, str]] = {
     "MHA declaring -3 dimensions": (lambda tmp: _mha_ndims(tmp, "minus.mha", "-3"), "NDims"),
     "MHA declaring 100 dimensions": (lambda tmp: _mha_ndims(tmp, "hundred.mha", "100"), "NDims"),
     "MHD declaring -3 dimensions": (lambda tmp: _mha_ndims(tmp, "minus.mhd", "-3"), "NDims"),
+    # Found by a header fuzz: ITK hangs on these (NDims after a colon, or declared twice, the last one -3) ...
+    "MHA declaring 'NDims: -3'": (
+        lambda tmp: _metaimage_header(tmp, "colon.mha", f"NDims: -3\n{_META}ElementDataFile = LOCAL\n"),
+        "NDims",
+    ),
+    "MHA declaring NDims twice, then -3": (
+        lambda tmp: _metaimage_header(tmp, "twice.mha", f"NDims = 3\nNDims = -3\n{_META}ElementDataFile = LOCAL\n"),
+        "NDims",
+    ),
+    # ... and hands a data-file pattern to C's sprintf: '%n' or a huge width segfaults it (a format-string attack)
+    "NHDR data file pattern with %n": (lambda tmp: _nhdr(tmp, "x%n 1 12 1"), "'%'"),
+    "NHDR data file pattern 99999999 wide": (lambda tmp: _nhdr(tmp, "x%99999999d 1 12 1"), "'%'"),
+    "MHD data file pattern with %n": (
+        lambda tmp: _metaimage_header(tmp, "pattern.mhd", f"NDims = 3\n{_META}ElementDataFile = x%n.raw 1 12 1\n"),
+        "'%'",
+    ),
+    # A detached header read whatever file it named: voxels outside the header's folder are refused
+    "MHD whose voxels are /etc/passwd": (
+        lambda tmp: _metaimage_header(tmp, "abs.mhd", f"NDims = 3\n{_META}ElementDataFile = /etc/passwd\n"),
+        "outside its own folder",
+    ),
+    "MHD listing a file two folders up": (
+        lambda tmp: _metaimage_header(tmp, "list.mhd", f"NDims = 3\n{_META}ElementDataFile = LIST\n../../secret.raw\n"),
+        "outside its own folder",
+    ),
+    "NHDR whose voxels are ../../etc/passwd": (lambda tmp: _nhdr(tmp, "../../etc/passwd"), "outside its own folder"),
     "folder with symlink loops": (_folder_link_loop, "no DICOM"),
 }
 
@@ -395,3 +439,12 @@ def test_input_that_could_hang_is_refused_within_the_bound(tmp_path, case, comma
         env={**os.environ, "COLUMNS": "1000"},
     )
     _check(path, expected, proc.returncode, proc.stderr, proc.stdout, out)
+
+
+def test_readme_counts_the_corpus():
+    """The README's figures for this corpus are its size, not a number copied once."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    total = len(CASES) + len(HARD_CASES)
+    assert f"- {total} broken or hostile inputs" in readme
+    assert f"{total} of {total} end" in readme
+    assert f"the {len(HARD_CASES)} that could allocate, loop or crash" in readme

@@ -264,3 +264,22 @@ def test_zipped_dicom_keeps_its_files_for_dicom_seg(tmp_path, small):
     image = read_image(tmp_path / "study.zip")
     names = {int(v): str(v) for v in np.unique(small.instances) if v}
     assert write_dicom_seg(small.instances, image, names, tmp_path / "seg.dcm").is_file()
+
+
+def test_detached_headers_read_their_own_folders_files(tmp_path):
+    """A .nhdr with a numbered slice pattern and a .mhd with a LIST of slices, their files beside them, read as the
+    volume they describe: what the header checks refuse (other folders, unsafe patterns) leaves these alone."""
+    volume = np.arange(12 * 40 * 30, dtype=np.float32).reshape(12, 40, 30)  # (slices, rows, columns) on disk
+    for k, plane in enumerate(volume):
+        plane.tofile(tmp_path / f"x{k:03d}.raw")
+    (tmp_path / "scan.nhdr").write_text(
+        "NRRD0004\ntype: float\ndimension: 3\nsizes: 30 40 12\nencoding: raw\nendian: little\n"
+        "data file: x%03d.raw 0 11 1\n\n"
+    )
+    listed = "\n".join(f"x{k:03d}.raw" for k in range(12))
+    (tmp_path / "scan.mhd").write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 30 40 12\nElementType = MET_FLOAT\n"
+        f"ElementDataFile = LIST\n{listed}\n"
+    )
+    for name in ("scan.nhdr", "scan.mhd"):
+        np.testing.assert_array_equal(read_image(tmp_path / name).source_array(), volume.T)
