@@ -5,7 +5,8 @@ CI; a sample drawn with a fixed seed, the same mutants for the same code, takes 
 tests stop killing mutants. It generates the mutants (``mutmut run`` on a name no mutant has: mutmut copies and
 mutates the modules and records which tests reach each function), draws ``--per-module`` mutant names per module,
 runs only those, and scores them as ``tests/mutation_score.py`` does. Exit 1 when the sample's score is below
-``--floor`` (percent), 2 when mutmut could not run.
+``--floor`` (percent) or a sampled mutant was not run, 2 when mutmut could not run. It replaces ``mutants/``: a
+finished ``make mutation`` run's results go with it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mutation_score import KILLED, NO_TESTS, SURVIVED
+from mutation_score import outcome
 
 MUTANTS = Path("mutants")
 LOG = Path(".mutmut.log")
@@ -48,9 +49,9 @@ def sample_score(codes: dict[str, dict[str, int | None]], sample: list[str]) -> 
     for module, by_name in codes.items():
         picked = [code for name, code in by_name.items() if name in chosen]
         out[module] = (
-            sum(c in KILLED for c in picked),
-            sum(c in SURVIVED for c in picked),
-            sum(c in NO_TESTS for c in picked),
+            sum(outcome(c) == "killed" for c in picked),
+            sum(outcome(c) == "survived" for c in picked),
+            sum(outcome(c) == "no tests" for c in picked),
         )
     return out
 

@@ -12,9 +12,20 @@ import json
 import sys
 from pathlib import Path
 
-KILLED = {1, 3, 24, -24, 36, 152}
-SURVIVED = {0}
-NO_TESTS = {5, 33}
+from mutmut.stats import status_by_exit_code
+
+# mutmut's own reading of a mutant's exit code, grouped: a mutant that fails a test, times out, crashes or fails the
+# type check is killed; one whose tests pass (or end in an exit code mutmut calls suspicious) survives.
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+SURVIVED = {"survived", "suspicious"}
+NO_TESTS = {"no tests"}
+
+
+def outcome(code: int | None) -> str:
+    """killed, survived, no tests, or not run (not checked, skipped, interrupted)."""
+    status = status_by_exit_code[code]
+    groups = {"killed": KILLED, "survived": SURVIVED, "no tests": NO_TESTS}
+    return next((name for name, members in groups.items() if status in members), "not run")
 
 
 def scores(mutants: Path) -> dict[str, tuple[int, int, int, int]]:
@@ -24,10 +35,10 @@ def scores(mutants: Path) -> dict[str, tuple[int, int, int, int]]:
         codes = list(json.loads(meta.read_text())["exit_code_by_key"].values())
         module = str(meta.relative_to(mutants)).removesuffix(".meta")
         out[module] = (
-            sum(c in KILLED for c in codes),
-            sum(c in SURVIVED for c in codes),
-            sum(c in NO_TESTS for c in codes),
-            sum(c is None for c in codes),
+            sum(outcome(c) == "killed" for c in codes),
+            sum(outcome(c) == "survived" for c in codes),
+            sum(outcome(c) == "no tests" for c in codes),
+            sum(outcome(c) == "not run" for c in codes),
         )
     return out
 

@@ -98,6 +98,7 @@ def test_hottest_region_is_where_the_peak_lies():
     assert hottest_region(heat, regions) == "canal"
     heat[2, CROP_SHAPE[1] // 2] = 2.0
     assert hottest_region(heat, regions) == "vertebrae"
+    assert hottest_region(np.zeros(CROP_SHAPE), regions) == "none"
 
 
 def test_the_disc_region_has_a_margin():

@@ -267,8 +267,8 @@ def test_zipped_dicom_keeps_its_files_for_dicom_seg(tmp_path, small):
 
 
 def test_detached_headers_read_their_own_folders_files(tmp_path):
-    """A .nhdr with a numbered slice pattern and a .mhd with a LIST of slices, their files beside them, read as the
-    volume they describe: what the header checks refuse (other folders, unsafe patterns) leaves these alone."""
+    """A .nhdr with a numbered slice pattern, a .mhd and a .nhdr with a LIST of slices, their files beside them, read as
+    the volume they describe: what the header checks refuse (other folders, unsafe patterns) leaves these alone."""
     volume = np.arange(12 * 40 * 30, dtype=np.float32).reshape(12, 40, 30)  # (slices, rows, columns) on disk
     for k, plane in enumerate(volume):
         plane.tofile(tmp_path / f"x{k:03d}.raw")
@@ -281,5 +281,7 @@ def test_detached_headers_read_their_own_folders_files(tmp_path):
         "ObjectType = Image\nNDims = 3\nDimSize = 30 40 12\nElementType = MET_FLOAT\n"
         f"ElementDataFile = LIST\n{listed}\n"
     )
-    for name in ("scan.nhdr", "scan.mhd"):
+    fields = "type: float\ndimension: 3\nsizes: 30 40 12\nencoding: raw\nendian: little"
+    (tmp_path / "list.nhdr").write_text(f"NRRD0004\n{fields}\ndata file: LIST 2\n{listed}\n")
+    for name in ("scan.nhdr", "scan.mhd", "list.nhdr"):
         np.testing.assert_array_equal(read_image(tmp_path / name).source_array(), volume.T)

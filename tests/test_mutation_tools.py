@@ -22,9 +22,11 @@ def test_sample_and_whole_run_read_the_same_exit_codes(tmp_path):
     meta = tmp_path / "lumbar" / "metrics.py.meta"
     meta.parent.mkdir()
     codes = {"m.f__mutmut_1": 1, "m.f__mutmut_2": 0, "m.f__mutmut_3": 33, "m.f__mutmut_4": -24, "m.f__mutmut_5": None}
+    codes |= {"m.f__mutmut_6": -9, "m.f__mutmut_7": 255, "m.f__mutmut_8": 35, "m.f__mutmut_9": 34}
     meta.write_text(json.dumps({"exit_code_by_key": codes}))
     read = mutant_codes(tmp_path)
     assert read == {"lumbar/metrics.py": codes}
-    assert sample_score(read, list(codes)) == {"lumbar/metrics.py": (2, 1, 1)}  # a timeout (-24) counts as killed
+    # a timeout (-24, 255) or a crash (-9) is a kill, a suspicious exit (35) a survivor, a skipped one (34) not run
+    assert sample_score(read, list(codes)) == {"lumbar/metrics.py": (4, 2, 1)}
     assert sample_score(read, ["m.f__mutmut_2"]) == {"lumbar/metrics.py": (0, 1, 0)}
-    assert scores(tmp_path) == {"lumbar/metrics.py": (2, 1, 1, 1)}
+    assert scores(tmp_path) == {"lumbar/metrics.py": (4, 2, 1, 2)}

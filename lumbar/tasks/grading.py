@@ -181,6 +181,8 @@ def evidence_share(heat: np.ndarray, regions: dict[str, np.ndarray]) -> dict[str
 
 
 def hottest_region(heat: np.ndarray, regions: dict[str, np.ndarray]) -> str:
-    """The region that holds the map's hottest pixel."""
+    """The region that holds the map's hottest pixel; "none" for a map with no mass."""
+    if heat.max() <= 0:
+        return "none"
     peak = np.unravel_index(int(np.argmax(heat)), heat.shape)
     return next(name for name, mask in regions.items() if mask[peak])

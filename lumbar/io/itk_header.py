@@ -1,0 +1,131 @@
+"""What a MetaImage or NRRD header may ask of ITK's readers, checked in Python before they see the file.
+
+ITK's readers trust their headers: a MetaImage NDims out of range segfaults, aborts or hangs them; a detached
+header's data file is opened wherever it points (``/etc/passwd``, ``../../``, a LIST entry, a symlink), which through
+the service would read any file the process can; and a numbered slice pattern goes to C's ``sprintf``, where ``%n``
+or a huge width crash the process (a format-string attack). Their parsers also differ from any simple reading (keys
+end at a NUL, a lone CR or a colon; values split on tabs and other blanks), so mirroring them is not safe: a header
+must instead be plain enough that every reading agrees. Printable ASCII only (a CRLF line end allowed), one
+``Key = value`` (or ``field: value``) per line, the header complete within its first 64 KB, and every data file,
+numbered slices expanded, inside the header's own folder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+METAIMAGE_SUFFIXES = (".mha", ".mhd")
+NRRD_SUFFIXES = (".nrrd", ".nhdr")
+MAX_DIMENSIONS = 5  # the most ITK reads
+HEADER_BYTES = 65536  # a text header must end within this, before its voxels
+LIST_BYTES = 1 << 20  # the most a LIST of slice files may take
+MAX_SLICE_FILES = 100_000
+SAFE_PATTERN = re.compile(r"[^%]*(%0?[1-9]?d[^%]*)?")  # at most one slice number: %d, %03d (width at most 9)
+PRINTABLE = re.compile(rb"[\x20-\x7e]*")
+META_LINE = re.compile(r"([^=:]*)[=:](.*)")  # MetaIO's key ends at the first '=' or ':'
+META_END = re.compile(rb"(^|\n) *ElementDataFile *[=:][^\n]*(\n|$)", re.IGNORECASE)
+NRRD_FIELD = re.compile(r"([a-z][a-z ]*[a-z]): (.*)")
+INTEGER = re.compile(r"-?[0-9]{1,9}")
+
+
+class _Refused(Exception):
+    """Why a header is refused (the message is the reason)."""
+
+
+def _text_lines(data: bytes) -> list[str]:
+    """``data`` split into lines, each printable ASCII once a CRLF's CR is dropped; refused otherwise."""
+    lines = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if not PRINTABLE.fullmatch(line):
+            raise _Refused(f"header line {number} holds a control or non-ASCII character")
+        lines.append(line.decode("ascii"))
+    return lines
+
+
+def _metaimage(data: bytes) -> tuple[dict[str, list[str]], list[str]]:
+    """(values of every key, lower-cased, the lines after ElementDataFile) of a MetaImage header."""
+    end = META_END.search(data[:HEADER_BYTES])
+    if end is None:
+        raise _Refused(f"no ElementDataFile line within its first {HEADER_BYTES // 1024} KB")
+    values: dict[str, list[str]] = {}
+    for line in _text_lines(data[: end.end()].rstrip(b"\n")):
+        match = META_LINE.fullmatch(line)
+        if not match:
+            raise _Refused(f"header line {line[:40]!r} is not 'Key = value'")
+        values.setdefault(match[1].strip().lower(), []).append(match[2].strip())
+    listed = values["elementdatafile"][-1].upper().startswith("LIST")
+    return values, _text_lines(data[end.end() :]) if listed else []
+
+
+def _nrrd(data: bytes) -> tuple[dict[str, list[str]], list[str]]:
+    """(values of every field, the lines after the data file field) of a NRRD header."""
+    blank = re.search(rb"\r?\n\r?\n", data[:HEADER_BYTES])
+    if blank is None and len(data) > HEADER_BYTES:
+        raise _Refused(f"no end of header within its first {HEADER_BYTES // 1024} KB")
+    lines = _text_lines(data[: blank.start()] if blank else data.rstrip(b"\r\n"))
+    values: dict[str, list[str]] = {}
+    for k, line in enumerate(lines[1:], start=1):
+        if line.startswith("#"):
+            continue
+        pair, field = line.find(":="), line.find(": ")
+        if pair >= 0 and (field < 0 or pair < field):  # teem's key:=value pair, kept as text, never opened
+            continue
+        match = NRRD_FIELD.fullmatch(line.lower()[: field + 2] + line[field + 2 :]) if field > 0 else None
+        if not match:
+            raise _Refused(f"header line {line[:40]!r} is not 'field: value'")
+        name = match[1].replace(" ", "")
+        values.setdefault(name, []).append(match[2].strip())
+        if name == "datafile" and match[2].strip().upper().startswith("LIST"):
+            return values, lines[k + 1 :]  # the slice files' names, one per line, end the header
+    return values, []
+
+
+def _data_files(value: str, after: list[str]) -> list[str]:
+    """The file names a data-file value sends the reader to: none (LOCAL), each line of a LIST, every slice of a
+    numbered pattern, or the one file named."""
+    if value.upper() == "LOCAL":
+        return []
+    if value.upper().startswith("LIST"):
+        return [line for line in after if line.strip()]
+    words = [w for w in value.split(" ") if w]
+    if "%" in value:
+        if not SAFE_PATTERN.fullmatch(words[0]):
+            raise _Refused(f"its data file name {words[0][:60]!r} holds a '%' other than one slice number (%d, %03d)")
+        if len(words) not in (4, 5) or not all(INTEGER.fullmatch(w) for w in words[1:]):
+            raise _Refused(f"its data file pattern {value[:60]!r} is not 'name%d first last step'")
+        first, last, step = (int(w) for w in words[1:4])
+        if step == 0 or not 0 < (last - first) // step + 1 <= MAX_SLICE_FILES:
+            raise _Refused(f"its data file pattern {value[:60]!r} numbers no or too many slices")
+        return [words[0] % k for k in range(first, last + (1 if step > 0 else -1), step)]
+    return [value, *words]
+
+
+def header_problem(path: Path) -> str | None:
+    """Why ITK must not be handed this MetaImage or NRRD file (see the module's docstring), or None."""
+    suffix = path.suffix.lower()
+    if suffix not in METAIMAGE_SUFFIXES + NRRD_SUFFIXES:
+        return None
+    with open(path, "rb") as file:
+        data = file.read(HEADER_BYTES + LIST_BYTES)
+    if suffix in NRRD_SUFFIXES and not data.startswith(b"NRRD"):
+        return None  # not a NRRD header at all: ITK's reader refuses it by itself
+    try:
+        if suffix in METAIMAGE_SUFFIXES:
+            values, after = _metaimage(data)
+            for ndims in values.get("ndims", ["(none)"]):
+                if not re.fullmatch(r"[0-9]{1,2}", ndims) or not 1 <= int(ndims) <= MAX_DIMENSIONS:
+                    raise _Refused(f"its header declares NDims = {ndims[:20]!r}, not 1 to {MAX_DIMENSIONS} dimensions")
+            data_files = values["elementdatafile"]
+        else:
+            values, after = _nrrd(data)
+            data_files = values.get("datafile", [])
+        folder = path.parent.resolve()
+        for value in data_files:
+            for name in _data_files(value, after):
+                if not (folder / name).resolve().is_relative_to(folder):
+                    raise _Refused(f"its header points to voxels outside its own folder ({name[:60]!r})")
+    except _Refused as refused:
+        return f"{refused}; refused"
+    return None

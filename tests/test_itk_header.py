@@ -1,0 +1,112 @@
+"""Headers ITK must never see (lumbar/io/itk_header.py), each a way found to crash, hang or misdirect its readers,
+and headers it must still see: known answers, no ITK involved (the hostile-input corpus runs the CLI on a few)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from lumbar.io.itk_header import header_problem
+
+META = "ObjectType = Image\nNDims = 3\nDimSize = 30 40 12\nElementType = MET_FLOAT\n"
+NRRD = "NRRD0004\ntype: float\ndimension: 3\nsizes: 30 40 12\nencoding: raw\nendian: little\n"
+PAD = "".join(f"Junk{i} = {'a' * 100}\n" for i in range(700))  # ~75 KB of unknown fields
+COMMENTS = "".join(f"# {'a' * 100}\n" for _ in range(700))
+
+REFUSED = {  # name, header text, what the reason must say
+    "NDims -3": ("a.mha", META.replace("NDims = 3", "NDims = -3") + "ElementDataFile = LOCAL\n", "NDims"),
+    "NDims 100": ("a.mha", META.replace("NDims = 3", "NDims = 100") + "ElementDataFile = LOCAL\n", "NDims"),
+    "NDims after a colon": ("a.mha", META.replace("NDims = 3", "NDims: -3") + "ElementDataFile = LOCAL\n", "NDims"),
+    "NDims twice": ("a.mha", META + "NDims = -3\nElementDataFile = LOCAL\n", "NDims"),
+    "NDims superscript": ("a.mha", META.replace("NDims = 3", "NDims = \xb2") + "ElementDataFile = LOCAL\n", "ASCII"),
+    "no NDims": ("a.mha", META.replace("NDims = 3\n", "") + "ElementDataFile = LOCAL\n", "NDims"),
+    "NDims split by a CR": ("a.mha", META + "NDims\rjunk = -3\nElementDataFile = LOCAL\n", "control"),
+    "NDims split by a NUL": ("a.mha", META + "NDims\0junk = -3\nElementDataFile = LOCAL\n", "control"),
+    "NDims after 64 KB": ("a.mha", META + PAD + "NDims = -3\nElementDataFile = LOCAL\n", "64 KB"),
+    "absolute data file": ("a.mhd", META + "ElementDataFile = /etc/passwd\n", "outside its own folder"),
+    "data file two folders up": ("a.mhd", META + "ElementDataFile = ../../secret.raw\n", "outside its own folder"),
+    "data file key alone on its line": ("a.mhd", META + "ElementDataFile\n= ../../secret.raw\n", "ElementDataFile"),
+    "data file after 64 KB": ("a.mhd", META + PAD + "ElementDataFile = ../../secret.raw\n", "64 KB"),
+    "LISTX": ("a.mhd", META + "ElementDataFile = LISTX\n../../secret.raw\n", "outside its own folder"),
+    "LIST entry '#/..'": ("a.mhd", META + "ElementDataFile = LIST\n#/../../../secret.raw\n", "outside its own folder"),
+    "pattern %n": ("a.mhd", META + "ElementDataFile = x%n.raw 1 12 1\n", "'%'"),
+    "pattern %n after a tab": ("a.mhd", META + "ElementDataFile = x%d\t%n 0 11 1\n", "control"),
+    "pattern without numbers": ("a.mhd", META + "ElementDataFile = x%d.raw\n", "first last step"),
+    "pattern of a billion slices": ("a.mhd", META + "ElementDataFile = x%d.raw 0 999999999 1\n", "too many"),
+    "pattern step 0": ("a.mhd", META + "ElementDataFile = x%d.raw 0 11 0\n", "too many"),
+    "NUL in the value": ("a.mhd", META + "ElementDataFile = x.raw\0\n", "control"),
+    "NRRD absolute": ("a.nhdr", NRRD + "data file: /etc/passwd\n\n", "outside its own folder"),
+    "NRRD two folders up": ("a.nhdr", NRRD + "data file: ../../secret.raw\n\n", "outside its own folder"),
+    "NRRD datafile spelling": ("a.nhdr", NRRD + "datafile: ../../secret.raw\n\n", "outside its own folder"),
+    "NRRD upper case field": ("a.nhdr", NRRD + "DATA FILE: ../../secret.raw\n\n", "outside its own folder"),
+    "NRRD %n": ("a.nhdr", NRRD + "data file: x%n 1 12 1\n\n", "'%'"),
+    "NRRD width 99999999": ("a.nhdr", NRRD + "data file: x%99999999d 1 12 1\n\n", "'%'"),
+    "NRRD %n after a VT": ("a.nhdr", NRRD + "data file: x%d\x0b%n 0 11 1\n\n", "control"),
+    "NRRD %n after a NBSP": ("a.nhdr", NRRD + "data file: x%d\xa0%n 0 11 1\n\n", "ASCII"),
+    "NRRD ':=' after ': '": ("a.nhdr", NRRD + "data file: x%d%n 0 11 1 :=\n\n", "'%'"),
+    "NRRD LIST with ':='": ("a.nhdr", NRRD + "data file: LIST 3 :=\n../../secret.raw\n", "outside its own folder"),
+    "NRRD CR-only lines": ("a.nhdr", NRRD.replace("\n", "\r") + "data file: ../../secret.raw\r\r", "control"),
+    "NRRD one CR": ("a.nhdr", NRRD[:-1] + "\rdata file: ../../secret.raw\n\n", "control"),
+    "NRRD after 64 KB of comments": ("a.nhdr", NRRD + COMMENTS + "data file: ../../secret.raw\n\n", "64 KB"),
+    "NRRD LIST entry '#/..'": ("a.nhdr", NRRD + "data file: LIST 3\n#/../../../secret.raw\n", "outside its own folder"),
+    "NRRD line that is no field": ("a.nhdr", NRRD + "data file ../../secret.raw\n\n", "field: value"),
+}
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = np.zeros(12 * 40 * 30, np.float32).tobytes() if name.endswith(".mha") else b""
+    (folder / name).write_bytes(text.encode("latin-1") + payload)
+    return folder / name
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_header_is_refused_with_its_reason(tmp_path, case):
+    name, text, reason = REFUSED[case]
+    problem = header_problem(write(tmp_path / "a" / "b", name, text))
+    assert problem is not None and reason in problem and problem.endswith("refused"), problem
+
+
+def test_slices_that_are_symlinks_out_of_the_folder_are_refused(tmp_path):
+    (tmp_path / "secret.raw").write_bytes(b"\0" * 4800)
+    folder = tmp_path / "a" / "b"
+    folder.mkdir(parents=True)
+    for k in range(12):
+        (folder / f"s{k}").symlink_to("../../secret.raw")
+    for name, text in (
+        ("a.mhd", META + "ElementDataFile = s%d 0 11 1\n"),
+        ("a.nhdr", NRRD + "data file: s%d 0 11 1\n"),
+    ):
+        assert "outside its own folder" in header_problem(write(folder, name, text))
+
+
+@pytest.mark.parametrize("suffix", [".mha", ".mhd", ".nrrd", ".nhdr"])
+def test_headers_simpleitk_writes_pass(tmp_path, suffix):
+    """SimpleITK's own files, with the NIfTI keys it copies into MetaImage headers (``dim[0] = 3``)."""
+    image = sitk.GetImageFromArray(np.zeros((3, 4, 5), np.int16))
+    image.SetMetaData("dim[0]", "3")
+    image.SetMetaData("ITK_InputFilterName", "NiftiImageIO")
+    sitk.WriteImage(image, str(tmp_path / f"w{suffix}"))
+    assert header_problem(tmp_path / f"w{suffix}") is None
+
+
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("a.mhd", META + "ElementDataFile = voxels.raw\n"),
+        ("a.mhd", META.replace("\n", "\r\n") + "ElementDataFile = voxels.raw\r\n"),
+        ("a.mhd", META + "ElementDataFile = x%03d.raw 0 11 1\n"),
+        ("a.mhd", META + "ElementDataFile = x%d.raw 11 0 -1\n"),
+        ("a.mhd", META + "ElementDataFile = LIST\nx0.raw\nx1.raw\n"),
+        ("a.nhdr", NRRD + "# a comment\nkey:=value: with colons\ndata file: voxels.raw\n"),
+        ("a.nhdr", NRRD.replace("\n", "\r\n") + "data file: voxels.raw\r\n\r\n"),
+        ("a.nhdr", NRRD + "data file: x%03d.raw 0 11 1 2\n"),
+        ("a.nhdr", NRRD + "data file: LIST 2\nx0.raw\nx1.raw\n"),
+        ("a.nrrd", "NRRD0004\ntype: float\ndimension: 1\nsizes: 2\nencoding: raw\n\n\x00\x01\r\x02"),
+        ("a.nrrd", "not a NRRD at all\x00\x01"),  # ITK refuses it by itself
+        ("a.png", "\x89PNG\r\n\x1a\n"),  # not an ITK format: not this check's business
+    ],
+)
+def test_sound_headers_pass(tmp_path, name, text):
+    assert header_problem(write(tmp_path, name, text)) is None
