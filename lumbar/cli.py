@@ -466,6 +466,9 @@ def train_grading_cmd(
     ema_decay: float = typer.Option(
         0.0, help="Above 0: keep and ship an exponential moving average of the weights (e.g. 0.98)."
     ),
+    study_context: bool = typer.Option(
+        True, "--study-context/--no-study-context", help="Grade each disc beside its study's other discs, or alone."
+    ),
 ) -> None:
     """Train the disc-grading network (Pfirrmann, Modic, herniation, ...) with patient-level cross-validation."""
     require_train_extra()
@@ -483,6 +486,7 @@ def train_grading_cmd(
                 seed=seed,
                 ordinal_spread=ordinal_spread,
                 ema_decay=ema_decay,
+                study_context=study_context,
             ),
             progress=StageBar(bar),
         )

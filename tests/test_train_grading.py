@@ -151,6 +151,29 @@ def test_study_network_grades_each_disc_beside_its_own_study():
         assert not torch.allclose(net(a[:1], a), net(a[:1], b))
 
 
+def test_without_study_context_a_disc_is_graded_from_its_own_crop(tmp_path):
+    """The context's ablation: the same disc gets the same logits whatever its study, in training and at inference,
+    and the exported ONNX still takes (and ignores) the context input the pipeline gives it."""
+    import onnxruntime as ort
+    import torch
+
+    from lumbar.models.export import export_onnx
+    from lumbar.models.networks import StudyGradingNet
+
+    torch.manual_seed(0)
+    net = StudyGradingNet(study_context=False).eval()
+    a, b = torch.rand(3, 1, *CROP_SHAPE), torch.rand(4, 1, *CROP_SHAPE)
+    with torch.no_grad():
+        torch.testing.assert_close(net(a[:1], a), net(a[:1], b))
+        together = net.forward_studies(torch.cat([a, b]), torch.tensor([0, 0, 0, 1, 1, 1, 1]))
+        torch.testing.assert_close(together[:3], net(a, b), atol=1e-5, rtol=1e-4)
+    path = export_onnx(net, {"image": a, "context": b}, tmp_path / "g.onnx", {"image": {0: "n"}, "context": {0: "m"}})
+    session = ort.InferenceSession(str(path))
+    assert {i.name for i in session.get_inputs()} == {"image", "context"}
+    logits = session.run(None, {"image": a.numpy(), "context": b[:2].numpy()})[0]
+    np.testing.assert_allclose(logits, net(a, a).detach().numpy(), atol=1e-4)
+
+
 def test_evaluate_grading_command_on_real_slices(tmp_path):
     """`lumbar evaluate grading` on a few SPIDER patients: coverage, every grade's metrics, a JSON file.
     (The shipped model has seen these patients: this checks the command, not the model's accuracy.)"""
@@ -278,8 +301,8 @@ def test_weight_averaging_keeps_a_smoothed_network(tmp_path):
 
 
 def test_train_command_passes_the_training_choices_through(tmp_path, monkeypatch):
-    """`lumbar train grading --ordinal-spread 1 --ema-decay 0.98` trains with exactly those choices, and records the
-    command in the run's configuration."""
+    """`lumbar train grading --ordinal-spread 1 --ema-decay 0.98 --no-study-context` trains with exactly those
+    choices; without them, with the shipped model's."""
     from typer.testing import CliRunner
 
     import lumbar.train.grading as training
@@ -295,9 +318,10 @@ def test_train_command_passes_the_training_choices_through(tmp_path, monkeypatch
 
     monkeypatch.setattr(training, "train_grading", fake_train)
     args = ["train", "grading", "--data", str(tmp_path), "-o", str(tmp_path / "run"), "--steps", "7"]
-    result = CliRunner().invoke(app, [*args, "--ordinal-spread", "1", "--ema-decay", "0.98"])
+    result = CliRunner().invoke(app, [*args, "--ordinal-spread", "1", "--ema-decay", "0.98", "--no-study-context"])
     assert result.exit_code == 0, result.output
     cfg = seen["cfg"]
-    assert (cfg.steps, cfg.ordinal_spread, cfg.ema_decay, cfg.folds) == (7, 1.0, 0.98, 5)
+    assert (cfg.steps, cfg.ordinal_spread, cfg.ema_decay, cfg.folds, cfg.study_context) == (7, 1.0, 0.98, 5, False)
     assert CliRunner().invoke(app, args).exit_code == 0
-    assert (seen["cfg"].ordinal_spread, seen["cfg"].ema_decay) == (0.0, 0.0)  # plain cross-entropy, raw weights
+    plain = seen["cfg"]  # plain cross-entropy, raw weights, the study as context
+    assert (plain.ordinal_spread, plain.ema_decay, plain.study_context) == (0.0, 0.0, True)

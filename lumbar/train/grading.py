@@ -49,6 +49,7 @@ class GradingConfig:
     val_fraction: float = 0.15
     ordinal_spread: float = 0.0  # > 0: Pfirrmann learns from soft ordinal labels (see ordinal_targets)
     ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights (see fit)
+    study_context: bool = True  # False: grade each disc from its own crop alone
     seed: int = 0
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
 
@@ -214,7 +215,7 @@ def fit(
     y_val = targets(val)
     enc_val = _encode(y_val)
     train_studies, val_studies = studies(train), studies(val)
-    net = StudyGradingNet()
+    net = StudyGradingNet(study_context=cfg.study_context)
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, cfg.steps)
     # Validated, kept and shipped: the network itself, or (ema_decay > 0) an exponential moving average of its
