@@ -25,9 +25,16 @@ from lumbar.io import read_image
 from lumbar.io.spider import patient_id, read_overview_spacing
 from lumbar.metrics import bootstrap_ci
 from lumbar.models.registry import available_models, load_model
-from lumbar.pipelines.mr_sagittal import evidence_maps, grade_series, grades_and_evidence, segment, series_grades
-from lumbar.tasks.disc_crops import CROP_FIELD, CROP_SHAPE, crop_labels, disc_length_mm
-from lumbar.tasks.grading import crop_regions, evidence_share, hottest_region
+from lumbar.pipelines.mr_sagittal import (
+    evidence_maps,
+    evidence_regions,
+    grade_series,
+    grades_and_evidence,
+    segment,
+    series_grades,
+)
+from lumbar.tasks.disc_crops import CROP_SHAPE
+from lumbar.tasks.grading import evidence_share, hottest_region
 
 SPIDER = SHARED_DATA / "spider"
 REGIONS = ("disc", "vertebrae", "canal", "elsewhere")
@@ -63,13 +70,9 @@ def evidence_rows(model, every: int) -> list[dict]:
     for path in sorted((SPIDER / "midsag").glob("*.png"))[::every]:
         seg = segment(read_spider(path, spacing))
         grading = grade_series(seg, model)
-        instances, mm = seg.levels.instances[seg.mid_slice], seg.image.sagittal_spacing_mm()
-        discs = {lv.name: lv for lv in seg.levels.discs}
-        vertebrae = {lv.label for lv in seg.levels.vertebrae}
+        by_level = evidence_regions(seg, list(grading.crops))
         for level, by_grade in evidence_maps(grading, series_grades(grading, model), model).items():
-            lv = discs[level]
-            per_pixel = CROP_FIELD[1] * disc_length_mm(instances, lv, mm) / CROP_SHAPE[1]
-            regions = crop_regions(crop_labels(instances, lv, mm), lv.label, vertebrae, per_pixel)
+            regions = by_level[level]
             area = evidence_share(np.ones(CROP_SHAPE), regions)
             disc_columns = np.flatnonzero(regions["disc"].any(axis=0))
             in_front = (

@@ -7,7 +7,7 @@ import pytest
 from scipy.ndimage import maximum_filter, minimum_filter
 
 from lumbar.labels import CANAL_LABEL
-from lumbar.tasks.disc_crops import CROP_FIELD, CROP_SHAPE, crop_disc, crop_labels, disc_length_mm
+from lumbar.tasks.disc_crops import CROP_FIELD, CROP_SHAPE, crop_disc, crop_labels
 from lumbar.tasks.grading import crop_regions, evidence_share, hottest_region
 from lumbar.tasks.levels import Level
 
@@ -41,8 +41,10 @@ def test_crop_labels_share_the_crop_frame(tilt):
     """The labels under the crop are those the grey crop was sampled from, pixel for pixel, at any tilt: the
     disc is a horizontal band in the middle, the vertebra above on top, the canal at the posterior (right) edge."""
     labels, level = column(tilt)
-    crop = crop_disc(labels.astype(np.float32), labels, level, (1.0, 1.0)).pixels
-    under = crop_labels(labels, level, (1.0, 1.0))
+    grey = crop_disc(labels.astype(np.float32), labels, level, (1.0, 1.0))
+    crop, labelled = grey.pixels, crop_labels(labels, level, (1.0, 1.0))
+    under = labelled.pixels
+    assert labelled.mm_per_pixel == grey.mm_per_pixel and labelled.level == level.name
     assert under.shape == CROP_SHAPE and under.dtype == labels.dtype
     interior = maximum_filter(under, 5) == minimum_filter(under, 5)  # over a source pixel from any boundary
     assert np.allclose(crop[interior], under[interior], atol=1e-4)
@@ -57,8 +59,8 @@ def test_crop_labels_on_anisotropic_pixels():
     square, level = column(0.0)
     fine, _ = column(0.0, spacing=(0.5, 1.0))
     fine_level = Level("L4/L5", DISC, "disc", (100.0, 100.0), 0, level.axis)
-    a = crop_labels(square, level, (1.0, 1.0))
-    b = crop_labels(fine, fine_level, (0.5, 1.0))
+    a = crop_labels(square, level, (1.0, 1.0)).pixels
+    b = crop_labels(fine, fine_level, (0.5, 1.0)).pixels
     assert (a == b).mean() > 0.97
 
 
@@ -69,9 +71,10 @@ def test_crop_labels_none_when_the_disc_is_not_on_the_slice():
 
 def test_evidence_shares_known_answers():
     labels, level = column()
-    under = crop_labels(labels, level, (1.0, 1.0))
-    mm = CROP_FIELD[1] * disc_length_mm(labels, level, (1.0, 1.0)) / CROP_SHAPE[1]
-    regions = crop_regions(under, DISC, {ABOVE, BELOW}, mm)
+    labelled = crop_labels(labels, level, (1.0, 1.0))
+    under = labelled.pixels
+    assert labelled.mm_per_pixel == pytest.approx(CROP_FIELD[1] * 40 / CROP_SHAPE[1])  # the disc is 40 mm long
+    regions = crop_regions(under, DISC, {ABOVE, BELOW}, labelled.mm_per_pixel)
     assert sum(m.astype(int) for m in regions.values()).max() == 1  # each pixel in one region
     canal = (under == CANAL).astype(float)
     assert evidence_share(canal, regions) == {"disc": 0.0, "vertebrae": 0.0, "canal": 1.0, "elsewhere": 0.0}
@@ -89,7 +92,7 @@ def test_evidence_shares_known_answers():
 
 def test_hottest_region_is_where_the_peak_lies():
     labels, level = column()
-    under = crop_labels(labels, level, (1.0, 1.0))
+    under = crop_labels(labels, level, (1.0, 1.0)).pixels
     regions = crop_regions(under, DISC, {ABOVE, BELOW}, 0.67)
     heat = np.full(CROP_SHAPE, 0.1)
     row, col = CROP_SHAPE[0] // 2, CROP_SHAPE[1] - 10
@@ -128,7 +131,7 @@ def test_shipped_model_evidence_sits_on_the_disc_and_its_neighbours():
     from lumbar.io import read_image
     from lumbar.io.spider import read_overview_spacing
     from lumbar.models.registry import load_model
-    from lumbar.pipelines.mr_sagittal import evidence_maps, grade_series, segment, series_grades
+    from lumbar.pipelines.mr_sagittal import evidence_maps, evidence_regions, grade_series, segment, series_grades
 
     spider = shared("spider")
     spacing = read_overview_spacing(spider / "overview.csv")
@@ -137,15 +140,11 @@ def test_shipped_model_evidence_sits_on_the_disc_and_its_neighbours():
     for name in ("100_t2", "104_t1", "105_t2"):
         seg = segment(read_image(spider / "midsag" / f"{name}.png", spacing_mm=spacing[name][0]))
         grading = grade_series(seg, model)
-        instances, mm = seg.levels.instances[seg.mid_slice], seg.image.sagittal_spacing_mm()
-        discs = {lv.name: lv for lv in seg.levels.discs}
-        vertebrae = {lv.label for lv in seg.levels.vertebrae}
+        by_level = evidence_regions(seg, list(grading.crops))
         maps = evidence_maps(grading, series_grades(grading, model), model)
-        assert len(maps) >= 5
+        assert len(maps) >= 5 and set(by_level) == set(maps)
         for level, by_grade in maps.items():
-            lv = discs[level]
-            per_pixel = CROP_FIELD[1] * disc_length_mm(instances, lv, mm) / CROP_SHAPE[1]
-            regions = crop_regions(crop_labels(instances, lv, mm), lv.label, vertebrae, per_pixel)
+            regions = by_level[level]
             area.append(regions["disc"].mean())
             for heat in by_grade.values():
                 share = evidence_share(heat, regions)

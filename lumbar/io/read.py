@@ -18,7 +18,8 @@ from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, SpineImage
 from lumbar.io.archive import safe_extract_zip
 from lumbar.io.dicom import folder_has_dicom, is_dicom_file, read_dicom_files, read_dicom_folder, read_dicom_zip
-from lumbar.io.itk import ITK_SUFFIXES, header_problem, read_itk
+from lumbar.io.itk import ITK_SUFFIXES, read_itk
+from lumbar.io.itk_header import header_problem
 from lumbar.io.nifti import NIFTI_SUFFIXES, read_nifti
 from lumbar.io.raster import RASTER_SUFFIXES, read_raster, read_raster_array
 from lumbar.io.video import VIDEO_SUFFIXES, read_video

@@ -21,8 +21,8 @@ from lumbar.labels import CANAL_LABEL, REPORTED_DISCS
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model, model_for
 from lumbar.pipelines.result import Result, Segmentation, input_description
 from lumbar.progress import SILENT, Progress
-from lumbar.tasks.disc_crops import crop_disc
-from lumbar.tasks.grading import disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
+from lumbar.tasks.disc_crops import crop_disc, crop_labels
+from lumbar.tasks.grading import crop_regions, disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
 from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.lumbosacral import lumbosacral_probability, not_lumbosacral_flag
 from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine
@@ -167,6 +167,20 @@ def disc_crops(seg: Segmentation, levels: tuple[str, ...] | None = REPORTED_DISC
         if crop is not None:
             crops[lv.name] = crop.pixels
     return crops
+
+
+def evidence_regions(seg: Segmentation, levels: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Per disc of ``levels``, its crop split into the regions its evidence is judged by (disc, the vertebrae beside
+    it, canal, elsewhere: :func:`lumbar.tasks.grading.crop_regions`), in the frame :func:`disc_crops` samples."""
+    instances, spacing = seg.levels.instances[seg.mid_slice], seg.image.sagittal_spacing_mm()
+    discs = {lv.name: lv for lv in seg.levels.discs}
+    vertebrae = {lv.label for lv in seg.levels.vertebrae}
+    regions = {}
+    for level in levels:
+        labels = crop_labels(instances, discs[level], spacing)
+        if labels is not None:
+            regions[level] = crop_regions(labels.pixels, discs[level].label, vertebrae, labels.mm_per_pixel)
+    return regions
 
 
 def grade_series(seg: Segmentation, model: OnnxModel) -> SeriesGrading:

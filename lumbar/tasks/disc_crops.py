@@ -21,7 +21,7 @@ CROP_FIELD = (1.4, 1.6)  # crop height and width as multiples of the disc's ante
 @dataclass
 class DiscCrop:
     level: str
-    pixels: np.ndarray  # CROP_SHAPE, float32
+    pixels: np.ndarray  # CROP_SHAPE: grey float32 (crop_disc) or instance labels (crop_labels)
     mm_per_pixel: float
 
 
@@ -77,10 +77,11 @@ def crop_disc(
 
 def crop_labels(
     instances: np.ndarray, level: Level, spacing_mm: tuple[float, float], shape: tuple[int, int] = CROP_SHAPE
-) -> np.ndarray | None:
+) -> DiscCrop | None:
     """The instance labels under every pixel of ``level``'s crop (nearest label, 0 outside the slice): where the
     disc, its neighbouring vertebrae and the canal lie in the picture the grading network saw."""
     frame = _frame(instances, level, spacing_mm, shape)
     if frame is None:
         return None
-    return map_coordinates(instances, frame[0], order=0, mode="constant", cval=0)
+    coords, mm = frame
+    return DiscCrop(level.name, map_coordinates(instances, coords, order=0, mode="constant", cval=0), mm)
