@@ -30,6 +30,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, save, segmentation_model
 
+from lumbar.evaluate.segmentation import overlap_pixels, pooled_precision_recall
 from lumbar.io import read_image
 from lumbar.labels import VERTEBRA_IDS, VERTEBRA_NAMES, Structure
 from lumbar.metrics import bootstrap_ci, dice
@@ -59,14 +60,17 @@ def second_centre_mri(model) -> dict | None:
         seg = segment(read_image(path, modality="MR"), model=model)
         pred = seg.image.in_stored_rows(seg.semantic.classes[0])  # in the file's rows, as the mask
         column = ndimage.binary_dilation(truth > 0, iterations=5)
-        row = {"image": path.name, "disc_dice": dice(truth == SPIDER_DISC, (pred == Structure.DISC) & column)}
+        disc = truth == SPIDER_DISC, (pred == Structure.DISC) & column
+        row = {"image": path.name, "disc_dice": dice(*disc), "disc_pixels": overlap_pixels(*disc)}
         if path.stem not in DISCS_ONLY:
             body = truth == SPIDER_VERTEBRA
             row["body_dice"] = dice(body, (pred == Structure.VERTEBRA) & column)
             row["body_recall"] = float(np.mean(pred[body] == Structure.VERTEBRA))
         rows.append(row)
     summary = {k: _ci([r[k] for r in rows if k in r]) for k in ("disc_dice", "body_dice", "body_recall")}
-    return {"summary": summary, "images": rows}
+    # pooled over the slices: are our discs drawn smaller than theirs (precision high, recall low), or misplaced?
+    discs = pooled_precision_recall([r["disc_pixels"] for r in rows])
+    return {"summary": summary, "disc_precision_recall": discs, "images": rows}
 
 
 CT_SETS = {
@@ -166,6 +170,9 @@ def main() -> None:
         for metric, s in part["summary"].items():
             table.add_row(data, metric, f"{s['mean']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]", str(s["n"]))
     Console().print(table)
+    if payload["second_centre_mri"]:
+        pr = payload["second_centre_mri"]["disc_precision_recall"]
+        print(f"mri_small_t2 discs, pixels pooled: precision {pr['precision']:.2f}, recall {pr['recall']:.2f}")
     if payload["ct_labelled"]:
         ct = Table(title="CT with vertebra labels: Dice of the vertebra class, levels named right")
         for column in ("data", "vertebra Dice", "levels right", "named (truth: ours)"):

@@ -85,8 +85,11 @@ def main() -> None:
         "count_matches_listed": sum(r["found"] + 1 == r["listed"] for r in flagged),  # the flagged disc is left out
         "leaving_it_out_matches_listed": sum(r["found"] == r["listed"] for r in flagged),
     }
+    above = [r for r in rows if any(f.startswith("bone goes on") for f in r["flags"])]
+    unnamed_above = {"n": len(above), "fewer_discs_than_listed": sum(r["found"] < r["listed"] for r in above)}
     name = f"midsag_levels_{Path(args.model).parent.name}" if args.model else "midsag_levels"
-    path = save(name, {"model": model, "summary": summary, "small_lowest_disc": small_lowest, "series": rows})
+    payload = {"summary": summary, "small_lowest_disc": small_lowest, "unnamed_above_highest_disc": unnamed_above}
+    path = save(name, {"model": model, **payload, "series": rows})
 
     from rich.console import Console
     from rich.table import Table
@@ -111,6 +114,10 @@ def main() -> None:
     print(
         f"small lowest disc flagged in {small_lowest['n']} images: counting it matches the listed count in "
         f"{small_lowest['count_matches_listed']}, leaving it out in {small_lowest['leaving_it_out_matches_listed']}"
+    )
+    print(
+        f"bone above the highest disc's vertebra left unnamed in {unnamed_above['n']} images, "
+        f"{unnamed_above['fewer_discs_than_listed']} of them with fewer discs found than listed"
     )
     print(f"wrote {path}")
 

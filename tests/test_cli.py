@@ -69,7 +69,11 @@ def test_evaluate_segmentation_writes_json(tmp_path, phantom):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["summary"]["n_images"] == 3 and report["summary"]["units"] == "mm"
-    assert set(report["summary"]["disc"]) == {"dice", "hd95", "assd"}
+    assert set(report["summary"]["disc"]) == {"dice", "hd95", "assd", "precision", "recall"}
+    rows = [r["disc"] for r in report["images"]]
+    overlap = sum(r["overlap_px"] for r in rows)
+    assert report["summary"]["disc"]["precision"] == overlap / sum(r["predicted_px"] for r in rows)
+    assert report["summary"]["disc"]["recall"] == overlap / sum(r["truth_px"] for r in rows)
     assert report["summary"]["discs"]["truth"] >= 3 * 5
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lumbar.labels import Structure, disc_label
+from lumbar.labels import VERTEBRA_IDS, Structure, disc_label
 from lumbar.tasks.levels import find_discs, label_levels
 
 SPACING = (4.0, 1.0, 1.0)
@@ -232,3 +232,68 @@ def test_bone_far_out_to_the_side_and_not_joined_to_the_column_gets_no_name(phan
     assert names(result) == LUMBAR
     assert np.all(result.instances[0:2, rows.min() : rows.max(), cols.min() : cols.max()] == 0)
     assert np.mean(result.instances[7:14][phantom_instances > 0] == phantom_instances[phantom_instances > 0]) > 0.99
+
+
+def _long_column(discs_found: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A straight column on 1 mm pixels reaching from a sacrum into the upper thoracic spine: 16 levels whose
+    bodies and discs shrink upward as thoracic ones do; only the lowest ``discs_found`` discs are outlined (the
+    rest drawn as bone, as a network that misses a disc labels it). Returns the classes and each body's rows."""
+    classes = np.zeros((3, 720, 160), np.uint8)
+    bottom = 680
+    classes[:, bottom - 30 : bottom, 40:80] = Structure.VERTEBRA  # the sacrum
+    y, bodies = bottom - 30, []
+    for k in range(16):
+        disc, body, depth = 8 * (1 - 0.03 * k), 27 * (1 - 0.02 * k), int(36 * (1 - 0.015 * k))
+        outlined = discs_found is None or k < discs_found
+        classes[:, int(y - disc) : int(y), 40 : 40 + depth] = Structure.DISC if outlined else Structure.VERTEBRA
+        y -= disc
+        classes[:, int(y - body) : int(y), 40 : 40 + depth] = Structure.VERTEBRA
+        bodies.append((int(y - body), int(y)))
+        y -= body
+    classes[:, 10:680, 85:100] = Structure.CANAL
+    return classes, bodies
+
+
+def _unnamed_above(result):
+    return [flag for flag in result.flags if flag.startswith("bone goes on")]
+
+
+def test_a_long_field_of_view_is_named_from_the_sacrum_into_the_thoracic_spine():
+    classes, bodies = _long_column()
+    result = label_levels(classes, SPACING)
+    assert [lv.name for lv in result.vertebrae] == [
+        "S1",
+        "L5",
+        "L4",
+        "L3",
+        "L2",
+        "L1",
+        *(f"T{k}" for k in range(12, 1, -1)),
+    ]
+    assert result.flags == []
+    top_rows = np.nonzero(result.instances[1] == VERTEBRA_IDS["T2"])[0]
+    assert (top_rows.min(), top_rows.max() + 1) == bodies[-1]  # the highest body keeps its own name
+
+
+@pytest.mark.parametrize(("found", "top"), [(5, "L1"), (8, "T10")])
+def test_bone_above_the_vertebra_over_the_highest_disc_found_is_unnamed_and_flagged(found, top):
+    """A network that stops finding discs part way up a long field of view must not give every vertebra above the
+    highest disc one name: that vertebra ends where the next disc would be, and the rest is left unnamed."""
+    classes, bodies = _long_column(discs_found=found)
+    result = label_levels(classes, SPACING)
+    assert result.vertebrae[-1].name == top
+    rows = np.nonzero(result.instances[1] == VERTEBRA_IDS[top])[0]
+    own_top, own_bottom = bodies[found - 1]
+    # its body, and at most the lower half of the missed disc above it (drawn as bone): not the bone beyond
+    assert rows.max() + 1 == own_bottom and 0 <= own_top - rows.min() <= 5
+    beyond = classes[1, : own_top - 5] == Structure.VERTEBRA
+    assert beyond.sum() > 1000 and np.all(result.instances[1, : own_top - 5][beyond] == 0)
+    (flag,) = _unnamed_above(result)
+    assert f"above {top}," in flag
+    more = int(flag.split("at least ")[1].split()[0])
+    assert 16 - found - 3 <= more <= 16 - found  # a lower bound: thoracic levels are shorter than those below
+
+
+def test_the_vertebra_above_the_highest_disc_cut_by_the_image_edge_raises_no_flag(phantom_semantic):
+    result = label_levels(phantom_semantic, SPACING)
+    assert _unnamed_above(result) == [] and result.vertebrae[-1].name == "T11"

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SOURCES = {
     "segmentation": "bench/claims/segmentation.json",
+    "external": "bench/claims/external_segmentation.json",
     "midsag": "bench/claims/midsag_levels.json",
     "measurements": "bench/claims/measurements.json",
     "grade_validation": "bench/claims/grade_validation.json",
@@ -517,6 +518,37 @@ def segmentation_claims() -> list[Claim]:
     return claims
 
 
+def external_claims() -> list[Claim]:
+    """The second centre's disc outlines against ours, beside SPIDER's held-out slices."""
+    where = _in_passage("The discs are not missed there", "further out all round")
+
+    def pooled(e: dict) -> str:
+        pr = e["second_centre_mri"]["disc_precision_recall"]
+        return f"precision {pr['precision']:.2f} and recall {pr['recall']:.2f}"
+
+    return [
+        Claim(
+            "external: second-centre disc Dice",
+            _in_cell("data", "second-centre T2 MRI", "shipped model"),
+            lambda e: metric_mean(e["second_centre_mri"]["summary"]["disc_dice"], 3),
+            ("external",),
+        ),
+        Claim("external: second-centre disc precision / recall", where, pooled, ("external",)),
+        Claim(
+            "external: second-centre slices",
+            where,
+            lambda e: f"its {e['second_centre_mri']['summary']['disc_dice']['n']} slices",
+            ("external",),
+        ),
+        Claim(
+            "external: SPIDER held-out disc precision / recall",
+            where,
+            lambda s: "{precision:.3f} and {recall:.3f}".format(**s["accuracy_held_out"]["disc"]),
+            ("segmentation",),
+        ),
+    ]
+
+
 def midsag_claims() -> list[Claim]:
     """Disc counts on the sequences never seen in training; the README lists T1 and T2."""
     exact = _in_passage("equals the count listed", "within one")
@@ -559,6 +591,12 @@ def midsag_claims() -> list[Claim]:
             "midsag: leaving the small lowest disc out matches",
             flag,
             lambda m: f"leaving it out matches the listed count in {small(m)[leave]}",
+            ("midsag",),
+        ),
+        Claim(
+            "midsag: bone above the highest disc's vertebra left unnamed",
+            _in_passage("On SPIDER's 360 mid-sagittal images the flag fires", "than listed"),
+            lambda m: "fires on {n}, {fewer_discs_than_listed} of them".format(**m["unnamed_above_highest_disc"]),
             ("midsag",),
         ),
         Claim(
@@ -1466,6 +1504,7 @@ CLAIMS = [
     *machine_claims(),
     *segmentation_claims(),
     *midsag_claims(),
+    *external_claims(),
     *findings_claims(),
     *quality_and_speed_claims(),
     *resources_claims(),

@@ -62,6 +62,22 @@ def lowest_disc_named_l5s1(truth: np.ndarray, instances: np.ndarray, min_pixels:
     return bool(np.mean(instances[lowest] == disc_label("L5")) >= 0.5)
 
 
+def overlap_pixels(truth: np.ndarray, pred: np.ndarray) -> dict[str, int]:
+    """Pixel counts behind precision and recall: pooled over images they show whether outlines are drawn too
+    small (high precision, low recall) or too large, which a Dice alone does not."""
+    return {"truth_px": int(truth.sum()), "predicted_px": int(pred.sum()), "overlap_px": int((truth & pred).sum())}
+
+
+def pooled_precision_recall(counts: list[dict[str, int]]) -> dict[str, float]:
+    """Precision (overlap over predicted) and recall (overlap over truth) of pixel counts pooled over images."""
+    overlap = sum(c["overlap_px"] for c in counts)
+    predicted, truth = sum(c["predicted_px"] for c in counts), sum(c["truth_px"] for c in counts)
+    return {
+        "precision": overlap / predicted if predicted else float("nan"),
+        "recall": overlap / truth if truth else float("nan"),
+    }
+
+
 def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None, model: OnnxModel | None = None) -> dict:
     """Metrics of one image against its mask: per structure, plus disc/vertebra detection."""
     image = read_image(image_path, spacing_mm=spacing_mm)
@@ -79,7 +95,7 @@ def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None, m
         axes_spacing = spacing[1:] if spacing and t.shape[0] == 1 else spacing
         t2, p2 = (t[0], p[0]) if t.shape[0] == 1 else (t, p)
         hd95, assd = surface_distances(t2, p2, axes_spacing)
-        row[name] = {"dice": dice(t, p), "hd95": hd95, "assd": assd}
+        row[name] = {"dice": dice(t, p), "hd95": hd95, "assd": assd, **overlap_pixels(t, p)}
     pixel_mm2 = float(np.prod(spacing[1:])) if spacing else 1.0
     discs = [lv.label for lv in result.levels.discs]
     bodies = [lv.label for lv in result.levels.vertebrae]
@@ -146,6 +162,7 @@ def evaluate_folder(
         for metric in ("dice", "hd95", "assd"):
             mean, lo, hi = bootstrap_ci(np.array([r[name][metric] for r in rows]), groups)
             summary[name][metric] = {"mean": mean, "ci95": [lo, hi]}
+        summary[name].update(pooled_precision_recall([r[name] for r in rows]))
     for kind in ("discs", "vertebrae"):
         summary[kind] = {
             k: int(sum(r[kind][k] for r in rows)) for k in ("truth", "predicted", "found", "missed", "extra")
@@ -163,18 +180,20 @@ def summary_table(report: dict):
 
     s = report["summary"]
     table = Table(title=f"{s['n_images']} images, {s['n_patients']} patients (distances in {s['units']})")
-    for column in ("structure", "Dice", "HD95", "ASSD"):
+    for column in ("structure", "Dice", "HD95", "ASSD", "precision / recall (pixels pooled)"):
         table.add_column(column)
     for name in STRUCTURE_NAMES.values():
         cells = [
             f"{s[name][m]['mean']:.3f} [{s[name][m]['ci95'][0]:.3f}, {s[name][m]['ci95'][1]:.3f}]"
             for m in ("dice", "hd95", "assd")
         ]
-        table.add_row(name, *cells)
+        table.add_row(name, *cells, f"{s[name]['precision']:.3f} / {s[name]['recall']:.3f}")
     for kind in ("discs", "vertebrae"):
         d = s[kind]
-        table.add_row(kind, f"found {d['found']}/{d['truth']}", f"missed {d['missed']}", f"extra {d['extra']}")
-    table.add_row("slices with every disc found", f"{100 * s['slices_all_discs_found']:.1f}%", "", "")
-    table.add_row("  ... and no extra disc", f"{100 * s['slices_exact_disc_count']:.1f}%", "", "")
-    table.add_row("slices whose lowest disc is named L5/S1", f"{100 * s['slices_lowest_disc_named_l5s1']:.1f}%", "", "")
+        table.add_row(kind, f"found {d['found']}/{d['truth']}", f"missed {d['missed']}", f"extra {d['extra']}", "")
+    table.add_row("slices with every disc found", f"{100 * s['slices_all_discs_found']:.1f}%", "", "", "")
+    table.add_row("  ... and no extra disc", f"{100 * s['slices_exact_disc_count']:.1f}%", "", "", "")
+    table.add_row(
+        "slices whose lowest disc is named L5/S1", f"{100 * s['slices_lowest_disc_named_l5s1']:.1f}%", "", "", ""
+    )
     return table

@@ -12,6 +12,9 @@ Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``
    SPIDER leaves it unlabelled): L5/S1, L4/L5, ...; the pipeline then asks the lumbosacral check
    (:mod:`lumbar.tasks.lumbosacral`) whether that disc looks like L5/S1 with the sacrum below it.
 
+Bone more than one level's spacing above the highest disc found is left unnamed and flagged: its discs were
+missed (a long field of view), and the disc planes alone would give all of it the top vertebra's name.
+
 Anything that does not fit a normal spine (a small lowest disc, a gap where a disc should be,
 two discs with no vertebra between them, too few lumbar discs) becomes a review flag, never a silent guess.
 """
@@ -289,6 +292,10 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     region[~np.isin(comp_of, _components_near(components, mid, spacing))] = -1
     if cut is not None:  # beyond a disc mostly outside the image, bone is as unnamed as bone outside it
         region[(bone_idx[:, 1:] * np.array(spacing[1:]) - cut.centroid) @ cut.axis > 0] = -1
+    beyond = _beyond_top_vertebra(bone_idx[:, 1:] * np.array(spacing[1:]), discs)
+    if cut is None and beyond.any():
+        flags += _unnamed_above_flags(bone_idx[beyond], region[beyond], mid, discs, spacing, names[len(discs)])
+        region[beyond] = -1
     vertebra_labels = np.array([0, *(VERTEBRA_IDS[n] for n in names[: len(discs) + 1])], np.int16)
     instances[tuple(bone_idx.T)] = vertebra_labels[region + 1]
 
@@ -322,6 +329,50 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     flags += _two_bodies_flags(instances[mid], discs, spacing)
     flags += _sacrum_flags(discs[0], spacing, classes.shape[1:])
     return LevelLabelling(instances, levels, flags)
+
+
+def _top_spacing_mm(discs: list[_Disc]) -> float:
+    """Distance between neighbouring discs at the top of the chain (median of its highest three gaps): what one
+    more level up would measure. Thoracic levels are shorter than lumbar ones, so the chain's own top is the
+    measure, not its median."""
+    gaps = [float(np.linalg.norm(b.centroid - a.centroid)) for a, b in itertools.pairwise(discs)]
+    return float(np.median(gaps[-3:]))
+
+
+def _beyond_top_vertebra(points_mm: np.ndarray, discs: list[_Disc]) -> np.ndarray:
+    """Which points lie beyond the vertebra above the highest disc found: more than one level's spacing above
+    that disc's plane, where the next disc up would lie. That vertebra ends before there, so bone beyond belongs
+    to levels whose discs were not found (a long field of view whose upper discs the network misses); named by
+    the planes alone it would all take the top vertebra's name. Needs two discs to know the spacing."""
+    if len(discs) < 2:
+        return np.zeros(len(points_mm), bool)
+    top = discs[-1]
+    return (points_mm - top.centroid) @ top.axis > _top_spacing_mm(discs)
+
+
+def _unnamed_above_flags(
+    voxels: np.ndarray,
+    region: np.ndarray,
+    mid: int,
+    discs: list[_Disc],
+    spacing: tuple[float, float, float],
+    top_name: str,
+) -> list[str]:
+    """A review flag when the column's bone (``voxels``, not yet unnamed) goes on for at least half a level above
+    the vertebra over the highest disc found: vertebrae there are left unnamed, their discs not found."""
+    on_column = voxels[(region >= 0) & (np.abs(voxels[:, 0] - mid) * spacing[0] <= MIDLINE_MM)]
+    if not len(on_column):
+        return []
+    top, step = discs[-1], _top_spacing_mm(discs)
+    reach = float(((on_column[:, 1:] * np.array(spacing[1:]) - top.centroid) @ top.axis).max()) - step
+    if reach < 0.5 * step:
+        return []
+    more = int(reach // step)  # levels shrink towards the head, so this many at least
+    what = f"at least {more} more vertebra{'e' if more > 1 else ''}" if more else "part of another vertebra"
+    return [
+        f"bone goes on {reach:.0f} mm above {top_name}, {what} whose discs were not found: left unnamed (names "
+        "below are counted from the sacrum; count the levels above on the image)"
+    ]
 
 
 def _sacrum_flags(lowest: _Disc, spacing: tuple[float, float, float], shape: tuple[int, int]) -> list[str]:
