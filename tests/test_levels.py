@@ -150,6 +150,30 @@ def test_chain_keeps_the_ends_of_a_curved_column_and_drops_a_blob_between_discs(
     assert len(kept) == 6 and all(d is not blob for d in kept)
 
 
+def test_two_blobs_below_a_lordotic_l5s1_do_not_bend_the_column_away_from_it():
+    """SPIDER 162's T2 picture: below a strongly lordotic L5/S1 the network finds two small blobs further back
+    along the sacrum's curve. A curve fitted through them and the discs alike bent so that L5/S1 and L4/L5 lay
+    farthest from it, and both real discs were dropped (every name two levels too high) before the blobs. Weighted
+    by area, whole discs steer the curve and the blobs go."""
+    from lumbar.tasks.levels import MAX_OFF_CHAIN_MM, _robust_chain
+
+    rows = np.array([365.0, 326, 278, 227, 184, 146, 107, 72, 41, 11])  # L5/S1 up to T8/T9 (mm)
+    cols = np.array([285.0, 264, 257, 258, 267, 272, 274, 280, 286, 293])
+    discs = [_chain_disc(r, c) for r, c in zip(rows, cols, strict=True)]
+    for disc in discs:
+        disc.area_mm2 = 500.0
+    blobs = [_chain_disc(416.0, 380.0), _chain_disc(392.0, 323.0)]
+    for blob in blobs:
+        blob.area_mm2 = 60.0
+    blob_rows, blob_cols = np.array([416.0, 392.0]), np.array([380.0, 323.0])
+    others_rows, others_cols = np.r_[blob_rows, rows[1:]], np.r_[blob_cols, cols[1:]]
+    unweighted = np.polyval(np.polyfit(others_rows, others_cols, 2), rows[0]) - cols[0]
+    assert abs(unweighted) > MAX_OFF_CHAIN_MM  # unweighted, L5/S1 looked off the column
+    kept = _robust_chain([*blobs, *discs])
+    assert all(a is b for a, b in zip(kept[-len(discs) :], discs, strict=True))
+    assert all(d is not blobs[0] for d in kept)  # the far blob goes; a near one left is flagged as a remnant
+
+
 def _below_l5s1_behind_canal(phantom_semantic, phantom_instances):
     """Rows just below the L5/S1 disc and columns behind the canal, on every slice."""
     rows, _ = np.nonzero(phantom_instances[3] == disc_label("L5"))

@@ -105,8 +105,10 @@ def _off_chain_mm(discs: list[_Disc], i: int) -> float:
     """
     rows = np.array([d.centroid[0] for d in discs])
     cols = np.array([d.centroid[1] for d in discs])
+    weight = np.sqrt([d.area_mm2 for d in discs])  # a whole disc steers the curve more than a small blob
     keep = np.arange(len(discs)) != i
-    curve = abs(np.polyval(np.polyfit(rows[keep], cols[keep], 2 if keep.sum() >= 5 else 1), rows[i]) - cols[i])
+    fit = np.polyfit(rows[keep], cols[keep], 2 if keep.sum() >= 5 else 1, w=weight[keep])
+    curve = abs(np.polyval(fit, rows[i]) - cols[i])
     if rows.min() < rows[i] < rows.max():
         return float(curve)
     j, k = [n for n in np.argsort(np.abs(rows - rows[i]), kind="stable") if n != i][:2]
