@@ -214,11 +214,11 @@ def test_same_patient_series_are_graded_together(tmp_path, inputs, monkeypatch):
 
     # The demo's phantom as a volume, whose levels the model names right and unflagged (fusion joins discs by
     # name: a flagged naming is graded alone, see test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone).
-    # A stronger contrast change (gamma 1.2 or more) makes the network outline a blob below L5/S1, flagged as a
-    # possible sacral remnant, and that series is then graded alone.
+    # The second series is the first under a gamma of 0.9: a stronger change (1.1, 0.8) makes the network outline a
+    # blob below L5/S1, flagged as a possible sacral remnant, and that series would be graded alone.
     image = demo_phantom().image
     write_nifti(image.array, image, tmp_path / "slice.nii.gz")
-    write_nifti(image.array.max() * (image.array / image.array.max()) ** 1.1, image, tmp_path / "t1.nii.gz")
+    write_nifti(image.array.max() * (image.array / image.array.max()) ** 0.9, image, tmp_path / "t1.nii.gz")
     result = CliRunner().invoke(
         app,
         [

@@ -34,6 +34,17 @@ def test_a_blob_behind_the_canal_is_not_a_disc(phantom_semantic):
     assert names(label_levels(classes, SPACING)) == LUMBAR
 
 
+def test_a_canal_blob_in_front_of_a_disc_does_not_put_the_disc_behind_the_canal(phantom_semantic, phantom_instances):
+    """SPIDER 143's T1: the network called a patch in the pelvis "canal", level with L5/S1 and in front of it, and
+    L5/S1 was dropped as lying behind the canal: only the canal's own pieces may judge that."""
+    classes = phantom_semantic.copy()
+    rows, cols = np.nonzero(phantom_instances[3] == disc_label("L5"))
+    level = slice(rows.min() - 8, None)  # the sac ends above L5/S1 here, as the network's did there
+    classes[:, level][classes[:, level] == Structure.CANAL] = Structure.BACKGROUND
+    classes[:, rows.min() : rows.max() + 1, max(0, cols.min() - 40) : cols.min() - 25] = Structure.CANAL
+    assert names(label_levels(classes, SPACING)) == LUMBAR
+
+
 def test_a_blob_far_from_the_spine_is_not_a_disc(phantom_semantic):
     classes = phantom_semantic.copy()
     classes[:, 150:160, 10:40] = Structure.DISC  # in the abdomen, anterior to the spine
@@ -172,6 +183,22 @@ def test_two_blobs_below_a_lordotic_l5s1_do_not_bend_the_column_away_from_it():
     kept = _robust_chain([*blobs, *discs])
     assert all(a is b for a, b in zip(kept[-len(discs) :], discs, strict=True))
     assert all(d is not blobs[0] for d in kept)  # the far blob goes; a near one left is flagged as a remnant
+
+
+def test_a_sharply_angled_l5s1_stays_in_the_chain_and_a_blob_further_off_does_not():
+    """SPIDER 241's pictures: L5/S1 lies 26 mm behind the line through L4/L5 and L3/L4 (the lumbosacral angle),
+    more than any other disc may be off the column; dropping it named every level one too high."""
+    from lumbar.tasks.levels import MAX_OFF_CHAIN_LOWEST_MM, MAX_OFF_CHAIN_MM, _off_chain_mm, _robust_chain
+
+    rows = [254.0, 229, 190, 151, 115, 99, 64, 38, 7]  # L5/S1 up to T9/T10 (mm)
+    cols = [184.0, 155, 151, 157, 170, 184, 191, 197, 202]
+    discs = [_chain_disc(r, c) for r, c in zip(rows, cols, strict=True)]
+    assert MAX_OFF_CHAIN_MM < _off_chain_mm(discs, 0) < MAX_OFF_CHAIN_LOWEST_MM
+    assert len(_robust_chain(discs)) == len(discs)
+    further = [_chain_disc(254.0, 200.0), *discs[1:]]  # 42 mm behind the line: not a disc of this column
+    assert len(_robust_chain(further)) == len(discs) - 1
+    interior = [*discs[:4], _chain_disc(133.0, 190.0), *discs[4:]]  # the same offset between two discs still goes
+    assert len(_robust_chain(interior)) == len(discs)
 
 
 def _below_l5s1_behind_canal(phantom_semantic, phantom_instances):
@@ -316,6 +343,20 @@ def test_bone_above_the_vertebra_over_the_highest_disc_found_is_unnamed_and_flag
     assert f"above {top}," in flag
     more = int(flag.split("at least ")[1].split()[0])
     assert 16 - found - 3 <= more <= 16 - found  # a lower bound: thoracic levels are shorter than those below
+
+
+def test_the_lower_part_of_the_next_vertebra_at_the_top_edge_is_unnamed_without_a_review():
+    """A lumbar field of view often ends a little above the vertebra over the highest disc found, showing the lower
+    part of the next one, whose disc lies outside or at the edge: unnamed, but no reason to withhold the Summary."""
+    classes, bodies = _long_column(discs_found=5)
+    l1_top = bodies[4][0]
+    for margin, flagged in ((10, False), (30, True)):  # reach beyond the next disc's place: 10 mm or 30 mm
+        top_edge = l1_top - 4 - margin  # the missed T12/L1 disc is 7 mm thick here: its middle lies 4 mm up
+        result = label_levels(classes[:, top_edge:], SPACING)
+        assert result.vertebrae[-1].name == "L1"
+        assert bool(_unnamed_above(result)) is flagged
+        above = classes[1, top_edge : l1_top - 8] == Structure.VERTEBRA
+        assert above.any() and np.all(result.instances[1, : l1_top - 8 - top_edge][above] == 0)
 
 
 def test_the_vertebra_above_the_highest_disc_cut_by_the_image_edge_raises_no_flag(phantom_semantic):

@@ -32,6 +32,7 @@ from lumbar.labels import CANAL_LABEL, CAUDAL_TO_CRANIAL, VERTEBRA_IDS, Structur
 
 MIN_DISC_AREA_MM2 = 25.0
 MAX_OFF_CHAIN_MM = 22.0
+MAX_OFF_CHAIN_LOWEST_MM = 35.0  # L5/S1 behind the column above it: the lumbosacral angle
 MERGE_ALONG_AXIS_MM = 4.0
 MIN_LOWEST_THICKNESS_FRACTION = 0.4  # of the other discs' mean height: thinner, a sacral remnant disc is possible
 MIN_INTERIOR_AREA_FRACTION = 0.3  # of the median disc: smaller pieces between two discs are not discs
@@ -41,6 +42,7 @@ MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: cl
 MIN_BODY_FRACTION = 0.35  # of the typical body area: a smaller piece of bone in line with the discs is not a body
 _NAME = r"(?:T1[0-2]|T[1-9]|L[1-5]|S1)\b"
 COUNTED_NAME = re.compile(rf"(?<=\bso ){_NAME}(?= and every name above)|(?<=missing near ){_NAME}")  # in flags
+MIN_UNNAMED_ABOVE_FRACTION = 0.75  # of a level: unnamed bone above the top vertebra from which a review is asked
 MIN_CUT_DISC_FRACTION = 0.5  # of the median disc: a highest disc cut by the top edge and smaller is mostly outside
 
 
@@ -118,15 +120,33 @@ def _off_chain_mm(discs: list[_Disc], i: int) -> float:
 
 
 def _robust_chain(discs: list[_Disc]) -> list[_Disc]:
-    """Drop discs off the spinal column, iteratively, farthest first."""
+    """Drop discs off the spinal column, iteratively, farthest first (relative to what each may be off it).
+
+    The lowest disc may lie further off (``MAX_OFF_CHAIN_LOWEST_MM``): the lumbosacral junction bends the column
+    more sharply than any curve through the discs above follows, L5/S1 sitting well behind the line through L3/L4
+    and L4/L5 on a lordotic spine. Blobs below it along the sacrum are not excused by this: with no labelled bone
+    above them (the sacrum is unlabelled) they never reach the chain."""
     discs = list(discs)
     while len(discs) >= 4:
-        residuals = [_off_chain_mm(discs, i) for i in range(len(discs))]
-        worst = int(np.argmax(residuals))
-        if residuals[worst] <= MAX_OFF_CHAIN_MM:
+        lowest = int(np.argmax([d.centroid[0] for d in discs]))
+        limits = [MAX_OFF_CHAIN_LOWEST_MM if i == lowest else MAX_OFF_CHAIN_MM for i in range(len(discs))]
+        excess = [_off_chain_mm(discs, i) / limits[i] for i in range(len(discs))]
+        worst = int(np.argmax(excess))
+        if excess[worst] <= 1.0:
             break
         discs.pop(worst)
     return discs
+
+
+def _thecal_sac(canal: np.ndarray, min_fraction: float = 0.25) -> np.ndarray:
+    """The canal's own pieces: its largest connected piece and any other at least ``min_fraction`` of its size
+    (a canal pinched shut by stenosis comes in two). Small blobs the network calls canal elsewhere (in front of
+    the sacrum, in the pelvis) are left out, so that a disc is not judged "behind the canal" by one of them."""
+    pieces, n = ndimage.label(canal)
+    if n <= 1:
+        return canal
+    sizes = np.bincount(pieces.ravel())[1:]
+    return np.isin(pieces, 1 + np.flatnonzero(sizes >= min_fraction * sizes.max()))
 
 
 def _behind_canal(disc: _Disc, canal_pts: np.ndarray) -> bool:
@@ -203,7 +223,7 @@ def find_discs(
         disc = _disc_from_voxels(np.column_stack([np.zeros(len(local), int), local]), spacing)
         if disc.area_mm2 >= MIN_DISC_AREA_MM2 / 4:  # small pieces may still merge into a disc
             candidates.append(disc)
-    canal_pts = np.argwhere(np.any(slab == Structure.CANAL, axis=0)) * np.array(spacing[1:])
+    canal_pts = np.argwhere(_thecal_sac(np.any(slab == Structure.CANAL, axis=0))) * np.array(spacing[1:])
     candidates = [d for d in candidates if not _behind_canal(d, canal_pts)]
     candidates.sort(key=lambda d: -d.centroid[0])
     bone = np.any(slab == Structure.VERTEBRA, axis=0)
@@ -360,19 +380,21 @@ def _unnamed_above_flags(
     spacing: tuple[float, float, float],
     top_name: str,
 ) -> list[str]:
-    """A review flag when the column's bone (``voxels``, not yet unnamed) goes on for at least half a level above
-    the vertebra over the highest disc found: vertebrae there are left unnamed, their discs not found."""
+    """A review flag when the column's bone (``voxels``, not yet unnamed) goes on for most of a level
+    (``MIN_UNNAMED_ABOVE_FRACTION``) above the vertebra over the highest disc found: a disc there was not found.
+    Less is the lower part of the next vertebra at the image's top edge, whose disc lies outside: left unnamed
+    without a review, as on most lumbar fields of view."""
     on_column = voxels[(region >= 0) & (np.abs(voxels[:, 0] - mid) * spacing[0] <= MIDLINE_MM)]
     if not len(on_column):
         return []
     top, step = discs[-1], _top_spacing_mm(discs)
     reach = float(((on_column[:, 1:] * np.array(spacing[1:]) - top.centroid) @ top.axis).max()) - step
-    if reach < 0.5 * step:
+    if reach < MIN_UNNAMED_ABOVE_FRACTION * step:  # the lower part of the next vertebra, cut by the image's edge
         return []
     more = int(reach // step)  # levels shrink towards the head, so this many at least
-    what = f"at least {more} more vertebra{'e' if more > 1 else ''}" if more else "part of another vertebra"
+    what = f"at least {more} more vertebra{'e' if more > 1 else ''}" if more else "most of another vertebra"
     return [
-        f"bone goes on {reach:.0f} mm above {top_name}, {what} whose discs were not found: left unnamed (names "
+        f"bone goes on {reach:.0f} mm above {top_name}, {what}, whose discs were not found: left unnamed (names "
         "below are counted from the sacrum; count the levels above on the image)"
     ]
 
