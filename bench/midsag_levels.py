@@ -85,10 +85,24 @@ def main() -> None:
         "count_matches_listed": sum(r["found"] + 1 == r["listed"] for r in flagged),  # the flagged disc is left out
         "leaving_it_out_matches_listed": sum(r["found"] == r["listed"] for r in flagged),
     }
+    by_listed = {  # the longest fields of view (more discs listed) are where the top discs go missing
+        str(n): {
+            "n": sum(r["listed"] == n for r in rows),
+            "exact": sum(r["listed"] == n and r["found"] == n for r in rows),
+            "too_few": sum(r["listed"] == n and r["found"] < n for r in rows),
+            "too_many": sum(r["listed"] == n and r["found"] > n for r in rows),
+        }
+        for n in sorted({r["listed"] for r in rows})
+    }
     above = [r for r in rows if any(f.startswith("bone goes on") for f in r["flags"])]
     unnamed_above = {"n": len(above), "fewer_discs_than_listed": sum(r["found"] < r["listed"] for r in above)}
     name = f"midsag_levels_{Path(args.model).parent.name}" if args.model else "midsag_levels"
-    payload = {"summary": summary, "small_lowest_disc": small_lowest, "unnamed_above_highest_disc": unnamed_above}
+    payload = {
+        "summary": summary,
+        "by_listed_count": by_listed,
+        "small_lowest_disc": small_lowest,
+        "unnamed_above_highest_disc": unnamed_above,
+    }
     path = save(name, {"model": model, **payload, "series": rows})
 
     from rich.console import Console
@@ -115,8 +129,12 @@ def main() -> None:
         f"small lowest disc flagged in {small_lowest['n']} images: counting it matches the listed count in "
         f"{small_lowest['count_matches_listed']}, leaving it out in {small_lowest['leaving_it_out_matches_listed']}"
     )
+    for n, c in by_listed.items():
+        print(
+            f"{c['n']} series listing {n} discs: {c['exact']} exact, {c['too_few']} too few, {c['too_many']} too many"
+        )
     print(
-        f"bone above the highest disc's vertebra left unnamed in {unnamed_above['n']} images, "
+        f"review asked for bone going on above the highest disc's vertebra in {unnamed_above['n']} images, "
         f"{unnamed_above['fewer_discs_than_listed']} of them with fewer discs found than listed"
     )
     print(f"wrote {path}")

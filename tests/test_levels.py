@@ -201,6 +201,26 @@ def test_a_sharply_angled_l5s1_stays_in_the_chain_and_a_blob_further_off_does_no
     assert len(_robust_chain(interior)) == len(discs)
 
 
+@pytest.mark.parametrize("blob_area", [100.0, 150.0])
+def test_two_blobs_in_line_below_l5s1_do_not_vouch_for_each_other(blob_area):
+    """Two small blobs continuing the column's line below L5/S1 (sacral remnants): the end of the chain is judged
+    by the line through whole discs, and only a whole lowest disc gets the lumbosacral angle's wider margin, so the
+    far blob never becomes the lowest disc (it named every level one too low when it did)."""
+    from lumbar.tasks.levels import _robust_chain
+
+    rows = [365.0, 326, 278, 227, 184, 146, 107, 72, 41, 11]
+    cols = [285.0, 264, 257, 258, 267, 272, 274, 280, 286, 293]
+    discs = [_chain_disc(r, c) for r, c in zip(rows, cols, strict=True)]
+    for disc in discs:
+        disc.area_mm2 = 500.0
+    blobs = [_chain_disc(416.0, 380.0), _chain_disc(392.0, 323.0)]
+    for blob in blobs:
+        blob.area_mm2 = blob_area
+    kept = _robust_chain([*blobs, *discs])
+    assert all(any(d is k for k in kept) for d in discs)
+    assert all(d is not blobs[0] for d in kept)
+
+
 def _below_l5s1_behind_canal(phantom_semantic, phantom_instances):
     """Rows just below the L5/S1 disc and columns behind the canal, on every slice."""
     rows, _ = np.nonzero(phantom_instances[3] == disc_label("L5"))
@@ -359,6 +379,40 @@ def test_the_lower_part_of_the_next_vertebra_at_the_top_edge_is_unnamed_without_
         assert above.any() and np.all(result.instances[1, : l1_top - 8 - top_edge][above] == 0)
 
 
-def test_the_vertebra_above_the_highest_disc_cut_by_the_image_edge_raises_no_flag(phantom_semantic):
-    result = label_levels(phantom_semantic, SPACING)
-    assert _unnamed_above(result) == [] and result.vertebrae[-1].name == "T11"
+def test_the_names_the_new_flag_quotes_move_with_the_levels():
+    from lumbar.tasks.levels import renamed_up
+
+    result = label_levels(_long_column(discs_found=5)[0], SPACING)
+    (flag,) = _unnamed_above(result)
+    assert "above L1," in flag
+    (moved,) = _unnamed_above(renamed_up(result, 1))  # the CT pipeline's count from the sacrum: one level up
+    assert "above T12," in moved and moved.replace("above T12,", "above L1,") == flag
+
+
+def test_a_fleck_of_bone_far_above_asks_for_no_review():
+    """Nine pixels the network calls bone two levels above the top vertebra are not a vertebra whose disc was
+    missed: unnamed, but no reason to withhold the Summary (a body's worth of bone there is)."""
+    classes, bodies = _long_column()
+    t12_top = bodies[5][0]
+    field = classes[:, t12_top - 60 :].copy()  # the field reaches 60 mm above T12's body
+    field[:, :59][field[:, :59] != Structure.CANAL] = Structure.BACKGROUND  # nothing above T12 but the canal
+    fleck, body = field.copy(), field.copy()
+    fleck[:, 0:3, 45:48] = Structure.VERTEBRA
+    body[:, 0:20, 42:72] = Structure.VERTEBRA  # the lower part of a body, 20 mm of it, in the same place
+    assert _unnamed_above(label_levels(field, SPACING)) == []
+    fleck_result = label_levels(fleck, SPACING)
+    assert _unnamed_above(fleck_result) == [] and np.all(fleck_result.instances[:, 0:3, 45:48] == 0)
+    assert len(_unnamed_above(label_levels(body, SPACING))) == 1
+
+
+def test_the_tip_of_the_top_vertebra_past_the_next_disc_place_keeps_its_name():
+    """A piece of bone mostly below the plane where the next disc would lie (the top vertebra with a tall
+    articular process) is not cut at that plane."""
+    classes, bodies = _long_column(discs_found=5)
+    top = bodies[4][0]  # L1's body; above it the missed T12/L1 disc and T12 are drawn as bone
+    classes[:, : top - 1] = Structure.BACKGROUND  # the field ends just above L1: no bone a level beyond
+    classes[:, top - 20 : top, 70:74] = Structure.VERTEBRA  # a 20 mm process rising from L1's back
+    result = label_levels(classes, SPACING)
+    process = np.zeros(classes.shape[1:], bool)
+    process[top - 20 : top, 70:74] = True
+    assert np.all(result.instances[1][process] == VERTEBRA_IDS["L1"]) and _unnamed_above(result) == []

@@ -275,3 +275,33 @@ def test_a_worker_that_dies_fails_its_job_and_the_service_goes_on(tmp_path, monk
         with open(phantom_nifti, "rb") as f:
             second = _wait(client, client.post("/jobs", files={"file": ("b.nii.gz", f)}, headers=AUTH).json()["id"])
         assert second["status"] == "done", second
+
+
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [
+        (
+            "detached.mha",
+            b"ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_UCHAR\nElementDataFile = /etc/passwd\n",
+        ),
+        (
+            "detached.mha",
+            b"ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_UCHAR\n"
+            b"ElementDataFile = ../../../token\n",
+        ),
+        (
+            "detached.nrrd",
+            b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 4 4 4\nencoding: raw\ndata file: /etc/hostname\n\n",
+        ),
+    ],
+)
+def test_an_uploaded_header_pointing_at_files_elsewhere_fails_its_job_and_reads_nothing(service, name, header):
+    """A MetaImage or NRRD header may name its voxel file anywhere (a detached header): uploaded, it must not make the
+    service read the server's own files (the token, /etc) into an image it would then serve back."""
+    client, root = service
+    before = _outside(root)
+    job = _wait(client, client.post("/jobs", files={"file": (name, header)}, headers=AUTH).json()["id"])
+    assert job["status"] == "failed" and "\n" not in job["error"] and str(root) not in job["error"], job
+    assert "points to voxels outside its own folder" in job["error"], job
+    assert not job.get("files")
+    assert _outside(root) == before

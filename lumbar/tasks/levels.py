@@ -41,8 +41,11 @@ POSTERIOR_MARGIN_MM = 3.0  # bone this far behind a disc's posterior edge is pos
 MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: closer, not two levels
 MIN_BODY_FRACTION = 0.35  # of the typical body area: a smaller piece of bone in line with the discs is not a body
 _NAME = r"(?:T1[0-2]|T[1-9]|L[1-5]|S1)\b"
-COUNTED_NAME = re.compile(rf"(?<=\bso ){_NAME}(?= and every name above)|(?<=missing near ){_NAME}")  # in flags
+COUNTED_NAME = re.compile(  # level names that flags give from the count, renamed with the levels
+    rf"(?<=\bso ){_NAME}(?= and every name above)|(?<=missing near ){_NAME}|(?<=\bmm above ){_NAME}(?=,)"
+)
 MIN_UNNAMED_ABOVE_FRACTION = 0.75  # of a level: unnamed bone above the top vertebra from which a review is asked
+MIN_UNNAMED_ABOVE_AREA = 0.1  # of a level squared: that much of it (mid-sagittal) asks for the review, not a fleck
 MIN_CUT_DISC_FRACTION = 0.5  # of the median disc: a highest disc cut by the top edge and smaller is mostly outside
 
 
@@ -102,8 +105,9 @@ def _off_chain_mm(discs: list[_Disc], i: int) -> float:
     col(row) through all of them, or, for the top and bottom discs, from whichever is nearer of that curve
     and the line through their two nearest discs. At the ends the curve is an extrapolation that bends
     away from a strongly lordotic or kyphotic column (and L5/S1 or the top disc would be dropped); the
-    neighbours' line follows it. Interior discs keep the stricter curve alone, so that a blob between two
-    discs is not excused by a line through one of them.
+    neighbours' line follows it: the line through the two nearest whole discs (``_is_whole``), so that two blobs
+    in a row below the column do not vouch for each other. Interior discs keep the stricter curve alone, so that a
+    blob between two discs is not excused by a line through one of them.
     """
     rows = np.array([d.centroid[0] for d in discs])
     cols = np.array([d.centroid[1] for d in discs])
@@ -113,23 +117,34 @@ def _off_chain_mm(discs: list[_Disc], i: int) -> float:
     curve = abs(np.polyval(fit, rows[i]) - cols[i])
     if rows.min() < rows[i] < rows.max():
         return float(curve)
-    j, k = [n for n in np.argsort(np.abs(rows - rows[i]), kind="stable") if n != i][:2]
+    whole = [n for n in range(len(discs)) if n != i and _is_whole(discs, n)]
+    others = whole if len(whole) >= 2 else [n for n in range(len(discs)) if n != i]
+    j, k = sorted(others, key=lambda n: abs(rows[n] - rows[i]))[:2]  # two blobs in line must not excuse each other
     (u0, u1), (v0, v1) = discs[k].centroid - discs[j].centroid, discs[i].centroid - discs[j].centroid
     line = abs(u0 * v1 - u1 * v0) / max(float(np.hypot(u0, u1)), 1e-6)  # perpendicular distance to the line
     return float(min(curve, line))
 
 
+def _is_whole(discs: list[_Disc], i: int) -> bool:
+    """Whether disc ``i`` is as large as a whole disc (half the median area of the others or more), not a blob."""
+    others = [d.area_mm2 for n, d in enumerate(discs) if n != i]
+    return not others or discs[i].area_mm2 >= 0.5 * float(np.median(others))
+
+
 def _robust_chain(discs: list[_Disc]) -> list[_Disc]:
     """Drop discs off the spinal column, iteratively, farthest first (relative to what each may be off it).
 
-    The lowest disc may lie further off (``MAX_OFF_CHAIN_LOWEST_MM``): the lumbosacral junction bends the column
-    more sharply than any curve through the discs above follows, L5/S1 sitting well behind the line through L3/L4
-    and L4/L5 on a lordotic spine. Blobs below it along the sacrum are not excused by this: with no labelled bone
-    above them (the sacrum is unlabelled) they never reach the chain."""
+    A whole lowest disc may lie further off (``MAX_OFF_CHAIN_LOWEST_MM``): the lumbosacral junction bends the
+    column more sharply than any curve through the discs above follows, L5/S1 sitting well behind the line through
+    L3/L4 and L4/L5 on a lordotic spine. A small blob there (a sacral remnant the network outlines) is held to the
+    usual distance; one that stays is flagged as a possible remnant by :func:`small_lowest_disc_flags`."""
     discs = list(discs)
     while len(discs) >= 4:
         lowest = int(np.argmax([d.centroid[0] for d in discs]))
-        limits = [MAX_OFF_CHAIN_LOWEST_MM if i == lowest else MAX_OFF_CHAIN_MM for i in range(len(discs))]
+        limits = [
+            MAX_OFF_CHAIN_LOWEST_MM if i == lowest and _is_whole(discs, i) else MAX_OFF_CHAIN_MM
+            for i in range(len(discs))
+        ]
         excess = [_off_chain_mm(discs, i) / limits[i] for i in range(len(discs))]
         worst = int(np.argmax(excess))
         if excess[worst] <= 1.0:
@@ -292,7 +307,8 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
         return LevelLabelling(instances, [], ["no intervertebral disc found: levels cannot be named"])
     cut = discs.pop() if _mostly_outside(discs) else None
     names = CAUDAL_TO_CRANIAL
-    if len(discs) > len(names) - 1:
+    truncated = len(discs) > len(names) - 1
+    if truncated:
         flags.append(f"{len(discs)} discs found, more than can be named from the sacrum; the highest are left unnamed")
         discs = discs[: len(names) - 1]
 
@@ -314,10 +330,10 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     region[~np.isin(comp_of, _components_near(components, mid, spacing))] = -1
     if cut is not None:  # beyond a disc mostly outside the image, bone is as unnamed as bone outside it
         region[(bone_idx[:, 1:] * np.array(spacing[1:]) - cut.centroid) @ cut.axis > 0] = -1
-    beyond = _beyond_top_vertebra(bone_idx[:, 1:] * np.array(spacing[1:]), discs)
-    if cut is None and beyond.any():
+    beyond = _beyond_top_vertebra(bone_idx[:, 1:] * np.array(spacing[1:]), discs, comp_of)
+    if cut is None and not truncated and beyond.any():
         flags += _unnamed_above_flags(bone_idx[beyond], region[beyond], mid, discs, spacing, names[len(discs)])
-        region[beyond] = -1
+    region[beyond] = -1
     vertebra_labels = np.array([0, *(VERTEBRA_IDS[n] for n in names[: len(discs) + 1])], np.int16)
     instances[tuple(bone_idx.T)] = vertebra_labels[region + 1]
 
@@ -361,15 +377,23 @@ def _top_spacing_mm(discs: list[_Disc]) -> float:
     return float(np.median(gaps[-3:]))
 
 
-def _beyond_top_vertebra(points_mm: np.ndarray, discs: list[_Disc]) -> np.ndarray:
-    """Which points lie beyond the vertebra above the highest disc found: more than one level's spacing above
+def _beyond_top_vertebra(points_mm: np.ndarray, discs: list[_Disc], component_of: np.ndarray) -> np.ndarray:
+    """Which bone points lie beyond the vertebra above the highest disc found: more than one level's spacing above
     that disc's plane, where the next disc up would lie. That vertebra ends before there, so bone beyond belongs
     to levels whose discs were not found (a long field of view whose upper discs the network misses); named by
-    the planes alone it would all take the top vertebra's name. Needs two discs to know the spacing."""
+    the planes alone it would all take the top vertebra's name. A piece of bone (``component_of``) at least 80%
+    below that plane stays whole, as with the disc planes: the tip of the top vertebra's articular process keeps
+    its name. (A piece mostly beyond is cut at the plane: where a missed disc joins the top vertebra to the ones
+    above, that vertebra is part of it.) Needs two discs to know the spacing."""
     if len(discs) < 2:
         return np.zeros(len(points_mm), bool)
     top = discs[-1]
-    return (points_mm - top.centroid) @ top.axis > _top_spacing_mm(discs)
+    beyond = (points_mm - top.centroid) @ top.axis > _top_spacing_mm(discs)
+    for piece in np.unique(component_of[beyond]):
+        sel = component_of == piece
+        if beyond[sel].mean() <= 0.2:
+            beyond[sel] = False
+    return beyond
 
 
 def _unnamed_above_flags(
@@ -381,16 +405,17 @@ def _unnamed_above_flags(
     top_name: str,
 ) -> list[str]:
     """A review flag when the column's bone (``voxels``, not yet unnamed) goes on for most of a level
-    (``MIN_UNNAMED_ABOVE_FRACTION``) above the vertebra over the highest disc found: a disc there was not found.
-    Less is the lower part of the next vertebra at the image's top edge, whose disc lies outside: left unnamed
-    without a review, as on most lumbar fields of view."""
-    on_column = voxels[(region >= 0) & (np.abs(voxels[:, 0] - mid) * spacing[0] <= MIDLINE_MM)]
-    if not len(on_column):
-        return []
+    (``MIN_UNNAMED_ABOVE_FRACTION``) above the vertebra over the highest disc found, a body's worth of it on the
+    mid-sagittal slice (``MIN_UNNAMED_ABOVE_AREA``): a disc there was not found. Less is the lower part of the next
+    vertebra at the image's top edge, whose disc lies outside, or a fleck: left unnamed without a review."""
     top, step = discs[-1], _top_spacing_mm(discs)
-    reach = float(((on_column[:, 1:] * np.array(spacing[1:]) - top.centroid) @ top.axis).max()) - step
-    if reach < MIN_UNNAMED_ABOVE_FRACTION * step:  # the lower part of the next vertebra, cut by the image's edge
+    on_mid = voxels[(region >= 0) & (voxels[:, 0] == mid)]
+    past = ((on_mid[:, 1:] * np.array(spacing[1:]) - top.centroid) @ top.axis) - step
+    far = past >= MIN_UNNAMED_ABOVE_FRACTION * step
+    # the lower part of the next vertebra, cut by the image's edge, or a fleck: no review
+    if far.sum() * spacing[1] * spacing[2] < MIN_UNNAMED_ABOVE_AREA * step**2:
         return []
+    reach = float(past.max())
     more = int(reach // step)  # levels shrink towards the head, so this many at least
     what = f"at least {more} more vertebra{'e' if more > 1 else ''}" if more else "most of another vertebra"
     return [
