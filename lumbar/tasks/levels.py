@@ -12,8 +12,9 @@ Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``
    SPIDER leaves it unlabelled): L5/S1, L4/L5, ...; the pipeline then asks the lumbosacral check
    (:mod:`lumbar.tasks.lumbosacral`) whether that disc looks like L5/S1 with the sacrum below it.
 
-Bone more than one level's spacing above the highest disc found is left unnamed and flagged: its discs were
-missed (a long field of view), and the disc planes alone would give all of it the top vertebra's name.
+Bone more than one level's spacing above the highest disc found is left unnamed, and flagged where a body's worth
+of it lies most of a level further: its discs were missed (a long field of view), and the disc planes alone would
+give all of it the top vertebra's name.
 
 Anything that does not fit a normal spine (a small lowest disc, a gap where a disc should be,
 two discs with no vertebra between them, too few lumbar discs) becomes a review flag, never a silent guess.
