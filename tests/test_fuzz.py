@@ -278,3 +278,35 @@ def test_measurements_on_any_label_map_are_non_negative_or_not_measurable(case):
     assert all(d.meyerding_grade in (None, 0, 1, 2, 3, 4, 5) for d in m.discs.values())
     assert m.lordosis_deg is None or math.isfinite(m.lordosis_deg)
     assert m.narrowest_canal_ap_mm is None or m.narrowest_canal_ap_mm >= 0
+
+
+@functools.cache
+def compressed_bytes(suffix: str) -> tuple[bytes, int]:
+    """A small valid MetaImage (zlib) or NRRD (gzip) file whose voxels are compressed, and where its header ends."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"valid{suffix}"
+        sitk.WriteImage(sitk.GetImageFromArray(VOLUME), str(path), useCompression=True)
+        data = path.read_bytes()
+    end = data.index(b"ElementDataFile = LOCAL\n") + 24 if suffix == ".mha" else data.index(b"\n\n") + 2
+    return data, end
+
+
+@pytest.mark.parametrize("suffix", [".mha", ".nrrd"])
+@fuzz(200)
+@given(data=st.data())
+def test_a_damaged_compressed_payload_reads_or_raises_input_error(suffix, data):
+    """The header intact, the zlib/gzip stream after it cut short or corrupted: the decompressor must not take the
+    process down, and a stream that reads must give the file's own voxels (not zeros or garbage without a word)."""
+    valid, end = compressed_bytes(suffix)
+    payload = bytearray(valid[end:])
+    payload = payload[: data.draw(st.integers(0, len(payload)))]
+    for _ in range(data.draw(st.integers(0, 6)) if payload else 0):
+        payload[data.draw(st.integers(0, len(payload) - 1))] = data.draw(st.integers(0, 255))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"fuzz{suffix}"
+        path.write_bytes(valid[:end] + bytes(payload))
+        try:
+            image = read_image(path)
+        except InputError:
+            return
+        assert np.array_equal(np.sort(image.array.ravel()), np.sort(VOLUME.ravel()))  # read means the voxels

@@ -110,3 +110,50 @@ def test_headers_simpleitk_writes_pass(tmp_path, suffix):
 )
 def test_sound_headers_pass(tmp_path, name, text):
     assert header_problem(write(tmp_path, name, text)) is None
+
+
+VOXELS = (np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) * 7) % 300
+
+
+def _compressed(folder: Path, name: str) -> Path:
+    path = folder / name
+    sitk.WriteImage(sitk.GetImageFromArray(VOXELS), str(path), useCompression=True)
+    return path
+
+
+def _payload_file(path: Path) -> tuple[Path, int]:
+    """The file holding the compressed voxels and where they start (after the header when attached)."""
+    data = path.read_bytes()
+    if path.suffix == ".mha":
+        return path, data.index(b"ElementDataFile = LOCAL\n") + 24
+    if path.suffix == ".nrrd":
+        return path, data.index(b"\n\n") + 2
+    return next(p for p in path.parent.iterdir() if p != path and p.stem.startswith(path.stem)), 0
+
+
+@pytest.mark.parametrize("name", ["v.mha", "v.mhd", "v.nrrd", "v.nhdr"])
+def test_compressed_voxels_are_checked_to_the_last_byte(tmp_path, name):
+    """MetaIO reads a damaged zlib stream anyway (its voxels whatever memory held), teem lets some damaged gzip
+    streams through: the stream must end cleanly and give exactly the declared voxels."""
+    from lumbar.io.itk_header import compressed_voxels_problem
+
+    path = _compressed(tmp_path, name)
+    expected = VOXELS.nbytes
+    assert compressed_voxels_problem(path, expected) is None
+    assert "more than" in compressed_voxels_problem(path, expected - 2)
+    source, start = _payload_file(path)
+    whole = source.read_bytes()
+    source.write_bytes(whole[: start + (len(whole) - start) // 2])  # cut half way through the stream
+    assert "end before" in compressed_voxels_problem(path, expected)
+    flipped = bytearray(whole)
+    flipped[start + 12] ^= 0xFF  # one byte of the deflate data, well inside it
+    source.write_bytes(bytes(flipped))
+    assert compressed_voxels_problem(path, expected) is not None
+
+
+def test_uncompressed_voxels_are_not_decompressed(tmp_path):
+    from lumbar.io.itk_header import compressed_voxels_problem
+
+    path = tmp_path / "v.mha"
+    sitk.WriteImage(sitk.GetImageFromArray(VOXELS), str(path))
+    assert compressed_voxels_problem(path, 1) is None  # not compressed: the size is ITK's to check

@@ -9,7 +9,7 @@ import numpy as np
 from lumbar.errors import InputError
 from lumbar.image import LPS_TO_RAS, SpineImage
 from lumbar.io.arrays import check_size, check_volume, finite, guess_modality, picture_as_slice
-from lumbar.io.itk_header import header_problem
+from lumbar.io.itk_header import compressed_voxels_problem, header_problem
 
 ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
 
@@ -31,6 +31,9 @@ def read_itk(path: Path) -> SpineImage:
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InputError(f"{path}: not a readable {fmt} image ({first})") from None
+    damaged = compressed_voxels_problem(path, sitk.GetArrayViewFromImage(img).nbytes)
+    if damaged:  # ITK reads a damaged zlib stream anyway, its voxels whatever memory held
+        raise InputError(f"{path}: not a readable {fmt} image ({damaged})")
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             f"{path}: expected a grey-scale image, got {img.GetNumberOfComponentsPerPixel()} components per voxel"

@@ -8,11 +8,17 @@ end at a NUL, a lone CR or a colon; values split on tabs and other blanks), so m
 must instead be plain enough that every reading agrees. Printable ASCII only (a CRLF line end allowed), one
 ``Key = value`` (or ``field: value``) per line, the header complete within its first 64 KB, and every data file,
 numbered slices expanded, inside the header's own folder.
+
+Their decompressors trust the voxel stream too: a MetaImage whose zlib stream is damaged is read anyway, its voxels
+whatever memory held (MetaIO prints "Uncompress failed" and carries on), and teem's gzip reader lets some damaged
+NRRD streams through. So a compressed stream is decompressed here as well (``compressed_voxels_problem``): it must
+end cleanly and give exactly the voxels the header declares.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 
 METAIMAGE_SUFFIXES = (".mha", ".mhd")
@@ -128,4 +134,58 @@ def header_problem(path: Path) -> str | None:
                     raise _Refused(f"its header points to voxels outside its own folder ({name[:60]!r})")
     except _Refused as refused:
         return f"{refused}; refused"
+    return None
+
+
+def _compressed_stream(path: Path) -> tuple[Path, int, int] | None:
+    """Where the compressed voxels of this MetaImage (zlib) or NRRD (gzip) file begin: (file, offset, zlib wbits);
+    None when they are not compressed, or lie in several files, or after skipped lines or bytes."""
+    with open(path, "rb") as file:
+        data = file.read(HEADER_BYTES + LIST_BYTES)
+    try:
+        if path.suffix.lower() in METAIMAGE_SUFFIXES:
+            values, _ = _metaimage(data)
+            if values.get("compresseddata", ["false"])[-1].lower() != "true":
+                return None
+            end, source, wbits = META_END.search(data[:HEADER_BYTES]).end(), values["elementdatafile"][-1], 15
+        else:
+            values, _ = _nrrd(data)
+            if values.get("encoding", ["raw"])[-1].lower() not in ("gzip", "gz") or {"lineskip", "byteskip"} & set(
+                values
+            ):
+                return None
+            blank = re.search(rb"\r?\n\r?\n", data[:HEADER_BYTES])
+            end, source, wbits = blank.end() if blank else len(data), values.get("datafile", ["LOCAL"])[-1], 31
+    except _Refused:
+        return None
+    if source.upper() == "LOCAL":
+        return path, end, wbits
+    if "%" in source or source.upper().startswith("LIST") or " " in source.strip():
+        return None
+    return path.parent / source, 0, wbits
+
+
+def compressed_voxels_problem(path: Path, expected_bytes: int) -> str | None:
+    """Why the compressed voxels of ``path`` cannot be trusted (the stream is damaged, cut short, or gives other than
+    ``expected_bytes``), or None (also when they are not compressed)."""
+    stream = _compressed_stream(path)
+    if stream is None:
+        return None
+    source, offset, wbits = stream
+    inflate, produced = zlib.decompressobj(wbits), 0
+    with open(source, "rb") as file:
+        file.seek(offset)
+        try:
+            while not inflate.eof and (chunk := file.read(1 << 20)):
+                produced += len(inflate.decompress(chunk, expected_bytes + 1 - produced))
+                while inflate.unconsumed_tail and produced <= expected_bytes and not inflate.eof:
+                    produced += len(inflate.decompress(inflate.unconsumed_tail, expected_bytes + 1 - produced))
+        except zlib.error as error:
+            return f"its compressed voxels are damaged ({error}); refused"
+    if produced > expected_bytes:
+        return f"its compressed voxels hold more than the {expected_bytes} bytes its header declares; refused"
+    if not inflate.eof:
+        return "its compressed voxels end before their stream does (a cut or damaged file); refused"
+    if produced != expected_bytes:
+        return f"its compressed voxels hold {produced} bytes, not the {expected_bytes} its header declares; refused"
     return None
