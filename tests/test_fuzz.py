@@ -310,3 +310,29 @@ def test_a_damaged_compressed_payload_reads_or_raises_input_error(suffix, data):
         except InputError:
             return
         assert np.array_equal(np.sort(image.array.ravel()), np.sort(VOLUME.ravel()))  # read means the voxels
+
+
+@pytest.mark.parametrize("syntax", ["rle", "jpeg-ls", "jpeg2000", "jpeg"])
+def test_every_byte_of_compressed_dicom_pixel_data_damaged_reads_or_raises_input_error(tmp_path, syntax):
+    """Each of the first 48 bytes of the encapsulated pixel data set to 0x00, 0x7F or 0xFF in turn, through the
+    native decoders: found this way, pylibjpeg-rle's Rust decoder panics (pyo3's PanicException, which is not an
+    Exception, so it escaped as a traceback) on an RLE segment that overruns its frame."""
+    import pydicom
+
+    from lumbar.io.dicom_write import write_dicom_series
+    from lumbar.phantom import make_phantom
+
+    path = write_dicom_series(make_phantom(shape=(1, 64, 48), spacing_mm=(4.0, 1.0, 1.0)).image, tmp_path, syntax)[0]
+    valid = path.read_bytes()
+    encapsulated = pydicom.dcmread(path).PixelData
+    start = valid.index(encapsulated[:64])
+    refused = 0
+    for offset, value in itertools.product(range(48), (0x00, 0x7F, 0xFF)):
+        damaged = bytearray(valid)
+        damaged[start + offset] = value
+        path.write_bytes(bytes(damaged))
+        try:
+            read_image(path)
+        except InputError:
+            refused += 1
+    assert refused > 0  # the damage reaches the decoder

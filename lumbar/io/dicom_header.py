@@ -135,5 +135,7 @@ def decode(path: Path) -> tuple[pydicom.Dataset, np.ndarray]:
     try:
         ds = pydicom.dcmread(path)
         return ds, ds.pixel_array.astype(np.float32)
-    except Exception as exc:  # decoder errors come in many types
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # decoder errors come in many types; a Rust decoder's panic is not an Exception
         raise InputError(f"{path}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None
