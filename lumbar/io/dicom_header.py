@@ -135,7 +135,9 @@ def decode(path: Path) -> tuple[pydicom.Dataset, np.ndarray]:
     try:
         ds = pydicom.dcmread(path)
         return ds, ds.pixel_array.astype(np.float32)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # decoder errors come in many types; a Rust decoder's panic is not an Exception
+    except Exception as exc:  # decoder errors come in many types
         raise InputError(f"{path}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None
+    except BaseException as exc:  # a Rust decoder's panic (pyo3) is not an Exception; anything else goes on up
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise InputError(f"{path}: cannot decode DICOM pixel data (decoder panic: {exc})") from None

@@ -31,7 +31,7 @@ def read_itk(path: Path) -> SpineImage:
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InputError(f"{path}: not a readable {fmt} image ({first})") from None
-    damaged = compressed_voxels_problem(path, sitk.GetArrayViewFromImage(img).nbytes)
+    damaged = compressed_voxels_problem(path, sitk.GetArrayViewFromImage(img))
     if damaged:  # ITK reads a damaged zlib stream anyway, its voxels whatever memory held
         raise InputError(f"{path}: not a readable {fmt} image ({damaged})")
     if img.GetNumberOfComponentsPerPixel() != 1:

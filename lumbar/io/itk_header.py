@@ -17,9 +17,13 @@ end cleanly and give exactly the voxels the header declares.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 METAIMAGE_SUFFIXES = (".mha", ".mhd")
 NRRD_SUFFIXES = (".nrrd", ".nhdr")
@@ -137,55 +141,101 @@ def header_problem(path: Path) -> str | None:
     return None
 
 
-def _compressed_stream(path: Path) -> tuple[Path, int, int] | None:
-    """Where the compressed voxels of this MetaImage (zlib) or NRRD (gzip) file begin: (file, offset, zlib wbits);
-    None when they are not compressed, or lie in several files, or after skipped lines or bytes."""
+@dataclass(frozen=True)
+class _Stream:
+    """Where a file's compressed voxels are: the file, the byte they start at, zlib's wbits (15 zlib, 31 gzip),
+    how many compressed bytes the header says they take (None: to the end), and whether they are big-endian."""
+
+    file: Path
+    offset: int
+    wbits: int
+    size: int | None
+    big_endian: bool
+
+
+def _compressed_stream(path: Path) -> _Stream | None:
+    """Where the compressed voxels of this MetaImage (zlib) or NRRD (gzip) file are, None when they are not
+    compressed; refused (``_Refused``) where the header could send ITK elsewhere than this reading would look (a
+    ``HeaderSize``, skipped lines or bytes, several files, a key twice, a flag other than True/False): fail closed."""
     with open(path, "rb") as file:
         data = file.read(HEADER_BYTES + LIST_BYTES)
-    try:
-        if path.suffix.lower() in METAIMAGE_SUFFIXES:
-            values, _ = _metaimage(data)
-            if values.get("compresseddata", ["false"])[-1].lower() != "true":
-                return None
-            end, source, wbits = META_END.search(data[:HEADER_BYTES]).end(), values["elementdatafile"][-1], 15
-        else:
-            values, _ = _nrrd(data)
-            if values.get("encoding", ["raw"])[-1].lower() not in ("gzip", "gz") or {"lineskip", "byteskip"} & set(
-                values
-            ):
-                return None
-            blank = re.search(rb"\r?\n\r?\n", data[:HEADER_BYTES])
-            end, source, wbits = blank.end() if blank else len(data), values.get("datafile", ["LOCAL"])[-1], 31
-    except _Refused:
-        return None
+    if path.suffix.lower() in METAIMAGE_SUFFIXES:
+        values, _ = _metaimage(data)
+        flag = values.get("compresseddata", ["False"])
+        if len(flag) > 1 or flag[0].lower() not in ("true", "false"):
+            raise _Refused(
+                f"CompressedData {'given twice' if len(flag) > 1 else repr(flag[0][:20])}, not True or False"
+            )
+        if flag[0].lower() == "false":
+            return None
+        twice = [key for key, found in values.items() if len(found) > 1]
+        if twice or "headersize" in values:
+            raise _Refused(f"compressed voxels with {'the key ' + twice[0] + ' twice' if twice else 'a HeaderSize'}")
+        end, source = META_END.search(data[:HEADER_BYTES]).end(), values["elementdatafile"][0]
+        size = values.get("compresseddatasize", [None])[0]
+        if size is not None and not INTEGER.fullmatch(size):
+            raise _Refused(f"CompressedDataSize {size[:20]!r} is not a number")
+        order = values.get("binarydatabyteordermsb", values.get("elementbyteordermsb", ["False"]))[0].lower()
+        stream = (end, source, 15, int(size) if size is not None else None, order == "true")
+    else:
+        values, _ = _nrrd(data)
+        if values.get("encoding", ["raw"])[-1].lower() not in ("gzip", "gz"):
+            return None
+        if any(int(v) if INTEGER.fullmatch(v) else 1 for key in ("lineskip", "byteskip") for v in values.get(key, [])):
+            raise _Refused("compressed voxels after skipped lines or bytes")
+        blank = re.search(rb"\r?\n\r?\n", data[:HEADER_BYTES])
+        source = values.get("datafile", ["LOCAL"])[-1]
+        big = values.get("endian", ["little"])[-1].lower() == "big"
+        stream = (blank.end() if blank else len(data), source, 31, None, big)
+    offset, source, wbits, size, big_endian = stream
     if source.upper() == "LOCAL":
-        return path, end, wbits
-    if "%" in source or source.upper().startswith("LIST") or " " in source.strip():
-        return None
-    return path.parent / source, 0, wbits
+        return _Stream(path, offset, wbits, size, big_endian)
+    if "%" in source or source.upper().startswith("LIST"):
+        raise _Refused("compressed voxels in several files")
+    return _Stream(path.parent / source, 0, wbits, size, big_endian)
 
 
-def compressed_voxels_problem(path: Path, expected_bytes: int) -> str | None:
-    """Why the compressed voxels of ``path`` cannot be trusted (the stream is damaged, cut short, or gives other than
-    ``expected_bytes``), or None (also when they are not compressed)."""
-    stream = _compressed_stream(path)
+def compressed_voxels_problem(path: Path, voxels: np.ndarray) -> str | None:
+    """Why the compressed voxels of ``path`` cannot be trusted, or None (also when they are not compressed): the
+    stream (gzip: every member) must decompress without error, end where the header says, and give exactly the
+    bytes of ``voxels``, the array ITK read (compared by hash, in the file's byte order), so that any way ITK and
+    this reading could disagree on where the voxels are is a refusal, not a pass."""
+    try:
+        stream = _compressed_stream(path)
+    except _Refused as refused:
+        return f"{refused}; refused"
     if stream is None:
         return None
-    source, offset, wbits = stream
-    inflate, produced = zlib.decompressobj(wbits), 0
-    with open(source, "rb") as file:
-        file.seek(offset)
+    expected = np.ascontiguousarray(voxels.byteswap() if stream.big_endian and voxels.itemsize > 1 else voxels)
+    want = hashlib.blake2b(expected.view(np.uint8).reshape(-1)).digest()
+    digest, produced, consumed = hashlib.blake2b(), 0, 0
+    inflate = zlib.decompressobj(stream.wbits)
+    with open(stream.file, "rb") as file:
+        file.seek(stream.offset)
+        pending = b""
         try:
-            while not inflate.eof and (chunk := file.read(1 << 20)):
-                produced += len(inflate.decompress(chunk, expected_bytes + 1 - produced))
-                while inflate.unconsumed_tail and produced <= expected_bytes and not inflate.eof:
-                    produced += len(inflate.decompress(inflate.unconsumed_tail, expected_bytes + 1 - produced))
+            while produced <= expected.nbytes:
+                if not pending:
+                    pending = file.read(1 << 20)
+                    if not pending:
+                        break
+                chunk = inflate.decompress(pending, min(1 << 24, expected.nbytes + 1 - produced))
+                consumed += len(pending) - len(inflate.unconsumed_tail) - len(inflate.unused_data)
+                pending = inflate.unconsumed_tail
+                produced += len(chunk)
+                digest.update(chunk)
+                if inflate.eof:
+                    if stream.wbits != 31 or not inflate.unused_data:
+                        break
+                    pending, inflate = inflate.unused_data, zlib.decompressobj(stream.wbits)  # another gzip member
         except zlib.error as error:
             return f"its compressed voxels are damaged ({error}); refused"
-    if produced > expected_bytes:
-        return f"its compressed voxels hold more than the {expected_bytes} bytes its header declares; refused"
+    if produced > expected.nbytes:
+        return f"its compressed voxels hold more than the {expected.nbytes} bytes its header declares; refused"
     if not inflate.eof:
         return "its compressed voxels end before their stream does (a cut or damaged file); refused"
-    if produced != expected_bytes:
-        return f"its compressed voxels hold {produced} bytes, not the {expected_bytes} its header declares; refused"
+    if stream.size is not None and consumed != stream.size:
+        return f"its compressed voxels take {consumed} bytes, not the {stream.size} its header declares; refused"
+    if produced != expected.nbytes or digest.digest() != want:
+        return "its compressed voxels are not the voxels the image reader returned; refused"
     return None
