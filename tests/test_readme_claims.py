@@ -23,6 +23,7 @@ README = ROOT / "README.md"
 SOURCES = {
     "segmentation": "bench/claims/segmentation.json",
     "external": "bench/claims/external_segmentation.json",
+    "ensemble": "bench/claims/grading_ensemble.json",
     "midsag": "bench/claims/midsag_levels.json",
     "measurements": "bench/claims/measurements.json",
     "grade_validation": "bench/claims/grade_validation.json",
@@ -547,6 +548,75 @@ def external_claims() -> list[Claim]:
             ("segmentation",),
         ),
     ]
+
+
+def ensemble_claims() -> list[Claim]:
+    """Three grading networks averaged against each alone (measured, not shipped)."""
+    where = _in_passage("**Three networks beat one**", "the next step for this model")
+
+    def ba(e: dict, grade: str, run: str = "ensemble") -> float:
+        return e["balanced_accuracy"][run][grade]
+
+    def gain(e: dict, grade: str) -> str:
+        return f"{e['gain_over_members_mean_ci95'][grade][0]:+.3f}"
+
+    claims = [
+        Claim(
+            f"ensemble: {label}",
+            where,
+            partial(lambda e, grade, label: f"{label} {ba(e, grade):.2f}", grade=grade, label=label),
+            ("ensemble",),
+        )
+        for grade, label in (
+            ("herniation", "herniation"),
+            ("spondylolisthesis", "spondylolisthesis"),
+            ("narrowing", "narrowing"),
+            ("bulging", "bulging"),
+            ("pfirrmann", "Pfirrmann"),
+        )
+    ]
+    claims += [
+        Claim(
+            "ensemble: Pfirrmann kappa and within-one",
+            where,
+            lambda e: "κ {kappa:.2f}, within-one {within_one:.2f}".format(**e["ensemble_pfirrmann"]),
+            ("ensemble",),
+        ),
+        Claim(
+            "ensemble: herniation gain and CI",
+            where,
+            lambda e: "herniation gains {:+.3f} [{:.3f}, {:.3f}]".format(
+                *e["gain_over_members_mean_ci95"]["herniation"]
+            ),
+            ("ensemble",),
+        ),
+        Claim(
+            "ensemble: bulging and narrowing gains",
+            where,
+            lambda e: f"bulging {gain(e, 'bulging')} and narrowing {gain(e, 'narrowing')}",
+            ("ensemble",),
+        ),
+        Claim(
+            "ensemble: the other gains' range",
+            where,
+            lambda e: "{:+.3f} to {:+.3f}".format(
+                *sorted(
+                    e["gain_over_members_mean_ci95"][g][0]
+                    for g in ("pfirrmann", "modic", "endplate_upper", "endplate_lower", "spondylolisthesis")
+                )[::4]
+            ),
+            ("ensemble",),
+        ),
+        Claim(
+            "ensemble: members' herniation range",
+            where,
+            lambda e: "herniation {:.2f}–{:.2f}".format(
+                *sorted(v["herniation"] for k, v in e["balanced_accuracy"].items() if k != "ensemble")[::2]
+            ),
+            ("ensemble",),
+        ),
+    ]
+    return claims
 
 
 def midsag_claims() -> list[Claim]:
@@ -1517,6 +1587,7 @@ CLAIMS = [
     *segmentation_claims(),
     *midsag_claims(),
     *external_claims(),
+    *ensemble_claims(),
     *findings_claims(),
     *quality_and_speed_claims(),
     *resources_claims(),
