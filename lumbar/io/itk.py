@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,19 @@ import numpy as np
 from lumbar.errors import InputError
 from lumbar.image import LPS_TO_RAS, SpineImage
 from lumbar.io.arrays import check_size, check_volume, finite, guess_modality, picture_as_slice
-from lumbar.io.itk_header import compressed_voxels_problem, header_problem
+from lumbar.io.itk_header import NOT_THE_VOXELS, header_problem, inflate_voxels
 
 ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
+
+
+def _voxel_bytes(reader) -> int:
+    """How many bytes the image a SimpleITK reader has read the information of holds (from its pixel type's name,
+    e.g. "vector of 16-bit signed integer"; a complex value counts twice)."""
+    import SimpleITK as sitk
+
+    name = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    bits = int(re.search(r"(\d+)-bit", name)[1]) * (2 if name.startswith("complex") else 1)
+    return bits // 8 * reader.GetNumberOfComponents() * math.prod(reader.GetSize())
 
 
 def read_itk(path: Path) -> SpineImage:
@@ -27,13 +39,16 @@ def read_itk(path: Path) -> SpineImage:
     try:
         reader.ReadImageInformation()
         check_size(reader.GetSize(), path)
+        # compressed voxels first, so that a damaged stream is refused before MetaIO prints and misreads it
+        problem, inflated = inflate_voxels(path, _voxel_bytes(reader))
+        if problem:
+            raise InputError(f"{path}: not a readable {fmt} image ({problem})")
         img = reader.Execute()
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InputError(f"{path}: not a readable {fmt} image ({first})") from None
-    damaged = compressed_voxels_problem(path, sitk.GetArrayViewFromImage(img))
-    if damaged:  # ITK reads a damaged zlib stream anyway, its voxels whatever memory held
-        raise InputError(f"{path}: not a readable {fmt} image ({damaged})")
+    if inflated is not None and not inflated.holds(sitk.GetArrayViewFromImage(img)):
+        raise InputError(f"{path}: not a readable {fmt} image ({NOT_THE_VOXELS})")
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             f"{path}: expected a grey-scale image, got {img.GetNumberOfComponentsPerPixel()} components per voxel"

@@ -112,24 +112,30 @@ def _data_files(value: str, after: list[str]) -> list[str]:
     return [value, *words]
 
 
+def _header(path: Path) -> tuple[bytes, dict[str, list[str]], list[str]]:
+    """The file's first bytes (header, LIST lines and then some), its header's values and the lines after its data
+    file field, parsed as a MetaImage or a NRRD header by the file's ending."""
+    with open(path, "rb") as file:
+        data = file.read(HEADER_BYTES + LIST_BYTES)
+    return data, *(_metaimage(data) if path.suffix.lower() in METAIMAGE_SUFFIXES else _nrrd(data))
+
+
 def header_problem(path: Path) -> str | None:
     """Why ITK must not be handed this MetaImage or NRRD file (see the module's docstring), or None."""
     suffix = path.suffix.lower()
     if suffix not in METAIMAGE_SUFFIXES + NRRD_SUFFIXES:
         return None
     with open(path, "rb") as file:
-        data = file.read(HEADER_BYTES + LIST_BYTES)
-    if suffix in NRRD_SUFFIXES and not data.startswith(b"NRRD"):
-        return None  # not a NRRD header at all: ITK's reader refuses it by itself
+        if suffix in NRRD_SUFFIXES and file.read(4) != b"NRRD":
+            return None  # not a NRRD header at all: ITK's reader refuses it by itself
     try:
+        _, values, after = _header(path)
         if suffix in METAIMAGE_SUFFIXES:
-            values, after = _metaimage(data)
             for ndims in values.get("ndims", ["(none)"]):
                 if not re.fullmatch(r"[0-9]{1,2}", ndims) or not 1 <= int(ndims) <= MAX_DIMENSIONS:
                     raise _Refused(f"its header declares NDims = {ndims[:20]!r}, not 1 to {MAX_DIMENSIONS} dimensions")
             data_files = values["elementdatafile"]
         else:
-            values, after = _nrrd(data)
             data_files = values.get("datafile", [])
         folder = path.parent.resolve()
         for value in data_files:
@@ -157,10 +163,8 @@ def _compressed_stream(path: Path) -> _Stream | None:
     """Where the compressed voxels of this MetaImage (zlib) or NRRD (gzip) file are, None when they are not
     compressed; refused (``_Refused``) where the header could send ITK elsewhere than this reading would look (a
     ``HeaderSize``, skipped lines or bytes, several files, a key twice, a flag other than True/False): fail closed."""
-    with open(path, "rb") as file:
-        data = file.read(HEADER_BYTES + LIST_BYTES)
+    data, values, _ = _header(path)
     if path.suffix.lower() in METAIMAGE_SUFFIXES:
-        values, _ = _metaimage(data)
         flag = values.get("compresseddata", ["False"])
         if len(flag) > 1 or flag[0].lower() not in ("true", "false"):
             raise _Refused(
@@ -178,7 +182,6 @@ def _compressed_stream(path: Path) -> _Stream | None:
         order = values.get("binarydatabyteordermsb", values.get("elementbyteordermsb", ["False"]))[0].lower()
         stream = (end, source, 15, int(size) if size is not None else None, order == "true")
     else:
-        values, _ = _nrrd(data)
         if values.get("encoding", ["raw"])[-1].lower() not in ("gzip", "gz"):
             return None
         if any(int(v) if INTEGER.fullmatch(v) else 1 for key in ("lineskip", "byteskip") for v in values.get(key, [])):
@@ -195,31 +198,46 @@ def _compressed_stream(path: Path) -> _Stream | None:
     return _Stream(path.parent / source, 0, wbits, size, big_endian)
 
 
-def compressed_voxels_problem(path: Path, voxels: np.ndarray) -> str | None:
-    """Why the compressed voxels of ``path`` cannot be trusted, or None (also when they are not compressed): the
-    stream (gzip: every member) must decompress without error, end where the header says, and give exactly the
-    bytes of ``voxels``, the array ITK read (compared by hash, in the file's byte order), so that any way ITK and
-    this reading could disagree on where the voxels are is a refusal, not a pass."""
+@dataclass(frozen=True)
+class Inflated:
+    """What a file's compressed voxels decompress to: how many bytes, their hash, and their byte order."""
+
+    size: int
+    digest: bytes
+    big_endian: bool
+
+    def holds(self, voxels: np.ndarray) -> bool:
+        """Whether ``voxels`` (the array an image reader returned) are exactly these bytes."""
+        native = voxels.byteswap() if self.big_endian and voxels.itemsize > 1 else voxels
+        return (
+            self.size == voxels.nbytes
+            and hashlib.blake2b(np.ascontiguousarray(native).view(np.uint8)).digest() == self.digest
+        )
+
+
+def inflate_voxels(path: Path, most_bytes: int) -> tuple[str | None, Inflated | None]:
+    """(why the compressed voxels of ``path`` cannot be trusted, what they decompress to); (None, None) when they
+    are not compressed. The stream (gzip: every member) must decompress without error, end where the header says,
+    and give at most ``most_bytes`` (a bomb is cut off there). Run before ITK's reader, whose MetaIO would print
+    "Uncompress failed" on a damaged stream and read it anyway."""
     try:
         stream = _compressed_stream(path)
     except _Refused as refused:
-        return f"{refused}; refused"
+        return f"{refused}; refused", None
     if stream is None:
-        return None
-    expected = np.ascontiguousarray(voxels.byteswap() if stream.big_endian and voxels.itemsize > 1 else voxels)
-    want = hashlib.blake2b(expected.view(np.uint8).reshape(-1)).digest()
+        return None, None
     digest, produced, consumed = hashlib.blake2b(), 0, 0
     inflate = zlib.decompressobj(stream.wbits)
     with open(stream.file, "rb") as file:
         file.seek(stream.offset)
         pending = b""
         try:
-            while produced <= expected.nbytes:
+            while produced <= most_bytes:
                 if not pending:
                     pending = file.read(1 << 20)
                     if not pending:
                         break
-                chunk = inflate.decompress(pending, min(1 << 24, expected.nbytes + 1 - produced))
+                chunk = inflate.decompress(pending, min(1 << 24, most_bytes + 1 - produced))
                 consumed += len(pending) - len(inflate.unconsumed_tail) - len(inflate.unused_data)
                 pending = inflate.unconsumed_tail
                 produced += len(chunk)
@@ -229,13 +247,22 @@ def compressed_voxels_problem(path: Path, voxels: np.ndarray) -> str | None:
                         break
                     pending, inflate = inflate.unused_data, zlib.decompressobj(stream.wbits)  # another gzip member
         except zlib.error as error:
-            return f"its compressed voxels are damaged ({error}); refused"
-    if produced > expected.nbytes:
-        return f"its compressed voxels hold more than the {expected.nbytes} bytes its header declares; refused"
+            return f"its compressed voxels are damaged ({error}); refused", None
+    if produced > most_bytes:
+        return f"its compressed voxels hold more than the {most_bytes} bytes its header declares; refused", None
     if not inflate.eof:
-        return "its compressed voxels end before their stream does (a cut or damaged file); refused"
+        return "its compressed voxels end before their stream does (a cut or damaged file); refused", None
     if stream.size is not None and consumed != stream.size:
-        return f"its compressed voxels take {consumed} bytes, not the {stream.size} its header declares; refused"
-    if produced != expected.nbytes or digest.digest() != want:
-        return "its compressed voxels are not the voxels the image reader returned; refused"
-    return None
+        return f"its compressed voxels take {consumed} bytes, not the {stream.size} its header declares; refused", None
+    return None, Inflated(produced, digest.digest(), stream.big_endian)
+
+
+NOT_THE_VOXELS = "its compressed voxels are not the voxels the image reader returned; refused"
+
+
+def compressed_voxels_problem(path: Path, voxels: np.ndarray) -> str | None:
+    """Why the compressed voxels of ``path`` are not exactly ``voxels`` (the array ITK read, compared by hash in
+    the file's byte order), or None (also when they are not compressed): any way ITK and this reading could
+    disagree on where the voxels are is a refusal, not a pass."""
+    problem, inflated = inflate_voxels(path, voxels.nbytes)
+    return problem or (NOT_THE_VOXELS if inflated is not None and not inflated.holds(voxels) else None)
