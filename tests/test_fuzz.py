@@ -315,8 +315,8 @@ def test_a_damaged_compressed_payload_reads_or_raises_input_error(suffix, data):
 @pytest.mark.parametrize("syntax", ["rle", "jpeg-ls", "jpeg2000", "jpeg"])
 def test_every_byte_of_compressed_dicom_pixel_data_damaged_reads_or_raises_input_error(tmp_path, syntax):
     """Each of the first 48 bytes of the encapsulated pixel data set to 0x00, 0x7F or 0xFF in turn, through the
-    native decoders: found this way, pylibjpeg-rle's Rust decoder panics (pyo3's PanicException, which is not an
-    Exception, so it escaped as a traceback) on an RLE segment that overruns its frame."""
+    decoders: found this way, pylibjpeg-rle's Rust decoder panics on an RLE segment that overruns its frame (a
+    traceback, and a Rust backtrace on stderr that no handler holds back), so RLE is decoded by pydicom's own."""
     import pydicom
 
     from lumbar.io.dicom_write import write_dicom_series
