@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import save
+from grading_baselines import network_out_of_fold
 
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.metrics import balanced_accuracy, grade_metrics
@@ -32,25 +33,14 @@ GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)
 RESAMPLES = 1000
 
 
-def out_of_fold(run: Path, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Every disc's calibrated probabilities and (binary grades) decision threshold, from the fold that tested it."""
-    probs: dict[str, np.ndarray] = {}
+def thresholds_of(run: Path, n: int) -> dict[str, np.ndarray]:
+    """Every disc's decision threshold per binary grade: the one its testing fold chose on validation patients."""
     thresholds: dict[str, np.ndarray] = {}
     for path in sorted(run.glob("fold_*.json")):
         fold = json.loads(path.read_text())
-        rows = np.array(fold["index"])
-        for name, values in fold["probs"].items():
-            values = np.asarray(values)
-            probs.setdefault(name, np.zeros((n, *values.shape[1:])))[rows] = values
         for name, value in fold["thresholds"].items():
-            thresholds.setdefault(name, np.zeros(n))[rows] = value
-    return probs, thresholds
-
-
-def decided(probs: dict[str, np.ndarray], thresholds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Ordinal grades: the most probable class; binary: positive at or above the disc's own threshold."""
-    ordinal = decide({name: probs[name] for name in ORDINAL_GRADES}, {})
-    return ordinal | {name: (probs[name] >= thresholds[name]).astype(int) for name in BINARY_GRADES}
+            thresholds.setdefault(name, np.zeros(n))[np.array(fold["index"])] = value
+    return thresholds
 
 
 def gain_ci(truth: np.ndarray, ensemble: np.ndarray, members: list[np.ndarray], groups: np.ndarray) -> list[float]:
@@ -80,18 +70,17 @@ def main() -> None:
         raise SystemExit("the runs were trained on different disc crops: copy one samples.npz into every run")
     truth = {name: data["grades"][:, k] for k, name in enumerate(GRADES)}
     groups, n = data["patient"], len(data["patient"])
-    members = [out_of_fold(r, n) for r in runs]
-    mean_probs = {name: np.mean([m[0][name] for m in members], axis=0) for name in GRADES}
-    mean_thresholds = {name: np.mean([m[1][name] for m in members], axis=0) for name in BINARY_GRADES}
-    decisions = [decided(*m) for m in members]
-    ensemble = decided(mean_probs, mean_thresholds)
+    members = [network_out_of_fold(r, n) for r in runs]  # (decisions, probabilities) of each run
+    mean_probs = {name: np.mean([probs[name] for _, probs in members], axis=0) for name in GRADES}
+    mean_thresholds = {name: np.mean([thresholds_of(r, n)[name] for r in runs], axis=0) for name in BINARY_GRADES}
+    ensemble = decide(mean_probs, mean_thresholds)  # per-disc thresholds broadcast
     table = {
         str(run): {name: m["balanced_accuracy"] for name, m in grade_metrics(truth, d, p, groups).items()}
-        for run, d, (p, _) in zip(runs, decisions, members, strict=True)
+        for run, (d, p) in zip(runs, members, strict=True)
     }
     metrics = grade_metrics(truth, ensemble, mean_probs, groups)
     table["ensemble"] = {name: m["balanced_accuracy"] for name, m in metrics.items()}
-    gains = {name: gain_ci(truth[name], ensemble[name], [d[name] for d in decisions], groups) for name in GRADES}
+    gains = {name: gain_ci(truth[name], ensemble[name], [d[name] for d, _ in members], groups) for name in GRADES}
     summary = {
         "runs": [str(r) for r in runs],
         "balanced_accuracy": table,

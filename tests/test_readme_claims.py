@@ -521,7 +521,7 @@ def segmentation_claims() -> list[Claim]:
 
 def external_claims() -> list[Claim]:
     """The second centre's disc outlines against ours, beside SPIDER's held-out slices."""
-    where = _in_passage("The discs are not missed there", "further out all round")
+    where = _in_passage("The discs are not missed there", "the larger ones")
 
     def pooled(e: dict) -> str:
         pr = e["second_centre_mri"]["disc_precision_recall"]
@@ -554,8 +554,8 @@ def ensemble_claims() -> list[Claim]:
     """Three grading networks averaged against each alone (measured, not shipped)."""
     where = _in_passage("**Three networks beat one**", "the next step for this model")
 
-    def ba(e: dict, grade: str, run: str = "ensemble") -> float:
-        return e["balanced_accuracy"][run][grade]
+    def ba(e: dict, grade: str) -> float:
+        return e["balanced_accuracy"]["ensemble"][grade]
 
     def gain(e: dict, grade: str) -> str:
         return f"{e['gain_over_members_mean_ci95'][grade][0]:+.3f}"
