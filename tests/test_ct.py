@@ -341,10 +341,11 @@ def test_verse012_vertebrae_are_outlined_and_their_names_flagged():
 
 
 def test_totalsegmentator_example_is_named_from_its_sacrum():
-    """TotalSegmentator's example CT (T11-S1 in its labels, a peer's): the network's L5/S1 lies further behind
-    the line through the discs above it than other discs may (the lumbosacral angle) and is kept; the sacrum, joined to the ilia right below
-    it, confirms the count, so no disc is said to be missing. Every vertebra from T12 to S1 then carries the peer's
-    name (it was one level low without the sacrum, and S1 went unnamed while L5/S1 was dropped as off the column)."""
+    """TotalSegmentator's example CT (T11-S1 in its labels, a peer's): the network's L5/S1 lies further behind the
+    line through the discs above it than other discs may (the lumbosacral angle) and is kept; the sacrum, joined to
+    the ilia right below it, confirms the count, so no disc is said to be missing. Every vertebra from T12 to S1 then
+    carries the peer's name (it was one level low without the sacrum, and S1 went unnamed while L5/S1 was dropped as
+    off the column)."""
     folder = shared("ct", "totalsegmentator_example")
     seg = ct.segment(read_image(folder / "example_ct.nii.gz"))
     peer = read_image(folder / "example_ct_vertebrae_totalsegmentator.nii.gz").sagittal_slices()
