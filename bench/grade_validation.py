@@ -1,18 +1,21 @@
 """Which of the grading model's grades may state a finding? Each against the SPIDER expert, out of fold.
 
-Reads a ``lumbar train grading`` run folder (``--run``, default ``runs/grading5``): its ``samples.npz`` (every graded
-disc found on a T1, T2 or T2 SPACE mid-sagittal image of the 179 SPIDER training patients, with the expert's
-grades) and its ``fold_<k>.json`` (each disc's calibrated probabilities from the fold model that never saw its
-patient). Per finding (each binary grade; Modic 1-3 against 0; Pfirrmann 4-5 against 1-3) the probability is the
-score, and the operating point and its validation follow ``bench/validation.py`` (at most 5% of the expert's
-negative discs called, cross-fitted rates, precision >= 0.5). ``--ship`` writes the points into
-``lumbar/validation.json``, next to the measured findings: only validated grades reach a report's Summary. Prints
-a table, writes ``bench/results/grade_validation.json``.
+Reads ``lumbar train grading`` run folders (``--run``, default ``runs/grading5``): their ``samples.npz`` (every
+graded disc found on a T1, T2 or T2 SPACE mid-sagittal image of the 179 SPIDER training patients, with the expert's
+grades) and their ``fold_<k>.json`` (each disc's calibrated probabilities from the fold model that never saw its
+patient), averaged over the runs when there are several (the members of a ``lumbar train grading-ensemble``, whose
+ONNX ``--model`` names). The level guess uses the first run's folds. Per finding (each binary grade; Modic 1-3
+against 0; Pfirrmann 4-5 against 1-3) the probability is the score, and the operating point and its validation
+follow ``bench/validation.py`` (at most 5% of the expert's negative discs called, cross-fitted rates, precision
+>= 0.5). ``--ship`` writes the points into ``lumbar/validation.json``, next to the measured findings: only validated
+grades reach a report's Summary. Prints a table, writes ``bench/results/grade_validation.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from validation import MAX_FPR, scored_finding, ship, why_not
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.metrics import balanced_accuracy, bootstrap_metric_ci
 from lumbar.models.registry import weights_sha256
+from lumbar.train.grading_ensemble import ensemble_out_of_fold
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)  # the column order of samples.npz (lumbar/train/grading.py)
@@ -32,24 +36,6 @@ REFERENCE = (
     "SPIDER expert gradings (van der Graaf et al. 2024), 179 patients, mid-sagittal T1, T2 and T2 SPACE; each disc "
     "graded by the fold model of a patient 5-fold cross-validation that never saw its patient"
 )
-
-
-def out_of_fold(run: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    """(expert grades, out-of-fold probabilities, patient) for every disc of the run."""
-    samples = np.load(run / "samples.npz", allow_pickle=False)
-    truth = {name: samples["grades"][:, k] for k, name in enumerate(GRADES)}
-    n = len(samples["patient"])
-    probs: dict[str, np.ndarray] = {}
-    seen = np.zeros(n, bool)
-    for fold in sorted(run.glob("fold_*.json")):
-        record = json.loads(fold.read_text())
-        index = np.array(record["index"])
-        seen[index] = True
-        for name, values in record["probs"].items():
-            probs.setdefault(name, np.zeros((n, *np.shape(values)[1:])))[index] = np.array(values)
-    if not seen.all():
-        raise SystemExit(f"{run}: {int((~seen).sum())} discs have no out-of-fold prediction; finish the run first")
-    return truth, probs, samples["patient"]
 
 
 def level_guess(run: Path, truth: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -84,12 +70,22 @@ def _with_ci(metrics: dict) -> str:
 
 
 def main() -> None:
-    run = Path(sys.argv[sys.argv.index("--run") + 1]) if "--run" in sys.argv else ROOT / "runs" / "grading5"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", nargs="+", type=Path, default=[ROOT / "runs" / "grading5"], help="grading run(s)")
+    parser.add_argument("--model", type=Path, help="the ONNX these runs ship as (default: the one run's own)")
+    parser.add_argument("--ship", action="store_true", help="write the operating points into lumbar/validation.json")
+    args = parser.parse_args()
+    runs, run = args.run, args.run[0]
+    model = args.model or run / "grading.onnx"
     if not (run / "samples.npz").is_file():
         print(f"skipped: no grading run at {run} (lumbar train grading --data ../shared/data/spider -o {run})")
         return
-    truth, probs, patients = out_of_fold(run)
-    levels = np.load(run / "samples.npz", allow_pickle=False)["level"]
+    if len(runs) > 1 and not args.model:
+        raise SystemExit("several runs: name the ensemble they ship as with --model (lumbar train grading-ensemble)")
+    samples = np.load(run / "samples.npz", allow_pickle=False)
+    truth = {name: samples["grades"][:, k] for k, name in enumerate(GRADES)}
+    patients, levels = samples["patient"], samples["level"]
+    probs, _ = ensemble_out_of_fold(runs, len(patients))
     results = {name: scored_finding(t, p, patients, levels) for name, (t, p) in findings(truth, probs).items()}
     guess = level_guess(run, truth)
     baseline = {
@@ -99,8 +95,11 @@ def main() -> None:
         }
         for name in GRADES
     }
-    path = save("grade_validation", {"run": str(run), "findings": results, "level_guess": baseline})
-    if "--ship" in sys.argv:
+    path = save(
+        "grade_validation",
+        {"runs": [str(r) for r in runs], "model": str(model), "findings": results, "level_guess": baseline},
+    )
+    if args.ship:
         ship(
             "grades",
             {
@@ -108,8 +107,8 @@ def main() -> None:
                 "short_reference": "the SPIDER expert, out of fold (179 patients; T1, T2, T2 SPACE)",
                 "max_false_positive_rate": MAX_FPR,
                 "rates": "cross-fitted: the point chosen on half of the patients, measured on the other half",
-                "command": f"python bench/grade_validation.py --run {run.resolve().relative_to(ROOT)} --ship",
-                "model_sha256": weights_sha256(run / "grading.onnx"),
+                "command": shlex.join(["python", "bench/grade_validation.py", *sys.argv[1:]]),
+                "model_sha256": weights_sha256(model),
                 "level_guess_balanced_accuracy": {name: b["balanced_accuracy"] for name, b in baseline.items()},
                 "findings": {
                     name: {
@@ -152,7 +151,8 @@ def main() -> None:
             "validated" if r["validated"] else "no",
         )
     Console().print(table)
-    cv = json.loads((run / "cv.json").read_text())["metrics"] if (run / "cv.json").is_file() else {}
+    record = model.with_suffix(".json")
+    cv = json.loads(record.read_text())["cv"]["metrics"] if record.is_file() else {}
     guess_table = Table(title="Balanced accuracy, out of fold: the model against a guess from the disc's level alone")
     for column in ("grade", "model [95% CI]", "level guess [95% CI]"):
         guess_table.add_column(column)

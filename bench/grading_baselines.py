@@ -4,6 +4,8 @@ gradient boosting on the quantities the grades are defined by, read from the sam
 Reads a ``lumbar train grading`` run folder (``--run``, default ``runs/grading5``): its ``samples.npz`` (every graded
 disc crop with the expert's grades) and its ``fold_<k>.json`` (which discs each fold tests, and the network's
 out-of-fold calibrated probabilities, decided at that fold's thresholds, as ``lumbar train grading`` decides them).
+With several runs (the members of a ``lumbar train grading-ensemble``), the network is their ensemble: out-of-fold
+probabilities and thresholds averaged; the baselines use the first run's folds.
 
 The features model (scikit-learn's ``HistGradientBoostingClassifier``, balanced class weights, one per grade, fit on
 each fold's training patients only; a binary grade decided at the threshold with the best balanced accuracy on
@@ -34,6 +36,7 @@ from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.labels import SPINE_ORDER
 from lumbar.metrics import grade_metrics
 from lumbar.tasks.grading import decide, prepare_crops
+from lumbar.train.grading_ensemble import ensemble_out_of_fold
 
 GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)
 SEQUENCES = ("t1", "t2", "t2_SPACE")
@@ -81,21 +84,6 @@ def folds_of(run: Path, n: int) -> list[np.ndarray]:
     if not folds or not seen.all():
         raise SystemExit(f"{run}: the folds do not cover every disc; finish `lumbar train grading` first")
     return folds
-
-
-def network_out_of_fold(run: Path, n: int) -> tuple[dict, dict]:
-    """(decisions, probabilities) of the network, each disc from the fold model that never saw its patient."""
-    probs: dict[str, np.ndarray] = {}
-    preds = {name: np.zeros(n, int) for name in GRADES}
-    for path in sorted(run.glob("fold_*.json")):
-        record = json.loads(path.read_text())
-        index = np.array(record["index"])
-        p = {name: np.array(v) for name, v in record["probs"].items()}
-        decided = decide(p, record["thresholds"])
-        for name in GRADES:
-            probs.setdefault(name, np.zeros((n, *p[name].shape[1:])))[index] = p[name]
-            preds[name][index] = decided[name]
-    return preds, probs
 
 
 def _empty(n: int) -> tuple[dict, dict]:
@@ -221,8 +209,11 @@ def level_guess_out_of_fold(levels: np.ndarray, truth: dict, folds: list[np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", default="runs/grading5", help="a `lumbar train grading` run folder")
-    run = Path(parser.parse_args().run)
+    parser.add_argument(
+        "--run", nargs="+", type=Path, default=[Path("runs/grading5")], help="`lumbar train grading` run folder(s)"
+    )
+    runs = parser.parse_args().run
+    run = runs[0]  # its folds are the baselines' folds
     if not (run / "samples.npz").is_file():
         print(f"skipped: {run / 'samples.npz'} not found (run `lumbar train grading` first)")
         return
@@ -232,7 +223,8 @@ def main() -> None:
     folds = folds_of(run, n)
     x, names = crop_features(data["crops"], data["series"], data["level"])
     results = {}
-    network = network_out_of_fold(run, n)
+    probs, thresholds = ensemble_out_of_fold(runs, n)  # several runs: an ensemble (lumbar train grading-ensemble)
+    network = (decide(probs, thresholds), probs)
     for label, (preds, probs) in {
         "network": network,
         "features": features_out_of_fold(x, truth, folds, groups),
@@ -252,6 +244,7 @@ def main() -> None:
     }
     payload = {
         "run": str(run),
+        "network_runs": [str(r) for r in runs],
         "n_discs": n,
         "n_patients": len(set(groups)),
         "folds": len(folds),

@@ -15,7 +15,6 @@ and its summary to bench/claims/.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,24 +22,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import save
-from grading_baselines import network_out_of_fold
 
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.metrics import balanced_accuracy, grade_metrics
 from lumbar.tasks.grading import decide
+from lumbar.train.grading import out_of_fold
+from lumbar.train.grading_ensemble import ensemble_out_of_fold
 
 GRADES = (*ORDINAL_GRADES, *BINARY_GRADES)
 RESAMPLES = 1000
-
-
-def thresholds_of(run: Path, n: int) -> dict[str, np.ndarray]:
-    """Every disc's decision threshold per binary grade: the one its testing fold chose on validation patients."""
-    thresholds: dict[str, np.ndarray] = {}
-    for path in sorted(run.glob("fold_*.json")):
-        fold = json.loads(path.read_text())
-        for name, value in fold["thresholds"].items():
-            thresholds.setdefault(name, np.zeros(n))[np.array(fold["index"])] = value
-    return thresholds
 
 
 def gain_ci(truth: np.ndarray, ensemble: np.ndarray, members: list[np.ndarray], groups: np.ndarray) -> list[float]:
@@ -70,9 +60,8 @@ def main() -> None:
         raise SystemExit("the runs were trained on different disc crops: copy one samples.npz into every run")
     truth = {name: data["grades"][:, k] for k, name in enumerate(GRADES)}
     groups, n = data["patient"], len(data["patient"])
-    members = [network_out_of_fold(r, n) for r in runs]  # (decisions, probabilities) of each run
-    mean_probs = {name: np.mean([probs[name] for _, probs in members], axis=0) for name in GRADES}
-    mean_thresholds = {name: np.mean([thresholds_of(r, n)[name] for r in runs], axis=0) for name in BINARY_GRADES}
+    members = [(decide(p, t), p) for p, t in (out_of_fold(r, n) for r in runs)]  # (decisions, probabilities)
+    mean_probs, mean_thresholds = ensemble_out_of_fold(runs, n)
     ensemble = decide(mean_probs, mean_thresholds)  # per-disc thresholds broadcast
     table = {
         str(run): {name: m["balanced_accuracy"] for name, m in grade_metrics(truth, d, p, groups).items()}

@@ -493,6 +493,22 @@ def train_grading_cmd(
     console.print(f"wrote {path} and {out / 'cv.json'}")
 
 
+@train_app.command("grading-ensemble")
+@friendly_errors
+def train_grading_ensemble_cmd(
+    runs: list[Path] = typer.Argument(
+        ..., help="Finished `lumbar train grading` folders (other seeds, one samples.npz)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the combined grading.onnx / .pt / .json."),
+) -> None:
+    """Combine grading runs of several seeds into one model: their calibrated probabilities averaged."""
+    require_train_extra()
+    from lumbar.train.grading_ensemble import combine_grading_runs
+
+    path = combine_grading_runs(runs, out)
+    console.print(f"wrote {path} ({len(runs)} members)")
+
+
 @train_app.command("lumbosacral")
 @friendly_errors
 def train_lumbosacral_cmd(

@@ -231,6 +231,11 @@ def models_claims() -> list[Claim]:
     ]
 
 
+def _beaten(rival: Callable[[str], dict], model: Callable[[str], dict]) -> list[str]:
+    """The grades (README labels) whose balanced accuracy ``rival`` gives higher than ``model`` does."""
+    return [label for key, label in GRADES.items() if rival(key)["balanced_accuracy"] > model(key)["balanced_accuracy"]]
+
+
 def grading_claims() -> list[Claim]:
     """The grading section: cross-validation setup, coverage, the balanced-accuracy table, calibration."""
     heading = _in_passage("**Grading, patient", "Each series graded alone")
@@ -282,15 +287,9 @@ def grading_claims() -> list[Claim]:
             "grading: grades where the level guess beats the model",
             _in_passage("Targets (", "beats the model"),
             lambda m, g: (
-                "for "
-                + english_list(
-                    [
-                        label
-                        for key, label in GRADES.items()
-                        if g["level_guess"][key]["balanced_accuracy"] > _cv(m, key)["balanced_accuracy"]
-                    ]
-                )
-                + " the guess from the level beats the model"
+                f"for {english_list(beaten)} the guess from the level beats the model"
+                if (beaten := _beaten(lambda key: g["level_guess"][key], lambda key: _cv(m, key)))
+                else "no grade where the guess from the level beats the model"
             ),
             ("grading_model", "grade_validation"),
         ),
@@ -312,15 +311,13 @@ def grading_claims() -> list[Claim]:
             "grading: grades where the features model beats the network",
             _in_passage("The network beats it on every grade", "so the network stays"),
             lambda b: (
-                "every grade but "
-                + english_list(
-                    [
-                        label
-                        for key, label in GRADES.items()
-                        if b["results"]["features"][key]["balanced_accuracy"]
-                        > b["results"]["network"][key]["balanced_accuracy"]
-                    ]
+                f"every grade but {english_list(beaten)}"
+                if (
+                    beaten := _beaten(
+                        lambda key: b["results"]["features"][key], lambda key: b["results"]["network"][key]
+                    )
                 )
+                else "every grade ("
             ),
             ("grading_baselines",),
         )
@@ -551,8 +548,8 @@ def external_claims() -> list[Claim]:
 
 
 def ensemble_claims() -> list[Claim]:
-    """Three grading networks averaged against each alone (measured, not shipped)."""
-    where = _in_passage("**Three networks beat one**", "the next step for this model")
+    """Three grading networks averaged (the shipped model) against each alone."""
+    where = _in_passage("**Three networks beat one**", "which is why three ship")
 
     def ba(e: dict, grade: str) -> float:
         return e["balanced_accuracy"]["ensemble"][grade]

@@ -7,7 +7,7 @@ from monai.networks.nets import UNet
 from torch import nn
 
 from lumbar.errors import InputError
-from lumbar.grades import n_grading_outputs
+from lumbar.grades import ORDINAL_GRADES, grading_outputs, n_grading_outputs
 from lumbar.labels import Structure
 from lumbar.preprocess import RADIOGRAPH_OUTPUTS
 
@@ -76,6 +76,39 @@ class StudyGradingNet(nn.Module):
         sums = own.new_zeros(k, own.shape[1]).index_add(0, study, own)
         counts = own.new_zeros(k).index_add(0, study, own.new_ones(len(study)))
         return self.head(torch.cat([own, (sums / counts[:, None])[study]], 1))
+
+
+class GradingEnsemble(nn.Module):
+    """Several grading networks read as one: the mean of their calibrated probabilities, given back as logits.
+
+    Each member's logits are divided by its own temperatures (fitted on its validation patients), turned into
+    probabilities, and averaged; the output is the log of the mean class probabilities (ordinal grades) and the
+    log-odds of the mean positive probability (binary grades), so that a softmax or sigmoid at temperature 1 gives
+    the ensemble's probabilities back and everything downstream reads it like one network.
+    """
+
+    EPS = 1e-7
+
+    def __init__(self, members: list[nn.Module], temperatures: list[dict[str, float]]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        scale = torch.ones(len(members), n_grading_outputs())
+        for k, temps in enumerate(temperatures):
+            for name, where in grading_outputs().items():
+                scale[k, where] = temps.get(name, 1.0)
+        self.register_buffer("temperatures", scale)
+
+    def forward(self, image: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        logits = torch.stack([m(image, context) for m in self.members]) / self.temperatures[:, None, :]
+        out = []
+        for name, where in grading_outputs().items():  # in column order: slices that tile the output
+            z = logits[..., where]
+            if name in ORDINAL_GRADES:
+                out.append(torch.log(torch.softmax(z, -1).mean(0).clamp_min(self.EPS)))
+            else:
+                p = torch.sigmoid(z).mean(0).clamp(self.EPS, 1 - self.EPS)
+                out.append(torch.log(p) - torch.log1p(-p))
+        return torch.cat(out, 1)
 
 
 class LumbosacralNet(nn.Module):

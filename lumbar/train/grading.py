@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from lumbar.datasets.grading import GradingSample, build_from_spider
+from lumbar.errors import InputError
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES, grading_outputs, n_grading_outputs
 from lumbar.io.write import atomic_path, write_text
 from lumbar.metrics import grade_metrics
@@ -316,32 +317,49 @@ def cross_validate(samples: list[GradingSample], cfg: GradingConfig, progress: P
             ),
         )
         log.info("fold %d done: %d test discs", k, len(test))
-    n = len(samples)
-    discs = np.array([f"{s.patient} {s.level}" for s in samples])
-    empty = {
-        name: np.zeros((n, len(ORDINAL_GRADES[name]))) if name in ORDINAL_GRADES else np.zeros(n) for name in GRADES
-    }
-    probs, fused = {k: v.copy() for k, v in empty.items()}, {k: v.copy() for k, v in empty.items()}
-    preds, fused_preds = {name: np.zeros(n, int) for name in GRADES}, {name: np.zeros(n, int) for name in GRADES}
-    for k in range(cfg.folds):  # a patient's series all lie in one fold: fuse and decide with that fold's thresholds
-        fold = json.loads((out_dir / f"fold_{k}.json").read_text())
-        idx = np.array(fold["index"])
-        p = {name: np.array(v) for name, v in fold["probs"].items()}
-        q = fuse_same_disc(p, list(discs[idx]))
-        d, e = decide(p, fold["thresholds"]), decide(q, fold["thresholds"])
-        for name in GRADES:
-            probs[name][idx], preds[name][idx] = p[name], d[name]
-            fused[name][idx], fused_preds[name][idx] = q[name], e[name]
-    groups = np.array([s.patient for s in samples])
-    report = {
-        "folds": cfg.folds,
-        "n_discs": n,
-        "n_patients": len(patients),
-        "metrics": grade_metrics(targets(samples), preds, probs, groups),
-        "metrics_same_patient": grade_metrics(targets(samples), fused_preds, fused, groups),
-    }
+    probs, thresholds = out_of_fold(out_dir, len(samples))
+    report = {"folds": cfg.folds, **out_of_fold_report(samples, probs, thresholds)}
     write_text(out_dir / "cv.json", json.dumps(report, indent=1, default=float))
     return report
+
+
+def out_of_fold(run: Path, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A finished cross-validation's (probabilities, decision thresholds) for each of its ``n`` discs: the
+    calibrated probabilities of the fold model that never saw the disc's patient, and per binary grade the
+    threshold that fold chose on its validation patients."""
+    folds = sorted(Path(run).glob("fold_*.json"))
+    probs: dict[str, np.ndarray] = {}
+    thresholds = {name: np.full(n, np.nan) for name in BINARY_GRADES}
+    seen = np.zeros(n, bool)
+    for path in folds:
+        fold = json.loads(path.read_text())
+        index = np.array(fold["index"], int)
+        seen[index] = True
+        for name, values in fold["probs"].items():
+            values = np.asarray(values, float)
+            probs.setdefault(name, np.zeros((n, *values.shape[1:])))[index] = values
+        for name, value in fold["thresholds"].items():
+            thresholds[name][index] = value
+    if not folds or not seen.all():
+        raise InputError(f"{run}: {int((~seen).sum())} of {n} discs have no out-of-fold prediction; finish the run")
+    return probs, thresholds
+
+
+def out_of_fold_report(
+    samples: list[GradingSample], probs: dict[str, np.ndarray], thresholds: dict[str, np.ndarray]
+) -> dict:
+    """The cross-validated figures of out-of-fold ``probs``, each disc decided at its own ``thresholds``: every
+    series graded alone (``metrics``), and each disc from the mean of its patient's series (``metrics_same_patient``;
+    a patient's series lie in one fold, so they share its thresholds)."""
+    groups = np.array([s.patient for s in samples])
+    fused = fuse_same_disc(probs, [f"{s.patient} {s.level}" for s in samples])
+    truth = targets(samples)
+    return {
+        "n_discs": len(samples),
+        "n_patients": len(set(groups)),
+        "metrics": grade_metrics(truth, decide(probs, thresholds), probs, groups),
+        "metrics_same_patient": grade_metrics(truth, decide(fused, thresholds), fused, groups),
+    }
 
 
 def train_grading(cfg: GradingConfig, progress: Progress = SILENT) -> Path:
