@@ -42,6 +42,18 @@ def _read(
     return read_image(path, spacing_mm=spacing_mm, modality=modality, series=series), study_stem(path)
 
 
+VIEWS = ("frontal", "lateral")
+
+
+def with_view(image: SpineImage, view: str | None) -> SpineImage:
+    """``image`` with its radiograph view stated by the user (overriding the file's); unchanged for None."""
+    if view is None:
+        return image
+    if view.lower() not in VIEWS:
+        raise InputError(f"--view {view!r}: a radiograph's view is frontal or lateral")
+    return replace(image, view=view.lower(), view_guessed=False)
+
+
 def segment(
     source: Input,
     out: str | Path | None = None,
@@ -49,15 +61,17 @@ def segment(
     spacing_mm: float | None = None,
     modality: str | None = None,
     series: str | None = None,
+    view: str | None = None,
     force: bool = False,
     stem: str | None = None,
     progress: Progress = SILENT,
 ) -> Segmentation:
     """Segment an image and name its levels; with ``out``, also write the masks and levels JSON there,
-    named ``stem``."""
+    named ``stem``. ``view`` states a radiograph's view (frontal or lateral) where its file does not."""
     if out is not None:
         ensure_writable(out)
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
+    image = with_view(image, view)
     chosen = route(image, force)
     check_memory([image.shape], image.source)
     seg = chosen.pipeline.segment(chosen.image, progress, chosen.gate)
@@ -74,6 +88,7 @@ def analyze(
     spacing_mm: float | None = None,
     modality: str | None = None,
     series: str | None = None,
+    view: str | None = None,
     force: bool = False,
     report: bool = True,
     stem: str | None = None,
@@ -84,10 +99,12 @@ def analyze(
     """Analyse one image: findings, label maps and figures. With ``out``, also write everything into
     ``out/<stem>/`` (masks, findings.json and, with ``report``, the HTML and PDF report). ``withhold`` gives
     reasons the caller knows to withhold the Summary (a phantom, an image outside the validation's population);
-    ``shown_as`` names the input in the findings and report instead of its path (the service's stored upload)."""
+    ``shown_as`` names the input in the findings and report instead of its path (the service's stored upload);
+    ``view`` states a radiograph's view (frontal or lateral) where its file does not."""
     if out is not None:
         ensure_writable(out)
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
+    image = with_view(image, view)
     if shown_as is not None:
         image = replace(image, source=shown_as)
     if out is not None:

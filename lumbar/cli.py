@@ -185,6 +185,7 @@ def run_many(
         raise typer.Exit(2)
 
 
+VIEW_HELP = "A radiograph's view, frontal or lateral, where its file does not say (else the networks decide)."
 FORCE_HELP = "Run the sagittal MRI pipeline even on an image it does not support (CT, axial, ...), flagged for review."
 
 
@@ -198,6 +199,7 @@ def segment(
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
+    view: str = typer.Option(None, help=VIEW_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Segment vertebrae, discs and canal, and name every level (L1..S1)."""
@@ -205,7 +207,15 @@ def segment(
 
     def work(study: Path, name: str, stages: StageBar) -> Any:
         return run(
-            study, out, spacing_mm=spacing, modality=modality, series=series, force=force, stem=name, progress=stages
+            study,
+            out,
+            spacing_mm=spacing,
+            modality=modality,
+            series=series,
+            view=view,
+            force=force,
+            stem=name,
+            progress=stages,
         )
 
     def show(study: Path, name: str, seg: Any) -> None:
@@ -231,6 +241,7 @@ def analyze(
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     series: str = typer.Option(None, help="Series to use in a DICOM folder with several."),
+    view: str = typer.Option(None, help=VIEW_HELP),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
     same_patient: bool = typer.Option(
         False,
@@ -254,6 +265,8 @@ def analyze(
             console.print(f"  [yellow]review:[/yellow] {escape(reason)}", highlight=False)
 
     if same_patient:
+        if view:
+            raise InputError("--view states one radiograph's view; --same-patient joins a patient's MRI series")
         if series:
             raise InputError(
                 "--series picks one series of one DICOM folder; with --same-patient every sagittal series is used"
@@ -273,6 +286,7 @@ def analyze(
             spacing_mm=spacing,
             modality=modality,
             series=series,
+            view=view,
             force=force,
             report=report,
             stem=name,
@@ -284,6 +298,9 @@ def analyze(
 
 def found_text(findings: Any) -> str:
     """What an analysis found, in a few words: the discs of an MRI, the vertebrae and major curve of a radiograph."""
+    if findings.view == "lateral":
+        lordosis = f", lordosis {findings.lordosis_deg:.0f}°" if findings.lordosis_deg is not None else ""
+        return f"{len(findings.vertebrae)} vertebrae ({', '.join(v.level for v in findings.vertebrae)}){lordosis}"
     if findings.view == "frontal":
         major = next((c for c in findings.cobb_angles if c.curve == "major"), None)
         curve = (
@@ -557,6 +574,30 @@ def train_radiograph_cmd(
     cfg = RadiographConfig(data=str(data), out=str(out), epochs=epochs, limit=limit, seed=seed)
     with progress_bar() as bar:
         path = train_radiograph(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path}")
+
+
+@train_app.command("radiograph-lateral")
+@friendly_errors
+def train_radiograph_lateral_cmd(
+    data: Path = typer.Option(..., help="SPIDER-style folder: midsag/*.png and overview.csv (the anatomies)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run folder: anatomies, checkpoint, log, ONNX. Run again to resume."
+    ),
+    epochs: int = typer.Option(40, help="Most epochs; training stops earlier when validation stops improving."),
+    steps: int = typer.Option(60, help="Steps per epoch, each on 8 freshly rendered films."),
+    limit: int = typer.Option(None, help="Use only this many anatomies (a quick trial)."),
+    seed: int = typer.Option(0, help="Seed of the patient split and of training."),
+) -> None:
+    """Train the lateral radiograph network on synthetic lateral films rendered from MRI label maps."""
+    require_train_extra()
+    from lumbar.train.radiograph_lateral import LateralConfig, train_lateral
+
+    if not (data / "overview.csv").is_file() or not (data / "midsag").is_dir():
+        raise InputError(f"{data}: expected midsag/ and overview.csv (SPIDER layout)")
+    cfg = LateralConfig(data=str(data), out=str(out), epochs=epochs, steps_per_epoch=steps, limit=limit, seed=seed)
+    with progress_bar() as bar:
+        path = train_lateral(cfg, progress=StageBar(bar))
     console.print(f"wrote {path}")
 
 

@@ -17,7 +17,7 @@ from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -163,7 +163,8 @@ class Vertebra(_Frozen):
         None,
         description="Radiographs: the body's four corners as [x, y] in the input image's pixels (x = column, y = row, "
         "origin top-left); frontal: left-superior, right-superior, right-inferior, left-inferior, left and right as "
-        "in the image.",
+        "in the image; lateral: anterior-superior, posterior-superior, posterior-inferior, anterior-inferior (S1: its "
+        "inferior pair one body height down the sacrum, as the S1/S2 junction is seldom seen).",
     )
     detection_score: Probability | None = Field(
         None, description="Radiographs: the network's centre score for this body (0-1)."
@@ -227,10 +228,10 @@ class Findings(_Frozen):
     lumbar_version: str
     input: InputDescription
     models: dict[str, str]
-    view: Literal["sagittal", "frontal"] = Field(
+    view: Literal["sagittal", "frontal", "lateral"] = Field(
         "sagittal",
         description="sagittal: an MRI slice or volume, or a CT volume read in sagittal slices; frontal: a frontal "
-        "(AP/PA) radiograph.",
+        "(AP/PA) radiograph; lateral: a lateral radiograph.",
     )
     units: Literal["mm", "pixels"] = Field(description="Unit of every distance: pixels when the spacing is unknown.")
     discs: tuple[Disc, ...]

@@ -118,6 +118,8 @@ class SpineImage:
     other_series: tuple[str, ...] = ()  # series of the same folder that were not read
     source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
     stored_head_down: bool = False  # a picture stored upside down, turned upright here (outputs are turned back)
+    view: str | None = None  # radiographs: "frontal" or "lateral" (DICOM ViewPosition, --view, or the networks)
+    view_guessed: bool = False  # the view was decided by the networks, not stated
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:

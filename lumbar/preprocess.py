@@ -81,6 +81,8 @@ def pad_to_multiple(array: np.ndarray, multiple: int = GRID_MULTIPLE) -> tuple[n
 RADIOGRAPH_SHAPE = (512, 256)  # the frontal radiograph network's input: rows, columns (a full spine is tall)
 RADIOGRAPH_OUTPUTS = 9  # its output channels: a vertebral body's centre, then 4 corners x (dx, dy)...
 RADIOGRAPH_OFFSET_SCALE = 32.0  # ...the offsets in units of this many input pixels
+LATERAL_SHAPE = (384, 320)  # the lateral radiograph network's input: a lumbar film is nearly square
+LATERAL_OUTPUTS = 10  # its channels: the frontal network's nine, then S1's centre (names are counted from it)
 
 
 @dataclass(frozen=True)

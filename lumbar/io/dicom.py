@@ -232,9 +232,20 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     return SpineImage.from_array(volume, affine, **_provenance(first, items, where))
 
 
+LATERAL_VIEWS = {"LAT", "LL", "RL", "LLD", "RLD", "LATERAL"}  # DICOM ViewPosition (C.8.11.5) of a lateral film
+FRONTAL_VIEWS = {"AP", "PA", "APLD", "APRD", "PALD", "PARD"}
+
+
+def view_of(ds: pydicom.Dataset) -> str | None:
+    """A radiograph's view from its ``ViewPosition``: "lateral", "frontal", or None when the file does not say."""
+    position = str(ds.get("ViewPosition", "") or "").strip().upper()
+    return "lateral" if position in LATERAL_VIEWS else "frontal" if position in FRONTAL_VIEWS else None
+
+
 def _provenance(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]], where: Path) -> dict:
     """Where the image came from, as the typed fields of :class:`SpineImage`."""
     return {
+        "view": view_of(first),
         "modality": modality(first),
         "source": str(where),
         "format": "DICOM",

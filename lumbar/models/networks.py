@@ -141,14 +141,14 @@ def load_torch_segmentation(name: str = "segmentation") -> nn.Module:
     return net.eval()
 
 
-def radiograph_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.Module:
-    """2D U-Net (MONAI) from a grey radiograph to the vertebra-centre channel and eight corner offsets. The centre
-    channel starts at a 1% prior (CenterNet's initialisation), so the first steps are not spent unlearning 0.5
-    on every background pixel."""
+def radiograph_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256), outputs: int = RADIOGRAPH_OUTPUTS) -> nn.Module:
+    """2D U-Net (MONAI) from a grey radiograph to the vertebra-centre channel and eight corner offsets (and, for
+    lateral films, a tenth channel: S1's centre). The centre channels start at a 1% prior (CenterNet's
+    initialisation), so the first steps are not spent unlearning 0.5 on every background pixel."""
     net = UNet(
         spatial_dims=2,
         in_channels=1,
-        out_channels=RADIOGRAPH_OUTPUTS,
+        out_channels=outputs,
         channels=channels,
         strides=(2,) * (len(channels) - 1),
         num_res_units=1,
@@ -157,6 +157,7 @@ def radiograph_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.Mod
     last = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
     with torch.no_grad():
         last.bias[0] = -4.6
+        last.bias[9:] = -4.6
     return net
 
 

@@ -24,6 +24,7 @@ from lumbar.labels import STRUCTURE_NAMES, Structure
 from lumbar.preprocess import (
     CROP_SHAPE,
     GRID_MULTIPLE,
+    LATERAL_SHAPE,
     LUMBOSACRAL_PATCH_PX,
     LUMBOSACRAL_PIXEL_MM,
     MODEL_SPACING_MM,
@@ -109,6 +110,19 @@ REGISTRY: dict[str, ModelSpec] = {
             ),
             labels={"centre": 0, "corner_offsets": [1, 8]},
             description="frontal spine radiographs: each vertebral body's centre and four corners, T1 to L5",
+        ),
+        ModelSpec(
+            "radiograph_lateral",
+            "radiograph",
+            (Modality.RADIOGRAPH,),
+            ("projection",),
+            InputSpec(
+                crop_shape=LATERAL_SHAPE,
+                normalisation="letterboxed into the shape (aspect kept, zero padding); percentile 0.5-99.5 to [0, 1]",
+            ),
+            labels={"centre": 0, "corner_offsets": [1, 8], "s1_centre": 9},
+            description="lateral spine radiographs (patient facing left): each vertebral body's centre and four "
+            "corners, and S1's centre; trained on synthetic films only",
         ),
         ModelSpec(
             "lumbosacral",

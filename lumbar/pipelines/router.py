@@ -1,9 +1,11 @@
 """Pick the pipeline for an image, or refuse it with one line that says why and what to do.
 
 Each pipeline says which images it reads (its models' registry entries decide); today that is sagittal
-MRI, frontal radiographs and CT volumes. Lateral radiographs, fluoroscopy and ultrasound get pipelines of their
-own here; until they do, such an image is refused rather than run through models that never saw its kind. ``force``
-runs the sagittal MRI pipeline anyway, and the run carries a reason that withholds its Summary.
+MRI, frontal and lateral radiographs and CT volumes. A radiograph whose file does not state its view is read by
+both radiograph networks and goes to the one it reads as (:func:`xr_lateral.radiograph_view`). Fluoroscopy and
+ultrasound get pipelines of their own here; until they do, such an image is refused rather than run through models
+that never saw its kind. ``force`` runs the sagittal MRI pipeline anyway, and the run carries a reason that
+withholds its Summary.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Protocol
 
 from lumbar.errors import InputError
 from lumbar.image import Modality, SpineImage
-from lumbar.pipelines import ct, mr_sagittal, xr_frontal
+from lumbar.pipelines import ct, mr_sagittal, xr_frontal, xr_lateral
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.preprocess import field_problem
 from lumbar.progress import Progress
@@ -43,7 +45,7 @@ class Pipeline(Protocol):
     ) -> list[Result]: ...
 
 
-PIPELINES: tuple[Pipeline, ...] = (mr_sagittal, xr_frontal, ct)  # type: ignore[assignment]
+PIPELINES: tuple[Pipeline, ...] = (mr_sagittal, xr_frontal, xr_lateral, ct)  # type: ignore[assignment]
 
 
 class UnsupportedImage(InputError):
@@ -82,21 +84,33 @@ def _field_problem(image: SpineImage) -> str | None:
 
 
 def _most_specific(image: SpineImage, reasons: list[str]) -> str:
-    own = [why for pipeline, why in zip(PIPELINES, reasons) if image.modality in pipeline.MODALITIES]
+    """The refusal of the pipeline made for the image's modality (and, for a radiograph, its view)."""
+    own = [
+        why
+        for pipeline, why in zip(PIPELINES, reasons)
+        if image.modality in pipeline.MODALITIES and getattr(pipeline, "VIEW", None) in (None, image.view)
+    ]
     return own[0] if own else reasons[0]
 
 
 def route(image: SpineImage, force: bool = False) -> Route:
     """The pipeline that reads ``image``; with ``force``, the sagittal MRI pipeline for any image, flagged. A
-    picture whose file does not state its modality (read as MR) is read as a radiograph where the radiograph
-    network finds a spine in it (:func:`xr_frontal.reads_as_radiograph`); its modality stays marked as guessed.
+    picture whose file does not state its modality (read as MR) is read as a radiograph where a radiograph
+    network finds a spine in it (:func:`xr_frontal.reads_as_radiograph`, :func:`xr_lateral.reads_as_lateral`); its
+    modality stays marked as guessed, as does a radiograph's view that its file does not state.
     A field of view larger than a body (a wrong voxel size) is refused even with ``force``: resampled to the
     networks' pixel size it would ask for gigabytes."""
     too_large = _field_problem(image)
     if too_large:
         raise UnsupportedImage(f"{image.source}: not supported: {too_large}", too_large)
-    if image.modality_guessed and image.modality is Modality.MR and xr_frontal.reads_as_radiograph(image):
+    if (
+        image.modality_guessed
+        and image.modality is Modality.MR
+        and (xr_frontal.reads_as_radiograph(image) or xr_lateral.reads_as_lateral(image))
+    ):
         image = replace(image, modality=Modality.RADIOGRAPH)
+    if image.modality is Modality.RADIOGRAPH and image.view is None and image.is_2d:
+        image = replace(image, view=xr_lateral.radiograph_view(image.sagittal_slices()[0]), view_guessed=True)
     refusals = []
     for pipeline in PIPELINES:
         why = pipeline.refusal(image)

@@ -30,6 +30,7 @@ from lumbar.validation import load_validation
 from lumbar.version import __version__
 
 NAME = "xr_frontal"
+VIEW = "frontal"  # the radiograph view it reads (the router prefers its refusal for such a film)
 DESCRIPTION = "frontal (AP/PA) spine radiographs, T1 to L5"
 MODALITIES = REGISTRY["radiograph"].modalities
 LEVELS = FRONTAL_LEVELS  # T1 ... L5: what the training films span
@@ -44,6 +45,8 @@ def refusal(image: SpineImage) -> str | None:
     spec = REGISTRY["radiograph"]
     if image.modality not in spec.modalities:
         return f"{image.modality.value} images: the radiograph model reads projection radiographs (XR) only"
+    if image.view == "lateral":
+        return "a lateral radiograph: the frontal radiograph model reads AP/PA films"
     if not spec.shipped:
         return "radiographs: no radiograph model ships in this installation"
     if not image.is_2d:

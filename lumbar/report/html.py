@@ -86,6 +86,7 @@ def render_html(f: Findings, figures: Figures) -> str:
     return env.get_template("report.html.j2").render(
         f=f,
         frontal=f.view == "frontal",
+        lateral=f.view == "lateral",
         ct=f.input.modality == "CT" and f.view == "sagittal",
         title=title,
         unit=f.units,

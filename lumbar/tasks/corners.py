@@ -36,10 +36,13 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
-def decode(logits: np.ndarray, max_count: int, min_score: float = MIN_SCORE) -> list[FoundVertebra]:
+def decode(
+    logits: np.ndarray, max_count: int, min_score: float = MIN_SCORE, reorder: bool = True
+) -> list[FoundVertebra]:
     """The vertebrae in one output ``(9, h, w)``: at most ``max_count`` peaks of at least ``min_score``, the
     strongest kept, returned top to bottom. A peak's centre and corners are the means over its 3x3 neighbourhood
-    weighted by the centre channel."""
+    weighted by the centre channel. ``reorder`` puts each quad in the frontal order (:func:`ordered_quad`: the
+    frontal films' annotations came twisted); a lateral network's corners keep the order they were trained in."""
     heat = sigmoid(logits[0])
     peaks = (heat == ndimage.maximum_filter(heat, size=PEAK_WINDOW, mode="constant")) & (heat >= min_score)
     rows, cols = np.nonzero(peaks)
@@ -54,7 +57,7 @@ def decode(logits: np.ndarray, max_count: int, min_score: float = MIN_SCORE) -> 
         offsets = logits[1:, r0:r1, c0:c1].reshape(4, 2, *weights.shape) * OFFSET_SCALE
         readings = offsets + np.stack([xx, yy])[None]
         corners = (readings * weights).sum((2, 3)) / weights.sum()
-        found.append(FoundVertebra(centre, ordered_quad(corners), float(heat[r, c])))
+        found.append(FoundVertebra(centre, ordered_quad(corners) if reorder else corners, float(heat[r, c])))
     return sorted(found, key=lambda v: v.centre[1])
 
 
@@ -63,9 +66,11 @@ def decode_in_image(logits: np.ndarray, box: Letterbox, max_count: int) -> list[
     return [FoundVertebra(box.to_image(v.centre), box.to_image(v.corners), v.score) for v in decode(logits, max_count)]
 
 
-def targets(corners: np.ndarray, shape: tuple[int, int], radius: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def targets(
+    corners: np.ndarray, shape: tuple[int, int], radius: int = 2, spread: float = 0.1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training targets for bodies with ``corners (n, 4, 2)`` in the network's pixels: the centre channel (a
-    Gaussian at each body's centre, its width a tenth of the body's height), the corner offsets ``(8, h, w)`` and
+    Gaussian at each body's centre, its width ``spread`` of the body's height), the corner offsets ``(8, h, w)`` and
     where they count ``(h, w)`` (pixels within ``radius`` of a centre)."""
     h, w = shape
     heat = np.zeros((h, w), np.float32)
@@ -75,7 +80,7 @@ def targets(corners: np.ndarray, shape: tuple[int, int], radius: int = 2) -> tup
     for quad in np.asarray(corners, np.float64):
         centre = quad.mean(0)
         height = np.linalg.norm(quad[3] - quad[0]) / 2 + np.linalg.norm(quad[2] - quad[1]) / 2
-        sigma = max(1.0, 0.1 * height)
+        sigma = max(1.0, spread * height)
         x0, y0 = round(centre[0]), round(centre[1])
         r0, r1, c0, c1 = (
             max(y0 - 4 * int(sigma) - 2, 0),

@@ -79,13 +79,15 @@ def split_groups(radiographs: list[Radiograph], fraction: float, seed: int) -> t
     return [r for r in radiographs if r.group not in held], [r for r in radiographs if r.group in held]
 
 
-def random_geometry(image: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate (+-10 deg), scale (0.85-1.15, slightly anisotropic), shift and mirror (one in two) about the box
+def random_geometry(
+    image: np.ndarray, corners: np.ndarray, rng: np.random.Generator, mirror_chance: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate (+-10 deg), scale (0.85-1.15, slightly anisotropic), shift and mirror (``mirror_chance``) about the box
     centre; the corners follow, and a mirrored body's corners swap sides."""
     h, w = image.shape
     angle = np.radians(rng.uniform(-10, 10))
     scale = np.exp(rng.uniform(-0.15, 0.15)) * np.exp(rng.uniform(-0.08, 0.08) * np.array([1.0, -1.0]))
-    mirror = rng.random() < 0.5
+    mirror = rng.random() < mirror_chance
     # forward map (x, y) -> (x', y') = R S F (p - c) + c + t
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     forward = rotation @ np.diag(scale) @ np.diag([-1.0 if mirror else 1.0, 1.0])
@@ -136,15 +138,19 @@ def draw_batch(examples: list[Example], n: int, rng: np.random.Generator, intens
 OFFSET_WEIGHT = 4.0  # the offsets' L1 (in units of 32 px) against the focal loss: 0.125 per pixel, as CenterNet's 0.1
 
 
-def loss_fn(logits: torch.Tensor, heat: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Focal loss on the centre channel (positives where the target is 1) plus L1 on the corner offsets."""
-    p = torch.sigmoid(logits[:, 0]).clamp(1e-4, 1 - 1e-4)
+def focal_loss(logit: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss of a centre channel ``(b, h, w)`` (positives where the target is 1)."""
+    p = torch.sigmoid(logit).clamp(1e-4, 1 - 1e-4)
     positive = heat.eq(1).float()
-    focal = -(
+    return -(
         positive * (1 - p) ** 2 * torch.log(p) + (1 - positive) * (1 - heat) ** 4 * p**2 * torch.log(1 - p)
     ).sum() / positive.sum().clamp(min=1)
-    l1 = (F.l1_loss(logits[:, 1:], offset, reduction="none") * weight[:, None]).sum() / (8 * weight.sum()).clamp(min=1)
-    return focal + OFFSET_WEIGHT * l1
+
+
+def loss_fn(logits: torch.Tensor, heat: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Focal loss on the centre channel plus L1 on the corner offsets (channels 1-8)."""
+    l1 = (F.l1_loss(logits[:, 1:9], offset, reduction="none") * weight[:, None]).sum() / (8 * weight.sum()).clamp(min=1)
+    return focal_loss(logits[:, 0], heat) + OFFSET_WEIGHT * l1
 
 
 def predict(net: torch.nn.Module, examples: list[Example]) -> list[np.ndarray]:

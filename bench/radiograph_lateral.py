@@ -1,0 +1,280 @@
+"""Lateral radiographs: bodies, corners, names and lordosis on films the network never saw, and the view decision.
+
+No labelled lateral radiograph exists here, so every figure is on projections:
+* **held-out synthetic films**: rendered (``lumbar/train/lateral_drr.py``) from the anatomies of the SPIDER patients
+  the model's record lists as test patients (never used in training or model selection), ``--films`` per anatomy
+  with random fields of view, every other one mirrored (the patient facing right), read through the pipeline's own
+  path (both ways round, named from the S1 peak). Per film and body: corner error in mm and in % of the body's
+  height (median, 95% CI by patient bootstrap), bodies missed, bodies named right, whether the facing was right,
+  lordosis L1-S1 error where the truth shows both. Beside it the same figures for **a trivial baseline**: every
+  body at the mean position, relative to the film, that it has over the training anatomies;
+* **films projected from real CTs** (water-equivalent path from the CT's HU, exposed like the synthetic films):
+  the TotalSegmentator example CT (T11-S1, TotalSegmentator's labels as the truth) and VerSe 012 (T10-L3, manual
+  labels; no sacrum, so names cannot be anchored): corner error in mm, named right;
+* **the view decision** (``xr_lateral.radiograph_view``) on the 128 real frontal test films of ``xray_ap`` and on
+  the held-out synthetic lateral films; **routing of pictures of unstated modality** (``reads_as_lateral``) on
+  SPIDER's 360 mid-sagittal MRI pictures (must stay MRI) and the frontal test films;
+* time per film (read both ways round) on this machine.
+
+``python bench/radiograph_lateral.py [--model runs/lateral/radiograph_lateral.onnx] [--films 3]`` writes
+``bench/results/radiograph_lateral.json`` and its summary to ``bench/claims/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED_DATA, save
+
+from lumbar.image import Modality, SpineImage
+from lumbar.metrics import bootstrap_metric_ci, corner_errors
+from lumbar.models.registry import load_model
+from lumbar.pipelines import xr_lateral
+from lumbar.tasks import lateral
+from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, ct_film, render
+from lumbar.train.radiograph_lateral import field_of_view
+
+ROOT = Path(__file__).resolve().parents[1]
+SPIDER = SHARED_DATA / "spider"
+
+
+def picture_of(film: np.ndarray, modality: Modality = Modality.RADIOGRAPH) -> SpineImage:
+    return SpineImage.from_sagittal_slices(film[None], (PIXEL_MM, PIXEL_MM, PIXEL_MM), modality=modality)
+
+
+def named_right(truth: np.ndarray, truth_names: list[str], found: np.ndarray, names: list[str]) -> tuple[int, int]:
+    """(bodies found and named as the truth names them, bodies found): a found body is the truth's nearest
+    within half its height."""
+    right = matched = 0
+    heights = lateral.heights(truth).mean(1) if len(truth) else np.zeros(0)
+    for c, name in zip(found, names):
+        d = np.linalg.norm(truth.mean(1) - c.mean(0), axis=1) if len(truth) else np.array([np.inf])
+        k = int(np.argmin(d))
+        if d[k] <= heights[k] / 2:
+            matched += 1
+            right += truth_names[k] == name
+    return right, matched
+
+
+def read(film: np.ndarray, model) -> tuple[np.ndarray, list[str], bool, list[str]]:
+    """(corners top to bottom, names, faces right, review flags) as the pipeline reads ``film``."""
+    reading = xr_lateral.read_film(film, model)
+    found, names, flags = xr_lateral.names_and_flags(reading)
+    return np.array([v.corners for v in found]).reshape(-1, 4, 2), names, reading.faces_right, flags
+
+
+def lordosis(names: list[str], corners: np.ndarray, faces_right: bool, width: int) -> float | None:
+    measured = lateral.facing_left(corners, width) if faces_right else corners
+    return lateral.alignment(names, measured).lordosis_deg
+
+
+def synthetic(model, record: dict, films_per: int) -> dict:
+    anatomies_dir = ROOT / "runs" / "lateral" / "anatomies"
+    test = set(record["split_patients"]["test"])
+    train = set(record["split_patients"]["training"])
+    paths = sorted(anatomies_dir.glob("*.npz"))
+    anatomies = [Anatomy.load(p) for p in paths]
+    held = [a for a in anatomies if a.patient in test]
+    mean_shape = _mean_spine([a for a in anatomies if a.patient in train])
+    rows, base_rows = [], []
+    rng = np.random.default_rng(2026)
+    for anatomy in held:
+        for k in range(films_per):
+            film, corners = field_of_view(render(anatomy, rng), anatomy.corners, rng)
+            inside = ((corners >= 0) & (corners < np.array(film.shape[::-1]) - 1)).all(axis=(1, 2))
+            truth, truth_names = corners[inside], [n for n, i in zip(anatomy.names, inside) if i]
+            mirrored = k % 2 == 1
+            width = film.shape[1]
+            if mirrored:
+                film, truth = film[:, ::-1].copy(), lateral.facing_left(truth, width)
+            found, names, faces_right, flags = read(film, model)
+            px, pct, missed = corner_errors(truth, found)
+            right, matched = named_right(truth, truth_names, found, names)
+            true_lordosis = lordosis(truth_names, truth, mirrored, width)
+            got = lordosis(names, found, faces_right, width)
+            rows.append(
+                {
+                    "series": anatomy.series,
+                    "patient": anatomy.patient,
+                    "mirrored": mirrored,
+                    "facing_right_read": faces_right,
+                    "bodies": len(truth),
+                    "missed": missed,
+                    "named_right": right,
+                    "matched": matched,
+                    "errors_mm": (px * PIXEL_MM).tolist(),
+                    "errors_pct": pct.tolist(),
+                    "lordosis_true": true_lordosis,
+                    "lordosis_read": got,
+                    "flags": flags,
+                    "read_as_lateral": xr_lateral.radiograph_view(film, model) == "lateral",
+                }
+            )
+            base = _place_mean_spine(mean_shape, truth, truth_names)
+            bpx, _, bmissed = corner_errors(truth, base)
+            base_rows.append({"patient": anatomy.patient, "errors_mm": (bpx * PIXEL_MM).tolist(), "missed": bmissed})
+    return {"rows": rows, "baseline_rows": base_rows, "test_patients": len({a.patient for a in held})}
+
+
+def _mean_spine(anatomies: list[Anatomy]) -> dict[str, np.ndarray]:
+    """Each body's mean corners relative to its column: the corners minus the L3 centre, over training anatomies."""
+    by_name: dict[str, list[np.ndarray]] = {}
+    for a in anatomies:
+        if "L3" not in a.names:
+            continue
+        origin = a.corners[a.names.index("L3")].mean(0)
+        for name, c in zip(a.names, a.corners):
+            by_name.setdefault(name, []).append(c - origin)
+    return {name: np.mean(cs, axis=0) for name, cs in by_name.items()}
+
+
+def _place_mean_spine(mean: dict[str, np.ndarray], truth: np.ndarray, names: list[str]) -> np.ndarray:
+    """The baseline's bodies on a film: the mean spine centred on the film's bodies' centroid (no image read)."""
+    if not len(truth):
+        return np.zeros((0, 4, 2))
+    placed = np.array([mean[n] for n in names if n in mean])
+    return placed - placed.reshape(-1, 2).mean(0) + truth.reshape(-1, 2).mean(0)
+
+
+def ct_films(model) -> list[dict]:
+    import nibabel as nib
+
+    out = []
+    cases = [
+        (
+            "TotalSegmentator example",
+            SHARED_DATA / "ct/totalsegmentator_example/example_ct.nii.gz",
+            SHARED_DATA / "ct/totalsegmentator_example/example_ct_vertebrae_totalsegmentator.nii.gz",
+            {26: "S1", 27: "L5", 28: "L4", 29: "L3", 30: "L2", 31: "L1", 32: "T12", 33: "T11"},
+        ),
+        (
+            "VerSe 012",
+            SHARED_DATA / "ct/verse19_sub-verse012/sub-verse012_ct.nii.gz",
+            SHARED_DATA / "ct/verse19_sub-verse012/sub-verse012_seg-vert_msk.nii.gz",
+            {17: "T10", 18: "T11", 19: "T12", 20: "L1", 21: "L2", 22: "L3"},
+        ),
+    ]
+    for name, ct_path, label_path, names in cases:
+        if not ct_path.is_file():
+            continue
+        ct, labels = nib.as_closest_canonical(nib.load(ct_path)), nib.as_closest_canonical(nib.load(label_path))
+        film, truth, truth_names = ct_film(
+            ct.get_fdata(), np.rint(labels.get_fdata()).astype(int), tuple(ct.header.get_zooms()[:3]), names
+        )
+        found, found_names, faces_right, flags = read(film, model)
+        px, pct, missed = corner_errors(truth, found)
+        right, matched = named_right(truth, truth_names, found, found_names)
+        out.append(
+            {
+                "ct": name,
+                "bodies": len(truth),
+                "truth_names": truth_names,
+                "found_names": found_names,
+                "missed": missed,
+                "named_right": right,
+                "matched": matched,
+                "corner_error_mm_median": float(np.median(px) * PIXEL_MM) if len(px) else None,
+                "corner_error_pct_median": float(np.median(pct)) if len(pct) else None,
+                "facing_right_read": faces_right,
+                "flags": flags,
+                "read_as_lateral": xr_lateral.radiograph_view(film, model) == "lateral",
+            }
+        )
+    return out
+
+
+def frontal_films(model) -> dict:
+    from lumbar.datasets.xray_ap import read_image as read_radiograph
+    from lumbar.datasets.xray_ap import read_part
+
+    root = SHARED_DATA / "xray_ap"
+    if not root.is_dir():
+        return {}
+    views, routed = [], []
+    for radiograph in read_part(root, "test"):
+        picture = read_radiograph(radiograph)
+        views.append(xr_lateral.radiograph_view(picture, model))
+        routed.append(xr_lateral.reads_as_lateral(picture_of(picture, Modality.MR), model))
+    return {
+        "films": len(views),
+        "read_as_lateral": int(sum(v == "lateral" for v in views)),
+        "lateral_route_true": int(sum(routed)),
+    }
+
+
+def mri_pictures(model) -> dict:
+    from lumbar.io import read_image
+
+    pictures = sorted((SPIDER / "midsag").glob("*.png"))
+    hits = [p.stem for p in pictures if xr_lateral.reads_as_lateral(read_image(p), model)]
+    return {"pictures": len(pictures), "read_as_lateral_radiographs": len(hits), "which": hits}
+
+
+def summarise(synth: dict, cts: list[dict], frontal: dict, mri: dict, speed_s: float, record: dict) -> dict:
+    rows, base = synth["rows"], synth["baseline_rows"]
+    errors = np.concatenate([r["errors_mm"] for r in rows]) if rows else np.zeros(0)
+    groups = np.concatenate([[r["patient"]] * len(r["errors_mm"]) for r in rows]) if rows else np.zeros(0)
+    pct = np.concatenate([r["errors_pct"] for r in rows]) if rows else np.zeros(0)
+    base_errors = np.concatenate([r["errors_mm"] for r in base]) if base else np.zeros(0)
+    with_lordosis = [r for r in rows if r["lordosis_true"] is not None and r["lordosis_read"] is not None]
+    lordosis_err = np.array([abs(r["lordosis_read"] - r["lordosis_true"]) for r in with_lordosis])
+    return {
+        "model": record.get("name"),
+        "test_patients": synth["test_patients"],
+        "films": len(rows),
+        "bodies": int(sum(r["bodies"] for r in rows)),
+        "corner_error_mm_median": float(np.median(errors)) if len(errors) else None,
+        "corner_error_mm_median_ci95": bootstrap_metric_ci(np.median, [errors], groups) if len(errors) else None,
+        "corner_error_pct_median": float(np.median(pct)) if len(pct) else None,
+        "bodies_missed": int(sum(r["missed"] for r in rows)),
+        "named_right": int(sum(r["named_right"] for r in rows)),
+        "named_matched": int(sum(r["matched"] for r in rows)),
+        "facing_right": int(sum(r["mirrored"] == r["facing_right_read"] for r in rows)),
+        "lordosis_films": len(with_lordosis),
+        "lordosis_error_deg_median": float(np.median(lordosis_err)) if len(lordosis_err) else None,
+        "lordosis_within_5_deg": int((lordosis_err <= 5).sum()),
+        "synthetic_read_as_lateral": int(sum(r["read_as_lateral"] for r in rows)),
+        "baseline_corner_error_mm_median": float(np.median(base_errors)) if len(base_errors) else None,
+        "ct_films": cts,
+        "frontal_films": frontal,
+        "mri_pictures": {k: v for k, v in mri.items() if k != "which"},
+        "seconds_per_film": speed_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="a trained radiograph_lateral ONNX (default: the shipped one)")
+    parser.add_argument("--films", type=int, default=3, help="films rendered per held-out anatomy")
+    args = parser.parse_args()
+    model = load_model("radiograph_lateral", args.model)
+    record_path = Path(model.path).with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    if not (ROOT / "runs" / "lateral" / "anatomies").is_dir():
+        print("skipped: no anatomies (lumbar train radiograph-lateral builds them in runs/lateral/anatomies)")
+        return
+    synth = synthetic(model, record, args.films)
+    cts = ct_films(model)
+    frontal = frontal_films(model)
+    mri = mri_pictures(model)
+    film = np.zeros((400, 360), np.float32)
+    film[100:300, 100:260] = 1
+    start = time.perf_counter()
+    for _ in range(10):
+        xr_lateral.read_film(film, model)
+    speed = (time.perf_counter() - start) / 10
+    summary = summarise(synth, cts, frontal, mri, speed, record)
+    path = save("radiograph_lateral", {**summary, "rows": synth["rows"], "mri_which": mri.get("which", [])})
+    print(json.dumps(summary, indent=1, default=float))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

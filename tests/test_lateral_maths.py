@@ -1,0 +1,95 @@
+"""Lateral radiograph maths with known answers: corners of drawn bodies, heights, tilts, slips, lordosis."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from lumbar.tasks import lateral
+
+
+def quad(centre, depth, height, tilt_deg, anterior_height=None):
+    """A body facing left: corners AS, PS, PI, AI of a depth x height box turned by ``tilt_deg`` (anterior end
+    lower for positive tilt), the anterior wall ``anterior_height`` tall (a wedge) if given."""
+    a = np.radians(tilt_deg)
+    along = np.array([-np.cos(a), np.sin(a)])  # posterior -> anterior along the superior endplate
+    up = np.array([-np.sin(a), -np.cos(a)])  # towards the head, perpendicular to it
+    c = np.asarray(centre, float)
+    h_front = anterior_height if anterior_height is not None else height
+    ps = c - along * depth / 2 + up * height / 2
+    pi = c - along * depth / 2 - up * height / 2
+    ai = c + along * depth / 2 - up * height / 2
+    as_ = ai + up * h_front
+    return np.array([as_, ps, pi, ai])
+
+
+def drawn(corners, shape=(200, 200)):
+    canvas = Image.new("L", shape[::-1], 0)
+    ImageDraw.Draw(canvas).polygon([tuple(p) for p in corners], fill=1)
+    return np.asarray(canvas, bool)
+
+
+@pytest.mark.parametrize("tilt", [0.0, 12.0, -20.0, 35.0])
+def test_body_corners_of_a_drawn_box_are_its_corners(tilt):
+    truth = quad((100, 100), 60, 40, tilt)
+    a = np.radians(tilt)
+    up = np.array([-np.sin(a), -np.cos(a)])
+    found = lateral.body_corners(drawn(truth), up)
+    assert np.abs(found - truth).max() < 2.5  # a rasterised corner lies within about a pixel and a half
+
+
+def test_body_corners_ignore_which_way_up_is_given_across():
+    truth = quad((100, 100), 60, 40, 0.0)
+    found = lateral.body_corners(drawn(truth), np.array([0.0, -3.0]))  # not a unit vector
+    assert np.abs(found - truth).max() < 2.5
+    with pytest.raises(ValueError, match="four pixels"):
+        lateral.body_corners(np.zeros((5, 5), bool), np.array([0.0, -1.0]))
+
+
+def test_heights_and_tilts_of_a_known_wedge():
+    c = quad((0, 0), 40, 30, 10.0, anterior_height=21)
+    h = lateral.heights(c)[0]
+    assert h[0] == pytest.approx(21) and h[2] == pytest.approx(30)
+    assert h[1] == pytest.approx(25.5)  # the endplates' midpoints: halfway between 21 and 30 on a straight wedge
+    assert lateral.inferior_tilt_deg(c)[0] == pytest.approx(10.0)
+    # the superior endplate of a wedge tilts further: rise 9 over a 40 mm depth
+    expected = 10.0 + np.degrees(np.arctan2(9, 40))
+    assert lateral.superior_tilt_deg(c)[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("tilt", [0.0, 25.0])
+def test_slip_forward_and_backward_along_the_lower_endplate(tilt):
+    a = np.radians(tilt)
+    along = np.array([-np.cos(a), np.sin(a)])
+    lower = quad((100, 100), 40, 30, tilt)
+    upper_centre = np.array([100, 100]) + np.array([-np.sin(a), -np.cos(a)]) * 40  # one body and a disc above
+    forward = quad(upper_centre + along * 6, 40, 30, tilt)
+    mm, percent = lateral.slip(forward, lower)
+    assert mm == pytest.approx(6) and percent == pytest.approx(15)
+    back = quad(upper_centre - along * 4, 40, 30, tilt)
+    assert lateral.slip(back, lower)[0] == pytest.approx(-4)
+    flat = lower.copy()
+    flat[lateral.AS] = flat[lateral.PS]
+    assert np.isnan(lateral.slip(forward, flat)[0])
+
+
+def test_lordosis_is_the_angle_from_l1_to_s1_and_disc_angles_open_in_front():
+    names = ["L1", "L2", "L5", "S1"]
+    corners = np.stack(
+        [
+            quad((0, 0), 40, 30, -5.0),
+            quad((0, 40), 40, 30, 0.0),
+            quad((0, 120), 40, 30, 20.0),
+            quad((0, 160), 40, 30, 40.0),
+        ]
+    )
+    align = lateral.alignment(names, corners)
+    assert align.lordosis_deg == pytest.approx(45.0)
+    assert align.disc_angles_deg == pytest.approx({"L1": 5.0, "L5": 20.0})  # L2/L3 and L3..L5 not both found
+    assert lateral.alignment(["L2", "L3"], corners[:2]).lordosis_deg is None
+
+
+def test_mirroring_twice_gives_the_points_back():
+    c = quad((30, 50), 40, 30, 15.0)
+    once = lateral.facing_left(c, 200)
+    assert once[:, 0] == pytest.approx(199 - c[:, 0])
+    assert lateral.facing_left(once, 200) == pytest.approx(c)

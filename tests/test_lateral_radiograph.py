@@ -1,0 +1,299 @@
+"""Lateral radiographs: synthetic films from a label map, films from a CT, the pipeline's reading, naming, findings
+and routing, the training run. Known answers from the phantom's truth and from hand-placed network outputs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lumbar.cli import app
+from lumbar.image import Modality, SpineImage
+from lumbar.phantom import make_phantom
+from lumbar.pipelines import xr_lateral
+from lumbar.preprocess import LATERAL_OUTPUTS, LATERAL_SHAPE, Letterbox
+from lumbar.tasks import lateral
+from lumbar.tasks.corners import targets
+from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, anatomy_from_labels, ct_film, render
+
+
+def phantom_anatomy(seed: int = 3, series: str | None = None) -> tuple[Anatomy, object]:
+    phantom = make_phantom(shape=(7, 320, 288), seed=seed, wedge={"L1": 0.25})
+    mid = phantom.image.sagittal_slices().shape[0] // 2
+    instances = phantom.image.with_array(phantom.instances).sagittal_slices()[mid]
+    picture = phantom.image.sagittal_slices()[mid]
+    names = {v.label: v.level for v in phantom.vertebrae if v.level != "S1"}  # MRI leaves the sacrum unlabelled
+    anatomy = anatomy_from_labels(
+        series or f"{seed}_t2", instances, picture, names, phantom.image.sagittal_spacing_mm()
+    )
+    return anatomy, phantom
+
+
+@pytest.fixture(scope="module")
+def anatomy():
+    return phantom_anatomy()
+
+
+def test_an_anatomy_from_a_label_map_has_its_bodies_named_and_cornered(anatomy):
+    a, phantom = anatomy
+    truth = {v.level: v for v in phantom.vertebrae}
+    assert a.names == ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    heights = lateral.heights(a.corners * PIXEL_MM)
+    tilts = lateral.superior_tilt_deg(a.corners)
+    for name, h, tilt in zip(a.names[:-1], heights, tilts):  # corners on the rounded outline: 1-3 mm short
+        assert 0 < truth[name].height_anterior_mm - h[0] < 3.5, name
+        assert 0 < truth[name].height_posterior_mm - h[2] < 3.5, name
+        assert tilt == pytest.approx(truth[name].upper_endplate_deg, abs=3.0), name
+    l1 = heights[a.names.index("L1")]
+    assert l1[0] / l1[2] == pytest.approx(truth["L1"].height_anterior_mm / truth["L1"].height_posterior_mm, abs=0.05)
+    # S1's superior endplate is the L5/S1 disc's lower surface: it lies just below L5's inferior corners
+    gap = np.linalg.norm(a.corners[-1][[lateral.AS, lateral.PS]] - a.corners[-2][[lateral.AI, lateral.PI]], axis=1)
+    assert (gap * PIXEL_MM < 20).all()  # a disc's height and the corners' rounding
+    assert lateral.superior_tilt_deg(a.corners[-1])[0] > lateral.superior_tilt_deg(a.corners[-2])[0]
+
+
+def test_an_anatomy_needs_l5_and_the_disc_below_it():
+    phantom = make_phantom(shape=(7, 320, 288), seed=3)
+    mid = 3
+    instances = phantom.image.with_array(phantom.instances).sagittal_slices()[mid].copy()
+    instances[instances == 124] = 0  # no L5/S1 disc
+    names = {v.label: v.level for v in phantom.vertebrae if v.level != "S1"}
+    assert anatomy_from_labels("x", instances, phantom.image.sagittal_slices()[mid], names, (1.0, 1.0)) is None
+
+
+def test_anatomy_round_trips_through_its_file(anatomy, tmp_path):
+    a, _ = anatomy
+    a.save(tmp_path / "a.npz")
+    back = Anatomy.load(tmp_path / "a.npz")
+    assert back.names == a.names and back.patient == "3" and np.allclose(back.corners, a.corners)
+    assert set(back.layers) == set(a.layers)
+
+
+def test_a_rendered_film_shows_bone_brighter_than_disc_and_is_reproducible(anatomy):
+    a, _ = anatomy
+    films = [render(a, np.random.default_rng(seed)) for seed in range(4)]
+    bodies = a.layers["trabecular"] > 0.5
+    discs = (a.layers["disc"] > 0.5) & ~bodies
+    for film in films:
+        assert film.shape == a.layers["soft"].shape and np.isfinite(film).all()
+        assert film[bodies].mean() > film[discs].mean()
+    assert np.array_equal(render(a, np.random.default_rng(1)), films[1])
+    assert not np.array_equal(films[0], films[1])
+
+
+def test_a_film_from_a_ct_has_the_true_corners_of_its_bodies():
+    """Boxes of bone (400 HU) in water, separated by discs, surrounded by air: the film's corners are the boxes'."""
+    hu = np.full((60, 80, 100), -1000.0)  # RAS: x (left-right), y (posterior -> anterior), z (inferior -> superior)
+    hu[5:55, 10:70, 5:95] = 0.0
+    labels = np.zeros(hu.shape, int)
+    names = {}
+    for k, z0 in enumerate((10, 40, 70)):  # three bodies 20 mm tall, 10 mm apart, 36 mm deep
+        hu[15:45, 30:66, z0 : z0 + 20] = 400.0
+        labels[15:45, 30:66, z0 : z0 + 20] = 20 + k
+        names[20 + k] = ("L3", "L2", "L1")[k]
+    film, corners, found = ct_film(hu, labels, (1.0, 1.0, 1.0), names)
+    assert found == ["L1", "L2", "L3"]  # top to bottom
+    h = lateral.heights(corners * PIXEL_MM)
+    assert h[:, 0] == pytest.approx([20, 20, 20], abs=1.5) and h[:, 2] == pytest.approx([20, 20, 20], abs=1.5)
+    depth = np.linalg.norm(corners[:, lateral.AS] - corners[:, lateral.PS], axis=1) * PIXEL_MM
+    assert depth == pytest.approx([36, 36, 36], abs=1.5)
+    assert (corners[:, lateral.AS, 0] < corners[:, lateral.PS, 0]).all()  # anterior is left
+    rows = corners[:, :, 1].mean(1)
+    assert (
+        film[int(rows[0]), int(corners[0, :, 0].mean())]
+        > film[int((rows[0] + rows[1]) / 2), int(corners[0, :, 0].mean())]
+    )
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+class PlacedNetwork:
+    """A stand-in for the lateral network: its outputs put bodies where ``corners`` (pixels of a film whose patient
+    faces left) say, in the reading of the film as given (``faces_right`` False) or, for a film whose patient faces
+    right, in the reading of its mirror, where the patient faces left again (True); the other reading finds nothing.
+    S1's mark sits on body ``s1_index`` (None: no mark)."""
+
+    def __init__(self, film_shape, corners, faces_right=False, s1_index=-1):
+        self.box = Letterbox.fit(film_shape, LATERAL_SHAPE)
+        self.corners, self.faces_right, self.s1_index = np.asarray(corners), faces_right, s1_index
+        self.version, self.meta, self.sha256 = "placed@0steps", {}, ""
+
+    def __call__(self, batch):
+        out = np.full((len(batch), LATERAL_OUTPUTS, *LATERAL_SHAPE), -20.0, np.float32)
+        in_box = self.box.to_box(self.corners)
+        heat, offsets, _ = targets(in_box, LATERAL_SHAPE)
+        k = 1 if self.faces_right else 0
+        out[k, 0] = _logit(0.9 * heat)
+        out[k, 1:9] = offsets
+        if self.s1_index is not None:
+            out[k, 9] = _logit(targets(in_box[[self.s1_index]], LATERAL_SHAPE)[0])
+        return out
+
+
+def _film_and_truth(anatomy):
+    a, _ = anatomy
+    return render(a, np.random.default_rng(0)), a.corners, a.names
+
+
+def test_the_pipeline_reads_bodies_names_them_from_s1_and_measures_them(anatomy):
+    film, corners, names = _film_and_truth(anatomy)
+    network = PlacedNetwork(film.shape, corners)
+    reading = xr_lateral.read_film(film, network)
+    assert not reading.faces_right
+    found, found_names, flags = xr_lateral.names_and_flags(reading)
+    assert found_names == names and not flags
+    got = np.array([v.corners for v in found])
+    assert np.abs(got - corners).max() < 1.5  # decoding loses under a pixel at this letterbox scale
+    image = SpineImage.from_sagittal_slices(film[None], (PIXEL_MM,) * 3, modality=Modality.RADIOGRAPH)
+    seg, found, faces_right = xr_lateral.detect(image, model=network)
+    findings = xr_lateral.build_findings(seg, found, faces_right)
+    truth = lateral.alignment(names, corners * PIXEL_MM)
+    assert findings.view == "lateral" and findings.units == "mm"
+    assert findings.lordosis_deg == pytest.approx(truth.lordosis_deg, abs=2.0)
+    assert [v.level for v in findings.vertebrae] == names
+    assert [d.level for d in findings.discs] == ["T11/T12", "T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1"]
+    l1 = next(v for v in findings.vertebrae if v.level == "L1").measurements
+    assert l1.wedge_ratio == pytest.approx(0.75, abs=0.08)  # the phantom's L1 lost a quarter of its front
+    assert findings.summary == () and "synthetic lateral films only" in findings.summary_withheld
+    assert next(v for v in findings.vertebrae if v.level == "S1").measurements is None
+
+
+def test_a_film_of_a_patient_facing_right_is_read_mirrored_with_corners_in_its_own_pixels(anatomy):
+    film, corners, names = _film_and_truth(anatomy)
+    mirrored = film[:, ::-1].copy()
+    truth = lateral.facing_left(corners, film.shape[1])  # the same bodies, now facing right
+    network = PlacedNetwork(mirrored.shape, corners, faces_right=True)
+    reading = xr_lateral.read_film(mirrored, network)
+    assert reading.faces_right
+    found, found_names, _ = xr_lateral.names_and_flags(reading)
+    got = np.array([v.corners for v in found])
+    assert found_names == names and np.abs(got - truth).max() < 1.5
+    assert (got[:, lateral.AS, 0] > got[:, lateral.PS, 0]).all()  # anterior now on the right
+    image = SpineImage.from_sagittal_slices(mirrored[None], (PIXEL_MM,) * 3, modality=Modality.RADIOGRAPH)
+    seg, found, faces_right = xr_lateral.detect(image, model=network)
+    findings = xr_lateral.build_findings(seg, found, faces_right)
+    assert findings.lordosis_deg == pytest.approx(lateral.alignment(names, corners * PIXEL_MM).lordosis_deg, abs=2.0)
+
+
+def test_without_a_sacrum_names_count_from_the_lowest_body_as_l5_and_say_so(anatomy):
+    film, corners, names = _film_and_truth(anatomy)
+    reading = xr_lateral.read_film(film, PlacedNetwork(film.shape, corners[:-1], s1_index=None))
+    found, found_names, flags = xr_lateral.names_and_flags(reading)
+    assert found_names[-1] == "L5" and len(found) == len(names) - 1
+    assert any(f.startswith("no sacrum found") for f in flags)
+
+
+def test_bodies_below_s1_are_not_named(anatomy):
+    film, corners, names = _film_and_truth(anatomy)
+    below = corners[-1] + [0, 40]  # a sacral segment's outline found under S1
+    network = PlacedNetwork(film.shape, np.concatenate([corners, below[None]]), s1_index=len(corners) - 1)
+    found, found_names, _ = xr_lateral.names_and_flags(xr_lateral.read_film(film, network))
+    assert found_names == names and len(found) == len(names)
+
+
+def test_a_lateral_dicom_view_or_view_option_routes_to_the_lateral_pipeline(anatomy, monkeypatch):
+    from lumbar.pipelines.router import route
+
+    film, _, _ = _film_and_truth(anatomy)
+    image = SpineImage.from_sagittal_slices(film[None], (PIXEL_MM,) * 3, modality=Modality.RADIOGRAPH, view="lateral")
+    monkeypatch.setattr(xr_lateral.REGISTRY["radiograph_lateral"].__class__, "shipped", property(lambda self: True))
+    assert route(image).pipeline is xr_lateral
+    frontal = SpineImage.from_sagittal_slices(film[None], (PIXEL_MM,) * 3, modality=Modality.RADIOGRAPH, view="frontal")
+    assert route(frontal).pipeline.NAME == "xr_frontal"
+    assert xr_lateral.refusal(frontal) == "not a lateral radiograph"
+
+
+def test_dicom_view_position_gives_the_view():
+    import pydicom
+
+    from lumbar.io.dicom import view_of
+
+    ds = pydicom.Dataset()
+    assert view_of(ds) is None
+    for position, view in (("LL", "lateral"), ("lat", "lateral"), ("AP", "frontal"), ("PA", "frontal"), ("", None)):
+        ds.ViewPosition = position
+        assert view_of(ds) == view
+
+
+def test_a_view_that_is_neither_is_refused_in_one_line(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "x.png")
+    result = CliRunner().invoke(
+        app, ["analyze", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--view", "oblique"]
+    )
+    assert result.exit_code == 2 and "frontal or lateral" in result.output and "Traceback" not in result.output
+
+
+def test_training_runs_on_synthetic_films_and_exports_a_record(tmp_path):
+    from lumbar.train.radiograph_lateral import LateralConfig, train_lateral
+
+    out = tmp_path / "run"
+    (out / "anatomies").mkdir(parents=True)
+    for seed in range(6):  # six phantom "patients"
+        a, _ = phantom_anatomy(seed=seed, series=f"{seed}_t2")
+        a.save(out / "anatomies" / f"{seed}_t2.npz")
+    cfg = LateralConfig(
+        data=str(tmp_path / "no_spider"),
+        out=str(out),
+        epochs=2,
+        steps_per_epoch=2,
+        batch_size=2,
+        val_films=1,
+        val_fraction=0.2,
+        test_fraction=0.2,
+    )
+    path = train_lateral(cfg)
+    record = json.loads(path.with_suffix(".json").read_text())
+    split = record["split_patients"]
+    assert len(split["test"]) == 1 and len(split["validation"]) == 1 and len(split["training"]) == 4
+    assert not set(split["test"]) & set(split["training"]) and record["trained_epochs"] == 2
+    assert len(record["history"]) == 2 and "capped_error_mm" in record["validation"]
+    cfg.epochs = 3
+    train_lateral(cfg)  # resumes after epoch 2
+    assert len(json.loads(path.with_suffix(".json").read_text())["history"]) == 3
+
+
+def test_a_lateral_film_is_analysed_end_to_end_into_findings_and_a_report(anatomy, tmp_path, monkeypatch):
+    import jsonschema
+    from PIL import Image
+
+    from lumbar.api import analyze
+
+    film, corners, names = _film_and_truth(anatomy)
+    grey = np.clip((film - film.min()) / np.ptp(film) * 255, 0, 255).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "film.png")
+    monkeypatch.setattr(xr_lateral.REGISTRY["radiograph_lateral"].__class__, "shipped", property(lambda self: True))
+    monkeypatch.setattr(xr_lateral, "lateral_model", lambda: PlacedNetwork(film.shape, corners))
+    result = analyze(tmp_path / "film.png", tmp_path / "out", modality="XR", view="lateral", spacing_mm=PIXEL_MM)
+    folder = tmp_path / "out" / "film"
+    data = json.loads((folder / "findings.json").read_text())
+    schema = json.loads((Path(__file__).resolve().parents[1] / "lumbar" / "findings.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    assert data["view"] == "lateral" and [v["level"] for v in data["vertebrae"]] == names
+    assert data["lordosis_deg"] == pytest.approx(lateral.alignment(names, corners * PIXEL_MM).lordosis_deg, abs=2.5)
+    html = (folder / "report.html").read_text()
+    assert "Spine radiograph analysis" in html and "Lumbar lordosis (L1–S1 superior endplates)" in html
+    assert "ant-sup, post-sup, post-inf, ant-inf" in html and result.findings.summary == ()
+
+
+def test_a_dicom_film_marked_lateral_is_never_read_as_frontal(tmp_path, monkeypatch):
+    from test_readers import write_dicom
+
+    from lumbar.io import read_image
+    from lumbar.pipelines.router import UnsupportedImage, route
+
+    pixels = np.random.default_rng(1).integers(0, 4000, (300, 240))
+    image = read_image(
+        write_dicom(tmp_path / "lat.dcm", pixels, "DX", ViewPosition="LL", ImagerPixelSpacing=[0.2, 0.2])
+    )
+    assert image.view == "lateral" and not image.view_guessed
+    monkeypatch.setattr(xr_lateral.REGISTRY["radiograph_lateral"].__class__, "shipped", property(lambda self: False))
+    with pytest.raises(UnsupportedImage, match="no lateral radiograph model ships"):
+        route(image)
+    monkeypatch.setattr(xr_lateral.REGISTRY["radiograph_lateral"].__class__, "shipped", property(lambda self: True))
+    assert route(image).pipeline is xr_lateral
