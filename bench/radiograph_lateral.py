@@ -39,14 +39,15 @@ from lumbar.models.registry import load_model
 from lumbar.pipelines import xr_lateral
 from lumbar.tasks import lateral
 from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, ct_film, render
-from lumbar.train.radiograph_lateral import field_of_view
+from lumbar.train.radiograph_lateral import field_of_view, in_view
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIDER = SHARED_DATA / "spider"
 
 
 def picture_of(film: np.ndarray, modality: Modality = Modality.RADIOGRAPH) -> SpineImage:
-    return SpineImage.from_sagittal_slices(film[None], (PIXEL_MM, PIXEL_MM, PIXEL_MM), modality=modality)
+    """A film as a PNG of unstated spacing is read (what the routing of pictures sees)."""
+    return SpineImage.from_sagittal_slices(film[None], (PIXEL_MM,) * 3, modality=modality, format="PNG")
 
 
 def named_right(truth: np.ndarray, truth_names: list[str], found: np.ndarray, names: list[str]) -> tuple[int, int]:
@@ -88,7 +89,7 @@ def synthetic(model, record: dict, films_per: int) -> dict:
     for anatomy in held:
         for k in range(films_per):
             film, corners = field_of_view(render(anatomy, rng), anatomy.corners, rng)
-            inside = ((corners >= 0) & (corners < np.array(film.shape[::-1]) - 1)).all(axis=(1, 2))
+            inside = in_view(corners, film.shape)
             truth, truth_names = corners[inside], [n for n, i in zip(anatomy.names, inside) if i]
             mirrored = k % 2 == 1
             width = film.shape[1]

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lumbar.errors import InputError
-from lumbar.image import SpineImage
+from lumbar.image import Modality, SpineImage
 from lumbar.io.names import study_stem
 from lumbar.io.read import declared_shape, override_modality, read_image, suffix_of
 from lumbar.io.study import read_study
@@ -46,12 +46,15 @@ VIEWS = ("frontal", "lateral")
 
 
 def with_view(image: SpineImage, view: str | None) -> SpineImage:
-    """``image`` with its radiograph view stated by the user (overriding the file's); unchanged for None."""
+    """``image`` with its radiograph view stated by the user (overriding the file's); unchanged for None. A view is
+    a radiograph's: a picture whose file does not state its modality becomes one (a file that says otherwise, a
+    DICOM MR say, keeps its modality and is refused by the radiograph pipelines)."""
     if view is None:
         return image
     if view.lower() not in VIEWS:
         raise InputError(f"--view {view!r}: a radiograph's view is frontal or lateral")
-    return replace(image, view=view.lower(), view_guessed=False)
+    modality = Modality.RADIOGRAPH if image.modality_guessed else image.modality
+    return replace(image, view=view.lower(), view_guessed=False, modality=modality)
 
 
 def segment(

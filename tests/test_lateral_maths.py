@@ -93,3 +93,14 @@ def test_mirroring_twice_gives_the_points_back():
     once = lateral.facing_left(c, 200)
     assert once[:, 0] == pytest.approx(199 - c[:, 0])
     assert lateral.facing_left(once, 200) == pytest.approx(c)
+
+
+def test_angles_wrap_and_impossible_ones_are_not_measured():
+    assert lateral.angle_between_deg(170.0, -175.0) == pytest.approx(-15.0)
+    assert lateral.angle_between_deg(-170.0, 175.0) == pytest.approx(15.0)
+    assert np.isnan(lateral.angle_between_deg(100.0, 0.0))  # no lordosis or disc is 100 degrees
+    point = np.array([[10.0, 10.0]] * 4)
+    assert np.isnan(lateral.superior_tilt_deg(point)[0]) and np.isnan(lateral.inferior_tilt_deg(point)[0])
+    swapped = quad((0, 0), 40, 30, 0.0)[[1, 0, 2, 3]]  # anterior and posterior superior corners exchanged
+    align = lateral.alignment(["L1", "S1"], np.stack([swapped, quad((0, 160), 40, 30, 40.0)]))
+    assert align.lordosis_deg is not None and np.isnan(align.lordosis_deg)

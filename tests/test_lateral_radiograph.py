@@ -297,3 +297,30 @@ def test_a_dicom_film_marked_lateral_is_never_read_as_frontal(tmp_path, monkeypa
         route(image)
     monkeypatch.setattr(xr_lateral.REGISTRY["radiograph_lateral"].__class__, "shipped", property(lambda self: True))
     assert route(image).pipeline is xr_lateral
+
+
+def test_a_tall_film_names_thoracic_bodies_but_reports_discs_from_t9_down():
+    film = np.random.default_rng(0).normal(0, 1, (1000, 300)).astype(np.float32)
+    box = np.array([[100.0, 20.0], [140.0, 20.0], [140.0, 60.0], [100.0, 60.0]])
+    corners = np.stack([box + np.array([0.0, 95.0 * k]) for k in range(10)])
+    image = SpineImage.from_sagittal_slices(film[None], (PIXEL_MM,) * 3, modality=Modality.RADIOGRAPH)
+    network = PlacedNetwork(film.shape, corners, s1_index=None)
+    seg, found, faces_right = xr_lateral.detect(image, model=network)
+    findings = xr_lateral.build_findings(seg, found, faces_right)
+    assert [v.level for v in findings.vertebrae] == ["T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5"]
+    assert findings.discs[0].level == "T9/T10" and len(findings.discs) == 8
+    assert any(reason.startswith("no sacrum found") for reason in findings.needs_review)
+    assert findings.lordosis_deg is None  # no S1
+
+
+def test_a_stated_view_makes_a_picture_of_unstated_modality_a_radiograph():
+    from lumbar.api import with_view
+
+    picture = SpineImage.from_sagittal_slices(
+        np.zeros((1, 20, 20)), (1.0,) * 3, modality=Modality.MR, modality_guessed=True
+    )
+    stated = with_view(picture, "Lateral")
+    assert stated.view == "lateral" and stated.modality is Modality.RADIOGRAPH and not stated.view_guessed
+    mri = SpineImage.from_sagittal_slices(np.zeros((1, 20, 20)), (1.0,) * 3, modality=Modality.MR)
+    assert with_view(mri, "frontal").modality is Modality.MR  # a file that states MR stays MR
+    assert with_view(mri, None) is mri

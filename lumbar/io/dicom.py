@@ -232,8 +232,8 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     return SpineImage.from_array(volume, affine, **_provenance(first, items, where))
 
 
-LATERAL_VIEWS = {"LAT", "LL", "RL", "LLD", "RLD", "LATERAL"}  # DICOM ViewPosition (C.8.11.5) of a lateral film
-FRONTAL_VIEWS = {"AP", "PA", "APLD", "APRD", "PALD", "PARD"}
+LATERAL_VIEWS = {"LAT", "LL", "RL", "LATERAL"}  # DICOM ViewPosition of a lateral film
+FRONTAL_VIEWS = {"AP", "PA"}  # decubitus codes (LLD, RLD: a horizontal beam, AP or PA) are left to the networks
 
 
 def view_of(ds: pydicom.Dataset) -> str | None:

@@ -88,7 +88,7 @@ def _most_specific(image: SpineImage, reasons: list[str]) -> str:
     own = [
         why
         for pipeline, why in zip(PIPELINES, reasons)
-        if image.modality in pipeline.MODALITIES and getattr(pipeline, "VIEW", None) in (None, image.view)
+        if image.modality in pipeline.MODALITIES and image.view in (None, getattr(pipeline, "VIEW", image.view))
     ]
     return own[0] if own else reasons[0]
 

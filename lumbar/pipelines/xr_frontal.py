@@ -161,6 +161,8 @@ def detect(
             f"modality not stated by the {image.format or 'file'}: read as a radiograph; give --modality XR to have "
             "findings stated"
         )
+    if image.view_guessed:
+        withheld.append("view not stated by the file: read as frontal; give --view to say")
     notes = [] if image.spacing_known else ["pixel spacing unknown: heights are in pixels (give --spacing in mm)"]
     return Segmentation(image, semantic, labelling, (*withheld, *notes), tuple(withheld)), found
 

@@ -30,7 +30,12 @@ from lumbar.progress import SILENT, Progress
 from lumbar.tasks import lateral
 from lumbar.tasks.corners import FoundVertebra, decode, sigmoid
 from lumbar.tasks.levels import Level, LevelLabelling
-from lumbar.tasks.measurements import genant_grade, meyerding_grade
+from lumbar.tasks.measurements import (
+    MAX_PLAUSIBLE_RETRO_PERCENT,
+    MAX_PLAUSIBLE_SLIP_PERCENT,
+    genant_grade,
+    meyerding_grade,
+)
 from lumbar.tasks.overlays import radiograph_overlay
 from lumbar.tasks.segmentation import SemanticSegmentation
 from lumbar.version import __version__
@@ -75,7 +80,7 @@ def body_strength(scores: list[float]) -> float:
 def radiograph_view(picture: np.ndarray, model: OnnxModel | None = None) -> str:
     """A radiograph's view where its file does not say: "lateral" where the lateral network's bodies score higher
     than the frontal network's (``VIEW_MARGIN`` above), else "frontal"; with one network shipped, its view."""
-    if not REGISTRY["radiograph_lateral"].shipped:
+    if model is None and not REGISTRY["radiograph_lateral"].shipped:
         return "frontal"
     if not REGISTRY["radiograph"].shipped:
         return "lateral"
@@ -87,7 +92,7 @@ def radiograph_view(picture: np.ndarray, model: OnnxModel | None = None) -> str:
 def reads_as_lateral(image: SpineImage, model: OnnxModel | None = None) -> bool:
     """For a picture whose file does not state its modality: whether the lateral network finds a lateral spine in
     it (``MIN_SPINE`` bodies scoring ``ROUTE_SCORE`` or more and S1 found)."""
-    if not REGISTRY["radiograph_lateral"].shipped or not image.is_picture:
+    if (model is None and not REGISTRY["radiograph_lateral"].shipped) or not image.is_picture:
         return False
     reading = read_film(image.sagittal_slices()[0], model)
     return sum(v.score >= ROUTE_SCORE for v in reading.bodies) >= MIN_SPINE and reading.s1_score >= S1_SCORE
@@ -98,7 +103,7 @@ class LateralReading:
     """What the network reads on a film: the bodies top to bottom (centres and corners in the film's pixels, the
     corners anterior-superior, posterior-superior, posterior-inferior, anterior-inferior), where S1's channel peaks
     and how high, which way the patient faces, and how strongly the film reads as a lateral spine (the mean score
-    of its six strongest bodies plus the S1 peak's: what the view decision compares)."""
+    of its six strongest bodies plus the S1 peak's: which way round the film is read)."""
 
     bodies: list[FoundVertebra]
     s1_at: np.ndarray
@@ -143,7 +148,8 @@ def names_and_flags(reading: LateralReading) -> tuple[list[FoundVertebra], list[
         if np.linalg.norm(found[nearest].centre - reading.s1_at) <= max(height, 1.0):
             s1 = nearest
     if s1 is None:
-        flags.append("no sacrum found: names counted upwards from the lowest body found, taken as L5")
+        if found:
+            flags.append("no sacrum found: names counted upwards from the lowest body found, taken as L5")
         bottom = "L5"
     else:
         bottom, found = "S1", found[: s1 + 1]
@@ -239,7 +245,7 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
     discs = []
     for k in range(len(names) - 1):
         upper, lower = measured[k], measured[k + 1]
-        if SPINE_ORDER.index(names[k + 1]) != SPINE_ORDER.index(names[k]) + 1:
+        if f"{names[k]}/{names[k + 1]}" not in REPORTED_DISCS:  # above T9/T10 (a thoracic film) or not neighbours
             continue
         anterior = float(np.linalg.norm(upper[lateral.AI] - lower[lateral.AS]))
         posterior = float(np.linalg.norm(upper[lateral.PI] - lower[lateral.PS]))
@@ -248,6 +254,8 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
         )
         bodies = [np.mean(body_heights[j]) for j in (k, k + 1) if names[j] != "S1"]
         slip, percent = lateral.slip(upper, lower)
+        if not -MAX_PLAUSIBLE_RETRO_PERCENT <= percent <= MAX_PLAUSIBLE_SLIP_PERCENT:  # no spine puts bodies there
+            slip, percent = float("nan"), float("nan")
         discs.append(
             Disc(
                 level=f"{names[k]}/{names[k + 1]}",
@@ -274,7 +282,7 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
         models={"radiograph_lateral": seg.semantic.model_version},
         view="lateral",
         units="mm" if image.spacing_known else "pixels",
-        discs=tuple(d for d in discs if d.level in REPORTED_DISCS),
+        discs=tuple(discs),
         vertebrae=vertebrae,
         lordosis_deg=align.lordosis_deg,
         needs_review=seg.review,

@@ -55,18 +55,32 @@ def body_corners(mask: np.ndarray, up: np.ndarray) -> np.ndarray:
     return points[[np.argmax(a + u), np.argmax(-a + u), np.argmax(-a - u), np.argmax(a - u)]]
 
 
+MAX_ANGLE_DEG = 90.0  # a lordosis or a disc's angle beyond this is no spine's: the corners are wrong
+
+
+def _tilt_deg(anterior: np.ndarray, posterior: np.ndarray) -> np.ndarray:
+    d = anterior - posterior
+    tilt = np.degrees(np.arctan2(d[:, 1], -d[:, 0]))
+    return np.where(np.linalg.norm(d, axis=1) > 0, tilt, np.nan)  # an endplate of no length has no direction
+
+
 def superior_tilt_deg(corners: np.ndarray) -> np.ndarray:
-    """Each body's superior endplate tilt (degrees, positive = anterior end lower)."""
+    """Each body's superior endplate tilt (degrees, positive = anterior end lower; NaN for an endplate of no
+    length)."""
     c = np.asarray(corners, np.float64).reshape(-1, 4, 2)
-    d = c[:, AS] - c[:, PS]
-    return np.degrees(np.arctan2(d[:, 1], -d[:, 0]))
+    return _tilt_deg(c[:, AS], c[:, PS])
 
 
 def inferior_tilt_deg(corners: np.ndarray) -> np.ndarray:
-    """Each body's inferior endplate tilt (degrees, positive = anterior end lower)."""
+    """Each body's inferior endplate tilt (degrees, positive = anterior end lower; NaN for no length)."""
     c = np.asarray(corners, np.float64).reshape(-1, 4, 2)
-    d = c[:, AI] - c[:, PI]
-    return np.degrees(np.arctan2(d[:, 1], -d[:, 0]))
+    return _tilt_deg(c[:, AI], c[:, PI])
+
+
+def angle_between_deg(lower_tilt: float, upper_tilt: float) -> float:
+    """``lower_tilt - upper_tilt`` wrapped into (-180, 180]; NaN beyond ``MAX_ANGLE_DEG`` either way."""
+    difference = (lower_tilt - upper_tilt + 180.0) % 360.0 - 180.0
+    return float(difference) if abs(difference) <= MAX_ANGLE_DEG else float("nan")
 
 
 def heights(corners: np.ndarray) -> np.ndarray:
@@ -93,7 +107,8 @@ def slip(upper: np.ndarray, lower: np.ndarray) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class SagittalAlignment:
-    """Lordosis L1-S1 and the angle of every disc between neighbouring bodies found (upper name -> degrees)."""
+    """Lordosis L1-S1 and the angle of every disc between neighbouring bodies found (upper name -> degrees); NaN
+    where the corners give no spine's angle (:func:`angle_between_deg`)."""
 
     lordosis_deg: float | None
     disc_angles_deg: dict[str, float]
@@ -107,10 +122,10 @@ def alignment(names: list[str], corners: np.ndarray) -> SagittalAlignment:
     at = {name: k for k, name in enumerate(names)}
     lordosis = None
     if "L1" in at and "S1" in at:
-        lordosis = float(superior_tilt_deg(c[at["S1"]])[0] - superior_tilt_deg(c[at["L1"]])[0])
+        lordosis = angle_between_deg(superior_tilt_deg(c[at["S1"]])[0], superior_tilt_deg(c[at["L1"]])[0])
     angles = {}
     for name, k in at.items():
         below = SPINE_ORDER[SPINE_ORDER.index(name) + 1] if name != SPINE_ORDER[-1] else None
         if below in at:
-            angles[name] = float(superior_tilt_deg(c[at[below]])[0] - inferior_tilt_deg(c[k])[0])
+            angles[name] = angle_between_deg(superior_tilt_deg(c[at[below]])[0], inferior_tilt_deg(c[k])[0])
     return SagittalAlignment(lordosis, angles)

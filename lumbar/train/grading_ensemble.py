@@ -55,8 +55,9 @@ def combine_grading_runs(runs: list[Path], out_dir: Path) -> Path:
     caches = [run / "samples.npz" for run in runs]
     if missing := [str(c) for c in caches if not c.is_file()]:
         raise InputError(f"no cached disc crops at {', '.join(missing)}")
-    grades = [np.load(c, allow_pickle=False)["grades"] for c in caches]
-    if any(not np.array_equal(g, grades[0]) for g in grades[1:]):
+    keys = ("patient", "series", "level", "grades")  # the discs, in order: the runs' fold indices point into them
+    cached = [np.load(c, allow_pickle=False) for c in caches]
+    if any(not all(np.array_equal(c[k], cached[0][k]) for k in keys) for c in cached[1:]):
         raise InputError("the runs were trained on different disc crops: copy one samples.npz into every run first")
     samples = load_samples(GradingConfig(data="", out=str(runs[0])))
     probs, fold_thresholds = ensemble_out_of_fold(runs, len(samples))

@@ -267,8 +267,8 @@ def render(anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray:
     layers = anatomy.layers
     shape = layers["soft"].shape
     body_width = rng.uniform(3.8, 5.5)
-    trabecular = rng.uniform(0.25, 0.7)  # attenuation in excess of water: osteoporotic to dense
-    cortical = rng.uniform(1.4, 2.2)
+    trabecular = rng.uniform(0.3, 0.8)  # attenuation in excess of water: osteoporotic to dense
+    cortical = rng.uniform(1.5, 2.4)
     inner = layers["trabecular"] * (1 - 2 * SHELL_MM / 10 / body_width)
     shell = np.clip(layers["body"] - inner, 0, None)
     bone = body_width * (trabecular * inner + cortical * shell)
@@ -279,7 +279,9 @@ def render(anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.7:  # the two sides' endplates not superimposed: a second, shifted contour
         shift = rng.uniform(-2.5, 2.5, 2) / PIXEL_MM
         bone = 0.5 * bone + 0.5 * ndimage.shift(bone, shift[::-1], order=1)
-    path = rng.uniform(22, 40) * layers["soft"] + body_width * rng.uniform(0.02, 0.1) * layers["disc"] + bone
+    # a torso's cross-section is a rounded rectangle, not an ellipse: its chord stays near full width around the spine
+    soft = layers["soft"] ** rng.uniform(0.15, 0.5)
+    path = rng.uniform(22, 40) * soft + body_width * rng.uniform(0.02, 0.1) * layers["disc"] + bone
     s1 = anatomy.corners[-1].mean(0)
     size = float(np.linalg.norm(anatomy.corners[-2][0] - anatomy.corners[-2][3]))  # L5's anterior height
     if rng.random() < 0.85:  # an iliac wing over the lumbosacral junction: thin bone and a dense rim

@@ -93,6 +93,15 @@ def field_of_view(image: np.ndarray, corners: np.ndarray, rng: np.random.Generat
     return crop, corners - [c0, r0]
 
 
+def in_view(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Which bodies (top to bottom, S1 last) a film of ``shape`` shows: all four corners inside it; S1 while its
+    superior endplate is (its inferior pair is a definition, not a landmark)."""
+    within = (corners >= 0) & (corners < np.array(shape[::-1]) - 1)
+    inside = within.all(axis=(1, 2))
+    inside[-1] = within[-1, :2].all()
+    return inside
+
+
 def make_film(anatomy: Anatomy, rng: np.random.Generator, intensity=None, augment: bool = True) -> Film:
     """One rendered, cropped, letterboxed film; only bodies wholly inside it keep their corners."""
     image, corners = field_of_view(render(anatomy, rng), anatomy.corners, rng)
@@ -105,7 +114,7 @@ def make_film(anatomy: Anatomy, rng: np.random.Generator, intensity=None, augmen
         inside = picture > 0
         picture = intensity(torch.from_numpy(picture)[None, :, :, None])[0, :, :, 0].numpy()
         picture = np.where(inside, np.clip(picture, 0.0, 1.0), 0.0).astype(np.float32)
-    inside = ((corners >= 0) & (corners < np.array(image.shape[::-1]) - 1)).all(axis=(1, 2))
+    inside = in_view(corners, image.shape)
     s1 = box.to_box(corners[-1].mean(0)) if inside[-1] else None
     return Film(picture, box.to_box(corners[inside]), s1, box, PIXEL_MM / box.scale[0])
 
