@@ -243,7 +243,7 @@ def summarise(synth: dict, cts: list[dict], frontal: dict, mri: dict, speed_s: f
         "lordosis_within_5_deg": int((lordosis_err <= 5).sum()),
         "synthetic_read_as_lateral": int(sum(r["read_as_lateral"] for r in rows)),
         "baseline_corner_error_mm_median": float(np.median(base_errors)) if len(base_errors) else None,
-        "ct_films": cts,
+        "ct_films": {c["ct"]: {k: v for k, v in c.items() if k != "ct"} for c in cts},
         "frontal_films": frontal,
         "mri_pictures": {k: v for k, v in mri.items() if k != "which"},
         "seconds_per_film": speed_s,

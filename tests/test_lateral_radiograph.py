@@ -324,3 +324,21 @@ def test_a_stated_view_makes_a_picture_of_unstated_modality_a_radiograph():
     mri = SpineImage.from_sagittal_slices(np.zeros((1, 20, 20)), (1.0,) * 3, modality=Modality.MR)
     assert with_view(mri, "frontal").modality is Modality.MR  # a file that states MR stays MR
     assert with_view(mri, None) is mri
+
+
+def test_an_outline_off_the_column_is_left_out_before_the_bodies_are_named(anatomy):
+    film, corners, names = _film_and_truth(anatomy)
+    blob = corners[3] + [70, 0]  # an outline behind L1: a posterior element read as a body
+    placed = np.concatenate([corners[:3], blob[None], corners[3:]])
+    network = PlacedNetwork(film.shape, placed, s1_index=len(placed) - 1)
+    found, found_names, flags = xr_lateral.names_and_flags(xr_lateral.read_film(film, network))
+    assert found_names == names and len(found) == len(names)
+    assert flags[0] == "1 outline(s) off the spinal column left out"
+
+
+def test_a_film_in_which_neither_network_reads_a_spine_is_not_called_lateral(anatomy):
+    film, corners, _ = _film_and_truth(anatomy)
+    noise = np.random.default_rng(0).normal(0, 1, film.shape).astype(np.float32)
+    nothing = PlacedNetwork(film.shape, corners[:0], s1_index=None)
+    assert xr_lateral.radiograph_view(noise, nothing) == "frontal"
+    assert xr_lateral.radiograph_view(film, PlacedNetwork(film.shape, corners)) == "lateral"

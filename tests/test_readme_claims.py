@@ -42,6 +42,8 @@ SOURCES = {
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
     "ct": "bench/claims/ct.json",
+    "lateral": "bench/claims/radiograph_lateral.json",
+    "lateral_model": "lumbar/models/weights/radiograph_lateral.json",
     "grading_bench": "bench/claims/grading.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
@@ -1226,6 +1228,126 @@ def resources_claims() -> list[Claim]:
     ]
 
 
+def _mm_or_dash(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def lateral_claims() -> list[Claim]:
+    """The lateral radiograph table (synthetic and CT-projected films), its passage and the models row."""
+    head = "lateral films"
+
+    def ct(r: dict, name: str) -> dict:
+        return next(c for key, c in r["ct_films"].items() if key.startswith(name))
+
+    def cell(label: str, column: str, value: Callable[[dict], str]) -> Claim:
+        return Claim(f"lateral: {label} {column}", _in_cell(head, label, column), value, ("lateral",))
+
+    network, ts, verse = "network, synthetic films", "film from the TotalSegmentator CT", "film from VerSe 012"
+    return [
+        Claim(
+            "models: lateral training patients",
+            _in_cell("model", "`radiograph_lateral`", "trained on"),
+            lambda m: f"{len(m['split_patients']['training'])} patients",
+            ("lateral_model",),
+        ),
+        Claim(
+            "lateral: test patients and films",
+            _in_passage("**Lateral radiographs: synthetic", "read through"),
+            lambda r: (
+                f"the {r['test_patients']} SPIDER test patients' anatomies ({r['films']} films, {r['bodies']} bodies"
+            ),
+            ("lateral",),
+        ),
+        cell(
+            network,
+            "corner error (mm)",
+            lambda r: "{:.1f} [{:.1f}, {:.1f}]".format(r["corner_error_mm_median"], *r["corner_error_mm_median_ci95"]),
+        ),
+        cell(network, "corner error (% of body height)", lambda r: f"{r['corner_error_pct_median']:.0f}"),
+        cell(network, "bodies missed", lambda r: f"{r['bodies_missed']} of {r['bodies']}"),
+        cell(network, "named right", lambda r: f"{r['named_right']} of {r['named_matched']}"),
+        cell(network, "facing decided right", lambda r: f"{r['facing_right']} of {r['films']}"),
+        cell(
+            network,
+            "lordosis within 5°",
+            lambda r: (
+                f"{r['lordosis_within_5_deg']} of {r['lordosis_films']} "
+                f"(median error {r['lordosis_error_deg_median']:.1f}°)"
+            ),
+        ),
+        cell("mean training spine", "corner error (mm)", lambda r: f"{r['baseline_corner_error_mm_median']:.1f}"),
+        cell(ts, "corner error (mm)", lambda r: _mm_or_dash(ct(r, "Total")["corner_error_mm_median"])),
+        cell(ts, "bodies missed", lambda r: f"{ct(r, 'Total')['missed']} of {ct(r, 'Total')['bodies']}"),
+        cell(ts, "named right", lambda r: f"{ct(r, 'Total')['named_right']} of {ct(r, 'Total')['matched']}"),
+        cell(verse, "corner error (mm)", lambda r: _mm_or_dash(ct(r, "VerSe")["corner_error_mm_median"])),
+        cell(verse, "bodies missed", lambda r: f"{ct(r, 'VerSe')['missed']} of {ct(r, 'VerSe')['bodies']}"),
+        cell(verse, "named right", lambda r: f"{ct(r, 'VerSe')['named_right']} of {ct(r, 'VerSe')['matched']}"),
+        Claim(
+            "lateral: share named right",
+            _in_passage("On its own kind of film", "from its S1 channel"),
+            lambda r: f"names {pct(r['named_right'] / r['named_matched'])} right",
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: corner error in the passage",
+            _in_passage("On its own kind of film", "mean spine"),
+            lambda r: (
+                f"({r['corner_error_mm_median']:.1f} mm median corner error against "
+                f"{r['baseline_corner_error_mm_median']:.1f} mm for the"
+            ),
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: lordosis error in the passage",
+            _in_passage("On its own kind of film", "**On the"),
+            lambda r: f"is off by a median {r['lordosis_error_deg_median']:.0f}°",
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: CT films found",
+            _in_passage("**On the", "of 6)"),
+            lambda r: "(TotalSegmentator's CT: {} of {} bodies; VerSe 012: {} of {})".format(
+                "none"
+                if ct(r, "Total")["missed"] == ct(r, "Total")["bodies"]
+                else ct(r, "Total")["bodies"] - ct(r, "Total")["missed"],
+                ct(r, "Total")["bodies"],
+                {1: "one"}.get(
+                    ct(r, "VerSe")["bodies"] - ct(r, "VerSe")["missed"],
+                    ct(r, "VerSe")["bodies"] - ct(r, "VerSe")["missed"],
+                ),
+                ct(r, "VerSe")["bodies"],
+            ),
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: view decision on frontal films",
+            _in_passage("The view decision", "synthetic lateral films"),
+            lambda r: (
+                f"{r['frontal_films']['read_as_lateral']} of the {r['frontal_films']['films']} real frontal test films"
+            ),
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: view decision on synthetic films",
+            _in_passage("The view decision", "films as lateral"),
+            lambda r: f"{r['synthetic_read_as_lateral']} of the {r['films']} synthetic lateral films",
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: MRI pictures routed as lateral films",
+            _in_passage("The view decision", "mid-sagittal MRI pictures"),
+            lambda r: f"{r['mri_pictures']['read_as_lateral_radiographs']} of SPIDER's {r['mri_pictures']['pictures']}",
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: time per film",
+            _in_passage("The view decision", "per film"),
+            lambda r: f"{r['seconds_per_film']:.2f} s",
+            ("lateral",),
+        ),
+    ]
+
+
 def radiograph_claims() -> list[Claim]:
     """The frontal radiograph table (network and the two no-image guesses), its passage and the models row."""
     head = "frontal films"
@@ -1576,6 +1698,7 @@ def ct_claims() -> list[Claim]:
 
 CLAIMS = [
     *ct_claims(),
+    *lateral_claims(),
     *radiograph_claims(),
     *models_claims(),
     *grading_claims(),
