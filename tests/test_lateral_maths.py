@@ -104,3 +104,27 @@ def test_angles_wrap_and_impossible_ones_are_not_measured():
     swapped = quad((0, 0), 40, 30, 0.0)[[1, 0, 2, 3]]  # anterior and posterior superior corners exchanged
     align = lateral.alignment(["L1", "S1"], np.stack([swapped, quad((0, 160), 40, 30, 40.0)]))
     assert align.lordosis_deg is not None and np.isnan(align.lordosis_deg)
+
+
+def test_the_axis_may_be_given_pointing_down_and_several_bodies_are_measured_at_once():
+    truth = quad((100, 100), 60, 40, 0.0)
+    found = lateral.body_corners(drawn(truth), np.array([0.0, 1.0]))  # a film upside down: the head at the bottom
+    assert np.abs(found - truth[[3, 2, 1, 0]]).max() < 2.5  # anterior still left, superior now towards the bottom
+    two = np.stack([quad((0, 0), 40, 30, 10.0), quad((0, 50), 40, 20, -5.0)])
+    assert lateral.heights(two)[:, 0] == pytest.approx([30, 20])
+    assert lateral.superior_tilt_deg(two) == pytest.approx([10.0, -5.0])
+    assert lateral.inferior_tilt_deg(two) == pytest.approx([10.0, -5.0])
+
+
+def test_corners_of_a_rounded_body_lie_where_its_outline_meets_the_diagonals():
+    """A superellipse |a/A|^4 + |u/U|^4 <= 1 (depth 2A = 80, height 2U = 30): each corner is where the outline is
+    furthest along a diagonal of the box scaled to a square, at a/A = u/U = 2^(-1/4); so its sides are 2U 2^(-1/4)."""
+    yy, xx = np.mgrid[0:200, 0:200]
+    a_half, u_half = 40.0, 15.0
+    mask = ((np.abs(xx - 100) / a_half) ** 4 + (np.abs(yy - 100) / u_half) ** 4) <= 1
+    corners = lateral.body_corners(mask, np.array([0.0, -1.0]))
+    heights = lateral.heights(corners)[0]
+    expected = 2 * u_half * 2**-0.25
+    assert heights[0] == pytest.approx(expected, abs=1.5) and heights[2] == pytest.approx(expected, abs=1.5)
+    # the depth between them too, less exactly: the percentiles that scale the frame lie inside a rounded outline
+    assert np.linalg.norm(corners[lateral.AS] - corners[lateral.PS]) == pytest.approx(2 * a_half * 2**-0.25, abs=3.5)
