@@ -127,16 +127,13 @@ def segment(
     return detect(image, progress, gate, model)[0]
 
 
-def detect(
-    image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = (), model: OnnxModel | None = None
-) -> tuple[Segmentation, list[FoundVertebra]]:
-    """The segmentation (outlines as instances, names, review reasons) and the bodies it comes from, top to
-    bottom as named."""
-    progress.stage("finding vertebrae")
+def outlined(
+    image: SpineImage, found: list[FoundVertebra], names: list[str], flags: list[str], model_version: str
+) -> tuple[SemanticSegmentation, LevelLabelling]:
+    """A radiograph's bodies (top to bottom, named) as label maps: each outline filled with its VerSe id, its
+    detection score as the confidence, and the named levels caudal first, as levels are kept (frontal and lateral
+    films alike)."""
     picture = image.sagittal_slices()[0]
-    model = model or radiograph_model()
-    found = find_vertebrae(picture, model)
-    names, flags = names_and_flags(found)
     instances = np.zeros(picture.shape, np.int32)
     confidence = np.zeros(picture.shape, np.float32)
     levels = []
@@ -151,8 +148,21 @@ def detect(
         x, y = vertebra.centre
         levels.append(Level(name, label, "vertebra", (float(y * spacing[0]), float(x * spacing[1])), int(mask.sum())))
     classes = np.where(instances > 0, int(Structure.VERTEBRA), 0).astype(np.uint8)
-    semantic = SemanticSegmentation(classes[None], confidence[None], spacing, model.version)
-    labelling = LevelLabelling(instances[None], levels[::-1], flags)  # caudal first, as levels are kept
+    semantic = SemanticSegmentation(classes[None], confidence[None], spacing, model_version)
+    return semantic, LevelLabelling(instances[None], levels[::-1], flags)
+
+
+def detect(
+    image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = (), model: OnnxModel | None = None
+) -> tuple[Segmentation, list[FoundVertebra]]:
+    """The segmentation (outlines as instances, names, review reasons) and the bodies it comes from, top to
+    bottom as named."""
+    progress.stage("finding vertebrae")
+    picture = image.sagittal_slices()[0]
+    model = model or radiograph_model()
+    found = find_vertebrae(picture, model)
+    names, flags = names_and_flags(found)
+    semantic, labelling = outlined(image, found, names, flags, model.version)
     withheld = [*gate, *flags]
     if not found:
         withheld.append("no vertebra found: is this a frontal spine radiograph?")

@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from lumbar.figures import Figures
 from lumbar.findings import Disc, DiscMeasurements, Findings, Vertebra, VertebraMeasurements
 from lumbar.image import SpineImage
-from lumbar.labels import REPORTED_DISCS, SPINE_ORDER, VERTEBRA_IDS, Structure, disc_label
+from lumbar.labels import REPORTED_DISCS, SPINE_ORDER, VERTEBRA_IDS, disc_label
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model
 from lumbar.pipelines import xr_frontal
 from lumbar.pipelines.result import Result, Segmentation, input_description
@@ -29,7 +28,6 @@ from lumbar.preprocess import LATERAL_SHAPE, Letterbox
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks import lateral
 from lumbar.tasks.corners import FoundVertebra, decode, sigmoid
-from lumbar.tasks.levels import Level, LevelLabelling
 from lumbar.tasks.measurements import (
     MAX_PLAUSIBLE_RETRO_PERCENT,
     MAX_PLAUSIBLE_SLIP_PERCENT,
@@ -37,7 +35,6 @@ from lumbar.tasks.measurements import (
     meyerding_grade,
 )
 from lumbar.tasks.overlays import radiograph_overlay
-from lumbar.tasks.segmentation import SemanticSegmentation
 from lumbar.version import __version__
 
 NAME = "xr_lateral"
@@ -202,22 +199,7 @@ def detect(
     model = model or lateral_model()
     reading = read_film(picture, model)
     found, names, flags = names_and_flags(reading)
-    instances = np.zeros(picture.shape, np.int32)
-    confidence = np.zeros(picture.shape, np.float32)
-    levels = []
-    spacing = image.sagittal_spacing_mm()
-    for name, vertebra in zip(names, found):
-        label = VERTEBRA_IDS[name]
-        canvas = Image.new("L", picture.shape[::-1], 0)
-        ImageDraw.Draw(canvas).polygon([tuple(p) for p in vertebra.corners], fill=1)
-        mask = np.asarray(canvas, bool)
-        instances[mask] = label
-        confidence[mask] = vertebra.score
-        x, y = vertebra.centre
-        levels.append(Level(name, label, "vertebra", (float(y * spacing[0]), float(x * spacing[1])), int(mask.sum())))
-    classes = np.where(instances > 0, int(Structure.VERTEBRA), 0).astype(np.uint8)
-    semantic = SemanticSegmentation(classes[None], confidence[None], spacing, model.version)
-    labelling = LevelLabelling(instances[None], levels[::-1], flags)
+    semantic, labelling = xr_frontal.outlined(image, found, names, flags, model.version)
     withheld = [*gate, *flags, f"lateral radiographs: {NOT_VALIDATED}"]
     if not found:
         withheld.append("no vertebra found: is this a lateral spine radiograph?")
