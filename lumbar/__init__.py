@@ -18,6 +18,7 @@ from lumbar.version import __version__
 if TYPE_CHECKING:
     from lumbar.image import SpineImage
     from lumbar.pipelines import Result, Segmentation
+    from lumbar.pipelines.fusion import FusionResult
 
 
 def load(path, **options: Any) -> SpineImage:
@@ -49,4 +50,12 @@ def segment(source, out=None, **options: Any) -> Segmentation:
     return run(source, out, **options)
 
 
-__all__ = ["__version__", "analyze", "analyze_patient", "load", "segment"]
+def fuse(mr, ct, out=None, **options: Any) -> FusionResult:
+    """Register an MR onto a CT and fuse them by wavelets; with ``out``, write the fused images, the registered MR,
+    the transform, a picture and ``fusion.json`` there (see :func:`lumbar.api.fuse`)."""
+    from lumbar.api import fuse as run
+
+    return run(mr, ct, out, **options)
+
+
+__all__ = ["__version__", "analyze", "analyze_patient", "fuse", "load", "segment"]

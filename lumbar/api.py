@@ -16,8 +16,17 @@ from lumbar.image import Modality, SpineImage
 from lumbar.io.names import study_stem
 from lumbar.io.read import declared_shape, override_modality, read_image, suffix_of
 from lumbar.io.study import read_study
-from lumbar.outputs import check_study_folder, ensure_writable, save_segmentation, write_result, write_results
+from lumbar.outputs import (
+    check_fusion_folder,
+    check_study_folder,
+    ensure_writable,
+    save_segmentation,
+    write_fusion,
+    write_result,
+    write_results,
+)
 from lumbar.pipelines import Result, Segmentation, refusal, route
+from lumbar.pipelines.fusion import FusionResult, fuse_images
 from lumbar.progress import SILENT, Progress
 from lumbar.resources import check_memory
 
@@ -161,3 +170,31 @@ def analyze_patient(
     if out is None:
         return results
     return write_results(results, folders, report=report, progress=progress)
+
+
+def fuse(
+    mr: Input,
+    ct: Input,
+    out: str | Path | None = None,
+    *,
+    rules: tuple[str, ...] = ("cnn", "classic"),
+    affine: bool = False,
+    dims: int = 2,
+    model: str | None = None,
+    progress: Progress = SILENT,
+) -> FusionResult:
+    """Register ``mr`` onto ``ct`` and fuse them (see :mod:`lumbar.pipelines.fusion`); with ``out``, write the
+    fused images, the registered MR, the transform, a picture and ``fusion.json`` into that folder."""
+    if out is not None:
+        ensure_writable(Path(out).parent)
+    mr_image, _ = _read(mr, None, None, None, progress)
+    ct_image, _ = _read(ct, None, None, None, progress)
+    if out is not None:
+        check_fusion_folder(out, (mr_image.source, ct_image.source, *mr_image.source_files, *ct_image.source_files))
+    check_memory([mr_image.shape, ct_image.shape, ct_image.shape, ct_image.shape], f"{mr} and {ct}")
+    result = fuse_images(mr_image, ct_image, rules=rules, affine=affine, dims=dims, model_path=model, progress=progress)
+    if out is not None:
+        progress.stage("writing")
+        write_fusion(result, out)
+        result.folder = str(out)
+    return result

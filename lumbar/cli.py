@@ -313,6 +313,50 @@ def found_text(findings: Any) -> str:
 
 
 @app.command()
+@friendly_errors
+def fuse(
+    mr: Path = typer.Argument(..., help="The MR volume (DICOM folder or .zip, NIfTI, MHA, NRRD)."),
+    ct: Path = typer.Argument(..., help="The CT volume of the same patient and region (Hounsfield units)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the fused images, transform and picture."),
+    rule: list[str] = typer.Option(
+        ["cnn", "classic"], "--rule", help="Fusion rule(s): cnn (the trained network) and/or classic."
+    ),
+    affine: bool = typer.Option(False, "--affine", help="After the rigid registration, an affine stage."),
+    dims: int = typer.Option(2, help="Wavelet transform of each sagittal plane (2) or of the whole volume (3)."),
+    model: Path = typer.Option(None, help="A fusion network trained by `lumbar train fusion` (default: shipped)."),
+) -> None:
+    """Register an MR onto a CT by mutual information and fuse them by wavelets (network and classic rules)."""
+    from lumbar.api import fuse as run
+
+    if dims not in (2, 3):
+        raise InputError(f"--dims {dims}: 2 (each sagittal plane) or 3 (the whole volume)")
+    with progress_bar() as bar:
+        result = run(
+            mr,
+            ct,
+            out,
+            rules=tuple(rule),
+            affine=affine,
+            dims=dims,
+            model=str(model) if model else None,
+            progress=StageBar(bar),
+        )
+    metric = result.registration.describe()["final_metric"]
+    console.print(
+        f"[green]{escape(str(mr))}[/green] onto [green]{escape(str(ct))}[/green]: registered in "
+        f"{result.seconds['registration']} s (mutual information {metric}) -> {escape(str(out))}",
+        highlight=False,
+    )
+    keys = ("entropy_bits", "mi_mr_bits", "mi_ct_bits", "q_abf", "ssim_mr", "ssim_ct")
+    table = Table("image", "entropy", "MI with MR", "MI with CT", "Q^AB/F", "SSIM MR", "SSIM CT")
+    for name, measured in result.measures.items():
+        table.add_row(name, *(f"{measured[k]:.3f}" for k in keys))
+    console.print(table)
+    for reason in result.needs_review:
+        console.print(f"  [yellow]review:[/yellow] {escape(reason)}", highlight=False)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of findings.json."""
     from lumbar.findings import findings_schema
@@ -624,6 +668,29 @@ def train_xray_bmd_cmd(
     with progress_bar() as bar:
         path = train_bmd(cfg, progress=StageBar(bar))
     console.print(f"wrote {path} and {out / 'xray_bmd.json'}")
+
+
+@train_app.command("fusion")
+@friendly_errors
+def train_fusion_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: log, held-out figures, ONNX."),
+    data: Path = typer.Option(
+        None, help="SPIDER PNG layout (images/, masks/): real MR slices beside CTs made from their masks."
+    ),
+    phantoms: int = typer.Option(48, help="Random phantoms rendered as MR and CT."),
+    steps: int = typer.Option(1000, help="Optimiser steps (about 0.4 s each on 2 CPU cores)."),
+    seed: int = typer.Option(0, help="Seed of the phantoms, the held-out split and training."),
+) -> None:
+    """Train the MR–CT fusion weight network without labels (SSIM to both sources and a gradient loss)."""
+    require_train_extra()
+    from lumbar.train.fusion import FusionConfig, train_fusion
+
+    if data is not None and not data.is_dir():
+        raise InputError(f"{data}: not a folder")
+    cfg = FusionConfig(out=str(out), data=str(data) if data else None, phantoms=phantoms, steps=steps, seed=seed)
+    with progress_bar() as bar:
+        path = train_fusion(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path} and {out / 'fusion.json'}")
 
 
 @evaluate_app.command("grading")

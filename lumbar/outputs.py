@@ -34,11 +34,13 @@ from lumbar.io.write import (
     classes_to_spider,
     semantic_colour_table,
     write_colour_tables,
+    write_intensities,
     write_nifti,
     write_png,
     write_text,
 )
 from lumbar.labels import instance_colours
+from lumbar.pipelines.fusion import RULES, FusionResult, overview_picture
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.progress import SILENT, Progress
 
@@ -265,3 +267,57 @@ def write_results(
 ) -> list[Result]:
     """Several series of one patient, each into its own folder (each folder whole or not at all)."""
     return [write_result(result, folder, report=report, progress=progress) for result, folder in zip(results, folders)]
+
+
+FUSION_OUTPUTS = (
+    "fusion.json",
+    "fusion.png",
+    "mr_on_ct.nii.gz",
+    "transform.tfm",
+    *(f"fused_{r}.nii.gz" for r in RULES),
+)
+
+
+def check_fusion_folder(folder: str | Path, sources: tuple[str, ...]) -> Path:
+    """Refuse a fusion folder that writing would harm: one holding an input, or one holding anything but an
+    earlier fusion (which is replaced whole). Called before anything is computed."""
+    folder = Path(folder)
+    for source in sources:
+        path = Path(source).resolve()
+        if path == folder.resolve() or folder.resolve() in path.parents:
+            raise InputError(f"{folder}: holds the input {source}; choose an output folder outside the inputs")
+    if folder.exists():
+        entries = {entry.name for entry in folder.iterdir()} if folder.is_dir() else {"?"}
+        if entries and ("fusion.json" not in entries or entries - set(FUSION_OUTPUTS)):
+            raise InputError(
+                f"{folder}: exists and holds files lumbar fuse did not write; choose another output folder"
+            )
+    return folder
+
+
+def write_fusion(result: FusionResult, folder: str | Path) -> dict:
+    """Write a fusion into ``folder``, whole or not at all: the fused images (8 bits, [0, 1]) and the registered MR
+    (its own intensities) on the CT's grid in the CT file's voxel order, the transform (ITK .tfm: CT points, LPS
+    mm, to MR points), the overview picture and ``fusion.json`` (written last). Only an earlier fusion is replaced."""
+    import SimpleITK as sitk
+
+    from lumbar.version import __version__
+
+    folder = check_fusion_folder(
+        folder, (result.mr.source, result.ct.source, *result.mr.source_files, *result.ct.source_files)
+    )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(staging: Path) -> dict:
+        write_intensities(result.mr_on_ct, result.ct, staging / "mr_on_ct.nii.gz")
+        for rule, image in result.fused.items():
+            write_intensities(image, result.ct, staging / f"fused_{rule}.nii.gz", unit_range=True)
+        with atomic_path(staging / "transform.tfm") as tmp:
+            sitk.WriteTransform(result.registration.transform, str(tmp))
+        write_png(overview_picture(result), staging / "fusion.png")
+        document = {"lumbar_version": __version__, **result.describe()}
+        document["files"] = [*sorted(p.name for p in staging.iterdir()), "fusion.json"]
+        write_text(staging / "fusion.json", json.dumps(document, indent=1, default=float))
+        return document
+
+    return publish(folder, write)

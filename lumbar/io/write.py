@@ -63,6 +63,24 @@ def write_nifti(labels: np.ndarray, reference: SpineImage, path: str | Path) -> 
     return Path(path)
 
 
+def write_intensities(values: np.ndarray, reference: SpineImage, path: str | Path, *, unit_range: bool = False) -> Path:
+    """Save an image (on ``reference``'s RAS grid) as NIfTI in the voxel order of the input file: float32, or with
+    ``unit_range`` values in [0, 1] stored as 8 bits with a scale of 1/255 (readers see [0, 1])."""
+    import nibabel as nib
+
+    data = reference.source_array(values)
+    if unit_range:
+        data = np.round(np.clip(data, 0.0, 1.0) * 255).astype(np.uint8)
+    img = nib.Nifti1Image(np.ascontiguousarray(data, None if unit_range else np.float32), reference.source_affine())
+    img.set_qform(reference.source_affine(), code=1)
+    img.set_sform(reference.source_affine(), code=1)
+    if unit_range:
+        img.header.set_slope_inter(1.0 / 255, 0.0)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return Path(path)
+
+
 def write_png(display_slice: np.ndarray, path: str | Path) -> Path:
     """Save one display-oriented 2D array (uint8) as PNG."""
     from PIL import Image

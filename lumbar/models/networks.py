@@ -173,3 +173,25 @@ class BoneDensityNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image)
+
+
+class FusionWeightNet(nn.Module):
+    """Per-coefficient weight of the first source when two wavelet bands are fused (MR–CT fusion).
+
+    Reads ``(n, 3, h, w)``: the two sources' band, each divided by the larger of their standard deviations, and a
+    plane of 1 for a detail band (0 for the approximation); returns the first source's weight in [0, 1]. Fully
+    convolutional and small (3x3 convolutions, about 1.4k weights), so it runs on every band of a 256³ volume.
+    """
+
+    def __init__(self, channels: int = 8, depth: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = 3
+        for _ in range(depth):
+            layers += [nn.Conv2d(width, channels, 3, padding=1), nn.LeakyReLU(0.1)]
+            width = channels
+        layers.append(nn.Conv2d(width, 1, 1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.body(image))

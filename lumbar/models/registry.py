@@ -125,6 +125,18 @@ REGISTRY: dict[str, ModelSpec] = {
             "corners, and S1's centre; trained on synthetic films only",
         ),
         ModelSpec(
+            "fusion",
+            "fusion",
+            (Modality.MR, Modality.CT),
+            (None, "sagittal", "axial", "coronal"),
+            InputSpec(
+                normalisation="a wavelet band of the MR and of the CT, each divided by the larger standard deviation "
+                "of the two, and a plane of 1 on detail bands"
+            ),
+            labels={"mr_weight": 0},
+            description="MR–CT fusion: the MR's weight for every wavelet coefficient (trained without labels)",
+        ),
+        ModelSpec(
             "lumbosacral",
             "lumbosacral",
             *SAGITTAL_MR,
