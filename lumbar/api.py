@@ -8,6 +8,7 @@ refused, unless ``force``), computes the result, and only when ``out`` is given 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from lumbar.pipelines import Result, Segmentation, refusal, route
 from lumbar.pipelines.fusion import FusionResult, fuse_images
 from lumbar.progress import SILENT, Progress
 from lumbar.resources import check_memory
+from lumbar.tasks.back_pain import BackPainResult
+from lumbar.tasks.back_pain import recognise_back_pain as score_back_pain
 
 Input = str | Path | SpineImage
 
@@ -197,4 +200,24 @@ def fuse(
         progress.stage("writing")
         write_fusion(result, out)
         result.folder = str(out)
+    return result
+
+
+def recognise_back_pain(
+    inputs: list[str | Path] | str | Path,
+    out: str | Path | None = None,
+    *,
+    model: str | None = None,
+    subject: str | None = None,
+) -> BackPainResult:
+    """Score a cohort folder (``subjects.csv``) or one subject's recordings for low back pain (see
+    :mod:`lumbar.tasks.back_pain`); with ``out``, write every recording's and subject's scores there as JSON."""
+    from lumbar.io.write import write_text
+
+    if out is not None:
+        ensure_writable(Path(out).parent)
+    paths = [Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
+    result = score_back_pain(paths, model=model, subject=subject)
+    if out is not None:
+        write_text(out, json.dumps(result.to_dict(), indent=1))
     return result

@@ -356,6 +356,40 @@ def fuse(
         console.print(f"  [yellow]review:[/yellow] {escape(reason)}", highlight=False)
 
 
+@app.command("backpain")
+@friendly_errors
+def back_pain(
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="A cohort folder with subjects.csv, or one subject's recordings (CSV/Parquet, docs/back_pain_layout.md).",
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="Write every recording's and subject's scores here (JSON)."),
+    model: Path = typer.Option(None, help="A network trained by `lumbar train back-pain` (default: shipped)."),
+    subject: str = typer.Option(None, help="The subject's id when recordings are given (default: the first file's)."),
+) -> None:
+    """Low back pain from static-standing kinematics and plantar pressure (a model trained on simulation only)."""
+    from lumbar.api import recognise_back_pain
+
+    result = recognise_back_pain(inputs, out, model=str(model) if model else None, subject=subject)
+    table = Table(
+        "subject", "recordings", "probability of LBP", f"decision (threshold {result.threshold:.2f})", "label"
+    )
+    for scored in result.subjects:
+        table.add_row(
+            escape(scored.subject_id),
+            str(scored.recordings),
+            f"{scored.probability:.2f}",
+            scored.decision,
+            scored.label or "",
+        )
+    console.print(table)
+    caution = result.to_dict()["caution"]
+    if caution:
+        console.print(f"[yellow]{caution}[/yellow]", highlight=False)
+    if out:
+        console.print(f"wrote {escape(str(out))}", highlight=False)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of findings.json."""
@@ -691,6 +725,37 @@ def train_fusion_cmd(
     with progress_bar() as bar:
         path = train_fusion(cfg, progress=StageBar(bar))
     console.print(f"wrote {path} and {out / 'fusion.json'}")
+
+
+@train_app.command("back-pain")
+@friendly_errors
+def train_back_pain_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: log, cross-validated figures, ONNX."),
+    data: Path = typer.Option(None, help="A cohort folder (subjects.csv and recordings); without it, simulate."),
+    simulate: int = typer.Option(120, help="Subjects to simulate when no --data is given."),
+    effect: float = typer.Option(1.0, min=0.0, help="The simulated group difference (0: none, 1: the documented one)."),
+    folds: int = typer.Option(5, help="Subject folds of the cross-validation."),
+    epochs: int = typer.Option(60, help="Epochs per network at most (early stopping)."),
+    seed: int = typer.Option(0, help="Seed of the simulation, the folds and training."),
+) -> None:
+    """Train the low-back-pain network, cross-validated by subject, on your recordings or on the simulator."""
+    require_train_extra()
+    from lumbar.train.back_pain import BackPainConfig, train_back_pain
+
+    if data is not None and not data.is_dir():
+        raise InputError(f"{data}: not a folder (a cohort folder holds subjects.csv and the recordings)")
+    cfg = BackPainConfig(
+        out=str(out),
+        data=str(data) if data else None,
+        simulate=simulate,
+        effect=effect,
+        folds=folds,
+        epochs=epochs,
+        seed=seed,
+    )
+    with progress_bar() as bar:
+        path = train_back_pain(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path} and {out / 'back_pain.json'}")
 
 
 @evaluate_app.command("grading")

@@ -35,8 +35,20 @@ def misaligned(mr: SpineImage, rotation_deg, translation_mm) -> tuple[SpineImage
     truth.SetCenter(volume.TransformContinuousIndexToPhysicalPoint([s / 2 for s in volume.GetSize()]))
     truth.SetRotation(*np.deg2rad(rotation_deg))
     truth.SetTranslation(tuple(float(t) for t in translation_mm))
-    moved = F.from_sitk(sitk.Resample(volume, volume, truth.GetInverse(), sitk.sitkLinear, 0.0))
-    return mr.with_array(moved), truth
+    return F.moved_by(mr, truth), truth
+
+
+def test_a_moved_image_puts_each_voxel_where_the_transform_sends_it(pair):
+    mr, _ = pair
+    moved, truth = misaligned(mr.image, (5, -3, 7), (6, -9, 4))
+    before, after = F.to_sitk(mr.image), F.to_sitk(moved)
+    for ijk in [(0, 0, 0), (10, 20, 30), (47, 127, 111)]:
+        sitk_ijk = (ijk[0], ijk[1], ijk[2])
+        assert np.allclose(
+            after.TransformIndexToPhysicalPoint(sitk_ijk),
+            truth.TransformPoint(before.TransformIndexToPhysicalPoint(sitk_ijk)),
+            atol=1e-6,
+        )
 
 
 # --- geometry and registration -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from torch import nn
 
 from lumbar.errors import InputError
 from lumbar.grades import ORDINAL_GRADES, grading_outputs, n_grading_outputs
+from lumbar.io.kinematics import CHANNELS
 from lumbar.labels import Structure
 from lumbar.preprocess import RADIOGRAPH_OUTPUTS
 
@@ -195,3 +196,28 @@ class FusionWeightNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.body(image))
+
+
+class BackPainNet(nn.Module):
+    """One logit per window ``(n, channels, samples)``: three 1D MONAI convolutions (kernel 7, batch norm, ReLU;
+    the first strided, as sway lies below 2 Hz) with max pooling between them, global average pooling, dropout and a
+    linear layer (about 20 k parameters). Hu et al. used an LSTM; a convolution trains faster on a CPU."""
+
+    def __init__(self, channels: int = len(CHANNELS), widths: tuple[int, ...] = (16, 32, 64), dropout: float = 0.3):
+        super().__init__()
+        from monai.networks.blocks import Convolution
+
+        layers: list[nn.Module] = []
+        previous = channels
+        for k, width in enumerate(widths):
+            layers += [
+                Convolution(
+                    1, previous, width, strides=2 if k == 0 else 1, kernel_size=7, norm="batch", act="relu", bias=False
+                ),
+                nn.MaxPool1d(2) if k < len(widths) - 1 else nn.AdaptiveAvgPool1d(1),
+            ]
+            previous = width
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, 1))
+
+    def forward(self, signals: torch.Tensor) -> torch.Tensor:
+        return self.net(signals)

@@ -137,6 +137,19 @@ REGISTRY: dict[str, ModelSpec] = {
             description="MR–CT fusion: the MR's weight for every wavelet coefficient (trained without labels)",
         ),
         ModelSpec(
+            "back_pain",
+            "back_pain",
+            (),
+            (),
+            InputSpec(
+                normalisation="windows of 10 s at 50 Hz: angles and centre of pressure less their mean, foot loads "
+                "over the mean total load, then each channel standardised by the training recordings' statistics"
+            ),
+            labels={"lbp": 1},
+            description="low back pain from static-standing kinematics and plantar pressure (input 'signals'); "
+            "trained on simulated recordings only",
+        ),
+        ModelSpec(
             "lumbosacral",
             "lumbosacral",
             *SAGITTAL_MR,

@@ -31,6 +31,7 @@ RULES = ("cnn", "classic")
 MI_BINS = 64
 MI_BINS_REGISTRATION = 32
 MI_SAMPLES = 50_000  # random voxels the registration metric is read at, per pyramid level
+COARSEST_VOXELS = 16  # the pyramid's coarsest level keeps at least this many voxels along each axis
 FINEST_MM = 1.5  # voxel size of the pyramid's finest level (finer images are shrunk to it)
 ENTROPY_BINS = 256
 # A weight model: (n, 3, h, w) stacks of (first source, second source, 1 for a detail band) -> (n, 1, h, w) in [0, 1].
@@ -155,9 +156,14 @@ def coarse(volume: sitk.Image, mm: float = FINEST_MM) -> sitk.Image:
 def _run_stage(
     fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, seed: int, iterations: int = 200
 ) -> tuple[sitk.Transform, float, int]:
-    """One optimisation on a three-level pyramid (4, 2, 1 times the images' voxels), the metric read at up to
-    :data:`MI_SAMPLES` random voxels per level."""
-    shrink = [4, 2, 1]
+    """One optimisation on a three-level pyramid (4, 2, 1 times the images' voxels, less for a small image), the
+    metric read at up to :data:`MI_SAMPLES` random voxels per level."""
+    # Coarsest level no smaller than COARSEST_VOXELS along any axis: a small crop is not shrunk to a few voxels.
+    most = max(1, min(fixed.GetSize()) // COARSEST_VOXELS)
+    levels: dict[int, float] = {}  # shrink factor -> smoothing (mm); of equal factors the last, least smoothed
+    for factor, sigma in ((min(4, most), 2.0 * FINEST_MM), (min(2, most), FINEST_MM), (1, 0.0)):
+        levels[factor] = sigma
+    shrink = list(levels)
     voxels = [np.prod([max(1, n // k) for n in fixed.GetSize()]) for k in shrink]
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=MI_BINS_REGISTRATION)
@@ -173,7 +179,7 @@ def _run_stage(
     )
     method.SetOptimizerScalesFromPhysicalShift()
     method.SetShrinkFactorsPerLevel(shrink)
-    method.SetSmoothingSigmasPerLevel([2.0 * FINEST_MM, FINEST_MM, 0.0])
+    method.SetSmoothingSigmasPerLevel(list(levels.values()))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     method.SetInitialTransform(transform, inPlace=False)
     count = [0]
@@ -195,6 +201,17 @@ def target_errors_mm(estimated: sitk.Transform, truth: sitk.Transform, points_lp
     a_est, t_est = affine_parts(estimated)
     a_true, t_true = affine_parts(truth)
     return np.linalg.norm(points_lps @ (a_est - a_true).T + (t_est - t_true), axis=1)
+
+
+def moved_by(image: SpineImage, transform: sitk.Transform) -> SpineImage:
+    """``image`` with the same voxels placed elsewhere: where ``transform`` (LPS mm) sends their points. Registering
+    the result onto ``image``'s place should find ``transform`` (fixed points to moving ones); a known
+    misalignment made this way loses no voxel to the field of view."""
+    matrix, offset = affine_parts(transform)
+    ras = np.eye(4)
+    ras[:3, :3] = _RAS_TO_LPS @ matrix @ _RAS_TO_LPS
+    ras[:3, 3] = _RAS_TO_LPS @ offset
+    return SpineImage(image.array, ras @ image.affine, modality=image.modality, source=image.source)
 
 
 def world_points_lps(image: SpineImage, mask: np.ndarray) -> np.ndarray:

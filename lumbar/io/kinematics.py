@@ -1,0 +1,198 @@
+"""Static-standing recordings of trunk and pelvis kinematics and plantar pressure, and cohorts of them.
+
+One recording is one file, CSV (or Parquet, which needs ``pyarrow``), one row per sample::
+
+    time_s,trunk_flexion_deg,trunk_lateral_deg,trunk_rotation_deg,pelvis_tilt_deg,pelvis_obliquity_deg,cop_ap_mm,cop_ml_mm,load_left_n,load_right_n
+    0.00,4.12,-0.31,0.88,11.02,0.40,41.7,-3.2,361.5,349.0
+    0.01,4.13,-0.30,0.88,11.03,0.40,41.9,-3.1,361.2,349.3
+
+- ``time_s``: seconds, strictly increasing; any start, any rate of at least ``MIN_SOURCE_RATE_HZ``, steps may vary.
+- the :data:`CHANNELS`, every one, in any order (other columns are ignored). Angles in degrees, in the room's frame,
+  as an IMU or a marker set gives them: trunk (thorax) flexion forward +, lateral bend to the right +, axial rotation
+  to the left +; pelvis anterior tilt +, obliquity right side down +. Centre of pressure (both feet together) in mm:
+  anterior + and to the right +, from any origin. Vertical load under each foot in newtons.
+
+Each channel is interpolated linearly onto a fixed grid of ``sample_rate_hz`` (``SAMPLE_RATE_HZ`` by default) from
+the first sample on. A recording shorter than ``MIN_DURATION_S`` (one window of the back-pain network), a file
+larger than ``MAX_FILE_BYTES``, a missing column, a value that is not a finite number or a time that does not
+increase is an :class:`~lumbar.errors.InputError` naming the file.
+
+A cohort is a folder with ``subjects.csv``: ``subject_id,label,recording``, one row per recording (a subject may
+have several), ``label`` ``lbp``, ``healthy`` or empty (unknown), ``recording`` a path relative to the folder.
+The same layout is described for users in ``docs/back_pain_layout.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lumbar.errors import InputError
+
+TIME = "time_s"
+CHANNELS = (
+    "trunk_flexion_deg",
+    "trunk_lateral_deg",
+    "trunk_rotation_deg",
+    "pelvis_tilt_deg",
+    "pelvis_obliquity_deg",
+    "cop_ap_mm",
+    "cop_ml_mm",
+    "load_left_n",
+    "load_right_n",
+)
+LOAD_CHANNELS = ("load_left_n", "load_right_n")
+LABELS = ("healthy", "lbp")  # index 1: low back pain
+SAMPLE_RATE_HZ = 50.0
+MIN_DURATION_S = 10.0
+MIN_SOURCE_RATE_HZ = 10.0  # slower than this, time_s is most likely not in seconds
+MAX_FILE_BYTES = 200 * 2**20  # about 10 hours of nine channels at 100 Hz as CSV
+COHORT_TABLE = "subjects.csv"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One standing trial on a regular time grid: ``signals`` is float32 ``[len(channels), samples]``."""
+
+    source: Path
+    subject: str | None
+    sample_rate_hz: float
+    signals: np.ndarray
+    channels: tuple[str, ...] = CHANNELS
+
+    @property
+    def duration_s(self) -> float:
+        return self.signals.shape[1] / self.sample_rate_hz
+
+    def channel(self, name: str) -> np.ndarray:
+        return self.signals[self.channels.index(name)]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One person of a cohort: ``label`` is ``"lbp"``, ``"healthy"`` or None (unknown)."""
+
+    subject_id: str
+    label: str | None
+    recordings: tuple[Recording, ...]
+
+
+def read_recording(path: str | Path, subject: str | None = None, sample_rate_hz: float = SAMPLE_RATE_HZ) -> Recording:
+    """Read one recording (CSV or Parquet) and resample its :data:`CHANNELS` linearly to ``sample_rate_hz``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such recording file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: {size / 2**20:.0f} MiB is more than a recording ({MAX_FILE_BYTES // 2**20} MiB)")
+    if size == 0:
+        raise InputError(f"{path}: the file is empty")
+    columns = _read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else _read_csv(path)
+    time = columns[TIME]
+    if time.size < 2:
+        raise InputError(f"{path}: fewer than two samples")
+    step = np.diff(time)
+    if not (step > 0).all():
+        k = int(np.argmax(step <= 0)) + 1
+        raise InputError(f"{path}: {TIME} does not increase at row {k + 2} ({time[k - 1]} then {time[k]})")
+    median_step = float(np.median(step))
+    if 1.0 / median_step < MIN_SOURCE_RATE_HZ:
+        raise InputError(
+            f"{path}: samples {median_step:g} apart, under {MIN_SOURCE_RATE_HZ:g} Hz: is {TIME} in seconds?"
+        )
+    duration = float(time[-1] - time[0])
+    if duration < MIN_DURATION_S:
+        raise InputError(f"{path}: {duration:.1f} s recorded; at least {MIN_DURATION_S:g} s of standing is needed")
+    grid = time[0] + np.arange(int(np.floor(duration * sample_rate_hz + 1e-9)) + 1) / sample_rate_hz
+    signals = np.stack([np.interp(grid, time, columns[c]) for c in CHANNELS]).astype(np.float32)
+    return Recording(path, subject, float(sample_rate_hz), signals)
+
+
+def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a CSV text file (not UTF-8 text)") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise InputError(f"{path}: no header row (expected {TIME},{','.join(CHANNELS)})")
+    header = [h.strip() for h in next(csv.reader([lines[0]]))]
+    _check_columns(path, header)
+    rows = [line for line in lines[1:] if line.strip()]
+    if not rows:
+        raise InputError(f"{path}: a header and no samples")
+    try:
+        table = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a table of numbers ({str(exc).splitlines()[0]})") from None
+    if table.shape[1] != len(header):
+        raise InputError(f"{path}: {table.shape[1]} values a row but {len(header)} columns in the header")
+    return _finite(path, {name: table[:, header.index(name)] for name in (TIME, *CHANNELS)})
+
+
+def _read_parquet(path: Path) -> dict[str, np.ndarray]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or save it as CSV") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises its own error types for a damaged file
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    _check_columns(path, table.column_names)
+    try:
+        columns = {n: np.asarray(table.column(n).to_numpy(zero_copy_only=False), np.float64) for n in (TIME, *CHANNELS)}
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: a column is not numeric ({exc})") from None
+    return _finite(path, columns)
+
+
+def _check_columns(path: Path, header: list[str]) -> None:
+    missing = [c for c in (TIME, *CHANNELS) if c not in header]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (see docs/back_pain_layout.md)")
+
+
+def _finite(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    for name, values in columns.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.argmax(bad)) + 2  # 1-based, after the header
+            raise InputError(f"{path}: {name} is {values[row - 2]} at row {row}; every value must be a finite number")
+    return columns
+
+
+def read_cohort(folder: str | Path, sample_rate_hz: float = SAMPLE_RATE_HZ) -> list[Subject]:
+    """Every subject listed in ``folder/subjects.csv`` with their recordings, in the order first listed."""
+    folder = Path(folder)
+    table = folder / COHORT_TABLE
+    if not table.is_file():
+        raise InputError(f"{folder}: no {COHORT_TABLE} (subject_id,label,recording) in the cohort folder")
+    labels: dict[str, str | None] = {}
+    recordings: dict[str, list[Recording]] = {}
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = {"subject_id", "label", "recording"} - set(reader.fieldnames or ())
+            if missing:
+                raise InputError(f"{table}: missing column(s) {', '.join(sorted(missing))}")
+            for k, row in enumerate(reader, start=2):
+                subject = (row["subject_id"] or "").strip()
+                label = (row["label"] or "").strip().lower() or None
+                name = (row["recording"] or "").strip()
+                if not subject or not name:
+                    raise InputError(f"{table}:{k}: subject_id and recording are required")
+                if label is not None and label not in LABELS:
+                    raise InputError(f"{table}:{k}: label {label!r} is not one of {', '.join(LABELS)} or empty")
+                if labels.setdefault(subject, label) != label:
+                    raise InputError(f"{table}:{k}: subject {subject} is labelled both {labels[subject]} and {label}")
+                recordings.setdefault(subject, []).append(read_recording(folder / name, subject, sample_rate_hz))
+    except UnicodeDecodeError:
+        raise InputError(f"{table}: not a CSV text file (not UTF-8 text)") from None
+    if not recordings:
+        raise InputError(f"{table}: lists no recording")
+    return [Subject(s, labels[s], tuple(recordings[s])) for s in recordings]
