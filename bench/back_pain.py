@@ -31,6 +31,7 @@ from lumbar.tasks.back_pain import load_back_pain_model, recognise_back_pain
 from lumbar.train.back_pain import BackPainConfig, cross_validate
 from lumbar.train.back_pain_sim import LbpDifferences, simulate_cohort
 
+ROOT = Path(__file__).resolve().parents[1]
 EFFECTS = (0.0, 0.5, 1.0)
 NULL_SEEDS = range(1, 7)  # effect 0 on six more cohorts: how far from 0.5 chance alone lands
 METRICS = ("precision", "recall", "balanced_accuracy", "auc")
@@ -87,7 +88,9 @@ def main() -> None:
         model.recording_probability(recording)
     scored = len(paths) / (time.perf_counter() - start)
     speed = {
-        "model": str(model.path),
+        "model": str(
+            model.path.resolve().relative_to(ROOT) if model.path.resolve().is_relative_to(ROOT) else model.path
+        ),
         "recordings": len(paths),
         "recording_s": recordings[0].duration_s,
         "recordings_per_s_read_and_scored": read_and_scored,

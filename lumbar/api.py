@@ -18,13 +18,16 @@ from lumbar.io.names import study_stem
 from lumbar.io.read import declared_shape, override_modality, read_image, suffix_of
 from lumbar.io.study import read_study
 from lumbar.outputs import (
+    TRACKING_OUTPUTS,
     check_fusion_folder,
+    check_result_folder,
     check_study_folder,
     ensure_writable,
     save_segmentation,
     write_fusion,
     write_result,
     write_results,
+    write_tracking,
 )
 from lumbar.pipelines import Result, Segmentation, refusal, route
 from lumbar.pipelines.fusion import FusionResult, fuse_images
@@ -32,6 +35,7 @@ from lumbar.progress import SILENT, Progress
 from lumbar.resources import check_memory
 from lumbar.tasks.back_pain import BackPainResult
 from lumbar.tasks.back_pain import recognise_back_pain as score_back_pain
+from lumbar.tasks.tracking import TrackResult, read_boxes, track_sequence
 
 Input = str | Path | SpineImage
 
@@ -220,4 +224,35 @@ def recognise_back_pain(
     result = score_back_pain(paths, model=model, subject=subject)
     if out is not None:
         write_text(out, json.dumps(result.to_dict(), indent=1))
+    return result
+
+
+def track(
+    sequence: str | Path,
+    boxes: str | Path,
+    out: str | Path | None = None,
+    *,
+    model: str | None = None,
+    modality: str | None = None,
+) -> TrackResult:
+    """Track the vertebral bodies boxed on the first frame (``boxes``: JSON or CSV, see
+    :mod:`lumbar.tasks.tracking`) through a fluoroscopy sequence (a multi-frame DICOM or a video); with ``out``,
+    write ``tracks.json`` and the pictures there."""
+    from lumbar.io.read import read_sequence
+
+    if out is not None:
+        ensure_writable(Path(out).parent)
+        check_result_folder(out, (str(sequence), str(boxes)), "tracks.json", TRACKING_OUTPUTS)
+    first_boxes, names = read_boxes(Path(boxes))
+    frames = read_sequence(sequence, modality=modality)
+    height, width = frames.frames.shape[1:]
+    for box, name in zip(first_boxes, names):
+        if not (0 <= box.cx < width and 0 <= box.cy < height):
+            raise InputError(
+                f"{boxes}: the box of {name} is centred at ({box.cx:.0f}, {box.cy:.0f}), outside the "
+                f"first frame ({width} x {height} pixels)"
+            )
+    result = track_sequence(frames.frames, first_boxes, names, model_path=model)
+    if out is not None:
+        write_tracking(result, frames.frames, str(sequence), out)
     return result

@@ -391,6 +391,31 @@ def back_pain(
 
 
 @app.command()
+@friendly_errors
+def track(
+    sequence: Path = typer.Argument(..., help="A lateral fluoroscopy sequence: multi-frame DICOM (XA/RF) or a video."),
+    boxes: Path = typer.Option(
+        ..., help="The bodies on the first frame: JSON or CSV of rotated boxes (see lumbar/tasks/tracking.py)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: tracks.json, tracks.png, angles.png."),
+    model: Path = typer.Option(None, help="A tracker trained by `lumbar train tracking` (default: shipped)."),
+    modality: str = typer.Option(None, help="Override the modality the file states."),
+) -> None:
+    """Track vertebral bodies (rotated boxes) through a flexion-extension sequence (trained on simulation only)."""
+    from lumbar.api import track as run
+
+    result = run(sequence, boxes, out, model=str(model) if model else None, modality=modality)
+    console.print(
+        f"[green]{escape(str(sequence))}[/green]: {len(result.names)} bodies tracked through {len(result.boxes)} "
+        f"frames ({result.frames_per_s:.0f} frames/s) -> {escape(str(out))}",
+        highlight=False,
+    )
+    for level, angles in result.angles_deg.items():
+        console.print(f"  {level}: {min(angles):+.1f}° to {max(angles):+.1f}°", highlight=False)
+    console.print("[yellow]trained on simulated fluoroscopy only[/yellow]", highlight=False)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of findings.json."""
     from lumbar.findings import findings_schema
@@ -756,6 +781,39 @@ def train_back_pain_cmd(
     with progress_bar() as bar:
         path = train_back_pain(cfg, progress=StageBar(bar))
     console.print(f"wrote {path} and {out / 'back_pain.json'}")
+
+
+@train_app.command("tracking")
+@friendly_errors
+def train_tracking_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: log, held-out figures, ONNX."),
+    anatomies: Path = typer.Option(
+        Path("runs/lateral/anatomies"), help="Cached lateral anatomies (built from --spider when absent)."
+    ),
+    spider: Path = typer.Option(Path("../shared/data/spider"), help="SPIDER, to build the anatomies from."),
+    train_sequences: int = typer.Option(90, help="Simulated training sequences (one per training anatomy)."),
+    val_sequences: int = typer.Option(8, help="Simulated validation sequences."),
+    frames: int = typer.Option(12, help="Frames per simulated sequence."),
+    steps: int = typer.Option(1500, help="Optimiser steps."),
+    seed: int = typer.Option(0, help="Seed of the split, the simulation and training."),
+) -> None:
+    """Train the Siamese vertebra tracker on simulated flexion-extension fluoroscopy."""
+    require_train_extra()
+    from lumbar.train.tracking import TrackingConfig, train_tracking
+
+    cfg = TrackingConfig(
+        out=str(out),
+        anatomies=str(anatomies),
+        spider=str(spider),
+        train_sequences=train_sequences,
+        val_sequences=val_sequences,
+        frames=frames,
+        steps=steps,
+        seed=seed,
+    )
+    with progress_bar() as bar:
+        path = train_tracking(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path} and {out / 'tracking.json'}")
 
 
 @evaluate_app.command("grading")

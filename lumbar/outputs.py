@@ -43,6 +43,7 @@ from lumbar.labels import instance_colours
 from lumbar.pipelines.fusion import RULES, FusionResult, overview_picture
 from lumbar.pipelines.result import Result, Segmentation
 from lumbar.progress import SILENT, Progress
+from lumbar.tasks.tracking import TrackResult, angle_chart, strip_png
 
 T = TypeVar("T")
 
@@ -278,9 +279,10 @@ FUSION_OUTPUTS = (
 )
 
 
-def check_fusion_folder(folder: str | Path, sources: tuple[str, ...]) -> Path:
-    """Refuse a fusion folder that writing would harm: one holding an input, or one holding anything but an
-    earlier fusion (which is replaced whole). Called before anything is computed."""
+def check_result_folder(folder: str | Path, sources: tuple[str, ...], marker: str, owned: tuple[str, ...]) -> Path:
+    """Refuse an output folder that writing would harm: one holding an input, or one holding anything but an
+    earlier result of the same command (``marker`` among its files, nothing but ``owned``), which is replaced
+    whole. Called before anything is computed."""
     folder = Path(folder)
     for source in sources:
         path = Path(source).resolve()
@@ -288,11 +290,13 @@ def check_fusion_folder(folder: str | Path, sources: tuple[str, ...]) -> Path:
             raise InputError(f"{folder}: holds the input {source}; choose an output folder outside the inputs")
     if folder.exists():
         entries = {entry.name for entry in folder.iterdir()} if folder.is_dir() else {"?"}
-        if entries and ("fusion.json" not in entries or entries - set(FUSION_OUTPUTS)):
-            raise InputError(
-                f"{folder}: exists and holds files lumbar fuse did not write; choose another output folder"
-            )
+        if entries and (marker not in entries or entries - set(owned)):
+            raise InputError(f"{folder}: exists and holds files lumbar did not write there; choose another folder")
     return folder
+
+
+def check_fusion_folder(folder: str | Path, sources: tuple[str, ...]) -> Path:
+    return check_result_folder(folder, sources, "fusion.json", FUSION_OUTPUTS)
 
 
 def write_fusion(result: FusionResult, folder: str | Path) -> dict:
@@ -318,6 +322,31 @@ def write_fusion(result: FusionResult, folder: str | Path) -> dict:
         document = {"lumbar_version": __version__, **result.describe()}
         document["files"] = [*sorted(p.name for p in staging.iterdir()), "fusion.json"]
         write_text(staging / "fusion.json", json.dumps(document, indent=1, default=float))
+        return document
+
+    return publish(folder, write)
+
+
+TRACKING_OUTPUTS = ("tracks.json", "tracks.png", "angles.png")
+
+
+def write_tracking(result: TrackResult, frames: np.ndarray, source: str, folder: str | Path) -> dict:
+    """Write a tracking into ``folder``, whole or not at all: ``tracks.json`` (every frame's boxes, the
+    intervertebral angles over time; written last), the frames with their boxes (``tracks.png``) and the angles'
+    chart (``angles.png``). Only an earlier tracking is replaced."""
+    from lumbar.version import __version__
+
+    folder = check_result_folder(folder, (source,), "tracks.json", TRACKING_OUTPUTS)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(staging: Path) -> dict:
+        with atomic_path(staging / "tracks.png") as tmp:
+            strip_png(frames, result).save(tmp, format="PNG")
+        with atomic_path(staging / "angles.png") as tmp:
+            angle_chart(result).save(tmp, format="PNG")
+        document = {"lumbar_version": __version__, "source": source, **result.to_dict()}
+        document["files"] = list(TRACKING_OUTPUTS)
+        write_text(staging / "tracks.json", json.dumps(document, indent=1, default=float))
         return document
 
     return publish(folder, write)

@@ -45,6 +45,9 @@ SOURCES = {
     "lateral": "bench/claims/radiograph_lateral.json",
     "lateral_model": "lumbar/models/weights/radiograph_lateral.json",
     "grading_bench": "bench/claims/grading.json",
+    "fusion": "bench/claims/fusion.json",
+    "fusion_model": "lumbar/models/weights/fusion.json",
+    "back_pain": "bench/claims/back_pain.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -1696,7 +1699,165 @@ def ct_claims() -> list[Claim]:
     return claims
 
 
+def fusion_claims() -> list[Claim]:
+    """The MR–CT fusion tables: registration error on known misalignments, time, and the fusion measures."""
+    head, measures = "fusion pairs (known misalignment)", "fused image (mean over pairs)"
+    parts = {
+        "phantom": ("phantom", "rigid"),
+        "real_ct_anatomy": ("real CT anatomy + MR-like image, rigid only", None),
+        "real_ct_anatomy_affine_stage": ("real CT anatomy + MR-like image, rigid then affine", None),
+    }
+    claims = []
+    for key, (label, _) in parts.items():
+
+        def cell(column: str, value: Callable[[dict], str], key=key, label=label) -> Claim:
+            return Claim(f"fusion: {key} {column}", _in_cell(head, label, column), lambda r: value(r[key]), ("fusion",))
+
+        claims += [
+            cell("pairs within", lambda r: f"{r['within_2mm']} of {r['pairs']}"),
+            cell("mean error, median", lambda r: f"{r['error_mean_mm_median']:.2f}"),
+            cell("mean error, worst", lambda r: f"{r['error_mean_mm_worst']:.2f}"),
+            cell("largest error", lambda r: f"{r['error_max_mm_worst']:.2f}"),
+        ]
+    timing = _in_passage("On a 256³ pair registration took", "(target 20 s)")
+    claims += [
+        Claim(
+            "fusion: registration s", timing, lambda r: f"{r['phantom']['registration_s_median']:.1f} s", ("fusion",)
+        ),
+        Claim("fusion: cnn s", timing, lambda r: f"fusion {r['phantom']['cnn_fusion_s_median']:.1f} s", ("fusion",)),
+        Claim(
+            "fusion: classic s", timing, lambda r: f"rules {r['phantom']['classic_fusion_s_median']:.1f} s", ("fusion",)
+        ),
+        Claim(
+            "fusion: total s",
+            timing,
+            lambda r: f"{r['phantom']['registration_and_cnn_fusion_s_median']:.1f} s",
+            ("fusion",),
+        ),
+    ]
+    columns = {
+        "entropy": "entropy_bits",
+        "MI with MR": "mi_mr_bits",
+        "MI with CT": "mi_ct_bits",
+        "Q^AB/F": "q_abf",
+        "SSIM to MR": "ssim_mr",
+        "SSIM to CT": "ssim_ct",
+    }
+    rows = {
+        "network, held-out SPIDER": ("fusion_model", lambda m: m["held_out"]["spider"]["cnn"]),
+        "classic rules, held-out SPIDER": ("fusion_model", lambda m: m["held_out"]["spider"]["classic"]),
+        "network, real CT": ("fusion", lambda r: r["real_ct_anatomy"]["measures"]["cnn"]),
+        "classic rules, real CT": ("fusion", lambda r: r["real_ct_anatomy"]["measures"]["classic"]),
+        "MR alone, real CT": ("fusion", lambda r: r["real_ct_anatomy"]["measures"]["mr_alone"]),
+        "CT alone, real CT": ("fusion", lambda r: r["real_ct_anatomy"]["measures"]["ct_alone"]),
+    }
+    for label, (source, pick) in rows.items():
+        for column, key in columns.items():
+            claims.append(
+                Claim(
+                    f"fusion measures: {label} {column}",
+                    _in_cell(measures, label, column),
+                    lambda r, pick=pick, key=key: f"{pick(r)[key]:.2f}",
+                    (source,),
+                )
+            )
+    prose = _in_passage("On real CT anatomy with a made MR", "what that measure rewards.")
+    real = lambda r: r["real_ct_anatomy"]["measures"]  # noqa: E731
+    claims += [
+        Claim(
+            "fusion prose: MR kept",
+            prose,
+            lambda r: "MI {:.2f} vs {:.2f}, SSIM {:.2f} vs {:.2f}".format(
+                real(r)["cnn"]["mi_mr_bits"],
+                real(r)["classic"]["mi_mr_bits"],
+                real(r)["cnn"]["ssim_mr"],
+                real(r)["classic"]["ssim_mr"],
+            ),
+            ("fusion",),
+        ),
+        Claim(
+            "fusion prose: CT kept",
+            prose,
+            lambda r: "MI {:.2f} vs {:.2f}, SSIM {:.2f} vs {:.2f}".format(
+                real(r)["cnn"]["mi_ct_bits"],
+                real(r)["classic"]["mi_ct_bits"],
+                real(r)["cnn"]["ssim_ct"],
+                real(r)["classic"]["ssim_ct"],
+            ),
+            ("fusion",),
+        ),
+    ]
+    return claims
+
+
+def back_pain_claims() -> list[Claim]:
+    """The low-back-pain table (simulated cohorts), the chance-level passage and the speed."""
+    head = "low back pain, simulated cohorts of 120"
+    rows = {
+        "effect 1: network": ("effect_1", "network"),
+        "effect 1: four standing measures": ("effect_1", "standing_measures"),
+        "effect 1: COP sway alone": ("effect_1", "cop_sway_rms"),
+        "effect 1: majority class": ("effect_1", "majority_class"),
+        "effect 0.5: network": ("effect_0.5", "network"),
+        "effect 0.5: four standing measures": ("effect_0.5", "standing_measures"),
+        "effect 0: network": ("effect_0", "network"),
+        "effect 0: four standing measures": ("effect_0", "standing_measures"),
+    }
+    claims = []
+    for label, (effect, model) in rows.items():
+        for column, key in (
+            ("precision", "precision"),
+            ("recall", "recall"),
+            ("balanced", "balanced_accuracy"),
+            ("AUC", "auc"),
+        ):
+            claims.append(
+                Claim(
+                    f"back pain: {label} {column}",
+                    _in_cell(head, label, column),
+                    lambda r, e=effect, m=model, k=key: with_ci(
+                        r[e]["figures"][m][k], r[e]["figures"][m][f"{k}_ci95"], 2
+                    ),
+                    ("back_pain",),
+                )
+            )
+    chance = _in_passage("With no group difference (effect 0) the network is at chance", "of 7")
+    cohorts = lambda r: r["effect_0_cohorts"]["network"]  # noqa: E731
+    claims += [
+        Claim("back pain: chance AUC", chance, lambda r: f"AUC averages {cohorts(r)['auc_mean']:.2f}", ("back_pain",)),
+        Claim(
+            "back pain: chance range",
+            chance,
+            lambda r: "from {:.2f} to {:.2f}".format(*cohorts(r)["auc_range"]),
+            ("back_pain",),
+        ),
+        Claim(
+            "back pain: chance CI",
+            chance,
+            lambda r: f"holds 0.5 in {cohorts(r)['balanced_accuracy_ci95_holds_half']} of {cohorts(r)['cohorts']}",
+            ("back_pain",),
+        ),
+        Claim(
+            "back pain: speed",
+            _in_passage("Scoring runs at", "and scored)."),
+            lambda r: "{:.0f} recordings of 30 s per second ({:.0f} read".format(
+                r["speed"]["recordings_per_s_scored"], r["speed"]["recordings_per_s_read_and_scored"]
+            ),
+            ("back_pain",),
+        ),
+        Claim(
+            "back pain: subjects",
+            _in_passage("The shipped network was trained on", "simulated subjects"),
+            lambda r: f"{r['subjects']} simulated subjects",
+            ("back_pain",),
+        ),
+    ]
+    return claims
+
+
 CLAIMS = [
+    *fusion_claims(),
+    *back_pain_claims(),
     *ct_claims(),
     *lateral_claims(),
     *radiograph_claims(),

@@ -221,3 +221,27 @@ class BackPainNet(nn.Module):
 
     def forward(self, signals: torch.Tensor) -> torch.Tensor:
         return self.net(signals)
+
+
+class TrackingEmbedding(nn.Module):
+    """φ: four convolutions, total stride 4, batch norm and ReLU between them, no activation at the end
+    (about 75 k parameters)."""
+
+    def __init__(self, channels: tuple[int, int, int, int] = (24, 48, 64, 64)):
+        super().__init__()
+        c1, c2, c3, c4 = channels
+        self.layers = nn.Sequential(
+            nn.Conv2d(1, c1, 5, stride=2, padding=2, bias=False),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c2, c3, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c3),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c3, c4, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

@@ -150,6 +150,16 @@ REGISTRY: dict[str, ModelSpec] = {
             "trained on simulated recordings only",
         ),
         ModelSpec(
+            "tracking",
+            "tracking",
+            (Modality.FLUOROSCOPY, Modality.RADIOGRAPH),
+            ("projection",),
+            InputSpec(normalisation="frame median 0, 1st-99th percentile range 1; template and search crops"),
+            labels={"embedding": 0},
+            description="vertebra tracking in lateral fluoroscopy: the Siamese embedding of template and search "
+            "crops; trained on simulated flexion-extension sequences only",
+        ),
+        ModelSpec(
             "lumbosacral",
             "lumbosacral",
             *SAGITTAL_MR,
