@@ -31,6 +31,7 @@ from lumbar.train.lateral_drr import Anatomy
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACKED = 4  # L1-L4
+LOST_PX = 5.0
 
 
 def errors(result: TrackResult, seq) -> dict[str, list[float]]:
@@ -81,6 +82,8 @@ def main() -> None:
         rows.append(
             {"patient": patient, "series": seq.series, "l1_l4_range_deg": float(level_range), **errors(result, seq)}
         )
+        per_body = np.array(rows[-1]["centre_px"]).reshape(-1, TRACKED)
+        rows[-1]["lost_bodies"] = int((np.median(per_body, axis=0) > LOST_PX).sum())
         base_rows.append({"patient": patient, **errors(still, seq)})
         centre, angle = np.median(rows[-1]["centre_px"]), np.median(rows[-1]["angle_deg"])
         print(f"{seq.series}: centre {centre:.2f} px, angle {angle:.2f}°")
@@ -90,7 +93,11 @@ def main() -> None:
         "baseline_boxes_left_on_frame_0": {k: summary(base_rows, k) for k in keys},
     }
     payload = {
-        "model": f"{model} (trained on {record.get('trained_on')})",
+        "model": f"{model.resolve().relative_to(ROOT) if model.resolve().is_relative_to(ROOT) else model} "
+        f"(trained on {record.get('trained_on')})",
+        # a body lost: its median centre error over the sequence above LOST_PX (bodies are about 30 px apart)
+        "sequences_with_a_lost_body": int(sum(r["lost_bodies"] > 0 for r in rows)),
+        "lost_px": LOST_PX,
         "sequences": len(rows),
         "patients": len(rows),
         "frames_per_sequence": args.frames,

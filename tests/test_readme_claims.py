@@ -48,6 +48,7 @@ SOURCES = {
     "fusion": "bench/claims/fusion.json",
     "fusion_model": "lumbar/models/weights/fusion.json",
     "back_pain": "bench/claims/back_pain.json",
+    "tracking": "bench/claims/tracking.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -1790,6 +1791,54 @@ def fusion_claims() -> list[Claim]:
     return claims
 
 
+def tracking_claims() -> list[Claim]:
+    """The fluoroscopy tracking table (held-out simulated sequences) and its passage."""
+    head = "fluoroscopy tracking, simulated"
+    columns = {
+        "centre error (px)": "centre_px",
+        "centre error (mm)": "centre_mm",
+        "rotated IoU": "iou",
+        "angle error": "angle_deg",
+        "intervertebral": "intervertebral_deg",
+    }
+    claims = []
+    for label, key in (("tracker", "tracker"), ("boxes left", "baseline_boxes_left_on_frame_0")):
+        for column, metric in columns.items():
+            claims.append(
+                Claim(
+                    f"tracking: {label} {column}",
+                    _in_cell(head, label, column),
+                    lambda r, k=key, m=metric: with_ci(r[k][m]["median"], r[k][m]["ci95"], 2),
+                    ("tracking",),
+                )
+            )
+    after = _in_passage("frames/s for four bodies on one thread", "Not a clinical measurement.")
+    claims += [
+        Claim(
+            "tracking: speed",
+            _in_passage("L1–L4 from their true first-frame boxes", "frames/s for four bodies"),
+            lambda r: f"{r['frames_per_s_4_bodies_median']:.0f} frames/s",
+            ("tracking",),
+        ),
+        Claim(
+            "tracking: lost",
+            after,
+            lambda r: f"{r['sequences_with_a_lost_body']} of {r['sequences']} sequences lost",
+            ("tracking",),
+        ),
+        Claim(
+            "tracking: patients and frames",
+            _in_passage("Held-out simulated sequences (`python bench/tracking.py", "frames; median"),
+            lambda r: (
+                f"{r['sequences']} patients never trained on, L1–L4 from their true first-frame boxes, "
+                f"{r['frames_per_sequence']} frames"
+            ),
+            ("tracking",),
+        ),
+    ]
+    return claims
+
+
 def back_pain_claims() -> list[Claim]:
     """The low-back-pain table (simulated cohorts), the chance-level passage and the speed."""
     head = "low back pain, simulated cohorts of 120"
@@ -1858,6 +1907,7 @@ def back_pain_claims() -> list[Claim]:
 CLAIMS = [
     *fusion_claims(),
     *back_pain_claims(),
+    *tracking_claims(),
     *ct_claims(),
     *lateral_claims(),
     *radiograph_claims(),

@@ -134,7 +134,8 @@ def read_image(
     if isinstance(image, FrameSequence):
         raise InputError(
             f"{path}: a time sequence of {len(image.frames)} frames (cine, fluoroscopy or ultrasound), not a still "
-            "image: no pipeline analyses those yet (`lumbar info` describes it; lumbar.io.read_sequence reads it)"
+            "image: `lumbar track` follows vertebrae through a fluoroscopy run, `lumbar ultrasound` names the levels "
+            "of a paramedian sweep (`lumbar info` describes it; lumbar.io.read_sequence reads it)"
         )
     return image
 
