@@ -36,6 +36,7 @@ from lumbar.resources import check_memory
 from lumbar.tasks.back_pain import BackPainResult
 from lumbar.tasks.back_pain import recognise_back_pain as score_back_pain
 from lumbar.tasks.tracking import TrackResult, read_boxes, track_sequence
+from lumbar.tasks.ultrasound import SweepResult, analyse_sweep, read_sweep
 
 Input = str | Path | SpineImage
 
@@ -255,4 +256,18 @@ def track(
     result = track_sequence(frames.frames, first_boxes, names, model_path=model)
     if out is not None:
         write_tracking(result, frames.frames, str(sequence), out)
+    return result
+
+
+def ultrasound_levels(sweep: str | Path, out: str | Path | None = None, *, model: str | None = None) -> SweepResult:
+    """Name the vertebral levels of a paramedian sagittal ultrasound sweep that starts below the sacrum and moves
+    up (a video, a DICOM cine or a folder of frames: ``docs/ultrasound_format.md``); with ``out``, write every
+    frame's class and level and the gaps found there as JSON."""
+    from lumbar.io.write import write_text
+
+    if out is not None:
+        ensure_writable(Path(out).parent)
+    result = analyse_sweep(read_sweep(sweep), model_path=model)
+    if out is not None:
+        write_text(out, json.dumps({"source": str(sweep), **result.to_dict()}, indent=1))
     return result

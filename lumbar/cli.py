@@ -416,6 +416,30 @@ def track(
 
 
 @app.command()
+@friendly_errors
+def ultrasound(
+    sweep: Path = typer.Argument(
+        ..., help="A paramedian sagittal sweep from below the sacrum upwards: video, DICOM cine or folder of frames."
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="Write every frame's class and level and the gaps here (JSON)."),
+    model: Path = typer.Option(None, help="A frame network trained by `lumbar train ultrasound` (default: shipped)."),
+) -> None:
+    """Name the vertebral levels of an ultrasound sweep: frames classified, gaps counted up from the sacrum."""
+    from lumbar.api import ultrasound_levels
+
+    result = ultrasound_levels(sweep, out, model=str(model) if model else None)
+    names = ", ".join(f"{gap.name} (frames {gap.first_frame}-{gap.last_frame})" for gap in result.gaps) or "none"
+    console.print(
+        f"[green]{escape(str(sweep))}[/green]: {result.n_frames} frames; gaps {escape(names)}", highlight=False
+    )
+    for reason in result.reasons:
+        console.print(f"  [yellow]review:[/yellow] {escape(reason)}", highlight=False)
+    console.print("[yellow]trained on simulated ultrasound only[/yellow]", highlight=False)
+    if out:
+        console.print(f"wrote {escape(str(out))}", highlight=False)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of findings.json."""
     from lumbar.findings import findings_schema
@@ -814,6 +838,30 @@ def train_tracking_cmd(
     with progress_bar() as bar:
         path = train_tracking(cfg, progress=StageBar(bar))
     console.print(f"wrote {path} and {out / 'tracking.json'}")
+
+
+@train_app.command("ultrasound")
+@friendly_errors
+def train_ultrasound_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: log, held-out figures, ONNX."),
+    spider: Path = typer.Option(Path("../shared/data/spider"), help="SPIDER (t2space masks): the anatomies."),
+    train_sweeps: int = typer.Option(24, help="Simulated sweeps per training patient."),
+    eval_sweeps: int = typer.Option(8, help="Simulated sweeps per validation and test patient."),
+    epochs: int = typer.Option(6, help="Epochs."),
+    seed: int = typer.Option(0, help="Seed of the split, the simulation and training."),
+) -> None:
+    """Train the ultrasound frame network on paramedian sweeps simulated from SPIDER anatomy."""
+    require_train_extra()
+    from lumbar.train.ultrasound import UltrasoundConfig, train_ultrasound
+
+    if not spider.is_dir():
+        raise InputError(f"{spider}: not a folder (SPIDER, with t2space/masks)")
+    cfg = UltrasoundConfig(
+        out=str(out), spider=str(spider), train_sweeps=train_sweeps, eval_sweeps=eval_sweeps, epochs=epochs, seed=seed
+    )
+    with progress_bar() as bar:
+        path = train_ultrasound(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path} and {out / 'ultrasound.json'}")
 
 
 @evaluate_app.command("grading")

@@ -82,6 +82,7 @@ RADIOGRAPH_SHAPE = (512, 256)  # the frontal radiograph network's input: rows, c
 RADIOGRAPH_OUTPUTS = 9  # its output channels: a vertebral body's centre, then 4 corners x (dx, dy)...
 RADIOGRAPH_OFFSET_SCALE = 32.0  # ...the offsets in units of this many input pixels
 LATERAL_SHAPE = (384, 320)  # the lateral radiograph network's input: a lumbar film is nearly square
+ULTRASOUND_FRAME_SHAPE = (64, 64)  # the ultrasound frame network's input: (depth, across) pixels
 LATERAL_OUTPUTS = 10  # its channels: the frontal network's nine, then S1's centre (names are counted from it)
 
 

@@ -49,6 +49,7 @@ SOURCES = {
     "fusion_model": "lumbar/models/weights/fusion.json",
     "back_pain": "bench/claims/back_pain.json",
     "tracking": "bench/claims/tracking.json",
+    "ultrasound": "bench/claims/ultrasound.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -1839,6 +1840,99 @@ def tracking_claims() -> list[Claim]:
     return claims
 
 
+def ultrasound_claims() -> list[Claim]:
+    """The ultrasound table (held-out simulated sweeps) and its passage (CT anatomy, speed)."""
+    head = "ultrasound, simulated sweeps"
+    held = lambda r: r["held_out_spider"]  # noqa: E731
+    claims = []
+    for label, key in (("network", "network"), ("brightness rule", "brightness_rule"), ("true frame", "true_classes")):
+        levels = lambda r, k=key: held(r)["levels"][k]  # noqa: E731
+        claims += [
+            Claim(
+                f"ultrasound: {label} gaps",
+                _in_cell(head, label, "gaps named right"),
+                lambda r, lv=levels: with_ci(lv(r)["level_accuracy"], lv(r)["level_accuracy_ci95"], 2),
+                ("ultrasound",),
+            ),
+            Claim(
+                f"ultrasound: {label} checked gaps",
+                _in_cell(head, label, "gaps named right, checked"),
+                lambda r, lv=levels: with_ci(
+                    lv(r)["verified_level_accuracy"], lv(r)["verified_level_accuracy_ci95"], 2
+                ),
+                ("ultrasound",),
+            ),
+            Claim(
+                f"ultrasound: {label} sweeps",
+                _in_cell(head, label, "sweeps with every gap"),
+                lambda r, lv=levels: f"{lv(r)['sweeps_all_named_right']} of {lv(r)['sweeps']}",
+                ("ultrasound",),
+            ),
+        ]
+        if key != "true_classes":
+            claims.append(
+                Claim(
+                    f"ultrasound: {label} frames",
+                    _in_cell(head, label, "frames: balanced"),
+                    lambda r, k=key: with_ci(held(r)[k]["balanced_accuracy"], held(r)[k]["balanced_accuracy_ci95"], 2),
+                    ("ultrasound",),
+                )
+            )
+    passage = _in_passage("The majority class reaches a balanced accuracy of", "(target 40).")
+    ts = lambda r: r["ct_totalseg_example"]  # noqa: E731
+    claims += [
+        Claim(
+            "ultrasound: held-out size",
+            _in_passage("Held-out simulated sweeps (`python bench/ultrasound.py`", "95% CI by"),
+            lambda r: (
+                f"{len(r['test_patients'])} SPIDER test patients, {held(r)['sweeps']} sweeps, "
+                f"{held(r)['frames']} frames"
+            ),
+            ("ultrasound",),
+        ),
+        Claim(
+            "ultrasound: gaps right share",
+            passage,
+            lambda r: f"about {held(r)['levels']['network']['level_accuracy'] * 100:.0f}% of gaps",
+            ("ultrasound",),
+        ),
+        Claim(
+            "ultrasound: CT frames",
+            passage,
+            lambda r: f"frame balanced accuracy {ts(r)['network']['balanced_accuracy']:.2f}",
+            ("ultrasound",),
+        ),
+        Claim(
+            "ultrasound: CT gaps",
+            passage,
+            lambda r: (
+                f"{ts(r)['levels']['network']['level_accuracy'] * 100:.0f}% of gaps named right ("
+                f"{ts(r)['levels']['network']['sweeps_marked_for_review']} of {ts(r)['levels']['network']['sweeps']}"
+            ),
+            ("ultrasound",),
+        ),
+        Claim(
+            "ultrasound: VerSe frames",
+            passage,
+            lambda r: f"VerSe 012's frames {r['ct_verse012']['network']['balanced_accuracy']:.2f}",
+            ("ultrasound",),
+        ),
+        Claim(
+            "ultrasound: speed",
+            passage,
+            lambda r: f"{r['frames_per_second']['1_thread_64x64_batch1']:.0f} frames/s one at a time",
+            ("ultrasound",),
+        ),
+        Claim(
+            "ultrasound: majority",
+            passage,
+            lambda r: f"balanced accuracy of {held(r)['majority_class']['balanced_accuracy']:.2f}",
+            ("ultrasound",),
+        ),
+    ]
+    return claims
+
+
 def back_pain_claims() -> list[Claim]:
     """The low-back-pain table (simulated cohorts), the chance-level passage and the speed."""
     head = "low back pain, simulated cohorts of 120"
@@ -1908,6 +2002,7 @@ CLAIMS = [
     *fusion_claims(),
     *back_pain_claims(),
     *tracking_claims(),
+    *ultrasound_claims(),
     *ct_claims(),
     *lateral_claims(),
     *radiograph_claims(),

@@ -10,7 +10,7 @@ from lumbar.errors import InputError
 from lumbar.grades import ORDINAL_GRADES, grading_outputs, n_grading_outputs
 from lumbar.io.kinematics import CHANNELS
 from lumbar.labels import Structure
-from lumbar.preprocess import RADIOGRAPH_OUTPUTS
+from lumbar.preprocess import RADIOGRAPH_OUTPUTS, ULTRASOUND_FRAME_SHAPE
 
 
 def segmentation_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.Module:
@@ -245,3 +245,29 @@ class TrackingEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+
+class UltrasoundFrameNet(nn.Module):
+    """A small CNN for one ultrasound frame (1 x 64 x 64): four blocks of 3x3 convolution, batch norm, ReLU and 2x2
+    max pooling (8, 16, 32, 32 channels), the 4 x 4 map flattened, dropout, 32 hidden units, one logit per class
+    (about 32 k parameters; SLIDE's network was larger, the task is as small)."""
+
+    def __init__(self, classes: int = 3, channels: tuple[int, ...] = (8, 16, 32, 32), hidden: int = 32):
+        super().__init__()
+        blocks, previous = [], 1
+        for width in channels:
+            blocks += [
+                nn.Conv2d(previous, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            previous = width
+        self.features = nn.Sequential(*blocks)
+        cells = (ULTRASOUND_FRAME_SHAPE[0] >> len(channels)) * (ULTRASOUND_FRAME_SHAPE[1] >> len(channels))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.2), nn.Linear(previous * cells, hidden), nn.ReLU(), nn.Linear(hidden, classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

@@ -29,6 +29,7 @@ from lumbar.preprocess import (
     LUMBOSACRAL_PIXEL_MM,
     MODEL_SPACING_MM,
     RADIOGRAPH_SHAPE,
+    ULTRASOUND_FRAME_SHAPE,
 )
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -158,6 +159,19 @@ REGISTRY: dict[str, ModelSpec] = {
             labels={"embedding": 0},
             description="vertebra tracking in lateral fluoroscopy: the Siamese embedding of template and search "
             "crops; trained on simulated flexion-extension sequences only",
+        ),
+        ModelSpec(
+            "ultrasound",
+            "ultrasound",
+            (Modality.ULTRASOUND,),
+            ("sagittal",),
+            InputSpec(
+                crop_shape=ULTRASOUND_FRAME_SHAPE,
+                normalisation="each frame resized to the shape, scaled to [0, 1] between its 1st and 99th percentiles",
+            ),
+            labels={"sacrum": 0, "gap": 1, "vertebra": 2},
+            description="paramedian sagittal ultrasound frames: sacrum, interlaminar gap or lamina, counted into "
+            "levels; trained on simulated ultrasound only",
         ),
         ModelSpec(
             "lumbosacral",

@@ -1,0 +1,288 @@
+"""Vertebral levels in a paramedian sagittal ultrasound sweep: frames classified, gaps counted up from the sacrum.
+
+After Hetherington et al. (IJCARS 2017, "SLIDE: automatic spine level identification system using a deep
+convolutional neural network"): a small CNN labels every frame of a sweep that starts over the sacrum and moves
+cranially, about 15 mm beside the spinous processes, as **sacrum**, **gap** (an interlaminar window between two
+laminae) or **vertebra** (a lamina's bright line and its shadow); a state machine then counts the gaps: the first
+above the sacrum is L5/S1, the next L4/L5, and so on up the spine (SLIDE: 88% of frames right, 40 frames/s).
+
+The network (``ultrasound`` in ``lumbar/models/weights``, trained by :mod:`lumbar.train.ultrasound`) was trained on
+simulated sweeps only (:mod:`lumbar.train.ultrasound_sim`); it has never seen a real ultrasound image. A frame is
+read as :func:`prepare_frames` makes it: grey, resized to the network's input (the sweep's footprint, about 40 mm
+across, and about 80 mm of depth, squeezed into ``FRAME_SHAPE``), the 1st to 99th percentiles of its pixels scaled
+to [0, 1].
+
+The counter (:func:`count_levels`) is a left-to-right hidden Markov model decoded by Viterbi: its states run
+sacrum, gap L5/S1, vertebra L5, gap L4/L5, vertebra L4, ... upwards (the probe only moves cranially), each held for
+at least ``min_run`` frames, so a flicker of fewer frames (a misread lamina inside a gap, a frame of speckle) cannot
+count as a level. A frame's emission is the network's probability of the state's class. The sweep is marked for
+review when it does not start on the sacrum, when the sacrum returns after the count has left it, when no gap is
+counted, when the count reaches the highest level it can name, or when more than a quarter of the frames disagree
+with the counted sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from lumbar.errors import InputError
+from lumbar.io import read_sequence
+from lumbar.io.raster import read_raster_array
+from lumbar.labels import discs_between, vertebrae_between
+from lumbar.models.registry import spec_of
+from lumbar.preprocess import ULTRASOUND_FRAME_SHAPE
+
+CLASSES = ("sacrum", "gap", "vertebra")
+SACRUM, GAP, VERTEBRA = range(len(CLASSES))
+GAPS = tuple(reversed(discs_between("T10", "S1")))  # counted upwards: L5/S1, L4/L5, ..., T10/T11
+VERTEBRAE = tuple(reversed(vertebrae_between("T10", "L5")))  # the lamina above each gap: L5, L4, ..., T10
+FRAME_SHAPE = ULTRASOUND_FRAME_SHAPE  # (depth, across) pixels the network reads
+MIN_RUN = 3  # frames a counted state lasts at least: shorter flicker is ignored
+ADVANCE = 0.1  # the counter's probability of moving to the next state at a frame
+SACRUM_AT_START = 0.5  # mean probability of the sacrum over the first MIN_RUN frames a sweep must start with
+MAX_DISAGREEMENT = 0.25  # share of frames whose own class may differ from the counted sequence before review
+MODEL_PATH = spec_of("ultrasound").weights
+CAUTION = "trained on simulated ultrasound only: never trained or tested on a real ultrasound image"
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def prepare_frames(frames: np.ndarray, shape: tuple[int, int] = FRAME_SHAPE) -> np.ndarray:
+    """The network's input ``(n, 1, *shape)`` float32 from frames ``(n, rows, cols)`` (or ``(n, rows, cols, 3)``
+    colour, averaged to grey): each frame resized (bilinear) to ``shape``, its 1st-99th percentiles scaled to
+    [0, 1] and clipped."""
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim == 4:
+        frames = frames.mean(-1)
+    if frames.ndim != 3 or frames.shape[0] == 0 or min(frames.shape[1:]) < 2:
+        raise InputError(f"a sweep needs frames of shape (n, rows, cols), got {frames.shape}")
+    if frames.shape[1:] != tuple(shape):
+        zoom = (1, shape[0] / frames.shape[1], shape[1] / frames.shape[2])
+        frames = ndimage.zoom(frames, zoom, order=1, grid_mode=True, mode="nearest")
+    low, high = np.percentile(frames.reshape(len(frames), -1), [1, 99], axis=1)
+    scaled = (frames - low[:, None, None]) / np.maximum(high - low, 1e-6)[:, None, None]
+    return np.clip(scaled, 0, 1)[:, None].astype(np.float32)
+
+
+@dataclass
+class UltrasoundModel:
+    """The frame classifier (ONNX) and its training record."""
+
+    path: Path
+    meta: dict
+    session: object
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.meta.get("input_shape", FRAME_SHAPE))
+
+    def probabilities(self, frames: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Class probabilities ``(n, 3)`` in the order of ``CLASSES`` of raw frames ``(n, rows, cols)``."""
+        prepared = prepare_frames(frames, self.shape)
+        logits = np.concatenate(
+            [self.session.run(None, {"image": prepared[k : k + batch]})[0] for k in range(0, len(prepared), batch)]
+        )
+        logits = logits - logits.max(1, keepdims=True)
+        return (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+
+
+@cache
+def load_ultrasound_model(path: str | Path | None = None) -> UltrasoundModel:
+    """The shipped frame classifier, or one trained by ``lumbar.train.ultrasound`` (its ``.json`` beside it); once a
+    process."""
+    import onnxruntime as ort
+
+    onnx_path = Path(path) if path else MODEL_PATH
+    meta_path = onnx_path.with_suffix(".json")
+    if not onnx_path.is_file() or not meta_path.is_file():
+        raise InputError(f"{onnx_path}: no ultrasound model there (it needs {onnx_path.name} and {meta_path.name})")
+    meta = json.loads(meta_path.read_text())
+    if tuple(meta.get("classes", ())) != CLASSES:
+        raise InputError(f"{meta_path}: the model's classes {meta.get('classes')} are not {list(CLASSES)}")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return UltrasoundModel(onnx_path, meta, session)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One counted interlaminar gap: its level name and the frames (first, last, inclusive) it spans."""
+
+    name: str
+    first_frame: int
+    last_frame: int
+
+    @property
+    def centre_frame(self) -> float:
+        return (self.first_frame + self.last_frame) / 2
+
+
+@dataclass(frozen=True)
+class Counting:
+    """What the counter made of a sweep: per frame the counted class (index into ``CLASSES``) and level name
+    (``"sacrum"``, a gap ``"L4/L5"`` or the vertebra ``"L4"``), the gaps, and why to review it (if so)."""
+
+    classes: np.ndarray
+    levels: tuple[str, ...]
+    gaps: tuple[Gap, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.reasons)
+
+
+def _states(n_gaps: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The counter's chain: classes and level names, sacrum first, then gap and vertebra in turn upwards."""
+    classes, names = [SACRUM], ["sacrum"]
+    for k in range(n_gaps):
+        classes += [GAP, VERTEBRA]
+        names += [GAPS[k], VERTEBRAE[k]]
+    return np.array(classes), tuple(names)
+
+
+def _viterbi(log_emission: np.ndarray, chain: np.ndarray, min_run: int, advance: float) -> np.ndarray:
+    """The most likely state of the chain at each frame, each state held for at least ``min_run`` frames.
+
+    Every state of ``chain`` is expanded into ``min_run`` sub-states passed through in turn; only the last may repeat
+    (probability ``1 - advance``) or move on to the next state's first (``advance``). The path starts in the first
+    state and may end anywhere."""
+    n = len(log_emission)
+    classes = np.repeat(chain, min_run)
+    size = len(classes)
+    last = np.arange(size) % min_run == min_run - 1
+    enter = np.where(np.arange(size) % min_run == 0, np.log(advance), 0.0)  # cost of arriving from the state before
+    stay = np.where(last, np.log1p(-advance), -np.inf)
+    score = np.full(size, -np.inf)
+    score[0] = log_emission[0, classes[0]]
+    moved = np.zeros((n, size), bool)  # True: arrived from the state before; False: stayed
+    for t in range(1, n):
+        from_before = np.concatenate([[-np.inf], score[:-1]]) + enter
+        from_self = score + stay
+        moved[t] = from_before > from_self
+        score = np.maximum(from_before, from_self) + log_emission[t, classes]
+    path = np.zeros(n, int)
+    path[-1] = int(np.argmax(score))
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = path[t] - 1 if moved[t, path[t]] else path[t]
+    return path // min_run
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
+    """(value, first, last) of each run of equal values."""
+    edges = np.flatnonzero(np.diff(values)) + 1
+    starts, ends = np.concatenate([[0], edges]), np.concatenate([edges, [len(values)]]) - 1
+    return [(int(values[s]), int(s), int(e)) for s, e in zip(starts, ends)]
+
+
+def count_levels(probabilities: np.ndarray, min_run: int = MIN_RUN, advance: float = ADVANCE) -> Counting:
+    """Count and name the gaps of a sweep from its frames' class probabilities ``(n, 3)`` (order of ``CLASSES``),
+    frames in acquisition order from the sacrum upwards (see the module's docstring)."""
+    probabilities = np.asarray(probabilities, np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(CLASSES) or len(probabilities) == 0:
+        raise InputError(f"frame probabilities must be (n, {len(CLASSES)}), got {probabilities.shape}")
+    chain, names = _states(len(GAPS))
+    states = _viterbi(np.log(np.clip(probabilities, 1e-6, 1)), chain, min_run, advance)
+    classes = chain[states]
+    own = probabilities.argmax(1)
+    gaps = tuple(Gap(names[s], first, last) for s, first, last in _runs(states) if chain[s] == GAP)
+    reasons = []
+    if len(probabilities) < min_run or probabilities[:min_run, SACRUM].mean() < SACRUM_AT_START:
+        reasons.append("the sweep does not start on the sacrum: levels are counted from it")
+    left = np.flatnonzero(states > 0)
+    if left.size and any(c == SACRUM and e - s + 1 >= min_run for c, s, e in _runs(own[left[0] :])):
+        reasons.append("the sacrum returns after the count left it: did the probe move back down?")
+    if not gaps:
+        reasons.append("no gap between two laminae was counted")
+    if states.max() == len(chain) - 1:
+        reasons.append(f"the count reached {names[-1]}, the highest level it names: gaps above it are not counted")
+    disagree = float(np.mean(own != classes))
+    if disagree > MAX_DISAGREEMENT:
+        reasons.append(f"{disagree:.0%} of the frames disagree with the counted sequence")
+    return Counting(classes, tuple(names[s] for s in states), gaps, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Levels of one sweep: per frame the network's class and probabilities, the counted class and level name;
+    the counted gaps (name and frames); whether to review it, and why."""
+
+    n_frames: int
+    frame_classes: tuple[str, ...]  # the network's most probable class of each frame on its own
+    probabilities: np.ndarray  # (n, 3), order of CLASSES
+    counted_classes: tuple[str, ...]  # after the counter (flicker shorter than its minimum run smoothed away)
+    levels: tuple[str, ...]
+    gaps: tuple[Gap, ...]
+    needs_review: bool
+    reasons: tuple[str, ...]
+    model: str
+    trained_on: str
+
+    def to_dict(self) -> dict:
+        return {
+            "n_frames": self.n_frames,
+            "classes": list(CLASSES),
+            "frames": [
+                {
+                    "frame": k,
+                    "class": self.frame_classes[k],
+                    "probabilities": [round(float(p), 4) for p in self.probabilities[k]],
+                    "counted_class": self.counted_classes[k],
+                    "level": self.levels[k],
+                }
+                for k in range(self.n_frames)
+            ],
+            "gaps": [{**asdict(g), "centre_frame": g.centre_frame} for g in self.gaps],
+            "needs_review": self.needs_review,
+            "reasons": list(self.reasons),
+            "model": self.model,
+            "trained_on": self.trained_on,
+            "caution": CAUTION if self.trained_on.startswith("simulated") else None,
+        }
+
+
+def analyse_sweep(frames: np.ndarray, model_path: str | Path | None = None) -> SweepResult:
+    """Classify every frame of a sweep ``(n, rows, cols)`` (in acquisition order, from below the sacrum upwards)
+    and count its levels (:func:`count_levels`), with the shipped model or the one at ``model_path``."""
+    model = load_ultrasound_model(str(model_path) if model_path else None)
+    probabilities = model.probabilities(frames)
+    counting = count_levels(probabilities)
+    return SweepResult(
+        n_frames=len(probabilities),
+        frame_classes=tuple(CLASSES[c] for c in probabilities.argmax(1)),
+        probabilities=probabilities,
+        counted_classes=tuple(CLASSES[c] for c in counting.classes),
+        levels=counting.levels,
+        gaps=counting.gaps,
+        needs_review=counting.needs_review,
+        reasons=counting.reasons,
+        model=str(model.path),
+        trained_on=str(model.meta.get("trained_on", "unknown")),
+    )
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def read_sweep(path: str | Path) -> np.ndarray:
+    """The frames ``(n, rows, cols)`` of a sweep as ``docs/ultrasound_format.md`` describes it: a video (MP4, AVI,
+    MOV, GIF), a multi-frame DICOM cine, or a folder of PNG/JPEG frames taken in natural name order
+    (``frame2`` before ``frame10``)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=_natural_key)
+        if not files:
+            raise InputError(f"{path}: a folder sweep needs PNG or JPEG frames ({', '.join(FRAME_SUFFIXES)})")
+        frames = [read_raster_array(p) for p in files]
+        if len({f.shape for f in frames}) > 1:
+            raise InputError(f"{path}: the frames differ in size; a sweep's frames must share one size")
+        return np.stack(frames)
+    return read_sequence(path).frames
