@@ -15,5 +15,9 @@ for script in (
     "resources.py",
     "service.py",
     "batch.py",
+    "fusion.py",
+    "tracking.py",
+    "ultrasound.py",
+    "back_pain.py",
 ):
     runpy.run_path(str(Path(__file__).parent / script), run_name="__main__")

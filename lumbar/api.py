@@ -20,6 +20,7 @@ from lumbar.io.study import read_study
 from lumbar.outputs import (
     TRACKING_OUTPUTS,
     check_fusion_folder,
+    check_output_file,
     check_result_folder,
     check_study_folder,
     ensure_writable,
@@ -219,9 +220,9 @@ def recognise_back_pain(
     :mod:`lumbar.tasks.back_pain`); with ``out``, write every recording's and subject's scores there as JSON."""
     from lumbar.io.write import write_text
 
-    if out is not None:
-        ensure_writable(Path(out).parent)
     paths = [Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
+    if out is not None:
+        check_output_file(out, tuple(str(p) for p in paths))
     result = score_back_pain(paths, model=model, subject=subject)
     if out is not None:
         write_text(out, json.dumps(result.to_dict(), indent=1))
@@ -266,7 +267,7 @@ def ultrasound_levels(sweep: str | Path, out: str | Path | None = None, *, model
     from lumbar.io.write import write_text
 
     if out is not None:
-        ensure_writable(Path(out).parent)
+        check_output_file(out, (str(sweep),))
     result = analyse_sweep(read_sweep(sweep), model_path=model)
     if out is not None:
         write_text(out, json.dumps({"source": str(sweep), **result.to_dict()}, indent=1))

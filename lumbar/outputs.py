@@ -284,15 +284,32 @@ def check_result_folder(folder: str | Path, sources: tuple[str, ...], marker: st
     earlier result of the same command (``marker`` among its files, nothing but ``owned``), which is replaced
     whole. Called before anything is computed."""
     folder = Path(folder)
-    for source in sources:
-        path = Path(source).resolve()
-        if path == folder.resolve() or folder.resolve() in path.parents:
-            raise InputError(f"{folder}: holds the input {source}; choose an output folder outside the inputs")
+    _outside_inputs(folder, sources)
     if folder.exists():
         entries = {entry.name for entry in folder.iterdir()} if folder.is_dir() else {"?"}
         if entries and (marker not in entries or entries - set(owned)):
             raise InputError(f"{folder}: exists and holds files lumbar did not write there; choose another folder")
     return folder
+
+
+def _outside_inputs(out: Path, sources: tuple[str, ...]) -> None:
+    """Refuse an output that is an input, holds one, or lies inside an input folder."""
+    resolved = out.resolve()
+    for source in sources:
+        path = Path(source).resolve()
+        if path == resolved or resolved in path.parents or (path.is_dir() and path in resolved.parents):
+            raise InputError(f"{out}: is, holds or lies inside the input {source}; write outside the inputs")
+
+
+def check_output_file(out: str | Path, sources: tuple[str, ...]) -> Path:
+    """Refuse an output file that writing would harm: an existing folder, an input, or a file inside an input
+    folder. Called before anything is computed."""
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"{out}: is a folder; give the output file's name (e.g. {out / 'scores.json'})")
+    _outside_inputs(out, sources)
+    ensure_writable(out.parent)
+    return out
 
 
 def check_fusion_folder(folder: str | Path, sources: tuple[str, ...]) -> Path:

@@ -346,7 +346,16 @@ def test_the_onnx_network_gives_the_torch_networks_logits(tmp_path):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
     export_back_pain(net, tmp_path / "back_pain.onnx", 500)
-    (tmp_path / "back_pain.json").write_text("{}")
+    record = {
+        "channels": list(CHANNELS),
+        "sample_rate_hz": 50.0,
+        "window_s": 10.0,
+        "hop_s": 5.0,
+        "threshold": 0.5,
+        "centre": [0.0] * len(CHANNELS),
+        "scale": [1.0] * len(CHANNELS),
+    }
+    (tmp_path / "back_pain.json").write_text(json.dumps(record))
     x = np.random.default_rng(0).normal(size=(7, len(CHANNELS), 500)).astype(np.float32)
     onnx_logits = load_back_pain_model(str(tmp_path / "back_pain.onnx")).logits(x)
     with torch.no_grad():
@@ -436,3 +445,46 @@ def test_lumbar_backpain_refuses_a_table_that_is_not_a_recording_in_one_line(tmp
     assert "subjects.csv" in result.output and "missing column" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "s.json").exists()
+
+
+def test_lumbar_backpain_never_writes_over_an_input_or_into_a_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from lumbar.cli import app
+
+    cohort = simulate_cohort(tmp_path / "cohort", 2, effect=1.0, seed=3)
+    table = (cohort / "subjects.csv").read_text()
+    (tmp_path / "existing").mkdir()
+    for out in (cohort / "subjects.csv", cohort / "scores.json", tmp_path / "existing"):
+        result = CliRunner().invoke(app, ["backpain", str(cohort), "-o", str(out)])
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert (cohort / "subjects.csv").read_text() == table and not (cohort / "scores.json").exists()
+
+
+def test_a_time_column_with_a_hole_or_a_recording_outside_the_cohort_is_refused(tmp_path):
+    cohort = simulate_cohort(tmp_path / "cohort", 2, effect=1.0, seed=3)
+    first = sorted((cohort / "recordings").glob("*.csv"))[0]
+    lines = first.read_text().splitlines()
+    head, *rows = lines
+    last = rows[-1].split(",")
+    last[0] = "1000000"
+    (tmp_path / "hole.csv").write_text("\n".join([head, *rows[:-1], ",".join(last)]) + "\n")
+    with pytest.raises(InputError, match=r"jumps by|more than"):
+        read_recording(tmp_path / "hole.csv")
+    (tmp_path / "outside.csv").write_text(first.read_text())
+    (cohort / "subjects.csv").write_text("subject_id,label,recording\ns1,lbp,../outside.csv\n")
+    with pytest.raises(InputError, match="not inside the cohort folder"):
+        read_cohort(cohort)
+
+
+def test_a_damaged_model_record_is_one_input_error(tmp_path):
+    from lumbar.tasks.back_pain import load_back_pain_model
+
+    (tmp_path / "m.onnx").write_bytes(b"junk")
+    (tmp_path / "m.json").write_text("{}")
+    with pytest.raises(InputError, match="not a back-pain model"):
+        load_back_pain_model(str(tmp_path / "m.onnx"))
+    (tmp_path / "m.json").write_text('{"x": ')
+    with pytest.raises(InputError, match="not a readable model record"):
+        load_back_pain_model(str(tmp_path / "m.onnx"))  # a refusal is not cached: the record is read again

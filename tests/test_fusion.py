@@ -290,3 +290,44 @@ def test_a_short_training_run_exports_a_network_and_its_record(tmp_path):
     assert set(record["held_out"]["phantom"]) == {"cnn", "classic", "mr_alone", "ct_alone"}
     model = load_model("fusion", str(path))
     assert model(np.zeros((1, 3, 8, 8), np.float32)).shape == (1, 1, 8, 8)
+
+
+def test_edges_are_measured_within_each_plane_never_across():
+    rng = np.random.default_rng(7)
+    stack, fused = rng.random((3, 24, 20)), rng.random((3, 24, 20))
+    together, weights = F.edge_preservation(stack, fused)
+    for k in range(3):
+        alone, w = F.edge_preservation(stack[k : k + 1], fused[k : k + 1])
+        assert np.allclose(together[k], alone[0]) and np.allclose(weights[k], w[0])
+
+
+def test_lumbar_fuse_refuses_a_ct_as_the_mr_a_blank_mr_and_a_bad_model_in_one_line(pair, tmp_path):
+    mr, ct = pair
+    ct_path = _save(ct.image, ct.image.array.astype(np.int16), tmp_path / "ct.nii.gz")
+    mr_path = _save(mr.image, (mr.image.array * 1000).astype(np.float32), tmp_path / "mr.nii.gz")
+    blank = _save(mr.image, np.zeros(mr.image.shape, np.float32), tmp_path / "blank.nii.gz")
+    bad_model = tmp_path / "bad.onnx"
+    bad_model.write_bytes(b"not a network")
+    with_air = ct.image.array.astype(np.int16).copy()
+    with_air[:, :, -12:] = -1000  # a real CT's field of view reaches air beyond the body
+    ct_with_air = _save(ct.image, with_air, tmp_path / "ct_air.nii.gz")
+    cases = {
+        "as a CT in Hounsfield units has": [ct_with_air, ct_path],
+        "one value throughout": [blank, ct_path],
+        "not a network onnxruntime can load": [mr_path, ct_path, "--model", str(bad_model)],
+    }
+    for message, args in cases.items():
+        result = CliRunner().invoke(app, ["fuse", *args, "-o", str(tmp_path / "out")])
+        assert result.exit_code == 2, (message, result.output)
+        assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_inside_an_input_folder_is_refused(tmp_path):
+    from lumbar.outputs import check_fusion_folder
+
+    series = tmp_path / "dicom"
+    series.mkdir()
+    (series / "001.dcm").write_bytes(b"")
+    with pytest.raises(Exception, match="inside the input"):
+        check_fusion_folder(series / "fused", (str(series), str(series / "001.dcm")))

@@ -68,8 +68,8 @@ def test_boxes_read_from_json_corners_or_centre_and_from_csv(tmp_path):
     assert names == ["L1", "L2"]
     assert boxes[0].angle_deg == pytest.approx(-4) and boxes[1] == RotatedBox(50, 70, 30, 22, 2)
     table = tmp_path / "boxes.csv"
-    table.write_text("name,cx,cy,width,height,angle_deg\nL3,1,2,3,4,5\n")
-    assert read_boxes(table) == ([RotatedBox(1, 2, 3, 4, 5)], ["L3"])
+    table.write_text("name,cx,cy,width,height,angle_deg\nL3,1,2,30,40,5\n")
+    assert read_boxes(table) == ([RotatedBox(1, 2, 30, 40, 5)], ["L3"])
     (tmp_path / "bad.json").write_text('{"boxes": [{"name": "L1", "cx": 1}]}')
     with pytest.raises(InputError, match=r"bad\.json"):
         read_boxes(tmp_path / "bad.json")
@@ -252,3 +252,37 @@ def test_lumbar_track_writes_its_folder_whole_and_refuses_bad_boxes_in_one_line(
         assert refused.exit_code == 2, refused.output
         assert message in refused.output and len(refused.output.strip().splitlines()) == 1
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+
+
+@pytest.mark.parametrize(
+    ("boxes", "message"),
+    [
+        ({"boxes": [{"name": "L1", "cx": 10, "cy": 10, "width": 30, "height": 20, "angle_deg": 0}] * 2}, "repeat"),
+        (
+            {"boxes": [{"name": "L1", "cx": 10, "cy": 10, "width": float("nan"), "height": 20, "angle_deg": 0}]},
+            "not a number",
+        ),
+        ({"boxes": [{"name": "L1", "cx": True, "cy": 10, "width": 30, "height": 20, "angle_deg": 0}]}, "not a number"),
+        ({"boxes": [{"name": "L1", "corners": [[40, 0], [0, 0], [0, 30], [40, 30]]}]}, "each side must be"),
+        (
+            {
+                "boxes": [
+                    {"name": f"B{k}", "cx": 10, "cy": 10, "width": 30, "height": 20, "angle_deg": 0} for k in range(40)
+                ]
+            },
+            "at most",
+        ),
+    ],
+)
+def test_boxes_that_cannot_be_tracked_are_one_input_error(tmp_path, boxes, message):
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps(boxes))
+    with pytest.raises(InputError, match=message):
+        read_boxes(path)
+
+
+def test_boxes_from_a_spreadsheet_csv_with_a_bom_are_read(tmp_path):
+    path = tmp_path / "boxes.csv"
+    path.write_text("\ufeffname,cx,cy,width,height,angle_deg\nL1,40,50,30,20,-3\n", encoding="utf-8")
+    boxes, names = read_boxes(path)
+    assert names == ["L1"] and boxes[0].angle_deg == -3

@@ -252,3 +252,23 @@ def test_lumbar_ultrasound_reads_a_folder_sweep_and_refuses_a_still_image_in_one
     assert refused.exit_code == 2, refused.output
     assert "still.png" in refused.output and len(refused.output.strip().splitlines()) == 1
     assert not (tmp_path / "x.json").exists()
+
+
+def test_lumbar_ultrasound_never_writes_over_its_sweep_and_bounds_the_frames(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from lumbar.cli import app
+    from lumbar.tasks import ultrasound
+
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    for k in range(5):
+        Image.fromarray(np.full((16, 16), 10 * k, np.uint8)).save(folder / f"f{k}.png")
+    for out in (folder / "f1.png", folder, tmp_path / "sweep" / "levels.json"):
+        result = CliRunner().invoke(app, ["ultrasound", str(folder), "-o", str(out)])
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in folder.iterdir()) == [f"f{k}.png" for k in range(5)]
+    monkeypatch.setattr(ultrasound, "MAX_FRAMES", 4)
+    with pytest.raises(InputError, match="at most 4"):
+        ultrasound.read_sweep(folder)

@@ -51,6 +51,8 @@ SAMPLE_RATE_HZ = 50.0
 MIN_DURATION_S = 10.0
 MIN_SOURCE_RATE_HZ = 10.0  # slower than this, time_s is most likely not in seconds
 MAX_FILE_BYTES = 200 * 2**20  # about 10 hours of nine channels at 100 Hz as CSV
+MAX_DURATION_S = 4 * 3600.0  # a standing recording longer than this is a wrong time column, not a recording
+MAX_GAP_S = 1.0  # samples further apart than this leave a hole interpolation would fill with a straight line
 COHORT_TABLE = "subjects.csv"
 
 
@@ -105,6 +107,13 @@ def read_recording(path: str | Path, subject: str | None = None, sample_rate_hz:
             f"{path}: samples {median_step:g} apart, under {MIN_SOURCE_RATE_HZ:g} Hz: is {TIME} in seconds?"
         )
     duration = float(time[-1] - time[0])
+    if duration > MAX_DURATION_S:
+        raise InputError(f"{path}: {TIME} spans {duration:g} s, more than {MAX_DURATION_S:g} s: is it in seconds?")
+    if step.max() > MAX_GAP_S:
+        k = int(np.argmax(step)) + 1
+        raise InputError(
+            f"{path}: {TIME} jumps by {step[k - 1]:g} s at row {k + 2} (at most {MAX_GAP_S:g} s between samples)"
+        )
     if duration < MIN_DURATION_S:
         raise InputError(f"{path}: {duration:.1f} s recorded; at least {MIN_DURATION_S:g} s of standing is needed")
     grid = time[0] + np.arange(int(np.floor(duration * sample_rate_hz + 1e-9)) + 1) / sample_rate_hz
@@ -190,7 +199,10 @@ def read_cohort(folder: str | Path, sample_rate_hz: float = SAMPLE_RATE_HZ) -> l
                     raise InputError(f"{table}:{k}: label {label!r} is not one of {', '.join(LABELS)} or empty")
                 if labels.setdefault(subject, label) != label:
                     raise InputError(f"{table}:{k}: subject {subject} is labelled both {labels[subject]} and {label}")
-                recordings.setdefault(subject, []).append(read_recording(folder / name, subject, sample_rate_hz))
+                path = folder / name
+                if Path(name).is_absolute() or not path.resolve().is_relative_to(folder.resolve()):
+                    raise InputError(f"{table}:{k}: recording {name!r} is not inside the cohort folder")
+                recordings.setdefault(subject, []).append(read_recording(path, subject, sample_rate_hz))
     except UnicodeDecodeError:
         raise InputError(f"{table}: not a CSV text file (not UTF-8 text)") from None
     if not recordings:

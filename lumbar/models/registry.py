@@ -252,10 +252,30 @@ def load_model(name: str, path: str | None = None) -> OnnxModel:
             f"model {name!r} not found at {onnx_path}; shipped models: {', '.join(available_models()) or 'none'}"
         )
     meta_path = onnx_path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_record(meta_path) if meta_path.is_file() else {}
     spec = REGISTRY[name] if name in REGISTRY else replace(spec_of(str(meta.get("name", name))), name=name)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
-    session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-    return OnnxModel(spec, meta, session, onnx_path)
+    return OnnxModel(spec, meta, onnx_session(onnx_path, options, providers), onnx_path)
+
+
+def read_record(path: Path) -> dict:
+    """A model's training record (the JSON beside its ONNX file); a damaged one is one line, not a traceback."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable model record ({type(exc).__name__})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: a model record is a JSON object")
+    return record
+
+
+def onnx_session(path: Path, options: Any = None, providers: list[str] | None = None) -> Any:
+    """An onnxruntime session of the network at ``path``; a file onnxruntime cannot load is one line."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...) for a bad file
+        raise InputError(f"{path}: not a network onnxruntime can load ({type(exc).__name__})") from None

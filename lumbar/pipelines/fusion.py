@@ -27,6 +27,7 @@ from lumbar.tasks.fusion import (
     window_ct,
 )
 
+MIN_EXTENT_MM = 30.0  # a volume must reach this far along each axis: less is a localiser or a crop of nothing
 MIN_SLICES = 8  # a volume thinner than this is a picture or a localiser, not something to register in 3D
 MIN_COVERAGE = 0.3  # share of the CT's body the registered MR must cover, or the result asks for review
 MEASURE_PLANES = 64  # the measures are read on at most this many evenly spaced sagittal planes
@@ -79,8 +80,25 @@ def check_pair(mr: SpineImage, ct: SpineImage) -> None:
                 f"{image.source}: the {role} has {'x'.join(map(str, image.shape))} voxels; fusion registers two "
                 f"volumes in 3D (at least {MIN_SLICES} slices each), not a picture or a thin stack"
             )
+        extent = np.array(image.shape) * np.array(image.spacing_mm)
+        if extent.min() < MIN_EXTENT_MM:
+            raise InputError(
+                f"{image.source}: the {role} covers {' x '.join(f'{e:.0f}' for e in extent)} mm; fusion needs at "
+                f"least {MIN_EXTENT_MM:g} mm along each axis"
+            )
+        sample = image.array[::2, ::2, ::2]
+        if not np.isfinite(sample).all() or np.ptp(sample) == 0:
+            raise InputError(
+                f"{image.source}: the {role} holds one value throughout (or none finite): nothing to register"
+            )
     if not mr.modality_guessed and mr.modality == Modality.CT:
         raise InputError(f"{mr.source}: is a CT; give the MR first and the CT second")
+    mr_low = float(np.percentile(mr.array[::2, ::2, ::2], 0.1))
+    if mr_low < -100:
+        raise InputError(
+            f"{mr.source}: values down to {mr_low:.0f}, as a CT in Hounsfield units has; give the MR first and the CT "
+            "second"
+        )
     if not ct.modality_guessed and ct.modality not in (Modality.CT, Modality.OTHER):
         raise InputError(f"{ct.source}: is {ct.modality.label}, not a CT; give the MR first and the CT second")
     low, high = np.percentile(ct.array[::2, ::2, ::2], [0.1, 99.9])
@@ -115,10 +133,15 @@ def fuse_images(
     unknown = [r for r in rules if r not in RULES]
     if unknown or not rules:
         raise InputError(f"fusion rule {', '.join(unknown) or '(none)'}: choose from {', '.join(RULES)}")
+    model = load_model("fusion", model_path) if "cnn" in rules else None  # a bad model file is refused first
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     progress.stage("registering the MR onto the CT")
-    registration = register(ct, mr, affine=affine)
+    try:
+        registration = register(ct, mr, affine=affine)
+    except RuntimeError as exc:  # ITK's own failures (e.g. no overlap left at all): one line, the reason's first
+        reason = str(exc).strip().splitlines()[-1][:200]
+        raise InputError(f"{mr.source} onto {ct.source}: registration failed ({reason})") from None
     mr_on_ct = resample_onto(mr, ct, registration.transform)
     seconds["registration"] = round(time.perf_counter() - started, 2)
 
@@ -131,7 +154,6 @@ def fuse_images(
             f"the registered MR covers {covered:.0%} of the CT's body (under {MIN_COVERAGE:.0%}): check the "
             "registration, or that the two images show the same region"
         )
-    model = load_model("fusion", model_path) if "cnn" in rules else None
     fused: dict[str, np.ndarray] = {}
     for rule in rules:
         progress.stage(f"fusing ({rule})")

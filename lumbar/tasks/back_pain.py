@@ -20,7 +20,6 @@ the simulated groups differ in; the trainer's one-feature baseline uses the COP 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 
 from lumbar.errors import InputError
 from lumbar.io.kinematics import CHANNELS, LABELS, LOAD_CHANNELS, Recording, Subject, read_cohort, read_recording
-from lumbar.models.registry import spec_of
+from lumbar.models.registry import onnx_session, read_record, spec_of
 
 MODEL_PATH = spec_of("back_pain").weights
 CAUTION = "trained on simulated recordings only: a demonstration of the method, not a diagnosis"
@@ -139,10 +138,15 @@ def load_back_pain_model(path: str | Path | None = None) -> BackPainModel:
     meta_path = onnx_path.with_suffix(".json")
     if not onnx_path.is_file() or not meta_path.is_file():
         raise InputError(f"{onnx_path}: no back-pain model there (it needs {onnx_path.name} and {meta_path.name})")
-    meta = json.loads(meta_path.read_text())
+    meta = read_record(meta_path)
+    missing = [
+        k for k in ("channels", "sample_rate_hz", "window_s", "hop_s", "centre", "scale", "threshold") if k not in meta
+    ]
+    if missing:
+        raise InputError(f"{meta_path}: not a back-pain model's record (no {', '.join(missing)})")
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(onnx_path, options)
     return BackPainModel(onnx_path, meta, session)
 
 

@@ -33,11 +33,13 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.models.registry import spec_of
+from lumbar.models.registry import onnx_session, spec_of
 
 TEMPLATE_PX = 48  # the template crop: a body (about 35 x 25 px at 1 mm) and its endplates' surroundings
 SEARCH_PX = 80  # the search crop: up to 16 px of motion a frame, less than a body and disc's height
 STRIDE = 4  # the embedding's total stride
+MAX_BOXES = 12  # bodies tracked at once (T10 to S1): each costs its templates' memory and time
+MIN_BOX_PX, MAX_BOX_PX = 4, 400  # a box side in pixels
 ROTATIONS_DEG = np.arange(-30.0, 30.1, 3.0)  # template rotations from the first frame's angle
 ROTATION_WINDOW_DEG = 6.0  # rotations searched each frame, either side of the last one
 WINDOW_INFLUENCE = 0.2  # SiamFC's cosine window: the weight of a penalty on large displacements
@@ -156,28 +158,52 @@ def read_boxes(path: Path) -> tuple[list[RotatedBox], list[str]]:
         raise InputError(f"{path}: no such boxes file")
     try:
         if path.suffix.lower() == ".csv":
-            with open(path, newline="", encoding="utf-8") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's CSV may start with a BOM
                 rows = [{k: v for k, v in row.items() if k and v not in (None, "")} for row in csv.DictReader(f)]
             rows = [
                 {"name": r["name"], "corners": [[r[f"x{k}"], r[f"y{k}"]] for k in range(1, 5)]} if "x1" in r else r
                 for r in rows
             ]
         else:
-            rows = json.loads(path.read_text(encoding="utf-8"))["boxes"]
+            rows = json.loads(path.read_text(encoding="utf-8-sig"), parse_constant=_no_constant)["boxes"]
         boxes = [
             RotatedBox.from_corners(np.array(r["corners"], float))
             if "corners" in r
-            else RotatedBox(*(float(r[k]) for k in ("cx", "cy", "width", "height", "angle_deg")))
+            else RotatedBox(*(_number(r[k]) for k in ("cx", "cy", "width", "height", "angle_deg")))
             for r in rows
         ]
         names = [str(r["name"]) for r in rows]
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as error:
+    except (KeyError, ValueError, TypeError, IndexError, json.JSONDecodeError) as error:
         raise InputError(
             f"{path}: boxes need a name and either corners or cx, cy, width, height, angle_deg ({error})"
         ) from None
     if not boxes:
         raise InputError(f"{path}: no boxes; give the first frame's box of every body to track")
+    if len(boxes) > MAX_BOXES:
+        raise InputError(f"{path}: {len(boxes)} boxes; at most {MAX_BOXES} bodies are tracked at once")
+    if len(set(names)) < len(names):
+        raise InputError(f"{path}: box names repeat ({', '.join(sorted(n for n in set(names) if names.count(n) > 1))})")
+    for box, name in zip(boxes, names):
+        values = (box.cx, box.cy, box.width, box.height, box.angle_deg)
+        if not all(np.isfinite(values)) or abs(box.angle_deg) > 360:
+            raise InputError(f"{path}: the box of {name} has a value that is not a finite number (or an angle > 360°)")
+        if not (MIN_BOX_PX <= box.width <= MAX_BOX_PX and MIN_BOX_PX <= box.height <= MAX_BOX_PX):
+            raise InputError(
+                f"{path}: the box of {name} is {box.width:.1f} x {box.height:.1f} px; each side must be "
+                f"{MIN_BOX_PX}-{MAX_BOX_PX} px (corners in the order top-left, top-right, bottom-right, bottom-left)"
+            )
     return boxes, names
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def _number(value: object) -> float:
+    """A box's value as a float: a number or a numeric string (CSV), never a boolean."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value} is not a number")
+    return float(value)  # type: ignore[arg-type]
 
 
 def crop(image: np.ndarray, centre: tuple[float, float], size: int, angle_deg: float = 0.0) -> np.ndarray:
@@ -305,7 +331,7 @@ def onnx_embedding(model_path: Path | str | None = None) -> Embedding:
         raise InputError(f"{path}: no tracking model; train one with `lumbar train tracking` or pass its ONNX file")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(path, options)
     name = session.get_inputs()[0].name
     return lambda batch: session.run(None, {name: np.ascontiguousarray(batch, np.float32)})[0]
 

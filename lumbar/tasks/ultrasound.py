@@ -23,7 +23,6 @@ with the counted sequence.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -36,7 +35,7 @@ from lumbar.errors import InputError
 from lumbar.io import read_sequence
 from lumbar.io.raster import read_raster_array
 from lumbar.labels import discs_between, vertebrae_between
-from lumbar.models.registry import spec_of
+from lumbar.models.registry import onnx_session, read_record, spec_of
 from lumbar.preprocess import ULTRASOUND_FRAME_SHAPE
 
 CLASSES = ("sacrum", "gap", "vertebra")
@@ -44,6 +43,7 @@ SACRUM, GAP, VERTEBRA = range(len(CLASSES))
 GAPS = tuple(reversed(discs_between("T10", "S1")))  # counted upwards: L5/S1, L4/L5, ..., T10/T11
 VERTEBRAE = tuple(reversed(vertebrae_between("T10", "L5")))  # the lamina above each gap: L5, L4, ..., T10
 FRAME_SHAPE = ULTRASOUND_FRAME_SHAPE  # (depth, across) pixels the network reads
+MAX_FRAMES = 10_000  # a sweep's frames at most: about 5 minutes at 30 frames/s
 MIN_RUN = 3  # frames a counted state lasts at least: shorter flicker is ignored
 ADVANCE = 0.1  # the counter's probability of moving to the next state at a frame
 SACRUM_AT_START = 0.5  # mean probability of the sacrum over the first MIN_RUN frames a sweep must start with
@@ -84,9 +84,11 @@ class UltrasoundModel:
 
     def probabilities(self, frames: np.ndarray, batch: int = 256) -> np.ndarray:
         """Class probabilities ``(n, 3)`` in the order of ``CLASSES`` of raw frames ``(n, rows, cols)``."""
-        prepared = prepare_frames(frames, self.shape)
-        logits = np.concatenate(
-            [self.session.run(None, {"image": prepared[k : k + batch]})[0] for k in range(0, len(prepared), batch)]
+        logits = np.concatenate(  # prepared a batch at a time: memory stays that of one batch's floats
+            [
+                self.session.run(None, {"image": prepare_frames(frames[k : k + batch], self.shape)})[0]
+                for k in range(0, len(frames), batch)
+            ]
         )
         logits = logits - logits.max(1, keepdims=True)
         return (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
@@ -102,12 +104,12 @@ def load_ultrasound_model(path: str | Path | None = None) -> UltrasoundModel:
     meta_path = onnx_path.with_suffix(".json")
     if not onnx_path.is_file() or not meta_path.is_file():
         raise InputError(f"{onnx_path}: no ultrasound model there (it needs {onnx_path.name} and {meta_path.name})")
-    meta = json.loads(meta_path.read_text())
+    meta = read_record(meta_path)
     if tuple(meta.get("classes", ())) != CLASSES:
         raise InputError(f"{meta_path}: the model's classes {meta.get('classes')} are not {list(CLASSES)}")
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(onnx_path, options)
     return UltrasoundModel(onnx_path, meta, session)
 
 
@@ -251,6 +253,8 @@ class SweepResult:
 def analyse_sweep(frames: np.ndarray, model_path: str | Path | None = None) -> SweepResult:
     """Classify every frame of a sweep ``(n, rows, cols)`` (in acquisition order, from below the sacrum upwards)
     and count its levels (:func:`count_levels`), with the shipped model or the one at ``model_path``."""
+    if len(frames) > MAX_FRAMES:
+        raise InputError(f"a sweep of {len(frames)} frames; at most {MAX_FRAMES} (a few minutes at 30 frames/s)")
     model = load_ultrasound_model(str(model_path) if model_path else None)
     probabilities = model.probabilities(frames)
     counting = count_levels(probabilities)
@@ -281,8 +285,13 @@ def read_sweep(path: str | Path) -> np.ndarray:
         files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=_natural_key)
         if not files:
             raise InputError(f"{path}: a folder sweep needs PNG or JPEG frames ({', '.join(FRAME_SUFFIXES)})")
+        if len(files) > MAX_FRAMES:
+            raise InputError(f"{path}: {len(files)} frames; a sweep has at most {MAX_FRAMES}")
         frames = [read_raster_array(p) for p in files]
         if len({f.shape for f in frames}) > 1:
             raise InputError(f"{path}: the frames differ in size; a sweep's frames must share one size")
         return np.stack(frames)
-    return read_sequence(path).frames
+    frames = read_sequence(path).frames
+    if len(frames) > MAX_FRAMES:
+        raise InputError(f"{path}: {len(frames)} frames; a sweep has at most {MAX_FRAMES}")
+    return frames
