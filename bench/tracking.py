@@ -32,6 +32,7 @@ from lumbar.train.lateral_drr import Anatomy
 ROOT = Path(__file__).resolve().parents[1]
 TRACKED = 4  # L1-L4
 LOST_PX = 5.0
+FLAG_PRECISION = 0.6
 
 
 def errors(result: TrackResult, seq) -> dict[str, list[float]]:
@@ -57,11 +58,62 @@ def summary(rows: list[dict], key: str) -> dict:
     return {"median": float(np.median(values)), "ci95": bootstrap_metric_ci(np.median, [values], patients)}
 
 
+def frame_scores_and_lost(sequences: list, model: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Every tracked frame's response peak and whether the body was lost there (centre error above LOST_PX)."""
+    scores, lost = [], []
+    for seq in sequences:
+        result = track_sequence(seq.frames, seq.boxes_at(0)[:TRACKED], seq.names[:TRACKED], model)
+        for t in range(1, len(seq.frames)):
+            for got, truth, score in zip(result.boxes[t], seq.boxes_at(t)[:TRACKED], result.scores[t]):
+                scores.append(score)
+                lost.append(np.hypot(got.cx - truth.cx, got.cy - truth.cy) > LOST_PX)
+    return np.array(scores), np.array(lost)
+
+
+def choose_lost_score(record: dict, frames: int, model: Path) -> float:
+    """The response peak below which a frame is flagged: the highest level at which at least FLAG_PRECISION of the
+    flagged frames are lost, on one sequence of each VALIDATION patient (never the test patients)."""
+    validation = set(record["split_patients"]["validation"])
+    chosen: dict[str, Anatomy] = {}
+    for path in sorted((ROOT / "runs" / "lateral" / "anatomies").glob("*.npz")):
+        anatomy = Anatomy.load(path)
+        if anatomy.patient in validation and anatomy.patient not in chosen and "L1" in anatomy.names:
+            chosen[anatomy.patient] = anatomy
+    sequences = [simulate_sequence(a, frames, seed=70_000 + k) for k, a in enumerate(chosen.values())]
+    scores, lost = frame_scores_and_lost(sequences, model)
+    best = float(np.min(scores))
+    for level in np.unique(scores):
+        flagged = scores < level
+        if flagged.sum() >= 5 and lost[flagged].mean() >= FLAG_PRECISION:
+            best = float(level)
+    return round(best, 2)
+
+
+def flag_figures(scores: np.ndarray, lost: np.ndarray, level: float, rows: list[dict], flagged: list[bool]) -> dict:
+    """How the lost-track flag does on the test sequences: per frame its sensitivity and precision; per sequence,
+    how many that lost a body were flagged and how many were flagged without losing one."""
+    flag = scores < level
+    lost_sequences = [r["lost_bodies"] > 0 for r in rows]
+    return {
+        "level": level,
+        "chosen_on": f"one sequence of each validation patient, the highest level with >= {FLAG_PRECISION:.0%} of "
+        "flagged frames lost",
+        "frames_lost": int(lost.sum()),
+        "frames": len(lost),
+        "frame_sensitivity": float((flag & lost).sum() / max(lost.sum(), 1)),
+        "frame_precision": float((flag & lost).sum() / max(flag.sum(), 1)),
+        "sequences_lost_and_flagged": int(sum(a and b for a, b in zip(lost_sequences, flagged))),
+        "sequences_flagged_without_loss": int(sum(b and not a for a, b in zip(lost_sequences, flagged))),
+        "sequences_without_loss": int(sum(not a for a in lost_sequences)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="a trained candidate's ONNX (default: the shipped model)")
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--patients", type=int, default=None, help="at most this many test patients")
+    parser.add_argument("--ship", action="store_true", help="write the lost-track level into the model's record")
     args = parser.parse_args()
     model = Path(args.model) if args.model else WEIGHTS
     record = json.loads(model.with_suffix(".json").read_text())
@@ -71,7 +123,14 @@ def main() -> None:
         anatomy = Anatomy.load(path)
         if anatomy.patient in test and anatomy.patient not in anatomies and "L1" in anatomy.names:
             anatomies[anatomy.patient] = anatomy
+    lost_score = choose_lost_score(record, args.frames, model)
+    if args.ship:
+        from lumbar.io.write import write_text
+
+        record["lost_score"] = lost_score
+        write_text(model.with_suffix(".json"), json.dumps(record, indent=1))
     rows, base_rows, speeds = [], [], []
+    frame_scores, frame_lost, flagged_sequences = [], [], []
     for k, (patient, anatomy) in enumerate(sorted(anatomies.items())[: args.patients]):
         seq = simulate_sequence(anatomy, args.frames, seed=50_000 + k)
         boxes0 = seq.boxes_at(0)[:TRACKED]
@@ -84,6 +143,11 @@ def main() -> None:
         )
         per_body = np.array(rows[-1]["centre_px"]).reshape(-1, TRACKED)
         rows[-1]["lost_bodies"] = int((np.median(per_body, axis=0) > LOST_PX).sum())
+        frame_scores.append(result.scores[1:].ravel())
+        frame_lost.append(per_body.ravel() > LOST_PX)
+        flagged_sequences.append(
+            bool(TrackResult(result.names, result.boxes, result.scores, 0, lost_score).needs_review)
+        )
         base_rows.append({"patient": patient, **errors(still, seq)})
         centre, angle = np.median(rows[-1]["centre_px"]), np.median(rows[-1]["angle_deg"])
         print(f"{seq.series}: centre {centre:.2f} px, angle {angle:.2f}°")
@@ -97,6 +161,9 @@ def main() -> None:
         f"(trained on {record.get('trained_on')})",
         # a body lost: its median centre error over the sequence above LOST_PX (bodies are about 30 px apart)
         "sequences_with_a_lost_body": int(sum(r["lost_bodies"] > 0 for r in rows)),
+        "lost_flag": flag_figures(
+            np.concatenate(frame_scores), np.concatenate(frame_lost), lost_score, rows, flagged_sequences
+        ),
         "lost_px": LOST_PX,
         "sequences": len(rows),
         "patients": len(rows),

@@ -412,6 +412,8 @@ def track(
     )
     for level, angles in result.angles_deg.items():
         console.print(f"  {level}: {min(angles):+.1f}° to {max(angles):+.1f}°", highlight=False)
+    for reason in result.needs_review:
+        console.print(f"  [yellow]review:[/yellow] {escape(reason)}", highlight=False)
     console.print("[yellow]trained on simulated fluoroscopy only[/yellow]", highlight=False)
 
 

@@ -1828,6 +1828,25 @@ def tracking_claims() -> list[Claim]:
             ("tracking",),
         ),
         Claim(
+            "tracking: lost flag",
+            _in_passage("A body whose response falls below a lost-track level", "is not proof it held."),
+            lambda r: "flagged {} of the {} that lost a body and {} of the {} that did not".format(
+                r["lost_flag"]["sequences_lost_and_flagged"],
+                r["sequences_with_a_lost_body"],
+                r["lost_flag"]["sequences_flagged_without_loss"],
+                r["lost_flag"]["sequences_without_loss"],
+            ),
+            ("tracking",),
+        ),
+        Claim(
+            "tracking: lost flag per frame",
+            _in_passage("A body whose response falls below a lost-track level", "is not proof it held."),
+            lambda r: "{:.0f}% of lost frames caught, {:.0f}% of flagged frames lost".format(
+                100 * r["lost_flag"]["frame_sensitivity"], 100 * r["lost_flag"]["frame_precision"]
+            ),
+            ("tracking",),
+        ),
+        Claim(
             "tracking: patients and frames",
             _in_passage("Held-out simulated sequences (`python bench/tracking.py", "frames; median"),
             lambda r: (

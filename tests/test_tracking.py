@@ -12,6 +12,7 @@ from lumbar.errors import InputError
 from lumbar.tasks.tracking import (
     RotatedBox,
     Tracker,
+    TrackResult,
     angle_chart,
     intervertebral_angle_deg,
     read_boxes,
@@ -286,3 +287,14 @@ def test_boxes_from_a_spreadsheet_csv_with_a_bom_are_read(tmp_path):
     path.write_text("\ufeffname,cx,cy,width,height,angle_deg\nL1,40,50,30,20,-3\n", encoding="utf-8")
     boxes, names = read_boxes(path)
     assert names == ["L1"] and boxes[0].angle_deg == -3
+
+
+def test_frames_whose_response_falls_below_the_lost_level_are_named_for_review():
+    box = RotatedBox(10, 10, 30, 20, 0)
+    scores = np.array([[np.nan, np.nan], [300.0, 90.0], [280.0, 120.0], [50.0, 80.0]])
+    result = TrackResult(["L1", "L2"], [[box, box]] * 4, scores, 30.0, lost_score=100.0)
+    assert result.doubtful_frames() == {"L1": [3], "L2": [1, 3]}
+    assert len(result.needs_review) == 2 and result.needs_review[1].startswith("L2:")
+    assert "2 of 4 frames (first at frame 1)" in result.needs_review[1]
+    assert result.to_dict()["needs_review"] == result.needs_review
+    assert TrackResult(["L1", "L2"], [[box, box]] * 4, scores).needs_review == []  # a model without a level

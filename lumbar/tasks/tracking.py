@@ -33,7 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.models.registry import onnx_session, spec_of
+from lumbar.models.registry import onnx_session, read_record, spec_of
 
 TEMPLATE_PX = 48  # the template crop: a body (about 35 x 25 px at 1 mm) and its endplates' surroundings
 SEARCH_PX = 80  # the search crop: up to 16 px of motion a frame, less than a body and disc's height
@@ -245,6 +245,7 @@ class TrackResult:
     boxes: list[list[RotatedBox]]  # [frame][body]
     scores: np.ndarray  # (frames, bodies)
     frames_per_s: float = float("nan")
+    lost_score: float | None = None  # a peak below this marks a frame where the body may be lost (model's record)
     angles_deg: dict[str, list[float]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -253,8 +254,27 @@ class TrackResult:
             for k in range(len(self.names) - 1)
         }
 
+    def doubtful_frames(self) -> dict[str, list[int]]:
+        """Per body, the frames whose response peak fell below the model's lost-track level (none without one)."""
+        if self.lost_score is None:
+            return {}
+        low = np.nan_to_num(self.scores, nan=np.inf) < self.lost_score
+        return {name: np.flatnonzero(low[:, k]).tolist() for k, name in enumerate(self.names) if low[:, k].any()}
+
+    @property
+    def needs_review(self) -> list[str]:
+        """One reason per body that may have been lost: its track after the first doubtful frame is not to be used
+        unchecked."""
+        return [
+            f"{name}: the tracker's response fell below its lost-track level in {len(frames)} of "
+            f"{len(self.boxes)} frames (first at frame {frames[0]}): check its box there and after"
+            for name, frames in self.doubtful_frames().items()
+        ]
+
     def to_dict(self) -> dict:
         return {
+            "needs_review": self.needs_review,
+            "lost_score": self.lost_score,
             "names": self.names,
             "frames": [{name: box.to_dict() for name, box in zip(self.names, frame)} for frame in self.boxes],
             "scores": [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in self.scores],
@@ -356,7 +376,18 @@ def track_sequence(
         boxes.append(found)
         scores.append(score)
     elapsed = time.perf_counter() - start
-    return TrackResult(list(names), boxes, np.array(scores), len(frames) / elapsed if elapsed > 0 else float("nan"))
+    fps = len(frames) / elapsed if elapsed > 0 else float("nan")
+    return TrackResult(list(names), boxes, np.array(scores), fps, lost_score_of(model_path))
+
+
+def lost_score_of(model_path: Path | str | None = None) -> float | None:
+    """The response peak below which a body may be lost, from the model's record (set by ``bench/tracking.py
+    --ship`` on validation patients' sequences); None for a model without one."""
+    path = (Path(model_path) if model_path else WEIGHTS).with_suffix(".json")
+    if not path.is_file():
+        return None
+    value = read_record(path).get("lost_score")
+    return float(value) if value is not None else None
 
 
 def strip_png(frames: np.ndarray, result: TrackResult, count: int = 6):
