@@ -271,6 +271,24 @@ def read_record(path: Path) -> dict:
     return record
 
 
+def load_network_and_record(path: Path, what: str, required: tuple[str, ...] = ()) -> tuple[Any, dict]:
+    """An ONNX network and the training record beside it (``.json``), for the models whose input is not one image
+    (:class:`OnnxModel` feeds "image"): both must exist and load, and the record hold ``required`` (checked before the
+    network is loaded), each failure one line naming ``what``."""
+    import onnxruntime as ort
+
+    record_path = path.with_suffix(".json")
+    if not path.is_file() or not record_path.is_file():
+        raise InputError(f"{path}: no {what} model there (it needs {path.name} and {record_path.name})")
+    record = read_record(record_path)
+    missing = [key for key in required if key not in record]
+    if missing:
+        raise InputError(f"{record_path}: not a {what} model's record (no {', '.join(missing)})")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return onnx_session(path, options), record
+
+
 def onnx_session(path: Path, options: Any = None, providers: list[str] | None = None) -> Any:
     """An onnxruntime session of the network at ``path``; a file onnxruntime cannot load is one line."""
     import onnxruntime as ort

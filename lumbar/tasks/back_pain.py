@@ -28,7 +28,7 @@ import numpy as np
 
 from lumbar.errors import InputError
 from lumbar.io.kinematics import CHANNELS, LABELS, LOAD_CHANNELS, Recording, Subject, read_cohort, read_recording
-from lumbar.models.registry import onnx_session, read_record, spec_of
+from lumbar.models.registry import load_network_and_record, spec_of
 
 MODEL_PATH = spec_of("back_pain").weights
 CAUTION = "trained on simulated recordings only: a demonstration of the method, not a diagnosis"
@@ -132,21 +132,9 @@ class BackPainModel:
 @cache
 def load_back_pain_model(path: str | Path | None = None) -> BackPainModel:
     """The shipped network, or one trained by ``lumbar.train.back_pain`` (its ``.json`` beside it); once a process."""
-    import onnxruntime as ort
-
     onnx_path = Path(path) if path else MODEL_PATH
-    meta_path = onnx_path.with_suffix(".json")
-    if not onnx_path.is_file() or not meta_path.is_file():
-        raise InputError(f"{onnx_path}: no back-pain model there (it needs {onnx_path.name} and {meta_path.name})")
-    meta = read_record(meta_path)
-    missing = [
-        k for k in ("channels", "sample_rate_hz", "window_s", "hop_s", "centre", "scale", "threshold") if k not in meta
-    ]
-    if missing:
-        raise InputError(f"{meta_path}: not a back-pain model's record (no {', '.join(missing)})")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = onnx_session(onnx_path, options)
+    required = ("channels", "sample_rate_hz", "window_s", "hop_s", "centre", "scale", "threshold")
+    session, meta = load_network_and_record(onnx_path, "back-pain", required)
     return BackPainModel(onnx_path, meta, session)
 
 

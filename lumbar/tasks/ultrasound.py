@@ -35,7 +35,7 @@ from lumbar.errors import InputError
 from lumbar.io import read_sequence
 from lumbar.io.raster import read_raster_array
 from lumbar.labels import discs_between, vertebrae_between
-from lumbar.models.registry import onnx_session, read_record, spec_of
+from lumbar.models.registry import load_network_and_record, spec_of
 from lumbar.preprocess import ULTRASOUND_FRAME_SHAPE
 
 CLASSES = ("sacrum", "gap", "vertebra")
@@ -98,18 +98,12 @@ class UltrasoundModel:
 def load_ultrasound_model(path: str | Path | None = None) -> UltrasoundModel:
     """The shipped frame classifier, or one trained by ``lumbar.train.ultrasound`` (its ``.json`` beside it); once a
     process."""
-    import onnxruntime as ort
-
     onnx_path = Path(path) if path else MODEL_PATH
-    meta_path = onnx_path.with_suffix(".json")
-    if not onnx_path.is_file() or not meta_path.is_file():
-        raise InputError(f"{onnx_path}: no ultrasound model there (it needs {onnx_path.name} and {meta_path.name})")
-    meta = read_record(meta_path)
+    session, meta = load_network_and_record(onnx_path, "ultrasound")
     if tuple(meta.get("classes", ())) != CLASSES:
-        raise InputError(f"{meta_path}: the model's classes {meta.get('classes')} are not {list(CLASSES)}")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = onnx_session(onnx_path, options)
+        raise InputError(
+            f"{onnx_path.with_suffix('.json')}: the model's classes {meta.get('classes')} are not {list(CLASSES)}"
+        )
     return UltrasoundModel(onnx_path, meta, session)
 
 

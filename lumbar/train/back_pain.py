@@ -23,7 +23,6 @@ number of epochs the folds kept, is exported (``back_pain.onnx`` + ``back_pain.j
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
 import sys
@@ -43,7 +42,7 @@ from lumbar.models.export import export_onnx
 from lumbar.models.networks import BackPainNet
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.back_pain import relative_window, standing_measures, window_inputs
-from lumbar.train import log, log_to
+from lumbar.train import log, log_to, one_thread
 from lumbar.train.back_pain_sim import BETWEEN_SUBJECT, LbpDifferences, simulate_cohort
 
 CROPS_PER_RECORDING = 4  # windows drawn from each recording in an epoch
@@ -68,18 +67,6 @@ class BackPainConfig:
     hop_s: float = 5.0  # between the windows that are scored
     seed: int = 0
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Torch on one thread for the while: a network this small runs fastest so, and on a busy 2-core machine two
-    threads wait on each other (a training step took 13 ms on one thread, 480 ms on two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @dataclass

@@ -23,7 +23,6 @@ counter alone loses). Exported: ``ultrasound.onnx`` and ``ultrasound.json``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
 import sys
@@ -44,7 +43,7 @@ from lumbar.models.export import export_onnx
 from lumbar.models.networks import UltrasoundFrameNet
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.ultrasound import CLASSES, FRAME_SHAPE, count_levels, prepare_frames
-from lumbar.train import log, log_to
+from lumbar.train import log, log_to, one_thread
 from lumbar.train.ultrasound_sim import (
     DEPTH_MM,
     FOOTPRINT_MM,
@@ -70,17 +69,6 @@ class UltrasoundConfig:
     lr: float = 2e-3
     seed: int = 0
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Torch on one thread for the while (a shared 2-core machine; this network gains nothing from a second)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def split_patients(patients: list[str], n_test: int, n_val: int, seed: int) -> dict[str, list[str]]:
