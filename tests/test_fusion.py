@@ -82,15 +82,52 @@ def test_affine_parts_and_target_errors_have_known_values():
 
 
 @pytest.mark.slow
-def test_registration_recovers_a_known_rigid_misalignment(pair):
+def test_registration_recovers_a_known_rigid_misalignment_and_repeats_exactly(pair):
     mr, ct = pair
     moved, truth = misaligned(mr.image, (6, -4, 8), (8, -10, 5))
-    before = F.target_errors_mm(sitk.Euler3DTransform(), truth, F.world_points_lps(ct.image, ct.instances > 0))
+    points = F.world_points_lps(ct.image, ct.instances > 0)
+    before = F.target_errors_mm(sitk.Euler3DTransform(), truth, points)
     registration = F.register(ct.image, moved)
-    errors = F.target_errors_mm(registration.transform, truth, F.world_points_lps(ct.image, ct.instances > 0))
+    errors = F.target_errors_mm(registration.transform, truth, points)
     assert before.mean() > 10
-    assert errors.mean() < 2.0 and errors.max() < 4.0, (errors.mean(), errors.max())
+    assert errors.mean() < 1.0 and errors.max() < 1.5, (errors.mean(), errors.max())
     assert registration.initialised_by == "world"
+    # The metric's random voxels come from a fixed seed and one thread adds them up: a second run, under another
+    # ITK thread setting, finds the very same transform.
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(4)
+    try:
+        again = F.register(ct.image, moved)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    assert again.transform.GetParameters() == registration.transform.GetParameters()
+    assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == threads
+
+
+def test_a_clock_seed_is_refused(pair):
+    mr, ct = pair
+    with pytest.raises(ValueError, match="seed"):
+        F.register(ct.image, mr.image, seed=0)
+
+
+@pytest.mark.slow
+def test_the_affine_stage_recovers_a_scaling_the_rigid_one_cannot(pair):
+    mr, ct = pair
+    volume = F.to_sitk(mr.image)
+    truth = sitk.AffineTransform(3)
+    truth.SetCenter(volume.TransformContinuousIndexToPhysicalPoint([s / 2 for s in volume.GetSize()]))
+    turn = sitk.Euler3DTransform()
+    turn.SetRotation(*np.deg2rad((4, -3, 5)))
+    # 6% longer left-right and 5% shorter head-feet than the CT: a mis-set MR field of view.
+    truth.SetMatrix(tuple((np.array(turn.GetMatrix()).reshape(3, 3) @ np.diag([1.06, 1.0, 0.95])).ravel()))
+    truth.SetTranslation((5.0, -6.0, 4.0))
+    moved = F.moved_by(mr.image, truth)
+    points = F.world_points_lps(ct.image, ct.instances > 0)
+    rigid = F.target_errors_mm(F.register(ct.image, moved).transform, truth, points)
+    affine = F.register(ct.image, moved, affine=True)
+    errors = F.target_errors_mm(affine.transform, truth, points)
+    assert isinstance(affine.transform, sitk.AffineTransform)
+    assert errors.mean() < 2.5 and errors.mean() < rigid.mean() - 0.5, (errors.mean(), rigid.mean())
 
 
 def test_images_far_apart_start_from_their_centres(pair):

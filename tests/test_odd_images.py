@@ -2,7 +2,8 @@
 
 Built here: noise, a constant image, a gradient, a photo-like colour picture (each given as an MRI slice), the
 phantom volume with a saturated blob in the column, as a metal implant's artefact would show, the phantom scaled to a
-child's size, and a field of view that has slid up the spine so that no sacrum is in it. A real abdominal CT
+child's size, a field of view that has slid up the spine so that no sacrum is in it, a transitional lumbosacral
+vertebra (four or six lumbar vertebrae), and a real slice cut to the thoracolumbar spine alone. A real abdominal CT
 given as MRI is covered by the real-data check in ``bench/unlike_mri.py`` and ``tests/test_quality.py``.
 """
 
@@ -16,7 +17,7 @@ import lumbar
 from lumbar.errors import InputError
 from lumbar.findings import VertebraMeasurements
 from lumbar.io.write import write_nifti
-from lumbar.phantom import make_phantom
+from lumbar.phantom import DiscSpec, make_phantom
 from lumbar.tasks.quality import CHILD_BODY_HEIGHT_MM, median_body_height_mm, smaller_than_adult
 
 
@@ -110,3 +111,38 @@ def test_a_field_of_view_without_the_sacrum_is_reviewed_and_never_summarised():
     assert any("does not look like L5/S1" in reason for reason in findings.needs_review)
     # That the check leaves a whole spine alone is measured on real slices, where it was trained: a drawn
     # phantom's lumbosacral junction is not anatomy (tests/test_lumbosacral.py, bench/lumbosacral.py).
+
+
+@pytest.mark.parametrize("height_loss", [0.6, 0.9])
+def test_a_transitional_lumbosacral_vertebra_is_reviewed_and_never_summarised(height_loss):
+    """A sacralised L5 (four lumbar vertebrae) or a lumbarised S1 (six) shows on a sagittal view as a rudimentary
+    disc between the lowest mobile vertebra and the sacrum: the phantom's L5/S1 at 40% or 10% of its height. Which
+    of the two it is, and so every name, cannot be told from the lumbar view alone: the count must be checked."""
+    image = make_phantom(shape=(7, 320, 288), discs={"L5": DiscSpec(height_loss=height_loss)}, seed=3).image
+    findings = lumbar.analyze(image, modality="MR", report=False).findings
+    assert any(reason.startswith("small lowest disc, not counted") for reason in findings.needs_review)
+    assert findings.summary == () and findings.summary_withheld
+
+
+def test_a_thoracolumbar_view_without_the_lower_lumbar_spine_is_reviewed_and_never_summarised():
+    """A real T2 slice (SPIDER 100) cut 15 mm below L1/L2, so that the thoracolumbar junction is all it shows (the
+    nearest to a thoracic-only field of view the data here allow): its lowest disc is no L5/S1, and it says so."""
+    from pathlib import Path
+
+    from conftest import shared
+
+    from lumbar.io import read_image
+    from lumbar.io.arrays import picture_as_slice
+
+    whole = lumbar.analyze(
+        read_image(shared("spider", "midsag", "100_t2.png"), spacing_mm=0.478, modality="MR"), report=False
+    )
+    assert [d.level for d in whole.findings.discs][:4] == ["L5/S1", "L4/L5", "L3/L4", "L2/L3"]
+    l1l2 = next(lv for lv in whole.segmentation.levels.discs if lv.name == "L1/L2")
+    rows = int((l1l2.centroid_mm[0] + 15.0) / whole.image.sagittal_spacing_mm()[0])
+    cut = picture_as_slice(
+        whole.image.sagittal_slices()[0][:rows].copy(), whole.image.sagittal_spacing_mm(), Path("cut.png"), "PNG"
+    )
+    findings = lumbar.analyze(cut, modality="MR", report=False).findings
+    assert any("does not look like L5/S1" in reason for reason in findings.needs_review)
+    assert findings.summary == () and findings.summary_withheld
