@@ -258,9 +258,27 @@ def _swap_into_place(staging: Path, folder: Path) -> None:
         os.replace(staging, folder)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-    os.replace(folder, old / folder.name)
+    try:
+        os.replace(folder, old / folder.name)
+    except OSError:  # a mount point (a container's volume) cannot be moved: its contents are replaced instead
+        old.rmdir()
+        _replace_contents(staging, folder)
+        return
     os.replace(staging, folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _replace_contents(staging: Path, folder: Path) -> None:
+    """``folder``'s entries (an earlier result: the caller checked) replaced by ``staging``'s, one rename each, and
+    ``staging`` removed: the nearest to a whole swap a folder that cannot itself be moved allows."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    for entry in staging.iterdir():
+        os.replace(entry, folder / entry.name)
+    staging.rmdir()
 
 
 def write_results(

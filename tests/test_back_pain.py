@@ -488,3 +488,22 @@ def test_a_damaged_model_record_is_one_input_error(tmp_path):
     (tmp_path / "m.json").write_text('{"x": ')
     with pytest.raises(InputError, match="not a readable model record"):
         load_back_pain_model(str(tmp_path / "m.onnx"))  # a refusal is not cached: the record is read again
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda v: v.__setitem__(slice(None), 1e300), r"trunk_flexion_deg reaches 1e\+300, beyond 180: check"),
+        (lambda v: v.__setitem__(5, 5000.0), "cop_ap_mm reaches 5000, beyond 1000"),
+        (lambda v: v.__setitem__(2, 3.0), "trunk_rotation_deg never changes"),
+        (lambda v: v.__setitem__(slice(7, 9), 0.001 * v[7:9]), "no one is standing on the plate"),
+    ],
+)
+def test_values_no_standing_recording_holds_are_refused(tmp_path, change, message):
+    """Huge values (they made the score NaN), a centre of pressure off any plate, a dead sensor, an empty plate."""
+    time = np.arange(0, 12, 0.01)
+    values = linear_channels(time) + np.array([0, 0, 0, 0, 0, 0, 0, 300, 300])[:, None]
+    change(values)
+    write_csv(tmp_path / "odd.csv", time, values)
+    with pytest.raises(InputError, match=message):
+        read_recording(tmp_path / "odd.csv")

@@ -118,3 +118,32 @@ def test_a_rerun_after_a_kill_completes_and_removes_the_killed_runs_staging_fold
     assert staging_name(os.listdir(out))
     subprocess.run([*COMMAND, str(scan), "-o", str(out)], check=True, capture_output=True)
     _study_is_whole(out / "scan")
+
+
+def test_a_folder_that_cannot_be_moved_gets_its_contents_replaced(tmp_path, monkeypatch):
+    """An output folder that is a mount point (a container's volume) cannot be renamed aside (EBUSY): the new
+    result replaces its contents instead, and nothing is left beside it."""
+    import errno
+    import os
+
+    from lumbar import outputs
+
+    folder, staging = tmp_path / "out", tmp_path / ".out.partial"
+    folder.mkdir()
+    (folder / "fusion.json").write_text("old")
+    (folder / "stale.png").write_text("old")
+    staging.mkdir()
+    (staging / "fusion.json").write_text("new")
+    (staging / "pictures").mkdir()
+    rename = os.replace
+
+    def mount_point(src, dst):
+        if os.fspath(src) == os.fspath(folder):
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        return rename(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", mount_point)
+    outputs._swap_into_place(staging, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["fusion.json", "pictures"]
+    assert (folder / "fusion.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

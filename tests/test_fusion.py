@@ -274,6 +274,7 @@ def test_lumbar_fuse_writes_a_whole_result_that_undoes_the_misalignment(pair, tm
     document = json.loads((out / "fusion.json").read_text())
     assert set(document["measures"]) == {"cnn", "classic", "mr_alone", "ct_alone"}
     assert document["needs_review"] == []
+    assert document["registration"]["method"].startswith("Mattes mutual information, rigid (SimpleITK, seed 1")
     transform = sitk.ReadTransform(str(out / "transform.tfm"))
     errors = F.target_errors_mm(transform, truth, F.world_points_lps(ct.image, ct.instances > 0))
     assert errors.mean() < 2.0
@@ -285,6 +286,17 @@ def test_lumbar_fuse_writes_a_whole_result_that_undoes_the_misalignment(pair, tm
     again = CliRunner().invoke(app, ["fuse", mr_path, ct_path, "-o", str(out), "--rule", "classic"])
     assert again.exit_code == 0, again.output
     assert not (out / "fused_cnn.nii.gz").exists()
+
+
+def test_an_mr_that_shares_nothing_with_the_ct_is_flagged(pair):
+    """Noise in place of the MR: registration ends somewhere, and the little the two images share says it failed."""
+    from lumbar.pipelines.fusion import MIN_SHARED_MI_BITS, fuse_images
+
+    mr, ct = pair
+    noise = np.random.default_rng(0).random(mr.image.shape).astype(np.float32) * 1000
+    result = fuse_images(mr.image.with_array(noise), ct.image, rules=("classic",))
+    assert result.measures["mr_alone"]["mi_ct_bits"] < MIN_SHARED_MI_BITS
+    assert any("mutual information" in reason for reason in result.needs_review)
 
 
 def test_lumbar_fuse_refuses_bad_pairs_in_one_line(pair, tmp_path):
@@ -368,3 +380,11 @@ def test_an_output_inside_an_input_folder_is_refused(tmp_path):
     (series / "001.dcm").write_bytes(b"")
     with pytest.raises(Exception, match="inside the input"):
         check_fusion_folder(series / "fused", (str(series), str(series / "001.dcm")))
+
+
+def test_a_model_of_another_kind_is_refused_as_the_fusion_model():
+    from lumbar.errors import InputError
+    from lumbar.models.registry import load_model, spec_of
+
+    with pytest.raises(InputError, match=r"a ultrasound model \(its record says so\), not a fusion model"):
+        load_model("fusion", str(spec_of("ultrasound").weights))

@@ -14,6 +14,7 @@ from lumbar.tasks.tracking import (
     Tracker,
     TrackResult,
     angle_chart,
+    inside_fraction,
     intervertebral_angle_deg,
     read_boxes,
     rotated_iou,
@@ -298,3 +299,41 @@ def test_frames_whose_response_falls_below_the_lost_level_are_named_for_review()
     assert "2 of 4 frames (first at frame 1)" in result.needs_review[1]
     assert result.to_dict()["needs_review"] == result.needs_review
     assert TrackResult(["L1", "L2"], [[box, box]] * 4, scores).needs_review == []  # a model without a level
+
+
+def test_the_share_of_a_box_inside_the_frame_has_known_values():
+    assert inside_fraction(RotatedBox(50, 50, 20, 10, 0), (100, 100)) == pytest.approx(1.0)
+    assert inside_fraction(RotatedBox(0, 50, 20, 10, 0), (100, 100)) == pytest.approx(0.5)  # centred on the edge
+    assert inside_fraction(RotatedBox(100, 100, 20, 10, 0), (100, 100)) == pytest.approx(0.25)  # on a corner
+    assert inside_fraction(RotatedBox(-50, -50, 20, 10, 30), (100, 100)) == 0.0
+
+
+def test_a_box_that_runs_out_of_the_frame_is_named_for_review_whatever_its_response():
+    inside, half, out = RotatedBox(50, 50, 20, 10, 0), RotatedBox(-1, 50, 20, 10, 0), RotatedBox(-40, 50, 20, 10, 0)
+    scores = np.array([[np.nan], [300.0], [300.0], [300.0]])
+    result = TrackResult(["L1"], [[inside], [inside], [half], [out]], scores, 30.0, 100.0, (100, 100))
+    assert result.frames_outside() == {"L1": [2, 3]}
+    assert result.needs_review == [
+        "L1: its box lies mostly outside the frame in 2 of 4 frames (first at frame 2): the body left the view or "
+        "the track ran off; its track there is not to be used"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("frames", "box", "message"),
+    [
+        (1, RotatedBox(32, 32, 10, 10, 0), "a sequence of 1 frame"),
+        (3, RotatedBox(32, 32, 70, 10, 0), "larger than the frame"),
+        (3, RotatedBox(2, 2, 30, 20, 0), "mostly outside the first frame"),
+    ],
+)
+def test_sequences_and_boxes_that_cannot_be_tracked_are_refused(pooling_onnx, frames, box, message):
+    with pytest.raises(InputError, match=message):
+        track_sequence(np.zeros((frames, 64, 64)), [box], ["L1"], pooling_onnx)
+
+
+def test_a_model_of_another_kind_is_refused_before_tracking(tmp_path):
+    from lumbar.models.registry import spec_of
+
+    with pytest.raises(InputError, match="a back_pain model"):
+        track_sequence(np.zeros((2, 64, 64)), [RotatedBox(32, 32, 10, 10, 0)], ["L1"], spec_of("back_pain").weights)

@@ -116,9 +116,38 @@ def read_recording(path: str | Path, subject: str | None = None, sample_rate_hz:
         )
     if duration < MIN_DURATION_S:
         raise InputError(f"{path}: {duration:.1f} s recorded; at least {MIN_DURATION_S:g} s of standing is needed")
+    _plausible(path, columns)
     grid = time[0] + np.arange(int(np.floor(duration * sample_rate_hz + 1e-9)) + 1) / sample_rate_hz
     signals = np.stack([np.interp(grid, time, columns[c]) for c in CHANNELS]).astype(np.float32)
     return Recording(path, subject, float(sample_rate_hz), signals)
+
+
+# What a standing person on a force plate can give: angles within a turn, a centre of pressure on a plate under a
+# metre across, loads of no more than a few body weights, and something standing on the plate.
+MAX_ANGLE_DEG = 180.0
+MAX_COP_MM = 1000.0
+MAX_LOAD_N = 20_000.0
+MIN_TOTAL_LOAD_N = 50.0  # 5 kg: a dead or unloaded plate reads about 0
+
+
+def _plausible(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """Refuse values no standing recording holds (wrong units, a dead plate or sensor) before they are scored."""
+    for name in CHANNELS:
+        values = columns[name]
+        bound = MAX_ANGLE_DEG if name.endswith("_deg") else MAX_COP_MM if name.endswith("_mm") else MAX_LOAD_N
+        worst = float(np.abs(values).max())
+        if worst > bound:
+            raise InputError(f"{path}: {name} reaches {worst:.4g}, beyond {bound:g}: check the column's units")
+        if np.ptp(values) == 0:
+            raise InputError(
+                f"{path}: {name} never changes ({values[0]:g} throughout): a dead sensor or an empty column"
+            )
+    total = float(np.mean(sum(columns[name] for name in LOAD_CHANNELS)))
+    if total < MIN_TOTAL_LOAD_N:
+        raise InputError(
+            f"{path}: the feet's loads add up to {total:.3g} N on average, under {MIN_TOTAL_LOAD_N:g} N: no one is "
+            "standing on the plate (or it was not zeroed)"
+        )
 
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:

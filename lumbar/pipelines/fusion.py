@@ -30,6 +30,11 @@ from lumbar.tasks.fusion import (
 MIN_EXTENT_MM = 30.0  # a volume must reach this far along each axis: less is a localiser or a crop of nothing
 MIN_SLICES = 8  # a volume thinner than this is a picture or a localiser, not something to register in 3D
 MIN_COVERAGE = 0.3  # share of the CT's body the registered MR must cover, or the result asks for review
+# Mutual information (bits) the registered MR and the CT must share (the measures' mr_alone mi_ct_bits), or the
+# result asks for review: in bench/fusion.py's rows, the pairs of one anatomy that registered within 2 mm share
+# 0.25-1.33 bits, the two that ended 22 and 24 mm off 0.04 and 0.06 (a pair a whole level off shares as much as a
+# right one: this catches a registration that found nothing, not one that found the wrong vertebra).
+MIN_SHARED_MI_BITS = 0.15
 MEASURE_PLANES = 64  # the measures are read on at most this many evenly spaced sagittal planes
 
 
@@ -164,6 +169,12 @@ def fuse_images(
     every = max(1, a.shape[0] // MEASURE_PLANES)
     candidates = {**fused, "mr_alone": a, "ct_alone": b}
     measures = {name: fusion_measures(a, b, image, every=every) for name, image in candidates.items()}
+    shared = measures["mr_alone"]["mi_ct_bits"]
+    if shared < MIN_SHARED_MI_BITS:
+        review.append(
+            f"the registered MR and the CT share {shared:.2f} bits of mutual information (under "
+            f"{MIN_SHARED_MI_BITS:g}): the registration has likely failed, or the images do not show the same anatomy"
+        )
     described = (
         {
             "name": model.name,

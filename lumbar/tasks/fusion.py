@@ -71,11 +71,16 @@ class Registration:
     metric: float  # Mattes mutual information at the end (negative; lower is better)
     initialised_by: str  # "world": the images' own coordinates; "centres": their centres put together
     iterations: int
+    seed: int = 1
 
     def describe(self) -> dict:
         matrix, offset = affine_parts(self.transform)
         return {
-            "method": "Mattes mutual information, rigid then affine (SimpleITK)",
+            "method": (
+                "Mattes mutual information, "
+                + ("rigid then affine" if isinstance(self.transform, sitk.AffineTransform) else "rigid")
+                + f" (SimpleITK, seed {self.seed}, one thread)"
+            ),
             "initialised_by": self.initialised_by,
             "final_metric": round(self.metric, 4),
             "iterations": self.iterations,
@@ -151,7 +156,7 @@ def _register(fixed: SpineImage, moving: SpineImage, affine: bool, seed: int) ->
         stage.SetCenter(rigid.GetCenter())
         transform, metric, more = _run_stage(f, m, stage, seed, iterations=100)
         iterations += more
-    return Registration(transform, metric, "world" if world else "centres", iterations)
+    return Registration(transform, metric, "world" if world else "centres", iterations, seed)
 
 
 def coarse(volume: sitk.Image, mm: float = FINEST_MM) -> sitk.Image:

@@ -140,6 +140,17 @@ def rotated_iou(a: RotatedBox, b: RotatedBox) -> float:
     return inter / union if union > 0 else 0.0
 
 
+MIN_INSIDE = 0.5  # a box with less than this share of its area inside the frame is not tracking a body in view
+
+
+def inside_fraction(box: RotatedBox, frame_shape: tuple[int, int]) -> float:
+    """The share of ``box``'s area that lies inside a frame of ``frame_shape`` (height, width) pixels."""
+    height, width = frame_shape
+    frame = np.array([[0.0, 0.0], [width, 0.0], [width, height], [0.0, height]])
+    area = box.width * box.height
+    return polygon_area(clip_polygon(box.corners(), frame)) / area if area > 0 else 0.0
+
+
 def wrap_deg(angle: float) -> float:
     """An angle in degrees wrapped into (-180, 180]."""
     return float(-((-angle + 180.0) % 360.0 - 180.0))
@@ -246,6 +257,7 @@ class TrackResult:
     scores: np.ndarray  # (frames, bodies)
     frames_per_s: float = float("nan")
     lost_score: float | None = None  # a peak below this marks a frame where the body may be lost (model's record)
+    frame_shape: tuple[int, int] | None = None  # (height, width): a box mostly outside the frame is lost
     angles_deg: dict[str, list[float]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -261,15 +273,32 @@ class TrackResult:
         low = np.nan_to_num(self.scores, nan=np.inf) < self.lost_score
         return {name: np.flatnonzero(low[:, k]).tolist() for k, name in enumerate(self.names) if low[:, k].any()}
 
+    def frames_outside(self) -> dict[str, list[int]]:
+        """Per body, the frames where its box lies mostly outside the frame: it has left the view, or the tracker
+        has run off (its response can stay high on whatever it follows there)."""
+        if self.frame_shape is None:
+            return {}
+        out = {
+            name: [t for t, frame in enumerate(self.boxes) if inside_fraction(frame[k], self.frame_shape) < MIN_INSIDE]
+            for k, name in enumerate(self.names)
+        }
+        return {name: frames for name, frames in out.items() if frames}
+
     @property
     def needs_review(self) -> list[str]:
         """One reason per body that may have been lost: its track after the first doubtful frame is not to be used
         unchecked."""
-        return [
+        low = [
             f"{name}: the tracker's response fell below its lost-track level in {len(frames)} of "
             f"{len(self.boxes)} frames (first at frame {frames[0]}): check its box there and after"
             for name, frames in self.doubtful_frames().items()
         ]
+        outside = [
+            f"{name}: its box lies mostly outside the frame in {len(frames)} of {len(self.boxes)} frames (first at "
+            f"frame {frames[0]}): the body left the view or the track ran off; its track there is not to be used"
+            for name, frames in self.frames_outside().items()
+        ]
+        return low + outside
 
     def to_dict(self) -> dict:
         return {
@@ -349,9 +378,16 @@ def onnx_embedding(model_path: Path | str | None = None) -> Embedding:
     path = Path(model_path) if model_path else WEIGHTS
     if not path.is_file():
         raise InputError(f"{path}: no tracking model; train one with `lumbar train tracking` or pass its ONNX file")
+    record = path.with_suffix(".json")
+    recorded = read_record(record).get("name", "tracking") if record.is_file() else "tracking"
+    if recorded != "tracking":
+        raise InputError(f"{path}: a {recorded} model (its record says so), not a tracking model")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnx_session(path, options)
+    shape = session.get_inputs()[0].shape
+    if len(shape) != 4 or shape[1] != 1:
+        raise InputError(f"{path}: not a tracking model (its input is {shape}, not (n, 1, height, width))")
     name = session.get_inputs()[0].name
     return lambda batch: session.run(None, {name: np.ascontiguousarray(batch, np.float32)})[0]
 
@@ -365,8 +401,22 @@ def track_sequence(
     if len(boxes0) != len(names):
         raise InputError(f"{len(boxes0)} boxes but {len(names)} names: give one name per box")
     frames = np.asarray(frames, np.float32)
-    if frames.ndim != 3 or len(frames) < 1:
+    if frames.ndim != 3:
         raise InputError(f"a sequence is (frames, height, width); got an array of shape {frames.shape}")
+    if len(frames) < 2:
+        raise InputError(f"a sequence of {len(frames)} frame(s): tracking needs at least 2")
+    height, width = frames.shape[1:]
+    for box, name in zip(boxes0, names):
+        if box.width > width or box.height > height:
+            raise InputError(
+                f"the box of {name} ({box.width:.0f} x {box.height:.0f} pixels) is larger than the frame "
+                f"({width} x {height})"
+            )
+        if inside_fraction(box, (height, width)) < MIN_INSIDE:
+            raise InputError(
+                f"the box of {name} lies mostly outside the first frame ({width} x {height} pixels): box the "
+                "bodies the frame shows"
+            )
     tracker = Tracker(onnx_embedding(model_path))
     start = time.perf_counter()
     tracker.start(frames[0], boxes0)
@@ -377,7 +427,7 @@ def track_sequence(
         scores.append(score)
     elapsed = time.perf_counter() - start
     fps = len(frames) / elapsed if elapsed > 0 else float("nan")
-    return TrackResult(list(names), boxes, np.array(scores), fps, lost_score_of(model_path))
+    return TrackResult(list(names), boxes, np.array(scores), fps, lost_score_of(model_path), (height, width))
 
 
 def lost_score_of(model_path: Path | str | None = None) -> float | None:
