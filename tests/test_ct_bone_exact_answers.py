@@ -1,0 +1,511 @@
+"""``lumbar.tasks.ct_bone`` on values and volumes built by hand, whose every answer is worked out in the test: the
+screen at Pickhardt's thresholds, the calibration check at each of its limits, the bone window, the midline, the
+marrow filled or not, vertebrae redrawn from bone, and the trabecular region of a box-shaped body counted voxel by
+voxel."""
+
+import numpy as np
+import pytest
+
+from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, disc_label
+from lumbar.tasks import ct_bone
+
+L1, L2 = VERTEBRA_IDS["L1"], VERTEBRA_IDS["L2"]
+CITATION = (
+    "Pickhardt PJ et al. Opportunistic screening for osteoporosis using abdominal computed tomography scans obtained "
+    "for other indications. Ann Intern Med 2013;158(8):588-595: L1 trabecular attenuation <= 110 HU more than 90% "
+    "specific, <= 160 HU 90% sensitive for osteoporosis by DXA"
+)
+REGION = (
+    "vertebral body within 10 mm of the mid-sagittal plane, 4 mm (plus half the largest voxel side) inside its "
+    "outline (no cortex or endplate), the posterior 25% of its depth left out (basivertebral vein)"
+)
+
+
+# --- the screen: Pickhardt's L1 thresholds, 110 and 160 HU, each on both sides
+
+
+@pytest.mark.parametrize(
+    ("mean_hu", "category", "why"),
+    [
+        (-20.0, "osteoporosis likely", "at or below 110 HU (over 90% specific)"),
+        (110.0, "osteoporosis likely", "at or below 110 HU (over 90% specific)"),
+        (np.nextafter(110.0, np.inf), "indeterminate", "between 110 and 160 HU"),
+        (160.0, "indeterminate", "between 110 and 160 HU"),
+        (np.nextafter(160.0, np.inf), "osteoporosis unlikely", "above 160 HU (90% sensitive)"),
+        (412.0, "osteoporosis unlikely", "above 160 HU (90% sensitive)"),
+    ],
+)
+def test_the_screen_at_and_either_side_of_110_and_160_hu(mean_hu, category, why):
+    result = ct_bone.screen("L1", float(mean_hu), level_confirmed=True, contrast="none")
+    assert result.category == category
+    shown = f"{float(mean_hu):.0f}"
+    assert result.text == (
+        f"Opportunistic screening, not a diagnosis: L1 trabecular attenuation {shown} HU, {why}: {category}. "
+        "DXA confirms."
+    )
+
+
+def test_a_screen_of_an_unconfirmed_level_says_the_vertebra_may_not_be_that_level_and_keeps_every_field():
+    result = ct_bone.screen("L1", 123.456, level_confirmed=False, contrast="intravenous contrast")
+    assert result.text == (
+        "Opportunistic screening, not a diagnosis: the vertebra named L1 (its name is not confirmed: see the "
+        "review) trabecular attenuation 123 HU, between 110 and 160 HU: indeterminate. DXA confirms."
+    )
+    assert result.level == "L1" and result.level_confirmed is False
+    assert result.mean_hu == 123.5  # rounded to a tenth
+    assert result.category == "indeterminate"
+    assert result.thresholds == CITATION and result.region == REGION
+    assert result.contrast == "intravenous contrast"
+    confirmed = ct_bone.screen("L1", 99.94, level_confirmed=True, contrast="none")
+    assert confirmed.level_confirmed is True and confirmed.mean_hu == 99.9 and confirmed.contrast == "none"
+
+
+@pytest.mark.parametrize("mean_hu", [float("nan"), float("inf"), float("-inf")])
+def test_no_screen_from_an_attenuation_that_is_not_a_number(mean_hu):
+    with pytest.raises(ValueError) as refused:
+        ct_bone.screen("L1", mean_hu, level_confirmed=True, contrast="none")
+    assert str(refused.value) == f"no screen from an attenuation of {mean_hu}"
+
+
+# --- the calibration check: one branch at a time, at its limits
+
+
+def _ct(low: float, high: float, body: float = 40.0) -> np.ndarray:
+    """1000 values: 10 at ``low``, 2 at ``high``, the rest ``body``. Their 0.5th percentile (rank 4.995 of 0..999)
+    lies between two ``low`` values and their 99.9th (rank 998.001) between the two ``high`` ones: exactly ``low``
+    and ``high``."""
+    return np.concatenate([np.full(10, low), np.full(988, body), np.full(2, high)]).astype(np.float32)
+
+
+def test_a_sound_ct_passes_the_calibration_check_at_every_limit():
+    assert ct_bone.calibration_problem(_ct(-1000.0, 1500.0)) is None
+    assert ct_bone.calibration_problem(_ct(-50.0, 1500.0)) is None  # fat at exactly -50 HU is still below "none"
+    assert ct_bone.calibration_problem(_ct(-1000.0, 300.0)) is None  # bone at exactly 300 HU
+    assert ct_bone.calibration_problem(_ct(-1000.0, 4000.0)) is None  # exactly 4000 HU
+    assert ct_bone.calibration_problem(_ct(-1000.0, 1500.0).astype(np.int16)) is None  # integers are finite
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_ct_with_voxels_that_are_not_numbers_is_refused(bad):
+    hu = _ct(-1000.0, 1500.0)
+    hu[500] = bad
+    assert ct_bone.calibration_problem(hu) == "values that are not finite numbers (NaN or infinite voxels)"
+
+
+def test_a_ct_without_fat_or_air_is_not_in_hounsfield_units():
+    assert ct_bone.calibration_problem(_ct(-49.0, 1500.0)) == (
+        "values -49 to 1.5e+03: no fat or air (below -50), so not in Hounsfield units (an 8-bit or windowed export, "
+        "or a DICOM without its RescaleSlope/RescaleIntercept)"
+    )
+    # 5 values at -1000 out of 1000: the 0.5th percentile (rank 4.995) lies 0.995 of the way from -1000 to 40
+    fewer = np.concatenate([np.full(5, -1000.0), np.full(993, 40.0), np.full(2, 1500.0)])
+    assert ct_bone.calibration_problem(fewer).startswith("values 34.8 to 1.5e+03: no fat or air")
+
+
+def test_a_ct_without_bone_is_refused():
+    assert ct_bone.calibration_problem(_ct(-1000.0, 299.0)) == (
+        "values -1e+03 to 299: nothing as dense as bone (300 HU or more): no spine in view, or not a CT"
+    )
+
+
+def test_a_ct_above_4000_is_not_in_hounsfield_units():
+    assert ct_bone.calibration_problem(_ct(-1000.0, 4000.5)) == (
+        "values -1e+03 to 4e+03: above 4000, not Hounsfield units (a rescale missing or wrong)"
+    )
+
+
+def test_a_large_ct_is_checked_on_every_second_voxel_of_a_million():
+    """A million voxels: every second one is sampled (500 000), here all the air; the bone between goes unseen."""
+    hu = np.tile(np.array([-1000.0, 1000.0], np.float32), 500_000)
+    assert ct_bone.calibration_problem(hu) == (
+        "values -1e+03 to -1e+03: nothing as dense as bone (300 HU or more): no spine in view, or not a CT"
+    )
+    assert ct_bone.calibration_problem(hu[:999_998]) is None  # under a million: every voxel, bone included
+
+
+# --- the bone window, the midline, the band of slices
+
+
+def test_the_bone_window_clips_to_minus_250_and_1250_hu_as_float32():
+    out = ct_bone.windowed(np.array([-1000, -250, 0, 1250, 3000], np.int16))
+    assert out.dtype == np.float32
+    assert out.tolist() == [-250.0, -250.0, 0.0, 1250.0, 1250.0]
+
+
+def _slices_of_bone(counts: list[int], hu: float = 500.0) -> np.ndarray:
+    """Sagittal slices (4 x 4 pixels each), slice k holding ``counts[k]`` pixels of ``hu``."""
+    volume = np.zeros((len(counts), 4, 4))
+    for k, count in enumerate(counts):
+        volume[k].flat[:count] = hu
+    return volume
+
+
+@pytest.mark.parametrize(
+    ("counts", "mid"),
+    [
+        ([0, 1, 0, 3, 0, 0, 4], 3),  # cumulative 0 1 1 4 4 4 8: half (4) first reached on slice 3
+        ([2, 1, 1, 0, 6], 4),  # cumulative 2 3 4 4 10: half (5) first reached on the last slice
+        ([0, 0, 5, 0, 0, 0, 0, 0, 0], 2),  # one slice of bone
+    ],
+)
+def test_the_midline_is_the_slice_holding_the_median_of_the_bone(counts, mid):
+    assert ct_bone.midline_index(_slices_of_bone(counts)) == mid
+
+
+def test_bone_for_the_midline_starts_at_exactly_200_hu():
+    hu = _slices_of_bone([3, 0, 0, 0, 3])
+    hu[0] = np.where(hu[0] > 0, 200.0, 0.0)  # slice 0: 3 pixels of exactly 200 HU count; cumulative 3 3 3 3 6
+    assert ct_bone.midline_index(hu) == 0
+    hu[0] = np.where(hu[0] > 0, 199.0, 0.0)  # now only slice 4's: cumulative 0 0 0 0 3, half (1.5) on slice 4
+    assert ct_bone.midline_index(hu) == 4
+
+
+@pytest.mark.parametrize(("n", "mid"), [(9, 4), (10, 5), (1, 0)])
+def test_without_bone_the_midline_is_the_middle_slice(n, mid):
+    assert ct_bone.midline_index(np.full((n, 3, 3), 199.0)) == mid
+
+
+@pytest.mark.parametrize(
+    ("mid", "half_width_mm", "lateral_mm", "n", "expected"),
+    [
+        (10, 5.0, 1.0, 30, slice(5, 16)),
+        (2, 5.0, 1.0, 30, slice(0, 8)),  # clipped at the first slice
+        (27, 5.0, 1.0, 30, slice(22, 30)),  # and at the last
+        (5, 5.0, 1.0, 30, slice(0, 11)),  # reaching exactly slice 0
+        (10, 7.0, 2.0, 30, slice(6, 15)),  # 3.5 slices round to 4 (to even)
+        (10, 5.0, 2.0, 30, slice(8, 13)),  # 2.5 slices round to 2 (to even)
+        (10, 10.0, 3.0, 30, slice(7, 14)),  # 3.33 slices: 3
+    ],
+)
+def test_the_band_of_slices_either_side_of_the_midline(mid, half_width_mm, lateral_mm, n, expected):
+    assert ct_bone.band(mid, half_width_mm, lateral_mm, n) == expected
+
+
+# --- marrow: holes enclosed by cortex, filled when small enough and clear of the canal
+
+
+def _ring(image: np.ndarray, top: int, left: int, inner_rows: int, inner_cols: int) -> tuple[slice, slice]:
+    """A one-pixel ring of bone around an ``inner_rows`` x ``inner_cols`` hole; the hole's slices."""
+    image[top : top + inner_rows + 2, left : left + inner_cols + 2] = True
+    hole = slice(top + 1, top + 1 + inner_rows), slice(left + 1, left + 1 + inner_cols)
+    image[hole] = False
+    return hole
+
+
+def test_marrow_up_to_2500_mm2_is_filled_and_a_larger_hole_is_not():
+    bone = np.zeros((60, 130), bool)
+    hole = _ring(bone, 2, 2, 50, 50)  # 2500 pixels
+    filled = ct_bone._fill_marrow(bone, 1.0, np.zeros_like(bone))
+    assert filled[hole].all() and filled.sum() == bone.sum() + 2500
+    assert np.array_equal(ct_bone._fill_marrow(bone, 1.0004, np.zeros_like(bone)), bone)  # 2501 mm²
+    small = _ring(bone, 2, 60, 10, 10)  # 100 pixels of 25 mm²: 2500 mm², filled; 1.0004 mm² pixels: 40 mm²
+    filled = ct_bone._fill_marrow(bone, 25.0, np.zeros_like(bone))
+    assert filled[small].all() and not filled[hole].any()  # 2500 pixels of 25 mm² are the chest
+    filled = ct_bone._fill_marrow(bone, 1.0004, np.zeros_like(bone))
+    assert filled[small].all() and not filled[hole].any()
+
+
+def test_marrow_holding_canal_is_not_filled_and_each_hole_is_judged_on_its_own():
+    bone = np.zeros((20, 60), bool)
+    first = _ring(bone, 1, 1, 5, 5)
+    second = _ring(bone, 1, 10, 5, 5)
+    third = _ring(bone, 1, 20, 5, 5)
+    canal = np.zeros_like(bone)
+    canal[4, 13] = True  # one pixel of canal in the second hole
+    canal[1, 1] = True  # and one on the first ring's bone, outside any hole
+    filled = ct_bone._fill_marrow(bone, 1.0, canal)
+    assert filled[first].all() and filled[third].all()
+    assert not filled[second].any()
+    assert filled.sum() == bone.sum() + 50
+    assert not filled[10:].any()  # the background is no hole
+
+
+def test_bone_without_holes_comes_back_as_it_was():
+    bone = np.zeros((6, 6), bool)
+    bone[2:4, 1:5] = True
+    assert np.array_equal(ct_bone._fill_marrow(bone, 1.0, np.zeros_like(bone)), bone)
+
+
+def test_bone_mask_fills_marrow_on_sagittal_sections_and_on_axial_ones_with_their_own_pixel_areas():
+    """Voxels 2 (lateral) x 3 (rows) x 5 (columns) mm: a sagittal pixel is 15 mm², an axial one (slices x columns)
+    10 mm². Two tubes run through every slice, so their holes are enclosed only on sagittal sections: 150 pixels
+    (2250 mm², marrow) and 170 pixels (2550 mm², not). Two more run through every row, so their holes are enclosed
+    only on axial sections: 200 pixels (2000 mm², marrow) and 260 (2600 mm², not)."""
+    hu = np.full((24, 30, 75), 40.0)
+    bone = np.zeros(hu.shape, bool)
+    for k in range(24):
+        marrow = _ring(bone[k], 1, 1, 10, 15)
+        chest = _ring(bone[k], 15, 1, 10, 17)
+    for r in range(30):
+        axial = _ring(bone[:, r, :], 1, 22, 10, 20)
+        wide = _ring(bone[:, r, :], 1, 45, 10, 26)
+    hu[bone] = 100.0  # bone starts at exactly 100 HU
+    hu[:, 20, 22] = 99.0  # not bone: the axial ring's wall opened on row 20
+    out = ct_bone.bone_mask(hu, (2.0, 3.0, 5.0), np.zeros(hu.shape, bool))
+    expected = bone.copy()
+    expected[:, 20, 22] = False
+    expected[(slice(None), *marrow)] = True
+    for r in range(30):
+        if r != 20:  # the axial ring broken on row 20 encloses nothing there
+            expected[(axial[0], r, axial[1])] = True
+    assert np.array_equal(out, expected)
+    assert not out[(slice(None), *chest)].any() and not out[wide[0], :, wide[1]].any()
+
+
+def test_bone_mask_leaves_out_the_canal_and_the_marrow_around_it():
+    hu = np.full((5, 12, 12), 40.0)
+    hu[:, 1:8, 1:8] = 500.0
+    hu[:, 2:7, 2:7] = 40.0  # marrow, enclosed on every sagittal section
+    canal = np.zeros(hu.shape, bool)
+    canal[2, 4, 4] = True  # canal in the marrow of slice 2
+    canal[:, 1, 1] = True  # and over the ring's corner (bone)
+    out = ct_bone.bone_mask(hu, (1.0, 1.0, 1.0), canal)
+    assert out[[0, 1, 3, 4], 2:7, 2:7].all()
+    # slice 2's marrow holds canal: not filled on that sagittal section; but on each axial section (slices x
+    # columns) its row lies between slices 1 and 3's marrow, now bone: filled, save on row 4, which holds the canal
+    assert out[2, [2, 3, 5, 6], 2:7].all() and not out[2, 4, 2:7].any()
+    assert not out[:, 1, 1].any()  # bone under the canal is not bone
+    assert out.sum() == 5 * 24 - 5 + 4 * 25 + 4 * 5
+
+
+# --- vertebrae redrawn from the CT's bone
+
+
+def test_vertebrae_are_redrawn_from_connected_bone_near_the_network_within_45_mm_of_the_midline():
+    """Voxels 10 (lateral) x 1 x 2 mm. 45 mm / 10 mm rounds to 4 slices: slices 1-9 about slice 5, not 0 and 10.
+    A block of bone (rows 5-24, columns 5-14) holds the network's L1 (rows 6-11) and L2 (rows 18-23), both in
+    columns 6-13, with a disc across it (rows 14-15); the network also drew L1 over soft tissue above the block
+    (rows 3-4). A process leaves the block at rows 5-8 to column 25; a separate piece of bone (rows 18-20, column
+    16) lies 6 mm from L2."""
+    hu = np.full((11, 30, 30), 40.0)
+    hu[:, 5:25, 5:15] = 300.0
+    hu[:, 5:9, 15:26] = 300.0  # the process
+    hu[:, 18:21, 16] = 300.0  # the separate piece
+    instances = np.zeros(hu.shape, np.int16)
+    instances[:, 6:12, 6:14] = L1
+    instances[:, 3:5, 6:14] = L1  # over soft tissue: dropped
+    instances[:, 18:24, 6:14] = L2
+    instances[:, 14:16, 5:15] = disc_label("L1")
+    out = ct_bone.vertebrae_from_bone(hu, instances, (10.0, 1.0, 2.0), mid=5)
+
+    expected = np.zeros(hu.shape, np.int16)
+    expected[:, 14:16, 5:15] = disc_label("L1")  # the disc as the network drew it
+    band = slice(1, 10)
+    expected[band, 5:14, 5:15] = L1  # the block above the disc: every voxel is L1's or beside it
+    expected[band, 16:25, 5:15] = L2
+    # the process: columns 15 and 16 lie 2 and 3 columns (4 and 6 mm) from L1's column 13 on its rows 6-8; on row 5
+    # (a row above L1) column 15 lies sqrt(1 + 4^2) mm away, column 16 sqrt(1 + 6^2) > 6 mm
+    expected[band, 6:9, 15:17] = L1
+    expected[band, 5, 15] = L1
+    assert np.array_equal(out, expected)
+
+
+def test_the_band_of_slices_redrawn_reaches_the_last_slice_of_a_volume_with_few_rows():
+    """9 slices of 5 rows: slices 2-8 lie within 45 mm (4 slices of 10 mm) of slice 6."""
+    hu = np.full((9, 5, 12), 40.0)
+    hu[:, 1:4, 2:10] = 300.0
+    instances = np.zeros(hu.shape, np.int16)
+    instances[:, 2, 4:8] = L1
+    out = ct_bone.vertebrae_from_bone(hu, instances, (10.0, 1.0, 1.0), mid=6)
+    expected = np.zeros(hu.shape, np.int16)
+    expected[2:, 1:4, 2:10] = L1
+    assert np.array_equal(out, expected)
+
+
+def test_without_the_networks_vertebrae_near_the_midline_every_vertebra_is_dropped():
+    hu = np.full((11, 10, 10), 300.0)
+    instances = np.zeros(hu.shape, np.int16)
+    instances[0, 2:5, 2:5] = L1  # only on slice 0, outside slices 1-9
+    instances[:, 7, 2:5] = CANAL_LABEL
+    out = ct_bone.vertebrae_from_bone(hu, instances, (10.0, 1.0, 1.0), mid=5)
+    assert not (out == L1).any()
+    assert np.array_equal(out == CANAL_LABEL, instances == CANAL_LABEL)
+
+
+# --- trabecular density of a box-shaped body
+
+
+def _box_body(n: int = 41, rows: tuple[int, int] = (10, 40), cols: tuple[int, int] = (5, 45)):
+    """A body in every one of ``n`` slices: rows and columns as given, a 2-voxel cortex of 800 HU, marrow of 150
+    HU but 400 HU in rows 14-18, a 20 HU vein in the posterior columns
+    35-42 at mid-height (rows 22-27), and the canal behind the body."""
+    hu = np.full((n, 60, 60), 40.0)
+    hu[:, rows[0] : rows[1], cols[0] : cols[1]] = 800.0
+    hu[:, rows[0] + 2 : rows[1] - 2, cols[0] + 2 : cols[1] - 2] = 150.0
+    hu[:, 14:19, cols[0] + 2 : cols[1] - 2] = 400.0
+    hu[:, 22:28, 35 : cols[1] - 2] = 20.0
+    instances = np.zeros(hu.shape, np.int16)
+    instances[:, rows[0] : rows[1], cols[0] : cols[1]] = L1
+    instances[:, 5:45, 48:58] = CANAL_LABEL
+    return hu, instances
+
+
+def test_the_trabecular_region_of_a_box_body_counted_by_hand():
+    """Voxels 2 mm lateral, 1 mm in plane: the margin is 4 + 2/2 = 5 mm. The slab (10 + 5 mm = 7.5 slices, which
+    rounds to 8) is slices 12-28; within 10 mm (5 slices) of slice 20, slices 15-25: 11 slices. 5 mm inside the
+    outline (a voxel 5 mm from the first voxel outside): rows 14-35 (22 rows) and columns 9-40; the posterior
+    quarter of the body's 5..44 depth begins after column 44 - 39/4 = 34.25: columns 9-34 (26). 11 x 22 x 26 voxels
+    of 2 mm³: 12.584 mL. Rows 14-18 (5 of 22) hold 400 HU, the rest 150: mean 4550/22, median 150."""
+    hu, instances = _box_body()
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    assert density.slices == slice(12, 29)
+    expected = np.zeros((17, 60, 60), bool)
+    expected[3:14, 14:36, 9:35] = True
+    assert np.array_equal(density.region, expected)
+    assert density.ml == pytest.approx(11 * 22 * 26 * 2 / 1000)
+    assert density.mean_hu == pytest.approx((5 * 400 + 17 * 150) / 22)
+    assert density.median_hu == 150.0
+
+
+def test_a_separate_piece_of_the_vertebra_off_the_midline_stays_out_of_the_region():
+    """The network also called a piece below the body (rows 46-57) "L1", on slices 12-19 only: it does not reach
+    slice 20, so the body's region is the one counted by hand above."""
+    hu, instances = _box_body()
+    instances[12:20, 46:58, 5:41] = L1
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    expected = np.zeros((17, 60, 60), bool)
+    expected[3:14, 14:36, 9:35] = True
+    assert np.array_equal(density.region, expected)
+
+
+def test_the_canal_marks_where_the_body_ends_on_every_row():
+    """The network's L1 runs on behind the canal's anterior wall (column 48) to column 57: cut at column 48, the
+    body keeps columns 5-47; so its depth, and the quarter left out, are those of columns 5-47."""
+    hu, instances = _box_body()
+    instances[:, 10:40, 45:48] = L1
+    instances[:, 10:40, 58:60] = L1  # behind the canal
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    # columns 9 .. 47 - 4 = 43 inside, posterior quarter after 47 - 42/4 = 36.5
+    expected = np.zeros((17, 60, 60), bool)
+    expected[3:14, 14:36, 9:37] = True
+    assert np.array_equal(density.region, expected)
+    assert density.median_hu == 150.0
+
+
+def test_the_canal_marks_where_the_body_ends_from_its_most_anterior_wall_on_any_slice():
+    """The body runs to column 47; the canal begins at column 46 on slices 12-20 and at 48 on the others. Every row
+    takes the canal's wall from all the slab's slices (46): the body keeps columns 5-45 on every slice, so 5 mm inside
+    are columns 9-41, short of the posterior quarter after 45 - 40/4 = 35."""
+    hu, instances = _box_body()
+    instances[:, 10:40, 45:48] = L1
+    instances[12:21, 5:45, 46:48] = CANAL_LABEL
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    expected = np.zeros((17, 60, 60), bool)
+    expected[3:14, 14:36, 9:36] = True
+    assert np.array_equal(density.region, expected)
+
+
+def test_pedicles_and_posterior_elements_joined_to_the_body_are_cut_off_at_the_canal():
+    """The canal on slices 15-25 only; on slices 12-14 and 26-28 (beside it) pedicles of L1 run back from the body
+    to posterior elements behind the canal (columns 58-59, on every slice). Cut at the canal's wall (column 48, from
+    the slices that hold it), the body is the box's, and so is its region."""
+    hu, instances = _box_body()
+    instances[instances == CANAL_LABEL] = 0
+    instances[15:26, 5:45, 48:58] = CANAL_LABEL
+    for pedicles in (slice(12, 15), slice(26, 29)):
+        instances[pedicles, 20:30, 45:60] = L1
+    instances[:, 10:40, 58:60] = L1
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    expected = np.zeros((17, 60, 60), bool)
+    expected[3:14, 14:36, 9:35] = True
+    assert np.array_equal(density.region, expected)
+    assert density.mean_hu == pytest.approx((5 * 400 + 17 * 150) / 22)
+
+
+def test_a_thin_body_is_chosen_over_a_larger_piece_that_misses_the_midline():
+    """The body on slices 18-22 only (6000 voxels in the slab); a piece below it on slices 12-19 (rows 42-59, columns
+    0-47: 6912 voxels). 5 mm inside the body leaves slice 20 alone (3 slices of 2 mm from the background on either
+    side): rows 14-35, columns 9-34, 572 voxels of 2 mm³."""
+    hu, instances = _box_body()
+    instances[instances == L1] = 0
+    instances[18:23, 10:40, 5:45] = L1
+    instances[12:20, 42:60, 0:48] = L1
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    expected = np.zeros((17, 60, 60), bool)
+    expected[8, 14:36, 9:35] = True
+    assert np.array_equal(density.region, expected)
+    assert density.ml == pytest.approx(572 * 2 / 1000)
+
+
+def test_the_slab_and_the_region_reach_across_a_volume_of_more_slices_than_rows():
+    """41 slices of 24 rows, 1 mm voxels, the body in every slice (rows 3-20, columns 3-22), the canal behind it. The
+    slab is slices 6-34 (14.5 mm rounds to 14 slices), the region's slices 10-30; 4.5 mm inside: rows 7-16 and columns
+    7-18, of which the posterior quarter (after 22 - 19/4 = 17.25) goes: 21 x 10 x 11 voxels."""
+    hu = np.full((41, 24, 40), 40.0)
+    hu[:, 3:21, 3:23] = 150.0
+    instances = np.zeros(hu.shape, np.int16)
+    instances[:, 3:21, 3:23] = L1
+    instances[:, :, 26:32] = CANAL_LABEL
+    density = ct_bone.trabecular_density(hu, instances, L1, (1.0, 1.0, 1.0), mid=20)
+    assert density.slices == slice(6, 35)
+    expected = np.zeros((29, 24, 40), bool)
+    expected[4:25, 7:17, 7:18] = True
+    assert np.array_equal(density.region, expected)
+    assert density.ml == pytest.approx(21 * 10 * 11 / 1000) and density.mean_hu == 150.0
+
+
+def test_a_region_of_exactly_0_3_ml_is_measured_and_one_just_under_is_not():
+    """A body of 13 slices x 14 rows x 19 columns of 1 mm voxels: 4.5 mm inside leaves 5 slices, 6 rows and, short of
+    the posterior quarter (after column 23 - 18/4 = 18.5), columns 9-18: 300 voxels, 0.3 mL. Columns of 0.999 mm
+    keep the same voxels, of 0.2997 mL."""
+    hu = np.full((21, 40, 40), 150.0)
+    instances = np.zeros(hu.shape, np.int16)
+    instances[4:17, 10:24, 5:24] = L1
+    instances[:, 5:30, 28:34] = CANAL_LABEL
+    density = ct_bone.trabecular_density(hu, instances, L1, (1.0, 1.0, 1.0), mid=10)
+    assert density.region.sum() == 300 and density.ml == pytest.approx(0.3)
+    assert density.region[(slice(None), slice(14, 20), slice(9, 19))].sum() == 300
+    assert ct_bone.trabecular_density(hu, instances, L1, (1.0, 1.0, 0.999), mid=10) is None
+
+
+def test_no_density_without_a_canal_in_the_slab():
+    hu, instances = _box_body()
+    instances[instances == CANAL_LABEL] = 0
+    instances[:3, 5:45, 48:58] = CANAL_LABEL  # canal only on slices 0-2, outside the slab 12-28
+    assert ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20) is None
+
+
+# --- the helpers: the piece through the midline, the posterior fraction cut row by row
+
+
+def test_the_piece_with_most_voxels_on_the_midline_is_the_body():
+    mask = np.zeros((3, 10, 10), bool)
+    mask[:, 0:3, 0:3] = True  # the largest piece, 27 voxels, labelled first; 9 on slice 1
+    mask[1, 5:6, 5:9] = True  # 4 on slice 1
+    mask[1, 8:10, 0:6] = True  # 12 on slice 1: the body
+    body = ct_bone._piece_through(mask, 1)
+    expected = np.zeros_like(mask)
+    expected[1, 8:10, 0:6] = True
+    assert np.array_equal(body, expected)
+
+
+def test_without_a_piece_on_the_midline_the_largest_is_the_body():
+    mask = np.zeros((5, 6, 6), bool)
+    mask[0, 0:2, 0:2] = True  # 4 voxels
+    mask[4, 2:5, 2:5] = True  # 9 voxels
+    expected = np.zeros_like(mask)
+    expected[4, 2:5, 2:5] = True
+    assert np.array_equal(ct_bone._piece_through(mask, 2), expected)
+
+
+def test_a_single_piece_or_none_is_the_mask_itself():
+    one = np.zeros((3, 4, 4), bool)
+    one[0, 1:3, 1:3] = True  # not on slice 1
+    assert np.array_equal(ct_bone._piece_through(one, 1), one)
+    none = np.zeros((3, 4, 4), bool)
+    assert not ct_bone._piece_through(none, 1).any()
+
+
+def test_the_posterior_fraction_is_cut_from_each_rows_own_depth():
+    body = np.zeros((1, 3, 12), bool)
+    body[0, 0, 2:10] = True  # depth 2..9: a quarter of 7 is 1.75, so columns up to 7.25 stay
+    body[0, 1, 4:12] = True  # depth 4..11: columns up to 9.25
+    body[0, 2, 0:5] = True  # depth 0..4: up to 3
+    kept = ct_bone._not_posterior(body, 0.25)
+    assert kept[0, 0].tolist() == [c <= 7 for c in range(12)]
+    assert kept[0, 1].tolist() == [c <= 9 for c in range(12)]
+    assert kept[0, 2].tolist() == [c <= 3 for c in range(12)]
+    half = ct_bone._not_posterior(body, 0.5)
+    assert half[0, 0].tolist() == [c <= 5 for c in range(12)]  # 9 - 3.5
+    assert half[0, 1].tolist() == [c <= 7 for c in range(12)]  # 11 - 3.5
+    assert half[0, 2].tolist() == [c <= 2 for c in range(12)]  # 4 - 2
