@@ -222,7 +222,7 @@ def recognise_back_pain(
 
     paths = [Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
     if out is not None:
-        check_output_file(out, tuple(str(p) for p in paths))
+        check_output_file(out, tuple(str(p) for p in paths), "subjects", "scores.json")
     result = score_back_pain(paths, model=model, subject=subject)
     if out is not None:
         write_text(out, json.dumps(result.to_dict(), indent=1))
@@ -240,13 +240,13 @@ def track(
     """Track the vertebral bodies boxed on the first frame (``boxes``: JSON or CSV, see
     :mod:`lumbar.tasks.tracking`) through a fluoroscopy sequence (a multi-frame DICOM or a video); with ``out``,
     write ``tracks.json`` and the pictures there."""
-    from lumbar.io.read import read_sequence
+    from lumbar.io.read import sequence_of
 
     if out is not None:
         ensure_writable(Path(out).parent)
         check_result_folder(out, (str(sequence), str(boxes)), "tracks.json", TRACKING_OUTPUTS)
     first_boxes, names = read_boxes(Path(boxes))
-    frames = read_sequence(sequence, modality=modality)
+    frames = sequence_of(sequence, (Modality.FLUOROSCOPY, Modality.RADIOGRAPH), "fluoroscopy", modality=modality)
     height, width = frames.frames.shape[1:]
     for box, name in zip(first_boxes, names):
         if not (0 <= box.cx < width and 0 <= box.cy < height):
@@ -267,7 +267,7 @@ def ultrasound_levels(sweep: str | Path, out: str | Path | None = None, *, model
     from lumbar.io.write import write_text
 
     if out is not None:
-        check_output_file(out, (str(sweep),))
+        check_output_file(out, (str(sweep),), "n_frames", "levels.json")
     result = analyse_sweep(read_sweep(sweep), model_path=model)
     if out is not None:
         write_text(out, json.dumps({"source": str(sweep), **result.to_dict()}, indent=1))

@@ -319,7 +319,9 @@ def fuse(
     ct: Path = typer.Argument(..., help="The CT volume of the same patient and region (Hounsfield units)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the fused images, transform and picture."),
     rule: list[str] = typer.Option(
-        ["cnn", "classic"], "--rule", help="Fusion rule(s): cnn (the trained network) and/or classic."
+        ["cnn", "classic"],
+        "--rule",
+        help="Fusion rule(s): cnn (the trained network) and/or classic (repeat --rule, or cnn,classic).",
     ),
     affine: bool = typer.Option(False, "--affine", help="After the rigid registration, an affine stage."),
     dims: int = typer.Option(2, help="Wavelet transform of each sagittal plane (2) or of the whole volume (3)."),
@@ -328,14 +330,12 @@ def fuse(
     """Register an MR onto a CT by mutual information and fuse them by wavelets (network and classic rules)."""
     from lumbar.api import fuse as run
 
-    if dims not in (2, 3):
-        raise InputError(f"--dims {dims}: 2 (each sagittal plane) or 3 (the whole volume)")
     with progress_bar() as bar:
         result = run(
             mr,
             ct,
             out,
-            rules=tuple(rule),
+            rules=tuple(name.strip() for given in rule for name in given.split(",") if name.strip()),
             affine=affine,
             dims=dims,
             model=str(model) if model else None,

@@ -303,8 +303,10 @@ def check_result_folder(folder: str | Path, sources: tuple[str, ...], marker: st
     whole. Called before anything is computed."""
     folder = Path(folder)
     _outside_inputs(folder, sources)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: is a file; the output is a folder (give a new folder's name)")
     if folder.exists():
-        entries = {entry.name for entry in folder.iterdir()} if folder.is_dir() else {"?"}
+        entries = {entry.name for entry in folder.iterdir()}
         if entries and (marker not in entries or entries - set(owned)):
             raise InputError(f"{folder}: exists and holds files lumbar did not write there; choose another folder")
     return folder
@@ -319,15 +321,29 @@ def _outside_inputs(out: Path, sources: tuple[str, ...]) -> None:
             raise InputError(f"{out}: is, holds or lies inside the input {source}; write outside the inputs")
 
 
-def check_output_file(out: str | Path, sources: tuple[str, ...]) -> Path:
-    """Refuse an output file that writing would harm: an existing folder, an input, or a file inside an input
-    folder. Called before anything is computed."""
+def check_output_file(out: str | Path, sources: tuple[str, ...], marker: str, example: str) -> Path:
+    """Refuse an output file that writing would harm: an existing folder, an input, a file inside an input folder,
+    or an existing file that is not an earlier result of the same command (a JSON object holding ``marker``).
+    ``example``: the file name suggested when ``out`` is a folder. Called before anything is computed."""
     out = Path(out)
     if out.is_dir():
-        raise InputError(f"{out}: is a folder; give the output file's name (e.g. {out / 'scores.json'})")
+        raise InputError(f"{out}: is a folder; give the output file's name (e.g. {out / example})")
     _outside_inputs(out, sources)
+    if out.exists() and not _earlier_result(out, marker):
+        raise InputError(f"{out}: an existing file lumbar did not write there; give a new name or remove it")
     ensure_writable(out.parent)
     return out
+
+
+def _earlier_result(path: Path, marker: str, largest_bytes: int = 256 * 2**20) -> bool:
+    """Whether ``path`` is a JSON object holding ``marker`` (what the command that would replace it writes)."""
+    try:
+        if not path.is_file() or path.stat().st_size > largest_bytes:
+            return False
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(document, dict) and marker in document
 
 
 def check_fusion_folder(folder: str | Path, sources: tuple[str, ...]) -> Path:

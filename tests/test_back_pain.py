@@ -66,6 +66,26 @@ def test_a_linear_recording_sampled_unevenly_is_resampled_to_the_same_line_at_50
     assert recording.channel("cop_ap_mm")[0] == pytest.approx(5 + 3 * time[0], abs=1e-4)
 
 
+def test_text_columns_quoted_fields_and_blank_lines_are_read_and_lines_named_as_in_the_file(tmp_path):
+    time = np.arange(0, 12, 0.01)
+    values = linear_channels(time) + np.array([0, 0, 0, 0, 0, 0, 0, 300, 300])[:, None]
+    rows = [HEADER + ",trial,note"] + [
+        ",".join(f"{v:.9g}" for v in (t, *column)) + ',p001_t1,"standing, eyes open"'
+        for t, column in zip(time, values.T)
+    ]
+    rows.insert(3, "")  # a blank line: later lines keep their own numbers
+    rows[100] = rows[100].replace(f"{time[98]:.9g},", "nan,", 1)
+    (tmp_path / "trial.csv").write_text("\n".join(rows[:100] + rows[101:]) + "\n")
+    recording = read_recording(tmp_path / "trial.csv")
+    assert recording.signals.shape[1] == 600
+    (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match="time_s is nan at line 101;"):
+        read_recording(tmp_path / "bad.csv")
+    (tmp_path / "semicolons.csv").write_text(HEADER.replace(",", ";") + "\n")
+    with pytest.raises(InputError, match="separated by semicolons"):
+        read_recording(tmp_path / "semicolons.csv")
+
+
 def test_extra_columns_and_any_column_order_are_accepted(tmp_path):
     time = np.arange(0, 12, 0.01)
     values = linear_channels(time)
@@ -90,17 +110,21 @@ def bad_recordings(tmp_path):
     case("missing_column", "missing column.*load_right_n", lambda p: p.write_text(HEADER.rsplit(",", 1)[0] + "\n1,2\n"))
     with_nan = good.copy()
     with_nan[2, 40] = np.nan
-    case("nan", "trunk_rotation_deg is nan at row 42", lambda p: write_csv(p, time, with_nan))
+    case("nan", "trunk_rotation_deg is nan at line 42", lambda p: write_csv(p, time, with_nan))
     with_inf = good.copy()
     with_inf[7, 5] = np.inf
     case("inf", "load_left_n is inf", lambda p: write_csv(p, time, with_inf))
     backwards = time.copy()
     backwards[100] = backwards[98]
-    case("time_backwards", "time_s does not increase at row 102", lambda p: write_csv(p, backwards, good))
+    case("time_backwards", "time_s does not increase at line 102", lambda p: write_csv(p, backwards, good))
     case("too_short", r"9\.9 s recorded; at least 10 s", lambda p: write_csv(p, time[:991], good[:, :991]))
     case("empty", "the file is empty", lambda p: p.write_bytes(b""))
     case("binary", "not a CSV text file", lambda p: p.write_bytes(bytes(range(256)) * 4))
-    case("words", "not a table of numbers", lambda p: p.write_text(HEADER + "\n" + ",".join(["x"] * 10) + "\n"))
+    case(
+        "words",
+        "time_s is 'x' at line 2, not a number",
+        lambda p: p.write_text(HEADER + "\n" + ",".join(["x"] * 10) + "\n"),
+    )
     case("header_only", "a header and no samples", lambda p: p.write_text(HEADER + "\n"))
     case("milliseconds", "is time_s in seconds", lambda p: write_csv(p, time * 1000, good))
     return cases
@@ -432,6 +456,13 @@ def test_lumbar_backpain_scores_a_cohort_and_writes_its_json(tmp_path):
     assert [s["subject_id"] for s in written["subjects"]] == sorted(s["subject_id"] for s in written["subjects"])
     assert len(written["subjects"]) == 4 and len(written["recordings"]) == 8
     assert written["caution"] and "simulated" in result.output
+    again = CliRunner().invoke(app, ["backpain", str(cohort), "-o", str(out)])  # its own earlier result: replaced
+    assert again.exit_code == 0, again.output
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    refused = CliRunner().invoke(app, ["backpain", str(cohort), "-o", str(notes)])
+    assert refused.exit_code == 2 and "an existing file lumbar did not write there" in refused.output
+    assert notes.read_text() == "mine"
 
 
 def test_lumbar_backpain_refuses_a_table_that_is_not_a_recording_in_one_line(tmp_path):
@@ -507,3 +538,26 @@ def test_values_no_standing_recording_holds_are_refused(tmp_path, change, messag
     write_csv(tmp_path / "odd.csv", time, values)
     with pytest.raises(InputError, match=message):
         read_recording(tmp_path / "odd.csv")
+
+
+def test_inputs_that_do_not_name_one_cohort_or_one_subjects_recordings_are_refused(tmp_path):
+    cohort = simulate_cohort(tmp_path / "cohort", 2, effect=1.0, seed=3)
+    trial = sorted((cohort / "recordings").glob("*.csv"))[0]
+    cases = [
+        ([cohort, trial], "a cohort folder is given alone"),
+        ([cohort, tmp_path], "a cohort folder is given alone"),
+        ([trial, trial], "given twice; a recording counts once"),
+    ]
+    for paths, message in cases:
+        with pytest.raises(InputError, match=message):
+            recognise_back_pain(paths)
+    with pytest.raises(InputError, match="--subject is for recording files"):
+        recognise_back_pain(cohort, subject="p1")
+    table = cohort / "subjects.csv"
+    rows = table.read_text().splitlines()
+    table.write_text("\n".join([*rows, rows[1]]) + "\n")
+    with pytest.raises(InputError, match=r"is listed already \(line 2\)"):
+        recognise_back_pain(cohort)
+    table.write_text("\n".join([rows[0], "p9,,recordings"]) + "\n")
+    with pytest.raises(InputError, match="a folder, not a recording file"):
+        recognise_back_pain(cohort)

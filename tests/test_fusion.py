@@ -316,6 +316,9 @@ def test_lumbar_fuse_refuses_bad_pairs_in_one_line(pair, tmp_path):
         "slices each": [thin, ct_path],
         "did not write": [mr_path, ct_path, "-o", str(foreign)],
         "no such file": [str(tmp_path / "missing.nii.gz"), ct_path],
+        "is a file; the output is a folder": [mr_path, ct_path, "-o", str(foreign / "notes.txt")],
+        "wavelet dimensions 4": [mr_path, ct_path, "--dims", "4"],
+        "fusion rule median": [mr_path, ct_path, "--rule", "classic,median"],
     }
     for message, args in cases.items():
         out = ["-o", str(tmp_path / "out")] if "-o" not in args else []

@@ -130,6 +130,18 @@ def test_ultrasound_cine_times_come_from_the_frame_time_vector(tmp_path):
     assert sequence.frame_rate_hz == pytest.approx(4 / 0.2)
 
 
+def test_a_sequence_of_the_wrong_modality_is_refused_by_what_reads_it(tmp_path):
+    from lumbar.errors import InputError
+    from lumbar.io.read import sequence_of
+
+    us = write_dicom(tmp_path / "us.dcm", moving_square(5), "US", FrameTime=40)
+    with pytest.raises(InputError) as error:
+        sequence_of(us, (Modality.FLUOROSCOPY,), "fluoroscopy")
+    assert str(error.value) == f"{us}: a US sequence (as its header or --modality says), not fluoroscopy"
+    assert sequence_of(us, (Modality.FLUOROSCOPY,), "fluoroscopy", modality="RF").modality == Modality.FLUOROSCOPY
+    assert sequence_of(us, (Modality.ULTRASOUND,), "ultrasound").frames.shape == (5, 48, 64)
+
+
 def test_fluoroscopy_without_frame_time_falls_back_to_cine_rate(tmp_path):
     path = write_dicom(tmp_path / "rf.dcm", moving_square(4), "RF", CineRate=25)
     sequence = read_sequence(path)
@@ -256,9 +268,9 @@ def test_png_given_xr_reads_as_a_radiograph_picture(tmp_path):
     assert calibrated.spacing_known and calibrated.sagittal_spacing_mm() == pytest.approx((0.2, 0.2))
 
 
-def test_read_sequence_on_a_still_image_points_to_read_image(tmp_path):
+def test_read_sequence_on_a_still_image_says_what_a_sequence_is(tmp_path):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "still.png")
-    with pytest.raises(InputError, match=r"not a time sequence; read it with lumbar\.io\.read_image"):
+    with pytest.raises(InputError, match=r"not frames over time \(a video or a multi-frame DICOM\)$"):
         read_sequence(tmp_path / "still.png")
 
 
@@ -355,7 +367,7 @@ def test_real_ct_dicom_series_still_reads_as_a_ct_volume():
     image = read_image(folder)
     assert isinstance(image, SpineImage) and image.modality == Modality.CT and image.shape == (512, 512, 20)
     assert image.spacing_mm == pytest.approx((0.9765625, 0.9765625, 2.0), rel=1e-3)
-    with pytest.raises(InputError, match="not a time sequence"):
+    with pytest.raises(InputError, match="not frames over time"):
         read_sequence(folder)
 
 

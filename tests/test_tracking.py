@@ -337,3 +337,20 @@ def test_a_model_of_another_kind_is_refused_before_tracking(tmp_path):
 
     with pytest.raises(InputError, match="a back_pain model"):
         track_sequence(np.zeros((2, 64, 64)), [RotatedBox(32, 32, 10, 10, 0)], ["L1"], spec_of("back_pain").weights)
+
+
+def test_a_folder_of_frames_is_tracked_like_the_video_of_them(pooling_onnx, tmp_path):
+    from PIL import Image
+
+    from lumbar.api import track
+
+    frames, truth = moving_box_frames(np.random.default_rng(3), n=4)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for k, frame in enumerate(frames):  # named so that natural order differs from the names' sort order
+        Image.fromarray(np.clip(frame * 80 + 40, 0, 255).astype(np.uint8)).save(folder / f"frame{k * 5}.png")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"boxes": [{"name": "L1", **truth[0].to_dict()}]}))
+    result = track(folder, boxes, model=str(pooling_onnx))
+    assert len(result.boxes) == 4
+    assert np.hypot(result.boxes[-1][0].cx - truth[-1].cx, result.boxes[-1][0].cy - truth[-1].cy) < 2

@@ -134,6 +134,13 @@ def test_the_counter_names_gaps_upwards_from_the_sacrum():
     assert not counting.needs_review and counting.gaps[2].centre_frame == 39.5
 
 
+@pytest.mark.parametrize("tail", ["G", "GV"])
+def test_a_gap_begun_in_the_sweeps_last_frames_is_not_counted(tail):
+    counting = count_levels(probabilities_of("S" * 8 + "G" * 5 + "V" * 10 + tail))
+    assert [(g.name, g.first_frame, g.last_frame) for g in counting.gaps] == [("L5/S1", 8, 12)]
+    assert counting.levels[-1] == "L5"
+
+
 def test_the_counter_ignores_flicker_of_one_or_two_frames():
     clean = count_levels(probabilities_of("S" * 8 + "G" * 6 + "V" * 10 + "G" * 6 + "V" * 10))
     flicker = count_levels(
@@ -245,6 +252,13 @@ def test_lumbar_ultrasound_reads_a_folder_sweep_and_refuses_a_still_image_in_one
     written = json.loads(out.read_text())
     assert written["n_frames"] == len(sweep.frames) == len(written["frames"])
     assert written["caution"] and "simulated" in result.output
+    (folder / "._f0.png").write_bytes(b"\x00\x05\x16\x07 resource fork")  # a macOS copy's hidden twin: not a frame
+    assert CliRunner().invoke(app, ["ultrasound", str(folder), "-o", str(out)]).exit_code == 0  # replaces its own
+    other = tmp_path / "other.json"
+    other.write_text('{"mine": 1}')
+    refused = CliRunner().invoke(app, ["ultrasound", str(folder), "-o", str(other)])
+    assert refused.exit_code == 2 and "an existing file lumbar did not write there" in refused.output
+    assert other.read_text() == '{"mine": 1}'
 
     still = tmp_path / "still.png"
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(still)
@@ -272,3 +286,10 @@ def test_lumbar_ultrasound_never_writes_over_its_sweep_and_bounds_the_frames(tmp
     monkeypatch.setattr(ultrasound, "MAX_FRAMES", 4)
     with pytest.raises(InputError, match="at most 4"):
         ultrasound.read_sweep(folder)
+
+
+def test_frames_too_small_to_show_a_spine_are_refused():
+    from lumbar.tasks.ultrasound import analyse_sweep
+
+    with pytest.raises(InputError, match=r"frames of 2 x 2 pixels: an ultrasound frame has at least 32 a side"):
+        analyse_sweep(np.zeros((5, 2, 2), np.float32))

@@ -86,6 +86,8 @@ class Subject:
 def read_recording(path: str | Path, subject: str | None = None, sample_rate_hz: float = SAMPLE_RATE_HZ) -> Recording:
     """Read one recording (CSV or Parquet) and resample its :data:`CHANNELS` linearly to ``sample_rate_hz``."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not a recording file (a cohort folder is given alone)")
     if not path.is_file():
         raise InputError(f"{path}: no such recording file")
     size = path.stat().st_size
@@ -94,13 +96,14 @@ def read_recording(path: str | Path, subject: str | None = None, sample_rate_hz:
     if size == 0:
         raise InputError(f"{path}: the file is empty")
     columns = _read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else _read_csv(path)
+    where = columns.pop(WHERE)  # per sample, "line N" of a CSV or "row N" of a Parquet table
     time = columns[TIME]
     if time.size < 2:
         raise InputError(f"{path}: fewer than two samples")
     step = np.diff(time)
     if not (step > 0).all():
         k = int(np.argmax(step <= 0)) + 1
-        raise InputError(f"{path}: {TIME} does not increase at row {k + 2} ({time[k - 1]} then {time[k]})")
+        raise InputError(f"{path}: {TIME} does not increase at {where[k]} ({time[k - 1]} then {time[k]})")
     median_step = float(np.median(step))
     if 1.0 / median_step < MIN_SOURCE_RATE_HZ:
         raise InputError(
@@ -112,7 +115,7 @@ def read_recording(path: str | Path, subject: str | None = None, sample_rate_hz:
     if step.max() > MAX_GAP_S:
         k = int(np.argmax(step)) + 1
         raise InputError(
-            f"{path}: {TIME} jumps by {step[k - 1]:g} s at row {k + 2} (at most {MAX_GAP_S:g} s between samples)"
+            f"{path}: {TIME} jumps by {step[k - 1]:g} s at {where[k]} (at most {MAX_GAP_S:g} s between samples)"
         )
     if duration < MIN_DURATION_S:
         raise InputError(f"{path}: {duration:.1f} s recorded; at least {MIN_DURATION_S:g} s of standing is needed")
@@ -150,26 +153,43 @@ def _plausible(path: Path, columns: dict[str, np.ndarray]) -> None:
         )
 
 
+WHERE = "where"  # the key under which the readers give each sample's place in the file, for messages
+
+
 def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    """The time and channel columns of a CSV recording (other columns, text or not, are left alone); a value that
+    is not a finite number is named by its line in the file."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a CSV text file (not UTF-8 text)") from None
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines or not any(field.strip() for field in lines[0]):
         raise InputError(f"{path}: no header row (expected {TIME},{','.join(CHANNELS)})")
-    header = [h.strip() for h in next(csv.reader([lines[0]]))]
+    header = [h.strip() for h in lines[0]]
+    if len(header) == 1 and ";" in header[0]:
+        raise InputError(f"{path}: its columns are separated by semicolons; a recording's CSV uses commas")
     _check_columns(path, header)
-    rows = [line for line in lines[1:] if line.strip()]
-    if not rows:
+    wanted = {name: header.index(name) for name in (TIME, *CHANNELS)}
+    values: dict[str, list[float]] = {name: [] for name in wanted}
+    found: list[str] = []
+    for line, row in enumerate(lines[1:], start=2):
+        if not any(field.strip() for field in row):
+            continue  # a blank line
+        found.append(f"line {line}")
+        if len(row) != len(header):
+            raise InputError(f"{path}: line {line} has {len(row)} values but the header {len(header)} columns")
+        for name, column in wanted.items():
+            try:
+                value = float(row[column])
+            except ValueError:
+                raise InputError(f"{path}: {name} is {row[column]!r} at line {line}, not a number") from None
+            if not np.isfinite(value):
+                raise InputError(f"{path}: {name} is {value} at line {line}; every value must be a finite number")
+            values[name].append(value)
+    if not values[TIME]:
         raise InputError(f"{path}: a header and no samples")
-    try:
-        table = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise InputError(f"{path}: not a table of numbers ({str(exc).splitlines()[0]})") from None
-    if table.shape[1] != len(header):
-        raise InputError(f"{path}: {table.shape[1]} values a row but {len(header)} columns in the header")
-    return _finite(path, {name: table[:, header.index(name)] for name in (TIME, *CHANNELS)})
+    return {**{name: np.array(column, np.float64) for name, column in values.items()}, WHERE: np.array(found)}
 
 
 def _read_parquet(path: Path) -> dict[str, np.ndarray]:
@@ -186,7 +206,8 @@ def _read_parquet(path: Path) -> dict[str, np.ndarray]:
         columns = {n: np.asarray(table.column(n).to_numpy(zero_copy_only=False), np.float64) for n in (TIME, *CHANNELS)}
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path}: a column is not numeric ({exc})") from None
-    return _finite(path, columns)
+    columns = _finite(path, columns)
+    return {**columns, WHERE: np.array([f"row {k + 1}" for k in range(len(columns[TIME]))])}
 
 
 def _check_columns(path: Path, header: list[str]) -> None:
@@ -199,8 +220,8 @@ def _finite(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     for name, values in columns.items():
         bad = ~np.isfinite(values)
         if bad.any():
-            row = int(np.argmax(bad)) + 2  # 1-based, after the header
-            raise InputError(f"{path}: {name} is {values[row - 2]} at row {row}; every value must be a finite number")
+            row = int(np.argmax(bad))
+            raise InputError(f"{path}: {name} is {values[row]} at row {row + 1}; every value must be a finite number")
     return columns
 
 
@@ -212,6 +233,7 @@ def read_cohort(folder: str | Path, sample_rate_hz: float = SAMPLE_RATE_HZ) -> l
         raise InputError(f"{folder}: no {COHORT_TABLE} (subject_id,label,recording) in the cohort folder")
     labels: dict[str, str | None] = {}
     recordings: dict[str, list[Recording]] = {}
+    listed: dict[Path, int] = {}  # each recording's first line in the table
     try:
         with open(table, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -231,6 +253,12 @@ def read_cohort(folder: str | Path, sample_rate_hz: float = SAMPLE_RATE_HZ) -> l
                 path = folder / name
                 if Path(name).is_absolute() or not path.resolve().is_relative_to(folder.resolve()):
                     raise InputError(f"{table}:{k}: recording {name!r} is not inside the cohort folder")
+                if path.resolve() in listed:
+                    raise InputError(
+                        f"{table}:{k}: recording {name!r} is listed already (line {listed[path.resolve()]}); a "
+                        "recording counts once"
+                    )
+                listed[path.resolve()] = k
                 recordings.setdefault(subject, []).append(read_recording(path, subject, sample_rate_hz))
     except UnicodeDecodeError:
         raise InputError(f"{table}: not a CSV text file (not UTF-8 text)") from None

@@ -9,10 +9,13 @@ Every failure a user can cause (missing, empty, corrupt, non-image, wrong dimens
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+import numpy as np
 
 from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, SpineImage
@@ -161,9 +164,52 @@ def read_sequence(path: str | Path, *, modality: str | None = None) -> FrameSequ
     sequence = read_any(path, modality=modality)
     if isinstance(sequence, SpineImage):
         raise InputError(
-            f"{path}: a still image of shape {sequence.shape}, not a time sequence; read it with lumbar.io.read_image"
+            f"{path}: a still image of shape {sequence.shape}, not frames over time (a video or a multi-frame DICOM)"
         )
     return sequence
+
+
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")  # a folder of these is a sequence of frames
+MAX_FRAMES = 10_000  # a run's frames at most: about 5 minutes at 30 frames/s
+
+
+def sequence_of(
+    path: str | Path,
+    wanted: tuple[Modality, ...],
+    what: str,
+    *,
+    modality: str | None = None,
+    max_frames: int = MAX_FRAMES,
+) -> FrameSequence:
+    """The frames of a run for a command that reads ``what``: a video, a multi-frame DICOM, or a folder of picture
+    frames taken in natural name order (``frame2`` before ``frame10``; no times). A run whose file (or
+    ``modality``) states another modality than ``wanted`` is refused (a video or a folder states none), and so is one
+    of more than ``max_frames`` frames."""
+    path = Path(path)
+    files = _frame_files(path) if path.is_dir() else []
+    if len(files) > max_frames:
+        raise InputError(f"{path}: {len(files)} frames; a run has at most {max_frames}")
+    sequence = _frame_folder(path, files, modality) if files else read_sequence(path, modality=modality)
+    if sequence.modality not in (*wanted, Modality.OTHER):
+        raise InputError(f"{path}: a {sequence.modality.value} sequence (as its header or --modality says), not {what}")
+    if len(sequence.frames) > max_frames:
+        raise InputError(f"{path}: {len(sequence.frames)} frames; a run has at most {max_frames}")
+    return sequence
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    """The picture files of ``folder`` in natural name order; hidden files (a macOS copy's ``._`` twin of every
+    frame) are not frames."""
+    files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)])
+
+
+def _frame_folder(folder: Path, files: list[Path], modality: str | None) -> FrameSequence:
+    frames = [read_raster_array(p) for p in files]
+    if len({f.shape for f in frames}) > 1:
+        raise InputError(f"{folder}: the frames differ in size; a run's frames must share one size")
+    sequence = FrameSequence(np.stack(frames), np.zeros(len(frames)), source=str(folder), format="frames")
+    return override_modality(sequence, modality)
 
 
 def override_modality(image: ImageOrFrames, modality: str | None) -> ImageOrFrames:

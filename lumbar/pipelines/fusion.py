@@ -135,6 +135,8 @@ def fuse_images(
 ) -> FusionResult:
     """Register ``mr`` onto ``ct`` (rigid, then affine if asked), fuse them by each of ``rules`` and measure."""
     check_pair(mr, ct)
+    if dims not in (2, 3):
+        raise InputError(f"wavelet dimensions {dims}: 2 (each sagittal plane) or 3 (the whole volume)")
     unknown = [r for r in rules if r not in RULES]
     if unknown or not rules:
         raise InputError(f"fusion rule {', '.join(unknown) or '(none)'}: choose from {', '.join(RULES)}")

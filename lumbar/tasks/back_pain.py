@@ -195,11 +195,19 @@ def recognise_back_pain(
     network = load_back_pain_model(str(model) if model else None)
     rate = float(network.meta["sample_rate_hz"])
     paths = [Path(p) for p in (paths if isinstance(paths, list) else [paths])]
-    if len(paths) == 1 and paths[0].is_dir():
-        subjects = read_cohort(paths[0], rate)
-    elif not paths:
+    if not paths:
         raise InputError("no recording given")
+    folders = [p for p in paths if p.is_dir()]
+    if folders and len(paths) > 1:
+        raise InputError(f"{folders[0]}: a cohort folder is given alone, not beside other folders or recordings")
+    if folders:
+        if subject is not None:
+            raise InputError(f"{folders[0]}: a cohort names its own subjects; --subject is for recording files")
+        subjects = read_cohort(paths[0], rate)
     else:
+        repeated = next((p for k, p in enumerate(paths) if p.resolve() in {q.resolve() for q in paths[:k]}), None)
+        if repeated is not None:
+            raise InputError(f"{repeated}: given twice; a recording counts once")
         name = subject or paths[0].stem
         subjects = [Subject(name, None, tuple(read_recording(p, name, rate) for p in paths))]
     return score_subjects(subjects, network)

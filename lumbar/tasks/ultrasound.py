@@ -23,7 +23,6 @@ with the counted sequence.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -32,8 +31,8 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.io import read_sequence
-from lumbar.io.raster import read_raster_array
+from lumbar.image import Modality
+from lumbar.io.read import sequence_of
 from lumbar.labels import discs_between, vertebrae_between
 from lumbar.models.registry import load_network_and_record, spec_of
 from lumbar.preprocess import ULTRASOUND_FRAME_SHAPE
@@ -44,13 +43,13 @@ GAPS = tuple(reversed(discs_between("T10", "S1")))  # counted upwards: L5/S1, L4
 VERTEBRAE = tuple(reversed(vertebrae_between("T10", "L5")))  # the lamina above each gap: L5, L4, ..., T10
 FRAME_SHAPE = ULTRASOUND_FRAME_SHAPE  # (depth, across) pixels the network reads
 MAX_FRAMES = 10_000  # a sweep's frames at most: about 5 minutes at 30 frames/s
+MIN_FRAME_PX = 32  # half the network's input side: a smaller frame holds no picture of the spine to classify
 MIN_RUN = 3  # frames a counted state lasts at least: shorter flicker is ignored
 ADVANCE = 0.1  # the counter's probability of moving to the next state at a frame
 SACRUM_AT_START = 0.5  # mean probability of the sacrum over the first MIN_RUN frames a sweep must start with
 MAX_DISAGREEMENT = 0.25  # share of frames whose own class may differ from the counted sequence before review
 MODEL_PATH = spec_of("ultrasound").weights
 CAUTION = "trained on simulated ultrasound only: never trained or tested on a real ultrasound image"
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def prepare_frames(frames: np.ndarray, shape: tuple[int, int] = FRAME_SHAPE) -> np.ndarray:
@@ -149,7 +148,8 @@ def _viterbi(log_emission: np.ndarray, chain: np.ndarray, min_run: int, advance:
 
     Every state of ``chain`` is expanded into ``min_run`` sub-states passed through in turn; only the last may repeat
     (probability ``1 - advance``) or move on to the next state's first (``advance``). The path starts in the first
-    state and may end anywhere."""
+    state and ends on a state held for ``min_run`` frames (a gap begun in the sweep's last frames is not counted),
+    or anywhere when the sweep is shorter than that."""
     n = len(log_emission)
     classes = np.repeat(chain, min_run)
     size = len(classes)
@@ -165,7 +165,8 @@ def _viterbi(log_emission: np.ndarray, chain: np.ndarray, min_run: int, advance:
         moved[t] = from_before > from_self
         score = np.maximum(from_before, from_self) + log_emission[t, classes]
     path = np.zeros(n, int)
-    path[-1] = int(np.argmax(score))
+    held = np.where(last, score, -np.inf)
+    path[-1] = int(np.argmax(held if np.isfinite(held).any() else score))
     for t in range(n - 1, 0, -1):
         path[t - 1] = path[t] - 1 if moved[t, path[t]] else path[t]
     return path // min_run
@@ -249,6 +250,11 @@ def analyse_sweep(frames: np.ndarray, model_path: str | Path | None = None) -> S
     and count its levels (:func:`count_levels`), with the shipped model or the one at ``model_path``."""
     if len(frames) > MAX_FRAMES:
         raise InputError(f"a sweep of {len(frames)} frames; at most {MAX_FRAMES} (a few minutes at 30 frames/s)")
+    if min(np.shape(frames)[1:]) < MIN_FRAME_PX:
+        raise InputError(
+            f"frames of {' x '.join(map(str, np.shape(frames)[1:]))} pixels: an ultrasound frame has at least "
+            f"{MIN_FRAME_PX} a side"
+        )
     model = load_ultrasound_model(str(model_path) if model_path else None)
     probabilities = model.probabilities(frames)
     counting = count_levels(probabilities)
@@ -266,26 +272,8 @@ def analyse_sweep(frames: np.ndarray, model_path: str | Path | None = None) -> S
     )
 
 
-def _natural_key(path: Path) -> list:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
-
-
 def read_sweep(path: str | Path) -> np.ndarray:
     """The frames ``(n, rows, cols)`` of a sweep as ``docs/ultrasound_format.md`` describes it: a video (MP4, AVI,
     MOV, GIF), a multi-frame DICOM cine, or a folder of PNG/JPEG frames taken in natural name order
     (``frame2`` before ``frame10``)."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=_natural_key)
-        if not files:
-            raise InputError(f"{path}: a folder sweep needs PNG or JPEG frames ({', '.join(FRAME_SUFFIXES)})")
-        if len(files) > MAX_FRAMES:
-            raise InputError(f"{path}: {len(files)} frames; a sweep has at most {MAX_FRAMES}")
-        frames = [read_raster_array(p) for p in files]
-        if len({f.shape for f in frames}) > 1:
-            raise InputError(f"{path}: the frames differ in size; a sweep's frames must share one size")
-        return np.stack(frames)
-    frames = read_sequence(path).frames
-    if len(frames) > MAX_FRAMES:
-        raise InputError(f"{path}: {len(frames)} frames; a sweep has at most {MAX_FRAMES}")
-    return frames
+    return sequence_of(path, (Modality.ULTRASOUND,), "ultrasound", max_frames=MAX_FRAMES).frames
