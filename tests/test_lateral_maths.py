@@ -128,3 +128,85 @@ def test_corners_of_a_rounded_body_lie_where_its_outline_meets_the_diagonals():
     assert heights[0] == pytest.approx(expected, abs=1.5) and heights[2] == pytest.approx(expected, abs=1.5)
     # the depth between them too, less exactly: the percentiles that scale the frame lie inside a rounded outline
     assert np.linalg.norm(corners[lateral.AS] - corners[lateral.PS]) == pytest.approx(2 * a_half * 2**-0.25, abs=3.5)
+
+
+def test_corners_given_as_unsigned_integers_measure_as_floats():
+    """uint8 corners, whose differences would wrap round below zero: a body with its superior endplate rising 4 px
+    over 40 towards the front (tilt -atan(4/40)), 30 px tall, mirrored in a 300 px wide film (beyond 255)."""
+    body = np.array([[20, 10], [60, 14], [60, 44], [20, 40]], np.uint8)
+    assert lateral.superior_tilt_deg(body) == pytest.approx([-np.degrees(np.arctan2(4, 40))])
+    assert lateral.inferior_tilt_deg(body) == pytest.approx([-np.degrees(np.arctan2(4, 40))])
+    assert lateral.heights(body).tolist() == [[30.0, 30.0, 30.0]]
+    mirrored = lateral.facing_left(body, 300)
+    assert mirrored.dtype == np.float64 and mirrored[:, 0].tolist() == [279.0, 239.0, 239.0, 279.0]
+    lower = np.array([[20, 50], [60, 50], [60, 80], [20, 80]], np.uint8)
+    upper = np.array([[14, 10], [54, 10], [54, 40], [14, 40]], np.float64)  # 6 px further forward
+    assert lateral.slip(upper, lower) == pytest.approx((6.0, 15.0))
+
+
+def test_an_endplate_of_no_length_has_no_tilt_even_among_others():
+    bodies = np.array([quad((0, 0), 40, 30, 10.0), [[5, 5], [5, 5], [45, 35], [5, 35]]], np.float64)
+    tilts = lateral.superior_tilt_deg(bodies)
+    assert tilts[0] == pytest.approx(10.0) and np.isnan(tilts[1])
+    short = np.array([[0.0, 0.0], [0.5, 0.0], [0.5, 0.3], [0.0, 0.3]])  # in cm: a 0.5 long endplate is one
+    assert lateral.superior_tilt_deg(short).tolist() == [0.0] and lateral.inferior_tilt_deg(short).tolist() == [0.0]
+
+
+def test_an_angle_of_exactly_90_degrees_is_measured_and_lordosis_needs_both_l1_and_s1():
+    assert lateral.angle_between_deg(90.0, 0.0) == 90.0 and lateral.angle_between_deg(0.0, 90.0) == -90.0
+    corners = np.stack([quad((0, 0), 40, 30, -5.0), quad((0, 40), 40, 30, 0.0)])
+    assert lateral.alignment(["L1", "L2"], corners).lordosis_deg is None
+    assert lateral.alignment(["L5", "S1"], corners).lordosis_deg is None
+
+
+def test_four_pixels_are_a_body_and_three_are_not():
+    square = np.zeros((4, 4), bool)
+    square[1:3, 1:3] = True
+    assert lateral.body_corners(square, np.array([0.0, -1.0])).tolist() == [[1, 1], [2, 1], [2, 2], [1, 2]]
+    square[2, 2] = False
+    with pytest.raises(ValueError, match=r"^a body needs at least four pixels$"):
+        lateral.body_corners(square, np.array([0.0, -1.0]))
+
+
+def test_a_film_turned_a_quarter_with_the_head_to_the_right_faces_up():
+    """The spine's axis pointing right (+x): anterior is up (-y), so the anterior-superior corner is the top right."""
+    mask = np.zeros((60, 120), bool)
+    mask[20:40, 50:90] = True
+    corners = lateral.body_corners(mask, np.array([1.0, 0.0]))
+    assert corners.tolist() == [[89, 20], [89, 39], [50, 39], [50, 20]]
+
+
+def test_a_spur_off_the_back_of_a_body_moves_no_corner():
+    """A 60 x 40 px box and a 1 px spur 30 px long off its posterior wall (1.2% of its pixels, beyond the 1st
+    percentile that scales the frame): the corners are the box's."""
+    mask = np.zeros((100, 150), bool)
+    mask[30:70, 50:110] = True
+    mask[49, 110:140] = True
+    corners = lateral.body_corners(mask, np.array([0.0, -1.0]))
+    assert corners.tolist() == [[50, 30], [109, 30], [109, 69], [50, 69]]
+
+
+def test_corners_of_a_tilted_rounded_body_lie_on_its_own_diagonals():
+    """The superellipse of the test above, turned by 35 degrees: its corners are at +-A 2^(-1/4) along its own
+    anterior direction and +-U 2^(-1/4) along its axis, within a pixel and a half."""
+    t = np.radians(35.0)
+    up = np.array([-np.sin(t), -np.cos(t)])
+    forward = np.array([-np.cos(t), np.sin(t)])
+    yy, xx = np.mgrid[0:200, 0:200]
+    offset = np.stack([xx - 100, yy - 100], axis=-1)
+    mask = (np.abs(offset @ forward) / 40.0) ** 4 + (np.abs(offset @ up) / 15.0) ** 4 <= 1
+    a, u = 40.0 * 2**-0.25, 15.0 * 2**-0.25
+    expected = [
+        np.array([100.0, 100.0]) + sa * a * forward + su * u * up for sa, su in [(1, 1), (-1, 1), (-1, -1), (1, -1)]
+    ]
+    assert np.linalg.norm(lateral.body_corners(mask, up) - np.array(expected), axis=1).max() < 2.5
+
+
+def test_a_stray_pixel_in_front_of_a_rounded_body_moves_none_of_its_corners():
+    """The superellipse above and one stray pixel 20 px in front of it, level with its middle: the 99th percentile
+    that scales the frame ignores it, and it lies less far along either anterior diagonal than the corners."""
+    yy, xx = np.mgrid[0:200, 0:200]
+    mask = ((np.abs(xx - 100) / 40.0) ** 4 + (np.abs(yy - 100) / 15.0) ** 4) <= 1
+    clean = lateral.body_corners(mask, np.array([0.0, -1.0]))
+    mask[100, 40] = True
+    assert lateral.body_corners(mask, np.array([0.0, -1.0])).tolist() == clean.tolist()
