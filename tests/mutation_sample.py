@@ -1,6 +1,6 @@
 """A fixed sample of the mutants ``make mutation`` runs, cheap enough for every ``make test`` (and so for CI).
 
-The whole run (``make mutation``: every mutant of the maths and decision modules, ~40 min on 2 cores) is too long for
+The whole run (``make mutation``: every mutant of the maths and decision modules, ~45 min on 2 cores) is too long for
 CI; a sample drawn with a fixed seed, the same mutants for the same code, takes a few minutes and still fails when
 tests stop killing mutants. It generates the mutants (``mutmut run`` on a name no mutant has: mutmut copies and
 mutates the modules and records which tests reach each function), draws ``--per-module`` mutant names per module,
