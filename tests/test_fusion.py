@@ -391,3 +391,23 @@ def test_a_model_of_another_kind_is_refused_as_the_fusion_model():
 
     with pytest.raises(InputError, match=r"a ultrasound model \(its record says so\), not a fusion model"):
         load_model("fusion", str(spec_of("ultrasound").weights))
+
+
+def test_registrations_in_several_threads_leave_itks_thread_setting_as_it_was():
+    import threading
+    import time
+
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    seen = []
+
+    def work():
+        with F._itk_threads(1):
+            seen.append(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [1, 1, 1, 1] and sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == before

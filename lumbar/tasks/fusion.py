@@ -17,6 +17,7 @@ keeps both helps planning. The steps:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -125,16 +126,21 @@ def register(fixed: SpineImage, moving: SpineImage, *, affine: bool = False, see
         return _register(fixed, moving, affine, seed)
 
 
+_ITK_THREADS_LOCK = threading.Lock()  # one block at a time sets and restores the process-wide setting
+
+
 @contextlib.contextmanager
 def _itk_threads(count: int) -> Iterator[None]:
     """ITK's default thread count set to ``count`` for the block: the metric and the pyramid's filters read that
-    global, not the registration method's own setting."""
-    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(count)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
+    global, not the registration method's own setting. Blocks in other threads wait, so that each restores what
+    was there before it (two at once could otherwise leave the process on ``count`` threads for good)."""
+    with _ITK_THREADS_LOCK:
+        before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(count)
+        try:
+            yield
+        finally:
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
 
 
 def _register(fixed: SpineImage, moving: SpineImage, affine: bool, seed: int) -> Registration:
