@@ -32,6 +32,7 @@ from lumbar.outputs import (
 )
 from lumbar.pipelines import Result, Segmentation, refusal, route
 from lumbar.pipelines.fusion import FusionResult, fuse_images
+from lumbar.pipelines.fusion import check_options as check_fusion_options
 from lumbar.progress import SILENT, Progress
 from lumbar.resources import check_memory
 from lumbar.tasks.back_pain import BackPainResult
@@ -194,6 +195,7 @@ def fuse(
 ) -> FusionResult:
     """Register ``mr`` onto ``ct`` and fuse them (see :mod:`lumbar.pipelines.fusion`); with ``out``, write the
     fused images, the registered MR, the transform, a picture and ``fusion.json`` into that folder."""
+    check_fusion_options(rules, dims)
     if out is not None:
         ensure_writable(Path(out).parent)
     mr_image, _ = _read(mr, None, None, None, progress)

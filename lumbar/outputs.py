@@ -13,6 +13,7 @@ output that could not be written (e.g. a DICOM SEG over a series highdicom canno
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -260,25 +261,48 @@ def _swap_into_place(staging: Path, folder: Path) -> None:
     old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
     try:
         os.replace(folder, old / folder.name)
-    except OSError:  # a mount point (a container's volume) cannot be moved: its contents are replaced instead
+    except OSError as exc:
         old.rmdir()
-        _replace_contents(staging, folder)
+        if exc.errno != errno.EBUSY:
+            raise
+        _replace_contents(staging, folder)  # a mount point (a container's volume) cannot be moved
         return
     os.replace(staging, folder)
     shutil.rmtree(old, ignore_errors=True)
 
 
+INCOMING = ".lumbar-incoming-"  # a new result's entries in a folder that cannot be moved, before they replace the old
+
+
 def _replace_contents(staging: Path, folder: Path) -> None:
-    """``folder``'s entries (an earlier result: the caller checked) replaced by ``staging``'s, one rename each, and
-    ``staging`` removed: the nearest to a whole swap a folder that cannot itself be moved allows."""
+    """``folder``'s entries (an earlier result: the caller checked) replaced by ``staging``'s: the new entries are
+    first moved into ``folder`` under hidden names (copied where ``folder`` is another filesystem), then the old
+    ones removed and the new ones renamed within ``folder``. The earlier result stays whole until every new entry
+    is in; the nearest to a whole swap a folder that cannot itself be moved allows."""
+    for entry in folder.iterdir():  # a killed run's incoming entries
+        if entry.name.startswith(INCOMING):
+            _remove(entry)
+    names = [entry.name for entry in staging.iterdir()]
+    try:
+        for name in names:
+            shutil.move(str(staging / name), str(folder / f"{INCOMING}{name}"))
+    except OSError:
+        for name in names:
+            _remove(folder / f"{INCOMING}{name}")
+        raise
     for entry in folder.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    for entry in staging.iterdir():
-        os.replace(entry, folder / entry.name)
+        if not entry.name.startswith(INCOMING):
+            _remove(entry)
+    for name in names:
+        os.replace(folder / f"{INCOMING}{name}", folder / name)
     staging.rmdir()
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    elif entry.exists() or entry.is_symlink():
+        entry.unlink()
 
 
 def write_results(
@@ -306,7 +330,7 @@ def check_result_folder(folder: str | Path, sources: tuple[str, ...], marker: st
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: is a file; the output is a folder (give a new folder's name)")
     if folder.exists():
-        entries = {entry.name for entry in folder.iterdir()}
+        entries = {entry.name for entry in folder.iterdir() if not entry.name.startswith(INCOMING)}
         if entries and (marker not in entries or entries - set(owned)):
             raise InputError(f"{folder}: exists and holds files lumbar did not write there; choose another folder")
     return folder

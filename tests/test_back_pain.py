@@ -521,11 +521,37 @@ def test_a_damaged_model_record_is_one_input_error(tmp_path):
         load_back_pain_model(str(tmp_path / "m.onnx"))  # a refusal is not cached: the record is read again
 
 
+def test_offsets_from_any_origin_are_read(tmp_path):
+    """A centre of pressure 1.5 m from the lab's origin and a heading of about 270 degrees: offsets do not matter."""
+    time = np.arange(0, 12, 0.01)
+    values = linear_channels(time) + np.array([0, 0, 270, 0, 0, 1500, -1500, 300, 300])[:, None]
+    write_csv(tmp_path / "far.csv", time, values)
+    assert read_recording(tmp_path / "far.csv").channel("cop_ap_mm")[0] == pytest.approx(1505, abs=1e-3)
+
+
+def test_a_quote_left_open_is_refused_not_read_as_one_long_field(tmp_path):
+    time = np.arange(0, 12, 0.01)
+    values = linear_channels(time) + np.array([0, 0, 0, 0, 0, 0, 0, 300, 300])[:, None]
+    rows = [HEADER + ",note"] + [",".join(f"{v:.9g}" for v in (t, *c)) + ",ok" for t, c in zip(time, values.T)]
+    rows[1100] = rows[1100].replace(",ok", ',"heel')
+    (tmp_path / "quote.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match="a quoted field runs from line 1101 over line 1201; close its quote"):
+        read_recording(tmp_path / "quote.csv")
+    rows = [HEADER + ",note"] + [
+        ",".join(f"{v:.9g}" for v in (t, *c)) + ',"' + "x" * 200_000 + '"' for t, c in zip(time[:3], values.T[:3])
+    ]
+    (tmp_path / "huge_field.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match="not a readable CSV table"):
+        read_recording(tmp_path / "huge_field.csv")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda v: v.__setitem__(slice(None), 1e300), r"trunk_flexion_deg reaches 1e\+300, beyond 180: check"),
-        (lambda v: v.__setitem__(5, 5000.0), "cop_ap_mm reaches 5000, beyond 1000"),
+        (lambda v: v.__setitem__(slice(None), 1e300), r"trunk_flexion_deg reaches 1e\+300, beyond 1e\+06: check"),
+        # cop_ap_mm is 5 + 3 t over 11.99 s, times 1000; load_left_n peaks at (307 + 4 x 11.99), times 1000
+        (lambda v: v.__setitem__(5, v[5] * 1000), "cop_ap_mm spans 3.597e\\+04, more than 1000"),
+        (lambda v: v.__setitem__(7, v[7] * 1000), "load_left_n reaches 3.55e\\+05, beyond 20000"),
         (lambda v: v.__setitem__(2, 3.0), "trunk_rotation_deg never changes"),
         (lambda v: v.__setitem__(slice(7, 9), 0.001 * v[7:9]), "no one is standing on the plate"),
     ],

@@ -120,14 +120,39 @@ def test_a_rerun_after_a_kill_completes_and_removes_the_killed_runs_staging_fold
     _study_is_whole(out / "scan")
 
 
-def test_a_folder_that_cannot_be_moved_gets_its_contents_replaced(tmp_path, monkeypatch):
-    """An output folder that is a mount point (a container's volume) cannot be renamed aside (EBUSY): the new
-    result replaces its contents instead, and nothing is left beside it."""
+def _mount_point(monkeypatch, folder, staging, fail_on=None):
+    """``folder`` behaves as a mount point of another filesystem: renaming it fails (EBUSY), and so does renaming
+    anything from ``staging`` into it (EXDEV: shutil.move copies instead); ``fail_on``: a name whose copy fails."""
     import errno
     import os
+    import shutil
 
     from lumbar import outputs
 
+    replace, rename, move = os.replace, os.rename, shutil.move
+
+    def no_move(src, dst):
+        if os.fspath(src) == os.fspath(folder):
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        return replace(src, dst)
+
+    def no_cross(src, dst):
+        if Path(src).is_relative_to(staging) and Path(dst).is_relative_to(folder):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return rename(src, dst)
+
+    def failing_move(src, dst, **kwargs):
+        if fail_on and Path(src).name == fail_on:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return move(src, dst, **kwargs)
+
+    monkeypatch.setattr(outputs.os, "replace", no_move)
+    monkeypatch.setattr(os, "rename", no_cross)
+    monkeypatch.setattr(shutil, "move", failing_move)
+    return outputs
+
+
+def _results(tmp_path):
     folder, staging = tmp_path / "out", tmp_path / ".out.partial"
     folder.mkdir()
     (folder / "fusion.json").write_text("old")
@@ -135,15 +160,56 @@ def test_a_folder_that_cannot_be_moved_gets_its_contents_replaced(tmp_path, monk
     staging.mkdir()
     (staging / "fusion.json").write_text("new")
     (staging / "pictures").mkdir()
-    rename = os.replace
+    (staging / "pictures" / "a.png").write_text("new")
+    return folder, staging
 
-    def mount_point(src, dst):
-        if os.fspath(src) == os.fspath(folder):
-            raise OSError(errno.EBUSY, "Device or resource busy")
-        return rename(src, dst)
 
-    monkeypatch.setattr(outputs.os, "replace", mount_point)
-    outputs._swap_into_place(staging, folder)
+def test_a_folder_that_cannot_be_moved_gets_its_contents_replaced(tmp_path, monkeypatch):
+    """An output folder that is a mount point (a container's volume) cannot be renamed aside (EBUSY), nor can the
+    staged result be renamed into it (another filesystem): the new result replaces its contents, nothing is left
+    beside it."""
+    folder, staging = _results(tmp_path)
+    _mount_point(monkeypatch, folder, staging)._swap_into_place(staging, folder)
     assert sorted(p.name for p in folder.iterdir()) == ["fusion.json", "pictures"]
-    assert (folder / "fusion.json").read_text() == "new"
+    assert (folder / "fusion.json").read_text() == "new" and (folder / "pictures" / "a.png").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_failed_copy_into_a_folder_that_cannot_be_moved_leaves_the_earlier_result_whole(tmp_path, monkeypatch):
+    folder, staging = _results(tmp_path)
+    outputs = _mount_point(monkeypatch, folder, staging, fail_on="pictures")
+    with pytest.raises(OSError, match="No space"):
+        outputs._swap_into_place(staging, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["fusion.json", "stale.png"]
+    assert (folder / "fusion.json").read_text() == "old"
+
+
+def test_a_real_mount_point_gets_its_contents_replaced(tmp_path):
+    """The same through a real tmpfs mounted on the output folder (a user and mount namespace: skipped where the
+    system allows none)."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare command to mount a tmpfs without privileges")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    script = tmp_path / "swap.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from lumbar import outputs\n"
+        f"folder = Path({str(folder)!r})\n"
+        "(folder / 'fusion.json').write_text('old')\n"
+        "with outputs.staging_folder(folder) as staging:\n"
+        "    (staging / 'fusion.json').write_text('new')\n"
+        "    (staging / 'pics').mkdir()\n"
+        "    (staging / 'pics' / 'a.png').write_text('x')\n"
+        "    outputs._swap_into_place(staging, folder)\n"
+        "print(sorted(p.name for p in folder.iterdir()), (folder / 'fusion.json').read_text(),\n"
+        "      sorted(p.name for p in folder.parent.iterdir() if p.name != 'swap.py'))\n"
+    )
+    command = f"mount -t tmpfs none {folder} && {sys.executable} {script}"
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", command], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0 and ("Operation not permitted" in done.stderr or "unshare failed" in done.stderr):
+        pytest.skip(f"this system allows no mount namespace: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['fusion.json', 'pics'] new ['out']"

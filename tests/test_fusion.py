@@ -92,8 +92,8 @@ def test_registration_recovers_a_known_rigid_misalignment_and_repeats_exactly(pa
     assert before.mean() > 10
     assert errors.mean() < 1.0 and errors.max() < 1.5, (errors.mean(), errors.max())
     assert registration.initialised_by == "world"
-    # The metric's random voxels come from a fixed seed and one thread adds them up: a second run, under another
-    # ITK thread setting, finds the very same transform.
+    # The metric's random voxels come from a fixed seed and one thread adds them up: a second run, with ITK set to
+    # 4 threads around it (which the registration overrides), finds the very same transform.
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(4)
     try:
@@ -397,7 +397,8 @@ def test_registrations_in_several_threads_leave_itks_thread_setting_as_it_was():
     import threading
     import time
 
-    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    original = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(3)  # not 1, so that a setting left behind shows
     seen = []
 
     def work():
@@ -410,4 +411,6 @@ def test_registrations_in_several_threads_leave_itks_thread_setting_as_it_was():
         thread.start()
     for thread in threads:
         thread.join()
-    assert seen == [1, 1, 1, 1] and sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == before
+    after = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(original)
+    assert seen == [1, 1, 1, 1] and after == 3

@@ -142,6 +142,20 @@ def test_a_sequence_of_the_wrong_modality_is_refused_by_what_reads_it(tmp_path):
     assert sequence_of(us, (Modality.ULTRASOUND,), "ultrasound").frames.shape == (5, 48, 64)
 
 
+def test_a_cine_folder_with_a_preview_picture_is_refused_not_read_as_the_picture(tmp_path):
+    from lumbar.errors import InputError
+    from lumbar.io.read import sequence_of
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    write_dicom(folder / "run.dcm", moving_square(5), "XA", FrameTime=40)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "preview.jpg")
+    with pytest.raises(InputError, match=r"holds pictures and other files \(run\.dcm\)"):
+        sequence_of(folder, (Modality.FLUOROSCOPY,), "fluoroscopy")
+    (folder / "preview.jpg").unlink()
+    assert sequence_of(folder, (Modality.FLUOROSCOPY,), "fluoroscopy").frames.shape[0] == 5
+
+
 def test_fluoroscopy_without_frame_time_falls_back_to_cine_rate(tmp_path):
     path = write_dicom(tmp_path / "rf.dcm", moving_square(4), "RF", CineRate=25)
     sequence = read_sequence(path)

@@ -125,10 +125,12 @@ def read_recording(path: str | Path, subject: str | None = None, sample_rate_hz:
     return Recording(path, subject, float(sample_rate_hz), signals)
 
 
-# What a standing person on a force plate can give: angles within a turn, a centre of pressure on a plate under a
-# metre across, loads of no more than a few body weights, and something standing on the plate.
-MAX_ANGLE_DEG = 180.0
-MAX_COP_MM = 1000.0
+# What a standing person on a force plate can give: angles that sway within a turn, a centre of pressure that moves
+# within a plate under a metre across (both from any origin: offsets do not matter), loads of no more than a few body
+# weights, and something standing on the plate.
+MAX_ANGLE_SPREAD_DEG = 360.0
+MAX_COP_SPREAD_MM = 1000.0
+MAX_VALUE = 1e6  # any channel: beyond this the column is in the wrong units or the file is damaged
 MAX_LOAD_N = 20_000.0
 MIN_TOTAL_LOAD_N = 50.0  # 5 kg: a dead or unloaded plate reads about 0
 
@@ -137,14 +139,15 @@ def _plausible(path: Path, columns: dict[str, np.ndarray]) -> None:
     """Refuse values no standing recording holds (wrong units, a dead plate or sensor) before they are scored."""
     for name in CHANNELS:
         values = columns[name]
-        bound = MAX_ANGLE_DEG if name.endswith("_deg") else MAX_COP_MM if name.endswith("_mm") else MAX_LOAD_N
-        worst = float(np.abs(values).max())
-        if worst > bound:
-            raise InputError(f"{path}: {name} reaches {worst:.4g}, beyond {bound:g}: check the column's units")
-        if np.ptp(values) == 0:
-            raise InputError(
-                f"{path}: {name} never changes ({values[0]:g} throughout): a dead sensor or an empty column"
-            )
+        worst, spread = float(np.abs(values).max()), float(np.ptp(values))
+        if worst > (MAX_LOAD_N if name in LOAD_CHANNELS else MAX_VALUE):
+            limit = MAX_LOAD_N if name in LOAD_CHANNELS else MAX_VALUE
+            raise InputError(f"{path}: {name} reaches {worst:.4g}, beyond {limit:g}: check the column's units")
+        bound = MAX_ANGLE_SPREAD_DEG if name.endswith("_deg") else MAX_COP_SPREAD_MM if name.endswith("_mm") else None
+        if bound is not None and spread > bound:
+            raise InputError(f"{path}: {name} spans {spread:.4g}, more than {bound:g}: check the column's units")
+        if spread == 0:
+            raise InputError(f"{path}: {name} never changes ({values[0]:g} throughout): a dead sensor or an empty one")
     total = float(np.mean(sum(columns[name] for name in LOAD_CHANNELS)))
     if total < MIN_TOTAL_LOAD_N:
         raise InputError(
@@ -163,30 +166,38 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a CSV text file (not UTF-8 text)") from None
-    lines = list(csv.reader(io.StringIO(text)))
-    if not lines or not any(field.strip() for field in lines[0]):
-        raise InputError(f"{path}: no header row (expected {TIME},{','.join(CHANNELS)})")
-    header = [h.strip() for h in lines[0]]
-    if len(header) == 1 and ";" in header[0]:
-        raise InputError(f"{path}: its columns are separated by semicolons; a recording's CSV uses commas")
-    _check_columns(path, header)
-    wanted = {name: header.index(name) for name in (TIME, *CHANNELS)}
-    values: dict[str, list[float]] = {name: [] for name in wanted}
+    reader = csv.reader(io.StringIO(text))
+    values: dict[str, list[float]] = {}
     found: list[str] = []
-    for line, row in enumerate(lines[1:], start=2):
-        if not any(field.strip() for field in row):
-            continue  # a blank line
-        found.append(f"line {line}")
-        if len(row) != len(header):
-            raise InputError(f"{path}: line {line} has {len(row)} values but the header {len(header)} columns")
-        for name, column in wanted.items():
-            try:
-                value = float(row[column])
-            except ValueError:
-                raise InputError(f"{path}: {name} is {row[column]!r} at line {line}, not a number") from None
-            if not np.isfinite(value):
-                raise InputError(f"{path}: {name} is {value} at line {line}; every value must be a finite number")
-            values[name].append(value)
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        if not any(header):
+            raise InputError(f"{path}: no header row (expected {TIME},{','.join(CHANNELS)})")
+        if len(header) == 1 and ";" in header[0]:
+            raise InputError(f"{path}: its columns are separated by semicolons; a recording's CSV uses commas")
+        _check_columns(path, header)
+        wanted = {name: header.index(name) for name in (TIME, *CHANNELS)}
+        values = {name: [] for name in wanted}
+        last = reader.line_num
+        for row in reader:
+            first, last = last + 1, reader.line_num
+            if last > first:  # a quote left open took the lines after it into one field
+                raise InputError(f"{path}: a quoted field runs from line {first} over line {last}; close its quote")
+            if not any(field.strip() for field in row):
+                continue  # a blank line
+            if len(row) != len(header):
+                raise InputError(f"{path}: line {first} has {len(row)} values but the header {len(header)} columns")
+            for name, column in wanted.items():
+                try:
+                    value = float(row[column])
+                except ValueError:
+                    raise InputError(f"{path}: {name} is {row[column]!r} at line {first}, not a number") from None
+                if not np.isfinite(value):
+                    raise InputError(f"{path}: {name} is {value} at line {first}; every value must be a finite number")
+                values[name].append(value)
+            found.append(f"line {first}")
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV table (line {reader.line_num}: {exc})") from None
     if not values[TIME]:
         raise InputError(f"{path}: a header and no samples")
     return {**{name: np.array(column, np.float64) for name, column in values.items()}, WHERE: np.array(found)}

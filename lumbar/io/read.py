@@ -198,9 +198,17 @@ def sequence_of(
 
 
 def _frame_files(folder: Path) -> list[Path]:
-    """The picture files of ``folder`` in natural name order; hidden files (a macOS copy's ``._`` twin of every
-    frame) are not frames."""
-    files = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
+    """The picture files of ``folder`` in natural name order when it holds pictures and nothing else (a DICOM
+    folder with a preview picture beside its cine is refused, not read as the picture); hidden files (a macOS
+    copy's ``._`` twin of every frame) are neither."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    files = [p for p in entries if p.suffix.lower() in FRAME_SUFFIXES]
+    if files and len(files) < len(entries):
+        others = sorted(p.name for p in entries if p not in files)
+        raise InputError(
+            f"{folder}: holds pictures and other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}): "
+            "a folder of frames holds the frames alone, a DICOM folder no pictures"
+        )
     return sorted(files, key=lambda p: [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)])
 
 

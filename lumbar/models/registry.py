@@ -254,7 +254,7 @@ def load_model(name: str, path: str | None = None) -> OnnxModel:
     meta_path = onnx_path.with_suffix(".json")
     meta = read_record(meta_path) if meta_path.is_file() else {}
     recorded = meta.get("name")
-    if path and name in REGISTRY and recorded in REGISTRY and recorded != name:
+    if path and name in REGISTRY and isinstance(recorded, str) and recorded in REGISTRY and recorded != name:
         raise InputError(f"{onnx_path}: a {recorded} model (its record says so), not a {name} model")
     spec = REGISTRY[name] if name in REGISTRY else replace(spec_of(str(meta.get("name", name))), name=name)
     options = ort.SessionOptions()

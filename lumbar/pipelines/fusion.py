@@ -77,6 +77,15 @@ class FusionResult:
         }
 
 
+def check_options(rules: tuple[str, ...], dims: int) -> None:
+    """Refuse fusion rules and wavelet dimensions there are none of (before any image is read, where possible)."""
+    if dims not in (2, 3):
+        raise InputError(f"wavelet dimensions {dims}: 2 (each sagittal plane) or 3 (the whole volume)")
+    unknown = [r for r in rules if r not in RULES]
+    if unknown or not rules:
+        raise InputError(f"fusion rule {', '.join(unknown) or '(none)'}: choose from {', '.join(RULES)}")
+
+
 def check_pair(mr: SpineImage, ct: SpineImage) -> None:
     """Refuse what cannot be fused: pictures, thin stacks, an MR given as the CT or the other way round."""
     for image, role in ((mr, "MR"), (ct, "CT")):
@@ -135,11 +144,7 @@ def fuse_images(
 ) -> FusionResult:
     """Register ``mr`` onto ``ct`` (rigid, then affine if asked), fuse them by each of ``rules`` and measure."""
     check_pair(mr, ct)
-    if dims not in (2, 3):
-        raise InputError(f"wavelet dimensions {dims}: 2 (each sagittal plane) or 3 (the whole volume)")
-    unknown = [r for r in rules if r not in RULES]
-    if unknown or not rules:
-        raise InputError(f"fusion rule {', '.join(unknown) or '(none)'}: choose from {', '.join(RULES)}")
+    check_options(rules, dims)
     model = load_model("fusion", model_path) if "cnn" in rules else None  # a bad model file is refused first
     seconds: dict[str, float] = {}
     started = time.perf_counter()

@@ -26,14 +26,14 @@ import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.models.registry import onnx_session, read_record, spec_of
+from lumbar.models.registry import REGISTRY, onnx_session, read_record, spec_of
 
 TEMPLATE_PX = 48  # the template crop: a body (about 35 x 25 px at 1 mm) and its endplates' surroundings
 SEARCH_PX = 80  # the search crop: up to 16 px of motion a frame, less than a body and disc's height
@@ -276,6 +276,10 @@ class TrackResult:
     def frames_outside(self) -> dict[str, list[int]]:
         """Per body, the frames where its box lies mostly outside the frame: it has left the view, or the tracker
         has run off (its response can stay high on whatever it follows there)."""
+        return self._outside
+
+    @cached_property
+    def _outside(self) -> dict[str, list[int]]:
         if self.frame_shape is None:
             return {}
         out = {
@@ -380,7 +384,7 @@ def onnx_embedding(model_path: Path | str | None = None) -> Embedding:
         raise InputError(f"{path}: no tracking model; train one with `lumbar train tracking` or pass its ONNX file")
     record = path.with_suffix(".json")
     recorded = read_record(record).get("name", "tracking") if record.is_file() else "tracking"
-    if recorded != "tracking":
+    if recorded != "tracking" and isinstance(recorded, str) and recorded in REGISTRY:
         raise InputError(f"{path}: a {recorded} model (its record says so), not a tracking model")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
