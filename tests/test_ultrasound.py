@@ -293,3 +293,11 @@ def test_frames_too_small_to_show_a_spine_are_refused():
 
     with pytest.raises(InputError, match=r"frames of 2 x 2 pixels: an ultrasound frame has at least 32 a side"):
         analyse_sweep(np.zeros((5, 2, 2), np.float32))
+
+
+def test_a_model_of_another_kind_is_refused_as_the_ultrasound_model():
+    from lumbar.models.registry import spec_of
+    from lumbar.tasks.ultrasound import load_ultrasound_model
+
+    with pytest.raises(InputError, match=r"a tracking model \(its record says so\), not a ultrasound model"):
+        load_ultrasound_model(str(spec_of("tracking").weights))

@@ -253,14 +253,21 @@ def load_model(name: str, path: str | None = None) -> OnnxModel:
         )
     meta_path = onnx_path.with_suffix(".json")
     meta = read_record(meta_path) if meta_path.is_file() else {}
-    recorded = meta.get("name")
-    if path and name in REGISTRY and isinstance(recorded, str) and recorded in REGISTRY and recorded != name:
-        raise InputError(f"{onnx_path}: a {recorded} model (its record says so), not a {name} model")
+    if path and name in REGISTRY:
+        refuse_other_kind(meta, onnx_path, name)
     spec = REGISTRY[name] if name in REGISTRY else replace(spec_of(str(meta.get("name", name))), name=name)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
     return OnnxModel(spec, meta, onnx_session(onnx_path, options, providers), onnx_path)
+
+
+def refuse_other_kind(record: dict, path: Path, name: str) -> None:
+    """Refuse a model whose record names another shipped model than ``name`` (a ``--model`` of the wrong kind), in
+    one line, before it is run on anything."""
+    recorded = record.get("name")
+    if isinstance(recorded, str) and recorded in REGISTRY and recorded != name:
+        raise InputError(f"{path}: a {recorded} model (its record says so), not a {name} model")
 
 
 def read_record(path: Path) -> dict:
@@ -274,21 +281,26 @@ def read_record(path: Path) -> dict:
     return record
 
 
-def load_network_and_record(path: Path, what: str, required: tuple[str, ...] = ()) -> tuple[Any, dict]:
+def load_network_and_record(
+    path: Path, name: str, what: str, required: tuple[str, ...] = (), options: Any = None
+) -> tuple[Any, dict]:
     """An ONNX network and the training record beside it (``.json``), for the models whose input is not one image
-    (:class:`OnnxModel` feeds "image"): both must exist and load, and the record hold ``required`` (checked before the
-    network is loaded), each failure one line naming ``what``."""
+    (:class:`OnnxModel` feeds "image"): both must exist and load, the record be the registry entry ``name``'s and
+    hold ``required`` (checked before the network is loaded), each failure one line naming ``what``. ``options``:
+    onnxruntime's session options (by default quiet)."""
     import onnxruntime as ort
 
     record_path = path.with_suffix(".json")
     if not path.is_file() or not record_path.is_file():
         raise InputError(f"{path}: no {what} model there (it needs {path.name} and {record_path.name})")
     record = read_record(record_path)
+    refuse_other_kind(record, path, name)
     missing = [key for key in required if key not in record]
     if missing:
         raise InputError(f"{record_path}: not a {what} model's record (no {', '.join(missing)})")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
+    if options is None:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
     return onnx_session(path, options), record
 
 

@@ -134,7 +134,7 @@ def load_back_pain_model(path: str | Path | None = None) -> BackPainModel:
     """The shipped network, or one trained by ``lumbar.train.back_pain`` (its ``.json`` beside it); once a process."""
     onnx_path = Path(path) if path else MODEL_PATH
     required = ("channels", "sample_rate_hz", "window_s", "hop_s", "centre", "scale", "threshold")
-    session, meta = load_network_and_record(onnx_path, "back-pain", required)
+    session, meta = load_network_and_record(onnx_path, "back_pain", "back-pain", required)
     return BackPainModel(onnx_path, meta, session)
 
 

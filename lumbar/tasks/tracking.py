@@ -33,7 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.models.registry import REGISTRY, onnx_session, read_record, spec_of
+from lumbar.models.registry import onnx_session, read_record, refuse_other_kind, spec_of
 
 TEMPLATE_PX = 48  # the template crop: a body (about 35 x 25 px at 1 mm) and its endplates' surroundings
 SEARCH_PX = 80  # the search crop: up to 16 px of motion a frame, less than a body and disc's height
@@ -375,17 +375,17 @@ class Tracker:
         return boxes, scores
 
 
-def onnx_embedding(model_path: Path | str | None = None) -> Embedding:
-    """φ from an ONNX file (input ``image`` (n, 1, h, w), output its embedding); the shipped one by default."""
+def load_tracking_model(model_path: Path | str | None = None) -> tuple[Embedding, float | None]:
+    """φ from an ONNX file (input ``image`` (n, 1, h, w), output its embedding), the shipped one by default, and
+    the response peak below which a body may be lost, from the record beside it (set by ``bench/tracking.py
+    --ship`` on validation patients' sequences; None without a record or without that level)."""
     import onnxruntime
 
     path = Path(model_path) if model_path else WEIGHTS
     if not path.is_file():
         raise InputError(f"{path}: no tracking model; train one with `lumbar train tracking` or pass its ONNX file")
-    record = path.with_suffix(".json")
-    recorded = read_record(record).get("name", "tracking") if record.is_file() else "tracking"
-    if recorded != "tracking" and isinstance(recorded, str) and recorded in REGISTRY:
-        raise InputError(f"{path}: a {recorded} model (its record says so), not a tracking model")
+    record = read_record(path.with_suffix(".json")) if path.with_suffix(".json").is_file() else {}
+    refuse_other_kind(record, path, "tracking")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnx_session(path, options)
@@ -393,7 +393,11 @@ def onnx_embedding(model_path: Path | str | None = None) -> Embedding:
     if len(shape) != 4 or shape[1] != 1:
         raise InputError(f"{path}: not a tracking model (its input is {shape}, not (n, 1, height, width))")
     name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: np.ascontiguousarray(batch, np.float32)})[0]
+    lost_score = record.get("lost_score")
+    return (
+        lambda batch: session.run(None, {name: np.ascontiguousarray(batch, np.float32)})[0],
+        float(lost_score) if lost_score is not None else None,
+    )
 
 
 def track_sequence(
@@ -421,7 +425,8 @@ def track_sequence(
                 f"the box of {name} lies mostly outside the first frame ({width} x {height} pixels): box the "
                 "bodies the frame shows"
             )
-    tracker = Tracker(onnx_embedding(model_path))
+    embed, lost_score = load_tracking_model(model_path)
+    tracker = Tracker(embed)
     start = time.perf_counter()
     tracker.start(frames[0], boxes0)
     boxes, scores = [list(boxes0)], [np.full(len(boxes0), np.nan, np.float32)]
@@ -431,17 +436,7 @@ def track_sequence(
         scores.append(score)
     elapsed = time.perf_counter() - start
     fps = len(frames) / elapsed if elapsed > 0 else float("nan")
-    return TrackResult(list(names), boxes, np.array(scores), fps, lost_score_of(model_path), (height, width))
-
-
-def lost_score_of(model_path: Path | str | None = None) -> float | None:
-    """The response peak below which a body may be lost, from the model's record (set by ``bench/tracking.py
-    --ship`` on validation patients' sequences); None for a model without one."""
-    path = (Path(model_path) if model_path else WEIGHTS).with_suffix(".json")
-    if not path.is_file():
-        return None
-    value = read_record(path).get("lost_score")
-    return float(value) if value is not None else None
+    return TrackResult(list(names), boxes, np.array(scores), fps, lost_score, (height, width))
 
 
 def strip_png(frames: np.ndarray, result: TrackResult, count: int = 6):

@@ -98,7 +98,7 @@ def load_ultrasound_model(path: str | Path | None = None) -> UltrasoundModel:
     """The shipped frame classifier, or one trained by ``lumbar.train.ultrasound`` (its ``.json`` beside it); once a
     process."""
     onnx_path = Path(path) if path else MODEL_PATH
-    session, meta = load_network_and_record(onnx_path, "ultrasound")
+    session, meta = load_network_and_record(onnx_path, "ultrasound", "ultrasound")
     if tuple(meta.get("classes", ())) != CLASSES:
         raise InputError(
             f"{onnx_path.with_suffix('.json')}: the model's classes {meta.get('classes')} are not {list(CLASSES)}"
