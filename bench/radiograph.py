@@ -44,7 +44,14 @@ from lumbar.io.write import write_text
 from lumbar.labels import FRONTAL_LEVELS
 from lumbar.metrics import bootstrap_ci, corner_errors, smape
 from lumbar.models.registry import load_model
-from lumbar.pipelines.xr_frontal import MIN_SPINE, ROUTE_SCORE, find_vertebrae, names_and_flags
+from lumbar.pipelines.xr_frontal import (
+    MIN_SPINE,
+    ROUTE_SCORE,
+    corner_model,
+    find_vertebrae,
+    read_film,
+    weights_digest,
+)
 from lumbar.tasks.cobb import cobb_angles, side_heights
 
 DATA = SHARED_DATA / "xray_ap"
@@ -58,14 +65,15 @@ def mean_ci(values: np.ndarray, groups: np.ndarray | None = None) -> dict:
     return {"mean": mean, "ci95": [low, high]}
 
 
-def found_corners(radiograph: Radiograph, model) -> tuple[np.ndarray, float, list[str], list[str]]:
+def found_corners(
+    radiograph: Radiograph, model, corner_net, second_look: bool = True
+) -> tuple[np.ndarray, float, list[str], list[str]]:
     """The bodies found on a film (corners), the seconds it took, the pipeline's review flags and names."""
     image = read_image(radiograph.path, modality="XR")
     start = time.perf_counter()
-    found = find_vertebrae(image.sagittal_slices()[0], model)
+    reading = read_film(image.sagittal_slices()[0], model, corner_net, second_look)
     seconds = time.perf_counter() - start
-    names, flags = names_and_flags(found)
-    return np.array([v.corners for v in found]).reshape(-1, 4, 2), seconds, flags, names
+    return np.array([v.corners for v in reading.found]).reshape(-1, 4, 2), seconds, reading.flags, reading.names
 
 
 def parameter_count(path: Path) -> int:
@@ -221,6 +229,7 @@ def routing(test: list[Radiograph], model) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="A trained candidate's ONNX (default: the shipped model).")
+    parser.add_argument("--corners", help="A trained corner network's ONNX (default: the shipped one, if any).")
     parser.add_argument(
         "--ship", action="store_true", help="Write the >= 40 degree operating point to validation.json."
     )
@@ -234,17 +243,25 @@ def main() -> None:
     validation_groups = set(meta.get("split_groups", {}).get("validation", []))
     validation = [r for r in training if r.group in validation_groups and not r.faults]
 
-    found, seconds, flags, names = zip(*(found_corners(r, model) for r in test))
+    corner_net = load_model("radiograph_corners", args.corners) if args.corners or corner_model() else None
+    found, seconds, flags, names = zip(*(found_corners(r, model, corner_net) for r in test))
     rows = rows_for(test, list(found), list(names))
+    steps = {}  # what the corner network adds, on the same films
+    if corner_net is not None:
+        alone = [found_corners(r, model, None, second_look=False) for r in test]
+        steps["frontal network alone"] = summarise(rows_for(test, [a[0] for a in alone], [a[3] for a in alone]))
     shape = mean_spine([r for r in training if r.group not in validation_groups and not r.faults])
     baseline_rows = rows_for(test, [shape * [r.width, r.height] for r in test], [list(FRONTAL_LEVELS)] * len(test))
     median_angles = np.median([r.angles for r in training], axis=0)
     guess_smape = mean_ci(np.array([smape(r.angles, median_angles) for r in test]), np.arange(len(test)))
 
-    table = {"network": summarise(rows), "mean training spine": summarise(baseline_rows)}
+    table = {**steps, "network": summarise(rows), "mean training spine": summarise(baseline_rows)}
+    used = [model] if corner_net is None else [model, corner_net]
     payload: dict = {
         "model": model.version,
-        "model_sha256": model.sha256,
+        "corner_model": corner_net.version if corner_net is not None else None,
+        "corner_parameters": parameter_count(corner_net.path) if corner_net is not None else None,
+        "model_sha256": weights_digest(used),
         "parameters": parameter_count(model.path),
         "test_images": len(test),
         "left_out": "the 15 test images that repeat a training radiograph",
@@ -256,7 +273,7 @@ def main() -> None:
         "expert_body_height_px_median": float(np.median([side_heights(r.corners) for r in test])),
     }
     if validation:  # the Summary is stated only on films without review flags: chosen and measured on those
-        val_found = [found_corners(r, model) for r in validation]
+        val_found = [found_corners(r, model, corner_net) for r in validation]
         val_rows = rows_for(validation, [c for c, *_ in val_found], [n for *_, n in val_found])
         val_rows = [row for row, (_, _, f, _) in zip(val_rows, val_found) if not f]
         margin = severe_margin(val_rows)

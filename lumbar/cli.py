@@ -706,6 +706,31 @@ def train_radiograph_cmd(
     console.print(f"wrote {path}")
 
 
+@train_app.command("radiograph-corners")
+@friendly_errors
+def train_radiograph_corners_cmd(
+    data: Path = typer.Option(
+        ..., help="AASCE-style folder: images/training/*.jpg and labels/training/{filenames,landmarks,angles}.csv."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log, ONNX. Run again to resume."),
+    epochs: int = typer.Option(30, help="Most epochs; training stops earlier when validation stops improving."),
+    steps: int = typer.Option(200, help="Steps per epoch, each on 32 freshly drawn windows."),
+    limit: int = typer.Option(None, help="Use only this many training images (a quick trial)."),
+    seed: int = typer.Option(0, help="Seed of the patient split and of training (as the frontal network's)."),
+) -> None:
+    """Train the frontal radiograph's corner network: each body's corners placed again in its own window."""
+    require_train_extra()
+    from lumbar.train.radiograph_corners import CornerConfig, train_corners
+
+    labels = data / "labels" / "training"
+    if not all((labels / f"{name}.csv").is_file() for name in ("filenames", "landmarks", "angles")):
+        raise InputError(f"{data}: expected labels/training/filenames.csv, landmarks.csv and angles.csv (AASCE layout)")
+    cfg = CornerConfig(data=str(data), out=str(out), epochs=epochs, steps_per_epoch=steps, limit=limit, seed=seed)
+    with progress_bar() as bar:
+        path = train_corners(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path}")
+
+
 @train_app.command("radiograph-lateral")
 @friendly_errors
 def train_radiograph_lateral_cmd(

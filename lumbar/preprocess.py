@@ -81,6 +81,18 @@ def pad_to_multiple(array: np.ndarray, multiple: int = GRID_MULTIPLE) -> tuple[n
 RADIOGRAPH_SHAPE = (512, 256)  # the frontal radiograph network's input: rows, columns (a full spine is tall)
 RADIOGRAPH_OUTPUTS = 9  # its output channels: a vertebral body's centre, then 4 corners x (dx, dy)...
 RADIOGRAPH_OFFSET_SCALE = 32.0  # ...the offsets in units of this many input pixels
+
+
+@dataclass(frozen=True)
+class Window:
+    """A square window on one vertebral body of a radiograph (``lumbar.tasks.body_frames``): its size in pixels and
+    how many of them the spine's step between neighbouring bodies spans."""
+
+    size: int
+    step_px: float
+
+
+CORNER_WINDOW = Window(size=112, step_px=40.0)  # +-1.4 steps: the body and its neighbours' near endplates
 LATERAL_SHAPE = (384, 320)  # the lateral radiograph network's input: a lumbar film is nearly square
 ULTRASOUND_FRAME_SHAPE = (64, 64)  # the ultrasound frame network's input: (depth, across) pixels
 LATERAL_OUTPUTS = 10  # its channels: the frontal network's nine, then S1's centre (names are counted from it)

@@ -82,6 +82,12 @@ class KnownOutput:
         return np.concatenate([logits[None], offsets])[None]
 
 
+def first_look_only(monkeypatch, model: KnownOutput) -> None:
+    """The frontal network replaced by ``model``, and no second look: the bodies, names and corners it gives."""
+    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
+    monkeypatch.setattr(xr_frontal, "corner_model", lambda: None)
+
+
 def radiograph_file(tmp_path: Path, shape=(1000, 420)) -> Path:
     path = tmp_path / "spine.png"
     rng = np.random.default_rng(0)
@@ -100,7 +106,7 @@ def test_pipeline_names_17_bodies_t1_to_l5_and_reports_their_corners_in_the_pict
     truth = image_bodies(17)
     box = Letterbox.fit(image.sagittal_slices()[0].shape)
     model = KnownOutput(box.to_box(truth))
-    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
+    first_look_only(monkeypatch, model)
     result = xr_frontal.analyze(image)
     f = result.findings
     assert f.view == "frontal" and f.units == "pixels" and f.discs == ()
@@ -130,7 +136,7 @@ def test_fewer_bodies_are_named_up_from_l5_and_the_summary_is_withheld(tmp_path,
     image = read_image(radiograph_file(tmp_path), modality="XR")
     truth = image_bodies(14)
     model = KnownOutput(Letterbox.fit(image.sagittal_slices()[0].shape).to_box(truth))
-    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
+    first_look_only(monkeypatch, model)
     f = xr_frontal.analyze(image).findings
     assert [v.level for v in f.vertebrae] == LEVELS[3:]
     assert f.summary == () and "found 14 of the 17 vertebrae" in f.summary_withheld
@@ -140,7 +146,7 @@ def test_a_missing_body_in_the_chain_is_flagged_at_its_place(tmp_path, monkeypat
     image = read_image(radiograph_file(tmp_path), modality="XR")
     truth = np.delete(image_bodies(17), 8, axis=0)
     model = KnownOutput(Letterbox.fit(image.sagittal_slices()[0].shape).to_box(truth))
-    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
+    first_look_only(monkeypatch, model)
     f = xr_frontal.analyze(image).findings
     gaps = [r for r in f.needs_review if r.startswith("gap between")]
     assert f.vertebrae[0].level == "T2"  # 16 found: named up from L5, so those above the gap are one name too low
@@ -163,7 +169,7 @@ def test_a_written_radiograph_study_has_its_report_and_findings(tmp_path, monkey
     image = read_image(radiograph_file(tmp_path), modality="XR")
     truth = image_bodies(17)
     model = KnownOutput(Letterbox.fit(image.sagittal_slices()[0].shape).to_box(truth))
-    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
+    first_look_only(monkeypatch, model)
     written = write_result(xr_frontal.analyze(image), tmp_path / "out")
     folder = Path(written.folder)
     document = json.loads((folder / "findings.json").read_text())
@@ -215,7 +221,7 @@ def test_a_dicom_radiograph_is_routed_by_its_modality_and_measured_in_mm(tmp_pat
     assert chosen.pipeline is xr_frontal and not image.modality_guessed
     truth = image_bodies(17)
     model = KnownOutput(Letterbox.fit(image.sagittal_slices()[0].shape).to_box(truth))
-    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
+    first_look_only(monkeypatch, model)
     f = xr_frontal.analyze(chosen.image).findings
     assert f.units == "mm" and f.input.modality == "XR"
     level = f.vertebrae[0]  # T1: not tilted, so its sides run along the rows (0.2 mm each)
@@ -234,7 +240,7 @@ def test_two_bodies_found_too_close_are_flagged(tmp_path, monkeypatch):
     bodies = image_bodies(17)
     bodies[6] = (bodies[5] + bodies[7]) / 2 - np.array([0.0, 30.0])  # T7 found just below T6: 0.4 steps apart
     model = KnownOutput(Letterbox.fit(image.sagittal_slices()[0].shape).to_box(bodies))
-    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
+    first_look_only(monkeypatch, model)
     f = xr_frontal.analyze(image).findings
     assert [r for r in f.needs_review if "apart" in r] == [
         "T6 and T7 only 0.4 times the usual step apart: one of them may not be a vertebra, and every name above it "

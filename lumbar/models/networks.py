@@ -176,6 +176,20 @@ class BoneDensityNet(nn.Module):
         return self.net(image)
 
 
+def corner_heatmap_net(channels: tuple[int, ...] = (16, 32, 64, 128), corners: int = 4) -> nn.Module:
+    """2D U-Net (MONAI) from a window on one vertebral body to one heatmap per corner (logits; a softmax over the
+    window's pixels places each corner)."""
+    return UNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=corners,
+        channels=channels,
+        strides=(2,) * (len(channels) - 1),
+        num_res_units=1,
+        norm="batch",
+    )
+
+
 class FusionWeightNet(nn.Module):
     """Per-coefficient weight of the first source when two wavelet bands are fused (MR–CT fusion).
 

@@ -22,6 +22,7 @@ from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.image import Modality
 from lumbar.labels import STRUCTURE_NAMES, Structure
 from lumbar.preprocess import (
+    CORNER_WINDOW,
     CROP_SHAPE,
     GRID_MULTIPLE,
     LATERAL_SHAPE,
@@ -111,6 +112,19 @@ REGISTRY: dict[str, ModelSpec] = {
             ),
             labels={"centre": 0, "corner_offsets": [1, 8]},
             description="frontal spine radiographs: each vertebral body's centre and four corners, T1 to L5",
+        ),
+        ModelSpec(
+            "radiograph_corners",
+            "radiograph",
+            (Modality.RADIOGRAPH,),
+            ("projection",),
+            InputSpec(
+                crop_shape=(CORNER_WINDOW.size, CORNER_WINDOW.size),
+                normalisation="the film's percentile 0.5-99.5 to [0, 1]; a window on one body found by `radiograph`, "
+                f"turned by its tilt, the spine's step between bodies {CORNER_WINDOW.step_px:g} pixels",
+            ),
+            labels={"corner_heatmaps": [0, 3]},
+            description="frontal radiographs, second look: each body's four corners placed again in its own window",
         ),
         ModelSpec(
             "radiograph_lateral",

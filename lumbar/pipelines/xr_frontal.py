@@ -2,13 +2,16 @@
 
 One radiograph in, one :class:`~lumbar.pipelines.result.Result` out, nothing written. The network (registry entry
 ``radiograph``, trained on the AASCE 2019 frontal films) reads the letterboxed picture and gives each body's centre
-and four corners (:mod:`lumbar.tasks.corners`). Bodies are named top to bottom T1 ... L5 when all 17 are found, as
-the films the network learnt from span exactly those; otherwise upwards from the lowest, taken as L5, and the names
-are flagged. The outlines become the instance label map (one VerSe id per body), so that the writer, the levels JSON
-and the viewer treat a radiograph like any other image.
+and four corners (:mod:`lumbar.tasks.corners`); the corner network (``radiograph_corners``) then places each
+body's corners again in a window in the body's own frame (:mod:`lumbar.tasks.body_frames`). Bodies are named top
+to bottom T1 ... L5 when all 17 are found, as the films the network learnt from span exactly those; otherwise
+upwards from the lowest, taken as L5, and the names are flagged. The outlines become the instance label map (one
+VerSe id per body), so that the writer, the levels JSON and the viewer treat a radiograph like any other image.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -19,9 +22,10 @@ from lumbar.image import SpineImage
 from lumbar.labels import FRONTAL_LEVELS, VERTEBRA_IDS, Structure
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model
 from lumbar.pipelines.result import Result, Segmentation, input_description
-from lumbar.preprocess import Letterbox
+from lumbar.preprocess import Letterbox, normalize_intensity
 from lumbar.progress import SILENT, Progress
-from lumbar.tasks.cobb import CobbAngles, cobb_angles, side_heights, tilt_deg
+from lumbar.tasks.body_frames import refine_corners
+from lumbar.tasks.cobb import CobbAngles, cobb_angles, ordered_quad, side_heights, tilt_deg
 from lumbar.tasks.corners import FoundVertebra, decode_in_image
 from lumbar.tasks.levels import Level, LevelLabelling
 from lumbar.tasks.overlays import radiograph_overlay
@@ -70,14 +74,16 @@ def radiograph_model() -> OnnxModel:
 
 
 def find_vertebrae(picture: np.ndarray, model: OnnxModel | None = None) -> list[FoundVertebra]:
-    """The bodies in a frontal radiograph (rows, columns), top to bottom, corners in the picture's pixels."""
+    """The frontal network's bodies in a radiograph (rows, columns), top to bottom, corners in the picture's
+    pixels (its first look: :func:`read_film` places the corners again)."""
     model = model or radiograph_model()
     box = Letterbox.fit(picture.shape)
     return decode_in_image(model(box.apply(picture)[None, None])[0], box, max_count=len(LEVELS))
 
 
 def name_vertebrae(found: list[FoundVertebra]) -> tuple[list[str], list[str]]:
-    """Level names for bodies found top to bottom, and the reasons to doubt them."""
+    """Level names for bodies found top to bottom, and the reasons to doubt them: T1 ... L5 when 17 are found, else
+    upwards from the lowest, taken as L5."""
     n = len(found)
     flags = []
     if n == len(LEVELS):
@@ -87,6 +93,59 @@ def name_vertebrae(found: list[FoundVertebra]) -> tuple[list[str], list[str]]:
         f"found {n} of the 17 vertebrae T1-L5 a full frontal film shows: named upwards from the lowest, taken as L5"
     )
     return names, flags
+
+
+@dataclass(frozen=True)
+class FrontalReading:
+    """What the networks read on one film: its bodies (top to bottom), their names, the reasons to doubt them, the
+    networks that read it (name -> version) and one digest of their weights."""
+
+    found: list[FoundVertebra]
+    names: list[str]
+    flags: list[str]
+    models: dict[str, str]
+    weights_sha256: str  # what a validation record of the film's angles names its weights by
+
+
+def weights_digest(models: list) -> str:
+    """One digest of the networks that read a film: the frontal network's own where it read alone, else the digest
+    of theirs joined (a network without a digest, as a test's stand-in, counts as "")."""
+    import hashlib
+
+    digests = [getattr(m, "sha256", "") for m in models]
+    return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def corner_model() -> OnnxModel | None:
+    """The corner network where it ships; without it a film's corners are the frontal network's."""
+    return load_model("radiograph_corners") if REGISTRY["radiograph_corners"].shipped else None
+
+
+def read_film(
+    picture: np.ndarray,
+    model: OnnxModel | None = None,
+    corner_net: OnnxModel | None = None,
+    second_look: bool = True,
+) -> FrontalReading:
+    """Find, name and corner the bodies of a frontal radiograph (rows, columns): the frontal network (``model``,
+    else the shipped one) finds and corners them, and unless ``second_look`` is off the corner network
+    (``corner_net``, else the shipped one, if any) places each body's corners again in the body's own window
+    (:func:`lumbar.tasks.body_frames.refine_corners`)."""
+    model = model or radiograph_model()
+    corner_net = (corner_net or corner_model()) if second_look else None
+    found = find_vertebrae(picture, model)
+    names, flags = name_vertebrae(found)
+    versions = {"radiograph": model.version}
+    if corner_net is not None and len(found) >= 2:
+        refined = refine_corners(normalize_intensity(picture), found, corner_net)
+        found = [FoundVertebra(quad.mean(0), ordered_quad(quad), v.score) for v, quad in zip(found, refined)]
+        versions["radiograph_corners"] = corner_net.version
+    flags += gap_flags(found, names)
+    weak = [name for name, v in zip(names, found) if v.score < LOW_SCORE]
+    if weak:
+        flags.append(f"low detection score (below {LOW_SCORE}) for {', '.join(weak)}")
+    used = [model] if "radiograph_corners" not in versions else [model, corner_net]
+    return FrontalReading(found, names, flags, versions, weights_digest(used))
 
 
 def gap_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
@@ -107,17 +166,6 @@ def gap_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
         for k in np.flatnonzero(steps < CLOSE_FACTOR * median)
     ]
     return gaps + close
-
-
-def names_and_flags(found: list[FoundVertebra]) -> tuple[list[str], list[str]]:
-    """The bodies' names and every reason to doubt them (count, gaps, bodies too close, weak scores): the review
-    flags that withhold a film's Summary."""
-    names, flags = name_vertebrae(found)
-    flags += gap_flags(found, names)
-    weak = [name for name, v in zip(names, found) if v.score < LOW_SCORE]
-    if weak:
-        flags.append(f"low detection score (below {LOW_SCORE}) for {', '.join(weak)}")
-    return names, flags
 
 
 def segment(
@@ -154,15 +202,13 @@ def outlined(
 
 def detect(
     image: SpineImage, progress: Progress = SILENT, gate: tuple[str, ...] = (), model: OnnxModel | None = None
-) -> tuple[Segmentation, list[FoundVertebra]]:
-    """The segmentation (outlines as instances, names, review reasons) and the bodies it comes from, top to
-    bottom as named."""
+) -> tuple[Segmentation, FrontalReading]:
+    """The segmentation (outlines as instances, names, review reasons) and the reading it comes from (bodies top to
+    bottom as named)."""
     progress.stage("finding vertebrae")
-    picture = image.sagittal_slices()[0]
-    model = model or radiograph_model()
-    found = find_vertebrae(picture, model)
-    names, flags = names_and_flags(found)
-    semantic, labelling = outlined(image, found, names, flags, model.version)
+    reading = read_film(image.sagittal_slices()[0], model)
+    found, names, flags = reading.found, reading.names, reading.flags
+    semantic, labelling = outlined(image, found, names, flags, reading.models["radiograph"])
     withheld = [*gate, *flags]
     if not found:
         withheld.append("no vertebra found: is this a frontal spine radiograph?")
@@ -174,7 +220,7 @@ def detect(
     if image.view_guessed:
         withheld.append("view not stated by the file: read as frontal; give --view to say")
     notes = [] if image.spacing_known else ["pixel spacing unknown: heights are in pixels (give --spacing in mm)"]
-    return Segmentation(image, semantic, labelling, (*withheld, *notes), tuple(withheld)), found
+    return Segmentation(image, semantic, labelling, (*withheld, *notes), tuple(withheld)), reading
 
 
 def cobb_statements(angles: list[CobbAngle], model_sha256: str = "") -> tuple[list[Statement], dict[str, str]]:
@@ -211,9 +257,9 @@ def cobb_statements(angles: list[CobbAngle], model_sha256: str = "") -> tuple[li
     return [Statement(level=None, finding="cobb_major_40", text=text, basis=record.basis())], not_validated
 
 
-def build_findings(seg: Segmentation, found: list[FoundVertebra], model_sha256: str = "") -> Findings:
+def build_findings(seg: Segmentation, reading: FrontalReading) -> Findings:
     """The findings of one frontal radiograph: per body its corners, heights and tilt; the Cobb angles."""
-    image = seg.image
+    image, found = seg.image, reading.found
     names = [lv.name for lv in seg.levels.levels[::-1]]
     corners = np.array([v.corners for v in found]).reshape(-1, 4, 2)
     # lengths and angles in mm where the film gives its pixel size (rows and columns may differ), else in pixels
@@ -245,12 +291,12 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], model_sha256: 
                     lower_vertebra=names[curve.lower],
                 )
             )
-    summary, not_validated = cobb_statements(curves, model_sha256)
+    summary, not_validated = cobb_statements(curves, reading.weights_sha256)
     withheld = "; ".join(seg.gate) if seg.gate else None
     return Findings(
         lumbar_version=__version__,
         input=input_description(image),
-        models={"radiograph": seg.semantic.model_version},
+        models=dict(reading.models),
         view="frontal",
         units="mm" if image.spacing_known else "pixels",
         discs=(),
@@ -281,9 +327,8 @@ def analyze_images(
     """Analyse radiographs already read; each stands alone (``same_patient`` changes nothing here)."""
     results = []
     for image, gate in zip(images, gates or [()] * len(images)):
-        model = radiograph_model()
-        seg, found = detect(image, progress, gate, model)
-        findings = build_findings(seg, found, getattr(model, "sha256", ""))
+        seg, reading = detect(image, progress, gate)
+        findings = build_findings(seg, reading)
         results.append(Result(seg, findings, Figures(overview(seg, findings))))
     return results
 
