@@ -41,6 +41,7 @@ SOURCES = {
     "lumbosacral_without_t1": "bench/claims/lumbosacral_ls6_t1.json",
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
+    "radiograph_corners_model": "lumbar/models/weights/radiograph_corners.json",
     "ct": "bench/claims/ct.json",
     "lateral": "bench/claims/radiograph_lateral.json",
     "lateral_model": "lumbar/models/weights/radiograph_lateral.json",
@@ -1354,7 +1355,8 @@ def lateral_claims() -> list[Claim]:
 
 
 def radiograph_claims() -> list[Claim]:
-    """The frontal radiograph table (network and the two no-image guesses), its passage and the models row."""
+    """The frontal radiograph table (the network with and without its second look, and the two no-image guesses),
+    its passage and the models rows."""
     head = "frontal films"
     claims = [
         Claim(
@@ -1368,6 +1370,18 @@ def radiograph_claims() -> list[Claim]:
             _in_cell("model", "`radiograph`", "model"),
             lambda r: f"{r['parameters'] / 1e6:.2f} M parameters",
             ("radiograph",),
+        ),
+        Claim(
+            "models: radiograph_corners parameters",
+            _in_cell("model", "`radiograph_corners`", "model"),
+            lambda r: f"{r['corner_parameters'] / 1e6:.2f} M parameters",
+            ("radiograph",),
+        ),
+        Claim(
+            "models: radiograph_corners training patients",
+            _in_cell("model", "`radiograph_corners`", "trained on"),
+            lambda m: f"{len(m['split_groups']['training'])} patients",
+            ("radiograph_corners_model",),
         ),
         Claim(
             "radiograph: body height",
@@ -1407,7 +1421,12 @@ def radiograph_claims() -> list[Claim]:
             ("radiograph",),
         ),
     ]
-    for row, key in (("network", "network"), ("mean training spine", "mean training spine")):
+    rows = (
+        ("frontal network alone", "frontal network alone"),
+        ("network", "network"),
+        ("mean training spine", "mean training spine"),
+    )
+    for row, key in rows:
         claims += [
             Claim(
                 f"radiograph {row}: corner px",

@@ -37,7 +37,7 @@ from lumbar.preprocess import RADIOGRAPH_SHAPE, Letterbox
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.cobb import cobb_angles
 from lumbar.tasks.corners import decode_in_image, targets
-from lumbar.train import log, log_to, resume, save_checkpoint
+from lumbar.train import EpochLoop, log, log_to
 
 MIRROR = [1, 0, 3, 2]  # a mirrored body's corners: left and right swap
 
@@ -207,42 +207,16 @@ def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path
     torch.manual_seed(cfg.seed)
     net = radiograph_net()
     steps_per_epoch = max(1, len(train_examples) // cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch
-    optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(s, total) / total))
-    )
-    checkpoint = out / "checkpoint.pt"
-    fresh = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "best_weights": None, "history": []}
-    state = resume(checkpoint, net, optimiser, schedule, fresh)
-    if state["epoch"]:
-        log.info("resumed after epoch %d", state["epoch"])
     intensity = intensity_transform()
-    progress.stage("training the radiograph network", total=cfg.epochs)
-    progress.advance(state["epoch"])
-    while state["epoch"] < cfg.epochs and state["epoch"] - state["best_epoch"] < cfg.patience:
-        rng = np.random.default_rng(cfg.seed + 1000 * state["epoch"])
-        torch.manual_seed(cfg.seed + state["epoch"])
-        losses = []
-        for _ in range(steps_per_epoch):
-            image, heat, offset, weight = draw_batch(train_examples, cfg.batch_size, rng, intensity)
-            loss = loss_fn(net(image[:, None]), heat, offset, weight)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(loss.item())
-        state["epoch"] += 1
-        val = figures(val_examples, predict(net, val_examples))
-        state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)), **val})
-        log.info("epoch %d loss %.4f val %s", state["epoch"], np.mean(losses), json.dumps(val))
-        if val["cobb_smape_pct"] < state["best"]:
-            state["best"], state["best_epoch"] = val["cobb_smape_pct"], state["epoch"]
-            state["best_weights"] = {k: v.clone() for k, v in net.state_dict().items()}
-        save_checkpoint(checkpoint, net, optimiser, schedule, state)
-        progress.advance()
-    net.load_state_dict(state["best_weights"])
-    net.eval()
+
+    def loss_of(rng: np.random.Generator) -> torch.Tensor:
+        image, heat, offset, weight = draw_batch(train_examples, cfg.batch_size, rng, intensity)
+        return loss_fn(net(image[:, None]), heat, offset, weight)
+
+    loop = EpochLoop(out, cfg.epochs, steps_per_epoch, cfg.patience, cfg.seed, cfg.lr, key="cobb_smape_pct")
+    state = loop.run(
+        net, loss_of, lambda: figures(val_examples, predict(net, val_examples)), "radiograph network", progress
+    )
     meta = {
         "name": "radiograph",
         "task": "frontal radiograph: vertebral body centres and corners, T1-L5",

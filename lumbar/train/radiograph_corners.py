@@ -35,7 +35,7 @@ from lumbar.preprocess import CORNER_WINDOW, normalize_intensity
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.body_frames import MIRRORED_CORNERS, body_angle, frame, refine_corners, spine_step
 from lumbar.tasks.corners import FoundVertebra
-from lumbar.train import log, log_to, resume, save_checkpoint
+from lumbar.train import EpochLoop, log, log_to
 from lumbar.train.radiograph import intensity_transform, split_groups
 
 CENTRE_JITTER, MAX_JITTER = 0.1, 0.33  # of a step: the frontal network's centres are off by 0.07 (median)
@@ -169,42 +169,14 @@ def train_corners(cfg: CornerConfig, progress: Progress = SILENT) -> Path:
     log.info("films: %d training, %d validation", len(train_films), len(val_films))
     torch.manual_seed(cfg.seed)
     net = corner_heatmap_net()
-    total = cfg.epochs * cfg.steps_per_epoch
-    optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(s, total) / total))
-    )
-    checkpoint = out / "checkpoint.pt"
-    fresh = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "best_weights": None, "history": []}
-    state = resume(checkpoint, net, optimiser, schedule, fresh)
-    if state["epoch"]:
-        log.info("resumed after epoch %d", state["epoch"])
     intensity = intensity_transform()
-    progress.stage("training the corner network", total=cfg.epochs)
-    progress.advance(state["epoch"])
-    while state["epoch"] < cfg.epochs and state["epoch"] - state["best_epoch"] < cfg.patience:
-        rng = np.random.default_rng(cfg.seed + 1000 * state["epoch"])
-        torch.manual_seed(cfg.seed + state["epoch"])
-        losses = []
-        for _ in range(cfg.steps_per_epoch):
-            windows, points = draw_batch(train_films, cfg.batch_size, rng, intensity)
-            loss = heatmap_loss(net(windows), points)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(loss.item())
-        state["epoch"] += 1
-        val = validate(net, val_films, found)
-        state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)), **val})
-        log.info("epoch %d loss %.4f val %s", state["epoch"], np.mean(losses), json.dumps(val))
-        if val["corner_error_px_median"] < state["best"]:
-            state["best"], state["best_epoch"] = val["corner_error_px_median"], state["epoch"]
-            state["best_weights"] = {k: v.clone() for k, v in net.state_dict().items()}
-        save_checkpoint(checkpoint, net, optimiser, schedule, state)
-        progress.advance()
-    net.load_state_dict(state["best_weights"])
-    net.eval()
+
+    def loss_of(rng: np.random.Generator) -> torch.Tensor:
+        windows, points = draw_batch(train_films, cfg.batch_size, rng, intensity)
+        return heatmap_loss(net(windows), points)
+
+    loop = EpochLoop(out, cfg.epochs, cfg.steps_per_epoch, cfg.patience, cfg.seed, cfg.lr, key="corner_error_px_median")
+    state = loop.run(net, loss_of, lambda: validate(net, val_films, found), "corner network", progress)
     meta = {
         "name": "radiograph_corners",
         "task": "frontal radiograph, second look: each body's four corners as heatmaps in its own window",

@@ -31,7 +31,7 @@ from lumbar.models.networks import radiograph_net
 from lumbar.preprocess import LATERAL_OUTPUTS, LATERAL_SHAPE, Letterbox
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.corners import decode, targets
-from lumbar.train import log, log_to, resume, save_checkpoint
+from lumbar.train import EpochLoop, log, log_to
 from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, build_anatomies, render
 from lumbar.train.radiograph import focal_loss, intensity_transform, loss_fn, random_geometry
 
@@ -189,44 +189,18 @@ def train_lateral(cfg: LateralConfig, progress: Progress = SILENT) -> Path:
     val_films = [make_film(a, val_rng, augment=False) for a in val_set for _ in range(cfg.val_films)]
     torch.manual_seed(cfg.seed)
     net = radiograph_net(outputs=LATERAL_OUTPUTS)
-    total = cfg.epochs * cfg.steps_per_epoch
-    optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + np.cos(np.pi * min(s, total) / total))
-    )
-    checkpoint = out / "checkpoint.pt"
-    fresh = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "best_weights": None, "history": []}
-    state = resume(checkpoint, net, optimiser, schedule, fresh)
-    if state["epoch"]:
-        log.info("resumed after epoch %d", state["epoch"])
     intensity = intensity_transform()
-    progress.stage("training the lateral radiograph network", total=cfg.epochs)
-    progress.advance(state["epoch"])
-    while state["epoch"] < cfg.epochs and state["epoch"] - state["best_epoch"] < cfg.patience:
-        rng = np.random.default_rng(cfg.seed + 1000 * state["epoch"])
-        torch.manual_seed(cfg.seed + state["epoch"])
-        losses = []
-        for _ in range(cfg.steps_per_epoch):
-            films = [make_film(train_set[k], rng, intensity) for k in rng.integers(len(train_set), size=cfg.batch_size)]
-            image, heat, offset, weight, s1 = _batch(films)
-            logits = net(image[:, None])
-            loss = loss_fn(logits, heat, offset, weight) + cfg.s1_weight * focal_loss(logits[:, 9], s1)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(loss.item())
-        state["epoch"] += 1
-        val = figures(val_films, predict(net, val_films))
-        state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)), **val})
-        log.info("epoch %d loss %.4f val %s", state["epoch"], np.mean(losses), json.dumps(val))
-        if val["capped_error_mm"] < state["best"]:
-            state["best"], state["best_epoch"] = val["capped_error_mm"], state["epoch"]
-            state["best_weights"] = {k: v.clone() for k, v in net.state_dict().items()}
-        save_checkpoint(checkpoint, net, optimiser, schedule, state)
-        progress.advance()
-    net.load_state_dict(state["best_weights"])
-    net.eval()
+
+    def loss_of(rng: np.random.Generator) -> torch.Tensor:
+        films = [make_film(train_set[k], rng, intensity) for k in rng.integers(len(train_set), size=cfg.batch_size)]
+        image, heat, offset, weight, s1 = _batch(films)
+        logits = net(image[:, None])
+        return loss_fn(logits, heat, offset, weight) + cfg.s1_weight * focal_loss(logits[:, 9], s1)
+
+    loop = EpochLoop(out, cfg.epochs, cfg.steps_per_epoch, cfg.patience, cfg.seed, cfg.lr, key="capped_error_mm")
+    state = loop.run(
+        net, loss_of, lambda: figures(val_films, predict(net, val_films)), "lateral radiograph network", progress
+    )
     meta = {
         "name": "radiograph_lateral",
         "task": "lateral radiograph: vertebral body centres and corners, and S1's centre",
