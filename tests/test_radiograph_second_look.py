@@ -249,3 +249,19 @@ def test_the_shipped_corner_network_places_real_films_corners_closer_than_the_fi
             errors += list(corner_errors(r.corners, np.array([v.corners for v in reading.found]))[1])
     # bench/radiograph.py over the 113 test films: the median error, % of a body's height, falls from 19.5
     assert np.median(second) < np.median(first) - 1.0 and np.median(second) < 22.0
+
+
+def test_real_films_without_review_flags_state_a_curve_of_40_degrees_only_where_the_expert_measured_one():
+    from conftest import shared
+
+    from lumbar.io import read_image
+
+    root = shared("xray_ap", "images", "test")
+    for name, expert_deg in (("311 J", 53.3), ("311 M", 52.8), ("317 E", 57.7), ("315 A", 11.7), ("316 B", 14.8)):
+        f = xr_frontal.analyze(read_image(root / f"sunhl-1th-01-Mar-2017-{name} AP.jpg", modality="XR")).findings
+        assert f.summary_withheld is None, name  # none of these films raises a review flag
+        stated = [s for s in f.summary if s.finding == "cobb_major_40"]
+        assert bool(stated) == (expert_deg >= 40), (name, expert_deg)
+        if stated:
+            assert "a curve of 40° or more (stated from 45.5°)" in stated[0].text
+            assert "called 0.0% of the 39 below 40°" in stated[0].basis  # the record it rests on, its false positives

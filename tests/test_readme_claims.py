@@ -1385,7 +1385,7 @@ def radiograph_claims() -> list[Claim]:
         ),
         Claim(
             "radiograph: body height",
-            _in_passage("**Frontal radiographs, held-out test films**", "Beside the network"),
+            _in_passage("**Frontal radiographs, held-out test films**", "Beside them"),
             lambda r: f"{r['expert_body_height_px_median']:.0f} px high",
             ("radiograph",),
         ),
@@ -1410,7 +1410,7 @@ def radiograph_claims() -> list[Claim]:
         ),
         Claim(
             "radiograph: test films",
-            _in_passage("**Frontal radiographs, held-out test films**", "Beside the network"),
+            _in_passage("**Frontal radiographs, held-out test films**", "Beside them"),
             lambda r: f"{r['test_images']} films",
             ("radiograph",),
         ),

@@ -135,12 +135,15 @@ def read_film(
     corner_net = (corner_net or corner_model()) if second_look else None
     found = find_vertebrae(picture, model)
     names, flags = name_vertebrae(found)
+    # the review flags judge the detection (a body missing, two peaks on one), on the centres the frontal network
+    # found: their bounds were chosen on those; the corners placed again space the small upper thoracic bodies
+    # closer than their centres did, and would flag many more films
+    flags += gap_flags(found, names)
     versions = {"radiograph": model.version}
     if corner_net is not None and len(found) >= 2:
         refined = refine_corners(normalize_intensity(picture), found, corner_net)
         found = [FoundVertebra(quad.mean(0), ordered_quad(quad), v.score) for v, quad in zip(found, refined)]
         versions["radiograph_corners"] = corner_net.version
-    flags += gap_flags(found, names)
     weak = [name for name, v in zip(names, found) if v.score < LOW_SCORE]
     if weak:
         flags.append(f"low detection score (below {LOW_SCORE}) for {', '.join(weak)}")
