@@ -142,6 +142,13 @@ def test_refining_corners_finds_each_turned_body_from_a_rough_first_look():
     # the stand-in reads whole window pixels (44/40 film pixels here) in a window turned by the rough tilt
     assert after.mean() < 1.3 < 3.0 < before.mean() and after.max() < 2.5 < before.max()
     assert refine_corners(film, rough[:1], box_corner_net).shape == (1, 4, 2)  # one body: no step, kept
+    twins = [FoundVertebra(quads[2].mean(0) + np.array([0, d]), quads[2] + [0, d], 0.9) for d in (0.0, 1.0, 2.0)]
+
+    def never(batch):
+        raise AssertionError("no window should be read without a spine's step")
+
+    # three peaks on one body: their "step" is a pixel, no spine's; the corners are kept, not scaled by it
+    np.testing.assert_array_equal(refine_corners(film, twins, never), [t.corners for t in twins])
 
 
 def test_heatmap_loss_is_small_on_a_sharp_heatmap_at_the_corner_and_large_elsewhere():
@@ -195,6 +202,8 @@ def test_the_pipeline_places_every_bodys_corners_again_and_records_the_network(t
     after = np.linalg.norm(placed - bodies, axis=-1)
     assert after.mean() < 1.2 < 2.5 < before.mean()  # the drawn outline's extreme pixels, against 4 px of noise
     assert f.models == {"radiograph": "known@0steps", "radiograph_corners": "corners@0steps"}
+    result = xr_frontal.analyze(image)  # the levels JSON of `lumbar segment` names both networks too
+    assert result.segmentation.semantic.model_version == "known@0steps + corners@0steps"
     assert first.models == {"radiograph": "known@0steps"} and first.weights_sha256 == ""
     assert xr_frontal.read_film(picture).weights_sha256 == xr_frontal.weights_digest([model, StandIn()]) != ""
 
@@ -265,3 +274,22 @@ def test_real_films_without_review_flags_state_a_curve_of_40_degrees_only_where_
         if stated:
             assert "a curve of 40° or more (stated from 45.5°)" in stated[0].text
             assert "called 0.0% of the 39 below 40°" in stated[0].basis  # the record it rests on, its false positives
+
+
+def test_a_film_whose_pixels_are_not_square_keeps_the_first_looks_corners(tmp_path, monkeypatch):
+    from test_radiograph import KnownOutput, image_bodies
+    from test_readers import write_dicom
+
+    from lumbar.io import read_image
+
+    rng = np.random.default_rng(1)
+    path = write_dicom(tmp_path / "xr.dcm", rng.integers(0, 4000, (1000, 420)), "DX", ImagerPixelSpacing=[0.2, 0.25])
+    image = read_image(path)
+    bodies = image_bodies(17)
+    model = KnownOutput(Letterbox.fit(image.sagittal_slices()[0].shape).to_box(bodies))
+    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
+    monkeypatch.setattr(xr_frontal, "corner_model", lambda: StandIn())
+    f = xr_frontal.analyze(image).findings
+    # the corner network learnt on square pixels: 0.2 x 0.25 mm ones would shear its windows
+    assert f.models == {"radiograph": "known@0steps"}
+    np.testing.assert_allclose([v.corners_px for v in f.vertebrae], bodies, atol=0.05)

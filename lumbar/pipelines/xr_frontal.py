@@ -126,13 +126,16 @@ def read_film(
     model: OnnxModel | None = None,
     corner_net: OnnxModel | None = None,
     second_look: bool = True,
+    square_pixels: bool = True,
 ) -> FrontalReading:
     """Find, name and corner the bodies of a frontal radiograph (rows, columns): the frontal network (``model``,
     else the shipped one) finds and corners them, and unless ``second_look`` is off the corner network
     (``corner_net``, else the shipped one, if any) places each body's corners again in the body's own window
-    (:func:`lumbar.tasks.body_frames.refine_corners`)."""
+    (:func:`lumbar.tasks.body_frames.refine_corners`). The corner network learnt on square pixels: a film whose
+    rows and columns differ in size (``square_pixels`` off) keeps the frontal network's corners, and its weights'
+    digest is then the frontal network's alone, which no validation record of the two together matches."""
     model = model or radiograph_model()
-    corner_net = (corner_net or corner_model()) if second_look else None
+    corner_net = (corner_net or corner_model()) if second_look and square_pixels else None
     found = find_vertebrae(picture, model)
     names, flags = name_vertebrae(found)
     # the review flags judge the detection (a body missing, two peaks on one), on the centres the frontal network
@@ -209,9 +212,10 @@ def detect(
     """The segmentation (outlines as instances, names, review reasons) and the reading it comes from (bodies top to
     bottom as named)."""
     progress.stage("finding vertebrae")
-    reading = read_film(image.sagittal_slices()[0], model)
+    rows, columns = image.sagittal_spacing_mm()
+    reading = read_film(image.sagittal_slices()[0], model, square_pixels=abs(rows / columns - 1) < 0.01)
     found, names, flags = reading.found, reading.names, reading.flags
-    semantic, labelling = outlined(image, found, names, flags, reading.models["radiograph"])
+    semantic, labelling = outlined(image, found, names, flags, " + ".join(reading.models.values()))
     withheld = [*gate, *flags]
     if not found:
         withheld.append("no vertebra found: is this a frontal spine radiograph?")

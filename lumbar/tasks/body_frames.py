@@ -132,10 +132,14 @@ def refine_corners(film: np.ndarray, bodies: list[FoundVertebra], corner_net: Ne
     ``film`` (grey values in [0, 1]), centred and turned by the body's first corners, read as it lies and flipped,
     the two answers averaged. ``corner_net`` is the shipped ONNX model in the pipeline and the network being trained
     in training, through this one function. Fewer than two bodies give no spine step to scale a window by: their
-    corners are kept."""
+    corners are kept, as they are where the bodies' centres are closer than half a body (no spine's step to scale
+    by: peaks on one body, or on no spine)."""
     quads = np.array([b.corners for b in bodies], np.float64).reshape(-1, 4, 2)
     if len(bodies) < 2:
         return quads
     step = spine_step(np.array([b.centre for b in bodies]))
+    heights = np.linalg.norm(quads[:, 3] - quads[:, 0], axis=1) + np.linalg.norm(quads[:, 2] - quads[:, 1], axis=1)
+    if not np.isfinite(step) or step < 0.25 * np.median(heights):  # half a body: no spine's step, keep the corners
+        return quads
     frames = body_frames(quads.mean(1), [body_angle(q) for q in quads], CORNER_WINDOW, step)
     return corners_from_heatmaps(frames, corner_net(windows_both_ways(film, frames)))
