@@ -304,7 +304,8 @@ def found_text(findings: Any) -> str:
     if findings.view == "frontal":
         major = next((c for c in findings.cobb_angles if c.curve == "major"), None)
         curve = (
-            f", major Cobb angle {major.angle_deg:.0f}° ({major.upper_vertebra}-{major.lower_vertebra})"
+            f", major Cobb angle {major.angle_deg:.0f}° ({major.upper_vertebra}-{major.lower_vertebra}: level names "
+            "not validated)"
             if major
             else ""
         )

@@ -293,3 +293,13 @@ def test_a_film_whose_pixels_are_not_square_keeps_the_first_looks_corners(tmp_pa
     # the corner network learnt on square pixels: 0.2 x 0.25 mm ones would shear its windows
     assert f.models == {"radiograph": "known@0steps"}
     np.testing.assert_allclose([v.corners_px for v in f.vertebrae], bodies, atol=0.05)
+
+
+def test_the_console_line_of_a_frontal_film_says_its_level_names_are_not_validated():
+    from types import SimpleNamespace
+
+    from lumbar.cli import found_text
+
+    major = SimpleNamespace(curve="major", angle_deg=51.3, upper_vertebra="T5", lower_vertebra="T11")
+    findings = SimpleNamespace(view="frontal", cobb_angles=[major], vertebrae=[None] * 17)
+    assert found_text(findings) == "17 vertebrae, major Cobb angle 51° (T5-T11: level names not validated)"
