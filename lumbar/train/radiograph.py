@@ -187,17 +187,27 @@ def figures(examples: list[Example], found: list[np.ndarray]) -> dict:
     }
 
 
+def training_split(
+    data: str, val_fraction: float, seed: int, limit: int | None = None
+) -> tuple[list[Radiograph], list[Radiograph]]:
+    """The training part's radiographs without doubtful landmarks (overlapping quads, angles above 90 degrees),
+    split by patient into training and validation; ``limit`` keeps only that many training films (smoke tests).
+    Every frontal network trained on these films shares this split."""
+    radiographs = [
+        r for r in read_part(Path(data), "training") if not r.faults or r.faults == ("landmark outside the image",)
+    ]
+    train_set, val_set = split_groups(radiographs, val_fraction, seed)
+    if limit:
+        train_set, val_set = train_set[:limit], val_set[: max(2, limit // 4)]
+    return train_set, val_set
+
+
 def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path:
     """Train with validation-SMAPE model selection and early stopping; export ONNX and the record."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log_to(out)
-    radiographs = [
-        r for r in read_part(Path(cfg.data), "training") if not r.faults or r.faults == ("landmark outside the image",)
-    ]
-    train_set, val_set = split_groups(radiographs, cfg.val_fraction, cfg.seed)
-    if cfg.limit:
-        train_set, val_set = train_set[: cfg.limit], val_set[: max(2, cfg.limit // 4)]
+    train_set, val_set = training_split(cfg.data, cfg.val_fraction, cfg.seed, cfg.limit)
     progress.stage("reading the radiographs", total=len(train_set) + len(val_set))
     train_examples, val_examples = [], []
     for r in train_set + val_set:

@@ -3,8 +3,7 @@
 Data and split as the frontal network's (:mod:`lumbar.train.radiograph`: the AASCE 2019 training part, split by
 patient with the same seed, so its validation patients are this network's too; the test part is never read).
 Every step draws windows (:mod:`lumbar.tasks.body_frames`) around the expert's bodies as the frontal network would
-place them: the centre moved by up to a third of a step (its centres are off by 0.07 of a step at the median and
-0.31 at the 99th percentile on the validation films), the tilt by a few degrees, the scale by up to 12%, one window
+place them: the centre moved by up to a third of a step, the tilt by a few degrees, the scale by up to 12%, one window
 in two flipped left to right; then a TorchIO intensity change.
 
 A 2D U-Net (MONAI) gives one heatmap per corner; loss: L1 between the soft-argmax point and the expert's corner
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumbar.datasets.xray_ap import Radiograph, read_image, read_part
+from lumbar.datasets.xray_ap import Radiograph, read_image
 from lumbar.io.write import write_text
 from lumbar.metrics import corner_errors
 from lumbar.models.export import export_onnx
@@ -36,9 +35,9 @@ from lumbar.progress import SILENT, Progress
 from lumbar.tasks.body_frames import MIRRORED_CORNERS, body_angle, frame, refine_corners, spine_step
 from lumbar.tasks.corners import FoundVertebra
 from lumbar.train import EpochLoop, log, log_to
-from lumbar.train.radiograph import intensity_transform, split_groups
+from lumbar.train.radiograph import intensity_transform, training_split
 
-CENTRE_JITTER, MAX_JITTER = 0.1, 0.33  # of a step: the frontal network's centres are off by 0.07 (median)
+CENTRE_JITTER, MAX_JITTER = 0.1, 0.33  # of a step: about as far as the frontal network's centres fall off
 ANGLE_JITTER_DEG = 4.0
 SCALE_JITTER = 0.12
 HEATMAP_SIGMA = 2.0  # window pixels: the Gaussian the heatmaps are pulled towards
@@ -153,12 +152,7 @@ def train_corners(cfg: CornerConfig, progress: Progress = SILENT) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log_to(out)
-    radiographs = [
-        r for r in read_part(Path(cfg.data), "training") if not r.faults or r.faults == ("landmark outside the image",)
-    ]
-    train_set, val_set = split_groups(radiographs, cfg.val_fraction, cfg.seed)
-    if cfg.limit:
-        train_set, val_set = train_set[: cfg.limit], val_set[: max(2, cfg.limit // 4)]
+    train_set, val_set = training_split(cfg.data, cfg.val_fraction, cfg.seed, cfg.limit)
     progress.stage("reading the radiographs", total=len(train_set) + len(val_set))
     films = []
     for r in train_set + val_set:
