@@ -65,6 +65,18 @@ def bootstrap_ci(
     return float(values.mean()), float(lo), float(hi)
 
 
+def exact_rate_ci(events: int, trials: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Clopper-Pearson (1-alpha) interval of a rate seen as ``events`` of ``trials`` independent cases. Where a
+    bootstrap of 0 of 39 gives the point [0, 0], this says the true rate may still be 9%."""
+    if not 0 <= events <= trials or trials == 0:
+        raise ValueError(f"a rate needs 0 <= events <= trials and trials > 0, not {events} of {trials}")
+    from scipy.stats import beta
+
+    low = float(beta.ppf(alpha / 2, events, trials - events + 1)) if events > 0 else 0.0
+    high = float(beta.ppf(1 - alpha / 2, events + 1, trials - events)) if events < trials else 1.0
+    return low, high
+
+
 def bootstrap_metric_ci(
     metric, arrays: list[np.ndarray], groups: np.ndarray, n_boot: int = 1000, seed: int = 0
 ) -> list[float]:

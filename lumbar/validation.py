@@ -28,6 +28,8 @@ class Validation:
     unit: str = ""
     sensitivity: float | None = None
     false_positive_rate: float | None = None
+    false_positive_rate_upper95: float | None = None  # exact 95% bound, each negative patient counted once
+    negative_patients: int = 0  # how many patients the negatives came from, where that bound is given
     precision: float | None = None
     auc: float | None = None
     n_positive: int = 0
@@ -47,6 +49,11 @@ class Validation:
             f"{self.n_positive} {self.positives}, called {self.false_positive_rate:.1%} of the {self.n_negative} "
             f"{self.negatives}"
         )
+        if self.false_positive_rate_upper95 is not None:
+            text += (
+                f" (at most {self.false_positive_rate_upper95:.0%} with 95% confidence, counting each of their "
+                f"{self.negative_patients} patients once)"
+            )
         return text + (f"; {self.precision:.0%} of such calls were the expert's too" if self.precision else "")
 
 

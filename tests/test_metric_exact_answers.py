@@ -17,6 +17,7 @@ from lumbar.metrics import (
     confusion,
     cross_fitted_rates,
     dice,
+    exact_rate_ci,
     expected_calibration_error,
     false_positive_rate,
     grade_metrics,
@@ -317,6 +318,32 @@ def _peaked(pred: np.ndarray, classes: tuple[int, ...], confidence: np.ndarray) 
     probs = np.repeat(((1 - confidence) / (k - 1))[:, None], k, axis=1)
     probs[np.arange(len(pred)), np.searchsorted(classes, pred)] = confidence
     return probs
+
+
+def test_exact_rate_ci_of_none_and_of_all_is_the_closed_form_bound():
+    """0 of n: the upper bound solves (1 - p)^n = 0.025, so p = 1 - 0.025^(1/n) (9.03% for n = 39, the radiograph
+    operating point's negatives); n of n mirrors it; the 99% interval is wider."""
+    assert exact_rate_ci(0, 39) == (0.0, pytest.approx(1 - 0.025 ** (1 / 39), abs=1e-12))
+    assert exact_rate_ci(0, 39)[1] == pytest.approx(0.0903, abs=1e-4)
+    assert exact_rate_ci(24, 24) == (pytest.approx(0.025 ** (1 / 24), abs=1e-12), 1.0)
+    assert exact_rate_ci(0, 39, alpha=0.01)[1] == pytest.approx(1 - 0.005 ** (1 / 39), abs=1e-12)
+
+
+def test_exact_rate_ci_of_one_in_two_and_of_one_in_one_hundred():
+    """1 of 2: the bounds solve p^2 = 0.025 (lower: P(X >= 1) = 1 - (1-p)^2 = 0.025) and (1-p)^2 = 0.025 mirrored;
+    1 of 100 by the binomial sums: P(X >= 1 | p_low) = 0.025 and P(X <= 1 | p_high) = 0.025."""
+    low, high = exact_rate_ci(1, 2)
+    assert low == pytest.approx(1 - math.sqrt(0.975), abs=1e-12)
+    assert high == pytest.approx(math.sqrt(0.975), abs=1e-12)
+    low, high = exact_rate_ci(1, 100)
+    assert 1 - (1 - low) ** 100 == pytest.approx(0.025, abs=1e-9)
+    assert (1 - high) ** 100 + 100 * high * (1 - high) ** 99 == pytest.approx(0.025, abs=1e-9)
+
+
+@pytest.mark.parametrize("events, trials", [(-1, 5), (6, 5), (0, 0)])
+def test_exact_rate_ci_refuses_counts_that_are_no_rate(events, trials):
+    with pytest.raises(ValueError, match="events <= trials"):
+        exact_rate_ci(events, trials)
 
 
 def test_grading_report_of_one_patient_by_hand():

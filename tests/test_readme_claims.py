@@ -1473,6 +1473,7 @@ def radiograph_claims() -> list[Claim]:
         ]
     passage = _in_passage("The targets (median corner error", "on this machine")
     severe = lambda r: r["severe_curve"]["test"]  # noqa: E731
+    negatives = lambda r: severe(r)["false_positive_rate"]  # noqa: E731
     routed = lambda r, k: r["unstated_modality"][k]  # noqa: E731
     claims += [
         Claim(
@@ -1488,6 +1489,23 @@ def radiograph_claims() -> list[Claim]:
             "radiograph: Summary false positives",
             passage,
             lambda r: f"{pct(severe(r)['false_positive_rate']['mean'], 1)} of the {severe(r)['n_negative']} below",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: Summary false positives' patients",
+            passage,
+            lambda r: f"Those {severe(r)['n_negative']} films come from {negatives(r)['patients']} patients",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: Summary false-positive bound by patient",
+            passage,
+            lambda r: (
+                f"no call in {negatives(r)['patients']} patients bounds the true rate only below "
+                f"{pct(negatives(r)['exact_ci95_by_patient'][1])}"
+                if negatives(r)["patients_called"] == 0
+                else "(a patient had a false call)"
+            ),
             ("radiograph",),
         ),
         Claim(
