@@ -19,5 +19,6 @@ for script in (
     "tracking.py",
     "ultrasound.py",
     "back_pain.py",
+    "radiograph_annotation.py",
 ):
     runpy.run_path(str(Path(__file__).parent / script), run_name="__main__")

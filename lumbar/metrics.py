@@ -292,3 +292,23 @@ def corner_errors(truth: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray,
         pixels += list(error)
         relative += list(100 * error / heights[t])
     return np.array(pixels), np.array(relative), len(truth) - len(matched)
+
+
+def similarity_fit(source: np.ndarray, target: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
+    """``points`` (default: ``source``; ``(m, 2)``) moved by the least-squares similarity (scale, rotation, shift; no
+    reflection; Umeyama 1991) that takes ``source`` ``(n, 2)`` onto ``target``: how two annotations of one
+    radiograph, cropped and scaled differently, compare once the crop is taken out."""
+    source, target = np.asarray(source, float), np.asarray(target, float)
+    if source.shape != target.shape or source.ndim != 2 or len(source) < 2:
+        raise ValueError(
+            f"a similarity needs two equal sets of at least 2 points, not {source.shape} and {target.shape}"
+        )
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    s, t = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(t.T @ s / len(source))
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rotation = u @ sign @ vt
+    variance = (s**2).sum() / len(source)
+    scale = float((sigma * np.diag(sign)).sum() / variance) if variance > 0 else 1.0
+    moved = source if points is None else np.asarray(points, float)
+    return scale * (moved - mu_s) @ rotation.T + mu_t

@@ -398,3 +398,56 @@ def test_grading_report_of_one_patient_by_hand():
         assert b["kappa"] == pytest.approx(0.25) and b["kappa_ci95"] == pytest.approx([0.25] * 2)
         assert b["auc"] == pytest.approx(0.75) and b["auc_ci95"] == pytest.approx([0.75] * 2)
         assert b["ece"] == pytest.approx(0.3875)
+
+
+def test_similarity_fit_undoes_a_known_scale_rotation_and_shift():
+    """Target = 1.5 x (source turned by 30 degrees) + (10, -4): the fit lands every point exactly."""
+    from lumbar.metrics import similarity_fit
+
+    source = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 2.0], [0.0, 3.0], [1.0, 7.0]])
+    a = math.radians(30)
+    turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    target = 1.5 * source @ turn.T + [10.0, -4.0]
+    assert np.allclose(similarity_fit(source, target), target, atol=1e-9)
+
+
+def test_similarity_fit_of_a_mirror_image_does_not_reflect():
+    """A mirrored triangle cannot be reached by a similarity: the best fit keeps its handedness, so it misses
+    (the centroids still coincide)."""
+    from lumbar.metrics import similarity_fit
+
+    source = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    target = source * [-1.0, 1.0]
+    fitted = similarity_fit(source, target)
+    assert np.allclose(fitted.mean(0), target.mean(0))
+    assert not np.allclose(fitted, target, atol=1e-3)
+    (ax, ay), (bx, by) = fitted[1] - fitted[0], fitted[2] - fitted[0]
+    cross = ax * by - ay * bx
+    assert cross > 0  # counter-clockwise like the source, while the mirrored target runs clockwise
+
+
+def test_similarity_fit_of_noisy_points_is_the_least_squares_scale():
+    """Points on a line at 0, 1, 2 mapped to 0, 2.2, 3.8: rotation none, scale = sum(s t) / sum(s s) over centred
+    coordinates = (-1 x -2 + 1 x 1.8) / 2 = 1.9, shift onto the target's centroid 2."""
+    from lumbar.metrics import similarity_fit
+
+    source = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    target = np.array([[0.0, 0.0], [2.2, 0.0], [3.8, 0.0]])
+    assert np.allclose(similarity_fit(source, target), [[0.1, 0.0], [2.0, 0.0], [3.9, 0.0]], atol=1e-9)
+
+
+@pytest.mark.parametrize("shapes", [((3, 2), (4, 2)), ((1, 2), (1, 2)), ((3,), (3,))])
+def test_similarity_fit_refuses_sets_it_cannot_pair(shapes):
+    from lumbar.metrics import similarity_fit
+
+    with pytest.raises(ValueError, match="two equal sets"):
+        similarity_fit(np.zeros(shapes[0]), np.zeros(shapes[1]))
+
+
+def test_similarity_fit_moves_other_points_by_the_same_transform():
+    """Fitted on a shifted square (+3, +1, no scale or turn), any other point moves by (+3, +1) too."""
+    from lumbar.metrics import similarity_fit
+
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    moved = similarity_fit(square, square + np.array([3.0, 1.0]), np.array([[5.0, 5.0], [-2.0, 0.5]]))
+    assert np.allclose(moved, [[8.0, 6.0], [1.0, 1.5]], atol=1e-9)

@@ -44,6 +44,7 @@ SOURCES = {
     "radiograph_corners_model": "lumbar/models/weights/radiograph_corners.json",
     "ct": "bench/claims/ct.json",
     "lateral": "bench/claims/radiograph_lateral.json",
+    "annotation": "bench/claims/radiograph_annotation.json",
     "lateral_model": "lumbar/models/weights/radiograph_lateral.json",
     "grading_bench": "bench/claims/grading.json",
     "fusion": "bench/claims/fusion.json",
@@ -1354,6 +1355,45 @@ def lateral_claims() -> list[Claim]:
     ]
 
 
+def annotation_claims() -> list[Claim]:
+    """How far the AASCE expert's corners repeat on the test films that re-crop a training radiograph."""
+    passage = _in_passage("How far below that the expert's", "annotation's own repeatability")
+    level = lambda a: a["level_for_level"]  # noqa: E731
+    network_pct = lambda r: r["results"]["network"]["corner_error_pct_height_median"]  # noqa: E731
+    return [
+        Claim(
+            "radiograph annotation: level for level",
+            passage,
+            lambda a: (
+                f"median {level(a)['corner_pct_height_median_pooled']:.1f}% of a body's height on the "
+                f"{a['pairs_level_for_level']} of {a['pairs']} pairs"
+            ),
+            ("annotation",),
+        ),
+        Claim(
+            "radiograph annotation: all pairs",
+            passage,
+            lambda a: f"{a['all_pairs_corner_pct_height_median_pooled']:.1f}% over all {a['pairs']} pairs",
+            ("annotation",),
+        ),
+        Claim(
+            "radiograph annotation: per pair",
+            passage,
+            lambda a: f"per pair {span(level(a)['corner_pct_height_median_per_pair'], 1)}% level for level",
+            ("annotation",),
+        ),
+        Claim(
+            "radiograph annotation: the network against it",
+            passage,
+            lambda a, r: (
+                f"the network's {network_pct(r):.1f}% is about "
+                f"{network_pct(r) / level(a)['corner_pct_height_median_pooled']:.1f} times"
+            ),
+            ("annotation", "radiograph"),
+        ),
+    ]
+
+
 def radiograph_claims() -> list[Claim]:
     """The frontal radiograph table (the network with and without its second look, and the two no-image guesses),
     its passage and the models rows."""
@@ -2062,6 +2102,7 @@ CLAIMS = [
     *ct_claims(),
     *lateral_claims(),
     *radiograph_claims(),
+    *annotation_claims(),
     *models_claims(),
     *grading_claims(),
     *operating_point_claims(),
