@@ -142,19 +142,25 @@ def load_torch_segmentation(name: str = "segmentation") -> nn.Module:
     return net.eval()
 
 
-def radiograph_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256), outputs: int = RADIOGRAPH_OUTPUTS) -> nn.Module:
-    """2D U-Net (MONAI) from a grey radiograph to the vertebra-centre channel and eight corner offsets (and, for
-    lateral films, a tenth channel: S1's centre). The centre channels start at a 1% prior (CenterNet's
-    initialisation), so the first steps are not spent unlearning 0.5 on every background pixel."""
-    net = UNet(
+def grey_unet(out_channels: int, channels: tuple[int, ...]) -> nn.Module:
+    """The landmark networks' body: a 2D MONAI U-Net from one grey channel, stride 2 per level, one residual unit
+    per level, batch normalisation."""
+    return UNet(
         spatial_dims=2,
         in_channels=1,
-        out_channels=outputs,
+        out_channels=out_channels,
         channels=channels,
         strides=(2,) * (len(channels) - 1),
         num_res_units=1,
         norm="batch",
     )
+
+
+def radiograph_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256), outputs: int = RADIOGRAPH_OUTPUTS) -> nn.Module:
+    """:func:`grey_unet` from a grey radiograph to the vertebra-centre channel and eight corner offsets (and, for
+    lateral films, a tenth channel: S1's centre). The centre channels start at a 1% prior (CenterNet's
+    initialisation), so the first steps are not spent unlearning 0.5 on every background pixel."""
+    net = grey_unet(outputs, channels)
     last = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
     with torch.no_grad():
         last.bias[0] = -4.6
@@ -177,17 +183,9 @@ class BoneDensityNet(nn.Module):
 
 
 def corner_heatmap_net(channels: tuple[int, ...] = (16, 32, 64, 128), corners: int = 4) -> nn.Module:
-    """2D U-Net (MONAI) from a window on one vertebral body to one heatmap per corner (logits; a softmax over the
+    """:func:`grey_unet` from a window on one vertebral body to one heatmap per corner (logits; a softmax over the
     window's pixels places each corner)."""
-    return UNet(
-        spatial_dims=2,
-        in_channels=1,
-        out_channels=corners,
-        channels=channels,
-        strides=(2,) * (len(channels) - 1),
-        num_res_units=1,
-        norm="batch",
-    )
+    return grey_unet(corners, channels)
 
 
 class FusionWeightNet(nn.Module):

@@ -117,3 +117,19 @@ class EpochLoop:
         net.load_state_dict(state["best_weights"])
         net.eval()
         return state
+
+
+def export_image_network(net, name: str, shape: tuple[int, int], out: Path, meta: dict) -> Path:
+    """``out/<name>.onnx`` (one grey image ``(n, 1, *shape)`` in, ``logits`` out, any batch size) and its record
+    ``out/<name>.json``: how every image network trained here ships."""
+    import torch
+
+    from lumbar.io.write import write_text
+    from lumbar.models.export import export_onnx
+
+    path = export_onnx(
+        net, {"image": torch.zeros(1, 1, *shape)}, out / f"{name}.onnx", {"image": {0: "n"}, "logits": {0: "n"}}
+    )
+    write_text(out / f"{name}.json", json.dumps(meta, indent=1))
+    log.info("validation: %s", json.dumps(meta["validation"]))
+    return path

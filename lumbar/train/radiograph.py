@@ -16,7 +16,6 @@ validation Cobb SMAPE is kept; training stops after ``patience`` epochs without 
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from dataclasses import asdict, dataclass, field
@@ -28,16 +27,14 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from lumbar.datasets.xray_ap import Radiograph, read_image, read_part
-from lumbar.io.write import write_text
 from lumbar.labels import FRONTAL_LEVELS
 from lumbar.metrics import corner_errors, smape
-from lumbar.models.export import export_onnx
 from lumbar.models.networks import radiograph_net
 from lumbar.preprocess import RADIOGRAPH_SHAPE, Letterbox
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.cobb import cobb_angles
 from lumbar.tasks.corners import decode_in_image, targets
-from lumbar.train import EpochLoop, log, log_to
+from lumbar.train import EpochLoop, export_image_network, log, log_to
 
 MIRROR = [1, 0, 3, 2]  # a mirrored body's corners: left and right swap
 
@@ -244,12 +241,4 @@ def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path
         "data": "AASCE 2019 frontal spine radiographs (Wu et al., MICCAI 2017), training part only",
         "config": asdict(cfg),
     }
-    path = export_onnx(
-        net,
-        {"image": torch.zeros(1, 1, *RADIOGRAPH_SHAPE)},
-        out / "radiograph.onnx",
-        {"image": {0: "n"}, "logits": {0: "n"}},
-    )
-    write_text(out / "radiograph.json", json.dumps(meta, indent=1))
-    log.info("validation: %s", json.dumps(meta["validation"]))
-    return path
+    return export_image_network(net, "radiograph", RADIOGRAPH_SHAPE, out, meta)

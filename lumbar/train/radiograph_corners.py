@@ -15,7 +15,6 @@ their corners again, and the epoch with the lowest median corner error is kept. 
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from dataclasses import asdict, dataclass, field
@@ -26,15 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from lumbar.datasets.xray_ap import Radiograph, read_image
-from lumbar.io.write import write_text
 from lumbar.metrics import corner_errors
-from lumbar.models.export import export_onnx
 from lumbar.models.networks import corner_heatmap_net
 from lumbar.preprocess import CORNER_WINDOW, normalize_intensity
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.body_frames import MIRRORED_CORNERS, body_angle, frame, refine_corners, spine_step
 from lumbar.tasks.corners import FoundVertebra
-from lumbar.train import EpochLoop, log, log_to
+from lumbar.train import EpochLoop, export_image_network, log, log_to
 from lumbar.train.radiograph import intensity_transform, training_split
 
 CENTRE_JITTER, MAX_JITTER = 0.1, 0.33  # of a step: about as far as the frontal network's centres fall off
@@ -187,13 +184,4 @@ def train_corners(cfg: CornerConfig, progress: Progress = SILENT) -> Path:
         "data": "AASCE 2019 frontal spine radiographs (Wu et al., MICCAI 2017), training part only",
         "config": asdict(cfg),
     }
-    size = CORNER_WINDOW.size
-    path = export_onnx(
-        net,
-        {"image": torch.zeros(1, 1, size, size)},
-        out / "radiograph_corners.onnx",
-        {"image": {0: "n"}, "logits": {0: "n"}},
-    )
-    write_text(out / "radiograph_corners.json", json.dumps(meta, indent=1))
-    log.info("validation: %s", json.dumps(meta["validation"]))
-    return path
+    return export_image_network(net, "radiograph_corners", (CORNER_WINDOW.size,) * 2, out, meta)

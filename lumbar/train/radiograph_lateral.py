@@ -15,7 +15,6 @@ after ``patience`` epochs without one. A run writes ``checkpoint.pt`` (resume), 
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from dataclasses import asdict, dataclass, field
@@ -24,14 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lumbar.io.write import write_text
 from lumbar.metrics import corner_errors
-from lumbar.models.export import export_onnx
 from lumbar.models.networks import radiograph_net
 from lumbar.preprocess import LATERAL_OUTPUTS, LATERAL_SHAPE, Letterbox
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.corners import decode, targets
-from lumbar.train import EpochLoop, log, log_to
+from lumbar.train import EpochLoop, export_image_network, log, log_to
 from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, build_anatomies, render
 from lumbar.train.radiograph import focal_loss, intensity_transform, loss_fn, random_geometry
 
@@ -214,12 +211,4 @@ def train_lateral(cfg: LateralConfig, progress: Progress = SILENT) -> Path:
         "data": "synthetic lateral films from SPIDER mid-sagittal MRI label maps (lumbar/train/lateral_drr.py)",
         "config": asdict(cfg),
     }
-    path = export_onnx(
-        net,
-        {"image": torch.zeros(1, 1, *LATERAL_SHAPE)},
-        out / "radiograph_lateral.onnx",
-        {"image": {0: "n"}, "logits": {0: "n"}},
-    )
-    write_text(out / "radiograph_lateral.json", json.dumps(meta, indent=1))
-    log.info("validation: %s", json.dumps(meta["validation"]))
-    return path
+    return export_image_network(net, "radiograph_lateral", LATERAL_SHAPE, out, meta)
