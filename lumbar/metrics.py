@@ -66,8 +66,9 @@ def bootstrap_ci(
 
 
 def exact_rate_ci(events: int, trials: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Clopper-Pearson (1-alpha) interval of a rate seen as ``events`` of ``trials`` independent cases. Where a
-    bootstrap of 0 of 39 gives the point [0, 0], this says the true rate may still be 9%."""
+    """Clopper-Pearson (1-alpha) interval of a rate seen as ``events`` of ``trials`` independent cases (its upper
+    end at ``alpha = 0.10`` is the one-sided 95% upper bound). Where a bootstrap of 0 of 39 gives the point [0, 0],
+    this says the true rate may still be 9%."""
     if not 0 <= events <= trials or trials == 0:
         raise ValueError(f"a rate needs 0 <= events <= trials and trials > 0, not {events} of {trials}")
     from scipy.stats import beta

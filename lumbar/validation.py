@@ -11,6 +11,7 @@ is validated; everything else stays in the tables, marked "not validated".
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,7 +29,7 @@ class Validation:
     unit: str = ""
     sensitivity: float | None = None
     false_positive_rate: float | None = None
-    false_positive_rate_upper95: float | None = None  # exact 95% bound, each negative patient counted once
+    false_positive_rate_upper95: float | None = None  # exact one-sided 95% bound, each negative patient counted once
     negative_patients: int = 0  # how many patients the negatives came from, where that bound is given
     precision: float | None = None
     auc: float | None = None
@@ -51,8 +52,8 @@ class Validation:
         )
         if self.false_positive_rate_upper95 is not None:
             text += (
-                f" (at most {self.false_positive_rate_upper95:.0%} with 95% confidence, counting each of their "
-                f"{self.negative_patients} patients once)"
+                f" (with 95% confidence at most {math.ceil(100 * self.false_positive_rate_upper95 - 1e-9)}%, counting "
+                f"each of their {self.negative_patients} patients once)"
             )
         return text + (f"; {self.precision:.0%} of such calls were the expert's too" if self.precision else "")
 

@@ -292,22 +292,22 @@ def test_a_basis_with_few_negative_patients_states_the_exact_bound_on_the_false_
 
     fields = {"sensitivity": 0.71, "false_positive_rate": 0.0, "n_positive": 24, "n_negative": 39, "reference": "x"}
     with_bound = Validation(
-        "cobb_major_40", True, 45.5, false_positive_rate_upper95=0.195, negative_patients=17, **fields
+        "cobb_major_40", True, 45.5, false_positive_rate_upper95=0.1615, negative_patients=17, **fields
     )
-    expected = "called 0.0% of the 39 the expert graded normal (at most 20% with 95% confidence, counting each of "
-    assert expected + "their 17 patients once)" in with_bound.basis()
+    expected = "called 0.0% of the 39 the expert graded normal (with 95% confidence at most 17%, counting each of "
+    assert expected + "their 17 patients once)" in with_bound.basis()  # 16.2% rounded up, never down
     assert "95% confidence" not in Validation("cobb_major_40", True, 45.5, **fields).basis()
 
 
 def test_the_shipped_radiograph_record_states_its_bound_over_the_negative_patients():
-    """``bench/radiograph.py --ship`` writes the exact bound over patients: 0 calls in n patients bound the rate
-    at 1 - 0.025^(1/n)."""
+    """``bench/radiograph.py --ship`` writes the exact one-sided 95% bound over patients: 0 calls in n patients
+    bound the rate at 1 - 0.05^(1/n)."""
     from lumbar.validation import load_validation
 
     record = load_validation()["cobb_major_40"]
     assert record.negative_patients > 0 and record.false_positive_rate_upper95 > record.false_positive_rate
     if record.false_positive_rate == 0.0:
-        bound = 1 - 0.025 ** (1 / record.negative_patients)
+        bound = 1 - 0.05 ** (1 / record.negative_patients)
         assert record.false_positive_rate_upper95 == pytest.approx(bound, abs=1e-9)
     assert f"counting each of their {record.negative_patients} patients once" in record.basis()
 

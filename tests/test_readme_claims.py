@@ -1357,9 +1357,10 @@ def lateral_claims() -> list[Claim]:
 
 def annotation_claims() -> list[Claim]:
     """How far the AASCE expert's corners repeat on the test films that re-crop a training radiograph."""
-    passage = _in_passage("How far below that the expert's", "annotation's own repeatability")
+    passage = _in_passage("How far below that the expert's", "not certain either")
     level = lambda a: a["level_for_level"]  # noqa: E731
     network_pct = lambda r: r["results"]["network"]["corner_error_pct_height_median"]  # noqa: E731
+    one_annotation = lambda a: level(a)["corner_pct_height_median_pooled"] / math.sqrt(2)  # noqa: E731
     return [
         Claim(
             "radiograph annotation: level for level",
@@ -1383,12 +1384,21 @@ def annotation_claims() -> list[Claim]:
             ("annotation",),
         ),
         Claim(
+            "radiograph annotation: a perfect corner finder",
+            passage,
+            lambda a: f"would score about {one_annotation(a):.1f}% against one annotation",
+            ("annotation",),
+        ),
+        Claim(
+            "radiograph annotation: pairs a level apart",
+            passage,
+            lambda a: f"In the other {a['pairs'] - a['pairs_level_for_level']} of the {a['pairs']} pairs",
+            ("annotation",),
+        ),
+        Claim(
             "radiograph annotation: the network against it",
             passage,
-            lambda a, r: (
-                f"the network's {network_pct(r):.1f}% is about "
-                f"{network_pct(r) / level(a)['corner_pct_height_median_pooled']:.1f} times"
-            ),
+            lambda a, r: f"the network's {network_pct(r):.1f}% is about {network_pct(r) / one_annotation(a):.1f} times",
             ("annotation", "radiograph"),
         ),
     ]
@@ -1541,8 +1551,8 @@ def radiograph_claims() -> list[Claim]:
             "radiograph: Summary false-positive bound by patient",
             passage,
             lambda r: (
-                f"no call in {negatives(r)['patients']} patients bounds the true rate only below "
-                f"{pct(negatives(r)['exact_ci95_by_patient'][1])}"
+                f"no call in {negatives(r)['patients']} patients can only say that the true rate is below "
+                f"{math.ceil(100 * negatives(r)['upper95_by_patient'] - 1e-9)}%"
                 if negatives(r)["patients_called"] == 0
                 else "(a patient had a false call)"
             ),
@@ -1578,6 +1588,20 @@ def radiograph_claims() -> list[Claim]:
             "radiograph: Summary withheld by flags",
             passage,
             lambda r: f"withhold the Summary of {r['summary_withheld_by_flags']} of the {r['test_images']} test films",
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: flags against the films' errors",
+            passage,
+            lambda r: "{flagged_with_errors} of the {flagged} flagged films".format(**r["flags_against_errors"]),
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: unflagged films with errors",
+            passage,
+            lambda r: "so do {unflagged_with_errors} of the {unflagged} films without a flag".format(
+                **r["flags_against_errors"]
+            ),
             ("radiograph",),
         ),
         Claim(
