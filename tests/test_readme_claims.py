@@ -1521,7 +1521,7 @@ def radiograph_claims() -> list[Claim]:
                 ("radiograph",),
             ),
         ]
-    passage = _in_passage("The targets (median corner error", "on this machine")
+    passage = _in_passage("The targets (median corner error", "for both networks")
     severe = lambda r: r["severe_curve"]["test"]  # noqa: E731
     negatives = lambda r: severe(r)["false_positive_rate"]  # noqa: E731
     routed = lambda r, k: r["unstated_modality"][k]  # noqa: E731
