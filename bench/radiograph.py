@@ -16,7 +16,8 @@ patients, up to 12 films each: resampling films would overstate how sure a figur
   smallest that calls at most 5% of the expert's < 40 degree films among the validation radiographs (training part,
   patients held out of training); sensitivity and false-positive rate measured on the test images, the latter with its
   exact one-sided 95% upper bound over patients, each counted once and called where any of its films is. Both on the
-  films without review flags, the only films a Summary is stated for. ``--ship``
+  films without review flags, the only films a Summary is stated for, beside the mean training spine's call on the same
+  films (the trivial baseline: one curve for every film). ``--ship``
   writes it to ``lumbar/validation.json`` (section radiographs);
 * time per radiograph (find + decode, 2 threads) on this machine; how many films the pipeline's review flags on
   the bodies found (count, gaps, bodies too close, weak scores) leave without a Summary;
@@ -114,29 +115,31 @@ def name_shifts(truth: np.ndarray, found: np.ndarray, names: list[str]) -> dict[
     return shifts
 
 
-def detection_errors(truth: np.ndarray, found: np.ndarray) -> int:
-    """Bodies wrong on a film: the expert's bodies with no found centre within half their height (wherever they lie:
-    an L5 missed while a cervical body was found above T1 is the commonest), and found bodies with no expert centre
-    within half the median height between the expert's top and bottom body (a cervical body or the sacrum found
-    beyond them is no error of its own)."""
-    centres, heights = truth.mean(1), np.linalg.norm(truth[:, 3] - truth[:, 0], axis=1)
-    if not len(found):
-        return len(truth)
-    ours = found.mean(1)
+def wrong_bodies(truth: np.ndarray, found: np.ndarray, missed: int) -> dict:
+    """What is wrong with a film's bodies: ``missed`` expert bodies (as :func:`corner_errors` counts them) and found
+    bodies with no expert centre within half the median body height between the expert's top and bottom body (a
+    cervical body or the sacrum found beyond them is no error of its own); and whether L5 was missed while a body was
+    found above T1 (the count shifted up a level, which no flag on the bodies' spacing can see)."""
+    centres = truth.mean(1)
+    half = np.median(side_heights(truth)) / 2
+    ours = found.mean(1) if len(found) else np.zeros((0, 2))
     distance = np.linalg.norm(centres[:, None] - ours[None], axis=2)
-    missed = distance.min(1) > heights / 2
-    extra = (distance.min(0) > np.median(heights) / 2) & (ours[:, 1] > centres[0, 1]) & (ours[:, 1] < centres[-1, 1])
-    return int(missed.sum() + extra.sum())
+    inside = (ours[:, 1] > centres[0, 1]) & (ours[:, 1] < centres[-1, 1])
+    extra = int(((distance.min(0) > half) & inside).sum()) if len(ours) else 0
+    l5_missed = not len(ours) or distance[-1].min() > half
+    return {"errors": missed + extra, "shifted_up": bool(l5_missed and (ours[:, 1] < centres[0, 1] - half).any())}
 
 
 def flag_check(rows: list[dict], flags: list[list[str]]) -> dict:
     """How the review flags (judged without the expert) sit against the films' real detection errors."""
-    wrong = [row["detection_errors"] > 0 for row in rows]
+    wrong = [row["wrong_bodies"]["errors"] > 0 for row in rows]
+    shifted = [row["wrong_bodies"]["shifted_up"] for row in rows]
     flagged = [bool(f) for f in flags]
     return {
         "flagged_with_errors": int(sum(w and f for w, f in zip(wrong, flagged))),
         "flagged": int(sum(flagged)),
         "unflagged_with_errors": int(sum(w and not f for w, f in zip(wrong, flagged))),
+        "unflagged_shifted_up": int(sum(s and not f for s, f in zip(shifted, flagged))),
         "unflagged": int(sum(not f for f in flagged)),
     }
 
@@ -151,7 +154,7 @@ def rows_for(radiographs: list[Radiograph], corners: list[np.ndarray], names: li
                 "patient": r.group,
                 "found": len(c),
                 "missed": missed,
-                "detection_errors": detection_errors(r.corners, c),
+                "wrong_bodies": wrong_bodies(r.corners, c, missed),
                 "name_shifts": name_shifts(r.corners, c, n),
                 "corner_px": px.tolist(),
                 "corner_pct": pct.tolist(),
@@ -324,6 +327,10 @@ def main() -> None:
             "validation_images_without_flags": len(val_rows),
             "test_images_without_flags": len(stated),
             "test": operating_point(stated, SEVERE_DEG + margin),
+            # the trivial baseline on the same films: the mean training spine's angles, the same curve on every film
+            "mean_training_spine": operating_point(
+                [row for row, f in zip(baseline_rows, flags) if not f], SEVERE_DEG + margin
+            ),
         }
     payload["unstated_modality"] = routing(test, model)
     payload["rows"] = rows
@@ -348,7 +355,8 @@ def main() -> None:
     check = payload["flags_against_errors"]
     print(
         f"flagged films with a body missed or one found that is none: {check['flagged_with_errors']} of "
-        f"{check['flagged']}; unflagged: {check['unflagged_with_errors']} of {check['unflagged']}"
+        f"{check['flagged']}; unflagged: {check['unflagged_with_errors']} of {check['unflagged']} "
+        f"({check['unflagged_shifted_up']} with L5 missed and a body found above T1)"
     )
     if "severe_curve" in payload:
         print(json.dumps(payload["severe_curve"], indent=1))

@@ -1524,6 +1524,7 @@ def radiograph_claims() -> list[Claim]:
     passage = _in_passage("The targets (median corner error", "for both networks")
     severe = lambda r: r["severe_curve"]["test"]  # noqa: E731
     negatives = lambda r: severe(r)["false_positive_rate"]  # noqa: E731
+    baseline = lambda r: r["severe_curve"]["mean_training_spine"]  # noqa: E731
     routed = lambda r, k: r["unstated_modality"][k]  # noqa: E731
     claims += [
         Claim(
@@ -1599,8 +1600,17 @@ def radiograph_claims() -> list[Claim]:
         Claim(
             "radiograph: unflagged films with errors",
             passage,
-            lambda r: "so do {unflagged_with_errors} of the {unflagged} films without a flag".format(
-                **r["flags_against_errors"]
+            lambda r: (
+                "so do {unflagged_with_errors} of the {unflagged} films without a flag, {unflagged_shifted_up} of them"
+            ).format(**r["flags_against_errors"]),
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: the trivial baseline's call",
+            passage,
+            lambda r: (
+                f"curve for every film, finds {pct(baseline(r)['sensitivity']['mean'])} of the "
+                f"{baseline(r)['n_positive']}"
             ),
             ("radiograph",),
         ),

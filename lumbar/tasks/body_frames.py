@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.preprocess import CORNER_WINDOW, Window
+from lumbar.tasks.cobb import side_heights
 from lumbar.tasks.corners import FoundVertebra
 
 Network = Callable[[np.ndarray], np.ndarray]  # a batch of windows (n, 1, size, size) in, logits out
@@ -138,8 +139,7 @@ def refine_corners(film: np.ndarray, bodies: list[FoundVertebra], corner_net: Ne
     if len(bodies) < 2:
         return quads
     step = spine_step(np.array([b.centre for b in bodies]))
-    heights = np.linalg.norm(quads[:, 3] - quads[:, 0], axis=1) + np.linalg.norm(quads[:, 2] - quads[:, 1], axis=1)
-    if not np.isfinite(step) or step < 0.25 * np.median(heights):  # half a body: no spine's step, keep the corners
+    if not np.isfinite(step) or step < 0.5 * np.median(side_heights(quads)):  # half a body: no spine's step
         return quads
     frames = body_frames(quads.mean(1), [body_angle(q) for q in quads], CORNER_WINDOW, step)
     return corners_from_heatmaps(frames, corner_net(windows_both_ways(film, frames)))
