@@ -554,6 +554,17 @@ def require_train_extra() -> None:
         )
 
 
+def _channels(text: str) -> tuple[int, ...]:
+    """``16,32,64,128,256`` -> a tuple of five positive widths, or an InputError naming the option."""
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 5 or min(widths) < 1:
+        raise InputError(f"--channels {text!r}: expected five positive integers, comma-separated")
+    return widths
+
+
 @train_app.command("segmentation")
 @friendly_errors
 def train_segmentation_cmd(
@@ -569,6 +580,8 @@ def train_segmentation_cmd(
     ),
     init: Path = typer.Option(None, help="Start from these weights (a segmentation .pt) instead of random ones."),
     lr: float = typer.Option(2e-3, min=0.0, help="Peak learning rate (lower it when fine-tuning with --init)."),
+    channels: str = typer.Option("16,32,64,128,256", help="U-Net channels per level, comma-separated (5 levels)."),
+    patience: int = typer.Option(8, min=1, help="Stop after this many validations (every 250 steps) without gain."),
 ) -> None:
     """Train the sagittal segmentation network (disc, vertebra, canal)."""
     require_train_extra()
@@ -587,6 +600,8 @@ def train_segmentation_cmd(
         synthetic_fraction=synthetic_fraction,
         init=str(init) if init else None,
         lr=lr,
+        channels=_channels(channels),
+        patience=patience,
     )
     if init and not init.is_file():
         raise InputError(f"{init}: weights to start from not found")

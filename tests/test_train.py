@@ -99,3 +99,12 @@ def test_fine_tuning_starts_from_the_given_weights(png_layout, tmp_path):
     start = {k: v.float() for k, v in torch.load(first / "segmentation.pt").items()}
     end = {k: v.float() for k, v in torch.load(tuned / "segmentation.pt").items()}
     assert start.keys() == end.keys() and all(torch.equal(start[k], end[k]) for k in start)  # lr 0: unchanged
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device (a GPU run resumes)")
+def test_training_resumes_on_a_cuda_device(png_layout, tmp_path):
+    """On a GPU the checkpoint's tensors are loaded onto the device, random-generator states included."""
+    out = tmp_path / "run"
+    train_segmentation(tiny_config(png_layout, out, steps=2))
+    train_segmentation(tiny_config(png_layout, out, steps=3))
+    assert "resumed at step 2" in (out / "train.log").read_text()

@@ -141,8 +141,9 @@ def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> 
         model.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
         scheduler.load_state_dict(saved["scheduler"])
-        g.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])  # TorchIO's synthesis draws from the global generator
+        # map_location moved every tensor to the device; generator states are CPU byte tensors whatever the device
+        g.set_state(saved["generator"].cpu())
+        torch.set_rng_state(saved["torch_rng"].cpu())  # TorchIO's synthesis draws from the global generator
         state = saved["state"]
         log.info("resumed at step %d (best %.4f)", state["step"], state["best"])
 
