@@ -31,6 +31,8 @@ class Validation:
     false_positive_rate: float | None = None
     false_positive_rate_upper95: float | None = None  # exact one-sided 95% bound, each negative patient counted once
     negative_patients: int = 0  # how many patients the negatives came from, where that bound is given
+    # The rate's 95% CI by patient bootstrap at the point chosen on all patients (in sample), where recorded
+    false_positive_rate_ci95: tuple[float, float] | None = None
     precision: float | None = None
     auc: float | None = None
     n_positive: int = 0
@@ -55,6 +57,9 @@ class Validation:
                 f" (with 95% confidence at most {math.ceil(100 * self.false_positive_rate_upper95 - 1e-9)}%, counting "
                 f"each of their {self.negative_patients} patients once)"
             )
+        elif self.false_positive_rate_ci95 is not None:
+            low, high = self.false_positive_rate_ci95
+            text += f" (95% CI by patient {low:.1%} to {high:.1%}, at the point chosen on all of them)"
         return text + (f"; {self.precision:.0%} of such calls were the expert's too" if self.precision else "")
 
 
@@ -98,6 +103,8 @@ def load_validation(path: str | None = None) -> dict[str, Validation]:
         for name, entry in section.get("findings", {}).items():
             shared = ("name", "reference", "model_sha256")
             fields = {k: entry[k] for k in Validation.__dataclass_fields__ if k in entry and k not in shared}
+            if interval := entry.get("in_sample_ci95", {}).get("false_positive_rate"):
+                fields["false_positive_rate_ci95"] = (float(interval[0]), float(interval[1]))
             if name in out:
                 raise ValueError(f"{record}: finding {name!r} is recorded twice; each finding needs its own name")
             out[name] = Validation(

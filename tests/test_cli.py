@@ -127,3 +127,15 @@ def test_info_describes_a_cine_as_frames_over_time(tmp_path):
     described = json.loads(result.output)
     assert described["frames"] == 5 and described["frame_shape"] == [40, 48] and described["modality"] == "RF"
     assert described["frame_rate_hz"] == pytest.approx(10.0) and described["duration_s"] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("channels", ["16,32,64", "16,32,x,128,256", "0,32,64,128,256", ""])
+def test_train_segmentation_refuses_bad_channels_in_one_line(tmp_path, phantom, channels):
+    images, _ = _png_folder(tmp_path, phantom)
+    result = runner.invoke(
+        app,
+        ["train", "segmentation", "--data", str(images.parent), "-o", str(tmp_path / "run"), "--channels", channels],
+    )
+    assert result.exit_code == 2, result.output
+    assert "--channels" in result.output and "five positive integers" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()

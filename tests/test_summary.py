@@ -329,3 +329,44 @@ def test_a_record_without_a_statement_rule_states_nothing_and_stops_nothing():
     }
     statements = summarise_with(validation, [_disc("L3/L4", slip=6.0)])[0]
     assert [(s.level, s.finding) for s in statements] == [("L3/L4", "slip")]
+
+
+def test_a_grade_statement_gives_its_false_positive_rate_with_the_patient_ci_from_the_record(tmp_path):
+    """``in_sample_ci95`` of a record (patient bootstrap at the point chosen on all patients) reaches the basis
+    sentence, so that a reader sees how far the measured rate could be off; a record without it says nothing more."""
+    import json
+
+    from lumbar.validation import load_validation
+
+    entry = {
+        "validated": True,
+        "threshold": 0.8,
+        "sensitivity": 0.19,
+        "false_positive_rate": 0.049,
+        "precision": 0.71,
+        "n_positive": 963,
+        "n_negative": 1509,
+        "in_sample_ci95": {"false_positive_rate": [0.022, 0.0596]},
+    }
+    path = tmp_path / "validation.json"
+    path.write_text(json.dumps({"grades": {"short_reference": "x", "findings": {"endplate_upper": entry}}}))
+    record = load_validation(str(path))["endplate_upper"]
+    assert record.false_positive_rate_ci95 == (0.022, 0.0596)
+    assert "called 4.9% of the 1509 the expert graded normal (95% CI by patient 2.2% to 6.0%, at the point chosen" in (
+        record.basis()
+    )
+    del entry["in_sample_ci95"]
+    bare = tmp_path / "bare.json"  # records are read once per path
+    bare.write_text(json.dumps({"grades": {"short_reference": "x", "findings": {"endplate_upper": entry}}}))
+    assert "CI" not in load_validation(str(bare))["endplate_upper"].basis()
+
+
+def test_every_validated_grade_in_the_shipped_record_states_its_patient_ci():
+    from lumbar.validation import load_validation
+
+    grades = [r for r in load_validation().values() if r.validated and r.false_positive_rate_upper95 is None]
+    assert grades
+    for record in grades:
+        low, high = record.false_positive_rate_ci95
+        assert low <= record.false_positive_rate <= high + 0.02 and "95% CI by patient" in record.basis()
+    assert all(r.false_positive_rate_ci95[1] > 0.05 for r in grades)  # as the README says: a rate, not a bound
