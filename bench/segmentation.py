@@ -171,6 +171,7 @@ def main() -> None:
         table.add_row("slices with every disc found", f"{100 * acc['slices_all_discs_found']:.1f}%")
         table.add_row("  ... and no extra disc", f"{100 * acc['slices_exact_disc_count']:.1f}%")
         table.add_row("slices whose lowest disc is named L5/S1", f"{100 * acc['slices_lowest_disc_named_l5s1']:.1f}%")
+        table.add_row("  ... not, and no review flag", str(acc["slices_lowest_disc_misnamed_unflagged"]))
     Console().print(table)
     if acc and acc["slices_lowest_disc_not_named_l5s1"]:
         print("lowest disc not named L5/S1 on:", ", ".join(acc["slices_lowest_disc_not_named_l5s1"]))

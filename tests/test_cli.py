@@ -75,6 +75,8 @@ def test_evaluate_segmentation_writes_json(tmp_path, phantom):
     assert report["summary"]["disc"]["precision"] == overlap / sum(r["predicted_px"] for r in rows)
     assert report["summary"]["disc"]["recall"] == overlap / sum(r["truth_px"] for r in rows)
     assert report["summary"]["discs"]["truth"] >= 3 * 5
+    unflagged = [r for r in report["images"] if r["lowest_disc_named_l5s1"] is False and not r["flags"]]
+    assert report["summary"]["slices_lowest_disc_misnamed_unflagged"] == len(unflagged)
 
 
 def test_demo_writes_a_study_and_results(tmp_path):

@@ -558,6 +558,12 @@ def segmentation_claims() -> list[Claim]:
         ),
         Claim("level labelling: slices where it is not", labelling, lowest_not_l5s1, ("segmentation",)),
         Claim(
+            "level labelling: misnamed without a review flag",
+            labelling,
+            lambda s: f"and {acc(s)['slices_lowest_disc_misnamed_unflagged']} of them carry no review flag",
+            ("segmentation",),
+        ),
+        Claim(
             "level labelling: mid-sagittal slices",
             labelling,
             lambda m: f"{sum(s['n'] for s in m['summary'].values())} mid-sagittal slices below",

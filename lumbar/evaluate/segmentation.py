@@ -171,6 +171,10 @@ def evaluate_folder(
     summary["slices_exact_disc_count"] = float(np.mean([r["exact_disc_count"] for r in rows]))
     named = [r["lowest_disc_named_l5s1"] for r in rows if r["lowest_disc_named_l5s1"] is not None]
     summary["slices_lowest_disc_named_l5s1"] = float(np.mean(named)) if named else float("nan")
+    # The failure that matters most: every name wrong and nothing asking for a review.
+    summary["slices_lowest_disc_misnamed_unflagged"] = sum(
+        r["lowest_disc_named_l5s1"] is False and not r["flags"] for r in rows
+    )
     return {"summary": summary, "images": rows}
 
 
@@ -196,4 +200,5 @@ def summary_table(report: dict):
     table.add_row(
         "slices whose lowest disc is named L5/S1", f"{100 * s['slices_lowest_disc_named_l5s1']:.1f}%", "", "", ""
     )
+    table.add_row("  ... not, and no review flag", str(s["slices_lowest_disc_misnamed_unflagged"]), "", "", "")
     return table
