@@ -59,7 +59,7 @@ class Validation:
             )
         elif self.false_positive_rate_ci95 is not None:
             low, high = self.false_positive_rate_ci95
-            text += f" (95% CI by patient {low:.1%} to {high:.1%}, at the point chosen on all of them)"
+            text += f" (95% CI by patient {low:.1%} to {high:.1%}, in sample: the point chosen on all patients)"
         return text + (f"; {self.precision:.0%} of such calls were the expert's too" if self.precision else "")
 
 
