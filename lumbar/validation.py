@@ -59,7 +59,10 @@ class Validation:
             )
         elif self.false_positive_rate_ci95 is not None:
             low, high = self.false_positive_rate_ci95
-            text += f" (95% CI by patient {low:.1%} to {high:.1%}, in sample: the point chosen on all patients)"
+            text += (
+                f" (at the point chosen on all patients, in sample, the rate's 95% CI by patient is {low:.1%} to "
+                f"{high:.1%})"
+            )
         return text + (f"; {self.precision:.0%} of such calls were the expert's too" if self.precision else "")
 
 
@@ -90,6 +93,23 @@ def high_specificity_points(model_sha256: str, path: str | None = None) -> dict[
     }
 
 
+def _rate_interval(entry: dict, where: str) -> tuple[float, float] | None:
+    """The false-positive rate's in-sample CI of a record, if it gives one that can be stated (two finite rates,
+    low first; a bootstrap without negatives gives NaN: nothing to state); anything else is a broken record."""
+    interval = (entry.get("in_sample_ci95") or {}).get("false_positive_rate")
+    if interval is None:
+        return None
+    try:
+        low, high = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: in_sample_ci95.false_positive_rate must be two rates, not {interval!r}") from None
+    if math.isnan(low) or math.isnan(high):
+        return None
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"{where}: in_sample_ci95.false_positive_rate {interval!r} is not an interval of rates")
+    return low, high
+
+
 @cache
 def load_validation(path: str | None = None) -> dict[str, Validation]:
     """Every finding's record, by name (measured findings and model grades); empty when none ships."""
@@ -103,8 +123,8 @@ def load_validation(path: str | None = None) -> dict[str, Validation]:
         for name, entry in section.get("findings", {}).items():
             shared = ("name", "reference", "model_sha256")
             fields = {k: entry[k] for k in Validation.__dataclass_fields__ if k in entry and k not in shared}
-            if interval := entry.get("in_sample_ci95", {}).get("false_positive_rate"):
-                fields["false_positive_rate_ci95"] = (float(interval[0]), float(interval[1]))
+            if (interval := _rate_interval(entry, f"{record}: finding {name!r}")) is not None:
+                fields["false_positive_rate_ci95"] = interval
             if name in out:
                 raise ValueError(f"{record}: finding {name!r} is recorded twice; each finding needs its own name")
             out[name] = Validation(

@@ -75,8 +75,20 @@ def test_evaluate_segmentation_writes_json(tmp_path, phantom):
     assert report["summary"]["disc"]["precision"] == overlap / sum(r["predicted_px"] for r in rows)
     assert report["summary"]["disc"]["recall"] == overlap / sum(r["truth_px"] for r in rows)
     assert report["summary"]["discs"]["truth"] >= 3 * 5
-    unflagged = [r for r in report["images"] if r["lowest_disc_named_l5s1"] is False and not r["flags"]]
-    assert report["summary"]["slices_lowest_disc_misnamed_unflagged"] == len(unflagged)
+    assert report["summary"]["slices_lowest_disc_misnamed_unflagged"] == 0  # the phantom's names are right
+
+
+def test_only_misnamed_slices_without_a_flag_count_as_silent():
+    from lumbar.evaluate.segmentation import misnamed_unflagged
+
+    rows = [
+        {"lowest_disc_named_l5s1": False, "flags": []},  # silent: counted
+        {"lowest_disc_named_l5s1": False, "flags": ["the lowest disc found does not look like L5/S1"]},
+        {"lowest_disc_named_l5s1": True, "flags": []},
+        {"lowest_disc_named_l5s1": None, "flags": []},  # no reference disc on the slice
+        {"lowest_disc_named_l5s1": False, "flags": []},
+    ]
+    assert misnamed_unflagged(rows) == 2 and misnamed_unflagged([]) == 0
 
 
 def test_demo_writes_a_study_and_results(tmp_path):

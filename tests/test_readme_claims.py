@@ -523,6 +523,12 @@ def segmentation_claims() -> list[Claim]:
         patients = sorted({name.split("_")[0] for name in slices})
         return f"the {len(slices)} slices where it is not are all patient {english_list(patients)}'s"
 
+    def unflagged_text(a: dict) -> str:
+        n, of = a["slices_lowest_disc_misnamed_unflagged"], len(a["slices_lowest_disc_not_named_l5s1"])
+        if n == 0:
+            return "and each of them carries a review flag"
+        return "and none of them carries a review flag" if n == of else f"and {n} of them carry no review flag"
+
     claims = [
         Claim("segmentation: patients", heading, lambda s: f"({acc(s)['n_patients']} patients", ("segmentation",)),
         Claim("segmentation: slices", heading, lambda s: f"{acc(s)['n_images']} T2 SPACE slices", ("segmentation",)),
@@ -560,7 +566,7 @@ def segmentation_claims() -> list[Claim]:
         Claim(
             "level labelling: misnamed without a review flag",
             labelling,
-            lambda s: f"and {acc(s)['slices_lowest_disc_misnamed_unflagged']} of them carry no review flag",
+            lambda s: unflagged_text(acc(s)),
             ("segmentation",),
         ),
         Claim(

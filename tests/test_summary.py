@@ -1,5 +1,7 @@
 """The Summary states only validated findings, beyond their operating points, and nothing for a gated image."""
 
+import pytest
+
 from lumbar.findings import Disc, DiscMeasurements, Grade, Stenosis
 from lumbar.tasks.measurements import meyerding_grade
 from lumbar.validation import Validation
@@ -352,8 +354,9 @@ def test_a_grade_statement_gives_its_false_positive_rate_with_the_patient_ci_fro
     path.write_text(json.dumps({"grades": {"short_reference": "x", "findings": {"endplate_upper": entry}}}))
     record = load_validation(str(path))["endplate_upper"]
     assert record.false_positive_rate_ci95 == (0.022, 0.0596)
-    assert "called 4.9% of the 1509 the expert graded normal (95% CI by patient 2.2% to 6.0%, in sample: the point" in (
-        record.basis()
+    assert (
+        "called 4.9% of the 1509 the expert graded normal (at the point chosen on all patients, in sample, the rate's "
+        "95% CI by patient is 2.2% to 6.0%)" in record.basis()
     )
     del entry["in_sample_ci95"]
     bare = tmp_path / "bare.json"  # records are read once per path
@@ -368,5 +371,42 @@ def test_every_validated_grade_in_the_shipped_record_states_its_patient_ci():
     assert grades
     for record in grades:
         low, high = record.false_positive_rate_ci95
-        assert low <= record.false_positive_rate <= high + 0.02 and "95% CI by patient" in record.basis()
+        assert 0 <= low < high <= 1 and "the rate's 95% CI by patient" in record.basis()
     assert all(r.false_positive_rate_ci95[1] > 0.05 for r in grades)  # as the README says: a rate, not a bound
+
+
+@pytest.mark.parametrize(
+    ("interval", "problem"),
+    [
+        (None, None),
+        ([float("nan"), float("nan")], None),
+        ([0.02], "two rates"),
+        (["a", "b"], "two rates"),
+        ([0.06, 0.02], "not an interval"),
+        ([-0.1, 0.2], "not an interval"),
+    ],
+)
+def test_a_record_without_a_statable_ci_states_none_and_a_broken_one_is_refused(tmp_path, interval, problem):
+    """No CI (or a bootstrap without negatives: NaN) adds nothing to the sentence; a malformed one is a broken
+    record, named, never printed as 'nan%' or read as a different interval."""
+    import json
+
+    from lumbar.validation import load_validation
+
+    entry = {
+        "validated": True,
+        "threshold": 0.8,
+        "sensitivity": 0.2,
+        "false_positive_rate": 0.04,
+        "n_positive": 10,
+        "n_negative": 100,
+        "in_sample_ci95": {"false_positive_rate": interval},
+    }
+    path = tmp_path / f"validation_{problem}.json"
+    path.write_text(json.dumps({"grades": {"short_reference": "x", "findings": {"bulging": entry}}}))
+    if problem:
+        with pytest.raises(ValueError, match=f"'bulging'.*{problem}"):
+            load_validation(str(path))
+    else:
+        record = load_validation(str(path))["bulging"]
+        assert record.false_positive_rate_ci95 is None and "CI" not in record.basis() and "nan" not in record.basis()

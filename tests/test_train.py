@@ -32,19 +32,16 @@ def png_layout(tmp_path_factory):
 
 
 def tiny_config(data, out, steps, **changes):
-    return SegmentationConfig(
-        data=str(data),
-        out=str(out),
-        steps=steps,
-        batch_size=2,
-        patch=(64, 64),
-        val_every=2,
-        channels=(4, 8, 16),
-        spacing_mm=2.0,
-        target_mm=4.0,
-        synthetic_fraction=0.5,  # the label-map synthesis path too, resumed with its random state
-        **changes,
-    )
+    settings = {
+        "batch_size": 2,
+        "patch": (64, 64),
+        "val_every": 2,
+        "channels": (4, 8, 16),
+        "spacing_mm": 2.0,
+        "target_mm": 4.0,
+        "synthetic_fraction": 0.5,  # the label-map synthesis path too, resumed with its random state
+    }
+    return SegmentationConfig(data=str(data), out=str(out), steps=steps, **{**settings, **changes})
 
 
 def test_png_layout_loads_by_patient_and_splits_without_overlap(png_layout):
@@ -99,6 +96,15 @@ def test_fine_tuning_starts_from_the_given_weights(png_layout, tmp_path):
     start = {k: v.float() for k, v in torch.load(first / "segmentation.pt").items()}
     end = {k: v.float() for k, v in torch.load(tuned / "segmentation.pt").items()}
     assert start.keys() == end.keys() and all(torch.equal(start[k], end[k]) for k in start)  # lr 0: unchanged
+
+
+def test_resuming_with_other_channels_is_refused_in_one_line(png_layout, tmp_path):
+    from lumbar.errors import InputError
+
+    out = tmp_path / "run"
+    train_segmentation(tiny_config(png_layout, out, steps=2))
+    with pytest.raises(InputError, match="trained with --channels 4,8,16"):
+        train_segmentation(tiny_config(png_layout, out, steps=3, channels=(8, 16, 32)))
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device (a GPU run resumes)")

@@ -171,11 +171,14 @@ def evaluate_folder(
     summary["slices_exact_disc_count"] = float(np.mean([r["exact_disc_count"] for r in rows]))
     named = [r["lowest_disc_named_l5s1"] for r in rows if r["lowest_disc_named_l5s1"] is not None]
     summary["slices_lowest_disc_named_l5s1"] = float(np.mean(named)) if named else float("nan")
-    # The failure that matters most: every name wrong and nothing asking for a review.
-    summary["slices_lowest_disc_misnamed_unflagged"] = sum(
-        r["lowest_disc_named_l5s1"] is False and not r["flags"] for r in rows
-    )
+    summary["slices_lowest_disc_misnamed_unflagged"] = misnamed_unflagged(rows)
     return {"summary": summary, "images": rows}
+
+
+def misnamed_unflagged(rows: list[dict]) -> int:
+    """Slices whose lowest disc is not the reference's L5/S1 and that carry no review flag: the failure that matters
+    most, names off with nothing asking for a look (a slice without reference discs, None, is not counted)."""
+    return sum(row["lowest_disc_named_l5s1"] is False and not row["flags"] for row in rows)
 
 
 def summary_table(report: dict):

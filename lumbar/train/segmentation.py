@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from monai.losses import DiceCELoss
 
+from lumbar.errors import InputError
 from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import STRUCTURE_NAMES
 from lumbar.models.networks import segmentation_net
@@ -138,6 +139,12 @@ def train_segmentation(cfg: SegmentationConfig, progress: Progress = SILENT) -> 
     checkpoint = out_dir / "checkpoint.pt"
     if checkpoint.is_file():
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        trained = tuple(saved.get("config", {}).get("channels", cfg.channels))
+        if trained != tuple(cfg.channels):
+            raise InputError(
+                f"{checkpoint}: this run was trained with --channels {','.join(map(str, trained))}; resume it with "
+                "those channels, or give another --out for a new run"
+            )
         model.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
         scheduler.load_state_dict(saved["scheduler"])
