@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SOURCES = {
     "segmentation": "bench/claims/segmentation.json",
+    "seg_long": "bench/claims/segmentation_seg_long.json",
+    "seg_long_b16": "bench/claims/segmentation_seg_long_b16.json",
+    "seg_long_wide": "bench/claims/segmentation_seg_long_wide.json",
     "external": "bench/claims/external_segmentation.json",
     "ensemble": "bench/claims/grading_ensemble.json",
     "midsag": "bench/claims/midsag_levels.json",
@@ -523,6 +526,9 @@ def segmentation_claims() -> list[Claim]:
         patients = sorted({name.split("_")[0] for name in slices})
         return f"the {len(slices)} slices where it is not are all patient {english_list(patients)}'s"
 
+    def disc(s: dict) -> float:
+        return acc(s)["disc"]["dice"]["mean"]
+
     def unflagged_text(a: dict) -> str:
         n, of = a["slices_lowest_disc_misnamed_unflagged"], len(a["slices_lowest_disc_not_named_l5s1"])
         if n == 0:
@@ -563,6 +569,15 @@ def segmentation_claims() -> list[Claim]:
             ("segmentation",),
         ),
         Claim("level labelling: slices where it is not", labelling, lowest_not_l5s1, ("segmentation",)),
+        Claim(
+            "segmentation: longer, larger-batch and wider runs",
+            _in_passage("Nor is there a sign", "table and commands in the card"),
+            lambda shipped, *runs: (
+                f"disc Dice {min(disc(r) for r in runs):.3f} to {max(disc(r) for r in runs):.3f} against "
+                f"{disc(shipped):.3f}"
+            ),
+            ("segmentation", "seg_long", "seg_long_b16", "seg_long_wide"),
+        ),
         Claim(
             "level labelling: misnamed without a review flag",
             labelling,
