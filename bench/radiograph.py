@@ -52,6 +52,7 @@ from lumbar.pipelines.xr_frontal import (
     ROUTE_SCORE,
     corner_model,
     find_vertebrae,
+    level_model,
     read_film,
     weights_digest,
 )
@@ -69,12 +70,14 @@ def mean_ci(values: np.ndarray, groups: np.ndarray | None = None) -> dict:
 
 
 def found_corners(
-    radiograph: Radiograph, model, corner_net, second_look: bool = True
+    radiograph: Radiograph, model, corner_net, level_net, second_look: bool = True, by_levels: bool = True
 ) -> tuple[np.ndarray, float, list[str], list[str]]:
     """The bodies found on a film (corners), the seconds it took, the pipeline's review flags and names."""
     image = read_image(radiograph.path, modality="XR")
     start = time.perf_counter()
-    reading = read_film(image.sagittal_slices()[0], model, corner_net, second_look)
+    reading = read_film(
+        image.sagittal_slices()[0], model, corner_net, second_look, level_net=level_net, by_levels=by_levels
+    )
     seconds = time.perf_counter() - start
     return np.array([v.corners for v in reading.found]).reshape(-1, 4, 2), seconds, reading.flags, reading.names
 
@@ -198,11 +201,20 @@ def summarise(rows: list[dict]) -> dict:
         "bodies_found": int(sum(r["found"] for r in rows)),
         "bodies_named_right": int(sum(r["name_shifts"].get("0", 0) for r in rows)),
         "bodies_named_one_level_too_low": int(sum(r["name_shifts"].get("-1", 0) for r in rows)),
+        "expert_bodies": len(FRONTAL_LEVELS) * len(rows),
+        "films_named_right_throughout": int(sum(r["name_shifts"] == {"0": len(FRONTAL_LEVELS)} for r in rows)),
         "cobb_smape_pct": mean_ci(per_image_smape, ids),
         "cobb_smape_vs_expert_corners_pct": mean_ci(per_image_own, ids),
         "major_angle_abs_error_deg": mean_ci(major_error, ids),
         "major_angle_abs_error_deg_median": float(np.median(major_error)),
     }
+
+
+def stated_smape(rows: list[dict], flags: list[list[str]]) -> dict:
+    """The Cobb SMAPE (mean, 95% CI by patient) over the films without review flags, and how many they are."""
+    kept = [row for row, f in zip(rows, flags) if not f]
+    values = np.array([smape(np.array(r["expert_angles"]), np.array(r["angles"])) for r in kept])
+    return {"films": len(kept), **mean_ci(values, np.array([r["patient"] for r in kept]))}
 
 
 def severe_margin(rows: list[dict]) -> float:
@@ -272,6 +284,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="A trained candidate's ONNX (default: the shipped model).")
     parser.add_argument("--corners", help="A trained corner network's ONNX (default: the shipped one, if any).")
+    parser.add_argument("--levels", help="A trained level network's ONNX (default: the shipped one, if any).")
     parser.add_argument(
         "--ship", action="store_true", help="Write the >= 40 degree operating point to validation.json."
     )
@@ -286,23 +299,32 @@ def main() -> None:
     validation = [r for r in training if r.group in validation_groups and not r.faults]
 
     corner_net = load_model("radiograph_corners", args.corners) if args.corners or corner_model() else None
-    found, seconds, flags, names = zip(*(found_corners(r, model, corner_net) for r in test))
+    level_net = load_model("radiograph_levels", args.levels) if args.levels or level_model() else None
+    found, seconds, flags, names = zip(*(found_corners(r, model, corner_net, level_net) for r in test))
     rows = rows_for(test, list(found), list(names))
-    steps = {}  # what the corner network adds, on the same films
+    steps = {}  # what the corner and level networks add, on the same films
     if corner_net is not None:
-        alone = [found_corners(r, model, None, second_look=False) for r in test]
+        alone = [found_corners(r, model, None, None, second_look=False, by_levels=False) for r in test]
         steps["frontal network alone"] = summarise(rows_for(test, [a[0] for a in alone], [a[3] for a in alone]))
+    unflagged_smape = {"network": stated_smape(rows, list(flags))}  # on the films a Summary may be stated for
+    if level_net is not None:
+        counted = [found_corners(r, model, corner_net, None, by_levels=False) for r in test]
+        counted_rows = rows_for(test, [a[0] for a in counted], [a[3] for a in counted])
+        steps["names counted"] = summarise(counted_rows)
+        unflagged_smape["names counted"] = stated_smape(counted_rows, [a[2] for a in counted])
     shape = mean_spine([r for r in training if r.group not in validation_groups and not r.faults])
     baseline_rows = rows_for(test, [shape * [r.width, r.height] for r in test], [list(FRONTAL_LEVELS)] * len(test))
     median_angles = np.median([r.angles for r in training], axis=0)
     guess_smape = mean_ci(np.array([smape(r.angles, median_angles) for r in test]), np.array([r.group for r in test]))
 
     table = {**steps, "network": summarise(rows), "mean training spine": summarise(baseline_rows)}
-    used = [model] if corner_net is None else [model, corner_net]
+    used = [net for net in (model, level_net, corner_net) if net is not None]
     payload: dict = {
         "model": model.version,
         "corner_model": corner_net.version if corner_net is not None else None,
         "corner_parameters": parameter_count(corner_net.path) if corner_net is not None else None,
+        "level_model": level_net.version if level_net is not None else None,
+        "level_parameters": parameter_count(level_net.path) if level_net is not None else None,
         "model_sha256": weights_digest(used),
         "parameters": parameter_count(model.path),
         "test_images": len(test),
@@ -311,12 +333,13 @@ def main() -> None:
         "median_training_angles_smape_pct": guess_smape,
         "seconds_per_radiograph_median": float(np.median(seconds)),
         "summary_withheld_by_flags": int(sum(bool(f) for f in flags)),
+        "cobb_smape_pct_without_flags": unflagged_smape,
         "flags_against_errors": flag_check(rows, list(flags)),
         "cobb_definition_vs_dataset": definition_agreement(training),
         "expert_body_height_px_median": float(np.median([side_heights(r.corners) for r in test])),
     }
     if validation:  # the Summary is stated only on films without review flags: chosen and measured on those
-        val_found = [found_corners(r, model, corner_net) for r in validation]
+        val_found = [found_corners(r, model, corner_net, level_net) for r in validation]
         val_rows = rows_for(validation, [c for c, *_ in val_found], [n for *_, n in val_found])
         val_rows = [row for row, (_, _, f, _) in zip(val_rows, val_found) if not f]
         margin = severe_margin(val_rows)
@@ -344,6 +367,7 @@ def main() -> None:
             f"{name:22s} {s['corner_error_px_median']:10.1f} {s['corner_error_pct_height_median']:10.1f} "
             f"{s['vertebrae_missed']:7d} {s['images_with_17_found']:9d} {s['cobb_smape_pct']['mean']:8.1f} "
             f"{s['major_angle_abs_error_deg']['mean']:10.1f}  named right {s['bodies_named_right']}/{s['bodies_found']}"
+            f" (films right throughout: {s['films_named_right_throughout']})"
         )
     print(f"{'median training angles':22s} {'':10s} {'':10s} {'':7s} {'':9s} {guess_smape['mean']:8.1f}")
     print(f"seconds per radiograph (median): {payload['seconds_per_radiograph_median']:.2f}")
@@ -352,6 +376,8 @@ def main() -> None:
         f"Cobb definition vs the dataset's angles, within 1 degree: {agreement['within_1_deg']} of {agreement['films']}"
     )
     print(f"films whose Summary the review flags withhold: {payload['summary_withheld_by_flags']} of {len(test)}")
+    for name, entry in unflagged_smape.items():
+        print(f"Cobb SMAPE on the films without flags, {name}: {entry['mean']:.1f}% over {entry['films']} films")
     check = payload["flags_against_errors"]
     print(
         f"flagged films with a body missed or one found that is none: {check['flagged_with_errors']} of "
@@ -419,9 +445,16 @@ def ship(payload: dict) -> None:
             "radiograph_level_names": {
                 "validated": False,
                 "why": (
-                    f"{names['bodies_named_right']} of the {names['bodies_found']} bodies found on the test films "
-                    "carry the expert's name for them: the names are counted along the bodies found, and a cervical "
-                    "body taken for T1 (or a missed L5) shifts every name"
+                    f"{names['bodies_named_right']} of the {names['bodies_found']} bodies named on the test films "
+                    f"carry the expert's name for them ({names['films_named_right_throughout']} of the "
+                    f"{payload['test_images']} films named right throughout): "
+                    + (
+                        "the level network reads T1 and L5 from what lies around them, but a body the frontal network "
+                        "missed or a stray peak taken for a body still shifts the names beside it"
+                        if payload.get("level_model")
+                        else "the names are counted along the bodies found, and a cervical body taken for T1 (or a "
+                        "missed L5) shifts every name"
+                    )
                 ),
             },
         },

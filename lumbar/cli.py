@@ -747,6 +747,31 @@ def train_radiograph_corners_cmd(
     console.print(f"wrote {path}")
 
 
+@train_app.command("radiograph-levels")
+@friendly_errors
+def train_radiograph_levels_cmd(
+    data: Path = typer.Option(
+        ..., help="AASCE-style folder: images/training/*.jpg and labels/training/{filenames,landmarks,angles}.csv."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log, ONNX. Run again to resume."),
+    epochs: int = typer.Option(30, help="Most epochs; training stops earlier when validation stops improving."),
+    steps: int = typer.Option(150, help="Steps per epoch, each on 64 freshly drawn windows."),
+    limit: int = typer.Option(None, help="Use only this many training images (a quick trial)."),
+    seed: int = typer.Option(0, help="Seed of the patient split and of training (as the frontal network's)."),
+) -> None:
+    """Train the frontal radiograph's level network: T1, L5 and what lies beyond them, for the level names."""
+    require_train_extra()
+    from lumbar.train.radiograph_levels import LevelConfig, train_levels
+
+    labels = data / "labels" / "training"
+    if not all((labels / f"{name}.csv").is_file() for name in ("filenames", "landmarks", "angles")):
+        raise InputError(f"{data}: expected labels/training/filenames.csv, landmarks.csv and angles.csv (AASCE layout)")
+    cfg = LevelConfig(data=str(data), out=str(out), epochs=epochs, steps_per_epoch=steps, limit=limit, seed=seed)
+    with progress_bar() as bar:
+        path = train_levels(cfg, progress=StageBar(bar))
+    console.print(f"wrote {path}")
+
+
 @train_app.command("radiograph-lateral")
 @friendly_errors
 def train_radiograph_lateral_cmd(

@@ -92,6 +92,8 @@ def discs_between(top: str, bottom: str) -> tuple[str, ...]:
 
 # The bodies a full frontal spine radiograph is named by (the AASCE 2019 films label T1 to L5).
 FRONTAL_LEVELS: tuple[str, ...] = vertebrae_between("T1", "L5")
+# What the level network says a candidate body on a frontal film is (``lumbar.tasks.frontal_levels``).
+FRONTAL_LEVEL_CLASSES: tuple[str, ...] = ("above", "T1", "between", "L5", "below", "none")
 
 # Discs a lumbar study reports (findings.json's contract) and the lumbar discs proper.
 REPORTED_DISCS: tuple[str, ...] = discs_between("T9", "S1")

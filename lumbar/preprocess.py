@@ -93,6 +93,7 @@ class Window:
 
 
 CORNER_WINDOW = Window(size=112, step_px=40.0)  # +-1.4 steps: the body and its neighbours' near endplates
+LEVEL_WINDOW = Window(size=96, step_px=12.0)  # +-4 steps: the first ribs beside T1, the iliac crests beside L5
 LATERAL_SHAPE = (384, 320)  # the lateral radiograph network's input: a lumbar film is nearly square
 ULTRASOUND_FRAME_SHAPE = (64, 64)  # the ultrasound frame network's input: (depth, across) pixels
 LATERAL_OUTPUTS = 10  # its channels: the frontal network's nine, then S1's centre (names are counted from it)

@@ -86,6 +86,7 @@ def first_look_only(monkeypatch, model: KnownOutput) -> None:
     """The frontal network replaced by ``model``, and no second look: the bodies, names and corners it gives."""
     monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: model)
     monkeypatch.setattr(xr_frontal, "corner_model", lambda: None)
+    monkeypatch.setattr(xr_frontal, "level_model", lambda: None)  # names counted along the bodies
 
 
 def radiograph_file(tmp_path: Path, shape=(1000, 420)) -> Path:

@@ -44,6 +44,7 @@ SOURCES = {
     "lumbosacral_without_t1": "bench/claims/lumbosacral_ls6_t1.json",
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
+    "radiograph_levels_model": "lumbar/models/weights/radiograph_levels.json",
     "radiograph_corners_model": "lumbar/models/weights/radiograph_corners.json",
     "ct": "bench/claims/ct.json",
     "lateral": "bench/claims/radiograph_lateral.json",
@@ -1512,6 +1513,40 @@ def radiograph_claims() -> list[Claim]:
             ("radiograph",),
         ),
         Claim(
+            "models: radiograph_levels parameters",
+            _in_cell("model", "`radiograph_levels`", "model"),
+            lambda r: f"{r['level_parameters'] / 1e6:.2f} M parameters",
+            ("radiograph",),
+        ),
+        Claim(
+            "models: radiograph_levels training patients",
+            _in_cell("model", "`radiograph_levels`", "trained on"),
+            lambda m: f"{len(m['split_groups']['training'])} patients",
+            ("radiograph_levels_model",),
+        ),
+        Claim(
+            "radiograph: level names, films right throughout",
+            _in_passage("**Level names read by the level", "Level names are"),
+            lambda r: (
+                f"{r['results']['network']['films_named_right_throughout']} of the {r['test_images']} films are named "
+                f"right throughout ({r['results']['names counted']['films_named_right_throughout']} counted)"
+            ),
+            ("radiograph",),
+        ),
+        Claim(
+            "radiograph: Cobb SMAPE on films without flags",
+            _in_passage("The Cobb SMAPE over all films rose", "The review flags on the bodies"),
+            lambda r: "on the {} films without flags {} [{}, {}], against {}% [{}, {}] on the {}".format(
+                r["cobb_smape_pct_without_flags"]["network"]["films"],
+                f"{r['cobb_smape_pct_without_flags']['network']['mean']:.1f}%",
+                *(f"{v:.1f}" for v in r["cobb_smape_pct_without_flags"]["network"]["ci95"]),
+                f"{r['cobb_smape_pct_without_flags']['names counted']['mean']:.1f}",
+                *(f"{v:.1f}" for v in r["cobb_smape_pct_without_flags"]["names counted"]["ci95"]),
+                r["cobb_smape_pct_without_flags"]["names counted"]["films"],
+            ),
+            ("radiograph",),
+        ),
+        Claim(
             "models: radiograph_corners training patients",
             _in_cell("model", "`radiograph_corners`", "trained on"),
             lambda m: f"{len(m['split_groups']['training'])} patients",
@@ -1557,6 +1592,7 @@ def radiograph_claims() -> list[Claim]:
     ]
     rows = (
         ("frontal network alone", "frontal network alone"),
+        ("names counted", "names counted"),
         ("network", "network"),
         ("mean training spine", "mean training spine"),
     )
@@ -1605,7 +1641,7 @@ def radiograph_claims() -> list[Claim]:
                 ("radiograph",),
             ),
         ]
-    passage = _in_passage("The targets (median corner error", "for both networks")
+    passage = _in_passage("The targets (median corner error", "for the three networks")
     severe = lambda r: r["severe_curve"]["test"]  # noqa: E731
     negatives = lambda r: severe(r)["false_positive_rate"]  # noqa: E731
     baseline = lambda r: r["severe_curve"]["mean_training_spine"]  # noqa: E731

@@ -10,7 +10,7 @@ from lumbar.errors import InputError
 from lumbar.grades import ORDINAL_GRADES, grading_outputs, n_grading_outputs
 from lumbar.io.kinematics import CHANNELS
 from lumbar.labels import Structure
-from lumbar.preprocess import RADIOGRAPH_OUTPUTS, ULTRASOUND_FRAME_SHAPE
+from lumbar.preprocess import LEVEL_WINDOW, RADIOGRAPH_OUTPUTS, ULTRASOUND_FRAME_SHAPE
 
 
 def segmentation_net(channels: tuple[int, ...] = (16, 32, 64, 128, 256)) -> nn.Module:
@@ -259,12 +259,12 @@ class TrackingEmbedding(nn.Module):
         return self.layers(x)
 
 
-class UltrasoundFrameNet(nn.Module):
-    """A small CNN for one ultrasound frame (1 x 64 x 64): four blocks of 3x3 convolution, batch norm, ReLU and 2x2
-    max pooling (8, 16, 32, 32 channels), the 4 x 4 map flattened, dropout, 32 hidden units, one logit per class
-    (about 32 k parameters; SLIDE's network was larger, the task is as small)."""
+class GreyClassifier(nn.Module):
+    """A small CNN that classifies one grey picture of ``shape``: blocks of 3x3 convolution, batch norm, ReLU and 2x2
+    max pooling, the last map flattened (where things lie in the picture counts), dropout, ``hidden`` units, one
+    logit per class."""
 
-    def __init__(self, classes: int = 3, channels: tuple[int, ...] = (8, 16, 32, 32), hidden: int = 32):
+    def __init__(self, classes: int, shape: tuple[int, int], channels: tuple[int, ...], hidden: int):
         super().__init__()
         blocks, previous = [], 1
         for width in channels:
@@ -276,10 +276,22 @@ class UltrasoundFrameNet(nn.Module):
             ]
             previous = width
         self.features = nn.Sequential(*blocks)
-        cells = (ULTRASOUND_FRAME_SHAPE[0] >> len(channels)) * (ULTRASOUND_FRAME_SHAPE[1] >> len(channels))
+        cells = (shape[0] >> len(channels)) * (shape[1] >> len(channels))
         self.head = nn.Sequential(
             nn.Flatten(), nn.Dropout(0.2), nn.Linear(previous * cells, hidden), nn.ReLU(), nn.Linear(hidden, classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def UltrasoundFrameNet(classes: int = 3) -> GreyClassifier:
+    """One ultrasound frame (1 x 64 x 64): four blocks of 8, 16, 32 and 32 channels, 32 hidden units (about 32 k
+    parameters; SLIDE's network was larger, the task is as small)."""
+    return GreyClassifier(classes, ULTRASOUND_FRAME_SHAPE, (8, 16, 32, 32), 32)
+
+
+def level_class_net(classes: int = 6) -> GreyClassifier:
+    """A frontal radiograph's wide window around one body (1 x 96 x 96, ``LEVEL_WINDOW``): four blocks of 16, 32, 64
+    and 64 channels, the 6 x 6 map flattened, 64 hidden units, one logit per level class (about 0.2 M parameters)."""
+    return GreyClassifier(classes, (LEVEL_WINDOW.size,) * 2, (16, 32, 64, 64), 64)

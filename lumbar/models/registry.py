@@ -20,12 +20,13 @@ import numpy as np
 from lumbar.errors import InputError
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.image import Modality
-from lumbar.labels import STRUCTURE_NAMES, Structure
+from lumbar.labels import FRONTAL_LEVEL_CLASSES, STRUCTURE_NAMES, Structure
 from lumbar.preprocess import (
     CORNER_WINDOW,
     CROP_SHAPE,
     GRID_MULTIPLE,
     LATERAL_SHAPE,
+    LEVEL_WINDOW,
     LUMBOSACRAL_PATCH_PX,
     LUMBOSACRAL_PIXEL_MM,
     MODEL_SPACING_MM,
@@ -125,6 +126,20 @@ REGISTRY: dict[str, ModelSpec] = {
             ),
             labels={"corner_heatmaps": [0, 3]},
             description="frontal radiographs, second look: each body's four corners placed again in its own window",
+        ),
+        ModelSpec(
+            "radiograph_levels",
+            "radiograph",
+            (Modality.RADIOGRAPH,),
+            ("projection",),
+            InputSpec(
+                crop_shape=(LEVEL_WINDOW.size, LEVEL_WINDOW.size),
+                normalisation="the film's percentile 0.5-99.5 to [0, 1]; a window on one candidate body found by "
+                f"`radiograph`, turned by its tilt, the spine's step between bodies {LEVEL_WINDOW.step_px:g} pixels",
+            ),
+            labels={name: k for k, name in enumerate(FRONTAL_LEVEL_CLASSES)},
+            description="frontal radiographs, level names: what each candidate body is (above T1, T1, a body between "
+            "T1 and L5, L5, below L5, or no body), from a wide window around it",
         ),
         ModelSpec(
             "radiograph_lateral",

@@ -27,6 +27,7 @@ from lumbar.progress import SILENT, Progress
 from lumbar.tasks.body_frames import refine_corners
 from lumbar.tasks.cobb import CobbAngles, cobb_angles, ordered_quad, side_heights, tilt_deg
 from lumbar.tasks.corners import FoundVertebra, decode_in_image
+from lumbar.tasks.frontal_levels import candidate_step, name_candidates
 from lumbar.tasks.levels import Level, LevelLabelling
 from lumbar.tasks.overlays import radiograph_overlay
 from lumbar.tasks.segmentation import SemanticSegmentation
@@ -42,6 +43,7 @@ LOW_SCORE = 0.15  # a body the network scores below this is flagged (1 of the 64
 ROUTE_SCORE, MIN_SPINE = 0.3, 9  # a picture of unstated modality is a radiograph with 9 bodies scoring 0.3 or more
 GAP_FACTOR = 1.7  # a step between neighbouring bodies this many times the median: a body may be missing there...
 CLOSE_FACTOR = 0.6  # ...and this fraction of it: two found bodies may be one
+MAX_CANDIDATES = 60  # peaks the level network reads: T1-L5, the bodies beyond and stray peaks (20-40 a film)
 
 
 def refusal(image: SpineImage) -> str | None:
@@ -73,12 +75,20 @@ def radiograph_model() -> OnnxModel:
     return load_model("radiograph")
 
 
-def find_vertebrae(picture: np.ndarray, model: OnnxModel | None = None) -> list[FoundVertebra]:
-    """The frontal network's bodies in a radiograph (rows, columns), top to bottom, corners in the picture's
-    pixels (its first look: :func:`read_film` places the corners again)."""
+def find_vertebrae(
+    picture: np.ndarray, model: OnnxModel | None = None, max_count: int = len(LEVELS)
+) -> list[FoundVertebra]:
+    """The frontal network's ``max_count`` strongest bodies in a radiograph (rows, columns), top to bottom, corners in
+    the picture's pixels (its first look: :func:`read_film` places the corners again)."""
     model = model or radiograph_model()
     box = Letterbox.fit(picture.shape)
-    return decode_in_image(model(box.apply(picture)[None, None])[0], box, max_count=len(LEVELS))
+    return decode_in_image(model(box.apply(picture)[None, None])[0], box, max_count=max_count)
+
+
+def find_candidates(picture: np.ndarray, model: OnnxModel | None = None) -> list[FoundVertebra]:
+    """Every peak of the frontal network (up to ``MAX_CANDIDATES``), top to bottom: the bodies T1-L5 and those
+    beyond them, for the level network to tell apart."""
+    return find_vertebrae(picture, model, MAX_CANDIDATES)
 
 
 def name_vertebrae(found: list[FoundVertebra]) -> tuple[list[str], list[str]]:
@@ -121,54 +131,103 @@ def corner_model() -> OnnxModel | None:
     return load_model("radiograph_corners") if REGISTRY["radiograph_corners"].shipped else None
 
 
+def level_model() -> OnnxModel | None:
+    """The level network where it ships; without it a film's names are counted along the 17 strongest bodies."""
+    return load_model("radiograph_levels") if REGISTRY["radiograph_levels"].shipped else None
+
+
+@dataclass(frozen=True)
+class Named:
+    """The bodies T1-L5 found on a film (top to bottom), their names, the reasons to doubt the names, whether the
+    names were counted along the bodies (not read by the level network) and the spine's step (film pixels)."""
+
+    found: list[FoundVertebra]
+    names: list[str]
+    flags: list[str]
+    counted: bool
+    step: float | None
+
+
+def find_and_name(picture: np.ndarray, model: OnnxModel, level_net: OnnxModel | None) -> Named:
+    """Find and name the bodies: by the level network (``level_net``) among all the frontal network's candidates,
+    else counted along its 17 strongest (:func:`name_vertebrae`)."""
+    if level_net is None:
+        found = find_vertebrae(picture, model)
+        return Named(found, *name_vertebrae(found), counted=True, step=None)
+    candidates = find_candidates(picture, model)
+    found, names = name_candidates(normalize_intensity(picture), candidates, level_net)
+    flags = []
+    if len(found) < len(LEVELS):
+        named = f"{names[0]} to {names[-1]}" if found else "none"
+        anchors = "" if {"T1", "L5"} & set(names) else "; neither T1 nor L5 recognised, so every name may be off"
+        flags.append(f"named {len(found)} of the 17 vertebrae T1-L5 a full frontal film shows ({named}){anchors}")
+    return Named(found, names, flags, counted=False, step=candidate_step(candidates) or None)
+
+
 def read_film(
     picture: np.ndarray,
     model: OnnxModel | None = None,
     corner_net: OnnxModel | None = None,
     second_look: bool = True,
     square_pixels: bool = True,
+    level_net: OnnxModel | None = None,
+    by_levels: bool = True,
 ) -> FrontalReading:
     """Find, name and corner the bodies of a frontal radiograph (rows, columns): the frontal network (``model``,
-    else the shipped one) finds and corners them, and unless ``second_look`` is off the corner network
-    (``corner_net``, else the shipped one, if any) places each body's corners again in the body's own window
-    (:func:`lumbar.tasks.body_frames.refine_corners`). The corner network learnt on square pixels: a film whose
-    rows and columns differ in size (``square_pixels`` off) keeps the frontal network's corners, and its weights'
-    digest is then the frontal network's alone, which no validation record of the two together matches."""
+    else the shipped one) finds and corners them; unless ``by_levels`` is off the level network (``level_net``, else
+    the shipped one, if any) names them among all its candidates (:mod:`lumbar.tasks.frontal_levels`); and unless
+    ``second_look`` is off the corner network (``corner_net``, else the shipped one, if any) places each body's
+    corners again in the body's own window (:func:`lumbar.tasks.body_frames.refine_corners`). The corner network
+    learnt on square pixels: a film whose rows and columns differ in size (``square_pixels`` off) keeps the frontal
+    network's corners, and its weights' digest is then the frontal network's alone (and the level network's), which
+    no validation record of them all together matches."""
     model = model or radiograph_model()
     corner_net = (corner_net or corner_model()) if second_look and square_pixels else None
-    found = find_vertebrae(picture, model)
-    names, flags = name_vertebrae(found)
+    level_net = (level_net or level_model()) if by_levels else None
+    named = find_and_name(picture, model, level_net)
+    found, names, flags = named.found, named.names, list(named.flags)
     # the review flags judge the detection (a body missing, two peaks on one), on the centres the frontal network
     # found: their bounds were chosen on those; the corners placed again space the small upper thoracic bodies
     # closer than their centres did, and would flag many more films
-    flags += gap_flags(found, names)
-    versions = {"radiograph": model.version}
+    flags += gap_flags(found, names, counted=named.counted)
+    versions, used = {"radiograph": model.version}, [model]
+    if level_net is not None:
+        versions["radiograph_levels"] = level_net.version
+        used.append(level_net)
     if corner_net is not None and len(found) >= 2:
-        refined = refine_corners(normalize_intensity(picture), found, corner_net)
+        refined = refine_corners(normalize_intensity(picture), found, corner_net, named.step)
         found = [FoundVertebra(quad.mean(0), ordered_quad(quad), v.score) for v, quad in zip(found, refined)]
         versions["radiograph_corners"] = corner_net.version
+        used.append(corner_net)
     weak = [name for name, v in zip(names, found) if v.score < LOW_SCORE]
     if weak:
         flags.append(f"low detection score (below {LOW_SCORE}) for {', '.join(weak)}")
-    used = [model] if "radiograph_corners" not in versions else [model, corner_net]
     return FrontalReading(found, names, flags, versions, weights_digest(used))
 
 
-def gap_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
+def gap_flags(found: list[FoundVertebra], names: list[str], counted: bool = True) -> list[str]:
     """A step between neighbouring bodies much longer than the others (a body may be missing there) or much shorter
-    (two found bodies may be one, or one a neighbour's edge)."""
+    (two found bodies may be one, or one a neighbour's edge). Where the names were ``counted`` along the bodies, such
+    an error moves every name above it; where the level network read them, it may move the names beside it."""
     if len(found) < 4:
         return []
     steps = np.linalg.norm(np.diff([v.centre for v in found], axis=0), axis=1)
     median = float(np.median(steps))
+    which = "every name above it" if counted else "the names beside it"
+
+    def missing(k: int) -> str:
+        left_out = () if counted else LEVELS[LEVELS.index(names[k]) + 1 : LEVELS.index(names[k + 1])]
+        if left_out:
+            return f"{', '.join(left_out)} not found there"
+        return f"a vertebra may be missing there and {which} would be wrong"
+
     gaps = [
-        f"gap between {names[k]} and {names[k + 1]} {steps[k] / median:.1f} times the usual step: a vertebra may be "
-        "missing there and every name above it would be wrong"
+        f"gap between {names[k]} and {names[k + 1]} {steps[k] / median:.1f} times the usual step: {missing(k)}"
         for k in np.flatnonzero(steps > GAP_FACTOR * median)
     ]
     close = [
         f"{names[k]} and {names[k + 1]} only {steps[k] / median:.1f} times the usual step apart: one of them may not "
-        "be a vertebra, and every name above it would be wrong"
+        f"be a vertebra, and {which} would be wrong"
         for k in np.flatnonzero(steps < CLOSE_FACTOR * median)
     ]
     return gaps + close

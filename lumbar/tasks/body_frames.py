@@ -128,17 +128,20 @@ def corners_from_heatmaps(frames: list[BodyFrame], logits: np.ndarray) -> np.nda
     return np.stack([f.to_film(p) for f, p in zip(frames, window_points)])
 
 
-def refine_corners(film: np.ndarray, bodies: list[FoundVertebra], corner_net: Network) -> np.ndarray:
+def refine_corners(
+    film: np.ndarray, bodies: list[FoundVertebra], corner_net: Network, step: float | None = None
+) -> np.ndarray:
     """Every body's four corners ``(n, 4, 2)`` (film pixels) placed again by ``corner_net`` in the body's window on
     ``film`` (grey values in [0, 1]), centred and turned by the body's first corners, read as it lies and flipped,
     the two answers averaged. ``corner_net`` is the shipped ONNX model in the pipeline and the network being trained
     in training, through this one function. Fewer than two bodies give no spine step to scale a window by: their
     corners are kept, as they are where the bodies' centres are closer than half a body (no spine's step to scale
-    by: peaks on one body, or on no spine)."""
+    by: peaks on one body, or on no spine). ``step``: the spine's step, where the bodies leave levels out between them
+    (else the median distance between their centres)."""
     quads = np.array([b.corners for b in bodies], np.float64).reshape(-1, 4, 2)
     if len(bodies) < 2:
         return quads
-    step = spine_step(np.array([b.centre for b in bodies]))
+    step = spine_step(np.array([b.centre for b in bodies])) if step is None else step
     if not np.isfinite(step) or step < 0.5 * np.median(side_heights(quads)):  # half a body: no spine's step
         return quads
     frames = body_frames(quads.mean(1), [body_angle(q) for q in quads], CORNER_WINDOW, step)
