@@ -349,3 +349,21 @@ def test_the_shipped_level_network_names_real_test_films_better_than_counting_th
 
     levels, counted = named_right(True), named_right(False)
     assert levels >= 160 and levels >= counted + 50  # measured: 179 against 104 of the 255 bodies
+
+
+def test_a_stray_peak_half_a_step_from_two_bodies_is_left_out_when_the_steps_are_held_to_the_spines():
+    from lumbar.tasks.frontal_levels import Spacing
+
+    centres = [np.array([100.0, 40.0 * k]) for k in range(17)]
+    stray = np.array([104.0, 40.0 * 7.5])  # between T8 and T9, read as a body as surely as they are
+    everything = np.array([*centres[:8], stray, *centres[8:]])
+    log_probs = sure([T] + [B] * 15 + [L])
+    log_probs = np.insert(log_probs, 8, log_probs[7], axis=0)
+    expected = [*range(8), None, *range(8, 17)]
+    without = align_levels(log_probs)
+    assert without[8] is not None and without != expected  # without the spacing it is taken into the chain
+    spacing = Spacing(everything, np.full(16, 40.0), sigma=0.35)
+    assert align_levels(log_probs, spacing=spacing) == expected
+    # a step that is only a little short (upper thoracic bodies are smaller) costs little: all named as counted
+    squeezed = np.array([[100.0, 40.0 * k - 1.5 * max(0, 8 - k) ** 1.2] for k in range(17)])
+    assert align_levels(sure([T] + [B] * 15 + [L]), spacing=Spacing(squeezed, np.full(16, 40.0))) == list(range(17))

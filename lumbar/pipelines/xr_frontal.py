@@ -155,7 +155,8 @@ def find_and_name(picture: np.ndarray, model: OnnxModel, level_net: OnnxModel | 
         found = find_vertebrae(picture, model)
         return Named(found, *name_vertebrae(found), counted=True, step=None)
     candidates = find_candidates(picture, model)
-    found, names = name_candidates(normalize_intensity(picture), candidates, level_net)
+    steps = getattr(level_net, "meta", {}).get("relative_steps")  # the training films' steps, in the record
+    found, names = name_candidates(normalize_intensity(picture), candidates, level_net, steps)
     flags = []
     if len(found) < len(LEVELS):
         named = f"{names[0]} to {names[-1]}" if found else "none"

@@ -8,14 +8,16 @@ candidate is: above T1, T1, a body between T1 and L5, L5, below L5, or no body a
 
 :func:`align_levels` then names the candidates, top to bottom, as one chain: each is skipped (no body), above the
 spine, one of T1 ... L5, or below it, the named ones in order with a penalty for every level passed over (a body the
-frontal network missed). The best chain by the sum of the network's log-probabilities (each body class weighed by
-the candidate's detection score, :func:`with_detection`) is a Viterbi path; a single mislabelled candidate cannot
-shift the names, as a count from one end does.
+frontal network missed) and, given the spine's expected steps (:class:`Spacing`), every step between named bodies
+that strays from the expected one. The best chain by the sum of the network's log-probabilities (each body class
+weighed by the candidate's detection score, :func:`with_detection`) and these costs is found exactly by dynamic
+programming; a single mislabelled candidate cannot shift the names, as a count from one end does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from lumbar.tasks.corners import FoundVertebra
 ABOVE, TOP, BETWEEN, BOTTOM, BELOW, NONE = range(len(LEVEL_CLASSES))
 MISSED_LOG_PROB = float(np.log(0.1))  # a level passed over in the chain: one body in ten is missed by the detector
 SCORE_WEIGHT = 0.5  # the detection score's log added to a candidate's body classes (chosen on the validation films)
+SPACING_SIGMA = 0.35  # how far (log ratio) a step between named bodies may stray from the expected one (validation)
 
 Network = Callable[[np.ndarray], np.ndarray]  # windows (n, 1, size, size) in, class logits (n, 6) out
 
@@ -48,8 +51,22 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
 
 
+@dataclass(frozen=True)
+class Spacing:
+    """Where the named bodies should lie: the candidates' centres ``(n, 2)`` and the expected distance between each
+    level and the next (``count - 1`` film pixels). A step between two named candidates costs the squared log of its
+    ratio to the expected one over ``2 sigma^2`` (a stray peak between two bodies makes two half steps)."""
+
+    centres: np.ndarray
+    steps: np.ndarray
+    sigma: float = SPACING_SIGMA
+
+
 def align_levels(
-    log_probs: np.ndarray, count: int = len(FRONTAL_LEVELS), missed: float = MISSED_LOG_PROB
+    log_probs: np.ndarray,
+    count: int = len(FRONTAL_LEVELS),
+    missed: float = MISSED_LOG_PROB,
+    spacing: Spacing | None = None,
 ) -> list[int | None]:
     """The level index (0 ... ``count - 1``) of each candidate, top to bottom, or None for a candidate left unnamed
     (no body, above or below the spine), from the candidates' class log-probabilities ``(n, 6)``.
@@ -58,38 +75,57 @@ def align_levels(
     below it, with candidates that are no body anywhere. Each level passed over between two named candidates, or
     between a candidate above the spine and the first named one, or between the last named one and a candidate below
     it, costs ``missed``; levels beyond the film's first or last named candidate cost nothing (a film may be cut).
-    At least one candidate is named when there is any. Of equal chains the first found is kept."""
+    With ``spacing``, each step between consecutive named candidates costs its misfit too. At least one candidate is
+    named when there is any. Of equal chains the first found is kept.
+
+    Solved exactly by dynamic programming over (candidate, level): the best chain whose last named candidate is ``i``
+    at level ``k`` comes from the best whose last is an earlier ``j`` at a lower level (or from none)."""
     scores = np.asarray(log_probs, np.float64).reshape(-1, len(LEVEL_CLASSES))
     n = len(scores)
     if n == 0:
         return []
-    start, above, after = 0, 1, count + 2  # states; 2 + k: level k named last
-    states = count + 3
-    level_state = np.arange(count) + 2
-    best = np.full(states, -np.inf)
-    best[start] = 0.0
-    back = np.zeros((n, states), int)  # the state before each candidate, per state after it
-    for i, row in enumerate(scores):
-        emit = np.array([row[level_class(k, count)] for k in range(count)])
-        new = best + row[NONE]  # a candidate that is no body leaves the chain where it is
-        back[i] = np.arange(states)
-        options = [(start, above, row[ABOVE]), (above, above, row[ABOVE]), (after, after, row[BELOW])]
-        options += [(j, after, row[BELOW] + missed * (count - 1 - (j - 2))) for j in level_state]
-        for k, state in enumerate(level_state):
-            options += [(start, state, emit[k]), (above, state, emit[k] + missed * k)]
-            options += [(j, state, emit[k] + missed * (k - (j - 2) - 1)) for j in level_state[:k]]
-        for prev, state, gain in options:
-            if best[prev] + gain > new[state]:
-                new[state], back[i, state] = best[prev] + gain, prev
-        best = new
-    ends = np.concatenate([level_state, [after]])
-    state = int(ends[np.argmax(best[ends])])
+    levels = np.arange(count)
+    emit = scores[:, [level_class(k, count) for k in levels]]  # (n, count)
+    none = np.concatenate([[0.0], np.cumsum(scores[:, NONE])])  # none[i]: candidates before i all no body
+    above_or_none = np.concatenate([[0.0], np.cumsum(np.maximum(scores[:, ABOVE], scores[:, NONE]))])
+    below_or_none = np.concatenate([[0.0], np.cumsum(np.maximum(scores[:, BELOW], scores[:, NONE]))])
+    passed = missed * np.maximum(levels[None, :] - levels[:, None] - 1, 0)  # (from level, to level)
+    later = levels[None, :] > levels[:, None]
+    if spacing is not None:
+        centres = np.asarray(spacing.centres, np.float64)
+        along = np.concatenate([[0.0], np.cumsum(spacing.steps)])
+        expected = np.maximum(along[None, :] - along[:, None], 1e-9)  # (from level, to level)
+    best = np.full((n, count), -np.inf)
+    back = np.full((n, count, 2), -1)
+    for i in range(n):
+        # the chain starts at i: the candidates before it no body, or some above the spine and the levels above k
+        # passed over
+        with_above = above_or_none[i] + missed * levels if above_or_none[i] > none[i] else np.full(count, -np.inf)
+        best[i] = np.maximum(none[i], with_above)
+        if i:
+            gain = best[:i, :, None] + passed[None] + (none[i] - none[1 : i + 1])[:, None, None]  # (j, from, to)
+            if spacing is not None:
+                distance = np.linalg.norm(centres[:i] - centres[i], axis=1)
+                ratio = np.maximum(distance, 1e-9)[:, None, None] / expected[None]
+                gain = gain - np.log(ratio) ** 2 / (2 * spacing.sigma**2)
+            gain = np.where(later[None], gain, -np.inf).reshape(-1, count)
+            source = np.argmax(gain, axis=0)
+            improves = gain[source, levels] > best[i]
+            best[i] = np.where(improves, gain[source, levels], best[i])
+            back[i][improves] = np.stack(np.divmod(source[improves], count), axis=1)
+        best[i] += emit[i]
+    # the chain ends at i: the candidates after it no body, or some below the spine and the levels below k passed over
+    rest_none = none[n] - none[1:]
+    rest_below = below_or_none[n] - below_or_none[1:]
+    with_below = np.where(
+        (rest_below > rest_none)[:, None], rest_below[:, None] + missed * (count - 1 - levels)[None], -np.inf
+    )
+    total = best + np.maximum(rest_none[:, None], with_below)
+    i, k = np.unravel_index(int(np.argmax(total)), total.shape)
     named: list[int | None] = [None] * n
-    for i in range(n - 1, -1, -1):
-        prev = int(back[i, state])
-        if prev != state and state in level_state:
-            named[i] = state - 2
-        state = prev
+    while i >= 0:
+        named[int(i)] = int(k)
+        i, k = back[i, k]
     return named
 
 
@@ -128,13 +164,22 @@ def candidate_step(candidates: list[FoundVertebra], count: int = len(FRONTAL_LEV
 
 
 def name_candidates(
-    film: np.ndarray, candidates: list[FoundVertebra], level_net: Network
+    film: np.ndarray,
+    candidates: list[FoundVertebra],
+    level_net: Network,
+    relative_steps: list[float] | None = None,
 ) -> tuple[list[FoundVertebra], list[str]]:
     """The candidates named T1 ... L5 (top to bottom) and their names; the others (above or below the spine, or no
-    body) left out. Fewer than two candidates give no spine's step to read a window by: nothing is named."""
-    if not candidate_step(candidates) > 0:
+    body) left out. ``relative_steps``: each level's step to the next over a spine's median step (the training
+    films'; the level network's record holds them): the chain's steps are held to them times the candidates' step
+    (:class:`Spacing`). Fewer than two candidates give no spine's step to read a window by: nothing is named."""
+    step = candidate_step(candidates)
+    if not step > 0:
         return [], []
     evidence = with_detection(level_log_probs(film, candidates, level_net), np.array([c.score for c in candidates]))
-    named = align_levels(evidence)
+    spacing = None
+    if relative_steps is not None:
+        spacing = Spacing(np.array([c.centre for c in candidates]), np.asarray(relative_steps, np.float64) * step)
+    named = align_levels(evidence, spacing=spacing)
     kept = [(c, FRONTAL_LEVELS[k]) for c, k in zip(candidates, named) if k is not None]
     return [c for c, _ in kept], [name for _, name in kept]

@@ -199,9 +199,20 @@ def named_right(truth: np.ndarray, bodies: list[FoundVertebra], names: list[str]
     )
 
 
-def validate(net: torch.nn.Module, films: list[Film]) -> dict:
-    """End to end on the validation films: the frontal network's candidates named by ``net``; bodies the expert
-    labels that are not named right (missed or misnamed), bodies named right, and films named right throughout."""
+def relative_steps(radiographs: list[Radiograph]) -> list[float]:
+    """Each level's step to the next (T1-T2 ... L4-L5) over the film's median step, the median over the films: the
+    bodies grow down the spine (about 0.7 at T1-T2, 1.3 at L4-L5), so a chain's steps are judged level by level."""
+    ratios = []
+    for r in radiographs:
+        steps = np.linalg.norm(np.diff(r.corners.mean(1), axis=0), axis=1)
+        ratios.append(steps / np.median(steps))
+    return [round(float(v), 4) for v in np.median(ratios, axis=0)]
+
+
+def validate(net: torch.nn.Module, films: list[Film], steps: list[float] | None = None) -> dict:
+    """End to end on the validation films: the frontal network's candidates named by ``net`` (their steps held to
+    ``steps``); bodies the expert labels that are not named right (missed or misnamed), bodies named right, and films
+    named right throughout."""
     net.eval()
 
     def run(batch: np.ndarray) -> np.ndarray:
@@ -210,7 +221,7 @@ def validate(net: torch.nn.Module, films: list[Film]) -> dict:
 
     right, whole = 0, 0
     for film in films:
-        bodies, names = name_candidates(film.pixels, film.candidates, run)
+        bodies, names = name_candidates(film.pixels, film.candidates, run, steps)
         n = named_right(film.corners, bodies, names)
         right += n
         whole += n == len(FRONTAL_LEVELS) == len(names)
@@ -253,6 +264,7 @@ def train_levels(cfg: LevelConfig, progress: Progress = SILENT) -> Path:
         dict(zip(LEVEL_CLASSES, counts.tolist())),
         int((labels == UNLABELLED).sum()),
     )
+    steps = relative_steps([f.radiograph for f in train_films])
     torch.manual_seed(cfg.seed)
     net = level_class_net(len(LEVEL_CLASSES))
     intensity = intensity_transform()
@@ -262,7 +274,7 @@ def train_levels(cfg: LevelConfig, progress: Progress = SILENT) -> Path:
         return F.cross_entropy(net(windows), classes)
 
     loop = EpochLoop(out, cfg.epochs, cfg.steps_per_epoch, cfg.patience, cfg.seed, cfg.lr, key="bodies_not_named_right")
-    state = loop.run(net, loss_of, lambda: validate(net, val_films), "level network", progress)
+    state = loop.run(net, loss_of, lambda: validate(net, val_films, steps), "level network", progress)
     meta = {
         "name": "radiograph_levels",
         "task": "frontal radiograph: what each candidate body is (above T1, T1, between, L5, below L5, no body)",
@@ -271,7 +283,8 @@ def train_levels(cfg: LevelConfig, progress: Progress = SILENT) -> Path:
         "trained_epochs": state["epoch"],
         "trained_steps": state["epoch"] * cfg.steps_per_epoch,
         "best_epoch": state["best_epoch"],
-        "validation": validate(net, val_films),
+        "validation": validate(net, val_films, steps),
+        "relative_steps": steps,
         "history": state["history"],
         "split_groups": {
             "training": sorted({r.group for r in train_set}),
