@@ -698,12 +698,20 @@ def train_lumbosacral_cmd(
     console.print(f"wrote {path}")
 
 
+AASCE_HELP = "AASCE-style folder: images/training/*.jpg and labels/training/{filenames,landmarks,angles}.csv."
+
+
+def require_aasce_layout(data: Path) -> None:
+    """Refuse, in one line, a folder without the AASCE training labels the frontal radiograph networks learn from."""
+    labels = data / "labels" / "training"
+    if not all((labels / f"{name}.csv").is_file() for name in ("filenames", "landmarks", "angles")):
+        raise InputError(f"{data}: expected labels/training/filenames.csv, landmarks.csv and angles.csv (AASCE layout)")
+
+
 @train_app.command("radiograph")
 @friendly_errors
 def train_radiograph_cmd(
-    data: Path = typer.Option(
-        ..., help="AASCE-style folder: images/training/*.jpg and labels/training/{filenames,landmarks,angles}.csv."
-    ),
+    data: Path = typer.Option(..., help=AASCE_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log, ONNX. Run again to resume."),
     epochs: int = typer.Option(60, help="Most epochs; training stops earlier when validation stops improving."),
     limit: int = typer.Option(None, help="Use only this many training images (a quick trial)."),
@@ -713,9 +721,7 @@ def train_radiograph_cmd(
     require_train_extra()
     from lumbar.train.radiograph import RadiographConfig, train_radiograph
 
-    labels = data / "labels" / "training"
-    if not all((labels / f"{name}.csv").is_file() for name in ("filenames", "landmarks", "angles")):
-        raise InputError(f"{data}: expected labels/training/filenames.csv, landmarks.csv and angles.csv (AASCE layout)")
+    require_aasce_layout(data)
     cfg = RadiographConfig(data=str(data), out=str(out), epochs=epochs, limit=limit, seed=seed)
     with progress_bar() as bar:
         path = train_radiograph(cfg, progress=StageBar(bar))
@@ -725,9 +731,7 @@ def train_radiograph_cmd(
 @train_app.command("radiograph-corners")
 @friendly_errors
 def train_radiograph_corners_cmd(
-    data: Path = typer.Option(
-        ..., help="AASCE-style folder: images/training/*.jpg and labels/training/{filenames,landmarks,angles}.csv."
-    ),
+    data: Path = typer.Option(..., help=AASCE_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log, ONNX. Run again to resume."),
     epochs: int = typer.Option(30, help="Most epochs; training stops earlier when validation stops improving."),
     steps: int = typer.Option(200, help="Steps per epoch, each on 32 freshly drawn windows."),
@@ -738,9 +742,7 @@ def train_radiograph_corners_cmd(
     require_train_extra()
     from lumbar.train.radiograph_corners import CornerConfig, train_corners
 
-    labels = data / "labels" / "training"
-    if not all((labels / f"{name}.csv").is_file() for name in ("filenames", "landmarks", "angles")):
-        raise InputError(f"{data}: expected labels/training/filenames.csv, landmarks.csv and angles.csv (AASCE layout)")
+    require_aasce_layout(data)
     cfg = CornerConfig(data=str(data), out=str(out), epochs=epochs, steps_per_epoch=steps, limit=limit, seed=seed)
     with progress_bar() as bar:
         path = train_corners(cfg, progress=StageBar(bar))
@@ -750,9 +752,7 @@ def train_radiograph_corners_cmd(
 @train_app.command("radiograph-levels")
 @friendly_errors
 def train_radiograph_levels_cmd(
-    data: Path = typer.Option(
-        ..., help="AASCE-style folder: images/training/*.jpg and labels/training/{filenames,landmarks,angles}.csv."
-    ),
+    data: Path = typer.Option(..., help=AASCE_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log, ONNX. Run again to resume."),
     epochs: int = typer.Option(30, help="Most epochs; training stops earlier when validation stops improving."),
     steps: int = typer.Option(150, help="Steps per epoch, each on 64 freshly drawn windows."),
@@ -763,9 +763,7 @@ def train_radiograph_levels_cmd(
     require_train_extra()
     from lumbar.train.radiograph_levels import LevelConfig, train_levels
 
-    labels = data / "labels" / "training"
-    if not all((labels / f"{name}.csv").is_file() for name in ("filenames", "landmarks", "angles")):
-        raise InputError(f"{data}: expected labels/training/filenames.csv, landmarks.csv and angles.csv (AASCE layout)")
+    require_aasce_layout(data)
     cfg = LevelConfig(data=str(data), out=str(out), epochs=epochs, steps_per_epoch=steps, limit=limit, seed=seed)
     with progress_bar() as bar:
         path = train_levels(cfg, progress=StageBar(bar))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import log_softmax
 from test_radiograph import KnownOutput, image_bodies, radiograph_file
 
 from lumbar.labels import FRONTAL_LEVELS
@@ -26,7 +27,6 @@ from lumbar.tasks.frontal_levels import (
     align_levels,
     level_class,
     level_log_probs,
-    log_softmax,
 )
 
 A, T, B, L, S, N = ABOVE, TOP, BETWEEN, BOTTOM, BELOW, NONE  # above, T1, between, L5, below, no body
@@ -100,9 +100,9 @@ def test_log_probabilities_average_the_window_read_as_it_lies_and_flipped():
         assert windows.shape == (6, 1, 96, 96)
         return logits
 
-    expected = (log_softmax(logits[:3]) + log_softmax(logits[3:])) / 2
+    expected = (log_softmax(logits[:3], axis=1) + log_softmax(logits[3:], axis=1)) / 2
     np.testing.assert_allclose(level_log_probs(film, bodies, stand_in), expected)
-    np.testing.assert_allclose(np.exp(log_softmax(logits)).sum(1), 1.0)
+    np.testing.assert_allclose(np.exp(log_softmax(logits, axis=1)).sum(1), 1.0)
 
 
 def test_training_labels_candidates_by_the_experts_bodies():
@@ -138,6 +138,7 @@ class LevelStandIn:
 
     def __init__(self, classes: list[int]):
         self.classes = classes
+        self.meta: dict = {}  # no record: the chain's steps are not held to a spine's
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         n = len(windows) // 2
@@ -311,12 +312,12 @@ def test_each_candidates_window_is_centred_on_it_and_scaled_by_the_spines_step()
 
 
 def test_a_film_with_one_candidate_trains_on_placed_windows_and_names_nothing():
-    from lumbar.train.radiograph_levels import Film, level_example
+    from lumbar.train.radiograph_levels import LevelFilm, level_example
 
     truth = image_bodies(17)
     one = [FoundVertebra(truth[3].mean(0), truth[3], 0.9)]
     radiograph = type("R", (), {"corners": truth})()
-    film = Film(radiograph, np.ones((1000, 420), np.float32), one, np.array([B]))
+    film = LevelFilm(radiograph, np.ones((1000, 420), np.float32), one, np.array([B]))
     rng = np.random.default_rng(0)
     for _ in range(10):
         window, wanted = level_example(film, rng)
@@ -367,3 +368,16 @@ def test_a_stray_peak_half_a_step_from_two_bodies_is_left_out_when_the_steps_are
     # a step that is only a little short (upper thoracic bodies are smaller) costs little: all named as counted
     squeezed = np.array([[100.0, 40.0 * k - 1.5 * max(0, 8 - k) ** 1.2] for k in range(17)])
     assert align_levels(sure([T] + [B] * 15 + [L]), spacing=Spacing(squeezed, np.full(16, 40.0))) == list(range(17))
+
+
+def test_a_film_without_peaks_says_no_vertebra_was_found_once(tmp_path, monkeypatch):
+    from lumbar.io import read_image
+
+    image = read_image(radiograph_file(tmp_path), modality="XR")
+    monkeypatch.setattr(xr_frontal, "radiograph_model", lambda: KnownOutput(np.zeros((0, 4, 2))))
+    monkeypatch.setattr(xr_frontal, "corner_model", lambda: None)
+    monkeypatch.setattr(xr_frontal, "level_model", lambda: LevelStandIn([]))
+    f = xr_frontal.analyze(image).findings
+    assert not f.vertebrae and f.summary == ()
+    assert "no vertebra found: is this a frontal spine radiograph?" in f.needs_review
+    assert not any("of the 17 vertebrae" in r for r in f.needs_review)

@@ -155,11 +155,11 @@ def find_and_name(picture: np.ndarray, model: OnnxModel, level_net: OnnxModel | 
         found = find_vertebrae(picture, model)
         return Named(found, *name_vertebrae(found), counted=True, step=None)
     candidates = find_candidates(picture, model)
-    steps = getattr(level_net, "meta", {}).get("relative_steps")  # the training films' steps, in the record
+    steps = level_net.meta.get("relative_steps")  # the training films' steps, in the network's record
     found, names = name_candidates(normalize_intensity(picture), candidates, level_net, steps)
     flags = []
-    if len(found) < len(LEVELS):
-        named = f"{names[0]} to {names[-1]}" if found else "none"
+    if 0 < len(found) < len(LEVELS):  # none found is said by the pipeline: "no vertebra found"
+        named = names[0] if len(found) == 1 else f"{names[0]} to {names[-1]}"
         anchors = "" if {"T1", "L5"} & set(names) else "; neither T1 nor L5 recognised, so every name may be off"
         flags.append(f"named {len(found)} of the 17 vertebrae T1-L5 a full frontal film shows ({named}){anchors}")
     return Named(found, names, flags, counted=False, step=candidate_step(candidates) or None)

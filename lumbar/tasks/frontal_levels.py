@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import log_softmax
 
 from lumbar.labels import FRONTAL_LEVEL_CLASSES as LEVEL_CLASSES
 from lumbar.labels import FRONTAL_LEVELS
@@ -43,12 +44,6 @@ def level_class(level: int, count: int = len(FRONTAL_LEVELS)) -> int:
     if level >= count:
         return BELOW
     return TOP if level == 0 else BOTTOM if level == count - 1 else BETWEEN
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, np.float64)
-    shifted = logits - logits.max(-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
 
 
 @dataclass(frozen=True)
@@ -129,27 +124,31 @@ def align_levels(
     return named
 
 
-def level_log_probs(film: np.ndarray, candidates: list[FoundVertebra], level_net: Network) -> np.ndarray:
+def level_log_probs(
+    film: np.ndarray, candidates: list[FoundVertebra], level_net: Network, step: float | None = None
+) -> np.ndarray:
     """Each candidate's class log-probabilities ``(n, 6)``: the level network reads its window on ``film`` (grey
-    values in [0, 1]), centred on the candidate and turned by its tilt, scaled by the spine's step
-    (:func:`candidate_step`), as it lies and flipped left to right; the two readings' log-probabilities are
+    values in [0, 1]), centred on the candidate and turned by its tilt, scaled by the spine's ``step`` (else
+    :func:`candidate_step`), as it lies and flipped left to right; the two readings' log-probabilities are
     averaged."""
     n = len(candidates)
     if n == 0:
         return np.zeros((0, len(LEVEL_CLASSES)))
     centres = np.array([c.centre for c in candidates], np.float64)
-    frames = body_frames(centres, [body_angle(c.corners) for c in candidates], LEVEL_WINDOW, candidate_step(candidates))
+    step = candidate_step(candidates) if step is None else step
+    frames = body_frames(centres, [body_angle(c.corners) for c in candidates], LEVEL_WINDOW, step)
     logits = np.asarray(level_net(windows_both_ways(film, frames)), np.float64)
-    return (log_softmax(logits[:n]) + log_softmax(logits[n:])) / 2
+    return (log_softmax(logits[:n], axis=1) + log_softmax(logits[n:], axis=1)) / 2
 
 
 def with_detection(log_probs: np.ndarray, scores: np.ndarray, weight: float = SCORE_WEIGHT) -> np.ndarray:
     """The level network's log-probabilities with the frontal network's say added: ``weight`` times the log of each
-    candidate's detection score on every class but "no body" (a faint peak is less likely a body). Chosen on the
-    validation films with an earlier network (0.5: 748 bodies named right, none: 729, 1: 719); with the shipped one
-    0.5 names 781, none 744, 1 787 and 2 578."""
+    candidate's detection score on every class but "no body" (a faint peak is less likely a body). The weight and
+    the step term's sigma were chosen on the validation films: ``python bench/radiograph_levels.py`` names them
+    with each."""
     out = np.array(log_probs, np.float64, copy=True)
-    out[:, :NONE] += weight * np.log(np.clip(np.asarray(scores, np.float64), 1e-3, 1.0))[:, None]
+    bodies = np.arange(len(LEVEL_CLASSES)) != NONE
+    out[:, bodies] += weight * np.log(np.clip(np.asarray(scores, np.float64), 1e-3, 1.0))[:, None]
     return out
 
 
@@ -176,7 +175,8 @@ def name_candidates(
     step = candidate_step(candidates)
     if not step > 0:
         return [], []
-    evidence = with_detection(level_log_probs(film, candidates, level_net), np.array([c.score for c in candidates]))
+    scores = np.array([c.score for c in candidates])
+    evidence = with_detection(level_log_probs(film, candidates, level_net, step), scores)
     spacing = None
     if relative_steps is not None:
         spacing = Spacing(np.array([c.centre for c in candidates]), np.asarray(relative_steps, np.float64) * step)

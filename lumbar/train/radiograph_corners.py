@@ -90,6 +90,22 @@ def corner_example(film: Film, k: int, rng: np.random.Generator) -> tuple[np.nda
     return window, points
 
 
+def vary_intensity(window: np.ndarray, intensity) -> np.ndarray:
+    """A film window after a TorchIO ``intensity`` change inside the film, clipped to [0, 1]; beyond it stays 0."""
+    changed = intensity(torch.from_numpy(np.ascontiguousarray(window))[None, :, :, None])[0, :, :, 0].numpy()
+    return np.where(window > 0, np.clip(changed, 0.0, 1.0), 0.0)
+
+
+def numpy_network(net: torch.nn.Module):
+    """``net`` as the pipeline calls an ONNX model: a numpy batch in, numpy logits out, without gradients."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy(np.ascontiguousarray(batch, np.float32))).numpy()
+
+    return run
+
+
 def draw_batch(films: list[Film], n: int, rng: np.random.Generator, intensity) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` windows ``(n, 1, size, size)`` on random bodies of random films (TorchIO intensity changes inside the
     film) and their corners ``(n, 4, 2)``."""
@@ -97,9 +113,7 @@ def draw_batch(films: list[Film], n: int, rng: np.random.Generator, intensity) -
     for f in rng.integers(len(films), size=n):
         film = films[f]
         window, points = corner_example(film, int(rng.integers(len(film.corners))), rng)
-        inside = window > 0
-        changed = intensity(torch.from_numpy(np.ascontiguousarray(window))[None, :, :, None])[0, :, :, 0].numpy()
-        windows.append(np.where(inside, np.clip(changed, 0.0, 1.0), 0.0))
+        windows.append(vary_intensity(window, intensity))
         targets.append(points)
     return torch.from_numpy(np.stack(windows)[:, None].astype(np.float32)), torch.tensor(np.array(targets)).float()
 
@@ -122,11 +136,7 @@ def validate(net: torch.nn.Module, films: list[Film], found: list[list[FoundVert
     """End to end on the validation films: the frontal network's bodies (``found``), their corners placed again by
     ``net``; median corner error (pixels, % of the body's height) and bodies missed."""
     net.eval()
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(torch.from_numpy(np.ascontiguousarray(batch, np.float32))).numpy()
-
+    run = numpy_network(net)
     errors, relative, missed = [], [], 0
     for film, bodies in zip(films, found):
         px, pct, lost = corner_errors(film.corners, refine_corners(film.pixels, bodies, run))

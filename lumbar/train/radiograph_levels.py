@@ -23,9 +23,7 @@ most bodies right is kept. A run writes ``checkpoint.pt`` (resume), ``train.log`
 
 from __future__ import annotations
 
-import shlex
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +49,7 @@ from lumbar.tasks.frontal_levels import (
 )
 from lumbar.train import EpochLoop, export_image_network, log, log_to
 from lumbar.train.radiograph import intensity_transform, training_split
+from lumbar.train.radiograph_corners import CornerConfig, Film, numpy_network, vary_intensity
 
 CENTRE_JITTER, MAX_JITTER = 0.1, 0.25  # of a step: a body's window stays nearer its body than a disc's (0.4)
 ANGLE_JITTER_DEG = 4.0
@@ -61,32 +60,19 @@ OFF_COLUMN_STEPS = (0.8, 2.5)  # how far beside a body (in steps) a placed windo
 
 
 @dataclass
-class LevelConfig:
-    data: str  # the xray_ap folder
-    out: str
-    epochs: int = 30
+class LevelConfig(CornerConfig):
+    """As the corner network's (the same films, split and schedule), with its own batch: 64 windows, 150 a epoch."""
+
     steps_per_epoch: int = 150
     batch_size: int = 64
-    lr: float = 2e-3
-    val_fraction: float = 0.12  # as the frontal network's split: the same validation patients
-    patience: int = 8
-    limit: int | None = None  # use only this many training films (smoke tests)
-    seed: int = 0
-    command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
 
 
 @dataclass
-class Film:
-    """A radiograph's grey values in [0, 1] (as the pipeline scales a film), its candidates and their classes."""
+class LevelFilm(Film):
+    """A film (grey values in [0, 1], expert corners) with the frontal network's candidates on it and their classes."""
 
-    radiograph: Radiograph
-    pixels: np.ndarray
     candidates: list[FoundVertebra]
     classes: np.ndarray
-
-    @property
-    def corners(self) -> np.ndarray:
-        return self.radiograph.corners
 
 
 UNLABELLED = -1  # a candidate left out of training: a second peak on a body, or one too near a body to call no body
@@ -154,7 +140,7 @@ def placed_point(corners: np.ndarray, wanted: int, rng: np.random.Generator) -> 
     return centres[k], body_angle(corners[k])
 
 
-def level_example(film: Film, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def level_example(film: LevelFilm, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """One window and its class: on a random labelled candidate of ``film`` (scaled by the step the pipeline takes,
     :func:`candidate_step`) or, ``PLACED_SHARE`` of the time, placed by the expert's corners with a class drawn
     evenly from the six (scaled by the expert's step)."""
@@ -163,7 +149,7 @@ def level_example(film: Film, rng: np.random.Generator) -> tuple[np.ndarray, int
     if rng.random() < PLACED_SHARE or not len(labelled) or not step > 0:
         wanted = int(rng.integers(len(LEVEL_CLASSES)))  # every class evenly
         centre, angle = placed_point(film.corners, wanted, rng)
-        step = spine_step(film.corners.mean(1))
+        step = film.step
     else:
         k = int(rng.choice(labelled))
         wanted = int(film.classes[k])
@@ -176,15 +162,15 @@ def level_example(film: Film, rng: np.random.Generator) -> tuple[np.ndarray, int
     return (window[:, ::-1] if rng.random() < 0.5 else window), wanted
 
 
-def draw_batch(films: list[Film], n: int, rng: np.random.Generator, intensity) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_batch(
+    films: list[LevelFilm], n: int, rng: np.random.Generator, intensity
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` windows ``(n, 1, size, size)`` from random films (TorchIO intensity changes inside the film) and their
     classes."""
     windows, classes = [], []
     for f in rng.integers(len(films), size=n):
         window, wanted = level_example(films[f], rng)
-        inside = window > 0
-        changed = intensity(torch.from_numpy(np.ascontiguousarray(window))[None, :, :, None])[0, :, :, 0].numpy()
-        windows.append(np.where(inside, np.clip(changed, 0.0, 1.0), 0.0))
+        windows.append(vary_intensity(window, intensity))
         classes.append(wanted)
     return torch.from_numpy(np.stack(windows)[:, None].astype(np.float32)), torch.tensor(classes)
 
@@ -209,16 +195,12 @@ def relative_steps(radiographs: list[Radiograph]) -> list[float]:
     return [round(float(v), 4) for v in np.median(ratios, axis=0)]
 
 
-def validate(net: torch.nn.Module, films: list[Film], steps: list[float] | None = None) -> dict:
+def validate(net: torch.nn.Module, films: list[LevelFilm], steps: list[float] | None = None) -> dict:
     """End to end on the validation films: the frontal network's candidates named by ``net`` (their steps held to
     ``steps``); bodies the expert labels that are not named right (missed or misnamed), bodies named right, and films
     named right throughout."""
     net.eval()
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(torch.from_numpy(np.ascontiguousarray(batch, np.float32))).numpy()
-
+    run = numpy_network(net)
     right, whole = 0, 0
     for film in films:
         bodies, names = name_candidates(film.pixels, film.candidates, run, steps)
@@ -234,13 +216,15 @@ def validate(net: torch.nn.Module, films: list[Film], steps: list[float] | None 
     }
 
 
-def load_film(radiograph: Radiograph) -> Film:
+def load_film(radiograph: Radiograph) -> LevelFilm:
     """A film, its shipped frontal network's candidates and their classes against the expert."""
     from lumbar.pipelines.xr_frontal import find_candidates
 
     grey = read_image(radiograph)
     candidates = find_candidates(grey)
-    return Film(radiograph, normalize_intensity(grey), candidates, candidate_classes(radiograph.corners, candidates))
+    return LevelFilm(
+        radiograph, normalize_intensity(grey), candidates, candidate_classes(radiograph.corners, candidates)
+    )
 
 
 def train_levels(cfg: LevelConfig, progress: Progress = SILENT) -> Path:
