@@ -246,19 +246,65 @@ def test_endplate_angles_of_a_parallelogram():
     assert np.isnan(endplate_angle_deg(column, (1.0, 1.0), frame))
 
 
-def test_endplate_frame_follows_the_endplate():
-    """The parallelogram's upper endplate rises at 45°: the frame's axis is (-cos 45°, -sin 45°) and its across
-    runs along the endplate, (-sin 45°, cos 45°); a single column has no endplate: the frame is returned as is."""
-    from lumbar.tasks.measurements import Frame, endplate_frame
+def test_the_disc_plane_frame_bisects_the_endplates_either_side():
+    """Above the disc a parallelogram whose lower endplate rises at 45° toward posterior, below it a rectangle
+    (0°): the frame runs along their bisector, 22.5°: axis (-cos 22.5°, -sin 22.5°), across (-sin 22.5°,
+    cos 22.5°), at the lower body's origin. With one endplate unfitted (a single column) the other alone: 45° from
+    the parallelogram below, 0° from the rectangle; with neither, the lower body's own frame as it is."""
+    from lumbar.tasks.measurements import Frame, disc_plane_frame
 
     frame = Frame(np.array([40.0, 30.0]), np.array([-1.0, 0.0]))
-    along = endplate_frame(_parallelogram(), (1.0, 1.0), frame)
-    r = np.sqrt(0.5)
-    assert along.axis == pytest.approx([-r, -r]) and along.across == pytest.approx([-r, r])
-    assert along.origin == pytest.approx([40.0, 30.0])
+    rect = np.zeros((120, 70), bool)
+    rect[60:80, 10:50] = True
     column = np.zeros((60, 60), bool)
     column[10:40, 30] = True
-    assert endplate_frame(column, (1.0, 1.0), frame) is frame
+    half = np.radians(22.5)
+    mid = disc_plane_frame(_parallelogram(), frame, rect, frame, (1.0, 1.0))
+    assert mid.axis == pytest.approx([-np.cos(half), -np.sin(half)])
+    assert mid.across == pytest.approx([-np.sin(half), np.cos(half)]) and mid.origin == pytest.approx([40.0, 30.0])
+    r = np.sqrt(0.5)
+    assert disc_plane_frame(column, frame, _parallelogram(), frame, (1.0, 1.0)).axis == pytest.approx([-r, -r])
+    assert disc_plane_frame(rect, frame, column, frame, (1.0, 1.0)).axis == pytest.approx([-1.0, 0.0])
+    assert disc_plane_frame(column, frame, column, frame, (1.0, 1.0)) is frame
+
+
+def _lordotic_segment(tilt_deg: float, shift_mm: float = 0.0, mm: float = 0.25) -> np.ndarray:
+    """Two bodies 35 mm deep and 25 mm tall about a disc 6 mm tall at the back, each turned ``tilt_deg`` / 2 away
+    from a level mid-plane (a lordotic segment: the disc opens toward the front), their posterior corners one above
+    the other; the upper body moved ``shift_mm`` forward along the mid-plane. Labels 3 (upper), 34 (disc), 4
+    (lower), canal 200 behind them; pixels of ``mm``."""
+    rows, cols = np.mgrid[0:320, 0:240] * mm
+    half = np.radians(tilt_deg / 2)
+    top, bottom = np.array([34.0, 45.0 - shift_mm]), np.array([40.0, 45.0])  # posterior-inferior, -superior corners
+    along = np.array([-np.sin(half), -np.cos(half)])  # the upper body's lower endplate, posterior to anterior
+    up = np.array([-np.cos(half), np.sin(half)])
+    q = np.stack([rows - top[0], cols - top[1]], -1)
+    upper = (q @ along >= 0) & (q @ along <= 35) & (q @ up >= 0) & (q @ up <= 25)
+    along_low, down = np.array([np.sin(half), -np.cos(half)]), np.array([np.cos(half), np.sin(half)])
+    q = np.stack([rows - bottom[0], cols - bottom[1]], -1)
+    lower = (q @ along_low >= 0) & (q @ along_low <= 35) & (q @ down >= 0) & (q @ down <= 25)
+    image = np.zeros(rows.shape, np.int32)
+    image[upper], image[lower] = 3, 4
+    between = (cols >= 45.0 - 35 * np.cos(half)) & (cols <= 45.0) & (rows > 20) & (rows < 50) & ~upper & ~lower
+    above_lower = np.stack([rows - bottom[0], cols - bottom[1]], -1) @ down < 0
+    below_upper = np.stack([rows - top[0], cols - top[1]], -1) @ up < 0
+    image[between & above_lower & below_upper] = 34
+    image[(cols > 47.0) & (cols < 57.0)] = 200
+    return image
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 16.0, 24.0])
+def test_two_bodies_turned_against_each_other_are_not_displaced(tilt_deg):
+    """A lordotic segment with the posterior corners aligned across the disc: no slip, whatever the tilt (within
+    0.3 mm, a pixel and its rounding); read along the lower body's endplate alone, the 6 mm disc's back and the upper
+    body's tilt made -2.5 and -4.0 mm of it at 16° and 24°. The upper body 5 mm forward: 5 mm of anterolisthesis
+    (then read as 2.4 and 0.8)."""
+    from lumbar.tasks.measurements import slip_on_slice
+
+    slip, depth = slip_on_slice(_lordotic_segment(tilt_deg), 3, 4, 34, 200, (0.25, 0.25))
+    assert slip == pytest.approx(0.0, abs=0.3) and depth == pytest.approx(35.0, abs=0.6)
+    moved, _ = slip_on_slice(_lordotic_segment(tilt_deg, shift_mm=5.0), 3, 4, 34, 200, (0.25, 0.25))
+    assert moved == pytest.approx(5.0, abs=0.3)
 
 
 def test_posterior_wall_is_the_median_of_band_maxima():
@@ -589,19 +635,6 @@ def test_consensus_slip_drops_readings_without_a_slip_or_a_depth():
     assert consensus_slip([(4.0, 36.0), (4.0, 36.0), (float("nan"), 36.0)], 3) == pytest.approx((4.0, 400 / 36))
     assert np.isnan(consensus_slip([(4.0, 36.0), (4.0, 0.0)], 2)).all()
     assert consensus_slip([(0.1, 0.8)], 1) == pytest.approx((0.1, 12.5))
-
-
-def test_endplate_frame_follows_the_upper_endplate_not_the_lower():
-    """A body whose upper endplate rises 45° toward posterior (top at row 60 - c) over a flat lower endplate (row
-    79): the slip frame runs along the upper one, axis (-cos 45°, -sin 45°)."""
-    from lumbar.tasks.measurements import Frame, endplate_frame
-
-    body = np.zeros((120, 70), bool)
-    for c in range(10, 50):
-        body[60 - c : 80, c] = True
-    r = np.sqrt(0.5)
-    frame = Frame(np.array([50.0, 30.0]), np.array([-1.0, 0.0]))
-    assert endplate_frame(body, (1.0, 1.0), frame).axis == pytest.approx([-r, -r])
 
 
 def test_a_spine_of_rectangles_with_anisotropic_pixels():

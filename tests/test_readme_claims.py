@@ -969,7 +969,7 @@ def _findings_rate_claims() -> list[Claim]:
         ),
         Claim(
             "findings: retrolisthesis at the lordotic levels",
-            _in_passage("almost all retrolisthesis at lordotic levels", "discs the expert"),
+            _in_passage("mostly retrolisthesis at lordotic levels", "discs the expert"),
             lambda m: "≤ −3 mm at {} of {} L4/L5 and {} of {} L3/L4".format(
                 *(
                     f(m)["slip_at_expert_negatives"]["retrolisthesis_3mm_or_more_by_level"][level][k]

@@ -199,22 +199,36 @@ def _posterior_wall(s: np.ndarray, t: np.ndarray, lo: float, hi: float, bin_mm: 
     return float(np.median(walls)) if walls else float("nan")
 
 
-def endplate_frame(body: np.ndarray, spacing_mm: tuple[float, float], frame: Frame) -> Frame:
-    """A frame whose ``across`` runs along the body's upper endplate (fitted as :func:`endplate_angle_deg` does),
-    so that a slip is measured along the endplate, as on a radiograph (Meyerding 1932); the body's own frame
-    where the endplate cannot be fitted."""
-    angle = np.radians(endplate_angle_deg(body, spacing_mm, frame, upper=True))
-    if np.isnan(angle):
-        return frame
-    # The endplate runs toward posterior along (row, col) = (-sin, cos); the axis is perpendicular, toward the head.
-    return Frame(frame.origin, np.array([-np.cos(angle), -np.sin(angle)]))
+def disc_plane_frame(
+    upper_body: np.ndarray,
+    upper_frame: Frame,
+    lower_body: np.ndarray,
+    lower_frame: Frame,
+    spacing_mm: tuple[float, float],
+) -> Frame:
+    """A frame at the lower body's centre whose ``across`` runs along the disc's mid-plane: the bisector of the
+    upper body's lower endplate and the lower body's upper endplate (each fitted as :func:`endplate_angle_deg`
+    does), a direction neither body's tilt favours. Two bodies turned against each other (lordosis, kyphosis) then
+    do not read as displaced; along the lower endplate alone they did, the disc's posterior height and the upper
+    body's tilt reading as a retrolisthesis at every lordotic level. With one endplate unfitted the other is used;
+    with neither, the lower body's own frame."""
+    angles = [
+        endplate_angle_deg(upper_body, spacing_mm, upper_frame, upper=False),
+        endplate_angle_deg(lower_body, spacing_mm, lower_frame, upper=True),
+    ]
+    fitted = [a for a in angles if not np.isnan(a)]
+    if not fitted:
+        return lower_frame
+    angle = np.radians(np.mean(fitted))
+    # The mid-plane runs toward posterior along (row, col) = (-sin, cos); the axis is perpendicular, toward the head.
+    return Frame(lower_frame.origin, np.array([-np.cos(angle), -np.sin(angle)]))
 
 
 def slip_mm(
     upper_body: np.ndarray, lower_body: np.ndarray, spacing_mm: tuple[float, float], lower_frame: Frame
 ) -> float:
     """Displacement of the upper vertebra's posterior wall (its lower third) relative to the lower one's
-    (its upper third), along ``lower_frame.across`` (the lower body's upper endplate, see :func:`endplate_frame`):
+    (its upper third), along ``lower_frame.across`` (the disc's mid-plane, see :func:`disc_plane_frame`):
     positive = anterolisthesis (the upper vertebra slipped forward), negative = retrolisthesis.
     """
     pu, pl = points_mm(upper_body, spacing_mm), points_mm(lower_body, spacing_mm)
@@ -395,7 +409,7 @@ def slip_on_slice(
     frames = [_body_frame(points_mm(b, spacing_mm), disc_frame.axis) for b in bodies]
     if not _bodies_fit_disc(disc_mask, disc_frame, bodies[0], frames[0], bodies[1], frames[1], spacing_mm):
         return float("nan"), float("nan")
-    along = endplate_frame(bodies[1], spacing_mm, frames[1])
+    along = disc_plane_frame(bodies[0], frames[0], bodies[1], frames[1], spacing_mm)
     return slip_mm(bodies[0], bodies[1], spacing_mm, along), depth_mm(bodies[1], spacing_mm, along)
 
 
