@@ -28,5 +28,6 @@ for script in (
     "external_segmentation.py",
     "orientation.py",
     "body_size.py",
+    "lateral_slips.py",
 ):
     runpy.run_path(str(Path(__file__).parent / script), run_name="__main__")

@@ -76,8 +76,9 @@ class DiscMeasurements(_Measured):
     canal_ap_mm: Length | None = Field(description="Spinal canal anteroposterior diameter in the disc's mid-plane.")
     canal_area_mm2: Length | None = Field(None, description="Canal cross-section in the disc's plane (volumes only).")
     slip_mm: float | None = Field(
-        description="Upper vertebra's posterior wall against the lower's, along the lower endplate, agreed on the "
-        "slices around the mid-sagittal one: + anterolisthesis, - retrolisthesis; null where not found on enough."
+        description="Upper vertebra's posterior wall against the lower's, along the disc's mid-plane (the bisector "
+        "of its endplates), agreed on the slices around the mid-sagittal one: + anterolisthesis, - retrolisthesis; "
+        "null where not found on enough."
     )
     slip_percent: Annotated[float, Field(ge=-100, le=200)] | None
     meyerding_grade: int | None = Field(ge=0, le=5, description="Anterolisthesis only (null for a retrolisthesis).")

@@ -72,6 +72,46 @@ def test_slip_forward_and_backward_along_the_lower_endplate(tilt):
     assert np.isnan(lateral.slip(forward, flat)[0])
 
 
+def _placed(body, corner, at):
+    """``body`` moved so that its corner ``corner`` lies at ``at``."""
+    return body + (np.asarray(at, float) - body[corner])
+
+
+@pytest.mark.parametrize("opening", [0.0, 16.0, 30.0])
+def test_a_disc_opening_in_front_is_no_slip(opening):
+    """Lordosis: the lower body's superior endplate tilts ``opening``/2 anterior end down, the upper body's inferior
+    endplate as far anterior end up, the posterior corners one above the other 6 px apart across a level mid-plane:
+    no slip (along the lower endplate alone it read -6 sin(opening/2): -0.84 and -1.55 px). The upper body is a
+    wedge (anterior wall 24 of 30) and 30 px deep against the lower one's 40, so that only its inferior endplate,
+    by direction alone, can give the mid-plane. The upper body moved 5 px forward along the mid-plane: 5 px, 12.5%
+    of the 40 px endplate."""
+    half = opening / 2
+    lower = _placed(quad((0, 0), 40, 30, half), lateral.PS, (100, 106))
+    upper = _placed(quad((0, 0), 30, 30, -half, anterior_height=24), lateral.PI, (100, 100))
+    assert lateral.slip(upper, lower) == pytest.approx((0.0, 0.0), abs=1e-9)
+    forward = upper + np.array([-5.0, 0.0])
+    assert lateral.slip(forward, lower) == pytest.approx((5.0, 12.5))
+
+
+def test_a_slip_needs_endplates_that_could_bound_one_disc():
+    """Endplates 59° apart bound a disc (the slip is read on their bisector); 61° apart, or an upper body whose
+    inferior corners are swapped (its endplate running backwards), or a corner that is not a number, do not: NaN.
+    An upper endplate of no length leaves the lower endplate alone: 6 px forward along it is 6 px."""
+    lower = _placed(quad((0, 0), 40, 30, 0.0), lateral.PS, (100, 106))
+    for opening, bounded in ((59.0, True), (61.0, False)):
+        upper = _placed(quad((0, 0), 40, 30, -opening), lateral.PI, (100, 100))
+        assert np.isnan(lateral.slip(upper, lower)[0]) != bounded
+    upper = _placed(quad((0, 0), 40, 30, -10.0), lateral.PI, (100, 100))
+    swapped = upper[[lateral.AS, lateral.PS, lateral.AI, lateral.PI]]
+    assert np.isnan(lateral.slip(swapped, lower)).all()
+    broken = upper.copy()
+    broken[lateral.AI] = np.nan
+    assert np.isnan(lateral.slip(broken, lower)).all()
+    flat = _placed(quad((0, 0), 40, 30, 0.0), lateral.PI, (94, 100))
+    flat[lateral.AI] = flat[lateral.PI]
+    assert lateral.slip(flat, lower) == pytest.approx((6.0, 15.0))
+
+
 def test_lordosis_is_the_angle_from_l1_to_s1_and_disc_angles_open_in_front():
     names = ["L1", "L2", "L5", "S1"]
     corners = np.stack(

@@ -246,11 +246,26 @@ def test_endplate_angles_of_a_parallelogram():
     assert np.isnan(endplate_angle_deg(column, (1.0, 1.0), frame))
 
 
+def _roof(flat_top: bool = False) -> np.ndarray:
+    """Columns 10-49 of a body whose upper endplate rises 45° toward posterior (top at row 60 - c) over a flat lower
+    endplate (row 79); ``flat_top``: the same turned over, a flat upper endplate (row 20) over a lower one rising
+    45° toward posterior (bottom at row 79 - c)."""
+    body = np.zeros((120, 70), bool)
+    for c in range(10, 50):
+        if flat_top:
+            body[20 : 80 - c, c] = True
+        else:
+            body[60 - c : 80, c] = True
+    return body
+
+
 def test_the_disc_plane_frame_bisects_the_endplates_either_side():
-    """Above the disc a parallelogram whose lower endplate rises at 45° toward posterior, below it a rectangle
-    (0°): the frame runs along their bisector, 22.5°: axis (-cos 22.5°, -sin 22.5°), across (-sin 22.5°,
-    cos 22.5°), at the lower body's origin. With one endplate unfitted (a single column) the other alone: 45° from
-    the parallelogram below, 0° from the rectangle; with neither, the lower body's own frame as it is."""
+    """The frame runs along the bisector of the upper body's lower endplate and the lower body's upper endplate,
+    at the lower body's origin: a body rising 45° toward posterior at its lower endplate above a rectangle, 22.5°:
+    axis (-cos 22.5°, -sin 22.5°), across (-sin 22.5°, cos 22.5°). Bodies whose two endplates differ tell which
+    endplate is read: above, a body flat below and rising 45° on top reads 0° (its lower endplate); below, a body
+    rising 45° on top and flat below reads 22.5° (its upper endplate). With one endplate unfitted (a single column)
+    the other alone; with neither, the lower body's own frame as it is."""
     from lumbar.tasks.measurements import Frame, disc_plane_frame
 
     frame = Frame(np.array([40.0, 30.0]), np.array([-1.0, 0.0]))
@@ -259,11 +274,14 @@ def test_the_disc_plane_frame_bisects_the_endplates_either_side():
     column = np.zeros((60, 60), bool)
     column[10:40, 30] = True
     half = np.radians(22.5)
-    mid = disc_plane_frame(_parallelogram(), frame, rect, frame, (1.0, 1.0))
+    mid = disc_plane_frame(_roof(flat_top=True), frame, rect, frame, (1.0, 1.0))
     assert mid.axis == pytest.approx([-np.cos(half), -np.sin(half)])
     assert mid.across == pytest.approx([-np.sin(half), np.cos(half)]) and mid.origin == pytest.approx([40.0, 30.0])
+    assert disc_plane_frame(_roof(), frame, rect, frame, (1.0, 1.0)).axis == pytest.approx([-1.0, 0.0])
+    below = disc_plane_frame(rect, frame, _roof(), frame, (1.0, 1.0))
+    assert below.axis == pytest.approx([-np.cos(half), -np.sin(half)])
     r = np.sqrt(0.5)
-    assert disc_plane_frame(column, frame, _parallelogram(), frame, (1.0, 1.0)).axis == pytest.approx([-r, -r])
+    assert disc_plane_frame(column, frame, _roof(), frame, (1.0, 1.0)).axis == pytest.approx([-r, -r])
     assert disc_plane_frame(rect, frame, column, frame, (1.0, 1.0)).axis == pytest.approx([-1.0, 0.0])
     assert disc_plane_frame(column, frame, column, frame, (1.0, 1.0)) is frame
 

@@ -56,6 +56,7 @@ SOURCES = {
     "back_pain": "bench/claims/back_pain.json",
     "tracking": "bench/claims/tracking.json",
     "ultrasound": "bench/claims/ultrasound.json",
+    "lateral_slips": "bench/claims/lateral_slips.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -2248,6 +2249,48 @@ def back_pain_claims() -> list[Claim]:
     return claims
 
 
+def lateral_slips_claims() -> list[Claim]:
+    """The lateral slips on the anatomies' own corners, read along the mid-plane and along the lower endplate."""
+    passage = _in_passage("**Slips on a lateral view**", "still read a spine slightly backwards")
+
+    def figures(level: str, text: str) -> Callable[[dict], str]:
+        def expected(r: dict) -> str:
+            s = r["levels"][level]
+            return text.format(
+                f"{s['median_mm']:.1f}".replace("-", "−"),
+                pct(s["at_3mm_or_more"]),
+                f"{s['along_lower_endplate_median_mm']:.1f}".replace("-", "−"),
+                pct(s["along_lower_endplate_at_3mm_or_more"]),
+            )
+
+        return expected
+
+    return [
+        Claim(
+            "lateral slips: anatomies",
+            passage,
+            lambda r: f"On the {r['anatomies']} training anatomies",
+            ("lateral_slips",),
+        ),
+        Claim(
+            "lateral slips: L4/L5",
+            passage,
+            figures(
+                "L4/L5",
+                "at L4/L5 is {} mm and {} of those discs read 3 mm or more either way (along the lower "
+                "endplate: {} mm and {})",
+            ),
+            ("lateral_slips",),
+        ),
+        Claim(
+            "lateral slips: L5/S1",
+            passage,
+            figures("L5/S1", "at L5/S1 {} mm and {} ({} mm and {})"),
+            ("lateral_slips",),
+        ),
+    ]
+
+
 CLAIMS = [
     *fusion_claims(),
     *back_pain_claims(),
@@ -2274,6 +2317,7 @@ CLAIMS = [
     *evidence_claims(),
     *lumbosacral_claims(),
     *orientation_claims(),
+    *lateral_slips_claims(),
 ]
 
 

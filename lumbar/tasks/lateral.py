@@ -10,7 +10,8 @@ anterior end lies lower (the sacrum's superior endplate tilts some 40 degrees th
 Cobb angle from L1's superior endplate to S1's (the tilt of S1's minus that of L1's); a disc's angle is the tilt of
 the lower body's superior endplate minus that of the upper body's inferior endplate, positive when the disc opens
 anteriorly. A slip (Meyerding 1932) is how far the upper body's posterior-inferior corner lies in front of the lower
-body's posterior-superior corner, along the lower body's superior endplate, in mm and in % of that endplate's length.
+body's posterior-superior corner, along the disc's mid-plane (the bisector of the endplates bounding it), in mm and
+in % of the lower body's superior endplate's length.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 AS, PS, PI, AI = range(4)
+MAX_DISC_OPENING_DEG = 60.0  # a lumbar disc opens by at most about 30-40 degrees (L5/S1); beyond this, no disc
 
 
 def facing_left(corners: np.ndarray, width: float) -> np.ndarray:
@@ -95,14 +97,23 @@ def heights(corners: np.ndarray) -> np.ndarray:
 
 def slip(upper: np.ndarray, lower: np.ndarray) -> tuple[float, float]:
     """(slip, slip in % of the lower superior endplate's length) of the body with corners ``upper`` over the one
-    with corners ``lower``: positive = anterolisthesis, negative = retrolisthesis."""
+    with corners ``lower``: positive = anterolisthesis, negative = retrolisthesis. Measured along the disc's
+    mid-plane, the bisector of the two endplates bounding it (posterior to anterior), so that two bodies turned
+    against each other by the lordosis do not read as displaced, as along the lower endplate alone they did (its
+    tilt against the upper one's carries the disc's posterior height into the slip). NaN where a corner is not a
+    number, the lower endplate has no length, or the two lie more than ``MAX_DISC_OPENING_DEG`` apart (corners out
+    of order); along the lower endplate alone where the upper one has no length."""
     upper, lower = np.asarray(upper, np.float64), np.asarray(lower, np.float64)
-    endplate = lower[AS] - lower[PS]
-    length = float(np.linalg.norm(endplate))
-    if length == 0:
+    endplates = lower[AS] - lower[PS], upper[AI] - upper[PI]
+    lengths = [float(np.linalg.norm(e)) for e in endplates]
+    if not np.isfinite(lengths).all() or lengths[0] == 0:
         return float("nan"), float("nan")
-    offset = float((upper[PI] - lower[PS]) @ (endplate / length))
-    return offset, 100.0 * offset / length
+    units = [e / n for e, n in zip(endplates, lengths) if n > 0]
+    if len(units) == 2 and float(units[0] @ units[1]) < np.cos(np.radians(MAX_DISC_OPENING_DEG)):
+        return float("nan"), float("nan")  # corners out of order: no disc opens that far
+    direction = sum(units)
+    offset = float((upper[PI] - lower[PS]) @ (direction / np.linalg.norm(direction)))
+    return offset, 100.0 * offset / lengths[0]
 
 
 @dataclass(frozen=True)

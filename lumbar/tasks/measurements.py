@@ -241,7 +241,7 @@ def slip_mm(
 
 
 def meyerding_grade(slip_percent: float, slip_mm: float | None = None) -> int | None:
-    """Meyerding grade of an anterolisthesis from its slip in % of the lower endplate's depth: 0 (<5%), I <25,
+    """Meyerding grade of an anterolisthesis from its slip in % of the lower body's depth: 0 (<5%), I <25,
     II <50, III <75, IV <100, V >=100 (Meyerding, Surg Gynecol Obstet 1932). A slip below 5%, or below
     ``MIN_LISTHESIS_MM`` where its size in mm is known, is within measurement error and counted as none. A
     retrolisthesis has no Meyerding grade (it is reported in mm), and neither has a slip that could not be
@@ -395,9 +395,9 @@ def _body_frame(points: np.ndarray, disc_axis: np.ndarray | None) -> Frame:
 def slip_on_slice(
     instances: np.ndarray, upper: int, lower: int, disc: int, canal_label: int, spacing_mm: tuple[float, float]
 ) -> tuple[float, float]:
-    """(slip mm, lower endplate depth mm) of the vertebra labelled ``upper`` on the one labelled ``lower`` on one
-    slice, NaN where the two bodies and the disc between them are not all there and consistent
-    (see :func:`_bodies_fit_disc`)."""
+    """(slip mm, the lower body's depth along the disc's mid-plane, mm) of the vertebra labelled ``upper`` on the
+    one labelled ``lower`` on one slice, NaN where the two bodies and the disc between them are not all there and
+    consistent (see :func:`_bodies_fit_disc`)."""
     canal = instances == canal_label
     bodies = [vertebral_body(instances == label, canal) for label in (upper, lower)]
     disc_mask = instances == disc
