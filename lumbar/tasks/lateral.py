@@ -36,8 +36,8 @@ def body_corners(mask: np.ndarray, up: np.ndarray) -> np.ndarray:
     """The four corners [x, y] of a vertebral body outlined by ``mask`` (rows, columns; the patient facing left),
     ``up`` the direction of the spine's axis at the body, towards the head.
 
-    In the frame of that axis the body's pixels are scaled to [-1, 1] along the axis and across it (1st and 99th
-    percentiles, so that a stray pixel does not move them); each corner is the pixel furthest along its diagonal
+    In the frame of that axis the body's pixels are scaled so that it spans 2 along the axis and across it (1st to
+    99th percentile, so that a stray pixel does not stretch it); each corner is the pixel furthest along its diagonal
     (anterior-superior: furthest forward plus furthest up): on a rounded corner, the point of the outline where
     endplate turns into wall, as an annotator marks it. Heights between such corners run 1-3 mm shorter than the
     body's full height where its corners are rounded."""
@@ -50,9 +50,9 @@ def body_corners(mask: np.ndarray, up: np.ndarray) -> np.ndarray:
     if forward[0] > 0:
         forward = -forward
     scaled = []
-    for values in (points @ forward, points @ up):
+    for values in (points @ forward, points @ up):  # where the body is does not move an argmax below: no centring
         low, high = np.percentile(values, [1, 99])
-        scaled.append((values - (low + high) / 2) / max((high - low) / 2, 1e-9))
+        scaled.append(values / max((high - low) / 2, 1e-9))
     a, u = scaled
     return points[[np.argmax(a + u), np.argmax(-a + u), np.argmax(-a - u), np.argmax(a - u)]]
 
