@@ -105,11 +105,13 @@ def validate(discs: list[dict], vertebrae: list[dict], images: list[dict]) -> di
         "slip_3mm_or_more": float(np.mean(np.abs(slips) >= 3)),
         "anterolisthesis_3mm_or_more": float(np.mean(slips >= 3)),
         "meyerding_1_or_more": float(np.mean([(d["meyerding"] or 0) >= 1 for d in negatives])),
-        # where the |slip| comes from: retrolisthesis at the lordotic levels (the measurement's known bias there)
+        # where the |slip| comes from: retrolisthesis at the lordotic levels (the measurement's known bias there),
+        # and how far the measured slips of these normal discs sit from zero (their median)
         "retrolisthesis_3mm_or_more_by_level": {
             level: {
                 "measured": sum(not np.isnan(d["slip_mm"]) for d in negatives if d["level"] == level),
                 "retro_3mm_or_more": sum(d["slip_mm"] <= -3 for d in negatives if d["level"] == level),
+                "median_slip_mm": float(np.nanmedian([d["slip_mm"] for d in negatives if d["level"] == level])),
             }
             for level in ("L3/L4", "L4/L5")
         },

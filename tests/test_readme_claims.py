@@ -981,6 +981,19 @@ def _findings_rate_claims() -> list[Claim]:
             ("measurements",),
         ),
         Claim(
+            "findings: median slip at the lordotic levels",
+            _in_passage("retrolisthesis that remains", "is not explained"),
+            lambda m: "{} mm at L4/L5, {} mm at L3/L4".format(
+                *(
+                    f"{f(m)['slip_at_expert_negatives']['retrolisthesis_3mm_or_more_by_level'][level]['median_slip_mm']:.1f}".replace(
+                        "-", "−"
+                    )
+                    for level in ("L4/L5", "L3/L4")
+                )
+            ),
+            ("measurements",),
+        ),
+        Claim(
             "findings: Genant >= 2 of gradable vertebrae",
             genant,
             lambda m: (
