@@ -38,6 +38,7 @@ from lumbar.pipelines.mr_sagittal import measure, segment
 SPIDER = SHARED_DATA / "spider"
 MAX_FIELD_OF_VIEW_MM = 400.0  # a lumbar sagittal image spans about 250-350 mm; beyond this the listed spacing is wrong
 SEQUENCES = ("t1", "t2", "t2_SPACE")
+LORDOTIC_LEVELS = ("L2/L3", "L3/L4", "L4/L5")
 REFERENCE = (
     "SPIDER expert gradings (van der Graaf et al. 2024), 179 patients, mid-sagittal T1, T2 and T2 SPACE, "
     "each disc joined by level"
@@ -191,12 +192,56 @@ def shipped_record(results: dict) -> dict:
     }
 
 
+def expert_mask_slips() -> dict:
+    """The slip read on the expert's own outlines: every T2 SPACE series with masks (``spider/t2space``), its levels
+    named by this project's labelling, the slip read on the mid-sagittal slice and those within ``SLIP_SLAB_MM`` as
+    ``lumbar analyze`` reads it; per lordotic level, the median over the discs the expert grades without a slip (no
+    network involved: what the definition reads on these outlines)."""
+    import csv
+
+    from PIL import Image
+
+    from lumbar.io.spider import spider_to_classes
+    from lumbar.labels import CANAL_LABEL
+    from lumbar.tasks.levels import label_levels, mid_sagittal_index
+    from lumbar.tasks.measurements import SLIP_SLAB_MM, measure_spine
+
+    folder = SPIDER / "t2space" / "masks"
+    pixel = read_overview_spacing(SPIDER / "overview.csv")
+    with open(SPIDER / "overview.csv", newline="") as overview:
+        between = {row["new_file_name"]: float(row["SpacingBetweenSlices"]) for row in csv.DictReader(overview)}
+    gradings = read_gradings(SPIDER / "radiological_gradings.csv")
+    by_series: dict[str, list[Path]] = {}
+    for path in folder.glob("*.png"):
+        by_series.setdefault(path.name.split("_slice")[0], []).append(path)
+    slips: dict[str, list[float]] = {level: [] for level in LORDOTIC_LEVELS}
+    for series, paths in sorted(by_series.items()):
+        paths.sort(key=lambda p: int(p.stem.rsplit("slice", 1)[1]))
+        planes = [np.asarray(Image.open(p).convert("L")) for p in paths]
+        if series not in pixel or series not in between or len({q.shape for q in planes}) > 1:
+            continue
+        spacing = (between[series], *pixel[series])
+        classes = spider_to_classes(np.stack(planes))
+        levels = label_levels(classes, spacing)
+        mid, reach = mid_sagittal_index(classes), max(0, round(SLIP_SLAB_MM / spacing[0]))
+        slab = levels.instances[max(0, mid - reach) : mid + reach + 1]
+        measured = measure_spine(levels.instances[mid], levels.levels, spacing[1:], CANAL_LABEL, slab=slab)
+        for level in LORDOTIC_LEVELS:
+            disc, graded = measured.discs.get(level), gradings.get((patient_id(series), level))
+            if disc is not None and disc.slip_mm is not None and graded and graded["spondylolisthesis"] == 0:
+                slips[level].append(disc.slip_mm)
+    return {
+        level: {"discs": len(v), "median_slip_mm": float(np.median(v)) if v else None} for level, v in slips.items()
+    }
+
+
 def main() -> None:
     if not (SPIDER / "midsag").is_dir():
         print(f"skipped: {SPIDER / 'midsag'} not found")
         return
     discs, vertebrae, images = measure_all()
     results = validate(discs, vertebrae, images)
+    results["slip_at_expert_negatives"]["on_expert_masks"] = expert_mask_slips()
     path = save("measurements", {"findings": results, "discs": discs, "images": images})
     if "--ship" in sys.argv:
         ship("measurements", shipped_record(results))

@@ -982,13 +982,32 @@ def _findings_rate_claims() -> list[Claim]:
         ),
         Claim(
             "findings: median slip at the lordotic levels",
-            _in_passage("retrolisthesis that remains", "is not explained"),
+            _in_passage("retrolisthesis that remains", "is not the network's"),
             lambda m: "{} mm at L4/L5, {} mm at L3/L4".format(
                 *(
                     f"{f(m)['slip_at_expert_negatives']['retrolisthesis_3mm_or_more_by_level'][level]['median_slip_mm']:.1f}".replace(
                         "-", "−"
                     )
                     for level in ("L4/L5", "L3/L4")
+                )
+            ),
+            ("measurements",),
+        ),
+        Claim(
+            "findings: slips on the expert's own outlines",
+            _in_passage("on the expert's own outlines", "grades without a slip)"),
+            lambda m: (
+                "the same reading gives {} mm at L4/L5, {} mm at L3/L4 and {} mm at L2/L3 ({}, {} and {} discs".format(
+                    *(
+                        f"{f(m)['slip_at_expert_negatives']['on_expert_masks'][level]['median_slip_mm']:.1f}".replace(
+                            "-", "−"
+                        )
+                        for level in ("L4/L5", "L3/L4", "L2/L3")
+                    ),
+                    *(
+                        f(m)["slip_at_expert_negatives"]["on_expert_masks"][level]["discs"]
+                        for level in ("L4/L5", "L3/L4", "L2/L3")
+                    ),
                 )
             ),
             ("measurements",),
