@@ -117,6 +117,17 @@ def validate(discs: list[dict], vertebrae: list[dict], images: list[dict]) -> di
             for level in ("L3/L4", "L4/L5")
         },
     }
+    # the sacrum is unlabelled on MRI, so the commonest level of a slip is rarely measured at all
+    lumbosacral = [d for d in discs if d["level"] == "L5/S1"]
+    out["slip_at_l5s1"] = {
+        "disc_images": len(lumbosacral),
+        "measured": sum(not np.isnan(d["slip_mm"]) for d in lumbosacral),
+        "expert_positive": sum(d["spondylolisthesis"] == 1 for d in lumbosacral),
+        "expert_positive_measured": sum(
+            d["spondylolisthesis"] == 1 and not np.isnan(d["slip_mm"]) for d in lumbosacral
+        ),
+        "all_expert_positive": sum(d["spondylolisthesis"] == 1 for d in discs),
+    }
     for name, label, score in (
         ("slip", "spondylolisthesis", lambda d: abs(d["slip_mm"])),
         ("disc_narrowing", "narrowing", lambda d: -d["height_index"]),

@@ -1013,6 +1013,19 @@ def _findings_rate_claims() -> list[Claim]:
             ("measurements",),
         ),
         Claim(
+            "findings: slips measured at L5/S1",
+            _in_passage("An L5/S1 slip is rarely measured at all", "at every level)"),
+            lambda m: (
+                (
+                    "{measured} of the {disc_images} L5/S1 disc images have one, and none of the {expert_positive} the "
+                    "expert grades positive (of {all_expert_positive} positive"
+                ).format(**f(m)["slip_at_l5s1"])
+                if f(m)["slip_at_l5s1"]["expert_positive_measured"] == 0
+                else "the README's 'none' no longer holds"
+            ),
+            ("measurements",),
+        ),
+        Claim(
             "findings: Genant >= 2 of gradable vertebrae",
             genant,
             lambda m: (
