@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -199,17 +201,34 @@ def training_split(
     return train_set, val_set
 
 
-def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path:
-    """Train with validation-SMAPE model selection and early stopping; export ONNX and the record."""
+T = TypeVar("T")
+
+
+def start_run(
+    cfg, load: Callable[[Radiograph], T], progress: Progress
+) -> tuple[Path, list[T], list[T], dict[str, list[str]]]:
+    """The common start of the frontal networks' training: the run folder ``cfg.out`` (created, logged to), the
+    training and validation films of :func:`training_split`, each read by ``load``, and the split's patient groups
+    (for the model's record)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log_to(out)
     train_set, val_set = training_split(cfg.data, cfg.val_fraction, cfg.seed, cfg.limit)
     progress.stage("reading the radiographs", total=len(train_set) + len(val_set))
-    train_examples, val_examples = [], []
+    read = []
     for r in train_set + val_set:
-        (train_examples if r in train_set else val_examples).append(prepare(r))
+        read.append(load(r))
         progress.advance()
+    groups = {
+        "training": sorted({r.group for r in train_set}),
+        "validation": sorted({r.group for r in val_set}),
+    }
+    return out, read[: len(train_set)], read[len(train_set) :], groups
+
+
+def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path:
+    """Train with validation-SMAPE model selection and early stopping; export ONNX and the record."""
+    out, train_examples, val_examples, groups = start_run(cfg, prepare, progress)
     log.info("radiographs: %d training, %d validation", len(train_examples), len(val_examples))
     torch.manual_seed(cfg.seed)
     net = radiograph_net()
@@ -234,10 +253,7 @@ def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path
         "best_epoch": state["best_epoch"],
         "validation": figures(val_examples, predict(net, val_examples)),
         "history": state["history"],
-        "split_groups": {
-            "training": sorted({r.group for r in train_set}),
-            "validation": sorted({r.group for r in val_set}),
-        },
+        "split_groups": groups,
         "data": "AASCE 2019 frontal spine radiographs (Wu et al., MICCAI 2017), training part only",
         "config": asdict(cfg),
     }

@@ -31,8 +31,8 @@ from lumbar.preprocess import CORNER_WINDOW, normalize_intensity
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.body_frames import MIRRORED_CORNERS, body_angle, frame, refine_corners, spine_step
 from lumbar.tasks.corners import FoundVertebra
-from lumbar.train import EpochLoop, export_image_network, log, log_to
-from lumbar.train.radiograph import intensity_transform, training_split
+from lumbar.train import EpochLoop, export_image_network, log
+from lumbar.train.radiograph import intensity_transform, start_run
 
 CENTRE_JITTER, MAX_JITTER = 0.1, 0.33  # of a step: about as far as the frontal network's centres fall off
 ANGLE_JITTER_DEG = 4.0
@@ -156,16 +156,7 @@ def train_corners(cfg: CornerConfig, progress: Progress = SILENT) -> Path:
     """Train the corner network with end-to-end validation selection and early stopping; export ONNX."""
     from lumbar.pipelines.xr_frontal import find_vertebrae
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_to(out)
-    train_set, val_set = training_split(cfg.data, cfg.val_fraction, cfg.seed, cfg.limit)
-    progress.stage("reading the radiographs", total=len(train_set) + len(val_set))
-    films = []
-    for r in train_set + val_set:
-        films.append(load_film(r))
-        progress.advance()
-    train_films, val_films = films[: len(train_set)], films[len(train_set) :]
+    out, train_films, val_films, groups = start_run(cfg, load_film, progress)
     found = [find_vertebrae(read_image(f.radiograph)) for f in val_films]
     log.info("films: %d training, %d validation", len(train_films), len(val_films))
     torch.manual_seed(cfg.seed)
@@ -187,10 +178,7 @@ def train_corners(cfg: CornerConfig, progress: Progress = SILENT) -> Path:
         "best_epoch": state["best_epoch"],
         "validation": validate(net, val_films, found),
         "history": state["history"],
-        "split_groups": {
-            "training": sorted({r.group for r in train_set}),
-            "validation": sorted({r.group for r in val_set}),
-        },
+        "split_groups": groups,
         "data": "AASCE 2019 frontal spine radiographs (Wu et al., MICCAI 2017), training part only",
         "config": asdict(cfg),
     }

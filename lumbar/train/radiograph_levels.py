@@ -47,8 +47,8 @@ from lumbar.tasks.frontal_levels import (
     level_class,
     name_candidates,
 )
-from lumbar.train import EpochLoop, export_image_network, log, log_to
-from lumbar.train.radiograph import intensity_transform, training_split
+from lumbar.train import EpochLoop, export_image_network, log
+from lumbar.train.radiograph import intensity_transform, start_run
 from lumbar.train.radiograph_corners import CornerConfig, Film, numpy_network, vary_intensity
 
 CENTRE_JITTER, MAX_JITTER = 0.1, 0.25  # of a step: a body's window stays nearer its body than a disc's (0.4)
@@ -229,16 +229,7 @@ def load_film(radiograph: Radiograph) -> LevelFilm:
 
 def train_levels(cfg: LevelConfig, progress: Progress = SILENT) -> Path:
     """Train the level network with end-to-end validation selection and early stopping; export ONNX."""
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_to(out)
-    train_set, val_set = training_split(cfg.data, cfg.val_fraction, cfg.seed, cfg.limit)
-    progress.stage("reading the radiographs", total=len(train_set) + len(val_set))
-    films = []
-    for r in train_set + val_set:
-        films.append(load_film(r))
-        progress.advance()
-    train_films, val_films = films[: len(train_set)], films[len(train_set) :]
+    out, train_films, val_films, groups = start_run(cfg, load_film, progress)
     labels = np.concatenate([f.classes for f in train_films])
     counts = np.bincount(labels[labels != UNLABELLED], minlength=len(LEVEL_CLASSES))
     log.info(
@@ -270,10 +261,7 @@ def train_levels(cfg: LevelConfig, progress: Progress = SILENT) -> Path:
         "validation": validate(net, val_films, steps),
         "relative_steps": steps,
         "history": state["history"],
-        "split_groups": {
-            "training": sorted({r.group for r in train_set}),
-            "validation": sorted({r.group for r in val_set}),
-        },
+        "split_groups": groups,
         "data": "AASCE 2019 frontal spine radiographs (Wu et al., MICCAI 2017), training part only",
         "config": asdict(cfg),
     }
