@@ -32,7 +32,7 @@ from validation import MAX_FPR, scored_finding, ship, why_not
 
 from lumbar.datasets.grading import read_gradings
 from lumbar.io import read_image
-from lumbar.io.spider import patient_id, read_overview_spacing
+from lumbar.io.spider import patient_id, read_overview_spacing, series_name
 from lumbar.pipelines.mr_sagittal import measure, segment
 
 SPIDER = SHARED_DATA / "spider"
@@ -224,7 +224,7 @@ def expert_mask_slips() -> dict:
     gradings = read_gradings(SPIDER / "radiological_gradings.csv")
     by_series: dict[str, list[Path]] = {}
     for path in folder.glob("*.png"):
-        by_series.setdefault(path.name.split("_slice")[0], []).append(path)
+        by_series.setdefault(series_name(path.stem), []).append(path)
     slips: dict[str, list[float]] = {level: [] for level in LORDOTIC_LEVELS}
     for series, paths in sorted(by_series.items()):
         paths.sort(key=lambda p: int(p.stem.rsplit("slice", 1)[1]))
