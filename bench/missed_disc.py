@@ -1,0 +1,146 @@
+"""Does a disc the network misses raise a review flag, or do the names above it go out one level off in silence?
+
+Names are counted up the chain of discs, so a disc missed inside the chain moves every name above it. SPIDER
+gives no image where the network misses a disc often enough to measure, so the miss is made: on each of SPIDER's
+360 mid-sagittal pictures (turned head up, segmented by the shipped network), one disc of the chain at a time,
+neither the lowest (the lumbosacral check's case) nor the highest (no name above it moves), is taken out of the
+network's output in two ways, and the levels are named again by the pipeline's own ``label_levels``:
+
+* ``gap``: the disc's pixels become background, the two bodies either side stay apart;
+* ``joined``: the disc's pixels become bone and so does the background between the two bodies within
+  ``JOIN_MM`` of the disc, so that they read as one tall vertebra (a thin thoracic disc read as bone).
+
+Counted only where the picture's own naming raised no flag (a flagged picture goes to review anyway) and the
+disc's removal shortened the chain by one. A case is caught when the renamed picture carries a review flag.
+Reported by where the disc sits: lumbar (L4/L5 to L1/L2 as named) or thoracic (T12/L1 and above), where disc
+spacing is shorter and a spacing rule judged against the whole chain's median misses more.
+
+Run ``.venv/bin/python bench/missed_disc.py [--model runs/X/segmentation.onnx]``; prints a table and writes
+``bench/results/missed_disc.json``. Nothing here is tuned on: it only measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED_DATA, save, segmentation_model
+
+from lumbar.io import read_image
+from lumbar.io.spider import patient_id, read_overview_spacing
+from lumbar.labels import Structure
+from lumbar.metrics import bootstrap_ci
+from lumbar.pipelines.mr_sagittal import segment
+from lumbar.tasks.levels import label_levels
+
+SPIDER = SHARED_DATA / "spider"
+JOIN_MM = 3.0
+LUMBAR_DISCS = 5  # L5/S1 to L1/L2: the chain's lowest five
+
+
+def without_disc(classes: np.ndarray, disc: np.ndarray, spacing: tuple[float, float, float], how: str) -> np.ndarray:
+    """``classes`` with the pixels of ``disc`` taken out: as background (``gap``), or as bone joining the bodies
+    either side (``joined``: background within ``JOIN_MM`` of the disc that a closing of bone and disc fills)."""
+    out = classes.copy()
+    if how == "gap":
+        out[disc] = Structure.BACKGROUND
+        return out
+    out[disc] = Structure.VERTEBRA
+    radius = [0, *(max(1, round(JOIN_MM / s)) for s in spacing[1:])]
+    ball = np.ones([2 * r + 1 for r in radius], bool)
+    near = ndimage.binary_dilation(disc, ball)
+    solid = ndimage.binary_closing(out == Structure.VERTEBRA, ball)
+    out[near & solid & (out == Structure.BACKGROUND)] = Structure.VERTEBRA
+    return out
+
+
+def simulated_misses(series: str, classes: np.ndarray, spacing: tuple[float, float, float]) -> tuple[dict, list]:
+    """The picture's own naming, and one row per (interior disc, way of missing it)."""
+    named = label_levels(classes, spacing)
+    discs = named.discs
+    image = {"series": series, "patient": patient_id(series), "discs": len(discs), "flags": named.flags}
+    rows = []
+    for j in range(1, len(discs) - 1):
+        for how in ("gap", "joined"):
+            renamed = label_levels(without_disc(classes, named.instances == discs[j].label, spacing, how), spacing)
+            rows.append(
+                {
+                    "series": series,
+                    "patient": image["patient"],
+                    "disc": discs[j].name,
+                    "from_bottom": j + 1,
+                    "where": "lumbar" if j < LUMBAR_DISCS else "thoracic",
+                    "how": how,
+                    "clean": not named.flags,
+                    "shifted": len(renamed.discs) == len(discs) - 1,
+                    "flagged": bool(renamed.flags),
+                    "flags": renamed.flags,
+                }
+            )
+    return image, rows
+
+
+def _caught(rows: list[dict]) -> dict:
+    counted = [r for r in rows if r["clean"] and r["shifted"]]
+    if not counted:
+        return {"n": 0}
+    mean, lo, hi = bootstrap_ci(np.array([r["flagged"] for r in counted], float), [r["patient"] for r in counted])
+    return {"n": len(counted), "caught": sum(r["flagged"] for r in counted), "share": mean, "ci95": [lo, hi]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="a trained segmentation ONNX to measure instead of the shipped one")
+    args = parser.parse_args()
+    network, model = segmentation_model(args.model)
+    if not (SPIDER / "midsag").is_dir():
+        print(f"skipped: {SPIDER / 'midsag'} not found")
+        return
+    spacing = read_overview_spacing(SPIDER / "overview.csv")
+    images, rows = [], []
+    for path in sorted((SPIDER / "midsag").glob("*.png")):
+        result = segment(read_image(path, spacing_mm=spacing.get(path.stem, (None,))[0]), model=network)
+        image, simulated = simulated_misses(path.stem, result.semantic.classes, result.image.display_spacing_mm())
+        images.append(image)
+        rows += simulated
+    summary = {}
+    for how in ("gap", "joined"):
+        done = [r for r in rows if r["how"] == how]
+        summary[how] = {where: _caught([r for r in done if r["where"] == where]) for where in ("lumbar", "thoracic")}
+        summary[how]["all"] = _caught(done)
+    payload = {
+        "model": model,
+        "pictures": len(images),
+        "pictures_flagged_as_named": sum(bool(i["flags"]) for i in images),
+        "summary": summary,
+        "pictures_rows": images,
+        "cases": rows,
+    }
+    path = save(f"missed_disc_{Path(args.model).parent.name}" if args.model else "missed_disc", payload)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="A disc taken out of the network's output: is the renamed picture flagged for review?")
+    for column in ("disc taken out as", "lumbar", "thoracic", "all"):
+        table.add_column(column)
+    for how, by_where in summary.items():
+        cells = [
+            f"{c['caught']} of {c['n']} ({100 * c['share']:.1f}% [{100 * c['ci95'][0]:.1f}, {100 * c['ci95'][1]:.1f}])"
+            if c["n"]
+            else "-"
+            for c in (by_where["lumbar"], by_where["thoracic"], by_where["all"])
+        ]
+        table.add_row(how, *cells)
+    Console().print(table)
+    print(f"{payload['pictures_flagged_as_named']} of {len(images)} pictures flagged as named (left out above)")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
