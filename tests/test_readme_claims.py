@@ -57,6 +57,7 @@ SOURCES = {
     "tracking": "bench/claims/tracking.json",
     "ultrasound": "bench/claims/ultrasound.json",
     "lateral_slips": "bench/claims/lateral_slips.json",
+    "missed_disc": "bench/claims/missed_disc.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -2336,6 +2337,46 @@ def lateral_slips_claims() -> list[Claim]:
     ]
 
 
+def missed_disc_claims() -> list[Claim]:
+    """Simulated missed discs: how often the renamed picture is flagged, by how the disc was taken out and where."""
+    passage = _in_passage("**A disc the network misses**", "is not measured here")
+
+    def caught(how: str, where: str) -> Callable[[dict], str]:
+        def expected(r: dict) -> str:
+            c = r["summary"][how][where]
+            low, high = (100 * v for v in c["ci95"])
+            return f"{c['caught']} of {c['n']} ({100 * c['share']:.1f}% [{low:.1f}, {high:.1f}])"
+
+        return expected
+
+    cells = {"gap": "background", "joined": "bone joining the bodies"}
+    columns = {"lumbar": "lumbar (L4/L5 to L1/L2)", "thoracic": "thoracic (T12/L1 and above)"}
+    return [
+        Claim(
+            "missed discs: pictures",
+            passage,
+            lambda r: f"Counted on the {r['pictures'] - r['pictures_flagged_as_named']} of {r['pictures']} pictures",
+            ("missed_disc",),
+        ),
+        Claim(
+            "missed discs: pictures flagged as named",
+            passage,
+            lambda r: f"{r['pictures_flagged_as_named']} of {r['pictures']}, as before",
+            ("missed_disc",),
+        ),
+        *(
+            Claim(
+                f"missed discs: {how}, {where}",
+                _in_cell("disc taken out as", label, column),
+                caught(how, where),
+                ("missed_disc",),
+            )
+            for how, label in cells.items()
+            for where, column in columns.items()
+        ),
+    ]
+
+
 CLAIMS = [
     *fusion_claims(),
     *back_pain_claims(),
@@ -2363,6 +2404,7 @@ CLAIMS = [
     *lumbosacral_claims(),
     *orientation_claims(),
     *lateral_slips_claims(),
+    *missed_disc_claims(),
 ]
 
 

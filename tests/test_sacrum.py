@@ -394,9 +394,11 @@ def test_flags_quoting_names_from_the_count_are_renamed_with_them():
     flags = [
         "two vertebral bodies between discs 1 and 2 counted from the bottom: a disc between them was not found, so L5 "
         "and every name above may be one level off",
-        "unexpected gap of 60 mm above disc 2 from the bottom (median 35 mm): a disc may be missing near L3",
+        "unexpected gap of 60 mm above disc 2 from the bottom (the gaps beside it: 35 mm): a disc may be missing "
+        "near L3",
         "only 3 discs found; a full lumbar spine shows 5 (L1/L2 to L5/S1)",  # names that are not the count's
-        "unexpected gap of 60 mm above disc 17 from the bottom (median 30 mm): a disc may be missing near T1",
+        "unexpected gap of 60 mm above disc 17 from the bottom (the gaps beside it: 30 mm): a disc may be missing "
+        "near T1",
     ]
     moved = renamed_up(LevelLabelling(np.zeros((1, 1, 1), np.int16), [], flags), 1).flags
     assert moved == [

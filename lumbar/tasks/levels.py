@@ -40,6 +40,8 @@ MIN_INTERIOR_AREA_FRACTION = 0.3  # of the median disc: smaller pieces between t
 MIDLINE_MM = 15.0  # bone not joined to anything this close to the mid-sagittal slice is not the column's
 POSTERIOR_MARGIN_MM = 3.0  # bone this far behind a disc's posterior edge is posterior elements, not a body
 MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: closer, not two levels
+MAX_GAP_FRACTION = 1.5  # of the gaps beside it: a missed disc doubles a gap, while spacing changes gradually
+NEIGHBOUR_GAPS = 2  # gaps on each side that a gap is judged against
 MIN_BODY_FRACTION = 0.35  # of the typical body area: a smaller piece of bone in line with the discs is not a body
 _NAME = r"(?:T1[0-2]|T[1-9]|L[1-5]|S1)\b"
 COUNTED_NAME = re.compile(  # level names that flags give from the count, renamed with the levels
@@ -557,19 +559,32 @@ def small_lowest_disc_flags(discs: list[_Disc], spacing: tuple[float, float, flo
     return []
 
 
+def _neighbour_gaps_mm(gaps: np.ndarray) -> np.ndarray:
+    """For each gap between neighbouring discs, the median of the gaps beside it (up to ``NEIGHBOUR_GAPS`` on
+    each side, itself left out): disc spacing changes gradually along the spine, thoracic discs lying closer
+    together than lumbar ones, so a gap is judged against its own stretch of the column, not the whole chain's."""
+    beside = [
+        np.delete(gaps[max(0, i - NEIGHBOUR_GAPS) : i + NEIGHBOUR_GAPS + 1], min(i, NEIGHBOUR_GAPS))
+        for i in range(len(gaps))
+    ]
+    return np.array([np.median(b) for b in beside])
+
+
 def _count_flags(discs: list[_Disc]) -> list[str]:
-    """Review flags from disc spacing: gaps where a disc should be, discs too close to be two levels (one may lie
-    inside a vertebra and split it under two names), too few lumbar discs."""
+    """Review flags from disc spacing: gaps where a disc should be (half as long again as the gaps beside
+    them), discs too close to be two levels (one may lie inside a vertebra and split it under two names), too few
+    lumbar discs."""
     flags = []
     if len(discs) >= 3:
         gaps = np.array([np.linalg.norm(b.centroid - a.centroid) for a, b in itertools.pairwise(discs)])
         median = np.median(gaps)
+        beside = _neighbour_gaps_mm(gaps)
         for i, gap in enumerate(gaps):
-            if gap > 1.7 * median:
+            if gap > MAX_GAP_FRACTION * beside[i]:
                 upper = CAUDAL_TO_CRANIAL[i + 2] if i + 2 < len(CAUDAL_TO_CRANIAL) else "?"
                 flags.append(
-                    f"unexpected gap of {gap:.0f} mm above disc {i + 1} from the bottom (median {median:.0f} mm): "
-                    f"a disc may be missing near {upper}"
+                    f"unexpected gap of {gap:.0f} mm above disc {i + 1} from the bottom (the gaps beside it: "
+                    f"{beside[i]:.0f} mm): a disc may be missing near {upper}"
                 )
             elif gap < MIN_GAP_FRACTION * median:
                 flags.append(
