@@ -8,6 +8,7 @@ from pathlib import Path
 for script in (
     "segmentation.py",
     "midsag_levels.py",
+    "missed_disc.py",
     "lumbosacral.py",
     "measurements.py",
     "grading.py",
