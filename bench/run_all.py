@@ -9,6 +9,7 @@ for script in (
     "segmentation.py",
     "midsag_levels.py",
     "missed_disc.py",
+    "vertebra_pieces.py",
     "lumbosacral.py",
     "measurements.py",
     "grading.py",

@@ -9,10 +9,14 @@ import pytest
 
 from lumbar.labels import CAUDAL_TO_CRANIAL, VERTEBRA_IDS, Structure
 from lumbar.tasks.levels import (
+    ARCH_DROP_FRACTION,
+    _arch_starts_mm,
     _count_flags,
     _disc_from_voxels,
     _disc_length_mm,
     _neighbour_gaps_mm,
+    _posterior_below_lowest_disc,
+    _regions,
     _sacrum_flags,
     small_lowest_disc_flags,
 )
@@ -210,6 +214,61 @@ def test_a_gap_above_the_highest_nameable_disc_names_no_vertebra():
         "unexpected gap of 60 mm above disc 17 from the bottom (the gaps beside it: 30 mm): a disc may be missing "
         "near ?"
     ]
+
+
+# --- arches: behind the canal a disc's plane lies lower
+
+ONE_MM = (1.0, 1.0, 1.0)
+
+
+def _level_disc(row: int):
+    """A flat disc three rows tall over columns 30-70 at 1 mm: centre at column 50, back edge 20 mm behind it."""
+    return _disc_from_voxels(_rectangle(range(row - 1, row + 2), range(30, 71)), ONE_MM)
+
+
+def _canal(front_col: float, row: float = 100.0) -> np.ndarray:
+    return np.array([[row, front_col], [row, front_col + 10]])
+
+
+def test_the_arches_begin_at_the_canals_front_never_within_the_discs_back_edge():
+    disc = _level_disc(100)  # back edge 20 mm behind its centre
+    assert _arch_starts_mm(disc, ONE_MM, _canal(76)) == pytest.approx(26.0)  # the canal's front
+    assert _arch_starts_mm(disc, ONE_MM, _canal(72)) == pytest.approx(23.0)  # never within 3 mm of the back edge
+    assert _arch_starts_mm(disc, ONE_MM, _canal(76, row=105.9)) == pytest.approx(26.0)
+
+
+def test_without_canal_beside_the_disc_nobody_says_where_the_arches_begin():
+    disc = _level_disc(100)
+    assert _arch_starts_mm(disc, ONE_MM, np.empty((0, 2))) is None
+    assert _arch_starts_mm(disc, ONE_MM, _canal(76, row=106)) is None  # 6 mm off the plane: another level's canal
+    assert _arch_starts_mm(disc, ONE_MM, np.array([[100.0, 40.0]])) is None  # canal drawn in front is no front
+
+
+def test_behind_the_canal_a_disc_plane_lies_a_fraction_of_the_disc_spacing_lower():
+    """Discs 40 mm apart, the canal's front 26 mm behind their centres: behind it the middle disc's plane lies
+    0.3 x 40 = 12 mm lower, in front of it (and in line with the canal's front) it does not."""
+    assert ARCH_DROP_FRACTION == 0.3
+    discs = [_level_disc(140), _level_disc(100), _level_disc(60)]  # caudal first
+    canal = np.array([[r, c] for r in range(50, 151) for c in (76.0, 86.0)])
+    points = np.array([[111.9, 80.0], [112.1, 80.0], [101.0, 60.0], [101.0, 76.0], [99.0, 60.0]])
+    assert list(_regions(points, discs, ONE_MM, canal, ARCH_DROP_FRACTION)) == [2, 1, 1, 1, 2]
+    assert list(_regions(points, discs, ONE_MM, canal, 0.0)) == [1, 1, 1, 1, 2]  # straight back
+    one = _regions(points, discs[1:2], ONE_MM, canal, ARCH_DROP_FRACTION)
+    assert list(one) == [0, 0, 0, 0, 1]  # one disc: no spacing, so no drop
+    no_canal = _regions(points, discs, ONE_MM, np.empty((0, 2)), ARCH_DROP_FRACTION)
+    assert list(no_canal) == [1, 1, 1, 1, 2]  # no canal: no arch start, no drop
+
+
+def test_bone_behind_and_below_the_lowest_disc_is_l5s_only_if_joined_to_bone_above_it():
+    """Behind the lowest disc (30 mm behind its centre, its back edge 20 mm) and 5 mm below its plane, bone the
+    lowered plane gave to the vertebra above (region 1) stays there only if its piece reaches above the disc; bone
+    below the plane left below it (region 0) joins the vertebra above on the same terms; bone above the plane keeps
+    its region whatever its piece."""
+    points = np.array([[105.0, 80.0], [105.0, 80.0], [105.0, 80.0], [95.0, 80.0], [95.0, 80.0]])
+    region = np.array([1, 1, 0, 1, 1], np.int16)
+    pieces = np.array([7, 8, 8, 8, 9])  # piece 8 reaches above the disc, 7 does not, 9 lies wholly above it
+    out = _posterior_below_lowest_disc(points, region, pieces, _level_disc(100), ONE_MM)
+    assert list(out) == [-1, 1, 1, 1, 1]
 
 
 # --- an image that ends below the lowest disc

@@ -58,6 +58,7 @@ SOURCES = {
     "ultrasound": "bench/claims/ultrasound.json",
     "lateral_slips": "bench/claims/lateral_slips.json",
     "missed_disc": "bench/claims/missed_disc.json",
+    "vertebra_pieces": "bench/claims/vertebra_pieces.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -2377,6 +2378,64 @@ def missed_disc_claims() -> list[Claim]:
     ]
 
 
+def vertebra_pieces_claims() -> list[Claim]:
+    """Pieces of the expert's vertebra label carrying two of our names, before and with the plane drop."""
+    first = "planes behind the canal"
+    groups = {"trained or selected on": "pieces split: 24 patients", "test": "6 test patients"}
+    rows = {"0.0": "carried straight back", "0.3": "0.3 of the disc spacing lower"}
+
+    def split(group: str, fraction: str) -> Callable[[dict], str]:
+        def expected(r: dict) -> str:
+            c = r["by_fraction"][group][fraction]
+            low, high = (100 * v for v in c["split_share_ci95"])
+            return f"{c['split']} of {c['pieces']} ({100 * c['split_share']:.1f}% [{low:.1f}, {high:.1f}])"
+
+        return expected
+
+    def shares(key: str, fraction: str) -> Callable[[dict], str]:
+        def expected(r: dict) -> str:
+            return " / ".join(pct(r["by_fraction"][g][fraction][key], 1) for g in groups)
+
+        return expected
+
+    def shipped(r: dict) -> str:
+        fewest = r["fewest_split_on_training"]
+        return f"lies {fewest} of the disc spacing lower" if r["shipped_fraction"] == fewest else "(not the fewest)"
+
+    passage = _in_passage("**One name per vertebra in 3D**", "are not in SPIDER")
+    return [
+        *(
+            Claim(
+                f"vertebra pieces: {group}, {fraction}",
+                _in_cell(first, label, column),
+                split(group, fraction),
+                ("vertebra_pieces",),
+            )
+            for group, column in groups.items()
+            for fraction, label in rows.items()
+        ),
+        *(
+            Claim(
+                f"vertebra pieces: {key}, {fraction}",
+                _in_cell(first, label, column),
+                shares(key, fraction),
+                ("vertebra_pieces",),
+            )
+            for key, column in (("voxels_off_name", "named voxels off"), ("voxels_named", "piece voxels we name"))
+            for fraction, label in rows.items()
+        ),
+        Claim("vertebra pieces: the shipped fraction split fewest", passage, shipped, ("vertebra_pieces",)),
+        Claim(
+            "vertebra pieces: the fractions beside it",
+            passage,
+            lambda r: "0.2 to 0.4 split {} to {} pieces there".format(
+                *sorted(r["by_fraction"]["trained or selected on"][f]["split"] for f in ("0.2", "0.3", "0.4"))[::2]
+            ),
+            ("vertebra_pieces",),
+        ),
+    ]
+
+
 CLAIMS = [
     *fusion_claims(),
     *back_pain_claims(),
@@ -2405,6 +2464,7 @@ CLAIMS = [
     *orientation_claims(),
     *lateral_slips_claims(),
     *missed_disc_claims(),
+    *vertebra_pieces_claims(),
 ]
 
 

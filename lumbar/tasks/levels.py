@@ -7,7 +7,8 @@ Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``
    bottom discs, from the line through their two neighbours — or behind the canal) are dropped, and
    pieces of one disc split in two are merged;
 3. each disc gets a plane from its principal axes; vertebra voxels are assigned to the interval
-   between two disc planes, then whole vertebra components are kept together;
+   between two disc planes (behind the canal each plane lies lower, as the arches slope down behind their
+   bodies), then whole vertebra components are kept together;
 4. names are counted up from the lowest disc, taken as L5/S1 (the sacrum itself is not segmented:
    SPIDER leaves it unlabelled): L5/S1, L4/L5, ...; the pipeline then asks the lumbosacral check
    (:mod:`lumbar.tasks.lumbosacral`) whether that disc looks like L5/S1 with the sacrum below it.
@@ -39,6 +40,9 @@ MIN_LOWEST_THICKNESS_FRACTION = 0.4  # of the other discs' mean height: thinner,
 MIN_INTERIOR_AREA_FRACTION = 0.3  # of the median disc: smaller pieces between two discs are not discs
 MIDLINE_MM = 15.0  # bone not joined to anything this close to the mid-sagittal slice is not the column's
 POSTERIOR_MARGIN_MM = 3.0  # bone this far behind a disc's posterior edge is posterior elements, not a body
+ARCH_DROP_FRACTION = 0.3  # of the disc spacing: behind the canal's front a disc's plane lies this much lower
+CANAL_NEAR_PLANE_MM = 6.0  # canal this close to a disc's plane gives the canal's front at that disc
+HALF_SLAB_MM = 12.0  # the slab around the mid-sagittal slice where discs and the canal are looked for
 MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: closer, not two levels
 MAX_GAP_FRACTION = 1.5  # of the gaps beside it: a missed disc doubles a gap, while spacing changes gradually
 NEIGHBOUR_GAPS = 2  # gaps on each side that a gap is judged against
@@ -223,16 +227,24 @@ def mid_sagittal_index(classes: np.ndarray) -> int:
     return classes.shape[0] // 2
 
 
-def find_discs(
-    classes: np.ndarray, spacing: tuple[float, float, float], mid: int, half_slab_mm: float = 12.0
-) -> list[_Disc]:
+def _slab(classes: np.ndarray, spacing: tuple[float, float, float], mid: int) -> np.ndarray:
+    """The slices within ``HALF_SLAB_MM`` of the mid-sagittal slice ``mid``."""
+    half = int(HALF_SLAB_MM // spacing[0])
+    return classes[max(0, mid - half) : mid + half + 1]
+
+
+def _canal_points_mm(slab: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """(row, col) in mm of the thecal sac projected through ``slab``."""
+    return np.argwhere(_thecal_sac(np.any(slab == Structure.CANAL, axis=0))) * np.array(spacing[1:])
+
+
+def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], mid: int) -> list[_Disc]:
     """Disc instances in a slab around the mid-sagittal slice ``mid``, ordered caudal (largest row) to cranial.
 
     Projecting a slab, rather than taking 3D components, keeps one disc per level even when lateral
     slices bridge two discs or split one.
     """
-    half = int(half_slab_mm // spacing[0])
-    slab = classes[max(0, mid - half) : mid + half + 1]
+    slab = _slab(classes, spacing, mid)
     projected = np.any(slab == Structure.DISC, axis=0)
     components, _n = ndimage.label(projected)
     candidates = []
@@ -241,7 +253,7 @@ def find_discs(
         disc = _disc_from_voxels(np.column_stack([np.zeros(len(local), int), local]), spacing)
         if disc.area_mm2 >= MIN_DISC_AREA_MM2 / 4:  # small pieces may still merge into a disc
             candidates.append(disc)
-    canal_pts = np.argwhere(_thecal_sac(np.any(slab == Structure.CANAL, axis=0))) * np.array(spacing[1:])
+    canal_pts = _canal_points_mm(slab, spacing)
     candidates = [d for d in candidates if not _behind_canal(d, canal_pts)]
     candidates.sort(key=lambda d: -d.centroid[0])
     bone = np.any(slab == Structure.VERTEBRA, axis=0)
@@ -289,16 +301,52 @@ def _assign_discs(
     return idx[ok], nearest[ok]
 
 
-def _regions(points_mm: np.ndarray, discs: list[_Disc]) -> np.ndarray:
-    """For each point, how many disc planes lie below it (0 = below the lowest disc)."""
+def _regions(
+    points_mm: np.ndarray,
+    discs: list[_Disc],
+    spacing: tuple[float, float, float],
+    canal_pts: np.ndarray,
+    arch_drop: float,
+) -> np.ndarray:
+    """For each point, how many disc planes lie below it (0 = below the lowest disc).
+
+    Behind the canal's front (:func:`_arch_starts_mm`) a disc's plane lies ``arch_drop`` of the disc spacing lower
+    (``ARCH_DROP_FRACTION`` on MRI): a vertebra's arch slopes down behind its body (its laminae and spinous process
+    reach the level of the disc below), so a plane carried straight back cuts the arch under two names. The fraction
+    is the one that cut fewest of the expert's vertebra pieces on the training and validation patients' T2 SPACE
+    volumes (``bench/vertebra_pieces.py``, which also measures it on the test patients)."""
     above = np.zeros(len(points_mm), np.int16)
+    gaps = [np.linalg.norm(b.centroid - a.centroid) for a, b in itertools.pairwise(discs)]
+    drop = arch_drop * float(np.median(gaps)) if gaps else 0.0
     for d in discs:
-        above += ((points_mm - d.centroid) @ d.axis > 0).astype(np.int16)
+        lowered = np.zeros(len(points_mm))
+        start = _arch_starts_mm(d, spacing, canal_pts) if drop else None
+        if start is not None:
+            lowered[(points_mm - d.centroid) @ _across(d) > start] = drop
+        above += ((points_mm - d.centroid) @ d.axis > -lowered).astype(np.int16)
     return above
 
 
-def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> LevelLabelling:
-    """Name discs and vertebrae on display slices ``classes (n, rows, cols)`` with (lateral, row, col) spacing."""
+def _arch_starts_mm(disc: _Disc, spacing: tuple[float, float, float], canal_pts: np.ndarray) -> float | None:
+    """How far behind the disc's centre (mm, along :func:`_across`) the arches begin: at the canal's front, where
+    the canal lies within ``CANAL_NEAR_PLANE_MM`` of the disc's plane, but never less than ``POSTERIOR_MARGIN_MM`` past
+    the disc's back edge. None without canal there: a disc outlined only in part would put its own back edge inside
+    the bodies, so only the canal says where the arches are."""
+    if not len(canal_pts):
+        return None
+    near = canal_pts[np.abs((canal_pts - disc.centroid) @ disc.axis) < CANAL_NEAR_PLANE_MM]
+    behind = (near - disc.centroid) @ _across(disc)
+    if not (behind > 0).any():
+        return None
+    return max(_back_edge_mm(disc, spacing) + POSTERIOR_MARGIN_MM, float(behind[behind > 0].min()))
+
+
+def label_levels(
+    classes: np.ndarray, spacing: tuple[float, float, float], arch_drop: float = ARCH_DROP_FRACTION
+) -> LevelLabelling:
+    """Name discs and vertebrae on display slices ``classes (n, rows, cols)`` with (lateral, row, col) spacing.
+    ``arch_drop``: how far, as a fraction of the disc spacing, the disc planes lie lower behind the canal
+    (:func:`_regions`; 0 carries them straight back)."""
     instances = np.zeros(classes.shape, np.int16)
     instances[classes == Structure.CANAL] = CANAL_LABEL
     mid = mid_sagittal_index(classes)
@@ -318,18 +366,16 @@ def label_levels(classes: np.ndarray, spacing: tuple[float, float, float]) -> Le
     # Vertebra voxels: interval between disc planes, then whole components kept together.
     bone = classes == Structure.VERTEBRA
     bone_idx = np.argwhere(bone)
-    region = _regions(bone_idx[:, 1:] * np.array(spacing[1:]), discs)
+    canal_pts = _canal_points_mm(_slab(classes, spacing, mid), spacing)
+    region = _regions(bone_idx[:, 1:] * np.array(spacing[1:]), discs, spacing, canal_pts, arch_drop)
     components, _ = ndimage.label(bone)
     comp_of = components[tuple(bone_idx.T)]
-    by_plane = region.copy()
     for comp in np.unique(comp_of):
         sel = comp_of == comp
         counts = np.bincount(region[sel])
         if counts.max() >= 0.8 * sel.sum():
             region[sel] = counts.argmax()
-    region = _posterior_below_lowest_disc(
-        bone_idx[:, 1:] * np.array(spacing[1:]), region, by_plane, comp_of, discs[0], spacing
-    )
+    region = _posterior_below_lowest_disc(bone_idx[:, 1:] * np.array(spacing[1:]), region, comp_of, discs[0], spacing)
     region[~np.isin(comp_of, _components_near(components, mid, spacing))] = -1
     if cut is not None:  # beyond a disc mostly outside the image, bone is as unnamed as bone outside it
         region[(bone_idx[:, 1:] * np.array(spacing[1:]) - cut.centroid) @ cut.axis > 0] = -1
@@ -460,6 +506,11 @@ def _across(disc: _Disc) -> np.ndarray:
     return np.array([disc.axis[1], -disc.axis[0]])
 
 
+def _back_edge_mm(disc: _Disc, spacing: tuple[float, float, float]) -> float:
+    """How far the disc reaches behind its centre (mm, along :func:`_across`)."""
+    return float(((disc.voxels[:, 1:] * np.array(spacing[1:]) - disc.centroid) @ _across(disc)).max())
+
+
 def _components_near(components: np.ndarray, mid: int, spacing: tuple[float, float, float]) -> np.ndarray:
     """Bone components that reach within ``MIDLINE_MM`` of the mid-sagittal slice ``mid``: the column's.
 
@@ -474,21 +525,20 @@ def _components_near(components: np.ndarray, mid: int, spacing: tuple[float, flo
 def _posterior_below_lowest_disc(
     points_mm: np.ndarray,
     region: np.ndarray,
-    by_plane: np.ndarray,
     comp_of: np.ndarray,
     lowest: _Disc,
     spacing: tuple[float, float, float],
 ) -> np.ndarray:
     """Bone below the lowest disc but behind it is not S1: the networks leave the sacrum unlabelled (SPIDER
     does), so what they label there are L5's spinous and inferior articular processes. Such bone is L5's when its
-    component also reaches above the disc, else it is left unnamed (-1). Only bone in line with the disc, where
-    the sacral body is, may be called S1."""
-    across = _across(lowest)
-    back_edge = float(((lowest.voxels[:, 1:] * np.array(spacing[1:]) - lowest.centroid) @ across).max())
-    behind = (points_mm - lowest.centroid) @ across > back_edge + POSTERIOR_MARGIN_MM
+    component also reaches above the disc, else it is left unnamed (-1), whether the disc's plane lowered behind the
+    canal gave it to L5 (:func:`_regions`) or not. Only bone in line with the disc, where the sacral body is, may be
+    called S1."""
+    behind = (points_mm - lowest.centroid) @ _across(lowest) > _back_edge_mm(lowest, spacing) + POSTERIOR_MARGIN_MM
+    below = (points_mm - lowest.centroid) @ lowest.axis <= 0
     out = region.copy()
-    candidates = (region == 0) & behind
-    reaching_up = np.unique(comp_of[by_plane >= 1])
+    candidates = ((region == 0) | ((region == 1) & below)) & behind
+    reaching_up = np.unique(comp_of[(points_mm - lowest.centroid) @ lowest.axis > 0])
     out[candidates] = np.where(np.isin(comp_of[candidates], reaching_up), 1, -1)
     return out
 
@@ -508,7 +558,7 @@ def _two_bodies_flags(mid: np.ndarray, discs: list[_Disc], spacing: tuple[float,
             bodies.append([])
             continue
         t = (pts - below.centroid) @ _across(below)
-        reach = [float(((d.voxels[:, 1:] * pixel - d.centroid) @ _across(d)).max()) for d in (below, above)]
+        reach = [_back_edge_mm(d, spacing) for d in (below, above)]
         in_line = pts[t <= max(reach) + POSTERIOR_MARGIN_MM]
         mask = np.zeros(mid.shape, bool)
         mask[tuple(np.rint(in_line / pixel).astype(int).T)] = True
