@@ -250,13 +250,13 @@ def test_behind_the_canal_a_disc_plane_lies_a_fraction_of_the_disc_spacing_lower
     assert ARCH_DROP_FRACTION == 0.3
     discs = [_level_disc(140), _level_disc(100), _level_disc(60)]  # caudal first
     canal = np.array([[r, c] for r in range(50, 151) for c in (76.0, 86.0)])
-    points = np.array([[111.9, 80.0], [112.1, 80.0], [101.0, 60.0], [101.0, 76.0], [99.0, 60.0]])
-    assert list(_regions(points, discs, ONE_MM, canal, ARCH_DROP_FRACTION)) == [2, 1, 1, 1, 2]
-    assert list(_regions(points, discs, ONE_MM, canal, 0.0)) == [1, 1, 1, 1, 2]  # straight back
+    points = np.array([[111.9, 80.0], [112.1, 80.0], [101.0, 60.0], [101.0, 76.0], [99.0, 60.0], [95.0, 80.0]])
+    assert list(_regions(points, discs, ONE_MM, canal, ARCH_DROP_FRACTION)) == [2, 1, 1, 1, 2, 2]
+    assert list(_regions(points, discs, ONE_MM, canal, 0.0)) == [1, 1, 1, 1, 2, 2]  # straight back
     one = _regions(points, discs[1:2], ONE_MM, canal, ARCH_DROP_FRACTION)
-    assert list(one) == [0, 0, 0, 0, 1]  # one disc: no spacing, so no drop
+    assert list(one) == [0, 0, 0, 0, 1, 1]  # one disc: no spacing, so no drop
     no_canal = _regions(points, discs, ONE_MM, np.empty((0, 2)), ARCH_DROP_FRACTION)
-    assert list(no_canal) == [1, 1, 1, 1, 2]  # no canal: no arch start, no drop
+    assert list(no_canal) == [1, 1, 1, 1, 2, 2]  # no canal: no arch start, no drop
 
 
 def test_bone_behind_and_below_the_lowest_disc_is_l5s_only_if_joined_to_bone_above_it():
