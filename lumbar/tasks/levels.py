@@ -316,15 +316,21 @@ def _regions(
     is the one that cut fewest of the expert's vertebra pieces on the training and validation patients' T2 SPACE
     volumes (``bench/vertebra_pieces.py``, which also measures it on the test patients)."""
     above = np.zeros(len(points_mm), np.int16)
-    gaps = [np.linalg.norm(b.centroid - a.centroid) for a, b in itertools.pairwise(discs)]
-    drop = arch_drop * float(np.median(gaps)) if gaps else 0.0
+    gaps = _gaps_mm(discs)
+    drop = arch_drop * float(np.median(gaps)) if len(gaps) else 0.0
     for d in discs:
+        relative = points_mm - d.centroid
         lowered = np.zeros(len(points_mm))
         start = _arch_starts_mm(d, spacing, canal_pts) if drop else None
         if start is not None:
-            lowered[(points_mm - d.centroid) @ _across(d) > start] = drop
-        above += ((points_mm - d.centroid) @ d.axis > -lowered).astype(np.int16)
+            lowered[relative @ _across(d) > start] = drop
+        above += (relative @ d.axis > -lowered).astype(np.int16)
     return above
+
+
+def _gaps_mm(discs: list[_Disc]) -> np.ndarray:
+    """Distances between neighbouring discs' centres along the chain (caudal to cranial)."""
+    return np.array([np.linalg.norm(b.centroid - a.centroid) for a, b in itertools.pairwise(discs)])
 
 
 def _arch_starts_mm(disc: _Disc, spacing: tuple[float, float, float], canal_pts: np.ndarray) -> float | None:
@@ -366,8 +372,9 @@ def label_levels(
     # Vertebra voxels: interval between disc planes, then whole components kept together.
     bone = classes == Structure.VERTEBRA
     bone_idx = np.argwhere(bone)
+    bone_mm = bone_idx[:, 1:] * np.array(spacing[1:])
     canal_pts = _canal_points_mm(_slab(classes, spacing, mid), spacing)
-    region = _regions(bone_idx[:, 1:] * np.array(spacing[1:]), discs, spacing, canal_pts, arch_drop)
+    region = _regions(bone_mm, discs, spacing, canal_pts, arch_drop)
     components, _ = ndimage.label(bone)
     comp_of = components[tuple(bone_idx.T)]
     for comp in np.unique(comp_of):
@@ -375,11 +382,11 @@ def label_levels(
         counts = np.bincount(region[sel])
         if counts.max() >= 0.8 * sel.sum():
             region[sel] = counts.argmax()
-    region = _posterior_below_lowest_disc(bone_idx[:, 1:] * np.array(spacing[1:]), region, comp_of, discs[0], spacing)
+    region = _posterior_below_lowest_disc(bone_mm, region, comp_of, discs[0], spacing)
     region[~np.isin(comp_of, _components_near(components, mid, spacing))] = -1
     if cut is not None:  # beyond a disc mostly outside the image, bone is as unnamed as bone outside it
-        region[(bone_idx[:, 1:] * np.array(spacing[1:]) - cut.centroid) @ cut.axis > 0] = -1
-    beyond = _beyond_top_vertebra(bone_idx[:, 1:] * np.array(spacing[1:]), discs, comp_of)
+        region[(bone_mm - cut.centroid) @ cut.axis > 0] = -1
+    beyond = _beyond_top_vertebra(bone_mm, discs, comp_of)
     if cut is None and not truncated and beyond.any():
         flags += _unnamed_above_flags(bone_idx[beyond], region[beyond], mid, discs, spacing, names[len(discs)])
     region[beyond] = -1
@@ -422,8 +429,7 @@ def _top_spacing_mm(discs: list[_Disc]) -> float:
     """Distance between neighbouring discs at the top of the chain (median of its highest three gaps): what one
     more level up would measure. Thoracic levels are shorter than lumbar ones, so the chain's own top is the
     measure, not its median."""
-    gaps = [float(np.linalg.norm(b.centroid - a.centroid)) for a, b in itertools.pairwise(discs)]
-    return float(np.median(gaps[-3:]))
+    return float(np.median(_gaps_mm(discs)[-3:]))
 
 
 def _beyond_top_vertebra(points_mm: np.ndarray, discs: list[_Disc], component_of: np.ndarray) -> np.ndarray:
@@ -626,7 +632,7 @@ def _count_flags(discs: list[_Disc]) -> list[str]:
     lumbar discs."""
     flags = []
     if len(discs) >= 3:
-        gaps = np.array([np.linalg.norm(b.centroid - a.centroid) for a, b in itertools.pairwise(discs)])
+        gaps = _gaps_mm(discs)
         median = np.median(gaps)
         beside = _neighbour_gaps_mm(gaps)
         for i, gap in enumerate(gaps):
