@@ -75,6 +75,20 @@ def save(name: str, payload: dict) -> Path:
     return write_text(RESULTS / f"{name}.json", json.dumps(full, indent=1, default=float))
 
 
+def spider_midsag_pictures():
+    """Every SPIDER mid-sagittal picture in name order, read with its series' pixel spacing where ``overview.csv``
+    gives one: ``(path, image)`` pairs (none where the folder is absent)."""
+    from lumbar.io import read_image
+    from lumbar.io.spider import read_overview_spacing
+
+    folder = SHARED_DATA / "spider" / "midsag"
+    if not folder.is_dir():
+        return
+    spacing = read_overview_spacing(SHARED_DATA / "spider" / "overview.csv")
+    for path in sorted(folder.glob("*.png")):
+        yield path, read_image(path, spacing_mm=spacing.get(path.stem, (None,))[0])
+
+
 def segmentation_model(path: str | None):
     """The shipped segmentation model, or a trained candidate (a run's ONNX) to measure on the same path; with a
     line naming it for the results."""

@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save, segmentation_model
+from common import SHARED_DATA, save, segmentation_model, spider_midsag_pictures
 
-from lumbar.io import read_image
-from lumbar.io.spider import patient_id, read_overview_spacing
+from lumbar.io.spider import patient_id
 from lumbar.pipelines.mr_sagittal import segment
 
 SPIDER = SHARED_DATA / "spider"
@@ -38,16 +37,14 @@ def main() -> None:
     if not (SPIDER / "midsag").is_dir():
         print(f"skipped: {SPIDER / 'midsag'} not found")
         return
-    spacing = read_overview_spacing(SPIDER / "overview.csv")
     with open(SPIDER / "overview.csv", newline="") as overview:
         listed = {row["new_file_name"]: int(row["num_discs"]) for row in csv.DictReader(overview)}
     trained_on = set(network.meta.get("split_patients", {}).get("train", []))
     rows = []
-    for path in sorted((SPIDER / "midsag").glob("*.png")):
+    for path, image in spider_midsag_pictures():
         series = path.stem
         if series not in listed:
             continue
-        image = read_image(path, spacing_mm=spacing.get(series, (None,))[0])
         result = segment(image, model=network)
         found = len(result.levels.discs)
         rows.append(

@@ -29,10 +29,9 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save, segmentation_model
+from common import SHARED_DATA, save, segmentation_model, spider_midsag_pictures
 
-from lumbar.io import read_image
-from lumbar.io.spider import patient_id, read_overview_spacing
+from lumbar.io.spider import patient_id
 from lumbar.labels import Structure
 from lumbar.metrics import bootstrap_ci
 from lumbar.pipelines.mr_sagittal import segment
@@ -101,10 +100,9 @@ def main() -> None:
     if not (SPIDER / "midsag").is_dir():
         print(f"skipped: {SPIDER / 'midsag'} not found")
         return
-    spacing = read_overview_spacing(SPIDER / "overview.csv")
     images, rows = [], []
-    for path in sorted((SPIDER / "midsag").glob("*.png")):
-        result = segment(read_image(path, spacing_mm=spacing.get(path.stem, (None,))[0]), model=network)
+    for path, picture in spider_midsag_pictures():
+        result = segment(picture, model=network)
         image, simulated = simulated_misses(path.stem, result.semantic.classes, result.image.display_spacing_mm())
         images.append(image)
         rows += simulated

@@ -13,7 +13,6 @@ Prints a table, writes ``bench/results/orientation.json`` and ``bench/claims/ori
 
 from __future__ import annotations
 
-import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -25,7 +24,7 @@ from common import SHARED_DATA, save
 
 from lumbar.io import read_image
 from lumbar.io.arrays import picture_as_slice
-from lumbar.io.spider import patient_id, read_overview_spacing
+from lumbar.io.spider import patient_id, read_overview_spacing, t2space_series
 from lumbar.models.registry import load_model
 from lumbar.preprocess import resize
 from lumbar.tasks.orientation import MIN_MARGIN, upright_picture
@@ -52,13 +51,6 @@ def both_ways(name: str, group: str, image) -> list[dict]:
         {"image": name, "group": group, **judged(image, False)},
         {"image": name, "group": group, **judged(turned, True)},
     ]
-
-
-def t2space_volumes() -> dict[str, list[Path]]:
-    slices: dict[str, list[Path]] = defaultdict(list)
-    for path in (SPIDER / "t2space" / "images").glob("*.png"):
-        slices[path.name.split("_slice")[0]].append(path)
-    return {k: sorted(v, key=lambda p: int(re.search(r"slice(\d+)", p.name).group(1))) for k, v in slices.items()}
 
 
 def stored_head_down(midsag: Path, volume: list[Path]) -> bool | None:
@@ -102,7 +94,7 @@ def main() -> None:
     spacing = read_overview_spacing(SPIDER / "overview.csv")
     trained_on = set(load_model("segmentation").meta.get("split_patients", {}).get("train", []))
     rows = []
-    volumes = t2space_volumes()
+    volumes = t2space_series(SPIDER / "t2space" / "images")
     for series, paths in sorted(volumes.items()):
         middle = paths[len(paths) // 2]
         group = "T2 SPACE slice, " + ("seen in training" if patient_id(series) in trained_on else "unseen patient")

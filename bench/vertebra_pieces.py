@@ -22,8 +22,6 @@ back (0), as before. Run ``.venv/bin/python bench/vertebra_pieces.py``; prints a
 
 from __future__ import annotations
 
-import csv
-import re
 import sys
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from common import SHARED_DATA, save, segmentation_model
 
 from lumbar.image import SpineImage
 from lumbar.io import read_image
-from lumbar.io.spider import read_overview_spacing
+from lumbar.io.spider import patient_id, read_overview_voxels, t2space_series
 from lumbar.labels import DISC_OFFSET
 from lumbar.metrics import bootstrap_ci
 from lumbar.pipelines.mr_sagittal import segment
@@ -50,29 +48,18 @@ FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 def volumes(network) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[float, float, float]]]:
     """Per patient: the expert's mask, our semantic classes (display slices) and their spacing."""
-    spacing = read_overview_spacing(SHARED_DATA / "spider" / "overview.csv")
-    with open(SHARED_DATA / "spider" / "overview.csv", newline="") as overview:
-        between = {
-            r["new_file_name"]: float(r["SpacingBetweenSlices"] or r["SliceThickness"])
-            for r in csv.DictReader(overview)
-        }
+    voxels = read_overview_voxels(SHARED_DATA / "spider" / "overview.csv")
     out = {}
-    for pid in sorted({p.name.split("_")[0] for p in (T2SPACE / "images").glob("*.png")}, key=int):
-        files = sorted(
-            (T2SPACE / "images").glob(f"{pid}_t2_SPACE_slice*.png"),
-            key=lambda p: int(re.search(r"slice(\d+)", p.name).group(1)),
-        )
+    for series, files in t2space_series(T2SPACE / "images").items():
         slices = [np.asarray(read_image(f).sagittal_slices()[0]) for f in files]
         masks = [np.asarray(read_image(T2SPACE / "masks" / f.name).sagittal_slices()[0]) for f in files]
         rows, cols = min(s.shape[0] for s in slices), min(s.shape[1] for s in slices)
-        series = f"{pid}_t2_SPACE"
-        voxel = (between[series], *spacing[series])
         image = SpineImage.from_sagittal_slices(
-            np.stack([s[:rows, :cols] for s in slices]).astype(np.float32), voxel, modality="MR"
+            np.stack([s[:rows, :cols] for s in slices]).astype(np.float32), voxels[series], modality="MR"
         )
         result = segment(image, model=network)
         mask = np.stack([m[:rows, :cols] for m in masks])
-        out[pid] = (mask, result.semantic.classes, result.image.display_spacing_mm())
+        out[patient_id(series)] = (mask, result.semantic.classes, result.image.display_spacing_mm())
     return out
 
 

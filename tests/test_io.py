@@ -285,3 +285,27 @@ def test_detached_headers_read_their_own_folders_files(tmp_path):
     (tmp_path / "list.nhdr").write_text(f"NRRD0004\n{fields}\ndata file: LIST 2\n{listed}\n")
     for name in ("scan.nhdr", "scan.mhd", "list.nhdr"):
         np.testing.assert_array_equal(read_image(tmp_path / name).source_array(), volume.T)
+
+
+def test_spider_voxels_take_the_spacing_between_slices_else_the_thickness(tmp_path):
+    from lumbar.io.spider import read_overview_voxels
+
+    overview = tmp_path / "overview.csv"
+    overview.write_text(
+        "new_file_name,PixelSpacing,SliceThickness,SpacingBetweenSlices\n"
+        '1_t2_SPACE,"[.5, .4]",0.9,1.0\n'
+        '2_t1,"[.6, .6]",3.0,\n'
+        "3_t2,not a list,3.0,3.3\n"
+        '4_t2,"[.7, .7]",,\n'
+    )
+    assert read_overview_voxels(overview) == {"1_t2_SPACE": (1.0, 0.5, 0.4), "2_t1": (3.0, 0.6, 0.6)}
+
+
+def test_t2space_series_are_their_slices_in_slice_order_not_name_order(tmp_path):
+    from lumbar.io.spider import t2space_series
+
+    for name in ("7_t2_SPACE_slice10.png", "7_t2_SPACE_slice9.png", "12_t2_SPACE_slice1.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    series = t2space_series(tmp_path)
+    assert list(series) == ["12_t2_SPACE", "7_t2_SPACE"]
+    assert [p.name for p in series["7_t2_SPACE"]] == ["7_t2_SPACE_slice9.png", "7_t2_SPACE_slice10.png"]

@@ -51,6 +51,31 @@ def read_overview_spacing(csv_path: Path) -> dict[str, tuple[float, float]]:
     return spacing
 
 
+def read_overview_voxels(csv_path: Path) -> dict[str, tuple[float, float, float]]:
+    """Voxel size (between slices, row, col mm) per series name from ``overview.csv``: ``SpacingBetweenSlices``,
+    else ``SliceThickness``, beside the pixel spacing."""
+    pixel = read_overview_spacing(csv_path)
+    voxels: dict[str, tuple[float, float, float]] = {}
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                between = float(row.get("SpacingBetweenSlices") or row["SliceThickness"])
+                voxels[row["new_file_name"]] = (between, *pixel[row["new_file_name"]])
+            except (KeyError, ValueError, TypeError):
+                continue
+    return voxels
+
+
+def t2space_series(folder: Path) -> dict[str, list[Path]]:
+    """The slice files of each T2 SPACE series in ``folder`` (``t2space/images`` or ``t2space/masks``), in slice
+    order, series sorted by name."""
+    series: dict[str, list[tuple[int, Path]]] = {}
+    for path in folder.glob("*_slice*.png"):
+        name, k = path.stem.rsplit("_slice", 1)
+        series.setdefault(name, []).append((int(k), path))
+    return {name: [p for _, p in sorted(v)] for name, v in sorted(series.items())}
+
+
 def spider_to_classes(mask: np.ndarray) -> np.ndarray:
     """Map SPIDER mask values (0, 29, 76, 150) or class indices (0..3) to class indices."""
     mask = np.asarray(mask)

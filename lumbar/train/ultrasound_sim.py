@@ -52,7 +52,6 @@ on every machine.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import zlib
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from lumbar.io.spider import read_overview_voxels, t2space_series
 from lumbar.labels import SPINE_ORDER, VERTEBRA_NAMES, disc_name
 from lumbar.tasks.ultrasound import FRAME_SHAPE, GAP, GAPS, MIN_RUN, SACRUM, VERTEBRA, VERTEBRAE
 from lumbar.train.lateral_drr import synthetic_sacrum
@@ -300,38 +300,13 @@ def ct_volume(labels_path: Path, names: dict[int, str], patient: str) -> SpineVo
     return _assemble(bone, sacrum, np.zeros(bone.shape, bool), canal, CT_SPACING_MM, patient, f"CT {name}", discs)
 
 
-def spider_series(t2space: Path) -> dict[str, list[Path]]:
-    """The masks of each T2 SPACE series in ``t2space/masks``, in slice order."""
-    series: dict[str, list[tuple[int, Path]]] = {}
-    for path in (t2space / "masks").glob("*_slice*.png"):
-        name, k = path.stem.rsplit("_slice", 1)
-        series.setdefault(name, []).append((int(k), path))
-    return {name: [p for _, p in sorted(v)] for name, v in sorted(series.items())}
-
-
-def spider_spacing(overview: Path) -> dict[str, tuple[float, float, float]]:
-    """(between slices, row, column) mm per series from SPIDER's ``overview.csv``."""
-    import ast
-
-    out = {}
-    with open(overview, newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                pixel = ast.literal_eval(row["PixelSpacing"])
-                between = float(row.get("SpacingBetweenSlices") or row["SliceThickness"])
-                out[row["new_file_name"]] = (between, float(pixel[0]), float(pixel[1]))
-            except (KeyError, ValueError, SyntaxError, TypeError, IndexError):
-                continue
-    return out
-
-
 def build_spider_volumes(spider: Path, out: Path) -> list[Path]:
     """Every SPIDER T2 SPACE series' anatomy, saved as ``out/<series>.npz`` (cached; a series that gives none is
     remembered as ``<series>.skipped``)."""
     out.mkdir(parents=True, exist_ok=True)
-    spacing = spider_spacing(spider / "overview.csv")
+    spacing = read_overview_voxels(spider / "overview.csv")
     kept = []
-    for name, masks in spider_series(spider / "t2space").items():
+    for name, masks in t2space_series(spider / "t2space" / "masks").items():
         target, skipped = out / f"{name}.npz", out / f"{name}.skipped"
         if not target.is_file() and not skipped.is_file() and name in spacing:
             volume = spider_volume(masks, spacing[name], name)
