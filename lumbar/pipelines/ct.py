@@ -118,8 +118,7 @@ def segment(
     classes[near], confidence[near] = found.classes, found.confidence
     progress.stage("naming levels")
     # Disc planes carried straight back: lowered behind the canal as on MRI, they lowered the mean per-vertebra Dice
-    # on all three labelled CTs when tried (bench/ct.py: VerSe 012 0.772 -> 0.767, TPTBox 0.525 -> 0.500,
-    # TotalSegmentator's example 0.632 -> 0.621), whose vertebrae are redrawn from the bone below.
+    # of all three labelled CTs, whose vertebrae are redrawn from the bone below.
     named = label_levels(classes, spacing, arch_drop=0.0)
     redrawn = replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid))
     levels = with_bone(counted_from_sacrum(redrawn, hu, spacing, mid), spacing)
