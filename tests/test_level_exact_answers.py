@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lumbar.labels import CAUDAL_TO_CRANIAL, VERTEBRA_IDS, Structure
+from lumbar.labels import CAUDAL_TO_CRANIAL, VERTEBRA_IDS, Structure, is_vertebra
 from lumbar.tasks.levels import (
     ARCH_DROP_FRACTION,
     _arch_starts_mm,
@@ -214,6 +214,52 @@ def test_a_gap_above_the_highest_nameable_disc_names_no_vertebra():
         "unexpected gap of 60 mm above disc 17 from the bottom (the gaps beside it: 30 mm): a disc may be missing "
         "near ?"
     ]
+
+
+@pytest.mark.parametrize(
+    "gaps, counted",
+    [
+        ([30, 30, 45, 30, 30], [0, 0, 0, 0, 0]),  # 1.5 times the gaps beside it: not a missed disc
+        ([30, 30, 46, 30, 30], [0, 0, 1, 0, 0]),  # just over: one disc
+        ([30, 30, 75, 30, 30], [0, 0, 1, 0, 0]),  # 2.5 rounds to 2 (to even): one disc
+        ([30, 30, 76, 30, 30], [0, 0, 2, 0, 0]),  # 2.53: two
+        ([30, 30, 102, 30, 30], [0, 0, 2, 0, 0]),  # 3.4: two
+        ([30, 30, 106, 30, 30], [0, 0, 0, 0, 0]),  # 3.53 would be three: the column is lost, not counted
+        ([30, 60, 30, 30, 106, 30], [0, 0, 0, 0, 0, 0]),  # nor anything else on that chain
+        ([30, 60, 30, 60, 30], [0, 1, 0, 1, 0]),  # two misses, each judged against its own neighbours
+        ([16, 30, 60, 30, 30], [0, 0, 0, 0, 0]),  # discs 16 mm apart (under 0.55 of the median 30): no count at all
+        ([17, 30, 60, 30, 30], [0, 0, 1, 0, 0]),  # 17 mm: the chain is regular enough
+        ([30, 60], [0, 1]),  # three discs are enough
+        ([60], [0]),  # two are not
+    ],
+)
+def test_missed_discs_are_counted_from_the_gaps_beside_them(gaps, counted):
+    from lumbar.tasks.levels import missed_discs
+
+    assert missed_discs(_at_rows(_rows_from_gaps(gaps))) == counted
+    assert missed_discs([]) == []
+
+
+def test_missed_discs_are_put_back_evenly_along_their_gap_facing_between_their_neighbours():
+    """Two discs 90 mm apart holding two missed ones, the upper disc tilted: the missed discs sit 30 and 60 mm up,
+    their axes a third and two thirds of the way between the two (normalised), their voxels the lower disc's moved
+    30 and 60 rows (at 1 mm) and 10 and 20 columns (at 2 mm), their areas in between."""
+    from lumbar.tasks.levels import _Disc, with_missed
+
+    tilt = np.array([-0.8, 0.6])
+    below = _Disc(np.array([[0, 100, 10], [0, 101, 12]]), np.array([100.0, 20.0]), np.array([-1.0, 0.0]), 300.0)
+    above = _Disc(np.array([[0, 10, 40]]), np.array([10.0, 80.0]), tilt, 150.0)
+    chain = with_missed([below, above], [2], (3.0, 1.0, 2.0))
+    assert [d.found for d in chain] == [True, False, False, True]
+    assert chain[0] is below and chain[3] is above
+    for d, t, shift in ((chain[1], 1 / 3, [0, -30, 10]), (chain[2], 2 / 3, [0, -60, 20])):
+        assert d.centroid == pytest.approx([100 - 90 * t, 20 + 60 * t])
+        axis = (1 - t) * below.axis + t * tilt
+        assert d.axis == pytest.approx(axis / np.linalg.norm(axis))
+        assert np.array_equal(d.voxels, below.voxels + shift)
+        assert d.area_mm2 == pytest.approx(300 - 150 * t)
+    assert with_missed([below, above], [0], (3.0, 1.0, 2.0)) == [below, above]
+    assert with_missed([], [], (3.0, 1.0, 2.0)) == []
 
 
 # --- arches: behind the canal a disc's plane lies lower
@@ -644,17 +690,67 @@ def _without_disc(classes: np.ndarray, k: int) -> np.ndarray:
 
 
 TWO_BODIES = (
-    "two vertebral bodies between discs 3 and 4 counted from the bottom: a disc between them was not found, so L3 and "
+    "two vertebral bodies between discs 1 and 2 counted from the bottom: a disc between them was not found, so L5 and "
     "every name above may be one level off"
 )
 
 
 def test_two_bodies_between_two_discs_are_flagged_on_any_pixel_grid():
+    """Three discs, the middle one missed: two discs left give no spacing to count it from, so the two bodies between
+    them are what says a disc is missing."""
     from lumbar.tasks.levels import label_levels
 
-    classes = _without_disc(_column(7), 3)
+    classes = _without_disc(_column(4), 1)
     assert TWO_BODIES in label_levels(classes, (4.0, 1.0, 1.0)).flags
     assert TWO_BODIES in label_levels(_regrid(classes, 2, 2), (4.0, 0.5, 2.0)).flags
+
+
+COUNTED = (
+    "unexpected gap of 56 mm above disc 3 from the bottom (the gaps beside it: 28 mm): counted as 1 missed disc, so "
+    "L2 and every name above rest on that count; check it on the image"
+)
+
+
+def _joined(classes: np.ndarray, k: int) -> np.ndarray:
+    """``_column``'s classes with its disc ``k`` (from the bottom) read as bone: one tall body in its place."""
+    out = classes.copy()
+    bottom = out.shape[1] - 10 - k * 28
+    out[0, bottom - 28 : bottom - 20, 30:70] = Structure.VERTEBRA
+    return out
+
+
+@pytest.mark.parametrize("missing", [_without_disc, _joined])
+@pytest.mark.parametrize("grid", [((1, 1), (4.0, 1.0, 1.0)), ((2, 2), (4.0, 0.5, 2.0))])
+def test_a_disc_missed_inside_a_regular_chain_is_counted_and_every_vertebra_keeps_its_name(missing, grid):
+    """Seven bodies 28 mm apart, the network missing L2/L3 (as background between two bodies, or as bone joining
+    them): the 56 mm gap is twice the gaps beside it, so one disc is counted there. Every vertebra voxel keeps the
+    name the whole column gives it, the discs found keep theirs, and the review says the names rest on the count."""
+    from lumbar.tasks.levels import label_levels
+
+    (rows, cols), spacing = grid
+    whole = label_levels(_regrid(_column(7), rows, cols), spacing)
+    missed = label_levels(_regrid(missing(_column(7), 3), rows, cols), spacing)
+    assert [lv.name for lv in missed.vertebrae] == [lv.name for lv in whole.vertebrae]
+    assert [lv.name for lv in missed.discs] == [lv.name for lv in whole.discs if lv.name != "L2/L3"]
+    bone = is_vertebra(whole.instances)
+    assert np.array_equal(missed.instances[bone], whole.instances[bone])
+    assert COUNTED in missed.flags
+    assert not any(f.startswith("two vertebral bodies") for f in missed.flags)
+
+
+def test_a_level_without_bone_does_not_stop_the_two_bodies_check_above_it_when_no_disc_is_counted(monkeypatch):
+    """L5 left without bone of its own (3 mm of it, joined to L4) and a disc missing higher up, with the count of
+    missed discs turned off: both are flagged."""
+    from lumbar.tasks import levels
+
+    monkeypatch.setattr(levels, "missed_discs", lambda discs: [0] * (len(discs) - 1))
+    classes = _without_disc(_column(7), 4)
+    bottom = classes.shape[1] - 10 - 28
+    classes[0, bottom - 20 : bottom - 3, 30:70] = 0
+    classes[0, bottom - 28 : bottom - 3, 30:33] = Structure.VERTEBRA
+    flags = levels.label_levels(classes, (4.0, 1.0, 1.0)).flags
+    assert "no vertebra found between discs 1 and 2 counted from the bottom: a level may be missing" in flags
+    assert any(f.startswith("two vertebral bodies between discs 4 and 5") for f in flags), flags
 
 
 def test_a_chip_of_bone_beside_a_body_is_not_a_second_body():
@@ -666,19 +762,6 @@ def test_a_chip_of_bone_beside_a_body_is_not_a_second_body():
     bottom = classes.shape[1] - 10 - 2 * 28
     classes[0, bottom - 12 : bottom - 9, 25:28] = Structure.VERTEBRA
     assert not any(f.startswith("two vertebral bodies") for f in label_levels(classes, (4.0, 1.0, 1.0)).flags)
-
-
-def test_a_level_without_bone_does_not_stop_the_two_bodies_check_above_it():
-    """L5 left without bone of its own (3 mm of it, joined to L4) and a disc missing higher up: both are flagged."""
-    from lumbar.tasks.levels import label_levels
-
-    classes = _without_disc(_column(7), 4)
-    bottom = classes.shape[1] - 10 - 28
-    classes[0, bottom - 20 : bottom - 3, 30:70] = 0
-    classes[0, bottom - 28 : bottom - 3, 30:33] = Structure.VERTEBRA
-    flags = label_levels(classes, (4.0, 1.0, 1.0)).flags
-    assert "no vertebra found between discs 1 and 2 counted from the bottom: a level may be missing" in flags
-    assert any(f.startswith("two vertebral bodies between discs 4 and 5") for f in flags), flags
 
 
 # --- a highest disc cut by the image's top edge

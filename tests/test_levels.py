@@ -250,13 +250,18 @@ def test_a_posterior_element_reaching_below_the_lowest_disc_stays_with_l5(phanto
     assert np.all(result.instances[:, rows, cols] == 24)  # L5
 
 
-def test_two_bodies_between_two_found_discs_are_flagged(phantom_semantic, phantom_instances):
-    """A disc the network missed (left as background) leaves two separate bodies under one name."""
+def test_a_disc_the_network_missed_is_counted_so_the_names_above_it_hold(phantom_semantic, phantom_instances):
+    """The phantom's L2/L3 disc missed (left as background): its gap is twice the gaps beside it, so it is counted,
+    every vertebra keeps its name, and the review says the names above rest on that count."""
     classes = phantom_semantic.copy()
     classes[phantom_instances == disc_label("L2")] = 0
-    result = label_levels(classes, SPACING)
-    assert any(flag.startswith("two vertebral bodies between discs 3 and 4") for flag in result.flags)
-    assert not any("two vertebral bodies" in flag for flag in label_levels(phantom_semantic, SPACING).flags)
+    whole, result = label_levels(phantom_semantic, SPACING), label_levels(classes, SPACING)
+    assert [lv.name for lv in result.vertebrae] == [lv.name for lv in whole.vertebrae]
+    assert "L2/L3" not in names(result) and len(result.discs) == len(whole.discs) - 1
+    bone = np.isin(whole.instances, [lv.label for lv in whole.vertebrae])
+    assert np.mean(result.instances[bone] == whole.instances[bone]) > 0.99
+    assert any("counted as 1 missed disc, so L2 and every name above" in flag for flag in result.flags)
+    assert not any("two vertebral bodies" in flag for flag in result.flags + whole.flags)
 
 
 def test_a_small_piece_far_below_the_chain_is_not_a_disc(phantom_semantic, phantom_instances):

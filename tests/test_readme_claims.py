@@ -2339,19 +2339,28 @@ def lateral_slips_claims() -> list[Claim]:
 
 
 def missed_disc_claims() -> list[Claim]:
-    """Simulated missed discs: how often the renamed picture is flagged, by how the disc was taken out and where."""
+    """Simulated missed discs: how often the renamed picture is flagged and keeps its names, by how the disc was taken
+    out and where; the pictures that count a missed disc as named."""
     passage = _in_passage("**A disc the network misses**", "is not measured here")
 
-    def caught(how: str, where: str) -> Callable[[dict], str]:
+    def share(how: str, where: str, count: str, of: str, ci: str) -> Callable[[dict], str]:
         def expected(r: dict) -> str:
             c = r["summary"][how][where]
-            low, high = (100 * v for v in c["ci95"])
-            return f"{c['caught']} of {c['n']} ({100 * c['share']:.1f}% [{low:.1f}, {high:.1f}])"
+            low, high = (100 * v for v in c[ci])
+            return f"{c[count]} of {c['n']} ({100 * c[of]:.1f}% [{low:.1f}, {high:.1f}])"
 
         return expected
 
+    def pixels(how: str, where: str) -> Callable[[dict], str]:
+        return lambda r: f"{100 * r['summary'][how][where]['bone_named_as_before']:.1f}%"
+
     cells = {"gap": "background", "joined": "bone joining the bodies"}
     columns = {"lumbar": "lumbar (L4/L5 to L1/L2)", "thoracic": "thoracic (T12/L1 and above)"}
+    measures = {
+        "flagged": lambda how, where: share(how, where, "caught", "share", "ci95"),
+        "names held": lambda how, where: share(how, where, "names_held", "names_held_share", "names_held_ci95"),
+        "vertebra pixels named as before": pixels,
+    }
     return [
         Claim(
             "missed discs: pictures",
@@ -2365,15 +2374,31 @@ def missed_disc_claims() -> list[Claim]:
             lambda r: f"{r['pictures_flagged_as_named']} of {r['pictures']}, as before",
             ("missed_disc",),
         ),
+        Claim(
+            "missed discs: pictures counting one as named",
+            passage,
+            lambda r: (
+                f"{r['counting_a_missed_disc']['pictures']} pictures count a missed disc as named: on "
+                f"{r['counting_a_missed_disc']['closer_to_listed']} of them"
+            ),
+            ("missed_disc",),
+        ),
+        Claim(
+            "missed discs: counts reaching the listed one",
+            passage,
+            lambda r: f"(and reach it on {r['counting_a_missed_disc']['equal_to_listed']})",
+            ("missed_disc",),
+        ),
         *(
             Claim(
-                f"missed discs: {how}, {where}",
-                _in_cell("disc taken out as", label, column),
-                caught(how, where),
+                f"missed discs: {how}, {where}, {measure}",
+                _in_cell("disc taken out as: measured", f"{label}: {measure}", column),
+                expected(how, where),
                 ("missed_disc",),
             )
             for how, label in cells.items()
             for where, column in columns.items()
+            for measure, expected in measures.items()
         ),
     ]
 

@@ -17,6 +17,10 @@ Bone more than one level's spacing above the highest disc found is left unnamed,
 of it lies most of a level further: its discs were missed (a long field of view), and the disc planes alone would
 give all of it the top vertebra's name.
 
+A gap about twice (or three times) as long as the gaps beside it holds a disc (or two) the network missed: it is
+counted, so that the names above it stay right and the two vertebrae either side of it get a name each, and the
+count is a review flag.
+
 Anything that does not fit a normal spine (a small lowest disc, a gap where a disc should be,
 two discs with no vertebra between them, too few lumbar discs) becomes a review flag, never a silent guess.
 """
@@ -46,6 +50,7 @@ HALF_SLAB_MM = 12.0  # the slab around the mid-sagittal slice where discs and th
 MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: closer, not two levels
 MAX_GAP_FRACTION = 1.5  # of the gaps beside it: a missed disc doubles a gap, while spacing changes gradually
 NEIGHBOUR_GAPS = 2  # gaps on each side that a gap is judged against
+MAX_COUNTED_MISSED = 2  # discs counted in one gap from the spacing; a longer gap is flagged, not counted
 MIN_BODY_FRACTION = 0.35  # of the typical body area: a smaller piece of bone in line with the discs is not a body
 _NAME = r"(?:T1[0-2]|T[1-9]|L[1-5]|S1)\b"
 COUNTED_NAME = re.compile(  # level names that flags give from the count, renamed with the levels
@@ -91,6 +96,7 @@ class _Disc:
     centroid: np.ndarray  # (row, col) mm
     axis: np.ndarray  # unit normal toward superior, (row, col)
     area_mm2: float
+    found: bool = True  # False: a disc the network missed, placed from the spacing (its voxels: its lower neighbour's)
 
 
 def _disc_from_voxels(voxels: np.ndarray, spacing: tuple[float, float, float]) -> _Disc:
@@ -363,6 +369,8 @@ def label_levels(
     if not discs:
         return LevelLabelling(instances, [], ["no intervertebral disc found: levels cannot be named"])
     cut = discs.pop() if _mostly_outside(discs) else None
+    missed = missed_discs(discs)
+    found, discs = discs, with_missed(discs, missed, spacing)
     names = CAUDAL_TO_CRANIAL
     truncated = len(discs) > len(names) - 1
     if truncated:
@@ -404,7 +412,7 @@ def label_levels(
             flags.append(
                 f"no vertebra found between discs {j} and {j + 1} counted from the bottom: a level may be missing"
             )
-        if j < len(discs):
+        if j < len(discs) and discs[j].found:
             d = discs[j]
             label = disc_label(names[j + 1])
             own = disc_idx[disc_of == j]
@@ -419,7 +427,7 @@ def label_levels(
                     (float(d.axis[0]), float(d.axis[1])),
                 )
             )
-    flags += _count_flags(discs)
+    flags += _count_flags(found, missed)
     flags += _two_bodies_flags(instances[mid], discs, spacing)
     flags += _sacrum_flags(discs[0], spacing, classes.shape[1:])
     return LevelLabelling(instances, levels, flags)
@@ -626,22 +634,67 @@ def _neighbour_gaps_mm(gaps: np.ndarray) -> np.ndarray:
     return np.array([np.median(b) for b in beside])
 
 
-def _count_flags(discs: list[_Disc]) -> list[str]:
-    """Review flags from disc spacing: gaps where a disc should be (half as long again as the gaps beside
-    them), discs too close to be two levels (one may lie inside a vertebra and split it under two names), too few
-    lumbar discs."""
+def missed_discs(discs: list[_Disc]) -> list[int]:
+    """For each gap between neighbouring discs of the chain (caudal first), how many discs the network missed in it,
+    counted from the spacing: a gap more than ``MAX_GAP_FRACTION`` times the gaps beside it
+    (:func:`_neighbour_gaps_mm`) holds ``round(gap / beside) - 1`` of them, at least one. The count rests on a
+    chain that is otherwise regular, so nothing is counted (all zeros) where a gap would hold more than
+    ``MAX_COUNTED_MISSED`` (the network lost the column there, not a disc) or two discs lie closer than
+    ``MIN_GAP_FRACTION`` of the median gap (a piece of bone taken for a disc, or a disc in two)."""
+    if len(discs) < 3:
+        return [0] * max(0, len(discs) - 1)
+    gaps = _gaps_mm(discs)
+    beside = _neighbour_gaps_mm(gaps)
+    counts = [max(1, round(gap / b) - 1) if gap > MAX_GAP_FRACTION * b else 0 for gap, b in zip(gaps, beside)]
+    if max(counts) > MAX_COUNTED_MISSED or (gaps < MIN_GAP_FRACTION * np.median(gaps)).any():
+        return [0] * len(gaps)
+    return counts
+
+
+def with_missed(discs: list[_Disc], missed: list[int], spacing: tuple[float, float, float]) -> list[_Disc]:
+    """The chain with the discs counted as missed (:func:`missed_discs`) put back, evenly spaced along each gap, their
+    axes between their neighbours', their shape and area the lower neighbour's moved there (``found`` False): their
+    planes divide the bone between the two discs found into its vertebrae; they have no voxels of their own."""
+    out = [discs[0]] if discs else []
+    for (below, above), count in zip(itertools.pairwise(discs), missed, strict=True):
+        for m in range(1, count + 1):
+            t = m / (count + 1)
+            centroid = below.centroid + t * (above.centroid - below.centroid)
+            axis = (1 - t) * below.axis + t * above.axis
+            shift = np.rint((centroid - below.centroid) / np.array(spacing[1:])).astype(int)
+            voxels = below.voxels + np.array([0, *shift])
+            area = (1 - t) * below.area_mm2 + t * above.area_mm2
+            out.append(_Disc(voxels, centroid, axis / np.linalg.norm(axis), area, found=False))
+        out.append(above)
+    return out
+
+
+def _count_flags(discs: list[_Disc], missed: list[int] | None = None) -> list[str]:
+    """Review flags from the spacing of the discs found: gaps where a disc should be (half as long again as the gaps
+    beside them; ``missed``: how many :func:`missed_discs` counted in each), discs too close to be two levels (one
+    may lie inside a vertebra and split it under two names), too few lumbar discs."""
     flags = []
     if len(discs) >= 3:
         gaps = _gaps_mm(discs)
         median = np.median(gaps)
         beside = _neighbour_gaps_mm(gaps)
+        counted = missed or [0] * len(gaps)
         for i, gap in enumerate(gaps):
             if gap > MAX_GAP_FRACTION * beside[i]:
-                upper = CAUDAL_TO_CRANIAL[i + 2] if i + 2 < len(CAUDAL_TO_CRANIAL) else "?"
-                flags.append(
+                above = i + 2 + sum(counted[:i])  # the name of the vertebra above the gap's lowest missed disc
+                upper = CAUDAL_TO_CRANIAL[above] if above < len(CAUDAL_TO_CRANIAL) else "?"
+                gap_is = (
                     f"unexpected gap of {gap:.0f} mm above disc {i + 1} from the bottom (the gaps beside it: "
-                    f"{beside[i]:.0f} mm): a disc may be missing near {upper}"
+                    f"{beside[i]:.0f} mm)"
                 )
+                if counted[i]:
+                    number = f"{counted[i]} missed disc{'s' if counted[i] > 1 else ''}"
+                    flags.append(
+                        f"{gap_is}: counted as {number}, so {upper} and every name above rest on that count; check it "
+                        "on the image"
+                    )
+                else:
+                    flags.append(f"{gap_is}: a disc may be missing near {upper}")
             elif gap < MIN_GAP_FRACTION * median:
                 flags.append(
                     f"discs {i + 1} and {i + 2} from the bottom only {gap:.0f} mm apart (median {median:.0f} mm): one "
