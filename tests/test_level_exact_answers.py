@@ -262,6 +262,75 @@ def test_missed_discs_are_put_back_evenly_along_their_gap_facing_between_their_n
     assert with_missed([], [], (3.0, 1.0, 2.0)) == []
 
 
+def _blob_in_a_body(front_mm: int, back_mm: int) -> tuple:
+    """A flat blob 20 mm deep and 3 mm tall (columns 40-59, rows 49-51, 1 mm pixels) with bone ``front_mm`` in front
+    of it (columns before 40) and ``back_mm`` behind it (from column 60), over rows 44-56."""
+    from lumbar.tasks.levels import _disc_from_voxels
+
+    bone = np.zeros((100, 120), bool)
+    bone[44:57, 40 - front_mm : 40] = True
+    bone[44:57, 60 : 60 + back_mm] = True
+    return _disc_from_voxels(_rectangle(range(49, 52), range(40, 60)), ONE_MM), bone
+
+
+@pytest.mark.parametrize(
+    "front_mm, back_mm, inside",
+    [
+        (6, 6, True),  # bone all round: a blob inside a body
+        (3, 6, True),  # 3 of the 6 mm in front (3 of 6 points at each height): exactly half is enough
+        (2, 6, False),  # 2 of 6: soft tissue in front, as in front of a disc
+        (6, 2, False),  # the canal behind
+        (0, 0, False),
+    ],
+)
+def test_a_disc_candidate_with_bone_in_front_and_behind_lies_inside_a_body(front_mm, back_mm, inside):
+    from lumbar.tasks.levels import _inside_a_body
+
+    disc, bone = _blob_in_a_body(front_mm, back_mm)
+    assert _inside_a_body(disc, bone, ONE_MM) is inside
+
+
+def test_bone_only_above_or_below_the_disc_plane_does_not_put_it_inside_a_body():
+    """Bone in front and behind, but 2 mm or more above the blob's plane (the points looked at lie within 1 mm of
+    it): the blob is not inside a body."""
+    from lumbar.tasks.levels import _inside_a_body
+
+    disc, bone = _blob_in_a_body(6, 6)
+    bone[47:] = False  # bone only on rows 44-46: from 3 mm above the plane (row 50)
+    assert not _inside_a_body(disc, bone, ONE_MM)
+    disc, bone = _blob_in_a_body(6, 6)
+    bone[:, :] = False
+    bone[49:52, 34:40] = bone[49:52, 60:66] = True  # within 1 mm of it: inside
+    assert _inside_a_body(disc, bone, ONE_MM)
+
+
+def test_a_blob_at_the_image_edge_is_judged_on_the_points_inside_the_image():
+    """The blob's front edge at column 0: nothing in front is in the image, so it is not inside a body."""
+    from lumbar.tasks.levels import _disc_from_voxels, _inside_a_body
+
+    disc = _disc_from_voxels(_rectangle(range(49, 52), range(0, 20)), ONE_MM)
+    bone = np.ones((100, 120), bool)
+    bone[49:52, 0:20] = False
+    assert not _inside_a_body(disc, bone, ONE_MM)
+
+
+@pytest.mark.parametrize("grid", [((1, 1), (4.0, 1.0, 1.0)), ((2, 2), (4.0, 0.5, 2.0))])
+def test_a_blob_the_network_marks_inside_a_body_is_not_a_disc(grid):
+    """Seven bodies 40 mm deep; a blob 6 mm tall and 24 mm deep, marked disc, in the middle of L3's body (144 mm²,
+    too large to be dropped as a fragment: 0.3 of the 320 mm² discs is 96): it is left out of the chain, and the
+    names and flags are the whole column's."""
+    from lumbar.tasks.levels import label_levels
+
+    (rows, cols), spacing = grid
+    classes = _column(7)
+    middle = classes.shape[1] - 10 - 3 * 28 - 10
+    classes[0, middle - 3 : middle + 3, 38:62] = Structure.DISC
+    whole = label_levels(_regrid(_column(7), rows, cols), spacing)
+    blob = label_levels(_regrid(classes, rows, cols), spacing)
+    assert [lv.name for lv in blob.levels] == [lv.name for lv in whole.levels]
+    assert blob.flags == whole.flags
+
+
 # --- arches: behind the canal a disc's plane lies lower
 
 ONE_MM = (1.0, 1.0, 1.0)

@@ -555,6 +555,16 @@ def segmentation_claims() -> list[Claim]:
             ("segmentation",),
         ),
         Claim(
+            "level labelling: pieces of vertebra inside one of ours",
+            _in_passage("Of the 1108 pieces of the reference's vertebra label", "under two names."),
+            lambda s: (
+                f"Of the {acc(s)['vertebrae']['truth']} pieces of the reference's vertebra label on these slices "
+                "(bodies, and the pieces of arches that a slice shows apart from their body), "
+                f"{acc(s)['vertebrae']['found']} lie at least half inside one vertebra of ours"
+            ),
+            ("segmentation",),
+        ),
+        Claim(
             "level labelling: extra discs",
             labelling,
             lambda s: f"{acc(s)['discs']['extra']} extra discs",
@@ -767,6 +777,31 @@ def midsag_claims() -> list[Claim]:
             "midsag: matches neither way",
             flag,
             lambda m: f"the other {small(m)['n'] - small(m)['count_matches_listed'] - small(m)[leave]}",
+            ("midsag",),
+        ),
+    ]
+    inside = _in_passage("A fourth, in this version", "bench/claims/midsag_levels.json`)")
+
+    def series(m: dict, key: str, measure: str) -> str:
+        return f"{round(m['summary'][key][measure] * m['summary'][key]['n'])}"
+
+    claims += [
+        Claim(
+            "midsag: exact counts after blobs inside bodies are left out",
+            inside,
+            lambda m: (
+                f"to {series(m, 't1', 'exact')} of {m['summary']['t1']['n']} series (T1) and from 148 to "
+                f"{series(m, 't2', 'exact')} of {m['summary']['t2']['n']} (T2)"
+            ),
+            ("midsag",),
+        ),
+        Claim(
+            "midsag: within one after blobs inside bodies are left out",
+            inside,
+            lambda m: (
+                f"within one from 153 to {series(m, 't1', 'within_one')} and from 163 to "
+                f"{series(m, 't2', 'within_one')}"
+            ),
             ("midsag",),
         ),
     ]

@@ -4,8 +4,8 @@ Spine-chain reasoning on the semantic map, in display slices ``(n, rows, cols)``
 
 1. disc candidates are connected components of the disc class, measured in mm;
 2. candidates off the spinal column (far from a smooth curve through the others — or, for the top and
-   bottom discs, from the line through their two neighbours — or behind the canal) are dropped, and
-   pieces of one disc split in two are merged;
+   bottom discs, from the line through their two neighbours — or behind the canal) or inside a vertebral body
+   (bone in front of them and behind) are dropped, and pieces of one disc split in two are merged;
 3. each disc gets a plane from its principal axes; vertebra voxels are assigned to the interval
    between two disc planes (behind the canal each plane lies lower, as the arches slope down behind their
    bodies), then whole vertebra components are kept together;
@@ -51,6 +51,8 @@ MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: cl
 MAX_GAP_FRACTION = 1.5  # of the gaps beside it: a missed disc doubles a gap, while spacing changes gradually
 NEIGHBOUR_GAPS = 2  # gaps on each side that a gap is judged against
 MAX_COUNTED_MISSED = 2  # discs counted in one gap from the spacing; a longer gap is flagged, not counted
+INSIDE_BODY_MM = 6.0  # a disc candidate with bone this far beyond both its front and back edges lies inside a body
+INSIDE_BODY_FRACTION = 0.5  # of the points looked at on each side
 MIN_BODY_FRACTION = 0.35  # of the typical body area: a smaller piece of bone in line with the discs is not a body
 _NAME = r"(?:T1[0-2]|T[1-9]|L[1-5]|S1)\b"
 COUNTED_NAME = re.compile(  # level names that flags give from the count, renamed with the levels
@@ -207,6 +209,27 @@ def _bone_above(disc: _Disc, bone: np.ndarray, spacing: tuple[float, float, floa
     return inside < 10 or hits >= 0.25 * inside
 
 
+def _inside_a_body(disc: _Disc, bone: np.ndarray, spacing: tuple[float, float, float]) -> bool:
+    """Whether a disc candidate lies inside a vertebral body: on the mid-sagittal slice's ``bone``, at least
+    ``INSIDE_BODY_FRACTION`` of the points 1 to ``INSIDE_BODY_MM`` mm in front of its front edge, and as many behind
+    its back edge, in its plane (within 1 mm of it), are bone. A disc spans the bodies' depth, with soft tissue in
+    front of it and the canal behind; a blob the network marks inside a body (a haemangioma, a Schmorl node, the
+    basivertebral vein) has bone on both sides, and counted as a disc it would name the two halves of that body as
+    two vertebrae and every level above it one too high. Points outside the image are not looked at."""
+    pixel = np.array(spacing[1:])
+    across = _across(disc)
+    t = (disc.voxels[:, 1:] * pixel - disc.centroid) @ across
+    for edge, outward in ((t.min(), -1.0), (t.max(), 1.0)):
+        beyond = np.arange(1.0, INSIDE_BODY_MM + 0.5)
+        heights = np.array([-1.0, 0.0, 1.0])
+        offsets = (edge + outward * beyond)[:, None, None] * across + heights[None, :, None] * disc.axis
+        r, c = np.rint((disc.centroid + offsets.reshape(-1, 2)) / pixel).astype(int).T
+        inside = (r >= 0) & (r < bone.shape[0]) & (c >= 0) & (c < bone.shape[1])
+        if not inside.any() or bone[r[inside], c[inside]].mean() < INSIDE_BODY_FRACTION:
+            return False
+    return True
+
+
 def _merge_split(discs: list[_Disc], spacing: tuple[float, float, float]) -> list[_Disc]:
     """Merge neighbours that sit at the same height along the spine (one disc cut in two).
 
@@ -263,7 +286,12 @@ def find_discs(classes: np.ndarray, spacing: tuple[float, float, float], mid: in
     candidates = [d for d in candidates if not _behind_canal(d, canal_pts)]
     candidates.sort(key=lambda d: -d.centroid[0])
     bone = np.any(slab == Structure.VERTEBRA, axis=0)
-    candidates = [d for d in _merge_split(candidates, spacing) if _bone_above(d, bone, spacing, projected.shape)]
+    mid_bone = classes[mid] == Structure.VERTEBRA
+    candidates = [
+        d
+        for d in _merge_split(candidates, spacing)
+        if _bone_above(d, bone, spacing, projected.shape) and not _inside_a_body(d, mid_bone, spacing)
+    ]
     return _drop_interior_fragments(_robust_chain([d for d in candidates if d.area_mm2 >= MIN_DISC_AREA_MM2]))
 
 
