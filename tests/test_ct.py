@@ -421,3 +421,14 @@ def test_a_batch_lists_every_ct_vertebra_with_its_density_and_the_studys_screen(
         density = vertebra.measurements.bone_density_hu if vertebra.measurements else None
         assert row["bone_density_hu"] == ("" if density is None else str(density))
         assert row["modality"] == "CT" and row["bone_density_screen"] == "osteoporosis unlikely"
+
+
+@pytest.mark.parametrize("along_mm, reviewed", [(1.0, False), (1.5, False), (1.6, True), (3.0, True)])
+def test_slices_thicker_than_1_5_mm_head_to_feet_ask_for_review_of_the_heights(along_mm, reviewed):
+    """Only the spacing head to feet counts: 3 mm lateral slices (a sagittal acquisition) measure heights along
+    their 1 mm rows."""
+    image = SpineImage.from_sagittal_slices(np.zeros((4, 8, 8), np.float32), (3.0, along_mm, 0.7), modality="CT")
+    reason = ct.thick_slice_reason(image)
+    assert (reason is not None) is reviewed
+    if reviewed:
+        assert reason.startswith(f"slices {along_mm:.3g} mm apart head to feet: partial volume at the endplates")

@@ -723,6 +723,39 @@ def ensemble_claims() -> list[Claim]:
     return claims
 
 
+def thick_slice_claims() -> list[Claim]:
+    """The CT phantom averaged over thicker slices: levels, heights and names per thickness."""
+
+    def cell(k: int, column: str) -> Callable[[dict], str]:
+        def expected(c: dict) -> str:
+            r = c["thick_slices"][f"{k} mm"]
+            if column == "levels":
+                return f"{r['levels_right']} of {r['levels_total']}"
+            if column == "heights":
+                if not r["heights_measured"]:
+                    return "none measured"
+                return f"{r['height_error_mm_mean']:+.1f} mm ({r['height_error_mm_mean_abs']:.1f})"
+            return r["named"]
+
+        return expected
+
+    columns = {
+        "levels": "levels named right",
+        "heights": "heights: mean error (mean absolute)",
+        "named": "named (truth → ours)",
+    }
+    return [
+        Claim(
+            f"CT thick slices: {k} mm, {key}",
+            _in_cell("slices, head to feet", f"{k} mm", column),
+            cell(k, key),
+            ("ct",),
+        )
+        for k in (1, 2, 3, 4, 5)
+        for key, column in columns.items()
+    ]
+
+
 def midsag_claims() -> list[Claim]:
     """Disc counts on the sequences never seen in training; the README lists T1 and T2."""
     exact = _in_passage("equals the count listed", "within one")
@@ -2524,6 +2557,7 @@ CLAIMS = [
     *orientation_claims(),
     *lateral_slips_claims(),
     *missed_disc_claims(),
+    *thick_slice_claims(),
     *vertebra_pieces_claims(),
 ]
 

@@ -63,6 +63,9 @@ NO_SPINE = "no vertebra found in the CT: where the network saw a spine, the CT h
 MAX_VERTEBRA_MEDIAN_HU = 500.0
 MIN_EXTENT_MM = 30.0  # head to feet and front to back: about one vertebral body
 MAX_VOXEL_MM = 10.0
+# Head to feet: above this, an endplate's partial volume makes a body read taller, by up to a slice (bench/ct.py
+# measures it on the CT phantom averaged over thicker slices).
+THICK_SLICE_MM = 1.5
 SAGITTAL_MARGIN_MM = 50.0  # the overview's sagittal slice: the vertebrae and this much in front and behind
 CORONAL_HALF_WIDTH_MM = 90.0  # the coronal reformat: this far either side of the midline
 SCREENED_LEVEL = "L1"  # the level the published thresholds were set on
@@ -130,9 +133,24 @@ def segment(
     if mean_confidence is not None and levels.vertebrae and mean_confidence < mr_sagittal.LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {mean_confidence:.2f}")
     noted = mr_sagittal.image_reasons(image)
+    thick = thick_slice_reason(image)
+    if thick:
+        noted.append(thick)
     if image.modality_guessed:
         noted.append(f"modality not stated by the {image.format or 'file'}: read as CT from its Hounsfield units")
     return Segmentation(image, semantic, levels, (*withheld, *noted), tuple(withheld))
+
+
+def thick_slice_reason(image: SpineImage) -> str | None:
+    """A review reason where the CT's voxels are more than ``THICK_SLICE_MM`` long head to feet (None otherwise)."""
+    along = image.display_spacing_mm()[1]
+    if along <= THICK_SLICE_MM:
+        return None
+    return (
+        f"slices {along:.3g} mm apart head to feet: partial volume at the endplates makes vertebral heights read "
+        "taller, by up to a slice, and discs harder to tell from the bone around them, so level names are less sure; "
+        "a reconstruction of 1.5 mm or thinner measures better"
+    )
 
 
 def counted_from_sacrum(
