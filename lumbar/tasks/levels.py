@@ -682,7 +682,8 @@ def missed_discs(discs: list[_Disc]) -> list[int]:
 def with_missed(discs: list[_Disc], missed: list[int], spacing: tuple[float, float, float]) -> list[_Disc]:
     """The chain with the discs counted as missed (:func:`missed_discs`) put back, evenly spaced along each gap, their
     axes between their neighbours', their shape and area the lower neighbour's moved there (``found`` False): their
-    planes divide the bone between the two discs found into its vertebrae; they have no voxels of their own."""
+    planes divide the bone between the two discs found into its vertebrae; they have no voxels of their own (disc
+    pixels nearest one, a piece of it that the network found, stay unnamed), so they are neither graded nor measured."""
     out = [discs[0]] if discs else []
     for (below, above), count in zip(itertools.pairwise(discs), missed, strict=True):
         for m in range(1, count + 1):
