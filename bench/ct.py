@@ -109,7 +109,8 @@ def labelled() -> dict | None:
 
 def heights_against_labels(segmentations: dict) -> dict:
     """Our vertebral heights against the same measurement (``measure_spine``, on the same mid-sagittal slice, with
-    our canal to cut the bodies from their posterior elements) on the manual labels: the error our outlines add."""
+    our canal to cut the bodies from their posterior elements, each end read to its edge in the CT's values) on the
+    manual labels: the error our outlines add."""
     out = {}
     for name, (image, seg, truth, findings) in segmentations.items():
         if name.startswith("totalsegmentator"):
@@ -119,7 +120,8 @@ def heights_against_labels(segmentations: dict) -> dict:
         labels[(labels == 0) & (seg.levels.instances[mid] == CANAL_LABEL)] = CANAL_LABEL
         ids = [int(i) for i in np.unique(labels) if 0 < i < CANAL_LABEL]
         levels = [Level(VERTEBRA_NAMES[i], i, "vertebra", (0.0, 0.0), int((labels == i).sum())) for i in ids]
-        expected = measure_spine(labels, levels, image.sagittal_spacing_mm()).vertebrae
+        hu = image.sagittal_slices()[mid]
+        expected = measure_spine(labels, levels, image.sagittal_spacing_mm(), intensities=hu).vertebrae
         ours = {v.label: v.measurements for v in findings.vertebrae}
         errors = []
         for i in ids:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from lumbar.tasks.measurements import measure_spine
+from lumbar.tasks.measurements import Frame, measure_spine
 
 
 @dataclass(frozen=True)
@@ -883,3 +883,59 @@ def test_outline_problems_are_stated_in_full():
     assert outline_problem(body, (18, 24, 30), 36, []) == (
         "heights disagree with the body's area: endplates not found where they were read"
     )
+
+
+# --- a body's ends to a fraction of a pixel where its intensities are given (CT)
+
+
+def _body_profile(edge_value: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A body of 200 on rows 10-29 (1 mm pixels) among 80, columns 2-17; with ``edge_value``, row 9 holds that much
+    (a pixel the body fills in part) and the mask takes it in, as a threshold at 100 would."""
+    image = np.full((40, 20), 80.0)
+    image[10:30, 2:18] = 200.0
+    mask = image > 100
+    if edge_value is not None:
+        image[9, 2:18] = edge_value
+        mask[9, 2:18] = True
+    return image, mask
+
+
+FROM_ROW_20 = Frame(np.array([20.0, 10.0]), np.array([-1.0, 0.0]))  # s toward the head (smaller rows)
+
+
+def test_a_sharp_edge_is_found_on_the_pixel_boundary_as_the_mask_gives_it():
+    from lumbar.tasks.measurements import edge_mm
+
+    image, _ = _body_profile()
+    # the mask's top pixel is row 10 (s = 10), its outer side s = 10.5; the bottom pixel row 29 (s = -9), -9.5
+    assert edge_mm(image, (1.0, 1.0), FROM_ROW_20, 0.0, 10.5, 1.0) == pytest.approx(10.5)
+    assert edge_mm(image, (1.0, 1.0), FROM_ROW_20, 0.0, -9.5, -1.0) == pytest.approx(-9.5)
+
+
+def test_a_partly_filled_end_pixel_puts_the_edge_inside_it():
+    """Row 9 is 40% body (0.4 x 200 + 0.6 x 80 = 128): the mask reaches its outer side (s = 11.5), the profile
+    crosses half-way (140) between the body (200) and beyond (80) at 60 / 72 of the way from row 10 to row 9:
+    s = 10 + 0.8333 (the body's true end: s = 10.5 + 0.4 = 10.9)."""
+    from lumbar.tasks.measurements import edge_mm
+
+    image, _ = _body_profile(edge_value=128.0)
+    assert edge_mm(image, (1.0, 1.0), FROM_ROW_20, 0.0, 11.5, 1.0) == pytest.approx(10 + 60 / 72)
+
+
+def test_no_edge_where_nothing_darker_lies_beyond_or_the_profile_leaves_the_slice():
+    from lumbar.tasks.measurements import edge_mm
+
+    assert edge_mm(np.full((40, 20), 200.0), (1.0, 1.0), FROM_ROW_20, 0.0, 10.5, 1.0) is None
+    image, _ = _body_profile()
+    assert edge_mm(image, (1.0, 1.0), FROM_ROW_20, 0.0, 18.0, 1.0) is None  # 3 mm beyond s = 18 is row -1
+
+
+def test_heights_read_to_the_edges_where_intensities_are_given_and_to_the_pixels_otherwise():
+    """The body of rows 9-29 with row 9 40% full (truly 20.4 mm): 21 mm from its pixels; 19.5 + 60/72 mm to its
+    edges (the top one inside row 9, at s = 10 + 60/72, the bottom one on the boundary below row 29, s = -9.5)."""
+    from lumbar.tasks.measurements import heights_mm
+
+    image, mask = _body_profile(edge_value=128.0)
+    frame = Frame(np.array([20.0, 10.0]), np.array([-1.0, 0.0]))
+    assert heights_mm(mask, (1.0, 1.0), frame) == pytest.approx((21.0, 21.0, 21.0))
+    assert heights_mm(mask, (1.0, 1.0), frame, intensities=image) == pytest.approx((19.5 + 60 / 72,) * 3)

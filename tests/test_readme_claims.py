@@ -1991,7 +1991,7 @@ def ct_claims() -> list[Claim]:
             phantom,
             lambda c: (
                 f"off by {c['phantom']['height_error_mm_mean']:+.1f} mm on average (at most "
-                f"{c['phantom']['height_error_mm_max_abs']:.1f} mm)"
+                f"{c['phantom']['height_error_mm_max_abs']:.1f} mm;"
             ),
             ("ct",),
         ),
@@ -2029,7 +2029,7 @@ def ct_claims() -> list[Claim]:
         ),
         Claim(
             "ct: VerSe heights against labels",
-            _in_passage("Against the same height measurement on the expert's labels", "(target 2 mm)"),
+            _in_passage("Against the same height measurement on the expert's labels", "(target 2 mm"),
             lambda c: (
                 "{heights_compared} heights, mean error {mean_error_mm:+.1f} mm, mean absolute error "
                 "{mean_absolute_error_mm:.1f} mm".format(**c["heights_against_labels"]["verse012"])

@@ -205,7 +205,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
     hu, instances = seg.image.sagittal_slices(), seg.levels.instances
     spacing = seg.image.display_spacing_mm()
     mid = seg.mid_slice
-    measurements = mr_sagittal.measure(seg)
+    measurements = mr_sagittal.measure(seg, physical=True)
     discs, tables = mr_sagittal.findings_tables(seg, measurements)
     ungraded = Stenosis(grade="unknown", basis=UNGRADED_CANAL, thresholds=CITATION)
     discs = [d.model_copy(update={"stenosis": ungraded}) if d.stenosis else d for d in discs]

@@ -124,10 +124,11 @@ def _assumed(flag: str) -> str:
     return f"{flag} (mm assuming a {ASSUMED_FOV_MM:.0f} mm field of view)" if " mm" in flag else flag
 
 
-def measure(seg: Segmentation) -> SpineMeasurements:
+def measure(seg: Segmentation, physical: bool = False) -> SpineMeasurements:
     """Measurements on the mid-sagittal slice; canal areas too when the study is a volume. Where the file does
     not give its pixel size, distances are in pixels (the size the reader assumed for the network is not a
-    measurement and is never reported as one)."""
+    measurement and is never reported as one). ``physical``: the image's values mean the same in every study (CT's
+    Hounsfield units), so vertebral heights are read to the endplates' edges in them."""
     image, levels, mid = seg.image, seg.levels, seg.mid_slice
     canal = levels.instances == CANAL_LABEL
     volume = canal if canal.shape[0] > 1 and image.spacing_known else None
@@ -140,6 +141,7 @@ def measure(seg: Segmentation) -> SpineMeasurements:
         lateral_mm=image.spacing_mm[0] if volume is not None else None,
         slab=levels.instances[max(0, mid - reach) : mid + reach + 1],
         in_mm=image.spacing_known,
+        intensities=image.sagittal_slices()[mid] if physical else None,
     )
 
 

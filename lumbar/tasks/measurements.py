@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from lumbar.findings import DiscMeasurements, VertebraMeasurements
 from lumbar.labels import LUMBAR_DISCS, SPINE_ORDER
@@ -41,6 +42,12 @@ MAX_SLIP_SPREAD_MM = 3.0  # ... agreeing within this; otherwise no slip is repor
 # A translation under 3 mm is within what two readers disagree by; 3 mm is the cut-off population studies of
 # degenerative spondylolisthesis commonly use (no single source is cited here): no Meyerding grade below it.
 MIN_LISTHESIS_MM = 3.0
+# A body's ends to a fraction of a pixel where its intensities are given (CT): the half-maximum of the edge between
+# the darkest point within EDGE_OUT_MM beyond the mask's end (the disc) and the brightest within EDGE_IN_MM inside it
+# (the endplate's cortex, blurred by a thick slice), on a profile sampled every EDGE_STEP_MM.
+EDGE_OUT_MM = 3.0
+EDGE_IN_MM = 4.0
+EDGE_STEP_MM = 0.25
 
 
 @dataclass(frozen=True)
@@ -88,13 +95,19 @@ def _pixel_along(direction: np.ndarray, spacing_mm: tuple[float, float]) -> floa
 
 
 def heights_mm(
-    mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, span: tuple[float, float] | None = None
+    mask: np.ndarray,
+    spacing_mm: tuple[float, float],
+    frame: Frame,
+    span: tuple[float, float] | None = None,
+    intensities: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """Anterior, middle and posterior height along ``frame.axis`` (NaN where the structure is missing).
 
     ``span`` is the (anterior, posterior) extent across the frame that sets the measurement positions;
     by default the structure's own. For a disc, pass the adjacent vertebral bodies' extent so that a
-    herniation does not move the positions.
+    herniation does not move the positions. With ``intensities`` (the slice's values, CT), each end is placed to a
+    fraction of a pixel (:func:`edge_mm`) where the profile shows an edge; elsewhere, and without them, a height
+    runs from the outer side of one end pixel to the outer side of the other.
     """
     pts = points_mm(mask, spacing_mm)
     if len(pts) < 3:
@@ -107,8 +120,42 @@ def heights_mm(
     out = []
     for position in (centre - MEASURE_AT * half, centre, centre + MEASURE_AT * half):
         sel = np.abs(t - position) <= band
-        out.append(float(s[sel].max() - s[sel].min() + pixel) if sel.any() else float("nan"))
+        if not sel.any():
+            out.append(float("nan"))
+            continue
+        top, bottom = float(s[sel].max()) + pixel / 2, float(s[sel].min()) - pixel / 2
+        if intensities is not None:
+            top = edge_mm(intensities, spacing_mm, frame, position, top, 1.0) or top
+            bottom = edge_mm(intensities, spacing_mm, frame, position, bottom, -1.0) or bottom
+        out.append(top - bottom)
     return tuple(out)  # type: ignore[return-value]
+
+
+def edge_mm(
+    intensities: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, t: float, end: float, outward: float
+) -> float | None:
+    """Where a body ends along ``frame.axis`` on the line ``t`` across, to a fraction of a pixel: the profile of
+    ``intensities`` from ``EDGE_IN_MM`` inside ``end`` (the mask's end, ``outward`` +1 toward the head, -1 toward
+    the feet) to ``EDGE_OUT_MM`` beyond it, followed outward from its brightest point inside until it falls below
+    half-way between that and the darkest point beyond. A thick slice averages the endplate with the disc, so the
+    mask, which takes any pixel bright enough, reaches up to a pixel too far; the half-maximum of the blurred edge
+    lies where the edge is. None where the profile leaves the slice or shows no edge (nothing darker beyond)."""
+    d = np.arange(-EDGE_IN_MM, EDGE_OUT_MM + EDGE_STEP_MM / 2, EDGE_STEP_MM)
+    points = frame.origin + np.outer(end + outward * d, frame.axis) + t * frame.across
+    rc = points / np.asarray(spacing_mm, float)
+    if (rc < 0).any() or (rc[:, 0] > intensities.shape[0] - 1).any() or (rc[:, 1] > intensities.shape[1] - 1).any():
+        return None
+    profile = ndimage.map_coordinates(np.asarray(intensities, float), rc.T, order=1)
+    inside = d <= 0
+    peak = int(np.argmax(np.where(inside, profile, -np.inf)))
+    low = float(profile[~inside].min())
+    half = (float(profile[peak]) + low) / 2
+    below = np.flatnonzero(profile[peak:] < half)
+    if profile[peak] <= low or not below.size:
+        return None
+    j = peak + int(below[0])  # the first sample past the edge, and the one before it above half
+    fraction = (profile[j - 1] - half) / (profile[j - 1] - profile[j])
+    return float(end + outward * (d[j - 1] + fraction * EDGE_STEP_MM))
 
 
 def walls(s: np.ndarray, t: np.ndarray, bin_mm: float) -> tuple[float, float]:
@@ -483,6 +530,7 @@ def measure_spine(
     lateral_mm: float | None = None,
     slab: np.ndarray | None = None,
     in_mm: bool = True,
+    intensities: np.ndarray | None = None,
 ) -> SpineMeasurements:
     """Measure every named vertebra and disc of a labelled slice (``levels`` from level labelling).
 
@@ -490,7 +538,9 @@ def measure_spine(
     the canal's cross-sectional area is measured in each disc's plane as well. ``slab`` holds the instance
     labels of the slices around this one (this one included) that slips are read on (see
     :func:`consensus_slip`); by default this slice alone. ``in_mm`` is False when ``spacing_mm`` is a placeholder
-    (1 pixel): then no millimetre threshold is applied (Meyerding's 3 mm).
+    (1 pixel): then no millimetre threshold is applied (Meyerding's 3 mm). ``intensities``: the slice's values
+    where they are physical (CT, in HU): vertebral heights are then read to the endplates' half-maximum edges
+    (:func:`edge_mm`).
     """
     slab = instances[None] if slab is None else slab
     vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
@@ -511,7 +561,7 @@ def measure_spine(
         if lv.name not in frames:
             continue
         body, frame = bodies[lv.name], frames[lv.name]
-        h = heights_mm(body, spacing_mm, frame)
+        h = heights_mm(body, spacing_mm, frame, intensities=intensities)
         cut = _touches_edge(body)
         if lv.name == "S1" or cut:
             # The sacrum has no fracture grade, and a body the image cuts has no true height.
