@@ -4,7 +4,8 @@ slices).
 
 The sagittal network (trained on MRI) reads the slices within ``NETWORK_BAND_MM`` of the midline in a bone window
 and names the levels as on MRI (``tasks/levels.py``); every vertebra is then redrawn from the CT's own bone
-(``tasks/ct_bone.py``), and measured as on MRI. The names are counted from the sacrum where the CT shows it joined
+(``tasks/ct_bone.py``), and measured as on MRI, but for its heights, whose ends are read to the endplates' edges
+in Hounsfield units (``tasks/measurements.edge_mm``). The names are counted from the sacrum where the CT shows it joined
 to the ilia below the lowest disc found (``tasks/sacrum.py``: a missed L5/S1 disc moves every name up and is
 flagged; the rule, checked on one real CT, is named in a review reason); where it does not (a field of view ending
 above the pelvis, or too narrow to show it), they are counted from the lowest disc found and carry ``NO_ANCHOR``.
