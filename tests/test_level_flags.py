@@ -27,12 +27,15 @@ def _without(phantom_semantic, phantom_instances, *uppers: str) -> list[str]:
 def test_a_gap_flag_names_the_vertebra_above_the_missing_disc(
     phantom_semantic, phantom_instances, missing, above_disc, near
 ):
-    """With the disc below ``missing`` gone, the gap lies above disc ``above_disc`` from the bottom, and the
-    vertebra whose lower disc is missing is ``missing`` itself (counted up from the sacrum)."""
+    """With the disc below ``missing`` gone, the gap lies above disc ``above_disc`` from the bottom; the chain is
+    otherwise regular, so the missed disc is counted, and the vertebra whose names rest on that count is ``missing``
+    itself (counted up from the sacrum)."""
     gaps = [flag for flag in _without(phantom_semantic, phantom_instances, missing) if "gap" in flag]
     assert len(gaps) == 1
     assert f"above disc {above_disc} from the bottom" in gaps[0]
-    assert gaps[0].endswith(f"a disc may be missing near {near}")
+    assert gaps[0].endswith(
+        f"counted as 1 missed disc, so {near} and every name above rest on that count; check it on the image"
+    )
 
 
 def test_no_gap_is_flagged_on_a_complete_chain(phantom_semantic):
