@@ -939,3 +939,17 @@ def test_heights_read_to_the_edges_where_intensities_are_given_and_to_the_pixels
     frame = Frame(np.array([20.0, 10.0]), np.array([-1.0, 0.0]))
     assert heights_mm(mask, (1.0, 1.0), frame) == pytest.approx((21.0, 21.0, 21.0))
     assert heights_mm(mask, (1.0, 1.0), frame, intensities=image) == pytest.approx((19.5 + 60 / 72,) * 3)
+
+
+def test_an_end_whose_profile_leaves_the_slice_keeps_the_outlines_pixel():
+    """A body from the slice's first rows (1-29, the image's top edge 1.5 mm above it) with row 30 40% full: the top
+    end's profile would leave the slice, so it stays on the outline's pixel (s = 19.5); the bottom one is read to its
+    edge, 60/72 of the way from row 29 to row 30 (s = -9 - 60/72): 28.5 + 60/72 mm, against 30 from the pixels."""
+    from lumbar.tasks.measurements import heights_mm
+
+    image = np.full((40, 20), 80.0)
+    image[1:30, 2:18] = 200.0
+    image[30, 2:18] = 128.0
+    mask = image > 100
+    assert heights_mm(mask, (1.0, 1.0), FROM_ROW_20) == pytest.approx((30.0,) * 3)
+    assert heights_mm(mask, (1.0, 1.0), FROM_ROW_20, intensities=image) == pytest.approx((28.5 + 60 / 72,) * 3)

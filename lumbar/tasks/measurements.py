@@ -125,8 +125,9 @@ def heights_mm(
             continue
         top, bottom = float(s[sel].max()) + pixel / 2, float(s[sel].min()) - pixel / 2
         if intensities is not None:
-            top = edge_mm(intensities, spacing_mm, frame, position, top, 1.0) or top
-            bottom = edge_mm(intensities, spacing_mm, frame, position, bottom, -1.0) or bottom
+            up = edge_mm(intensities, spacing_mm, frame, position, top, 1.0)
+            down = edge_mm(intensities, spacing_mm, frame, position, bottom, -1.0)
+            top, bottom = (top if up is None else up), (bottom if down is None else down)
         out.append(top - bottom)
     return tuple(out)  # type: ignore[return-value]
 
@@ -149,11 +150,10 @@ def edge_mm(
     inside = d <= 0
     peak = int(np.argmax(np.where(inside, profile, -np.inf)))
     low = float(profile[~inside].min())
-    half = (float(profile[peak]) + low) / 2
-    below = np.flatnonzero(profile[peak:] < half)
-    if profile[peak] <= low or not below.size:
+    if profile[peak] <= low:
         return None
-    j = peak + int(below[0])  # the first sample past the edge, and the one before it above half
+    half = (float(profile[peak]) + low) / 2
+    j = peak + int(np.flatnonzero(profile[peak:] < half)[0])  # past the edge (the darkest beyond is), the one before
     fraction = (profile[j - 1] - half) / (profile[j - 1] - profile[j])
     return float(end + outward * (d[j - 1] + fraction * EDGE_STEP_MM))
 
