@@ -953,3 +953,17 @@ def test_an_end_whose_profile_leaves_the_slice_keeps_the_outlines_pixel():
     mask = image > 100
     assert heights_mm(mask, (1.0, 1.0), FROM_ROW_20) == pytest.approx((30.0,) * 3)
     assert heights_mm(mask, (1.0, 1.0), FROM_ROW_20, intensities=image) == pytest.approx((28.5 + 60 / 72,) * 3)
+
+
+def test_vertebral_heights_are_read_to_the_edges_when_the_spine_is_given_its_intensities():
+    """The rectangle spine in HU: 200 in the bodies, 80 elsewhere, L3's top row 128 (40% body). L3's top is read
+    inside that row, 60/72 of the way from row 21 to row 20 (row 20 + 1/6), not at its outer side (row 19.5): L3
+    measures 30 - 2/3 mm; L4 and L5, whose ends are sharp, 30 as from their pixels."""
+    image, levels = _spine()
+    hu = np.where(np.isin(image, (3, 4, 5)), 200.0, 80.0)
+    hu[20, 30:66] = 128.0
+    m = measure_spine(image, levels, (1.0, 1.0), intensities=hu)
+    for part in ("anterior", "middle", "posterior"):
+        assert getattr(m.vertebrae["L3"], f"height_{part}_mm") == pytest.approx(30 - 2 / 3)
+        assert getattr(m.vertebrae["L4"], f"height_{part}_mm") == pytest.approx(30.0)
+        assert getattr(m.vertebrae["L5"], f"height_{part}_mm") == pytest.approx(30.0)
