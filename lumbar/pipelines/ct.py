@@ -150,7 +150,7 @@ def thick_slice_reason(image: SpineImage) -> str | None:
     return (
         f"slices {along:.3g} mm apart head to feet: partial volume at the endplates makes vertebral heights read "
         "taller, by up to a slice, and discs harder to tell from the bone around them, so level names are less sure; "
-        "a reconstruction of 1.5 mm or thinner measures better"
+        f"a reconstruction of {THICK_SLICE_MM:g} mm or thinner measures better"
     )
 
 

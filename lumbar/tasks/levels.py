@@ -219,9 +219,8 @@ def _inside_a_body(disc: _Disc, bone: np.ndarray, spacing: tuple[float, float, f
     pixel = np.array(spacing[1:])
     across = _across(disc)
     t = (disc.voxels[:, 1:] * pixel - disc.centroid) @ across
+    beyond, heights = np.arange(1.0, INSIDE_BODY_MM + 0.5), np.array([-1.0, 0.0, 1.0])
     for edge, outward in ((t.min(), -1.0), (t.max(), 1.0)):
-        beyond = np.arange(1.0, INSIDE_BODY_MM + 0.5)
-        heights = np.array([-1.0, 0.0, 1.0])
         offsets = (edge + outward * beyond)[:, None, None] * across + heights[None, :, None] * disc.axis
         r, c = np.rint((disc.centroid + offsets.reshape(-1, 2)) / pixel).astype(int).T
         inside = (r >= 0) & (r < bone.shape[0]) & (c >= 0) & (c < bone.shape[1])
