@@ -887,3 +887,15 @@ def test_the_cut_disc_rule_holds_from_three_discs_and_only_at_the_edge():
     assert [lv.name for lv in label_levels(at_edge, (4.0, 1.0, 1.0)).discs] == ["L5/S1", "L4/L5"]
     inside = np.concatenate([np.zeros((1, 1, at_edge.shape[2]), np.uint8), at_edge], axis=1)
     assert [lv.name for lv in label_levels(inside, (4.0, 1.0, 1.0)).discs] == ["L5/S1", "L4/L5", "L3/L4"]
+
+
+def test_a_point_on_the_images_first_column_is_looked_at():
+    """A blob whose front edge is column 6: the points 1-6 mm in front are columns 5 to 0, and bone on columns 0-2
+    is half of them (column 0 counted), so with bone behind it the blob lies inside a body."""
+    from lumbar.tasks.levels import _disc_from_voxels, _inside_a_body
+
+    disc = _disc_from_voxels(_rectangle(range(49, 52), range(6, 26)), ONE_MM)
+    bone = np.zeros((100, 120), bool)
+    bone[44:57, 0:3] = True
+    bone[44:57, 26:40] = True
+    assert _inside_a_body(disc, bone, ONE_MM)
