@@ -194,19 +194,27 @@ def _bone_above(disc: _Disc, bone: np.ndarray, spacing: tuple[float, float, floa
     so L5/S1 has no labelled bone below it. Running out of the image counts as bone (a disc at the top
     edge is still a disc).
     """
-    pts = disc.voxels[:, 1:] * np.array(spacing[1:])
-    across = np.array([disc.axis[1], -disc.axis[0]])
-    s, t = (pts - disc.centroid) @ disc.axis, (pts - disc.centroid) @ across
+    pts = disc.voxels[:, 1:] * np.array(spacing[1:]) - disc.centroid
+    s, t = pts @ disc.axis, pts @ _across(disc)
     half_width = max(2.0, (t.max() - t.min()) / 4)
-    hits = inside = 0
-    for step in np.arange(1.0, 8.0, 1.0):
-        for offset in np.linspace(-half_width, half_width, 5):
-            point = disc.centroid + disc.axis * (s.max() + step) + across * offset
-            r, c = np.rint(point / np.array(spacing[1:])).astype(int)
-            if 0 <= r < shape[0] and 0 <= c < shape[1]:
-                inside += 1
-                hits += bool(bone[r, c])
-    return inside < 10 or hits >= 0.25 * inside
+    r, c, inside = _sampled(
+        disc, s.max() + np.arange(1.0, 8.0), np.linspace(-half_width, half_width, 5), spacing, shape
+    )
+    return bool(inside.sum() < 10 or bone[r[inside], c[inside]].sum() >= 0.25 * inside.sum())
+
+
+def _sampled(
+    disc: _Disc,
+    along_mm: np.ndarray,
+    across_mm: np.ndarray,
+    spacing: tuple[float, float, float],
+    shape: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels (rows, columns) of the points ``along_mm`` up the disc's axis and ``across_mm`` toward its back
+    (:func:`_across`) from its centre, every pair, and which of them lie inside an image of ``shape``."""
+    points = disc.centroid + along_mm[:, None, None] * disc.axis + across_mm[None, :, None] * _across(disc)
+    r, c = np.rint(points.reshape(-1, 2) / np.array(spacing[1:])).astype(int).T
+    return r, c, (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
 
 
 def _inside_a_body(disc: _Disc, bone: np.ndarray, spacing: tuple[float, float, float]) -> bool:
@@ -216,14 +224,10 @@ def _inside_a_body(disc: _Disc, bone: np.ndarray, spacing: tuple[float, float, f
     front of it and the canal behind; a blob the network marks inside a body (a haemangioma, a Schmorl node, the
     basivertebral vein) has bone on both sides, and counted as a disc it would name the two halves of that body as
     two vertebrae and every level above it one too high. Points outside the image are not looked at."""
-    pixel = np.array(spacing[1:])
-    across = _across(disc)
-    t = (disc.voxels[:, 1:] * pixel - disc.centroid) @ across
+    t = (disc.voxels[:, 1:] * np.array(spacing[1:]) - disc.centroid) @ _across(disc)
     beyond, heights = np.arange(1.0, INSIDE_BODY_MM + 0.5), np.array([-1.0, 0.0, 1.0])
     for edge, outward in ((t.min(), -1.0), (t.max(), 1.0)):
-        offsets = (edge + outward * beyond)[:, None, None] * across + heights[None, :, None] * disc.axis
-        r, c = np.rint((disc.centroid + offsets.reshape(-1, 2)) / pixel).astype(int).T
-        inside = (r >= 0) & (r < bone.shape[0]) & (c >= 0) & (c < bone.shape[1])
+        r, c, inside = _sampled(disc, heights, edge + outward * beyond, spacing, bone.shape)
         if not inside.any() or bone[r[inside], c[inside]].mean() < INSIDE_BODY_FRACTION:
             return False
     return True
@@ -523,18 +527,11 @@ def _sacrum_flags(lowest: _Disc, spacing: tuple[float, float, float], shape: tup
     the sacrum rather than a lumbar body is not judged: a test of its intensity against L5's, tried on SPIDER's
     mid-sagittal slices, flagged sacra plainly in view (on T1 the sacrum's marrow is often brighter than L5's).
     """
-    pixel = np.array(spacing[1:])
-    across = _across(lowest)
-    disc = lowest.voxels[:, 1:] * pixel - lowest.centroid
-    t_disc, bottom = disc @ across, float((disc @ lowest.axis).min())
-    inside = total = 0
-    for depth in np.arange(1.0, 16.0):
-        for frac in np.linspace(0.25, 0.75, 7):
-            point = lowest.centroid + lowest.axis * (bottom - depth) + across * (t_disc.min() + frac * np.ptp(t_disc))
-            r, c = np.rint(point / pixel).astype(int)
-            total += 1
-            inside += 0 <= r < shape[0] and 0 <= c < shape[1]
-    if inside >= 0.5 * total:
+    disc = lowest.voxels[:, 1:] * np.array(spacing[1:]) - lowest.centroid
+    t_disc, bottom = disc @ _across(lowest), float((disc @ lowest.axis).min())
+    middle_half = t_disc.min() + np.linspace(0.25, 0.75, 7) * np.ptp(t_disc)
+    _, _, inside = _sampled(lowest, bottom - np.arange(1.0, 16.0), middle_half, spacing, shape)
+    if inside.mean() >= 0.5:
         return []
     return [
         "no sacrum in view: the image ends just below the lowest disc, which is taken as L5/S1 without the sacrum "
