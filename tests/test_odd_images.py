@@ -3,8 +3,9 @@
 Built here: noise, a constant image, a gradient, a photo-like colour picture (each given as an MRI slice), the
 phantom volume with a saturated blob in the column, as a metal implant's artefact would show, the phantom scaled to a
 child's size, a field of view that has slid up the spine so that no sacrum is in it, a transitional lumbosacral
-vertebra (four or six lumbar vertebrae), and a real slice cut to the thoracolumbar spine alone. A real abdominal CT
-given as MRI is covered by the real-data check in ``bench/unlike_mri.py`` and ``tests/test_quality.py``.
+vertebra (four or six lumbar vertebrae), a real slice cut to the thoracolumbar spine alone, and a spine with a cervical
+spine's proportions and no sacrum in view. A real abdominal CT given as MRI is covered by the real-data check in
+``bench/unlike_mri.py`` and ``tests/test_quality.py``.
 """
 
 import dataclasses
@@ -144,5 +145,25 @@ def test_a_thoracolumbar_view_without_the_lower_lumbar_spine_is_reviewed_and_nev
         whole.image.sagittal_slices()[0][:rows].copy(), whole.image.sagittal_spacing_mm(), Path("cut.png"), "PNG"
     )
     findings = lumbar.analyze(cut, modality="MR", report=False).findings
+    assert any("does not look like L5/S1" in reason for reason in findings.needs_review)
+    assert findings.summary == () and findings.summary_withheld
+
+
+def test_a_cervical_sized_spine_without_a_sacrum_is_reviewed_and_never_summarised():
+    """No cervical image exists here, so the phantom is drawn with a cervical spine's proportions (bodies 15 mm tall
+    and 16 mm deep, discs 5 mm, a 13 mm canal) and its field of view slid down so that no sacrum is in it: what a
+    cervical or upper thoracic series shows the lumbar pipeline. Its lowest disc is no L5/S1, and it says so."""
+    image = make_phantom(
+        shape=(7, 320, 256),
+        body_height_mm=15.0,
+        body_depth_mm=16.0,
+        body_width_mm=20.0,
+        disc_height_mm=5.0,
+        canal_ap_mm=13.0,
+        cranial_shift_mm=-90,
+        seed=3,
+    ).image
+    findings = lumbar.analyze(image, modality="MR", report=False).findings
+    assert any("no sacrum in view" in reason for reason in findings.needs_review)
     assert any("does not look like L5/S1" in reason for reason in findings.needs_review)
     assert findings.summary == () and findings.summary_withheld

@@ -756,6 +756,50 @@ def thick_slice_claims() -> list[Claim]:
     ]
 
 
+REAL_THICK_ROWS = (
+    "verse012, 1 mm",
+    "verse012, 2 mm",
+    "verse012, 3 mm",
+    "verse012, 5 mm",
+    "totalsegmentator_example, 3 mm",
+    "totalsegmentator_example, 6 mm",
+)
+
+
+def thick_slice_real_claims() -> list[Claim]:
+    """The labelled real CTs averaged over thicker slices: Dice, levels, sacrum and names per thickness."""
+
+    def cell(row: str, column: str) -> Callable[[dict], str]:
+        def expected(c: dict) -> str:
+            r = c["thick_slices_real"][row]
+            if column == "dice":
+                return f"{r['instance_dice_mean']:.3f}"
+            if column == "levels":
+                return f"{r['levels_right']} of {r['levels_total']}"
+            if column == "sacrum":
+                return "found" if r["sacrum_anchor"] else "not found"
+            return r["named"]
+
+        return expected
+
+    columns = {
+        "dice": "per-vertebra Dice (mean)",
+        "levels": "levels named right",
+        "sacrum": "sacrum",
+        "named": "named (truth → ours)",
+    }
+    return [
+        Claim(
+            f"CT thick slices, real: {row}, {key}",
+            _in_cell("real CT, slices head to feet", row, column),
+            cell(row, key),
+            ("ct",),
+        )
+        for row in REAL_THICK_ROWS
+        for key, column in columns.items()
+    ]
+
+
 def midsag_claims() -> list[Claim]:
     """Disc counts on the sequences never seen in training; the README lists T1 and T2."""
     exact = _in_passage("equals the count listed", "within one")
@@ -2558,6 +2602,7 @@ CLAIMS = [
     *lateral_slips_claims(),
     *missed_disc_claims(),
     *thick_slice_claims(),
+    *thick_slice_real_claims(),
     *vertebra_pieces_claims(),
 ]
 
