@@ -18,6 +18,7 @@ from lumbar.tasks.levels import (
     _posterior_below_lowest_disc,
     _regions,
     _sacrum_flags,
+    _unnamed_above_flags,
     small_lowest_disc_flags,
 )
 
@@ -357,6 +358,12 @@ def test_without_canal_beside_the_disc_nobody_says_where_the_arches_begin():
     assert _arch_starts_mm(disc, ONE_MM, np.empty((0, 2))) is None
     assert _arch_starts_mm(disc, ONE_MM, _canal(76, row=106)) is None  # 6 mm off the plane: another level's canal
     assert _arch_starts_mm(disc, ONE_MM, np.array([[100.0, 40.0]])) is None  # canal drawn in front is no front
+    assert _arch_starts_mm(disc, ONE_MM, np.array([[100.0, 50.0]])) is None  # nor canal level with its centre
+
+
+def test_canal_level_with_the_discs_centre_does_not_bring_the_arches_forward():
+    disc = _level_disc(100)  # centre at column 50
+    assert _arch_starts_mm(disc, ONE_MM, np.array([[100.0, 50.0], [100.0, 76.0]])) == pytest.approx(26.0)
 
 
 def test_behind_the_canal_a_disc_plane_lies_a_fraction_of_the_disc_spacing_lower():
@@ -899,3 +906,62 @@ def test_a_point_on_the_images_first_column_is_looked_at():
     bone[44:57, 0:3] = True
     bone[44:57, 26:40] = True
     assert _inside_a_body(disc, bone, ONE_MM)
+
+
+# --- bone above the highest disc found: how far it goes, and whether it asks for a review
+
+UNNAMED_SPACING = (3.0, 0.5, 2.0)  # anisotropic pixels: half a millimetre down a row, two across
+
+
+def _chain_40_mm_apart() -> list:
+    """Four flat discs 40 mm apart (rows 640, 560, 480, 400 at 0.5 mm: 320 ... 200 mm), the top one at 200 mm."""
+    return [
+        _disc_from_voxels(_rectangle(range(r - 4, r + 5), range(20, 40), slice_=1), UNNAMED_SPACING)
+        for r in (640, 560, 480, 400)
+    ]
+
+
+def _bone_above(from_mm: float, to_mm: float, cols: range = range(20, 30), slice_: int = 1) -> np.ndarray:
+    """Voxels (slice, row, col) of bone from ``from_mm`` to ``to_mm`` above the top disc's centre (200 mm)."""
+    rows = range(int(round((200 - to_mm) / 0.5)), int(round((200 - from_mm) / 0.5)) + 1)
+    return _rectangle(rows, cols, slice_)
+
+
+def _unnamed(voxels: np.ndarray, region: np.ndarray | None = None, mid: int = 1) -> list[str]:
+    region = np.zeros(len(voxels), int) if region is None else region
+    return _unnamed_above_flags(voxels, region, mid, _chain_40_mm_apart(), UNNAMED_SPACING, "T12")
+
+
+@pytest.mark.parametrize(
+    ("to_mm", "reach", "what"),
+    [
+        (79.0, 39, "most of another vertebra"),  # 70-79 mm above the disc: past the next level's 40 mm by 39
+        (100.0, 60, "at least 1 more vertebra"),
+        (125.0, 85, "at least 2 more vertebrae"),
+    ],
+)
+def test_bone_above_the_top_vertebra_is_flagged_with_how_far_it_reaches(to_mm, reach, what):
+    """The top vertebra ends a level (40 mm) above the highest disc; bone from 70 mm up (30 mm past it: three
+    quarters of a level) to ``to_mm`` is a body's worth (10 columns of 2 mm by 9+ mm: at least 0.1 of a level
+    squared, 160 mm²), so it asks for a review that says how far it reaches past the top vertebra."""
+    (flag,) = _unnamed(_bone_above(70.0, to_mm))
+    assert flag.startswith(f"bone goes on {reach} mm above T12, {what}, whose discs were not found")
+
+
+def test_bone_above_the_top_vertebra_counts_in_square_millimetres():
+    """From 70 to 78 mm up: 17 rows x 10 columns of 1 mm² = 170 mm², above the 160 needed; from 70 to 77.5 mm
+    exactly 160 (both bounds hold: three quarters of a level and 0.1 of its square); 7 columns (119 mm²) are below
+    it, and so is the same bone short of three quarters of a level (up to 69 mm)."""
+    assert len(_unnamed(_bone_above(70.0, 78.0))) == 1
+    assert len(_unnamed(_bone_above(70.0, 77.5))) == 1  # 16 rows from exactly three quarters up: exactly 160 mm²
+    assert _unnamed(_bone_above(70.0, 78.0, cols=range(20, 27))) == []
+    assert _unnamed(_bone_above(61.0, 69.0, cols=range(20, 40))) == []
+
+
+def test_only_bone_of_the_column_on_the_mid_sagittal_slice_counts_above_the_top_vertebra():
+    """Bone on another slice, or already left out of the column (region -1), asks for nothing; bone of the
+    region below the lowest disc (0) is the column's, wherever its name came from."""
+    voxels = _bone_above(70.0, 100.0)
+    assert _unnamed(voxels, mid=2) == []
+    assert _unnamed(voxels, region=np.full(len(voxels), -1)) == []
+    assert len(_unnamed(voxels, region=np.zeros(len(voxels), int))) == 1
