@@ -923,7 +923,7 @@ def _chain_40_mm_apart() -> list:
 
 def _bone_above(from_mm: float, to_mm: float, cols: range = range(20, 30), slice_: int = 1) -> np.ndarray:
     """Voxels (slice, row, col) of bone from ``from_mm`` to ``to_mm`` above the top disc's centre (200 mm)."""
-    rows = range(int(round((200 - to_mm) / 0.5)), int(round((200 - from_mm) / 0.5)) + 1)
+    rows = range(round((200 - to_mm) / 0.5), round((200 - from_mm) / 0.5) + 1)
     return _rectangle(rows, cols, slice_)
 
 
