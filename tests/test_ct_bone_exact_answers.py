@@ -8,6 +8,7 @@ import pytest
 
 from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, disc_label
 from lumbar.tasks import ct_bone
+from lumbar.tasks.levels import Level
 
 L1, L2 = VERTEBRA_IDS["L1"], VERTEBRA_IDS["L2"]
 CITATION = (
@@ -320,6 +321,46 @@ def test_without_the_networks_vertebrae_near_the_midline_every_vertebra_is_dropp
     out = ct_bone.vertebrae_from_bone(hu, instances, (10.0, 1.0, 1.0), mid=5)
     assert not (out == L1).any()
     assert np.array_equal(out == CANAL_LABEL, instances == CANAL_LABEL)
+
+
+def _below_lowest_disc(seeded: bool = True):
+    """Voxels 10 (lateral) x 1 x 1 mm, 11 slices about slice 5. The lowest disc (L5/S1's label) fills rows 10-13,
+    columns 10-19 (its centre at 14.5 mm, its edges at 10 and 19 mm), facing up. Bone (300 HU) fills rows 14-50,
+    columns 5-25 on every slice but slice 2, which cuts slice 1's bone off; the network's S1 marks rows 15-17,
+    columns 12-16 on slices 3-10, and its L5 rows 20-22, columns 19-20."""
+    hu = np.full((11, 60, 30), 40.0)
+    hu[:, 14:51, 5:26] = 300.0
+    hu[2] = 40.0
+    instances = np.zeros(hu.shape, np.int16)
+    instances[:, 10:14, 10:20] = disc_label("L5")
+    if seeded:
+        instances[3:, 15:18, 12:17] = VERTEBRA_IDS["S1"]
+    instances[:, 20:23, 19:21] = VERTEBRA_IDS["L5"]
+    disc = Level("L5/S1", disc_label("L5"), "disc", (11.5, 14.5), 40, (-1.0, 0.0))
+    return hu, instances, disc
+
+
+def test_the_vertebra_below_the_lowest_disc_takes_the_bone_joined_to_it_down_to_the_next_discs_place():
+    """Its body: rows below the disc's centre (11.5 mm) by at most the 29.5 mm disc spacing (rows 12-41; the disc
+    keeps rows 12-13) and columns within 3 mm of the disc's edges (7-22), joined to the network's S1 there, on the
+    slices within 45 mm of slice 5 (1-9): slices 3-9, as slice 1's bone is not joined to it. The network's L5 keeps
+    its voxels, and the S1 it marked on slice 10 (outside the slices grown) stays as it was."""
+    hu, instances, disc = _below_lowest_disc()
+    out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, 1.0, 1.0), 5, 29.5)
+    expected = instances.copy()
+    grown = expected[3:10, 14:42, 7:23]
+    grown[grown == 0] = VERTEBRA_IDS["S1"]
+    assert np.array_equal(out, expected)
+
+
+def test_without_the_networks_voxels_below_the_lowest_disc_or_of_the_disc_nothing_is_grown():
+    hu, instances, disc = _below_lowest_disc(seeded=False)
+    out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, 1.0, 1.0), 5, 29.5)
+    assert np.array_equal(out, instances)
+    hu, instances, disc = _below_lowest_disc()
+    instances[instances == disc.label] = 0  # the disc dropped after naming: no edges to measure the body by
+    out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, 1.0, 1.0), 5, 29.5)
+    assert np.array_equal(out, instances)
 
 
 # --- trabecular density of a box-shaped body

@@ -31,6 +31,7 @@ from lumbar.tasks.ct_bone import (
     NETWORK_BAND_MM,
     band,
     calibration_problem,
+    grown_below_lowest_disc,
     midline_index,
     screen,
     trabecular_density,
@@ -125,7 +126,7 @@ def segment(
     # of all three labelled CTs, whose vertebrae are redrawn from the bone below.
     named = label_levels(classes, spacing, arch_drop=0.0)
     redrawn = replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid))
-    levels = with_bone(counted_from_sacrum(redrawn, hu, spacing, mid), spacing)
+    levels = with_bone(counted_from_sacrum(with_bone_below(redrawn, hu, spacing, mid), hu, spacing, mid), spacing)
     shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
@@ -152,6 +153,23 @@ def thick_slice_reason(image: SpineImage) -> str | None:
         "taller, by up to a slice, and discs harder to tell from the bone around them, so level names are less sure; "
         f"a reconstruction of {THICK_SLICE_MM:g} mm or thinner measures better"
     )
+
+
+def with_bone_below(
+    levels: LevelLabelling, hu: np.ndarray, spacing: tuple[float, float, float], mid: int
+) -> LevelLabelling:
+    """``levels`` with the vertebra below the lowest disc grown into the CT's bone (``grown_below_lowest_disc``):
+    the network, taught on MRI whose sacrum is unlabelled, leaves most of it out."""
+    if not levels.discs:
+        return levels
+    lowest = levels.discs[0]
+    below = next((lv for lv in levels.vertebrae if lv.name == lowest.name.split("/")[1]), None)
+    if below is None:
+        return levels
+    grown = grown_below_lowest_disc(
+        hu, levels.instances, lowest, below.label, spacing, mid, disc_spacing_mm(levels.discs)
+    )
+    return replace(levels, instances=grown)
 
 
 def counted_from_sacrum(

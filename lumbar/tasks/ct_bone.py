@@ -19,6 +19,7 @@ from scipy import ndimage
 from lumbar.findings import BoneDensityScreening
 from lumbar.io.arrays import CT_BELOW_HU, sample_values
 from lumbar.labels import CANAL_LABEL, is_disc, is_vertebra
+from lumbar.tasks.levels import Level
 from lumbar.tasks.measurements import in_front_of_canal
 
 BONE_WINDOW_HU = (-250.0, 1250.0)  # what the network sees: bone bright, soft tissue mid-grey, fat and air dark
@@ -30,6 +31,9 @@ SPINE_HALF_WIDTH_MM = 45.0  # a lumbar vertebra with its transverse processes sp
 BONE_HU = 100.0
 MAX_MARROW_HOLE_MM2 = 2500.0  # a body's cross-section is at most ~2000 mm²: larger holes are the chest or pelvis
 NEAR_NETWORK_MM = 6.0  # bone this close to the network's voxels of a vertebra belongs to that vertebra
+BELOW_LOWEST_SPACINGS = 1.0  # the vertebra below the lowest disc reaches down to where the next disc would lie
+BODY_MARGIN_MM = 3.0  # ... and its body no further in front of or behind the disc's edges (as levels.py's margin)
+SECTION_MARGIN_MM = 20.0  # bone looked at that far around it, so that its cortex encloses its marrow on every section
 
 # Trabecular region of a body: the body (in front of the canal) on the slices within ``DENSITY_HALF_WIDTH_MM`` of the
 # midline, at least ``CORTEX_MARGIN_MM`` inside its outline (no cortex, no endplate), and not its posterior
@@ -147,6 +151,63 @@ def vertebrae_from_bone(
     region[keep] = labels[tuple(index[keep] for index in nearest)]
     out[near] = region
     return out
+
+
+def grown_below_lowest_disc(
+    hu: np.ndarray,
+    instances: np.ndarray,
+    lowest: Level,
+    label: int,
+    spacing: tuple[float, float, float],
+    mid: int,
+    disc_spacing_mm: float,
+) -> np.ndarray:
+    """``instances`` with the vertebra below the lowest disc (``label``) grown into the CT's bone below that disc.
+
+    The network learnt from MRI whose sacrum is unlabelled, so it marks little of the bone below the lowest disc it
+    finds: of the sacrum, or of a lumbar vertebra where the field of view ends. Bone there (within
+    ``SPINE_HALF_WIDTH_MM`` of the midline slice ``mid``) joined to what it did mark is that vertebra's body: from
+    the disc's plane down to where the next disc would lie (``BELOW_LOWEST_SPACINGS`` of ``disc_spacing_mm`` along
+    the disc's axis), and no more than ``BODY_MARGIN_MM`` in front of the disc's front edge or behind its back edge
+    (the arches behind belong as much to the vertebra above). Voxels of other structures keep their labels."""
+    out = instances.copy()
+    near = band(mid, SPINE_HALF_WIDTH_MM, spacing[0], hu.shape[0])
+    labels = out[near]
+    seeds = labels == label
+    disc = np.argwhere(labels == lowest.label)[:, 1:] * np.array(spacing[1:])
+    if not seeds.any() or not len(disc):
+        return out
+    axis, centre = np.asarray(lowest.axis), np.asarray(lowest.centroid_mm)
+    across = np.array([axis[1], -axis[0]])  # toward the back
+    extent = (disc - centre) @ across
+    rows, cols = np.meshgrid(np.arange(hu.shape[1]) * spacing[1], np.arange(hu.shape[2]) * spacing[2], indexing="ij")
+    offset = np.stack([rows - centre[0], cols - centre[1]], axis=-1)
+    below, behind = -(offset @ axis), offset @ across
+    body = (
+        (below > 0)
+        & (below <= BELOW_LOWEST_SPACINGS * disc_spacing_mm)
+        & (behind >= extent.min() - BODY_MARGIN_MM)
+        & (behind <= extent.max() + BODY_MARGIN_MM)
+    )
+    if not body.any():
+        return out
+    box = _padded_box(body, round(SECTION_MARGIN_MM / spacing[1]), round(SECTION_MARGIN_MM / spacing[2]))
+    labels, seeds = labels[:, box[0], box[1]], seeds[:, box[0], box[1]]  # views: written through to ``out``
+    canal = ndimage.binary_dilation(labels == CANAL_LABEL)
+    bone = bone_mask(hu[near][:, box[0], box[1]], spacing, canal)
+    candidates = bone & body[box][None] & ((labels == 0) | seeds)
+    pieces, _ = ndimage.label(candidates)
+    labels[np.isin(pieces, np.unique(pieces[seeds & candidates])) & (pieces > 0)] = label
+    return out
+
+
+def _padded_box(mask: np.ndarray, pad_rows: int, pad_cols: int) -> tuple[slice, slice]:
+    """The rows and columns of a 2D ``mask``'s bounding box, grown by ``pad_rows`` and ``pad_cols`` (within it)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (
+        slice(max(0, rows[0] - pad_rows), rows[-1] + pad_rows + 1),
+        slice(max(0, cols[0] - pad_cols), cols[-1] + pad_cols + 1),
+    )
 
 
 @dataclass(frozen=True)
