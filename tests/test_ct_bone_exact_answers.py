@@ -241,6 +241,7 @@ def test_bone_mask_fills_marrow_on_sagittal_sections_and_on_axial_ones_with_thei
         axial = _ring(bone[:, r, :], 1, 22, 10, 20)
         wide = _ring(bone[:, r, :], 1, 45, 10, 26)
     hu[bone] = 100.0  # bone starts at exactly 100 HU
+    hu[5][bone[5]] = 250.0  # and each piece holds cortex (on slice 5, which all four cross)
     hu[:, 20, 22] = 99.0  # not bone: the axial ring's wall opened on row 20
     out = ct_bone.bone_mask(hu, (2.0, 3.0, 5.0), np.zeros(hu.shape, bool))
     expected = bone.copy()
@@ -251,6 +252,21 @@ def test_bone_mask_fills_marrow_on_sagittal_sections_and_on_axial_ones_with_thei
             expected[(axial[0], r, axial[1])] = True
     assert np.array_equal(out, expected)
     assert not out[(slice(None), *chest)].any() and not out[wide[0], :, wide[1]].any()
+
+
+def test_a_piece_without_cortex_is_no_bone():
+    """Two blocks above 100 HU: one with a single voxel of exactly 250 HU (cortex), bone whole; the other at most
+    249 HU throughout, as an organ enhanced by contrast, not bone."""
+    hu = np.full((3, 10, 20), 40.0)
+    hu[:, 2:8, 2:8] = 150.0
+    hu[1, 4, 4] = 250.0
+    hu[:, 2:8, 11:18] = 249.0
+    out = ct_bone.bone_mask(hu, (1.0, 1.0, 1.0), np.zeros(hu.shape, bool))
+    expected = np.zeros(hu.shape, bool)
+    expected[:, 2:8, 2:8] = True
+    assert np.array_equal(out, expected)
+    hu[1, 4, 4] = 249.0  # neither holds cortex now: nothing is bone
+    assert not ct_bone.bone_mask(hu, (1.0, 1.0, 1.0), np.zeros(hu.shape, bool)).any()
 
 
 def test_bone_mask_leaves_out_the_canal_and_the_marrow_around_it():

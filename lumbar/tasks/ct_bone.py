@@ -29,6 +29,9 @@ SPINE_HALF_WIDTH_MM = 45.0  # a lumbar vertebra with its transverse processes sp
 # Cortex and most trabecular bone; unsmoothed, so that an outline stays on its edge (a Gaussian's tail would cross
 # 100 HU outside the cortex): the CT phantom's 27 mm bodies measure 0.4 mm taller on average (bench/ct.py).
 BONE_HU = 100.0
+# Cortical bone reads 400-1500 HU, above 300 even averaged over a 5 mm slice; organs enhanced by contrast stay below
+# about 200 (portal venous phase). A piece above ``BONE_HU`` with nothing this bright is no bone.
+CORTEX_HU = 250.0
 MAX_MARROW_HOLE_MM2 = 2500.0  # a body's cross-section is at most ~2000 mm²: larger holes are the chest or pelvis
 NEAR_NETWORK_MM = 6.0  # bone this close to the network's voxels of a vertebra belongs to that vertebra
 BELOW_LOWEST_SPACINGS = 1.0  # the vertebra below the lowest disc reaches down to where the next disc would lie
@@ -119,13 +122,17 @@ def _fill_marrow(bone: np.ndarray, pixel_mm2: float, forbidden: np.ndarray) -> n
 
 def bone_mask(hu: np.ndarray, spacing: tuple[float, float, float], canal: np.ndarray) -> np.ndarray:
     """Bone of display slices ``hu (n, rows, cols)``: attenuation of ``BONE_HU`` or more, and the marrow its cortex
-    encloses on sagittal or axial sections (never the canal, ``canal``)."""
+    encloses on sagittal or axial sections (never the canal, ``canal``), in pieces that hold cortex (somewhere
+    ``CORTEX_HU`` or more): an organ enhanced by contrast (liver, spleen, kidney: 100-160 HU) is not bone."""
     bone = hu >= BONE_HU
     for k in range(bone.shape[0]):
         bone[k] = _fill_marrow(bone[k], spacing[1] * spacing[2], canal[k])
     for r in range(bone.shape[1]):
         bone[:, r, :] = _fill_marrow(bone[:, r, :], spacing[0] * spacing[2], canal[:, r, :])
-    return bone & ~canal
+    bone &= ~canal
+    pieces, n = ndimage.label(bone)
+    brightest = np.asarray(ndimage.maximum(hu, pieces, np.arange(1, n + 1)))
+    return np.concatenate([[False], brightest >= CORTEX_HU])[pieces]
 
 
 def vertebrae_from_bone(
