@@ -182,9 +182,11 @@ def depth_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame) ->
 def extent_across_mm(
     mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, half_band_mm: float = 1.5
 ) -> float:
-    """Extent of ``mask`` across the frame, within a thin band around the frame's origin plane.
+    """Extent of ``mask`` across the frame, within a thin band around the frame's origin plane: from its first point
+    behind the origin to where it first stops (a gap of more than two pixels).
 
-    Used for the canal's anteroposterior diameter at a disc: the band is the disc's mid-plane.
+    Used for the canal's anteroposterior diameter at a disc: the band is the disc's mid-plane, and the canal is one
+    tube, so a piece further back (a blob taken for canal among the back muscles) does not widen it.
     """
     pts = points_mm(mask, spacing_mm)
     if not len(pts):
@@ -193,10 +195,15 @@ def extent_across_mm(
     sel = np.abs(s) <= half_band_mm
     if not sel.any():
         return float("nan")
-    t = t[sel]
+    t = np.sort(t[sel])
     # Only canal behind the origin (the disc's centre), not canal pieces in front of it.
     t = t[t >= 0]
-    return float(t.max() - t.min() + _pixel_along(frame.across, spacing_mm)) if len(t) else float("nan")
+    if not len(t):
+        return float("nan")
+    pixel = _pixel_along(frame.across, spacing_mm)
+    stops = np.flatnonzero(np.diff(t) > 2 * pixel)
+    last = t[stops[0]] if len(stops) else t[-1]
+    return float(last - t[0] + pixel)
 
 
 def endplate_angle_deg(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, upper: bool = True) -> float:
