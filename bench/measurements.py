@@ -192,6 +192,7 @@ def shipped_record(results: dict) -> dict:
         "vertebrae that can be graded",
     }
     findings["central_stenosis"] = {"validated": False, "why": "SPIDER has no expert stenosis grade"}
+    findings["lordosis"] = {"validated": False, "why": "SPIDER has no expert lordosis angle"}
     return {
         "reference": REFERENCE,
         "short_reference": "the SPIDER expert (179 patients; T1, T2, T2 SPACE)",

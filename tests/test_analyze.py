@@ -418,3 +418,22 @@ def test_a_voxel_size_no_body_could_have_is_refused_even_when_forced(tmp_path, c
         assert result.exit_code == 2, result.output
         assert len(result.output.strip().splitlines()) == 1 and "larger than a whole body" in result.output
         assert not (tmp_path / "out").exists()
+
+
+def test_the_summary_section_holds_only_the_summary_and_measurements_carry_their_marks(tmp_path, inputs):
+    """Lordosis and the narrowest canal are measurements no expert checked here: they sit under "Key measurements",
+    marked †, never in the Summary section, whether or not the Summary is withheld; the footnote names the measured
+    narrowing apart from the narrowing grade."""
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    for withheld in (None, "a review reason"):
+        findings = result.findings.model_copy(update={"summary_withheld": withheld})
+        html = render_html(findings, result.figures)
+        summary = html.split("<h2>Summary</h2>")[1].split("<h2>")[0]
+        assert "lordosis" not in summary.lower() and "narrowest" not in summary.lower()
+        measured = html.split("<h2>Key measurements</h2>")[1].split("<h2>")[0]
+        assert re.search(r'Lumbar lordosis \(L1–S1\)<sup class="nv">†</sup>', measured)
+        assert re.search(r'Narrowest lumbar canal<sup class="nv">†</sup>', measured)
+    assert "lordosis (SPIDER has no expert lordosis angle)" in html
+    assert "disc narrowing from the measured height index" in html

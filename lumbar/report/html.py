@@ -66,11 +66,21 @@ def caption(e: Evidence) -> str:
     return f"{e.level} {e.grade.replace('_', ' ')} {e.value}{unsure} ({100 * e.probability:.0f}%)"
 
 
+# Findings whose key alone would not say what was (not) validated: a measured narrowing beside the graded one.
+NOT_VALIDATED_NAMES = {
+    "disc_narrowing": "disc narrowing from the measured height index",
+    "narrowing": "the narrowing grade",
+    "slip": "slip measured in mm",
+    "central_stenosis": "central stenosis grades",
+    "vertebral_height_loss": "vertebral height loss (Genant grade)",
+}
+
+
 def not_validated_groups(f: Findings) -> list[tuple[str, str]]:
     """The findings not validated, those sharing one reason named together: ("level names, canal", why)."""
     groups: dict[str, list[str]] = {}
     for name, why in f.not_validated.items():
-        groups.setdefault(why, []).append(name.replace("_", " "))
+        groups.setdefault(why, []).append(NOT_VALIDATED_NAMES.get(name, name.replace("_", " ")))
     return [(", ".join(names), why) for why, names in groups.items()]
 
 

@@ -23,7 +23,7 @@ GRADE_FINDINGS = {
     "spondylolisthesis": "spondylolisthesis",
 }
 # Shown in the tables but never scored against an expert here: named so the report can mark them.
-TABLE_FINDINGS = ("vertebral_height_loss", "central_stenosis", "slip", "disc_narrowing")
+TABLE_FINDINGS = ("vertebral_height_loss", "central_stenosis", "slip", "disc_narrowing", "lordosis")
 
 
 def _slip(disc: Disc, record: Validation, units: str) -> Statement | None:
