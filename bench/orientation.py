@@ -1,4 +1,5 @@
-"""Which way up a picture was stored, decided by the segmentation network (``lumbar/tasks/orientation.py``).
+"""Which way up a picture was stored, decided by the segmentation network and, where it cannot tell, by the
+lumbosacral check asked both ways up (``lumbar/tasks/orientation.py``).
 
 Truth comes from images whose way up is known, each measured as stored and turned over:
 * SPIDER's T2 SPACE slices (``t2space/images``, head up as the data README states and as checked by eye): the
@@ -7,6 +8,10 @@ Truth comes from images whose way up is known, each measured as stored and turne
 And SPIDER's 360 mid-sagittal PNGs, whose way up nobody states: how many are decided head down, head up or left
 undecided, per sequence; for the 30 T2 SPACE ones the truth is recovered by matching each to its own volume's
 slices (the mid-sagittal picture equals one of them, or that slice turned over).
+
+The lumbosacral check's own call is measured on every picture too (the way up in which it alone finds L5/S1, where
+exactly one way passes its operating point), against the truth where there is one and against the network's
+confident call on the others; the pictures of patients the check trained on are counted apart.
 
 Prints a table, writes ``bench/results/orientation.json`` and ``bench/claims/orientation.json``.
 """
@@ -26,21 +31,42 @@ from lumbar.io import read_image
 from lumbar.io.arrays import picture_as_slice
 from lumbar.io.spider import patient_id, read_overview_spacing, t2space_series
 from lumbar.models.registry import load_model
+from lumbar.pipelines.mr_sagittal import lowest_disc_check
 from lumbar.preprocess import resize
-from lumbar.tasks.orientation import MIN_MARGIN, upright_picture
+from lumbar.tasks.orientation import MIN_MARGIN, OrientationCheck
+from lumbar.tasks.segmentation import segment
 
 SPIDER = SHARED_DATA / "spider"
 SECOND_CENTRE = SHARED_DATA / "mri_small_t2"
 
 
+def _verdict(check: OrientationCheck) -> str:
+    return "undecided" if not check.decided else ("head down" if check.head_down else "head up")
+
+
 def judged(image, truth_head_down: bool | None) -> dict:
-    """The check's call on one picture: margin (upside-down minus as-stored confidence) and the verdict."""
-    _, _, check = upright_picture(image)
-    verdict = "undecided" if not check.decided else ("head down" if check.head_down else "head up")
-    row = {"margin": check.upside_down - check.as_stored, "verdict": verdict}
+    """The calls on one picture: the confidence margin (upside down minus as stored), the pipeline's verdict (the
+    network's where it is confident, else the lumbosacral check's where exactly one way passes), and the lumbosacral
+    check's own call."""
+    lowest_disc, threshold = lowest_disc_check()
+    turned = image.turned_upside_down()
+    stored_seg, turned_seg = segment(image), segment(turned)
+    both = (lowest_disc(image, stored_seg), lowest_disc(turned, turned_seg)) if lowest_disc else None
+    check = OrientationCheck(
+        stored_seg.mean_confidence() or 0.0, turned_seg.mean_confidence() or 0.0, both, threshold
+    )  # as upright_picture decides: the check is asked only where the network is not confident
+    alone = OrientationCheck(0.0, 0.0, both, threshold)
+    row = {
+        "margin": check.upside_down - check.as_stored,
+        "verdict": _verdict(check),
+        "by_lowest_disc": check.by_lowest_disc,
+        "confident_verdict": _verdict(OrientationCheck(check.as_stored, check.upside_down)),
+        "lowest_disc_verdict": _verdict(alone),
+        "lowest_disc": both,
+    }
     if truth_head_down is not None:
         row["truth"] = "head down" if truth_head_down else "head up"
-        row["right"] = verdict == row["truth"]
+        row["right"] = row["verdict"] == row["truth"]
     return row
 
 
@@ -78,6 +104,12 @@ def summarise(rows: list[dict]) -> dict:
             float(np.median(np.abs(margins))),
         ],
     }
+    out["by_lowest_disc"] = int(sum(r["by_lowest_disc"] for r in rows))
+    # the lumbosacral check's own call, against the truth, or else against the network's confident call
+    reference = [(r, r.get("truth", r["confident_verdict"])) for r in rows]
+    called = [(r, ref) for r, ref in reference if r["lowest_disc_verdict"] != "undecided" and ref != "undecided"]
+    out["lowest_disc_called"] = len(called)
+    out["lowest_disc_agrees"] = int(sum(r["lowest_disc_verdict"] == ref for r, ref in called))
     truth = [r for r in rows if "right" in r]
     if truth:
         decided = [r for r in truth if r["verdict"] != "undecided"]
@@ -93,6 +125,7 @@ def main() -> None:
         return
     spacing = read_overview_spacing(SPIDER / "overview.csv")
     trained_on = set(load_model("segmentation").meta.get("split_patients", {}).get("train", []))
+    check_trained_on = set(load_model("lumbosacral").meta.get("split_patients", {}).get("train", []))
     rows = []
     volumes = t2space_series(SPIDER / "t2space" / "images")
     for series, paths in sorted(volumes.items()):
@@ -107,17 +140,24 @@ def main() -> None:
         truth = stored_head_down(path, volumes[path.stem]) if path.stem in volumes else None
         image = read_image(path, spacing_mm=spacing[path.stem][0], modality="MR")
         group = f"SPIDER mid-sagittal {path.stem.split('_', 1)[1]}"
-        rows.append({"image": path.stem, "group": group, **judged(image, truth)})
+        seen = "seen" if patient_id(path.stem) in check_trained_on else "unseen"
+        rows.append({"image": path.stem, "group": group, "lumbosacral_check": seen, **judged(image, truth)})
 
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         groups[row["group"]].append(row)
     summary = {group: summarise(items) for group, items in sorted(groups.items())}
+    midsag = [r for r in rows if r["group"].startswith("SPIDER mid-sagittal")]
+    for seen in ("seen", "unseen"):
+        summary[f"SPIDER mid-sagittal, patients the lumbosacral check {seen} in training"] = summarise(
+            [r for r in midsag if r["lumbosacral_check"] == seen]
+        )
     print(f"min margin {MIN_MARGIN}; margin = confidence upside down - as stored")
-    print(f"{'group':42s} {'n':>4s} {'down':>5s} {'up':>4s} {'undec':>5s} {'wrong':>5s}")
+    print(f"{'group':72s} {'n':>4s} {'down':>5s} {'up':>4s} {'undec':>5s} {'by disc':>7s} {'wrong':>5s} check agrees")
     for group, s in summary.items():
-        counts = f"{s['n']:4d} {s['head_down']:5d} {s['head_up']:4d} {s['undecided']:5d}"
-        print(f"{group:42s} {counts} {s.get('wrong', '-')!s:>5s}")
+        counts = f"{s['n']:4d} {s['head_down']:5d} {s['head_up']:4d} {s['undecided']:5d} {s['by_lowest_disc']:7d}"
+        agrees = f"{s['lowest_disc_agrees']}/{s['lowest_disc_called']}"
+        print(f"{group:72s} {counts} {s.get('wrong', '-')!s:>5s} {agrees}")
     closest = sorted(
         (r for r in rows if r["group"].startswith("SPIDER mid-sagittal t")), key=lambda r: abs(r["margin"])
     )

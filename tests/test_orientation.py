@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from conftest import shared
 from PIL import Image
 
@@ -21,6 +22,35 @@ def test_the_side_the_network_is_clearly_more_confident_of_wins():
     assert head_down.head_down and "stored head down" in head_down.review_reason()
     close = OrientationCheck(as_stored=0.95, upside_down=0.95 + MIN_MARGIN / 2)
     assert not close.decided and not close.head_down and "unclear" in close.review_reason()
+
+
+@pytest.mark.parametrize(
+    ("lumbosacral", "decided", "head_down"),
+    [
+        ((0.01, 0.91), True, True),  # only turned over does the lowest disc look like L5/S1
+        ((0.91, 0.01), True, False),
+        ((0.69, 0.68), True, False),  # the operating point itself passes
+        ((0.91, 0.80), False, False),  # both pass: no tie broken
+        ((0.10, 0.20), False, False),  # neither passes
+    ],
+)
+def test_where_confidence_does_not_decide_the_lowest_disc_check_may(lumbosacral, decided, head_down):
+    check = OrientationCheck(0.920, 0.918, lumbosacral=lumbosacral, lumbosacral_threshold=0.69)
+    assert not check.confident and check.decided is decided and check.head_down is head_down
+    assert check.by_lowest_disc is decided
+    reason = check.review_reason()
+    if decided:
+        assert reason.startswith("which way up the picture was stored rests on the lumbosacral check")
+        assert ("analysed turned upright" in reason) is head_down
+        high, low = sorted(lumbosacral, reverse=True)
+        assert f"(check {high:.2f} against {low:.2f})" in reason
+    else:
+        assert "is unclear" in reason
+
+
+def test_a_confident_network_is_not_overruled_by_the_lowest_disc_check():
+    check = OrientationCheck(0.95, 0.93, lumbosacral=(0.01, 0.91), lumbosacral_threshold=0.69)
+    assert check.confident and not check.by_lowest_disc and not check.head_down
 
 
 def test_turning_a_picture_over_flips_its_rows_and_twice_is_the_identity():

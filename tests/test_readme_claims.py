@@ -958,6 +958,12 @@ def orientation_claims() -> list[Claim]:
                 ("orientation",),
             ),
             Claim(
+                f"orientation: {row}, by the lumbosacral check",
+                _in_cell("pictures", row, "decided by the lumbosacral check"),
+                lambda r, group=group: str(r["summary"][group]["by_lowest_disc"]),
+                ("orientation",),
+            ),
+            Claim(
                 f"orientation: {row}, wrong",
                 _in_cell("pictures", row, "wrong"),
                 lambda r, group=group: str(r["summary"][group]["wrong"]),
@@ -968,11 +974,43 @@ def orientation_claims() -> list[Claim]:
         claims.append(
             Claim(
                 f"orientation: SPIDER mid-sagittal {label}",
-                _in_passage("On SPIDER's mid-sagittal T1 and T2 pictures", "as decided"),
+                _in_passage("On SPIDER's mid-sagittal T1 and T2 pictures", "checked by eye"),
                 lambda r, sequence=sequence, label=label: f"{label} {verdicts(r, f'SPIDER mid-sagittal {sequence}')}",
                 ("orientation",),
             )
         )
+
+    def agrees(record: dict, groups: tuple[str, ...]) -> str:
+        called = sum(record["summary"][g]["lowest_disc_called"] for g in groups)
+        agreeing = sum(record["summary"][g]["lowest_disc_agrees"] for g in groups)
+        return f"{agreeing} of {called}"
+
+    midsag = tuple(f"SPIDER mid-sagittal {s}" for s in ("t1", "t2", "t2_SPACE"))
+    unseen = ("SPIDER mid-sagittal, patients the lumbosacral check unseen in training",)
+    passage = _in_passage("The check's own call", "off-mid-line slices above")
+    claims += [
+        Claim(
+            "orientation: check agrees, unseen", passage, lambda r: f"on {agrees(r, unseen)} of the", ("orientation",)
+        ),
+        Claim(
+            "orientation: unseen pictures",
+            passage,
+            lambda r: f"({r['summary'][unseen[0]]['n']} pictures)",
+            ("orientation",),
+        ),
+        Claim(
+            "orientation: check agrees, midsag",
+            passage,
+            lambda r: f"on {agrees(r, midsag)} of SPIDER",
+            ("orientation",),
+        ),
+        Claim(
+            "orientation: check agrees, second centre",
+            passage,
+            lambda r: f"on {agrees(r, ('second centre T2',))} of the second",
+            ("orientation",),
+        ),
+    ]
     claims.append(
         Claim(
             "orientation: margin",

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lumbar.tasks.stenosis import grade_central_stenosis
+from lumbar.tasks.stenosis import ABOVE_LUMBAR, grade_at_level, grade_central_stenosis
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,16 @@ def test_the_basis_names_the_deciding_measurement_with_its_value():
     assert grade_central_stenosis(None, 90.0).basis == "dural sac area 90 mm²"
     assert grade_central_stenosis(11.0, math.nan).basis == "AP diameter 11.0 mm"
     assert grade_central_stenosis(None).basis == "canal not measurable at this level"
+
+
+@pytest.mark.parametrize("level", ["L1/L2", "L5/S1"])
+def test_lumbar_levels_are_graded_by_the_lumbar_thresholds(level):
+    assert grade_at_level(level, 6.8).grade == "severe"
+    assert grade_at_level(level, 11.0, 120.0).grade == "mild"
+
+
+@pytest.mark.parametrize("level", ["T12/L1", "T10/T11", "T9/T10"])
+def test_levels_above_l1l2_are_measured_but_never_graded(level):
+    """A thoracic canal of 6.8 mm AP, where the cord runs, is no severe lumbar stenosis."""
+    graded = grade_at_level(level, 6.8, 40.0)
+    assert (graded.grade, graded.basis) == ("unknown", ABOVE_LUMBAR)

@@ -8,7 +8,9 @@ same steps (:func:`segment`, :func:`grade_series`), so what is measured is what 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -29,8 +31,9 @@ from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_s
 from lumbar.tasks.orientation import upright_picture
 from lumbar.tasks.overlays import heatmap_overlay, overlay
 from lumbar.tasks.quality import quality_problems, smaller_than_adult, unlike_mri
+from lumbar.tasks.segmentation import SemanticSegmentation
 from lumbar.tasks.segmentation import segment as segment_semantic
-from lumbar.tasks.stenosis import CITATION, grade_central_stenosis
+from lumbar.tasks.stenosis import CITATION, grade_at_level
 from lumbar.tasks.summary import summarise
 from lumbar.validation import high_specificity_points, level_guess_balanced_accuracy, load_validation
 from lumbar.version import __version__
@@ -74,7 +77,7 @@ def segment(
     progress.stage("segmenting slices", total=image.sagittal_slices().shape[0])
     orientation = None
     if image.is_picture:
-        image, semantic, orientation = upright_picture(image, model)
+        image, semantic, orientation = upright_picture(image, model, *lowest_disc_check())
         progress.advance(1)
     else:
         semantic = segment_semantic(image, model, progress=progress.advance)
@@ -94,7 +97,7 @@ def segment(
             "if it is a sagittal MRI to have findings stated"
         )
     way_up = orientation.review_reason() if orientation is not None else None
-    unclear_way_up = orientation is not None and not orientation.decided
+    unclear_way_up = orientation is not None and not orientation.confident
     if way_up and unclear_way_up:
         withheld.append(way_up)
     if confidence is None:
@@ -117,6 +120,28 @@ def lumbosacral_flags(
         raise InputError(f"{model.path}: a lumbosacral check without its operating point (no threshold in its .json)")
     probability = lumbosacral_probability(model, slice_, spacing, levels.discs[0].centroid_mm)
     return not_lumbosacral_flag(probability, float(model.meta["threshold"]))
+
+
+def lowest_disc_check() -> tuple[Callable[[SpineImage, SemanticSegmentation], float] | None, float]:
+    """The lumbosacral check as :func:`~lumbar.tasks.orientation.upright_picture` asks it where the segmentation
+    network cannot tell which way up a picture is: the probability that a segmented picture's lowest disc is L5/S1,
+    and its operating point (None and 0.5 where this installation has no check with one)."""
+    model = lumbosacral_model()
+    if model is None or "threshold" not in model.meta:
+        return None, 0.5
+    return partial(_lowest_disc_probability, model=model), float(model.meta["threshold"])
+
+
+def _lowest_disc_probability(image: SpineImage, semantic: SemanticSegmentation, model: OnnxModel) -> float:
+    """The lumbosacral check's probability that the lowest disc of ``image``, segmented as ``semantic``, is L5/S1
+    (0 where no disc is found)."""
+    levels = label_levels(semantic.classes, image.display_spacing_mm())
+    if not levels.discs:
+        return 0.0
+    mid = mid_sagittal_index(semantic.classes)
+    return lumbosacral_probability(
+        model, image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels.discs[0].centroid_mm
+    )
 
 
 def _assumed(flag: str) -> str:
@@ -323,7 +348,7 @@ def findings_tables(
         m = measurements.discs.get(level.name)
         stenosis = None
         if m is not None:
-            graded = grade_central_stenosis(m.canal_ap_mm, m.canal_area_mm2)
+            graded = grade_at_level(level.name, m.canal_ap_mm, m.canal_area_mm2)
             stenosis = Stenosis(
                 grade=graded.grade if seg.image.spacing_known else "unknown",
                 basis=graded.basis if seg.image.spacing_known else "pixel spacing unknown",

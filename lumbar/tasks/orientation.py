@@ -5,13 +5,16 @@ level is counted from the wrong end (the top thoracic disc in view named L5/S1).
 mid-sagittal PNGs are stored head down (``bench/orientation.py``). The segmentation network learnt from head-up
 slices only, and is more confident on a picture the right way up (it knows the sacrum below the lumbar discs, the
 cord above them, spinous processes pointing down). So a picture is segmented both ways up and kept the way the
-network is more confident of; when the two are closer than :data:`MIN_MARGIN` the orientation is left as stored
-and flagged for review.
+network is more confident of. When the two are closer than :data:`MIN_MARGIN`, the lumbosacral check (is the lowest
+disc L5/S1, with the sacrum below it?) is asked of both ways up: where exactly one of them passes, the picture is
+read that way, and a review reason says the way up rests on that check; where both or neither pass, it is left as
+stored and flagged as unclear.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from lumbar.image import SpineImage
 from lumbar.models.registry import OnnxModel
@@ -26,31 +29,61 @@ MIN_MARGIN = 0.003
 
 @dataclass(frozen=True)
 class OrientationCheck:
-    """The segmentation network's mean confidence on a picture as stored and turned upside down."""
+    """The segmentation network's mean confidence on a picture as stored and turned upside down; where those do not
+    decide, the lumbosacral check's probability that the lowest disc is L5/S1 both ways (``lumbosacral``: as stored,
+    upside down) and its operating point."""
 
     as_stored: float
     upside_down: float
+    lumbosacral: tuple[float, float] | None = None
+    lumbosacral_threshold: float = 0.5
 
     @property
     def margin(self) -> float:
         return abs(self.as_stored - self.upside_down)
 
     @property
-    def decided(self) -> bool:
+    def confident(self) -> bool:
+        """The segmentation network's confidence alone decides."""
         return self.margin >= MIN_MARGIN
 
     @property
+    def by_lowest_disc(self) -> bool:
+        """Undecided by confidence, decided by the lumbosacral check: exactly one way up passes it."""
+        if self.confident or self.lumbosacral is None:
+            return False
+        return (self.lumbosacral[0] >= self.lumbosacral_threshold) != (
+            self.lumbosacral[1] >= self.lumbosacral_threshold
+        )
+
+    @property
+    def decided(self) -> bool:
+        return self.confident or self.by_lowest_disc
+
+    @property
     def head_down(self) -> bool:
-        """Stored head down: the network is clearly more confident on the picture turned over."""
-        return self.decided and self.upside_down > self.as_stored
+        """Stored head down: the network is clearly more confident on the picture turned over, or only turned over
+        does the lowest disc pass the lumbosacral check."""
+        if self.by_lowest_disc:
+            return self.lumbosacral[1] >= self.lumbosacral_threshold  # type: ignore[index]
+        return self.confident and self.upside_down > self.as_stored
 
     def review_reason(self) -> str | None:
         """What a reader should know about the picture's way up, or None when it was stored head up."""
+        confidence = f"segmentation confidence {self.as_stored:.3f} as stored, {self.upside_down:.3f} upside down"
+        if self.by_lowest_disc:
+            stored, turned = self.lumbosacral  # type: ignore[misc]
+            way = "turned upright, head at the top" if self.head_down else "as stored, head at the top"
+            return (
+                f"which way up the picture was stored rests on the lumbosacral check: the segmentation network could "
+                f"not tell ({confidence}), and the lowest disc looks like L5/S1 only {way.split(',')[0]} (check "
+                f"{turned if self.head_down else stored:.2f} against {stored if self.head_down else turned:.2f}): "
+                f"analysed {way}; if the head is at the bottom every level name is wrong"
+            )
         if not self.decided:
             return (
-                f"which way up the picture was stored is unclear (segmentation confidence {self.as_stored:.3f} as "
-                f"stored, {self.upside_down:.3f} upside down): analysed as stored, head at the top; if the head is "
-                "at the bottom every level name is wrong"
+                f"which way up the picture was stored is unclear ({confidence}): analysed as stored, head at the "
+                "top; if the head is at the bottom every level name is wrong"
             )
         if self.head_down:
             return (
@@ -62,11 +95,19 @@ class OrientationCheck:
 
 
 def upright_picture(
-    image: SpineImage, model: OnnxModel | None = None
+    image: SpineImage,
+    model: OnnxModel | None = None,
+    lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None = None,
+    threshold: float = 0.5,
 ) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
-    """``image`` turned head up where it was clearly stored head down, its segmentation, and the evidence."""
+    """``image`` turned head up where it was clearly stored head down, its segmentation, and the evidence.
+    ``lowest_disc``: the lumbosacral check's probability that the lowest disc of a picture so segmented is L5/S1, and
+    ``threshold`` its operating point, asked both ways up when the network's confidence does not decide."""
     as_stored = segment_semantic(image, model)
     turned = image.turned_upside_down()
     upside_down = segment_semantic(turned, model)
     check = OrientationCheck(as_stored.mean_confidence() or 0.0, upside_down.mean_confidence() or 0.0)
+    if not check.confident and lowest_disc is not None:
+        both = (lowest_disc(image, as_stored), lowest_disc(turned, upside_down))
+        check = replace(check, lumbosacral=both, lumbosacral_threshold=threshold)
     return (turned, upside_down, check) if check.head_down else (image, as_stored, check)

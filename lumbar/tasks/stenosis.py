@@ -10,13 +10,17 @@ Thresholds (shown in the report beside every grade):
   (Schönström et al., Spine 1985). We call 75-100 mm² *mild* and below 75 mm² *moderate*; below
   50 mm² is *severe*, this project's cut.
 
-With both, the worse grade wins. A level that cannot be measured is ``unknown``, never normal.
+With both, the worse grade wins. A level that cannot be measured is ``unknown``, never normal, and so is a level
+above L1/L2: these thresholds are the lumbar canal's, around the cauda equina; higher up the canal holds the cord and
+the conus, and its normal size differs.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from lumbar.labels import LUMBAR_DISCS
 
 GRADES = ("normal", "mild", "moderate", "severe")
 AP_THRESHOLDS_MM = (12.0, 10.0, 7.0)  # below each: mild, moderate, severe
@@ -25,6 +29,7 @@ CITATION = (
     "AP diameter: relative < 12 mm, absolute < 10 mm (Verbiest 1954); dural sac area: < 100 mm² "
     "(Hamanishi 1994), < 75 mm² (Schönström 1985); severe cuts (7 mm, 50 mm²) are lumbar's own."
 )
+ABOVE_LUMBAR = "above L1/L2: the lumbar canal's thresholds do not apply where the cord runs (measured, not graded)"
 
 
 @dataclass
@@ -48,3 +53,11 @@ def grade_central_stenosis(ap_mm: float | None, area_mm2: float | None = None) -
     if by_area is None or (by_ap is not None and by_ap >= by_area):
         return StenosisGrade(GRADES[by_ap], f"AP diameter {ap_mm:.1f} mm")
     return StenosisGrade(GRADES[by_area], f"dural sac area {area_mm2:.0f} mm²")
+
+
+def grade_at_level(level: str, ap_mm: float | None, area_mm2: float | None = None) -> StenosisGrade:
+    """:func:`grade_central_stenosis` at a lumbar disc level (L1/L2 to L5/S1); ``unknown`` above, where the
+    thresholds do not apply."""
+    if level not in LUMBAR_DISCS:
+        return StenosisGrade("unknown", ABOVE_LUMBAR)
+    return grade_central_stenosis(ap_mm, area_mm2)
