@@ -22,6 +22,8 @@ from lumbar.findings import (
 )
 from lumbar.io.dicom_write import write_dicom_series
 from lumbar.io.write import write_nifti
+from lumbar.labels import LUMBAR_DISCS
+from lumbar.tasks.stenosis import ABOVE_LUMBAR
 
 SHIPPED_SCHEMA = Path(__file__).resolve().parents[1] / "lumbar" / "findings.schema.json"
 
@@ -194,7 +196,9 @@ def test_report_stars_a_call_that_holds_at_the_high_specificity_point(tmp_path, 
     html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
     assert re.search(r'class="abnormal">1✱ <span class="p">\(90%\)', html)
     graded = next(d.stenosis for d in result.findings.discs if d.stenosis and d.stenosis.grade != "unknown")
-    assert f"Stenosis thresholds: {escape(graded.thresholds)}" in html and "Stenosis not graded" not in html
+    assert f"Stenosis thresholds: {escape(graded.thresholds)}" in html
+    above = [d.level for d in result.findings.discs if d.level not in LUMBAR_DISCS]  # the phantom reaches T11
+    assert above and f"Stenosis not graded at {', '.join(above)}: {escape(ABOVE_LUMBAR)}." in html
     assert re.search(r'class="abnormal">1 <span class="p">\(60%\)', html)
     assert "bulging 55% / 80% (specificity 96%)" in html and "narrowing 45% / 80%" in html
 

@@ -302,7 +302,9 @@ def test_ct_report_shows_reformats_density_and_screen(ct_result):
     # the tables' findings share one reason, said once; the screen has its own
     assert html.count("bench/ct.py measures segmentation") == 2
     # the canal is not graded on CT: its reason is given, not the citation of grades no disc has
-    assert f"Stenosis not graded: {escape(ct.UNGRADED_CANAL)}" in html and "Stenosis thresholds" not in html
+    levels = ", ".join(d.level for d in ct_result.findings.discs)
+    assert f"Stenosis not graded at {levels}: {escape(ct.UNGRADED_CANAL)}." in html
+    assert "Stenosis thresholds" not in html
     overview = ct_result.figures.overview
     assert overview.ndim == 3 and overview.shape[1] > 520  # the sagittal slice and the coronal reformat side by side
     r, g, b = (overview[..., k].astype(int) for k in range(3))

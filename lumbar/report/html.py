@@ -84,6 +84,16 @@ def not_validated_groups(f: Findings) -> list[tuple[str, str]]:
     return [(", ".join(names), why) for why, names in groups.items()]
 
 
+def not_graded(f: Findings) -> str:
+    """Why the levels without a stenosis grade have none, levels sharing a reason named together:
+    "T10/T11, T11/T12: above L1/L2: ...; L5/S1: canal not measurable at this level" ("" where every level is graded)."""
+    groups: dict[str, list[str]] = {}
+    for d in f.discs:
+        if d.stenosis and d.stenosis.grade == "unknown":
+            groups.setdefault(d.stenosis.basis, []).append(d.level)
+    return "; ".join(f"{', '.join(levels)}: {basis}" for basis, levels in groups.items())
+
+
 def render_html(f: Findings, figures: Figures) -> str:
     """The report page, with the overview and the evidence maps embedded as base64 PNG."""
     title = Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else "")
@@ -91,7 +101,7 @@ def render_html(f: Findings, figures: Figures) -> str:
     unsure = any(called_below_even_odds(name, g.value, g.probability) for d in f.discs for name, g in d.grades.items())
     graded = [d.stenosis for d in f.discs if d.stenosis and d.stenosis.grade != "unknown"]
     citation = graded[0].thresholds if graded else ""  # a citation for grades no disc was given would mislead
-    ungraded = next((d.stenosis.basis for d in f.discs if d.stenosis and d.stenosis.grade == "unknown"), "")
+    ungraded = not_graded(f)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
         f=f,
