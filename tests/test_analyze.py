@@ -441,3 +441,21 @@ def test_the_summary_section_holds_only_the_summary_and_measurements_carry_their
         assert re.search(r'Narrowest lumbar canal<sup class="nv">†</sup>', measured)
     assert "lordosis (SPIDER has no expert lordosis angle)" in html
     assert "disc narrowing from the measured height index" in html
+
+
+def test_the_reasons_that_withhold_the_summary_are_marked_in_the_review_list_not_repeated(tmp_path, inputs):
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    reasons = ["first reason", "second reason", "a noted reason"]
+    findings = result.findings.model_copy(
+        update={"needs_review": reasons, "summary_withheld": "first reason; second reason", "summary": []}
+    )
+    html = render_html(findings, result.figures)
+    assert html.count("<b>Withholds the Summary:</b>") == 2
+    assert '<div class="review">a noted reason</div>' in html
+    assert "No Summary for this image:</b> 2 of the review reasons above" in html
+    assert "first reason; second reason" not in html
+    # a reason the list does not hold (a forced run's) is given in full
+    html = render_html(findings.model_copy(update={"summary_withheld": "forced"}), result.figures)
+    assert "<b>No Summary for this image.</b> forced." in html and "Withholds the Summary" not in html

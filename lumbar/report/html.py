@@ -102,6 +102,7 @@ def render_html(f: Findings, figures: Figures) -> str:
     graded = [d.stenosis for d in f.discs if d.stenosis and d.stenosis.grade != "unknown"]
     citation = graded[0].thresholds if graded else ""  # a citation for grades no disc was given would mislead
     ungraded = not_graded(f)
+    withholding = [reason for reason in f.needs_review if f.summary_withheld and reason in f.summary_withheld]
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(
         f=f,
@@ -115,6 +116,8 @@ def render_html(f: Findings, figures: Figures) -> str:
         not_validated=not_validated_groups(f),
         citation=citation,
         ungraded=ungraded,
+        withholding=withholding,
+        withheld_as_listed=bool(withholding) and "; ".join(withholding) == f.summary_withheld,
         overlay=base64.b64encode(png_bytes(figures.overview)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
         grade_names=list(next((d.grades for d in f.discs if d.grades), {})),
