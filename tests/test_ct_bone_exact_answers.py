@@ -18,7 +18,8 @@ CITATION = (
 )
 REGION = (
     "vertebral body within 10 mm of the mid-sagittal plane, 4 mm (plus half the largest voxel side) inside its "
-    "outline (no cortex or endplate), the posterior 25% of its depth left out (basivertebral vein)"
+    "outline (no cortex or endplate), the posterior 25% of its depth left out (basivertebral vein), and any voxel "
+    "above 400 HU (an endplate, cortex or a bone island)"
 )
 
 
@@ -412,6 +413,18 @@ def test_the_trabecular_region_of_a_box_body_counted_by_hand():
     assert density.ml == pytest.approx(11 * 22 * 26 * 2 / 1000)
     assert density.mean_hu == pytest.approx((5 * 400 + 17 * 150) / 22)
     assert density.median_hu == 150.0
+
+
+def test_voxels_above_400_hu_are_no_trabecular_bone():
+    """The box body's 400 HU rows stay (400 is the limit); one of them at 401 HU, an endplate or a bone island the
+    margin did not clear, leaves the region: 11 slices x 26 columns fewer voxels, the mean over the rest."""
+    hu, instances = _box_body()
+    hu[:, 14, 9:35] = 401.0
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    expected = np.zeros((17, 60, 60), bool)
+    expected[3:14, 15:36, 9:35] = True
+    assert np.array_equal(density.region, expected)
+    assert density.mean_hu == pytest.approx((4 * 400 + 17 * 150) / 21)
 
 
 def test_a_separate_piece_of_the_vertebra_off_the_midline_stays_out_of_the_region():

@@ -45,10 +45,15 @@ DENSITY_HALF_WIDTH_MM = 10.0
 CORTEX_MARGIN_MM = 4.0
 VEIN_FRACTION = 0.25
 MIN_DENSITY_ML = 0.3
+# Trabecular bone averages below ~300 HU even in young adults; a voxel above this inside the region is an endplate or
+# cortex the outline's margin did not clear (a body outlined a little past its endplate) or a bone island, which a
+# hand-placed ROI avoids (Pickhardt et al. 2013).
+TRABECULAR_MAX_HU = 400.0
 DENSITY_REGION = (
     f"vertebral body within {DENSITY_HALF_WIDTH_MM:g} mm of the mid-sagittal plane, {CORTEX_MARGIN_MM:g} mm (plus half "
     f"the largest voxel side) inside its outline (no cortex or endplate), the posterior {VEIN_FRACTION:.0%} of its "
-    "depth left out (basivertebral vein)"
+    f"depth left out (basivertebral vein), and any voxel above {TRABECULAR_MAX_HU:.0f} HU (an endplate, cortex or a "
+    "bone island)"
 )
 
 # Opportunistic screening from L1 trabecular attenuation (Pickhardt et al., Ann Intern Med 2013;158:588-595; DXA as
@@ -248,7 +253,7 @@ def trabecular_density(
     inner = band(mid, DENSITY_HALF_WIDTH_MM, spacing[0], hu.shape[0])
     inside[: inner.start - outer.start] = False
     inside[inner.stop - outer.start :] = False
-    inside &= _not_posterior(body, VEIN_FRACTION)
+    inside &= _not_posterior(body, VEIN_FRACTION) & (hu[outer] <= TRABECULAR_MAX_HU)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     if inside.sum() * voxel_ml < MIN_DENSITY_ML:
         return None
