@@ -459,3 +459,11 @@ def test_the_reasons_that_withhold_the_summary_are_marked_in_the_review_list_not
     # a reason the list does not hold (a forced run's) is given in full
     html = render_html(findings.model_copy(update={"summary_withheld": "forced"}), result.figures)
     assert "<b>No Summary for this image.</b> forced." in html and "Withholds the Summary" not in html
+
+
+def test_a_pictures_header_gives_its_two_pixel_sides_not_a_made_up_third(tmp_path, inputs):
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=0.5)
+    html = render_html(result.findings, result.figures)
+    assert re.search(r"· \d+×\d+ pixels ·\s+0\.5 × 0\.5 mm\s+·", html) and "0.5 × 0.5 × 0.5 mm" not in html
