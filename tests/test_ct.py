@@ -14,7 +14,7 @@ from lumbar.cli import app
 from lumbar.image import Modality, SeriesInfo, SpineImage
 from lumbar.io import read_image
 from lumbar.io.write import write_nifti
-from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, VERTEBRA_NAMES, disc_label
+from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, VERTEBRA_NAMES, disc_label, is_vertebra
 from lumbar.phantom import TISSUE, make_phantom
 from lumbar.pipelines import UnsupportedImage, ct, route
 from lumbar.tasks import ct_bone
@@ -26,6 +26,7 @@ from lumbar.tasks.ct_bone import (
     trabecular_density,
     vertebrae_from_bone,
 )
+from lumbar.tasks.levels import NO_SACRUM_IN_VIEW
 from lumbar.tasks.sacrum import ANCHORED
 
 MARROW_HU = TISSUE["marrow"][2]  # the phantom's trabecular bone, 200 HU
@@ -367,9 +368,18 @@ def test_the_real_ct_dicom_series_is_read_and_analysed():
     series = shared("dicom", "ct_series_totalsegmentator")
     result = ct.analyze(read_image(series))
     assert len(result.findings.vertebrae) >= 1 and ct.NO_ANCHOR in result.findings.needs_review
+    # the levels' own "no sacrum in view" would say again what NO_ANCHOR says
+    assert not any(reason.startswith(NO_SACRUM_IN_VIEW) for reason in result.findings.needs_review)
     for vertebra in result.findings.vertebrae:
         m = vertebra.measurements
         assert m is None or (m.height_middle_mm is None and m.bone_density_hu is None)
+    # contrast-enhanced liver (100-160 HU) lies beside the column here: no vertebra takes it in, and no canal runs
+    # out to a piece of "canal" far behind the column
+    labels = result.segmentation.levels.instances
+    vertebra = is_vertebra(labels)
+    assert np.median(result.image.sagittal_slices()[vertebra]) > 150
+    for disc in result.findings.discs:
+        assert disc.measurements is None or not disc.measurements.canal_ap_mm or disc.measurements.canal_ap_mm < 30
 
 
 def test_eight_bit_ct_stacks_are_refused():

@@ -38,7 +38,7 @@ from lumbar.tasks.ct_bone import (
     vertebrae_from_bone,
     windowed,
 )
-from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
+from lumbar.tasks.levels import NO_SACRUM_IN_VIEW, LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
 from lumbar.tasks.sacrum import (
@@ -183,10 +183,11 @@ def counted_from_sacrum(
     between = disc_spacing_mm(levels.discs)
     profile = reach_profile(hu, spacing, mid, levels.discs[0], between)
     anchor = sacrum_below(profile, between)
+    said = [flag for flag in levels.flags if not flag.startswith(NO_SACRUM_IN_VIEW)]  # NO_ANCHOR says it too
     if anchor is None:
-        return replace(levels, flags=[*levels.flags, NO_ANCHOR])
+        return replace(levels, flags=[*said, NO_ANCHOR])
     if joined_above(profile, between):
-        return replace(levels, flags=[*levels.flags, JOINED_ABOVE, NO_ANCHOR])
+        return replace(levels, flags=[*said, JOINED_ABOVE, NO_ANCHOR])
     out = anchored(levels, anchor, spacing)
     return replace(out, flags=[*out.flags, ANCHORED])
 

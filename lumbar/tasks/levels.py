@@ -47,6 +47,7 @@ POSTERIOR_MARGIN_MM = 3.0  # bone this far behind a disc's posterior edge is pos
 ARCH_DROP_FRACTION = 0.3  # of the disc spacing: behind the canal's front a disc's plane lies this much lower
 CANAL_NEAR_PLANE_MM = 6.0  # canal this close to a disc's plane gives the canal's front at that disc
 HALF_SLAB_MM = 12.0  # the slab around the mid-sagittal slice where discs and the canal are looked for
+NO_SACRUM_IN_VIEW = "no sacrum in view"  # how the flag of :func:`_sacrum_flags` begins
 MIN_GAP_FRACTION = 0.55  # of the median distance between neighbouring discs: closer, not two levels
 MAX_GAP_FRACTION = 1.5  # of the gaps beside it: a missed disc doubles a gap, while spacing changes gradually
 NEIGHBOUR_GAPS = 2  # gaps on each side that a gap is judged against
@@ -534,7 +535,7 @@ def _sacrum_flags(lowest: _Disc, spacing: tuple[float, float, float], shape: tup
     if inside.mean() >= 0.5:
         return []
     return [
-        "no sacrum in view: the image ends just below the lowest disc, which is taken as L5/S1 without the sacrum "
+        f"{NO_SACRUM_IN_VIEW}: the image ends just below the lowest disc, which is taken as L5/S1 without the sacrum "
         "to confirm it, so every level name may be off; count from the sacrum on an image that shows it"
     ]
 
