@@ -965,3 +965,49 @@ def test_only_bone_of_the_column_on_the_mid_sagittal_slice_counts_above_the_top_
     assert _unnamed(voxels, mid=2) == []
     assert _unnamed(voxels, region=np.full(len(voxels), -1)) == []
     assert len(_unnamed(voxels, region=np.zeros(len(voxels), int))) == 1
+
+
+def test_a_small_blob_steers_the_column_less_than_a_whole_disc():
+    """Five whole discs (7 x 7 mm) on column 50 and a 1 mm blob at column 80: fitted with each disc weighted by the
+    root of its area, the column stays near 50 at the middle disc (0.26 mm off); counted like the others, the blob
+    would pull it 8.2 mm away."""
+    from lumbar.tasks.levels import _off_chain_mm
+
+    chain = [_square(r, 50, 7) for r in (300, 260, 220, 180)] + [_square(140, 80, 1), _square(100, 50, 7)]
+    assert _off_chain_mm(chain, 2) == pytest.approx(0.256, abs=0.01)
+
+
+def test_an_end_disc_with_fewer_than_two_whole_discs_beside_it_takes_the_line_through_any_two():
+    """Above the lowest disc (column 60) lie one whole disc and a blob, both on column 50: no two whole discs to
+    draw the line through, so the line runs through the two there are, 10 mm from the disc."""
+    from lumbar.tasks.levels import _off_chain_mm
+
+    chain = [_square(300, 60, 7), _square(260, 50, 7), _square(220, 50, 1)]
+    assert _off_chain_mm(chain, 0) == pytest.approx(10.0)
+
+
+def test_an_end_discs_line_runs_through_two_whole_discs_past_a_nearer_blob():
+    """A blob off the column lies nearest the lowest disc; the two whole discs above it are in line with the disc,
+    so the disc is on the column (the line through the blob and one whole disc would put it 27 mm off)."""
+    from lumbar.tasks.levels import _off_chain_mm
+
+    chain = [_square(300, 50, 7), _square(280, 70, 1), _square(240, 50, 7), _square(200, 50, 7)]
+    assert _off_chain_mm(chain, 0) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_disc_of_exactly_half_the_others_median_area_is_whole():
+    from lumbar.tasks.levels import _is_whole
+
+    chain = [_square(300, 50, 5), _square(260, 50, 5), _square(220, 50, 5)]
+    chain[0].area_mm2 = 12.5  # half of 25
+    assert _is_whole(chain, 0)
+    chain[0].area_mm2 = 12.4
+    assert not _is_whole(chain, 0)
+
+
+def test_a_tilted_discs_length_is_measured_across_its_own_axis_on_anisotropic_pixels():
+    """21 voxels on a diagonal (rows 10-30, columns 10-30) of 1 x 2 mm pixels: a line 20 x sqrt(1 + 2²) mm long,
+    whose axis is perpendicular to it."""
+    voxels = np.array([[0, 10 + k, 10 + k] for k in range(21)])
+    disc = _disc_from_voxels(voxels, (3.0, 1.0, 2.0))
+    assert _disc_length_mm(disc, (3.0, 1.0, 2.0)) == pytest.approx(20 * np.sqrt(5))
