@@ -467,3 +467,12 @@ def test_a_pictures_header_gives_its_two_pixel_sides_not_a_made_up_third(tmp_pat
     result = analyze(inputs / "slice.png", spacing_mm=0.5)
     html = render_html(result.findings, result.figures)
     assert re.search(r"· \d+×\d+ pixels ·\s+0\.5 × 0\.5 mm\s+·", html) and "0.5 × 0.5 × 0.5 mm" not in html
+
+
+def test_modic_graded_from_one_series_says_that_its_type_needs_t1_and_t2(tmp_path, inputs):
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    assert any("modic" in d.grades for d in result.findings.discs)
+    html = render_html(result.findings, result.figures)
+    assert "Modic types are defined on T1 and T2 together" in html and "--same-patient" in html
