@@ -370,6 +370,29 @@ def test_the_vertebra_below_the_lowest_disc_takes_the_bone_joined_to_it_down_to_
     assert np.array_equal(out, expected)
 
 
+def test_the_vertebra_below_the_lowest_disc_is_grown_in_millimetres_on_half_millimetre_rows():
+    """The same body on rows of 0.5 mm: the disc's centre lies at 5.75 mm, and 29.5 mm below it is row 70.5, so the
+    body takes rows 14-70 of its bone (rows 14-100)."""
+    hu = np.full((11, 110, 30), 40.0)
+    hu[:, 14:101, 5:26] = 300.0
+    instances = np.zeros(hu.shape, np.int16)
+    instances[:, 10:14, 10:20] = disc_label("L5")
+    instances[:, 15:18, 12:17] = VERTEBRA_IDS["S1"]
+    disc = Level("L5/S1", disc_label("L5"), "disc", (5.75, 14.5), 40, (-1.0, 0.0))
+    out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, 0.5, 1.0), 5, 29.5)
+    expected = instances.copy()
+    grown = expected[1:10, 14:71, 7:23]
+    grown[grown == 0] = VERTEBRA_IDS["S1"]
+    assert np.array_equal(out, expected)
+
+
+def test_the_box_looked_at_is_the_masks_bounding_box_grown_within_the_image():
+    mask = np.zeros((20, 30), bool)
+    mask[5:9, 10:12] = True
+    assert ct_bone._padded_box(mask, 2, 3) == (slice(3, 11), slice(7, 15))
+    assert ct_bone._padded_box(mask, 7, 12) == (slice(0, 16), slice(0, 24))  # not before the first row or column
+
+
 def test_without_the_networks_voxels_below_the_lowest_disc_or_of_the_disc_nothing_is_grown():
     hu, instances, disc = _below_lowest_disc(seeded=False)
     out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, 1.0, 1.0), 5, 29.5)
