@@ -340,57 +340,35 @@ def test_without_the_networks_vertebrae_near_the_midline_every_vertebra_is_dropp
     assert np.array_equal(out == CANAL_LABEL, instances == CANAL_LABEL)
 
 
-def _below_lowest_disc(seeded: bool = True):
-    """Voxels 10 (lateral) x 1 x 1 mm, 11 slices about slice 5. The lowest disc (L5/S1's label) fills rows 10-13,
-    columns 10-19 (its centre at 14.5 mm, its edges at 10 and 19 mm), facing up. Bone (300 HU) fills rows 14-50,
-    columns 5-25 on every slice but slice 2, which cuts slice 1's bone off; the network's S1 marks rows 15-17,
-    columns 12-16 on slices 3-10, and its L5 rows 20-22, columns 19-20."""
-    hu = np.full((11, 60, 30), 40.0)
-    hu[:, 14:51, 5:26] = 300.0
+def _below_lowest_disc(seeded: bool = True, row_mm: float = 1.0):
+    """Voxels 10 (lateral) x ``row_mm`` x 1 mm, 11 slices about slice 5. The lowest disc (L5/S1's label) fills rows
+    10-13, columns 10-19 (its centre at row 11.5, column 14.5 mm, its edges at 10 and 19 mm), facing up. Bone (300
+    HU) fills rows 14-100, columns 5-25 on every slice but slice 2, which cuts slice 1's bone off; the network's S1
+    marks rows 15-17, columns 12-16 on slices 3-10, and its L5 rows 20-22, columns 19-20."""
+    hu = np.full((11, 110, 30), 40.0)
+    hu[:, 14:101, 5:26] = 300.0
     hu[2] = 40.0
     instances = np.zeros(hu.shape, np.int16)
     instances[:, 10:14, 10:20] = disc_label("L5")
     if seeded:
         instances[3:, 15:18, 12:17] = VERTEBRA_IDS["S1"]
     instances[:, 20:23, 19:21] = VERTEBRA_IDS["L5"]
-    disc = Level("L5/S1", disc_label("L5"), "disc", (11.5, 14.5), 40, (-1.0, 0.0))
+    disc = Level("L5/S1", disc_label("L5"), "disc", (11.5 * row_mm, 14.5), 40, (-1.0, 0.0))
     return hu, instances, disc
 
 
-def test_the_vertebra_below_the_lowest_disc_takes_the_bone_joined_to_it_down_to_the_next_discs_place():
-    """Its body: rows below the disc's centre (11.5 mm) by at most the 29.5 mm disc spacing (rows 12-41; the disc
-    keeps rows 12-13) and columns within 3 mm of the disc's edges (7-22), joined to the network's S1 there, on the
-    slices within 45 mm of slice 5 (1-9): slices 3-9, as slice 1's bone is not joined to it. The network's L5 keeps
-    its voxels, and the S1 it marked on slice 10 (outside the slices grown) stays as it was."""
-    hu, instances, disc = _below_lowest_disc()
-    out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, 1.0, 1.0), 5, 29.5)
+@pytest.mark.parametrize(("row_mm", "last_row"), [(1.0, 41), (0.5, 70)])
+def test_the_vertebra_below_the_lowest_disc_takes_the_bone_joined_to_it_down_to_the_next_discs_place(row_mm, last_row):
+    """Its body: rows below the disc's centre by at most the 29.5 mm disc spacing (on 1 mm rows 12-41, on 0.5 mm rows
+    12-70, measured in mm; the disc keeps rows 12-13) and columns within 3 mm of the disc's edges (7-22), joined to
+    the network's S1 there, on the slices within 45 mm of slice 5 (1-9): slices 3-9, as slice 1's bone is not joined
+    to it. The network's L5 keeps its voxels, and the S1 it marked on slice 10 (outside the slices grown) stays."""
+    hu, instances, disc = _below_lowest_disc(row_mm=row_mm)
+    out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, row_mm, 1.0), 5, 29.5)
     expected = instances.copy()
-    grown = expected[3:10, 14:42, 7:23]
+    grown = expected[3:10, 14 : last_row + 1, 7:23]
     grown[grown == 0] = VERTEBRA_IDS["S1"]
     assert np.array_equal(out, expected)
-
-
-def test_the_vertebra_below_the_lowest_disc_is_grown_in_millimetres_on_half_millimetre_rows():
-    """The same body on rows of 0.5 mm: the disc's centre lies at 5.75 mm, and 29.5 mm below it is row 70.5, so the
-    body takes rows 14-70 of its bone (rows 14-100)."""
-    hu = np.full((11, 110, 30), 40.0)
-    hu[:, 14:101, 5:26] = 300.0
-    instances = np.zeros(hu.shape, np.int16)
-    instances[:, 10:14, 10:20] = disc_label("L5")
-    instances[:, 15:18, 12:17] = VERTEBRA_IDS["S1"]
-    disc = Level("L5/S1", disc_label("L5"), "disc", (5.75, 14.5), 40, (-1.0, 0.0))
-    out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, 0.5, 1.0), 5, 29.5)
-    expected = instances.copy()
-    grown = expected[1:10, 14:71, 7:23]
-    grown[grown == 0] = VERTEBRA_IDS["S1"]
-    assert np.array_equal(out, expected)
-
-
-def test_the_box_looked_at_is_the_masks_bounding_box_grown_within_the_image():
-    mask = np.zeros((20, 30), bool)
-    mask[5:9, 10:12] = True
-    assert ct_bone._padded_box(mask, 2, 3) == (slice(3, 11), slice(7, 15))
-    assert ct_bone._padded_box(mask, 7, 12) == (slice(0, 16), slice(0, 24))  # not before the first row or column
 
 
 def test_without_the_networks_voxels_below_the_lowest_disc_or_of_the_disc_nothing_is_grown():
@@ -401,6 +379,13 @@ def test_without_the_networks_voxels_below_the_lowest_disc_or_of_the_disc_nothin
     instances[instances == disc.label] = 0  # the disc dropped after naming: no edges to measure the body by
     out = ct_bone.grown_below_lowest_disc(hu, instances, disc, VERTEBRA_IDS["S1"], (10.0, 1.0, 1.0), 5, 29.5)
     assert np.array_equal(out, instances)
+
+
+def test_the_box_looked_at_is_the_masks_bounding_box_grown_within_the_image():
+    mask = np.zeros((20, 30), bool)
+    mask[5:9, 10:12] = True
+    assert ct_bone._padded_box(mask, 2, 3) == (slice(3, 11), slice(7, 15))
+    assert ct_bone._padded_box(mask, 7, 12) == (slice(0, 16), slice(0, 24))  # not before the first row or column
 
 
 # --- trabecular density of a box-shaped body
