@@ -20,6 +20,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, 
 RAS = axcodes2ornt("RAS")
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])  # DICOM and ITK world (LPS) to ours (RAS)
 PLANES = ("sagittal", "coronal", "axial")  # the plane normal to R-L, A-P and S-I
+PICTURE_FORMATS = ("PNG", "JPG", "JPEG")  # 2D raster files: no orientation, no slice thickness
 ASSUMED_FOV_MM = 300.0  # a typical lumbar sagittal field of view, for pictures that do not store their pixel size
 ANISOTROPY = 1.3  # a volume whose thickest voxel side is this much larger than the others was acquired in slices
 
@@ -172,7 +173,7 @@ class SpineImage:
     @property
     def is_picture(self) -> bool:
         """A 2D raster file (PNG/JPEG): its label maps are written back as pictures of the same size."""
-        return self.is_2d and self.format in ("PNG", "JPG", "JPEG")
+        return self.is_2d and self.format in PICTURE_FORMATS
 
     @property
     def plane(self) -> str | None:

@@ -118,8 +118,14 @@ def lumbosacral_flags(
         return []
     if "threshold" not in model.meta:
         raise InputError(f"{model.path}: a lumbosacral check without its operating point (no threshold in its .json)")
-    probability = lumbosacral_probability(model, slice_, spacing, levels.discs[0].centroid_mm)
-    return not_lumbosacral_flag(probability, float(model.meta["threshold"]))
+    return not_lumbosacral_flag(_at_lowest_disc(model, slice_, spacing, levels), float(model.meta["threshold"]))
+
+
+def _at_lowest_disc(
+    model: OnnxModel, slice_: np.ndarray, spacing: tuple[float, float], levels: LevelLabelling
+) -> float:
+    """The lumbosacral check's probability that the lowest disc of ``levels`` on ``slice_`` is L5/S1 (0 without one)."""
+    return lumbosacral_probability(model, slice_, spacing, levels.discs[0].centroid_mm) if levels.discs else 0.0
 
 
 def lowest_disc_check() -> tuple[Callable[[SpineImage, SemanticSegmentation], float] | None, float]:
@@ -136,12 +142,8 @@ def _lowest_disc_probability(image: SpineImage, semantic: SemanticSegmentation, 
     """The lumbosacral check's probability that the lowest disc of ``image``, segmented as ``semantic``, is L5/S1
     (0 where no disc is found)."""
     levels = label_levels(semantic.classes, image.display_spacing_mm())
-    if not levels.discs:
-        return 0.0
     mid = mid_sagittal_index(semantic.classes)
-    return lumbosacral_probability(
-        model, image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels.discs[0].centroid_mm
-    )
+    return _at_lowest_disc(model, image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels)
 
 
 def _assumed(flag: str) -> str:

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from lumbar.figures import Evidence, Figures, png_bytes
 from lumbar.findings import Findings
 from lumbar.grades import called_below_even_odds, is_abnormal
+from lumbar.image import PICTURE_FORMATS
 from lumbar.io.write import atomic_path, write_text
 from lumbar.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES
 
@@ -116,6 +117,7 @@ def render_html(f: Findings, figures: Figures) -> str:
         not_validated=not_validated_groups(f),
         citation=citation,
         ungraded=ungraded,
+        picture=f.input.format in PICTURE_FORMATS and f.input.shape[0] == 1,
         withholding=withholding,
         withheld_as_listed=bool(withholding) and "; ".join(withholding) == f.summary_withheld,
         overlay=base64.b64encode(png_bytes(figures.overview)).decode(),

@@ -73,12 +73,14 @@ class OrientationCheck:
         confidence = f"segmentation confidence {self.as_stored:.3f} as stored, {self.upside_down:.3f} upside down"
         if self.by_lowest_disc:
             stored, turned = self.lumbosacral  # type: ignore[misc]
-            way = "turned upright, head at the top" if self.head_down else "as stored, head at the top"
+            way, passed, failed = (
+                ("turned upright", turned, stored) if self.head_down else ("as stored", stored, turned)
+            )
             return (
                 f"which way up the picture was stored rests on the lumbosacral check: the segmentation network could "
-                f"not tell ({confidence}), and the lowest disc looks like L5/S1 only {way.split(',')[0]} (check "
-                f"{turned if self.head_down else stored:.2f} against {stored if self.head_down else turned:.2f}): "
-                f"analysed {way}; if the head is at the bottom every level name is wrong"
+                f"not tell ({confidence}), and the lowest disc looks like L5/S1 only {way} (check {passed:.2f} against "
+                f"{failed:.2f}): analysed {way}, head at the top; if the head is at the bottom every level name is "
+                "wrong"
             )
         if not self.decided:
             return (
