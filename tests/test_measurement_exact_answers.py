@@ -307,7 +307,7 @@ def _lordotic_segment(tilt_deg: float, shift_mm: float = 0.0, mm: float = 0.25) 
     above_lower = np.stack([rows - bottom[0], cols - bottom[1]], -1) @ down < 0
     below_upper = np.stack([rows - top[0], cols - top[1]], -1) @ up < 0
     image[between & above_lower & below_upper] = 34
-    image[(cols > 47.0) & (cols < 57.0)] = 200
+    image[(cols > 52.0) & (cols < 62.0)] = 200  # behind the walls, which lean back to column 50 at 24°
     return image
 
 
@@ -316,38 +316,47 @@ def test_two_bodies_turned_against_each_other_are_not_displaced(tilt_deg):
     """A lordotic segment with the posterior corners aligned across the disc: no slip, whatever the tilt (within
     0.3 mm, a pixel and its rounding); read along the lower body's endplate alone, the 6 mm disc's back and the upper
     body's tilt made -2.5 and -4.0 mm of it at 16° and 24°. The upper body 5 mm forward: 5 mm of anterolisthesis
-    (then read as 2.4 and 0.8)."""
+    (then read as 2.4 and 0.8). The lower body's depth along the mid-plane, half the tilt off its own endplate: 35 mm
+    over the cosine of that half."""
     from lumbar.tasks.measurements import slip_on_slice
 
     slip, depth = slip_on_slice(_lordotic_segment(tilt_deg), 3, 4, 34, 200, (0.25, 0.25))
-    assert slip == pytest.approx(0.0, abs=0.3) and depth == pytest.approx(35.0, abs=0.6)
+    assert slip == pytest.approx(0.0, abs=0.3)
+    assert depth == pytest.approx(35.0 / np.cos(np.radians(tilt_deg / 2)), abs=0.3)
     moved, _ = slip_on_slice(_lordotic_segment(tilt_deg, shift_mm=5.0), 3, 4, 34, 200, (0.25, 0.25))
     assert moved == pytest.approx(5.0, abs=0.3)
 
 
-def test_posterior_wall_is_the_median_of_band_maxima():
-    """Bands of 1 between s = 0 and 3: band maxima 5, 9 (a stray point) and 5: median 5. No point in range: NaN."""
-    from lumbar.tasks.measurements import _posterior_wall
+def test_posterior_wall_is_a_line_through_the_band_maxima():
+    """Bands of 1 from s = 0 to 4: their most posterior points (0.2, 1.4), (1.1, 9) (a stray), (2.3, 5.6) and
+    (3.6, 8.2); the other three lie on t = 2s + 1, which Theil-Sen keeps (pairwise slopes 8.44, 2, 2, -2.83, -0.32,
+    2: median 2; intercepts t - 2s: 1, 6.8, 1, 1: median 1), and least squares over the three within 1.5 bands of it
+    too: at s = 5, 11. Fewer than three bands: NaN. Points (0, 0), (1, 4), (2, 0), (3, 4): Theil-Sen gives slope 2/3
+    and intercept 1 (the median of 0, 3.33, -1.33, 2), 1 and 2.33 from each point; in bands of 1 the two within 1.5
+    make the line (0, 0)-(3, 4), 0 at s = 0; in bands of 0.5 none is within 0.75: the Theil-Sen line, 1."""
+    from lumbar.tasks.measurements import _posterior_wall_at
 
-    s = np.array([0.2, 0.5, 1.1, 1.5, 2.3, 2.7])
-    t = np.array([5.0, 4.0, 9.0, 3.0, 5.0, 1.0])
-    assert _posterior_wall(s, t, 0.0, 3.0, 1.0) == 5.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no point in range: NaN stated, not a numpy warning about an empty median
-        assert np.isnan(_posterior_wall(s, t, 10.0, 12.0, 1.0))
+    s = np.array([0.2, 0.5, 1.1, 1.5, 2.3, 2.7, 3.6])
+    t = np.array([1.4, 0.0, 9.0, 3.0, 5.6, 1.0, 8.2])
+    assert _posterior_wall_at(s, t, 0.0, 3.9, 5.0, 1.0) == pytest.approx(11.0)
+    assert _posterior_wall_at(s, t, 0.0, 3.9, 0.0, 1.0) == pytest.approx(1.0)
+    assert np.isnan(_posterior_wall_at(s, t, 0.0, 1.9, 5.0, 1.0))  # two bands
+    zigzag_s, zigzag_t = np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 4.0, 0.0, 4.0])
+    assert _posterior_wall_at(zigzag_s, zigzag_t, 0.0, 3.9, 0.0, 1.0) == pytest.approx(0.0, abs=1e-9)
+    assert _posterior_wall_at(zigzag_s, zigzag_t, 0.0, 3.4, 0.0, 0.5) == pytest.approx(1.0)
+    assert np.isnan(_posterior_wall_at(s, t, 10.0, 12.0, 5.0, 1.0))
 
 
 def test_posterior_wall_bands_are_half_open_and_reach_past_hi():
-    """Bands [0, 1), [1, 2), [2, 3) from lo 0 and hi 2.9 (the last band reaches past hi). Points at s = 0.5, 1.0,
-    1.5, 2.5 with t = 1, 9, 2, 7: a point on an edge (s = 1) belongs to the band above it: maxima 1, 9, 7, median 7.
-    A band holding only a point on its upper edge is empty: s = 0.5, 2.0, 2.5 with t = 1, 5, 3 gives bands
-    [0, 1) and [2, 3) only, maxima 1 and 5: 3. Bands of 0.5 from 0 to 1.4: [0, 0.5) ... [1.0, 1.5): 4, 8, 6."""
-    from lumbar.tasks.measurements import _posterior_wall
+    """Bands [0, 1), [1, 2), [2, 3) from lo 0 and hi 2.9 (the last band reaches past hi). Points (0.5, 1), (1.0, 2),
+    (1.5, 1.5), (2.95, 5.9): a point on an edge (s = 1) belongs to the band above it, so the maxima are (0.5, 1),
+    (1.0, 2) and (2.95, 5.9), all on t = 2s: 20 at s = 10. Were the edge point in the band below, the maxima would
+    be (1.0, 2), (1.5, 1.5) and (2.95, 5.9), and the line another (slope 2.69)."""
+    from lumbar.tasks.measurements import _posterior_wall_at
 
-    assert _posterior_wall(np.array([0.5, 1.0, 1.5, 2.5]), np.array([1.0, 9.0, 2.0, 7.0]), 0.0, 2.9, 1.0) == 7.0
-    assert _posterior_wall(np.array([0.5, 2.0, 2.5]), np.array([1.0, 5.0, 3.0]), 0.0, 2.9, 1.0) == 3.0
-    s, t = np.array([0.2, 0.7, 1.2]), np.array([4.0, 8.0, 6.0])
-    assert _posterior_wall(s, t, 0.0, 1.4, 0.5) == 6.0
+    s, t = np.array([0.5, 1.0, 1.5, 2.95]), np.array([1.0, 2.0, 1.5, 5.9])
+    assert _posterior_wall_at(s, t, 0.0, 2.9, 10.0, 1.0) == pytest.approx(20.0)
+    assert np.isnan(_posterior_wall_at(s, t, 0.0, 1.9, 10.0, 1.0))  # hi 1.9: bands [0, 1) and [1, 2) only
 
 
 def test_canal_area_counts_the_slab_around_the_plane():
@@ -709,15 +718,26 @@ def test_structures_too_small_or_cut_by_the_edge():
     assert m.discs["L4/L5"].height_index == pytest.approx(1 / 3)
 
 
-def test_slip_walls_are_read_on_the_facing_thirds_of_the_bodies():
-    """Frame at the origin, axis up: t is the column. A rectangle's posterior wall is its last column, 59. A lower
-    body in rows 60-89 whose posterior wall slants back one column per row (row r ends at column r - 10): its
-    upper third, rows 60-69, has band maxima 50..59, median 54.5; the slip is 54.5 - 59 = -4.5 mm. An upper body
-    in rows 20-49 ending at column r + 30: its lower third, rows 40-49, ends at 70..79, median 74.5: slip
-    59 - 74.5 = -15.5 mm."""
+def test_slip_walls_are_lines_carried_to_the_disc_mid_plane():
+    """Frame at the origin, axis up: s = -row, t = column; the mid-plane lies halfway between the upper body's lowest
+    row (49) and the lower body's highest (60), at s = -54.5. Two bodies whose posterior walls lie on one line
+    leaning 45° against the mid-plane (row r ends at column 120 - r, rows 20-49 and 60-89) are not displaced: 0 mm,
+    where the walls' medians over the facing thirds (columns 80..71 and 60..51) read -20 mm. The upper body four
+    columns forward: +4 mm. A rectangle (wall at column 59, rows 20-49) above a body whose wall slants back one
+    column per row (row r ends at column r - 10, rows 60-89): the lower wall carried to the mid-plane reaches
+    column 44.5, -14.5 mm; a slanted upper body (row r ends at column r + 30) above the rectangle reaches 84.5 there:
+    59 - 84.5 = -25.5 mm."""
     from lumbar.tasks.measurements import Frame, slip_mm
 
     frame = Frame(np.zeros(2), np.array([-1.0, 0.0]))
+    leaning_upper, leaning_lower = np.zeros((120, 130), bool), np.zeros((120, 130), bool)
+    for r in range(20, 50):
+        leaning_upper[r, 90 - r : 121 - r] = True
+    for r in range(60, 90):
+        leaning_lower[r, 90 - r : 121 - r] = True
+    assert slip_mm(leaning_upper, leaning_lower, (1.0, 1.0), frame) == pytest.approx(0.0)
+    forward = np.roll(leaning_upper, -4, axis=1)
+    assert slip_mm(forward, leaning_lower, (1.0, 1.0), frame) == pytest.approx(4.0)
     rect_upper, rect_lower = np.zeros((120, 100), bool), np.zeros((120, 100), bool)
     rect_upper[20:50, 30:60] = True
     rect_lower[60:90, 30:60] = True
@@ -726,8 +746,8 @@ def test_slip_walls_are_read_on_the_facing_thirds_of_the_bodies():
         slanted_upper[r, 30 : r + 31] = True
     for r in range(60, 90):
         slanted_lower[r, 30 : r - 9] = True
-    assert slip_mm(rect_upper, slanted_lower, (1.0, 1.0), frame) == pytest.approx(-4.5)
-    assert slip_mm(slanted_upper, rect_lower, (1.0, 1.0), frame) == pytest.approx(-15.5)
+    assert slip_mm(rect_upper, slanted_lower, (1.0, 1.0), frame) == pytest.approx(-14.5)
+    assert slip_mm(slanted_upper, rect_lower, (1.0, 1.0), frame) == pytest.approx(-25.5)
 
 
 def test_a_body_about_as_tall_as_deep_takes_its_discs_axis():

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from lumbar.findings import DiscMeasurements, VertebraMeasurements
 from lumbar.labels import LUMBAR_DISCS, SPINE_ORDER
@@ -39,6 +39,10 @@ AREA_AGREEMENT = (0.85, 1.2)
 SLIP_SLAB_MM = 3.0  # slips are read on the mid-sagittal slice and its neighbours this far to either side
 MIN_SLIP_SLICES = 3  # ... on at least this many of them (or two thirds of a thinner study's slab)
 MAX_SLIP_SPREAD_MM = 3.0  # ... agreeing within this; otherwise no slip is reported
+# A posterior wall is the line along its body's half next to the disc, less this fraction of that half at the
+# disc's end (the rounded corner), fitted to the points within WALL_INLIER_PIXELS of a Theil-Sen line through them.
+WALL_CORNER = 0.2
+WALL_INLIER_PIXELS = 1.5
 # A translation under 3 mm is within what two readers disagree by; 3 mm is the cut-off population studies of
 # degenerative spondylolisthesis commonly use (no single source is cited here): no Meyerding grade below it.
 MIN_LISTHESIS_MM = 3.0
@@ -245,12 +249,23 @@ def genant_grade(heights: tuple[float, float, float]) -> tuple[int | None, float
     return grade, reduction
 
 
-def _posterior_wall(s: np.ndarray, t: np.ndarray, lo: float, hi: float, bin_mm: float) -> float:
-    """Median, over thin bands along the axis between ``lo`` and ``hi``, of the most posterior point:
-    the posterior wall's position, unmoved by a stray pixel or a pedicle fragment that one corner would catch."""
+def _posterior_wall_at(s: np.ndarray, t: np.ndarray, lo: float, hi: float, at: float, bin_mm: float) -> float:
+    """The posterior wall's position at ``s = at``: a line through the most posterior point of each thin band along
+    the axis between ``lo`` and ``hi``, so that a stray pixel or a pedicle fragment that one corner would catch does
+    not move it, and a wall leaning against the axis is read where it meets ``at``, not where the bands lie. The
+    line is fitted by least squares to the points within ``WALL_INLIER_PIXELS`` of a Theil-Sen line (robust to
+    strays), as Theil-Sen's median slope follows the pixel staircase of a slanted wall where least squares averages
+    it; with fewer than two such points, the Theil-Sen line. NaN with fewer than three bands."""
     edges = np.arange(lo, hi + bin_mm, bin_mm)
-    walls = [t[(s >= a) & (s < b)].max() for a, b in itertools.pairwise(edges) if np.any((s >= a) & (s < b))]
-    return float(np.median(walls)) if walls else float("nan")
+    bands = [np.flatnonzero((s >= a) & (s < b)) for a, b in itertools.pairwise(edges)]
+    walls = np.array([band[np.argmax(t[band])] for band in bands if band.size])
+    if len(walls) < 3:
+        return float("nan")
+    slope, intercept, *_ = stats.theilslopes(t[walls], s[walls], method="joint")
+    near = np.abs(t[walls] - (slope * s[walls] + intercept)) <= WALL_INLIER_PIXELS * bin_mm
+    if near.sum() >= 2:
+        slope, intercept = np.polyfit(s[walls][near], t[walls][near], 1)
+    return float(slope * at + intercept)
 
 
 def disc_plane_frame(
@@ -281,16 +296,25 @@ def disc_plane_frame(
 def slip_mm(
     upper_body: np.ndarray, lower_body: np.ndarray, spacing_mm: tuple[float, float], lower_frame: Frame
 ) -> float:
-    """Displacement of the upper vertebra's posterior wall (its lower third) relative to the lower one's
-    (its upper third), along ``lower_frame.across`` (the disc's mid-plane, see :func:`disc_plane_frame`):
-    positive = anterolisthesis (the upper vertebra slipped forward), negative = retrolisthesis.
+    """Displacement of the upper vertebra's posterior wall relative to the lower one's where both meet the disc's
+    mid-plane, along ``lower_frame.across`` (that mid-plane, see :func:`disc_plane_frame`): positive =
+    anterolisthesis (the upper vertebra slipped forward), negative = retrolisthesis. Each wall is the line along the
+    half of its body next to the disc (less its rounded corner, ``WALL_CORNER``), carried to the mid-plane, as a
+    radiologist extends the walls to the corners. Read at the walls
+    themselves, a column leaning against the disc's mid-plane (a wedged L5, an oblique cut) read as a slip of
+    several mm: the walls' median over a third of each body lies that far from the disc.
     """
-    pu, pl = points_mm(upper_body, spacing_mm), points_mm(lower_body, spacing_mm)
-    su, tu = local(pu, lower_frame)
-    sl, tl = local(pl, lower_frame)
+    su, tu = local(points_mm(upper_body, spacing_mm), lower_frame)
+    sl, tl = local(points_mm(lower_body, spacing_mm), lower_frame)
     bin_mm = max(spacing_mm)
-    upper_wall = _posterior_wall(su, tu, su.min(), su.min() + (su.max() - su.min()) / 3, bin_mm)
-    lower_wall = _posterior_wall(sl, tl, sl.max() - (sl.max() - sl.min()) / 3, sl.max(), bin_mm)
+    mid_plane = (su.min() + sl.max()) / 2
+    upper_half, lower_half = (su.max() - su.min()) / 2, (sl.max() - sl.min()) / 2
+    upper_wall = _posterior_wall_at(
+        su, tu, su.min() + WALL_CORNER * upper_half, su.min() + upper_half, mid_plane, bin_mm
+    )
+    lower_wall = _posterior_wall_at(
+        sl, tl, sl.max() - lower_half, sl.max() - WALL_CORNER * lower_half, mid_plane, bin_mm
+    )
     return float(lower_wall - upper_wall)
 
 
@@ -354,8 +378,6 @@ def vertebral_body(mask: np.ndarray, canal: np.ndarray | None = None) -> np.ndar
     Cutting at the canal's anterior wall separates the body from pedicles and posterior elements even where
     the segmentation joins them.
     """
-    from scipy import ndimage
-
     mask = in_front_of_canal(mask, canal)
     labelled, n = ndimage.label(mask)
     if n <= 1:
