@@ -8,7 +8,9 @@ learned, so every patient may be used). Per finding:
 - disc narrowing: the disc height index (lower = narrower) as a score for the expert's narrowing (0/1);
 - vertebral height loss: how often Genant >= 2 is stated (SPIDER has no fracture grade: this is an upper bound of
   its false-positive rate, not a validation);
-- central stenosis: SPIDER has no stenosis grade; the canal diameters are summarised only.
+- central stenosis: SPIDER has no stenosis grade; the canal diameters are summarised only;
+- lordosis: SPIDER has no expert angle; the readings' spread is summarised, and the images whose reading lies above
+  ``MAX_LORDOSIS_DEG`` (taken as a misread, not reported) are named.
 
 For a scored finding: ROC AUC, and the operating point where at most 5% of the expert's negative discs are called
 (chosen on all patients) with its sensitivity and false-positive rate; then the same rule chosen on half of the
@@ -69,7 +71,15 @@ def measure_all() -> tuple[list[dict], list[dict], list[dict]]:
         measured = measure(seg)
         patient = patient_id(path.stem)
         gated = bool(seg.gate)
-        images.append({"series": path.stem, "sequence": sequence, "gate": list(seg.gate)})
+        images.append(
+            {
+                "series": path.stem,
+                "sequence": sequence,
+                "gate": list(seg.gate),
+                "lordosis_deg": nan_if_none(measured.lordosis_deg),
+                "lordosis_bound": any("lordosis" in reason for reason in measured.review),
+            }
+        )
         for level, disc in measured.discs.items():
             graded = gradings.get((patient, level))
             if graded:
@@ -158,6 +168,16 @@ def validate(discs: list[dict], vertebrae: list[dict], images: list[dict]) -> di
         for sel in [[i for i in images if sequence in ("all", i["sequence"]) and "gate" in i]]
     }
     out["excluded_images"] = [f"{i['series']}: {i['excluded']}" for i in images if "excluded" in i]
+    # SPIDER has no expert angle: the readings' spread, and what MAX_LORDOSIS_DEG takes as a misread
+    lordosis = np.array([i["lordosis_deg"] for i in images if "gate" in i], float)
+    lordosis = lordosis[~np.isnan(lordosis)]
+    out["lordosis"] = {
+        "images": sum("gate" in i for i in images),
+        "measured": int(lordosis.size),
+        "percentiles_1_50_99": [float(np.percentile(lordosis, q)) for q in (1, 50, 99)] if lordosis.size else [],
+        "max_reported": float(lordosis.max()) if lordosis.size else float("nan"),
+        "above_bound": sorted(i["series"] for i in images if i.get("lordosis_bound")),
+    }
     canal = np.array([d["canal_ap_mm"] for d in discs if "L" in d["level"].split("/")[0]], float)
     canal = canal[~np.isnan(canal)]
     out["central_stenosis"] = {
@@ -293,14 +313,17 @@ def main() -> None:
     console = Console()
     console.print(table)
     h, c, q = results["vertebral_height_loss"], results["central_stenosis"], results["quality_gate"]
-    n = results["slip_at_expert_negatives"]
+    n, lo = results["slip_at_expert_negatives"], results["lordosis"]
     console.print(
         f"Genant >= 2 given to {h['genant_2_or_more']:.1%} of the {h['graded']} vertebrae that could be graded "
         f"({h['genant_2_or_more_of_all']:.1%} of all {h['vertebrae']}); canal AP p5/median "
         f"{c['canal_ap_mm_p5_median']} mm, < 10 mm at {c['below_10mm']:.1%} of lumbar discs. Where the expert "
         f"grades no spondylolisthesis: |slip| >= 3 mm at {n['slip_3mm_or_more']:.1%}, anterolisthesis >= 3 mm at "
         f"{n['anterolisthesis_3mm_or_more']:.1%}, Meyerding >= 1 at {n['meyerding_1_or_more']:.1%} of discs. Summary "
-        f"withheld by the quality gate on {q['all']['summary_withheld']:.0%} of images; "
+        f"withheld by the quality gate on {q['all']['summary_withheld']:.0%} of images; lordosis measured on "
+        f"{lo['measured']} of {lo['images']} images, 1st/50th/99th percentile "
+        f"{', '.join(f'{v:.1f}' for v in lo['percentiles_1_50_99'])} deg, largest reported {lo['max_reported']:.1f}, "
+        f"above the bound (not reported): {', '.join(lo['above_bound']) or 'none'}; "
         f"{len(results['excluded_images'])} images excluded (spacing does not fit). Wrote {path}"
     )
 

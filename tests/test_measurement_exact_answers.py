@@ -987,3 +987,31 @@ def test_vertebral_heights_are_read_to_the_edges_when_the_spine_is_given_its_int
         assert getattr(m.vertebrae["L3"], f"height_{part}_mm") == pytest.approx(30 - 2 / 3)
         assert getattr(m.vertebrae["L4"], f"height_{part}_mm") == pytest.approx(30.0)
         assert getattr(m.vertebrae["L5"], f"height_{part}_mm") == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize(("tilt_deg", "reported"), [(40.0, True), (50.0, False)])
+def test_a_lordosis_above_90_degrees_is_taken_as_a_misread(tilt_deg, reported):
+    """S1's endplate reads 45° from the L5/S1 disc (as above); L1, a 36 x 30 mm body turned ``tilt_deg`` with its
+    posterior end down, reads -``tilt_deg``. At 40° the lordosis is 85°, under the 90° bound, and reported; at 50°,
+    95° is taken as a misread: no lordosis, and the review reason gives the reading."""
+    from lumbar.tasks.measurements import MAX_LORDOSIS_DEG
+
+    rows, cols = np.mgrid[0:220, 0:150]
+    turn = np.radians(tilt_deg)
+    along, up = np.array([np.sin(turn), np.cos(turn)]), np.array([-np.cos(turn), np.sin(turn)])
+    q = np.stack([rows - 60.0, cols - 40.0], -1)  # L1's anterior-inferior corner
+    image = np.where((q @ along >= 0) & (q @ along <= 36) & (q @ up >= 0) & (q @ up <= 30), 1, 0)
+    for c in range(40, 80):
+        image[210 - c : 220 - c, c] = 56  # L5/S1, as above but 60 rows lower
+    image[190:220, 30:66] = 26  # S1
+    levels = [_Level("L1", 1, "vertebra"), _Level("L5/S1", 56, "disc", UP), _Level("S1", 26, "vertebra")]
+    m = measure_spine(image, levels, (1.0, 1.0))
+    assert MAX_LORDOSIS_DEG == 90.0
+    if reported:
+        assert m.lordosis_deg == pytest.approx(85.0, abs=1.0) and m.review == ()
+    else:
+        assert m.lordosis_deg is None
+        assert m.review == (
+            "lumbar lordosis read as 95° (L1 to S1 upper endplates), above 90°: taken as an endplate misread and not "
+            "reported; check L1 and S1 on the images",
+        )

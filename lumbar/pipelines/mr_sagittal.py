@@ -402,7 +402,7 @@ def build_findings(
         lordosis_deg=measurements.lordosis_deg,
         narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
         narrowest_canal_level=measurements.narrowest_canal_level,
-        needs_review=[*seg.review, *(notes or [])],
+        needs_review=[*seg.review, *(notes or []), *measurements.review],
         summary=summary,
         summary_withheld=withheld,
         not_validated=not_validated,

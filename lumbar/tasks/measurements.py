@@ -46,6 +46,10 @@ WALL_INLIER_PIXELS = 1.5
 # A translation under 3 mm is within what two readers disagree by; 3 mm is the cut-off population studies of
 # degenerative spondylolisthesis commonly use (no single source is cited here): no Meyerding grade below it.
 MIN_LISTHESIS_MM = 3.0
+# An L1-S1 lordosis above this is an endplate misread (L1 out of the slice, a body in pieces), not a spine: on the
+# SPIDER images (`python bench/measurements.py`) the readings' 99th percentile lies near 80°; above 90° lay only the
+# two series of one patient whose upper lumbar bodies leave the mid-sagittal slice.
+MAX_LORDOSIS_DEG = 90.0
 # A body's ends to a fraction of a pixel where its intensities are given (CT): the half-maximum of the edge between
 # the darkest point within EDGE_OUT_MM beyond the mask's end (the disc) and the brightest within EDGE_IN_MM inside it
 # (the endplate's cortex, blurred by a thick slice), on a profile sampled every EDGE_STEP_MM.
@@ -357,6 +361,7 @@ class SpineMeasurements:
     lordosis_deg: float | None  # L1 upper endplate to S1 upper endplate
     narrowest_canal_ap_mm: float | None
     narrowest_canal_level: str | None
+    review: tuple[str, ...] = ()  # why a reading was not reported (a lordosis no spine has)
 
 
 def in_front_of_canal(mask: np.ndarray, canal: np.ndarray | None) -> np.ndarray:
@@ -677,6 +682,13 @@ def measure_spine(
     if "S1" in by_name and not np.isnan(s1):
         by_name["S1"]["upper_endplate_deg"] = s1  # the same reading the lordosis uses
     lordosis = s1 - l1
+    review = ()
+    if lordosis > MAX_LORDOSIS_DEG:
+        review = (
+            f"lumbar lordosis read as {lordosis:.0f}° (L1 to S1 upper endplates), above {MAX_LORDOSIS_DEG:.0f}°: "
+            "taken as an endplate misread and not reported; check L1 and S1 on the images",
+        )
+        lordosis = float("nan")
     lumbar = {
         name: d["canal_ap_mm"]
         for name, d in disc_out.items()
@@ -689,4 +701,5 @@ def measure_spine(
         None if np.isnan(lordosis) else float(lordosis),
         lumbar[narrowest] if narrowest else None,
         narrowest,
+        review,
     )
