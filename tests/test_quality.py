@@ -105,6 +105,25 @@ def test_s1_is_named_on_the_sacrum_below_the_l5_s1_disc_not_on_a_spinous_process
     assert positions["L5"][1] < 62  # a vertebra's name sits on its body, not its spinous process
 
 
+def test_a_disc_name_ends_just_in_front_of_its_disc():
+    """The L4/L5 disc spans columns 30-59 of a 200 x 200 slice drawn 400 px wide (2 px a column): its front is
+    column 30, and its name is written ending NAME_GAP_PX before x = 60 (a wide picture once put it a fifth of the
+    width away). A vertebra has no front; a disc not in the slice none either."""
+    from lumbar.labels import NAME_COLOURS, Structure, instance_name
+    from lumbar.tasks.overlays import NAME_GAP_PX, disc_fronts, overlay
+
+    instances = np.zeros((200, 200), np.int32)
+    instances[90:100, 30:60] = disc_label("L4")
+    instances[60:88, 30:60] = VERTEBRA_IDS["L4"]
+    names = {int(v): instance_name(int(v)) for v in np.unique(instances) if v}
+    assert disc_fronts(instances, {**names, disc_label("L2"): "L2/L3"}) == {"L4/L5": 30.0}
+    picture = overlay(np.zeros((200, 200)), np.zeros((200, 200), np.int32), instances, names, (1.0, 1.0), 0.0, 400)
+    name_pixels = np.argwhere((picture == NAME_COLOURS[Structure.DISC]).all(-1))
+    assert len(name_pixels) and name_pixels[:, 1].min() > 60 - NAME_GAP_PX - 45
+    assert name_pixels[:, 1].max() < 60 - NAME_GAP_PX + 1
+    assert abs(name_pixels[:, 0].mean() - 2 * 94.5) < 10  # on the disc's row
+
+
 def test_a_ct_slice_saved_as_png_gets_no_summary_without_force(tmp_path):
     from PIL import Image
 

@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 from lumbar.labels import CANAL_LABEL, NAME_COLOURS, STRUCTURE_COLOURS, Structure, structure_of
 
 OUTLINE_COLOUR = (255, 0, 255)
+NAME_GAP_PX = 6  # between a disc's name and the disc's front, on the drawn picture
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -55,12 +56,13 @@ def overlay(
     font = _font(max(11, width_px // 40))
     scale = np.array([size[1] / rows, size[0] / cols])
     text_height = font.getbbox("Ag")[3] if hasattr(font, "getbbox") else 12
+    fronts = disc_fronts(instances, names)
     for name, (r, c) in label_positions(instances, names).items():
         r, c = r * scale[0], c * scale[1]
         r = min(max(r, 7), size[1] - text_height + 5)  # the whole name on the picture, not just its centre
-        is_disc = structure_of(name) == Structure.DISC
-        # Disc names sit in front of the spine (left), vertebra names on the body itself.
-        text_x = max(2, min(size[0] - 60, c - size[0] * 0.22 if is_disc else c - 10))
+        # Disc names sit just in front of their disc (anterior is to the left), vertebra names on the body itself.
+        text_x = fronts[name] * scale[1] - font.getlength(name) - NAME_GAP_PX if name in fronts else c - 10
+        text_x = max(2, min(size[0] - 60, text_x))
         draw.text(
             (text_x, r - 7),
             name,
@@ -70,6 +72,15 @@ def overlay(
             stroke_fill=(0, 0, 0),
         )
     return np.asarray(picture)
+
+
+def disc_fronts(instances: np.ndarray, names: dict[int, str]) -> dict[str, float]:
+    """Each disc's most anterior column (anterior is to the left on a sagittal display), where its name ends."""
+    fronts = {}
+    for label, name in names.items():
+        if structure_of(name) == Structure.DISC and (instances == label).any():
+            fronts[name] = float(np.flatnonzero((instances == label).any(0))[0])
+    return fronts
 
 
 def label_positions(instances: np.ndarray, names: dict[int, str]) -> dict[str, tuple[float, float]]:
