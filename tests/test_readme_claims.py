@@ -1202,6 +1202,30 @@ def _findings_rate_claims() -> list[Claim]:
             ("measurements",),
         ),
         Claim(
+            "findings: lordosis readings",
+            _in_passage("**Lordosis**", "largest reported"),
+            lambda m: "measured on {} of the {} images, 1st / 50th / 99th percentile {}".format(
+                f(m)["lordosis"]["measured"],
+                f(m)["lordosis"]["images"],
+                " / ".join(f"{v:.0f}°" for v in f(m)["lordosis"]["percentiles_1_50_99"]),
+            ),
+            ("measurements",),
+        ),
+        Claim(
+            "findings: lordosis above the bound",
+            _in_passage("**Lordosis**", "largest reported"),
+            lambda m: "withholds {} ({} images)".format(
+                " and ".join(f(m)["lordosis"]["above_bound"]), len(f(m)["lordosis"]["above_bound"])
+            ),
+            ("measurements",),
+        ),
+        Claim(
+            "findings: largest lordosis reported",
+            _in_passage("**Lordosis**", "The quality gate withholds"),
+            lambda m: f"largest reported is {f(m)['lordosis']['max_reported']:.0f}°",
+            ("measurements",),
+        ),
+        Claim(
             "findings: Summary withheld, all images",
             gate,
             lambda m: f"Summary of {pct(f(m)['quality_gate']['all']['summary_withheld'])}",
