@@ -344,6 +344,12 @@ def test_posterior_wall_is_a_line_through_the_band_maxima():
     zigzag_s, zigzag_t = np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 4.0, 0.0, 4.0])
     assert _posterior_wall_at(zigzag_s, zigzag_t, 0.0, 3.9, 0.0, 1.0) == pytest.approx(0.0, abs=1e-9)
     assert _posterior_wall_at(zigzag_s, zigzag_t, 0.0, 3.4, 0.0, 0.5) == pytest.approx(1.0)
+    # Five points: Theil-Sen slope -0.25, intercept 5.5, residuals 4.5, 0.75, 0, 0.25 and 1.5: the last, exactly
+    # 1.5 bands off, is kept: least squares over (1, 6), (2, 5), (3, 5), (4, 3) gives 7 - 0.9 s (without it: 6.33).
+    five_s = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    assert _posterior_wall_at(five_s, np.array([1.0, 6.0, 5.0, 5.0, 3.0]), 0.0, 4.9, 0.0, 1.0) == pytest.approx(7.0)
+    # Theil-Sen -s + 8 leaves one point within 1.5 (residuals 5, 2, 2, 5, 0): no line through one point, so 8.
+    assert _posterior_wall_at(five_s, np.array([3.0, 9.0, 8.0, 0.0, 4.0]), 0.0, 4.9, 0.0, 1.0) == pytest.approx(8.0)
     assert np.isnan(_posterior_wall_at(s, t, 10.0, 12.0, 5.0, 1.0))
 
 
@@ -989,6 +995,17 @@ def test_vertebral_heights_are_read_to_the_edges_when_the_spine_is_given_its_int
         assert getattr(m.vertebrae["L5"], f"height_{part}_mm") == pytest.approx(30.0)
 
 
+def test_a_lordosis_is_a_misread_only_above_90_degrees():
+    from lumbar.tasks.measurements import lordosis_misread
+
+    assert lordosis_misread(90.0) is None and lordosis_misread(-40.0) is None
+    assert lordosis_misread(float("nan")) is None  # not measured: nothing misread
+    assert lordosis_misread(90.4) == (
+        "lumbar lordosis read as 90.4° (L1 to S1 upper endplates), above 90°: taken as an endplate misread and not "
+        "reported; check L1 and S1 on the images"
+    )
+
+
 @pytest.mark.parametrize(("tilt_deg", "reported"), [(40.0, True), (50.0, False)])
 def test_a_lordosis_above_90_degrees_is_taken_as_a_misread(tilt_deg, reported):
     """S1's endplate reads 45° from the L5/S1 disc (as above); L1, a 36 x 30 mm body turned ``tilt_deg`` with its
@@ -1012,6 +1029,27 @@ def test_a_lordosis_above_90_degrees_is_taken_as_a_misread(tilt_deg, reported):
     else:
         assert m.lordosis_deg is None
         assert m.review == (
-            "lumbar lordosis read as 95° (L1 to S1 upper endplates), above 90°: taken as an endplate misread and not "
+            "lumbar lordosis read as 95.3° (L1 to S1 upper endplates), above 90°: taken as an endplate misread and not "
             "reported; check L1 and S1 on the images",
         )
+
+
+def test_a_rounded_corner_next_to_the_disc_does_not_tilt_the_wall():
+    """Rectangles in rows 20-49 and 60-89, walls at column 59 (frame at the origin, axis up). The upper body's
+    posterior-inferior corner rounded (its last three rows end at columns 58, 57, 56), or the lower body's
+    posterior-superior one (its first three rows at 56, 57, 58): those rows lie within the fifth of the half next to
+    the disc that is left out (2.9 of 14.5 mm), so the walls stay at column 59 and the slip is 0. Read with them, the
+    one within 1.5 pixels of the wall tilts the line."""
+    from lumbar.tasks.measurements import Frame, slip_mm
+
+    frame = Frame(np.zeros(2), np.array([-1.0, 0.0]))
+    upper, lower = np.zeros((120, 100), bool), np.zeros((120, 100), bool)
+    upper[20:50, 30:60] = True
+    lower[60:90, 30:60] = True
+    rounded_upper, rounded_lower = upper.copy(), lower.copy()
+    for row, last in ((47, 58), (48, 57), (49, 56)):
+        rounded_upper[row, last + 1 :] = False
+    for row, last in ((60, 56), (61, 57), (62, 58)):
+        rounded_lower[row, last + 1 :] = False
+    assert slip_mm(rounded_upper, lower, (1.0, 1.0), frame) == pytest.approx(0.0, abs=1e-9)
+    assert slip_mm(upper, rounded_lower, (1.0, 1.0), frame) == pytest.approx(0.0, abs=1e-9)

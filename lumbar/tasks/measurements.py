@@ -364,6 +364,17 @@ class SpineMeasurements:
     review: tuple[str, ...] = ()  # why a reading was not reported (a lordosis no spine has)
 
 
+def lordosis_misread(lordosis_deg: float) -> str | None:
+    """Why an L1-S1 lordosis reading is not reported (None when it is): above ``MAX_LORDOSIS_DEG`` it is taken as
+    an endplate misread, and the reason gives what was read so that a reader can check."""
+    if not lordosis_deg > MAX_LORDOSIS_DEG:
+        return None
+    return (
+        f"lumbar lordosis read as {lordosis_deg:.1f}° (L1 to S1 upper endplates), above {MAX_LORDOSIS_DEG:.0f}°: "
+        "taken as an endplate misread and not reported; check L1 and S1 on the images"
+    )
+
+
 def in_front_of_canal(mask: np.ndarray, canal: np.ndarray | None) -> np.ndarray:
     """The part of a vertebra's mask in front of the canal's anterior wall, row by row (rows without canal take
     the nearest row's wall, so the cut also holds between canal rows)."""
@@ -682,12 +693,8 @@ def measure_spine(
     if "S1" in by_name and not np.isnan(s1):
         by_name["S1"]["upper_endplate_deg"] = s1  # the same reading the lordosis uses
     lordosis = s1 - l1
-    review = ()
-    if lordosis > MAX_LORDOSIS_DEG:
-        review = (
-            f"lumbar lordosis read as {lordosis:.0f}° (L1 to S1 upper endplates), above {MAX_LORDOSIS_DEG:.0f}°: "
-            "taken as an endplate misread and not reported; check L1 and S1 on the images",
-        )
+    misread = lordosis_misread(lordosis)
+    if misread:
         lordosis = float("nan")
     lumbar = {
         name: d["canal_ap_mm"]
@@ -701,5 +708,5 @@ def measure_spine(
         None if np.isnan(lordosis) else float(lordosis),
         lumbar[narrowest] if narrowest else None,
         narrowest,
-        review,
+        (misread,) if misread else (),
     )
