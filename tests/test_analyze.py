@@ -201,6 +201,9 @@ def test_report_stars_a_call_that_holds_at_the_high_specificity_point(tmp_path, 
     assert above and f"Stenosis not graded at {', '.join(above)}: {escape(ABOVE_LUMBAR)}." in html
     assert re.search(r'class="abnormal">1 <span class="p">\(60%\)', html)
     assert "bulging 55% / 80% (specificity 96%)" in html and "narrowing 45% / 80%" in html
+    # how the names were counted and what the slip reads, under the disc table
+    assert "five lumbar vertebrae assumed: a transitional vertebra shifts every name" in " ".join(html.split())
+    assert "extended as lines, meet the disc's mid-plane (+ forward), in mm" in " ".join(html.split())
 
 
 def test_same_patient_series_are_graded_together(tmp_path, inputs, monkeypatch):
