@@ -366,6 +366,13 @@ def test_canal_level_with_the_discs_centre_does_not_bring_the_arches_forward():
     assert _arch_starts_mm(disc, ONE_MM, np.array([[100.0, 50.0], [100.0, 76.0]])) == pytest.approx(26.0)
 
 
+def test_canal_just_behind_the_discs_centre_is_behind_it():
+    """Canal drawn half a millimetre behind the disc's centre (column 50.5) is behind it, however little: the
+    arches then begin 3 mm past the back edge, 23 mm (a canal's front 0.5 mm behind cannot bring them nearer)."""
+    disc = _level_disc(100)
+    assert _arch_starts_mm(disc, ONE_MM, np.array([[100.0, 50.5]])) == pytest.approx(23.0)
+
+
 def test_behind_the_canal_a_disc_plane_lies_a_fraction_of_the_disc_spacing_lower():
     """Discs 40 mm apart, the canal's front 26 mm behind their centres: behind it the middle disc's plane lies
     0.3 x 40 = 12 mm lower, in front of it (and in line with the canal's front) it does not."""
@@ -642,6 +649,20 @@ def test_off_chain_end_discs_may_follow_the_line_through_their_two_nearest_neigh
 
     chain = [_square(300, 110), _square(260, 90), _square(220, 70), _square(180, 70), _square(140, 70)]
     assert _off_chain_mm(chain, 0) == pytest.approx(0.0, abs=0.6)
+
+
+def test_off_chain_an_end_discs_neighbours_closer_than_a_millimetre_still_give_a_line():
+    """The lowest disc 10 mm to the side of the line through its two nearest discs, which lie 0.5 mm apart (one
+    beside the other, rows 260 and 260.5): the perpendicular distance is 10 mm, however short the line between
+    them (dividing by a millimetre instead of their 0.5 would halve it); the straight column through all three
+    others (column 60) is 10 mm off too."""
+    from lumbar.tasks.levels import _Disc, _off_chain_mm
+
+    def disc(row, col):
+        return _Disc(np.zeros((0, 3), int), np.array([row, col]), np.array([-1.0, 0.0]), 400.0)
+
+    near = [disc(300.0, 70.0), disc(260.0, 60.0), disc(260.5, 60.0), disc(100.0, 60.0)]
+    assert _off_chain_mm(near, 0) == pytest.approx(10.0)
 
 
 def test_a_disc_far_off_the_column_is_dropped_even_from_four():
@@ -945,7 +966,10 @@ def test_bone_above_the_top_vertebra_is_flagged_with_how_far_it_reaches(to_mm, r
     quarters of a level) to ``to_mm`` is a body's worth (10 columns of 2 mm by 9+ mm: at least 0.1 of a level
     squared, 160 mm²), so it asks for a review that says how far it reaches past the top vertebra."""
     (flag,) = _unnamed(_bone_above(70.0, to_mm))
-    assert flag.startswith(f"bone goes on {reach} mm above T12, {what}, whose discs were not found")
+    assert flag == (
+        f"bone goes on {reach} mm above T12, {what}, whose discs were not found: left unnamed (names below are "
+        "counted from the sacrum; count the levels above on the image)"
+    )
 
 
 def test_bone_above_the_top_vertebra_counts_in_square_millimetres():
@@ -1011,3 +1035,43 @@ def test_a_tilted_discs_length_is_measured_across_its_own_axis_on_anisotropic_pi
     voxels = np.array([[0, 10 + k, 10 + k] for k in range(21)])
     disc = _disc_from_voxels(voxels, (3.0, 1.0, 2.0))
     assert _disc_length_mm(disc, (3.0, 1.0, 2.0)) == pytest.approx(20 * np.sqrt(5))
+
+
+def test_disc_voxels_go_to_the_nearest_plane_within_12_mm_of_it_and_45_mm_along_it():
+    """Two level discs (axis up) at rows 50 and 20, centre column 40, 1 mm pixels. A voxel 5 mm above the lower
+    plane and 44 mm along it is the lower disc's (its distance along the plane is 44, not the 45.1 that adding the
+    offset back would make); exactly 12 mm from the nearest plane, or exactly 45 mm along it, is no disc's. With no
+    disc voxel at all: no voxels, no labels (an empty integer array)."""
+    from lumbar.tasks.levels import _assign_discs, _Disc
+
+    up = np.array([-1.0, 0.0])
+    discs = [
+        _Disc(np.zeros((0, 3), int), np.array([50.0, 40.0]), up, 300.0),
+        _Disc(np.zeros((0, 3), int), np.array([20.0, 40.0]), up, 300.0),
+    ]
+    classes = np.zeros((1, 80, 100), np.int32)
+    for row, col in ((45, 84), (38, 40), (62, 40), (50, 85), (50, 84), (21, 41)):
+        classes[0, row, col] = Structure.DISC
+    idx, which = _assign_discs(classes, (3.0, 1.0, 1.0), discs)
+    assigned = {(int(r), int(c)): int(k) for (_, r, c), k in zip(idx, which, strict=True)}
+    assert assigned == {(45, 84): 0, (50, 84): 0, (21, 41): 1}  # (38, 40) and (62, 40) 12 mm off; (50, 85) 45 along
+    empty_idx, empty_which = _assign_discs(np.zeros((1, 80, 100), np.int32), (3.0, 1.0, 1.0), discs)
+    assert empty_idx.shape == (0, 3) and empty_which.shape == (0,) and empty_which.dtype.kind == "i"
+
+
+def test_bone_beyond_the_top_vertebra_lies_over_one_spacing_above_the_highest_disc():
+    """Discs at rows 100, 70 and 40 (axis up, 30 mm apart; 1 mm pixels): the top vertebra ends one spacing above the
+    highest disc, at row 10. A point exactly there (30 mm) is not beyond, 31 mm is. A piece with exactly a fifth of
+    its points beyond stays whole; with more than a fifth, its points beyond are cut off. Two discs are enough to
+    know the spacing; one is not."""
+    from lumbar.tasks.levels import _beyond_top_vertebra, _Disc
+
+    up = np.array([-1.0, 0.0])
+    discs = [_Disc(np.zeros((0, 3), int), np.array([row, 40.0]), up, 300.0) for row in (100.0, 70.0, 40.0)]
+    points = np.array([[10.0, 40.0], [9.0, 40.0], [9.0, 60.0], [20.0, 60.0], [21.0, 60.0], [22.0, 60.0], [23.0, 60.0]])
+    pieces = np.array([0, 1, 2, 2, 2, 2, 2])  # piece 2: one of its five points beyond (a fifth)
+    assert _beyond_top_vertebra(points, discs, pieces).tolist() == [False, True, False, False, False, False, False]
+    four = np.array([0, 1, 2, 2, 2, 2, 3])  # piece 2 now one of four beyond: cut
+    assert _beyond_top_vertebra(points, discs, four).tolist() == [False, True, True, False, False, False, False]
+    assert _beyond_top_vertebra(points, discs[1:], pieces)[1]  # two discs: the spacing is known
+    assert not _beyond_top_vertebra(points, discs[2:], pieces).any()  # one disc: nothing is beyond
