@@ -1075,3 +1075,34 @@ def test_bone_beyond_the_top_vertebra_lies_over_one_spacing_above_the_highest_di
     assert _beyond_top_vertebra(points, discs, four).tolist() == [False, True, True, False, False, False, False]
     assert _beyond_top_vertebra(points, discs[1:], pieces)[1]  # two discs: the spacing is known
     assert not _beyond_top_vertebra(points, discs[2:], pieces).any()  # one disc: nothing is beyond
+
+
+def test_a_second_body_counts_up_to_3_mm_behind_the_discs_back_edges():
+    """Discs at rows 100, 70 and 40 over columns 30-70 (1 mm pixels: centre column 50, back edge 20 mm behind it).
+    Between the lowest two, L5's body in columns 48-49 (42 mm²) and a second piece in column 73 (21 mm², half of
+    it: more than the 35% of a typical body that makes a body): 23 mm behind the lower disc's centre, exactly 3 mm
+    past both back edges, it is in line with the discs and the review says two bodies lie there. In column 74 it
+    is an arch, not a body. Which disc is below is read from the chain: moving the top disc 30 mm back changes
+    nothing."""
+    from lumbar.tasks.levels import _two_bodies_flags
+
+    def chain(top_cols: range = range(30, 71)) -> list:
+        rows = ((99, 102, range(30, 71)), (69, 72, range(30, 71)), (39, 42, top_cols))
+        return [_disc_from_voxels(_rectangle(range(a, b), cols), ONE_MM) for a, b, cols in rows]
+
+    mid = np.zeros((120, 120), np.int32)
+    mid[75:96, 48:50] = VERTEBRA_IDS["L5"]
+    second = mid.copy()
+    second[75:96, 73] = VERTEBRA_IDS["L5"]
+    flag = (
+        "two vertebral bodies between discs 1 and 2 counted from the bottom: a disc between them was not found, so "
+        "L5 and every name above may be one level off"
+    )
+    assert _two_bodies_flags(mid, chain(), ONE_MM) == []
+    assert _two_bodies_flags(second, chain(), ONE_MM) == [flag]
+    arch = mid.copy()
+    arch[75:96, 74] = VERTEBRA_IDS["L5"]
+    assert _two_bodies_flags(arch, chain(), ONE_MM) == []
+    arch_far = mid.copy()
+    arch_far[75:96, 80] = VERTEBRA_IDS["L5"]
+    assert _two_bodies_flags(arch_far, chain(range(60, 101)), ONE_MM) == []
