@@ -87,11 +87,15 @@ def test_a_slip_of_the_upper_body_by_whole_pixels(shift, percent, grade):
     assert m.discs["L4/L5"].slip_mm == pytest.approx(0.0, abs=1e-9)
 
 
-def test_the_3_mm_floor_of_a_meyerding_grade_applies_only_in_mm():
+def test_the_floor_of_a_meyerding_grade_is_3_mm_or_without_mm_10_percent():
     """A 2 px forward slip is 2/36 = 5.6%: grade I by percent, but under the 3 mm floor when a pixel is a mm; with
-    placeholder spacing (``in_mm=False``) there is no mm to compare with, so the percent alone grades it."""
+    placeholder spacing (``in_mm=False``) there is no mm to compare with, and 5.6% is under the 10% that 3 mm is of
+    a lumbar body's depth: no grade either. A 4 px slip (11%) is grade I both ways."""
     image, levels = _spine(shift_l3=2)
     assert measure_spine(image, levels, (1.0, 1.0)).discs["L3/L4"].meyerding_grade == 0
+    assert measure_spine(image, levels, (1.0, 1.0), in_mm=False).discs["L3/L4"].meyerding_grade == 0
+    image, levels = _spine(shift_l3=4)
+    assert measure_spine(image, levels, (1.0, 1.0)).discs["L3/L4"].meyerding_grade == 1
     assert measure_spine(image, levels, (1.0, 1.0), in_mm=False).discs["L3/L4"].meyerding_grade == 1
 
 

@@ -90,6 +90,16 @@ def test_a_slip_under_3_mm_gets_no_meyerding_grade_whatever_its_percent():
     assert meyerding_grade(-8.0, slip_mm=-2.9) is None
 
 
+def test_without_a_pixel_size_a_slip_under_10_percent_gets_no_meyerding_grade():
+    """No pixel size, so no mm: 3 mm of a lumbar body 30-35 mm deep, 10%, is the floor (a 2-pixel slip on a small
+    picture read 9% and grade I). From 10% the grade is Meyerding's; a retrolisthesis still has none."""
+    assert meyerding_grade(9.9, in_pixels=True) == 0
+    assert meyerding_grade(10.0, in_pixels=True) == 1
+    assert meyerding_grade(30.0, in_pixels=True) == 2
+    assert meyerding_grade(-12.0, in_pixels=True) is None
+    assert meyerding_grade(9.9) == 1  # in mm the floor is 5% (and 3 mm where the size is given)
+
+
 @pytest.fixture
 def measured():
     """Built afresh for every test (not once per module): mutmut 3 runs, for a mutant, only the tests that call the

@@ -279,7 +279,9 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
                     canal_ap_mm=None,
                     slip_mm=slip,
                     slip_percent=percent,
-                    meyerding_grade=meyerding_grade(percent, slip if image.spacing_known else None),
+                    meyerding_grade=meyerding_grade(
+                        percent, slip if image.spacing_known else None, in_pixels=not image.spacing_known
+                    ),
                     angle_deg=align.disc_angles_deg.get(names[k]),
                 ),
             )

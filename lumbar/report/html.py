@@ -71,7 +71,7 @@ def caption(e: Evidence) -> str:
 NOT_VALIDATED_NAMES = {
     "disc_narrowing": "disc narrowing from the measured height index",
     "narrowing": "the narrowing grade",
-    "slip": "slip measured in mm",
+    "slip": "the measured slip and its Meyerding grade",
     "central_stenosis": "central stenosis grades",
     "vertebral_height_loss": "vertebral height loss (Genant grade)",
 }

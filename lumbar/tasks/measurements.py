@@ -46,6 +46,9 @@ WALL_INLIER_PIXELS = 1.5
 # A translation under 3 mm is within what two readers disagree by; 3 mm is the cut-off population studies of
 # degenerative spondylolisthesis commonly use (no single source is cited here): no Meyerding grade below it.
 MIN_LISTHESIS_MM = 3.0
+# ... and where the image gives no pixel size, 3 mm of a lumbar body 30-35 mm deep (front to back): a 2-pixel slip
+# on a small picture read 9% and Meyerding I.
+MIN_LISTHESIS_PERCENT_IN_PIXELS = 10.0
 # An L1-S1 lordosis above this is an endplate misread (L1 out of the slice, a body in pieces), not a spine: on the
 # SPIDER images (`python bench/measurements.py`) the readings' 99th percentile lies near 80°; above 90° lay only the
 # two series of one patient whose upper lumbar bodies leave the mid-sagittal slice.
@@ -322,16 +325,19 @@ def slip_mm(
     return float(lower_wall - upper_wall)
 
 
-def meyerding_grade(slip_percent: float, slip_mm: float | None = None) -> int | None:
+def meyerding_grade(slip_percent: float, slip_mm: float | None = None, in_pixels: bool = False) -> int | None:
     """Meyerding grade of an anterolisthesis from its slip in % of the lower body's depth: 0 (<5%), I <25,
     II <50, III <75, IV <100, V >=100 (Meyerding, Surg Gynecol Obstet 1932). A slip below 5%, or below
-    ``MIN_LISTHESIS_MM`` where its size in mm is known, is within measurement error and counted as none. A
-    retrolisthesis has no Meyerding grade (it is reported in mm), and neither has a slip that could not be
-    measured: both give None. Rounding noise (aligned bodies measure -1e-14 %) is no slip, not a retrolisthesis.
+    ``MIN_LISTHESIS_MM`` where its size in mm is known, is within measurement error and counted as none; where the
+    image gives no pixel size (``in_pixels``), below ``MIN_LISTHESIS_PERCENT_IN_PIXELS``, what 3 mm is of a lumbar
+    body's depth. A retrolisthesis has no Meyerding grade (it is reported in mm), and neither has a slip that could
+    not be measured: both give None. Rounding noise (aligned bodies measure -1e-14 %) is no slip, not a
+    retrolisthesis.
     """
     if slip_percent is None or np.isnan(slip_percent) or round(slip_percent, 9) < 0:
         return None
-    if slip_percent < 5 or (slip_mm is not None and abs(slip_mm) < MIN_LISTHESIS_MM):
+    floor = MIN_LISTHESIS_PERCENT_IN_PIXELS if in_pixels else 5
+    if slip_percent < floor or (slip_mm is not None and abs(slip_mm) < MIN_LISTHESIS_MM):
         return 0
     return min(5, int(slip_percent // 25) + 1)
 
@@ -660,7 +666,7 @@ def measure_spine(
         if upper in labels and lower in labels:
             readings = [slip_on_slice(k, labels[upper], labels[lower], lv.label, canal_label, spacing_mm) for k in slab]
             slip, slip_pct = consensus_slip(readings, len(slab))
-        grade = meyerding_grade(slip_pct, slip if in_mm else None)
+        grade = meyerding_grade(slip_pct, slip if in_mm else None, in_pixels=not in_mm)
         if (
             upper in frames
             and lower in frames
