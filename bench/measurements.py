@@ -70,12 +70,13 @@ def measure_all() -> tuple[list[dict], list[dict], list[dict]]:
         seg = segment(image)
         measured = measure(seg)
         patient = patient_id(path.stem)
-        gated = bool(seg.gate)
+        gate = [*seg.gate, *measured.review]  # as `lumbar analyze` gates: a misread measurement withholds too
+        gated = bool(gate)
         images.append(
             {
                 "series": path.stem,
                 "sequence": sequence,
-                "gate": list(seg.gate),
+                "gate": gate,
                 "lordosis_deg": nan_if_none(measured.lordosis_deg),
                 "lordosis_bound": any("lordosis" in reason for reason in measured.review),
             }

@@ -479,3 +479,18 @@ def test_modic_graded_from_one_series_says_that_its_type_needs_t1_and_t2(tmp_pat
     assert any("modic" in d.grades for d in result.findings.discs)
     html = render_html(result.findings, result.figures)
     assert "Modic types are defined on T1 and T2 together" in html and "--same-patient" in html
+
+
+def test_a_measurement_taken_as_a_misread_withholds_the_summary(tmp_path, inputs, monkeypatch):
+    """A reading the measurements take as a misread (a lordosis beyond 90°) says so once in the review list and
+    withholds the Summary, as the quality gate's reasons do."""
+    from dataclasses import replace
+
+    from lumbar.pipelines import mr_sagittal
+
+    why = "lumbar lordosis read as 101.5° (L1 to S1 upper endplates), beyond ±90°: taken as an endplate misread"
+    measure = mr_sagittal.measure
+    monkeypatch.setattr(mr_sagittal, "measure", lambda seg, **kw: replace(measure(seg, **kw), review=(why,)))
+    findings = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR", report=False).findings
+    assert findings.needs_review.count(why) == 1
+    assert findings.summary == () and why in findings.summary_withheld

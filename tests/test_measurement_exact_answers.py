@@ -1002,10 +1002,11 @@ def test_vertebral_heights_are_read_to_the_edges_when_the_spine_is_given_its_int
 def test_a_lordosis_is_a_misread_only_above_90_degrees():
     from lumbar.tasks.measurements import lordosis_misread
 
-    assert lordosis_misread(90.0) is None and lordosis_misread(-40.0) is None
+    assert lordosis_misread(90.0) is None and lordosis_misread(-40.0) is None and lordosis_misread(-90.0) is None
+    assert lordosis_misread(-90.4).startswith("lumbar lordosis read as -90.4° (L1 to S1 upper endplates), beyond ±90°")
     assert lordosis_misread(float("nan")) is None  # not measured: nothing misread
     assert lordosis_misread(90.4) == (
-        "lumbar lordosis read as 90.4° (L1 to S1 upper endplates), above 90°: taken as an endplate misread and not "
+        "lumbar lordosis read as 90.4° (L1 to S1 upper endplates), beyond ±90°: taken as an endplate misread and not "
         "reported; check L1 and S1 on the images"
     )
 
@@ -1033,8 +1034,8 @@ def test_a_lordosis_above_90_degrees_is_taken_as_a_misread(tilt_deg, reported):
     else:
         assert m.lordosis_deg is None
         assert m.review == (
-            "lumbar lordosis read as 95.3° (L1 to S1 upper endplates), above 90°: taken as an endplate misread and not "
-            "reported; check L1 and S1 on the images",
+            "lumbar lordosis read as 95.3° (L1 to S1 upper endplates), beyond ±90°: taken as an endplate misread and "
+            "not reported; check L1 and S1 on the images",
         )
 
 

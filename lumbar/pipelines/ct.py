@@ -246,7 +246,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
             screening = screen(
                 vertebra.level, density.mean_hu, level_confirmed=confirmed, contrast=contrast_note(seg.image)
             )
-    review, gate = [*seg.review, *measurements.review], list(seg.gate)
+    review, gate = [*seg.review, *measurements.review], [*seg.gate, *measurements.review]
     solid = _solid(hu, instances, tables)
     if solid:
         why = (

@@ -402,7 +402,7 @@ def build_findings(
         lordosis_deg=measurements.lordosis_deg,
         narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
         narrowest_canal_level=measurements.narrowest_canal_level,
-        needs_review=[*seg.review, *(notes or []), *measurements.review],
+        needs_review=[*seg.review, *(notes or [])],
         summary=summary,
         summary_withheld=withheld,
         not_validated=not_validated,
@@ -459,8 +459,11 @@ def analyze_images(
         progress.stage("measuring")
         measurements = measure(seg)
         small = smaller_than_adult(measurements.vertebrae) if seg.image.spacing_known else None
-        if small:  # outside the population every finding was validated on: reviewed, Summary withheld
-            seg = replace(seg, review=(*seg.review, small), gate=(*seg.gate, small))
+        # a reading taken as a misread, or a spine outside the population every finding was validated on: reviewed,
+        # Summary withheld
+        doubts = (*measurements.review, *([small] if small else []))
+        if doubts:
+            seg = replace(seg, review=(*seg.review, *doubts), gate=(*seg.gate, *doubts))
         grades, evidence = (
             grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
         )

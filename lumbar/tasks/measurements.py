@@ -49,9 +49,9 @@ MIN_LISTHESIS_MM = 3.0
 # ... and where the image gives no pixel size, 3 mm of a lumbar body 30-35 mm deep (front to back): a 2-pixel slip
 # on a small picture read 9% and Meyerding I.
 MIN_LISTHESIS_PERCENT_IN_PIXELS = 10.0
-# An L1-S1 lordosis above this is an endplate misread (L1 out of the slice, a body in pieces), not a spine: on the
-# SPIDER images (`python bench/measurements.py`) the readings' 99th percentile lies near 80°; above 90° lay only the
-# two series of one patient whose upper lumbar bodies leave the mid-sagittal slice.
+# An L1-S1 lordosis above this (or a kyphosis as steep) is an endplate misread (L1 out of the slice, a body in
+# pieces), not a spine: on the SPIDER images (`python bench/measurements.py`) the readings' 99th percentile lies near
+# 80°; above 90° lay only the two series of one patient whose upper lumbar bodies leave the mid-sagittal slice.
 MAX_LORDOSIS_DEG = 90.0
 # A body's ends to a fraction of a pixel where its intensities are given (CT): the half-maximum of the edge between
 # the darkest point within EDGE_OUT_MM beyond the mask's end (the disc) and the brightest within EDGE_IN_MM inside it
@@ -371,12 +371,13 @@ class SpineMeasurements:
 
 
 def lordosis_misread(lordosis_deg: float) -> str | None:
-    """Why an L1-S1 lordosis reading is not reported (None when it is): above ``MAX_LORDOSIS_DEG`` it is taken as
-    an endplate misread, and the reason gives what was read so that a reader can check."""
-    if not lordosis_deg > MAX_LORDOSIS_DEG:
+    """Why an L1-S1 lordosis reading is not reported (None when it is): beyond ``MAX_LORDOSIS_DEG`` either way (a
+    lordosis, or a kyphosis as steep) it is taken as an endplate misread, and the reason gives what was read so that
+    a reader can check."""
+    if not abs(lordosis_deg) > MAX_LORDOSIS_DEG:
         return None
     return (
-        f"lumbar lordosis read as {lordosis_deg:.1f}° (L1 to S1 upper endplates), above {MAX_LORDOSIS_DEG:.0f}°: "
+        f"lumbar lordosis read as {lordosis_deg:.1f}° (L1 to S1 upper endplates), beyond ±{MAX_LORDOSIS_DEG:.0f}°: "
         "taken as an endplate misread and not reported; check L1 and S1 on the images"
     )
 
