@@ -494,3 +494,34 @@ def test_a_measurement_taken_as_a_misread_withholds_the_summary(tmp_path, inputs
     findings = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR", report=False).findings
     assert findings.needs_review.count(why) == 1
     assert findings.summary == () and why in findings.summary_withheld
+
+
+def _page_classes(html: str) -> list[set[str]]:
+    """Per page of the PDF that WeasyPrint lays out from ``html``, the classes of the elements on it."""
+    from weasyprint import HTML
+
+    pages = HTML(string=html).render().pages
+    return [
+        {box.element.get("class") for box in page._page_box.descendants() if box.element is not None} for page in pages
+    ]
+
+
+def test_on_paper_a_long_summary_starts_beside_the_picture_and_the_maps_start_a_page(inputs):
+    """A Summary of 16 statements is taller than what the review list leaves of page 1: it starts there beside the
+    picture and flows on (laid out as one row, it moved whole to page 2 and left page 1 blank under its heading).
+    The evidence maps start a page of their own rather than leave their heading at the foot of one."""
+    from lumbar.findings import Statement
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR")
+    statement = Statement(
+        level="L4/L5",
+        finding="bulging",
+        text="L4/L5: disc bulging, grading model probability 85% (stated from 65%)",
+        basis="validated against the SPIDER expert: " + "a long basis that takes two or three lines on paper " * 4,
+    )
+    findings = result.findings.model_copy(update={"summary": (statement,) * 16, "summary_withheld": None})
+    pages = _page_classes(render_html(findings, result.figures))
+    assert "summary" in pages[0] and "summary" in pages[1]
+    maps = next(i for i, classes in enumerate(pages) if "maps" in classes)
+    assert "evidence" in pages[maps] and not any("evidence" in classes for classes in pages[:maps])
