@@ -22,6 +22,10 @@ DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
 
+# How the review reason begins where a lordosis reading was taken as a misread (``tasks.measurements``): the report
+# points to it where the angle would stand.
+LORDOSIS_MISREAD = "lumbar lordosis read as"
+
 
 class _Frozen(BaseModel):
     """Findings are built once: no field of a built model can be reassigned and its sequences are tuples (build a

@@ -490,10 +490,16 @@ def test_a_measurement_taken_as_a_misread_withholds_the_summary(tmp_path, inputs
 
     why = "lumbar lordosis read as 101.5° (L1 to S1 upper endplates), beyond ±90°: taken as an endplate misread"
     measure = mr_sagittal.measure
-    monkeypatch.setattr(mr_sagittal, "measure", lambda seg, **kw: replace(measure(seg, **kw), review=(why,)))
+    monkeypatch.setattr(
+        mr_sagittal, "measure", lambda seg, **kw: replace(measure(seg, **kw), lordosis_deg=None, review=(why,))
+    )
     findings = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR", report=False).findings
     assert findings.needs_review.count(why) == 1
     assert findings.summary == () and why in findings.summary_withheld
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR")
+    assert "(not reported: see Needs review)" in render_html(result.findings, result.figures)
 
 
 def _page_classes(html: str) -> list[set[str]]:

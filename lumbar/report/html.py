@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from lumbar.figures import Evidence, Figures, png_bytes
-from lumbar.findings import Findings
+from lumbar.findings import LORDOSIS_MISREAD, Findings
 from lumbar.grades import called_below_even_odds, is_abnormal
 from lumbar.image import PICTURE_FORMATS
 from lumbar.io.write import atomic_path, write_text
@@ -123,6 +123,7 @@ def render_html(f: Findings, figures: Figures) -> str:
         overlay=base64.b64encode(png_bytes(figures.overview)).decode(),
         colours={name: STRUCTURE_COLOURS[s] for s, name in STRUCTURE_NAMES.items()},
         grade_names=list(next((d.grades for d in f.discs if d.grades), {})),
+        lordosis_misread=any(reason.startswith(LORDOSIS_MISREAD) for reason in f.needs_review),
         is_abnormal=is_abnormal,
         grading_reliability=grading_reliability(f),
         high_specificity=high_specificity_note(f),

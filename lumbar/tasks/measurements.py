@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, stats
 
-from lumbar.findings import DiscMeasurements, VertebraMeasurements
+from lumbar.findings import LORDOSIS_MISREAD, DiscMeasurements, VertebraMeasurements
 from lumbar.labels import LUMBAR_DISCS, SPINE_ORDER
 
 MEASURE_AT = 0.7  # fraction of the half-depth from the centre: 15% in from each edge
@@ -377,7 +377,7 @@ def lordosis_misread(lordosis_deg: float) -> str | None:
     if not abs(lordosis_deg) > MAX_LORDOSIS_DEG:
         return None
     return (
-        f"lumbar lordosis read as {lordosis_deg:.1f}° (L1 to S1 upper endplates), beyond ±{MAX_LORDOSIS_DEG:.0f}°: "
+        f"{LORDOSIS_MISREAD} {lordosis_deg:.1f}° (L1 to S1 upper endplates), beyond ±{MAX_LORDOSIS_DEG:.0f}°: "
         "taken as an endplate misread and not reported; check L1 and S1 on the images"
     )
 
