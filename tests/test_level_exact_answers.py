@@ -400,6 +400,18 @@ def test_bone_behind_and_below_the_lowest_disc_is_l5s_only_if_joined_to_bone_abo
     assert list(out) == [-1, 1, 1, 1, 1]
 
 
+def test_behind_below_and_reaching_up_at_their_exact_bounds():
+    """The lowest disc at row 100 (centre column 50, back edge 20 mm behind it): behind means more than 23 mm
+    behind the centre, so column 73 is not behind (its region 0 stays); on the plane (row 100) is below it, and a
+    piece whose highest point lies on the plane does not reach above it (-1); a piece reaching half a millimetre
+    above does (1). Bone already left unnamed (-1) stays unnamed, even joined to bone above."""
+    points = np.array([[105.0, 73.0], [100.0, 80.0], [99.5, 80.0], [105.0, 80.0], [105.0, 80.0], [90.0, 80.0]])
+    region = np.array([0, 1, 1, 1, -1, 1], np.int16)
+    pieces = np.array([1, 2, 4, 4, 5, 5])
+    out = _posterior_below_lowest_disc(points, region, pieces, _level_disc(100), ONE_MM)
+    assert list(out) == [0, -1, 1, 1, -1, 1]
+
+
 # --- an image that ends below the lowest disc
 
 NO_SACRUM = (
@@ -1106,3 +1118,10 @@ def test_a_second_body_counts_up_to_3_mm_behind_the_discs_back_edges():
     arch_far = mid.copy()
     arch_far[75:96, 80] = VERTEBRA_IDS["L5"]
     assert _two_bodies_flags(arch_far, chain(range(60, 101)), ONE_MM) == []
+    # exactly 35% of the typical body is a body: 14 mm² beside 40
+    exact = np.zeros((120, 120), np.int32)
+    exact[75:95, 48:50] = VERTEBRA_IDS["L5"]
+    exact[75:89, 73] = VERTEBRA_IDS["L5"]
+    assert _two_bodies_flags(exact, chain(), ONE_MM) == [flag]
+    exact[88, 73] = 0  # 13 mm²
+    assert _two_bodies_flags(exact, chain(), ONE_MM) == []
