@@ -230,6 +230,7 @@ def test_a_gap_above_the_highest_nameable_disc_names_no_vertebra():
         ([30, 60, 30, 60, 30], [0, 1, 0, 1, 0]),  # two misses, each judged against its own neighbours
         ([16, 30, 60, 30, 30], [0, 0, 0, 0, 0]),  # discs 16 mm apart (under 0.55 of the median 30): no count at all
         ([17, 30, 60, 30, 30], [0, 0, 1, 0, 0]),  # 17 mm: the chain is regular enough
+        ([22, 40, 80, 40, 40], [0, 0, 1, 0, 0]),  # 22 mm is exactly 0.55 of the median 40: not closer, counted
         ([30, 60], [0, 1]),  # three discs are enough
         ([60], [0]),  # two are not
     ],
