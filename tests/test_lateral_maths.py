@@ -144,6 +144,14 @@ def test_angles_wrap_and_impossible_ones_are_not_measured():
     swapped = quad((0, 0), 40, 30, 0.0)[[1, 0, 2, 3]]  # anterior and posterior superior corners exchanged
     align = lateral.alignment(["L1", "S1"], np.stack([swapped, quad((0, 160), 40, 30, 40.0)]))
     assert align.lordosis_deg is not None and np.isnan(align.lordosis_deg)
+    assert align.review == (  # said, as on MRI: L1's endplate reads 180°, S1's 40°
+        "lumbar lordosis read as -140.0° (L1 to S1 upper endplates), beyond ±90°: taken as an endplate misread and "
+        "not reported; check L1 and S1 on the images",
+    )
+    assert (
+        lateral.alignment(["L1", "S1"], np.stack([quad((0, 0), 40, 30, 0.0), quad((0, 160), 40, 30, 40.0)])).review
+        == ()
+    )
 
 
 def test_the_axis_may_be_given_pointing_down_and_several_bodies_are_measured_at_once():

@@ -298,7 +298,7 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
         discs=tuple(discs),
         vertebrae=vertebrae,
         lordosis_deg=align.lordosis_deg,
-        needs_review=seg.review,
+        needs_review=[*seg.review, *align.review],
         summary=(),
         summary_withheld="; ".join(seg.gate),
         not_validated=not_validated,

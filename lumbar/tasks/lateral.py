@@ -79,10 +79,15 @@ def inferior_tilt_deg(corners: np.ndarray) -> np.ndarray:
     return _tilt_deg(c[:, AI], c[:, PI])
 
 
+def _wrapped_deg(lower_tilt: float, upper_tilt: float) -> float:
+    """``lower_tilt - upper_tilt`` wrapped into (-180, 180]."""
+    return float((lower_tilt - upper_tilt + 180.0) % 360.0 - 180.0)
+
+
 def angle_between_deg(lower_tilt: float, upper_tilt: float) -> float:
     """``lower_tilt - upper_tilt`` wrapped into (-180, 180]; NaN beyond ``MAX_ANGLE_DEG`` either way."""
-    difference = (lower_tilt - upper_tilt + 180.0) % 360.0 - 180.0
-    return float(difference) if abs(difference) <= MAX_ANGLE_DEG else float("nan")
+    difference = _wrapped_deg(lower_tilt, upper_tilt)
+    return difference if abs(difference) <= MAX_ANGLE_DEG else float("nan")
 
 
 def heights(corners: np.ndarray) -> np.ndarray:
@@ -123,20 +128,25 @@ class SagittalAlignment:
 
     lordosis_deg: float | None
     disc_angles_deg: dict[str, float]
+    review: tuple[str, ...] = ()  # why the lordosis is not given: a reading no spine has (corners misplaced)
 
 
 def alignment(names: list[str], corners: np.ndarray) -> SagittalAlignment:
     """Lordosis (where L1 and S1 are both found) and each disc's angle between bodies named one level apart."""
     from lumbar.labels import SPINE_ORDER
+    from lumbar.tasks.measurements import lordosis_misread
 
     c = np.asarray(corners, np.float64).reshape(-1, 4, 2)
     at = {name: k for k, name in enumerate(names)}
-    lordosis = None
+    lordosis, review = None, ()
     if "L1" in at and "S1" in at:
-        lordosis = angle_between_deg(superior_tilt_deg(c[at["S1"]])[0], superior_tilt_deg(c[at["L1"]])[0])
+        lordosis = _wrapped_deg(superior_tilt_deg(c[at["S1"]])[0], superior_tilt_deg(c[at["L1"]])[0])
+        misread = lordosis_misread(lordosis)
+        if misread:
+            lordosis, review = float("nan"), (misread,)
     angles = {}
     for name, k in at.items():
         below = SPINE_ORDER[SPINE_ORDER.index(name) + 1] if name != SPINE_ORDER[-1] else None
         if below in at:
             angles[name] = angle_between_deg(superior_tilt_deg(c[at[below]])[0], inferior_tilt_deg(c[k])[0])
-    return SagittalAlignment(lordosis, angles)
+    return SagittalAlignment(lordosis, angles, review)
