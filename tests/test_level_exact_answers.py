@@ -387,6 +387,8 @@ def test_behind_the_canal_a_disc_plane_lies_a_fraction_of_the_disc_spacing_lower
     assert list(one) == [0, 0, 0, 0, 1, 1]  # one disc: no spacing, so no drop
     no_canal = _regions(points, discs, ONE_MM, np.empty((0, 2)), ARCH_DROP_FRACTION)
     assert list(no_canal) == [1, 1, 1, 1, 2, 2]  # no canal: no arch start, no drop
+    on_plane = np.array([[100.0, 60.0], [112.0, 80.0]])  # on the middle plane, and on it where it lies 12 mm lower
+    assert list(_regions(on_plane, discs, ONE_MM, canal, ARCH_DROP_FRACTION)) == [1, 1]  # a plane's points lie below it
 
 
 def test_bone_behind_and_below_the_lowest_disc_is_l5s_only_if_joined_to_bone_above_it():
@@ -1126,3 +1128,19 @@ def test_a_second_body_counts_up_to_3_mm_behind_the_discs_back_edges():
     assert _two_bodies_flags(exact, chain(), ONE_MM) == [flag]
     exact[88, 73] = 0  # 13 mm²
     assert _two_bodies_flags(exact, chain(), ONE_MM) == []
+
+
+def test_the_thecal_sac_keeps_every_piece_at_least_a_quarter_of_the_largest():
+    """Three pieces of canal, 40, 9 and 10 pixels (top to bottom): the largest, and the last at exactly a quarter of
+    it, are the sac; the 9-pixel blob between them is not. One piece alone is the sac as it is."""
+    from lumbar.tasks.levels import _thecal_sac
+
+    canal = np.zeros((40, 10), bool)
+    canal[0:20, 2:4] = True  # 40
+    canal[25:34, 2] = True  # 9
+    canal[36:40, 2:4] = True  # 8 ...
+    canal[35, 2:4] = True  # ... and 2 more: 10
+    kept = _thecal_sac(canal)
+    assert kept[0:20, 2:4].all() and kept[35:40, 2:4].all() and not kept[25:34].any()
+    assert int(kept.sum()) == 50
+    assert np.array_equal(_thecal_sac(canal[0:20]), canal[0:20])
