@@ -220,6 +220,8 @@ def test_canal_extent_needs_canal_behind_the_disc_within_the_band():
     assert np.isnan(extent_across_mm(canal, (1.0, 1.0), Frame(np.array([50.0, 70.0]), up)))
     assert extent_across_mm(canal, (1.0, 1.0), Frame(np.array([83.0, 40.0]), up), half_band_mm=5.0) == 15.0
     assert np.isnan(extent_across_mm(canal, (1.0, 1.0), Frame(np.array([83.0, 40.0]), up)))
+    # one row in the band (half a millimetre): columns 50-64 once each, the canal's last column counts: 15 mm
+    assert extent_across_mm(canal, (1.0, 1.0), Frame(np.array([50.0, 40.0]), up), half_band_mm=0.4) == 15.0
 
 
 def _parallelogram(sign: int = 1) -> np.ndarray:
@@ -526,6 +528,11 @@ def test_slip_on_one_slice_and_when_it_cannot_be_read():
     ell = image.copy()
     ell[20:35, 40:60] = 0  # L3 loses a quarter-size corner block: solidity 1 - 300/1080 < 0.85
     assert np.isnan(slip_on_slice(ell, 3, 4, 34, CANAL, (1.0, 1.0))).all()
+    holed = image.copy()
+    holed[30:39, 40:58] = 0  # a hole of 162 px inside L3: solidity 918/1080, exactly 0.85: still solid enough
+    assert slip_on_slice(holed, 3, 4, 34, CANAL, (1.0, 1.0)) == pytest.approx((6.0, 36.0))
+    holed[30, 39] = 0  # one pixel more: under 0.85
+    assert np.isnan(slip_on_slice(holed, 3, 4, 34, CANAL, (1.0, 1.0))).all()
     shallow = image.copy()
     shallow[60:90, 56:66] = 0  # L4 26 mm deep against L3's 36: 0.72
     assert np.isnan(slip_on_slice(shallow, 3, 4, 34, CANAL, (1.0, 1.0))).all()
