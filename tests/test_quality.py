@@ -117,6 +117,9 @@ def test_a_disc_name_ends_just_in_front_of_its_disc():
     instances[60:88, 30:60] = VERTEBRA_IDS["L4"]
     names = {int(v): instance_name(int(v)) for v in np.unique(instances) if v}
     assert disc_fronts(instances, {**names, disc_label("L2"): "L2/L3"}) == {"L4/L5": 30.0}
+    fleck = instances.copy()
+    fleck[93:95, 5:7] = disc_label("L4")  # a fleck with the disc's label far in front: the disc's front stays
+    assert disc_fronts(fleck, names) == {"L4/L5": 30.0}
     picture = overlay(np.zeros((200, 200)), np.zeros((200, 200), np.int32), instances, names, (1.0, 1.0), 0.0, 400)
     name_pixels = np.argwhere((picture == NAME_COLOURS[Structure.DISC]).all(-1))
     assert len(name_pixels) and name_pixels[:, 1].min() > 60 - NAME_GAP_PX - 45

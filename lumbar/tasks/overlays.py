@@ -75,11 +75,17 @@ def overlay(
 
 
 def disc_fronts(instances: np.ndarray, names: dict[int, str]) -> dict[str, float]:
-    """Each disc's most anterior column (anterior is to the left on a sagittal display), where its name ends."""
+    """Each disc's most anterior column (anterior is to the left on a sagittal display), where its name ends: of its
+    largest piece, so that a fleck the network gave the disc's label in front of it does not pull the name away."""
+    from scipy import ndimage
+
     fronts = {}
     for label, name in names.items():
-        if structure_of(name) == Structure.DISC and (instances == label).any():
-            fronts[name] = float(np.flatnonzero((instances == label).any(0))[0])
+        if structure_of(name) != Structure.DISC or not (instances == label).any():
+            continue
+        pieces, _ = ndimage.label(instances == label)
+        largest = pieces == np.argmax(np.bincount(pieces.ravel())[1:]) + 1
+        fronts[name] = float(np.flatnonzero(largest.any(0))[0])
     return fronts
 
 
