@@ -580,6 +580,7 @@ def test_more_discs_than_names_leave_the_highest_unnamed():
     assert result.flags[0] == "19 discs found, more than can be named from the sacrum; the highest are left unnamed"
     assert [lv.name for lv in result.vertebrae] == list(CAUDAL_TO_CRANIAL)
     assert len(result.discs) == 17 and result.discs[-1].name == "T1/T2"
+    assert not any(f.startswith("bone goes on") for f in result.flags)  # said once, by the count, not again
     assert all(isinstance(lv.voxels, int) and lv.voxels > 0 for lv in result.levels)
     top = result.vertebrae[-1]
     rows = np.nonzero(result.instances[0] == top.label)[0]
@@ -1144,3 +1145,41 @@ def test_the_thecal_sac_keeps_every_piece_at_least_a_quarter_of_the_largest():
     assert kept[0:20, 2:4].all() and kept[35:40, 2:4].all() and not kept[25:34].any()
     assert int(kept.sum()) == 50
     assert np.array_equal(_thecal_sac(canal[0:20]), canal[0:20])
+
+
+def test_a_small_lowest_disc_and_bone_above_the_top_vertebra_are_both_said():
+    """Nine bodies 28 mm apart; the lowest disc outlined over half its depth (a sacral remnant, not counted) and the
+    two highest discs missed (bone joins the bodies there): the review gives both reasons, neither replaces the
+    other."""
+    from lumbar.tasks.levels import label_levels
+
+    classes = _column(9)
+    bottom = classes.shape[1] - 10
+    classes[0, bottom - 28 : bottom - 20, 50:70] = 0
+    for k in (6, 7):
+        classes[0, bottom - k * 28 - 28 : bottom - k * 28 - 20, 30:70] = Structure.VERTEBRA
+    flags = label_levels(classes, (4.0, 1.0, 1.0)).flags
+    assert len(flags) == 2
+    assert flags[0].startswith("small lowest disc, not counted")
+    assert flags[1].startswith("bone goes on 52 mm above L1, at least 1 more vertebra, whose discs were not found")
+
+
+def test_a_piece_of_bone_four_fifths_on_one_side_of_a_plane_takes_that_sides_name_whole():
+    """A strip of bone in front of the column, ten rows tall across the plane of the disc above L4 (its centre row
+    is a half row above the strip's ninth): eight rows above the plane, two below: exactly 80% on one side, so the
+    whole strip is L3's. Nine above and one below: L3's too; six and four: cut at the plane."""
+    from lumbar.tasks.levels import label_levels
+
+    classes = _column(7)
+    bottom = classes.shape[1] - 10 - 2 * 28  # L4 sits in rows bottom-20 .. bottom-1; its upper disc 8 rows above
+    plane = bottom - 24.5  # the disc L3/L4's centre row
+    for above, below in ((8, 2), (9, 1), (6, 4)):
+        strip = classes.copy()
+        top = int(plane + 0.5) - above
+        strip[0, top : top + above + below, 24] = Structure.VERTEBRA
+        instances = label_levels(strip, (4.0, 1.0, 1.0)).instances[0]
+        names = {int(v) for v in instances[top : top + above + below, 24]}
+        if above >= 8:
+            assert names == {VERTEBRA_IDS["L3"]}
+        else:
+            assert names == {VERTEBRA_IDS["L3"], VERTEBRA_IDS["L4"]}
