@@ -33,6 +33,7 @@ from common import SHARED_DATA, save
 from validation import MAX_FPR, scored_finding, ship, why_not
 
 from lumbar.datasets.grading import read_gradings
+from lumbar.findings import LORDOSIS_MISREAD
 from lumbar.io import read_image
 from lumbar.io.spider import patient_id, read_overview_spacing, series_name
 from lumbar.pipelines.mr_sagittal import measure, segment
@@ -78,7 +79,7 @@ def measure_all() -> tuple[list[dict], list[dict], list[dict]]:
                 "sequence": sequence,
                 "gate": gate,
                 "lordosis_deg": nan_if_none(measured.lordosis_deg),
-                "lordosis_bound": any("lordosis" in reason for reason in measured.review),
+                "lordosis_bound": any(reason.startswith(LORDOSIS_MISREAD) for reason in measured.review),
             }
         )
         for level, disc in measured.discs.items():

@@ -481,25 +481,25 @@ def test_modic_graded_from_one_series_says_that_its_type_needs_t1_and_t2(tmp_pat
     assert "Modic types are defined on T1 and T2 together" in html and "--same-patient" in html
 
 
-def test_a_measurement_taken_as_a_misread_withholds_the_summary(tmp_path, inputs, monkeypatch):
-    """A reading the measurements take as a misread (a lordosis beyond 90°) says so once in the review list and
-    withholds the Summary, as the quality gate's reasons do."""
+def test_a_measurement_taken_as_a_misread_withholds_the_summary(inputs, monkeypatch):
+    """A reading the measurements take as a misread (a lordosis beyond 90°) says so once in the review list,
+    withholds the Summary as the quality gate's reasons do, and Key measurements points to it."""
     from dataclasses import replace
 
     from lumbar.pipelines import mr_sagittal
+    from lumbar.report.html import render_html
+    from lumbar.tasks.measurements import lordosis_misread
 
-    why = "lumbar lordosis read as 101.5° (L1 to S1 upper endplates), beyond ±90°: taken as an endplate misread"
+    why = lordosis_misread(101.5)
     measure = mr_sagittal.measure
     monkeypatch.setattr(
         mr_sagittal, "measure", lambda seg, **kw: replace(measure(seg, **kw), lordosis_deg=None, review=(why,))
     )
-    findings = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR", report=False).findings
+    result = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR")
+    findings = result.findings
     assert findings.needs_review.count(why) == 1
     assert findings.summary == () and why in findings.summary_withheld
-    from lumbar.report.html import render_html
-
-    result = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR")
-    assert "(not reported: see Needs review)" in render_html(result.findings, result.figures)
+    assert "(not reported: see Needs review)" in render_html(findings, result.figures)
 
 
 def _page_classes(html: str) -> list[set[str]]:

@@ -307,9 +307,8 @@ def slip_mm(
     mid-plane, along ``lower_frame.across`` (that mid-plane, see :func:`disc_plane_frame`): positive =
     anterolisthesis (the upper vertebra slipped forward), negative = retrolisthesis. Each wall is the line along the
     half of its body next to the disc (less its rounded corner, ``WALL_CORNER``), carried to the mid-plane, as a
-    radiologist extends the walls to the corners. Read at the walls
-    themselves, a column leaning against the disc's mid-plane (a wedged L5, an oblique cut) read as a slip of
-    several mm: the walls' median over a third of each body lies that far from the disc.
+    radiologist extends the walls to the corners. Read as a median over the third of each body next to the disc
+    instead, a column leaning against the mid-plane (a wedged L5, an oblique cut) read as a slip of several mm.
     """
     su, tu = local(points_mm(upper_body, spacing_mm), lower_frame)
     sl, tl = local(points_mm(lower_body, spacing_mm), lower_frame)
