@@ -12,6 +12,7 @@ for script in (
     "vertebra_pieces.py",
     "lumbosacral.py",
     "measurements.py",
+    "canal.py",
     "grading.py",
     "grade_validation.py",
     "grading_baselines.py",

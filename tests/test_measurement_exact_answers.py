@@ -99,6 +99,32 @@ def test_the_floor_of_a_meyerding_grade_is_3_mm_or_without_mm_10_percent():
     assert measure_spine(image, levels, (1.0, 1.0), in_mm=False).discs["L3/L4"].meyerding_grade == 1
 
 
+def test_specks_of_canal_neither_cut_a_body_nor_narrow_the_canal():
+    """Two specks of canal, 2 x 2 px (4 mm²): one at L4's anterior upper corner (rows 66-67, columns 30-31), whose
+    rows would otherwise cut L4 in front of it and leave its lower 22 rows as the body (no slip readable at L3/L4);
+    one between the L4/L5 disc and the canal (columns 66-67), from which the diameter would read 2 mm. Left out, the
+    spine measures as without them."""
+    image, levels = _spine()
+    image[66:68, 30:32] = CANAL
+    image[94:96, 66:68] = CANAL
+    m = measure_spine(image, levels, (1.0, 1.0))
+    v = m.vertebrae["L4"]
+    # the 4 px the corner speck takes from L4 tilt its fitted frame, and the discs' beside it, by a hair
+    assert (v.height_anterior_mm, v.height_middle_mm, v.height_posterior_mm) == pytest.approx((30, 30, 30), abs=0.05)
+    assert m.discs["L3/L4"].slip_mm == pytest.approx(0.0, abs=0.05)
+    assert m.discs["L4/L5"].canal_ap_mm == pytest.approx(10.0, abs=0.05)
+    assert m.discs["L3/L4"].canal_ap_mm == pytest.approx(15.0, abs=0.05)
+
+
+def test_a_canal_outline_ending_at_a_disc_gives_that_disc_no_diameter():
+    """The canal cut off at row 97, 2.5 rows below the L4/L5 disc's centre (row 94.5): its tip is not read there,
+    so L3/L4's 15 mm, read where the canal goes on, is the narrowest."""
+    image, levels = _spine()
+    image[97:, 70:85] = 0
+    m = measure_spine(image, levels, (1.0, 1.0))
+    assert m.discs["L4/L5"].canal_ap_mm is None
+    assert m.narrowest_canal_level == "L3/L4" and m.narrowest_canal_ap_mm == pytest.approx(15.0)
+
 def test_canal_area_in_each_discs_plane():
     """The canal volume: three 2 mm slices of the canal mask. In the L3/L4 disc's plane (centre row 54.5) a 2 mm
     slab holds rows 54 and 55: 2 rows x 15 columns x 3 slices = 90 voxels of 2 mm³, over 2 mm: 90 mm² (6 mm wide by
@@ -222,6 +248,63 @@ def test_canal_extent_needs_canal_behind_the_disc_within_the_band():
     assert np.isnan(extent_across_mm(canal, (1.0, 1.0), Frame(np.array([83.0, 40.0]), up)))
     # one row in the band (half a millimetre): columns 50-64 once each, the canal's last column counts: 15 mm
     assert extent_across_mm(canal, (1.0, 1.0), Frame(np.array([50.0, 40.0]), up), half_band_mm=0.4) == 15.0
+
+
+def test_canal_without_specks_keeps_pieces_of_five_square_millimetres():
+    """At 0.5 mm pixels a piece of 20 pixels is 5 mm² (kept), one of 19 is 4.75 mm² (dropped); pieces touching
+    at a corner are one piece (8-connected). The canal itself is untouched."""
+    from lumbar.tasks.measurements import canal_without_specks
+
+    canal = np.zeros((60, 60), bool)
+    canal[5:55, 40:50] = True
+    canal[10:14, 10:15] = True  # 20 pixels
+    canal[30:34, 10:15] = True
+    canal[33, 14] = False  # 19 pixels
+    canal[20:23, 20:23] = True  # 9 pixels ...
+    canal[23:26, 23:27] = True  # ... and 12 touching it at a corner: 21
+    kept = canal_without_specks(canal, (0.5, 0.5))
+    assert kept[5:55, 40:50].all()
+    assert kept[10:14, 10:15].all() and kept[20:26, 20:27].sum() == 21
+    assert not kept[30:34, 10:15].any()
+    assert kept.sum() == 500 + 20 + 21
+    assert not canal_without_specks(np.zeros((5, 5), bool), (1.0, 1.0)).any()
+
+
+def test_canal_diameter_is_read_only_where_the_canal_goes_on_past_the_disc():
+    """Canal columns 50-64 on rows 20-79, disc centre at row 50, column 40: 15 mm. Ending 5 mm below the disc's
+    plane (rows 20-55) it is still read; ending 4 mm below (rows 20-54), or 4 mm above (rows 46-79), it is a tip:
+    NaN. Canal further back (columns 75-79, beyond 5 mm behind the tube) does not count as going on; within 5 mm
+    (columns 68-70) it does, and so does canal bending forward (columns 46-52, 4-10 mm behind the disc's centre), but
+    not canal in front of the disc's centre (columns 20-24). Reaching exactly 5 mm above (rows 45-79) is enough. A
+    canal broken at the disc itself (rows 20-47 and 53-79, with a 2-row piece across the
+    plane) is read: that is what stenosis looks like."""
+    from lumbar.tasks.measurements import CANAL_REACH_MM, Frame, canal_ap_mm
+
+    assert CANAL_REACH_MM == 5.0
+    up, spacing = np.array([-1.0, 0.0]), (1.0, 1.0)
+    at_disc = Frame(np.array([50.0, 40.0]), up)
+
+    def canal(rows: slice, cols: slice = slice(50, 65)) -> np.ndarray:
+        mask = np.zeros((100, 90), bool)
+        mask[rows, cols] = True
+        return mask
+
+    assert canal_ap_mm(canal(slice(20, 80)), spacing, at_disc) == pytest.approx(15.0)
+    assert canal_ap_mm(canal(slice(20, 56)), spacing, at_disc) == pytest.approx(15.0)
+    assert np.isnan(canal_ap_mm(canal(slice(20, 55)), spacing, at_disc))
+    assert np.isnan(canal_ap_mm(canal(slice(46, 80)), spacing, at_disc))
+    far_back = canal(slice(20, 55)) | canal(slice(56, 80), slice(75, 80))
+    assert np.isnan(canal_ap_mm(far_back, spacing, at_disc))
+    near = canal(slice(20, 55)) | canal(slice(56, 80), slice(68, 71))
+    assert canal_ap_mm(near, spacing, at_disc) == pytest.approx(15.0)
+    bent_forward = canal(slice(20, 55)) | canal(slice(55, 80), slice(46, 53))  # still the tube: 4-10 mm behind
+    assert canal_ap_mm(bent_forward, spacing, at_disc) == pytest.approx(15.0)
+    in_front = canal(slice(20, 55)) | canal(slice(40, 80), slice(20, 25))  # in front of the disc's centre
+    assert np.isnan(canal_ap_mm(in_front, spacing, at_disc))
+    assert canal_ap_mm(canal(slice(45, 80)), spacing, at_disc) == pytest.approx(15.0)  # exactly 5 mm above
+    pinched = canal(slice(20, 48)) | canal(slice(53, 80)) | canal(slice(49, 51), slice(52, 56))
+    assert canal_ap_mm(pinched, spacing, at_disc) == pytest.approx(4.0)
+    assert np.isnan(canal_ap_mm(np.zeros((100, 90), bool), spacing, at_disc))
 
 
 def _parallelogram(sign: int = 1) -> np.ndarray:

@@ -42,6 +42,7 @@ SOURCES = {
     "lumbosacral_model": "lumbar/models/weights/lumbosacral.json",
     "orientation": "bench/claims/orientation.json",
     "lumbosacral_without_t1": "bench/claims/lumbosacral_ls6_t1.json",
+    "canal": "bench/claims/canal.json",
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
     "radiograph_levels_model": "lumbar/models/weights/radiograph_levels.json",
@@ -1147,7 +1148,7 @@ def _findings_rate_claims() -> list[Claim]:
         ),
         Claim(
             "findings: slips on the expert's own outlines",
-            _in_passage("on the expert's own outlines", "grades without a slip)"),
+            _in_passage("on the expert's own outlines", "grades without a slip;"),
             lambda m: (
                 "the same reading gives {} mm at L4/L5, {} mm at L3/L4 and {} mm at L2/L3 ({}, {} and {} discs".format(
                     *(
@@ -2635,6 +2636,154 @@ def vertebra_pieces_claims() -> list[Claim]:
     ]
 
 
+def _minus(text: str) -> str:
+    """A figure as the README's tables write it, with a minus sign rather than a hyphen."""
+    return text.replace("-", "−")
+
+
+CANAL_GROUPS = {"test": "test", "validation": "val", "trained on": "train"}
+CANAL_TABLE = "patients"
+WITHOUT_CANAL_RULES = "without the speck and reach rules"
+
+
+def canal_claims() -> list[Claim]:
+    """The canal's diameter against the expert's outline and between sequences (`python bench/canal.py`)."""
+
+    def group(c: dict, label: str, variant: str = "this version") -> dict:
+        return c[variant]["against_expert"][CANAL_GROUPS[label]]
+
+    def row(label: str) -> list[Claim]:
+        g = lambda c: group(c, label)  # noqa: E731
+        ap = lambda c: g(c)["ap_mm"]  # noqa: E731
+        return [
+            Claim(
+                f"canal: {label} patients",
+                _in_cell(CANAL_TABLE, label, "patients"),
+                lambda c: f"{label} ({ap(c)['patients']})",
+                ("canal",),
+            ),
+            Claim(
+                f"canal: {label} discs",
+                _in_cell(CANAL_TABLE, label, "discs"),
+                lambda c: f"{g(c)['discs']} ({ap(c)['discs']})",
+                ("canal",),
+            ),
+            Claim(
+                f"canal: {label} mean difference",
+                _in_cell(CANAL_TABLE, label, "AP: ours"),
+                lambda c: _minus(
+                    f"{ap(c)['mean_difference']:+.2f} [{ap(c)['mean_difference_ci95'][0]:.2f}, "
+                    f"{ap(c)['mean_difference_ci95'][1]:.2f}]"
+                ),
+                ("canal",),
+            ),
+            Claim(
+                f"canal: {label} mean absolute difference",
+                _in_cell(CANAL_TABLE, label, "mean absolute"),
+                lambda c: metric(ap(c), "mean_absolute_difference", 2),
+                ("canal",),
+            ),
+            Claim(
+                f"canal: {label} limits of agreement",
+                _in_cell(CANAL_TABLE, label, "95% limits"),
+                lambda c: _minus("{:.1f} to {:.1f}".format(*ap(c)["limits_of_agreement"])),
+                ("canal",),
+            ),
+            Claim(
+                f"canal: {label} area",
+                _in_cell(CANAL_TABLE, label, "area"),
+                lambda c: (
+                    f"{g(c)['area_mm2']['mean_absolute_difference']:.1f} mm² ({g(c)['area_mm2']['expert_median']:.0f})"
+                ),
+                ("canal",),
+            ),
+            Claim(
+                f"canal: {label} kappa",
+                _in_cell(CANAL_TABLE, label, "grades"),
+                lambda c: with_ci(g(c)["grade_kappa_linear"], g(c)["grade_kappa_ci95"], 2),
+                ("canal",),
+            ),
+        ]
+
+    over_all = _in_passage("Over all 29 patients", "reads normal or mild")
+    without = _in_passage("Without the two rules, on the same", "at 28 discs")
+    between = _in_passage("**Between sequences**", "(12 without the rules)")
+    at_l5s1 = _in_passage("On T1 the canal at L5/S1 is not", "T2 SPACE 3.3%)")
+    every = lambda c: c["this version"]["against_expert"]["all"]  # noqa: E731
+    pair = lambda c, variant="this version": c[variant]["between_sequences"]["pairs"]["t1 vs t2"]  # noqa: E731
+    seq = lambda c, s, variant="this version": c[variant]["between_sequences"]["sequences"][s]  # noqa: E731
+    return [
+        *(claim for label in CANAL_GROUPS for claim in row(label)),
+        Claim(
+            "canal: patients over all",
+            over_all,
+            lambda c: f"Over all {every(c)['ap_mm']['patients']} patients",
+            ("canal",),
+        ),
+        Claim(
+            "canal: severe over all",
+            over_all,
+            lambda c: (
+                f"at {every(c)['severe']} discs (the expert's outlines: {every(c)['expert_severe']}), "
+                f"{every(c)['severe_where_expert_normal_or_mild']} of them"
+            ),
+            ("canal",),
+        ),
+        Claim(
+            "canal: without the rules",
+            without,
+            lambda c: "mean absolute difference {} mm".format(
+                metric(group(c, "test", WITHOUT_CANAL_RULES)["ap_mm"], "mean_absolute_difference", 2)
+            ),
+            ("canal",),
+        ),
+        Claim(
+            "canal: expert severe without the rules",
+            without,
+            lambda c: f"at {c[WITHOUT_CANAL_RULES]['against_expert']['all']['expert_severe']} discs",
+            ("canal",),
+        ),
+        Claim(
+            "canal: what the reach rule costs",
+            _in_passage("What the reach rule costs", "without it"),
+            lambda c: (
+                f"{every(c)['expert_measured']} of the expert's {every(c)['discs']} discs are measured, "
+                f"{c[WITHOUT_CANAL_RULES]['against_expert']['all']['expert_measured']} without it"
+            ),
+            ("canal",),
+        ),
+        Claim(
+            "canal: between sequences",
+            between,
+            lambda c: (
+                f"{pair(c)['discs']} discs, mean absolute difference "
+                f"{metric(pair(c), 'mean_absolute_difference', 2)} mm, {pct(pair(c)['apart_3mm_or_more'], 1)} of them"
+            ),
+            ("canal",),
+        ),
+        Claim(
+            "canal: severe against normal between sequences",
+            between,
+            lambda c: (
+                f'and {pair(c)["severe_against_normal_or_mild"]} read "severe" on one sequence and normal or '
+                f"mild on the other ({pair(c, WITHOUT_CANAL_RULES)['severe_against_normal_or_mild']} without the rules)"
+            ),
+            ("canal",),
+        ),
+        Claim(
+            "canal: not measured at L5/S1",
+            at_l5s1,
+            lambda c: (
+                f"at {pct(seq(c, 't1')['not_measurable_at_l5s1'], 1)} of discs "
+                f"({pct(seq(c, 't1', WITHOUT_CANAL_RULES)['not_measurable_at_l5s1'], 1)} without the reach rule; "
+                f"T2 {pct(seq(c, 't2')['not_measurable_at_l5s1'], 1)}, "
+                f"T2 SPACE {pct(seq(c, 't2_SPACE')['not_measurable_at_l5s1'], 1)})"
+            ),
+            ("canal",),
+        ),
+    ]
+
+
 CLAIMS = [
     *fusion_claims(),
     *back_pain_claims(),
@@ -2666,6 +2815,7 @@ CLAIMS = [
     *thick_slice_claims(),
     *thick_slice_real_claims(),
     *vertebra_pieces_claims(),
+    *canal_claims(),
 ]
 
 

@@ -59,6 +59,14 @@ MAX_LORDOSIS_DEG = 90.0
 EDGE_OUT_MM = 3.0
 EDGE_IN_MM = 4.0
 EDGE_STEP_MM = 0.25
+# A piece of canal smaller than this on a slice is a speck, not the canal: one in front of the canal (the SPIDER
+# expert's outlines hold such specks) made the canal's diameter at a disc read 1 mm where the canal is 12 mm wide.
+MIN_CANAL_PIECE_MM2 = 5.0
+# The canal is one tube past every lumbar disc: its diameter at a disc is read only where the outline goes on at
+# least this far above and below the disc's mid-plane. An outline that ends at the disc (the dural sac's tapering
+# tip at L5/S1 on T1, a canal broken off) reads its tip, not the canal. What it costs on the expert's own outlines:
+# `python bench/canal.py`.
+CANAL_REACH_MM = 5.0
 
 
 @dataclass(frozen=True)
@@ -188,6 +196,29 @@ def depth_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame) ->
     s, t = local(pts, frame)
     sel = np.abs(s - np.median(s)) <= max(spacing_mm) * 0.75
     return float(t[sel].max() - t[sel].min() + _pixel_along(frame.across, spacing_mm)) if sel.any() else float("nan")
+
+
+def canal_without_specks(canal: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
+    """The canal mask of a slice without its pieces under ``MIN_CANAL_PIECE_MM2`` (see there)."""
+    labelled, n = ndimage.label(canal, structure=np.ones((3, 3)))
+    if n == 0:
+        return canal.astype(bool)
+    area = np.bincount(labelled.ravel())[1:] * float(np.prod(spacing_mm))
+    return np.isin(labelled, np.flatnonzero(area >= MIN_CANAL_PIECE_MM2) + 1)
+
+
+def canal_ap_mm(canal: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, half_band_mm: float = 1.5) -> float:
+    """The canal's anteroposterior diameter in a disc's mid-plane (:func:`extent_across_mm`), NaN where the canal's
+    outline does not go on ``CANAL_REACH_MM`` past the disc on both sides, within 5 mm in front of and behind
+    the diameter read (the tube itself, not canal further back)."""
+    ap = extent_across_mm(canal, spacing_mm, frame, half_band_mm)
+    if np.isnan(ap):
+        return ap
+    s, t = local(points_mm(canal, spacing_mm), frame)
+    front = t[(np.abs(s) <= half_band_mm) & (t >= 0)].min()
+    tube = (t >= front - 5.0) & (t <= front + ap + 5.0)
+    goes_on = (tube & (s >= CANAL_REACH_MM)).any() and (tube & (s <= -CANAL_REACH_MM)).any()
+    return ap if goes_on else float("nan")
 
 
 def extent_across_mm(
@@ -496,7 +527,7 @@ def slip_on_slice(
     """(slip mm, the lower body's depth along the disc's mid-plane, mm) of the vertebra labelled ``upper`` on the
     one labelled ``lower`` on one slice, NaN where the two bodies and the disc between them are not all there and
     consistent (see :func:`_bodies_fit_disc`)."""
-    canal = instances == canal_label
+    canal = canal_without_specks(instances == canal_label, spacing_mm)
     bodies = [vertebral_body(instances == label, canal) for label in (upper, lower)]
     disc_mask = instances == disc
     if any(b.sum() < 3 for b in bodies) or disc_mask.sum() < 3 or any(_touches_edge(b) for b in bodies):
@@ -595,7 +626,7 @@ def measure_spine(
     """
     slab = instances[None] if slab is None else slab
     vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
-    canal = instances == canal_label
+    canal = canal_without_specks(instances == canal_label, spacing_mm)
     bodies = {lv.name: vertebral_body(instances == lv.label, canal) for lv in vertebrae}
     disc_axes: dict[str, list[np.ndarray]] = {}
     for lv in levels:
@@ -685,7 +716,7 @@ def measure_spine(
             "height_index": _ratio(float(np.mean(h)), float(np.nanmean(adjacent)))
             if adjacent and not np.isnan(adjacent).all()
             else float("nan"),
-            "canal_ap_mm": extent_across_mm(canal, spacing_mm, frame),
+            "canal_ap_mm": canal_ap_mm(canal, spacing_mm, frame),
             "canal_area_mm2": area,
             "slip_mm": slip,
             "slip_percent": slip_pct,

@@ -29,6 +29,7 @@ CITATION = (
     "AP diameter: relative < 12 mm, absolute < 10 mm (Verbiest 1954); dural sac area: < 100 mm² "
     "(Hamanishi 1994), < 75 mm² (Schönström 1985); severe cuts (7 mm, 50 mm²) are lumbar's own."
 )
+NOT_MEASURABLE = "canal not measurable at this level: none outlined in the disc's plane, or its outline ends there"
 ABOVE_LUMBAR = "above L1/L2: the lumbar canal's thresholds do not apply where the cord runs (measured, not graded)"
 
 
@@ -49,7 +50,7 @@ def grade_central_stenosis(ap_mm: float | None, area_mm2: float | None = None) -
     by_ap = _grade(ap_mm, AP_THRESHOLDS_MM) if ap_mm is not None else None
     by_area = _grade(area_mm2, AREA_THRESHOLDS_MM2) if area_mm2 is not None else None
     if by_ap is None and by_area is None:
-        return StenosisGrade("unknown", "canal not measurable at this level")
+        return StenosisGrade("unknown", NOT_MEASURABLE)
     if by_area is None or (by_ap is not None and by_ap >= by_area):
         return StenosisGrade(GRADES[by_ap], f"AP diameter {ap_mm:.1f} mm")
     return StenosisGrade(GRADES[by_area], f"dural sac area {area_mm2:.0f} mm²")
