@@ -30,6 +30,7 @@ for script in (
     "ct.py",
     "external_segmentation.py",
     "orientation.py",
+    "mirrored.py",
     "body_size.py",
     "lateral_slips.py",
 ):

@@ -200,6 +200,12 @@ class SpineImage:
         flipped = np.ascontiguousarray(np.flip(self.array, axis=2))
         return replace(self, array=flipped, stored_head_down=not self.stored_head_down)
 
+    def mirrored_front_to_back(self) -> SpineImage:
+        """The same picture with anterior and posterior swapped (a horizontal flip of every sagittal slice): how a
+        picture stored mirrored would look the right way round. Only asked of, never analysed: outputs are not
+        turned back."""
+        return replace(self, array=np.ascontiguousarray(np.flip(self.array, axis=1)))
+
     def in_stored_rows(self, display: np.ndarray) -> np.ndarray:
         """Display-oriented arrays ``(..., rows, cols)`` of this image in the rows its file stores them (turned over
         for a picture stored head down; unchanged otherwise). The turn is its own inverse: the same call brings

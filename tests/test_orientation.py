@@ -137,3 +137,67 @@ def test_a_turned_pictures_levels_json_places_each_level_on_its_written_label(tm
             assert abs(label_rows.mean() - rows[lv["name"]]) < 5  # pixels
             assert lv["axis"][0] > 0  # toward the head: down the file's rows
     assert rows["L5/S1"] < rows["L1/L2"]  # stored head down: L5/S1 near the top of the file
+
+
+@pytest.mark.parametrize(
+    ("as_stored", "upside_down", "mirrored", "flagged"),
+    [
+        (0.93, 0.90, 0.9395, False),  # 0.0095 more confident mirrored: under MIRROR_MARGIN
+        (0.93, 0.90, 0.9405, True),
+        (0.90, 0.93, 0.9395, False),  # analysed turned upright: compared with the upright confidence
+        (0.90, 0.93, 0.9405, True),
+        (0.93, 0.90, None, False),  # not asked
+    ],
+)
+def test_a_picture_is_flagged_mirrored_where_the_network_is_clearly_more_confident_mirrored(
+    as_stored, upside_down, mirrored, flagged
+):
+    from lumbar.tasks.orientation import MIRROR_MARGIN
+
+    assert MIRROR_MARGIN == 0.01
+    check = OrientationCheck(as_stored, upside_down, mirrored=mirrored)
+    assert check.looks_mirrored is flagged
+    reason = check.mirror_reason()
+    assert (reason is not None) is flagged
+    if flagged:
+        assert f"{max(as_stored, upside_down):.3f} as analysed, {mirrored:.3f} mirrored" in reason
+
+
+def test_mirroring_front_to_back_flips_the_columns_and_twice_is_the_identity():
+    picture = make_phantom(shape=(1, 96, 80), seed=2).image
+    mirrored = picture.mirrored_front_to_back()
+    np.testing.assert_array_equal(mirrored.sagittal_slices()[0], picture.sagittal_slices()[0][:, ::-1])
+    np.testing.assert_array_equal(mirrored.mirrored_front_to_back().array, picture.array)
+    assert not mirrored.stored_head_down
+
+
+def test_a_mirrored_spider_picture_withholds_its_summary_and_the_right_one_does_not():
+    """SPIDER 100_t2 as stored (head down, anterior on the left) is not flagged; mirrored front to back it is, and
+    the reason withholds its Summary."""
+    path = shared("spider", "midsag", "100_t2.png")
+    stored = read_image(path, spacing_mm=0.5625, modality="MR")
+    right = segment(stored)
+    assert not any("mirrored" in reason for reason in right.review)
+    wrong = segment(stored.mirrored_front_to_back())
+    reasons = [reason for reason in wrong.gate if reason.startswith("picture may be stored mirrored")]
+    assert len(reasons) == 1 and reasons[0] in wrong.review
+
+
+def test_a_mirrored_picture_is_asked_both_ways_up(monkeypatch):
+    """A mirrored picture's way up is read unreliably, so its mirror is asked both ways up and the better counts."""
+    import lumbar.tasks.orientation as orientation
+
+    class Confidence:
+        def __init__(self, value: float):
+            self.value = value
+
+        def mean_confidence(self) -> float:
+            return self.value
+
+    picture = make_phantom(shape=(1, 96, 80), seed=2).image
+    for upside_down_better in (False, True):
+        best = {True: 0.95, False: 0.90} if upside_down_better else {True: 0.90, False: 0.95}
+        monkeypatch.setattr(
+            orientation, "segment_semantic", lambda image, _m, b=best: Confidence(b[image.stored_head_down])
+        )
+        assert orientation.mirrored_confidence(picture) == 0.95

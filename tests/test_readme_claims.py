@@ -43,6 +43,7 @@ SOURCES = {
     "orientation": "bench/claims/orientation.json",
     "lumbosacral_without_t1": "bench/claims/lumbosacral_ls6_t1.json",
     "canal": "bench/claims/canal.json",
+    "mirrored": "bench/claims/mirrored.json",
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
     "radiograph_levels_model": "lumbar/models/weights/radiograph_levels.json",
@@ -2784,6 +2785,73 @@ def canal_claims() -> list[Claim]:
     ]
 
 
+MIRRORED_ROWS = {
+    "SPIDER mid-sagittal T1": "SPIDER t1",
+    "SPIDER mid-sagittal T2 (same)": "SPIDER t2",
+    "SPIDER mid-sagittal T2 SPACE": "SPIDER t2_SPACE",
+    "second-centre T2 slices": "second centre T2",
+}
+MIRRORED_TABLE = "pictures judged | right way round: flagged"
+
+
+def mirrored_claims() -> list[Claim]:
+    """Pictures stored mirrored front to back (`python bench/mirrored.py`)."""
+    first = MIRRORED_TABLE.split(" | ")[0]
+
+    def row(label: str, key: str) -> list[Claim]:
+        right = lambda m: m["sets"][key]["right way round"]  # noqa: E731
+        wrong = lambda m: m["sets"][key]["mirrored"]  # noqa: E731
+        return [
+            Claim(
+                f"mirrored: {key} right flagged",
+                _in_cell(first, label, "right way round: flagged"),
+                lambda m: f"{right(m)['flagged']} of {right(m)['pictures']}",
+                ("mirrored",),
+            ),
+            Claim(
+                f"mirrored: {key} closest call",
+                _in_cell(first, label, "closest call"),
+                lambda m: _minus(f"{right(m)['margin_min_p5_p50'][0]:+.3f}"),
+                ("mirrored",),
+            ),
+            Claim(
+                f"mirrored: {key} mirrored flagged",
+                _in_cell(first, label, "mirrored: flagged"),
+                lambda m: (
+                    f"{wrong(m)['flagged']} of {wrong(m)['pictures']} ({pct(wrong(m)['flagged_share'])} "
+                    "[{:.0f}, {:.0f}])".format(*(100 * v for v in wrong(m)["flagged_share_ci95"]))
+                ),
+                ("mirrored",),
+            ),
+            Claim(
+                f"mirrored: {key} median margin",
+                _in_cell(first, label, "median margin"),
+                lambda m: _minus(f"{wrong(m)['margin_min_p5_p50'][2]:+.3f}"),
+                ("mirrored",),
+            ),
+        ]
+
+    return [
+        *(claim for label, key in MIRRORED_ROWS.items() for claim in row(label, key)),
+        Claim(
+            "mirrored: margin",
+            _in_passage("**Pictures stored mirrored**", "(`MIRROR_MARGIN`)"),
+            lambda m: f"at least {m['mirror_margin']} more confident",
+            ("mirrored",),
+        ),
+        Claim(
+            "mirrored: second centre unflagged",
+            _in_passage("less sure either way:", "slices go"),
+            lambda m: "{} of its {} mirrored".format(
+                m["sets"]["second centre T2"]["mirrored"]["pictures"]
+                - m["sets"]["second centre T2"]["mirrored"]["flagged"],
+                m["sets"]["second centre T2"]["mirrored"]["pictures"],
+            ),
+            ("mirrored",),
+        ),
+    ]
+
+
 CLAIMS = [
     *fusion_claims(),
     *back_pain_claims(),
@@ -2816,6 +2884,7 @@ CLAIMS = [
     *thick_slice_real_claims(),
     *vertebra_pieces_claims(),
     *canal_claims(),
+    *mirrored_claims(),
 ]
 
 

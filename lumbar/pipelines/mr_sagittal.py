@@ -100,6 +100,9 @@ def segment(
     unclear_way_up = orientation is not None and not orientation.confident
     if way_up and unclear_way_up:
         withheld.append(way_up)
+    mirrored = orientation.mirror_reason() if orientation is not None else None
+    if mirrored:
+        withheld.append(mirrored)
     if confidence is None:
         withheld.append("nothing of a spine was segmented")
     elif confidence < LOW_CONFIDENCE:

@@ -9,6 +9,11 @@ network is more confident of. When the two are closer than :data:`MIN_MARGIN`, t
 disc L5/S1, with the sacrum below it?) is asked of both ways up: where exactly one of them passes, the picture is
 read that way, and a review reason says the way up rests on that check; where both or neither pass, it is left as
 stored and flagged as unclear.
+
+Mirrored front to back is another way a picture goes wrong (the network learnt anterior on the left). The picture as
+analysed is also segmented mirrored, both ways up: where the network is clearly more confident mirrored, the Summary
+is withheld with a reason saying so. Such a picture is not analysed mirrored back (its outputs would need turning back
+in the file's columns): the reader is asked to mirror it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ from lumbar.tasks.segmentation import segment as segment_semantic
 # upright side wins by at least 0.0069 (bench/orientation.py, abs_margin_min_p5_p50); closer than this, the picture's
 # way up is not decided.
 MIN_MARGIN = 0.003
+# A picture stored mirrored (anterior on the right, the network learnt anterior on the left) is flagged where the
+# network is this much more confident on it mirrored back (either way up) than on it as analysed. On SPIDER's
+# mid-sagittal pictures the network's confidence on the picture the right way round beats its best mirrored one by
+# more than this on nearly every picture, as stored and as mirrored (bench/mirrored.py).
+MIRROR_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class OrientationCheck:
     upside_down: float
     lumbosacral: tuple[float, float] | None = None
     lumbosacral_threshold: float = 0.5
+    mirrored: float | None = None  # the network's best confidence on the picture mirrored front to back
 
     @property
     def margin(self) -> float:
@@ -67,6 +78,23 @@ class OrientationCheck:
         if self.by_lowest_disc:
             return self.lumbosacral[1] >= self.lumbosacral_threshold  # type: ignore[index]
         return self.confident and self.upside_down > self.as_stored
+
+    @property
+    def looks_mirrored(self) -> bool:
+        """The network is clearly more confident on the picture mirrored front to back than as analysed."""
+        analysed = self.upside_down if self.head_down else self.as_stored
+        return self.mirrored is not None and self.mirrored - analysed >= MIRROR_MARGIN
+
+    def mirror_reason(self) -> str | None:
+        """Why the Summary is withheld where the picture looks stored mirrored, or None."""
+        if not self.looks_mirrored:
+            return None
+        analysed = self.upside_down if self.head_down else self.as_stored
+        return (
+            f"picture may be stored mirrored, anterior on the right (segmentation confidence {analysed:.3f} as "
+            f"analysed, {self.mirrored:.3f} mirrored front to back): analysed with anterior taken to be on the left, "
+            "so slips, canal diameters and level names may be wrong; mirror it and analyse it again"
+        )
 
     def review_reason(self) -> str | None:
         """What a reader should know about the picture's way up, or None when it was stored head up."""
@@ -102,7 +130,8 @@ def upright_picture(
     lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None = None,
     threshold: float = 0.5,
 ) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
-    """``image`` turned head up where it was clearly stored head down, its segmentation, and the evidence.
+    """``image`` turned head up where it was clearly stored head down, its segmentation, and the evidence (with the
+    network's confidence on it mirrored front to back, see :data:`MIRROR_MARGIN`).
     ``lowest_disc``: the lumbosacral check's probability that the lowest disc of a picture so segmented is L5/S1, and
     ``threshold`` its operating point, asked both ways up when the network's confidence does not decide."""
     as_stored = segment_semantic(image, model)
@@ -112,4 +141,13 @@ def upright_picture(
     if not check.confident and lowest_disc is not None:
         both = (lowest_disc(image, as_stored), lowest_disc(turned, upside_down))
         check = replace(check, lumbosacral=both, lumbosacral_threshold=threshold)
-    return (turned, upside_down, check) if check.head_down else (image, as_stored, check)
+    chosen, semantic = (turned, upside_down) if check.head_down else (image, as_stored)
+    check = replace(check, mirrored=mirrored_confidence(chosen, model))
+    return chosen, semantic, check
+
+
+def mirrored_confidence(image: SpineImage, model: OnnxModel | None = None) -> float:
+    """The network's best mean confidence on ``image`` mirrored front to back, either way up (a mirrored picture's
+    way up is read unreliably, so both are asked)."""
+    mirrored = image.mirrored_front_to_back()
+    return max(segment_semantic(m, model).mean_confidence() or 0.0 for m in (mirrored, mirrored.turned_upside_down()))
