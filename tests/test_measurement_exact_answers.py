@@ -125,6 +125,7 @@ def test_a_canal_outline_ending_at_a_disc_gives_that_disc_no_diameter():
     assert m.discs["L4/L5"].canal_ap_mm is None
     assert m.narrowest_canal_level == "L3/L4" and m.narrowest_canal_ap_mm == pytest.approx(15.0)
 
+
 def test_canal_area_in_each_discs_plane():
     """The canal volume: three 2 mm slices of the canal mask. In the L3/L4 disc's plane (centre row 54.5) a 2 mm
     slab holds rows 54 and 55: 2 rows x 15 columns x 3 slices = 90 voxels of 2 mm³, over 2 mm: 90 mm² (6 mm wide by
