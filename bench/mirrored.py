@@ -1,16 +1,16 @@
-"""Pictures stored mirrored front to back: how often `lumbar analyze` flags them, and how often it flags a right one.
+"""Pictures stored mirrored front to back: how often `lumbar analyze` mirrors them back, and a right one by mistake.
 
 A PNG or JPEG carries no orientation. The segmentation network learnt sagittal slices with anterior on the left; a
-picture stored mirrored is segmented as it lies, and is flagged (its Summary withheld) where the network is
-``MIRROR_MARGIN`` more confident on it mirrored back (``lumbar/tasks/orientation.py``). Each picture is judged as the
-pipeline judges it (turned upright where stored head down), as stored and mirrored:
+picture is mirrored back where the network is ``MIRROR_MARGIN`` more confident on it mirrored, either way up
+(``lumbar/tasks/orientation.py``). Each picture is judged as the pipeline judges it (way up, then mirror), as stored
+and mirrored by hand:
 
-* SPIDER's mid-sagittal pictures: the 30 T2 SPACE ones and every third T1 and T2 one (anterior on the left, as the
-  data README states for the series they come from);
+* SPIDER's 360 mid-sagittal pictures (anterior on the left, as the data README states for its series);
 * the 20 second-centre T2 slices (``mri_small_t2``): a centre the network never saw.
 
-A right picture flagged is a false alarm; a mirrored picture not flagged is missed. The confidence margins (as
-analysed minus the best mirrored) are summarised too. Prints a table, writes ``bench/results/mirrored.json``.
+A right picture mirrored back is a false alarm; a mirrored picture left as it lies is missed. For the mirrored ones,
+whether the discs are then named as on the right picture. The confidence margins (the picture as it lay, less its
+best mirrored) are summarised too. Prints a table, writes ``bench/results/mirrored.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from common import SHARED_DATA, save, spider_midsag_pictures
 from lumbar.io import read_image
 from lumbar.metrics import bootstrap_ci
 from lumbar.pipelines.mr_sagittal import lowest_disc_check
+from lumbar.tasks.levels import label_levels
 from lumbar.tasks.orientation import MIRROR_MARGIN, upright_picture
 
 SECOND_CENTRE = SHARED_DATA / "mri_small_t2"
@@ -33,11 +34,7 @@ SECOND_CENTRE = SHARED_DATA / "mri_small_t2"
 
 def pictures() -> list[tuple[str, str, object]]:
     """(name, set, picture) for the pictures judged."""
-    out = []
-    for path, image in spider_midsag_pictures():
-        sequence = path.stem.split("_", 1)[1]
-        if sequence == "t2_SPACE" or (sequence in ("t1", "t2") and int(path.stem.split("_")[0]) % 3 == 0):
-            out.append((path.stem, f"SPIDER {sequence}", image))
+    out = [(path.stem, f"SPIDER {path.stem.split('_', 1)[1]}", image) for path, image in spider_midsag_pictures()]
     if (SECOND_CENTRE / "images").is_dir():
         for path in sorted((SECOND_CENTRE / "images").iterdir()):
             out.append((path.stem, "second centre T2", read_image(path)))
@@ -45,20 +42,25 @@ def pictures() -> list[tuple[str, str, object]]:
 
 
 def judged(name: str, group: str, image) -> list[dict]:
-    """The picture as stored and mirrored front to back: flagged or not, and the margin behind the call."""
+    """The picture as stored and mirrored front to back: mirrored back or not, the margin behind the call, and the
+    discs named."""
     rows = []
     for mirrored, picture in ((False, image), (True, image.mirrored_front_to_back())):
-        _, _, check = upright_picture(picture, None, *lowest_disc_check())
-        analysed = check.upside_down if check.head_down else check.as_stored
+        analysed, semantic, check = upright_picture(picture, None, *lowest_disc_check())
+        confidence = check.upside_down if check.head_down else check.as_stored
+        as_it_lay, mirror = (check.mirrored, confidence) if check.mirrored_back else (confidence, check.mirrored)
+        discs = label_levels(semantic.classes, analysed.display_spacing_mm()).discs
         rows.append(
             {
                 "name": name,
                 "set": group,
                 "stored_mirrored": mirrored,
-                "flagged": check.looks_mirrored,
-                "margin": float(analysed - check.mirrored),  # > 0: more confident as analysed
+                "mirrored_back": check.mirrored_back,
+                "margin": float(as_it_lay - mirror),  # > 0: more confident on the picture as it lay
+                "discs": [lv.name for lv in discs],
             }
         )
+    rows[1]["named_as_right"] = rows[1]["discs"] == rows[0]["discs"]
     return rows
 
 
@@ -67,7 +69,7 @@ def summarise(rows: list[dict]) -> dict:
     for group in [*sorted({r["set"] for r in rows}), "all"]:
         for mirrored in (False, True):
             sel = [r for r in rows if group in ("all", r["set"]) and r["stored_mirrored"] == mirrored]
-            flagged = np.array([r["flagged"] for r in sel], float)
+            flagged = np.array([r["mirrored_back"] for r in sel], float)
             patients = np.array([r["name"].split("_")[0] for r in sel])
             share, low, high = bootstrap_ci(flagged, patients)
             margins = np.array([r["margin"] for r in sel])
@@ -78,6 +80,8 @@ def summarise(rows: list[dict]) -> dict:
                 "flagged_share_ci95": [low, high],
                 "margin_min_p5_p50": [float(margins.min()), *map(float, np.percentile(margins, [5, 50]))],
             }
+            if mirrored:
+                out[group]["mirrored"]["named_as_right"] = sum(r["named_as_right"] for r in sel)
     return out
 
 
@@ -93,8 +97,15 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Pictures flagged as stored mirrored (margin {MIRROR_MARGIN})")
-    for column in ("set", "stored", "pictures", "flagged [95% CI]", "margin min / p5 / median"):
+    table = Table(title=f"Pictures mirrored back (margin {MIRROR_MARGIN})")
+    for column in (
+        "set",
+        "stored",
+        "pictures",
+        "mirrored back [95% CI]",
+        "named as the right one",
+        "margin min / p5 / median",
+    ):
         table.add_column(column)
     for group, by_way in results["sets"].items():
         for way, r in by_way.items():
@@ -104,6 +115,7 @@ def main() -> None:
                 str(r["pictures"]),
                 f"{r['flagged']} ({100 * r['flagged_share']:.0f}% [{100 * r['flagged_share_ci95'][0]:.0f}, "
                 f"{100 * r['flagged_share_ci95'][1]:.0f}])",
+                str(r.get("named_as_right", "")),
                 " / ".join(f"{m:+.3f}" for m in r["margin_min_p5_p50"]),
             )
     Console().print(table)

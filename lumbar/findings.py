@@ -192,6 +192,12 @@ class InputDescription(_Frozen):
         "(the segmentation network is more confident on it upright; the label maps written are in the file's own "
         "rows); absent otherwise.",
     )
+    stored_mirrored: bool | None = Field(
+        None,
+        description="True when a picture (PNG/JPEG) was stored mirrored front to back (anterior on the right) and was "
+        "mirrored back before analysis (the segmentation network, which learnt anterior on the left, is clearly more "
+        "confident on it mirrored back; the label maps written are in the file's own columns); absent otherwise.",
+    )
 
 
 class CobbAngle(_Frozen):

@@ -119,6 +119,7 @@ class SpineImage:
     other_series: tuple[str, ...] = ()  # series of the same folder that were not read
     source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
     stored_head_down: bool = False  # a picture stored upside down, turned upright here (outputs are turned back)
+    stored_mirrored: bool = False  # a picture stored mirrored front to back, mirrored back here (outputs too)
     view: str | None = None  # radiographs: "frontal" or "lateral" (DICOM ViewPosition, --view, or the networks)
     view_guessed: bool = False  # the view was decided by the networks, not stated
 
@@ -201,16 +202,19 @@ class SpineImage:
         return replace(self, array=flipped, stored_head_down=not self.stored_head_down)
 
     def mirrored_front_to_back(self) -> SpineImage:
-        """The same picture with anterior and posterior swapped (a horizontal flip of every sagittal slice): how a
-        picture stored mirrored would look the right way round. Only asked of, never analysed: outputs are not
-        turned back."""
-        return replace(self, array=np.ascontiguousarray(np.flip(self.array, axis=1)))
+        """The same picture with anterior and posterior swapped (a horizontal flip of every sagittal slice),
+        remembering it so that label maps written for the file can be mirrored back to its columns."""
+        mirrored = np.ascontiguousarray(np.flip(self.array, axis=1))
+        return replace(self, array=mirrored, stored_mirrored=not self.stored_mirrored)
 
-    def in_stored_rows(self, display: np.ndarray) -> np.ndarray:
-        """Display-oriented arrays ``(..., rows, cols)`` of this image in the rows its file stores them (turned over
-        for a picture stored head down; unchanged otherwise). The turn is its own inverse: the same call brings
-        arrays in the file's rows (a reference mask) to the analysed image's."""
-        return np.flip(display, axis=-2) if self.stored_head_down else display
+    def in_stored_frame(self, display: np.ndarray) -> np.ndarray:
+        """Display-oriented arrays ``(..., rows, cols)`` of this image in the rows and columns its file stores them
+        (turned over for a picture stored head down, mirrored for one stored mirrored; unchanged otherwise). Each
+        turn is its own inverse: the same call brings arrays in the file's frame (a reference mask) to the analysed
+        image's."""
+        if self.stored_head_down:
+            display = np.flip(display, axis=-2)
+        return np.flip(display, axis=-1) if self.stored_mirrored else display
 
     def with_array(self, array: np.ndarray) -> SpineImage:
         """Same geometry and provenance, other voxels (a label map, a normalised copy)."""
@@ -253,6 +257,8 @@ class SpineImage:
             described["other_series"] = list(self.other_series)
         if self.stored_head_down:  # said only once analysis turned it: reading alone does not judge a picture
             described["stored_head_down"] = True
+        if self.stored_mirrored:
+            described["stored_mirrored"] = True
         return described
 
     def series_label(self) -> str:

@@ -81,7 +81,7 @@ def write_segmentation(seg: Segmentation, out_dir: str | Path, stem: str) -> tup
     outputs: dict[str, str] = {}
     notes: list[str] = []
     if image.is_picture:
-        semantic_rows, instance_rows = image.in_stored_rows(semantic_spider[0]), image.in_stored_rows(instances[0])
+        semantic_rows, instance_rows = image.in_stored_frame(semantic_spider[0]), image.in_stored_frame(instances[0])
         outputs["semantic"] = str(write_png(semantic_rows, out_dir / f"{stem}.png"))
         outputs["instances"] = str(write_png(instance_rows.astype(np.uint8), out_dir / "instances" / f"{stem}.png"))
         return outputs, notes

@@ -59,8 +59,8 @@ def test_turning_a_picture_over_flips_its_rows_and_twice_is_the_identity():
     np.testing.assert_array_equal(turned.sagittal_slices()[0], picture.sagittal_slices()[0][::-1])
     assert turned.stored_head_down and not turned.turned_upside_down().stored_head_down
     np.testing.assert_array_equal(turned.turned_upside_down().array, picture.array)
-    np.testing.assert_array_equal(turned.in_stored_rows(turned.sagittal_slices()), picture.sagittal_slices())
-    np.testing.assert_array_equal(picture.in_stored_rows(picture.sagittal_slices()), picture.sagittal_slices())
+    np.testing.assert_array_equal(turned.in_stored_frame(turned.sagittal_slices()), picture.sagittal_slices())
+    np.testing.assert_array_equal(picture.in_stored_frame(picture.sagittal_slices()), picture.sagittal_slices())
 
 
 def _phantom_picture(tmp_path):
@@ -149,7 +149,7 @@ def test_a_turned_pictures_levels_json_places_each_level_on_its_written_label(tm
         (0.93, 0.90, None, False),  # not asked
     ],
 )
-def test_a_picture_is_flagged_mirrored_where_the_network_is_clearly_more_confident_mirrored(
+def test_a_picture_looks_mirrored_where_the_network_is_clearly_more_confident_mirrored(
     as_stored, upside_down, mirrored, flagged
 ):
     from lumbar.tasks.orientation import MIRROR_MARGIN
@@ -157,10 +157,14 @@ def test_a_picture_is_flagged_mirrored_where_the_network_is_clearly_more_confide
     assert MIRROR_MARGIN == 0.01
     check = OrientationCheck(as_stored, upside_down, mirrored=mirrored)
     assert check.looks_mirrored is flagged
+    assert check.mirror_reason() is None  # said only of a picture analysed mirrored back
+
+
+def test_a_picture_mirrored_back_says_so_with_both_confidences():
+    check = OrientationCheck(0.90, 0.94, mirrored=0.91, mirrored_back=True)
     reason = check.mirror_reason()
-    assert (reason is not None) is flagged
-    if flagged:
-        assert f"{max(as_stored, upside_down):.3f} as analysed, {mirrored:.3f} mirrored" in reason
+    assert "analysed mirrored back (segmentation confidence 0.940 mirrored back, 0.910 as stored)" in reason
+    assert not check.looks_mirrored
 
 
 def test_mirroring_front_to_back_flips_the_columns_and_twice_is_the_identity():
@@ -168,19 +172,46 @@ def test_mirroring_front_to_back_flips_the_columns_and_twice_is_the_identity():
     mirrored = picture.mirrored_front_to_back()
     np.testing.assert_array_equal(mirrored.sagittal_slices()[0], picture.sagittal_slices()[0][:, ::-1])
     np.testing.assert_array_equal(mirrored.mirrored_front_to_back().array, picture.array)
+    assert mirrored.stored_mirrored and not mirrored.mirrored_front_to_back().stored_mirrored
     assert not mirrored.stored_head_down
+    both = mirrored.turned_upside_down()
+    np.testing.assert_array_equal(both.in_stored_frame(both.sagittal_slices()), picture.sagittal_slices())
+    assert both.describe()["stored_mirrored"] is True and "stored_mirrored" not in picture.describe()
 
 
-def test_a_mirrored_spider_picture_withholds_its_summary_and_the_right_one_does_not():
-    """SPIDER 100_t2 as stored (head down, anterior on the left) is not flagged; mirrored front to back it is, and
-    the reason withholds its Summary."""
+def test_a_mirrored_spider_picture_is_analysed_mirrored_back_as_the_right_one_is(tmp_path):
+    """SPIDER 100_t2 as stored (head down, anterior on the left) is not mirrored; stored mirrored front to back, it is
+    mirrored back and reads as the right one does: the same discs, the same measurements, a noted reason that does not
+    withhold the Summary, and label maps and level positions written in the mirrored file's columns."""
+    import json
+
+    from lumbar.outputs import save_segmentation
+    from lumbar.pipelines.mr_sagittal import measure
+
     path = shared("spider", "midsag", "100_t2.png")
-    stored = read_image(path, spacing_mm=0.5625, modality="MR")
-    right = segment(stored)
-    assert not any("mirrored" in reason for reason in right.review)
-    wrong = segment(stored.mirrored_front_to_back())
-    reasons = [reason for reason in wrong.gate if reason.startswith("picture may be stored mirrored")]
-    assert len(reasons) == 1 and reasons[0] in wrong.review
+    stored = read_image(path, spacing_mm=0.478, modality="MR")
+    right = save_segmentation(segment(stored), tmp_path / "right", "p")
+    assert not right.image.stored_mirrored and not any("mirrored" in reason for reason in right.review)
+    wrong = save_segmentation(segment(stored.mirrored_front_to_back()), tmp_path / "wrong", "p")
+    assert not wrong.image.stored_mirrored  # mirrored twice: analysed as the file lies, anterior on the left
+    np.testing.assert_array_equal(wrong.image.array, right.image.array)
+    assert [lv.name for lv in wrong.levels.discs] == [lv.name for lv in right.levels.discs]
+    assert measure(wrong).discs == measure(right).discs
+    reasons = [reason for reason in wrong.review if reason.startswith("picture stored mirrored front to back")]
+    assert len(reasons) == 1 and reasons[0] not in wrong.gate
+
+    mirrored_file = picture_as_slice(
+        stored.sagittal_slices()[0][:, ::-1].copy(), stored.sagittal_spacing_mm(), path, "PNG"
+    )
+    seg = save_segmentation(segment(mirrored_file), tmp_path / "file", "p")
+    assert seg.image.stored_mirrored
+    written = np.asarray(Image.open(seg.outputs["instances"]))
+    np.testing.assert_array_equal(written, np.asarray(Image.open(right.outputs["instances"]))[:, ::-1])
+    levels = json.loads((tmp_path / "file" / "levels" / "p.json").read_text())["levels"]
+    for lv in levels:
+        if lv["kind"] == "disc":
+            label_cols = np.nonzero(written == lv["label"])[1]
+            assert abs(label_cols.mean() - lv["centroid_mm"][1] / 0.478) < 5  # pixels
 
 
 def test_a_mirrored_picture_is_asked_both_ways_up(monkeypatch):

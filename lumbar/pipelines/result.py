@@ -53,11 +53,17 @@ class Segmentation:
     def summary(self, outputs: dict[str, str] | None = None) -> dict:
         """The levels JSON that ``lumbar segment`` writes."""
         levels = [asdict(lv) for lv in self.levels.levels]
-        if self.image.stored_head_down:  # the label maps are written in the file's rows: so are the positions
+        # the label maps are written in the file's rows and columns: so are the positions
+        if self.image.stored_head_down:
             rows_mm = (self.semantic.classes.shape[1] - 1) * self.image.sagittal_spacing_mm()[0]
             for lv in levels:
                 lv["centroid_mm"] = (rows_mm - lv["centroid_mm"][0], lv["centroid_mm"][1])
                 lv["axis"] = (-lv["axis"][0], lv["axis"][1])
+        if self.image.stored_mirrored:
+            cols_mm = (self.semantic.classes.shape[2] - 1) * self.image.sagittal_spacing_mm()[1]
+            for lv in levels:
+                lv["centroid_mm"] = (lv["centroid_mm"][0], cols_mm - lv["centroid_mm"][1])
+                lv["axis"] = (lv["axis"][0], -lv["axis"][1])
         return {
             "input": self.image.describe(),
             "model": self.semantic.model_version,

@@ -11,9 +11,9 @@ read that way, and a review reason says the way up rests on that check; where bo
 stored and flagged as unclear.
 
 Mirrored front to back is another way a picture goes wrong (the network learnt anterior on the left). The picture as
-analysed is also segmented mirrored, both ways up: where the network is clearly more confident mirrored, the Summary
-is withheld with a reason saying so. Such a picture is not analysed mirrored back (its outputs would need turning back
-in the file's columns): the reader is asked to mirror it.
+analysed is also segmented mirrored, both ways up: where the network is clearly more confident mirrored
+(:data:`MIRROR_MARGIN`), the picture is mirrored back and its way up decided again; a review reason says so, and its
+label maps and level positions are written in the file's own columns.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from lumbar.tasks.segmentation import segment as segment_semantic
 # upright side wins by at least 0.0069 (bench/orientation.py, abs_margin_min_p5_p50); closer than this, the picture's
 # way up is not decided.
 MIN_MARGIN = 0.003
-# A picture stored mirrored (anterior on the right, the network learnt anterior on the left) is flagged where the
-# network is this much more confident on it mirrored back (either way up) than on it as analysed. On SPIDER's
+# A picture stored mirrored (anterior on the right, the network learnt anterior on the left) is mirrored back where
+# the network is this much more confident on it so (either way up) than on it as analysed. On SPIDER's
 # mid-sagittal pictures the network's confidence on the picture the right way round beats its best mirrored one by
 # more than this on nearly every picture, as stored and as mirrored (bench/mirrored.py).
 MIRROR_MARGIN = 0.01
@@ -47,7 +47,8 @@ class OrientationCheck:
     upside_down: float
     lumbosacral: tuple[float, float] | None = None
     lumbosacral_threshold: float = 0.5
-    mirrored: float | None = None  # the network's best confidence on the picture mirrored front to back
+    mirrored: float | None = None  # the network's best confidence on the analysed picture mirrored front to back
+    mirrored_back: bool = False  # the picture was stored mirrored and is analysed mirrored back
 
     @property
     def margin(self) -> float:
@@ -86,14 +87,14 @@ class OrientationCheck:
         return self.mirrored is not None and self.mirrored - analysed >= MIRROR_MARGIN
 
     def mirror_reason(self) -> str | None:
-        """Why the Summary is withheld where the picture looks stored mirrored, or None."""
-        if not self.looks_mirrored:
+        """What a reader should know where the picture was stored mirrored and analysed mirrored back, or None."""
+        if not self.mirrored_back:
             return None
         analysed = self.upside_down if self.head_down else self.as_stored
         return (
-            f"picture may be stored mirrored, anterior on the right (segmentation confidence {analysed:.3f} as "
-            f"analysed, {self.mirrored:.3f} mirrored front to back): analysed with anterior taken to be on the left, "
-            "so slips, canal diameters and level names may be wrong; mirror it and analyse it again"
+            f"picture stored mirrored front to back, anterior on the right: analysed mirrored back (segmentation "
+            f"confidence {analysed:.3f} mirrored back, {self.mirrored:.3f} as stored); label maps and level positions "
+            "are written in the file's own columns"
         )
 
     def review_reason(self) -> str | None:
@@ -129,9 +130,10 @@ def upright_picture(
     model: OnnxModel | None = None,
     lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None = None,
     threshold: float = 0.5,
+    mirror_check: bool = True,
 ) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
-    """``image`` turned head up where it was clearly stored head down, its segmentation, and the evidence (with the
-    network's confidence on it mirrored front to back, see :data:`MIRROR_MARGIN`).
+    """``image`` turned head up where it was clearly stored head down, and mirrored back where it was clearly stored
+    mirrored front to back (``mirror_check``, see :data:`MIRROR_MARGIN`), its segmentation, and the evidence.
     ``lowest_disc``: the lumbosacral check's probability that the lowest disc of a picture so segmented is L5/S1, and
     ``threshold`` its operating point, asked both ways up when the network's confidence does not decide."""
     as_stored = segment_semantic(image, model)
@@ -142,8 +144,16 @@ def upright_picture(
         both = (lowest_disc(image, as_stored), lowest_disc(turned, upside_down))
         check = replace(check, lumbosacral=both, lumbosacral_threshold=threshold)
     chosen, semantic = (turned, upside_down) if check.head_down else (image, as_stored)
+    if not mirror_check:
+        return chosen, semantic, check
     check = replace(check, mirrored=mirrored_confidence(chosen, model))
-    return chosen, semantic, check
+    if not check.looks_mirrored:
+        return chosen, semantic, check
+    back, back_semantic, back_check = upright_picture(
+        image.mirrored_front_to_back(), model, lowest_disc, threshold, mirror_check=False
+    )
+    stored = max(check.as_stored, check.upside_down)  # the picture as it lay, the better way up
+    return back, back_semantic, replace(back_check, mirrored=stored, mirrored_back=True)
 
 
 def mirrored_confidence(image: SpineImage, model: OnnxModel | None = None) -> float:
