@@ -40,7 +40,7 @@ from lumbar.metrics import bootstrap_ci, bootstrap_metric_ci, cohen_kappa
 from lumbar.pipelines.mr_sagittal import measure, segment
 from lumbar.tasks import measurements
 from lumbar.tasks.levels import label_levels, mid_sagittal_index
-from lumbar.tasks.stenosis import GRADES, grade_at_level
+from lumbar.tasks.stenosis import GRADES, grade_at_level, grade_central_stenosis
 
 SPIDER = SHARED_DATA / "spider"
 MATCH_MM = 10.0  # our disc and the expert's of the same name lie this close, or they are not the same disc
@@ -155,6 +155,7 @@ def expert_summary(rows: list[dict]) -> dict:
         theirs = np.array([GRADES.index(r["expert_grade"]) for r in graded])
         patients = np.array([patient_id(r["series"]) for r in graded])
         out[group] = {
+            "patients": len({patient_id(r["series"]) for r in sel}),
             "discs": len(sel),
             "joined": sum(r["joined"] for r in sel),
             "measured": sum(r["ap_mm"] is not None for r in sel),
@@ -203,7 +204,7 @@ def between_sequences(segs: list[tuple[str, str, object]]) -> tuple[dict, list[d
     for a, b in itertools.combinations(SEQUENCES, 2):
         pairs = [(d[a], d[b], p) for (p, _), d in by_disc.items() if d.get(a) is not None and d.get(b) is not None]
         diff = np.array([x - y for x, y, _ in pairs], float)
-        grades = [(grade_at_level("L3/L4", x).grade, grade_at_level("L3/L4", y).grade) for x, y, _ in pairs]
+        grades = [(grade_central_stenosis(x).grade, grade_central_stenosis(y).grade) for x, y, _ in pairs]
         mae, low, high = bootstrap_ci(np.abs(diff), np.array([p for *_, p in pairs]))
         out["pairs"][f"{a} vs {b}"] = {
             "discs": len(pairs),
@@ -221,7 +222,7 @@ def between_sequences(segs: list[tuple[str, str, object]]) -> tuple[dict, list[d
             "not_measurable": float(np.mean([r["ap_mm"] is None for r in sel])) if sel else float("nan"),
             "not_measurable_at_l5s1": float(np.mean([r["ap_mm"] is None for r in sel if r["level"] == "L5/S1"])),
             "median_ap_mm": float(np.median(measured)) if measured else float("nan"),
-            "severe": float(np.mean([grade_at_level("L3/L4", v).grade == "severe" for v in measured]))
+            "severe": float(np.mean([grade_central_stenosis(v).grade == "severe" for v in measured]))
             if measured
             else float("nan"),
         }

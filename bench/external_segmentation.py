@@ -58,7 +58,7 @@ def second_centre_mri(model) -> dict | None:
             continue
         truth = np.asarray(read_image(MRI_SMALL / "masks" / path.name).sagittal_slices()[0])
         seg = segment(read_image(path, modality="MR"), model=model)
-        pred = seg.image.in_stored_frame(seg.semantic.classes[0])  # in the file's rows, as the mask
+        pred = seg.image.in_stored_frame(seg.semantic.classes[0])  # in the file's rows and columns, as the mask
         column = ndimage.binary_dilation(truth > 0, iterations=5)
         disc = truth == SPIDER_DISC, (pred == Structure.DISC) & column
         row = {"image": path.name, "disc_dice": dice(*disc), "disc_pixels": overlap_pixels(*disc)}

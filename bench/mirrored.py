@@ -47,8 +47,9 @@ def judged(name: str, group: str, image) -> list[dict]:
     rows = []
     for mirrored, picture in ((False, image), (True, image.mirrored_front_to_back())):
         analysed, semantic, check = upright_picture(picture, None, *lowest_disc_check())
-        confidence = check.upside_down if check.head_down else check.as_stored
-        as_it_lay, mirror = (check.mirrored, confidence) if check.mirrored_back else (confidence, check.mirrored)
+        as_it_lay, mirror = (
+            (check.mirrored, check.analysed) if check.mirrored_back else (check.analysed, check.mirrored)
+        )
         discs = label_levels(semantic.classes, analysed.display_spacing_mm()).discs
         rows.append(
             {

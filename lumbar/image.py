@@ -197,13 +197,15 @@ class SpineImage:
 
     def turned_upside_down(self) -> SpineImage:
         """The same picture with head and feet swapped (a vertical flip of every sagittal slice), remembering it
-        so that label maps written for the file can be turned back to its rows."""
+        so that label maps written for the file can be turned back to its rows. For pictures (PNG/JPEG) only: the
+        affine is not changed."""
         flipped = np.ascontiguousarray(np.flip(self.array, axis=2))
         return replace(self, array=flipped, stored_head_down=not self.stored_head_down)
 
     def mirrored_front_to_back(self) -> SpineImage:
         """The same picture with anterior and posterior swapped (a horizontal flip of every sagittal slice),
-        remembering it so that label maps written for the file can be mirrored back to its columns."""
+        remembering it so that label maps written for the file can be mirrored back to its columns. For pictures
+        (PNG/JPEG) only: the affine is not changed."""
         mirrored = np.ascontiguousarray(np.flip(self.array, axis=1))
         return replace(self, array=mirrored, stored_mirrored=not self.stored_mirrored)
 

@@ -118,12 +118,20 @@ def test_specks_of_canal_neither_cut_a_body_nor_narrow_the_canal():
 
 def test_a_canal_outline_ending_at_a_disc_gives_that_disc_no_diameter():
     """The canal cut off at row 97, 2.5 rows below the L4/L5 disc's centre (row 94.5): its tip is not read there,
-    so L3/L4's 15 mm, read where the canal goes on, is the narrowest."""
+    neither its diameter nor, in a volume, its area (a tip's area would be graded as the canal's), so L3/L4's 15 mm,
+    read where the canal goes on, is the narrowest. A canal volume with no canal in a disc's plane gives no area
+    (not 0 mm²)."""
     image, levels = _spine()
     image[97:, 70:85] = 0
-    m = measure_spine(image, levels, (1.0, 1.0))
-    assert m.discs["L4/L5"].canal_ap_mm is None
+    volume = np.repeat((image == CANAL)[None], 3, axis=0)
+    m = measure_spine(image, levels, (1.0, 1.0), canal_volume=volume, lateral_mm=2.0)
+    assert m.discs["L4/L5"].canal_ap_mm is None and m.discs["L4/L5"].canal_area_mm2 is None
+    assert m.discs["L3/L4"].canal_area_mm2 == pytest.approx(90.0)
     assert m.narrowest_canal_level == "L3/L4" and m.narrowest_canal_ap_mm == pytest.approx(15.0)
+    from lumbar.tasks.measurements import canal_area_mm2
+
+    empty_plane = Frame(np.array([160.0, 40.0]), np.array(UP))
+    assert np.isnan(canal_area_mm2(volume, (2.0, 1.0, 1.0), empty_plane))
 
 
 def test_canal_area_in_each_discs_plane():
@@ -279,7 +287,7 @@ def test_canal_diameter_is_read_only_where_the_canal_goes_on_past_the_disc():
     not canal in front of the disc's centre (columns 20-24). Reaching exactly 5 mm above (rows 45-79) is enough. A
     canal broken at the disc itself (rows 20-47 and 53-79, with a 2-row piece across the
     plane) is read: that is what stenosis looks like."""
-    from lumbar.tasks.measurements import CANAL_REACH_MM, Frame, canal_ap_mm
+    from lumbar.tasks.measurements import CANAL_REACH_MM, canal_ap_mm
 
     assert CANAL_REACH_MM == 5.0
     up, spacing = np.array([-1.0, 0.0]), (1.0, 1.0)

@@ -1,4 +1,5 @@
-"""Pictures stored head down are turned upright before analysis, and their label maps go back to the file's rows."""
+"""Pictures stored head down are turned upright, and pictures stored mirrored front to back mirrored back, before
+analysis; their label maps and level positions go back to the file's rows and columns."""
 
 from dataclasses import replace
 
@@ -69,14 +70,23 @@ def _phantom_picture(tmp_path):
     return picture_as_slice(mid, slices.sagittal_spacing_mm(), tmp_path / "phantom.png", "PNG")
 
 
-def test_label_maps_of_a_turned_picture_are_written_in_the_files_rows(tmp_path):
+@pytest.mark.parametrize(("head_down", "mirrored"), [(False, False), (True, False), (False, True), (True, True)])
+def test_label_maps_and_positions_of_a_turned_or_mirrored_picture_are_in_the_files_frame(tmp_path, head_down, mirrored):
+    """Written label maps are turned back to the file's rows and columns, and so are the levels' positions and axes
+    (each disc's centroid lies on its own label in the written map; the axis points to the head in the file)."""
     seg = segment(_phantom_picture(tmp_path))
-    for head_down in (False, True):
-        pretend = replace(seg, image=replace(seg.image, stored_head_down=head_down))
-        outputs, _ = write_segmentation(pretend, tmp_path / str(head_down), "p")
-        written = np.asarray(Image.open(outputs["instances"]))
-        expected = seg.levels.instances[0][::-1] if head_down else seg.levels.instances[0]
-        np.testing.assert_array_equal(written, expected)
+    pretend = replace(seg, image=replace(seg.image, stored_head_down=head_down, stored_mirrored=mirrored))
+    outputs, _ = write_segmentation(pretend, tmp_path, "p")
+    written = np.asarray(Image.open(outputs["instances"]))
+    expected = seg.levels.instances[0]
+    expected = expected[::-1] if head_down else expected
+    np.testing.assert_array_equal(written, expected[:, ::-1] if mirrored else expected)
+    rows, cols = seg.image.sagittal_spacing_mm()
+    for lv in pretend.summary()["levels"]:
+        if lv["kind"] == "disc":
+            where = np.argwhere(written == lv["label"]).mean(axis=0)
+            assert np.abs(where - np.array(lv["centroid_mm"]) / (rows, cols)).max() < 3  # pixels
+            assert (lv["axis"][0] > 0) is head_down  # toward the head: up the rows, or down them in a turned file
 
 
 def test_a_spider_picture_is_named_the_same_whichever_way_up_it_was_stored():
@@ -214,21 +224,40 @@ def test_a_mirrored_spider_picture_is_analysed_mirrored_back_as_the_right_one_is
             assert abs(label_cols.mean() - lv["centroid_mm"][1] / 0.478) < 5  # pixels
 
 
-def test_a_mirrored_picture_is_asked_both_ways_up(monkeypatch):
-    """A mirrored picture's way up is read unreliably, so its mirror is asked both ways up and the better counts."""
+@pytest.mark.parametrize(
+    ("confidence", "stored_head_down", "stored_mirrored", "reason"),
+    [
+        # as stored 0.90, upside down 0.91: turned upright; mirrored 0.95 that way up, 0.93 the other: mirrored back
+        ({(0, 0): 0.90, (1, 0): 0.91, (1, 1): 0.95, (0, 1): 0.93}, True, True, "0.950 mirrored back, 0.910 as stored"),
+        # ... mirrored back, the other way up is better: analysed mirrored back and turned back over
+        ({(0, 0): 0.90, (1, 0): 0.91, (1, 1): 0.93, (0, 1): 0.95}, False, True, "0.950 mirrored back, 0.910 as stored"),
+        # a right picture: mirrored, the network is less sure (0.94 < 0.95 + MIRROR_MARGIN)
+        ({(0, 0): 0.95, (1, 0): 0.90, (1, 1): 0.93, (0, 1): 0.94}, False, False, None),
+    ],
+)
+def test_a_picture_is_mirrored_back_and_its_way_up_decided_again(
+    monkeypatch, confidence, stored_head_down, stored_mirrored, reason
+):
+    """The network's confidence stubbed by the picture's (head down, mirrored) state: each of the four ways is
+    segmented once, and the picture is analysed the best way, saying so."""
     import lumbar.tasks.orientation as orientation
 
-    class Confidence:
-        def __init__(self, value: float):
-            self.value = value
+    calls = []
+
+    class Segmented:
+        def __init__(self, image):
+            calls.append((image.stored_head_down, image.stored_mirrored))
+            self.value = confidence[calls[-1]]
 
         def mean_confidence(self) -> float:
             return self.value
 
+    monkeypatch.setattr(orientation, "segment_semantic", lambda image, _model: Segmented(image))
     picture = make_phantom(shape=(1, 96, 80), seed=2).image
-    for upside_down_better in (False, True):
-        best = {True: 0.95, False: 0.90} if upside_down_better else {True: 0.90, False: 0.95}
-        monkeypatch.setattr(
-            orientation, "segment_semantic", lambda image, _m, b=best: Confidence(b[image.stored_head_down])
-        )
-        assert orientation.mirrored_confidence(picture) == 0.95
+    image, semantic, check = orientation.upright_picture(picture)
+    assert sorted(calls) == sorted(confidence)  # four ways, each once
+    assert (image.stored_head_down, image.stored_mirrored) == (stored_head_down, stored_mirrored)
+    assert semantic.value == max(confidence.values())
+    assert check.mirror_reason() == reason or reason in check.mirror_reason()
+    turned = check.review_reason() or ""
+    assert turned.startswith("picture stored head down") is stored_head_down  # said of the file, mirrored or not

@@ -2660,7 +2660,7 @@ def canal_claims() -> list[Claim]:
             Claim(
                 f"canal: {label} patients",
                 _in_cell(CANAL_TABLE, label, "patients"),
-                lambda c: f"{label} ({ap(c)['patients']})",
+                lambda c: f"{label} ({ap(c)['patients']} of {g(c)['patients']})",
                 ("canal",),
             ),
             Claim(
@@ -2706,8 +2706,8 @@ def canal_claims() -> list[Claim]:
             ),
         ]
 
-    over_all = _in_passage("Over all 29 patients", "reads normal or mild")
-    without = _in_passage("Without the two rules, on the same", "at 28 discs")
+    over_all = _in_passage("Over all 29 patients compared", "reads normal or mild")
+    without = _in_passage("Without the two rules, on the same", "discs.")
     between = _in_passage("**Between sequences**", "(12 without the rules)")
     at_l5s1 = _in_passage("On T1 the canal at L5/S1 is not", "T2 SPACE 3.3%)")
     every = lambda c: c["this version"]["against_expert"]["all"]  # noqa: E731
@@ -2718,7 +2718,7 @@ def canal_claims() -> list[Claim]:
         Claim(
             "canal: patients over all",
             over_all,
-            lambda c: f"Over all {every(c)['ap_mm']['patients']} patients",
+            lambda c: f"Over all {every(c)['ap_mm']['patients']} patients compared",
             ("canal",),
         ),
         Claim(
@@ -2745,11 +2745,11 @@ def canal_claims() -> list[Claim]:
             ("canal",),
         ),
         Claim(
-            "canal: what the reach rule costs",
-            _in_passage("What the reach rule costs", "without it"),
+            "canal: what the rules cost",
+            _in_passage("What the rules cost", "without them"),
             lambda c: (
                 f"{every(c)['expert_measured']} of the expert's {every(c)['discs']} discs are measured, "
-                f"{c[WITHOUT_CANAL_RULES]['against_expert']['all']['expert_measured']} without it"
+                f"{c[WITHOUT_CANAL_RULES]['against_expert']['all']['expert_measured']} without them"
             ),
             ("canal",),
         ),
@@ -2776,7 +2776,7 @@ def canal_claims() -> list[Claim]:
             at_l5s1,
             lambda c: (
                 f"at {pct(seq(c, 't1')['not_measurable_at_l5s1'], 1)} of discs "
-                f"({pct(seq(c, 't1', WITHOUT_CANAL_RULES)['not_measurable_at_l5s1'], 1)} without the reach rule; "
+                f"({pct(seq(c, 't1', WITHOUT_CANAL_RULES)['not_measurable_at_l5s1'], 1)} without the two rules; "
                 f"T2 {pct(seq(c, 't2')['not_measurable_at_l5s1'], 1)}, "
                 f"T2 SPACE {pct(seq(c, 't2_SPACE')['not_measurable_at_l5s1'], 1)})"
             ),

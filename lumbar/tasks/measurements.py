@@ -65,8 +65,10 @@ MIN_CANAL_PIECE_MM2 = 5.0
 # The canal is one tube past every lumbar disc: its diameter at a disc is read only where the outline goes on at
 # least this far above and below the disc's mid-plane. An outline that ends at the disc (the dural sac's tapering
 # tip at L5/S1 on T1, a canal broken off) reads its tip, not the canal. What it costs on the expert's own outlines:
-# `python bench/canal.py`.
+# `python bench/canal.py`. "Goes on" counts canal within CANAL_TUBE_MM in front of and behind the diameter read.
+# On a picture without a pixel size these millimetres are pixels (about 0.6 mm on a 300 mm field of 512 pixels).
 CANAL_REACH_MM = 5.0
+CANAL_TUBE_MM = 5.0
 
 
 @dataclass(frozen=True)
@@ -209,14 +211,14 @@ def canal_without_specks(canal: np.ndarray, spacing_mm: tuple[float, float]) -> 
 
 def canal_ap_mm(canal: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, half_band_mm: float = 1.5) -> float:
     """The canal's anteroposterior diameter in a disc's mid-plane (:func:`extent_across_mm`), NaN where the canal's
-    outline does not go on ``CANAL_REACH_MM`` past the disc on both sides, within 5 mm in front of and behind
-    the diameter read (the tube itself, not canal further back)."""
+    outline does not go on ``CANAL_REACH_MM`` past the disc on both sides, within ``CANAL_TUBE_MM`` in front of and
+    behind the diameter read (the tube itself, not canal further back)."""
     ap = extent_across_mm(canal, spacing_mm, frame, half_band_mm)
     if np.isnan(ap):
         return ap
     s, t = local(points_mm(canal, spacing_mm), frame)
     front = t[(np.abs(s) <= half_band_mm) & (t >= 0)].min()
-    tube = (t >= front - 5.0) & (t <= front + ap + 5.0)
+    tube = (t >= front - CANAL_TUBE_MM) & (t <= front + ap + CANAL_TUBE_MM)
     goes_on = (tube & (s >= CANAL_REACH_MM)).any() and (tube & (s <= -CANAL_REACH_MM)).any()
     return ap if goes_on else float("nan")
 
@@ -385,6 +387,8 @@ def canal_area_mm2(
         return float("nan")
     s, _ = local(idx[:, 1:] * np.asarray(spacing_mm[1:], float), frame)
     inside = (s >= -slab_mm / 2) & (s < slab_mm / 2)
+    if not inside.any():  # no canal in the plane is not measured, not an area of 0 (read as the severest stenosis)
+        return float("nan")
     return float(inside.sum() * np.prod(spacing_mm) / slab_mm)
 
 
@@ -706,9 +710,10 @@ def measure_spine(
             angle = endplate_angle_deg(bodies[lower], spacing_mm, frames[lower], upper=True) - endplate_angle_deg(
                 bodies[upper], spacing_mm, frames[upper], upper=False
             )
+        ap = canal_ap_mm(canal, spacing_mm, frame)
         area = float("nan")
-        if canal_volume is not None and lateral_mm:
-            area = canal_area_mm2(canal_volume, (lateral_mm, *spacing_mm), frame)
+        if canal_volume is not None and lateral_mm and not np.isnan(ap):  # where the diameter is not read (a tip,
+            area = canal_area_mm2(canal_volume, (lateral_mm, *spacing_mm), frame)  # no canal) neither is the area
         disc_out[lv.name] = {
             "height_anterior_mm": h[0],
             "height_middle_mm": h[1],
@@ -716,7 +721,7 @@ def measure_spine(
             "height_index": _ratio(float(np.mean(h)), float(np.nanmean(adjacent)))
             if adjacent and not np.isnan(adjacent).all()
             else float("nan"),
-            "canal_ap_mm": canal_ap_mm(canal, spacing_mm, frame),
+            "canal_ap_mm": ap,
             "canal_area_mm2": area,
             "slip_mm": slip,
             "slip_percent": slip_pct,

@@ -39,16 +39,18 @@ MIRROR_MARGIN = 0.01
 
 @dataclass(frozen=True)
 class OrientationCheck:
-    """The segmentation network's mean confidence on a picture as stored and turned upside down; where those do not
-    decide, the lumbosacral check's probability that the lowest disc is L5/S1 both ways (``lumbosacral``: as stored,
-    upside down) and its operating point."""
+    """The segmentation network's mean confidence on a picture as stored and turned upside down (``mirrored_back``:
+    the picture mirrored back, as stored and turned upside down); where those do not decide, the lumbosacral check's
+    probability that the lowest disc is L5/S1 both ways (``lumbosacral``) and its operating point; and the network's
+    best confidence on the analysed picture mirrored front to back, either way up (``mirrored``: for a picture
+    mirrored back, the picture as it lay)."""
 
     as_stored: float
     upside_down: float
     lumbosacral: tuple[float, float] | None = None
     lumbosacral_threshold: float = 0.5
-    mirrored: float | None = None  # the network's best confidence on the analysed picture mirrored front to back
-    mirrored_back: bool = False  # the picture was stored mirrored and is analysed mirrored back
+    mirrored: float | None = None
+    mirrored_back: bool = False
 
     @property
     def margin(self) -> float:
@@ -81,30 +83,32 @@ class OrientationCheck:
         return self.confident and self.upside_down > self.as_stored
 
     @property
+    def analysed(self) -> float:
+        """The network's confidence on the picture the way it is analysed."""
+        return self.upside_down if self.head_down else self.as_stored
+
+    @property
     def looks_mirrored(self) -> bool:
         """The network is clearly more confident on the picture mirrored front to back than as analysed."""
-        analysed = self.upside_down if self.head_down else self.as_stored
-        return self.mirrored is not None and self.mirrored - analysed >= MIRROR_MARGIN
+        return self.mirrored is not None and self.mirrored - self.analysed >= MIRROR_MARGIN
 
     def mirror_reason(self) -> str | None:
         """What a reader should know where the picture was stored mirrored and analysed mirrored back, or None."""
         if not self.mirrored_back:
             return None
-        analysed = self.upside_down if self.head_down else self.as_stored
         return (
             f"picture stored mirrored front to back, anterior on the right: analysed mirrored back (segmentation "
-            f"confidence {analysed:.3f} mirrored back, {self.mirrored:.3f} as stored); label maps and level positions "
-            "are written in the file's own columns"
+            f"confidence {self.analysed:.3f} mirrored back, {self.mirrored:.3f} as stored); label maps and level "
+            "positions are written in the file's own columns"
         )
 
     def review_reason(self) -> str | None:
         """What a reader should know about the picture's way up, or None when it was stored head up."""
-        confidence = f"segmentation confidence {self.as_stored:.3f} as stored, {self.upside_down:.3f} upside down"
+        stored = "as mirrored back" if self.mirrored_back else "as stored"
+        confidence = f"segmentation confidence {self.as_stored:.3f} {stored}, {self.upside_down:.3f} upside down"
         if self.by_lowest_disc:
-            stored, turned = self.lumbosacral  # type: ignore[misc]
-            way, passed, failed = (
-                ("turned upright", turned, stored) if self.head_down else ("as stored", stored, turned)
-            )
+            as_is, turned = self.lumbosacral  # type: ignore[misc]
+            way, passed, failed = ("turned upright", turned, as_is) if self.head_down else (stored, as_is, turned)
             return (
                 f"which way up the picture was stored rests on the lumbosacral check: the segmentation network could "
                 f"not tell ({confidence}), and the lowest disc looks like L5/S1 only {way} (check {passed:.2f} against "
@@ -113,13 +117,13 @@ class OrientationCheck:
             )
         if not self.decided:
             return (
-                f"which way up the picture was stored is unclear ({confidence}): analysed as stored, head at the "
+                f"which way up the picture was stored is unclear ({confidence}): analysed {stored}, head at the "
                 "top; if the head is at the bottom every level name is wrong"
             )
         if self.head_down:
             return (
                 f"picture stored head down: analysed turned upright (segmentation confidence {self.upside_down:.3f} "
-                f"upright, {self.as_stored:.3f} as stored); label maps and level positions are written in the file's "
+                f"upright, {self.as_stored:.3f} {stored}); label maps and level positions are written in the file's "
                 "own rows"
             )
         return None
@@ -130,34 +134,37 @@ def upright_picture(
     model: OnnxModel | None = None,
     lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None = None,
     threshold: float = 0.5,
-    mirror_check: bool = True,
 ) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
     """``image`` turned head up where it was clearly stored head down, and mirrored back where it was clearly stored
-    mirrored front to back (``mirror_check``, see :data:`MIRROR_MARGIN`), its segmentation, and the evidence.
-    ``lowest_disc``: the lumbosacral check's probability that the lowest disc of a picture so segmented is L5/S1, and
-    ``threshold`` its operating point, asked both ways up when the network's confidence does not decide."""
-    as_stored = segment_semantic(image, model)
-    turned = image.turned_upside_down()
-    upside_down = segment_semantic(turned, model)
-    check = OrientationCheck(as_stored.mean_confidence() or 0.0, upside_down.mean_confidence() or 0.0)
-    if not check.confident and lowest_disc is not None:
-        both = (lowest_disc(image, as_stored), lowest_disc(turned, upside_down))
-        check = replace(check, lumbosacral=both, lumbosacral_threshold=threshold)
-    chosen, semantic = (turned, upside_down) if check.head_down else (image, as_stored)
-    if not mirror_check:
-        return chosen, semantic, check
-    check = replace(check, mirrored=mirrored_confidence(chosen, model))
+    mirrored front to back (see :data:`MIRROR_MARGIN`), its segmentation, and the evidence. ``lowest_disc``: the
+    lumbosacral check's probability that the lowest disc of a picture so segmented is L5/S1, and ``threshold`` its
+    operating point, asked both ways up when the network's confidence does not decide."""
+    chosen, semantic, check = _way_up(image, None, model, lowest_disc, threshold)
+    mirrored = image.mirrored_front_to_back()  # as stored first, so that the check's way up is the file's
+    ways = [(m, segment_semantic(m, model)) for m in (mirrored, mirrored.turned_upside_down())]
+    check = replace(check, mirrored=max(s.mean_confidence() or 0.0 for _, s in ways))
     if not check.looks_mirrored:
         return chosen, semantic, check
-    back, back_semantic, back_check = upright_picture(
-        image.mirrored_front_to_back(), model, lowest_disc, threshold, mirror_check=False
-    )
-    stored = max(check.as_stored, check.upside_down)  # the picture as it lay, the better way up
-    return back, back_semantic, replace(back_check, mirrored=stored, mirrored_back=True)
+    back, back_semantic, back_check = _way_up(*ways[0], model, lowest_disc, threshold, turned=ways[1])
+    as_it_lay = max(check.as_stored, check.upside_down)
+    return back, back_semantic, replace(back_check, mirrored=as_it_lay, mirrored_back=True)
 
 
-def mirrored_confidence(image: SpineImage, model: OnnxModel | None = None) -> float:
-    """The network's best mean confidence on ``image`` mirrored front to back, either way up (a mirrored picture's
-    way up is read unreliably, so both are asked)."""
-    mirrored = image.mirrored_front_to_back()
-    return max(segment_semantic(m, model).mean_confidence() or 0.0 for m in (mirrored, mirrored.turned_upside_down()))
+def _way_up(
+    image: SpineImage,
+    segmented: SemanticSegmentation | None,
+    model: OnnxModel | None,
+    lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None,
+    threshold: float,
+    turned: tuple[SpineImage, SemanticSegmentation] | None = None,
+) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
+    """``image`` as stored or turned upside down, whichever the network (or, where it cannot tell, the lumbosacral
+    check) prefers, with its segmentation and the evidence; segmentations already made are passed in."""
+    as_stored = segmented or segment_semantic(image, model)
+    upside, upside_down = turned or (image.turned_upside_down(), None)
+    upside_down = upside_down or segment_semantic(upside, model)
+    check = OrientationCheck(as_stored.mean_confidence() or 0.0, upside_down.mean_confidence() or 0.0)
+    if not check.confident and lowest_disc is not None:
+        both = (lowest_disc(image, as_stored), lowest_disc(upside, upside_down))
+        check = replace(check, lumbosacral=both, lumbosacral_threshold=threshold)
+    return (upside, upside_down, check) if check.head_down else (image, as_stored, check)
