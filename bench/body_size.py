@@ -16,28 +16,21 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save
+from common import SHARED_DATA, save, spider_midsag_in_mm
 
-from lumbar.io import read_image
-from lumbar.io.spider import read_overview_spacing
 from lumbar.pipelines.mr_sagittal import measure, segment
 from lumbar.tasks.quality import CHILD_BODY_HEIGHT_MM, median_body_height_mm
 
 SPIDER = SHARED_DATA / "spider"
-MAX_FIELD_OF_VIEW_MM = 400.0  # as bench/measurements.py: beyond this the listed spacing does not fit the PNG
 
 
 def main() -> None:
     if not SPIDER.is_dir():
         print(f"skipped: {SPIDER} absent")
         return
-    spacing = read_overview_spacing(SPIDER / "overview.csv")
     rows = []
-    for path in sorted((SPIDER / "midsag").glob("*.png")):
-        if path.stem not in spacing:
-            continue
-        image = read_image(path, spacing_mm=spacing[path.stem][0], modality="MR")
-        if max(image.sagittal_slices().shape[1:]) * spacing[path.stem][0] > MAX_FIELD_OF_VIEW_MM:
+    for path, _, image, excluded in spider_midsag_in_mm():
+        if excluded:
             continue
         seg = segment(image)
         height = median_body_height_mm(measure(seg).vertebrae)

@@ -29,12 +29,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save, segmentation_model
-from measurements import MAX_FIELD_OF_VIEW_MM, SEQUENCES
+from common import SHARED_DATA, SPIDER_SEQUENCES, save, segmentation_model, spider_midsag_in_mm
 
 from lumbar.image import SpineImage
 from lumbar.io import read_image
-from lumbar.io.spider import patient_id, read_overview_spacing, read_overview_voxels, spider_to_classes, t2space_series
+from lumbar.io.spider import patient_id, read_overview_voxels, spider_to_classes, t2space_series
 from lumbar.labels import CANAL_LABEL, LUMBAR_DISCS
 from lumbar.metrics import bootstrap_ci, bootstrap_metric_ci, cohen_kappa
 from lumbar.pipelines.mr_sagittal import measure, segment
@@ -177,17 +176,11 @@ def expert_summary(rows: list[dict]) -> dict:
 
 def midsag_readings(network) -> list[tuple[str, str, object]]:
     """Every SPIDER mid-sagittal T1/T2/T2 SPACE picture segmented as ``bench/measurements.py`` does."""
-    spacing = read_overview_spacing(SPIDER / "overview.csv")
-    out = []
-    for path in sorted((SPIDER / "midsag").glob("*.png")):
-        sequence = path.stem.split("_", 1)[1]
-        if sequence not in SEQUENCES or path.stem not in spacing:
-            continue
-        image = read_image(path, spacing_mm=spacing[path.stem][0], modality="MR")
-        if max(image.sagittal_slices().shape[1:]) * spacing[path.stem][0] > MAX_FIELD_OF_VIEW_MM:
-            continue
-        out.append((path.stem, sequence, segment(image, model=network)))
-    return out
+    return [
+        (path.stem, sequence, segment(image, model=network))
+        for path, sequence, image, excluded in spider_midsag_in_mm()
+        if not excluded
+    ]
 
 
 def between_sequences(segs: list[tuple[str, str, object]]) -> tuple[dict, list[dict]]:
@@ -201,7 +194,7 @@ def between_sequences(segs: list[tuple[str, str, object]]) -> tuple[dict, list[d
     for r in rows:
         by_disc.setdefault((patient_id(r["series"]), r["level"]), {})[r["sequence"]] = r["ap_mm"]
     out: dict = {"pairs": {}, "sequences": {}}
-    for a, b in itertools.combinations(SEQUENCES, 2):
+    for a, b in itertools.combinations(SPIDER_SEQUENCES, 2):
         pairs = [(d[a], d[b], p) for (p, _), d in by_disc.items() if d.get(a) is not None and d.get(b) is not None]
         diff = np.array([x - y for x, y, _ in pairs], float)
         grades = [(grade_central_stenosis(x).grade, grade_central_stenosis(y).grade) for x, y, _ in pairs]
@@ -214,7 +207,7 @@ def between_sequences(segs: list[tuple[str, str, object]]) -> tuple[dict, list[d
             "apart_3mm_or_more": float(np.mean(np.abs(diff) >= 3)) if len(pairs) else float("nan"),
             "severe_against_normal_or_mild": sum("severe" in g and bool({"normal", "mild"} & set(g)) for g in grades),
         }
-    for sequence in SEQUENCES:
+    for sequence in SPIDER_SEQUENCES:
         sel = [r for r in rows if r["sequence"] == sequence]
         measured = [r["ap_mm"] for r in sel if r["ap_mm"] is not None]
         out["sequences"][sequence] = {

@@ -89,6 +89,30 @@ def spider_midsag_pictures():
         yield path, read_image(path, spacing_mm=spacing.get(path.stem, (None,))[0])
 
 
+SPIDER_SEQUENCES = ("t1", "t2", "t2_SPACE")
+MAX_FIELD_OF_VIEW_MM = 400.0  # a lumbar sagittal image spans about 250-350 mm; beyond this the listed spacing is wrong
+
+
+def spider_midsag_in_mm():
+    """SPIDER's mid-sagittal T1, T2 and T2 SPACE pictures with the pixel size ``overview.csv`` lists, read as MRI:
+    ``(path, sequence, image, excluded)``, ``excluded`` saying why that pixel size cannot fit the picture (a field of
+    view over ``MAX_FIELD_OF_VIEW_MM``: every mm would be wrong), else None."""
+    from lumbar.io import read_image
+    from lumbar.io.spider import read_overview_spacing
+
+    folder = SHARED_DATA / "spider" / "midsag"
+    if not folder.is_dir():
+        return
+    spacing = read_overview_spacing(SHARED_DATA / "spider" / "overview.csv")
+    for path in sorted(folder.glob("*.png")):
+        sequence = path.stem.split("_", 1)[1]
+        if sequence not in SPIDER_SEQUENCES or path.stem not in spacing:
+            continue
+        image = read_image(path, spacing_mm=spacing[path.stem][0], modality="MR")  # SPIDER is MRI: say so
+        field_mm = max(image.sagittal_slices().shape[1:]) * spacing[path.stem][0]
+        yield path, sequence, image, f"field of view {field_mm:.0f} mm" if field_mm > MAX_FIELD_OF_VIEW_MM else None
+
+
 def segmentation_model(path: str | None):
     """The shipped segmentation model, or a trained candidate (a run's ONNX) to measure on the same path; with a
     line naming it for the results."""

@@ -29,18 +29,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save
+from common import SHARED_DATA, SPIDER_SEQUENCES, save, spider_midsag_in_mm
 from validation import MAX_FPR, scored_finding, ship, why_not
 
 from lumbar.datasets.grading import read_gradings
 from lumbar.findings import LORDOSIS_MISREAD
-from lumbar.io import read_image
 from lumbar.io.spider import patient_id, read_overview_spacing, series_name
 from lumbar.pipelines.mr_sagittal import measure, segment
 
 SPIDER = SHARED_DATA / "spider"
-MAX_FIELD_OF_VIEW_MM = 400.0  # a lumbar sagittal image spans about 250-350 mm; beyond this the listed spacing is wrong
-SEQUENCES = ("t1", "t2", "t2_SPACE")
 LORDOTIC_LEVELS = ("L2/L3", "L3/L4", "L4/L5")
 REFERENCE = (
     "SPIDER expert gradings (van der Graaf et al. 2024), 179 patients, mid-sagittal T1, T2 and T2 SPACE, "
@@ -56,17 +53,11 @@ def nan_if_none(value: float | None, then=float) -> float:
 def measure_all() -> tuple[list[dict], list[dict], list[dict]]:
     """Per disc (joined to a grading), per vertebra and per image (its quality gate): what ``lumbar analyze``
     measures on every image."""
-    spacing = read_overview_spacing(SPIDER / "overview.csv")
     gradings = read_gradings(SPIDER / "radiological_gradings.csv")
     discs, vertebrae, images = [], [], []
-    for path in sorted((SPIDER / "midsag").glob("*.png")):
-        sequence = path.stem.split("_", 1)[1]
-        if sequence not in SEQUENCES or path.stem not in spacing:
-            continue
-        image = read_image(path, spacing_mm=spacing[path.stem][0], modality="MR")  # SPIDER is MRI: say so
-        field_mm = max(image.sagittal_slices().shape[1:]) * spacing[path.stem][0]
-        if field_mm > MAX_FIELD_OF_VIEW_MM:  # overview.csv's spacing does not fit this PNG: every mm would be wrong
-            images.append({"series": path.stem, "sequence": sequence, "excluded": f"field of view {field_mm:.0f} mm"})
+    for path, sequence, image, excluded in spider_midsag_in_mm():
+        if excluded:
+            images.append({"series": path.stem, "sequence": sequence, "excluded": excluded})
             continue
         seg = segment(image)
         measured = measure(seg)
@@ -144,7 +135,7 @@ def validate(discs: list[dict], vertebrae: list[dict], images: list[dict]) -> di
         ("slip", "spondylolisthesis", lambda d: abs(d["slip_mm"])),
         ("disc_narrowing", "narrowing", lambda d: -d["height_index"]),
     ):
-        rows = {"all": stated_from, **{s: [d for d in stated_from if d["sequence"] == s] for s in SEQUENCES}}
+        rows = {"all": stated_from, **{s: [d for d in stated_from if d["sequence"] == s] for s in SPIDER_SEQUENCES}}
         out[name] = {
             part: scored_finding(
                 np.array([d[label] for d in sel]),
@@ -166,7 +157,7 @@ def validate(discs: list[dict], vertebrae: list[dict], images: list[dict]) -> di
             "images": len(sel),
             "summary_withheld": float(np.mean([bool(i["gate"]) for i in sel])) if sel else float("nan"),
         }
-        for sequence in ("all", *SEQUENCES)
+        for sequence in ("all", *SPIDER_SEQUENCES)
         for sel in [[i for i in images if sequence in ("all", i["sequence"]) and "gate" in i]]
     }
     out["excluded_images"] = [f"{i['series']}: {i['excluded']}" for i in images if "excluded" in i]

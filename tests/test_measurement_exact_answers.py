@@ -255,6 +255,11 @@ def test_canal_extent_needs_canal_behind_the_disc_within_the_band():
     assert np.isnan(extent_across_mm(canal, (1.0, 1.0), Frame(np.array([50.0, 70.0]), up)))
     assert extent_across_mm(canal, (1.0, 1.0), Frame(np.array([83.0, 40.0]), up), half_band_mm=5.0) == 15.0
     assert np.isnan(extent_across_mm(canal, (1.0, 1.0), Frame(np.array([83.0, 40.0]), up)))
+    # a piece behind the canal one empty column away (65) is the same tube: 50-72, 23 mm; two (65-66) end it
+    for first, expected in ((66, 23.0), (67, 15.0)):
+        behind = canal.copy()
+        behind[20:80, first:73] = True
+        assert extent_across_mm(behind, (1.0, 1.0), Frame(np.array([50.0, 40.0]), up)) == pytest.approx(expected)
     # one row in the band (half a millimetre): columns 50-64 once each, the canal's last column counts: 15 mm
     assert extent_across_mm(canal, (1.0, 1.0), Frame(np.array([50.0, 40.0]), up), half_band_mm=0.4) == 15.0
 

@@ -174,6 +174,11 @@ def metric_mean(record: dict, digits: int) -> str:
     return with_ci(record["mean"], record["ci95"], digits)
 
 
+def _minus(text: str) -> str:
+    """A figure as the README writes it, with a minus sign rather than a hyphen."""
+    return text.replace("-", "−")
+
+
 def pct(fraction: float, digits: int = 0) -> str:
     return f"{100 * fraction:.{digits}f}%"
 
@@ -209,6 +214,17 @@ def _in_passage(start: str, end: str) -> Callable[[Readme], str]:
 
 def _in_cell(first_header: str, label: str, column: str) -> Callable[[Readme], str]:
     return lambda readme: readme.cell(first_header, label, column)
+
+
+def _row_claims(
+    name: str, table: str, label: str, source: str, columns: dict[str, Callable[[dict], str]]
+) -> list[Claim]:
+    """One claim per column of a table's row labelled ``label``: the column (a header prefix) and how ``source``'s
+    JSON gives its figure."""
+    return [
+        Claim(f"{name}: {label} {column}", _in_cell(table, label, column), expected, (source,))
+        for column, expected in columns.items()
+    ]
 
 
 def _in_part(first_header: str, label: str, column: str, index: int) -> Callable[[Readme], str]:
@@ -1139,8 +1155,8 @@ def _findings_rate_claims() -> list[Claim]:
             _in_passage("retrolisthesis that remains", "is not the network's"),
             lambda m: "{} mm at L4/L5, {} mm at L3/L4".format(
                 *(
-                    f"{f(m)['slip_at_expert_negatives']['retrolisthesis_3mm_or_more_by_level'][level]['median_slip_mm']:.1f}".replace(
-                        "-", "−"
+                    _minus(
+                        f"{f(m)['slip_at_expert_negatives']['retrolisthesis_3mm_or_more_by_level'][level]['median_slip_mm']:.1f}"
                     )
                     for level in ("L4/L5", "L3/L4")
                 )
@@ -1153,9 +1169,7 @@ def _findings_rate_claims() -> list[Claim]:
             lambda m: (
                 "the same reading gives {} mm at L4/L5, {} mm at L3/L4 and {} mm at L2/L3 ({}, {} and {} discs".format(
                     *(
-                        f"{f(m)['slip_at_expert_negatives']['on_expert_masks'][level]['median_slip_mm']:.1f}".replace(
-                            "-", "−"
-                        )
+                        _minus(f"{f(m)['slip_at_expert_negatives']['on_expert_masks'][level]['median_slip_mm']:.1f}")
                         for level in ("L4/L5", "L3/L4", "L2/L3")
                     ),
                     *(
@@ -2480,9 +2494,9 @@ def lateral_slips_claims() -> list[Claim]:
         def expected(r: dict) -> str:
             s = r["levels"][level]
             return text.format(
-                f"{s['median_mm']:.1f}".replace("-", "−"),
+                _minus(f"{s['median_mm']:.1f}"),
                 pct(s["at_3mm_or_more"]),
-                f"{s['along_lower_endplate_median_mm']:.1f}".replace("-", "−"),
+                _minus(f"{s['along_lower_endplate_median_mm']:.1f}"),
                 pct(s["along_lower_endplate_at_3mm_or_more"]),
             )
 
@@ -2637,11 +2651,6 @@ def vertebra_pieces_claims() -> list[Claim]:
     ]
 
 
-def _minus(text: str) -> str:
-    """A figure as the README's tables write it, with a minus sign rather than a hyphen."""
-    return text.replace("-", "−")
-
-
 CANAL_GROUPS = {"test": "test", "validation": "val", "trained on": "train"}
 CANAL_TABLE = "patients"
 WITHOUT_CANAL_RULES = "without the speck and reach rules"
@@ -2656,55 +2665,25 @@ def canal_claims() -> list[Claim]:
     def row(label: str) -> list[Claim]:
         g = lambda c: group(c, label)  # noqa: E731
         ap = lambda c: g(c)["ap_mm"]  # noqa: E731
-        return [
-            Claim(
-                f"canal: {label} patients",
-                _in_cell(CANAL_TABLE, label, "patients"),
-                lambda c: f"{label} ({ap(c)['patients']} of {g(c)['patients']})",
-                ("canal",),
-            ),
-            Claim(
-                f"canal: {label} discs",
-                _in_cell(CANAL_TABLE, label, "discs"),
-                lambda c: f"{g(c)['discs']} ({ap(c)['discs']})",
-                ("canal",),
-            ),
-            Claim(
-                f"canal: {label} mean difference",
-                _in_cell(CANAL_TABLE, label, "AP: ours"),
-                lambda c: _minus(
+        area = lambda c: g(c)["area_mm2"]  # noqa: E731
+        return _row_claims(
+            "canal",
+            CANAL_TABLE,
+            label,
+            "canal",
+            {
+                "patients": lambda c: f"{label} ({ap(c)['patients']} of {g(c)['patients']})",
+                "discs": lambda c: f"{g(c)['discs']} ({ap(c)['discs']})",
+                "AP: ours": lambda c: _minus(
                     f"{ap(c)['mean_difference']:+.2f} [{ap(c)['mean_difference_ci95'][0]:.2f}, "
                     f"{ap(c)['mean_difference_ci95'][1]:.2f}]"
                 ),
-                ("canal",),
-            ),
-            Claim(
-                f"canal: {label} mean absolute difference",
-                _in_cell(CANAL_TABLE, label, "mean absolute"),
-                lambda c: metric(ap(c), "mean_absolute_difference", 2),
-                ("canal",),
-            ),
-            Claim(
-                f"canal: {label} limits of agreement",
-                _in_cell(CANAL_TABLE, label, "95% limits"),
-                lambda c: _minus("{:.1f} to {:.1f}".format(*ap(c)["limits_of_agreement"])),
-                ("canal",),
-            ),
-            Claim(
-                f"canal: {label} area",
-                _in_cell(CANAL_TABLE, label, "area"),
-                lambda c: (
-                    f"{g(c)['area_mm2']['mean_absolute_difference']:.1f} mm² ({g(c)['area_mm2']['expert_median']:.0f})"
-                ),
-                ("canal",),
-            ),
-            Claim(
-                f"canal: {label} kappa",
-                _in_cell(CANAL_TABLE, label, "grades"),
-                lambda c: with_ci(g(c)["grade_kappa_linear"], g(c)["grade_kappa_ci95"], 2),
-                ("canal",),
-            ),
-        ]
+                "mean absolute": lambda c: metric(ap(c), "mean_absolute_difference", 2),
+                "95% limits": lambda c: _minus("{:.1f} to {:.1f}".format(*ap(c)["limits_of_agreement"])),
+                "area": lambda c: f"{area(c)['mean_absolute_difference']:.1f} mm² ({area(c)['expert_median']:.0f})",
+                "grades": lambda c: with_ci(g(c)["grade_kappa_linear"], g(c)["grade_kappa_ci95"], 2),
+            },
+        )
 
     over_all = _in_passage("Over all 29 patients compared", "reads normal or mild")
     without = _in_passage("Without the two rules, on the same", "discs.")
@@ -2800,41 +2779,22 @@ def mirrored_claims() -> list[Claim]:
     def row(label: str, key: str) -> list[Claim]:
         right = lambda m: m["sets"][key]["right way round"]  # noqa: E731
         wrong = lambda m: m["sets"][key]["mirrored"]  # noqa: E731
-        return [
-            Claim(
-                f"mirrored: {key} right mirrored back",
-                _in_cell(MIRRORED_TABLE, label, "right way round: mirrored back"),
-                lambda m: f"{right(m)['flagged']} of {right(m)['pictures']}",
-                ("mirrored",),
-            ),
-            Claim(
-                f"mirrored: {key} closest call",
-                _in_cell(MIRRORED_TABLE, label, "closest call"),
-                lambda m: _minus(f"{right(m)['margin_min_p5_p50'][0]:+.3f}"),
-                ("mirrored",),
-            ),
-            Claim(
-                f"mirrored: {key} mirrored back",
-                _in_cell(MIRRORED_TABLE, label, "mirrored: mirrored back"),
-                lambda m: (
+        return _row_claims(
+            "mirrored",
+            MIRRORED_TABLE,
+            label,
+            "mirrored",
+            {
+                "right way round: mirrored back": lambda m: f"{right(m)['flagged']} of {right(m)['pictures']}",
+                "closest call": lambda m: _minus(f"{right(m)['margin_min_p5_p50'][0]:+.3f}"),
+                "mirrored: mirrored back": lambda m: (
                     f"{wrong(m)['flagged']} of {wrong(m)['pictures']} ({pct(wrong(m)['flagged_share'])} "
                     "[{:.0f}, {:.0f}])".format(*(100 * v for v in wrong(m)["flagged_share_ci95"]))
                 ),
-                ("mirrored",),
-            ),
-            Claim(
-                f"mirrored: {key} named as the right one",
-                _in_cell(MIRRORED_TABLE, label, "then named"),
-                lambda m: str(wrong(m)["named_as_right"]),
-                ("mirrored",),
-            ),
-            Claim(
-                f"mirrored: {key} median margin",
-                _in_cell(MIRRORED_TABLE, label, "median margin"),
-                lambda m: _minus(f"{wrong(m)['margin_min_p5_p50'][2]:+.3f}"),
-                ("mirrored",),
-            ),
-        ]
+                "then named": lambda m: str(wrong(m)["named_as_right"]),
+                "median margin": lambda m: _minus(f"{wrong(m)['margin_min_p5_p50'][2]:+.3f}"),
+            },
+        )
 
     def missed(m: dict, keys: tuple[str, ...]) -> int:
         return sum(m["sets"][k]["mirrored"]["pictures"] - m["sets"][k]["mirrored"]["flagged"] for k in keys)

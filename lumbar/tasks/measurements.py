@@ -213,11 +213,10 @@ def canal_ap_mm(canal: np.ndarray, spacing_mm: tuple[float, float], frame: Frame
     """The canal's anteroposterior diameter in a disc's mid-plane (:func:`extent_across_mm`), NaN where the canal's
     outline does not go on ``CANAL_REACH_MM`` past the disc on both sides, within ``CANAL_TUBE_MM`` in front of and
     behind the diameter read (the tube itself, not canal further back)."""
-    ap = extent_across_mm(canal, spacing_mm, frame, half_band_mm)
+    s, t = local(points_mm(canal, spacing_mm), frame)
+    front, ap = _run_across(s, t, _pixel_along(frame.across, spacing_mm), half_band_mm)
     if np.isnan(ap):
         return ap
-    s, t = local(points_mm(canal, spacing_mm), frame)
-    front = t[(np.abs(s) <= half_band_mm) & (t >= 0)].min()
     tube = (t >= front - CANAL_TUBE_MM) & (t <= front + ap + CANAL_TUBE_MM)
     goes_on = (tube & (s >= CANAL_REACH_MM)).any() and (tube & (s <= -CANAL_REACH_MM)).any()
     return ap if goes_on else float("nan")
@@ -232,22 +231,19 @@ def extent_across_mm(
     Used for the canal's anteroposterior diameter at a disc: the band is the disc's mid-plane, and the canal is one
     tube, so a piece further back (a blob taken for canal among the back muscles) does not widen it.
     """
-    pts = points_mm(mask, spacing_mm)
-    if not len(pts):
-        return float("nan")
-    s, t = local(pts, frame)
-    sel = np.abs(s) <= half_band_mm
-    if not sel.any():
-        return float("nan")
-    t = np.sort(t[sel])
-    # Only canal behind the origin (the disc's centre), not canal pieces in front of it.
-    t = t[t >= 0]
+    s, t = local(points_mm(mask, spacing_mm), frame)
+    return _run_across(s, t, _pixel_along(frame.across, spacing_mm), half_band_mm)[1]
+
+
+def _run_across(s: np.ndarray, t: np.ndarray, pixel: float, half_band_mm: float) -> tuple[float, float]:
+    """(where it starts, its extent) of the first run of points behind the origin within ``half_band_mm`` of the
+    origin's plane, a gap of more than two pixels ending it; NaNs where there is none."""
+    t = np.sort(t[(np.abs(s) <= half_band_mm) & (t >= 0)])  # only behind the origin (the disc's centre)
     if not len(t):
-        return float("nan")
-    pixel = _pixel_along(frame.across, spacing_mm)
+        return float("nan"), float("nan")
     stops = np.flatnonzero(np.diff(t) > 2 * pixel)
     last = t[stops[0]] if len(stops) else t[-1]
-    return float(last - t[0] + pixel)
+    return float(t[0]), float(last - t[0] + pixel)
 
 
 def endplate_angle_deg(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, upper: bool = True) -> float:
