@@ -1,9 +1,11 @@
 """Vertebral body size on SPIDER's adults, as lumbar measures it: the reference for the "smaller than an adult's"
-review reason (``lumbar.tasks.quality.CHILD_BODY_HEIGHT_MM``).
+review reason (``lumbar.tasks.quality.CHILD_BODY_HEIGHT_MM``, and ``CERVICAL_BODY_HEIGHT_MM`` with
+``CERVICAL_BODY_DEPTH_MM``).
 
 For every mid-sagittal SPIDER slice whose listed pixel spacing fits it, the shipped pipeline segments, names and
-measures the vertebrae; the per-image median of the middle heights of the named lumbar bodies (L1-L5) is recorded.
-The review threshold must lie below every adult median measured here, so that it never fires on SPIDER.
+measures the vertebrae; the per-image medians of the middle heights and of the depths of the named lumbar bodies
+(L1-L5) are recorded, and whether the review reason fires. Its bounds must lie below every adult measured here, so
+that it never fires on SPIDER.
 ``python bench/body_size.py`` (about 15 min on 2 cores) prints the distribution and writes
 bench/results/body_size.json and its summary to bench/claims/.
 """
@@ -19,7 +21,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, save, spider_midsag_in_mm
 
 from lumbar.pipelines.mr_sagittal import measure, segment
-from lumbar.tasks.quality import CHILD_BODY_HEIGHT_MM, median_body_height_mm
+from lumbar.tasks.quality import (
+    CERVICAL_BODY_DEPTH_MM,
+    CERVICAL_BODY_HEIGHT_MM,
+    CHILD_BODY_HEIGHT_MM,
+    median_body_depth_mm,
+    median_body_height_mm,
+    smaller_than_adult,
+)
 
 SPIDER = SHARED_DATA / "spider"
 
@@ -33,26 +42,43 @@ def main() -> None:
         if excluded:
             continue
         seg = segment(image)
-        height = median_body_height_mm(measure(seg).vertebrae)
-        rows.append({"series": path.stem, "median_lumbar_body_height_mm": height})
-        print(f"{path.stem}: {height:.1f} mm" if height == height else f"{path.stem}: no lumbar body measured")
+        vertebrae = measure(seg).vertebrae
+        height, depth = median_body_height_mm(vertebrae), median_body_depth_mm(vertebrae)
+        rows.append(
+            {
+                "series": path.stem,
+                "median_lumbar_body_height_mm": height,
+                "median_lumbar_body_depth_mm": depth,
+                "flagged": smaller_than_adult(vertebrae) is not None,
+            }
+        )
+        print(f"{path.stem}: {height:.1f} mm tall, {depth:.1f} mm deep")
     heights = np.array([r["median_lumbar_body_height_mm"] for r in rows], float)
-    measured = heights[np.isfinite(heights)]
+    depths = np.array([r["median_lumbar_body_depth_mm"] for r in rows], float)
     summary = {
         "images": len(rows),
-        "measured": len(measured),
-        "min_mm": float(measured.min()),
-        "p1_mm": float(np.percentile(measured, 1)),
-        "median_mm": float(np.median(measured)),
-        "threshold_mm": CHILD_BODY_HEIGHT_MM,
-        "flagged": int((measured < CHILD_BODY_HEIGHT_MM).sum()),
+        "flagged": sum(r["flagged"] for r in rows),
+        "child_height_mm": CHILD_BODY_HEIGHT_MM,
+        "cervical_height_mm": CERVICAL_BODY_HEIGHT_MM,
+        "cervical_depth_mm": CERVICAL_BODY_DEPTH_MM,
+        "shorter_and_shallower": int(((heights < CERVICAL_BODY_HEIGHT_MM) & (depths < CERVICAL_BODY_DEPTH_MM)).sum()),
     }
+    for size, values in (("height", heights), ("depth", depths)):
+        measured = values[np.isfinite(values)]
+        summary[size] = {
+            "measured": len(measured),
+            "min_mm": float(measured.min()),
+            "p1_mm": float(np.percentile(measured, 1)),
+            "median_mm": float(np.median(measured)),
+        }
     path = save("body_size", {**summary, "rows": rows})
-    print(
-        f"{summary['measured']} of {summary['images']} SPIDER mid-sagittal images measured: median lumbar body height "
-        f"min {summary['min_mm']:.1f} mm, 1st percentile {summary['p1_mm']:.1f}, median {summary['median_mm']:.1f}; "
-        f"threshold {CHILD_BODY_HEIGHT_MM} mm flags {summary['flagged']}"
-    )
+    for size in ("height", "depth"):
+        s = summary[size]
+        print(
+            f"{s['measured']} of {summary['images']} SPIDER mid-sagittal images measured: median lumbar body {size} "
+            f"min {s['min_mm']:.1f} mm, 1st percentile {s['p1_mm']:.1f}, median {s['median_mm']:.1f}"
+        )
+    print(f"flagged: {summary['flagged']} of {summary['images']}")
     print(f"wrote {path}")
 
 

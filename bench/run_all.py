@@ -31,6 +31,7 @@ for script in (
     "external_segmentation.py",
     "orientation.py",
     "mirrored.py",
+    "on_side.py",
     "body_size.py",
     "lateral_slips.py",
 ):

@@ -198,6 +198,14 @@ class InputDescription(_Frozen):
         "mirrored back before analysis (the segmentation network, which learnt anterior on the left, is clearly more "
         "confident on it mirrored back; the label maps written are in the file's own columns); absent otherwise.",
     )
+    stored_on_side: bool | None = Field(
+        None,
+        description="True when a picture (PNG/JPEG) was stored turned a quarter, the spine running across it, and was "
+        "turned back before analysis (the segmentation network is clearly more confident on it turned; the label "
+        "maps written, shape and spacing_mm are in the file's own rows and columns; stored_head_down and "
+        "stored_mirrored are then absent, and a review reason says where the head and the front lay); absent "
+        "otherwise.",
+    )
 
 
 class CobbAngle(_Frozen):

@@ -102,6 +102,12 @@ def display_to_canonical(stack: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(stack, axis=(0, 1, 2)).transpose(0, 2, 1))
 
 
+def _as_stored(sizes: list, on_side: bool) -> list:
+    """Per-axis sizes (shape, spacing) of a picture as its file holds them: its two in-plane axes swapped back where
+    it was stored on its side."""
+    return [sizes[0], sizes[2], sizes[1]] if on_side else sizes
+
+
 @dataclass
 class SpineImage:
     """Voxels in RAS+ orientation with their geometry, modality and where they came from."""
@@ -120,6 +126,9 @@ class SpineImage:
     source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
     stored_head_down: bool = False  # a picture stored upside down, turned upright here (outputs are turned back)
     stored_mirrored: bool = False  # a picture stored mirrored front to back, mirrored back here (outputs too)
+    stored_on_side: bool = (
+        False  # a picture stored turned a quarter (the spine across it), turned back here (outputs too)
+    )
     view: str | None = None  # radiographs: "frontal" or "lateral" (DICOM ViewPosition, --view, or the networks)
     view_guessed: bool = False  # the view was decided by the networks, not stated
 
@@ -209,14 +218,41 @@ class SpineImage:
         mirrored = np.ascontiguousarray(np.flip(self.array, axis=1))
         return replace(self, array=mirrored, stored_mirrored=not self.stored_mirrored)
 
+    def turned_on_side(self) -> SpineImage:
+        """The same picture with its rows and columns swapped (a transpose of every sagittal slice, pixel sizes
+        swapped with them): a picture stored turned a quarter either way is this, turned over or mirrored. The turns
+        are remembered as the file's transpose followed by flips (a transpose after flipping the rows is a flip of
+        the columns after it), so that :meth:`in_stored_frame` undoes them in order. For pictures (PNG/JPEG) only:
+        the affine is taken as diagonal."""
+        swapped = display_to_canonical(np.swapaxes(self.sagittal_slices(), 1, 2))
+        order = [0, 2, 1, 3]
+        return replace(
+            self,
+            array=swapped,
+            affine=self.affine[np.ix_(order, order)],
+            stored_on_side=not self.stored_on_side,
+            stored_head_down=self.stored_mirrored,
+            stored_mirrored=self.stored_head_down,
+        )
+
     def in_stored_frame(self, display: np.ndarray) -> np.ndarray:
         """Display-oriented arrays ``(..., rows, cols)`` of this image in the rows and columns its file stores them
-        (turned over for a picture stored head down, mirrored for one stored mirrored; unchanged otherwise). Each
-        turn is its own inverse: the same call brings arrays in the file's frame (a reference mask) to the analysed
-        image's."""
+        (turned over for a picture stored head down, mirrored for one stored mirrored, then transposed for one
+        stored on its side; unchanged otherwise)."""
         if self.stored_head_down:
             display = np.flip(display, axis=-2)
-        return np.flip(display, axis=-1) if self.stored_mirrored else display
+        if self.stored_mirrored:
+            display = np.flip(display, axis=-1)
+        return np.swapaxes(display, -1, -2) if self.stored_on_side else display
+
+    def in_analysed_frame(self, stored: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`in_stored_frame`: arrays in the file's rows and columns (a reference mask) in the
+        analysed image's."""
+        if self.stored_on_side:
+            stored = np.swapaxes(stored, -1, -2)
+        if self.stored_mirrored:
+            stored = np.flip(stored, axis=-1)
+        return np.flip(stored, axis=-2) if self.stored_head_down else stored
 
     def with_array(self, array: np.ndarray) -> SpineImage:
         """Same geometry and provenance, other voxels (a label map, a normalised copy)."""
@@ -243,8 +279,10 @@ class SpineImage:
             "format": self.format or None,
             "modality": self.modality.value,
             "plane": self.plane,
-            "shape": list(self.shape),
-            "spacing_mm": [round(v, 4) for v in self.spacing_mm] if self.spacing_known else None,
+            "shape": _as_stored(list(self.shape), self.stored_on_side),
+            "spacing_mm": _as_stored([round(v, 4) for v in self.spacing_mm], self.stored_on_side)
+            if self.spacing_known
+            else None,
             "orientation": "".join(aff2axcodes(self.affine)),
             "source_orientation": "".join(aff2axcodes(self.source_affine())),
         }
@@ -257,10 +295,15 @@ class SpineImage:
             )
         if self.other_series:
             described["other_series"] = list(self.other_series)
-        if self.stored_head_down:  # said only once analysis turned it: reading alone does not judge a picture
-            described["stored_head_down"] = True
-        if self.stored_mirrored:
-            described["stored_mirrored"] = True
+        # said only once analysis turned it: reading alone does not judge a picture. A picture on its side was
+        # turned over or mirrored after its turn, not in the file: its review reason says where head and front lay
+        if self.stored_on_side:
+            described["stored_on_side"] = True
+        else:
+            if self.stored_head_down:
+                described["stored_head_down"] = True
+            if self.stored_mirrored:
+                described["stored_mirrored"] = True
         return described
 
     def series_label(self) -> str:

@@ -1,5 +1,6 @@
-"""Pictures stored head down are turned upright, and pictures stored mirrored front to back mirrored back, before
-analysis; their label maps and level positions go back to the file's rows and columns."""
+"""Pictures stored head down are turned upright, pictures stored mirrored front to back mirrored back, and pictures
+stored on their side turned back, before analysis; their label maps and level positions go back to the file's rows
+and columns."""
 
 from dataclasses import replace
 
@@ -13,7 +14,7 @@ from lumbar.io.arrays import picture_as_slice
 from lumbar.outputs import write_segmentation
 from lumbar.phantom import make_phantom
 from lumbar.pipelines.mr_sagittal import segment
-from lumbar.tasks.orientation import MIN_MARGIN, OrientationCheck
+from lumbar.tasks.orientation import MIN_MARGIN, ON_SIDE_MARGIN, OrientationCheck
 
 
 def test_the_side_the_network_is_clearly_more_confident_of_wins():
@@ -70,23 +71,30 @@ def _phantom_picture(tmp_path):
     return picture_as_slice(mid, slices.sagittal_spacing_mm(), tmp_path / "phantom.png", "PNG")
 
 
+@pytest.mark.parametrize("on_side", [False, True])
 @pytest.mark.parametrize(("head_down", "mirrored"), [(False, False), (True, False), (False, True), (True, True)])
-def test_label_maps_and_positions_of_a_turned_or_mirrored_picture_are_in_the_files_frame(tmp_path, head_down, mirrored):
+def test_label_maps_and_positions_of_a_turned_or_mirrored_picture_are_in_the_files_frame(
+    tmp_path, head_down, mirrored, on_side
+):
     """Written label maps are turned back to the file's rows and columns, and so are the levels' positions and axes
     (each disc's centroid lies on its own label in the written map; the axis points to the head in the file)."""
     seg = segment(_phantom_picture(tmp_path))
-    pretend = replace(seg, image=replace(seg.image, stored_head_down=head_down, stored_mirrored=mirrored))
+    flags = {"stored_head_down": head_down, "stored_mirrored": mirrored, "stored_on_side": on_side}
+    pretend = replace(seg, image=replace(seg.image, **flags))
     outputs, _ = write_segmentation(pretend, tmp_path, "p")
     written = np.asarray(Image.open(outputs["instances"]))
     expected = seg.levels.instances[0]
     expected = expected[::-1] if head_down else expected
-    np.testing.assert_array_equal(written, expected[:, ::-1] if mirrored else expected)
+    expected = expected[:, ::-1] if mirrored else expected
+    np.testing.assert_array_equal(written, expected.T if on_side else expected)
     rows, cols = seg.image.sagittal_spacing_mm()
+    pixel = (cols, rows) if on_side else (rows, cols)
     for lv in pretend.summary()["levels"]:
         if lv["kind"] == "disc":
             where = np.argwhere(written == lv["label"]).mean(axis=0)
-            assert np.abs(where - np.array(lv["centroid_mm"]) / (rows, cols)).max() < 3  # pixels
-            assert (lv["axis"][0] > 0) is head_down  # toward the head: up the rows, or down them in a turned file
+            assert np.abs(where - np.array(lv["centroid_mm"]) / pixel).max() < 3  # pixels
+            # toward the head: up the rows (across the columns on its side), or the other way in a turned file
+            assert (lv["axis"][1 if on_side else 0] > 0) is head_down
 
 
 def test_a_spider_picture_is_named_the_same_whichever_way_up_it_was_stored():
@@ -126,6 +134,17 @@ def test_an_unclear_way_up_withholds_the_summary_and_a_turned_picture_is_noted(t
         reason = check.review_reason()
         assert reason in seg.review
         assert (reason in seg.gate) is withheld
+    # on its side or not: unclear withholds, turned is noted, clearly not says nothing
+    for check, withheld in (
+        (OrientationCheck(0.95, 0.93, mirrored=0.90, on_side=0.945), True),
+        (OrientationCheck(0.95, 0.93, mirrored=0.90, on_side=0.90, turned_on_side=True), False),
+        (OrientationCheck(0.95, 0.93, mirrored=0.90, on_side=0.90), None),
+    ):
+        monkeypatch.setattr(pipeline, "upright_picture", lambda *_a, c=check: (image, semantic, c))
+        seg = pipeline.segment(picture)
+        said = [reason for reason in seg.review if "its side" in reason]
+        assert len(said) == (withheld is not None)
+        assert [reason for reason in seg.gate if "its side" in reason] == (said if withheld else [])
 
 
 def test_a_turned_pictures_levels_json_places_each_level_on_its_written_label(tmp_path):
@@ -224,29 +243,68 @@ def test_a_mirrored_spider_picture_is_analysed_mirrored_back_as_the_right_one_is
             assert abs(label_cols.mean() - lv["centroid_mm"][1] / 0.478) < 5  # pixels
 
 
+FLAT_WAYS_LOW = {(1, 0, 0): 0.80, (1, 1, 0): 0.80, (1, 0, 1): 0.80, (1, 1, 1): 0.80}
+
+
 @pytest.mark.parametrize(
-    ("confidence", "stored_head_down", "stored_mirrored", "reason"),
+    ("confidence", "on_side", "stored_head_down", "stored_mirrored", "reason"),
     [
         # as stored 0.90, upside down 0.91: turned upright; mirrored 0.95 that way up, 0.93 the other: mirrored back
-        ({(0, 0): 0.90, (1, 0): 0.91, (1, 1): 0.95, (0, 1): 0.93}, True, True, "0.950 mirrored back, 0.910 as stored"),
+        (
+            {(0, 0, 0): 0.90, (0, 1, 0): 0.91, (0, 1, 1): 0.95, (0, 0, 1): 0.93, **FLAT_WAYS_LOW},
+            False,
+            True,
+            True,
+            "0.950 mirrored back, 0.910 as stored",
+        ),
         # ... mirrored back, the other way up is better: analysed mirrored back and turned back over
-        ({(0, 0): 0.90, (1, 0): 0.91, (1, 1): 0.93, (0, 1): 0.95}, False, True, "0.950 mirrored back, 0.910 as stored"),
+        (
+            {(0, 0, 0): 0.90, (0, 1, 0): 0.91, (0, 1, 1): 0.93, (0, 0, 1): 0.95, **FLAT_WAYS_LOW},
+            False,
+            False,
+            True,
+            "0.950 mirrored back, 0.910 as stored",
+        ),
         # a right picture: mirrored, the network is less sure (0.94 < 0.95 + MIRROR_MARGIN)
-        ({(0, 0): 0.95, (1, 0): 0.90, (1, 1): 0.93, (0, 1): 0.94}, False, False, None),
+        (
+            {(0, 0, 0): 0.95, (0, 1, 0): 0.90, (0, 1, 1): 0.93, (0, 0, 1): 0.94, **FLAT_WAYS_LOW},
+            False,
+            False,
+            False,
+            None,
+        ),
+        # on its side: turned a quarter and upside down, the network is 0.03 surer than any way as stored
+        (
+            {(0, 0, 0): 0.92, (0, 1, 0): 0.90, (0, 1, 1): 0.88, (0, 0, 1): 0.89}
+            | {(1, 0, 0): 0.91, (1, 1, 0): 0.95, (1, 1, 1): 0.93, (1, 0, 1): 0.90},
+            True,
+            True,
+            False,
+            None,
+        ),
+        # ... but by less than ON_SIDE_MARGIN: left as stored, and unclear
+        (
+            {(0, 0, 0): 0.95, (0, 1, 0): 0.90, (0, 1, 1): 0.88, (0, 0, 1): 0.89}
+            | {(1, 0, 0): 0.91, (1, 1, 0): 0.955, (1, 1, 1): 0.93, (1, 0, 1): 0.90},
+            False,
+            False,
+            False,
+            None,
+        ),
     ],
 )
-def test_a_picture_is_mirrored_back_and_its_way_up_decided_again(
-    monkeypatch, confidence, stored_head_down, stored_mirrored, reason
+def test_a_picture_is_turned_and_mirrored_back_the_way_the_network_is_surest_of(
+    monkeypatch, confidence, on_side, stored_head_down, stored_mirrored, reason
 ):
-    """The network's confidence stubbed by the picture's (head down, mirrored) state: each of the four ways is
-    segmented once, and the picture is analysed the best way, saying so."""
+    """The network's confidence stubbed by the picture's (on its side, head down, mirrored) state: each of the eight
+    ways is segmented once, and the picture is analysed the best way, saying so."""
     import lumbar.tasks.orientation as orientation
 
     calls = []
 
     class Segmented:
         def __init__(self, image):
-            calls.append((image.stored_head_down, image.stored_mirrored))
+            calls.append((image.stored_on_side, image.stored_head_down, image.stored_mirrored))
             self.value = confidence[calls[-1]]
 
         def mean_confidence(self) -> float:
@@ -255,9 +313,107 @@ def test_a_picture_is_mirrored_back_and_its_way_up_decided_again(
     monkeypatch.setattr(orientation, "segment_semantic", lambda image, _model: Segmented(image))
     picture = make_phantom(shape=(1, 96, 80), seed=2).image
     image, semantic, check = orientation.upright_picture(picture)
-    assert sorted(calls) == sorted(confidence)  # four ways, each once
-    assert (image.stored_head_down, image.stored_mirrored) == (stored_head_down, stored_mirrored)
-    assert semantic.value == max(confidence.values())
+    assert sorted(calls) == sorted(confidence)  # eight ways, each once
+    assert (image.stored_on_side, image.stored_head_down, image.stored_mirrored) == (
+        on_side,
+        stored_head_down,
+        stored_mirrored,
+    )
+    swapped = (picture.shape[0], picture.shape[2], picture.shape[1])
+    assert check.turned_on_side is on_side and image.shape == (swapped if on_side else picture.shape)
+    assert semantic.value == confidence[on_side, stored_head_down, stored_mirrored]  # the analysed way's own
     assert check.mirror_reason() == reason or reason in check.mirror_reason()
     turned = check.review_reason() or ""
-    assert turned.startswith("picture stored head down") is stored_head_down  # said of the file, mirrored or not
+    assert turned.startswith("picture stored head down") is (stored_head_down and not on_side)  # said of the file
+    other_family = max(v for k, v in confidence.items() if k[0] != on_side)
+    assert check.on_side == other_family
+    if on_side:
+        assert check.on_side_reason() == (
+            "picture stored on its side, head on the right and anterior at the top: analysed turned upright "
+            "(segmentation confidence 0.950 turned, 0.920 as stored); label maps and level positions are written in "
+            "the file's own rows and columns"
+        )
+    else:
+        assert check.on_side_reason() is None
+    unclear = check.side_unclear_reason()
+    assert (unclear is not None) is (abs(check.best - check.on_side) < ON_SIDE_MARGIN)
+    if unclear:  # the fifth case: 0.955 turned, 0.95 as stored
+        assert unclear.startswith("whether the picture lies on its side is unclear (segmentation confidence 0.950 as")
+        assert "stored, 0.955 turned a quarter): analysed as stored" in unclear
+
+
+@pytest.mark.parametrize(
+    ("on_side", "head_down", "mirrored", "words"),
+    [
+        (True, False, False, "head on the left and anterior at the top"),  # transposed: the file's rows were columns
+        (True, True, False, "head on the right and anterior at the top"),
+        (True, False, True, "head on the left and anterior at the bottom"),
+        (True, True, True, "head on the right and anterior at the bottom"),
+    ],
+)
+def test_a_picture_turned_off_its_side_says_where_its_head_and_front_lay(on_side, head_down, mirrored, words):
+    """Known answers: a head-up picture, anterior on the left, stored transposed has its head (the top rows) in the
+    left columns and its front (the left columns) in the top rows; each flip after the transpose moves one."""
+    head_up = np.zeros((1, 6, 4))
+    head_up[0, 0, :] = 1  # the head's row
+    head_up[0, :, 0] += 2  # the front's column
+    picture = make_phantom(shape=(1, 6, 4), seed=2).image
+    analysed = replace(
+        picture.with_array(picture.labels_from_sagittal(head_up).array),
+        stored_on_side=on_side,
+        stored_head_down=head_down,
+        stored_mirrored=mirrored,
+    )
+    stored = analysed.in_stored_frame(analysed.sagittal_slices())[0]
+    head_cols = np.nonzero((stored == 1) | (stored == 3))[1]
+    front_rows = np.nonzero(stored >= 2)[0]
+    head = "left" if np.all(head_cols == 0) else "right" if np.all(head_cols == stored.shape[1] - 1) else "?"
+    front = "top" if np.all(front_rows == 0) else "bottom" if np.all(front_rows == stored.shape[0] - 1) else "?"
+    assert f"head on the {head} and anterior at the {front}" == words
+    check = OrientationCheck(0.9, 0.95 if head_down else 0.85, mirrored=0.8, mirrored_back=mirrored)
+    check = replace(check, on_side=0.8, turned_on_side=True)
+    assert words in check.on_side_reason()
+    assert check.mirror_reason() is None and check.review_reason() is None  # one reason says it all
+
+
+@pytest.mark.parametrize(
+    ("turn", "words"),
+    [
+        (lambda a: np.rot90(a, 1), "head on the right and anterior at the bottom"),  # the file turned anticlockwise
+        (lambda a: np.rot90(a, 3), "head on the left and anterior at the top"),
+        (np.transpose, "head on the right and anterior at the top"),
+    ],
+)
+def test_a_spider_picture_stored_on_its_side_is_analysed_as_the_right_one(tmp_path, turn, words):
+    """SPIDER 100_t2 (stored head down, anterior on the left) saved turned a quarter, or transposed: turned back, it
+    reads as the right one does (the same discs and measurements, a noted reason saying where its head and front
+    lay that does not withhold the Summary), and its label maps and level positions are written in its own rows and
+    columns."""
+    import json
+
+    from lumbar.outputs import save_segmentation
+    from lumbar.pipelines.mr_sagittal import measure
+
+    path = shared("spider", "midsag", "100_t2.png")
+    stored = read_image(path, spacing_mm=0.478, modality="MR")
+    right = save_segmentation(segment(stored), tmp_path / "right", "p")
+    assert not right.image.stored_on_side and not any("side" in reason for reason in right.review)
+    on_side = picture_as_slice(
+        np.ascontiguousarray(turn(stored.sagittal_slices()[0])), stored.sagittal_spacing_mm(), path, "PNG"
+    )
+    seg = save_segmentation(segment(on_side), tmp_path / "side", "p")
+    assert seg.image.stored_on_side and seg.image.describe()["shape"] == list(on_side.shape)
+    np.testing.assert_array_equal(seg.image.sagittal_slices(), right.image.sagittal_slices())
+    assert [lv.name for lv in seg.levels.discs] == [lv.name for lv in right.levels.discs]
+    assert measure(seg).discs == measure(right).discs
+    reasons = [reason for reason in seg.review if reason.startswith("picture stored on its side")]
+    assert len(reasons) == 1 and words in reasons[0] and reasons[0] not in seg.gate
+    assert not any(reason.startswith(("picture stored head down", "picture stored mirrored")) for reason in seg.review)
+    written = np.asarray(Image.open(seg.outputs["instances"]))
+    np.testing.assert_array_equal(written, turn(np.asarray(Image.open(right.outputs["instances"]))))
+    levels = json.loads((tmp_path / "side" / "levels" / "p.json").read_text())["levels"]
+    for lv in levels:
+        if lv["kind"] == "disc":
+            rows, cols = np.nonzero(written == lv["label"])
+            assert abs(rows.mean() - lv["centroid_mm"][0] / 0.478) < 5  # pixels
+            assert abs(cols.mean() - lv["centroid_mm"][1] / 0.478) < 5

@@ -44,6 +44,7 @@ SOURCES = {
     "lumbosacral_without_t1": "bench/claims/lumbosacral_ls6_t1.json",
     "canal": "bench/claims/canal.json",
     "mirrored": "bench/claims/mirrored.json",
+    "on_side": "bench/claims/on_side.json",
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
     "radiograph_levels_model": "lumbar/models/weights/radiograph_levels.json",
@@ -1443,22 +1444,41 @@ def evidence_claims() -> list[Claim]:
 
 
 def body_size_claims() -> list[Claim]:
-    """The adult body-size bound (bench/claims/body_size.json)."""
+    """The adult body-size bounds (bench/claims/body_size.json)."""
     where = _in_passage("lumbar bodies smaller than any adult's (median middle height", "the smallest is at")
+    small = _in_passage("or small both ways", "are small both ways).")
     return [
-        Claim("body size: bound", where, lambda b: f"below {b['threshold_mm']:.0f} mm", ("body_size",)),
-        Claim("body size: images", where, lambda b: f"measures {b['measured']} SPIDER adult images", ("body_size",)),
+        Claim("body size: bound", where, lambda b: f"below {b['child_height_mm']:.0f} mm", ("body_size",)),
+        Claim("body size: images", where, lambda b: f"measures {b['images']} SPIDER adult images", ("body_size",)),
         Claim(
             "body size: median and 1st percentile",
             where,
-            lambda b: f"a median of {b['median_mm']:.1f} mm, 1st percentile {b['p1_mm']:.1f} mm",
+            lambda b: f"a median of {b['height']['median_mm']:.1f} mm, 1st percentile {b['height']['p1_mm']:.1f} mm",
             ("body_size",),
         ),
         Claim("body size: flagged", where, lambda b: f"flags {b['flagged']} of them", ("body_size",)),
         Claim(
             "body size: smallest",
-            _in_passage("lumbar bodies smaller than any adult's (median middle height", "a thin margin)."),
-            lambda b: f"at {b['min_mm']:.1f} mm",
+            _in_passage("lumbar bodies smaller than any adult's (median middle height", "a thin margin)"),
+            lambda b: f"at {b['height']['min_mm']:.1f} mm",
+            ("body_size",),
+        ),
+        Claim(
+            "body size: cervical bounds",
+            small,
+            lambda b: f"below {b['cervical_height_mm']:.0f} mm tall and {b['cervical_depth_mm']:.0f} mm deep",
+            ("body_size",),
+        ),
+        Claim(
+            "body size: depths",
+            small,
+            lambda b: f"median depth runs from {b['depth']['min_mm']:.1f} mm, 1st percentile {b['depth']['p1_mm']:.1f}",
+            ("body_size",),
+        ),
+        Claim(
+            "body size: small both ways",
+            small,
+            lambda b: f"{b['shorter_and_shallower']} of the {b['images']} are",
             ("body_size",),
         ),
     ]
@@ -2825,6 +2845,72 @@ def mirrored_claims() -> list[Claim]:
     ]
 
 
+ON_SIDE_TABLE = "pictures judged, as stored and on their side"
+
+
+def on_side_claims() -> list[Claim]:
+    """Pictures stored on their side (`python bench/on_side.py`)."""
+
+    def row(label: str, key: str) -> list[Claim]:
+        right = lambda m: m["sets"][key]["as stored"]  # noqa: E731
+        side = lambda m: m["sets"][key]["on its side"]  # noqa: E731
+        return _row_claims(
+            "on side",
+            ON_SIDE_TABLE,
+            label,
+            "on_side",
+            {
+                "as stored: turned": lambda m: f"{right(m)['turned']} of {right(m)['pictures']}",
+                "as stored: unclear": lambda m: str(right(m)["unclear"]),
+                "on its side: turned back": lambda m: (
+                    f"{side(m)['turned']} of {side(m)['pictures']} ({pct(side(m)['turned_share'])} "
+                    "[{:.0f}, {:.0f}])".format(*(100 * v for v in side(m)["turned_share_ci95"]))
+                ),
+                "on its side: unclear": lambda m: str(side(m)["unclear"]),
+                "on its side, analysed so": lambda m: str(side(m)["silent"]),
+                "then named": lambda m: str(side(m)["named_as_right"]),
+                "closest call": lambda m: _minus(f"{right(m)['margin_min_p5_p50'][0]:+.3f}"),
+            },
+        )
+
+    passage = _in_passage("No picture was turned by mistake", "Each picture costs four more")
+    every = lambda m: m["sets"]["all"]  # noqa: E731
+    return [
+        *(claim for label, key in MIRRORED_ROWS.items() for claim in row(label, key)),
+        Claim(
+            "on side: margin",
+            _in_passage("**Pictures stored on their side**", "(`ON_SIDE_MARGIN`"),
+            lambda m: f"at least {m['on_side_margin']}",
+            ("on_side",),
+        ),
+        Claim(
+            "on side: unclear of all",
+            passage,
+            lambda m: f"{every(m)['as stored']['unclear']} of the {every(m)['as stored']['pictures']} are too close",
+            ("on_side",),
+        ),
+        Claim(
+            "on side: none turned, none silent",
+            passage,
+            lambda m: (
+                "No picture was turned by mistake, and none on its side was analysed so without a word"
+                if every(m)["as stored"]["turned"] == 0 and every(m)["on its side"]["silent"] == 0
+                else "(a picture was turned by mistake, or one on its side analysed so)"
+            ),
+            ("on_side",),
+        ),
+        Claim(
+            "on side: named as right",
+            passage,
+            lambda m: (
+                f"Of the {every(m)['on its side']['turned']} turned back, {every(m)['on its side']['named_as_right']} "
+                "have their discs named"
+            ),
+            ("on_side",),
+        ),
+    ]
+
+
 CLAIMS = [
     *fusion_claims(),
     *back_pain_claims(),
@@ -2848,6 +2934,7 @@ CLAIMS = [
     *service_claims(),
     *batch_claims(),
     *body_size_claims(),
+    *on_side_claims(),
     *evidence_claims(),
     *lumbosacral_claims(),
     *orientation_claims(),

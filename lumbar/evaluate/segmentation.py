@@ -84,7 +84,7 @@ def evaluate_pair(image_path: Path, mask_path: Path, spacing_mm: float | None, m
     truth_image = read_image(mask_path, spacing_mm=spacing_mm)
     truth = spider_to_classes(np.rint(truth_image.sagittal_slices()).astype(np.int32))
     result = segment(image, model=model)
-    truth = result.image.in_stored_frame(truth)  # a picture analysed turned or mirrored: its mask turns with it
+    truth = result.image.in_analysed_frame(truth)  # a picture analysed turned or mirrored: its mask turns with it
     pred = result.semantic.classes
     if truth.shape != pred.shape:
         raise InputError(f"{mask_path}: mask shape {truth.shape} differs from image shape {pred.shape}")

@@ -73,8 +73,8 @@ def segment(
     """Segment every sagittal slice, name the levels and run the quality gate. ``gate`` holds further reasons to
     withhold the Summary (a forced run on an image the pipeline was not made for); ``model`` is a trained candidate
     to use instead of the shipped network (benchmarks compare them on the same path). A picture (PNG/JPEG, no
-    stored orientation) is turned upright first where it was stored head down, and mirrored back where it was stored
-    mirrored front to back (``tasks/orientation.py``)."""
+    stored orientation) is turned upright first where it was stored on its side or head down, and mirrored back where
+    it was stored mirrored front to back (``tasks/orientation.py``)."""
     progress.stage("segmenting slices", total=image.sagittal_slices().shape[0])
     orientation = None
     if image.is_picture:
@@ -101,13 +101,16 @@ def segment(
     unclear_way_up = orientation is not None and not orientation.confident
     if way_up and unclear_way_up:
         withheld.append(way_up)
+    side_unclear = orientation.side_unclear_reason() if orientation is not None else None
+    if side_unclear:
+        withheld.append(side_unclear)
     if confidence is None:
         withheld.append("nothing of a spine was segmented")
     elif confidence < LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {confidence:.2f}")
     noted = [way_up] if way_up and not unclear_way_up else []  # turned upright: said, not withheld
-    mirrored_back = orientation.mirror_reason() if orientation is not None else None
-    noted += [mirrored_back] if mirrored_back else []  # mirrored back: said, not withheld
+    if orientation is not None:  # mirrored back or turned off its side: said, not withheld
+        noted += [r for r in (orientation.mirror_reason(), orientation.on_side_reason()) if r]
     return Segmentation(image, semantic, levels, (*withheld, *image_reasons(image), *noted), tuple(withheld))
 
 

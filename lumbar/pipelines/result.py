@@ -53,7 +53,7 @@ class Segmentation:
     def summary(self, outputs: dict[str, str] | None = None) -> dict:
         """The levels JSON that ``lumbar segment`` writes."""
         levels = [asdict(lv) for lv in self.levels.levels]
-        # the label maps are written in the file's rows and columns: so are the positions
+        # the label maps are written in the file's rows and columns: so are the positions (turns undone in order)
         if self.image.stored_head_down:
             rows_mm = (self.semantic.classes.shape[1] - 1) * self.image.sagittal_spacing_mm()[0]
             for lv in levels:
@@ -64,6 +64,10 @@ class Segmentation:
             for lv in levels:
                 lv["centroid_mm"] = (lv["centroid_mm"][0], cols_mm - lv["centroid_mm"][1])
                 lv["axis"] = (lv["axis"][0], -lv["axis"][1])
+        if self.image.stored_on_side:
+            for lv in levels:
+                lv["centroid_mm"] = lv["centroid_mm"][::-1]
+                lv["axis"] = lv["axis"][::-1]
         return {
             "input": self.image.describe(),
             "model": self.semantic.model_version,

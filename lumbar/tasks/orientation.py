@@ -14,6 +14,12 @@ Mirrored front to back is another way a picture goes wrong (the network learnt a
 analysed is also segmented mirrored, both ways up: where the network is clearly more confident mirrored
 (:data:`MIRROR_MARGIN`), the picture is mirrored back and its way up decided again; a review reason says so, and its
 label maps and level positions are written in the file's own columns.
+
+A picture stored on its side (turned a quarter either way: the spine runs across it) is the last way: each picture is
+also segmented with its rows and columns swapped, in the same four ways; where the network's best confidence so is
+clearly above its best as stored (:data:`ON_SIDE_MARGIN`), the picture is analysed turned, its way up and
+mirroring decided among those four, and a noted review reason says where its head and front lay in the file; where
+the two are too close to tell, the picture is analysed as stored and its Summary withheld.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ MIN_MARGIN = 0.003
 # mid-sagittal pictures the network's confidence on the picture the right way round beats its best mirrored one by
 # more than this on nearly every picture, as stored and as mirrored (bench/mirrored.py).
 MIRROR_MARGIN = 0.01
+# A picture stored on its side is turned where the network's best confidence on it turned a quarter (any way up,
+# mirrored or not) is this much above its best as stored; closer than this either way, whether it lies on its side
+# is unclear, and the Summary is withheld. The mirror's margin: on SPIDER's 360 mid-sagittal pictures and the second
+# centre's 20, the best way as stored beats the best turned by more on all but 6 (bench/on_side.py).
+ON_SIDE_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,8 @@ class OrientationCheck:
     the picture mirrored back, as stored and turned upside down); where those do not decide, the lumbosacral check's
     probability that the lowest disc is L5/S1 both ways (``lumbosacral``) and its operating point; and the network's
     best confidence on the analysed picture mirrored front to back, either way up (``mirrored``: for a picture
-    mirrored back, the picture as it lay)."""
+    mirrored back, the picture as it lay); and its best confidence on the picture turned a quarter, any of the four
+    ways (``on_side``: for a picture turned on its side here, its best as the file holds it)."""
 
     as_stored: float
     upside_down: float
@@ -51,6 +63,8 @@ class OrientationCheck:
     lumbosacral_threshold: float = 0.5
     mirrored: float | None = None
     mirrored_back: bool = False
+    on_side: float | None = None
+    turned_on_side: bool = False
 
     @property
     def margin(self) -> float:
@@ -92,9 +106,45 @@ class OrientationCheck:
         """The network is clearly more confident on the picture mirrored front to back than as analysed."""
         return self.mirrored is not None and self.mirrored - self.analysed >= MIRROR_MARGIN
 
+    @property
+    def best(self) -> float:
+        """The network's confidence on the picture as analysed, or mirrored either way up: the best of the four ways
+        it was segmented in the frame it is analysed in."""
+        return max(self.as_stored, self.upside_down, self.mirrored or 0.0)
+
+    @property
+    def side_unclear(self) -> bool:
+        """The network is about as confident on the picture turned a quarter as on it the way it is analysed."""
+        return self.on_side is not None and abs(self.best - self.on_side) < ON_SIDE_MARGIN
+
+    def side_unclear_reason(self) -> str | None:
+        """Why the Summary is withheld where the network cannot tell whether the picture lies on its side, or None."""
+        if not self.side_unclear:
+            return None
+        way = "turned a quarter" if self.turned_on_side else "as stored"
+        other = "as stored" if self.turned_on_side else "turned a quarter"
+        return (
+            f"whether the picture lies on its side is unclear (segmentation confidence {self.best:.3f} {way}, "
+            f"{self.on_side:.3f} {other}): analysed {way}; if the spine runs across the picture as analysed, every "
+            "finding is wrong"
+        )
+
+    def on_side_reason(self) -> str | None:
+        """Where the head and the front lay in the file of a picture stored on its side and turned here, or None."""
+        if not self.turned_on_side:
+            return None
+        head = "right" if self.head_down else "left"
+        front = "bottom" if self.mirrored_back else "top"
+        return (
+            f"picture stored on its side, head on the {head} and anterior at the {front}: analysed turned upright "
+            f"(segmentation confidence {self.best:.3f} turned, {self.on_side:.3f} as stored); label maps and level "
+            "positions are written in the file's own rows and columns"
+        )
+
     def mirror_reason(self) -> str | None:
-        """What a reader should know where the picture was stored mirrored and analysed mirrored back, or None."""
-        if not self.mirrored_back:
+        """What a reader should know where the picture was stored mirrored and analysed mirrored back, or None (a
+        picture turned on its side says where its front lay in :meth:`on_side_reason`)."""
+        if not self.mirrored_back or self.turned_on_side:
             return None
         return (
             f"picture stored mirrored front to back, anterior on the right: analysed mirrored back (segmentation "
@@ -103,8 +153,14 @@ class OrientationCheck:
         )
 
     def review_reason(self) -> str | None:
-        """What a reader should know about the picture's way up, or None when it was stored head up."""
-        stored = "as mirrored back" if self.mirrored_back else "as stored"
+        """What a reader should know about the picture's way up, or None when it was stored head up (or on its side,
+        which :meth:`on_side_reason` says)."""
+        stored = {
+            (False, False): "as stored",
+            (True, False): "as mirrored back",
+            (False, True): "as turned on its side",
+            (True, True): "as turned on its side and mirrored back",
+        }[self.mirrored_back, self.turned_on_side]
         confidence = f"segmentation confidence {self.as_stored:.3f} {stored}, {self.upside_down:.3f} upside down"
         if self.by_lowest_disc:
             as_is, turned = self.lumbosacral  # type: ignore[misc]
@@ -120,7 +176,7 @@ class OrientationCheck:
                 f"which way up the picture was stored is unclear ({confidence}): analysed {stored}, head at the "
                 "top; if the head is at the bottom every level name is wrong"
             )
-        if self.head_down:
+        if self.head_down and not self.turned_on_side:
             return (
                 f"picture stored head down: analysed turned upright (segmentation confidence {self.upside_down:.3f} "
                 f"upright, {self.as_stored:.3f} {stored}); label maps and level positions are written in the file's "
@@ -135,36 +191,66 @@ def upright_picture(
     lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None = None,
     threshold: float = 0.5,
 ) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
-    """``image`` turned head up where it was clearly stored head down, and mirrored back where it was clearly stored
-    mirrored front to back (see :data:`MIRROR_MARGIN`), its segmentation, and the evidence. ``lowest_disc``: the
-    lumbosacral check's probability that the lowest disc of a picture so segmented is L5/S1, and ``threshold`` its
-    operating point, asked both ways up when the network's confidence does not decide."""
-    chosen, semantic, check = _way_up(image, None, model, lowest_disc, threshold)
-    mirrored = image.mirrored_front_to_back()  # as stored first, so that the check's way up is the file's
-    ways = [(m, segment_semantic(m, model)) for m in (mirrored, mirrored.turned_upside_down())]
-    check = replace(check, mirrored=max(s.mean_confidence() or 0.0 for _, s in ways))
+    """``image`` turned back where it was clearly stored on its side (see :data:`ON_SIDE_MARGIN`), turned head up
+    where it was clearly stored head down, and mirrored back where it was clearly stored mirrored front to back (see
+    :data:`MIRROR_MARGIN`), its segmentation, and the evidence. ``lowest_disc``: the lumbosacral check's probability
+    that the lowest disc of a picture so segmented is L5/S1, and ``threshold`` its operating point, asked both ways
+    up when the network's confidence does not decide."""
+    ways = _four_ways(image, model)
+    turned = _four_ways(image.turned_on_side(), model)
+    on_side = _best(turned) - _best(ways) >= ON_SIDE_MARGIN
+    chosen, semantic, check = _upright(*(turned if on_side else ways), lowest_disc, threshold)
+    return chosen, semantic, replace(check, on_side=_best(ways if on_side else turned), turned_on_side=on_side)
+
+
+Segmented = tuple[SpineImage, SemanticSegmentation]
+
+
+def _four_ways(image: SpineImage, model: OnnxModel | None) -> list[Segmented]:
+    """``image`` as given and turned upside down, then mirrored front to back both ways up, each with its
+    segmentation (each way segmented once: the choices below reuse them)."""
+    mirrored = image.mirrored_front_to_back()
+    ways = (image, image.turned_upside_down(), mirrored, mirrored.turned_upside_down())
+    return [(way, segment_semantic(way, model)) for way in ways]
+
+
+def _confidence(way: Segmented) -> float:
+    return way[1].mean_confidence() or 0.0
+
+
+def _best(ways: list[Segmented]) -> float:
+    return max(_confidence(way) for way in ways)
+
+
+def _upright(
+    stored: Segmented,
+    upside: Segmented,
+    mirrored: Segmented,
+    mirrored_upside: Segmented,
+    lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None,
+    threshold: float,
+) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
+    """The way up of a picture as given, or of it mirrored back where the network is clearly more confident so."""
+    chosen, semantic, check = _way_up(stored, upside, lowest_disc, threshold)
+    check = replace(check, mirrored=max(_confidence(mirrored), _confidence(mirrored_upside)))
     if not check.looks_mirrored:
         return chosen, semantic, check
-    back, back_semantic, back_check = _way_up(*ways[0], model, lowest_disc, threshold, turned=ways[1])
+    back, back_semantic, back_check = _way_up(mirrored, mirrored_upside, lowest_disc, threshold)
     as_it_lay = max(check.as_stored, check.upside_down)
     return back, back_semantic, replace(back_check, mirrored=as_it_lay, mirrored_back=True)
 
 
 def _way_up(
-    image: SpineImage,
-    segmented: SemanticSegmentation | None,
-    model: OnnxModel | None,
+    stored: Segmented,
+    upside: Segmented,
     lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None,
     threshold: float,
-    turned: tuple[SpineImage, SemanticSegmentation] | None = None,
 ) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
-    """``image`` as stored or turned upside down, whichever the network (or, where it cannot tell, the lumbosacral
-    check) prefers, with its segmentation and the evidence; segmentations already made are passed in."""
-    as_stored = segmented or segment_semantic(image, model)
-    upside, upside_down = turned or (image.turned_upside_down(), None)
-    upside_down = upside_down or segment_semantic(upside, model)
-    check = OrientationCheck(as_stored.mean_confidence() or 0.0, upside_down.mean_confidence() or 0.0)
+    """A picture as given or turned upside down, whichever the network (or, where it cannot tell, the lumbosacral
+    check) prefers, with its segmentation and the evidence."""
+    (image, as_stored), (turned, upside_down) = stored, upside
+    check = OrientationCheck(_confidence(stored), _confidence(upside))
     if not check.confident and lowest_disc is not None:
-        both = (lowest_disc(image, as_stored), lowest_disc(upside, upside_down))
+        both = (lowest_disc(image, as_stored), lowest_disc(turned, upside_down))
         check = replace(check, lumbosacral=both, lumbosacral_threshold=threshold)
-    return (upside, upside_down, check) if check.head_down else (image, as_stored, check)
+    return (turned, upside_down, check) if check.head_down else (image, as_stored, check)
