@@ -63,6 +63,14 @@ def main() -> None:
         "cervical_depth_mm": CERVICAL_BODY_DEPTH_MM,
         "shorter_and_shallower": int(((heights < CERVICAL_BODY_HEIGHT_MM) & (depths < CERVICAL_BODY_DEPTH_MM)).sum()),
     }
+    # the adult nearest to being small both ways: the least, over images, of the larger of its two excesses
+    excess = np.fmax(heights - CERVICAL_BODY_HEIGHT_MM, depths - CERVICAL_BODY_DEPTH_MM)
+    closest = rows[int(np.nanargmin(excess))]
+    summary["closest_both_ways"] = {
+        "series": closest["series"],
+        "height_mm": closest["median_lumbar_body_height_mm"],
+        "depth_mm": closest["median_lumbar_body_depth_mm"],
+    }
     for size, values in (("height", heights), ("depth", depths)):
         measured = values[np.isfinite(values)]
         summary[size] = {

@@ -10,8 +10,8 @@ quarter anticlockwise (a new picture from the turned pixels, its pixel sizes swa
 * the 20 second-centre T2 slices (``mri_small_t2``): a centre the network never saw.
 
 A right picture turned is a false alarm; a turned picture analysed as it lies without a word is missed. For the
-turned ones, whether the discs are then named as on the right picture. Prints a table, writes
-``bench/results/on_side.json``.
+turned ones, whether they are then analysed on the very pixels the right one is (else how: left mirrored or not), and
+whether the discs are named as on the right picture. Prints a table, writes ``bench/results/on_side.json``.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def on_its_side(image):
 
 def judged(name: str, group: str, image) -> list[dict]:
     """The picture as stored and turned a quarter: turned back or not, unclear or not, the margin behind the call,
-    and the discs named."""
-    rows = []
+    the way it was analysed (turned upright, mirrored back), whether a turned one was analysed on the very pixels the
+    right one was, and the discs named."""
+    rows, analysed_right = [], None
     for turned, picture in ((False, image), (True, on_its_side(image))):
         analysed, semantic, check = upright_picture(picture, None, *lowest_disc_check())
         as_it_lay, other = (check.on_side, check.best) if check.turned_on_side else (check.best, check.on_side)
@@ -65,10 +66,16 @@ def judged(name: str, group: str, image) -> list[dict]:
                 "stored_on_side": turned,
                 "turned_back": check.turned_on_side,
                 "unclear": check.side_unclear,
+                "head_down": check.head_down,
+                "mirrored_back": check.mirrored_back,
                 "margin": float(as_it_lay - other),  # > 0: more confident on the picture as it lay
                 "discs": [lv.name for lv in discs],
             }
         )
+        if not turned:
+            analysed_right = analysed.sagittal_slices()
+        else:
+            rows[-1]["same_pixels_as_right"] = bool(np.array_equal(analysed.sagittal_slices(), analysed_right))
     rows[1]["named_as_right"] = rows[1]["discs"] == rows[0]["discs"]
     return rows
 
@@ -92,7 +99,15 @@ def summarise(rows: list[dict]) -> dict:
                 "margin_min_p5_p50": [float(margins.min()), *map(float, np.percentile(margins, [5, 50]))],
             }
             if turned:
+                back = [r for r in sel if r["turned_back"]]
                 summary["named_as_right"] = sum(r["named_as_right"] for r in sel)
+                summary["same_pixels_as_right"] = sum(r["same_pixels_as_right"] for r in back)
+                differ = [r for r in back if not r["same_pixels_as_right"]]
+                summary["differing_left_mirrored"] = sum(
+                    r["same_pixels_as_right"] is False and r["mirrored_back"] is False for r in differ
+                )
+            else:
+                summary["unclear_names"] = [r["name"] for r in sel if r["unclear"]]
             out.setdefault(group, {})["on its side" if turned else "as stored"] = summary
     return out
 

@@ -202,7 +202,8 @@ class InputDescription(_Frozen):
         None,
         description="True when a picture (PNG/JPEG) was stored turned a quarter, the spine running across it, and was "
         "turned back before analysis (the segmentation network is clearly more confident on it turned; the label "
-        "maps written, shape and spacing_mm are in the file's own rows and columns; stored_head_down and "
+        "maps written are in the file's own rows and columns, and shape and spacing_mm along the file's axes; "
+        "stored_head_down and "
         "stored_mirrored are then absent, and a review reason says where the head and the front lay); absent "
         "otherwise.",
     )

@@ -126,9 +126,8 @@ class SpineImage:
     source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
     stored_head_down: bool = False  # a picture stored upside down, turned upright here (outputs are turned back)
     stored_mirrored: bool = False  # a picture stored mirrored front to back, mirrored back here (outputs too)
-    stored_on_side: bool = (
-        False  # a picture stored turned a quarter (the spine across it), turned back here (outputs too)
-    )
+    # a picture stored turned a quarter (the spine across it), turned back here (outputs too)
+    stored_on_side: bool = False
     view: str | None = None  # radiographs: "frontal" or "lateral" (DICOM ViewPosition, --view, or the networks)
     view_guessed: bool = False  # the view was decided by the networks, not stated
 

@@ -502,14 +502,12 @@ def test_a_measurement_taken_as_a_misread_withholds_the_summary(inputs, monkeypa
     assert "(not reported: see Needs review)" in render_html(findings, result.figures)
 
 
-def _page_classes(html: str) -> list[set[str]]:
-    """Per page of the PDF that WeasyPrint lays out from ``html``, the classes of the elements on it."""
+def _anchor_pages(html: str) -> dict[str, int]:
+    """The page of the PDF that WeasyPrint lays out from ``html`` on which each element with an id begins."""
     from weasyprint import HTML
 
     pages = HTML(string=html).render().pages
-    return [
-        {box.element.get("class") for box in page._page_box.descendants() if box.element is not None} for page in pages
-    ]
+    return {anchor: number for number, page in enumerate(pages) for anchor in page.anchors}
 
 
 def test_on_paper_a_long_summary_starts_beside_the_picture_and_the_maps_start_a_page(inputs):
@@ -527,7 +525,6 @@ def test_on_paper_a_long_summary_starts_beside_the_picture_and_the_maps_start_a_
         basis="validated against the SPIDER expert: " + "a long basis that takes two or three lines on paper " * 4,
     )
     findings = result.findings.model_copy(update={"summary": (statement,) * 16, "summary_withheld": None})
-    pages = _page_classes(render_html(findings, result.figures))
-    assert "summary" in pages[0] and "summary" in pages[1]
-    maps = next(i for i, classes in enumerate(pages) if "maps" in classes)
-    assert "evidence" in pages[maps] and not any("evidence" in classes for classes in pages[:maps])
+    pages = _anchor_pages(render_html(findings, result.figures))
+    assert pages["statement-1"] == 0 and pages["statement-16"] >= 1  # begun beside the picture, flowing on
+    assert pages["evidence-maps"] == pages["evidence-figures"] >= 1  # the heading on the maps' own page

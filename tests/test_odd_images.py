@@ -9,6 +9,7 @@ spine's proportions and no sacrum in view. A real abdominal CT given as MRI is c
 """
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def test_body_depth_is_the_median_of_the_lumbar_bodies_alone():
 
 
 def test_only_a_spine_smaller_than_every_adult_is_flagged():
-    adult = {f"L{k}": _body(CHILD_BODY_HEIGHT_MM + 0.5) for k in range(1, 6)}
+    adult = {f"L{k}": _body(CHILD_BODY_HEIGHT_MM) for k in range(1, 6)}  # the bound itself is an adult's size
     child = {f"L{k}": _body(CHILD_BODY_HEIGHT_MM - 0.5) for k in range(1, 6)}
     assert smaller_than_adult(adult) is None
     assert "smaller than any adult" in smaller_than_adult(child)
@@ -105,6 +106,8 @@ def test_only_a_spine_smaller_than_every_adult_is_flagged():
         (CERVICAL_BODY_HEIGHT_MM + 0.5, CERVICAL_BODY_DEPTH_MM - 0.5, False),  # shallow alone: one axis's pixel size
         (CERVICAL_BODY_HEIGHT_MM - 0.5, CERVICAL_BODY_DEPTH_MM + 0.5, False),
         (CERVICAL_BODY_HEIGHT_MM - 0.5, None, False),  # depth not measured: the height bound alone
+        (CERVICAL_BODY_HEIGHT_MM, CERVICAL_BODY_DEPTH_MM - 0.5, False),  # the bounds themselves are adult sizes
+        (CERVICAL_BODY_HEIGHT_MM - 0.5, CERVICAL_BODY_DEPTH_MM, False),
     ],
 )
 def test_bodies_small_both_ways_are_flagged_as_perhaps_not_lumbar(height, depth, flagged):
@@ -112,7 +115,13 @@ def test_bodies_small_both_ways_are_flagged_as_perhaps_not_lumbar(height, depth,
     assert (said is not None) is flagged
     if flagged:
         assert said.startswith(f"vertebral bodies named lumbar {height:.0f} mm tall and {depth:.0f} mm deep (medians)")
-        assert "a cervical or upper thoracic one" in said
+        assert "smaller both ways than any adult's lumbar" in said and "a cervical spine" in said
+
+
+def test_a_short_spine_of_adult_depth_is_called_a_childs_or_mis_sized_not_cervical():
+    short = smaller_than_adult({f"L{k}": _body(CHILD_BODY_HEIGHT_MM - 1, 30.0) for k in range(1, 6)})
+    assert short.startswith("vertebral bodies named lumbar 13 mm tall and 30 mm deep (medians), smaller than any")
+    assert "a child's spine, or a wrong pixel size" in short and "cervical" not in short
     heights_only = smaller_than_adult({f"L{k}": _body(CHILD_BODY_HEIGHT_MM - 1, None) for k in range(1, 6)})
     assert heights_only.startswith("vertebral bodies named lumbar 13 mm tall (medians)")
 
@@ -143,8 +152,10 @@ def test_a_spine_with_a_cervical_spines_small_bodies_is_reviewed_and_never_summa
     affine[:3, 1] *= 0.5  # anterior-posterior
     affine[:3, 2] *= 0.62  # superior-inferior
     small = lumbar.analyze(dataclasses.replace(phantom.image, affine=affine, source="small"), modality="MR").findings
-    said = [reason for reason in small.needs_review if "smaller than any adult" in reason]
-    assert len(said) == 1 and "mm deep" in said[0] and "a cervical or upper thoracic one" in said[0]
+    said = [reason for reason in small.needs_review if "smaller both ways than any adult's" in reason]
+    assert len(said) == 1 and "a cervical spine" in said[0]
+    height = float(re.search(r"named lumbar (\d+) mm tall", said[0]).group(1))
+    assert CHILD_BODY_HEIGHT_MM <= height < CERVICAL_BODY_HEIGHT_MM  # not the child's bound: the cervical one
     assert small.summary == () and said[0] in small.summary_withheld
 
 

@@ -2,13 +2,16 @@
 stored on their side turned back, before analysis; their label maps and level positions go back to the file's rows
 and columns."""
 
+import itertools
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import shared
 from PIL import Image
 
+from lumbar.image import SpineImage
 from lumbar.io import read_image
 from lumbar.io.arrays import picture_as_slice
 from lumbar.outputs import write_segmentation
@@ -282,11 +285,20 @@ FLAT_WAYS_LOW = {(1, 0, 0): 0.80, (1, 1, 0): 0.80, (1, 0, 1): 0.80, (1, 1, 1): 0
             False,
             None,
         ),
-        # ... but by less than ON_SIDE_MARGIN: left as stored, and unclear
+        # ... but by less than ON_SIDE_MARGIN over its best as stored (mirrored, too little to mirror it back):
+        # left as stored, and unclear
         (
-            {(0, 0, 0): 0.95, (0, 1, 0): 0.90, (0, 1, 1): 0.88, (0, 0, 1): 0.89}
+            {(0, 0, 0): 0.95, (0, 1, 0): 0.90, (0, 1, 1): 0.88, (0, 0, 1): 0.952}
             | {(1, 0, 0): 0.91, (1, 1, 0): 0.955, (1, 1, 1): 0.93, (1, 0, 1): 0.90},
             False,
+            False,
+            False,
+            None,
+        ),
+        # turned by the margin exactly (values whose difference is exact in floating point): turned, and clear
+        (
+            dict.fromkeys(itertools.product((0, 1), repeat=3), 0.0) | {(1, 0, 0): ON_SIDE_MARGIN},
+            True,
             False,
             False,
             None,
@@ -328,30 +340,33 @@ def test_a_picture_is_turned_and_mirrored_back_the_way_the_network_is_surest_of(
     other_family = max(v for k, v in confidence.items() if k[0] != on_side)
     assert check.on_side == other_family
     if on_side:
+        best, as_stored = max(confidence.values()), other_family
+        head = "right" if stored_head_down else "left"
         assert check.on_side_reason() == (
-            "picture stored on its side, head on the right and anterior at the top: analysed turned upright "
-            "(segmentation confidence 0.950 turned, 0.920 as stored); label maps and level positions are written in "
-            "the file's own rows and columns"
+            f"picture stored on its side: analysed turned upright, taken to lie in the file with its head on the "
+            f"{head} and its front at the top (segmentation confidence {best:.3f} turned, {as_stored:.3f} as stored); "
+            "label maps and level positions are written in the file's own rows and columns"
         )
     else:
         assert check.on_side_reason() is None
     unclear = check.side_unclear_reason()
-    assert (unclear is not None) is (abs(check.best - check.on_side) < ON_SIDE_MARGIN)
-    if unclear:  # the fifth case: 0.955 turned, 0.95 as stored
-        assert unclear.startswith("whether the picture lies on its side is unclear (segmentation confidence 0.950 as")
+    if 0.955 in confidence.values():  # the fifth case: 0.955 turned, 0.952 at best as stored (mirrored)
+        assert unclear.startswith("whether the picture lies on its side is unclear (segmentation confidence 0.952 as")
         assert "stored, 0.955 turned a quarter): analysed as stored" in unclear
+    else:
+        assert unclear is None
 
 
 @pytest.mark.parametrize(
-    ("on_side", "head_down", "mirrored", "words"),
+    ("head_down", "mirrored", "words"),
     [
-        (True, False, False, "head on the left and anterior at the top"),  # transposed: the file's rows were columns
-        (True, True, False, "head on the right and anterior at the top"),
-        (True, False, True, "head on the left and anterior at the bottom"),
-        (True, True, True, "head on the right and anterior at the bottom"),
+        (False, False, "its head on the left and its front at the top"),  # transposed: the file's rows were columns
+        (True, False, "its head on the right and its front at the top"),
+        (False, True, "its head on the left and its front at the bottom"),
+        (True, True, "its head on the right and its front at the bottom"),
     ],
 )
-def test_a_picture_turned_off_its_side_says_where_its_head_and_front_lay(on_side, head_down, mirrored, words):
+def test_a_picture_turned_off_its_side_says_where_its_head_and_front_lay(head_down, mirrored, words):
     """Known answers: a head-up picture, anterior on the left, stored transposed has its head (the top rows) in the
     left columns and its front (the left columns) in the top rows; each flip after the transpose moves one."""
     head_up = np.zeros((1, 6, 4))
@@ -360,7 +375,7 @@ def test_a_picture_turned_off_its_side_says_where_its_head_and_front_lay(on_side
     picture = make_phantom(shape=(1, 6, 4), seed=2).image
     analysed = replace(
         picture.with_array(picture.labels_from_sagittal(head_up).array),
-        stored_on_side=on_side,
+        stored_on_side=True,
         stored_head_down=head_down,
         stored_mirrored=mirrored,
     )
@@ -369,19 +384,40 @@ def test_a_picture_turned_off_its_side_says_where_its_head_and_front_lay(on_side
     front_rows = np.nonzero(stored >= 2)[0]
     head = "left" if np.all(head_cols == 0) else "right" if np.all(head_cols == stored.shape[1] - 1) else "?"
     front = "top" if np.all(front_rows == 0) else "bottom" if np.all(front_rows == stored.shape[0] - 1) else "?"
-    assert f"head on the {head} and anterior at the {front}" == words
+    assert f"its head on the {head} and its front at the {front}" == words
     check = OrientationCheck(0.9, 0.95 if head_down else 0.85, mirrored=0.8, mirrored_back=mirrored)
     check = replace(check, on_side=0.8, turned_on_side=True)
     assert words in check.on_side_reason()
     assert check.mirror_reason() is None and check.review_reason() is None  # one reason says it all
+    undecided = replace(check, as_stored=0.9, upside_down=0.9)  # its way up unclear: the head's side not stated
+    assert "taken to lie in the file with its front at the" in undecided.on_side_reason()
+    assert "is unclear" in undecided.review_reason()
+
+
+@pytest.mark.parametrize("turns", ["", "T", "U", "M", "TU", "TM", "UT", "MT", "TUM", "UTM", "MUT", "TT", "TUTM"])
+def test_turns_and_mirrors_in_any_order_are_undone_in_the_files_frame(turns):
+    """Any sequence of quarter turns (transposes), turns upside down and mirrors: ``in_stored_frame`` gives back the
+    file's pixels, ``in_analysed_frame`` is its inverse, and ``describe`` states the file's shape and pixel sizes."""
+    rng = np.random.default_rng(0)
+    pixels = rng.random((1, 5, 7))
+    picture = picture_as_slice(pixels[0], (0.5, 0.8), Path("p.png"), "PNG")
+    steps = {"T": SpineImage.turned_on_side, "U": SpineImage.turned_upside_down, "M": SpineImage.mirrored_front_to_back}
+    analysed = picture
+    for step in turns:
+        analysed = steps[step](analysed)
+    np.testing.assert_array_equal(analysed.in_stored_frame(analysed.sagittal_slices()), pixels)
+    np.testing.assert_array_equal(analysed.in_analysed_frame(pixels), analysed.sagittal_slices())
+    assert analysed.describe()["shape"] == list(picture.shape)
+    assert analysed.describe()["spacing_mm"] == picture.describe()["spacing_mm"]
+    assert analysed.stored_on_side is (turns.count("T") % 2 == 1)
 
 
 @pytest.mark.parametrize(
     ("turn", "words"),
     [
-        (lambda a: np.rot90(a, 1), "head on the right and anterior at the bottom"),  # the file turned anticlockwise
-        (lambda a: np.rot90(a, 3), "head on the left and anterior at the top"),
-        (np.transpose, "head on the right and anterior at the top"),
+        (lambda a: np.rot90(a, 1), "its head on the right and its front at the bottom"),  # turned anticlockwise
+        (lambda a: np.rot90(a, 3), "its head on the left and its front at the top"),
+        (np.transpose, "its head on the right and its front at the top"),
     ],
 )
 def test_a_spider_picture_stored_on_its_side_is_analysed_as_the_right_one(tmp_path, turn, words):

@@ -1446,7 +1446,7 @@ def evidence_claims() -> list[Claim]:
 def body_size_claims() -> list[Claim]:
     """The adult body-size bounds (bench/claims/body_size.json)."""
     where = _in_passage("lumbar bodies smaller than any adult's (median middle height", "the smallest is at")
-    small = _in_passage("or small both ways", "are small both ways).")
+    small = _in_passage("or small both ways", "(the closest:")
     return [
         Claim("body size: bound", where, lambda b: f"below {b['child_height_mm']:.0f} mm", ("body_size",)),
         Claim("body size: images", where, lambda b: f"measures {b['images']} SPIDER adult images", ("body_size",)),
@@ -1473,6 +1473,14 @@ def body_size_claims() -> list[Claim]:
             "body size: depths",
             small,
             lambda b: f"median depth runs from {b['depth']['min_mm']:.1f} mm, 1st percentile {b['depth']['p1_mm']:.1f}",
+            ("body_size",),
+        ),
+        Claim(
+            "body size: closest adult",
+            _in_passage("or small both ways", "deep)."),
+            lambda b: "(the closest: {height_mm:.1f} mm tall and {depth_mm:.1f} mm deep)".format(
+                **b["closest_both_ways"]
+            ),
             ("body_size",),
         ),
         Claim(
@@ -2874,6 +2882,15 @@ def on_side_claims() -> list[Claim]:
         )
 
     passage = _in_passage("No picture was turned by mistake", "Each picture costs four more")
+
+    def unclear_names(m: dict) -> str:
+        sets = m["sets"]
+        spider = [
+            n for k in ("SPIDER t1", "SPIDER t2", "SPIDER t2_SPACE") for n in sets[k]["as stored"]["unclear_names"]
+        ]
+        second = sets["second centre T2"]["as stored"]["unclear_names"]
+        return f"(SPIDER {', '.join(spider)} and the second centre's slices {', '.join(second)})"
+
     every = lambda m: m["sets"]["all"]  # noqa: E731
     return [
         *(claim for label, key in MIRRORED_ROWS.items() for claim in row(label, key)),
@@ -2899,13 +2916,31 @@ def on_side_claims() -> list[Claim]:
             ),
             ("on_side",),
         ),
+        Claim("on side: unclear names", passage, unclear_names, ("on_side",)),
+        Claim(
+            "on side: same pixels",
+            passage,
+            lambda m: (
+                f"Of the {every(m)['on its side']['turned']} turned back, "
+                f"{every(m)['on its side']['same_pixels_as_right']} are analysed on the very pixels"
+            ),
+            ("on_side",),
+        ),
+        Claim(
+            "on side: left mirrored",
+            passage,
+            lambda m: (
+                f"the other {every(m)['on its side']['differing_left_mirrored']} are left mirrored"
+                if every(m)["on its side"]["turned"] - every(m)["on its side"]["same_pixels_as_right"]
+                == every(m)["on its side"]["differing_left_mirrored"]
+                else "(some turned back differ otherwise than left mirrored)"
+            ),
+            ("on_side",),
+        ),
         Claim(
             "on side: named as right",
             passage,
-            lambda m: (
-                f"Of the {every(m)['on its side']['turned']} turned back, {every(m)['on its side']['named_as_right']} "
-                "have their discs named"
-            ),
+            lambda m: f"{every(m)['on its side']['named_as_right']} in all",
             ("on_side",),
         ),
     ]

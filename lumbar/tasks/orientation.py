@@ -118,27 +118,28 @@ class OrientationCheck:
         return self.on_side is not None and abs(self.best - self.on_side) < ON_SIDE_MARGIN
 
     def side_unclear_reason(self) -> str | None:
-        """Why the Summary is withheld where the network cannot tell whether the picture lies on its side, or None."""
+        """Why the Summary is withheld where the network cannot tell whether the picture lies on its side, or None.
+        (A picture turned was clearly better so: never unclear.)"""
         if not self.side_unclear:
             return None
-        way = "turned a quarter" if self.turned_on_side else "as stored"
-        other = "as stored" if self.turned_on_side else "turned a quarter"
         return (
-            f"whether the picture lies on its side is unclear (segmentation confidence {self.best:.3f} {way}, "
-            f"{self.on_side:.3f} {other}): analysed {way}; if the spine runs across the picture as analysed, every "
-            "finding is wrong"
+            f"whether the picture lies on its side is unclear (segmentation confidence {self.best:.3f} as stored, "
+            f"{self.on_side:.3f} turned a quarter): analysed as stored; if the spine runs across the picture as "
+            "analysed, every finding is wrong"
         )
 
     def on_side_reason(self) -> str | None:
-        """Where the head and the front lay in the file of a picture stored on its side and turned here, or None."""
+        """Where the analysis took the head and the front to lie in the file of a picture stored on its side and
+        turned here, or None. Where its way up is undecided the head's side is not stated (another reason says so);
+        the front's side is the mirror check's call, which can miss."""
         if not self.turned_on_side:
             return None
-        head = "right" if self.head_down else "left"
+        head = f"its head on the {'right' if self.head_down else 'left'} and " if self.decided else ""
         front = "bottom" if self.mirrored_back else "top"
         return (
-            f"picture stored on its side, head on the {head} and anterior at the {front}: analysed turned upright "
-            f"(segmentation confidence {self.best:.3f} turned, {self.on_side:.3f} as stored); label maps and level "
-            "positions are written in the file's own rows and columns"
+            f"picture stored on its side: analysed turned upright, taken to lie in the file with {head}its front at "
+            f"the {front} (segmentation confidence {self.best:.3f} turned, {self.on_side:.3f} as stored); label maps "
+            "and level positions are written in the file's own rows and columns"
         )
 
     def mirror_reason(self) -> str | None:
@@ -158,8 +159,8 @@ class OrientationCheck:
         stored = {
             (False, False): "as stored",
             (True, False): "as mirrored back",
-            (False, True): "as turned on its side",
-            (True, True): "as turned on its side and mirrored back",
+            (False, True): "as turned a quarter",
+            (True, True): "as turned a quarter and mirrored back",
         }[self.mirrored_back, self.turned_on_side]
         confidence = f"segmentation confidence {self.as_stored:.3f} {stored}, {self.upside_down:.3f} upside down"
         if self.by_lowest_disc:

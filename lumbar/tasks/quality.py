@@ -28,12 +28,14 @@ MAX_MRI_RIM_RATIO = 1.0
 # (`python bench/body_size.py`, bench/claims/body_size.json). Below this bound the spine is smaller than every adult
 # one lumbar was validated on.
 CHILD_BODY_HEIGHT_MM = 14.0
-# A cervical or upper thoracic spine given as a lumbar one is named from its lowest disc up as if lumbar. Its bodies
-# are small both ways: C3-C7 about 14-16 mm tall and 15-18 mm deep, T1-T4 about 17-19 mm tall and 17-21 mm deep,
-# against an adult's lumbar 22-30 mm tall and 30-35 mm deep. Depth alone cannot tell: on SPIDER's 331 adult images
-# (as above) the per-image median depth runs from 16.3 mm (1st percentile 20.0), on pictures whose listed pixel size
-# shrinks one axis (SPIDER 187's bodies read 30 mm tall and 19 mm deep). Bodies below both bounds are too small
-# both ways for any of those adults; the bounds were set after seeing that distribution (no cervical image is here).
+# A cervical spine (or the upper thoracic one) given as a lumbar one is named from its lowest disc up as if lumbar.
+# Its bodies are small both ways: C3-C7 roughly 14-16 mm tall and 15-18 mm deep, against an adult's lumbar 22-30 mm
+# tall and 30-35 mm deep (upper thoracic bodies, about 17-19 mm tall and 17-21 mm deep, only partly below the
+# bounds). Depth alone cannot tell: on SPIDER's 331 adult images (as above) the per-image median depth runs from
+# 16.3 mm (SPIDER 123's T2, 18.7 mm tall), 1st percentile 20.0; SPIDER 187's bodies read 30 mm tall and 19 mm deep,
+# likely a listed pixel size that shrinks one axis. Bodies below both bounds are smaller both ways than any of those
+# adults, by a thin margin (237's T2: 18.7 mm tall, 19.0 deep); the bounds were set after seeing that distribution
+# (no cervical image is here).
 CERVICAL_BODY_HEIGHT_MM = 18.0
 CERVICAL_BODY_DEPTH_MM = 20.0
 LUMBAR_BODIES = ("L1", "L2", "L3", "L4", "L5")
@@ -143,9 +145,9 @@ def median_body_depth_mm(vertebrae: dict[str, VertebraMeasurements]) -> float:
 
 def smaller_than_adult(vertebrae: dict[str, VertebraMeasurements]) -> str | None:
     """Why a spine (measured in mm) is outside the adult population every model and threshold was validated on,
-    or None: the bodies named lumbar are shorter than any adult's lumbar bodies measured on SPIDER, or both shorter
-    and shallower than them as a cervical or upper thoracic spine's are (a child's spine, a cervical or upper
-    thoracic one named from its lowest disc up, or a wrong pixel size in the file)."""
+    or None: the bodies named lumbar are shorter than any adult's lumbar bodies measured on SPIDER (a child's spine,
+    or a wrong pixel size in the file), or both shorter and shallower than them, as a cervical spine's are (one
+    named from its lowest disc up as if lumbar)."""
     height, depth = median_body_height_mm(vertebrae), median_body_depth_mm(vertebrae)
     short = np.isfinite(height) and height < CHILD_BODY_HEIGHT_MM
     small = np.isfinite(height) and np.isfinite(depth)
@@ -153,10 +155,15 @@ def smaller_than_adult(vertebrae: dict[str, VertebraMeasurements]) -> str | None
     if not (short or small):
         return None
     sizes = f"{height:.0f} mm tall" + (f" and {depth:.0f} mm deep" if np.isfinite(depth) else "")
+    if small:
+        return (
+            f"vertebral bodies named lumbar {sizes} (medians), smaller both ways than any adult's lumbar was "
+            f"validated on (below {CERVICAL_BODY_HEIGHT_MM:.0f} mm tall and {CERVICAL_BODY_DEPTH_MM:.0f} mm deep): "
+            "a cervical spine (its levels then named from its lowest disc as if lumbar), a child's, or a wrong pixel "
+            "size in the file; grades and thresholds are for adult lumbar spines"
+        )
     return (
         f"vertebral bodies named lumbar {sizes} (medians), smaller than any adult's lumbar was validated on (below "
-        f"{CHILD_BODY_HEIGHT_MM:.0f} mm tall, or {CERVICAL_BODY_HEIGHT_MM:.0f} mm tall and "
-        f"{CERVICAL_BODY_DEPTH_MM:.0f} mm deep): a child's spine, a cervical or upper thoracic one (its levels then "
-        "named from its lowest disc as if lumbar), or a wrong pixel size in the file; grades and thresholds are for "
-        "adult lumbar spines"
+        f"{CHILD_BODY_HEIGHT_MM:.0f} mm tall): a child's spine, or a wrong pixel size in the file; grades and "
+        "thresholds are for adult lumbar spines"
     )
