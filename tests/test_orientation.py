@@ -453,3 +453,21 @@ def test_a_spider_picture_stored_on_its_side_is_analysed_as_the_right_one(tmp_pa
             rows, cols = np.nonzero(written == lv["label"])
             assert abs(rows.mean() - lv["centroid_mm"][0] / 0.478) < 5  # pixels
             assert abs(cols.mean() - lv["centroid_mm"][1] / 0.478) < 5
+
+
+def test_a_picture_and_its_mask_stored_on_their_side_score_as_the_right_ones(tmp_path):
+    """`lumbar evaluate segmentation` on a held-out T2 SPACE slice and its expert mask, both saved turned a quarter
+    clockwise: the picture is turned back, its mask with it (``in_analysed_frame``), and every Dice is the right
+    pair's."""
+    from lumbar.evaluate.segmentation import evaluate_pair
+
+    image = shared("spider", "t2space", "images", "45_t2_SPACE_slice62.png")
+    mask = shared("spider", "t2space", "masks", "45_t2_SPACE_slice62.png")
+    turned = {}
+    for name, path in (("image", image), ("mask", mask)):
+        turned[name] = tmp_path / f"{name}.png"
+        Image.fromarray(np.rot90(np.asarray(Image.open(path)), 3).copy()).save(turned[name])
+    right = evaluate_pair(image, mask, 0.5859)
+    on_side = evaluate_pair(turned["image"], turned["mask"], 0.5859)
+    for structure in ("disc", "vertebra", "canal"):
+        assert on_side[structure]["dice"] == right[structure]["dice"] > 0.8
