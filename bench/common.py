@@ -120,3 +120,45 @@ def segmentation_model(path: str | None):
 
     model = load_model("segmentation", path)
     return model, f"{path or 'shipped'} (sha256 {model.sha256[:12]})"
+
+
+def pictures_to_turn():
+    """The pictures the orientation benches turn, mirror and judge: SPIDER's mid-sagittal pictures (as
+    :func:`spider_midsag_pictures` reads them) and the second centre's T2 slices (``mri_small_t2``, a centre the
+    network never saw): ``(name, set, picture)`` triples."""
+    from lumbar.io import read_image
+
+    out = [(path.stem, f"SPIDER {path.stem.split('_', 1)[1]}", image) for path, image in spider_midsag_pictures()]
+    second_centre = SHARED_DATA / "mri_small_t2" / "images"
+    if second_centre.is_dir():
+        out += [(path.stem, "second centre T2", read_image(path)) for path in sorted(second_centre.iterdir())]
+    return out
+
+
+def share_and_margins(selected: list[dict], flag: str) -> dict:
+    """Of the picture rows ``selected``: how many, how many have ``flag`` set, that share with a 95% CI by patient
+    bootstrap (a patient's T1 and T2 alike), and the rows' margins (min, 5th percentile, median)."""
+    import numpy as np
+
+    from lumbar.metrics import bootstrap_ci
+
+    flagged = np.array([r[flag] for r in selected], float)
+    share, low, high = bootstrap_ci(flagged, np.array([r["name"].split("_")[0] for r in selected]))
+    margins = np.array([r["margin"] for r in selected])
+    return {
+        "pictures": len(selected),
+        "flagged": int(flagged.sum()),
+        "flagged_share": share,
+        "flagged_share_ci95": [low, high],
+        "margin_min_p5_p50": [float(margins.min()), *map(float, np.percentile(margins, [5, 50]))],
+    }
+
+
+def share_cell(count: int, share: float, ci95: list[float]) -> str:
+    """A count with its share and 95% CI, as the orientation benches print them: ``12 (60% [40, 80])``."""
+    return f"{count} ({100 * share:.0f}% [{100 * ci95[0]:.0f}, {100 * ci95[1]:.0f}])"
+
+
+def margins_cell(margins: list[float]) -> str:
+    """Margins (min, 5th percentile, median) as the orientation benches print them."""
+    return " / ".join(f"{m:+.3f}" for m in margins)

@@ -18,27 +18,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save, spider_midsag_pictures
+from common import SHARED_DATA, margins_cell, pictures_to_turn, save, share_and_margins, share_cell
 
-from lumbar.io import read_image
-from lumbar.metrics import bootstrap_ci
 from lumbar.pipelines.mr_sagittal import lowest_disc_check
 from lumbar.tasks.levels import label_levels
 from lumbar.tasks.orientation import MIRROR_MARGIN, upright_picture
-
-SECOND_CENTRE = SHARED_DATA / "mri_small_t2"
-
-
-def pictures() -> list[tuple[str, str, object]]:
-    """(name, set, picture) for the pictures judged."""
-    out = [(path.stem, f"SPIDER {path.stem.split('_', 1)[1]}", image) for path, image in spider_midsag_pictures()]
-    if (SECOND_CENTRE / "images").is_dir():
-        for path in sorted((SECOND_CENTRE / "images").iterdir()):
-            out.append((path.stem, "second centre T2", read_image(path)))
-    return out
 
 
 def judged(name: str, group: str, image) -> list[dict]:
@@ -70,24 +55,15 @@ def summarise(rows: list[dict]) -> dict:
     for group in [*sorted({r["set"] for r in rows}), "all"]:
         for mirrored in (False, True):
             sel = [r for r in rows if group in ("all", r["set"]) and r["stored_mirrored"] == mirrored]
-            flagged = np.array([r["mirrored_back"] for r in sel], float)
-            patients = np.array([r["name"].split("_")[0] for r in sel])
-            share, low, high = bootstrap_ci(flagged, patients)
-            margins = np.array([r["margin"] for r in sel])
-            out.setdefault(group, {})["mirrored" if mirrored else "right way round"] = {
-                "pictures": len(sel),
-                "flagged": int(flagged.sum()),
-                "flagged_share": share,
-                "flagged_share_ci95": [low, high],
-                "margin_min_p5_p50": [float(margins.min()), *map(float, np.percentile(margins, [5, 50]))],
-            }
+            summary = share_and_margins(sel, "mirrored_back")
             if mirrored:
-                out[group]["mirrored"]["named_as_right"] = sum(r["named_as_right"] for r in sel)
+                summary["named_as_right"] = sum(r["named_as_right"] for r in sel)
+            out.setdefault(group, {})["mirrored" if mirrored else "right way round"] = summary
     return out
 
 
 def main() -> None:
-    items = pictures()
+    items = pictures_to_turn()
     if not items:
         print(f"skipped: no pictures under {SHARED_DATA}")
         return
@@ -114,10 +90,9 @@ def main() -> None:
                 group,
                 way,
                 str(r["pictures"]),
-                f"{r['flagged']} ({100 * r['flagged_share']:.0f}% [{100 * r['flagged_share_ci95'][0]:.0f}, "
-                f"{100 * r['flagged_share_ci95'][1]:.0f}])",
+                share_cell(r["flagged"], r["flagged_share"], r["flagged_share_ci95"]),
                 str(r.get("named_as_right", "")),
-                " / ".join(f"{m:+.3f}" for m in r["margin_min_p5_p50"]),
+                margins_cell(r["margin_min_p5_p50"]),
             )
     Console().print(table)
     print(f"wrote {path}")

@@ -22,25 +22,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_DATA, save, spider_midsag_pictures
+from common import SHARED_DATA, margins_cell, pictures_to_turn, save, share_and_margins, share_cell
 
-from lumbar.io import read_image
 from lumbar.io.arrays import picture_as_slice
-from lumbar.metrics import bootstrap_ci
 from lumbar.pipelines.mr_sagittal import lowest_disc_check
 from lumbar.tasks.levels import label_levels
 from lumbar.tasks.orientation import ON_SIDE_MARGIN, upright_picture
-
-SECOND_CENTRE = SHARED_DATA / "mri_small_t2"
-
-
-def pictures() -> list[tuple[str, str, object]]:
-    """(name, set, picture) for the pictures judged."""
-    out = [(path.stem, f"SPIDER {path.stem.split('_', 1)[1]}", image) for path, image in spider_midsag_pictures()]
-    if (SECOND_CENTRE / "images").is_dir():
-        for path in sorted((SECOND_CENTRE / "images").iterdir()):
-            out.append((path.stem, "second centre T2", read_image(path)))
-    return out
 
 
 def on_its_side(image):
@@ -85,26 +72,22 @@ def summarise(rows: list[dict]) -> dict:
     for group in [*sorted({r["set"] for r in rows}), "all"]:
         for turned in (False, True):
             sel = [r for r in rows if group in ("all", r["set"]) and r["stored_on_side"] == turned]
-            flagged = np.array([r["turned_back"] for r in sel], float)
-            patients = np.array([r["name"].split("_")[0] for r in sel])
-            share, low, high = bootstrap_ci(flagged, patients)
-            margins = np.array([r["margin"] for r in sel])
+            flags = share_and_margins(sel, "turned_back")
             summary = {
-                "pictures": len(sel),
-                "turned": int(flagged.sum()),
-                "turned_share": share,
-                "turned_share_ci95": [low, high],
+                "pictures": flags["pictures"],
+                "turned": flags["flagged"],
+                "turned_share": flags["flagged_share"],
+                "turned_share_ci95": flags["flagged_share_ci95"],
                 "unclear": sum(r["unclear"] for r in sel),
                 "silent": sum(not r["turned_back"] and not r["unclear"] for r in sel) if turned else None,
-                "margin_min_p5_p50": [float(margins.min()), *map(float, np.percentile(margins, [5, 50]))],
+                "margin_min_p5_p50": flags["margin_min_p5_p50"],
             }
             if turned:
                 back = [r for r in sel if r["turned_back"]]
                 summary["named_as_right"] = sum(r["named_as_right"] for r in sel)
                 summary["same_pixels_as_right"] = sum(r["same_pixels_as_right"] for r in back)
-                differ = [r for r in back if not r["same_pixels_as_right"]]
                 summary["differing_left_mirrored"] = sum(
-                    r["same_pixels_as_right"] is False and r["mirrored_back"] is False for r in differ
+                    not r["same_pixels_as_right"] and not r["mirrored_back"] for r in back
                 )
             else:
                 summary["unclear_names"] = [r["name"] for r in sel if r["unclear"]]
@@ -113,7 +96,7 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def main() -> None:
-    items = pictures()
+    items = pictures_to_turn()
     if not items:
         print(f"skipped: no pictures under {SHARED_DATA}")
         return
@@ -134,12 +117,11 @@ def main() -> None:
                 group,
                 way,
                 str(r["pictures"]),
-                f"{r['turned']} ({100 * r['turned_share']:.0f}% [{100 * r['turned_share_ci95'][0]:.0f}, "
-                f"{100 * r['turned_share_ci95'][1]:.0f}])",
+                share_cell(r["turned"], r["turned_share"], r["turned_share_ci95"]),
                 str(r["unclear"]),
                 "" if r["silent"] is None else str(r["silent"]),
                 str(r.get("named_as_right", "")),
-                " / ".join(f"{m:+.3f}" for m in r["margin_min_p5_p50"]),
+                margins_cell(r["margin_min_p5_p50"]),
             )
     Console().print(table)
     print(f"wrote {path}")
