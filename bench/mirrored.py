@@ -1,7 +1,8 @@
 """Pictures stored mirrored front to back: how often `lumbar analyze` mirrors them back, and a right one by mistake.
 
 A PNG or JPEG carries no orientation. The segmentation network learnt sagittal slices with anterior on the left; a
-picture is mirrored back where the network is ``MIRROR_MARGIN`` more confident on it mirrored, either way up
+picture is mirrored back where the network is ``MIRROR_MARGIN`` more confident on it mirrored, either way up, or,
+where the two are closer than that, where only mirrored back does the lowest disc pass the lumbosacral check
 (``lumbar/tasks/orientation.py``). Each picture is judged as the pipeline judges it (way up, then mirror), as stored
 and mirrored by hand:
 

@@ -2943,6 +2943,15 @@ def on_side_claims() -> list[Claim]:
             lambda m: f"{every(m)['on its side']['named_as_right']} in all",
             ("on_side",),
         ),
+        Claim(
+            "on side: left mirrored yet named as right",
+            passage,
+            lambda m: "({} of the {} still".format(
+                every(m)["on its side"]["named_as_right"] - every(m)["on its side"]["same_pixels_as_right"],
+                every(m)["on its side"]["differing_left_mirrored"],
+            ),
+            ("on_side",),
+        ),
     ]
 
 

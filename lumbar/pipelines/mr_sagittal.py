@@ -109,8 +109,12 @@ def segment(
     elif confidence < LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {confidence:.2f}")
     noted = [way_up] if way_up and not unclear_way_up else []  # turned upright: said, not withheld
-    if orientation is not None:  # mirrored back or turned off its side: said, not withheld
-        noted += [r for r in (orientation.mirror_reason(), orientation.on_side_reason()) if r]
+    if orientation is not None:  # mirrored back or turned off its side: said; withheld where the check mirrored it
+        said = [r for r in (orientation.mirror_reason(), orientation.on_side_reason()) if r]
+        if orientation.mirrored_by_lowest_disc:
+            withheld += said
+        else:
+            noted += said
     return Segmentation(image, semantic, levels, (*withheld, *image_reasons(image), *noted), tuple(withheld))
 
 

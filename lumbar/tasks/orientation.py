@@ -13,7 +13,9 @@ stored and flagged as unclear.
 Mirrored front to back is another way a picture goes wrong (the network learnt anterior on the left). The picture as
 analysed is also segmented mirrored, both ways up: where the network is clearly more confident mirrored
 (:data:`MIRROR_MARGIN`), the picture is mirrored back and its way up decided again; a review reason says so, and its
-label maps and level positions are written in the file's own columns.
+label maps and level positions are written in the file's own columns. Where the two are closer than that, the
+lumbosacral check is asked of both (each its own way up), and where only mirrored back does the lowest disc pass,
+the picture is mirrored back with its Summary withheld.
 
 A picture stored on its side (turned a quarter either way: the spine runs across it) is the last way: each picture is
 also segmented with its rows and columns swapped, in the same four ways; where the network's best confidence so is
@@ -54,8 +56,10 @@ class OrientationCheck:
     the picture mirrored back, as stored and turned upside down); where those do not decide, the lumbosacral check's
     probability that the lowest disc is L5/S1 both ways (``lumbosacral``) and its operating point; and the network's
     best confidence on the analysed picture mirrored front to back, either way up (``mirrored``: for a picture
-    mirrored back, the picture as it lay); and its best confidence on the picture turned a quarter, any of the four
-    ways (``on_side``: for a picture turned on its side here, its best as the file holds it)."""
+    mirrored back, the picture as it lay); where that is within :data:`MIRROR_MARGIN` either way, the lumbosacral
+    check's probability on the picture as it lay and mirrored, each its own way up (``mirror_lumbosacral``); and its
+    best confidence on the picture turned a quarter, any of the four ways (``on_side``: for a picture turned on its
+    side here, its best as the file holds it)."""
 
     as_stored: float
     upside_down: float
@@ -63,6 +67,7 @@ class OrientationCheck:
     lumbosacral_threshold: float = 0.5
     mirrored: float | None = None
     mirrored_back: bool = False
+    mirror_lumbosacral: tuple[float, float] | None = None
     on_side: float | None = None
     turned_on_side: bool = False
 
@@ -107,6 +112,12 @@ class OrientationCheck:
         return self.mirrored is not None and self.mirrored - self.analysed >= MIRROR_MARGIN
 
     @property
+    def mirrored_by_lowest_disc(self) -> bool:
+        """Mirrored back on the lumbosacral check's word: the network could not tell, and only mirrored back does
+        the lowest disc look like L5/S1."""
+        return self.mirrored_back and self.mirror_lumbosacral is not None
+
+    @property
     def best(self) -> float:
         """The network's confidence on the picture as analysed, or mirrored either way up: the best of the four ways
         it was segmented in the frame it is analysed in."""
@@ -136,6 +147,8 @@ class OrientationCheck:
             return None
         head = f"its head on the {'right' if self.head_down else 'left'} and " if self.decided else ""
         front = "bottom" if self.mirrored_back else "top"
+        if self.mirrored_by_lowest_disc:
+            front += " (by the lumbosacral check: the network could not tell which side its front is)"
         return (
             f"picture stored on its side: analysed turned upright, taken to lie in the file with {head}its front at "
             f"the {front} (segmentation confidence {self.best:.3f} turned, {self.on_side:.3f} as stored); label maps "
@@ -147,10 +160,19 @@ class OrientationCheck:
         picture turned on its side says where its front lay in :meth:`on_side_reason`)."""
         if not self.mirrored_back or self.turned_on_side:
             return None
+        confidence = f"segmentation confidence {self.analysed:.3f} mirrored back, {self.mirrored:.3f} as stored"
+        if self.mirrored_by_lowest_disc:
+            as_it_lay, back = self.mirror_lumbosacral  # type: ignore[misc]
+            return (
+                f"picture stored mirrored front to back, by the lumbosacral check: the segmentation network could not "
+                f"tell ({confidence}), and the lowest disc looks like L5/S1 only mirrored back (check {back:.2f} "
+                f"against {as_it_lay:.2f}): analysed mirrored back, anterior on the left; if anterior is on the left "
+                "in the file, every finding is wrong; label maps and level positions are written in the file's own "
+                "columns"
+            )
         return (
-            f"picture stored mirrored front to back, anterior on the right: analysed mirrored back (segmentation "
-            f"confidence {self.analysed:.3f} mirrored back, {self.mirrored:.3f} as stored); label maps and level "
-            "positions are written in the file's own columns"
+            f"picture stored mirrored front to back, anterior on the right: analysed mirrored back ({confidence}); "
+            "label maps and level positions are written in the file's own columns"
         )
 
     def review_reason(self) -> str | None:
@@ -231,14 +253,23 @@ def _upright(
     lowest_disc: Callable[[SpineImage, SemanticSegmentation], float] | None,
     threshold: float,
 ) -> tuple[SpineImage, SemanticSegmentation, OrientationCheck]:
-    """The way up of a picture as given, or of it mirrored back where the network is clearly more confident so."""
+    """The way up of a picture as given, or of it mirrored back where the network is clearly more confident so, or,
+    where it is within :data:`MIRROR_MARGIN` either way, where only mirrored back (each its own way up) does the
+    lowest disc pass the lumbosacral check."""
     chosen, semantic, check = _way_up(stored, upside, lowest_disc, threshold)
     check = replace(check, mirrored=max(_confidence(mirrored), _confidence(mirrored_upside)))
-    if not check.looks_mirrored:
+    close = abs(check.mirrored - check.analysed) < MIRROR_MARGIN  # type: ignore[operator]
+    if not check.looks_mirrored and not (close and lowest_disc is not None):
         return chosen, semantic, check
     back, back_semantic, back_check = _way_up(mirrored, mirrored_upside, lowest_disc, threshold)
+    by_check = None
+    if not check.looks_mirrored:  # the network cannot tell: the lumbosacral check, each its own way up
+        by_check = (lowest_disc(chosen, semantic), lowest_disc(back, back_semantic))  # type: ignore[misc]
+        if not by_check[1] >= threshold > by_check[0]:
+            return chosen, semantic, replace(check, mirror_lumbosacral=by_check)
     as_it_lay = max(check.as_stored, check.upside_down)
-    return back, back_semantic, replace(back_check, mirrored=as_it_lay, mirrored_back=True)
+    mirrored_back = replace(back_check, mirrored=as_it_lay, mirrored_back=True, mirror_lumbosacral=by_check)
+    return back, back_semantic, mirrored_back
 
 
 def _way_up(
