@@ -246,6 +246,20 @@ def test_a_mirrored_spider_picture_is_analysed_mirrored_back_as_the_right_one_is
             assert abs(label_cols.mean() - lv["centroid_mm"][1] / 0.478) < 5  # pixels
 
 
+def _stub_network(monkeypatch, confidence_of):
+    """The segmentation network stubbed: each picture's mean confidence is ``confidence_of(picture)``."""
+    import lumbar.tasks.orientation as orientation
+
+    class Segmented:
+        def __init__(self, image):
+            self.value = confidence_of(image)
+
+        def mean_confidence(self) -> float:
+            return self.value
+
+    monkeypatch.setattr(orientation, "segment_semantic", lambda image, _model: Segmented(image))
+
+
 FLAT_WAYS_LOW = {(1, 0, 0): 0.80, (1, 1, 0): 0.80, (1, 0, 1): 0.80, (1, 1, 1): 0.80}
 
 
@@ -314,15 +328,11 @@ def test_a_picture_is_turned_and_mirrored_back_the_way_the_network_is_surest_of(
 
     calls = []
 
-    class Segmented:
-        def __init__(self, image):
-            calls.append((image.stored_on_side, image.stored_head_down, image.stored_mirrored))
-            self.value = confidence[calls[-1]]
+    def confidence_of(image):
+        calls.append((image.stored_on_side, image.stored_head_down, image.stored_mirrored))
+        return confidence[calls[-1]]
 
-        def mean_confidence(self) -> float:
-            return self.value
-
-    monkeypatch.setattr(orientation, "segment_semantic", lambda image, _model: Segmented(image))
+    _stub_network(monkeypatch, confidence_of)
     picture = make_phantom(shape=(1, 96, 80), seed=2).image
     image, semantic, check = orientation.upright_picture(picture)
     assert sorted(calls) == sorted(confidence)  # eight ways, each once
@@ -490,14 +500,10 @@ def test_where_the_network_cannot_tell_the_mirror_the_lowest_disc_check_may(monk
 
     confidence = {(0, 0): 0.95, (1, 0): 0.90, (0, 1): 0.955, (1, 1): 0.89}
 
-    class Segmented:
-        def __init__(self, image):
-            self.value = 0.5 if image.stored_on_side else confidence[image.stored_head_down, image.stored_mirrored]
-
-        def mean_confidence(self) -> float:
-            return self.value
-
-    monkeypatch.setattr(orientation, "segment_semantic", lambda image, _model: Segmented(image))
+    _stub_network(
+        monkeypatch,
+        lambda image: 0.5 if image.stored_on_side else confidence[image.stored_head_down, image.stored_mirrored],
+    )
     asked = []
 
     def lowest_disc(image, _semantic):
@@ -525,14 +531,10 @@ def test_a_clear_network_is_not_overruled_on_the_mirror_by_the_lowest_disc_check
 
     confidence = {(0, 0): 0.95, (1, 0): 0.90, (0, 1): 0.93, (1, 1): 0.89}
 
-    class Segmented:
-        def __init__(self, image):
-            self.value = 0.5 if image.stored_on_side else confidence[image.stored_head_down, image.stored_mirrored]
-
-        def mean_confidence(self) -> float:
-            return self.value
-
-    monkeypatch.setattr(orientation, "segment_semantic", lambda image, _model: Segmented(image))
+    _stub_network(
+        monkeypatch,
+        lambda image: 0.5 if image.stored_on_side else confidence[image.stored_head_down, image.stored_mirrored],
+    )
     picture = make_phantom(shape=(1, 96, 80), seed=2).image
     asked = []
     _, _, check = orientation.upright_picture(picture, None, lambda image, _s: asked.append(1) or 0.99, 0.69)
