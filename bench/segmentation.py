@@ -1,8 +1,8 @@
 """Segmentation benchmark: accuracy on held-out patients, CPU speed (onnxruntime vs torch), peak memory.
 
-Run: ``.venv/bin/python bench/segmentation.py`` (needs ../shared/data for accuracy and the real volume;
-without it, speed is measured on a phantom volume of the same size). Prints a table, writes
-``bench/results/segmentation.json``.
+Run: ``.venv/bin/python bench/segmentation.py`` (needs ../shared/data for accuracy, the real volume and picture;
+without it, speed is measured on a phantom volume of the same size and the phantom's middle slice as a picture).
+Prints a table, writes ``bench/results/segmentation.json``.
 """
 
 from __future__ import annotations
@@ -111,6 +111,66 @@ def cli_end_to_end(volume: np.ndarray) -> dict:
         }
 
 
+def mid_sagittal_picture(folder: Path) -> tuple[Path, float, str]:
+    """A mid-sagittal picture as users give one (a PNG; SPIDER's are stored head down) and its pixel size: a held-out
+    SPIDER patient's T2, or the phantom's middle slice written as a PNG in ``folder``."""
+    test_patients = load_model("segmentation").meta.get("split_patients", {}).get("test", [])
+    midsag = SHARED_DATA / "spider" / "midsag"
+    name = f"{test_patients[0]}_t2" if test_patients else ""
+    if (midsag / f"{name}.png").is_file():
+        from lumbar.io.spider import read_overview_spacing
+
+        spacing = read_overview_spacing(SHARED_DATA / "spider" / "overview.csv").get(name)
+        if spacing:
+            return midsag / f"{name}.png", float(spacing[0]), f"SPIDER {name}"
+    from PIL import Image
+
+    from lumbar.phantom import make_phantom
+
+    slices = make_phantom().image.sagittal_slices()
+    middle = slices[len(slices) // 2]
+    scaled = np.uint8(255 * (middle - middle.min()) / max(float(np.ptp(middle)), 1e-9))
+    Image.fromarray(scaled).save(folder / "phantom.png")
+    return folder / "phantom.png", SPIDER_SPACING_MM, "phantom middle slice"
+
+
+def picture_end_to_end() -> dict:
+    """A mid-sagittal picture: one segmentation of it, the orientation check (``upright_picture``: each picture is
+    segmented 8 ways, and the lumbosacral check asked where those do not decide), and ``lumbar analyze`` on it, process
+    start included."""
+    from lumbar.io import read_image
+    from lumbar.pipelines.mr_sagittal import lowest_disc_check
+    from lumbar.tasks.orientation import upright_picture
+    from lumbar.tasks.segmentation import segment
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path, spacing, source = mid_sagittal_picture(Path(tmp))
+        image = read_image(path, modality="MR", spacing_mm=spacing)
+        model = load_model("segmentation")
+        check = lowest_disc_check()
+        lumbar = str(Path(sys.executable).parent / "lumbar")
+        args = [str(path), "--modality", "MR", "--spacing", str(spacing)]
+
+        def run(*extra: str) -> float:
+            times = []
+            for k in range(3):
+                start = time.perf_counter()
+                subprocess.run(
+                    [lumbar, "analyze", *args, "-o", f"{tmp}/out{k}", *extra], check=True, capture_output=True
+                )
+                times.append(time.perf_counter() - start)
+            return float(np.median(times))
+
+        return {
+            "source": source,
+            "shape": list(image.sagittal_slices().shape[1:]),
+            "one_segmentation": timed(lambda: segment(image, model), repeats=3),
+            "orientation_check": timed(lambda: upright_picture(image, model, *check), repeats=3),
+            "cli_analyze_s": run(),
+            "cli_analyze_no_report_s": run("--no-report"),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a trained candidate's ONNX: measure its held-out accuracy only")
@@ -138,6 +198,7 @@ def main() -> None:
         payload = {"volume": {"source": source, "shape": list(volume.shape)}}
         payload["speed"] = speed(volume)
         payload["end_to_end"] = cli_end_to_end(volume)
+        payload["picture"] = picture_end_to_end()
     payload["accuracy_held_out"] = accuracy()
     path = save("segmentation", payload)
 
@@ -155,6 +216,13 @@ def main() -> None:
     table.add_row("lumbar analyze (HTML + PDF report), same", f"{e2e['cli_analyze_20_slices_s']:.2f} s")
     table.add_row("lumbar analyze --no-report, same", f"{e2e['cli_analyze_no_report_20_slices_s']:.2f} s")
     table.add_row("peak memory (lumbar.analyze, 20 slices)", f"{e2e['peak_rss_mb']:.0f} MB")
+    picture = payload.get("picture")
+    if picture:
+        name = f"{picture['source']}, {picture['shape'][0]}x{picture['shape'][1]}"
+        table.add_row(f"picture ({name}): one segmentation", f"{picture['one_segmentation']['median_s']:.2f} s")
+        table.add_row("  orientation check (8 segmentations)", f"{picture['orientation_check']['median_s']:.2f} s")
+        table.add_row("  lumbar analyze (HTML + PDF report)", f"{picture['cli_analyze_s']:.2f} s")
+        table.add_row("  lumbar analyze --no-report", f"{picture['cli_analyze_no_report_s']:.2f} s")
     acc = payload["accuracy_held_out"]
     if acc:
         for name in ("disc", "vertebra", "canal"):

@@ -506,19 +506,24 @@ def operating_point_claims() -> list[Claim]:
     return claims
 
 
+def cpu_name(s: dict) -> str:
+    """The processor a bench ran on, as the README names it: "Intel Xeon", "AMD EPYC"."""
+    return " ".join(re.sub(r"\((R|TM)\)", "", s["machine"]["cpu"]).split()[:2])
+
+
+def cores_of(s: dict) -> str:
+    """Where a bench ran, as the README names it: "2 cores of an Intel Xeon"."""
+    return f"{s['machine']['cores']} cores of an {cpu_name(s)}"
+
+
 def machine_claims() -> list[Claim]:
     heading = _in_passage("## Results (", ")")
-
-    def cpu(s: dict) -> str:
-        words = re.sub(r"\((R|TM)\)", "", s["machine"]["cpu"]).split()
-        return " ".join(words[:2])
-
     return [
         Claim("results: cores", heading, lambda s: f"{s['machine']['cores']} CPU cores", ("segmentation",)),
         Claim(
             "results: CPU",
             heading,
-            cpu,
+            cpu_name,
             ("segmentation",),
         ),
         Claim(
@@ -1329,6 +1334,34 @@ def quality_and_speed_claims() -> list[Claim]:
             ("segmentation",),
         ),
         Claim("speed: peak memory", speed, lambda s: f"{times(s)['peak_rss_mb']:.0f} MB", ("segmentation",)),
+        Claim("speed: machine", speed, lambda s: f"three runs, 2026-12-06 on {cores_of(s)}", ("segmentation",)),
+        Claim(
+            "speed: picture",
+            speed,
+            lambda s: "SPIDER {}, {}×{}".format(s["picture"]["source"].split()[-1], *s["picture"]["shape"]),
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: picture, one segmentation",
+            speed,
+            lambda s: f"one segmentation takes {s['picture']['one_segmentation']['median_s']:.2f} s",
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: picture, orientation check",
+            speed,
+            lambda s: f"where those do not decide, {s['picture']['orientation_check']['median_s']:.2f} s",
+            ("segmentation",),
+        ),
+        Claim(
+            "speed: picture, lumbar analyze",
+            speed,
+            lambda s: (
+                f"`lumbar analyze` {s['picture']['cli_analyze_s']:.1f} s end to end with the report, "
+                f"{s['picture']['cli_analyze_no_report_s']:.1f} s with `--no-report`"
+            ),
+            ("segmentation",),
+        ),
     ]
 
 
@@ -1494,8 +1527,9 @@ def body_size_claims() -> list[Claim]:
 
 def batch_claims() -> list[Claim]:
     """Batch throughput (bench/claims/batch.json)."""
-    where = _in_passage("Throughput on these 2 cores (`python bench/batch.py`", "over both cores).")
+    where = _in_passage("Throughput on ", "over both cores).")
     return [
+        Claim("batch: machine", where, lambda r: f"Throughput on {cores_of(r)} (`python bench/batch.py`", ("batch",)),
         Claim("batch: one worker", where, lambda r: f"{r['studies_per_hour_1']:.0f} studies/hour", ("batch",)),
         Claim("batch: two workers", where, lambda r: f"{r['studies_per_hour_2']:.0f} with two", ("batch",)),
     ]
@@ -1505,6 +1539,7 @@ def service_claims() -> list[Claim]:
     """The service under load (bench/claims/service.json)."""
     where = _in_passage("Under load (`python bench/service.py`", "models loaded).")
     return [
+        Claim("service: machine", where, lambda r: f"one analysis on {cores_of(r)})", ("service",)),
         Claim("service: errors", where, lambda r: f"got {r['errors']} errors", ("service",)),
         Claim(
             "service: upload latency",
@@ -1542,6 +1577,7 @@ def resources_claims() -> list[Claim]:
     big = lambda r: r["big_volume"]  # noqa: E731
     dicom = lambda r: r["dicom_folder"]  # noqa: E731
     return [
+        Claim("memory: machine", where, lambda r: f"by that estimate: on {cores_of(r)} it is refused", ("resources",)),
         Claim("memory: fitted base", where, lambda r: f"about {r['model']['fitted_base_mib']:.0f} MiB", ("resources",)),
         Claim(
             "memory: fitted bytes per voxel",
