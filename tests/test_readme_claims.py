@@ -1273,7 +1273,7 @@ def _findings_rate_claims() -> list[Claim]:
 def quality_and_speed_claims() -> list[Claim]:
     """The MRI-likeness check (unlike_mri.json) and the speed paragraph (segmentation.json)."""
     unlike = _in_passage("bench/unlike_mri.py` flags", "given as MRI")
-    speed = _in_passage("**Speed**", "Inference imports")
+    speed = _in_passage("**Speed**", "Start-up imports")
 
     def ct_flagged(u: dict) -> str:
         ratios = list(u["ct"].values())

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage
 
 from lumbar.findings import LORDOSIS_MISREAD, DiscMeasurements, VertebraMeasurements
 from lumbar.labels import LUMBAR_DISCS, SPINE_ORDER
@@ -297,7 +297,9 @@ def _posterior_wall_at(s: np.ndarray, t: np.ndarray, lo: float, hi: float, at: f
     walls = np.array([band[np.argmax(t[band])] for band in bands if band.size])
     if len(walls) < 3:
         return float("nan")
-    slope, intercept, *_ = stats.theilslopes(t[walls], s[walls], method="joint")
+    from scipy.stats import theilslopes  # scipy.stats takes 0.4 s to import: only where a wall is read
+
+    slope, intercept, *_ = theilslopes(t[walls], s[walls], method="joint")
     near = np.abs(t[walls] - (slope * s[walls] + intercept)) <= WALL_INLIER_PIXELS * bin_mm
     if near.sum() >= 2:
         slope, intercept = np.polyfit(s[walls][near], t[walls][near], 1)
