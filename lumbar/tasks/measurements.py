@@ -526,9 +526,11 @@ def _body_frame(points: np.ndarray, disc_axis: np.ndarray | None) -> Frame:
 def slip_on_slice(
     instances: np.ndarray, upper: int, lower: int, disc: int, canal_label: int, spacing_mm: tuple[float, float]
 ) -> tuple[float, float]:
-    """(slip mm, the lower body's depth along the disc's mid-plane, mm) of the vertebra labelled ``upper`` on the
-    one labelled ``lower`` on one slice, NaN where the two bodies and the disc between them are not all there and
-    consistent (see :func:`_bodies_fit_disc`)."""
+    """(slip mm, the lower body's depth, mm) of the vertebra labelled ``upper`` on the one labelled ``lower`` on one
+    slice, NaN where the two bodies and the disc between them are not all there and consistent (see
+    :func:`_bodies_fit_disc`). The slip is read along the disc's mid-plane; the depth, which a slip's percentage
+    (Meyerding's) is taken of, across the lower body in its own frame, along its endplates: across the mid-plane it
+    would read longer by one over the cosine of half the segment's angle (2% at 24 degrees)."""
     canal = canal_without_specks(instances == canal_label, spacing_mm)
     bodies = [vertebral_body(instances == label, canal) for label in (upper, lower)]
     disc_mask = instances == disc
@@ -541,7 +543,7 @@ def slip_on_slice(
     if not _bodies_fit_disc(disc_mask, disc_frame, bodies[0], frames[0], bodies[1], frames[1], spacing_mm):
         return float("nan"), float("nan")
     along = disc_plane_frame(bodies[0], frames[0], bodies[1], frames[1], spacing_mm)
-    return slip_mm(bodies[0], bodies[1], spacing_mm, along), depth_mm(bodies[1], spacing_mm, along)
+    return slip_mm(bodies[0], bodies[1], spacing_mm, along), depth_mm(bodies[1], spacing_mm, frames[1])
 
 
 def consensus_slip(readings: list[tuple[float, float]], available: int) -> tuple[float, float]:
