@@ -10,8 +10,10 @@ and mirrored by hand:
 * the 20 second-centre T2 slices (``mri_small_t2``): a centre the network never saw.
 
 A right picture mirrored back is a false alarm; a mirrored picture left as it lies is missed. For the mirrored ones,
-whether the discs are then named as on the right picture. The confidence margins (the picture as it lay, less its
-best mirrored) are summarised too. Prints a table, writes ``bench/results/mirrored.json``.
+whether the discs are then named as on the right picture; for both, how many neither the network nor the check
+tells (the front's side unclear: the Summary withheld), and of those how many another reason withholds anyway.
+The confidence margins (the picture as it lay, less its best mirrored) are summarised too. Prints a table, writes
+``bench/results/mirrored.json``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, margins_cell, pictures_to_turn, save, share_and_margins, share_cell
 
-from lumbar.pipelines.mr_sagittal import lowest_disc_check
+from lumbar.pipelines.mr_sagittal import lowest_disc_check, segment
 from lumbar.tasks.levels import label_levels
 from lumbar.tasks.orientation import MIRROR_MARGIN, upright_picture
+
+
+def withheld_anyway(picture) -> bool:
+    """Whether the pipeline withholds the picture's Summary for a reason other than an unclear front (given as MRI:
+    a file's unstated modality is not the picture's fault)."""
+    own = ("which side of the picture its front lies on", "modality not stated")
+    return any(not reason.startswith(own) for reason in segment(picture).gate)
 
 
 def judged(name: str, group: str, image) -> list[dict]:
@@ -44,6 +53,8 @@ def judged(name: str, group: str, image) -> list[dict]:
                 "stored_mirrored": mirrored,
                 "mirrored_back": check.mirrored_back,
                 "margin": float(as_it_lay - mirror),  # > 0: more confident on the picture as it lay
+                "front_unclear": check.mirror_unclear,  # neither the network nor the check tells: withheld
+                "withheld_anyway": check.mirror_unclear and withheld_anyway(picture),
                 "discs": [lv.name for lv in discs],
             }
         )
@@ -57,6 +68,8 @@ def summarise(rows: list[dict]) -> dict:
         for mirrored in (False, True):
             sel = [r for r in rows if group in ("all", r["set"]) and r["stored_mirrored"] == mirrored]
             summary = share_and_margins(sel, "mirrored_back")
+            summary["front_unclear"] = sum(r["front_unclear"] for r in sel)
+            summary["front_unclear_withheld_anyway"] = sum(r["withheld_anyway"] for r in sel)
             if mirrored:
                 summary["named_as_right"] = sum(r["named_as_right"] for r in sel)
             out.setdefault(group, {})["mirrored" if mirrored else "right way round"] = summary
@@ -82,6 +95,7 @@ def main() -> None:
         "pictures",
         "mirrored back [95% CI]",
         "named as the right one",
+        "front unclear (withheld)",
         "margin min / p5 / median",
     ):
         table.add_column(column)
@@ -93,6 +107,7 @@ def main() -> None:
                 str(r["pictures"]),
                 share_cell(r["flagged"], r["flagged_share"], r["flagged_share_ci95"]),
                 str(r.get("named_as_right", "")),
+                str(r["front_unclear"]),
                 margins_cell(r["margin_min_p5_p50"]),
             )
     Console().print(table)

@@ -2857,11 +2857,18 @@ def mirrored_claims() -> list[Claim]:
                 ),
                 "then named": lambda m: str(wrong(m)["named_as_right"]),
                 "median margin": lambda m: _minus(f"{wrong(m)['margin_min_p5_p50'][2]:+.3f}"),
+                "front unclear": lambda m: f"{right(m)['front_unclear']} / {wrong(m)['front_unclear']}",
             },
         )
 
     def missed(m: dict, keys: tuple[str, ...]) -> int:
         return sum(m["sets"][k]["mirrored"]["pictures"] - m["sets"][k]["mirrored"]["flagged"] for k in keys)
+
+    def unclear(m: dict, key: str = "front_unclear") -> int:
+        return sum(m["sets"]["all"][way][key] for way in ("right way round", "mirrored"))
+
+    def anyway(m: dict) -> int:
+        return unclear(m, "front_unclear_withheld_anyway")
 
     spider = ("SPIDER t1", "SPIDER t2", "SPIDER t2_SPACE")
     return [
@@ -2870,6 +2877,16 @@ def mirrored_claims() -> list[Claim]:
             "mirrored: margin",
             _in_passage("**Pictures stored mirrored**", "(`MIRROR_MARGIN`)"),
             lambda m: f"at least {m['mirror_margin']} more",
+            ("mirrored",),
+        ),
+        Claim(
+            "mirrored: front unclear, all",
+            _in_passage("Missed:", "so no figure from these pictures moves"),
+            lambda m: "as is each of the same {} pictures the right way round, and {} of the {} had".format(
+                m["sets"]["all"]["right way round"]["front_unclear"],
+                "every one" if anyway(m) == unclear(m) else anyway(m),
+                unclear(m),
+            ),
             ("mirrored",),
         ),
         Claim(

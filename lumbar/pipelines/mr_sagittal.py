@@ -101,9 +101,8 @@ def segment(
     unclear_way_up = orientation is not None and not orientation.confident
     if way_up and unclear_way_up:
         withheld.append(way_up)
-    side_unclear = orientation.side_unclear_reason() if orientation is not None else None
-    if side_unclear:
-        withheld.append(side_unclear)
+    if orientation is not None:  # on its side or mirrored, unclear to the network and to the lumbosacral check
+        withheld += [r for r in (orientation.side_unclear_reason(), orientation.mirror_unclear_reason()) if r]
     if confidence is None:
         withheld.append("nothing of a spine was segmented")
     elif confidence < LOW_CONFIDENCE:

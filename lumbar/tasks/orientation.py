@@ -15,7 +15,8 @@ analysed is also segmented mirrored, both ways up: where the network is clearly 
 (:data:`MIRROR_MARGIN`), the picture is mirrored back and its way up decided again; a review reason says so, and its
 label maps and level positions are written in the file's own columns. Where the two are closer than that, the
 lumbosacral check is asked of both (each its own way up), and where only mirrored back does the lowest disc pass,
-the picture is mirrored back with its Summary withheld.
+the picture is mirrored back with its Summary withheld; where it passes both ways or neither, which side the front
+is stays unclear, and the picture is analysed as it lies with its Summary withheld, as an unclear way up is.
 
 A picture stored on its side (turned a quarter either way: the spine runs across it) is the last way: each picture is
 also segmented with its rows and columns swapped, in the same four ways; where the network's best confidence so is
@@ -116,6 +117,33 @@ class OrientationCheck:
         """Mirrored back on the lumbosacral check's word: the network could not tell, and only mirrored back does
         the lowest disc look like L5/S1."""
         return self.mirrored_back and self.mirror_lumbosacral is not None
+
+    @property
+    def mirror_unclear(self) -> bool:
+        """The network cannot tell which side the front is (its confidence mirrored within :data:`MIRROR_MARGIN` of
+        it as analysed), and the lumbosacral check does not decide it either (it passes both ways or neither, or was
+        not asked): the way up's rule where the network cannot tell, for the front."""
+        if self.mirrored is None or abs(self.mirrored - self.analysed) >= MIRROR_MARGIN:
+            return False
+        if self.mirror_lumbosacral is None:
+            return True
+        as_it_lay, back = self.mirror_lumbosacral
+        return (as_it_lay >= self.lumbosacral_threshold) == (back >= self.lumbosacral_threshold)
+
+    def mirror_unclear_reason(self) -> str | None:
+        """Why the Summary is withheld where neither the network nor the lumbosacral check tells which side of the
+        picture its front is, or None."""
+        if not self.mirror_unclear:
+            return None
+        said = f"segmentation confidence {self.analysed:.3f} as analysed, {self.mirrored:.3f} mirrored"
+        if self.mirror_lumbosacral is not None:
+            as_it_lay, back = self.mirror_lumbosacral
+            passes = "both ways" if as_it_lay >= self.lumbosacral_threshold else "neither way"
+            said += f"; the lumbosacral check passes {passes}: {as_it_lay:.2f} as analysed, {back:.2f} mirrored"
+        return (
+            f"which side of the picture its front lies on is unclear ({said}): analysed with the front on the left; if "
+            "it is on the right, slips read the wrong way and the outlines are less sure"
+        )
 
     @property
     def best(self) -> float:
@@ -266,9 +294,11 @@ def _upright(
     if not check.looks_mirrored:  # the network cannot tell: the lumbosacral check, each its own way up
         by_check = (lowest_disc(chosen, semantic), lowest_disc(back, back_semantic))  # type: ignore[misc]
         if not by_check[1] >= threshold > by_check[0]:
-            return chosen, semantic, replace(check, mirror_lumbosacral=by_check)
+            return chosen, semantic, replace(check, mirror_lumbosacral=by_check, lumbosacral_threshold=threshold)
     as_it_lay = max(check.as_stored, check.upside_down)
-    mirrored_back = replace(back_check, mirrored=as_it_lay, mirrored_back=True, mirror_lumbosacral=by_check)
+    mirrored_back = replace(
+        back_check, mirrored=as_it_lay, mirrored_back=True, mirror_lumbosacral=by_check, lumbosacral_threshold=threshold
+    )
     return back, back_semantic, mirrored_back
 
 
