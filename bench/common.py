@@ -47,8 +47,9 @@ def timed(fn, repeats: int = 5, warmup: int = 1) -> dict:
 
 
 def peak_rss_mb_of(code: str) -> float:
-    """Peak resident memory (MB) of a fresh Python process running ``code``, as that process reports it: the
-    children's figure would be the largest of every process this one has started (a report's PDF rendering, say)."""
+    """Peak resident memory (MiB) of a fresh Python process running ``code``, as that process reports it: the
+    children's figure would be the largest of every process this one has started (the command-line runs timed before
+    it, say)."""
     report = "\nimport resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     done = subprocess.run([sys.executable, "-c", code + report], check=True, capture_output=True, text=True)
     return int(done.stdout.split()[-1]) / 1024

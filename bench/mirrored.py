@@ -30,8 +30,8 @@ from lumbar.tasks.orientation import MIRROR_MARGIN, upright_picture
 
 
 def withheld_anyway(picture) -> bool:
-    """Whether the pipeline withholds the picture's Summary for a reason other than an unclear front (given as MRI:
-    a file's unstated modality is not the picture's fault)."""
+    """Whether the pipeline withholds the picture's Summary for a reason other than an unclear front or the PNG's
+    unstated modality (which ``--modality MR`` answers: not the picture's fault)."""
     own = ("which side of the picture its front lies on", "modality not stated")
     return any(not reason.startswith(own) for reason in segment(picture).gate)
 

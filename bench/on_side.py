@@ -10,8 +10,9 @@ quarter anticlockwise (a new picture from the turned pixels, its pixel sizes swa
 * the 20 second-centre T2 slices (``mri_small_t2``): a centre the network never saw.
 
 A right picture turned is a false alarm; a turned picture analysed as it lies without a word is missed. For the
-turned ones, whether they are then analysed on the very pixels the right one is (else how: left mirrored or not), and
-whether the discs are named as on the right picture. Prints a table, writes ``bench/results/on_side.json``.
+turned ones, whether they are then analysed on the very pixels the right one is (else how: left mirrored or not; of
+those left mirrored, how many have their front called unclear, so withheld), and whether the discs are named as on
+the right picture. Prints a table, writes ``bench/results/on_side.json``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def judged(name: str, group: str, image) -> list[dict]:
                 "unclear": check.side_unclear,
                 "head_down": check.head_down,
                 "mirrored_back": check.mirrored_back,
+                "front_unclear": check.mirror_unclear,
                 "margin": float(as_it_lay - other),  # > 0: more confident on the picture as it lay
                 "discs": [lv.name for lv in discs],
             }
@@ -86,9 +88,9 @@ def summarise(rows: list[dict]) -> dict:
                 back = [r for r in sel if r["turned_back"]]
                 summary["named_as_right"] = sum(r["named_as_right"] for r in sel)
                 summary["same_pixels_as_right"] = sum(r["same_pixels_as_right"] for r in back)
-                summary["differing_left_mirrored"] = sum(
-                    not r["same_pixels_as_right"] and not r["mirrored_back"] for r in back
-                )
+                left_mirrored = [r for r in back if not r["same_pixels_as_right"] and not r["mirrored_back"]]
+                summary["differing_left_mirrored"] = len(left_mirrored)
+                summary["left_mirrored_front_unclear"] = sum(r["front_unclear"] for r in left_mirrored)
             else:
                 summary["unclear_names"] = [r["name"] for r in sel if r["unclear"]]
             out.setdefault(group, {})["on its side" if turned else "as stored"] = summary

@@ -85,26 +85,28 @@ def speed(volume: np.ndarray) -> dict:
     return results
 
 
+def cli_seconds(*args: str) -> float:
+    """Median wall time of three ``lumbar ARGS`` runs, process start included (each writes over the last's outputs,
+    as a rerun does)."""
+    lumbar = str(Path(sys.executable).parent / "lumbar")
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([lumbar, *args], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def cli_end_to_end(volume: np.ndarray) -> dict:
-    """``lumbar segment`` on a 20-slice NIfTI, process start included."""
+    """``lumbar segment`` and ``lumbar analyze`` on a 20-slice NIfTI, process start included; peak memory."""
     with tempfile.TemporaryDirectory() as tmp:
         image = SpineImage.from_sagittal_slices(volume, (4.0, SPIDER_SPACING_MM, SPIDER_SPACING_MM), modality="MR")
         write_nifti(image.array.astype(np.float32), image, Path(tmp) / "vol.nii.gz")
-        lumbar = str(Path(sys.executable).parent / "lumbar")
-
-        def run(*args: str) -> float:
-            times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                subprocess.run([lumbar, *args], check=True, capture_output=True)
-                times.append(time.perf_counter() - start)
-            return float(np.median(times))
-
         code = f"import lumbar; lumbar.analyze('{tmp}/vol.nii.gz', '{tmp}/out3')"
         return {
-            "cli_segment_20_slices_s": run("segment", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out"),
-            "cli_analyze_20_slices_s": run("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out2"),
-            "cli_analyze_no_report_20_slices_s": run(
+            "cli_segment_20_slices_s": cli_seconds("segment", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out"),
+            "cli_analyze_20_slices_s": cli_seconds("analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out2"),
+            "cli_analyze_no_report_20_slices_s": cli_seconds(
                 "analyze", f"{tmp}/vol.nii.gz", "-o", f"{tmp}/out4", "--no-report"
             ),
             "peak_rss_mb": peak_rss_mb_of(code),
@@ -148,26 +150,14 @@ def picture_end_to_end() -> dict:
         image = read_image(path, modality="MR", spacing_mm=spacing)
         model = load_model("segmentation")
         check = lowest_disc_check()
-        lumbar = str(Path(sys.executable).parent / "lumbar")
-        args = [str(path), "--modality", "MR", "--spacing", str(spacing)]
-
-        def run(*extra: str) -> float:
-            times = []
-            for k in range(3):
-                start = time.perf_counter()
-                subprocess.run(
-                    [lumbar, "analyze", *args, "-o", f"{tmp}/out{k}", *extra], check=True, capture_output=True
-                )
-                times.append(time.perf_counter() - start)
-            return float(np.median(times))
-
+        args = ["analyze", str(path), "--modality", "MR", "--spacing", str(spacing), "-o", f"{tmp}/out"]
         return {
             "source": source,
             "shape": list(image.sagittal_slices().shape[1:]),
             "one_segmentation": timed(lambda: segment(image, model), repeats=3),
             "orientation_check": timed(lambda: upright_picture(image, model, *check), repeats=3),
-            "cli_analyze_s": run(),
-            "cli_analyze_no_report_s": run("--no-report"),
+            "cli_analyze_s": cli_seconds(*args),
+            "cli_analyze_no_report_s": cli_seconds(*args, "--no-report"),
         }
 
 

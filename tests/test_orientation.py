@@ -404,6 +404,21 @@ def test_a_picture_turned_off_its_side_says_where_its_head_and_front_lay(head_do
     assert "is unclear" in undecided.review_reason()
 
 
+def test_a_picture_turned_off_its_side_states_no_side_it_could_not_tell():
+    """Turned back, its front unclear (mirrored within the margin, no check to ask) or its way up unclear (within
+    MIN_MARGIN): that side is left out of the on-side reason, as its own reason says it is unclear."""
+    clear = OrientationCheck(0.9, 0.85, mirrored=0.8, on_side=0.8, turned_on_side=True)
+    no_front = replace(clear, mirrored=0.895)
+    no_head = replace(clear, upside_down=0.899)
+    assert "its head on the left and its front at the top (" in clear.on_side_reason()
+    assert (
+        no_front.mirror_unclear and "taken to lie in the file with its head on the left (" in no_front.on_side_reason()
+    )
+    assert not no_head.decided and "taken to lie in the file with its front at the top (" in no_head.on_side_reason()
+    neither = replace(no_head, mirrored=0.895)
+    assert neither.on_side_reason().startswith("picture stored on its side: analysed turned upright (segmentation")
+
+
 @pytest.mark.parametrize("turns", ["", "T", "U", "M", "TU", "TM", "UT", "MT", "TUM", "UTM", "MUT", "TT", "TUTM"])
 def test_turns_and_mirrors_in_any_order_are_undone_in_the_files_frame(turns):
     """Any sequence of quarter turns (transposes), turns upside down and mirrors: ``in_stored_frame`` gives back the
@@ -559,6 +574,8 @@ def test_a_mirror_the_lowest_disc_check_called_withholds_the_summary(tmp_path, m
         seg = pipeline.segment(picture)
         reason = check.mirror_reason()
         assert reason in seg.review and (reason in seg.gate) is withheld
+        assert not check.mirror_unclear  # mirrored back: decided, by the check or by the network
+        assert not any(r.startswith("which side of the picture its front lies on") for r in seg.gate)
 
 
 def test_which_side_the_front_is_unclear_only_within_the_margin_and_where_the_check_does_not_decide():
@@ -575,10 +592,10 @@ def test_which_side_the_front_is_unclear_only_within_the_margin_and_where_the_ch
     assert not replace(close, mirrored=0.95 - MIRROR_MARGIN).mirror_unclear
     assert not replace(close, mirrored=None).mirror_unclear
     assert (
-        "passes neither way: 0.20 as analysed, 0.30"
+        "looks like L5/S1 neither way: check 0.20 as analysed, 0.30"
         in replace(close, mirror_lumbosacral=(0.2, 0.3)).mirror_unclear_reason()
     )
-    assert "passes both ways" in replace(close, mirror_lumbosacral=(0.7, 0.9)).mirror_unclear_reason()
+    assert "looks like L5/S1 both ways" in replace(close, mirror_lumbosacral=(0.7, 0.9)).mirror_unclear_reason()
     assert not replace(close, mirror_lumbosacral=(0.7, 0.3)).mirror_unclear
     # mirrored back by the check: the check decided
     assert not OrientationCheck(

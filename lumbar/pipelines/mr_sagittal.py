@@ -101,7 +101,7 @@ def segment(
     unclear_way_up = orientation is not None and not orientation.confident
     if way_up and unclear_way_up:
         withheld.append(way_up)
-    if orientation is not None:  # on its side or mirrored, unclear to the network and to the lumbosacral check
+    if orientation is not None:  # whether on its side (the network's call) or mirrored (the check's too): unclear
         withheld += [r for r in (orientation.side_unclear_reason(), orientation.mirror_unclear_reason()) if r]
     if confidence is None:
         withheld.append("nothing of a spine was segmented")

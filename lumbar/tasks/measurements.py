@@ -528,9 +528,11 @@ def slip_on_slice(
 ) -> tuple[float, float]:
     """(slip mm, the lower body's depth, mm) of the vertebra labelled ``upper`` on the one labelled ``lower`` on one
     slice, NaN where the two bodies and the disc between them are not all there and consistent (see
-    :func:`_bodies_fit_disc`). The slip is read along the disc's mid-plane; the depth, which a slip's percentage
-    (Meyerding's) is taken of, across the lower body in its own frame, along its endplates: across the mid-plane it
-    would read longer by one over the cosine of half the segment's angle (2% at 24 degrees)."""
+    :func:`_bodies_fit_disc`). The slip is read along the disc's mid-plane; the depth, which a slip's percentage is
+    taken of, across the lower body's middle in its own frame (:func:`_body_frame`), about along its endplates
+    (Meyerding takes its superior endplate's length): across the mid-plane it read longer by one over the cosine of
+    half the segment's angle (2% at 24 degrees). A body whose own frame strays from the disc's takes the disc's, and
+    with it that error."""
     canal = canal_without_specks(instances == canal_label, spacing_mm)
     bodies = [vertebral_body(instances == label, canal) for label in (upper, lower)]
     disc_mask = instances == disc

@@ -122,8 +122,9 @@ class OrientationCheck:
     def mirror_unclear(self) -> bool:
         """The network cannot tell which side the front is (its confidence mirrored within :data:`MIRROR_MARGIN` of
         it as analysed), and the lumbosacral check does not decide it either (it passes both ways or neither, or was
-        not asked): the way up's rule where the network cannot tell, for the front."""
-        if self.mirrored is None or abs(self.mirrored - self.analysed) >= MIRROR_MARGIN:
+        not asked): the way up's rule where the network cannot tell, for the front. A picture mirrored back was
+        decided, by the network or by the check."""
+        if self.mirrored is None or self.mirrored_back or abs(self.mirrored - self.analysed) >= MIRROR_MARGIN:
             return False
         if self.mirror_lumbosacral is None:
             return True
@@ -138,11 +139,13 @@ class OrientationCheck:
         said = f"segmentation confidence {self.analysed:.3f} as analysed, {self.mirrored:.3f} mirrored"
         if self.mirror_lumbosacral is not None:
             as_it_lay, back = self.mirror_lumbosacral
-            passes = "both ways" if as_it_lay >= self.lumbosacral_threshold else "neither way"
-            said += f"; the lumbosacral check passes {passes}: {as_it_lay:.2f} as analysed, {back:.2f} mirrored"
+            looks = "both ways" if as_it_lay >= self.lumbosacral_threshold else "neither way"
+            said += (
+                f"; the lowest disc looks like L5/S1 {looks}: check {as_it_lay:.2f} as analysed, {back:.2f} mirrored"
+            )
         return (
-            f"which side of the picture its front lies on is unclear ({said}): analysed with the front on the left; if "
-            "it is on the right, slips read the wrong way and the outlines are less sure"
+            f"which side of the picture its front lies on is unclear ({said}): analysed with the front on the left of "
+            "the upright picture; if the front is on its right, every finding is wrong"
         )
 
     @property
@@ -169,18 +172,20 @@ class OrientationCheck:
 
     def on_side_reason(self) -> str | None:
         """Where the analysis took the head and the front to lie in the file of a picture stored on its side and
-        turned here, or None. Where its way up is undecided the head's side is not stated (another reason says so);
-        the front's side is the mirror check's call, which can miss."""
+        turned here, or None. Where its way up or its front is unclear, that side is not stated (another reason
+        says so); the front's side is the mirror check's call, which can miss."""
         if not self.turned_on_side:
             return None
-        head = f"its head on the {'right' if self.head_down else 'left'} and " if self.decided else ""
-        front = "bottom" if self.mirrored_back else "top"
-        if self.mirrored_by_lowest_disc:
-            front += " (by the lumbosacral check: the network could not tell which side its front is)"
+        places = [f"its head on the {'right' if self.head_down else 'left'}"] if self.decided else []
+        if not self.mirror_unclear:
+            places.append(f"its front at the {'bottom' if self.mirrored_back else 'top'}")
+            if self.mirrored_by_lowest_disc:
+                places[-1] += " (by the lumbosacral check: the network could not tell which side its front is)"
+        where = f", taken to lie in the file with {' and '.join(places)}" if places else ""
         return (
-            f"picture stored on its side: analysed turned upright, taken to lie in the file with {head}its front at "
-            f"the {front} (segmentation confidence {self.best:.3f} turned, {self.on_side:.3f} as stored); label maps "
-            "and level positions are written in the file's own rows and columns"
+            f"picture stored on its side: analysed turned upright{where} (segmentation confidence {self.best:.3f} "
+            f"turned, {self.on_side:.3f} as stored); label maps and level positions are written in the file's own "
+            "rows and columns"
         )
 
     def mirror_reason(self) -> str | None:
