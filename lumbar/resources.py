@@ -19,7 +19,9 @@ from pathlib import Path
 
 from lumbar.errors import InputError
 
-BASE_BYTES = 600 * 2**20  # interpreter, onnxruntime and the models: measured 450-470 MiB, with a margin
+# interpreter, onnxruntime and the models: a 1 M-voxel volume peaked at 758 MiB on an AMD EPYC (bench/resources.py),
+# at 450-470 MiB on an Intel Xeon; with a margin
+BASE_BYTES = 800 * 2**20
 BYTES_PER_VOXEL = 26  # measured 22-23 bytes per analysed voxel on phantom volumes (bench/resources.py)
 AVAILABLE_SHARE = 0.85  # leave the rest to the system and other processes
 ENV_LIMIT = "LUMBAR_MAX_MEMORY_MB"
