@@ -84,11 +84,7 @@ class OrientationCheck:
     @property
     def by_lowest_disc(self) -> bool:
         """Undecided by confidence, decided by the lumbosacral check: exactly one way up passes it."""
-        if self.confident or self.lumbosacral is None:
-            return False
-        return (self.lumbosacral[0] >= self.lumbosacral_threshold) != (
-            self.lumbosacral[1] >= self.lumbosacral_threshold
-        )
+        return not self.confident and only_passing(self.lumbosacral, self.lumbosacral_threshold) is not None
 
     @property
     def decided(self) -> bool:
@@ -99,7 +95,7 @@ class OrientationCheck:
         """Stored head down: the network is clearly more confident on the picture turned over, or only turned over
         does the lowest disc pass the lumbosacral check."""
         if self.by_lowest_disc:
-            return self.lumbosacral[1] >= self.lumbosacral_threshold  # type: ignore[index]
+            return only_passing(self.lumbosacral, self.lumbosacral_threshold) == 1
         return self.confident and self.upside_down > self.as_stored
 
     @property
@@ -126,10 +122,7 @@ class OrientationCheck:
         decided, by the network or by the check."""
         if self.mirrored is None or self.mirrored_back or abs(self.mirrored - self.analysed) >= MIRROR_MARGIN:
             return False
-        if self.mirror_lumbosacral is None:
-            return True
-        as_it_lay, back = self.mirror_lumbosacral
-        return (as_it_lay >= self.lumbosacral_threshold) == (back >= self.lumbosacral_threshold)
+        return only_passing(self.mirror_lumbosacral, self.lumbosacral_threshold) is None
 
     def mirror_unclear_reason(self) -> str | None:
         """Why the Summary is withheld where neither the network nor the lumbosacral check tells which side of the
@@ -262,6 +255,15 @@ def upright_picture(
 Segmented = tuple[SpineImage, SemanticSegmentation]
 
 
+def only_passing(probabilities: tuple[float, float] | None, threshold: float) -> int | None:
+    """Which of two readings of the lumbosacral check (0 or 1) alone reaches its operating point; None where both do,
+    neither does, or it was not asked: the check decides only where exactly one way passes."""
+    if probabilities is None:
+        return None
+    passing = [k for k, p in enumerate(probabilities) if p >= threshold]
+    return passing[0] if len(passing) == 1 else None
+
+
 def _four_ways(image: SpineImage, model: OnnxModel | None) -> list[Segmented]:
     """``image`` as given and turned upside down, then mirrored front to back both ways up, each with its
     segmentation (each way segmented once: the choices below reuse them)."""
@@ -298,7 +300,7 @@ def _upright(
     by_check = None
     if not check.looks_mirrored:  # the network cannot tell: the lumbosacral check, each its own way up
         by_check = (lowest_disc(chosen, semantic), lowest_disc(back, back_semantic))  # type: ignore[misc]
-        if not by_check[1] >= threshold > by_check[0]:
+        if only_passing(by_check, threshold) != 1:
             return chosen, semantic, replace(check, mirror_lumbosacral=by_check, lumbosacral_threshold=threshold)
     as_it_lay = max(check.as_stored, check.upside_down)
     mirrored_back = replace(
