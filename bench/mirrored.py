@@ -29,11 +29,12 @@ from lumbar.tasks.levels import label_levels
 from lumbar.tasks.orientation import MIRROR_MARGIN, upright_picture
 
 
-def withheld_anyway(picture) -> bool:
-    """Whether the pipeline withholds the picture's Summary for a reason other than an unclear front or the PNG's
-    unstated modality (which ``--modality MR`` answers: not the picture's fault)."""
-    own = ("which side of the picture its front lies on", "modality not stated")
-    return any(not reason.startswith(own) for reason in segment(picture).gate)
+def withheld_anyway(picture, unclear_front: str) -> bool:
+    """Whether the pipeline withholds the picture's Summary for a reason other than ``unclear_front`` (its check's
+    own reason) or the PNG's unstated modality (which ``--modality MR`` answers: not the picture's fault)."""
+    return any(
+        reason != unclear_front and not reason.startswith("modality not stated") for reason in segment(picture).gate
+    )
 
 
 def judged(name: str, group: str, image) -> list[dict]:
@@ -54,7 +55,7 @@ def judged(name: str, group: str, image) -> list[dict]:
                 "mirrored_back": check.mirrored_back,
                 "margin": float(as_it_lay - mirror),  # > 0: more confident on the picture as it lay
                 "front_unclear": check.mirror_unclear,  # neither the network nor the check tells: withheld
-                "withheld_anyway": check.mirror_unclear and withheld_anyway(picture),
+                "withheld_anyway": check.mirror_unclear and withheld_anyway(picture, check.mirror_unclear_reason()),
                 "discs": [lv.name for lv in discs],
             }
         )
