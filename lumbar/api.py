@@ -95,7 +95,7 @@ def segment(
     image, default_stem = _read(source, spacing_mm, modality, series, progress)
     image = with_view(image, view)
     chosen = route(image, force)
-    check_memory([image.shape], image.source)
+    check_memory([image.shape], image.source, files=len(image.source_files))
     seg = chosen.pipeline.segment(chosen.image, progress, chosen.gate)
     if out is None:
         return seg
@@ -132,7 +132,7 @@ def analyze(
     if out is not None:
         check_study_folder(Path(out) / (stem or default_stem), (image.source, *image.source_files))
     chosen = route(image, force)
-    check_memory([image.shape], image.source)
+    check_memory([image.shape], image.source, files=len(image.source_files))
     result = chosen.pipeline.analyze(chosen.image, gate=(*chosen.gate, *withhold), progress=progress)
     if out is None:
         return result
@@ -166,7 +166,11 @@ def analyze_patient(
             f"{', '.join(str(s) for s in sources)}: the series need different pipelines ({', '.join(kinds)}); "
             "analyse them separately, without --same-patient"
         )
-    check_memory([image.shape for image in study.images], ", ".join(str(s) for s in sources))
+    check_memory(
+        [image.shape for image in study.images],
+        ", ".join(str(s) for s in sources),
+        files=sum(len(image.source_files) for image in study.images),
+    )
     folders = [Path(out) / name for name in study.names] if out is not None else []
     for folder, image in zip(folders, study.images):
         check_study_folder(folder, (image.source, *image.source_files))

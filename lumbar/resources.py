@@ -2,7 +2,8 @@
 
 The sagittal pipeline holds the image, its display slices, the class and confidence maps, the connected
 components that name the levels and the label maps written back: its peak resident memory grows linearly with
-the voxels analysed. ``bench/resources.py`` measures that line on phantom volumes of growing size and checks
+the voxels analysed; a DICOM input adds the DICOM SEG written over it and the header of each of its files.
+``bench/resources.py`` measures that line on phantom volumes of growing size and checks
 that :func:`analysis_bytes` lies above every measured peak. An image whose estimate exceeds the budget is refused
 before any computing, with the numbers, instead of being killed by the system half-way.
 
@@ -23,6 +24,10 @@ from lumbar.errors import InputError
 # at 450-470 MiB on an Intel Xeon; with a margin
 BASE_BYTES = 800 * 2**20
 BYTES_PER_VOXEL = 26  # measured 22-23 bytes per analysed voxel on phantom volumes (bench/resources.py)
+# A DICOM input adds the DICOM SEG written over it (about 110-130 MiB while highdicom builds it, whatever the series'
+# size) and each file's grouping header, held until a series is picked (about 7 KiB): bench/resources.py.
+DICOM_BYTES = 192 * 2**20
+BYTES_PER_FILE = 16 * 2**10
 AVAILABLE_SHARE = 0.85  # leave the rest to the system and other processes
 ENV_LIMIT = "LUMBAR_MAX_MEMORY_MB"
 
@@ -33,9 +38,11 @@ def default_workers() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def analysis_bytes(voxels: int) -> int:
-    """Upper estimate of the peak memory of analysing ``voxels`` voxels (one study or several series together)."""
-    return BASE_BYTES + BYTES_PER_VOXEL * int(voxels)
+def analysis_bytes(voxels: int, files: int = 0) -> int:
+    """Upper estimate of the peak memory of analysing ``voxels`` voxels (one study or several series together)
+    read from ``files`` DICOM files (0 for any other input)."""
+    dicom = DICOM_BYTES + BYTES_PER_FILE * int(files) if files else 0
+    return BASE_BYTES + BYTES_PER_VOXEL * int(voxels) + dicom
 
 
 def available_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
@@ -69,14 +76,15 @@ def budget_bytes() -> tuple[int | None, str]:
     return int(available * AVAILABLE_SHARE), f"{AVAILABLE_SHARE:.0%} of the memory available now; {ENV_LIMIT} sets it"
 
 
-def check_memory(shapes: Sequence[tuple[int, ...]], source: str) -> None:
-    """Refuse (``InputError``: one line, exit 2) an analysis of images of ``shapes`` whose estimated peak memory
-    exceeds the budget; a system that does not report its memory is not refused."""
+def check_memory(shapes: Sequence[tuple[int, ...]], source: str, files: int = 0) -> None:
+    """Refuse (``InputError``: one line, exit 2) an analysis of images of ``shapes``, read from ``files`` DICOM
+    files, whose estimated peak memory exceeds the budget; a system that does not report its memory is not refused."""
     voxels = sum(math.prod(int(n) for n in shape) for shape in shapes)
-    need = analysis_bytes(voxels)
+    need = analysis_bytes(voxels, files)
     budget, basis = budget_bytes()
     if budget is not None and need > budget:
+        what = f"{voxels:,} voxels" + (f" from {files:,} DICOM files" if files else "")
         raise InputError(
-            f"{source}: analysing {voxels:,} voxels needs about {need / 2**30:.1f} GiB of memory, more than the "
+            f"{source}: analysing {what} needs about {need / 2**30:.1f} GiB of memory, more than the "
             f"{budget / 2**30:.1f} GiB allowed ({basis}): crop or resample the volume, or give more memory"
         )

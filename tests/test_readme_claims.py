@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lumbar.resources import analysis_bytes
+from lumbar.resources import BASE_BYTES, BYTES_PER_FILE, BYTES_PER_VOXEL, DICOM_BYTES, analysis_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -1610,9 +1610,29 @@ def resources_claims() -> list[Claim]:
             "memory: estimate above every peak",
             where,
             lambda r: (
-                "(above every peak of those volumes" if r["model"]["estimate_above_every_peak"] else "(not above every"
+                "(above every peak measured, NIfTI and DICOM"
+                if r["model"]["estimate_above_every_peak"]
+                else "(not above every"
             ),
             ("resources",),
+        ),
+        Claim(
+            "memory: DICOM series peaks",
+            where,
+            lambda r: "the same {} M voxels as DICOM series peak at {} MiB".format(
+                " and ".join(f"{v / 1e6:.0f}" for v in r["model"]["dicom_series"]["voxels"]),
+                " and ".join(f"{v:.0f}" for v in r["model"]["dicom_series"]["peak_mib"]),
+            ),
+            ("resources",),
+        ),
+        Claim(
+            "memory: the estimate's terms",
+            where,
+            lambda: (
+                f"as {BASE_BYTES / 2**20:.0f} MiB + {BYTES_PER_VOXEL} bytes per voxel, and for DICOM "
+                f"{DICOM_BYTES / 2**20:.0f} MiB + {BYTES_PER_FILE / 2**10:.0f} KiB per file more"
+            ),
+            (),
         ),
         Claim("memory: 2 GB estimate", where, lambda r: f"about {big(r)['estimate_gib']:.1f} GiB", ("resources",)),
         Claim(
@@ -1633,12 +1653,15 @@ def resources_claims() -> list[Claim]:
         Claim(
             "memory: DICOM analyze",
             where,
-            lambda r: "in {:.1f} s ({:.0f} MiB: {} the {:.0f} MiB its {:.2f} M voxels are estimated at".format(
-                dicom(r)["analyze"]["wall_s"],
-                dicom(r)["analyze"]["peak_mib"],
-                "above" if dicom(r)["analyze"]["peak_mib"] > analysis_bytes(PHANTOM_VOXELS) / 2**20 else "below",
-                analysis_bytes(PHANTOM_VOXELS) / 2**20,
-                PHANTOM_VOXELS / 1e6,
+            lambda r: (
+                "in {:.1f} s ({:.0f} MiB, {} the {:.0f} MiB estimated for its {:.2f} M voxels and {:,} files".format(
+                    dicom(r)["analyze"]["wall_s"],
+                    dicom(r)["analyze"]["peak_mib"],
+                    "above" if dicom(r)["analyze"]["peak_mib"] > dicom(r)["analyze"]["estimate_mib"] else "below",
+                    analysis_bytes(PHANTOM_VOXELS, dicom(r)["files"]) / 2**20,
+                    PHANTOM_VOXELS / 1e6,
+                    dicom(r)["files"],
+                )
             ),
             ("resources",),
         ),

@@ -11,7 +11,9 @@ from lumbar.errors import InputError
 from lumbar.resources import (
     AVAILABLE_SHARE,
     BASE_BYTES,
+    BYTES_PER_FILE,
     BYTES_PER_VOXEL,
+    DICOM_BYTES,
     ENV_LIMIT,
     analysis_bytes,
     available_bytes,
@@ -25,6 +27,10 @@ def test_estimate_is_the_base_plus_a_cost_per_voxel():
     assert analysis_bytes(1000) == BASE_BYTES + 1000 * BYTES_PER_VOXEL
     # A 2 GB int16 volume (1024^3 voxels) needs far more than a laptop's memory: it must be refused there.
     assert analysis_bytes(1024**3) > 24 * 2**30
+    # a DICOM input adds the DICOM SEG written over it and each file's header, held until a series is picked
+    dicom = BASE_BYTES + 1000 * BYTES_PER_VOXEL + DICOM_BYTES
+    assert analysis_bytes(1000, files=1) == dicom + BYTES_PER_FILE
+    assert analysis_bytes(1000, files=5000) == dicom + 5000 * BYTES_PER_FILE
 
 
 def test_available_memory_is_read_from_meminfo(tmp_path):
@@ -59,6 +65,37 @@ def test_refusal_names_the_source_the_need_and_the_bound(monkeypatch):
     message = str(caught.value)
     assert message.startswith("big.nii: analysing 105,922,560 voxels needs about 3.3 GiB")
     assert "1.0 GiB allowed" in message and ENV_LIMIT in message and "\n" not in message
+    with pytest.raises(
+        InputError, match=r"^dicom: analysing 1,000 voxels from 20,000 DICOM files needs about 1\.3 GiB"
+    ):
+        check_memory([(10, 10, 10)], "dicom", files=20_000)  # the headers alone outgrow the bound
+
+
+def test_a_dicom_folder_too_large_is_refused_before_a_pixel_is_decoded(monkeypatch, tmp_path):
+    """The series' size comes from its headers: the refusal comes before any pixel data is read, and names the
+    folder and its files (``lumbar info`` decodes the series too, so it is refused alike); within the bound the same
+    folder is segmented."""
+    from lumbar.io import dicom
+    from lumbar.io.dicom_write import write_dicom_series
+    from lumbar.phantom import make_phantom
+
+    folder = tmp_path / "series"
+    write_dicom_series(make_phantom().image, folder, series_description="SAG T2")
+    decoded = []
+    real_decode = dicom.decode
+    monkeypatch.setattr(dicom, "decode", lambda path: decoded.append(path) or real_decode(path))
+    monkeypatch.setenv(ENV_LIMIT, "650")
+    out = tmp_path / "out"
+    for command in ("analyze", "info"):
+        result = CliRunner().invoke(app, [command, str(folder), *(["-o", str(out)] if command == "analyze" else [])])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert f"{folder}: analysing 1,064,960 voxels from 13 DICOM files" in lines[0], result.output
+    assert not decoded and not out.exists()
+    monkeypatch.delenv(ENV_LIMIT)
+    result = CliRunner().invoke(app, ["segment", str(folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert decoded  # the same folder within the bound is decoded and segmented
 
 
 def test_cli_refuses_a_volume_over_the_bound_before_writing(monkeypatch, tmp_path):

@@ -33,6 +33,7 @@ from lumbar.io.dicom_header import (
     series_info,
     volume_affine,
 )
+from lumbar.resources import check_memory
 
 # Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
 NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
@@ -56,16 +57,54 @@ def folder_has_dicom(folder: Path, probe: int = 20) -> bool:
     return any(is_dicom_file(p) for p in files)
 
 
+# What grouping, picking and listing the series of a folder read: every file's header is held until one series
+# is picked, so only these elements are kept (a third of a header's memory on phantom files, far less on scanners'
+# files with their private elements); the picked series' files are read again in full.
+GROUPING_TAGS = (
+    "SOPClassUID",
+    "Modality",
+    "PatientID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "ImageOrientationPatient",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+)
+
+
 def _headers(files: list[Path]) -> list[tuple[Path, pydicom.Dataset]]:
+    """The grouping elements of every DICOM file among ``files``; a damaged file among good ones is skipped."""
     out = []
     for f in files:
         if f.name.upper() == "DICOMDIR" or not is_dicom_file(f):
             continue
         try:
-            out.append((f, pydicom.dcmread(f, stop_before_pixels=True)))
+            out.append((f, pydicom.dcmread(f, stop_before_pixels=True, specific_tags=list(GROUPING_TAGS))))
         except Exception:  # a damaged file among good ones is skipped, not fatal
             continue
     return out
+
+
+def _full_headers(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> list[tuple[Path, pydicom.Dataset]]:
+    """The picked series' files with every header element (geometry, rescale, provenance)."""
+    full = []
+    for f, _ in items:
+        try:
+            full.append((f, pydicom.dcmread(f, stop_before_pixels=True)))
+        except Exception as exc:  # read once already: the file changed or its later elements are damaged
+            raise InputError(f"{f}: DICOM header cannot be read ({type(exc).__name__}: {exc})") from None
+    return full
+
+
+def _series_shape(items: list[tuple[Path, pydicom.Dataset]]) -> tuple[int, int, int]:
+    """(frames, rows, columns) the series decodes to, from its grouping elements (the largest image size)."""
+    frames = sum(frame_count(ds) for _, ds in items)
+    return frames, max(int(ds.Rows) for _, ds in items), max(int(ds.Columns) for _, ds in items)
 
 
 def _is_image(ds: pydicom.Dataset) -> bool:
@@ -151,6 +190,7 @@ def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None =
         series = _image_series(files, where)
         uid = _pick_series(series, wanted_series, where)
         others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
+        check_memory([_series_shape(series[uid])], str(where), files=sum(len(v) for v in series.values()))
     image = _read_series(series[uid], where)
     if isinstance(image, SpineImage):
         image.other_series = tuple(others)
@@ -161,7 +201,10 @@ def read_still_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
     """Every still image series in a DICOM folder (a study's T1, T2, axial, ...), by series number, and a
     description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
     Which of them a pipeline reads is the router's choice, not the reader's."""
-    series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
+    with _damaged_headers_refused(folder):
+        series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
+        shapes = [_series_shape(items) for items in series.values()]
+    check_memory(shapes, str(folder), files=sum(len(v) for v in series.values()))
     ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
     images, skipped = [], []
     for items in ordered:
@@ -191,7 +234,7 @@ def _read_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spin
             )
         if multiframe:
             return read_multiframe(multiframe[0], where)
-        return _stack_series(items, where)
+        return _stack_series(_full_headers(items, where), where)
 
 
 def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:
@@ -211,16 +254,17 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in items}
     if len(shapes) > 1:
         raise InputError(f"{where}: series mixes image sizes {sorted(shapes)}; pick one series with --series")
-    slices = []
-    for f, _ in items:
+    volume = np.empty((len(items), *shapes.pop()), np.float32)  # (slice, row, col), filled in place: one copy
+    for index, (f, _) in enumerate(items):
         ds, pixels = decode(f)
         if int(ds.get("SamplesPerPixel", 1)) != 1:
             raise InputError(
                 f"{f}: colour DICOM images are not supported (photometric {ds.get('PhotometricInterpretation')})"
             )
+        if pixels.shape != volume.shape[1:]:
+            raise InputError(f"{f}: pixel data of shape {pixels.shape} where its header states {volume.shape[1:]}")
         slope, intercept = rescale(ds)
-        slices.append(pixels * slope + intercept)
-    volume = np.stack(slices)  # (slice, row, col)
+        volume[index] = pixels * slope + intercept
     if first.get("PhotometricInterpretation") == "MONOCHROME1":  # stored with the minimum shown white: invert
         volume = volume.max() + volume.min() - volume
     if affine is None:  # a projection, or no geometry (secondary capture): pictures shown as read
