@@ -25,7 +25,8 @@ from lumbar.tasks.quality import MAX_MRI_RIM_RATIO, bone_rim_ratio
 def ratio_of(image) -> float:
     seg = segment(image)
     mid = seg.mid_slice
-    ratio = bone_rim_ratio(seg.image.sagittal_slices()[mid], seg.levels.instances[mid], seg.levels.levels)
+    pixel_mm = seg.image.sagittal_spacing_mm() if seg.image.spacing_known else (1.0, 1.0)
+    ratio = bone_rim_ratio(seg.image.sagittal_slices()[mid], seg.levels.instances[mid], seg.levels.levels, pixel_mm)
     return float("nan") if ratio is None else ratio
 
 

@@ -189,6 +189,17 @@ def test_trabecular_density_leaves_out_cortex_and_vein():
     assert not region[:9].any() and not region[32:].any()
 
 
+def test_a_canal_speck_in_front_of_the_body_does_not_cut_its_density_region():
+    """The canal's front wall, row by row, is read without specks (under MIN_CANAL_PIECE_MM2): one at the body's
+    front, on a single slice of the slab, cut the body there and left the rows above and below it as two pieces."""
+    hu, instances = _body(150.0)
+    clean = trabecular_density(hu, instances, VERTEBRA_IDS["L1"], (1.0, 1.0, 1.0), mid=20)
+    instances[20, 24:26, 5:7] = CANAL_LABEL  # 4 mm^2 of "canal" in the front cortex, on the midline slice
+    speck = trabecular_density(hu, instances, VERTEBRA_IDS["L1"], (1.0, 1.0, 1.0), mid=20)
+    # the speck's 4 voxels leave the body, and the region keeps its distance from them: 62 of 12,012 voxels go
+    assert speck.ml == pytest.approx(clean.ml - 0.062) and speck.mean_hu == pytest.approx(150.0)
+
+
 def test_the_vein_is_cut_from_each_rows_own_depth_in_a_tilted_body():
     hu = np.full((21, 60, 90), 40.0)
     instances = np.zeros(hu.shape, np.int16)

@@ -13,6 +13,8 @@ from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, disc_label
 from lumbar.tasks.levels import Level
 from lumbar.tasks.quality import body_pieces, quality_problems
 
+MM = (1.0, 1.0)  # the slices below have 1 mm pixels
+
 
 def _spine(pieces_of_l3: int = 1, l3_scale: float = 1.0) -> tuple[np.ndarray, list[Level]]:
     """A mid-sagittal slice, 1 mm pixels: bodies of L1-L5 (24 x 30 mm) in front of a canal, spinous processes behind."""
@@ -34,16 +36,40 @@ def _spine(pieces_of_l3: int = 1, l3_scale: float = 1.0) -> tuple[np.ndarray, li
 
 def test_a_body_in_two_pieces_is_named():
     whole, levels = _spine()
-    assert all(body_pieces(whole, lv) == 1 for lv in levels if lv.kind == "vertebra")  # spinous processes do not count
-    assert quality_problems(whole, levels) == []
+    assert all(
+        body_pieces(whole, lv, MM) == 1 for lv in levels if lv.kind == "vertebra"
+    )  # spinous processes do not count
+    assert quality_problems(whole, levels, MM) == []
     split, levels = _spine(pieces_of_l3=2)
-    assert body_pieces(split, levels[2]) == 2
-    assert quality_problems(split, levels) == ["vertebra L3 is segmented in pieces"]
+    assert body_pieces(split, levels[2], MM) == 2
+    assert quality_problems(split, levels, MM) == ["vertebra L3 is segmented in pieces"]
+
+
+def test_a_canal_speck_inside_a_body_does_not_cut_it():
+    """A speck of canal (under MIN_CANAL_PIECE_MM2) inside a body moved the canal's front there, row by row, and cut
+    the body: SPIDER 160's T1 was withheld for "L2 has no body in front of the canal". The quality gate, the
+    measurements and the names drawn all cut bodies at the canal without its specks; a real piece of canal (a tube
+    pinched in two by stenosis) still cuts."""
+    from lumbar.tasks.measurements import MIN_CANAL_PIECE_MM2
+
+    whole, levels = _spine()
+    speck = whole.copy()
+    speck[55:57, 30:32] = CANAL_LABEL  # 4 mm^2 at the front of L2's body (rows 46-69, columns 30-59)
+    assert MIN_CANAL_PIECE_MM2 > 4
+    assert quality_problems(speck, levels, MM) == []  # cut there, the body fell in two
+    assert all(body_pieces(speck, lv, MM) == 1 for lv in levels if lv.kind == "vertebra")
+    assert quality_problems(speck, levels, (0.5, 0.5)) == []  # 1 mm^2 at half-millimetre pixels
+    assert quality_problems(speck, levels, (3.0, 3.0)) == ["vertebra L2 is segmented in pieces"]  # 36 mm^2: canal
+    piece = whole.copy()
+    piece[50:65, 34:44] = CANAL_LABEL  # 150 mm^2 inside the body: canal, whatever it is doing there, cuts
+    assert quality_problems(piece, levels, MM) == [
+        "vertebra L2 is 0.5 times the size of the others: an implausible body"
+    ]
 
 
 def test_an_implausibly_sized_body_is_named():
     instances, levels = _spine(l3_scale=0.4)
-    problems = quality_problems(instances, levels)
+    problems = quality_problems(instances, levels, MM)
     assert len(problems) == 1 and problems[0].startswith("vertebra L3 is 0.4 times the size of the others")
 
 
@@ -55,7 +81,7 @@ def test_vertebrae_drawn_only_behind_the_canal_are_named_not_divided_by():
         instances[40 + 36 * ("L2", "L3", "L4").index(name) : 60 + 36 * ("L2", "L3", "L4").index(name), 80:100] = (
             VERTEBRA_IDS[name]
         )
-    assert quality_problems(instances, levels) == [
+    assert quality_problems(instances, levels, MM) == [
         f"vertebra {name} has no body in front of the canal: an implausible body" for name in ("L2", "L3", "L4")
     ]
 
@@ -84,7 +110,7 @@ def test_a_ct_gets_no_summary(phantom):
 def test_the_top_vertebra_of_the_field_of_view_may_be_partial():
     instances, levels = _spine(pieces_of_l3=2)
     without_disc_above = [lv for lv in levels if lv.name != "L2/L3"]  # L3 now has no disc above it
-    assert quality_problems(instances, without_disc_above) == []
+    assert quality_problems(instances, without_disc_above, MM) == []
 
 
 def test_s1_is_named_on_the_sacrum_below_the_l5_s1_disc_not_on_a_spinous_process():
@@ -96,13 +122,27 @@ def test_s1_is_named_on_the_sacrum_below_the_l5_s1_disc_not_on_a_spinous_process
     instances[180:186, 30:60] = disc_label("L5")  # the L5/S1 disc below the L5 body (rows 154-177)
     instances[190:198, 80:100] = VERTEBRA_IDS["S1"]  # all the model called S1: a posterior element behind the canal
     names = {int(v): instance_name(int(v)) for v in np.unique(instances) if v}
-    positions = label_positions(instances, names)
+    positions = label_positions(instances, names, MM)
     row, col = positions["S1"]
     disc_row = np.argwhere(instances == disc_label("L5"))[:, 0].mean()
     body_row = np.argwhere(instances[:, :60] == l5)[:, 0].mean()
     expected = min(2 * disc_row - body_row, instances.shape[0] - 1)  # mirrored below the disc, kept on the image
     assert row == pytest.approx(expected) and col < 62  # in front of the canal
     assert positions["L5"][1] < 62  # a vertebra's name sits on its body, not its spinous process
+
+
+def test_a_canal_speck_does_not_move_a_vertebras_name():
+    """The name goes on the body cut at the canal without its specks: a speck at the front of L3 cut the body's
+    upper half off, and the name moved down into the lower half."""
+    from lumbar.labels import instance_name
+    from lumbar.tasks.overlays import label_positions
+
+    instances, _ = _spine()
+    names = {int(v): instance_name(int(v)) for v in np.unique(instances) if v}
+    clean = label_positions(instances, names, MM)
+    instances[88:90, 30:32] = CANAL_LABEL  # 4 mm^2 at the front of L3's body (rows 82-105)
+    assert label_positions(instances, names, MM)["L3"] == pytest.approx(clean["L3"], abs=0.5)
+    assert label_positions(instances, names, (3.0, 3.0))["L3"][0] > clean["L3"][0] + 3  # 36 mm^2: canal, it cuts
 
 
 def test_a_disc_name_ends_just_in_front_of_its_disc():
@@ -146,7 +186,7 @@ def test_a_disc_in_pieces_is_named():
     instances, levels = _spine()
     instances[40:44, 30:60] = 123  # an L4/L5-labelled disc band...
     instances[40:44, 44:46] = 0  # ...cut in two halves
-    assert "disc L4/L5 is segmented in pieces" in quality_problems(instances, levels)
+    assert "disc L4/L5 is segmented in pieces" in quality_problems(instances, levels, MM)
 
 
 def test_the_shipped_validation_record_keeps_its_promise():
@@ -174,10 +214,10 @@ def test_a_bright_bone_rim_marks_a_ct_given_as_mri():
     ct[rim] = 1200.0  # cortical bone: the brightest tissue on CT
     vertebrae = [lv for lv in levels if lv.name == "L2"]
     assert (
-        bone_rim_ratio(mri, instances, vertebrae) == pytest.approx(0.25)
-        and unlike_mri(mri, instances, vertebrae) is None
+        bone_rim_ratio(mri, instances, vertebrae, MM) == pytest.approx(0.25)
+        and unlike_mri(mri, instances, vertebrae, MM) is None
     )
-    assert "bright rim" in unlike_mri(ct, instances, vertebrae)
+    assert "bright rim" in unlike_mri(ct, instances, vertebrae, MM)
 
 
 def test_a_ct_phantom_claimed_as_mri_gets_no_summary():

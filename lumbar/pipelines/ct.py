@@ -130,7 +130,7 @@ def segment(
     shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
-    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[mid_slice], levels.levels)]
+    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:])]
     mean_confidence = found.mean_confidence()
     if mean_confidence is not None and levels.vertebrae and mean_confidence < mr_sagittal.LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {mean_confidence:.2f}")

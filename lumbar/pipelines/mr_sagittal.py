@@ -88,8 +88,9 @@ def segment(
     levels.flags += lumbosacral_flags(image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels)
     confidence = semantic.mean_confidence()
     flags = levels.flags if image.spacing_known else [_assumed(flag) for flag in levels.flags]
-    withheld = [*gate, *flags, *quality_problems(levels.instances[mid], levels.levels)]
-    foreign = unlike_mri(image.sagittal_slices()[mid], levels.instances[mid], levels.levels)
+    pixel_mm = image.sagittal_spacing_mm() if image.spacing_known else (1.0, 1.0)
+    withheld = [*gate, *flags, *quality_problems(levels.instances[mid], levels.levels, pixel_mm)]
+    foreign = unlike_mri(image.sagittal_slices()[mid], levels.instances[mid], levels.levels, pixel_mm)
     if foreign:
         withheld.append(f"image unlike the MRI the models learnt from: {foreign}")
     if image.modality_guessed:  # a CT or a photograph saved as PNG segments confidently: the file must say MR

@@ -20,7 +20,7 @@ from lumbar.findings import BoneDensityScreening
 from lumbar.io.arrays import CT_BELOW_HU, sample_values
 from lumbar.labels import CANAL_LABEL, is_disc, is_vertebra
 from lumbar.tasks.levels import Level
-from lumbar.tasks.measurements import in_front_of_canal
+from lumbar.tasks.measurements import canal_without_specks, in_front_of_canal
 
 BONE_WINDOW_HU = (-250.0, 1250.0)  # what the network sees: bone bright, soft tissue mid-grey, fat and air dark
 MIDLINE_BONE_HU = 200.0  # the skeleton's lateral centre of mass (ribs and pelvis are symmetric) marks the midline
@@ -244,7 +244,8 @@ def trabecular_density(
     margin = CORTEX_MARGIN_MM + max(spacing) / 2
     outer = band(mid, DENSITY_HALF_WIDTH_MM + margin, spacing[0], hu.shape[0])  # the slab's edge is not the body's
     labels = instances[outer]
-    canal = (labels == CANAL_LABEL).any(axis=0)  # its anterior wall, row by row, from every slice of the slab
+    # its anterior wall, row by row, from every slice of the slab, without specks (one inside the body cut it short)
+    canal = canal_without_specks((labels == CANAL_LABEL).any(axis=0), spacing[1:])
     if not canal.any():
         return None
     front = np.stack([in_front_of_canal(labels[k] == label, canal) for k in range(labels.shape[0])])

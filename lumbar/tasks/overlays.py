@@ -57,7 +57,7 @@ def overlay(
     scale = np.array([size[1] / rows, size[0] / cols])
     text_height = font.getbbox("Ag")[3] if hasattr(font, "getbbox") else 12
     fronts = disc_fronts(instances, names)
-    for name, (r, c) in label_positions(instances, names).items():
+    for name, (r, c) in label_positions(instances, names, spacing_mm).items():
         r, c = r * scale[0], c * scale[1]
         r = min(max(r, 7), size[1] - text_height + 5)  # the whole name on the picture, not just its centre
         # Disc names sit just in front of their disc (anterior is to the left), vertebra names on the body itself.
@@ -89,13 +89,15 @@ def disc_fronts(instances: np.ndarray, names: dict[int, str]) -> dict[str, float
     return fronts
 
 
-def label_positions(instances: np.ndarray, names: dict[int, str]) -> dict[str, tuple[float, float]]:
+def label_positions(
+    instances: np.ndarray, names: dict[int, str], spacing_mm: tuple[float, float]
+) -> dict[str, tuple[float, float]]:
     """Where each level's name is written, in (row, col) pixels: a disc at its centre, a vertebra on its body (in
     front of the canal, never on a spinous process). S1 goes on the sacrum below the L5/S1 disc, mirrored from L5's
     body, when the model outlined little of it (models trained on SPIDER leave the sacrum unlabelled)."""
-    from lumbar.tasks.measurements import vertebral_body
+    from lumbar.tasks.measurements import thecal_canal, vertebral_body
 
-    canal = instances == CANAL_LABEL
+    canal = thecal_canal(instances, spacing_mm)
     centres: dict[str, tuple[float, float]] = {}
     for label, name in names.items():
         if label == CANAL_LABEL:

@@ -11,9 +11,8 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.findings import VertebraMeasurements
-from lumbar.labels import CANAL_LABEL
 from lumbar.tasks.levels import Level
-from lumbar.tasks.measurements import in_front_of_canal, vertebral_body
+from lumbar.tasks.measurements import in_front_of_canal, thecal_canal, vertebral_body
 
 MIN_PIECE_FRACTION = 0.25  # a second piece of a body at least this share of the largest: the body is in pieces
 BODY_AREA_RANGE = (0.5, 1.8)  # a body's area against the median body of the image (excluding cut or sacral ones)
@@ -41,10 +40,12 @@ CERVICAL_BODY_DEPTH_MM = 20.0
 LUMBAR_BODIES = ("L1", "L2", "L3", "L4", "L5")
 
 
-def bone_rim_ratio(picture: np.ndarray, instances: np.ndarray, levels: list[Level]) -> float | None:
+def bone_rim_ratio(
+    picture: np.ndarray, instances: np.ndarray, levels: list[Level], spacing_mm: tuple[float, float]
+) -> float | None:
     """Median over the vertebral bodies of a slice of (rim intensity / core intensity); None without a body big
     enough to have both."""
-    canal = instances == CANAL_LABEL
+    canal = thecal_canal(instances, spacing_mm)
     ratios = []
     for level in levels:
         if level.kind != "vertebra":
@@ -59,17 +60,19 @@ def bone_rim_ratio(picture: np.ndarray, instances: np.ndarray, levels: list[Leve
     return float(np.median(ratios)) if ratios else None
 
 
-def unlike_mri(picture: np.ndarray, instances: np.ndarray, levels: list[Level]) -> str | None:
+def unlike_mri(
+    picture: np.ndarray, instances: np.ndarray, levels: list[Level], spacing_mm: tuple[float, float]
+) -> str | None:
     """Why the mid-sagittal ``picture`` does not look like the MRI the models were trained on, or None."""
-    ratio = bone_rim_ratio(picture, instances, levels)
+    ratio = bone_rim_ratio(picture, instances, levels, spacing_mm)
     if ratio is not None and ratio > MAX_MRI_RIM_RATIO:
         return f"vertebral bodies with a bright rim ({ratio:.2f} x their core), as bone looks on CT, not on MRI"
     return None
 
 
-def body_pieces(instances: np.ndarray, level: Level) -> int:
+def body_pieces(instances: np.ndarray, level: Level, spacing_mm: tuple[float, float]) -> int:
     """How many sizeable pieces the vertebral body (the part in front of the canal) of ``level`` falls into."""
-    return _pieces(in_front_of_canal(instances == level.label, instances == CANAL_LABEL))
+    return _pieces(in_front_of_canal(instances == level.label, thecal_canal(instances, spacing_mm)))
 
 
 def _pieces(mask: np.ndarray) -> int:
@@ -85,16 +88,17 @@ def _touches_edge(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
-def quality_problems(instances: np.ndarray, levels: list[Level]) -> list[str]:
+def quality_problems(instances: np.ndarray, levels: list[Level], spacing_mm: tuple[float, float]) -> list[str]:
     """What in the mid-sagittal segmentation ``instances`` makes level-by-level findings untrustworthy: a disc in
     pieces, or a body in pieces or of implausible size among the vertebrae that have a disc found above and below
-    them. (A small disc is no problem: a narrowed disc is small.)"""
+    them. (A small disc is no problem: a narrowed disc is small.) ``spacing_mm``: the slice's (row, col) pixel size,
+    1 mm where unknown, as the measurements take it."""
     problems = [
         f"disc {lv.name} is segmented in pieces"
         for lv in levels
         if lv.kind == "disc" and _pieces(instances == lv.label) > 1
     ]
-    canal = instances == CANAL_LABEL
+    canal = thecal_canal(instances, spacing_mm)
     bodies = {}
     discs = {lv.name for lv in levels if lv.kind == "disc"}
     for level in levels:
@@ -107,7 +111,7 @@ def quality_problems(instances: np.ndarray, levels: list[Level]) -> list[str]:
         mask = instances == level.label
         if mask.sum() < MIN_BODY_PIXELS or _touches_edge(mask):
             continue
-        if body_pieces(instances, level) > 1:
+        if body_pieces(instances, level, spacing_mm) > 1:
             problems.append(f"vertebra {level.name} is segmented in pieces")
             continue  # its largest piece says nothing of its size
         area = int(vertebral_body(mask, canal).sum())
