@@ -18,14 +18,14 @@ from common import SHARED_DATA, save
 
 from lumbar.io import read_image
 from lumbar.io.spider import read_overview_spacing
-from lumbar.pipelines.mr_sagittal import segment
+from lumbar.pipelines.mr_sagittal import measured_pixel_mm, segment
 from lumbar.tasks.quality import MAX_MRI_RIM_RATIO, bone_rim_ratio
 
 
 def ratio_of(image) -> float:
     seg = segment(image)
     mid = seg.mid_slice
-    pixel_mm = seg.image.sagittal_spacing_mm() if seg.image.spacing_known else (1.0, 1.0)
+    pixel_mm = measured_pixel_mm(seg.image)
     ratio = bone_rim_ratio(seg.image.sagittal_slices()[mid], seg.levels.instances[mid], seg.levels.levels, pixel_mm)
     return float("nan") if ratio is None else ratio
 

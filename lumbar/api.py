@@ -58,7 +58,14 @@ def _read(
     shape = declared_shape(path) if path.is_file() else None
     if shape is not None:  # refused before decoding: a 2 GB volume costs a header read, not a minute and 4 GB
         check_memory([shape], str(path))
-    return read_image(path, spacing_mm=spacing_mm, modality=modality, series=series), study_stem(path)
+    image = read_image(
+        path,
+        spacing_mm=spacing_mm,
+        modality=modality,
+        series=series,
+        before_decoding=lambda shape, files: check_memory([shape], str(path), files),
+    )
+    return image, study_stem(path)
 
 
 VIEWS = ("frontal", "lateral")

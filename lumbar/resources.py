@@ -24,8 +24,9 @@ from lumbar.errors import InputError
 # at 450-470 MiB on an Intel Xeon; with a margin
 BASE_BYTES = 800 * 2**20
 BYTES_PER_VOXEL = 26  # measured 22-23 bytes per analysed voxel on phantom volumes (bench/resources.py)
-# A DICOM input adds the DICOM SEG written over it (about 110-130 MiB while highdicom builds it, whatever the series'
-# size) and each file's grouping header, held until a series is picked (about 7 KiB): bench/resources.py.
+# A DICOM input adds the DICOM SEG written over it (110-130 MiB above the memory in use while highdicom built it, on
+# phantom series of 1 and 21 M voxels alike) and each file's grouping header, held while the series is read (about
+# 7 KiB on phantom files; a scanner's private elements are not kept). DICOM series in bench/resources.py peak below.
 DICOM_BYTES = 192 * 2**20
 BYTES_PER_FILE = 16 * 2**10
 AVAILABLE_SHARE = 0.85  # leave the rest to the system and other processes

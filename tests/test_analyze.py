@@ -297,6 +297,21 @@ def test_same_patient_takes_every_sagittal_series_of_a_dicom_study(tmp_path, pha
         read_study([study])
 
 
+def test_a_damaged_series_in_a_study_folder_is_left_out_not_the_study(tmp_path, phantom):
+    """A series whose header is damaged (Rows without a value) is left out and named; the study's other series are
+    read (a memory estimate over every series once read that header first and refused the whole folder)."""
+    from lumbar.io.study import read_study
+
+    study = tmp_path / "study"
+    for name, number in (("t2", 3), ("t1", 2), ("bad", 5)):
+        write_dicom_series(phantom.image, study / name, series_description=f"{name.upper()} sag")
+        _rewrite(study / name, SeriesNumber=number)
+    _rewrite(study / "bad", Rows=None)
+    read = read_study([study])
+    assert [name for name, _ in read.series] == ["study_s2", "study_s3"]
+    assert len(read.notes) == 1 and "#5 BAD sag" in read.notes[0] and "damaged" in read.notes[0]
+
+
 @pytest.mark.parametrize(
     "case, message",
     [

@@ -198,6 +198,9 @@ def test_a_canal_speck_in_front_of_the_body_does_not_cut_its_density_region():
     speck = trabecular_density(hu, instances, VERTEBRA_IDS["L1"], (1.0, 1.0, 1.0), mid=20)
     # the speck's 4 voxels leave the body, and the region keeps its distance from them: 62 of 12,012 voxels go
     assert speck.ml == pytest.approx(clean.ml - 0.062) and speck.mean_hu == pytest.approx(150.0)
+    specks_only = np.where(instances == CANAL_LABEL, 0, instances)
+    specks_only[20, 24:26, 5:7] = CANAL_LABEL
+    assert trabecular_density(hu, specks_only, VERTEBRA_IDS["L1"], (1.0, 1.0, 1.0), mid=20) is None  # marks nothing
 
 
 def test_the_vein_is_cut_from_each_rows_own_depth_in_a_tilted_body():

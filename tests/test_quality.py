@@ -218,6 +218,14 @@ def test_a_bright_bone_rim_marks_a_ct_given_as_mri():
         and unlike_mri(mri, instances, vertebrae, MM) is None
     )
     assert "bright rim" in unlike_mri(ct, instances, vertebrae, MM)
+    # The body's core darker below row 60 (most of the core above it): the whole body reads 0.25, its lower part
+    # alone 0.5. A speck of canal at the body's front (under MIN_CANAL_PIECE_MM2) does not cut it; a piece does.
+    halves = mri.copy()
+    halves[60:70][body[60:70] & ~rim[60:70]] = 300.0
+    assert bone_rim_ratio(halves, instances, vertebrae, MM) == pytest.approx(0.25)
+    instances[50:52, 30:32] = CANAL_LABEL
+    assert bone_rim_ratio(halves, instances, vertebrae, MM) == pytest.approx(0.25)
+    assert bone_rim_ratio(halves, instances, vertebrae, (3.0, 3.0)) == pytest.approx(0.5)  # 36 mm^2: cut there
 
 
 def test_a_ct_phantom_claimed_as_mri_gets_no_summary():

@@ -72,8 +72,8 @@ def test_refusal_names_the_source_the_need_and_the_bound(monkeypatch):
 
 
 def test_a_dicom_folder_too_large_is_refused_before_a_pixel_is_decoded(monkeypatch, tmp_path):
-    """The series' size comes from its headers: the refusal comes before any pixel data is read, and names the
-    folder and its files (``lumbar info`` decodes the series too, so it is refused alike); within the bound the same
+    """The series' size comes from its headers: an analysis is refused before any pixel data is read, naming the
+    folder and its files. Reading alone (``lumbar info``) is no analysis and is not refused; within the bound the same
     folder is segmented."""
     from lumbar.io import dicom
     from lumbar.io.dicom_write import write_dicom_series
@@ -86,16 +86,18 @@ def test_a_dicom_folder_too_large_is_refused_before_a_pixel_is_decoded(monkeypat
     monkeypatch.setattr(dicom, "decode", lambda path: decoded.append(path) or real_decode(path))
     monkeypatch.setenv(ENV_LIMIT, "650")
     out = tmp_path / "out"
-    for command in ("analyze", "info"):
-        result = CliRunner().invoke(app, [command, str(folder), *(["-o", str(out)] if command == "analyze" else [])])
+    for command in ("analyze", "segment"):
+        result = CliRunner().invoke(app, [command, str(folder), "-o", str(out)])
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert result.exit_code == 2 and len(lines) == 1, result.output
         assert f"{folder}: analysing 1,064,960 voxels from 13 DICOM files" in lines[0], result.output
     assert not decoded and not out.exists()
+    result = CliRunner().invoke(app, ["info", str(folder)])
+    assert result.exit_code == 0 and len(decoded) == 13, result.output
     monkeypatch.delenv(ENV_LIMIT)
     result = CliRunner().invoke(app, ["segment", str(folder), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert decoded  # the same folder within the bound is decoded and segmented
+    assert len(decoded) == 26  # the same folder within the bound is decoded and segmented
 
 
 def test_cli_refuses_a_volume_over_the_bound_before_writing(monkeypatch, tmp_path):

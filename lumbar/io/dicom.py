@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,6 @@ from lumbar.io.dicom_header import (
     series_info,
     volume_affine,
 )
-from lumbar.resources import check_memory
 
 # Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
 NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
@@ -56,6 +55,9 @@ def folder_has_dicom(folder: Path, probe: int = 20) -> bool:
     files = [p for p in sorted(folder.rglob("*")) if p.is_file()][:probe]
     return any(is_dicom_file(p) for p in files)
 
+
+# Called with a picked series' (frames, rows, columns) and the number of image files read, before any pixel is decoded.
+DecodeCheck = Callable[[tuple[int, int, int], int], None]
 
 # What grouping, picking and listing the series of a folder read: every file's header is held until one series
 # is picked, so only these elements are kept (a third of a header's memory on phantom files, far less on scanners'
@@ -184,13 +186,18 @@ def _damaged_headers_refused(where: Path) -> Iterator[None]:
         raise InputError(f"{where}: DICOM header is damaged ({type(exc).__name__}: {problem})") from None
 
 
-def read_dicom_files(files: list[Path], where: Path, wanted_series: str | None = None) -> SpineImage | FrameSequence:
-    """Group ``files`` into series, pick one, and read it: a volume, a picture or, for a cine file, frames."""
+def read_dicom_files(
+    files: list[Path], where: Path, wanted_series: str | None = None, before_decoding: DecodeCheck | None = None
+) -> SpineImage | FrameSequence:
+    """Group ``files`` into series, pick one, and read it: a volume, a picture or, for a cine file, frames.
+    ``before_decoding`` is called with the picked series' (frames, rows, columns) and the number of image files
+    whose headers were read, before any pixel is decoded (an analysis refuses there what would not fit)."""
     with _damaged_headers_refused(where):
         series = _image_series(files, where)
         uid = _pick_series(series, wanted_series, where)
         others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
-        check_memory([_series_shape(series[uid])], str(where), files=sum(len(v) for v in series.values()))
+        if before_decoding is not None:
+            before_decoding(_series_shape(series[uid]), sum(len(v) for v in series.values()))
     image = _read_series(series[uid], where)
     if isinstance(image, SpineImage):
         image.other_series = tuple(others)
@@ -201,10 +208,7 @@ def read_still_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
     """Every still image series in a DICOM folder (a study's T1, T2, axial, ...), by series number, and a
     description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
     Which of them a pipeline reads is the router's choice, not the reader's."""
-    with _damaged_headers_refused(folder):
-        series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
-        shapes = [_series_shape(items) for items in series.values()]
-    check_memory(shapes, str(folder), files=sum(len(v) for v in series.values()))
+    series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
     ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
     images, skipped = [], []
     for items in ordered:
@@ -323,15 +327,19 @@ def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarra
     return volume_affine(iop, positions_mm, spacing, thickness_mm, where)
 
 
-def read_dicom_folder(folder: Path, wanted_series: str | None = None) -> SpineImage | FrameSequence:
+def read_dicom_folder(
+    folder: Path, wanted_series: str | None = None, before_decoding: DecodeCheck | None = None
+) -> SpineImage | FrameSequence:
     """The series ``wanted_series`` (UID or number) of a folder, else the one :func:`_pick_series` prefers."""
     files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
     if not files:
         raise InputError(f"{folder}: folder is empty")
-    return read_dicom_files(files, folder, wanted_series)
+    return read_dicom_files(files, folder, wanted_series, before_decoding)
 
 
-def read_dicom_zip(path: Path, wanted_series: str | None = None) -> SpineImage | FrameSequence:
+def read_dicom_zip(
+    path: Path, wanted_series: str | None = None, before_decoding: DecodeCheck | None = None
+) -> SpineImage | FrameSequence:
     """Read a zipped series; the extraction lives until the process ends, so DICOM SEG can reference it."""
     import atexit
     import shutil
@@ -340,7 +348,7 @@ def read_dicom_zip(path: Path, wanted_series: str | None = None) -> SpineImage |
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     safe_extract_zip(path, tmp)
     try:
-        image = read_dicom_folder(tmp, wanted_series)
+        image = read_dicom_folder(tmp, wanted_series, before_decoding)
     except InputError as exc:  # name the archive the user gave, not the folder it was unpacked to
         raise InputError(str(exc).replace(str(tmp), str(path))) from None
     image.source = str(path)

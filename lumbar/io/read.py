@@ -20,7 +20,14 @@ import numpy as np
 from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, SpineImage
 from lumbar.io.archive import safe_extract_zip
-from lumbar.io.dicom import folder_has_dicom, is_dicom_file, read_dicom_files, read_dicom_folder, read_dicom_zip
+from lumbar.io.dicom import (
+    DecodeCheck,
+    folder_has_dicom,
+    is_dicom_file,
+    read_dicom_files,
+    read_dicom_folder,
+    read_dicom_zip,
+)
 from lumbar.io.itk import ITK_SUFFIXES, read_itk
 from lumbar.io.itk_header import header_problem
 from lumbar.io.nifti import NIFTI_SUFFIXES, read_nifti
@@ -58,6 +65,7 @@ class ReadOptions:
 
     spacing_mm: float | None = None  # square pixel size of PNG/JPEG pictures
     series: str | None = None  # SeriesInstanceUID or SeriesNumber in a DICOM folder or zip
+    before_decoding: DecodeCheck | None = None  # a DICOM series' shape and file count, before its pixels are decoded
 
 
 @dataclass(frozen=True)
@@ -69,13 +77,15 @@ class Reader:
     read: Callable[[Path, ReadOptions], ReadResult]
 
 
-DICOM = Reader("DICOM", (), lambda path, options: read_dicom_files([path], path))  # known by content, any ending
+DICOM = Reader(  # known by content, any ending
+    "DICOM", (), lambda path, options: read_dicom_files([path], path, before_decoding=options.before_decoding)
+)
 READERS: tuple[Reader, ...] = (
     Reader("NIfTI", NIFTI_SUFFIXES, lambda path, options: read_nifti(path)),
     Reader("MHA/MHD/NRRD", ITK_SUFFIXES, lambda path, options: read_itk(path)),
     Reader("PNG/JPEG", RASTER_SUFFIXES, lambda path, options: read_raster(path, options.spacing_mm)),
     Reader("video (MP4/AVI/MOV/GIF)", VIDEO_SUFFIXES, lambda path, options: read_video(path)),
-    Reader("zipped DICOM", (".zip",), lambda path, options: read_dicom_zip(path, options.series)),
+    Reader("zipped DICOM", (".zip",), lambda path, o: read_dicom_zip(path, o.series, o.before_decoding)),
     DICOM,
 )
 
@@ -121,7 +131,12 @@ def declared_shape(path: str | Path) -> tuple[int, ...] | None:
 
 
 def read_image(
-    path: str | Path, *, spacing_mm: float | None = None, modality: str | None = None, series: str | None = None
+    path: str | Path,
+    *,
+    spacing_mm: float | None = None,
+    modality: str | None = None,
+    series: str | None = None,
+    before_decoding: DecodeCheck | None = None,
 ) -> SpineImage:
     """Read one still image (a volume or a picture) from a file or a folder.
 
@@ -131,9 +146,11 @@ def read_image(
     spacing_mm : in-plane pixel size for PNG/JPEG slices, which do not store one.
     modality : "MR", "CT", "XR", ...; overrides what the file says or what is guessed.
     series : SeriesInstanceUID or SeriesNumber to pick in a DICOM folder with several series.
+    before_decoding : called with a DICOM series' (frames, rows, columns) and the number of files read, before its
+        pixels are decoded (the analysis's memory check); may raise ``InputError``.
     """
     path = Path(path)
-    image = read_any(path, spacing_mm=spacing_mm, modality=modality, series=series)
+    image = read_any(path, spacing_mm=spacing_mm, modality=modality, series=series, before_decoding=before_decoding)
     if isinstance(image, FrameSequence):
         raise InputError(
             f"{path}: a time sequence of {len(image.frames)} frames (cine, fluoroscopy or ultrasound), not a still "
@@ -144,7 +161,12 @@ def read_image(
 
 
 def read_any(
-    path: str | Path, *, spacing_mm: float | None = None, modality: str | None = None, series: str | None = None
+    path: str | Path,
+    *,
+    spacing_mm: float | None = None,
+    modality: str | None = None,
+    series: str | None = None,
+    before_decoding: DecodeCheck | None = None,
 ) -> SpineImage | FrameSequence:
     """Read whatever ``path`` holds: a still image, or frames over time (what ``lumbar info`` shows)."""
     _parse_modality(modality)  # a wrong option is refused before anything is decoded
@@ -152,7 +174,8 @@ def read_any(
         raise InputError(
             f"--spacing {spacing_mm}: a pixel size must be between {MIN_SPACING_MM} and {MAX_SPACING_MM} mm"
         )
-    return override_modality(_read(Path(path), ReadOptions(spacing_mm=spacing_mm, series=series)), modality)
+    options = ReadOptions(spacing_mm=spacing_mm, series=series, before_decoding=before_decoding)
+    return override_modality(_read(Path(path), options), modality)
 
 
 def read_sequence(path: str | Path, *, modality: str | None = None) -> FrameSequence:
@@ -250,7 +273,7 @@ def _read(path: Path, options: ReadOptions) -> ReadResult:
     """A folder as a DICOM study, a file by the reader for its format."""
     _check_exists(path)
     if path.is_dir():
-        return read_dicom_folder(path, options.series)
+        return read_dicom_folder(path, options.series, options.before_decoding)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     return reader_for(path).read(path, options)

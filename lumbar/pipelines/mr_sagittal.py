@@ -88,7 +88,7 @@ def segment(
     levels.flags += lumbosacral_flags(image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels)
     confidence = semantic.mean_confidence()
     flags = levels.flags if image.spacing_known else [_assumed(flag) for flag in levels.flags]
-    pixel_mm = image.sagittal_spacing_mm() if image.spacing_known else (1.0, 1.0)
+    pixel_mm = measured_pixel_mm(image)
     withheld = [*gate, *flags, *quality_problems(levels.instances[mid], levels.levels, pixel_mm)]
     foreign = unlike_mri(image.sagittal_slices()[mid], levels.instances[mid], levels.levels, pixel_mm)
     if foreign:
@@ -173,7 +173,7 @@ def measure(seg: Segmentation, physical: bool = False) -> SpineMeasurements:
     return measure_spine(
         levels.instances[mid],
         levels.levels,
-        image.sagittal_spacing_mm() if image.spacing_known else (1.0, 1.0),
+        measured_pixel_mm(image),
         canal_volume=volume,
         lateral_mm=image.spacing_mm[0] if volume is not None else None,
         slab=levels.instances[max(0, mid - reach) : mid + reach + 1],
@@ -429,7 +429,16 @@ def overview(seg: Segmentation) -> np.ndarray:
         seg.levels.instances[mid],
         seg.label_names(),
         seg.image.sagittal_spacing_mm(),
+        pixel_mm=measured_pixel_mm(seg.image),
     )
+
+
+def measured_pixel_mm(image: SpineImage) -> tuple[float, float]:
+    """The (row, col) pixel size a slice is measured and checked in: the image's own, else 1 mm a pixel, so that
+    distances are in pixels (the size the reader assumed for the network is not a measurement). Bodies and canal
+    specks (``MIN_CANAL_PIECE_MM2``) are judged in it alike by the measurements, the quality gate and the names
+    drawn."""
+    return image.sagittal_spacing_mm() if image.spacing_known else (1.0, 1.0)
 
 
 def lumbosacral_model() -> OnnxModel | None:

@@ -239,8 +239,8 @@ def trabecular_density(
 ) -> Density | None:
     """Trabecular attenuation of the body of vertebra ``label`` (see ``DENSITY_REGION``); None where that region
     holds less than ``MIN_DENSITY_ML`` (a body cut by the image's edge, a thin slab) or no canal marks where the body
-    ends. The margin inside the outline grows by half the largest voxel side, so that thick slices' partial volume
-    does not bring the endplates in."""
+    ends (a canal of specks alone, each under ``MIN_CANAL_PIECE_MM2``, marks nothing). The margin inside the outline
+    grows by half the largest voxel side, so that thick slices' partial volume does not bring the endplates in."""
     margin = CORTEX_MARGIN_MM + max(spacing) / 2
     outer = band(mid, DENSITY_HALF_WIDTH_MM + margin, spacing[0], hu.shape[0])  # the slab's edge is not the body's
     labels = instances[outer]

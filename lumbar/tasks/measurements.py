@@ -211,9 +211,11 @@ def canal_without_specks(canal: np.ndarray, spacing_mm: tuple[float, float]) -> 
 
 def thecal_canal(instances: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
     """The canal of a slice of instance labels, without its specks (:func:`canal_without_specks`): the canal that
-    cuts a vertebra's body from its arch wherever a body is looked for (measurements, the quality gate, the names
-    drawn). A speck inside a body cut it in two: SPIDER 160's T1 was withheld as "L2 has no body in front of the
-    canal"."""
+    cuts a vertebra's body from its arch wherever an analysis looks for a body (measurements, the quality gate and
+    its MRI-likeness check, the names drawn; CT's density region does the same on its slab). A speck inside a body
+    cut it in two: SPIDER 160's T1 was withheld as "L2 is 0.3 times the size of the others". The lateral films
+    ``lumbar/train/lateral_drr.py`` made for training still cut at the raw canal, as when the shipped network
+    learnt from them."""
     return canal_without_specks(instances == CANAL_LABEL, spacing_mm)
 
 

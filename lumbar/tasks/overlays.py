@@ -36,9 +36,11 @@ def overlay(
     alpha: float = 0.45,
     width_px: int = 520,
     outline: np.ndarray | None = None,
+    pixel_mm: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Colour the structures over the grey slice (resampled to square pixels) and write each level's name;
-    ``outline``: a mask whose edge is drawn in magenta (CT: where bone density was measured)."""
+    ``outline``: a mask whose edge is drawn in magenta (CT: where bone density was measured); ``pixel_mm``: the
+    pixel size the slice was measured in, which a canal speck is judged in (``spacing_mm`` where not given)."""
     grey = to_grey(slice_)
     rgb = np.stack([grey] * 3, -1).astype(np.float32)
     for structure in (Structure.DISC, Structure.VERTEBRA, Structure.CANAL):
@@ -57,7 +59,7 @@ def overlay(
     scale = np.array([size[1] / rows, size[0] / cols])
     text_height = font.getbbox("Ag")[3] if hasattr(font, "getbbox") else 12
     fronts = disc_fronts(instances, names)
-    for name, (r, c) in label_positions(instances, names, spacing_mm).items():
+    for name, (r, c) in label_positions(instances, names, pixel_mm or spacing_mm).items():
         r, c = r * scale[0], c * scale[1]
         r = min(max(r, 7), size[1] - text_height + 5)  # the whole name on the picture, not just its centre
         # Disc names sit just in front of their disc (anterior is to the left), vertebra names on the body itself.
