@@ -7,6 +7,7 @@ from pathlib import Path
 
 for script in (
     "segmentation.py",
+    "against_revision.py",
     "midsag_levels.py",
     "missed_disc.py",
     "vertebra_pieces.py",

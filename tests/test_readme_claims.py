@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SOURCES = {
     "segmentation": "bench/claims/segmentation.json",
+    "against_revision": "bench/claims/against_revision.json",
     "seg_long": "bench/claims/segmentation_seg_long.json",
     "seg_long_b16": "bench/claims/segmentation_seg_long_b16.json",
     "seg_long_wide": "bench/claims/segmentation_seg_long_wide.json",
@@ -1335,6 +1336,16 @@ def quality_and_speed_claims() -> list[Claim]:
             speed,
             lambda s: f"{times(s)['cli_analyze_no_report_20_slices_s']:.1f} s with `--no-report`",
             ("segmentation",),
+        ),
+        Claim(
+            "speed: this version against an earlier revision",
+            speed,
+            lambda a: (
+                f"the code of 2026-12-01, {a['revision']}, takes {a['analyze_no_report_s']['earlier']:.2f} s against "
+                f"this version's {a['analyze_no_report_s']['this']:.2f} s, {a['slower_percent']:+.0f}%, medians of "
+                f"{a['rounds']} alternating runs"
+            ),
+            ("against_revision",),
         ),
         Claim("speed: peak memory", speed, lambda s: f"{times(s)['peak_rss_mb']:.0f} MiB", ("segmentation",)),
         Claim("speed: machine", speed, lambda s: f"on {cores_of(s)}; on an Intel Xeon's", ("segmentation",)),
