@@ -131,11 +131,16 @@ def info(
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Show what was read: shape, spacing, orientation, modality, series (frames and frame rate for a cine)."""
+    """Show what was read: shape, spacing, orientation, modality, series (frames and frame rate for a cine), and
+    the memory analysing it would need against what is allowed."""
+    from lumbar.image import SpineImage
     from lumbar.io.read import read_any
+    from lumbar.resources import memory_note
 
     read = read_any(path, spacing_mm=spacing, modality=modality, series=series)
     description = read.describe()
+    if isinstance(read, SpineImage):
+        description["memory_to_analyse"] = memory_note([read.shape], len(read.source_files))
     if as_json:
         typer.echo(json.dumps(description, indent=1, default=str))
         return

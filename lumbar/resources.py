@@ -77,6 +77,17 @@ def budget_bytes() -> tuple[int | None, str]:
     return int(available * AVAILABLE_SHARE), f"{AVAILABLE_SHARE:.0%} of the memory available now; {ENV_LIMIT} sets it"
 
 
+def memory_note(shapes: Sequence[tuple[int, ...]], files: int = 0) -> str:
+    """What analysing images of ``shapes`` (read from ``files`` DICOM files) would need against the budget, in one
+    line for ``lumbar info``: whether ``lumbar analyze`` would take it or refuse it, before anyone waits for that."""
+    need = analysis_bytes(sum(math.prod(int(n) for n in shape) for shape in shapes), files)
+    budget, basis = budget_bytes()
+    if budget is None:
+        return f"about {need / 2**20:,.0f} MiB (this system does not report its memory)"
+    verdict = "fits" if need <= budget else "would be refused"
+    return f"about {need / 2**20:,.0f} MiB of the {budget / 2**20:,.0f} MiB allowed: {verdict} ({basis})"
+
+
 def check_memory(shapes: Sequence[tuple[int, ...]], source: str, files: int = 0) -> None:
     """Refuse (``InputError``: one line, exit 2) an analysis of images of ``shapes``, read from ``files`` DICOM
     files, whose estimated peak memory exceeds the budget; a system that does not report its memory is not refused."""

@@ -1,6 +1,8 @@
 """The memory an analysis needs is estimated before computing, and one that would not fit is refused with its
 numbers: one line, exit 2, nothing written."""
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -57,6 +59,19 @@ def test_a_bad_limit_is_a_clear_error(monkeypatch, value):
         budget_bytes()
 
 
+def test_the_note_lumbar_info_gives_says_whether_an_analysis_would_fit(monkeypatch):
+    from lumbar.resources import memory_note
+
+    monkeypatch.setenv(ENV_LIMIT, "1000")
+    assert memory_note([(13, 256, 320)]) == "about 826 MiB of the 1,000 MiB allowed: fits (LUMBAR_MAX_MEMORY_MB)"
+    assert memory_note([(13, 256, 320)], files=13) == (
+        "about 1,019 MiB of the 1,000 MiB allowed: would be refused (LUMBAR_MAX_MEMORY_MB)"
+    )
+    monkeypatch.setattr("lumbar.resources.available_bytes", lambda: None)
+    monkeypatch.delenv(ENV_LIMIT)
+    assert memory_note([(13, 256, 320)]) == "about 826 MiB (this system does not report its memory)"
+
+
 def test_refusal_names_the_source_the_need_and_the_bound(monkeypatch):
     monkeypatch.setenv(ENV_LIMIT, "1000")
     check_memory([(13, 256, 320)], "small.nii")  # about 0.8 GiB: fits
@@ -92,8 +107,12 @@ def test_a_dicom_folder_too_large_is_refused_before_a_pixel_is_decoded(monkeypat
         assert result.exit_code == 2 and len(lines) == 1, result.output
         assert f"{folder}: analysing 1,064,960 voxels from 13 DICOM files" in lines[0], result.output
     assert not decoded and not out.exists()
-    result = CliRunner().invoke(app, ["info", str(folder)])
+    result = CliRunner().invoke(app, ["info", str(folder), "--json"])
     assert result.exit_code == 0 and len(decoded) == 13, result.output
+    # reading is not refused, and says what analysing would need against what is allowed
+    assert json.loads(result.output)["memory_to_analyse"] == (
+        "about 1,019 MiB of the 650 MiB allowed: would be refused (LUMBAR_MAX_MEMORY_MB)"
+    )
     monkeypatch.delenv(ENV_LIMIT)
     result = CliRunner().invoke(app, ["segment", str(folder), "-o", str(out)])
     assert result.exit_code == 0, result.output
