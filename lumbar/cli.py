@@ -137,10 +137,17 @@ def info(
     from lumbar.io.read import read_any
     from lumbar.resources import memory_note
 
-    read = read_any(path, spacing_mm=spacing, modality=modality, series=series)
+    files_read: list[int] = []  # DICOM files whose headers were read: the analysis's estimate counts them all
+    read = read_any(
+        path,
+        spacing_mm=spacing,
+        modality=modality,
+        series=series,
+        before_decoding=lambda shape, files: files_read.append(files),
+    )
     description = read.describe()
     if isinstance(read, SpineImage):
-        description["memory_to_analyse"] = memory_note([read.shape], len(read.source_files))
+        description["memory_to_analyse"] = memory_note([read.shape], files_read[-1] if files_read else 0)
     if as_json:
         typer.echo(json.dumps(description, indent=1, default=str))
         return

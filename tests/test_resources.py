@@ -72,6 +72,21 @@ def test_the_note_lumbar_info_gives_says_whether_an_analysis_would_fit(monkeypat
     assert memory_note([(13, 256, 320)]) == "about 826 MiB (this system does not report its memory)"
 
 
+def test_lumbar_info_counts_every_dicom_file_read_as_the_analysis_does(monkeypatch, tmp_path):
+    """A folder's other series add their files' headers to the estimate: info states the analysis's own figure."""
+    from lumbar.io.dicom_write import write_dicom_series
+    from lumbar.phantom import make_phantom
+
+    folder = tmp_path / "study"
+    write_dicom_series(make_phantom().image, folder / "t2", series_description="SAG T2")
+    decoy = make_phantom(shape=(200, 16, 16), spacing_mm=(1.0, 10.0, 10.0)).image
+    write_dicom_series(decoy, folder / "localiser", series_description="SAG localiser")
+    monkeypatch.setenv(ENV_LIMIT, "100000")
+    result = CliRunner().invoke(app, ["info", str(folder), "--json"])
+    need = analysis_bytes(13 * 256 * 320, files=13 + 200) / 2**20  # 3 MiB above the T2 series alone
+    assert json.loads(result.output)["memory_to_analyse"].startswith(f"about {need:,.0f} MiB of the 100,000 MiB")
+
+
 def test_refusal_names_the_source_the_need_and_the_bound(monkeypatch):
     monkeypatch.setenv(ENV_LIMIT, "1000")
     check_memory([(13, 256, 320)], "small.nii")  # about 0.8 GiB: fits
