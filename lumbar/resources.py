@@ -79,9 +79,13 @@ def budget_bytes() -> tuple[int | None, str]:
 
 def memory_note(shapes: Sequence[tuple[int, ...]], files: int = 0) -> str:
     """What analysing images of ``shapes`` (read from ``files`` DICOM files) would need against the budget, in one
-    line for ``lumbar info``: whether ``lumbar analyze`` would take it or refuse it, before anyone waits for that."""
+    line for ``lumbar info``: whether ``lumbar analyze`` would take it or refuse it, before anyone waits for that
+    (for the image alone: series analysed together with ``--same-patient`` count together)."""
     need = analysis_bytes(sum(math.prod(int(n) for n in shape) for shape in shapes), files)
-    budget, basis = budget_bytes()
+    try:
+        budget, basis = budget_bytes()
+    except InputError as exc:  # reading is not refused for a bad limit: the analysis will be
+        return f"about {need / 2**20:,.0f} MiB; {exc}"
     if budget is None:
         return f"about {need / 2**20:,.0f} MiB (this system does not report its memory)"
     verdict = "fits" if need <= budget else "would be refused"

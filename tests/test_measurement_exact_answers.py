@@ -1163,3 +1163,25 @@ def test_a_rounded_corner_next_to_the_disc_does_not_tilt_the_wall():
         rounded_lower[row, last + 1 :] = False
     assert slip_mm(rounded_upper, lower, (1.0, 1.0), frame) == pytest.approx(0.0, abs=1e-9)
     assert slip_mm(upper, rounded_lower, (1.0, 1.0), frame) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_theil_sen_is_scipys_joint_theil_sen_line():
+    """The posterior wall's robust line, computed in numpy so that an analysis need not import scipy.stats (0.8 s):
+    the same slope and intercept as scipy.stats.theilslopes(method="joint"), ties in x included; one stray point
+    does not move it."""
+    from scipy.stats import theilslopes
+
+    from lumbar.tasks.measurements import theil_sen
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(3, 30))
+        x = np.round(rng.uniform(0, 20, n))  # whole millimetres: many ties, as bands of pixels give
+        y = rng.normal(0, 3, n) + rng.uniform(-1, 1) * x
+        if np.ptp(x) > 0:
+            assert theil_sen(x, y) == tuple(theilslopes(y, x, method="joint")[:2])
+    x = np.arange(10.0)
+    y = 2 * x + 1
+    y[3] = 40  # a stray
+    assert theil_sen(x, y) == (2.0, 1.0)
+    assert np.isnan(theil_sen(np.ones(4), np.arange(4.0))).all()  # no two points apart: no line

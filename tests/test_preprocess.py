@@ -42,7 +42,8 @@ def test_normalize_intensity_ignores_the_background():
 
 def test_start_up_imports_neither_torch_nor_monai_nor_scipy_stats():
     """Segmentation at run time needs only onnxruntime and NumPy: torch would cost seconds of every command's
-    start-up, and scipy.stats 0.4 s of it (only reading a posterior wall needs it, and imports it there)."""
+    start-up, and scipy.stats 0.4-0.8 s of it (an analysis never needs it: the posterior wall's Theil-Sen line is
+    numpy's, lumbar.tasks.measurements.theil_sen)."""
     code = (
         "import sys, lumbar.api, lumbar.cli, lumbar.outputs, lumbar.report.html; "
         "print([m for m in ('torch', 'monai', 'scipy.stats') if m in sys.modules])"

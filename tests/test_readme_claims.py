@@ -1341,8 +1341,9 @@ def quality_and_speed_claims() -> list[Claim]:
             "speed: this version against an earlier revision",
             speed,
             lambda a: (
-                f"the code of 2026-12-01, {a['revision']}, takes {a['analyze_no_report_s']['earlier']:.2f} s against "
-                f"this version's {a['analyze_no_report_s']['this']:.2f} s, {a['slower_percent']:+.0f}%, medians of "
+                f"the code of {a['revision_date']}, {a['revision']}, takes "
+                f"{a['analyze_no_report_s']['earlier']:.2f} s against this version's "
+                f"{a['analyze_no_report_s']['this']:.2f} s, {a['slower_percent']:+.0f}%, medians of "
                 f"{a['rounds']} alternating runs"
             ),
             ("against_revision",),

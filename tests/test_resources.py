@@ -70,6 +70,8 @@ def test_the_note_lumbar_info_gives_says_whether_an_analysis_would_fit(monkeypat
     monkeypatch.setattr("lumbar.resources.available_bytes", lambda: None)
     monkeypatch.delenv(ENV_LIMIT)
     assert memory_note([(13, 256, 320)]) == "about 826 MiB (this system does not report its memory)"
+    monkeypatch.setenv(ENV_LIMIT, "lots")  # a bad limit refuses an analysis, not a reading
+    assert memory_note([(13, 256, 320)]) == f"about 826 MiB; {ENV_LIMIT}='lots' is not a number of megabytes"
 
 
 def test_lumbar_info_counts_every_dicom_file_read_as_the_analysis_does(monkeypatch, tmp_path):
@@ -83,6 +85,7 @@ def test_lumbar_info_counts_every_dicom_file_read_as_the_analysis_does(monkeypat
     write_dicom_series(decoy, folder / "localiser", series_description="SAG localiser")
     monkeypatch.setenv(ENV_LIMIT, "100000")
     result = CliRunner().invoke(app, ["info", str(folder), "--json"])
+    assert result.exit_code == 0, result.output
     need = analysis_bytes(13 * 256 * 320, files=13 + 200) / 2**20  # 3 MiB above the T2 series alone
     assert json.loads(result.output)["memory_to_analyse"].startswith(f"about {need:,.0f} MiB of the 100,000 MiB")
 

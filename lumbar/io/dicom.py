@@ -196,8 +196,9 @@ def read_dicom_files(
         series = _image_series(files, where)
         uid = _pick_series(series, wanted_series, where)
         others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
-        if before_decoding is not None:
-            before_decoding(_series_shape(series[uid]), sum(len(v) for v in series.values()))
+        shape = _series_shape(series[uid])
+    if before_decoding is not None:  # outside: the caller's own errors are not a damaged header
+        before_decoding(shape, sum(len(v) for v in series.values()))
     image = _read_series(series[uid], where)
     if isinstance(image, SpineImage):
         image.other_series = tuple(others)
@@ -208,8 +209,9 @@ def read_still_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
     """Every still image series in a DICOM folder (a study's T1, T2, axial, ...), by series number, and a
     description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
     Which of them a pipeline reads is the router's choice, not the reader's."""
-    series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
-    ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
+    with _damaged_headers_refused(folder):
+        series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
+        ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
     images, skipped = [], []
     for items in ordered:
         what = _series_label(items[0][1])
