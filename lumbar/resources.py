@@ -77,11 +77,15 @@ def budget_bytes() -> tuple[int | None, str]:
     return int(available * AVAILABLE_SHARE), f"{AVAILABLE_SHARE:.0%} of the memory available now; {ENV_LIMIT} sets it"
 
 
+def _voxels(shapes: Sequence[tuple[int, ...]]) -> int:
+    return sum(math.prod(int(n) for n in shape) for shape in shapes)
+
+
 def memory_note(shapes: Sequence[tuple[int, ...]], files: int = 0) -> str:
     """What analysing images of ``shapes`` (read from ``files`` DICOM files) would need against the budget, in one
     line for ``lumbar info``: whether ``lumbar analyze`` would take it or refuse it, before anyone waits for that
     (for the image alone: series analysed together with ``--same-patient`` count together)."""
-    need = analysis_bytes(sum(math.prod(int(n) for n in shape) for shape in shapes), files)
+    need = analysis_bytes(_voxels(shapes), files)
     try:
         budget, basis = budget_bytes()
     except InputError as exc:  # reading is not refused for a bad limit: the analysis will be
@@ -95,7 +99,7 @@ def memory_note(shapes: Sequence[tuple[int, ...]], files: int = 0) -> str:
 def check_memory(shapes: Sequence[tuple[int, ...]], source: str, files: int = 0) -> None:
     """Refuse (``InputError``: one line, exit 2) an analysis of images of ``shapes``, read from ``files`` DICOM
     files, whose estimated peak memory exceeds the budget; a system that does not report its memory is not refused."""
-    voxels = sum(math.prod(int(n) for n in shape) for shape in shapes)
+    voxels = _voxels(shapes)
     need = analysis_bytes(voxels, files)
     budget, basis = budget_bytes()
     if budget is not None and need > budget:

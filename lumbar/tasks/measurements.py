@@ -297,8 +297,8 @@ def genant_grade(heights: tuple[float, float, float]) -> tuple[int | None, float
 
 def theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Theil-Sen line ``y = slope * x + intercept``: the median of the slopes between every two points apart in x,
-    and the median of ``y - slope * x`` (scipy.stats.theilslopes with ``method="joint"``, whose module took 0.8 s of
-    every analysis to import). NaN where no two points are apart in x."""
+    and the median of ``y - slope * x`` (scipy.stats.theilslopes with ``method="joint"``, whose module's import slowed
+    every analysis; bench/against_revision.py measures such costs). NaN where no two points are apart in x."""
     dx = x[:, None] - x[None, :]
     dy = y[:, None] - y[None, :]
     apart = dx > 0
