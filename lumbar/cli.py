@@ -566,14 +566,14 @@ def require_train_extra() -> None:
         )
 
 
-def _channels(text: str) -> tuple[int, ...]:
-    """``16,32,64,128,256`` -> a tuple of five positive widths, or an InputError naming the option."""
+def _channels(text: str, levels: int = 5) -> tuple[int, ...]:
+    """``16,32,64,128,256`` -> a tuple of ``levels`` positive widths, or an InputError naming the option."""
     try:
         widths = tuple(int(part) for part in text.split(","))
     except ValueError:
         widths = ()
-    if len(widths) != 5 or min(widths) < 1:
-        raise InputError(f"--channels {text!r}: expected five positive integers, comma-separated")
+    if len(widths) != levels or min(widths) < 1:
+        raise InputError(f"--channels {text!r}: expected {levels} positive integers, comma-separated")
     return widths
 
 
@@ -749,13 +749,22 @@ def train_radiograph_corners_cmd(
     steps: int = typer.Option(200, help="Steps per epoch, each on 32 freshly drawn windows."),
     limit: int = typer.Option(None, help="Use only this many training images (a quick trial)."),
     seed: int = typer.Option(0, help="Seed of the patient split and of training (as the frontal network's)."),
+    channels: str = typer.Option("16,32,64,128", help="U-Net channels per level, comma-separated (4 levels)."),
 ) -> None:
     """Train the frontal radiograph's corner network: each body's corners placed again in its own window."""
     require_train_extra()
     from lumbar.train.radiograph_corners import CornerConfig, train_corners
 
     require_aasce_layout(data)
-    cfg = CornerConfig(data=str(data), out=str(out), epochs=epochs, steps_per_epoch=steps, limit=limit, seed=seed)
+    cfg = CornerConfig(
+        data=str(data),
+        out=str(out),
+        epochs=epochs,
+        steps_per_epoch=steps,
+        limit=limit,
+        seed=seed,
+        channels=_channels(channels, levels=4),
+    )
     with progress_bar() as bar:
         path = train_corners(cfg, progress=StageBar(bar))
     console.print(f"wrote {path}")

@@ -52,6 +52,7 @@ class CornerConfig:
     patience: int = 8
     limit: int | None = None  # use only this many training films (smoke tests)
     seed: int = 0
+    channels: tuple[int, ...] = (16, 32, 64, 128)  # the U-Net's widths per level
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
 
 
@@ -160,7 +161,7 @@ def train_corners(cfg: CornerConfig, progress: Progress = SILENT) -> Path:
     found = [find_vertebrae(read_image(f.radiograph)) for f in val_films]
     log.info("films: %d training, %d validation", len(train_films), len(val_films))
     torch.manual_seed(cfg.seed)
-    net = corner_heatmap_net()
+    net = corner_heatmap_net(tuple(cfg.channels))
     intensity = intensity_transform()
 
     def loss_of(rng: np.random.Generator) -> torch.Tensor:
