@@ -573,7 +573,8 @@ def _channels(text: str, levels: int = 5) -> tuple[int, ...]:
     except ValueError:
         widths = ()
     if len(widths) != levels or min(widths) < 1:
-        raise InputError(f"--channels {text!r}: expected {levels} positive integers, comma-separated")
+        count = {4: "four", 5: "five"}.get(levels, str(levels))
+        raise InputError(f"--channels {text!r}: expected {count} positive integers, comma-separated")
     return widths
 
 
@@ -752,6 +753,7 @@ def train_radiograph_corners_cmd(
     channels: str = typer.Option("16,32,64,128", help="U-Net channels per level, comma-separated (4 levels)."),
 ) -> None:
     """Train the frontal radiograph's corner network: each body's corners placed again in its own window."""
+    widths = _channels(channels, levels=4)
     require_train_extra()
     from lumbar.train.radiograph_corners import CornerConfig, train_corners
 
@@ -763,7 +765,7 @@ def train_radiograph_corners_cmd(
         steps_per_epoch=steps,
         limit=limit,
         seed=seed,
-        channels=_channels(channels, levels=4),
+        channels=widths,
     )
     with progress_bar() as bar:
         path = train_corners(cfg, progress=StageBar(bar))

@@ -17,7 +17,7 @@ from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
-SCHEMA_VERSION = "1.7"
+SCHEMA_VERSION = "1.8"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -137,6 +137,11 @@ class VertebraMeasurements(_Measured):
         description="0 normal, 1 mild, 2 moderate, 3 severe height loss (Genant 1993); null where the outline does "
         "not show both endplates and both walls.",
     )
+    genant_not_graded: str | None = Field(
+        None,
+        description="Why genant_grade is null (e.g. 'cut by the image edge', 'outline not convex (...)'); null where "
+        "it is given, and on radiographs.",
+    )
     upper_endplate_deg: Angle | None
     bone_density_hu: float | None = Field(
         None,
@@ -232,6 +237,22 @@ class BoneDensityScreening(_Frozen):
     thresholds: str = Field(description="The published thresholds and their source.")
     region: str = Field(description="Where the attenuation was measured.")
     contrast: str = Field(description="Whether the series was contrast-enhanced (contrast raises attenuation).")
+
+
+# Each Statement.finding in words: the report names what a basis validates where it lists the bases once.
+FINDING_NAMES = {
+    "slip": "Slip (measured)",
+    "disc_narrowing": "Disc narrowing (measured height index)",
+    "pfirrmann_4_5": "Degenerated disc (Pfirrmann 4–5)",
+    "modic": "Modic endplate change",
+    "herniation": "Disc herniation",
+    "bulging": "Disc bulging",
+    "narrowing": "Disc narrowing",
+    "endplate_upper": "Defect of the endplate above the disc",
+    "endplate_lower": "Defect of the endplate below the disc",
+    "spondylolisthesis": "Spondylolisthesis",
+    "cobb_major_40": "Major curve of 40° or more",
+}
 
 
 class Statement(_Frozen):

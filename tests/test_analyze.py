@@ -543,3 +543,56 @@ def test_on_paper_a_long_summary_starts_beside_the_picture_and_the_maps_start_a_
     pages = _anchor_pages(render_html(findings, result.figures))
     assert pages["statement-1"] == 0 and pages["statement-16"] >= 1  # begun beside the picture, flowing on
     assert pages["evidence-maps"] == pages["evidence-figures"] >= 1  # the heading on the maps' own page
+
+
+def test_each_summary_basis_is_listed_once_and_every_statement_points_to_its_own(tmp_path, inputs):
+    """Three statements on two bases: two numbered bases below the Summary, each named by its finding, and each
+    statement marked with its basis's number (a basis shared by many statements is not repeated under each)."""
+    from lumbar.findings import Statement
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    statements = [
+        Statement(level="L4/L5", finding="narrowing", text="L4/L5: disc narrowing.", basis="basis of narrowing"),
+        Statement(level="L4/L5", finding="modic", text="L4/L5: Modic change.", basis="basis of Modic"),
+        Statement(level="L3/L4", finding="narrowing", text="L3/L4: disc narrowing.", basis="basis of narrowing"),
+    ]
+    html = render_html(
+        result.findings.model_copy(update={"summary": statements, "summary_withheld": None}), result.figures
+    )
+    summary = html.split("<h2>Summary</h2>")[1].split("<h2>")[0]
+    assert summary.count("basis of narrowing") == 1 and summary.count("basis of Modic") == 1
+    assert '<li id="basis-1"><b>Disc narrowing:</b> basis of narrowing</li>' in summary
+    assert '<li id="basis-2"><b>Modic endplate change:</b> basis of Modic</li>' in summary
+    refs = re.findall(r'">(L\d/L\d: [^<]+)<sup class="basis-ref">(\d)</sup>', summary)
+    assert refs == [("L4/L5: disc narrowing.", "1"), ("L4/L5: Modic change.", "2"), ("L3/L4: disc narrowing.", "1")]
+
+
+def test_a_missing_genant_grade_says_why_and_a_backward_slip_reads_retro(tmp_path, inputs):
+    """A vertebra without a Genant grade has its dash lettered, the letter's reason listed once below the table
+    (two vertebrae sharing one reason share its letter); Meyerding reads "retro" for a backward slip beyond the
+    floor and a dash where no slip was measured."""
+    from lumbar.report.html import meyerding, render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    reasons = ["cut by the image edge", "outline not convex (a fragment, or posterior elements joined to it)"]
+    measured = [k for k, v in enumerate(result.findings.vertebrae) if v.measurements is not None and v.level != "S1"]
+    vertebrae = list(result.findings.vertebrae)
+    for n, k in enumerate(measured[:3]):  # the first in table order cut by the edge, the next two not convex
+        update = {"genant_grade": None, "genant_not_graded": reasons[min(n, 1)]}
+        vertebrae[k] = vertebrae[k].model_copy(
+            update={"measurements": vertebrae[k].measurements.model_copy(update=update)}
+        )
+    html = render_html(result.findings.model_copy(update={"vertebrae": vertebrae}), result.figures)
+    table = html.split("<h2>Vertebrae</h2>")[1]
+    assert '–<sup class="why">a</sup>' in table and '–<sup class="why">b</sup>' in table
+    assert (
+        'No Genant grade: <sup class="why">a</sup> cut by the image edge; <sup class="why">b</sup> outline not '
+        "convex (a fragment, or posterior elements joined to it)" in table  # then the phantom's own, lettered on
+    )
+    disc = result.findings.discs[0].measurements
+    assert meyerding(disc.model_copy(update={"slip_mm": -4.0, "slip_percent": -11.0, "meyerding_grade": None})) == (
+        "retro"
+    )
+    assert meyerding(disc.model_copy(update={"slip_mm": None, "slip_percent": None, "meyerding_grade": None})) == "–"
+    assert meyerding(disc.model_copy(update={"slip_mm": 6.0, "slip_percent": 17.0, "meyerding_grade": 1})) == "1"

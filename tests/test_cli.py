@@ -153,3 +153,24 @@ def test_train_segmentation_refuses_bad_channels_in_one_line(tmp_path, phantom, 
     assert result.exit_code == 2, result.output
     assert "--channels" in result.output and "five positive integers" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("channels", ["16,32,64,128,256", "16,32,x,128", "16,0,64,128"])
+def test_train_radiograph_corners_refuses_bad_channels_before_reading_anything(tmp_path, channels):
+    """The corner network's U-Net has four levels: its widths are checked before the data folder is."""
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "radiograph-corners",
+            "--data",
+            str(tmp_path / "none"),
+            "-o",
+            str(tmp_path / "run"),
+            "--channels",
+            channels,
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "--channels" in result.output and "four positive integers" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()

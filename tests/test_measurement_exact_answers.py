@@ -75,6 +75,23 @@ def test_a_spine_of_rectangles():
     assert m.lordosis_deg is None
 
 
+def test_why_a_vertebra_has_no_fracture_grade_is_recorded():
+    """L4 between two discs is graded and states no reason; L3 and L5 each lack a disc on one side and say so. With
+    L3 moved up to stop one pixel short of the image's top edge (an outline that runs into the edge seldom reaches
+    it), L3 is cut by the edge: no heights, no grade, and that reason."""
+    image, levels = _spine()
+    m = measure_spine(image, levels, (1.0, 1.0))
+    assert m.vertebrae["L4"].genant_grade == 0 and m.vertebrae["L4"].genant_not_graded is None
+    for name in ("L3", "L5"):
+        assert m.vertebrae[name].genant_not_graded == "no disc found above or below it: its endplates are not both seen"
+    raised = image.copy()
+    raised[raised == 3] = 0
+    raised[1:50, 30:66] = 3  # rows 1-49: one pixel of background above it
+    cut = measure_spine(raised, levels, (1.0, 1.0)).vertebrae["L3"]
+    assert cut.genant_not_graded == "cut by the image edge" and cut.genant_grade is None
+    assert cut.height_anterior_mm is None or np.isnan(cut.height_anterior_mm)
+
+
 @pytest.mark.parametrize(("shift", "percent", "grade"), [(6, 100 * 6 / 36, 1), (-4, -100 * 4 / 36, None)])
 def test_a_slip_of_the_upper_body_by_whole_pixels(shift, percent, grade):
     """L3 moved 6 px forward: anterolisthesis of 6 mm, 6/36 of L4's endplate = 16.7%, Meyerding I. Moved 4 px
@@ -542,7 +559,7 @@ def test_outline_problem_limits_are_inclusive():
     assert outline_problem(body, (30, 30, 30), 1080 / (30 * 1.2), []) is None  # area ratio 1.2
     assert "area" in outline_problem(body, (30, 30, 30), 1080 / (30 * 0.84), [])
     assert "area" in outline_problem(body, (30, 30, 30), 1080 / (30 * 1.21), [])
-    assert outline_problem(body, (15, 15, 15), 18, [], pixel_mm2=0.25) is None  # 1080 x 0.25 over 18 x 15
+    assert outline_problem(body, (15, 15, 15), 18, [], spacing_mm=(0.5, 0.5)) is None  # 1080 x 0.25 over 18 x 15
     assert "height could not" in outline_problem(body, (30, float("nan"), 30), 36, [])
     assert "height could not" in outline_problem(body, (30, 30, 30), float("nan"), [])
 
@@ -567,9 +584,8 @@ def test_consensus_slip_limits_are_inclusive():
 
 def test_small_helpers():
     """Ratios need a non-zero, defined denominator; neighbours come from the spine's order (T1 has none above, even
-    though S1 is last in the list); a vertebra lies between discs only with one above and one below; a mask
-    touches the edge on any of its four sides."""
-    from lumbar.tasks.measurements import _adjacent, _between_discs, _ratio, _touches_edge
+    though S1 is last in the list); a vertebra lies between discs only with one above and one below."""
+    from lumbar.tasks.measurements import _adjacent, _between_discs, _ratio
 
     assert _ratio(3.0, 2.0) == 1.5
     assert np.isnan(_ratio(3.0, 0.0)) and np.isnan(_ratio(float("nan"), 2.0)) and np.isnan(_ratio(3.0, float("nan")))
@@ -581,13 +597,30 @@ def test_small_helpers():
     both = [_Level("L3/L4", 1, "disc"), _Level("L4/L5", 2, "disc"), _Level("L4", 3, "vertebra")]
     assert _between_discs("L4", both) and not _between_discs("L4", both[:1]) and not _between_discs("L4", both[1:])
     assert not _between_discs("L4", [_Level("L3/L4", 1, "vertebra"), _Level("L4/L5", 2, "vertebra")])
-    inner = np.zeros((5, 6), bool)
-    inner[2, 2] = True
-    assert not _touches_edge(inner)
-    for r, c in ((0, 3), (4, 3), (2, 0), (2, 5)):
-        edge = inner.copy()
-        edge[r, c] = True
-        assert _touches_edge(edge)
+
+
+def test_a_body_within_two_mm_of_any_edge_is_cut_by_it():
+    """A mask cut by the image reaches within 2 mm of that edge, on any of the four sides: at 1 mm pixels its two
+    outermost rows or columns, at 0.625 mm its four (3.2 pixels, rounded up; the T12 of a SPIDER picture whose
+    outline stopped 2 pixels short of the edge); at 3 mm its one; and never the pixel beyond the margin."""
+    from lumbar.tasks.measurements import cut_by_edge
+
+    inner = np.zeros((20, 30), bool)
+    inner[10, 15] = True
+    assert not cut_by_edge(inner) and not cut_by_edge(inner, (0.625, 0.625)) and not cut_by_edge(inner, (3.0, 3.0))
+    for spacing, outermost in (((1.0, 1.0), 2), ((0.625, 0.625), 4), ((3.0, 3.0), 1), ((1.0, 0.5), 2)):
+        for r, c in ((outermost - 1, 15), (20 - outermost, 15), (10, outermost - 1), (10, 30 - outermost)):
+            near = inner.copy()
+            near[r, c] = True
+            # on (1.0, 0.5) mm pixels the columns' margin is 4 pixels: a pixel 2 columns in is inside it too
+            assert cut_by_edge(near, spacing), (spacing, r, c)
+        for r, c in ((outermost, 15), (19 - outermost, 15)):
+            beyond = inner.copy()
+            beyond[r, c] = True
+            assert not cut_by_edge(beyond, spacing), (spacing, r, c)
+    wide = np.zeros((20, 30), bool)
+    wide[10, 3] = True  # 3 columns in: beyond 2 mm at 1 mm pixels, within 2 mm at 0.5 mm ones
+    assert not cut_by_edge(wide, (1.0, 1.0)) and cut_by_edge(wide, (1.0, 0.5))
 
 
 def test_body_frame_keeps_its_own_axis_unless_it_strays_from_the_discs():
@@ -990,10 +1023,12 @@ def test_no_canal_area_without_both_the_volume_and_its_slice_spacing():
 
 
 def test_no_slip_is_meyerding_0_not_a_retrolisthesis():
-    """A slip of 0% or 0.5% is grade 0 (under 5%); only a negative slip (a retrolisthesis) has no grade."""
+    """A slip of 0%, 0.5% or -0.5% is grade 0 (under 5% either way), as is rounding noise (aligned bodies measure
+    -1e-14 %); only a slip backwards beyond the floor (a retrolisthesis, -5%) has no grade."""
     from lumbar.tasks.measurements import meyerding_grade
 
-    assert meyerding_grade(0.0) == 0 and meyerding_grade(0.5) == 0 and meyerding_grade(-0.5) is None
+    assert meyerding_grade(0.0) == 0 and meyerding_grade(0.5) == 0 and meyerding_grade(-0.5) == 0
+    assert meyerding_grade(-1e-14) == 0 and meyerding_grade(-4.99) == 0 and meyerding_grade(-5.0) is None
 
 
 def test_outline_problems_are_stated_in_full():

@@ -78,7 +78,7 @@ def test_genant_grades(heights, grade):
 
 @pytest.mark.parametrize(
     "percent, grade",
-    [(2, 0), (-3, None), (10, 1), (24.9, 1), (25, 2), (30, 2), (60, 3), (80, 4), (120, 5), (-30, None)],
+    [(2, 0), (-3, 0), (-5, None), (10, 1), (24.9, 1), (25, 2), (30, 2), (60, 3), (80, 4), (120, 5), (-30, None)],
 )
 def test_meyerding_grades(percent, grade):
     assert meyerding_grade(percent) == grade
@@ -87,7 +87,8 @@ def test_meyerding_grades(percent, grade):
 def test_a_slip_under_3_mm_gets_no_meyerding_grade_whatever_its_percent():
     assert meyerding_grade(8.0, slip_mm=2.9) == 0  # 2.9 mm of a 36 mm endplate: noise, not grade I
     assert meyerding_grade(8.0, slip_mm=3.0) == 1
-    assert meyerding_grade(-8.0, slip_mm=-2.9) is None
+    assert meyerding_grade(-8.0, slip_mm=-2.9) == 0  # backwards too: within error, no slip
+    assert meyerding_grade(-8.0, slip_mm=-3.0) is None  # a retrolisthesis: no Meyerding grade
 
 
 def test_without_a_pixel_size_a_slip_under_10_percent_gets_no_meyerding_grade():
@@ -97,6 +98,7 @@ def test_without_a_pixel_size_a_slip_under_10_percent_gets_no_meyerding_grade():
     assert meyerding_grade(10.0, in_pixels=True) == 1
     assert meyerding_grade(30.0, in_pixels=True) == 2
     assert meyerding_grade(-12.0, in_pixels=True) is None
+    assert meyerding_grade(-9.9, in_pixels=True) == 0
     assert meyerding_grade(9.9) == 1  # in mm the floor is 5% (and 3 mm where the size is given)
 
 

@@ -280,8 +280,8 @@ def test_every_binary_grade_is_named_in_plain_words():
         "herniation": "disc herniation",
         "bulging": "disc bulging",
         "narrowing": "disc narrowing",
-        "endplate_upper": "upper endplate defect",
-        "endplate_lower": "lower endplate defect",
+        "endplate_upper": "defect of the endplate above the disc (L2's inferior endplate)",
+        "endplate_lower": "defect of the endplate below the disc (L3's superior endplate)",
         "spondylolisthesis": "spondylolisthesis",
     }
     for name, words in names.items():

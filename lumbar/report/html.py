@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from lumbar.figures import Evidence, Figures, png_bytes
-from lumbar.findings import LORDOSIS_MISREAD, Findings
+from lumbar.findings import FINDING_NAMES, LORDOSIS_MISREAD, DiscMeasurements, Findings
 from lumbar.grades import called_below_even_odds, is_abnormal
 from lumbar.image import PICTURE_FORMATS
 from lumbar.io.write import atomic_path, write_text
@@ -56,8 +56,8 @@ def high_specificity_note(f: Findings) -> str:
     return (
         "Binary grades are called at the threshold chosen for balanced accuracy; ✱ marks a call that also holds at the "
         "high-specificity threshold (chosen on cross-validated outputs to call at most 5% of the expert's normal "
-        f"discs; specificity measured on other patients), the only point the Summary states from. Thresholds, "
-        f"balanced / high-specificity: {listed}."
+        "discs; specificity measured on other patients): the point the Summary states a validated grade from (a grade "
+        f"marked † is never stated, whatever its mark). Thresholds, balanced / high-specificity: {listed}."
     )
 
 
@@ -95,6 +95,35 @@ def not_graded(f: Findings) -> str:
     return "; ".join(f"{', '.join(levels)}: {basis}" for basis, levels in groups.items())
 
 
+def meyerding(m: DiscMeasurements) -> str:
+    """A disc's Meyerding cell: the grade of a forward slip, "retro" for a backward one (which Meyerding does not
+    grade), a dash where no slip was measured."""
+    if m.meyerding_grade is not None:
+        return str(m.meyerding_grade)
+    slip = m.slip_mm if m.slip_mm is not None else m.slip_percent
+    return "retro" if slip is not None and not math.isnan(slip) and slip < 0 else "–"
+
+
+def genant_reasons(f: Findings) -> dict[str, str]:
+    """Each distinct reason a vertebra has no Genant grade, lettered a, b, ... in table order (the sacrum, which the
+    table marks itself, left out): the table marks the dash with its letter and lists the reasons once below."""
+    reasons: dict[str, str] = {}
+    for v in f.vertebrae:
+        why = v.measurements.genant_not_graded if v.measurements else None
+        if why and v.level != "S1" and why not in reasons:
+            reasons[why] = "abcdefghijklmnopqrstuvwxyz"[len(reasons) % 26]
+    return reasons
+
+
+def summary_bases(f: Findings) -> dict[str, str]:
+    """Each distinct basis of the Summary's statements, in order, with the finding it validates: a statement carries
+    its basis's number and the bases are listed once below the Summary (many statements share one)."""
+    bases: dict[str, str] = {}
+    for s in f.summary:
+        bases.setdefault(s.basis, FINDING_NAMES.get(s.finding, s.finding.replace("_", " ").capitalize()))
+    return bases
+
+
 def render_html(f: Findings, figures: Figures) -> str:
     """The report page, with the overview and the evidence maps embedded as base64 PNG."""
     title = Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else "")
@@ -127,6 +156,11 @@ def render_html(f: Findings, figures: Figures) -> str:
         is_abnormal=is_abnormal,
         grading_reliability=grading_reliability(f),
         high_specificity=high_specificity_note(f),
+        genant_reasons=genant_reasons(f),
+        meyerding=meyerding,
+        bases=summary_bases(f),
+        l5s1_unmeasured=f.input.modality == "MR"
+        and any(d.level == "L5/S1" and d.measurements and d.measurements.slip_mm is None for d in f.discs),
         graded_together=together,
         any_unsure=unsure,
         unsure=called_below_even_odds,

@@ -29,6 +29,7 @@ MAX_PLAUSIBLE_RETRO_PERCENT = 35.0
 MAX_ENDPLATE_MISFIT_DEG = 12.0
 MAX_BODY_AXIS_STRAY_DEG = 15.0
 MIN_DEPTH_RATIO = 0.75  # adjacent vertebral bodies differ in depth by far less than this
+EDGE_MARGIN_MM = 2.0  # a body this close to the image's edge is cut by it: an outline stops a pixel or two short
 MIN_SOLIDITY = 0.85  # a body's area over its convex hull's: below, a fragment or joined posterior elements
 # An anterior or middle height this much above the posterior one is no anatomy: the outline is wrong.
 MAX_WEDGE_RATIO = 1.25
@@ -381,15 +382,17 @@ def meyerding_grade(slip_percent: float, slip_mm: float | None = None, in_pixels
     II <50, III <75, IV <100, V >=100 (Meyerding, Surg Gynecol Obstet 1932). A slip below 5%, or below
     ``MIN_LISTHESIS_MM`` where its size in mm is known, is within measurement error and counted as none; where the
     image gives no pixel size (``in_pixels``), below ``MIN_LISTHESIS_PERCENT_IN_PIXELS``, what 3 mm is of a lumbar
-    body's depth. A retrolisthesis has no Meyerding grade (it is reported in mm), and neither has a slip that could
-    not be measured: both give None. Rounding noise (aligned bodies measure -1e-14 %) is no slip, not a
-    retrolisthesis.
+    body's depth; the same holds backwards (a slip of -1 mm is none, not a retrolisthesis). A retrolisthesis beyond
+    that has no Meyerding grade (it is reported in mm), and neither has a slip that could not be measured: both give
+    None.
     """
-    if slip_percent is None or np.isnan(slip_percent) or round(slip_percent, 9) < 0:
+    if slip_percent is None or np.isnan(slip_percent):
         return None
     floor = MIN_LISTHESIS_PERCENT_IN_PIXELS if in_pixels else 5
-    if slip_percent < floor or (slip_mm is not None and abs(slip_mm) < MIN_LISTHESIS_MM):
+    if abs(slip_percent) < floor or (slip_mm is not None and abs(slip_mm) < MIN_LISTHESIS_MM):
         return 0
+    if slip_percent < 0:
+        return None
     return min(5, int(slip_percent // 25) + 1)
 
 
@@ -511,11 +514,11 @@ def outline_problem(
     heights: tuple[float, float, float],
     depth: float,
     neighbour_depths: list[float],
-    pixel_mm2: float = 1.0,
+    spacing_mm: tuple[float, float] = (1.0, 1.0),
 ) -> str | None:
     """Why a body's outline cannot carry a fracture grade (None when it can): Genant's grade needs both
     endplates and both walls where they are, and a segmentation error looks like a fracture otherwise."""
-    if _touches_edge(body):
+    if cut_by_edge(body, spacing_mm):
         return "cut by the image edge"
     if np.isnan(heights).any() or np.isnan(depth):
         return "a height could not be measured"
@@ -525,7 +528,7 @@ def outline_problem(
         return "anterior or middle height above the posterior one: endplates not found"
     if neighbour_depths and not MIN_DEPTH_RATIO <= depth / float(np.median(neighbour_depths)) <= 1 / MIN_DEPTH_RATIO:
         return "depth unlike its neighbours'"
-    area = body.sum() * pixel_mm2 / (depth * float(np.mean(heights)))
+    area = body.sum() * float(np.prod(spacing_mm)) / (depth * float(np.mean(heights)))
     if not AREA_AGREEMENT[0] <= area <= AREA_AGREEMENT[1]:
         return "heights disagree with the body's area: endplates not found where they were read"
     return None
@@ -557,7 +560,7 @@ def slip_on_slice(
     canal = canal_without_specks(instances == canal_label, spacing_mm)
     bodies = [vertebral_body(instances == label, canal) for label in (upper, lower)]
     disc_mask = instances == disc
-    if any(b.sum() < 3 for b in bodies) or disc_mask.sum() < 3 or any(_touches_edge(b) for b in bodies):
+    if any(b.sum() < 3 for b in bodies) or disc_mask.sum() < 3 or any(cut_by_edge(b, spacing_mm) for b in bodies):
         return float("nan"), float("nan")
     if any(solidity(b) < MIN_SOLIDITY for b in bodies):  # a fragment or joined posterior elements: no wall to trust
         return float("nan"), float("nan")
@@ -588,8 +591,13 @@ def consensus_slip(readings: list[tuple[float, float]], available: int) -> tuple
     return slip, percent
 
 
-def _touches_edge(mask: np.ndarray) -> bool:
-    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+def cut_by_edge(
+    mask: np.ndarray, spacing_mm: tuple[float, float] = (1.0, 1.0), margin_mm: float = EDGE_MARGIN_MM
+) -> bool:
+    """Whether ``mask`` reaches within ``margin_mm`` of any of the slice's four edges (at least its outermost pixels):
+    a body the image cuts, whose outline often stops a pixel or two short of the edge that cuts it."""
+    rows, cols = (max(1, math.ceil(margin_mm / s - 1e-9)) for s in spacing_mm)
+    return bool(mask[:rows].any() or mask[-rows:].any() or mask[:, :cols].any() or mask[:, -cols:].any())
 
 
 def _s1_endplate_deg(
@@ -671,7 +679,7 @@ def measure_spine(
             continue
         body, frame = bodies[lv.name], frames[lv.name]
         h = heights_mm(body, spacing_mm, frame, intensities=intensities)
-        cut = _touches_edge(body)
+        cut = cut_by_edge(body, spacing_mm)
         if lv.name == "S1" or cut:
             # The sacrum has no fracture grade, and a body the image cuts has no true height.
             h = (float("nan"),) * 3
@@ -679,9 +687,13 @@ def measure_spine(
         neighbours = [
             depth_mm(bodies[n], spacing_mm, frames[n])
             for n in _adjacent(lv.name, frames)
-            if n != "S1" and not _touches_edge(bodies[n])
+            if n != "S1" and not cut_by_edge(bodies[n], spacing_mm)
         ]
-        problem = outline_problem(body, h, depth, neighbours, float(np.prod(spacing_mm)))
+        problem = (
+            "the sacrum has no fracture grade"
+            if lv.name == "S1"
+            else outline_problem(body, h, depth, neighbours, spacing_mm)
+        )
         if problem is None and not _between_discs(lv.name, levels):
             problem = "no disc found above or below it: its endplates are not both seen"
         grade = genant_grade(h)[0] if problem is None else None
@@ -693,6 +705,7 @@ def measure_spine(
             "wedge_ratio": _ratio(h[0], h[2]),
             "biconcave_ratio": _ratio(h[1], h[2]),
             "genant_grade": grade,
+            "genant_not_graded": problem,
             "upper_endplate_deg": float("nan") if cut else endplate_angle_deg(body, spacing_mm, frame, upper=True),
         }
     by_name = vertebra_out

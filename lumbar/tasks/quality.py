@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from lumbar.findings import VertebraMeasurements
 from lumbar.tasks.levels import Level
-from lumbar.tasks.measurements import in_front_of_canal, thecal_canal, vertebral_body
+from lumbar.tasks.measurements import cut_by_edge, in_front_of_canal, thecal_canal, vertebral_body
 
 MIN_PIECE_FRACTION = 0.25  # a second piece of a body at least this share of the largest: the body is in pieces
 BODY_AREA_RANGE = (0.5, 1.8)  # a body's area against the median body of the image (excluding cut or sacral ones)
@@ -84,10 +84,6 @@ def _pieces(mask: np.ndarray) -> int:
     return int(np.sum(sizes >= MIN_PIECE_FRACTION * sizes[0]))
 
 
-def _touches_edge(mask: np.ndarray) -> bool:
-    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
-
-
 def quality_problems(instances: np.ndarray, levels: list[Level], spacing_mm: tuple[float, float]) -> list[str]:
     """What in the mid-sagittal segmentation ``instances`` makes level-by-level findings untrustworthy: a disc in
     pieces, or a body in pieces or of implausible size among the vertebrae that have a disc found above and below
@@ -109,7 +105,7 @@ def quality_problems(instances: np.ndarray, levels: list[Level], spacing_mm: tup
         ):
             continue  # the top of the field of view: a partial body there is expected and names nothing below
         mask = instances == level.label
-        if mask.sum() < MIN_BODY_PIXELS or _touches_edge(mask):
+        if mask.sum() < MIN_BODY_PIXELS or cut_by_edge(mask, spacing_mm):
             continue
         if body_pieces(instances, level, spacing_mm) > 1:
             problems.append(f"vertebra {level.name} is segmented in pieces")

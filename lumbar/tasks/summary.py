@@ -18,8 +18,8 @@ GRADE_FINDINGS = {
     "herniation": "disc herniation",
     "bulging": "disc bulging",
     "narrowing": "disc narrowing",
-    "endplate_upper": "upper endplate defect",
-    "endplate_lower": "lower endplate defect",
+    "endplate_upper": "defect of the endplate above the disc ({upper}'s inferior endplate)",
+    "endplate_lower": "defect of the endplate below the disc ({lower}'s superior endplate)",
     "spondylolisthesis": "spondylolisthesis",
 }
 # Shown in the tables but never scored against an expert here: named so the report can mark them.
@@ -70,7 +70,8 @@ def _grade(disc: Disc, name: str, record: Validation) -> Statement | None:
         if grade is None:
             return None
         p = grade.probability if grade.value == 1 else 1 - grade.probability
-        what = GRADE_FINDINGS.get(name, name.replace("_", " "))
+        upper, _, lower = disc.level.partition("/")
+        what = GRADE_FINDINGS.get(name, name.replace("_", " ")).format(upper=upper, lower=lower)
     if p < record.threshold:
         return None
     text = f"{disc.level}: {what}, grading model probability {p:.0%} (stated from {record.threshold:.0%})."
