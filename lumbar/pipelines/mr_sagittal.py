@@ -95,8 +95,8 @@ def segment(
         withheld.append(f"image unlike the MRI the models learnt from: {foreign}")
     if image.modality_guessed:  # a CT or a photograph saved as PNG segments confidently: the file must say MR
         withheld.append(
-            f"modality not stated by the {image.format or 'file'}: read as {image.modality.value}; give --modality MR "
-            "if it is a sagittal MRI to have findings stated"
+            f"modality not stated by the {image.format or 'file'}: analysed as {image.modality.value}, but no finding "
+            "is stated until you confirm it is a sagittal MRI (--modality MR)"
         )
     way_up = orientation.review_reason() if orientation is not None else None
     unclear_way_up = orientation is not None and not orientation.confident
