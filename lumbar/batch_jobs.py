@@ -211,6 +211,7 @@ VERTEBRA_MEASUREMENTS = (
     "wedge_ratio",
     "biconcave_ratio",
     "genant_grade",
+    "genant_not_graded",
     "bone_density_hu",
     "bone_density_hu_median",
 )

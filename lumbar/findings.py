@@ -85,7 +85,13 @@ class DiscMeasurements(_Measured):
         "null where not found on enough."
     )
     slip_percent: Annotated[float, Field(ge=-100, le=200)] | None
-    meyerding_grade: int | None = Field(ge=0, le=5, description="Anterolisthesis only (null for a retrolisthesis).")
+    meyerding_grade: int | None = Field(
+        ge=0,
+        le=5,
+        description="Meyerding grade of an anterolisthesis; 0 for a slip within measurement error either way (under "
+        "3 mm, or 5% of the lower body's depth; 10% without a pixel size); null for a retrolisthesis beyond that or "
+        "where no slip was measured.",
+    )
     angle_deg: Angle | None = Field(description="Angle between the endplates across the disc, + lordotic.")
 
 

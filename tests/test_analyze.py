@@ -596,3 +596,22 @@ def test_a_missing_genant_grade_says_why_and_a_backward_slip_reads_retro(tmp_pat
     )
     assert meyerding(disc.model_copy(update={"slip_mm": None, "slip_percent": None, "meyerding_grade": None})) == "–"
     assert meyerding(disc.model_copy(update={"slip_mm": 6.0, "slip_percent": 17.0, "meyerding_grade": 1})) == "1"
+
+
+def test_the_narrowest_canal_carries_its_grade_and_what_the_grade_rests_on(tmp_path, inputs):
+    """Key measurements give the narrowest canal's grade with its basis (a volume's grade may come from the area,
+    not the diameter shown beside it), and nothing where that level is not graded."""
+    from lumbar.findings import Stenosis
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    level = result.findings.narrowest_canal_level
+    assert level is not None
+    severe = Stenosis(grade="severe", basis="dural sac area 45 mm²", thresholds="cited")
+    discs = [d.model_copy(update={"stenosis": severe}) if d.level == level else d for d in result.findings.discs]
+    html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
+    assert re.search(rf"at {re.escape(level)} \(severe by its dural sac area 45 mm²\)\.", html)
+    unknown = Stenosis(grade="unknown", basis="canal not measurable", thresholds="cited")
+    discs = [d.model_copy(update={"stenosis": unknown}) if d.level == level else d for d in result.findings.discs]
+    html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
+    assert re.search(rf"at {re.escape(level)}\.</p>", html)

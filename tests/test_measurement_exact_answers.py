@@ -90,6 +90,16 @@ def test_why_a_vertebra_has_no_fracture_grade_is_recorded():
     cut = measure_spine(raised, levels, (1.0, 1.0)).vertebrae["L3"]
     assert cut.genant_not_graded == "cut by the image edge" and cut.genant_grade is None
     assert cut.height_anterior_mm is None or np.isnan(cut.height_anterior_mm)
+    # Three pixels short of the edge, on a picture measured in pixels: 2 "mm" of 1-pixel placeholders would miss it;
+    # judged in the 0.5 mm pixels the reader assumed for the picture (edge_spacing_mm), 2 mm is 4 of them.
+    lower = image.copy()
+    lower[lower == 3] = 0
+    lower[3:50, 30:66] = 3
+    assert measure_spine(lower, levels, (1.0, 1.0), in_mm=False).vertebrae["L3"].genant_not_graded != (
+        "cut by the image edge"
+    )
+    judged = measure_spine(lower, levels, (1.0, 1.0), in_mm=False, edge_spacing_mm=(0.5, 0.5)).vertebrae["L3"]
+    assert judged.genant_not_graded == "cut by the image edge"
 
 
 @pytest.mark.parametrize(("shift", "percent", "grade"), [(6, 100 * 6 / 36, 1), (-4, -100 * 4 / 36, None)])

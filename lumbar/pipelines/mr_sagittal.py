@@ -89,7 +89,11 @@ def segment(
     confidence = semantic.mean_confidence()
     flags = levels.flags if image.spacing_known else [_assumed(flag) for flag in levels.flags]
     pixel_mm = measured_pixel_mm(image)
-    withheld = [*gate, *flags, *quality_problems(levels.instances[mid], levels.levels, pixel_mm)]
+    withheld = [
+        *gate,
+        *flags,
+        *quality_problems(levels.instances[mid], levels.levels, pixel_mm, image.sagittal_spacing_mm()),
+    ]
     foreign = unlike_mri(image.sagittal_slices()[mid], levels.instances[mid], levels.levels, pixel_mm)
     if foreign:
         withheld.append(f"image unlike the MRI the models learnt from: {foreign}")
@@ -179,6 +183,7 @@ def measure(seg: Segmentation, physical: bool = False) -> SpineMeasurements:
         slab=levels.instances[max(0, mid - reach) : mid + reach + 1],
         in_mm=image.spacing_known,
         intensities=image.sagittal_slices()[mid] if physical else None,
+        edge_spacing_mm=image.sagittal_spacing_mm(),  # the assumed pixel size where the file gives none
     )
 
 

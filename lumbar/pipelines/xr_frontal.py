@@ -281,8 +281,8 @@ def detect(
         withheld.append("no vertebra found: is this a frontal spine radiograph?")
     if image.modality_guessed:
         withheld.append(
-            f"modality not stated by the {image.format or 'file'}: read as a radiograph; give --modality XR to have "
-            "findings stated"
+            f"modality not stated by the {image.format or 'file'}: analysed as a radiograph, but no finding is stated "
+            "until you confirm it is one (--modality XR)"
         )
     if image.view_guessed:
         withheld.append("view not stated by the file: read as frontal; give --view to say")

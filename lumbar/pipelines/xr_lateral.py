@@ -207,8 +207,8 @@ def detect(
         withheld.append("view not stated by the file: read as lateral by the networks; give --view to say")
     if image.modality_guessed:
         withheld.append(
-            f"modality not stated by the {image.format or 'file'}: read as a radiograph; give --modality XR to have "
-            "findings stated"
+            f"modality not stated by the {image.format or 'file'}: analysed as a radiograph, but no finding is stated "
+            "until you confirm it is one (--modality XR)"
         )
     notes = [] if image.spacing_known else ["pixel spacing unknown: lengths are in pixels (give --spacing in mm)"]
     return Segmentation(image, semantic, labelling, (*withheld, *notes), tuple(withheld)), found, reading.faces_right

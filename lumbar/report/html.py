@@ -95,6 +95,12 @@ def not_graded(f: Findings) -> str:
     return "; ".join(f"{', '.join(levels)}: {basis}" for basis, levels in groups.items())
 
 
+MEYERDING_NOTE = (
+    "the grade of a forward slip; 0 within measurement error either way (under 3 mm, or 5% of the depth; 10% where "
+    'the pixel size is unknown); "retro" a backward slip beyond that, which Meyerding does not grade.'
+)
+
+
 def meyerding(m: DiscMeasurements) -> str:
     """A disc's Meyerding cell: the grade of a forward slip, "retro" for a backward one (which Meyerding does not
     grade), a dash where no slip was measured."""
@@ -105,12 +111,12 @@ def meyerding(m: DiscMeasurements) -> str:
 
 
 def genant_reasons(f: Findings) -> dict[str, str]:
-    """Each distinct reason a vertebra has no Genant grade, lettered a, b, ... in table order (the sacrum, which the
-    table marks itself, left out): the table marks the dash with its letter and lists the reasons once below."""
+    """Each distinct reason a vertebra has no Genant grade, lettered a, b, ... in table order: the table marks the
+    dash with its letter and lists the reasons once below."""
     reasons: dict[str, str] = {}
     for v in f.vertebrae:
         why = v.measurements.genant_not_graded if v.measurements else None
-        if why and v.level != "S1" and why not in reasons:
+        if why and why not in reasons:
             reasons[why] = "abcdefghijklmnopqrstuvwxyz"[len(reasons) % 26]
     return reasons
 
@@ -158,6 +164,7 @@ def render_html(f: Findings, figures: Figures) -> str:
         high_specificity=high_specificity_note(f),
         genant_reasons=genant_reasons(f),
         meyerding=meyerding,
+        meyerding_note=MEYERDING_NOTE,
         bases=summary_bases(f),
         l5s1_unmeasured=f.input.modality == "MR"
         and any(d.level == "L5/S1" and d.measurements and d.measurements.slip_mm is None for d in f.discs),

@@ -515,10 +515,12 @@ def outline_problem(
     depth: float,
     neighbour_depths: list[float],
     spacing_mm: tuple[float, float] = (1.0, 1.0),
+    edge_spacing_mm: tuple[float, float] | None = None,
 ) -> str | None:
     """Why a body's outline cannot carry a fracture grade (None when it can): Genant's grade needs both
-    endplates and both walls where they are, and a segmentation error looks like a fracture otherwise."""
-    if cut_by_edge(body, spacing_mm):
+    endplates and both walls where they are, and a segmentation error looks like a fracture otherwise.
+    ``edge_spacing_mm``: the pixel size the image's edge is judged in (:func:`cut_by_edge`), if not ``spacing_mm``."""
+    if cut_by_edge(body, edge_spacing_mm or spacing_mm):
         return "cut by the image edge"
     if np.isnan(heights).any() or np.isnan(depth):
         return "a height could not be measured"
@@ -548,7 +550,13 @@ def _body_frame(points: np.ndarray, disc_axis: np.ndarray | None) -> Frame:
 
 
 def slip_on_slice(
-    instances: np.ndarray, upper: int, lower: int, disc: int, canal_label: int, spacing_mm: tuple[float, float]
+    instances: np.ndarray,
+    upper: int,
+    lower: int,
+    disc: int,
+    canal_label: int,
+    spacing_mm: tuple[float, float],
+    edge_spacing_mm: tuple[float, float] | None = None,
 ) -> tuple[float, float]:
     """(slip mm, the lower body's depth, mm) of the vertebra labelled ``upper`` on the one labelled ``lower`` on one
     slice, NaN where the two bodies and the disc between them are not all there and consistent (see
@@ -560,7 +568,11 @@ def slip_on_slice(
     canal = canal_without_specks(instances == canal_label, spacing_mm)
     bodies = [vertebral_body(instances == label, canal) for label in (upper, lower)]
     disc_mask = instances == disc
-    if any(b.sum() < 3 for b in bodies) or disc_mask.sum() < 3 or any(cut_by_edge(b, spacing_mm) for b in bodies):
+    if (
+        any(b.sum() < 3 for b in bodies)
+        or disc_mask.sum() < 3
+        or any(cut_by_edge(b, edge_spacing_mm or spacing_mm) for b in bodies)
+    ):
         return float("nan"), float("nan")
     if any(solidity(b) < MIN_SOLIDITY for b in bodies):  # a fragment or joined posterior elements: no wall to trust
         return float("nan"), float("nan")
@@ -648,6 +660,7 @@ def measure_spine(
     slab: np.ndarray | None = None,
     in_mm: bool = True,
     intensities: np.ndarray | None = None,
+    edge_spacing_mm: tuple[float, float] | None = None,
 ) -> SpineMeasurements:
     """Measure every named vertebra and disc of a labelled slice (``levels`` from level labelling).
 
@@ -657,8 +670,11 @@ def measure_spine(
     :func:`consensus_slip`); by default this slice alone. ``in_mm`` is False when ``spacing_mm`` is a placeholder
     (1 pixel): then no millimetre threshold is applied (Meyerding's 3 mm). ``intensities``: the slice's values
     where they are physical (CT, in HU): vertebral heights are then read to the endplates' half-maximum edges
-    (:func:`edge_mm`).
+    (:func:`edge_mm`). ``edge_spacing_mm``: the pixel size a body cut by the image's edge is judged in
+    (:func:`cut_by_edge`), where it is not ``spacing_mm``: a picture of unknown pixel size is measured in pixels but
+    its edge judged in the pixel size the reader assumed (2 mm is more than 2 of its pixels).
     """
+    edge = edge_spacing_mm or spacing_mm
     slab = instances[None] if slab is None else slab
     vertebrae = [lv for lv in levels if lv.kind == "vertebra"]
     canal = canal_without_specks(instances == canal_label, spacing_mm)
@@ -679,7 +695,7 @@ def measure_spine(
             continue
         body, frame = bodies[lv.name], frames[lv.name]
         h = heights_mm(body, spacing_mm, frame, intensities=intensities)
-        cut = cut_by_edge(body, spacing_mm)
+        cut = cut_by_edge(body, edge)
         if lv.name == "S1" or cut:
             # The sacrum has no fracture grade, and a body the image cuts has no true height.
             h = (float("nan"),) * 3
@@ -687,12 +703,12 @@ def measure_spine(
         neighbours = [
             depth_mm(bodies[n], spacing_mm, frames[n])
             for n in _adjacent(lv.name, frames)
-            if n != "S1" and not cut_by_edge(bodies[n], spacing_mm)
+            if n != "S1" and not cut_by_edge(bodies[n], edge)
         ]
         problem = (
             "the sacrum has no fracture grade"
             if lv.name == "S1"
-            else outline_problem(body, h, depth, neighbours, spacing_mm)
+            else outline_problem(body, h, depth, neighbours, spacing_mm, edge)
         )
         if problem is None and not _between_discs(lv.name, levels):
             problem = "no disc found above or below it: its endplates are not both seen"
@@ -735,7 +751,9 @@ def measure_spine(
         slip = slip_pct = angle = float("nan")
         labels = {lv2.name: lv2.label for lv2 in vertebrae}
         if upper in labels and lower in labels:
-            readings = [slip_on_slice(k, labels[upper], labels[lower], lv.label, canal_label, spacing_mm) for k in slab]
+            readings = [
+                slip_on_slice(k, labels[upper], labels[lower], lv.label, canal_label, spacing_mm, edge) for k in slab
+            ]
             slip, slip_pct = consensus_slip(readings, len(slab))
         grade = meyerding_grade(slip_pct, slip if in_mm else None, in_pixels=not in_mm)
         if (

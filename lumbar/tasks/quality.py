@@ -84,11 +84,17 @@ def _pieces(mask: np.ndarray) -> int:
     return int(np.sum(sizes >= MIN_PIECE_FRACTION * sizes[0]))
 
 
-def quality_problems(instances: np.ndarray, levels: list[Level], spacing_mm: tuple[float, float]) -> list[str]:
+def quality_problems(
+    instances: np.ndarray,
+    levels: list[Level],
+    spacing_mm: tuple[float, float],
+    edge_spacing_mm: tuple[float, float] | None = None,
+) -> list[str]:
     """What in the mid-sagittal segmentation ``instances`` makes level-by-level findings untrustworthy: a disc in
     pieces, or a body in pieces or of implausible size among the vertebrae that have a disc found above and below
     them. (A small disc is no problem: a narrowed disc is small.) ``spacing_mm``: the slice's (row, col) pixel size,
-    1 mm where unknown, as the measurements take it."""
+    1 mm where unknown, as the measurements take it; ``edge_spacing_mm``: the size a body cut by the image's edge is
+    judged in, as the measurements judge it (the assumed one where the file gives none; default ``spacing_mm``)."""
     problems = [
         f"disc {lv.name} is segmented in pieces"
         for lv in levels
@@ -105,7 +111,7 @@ def quality_problems(instances: np.ndarray, levels: list[Level], spacing_mm: tup
         ):
             continue  # the top of the field of view: a partial body there is expected and names nothing below
         mask = instances == level.label
-        if mask.sum() < MIN_BODY_PIXELS or cut_by_edge(mask, spacing_mm):
+        if mask.sum() < MIN_BODY_PIXELS or cut_by_edge(mask, edge_spacing_mm or spacing_mm):
             continue
         if body_pieces(instances, level, spacing_mm) > 1:
             problems.append(f"vertebra {level.name} is segmented in pieces")
