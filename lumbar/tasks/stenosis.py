@@ -26,8 +26,9 @@ GRADES = ("normal", "mild", "moderate", "severe")
 AP_THRESHOLDS_MM = (12.0, 10.0, 7.0)  # below each: mild, moderate, severe
 AREA_THRESHOLDS_MM2 = (100.0, 75.0, 50.0)
 CITATION = (
-    "AP diameter: relative < 12 mm, absolute < 10 mm (Verbiest 1954); dural sac area: < 100 mm² "
-    "(Hamanishi 1994), < 75 mm² (Schönström 1985); severe cuts (7 mm, 50 mm²) are lumbar's own."
+    "mild below the relative, moderate below the absolute threshold: AP diameter < 12 mm, < 10 mm (Verbiest 1954); "
+    "dural sac area < 100 mm² (Hamanishi 1994), < 75 mm² (Schönström 1985); severe below 7 mm or 50 mm², "
+    "lumbar's own cuts."
 )
 NOT_MEASURABLE = "canal not measurable at this level: none outlined in the disc's plane, or its outline ends there"
 ABOVE_LUMBAR = "above L1/L2: the lumbar canal's thresholds do not apply where the cord runs (measured, not graded)"
