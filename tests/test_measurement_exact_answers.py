@@ -95,11 +95,15 @@ def test_why_a_vertebra_has_no_fracture_grade_is_recorded():
     lower = image.copy()
     lower[lower == 3] = 0
     lower[3:50, 30:66] = 3
-    assert measure_spine(lower, levels, (1.0, 1.0), in_mm=False).vertebrae["L3"].genant_not_graded != (
-        "cut by the image edge"
-    )
-    judged = measure_spine(lower, levels, (1.0, 1.0), in_mm=False, edge_spacing_mm=(0.5, 0.5)).vertebrae["L3"]
-    assert judged.genant_not_graded == "cut by the image edge"
+    placeholder = measure_spine(lower, levels, (1.0, 1.0), in_mm=False)
+    assert placeholder.vertebrae["L3"].genant_not_graded != "cut by the image edge"
+    assert placeholder.vertebrae["L3"].height_middle_mm == pytest.approx(47.0)
+    assert placeholder.discs["L3/L4"].slip_mm == pytest.approx(0.0, abs=1e-9)
+    judged = measure_spine(lower, levels, (1.0, 1.0), in_mm=False, edge_spacing_mm=(0.5, 0.5))
+    assert judged.vertebrae["L3"].genant_not_graded == "cut by the image edge"
+    assert judged.vertebrae["L3"].height_middle_mm is None  # no heights for a cut body, in either reading
+    assert judged.discs["L3/L4"].slip_mm is None  # nor a slip on it
+    assert judged.discs["L4/L5"].slip_mm == pytest.approx(0.0, abs=1e-9)  # the bodies below are whole
 
 
 @pytest.mark.parametrize(("shift", "percent", "grade"), [(6, 100 * 6 / 36, 1), (-4, -100 * 4 / 36, None)])
