@@ -750,7 +750,7 @@ def train_radiograph_corners_cmd(
     steps: int = typer.Option(200, help="Steps per epoch, each on 32 freshly drawn windows."),
     limit: int = typer.Option(None, help="Use only this many training images (a quick trial)."),
     seed: int = typer.Option(0, help="Seed of the patient split and of training (as the frontal network's)."),
-    channels: str = typer.Option("16,32,64,128", help="U-Net channels per level, comma-separated (4 levels)."),
+    channels: str = typer.Option("24,48,96,192", help="U-Net channels per level, comma-separated (4 levels)."),
 ) -> None:
     """Train the frontal radiograph's corner network: each body's corners placed again in its own window."""
     widths = _channels(channels, levels=4)

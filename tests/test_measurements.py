@@ -274,3 +274,14 @@ def test_a_fracture_grade_needs_an_outline_with_both_endplates_and_both_walls():
     edge = np.zeros((80, 80), bool)
     edge[0:30, 10:46] = True
     assert "image edge" in outline_problem(edge, (30, 30, 30), 36, [])
+
+
+def test_the_reports_meyerding_caption_states_the_floors_the_grade_uses():
+    """The report cannot import the measurements (import contracts), so its caption repeats their floors: a change
+    to either must reach the other."""
+    from lumbar.report.html import MEYERDING_NOTE
+    from lumbar.tasks.measurements import MIN_LISTHESIS_MM, MIN_LISTHESIS_PERCENT_IN_PIXELS
+
+    assert f"under {MIN_LISTHESIS_MM:g} mm, or 5% of the depth" in MEYERDING_NOTE
+    assert f"{MIN_LISTHESIS_PERCENT_IN_PIXELS:g}% where the pixel size is unknown" in MEYERDING_NOTE
+    assert meyerding_grade(4.99) == 0 and meyerding_grade(5.0) == 1  # the 5% the caption states

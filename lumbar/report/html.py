@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
+import string
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -106,8 +107,7 @@ def meyerding(m: DiscMeasurements) -> str:
     grade), a dash where no slip was measured."""
     if m.meyerding_grade is not None:
         return str(m.meyerding_grade)
-    slip = m.slip_mm if m.slip_mm is not None else m.slip_percent
-    return "retro" if slip is not None and not math.isnan(slip) and slip < 0 else "–"
+    return "retro" if m.slip_mm is not None and m.slip_mm < 0 else "–"
 
 
 def genant_reasons(f: Findings) -> dict[str, str]:
@@ -117,7 +117,7 @@ def genant_reasons(f: Findings) -> dict[str, str]:
     for v in f.vertebrae:
         why = v.measurements.genant_not_graded if v.measurements else None
         if why and why not in reasons:
-            reasons[why] = "abcdefghijklmnopqrstuvwxyz"[len(reasons) % 26]
+            reasons[why] = string.ascii_lowercase[len(reasons)]  # a handful of distinct reasons exist
     return reasons
 
 

@@ -689,21 +689,19 @@ def measure_spine(
         for name, body in bodies.items()
         if body.sum() >= 3
     }
+    cut = {name: cut_by_edge(body, edge) for name, body in bodies.items()}
     vertebra_out: dict[str, dict] = {}
     for lv in vertebrae:
         if lv.name not in frames:
             continue
         body, frame = bodies[lv.name], frames[lv.name]
         h = heights_mm(body, spacing_mm, frame, intensities=intensities)
-        cut = cut_by_edge(body, edge)
-        if lv.name == "S1" or cut:
+        if lv.name == "S1" or cut[lv.name]:
             # The sacrum has no fracture grade, and a body the image cuts has no true height.
             h = (float("nan"),) * 3
         depth = depth_mm(body, spacing_mm, frame)
         neighbours = [
-            depth_mm(bodies[n], spacing_mm, frames[n])
-            for n in _adjacent(lv.name, frames)
-            if n != "S1" and not cut_by_edge(bodies[n], edge)
+            depth_mm(bodies[n], spacing_mm, frames[n]) for n in _adjacent(lv.name, frames) if n != "S1" and not cut[n]
         ]
         problem = (
             "the sacrum has no fracture grade"
@@ -722,7 +720,9 @@ def measure_spine(
             "biconcave_ratio": _ratio(h[1], h[2]),
             "genant_grade": grade,
             "genant_not_graded": problem,
-            "upper_endplate_deg": float("nan") if cut else endplate_angle_deg(body, spacing_mm, frame, upper=True),
+            "upper_endplate_deg": float("nan")
+            if cut[lv.name]
+            else endplate_angle_deg(body, spacing_mm, frame, upper=True),
         }
     by_name = vertebra_out
 

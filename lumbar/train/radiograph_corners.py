@@ -52,7 +52,7 @@ class CornerConfig:
     patience: int = 8
     limit: int | None = None  # use only this many training films (smoke tests)
     seed: int = 0
-    channels: tuple[int, ...] = (16, 32, 64, 128)  # the U-Net's widths per level
+    channels: tuple[int, ...] = (24, 48, 96, 192)  # the U-Net's widths per level (the shipped network's)
     command: str = field(default_factory=lambda: shlex.join(["lumbar", *sys.argv[1:]]))
 
 
