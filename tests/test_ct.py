@@ -458,3 +458,23 @@ def test_slices_thicker_than_1_5_mm_head_to_feet_ask_for_review_of_the_heights(a
     assert (reason is not None) is reviewed
     if reviewed:
         assert reason.startswith(f"slices {along_mm:.3g} mm apart head to feet: partial volume at the endplates")
+
+
+@pytest.mark.parametrize("along_mm, withheld", [(1.0, False), (3.0, False), (3.1, True), (5.0, True)])
+def test_no_heights_from_slices_over_3_mm_head_to_feet(ct_result, along_mm, withheld):
+    """Heights, ratios and Genant grades go where the slices are more than 3 mm apart head to feet, with the reason;
+    depth and the other vertebrae (none measured, or cut) stay as they were."""
+    vertebrae = ct_result.findings.vertebrae
+    measured = [v for v in vertebrae if v.measurements is not None and v.measurements.height_middle_mm is not None]
+    assert len(measured) >= 5
+    image = SpineImage.from_sagittal_slices(np.zeros((4, 8, 8), np.float32), (1.0, along_mm, 1.0), modality="CT")
+    out = ct.thick_heights_withheld(vertebrae, image)
+    assert len(out) == len(vertebrae)
+    for before, after in zip(vertebrae, out):
+        if before not in measured or not withheld:
+            assert after == before
+            continue
+        m = after.measurements
+        assert [getattr(m, f) for f in ct.HEIGHT_FIELDS] == [None] * 6
+        assert m.genant_not_graded == f"slices {along_mm:.3g} mm apart head to feet: heights not read (at most 3 mm)"
+        assert m.depth_mm == before.measurements.depth_mm

@@ -587,3 +587,26 @@ def test_the_posterior_fraction_is_cut_from_each_rows_own_depth():
     assert half[0, 0].tolist() == [c <= 5 for c in range(12)]  # 9 - 3.5
     assert half[0, 1].tolist() == [c <= 7 for c in range(12)]  # 11 - 3.5
     assert half[0, 2].tolist() == [c <= 2 for c in range(12)]  # 4 - 2
+
+
+def test_canal_pieces_off_the_tube_are_taken_out():
+    """A canal tube (slices 9-11, columns 40-45, rows 0-59 of 1 mm voxels); below a gap, a piece in line with it
+    (rows 66-79, 2 mm further back: a stretch the network lost) stays; a piece 30 mm in front of it beside the same rows
+    (inside a body on a para-sagittal slice) and one in front of the tube's lower end (the pelvis) go; with one piece
+    nothing changes."""
+    from lumbar.labels import CANAL_LABEL
+    from lumbar.tasks.ct_bone import canal_in_line
+
+    instances = np.zeros((21, 100, 80), np.int32)
+    instances[:, 20:30, 5:30] = 7  # a vertebra, untouched whatever happens to the canal
+    instances[9:12, 0:60, 40:46] = CANAL_LABEL
+    instances[9:12, 66:80, 42:48] = CANAL_LABEL  # in line below a gap
+    instances[3:5, 10:30, 10:15] = CANAL_LABEL  # 30 mm in front, 6 mm aside: inside a body
+    instances[9:12, 85:95, 5:10] = CANAL_LABEL  # far in front of the tube's end: the pelvis
+    out = canal_in_line(instances, (1.0, 1.0, 1.0))
+    assert (out[9:12, 0:60, 40:46] == CANAL_LABEL).all() and (out[9:12, 66:80, 42:48] == CANAL_LABEL).all()
+    assert not (out[3:5, 10:30, 10:15] == CANAL_LABEL).any() and not (out[9:12, 85:95, 5:10] == CANAL_LABEL).any()
+    assert (out == 7).sum() == (instances == 7).sum()
+    alone = np.zeros_like(instances)
+    alone[9:12, 0:60, 40:46] = CANAL_LABEL
+    assert np.array_equal(canal_in_line(alone, (1.0, 1.0, 1.0)), alone)

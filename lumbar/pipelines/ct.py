@@ -31,6 +31,7 @@ from lumbar.tasks.ct_bone import (
     NETWORK_BAND_MM,
     band,
     calibration_problem,
+    canal_in_line,
     grown_below_lowest_disc,
     midline_index,
     screen,
@@ -39,6 +40,7 @@ from lumbar.tasks.ct_bone import (
     windowed,
 )
 from lumbar.tasks.levels import NO_SACRUM_IN_VIEW, LevelLabelling, label_levels, mid_sagittal_index
+from lumbar.tasks.measurements import CUT_BY_EDGE
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
 from lumbar.tasks.sacrum import (
@@ -68,6 +70,10 @@ MAX_VOXEL_MM = 10.0
 # Head to feet: above this, an endplate's partial volume makes a body read taller, by up to a slice (bench/ct.py
 # measures it on the CT phantom averaged over thicker slices).
 THICK_SLICE_MM = 1.5
+# Above this, no height at all: partial volume of up to a slice is over half the 20% loss of a Genant grade 1 in a
+# 27 mm body, and the MRI network no longer outlines the bodies whole (bench/ct.py thick_slices: the phantom at 4 and
+# 5 mm, its bodies in pieces).
+MAX_HEIGHT_SLICE_MM = 3.0
 SAGITTAL_MARGIN_MM = 50.0  # the overview's sagittal slice: the vertebrae and this much in front and behind
 CORONAL_HALF_WIDTH_MM = 90.0  # the coronal reformat: this far either side of the midline
 SCREENED_LEVEL = "L1"  # the level the published thresholds were set on
@@ -75,6 +81,14 @@ NO_ANCHOR = (
     "levels counted up from the lowest disc found, taken as L5/S1: no sacrum joined to the ilia was found below it "
     "(the field of view may end above the pelvis or be too narrow to show it), so a missed lowest disc or a field "
     "that ends above the sacrum would shift every name; check the count from the sacrum"
+)
+HEIGHT_FIELDS = (
+    "height_anterior_mm",
+    "height_middle_mm",
+    "height_posterior_mm",
+    "wedge_ratio",
+    "biconcave_ratio",
+    "genant_grade",
 )
 UNGRADED_CANAL = "CT: the canal's outline comes from a network trained on MRI and was not checked on CT"
 NOT_VALIDATED = (
@@ -127,6 +141,7 @@ def segment(
     named = label_levels(classes, spacing, arch_drop=0.0)
     redrawn = replace(named, instances=vertebrae_from_bone(hu, named.instances, spacing, mid))
     levels = with_bone(counted_from_sacrum(with_bone_below(redrawn, hu, spacing, mid), hu, spacing, mid), spacing)
+    levels = replace(levels, instances=canal_in_line(levels.instances, spacing))  # no canal off the tube
     shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
@@ -208,6 +223,22 @@ def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> Le
     return LevelLabelling(instances, kept, list(levels.flags))
 
 
+def thick_heights_withheld(vertebrae: list[Vertebra], image: SpineImage) -> list[Vertebra]:
+    """``vertebrae`` without heights, ratios or Genant grades where the CT's slices are more than
+    ``MAX_HEIGHT_SLICE_MM`` apart head to feet (the reason in ``genant_not_graded``); as they are otherwise."""
+    along = image.display_spacing_mm()[1]
+    if along <= MAX_HEIGHT_SLICE_MM:
+        return vertebrae
+    why = f"slices {along:.3g} mm apart head to feet: heights not read (at most {MAX_HEIGHT_SLICE_MM:g} mm)"
+    withheld = dict.fromkeys(HEIGHT_FIELDS) | {"genant_not_graded": why}
+    return [
+        v.model_copy(update={"measurements": v.measurements.model_copy(update=withheld)})
+        if v.measurements is not None and any(getattr(v.measurements, f) is not None for f in HEIGHT_FIELDS)
+        else v
+        for v in vertebrae
+    ]
+
+
 def contrast_note(image: SpineImage) -> str:
     """Whether the series was contrast-enhanced, as the file says (contrast raises trabecular attenuation)."""
     agent = image.series.contrast_agent if image.series is not None else None
@@ -231,9 +262,10 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
     discs = [d.model_copy(update={"stenosis": ungraded}) if d.stenosis else d for d in discs]
     vertebrae, screening = [], None
     regions = np.zeros(hu.shape, bool)
-    for vertebra in tables:
+    for vertebra in thick_heights_withheld(tables, seg.image):
         density = trabecular_density(hu, instances, vertebra.label, spacing, mid)
-        if density is None or vertebra.measurements is None:
+        # a body the field cuts: its region's edge there is the field's, not the cortex's, and its bone only part
+        if density is None or vertebra.measurements is None or vertebra.measurements.genant_not_graded == CUT_BY_EDGE:
             vertebrae.append(vertebra)
             continue
         regions[density.slices] |= density.region

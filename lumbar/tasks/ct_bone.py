@@ -310,3 +310,44 @@ def screen(level: str, mean_hu: float, *, level_confirmed: bool, contrast: str) 
         region=DENSITY_REGION,
         contrast=contrast,
     )
+
+
+CANAL_IN_LINE_MM = 10.0  # a piece of canal continues the canal's tube: this close to it, front to back and across
+
+
+def canal_in_line(instances: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """``instances`` (sagittal slices, rows head to feet, columns front to back) without the canal's pieces that do
+    not continue its tube. The canal is one tube: its largest 3D piece stays, and another piece only where its end
+    nearest the largest lies within ``CANAL_IN_LINE_MM`` front to back and across of the largest piece where that
+    comes nearest head to feet (a stretch of the tube the MRI-trained network lost). What it marks "canal" on
+    para-sagittal slices inside the vertebral bodies, or in the pelvis, lies far from the tube and goes: inside a
+    body it would cut the body short where the trabecular region is read (:func:`trabecular_density`)."""
+    canal = instances == CANAL_LABEL
+    if not canal.any():
+        return instances
+    bounds = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(canal))  # the network's band, not the CT
+    labelled, n = ndimage.label(canal[bounds])
+    if n <= 1:
+        return instances
+    scale = np.asarray(spacing_mm, float)
+    main = int(np.argmax(np.bincount(labelled.ravel())[1:])) + 1
+    boxes = ndimage.find_objects(labelled)  # each piece read within its own box, not the whole volume
+
+    def points_of(piece: int) -> np.ndarray:
+        box = boxes[piece - 1]
+        return (np.argwhere(labelled[box] == piece) + [b.start for b in box]) * scale  # offsets within the bounds
+
+    tube = points_of(main)
+    tube_rows = np.unique(tube[:, 1])
+    keep = [main]
+    for piece in (k for k in range(1, n + 1) if k != main):
+        points = points_of(piece)
+        gap = np.abs(points[:, 1][:, None] - tube_rows[None, :])  # the piece's row nearest the tube, and the tube's
+        end, nearest = np.unravel_index(np.argmin(gap), gap.shape)
+        piece_end = points[np.abs(points[:, 1] - points[end, 1]) <= scale[1] / 2]
+        tube_end = tube[np.abs(tube[:, 1] - tube_rows[nearest]) <= scale[1] / 2]
+        if np.all(np.abs(piece_end[:, [0, 2]].mean(0) - tube_end[:, [0, 2]].mean(0)) <= CANAL_IN_LINE_MM):
+            keep.append(piece)
+    out = instances.copy()
+    out[bounds][canal[bounds] & ~np.isin(labelled, keep)] = 0
+    return out

@@ -29,6 +29,7 @@ MAX_PLAUSIBLE_RETRO_PERCENT = 35.0
 MAX_ENDPLATE_MISFIT_DEG = 12.0
 MAX_BODY_AXIS_STRAY_DEG = 15.0
 MIN_DEPTH_RATIO = 0.75  # adjacent vertebral bodies differ in depth by far less than this
+CUT_BY_EDGE = "cut by the image edge"  # why such a body has no heights, Genant grade or (CT) density
 EDGE_MARGIN_MM = 2.0  # a body this close to the image's edge is cut by it: an outline stops a pixel or two short
 MIN_SOLIDITY = 0.85  # a body's area over its convex hull's: below, a fragment or joined posterior elements
 # An anterior or middle height this much above the posterior one is no anatomy: the outline is wrong.
@@ -521,7 +522,7 @@ def outline_problem(
     endplates and both walls where they are, and a segmentation error looks like a fracture otherwise.
     ``edge_spacing_mm``: the pixel size the image's edge is judged in (:func:`cut_by_edge`), if not ``spacing_mm``."""
     if cut_by_edge(body, edge_spacing_mm or spacing_mm):
-        return "cut by the image edge"
+        return CUT_BY_EDGE
     if np.isnan(heights).any() or np.isnan(depth):
         return "a height could not be measured"
     if solidity(body) < MIN_SOLIDITY:
