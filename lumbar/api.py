@@ -163,8 +163,13 @@ def analyze_patient(
     if out is not None:
         ensure_writable(out)
     progress.stage("reading series")
+    named = ", ".join(str(s) for s in sources)
     study = read_study(
-        sources, spacing_mm=spacing_mm, modality=modality, leave_out=(lambda image: None) if force else refusal
+        sources,
+        spacing_mm=spacing_mm,
+        modality=modality,
+        leave_out=(lambda image: None) if force else refusal,
+        before_decoding=lambda shapes, files: check_memory(shapes, named, files),  # before each series is decoded
     )
     routes = [route(image, force) for image in study.images]
     kinds = sorted({r.pipeline.NAME for r in routes})
@@ -174,9 +179,7 @@ def analyze_patient(
             "analyse them separately, without --same-patient"
         )
     check_memory(
-        [image.shape for image in study.images],
-        ", ".join(str(s) for s in sources),
-        files=sum(len(image.source_files) for image in study.images),
+        [image.shape for image in study.images], named, files=sum(len(image.source_files) for image in study.images)
     )
     folders = [Path(out) / name for name in study.names] if out is not None else []
     for folder, image in zip(folders, study.images):

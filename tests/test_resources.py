@@ -163,3 +163,42 @@ def test_a_volume_too_large_is_refused_from_its_header_before_decoding(monkeypat
     monkeypatch.delenv(ENV_LIMIT)
     result = CliRunner().invoke(app, ["analyze", str(cut), "-o", str(tmp_path / "out"), "--modality", "MR"])
     assert result.exit_code == 2 and "GiB of memory" not in result.output  # within bounds, the cut is what's wrong
+
+
+def test_series_of_one_patient_count_together_before_each_is_decoded(monkeypatch, tmp_path):
+    """--same-patient holds every series at once: a second volume that would not fit beside the first is refused
+    from its header (this one cut short, so a decoded file would fail otherwise), naming both; either alone fits."""
+    first, full, cut = tmp_path / "t1.nii", tmp_path / "full.nii", tmp_path / "t2.nii"
+    for path in (first, full):
+        nib.save(nib.Nifti1Image(np.zeros((64, 256, 256), np.int16), np.eye(4)), path)
+    cut.write_bytes(full.read_bytes()[:4096])
+    monkeypatch.setenv(ENV_LIMIT, "950")  # one volume needs about 909 MiB, two 1,018 MiB
+    check_memory([(64, 256, 256)], "one")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["analyze", str(first), str(cut), "--same-patient", "-o", str(out)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: {first}, {cut}: analysing 8,388,608 voxels needs about 1.0 GiB"), result.output
+    assert not out.exists()
+
+
+def test_a_study_folder_is_refused_before_the_series_that_would_not_fit_is_decoded(monkeypatch, tmp_path):
+    """A DICOM study folder's series are decoded one after another: the first (13 files) fits and is decoded, the
+    second is refused from its headers beside it, before any of its pixels are read."""
+    from lumbar.io import dicom
+    from lumbar.io.dicom_write import write_dicom_series
+    from lumbar.phantom import make_phantom
+
+    folder = tmp_path / "study"
+    image = make_phantom().image
+    write_dicom_series(image, folder / "a", series_description="SAG T2")
+    write_dicom_series(image, folder / "b", series_description="SAG T1")
+    decoded = []
+    real_decode = dicom.decode
+    monkeypatch.setattr(dicom, "decode", lambda path: decoded.append(path) or real_decode(path))
+    monkeypatch.setenv(ENV_LIMIT, "1035")  # one series with 26 files' headers about 1,019 MiB, two 1,046 MiB
+    result = CliRunner().invoke(app, ["analyze", str(folder), "--same-patient", "-o", str(tmp_path / "out")])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: {folder}: analysing 2,129,920 voxels from 26 DICOM files"), result.output
+    assert len(decoded) == 13 and len({p.parent for p in decoded}) == 1

@@ -205,16 +205,21 @@ def read_dicom_files(
     return image
 
 
-def read_still_series(folder: Path) -> tuple[list[SpineImage], list[str]]:
+def read_still_series(folder: Path, before_decoding: DecodeCheck | None = None) -> tuple[list[SpineImage], list[str]]:
     """Every still image series in a DICOM folder (a study's T1, T2, axial, ...), by series number, and a
     description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
-    Which of them a pipeline reads is the router's choice, not the reader's."""
+    Which of them a pipeline reads is the router's choice, not the reader's. ``before_decoding`` is called with each
+    series' (frames, rows, columns) and its number of files before its pixels are decoded."""
     with _damaged_headers_refused(folder):
         series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
         ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
     images, skipped = [], []
     for items in ordered:
         what = _series_label(items[0][1])
+        if before_decoding is not None:  # a refusal here refuses the folder: it is no reason to leave a series out
+            with _damaged_headers_refused(folder):
+                shape = _series_shape(items)
+            before_decoding(shape, len(items))
         try:
             image = _read_series(items, folder)
         except InputError as exc:

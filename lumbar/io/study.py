@@ -10,7 +10,7 @@ from lumbar.errors import InputError
 from lumbar.image import SpineImage
 from lumbar.io.dicom import folder_has_dicom, read_still_series
 from lumbar.io.names import unique_stems
-from lumbar.io.read import override_modality, read_image
+from lumbar.io.read import declared_shape, override_modality, read_image
 from lumbar.study import Study
 
 
@@ -20,6 +20,7 @@ def read_study(
     spacing_mm: float | None = None,
     modality: str | None = None,
     leave_out: Callable[[SpineImage], str | None] = lambda image: None,
+    before_decoding: Callable[[list[tuple[int, ...]], int], None] | None = None,
 ) -> Study:
     """The series of one patient with their output names, and review notes on series left out: files as
     given, and every still series of a DICOM folder (``<folder>_s<SeriesNumber>``, numbered in order where
@@ -27,7 +28,10 @@ def read_study(
     why a folder's series is not for this study (the router: an axial series, a localizer), or None to keep it.
 
     Refuses a folder of images (it would join unrelated studies) and a path given twice before anything is
-    read; :class:`Study` refuses the rest (one series, a series twice, different patients)."""
+    read; :class:`Study` refuses the rest (one series, a series twice, different patients). ``before_decoding`` is
+    called, before each series' voxels are decoded where its header gives its size (DICOM, NIfTI, MHA, NRRD), with the
+    shapes of every series held so far and this one, and the number of DICOM files read: an analysis refuses there
+    what would not fit beside the series already read (``lumbar.resources.check_memory``)."""
     paths = [Path(p) for p in paths]
     if len({p.resolve() for p in paths}) < len(paths):
         raise InputError("--same-patient: the same series is given twice")
@@ -39,9 +43,19 @@ def read_study(
             )
     named: list[tuple[SpineImage, str]] = []
     notes: list[str] = []
+    held: list[tuple[int, ...]] = []  # every series decoded so far, or about to be: they are all held together
+    files_read = 0
+
+    def check(shape: tuple[int, ...], files: int) -> None:
+        nonlocal files_read
+        held.append(tuple(int(n) for n in shape))
+        files_read += files
+        if before_decoding is not None:
+            before_decoding(list(held), files_read)
+
     for path, stem in unique_stems(paths).items():
         if path.is_dir():
-            read, left_out = read_still_series(path)
+            read, left_out = read_still_series(path, check)
             series = []
             for image in (override_modality(image, modality) for image in read):
                 why = leave_out(image)
@@ -58,5 +72,12 @@ def read_study(
                 names = [f"{stem}_s{k}" for k in range(1, len(series) + 1)]
             named += zip(series, names if len(series) > 1 else [stem])
         else:
-            named.append((read_image(path, spacing_mm=spacing_mm, modality=modality), stem))
+            declared = declared_shape(path)
+            if declared is not None:
+                check(declared, 0)
+            checked = len(held)
+            image = read_image(path, spacing_mm=spacing_mm, modality=modality, before_decoding=check)
+            if len(held) == checked:  # a picture, whose size its reader learns by decoding it
+                check(image.shape, 0)
+            named.append((image, stem))
     return Study(tuple(image for image, _ in named), tuple(name for _, name in named), tuple(notes))
