@@ -45,6 +45,17 @@ def test_a_body_in_two_pieces_is_named():
     assert quality_problems(split, levels, MM) == ["vertebra L3 is segmented in pieces"]
 
 
+def test_a_body_is_judged_cut_by_the_edge_as_the_measurements_judge_it():
+    """A spinous process reaching the image's posterior edge cuts no body: L3 in two pieces is still named (it was
+    skipped as cut); a body at the anterior edge is cut, as its heights are, and says nothing of the gate."""
+    split, levels = _spine(pieces_of_l3=2)
+    reaching = split.copy()
+    reaching[82 : 82 + 8, 100:] = VERTEBRA_IDS["L3"]  # L3's spinous process (rows 82-89) out to the last column
+    assert quality_problems(reaching, levels, MM) == ["vertebra L3 is segmented in pieces"]
+    front = split[:, 29:]  # the bodies' front 1 mm from the image's edge
+    assert quality_problems(front, levels, MM) == []
+
+
 def test_a_canal_speck_inside_a_body_does_not_cut_it():
     """A speck of canal (under MIN_CANAL_PIECE_MM2) inside a body moved the canal's front there, row by row, and cut
     the body: SPIDER 160's T1 was withheld for "L2 has no body in front of the canal". The quality gate, the

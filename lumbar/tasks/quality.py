@@ -111,7 +111,8 @@ def quality_problems(
         ):
             continue  # the top of the field of view: a partial body there is expected and names nothing below
         mask = instances == level.label
-        if mask.sum() < MIN_BODY_PIXELS or cut_by_edge(mask, edge_spacing_mm or spacing_mm):
+        # the body, as the measurements judge it: a spinous process at the image's edge cuts no body
+        if mask.sum() < MIN_BODY_PIXELS or cut_by_edge(vertebral_body(mask, canal), edge_spacing_mm or spacing_mm):
             continue
         if body_pieces(instances, level, spacing_mm) > 1:
             problems.append(f"vertebra {level.name} is segmented in pieces")
