@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lumbar.errors import InputError
-from lumbar.io.dicom import is_dicom_file
+from lumbar.io.dicom import is_dicom_file, remove_extracted
 from lumbar.io.names import unique_stems
 from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, suffix_of
 from lumbar.resources import default_workers
@@ -89,6 +89,8 @@ def analyze_one(
         lumbar.analyze(study, out=out, stem=name, report=report, spacing_mm=spacing_mm, modality=modality)
     except InputError as exc:
         return StudyOutcome(study, name, "failed", " ".join(str(exc).split()))
+    finally:
+        remove_extracted()  # a zip's series, unpacked for this study: the worker goes on to others
     return StudyOutcome(study, name, "done")
 
 

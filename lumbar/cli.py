@@ -527,7 +527,11 @@ def serve(
     data: Path = typer.Option(Path("lumbar-service"), "--data", help="The service's folder: jobs, uploads, state."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    max_upload_mb: int = typer.Option(2048, min=1, help="Largest upload accepted, in MB (413 beyond)."),
+    max_upload_mb: int = typer.Option(
+        2048,
+        min=1,
+        help="Largest upload accepted, in MiB (413 beyond, before the body is read where it declares its size).",
+    ),
     workers: int = typer.Option(0, min=0, help="Analyses run at once (0: one per two CPU cores)."),
 ) -> None:
     """Run the HTTP service: POST /jobs uploads a study, GET /jobs/{id} follows it, /docs documents the API."""

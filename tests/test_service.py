@@ -218,6 +218,8 @@ def dicom_series(tmp_path_factory, phantom):
 
 
 def test_a_dicom_series_uploads_as_several_files_or_as_a_zip(service, dicom_series):
+    from lumbar.io import dicom
+
     client, _ = service
     files = [("file", (f"slice {k}.dcm", p.read_bytes())) for k, p in enumerate(dicom_series)]
     several = _wait(client, client.post("/jobs", files=files, headers=AUTH).json()["id"])
@@ -233,6 +235,8 @@ def test_a_dicom_series_uploads_as_several_files_or_as_a_zip(service, dicom_seri
         findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH).json()
         assert findings["input"]["format"] == "DICOM" and findings["discs"]
         assert "segmentation_seg.dcm" in job["files"]  # the DICOM SEG of a DICOM input
+    assert client.get(f"/jobs/{zipped['id']}/image", headers=AUTH).status_code == 200  # the zip read again
+    assert not dicom._EXTRACTED  # each unpacked zip removed once read: a worker and the service live on
 
 
 def test_a_zip_member_with_an_absolute_path_is_refused(service):
@@ -305,3 +309,113 @@ def test_an_uploaded_header_pointing_at_files_elsewhere_fails_its_job_and_reads_
     assert "points to voxels outside its own folder" in job["error"], job
     assert not job.get("files")
     assert _outside(root) == before
+
+
+def _upload_through_guard(headers: dict, chunks: list[bytes], limit: int = 1000) -> tuple[int, dict, int]:
+    """Drive :class:`GuardedUploads` around an app that reads every body chunk: (status, reply, chunks read)."""
+    import asyncio
+    import json
+
+    from lumbar.service.app import GuardedUploads
+
+    read = []
+    messages = [{"type": "http.request", "body": c, "more_body": k < len(chunks) - 1} for k, c in enumerate(chunks)]
+
+    async def receive():
+        read.append(1)
+        return messages[len(read) - 1]
+
+    async def app(scope, receive, send):  # a framework that reads the whole body before answering
+        more = True
+        while more:
+            more = (await receive())["more_body"]
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"detail": "stored"}'})
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    guard = GuardedUploads(app, authorised=lambda h: h == f"Bearer {TOKEN}", limit=limit)
+    asyncio.run(guard(scope, receive, send))
+    return sent[0]["status"], json.loads(sent[1]["body"]), len(read)
+
+
+def test_an_upload_is_refused_before_its_body_is_read():
+    """No token, a wrong one, or a declared size over the limit: answered before a byte of the body is read. A
+    chunked upload that declares nothing is stopped with 413 at the chunk that passes the limit, not at its end."""
+    chunks = [b"x" * 400] * 10
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        assert _upload_through_guard(headers, chunks) == (401, {"detail": "missing or wrong API token"}, 0)
+    too_large = {**AUTH, "Content-Length": "4000"}
+    assert _upload_through_guard(too_large, chunks) == (413, {"detail": "upload over 1,000 bytes"}, 0)
+    assert _upload_through_guard(AUTH, chunks) == (413, {"detail": "upload over 1,000 bytes"}, 3)  # 1,200 bytes read
+    assert _upload_through_guard(AUTH, chunks[:2]) == (201, {"detail": "stored"}, 2)  # 800 bytes: within the limit
+
+
+def test_a_chunked_upload_over_the_limit_gets_413_and_leaves_nothing(service):
+    """Through the whole app (the guard in front of it, so that no body is read before the token is checked): an
+    upload sent in chunks with no declared size, past the 4 MiB limit."""
+    from lumbar.service.app import GuardedUploads
+
+    client, root = service
+    assert [m.cls for m in client.app.user_middleware] == [GuardedUploads]
+
+    def body():
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.nii.gz"\r\n\r\n'
+        for _ in range(6):
+            yield b"x" * 1024**2
+        yield b"\r\n--b--\r\n"
+
+    headers = {**AUTH, "Content-Type": "multipart/form-data; boundary=b"}
+    reply = client.post("/jobs", content=body(), headers=headers)
+    assert reply.status_code == 413 and reply.json() == {"detail": "upload over 4,194,304 bytes"}
+    assert client.get("/jobs", headers=AUTH).json() == []
+    assert not (root / "uploads").exists() or not any((root / "uploads").iterdir())
+
+
+def test_a_picture_is_read_with_the_modality_and_pixel_size_sent_beside_it(service, phantom, tmp_path):
+    """A PNG stores neither: the form fields ``modality`` and ``spacing_mm`` are the command line's options, kept with
+    the job and used by the analysis and the viewer's image; a pixel size no image has is refused at once."""
+    import numpy as np
+    from PIL import Image
+
+    client, _ = service
+    mid = phantom.image.sagittal_slices()[phantom.image.sagittal_slices().shape[0] // 2]
+    png = tmp_path / "slice.png"
+    Image.fromarray(np.clip(mid / np.percentile(mid, 99.5) * 255, 0, 255).astype(np.uint8)).save(png)
+    sent = {"modality": "MR", "spacing_mm": "0.8"}
+    reply = client.post("/jobs", files={"file": ("slice.png", png.read_bytes())}, data=sent, headers=AUTH)
+    assert reply.status_code == 201, reply.text
+    job = _wait(client, reply.json()["id"])
+    assert job["status"] == "done" and job["options"] == {"modality": "MR", "spacing_mm": 0.8}, job
+    findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH).json()
+    assert findings["input"]["modality"] == "MR" and findings["input"]["spacing_mm"][-2:] == [0.8, 0.8]
+    assert findings["units"] == "mm"
+    assert client.get(f"/jobs/{job['id']}/image", headers=AUTH).status_code == 200
+    for bad, said in (({"spacing_mm": "0.001"}, "spacing 0.001: a pixel size"), ({"modality": "PET"}, "modality:")):
+        reply = client.post("/jobs", files={"file": ("slice.png", png.read_bytes())}, data=bad, headers=AUTH)
+        assert reply.status_code == 400 and reply.json()["detail"].startswith(said), reply.text
+    assert len(client.get("/jobs", headers=AUTH).json()) == 1  # nothing queued for a refused upload
+
+
+def test_a_malformed_request_is_answered_in_one_line(service):
+    client, _ = service
+    for reply in (
+        client.get("/jobs/abc", headers=AUTH),
+        client.get(f"/jobs/{'A' * 32}", headers=AUTH),
+        client.post("/jobs", files={"other": ("x.png", b"x")}, headers=AUTH),
+        client.post("/jobs", data={"file": "hello"}, headers=AUTH),
+    ):
+        assert reply.status_code == 422 and set(reply.json()) == {"detail"}, reply.text
+        assert isinstance(reply.json()["detail"], str) and "\n" not in reply.json()["detail"]
+    assert client.get("/jobs/abc", headers=AUTH).json()["detail"].startswith("job_id: String should match pattern")
+    assert client.post("/jobs", files={"other": ("x.png", b"x")}, headers=AUTH).json() == {
+        "detail": "file: Field required"
+    }

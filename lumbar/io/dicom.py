@@ -344,15 +344,32 @@ def read_dicom_folder(
     return read_dicom_files(files, folder, wanted_series, before_decoding)
 
 
+_EXTRACTED: list[Path] = []  # the unpacked zips of this process, until remove_extracted() or its end
+
+
+def remove_extracted(holding: tuple[str, ...] | None = None) -> None:
+    """Remove the zips this process unpacked (only those holding one of the files ``holding``, if given): a worker
+    of a batch or of the service calls it after each study (its DICOM SEG written), since a pool's worker lives on
+    and its end-of-process cleanup never comes."""
+    import shutil
+
+    for folder in list(_EXTRACTED):
+        if holding is None or any(folder in Path(f).parents for f in holding):
+            _EXTRACTED.remove(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def read_dicom_zip(
     path: Path, wanted_series: str | None = None, before_decoding: DecodeCheck | None = None
 ) -> SpineImage | FrameSequence:
-    """Read a zipped series; the extraction lives until the process ends, so DICOM SEG can reference it."""
+    """Read a zipped series; the extraction lives until :func:`remove_extracted` or the process's end, so that a
+    DICOM SEG written over it can reference its files."""
     import atexit
-    import shutil
 
     tmp = Path(tempfile.mkdtemp(prefix="lumbar-zip-"))
-    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    if not _EXTRACTED:
+        atexit.register(remove_extracted)
+    _EXTRACTED.append(tmp)
     safe_extract_zip(path, tmp)
     try:
         image = read_dicom_folder(tmp, wanted_series, before_decoding)

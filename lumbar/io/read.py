@@ -169,11 +169,7 @@ def read_any(
     before_decoding: DecodeCheck | None = None,
 ) -> SpineImage | FrameSequence:
     """Read whatever ``path`` holds: a still image, or frames over time (what ``lumbar info`` shows)."""
-    _parse_modality(modality)  # a wrong option is refused before anything is decoded
-    if spacing_mm is not None and not MIN_SPACING_MM <= spacing_mm <= MAX_SPACING_MM:
-        raise InputError(
-            f"--spacing {spacing_mm}: a pixel size must be between {MIN_SPACING_MM} and {MAX_SPACING_MM} mm"
-        )
+    check_read_options(spacing_mm, modality)  # a wrong option is refused before anything is decoded
     options = ReadOptions(spacing_mm=spacing_mm, series=series, before_decoding=before_decoding)
     return override_modality(_read(Path(path), options), modality)
 
@@ -251,6 +247,16 @@ def override_modality(image: ImageOrFrames, modality: str | None) -> ImageOrFram
         if isinstance(image, SpineImage):
             image.modality_guessed = False
     return image
+
+
+def check_read_options(spacing_mm: float | None, modality: str | None) -> None:
+    """Refuse (``InputError``) a pixel size no image has or a modality this project does not know, before any
+    reading: the command line's ``--spacing`` and ``--modality``, the service's ``spacing_mm`` and ``modality``."""
+    _parse_modality(modality)
+    if spacing_mm is not None and not MIN_SPACING_MM <= spacing_mm <= MAX_SPACING_MM:
+        raise InputError(
+            f"--spacing {spacing_mm}: a pixel size must be between {MIN_SPACING_MM} and {MAX_SPACING_MM} mm"
+        )
 
 
 def _parse_modality(modality: str | None) -> Modality | None:

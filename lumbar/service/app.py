@@ -9,21 +9,26 @@ is one the job wrote. CORS is not enabled.
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import shutil
 import uuid
+from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile, status
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
+from lumbar.errors import InputError
+from lumbar.io.read import check_read_options
 from lumbar.resources import default_workers
 from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job, write_view_image
 from lumbar.version import __version__
@@ -32,6 +37,7 @@ TOKEN_FILE = "api-token.sha256"
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
 CHUNK = 1024**2
+UNAUTHORISED = "missing or wrong API token"
 KNOWN_ENDINGS = (".nii.gz", ".nii", ".mha", ".nrrd", ".png", ".jpg", ".jpeg", ".zip", ".dcm")
 
 
@@ -59,6 +65,68 @@ def _stored_name(filename: str | None) -> str:
     lower = (filename or "").lower()
     ending = next((e for e in KNOWN_ENDINGS if lower.endswith(e)), ".dcm")  # DICOM files often have no ending
     return "upload" + ending
+
+
+class GuardedUploads:
+    """ASGI middleware in front of the app: a request that carries a body (an upload) is answered before any of its
+    body is read when its token is missing or wrong (401) or it declares more than ``limit`` bytes (413), and with 413
+    as soon as more than ``limit`` bytes have come (a chunked upload declares nothing). The web framework reads a
+    whole multipart body to disk before an endpoint or its token check runs: without this, anyone who can reach the
+    port could fill the disk."""
+
+    def __init__(self, app, *, authorised: Callable[[str | None], bool], limit: int) -> None:
+        self.app, self.authorised, self.limit = app, authorised, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not self.authorised(headers.get("authorization")):
+            await _reply(send, 401, UNAUTHORISED, [(b"www-authenticate", b"Bearer")])
+            return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            await _reply(send, 413, self._too_large())
+            return
+        received, over = 0, False
+
+        async def counted():
+            nonlocal received, over
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                over = True
+                raise ValueError(self._too_large())  # stops the framework's reading; its reply is replaced below
+            return message
+
+        answered = False
+
+        async def replaced(message) -> None:
+            nonlocal answered
+            if not over:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await _reply(send, 413, self._too_large())
+            answered = True
+
+        try:
+            await self.app(scope, counted, replaced)
+        except Exception:
+            if not over or answered:
+                raise
+            await _reply(send, 413, self._too_large())
+
+    def _too_large(self) -> str:
+        return f"upload over {self.limit:,} bytes"
+
+
+async def _reply(send, code: int, detail: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """A JSON error reply ``{"detail": ...}``, as the app's own errors are."""
+    body = json.dumps({"detail": detail}).encode()
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": code, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(
@@ -96,11 +164,13 @@ def create_app(
 
     bearer = HTTPBearer(auto_error=False)
 
+    def valid(header: str | None) -> bool:
+        scheme, _, token = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(_digest(token.strip()), expected)
+
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         if credentials is None or not hmac.compare_digest(_digest(credentials.credentials), expected):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "missing or wrong API token", headers={"WWW-Authenticate": "Bearer"}
-            )
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, UNAUTHORISED, headers={"WWW-Authenticate": "Bearer"})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -109,6 +179,15 @@ def create_app(
         pools[0].shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="lumbar", version=__version__, lifespan=lifespan)
+    app.add_middleware(GuardedUploads, authorised=valid, limit=max_upload_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A malformed request in one line, as every other error (the framework's default is a list of objects)."""
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+        return JSONResponse({"detail": f"{where}: {first.get('msg', 'malformed request')}"}, status_code=422)
+
     api = APIRouter(dependencies=[Depends(authorised)])
     JobId = Annotated[str, PathParam(pattern=JOB_ID)]
 
@@ -127,6 +206,7 @@ def create_app(
             "created": job.created,
             "finished": job.finished,
             "files": store.output_files(job.id) if job.status == "done" else [],
+            "options": store.options(job.id),
         }
 
     @api.get("/jobs")
@@ -135,9 +215,19 @@ def create_app(
         return [describe(job) for job in store.all()]
 
     @api.post("/jobs", status_code=status.HTTP_201_CREATED)
-    async def submit(request: Request, file: Annotated[list[UploadFile], File()]) -> dict:
+    async def submit(
+        request: Request,
+        file: Annotated[list[UploadFile], File()],
+        modality: Annotated[str | None, Form(description="MR, CT or XR where the file does not say it")] = None,
+        spacing_mm: Annotated[float | None, Form(description="a PNG/JPEG's pixel size in mm (it stores none)")] = None,
+    ) -> dict:
         """Upload one study (a NIfTI, MHA, NRRD, PNG/JPEG, a zipped DICOM folder, or the DICOM files of one series as
-        several ``file`` fields) and queue its analysis."""
+        several ``file`` fields) and queue its analysis; ``modality`` and ``spacing_mm`` are the command line's
+        ``--modality`` and ``--spacing``."""
+        try:
+            check_read_options(spacing_mm, modality)
+        except InputError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc).replace("--", "", 1)) from None
         declared = int(request.headers.get("content-length") or 0)
         if declared > max_upload_bytes:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"upload over {max_upload_bytes:,} bytes")
@@ -156,7 +246,7 @@ def create_app(
                                 status.HTTP_413_CONTENT_TOO_LARGE, f"upload over {max_upload_bytes:,} bytes"
                             )
                         out.write(chunk)
-            job_id = store.create()
+            job_id = store.create({"modality": modality, "spacing_mm": spacing_mm})
             inputs = store.folder(job_id) / "input"
             if len(file) > 1:
                 staging.replace(inputs / "series")

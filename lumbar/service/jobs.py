@@ -4,6 +4,7 @@ Layout under the service's data folder (nothing is read or written outside it)::
 
     jobs.sqlite                  one row per job: id, status, stage, error, times
     jobs/<id>/input/...          the upload, under names the service chose (never the client's)
+    jobs/<id>/options.json       how to read it: modality and spacing_mm as the client gave them (or null)
     jobs/<id>/output/study/...   what ``lumbar.analyze`` writes (published whole, or not at all)
 
 A job is ``queued``, ``running`` (with its stage), ``done`` or ``failed`` (with a one-line reason). SQLite commits
@@ -13,6 +14,7 @@ marked failed ("interrupted"), and ``lumbar.outputs`` never leaves a half-writte
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
@@ -22,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lumbar.errors import InputError
+from lumbar.io.dicom import remove_extracted
 
 STUDY = "study"  # the one study folder of a job's output
+OPTIONS = "options.json"  # beside input/ and output/: how the upload is to be read (modality, spacing_mm)
 JOB_ID = r"^[0-9a-f]{32}$"
 INTERRUPTED = "interrupted: the service stopped while this job was queued or running; submit it again"
 
@@ -64,16 +68,22 @@ class JobStore:
     def folder(self, job_id: str) -> Path:
         return self.root / "jobs" / job_id
 
-    def create(self) -> str:
-        """A new queued job and its empty input folder."""
+    def create(self, options: dict | None = None) -> str:
+        """A new queued job, its empty input folder and its reading ``options`` (``modality``, ``spacing_mm``)."""
         job_id = uuid.uuid4().hex
         (self.folder(job_id) / "input").mkdir(parents=True)
+        (self.folder(job_id) / OPTIONS).write_text(json.dumps(options or {}))
         with self._connect() as con:
             con.execute(
                 "INSERT INTO jobs VALUES (?, 'queued', 'queued', '', ?, NULL)",
                 (job_id, time.time()),
             )
         return job_id
+
+    def options(self, job_id: str) -> dict:
+        """The reading options the job was submitted with (none for a job from before they were kept)."""
+        path = self.folder(job_id) / OPTIONS
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     def get(self, job_id: str) -> Job | None:
         with self._connect() as con:
@@ -152,11 +162,12 @@ def write_view_image(store: JobStore, job_id: str) -> Path:
     if path.is_file():
         return path
     inputs = store.folder(job_id) / "input"
-    image = lumbar.load(next(inputs.iterdir()))
+    image = lumbar.load(next(inputs.iterdir()), **store.options(job_id))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{uuid.uuid4().hex}.nii.gz")
     nib.save(nib.Nifti1Image(image.source_array().astype(np.float32), image.source_affine()), tmp)
     tmp.replace(path)
+    remove_extracted(image.source_files)  # an uploaded zip unpacked to read it (the service's process lives on)
     return path
 
 
@@ -183,6 +194,7 @@ def run_job(root: str, job_id: str, input_name: str) -> None:
         store.set_stage(job_id, "starting")
         lumbar.analyze(
             folder / "input" / input_name,
+            **store.options(job_id),
             out=folder / "output",
             stem=STUDY,
             shown_as=input_name,  # the findings name the stored upload, never the service's own folders
@@ -194,3 +206,5 @@ def run_job(root: str, job_id: str, input_name: str) -> None:
         store.finish(job_id, f"internal error ({type(exc).__name__}): please report it")
     else:
         store.finish(job_id)
+    finally:
+        remove_extracted()  # an uploaded zip's series, unpacked for this job: the worker goes on to others
