@@ -1,21 +1,27 @@
 """``lumbar batch``: every study of a folder tree or a CSV list, analysed by a pool of processes or a Ray cluster.
 
 Each study is analysed by :func:`lumbar.analyze` into ``OUT/<name>/`` (published whole or not at all), so a batch
-can be stopped and run again: a study whose folder already holds its ``findings.json`` is skipped. A study that
-fails is recorded with its one-line reason and the others go on. At the end ``OUT/batch_report.csv`` lists every
-study (done, skipped or failed, and why), ``OUT/batch_summary.csv`` holds one row per disc of every analysed
-study (level, grades, measurements, stenosis, review flags) and ``OUT/batch_vertebrae.csv`` one row per vertebra
-(heights, Genant grade, CT bone density, radiograph heights and tilt), all written atomically.
+can be stopped and run again. ``OUT/batch_report.csv`` is the batch's ledger, rewritten (atomically) after every
+study: each study's path, output name, status (done, skipped or failed, and why) and the fingerprint of its input
+(its files' names, sizes and modification times, and the reading options). A study is skipped only where the
+ledger holds its fingerprint and its output is complete; a different input never takes over another's output: a
+name held by another study's results gets a suffix (``-2``, ``-3``, ...), and the same path with new content or
+options is analysed again into its own folder. A study that fails is recorded with its one-line reason and the
+others go on. ``OUT/batch_summary.csv`` holds one row per disc and ``OUT/batch_vertebrae.csv`` one row per vertebra
+of every study the ledger lists with findings, from this run or an earlier one (level, grades, measurements,
+stenosis, heights, Genant grade, CT bone density, radiograph heights and tilt, review flags, whether the Summary
+was withheld).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lumbar.errors import InputError
@@ -34,12 +40,24 @@ class StudyOutcome:
     name: str
     status: str  # "done", "skipped" (its complete output was already there) or "failed"
     error: str = ""
+    fingerprint: str = ""  # of the input and its reading options (:func:`fingerprint`)
 
 
-def find_studies(inputs: Iterable[str | Path]) -> list[Path]:
+@dataclass(frozen=True)
+class BatchStudy:
+    """One study of a batch and its own reading options (a CSV list's ``modality`` and ``spacing_mm`` columns),
+    which take the place of the batch's."""
+
+    path: Path
+    modality: str | None = None
+    spacing_mm: float | None = None
+
+
+def find_studies(inputs: Iterable[str | Path]) -> list[BatchStudy]:
     """Studies in folder trees (an image file is one study; a folder holding DICOM files is one study) or listed
-    in a CSV file (one path per row, in a column ``path`` or the first; relative paths from the CSV's folder)."""
-    studies: list[Path] = []
+    in a CSV file (one path per row, in a column ``path`` or the first; relative paths from the CSV's folder; with a
+    header, the columns ``modality`` and ``spacing_mm`` may give a row's own, an empty cell the batch's)."""
+    studies: list[BatchStudy] = []
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
@@ -47,23 +65,30 @@ def find_studies(inputs: Iterable[str | Path]) -> list[Path]:
         if path.is_file() and suffix_of(path) == ".csv":
             studies.extend(_listed(path))
         elif path.is_file():
-            studies.append(path)
+            studies.append(BatchStudy(path))
         else:
-            studies.extend(_walk(path))
+            studies.extend(BatchStudy(p) for p in _walk(path))
     if not studies:
         raise InputError(f"{', '.join(map(str, inputs))}: no study found (image files or DICOM folders)")
-    return list(dict.fromkeys(studies))
+    return list({study.path: study for study in reversed(studies)}.values())[::-1]  # the first of a path twice
 
 
-def _listed(table: Path) -> list[Path]:
+def _listed(table: Path) -> list[BatchStudy]:
     with open(table, newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.reader(f) if row and row[0].strip()]
-    if rows and rows[0][0].strip().lower() == "path":
-        rows = rows[1:]
+        rows = [[cell.strip() for cell in row] for row in csv.reader(f) if row and row[0].strip()]
+    has_header = bool(rows) and rows[0][0].lower() == "path"
+    header = [cell.lower() for cell in rows[0]] if has_header else ["path"]
     out = []
-    for row in rows:
-        path = Path(row[0].strip())
-        out.append(path if path.is_absolute() else table.parent / path)
+    for number, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
+        cells = dict(zip(header, row))
+        path, spacing = Path(cells["path"]), cells.get("spacing_mm") or None
+        try:
+            spacing_mm = float(spacing) if spacing is not None else None
+        except ValueError:
+            raise InputError(f"{table}: row {number}: spacing_mm {spacing!r} is not a number of millimetres") from None
+        out.append(
+            BatchStudy(path if path.is_absolute() else table.parent / path, cells.get("modality") or None, spacing_mm)
+        )
     return out
 
 
@@ -77,14 +102,90 @@ def _walk(folder: Path) -> list[Path]:
     return found
 
 
+def fingerprint(study: Path, options: tuple) -> str:
+    """What identifies a study's input for a rerun: its files' names (within it), sizes and modification times,
+    and the reading ``options``; a change in any means its results no longer answer for it. Read from the files'
+    metadata, not their bytes: a 5,000-file DICOM folder costs a moment."""
+    digest = hashlib.sha256(repr(options).encode())
+    try:
+        files = [study] if study.is_file() else sorted(p for p in study.rglob("*") if p.is_file())
+        for f in files:
+            stat = f.stat()
+            name = f.name if f == study else f.relative_to(study).as_posix()
+            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    except OSError:  # gone or unreadable: its analysis says why; nothing of it can be complete
+        return "unreadable"
+    return digest.hexdigest()[:16]
+
+
+def read_ledger(out: Path) -> list[StudyOutcome]:
+    """The studies an earlier run recorded in ``OUT/batch_report.csv`` (none where there is no such file)."""
+    path = out / REPORT
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [
+            StudyOutcome(r["study"], r["output"], r["status"], r.get("error", ""), r.get("fingerprint", ""))
+            for r in csv.DictReader(f)
+            if r.get("output")
+        ]
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _source_of(folder: Path) -> str | None:
+    """The input a study folder's findings name (None where there are none, or they cannot be read)."""
+    try:
+        return json.loads((folder / "findings.json").read_text(encoding="utf-8"))["input"]["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def plan_names(studies: list[BatchStudy], out: Path, prints: list[str]) -> list[tuple[str, bool]]:
+    """Each study's output name, and whether its complete results are already there (skip it). A study the ledger
+    recorded with the same fingerprint and complete output keeps that name and is skipped, wherever its name would
+    fall now; otherwise it takes its own stem, unless another input holds it (the ledger names another path, or a
+    folder there holds another input's findings), then the first free ``stem-2``, ``stem-3``, ... A folder holding
+    this path's findings that the ledger does not list (a run killed between publishing and recording it) counts
+    as done."""
+    ledger = {o.name: o for o in read_ledger(out)}
+    complete = {name for name in ledger if (out / name / "findings.json").is_file()}
+    by_print = {o.fingerprint: name for name, o in ledger.items() if o.status != "failed" and name in complete}
+    stems = unique_stems([study.path for study in studies])
+    taken: set[str] = set()
+    plans = []
+    for study, print_ in zip(studies, prints):
+        name = by_print.get(print_)
+        if name is not None and name not in taken:
+            taken.add(name)
+            plans.append((name, True))
+            continue
+        stem, k = stems[study.path], 1
+        name = stem
+        while name in taken or _held_by_another(out, ledger.get(name), name, study.path):
+            k += 1
+            name = f"{stem}-{k}"
+        taken.add(name)
+        unrecorded = name not in ledger and _same_path(_source_of(out / name) or "", study.path)
+        plans.append((name, unrecorded and (out / name / "findings.json").is_file()))
+    return plans
+
+
+def _held_by_another(out: Path, recorded: StudyOutcome | None, name: str, path: Path) -> bool:
+    if recorded is not None:
+        return not _same_path(recorded.study, path)
+    source = _source_of(out / name)
+    return (out / name).exists() and (source is None or not _same_path(source, path))
+
+
 def analyze_one(
     study: str, out: str, name: str, report: bool, spacing_mm: float | None = None, modality: str | None = None
 ) -> StudyOutcome:
     """Analyse one study into ``out/name`` (in a worker process or a Ray task); never raises for a bad input."""
     import lumbar
 
-    if (Path(out) / name / "findings.json").is_file():
-        return StudyOutcome(study, name, "skipped")
     try:
         lumbar.analyze(study, out=out, stem=name, report=report, spacing_mm=spacing_mm, modality=modality)
     except InputError as exc:
@@ -95,7 +196,7 @@ def analyze_one(
 
 
 def run_batch_jobs(
-    studies: list[Path],
+    studies: list[BatchStudy | Path],
     out: Path,
     *,
     workers: int = 0,
@@ -105,35 +206,53 @@ def run_batch_jobs(
     modality: str | None = None,
     on_outcome: Callable[[StudyOutcome], None] | None = None,
 ) -> list[StudyOutcome]:
-    """Analyse every study (unique output names), locally in ``workers`` processes or on the Ray cluster at
-    ``ray_address`` (``local`` starts one on this machine, ``auto`` joins a running one); write the report and the
-    summary; return the outcomes in the studies' order."""
+    """Analyse every study (a study's own options before ``spacing_mm`` and ``modality``), locally in ``workers``
+    processes or on the Ray cluster at ``ray_address`` (``local`` starts one on this machine, ``auto`` joins a
+    running one), recording each in the ledger as it ends; write the summaries; return the outcomes in the studies'
+    order."""
     out.mkdir(parents=True, exist_ok=True)
-    names = unique_stems(studies)
-    jobs = [(str(study), str(out), name, report, spacing_mm, modality) for study, name in names.items()]
-    if ray_address is not None:
-        outcomes = _on_ray(jobs, ray_address, on_outcome)
-    else:
-        outcomes = _on_processes(jobs, workers or default_workers(), on_outcome)
-    order = {name: k for k, name in enumerate(names.values())}
+    studies = [s if isinstance(s, BatchStudy) else BatchStudy(Path(s)) for s in studies]
+    options = [
+        (s.spacing_mm if s.spacing_mm is not None else spacing_mm, s.modality or modality, report) for s in studies
+    ]
+    prints = [fingerprint(s.path, o) for s, o in zip(studies, options)]
+    plans = plan_names(studies, out, prints)
+    earlier = [o for o in read_ledger(out) if o.name not in {name for name, _ in plans}]
+    outcomes: list[StudyOutcome] = []
+
+    def recorded(outcome: StudyOutcome) -> None:
+        k = order[outcome.name]  # the ledger names each input in full: a rerun from another folder finds it
+        outcomes.append(replace(outcome, study=str(studies[k].path.absolute()), fingerprint=prints[k]))
+        write_report([*earlier, *outcomes], out)  # the ledger after every study: a killed batch resumes from it
+        if on_outcome:
+            on_outcome(outcomes[-1])
+
+    order = {name: k for k, (name, _) in enumerate(plans)}
+    jobs = []
+    for study, (name, skip), (spacing, modality_of, _) in zip(studies, plans, options):
+        if skip:
+            recorded(StudyOutcome(str(study.path), name, "skipped"))
+        else:
+            jobs.append((str(study.path), str(out), name, report, spacing, modality_of))
+    if jobs and ray_address is not None:
+        _on_ray(jobs, ray_address, recorded)
+    elif jobs:
+        _on_processes(jobs, workers or default_workers(), recorded)
     outcomes.sort(key=lambda o: order[o.name])
-    write_report(outcomes, out)
-    write_summary(outcomes, out)
-    write_vertebrae(outcomes, out)
+    every = [*earlier, *outcomes]
+    write_report(every, out)
+    write_summary(every, out)
+    write_vertebrae(every, out)
     return outcomes
 
 
-def _on_processes(jobs: list[tuple], workers: int, on_outcome: Callable | None) -> list[StudyOutcome]:
-    outcomes = []
+def _on_processes(jobs: list[tuple], workers: int, on_outcome: Callable[[StudyOutcome], None]) -> None:
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for future in as_completed([pool.submit(analyze_one, *job) for job in jobs]):
-            outcomes.append(future.result())
-            if on_outcome:
-                on_outcome(outcomes[-1])
-    return outcomes
+            on_outcome(future.result())
 
 
-def _on_ray(jobs: list[tuple], address: str, on_outcome: Callable | None) -> list[StudyOutcome]:
+def _on_ray(jobs: list[tuple], address: str, on_outcome: Callable[[StudyOutcome], None]) -> None:
     try:
         import ray
     except ImportError:
@@ -144,13 +263,9 @@ def _on_ray(jobs: list[tuple], address: str, on_outcome: Callable | None) -> lis
     try:
         task = ray.remote(analyze_one)
         pending = [task.remote(*job) for job in jobs]
-        outcomes = []
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            outcomes.append(ray.get(done[0]))
-            if on_outcome:
-                on_outcome(outcomes[-1])
-        return outcomes
+            on_outcome(ray.get(done[0]))
     finally:
         if started:
             ray.shutdown()
@@ -168,8 +283,8 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 def write_report(outcomes: list[StudyOutcome], out: Path) -> None:
     _write_csv(
         out / REPORT,
-        ["study", "output", "status", "error"],
-        [[o.study, o.name, o.status, o.error] for o in outcomes],
+        ["study", "output", "status", "error", "fingerprint"],
+        [[o.study, o.name, o.status, o.error, o.fingerprint] for o in outcomes],
     )
 
 
@@ -197,11 +312,11 @@ def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:
                 [name, disc["level"]]
                 + [grades[g]["value"] if g in grades else "" for g in SUMMARY_GRADES]
                 + [_cell(measured.get(m)) for m in SUMMARY_MEASUREMENTS]
-                + [(disc.get("stenosis") or {}).get("grade", ""), findings["units"], review]
+                + [(disc.get("stenosis") or {}).get("grade", ""), findings["units"], review, _withheld(findings)]
             )
     _write_csv(
         out / SUMMARY,
-        ["study", "level", *SUMMARY_GRADES, *SUMMARY_MEASUREMENTS, "stenosis", "units", "needs_review"],
+        ["study", "level", *SUMMARY_GRADES, *SUMMARY_MEASUREMENTS, "stenosis", "units", "needs_review", WITHHELD],
         rows,
     )
 
@@ -234,10 +349,18 @@ def write_vertebrae(outcomes: list[StudyOutcome], out: Path) -> None:
                 [name, findings["input"]["modality"], vertebra["level"]]
                 + [_cell(measured.get(m)) for m in VERTEBRA_MEASUREMENTS]
                 + [_cell(frontal.get(m)) for m in FRONTAL_MEASUREMENTS]
-                + [screen, findings["units"], review]
+                + [screen, findings["units"], review, _withheld(findings)]
             )
     header = ["study", "modality", "level", *VERTEBRA_MEASUREMENTS, *FRONTAL_MEASUREMENTS, "bone_density_screen"]
-    _write_csv(out / VERTEBRAE, [*header, "units", "needs_review"], rows)
+    _write_csv(out / VERTEBRAE, [*header, "units", "needs_review", WITHHELD], rows)
+
+
+WITHHELD = "summary_withheld"  # why the study's report states nothing: the review reasons that withhold its Summary
+
+
+def _withheld(findings: dict) -> str:
+    """The reason the study's Summary was withheld, empty where it states what was validated."""
+    return findings.get(WITHHELD) or ""
 
 
 def _cell(value: object) -> object:

@@ -485,9 +485,9 @@ def batch(
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
 ) -> None:
-    """Analyse many studies, resumably: a study with complete outputs is skipped, a failure is listed and the rest go
-    on; OUT/batch_report.csv lists every study, OUT/batch_summary.csv every disc, OUT/batch_vertebrae.csv every
-    vertebra."""
+    """Analyse many studies, resumably: a study whose input and options already have complete outputs is skipped, a
+    failure is listed and the rest go on; OUT/batch_report.csv lists every study, OUT/batch_summary.csv every disc,
+    OUT/batch_vertebrae.csv every vertebra. A CSV list may give a row its own modality and spacing_mm."""
     from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, find_studies, run_batch_jobs
     from lumbar.outputs import ensure_writable
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, find_studies, run_batch_jobs
+from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, BatchStudy, find_studies, run_batch_jobs
 from lumbar.cli import app
 from lumbar.errors import InputError
 from lumbar.io.dicom_write import write_dicom_series
@@ -42,7 +42,7 @@ def _rows(path):
 
 
 def test_studies_are_found_in_trees_and_csv_lists(tmp_path, tree):
-    assert [p.relative_to(tree).as_posix() for p in find_studies([tree])] == [
+    assert [s.path.relative_to(tree).as_posix() for s in find_studies([tree])] == [
         "a/one.png",
         "a/deeper/two.png",
         "b/broken.png",
@@ -50,12 +50,20 @@ def test_studies_are_found_in_trees_and_csv_lists(tmp_path, tree):
     ]
     series = tmp_path / "dicom" / "series"
     write_dicom_series(make_phantom(shape=(3, 64, 64)).image, series)
-    assert find_studies([tmp_path / "dicom"]) == [series]  # a folder of DICOM files is one study
+    assert find_studies([tmp_path / "dicom"]) == [BatchStudy(series)]  # a folder of DICOM files is one study
     listing = tmp_path / "list.csv"
     listing.write_text(f"path\n{tree / 'a' / 'one.png'}\nb/three.png\n")
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "three.png").write_bytes((tree / "b" / "three.png").read_bytes())
-    assert find_studies([listing]) == [tree / "a" / "one.png", tmp_path / "b" / "three.png"]
+    assert find_studies([listing]) == [BatchStudy(tree / "a" / "one.png"), BatchStudy(tmp_path / "b" / "three.png")]
+    listing.write_text(f"path,modality,spacing_mm\n{tree / 'a' / 'one.png'},MR,0.5\nb/three.png,,\n")
+    assert find_studies([listing]) == [
+        BatchStudy(tree / "a" / "one.png", "MR", 0.5),  # a row's own reading options
+        BatchStudy(tmp_path / "b" / "three.png"),  # empty cells: the batch's
+    ]
+    listing.write_text("path,spacing_mm\nb/three.png,half\n")
+    with pytest.raises(InputError, match=r"list.csv: row 2: spacing_mm 'half' is not a number"):
+        find_studies([listing])
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no study found"):
         find_studies([tmp_path / "empty"])
@@ -109,3 +117,67 @@ def test_a_local_ray_cluster_gives_the_same_findings(tmp_path, tree):
         a = json.loads((tmp_path / "local" / o.name / "findings.json").read_text())
         b = json.loads((tmp_path / "ray" / o.name / "findings.json").read_text())
         assert a == b
+
+
+def test_a_rerun_never_hands_one_input_anothers_results(tmp_path, tree):
+    """A different picture under the same name gets its own folder (``-2``), the first keeps its results, and both
+    stay in the three CSVs; a picture replaced in place is analysed again into its own folder; a rerun of the same
+    inputs skips them, whatever else the folder now holds (a name that shifted keeps its results)."""
+    first, other = tmp_path / "in1" / "scan.png", tmp_path / "in2" / "scan.png"
+    _png(first, 0), _png(other, 3)
+    out, options = tmp_path / "out", {"workers": 1, "report": False, "spacing_mm": 1.0, "modality": "MR"}
+    assert [(o.name, o.status) for o in run_batch_jobs([first], out, **options)] == [("scan", "done")]
+    assert [(o.name, o.status) for o in run_batch_jobs([other], out, **options)] == [("scan-2", "done")]
+    sources = {n: json.loads((out / n / "findings.json").read_text())["input"]["source"] for n in ("scan", "scan-2")}
+    assert sources == {"scan": str(first), "scan-2": str(other)}
+    report = _rows(out / REPORT)
+    assert [(r["study"], r["output"], r["status"]) for r in report] == [
+        (str(first.absolute()), "scan", "done"),
+        (str(other.absolute()), "scan-2", "done"),
+    ]
+    assert (
+        {r["study"] for r in _rows(out / SUMMARY)}
+        == {r["study"] for r in _rows(out / VERTEBRAE)}
+        == {
+            "scan",
+            "scan-2",
+        }
+    )
+    again = run_batch_jobs([first, other], out, **options)  # both together now: names as before, nothing redone
+    assert [(o.name, o.status) for o in again] == [("scan", "skipped"), ("scan-2", "skipped")]
+    _png(first, 4)  # the first picture replaced in place
+    assert [(o.name, o.status) for o in run_batch_jobs([first], out, **options)] == [("scan", "done")]
+    assert [r["output"] for r in _rows(out / REPORT)] == ["scan-2", "scan"]
+    changed = run_batch_jobs([first], out, **{**options, "spacing_mm": 0.5})  # other options: not the same result
+    assert [(o.name, o.status) for o in changed] == [("scan", "done")]
+
+
+def test_a_study_published_but_not_recorded_counts_as_done(tmp_path, tree):
+    """A batch killed after a study's folder was published but before the ledger listed it: the rerun finds that
+    folder's findings name this input and skips it; a folder holding another input's findings is left alone."""
+    study = tree / "a" / "one.png"
+    out, options = tmp_path / "out", {"workers": 1, "report": False, "spacing_mm": 1.0, "modality": "MR"}
+    run_batch_jobs([study], out, **options)
+    (out / REPORT).unlink()
+    assert [(o.name, o.status) for o in run_batch_jobs([study], out, **options)] == [("one", "skipped")]
+    elsewhere = tmp_path / "b" / "one.png"
+    _png(elsewhere, 5)
+    (out / REPORT).unlink()
+    assert [(o.name, o.status) for o in run_batch_jobs([elsewhere], out, **options)] == [("one-2", "done")]
+
+
+def test_a_listed_row_is_read_with_its_own_options_and_the_csvs_say_when_a_summary_is_withheld(tmp_path, tree):
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"path,modality,spacing_mm\n{tree / 'a' / 'one.png'},MR,0.5\n{tree / 'b' / 'three.png'},,\n")
+    out = tmp_path / "out"
+    outcomes = run_batch_jobs(find_studies([listing]), out, workers=1, report=False)
+    assert [(o.name, o.status) for o in outcomes] == [("one", "done"), ("three", "done")]
+    one, three = (json.loads((out / n / "findings.json").read_text()) for n in ("one", "three"))
+    assert one["input"]["spacing_mm"][-2:] == [0.5, 0.5] and one["units"] == "mm" and one["input"]["modality"] == "MR"
+    assert three["units"] != "mm" and three["summary_withheld"]  # no pixel size, no stated modality
+    rows = _rows(out / SUMMARY)
+    assert {r["summary_withheld"] for r in rows if r["study"] == "three"} == {three["summary_withheld"]}
+    assert {r["summary_withheld"] for r in rows if r["study"] == "one"} == {one["summary_withheld"] or ""}
+    assert {r["summary_withheld"] for r in _rows(out / VERTEBRAE) if r["study"] == "three"} == {
+        three["summary_withheld"]
+    }
