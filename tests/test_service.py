@@ -419,3 +419,22 @@ def test_a_malformed_request_is_answered_in_one_line(service):
     assert client.post("/jobs", files={"other": ("x.png", b"x")}, headers=AUTH).json() == {
         "detail": "file: Field required"
     }
+
+
+def test_a_finished_job_is_deleted_with_its_files_and_a_running_one_is_not(service, phantom_nifti):
+    client, root = service
+    with open(phantom_nifti, "rb") as f:
+        job_id = client.post("/jobs", files={"file": ("scan.nii.gz", f)}, headers=AUTH).json()["id"]
+    store = JobStore(root)
+    if store.get(job_id).status in ("queued", "running"):
+        assert client.delete(f"/jobs/{job_id}", headers=AUTH).status_code == 409
+    assert _wait(client, job_id)["status"] == "done"
+    assert client.delete(f"/jobs/{job_id}").status_code == 401  # the token, as everywhere
+    assert client.delete(f"/jobs/{job_id}", headers=AUTH).status_code == 204
+    assert not (root / "jobs" / job_id).exists() and store.get(job_id) is None
+    assert client.get(f"/jobs/{job_id}", headers=AUTH).status_code == 404
+    assert client.delete(f"/jobs/{job_id}", headers=AUTH).status_code == 404
+    running = store.create()
+    store.set_stage(running, "segmenting")
+    assert not store.delete(running) and (root / "jobs" / running).is_dir()
+    assert client.delete(f"/jobs/{running}", headers=AUTH).status_code == 409

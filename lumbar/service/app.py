@@ -264,6 +264,13 @@ def create_app(
         """A job's status, its stage while it runs, its error if it failed, and its files once done."""
         return describe(job_or_404(job_id))
 
+    @api.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
+    def delete_job(job_id: JobId) -> None:
+        """Remove a finished job: its upload, options and results (nothing is removed otherwise: keep what you need)."""
+        job_or_404(job_id)
+        if not store.delete(job_id):
+            raise HTTPException(status.HTTP_409_CONFLICT, "the job is queued or running: delete it once it is done")
+
     @api.get("/jobs/{job_id}/files/{name:path}")
     def get_file(job_id: JobId, name: str) -> FileResponse:
         """One file the job wrote, by a name its status lists (``findings.json``, ``report.pdf``, ...)."""

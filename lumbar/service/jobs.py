@@ -15,6 +15,7 @@ marked failed ("interrupted"), and ``lumbar.outputs`` never leaves a half-writte
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 import uuid
@@ -105,6 +106,15 @@ class JobStore:
                 "UPDATE jobs SET status = ?, stage = ?, error = ?, finished = ? WHERE id = ?",
                 ("failed" if error else "done", "failed" if error else "done", error, time.time(), job_id),
             )
+
+    def delete(self, job_id: str) -> bool:
+        """Forget a finished job and remove its folder (upload, options, results); False while it is queued or
+        running (its worker still writes there). The row goes first: a job half removed is never listed."""
+        with self._connect() as con:
+            gone = con.execute("DELETE FROM jobs WHERE id = ? AND status IN ('done', 'failed')", (job_id,)).rowcount
+        if gone:
+            shutil.rmtree(self.folder(job_id), ignore_errors=True)
+        return bool(gone)
 
     def fail_interrupted(self) -> int:
         """Mark every job left queued or running by a stopped service as failed; how many there were."""
