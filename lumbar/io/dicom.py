@@ -216,9 +216,14 @@ def read_still_series(folder: Path, before_decoding: DecodeCheck | None = None) 
     images, skipped = [], []
     for items in ordered:
         what = _series_label(items[0][1])
-        if before_decoding is not None:  # a refusal here refuses the folder: it is no reason to leave a series out
-            with _damaged_headers_refused(folder):
-                shape = _series_shape(items)
+        try:
+            if before_decoding is not None:
+                with _damaged_headers_refused(folder):
+                    shape = _series_shape(items)
+        except InputError as exc:  # a damaged series is left out, as its reading would be
+            skipped.append(f"{what}: {str(exc).removeprefix(f'{folder}: ')}")
+            continue
+        if before_decoding is not None:  # outside: the caller's refusal refuses the folder, not one series
             before_decoding(shape, len(items))
         try:
             image = _read_series(items, folder)
