@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -56,7 +57,8 @@ class BatchStudy:
 def find_studies(inputs: Iterable[str | Path]) -> list[BatchStudy]:
     """Studies in folder trees (an image file is one study; a folder holding DICOM files is one study) or listed
     in a CSV file (one path per row, in a column ``path`` or the first; relative paths from the CSV's folder; with a
-    header, the columns ``modality`` and ``spacing_mm`` may give a row's own, an empty cell the batch's)."""
+    header, the columns ``modality`` and ``spacing_mm`` may give a row's own, an empty cell the batch's). A study
+    found twice (the same file by two paths) is kept once, where it came first."""
     studies: list[BatchStudy] = []
     for raw in inputs:
         path = Path(raw)
@@ -70,17 +72,33 @@ def find_studies(inputs: Iterable[str | Path]) -> list[BatchStudy]:
             studies.extend(BatchStudy(p) for p in _walk(path))
     if not studies:
         raise InputError(f"{', '.join(map(str, inputs))}: no study found (image files or DICOM folders)")
-    return list({study.path: study for study in reversed(studies)}.values())[::-1]  # the first of a path twice
+    return _once(studies)
+
+
+def _once(studies: list[BatchStudy]) -> list[BatchStudy]:
+    firsts: dict[Path, BatchStudy] = {}
+    for study in studies:
+        firsts.setdefault(study.path.resolve(), study)
+    return list(firsts.values())
+
+
+LIST_COLUMNS = ("path", "modality", "spacing_mm")
 
 
 def _listed(table: Path) -> list[BatchStudy]:
-    with open(table, newline="", encoding="utf-8") as f:
-        rows = [[cell.strip() for cell in row] for row in csv.reader(f) if row and row[0].strip()]
-    has_header = bool(rows) and rows[0][0].lower() == "path"
+    with open(table, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's "CSV UTF-8" starts with a BOM
+        rows = [[cell.strip() for cell in row] for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    has_header = bool(rows) and any(cell.lower() in LIST_COLUMNS for cell in rows[0])
     header = [cell.lower() for cell in rows[0]] if has_header else ["path"]
+    unknown = [name for name in header if name not in LIST_COLUMNS]
+    if unknown or "path" not in header:
+        what = f"unknown column {unknown[0]!r}" if unknown else "no path column"
+        raise InputError(f"{table}: {what} (a list's columns: {', '.join(LIST_COLUMNS)})")
     out = []
     for number, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
         cells = dict(zip(header, row))
+        if not cells.get("path"):
+            raise InputError(f"{table}: row {number} names no path")
         path, spacing = Path(cells["path"]), cells.get("spacing_mm") or None
         try:
             spacing_mm = float(spacing) if spacing is not None else None
@@ -102,30 +120,44 @@ def _walk(folder: Path) -> list[Path]:
     return found
 
 
+UNREADABLE = "unreadable"  # the fingerprint of an input that is gone or cannot be read: it matches nothing
+DETACHED_HEADERS = (".mhd", ".nhdr")  # whose voxels lie in other files beside them
+
+
 def fingerprint(study: Path, options: tuple) -> str:
     """What identifies a study's input for a rerun: its files' names (within it), sizes and modification times,
     and the reading ``options``; a change in any means its results no longer answer for it. Read from the files'
-    metadata, not their bytes: a 5,000-file DICOM folder costs a moment."""
+    metadata, not their bytes: a 5,000-file DICOM folder costs a moment. A detached header (.mhd, .nhdr) counts the
+    files beside it that share its name's stem (its voxels' usual names)."""
     digest = hashlib.sha256(repr(options).encode())
     try:
-        files = [study] if study.is_file() else sorted(p for p in study.rglob("*") if p.is_file())
+        if study.is_dir():
+            files = sorted(p for p in study.rglob("*") if p.is_file())
+        elif suffix_of(study) in DETACHED_HEADERS:
+            stem = study.name[: -len(suffix_of(study))]
+            files = [study, *sorted(p for p in study.parent.glob(f"{stem}*") if p.is_file() and p != study)]
+        else:
+            files = [study] if study.is_file() else []
+        if not files:
+            return UNREADABLE
         for f in files:
             stat = f.stat()
-            name = f.name if f == study else f.relative_to(study).as_posix()
+            name = f.relative_to(study).as_posix() if study.is_dir() else f.name
             digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    except OSError:  # gone or unreadable: its analysis says why; nothing of it can be complete
-        return "unreadable"
+    except OSError:  # unreadable: its analysis says why; nothing of it can be complete
+        return UNREADABLE
     return digest.hexdigest()[:16]
 
 
 def read_ledger(out: Path) -> list[StudyOutcome]:
-    """The studies an earlier run recorded in ``OUT/batch_report.csv`` (none where there is no such file)."""
+    """The studies an earlier run recorded in ``OUT/batch_report.csv`` (none where there is no such file; rows of
+    a ledger from before fingerprints were kept have none)."""
     path = out / REPORT
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8") as f:
         return [
-            StudyOutcome(r["study"], r["output"], r["status"], r.get("error", ""), r.get("fingerprint", ""))
+            StudyOutcome(r["study"], r["output"], r["status"], r.get("error") or "", r.get("fingerprint") or "")
             for r in csv.DictReader(f)
             if r.get("output")
         ]
@@ -145,20 +177,25 @@ def _source_of(folder: Path) -> str | None:
 
 def plan_names(studies: list[BatchStudy], out: Path, prints: list[str]) -> list[tuple[str, bool]]:
     """Each study's output name, and whether its complete results are already there (skip it). A study the ledger
-    recorded with the same fingerprint and complete output keeps that name and is skipped, wherever its name would
-    fall now; otherwise it takes its own stem, unless another input holds it (the ledger names another path, or a
-    folder there holds another input's findings), then the first free ``stem-2``, ``stem-3``, ... A folder holding
-    this path's findings that the ledger does not list (a run killed between publishing and recording it) counts
-    as done."""
+    recorded with the same fingerprint and complete output keeps that name and is skipped (its own path's row first,
+    else a moved input's), wherever its name would fall now; otherwise it takes its own stem, unless another input
+    holds that name (the ledger names another path, or the folder there holds another input's findings), then the
+    first free ``stem-2``, ``stem-3``, ... Nothing is skipped on a folder's word alone: without the ledger's
+    fingerprint, a study is analysed again."""
     ledger = {o.name: o for o in read_ledger(out)}
-    complete = {name for name in ledger if (out / name / "findings.json").is_file()}
-    by_print = {o.fingerprint: name for name, o in ledger.items() if o.status != "failed" and name in complete}
+    done = [
+        o
+        for o in ledger.values()
+        if o.status != "failed" and o.fingerprint not in ("", UNREADABLE) and (out / o.name / "findings.json").is_file()
+    ]
     stems = unique_stems([study.path for study in studies])
     taken: set[str] = set()
     plans = []
     for study, print_ in zip(studies, prints):
-        name = by_print.get(print_)
-        if name is not None and name not in taken:
+        same = [o for o in done if o.fingerprint == print_ and o.name not in taken]
+        own = [o for o in same if _same_path(o.study, study.path)]
+        if same:
+            name = (own or same)[0].name
             taken.add(name)
             plans.append((name, True))
             continue
@@ -168,16 +205,19 @@ def plan_names(studies: list[BatchStudy], out: Path, prints: list[str]) -> list[
             k += 1
             name = f"{stem}-{k}"
         taken.add(name)
-        unrecorded = name not in ledger and _same_path(_source_of(out / name) or "", study.path)
-        plans.append((name, unrecorded and (out / name / "findings.json").is_file()))
+        plans.append((name, False))
     return plans
 
 
 def _held_by_another(out: Path, recorded: StudyOutcome | None, name: str, path: Path) -> bool:
-    if recorded is not None:
+    """Whether ``OUT/name`` belongs to an input other than ``path``: the ledger says so (its full path), or, with no
+    row of the current kind, the folder holds another input's findings."""
+    if recorded is not None and recorded.fingerprint:
         return not _same_path(recorded.study, path)
+    if not (out / name).exists():
+        return False
     source = _source_of(out / name)
-    return (out / name).exists() and (source is None or not _same_path(source, path))
+    return source is None or not _same_path(source, path)
 
 
 def analyze_one(
@@ -191,8 +231,13 @@ def analyze_one(
     except InputError as exc:
         return StudyOutcome(study, name, "failed", " ".join(str(exc).split()))
     finally:
-        remove_extracted()  # a zip's series, unpacked for this study: the worker goes on to others
+        remove_extracted(study)  # a zip's series, unpacked for this study: the worker goes on to others
     return StudyOutcome(study, name, "done")
+
+
+LEDGER_EVERY_S = 1.0  # the ledger is rewritten after a study at most this often (and at the end): a long batch's
+# ledger is not rewritten thousands of times a minute; a kill loses at most that much of it, and those studies are
+# analysed again
 
 
 def run_batch_jobs(
@@ -211,29 +256,43 @@ def run_batch_jobs(
     running one), recording each in the ledger as it ends; write the summaries; return the outcomes in the studies'
     order."""
     out.mkdir(parents=True, exist_ok=True)
-    studies = [s if isinstance(s, BatchStudy) else BatchStudy(Path(s)) for s in studies]
+    studies = _once([s if isinstance(s, BatchStudy) else BatchStudy(Path(s)) for s in studies])
     options = [
         (s.spacing_mm if s.spacing_mm is not None else spacing_mm, s.modality or modality, report) for s in studies
     ]
     prints = [fingerprint(s.path, o) for s, o in zip(studies, options)]
     plans = plan_names(studies, out, prints)
-    earlier = [o for o in read_ledger(out) if o.name not in {name for name, _ in plans}]
+    planned = {name for name, _ in plans}
+    current = {s.path.resolve() for s in studies}
+    previous = read_ledger(out)
+    # other studies' rows stay; a study of this run keeps no row under another name (it has one now)
+    earlier = [o for o in previous if o.name not in planned and Path(o.study).resolve() not in current]
+    standing = {o.name: o for o in previous if o.name in planned}  # until its study ends, its old row stands
+    order = {name: k for k, (name, _) in enumerate(plans)}
     outcomes: list[StudyOutcome] = []
+    written = [0.0]
 
-    def recorded(outcome: StudyOutcome) -> None:
+    def ledger(force: bool = False) -> None:
+        if force or time.monotonic() - written[0] >= LEDGER_EVERY_S:
+            ended = {o.name for o in outcomes}
+            write_report([*earlier, *(o for n, o in standing.items() if n not in ended), *outcomes], out)
+            written[0] = time.monotonic()
+
+    def recorded(outcome: StudyOutcome, write: bool = True) -> None:
         k = order[outcome.name]  # the ledger names each input in full: a rerun from another folder finds it
         outcomes.append(replace(outcome, study=str(studies[k].path.absolute()), fingerprint=prints[k]))
-        write_report([*earlier, *outcomes], out)  # the ledger after every study: a killed batch resumes from it
+        if write:
+            ledger()
         if on_outcome:
             on_outcome(outcomes[-1])
 
-    order = {name: k for k, (name, _) in enumerate(plans)}
     jobs = []
     for study, (name, skip), (spacing, modality_of, _) in zip(studies, plans, options):
         if skip:
-            recorded(StudyOutcome(str(study.path), name, "skipped"))
+            recorded(StudyOutcome(str(study.path), name, "skipped"), write=False)
         else:
-            jobs.append((str(study.path), str(out), name, report, spacing, modality_of))
+            jobs.append((str(study.path.absolute()), str(out), name, report, spacing, modality_of))
+    ledger(force=True)
     if jobs and ray_address is not None:
         _on_ray(jobs, ray_address, recorded)
     elif jobs:
@@ -293,11 +352,16 @@ SUMMARY_MEASUREMENTS = ("height_index", "canal_ap_mm", "slip_mm", "angle_deg")
 
 
 def _analysed(outcomes: list[StudyOutcome], out: Path) -> Iterable[tuple[str, dict]]:
-    """(name, findings) of every study with findings (done now or before)."""
+    """(name, findings) of every study with findings (done now or before); one whose findings cannot be read (an
+    earlier study's folder damaged since) is left out of the summaries, not the batch's end."""
     for o in outcomes:
         path = out / o.name / "findings.json"
         if o.status != "failed" and path.is_file():
-            yield o.name, json.loads(path.read_text(encoding="utf-8"))
+            try:
+                findings = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            yield o.name, findings
 
 
 def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,18 +153,77 @@ def test_a_rerun_never_hands_one_input_anothers_results(tmp_path, tree):
     assert [(o.name, o.status) for o in changed] == [("scan", "done")]
 
 
-def test_a_study_published_but_not_recorded_counts_as_done(tmp_path, tree):
-    """A batch killed after a study's folder was published but before the ledger listed it: the rerun finds that
-    folder's findings name this input and skips it; a folder holding another input's findings is left alone."""
-    study = tree / "a" / "one.png"
+def test_a_killed_rerun_leaves_nothing_taken_for_current(tmp_path, tree, monkeypatch):
+    """A rerun with other options killed after its first study: the studies it did not reach keep their old rows
+    (old fingerprints), so the next run analyses them again rather than skipping results read with the old options;
+    a folder the ledger does not list is never taken as done on its own word: the same input is analysed again under
+    its name, another input's folder is left alone."""
+    import lumbar.batch_jobs as batch_jobs
+
+    monkeypatch.setattr(batch_jobs, "LEDGER_EVERY_S", 0.0)
+    studies = [tree / "a" / "one.png", tree / "b" / "three.png"]
     out, options = tmp_path / "out", {"workers": 1, "report": False, "spacing_mm": 1.0, "modality": "MR"}
-    run_batch_jobs([study], out, **options)
+    run_batch_jobs(studies, out, **options)
+
+    class Killed(Exception):
+        pass
+
+    def kill(outcome):
+        raise Killed
+
+    with pytest.raises(Killed):
+        run_batch_jobs(studies, out, **{**options, "spacing_mm": 0.5}, on_outcome=kill)
+    ledger = {r["output"]: r for r in _rows(out / REPORT)}
+    assert set(ledger) == {"one", "three"}  # the study not reached keeps its old row
+    again = run_batch_jobs(studies, out, **{**options, "spacing_mm": 0.5})
+    finished_first = [o.status for o in again].count("skipped")
+    assert finished_first <= 1 and [o.status for o in again][-1] == "done"  # never the old spacing's results
+    for name in ("one", "three"):
+        assert json.loads((out / name / "findings.json").read_text())["input"]["spacing_mm"][-1] == 0.5
+    (out / REPORT).unlink()  # no ledger: the folders' own word is not enough to skip
+    assert [(o.name, o.status) for o in run_batch_jobs(studies[:1], out, **options)] == [("one", "done")]
     (out / REPORT).unlink()
-    assert [(o.name, o.status) for o in run_batch_jobs([study], out, **options)] == [("one", "skipped")]
-    elsewhere = tmp_path / "b" / "one.png"
+    elsewhere = tmp_path / "c" / "one.png"
     _png(elsewhere, 5)
-    (out / REPORT).unlink()
     assert [(o.name, o.status) for o in run_batch_jobs([elsewhere], out, **options)] == [("one-2", "done")]
+
+
+def test_one_input_by_two_paths_is_one_study_and_one_row(tmp_path, tree):
+    """The same file given relative and absolute (or found twice) is analysed once; a rerun skips it, and the ledger
+    and summaries hold one row of it; a study renamed by a run keeps no stale row under its old name."""
+    import os
+
+    out, options = tmp_path / "out", {"workers": 1, "report": False, "spacing_mm": 1.0, "modality": "MR"}
+    here = os.getcwd()
+    os.chdir(tree)
+    try:
+        assert len(find_studies(["a/one.png", tree / "a" / "one.png"])) == 1
+        first = run_batch_jobs([Path("a/one.png"), tree / "a" / "one.png"], out, **options)
+    finally:
+        os.chdir(here)
+    assert [(o.name, o.status) for o in first] == [("one", "done")]
+    assert [(o.name, o.status) for o in run_batch_jobs([tree / "a" / "one.png"], out, **options)] == [
+        ("one", "skipped")
+    ]
+    other = tmp_path / "x" / "one.png"
+    _png(other, 6)
+    both = run_batch_jobs([tree / "a" / "one.png", other], out, **options)  # stems now tell the two apart
+    assert [o.status for o in both] == ["skipped", "done"]
+    rows = _rows(out / REPORT)
+    assert sorted(r["study"] for r in rows) == sorted([str(tree / "a" / "one.png"), str(other)])
+    assert len({r["study"] for r in _rows(out / SUMMARY)}) == 2
+
+
+def test_a_list_with_a_spreadsheets_bom_or_odd_columns_is_read_or_refused(tmp_path, tree):
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"modality,path\nMR,{tree / 'a' / 'one.png'}\n", encoding="utf-8-sig")
+    assert find_studies([listing]) == [BatchStudy(tree / "a" / "one.png", "MR")]
+    listing.write_text(f"file,spacing_mm\n{tree / 'a' / 'one.png'},1\n")
+    with pytest.raises(InputError, match=r"list.csv: unknown column 'file' \(a list's columns: path, modality"):
+        find_studies([listing])
+    listing.write_text("modality,spacing_mm\nMR,1\n")
+    with pytest.raises(InputError, match=r"list\.csv: no path column"):
+        find_studies([listing])
 
 
 def test_a_listed_row_is_read_with_its_own_options_and_the_csvs_say_when_a_summary_is_withheld(tmp_path, tree):

@@ -478,3 +478,23 @@ def test_no_heights_from_slices_over_3_mm_head_to_feet(ct_result, along_mm, with
         assert [getattr(m, f) for f in ct.HEIGHT_FIELDS] == [None] * 6
         assert m.genant_not_graded == f"slices {along_mm:.3g} mm apart head to feet: heights not read (at most 3 mm)"
         assert m.depth_mm == before.measurements.depth_mm
+
+
+def test_a_ct_of_4_mm_slices_reports_no_height(ct_phantom):
+    """End to end: the CT phantom averaged over 4 mm head to feet has no vertebra with a height or Genant grade, each
+    saying why (or cut by the edge, or the sacrum); its trabecular density is still read."""
+    array = ct_phantom.image.array
+    rows = array.shape[2] // 4 * 4
+    thick = array[:, :, :rows].reshape(*array.shape[:2], rows // 4, 4).mean(-1).astype(np.float32)
+    affine = np.diag([*ct_phantom.image.spacing_mm[:2], 4.0, 1.0])
+    vertebrae = ct.analyze(SpineImage(thick, affine, modality="CT", source="4 mm")).findings.vertebrae
+    measured = [v.measurements for v in vertebrae if v.measurements is not None]
+    assert measured and all(m.height_middle_mm is None and m.genant_grade is None for m in measured)
+    assert any(m.bone_density_hu is not None for m in measured)
+    reasons = {m.genant_not_graded for m in measured}
+    assert "slices 4 mm apart head to feet: heights not read (at most 3 mm)" in reasons
+    assert reasons <= {
+        "slices 4 mm apart head to feet: heights not read (at most 3 mm)",
+        "cut by the image edge",
+        "the sacrum has no fracture grade",
+    }

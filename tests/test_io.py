@@ -269,20 +269,21 @@ def test_zipped_dicom_keeps_its_files_for_dicom_seg(tmp_path, small):
 
 def test_an_unpacked_zip_lives_until_removed_and_only_the_one_asked_for_goes(tmp_path, small):
     """A batch's or the service's worker lives on after a study: what it unpacked is removed then, not at its end;
-    the service removes the one zip it read for its viewer, never another request's."""
+    naming the zip removes only what was unpacked of it, never another study's read in another thread."""
     from lumbar.io import dicom
 
     write_dicom_series(small.image, tmp_path / "series")
-    with zipfile.ZipFile(tmp_path / "study.zip", "w") as zf:
+    with zipfile.ZipFile(tmp_path / "one.zip", "w") as zf:
         for f in (tmp_path / "series").iterdir():
             zf.write(f, f.name)
-    first, second = read_image(tmp_path / "study.zip"), read_image(tmp_path / "study.zip")
-    folders = [Path(a.source_files[0]).parent for a in (first, second)]
-    assert all(f.is_dir() for f in folders) and folders[0] != folders[1]
-    dicom.remove_extracted(first.source_files)
-    assert not folders[0].exists() and folders[1].is_dir()
+    (tmp_path / "two.zip").write_bytes((tmp_path / "one.zip").read_bytes())
+    first, again, second = (read_image(tmp_path / name) for name in ("one.zip", "one.zip", "two.zip"))
+    folders = [Path(image.source_files[0]).parent for image in (first, again, second)]
+    assert all(f.is_dir() for f in folders) and len(set(folders)) == 3
+    dicom.remove_extracted(tmp_path / "one.zip")
+    assert not folders[0].exists() and not folders[1].exists() and folders[2].is_dir()
     dicom.remove_extracted()
-    assert not folders[1].exists() and not dicom._EXTRACTED
+    assert not folders[2].exists() and not dicom._EXTRACTED
 
 
 def test_detached_headers_read_their_own_folders_files(tmp_path):

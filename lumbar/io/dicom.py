@@ -349,19 +349,21 @@ def read_dicom_folder(
     return read_dicom_files(files, folder, wanted_series, before_decoding)
 
 
-_EXTRACTED: list[Path] = []  # the unpacked zips of this process, until remove_extracted() or its end
+_CLEANUP_REGISTERED = False
+_EXTRACTED: list[tuple[Path, Path]] = []  # (zip, where it is unpacked) of this process, until removed or its end
 
 
-def remove_extracted(holding: tuple[str, ...] | None = None) -> None:
-    """Remove the zips this process unpacked (only those holding one of the files ``holding``, if given): a worker
-    of a batch or of the service calls it after each study (its DICOM SEG written), since a pool's worker lives on
-    and its end-of-process cleanup never comes."""
+def remove_extracted(of: str | Path | None = None) -> None:
+    """Remove what this process unpacked of the zip ``of`` (of every zip, by default): a worker of a batch or of the
+    service calls it after each study (its DICOM SEG written), since a pool's worker lives on and its end-of-process
+    cleanup never comes; naming the zip leaves another study's, read in another thread, alone."""
     import shutil
 
-    for folder in list(_EXTRACTED):
-        if holding is None or any(folder in Path(f).parents for f in holding):
-            _EXTRACTED.remove(folder)
-            shutil.rmtree(folder, ignore_errors=True)
+    wanted = None if of is None else Path(of).resolve()
+    for entry in list(_EXTRACTED):
+        if wanted is None or entry[0] == wanted:
+            _EXTRACTED.remove(entry)
+            shutil.rmtree(entry[1], ignore_errors=True)
 
 
 def read_dicom_zip(
@@ -369,12 +371,14 @@ def read_dicom_zip(
 ) -> SpineImage | FrameSequence:
     """Read a zipped series; the extraction lives until :func:`remove_extracted` or the process's end, so that a
     DICOM SEG written over it can reference its files."""
+    global _CLEANUP_REGISTERED
     import atexit
 
     tmp = Path(tempfile.mkdtemp(prefix="lumbar-zip-"))
-    if not _EXTRACTED:
+    if not _CLEANUP_REGISTERED:
         atexit.register(remove_extracted)
-    _EXTRACTED.append(tmp)
+        _CLEANUP_REGISTERED = True
+    _EXTRACTED.append((Path(path).resolve(), tmp))
     safe_extract_zip(path, tmp)
     try:
         image = read_dicom_folder(tmp, wanted_series, before_decoding)

@@ -55,6 +55,7 @@ def read_study(
 
     for path, stem in unique_stems(paths).items():
         if path.is_dir():
+            before = len(held)
             read, left_out = read_still_series(path, check)
             series = []
             for image in (override_modality(image, modality) for image in read):
@@ -63,6 +64,7 @@ def read_study(
                     series.append(image)
                 else:
                     left_out.append(f"{image.series.label() if image.series else image.source}: {why}")
+            held[before:] = [tuple(image.shape) for image in series]  # what is left out is not analysed
             notes += [f"series left out of the patient's series graded together: {what}" for what in left_out]
             names = [
                 f"{stem}_s{image.series.number if image.series and image.series.number else k}"

@@ -227,7 +227,7 @@ def thick_heights_withheld(vertebrae: list[Vertebra], image: SpineImage) -> list
     """``vertebrae`` without heights, ratios or Genant grades where the CT's slices are more than
     ``MAX_HEIGHT_SLICE_MM`` apart head to feet (the reason in ``genant_not_graded``); as they are otherwise."""
     along = image.display_spacing_mm()[1]
-    if along <= MAX_HEIGHT_SLICE_MM:
+    if along <= MAX_HEIGHT_SLICE_MM + 1e-3:  # 3 mm read from an oblique DICOM's positions is 3.0000000001
         return vertebrae
     why = f"slices {along:.3g} mm apart head to feet: heights not read (at most {MAX_HEIGHT_SLICE_MM:g} mm)"
     withheld = dict.fromkeys(HEIGHT_FIELDS) | {"genant_not_graded": why}

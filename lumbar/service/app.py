@@ -81,7 +81,8 @@ class GuardedUploads:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # a header given twice counts by its first, as the app's own token check reads it
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in reversed(scope["headers"])}
         if not self.authorised(headers.get("authorization")):
             await _reply(send, 401, UNAUTHORISED, [(b"www-authenticate", b"Bearer")])
             return

@@ -172,12 +172,13 @@ def write_view_image(store: JobStore, job_id: str) -> Path:
     if path.is_file():
         return path
     inputs = store.folder(job_id) / "input"
-    image = lumbar.load(next(inputs.iterdir()), **store.options(job_id))
+    upload = next(inputs.iterdir())
+    image = lumbar.load(upload, **store.options(job_id))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{uuid.uuid4().hex}.nii.gz")
     nib.save(nib.Nifti1Image(image.source_array().astype(np.float32), image.source_affine()), tmp)
     tmp.replace(path)
-    remove_extracted(image.source_files)  # an uploaded zip unpacked to read it (the service's process lives on)
+    remove_extracted(upload)  # an uploaded zip unpacked to read it (the service's process lives on)
     return path
 
 
@@ -217,4 +218,4 @@ def run_job(root: str, job_id: str, input_name: str) -> None:
     else:
         store.finish(job_id)
     finally:
-        remove_extracted()  # an uploaded zip's series, unpacked for this job: the worker goes on to others
+        remove_extracted(folder / "input" / input_name)  # an uploaded zip's series, unpacked for this job

@@ -342,9 +342,10 @@ def canal_in_line(instances: np.ndarray, spacing_mm: tuple[float, float, float])
     keep = [main]
     for piece in (k for k in range(1, n + 1) if k != main):
         points = points_of(piece)
-        gap = np.abs(points[:, 1][:, None] - tube_rows[None, :])  # the piece's row nearest the tube, and the tube's
+        rows = np.unique(points[:, 1])
+        gap = np.abs(rows[:, None] - tube_rows[None, :])  # the piece's row nearest the tube, and the tube's
         end, nearest = np.unravel_index(np.argmin(gap), gap.shape)
-        piece_end = points[np.abs(points[:, 1] - points[end, 1]) <= scale[1] / 2]
+        piece_end = points[np.abs(points[:, 1] - rows[end]) <= scale[1] / 2]
         tube_end = tube[np.abs(tube[:, 1] - tube_rows[nearest]) <= scale[1] / 2]
         if np.all(np.abs(piece_end[:, [0, 2]].mean(0) - tube_end[:, [0, 2]].mean(0)) <= CANAL_IN_LINE_MM):
             keep.append(piece)
