@@ -383,10 +383,11 @@ def test_a_chunked_upload_over_the_limit_gets_413_and_leaves_nothing(service):
 def test_a_picture_is_read_with_the_modality_and_pixel_size_sent_beside_it(service, phantom, tmp_path):
     """A PNG stores neither: the form fields ``modality`` and ``spacing_mm`` are the command line's options, kept with
     the job and used by the analysis and the viewer's image; a pixel size no image has is refused at once."""
+    import nibabel as nib
     import numpy as np
     from PIL import Image
 
-    client, _ = service
+    client, root = service
     mid = phantom.image.sagittal_slices()[phantom.image.sagittal_slices().shape[0] // 2]
     png = tmp_path / "slice.png"
     Image.fromarray(np.clip(mid / np.percentile(mid, 99.5) * 255, 0, 255).astype(np.uint8)).save(png)
@@ -399,6 +400,8 @@ def test_a_picture_is_read_with_the_modality_and_pixel_size_sent_beside_it(servi
     assert findings["input"]["modality"] == "MR" and findings["input"]["spacing_mm"][-2:] == [0.8, 0.8]
     assert findings["units"] == "mm"
     assert client.get(f"/jobs/{job['id']}/image", headers=AUTH).status_code == 200
+    view = nib.load(root / "jobs" / job["id"] / "view" / "image.nii.gz")
+    assert view.header.get_zooms()[1:] == pytest.approx((0.8, 0.8))  # the viewer's image read with the options too
     for bad, said in (({"spacing_mm": "0.001"}, "spacing 0.001: a pixel size"), ({"modality": "PET"}, "modality:")):
         reply = client.post("/jobs", files={"file": ("slice.png", png.read_bytes())}, data=bad, headers=AUTH)
         assert reply.status_code == 400 and reply.json()["detail"].startswith(said), reply.text

@@ -286,7 +286,10 @@ def create_app(
         """The job's image as read (NIfTI, float32, the input's geometry), for the viewer."""
         if job_or_404(job_id).status != "done":
             raise HTTPException(status.HTTP_404_NOT_FOUND, "this job has no image to view (it is not done)")
-        return FileResponse(write_view_image(store, job_id), filename="image.nii.gz")
+        try:
+            return FileResponse(write_view_image(store, job_id), filename="image.nii.gz")
+        except (FileNotFoundError, StopIteration):  # deleted while its image was being made
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job") from None
 
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

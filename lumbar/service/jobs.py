@@ -174,7 +174,7 @@ def write_view_image(store: JobStore, job_id: str) -> Path:
     inputs = store.folder(job_id) / "input"
     upload = next(inputs.iterdir())
     image = lumbar.load(upload, **store.options(job_id))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)  # not its parents: a job deleted meanwhile is not brought back
     tmp = path.with_name(f".{uuid.uuid4().hex}.nii.gz")
     nib.save(nib.Nifti1Image(image.source_array().astype(np.float32), image.source_affine()), tmp)
     tmp.replace(path)
