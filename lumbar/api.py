@@ -38,7 +38,9 @@ from lumbar.resources import check_memory
 from lumbar.tasks.back_pain import BackPainResult
 from lumbar.tasks.back_pain import recognise_back_pain as score_back_pain
 from lumbar.tasks.tracking import TrackResult, read_boxes, track_sequence
-from lumbar.tasks.ultrasound import SweepResult, analyse_sweep, read_sweep
+from lumbar.tasks.ultrasound import MIN_RUN, SweepResult, analyse_sweep, read_sweep
+
+MIN_SWEEP_FRAMES = 2 * MIN_RUN  # the sacrum, then a gap above it: the fewest frames that name a level
 
 Input = str | Path | SpineImage
 
@@ -270,6 +272,8 @@ def track(
                 f"{boxes}: the box of {name} is centred at ({box.cx:.0f}, {box.cy:.0f}), outside the "
                 f"first frame ({width} x {height} pixels)"
             )
+    if len(frames.frames) < 2:
+        raise InputError(f"{sequence}: a sequence of {len(frames.frames)} frame: tracking needs at least 2")
     result = track_sequence(frames.frames, first_boxes, names, model_path=model)
     if out is not None:
         write_tracking(result, frames.frames, str(sequence), out)
@@ -284,7 +288,13 @@ def ultrasound_levels(sweep: str | Path, out: str | Path | None = None, *, model
 
     if out is not None:
         check_output_file(out, (str(sweep),), "n_frames", "levels.json")
-    result = analyse_sweep(read_sweep(sweep), model_path=model)
+    frames = read_sweep(sweep)
+    if len(frames) < MIN_SWEEP_FRAMES:
+        raise InputError(
+            f"{sweep}: a sweep of {len(frames)} frame(s): naming a level needs at least {MIN_SWEEP_FRAMES} (the sacrum "
+            f"and a gap above it, each seen on {MIN_RUN} frames or more)"
+        )
+    result = analyse_sweep(frames, model_path=model)
     if out is not None:
         write_text(out, json.dumps({"source": str(sweep), **result.to_dict()}, indent=1))
     return result

@@ -340,7 +340,8 @@ def fuse(
     dims: int = typer.Option(2, help="Wavelet transform of each sagittal plane (2) or of the whole volume (3)."),
     model: Path = typer.Option(None, help="A fusion network trained by `lumbar train fusion` (default: shipped)."),
 ) -> None:
-    """Register an MR onto a CT by mutual information and fuse them by wavelets (network and classic rules)."""
+    """Register an MR onto a CT by mutual information and fuse them by wavelets (network and classic rules);
+    experimental: trained and measured on made pairs only."""
     from lumbar.api import fuse as run
 
     with progress_bar() as bar:
@@ -357,7 +358,7 @@ def fuse(
     metric = result.registration.describe()["final_metric"]
     console.print(
         f"[green]{escape(str(mr))}[/green] onto [green]{escape(str(ct))}[/green]: registered in "
-        f"{result.seconds['registration']} s (mutual information {metric}) -> {escape(str(out))}",
+        f"{result.seconds['registration']} s (Mattes metric {metric}, lower is better) -> {escape(str(out))}",
         highlight=False,
     )
     keys = ("entropy_bits", "mi_mr_bits", "mi_ct_bits", "q_abf", "ssim_mr", "ssim_ct")
@@ -367,6 +368,7 @@ def fuse(
     console.print(table)
     for reason in result.needs_review:
         console.print(f"  [yellow]review:[/yellow] {escape(reason)}", highlight=False)
+    console.print(f"[yellow]{escape(result.describe()['caution'])}[/yellow]", highlight=False)
 
 
 @app.command("backpain")
@@ -406,7 +408,9 @@ def back_pain(
 @app.command()
 @friendly_errors
 def track(
-    sequence: Path = typer.Argument(..., help="A lateral fluoroscopy sequence: multi-frame DICOM (XA/RF) or a video."),
+    sequence: Path = typer.Argument(
+        ..., help="A lateral fluoroscopy sequence: multi-frame DICOM (XA/RF), a video, or a folder of frames."
+    ),
     boxes: Path = typer.Option(
         ..., help="The bodies on the first frame: JSON or CSV of rotated boxes (see lumbar/tasks/tracking.py)."
     ),

@@ -275,6 +275,11 @@ def test_lumbar_fuse_writes_a_whole_result_that_undoes_the_misalignment(pair, tm
     assert set(document["measures"]) == {"cnn", "classic", "mr_alone", "ct_alone"}
     assert document["needs_review"] == []
     assert document["registration"]["method"].startswith("Mattes mutual information, rigid (SimpleITK, seed 1")
+    assert document["fusion"]["dims"] == 2 and set(document["fusion"]["rules"]) == {"cnn", "classic"}
+    assert document["caution"].startswith("Experimental: the fusion network was trained") and "made pairs" in " ".join(
+        result.output.split()
+    )
+    assert "Mattes metric" in result.output
     transform = sitk.ReadTransform(str(out / "transform.tfm"))
     errors = F.target_errors_mm(transform, truth, F.world_points_lps(ct.image, ct.instances > 0))
     assert errors.mean() < 2.0
@@ -286,6 +291,7 @@ def test_lumbar_fuse_writes_a_whole_result_that_undoes_the_misalignment(pair, tm
     again = CliRunner().invoke(app, ["fuse", mr_path, ct_path, "-o", str(out), "--rule", "classic"])
     assert again.exit_code == 0, again.output
     assert not (out / "fused_cnn.nii.gz").exists()
+    assert set(json.loads((out / "fusion.json").read_text())["fusion"]["rules"]) == {"classic"}  # what was used
 
 
 def test_an_mr_that_shares_nothing_with_the_ct_is_flagged(pair):
@@ -414,3 +420,19 @@ def test_registrations_in_several_threads_leave_itks_thread_setting_as_it_was():
     after = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(original)
     assert seen == [1, 1, 1, 1] and after == 3
+
+
+def test_an_affine_stage_that_ends_worse_than_the_rigid_one_is_set_aside():
+    """A user's aligned phantom pair (128³ at 2 mm, the MR's values x 1000): the affine stage wandered 48 mm off (a
+    head-to-feet shift and a shear) with nothing flagged; its metric ended worse than the rigid one's, so the rigid
+    transform is kept and the registration says why. Either way, the result must stay on the anatomy."""
+    ct = make_phantom(contrast="CT", shape=(128, 128, 128), spacing_mm=(2.0, 2.0, 2.0), seed=1)
+    mr = make_phantom(contrast="T2", shape=(128, 128, 128), spacing_mm=(2.0, 2.0, 2.0), seed=2)
+    mr_image = SpineImage(mr.image.array * 1000, mr.image.affine, modality="MR", source="mr")
+    registration = F.register(ct.image, mr_image, affine=True)
+    points = F.world_points_lps(ct.image, ct.instances > 0)
+    errors = F.target_errors_mm(registration.transform, sitk.Euler3DTransform(), points)
+    assert errors.mean() < 5.0, errors.mean()
+    if registration.note:
+        assert registration.note == F.AFFINE_WORSE and isinstance(registration.transform, sitk.Euler3DTransform)
+        assert registration.describe()["method"].endswith(F.AFFINE_WORSE)

@@ -284,7 +284,9 @@ def test_png_given_xr_reads_as_a_radiograph_picture(tmp_path):
 
 def test_read_sequence_on_a_still_image_says_what_a_sequence_is(tmp_path):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "still.png")
-    with pytest.raises(InputError, match=r"not frames over time \(a video or a multi-frame DICOM\)$"):
+    with pytest.raises(
+        InputError, match=r"not frames over time \(a video, a multi-frame DICOM or a folder of frames\)$"
+    ):
         read_sequence(tmp_path / "still.png")
 
 

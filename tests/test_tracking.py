@@ -254,6 +254,16 @@ def test_lumbar_track_writes_its_folder_whole_and_refuses_bad_boxes_in_one_line(
         assert refused.exit_code == 2, refused.output
         assert message in refused.output and len(refused.output.strip().splitlines()) == 1
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+    from PIL import Image
+
+    single = tmp_path / "single"
+    single.mkdir()
+    first = (np.clip((frames[0] - frames.min()) / (np.ptp(frames) or 1), 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(first).save(single / "f0.png")
+    one = CliRunner().invoke(app, ["track", str(single), "--boxes", str(boxes), "-o", str(tmp_path / "o4")])
+    assert one.exit_code == 2 and f"{single}: a sequence of 1 frame: tracking needs at least 2" in " ".join(
+        one.output.split()
+    )
 
 
 @pytest.mark.parametrize(

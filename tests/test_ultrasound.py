@@ -259,6 +259,14 @@ def test_lumbar_ultrasound_reads_a_folder_sweep_and_refuses_a_still_image_in_one
     refused = CliRunner().invoke(app, ["ultrasound", str(folder), "-o", str(other)])
     assert refused.exit_code == 2 and "an existing file lumbar did not write there" in refused.output
     assert other.read_text() == '{"mine": 1}'
+    short = tmp_path / "short"
+    short.mkdir()
+    Image.fromarray(np.asarray(sweep.frames[0], np.uint8)).save(short / "f0.png")
+    one = CliRunner().invoke(app, ["ultrasound", str(short), "-o", str(tmp_path / "one.json")])
+    assert one.exit_code == 2 and f"{short}: a sweep of 1 frame(s): naming a level needs at least 6" in " ".join(
+        one.output.split()
+    )
+    assert not (tmp_path / "one.json").exists()
 
     still = tmp_path / "still.png"
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(still)

@@ -183,7 +183,8 @@ def read_sequence(path: str | Path, *, modality: str | None = None) -> FrameSequ
     sequence = read_any(path, modality=modality)
     if isinstance(sequence, SpineImage):
         raise InputError(
-            f"{path}: a still image of shape {sequence.shape}, not frames over time (a video or a multi-frame DICOM)"
+            f"{path}: a still image of shape {sequence.shape}, not frames over time (a video, a multi-frame DICOM "
+            "or a folder of frames)"
         )
     return sequence
 

@@ -38,6 +38,16 @@ MIN_SHARED_MI_BITS = 0.15
 MEASURE_PLANES = 64  # the measures are read on at most this many evenly spaced sagittal planes
 
 
+RULE_TEXT = {
+    "cnn": "a trained network weighs the MR and CT coefficient of every band (lumbar train fusion)",
+    "classic": "approximation averaged, details by the larger magnitude",
+}
+CAUTION = (
+    "Experimental: the fusion network was trained, and the registration measured, on made pairs only (no patient "
+    "here has both an MR and a CT); check the registered MR against the CT before reading the fused image"
+)
+
+
 @dataclass
 class FusionResult:
     """The registered MR, the fused images (values in [0, 1]) on the CT's grid, and what was measured."""
@@ -52,6 +62,7 @@ class FusionResult:
     model: dict[str, str] = field(default_factory=dict)
     needs_review: list[str] = field(default_factory=list)
     folder: str = ""  # where it was written, if it was
+    dims: int = 2  # the wavelet transform: of each sagittal plane (2) or of the whole volume (3)
 
     def describe(self) -> dict:
         return {
@@ -62,10 +73,8 @@ class FusionResult:
             "fusion": {
                 "wavelet": "haar",
                 "levels": 2,
-                "rules": {
-                    "cnn": "a trained network weighs the MR and CT coefficient of every band (lumbar train fusion)",
-                    "classic": "approximation averaged, details by the larger magnitude",
-                },
+                "dims": self.dims,
+                "rules": {name: RULE_TEXT[name] for name in self.fused if name in RULE_TEXT},
             },
             "measures": self.measures,
             "measures_note": "entropy (bits), mutual information with each source (bits, 64 bins), Q^AB/F "
@@ -74,6 +83,7 @@ class FusionResult:
             "seconds": self.seconds,
             "model": self.model,
             "needs_review": self.needs_review,
+            "caution": CAUTION,
         }
 
 
@@ -191,7 +201,7 @@ def fuse_images(
         if model
         else {}
     )
-    return FusionResult(mr, ct, registration, mr_on_ct, fused, measures, seconds, described, review)
+    return FusionResult(mr, ct, registration, mr_on_ct, fused, measures, seconds, described, review, dims=dims)
 
 
 def overview_picture(result: FusionResult) -> np.ndarray:

@@ -73,6 +73,7 @@ class Registration:
     initialised_by: str  # "world": the images' own coordinates; "centres": their centres put together
     iterations: int
     seed: int = 1
+    note: str = ""  # why the transform is not what was asked for (the affine stage's result set aside)
 
     def describe(self) -> dict:
         matrix, offset = affine_parts(self.transform)
@@ -81,6 +82,7 @@ class Registration:
                 "Mattes mutual information, "
                 + ("rigid then affine" if isinstance(self.transform, sitk.AffineTransform) else "rigid")
                 + f" (SimpleITK, seed {self.seed}, one thread)"
+                + (f"; {self.note}" if self.note else "")
             ),
             "initialised_by": self.initialised_by,
             "final_metric": round(self.metric, 4),
@@ -143,6 +145,9 @@ def _itk_threads(count: int) -> Iterator[None]:
             sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
 
 
+AFFINE_WORSE = "the affine stage ended with a worse metric than the rigid one: the rigid transform is kept"
+
+
 def _register(fixed: SpineImage, moving: SpineImage, affine: bool, seed: int) -> Registration:
     f, m = coarse(to_sitk(fixed)), coarse(to_sitk(moving))
     world = _overlap_fraction(f, m) >= 0.5
@@ -154,15 +159,16 @@ def _register(fixed: SpineImage, moving: SpineImage, affine: bool, seed: int) ->
         )
     )
     rigid, metric, iterations = _run_stage(f, m, sitk.Euler3DTransform(initial), seed)
-    transform: sitk.Transform = rigid
-    if affine:
-        stage = sitk.AffineTransform(3)
-        stage.SetMatrix(rigid.GetMatrix())
-        stage.SetTranslation(rigid.GetTranslation())
-        stage.SetCenter(rigid.GetCenter())
-        transform, metric, more = _run_stage(f, m, stage, seed, iterations=100)
-        iterations += more
-    return Registration(transform, metric, "world" if world else "centres", iterations, seed)
+    if not affine:
+        return Registration(rigid, metric, "world" if world else "centres", iterations, seed)
+    stage = sitk.AffineTransform(3)
+    stage.SetMatrix(rigid.GetMatrix())
+    stage.SetTranslation(rigid.GetTranslation())
+    stage.SetCenter(rigid.GetCenter())
+    stretched, stretched_metric, more = _run_stage(f, m, stage, seed, iterations=100)
+    if stretched_metric >= metric:  # the affine stage wandered off (a shear, a level's shift): keep the rigid one
+        return Registration(rigid, metric, "world" if world else "centres", iterations + more, seed, AFFINE_WORSE)
+    return Registration(stretched, stretched_metric, "world" if world else "centres", iterations + more, seed)
 
 
 def coarse(volume: sitk.Image, mm: float = FINEST_MM) -> sitk.Image:
