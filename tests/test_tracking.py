@@ -239,6 +239,7 @@ def test_lumbar_track_writes_its_folder_whole_and_refuses_bad_boxes_in_one_line(
     assert sorted(p.name for p in out.iterdir()) == ["angles.png", "tracks.json", "tracks.png"]
     record = json.loads((out / "tracks.json").read_text())
     assert len(record["frames"]) == 6 and record["scores"][0] == [None]
+    assert record["caution"].startswith("Experimental: the tracker was trained") and "pixels" in record["units"]
     last = record["frames"][-1]["L3"]
     assert np.hypot(last["cx"] - truth[-1].cx, last["cy"] - truth[-1].cy) < 2.0
 

@@ -306,6 +306,8 @@ class TrackResult:
 
     def to_dict(self) -> dict:
         return {
+            "caution": CAUTION,
+            "units": UNITS,
             "needs_review": self.needs_review,
             "lost_score": self.lost_score,
             "names": self.names,
@@ -314,6 +316,13 @@ class TrackResult:
             "intervertebral_angles_deg": {k: np.round(v, 2).tolist() for k, v in self.angles_deg.items()},
             "frames_per_s": self.frames_per_s,
         }
+
+
+CAUTION = (
+    "Experimental: the tracker was trained and measured on simulated fluoroscopy only (SPIDER's vertebrae moved "
+    "through flexion and extension and projected); check every track against the frames"
+)
+UNITS = "boxes in the frames' pixels: cx = column, cy = row from the top-left corner; angles in degrees"
 
 
 class Tracker:
