@@ -127,6 +127,11 @@ def bad_recordings(tmp_path):
     )
     case("header_only", "a header and no samples", lambda p: p.write_text(HEADER + "\n"))
     case("milliseconds", "is time_s in seconds", lambda p: write_csv(p, time * 1000, good))
+    case(
+        "time_twice",
+        "column.s. time_s named twice in the header",
+        lambda p: p.write_text(HEADER + ",time_s\n" + ",".join(["1"] * 11) + "\n"),
+    )
     return cases
 
 

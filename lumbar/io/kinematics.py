@@ -225,6 +225,9 @@ def _check_columns(path: Path, header: list[str]) -> None:
     missing = [c for c in (TIME, *CHANNELS) if c not in header]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (see docs/back_pain_layout.md)")
+    twice = [c for c in (TIME, *CHANNELS) if header.count(c) > 1]
+    if twice:  # which of the two is meant cannot be told: neither is read
+        raise InputError(f"{path}: column(s) {', '.join(twice)} named twice in the header")
 
 
 def _finite(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
