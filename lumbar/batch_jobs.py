@@ -221,13 +221,19 @@ def _held_by_another(out: Path, recorded: StudyOutcome | None, name: str, path: 
 
 
 def analyze_one(
-    study: str, out: str, name: str, report: bool, spacing_mm: float | None = None, modality: str | None = None
+    study: str,
+    out: str,
+    name: str,
+    report: bool,
+    spacing_mm: float | None = None,
+    modality: str | None = None,
+    force: bool = False,
 ) -> StudyOutcome:
     """Analyse one study into ``out/name`` (in a worker process or a Ray task); never raises for a bad input."""
     import lumbar
 
     try:
-        lumbar.analyze(study, out=out, stem=name, report=report, spacing_mm=spacing_mm, modality=modality)
+        lumbar.analyze(study, out=out, stem=name, report=report, spacing_mm=spacing_mm, modality=modality, force=force)
     except InputError as exc:
         return StudyOutcome(study, name, "failed", " ".join(str(exc).split()))
     finally:
@@ -249,16 +255,20 @@ def run_batch_jobs(
     report: bool = True,
     spacing_mm: float | None = None,
     modality: str | None = None,
+    force: bool = False,
     on_outcome: Callable[[StudyOutcome], None] | None = None,
 ) -> list[StudyOutcome]:
-    """Analyse every study (a study's own options before ``spacing_mm`` and ``modality``), locally in ``workers``
+    """Analyse every study (a study's own options before ``spacing_mm`` and ``modality``; ``force``: one no pipeline
+    is made for is analysed anyway, flagged, as ``lumbar analyze --force`` does), locally in ``workers``
     processes or on the Ray cluster at ``ray_address`` (``local`` starts one on this machine, ``auto`` joins a
     running one), recording each in the ledger as it ends; write the summaries; return the outcomes in the studies'
     order."""
     out.mkdir(parents=True, exist_ok=True)
     studies = _once([s if isinstance(s, BatchStudy) else BatchStudy(Path(s)) for s in studies])
+    forced = ("force",) if force else ()  # a forced run is another result; an unforced one's fingerprint as before
     options = [
-        (s.spacing_mm if s.spacing_mm is not None else spacing_mm, s.modality or modality, report) for s in studies
+        (s.spacing_mm if s.spacing_mm is not None else spacing_mm, s.modality or modality, report, *forced)
+        for s in studies
     ]
     prints = [fingerprint(s.path, o) for s, o in zip(studies, options)]
     plans = plan_names(studies, out, prints)
@@ -272,8 +282,8 @@ def run_batch_jobs(
     outcomes: list[StudyOutcome] = []
     written = [0.0]
 
-    def ledger(force: bool = False) -> None:
-        if force or time.monotonic() - written[0] >= LEDGER_EVERY_S:
+    def ledger(now: bool = False) -> None:
+        if now or time.monotonic() - written[0] >= LEDGER_EVERY_S:
             ended = {o.name for o in outcomes}
             write_report([*earlier, *(o for n, o in standing.items() if n not in ended), *outcomes], out)
             written[0] = time.monotonic()
@@ -287,12 +297,12 @@ def run_batch_jobs(
             on_outcome(outcomes[-1])
 
     jobs = []
-    for study, (name, skip), (spacing, modality_of, _) in zip(studies, plans, options):
+    for study, (name, skip), (spacing, modality_of, *_) in zip(studies, plans, options):
         if skip:
             recorded(StudyOutcome(str(study.path), name, "skipped"), write=False)
         else:
-            jobs.append((str(study.path.absolute()), str(out), name, report, spacing, modality_of))
-    ledger(force=True)
+            jobs.append((str(study.path.absolute()), str(out), name, report, spacing, modality_of, force))
+    ledger(now=True)
     if jobs and ray_address is not None:
         _on_ray(jobs, ray_address, recorded)
     elif jobs:

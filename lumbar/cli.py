@@ -488,6 +488,9 @@ def batch(
     spacing: float = typer.Option(None, help="Pixel size in mm for PNG/JPEG slices."),
     modality: str = typer.Option(None, help="Override the modality (MR, CT, XR, RF, US)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html and report.pdf."),
+    force: bool = typer.Option(
+        False, "--force", help="Analyse a study no pipeline is made for anyway (flagged, its Summary withheld)."
+    ),
 ) -> None:
     """Analyse many studies, resumably: a study whose input and options already have complete outputs is skipped, a
     failure is listed and the rest go on; OUT/batch_report.csv lists every study, OUT/batch_summary.csv every disc,
@@ -513,6 +516,7 @@ def batch(
             report=report,
             spacing_mm=spacing,
             modality=modality,
+            force=force,
             on_outcome=shown,
         )
     counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}

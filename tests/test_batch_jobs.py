@@ -241,3 +241,25 @@ def test_a_listed_row_is_read_with_its_own_options_and_the_csvs_say_when_a_summa
     assert {r["summary_withheld"] for r in _rows(out / VERTEBRAE) if r["study"] == "three"} == {
         three["summary_withheld"]
     }
+
+
+def test_force_runs_a_refused_study_flagged_and_counts_as_another_result(tmp_path):
+    """A CT whose values are not Hounsfield units fails a batch with the router's line; with ``force`` it is analysed,
+    flagged, and a later unforced run does not take the forced result for its own."""
+    from lumbar.io.write import write_nifti
+
+    ct = make_phantom(shape=(3, 320, 288), contrast="CT")
+    eight_bit = (np.clip((ct.image.array + 1000) / 8, 0, 255) + 256).astype(np.int16)  # no air, no fat: not HU
+    path = tmp_path / "in" / "ct.nii.gz"
+    path.parent.mkdir()
+    write_nifti(eight_bit, ct.image, path)
+    out, options = tmp_path / "out", {"workers": 1, "report": False, "modality": "CT"}
+    refused = run_batch_jobs([path], out, **options)
+    assert refused[0].status == "failed" and "not in Hounsfield units" in refused[0].error
+    forced = run_batch_jobs([path], out, **options, force=True)
+    assert [(o.name, o.status) for o in forced] == [("ct", "done")]
+    findings = json.loads((out / "ct" / "findings.json").read_text())
+    assert any(reason.startswith("forced: CT values") for reason in findings["needs_review"])
+    assert findings["summary_withheld"]
+    assert run_batch_jobs([path], out, **options, force=True)[0].status == "skipped"
+    assert run_batch_jobs([path], out, **options)[0].status == "failed"  # unforced: not the forced result's
