@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lumbar.errors import InputError
+from lumbar.findings import HEIGHT_FIELDS
 from lumbar.io.dicom import is_dicom_file, remove_extracted
 from lumbar.io.names import unique_stems
 from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, suffix_of
@@ -140,9 +141,10 @@ def fingerprint(study: Path, options: tuple) -> str:
             files = [study] if study.is_file() else []
         if not files:
             return UNREADABLE
+        folder = study.is_dir()
         for f in files:
             stat = f.stat()
-            name = f.relative_to(study).as_posix() if study.is_dir() else f.name
+            name = f.relative_to(study).as_posix() if folder else f.name
             digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     except OSError:  # unreadable: its analysis says why; nothing of it can be complete
         return UNREADABLE
@@ -396,12 +398,7 @@ def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:
 
 
 VERTEBRA_MEASUREMENTS = (
-    "height_anterior_mm",
-    "height_middle_mm",
-    "height_posterior_mm",
-    "wedge_ratio",
-    "biconcave_ratio",
-    "genant_grade",
+    *HEIGHT_FIELDS,
     "genant_not_graded",
     "bone_density_hu",
     "bone_density_hu_median",

@@ -130,6 +130,17 @@ class Disc(_Frozen):
         return grades
 
 
+# A vertebra's heights and what is read from them: withheld together where the heights cannot be read.
+HEIGHT_FIELDS = (
+    "height_anterior_mm",
+    "height_middle_mm",
+    "height_posterior_mm",
+    "wedge_ratio",
+    "biconcave_ratio",
+    "genant_grade",
+)
+
+
 class VertebraMeasurements(_Measured):
     height_anterior_mm: Length | None
     height_middle_mm: Length | None

@@ -11,6 +11,7 @@ from test_readers import write_dicom
 from typer.testing import CliRunner
 
 from lumbar.cli import app
+from lumbar.findings import HEIGHT_FIELDS
 from lumbar.image import Modality, SeriesInfo, SpineImage
 from lumbar.io import read_image
 from lumbar.io.write import write_nifti
@@ -475,7 +476,7 @@ def test_no_heights_from_slices_over_3_mm_head_to_feet(ct_result, along_mm, with
             assert after == before
             continue
         m = after.measurements
-        assert [getattr(m, f) for f in ct.HEIGHT_FIELDS] == [None] * 6
+        assert [getattr(m, f) for f in HEIGHT_FIELDS] == [None] * 6
         assert m.genant_not_graded == f"slices {along_mm:.3g} mm apart head to feet: heights not read (at most 3 mm)"
         assert m.depth_mm == before.measurements.depth_mm
 

@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from lumbar.figures import Figures
-from lumbar.findings import Findings, Stenosis, Vertebra
+from lumbar.findings import HEIGHT_FIELDS, Findings, Stenosis, Vertebra
 from lumbar.image import Modality, SpineImage
 from lumbar.labels import CANAL_LABEL, classes_of, is_vertebra
 from lumbar.models.registry import OnnxModel
@@ -71,8 +71,8 @@ MAX_VOXEL_MM = 10.0
 # measures it on the CT phantom averaged over thicker slices).
 THICK_SLICE_MM = 1.5
 # Above this, no height at all: partial volume of up to a slice is over half the 20% loss of a Genant grade 1 in a
-# 27 mm body, and the MRI network no longer outlines the bodies whole (bench/ct.py thick_slices: the phantom at 4 and
-# 5 mm, its bodies in pieces).
+# 27 mm body, and the MRI network's chain of discs breaks (bench/ct.py thick_slices: the phantom at 4 and 5 mm, its
+# levels misnamed).
 MAX_HEIGHT_SLICE_MM = 3.0
 SAGITTAL_MARGIN_MM = 50.0  # the overview's sagittal slice: the vertebrae and this much in front and behind
 CORONAL_HALF_WIDTH_MM = 90.0  # the coronal reformat: this far either side of the midline
@@ -81,14 +81,6 @@ NO_ANCHOR = (
     "levels counted up from the lowest disc found, taken as L5/S1: no sacrum joined to the ilia was found below it "
     "(the field of view may end above the pelvis or be too narrow to show it), so a missed lowest disc or a field "
     "that ends above the sacrum would shift every name; check the count from the sacrum"
-)
-HEIGHT_FIELDS = (
-    "height_anterior_mm",
-    "height_middle_mm",
-    "height_posterior_mm",
-    "wedge_ratio",
-    "biconcave_ratio",
-    "genant_grade",
 )
 UNGRADED_CANAL = "CT: the canal's outline comes from a network trained on MRI and was not checked on CT"
 NOT_VALIDATED = (

@@ -165,12 +165,15 @@ def create_app(
 
     bearer = HTTPBearer(auto_error=False)
 
-    def valid(header: str | None) -> bool:
+    def token_ok(token: str) -> bool:
+        return hmac.compare_digest(_digest(token), expected)
+
+    def valid(header: str | None) -> bool:  # the upload guard's check, on the raw header, before any body is read
         scheme, _, token = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(_digest(token.strip()), expected)
+        return scheme.lower() == "bearer" and token_ok(token.strip())
 
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        if credentials is None or not hmac.compare_digest(_digest(credentials.credentials), expected):
+        if credentials is None or not token_ok(credentials.credentials):
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, UNAUTHORISED, headers={"WWW-Authenticate": "Bearer"})
 
     @asynccontextmanager
