@@ -180,9 +180,6 @@ def analyze_patient(
             f"{', '.join(str(s) for s in sources)}: the series need different pipelines ({', '.join(kinds)}); "
             "analyse them separately, without --same-patient"
         )
-    check_memory(
-        [image.shape for image in study.images], named, files=sum(len(image.source_files) for image in study.images)
-    )
     folders = [Path(out) / name for name in study.names] if out is not None else []
     for folder, image in zip(folders, study.images):
         check_study_folder(folder, (image.source, *image.source_files))

@@ -220,7 +220,6 @@ def create_app(
 
     @api.post("/jobs", status_code=status.HTTP_201_CREATED)
     async def submit(
-        request: Request,
         file: Annotated[list[UploadFile], File()],
         modality: Annotated[str | None, Form(description="MR, CT or XR where the file does not say it")] = None,
         spacing_mm: Annotated[float | None, Form(description="a PNG/JPEG's pixel size in mm (it stores none)")] = None,
@@ -232,23 +231,14 @@ def create_app(
             check_read_options(spacing_mm, modality)
         except InputError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc).replace("--", "", 1)) from None
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > max_upload_bytes:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"upload over {max_upload_bytes:,} bytes")
         staging = root / "uploads" / uuid.uuid4().hex
         staging.mkdir(parents=True)
         try:
             names = ["upload.dcm" if len(file) > 1 else _stored_name(file[0].filename)]
             targets = [staging / f"{k:05d}.dcm" for k in range(len(file))] if len(file) > 1 else [staging / names[0]]
-            total = 0
-            for upload, target in zip(file, targets):
+            for upload, target in zip(file, targets):  # its size bounded as it arrived (GuardedUploads)
                 with open(target, "wb") as out:
                     while chunk := await upload.read(CHUNK):
-                        total += len(chunk)
-                        if total > max_upload_bytes:
-                            raise HTTPException(
-                                status.HTTP_413_CONTENT_TOO_LARGE, f"upload over {max_upload_bytes:,} bytes"
-                            )
                         out.write(chunk)
             job_id = store.create({"modality": modality, "spacing_mm": spacing_mm})
             inputs = store.folder(job_id) / "input"
