@@ -4,6 +4,7 @@ hostile zips refused; a restart fails the jobs it interrupted; nothing read or w
 from __future__ import annotations
 
 import io
+import shutil
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -422,6 +423,31 @@ def test_a_malformed_request_is_answered_in_one_line(service):
     assert client.post("/jobs", files={"other": ("x.png", b"x")}, headers=AUTH).json() == {
         "detail": "file: Field required"
     }
+
+
+def test_a_file_asked_for_while_its_job_is_deleted_is_sent_or_not_found_never_a_server_error(
+    service, phantom_nifti, monkeypatch
+):
+    """A DELETE landing between the lookup of a result and its sending: the file was opened before it went (sent
+    whole), or it was gone before (404); a response that opened the path only when sending gave a 500."""
+    client, root = service
+    with open(phantom_nifti, "rb") as f:
+        job_id = client.post("/jobs", files={"file": ("scan.nii.gz", f)}, headers=AUTH).json()["id"]
+    assert _wait(client, job_id)["status"] == "done"
+    whole = client.get(f"/jobs/{job_id}/files/findings.json", headers=AUTH)
+    assert whole.status_code == 200 and whole.headers["content-length"] == str(len(whole.content))
+    assert whole.headers["content-type"] == "application/json"
+    assert "findings.json" in whole.headers["content-disposition"]
+    found = JobStore.output_path
+
+    def deleted_once_found(self, job, name):
+        path = found(self, job, name)
+        shutil.rmtree(root / "jobs" / job)  # what DELETE /jobs/<id> does, just after the lookup
+        return path
+
+    monkeypatch.setattr(JobStore, "output_path", deleted_once_found)
+    late = client.get(f"/jobs/{job_id}/files/findings.json", headers=AUTH)
+    assert late.status_code == 404 and late.json() == {"detail": "no such file in this job's results"}
 
 
 def test_a_finished_job_is_deleted_with_its_files_and_a_running_one_is_not(service, phantom_nifti):

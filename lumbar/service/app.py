@@ -10,6 +10,7 @@ is one the job wrote. CORS is not enabled.
 import hashlib
 import hmac
 import json
+import mimetypes
 import os
 import secrets
 import shutil
@@ -19,13 +20,15 @@ from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 
 from lumbar.errors import InputError
 from lumbar.io.read import check_read_options
@@ -120,6 +123,24 @@ class GuardedUploads:
 
     def _too_large(self) -> str:
         return f"upload over {self.limit:,} bytes"
+
+
+def _opened(path: Path, filename: str, gone: str) -> StreamingResponse:
+    """``path`` sent from a handle opened now: a job deleted after this (``DELETE /jobs/<id>``) still sends what
+    was asked, and one deleted before is a 404 with ``gone``, never a 500 from a file that vanished between
+    finding and sending it (which a response opening the path only when it sends would give)."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the response once sent)
+    except (FileNotFoundError, NotADirectoryError):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, gone) from None
+    size = os.fstat(handle.fileno()).st_size
+    headers = {
+        "content-length": str(size),
+        "content-disposition": f"attachment; filename*=utf-8''{quote(filename)}",
+    }
+    media = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    chunks = iter(lambda: handle.read(CHUNK), b"")
+    return StreamingResponse(chunks, media_type=media, headers=headers, background=BackgroundTask(handle.close))
 
 
 async def _reply(send, code: int, detail: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -266,23 +287,24 @@ def create_app(
             raise HTTPException(status.HTTP_409_CONFLICT, "the job is queued or running: delete it once it is done")
 
     @api.get("/jobs/{job_id}/files/{name:path}")
-    def get_file(job_id: JobId, name: str) -> FileResponse:
+    def get_file(job_id: JobId, name: str) -> StreamingResponse:
         """One file the job wrote, by a name its status lists (``findings.json``, ``report.pdf``, ...)."""
         job_or_404(job_id)
         path = store.output_path(job_id, name)
         if path is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file in this job's results")
-        return FileResponse(path, filename=Path(name).name)
+        return _opened(path, Path(name).name, "no such file in this job's results")
 
     @api.get("/jobs/{job_id}/image")
-    def get_image(job_id: JobId) -> FileResponse:
+    def get_image(job_id: JobId) -> StreamingResponse:
         """The job's image as read (NIfTI, float32, the input's geometry), for the viewer."""
         if job_or_404(job_id).status != "done":
             raise HTTPException(status.HTTP_404_NOT_FOUND, "this job has no image to view (it is not done)")
         try:
-            return FileResponse(write_view_image(store, job_id), filename="image.nii.gz")
+            image = write_view_image(store, job_id)
         except (FileNotFoundError, StopIteration):  # deleted while its image was being made
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job") from None
+        return _opened(image, "image.nii.gz", "no such job")
 
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
