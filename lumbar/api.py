@@ -73,14 +73,19 @@ def _read(
 VIEWS = ("frontal", "lateral")
 
 
+def check_view(view: str | None) -> None:
+    """Refuse (``InputError``) a stated view that is not a radiograph's, before anything is read."""
+    if view is not None and view.lower() not in VIEWS:
+        raise InputError(f"--view {view!r}: a radiograph's view is frontal or lateral")
+
+
 def with_view(image: SpineImage, view: str | None) -> SpineImage:
     """``image`` with its radiograph view stated by the user (overriding the file's); unchanged for None. A view is
     a radiograph's: a picture whose file does not state its modality becomes one (a file that says otherwise, a
     DICOM MR say, keeps its modality and is refused by the radiograph pipelines)."""
     if view is None:
         return image
-    if view.lower() not in VIEWS:
-        raise InputError(f"--view {view!r}: a radiograph's view is frontal or lateral")
+    check_view(view)
     modality = Modality.RADIOGRAPH if image.modality_guessed else image.modality
     return replace(image, view=view.lower(), view_guessed=False, modality=modality)
 

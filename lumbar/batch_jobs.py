@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lumbar.api import check_view
 from lumbar.errors import InputError
 from lumbar.findings import HEIGHT_FIELDS
 from lumbar.io.dicom import is_dicom_file, remove_extracted
@@ -47,18 +48,22 @@ class StudyOutcome:
 
 @dataclass(frozen=True)
 class BatchStudy:
-    """One study of a batch and its own reading options (a CSV list's ``modality`` and ``spacing_mm`` columns),
-    which take the place of the batch's."""
+    """One study of a batch and its own options (a CSV list's ``modality`` and ``spacing_mm`` columns, which take
+    the place of the batch's, and ``series`` and ``view``, the command line's ``--series`` and ``--view`` for that
+    study alone)."""
 
     path: Path
     modality: str | None = None
     spacing_mm: float | None = None
+    series: str | None = None
+    view: str | None = None
 
 
 def find_studies(inputs: Iterable[str | Path]) -> list[BatchStudy]:
     """Studies in folder trees (an image file is one study; a folder holding DICOM files is one study) or listed
     in a CSV file (one path per row, in a column ``path`` or the first; relative paths from the CSV's folder; with a
-    header, the columns ``modality`` and ``spacing_mm`` may give a row's own, an empty cell the batch's). A study
+    header, the columns ``modality`` and ``spacing_mm`` may give a row's own, an empty cell the batch's, and
+    ``series`` and ``view`` a row's series of a DICOM folder and radiograph's view). A study
     found twice (the same file by two paths) is kept once, where it came first."""
     studies: list[BatchStudy] = []
     for raw in inputs:
@@ -83,7 +88,7 @@ def _once(studies: list[BatchStudy]) -> list[BatchStudy]:
     return list(firsts.values())
 
 
-LIST_COLUMNS = ("path", "modality", "spacing_mm")
+LIST_COLUMNS = ("path", "modality", "spacing_mm", "series", "view")
 
 
 def _listed(table: Path) -> list[BatchStudy]:
@@ -105,9 +110,13 @@ def _listed(table: Path) -> list[BatchStudy]:
             spacing_mm = float(spacing) if spacing is not None else None
         except ValueError:
             raise InputError(f"{table}: row {number}: spacing_mm {spacing!r} is not a number of millimetres") from None
-        out.append(
-            BatchStudy(path if path.is_absolute() else table.parent / path, cells.get("modality") or None, spacing_mm)
-        )
+        view = cells.get("view") or None
+        try:
+            check_view(view)
+        except InputError as exc:
+            raise InputError(f"{table}: row {number}: {str(exc).removeprefix('--')}") from None
+        where = path if path.is_absolute() else table.parent / path
+        out.append(BatchStudy(where, cells.get("modality") or None, spacing_mm, cells.get("series") or None, view))
     return out
 
 
@@ -230,12 +239,15 @@ def analyze_one(
     spacing_mm: float | None = None,
     modality: str | None = None,
     force: bool = False,
+    series: str | None = None,
+    view: str | None = None,
 ) -> StudyOutcome:
     """Analyse one study into ``out/name`` (in a worker process or a Ray task); never raises for a bad input."""
     import lumbar
 
     try:
-        lumbar.analyze(study, out=out, stem=name, report=report, spacing_mm=spacing_mm, modality=modality, force=force)
+        options = {"spacing_mm": spacing_mm, "modality": modality, "force": force, "series": series, "view": view}
+        lumbar.analyze(study, out=out, stem=name, report=report, **options)
     except InputError as exc:
         return StudyOutcome(study, name, "failed", " ".join(str(exc).split()))
     finally:
@@ -269,7 +281,14 @@ def run_batch_jobs(
     studies = _once([s if isinstance(s, BatchStudy) else BatchStudy(Path(s)) for s in studies])
     forced = ("force",) if force else ()  # a forced run is another result; an unforced one's fingerprint as before
     options = [
-        (s.spacing_mm if s.spacing_mm is not None else spacing_mm, s.modality or modality, report, *forced)
+        (
+            s.spacing_mm if s.spacing_mm is not None else spacing_mm,
+            s.modality or modality,
+            report,
+            *forced,
+            *((f"series={s.series}",) if s.series else ()),  # likewise a series or view chosen
+            *((f"view={s.view}",) if s.view else ()),
+        )
         for s in studies
     ]
     prints = [fingerprint(s.path, o) for s, o in zip(studies, options)]
@@ -303,7 +322,8 @@ def run_batch_jobs(
         if skip:
             recorded(StudyOutcome(str(study.path), name, "skipped"), write=False)
         else:
-            jobs.append((str(study.path.absolute()), str(out), name, report, spacing, modality_of, force))
+            where = str(study.path.absolute())
+            jobs.append((where, str(out), name, report, spacing, modality_of, force, study.series, study.view))
     ledger(now=True)
     if jobs and ray_address is not None:
         _on_ray(jobs, ray_address, recorded)

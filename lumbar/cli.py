@@ -494,7 +494,8 @@ def batch(
 ) -> None:
     """Analyse many studies, resumably: a study whose input and options already have complete outputs is skipped, a
     failure is listed and the rest go on; OUT/batch_report.csv lists every study, OUT/batch_summary.csv every disc,
-    OUT/batch_vertebrae.csv every vertebra. A CSV list may give a row its own modality and spacing_mm."""
+    OUT/batch_vertebrae.csv every vertebra. A CSV list may give a row its own modality, spacing_mm, series and
+    view."""
     from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, find_studies, run_batch_jobs
     from lumbar.outputs import ensure_writable
 

@@ -263,3 +263,33 @@ def test_force_runs_a_refused_study_flagged_and_counts_as_another_result(tmp_pat
     assert findings["summary_withheld"]
     assert run_batch_jobs([path], out, **options, force=True)[0].status == "skipped"
     assert run_batch_jobs([path], out, **options)[0].status == "failed"  # unforced: not the forced result's
+
+
+def test_a_lists_series_and_view_columns_are_that_studys_own_and_part_of_its_fingerprint(tmp_path):
+    """A row's ``series`` picks one series of its DICOM folder and its ``view`` states a radiograph's view, as
+    ``lumbar analyze --series/--view`` do for one study; another series is another result (analysed again), the
+    same one is skipped; a view that is not a radiograph's is refused with its row."""
+    import pydicom
+
+    study = tmp_path / "study"
+    write_dicom_series(make_phantom(shape=(5, 320, 288), seed=1).image, study / "a", series_description="SAG T2")
+    write_dicom_series(
+        make_phantom(shape=(5, 320, 288), seed=2, contrast="T1").image, study / "b", series_description="SAG T1"
+    )
+    uid = {d: pydicom.dcmread(next((study / d).iterdir())).SeriesInstanceUID for d in ("a", "b")}
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"path,series\n{study},{uid['b']}\n")
+    assert find_studies([listing]) == [BatchStudy(study, series=uid["b"])]
+    out, options = tmp_path / "out", {"workers": 1, "report": False}
+    assert [o.status for o in run_batch_jobs(find_studies([listing]), out, **options)] == ["done"]
+    findings = json.loads((out / "study" / "findings.json").read_text())
+    assert findings["input"]["series_description"] == "SAG T1"
+    assert [o.status for o in run_batch_jobs(find_studies([listing]), out, **options)] == ["skipped"]
+    listing.write_text(f"path,series\n{study},{uid['a']}\n")
+    assert [o.status for o in run_batch_jobs(find_studies([listing]), out, **options)] == ["done"]
+    assert json.loads((out / "study" / "findings.json").read_text())["input"]["series_description"] == "SAG T2"
+    listing.write_text(f"path,view\n{study},lateral\n")
+    assert find_studies([listing]) == [BatchStudy(study, view="lateral")]
+    listing.write_text(f"path,view\n{study},oblique\n")
+    with pytest.raises(InputError, match=r"list\.csv: row 2: view 'oblique': a radiograph's view is frontal or"):
+        find_studies([listing])

@@ -9,6 +9,7 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -396,7 +397,8 @@ def test_a_picture_is_read_with_the_modality_and_pixel_size_sent_beside_it(servi
     reply = client.post("/jobs", files={"file": ("slice.png", png.read_bytes())}, data=sent, headers=AUTH)
     assert reply.status_code == 201, reply.text
     job = _wait(client, reply.json()["id"])
-    assert job["status"] == "done" and job["options"] == {"modality": "MR", "spacing_mm": 0.8}, job
+    stated = {"modality": "MR", "spacing_mm": 0.8, "series": None, "view": None, "force": False}
+    assert job["status"] == "done" and job["options"] == stated, job
     findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH).json()
     assert findings["input"]["modality"] == "MR" and findings["input"]["spacing_mm"][-2:] == [0.8, 0.8]
     assert findings["units"] == "mm"
@@ -407,6 +409,51 @@ def test_a_picture_is_read_with_the_modality_and_pixel_size_sent_beside_it(servi
         reply = client.post("/jobs", files={"file": ("slice.png", png.read_bytes())}, data=bad, headers=AUTH)
         assert reply.status_code == 400 and reply.json()["detail"].startswith(said), reply.text
     assert len(client.get("/jobs", headers=AUTH).json()) == 1  # nothing queued for a refused upload
+
+
+def test_series_view_and_force_are_the_command_lines_options(service, phantom, tmp_path):
+    """``series`` picks a series of a zipped DICOM study, ``force`` analyses what the router refuses (flagged),
+    a ``view`` that is not a radiograph's is refused before anything is queued."""
+    from lumbar.io.dicom_write import write_dicom_series
+    from lumbar.io.write import write_nifti
+    from lumbar.phantom import make_phantom
+
+    client, _ = service
+    study = tmp_path / "study"
+    write_dicom_series(phantom.image, study / "a", series_description="SAG T2")
+    other = make_phantom(shape=(5, 320, 288), seed=7, contrast="T1")
+    write_dicom_series(other.image, study / "b", series_description="SAG T1")
+    zipped = tmp_path / "study.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        for f in sorted(study.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(study))
+    import pydicom
+
+    uid = pydicom.dcmread(next((study / "b").iterdir()), stop_before_pixels=True).SeriesInstanceUID
+    reply = client.post("/jobs", files={"file": ("study.zip", zipped.read_bytes())}, data={"series": uid}, headers=AUTH)
+    job = _wait(client, reply.json()["id"])
+    assert job["status"] == "done" and job["options"]["series"] == uid, job
+    findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH).json()
+    assert findings["input"]["series_description"] == "SAG T1"
+    assert client.get(f"/jobs/{job['id']}/image", headers=AUTH).status_code == 200  # the viewer reads that series too
+
+    ct = make_phantom(shape=(3, 320, 288), contrast="CT")
+    eight_bit = (np.clip((ct.image.array + 1000) / 8, 0, 255) + 256).astype(np.int16)  # no air, no fat: not HU
+    write_nifti(eight_bit, ct.image, tmp_path / "ct.nii.gz")
+    sent = {"file": ("ct.nii.gz", (tmp_path / "ct.nii.gz").read_bytes())}
+    refused = _wait(client, client.post("/jobs", files=sent, data={"modality": "CT"}, headers=AUTH).json()["id"])
+    assert refused["status"] == "failed" and "not in Hounsfield units" in refused["error"], refused
+    forced = client.post("/jobs", files=sent, data={"modality": "CT", "force": "true"}, headers=AUTH)
+    job = _wait(client, forced.json()["id"])
+    assert job["status"] == "done" and job["options"]["force"] is True, job
+    findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH).json()
+    assert any(r.startswith("forced: CT values") for r in findings["needs_review"]) and findings["summary_withheld"]
+
+    jobs = len(client.get("/jobs", headers=AUTH).json())
+    bad = client.post("/jobs", files=sent, data={"view": "oblique"}, headers=AUTH)
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("view 'oblique': a radiograph's view"), bad.text
+    assert len(client.get("/jobs", headers=AUTH).json()) == jobs
 
 
 def test_a_malformed_request_is_answered_in_one_line(service):

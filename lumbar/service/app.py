@@ -30,6 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
+from lumbar.api import check_view
 from lumbar.errors import InputError
 from lumbar.io.read import check_read_options
 from lumbar.resources import default_workers
@@ -244,12 +245,17 @@ def create_app(
         file: Annotated[list[UploadFile], File()],
         modality: Annotated[str | None, Form(description="MR, CT or XR where the file does not say it")] = None,
         spacing_mm: Annotated[float | None, Form(description="a PNG/JPEG's pixel size in mm (it stores none)")] = None,
+        series: Annotated[str | None, Form(description="SeriesInstanceUID or SeriesNumber in a zip of several")] = None,
+        view: Annotated[str | None, Form(description="a radiograph's view (frontal or lateral) its file lacks")] = None,
+        force: Annotated[bool, Form(description="analyse a study no pipeline is made for (flagged)")] = False,
     ) -> dict:
         """Upload one study (a NIfTI, MHA, NRRD, PNG/JPEG, a zipped DICOM folder, or the DICOM files of one series as
-        several ``file`` fields) and queue its analysis; ``modality`` and ``spacing_mm`` are the command line's
-        ``--modality`` and ``--spacing``."""
+        several ``file`` fields) and queue its analysis; ``modality``, ``spacing_mm``, ``series``, ``view`` and
+        ``force`` are the command line's ``--modality``, ``--spacing``, ``--series``, ``--view`` and ``--force``."""
+        series, view = series or None, view or None  # an empty form field states nothing
         try:
             check_read_options(spacing_mm, modality)
+            check_view(view)
         except InputError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc).replace("--", "", 1)) from None
         staging = root / "uploads" / uuid.uuid4().hex
@@ -261,7 +267,8 @@ def create_app(
                 with open(target, "wb") as out:
                     while chunk := await upload.read(CHUNK):
                         out.write(chunk)
-            job_id = store.create({"modality": modality, "spacing_mm": spacing_mm})
+            options = {"modality": modality, "spacing_mm": spacing_mm, "series": series, "view": view, "force": force}
+            job_id = store.create(options)
             inputs = store.folder(job_id) / "input"
             if len(file) > 1:
                 staging.replace(inputs / "series")

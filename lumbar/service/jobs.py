@@ -4,7 +4,8 @@ Layout under the service's data folder (nothing is read or written outside it)::
 
     jobs.sqlite                  one row per job: id, status, stage, error, times
     jobs/<id>/input/...          the upload, under names the service chose (never the client's)
-    jobs/<id>/options.json       how to read it: modality and spacing_mm as the client gave them (or null)
+    jobs/<id>/options.json       how to read and analyse it: modality, spacing_mm, series, view and force as the
+                                 client gave them (null or false where not given)
     jobs/<id>/output/study/...   what ``lumbar.analyze`` writes (published whole, or not at all)
 
 A job is ``queued``, ``running`` (with its stage), ``done`` or ``failed`` (with a one-line reason). SQLite commits
@@ -28,7 +29,8 @@ from lumbar.errors import InputError
 from lumbar.io.dicom import remove_extracted
 
 STUDY = "study"  # the one study folder of a job's output
-OPTIONS = "options.json"  # beside input/ and output/: how the upload is to be read (modality, spacing_mm)
+OPTIONS = "options.json"  # beside input/ and output/: how the upload is to be read and analysed
+READING_OPTIONS = ("modality", "spacing_mm", "series")  # the others (view, force) are the analysis's
 JOB_ID = r"^[0-9a-f]{32}$"
 INTERRUPTED = "interrupted: the service stopped while this job was queued or running; submit it again"
 
@@ -70,7 +72,8 @@ class JobStore:
         return self.root / "jobs" / job_id
 
     def create(self, options: dict | None = None) -> str:
-        """A new queued job, its empty input folder and its reading ``options`` (``modality``, ``spacing_mm``)."""
+        """A new queued job, its empty input folder and its ``options`` (``modality``, ``spacing_mm``, ``series``,
+        ``view``, ``force``: :func:`lumbar.analyze`'s)."""
         job_id = uuid.uuid4().hex
         (self.folder(job_id) / "input").mkdir(parents=True)
         (self.folder(job_id) / OPTIONS).write_text(json.dumps(options or {}))
@@ -82,7 +85,7 @@ class JobStore:
         return job_id
 
     def options(self, job_id: str) -> dict:
-        """The reading options the job was submitted with (none for a job from before they were kept)."""
+        """The options the job was submitted with (none for a job from before they were kept)."""
         path = self.folder(job_id) / OPTIONS
         return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -173,7 +176,8 @@ def write_view_image(store: JobStore, job_id: str) -> Path:
         return path
     inputs = store.folder(job_id) / "input"
     upload = next(inputs.iterdir())
-    image = lumbar.load(upload, **store.options(job_id))
+    reading = {k: v for k, v in store.options(job_id).items() if k in READING_OPTIONS}
+    image = lumbar.load(upload, **reading)
     path.parent.mkdir(exist_ok=True)  # not its parents: a job deleted meanwhile is not brought back
     tmp = path.with_name(f".{uuid.uuid4().hex}.nii.gz")
     nib.save(nib.Nifti1Image(image.source_array().astype(np.float32), image.source_affine()), tmp)
