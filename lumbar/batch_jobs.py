@@ -64,7 +64,7 @@ def find_studies(inputs: Iterable[str | Path]) -> list[BatchStudy]:
     in a CSV file (one path per row, in a column ``path`` or the first; relative paths from the CSV's folder; with a
     header, the columns ``modality`` and ``spacing_mm`` may give a row's own, an empty cell the batch's, and
     ``series`` and ``view`` a row's series of a DICOM folder and radiograph's view). A study
-    found twice (the same file by two paths) is kept once, where it came first."""
+    found twice (the same file by two paths, with the same series and view) is kept once, where it came first."""
     studies: list[BatchStudy] = []
     for raw in inputs:
         path = Path(raw)
@@ -82,9 +82,10 @@ def find_studies(inputs: Iterable[str | Path]) -> list[BatchStudy]:
 
 
 def _once(studies: list[BatchStudy]) -> list[BatchStudy]:
-    firsts: dict[Path, BatchStudy] = {}
+    """Each study once, where it came first: one file by two paths is one study, one folder's two series two."""
+    firsts: dict[tuple, BatchStudy] = {}
     for study in studies:
-        firsts.setdefault(study.path.resolve(), study)
+        firsts.setdefault((study.path.resolve(), study.series, study.view), study)
     return list(firsts.values())
 
 
@@ -110,7 +111,7 @@ def _listed(table: Path) -> list[BatchStudy]:
             spacing_mm = float(spacing) if spacing is not None else None
         except ValueError:
             raise InputError(f"{table}: row {number}: spacing_mm {spacing!r} is not a number of millimetres") from None
-        view = cells.get("view") or None
+        view = (cells.get("view") or "").lower() or None
         try:
             check_view(view)
         except InputError as exc:

@@ -288,7 +288,12 @@ def test_a_lists_series_and_view_columns_are_that_studys_own_and_part_of_its_fin
     listing.write_text(f"path,series\n{study},{uid['a']}\n")
     assert [o.status for o in run_batch_jobs(find_studies([listing]), out, **options)] == ["done"]
     assert json.loads((out / "study" / "findings.json").read_text())["input"]["series_description"] == "SAG T2"
-    listing.write_text(f"path,view\n{study},lateral\n")
+    listing.write_text(f"path,series\n{study},{uid['a']}\n{study},{uid['b']}\n")  # one folder, both its series
+    both = run_batch_jobs(find_studies([listing]), out, **options)
+    assert [(o.name, o.status) for o in both] == [("study", "skipped"), ("study_2", "done")]
+    assert json.loads((out / "study_2" / "findings.json").read_text())["input"]["series_description"] == "SAG T1"
+    assert [o.status for o in run_batch_jobs(find_studies([listing]), out, **options)] == ["skipped", "skipped"]
+    listing.write_text(f"path,view\n{study},Lateral\n")
     assert find_studies([listing]) == [BatchStudy(study, view="lateral")]
     listing.write_text(f"path,view\n{study},oblique\n")
     with pytest.raises(InputError, match=r"list\.csv: row 2: view 'oblique': a radiograph's view is frontal or"):

@@ -418,7 +418,7 @@ def test_series_view_and_force_are_the_command_lines_options(service, phantom, t
     from lumbar.io.write import write_nifti
     from lumbar.phantom import make_phantom
 
-    client, _ = service
+    client, _root = service
     study = tmp_path / "study"
     write_dicom_series(phantom.image, study / "a", series_description="SAG T2")
     other = make_phantom(shape=(5, 320, 288), seed=7, contrast="T1")
@@ -436,7 +436,12 @@ def test_series_view_and_force_are_the_command_lines_options(service, phantom, t
     assert job["status"] == "done" and job["options"]["series"] == uid, job
     findings = client.get(f"/jobs/{job['id']}/files/findings.json", headers=AUTH).json()
     assert findings["input"]["series_description"] == "SAG T1"
-    assert client.get(f"/jobs/{job['id']}/image", headers=AUTH).status_code == 200  # the viewer reads that series too
+    viewed = client.get(f"/jobs/{job['id']}/image", headers=AUTH)
+    assert viewed.status_code == 200 and viewed.headers["content-disposition"] == 'attachment; filename="image.nii.gz"'
+    import nibabel as nib
+
+    shown = nib.load(_root / "jobs" / job["id"] / "view" / "image.nii.gz").shape
+    assert 5 in shown and 7 not in shown  # series b's 5 slices, not series a's 7: the viewer reads the one asked for
 
     ct = make_phantom(shape=(3, 320, 288), contrast="CT")
     eight_bit = (np.clip((ct.image.array + 1000) / 8, 0, 255) + 256).astype(np.int16)  # no air, no fat: not HU
@@ -492,6 +497,22 @@ def test_a_file_asked_for_while_its_job_is_deleted_is_sent_or_not_found_never_a_
         shutil.rmtree(root / "jobs" / job)  # what DELETE /jobs/<id> does, just after the lookup
         return path
 
+    import mimetypes
+
+    guess = mimetypes.guess_type
+
+    def deleted_once_opened(name, *args, **kwargs):  # called after the file is opened, before it is sent
+        shutil.rmtree(root / "jobs" / job_id, ignore_errors=True)
+        return guess(name, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(mimetypes, "guess_type", deleted_once_opened)
+        opened = client.get(f"/jobs/{job_id}/files/findings.json", headers=AUTH)
+    assert opened.status_code == 200 and opened.content == whole.content  # sent whole from the open handle
+    assert not (root / "jobs" / job_id).exists()
+    with open(phantom_nifti, "rb") as f:
+        job_id = client.post("/jobs", files={"file": ("scan.nii.gz", f)}, headers=AUTH).json()["id"]
+    assert _wait(client, job_id)["status"] == "done"
     monkeypatch.setattr(JobStore, "output_path", deleted_once_found)
     late = client.get(f"/jobs/{job_id}/files/findings.json", headers=AUTH)
     assert late.status_code == 404 and late.json() == {"detail": "no such file in this job's results"}

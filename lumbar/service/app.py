@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,7 +28,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from starlette.background import BackgroundTask
 
 from lumbar.api import check_view
 from lumbar.errors import InputError
@@ -129,19 +128,25 @@ class GuardedUploads:
 def _opened(path: Path, filename: str, gone: str) -> StreamingResponse:
     """``path`` sent from a handle opened now: a job deleted after this (``DELETE /jobs/<id>``) still sends what
     was asked, and one deleted before is a 404 with ``gone``, never a 500 from a file that vanished between
-    finding and sending it (which a response opening the path only when it sends would give)."""
+    finding and sending it (which a response opening the path only when it sends would give). No range requests:
+    the viewer and clients fetch whole files."""
     try:
-        handle = open(path, "rb")  # noqa: SIM115 (closed by the response once sent)
+        handle = open(path, "rb")  # noqa: SIM115 (the generator below closes it, sent or abandoned)
     except (FileNotFoundError, NotADirectoryError):
         raise HTTPException(status.HTTP_404_NOT_FOUND, gone) from None
-    size = os.fstat(handle.fileno()).st_size
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            yield from iter(lambda: handle.read(CHUNK), b"")
+
+    quoted = quote(filename)
+    disposition = f'filename="{filename}"' if quoted == filename else f"filename*=utf-8''{quoted}"
     headers = {
-        "content-length": str(size),
-        "content-disposition": f"attachment; filename*=utf-8''{quote(filename)}",
+        "content-length": str(os.fstat(handle.fileno()).st_size),
+        "content-disposition": f"attachment; {disposition}",
     }
     media = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    chunks = iter(lambda: handle.read(CHUNK), b"")
-    return StreamingResponse(chunks, media_type=media, headers=headers, background=BackgroundTask(handle.close))
+    return StreamingResponse(chunks(), media_type=media, headers=headers)
 
 
 async def _reply(send, code: int, detail: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -252,7 +257,6 @@ def create_app(
         """Upload one study (a NIfTI, MHA, NRRD, PNG/JPEG, a zipped DICOM folder, or the DICOM files of one series as
         several ``file`` fields) and queue its analysis; ``modality``, ``spacing_mm``, ``series``, ``view`` and
         ``force`` are the command line's ``--modality``, ``--spacing``, ``--series``, ``--view`` and ``--force``."""
-        series, view = series or None, view or None  # an empty form field states nothing
         try:
             check_read_options(spacing_mm, modality)
             check_view(view)

@@ -135,11 +135,15 @@ class JobStore:
         return self.folder(job_id) / "view" / "image.nii.gz"
 
     def output_files(self, job_id: str) -> list[str]:
-        """The files a finished job wrote, as relative POSIX names (``findings.json``, ``heatmaps/L4-L5_x.png``)."""
+        """The files a finished job wrote, as relative POSIX names (``findings.json``, ``heatmaps/L4-L5_x.png``); none
+        once it is deleted."""
         study = self.folder(job_id) / "output" / STUDY
-        if not study.is_dir():
+        try:
+            return sorted(
+                p.relative_to(study).as_posix() for p in study.rglob("*") if p.is_file() and not p.is_symlink()
+            )
+        except FileNotFoundError:  # none yet, or the job deleted as it was listed
             return []
-        return sorted(p.relative_to(study).as_posix() for p in study.rglob("*") if p.is_file() and not p.is_symlink())
 
     def output_path(self, job_id: str, name: str) -> Path | None:
         """The file ``name`` of a job's output, only if it is one of :meth:`output_files` (never a path built
