@@ -10,7 +10,8 @@ tool's report on the same CT, a real DICOM series, 8-bit stacks, and time and me
 * Peer comparison: every vertebra TotalSegmentator reports (L1-L5) is matched to the instance of ours that covers
   most of its label (so that a naming error does not hide a measurement), and our heights and attenuation are set
   beside its report's: heights anterior/middle/posterior (mm), and attenuation both as it defines it (mean and
-  median HU over the whole vertebra) and as we report it (trabecular region of the body).
+  median HU over the whole vertebra) and as we report it (trabecular region of the body: its mean and median,
+  each beside the report's).
 * The CT phantom (``lumbar.phantom``, exact truth): level names, heights and trabecular density.
 * ``../shared/data/dicom/ct_series_totalsegmentator``: 20 slices of 2 mm (40 mm head to feet), analysed.
 * ``../shared/data/ct_small``: 8-bit stacks, not Hounsfield units: the CT pipeline must refuse them.
@@ -184,6 +185,7 @@ def peer_comparison(segmentations: dict) -> dict | None:
             ("ours_whole_mean_hu", "intensity"),
             ("ours_whole_median_hu", "intensity_median"),
             ("ours_trabecular_mean_hu", "intensity"),
+            ("ours_trabecular_median_hu", "intensity_median"),
             ("ours_volume_ml", "volume_ml"),
         ):
             value = row[ours_key]
@@ -199,6 +201,7 @@ def peer_comparison(segmentations: dict) -> dict | None:
             "ours_whole_mean_hu_difference",
             "ours_whole_median_hu_difference",
             "ours_trabecular_mean_hu_difference",
+            "ours_trabecular_median_hu_difference",
             "ours_volume_ml_difference",
         )
     }

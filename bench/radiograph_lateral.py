@@ -10,14 +10,16 @@ No labelled lateral radiograph exists here, so every figure is on projections:
   body at the mean position, relative to the film, that it has over the training anatomies;
 * **films projected from real CTs** (water-equivalent path from the CT's HU, exposed like the synthetic films):
   the TotalSegmentator example CT (T11-S1, TotalSegmentator's labels as the truth) and VerSe 012 (T10-L3, manual
-  labels; no sacrum, so names cannot be anchored): corner error in mm, named right;
+  labels; no sacrum, so names cannot be anchored), ``--exposures`` films each (exposure, scatter, dose and
+  processing drawn per film): bodies missed, corner error in mm, named right;
 * **the view decision** (``xr_lateral.radiograph_view``) on the 128 real frontal test films of ``xray_ap`` and on
   the held-out synthetic lateral films; **routing of pictures of unstated modality** (``reads_as_lateral``) on
   SPIDER's 360 mid-sagittal MRI pictures (must stay MRI) and the frontal test films;
 * time per film (read both ways round) on this machine.
 
-``python bench/radiograph_lateral.py [--model runs/lateral/radiograph_lateral.onnx] [--films 3]`` writes
-``bench/results/radiograph_lateral.json`` and its summary to ``bench/claims/``.
+``python bench/radiograph_lateral.py [--model runs/lateral/radiograph_lateral.onnx] [--films 3] [--exposures 4]``
+writes ``bench/results/radiograph_lateral.json`` (with ``--model``: ``radiograph_lateral_<its folder>.json``) and
+its summary to ``bench/claims/``.
 """
 
 from __future__ import annotations
@@ -144,7 +146,9 @@ def _place_mean_spine(mean: dict[str, np.ndarray], truth: np.ndarray, names: lis
     return placed - placed.reshape(-1, 2).mean(0) + truth.reshape(-1, 2).mean(0)
 
 
-def ct_films(model) -> list[dict]:
+def ct_films(model, exposures: int) -> list[dict]:
+    """Each real CT projected ``exposures`` times (exposure, scatter, dose and processing drawn per film as for the
+    synthetic films; the anatomy is the same), every film read as the pipeline reads it."""
     import nibabel as nib
 
     out = []
@@ -166,26 +170,39 @@ def ct_films(model) -> list[dict]:
         if not ct_path.is_file():
             continue
         ct, labels = nib.as_closest_canonical(nib.load(ct_path)), nib.as_closest_canonical(nib.load(label_path))
-        film, truth, truth_names = ct_film(
-            ct.get_fdata(), np.rint(labels.get_fdata()).astype(int), tuple(ct.header.get_zooms()[:3]), names
-        )
-        found, found_names, faces_right, flags = read(film, model)
-        px, pct, missed = corner_errors(truth, found)
-        right, matched = named_right(truth, truth_names, found, found_names)
+        hu, label_map = ct.get_fdata(), np.rint(labels.get_fdata()).astype(int)
+        films, px_all, pct_all = [], [], []
+        for seed in range(exposures):
+            film, truth, truth_names = ct_film(hu, label_map, tuple(ct.header.get_zooms()[:3]), names, seed=seed)
+            found, found_names, faces_right, flags = read(film, model)
+            px, pct, missed = corner_errors(truth, found)
+            right, matched = named_right(truth, truth_names, found, found_names)
+            px_all.append(px)
+            pct_all.append(pct)
+            films.append(
+                {
+                    "seed": seed,
+                    "bodies": len(truth),
+                    "found_names": found_names,
+                    "missed": missed,
+                    "named_right": right,
+                    "matched": matched,
+                    "facing_right_read": faces_right,
+                    "flags": flags,
+                    "read_as_lateral": xr_lateral.radiograph_view(film, model) == "lateral",
+                }
+            )
+        px, pct = np.concatenate(px_all), np.concatenate(pct_all)
         out.append(
             {
                 "ct": name,
-                "bodies": len(truth),
+                "films": len(films),
                 "truth_names": truth_names,
-                "found_names": found_names,
-                "missed": missed,
-                "named_right": right,
-                "matched": matched,
+                **{k: int(sum(f[k] for f in films)) for k in ("bodies", "missed", "named_right", "matched")},
                 "corner_error_mm_median": float(np.median(px) * PIXEL_MM) if len(px) else None,
                 "corner_error_pct_median": float(np.median(pct)) if len(pct) else None,
-                "facing_right_read": faces_right,
-                "flags": flags,
-                "read_as_lateral": xr_lateral.radiograph_view(film, model) == "lateral",
+                "read_as_lateral": int(sum(f["read_as_lateral"] for f in films)),
+                "per_film": films,
             }
         )
     return out
@@ -254,7 +271,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a trained radiograph_lateral ONNX (default: the shipped one)")
     parser.add_argument("--films", type=int, default=3, help="films rendered per held-out anatomy")
+    parser.add_argument("--exposures", type=int, default=4, help="films projected per real CT")
     args = parser.parse_args()
+    if args.exposures < 1 or args.films < 1:
+        parser.error("--films and --exposures must be at least 1")
     model = load_model("radiograph_lateral", args.model)
     record_path = Path(model.path).with_suffix(".json")
     record = json.loads(record_path.read_text())
@@ -262,7 +282,7 @@ def main() -> None:
         print("skipped: no anatomies (lumbar train radiograph-lateral builds them in runs/lateral/anatomies)")
         return
     synth = synthetic(model, record, args.films)
-    cts = ct_films(model)
+    cts = ct_films(model, args.exposures)
     frontal = frontal_films(model)
     mri = mri_pictures(model)
     film = np.zeros((400, 360), np.float32)
@@ -272,7 +292,8 @@ def main() -> None:
         xr_lateral.read_film(film, model)
     speed = (time.perf_counter() - start) / 10
     summary = summarise(synth, cts, frontal, mri, speed, record)
-    path = save("radiograph_lateral", {**summary, "rows": synth["rows"], "mri_which": mri.get("which", [])})
+    name = f"radiograph_lateral_{Path(args.model).parent.name}" if args.model else "radiograph_lateral"
+    path = save(name, {**summary, "rows": synth["rows"], "mri_which": mri.get("which", [])})
     print(json.dumps(summary, indent=1, default=float))
     print(f"wrote {path}")
 

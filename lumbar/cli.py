@@ -817,6 +817,9 @@ def train_radiograph_lateral_cmd(
     steps: int = typer.Option(60, help="Steps per epoch, each on 8 freshly rendered films."),
     limit: int = typer.Option(None, help="Use only this many anatomies (a quick trial)."),
     seed: int = typer.Option(0, help="Seed of the patient split and of training."),
+    patience: int = typer.Option(
+        12, min=1, help="Epochs without a better validation error before stopping (also when resuming)."
+    ),
 ) -> None:
     """Train the lateral radiograph network on synthetic lateral films rendered from MRI label maps."""
     require_train_extra()
@@ -824,7 +827,9 @@ def train_radiograph_lateral_cmd(
 
     if not (data / "overview.csv").is_file() or not (data / "midsag").is_dir():
         raise InputError(f"{data}: expected midsag/ and overview.csv (SPIDER layout)")
-    cfg = LateralConfig(data=str(data), out=str(out), epochs=epochs, steps_per_epoch=steps, limit=limit, seed=seed)
+    cfg = LateralConfig(
+        data=str(data), out=str(out), epochs=epochs, steps_per_epoch=steps, limit=limit, seed=seed, patience=patience
+    )
     with progress_bar() as bar:
         path = train_lateral(cfg, progress=StageBar(bar))
     console.print(f"wrote {path}")

@@ -15,7 +15,15 @@ from lumbar.pipelines import xr_lateral
 from lumbar.preprocess import LATERAL_OUTPUTS, LATERAL_SHAPE, Letterbox
 from lumbar.tasks import lateral
 from lumbar.tasks.corners import targets
-from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, anatomy_from_labels, ct_film, render
+from lumbar.train.lateral_drr import (
+    PIXEL_MM,
+    Anatomy,
+    anatomy_from_labels,
+    ct_film,
+    neural_arches,
+    render,
+    trabecular_texture,
+)
 
 
 def phantom_anatomy(seed: int = 3, series: str | None = None) -> tuple[Anatomy, object]:
@@ -104,6 +112,50 @@ def test_a_film_from_a_ct_has_the_true_corners_of_its_bodies():
         film[int(rows[0]), int(corners[0, :, 0].mean())]
         > film[int((rows[0] + rows[1]) / 2), int(corners[0, :, 0].mean())]
     )
+
+
+def test_a_ct_films_truth_is_each_body_not_a_larger_arch_and_not_a_vertebra_the_field_cuts():
+    """On the mid-sagittal slice a spinous process and laminae can outsize the body (VerSe 012's L1 did): the truth
+    is the front piece. A vertebra the field of view ends in has no true corners and is no truth, even where what is
+    left of its body is a sliver beside a whole arch."""
+    hu = np.full((60, 100, 100), -1000.0)
+    hu[5:55, 5:95, :] = 0.0
+    labels = np.zeros(hu.shape, int)
+    names = {20: "L3", 21: "L2", 22: "L1"}
+    parts = {  # (body's rows, arch's rows) head to feet, z up: L1's body runs out of the field at the top
+        20: ((20, 40), (15, 40)),
+        21: ((50, 70), (45, 70)),
+        22: ((95, 100), (70, 98)),
+    }
+    for label, ((b0, b1), (a0, a1)) in parts.items():
+        body = (slice(15, 45), slice(60, 90), slice(b0, b1))
+        arch = (slice(25, 35), slice(10, 50), slice(a0, a1))  # posterior, larger on the middle slice
+        for part in (body, arch):
+            hu[part], labels[part] = 400.0, label
+    _, corners, found = ct_film(hu, labels, (1.0, 1.0, 1.0), names)
+    assert found == ["L2", "L3"]
+    depth = np.linalg.norm(corners[:, lateral.AS] - corners[:, lateral.PS], axis=1) * PIXEL_MM
+    assert depth == pytest.approx([30, 30], abs=1.5)  # the body's 30 mm, not the arch's 40
+    assert (corners[:, :, 0] * PIXEL_MM < 45).all()  # in front: the body lies 10-40 mm from the film's front edge
+
+
+def test_the_neural_arches_lie_behind_their_own_body(anatomy):
+    a, _ = anatomy
+    shape = a.layers["soft"].shape
+    arch = neural_arches(shape, a.corners[:-1], 0.5, 2.0, np.random.default_rng(0))
+    assert (arch >= 0).all() and arch.max() > 1.0
+    rows, cols = np.nonzero(arch > 0.05)
+    assert cols.min() > a.corners[:-1, :, 0].min()  # anterior is left: nothing of an arch in front of the bodies
+    for c in a.corners[:-1]:  # at the pedicle's rows, its arch behind its posterior wall (the pedicle's root on it)
+        top, bottom = c[lateral.PS, 1], c[lateral.PI, 1]
+        level = (rows > top + 0.2 * (bottom - top)) & (rows < top + 0.4 * (bottom - top))
+        wall, depth = max(c[lateral.PS, 0], c[lateral.PI, 0]), np.linalg.norm(c[lateral.PS] - c[lateral.AS])
+        assert level.any() and (cols[level] > wall - 0.2 * depth).mean() > 0.95 and np.median(cols[level]) > wall
+
+
+def test_the_trabecular_texture_keeps_the_bones_mean_and_varies():
+    texture = trabecular_texture((300, 200), np.random.default_rng(1))
+    assert texture.mean() == pytest.approx(1.0, abs=0.05) and 0.02 < texture.std() < 0.4
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

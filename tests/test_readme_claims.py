@@ -55,6 +55,7 @@ SOURCES = {
     "radiograph_corners_model": "lumbar/models/weights/radiograph_corners.json",
     "ct": "bench/claims/ct.json",
     "lateral": "bench/claims/radiograph_lateral.json",
+    "lateral_before": "bench/claims/radiograph_lateral_lateral_before.json",
     "annotation": "bench/claims/radiograph_annotation.json",
     "lateral_model": "lumbar/models/weights/radiograph_lateral.json",
     "grading_bench": "bench/claims/grading.json",
@@ -1700,7 +1701,12 @@ def lateral_claims() -> list[Claim]:
     def cell(label: str, column: str, value: Callable[[dict], str]) -> Claim:
         return Claim(f"lateral: {label} {column}", _in_cell(head, label, column), value, ("lateral",))
 
-    network, ts, verse = "network, synthetic films", "film from the TotalSegmentator CT", "film from VerSe 012"
+    network, ts, verse = "network, synthetic films", "films from the TotalSegmentator CT", "films from VerSe 012"
+    before = "network of the version before, the same synthetic films"
+
+    def before_cell(column: str, value: Callable[[dict], str]) -> Claim:
+        return Claim(f"lateral: {before} {column}", _in_cell(head, before, column), value, ("lateral_before",))
+
     return [
         Claim(
             "models: lateral training patients",
@@ -1733,6 +1739,21 @@ def lateral_claims() -> list[Claim]:
                 f"(median error {r['lordosis_error_deg_median']:.1f}°)"
             ),
         ),
+        before_cell(
+            "corner error (mm)",
+            lambda r: "{:.1f} [{:.1f}, {:.1f}]".format(r["corner_error_mm_median"], *r["corner_error_mm_median_ci95"]),
+        ),
+        before_cell("corner error (% of body height)", lambda r: f"{r['corner_error_pct_median']:.0f}"),
+        before_cell("bodies missed", lambda r: f"{r['bodies_missed']} of {r['bodies']}"),
+        before_cell("named right", lambda r: f"{r['named_right']} of {r['named_matched']}"),
+        before_cell("facing decided right", lambda r: f"{r['facing_right']} of {r['films']}"),
+        before_cell(
+            "lordosis within 5°",
+            lambda r: (
+                f"{r['lordosis_within_5_deg']} of {r['lordosis_films']} "
+                f"(median error {r['lordosis_error_deg_median']:.1f}°)"
+            ),
+        ),
         cell("mean training spine", "corner error (mm)", lambda r: f"{r['baseline_corner_error_mm_median']:.1f}"),
         cell(ts, "corner error (mm)", lambda r: _mm_or_dash(ct(r, "Total")["corner_error_mm_median"])),
         cell(ts, "bodies missed", lambda r: f"{ct(r, 'Total')['missed']} of {ct(r, 'Total')['bodies']}"),
@@ -1757,25 +1778,32 @@ def lateral_claims() -> list[Claim]:
         ),
         Claim(
             "lateral: lordosis error in the passage",
-            _in_passage("On its own kind of film", "**On the"),
+            _in_passage("On its own kind of film", "On a real lateral radiograph"),
             lambda r: f"is off by a median {r['lordosis_error_deg_median']:.0f}°",
             ("lateral",),
         ),
         Claim(
             "lateral: CT films found",
-            _in_passage("**On the", "of 6)"),
-            lambda r: "(TotalSegmentator's CT: {} of {} bodies; VerSe 012: {} of {})".format(
-                "none"
-                if ct(r, "Total")["missed"] == ct(r, "Total")["bodies"]
-                else ct(r, "Total")["bodies"] - ct(r, "Total")["missed"],
+            _in_passage("**On the", "exposures each"),
+            lambda r: "(TotalSegmentator's CT: {} of {} bodies found; VerSe 012: {} of {}; {} exposures each".format(
+                ct(r, "Total")["bodies"] - ct(r, "Total")["missed"],
                 ct(r, "Total")["bodies"],
-                {1: "one"}.get(
-                    ct(r, "VerSe")["bodies"] - ct(r, "VerSe")["missed"],
-                    ct(r, "VerSe")["bodies"] - ct(r, "VerSe")["missed"],
-                ),
+                ct(r, "VerSe")["bodies"] - ct(r, "VerSe")["missed"],
                 ct(r, "VerSe")["bodies"],
+                ct(r, "Total")["films"],
             ),
             ("lateral",),
+        ),
+        Claim(
+            "lateral: CT films found by the version before",
+            _in_passage("**On the", "the version before"),
+            lambda r: "{} of {} and {} of {} for the version before".format(
+                ct(r, "Total")["bodies"] - ct(r, "Total")["missed"],
+                ct(r, "Total")["bodies"],
+                ct(r, "VerSe")["bodies"] - ct(r, "VerSe")["missed"],
+                ct(r, "VerSe")["bodies"],
+            ),
+            ("lateral_before",),
         ),
         Claim(
             "lateral: view decision on frontal films",
@@ -2175,6 +2203,15 @@ def ct_claims() -> list[Claim]:
                 ("ct",),
             ),
             Claim(
+                f"ct: peer {level} median trabecular HU",
+                _in_cell(peer_head, level, "median trabecular HU"),
+                lambda c, lv=level: "{:.0f} ({:+.0f})".format(
+                    c["peer_comparison"]["levels"][lv]["ours_trabecular_median_hu"],
+                    c["peer_comparison"]["levels"][lv]["ours_trabecular_median_hu_difference"],
+                ),
+                ("ct",),
+            ),
+            Claim(
                 f"ct: peer {level} whole HU",
                 _in_cell(peer_head, level, "whole-vertebra HU"),
                 lambda c, lv=level: "{:.0f} ({:+.0f})".format(
@@ -2225,6 +2262,17 @@ def ct_claims() -> list[Claim]:
             differences,
             lambda c: "{:.1f} HU".format(
                 c["peer_comparison"]["mean_absolute_difference"]["ours_trabecular_mean_hu_difference"]
+            ),
+            ("ct",),
+        ),
+        Claim(
+            "ct: median trabecular difference",
+            _in_passage("The medians of the two regions", "ours lower at every level"),
+            lambda c: "differ by {:.1f} HU{}".format(
+                c["peer_comparison"]["mean_absolute_difference"]["ours_trabecular_median_hu_difference"],
+                " (ours lower at every level"
+                if all(r["ours_trabecular_median_hu_difference"] < 0 for r in c["peer_comparison"]["levels"].values())
+                else "",
             ),
             ("ct",),
         ),

@@ -8,11 +8,14 @@ of a lateral film is a line integral across the patient, so each structure contr
 path length, which is computed analytically from the mid-sagittal outline and a random width across the patient
 (a vertebral body's chord shrinks towards its anterior and posterior walls; its cortical shell, seen edge-on along
 the endplates and walls, carries the full width of cortical bone there, which is what makes endplates bright
-lines). The soft tissue's path follows the body's outline in the MRI. Per picture: random widths and attenuations
-(trabecular density from osteoporotic to dense), iliac wings and ribs overlapping, bowel gas, a second contour of
-the endplates where the two sides do not superimpose, log attenuation with scatter, exposure and quantum noise,
-collimation and markers. The corners come from the label map itself (:func:`lumbar.tasks.lateral.body_corners`),
-so they are exact for the picture rendered from it.
+lines). What a mid-sagittal picture does not hold but a lateral film superimposes behind each body is drawn from
+the body's corners: both pedicles, the articular pillars and the transverse processes' roots, each with its
+cortical rim, with a gap between them where the neural foramen is. The soft tissue's path follows the body's
+outline in the MRI. Per picture: random widths and attenuations (trabecular density from osteoporotic to dense,
+with a grain of struts and marrow spaces), iliac wings and ribs overlapping, bowel gas in large and small pockets, a
+second contour of the endplates where the two sides do not superimpose, log attenuation with scatter, exposure and
+quantum noise, collimation and markers. The corners come from the label map itself
+(:func:`lumbar.tasks.lateral.body_corners`), so they are exact for the picture rendered from it.
 """
 
 from __future__ import annotations
@@ -267,12 +270,13 @@ def render(anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray:
     layers = anatomy.layers
     shape = layers["soft"].shape
     body_width = rng.uniform(3.8, 5.5)
-    trabecular = rng.uniform(0.3, 0.8)  # attenuation in excess of water: osteoporotic to dense
+    trabecular = trabecular_excess(rng)
     cortical = rng.uniform(1.5, 2.4)
     inner = layers["trabecular"] * (1 - 2 * SHELL_MM / 10 / body_width)
     shell = np.clip(layers["body"] - inner, 0, None)
-    bone = body_width * (trabecular * inner + cortical * shell)
+    bone = body_width * (trabecular * inner * trabecular_texture(shape, rng) + cortical * shell)
     bone += rng.uniform(1.5, 3.5) * cortical * 0.5 * layers["posterior"]
+    bone += neural_arches(shape, anatomy.corners[:-1], trabecular, cortical, rng)
     sacral_inner = layers["sacrum_inner"]
     sacral_shell = np.clip(layers["sacrum"] - sacral_inner, 0, None)
     bone += rng.uniform(5, 9) * (trabecular * sacral_inner + 0.4 * cortical * sacral_shell)
@@ -296,7 +300,77 @@ def render(anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray:
     for _ in range(rng.integers(0, 6)):  # bowel gas in front of the spine
         centre = s1 + rng.uniform([-5, -6], [-1.5, 1]) * size
         path -= rng.uniform(1, 4) * _blob(shape, centre, tuple(rng.uniform(0.3, 1.2, 2) * size), rng.uniform(0, 3))
+    if rng.random() < 0.7:  # bowel contents: small pockets of gas mottling the soft tissue in front of the spine
+        edge = anatomy.corners[:, :, 0].min() - rng.uniform(0, 0.5) * size
+        front = 1 / (1 + np.exp((np.arange(shape[1])[None, :] - edge) / (0.2 * size)))  # fading out at the spine
+        mottle = _band_noise(shape, rng.uniform(2.0, 6.0) / PIXEL_MM, rng)
+        path -= rng.uniform(0.5, 2.5) * np.clip(mottle, 0, None) * front * (layers["soft"] > 0)
     return expose(path, rng)
+
+
+def trabecular_excess(rng: np.random.Generator) -> float:
+    """Trabecular bone's attenuation in excess of water per cm at a radiograph's energy, from osteoporotic to dense.
+    Half the films draw it low (0.03-0.2): films projected from real CTs show bodies barely brighter than the soft
+    tissue in front of them, their outline carried by the endplates and walls (on the two here, 0.03-0.04 of the
+    film's grey range, where films with 0.15-0.8 all showed 0.07 or more, median 0.16)."""
+    return float(rng.uniform(0.03, 0.2) if rng.random() < 0.5 else rng.uniform(0.15, 0.8))
+
+
+def _band_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator) -> np.ndarray:
+    """White noise smoothed to structures of about ``sigma_px``, scaled to unit standard deviation."""
+    noise = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma_px)
+    return noise / max(float(noise.std()), 1e-6)
+
+
+def trabecular_texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A multiplicative pattern for trabecular bone (mean 1): on a film its struts and marrow spaces, summed across
+    the body, show as a coarse grain (smoothed over 1-2 mm across, up to 2.5 times that head to feet: the vertical
+    struts carry the load and show the more)."""
+    sigma = rng.uniform(0.8, 2.0) / PIXEL_MM
+    noise = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), (sigma * rng.uniform(1, 2.5), sigma))
+    noise /= max(float(noise.std()), 1e-6)
+    return np.clip(1 + rng.uniform(0.05, 0.35) * noise, 0.3, 1.7)
+
+
+def _with_cortex(chord: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A small bone's chord profile (0-1) with its cortical rim: seen edge on near its outline, the shell adds a
+    bright line."""
+    return chord + rng.uniform(0.3, 0.8) * ((chord > 0) & (chord < 0.45))
+
+
+def neural_arches(
+    shape: tuple[int, int], corners: np.ndarray, trabecular: float, cortical: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Path (cm, bone in excess of water) through what a lateral film superimposes behind each body and the
+    mid-sagittal picture does not hold: both pedicles (a band from the upper half of the body's posterior wall
+    backwards, above the neural foramen, a gap below it), the articular pillars (the superior and
+    inferior articular processes, reaching from above the pedicle to the disc below) and the transverse
+    processes' roots, seen end on. Sizes scale with each body's depth and posterior height (``corners``: anterior-
+    superior, posterior-superior, posterior-inferior, anterior-inferior, [x, y], anterior left)."""
+    path = np.zeros(shape, np.float32)
+    density = 0.5 * trabecular + 0.5 * cortical  # small bones: as much cortex as marrow
+    for c in corners:
+        back = c[1] - c[0]
+        depth = float(np.linalg.norm(back))
+        down = c[2] - c[1]
+        height = float(np.linalg.norm(down))
+        if depth < 1 or height < 1:
+            continue
+        back, down = back / depth, down / height
+        angle = float(np.arctan2(back[1], back[0]))
+        length = rng.uniform(0.5, 0.75) * depth
+        top = rng.uniform(0.0, 0.12) * height
+        pedicle_h = rng.uniform(0.4, 0.55) * height
+        centre = c[1] + (0.5 * length) * back + (top + pedicle_h / 2) * down
+        pedicle = _with_cortex(_blob(shape, centre, (0.6 * length, pedicle_h / 2), angle), rng)
+        path += 2 * rng.uniform(0.6, 1.0) * density * pedicle
+        pillar_centre = c[1] + (length + rng.uniform(0.05, 0.15) * depth) * back + rng.uniform(0.3, 0.6) * height * down
+        radii = (rng.uniform(0.2, 0.3) * depth, rng.uniform(0.6, 0.9) * height)
+        path += 2 * rng.uniform(0.8, 1.5) * density * _with_cortex(_blob(shape, pillar_centre, radii, angle), rng)
+        if rng.random() < 0.8:  # the transverse processes run along the beam: short, dense ovals
+            tp = _blob(shape, centre + 0.3 * length * back, (0.2 * depth, rng.uniform(0.15, 0.25) * height), angle)
+            path += rng.uniform(1.0, 3.0) * density * _with_cortex(tp, rng)
+    return path
 
 
 def expose(path_cm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -314,14 +388,24 @@ def expose(path_cm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return film.astype(np.float32)
 
 
+def _front_piece(pieces: np.ndarray, n: int) -> int:
+    """Index (from 0) of the vertebral body among a vertebra's ``n`` pieces on its mid-sagittal slice (columns
+    anterior first): the most anterior piece of at least a quarter of the largest's area. The largest alone is not
+    the body where the spinous process and laminae outsize it on that slice."""
+    sizes = np.bincount(pieces.ravel(), minlength=n + 1)[1:]
+    columns = ndimage.mean(np.indices(pieces.shape)[1], pieces, np.arange(1, n + 1))
+    return int(np.argmin(np.where(sizes >= sizes.max() / 4, columns, np.inf)))
+
+
 def ct_film(
     hu: np.ndarray, labels: np.ndarray, spacing_mm: tuple[float, float, float], names: dict[int, str], seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """A lateral film projected from a CT (RAS+ array in HU, its vertebra labels ``names``: label -> name), with
-    the true corners of every named body on the film: each body's outline on the sagittal slice through its middle
-    (its largest piece there: the posterior elements lie apart, behind the canal). The attenuation is the CT's own
-    (water-equivalent path: 1 + HU/1000 per mm, positive HU doubled, summed across the patient); the film is exposed as
-    :func:`render`'s are. Anterior is left, the head at the top, on the rendering grid."""
+    the true corners of every named body on the film whose vertebra the field of view does not cut: its outline on
+    the sagittal slice through its middle (its front piece there: the posterior elements lie apart, behind the
+    canal). The attenuation is the CT's own (water-equivalent path: 1 + HU/1000 per mm, positive HU doubled, summed
+    across the patient); the film is exposed as :func:`render`'s are. Anterior is left, the head at the top, on the
+    rendering grid."""
     hu = hu.astype(np.float32)
     # at a radiograph's lower effective energy bone attenuates about twice as much against water as the CT's HU say
     water = np.clip(1.0 + np.where(hu > 0, BONE_GAIN, 1.0) * hu / 1000.0, 0, None) * spacing_mm[0] / 10.0
@@ -342,7 +426,9 @@ def ct_film(
         pieces, n = ndimage.label(plane)
         if n == 0:
             continue
-        body = pieces == 1 + int(np.argmax(np.bincount(pieces.ravel())[1:]))
+        if plane[0].any() or plane[-1].any():  # the field of view ends in the vertebra: no true corners
+            continue
+        body = pieces == 1 + _front_piece(pieces, n)
         if body.sum() >= MIN_BODY_PIXELS // 4:
             bodies.append(body)
             found.append(name)
