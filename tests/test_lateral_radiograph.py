@@ -394,3 +394,24 @@ def test_a_film_in_which_neither_network_reads_a_spine_is_not_called_lateral(ana
     nothing = PlacedNetwork(film.shape, corners[:0], s1_index=None)
     assert xr_lateral.radiograph_view(noise, nothing) == "frontal"
     assert xr_lateral.radiograph_view(film, PlacedNetwork(film.shape, corners)) == "lateral"
+
+
+def test_a_space_between_bodies_as_tall_as_a_body_says_one_was_missed():
+    """Bodies 25 px tall, discs 10 px: none flagged; one body left out leaves a 45 px space (1.8 times a body):
+    flagged, by name. S1's height (its inferior pair is a definition) does not enter the ratio."""
+    from lumbar.tasks.corners import FoundVertebra
+
+    def body(top: float) -> FoundVertebra:
+        corners = np.array([[100, top], [140, top], [140, top + 25], [100, top + 25]], float)
+        return FoundVertebra(corners.mean(0), corners, 0.9)
+
+    names = ["L2", "L3", "L4", "L5", "S1"]
+    found = [body(35.0 * k) for k in range(5)]
+    assert xr_lateral.tall_space_flags(found, names) == []
+    missing = found[:2] + found[3:]
+    flags = xr_lateral.tall_space_flags(missing, ["L3", "L4", "L5", "S1"])
+    assert len(flags) == 1 and flags[0].startswith("space between L4 and L5 1.8 times their height")
+    short = np.add(found[4].corners, [0, 8])  # L5/S1 18 px (0.7 of L5), S1 drawn 5 px tall: its height is no body's
+    short[[lateral.PI, lateral.AI], 1] = short[lateral.PS, 1] + 5
+    s1 = [*found[:4], FoundVertebra(short.mean(0), short, 0.9)]
+    assert xr_lateral.tall_space_flags(s1, names) == []

@@ -43,6 +43,9 @@ DESCRIPTION = "lateral lumbar spine radiographs (bodies named from the sacrum)"
 MODALITIES = REGISTRY["radiograph_lateral"].modalities
 MAX_BODIES = 12  # T8 ... S1: more than a lumbar film's height holds
 S1_SCORE = 0.3  # an S1 peak below this is no sacrum: the names are counted from the lowest body instead
+# A lumbar disc on a lateral film is about a third of its bodies' height, at most about half (L4/L5, L5/S1); a space
+# between neighbouring bodies this many times their height holds a body the network missed.
+TALL_SPACE_FACTOR = 0.8
 LOW_SCORE = 0.15
 OFF_COLUMN = 0.5  # see on_column
 VIEW_MARGIN = -0.08  # see radiograph_view
@@ -182,11 +185,31 @@ def names_and_flags(reading: LateralReading) -> tuple[list[FoundVertebra], list[
     start = SPINE_ORDER.index(bottom)
     found = found[-(start + 1) :]  # never above T1
     names = list(SPINE_ORDER[start - len(found) + 1 : start + 1])
-    flags += gap_flags(found, names)
+    flags += gap_flags(found, names) + tall_space_flags(found, names)
     weak = [name for name, v in zip(names, found) if v.score < LOW_SCORE]
     if weak:
         flags.append(f"low detection score (below {LOW_SCORE}) for {', '.join(weak)}")
     return found, names, flags
+
+
+def tall_space_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
+    """A space between neighbouring bodies as tall as a body (more than ``TALL_SPACE_FACTOR`` of their mean middle
+    height, S1's left out: its inferior pair is a definition): no disc is, so a body was missed there. The step
+    between centres alone can miss it where the bodies beside it are found short or a stray sits near."""
+    flags = []
+    for k in range(len(found) - 1):
+        upper, lower = found[k].corners, found[k + 1].corners
+        space = float(
+            np.linalg.norm((upper[lateral.AI] + upper[lateral.PI]) / 2 - (lower[lateral.AS] + lower[lateral.PS]) / 2)
+        )
+        bodies = [lateral.heights(found[j].corners)[0, 1] for j in (k, k + 1) if names[j] != "S1"]
+        ratio = space / float(np.mean(bodies))
+        if ratio > TALL_SPACE_FACTOR:
+            flags.append(
+                f"space between {names[k]} and {names[k + 1]} {ratio:.1f} times their height, taller than any disc: "
+                "a vertebra may be missing there and every name above it would be wrong"
+            )
+    return flags
 
 
 def detect(
