@@ -15,7 +15,7 @@ from pathlib import Path
 from lumbar.errors import InputError
 from lumbar.image import Modality, SpineImage
 from lumbar.io.names import study_stem
-from lumbar.io.read import declared_shape, override_modality, read_image, suffix_of
+from lumbar.io.read import check_view, declared_shape, override_modality, read_image, suffix_of
 from lumbar.io.study import read_study
 from lumbar.outputs import (
     TRACKING_OUTPUTS,
@@ -68,15 +68,6 @@ def _read(
         before_decoding=lambda shape, files: check_memory([shape], str(path), files),
     )
     return image, study_stem(path)
-
-
-VIEWS = ("frontal", "lateral")
-
-
-def check_view(view: str | None) -> None:
-    """Refuse (``InputError``) a stated view that is not a radiograph's, before anything is read."""
-    if view is not None and view.lower() not in VIEWS:
-        raise InputError(f"--view {view!r}: a radiograph's view is frontal or lateral")
 
 
 def with_view(image: SpineImage, view: str | None) -> SpineImage:

@@ -25,12 +25,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lumbar.api import check_view
 from lumbar.errors import InputError
 from lumbar.findings import HEIGHT_FIELDS
 from lumbar.io.dicom import is_dicom_file, remove_extracted
 from lumbar.io.names import unique_stems
-from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, suffix_of
+from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, check_view, suffix_of
 from lumbar.resources import default_workers
 
 IMAGE_ENDINGS = (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip")

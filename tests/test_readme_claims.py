@@ -1703,9 +1703,19 @@ def lateral_claims() -> list[Claim]:
 
     network, ts, verse = "network, synthetic films", "films from the TotalSegmentator CT", "films from VerSe 012"
     before = "network of the version before, the same synthetic films"
-
-    def before_cell(column: str, value: Callable[[dict], str]) -> Claim:
-        return Claim(f"lateral: {before} {column}", _in_cell(head, before, column), value, ("lateral_before",))
+    synthetic_columns = {
+        "corner error (mm)": lambda r: "{:.1f} [{:.1f}, {:.1f}]".format(
+            r["corner_error_mm_median"], *r["corner_error_mm_median_ci95"]
+        ),
+        "corner error (% of body height)": lambda r: f"{r['corner_error_pct_median']:.0f}",
+        "bodies missed": lambda r: f"{r['bodies_missed']} of {r['bodies']}",
+        "named right": lambda r: f"{r['named_right']} of {r['named_matched']}",
+        "facing decided right": lambda r: f"{r['facing_right']} of {r['films']}",
+        "lordosis within 5°": lambda r: (
+            f"{r['lordosis_within_5_deg']} of {r['lordosis_films']} "
+            f"(median error {r['lordosis_error_deg_median']:.1f}°)"
+        ),
+    }
 
     return [
         Claim(
@@ -1722,38 +1732,8 @@ def lateral_claims() -> list[Claim]:
             ),
             ("lateral",),
         ),
-        cell(
-            network,
-            "corner error (mm)",
-            lambda r: "{:.1f} [{:.1f}, {:.1f}]".format(r["corner_error_mm_median"], *r["corner_error_mm_median_ci95"]),
-        ),
-        cell(network, "corner error (% of body height)", lambda r: f"{r['corner_error_pct_median']:.0f}"),
-        cell(network, "bodies missed", lambda r: f"{r['bodies_missed']} of {r['bodies']}"),
-        cell(network, "named right", lambda r: f"{r['named_right']} of {r['named_matched']}"),
-        cell(network, "facing decided right", lambda r: f"{r['facing_right']} of {r['films']}"),
-        cell(
-            network,
-            "lordosis within 5°",
-            lambda r: (
-                f"{r['lordosis_within_5_deg']} of {r['lordosis_films']} "
-                f"(median error {r['lordosis_error_deg_median']:.1f}°)"
-            ),
-        ),
-        before_cell(
-            "corner error (mm)",
-            lambda r: "{:.1f} [{:.1f}, {:.1f}]".format(r["corner_error_mm_median"], *r["corner_error_mm_median_ci95"]),
-        ),
-        before_cell("corner error (% of body height)", lambda r: f"{r['corner_error_pct_median']:.0f}"),
-        before_cell("bodies missed", lambda r: f"{r['bodies_missed']} of {r['bodies']}"),
-        before_cell("named right", lambda r: f"{r['named_right']} of {r['named_matched']}"),
-        before_cell("facing decided right", lambda r: f"{r['facing_right']} of {r['films']}"),
-        before_cell(
-            "lordosis within 5°",
-            lambda r: (
-                f"{r['lordosis_within_5_deg']} of {r['lordosis_films']} "
-                f"(median error {r['lordosis_error_deg_median']:.1f}°)"
-            ),
-        ),
+        *_row_claims("lateral", head, network, "lateral", synthetic_columns),
+        *_row_claims("lateral", head, before, "lateral_before", synthetic_columns),
         cell("mean training spine", "corner error (mm)", lambda r: f"{r['baseline_corner_error_mm_median']:.1f}"),
         cell(ts, "corner error (mm)", lambda r: _mm_or_dash(ct(r, "Total")["corner_error_mm_median"])),
         cell(ts, "bodies missed", lambda r: f"{ct(r, 'Total')['missed']} of {ct(r, 'Total')['bodies']}"),

@@ -260,6 +260,16 @@ def check_read_options(spacing_mm: float | None, modality: str | None) -> None:
         )
 
 
+VIEWS = ("frontal", "lateral")  # a radiograph's views that --view may state
+
+
+def check_view(view: str | None) -> None:
+    """Refuse (``InputError``) a stated view that is not a radiograph's, before anything is read: the command line's
+    ``--view``, the service's ``view``, a batch list's ``view`` column."""
+    if view is not None and view.lower() not in VIEWS:
+        raise InputError(f"--view {view!r}: a radiograph's view is frontal or lateral")
+
+
 def _parse_modality(modality: str | None) -> Modality | None:
     if not modality:
         return None

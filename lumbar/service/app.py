@@ -29,9 +29,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
-from lumbar.api import check_view
 from lumbar.errors import InputError
-from lumbar.io.read import check_read_options
+from lumbar.io.read import check_read_options, check_view
 from lumbar.resources import default_workers
 from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job, write_view_image
 from lumbar.version import __version__

@@ -311,8 +311,8 @@ def render(anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray:
 def trabecular_excess(rng: np.random.Generator) -> float:
     """Trabecular bone's attenuation in excess of water per cm at a radiograph's energy, from osteoporotic to dense.
     Half the films draw it low (0.03-0.2): films projected from real CTs show bodies barely brighter than the soft
-    tissue in front of them, their outline carried by the endplates and walls (on the two here, 0.03-0.04 of the
-    film's grey range, where films with 0.15-0.8 all showed 0.07 or more, median 0.16)."""
+    tissue in front of them, their outline carried by the endplates and walls, fainter than films drawn from 0.15-0.8
+    alone show them."""
     return float(rng.uniform(0.03, 0.2) if rng.random() < 0.5 else rng.uniform(0.15, 0.8))
 
 
