@@ -199,7 +199,7 @@ def plan_names(studies: list[BatchStudy], out: Path, prints: list[str]) -> list[
         for o in ledger.values()
         if o.status != "failed" and o.fingerprint not in ("", UNREADABLE) and (out / o.name / "findings.json").is_file()
     ]
-    stems = unique_stems([study.path for study in studies])
+    stems = unique_stems(list(dict.fromkeys(study.path for study in studies)))  # a path listed twice: one stem
     taken: set[str] = set()
     plans = []
     for study, print_ in zip(studies, prints):

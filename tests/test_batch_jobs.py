@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, BatchStudy, find_studies, run_batch_jobs
+from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, BatchStudy, find_studies, plan_names, run_batch_jobs
 from lumbar.cli import app
 from lumbar.errors import InputError
 from lumbar.io.dicom_write import write_dicom_series
@@ -265,6 +265,15 @@ def test_force_runs_a_refused_study_flagged_and_counts_as_another_result(tmp_pat
     assert run_batch_jobs([path], out, **options)[0].status == "failed"  # unforced: not the forced result's
 
 
+def test_one_folder_listed_with_two_series_is_named_study_then_study_2_on_a_fresh_output(tmp_path):
+    """The first row of a path listed twice takes the path's own stem, the second the next free name; another
+    input with the same stem takes the stem's usual suffix."""
+    folder, other = tmp_path / "a" / "study", tmp_path / "b" / "study"
+    studies = [BatchStudy(folder, series="1"), BatchStudy(folder, series="2"), BatchStudy(other)]
+    plans = plan_names(studies, tmp_path / "out", ["p1", "p2", "p3"])
+    assert plans == [("study", False), ("study-2", False), ("study_2", False)]
+
+
 def test_a_lists_series_and_view_columns_are_that_studys_own_and_part_of_its_fingerprint(tmp_path):
     """A row's ``series`` picks one series of its DICOM folder and its ``view`` states a radiograph's view, as
     ``lumbar analyze --series/--view`` do for one study; another series is another result (analysed again), the
@@ -290,8 +299,8 @@ def test_a_lists_series_and_view_columns_are_that_studys_own_and_part_of_its_fin
     assert json.loads((out / "study" / "findings.json").read_text())["input"]["series_description"] == "SAG T2"
     listing.write_text(f"path,series\n{study},{uid['a']}\n{study},{uid['b']}\n")  # one folder, both its series
     both = run_batch_jobs(find_studies([listing]), out, **options)
-    assert [(o.name, o.status) for o in both] == [("study", "skipped"), ("study_2", "done")]
-    assert json.loads((out / "study_2" / "findings.json").read_text())["input"]["series_description"] == "SAG T1"
+    assert [(o.name, o.status) for o in both] == [("study", "skipped"), ("study-2", "done")]
+    assert json.loads((out / "study-2" / "findings.json").read_text())["input"]["series_description"] == "SAG T1"
     assert [o.status for o in run_batch_jobs(find_studies([listing]), out, **options)] == ["skipped", "skipped"]
     listing.write_text(f"path,view\n{study},Lateral\n")
     assert find_studies([listing]) == [BatchStudy(study, view="lateral")]

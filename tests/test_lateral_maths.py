@@ -56,6 +56,13 @@ def test_heights_and_tilts_of_a_known_wedge():
     assert lateral.superior_tilt_deg(c)[0] == pytest.approx(expected)
 
 
+def test_disc_heights_between_two_bodies_one_a_wedge():
+    upper = quad((100, 60), 40, 30, 0.0)  # its inferior endplate at y = 75
+    assert lateral.disc_heights(upper, quad((100, 100), 40, 30, 0.0)) == pytest.approx((10, 10, 10))
+    wedge = quad((100, 100), 40, 30, 0.0, anterior_height=21)  # its anterior superior corner 9 lower
+    assert lateral.disc_heights(upper, wedge) == pytest.approx((19, 14.5, 10))
+
+
 @pytest.mark.parametrize("tilt", [0.0, 25.0])
 def test_slip_forward_and_backward_along_the_lower_endplate(tilt):
     a = np.radians(tilt)

@@ -198,10 +198,7 @@ def tall_space_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
     between centres alone can miss it where the bodies beside it are found short or a stray sits near."""
     flags = []
     for k in range(len(found) - 1):
-        upper, lower = found[k].corners, found[k + 1].corners
-        space = float(
-            np.linalg.norm((upper[lateral.AI] + upper[lateral.PI]) / 2 - (lower[lateral.AS] + lower[lateral.PS]) / 2)
-        )
+        space = lateral.disc_heights(found[k].corners, found[k + 1].corners)[1]
         bodies = [lateral.heights(found[j].corners)[0, 1] for j in (k, k + 1) if names[j] != "S1"]
         ratio = space / float(np.mean(bodies))
         if ratio > TALL_SPACE_FACTOR:
@@ -281,11 +278,7 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
         upper, lower = measured[k], measured[k + 1]
         if f"{names[k]}/{names[k + 1]}" not in REPORTED_DISCS:  # above T9/T10 (a thoracic film) or not neighbours
             continue
-        anterior = float(np.linalg.norm(upper[lateral.AI] - lower[lateral.AS]))
-        posterior = float(np.linalg.norm(upper[lateral.PI] - lower[lateral.PS]))
-        middle = float(
-            np.linalg.norm((upper[lateral.AI] + upper[lateral.PI]) / 2 - (lower[lateral.AS] + lower[lateral.PS]) / 2)
-        )
+        anterior, middle, posterior = lateral.disc_heights(upper, lower)
         bodies = [np.mean(body_heights[j]) for j in (k, k + 1) if names[j] != "S1"]
         slip, percent = lateral.slip(upper, lower)
         if not -MAX_PLAUSIBLE_RETRO_PERCENT <= percent <= MAX_PLAUSIBLE_SLIP_PERCENT:  # no spine puts bodies there

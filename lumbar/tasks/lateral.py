@@ -100,6 +100,14 @@ def heights(corners: np.ndarray) -> np.ndarray:
     return np.stack([anterior, middle, posterior], axis=1)
 
 
+def disc_heights(upper: np.ndarray, lower: np.ndarray) -> tuple[float, float, float]:
+    """The anterior, middle and posterior height of the space between the bodies with corners ``upper`` and
+    ``lower``: anterior corners' distance, the distance between the two endplates' midpoints, posterior corners'."""
+    upper, lower = np.asarray(upper, np.float64), np.asarray(lower, np.float64)
+    middle = np.linalg.norm((upper[AI] + upper[PI]) / 2 - (lower[AS] + lower[PS]) / 2)
+    return float(np.linalg.norm(upper[AI] - lower[AS])), float(middle), float(np.linalg.norm(upper[PI] - lower[PS]))
+
+
 def slip(upper: np.ndarray, lower: np.ndarray) -> tuple[float, float]:
     """(slip, slip in % of the lower superior endplate's length) of the body with corners ``upper`` over the one
     with corners ``lower``: positive = anterolisthesis, negative = retrolisthesis. Measured along the disc's
