@@ -12,6 +12,11 @@ No labelled lateral radiograph exists here, so every figure is on projections:
   the TotalSegmentator example CT (T11-S1, TotalSegmentator's labels as the truth) and VerSe 012 (T10-L3, manual
   labels; no sacrum, so names cannot be anchored), ``--exposures`` films each (exposure, scatter, dose and
   processing drawn per film): bodies missed, corner error in mm, named right;
+* on both: how far the bodies stand out from the soft tissue in front of them (``body_contrast``, at the truth's
+  corners), which is what made the network blind to CT films before the renderer drew faint bodies, and how often
+  the review's tall-space reason (``xr_lateral.tall_space_flags``) is raised, and raised with no body missed; and
+  where that reason's threshold should sit, from films of the model's validation patients
+  (:func:`tall_space_operating_point`);
 * **the view decision** (``xr_lateral.radiograph_view``) on the 128 real frontal test films of ``xray_ap`` and on
   the held-out synthetic lateral films; **routing of pictures of unstated modality** (``reads_as_lateral``) on
   SPIDER's 360 mid-sagittal MRI pictures (must stay MRI) and the frontal test films;
@@ -40,7 +45,7 @@ from lumbar.metrics import bootstrap_metric_ci, corner_errors
 from lumbar.models.registry import load_model
 from lumbar.pipelines import xr_lateral
 from lumbar.tasks import lateral
-from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, ct_film, render
+from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, build_anatomies, ct_film, render
 from lumbar.train.radiograph_lateral import field_of_view, in_view
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,11 +71,53 @@ def named_right(truth: np.ndarray, truth_names: list[str], found: np.ndarray, na
     return right, matched
 
 
-def read(film: np.ndarray, model) -> tuple[np.ndarray, list[str], bool, list[str]]:
-    """(corners top to bottom, names, faces right, review flags) as the pipeline reads ``film``."""
+def read(film: np.ndarray, model) -> tuple[np.ndarray, list[str], bool, list[str], float]:
+    """(corners top to bottom, names, faces right, review flags, the largest space between neighbouring bodies over
+    their height: :func:`xr_lateral.space_ratios`) as the pipeline reads ``film``."""
     reading = xr_lateral.read_film(film, model)
     found, names, flags = xr_lateral.names_and_flags(reading)
-    return np.array([v.corners for v in found]).reshape(-1, 4, 2), names, reading.faces_right, flags
+    largest = max(xr_lateral.space_ratios(found, names), default=0.0)
+    return np.array([v.corners for v in found]).reshape(-1, 4, 2), names, reading.faces_right, flags, largest
+
+
+def body_contrast(film: np.ndarray, corners: np.ndarray) -> list[float]:
+    """How far each body stands out from the soft tissue in front of it: the median grey of its interior (its outline
+    shrunk to 0.6 about its centre) minus that of the same shape moved one body depth forward, over the film's 1st to
+    99th percentile range; NaN where either region holds under 10 pixels (a body at the film's edge)."""
+    from PIL import Image, ImageDraw
+
+    lo, hi = np.percentile(film, [1, 99])
+    span = max(float(hi - lo), 1e-6)
+    out = []
+    for c in np.asarray(corners, float).reshape(-1, 4, 2):
+        inner = c.mean(0) + 0.6 * (c - c.mean(0))
+        forward = ((c[lateral.AS] - c[lateral.PS]) + (c[lateral.AI] - c[lateral.PI])) / 2
+        medians = []
+        for quad in (inner, inner + forward):
+            mask = Image.new("1", film.shape[::-1])
+            ImageDraw.Draw(mask).polygon([tuple(map(float, p)) for p in quad], fill=1)
+            inside = np.asarray(mask)
+            medians.append(float(np.median(film[inside])) if inside.sum() >= 10 else float("nan"))
+        out.append((medians[0] - medians[1]) / span)
+    return out
+
+
+def true_space_ratios(anatomies: list[Anatomy]) -> dict:
+    """The space between neighbouring bodies over their mean middle height (S1's left out), as
+    :func:`xr_lateral.space_ratios` reads it, on the anatomies' own corners: what no network's reading distorts."""
+    ratios = []
+    for a in anatomies:
+        for k in range(len(a.corners) - 1):
+            space = lateral.disc_heights(a.corners[k], a.corners[k + 1])[1]
+            bodies = [lateral.heights(a.corners[j])[0, 1] for j in (k, k + 1) if a.names[j] != "S1"]
+            ratios.append(space / float(np.mean(bodies)))
+    ratios = np.array(ratios)
+    return {
+        "spaces": len(ratios),
+        "p99": float(np.percentile(ratios, 99)),
+        "above_0_8": int((ratios > 0.8).sum()),
+        "above_factor": int((ratios > xr_lateral.TALL_SPACE_FACTOR).sum()),
+    }
 
 
 def lordosis(names: list[str], corners: np.ndarray, faces_right: bool, width: int) -> float | None:
@@ -97,7 +144,7 @@ def synthetic(model, record: dict, films_per: int) -> dict:
             width = film.shape[1]
             if mirrored:
                 film, truth = film[:, ::-1].copy(), lateral.facing_left(truth, width)
-            found, names, faces_right, flags = read(film, model)
+            found, names, faces_right, flags, largest = read(film, model)
             px, pct, missed = corner_errors(truth, found)
             right, matched = named_right(truth, truth_names, found, names)
             true_lordosis = lordosis(truth_names, truth, mirrored, width)
@@ -117,6 +164,8 @@ def synthetic(model, record: dict, films_per: int) -> dict:
                     "lordosis_true": true_lordosis,
                     "lordosis_read": got,
                     "flags": flags,
+                    "largest_space_ratio": largest,
+                    "contrast": body_contrast(film, truth),
                     "read_as_lateral": xr_lateral.radiograph_view(film, model) == "lateral",
                 }
             )
@@ -174,7 +223,7 @@ def ct_films(model, exposures: int) -> list[dict]:
         films, px_all, pct_all = [], [], []
         for seed in range(exposures):
             film, truth, truth_names = ct_film(hu, label_map, tuple(ct.header.get_zooms()[:3]), names, seed=seed)
-            found, found_names, faces_right, flags = read(film, model)
+            found, found_names, faces_right, flags, largest = read(film, model)
             px, pct, missed = corner_errors(truth, found)
             right, matched = named_right(truth, truth_names, found, found_names)
             px_all.append(px)
@@ -189,6 +238,8 @@ def ct_films(model, exposures: int) -> list[dict]:
                     "matched": matched,
                     "facing_right_read": faces_right,
                     "flags": flags,
+                    "largest_space_ratio": largest,
+                    "contrast": body_contrast(film, truth),
                     "read_as_lateral": xr_lateral.radiograph_view(film, model) == "lateral",
                 }
             )
@@ -202,6 +253,7 @@ def ct_films(model, exposures: int) -> list[dict]:
                 "corner_error_mm_median": float(np.median(px) * PIXEL_MM) if len(px) else None,
                 "corner_error_pct_median": float(np.median(pct)) if len(pct) else None,
                 "read_as_lateral": int(sum(f["read_as_lateral"] for f in films)),
+                **_contrast_and_tall_spaces(films),
                 "per_film": films,
             }
         )
@@ -235,6 +287,48 @@ def mri_pictures(model) -> dict:
     return {"pictures": len(pictures), "read_as_lateral_radiographs": len(hits), "which": hits}
 
 
+def tall_space_operating_point(model, record: dict, films_per: int = 3) -> dict:
+    """Where the tall-space review should sit: films rendered from the model's *validation* patients' anatomies (never
+    its test patients), read as the pipeline reads them; per threshold on a 0.1 grid, the share of the films with no
+    body missed whose largest space ratio (:func:`xr_lateral.space_ratios`) exceeds it; the operating point is the
+    smallest threshold flagging at most 5% of them."""
+    validation = set(record["split_patients"]["validation"])
+    anatomies = [Anatomy.load(p) for p in sorted((ROOT / "runs" / "lateral" / "anatomies").glob("*.npz"))]
+    rng = np.random.default_rng(7)
+    largest = []
+    for anatomy in (a for a in anatomies if a.patient in validation):
+        for k in range(films_per):
+            film, corners = field_of_view(render(anatomy, rng), anatomy.corners, rng)
+            truth = corners[in_view(corners, film.shape)]
+            if k % 2:
+                film, truth = film[:, ::-1].copy(), lateral.facing_left(truth, film.shape[1])
+            found, names, _ = xr_lateral.names_and_flags(xr_lateral.read_film(film, model))
+            corners_found = np.array([v.corners for v in found]).reshape(-1, 4, 2)
+            if corner_errors(truth, corners_found)[2] == 0:
+                largest.append(max(xr_lateral.space_ratios(found, names), default=0.0))
+    grid = [round(t, 1) for t in np.arange(0.8, 2.05, 0.1)]
+    share = {f"{t:.1f}": float(np.mean(np.array(largest) > t)) for t in grid}
+    chosen = next((t for t in grid if share[f"{t:.1f}"] <= 0.05), None)
+    return {"films_no_body_missed": len(largest), "flagged_share_by_threshold": share, "threshold_at_5pct": chosen}
+
+
+def _contrast_and_tall_spaces(films: list[dict]) -> dict:
+    """Over films (rows with ``contrast``, ``flags``, ``missed``): the median body-against-soft-tissue contrast (the
+    films' own medians: :func:`body_contrast`) and its spread, and the films the tall-space review flags, with those
+    of them where no body was missed (a false flag for certain)."""
+    per_film = np.array([np.nanmedian(f["contrast"]) if np.isfinite(f["contrast"]).any() else np.nan for f in films])
+    per_film = per_film[np.isfinite(per_film)]
+    flagged = [f for f in films if f["largest_space_ratio"] > xr_lateral.TALL_SPACE_FACTOR]
+    return {
+        "body_contrast_median": float(np.median(per_film)) if len(per_film) else None,
+        "body_contrast_film_range": [float(per_film.min()), float(per_film.max())] if len(per_film) else None,
+        "films_body_contrast_below_0_05": int((per_film < 0.05).sum()),
+        "films_with_body_missed": int(sum(f["missed"] > 0 for f in films)),
+        "tall_space_flagged": len(flagged),
+        "tall_space_flagged_no_body_missed": int(sum(f["missed"] == 0 for f in flagged)),
+    }
+
+
 def summarise(synth: dict, cts: list[dict], frontal: dict, mri: dict, speed_s: float, record: dict) -> dict:
     rows, base = synth["rows"], synth["baseline_rows"]
     errors = np.concatenate([r["errors_mm"] for r in rows]) if rows else np.zeros(0)
@@ -259,6 +353,7 @@ def summarise(synth: dict, cts: list[dict], frontal: dict, mri: dict, speed_s: f
         "lordosis_error_deg_median": float(np.median(lordosis_err)) if len(lordosis_err) else None,
         "lordosis_within_5_deg": int((lordosis_err <= 5).sum()),
         "synthetic_read_as_lateral": int(sum(r["read_as_lateral"] for r in rows)),
+        **_contrast_and_tall_spaces(rows),
         "baseline_corner_error_mm_median": float(np.median(base_errors)) if len(base_errors) else None,
         "ct_films": {c["ct"]: {k: v for k, v in c.items() if k != "ct"} for c in cts},
         "frontal_films": frontal,
@@ -278,9 +373,11 @@ def main() -> None:
     model = load_model("radiograph_lateral", args.model)
     record_path = Path(model.path).with_suffix(".json")
     record = json.loads(record_path.read_text())
-    if not (ROOT / "runs" / "lateral" / "anatomies").is_dir():
-        print("skipped: no anatomies (lumbar train radiograph-lateral builds them in runs/lateral/anatomies)")
+    if not (SPIDER / "midsag").is_dir():
+        print(f"skipped: no SPIDER mid-sagittal pictures under {SPIDER} to draw the films' anatomies from")
         return
+    # the anatomies lumbar train radiograph-lateral caches; built here where absent (about ten minutes on 2 cores)
+    build_anatomies(SPIDER, ROOT / "runs" / "lateral" / "anatomies")
     synth = synthetic(model, record, args.films)
     cts = ct_films(model, args.exposures)
     frontal = frontal_films(model)
@@ -292,6 +389,11 @@ def main() -> None:
         xr_lateral.read_film(film, model)
     speed = (time.perf_counter() - start) / 10
     summary = summarise(synth, cts, frontal, mri, speed, record)
+    summary["tall_space_validation"] = tall_space_operating_point(model, record)
+    summary["tall_space_true_corners"] = true_space_ratios(
+        [Anatomy.load(p) for p in sorted((ROOT / "runs" / "lateral" / "anatomies").glob("*.npz"))]
+    )
+    summary["tall_space_factor"] = xr_lateral.TALL_SPACE_FACTOR
     name = f"radiograph_lateral_{Path(args.model).parent.name}" if args.model else "radiograph_lateral"
     path = save(name, {**summary, "rows": synth["rows"], "mri_which": mri.get("which", [])})
     print(json.dumps(summary, indent=1, default=float))

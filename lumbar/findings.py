@@ -17,7 +17,7 @@ from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
-SCHEMA_VERSION = "1.8"
+SCHEMA_VERSION = "1.9"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -208,6 +208,16 @@ class InputDescription(_Frozen):
     orientation: str
     source_orientation: str
     series_description: str | None = None
+    weighting: Literal["T1", "T2"] | None = Field(
+        None,
+        description="MRI only: 'T1' or 'T2', from the DICOM header's echo and repetition times where they decide, "
+        "else read from the image (the canal's fluid against the vertebrae's marrow on the mid-sagittal slice: darker "
+        "on T1, brighter on T2); null where neither decides. A Pfirrmann grade (defined on T2) is not stated in the "
+        "Summary from series read as T1.",
+    )
+    weighting_read_from: Literal["DICOM header", "image"] | None = Field(
+        None, description="Where the weighting was read: 'DICOM header' or 'image'; null with no weighting."
+    )
     stored_head_down: bool | None = Field(
         None,
         description="True when a picture (PNG/JPEG) was stored head down and was turned upright before analysis "

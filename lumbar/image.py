@@ -79,6 +79,9 @@ class SeriesInfo:
     transfer_syntax: str = ""
     contrast_agent: str | None = None  # ContrastBolusAgent: None when the file does not say, "" when it says none
     image_type: str = ""  # ImageType joined by "\\" (a CT scout says LOCALIZER)
+    echo_time_ms: float | None = None  # MR timing (EchoTime, RepetitionTime, InversionTime): None when not given
+    repetition_time_ms: float | None = None
+    inversion_time_ms: float | None = None
 
     def label(self) -> str:
         """How a reader names the series: ``#3 SAG T2`` (number and description, no UID)."""

@@ -398,7 +398,8 @@ def test_a_film_in_which_neither_network_reads_a_spine_is_not_called_lateral(ana
 
 def test_a_space_between_bodies_as_tall_as_a_body_says_one_was_missed():
     """Bodies 25 px tall, discs 10 px: none flagged; one body left out leaves a 45 px space (1.8 times a body):
-    flagged, by name. S1's height (its inferior pair is a definition) does not enter the ratio."""
+    flagged, by name; a space 1.2 times its bodies (below ``TALL_SPACE_FACTOR``, where network readings of whole
+    spines still fall) is not. S1's height (its inferior pair is a definition) does not enter the ratio."""
     from lumbar.tasks.corners import FoundVertebra
 
     def body(top: float) -> FoundVertebra:
@@ -411,7 +412,13 @@ def test_a_space_between_bodies_as_tall_as_a_body_says_one_was_missed():
     missing = found[:2] + found[3:]
     flags = xr_lateral.tall_space_flags(missing, ["L3", "L4", "L5", "S1"])
     assert len(flags) == 1 and flags[0].startswith("space between L4 and L5 1.8 times their height")
-    short = np.add(found[4].corners, [0, 8])  # L5/S1 18 px (0.7 of L5), S1 drawn 5 px tall: its height is no body's
-    short[[lateral.PI, lateral.AI], 1] = short[lateral.PS, 1] + 5
+    short = np.add(found[4].corners, [0, 8])  # L5/S1 18 px (0.7 of L5), S1 drawn 1 px tall: its height is no body's
+    short[[lateral.PI, lateral.AI], 1] = short[lateral.PS, 1] + 1
     s1 = [*found[:4], FoundVertebra(short.mean(0), short, 0.9)]
     assert xr_lateral.tall_space_flags(s1, names) == []
+    assert xr_lateral.space_ratios(s1, names)[-1] == pytest.approx(18 / 25)
+    moved = np.add(found[1].corners, [0, 20])  # a 30 px space, 1.2 times its bodies: a disc read tall
+    taller = [found[0], FoundVertebra(moved.mean(0), moved, 0.9)]
+    assert xr_lateral.space_ratios(taller, names[:2]) == pytest.approx([1.2]) and not xr_lateral.tall_space_flags(
+        taller, names[:2]
+    )

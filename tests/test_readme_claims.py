@@ -67,6 +67,8 @@ SOURCES = {
     "lateral_slips": "bench/claims/lateral_slips.json",
     "missed_disc": "bench/claims/missed_disc.json",
     "vertebra_pieces": "bench/claims/vertebra_pieces.json",
+    "modic_types": "bench/claims/modic_types.json",
+    "weighting": "bench/claims/weighting.json",
 }
 GRADES = {  # grading.json key -> the README grading table's label
     "pfirrmann": "Pfirrmann",
@@ -1691,6 +1693,11 @@ def _mm_or_dash(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
+def _one_value(values: list[float]) -> float | str:
+    """The value all of ``values`` share, or a text no README states (so that the claim fails) where they differ."""
+    return values[0] if len(set(values)) == 1 else f"differing values {values}"
+
+
 def lateral_claims() -> list[Claim]:
     """The lateral radiograph table (synthetic and CT-projected films), its passage and the models row."""
     head = "lateral films"
@@ -1784,6 +1791,65 @@ def lateral_claims() -> list[Claim]:
                 ct(r, "VerSe")["bodies"],
             ),
             ("lateral_before",),
+        ),
+        Claim(
+            "lateral: tall-space threshold chosen on validation films",
+            _in_passage("That review reason is raised", "reads bodies short"),
+            lambda r: (
+                "more than {:.1f} times the two bodies' height: the lowest ratio, in steps of 0.1, that flags at "
+                "most 5% of the films without a missed body among those rendered from the model's validation patients "
+                "({} of {}; at 0.8, which {} of the {} spaces between the anatomies' own corners pass, {}".format(
+                    r["tall_space_factor"],
+                    pct(r["tall_space_validation"]["flagged_share_by_threshold"][f"{r['tall_space_factor']:.1f}"], 1),
+                    r["tall_space_validation"]["films_no_body_missed"],
+                    r["tall_space_true_corners"]["above_0_8"],
+                    r["tall_space_true_corners"]["spaces"],
+                    pct(r["tall_space_validation"]["flagged_share_by_threshold"]["0.8"]),
+                )
+                if r["tall_space_validation"]["threshold_at_5pct"] == r["tall_space_factor"]
+                else "the threshold the bench chose differs from the pipeline's"
+            ),
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: tall-space flags on test and CT films",
+            _in_passage("On the test films it is raised", "misses a body"),
+            lambda r: (
+                "raised on {} of the {}, {} of them without a missed body ({} of the {} films missing one are "
+                "flagged); on {} of the {} films from the TotalSegmentator CT and {} of VerSe 012's, every one of "
+                "which misses a body".format(
+                    r["tall_space_flagged"],
+                    r["films"],
+                    r["tall_space_flagged_no_body_missed"],
+                    r["tall_space_flagged"] - r["tall_space_flagged_no_body_missed"],
+                    r["films_with_body_missed"],
+                    *(
+                        [ct(r, "Total")["tall_space_flagged"], ct(r, "Total")["films"]]
+                        if ct(r, "Total")["films_with_body_missed"] == ct(r, "Total")["films"]
+                        and ct(r, "VerSe")["films_with_body_missed"] == ct(r, "VerSe")["films"]
+                        else ["?", "?"]
+                    ),
+                    ct(r, "VerSe")["tall_space_flagged"] or "none",
+                )
+            ),
+            ("lateral",),
+        ),
+        Claim(
+            "lateral: body contrast on CT and synthetic films",
+            _in_passage("a body's interior stands out", "below 0.05)"),
+            lambda r: (
+                "by a median {:.2f} of the film's grey range on the films from either CT, and by a median {:.2f} "
+                "on the synthetic test films ({}{:.2f} to {:.2f}; {} of {} below 0.05)".format(
+                    _one_value([round(c["body_contrast_median"], 2) for c in r["ct_films"].values()]),
+                    r["body_contrast_median"],
+                    "−" if r["body_contrast_film_range"][0] < 0 else "",
+                    abs(r["body_contrast_film_range"][0]),
+                    r["body_contrast_film_range"][1],
+                    r["films_body_contrast_below_0_05"],
+                    r["films"],
+                )
+            ),
+            ("lateral",),
         ),
         Claim(
             "lateral: view decision on frontal films",
@@ -3113,7 +3179,56 @@ def on_side_claims() -> list[Claim]:
     ]
 
 
+def modic_type_claims() -> list[Claim]:
+    """The Modic type read from its definition on T1 and T2, beside always saying type 2."""
+
+    def typed(m: dict) -> str:
+        rule = m["summary"]["rule"]["by_type"]
+        return "types {} of {} Modic 1, {} of {} Modic 2 and {} of {} Modic 3 discs right".format(
+            *(rule[k][f] for k in "123" for f in ("typed_right", "discs"))
+        )
+
+    def no_better(m: dict) -> str:
+        s = m["summary"]
+        better = s["rule"]["balanced_typing_accuracy"] > s["always_2"]["balanced_typing_accuracy"]
+        return "better than always saying type 2" if better else "no better than always saying type 2"
+
+    passage = _in_passage("Reading the type from that definition", "not used")
+    return [
+        Claim("modic types: typed right", passage, typed, ("modic_types",)),
+        Claim("modic types: no better than always type 2", passage, no_better, ("modic_types",)),
+    ]
+
+
+def weighting_claims() -> list[Claim]:
+    """How often the T1/T2 reading is right, wrong or undetermined on SPIDER and the second centre."""
+
+    def read(m: dict) -> str:
+        s = m["summary"]
+        t1, t2, space, second = (s[k] for k in ("SPIDER t1", "SPIDER t2", "SPIDER t2_SPACE", "second centre T2"))
+        wrong = t1["wrong"] + t2["wrong"] + space["wrong"]
+        return (
+            f"SPIDER's {t1['pictures']} T1 pictures {t1['right']} read as T1, its {t2['pictures']} T2 and "
+            f"{space['pictures']} T2 SPACE pictures {t2['right']} and {space['right']} as T2, "
+            f"{'none' if wrong == 0 else wrong} wrong, the rest undetermined (the bounds were set on these pictures); "
+            f"the second centre's {second['pictures']} T2 slices {second['right']} as T2, {second['undetermined']} "
+            f"undetermined and {second['wrong']} as T1"
+        )
+
+    def header(m: dict) -> str:
+        h = m["summary"]["SPIDER header timing"]
+        return f"{h['right']} of its {h['series']} series right" if h["wrong"] == 0 else "a wrong header reading"
+
+    passage = _in_passage("`input.weighting` comes", "as T1 (")
+    return [
+        Claim("weighting: read from the image", passage, read, ("weighting",)),
+        Claim("weighting: header timing", passage, header, ("weighting",)),
+    ]
+
+
 CLAIMS = [
+    *weighting_claims(),
+    *modic_type_claims(),
     *fusion_claims(),
     *back_pain_claims(),
     *tracking_claims(),

@@ -118,6 +118,27 @@ def test_degeneration_is_stated_from_the_probability_of_pfirrmann_4_or_5():
     assert summarise_with({"pfirrmann_4_5": PFIRRMANN_45}, [no_classes])[0] == []
 
 
+def test_degeneration_is_not_stated_from_series_read_as_t1_weighted_only():
+    """Pfirrmann is defined on T2: a disc graded only from T1 series states no degeneration and says why; graded
+    from a T2 series too (``--same-patient``), it does; a disc whose sources are unnamed is not judged by them."""
+    from lumbar.tasks.summary import ON_T1, summarise
+
+    probs = {"1": 0.0, "2": 0.0, "3": 0.1, "4": 0.5, "5": 0.4}
+    grade = Grade(value=4, probability=0.5, probabilities=probs)
+    on_t1 = _graded("L4/L5", pfirrmann=grade).model_copy(update={"graded_from": ("a.png",)})
+    both = on_t1.model_copy(update={"graded_from": ("a.png", "b.png")})
+    record = {"pfirrmann_4_5": PFIRRMANN_45}
+    statements, _, not_validated = summarise([on_t1], record, "mm", [], t1_series=frozenset({"a.png"}))
+    assert statements == [] and not_validated["pfirrmann"] == ON_T1
+    statements, _, not_validated = summarise([both], record, "mm", [], t1_series=frozenset({"a.png"}))
+    assert [s.finding for s in statements] == ["pfirrmann_4_5"] and "pfirrmann" not in not_validated
+    assert len(summarise([on_t1], record, "mm", [])[0]) == 1  # no series read as T1
+    _, withheld, not_validated = summarise([on_t1], record, "mm", ["a disc in pieces"], t1_series=frozenset({"a.png"}))
+    assert withheld == "a disc in pieces" and not_validated["pfirrmann"] == ON_T1  # said even with no Summary
+    unnamed = _graded("L4/L5", pfirrmann=grade)
+    assert len(summarise([unnamed], record, "mm", [], t1_series=frozenset({"a.png"}))[0]) == 1
+
+
 def test_modic_is_stated_from_one_minus_the_probability_of_type_0():
     probs = {"0": 0.45, "1": 0.40, "2": 0.10, "3": 0.05}
     disc = _graded("L5/S1", modic=Grade(value=0, probability=0.45, probabilities=probs))

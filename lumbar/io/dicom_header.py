@@ -129,7 +129,20 @@ def series_info(ds: pydicom.Dataset) -> SeriesInfo:
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
         contrast_agent=str(ds.ContrastBolusAgent).strip() if "ContrastBolusAgent" in ds else None,
         image_type="\\".join(str(v) for v in ds.get("ImageType", []) or []),
+        echo_time_ms=_positive(ds, "EchoTime"),
+        repetition_time_ms=_positive(ds, "RepetitionTime"),
+        inversion_time_ms=_positive(ds, "InversionTime"),
     )
+
+
+def _positive(ds: pydicom.Dataset, keyword: str) -> float | None:
+    """A timing attribute in ms where the file gives one positive, finite number; None otherwise (absent, empty,
+    several values or not a number: a damaged header's timing is no timing)."""
+    try:
+        value = float(ds.get(keyword))
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) and value > 0 else None
 
 
 def decode(path: Path) -> tuple[pydicom.Dataset, np.ndarray]:

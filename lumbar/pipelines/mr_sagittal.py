@@ -35,6 +35,7 @@ from lumbar.tasks.segmentation import SemanticSegmentation
 from lumbar.tasks.segmentation import segment as segment_semantic
 from lumbar.tasks.stenosis import CITATION, grade_at_level
 from lumbar.tasks.summary import summarise
+from lumbar.tasks.weighting import csf_over_marrow, weighting, weighting_from_header
 from lumbar.validation import high_specificity_points, level_guess_balanced_accuracy, load_validation
 from lumbar.version import __version__
 
@@ -395,17 +396,22 @@ def build_findings(
     model: OnnxModel | None = None,
     graded_from: dict[str, list[str]] | None = None,
     notes: list[str] | None = None,
+    weighted: tuple[str | None, str | None] = (None, None),
+    t1_series: frozenset[str] = frozenset(),
 ) -> Findings:
     """Assemble the findings of one series, once: ``grades`` per disc level come from :func:`grades_and_evidence`,
-    ``graded_from`` per level names the series they come from, ``notes`` are further review reasons."""
+    ``graded_from`` per level names the series they come from, ``notes`` are further review reasons, ``weighted``
+    is this series' :func:`series_weighting`, ``t1_series`` the patient's series read as T1-weighted."""
     discs, vertebrae = findings_tables(seg, measurements, grades, graded_from)
     together = any(len(sources) > 1 for sources in (graded_from or {}).values())
     units = "mm" if seg.image.spacing_known else "pixels"
     digest = model.sha256 if model is not None else ""
-    summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate), digest)
+    summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate), digest, t1_series)
     return Findings(
         lumbar_version=__version__,
-        input=input_description(seg.image),
+        input=input_description(seg.image).model_copy(
+            update={"weighting": weighted[0], "weighting_read_from": weighted[1]}
+        ),
         models={
             "segmentation": seg.semantic.model_version,
             "grading": model.version if model is not None else "not available",
@@ -423,6 +429,27 @@ def build_findings(
         not_validated=not_validated,
         grading_reliability=grading_reliability(model, together) if model is not None and grades else None,
     )
+
+
+def csf_over_marrow_ratio(seg: Segmentation) -> float | None:
+    """The canal's signal over the vertebrae's on the mid-sagittal slice (:func:`weighting.csf_over_marrow`)."""
+    mid = seg.mid_slice
+    return csf_over_marrow(seg.image.sagittal_slices()[mid], seg.levels.instances[mid])
+
+
+def series_weighting(seg: Segmentation) -> tuple[str | None, str | None]:
+    """(``"T1"``, ``"T2"`` or None, where it was read: ``"DICOM header"`` or ``"image"``) of an MR series: the
+    header's timing where it decides, else the mid-sagittal slice (:mod:`lumbar.tasks.weighting`); (None, None) for
+    an image that is not MR (a forced run)."""
+    if seg.image.modality != Modality.MR:
+        return None, None
+    series = seg.image.series
+    if series is not None:
+        told = weighting_from_header(series.echo_time_ms, series.repetition_time_ms, series.inversion_time_ms)
+        if told is not None:
+            return told, "DICOM header"
+    seen = weighting(csf_over_marrow_ratio(seg))
+    return seen, "image" if seen is not None else None
 
 
 def overview(seg: Segmentation) -> np.ndarray:
@@ -478,8 +505,10 @@ def analyze_images(
             gradings, extra = patient_gradings(segs, model)  # type: ignore[assignment]
         else:
             gradings = [grade_series(seg, model) for seg in segs]
+    weightings = [series_weighting(seg) for seg in segs]
+    t1_series = frozenset(seg.image.series_label() for seg, (w, _) in zip(segs, weightings) if w == "T1")
     results = []
-    for seg, grading, own in zip(segs, gradings, extra):
+    for seg, grading, own, weighted in zip(segs, gradings, extra, weightings):
         progress.stage("measuring")
         measurements = measure(seg)
         small = smaller_than_adult(measurements.vertebrae) if seg.image.spacing_known else None
@@ -492,7 +521,7 @@ def analyze_images(
             grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
         )
         graded_from = grading.graded_from if grading else None
-        findings = build_findings(seg, measurements, grades, model, graded_from, own)
+        findings = build_findings(seg, measurements, grades, model, graded_from, own, weighted, t1_series)
         results.append(Result(seg, findings, Figures(overview(seg), tuple(evidence))))
     return results
 

@@ -22,6 +22,11 @@ GRADE_FINDINGS = {
     "endplate_lower": "defect of the endplate below the disc ({lower}'s superior endplate)",
     "spondylolisthesis": "spondylolisthesis",
 }
+ON_T1 = (
+    "Pfirrmann grades are defined on T2-weighted images: a disc graded only from series read as T1-weighted is not "
+    "stated (give the patient's T2 series too, with --same-patient, which grades the series together where their "
+    "level names allow)"
+)
 # Shown in the tables but never scored against an expert here: named so the report can mark them.
 TABLE_FINDINGS = ("vertebral_height_loss", "central_stenosis", "slip", "disc_narrowing", "lordosis")
 
@@ -78,11 +83,23 @@ def _grade(disc: Disc, name: str, record: Validation) -> Statement | None:
     return Statement(level=disc.level, finding=name, text=text, basis=record.basis())
 
 
+def _only_from(disc: Disc, series: frozenset[str]) -> bool:
+    """Whether every series ``disc`` was graded from is one of ``series`` (False where none is named)."""
+    return bool(disc.graded_from) and set(disc.graded_from) <= series
+
+
 def summarise(
-    discs: list[Disc], validation: dict[str, Validation], units: str, gate: list[str], grading_model: str = ""
+    discs: list[Disc],
+    validation: dict[str, Validation],
+    units: str,
+    gate: list[str],
+    grading_model: str = "",
+    t1_series: frozenset[str] = frozenset(),
 ) -> tuple[list[Statement], str | None, dict[str, str]]:
     """(statements, why the Summary is withheld or None, the tables' findings that are not validated and why).
-    A grade's record counts only for the grading model it was chosen on (``grading_model``: its weights' digest)."""
+    A grade's record counts only for the grading model it was chosen on (``grading_model``: its weights' digest).
+    A disc graded only from series read as T1-weighted (``t1_series``, as ``graded_from`` names them) gets no
+    Pfirrmann statement: the grade is defined on T2-weighted images."""
     validation = {
         name: record
         if not record.model_sha256 or record.model_sha256 == grading_model
@@ -99,6 +116,9 @@ def summarise(
         record = validation.get(DEGENERATED if name == "pfirrmann" else name)
         if name in graded and (record is None or not record.validated):
             not_validated[name] = record.why if record else "no operating point validated against the expert"
+    on_t1 = {d.level for d in discs if "pfirrmann" in d.grades and _only_from(d, t1_series)}
+    if on_t1:
+        not_validated.setdefault("pfirrmann", ON_T1)
     if gate:
         return [], "; ".join(gate), not_validated
     statements = []
@@ -110,6 +130,8 @@ def summarise(
                 statement = _slip(disc, record, units)
             elif name == "disc_narrowing":
                 statement = _narrowing(disc, record)
+            elif name == DEGENERATED and disc.level in on_t1:
+                statement = None
             elif name in (*BINARY_GRADES, "modic", DEGENERATED):
                 statement = _grade(disc, name, record)
             else:

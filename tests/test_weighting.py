@@ -1,0 +1,99 @@
+"""T1 or T2 read from the canal's fluid against the vertebrae's marrow: known answers at both bounds."""
+
+import numpy as np
+import pytest
+
+from lumbar.labels import CANAL_LABEL, DISC_OFFSET
+from lumbar.phantom import make_phantom
+from lumbar.tasks import weighting as w
+
+
+def _slice(canal: float, marrow: float, disc: float = 500.0, n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """A slice of 100 pixels each of canal, vertebra and disc at the given signals (discs must not count), the canal
+    cut to ``n`` pixels."""
+    labels = np.zeros((30, 20), int)
+    labels[:5, :] = CANAL_LABEL
+    labels[5:10, :] = 3
+    labels[10:15, :] = DISC_OFFSET + 3
+    picture = np.zeros(labels.shape)
+    picture[labels == CANAL_LABEL], picture[labels == 3], picture[labels == DISC_OFFSET + 3] = canal, marrow, disc
+    if n < 100:
+        labels[:5, n // 5 :] = 0
+    return picture, labels
+
+
+@pytest.mark.parametrize(
+    ("canal", "marrow", "expected"),
+    [(100.0, 100.0, "T2"), (99.0, 100.0, None), (70.0, 100.0, None), (69.0, 100.0, "T1"), (300.0, 100.0, "T2")],
+)
+def test_the_ratio_and_its_two_bounds(canal, marrow, expected):
+    picture, labels = _slice(canal, marrow)
+    ratio = w.csf_over_marrow(picture, labels)
+    assert ratio == pytest.approx(canal / marrow)
+    assert w.weighting(ratio) == expected
+
+
+def test_too_little_canal_or_no_marrow_signal_gives_no_reading():
+    assert w.csf_over_marrow(*_slice(200.0, 100.0, n=45)) is None  # 45 canal pixels, under MIN_PIXELS
+    assert w.csf_over_marrow(*_slice(200.0, 100.0, n=50)) == pytest.approx(2.0)
+    assert w.csf_over_marrow(*_slice(200.0, 0.0)) is None
+    assert w.weighting(None) is None
+
+
+@pytest.mark.parametrize(("contrast", "expected"), [("T1", "T1"), ("T2", "T2")])
+def test_the_phantom_reads_as_it_was_drawn(contrast, expected):
+    """End to end through the MRI pipeline: findings.json and the report say the weighting, and a T1 series' tables
+    say why its Pfirrmann grades are not stated."""
+    from lumbar.pipelines.mr_sagittal import analyze
+    from lumbar.report.html import render_html
+    from lumbar.tasks.summary import ON_T1
+
+    result = analyze(make_phantom(contrast=contrast).image)
+    findings = result.findings
+    assert findings.input.weighting == expected
+    assert findings.input.weighting_read_from == "image"
+    assert f"MR ({expected}-weighted, as the image reads)" in render_html(findings, result.figures)
+    # said in the tables even where the Summary is withheld (this phantom's T1 is, for a disc in pieces)
+    assert (findings.not_validated.get("pfirrmann") == ON_T1) == (expected == "T1")
+
+
+@pytest.mark.parametrize(
+    ("echo", "repetition", "inversion", "expected"),
+    [
+        (100.0, 3000.0, None, "T2"),
+        (60.0, 1000.0, None, "T2"),
+        (59.9, 3000.0, None, None),  # neither: proton density or an intermediate weighting
+        (30.0, 1000.0, None, "T1"),
+        (30.1, 600.0, None, None),
+        (10.0, 1000.1, None, None),
+        (10.0, None, None, None),
+        (None, 600.0, None, None),
+        (70.0, 4000.0, 150.0, None),  # STIR: left to the image
+    ],
+)
+def test_the_headers_timing_and_its_bounds(echo, repetition, inversion, expected):
+    assert w.weighting_from_header(echo, repetition, inversion) == expected
+
+
+def test_a_dicom_series_is_weighted_as_its_header_says_and_damaged_timing_is_no_timing(tmp_path):
+    """A T1-looking phantom whose header gives a T2 spin echo's timing reads as T2, from the header; timing given as
+    several values, zero or infinity is no timing."""
+    import pydicom
+
+    from lumbar.io import read_image
+    from lumbar.io.dicom_header import series_info
+    from lumbar.io.dicom_write import write_dicom_series
+    from lumbar.pipelines.mr_sagittal import analyze
+
+    for path in write_dicom_series(make_phantom(contrast="T1").image, tmp_path / "series"):
+        ds = pydicom.dcmread(path)
+        ds.EchoTime, ds.RepetitionTime = 100, 3000
+        ds.save_as(path)
+    findings = analyze(read_image(tmp_path / "series")).findings
+    assert (findings.input.weighting, findings.input.weighting_read_from) == ("T2", "DICOM header")
+    ds = pydicom.Dataset()
+    for value in ([80, 90], 0, float("inf")):
+        ds.EchoTime = value
+        assert series_info(ds).echo_time_ms is None
+    ds.EchoTime = "12.5"
+    assert series_info(ds).echo_time_ms == 12.5
