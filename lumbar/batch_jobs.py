@@ -22,7 +22,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from multiprocessing import get_context
 from pathlib import Path
 
 from lumbar.errors import InputError
@@ -337,10 +339,39 @@ def run_batch_jobs(
     return outcomes
 
 
-def _on_processes(jobs: list[tuple], workers: int, on_outcome: Callable[[StudyOutcome], None]) -> None:
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for future in as_completed([pool.submit(analyze_one, *job) for job in jobs]):
-            on_outcome(future.result())
+def _on_processes(
+    jobs: list[tuple],
+    workers: int,
+    on_outcome: Callable[[StudyOutcome], None],
+    work: Callable[..., StudyOutcome] = analyze_one,
+) -> None:
+    """``work`` on every job in ``workers`` processes, each outcome to ``on_outcome`` as it ends. A worker that dies
+    (killed, out of memory, a crash in native code) breaks its pool and every job still in it: those are run again
+    one at a time, each in a pool of its own, so that a death is its own study's and fails that study alone."""
+    for job in _in_pool(jobs, workers, on_outcome, work):
+        if _in_pool([job], 1, on_outcome, work):
+            on_outcome(StudyOutcome(job[0], job[2], "failed", DIED))
+
+
+DIED = "the process analysing it ended abruptly (killed, out of memory, or a crash in a native library)"
+
+
+def _in_pool(
+    jobs: list[tuple], workers: int, on_outcome: Callable[[StudyOutcome], None], work: Callable[..., StudyOutcome]
+) -> list[tuple]:
+    """Run ``jobs`` in a pool of new processes (started afresh, not forked: a fork of a process that has run a
+    network carries its thread pools' state into the child, where it can crash); the jobs a dead worker took down."""
+    broken = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(work, *job): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                broken.append(futures[future])
+                continue
+            on_outcome(outcome)
+    return broken
 
 
 def _on_ray(jobs: list[tuple], address: str, on_outcome: Callable[[StudyOutcome], None]) -> None:
@@ -401,6 +432,7 @@ def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:
     rows = []
     for name, findings in _analysed(outcomes, out):
         review = "; ".join(findings.get("needs_review", []))
+        weighting = findings["input"].get("weighting") or ""  # an MR series' T1/T2, as findings.json reads it
         for disc in findings["discs"]:
             grades = disc.get("grades", {})
             measured = disc.get("measurements") or {}
@@ -408,11 +440,22 @@ def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:
                 [name, disc["level"]]
                 + [grades[g]["value"] if g in grades else "" for g in SUMMARY_GRADES]
                 + [_cell(measured.get(m)) for m in SUMMARY_MEASUREMENTS]
-                + [(disc.get("stenosis") or {}).get("grade", ""), findings["units"], review, _withheld(findings)]
+                + [(disc.get("stenosis") or {}).get("grade", ""), findings["units"], weighting]
+                + [review, _withheld(findings)]
             )
     _write_csv(
         out / SUMMARY,
-        ["study", "level", *SUMMARY_GRADES, *SUMMARY_MEASUREMENTS, "stenosis", "units", "needs_review", WITHHELD],
+        [
+            "study",
+            "level",
+            *SUMMARY_GRADES,
+            *SUMMARY_MEASUREMENTS,
+            "stenosis",
+            "units",
+            "weighting",
+            "needs_review",
+            WITHHELD,
+        ],
         rows,
     )
 

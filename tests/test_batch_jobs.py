@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,18 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, BatchStudy, find_studies, plan_names, run_batch_jobs
+from lumbar.batch_jobs import (
+    DIED,
+    REPORT,
+    SUMMARY,
+    VERTEBRAE,
+    BatchStudy,
+    StudyOutcome,
+    _on_processes,
+    find_studies,
+    plan_names,
+    run_batch_jobs,
+)
 from lumbar.cli import app
 from lumbar.errors import InputError
 from lumbar.io.dicom_write import write_dicom_series
@@ -87,6 +100,8 @@ def test_a_batch_lists_every_study_goes_on_past_a_failure_and_resumes(tmp_path, 
     discs = sum(len(json.loads((out / n / "findings.json").read_text())["discs"]) for n in ("one", "two", "three"))
     assert len(summary) == discs and {r["study"] for r in summary} == {"one", "two", "three"}
     findings = {n: json.loads((out / n / "findings.json").read_text()) for n in ("one", "two", "three")}
+    assert all(r["weighting"] == (findings[r["study"]]["input"]["weighting"] or "") for r in summary)
+    assert {r["weighting"] for r in summary} & {"T1", "T2"}  # the phantoms read as drawn
     vertebrae = _rows(out / VERTEBRAE)
     assert [(r["study"], r["level"]) for r in vertebrae] == [
         (n, v["level"]) for n in ("one", "two", "three") for v in findings[n]["vertebrae"]
@@ -263,6 +278,27 @@ def test_force_runs_a_refused_study_flagged_and_counts_as_another_result(tmp_pat
     assert findings["summary_withheld"]
     assert run_batch_jobs([path], out, **options, force=True)[0].status == "skipped"
     assert run_batch_jobs([path], out, **options)[0].status == "failed"  # unforced: not the forced result's
+
+
+def _dies_on_crash(study: str, out: str, name: str, *options) -> StudyOutcome:
+    """A worker's work that kills its own process on the study named ``crash``, as an out-of-memory kill would."""
+    if Path(study).name == "crash":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return StudyOutcome(study, name, "done")
+
+
+def test_a_worker_that_dies_fails_its_own_study_and_the_others_end(tmp_path):
+    """The dead worker breaks the pool and the jobs still in it; run again one at a time, only the study that killed
+    its worker fails, with the reason, and every other ends."""
+    jobs = [(str(tmp_path / n), str(tmp_path), n, False) for n in ("one", "crash", "two", "three")]
+    outcomes: list[StudyOutcome] = []
+    _on_processes(jobs, 2, outcomes.append, work=_dies_on_crash)
+    assert sorted((o.name, o.status, o.error) for o in outcomes) == [
+        ("crash", "failed", DIED),
+        ("one", "done", ""),
+        ("three", "done", ""),
+        ("two", "done", ""),
+    ]
 
 
 def test_one_folder_listed_with_two_series_is_named_study_then_study_2_on_a_fresh_output(tmp_path):

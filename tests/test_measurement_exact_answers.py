@@ -286,6 +286,9 @@ def test_canal_extent_needs_canal_behind_the_disc_within_the_band():
     assert np.isnan(extent_across_mm(canal, (1.0, 1.0), Frame(np.array([50.0, 70.0]), up)))
     assert extent_across_mm(canal, (1.0, 1.0), Frame(np.array([83.0, 40.0]), up), half_band_mm=5.0) == 15.0
     assert np.isnan(extent_across_mm(canal, (1.0, 1.0), Frame(np.array([83.0, 40.0]), up)))
+    # the default band is 1.5 mm: the canal's last row (79) reaches a plane 1.5 mm below it, not one 2 mm below
+    assert extent_across_mm(canal, (1.0, 1.0), Frame(np.array([80.5, 40.0]), up)) == pytest.approx(15.0)
+    assert np.isnan(extent_across_mm(canal, (1.0, 1.0), Frame(np.array([81.0, 40.0]), up)))
     # a piece behind the canal one empty column away (65) is the same tube: 50-72, 23 mm; two (65-66) end it
     for first, expected in ((66, 23.0), (67, 15.0)):
         behind = canal.copy()

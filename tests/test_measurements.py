@@ -129,8 +129,9 @@ def test_vertebral_heights_wedge_and_genant_match_the_phantom(measured):
     truth = {v.level: v for v in ph.vertebrae}
     for level, v in m.vertebrae.items():
         t = truth[level]
-        if level == "S1":  # the sacrum gets no heights and no fracture grade
+        if level == "S1":  # the sacrum gets no heights and no fracture grade, and says so
             assert v.height_middle_mm is None and v.genant_grade is None
+            assert v.genant_not_graded == "the sacrum has no fracture grade"
             continue
         assert v.height_anterior_mm == pytest.approx(t.height_anterior_mm, abs=1.0)
         assert v.height_posterior_mm == pytest.approx(t.height_posterior_mm, abs=1.0)
