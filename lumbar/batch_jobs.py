@@ -21,10 +21,9 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from multiprocessing import get_context
 from pathlib import Path
 
 from lumbar.errors import InputError
@@ -32,7 +31,7 @@ from lumbar.findings import HEIGHT_FIELDS
 from lumbar.io.dicom import is_dicom_file, remove_extracted
 from lumbar.io.names import unique_stems
 from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, check_view, suffix_of
-from lumbar.resources import default_workers
+from lumbar.resources import default_workers, process_pool
 
 IMAGE_ENDINGS = (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip")
 REPORT, SUMMARY, VERTEBRAE = "batch_report.csv", "batch_summary.csv", "batch_vertebrae.csv"
@@ -359,10 +358,10 @@ DIED = "the process analysing it ended abruptly (killed, out of memory, or a cra
 def _in_pool(
     jobs: list[tuple], workers: int, on_outcome: Callable[[StudyOutcome], None], work: Callable[..., StudyOutcome]
 ) -> list[tuple]:
-    """Run ``jobs`` in a pool of new processes (started afresh, not forked: a fork of a process that has run a
-    network carries its thread pools' state into the child, where it can crash); the jobs a dead worker took down."""
+    """Run ``jobs`` in a pool of new processes (:func:`lumbar.resources.process_pool`); the jobs a dead worker took
+    down."""
     broken = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with process_pool(workers) as pool:
         futures = {pool.submit(work, *job): job for job in jobs}
         for future in as_completed(futures):
             try:

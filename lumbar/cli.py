@@ -545,11 +545,10 @@ def serve(
 ) -> None:
     """Run the HTTP service: POST /jobs uploads a study, GET /jobs/{id} follows it, /docs documents the API."""
     import tempfile
-    from concurrent.futures import ProcessPoolExecutor
 
     import uvicorn
 
-    from lumbar.resources import default_workers
+    from lumbar.resources import default_workers, process_pool
     from lumbar.service.app import create_app, ensure_token
     from lumbar.service.jobs import die_with_parent
 
@@ -562,7 +561,7 @@ def serve(
     spool = data.resolve() / "tmp"  # where the web framework spools large uploads: inside the service's folder too
     spool.mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = str(spool)
-    pool = ProcessPoolExecutor(max_workers=workers or default_workers(), initializer=die_with_parent)
+    pool = process_pool(workers or default_workers(), die_with_parent)
     service = create_app(data, max_upload_bytes=max_upload_mb * 1024**2, executor=pool)
     uvicorn.run(service, host=host, port=port, log_level="warning")
 

@@ -1,4 +1,5 @@
-"""How much memory an analysis needs, and the refusal of one that would not fit.
+"""How much memory an analysis needs, and the refusal of one that would not fit; how many workers run at once, and
+in what kind of process.
 
 The sagittal pipeline holds the image, its display slices, the class and confidence maps, the connected
 components that name the levels and the label maps written back: its peak resident memory grows linearly with
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from lumbar.errors import InputError
@@ -31,6 +34,12 @@ DICOM_BYTES = 192 * 2**20
 BYTES_PER_FILE = 16 * 2**10
 AVAILABLE_SHARE = 0.85  # leave the rest to the system and other processes
 ENV_LIMIT = "LUMBAR_MAX_MEMORY_MB"
+
+
+def process_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes started afresh ("spawn"), not forked: a fork of a process that has run a
+    network carries the state of its thread pools into the child, where running a network again can crash it."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=initializer)
 
 
 def default_workers() -> int:

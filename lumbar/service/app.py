@@ -16,7 +16,7 @@ import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 
 from lumbar.errors import InputError
 from lumbar.io.read import check_read_options, check_view
-from lumbar.resources import default_workers
+from lumbar.resources import default_workers, process_pool
 from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job, write_view_image
 from lumbar.version import __version__
 
@@ -169,7 +169,7 @@ def create_app(
     store = JobStore(root)
     ensure_token(root, token)
     expected = (root / TOKEN_FILE).read_text().strip()
-    pools = [executor or ProcessPoolExecutor(max_workers=default_workers(), initializer=die_with_parent)]
+    pools = [executor or process_pool(default_workers(), die_with_parent)]
 
     def run(job_id: str, input_name: str) -> None:
         """Queue a job; a worker that died (a crash in native code) fails its job with the reason, and a pool
@@ -178,7 +178,7 @@ def create_app(
             future = pools[0].submit(run_job, str(root), job_id, input_name)
         except BrokenExecutor:
             workers = getattr(pools[0], "_max_workers", default_workers())
-            pools[0] = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
+            pools[0] = process_pool(workers, die_with_parent)
             future = pools[0].submit(run_job, str(root), job_id, input_name)
 
         def died(done) -> None:
