@@ -94,6 +94,23 @@ def rule_type(t1: dict, t2: dict, normal_t1: float, normal_t2: float) -> int | N
     return 2 if on_t1 > 0 else 1 if on_t2 > 0 else 3
 
 
+def normal_zone(rows: list[dict], patient: str) -> tuple[float, float]:
+    """The median log ratio of the T1 and of the T2 endplate bands of discs graded Modic 0 on other patients."""
+    return tuple(
+        float(
+            np.nanmedian(
+                [
+                    r[f"log_{s}"]
+                    for r in rows
+                    if r["sequence"] == q and r["modic"] == 0 and r["patient"] != patient
+                    for s in "ul"
+                ]
+            )
+        )
+        for q in ("t1", "t2")
+    )
+
+
 def main() -> None:
     if not (SPIDER / "midsag").is_dir():
         print(f"skipped: no SPIDER mid-sagittal pictures under {SPIDER}")
@@ -113,24 +130,13 @@ def main() -> None:
     pairs = defaultdict(dict)
     for r in rows:
         pairs[(r["patient"], r["level"])][r["sequence"]] = r
-    typed = []
+    typed, normals = [], {}
     for (patient, level), both in sorted(pairs.items()):
         if {"t1", "t2"} - set(both) or both["t1"]["modic"] == 0:
             continue
-        normals = [
-            float(
-                np.nanmedian(
-                    [
-                        r[f"log_{s}"]
-                        for r in rows
-                        if r["sequence"] == q and r["modic"] == 0 and r["patient"] != patient
-                        for s in "ul"
-                    ]
-                )
-            )
-            for q in ("t1", "t2")
-        ]
-        rule = rule_type(both["t1"], both["t2"], *normals)
+        if patient not in normals:  # one patient's discs share it
+            normals[patient] = normal_zone(rows, patient)
+        rule = rule_type(both["t1"], both["t2"], *normals[patient])
         probabilities = [network.get((both[q]["series"], level)) for q in ("t1", "t2")]
         mean = np.mean([p for p in probabilities if p is not None], axis=0)
         typed.append(

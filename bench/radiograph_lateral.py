@@ -73,10 +73,10 @@ def named_right(truth: np.ndarray, truth_names: list[str], found: np.ndarray, na
 
 def read(film: np.ndarray, model) -> tuple[np.ndarray, list[str], bool, list[str], float]:
     """(corners top to bottom, names, faces right, review flags, the largest space between neighbouring bodies over
-    their height: :func:`xr_lateral.space_ratios`) as the pipeline reads ``film``."""
+    their height: :func:`lumbar.tasks.lateral.space_ratios`) as the pipeline reads ``film``."""
     reading = xr_lateral.read_film(film, model)
     found, names, flags = xr_lateral.names_and_flags(reading)
-    largest = max(xr_lateral.space_ratios(found, names), default=0.0)
+    largest = max(lateral.space_ratios([v.corners for v in found], names), default=0.0)
     return np.array([v.corners for v in found]).reshape(-1, 4, 2), names, reading.faces_right, flags, largest
 
 
@@ -103,15 +103,8 @@ def body_contrast(film: np.ndarray, corners: np.ndarray) -> list[float]:
 
 
 def true_space_ratios(anatomies: list[Anatomy]) -> dict:
-    """The space between neighbouring bodies over their mean middle height (S1's left out), as
-    :func:`xr_lateral.space_ratios` reads it, on the anatomies' own corners: what no network's reading distorts."""
-    ratios = []
-    for a in anatomies:
-        for k in range(len(a.corners) - 1):
-            space = lateral.disc_heights(a.corners[k], a.corners[k + 1])[1]
-            bodies = [lateral.heights(a.corners[j])[0, 1] for j in (k, k + 1) if a.names[j] != "S1"]
-            ratios.append(space / float(np.mean(bodies)))
-    ratios = np.array(ratios)
+    """:func:`lateral.space_ratios` on the anatomies' own corners: what no network's reading distorts."""
+    ratios = np.array([r for a in anatomies for r in lateral.space_ratios(a.corners, a.names)])
     return {
         "spaces": len(ratios),
         "p99": float(np.percentile(ratios, 99)),
@@ -125,12 +118,9 @@ def lordosis(names: list[str], corners: np.ndarray, faces_right: bool, width: in
     return lateral.alignment(names, measured).lordosis_deg
 
 
-def synthetic(model, record: dict, films_per: int) -> dict:
-    anatomies_dir = ROOT / "runs" / "lateral" / "anatomies"
+def synthetic(model, record: dict, films_per: int, anatomies: list[Anatomy]) -> dict:
     test = set(record["split_patients"]["test"])
     train = set(record["split_patients"]["training"])
-    paths = sorted(anatomies_dir.glob("*.npz"))
-    anatomies = [Anatomy.load(p) for p in paths]
     held = [a for a in anatomies if a.patient in test]
     mean_shape = _mean_spine([a for a in anatomies if a.patient in train])
     rows, base_rows = [], []
@@ -287,13 +277,12 @@ def mri_pictures(model) -> dict:
     return {"pictures": len(pictures), "read_as_lateral_radiographs": len(hits), "which": hits}
 
 
-def tall_space_operating_point(model, record: dict, films_per: int = 3) -> dict:
+def tall_space_operating_point(model, record: dict, anatomies: list[Anatomy], films_per: int = 3) -> dict:
     """Where the tall-space review should sit: films rendered from the model's *validation* patients' anatomies (never
     its test patients), read as the pipeline reads them; per threshold on a 0.1 grid, the share of the films with no
-    body missed whose largest space ratio (:func:`xr_lateral.space_ratios`) exceeds it; the operating point is the
+    body missed whose largest space ratio (:func:`lateral.space_ratios`) exceeds it; the operating point is the
     smallest threshold flagging at most 5% of them."""
     validation = set(record["split_patients"]["validation"])
-    anatomies = [Anatomy.load(p) for p in sorted((ROOT / "runs" / "lateral" / "anatomies").glob("*.npz"))]
     rng = np.random.default_rng(7)
     largest = []
     for anatomy in (a for a in anatomies if a.patient in validation):
@@ -305,7 +294,7 @@ def tall_space_operating_point(model, record: dict, films_per: int = 3) -> dict:
             found, names, _ = xr_lateral.names_and_flags(xr_lateral.read_film(film, model))
             corners_found = np.array([v.corners for v in found]).reshape(-1, 4, 2)
             if corner_errors(truth, corners_found)[2] == 0:
-                largest.append(max(xr_lateral.space_ratios(found, names), default=0.0))
+                largest.append(max(lateral.space_ratios([v.corners for v in found], names), default=0.0))
     grid = [round(t, 1) for t in np.arange(0.8, 2.05, 0.1)]
     share = {f"{t:.1f}": float(np.mean(np.array(largest) > t)) for t in grid}
     chosen = next((t for t in grid if share[f"{t:.1f}"] <= 0.05), None)
@@ -377,8 +366,10 @@ def main() -> None:
         print(f"skipped: no SPIDER mid-sagittal pictures under {SPIDER} to draw the films' anatomies from")
         return
     # the anatomies lumbar train radiograph-lateral caches; built here where absent (about ten minutes on 2 cores)
-    build_anatomies(SPIDER, ROOT / "runs" / "lateral" / "anatomies")
-    synth = synthetic(model, record, args.films)
+    cache = ROOT / "runs" / "lateral" / "anatomies"
+    build_anatomies(SPIDER, cache)
+    anatomies = [Anatomy.load(p) for p in sorted(cache.glob("*.npz"))]  # read once: three measurements use them
+    synth = synthetic(model, record, args.films, anatomies)
     cts = ct_films(model, args.exposures)
     frontal = frontal_films(model)
     mri = mri_pictures(model)
@@ -389,10 +380,8 @@ def main() -> None:
         xr_lateral.read_film(film, model)
     speed = (time.perf_counter() - start) / 10
     summary = summarise(synth, cts, frontal, mri, speed, record)
-    summary["tall_space_validation"] = tall_space_operating_point(model, record)
-    summary["tall_space_true_corners"] = true_space_ratios(
-        [Anatomy.load(p) for p in sorted((ROOT / "runs" / "lateral" / "anatomies").glob("*.npz"))]
-    )
+    summary["tall_space_validation"] = tall_space_operating_point(model, record, anatomies)
+    summary["tall_space_true_corners"] = true_space_ratios(anatomies)
     summary["tall_space_factor"] = xr_lateral.TALL_SPACE_FACTOR
     name = f"radiograph_lateral_{Path(args.model).parent.name}" if args.model else "radiograph_lateral"
     path = save(name, {**summary, "rows": synth["rows"], "mri_which": mri.get("which", [])})

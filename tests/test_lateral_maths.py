@@ -63,6 +63,14 @@ def test_disc_heights_between_two_bodies_one_a_wedge():
     assert lateral.disc_heights(upper, wedge) == pytest.approx((19, 14.5, 10))
 
 
+def test_space_ratios_over_the_bodies_beside_each_space_with_s1_left_out():
+    """Bodies 30 tall, spaces 10 and 25: 1/3 and 25/30; S1 drawn 6 tall does not halve the last ratio's height."""
+    l4, l5 = quad((100, 60), 40, 30, 0.0), quad((100, 100), 40, 30, 0.0)
+    s1 = quad((100, 143), 40, 6, 0.0)  # its top at 140: 25 below L5's bottom
+    assert lateral.space_ratios([l4, l5, s1], ["L4", "L5", "S1"]) == pytest.approx([10 / 30, 25 / 30])
+    assert lateral.space_ratios([l4], ["L4"]) == []
+
+
 @pytest.mark.parametrize("tilt", [0.0, 25.0])
 def test_slip_forward_and_backward_along_the_lower_endplate(tilt):
     a = np.radians(tilt)

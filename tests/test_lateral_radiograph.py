@@ -416,9 +416,9 @@ def test_a_space_between_bodies_as_tall_as_a_body_says_one_was_missed():
     short[[lateral.PI, lateral.AI], 1] = short[lateral.PS, 1] + 1
     s1 = [*found[:4], FoundVertebra(short.mean(0), short, 0.9)]
     assert xr_lateral.tall_space_flags(s1, names) == []
-    assert xr_lateral.space_ratios(s1, names)[-1] == pytest.approx(18 / 25)
+    assert lateral.space_ratios([v.corners for v in s1], names)[-1] == pytest.approx(18 / 25)
     moved = np.add(found[1].corners, [0, 20])  # a 30 px space, 1.2 times its bodies: a disc read tall
     taller = [found[0], FoundVertebra(moved.mean(0), moved, 0.9)]
-    assert xr_lateral.space_ratios(taller, names[:2]) == pytest.approx([1.2]) and not xr_lateral.tall_space_flags(
-        taller, names[:2]
-    )
+    assert lateral.space_ratios([v.corners for v in taller], names[:2]) == pytest.approx(
+        [1.2]
+    ) and not xr_lateral.tall_space_flags(taller, names[:2])

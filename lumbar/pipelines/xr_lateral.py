@@ -195,17 +195,6 @@ def names_and_flags(reading: LateralReading) -> tuple[list[FoundVertebra], list[
     return found, names, flags
 
 
-def space_ratios(found: list[FoundVertebra], names: list[str]) -> list[float]:
-    """Each space between neighbouring bodies (top to bottom) over their mean middle height, S1's left out (its
-    inferior pair is a definition)."""
-    ratios = []
-    for k in range(len(found) - 1):
-        space = lateral.disc_heights(found[k].corners, found[k + 1].corners)[1]
-        bodies = [lateral.heights(found[j].corners)[0, 1] for j in (k, k + 1) if names[j] != "S1"]
-        ratios.append(space / float(np.mean(bodies)))
-    return ratios
-
-
 def tall_space_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
     """A space between neighbouring bodies as tall as a body (more than ``TALL_SPACE_FACTOR`` of their mean middle
     height): no disc is, so a body was missed there. The step between centres alone can miss it where the bodies
@@ -213,7 +202,7 @@ def tall_space_flags(found: list[FoundVertebra], names: list[str]) -> list[str]:
     return [
         f"space between {names[k]} and {names[k + 1]} {ratio:.1f} times their height, taller than any disc: "
         "a vertebra may be missing there and every name above it would be wrong"
-        for k, ratio in enumerate(space_ratios(found, names))
+        for k, ratio in enumerate(lateral.space_ratios([v.corners for v in found], names))
         if ratio > TALL_SPACE_FACTOR
     ]
 

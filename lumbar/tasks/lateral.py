@@ -108,6 +108,16 @@ def disc_heights(upper: np.ndarray, lower: np.ndarray) -> tuple[float, float, fl
     return float(np.linalg.norm(upper[AI] - lower[AS])), float(middle), float(np.linalg.norm(upper[PI] - lower[PS]))
 
 
+def space_ratios(corners: list[np.ndarray] | np.ndarray, names: list[str]) -> list[float]:
+    """Each space between neighbouring bodies (corners top to bottom) over their mean middle height, S1's left out
+    (its inferior pair is a definition): no disc is as tall as its bodies, a missed body's space is."""
+    ratios = []
+    for k in range(len(corners) - 1):
+        bodies = [heights(corners[j])[0, 1] for j in (k, k + 1) if names[j] != "S1"]
+        ratios.append(disc_heights(corners[k], corners[k + 1])[1] / float(np.mean(bodies)))
+    return ratios
+
+
 def slip(upper: np.ndarray, lower: np.ndarray) -> tuple[float, float]:
     """(slip, slip in % of the lower superior endplate's length) of the body with corners ``upper`` over the one
     with corners ``lower``: positive = anterolisthesis, negative = retrolisthesis. Measured along the disc's
