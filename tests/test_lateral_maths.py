@@ -64,10 +64,10 @@ def test_disc_heights_between_two_bodies_one_a_wedge():
 
 
 def test_space_ratios_over_the_bodies_beside_each_space_with_s1_left_out():
-    """Bodies 30 tall, spaces 10 and 25: 1/3 and 25/30; S1 drawn 6 tall does not halve the last ratio's height."""
-    l4, l5 = quad((100, 60), 40, 30, 0.0), quad((100, 100), 40, 30, 0.0)
-    s1 = quad((100, 143), 40, 6, 0.0)  # its top at 140: 25 below L5's bottom
-    assert lateral.space_ratios([l4, l5, s1], ["L4", "L5", "S1"]) == pytest.approx([10 / 30, 25 / 30])
+    """L4 30 tall, L5 40, spaces 5 and 25: 5 over their mean 35, 25 over L5's 40 alone (S1, drawn 6 tall, left out)."""
+    l4, l5 = quad((100, 60), 40, 30, 0.0), quad((100, 100), 40, 40, 0.0)  # L4's bottom at 75, L5 from 80 to 120
+    s1 = quad((100, 148), 40, 6, 0.0)  # its top at 145: 25 below L5's bottom
+    assert lateral.space_ratios([l4, l5, s1], ["L4", "L5", "S1"]) == pytest.approx([5 / 35, 25 / 40])
     assert lateral.space_ratios([l4], ["L4"]) == []
 
 

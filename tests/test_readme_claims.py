@@ -3219,10 +3219,19 @@ def weighting_claims() -> list[Claim]:
         h = m["summary"]["SPIDER header timing"]
         return f"{h['right']} of its {h['series']} series right" if h["wrong"] == 0 else "a wrong header reading"
 
+    def majority(m: dict) -> str:
+        return f"would take all {m['summary']['SPIDER t1']['pictures']} SPIDER T1 pictures for T2"
+
     passage = _in_passage("`input.weighting` comes", "as T1 (")
     return [
         Claim("weighting: read from the image", passage, read, ("weighting",)),
         Claim("weighting: header timing", passage, header, ("weighting",)),
+        Claim(
+            "weighting: the majority guess",
+            _in_passage("`input.weighting` comes", "pictures for T2"),
+            majority,
+            ("weighting",),
+        ),
     ]
 
 
