@@ -97,3 +97,33 @@ def test_a_dicom_series_is_weighted_as_its_header_says_and_damaged_timing_is_no_
         assert series_info(ds).echo_time_ms is None
     ds.EchoTime = "12.5"
     assert series_info(ds).echo_time_ms == 12.5
+
+
+def test_an_enhanced_mr_files_timing_is_read_from_its_functional_groups(tmp_path):
+    """Enhanced MR keeps its timing in functional groups, not at the top level (PS3.3 C.8.13.5): the echo time in
+    the MR Echo group (per frame), the repetition time in the MR Timing group (shared), the inversion times in the
+    MR Modifier group; a T2 spin echo's timing there reads T2, and an inversion there leaves it to the image."""
+    from pydicom.dataset import Dataset
+
+    from lumbar.io.dicom_header import series_info
+    from lumbar.tasks.weighting import weighting_from_header
+
+    def item(**attributes) -> Dataset:
+        ds = Dataset()
+        for keyword, value in attributes.items():
+            setattr(ds, keyword, value)
+        return ds
+
+    ds = item(
+        SharedFunctionalGroupsSequence=[item(MRTimingAndRelatedParametersSequence=[item(RepetitionTime=3500.0)])],
+        PerFrameFunctionalGroupsSequence=[item(MREchoSequence=[item(EffectiveEchoTime=102.0)]) for _ in range(3)],
+    )
+    info = series_info(ds)
+    assert (info.echo_time_ms, info.repetition_time_ms, info.inversion_time_ms) == (102.0, 3500.0, None)
+    assert weighting_from_header(info.echo_time_ms, info.repetition_time_ms, info.inversion_time_ms) == "T2"
+    ds.SharedFunctionalGroupsSequence[0].MRModifierSequence = [item(InversionRecovery="YES", InversionTimes=[160.0])]
+    info = series_info(ds)
+    assert info.inversion_time_ms == 160.0
+    assert weighting_from_header(info.echo_time_ms, info.repetition_time_ms, info.inversion_time_ms) is None
+    ds.EchoTime = 12.0  # the classic attribute, where a file gives it, comes first
+    assert series_info(ds).echo_time_ms == 12.0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.multival import MultiValue
 from pydicom.uid import RLELossless
 
 from lumbar.errors import InputError
@@ -129,20 +130,33 @@ def series_info(ds: pydicom.Dataset) -> SeriesInfo:
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
         contrast_agent=str(ds.ContrastBolusAgent).strip() if "ContrastBolusAgent" in ds else None,
         image_type="\\".join(str(v) for v in ds.get("ImageType", []) or []),
-        echo_time_ms=_positive(ds, "EchoTime"),
-        repetition_time_ms=_positive(ds, "RepetitionTime"),
-        inversion_time_ms=_positive(ds, "InversionTime"),
+        echo_time_ms=_timing(ds, "EchoTime", "MREchoSequence", "EffectiveEchoTime"),
+        repetition_time_ms=_timing(ds, "RepetitionTime", "MRTimingAndRelatedParametersSequence", "RepetitionTime"),
+        inversion_time_ms=_timing(ds, "InversionTime", "MRModifierSequence", "InversionTimes"),
     )
 
 
-def _positive(ds: pydicom.Dataset, keyword: str) -> float | None:
-    """A timing attribute in ms where the file gives one positive, finite number; None otherwise (absent, empty,
-    several values or not a number: a damaged header's timing is no timing)."""
+def _timing(ds: pydicom.Dataset, keyword: str, group: str, group_keyword: str) -> float | None:
+    """A sequence timing in ms: the classic attribute, else (enhanced MR, PS3.3 C.8.13.5) the first frame's
+    functional group's, where a file keeps it (EffectiveEchoTime in the MR Echo group, RepetitionTime in the MR
+    Timing group, InversionTimes in the MR Modifier group, whose first inversion counts)."""
+    if keyword in ds:
+        return _positive(ds.get(keyword))
+    item = functional_group(ds, 0, group)
+    value = None if item is None else item.get(group_keyword)
+    if isinstance(value, MultiValue) and group_keyword == "InversionTimes" and len(value):
+        value = value[0]
+    return _positive(value)
+
+
+def _positive(value: object) -> float | None:
+    """A timing value in ms where it is one positive, finite number; None otherwise (absent, empty, several values
+    or not a number: a damaged header's timing is no timing)."""
     try:
-        value = float(ds.get(keyword))
+        number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-    return value if np.isfinite(value) and value > 0 else None
+    return number if np.isfinite(number) and number > 0 else None
 
 
 def decode(path: Path) -> tuple[pydicom.Dataset, np.ndarray]:
