@@ -388,6 +388,38 @@ def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch
     assert "no other series" in notes[0][0] and "review flag" in notes[1][0]
 
 
+def test_a_disc_cut_by_one_series_edge_is_graded_from_the_series_that_show_it_whole():
+    """A disc whose outline reaches its slice's edge in one series (part of it, and of its crop, outside the image)
+    takes its grades from the series that show it whole; where every view is cut, from all of them."""
+    from types import SimpleNamespace
+
+    from lumbar.pipelines.mr_sagittal import SeriesGrading, edge_cut_discs, fuse_patient_series
+    from lumbar.tasks.levels import Level
+
+    def study(source, cut=(), **herniation):
+        probs = {level: {"herniation": np.array(p)} for level, p in herniation.items()}
+        return SeriesGrading(source, {}, probs, {level: [source] for level in probs}, frozenset(cut))
+
+    t1 = study("t1", cut=["T12_L1"], T12_L1=0.9, L1_L2=0.2, T11_T12=0.8)
+    t2 = study("t2", T12_L1=0.1, L1_L2=0.4)
+    t2_cut = study("t2", cut=["T11_T12"], T11_T12=0.4)
+    fused = fuse_patient_series([t1, t2, t2_cut])
+    assert [float(g.probabilities["T12_L1"]["herniation"]) for g in fused[:2]] == [0.1, 0.1]  # the whole view alone
+    assert fused[0].graded_from["T12_L1"] == ["t2"] and fused[0].cut == frozenset({"T12_L1"})
+    assert np.isclose(fused[0].probabilities["L1_L2"]["herniation"], 0.3)  # both whole: the mean
+    assert fused[0].graded_from["T11_T12"] == ["t1"]  # whole in t1, cut in the other
+    both_cut = fuse_patient_series([study("a", cut=["L1_L2"], L1_L2=0.2), study("b", cut=["L1_L2"], L1_L2=0.6)])
+    assert np.isclose(both_cut[0].probabilities["L1_L2"]["herniation"], 0.4)  # nothing whole: every view counts
+
+    instances = np.zeros((1, 20, 30), int)
+    instances[0, 0:3, 10:20] = 101  # touches the top edge
+    instances[0, 8:11, 10:20] = 102
+    instances[0, 15:18, 22:30] = 103  # touches the right edge
+    discs = [Level(name, label, "disc", (0.0, 0.0), 30) for name, label in (("a", 101), ("b", 102), ("c", 103))]
+    seg = SimpleNamespace(mid_slice=0, levels=SimpleNamespace(instances=instances, discs=discs))
+    assert edge_cut_discs(seg) == frozenset({"a", "c"})
+
+
 def test_fused_rows_and_grades_from_probabilities():
     from lumbar.grades import BINARY_GRADES
     from lumbar.tasks.grading import fuse_same_disc, grades_from

@@ -190,13 +190,15 @@ def measure(seg: Segmentation, physical: bool = False) -> SpineMeasurements:
 
 @dataclass(frozen=True)
 class SeriesGrading:
-    """The named discs of one series cropped on its mid-sagittal slice, their calibrated probabilities, and
-    per disc the series those come from (this one, or every series of the patient that shows it)."""
+    """The named discs of one series cropped on its mid-sagittal slice, their calibrated probabilities, per disc
+    the series those come from (this one, or every series of the patient that shows it whole), and the discs the
+    slice's edge cuts."""
 
     source: str
     crops: dict[str, np.ndarray]
     probabilities: dict[str, dict[str, np.ndarray]]
     graded_from: dict[str, list[str]]
+    cut: frozenset[str] = frozenset()
 
 
 def disc_crops(seg: Segmentation, levels: tuple[str, ...] | None = REPORTED_DISCS) -> dict[str, np.ndarray]:
@@ -233,26 +235,39 @@ def grade_series(seg: Segmentation, model: OnnxModel) -> SeriesGrading:
     crops = disc_crops(seg)
     source = seg.image.series_label()
     probabilities = disc_probabilities(list(crops.values()), model)
-    return SeriesGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops})
+    cut = frozenset(crops) & edge_cut_discs(seg)
+    return SeriesGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops}, cut)
+
+
+def edge_cut_discs(seg: Segmentation) -> frozenset[str]:
+    """Names of the discs whose outline on the mid-sagittal slice reaches the slice's edge: part of such a disc,
+    and of its crop, lies outside the image."""
+    instances = seg.levels.instances[seg.mid_slice]
+    edge = np.concatenate([instances[0], instances[-1], instances[:, 0], instances[:, -1]])
+    return frozenset(lv.name for lv in seg.levels.discs if (edge == lv.label).any())
 
 
 def fuse_patient_series(gradings: list[SeriesGrading]) -> list[SeriesGrading]:
-    """Series of one patient (e.g. T1 and T2): every disc takes the mean of its probabilities over the
-    series that show it, so that all of them report the same grades."""
+    """Series of one patient (e.g. T1 and T2): every disc takes the mean of its probabilities over the series
+    that show it whole, so that all of them report the same grades. A view cut by its slice's edge counts only
+    where no series shows the disc whole: its crop holds part of the disc, and the rest is blank."""
     rows = [(k, level) for k, grading in enumerate(gradings) for level in grading.probabilities]
     if not rows:
         return gradings
+    whole = {level for k, level in rows if level not in gradings[k].cut}
+    used = [(k, level) for k, level in rows if level not in gradings[k].cut or level not in whole]
     grades = list(gradings[rows[0][0]].probabilities[rows[0][1]])
     fused = fuse_same_disc(
-        {g: np.stack([gradings[k].probabilities[level][g] for k, level in rows]) for g in grades},
-        [level for _, level in rows],
+        {g: np.stack([gradings[k].probabilities[level][g] for k, level in used]) for g in grades},
+        [level for _, level in used],
     )
+    by_level = {level: {g: fused[g][i] for g in grades} for i, (_, level) in enumerate(used)}
+    sources = {level: [gradings[k].source for k, other in used if other == level] for level in by_level}
     probabilities: list[dict] = [{} for _ in gradings]
     graded_from: list[dict] = [{} for _ in gradings]
-    for i, (k, level) in enumerate(rows):
-        probabilities[k][level] = {g: fused[g][i] for g in grades}
-        graded_from[k][level] = [gradings[j].source for j, other in rows if other == level]
-    return [SeriesGrading(g.source, g.crops, p, f) for g, p, f in zip(gradings, probabilities, graded_from)]
+    for k, level in rows:
+        probabilities[k][level], graded_from[k][level] = by_level[level], sources[level]
+    return [SeriesGrading(g.source, g.crops, p, f, g.cut) for g, p, f in zip(gradings, probabilities, graded_from)]
 
 
 def patient_gradings(segs: list[Segmentation], model: OnnxModel) -> tuple[list[SeriesGrading], list[list[str]]]:
