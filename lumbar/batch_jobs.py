@@ -136,10 +136,12 @@ DETACHED_HEADERS = (".mhd", ".nhdr")  # whose voxels lie in other files beside t
 
 
 def fingerprint(study: Path, options: tuple) -> str:
-    """What identifies a study's input for a rerun: its files' names (within it), sizes and modification times,
-    and the reading ``options``; a change in any means its results no longer answer for it. Read from the files'
-    metadata, not their bytes: a 5,000-file DICOM folder costs a moment. A detached header (.mhd, .nhdr) counts the
-    files beside it that share its name's stem (its voxels' usual names)."""
+    """What identifies a study's input for a rerun: its files' names (within it), sizes, modification times and
+    status-change times, and the reading ``options``; a change in any means its results no longer answer for it. Read
+    from the files' metadata, not their bytes: a 5,000-file DICOM folder costs a moment. The status-change time moves
+    with every write and cannot be set back, so a file rewritten with its old size and modification time restored
+    (``cp -p``, ``rsync -a``, ``touch -r``) is seen as changed too. A detached header (.mhd, .nhdr) counts the files
+    beside it that share its name's stem (its voxels' usual names)."""
     digest = hashlib.sha256(repr(options).encode())
     try:
         if study.is_dir():
@@ -155,7 +157,7 @@ def fingerprint(study: Path, options: tuple) -> str:
         for f in files:
             stat = f.stat()
             name = f.relative_to(study).as_posix() if folder else f.name
-            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\n".encode())
     except OSError:  # unreadable: its analysis says why; nothing of it can be complete
         return UNREADABLE
     return digest.hexdigest()[:16]

@@ -166,6 +166,15 @@ def test_a_rerun_never_hands_one_input_anothers_results(tmp_path, tree):
     assert [r["output"] for r in _rows(out / REPORT)] == ["scan-2", "scan"]
     changed = run_batch_jobs([first], out, **{**options, "spacing_mm": 0.5})  # other options: not the same result
     assert [(o.name, o.status) for o in changed] == [("scan", "done")]
+    # Another picture of the same size written over it with its modification time put back (as cp -p, rsync -a or
+    # touch -r leave it): uncompressed, the two PNGs are the same size.
+    Image.open(_png(first, 4)).save(first, compress_level=0)
+    assert [(o.name, o.status) for o in run_batch_jobs([first], out, **options)] == [("scan", "done")]
+    stat = first.stat()
+    Image.open(_png(tmp_path / "in3" / "scan.png", 5)).save(first, compress_level=0)
+    os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (first.stat().st_size, first.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert [(o.name, o.status) for o in run_batch_jobs([first], out, **options)] == [("scan", "done")]
 
 
 def test_a_killed_rerun_leaves_nothing_taken_for_current(tmp_path, tree, monkeypatch):
