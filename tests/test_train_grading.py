@@ -210,6 +210,39 @@ def test_evaluate_grading_command_on_real_slices(tmp_path):
     assert set(report["metrics"]) == set(GRADES) and "within_one" in report["metrics"]["pfirrmann"]
 
 
+def test_evaluating_a_patients_series_together_fuses_them_as_analyze_does(monkeypatch, tmp_path):
+    """`evaluate grading --same-patient` grades each patient's series as `analyze --same-patient` does: the two
+    series of patient 106 end with one set of grades per disc (their fused probabilities), read through the
+    pipeline's own fusion (flagged series alone, cut views left out)."""
+    from conftest import shared
+
+    import lumbar.pipelines.mr_sagittal as mr_sagittal
+    from lumbar.evaluate.grading import evaluate_grading_folder
+
+    spider = shared("spider")
+    fused_calls = []
+    real = mr_sagittal.fuse_where_trusted
+
+    def spy(segs, gradings):
+        out = real(segs, gradings)
+        fused_calls.append(out[0])
+        return out
+
+    monkeypatch.setattr(mr_sagittal, "fuse_where_trusted", spy)
+    for name in ("106_t1.png", "106_t2.png"):
+        (tmp_path / name).symlink_to(spider / "midsag" / name)
+    report = evaluate_grading_folder(
+        tmp_path, spider / "radiological_gradings.csv", spider / "overview.csv", same_patient=True
+    )
+    assert report["same_patient"] and report["n_patients"] == 1 and len(fused_calls) == 1
+    t1, t2 = fused_calls[0]
+    shared_levels = set(t1.probabilities) & set(t2.probabilities)
+    assert shared_levels, "the two series share discs"
+    for level in shared_levels:  # both series report the same fused grades where both were trusted
+        if len(t1.graded_from[level]) == 2:
+            np.testing.assert_allclose(t1.probabilities[level]["pfirrmann"], t2.probabilities[level]["pfirrmann"])
+
+
 def test_cross_validation_grades_a_patients_series_together_fold_by_fold(tmp_path):
     """Same-patient figures: each disc's rows (one per series) get the mean of their out-of-fold
     probabilities, decided with their own fold's thresholds."""

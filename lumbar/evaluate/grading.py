@@ -15,12 +15,14 @@ def evaluate_grading_folder(
 ) -> dict:
     """Grade every disc found in a folder of slices exactly as ``lumbar analyze`` does (each series' reported
     discs read together) and score the grades against the CSV. With ``same_patient`` each disc is graded from
-    all of its patient's series together. A graded disc that analyze does not report counts as not covered."""
+    its patient's series together as ``lumbar analyze --same-patient`` grades it (series with flagged level names
+    alone, a view the slice's edge cuts left out where another shows the disc whole). A graded disc that analyze
+    does not report counts as not covered."""
     from lumbar.datasets.grading import join, read_graded_series, read_gradings
     from lumbar.errors import InputError
     from lumbar.io.spider import find_overview, read_overview_spacing
-    from lumbar.pipelines.mr_sagittal import grade_series, grading_model
-    from lumbar.tasks.grading import decide, fuse_same_disc
+    from lumbar.pipelines.mr_sagittal import fuse_where_trusted, grade_series, grading_model
+    from lumbar.tasks.grading import decide
 
     paths = sorted(Path(images).glob("*.png"))
     if not paths:
@@ -32,6 +34,12 @@ def evaluate_grading_folder(
         raise InputError("no grading model ships with this installation")
     series = read_graded_series(paths, read_gradings(Path(gradings_csv)), spacing, progress)
     graded = [grade_series(s.segmentation, model) for s in series]
+    if same_patient:
+        for patient in {s.patient for s in series}:
+            mine = [k for k, s in enumerate(series) if s.patient == patient]
+            fused, _ = fuse_where_trusted([series[k].segmentation for k in mine], [graded[k] for k in mine])
+            for k, grading in zip(mine, fused):
+                graded[k] = grading
     pairs, coverage = join(series, [g.probabilities for g in graded])
     if not pairs:
         raise InputError(f"{images}: no graded disc could be located and matched")
@@ -40,8 +48,6 @@ def evaluate_grading_folder(
         for g in (*ORDINAL_GRADES, *BINARY_GRADES)
     }
     patients = np.array([series[i].patient for i, _ in pairs])
-    if same_patient:
-        probs = fuse_same_disc(probs, [f"{series[i].patient} {level}" for i, level in pairs])
     preds = decide(probs, model.meta["thresholds"])
     truth = {g: np.array([series[i].grades[level][g] for i, level in pairs]) for g in (*ORDINAL_GRADES, *BINARY_GRADES)}
     return {

@@ -271,12 +271,21 @@ def fuse_patient_series(gradings: list[SeriesGrading]) -> list[SeriesGrading]:
 
 
 def patient_gradings(segs: list[Segmentation], model: OnnxModel) -> tuple[list[SeriesGrading], list[list[str]]]:
-    """Grade a patient's series together where their level names can be trusted to mean the same disc.
+    """Grade a patient's series together where their level names can be trusted to mean the same disc
+    (:func:`fuse_where_trusted`)."""
+    return fuse_where_trusted(segs, [grade_series(seg, model) for seg in segs])
+
+
+def fuse_where_trusted(
+    segs: list[Segmentation], gradings: list[SeriesGrading]
+) -> tuple[list[SeriesGrading], list[list[str]]]:
+    """A patient's series' gradings fused (:func:`fuse_patient_series`) among the series whose level names carry no
+    review flag, and per series the notes that say why one was graded alone.
 
     Fusion joins discs by name, so a series whose naming carries a review flag (a small lowest disc, a gap,
     too few discs) is graded alone and says why: joined by name, its discs could be averaged with their
     neighbours in the other series."""
-    gradings = [grade_series(seg, model) for seg in segs]
+    gradings = list(gradings)
     trusted = [k for k, seg in enumerate(segs) if not seg.levels.flags]
     notes: list[list[str]] = [[] for _ in segs]
     if len(trusted) >= 2:
