@@ -982,7 +982,7 @@ def evaluate_grading_cmd(
         "--same-patient",
         help="Grade each disc from all series of its patient "
         "(<patient>_t1, <patient>_t2, ...) together, as analyze --same-patient does "
-        "(here every series is joined, flagged or not).",
+        "(a series with flagged level names graded alone, a view cut by the slice's edge left out).",
     ),
 ) -> None:
     """Per grade: balanced accuracy, recall, confusion, kappa, within-one, AUC with 95% CIs, and coverage."""

@@ -113,7 +113,8 @@ class Disc(_Frozen):
         default=(),
         description="Series whose crops of this disc the grades come from: "
         "this one, or with --same-patient every series of the patient that shows it and "
-        "whose level names carry no review flag.",
+        "whose level names carry no review flag, leaving out a view cut by its slice's edge where another shows the "
+        "disc whole (so a cut disc may be graded from the other series alone).",
     )
     measurements: DiscMeasurements | None = None
     stenosis: Stenosis | None = None

@@ -410,6 +410,7 @@ def test_a_disc_cut_by_one_series_edge_is_graded_from_the_series_that_show_it_wh
     assert fused[0].graded_from["T11_T12"] == ["t1"]  # whole in t1, cut in the other
     both_cut = fuse_patient_series([study("a", cut=["L1_L2"], L1_L2=0.2), study("b", cut=["L1_L2"], L1_L2=0.6)])
     assert np.isclose(both_cut[0].probabilities["L1_L2"]["herniation"], 0.4)  # nothing whole: every view counts
+    assert both_cut[0].graded_from["L1_L2"] == both_cut[1].graded_from["L1_L2"] == ["a", "b"]
 
     instances = np.zeros((1, 20, 30), int)
     instances[0, 0:3, 10:20] = 101  # touches the top edge
@@ -418,6 +419,26 @@ def test_a_disc_cut_by_one_series_edge_is_graded_from_the_series_that_show_it_wh
     discs = [Level(name, label, "disc", (0.0, 0.0), 30) for name, label in (("a", 101), ("b", 102), ("c", 103))]
     seg = SimpleNamespace(mid_slice=0, levels=SimpleNamespace(instances=instances, discs=discs))
     assert edge_cut_discs(seg) == frozenset({"a", "c"})
+
+
+def test_a_report_whose_cut_disc_was_graded_from_another_series_says_it_was_graded_together():
+    """A disc cut in this series and graded from the patient's other series alone still makes the report say the
+    grades come from the patient's series together, and name them."""
+    from lumbar.phantom import make_phantom
+    from lumbar.pipelines.mr_sagittal import analyze
+    from lumbar.report.html import render_html
+
+    result = analyze(make_phantom().image)
+    own = result.findings.discs[0].graded_from
+    assert own and all(d.graded_from == own for d in result.findings.discs if d.grades)
+    assert "Graded together with the patient's other series" not in render_html(result.findings, result.figures)
+    discs = [
+        d.model_copy(update={"graded_from": ("other series",)}) if k == 0 else d
+        for k, d in enumerate(result.findings.discs)
+    ]
+    findings = result.findings.model_copy(update={"discs": discs})
+    html = render_html(findings, result.figures)
+    assert "Graded together with the patient's other series" in html and "other series" in html
 
 
 def test_fused_rows_and_grades_from_probabilities():

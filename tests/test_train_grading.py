@@ -229,6 +229,16 @@ def test_evaluating_a_patients_series_together_fuses_them_as_analyze_does(monkey
         return out
 
     monkeypatch.setattr(mr_sagittal, "fuse_where_trusted", spy)
+    import lumbar.datasets.grading as datasets_grading
+
+    joined = []
+    real_join = datasets_grading.join
+
+    def join_spy(series, probabilities):
+        joined.append(probabilities)
+        return real_join(series, probabilities)
+
+    monkeypatch.setattr(datasets_grading, "join", join_spy)
     for name in ("106_t1.png", "106_t2.png"):
         (tmp_path / name).symlink_to(spider / "midsag" / name)
     report = evaluate_grading_folder(
@@ -236,11 +246,11 @@ def test_evaluating_a_patients_series_together_fuses_them_as_analyze_does(monkey
     )
     assert report["same_patient"] and report["n_patients"] == 1 and len(fused_calls) == 1
     t1, t2 = fused_calls[0]
-    shared_levels = set(t1.probabilities) & set(t2.probabilities)
-    assert shared_levels, "the two series share discs"
-    for level in shared_levels:  # both series report the same fused grades where both were trusted
-        if len(t1.graded_from[level]) == 2:
-            np.testing.assert_allclose(t1.probabilities[level]["pfirrmann"], t2.probabilities[level]["pfirrmann"])
+    together = [level for level in set(t1.probabilities) & set(t2.probabilities) if len(t1.graded_from[level]) == 2]
+    assert together, "patient 106's two series are joined on at least one disc"
+    for level in together:  # both series report the same fused grades, and those are what is scored
+        np.testing.assert_allclose(t1.probabilities[level]["pfirrmann"], t2.probabilities[level]["pfirrmann"])
+    assert [p[together[0]]["pfirrmann"] for p in joined[0]] == [t1.probabilities[together[0]]["pfirrmann"]] * 2
 
 
 def test_cross_validation_grades_a_patients_series_together_fold_by_fold(tmp_path):

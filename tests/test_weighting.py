@@ -125,5 +125,15 @@ def test_an_enhanced_mr_files_timing_is_read_from_its_functional_groups(tmp_path
     info = series_info(ds)
     assert info.inversion_time_ms == 160.0
     assert weighting_from_header(info.echo_time_ms, info.repetition_time_ms, info.inversion_time_ms) is None
+    ds.EchoTime = ""  # a classic attribute left empty (type 2: unknown) leaves it to the groups
+    assert series_info(ds).echo_time_ms == 102.0
     ds.EchoTime = 12.0  # the classic attribute, where a file gives it, comes first
     assert series_info(ds).echo_time_ms == 12.0
+    del ds.EchoTime
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    echo = ds.PerFrameFunctionalGroupsSequence[0].MREchoSequence[0]
+    del echo.EffectiveEchoTime  # 5 bytes where a float64 takes 8: a damaged value is no timing, not a refusal
+    echo._dict[Tag(0x0018, 0x9082)] = RawDataElement(Tag(0x0018, 0x9082), "FD", 5, b"\x00" * 5, 0, False, True)
+    assert series_info(ds).echo_time_ms is None

@@ -64,7 +64,7 @@ def grading_table(report: dict):
     """A rich table of the grading metrics."""
     from rich.table import Table
 
-    how = ", each disc graded from all its patient's series" if report.get("same_patient") else ""
+    how = ", each disc graded from its patient's series together" if report.get("same_patient") else ""
     table = Table(
         title=f"{report['n_discs']} discs (one row per series), {report['n_patients']} patients, "
         f"coverage {100 * report['coverage']['overall']:.1f}%{how}"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.errors import BytesLengthException
 from pydicom.multival import MultiValue
 from pydicom.uid import RLELossless
 
@@ -139,11 +140,15 @@ def series_info(ds: pydicom.Dataset) -> SeriesInfo:
 def _timing(ds: pydicom.Dataset, keyword: str, group: str, group_keyword: str) -> float | None:
     """A sequence timing in ms: the classic attribute, else (enhanced MR, PS3.3 C.8.13.5) the first frame's
     functional group's, where a file keeps it (EffectiveEchoTime in the MR Echo group, RepetitionTime in the MR
-    Timing group, InversionTimes in the MR Modifier group, whose first inversion counts)."""
-    if keyword in ds:
-        return _positive(ds.get(keyword))
-    item = functional_group(ds, 0, group)
-    value = None if item is None else item.get(group_keyword)
+    Timing group, InversionTimes in the MR Modifier group, whose first inversion counts). A value that cannot be
+    read is no timing, as :func:`_positive` says of one that is not a number."""
+    try:
+        if ds.get(keyword) not in (None, ""):  # a classic attribute left empty (type 2: unknown) says nothing
+            return _positive(ds.get(keyword))
+        item = functional_group(ds, 0, group)
+        value = None if item is None else item.get(group_keyword)
+    except (BytesLengthException, ValueError, TypeError, AttributeError, IndexError):  # damaged: no timing
+        return None
     if isinstance(value, MultiValue) and group_keyword == "InversionTimes" and len(value):
         value = value[0]
     return _positive(value)

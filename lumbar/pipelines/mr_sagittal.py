@@ -354,7 +354,7 @@ def grading_reliability(model: OnnxModel, same_patient: bool = False) -> str | N
     binary = [m["balanced_accuracy"] for name, m in metrics.items() if name not in ("pfirrmann", "modic")]
     how = {
         "metrics": " (series graded alone)" if same_patient else "",
-        "metrics_same_patient": ", each disc graded from all its patient's series",
+        "metrics_same_patient": ", each disc graded from the mean of all its patient's series",
     }[key]
     guess = level_guess_balanced_accuracy(model.sha256)
     text = (
@@ -427,7 +427,8 @@ def build_findings(
     ``graded_from`` per level names the series they come from, ``notes`` are further review reasons, ``weighted``
     is this series' :func:`series_weighting`, ``t1_series`` the patient's series read as T1-weighted."""
     discs, vertebrae = findings_tables(seg, measurements, grades, graded_from)
-    together = any(len(sources) > 1 for sources in (graded_from or {}).values())
+    own = [seg.image.series_label()]
+    together = any(sources != own for sources in (graded_from or {}).values())
     units = "mm" if seg.image.spacing_known else "pixels"
     digest = model.sha256 if model is not None else ""
     summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate), digest, t1_series)

@@ -133,7 +133,8 @@ def summary_bases(f: Findings) -> dict[str, str]:
 def render_html(f: Findings, figures: Figures) -> str:
     """The report page, with the overview and the evidence maps embedded as base64 PNG."""
     title = Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else "")
-    together = sorted({source for d in f.discs if len(d.graded_from) > 1 for source in d.graded_from})
+    sources = {source for d in f.discs for source in d.graded_from}  # more than this series' own: graded together
+    together = sorted(sources) if len(sources) > 1 else []
     unsure = any(called_below_even_odds(name, g.value, g.probability) for d in f.discs for name, g in d.grades.items())
     graded = [d.stenosis for d in f.discs if d.stenosis and d.stenosis.grade != "unknown"]
     citation = graded[0].thresholds if graded else ""  # a citation for grades no disc was given would mislead
