@@ -346,6 +346,13 @@ class Findings(_Frozen):
         return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def graded_together(graded_from: list[tuple[str, ...] | list[str]]) -> list[str]:
+    """The series a study's discs were graded from, where that is more than one (``--same-patient`` joined them);
+    empty where every disc was graded from one series. ``graded_from``: each disc's sources."""
+    sources = sorted({source for disc in graded_from for source in disc})
+    return sources if len(sources) > 1 else []
+
+
 def findings_schema() -> dict:
     """The JSON Schema of findings.json."""
     schema = Findings.model_json_schema()

@@ -668,3 +668,12 @@ def test_the_narrowest_canal_carries_its_grade_and_what_the_grade_rests_on(tmp_p
     discs = [d.model_copy(update={"stenosis": unknown}) if d.level == level else d for d in result.findings.discs]
     html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
     assert re.search(rf"at {re.escape(level)}\.</p>", html)
+
+
+def test_graded_together_names_the_series_only_where_there_is_more_than_one():
+    from lumbar.findings import graded_together
+
+    assert graded_together([("a",), ("a",)]) == []  # graded alone
+    assert graded_together([("a", "b"), ("a",)]) == ["a", "b"]
+    assert graded_together([("b",), ("a", "b")]) == ["a", "b"]  # a disc cut here, graded from b alone
+    assert graded_together([]) == []

@@ -143,8 +143,9 @@ def _timing(ds: pydicom.Dataset, keyword: str, group: str, group_keyword: str) -
     Timing group, InversionTimes in the MR Modifier group, whose first inversion counts). A value that cannot be
     read is no timing, as :func:`_positive` says of one that is not a number."""
     try:
-        if ds.get(keyword) not in (None, ""):  # a classic attribute left empty (type 2: unknown) says nothing
-            return _positive(ds.get(keyword))
+        classic = ds.get(keyword)
+        if classic not in (None, ""):  # a classic attribute left empty (type 2: unknown) says nothing
+            return _positive(classic)
         item = functional_group(ds, 0, group)
         value = None if item is None else item.get(group_keyword)
     except (BytesLengthException, ValueError, TypeError, AttributeError, IndexError):  # damaged: no timing

@@ -16,7 +16,7 @@ import numpy as np
 
 from lumbar.errors import InputError
 from lumbar.figures import Evidence, Figures
-from lumbar.findings import Disc, Findings, Grade, Stenosis, Vertebra
+from lumbar.findings import Disc, Findings, Grade, Stenosis, Vertebra, graded_together
 from lumbar.grades import is_abnormal
 from lumbar.image import ASSUMED_FOV_MM, Modality, SpineImage
 from lumbar.labels import CANAL_LABEL, REPORTED_DISCS
@@ -427,8 +427,7 @@ def build_findings(
     ``graded_from`` per level names the series they come from, ``notes`` are further review reasons, ``weighted``
     is this series' :func:`series_weighting`, ``t1_series`` the patient's series read as T1-weighted."""
     discs, vertebrae = findings_tables(seg, measurements, grades, graded_from)
-    own = [seg.image.series_label()]
-    together = any(sources != own for sources in (graded_from or {}).values())
+    together = bool(graded_together(list((graded_from or {}).values())))
     units = "mm" if seg.image.spacing_known else "pixels"
     digest = model.sha256 if model is not None else ""
     summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate), digest, t1_series)

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from lumbar.figures import Evidence, Figures, png_bytes
-from lumbar.findings import FINDING_NAMES, LORDOSIS_MISREAD, DiscMeasurements, Findings
+from lumbar.findings import FINDING_NAMES, LORDOSIS_MISREAD, DiscMeasurements, Findings, graded_together
 from lumbar.grades import called_below_even_odds, is_abnormal
 from lumbar.image import PICTURE_FORMATS
 from lumbar.io.write import atomic_path, write_text
@@ -133,8 +133,7 @@ def summary_bases(f: Findings) -> dict[str, str]:
 def render_html(f: Findings, figures: Figures) -> str:
     """The report page, with the overview and the evidence maps embedded as base64 PNG."""
     title = Path(f.input.source).name + (f" ({f.input.series_description})" if f.input.series_description else "")
-    sources = {source for d in f.discs for source in d.graded_from}  # more than this series' own: graded together
-    together = sorted(sources) if len(sources) > 1 else []
+    together = graded_together([d.graded_from for d in f.discs])
     unsure = any(called_below_even_odds(name, g.value, g.probability) for d in f.discs for name, g in d.grades.items())
     graded = [d.stenosis for d in f.discs if d.stenosis and d.stenosis.grade != "unknown"]
     citation = graded[0].thresholds if graded else ""  # a citation for grades no disc was given would mislead
