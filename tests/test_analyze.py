@@ -439,6 +439,30 @@ def test_a_report_whose_cut_disc_was_graded_from_another_series_says_it_was_grad
     findings = result.findings.model_copy(update={"discs": discs})
     html = render_html(findings, result.figures)
     assert "Graded together with the patient's other series" in html and "other series" in html
+    assert result.figures.evidence and "has its maps in their reports" in " ".join(html.split())
+
+
+def test_a_disc_graded_from_another_series_alone_gets_no_evidence_map_from_this_view():
+    """Evidence maps explain what this view decided: a disc whose grades came from the patient's other series alone
+    (its view here cut by the edge) has none here; the others keep theirs, and the report says where the rest are."""
+    from dataclasses import replace
+
+    from lumbar.phantom import make_phantom
+    from lumbar.pipelines.mr_sagittal import (
+        evidence_maps,
+        grade_series,
+        grading_model,
+        segment,
+        series_grades,
+    )
+
+    model = grading_model()
+    grading = grade_series(segment(make_phantom().image), model)
+    first, *rest = grading.crops
+    elsewhere = replace(grading, graded_from={**grading.graded_from, first: ["t1 elsewhere"]}, cut=frozenset({first}))
+    grades = series_grades(elsewhere, model)
+    assert set(evidence_maps(elsewhere, grades, model)) == set(rest)
+    assert set(evidence_maps(grading, grades, model)) == {first, *rest}
 
 
 def test_fused_rows_and_grades_from_probabilities():

@@ -60,6 +60,9 @@ def test_the_basis_names_the_deciding_measurement_with_its_value():
 def test_lumbar_levels_are_graded_by_the_lumbar_thresholds(level):
     assert grade_at_level(level, 6.8).grade == "severe"
     assert grade_at_level(level, 11.0, 120.0).grade == "mild"
+    # the dural sac area is passed on: where it is the worse of the two, it decides the grade
+    graded = grade_at_level(level, 13.0, 45.0)
+    assert (graded.grade, graded.basis) == ("severe", "dural sac area 45 mm²")
 
 
 @pytest.mark.parametrize("level", ["T12/L1", "T10/T11", "T9/T10"])

@@ -312,11 +312,14 @@ def series_grades(grading: SeriesGrading, model: OnnxModel) -> dict[str, dict]:
 def evidence_maps(
     grading: SeriesGrading, grades: dict[str, dict], model: OnnxModel, progress: Progress = SILENT
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Per disc, the occlusion map of Pfirrmann and of every abnormal grade, each for the value decided."""
+    """Per disc graded from this series' own view, the occlusion map of Pfirrmann and of every abnormal grade, each
+    for the value decided. A disc graded from the patient's other series alone (its view here cut by the slice's
+    edge) gets none here: this view did not decide its grades, and its crop is part blank."""
     context = list(grading.crops.values())
+    own = {level: crop for level, crop in grading.crops.items() if grading.source in grading.graded_from[level]}
     maps = {}
-    progress.stage("evidence maps", total=len(grading.crops))
-    for level, crop in grading.crops.items():
+    progress.stage("evidence maps", total=len(own))
+    for level, crop in own.items():
         shown = ["pfirrmann"] + [g for g, v in grades[level].items() if g != "pfirrmann" and is_abnormal(g, v["value"])]
         maps[level] = occlusion_maps(crop, model, {grade: grades[level][grade]["value"] for grade in shown}, context)
         progress.advance()
