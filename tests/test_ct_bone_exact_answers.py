@@ -423,6 +423,17 @@ def test_the_trabecular_region_of_a_box_body_counted_by_hand():
     assert density.median_hu == 150.0
 
 
+def test_the_image_edge_counts_as_the_outline_where_the_body_meets_it():
+    """The box body run up to the image's first row (rows 0-39): the margin is kept from the edge as from the
+    cortex, so 5 mm inside are rows 4-35, as if the body went on beyond the field (the region is read in the body's
+    own box: its edge must still be an outline)."""
+    hu, instances = _box_body(rows=(0, 40))
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    expected = np.zeros((17, 60, 60), bool)
+    expected[3:14, 4:36, 9:35] = True
+    assert np.array_equal(density.region, expected)
+
+
 def test_voxels_above_400_hu_are_no_trabecular_bone():
     """The box body's 400 HU rows stay (400 is the limit); one of them at 401 HU, an endplate or a bone island the
     margin did not clear, leaves the region: 11 slices x 26 columns fewer voxels, the mean over the rest."""
