@@ -157,8 +157,8 @@ class VertebraMeasurements(_Measured):
     )
     genant_not_graded: str | None = Field(
         None,
-        description="Why genant_grade is null (e.g. 'cut by the image edge', 'outline not convex (...)'); null where "
-        "it is given, and on radiographs.",
+        description="Why genant_grade is null (e.g. 'cut by the image edge', 'outline not convex (...)', on a "
+        "lateral radiograph 'corners out of order (...)'); null where it is given.",
     )
     upper_endplate_deg: Angle | None
     bone_density_hu: float | None = Field(

@@ -273,3 +273,30 @@ def test_a_stray_pixel_in_front_of_a_rounded_body_moves_none_of_its_corners():
     clean = lateral.body_corners(mask, np.array([0.0, -1.0]))
     mask[100, 40] = True
     assert lateral.body_corners(mask, np.array([0.0, -1.0])).tolist() == clean.tolist()
+
+
+@pytest.mark.parametrize("tilt", [0.0, 30.0, -30.0])
+def test_corners_in_order_go_round_a_convex_outline_and_crossed_or_collapsed_ones_do_not(tilt):
+    box = quad((50, 50), 40, 30, tilt)
+    wedge = quad((50, 50), 40, 30, tilt, anterior_height=6.0)  # a crushed front is still a body
+    crossed = box[[1, 0, 2, 3]]  # the superior pair swapped: the outline crosses itself
+    backwards = box[::-1]  # a body read facing the other way
+    collapsed = box.copy()
+    collapsed[lateral.PS] = collapsed[lateral.AS]  # a superior endplate of no length
+    on_a_line = box.copy()
+    on_a_line[lateral.AI] = (box[lateral.AS] + box[lateral.PI]) / 2  # three corners on one line, none inside
+    on_a_line[lateral.PS] = box[lateral.AS] + (box[lateral.PI] - box[lateral.AS]) * 0.25
+    unknown = box.copy()
+    unknown[0, 0] = np.nan
+    bodies = np.stack([box, wedge, crossed, backwards, collapsed, on_a_line, unknown])
+    assert lateral.corners_in_order(bodies).tolist() == [True, True, False, False, False, False, False]
+
+
+def test_a_disc_angle_beyond_the_widest_opening_a_disc_has_is_not_measured():
+    """The slip already finds no disc between endplates more than 60 degrees apart; the disc's angle agrees."""
+    upper = quad((0, 0), 40, 30, 0.0)
+    for opening, expected in ((59.0, 59.0), (61.0, None), (85.0, None)):
+        lower = quad((0, 45), 40, 30, opening)
+        angle = lateral.alignment(["L4", "L5"], np.stack([upper, lower])).disc_angles_deg["L4"]
+        assert angle == pytest.approx(expected) if expected is not None else np.isnan(angle)
+        assert np.isnan(lateral.slip(upper, lower)[0]) == (expected is None)

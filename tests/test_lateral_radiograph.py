@@ -422,3 +422,27 @@ def test_a_space_between_bodies_as_tall_as_a_body_says_one_was_missed():
     assert lateral.space_ratios([v.corners for v in taller], names[:2]) == pytest.approx(
         [1.2]
     ) and not xr_lateral.tall_space_flags(taller, names[:2])
+
+
+def test_a_body_whose_corners_cross_is_not_measured_nor_are_the_discs_beside_it():
+    """The network's corners are used in the order it gives them; a body whose superior pair came out swapped (its
+    outline crosses itself) read 7.5 mm in the middle against 11.7 at its walls: a Genant grade 2 for a whole body
+    (found in review). It is measured not at all, nor the two discs beside it, and the review says why."""
+    film = np.random.default_rng(0).normal(0, 1, (700, 300)).astype(np.float32)
+    box = np.array([[100.0, 20.0], [140.0, 20.0], [140.0, 60.0], [100.0, 60.0]])
+    corners = np.stack([box + np.array([0.0, 95.0 * k]) for k in range(7)])
+    corners[3] = corners[3][[1, 0, 2, 3]]  # L3's anterior- and posterior-superior corners exchanged
+    image = SpineImage.from_sagittal_slices(film[None], (PIXEL_MM,) * 3, modality=Modality.RADIOGRAPH)
+    seg, found, faces_right = xr_lateral.detect(image, model=PlacedNetwork(film.shape, corners))
+    findings = xr_lateral.build_findings(seg, found, faces_right)
+    assert [v.level for v in findings.vertebrae] == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    l3 = next(v for v in findings.vertebrae if v.level == "L3")
+    assert l3.measurements.genant_grade is None and l3.measurements.height_middle_mm is None
+    assert l3.measurements.genant_not_graded == xr_lateral.CORNERS_OUT_OF_ORDER
+    assert f"L3: {xr_lateral.CORNERS_OUT_OF_ORDER}" in findings.needs_review
+    discs = {d.level: d.measurements for d in findings.discs}
+    assert all(discs[level].height_middle_mm is None for level in ("L2/L3", "L3/L4"))
+    assert discs["L2/L3"].slip_mm is None and discs["L3/L4"].angle_deg is None
+    assert discs["L1/L2"].height_middle_mm is not None and discs["L4/L5"].meyerding_grade == 0
+    l2 = next(v for v in findings.vertebrae if v.level == "L2").measurements
+    assert l2.genant_grade == 0 and l2.genant_not_graded is None

@@ -91,6 +91,15 @@ def test_a_slip_under_3_mm_gets_no_meyerding_grade_whatever_its_percent():
     assert meyerding_grade(-8.0, slip_mm=-3.0) is None  # a retrolisthesis: no Meyerding grade
 
 
+def test_a_slip_on_a_grade_boundary_read_along_a_tilted_disc_keeps_its_grade():
+    """The same 25% slip read along a disc turned 20 degrees comes out 24.99999999999996% (and 3 mm as
+    2.999999999999999): the grade is that of the boundary, as on a level disc (found in review)."""
+    assert meyerding_grade(24.99999999999996) == meyerding_grade(25.0) == 2
+    assert meyerding_grade(49.99999999999996) == 3
+    assert meyerding_grade(8.0, slip_mm=2.999999999999999) == 1
+    assert meyerding_grade(4.999999999999999) == 1  # 5% is graded, not noise
+
+
 def test_without_a_pixel_size_a_slip_under_10_percent_gets_no_meyerding_grade():
     """No pixel size, so no mm: 3 mm of a lumbar body 30-35 mm deep, 10%, is the floor (a 2-pixel slip on a small
     picture read 9% and grade I). From 10% the grade is Meyerding's; a retrolisthesis still has none."""

@@ -56,6 +56,10 @@ MIN_LATERAL_STRENGTH = 0.2  # a film the lateral network reads no spine in is no
 ROUTE_SCORE, MIN_SPINE = 0.3, 5  # see reads_as_lateral
 UNVALIDATED = ("level_names", "vertebra_measurements", "disc_measurements", "slip", "lordosis")
 NOT_VALIDATED = "trained on synthetic lateral films only; not measured against an expert on real radiographs"
+CORNERS_OUT_OF_ORDER = (
+    "corners out of order (crossed, run the other way, or a side of no length): the body and the discs beside it "
+    "are not measured"
+)
 
 
 def refusal(image: SpineImage) -> str | None:
@@ -244,10 +248,12 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
     scale = np.array(image.sagittal_spacing_mm())[::-1] if image.spacing_known else np.ones(2)
     width = image.sagittal_slices().shape[2]
     measured = (lateral.facing_left(corners, width) if faces_right else corners) * scale  # patient facing left
+    in_order = lateral.corners_in_order(measured)
+    measured[~in_order] = np.nan  # corners that outline no body measure nothing: not it, nor the discs beside it
     body_heights = lateral.heights(measured)
     tilts = lateral.superior_tilt_deg(measured)
     vertebrae = []
-    for name, v, h, c, tilt in zip(names, found, body_heights, measured, tilts):
+    for name, v, h, c, tilt, ordered in zip(names, found, body_heights, measured, tilts, in_order):
         grade, _ = genant_grade(tuple(h)) if name != "S1" else (None, None)
         depth = float(np.linalg.norm(c[lateral.AS] - c[lateral.PS]))
         vertebrae.append(
@@ -266,6 +272,7 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
                     wedge_ratio=_ratio(h[0], h[2]),
                     biconcave_ratio=_ratio(h[1], max(h[0], h[2])),
                     genant_grade=grade,
+                    genant_not_graded=None if ordered else CORNERS_OUT_OF_ORDER,
                     upper_endplate_deg=float(tilt),
                 ),
             )
@@ -312,7 +319,11 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
         discs=tuple(discs),
         vertebrae=vertebrae,
         lordosis_deg=align.lordosis_deg,
-        needs_review=[*seg.review, *align.review],
+        needs_review=[
+            *seg.review,
+            *(f"{name}: {CORNERS_OUT_OF_ORDER}" for name, ordered in zip(names, in_order) if not ordered),
+            *align.review,
+        ],
         summary=(),
         summary_withheld="; ".join(seg.gate),
         not_validated=not_validated,

@@ -84,10 +84,22 @@ def _wrapped_deg(lower_tilt: float, upper_tilt: float) -> float:
     return float((lower_tilt - upper_tilt + 180.0) % 360.0 - 180.0)
 
 
-def angle_between_deg(lower_tilt: float, upper_tilt: float) -> float:
-    """``lower_tilt - upper_tilt`` wrapped into (-180, 180]; NaN beyond ``MAX_ANGLE_DEG`` either way."""
+def angle_between_deg(lower_tilt: float, upper_tilt: float, limit: float = MAX_ANGLE_DEG) -> float:
+    """``lower_tilt - upper_tilt`` wrapped into (-180, 180]; NaN beyond ``limit`` either way."""
     difference = _wrapped_deg(lower_tilt, upper_tilt)
-    return difference if abs(difference) <= MAX_ANGLE_DEG else float("nan")
+    return difference if abs(difference) <= limit else float("nan")
+
+
+def corners_in_order(corners: np.ndarray) -> np.ndarray:
+    """Per body, whether its corners outline one: anterior-superior, posterior-superior, posterior-inferior and
+    anterior-inferior in turn go round a convex quadrilateral clockwise on the film (the patient facing left), every
+    side of some length. Corners crossed (a superior pair swapped), run the other way or fallen onto one line give
+    heights, tilts and slips that are no body's."""
+    c = np.asarray(corners, np.float64).reshape(-1, 4, 2)
+    sides = np.roll(c, -1, axis=1) - c  # side k runs from corner k to corner k + 1
+    following = np.roll(sides, -1, axis=1)
+    turns = sides[..., 0] * following[..., 1] - sides[..., 1] * following[..., 0]  # > 0: a right turn (rows down)
+    return np.isfinite(c).all(axis=(1, 2)) & (turns > 0).all(axis=1)
 
 
 def heights(corners: np.ndarray) -> np.ndarray:
@@ -142,7 +154,8 @@ def slip(upper: np.ndarray, lower: np.ndarray) -> tuple[float, float]:
 @dataclass(frozen=True)
 class SagittalAlignment:
     """Lordosis L1-S1 and the angle of every disc between neighbouring bodies found (upper name -> degrees); NaN
-    where the corners give no spine's angle (:func:`angle_between_deg`)."""
+    where the corners give no spine's angle (:func:`angle_between_deg`; a disc's beyond ``MAX_DISC_OPENING_DEG``,
+    where :func:`slip` too finds no disc)."""
 
     lordosis_deg: float | None
     disc_angles_deg: dict[str, float]
@@ -166,5 +179,7 @@ def alignment(names: list[str], corners: np.ndarray) -> SagittalAlignment:
     for name, k in at.items():
         below = SPINE_ORDER[SPINE_ORDER.index(name) + 1] if name != SPINE_ORDER[-1] else None
         if below in at:
-            angles[name] = angle_between_deg(superior_tilt_deg(c[at[below]])[0], inferior_tilt_deg(c[k])[0])
+            angles[name] = angle_between_deg(
+                superior_tilt_deg(c[at[below]])[0], inferior_tilt_deg(c[k])[0], MAX_DISC_OPENING_DEG
+            )
     return SagittalAlignment(lordosis, angles, review)

@@ -389,12 +389,14 @@ def meyerding_grade(slip_percent: float, slip_mm: float | None = None, in_pixels
     """
     if slip_percent is None or np.isnan(slip_percent):
         return None
+    # rounded as genant_grade rounds: a 25% slip read along a tilted disc comes out 24.99999999999996
+    percent, mm = round(slip_percent, 9), None if slip_mm is None else round(slip_mm, 9)
     floor = MIN_LISTHESIS_PERCENT_IN_PIXELS if in_pixels else 5
-    if abs(slip_percent) < floor or (slip_mm is not None and abs(slip_mm) < MIN_LISTHESIS_MM):
+    if abs(percent) < floor or (mm is not None and abs(mm) < MIN_LISTHESIS_MM):
         return 0
-    if slip_percent < 0:
+    if percent < 0:
         return None
-    return min(5, int(slip_percent // 25) + 1)
+    return min(5, int(percent // 25) + 1)
 
 
 def canal_area_mm2(
