@@ -115,6 +115,11 @@ def labelled() -> dict | None:
             "levels": per_level,
         }
         results[name] = (image, seg, truth, ct.build_findings(seg)[0])
+        volumes[name]["trabecular_hu_mean_median"] = {  # per vertebra as we name it (the names may be wrong)
+            v.level: [v.measurements.bone_density_hu, v.measurements.bone_density_hu_median]
+            for v in results[name][3].vertebrae
+            if v.measurements is not None and v.measurements.bone_density_hu is not None
+        }
     return {"volumes": volumes, "_segmentations": results}
 
 

@@ -17,7 +17,7 @@ from lumbar.labels import REPORTED_DISCS, SPINE_ORDER
 
 GRADE_CLASSES: dict[str, tuple[int, ...]] = {**ORDINAL_GRADES, **dict.fromkeys(BINARY_GRADES, (0, 1))}
 
-SCHEMA_VERSION = "1.9"
+SCHEMA_VERSION = "1.10"
 DiscLevel = Literal[REPORTED_DISCS]  # type: ignore[valid-type]
 VertebraLevel = Literal[SPINE_ORDER]  # type: ignore[valid-type]
 StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
@@ -164,7 +164,8 @@ class VertebraMeasurements(_Measured):
     bone_density_hu: float | None = Field(
         None,
         description="CT: mean trabecular attenuation (HU) of the body; the region is stated in the findings' "
-        "bone_density_screening.region. Null on MRI and where the region is too small.",
+        "bone_density_region, the contrast in input.contrast. Null on MRI, where the region is too small and where "
+        "the field of view cuts the body.",
     )
     bone_density_hu_median: float | None = Field(None, description="CT: the median over the same region.")
 
@@ -218,6 +219,11 @@ class InputDescription(_Frozen):
     )
     weighting_read_from: Literal["DICOM header", "image"] | None = Field(
         None, description="Where the weighting was read: 'DICOM header' or 'image'; null with no weighting."
+    )
+    contrast: str | None = Field(
+        None,
+        description="CT only: whether the series was contrast-enhanced, as the file says (DICOM ContrastBolusAgent): "
+        "contrast raises every attenuation read, each vertebra's bone density too; absent on other modalities.",
     )
     stored_head_down: bool | None = Field(
         None,
@@ -313,6 +319,9 @@ class Findings(_Frozen):
     )
     bone_density_screening: BoneDensityScreening | None = Field(
         None, description="CT: the opportunistic osteoporosis screen (L1 trabecular attenuation); null elsewhere."
+    )
+    bone_density_region: str | None = Field(
+        None, description="CT: where each vertebra's bone_density_hu (and its median) was read; null elsewhere."
     )
     narrowest_canal_ap_mm: Length | None = None
     narrowest_canal_level: DiscLevel | None = None

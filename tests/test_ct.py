@@ -298,6 +298,26 @@ def test_ct_phantom_bone_density_is_its_marrow(ct_result):
     assert screening.level == "L1" and screening.category == "osteoporosis unlikely"
     assert not screening.level_confirmed and "not confirmed" in screening.text
     assert "Pickhardt" in screening.thresholds and "4 mm (plus half the largest voxel side) inside" in screening.region
+    # where and under what contrast every density was read, screen or not
+    assert ct_result.findings.bone_density_region == screening.region
+    assert ct_result.findings.input.contrast == screening.contrast and "not stated" in screening.contrast
+
+
+def test_a_sacrum_the_field_of_view_cuts_gets_no_density(ct_phantom):
+    """The phantom's field begun halfway down S1: its region's lower edge would be the field's, not its cortex's, so
+    it is read no more than any cut body (found in review: S1's reason, 'the sacrum has no fracture grade', hid the
+    cut, and the cut sacrum of a cropped VerSe 012 read 109 HU)."""
+    from lumbar.labels import VERTEBRA_IDS
+
+    image = ct_phantom.image
+    rows = np.nonzero((ct_phantom.instances == VERTEBRA_IDS["S1"]).any(axis=(0, 1)))[0]
+    start = (rows.min() + rows.max()) // 2
+    affine = image.affine.copy()
+    affine[2, 3] += start * affine[2, 2]
+    cut = SpineImage(image.array[:, :, start:].copy(), affine, modality="CT", source="S1 cut")
+    vertebrae = {v.level: v.measurements for v in ct.analyze(cut).findings.vertebrae}
+    assert vertebrae["S1"].genant_not_graded == "cut by the image edge" and vertebrae["S1"].bone_density_hu is None
+    assert vertebrae["L5"].bone_density_hu == pytest.approx(MARROW_HU, abs=10)
 
 
 def test_ct_findings_state_nothing_and_mark_every_table(ct_result):
@@ -315,6 +335,11 @@ def test_ct_report_shows_reformats_density_and_screen(ct_result):
     html = render_html(ct_result.findings, ct_result.figures)
     assert "Spine CT analysis" in html and "trabecular HU mean / median" in html
     assert "Bone density screen" in html and "Pickhardt" in html and "coronal reformat" in html
+    # under the vertebrae, whatever the screen: where the density was read, and the contrast
+    unscreened = render_html(ct_result.findings.model_copy(update={"bone_density_screening": None}), ct_result.figures)
+    for page in (html, unscreened):
+        assert f"Trabecular HU: {escape(ct_result.findings.bone_density_region)}" in " ".join(page.split())
+        assert f"Contrast: {escape(ct_result.findings.input.contrast)}" in " ".join(page.split())
     # the tables' findings share one reason, said once; the screen has its own
     assert html.count("bench/ct.py measures segmentation") == 2
     # the canal is not graded on CT: its reason is given, not the citation of grades no disc has
@@ -388,6 +413,9 @@ def test_the_real_ct_dicom_series_is_read_and_analysed():
     for vertebra in result.findings.vertebrae:
         m = vertebra.measurements
         assert m is None or (m.height_middle_mm is None and m.bone_density_hu is None)
+    # no screen here, yet the series' contrast is said (it raises every attenuation read)
+    assert result.findings.bone_density_screening is None
+    assert result.findings.input.contrast.startswith("contrast-enhanced (ContrastBolusAgent:")
     # contrast-enhanced liver (100-160 HU) lies beside the column here: no vertebra takes it in, and no canal runs
     # out to a piece of "canal" far behind the column
     labels = result.segmentation.levels.instances

@@ -2380,6 +2380,14 @@ def ct_claims() -> list[Claim]:
             ),
             ("ct",),
         ),
+        Claim(
+            "ct: VerSe 012 trabecular HU, noise cut evenly",
+            _in_passage("On a noisy scan it", "nothing changes"),
+            lambda c: "the vertebra we name L1 reads {:.1f} HU (median {:.1f})".format(
+                *c["labelled"]["volumes"]["verse012"]["trabecular_hu_mean_median"]["L1"]
+            ),
+            ("ct",),
+        ),
         Claim("ct: large CT seconds", speed, lambda c: f"{c['large_ct']['seconds']:.1f} s", ("ct",)),
         Claim("ct: large CT memory", speed, lambda c: f"{c['large_ct']['peak_rss_mb'] / 1024:.2f} GB", ("ct",)),
         Claim(

@@ -28,6 +28,7 @@ from lumbar.pipelines import mr_sagittal
 from lumbar.pipelines.result import Result, Segmentation, input_description
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.ct_bone import (
+    DENSITY_REGION,
     NETWORK_BAND_MM,
     band,
     calibration_problem,
@@ -252,7 +253,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
     discs, tables = mr_sagittal.findings_tables(seg, measurements)
     ungraded = Stenosis(grade="unknown", basis=UNGRADED_CANAL, thresholds=CITATION)
     discs = [d.model_copy(update={"stenosis": ungraded}) if d.stenosis else d for d in discs]
-    vertebrae, screening = [], None
+    vertebrae, screening, contrast = [], None, contrast_note(seg.image)
     regions = np.zeros(hu.shape, bool)
     for vertebra in thick_heights_withheld(tables, seg.image):
         density = trabecular_density(hu, instances, vertebra.label, spacing, mid)
@@ -267,9 +268,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
         vertebrae.append(vertebra.model_copy(update={"measurements": measured}))
         if vertebra.level == SCREENED_LEVEL:
             confirmed = not seg.levels.flags
-            screening = screen(
-                vertebra.level, density.mean_hu, level_confirmed=confirmed, contrast=contrast_note(seg.image)
-            )
+            screening = screen(vertebra.level, density.mean_hu, level_confirmed=confirmed, contrast=contrast)
     review, gate = [*seg.review, *measurements.review], [*seg.gate, *measurements.review]
     solid = _solid(hu, instances, tables)
     if solid:
@@ -280,13 +279,14 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
         review, gate = [why, *review], [why, *gate]
     findings = Findings(
         lumbar_version=__version__,
-        input=input_description(seg.image),
+        input=input_description(seg.image).model_copy(update={"contrast": contrast}),
         models={"segmentation": seg.semantic.model_version},
         units="mm" if seg.image.spacing_known else "pixels",
         discs=discs,
         vertebrae=vertebrae,
         lordosis_deg=measurements.lordosis_deg,
         bone_density_screening=screening,
+        bone_density_region=DENSITY_REGION,
         narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
         narrowest_canal_level=measurements.narrowest_canal_level,
         needs_review=review,

@@ -706,9 +706,9 @@ def measure_spine(
         neighbours = [
             depth_mm(bodies[n], spacing_mm, frames[n]) for n in _adjacent(lv.name, frames) if n != "S1" and not cut[n]
         ]
-        problem = (
+        problem = (  # a sacrum the image cuts says so: its density (CT) is withheld for that, as any cut body's
             "the sacrum has no fracture grade"
-            if lv.name == "S1"
+            if lv.name == "S1" and not cut[lv.name]
             else outline_problem(body, h, depth, neighbours, spacing_mm, edge)
         )
         if problem is None and not _between_discs(lv.name, levels):
