@@ -110,6 +110,10 @@ def test_contrast_is_read_from_the_dicom_and_said():
         _ct((2, 2, 2), (1, 1, 1), contrast_agent="IOPAMIDOL")
     )
     assert "no contrast agent stated" in ct.contrast_note(_ct((2, 2, 2), (1, 1, 1), contrast_agent=""))
+    for written in ("NONE", "None", "no contrast", "No."):  # what scanners write for none: no agent, not enhanced
+        assert ct.contrast_note(_ct((2, 2, 2), (1, 1, 1), contrast_agent=written)) == (
+            f"no contrast agent (ContrastBolusAgent: {written})"
+        )
 
 
 def test_contrast_agent_and_image_type_come_from_the_dicom_header(tmp_path):

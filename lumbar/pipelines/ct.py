@@ -232,11 +232,17 @@ def thick_heights_withheld(vertebrae: list[Vertebra], image: SpineImage) -> list
     ]
 
 
+# What scanners write in ContrastBolusAgent for a series without contrast: an agent's name is anything else.
+NO_AGENT = frozenset({"NONE", "NO", "N", "NIL", "NO CONTRAST", "NONE GIVEN", "WITHOUT", "WITHOUT CONTRAST", "NATIVE"})
+
+
 def contrast_note(image: SpineImage) -> str:
     """Whether the series was contrast-enhanced, as the file says (contrast raises trabecular attenuation)."""
     agent = image.series.contrast_agent if image.series is not None else None
     if agent is None:
         return "not stated by the file: if contrast was given, attenuation reads higher than without"
+    if agent.strip(" .").upper() in NO_AGENT:
+        return f"no contrast agent (ContrastBolusAgent: {agent})"
     if agent:
         return f"contrast-enhanced (ContrastBolusAgent: {agent}): attenuation reads higher than without contrast"
     return "no contrast agent stated (ContrastBolusAgent empty)"
