@@ -127,6 +127,10 @@ class SpineImage:
     source_files: tuple[str, ...] = ()  # the DICOM files, for DICOM SEG references
     other_series: tuple[str, ...] = ()  # series of the same folder that were not read
     source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
+    # built from display slices (from_sagittal_slices: a picture, a DICOM without geometry): the file's frames are its
+    # sagittal slices in their stored rows and columns, not its voxels in the canonical order
+    from_display: bool = False
+    frame_order: tuple[int, ...] = ()  # a multi-frame DICOM: the file's frame number (from 0) of each slice as stacked
     stored_head_down: bool = False  # a picture stored upside down, turned upright here (outputs are turned back)
     stored_mirrored: bool = False  # a picture stored mirrored front to back, mirrored back here (outputs too)
     # a picture stored turned a quarter (the spine across it), turned back here (outputs too)
@@ -153,7 +157,22 @@ class SpineImage:
         lateral, row, col = spacing_mm
         array = display_to_canonical(np.asarray(stack))
         affine = np.diag([lateral, col, row, 1.0])
-        return cls(array, affine, **kwargs)
+        return cls(array, affine, from_display=True, **kwargs)
+
+    def stored_frames(self, array: np.ndarray | None = None) -> np.ndarray:
+        """``array`` (default: the image) as the files hold it, ``(frame, row, col)``: each file's frame, or a
+        multi-frame file's frames in the file's own order (what a DICOM SEG's frames must match)."""
+        array = self.array if array is None else array
+        frames = (
+            self.in_stored_frame(self.with_array(array).sagittal_slices())
+            if self.from_display
+            else self.source_array(array)
+        )
+        if not self.frame_order:
+            return frames
+        stored = np.empty_like(frames)
+        stored[list(self.frame_order)] = frames
+        return stored
 
     @property
     def shape(self) -> tuple[int, int, int]:

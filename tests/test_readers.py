@@ -216,7 +216,7 @@ def test_series_of_several_multiframe_files_is_refused(tmp_path):
 # Enhanced MR: frames at distinct positions are a volume.
 
 
-def enhanced_mr(path: Path, values: list[int], positions_x_mm: list[float]) -> Path:
+def enhanced_mr(path: Path, values: list[int], positions_x_mm: list[float], **attributes: object) -> Path:
     """A sagittal enhanced MR file: frame ``i`` filled with ``values[i]`` at LPS x ``positions_x_mm[i]``."""
     pixels = np.stack([np.full((12, 10), v) for v in values])
     shared_groups = item(
@@ -226,7 +226,12 @@ def enhanced_mr(path: Path, values: list[int], positions_x_mm: list[float]) -> P
     )
     per_frame = [item(PlanePositionSequence=[item(ImagePositionPatient=[x, -20.0, 30.0])]) for x in positions_x_mm]
     return write_dicom(
-        path, pixels, "MR", SharedFunctionalGroupsSequence=[shared_groups], PerFrameFunctionalGroupsSequence=per_frame
+        path,
+        pixels,
+        "MR",
+        SharedFunctionalGroupsSequence=[shared_groups],
+        PerFrameFunctionalGroupsSequence=per_frame,
+        **attributes,
     )
 
 
@@ -391,3 +396,89 @@ def test_real_ap_radiograph_jpeg_reads_as_a_radiograph_picture():
     path = next(shared("xray_ap", "images", "training").glob("*.jpg"))
     image = read_image(path, modality="XR")
     assert image.modality == Modality.RADIOGRAPH and image.is_picture and not image.spacing_known
+
+
+# Geometry found in review: outputs must land where the input's voxels are.
+
+
+def _seg_frames(path: Path) -> dict[int, np.ndarray]:
+    """A DICOM SEG's frames by the source frame (1-based) or the source image (1) each is derived from."""
+    seg = pydicom.dcmread(path)
+    pixels = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
+    out = {}
+    for k, group in enumerate(seg.PerFrameFunctionalGroupsSequence):
+        source = group.DerivationImageSequence[0].SourceImageSequence[0]
+        out[int(source.get("ReferencedFrameNumber", 1))] = pixels[k]
+    return out
+
+
+def test_a_dicom_seg_of_an_enhanced_mr_labels_each_frame_of_the_file_not_of_the_sorted_volume(tmp_path):
+    """Frames stored at x = 8, 0, 4 mm are read sorted along the normal; the SEG's frames must go back to the file's
+    own order: the frame stored second (x = 0, value 30) holds the label, not the second of the sorted slices."""
+    from lumbar.io.dicom_write import write_dicom_seg
+
+    path = enhanced_mr(
+        tmp_path / "enhanced.dcm",
+        values=[10, 30, 20],
+        positions_x_mm=[8.0, 0.0, 4.0],
+        FrameOfReferenceUID=generate_uid(),
+    )
+    image = read_image(path)
+    labels = (image.array == 2 * 30 - 10).astype(np.uint8) * 3
+    frames = _seg_frames(write_dicom_seg(labels, image, {3: "L3"}, tmp_path / "seg.dcm"))
+    assert set(frames) == {2} and frames[2].all()  # stored frame 2 (1-based) only, every pixel of it
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (24, 40)])
+def test_a_dicom_seg_of_a_radiograph_holds_its_labels_in_the_films_rows_and_columns(tmp_path, shape):
+    """A film has no slice geometry and is read as display slices; its SEG frame must be the film's (row, col), not
+    the canonical array (a marker at row 5, column 21 was written at (10, 26), and a film not square was refused)."""
+    from lumbar.io.dicom_write import write_dicom_seg
+
+    pixels = np.zeros(shape, np.uint16)
+    pixels[5, 21] = 1000
+    film = write_dicom(
+        tmp_path / "xr.dcm",
+        pixels,
+        "DX",
+        ImagerPixelSpacing=[0.2, 0.2],
+        FrameOfReferenceUID=generate_uid(),
+        ViewPosition="AP",
+    )
+    image = read_image(film)
+    labels = (image.array == 1000).astype(np.uint8) * 3
+    frame = _seg_frames(write_dicom_seg(labels, image, {3: "L3"}, tmp_path / "seg.dcm"))[1]
+    assert frame.shape == shape and np.argwhere(frame).tolist() == [[5, 21]]
+
+
+def test_a_multiframe_monochrome1_file_is_inverted_as_a_single_frame_one_is(tmp_path):
+    path = enhanced_mr(
+        tmp_path / "m1.dcm",
+        values=[10, 30, 20],
+        positions_x_mm=[8.0, 0.0, 4.0],
+        PhotometricInterpretation="MONOCHROME1",
+    )
+    values = sorted(np.unique(read_image(path).array).tolist())  # stored 10, 20, 30 -> 10, 30, 50 -> inverted
+    assert values == [10.0, 30.0, 50.0]
+    by_x = {round(-(read_image(path).affine @ [i, 0, 0, 1])[0], 3): read_image(path).array[i].mean() for i in range(3)}
+    assert by_x == {0.0: 10.0, 4.0: 30.0, 8.0: 50.0}  # the brightest stored (x = 0) now the darkest
+
+
+def test_a_2d_nifti_placed_as_a_sagittal_slice_is_read_where_its_affine_puts_it(tmp_path):
+    """A sagittal slice stored with anterior along its first axis and superior along its second: shown head up,
+    anterior left, as the same slice stored 3D; a 2D array with the identity (no slice placement worth the name)
+    keeps the picture rule."""
+    import nibabel as nib
+
+    array = np.zeros((40, 32), np.float32)
+    array[30, 25] = 100.0  # far along i (anterior) and j (superior)
+    affine = np.array([[0, 0, 1.0, 0], [0.5, 0, 0, 0], [0, 0.7, 0, 0], [0, 0, 0, 1]])
+    for name, data in (("flat.nii.gz", array), ("deep.nii.gz", array[:, :, None])):
+        nib.save(nib.Nifti1Image(data, affine), tmp_path / name)
+        image = read_image(tmp_path / name)
+        display = image.sagittal_slices()[0]
+        assert display.shape == (32, 40) and np.argwhere(display == 100).tolist() == [[32 - 1 - 25, 40 - 1 - 30]]
+        assert image.sagittal_spacing_mm() == pytest.approx((0.7, 0.5))
+    nib.save(nib.Nifti1Image(array, np.eye(4)), tmp_path / "eye.nii.gz")
+    picture = read_image(tmp_path / "eye.nii.gz").sagittal_slices()[0]
+    assert picture.shape == (32, 40) and np.argwhere(picture == 100).tolist() == [[32 - 1 - 25, 30]]

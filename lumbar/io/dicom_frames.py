@@ -78,9 +78,13 @@ def _frame_positions_mm(ds: pydicom.Dataset, n_frames: int) -> np.ndarray | None
 
 
 def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:
-    """Frames in real values, each with its own rescale."""
+    """Frames in real values, each with its own rescale; MONOCHROME1 (the minimum shown white) inverted, as a
+    single-frame series is (found in review: the multi-frame path kept it as stored)."""
     slope, intercept = np.array([rescale(ds, i) for i in range(len(pixels))], np.float32).T
-    return pixels * slope[:, None, None] + intercept[:, None, None]
+    values = pixels * slope[:, None, None] + intercept[:, None, None]
+    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
+        values = values.max() + values.min() - values
+    return values
 
 
 def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, path: Path, where: Path) -> SpineImage:
@@ -107,6 +111,7 @@ def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, p
         series=series_info(ds),
         patient_id=str(ds.get("PatientID", "")),
         source_files=(str(path),),
+        frame_order=tuple(int(k) for k in order),
     )
 
 

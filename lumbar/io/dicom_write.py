@@ -153,7 +153,7 @@ def write_dicom_seg(labels: np.ndarray, reference: SpineImage, names: dict[int, 
         raise InputError(
             f"{reference.source}: cannot reference the source series in DICOM SEG; it lacks {', '.join(missing)}"
         )
-    source_labels = reference.source_array(labels)  # (slice, row, col) in the order of ``files``
+    source_labels = reference.stored_frames(labels)  # (frame, row, col) as ``files`` hold them
     present = [v for v in sorted(names) if np.any(source_labels == v)]
     if not present:
         raise InputError(f"{reference.source}: nothing segmented to write as DICOM SEG")

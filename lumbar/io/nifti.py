@@ -14,7 +14,8 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
 def read_nifti(path: Path) -> SpineImage:
-    """A 3D NIfTI as a volume (modality guessed from the voxel values), a 2D one as a picture."""
+    """A 3D NIfTI as a volume (modality guessed from the voxel values); a 2D one as a volume of one slice where its
+    header places it (an sform or qform code), else as a picture."""
     import nibabel as nib
     from nibabel.orientations import io_orientation
 
@@ -27,7 +28,9 @@ def read_nifti(path: Path) -> SpineImage:
         raise
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
-    if array.ndim == 2:  # one slice: NIfTI's first axis runs across, the second up the picture
+    if array.ndim == 2 and _placed_sagittal(img):  # its affine places a sagittal slice: one slice of a volume
+        array = array[:, :, None]
+    elif array.ndim == 2:  # one slice, not so placed: NIfTI's first axis runs across, the second up the picture
         zooms = img.header.get_zooms()[:2]
         picture = finite(np.asarray(array, np.float32).T[::-1], path)
         return picture_as_slice(picture, (float(zooms[1]), float(zooms[0])), path, "NIfTI")
@@ -40,6 +43,22 @@ def read_nifti(path: Path) -> SpineImage:
     return SpineImage.from_array(
         array, affine, modality=guess_modality(array), modality_guessed=True, source=str(path), format="NIfTI"
     )
+
+
+def _placed_sagittal(img) -> bool:
+    """Whether a 2D NIfTI's header places it as a sagittal slice (an sform or qform code above 0, and the slice's
+    normal mostly left-right): it is then read where it lies (one stored with the head along its first axis was
+    shown on its side). A slice placed otherwise, or with the identity most tools write for a 2D array, keeps the
+    picture rule."""
+    header = img.header
+    if max(int(header["sform_code"]), int(header["qform_code"])) == 0:
+        return False
+    affine = img.affine
+    if affine is None or not np.isfinite(affine).all():
+        return False
+    normal = np.cross(affine[:3, 0], affine[:3, 1])
+    length = float(np.linalg.norm(normal))
+    return length > 0 and abs(normal[0]) / length > 0.7
 
 
 def _check_zooms(path: Path, header_class: type, shape: tuple[int, ...]) -> None:
