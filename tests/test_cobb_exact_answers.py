@@ -178,3 +178,29 @@ def test_a_major_curve_whose_middle_is_exactly_half_way_down_counts_as_in_the_lo
     assert curve(at_the_middle, "third") == (0, 0, SELF)  # the curve above the second's top, vertebra 0
     just_below = cobb.cobb_angles(spine, image_height=161)
     assert curve(just_below, "third") == (2, 3, pytest.approx(tilt(20)))  # upper half: the curve below
+
+
+def test_a_body_taller_than_wide_given_in_order_is_kept_not_turned_a_quarter():
+    """10 of the expert's training bodies are taller than wide (one 39 px wide, 41-44 tall): the edge-length rule
+    took their sides for endplates, tilted them near 90 degrees, and a film of 8.7 degrees read a 90 degree curve
+    and stated it (found in review). Given in order, such a body is kept; its tilt and the angles stay small."""
+    tall = np.array([[40.0, 40.0], [79.0, 41.0], [79.0, 85.0], [40.0, 83.0]])  # 39 wide, 42-44 tall
+    assert cobb.is_ordered(tall) and cobb.ordered_quad(tall).tolist() == tall.tolist()
+    flat = np.array([[40.0, 0.0], [90.0, 0.0], [90.0, 30.0], [40.0, 30.0]])
+    bodies = np.stack([flat, cobb.ordered_quad(tall), flat + np.array([0.0, 100.0])])
+    assert np.abs(cobb.tilt_deg(bodies)).max() < 3.0  # its mid-line: side middles at rows 61.5 and 63
+    assert cobb.cobb_angles(bodies, image_height=200.0).major.angle_deg < 3.0
+
+
+def test_a_quad_started_one_place_round_is_not_taken_as_ordered():
+    """Corners given left-inferior first (a side taken for the superior endplate) turn clockwise and put that "side"
+    above the other for a body tilted right end down: the mid-line, near vertical, tells them apart (found in
+    review: read as ordered, its tilt came out 80 degrees, not -10)."""
+    a = np.radians(-10.0)
+    along, down = np.array([np.cos(a), -np.sin(a)]), np.array([np.sin(a), np.cos(a)])
+    ls = np.array([50.0, 50.0])
+    quad = np.array([ls, ls + 40 * along, ls + 40 * along + 25 * down, ls + 25 * down])
+    assert cobb.is_ordered(quad) and cobb.tilt_deg(quad[None])[0] == pytest.approx(-10.0)
+    rotated = quad[[3, 0, 1, 2]]
+    assert not cobb.is_ordered(rotated)
+    assert cobb.ordered_quad(rotated) == pytest.approx(quad)

@@ -262,6 +262,12 @@ def test_enhanced_mr_with_slices_repeated_over_time_is_refused(tmp_path):
         ("DX", {"ImagerPixelSpacing": [0.15, 0.18], "EstimatedRadiographicMagnificationFactor": 1.2}, (0.125, 0.15)),
         ("CR", {"PixelSpacing": [0.2, 0.25], "ImagerPixelSpacing": [0.3, 0.3]}, (0.2, 0.25)),
         ("DX", {"ImagerPixelSpacing": [0.14, 0.14]}, (0.14, 0.14)),
+        # an empty PixelSpacing says nothing: the detector's size, corrected, is read (it was lost: found in review)
+        (
+            "DX",
+            {"PixelSpacing": None, "ImagerPixelSpacing": [0.15, 0.15], "EstimatedRadiographicMagnificationFactor": 1.2},
+            (0.125, 0.125),
+        ),
     ],
 )
 def test_radiograph_dicom_reads_as_one_slice_with_its_pixel_size(tmp_path, modality, spacing, expected_mm):

@@ -58,11 +58,12 @@ def pixel_spacing_mm(ds: pydicom.Dataset) -> tuple[float, float] | None:
     ``EstimatedRadiographicMagnificationFactor`` when present it estimates the size at the patient (PS3.3 C.8.11.4).
     """
     group = functional_group(ds, 0, "PixelMeasuresSequence")
-    if "PixelSpacing" in ds:
+    # an element present but empty says nothing: the next one is read (an empty PixelSpacing hid ImagerPixelSpacing)
+    if ds.get("PixelSpacing"):
         values, magnification = ds.PixelSpacing, 1.0
-    elif group is not None and "PixelSpacing" in group:
+    elif group is not None and group.get("PixelSpacing"):
         values, magnification = group.PixelSpacing, 1.0
-    elif "ImagerPixelSpacing" in ds:
+    elif ds.get("ImagerPixelSpacing"):
         values, magnification = ds.ImagerPixelSpacing, float(ds.get("EstimatedRadiographicMagnificationFactor") or 1.0)
     else:
         return None
