@@ -106,6 +106,38 @@ def test_why_a_vertebra_has_no_fracture_grade_is_recorded():
     assert judged.discs["L4/L5"].slip_mm == pytest.approx(0.0, abs=1e-9)  # the bodies below are whole
 
 
+def test_a_disc_or_a_body_the_image_cuts_has_no_heights_and_no_depth():
+    """The image's top edge run through L3/L4 (rows 54 on: 6 of its 10 rows in view, L3 gone): its outline's top is
+    the edge, not an endplate, so it has no heights and no height index (it read 6 mm and an index of 0.2, a
+    narrowing: found in review); L4/L5 below keeps its 10 mm. The front edge run through the bodies (columns 40 on):
+    their depths read the edge, so none is given, and no heights either (found in review: 26 of 36 mm)."""
+    image, levels = _spine()
+    top = measure_spine(image[54:], [lv for lv in levels if lv.name != "L3"], (1.0, 1.0))
+    assert top.discs["L3/L4"].height_middle_mm is None and top.discs["L3/L4"].height_index is None
+    assert top.discs["L4/L5"].height_middle_mm == pytest.approx(10.0)
+    front = measure_spine(image[:, 40:], levels, (1.0, 1.0))
+    for name in ("L3", "L4", "L5"):
+        assert front.vertebrae[name].depth_mm is None and front.vertebrae[name].height_middle_mm is None
+        assert front.vertebrae[name].genant_not_graded == "cut by the image edge"
+    assert all(d.height_middle_mm is None for d in front.discs.values())
+
+
+def test_s1_read_without_its_disc_is_read_from_its_body_cut_at_the_canal():
+    """No L5/S1 disc found: S1's upper endplate comes from its body, which the network joined to bone behind the
+    canal whose top rises 8 rows toward the back. Cut at the canal (as every body is) the endplate is flat; read
+    from the outline uncut it tilted (7.4 degrees in review's case) and replaced the table's value."""
+    image = np.zeros((170, 140), np.int32)
+    image[60:90, 30:66] = 5  # L5
+    image[100:130, 30:70] = 26  # S1's body
+    image[100:130, 85:130] = 26  # bone behind the canal, joined to the body below it ...
+    image[130:134, 30:130] = 26
+    image[92:100, 110:130] = 26  # ... rising toward the back
+    image[10:130, 70:85] = CANAL
+    levels = [_Level("L5", 5, "vertebra"), _Level("S1", 26, "vertebra")]
+    m = measure_spine(image, levels, (1.0, 1.0))
+    assert m.vertebrae["S1"].upper_endplate_deg == pytest.approx(0.0, abs=1e-6)
+
+
 @pytest.mark.parametrize(("shift", "percent", "grade"), [(6, 100 * 6 / 36, 1), (-4, -100 * 4 / 36, None)])
 def test_a_slip_of_the_upper_body_by_whole_pixels(shift, percent, grade):
     """L3 moved 6 px forward: anterolisthesis of 6 mm, 6/36 of L4's endplate = 16.7%, Meyerding I. Moved 4 px

@@ -39,7 +39,7 @@ def test_unmeasurable_is_unknown_not_normal():
     assert grade_central_stenosis(None, None).grade == "unknown"
 
 
-@pytest.mark.parametrize("area, grade", [(100.0, "normal"), (75.0, "mild"), (50.0, "moderate"), (49.9, "severe")])
+@pytest.mark.parametrize("area, grade", [(100.0, "normal"), (75.0, "mild"), (50.0, "moderate"), (49.4, "severe")])
 def test_area_thresholds_are_strict(area, grade):
     assert grade_central_stenosis(None, area).grade == grade
 
@@ -70,3 +70,13 @@ def test_levels_above_l1l2_are_measured_but_never_graded(level):
     """A thoracic canal of 6.8 mm AP, where the cord runs, is no severe lumbar stenosis."""
     graded = grade_at_level(level, 6.8, 40.0)
     assert (graded.grade, graded.basis) == ("unknown", ABOVE_LUMBAR)
+
+
+def test_a_level_is_graded_on_the_diameter_and_area_its_basis_shows():
+    """11.96 mm reads '12.0 mm' and is graded as 12.0, normal; 9.96 as 10.0, mild; 99.6 mm² as 100, normal: the grade
+    never contradicts the number beside it (found in review)."""
+    assert grade_central_stenosis(11.96).grade == "normal"
+    assert grade_central_stenosis(11.94).grade == "mild"
+    assert (grade_central_stenosis(9.96).grade, grade_central_stenosis(9.96).basis) == ("mild", "AP diameter 10.0 mm")
+    assert grade_central_stenosis(13.0, 99.6).grade == "normal"
+    assert grade_central_stenosis(13.0, 99.4).basis == "dural sac area 99 mm²"

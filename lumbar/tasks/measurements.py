@@ -616,12 +616,17 @@ def cut_by_edge(
 
 
 def _s1_endplate_deg(
-    instances: np.ndarray, levels: list, spacing_mm: tuple[float, float], frames: dict[str, Frame]
+    instances: np.ndarray,
+    levels: list,
+    spacing_mm: tuple[float, float],
+    frames: dict[str, Frame],
+    bodies: dict[str, np.ndarray],
 ) -> float:
     """S1's upper endplate, read from the lower surface of the L5/S1 disc that lies on it.
 
     Models trained on SPIDER leave the sacrum unlabelled and any S1 they outline is partial, while the
-    disc is outlined well; the S1 body is used only where there is no L5/S1 disc.
+    disc is outlined well; the S1 body (``bodies``: each cut at the canal) is used only where there is no L5/S1
+    disc (found in review: read from the outline uncut, posterior elements joined to it tilted the endplate).
     """
     disc = next((lv for lv in levels if lv.kind == "disc" and lv.name.endswith("/S1")), None)
     if disc is not None and np.count_nonzero(instances == disc.label) >= 3:
@@ -631,7 +636,7 @@ def _s1_endplate_deg(
         )
     body = next((lv for lv in levels if lv.kind == "vertebra" and lv.name == "S1"), None)
     if body is not None and "S1" in frames:
-        return endplate_angle_deg(vertebral_body(instances == body.label), spacing_mm, frames["S1"], upper=True)
+        return endplate_angle_deg(bodies["S1"], spacing_mm, frames["S1"], upper=True)  # cut at the canal, as all
     return float("nan")
 
 
@@ -702,7 +707,7 @@ def measure_spine(
         if lv.name == "S1" or cut[lv.name]:
             # The sacrum has no fracture grade, and a body the image cuts has no true height.
             h = (float("nan"),) * 3
-        depth = depth_mm(body, spacing_mm, frame)
+        depth = float("nan") if cut[lv.name] else depth_mm(body, spacing_mm, frame)  # the edge, not its back
         neighbours = [
             depth_mm(bodies[n], spacing_mm, frames[n]) for n in _adjacent(lv.name, frames) if n != "S1" and not cut[n]
         ]
@@ -745,7 +750,8 @@ def measure_spine(
             ts = [local(points_mm(bodies[n], spacing_mm), frame)[1] for n in (upper, lower) if n in frames]
             lo, hi = max([t.min() for t in ts] + [own.min()]), min([t.max() for t in ts] + [own.max()])
             span = (lo, hi) if hi > lo else None
-        h = heights_mm(mask, spacing_mm, frame, span)
+        # a disc the image cuts has no true height (its edge would read as an endplate or a wall), as a body's
+        h = (float("nan"),) * 3 if cut_by_edge(mask, edge) else heights_mm(mask, spacing_mm, frame, span)
         adjacent = [
             float(np.mean([by_name[n][k] for k in ("height_anterior_mm", "height_middle_mm", "height_posterior_mm")]))
             for n in (upper, lower)
@@ -788,7 +794,7 @@ def measure_spine(
 
     # L1 from its own body (a wedge fracture there tilts the endplate away from the disc); S1 from the disc.
     l1 = by_name["L1"]["upper_endplate_deg"] if "L1" in by_name else float("nan")
-    s1 = _s1_endplate_deg(instances, levels, spacing_mm, frames)
+    s1 = _s1_endplate_deg(instances, levels, spacing_mm, frames, bodies)
     if "S1" in by_name and not np.isnan(s1):
         by_name["S1"]["upper_endplate_deg"] = s1  # the same reading the lordosis uses
     lordosis = s1 - l1

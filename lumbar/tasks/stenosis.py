@@ -47,7 +47,10 @@ def _grade(value: float, thresholds: tuple[float, float, float]) -> int | None:
 
 
 def grade_central_stenosis(ap_mm: float | None, area_mm2: float | None = None) -> StenosisGrade:
-    """Grade one level from its canal AP diameter (mm) and, if known, its dural sac area (mm²)."""
+    """Grade one level from its canal AP diameter (mm) and, if known, its dural sac area (mm²), each as its basis
+    shows it (a tenth of a mm, a whole mm²): 11.96 mm must not be 'mild' beside 'AP diameter 12.0 mm' (review)."""
+    ap_mm = round(ap_mm, 1) if ap_mm is not None and math.isfinite(ap_mm) else ap_mm
+    area_mm2 = float(round(area_mm2)) if area_mm2 is not None and math.isfinite(area_mm2) else area_mm2
     by_ap = _grade(ap_mm, AP_THRESHOLDS_MM) if ap_mm is not None else None
     by_area = _grade(area_mm2, AREA_THRESHOLDS_MM2) if area_mm2 is not None else None
     if by_ap is None and by_area is None:
