@@ -204,3 +204,10 @@ def test_a_quad_started_one_place_round_is_not_taken_as_ordered():
     rotated = quad[[3, 0, 1, 2]]
     assert not cobb.is_ordered(rotated)
     assert cobb.ordered_quad(rotated) == pytest.approx(quad)
+
+
+def test_a_quad_with_a_corner_not_a_number_is_not_ordered():
+    """A corner the network could not place (NaN) outlines nothing: never kept as given."""
+    quad = np.array([[30.0, 38.0], [70.0, 38.0], [70.0, 62.0], [30.0, 62.0]])
+    quad[2, 0] = np.nan
+    assert cobb.is_ordered(quad) is False
