@@ -643,3 +643,16 @@ def test_canal_pieces_off_the_tube_are_taken_out():
     alone = np.zeros_like(instances)
     alone[9:12, 0:60, 40:46] = CANAL_LABEL
     assert canal_in_line(alone, (1.0, 1.0, 1.0)) is alone  # one piece: nothing to take out, nothing copied
+
+
+def test_a_body_denser_than_the_cap_keeps_the_cap_alone_and_is_still_read():
+    """Marrow at 450 HU (sclerotic bone, median above the 400 HU cap) with rows 14-18 at 390: mirrored about the
+    median the cut would take everything (it read no density and the screen said none: found in review); the cap
+    alone keeps the 5 rows at 390, as before this version's even cut."""
+    hu, instances = _box_body()
+    hu[:, 12:38, 7:43] = 450.0
+    hu[:, 14:19, 7:43] = 390.0
+    density = ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20)
+    expected = np.zeros((17, 60, 60), bool)
+    expected[3:14, 14:19, 9:35] = True
+    assert np.array_equal(density.region, expected) and density.mean_hu == pytest.approx(390.0)

@@ -488,3 +488,20 @@ def test_a_2d_nifti_placed_as_a_sagittal_slice_is_read_where_its_affine_puts_it(
     nib.save(nib.Nifti1Image(array, np.eye(4)), tmp_path / "eye.nii.gz")
     picture = read_image(tmp_path / "eye.nii.gz").sagittal_slices()[0]
     assert picture.shape == (32, 40) and np.argwhere(picture == 100).tolist() == [[32 - 1 - 25, 30]]
+
+
+def test_a_2d_nifti_whose_affine_is_unusable_keeps_the_picture_rule(tmp_path):
+    """Placed (sform code 1) but with no third column: no volume can be built on it, so the picture rule, as before
+    (it was refused: found in review)."""
+    import nibabel as nib
+
+    array = np.zeros((40, 32), np.float32)
+    array[30, 25] = 100.0
+    image = nib.Nifti1Image(array, None)
+    header = image.header
+    header["sform_code"] = 1
+    header["srow_x"], header["srow_y"], header["srow_z"] = [0, 0, 0, 0], [0.5, 0, 0, 0], [0, 0.7, 0, 0]
+    nib.save(image, tmp_path / "flat.nii.gz")
+    assert nib.load(tmp_path / "flat.nii.gz").header["sform_code"] == 1
+    picture = read_image(tmp_path / "flat.nii.gz").sagittal_slices()[0]
+    assert picture.shape == (32, 40) and np.argwhere(picture == 100).tolist() == [[32 - 1 - 25, 30]]

@@ -6,7 +6,8 @@ bottom-left, bottom-right) and ``angles.csv`` (three Cobb angles); ``test_overla
 images that repeat a training radiograph.
 
 The landmarks are read as the data's README says they must be: the 17 quads sorted top to bottom (21 images store
-T1 last), a quad whose corners are out of order (twisted, or upside down) put in order
+T1 last), a quad whose corners are out of order (twisted, upside down, or its mid-line tilted 45 degrees or more:
+:func:`lumbar.tasks.cobb.is_ordered`; none of the expert's is so tilted) put in order
 (:func:`lumbar.tasks.cobb.ordered_quad`), and what still looks wrong
 named in ``faults``: quads overlapping their neighbour, a stored angle above 90 degrees, a landmark outside the
 image. There are no patient ids: images under one number (``...-162 A``, ``...-162 B``) are taken as one patient.

@@ -15,7 +15,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 def read_nifti(path: Path) -> SpineImage:
     """A 3D NIfTI as a volume (modality guessed from the voxel values); a 2D one as a volume of one slice where its
-    header places it (an sform or qform code), else as a picture."""
+    header places it as a sagittal slice (:func:`_placed_sagittal`), else as a picture."""
     import nibabel as nib
     from nibabel.orientations import io_orientation
 
@@ -54,8 +54,8 @@ def _placed_sagittal(img) -> bool:
     if max(int(header["sform_code"]), int(header["qform_code"])) == 0:
         return False
     affine = img.affine
-    if affine is None or not np.isfinite(affine).all():
-        return False
+    if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
+        return False  # no usable affine (a zero third column, say): the picture rule, as before
     normal = np.cross(affine[:3, 0], affine[:3, 1])
     length = float(np.linalg.norm(normal))
     return length > 0 and abs(normal[0]) / length > 0.7

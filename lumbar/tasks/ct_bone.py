@@ -273,10 +273,12 @@ def trabecular_density(
     inside[inner.stop - outer.start :] = False
     inside &= _not_posterior(body, VEIN_FRACTION)
     # The cap alone cut a noisy scan's upper tail only, reading its mean 10-35 HU low (VerSe 012, noise SD 160-240
-    # HU: found in review); cut as far below the median, the mean of symmetric noise stays where it is.
+    # HU: found in review); cut as far below the median, the mean of symmetric noise stays where it is. A body whose
+    # median is above the cap (sclerotic bone) keeps the cap alone, as before: the mirror would leave it nothing.
     if inside.any():
         median = float(np.median(hu[outer][inside]))
-        inside &= (hu[outer] <= TRABECULAR_MAX_HU) & (hu[outer] >= 2 * median - TRABECULAR_MAX_HU)
+        floor = 2 * median - TRABECULAR_MAX_HU if median < TRABECULAR_MAX_HU else -np.inf
+        inside &= (hu[outer] <= TRABECULAR_MAX_HU) & (hu[outer] >= floor)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     if inside.sum() * voxel_ml < MIN_DENSITY_ML:
         return None
