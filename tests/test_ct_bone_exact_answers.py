@@ -20,7 +20,7 @@ REGION = (
     "vertebral body within 10 mm of the mid-sagittal plane, 4 mm (plus half the largest voxel side) inside its "
     "outline (no cortex or endplate), the posterior 25% of its depth left out (basivertebral vein), and any voxel "
     "above 400 HU (an endplate, cortex or a bone island) or as far below the region's median as that lies above it "
-    "(noise cut evenly on both sides)"
+    "(noise cut evenly on both sides; a median above 400 HU, sclerotic bone, keeps the cap alone)"
 )
 
 

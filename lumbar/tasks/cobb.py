@@ -50,20 +50,26 @@ def ordered_quad(points: np.ndarray) -> np.ndarray:
 MAX_ORDERED_TILT_DEG = 45.0  # a quad read in its given order tilts less than this; one turned a quarter, more
 
 
+def goes_round_clockwise(quads: np.ndarray) -> np.ndarray:
+    """Per quad ``(n, 4, 2)`` [x, y] (y down), whether its corners in turn go round a convex outline clockwise as
+    seen in the image, every side of some length: a crossed, reversed or collapsed outline (or a corner that is not
+    a number) fails. Frontal (left-superior first) and lateral (anterior-superior first, facing left) bodies alike."""
+    c = np.asarray(quads, np.float64).reshape(-1, 4, 2)
+    sides = np.roll(c, -1, axis=1) - c  # side k runs from corner k to corner k + 1
+    following = np.roll(sides, -1, axis=1)
+    return ((sides[..., 0] * following[..., 1] - sides[..., 1] * following[..., 0]) > 0).all(axis=1)
+
+
 def is_ordered(quad: np.ndarray) -> bool:
     """Whether a quad is already left-superior, right-superior, right-inferior, left-inferior: its edges turn
     clockwise at every corner (a convex, untwisted outline), its superior edge lies above its inferior one, and its
     mid-line tilts less than ``MAX_ORDERED_TILT_DEG`` (the same corners started one place round, a side taken for
     the superior endplate, pass the first two tests with a tilt near 90 degrees)."""
     quad = np.asarray(quad, np.float64).reshape(4, 2)
-    if not np.isfinite(quad).all():
-        return False
-    edges = np.roll(quad, -1, axis=0) - quad
-    turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
     superior_y = (quad[LEFT_SUPERIOR, 1] + quad[RIGHT_SUPERIOR, 1]) / 2
     inferior_y = (quad[LEFT_INFERIOR, 1] + quad[RIGHT_INFERIOR, 1]) / 2
     level = abs(tilt_deg(quad[None])[0]) < MAX_ORDERED_TILT_DEG
-    return bool(np.all(turns > 0) and superior_y < inferior_y and level)
+    return bool(goes_round_clockwise(quad)[0] and superior_y < inferior_y and level)
 
 
 def midline_vectors(corners: np.ndarray) -> np.ndarray:

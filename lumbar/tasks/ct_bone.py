@@ -53,7 +53,8 @@ DENSITY_REGION = (
     f"vertebral body within {DENSITY_HALF_WIDTH_MM:g} mm of the mid-sagittal plane, {CORTEX_MARGIN_MM:g} mm (plus half "
     f"the largest voxel side) inside its outline (no cortex or endplate), the posterior {VEIN_FRACTION:.0%} of its "
     f"depth left out (basivertebral vein), and any voxel above {TRABECULAR_MAX_HU:.0f} HU (an endplate, cortex or a "
-    "bone island) or as far below the region's median as that lies above it (noise cut evenly on both sides)"
+    "bone island) or as far below the region's median as that lies above it (noise cut evenly on both sides; a "
+    f"median above {TRABECULAR_MAX_HU:.0f} HU, sclerotic bone, keeps the cap alone)"
 )
 
 # Opportunistic screening from L1 trabecular attenuation (Pickhardt et al., Ann Intern Med 2013;158:588-595; DXA as

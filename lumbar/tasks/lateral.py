@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lumbar.tasks.cobb import goes_round_clockwise
+
 AS, PS, PI, AI = range(4)
 MAX_DISC_OPENING_DEG = 60.0  # a lumbar disc opens by at most about 30-40 degrees (L5/S1); beyond this, no disc
 
@@ -94,12 +96,8 @@ def corners_in_order(corners: np.ndarray) -> np.ndarray:
     """Per body, whether its corners outline one: anterior-superior, posterior-superior, posterior-inferior and
     anterior-inferior in turn go round a convex quadrilateral clockwise on the film (the patient facing left), every
     side of some length. Corners crossed (a superior pair swapped), run the other way or fallen onto one line give
-    heights, tilts and slips that are no body's."""
-    c = np.asarray(corners, np.float64).reshape(-1, 4, 2)
-    sides = np.roll(c, -1, axis=1) - c  # side k runs from corner k to corner k + 1
-    following = np.roll(sides, -1, axis=1)
-    turns = sides[..., 0] * following[..., 1] - sides[..., 1] * following[..., 0]  # > 0: a right turn (rows down)
-    return np.isfinite(c).all(axis=(1, 2)) & (turns > 0).all(axis=1)
+    heights, tilts and slips that are no body's (:func:`lumbar.tasks.cobb.goes_round_clockwise`)."""
+    return goes_round_clockwise(corners)
 
 
 def heights(corners: np.ndarray) -> np.ndarray:
