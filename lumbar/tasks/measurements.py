@@ -61,6 +61,8 @@ MAX_LORDOSIS_DEG = 90.0
 EDGE_OUT_MM = 3.0
 EDGE_IN_MM = 4.0
 EDGE_STEP_MM = 0.25
+# An outline's end along a line is looked for this many pixels either side of its outermost pixel centre near the line.
+EDGE_SEARCH_PIXELS = 1.5
 # A piece of canal smaller than this on a slice is a speck, not the canal: one in front of the canal (the SPIDER
 # expert's outlines hold such specks) made the canal's diameter at a disc read 1 mm where the canal is 12 mm wide.
 MIN_CANAL_PIECE_MM2 = 5.0
@@ -113,8 +115,29 @@ def local(points: np.ndarray, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pixel_along(direction: np.ndarray, spacing_mm: tuple[float, float]) -> float:
-    """Width of one pixel projected on a unit direction: added to an extent measured between pixel centres."""
+    """Width of one pixel projected on a unit direction: how far apart two points of a run may lie."""
     return float(abs(direction[0]) * spacing_mm[0] + abs(direction[1]) * spacing_mm[1])
+
+
+def mask_edge_mm(
+    mask: np.ndarray, spacing_mm: tuple[float, float], point: np.ndarray, direction: np.ndarray, near: float
+) -> float:
+    """Where ``mask`` ends on the line ``point + d * direction`` (mm, ``direction`` a unit vector), to a fraction of a
+    pixel: the last ``d`` within ``EDGE_SEARCH_PIXELS`` of ``near`` (the outermost pixel centre found there) where
+    the mask, interpolated linearly between pixel centres, falls through one half. A tilted outline's extent read
+    between pixel centres plus one pixel projected on the line read up to 0.7 pixel long at every tilt but 0 and 90
+    degrees (a square's corners stick out along a tilted line; `tests/test_measurement_exact_answers.py`). Where
+    the line finds no such fall (the outline's tip lies off the line), ``near`` plus half that projected pixel."""
+    spacing = np.asarray(spacing_mm, float)
+    reach, step = EDGE_SEARCH_PIXELS * float(spacing.max()), float(spacing.min()) / 20
+    d = np.arange(near - reach, near + reach + step / 2, step)
+    rc = (np.asarray(point, float) + np.outer(d, direction)) / spacing
+    values = ndimage.map_coordinates(np.asarray(mask, np.float32), rc.T, order=1, mode="constant", cval=0.0)
+    inside = np.flatnonzero(values >= 0.5)
+    if not inside.size or inside[-1] == len(d) - 1:
+        return near + _pixel_along(direction, spacing_mm) / 2
+    i = inside[-1]
+    return float(d[i] + (values[i] - 0.5) / (values[i] - values[i + 1]) * step)
 
 
 def heights_mm(
@@ -129,8 +152,8 @@ def heights_mm(
     ``span`` is the (anterior, posterior) extent across the frame that sets the measurement positions;
     by default the structure's own. For a disc, pass the adjacent vertebral bodies' extent so that a
     herniation does not move the positions. With ``intensities`` (the slice's values, CT), each end is placed to a
-    fraction of a pixel (:func:`edge_mm`) where the profile shows an edge; elsewhere, and without them, a height
-    runs from the outer side of one end pixel to the outer side of the other.
+    fraction of a pixel (:func:`edge_mm`) where the profile shows an edge; elsewhere, and without them, where the
+    mask's outline crosses the line (:func:`mask_edge_mm`).
     """
     pts = points_mm(mask, spacing_mm)
     if len(pts) < 3:
@@ -139,14 +162,15 @@ def heights_mm(
     t_lo, t_hi = span if span is not None else walls(s, t, max(spacing_mm))
     centre, half = (t_lo + t_hi) / 2, (t_hi - t_lo) / 2
     band = max(spacing_mm) * 0.75
-    pixel = _pixel_along(frame.axis, spacing_mm)
     out = []
     for position in (centre - MEASURE_AT * half, centre, centre + MEASURE_AT * half):
         sel = np.abs(t - position) <= band
         if not sel.any():
             out.append(float("nan"))
             continue
-        top, bottom = float(s[sel].max()) + pixel / 2, float(s[sel].min()) - pixel / 2
+        line = frame.origin + position * frame.across
+        top = mask_edge_mm(mask, spacing_mm, line, frame.axis, float(s[sel].max()))
+        bottom = -mask_edge_mm(mask, spacing_mm, line, -frame.axis, -float(s[sel].min()))
         if intensities is not None:
             up = edge_mm(intensities, spacing_mm, frame, position, top, 1.0)
             down = edge_mm(intensities, spacing_mm, frame, position, bottom, -1.0)
@@ -195,11 +219,17 @@ def walls(s: np.ndarray, t: np.ndarray, bin_mm: float) -> tuple[float, float]:
 
 
 def depth_mm(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame) -> float:
-    """Anteroposterior depth across the middle of the structure."""
+    """Anteroposterior depth across the middle of the structure, between where its outline crosses the line
+    (:func:`mask_edge_mm`)."""
     pts = points_mm(mask, spacing_mm)
     s, t = local(pts, frame)
-    sel = np.abs(s - np.median(s)) <= max(spacing_mm) * 0.75
-    return float(t[sel].max() - t[sel].min() + _pixel_along(frame.across, spacing_mm)) if sel.any() else float("nan")
+    middle = float(np.median(s))
+    sel = np.abs(s - middle) <= max(spacing_mm) * 0.75
+    if not sel.any():
+        return float("nan")
+    line = frame.origin + middle * frame.axis
+    back = mask_edge_mm(mask, spacing_mm, line, frame.across, float(t[sel].max()))
+    return back + mask_edge_mm(mask, spacing_mm, line, -frame.across, -float(t[sel].min()))
 
 
 def canal_without_specks(canal: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
@@ -226,7 +256,7 @@ def canal_ap_mm(canal: np.ndarray, spacing_mm: tuple[float, float], frame: Frame
     outline does not go on ``CANAL_REACH_MM`` past the disc on both sides, within ``CANAL_TUBE_MM`` in front of and
     behind the diameter read (the tube itself, not canal further back)."""
     s, t = local(points_mm(canal, spacing_mm), frame)
-    front, ap = _run_across(s, t, _pixel_along(frame.across, spacing_mm), half_band_mm)
+    front, ap = _run_across(canal, spacing_mm, frame, half_band_mm)
     if np.isnan(ap):
         return ap
     tube = (t >= front - CANAL_TUBE_MM) & (t <= front + ap + CANAL_TUBE_MM)
@@ -243,19 +273,23 @@ def extent_across_mm(
     Used for the canal's anteroposterior diameter at a disc: the band is the disc's mid-plane, and the canal is one
     tube, so a piece further back (a blob taken for canal among the back muscles) does not widen it.
     """
+    return _run_across(mask, spacing_mm, frame, half_band_mm)[1]
+
+
+def _run_across(
+    mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, half_band_mm: float
+) -> tuple[float, float]:
+    """(where it starts, its extent) across the frame of the first run of ``mask``'s points behind the origin within
+    ``half_band_mm`` of the origin's plane, a gap of more than two pixels ending it, its ends where the outline
+    crosses the origin's plane (:func:`mask_edge_mm`); NaNs where there is none."""
     s, t = local(points_mm(mask, spacing_mm), frame)
-    return _run_across(s, t, _pixel_along(frame.across, spacing_mm), half_band_mm)[1]
-
-
-def _run_across(s: np.ndarray, t: np.ndarray, pixel: float, half_band_mm: float) -> tuple[float, float]:
-    """(where it starts, its extent) of the first run of points behind the origin within ``half_band_mm`` of the
-    origin's plane, a gap of more than two pixels ending it; NaNs where there is none."""
     t = np.sort(t[(np.abs(s) <= half_band_mm) & (t >= 0)])  # only behind the origin (the disc's centre)
     if not len(t):
         return float("nan"), float("nan")
-    stops = np.flatnonzero(np.diff(t) > 2 * pixel)
+    stops = np.flatnonzero(np.diff(t) > 2 * _pixel_along(frame.across, spacing_mm))
     last = t[stops[0]] if len(stops) else t[-1]
-    return float(t[0]), float(last - t[0] + pixel)
+    front = -mask_edge_mm(mask, spacing_mm, frame.origin, -frame.across, -float(t[0]))
+    return front, mask_edge_mm(mask, spacing_mm, frame.origin, frame.across, float(last)) - front
 
 
 def endplate_angle_deg(mask: np.ndarray, spacing_mm: tuple[float, float], frame: Frame, upper: bool = True) -> float:
