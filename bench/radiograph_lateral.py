@@ -113,9 +113,11 @@ def true_space_ratios(anatomies: list[Anatomy]) -> dict:
     }
 
 
-def lordosis(names: list[str], corners: np.ndarray, faces_right: bool, width: int) -> float | None:
-    measured = lateral.facing_left(corners, width) if faces_right else corners
-    return lateral.alignment(names, measured).lordosis_deg
+def lordosis(names: list[str], corners: np.ndarray, faces_right: bool, shape: tuple[int, int]) -> float | None:
+    """The lordosis the pipeline reports from these corners (bodies it does not measure left out)."""
+    measured, _ = xr_lateral.measured_corners(corners, names, shape, faces_right, np.ones(2))
+    angle = lateral.alignment(names, measured).lordosis_deg
+    return None if angle is None or np.isnan(angle) else angle  # NaN: L1 or S1 not measured, as the report has it
 
 
 def synthetic(model, record: dict, films_per: int, anatomies: list[Anatomy]) -> dict:
@@ -137,8 +139,8 @@ def synthetic(model, record: dict, films_per: int, anatomies: list[Anatomy]) -> 
             found, names, faces_right, flags, largest = read(film, model)
             px, pct, missed = corner_errors(truth, found)
             right, matched = named_right(truth, truth_names, found, names)
-            true_lordosis = lordosis(truth_names, truth, mirrored, width)
-            got = lordosis(names, found, faces_right, width)
+            true_lordosis = lordosis(truth_names, truth, mirrored, film.shape)
+            got = lordosis(names, found, faces_right, film.shape)
             rows.append(
                 {
                     "series": anatomy.series,

@@ -15,6 +15,7 @@ from lumbar.pipelines import xr_lateral
 from lumbar.preprocess import LATERAL_OUTPUTS, LATERAL_SHAPE, Letterbox
 from lumbar.tasks import lateral
 from lumbar.tasks.corners import targets
+from lumbar.tasks.measurements import CUT_BY_EDGE
 from lumbar.train.lateral_drr import (
     PIXEL_MM,
     Anatomy,
@@ -446,3 +447,32 @@ def test_a_body_whose_corners_cross_is_not_measured_nor_are_the_discs_beside_it(
     assert discs["L1/L2"].height_middle_mm is not None and discs["L4/L5"].meyerding_grade == 0
     l2 = next(v for v in findings.vertebrae if v.level == "L2").measurements
     assert l2.genant_grade == 0 and l2.genant_not_graded is None
+
+
+def test_a_body_with_a_corner_beyond_the_film_is_cut_and_not_measured():
+    """A corner placed beyond the film is where the film shows nothing: on held-out films most such bodies were cut
+    by its edge (``lateral.beyond_film``). T12, whose superior corners lie 10 px above the film, measures nothing and
+    says it is cut, nor does the disc below it; S1, whose inferior pair (a definition) lies below the film, keeps
+    its superior endplate, and with it the lordosis."""
+    film = np.random.default_rng(0).normal(0, 1, (405, 300)).astype(np.float32)
+    box = np.array([[100.0, -10.0], [140.0, -10.0], [140.0, 30.0], [100.0, 30.0]])
+    corners = np.stack([box + np.array([0.0, 65.0 * k]) for k in range(7)])  # S1 380-420: its inferior pair beyond
+    image = SpineImage.from_sagittal_slices(film[None], (PIXEL_MM,) * 3, modality=Modality.RADIOGRAPH)
+    seg, found, faces_right = xr_lateral.detect(image, model=PlacedNetwork(film.shape, corners))
+    findings = xr_lateral.build_findings(seg, found, faces_right)
+    assert [v.level for v in findings.vertebrae] == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert not any("space between" in reason for reason in findings.needs_review)
+    t12, l1 = findings.vertebrae[0].measurements, findings.vertebrae[1].measurements
+    assert t12.genant_not_graded == CUT_BY_EDGE and t12.height_middle_mm is None and t12.genant_grade is None
+    assert l1.genant_not_graded is None and l1.height_middle_mm == pytest.approx(40 * PIXEL_MM, abs=1.5)
+    discs = {d.level: d.measurements for d in findings.discs}
+    assert discs["T12/L1"].height_middle_mm is None and discs["L1/L2"].height_middle_mm is not None
+    assert findings.lordosis_deg == pytest.approx(0.0, abs=1.0)  # every endplate level: S1's superior one kept
+
+
+def test_beyond_film_is_past_the_last_pixel_centre():
+    """Known answers on a film of 10 rows and 20 columns: x from 0 to 19 and y from 0 to 9 lie on it."""
+    on = np.array([[[0.0, 0.0], [19.0, 9.0]]])
+    assert lateral.beyond_film(on, (10, 20)).tolist() == [False]
+    for corner in ([-0.01, 5.0], [19.01, 5.0], [5.0, -0.01], [5.0, 9.01]):
+        assert lateral.beyond_film(np.array([[[5.0, 5.0], corner]]), (10, 20)).tolist() == [True]

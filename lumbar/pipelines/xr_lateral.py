@@ -29,6 +29,7 @@ from lumbar.progress import SILENT, Progress
 from lumbar.tasks import lateral
 from lumbar.tasks.corners import FoundVertebra, decode, sigmoid
 from lumbar.tasks.measurements import (
+    CUT_BY_EDGE,
     MAX_PLAUSIBLE_RETRO_PERCENT,
     MAX_PLAUSIBLE_SLIP_PERCENT,
     genant_grade,
@@ -240,20 +241,38 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else float("nan")
 
 
+def measured_corners(
+    corners: np.ndarray, names: list[str], shape: tuple[int, int], faces_right: bool, scale: np.ndarray
+) -> tuple[np.ndarray, list[str | None]]:
+    """The corners (``(n, 4, 2)`` film pixels, top to bottom) as measured: the patient facing left, times ``scale``
+    (mm per pixel, [x, y]); and per body why it measures nothing (its corners NaN, and so the discs beside it), or
+    None. A body measures nothing where its corners outline none (:data:`CORNERS_OUT_OF_ORDER`) or one lies beyond
+    the film of ``shape`` (:data:`lumbar.tasks.measurements.CUT_BY_EDGE`; S1 by its superior pair alone, its
+    inferior pair being a definition)."""
+    measured = (lateral.facing_left(corners, shape[1]) if faces_right else np.array(corners, np.float64)) * scale
+    beyond = lateral.beyond_film(corners, shape)
+    if names and names[-1] == "S1":
+        beyond[-1] = lateral.beyond_film(corners[-1:, :2], shape)[0]
+    in_order = lateral.corners_in_order(measured)
+    reasons = [
+        CUT_BY_EDGE if cut else None if ordered else CORNERS_OUT_OF_ORDER for cut, ordered in zip(beyond, in_order)
+    ]
+    measured[[reason is not None for reason in reasons]] = np.nan
+    return measured, reasons
+
+
 def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: bool) -> Findings:
     """Per body its corners, heights, wedging and Genant grade; per disc its heights, angle and slip; lordosis."""
     image = seg.image
     names = [lv.name for lv in seg.levels.levels[::-1]]
     corners = np.array([v.corners for v in found]).reshape(-1, 4, 2)
     scale = np.array(image.sagittal_spacing_mm())[::-1] if image.spacing_known else np.ones(2)
-    width = image.sagittal_slices().shape[2]
-    measured = (lateral.facing_left(corners, width) if faces_right else corners) * scale  # patient facing left
-    in_order = lateral.corners_in_order(measured)
-    measured[~in_order] = np.nan  # corners that outline no body measure nothing: not it, nor the discs beside it
+    shape = image.sagittal_slices().shape[1:]
+    measured, reasons = measured_corners(corners, names, shape, faces_right, scale)
     body_heights = lateral.heights(measured)
     tilts = lateral.superior_tilt_deg(measured)
     vertebrae = []
-    for name, v, h, c, tilt, ordered in zip(names, found, body_heights, measured, tilts, in_order):
+    for name, v, h, c, tilt, reason in zip(names, found, body_heights, measured, tilts, reasons):
         grade, _ = genant_grade(tuple(h)) if name != "S1" else (None, None)
         depth = float(np.linalg.norm(c[lateral.AS] - c[lateral.PS]))
         vertebrae.append(
@@ -272,7 +291,7 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
                     wedge_ratio=_ratio(h[0], h[2]),
                     biconcave_ratio=_ratio(h[1], max(h[0], h[2])),
                     genant_grade=grade,
-                    genant_not_graded=None if ordered else CORNERS_OUT_OF_ORDER,
+                    genant_not_graded=reason,
                     upper_endplate_deg=float(tilt),
                 ),
             )
@@ -321,7 +340,11 @@ def build_findings(seg: Segmentation, found: list[FoundVertebra], faces_right: b
         lordosis_deg=align.lordosis_deg,
         needs_review=[
             *seg.review,
-            *(f"{name}: {CORNERS_OUT_OF_ORDER}" for name, ordered in zip(names, in_order) if not ordered),
+            *(
+                f"{name}: {CORNERS_OUT_OF_ORDER}"
+                for name, reason in zip(names, reasons)
+                if reason == CORNERS_OUT_OF_ORDER
+            ),
             *align.review,
         ],
         summary=(),
