@@ -88,6 +88,16 @@ class SeriesInfo:
         return f"#{self.number or '?'} {self.description or '(no description)'}"
 
 
+@dataclass(frozen=True)
+class FileGrid:
+    """The voxel grid of a 2D file read as a picture (a NIfTI, MHA or NRRD slice): ``affine`` (RAS) maps its voxel
+    (x, y) to the world, x running along the stored picture's columns and y along its rows, downward or, with
+    ``rows_up``, upward (NIfTI's second axis runs up the picture). Label maps are written back on it."""
+
+    affine: np.ndarray
+    rows_up: bool = False
+
+
 def assumed_spacing_mm(shape: tuple[int, ...]) -> float:
     """Pixel size that makes a picture of unknown spacing span ``ASSUMED_FOV_MM`` on its longer side."""
     return ASSUMED_FOV_MM / max(shape)
@@ -135,6 +145,8 @@ class SpineImage:
     stored_mirrored: bool = False  # a picture stored mirrored front to back, mirrored back here (outputs too)
     # a picture stored turned a quarter (the spine across it), turned back here (outputs too)
     stored_on_side: bool = False
+    file_grid: FileGrid | None = None  # a 2D NIfTI/MHA/NRRD read as a picture: its own grid, for outputs
+    nifti_codes: tuple[int, int] = (1, 1)  # the (qform, sform) codes outputs carry: a NIfTI input's own, else scanner
     view: str | None = None  # radiographs: "frontal" or "lateral" (DICOM ViewPosition, --view, or the networks)
     view_guessed: bool = False  # the view was decided by the networks, not stated
 
@@ -282,12 +294,19 @@ class SpineImage:
         return replace(self, array=array)
 
     def source_array(self, array: np.ndarray | None = None) -> np.ndarray:
-        """``array`` (default: the image) back in the voxel order of the file it was read from."""
+        """``array`` (default: the image) back in the voxel order of the file it was read from (a 2D file read as a
+        picture: its (x, y) voxels, a third axis of one)."""
         array = self.array if array is None else array
+        if self.file_grid is not None:
+            picture = self.in_stored_frame(self.with_array(array).sagittal_slices())[0]
+            picture = picture[::-1] if self.file_grid.rows_up else picture
+            return np.ascontiguousarray(picture.T[:, :, None])
         return apply_orientation(array, ornt_transform(RAS, self.source_ornt))
 
     def source_affine(self) -> np.ndarray:
         """The affine of the file it was read from (for writing outputs in the input's geometry)."""
+        if self.file_grid is not None:
+            return self.file_grid.affine.copy()
         back = ornt_transform(RAS, self.source_ornt)
         return self.affine @ inv_ornt_aff(back, self.shape)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,11 +67,13 @@ def finite(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
-def picture_as_slice(array: np.ndarray, spacing_mm: tuple[float, float] | None, path: Path, fmt: str) -> SpineImage:
+def picture_as_slice(
+    array: np.ndarray, spacing_mm: tuple[float, float] | None, path: Path, fmt: str, **kwargs: Any
+) -> SpineImage:
     """A 2D picture is one sagittal slice shown as read: head up, anterior left.
 
     Without a (row, col) spacing the pixel size is assumed (see :func:`lumbar.image.assumed_spacing_mm`)
-    and the image says ``spacing_known=False``.
+    and the image says ``spacing_known=False``. ``kwargs`` go to the image (a file's own grid, its NIfTI codes).
     """
     known = spacing_mm is not None
     row, col = spacing_mm if spacing_mm is not None else (assumed_spacing_mm(array.shape),) * 2
@@ -82,4 +85,5 @@ def picture_as_slice(array: np.ndarray, spacing_mm: tuple[float, float] | None, 
         source=str(path),
         spacing_known=known,
         format=fmt,
+        **kwargs,
     )

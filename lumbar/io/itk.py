@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbar.errors import InputError
-from lumbar.image import LPS_TO_RAS, SpineImage
+from lumbar.image import LPS_TO_RAS, FileGrid, SpineImage
 from lumbar.io.arrays import check_size, check_volume, finite, guess_modality, picture_as_slice
 from lumbar.io.itk_header import NOT_THE_VOXELS, header_problem, inflate_voxels
 
@@ -59,7 +59,11 @@ def read_itk(path: Path) -> SpineImage:
     if dim == 2:  # a picture: rows down, columns across, like a PNG slice
         spacing = img.GetSpacing()
         picture = finite(sitk.GetArrayFromImage(img).astype(np.float32), path)
-        return picture_as_slice(picture, (spacing[1], spacing[0]), path, fmt)
+        lps = np.eye(4)  # its own grid, for the label maps: the plane's two axes, one voxel across it
+        lps[:2, :2] = np.array(img.GetDirection()).reshape(2, 2) * np.array(spacing)[None, :]
+        lps[:2, 3] = img.GetOrigin()
+        grid = FileGrid(LPS_TO_RAS @ lps)
+        return picture_as_slice(picture, (spacing[1], spacing[0]), path, fmt, file_grid=grid)
     array = sitk.GetArrayFromImage(img).T  # ITK's (z, y, x) -> (x, y, z) voxel order
     lps = np.eye(4)
     lps[:3, :3] = np.array(img.GetDirection()).reshape(3, 3) * np.array(img.GetSpacing())[None, :]

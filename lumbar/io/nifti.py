@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbar.errors import InputError
-from lumbar.image import SpineImage
+from lumbar.image import FileGrid, SpineImage
 from lumbar.io.arrays import check_size, check_volume, finite, guess_modality, picture_as_slice
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -33,7 +33,10 @@ def read_nifti(path: Path) -> SpineImage:
     elif array.ndim == 2:  # one slice, not so placed: NIfTI's first axis runs across, the second up the picture
         zooms = img.header.get_zooms()[:2]
         picture = finite(np.asarray(array, np.float32).T[::-1], path)
-        return picture_as_slice(picture, (float(zooms[1]), float(zooms[0])), path, "NIfTI")
+        affine = img.affine if img.affine is not None and np.isfinite(img.affine).all() else None
+        grid = FileGrid(img.header.get_base_affine() if affine is None else affine, rows_up=True)
+        spacing = (float(zooms[1]), float(zooms[0]))
+        return picture_as_slice(picture, spacing, path, "NIfTI", file_grid=grid, nifti_codes=_codes(img))
     array = check_volume(array, path)
     affine = img.affine
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
@@ -41,8 +44,20 @@ def read_nifti(path: Path) -> SpineImage:
     if np.isnan(io_orientation(affine)).any():  # found by fuzzing: axes 1e30 apart in size passed the determinant
         raise InputError(f"{path}: NIfTI header's affine gives some voxel axis no direction (sizes far apart)")
     return SpineImage.from_array(
-        array, affine, modality=guess_modality(array), modality_guessed=True, source=str(path), format="NIfTI"
+        array,
+        affine,
+        modality=guess_modality(array),
+        modality_guessed=True,
+        source=str(path),
+        format="NIfTI",
+        nifti_codes=_codes(img),
     )
+
+
+def _codes(img) -> tuple[int, int]:
+    """The file's (qform, sform) codes, which its label maps carry: a template or aligned space (codes 2-4) stays
+    one, and a file that states none (code 0) keeps stating none, so every tool reads both files alike."""
+    return int(img.header["qform_code"]), int(img.header["sform_code"])
 
 
 def _placed_sagittal(img) -> bool:

@@ -17,14 +17,24 @@ import numpy as np
 from lumbar.image import SpineImage
 from lumbar.labels import SPIDER_VALUES, STRUCTURE_COLOURS, STRUCTURE_NAMES
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst")  # an ending of two: ".nii.gz"
+MAX_ENDING = 16
+MAX_TEMP_PIECE = 64
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds. The temporary name
+    keeps the file's ending (writers choose a format by it) and a short piece of its name: the whole name twice went
+    past the file system's 255 characters for names of about 130 (DICOM UIDs make such names)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    ending = "".join(path.suffixes[-2:]) if path.suffix.lower() in COMPRESSED else path.suffix
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name[:MAX_TEMP_PIECE]}.",
+        suffix=ending if 0 < len(ending) <= MAX_ENDING else ".tmp",
+        dir=path.parent,
+    )
     os.close(fd)
     try:
         yield Path(tmp)
@@ -56,11 +66,17 @@ def write_nifti(labels: np.ndarray, reference: SpineImage, path: str | Path) -> 
 
     dtype = np.uint8 if labels.max(initial=0) < 256 else np.int16
     img = nib.Nifti1Image(reference.source_array(labels).astype(dtype), reference.source_affine())
-    img.set_qform(reference.source_affine(), code=1)
-    img.set_sform(reference.source_affine(), code=1)
+    _set_codes(img, reference)
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))
     return Path(path)
+
+
+def _set_codes(img, reference: SpineImage) -> None:
+    """The input's own (qform, sform) codes (:attr:`SpineImage.nifti_codes`) on the affine written."""
+    qform, sform = reference.nifti_codes
+    img.set_qform(reference.source_affine(), code=qform)
+    img.set_sform(reference.source_affine(), code=sform)
 
 
 def write_intensities(values: np.ndarray, reference: SpineImage, path: str | Path, *, unit_range: bool = False) -> Path:
@@ -72,8 +88,7 @@ def write_intensities(values: np.ndarray, reference: SpineImage, path: str | Pat
     if unit_range:
         data = np.round(np.clip(data, 0.0, 1.0) * 255).astype(np.uint8)
     img = nib.Nifti1Image(np.ascontiguousarray(data, None if unit_range else np.float32), reference.source_affine())
-    img.set_qform(reference.source_affine(), code=1)
-    img.set_sform(reference.source_affine(), code=1)
+    _set_codes(img, reference)
     if unit_range:
         img.header.set_slope_inter(1.0 / 255, 0.0)
     with atomic_path(path) as tmp:
