@@ -15,12 +15,16 @@ was withheld).
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import hashlib
 import json
+import os
+import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -31,6 +35,7 @@ from lumbar.findings import HEIGHT_FIELDS
 from lumbar.io.dicom import is_dicom_file, remove_extracted
 from lumbar.io.names import unique_stems
 from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, check_view, suffix_of
+from lumbar.outputs import check_outside_inputs
 from lumbar.resources import default_workers, process_pool
 
 IMAGE_ENDINGS = (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip")
@@ -93,8 +98,11 @@ LIST_COLUMNS = ("path", "modality", "spacing_mm", "series", "view")
 
 
 def _listed(table: Path) -> list[BatchStudy]:
-    with open(table, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's "CSV UTF-8" starts with a BOM
-        rows = [[cell.strip() for cell in row] for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's "CSV UTF-8" starts with a BOM
+            rows = [[cell.strip() for cell in row] for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError:
+        raise InputError(f"{table}: not UTF-8 text (a spreadsheet saves it as 'CSV UTF-8')") from None
     has_header = bool(rows) and any(cell.lower() in LIST_COLUMNS for cell in rows[0])
     header = [cell.lower() for cell in rows[0]] if has_header else ["path"]
     unknown = [name for name in header if name not in LIST_COLUMNS]
@@ -245,7 +253,9 @@ def analyze_one(
     series: str | None = None,
     view: str | None = None,
 ) -> StudyOutcome:
-    """Analyse one study into ``out/name`` (in a worker process or a Ray task); never raises for a bad input."""
+    """Analyse one study into ``out/name`` (in a worker process or a Ray task); never raises: a bad input fails with
+    its one-line reason, any other error (a bug one odd study hits) with its type, and the other studies go on (an
+    error let through ended the batch once every study had run, their outcomes dropped)."""
     import lumbar
 
     try:
@@ -253,6 +263,8 @@ def analyze_one(
         lumbar.analyze(study, out=out, stem=name, report=report, **options)
     except InputError as exc:
         return StudyOutcome(study, name, "failed", " ".join(str(exc).split()))
+    except Exception as exc:
+        return StudyOutcome(study, name, "failed", f"internal error ({type(exc).__name__}): please report it")
     finally:
         remove_extracted(study)  # a zip's series, unpacked for this study: the worker goes on to others
     return StudyOutcome(study, name, "done")
@@ -261,6 +273,24 @@ def analyze_one(
 LEDGER_EVERY_S = 1.0  # the ledger is rewritten after a study at most this often (and at the end): a long batch's
 # ledger is not rewritten thousands of times a minute; a kill loses at most that much of it, and those studies are
 # analysed again
+
+
+LOCK = ".lumbar-batch.lock"
+
+
+@contextlib.contextmanager
+def _only_batch(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.lumbar-batch.lock`` for the batch: a second batch writing the same OUT is refused (each rewrote the
+    ledger from what it read at its start, and the other's rows were lost). The kernel drops the lock when its
+    holder dies, so a killed batch leaves none."""
+    with open(out / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"{out}: another batch is writing there; wait for it to end, or choose another folder"
+            ) from None
+        yield
 
 
 def run_batch_jobs(
@@ -280,8 +310,25 @@ def run_batch_jobs(
     processes or on the Ray cluster at ``ray_address`` (``local`` starts one on this machine, ``auto`` joins a
     running one), recording each in the ledger as it ends; write the summaries; return the outcomes in the studies'
     order."""
-    out.mkdir(parents=True, exist_ok=True)
     studies = _once([s if isinstance(s, BatchStudy) else BatchStudy(Path(s)) for s in studies])
+    check_outside_inputs(out, tuple(str(s.path) for s in studies))  # its results would be read as studies next run
+    out.mkdir(parents=True, exist_ok=True)
+    with _only_batch(out):
+        return _run(studies, out, workers, ray_address, report, spacing_mm, modality, force, on_outcome)
+
+
+def _run(
+    studies: list[BatchStudy],
+    out: Path,
+    workers: int,
+    ray_address: str | None,
+    report: bool,
+    spacing_mm: float | None,
+    modality: str | None,
+    force: bool,
+    on_outcome: Callable[[StudyOutcome], None] | None,
+) -> list[StudyOutcome]:
+    """:func:`run_batch_jobs` once its output folder is checked and held."""
     forced = ("force",) if force else ()  # a forced run is another result; an unforced one's fingerprint as before
     options = [
         (
@@ -315,6 +362,8 @@ def run_batch_jobs(
     def recorded(outcome: StudyOutcome, write: bool = True) -> None:
         k = order[outcome.name]  # the ledger names each input in full: a rerun from another folder finds it
         outcomes.append(replace(outcome, study=str(studies[k].path.absolute()), fingerprint=prints[k]))
+        if outcome.status == "failed":
+            _remove_results(out / outcome.name)  # results of its input as it was: they no longer answer for it
         if write:
             ledger()
         if on_outcome:
@@ -338,6 +387,15 @@ def run_batch_jobs(
     write_summary(every, out)
     write_vertebrae(every, out)
     return outcomes
+
+
+def _remove_results(folder: Path) -> None:
+    """Remove a study's earlier results: renamed aside first (``.NAME.old-XXXX``, which the next analysis of that name
+    clears, :func:`lumbar.outputs.remove_debris`), so that a kill leaves them whole or gone, never in part."""
+    if folder.is_dir():
+        aside = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex}")
+        os.replace(folder, aside)
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _on_processes(
@@ -385,10 +443,17 @@ def _on_ray(jobs: list[tuple], address: str, on_outcome: Callable[[StudyOutcome]
         ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False)
     try:
         task = ray.remote(analyze_one)
-        pending = [task.remote(*job) for job in jobs]
+        of = {task.remote(*job): job for job in jobs}
+        pending = list(of)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            on_outcome(ray.get(done[0]))
+            try:
+                outcome = ray.get(done[0])
+            except ray.exceptions.RayError as exc:  # its worker died (analyze_one itself never raises): that study's
+                job = of[done[0]]  # failure alone; one crashed task stopped the whole batch, its summaries unwritten
+                crashed = isinstance(exc, ray.exceptions.WorkerCrashedError | ray.exceptions.NodeDiedError)
+                outcome = StudyOutcome(job[0], job[2], "failed", DIED if crashed else f"Ray: {type(exc).__name__}")
+            on_outcome(outcome)
     finally:
         if started:
             ray.shutdown()
@@ -415,25 +480,29 @@ SUMMARY_GRADES = ("pfirrmann", "modic", "herniation", "bulging", "narrowing", "s
 SUMMARY_MEASUREMENTS = ("height_index", "canal_ap_mm", "slip_mm", "angle_deg")
 
 
-def _analysed(outcomes: list[StudyOutcome], out: Path) -> Iterable[tuple[str, dict]]:
-    """(name, findings) of every study with findings (done now or before); one whose findings cannot be read (an
-    earlier study's folder damaged since) is left out of the summaries, not the batch's end."""
+def _rows(outcomes: list[StudyOutcome], out: Path, rows_of: Callable[[str, dict], list[list]]) -> list[list]:
+    """``rows_of(name, findings)`` of every study with findings (done now or before); one whose findings cannot be
+    read or lack what its rows need (an earlier study's folder damaged since, or written by an older version) is
+    left out of the summaries, not the batch's end."""
+    rows = []
     for o in outcomes:
         path = out / o.name / "findings.json"
-        if o.status != "failed" and path.is_file():
-            try:
-                findings = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            yield o.name, findings
+        if o.status == "failed" or not path.is_file():
+            continue
+        try:
+            rows.extend(rows_of(o.name, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return rows
 
 
 def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:
     """One row per disc of every study with findings (done now or before): what a cohort table needs."""
-    rows = []
-    for name, findings in _analysed(outcomes, out):
+
+    def rows_of(name: str, findings: dict) -> list[list]:
         review = "; ".join(findings.get("needs_review", []))
         weighting = findings["input"].get("weighting") or ""  # an MR series' T1/T2, as findings.json reads it
+        rows = []
         for disc in findings["discs"]:
             grades = disc.get("grades", {})
             measured = disc.get("measurements") or {}
@@ -444,6 +513,9 @@ def write_summary(outcomes: list[StudyOutcome], out: Path) -> None:
                 + [(disc.get("stenosis") or {}).get("grade", ""), findings["units"], weighting]
                 + [review, _withheld(findings)]
             )
+        return rows
+
+    rows = _rows(outcomes, out, rows_of)
     _write_csv(
         out / SUMMARY,
         [
@@ -473,10 +545,11 @@ FRONTAL_MEASUREMENTS = ("height_left", "height_right", "tilt_deg")
 def write_vertebrae(outcomes: list[StudyOutcome], out: Path) -> None:
     """One row per vertebra of every study with findings: heights and Genant grade (MRI, CT), trabecular bone
     density (CT), heights and tilt (frontal radiographs); a CT's bone density screen on every row of its study."""
-    rows = []
-    for name, findings in _analysed(outcomes, out):
+
+    def rows_of(name: str, findings: dict) -> list[list]:
         review = "; ".join(findings.get("needs_review", []))
         screen = (findings.get("bone_density_screening") or {}).get("category", "")
+        rows = []
         for vertebra in findings["vertebrae"]:
             measured = vertebra.get("measurements") or {}
             frontal = vertebra.get("frontal") or {}
@@ -486,6 +559,9 @@ def write_vertebrae(outcomes: list[StudyOutcome], out: Path) -> None:
                 + [_cell(frontal.get(m)) for m in FRONTAL_MEASUREMENTS]
                 + [screen, findings["units"], review, _withheld(findings)]
             )
+        return rows
+
+    rows = _rows(outcomes, out, rows_of)
     header = ["study", "modality", "level", *VERTEBRA_MEASUREMENTS, *FRONTAL_MEASUREMENTS, "bone_density_screen"]
     _write_csv(out / VERTEBRAE, [*header, "units", "needs_review", WITHHELD], rows)
 

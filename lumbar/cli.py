@@ -497,8 +497,9 @@ def batch(
     OUT/batch_vertebrae.csv every vertebra. A CSV list may give a row its own modality, spacing_mm, series and
     view."""
     from lumbar.batch_jobs import REPORT, SUMMARY, VERTEBRAE, find_studies, run_batch_jobs
-    from lumbar.outputs import ensure_writable
+    from lumbar.outputs import check_outside_inputs, ensure_writable
 
+    check_outside_inputs(out, tuple(map(str, inputs)))  # inside a folder tree, its results would be studies next run
     ensure_writable(out)
     studies = find_studies(inputs)
     with progress_bar() as bar:
@@ -544,24 +545,31 @@ def serve(
     workers: int = typer.Option(0, min=0, help="Analyses run at once (0: one per two CPU cores)."),
 ) -> None:
     """Run the HTTP service: POST /jobs uploads a study, GET /jobs/{id} follows it, /docs documents the API."""
+    import shutil
     import tempfile
 
     import uvicorn
 
     from lumbar.resources import default_workers, process_pool
     from lumbar.service.app import create_app, ensure_token
-    from lumbar.service.jobs import die_with_parent
+    from lumbar.service.jobs import worker_setup
 
+    for folder in (data, *data.resolve().parents):  # one line, not a traceback, where a file stands in the way
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"--data {data}: {folder} is a file, not a folder")
     new = ensure_token(data.resolve())
     if new:
         console.print(
             f"API token (shown once, stored only as a hash in {data / 'api-token.sha256'}): [bold]{new}[/bold]\n"
             "send it as 'Authorization: Bearer <token>'; delete that file and restart for a new one"
         )
-    spool = data.resolve() / "tmp"  # where the web framework spools large uploads: inside the service's folder too
+    # where the web framework spools large uploads and workers unpack zips: inside the service's folder too, emptied
+    # of what a killed service left there
+    spool = data.resolve() / "tmp"
+    shutil.rmtree(spool, ignore_errors=True)
     spool.mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = str(spool)
-    pool = process_pool(workers or default_workers(), die_with_parent)
+    pool = process_pool(workers or default_workers(), worker_setup, (str(spool),))
     service = create_app(data, max_upload_bytes=max_upload_mb * 1024**2, executor=pool)
     uvicorn.run(service, host=host, port=port, log_level="warning")
 

@@ -326,7 +326,7 @@ def check_result_folder(folder: str | Path, sources: tuple[str, ...], marker: st
     earlier result of the same command (``marker`` among its files, nothing but ``owned``), which is replaced
     whole. Called before anything is computed."""
     folder = Path(folder)
-    _outside_inputs(folder, sources)
+    check_outside_inputs(folder, sources)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: is a file; the output is a folder (give a new folder's name)")
     if folder.exists():
@@ -336,7 +336,7 @@ def check_result_folder(folder: str | Path, sources: tuple[str, ...], marker: st
     return folder
 
 
-def _outside_inputs(out: Path, sources: tuple[str, ...]) -> None:
+def check_outside_inputs(out: Path, sources: tuple[str, ...]) -> None:
     """Refuse an output that is an input, holds one, or lies inside an input folder."""
     resolved = out.resolve()
     for source in sources:
@@ -352,7 +352,7 @@ def check_output_file(out: str | Path, sources: tuple[str, ...], marker: str, ex
     out = Path(out)
     if out.is_dir():
         raise InputError(f"{out}: is a folder; give the output file's name (e.g. {out / example})")
-    _outside_inputs(out, sources)
+    check_outside_inputs(out, sources)
     if out.exists() and not _earlier_result(out, marker):
         raise InputError(f"{out}: an existing file lumbar did not write there; give a new name or remove it")
     ensure_writable(out.parent)

@@ -36,10 +36,15 @@ AVAILABLE_SHARE = 0.85  # leave the rest to the system and other processes
 ENV_LIMIT = "LUMBAR_MAX_MEMORY_MB"
 
 
-def process_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+def process_pool(
+    workers: int, initializer: Callable[..., None] | None = None, initargs: tuple = ()
+) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes started afresh ("spawn"), not forked: a fork of a process that has run a
-    network carries the state of its thread pools into the child, where running a network again can crash it."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=initializer)
+    network carries the state of its thread pools into the child, where running a network again can crash it (nor
+    does such a worker inherit the parent's settings, ``tempfile.tempdir`` among them: ``initializer`` sets them)."""
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=initializer, initargs=initargs
+    )
 
 
 def default_workers() -> int:

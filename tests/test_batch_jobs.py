@@ -352,3 +352,99 @@ def test_a_lists_series_and_view_columns_are_that_studys_own_and_part_of_its_fin
     listing.write_text(f"path,view\n{study},oblique\n")
     with pytest.raises(InputError, match=r"list\.csv: row 2: view 'oblique': a radiograph's view is frontal or"):
         find_studies([listing])
+
+
+def test_an_output_inside_an_input_folder_is_refused_in_one_line(tmp_path, tree):
+    """Inside a folder tree given as input, each rerun read the last run's figures as new studies (2, then 18, then
+    339); inside a DICOM study folder, its files changed the study's fingerprint, so it never resumed."""
+    result = CliRunner().invoke(app, ["batch", str(tree), "-o", str(tree / "out"), "--spacing", "1", "--no-report"])
+    assert result.exit_code == 2 and "lies inside the input" in result.output and not (tree / "out").exists()
+    study = tmp_path / "series"
+    write_dicom_series(make_phantom(shape=(5, 320, 288), seed=1).image, study)
+    with pytest.raises(InputError, match="lies inside the input"):
+        run_batch_jobs([study], study / "out", workers=1, report=False)
+
+
+def test_an_error_that_is_not_the_inputs_fails_that_study_alone(monkeypatch):
+    """A bug one odd study hits is that study's failure, with its type: let through, it ended the batch once every
+    other study had run, and their outcomes were dropped."""
+    import lumbar
+    from lumbar.batch_jobs import analyze_one
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug hit by one odd study")
+
+    monkeypatch.setattr(lumbar, "analyze", broken)
+    outcome = analyze_one("odd.png", "out", "odd", False)
+    assert (outcome.status, outcome.error) == ("failed", "internal error (RuntimeError): please report it")
+
+
+def test_a_second_batch_on_the_same_output_is_refused(tmp_path, tree):
+    """Each batch rewrote the ledger from what it read at its start: two at once lost each other's rows."""
+    import fcntl
+
+    from lumbar.batch_jobs import LOCK
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / LOCK, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputError, match="another batch is writing there"):
+            run_batch_jobs([tree / "a" / "one.png"], out, workers=1, report=False, spacing_mm=1.0)
+    assert not any(p.name != LOCK for p in out.iterdir())
+
+
+def test_damaged_findings_are_left_out_of_the_summaries_not_the_batch(tmp_path):
+    """A study's findings.json replaced by an older or damaged one (no discs) ended the batch with KeyError."""
+    from lumbar.batch_jobs import write_summary, write_vertebrae
+
+    for name, text in (("a", '{"input": {"source": "x"}}'), ("b", "[1, 2]"), ("c", "{not json")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "findings.json").write_text(text)
+    outcomes = [StudyOutcome(n, n, "done") for n in ("a", "b", "c")]
+    write_summary(outcomes, tmp_path)
+    write_vertebrae(outcomes, tmp_path)
+    assert _rows(tmp_path / SUMMARY) == [] and _rows(tmp_path / VERTEBRAE) == []
+
+
+def test_a_study_whose_new_analysis_fails_keeps_no_results_of_its_old_input(tmp_path):
+    """Replaced by a broken file, a study's rerun fails; its folder held the old picture's findings beside a ledger
+    row saying failed. Results are complete or absent: they are removed."""
+    picture = _png(tmp_path / "in" / "a.png", 0)
+    out, options = tmp_path / "out", {"workers": 1, "report": False, "spacing_mm": 1.0, "modality": "MR"}
+    assert [o.status for o in run_batch_jobs([picture], out, **options)] == ["done"]
+    picture.write_bytes(b"not a png any more")
+    assert [o.status for o in run_batch_jobs([picture], out, **options)] == ["failed"]
+    assert not (out / "a").exists() and [p.name for p in out.iterdir() if p.name.startswith(".a.")] == []
+
+
+def test_a_list_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_bytes("path\nr\xe9sum\xe9/scan.png\n".encode("cp1252"))
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        find_studies([listing])
+
+
+def test_a_ray_task_whose_worker_dies_fails_its_study_alone(tmp_path, tree, monkeypatch):
+    """On Ray, a crashed task (its worker killed) raised out of the batch: the studies after it unrecorded, the
+    summaries unwritten. It fails its own study, with the reason, and the others end."""
+    pytest.importorskip("ray")
+    import lumbar.batch_jobs as batch_jobs
+
+    real = batch_jobs.analyze_one
+
+    def dies_on_two(study, *args, **kwargs):
+        if study.endswith("two.png"):
+            os._exit(1)
+        return real(study, *args, **kwargs)
+
+    monkeypatch.setattr(batch_jobs, "analyze_one", dies_on_two)
+    studies = [tree / "a" / "one.png", tree / "a" / "deeper" / "two.png", tree / "b" / "three.png"]
+    out = tmp_path / "out"
+    outcomes = run_batch_jobs(studies, out, ray_address="local", report=False, spacing_mm=1.0, modality="MR")
+    assert [(o.name, o.status, o.error) for o in outcomes] == [
+        ("one", "done", ""),
+        ("two", "failed", DIED),
+        ("three", "done", ""),
+    ]
+    assert {r["study"] for r in _rows(out / SUMMARY)} == {"one", "three"}

@@ -283,6 +283,68 @@ def test_a_worker_that_dies_fails_its_job_and_the_service_goes_on(tmp_path, monk
         assert second["status"] == "done", second
 
 
+def _a_kills_its_worker(root: str, job_id: str, input_name: str) -> None:
+    """The job of a PNG (a.png) kills its worker once another job is running (or after 5 s); any other job runs."""
+    import os
+    from pathlib import Path
+
+    from lumbar.service.jobs import run_job
+
+    if not input_name.endswith(".png"):  # the service stores an upload under a name of its own
+        return run_job(root, job_id, input_name)
+    store = JobStore(Path(root))
+    store.set_stage(job_id, "segmenting slices")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(j.status == "running" and j.id != job_id for j in store.all()):
+        time.sleep(0.05)
+    os._exit(1)
+
+
+def test_a_worker_that_dies_fails_its_own_job_alone_and_the_jobs_beside_it_still_run(
+    tmp_path, monkeypatch, phantom_nifti
+):
+    """Two workers: the job of a.png kills its worker while the phantom's job runs in the other. A dead worker
+    breaks its pool and every job in it; each was failed ("BrokenProcessPool"), one bad study taking the others
+    down. Now each job that was running is run again alone: the phantom's is done, a.png's stops its worker again
+    and is failed with the reason; a job queued behind them runs in the new pool."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import lumbar.service.app as service_app
+
+    monkeypatch.setattr(service_app, "run_job", _a_kills_its_worker)
+    root = tmp_path / "service"
+    with TestClient(create_app(root, token=TOKEN, executor=ProcessPoolExecutor(2))) as client:
+        with open(phantom_nifti, "rb") as f:
+            beside = client.post("/jobs", files={"file": ("b.nii.gz", f)}, headers=AUTH).json()["id"]
+        killer = client.post("/jobs", files={"file": ("a.png", b"x")}, headers=AUTH).json()["id"]
+        with open(phantom_nifti, "rb") as f:
+            behind = client.post("/jobs", files={"file": ("c.nii.gz", f)}, headers=AUTH).json()["id"]
+        jobs = {job_id: _wait(client, job_id, timeout=300) for job_id in (beside, killer, behind)}
+    assert jobs[beside]["status"] == "done" and jobs[behind]["status"] == "done", jobs
+    assert jobs[killer]["status"] == "failed" and "stopped, alone too" in jobs[killer]["error"]
+
+
+def test_workers_keep_their_temporary_files_in_the_services_folder(tmp_path):
+    """A spawned worker does not inherit ``tempfile.tempdir``: an uploaded zip was unpacked, patient files and all,
+    in the system's temporary folder (and left there by a killed worker). The workers' setup sets it."""
+    import tempfile
+
+    from lumbar.resources import process_pool
+    from lumbar.service.jobs import worker_setup
+
+    with process_pool(1, worker_setup, (str(tmp_path),)) as pool:
+        assert pool.submit(tempfile.gettempdir).result() == str(tmp_path)
+
+
+def test_uploads_a_stopped_service_was_receiving_are_removed_at_start(tmp_path):
+    root = tmp_path / "service"
+    half = root / "uploads" / "f3eddd" / "upload.nii"
+    half.parent.mkdir(parents=True)
+    half.write_bytes(b"\0" * 1000)
+    with TestClient(create_app(root, token=TOKEN, executor=ThreadPoolExecutor(1))):
+        assert not (root / "uploads").exists() or not any((root / "uploads").iterdir())
+
+
 @pytest.mark.parametrize(
     ("name", "header"),
     [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -351,6 +352,7 @@ def read_dicom_folder(
 
 _CLEANUP_REGISTERED = False
 _EXTRACTED: list[tuple[Path, Path]] = []  # (zip, where it is unpacked) of this process, until removed or its end
+_EXTRACTED_LOCK = threading.Lock()  # threads of one process (the service's viewer requests) share the list
 
 
 def remove_extracted(of: str | Path | None = None) -> None:
@@ -360,10 +362,11 @@ def remove_extracted(of: str | Path | None = None) -> None:
     import shutil
 
     wanted = None if of is None else Path(of).resolve()
-    for entry in list(_EXTRACTED):
-        if wanted is None or entry[0] == wanted:
-            _EXTRACTED.remove(entry)
-            shutil.rmtree(entry[1], ignore_errors=True)
+    with _EXTRACTED_LOCK:
+        gone = [entry for entry in _EXTRACTED if wanted is None or entry[0] == wanted]
+        _EXTRACTED[:] = [entry for entry in _EXTRACTED if entry not in gone]
+    for _, folder in gone:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_dicom_zip(
@@ -375,10 +378,11 @@ def read_dicom_zip(
     import atexit
 
     tmp = Path(tempfile.mkdtemp(prefix="lumbar-zip-"))
-    if not _CLEANUP_REGISTERED:
-        atexit.register(remove_extracted)
-        _CLEANUP_REGISTERED = True
-    _EXTRACTED.append((Path(path).resolve(), tmp))
+    with _EXTRACTED_LOCK:
+        if not _CLEANUP_REGISTERED:
+            atexit.register(remove_extracted)
+            _CLEANUP_REGISTERED = True
+        _EXTRACTED.append((Path(path).resolve(), tmp))
     safe_extract_zip(path, tmp)
     try:
         image = read_dicom_folder(tmp, wanted_series, before_decoding)

@@ -12,11 +12,14 @@ import hmac
 import json
 import mimetypes
 import os
+import queue
 import secrets
 import shutil
+import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import BrokenExecutor, Executor
+from concurrent.futures import BrokenExecutor, Executor, Future
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +35,7 @@ from fastapi.staticfiles import StaticFiles
 from lumbar.errors import InputError
 from lumbar.io.read import check_read_options, check_view
 from lumbar.resources import default_workers, process_pool
-from lumbar.service.jobs import JOB_ID, JobStore, die_with_parent, run_job, write_view_image
+from lumbar.service.jobs import JOB_ID, JobStore, run_job, worker_setup, write_view_image
 from lumbar.version import __version__
 
 TOKEN_FILE = "api-token.sha256"
@@ -169,25 +172,58 @@ def create_app(
     store = JobStore(root)
     ensure_token(root, token)
     expected = (root / TOKEN_FILE).read_text().strip()
-    pools = [executor or process_pool(default_workers(), die_with_parent)]
+    setup = (worker_setup, (tempfile.gettempdir(),))  # the workers' temporary files where this process keeps its own
+    pools = [executor or process_pool(default_workers(), *setup)]
+    replacing = threading.Lock()
+    alone: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+    requeued: set[str] = set()
+
+    def in_pool(job_id: str, input_name: str) -> Future:
+        """Queue a job in the pool; a pool broken by a worker that died is replaced first."""
+        with replacing:
+            try:
+                return pools[0].submit(run_job, str(root), job_id, input_name)
+            except BrokenExecutor:
+                pools[0] = process_pool(getattr(pools[0], "_max_workers", default_workers()), *setup)
+                return pools[0].submit(run_job, str(root), job_id, input_name)
 
     def run(job_id: str, input_name: str) -> None:
-        """Queue a job; a worker that died (a crash in native code) fails its job with the reason, and a pool
-        broken by it is replaced, so that one bad study never stops the service."""
-        try:
-            future = pools[0].submit(run_job, str(root), job_id, input_name)
-        except BrokenExecutor:
-            workers = getattr(pools[0], "_max_workers", default_workers())
-            pools[0] = process_pool(workers, die_with_parent)
-            future = pools[0].submit(run_job, str(root), job_id, input_name)
+        """Queue a job. A worker that dies (a crash in native code, the memory killer) breaks its pool and fails every
+        job in it: a job that had not started is queued again in a new pool (once); one that was running (the one that
+        killed the worker, or one beside it) is run again alone, and fails with the reason only if it stops its
+        worker then too. One bad study never stops the service, nor fails the others."""
+        future = in_pool(job_id, input_name)
 
-        def died(done) -> None:
-            if done.exception() is not None:
-                store.finish(
-                    job_id, f"internal error: the worker analysing it stopped ({type(done.exception()).__name__})"
-                )
+        def settled(done: Future) -> None:
+            if done.cancelled():  # the service is stopping: the job stays queued, marked interrupted at the next start
+                return
+            error = done.exception()
+            if error is None:
+                return
+            job = store.get(job_id)
+            if job is None or job.status in ("done", "failed"):
+                return
+            if isinstance(error, BrokenExecutor) and job.status == "queued" and job_id not in requeued:
+                requeued.add(job_id)  # once: a job that stops its worker before it starts is run alone next
+                run(job_id, input_name)
+            elif isinstance(error, BrokenExecutor):
+                store.requeue(job_id, "queued: to be run again alone, as a worker stopped while it ran")
+                alone.put((job_id, input_name))
+            else:
+                store.fail_unfinished(job_id, f"internal error: its worker failed ({type(error).__name__})")
 
-        future.add_done_callback(died)
+        future.add_done_callback(settled)
+
+    def run_alone() -> None:
+        """Run the jobs a dying worker interrupted, one at a time, each in a new process of its own."""
+        while (item := alone.get()) is not None:
+            job_id, input_name = item
+            with process_pool(1, *setup) as pool:
+                try:
+                    pool.submit(run_job, str(root), job_id, input_name).result()
+                except BrokenExecutor as error:
+                    reason = f"internal error: the worker analysing it stopped, alone too ({type(error).__name__})"
+                    store.fail_unfinished(job_id, reason)
 
     bearer = HTTPBearer(auto_error=False)
 
@@ -205,7 +241,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store.fail_interrupted()
+        shutil.rmtree(root / "uploads", ignore_errors=True)  # uploads a stopped service was receiving
+        retries = threading.Thread(target=run_alone, name="lumbar-run-alone", daemon=True)
+        retries.start()
         yield
+        alone.put(None)
         pools[0].shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="lumbar", version=__version__, lifespan=lifespan)

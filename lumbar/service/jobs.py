@@ -103,6 +103,21 @@ class JobStore:
         with self._connect() as con:
             con.execute("UPDATE jobs SET status = 'running', stage = ? WHERE id = ?", (stage, job_id))
 
+    def requeue(self, job_id: str, stage: str) -> None:
+        """Put a job whose worker stopped back in the queue, saying why in its stage."""
+        with self._connect() as con:
+            con.execute("UPDATE jobs SET status = 'queued', stage = ? WHERE id = ?", (stage, job_id))
+
+    def fail_unfinished(self, job_id: str, error: str) -> None:
+        """Fail a job with ``error`` unless it is done or failed already (its worker may have recorded its end before
+        the pool it ran in broke)."""
+        with self._connect() as con:
+            con.execute(
+                "UPDATE jobs SET status = 'failed', stage = 'failed', error = ?, finished = ? "
+                "WHERE id = ? AND status NOT IN ('done', 'failed')",
+                (error, time.time(), job_id),
+            )
+
     def finish(self, job_id: str, error: str = "") -> None:
         with self._connect() as con:
             con.execute(
@@ -200,6 +215,17 @@ def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def worker_setup(tempdir: str) -> None:
+    """Worker initializer: die with the service (:func:`die_with_parent`), and keep temporary files (an uploaded
+    zip's series, unpacked) in the service's own ``tempdir``, as its process does: a spawned worker does not inherit
+    ``tempfile.tempdir``, and unpacked patient files went to the system's temporary folder, left there by a killed
+    worker."""
+    import tempfile
+
+    die_with_parent()
+    tempfile.tempdir = tempdir
 
 
 def run_job(root: str, job_id: str, input_name: str) -> None:
