@@ -376,9 +376,10 @@ def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch
     assert fused[0].graded_from == {"L4_L5": ["t1", "t2"], "L5_S1": ["t1"]}
 
     studies = {"a": study("a", L4_L5=0.2), "b": study("b", L4_L5=0.6), "c": study("c", L4_L5=0.9)}
-    monkeypatch.setattr(mr_sagittal, "grade_series", lambda seg, model: studies[seg.name])
+    monkeypatch.setattr(mr_sagittal, "grade_series", lambda seg, model, source=None: studies[seg.name])
     results = [
-        SimpleNamespace(name=n, levels=SimpleNamespace(flags=["small lowest disc"] if n == "c" else [])) for n in "abc"
+        SimpleNamespace(name=n, levels=SimpleNamespace(flags=["small lowest disc"] if n == "c" else []), gate=())
+        for n in "abc"
     ]
     graded, notes = patient_gradings(results, model=None)
     assert [np.round(g.probabilities["L4_L5"]["herniation"], 3) for g in graded] == [0.4, 0.4, 0.9]
@@ -386,6 +387,55 @@ def test_fusion_joins_discs_by_level_and_leaves_flagged_series_alone(monkeypatch
     graded, notes = patient_gradings(results[1:], model=None)  # one trusted series left: nothing to join it to
     assert [g.probabilities["L4_L5"]["herniation"] for g in graded] == [0.6, 0.9]
     assert "no other series" in notes[0][0] and "review flag" in notes[1][0]
+
+
+def test_a_series_whose_summary_is_withheld_is_graded_alone_and_says_why(monkeypatch):
+    """A series its quality gate withholds (an implausible body, say) stated nothing itself, but joined, its grades
+    were averaged into its partner's and stated in that Summary (found in review: SPIDER 241's T1 Summary gained six
+    statements from a T2 whose L1 was 0.5 times the others' size). It is graded alone; the other two join. Series
+    whose Summaries are all withheld (a modality not stated, say) join each other."""
+    from types import SimpleNamespace
+
+    import lumbar.pipelines.mr_sagittal as mr_sagittal
+    from lumbar.pipelines.mr_sagittal import SeriesGrading, patient_gradings
+
+    def study(source, p):
+        return SeriesGrading(source, {}, {"L4_L5": {"herniation": np.array(p)}}, {"L4_L5": [source]})
+
+    studies = {"a": study("a", 0.2), "b": study("b", 0.6), "c": study("c", 0.9)}
+    monkeypatch.setattr(mr_sagittal, "grade_series", lambda seg, model, source=None: studies[seg.name])
+    gate = ("vertebra L1 is 0.5 times the size of the others: an implausible body",)
+    segs = [SimpleNamespace(name=n, levels=SimpleNamespace(flags=[]), gate=gate if n == "c" else ()) for n in "abc"]
+    graded, notes = patient_gradings(segs, model=None)
+    assert [np.round(g.probabilities["L4_L5"]["herniation"], 3) for g in graded] == [0.4, 0.4, 0.9]
+    assert graded[2].graded_from == {"L4_L5": ["c"]} and notes[:2] == [[], []]
+    assert notes[2] == [
+        f"graded alone, not together with the patient's other series: its own Summary is withheld ({gate[0]}), and "
+        "the other series' Summaries take nothing from it"
+    ]
+    segs[0].gate = gate  # a and c both withheld: they join each other (their tables agree), b is graded alone
+    graded, notes = patient_gradings(segs, model=None)
+    assert [np.round(g.probabilities["L4_L5"]["herniation"], 3) for g in graded] == [0.55, 0.6, 0.55]
+    alone = "graded alone, not together with the patient's other series: the Summaries of its other series are withheld"
+    assert notes == [[], [alone], []]
+
+
+def test_series_that_share_a_label_are_told_apart_where_they_are_graded_together():
+    """Two series of one DICOM folder stating no number nor description share one label (the folder's): a T2 was
+    taken for the T1 beside it (its Pfirrmann grades left out of the Summary) and the report said each series was
+    graded alone. Where labels repeat, each takes its place among the patient's series too."""
+    from lumbar.phantom import make_phantom
+    from lumbar.pipelines.mr_sagittal import analyze_images, series_sources
+
+    t2, t1 = make_phantom(seed=1).image, make_phantom(seed=2, contrast="T1").image
+    t2.source = t1.source = "/data/dcm105"
+    assert series_sources([t2, t1]) == ["/data/dcm105 [1]", "/data/dcm105 [2]"]
+    t1.source = "/data/other"
+    assert series_sources([t2, t1]) == ["/data/dcm105", "/data/other"]
+    t1.source = "/data/dcm105"
+    results = analyze_images([t2, t1], same_patient=True)
+    sources = {source for r in results for d in r.findings.discs for source in d.graded_from}
+    assert sources == {"/data/dcm105 [1]", "/data/dcm105 [2]"}
 
 
 def test_a_disc_cut_by_one_series_edge_is_graded_from_the_series_that_show_it_whole():

@@ -230,10 +230,11 @@ def evidence_regions(seg: Segmentation, levels: list[str]) -> dict[str, dict[str
     return regions
 
 
-def grade_series(seg: Segmentation, model: OnnxModel) -> SeriesGrading:
-    """Grade every reported disc of one series beside the series' other discs (the network's context)."""
+def grade_series(seg: Segmentation, model: OnnxModel, source: str | None = None) -> SeriesGrading:
+    """Grade every reported disc of one series beside the series' other discs (the network's context); ``source``
+    names the series in ``graded_from`` (default: its label, :func:`series_sources` where a patient's are joined)."""
     crops = disc_crops(seg)
-    source = seg.image.series_label()
+    source = source or seg.image.series_label()
     probabilities = disc_probabilities(list(crops.values()), model)
     cut = frozenset(crops) & edge_cut_discs(seg)
     return SeriesGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops}, cut)
@@ -270,35 +271,57 @@ def fuse_patient_series(gradings: list[SeriesGrading]) -> list[SeriesGrading]:
     return [SeriesGrading(g.source, g.crops, p, f, g.cut) for g, p, f in zip(gradings, probabilities, graded_from)]
 
 
-def patient_gradings(segs: list[Segmentation], model: OnnxModel) -> tuple[list[SeriesGrading], list[list[str]]]:
+def series_sources(images: list[SpineImage]) -> list[str]:
+    """How ``graded_from`` names each of a patient's series: its label, and where two share one (a DICOM folder
+    whose series state no number nor description, or repeat them) its place among them too, ``[k]``: with one name
+    for two series, a T2 was taken for the T1 beside it (its Pfirrmann grades left out of the Summary) and series
+    graded together for one graded alone."""
+    labels = [image.series_label() for image in images]
+    return [f"{label} [{k}]" if labels.count(label) > 1 else label for k, label in enumerate(labels, start=1)]
+
+
+def patient_gradings(
+    segs: list[Segmentation], model: OnnxModel, sources: list[str] | None = None
+) -> tuple[list[SeriesGrading], list[list[str]]]:
     """Grade a patient's series together where their level names can be trusted to mean the same disc
-    (:func:`fuse_where_trusted`)."""
-    return fuse_where_trusted(segs, [grade_series(seg, model) for seg in segs])
+    (:func:`fuse_where_trusted`), each named by its ``sources`` entry (default: its label)."""
+    names = sources or [None] * len(segs)
+    return fuse_where_trusted(segs, [grade_series(seg, model, name) for seg, name in zip(segs, names)])
 
 
 def fuse_where_trusted(
     segs: list[Segmentation], gradings: list[SeriesGrading]
 ) -> tuple[list[SeriesGrading], list[list[str]]]:
     """A patient's series' gradings fused (:func:`fuse_patient_series`) among the series whose level names carry no
-    review flag, and per series the notes that say why one was graded alone.
+    review flag, those whose Summary is withheld (``seg.gate``) apart from those whose is not, and per series the
+    notes that say why one was graded alone.
 
     Fusion joins discs by name, so a series whose naming carries a review flag (a small lowest disc, a gap,
     too few discs) is graded alone and says why: joined by name, its discs could be averaged with their
-    neighbours in the other series."""
+    neighbours in the other series. A series whose Summary is withheld (an implausible body, a way up in doubt, a
+    modality not stated) states nothing itself; joined with one whose Summary is stated, its grades were stated
+    there (found in review: SPIDER 241's T1 Summary gained six statements from a T2 with an implausible L1)."""
     gradings = list(gradings)
-    trusted = [k for k, seg in enumerate(segs) if not seg.levels.flags]
+    unflagged = [k for k, seg in enumerate(segs) if not seg.levels.flags]
+    groups = [[k for k in unflagged if not segs[k].gate], [k for k in unflagged if segs[k].gate]]
+    for group in groups:
+        if len(group) >= 2:
+            for k, fused in zip(group, fuse_patient_series([gradings[k] for k in group])):
+                gradings[k] = fused
     notes: list[list[str]] = [[] for _ in segs]
-    if len(trusted) >= 2:
-        for k, fused in zip(trusted, fuse_patient_series([gradings[k] for k in trusted])):
-            gradings[k] = fused
-    for k in range(len(segs)):
-        if k not in trusted or len(trusted) < 2:
-            why = (
-                "its level names carry a review flag"
-                if k not in trusted
-                else "no other series with unflagged level names to join"
-            )
-            notes[k].append(f"graded alone, not together with the patient's other series: {why}")
+    for k, seg in enumerate(segs):
+        own, other = groups[::-1] if seg.gate else groups
+        if k in own and len(own) >= 2:
+            continue
+        if k not in own:
+            why = "its level names carry a review flag"
+        elif seg.gate and other:
+            why = f"its own Summary is withheld ({seg.gate[0]}), and the other series' Summaries take nothing from it"
+        elif other:
+            why = "the Summaries of its other series are withheld"
+        else:
+            why = "no other series with unflagged level names to join"
+        notes[k].append(f"graded alone, not together with the patient's other series: {why}")
     return gradings, notes
 
 
@@ -524,18 +547,8 @@ def analyze_images(
     reasons that withhold its Summary (a forced run)."""
     model = grading_model()
     segs = [segment(image, progress, gate) for image, gate in zip(images, gates or [()] * len(images))]
-    extra: list[list[str]] = [[] for _ in segs]
-    gradings: list[SeriesGrading | None] = [None] * len(segs)
-    if model is not None:
-        progress.stage("grading discs")
-        if same_patient:
-            gradings, extra = patient_gradings(segs, model)  # type: ignore[assignment]
-        else:
-            gradings = [grade_series(seg, model) for seg in segs]
-    weightings = [series_weighting(seg) for seg in segs]
-    t1_series = frozenset(seg.image.series_label() for seg, (w, _) in zip(segs, weightings) if w == "T1")
-    results = []
-    for seg, grading, own, weighted in zip(segs, gradings, extra, weightings):
+    measured = []
+    for k, seg in enumerate(segs):  # measured first: a series whose Summary they withhold is graded alone
         progress.stage("measuring")
         measurements = measure(seg)
         small = smaller_than_adult(measurements.vertebrae) if seg.image.spacing_known else None
@@ -543,7 +556,22 @@ def analyze_images(
         # Summary withheld
         doubts = (*measurements.review, *([small] if small else []))
         if doubts:
-            seg = replace(seg, review=(*seg.review, *doubts), gate=(*seg.gate, *doubts))
+            segs[k] = replace(seg, review=(*seg.review, *doubts), gate=(*seg.gate, *doubts))
+        measured.append(measurements)
+    images = [seg.image for seg in segs]
+    sources = series_sources(images) if same_patient else [image.series_label() for image in images]
+    extra: list[list[str]] = [[] for _ in segs]
+    gradings: list[SeriesGrading | None] = [None] * len(segs)
+    if model is not None:
+        progress.stage("grading discs")
+        if same_patient:
+            gradings, extra = patient_gradings(segs, model, sources)  # type: ignore[assignment]
+        else:
+            gradings = [grade_series(seg, model, source) for seg, source in zip(segs, sources)]
+    weightings = [series_weighting(seg) for seg in segs]
+    t1_series = frozenset(source for source, (w, _) in zip(sources, weightings) if w == "T1")
+    results = []
+    for seg, measurements, grading, own, weighted in zip(segs, measured, gradings, extra, weightings):
         grades, evidence = (
             grades_and_evidence(grading, model, progress) if grading is not None and model is not None else ({}, [])
         )
