@@ -10,7 +10,7 @@ from rich.table import Table
 
 from lumbar.api import analyze
 from lumbar.io.dicom_write import write_dicom_series
-from lumbar.io.write import write_nifti
+from lumbar.io.write import write_intensities, write_nifti
 from lumbar.labels import STRUCTURE_NAMES
 from lumbar.metrics import dice
 from lumbar.phantom import DiscSpec, Phantom, make_phantom
@@ -62,7 +62,9 @@ def run_demo(out: Path, console: Console, progress: Progress = SILENT) -> Result
     study = out / "study"
     progress.stage("writing the phantom study")
     write_dicom_series(phantom.image, study / "dicom", series_description="SAG T2 lumbar phantom")
-    write_nifti(phantom.image.array, phantom.image, study / "phantom_t2.nii.gz")
+    write_intensities(
+        phantom.image.array, phantom.image, study / "phantom_t2.nii.gz"
+    )  # float: a label map's int16 cut its fractions
     write_nifti(phantom.instances, phantom.image, study / "phantom_truth_instances.nii.gz")
     console.print(
         f"phantom study written to [bold]{study}[/bold] (DICOM series and NIfTI, with exact truth)", highlight=False

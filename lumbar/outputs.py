@@ -98,7 +98,10 @@ def write_segmentation(seg: Segmentation, out_dir: str | Path, stem: str) -> tup
         try:
             outputs["dicom_seg"] = str(write_dicom_seg(instance_image, image, names, out_dir / f"{stem}_seg.dcm"))
         except (InputError, ValueError, AttributeError, TypeError, KeyError) as exc:  # sources highdicom refuses
-            notes.append(f"DICOM SEG not written: {' '.join(str(exc).split())}")
+            reason = " ".join(str(exc).split()).strip("'\"")  # a blank SOPClassUID gives KeyError('')
+            notes.append(
+                f"DICOM SEG not written: {reason or f'{type(exc).__name__}: a tag it needs is blank in the source'}"
+            )
     return outputs, notes
 
 

@@ -398,3 +398,18 @@ def test_t2space_series_are_their_slices_in_slice_order_not_name_order(tmp_path)
     series = t2space_series(tmp_path)
     assert list(series) == ["12_t2_SPACE", "7_t2_SPACE"]
     assert [p.name for p in series["7_t2_SPACE"]] == ["7_t2_SPACE_slice9.png", "7_t2_SPACE_slice10.png"]
+
+
+def test_a_dicom_series_keeps_a_cts_padding_and_a_wide_mr_range(tmp_path):
+    """A CT's -3024 HU padding was written as -1024 (a fixed intercept) and an MR's values past 65,535 clipped."""
+    from lumbar.image import Modality, SpineImage
+
+    ct = np.full((3, 20, 30), -1000.0)
+    ct[:, :2], ct[:, 5:10] = -3024.0, 1500.0
+    written = SpineImage.from_array(ct, np.eye(4), modality=Modality.CT)
+    write_dicom_series(written, tmp_path / "ct")
+    np.testing.assert_array_equal(read_image(tmp_path / "ct").array, written.array)
+    mr = np.linspace(0.0, 73560.0, 3 * 20 * 30).reshape(3, 20, 30)
+    written = SpineImage.from_array(mr, np.eye(4), modality=Modality.MR)
+    write_dicom_series(written, tmp_path / "mr")
+    np.testing.assert_allclose(read_image(tmp_path / "mr").array, written.array, atol=1.0)

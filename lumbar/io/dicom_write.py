@@ -66,10 +66,13 @@ def write_dicom_series(
     row_mm, col_mm = image.sagittal_spacing_mm()
     lateral_mm = image.spacing_mm[0]
     is_ct = image.modality == "CT"
-    intercept = -1024.0 if is_ct else float(min(0.0, slices.min()))
-    # Integer-valued images are stored as they are; others are spread over 12 bits with a rescale slope.
-    integral = np.allclose(slices, np.rint(slices))
-    slope = 1.0 if integral else max(float(slices.max() - intercept), 1e-6) / 4095.0
+    # From the lowest value (a CT's -1024 HU at least, its padding's -3024 too): nothing below it is clipped.
+    intercept = float(np.floor(min(-1024.0 if is_ct else 0.0, float(slices.min()))))
+    span = float(slices.max() - intercept)
+    # Integer-valued images within 16 bits are stored as they are; others are spread over 12 bits with a rescale
+    # slope, or over 16 where their range is wider (an MR's 73,560 was clipped at 65,535).
+    integral = np.allclose(slices, np.rint(slices)) and span <= 65535
+    slope = 1.0 if integral else max(span, 1e-6) / (4095.0 if span <= 4095 else 65535.0)
     pixels = np.clip(np.rint((slices - intercept) / slope), 0, 65535).astype(np.uint16)
     if transfer_syntax == "jpeg":
         scale = 255.0 / max(1.0, float(pixels.max()))
