@@ -2917,7 +2917,7 @@ def canal_claims() -> list[Claim]:
 
     over_all = _in_passage("Over all 29 patients compared", "reads normal or mild")
     without = _in_passage("Without the two rules, on the same", "discs.")
-    between = _in_passage("**Between sequences**", "(12 without the rules)")
+    between = _in_passage("**Between sequences**", "without the rules). On T1")
     at_l5s1 = _in_passage("On T1 the canal at L5/S1 is not", "T2 SPACE 3.3%)")
     every = lambda c: c["this version"]["against_expert"]["all"]  # noqa: E731
     pair = lambda c, variant="this version": c[variant]["between_sequences"]["pairs"]["t1 vs t2"]  # noqa: E731
