@@ -413,3 +413,36 @@ def test_a_dicom_series_keeps_a_cts_padding_and_a_wide_mr_range(tmp_path):
     written = SpineImage.from_array(mr, np.eye(4), modality=Modality.MR)
     write_dicom_series(written, tmp_path / "mr")
     np.testing.assert_allclose(read_image(tmp_path / "mr").array, written.array, atol=1.0)
+
+
+def test_a_dicom_stack_without_geometry_takes_its_stated_slice_spacing(tmp_path, small):
+    """Slices with no position or orientation are stacked as shown; their spacing across is the one the file states
+    (SpacingBetweenSlices, else SliceThickness): it was the row spacing, whatever the slices' thickness."""
+    files = write_dicom_series(small.image, tmp_path / "series")
+    for f in files:
+        ds = pydicom.dcmread(f)
+        for tag in ("ImagePositionPatient", "ImageOrientationPatient", "SpacingBetweenSlices"):
+            delattr(ds, tag)
+        ds.SliceThickness = 4.5
+        ds.save_as(f)
+    image = read_image(tmp_path / "series")
+    assert image.display_spacing_mm()[0] == pytest.approx(4.5)
+    assert image.display_spacing_mm()[1:] == pytest.approx(small.image.sagittal_spacing_mm())
+
+
+def test_a_monochrome1_ct_keeps_its_hounsfield_units(tmp_path, small):
+    """MONOCHROME1 says how to show the values, not what they are: a CT's HU stay HU (inverted, bone read as air);
+    an MR stored so is inverted, as shown."""
+    from lumbar.image import Modality, SpineImage
+
+    bone = small.image.array > np.median(small.image.array)
+    ct = SpineImage.from_array(np.where(bone, 700.0, -1000.0), small.image.affine, modality=Modality.CT)
+    for name, image in (("ct", ct), ("mr", small.image)):
+        for f in write_dicom_series(image, tmp_path / name):
+            ds = pydicom.dcmread(f)
+            ds.PhotometricInterpretation = "MONOCHROME1"
+            ds.save_as(f)
+    assert sorted(np.unique(read_image(tmp_path / "ct").array).tolist()) == [-1000.0, 700.0]
+    assert read_image(tmp_path / "ct").array.max() == 700.0 and read_image(tmp_path / "ct").modality == Modality.CT
+    mr = read_image(tmp_path / "mr")
+    np.testing.assert_allclose(mr.array, small.image.array.max() + small.image.array.min() - small.image.array, atol=1)

@@ -32,6 +32,8 @@ from lumbar.io.dicom_header import (
     plane,
     rescale,
     series_info,
+    shown_inverted,
+    slice_spacing_mm,
     volume_affine,
 )
 
@@ -282,13 +284,14 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
             raise InputError(f"{f}: pixel data of shape {pixels.shape} where its header states {volume.shape[1:]}")
         slope, intercept = rescale(ds)
         volume[index] = pixels * slope + intercept
-    if first.get("PhotometricInterpretation") == "MONOCHROME1":  # stored with the minimum shown white: invert
+    if shown_inverted(first):  # stored with the minimum shown white: invert
         volume = volume.max() + volume.min() - volume
     if affine is None:  # a projection, or no geometry (secondary capture): pictures shown as read
         spacing = pixel_spacing_mm(first)
         row, col = spacing if spacing is not None else (1.0, 1.0)
+        lateral = slice_spacing_mm(first, row) if spacing is not None else row  # was the row spacing, always
         return SpineImage.from_sagittal_slices(
-            volume, (row, row, col), spacing_known=spacing is not None, **_provenance(first, items, where)
+            volume, (lateral, row, col), spacing_known=spacing is not None, **_provenance(first, items, where)
         )
     return SpineImage.from_array(volume, affine, **_provenance(first, items, where))
 

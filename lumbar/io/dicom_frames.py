@@ -23,6 +23,7 @@ from lumbar.io.dicom_header import (
     pixel_spacing_mm,
     rescale,
     series_info,
+    shown_inverted,
     volume_affine,
 )
 
@@ -82,7 +83,7 @@ def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:
     single-frame series is (found in review: the multi-frame path kept it as stored)."""
     slope, intercept = np.array([rescale(ds, i) for i in range(len(pixels))], np.float32).T
     values = pixels * slope[:, None, None] + intercept[:, None, None]
-    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
+    if shown_inverted(ds):
         values = values.max() + values.min() - values
     return values
 

@@ -116,6 +116,25 @@ def rescale(ds: pydicom.Dataset, frame: int = 0) -> tuple[float, float]:
     return float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
 
 
+def shown_inverted(ds: pydicom.Dataset) -> bool:
+    """Whether the values are stored with the minimum shown white (MONOCHROME1), to be inverted for analysis: not a
+    CT's, whose Hounsfield units mean what they say however the image is shown (inverted, bone read as air)."""
+    return ds.get("PhotometricInterpretation") == "MONOCHROME1" and modality(ds) is not Modality.CT
+
+
+def slice_spacing_mm(ds: pydicom.Dataset, fallback: float) -> float:
+    """The distance between slices a series without positions states (SpacingBetweenSlices, else SliceThickness);
+    ``fallback`` where it states neither, or nothing usable."""
+    for tag in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            value = float(ds.get(tag) or 0)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(value) and value > 0:
+            return value
+    return fallback
+
+
 def modality(ds: pydicom.Dataset) -> Modality:
     """The image's modality from DICOM ``Modality`` (CR/DX radiograph, XA/RF fluoroscopy, ...)."""
     return Modality.from_dicom(str(ds.get("Modality", "OT")))
