@@ -42,7 +42,9 @@ def test_disc_height_index_is_the_disc_mean_height_over_the_adjacent_bodies_mean
     m = measure_spine(instances, levels, (1.0, 1.0))
     l4l5 = m.discs["L4/L5"]
     assert (l4l5.height_anterior_mm, l4l5.height_middle_mm, l4l5.height_posterior_mm) == pytest.approx((10, 10, 6))
-    assert m.vertebrae["L4"].height_middle_mm == pytest.approx(30) and m.vertebrae["L5"].height_middle_mm == 20
+    assert m.vertebrae["L4"].height_middle_mm == pytest.approx(30) and m.vertebrae[
+        "L5"
+    ].height_middle_mm == pytest.approx(20)
     assert l4l5.height_index == pytest.approx((26 / 3) / 25)
     assert m.discs["L3/L4"].height_index == pytest.approx(8 / 30)
 
@@ -105,3 +107,15 @@ def test_genant_is_not_graded_without_every_height(heights):
 
     grade, reduction = genant_grade(heights)
     assert grade is None and np.isnan(reduction)
+
+
+def test_a_height_index_leaves_out_a_body_whose_outline_is_wrong():
+    """L4 with a hole of 10 x 20 mm (solidity 1000/1200, under 0.85: a fragment or joined arch, its heights not a
+    body's) is no measure of the disc's neighbours: L4/L5's index is its mean height (26/3) over L5's 20 mm alone,
+    and L3/L4, whose only neighbour is L4, has none."""
+    instances, levels = _spine()
+    instances[50:60, 40:60] = 0
+    m = measure_spine(instances, levels, (1.0, 1.0))
+    assert m.vertebrae["L4"].genant_not_graded.startswith("outline not convex")
+    assert m.discs["L4/L5"].height_index == pytest.approx((26 / 3) / 20)
+    assert m.discs["L3/L4"].height_index is None

@@ -733,6 +733,7 @@ def measure_spine(
     }
     cut = {name: cut_by_edge(body, edge) for name, body in bodies.items()}
     vertebra_out: dict[str, dict] = {}
+    outlined: set[str] = set()
     for lv in vertebrae:
         if lv.name not in frames:
             continue
@@ -750,6 +751,8 @@ def measure_spine(
             if lv.name == "S1" and not cut[lv.name]
             else outline_problem(body, h, depth, neighbours, spacing_mm, edge)
         )
+        if problem is None:  # its outline carries heights a disc's height index may be taken of
+            outlined.add(lv.name)
         if problem is None and not _between_discs(lv.name, levels):
             problem = "no disc found above or below it: its endplates are not both seen"
         grade = genant_grade(h)[0] if problem is None else None
@@ -786,10 +789,10 @@ def measure_spine(
             span = (lo, hi) if hi > lo else None
         # a disc the image cuts has no true height (its edge would read as an endplate or a wall), as a body's
         h = (float("nan"),) * 3 if cut_by_edge(mask, edge) else heights_mm(mask, spacing_mm, frame, span)
-        adjacent = [
+        adjacent = [  # bodies whose outline is wrong (a fragment, heights against their area) have no true height
             float(np.mean([by_name[n][k] for k in ("height_anterior_mm", "height_middle_mm", "height_posterior_mm")]))
             for n in (upper, lower)
-            if n in by_name
+            if n in outlined
         ]
         slip = slip_pct = angle = float("nan")
         labels = {lv2.name: lv2.label for lv2 in vertebrae}
