@@ -330,7 +330,10 @@ def test_the_summary_states_a_curve_of_40_degrees_only_from_a_validated_record_f
     }
     monkeypatch.setattr(xr_frontal, "load_validation", lambda: records(cobb_major_40=validated))
     summary, not_validated = xr_frontal.cobb_statements(curves, "abc")
-    assert [s.text for s in summary] == ["Scoliosis: major Cobb angle 47°, a curve of 40° or more (stated from 42.5°)."]
+    assert [s.text for s in summary] == [
+        "Scoliosis: a major curve of 40° or more (stated where the angle read is 42.5° or more)."
+    ]
+    assert "47" not in summary[0].text  # the angle's value is not validated: the tables give it, marked
     assert "T6" not in summary[0].text and "found 80% of the expert's 20 films at 40° or more" in summary[0].basis
     assert set(not_validated) == {"level_names", "cobb_angle_values", "vertebra_measurements"}
     assert xr_frontal.cobb_statements(curves, "other weights")[0] == []

@@ -317,10 +317,9 @@ def cobb_statements(angles: list[CobbAngle], model_sha256: str = "") -> tuple[li
         return [], {**not_validated, "cobb_angles": why}
     if major.angle_deg < record.threshold:
         return [], not_validated
-    text = (
-        f"Scoliosis: major Cobb angle {major.angle_deg:.0f}°, a curve of 40° or more (stated from "
-        f"{record.threshold:g}°)."
-    )
+    # the call alone: the angle's value is not validated (it stays in the tables, marked), so the Summary does not
+    # state it (it did: "major Cobb angle 47°", a figure no expert checked)
+    text = f"Scoliosis: a major curve of 40° or more (stated where the angle read is {record.threshold:g}° or more)."
     return [Statement(level=None, finding="cobb_major_40", text=text, basis=record.basis())], not_validated
 
 
