@@ -81,8 +81,11 @@ def test_every_endpoint_needs_the_token_and_the_token_is_stored_hashed(service):
 
 
 def test_a_first_start_makes_a_token_once(tmp_path):
+    """... and makes the data folder its user's alone: uploads and results are patient data (they were readable by
+    every user under the usual umask)."""
     first = ensure_token(tmp_path)
     assert first and len(first) >= 32
+    assert tmp_path.stat().st_mode & 0o777 == 0o700
     assert ensure_token(tmp_path) is None  # printed once: a restart keeps it and shows nothing
     assert first not in (tmp_path / TOKEN_FILE).read_text()
 

@@ -58,6 +58,7 @@ def ensure_token(root: Path, token: str | None = None) -> str | None:
         return None
     new = token or secrets.token_urlsafe(32)
     root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o700)  # uploads and results are patient data: the service's user alone reads them, whatever umask
     tmp = root / f".{TOKEN_FILE}.{uuid.uuid4().hex}"
     tmp.write_text(_digest(new) + "\n")
     os.chmod(tmp, 0o600)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lumbar.errors import InputError
 from lumbar.io.dicom import remove_extracted
+from lumbar.io.write import write_text
 
 STUDY = "study"  # the one study folder of a job's output
 OPTIONS = "options.json"  # beside input/ and output/: how the upload is to be read and analysed
@@ -76,7 +77,7 @@ class JobStore:
         ``view``, ``force``: :func:`lumbar.analyze`'s)."""
         job_id = uuid.uuid4().hex
         (self.folder(job_id) / "input").mkdir(parents=True)
-        (self.folder(job_id) / OPTIONS).write_text(json.dumps(options or {}))
+        write_text(self.folder(job_id) / OPTIONS, json.dumps(options or {}))  # whole or absent: every listing reads it
         with self._connect() as con:
             con.execute(
                 "INSERT INTO jobs VALUES (?, 'queued', 'queued', '', ?, NULL)",
