@@ -45,6 +45,7 @@ from lumbar.metrics import bootstrap_metric_ci, corner_errors
 from lumbar.models.registry import load_model
 from lumbar.pipelines import xr_lateral
 from lumbar.tasks import lateral
+from lumbar.tasks.measurements import CUT_BY_EDGE
 from lumbar.train.lateral_drr import PIXEL_MM, Anatomy, build_anatomies, ct_film, render
 from lumbar.train.radiograph_lateral import field_of_view, in_view
 
@@ -120,6 +121,24 @@ def lordosis(names: list[str], corners: np.ndarray, faces_right: bool, shape: tu
     return None if angle is None or np.isnan(angle) else angle  # NaN: L1 or S1 not measured, as the report has it
 
 
+def beyond_film(
+    found: np.ndarray,
+    names: list[str],
+    faces_right: bool,
+    shape: tuple[int, int],
+    corners: np.ndarray,
+    inside: np.ndarray,
+    mirrored: bool,
+) -> tuple[int, int]:
+    """(bodies found with a corner beyond the film, which the pipeline leaves unmeasured as cut by its edge; how many
+    of them the film truly cuts: the nearest true body is not wholly on it)."""
+    reasons = xr_lateral.measured_corners(found, names, shape, faces_right, np.ones(2))[1]
+    every = lateral.facing_left(corners, shape[1]) if mirrored else corners
+    beyond = [k for k, reason in enumerate(reasons) if reason == CUT_BY_EDGE]
+    nearest = [int(np.argmin(np.linalg.norm(every.mean(1) - found[k].mean(0), axis=1))) for k in beyond]
+    return len(beyond), int(sum(not inside[j] for j in nearest))
+
+
 def synthetic(model, record: dict, films_per: int, anatomies: list[Anatomy]) -> dict:
     test = set(record["split_patients"]["test"])
     train = set(record["split_patients"]["training"])
@@ -141,6 +160,7 @@ def synthetic(model, record: dict, films_per: int, anatomies: list[Anatomy]) -> 
             right, matched = named_right(truth, truth_names, found, names)
             true_lordosis = lordosis(truth_names, truth, mirrored, film.shape)
             got = lordosis(names, found, faces_right, film.shape)
+            beyond, cut = beyond_film(found, names, faces_right, film.shape, corners, inside, mirrored)
             rows.append(
                 {
                     "series": anatomy.series,
@@ -155,6 +175,8 @@ def synthetic(model, record: dict, films_per: int, anatomies: list[Anatomy]) -> 
                     "errors_pct": pct.tolist(),
                     "lordosis_true": true_lordosis,
                     "lordosis_read": got,
+                    "beyond_film": beyond,
+                    "beyond_film_cut": cut,
                     "flags": flags,
                     "largest_space_ratio": largest,
                     "contrast": body_contrast(film, truth),
@@ -343,6 +365,8 @@ def summarise(synth: dict, cts: list[dict], frontal: dict, mri: dict, speed_s: f
         "lordosis_films": len(with_lordosis),
         "lordosis_error_deg_median": float(np.median(lordosis_err)) if len(lordosis_err) else None,
         "lordosis_within_5_deg": int((lordosis_err <= 5).sum()),
+        "bodies_beyond_film": int(sum(r["beyond_film"] for r in rows)),
+        "bodies_beyond_film_cut": int(sum(r["beyond_film_cut"] for r in rows)),
         "synthetic_read_as_lateral": int(sum(r["read_as_lateral"] for r in rows)),
         **_contrast_and_tall_spaces(rows),
         "baseline_corner_error_mm_median": float(np.median(base_errors)) if len(base_errors) else None,

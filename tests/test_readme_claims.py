@@ -1770,6 +1770,12 @@ def lateral_claims() -> list[Claim]:
             ("lateral",),
         ),
         Claim(
+            "lateral: bodies beyond the film",
+            _in_passage("A body with a corner placed beyond the film", "such bodies"),
+            lambda r: f"the film cuts {r['bodies_beyond_film_cut']} of the {r['bodies_beyond_film']} such bodies",
+            ("lateral",),
+        ),
+        Claim(
             "lateral: CT films found",
             _in_passage("**On the", "exposures each"),
             lambda r: "(TotalSegmentator's CT: {} of {} bodies found; VerSe 012: {} of {}; {} exposures each".format(

@@ -103,8 +103,8 @@ def corners_in_order(corners: np.ndarray) -> np.ndarray:
 def beyond_film(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Per body (corners ``(n, k, 2)`` [x, y] in the film's pixels), whether a corner lies beyond the film of
     ``shape`` (rows, columns): the network placed it where the film shows nothing, as it does for a body the film's
-    edge cuts (on held-out films, 39 of the 53 bodies with a corner beyond were cut; their heights read 1.3 times as
-    wrong as the others')."""
+    edge cuts, and for some beside the edge (``bench/radiograph_lateral.py`` counts how many such bodies of held-out
+    films the film truly cut)."""
     c = np.asarray(corners, np.float64)
     size = np.array(shape[::-1], np.float64) - 1
     return ((c < 0) | (c > size)).any(axis=(-2, -1))
