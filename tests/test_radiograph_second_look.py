@@ -274,7 +274,7 @@ def test_real_films_without_review_flags_state_a_curve_of_40_degrees_only_where_
         assert not stated or expert_deg >= 40, (name, expert_deg)  # never where the expert measured less
         assert bool(stated) or expert_deg < 50, (name, expert_deg)  # 41.1° may fall below the point (42.5°): 77%
         if stated:
-            assert "a curve of 40° or more (stated from 42.5°)" in stated[0].text
+            assert "a major curve of 40° or more (stated where the angle read is 42.5° or more)" in stated[0].text
             assert "called 0.0% of the 38 below 40°" in stated[0].basis  # the record it rests on, its false positives
 
 

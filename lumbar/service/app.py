@@ -225,6 +225,8 @@ def create_app(
                 except BrokenExecutor as error:
                     reason = f"internal error: the worker analysing it stopped, alone too ({type(error).__name__})"
                     store.fail_unfinished(job_id, reason)
+                except Exception as error:  # anything else fails that job, never this thread (the jobs after it)
+                    store.fail_unfinished(job_id, f"internal error: its worker failed ({type(error).__name__})")
 
     bearer = HTTPBearer(auto_error=False)
 
