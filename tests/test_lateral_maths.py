@@ -300,3 +300,14 @@ def test_a_disc_angle_beyond_the_widest_opening_a_disc_has_is_not_measured():
         angle = lateral.alignment(["L4", "L5"], np.stack([upper, lower])).disc_angles_deg["L4"]
         assert angle == pytest.approx(expected) if expected is not None else np.isnan(angle)
         assert np.isnan(lateral.slip(upper, lower)[0]) == (expected is None)
+
+
+def test_beyond_film_is_past_the_last_pixel_centre():
+    """Known answers on a film of 10 rows and 20 columns: x from 0 to 19 and y from 0 to 9 lie on it (x is a column:
+    x = 15 lies on it, y = 15 does not); per body, any corner beyond puts it beyond."""
+    on = np.array([[[0.0, 0.0], [19.0, 9.0], [15.0, 2.0]]])
+    assert lateral.beyond_film(on, (10, 20)).tolist() == [False]
+    for corner in ([-0.01, 5.0], [19.01, 5.0], [5.0, -0.01], [5.0, 9.01], [2.0, 15.0]):
+        assert lateral.beyond_film(np.array([[[5.0, 5.0], corner]]), (10, 20)).tolist() == [True]
+    two = np.array([[[5.0, 5.0], [6.0, 6.0]], [[5.0, 5.0], [25.0, 6.0]]])
+    assert lateral.beyond_film(two, (10, 20)).tolist() == [False, True]

@@ -468,11 +468,3 @@ def test_a_body_with_a_corner_beyond_the_film_is_cut_and_not_measured():
     discs = {d.level: d.measurements for d in findings.discs}
     assert discs["T12/L1"].height_middle_mm is None and discs["L1/L2"].height_middle_mm is not None
     assert findings.lordosis_deg == pytest.approx(0.0, abs=1.0)  # every endplate level: S1's superior one kept
-
-
-def test_beyond_film_is_past_the_last_pixel_centre():
-    """Known answers on a film of 10 rows and 20 columns: x from 0 to 19 and y from 0 to 9 lie on it."""
-    on = np.array([[[0.0, 0.0], [19.0, 9.0]]])
-    assert lateral.beyond_film(on, (10, 20)).tolist() == [False]
-    for corner in ([-0.01, 5.0], [19.01, 5.0], [5.0, -0.01], [5.0, 9.01]):
-        assert lateral.beyond_film(np.array([[[5.0, 5.0], corner]]), (10, 20)).tolist() == [True]

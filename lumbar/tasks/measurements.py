@@ -131,7 +131,7 @@ def mask_edge_mm(
     spacing = np.asarray(spacing_mm, float)
     reach, step = EDGE_SEARCH_PIXELS * float(spacing.max()), float(spacing.min()) / 20
     d = np.arange(near - reach, near + reach + step / 2, step)
-    rc = (np.asarray(point, float) + np.outer(d, direction)) / spacing
+    rc = (point + np.outer(d, direction)) / spacing
     values = ndimage.map_coordinates(np.asarray(mask, np.float32), rc.T, order=1, mode="constant", cval=0.0)
     inside = np.flatnonzero(values >= 0.5)
     if not inside.size or inside[-1] == len(d) - 1:
