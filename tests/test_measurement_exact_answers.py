@@ -1309,3 +1309,20 @@ def test_theil_sen_is_scipys_joint_theil_sen_line():
     y[3] = 40  # a stray
     assert theil_sen(x, y) == (2.0, 1.0)
     assert np.isnan(theil_sen(np.ones(4), np.arange(4.0))).all()  # no two points apart: no line
+
+
+def test_a_discs_heights_are_read_along_its_neighbours_axis_not_its_own_shape():
+    """Upright bodies L3 (rows 20-49) and L4 (rows 80-109) around a disc drawn 10 mm thick but tilted 35 degrees:
+    its heights run along the bodies' axis (the spine's), through its middle 10 / cos 35 = 12.2 mm (one line's
+    pixel steps move it by up to a pixel); along the disc's own least-spread direction they read its 10 mm."""
+    image = np.zeros((130, 100), np.int32)
+    tilt = np.radians(35.0)
+    rows, cols = np.mgrid[:130, :100]
+    axis = np.array([-np.cos(tilt), np.sin(tilt)])  # the disc's own thin direction
+    d = np.stack([rows - 64.5, cols - 47.5], -1)
+    image[(np.abs(d @ axis) <= 5.0) & (np.abs(d @ np.array([axis[1], -axis[0]])) <= 18.0)] = 34
+    image[20:50, 30:66] = 3
+    image[80:110, 30:66] = 4
+    levels = [_Level("L3", 3, "vertebra"), _Level("L3/L4", 34, "disc", UP), _Level("L4", 4, "vertebra")]
+    m = measure_spine(image, levels, (1.0, 1.0))
+    assert m.discs["L3/L4"].height_middle_mm == pytest.approx(10 / np.cos(tilt), abs=0.8)
