@@ -20,8 +20,6 @@ import csv
 import fcntl
 import hashlib
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -35,7 +33,7 @@ from lumbar.findings import HEIGHT_FIELDS
 from lumbar.io.dicom import is_dicom_file, remove_extracted
 from lumbar.io.names import unique_stems
 from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, check_view, suffix_of
-from lumbar.outputs import check_outside_inputs
+from lumbar.outputs import check_outside_inputs, remove_result
 from lumbar.resources import default_workers, process_pool
 
 IMAGE_ENDINGS = (*NIFTI_SUFFIXES, *ITK_SUFFIXES, *RASTER_SUFFIXES, ".zip")
@@ -363,7 +361,7 @@ def _run(
         k = order[outcome.name]  # the ledger names each input in full: a rerun from another folder finds it
         outcomes.append(replace(outcome, study=str(studies[k].path.absolute()), fingerprint=prints[k]))
         if outcome.status == "failed":
-            _remove_results(out / outcome.name)  # results of its input as it was: they no longer answer for it
+            remove_result(out / outcome.name)  # results of its input as it was: they no longer answer for it
         if write:
             ledger()
         if on_outcome:
@@ -387,15 +385,6 @@ def _run(
     write_summary(every, out)
     write_vertebrae(every, out)
     return outcomes
-
-
-def _remove_results(folder: Path) -> None:
-    """Remove a study's earlier results: renamed aside first (``.NAME.old-XXXX``, which the next analysis of that name
-    clears, :func:`lumbar.outputs.remove_debris`), so that a kill leaves them whole or gone, never in part."""
-    if folder.is_dir():
-        aside = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex}")
-        os.replace(folder, aside)
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _on_processes(

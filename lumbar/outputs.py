@@ -255,6 +255,17 @@ def remove_debris(folder: Path) -> None:
                     shutil.rmtree(path, ignore_errors=True)
 
 
+def remove_result(folder: Path) -> None:
+    """Remove an earlier result whole, as a swap moves one aside: under the parent's lock, renamed to
+    ``.NAME.old-XXXX`` (which :func:`remove_debris` clears if a kill comes first), then deleted."""
+    if not folder.is_dir():
+        return
+    with _locked(folder.parent):
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+        os.replace(folder, old / folder.name)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _swap_into_place(staging: Path, folder: Path) -> None:
     """Rename ``staging`` onto ``folder``; an earlier result there is moved aside first and removed after. The
     caller holds the parent's lock, so no other run swaps at the same time."""
