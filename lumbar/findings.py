@@ -68,7 +68,18 @@ class Grade(_Frozen):
         None, description="Specificity at that point against the expert, measured on patients it was not chosen on."
     )
     value_high_specificity: int | None = Field(
-        None, ge=0, le=1, description="Binary grades: 1 where the probability reaches the high-specificity threshold."
+        None,
+        ge=0,
+        le=1,
+        description="Binary grades: 1 where the probability reaches the high-specificity threshold (in every series "
+        "of ``per_series``, where the disc was graded from several).",
+    )
+    per_series: dict[str, dict[str, Probability]] | None = Field(
+        None,
+        description="Where the disc was graded from several series of the patient together (its grade is from the "
+        "mean of their probabilities): each series' own probabilities by value (binary grades: of 0 and 1), by the "
+        "series' name in ``graded_from``. The Summary states a finding only where every one of them reaches its "
+        "operating point, the point's false-positive rate having been measured on series graded alone.",
     )
 
 

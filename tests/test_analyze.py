@@ -461,6 +461,9 @@ def test_a_disc_cut_by_one_series_edge_is_graded_from_the_series_that_show_it_wh
     both_cut = fuse_patient_series([study("a", cut=["L1_L2"], L1_L2=0.2), study("b", cut=["L1_L2"], L1_L2=0.6)])
     assert np.isclose(both_cut[0].probabilities["L1_L2"]["herniation"], 0.4)  # nothing whole: every view counts
     assert both_cut[0].graded_from["L1_L2"] == both_cut[1].graded_from["L1_L2"] == ["a", "b"]
+    # each series' own probabilities beside the mean, where the mean is of several
+    assert both_cut[0].views["L1_L2"] == {"a": {"herniation": 0.2}, "b": {"herniation": 0.6}}
+    assert "T11_T12" not in fused[0].views and set(fused[0].views["L1_L2"]) == {"t1", "t2"}
 
     instances = np.zeros((1, 20, 30), int)
     instances[0, 0:3, 10:20] = 101  # touches the top edge
@@ -549,6 +552,19 @@ def test_fused_rows_and_grades_from_probabilities():
     assert both["herniation"]["threshold_high_specificity"] == 0.5 and both["herniation"]["specificity_high"] == 0.96
     assert both["bulging"]["value"] == 0 and both["bulging"]["value_high_specificity"] == 1
     assert "value_high_specificity" not in both["narrowing"]  # no point shipped for it: nothing invented
+    assert "per_series" not in both["herniation"]  # graded from one series
+    # Graded from two series (herniation 0.9 and 0.6: mean 0.75): called at the high-specificity point of 0.7 only
+    # where both reach it; each series' own probabilities listed.
+    views = {"t1": {**probs, "herniation": np.array(0.9)}, "t2": {**probs, "herniation": np.array(0.6)}}
+    fused = grades_from({**probs, "herniation": np.array(0.75)}, {}, {"herniation": (0.7, 0.96)}, views)
+    assert fused["herniation"]["value"] == 1 and fused["herniation"]["value_high_specificity"] == 0
+    assert fused["herniation"]["per_series"]["t2"] == {"0": pytest.approx(0.4), "1": pytest.approx(0.6)}
+    assert fused["pfirrmann"]["per_series"]["t1"] == {
+        str(c): pytest.approx(v) for c, v in zip(range(1, 6), probs["pfirrmann"])
+    }
+    views["t2"]["herniation"] = np.array(0.7)
+    fused = grades_from({**probs, "herniation": np.array(0.8)}, {}, {"herniation": (0.7, 0.96)}, views)
+    assert fused["herniation"]["value_high_specificity"] == 1
 
 
 @pytest.mark.parametrize("contrast", ["T2", "CT"])

@@ -159,6 +159,48 @@ def test_a_binary_grade_called_negative_is_stated_from_its_positive_probability(
     assert len(summarise_with({"bulging": BULGING}, [exactly])[0]) == 1  # the point itself states
 
 
+def test_a_disc_graded_from_several_series_is_stated_only_where_each_series_reaches_the_point():
+    """The points were measured on series graded alone; a mean of T1 and T2 reaches one that a series alone does
+    not (0.9 and 0.55 average 0.725 >= 0.7), at a false-positive rate nobody measured. Stated only where every
+    series reaches it, which calls no more discs than any one series would."""
+    both_high = {"t1": {"0": 0.1, "1": 0.9}, "t2": {"0": 0.25, "1": 0.75}}
+    disc = _graded("L3/L4", bulging=Grade(value=1, probability=0.825, threshold=0.5, per_series=both_high))
+    statements, _, _ = summarise_with({"bulging": BULGING}, [disc])
+    assert [s.text for s in statements] == [
+        "L3/L4: disc bulging, grading model probability 82% (the mean of its 2 series: 90%, 75%; stated where each "
+        "series reaches 70%)."
+    ]
+    one_low = {"t1": {"0": 0.1, "1": 0.9}, "t2": {"0": 0.45, "1": 0.55}}
+    disc = _graded("L3/L4", bulging=Grade(value=1, probability=0.725, threshold=0.5, per_series=one_low))
+    assert summarise_with({"bulging": BULGING}, [disc])[0] == []
+    at_point = {"t1": {"0": 0.3, "1": 0.7}, "t2": {"0": 0.2, "1": 0.8}}  # the point itself, in one series
+    disc = _graded("L3/L4", bulging=Grade(value=1, probability=0.75, threshold=0.5, per_series=at_point))
+    assert len(summarise_with({"bulging": BULGING}, [disc])[0]) == 1
+    views = {  # Pfirrmann 4-5: 0.8 and 0.5 (mean 0.65 >= 0.6); Modic 1-3: 0.6 and 0.45 (mean 0.525 >= 0.5)
+        "t1": ({"1": 0.0, "2": 0.0, "3": 0.2, "4": 0.5, "5": 0.3}, {"0": 0.4, "1": 0.3, "2": 0.2, "3": 0.1}),
+        "t2": ({"1": 0.0, "2": 0.1, "3": 0.4, "4": 0.3, "5": 0.2}, {"0": 0.55, "1": 0.3, "2": 0.1, "3": 0.05}),
+    }
+    mean_pf = {c: (views["t1"][0][c] + views["t2"][0][c]) / 2 for c in views["t1"][0]}
+    mean_mo = {c: (views["t1"][1][c] + views["t2"][1][c]) / 2 for c in views["t1"][1]}
+    disc = _graded(
+        "L4/L5",
+        pfirrmann=Grade(
+            value=4, probability=0.4, probabilities=mean_pf, per_series={k: v[0] for k, v in views.items()}
+        ),
+        modic=Grade(value=0, probability=0.475, probabilities=mean_mo, per_series={k: v[1] for k, v in views.items()}),
+    )
+    assert summarise_with({"pfirrmann_4_5": PFIRRMANN_45, "modic": MODIC}, [disc])[0] == []
+    alone = _graded(  # the same means graded from one series: stated
+        "L4/L5",
+        pfirrmann=Grade(value=4, probability=0.4, probabilities=mean_pf),
+        modic=Grade(value=0, probability=0.475, probabilities=mean_mo),
+    )
+    assert [s.finding for s in summarise_with({"pfirrmann_4_5": PFIRRMANN_45, "modic": MODIC}, [alone])[0]] == [
+        "pfirrmann_4_5",
+        "modic",
+    ]
+
+
 def test_slip_and_narrowing_are_stated_at_their_points_inclusive():
     record = {
         "slip": _record("slip", 4.0, 0.4, 30, 900, "mm"),

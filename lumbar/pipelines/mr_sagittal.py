@@ -9,7 +9,7 @@ same steps (:func:`segment`, :func:`grade_series`), so what is measured is what 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -191,14 +191,16 @@ def measure(seg: Segmentation, physical: bool = False) -> SpineMeasurements:
 @dataclass(frozen=True)
 class SeriesGrading:
     """The named discs of one series cropped on its mid-sagittal slice, their calibrated probabilities, per disc
-    the series those come from (this one, or every series of the patient that shows it whole), and the discs the
-    slice's edge cuts."""
+    the series those come from (this one, or every series of the patient that shows it whole), the discs the
+    slice's edge cuts, and per disc each of those series' own probabilities (``views``; its mean is
+    ``probabilities``; empty where the disc was graded from this series alone)."""
 
     source: str
     crops: dict[str, np.ndarray]
     probabilities: dict[str, dict[str, np.ndarray]]
     graded_from: dict[str, list[str]]
     cut: frozenset[str] = frozenset()
+    views: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
 
 
 def disc_crops(seg: Segmentation, levels: tuple[str, ...] | None = REPORTED_DISCS) -> dict[str, np.ndarray]:
@@ -264,11 +266,24 @@ def fuse_patient_series(gradings: list[SeriesGrading]) -> list[SeriesGrading]:
     )
     by_level = {level: {g: fused[g][i] for g in grades} for i, (_, level) in enumerate(used)}
     sources = {level: [gradings[k].source for k, other in used if other == level] for level in by_level}
+    views = {
+        level: {gradings[k].source: gradings[k].probabilities[level] for k, other in used if other == level}
+        for level in by_level
+    }
     probabilities: list[dict] = [{} for _ in gradings]
-    graded_from: list[dict] = [{} for _ in gradings]
     for k, level in rows:
-        probabilities[k][level], graded_from[k][level] = by_level[level], sources[level]
-    return [SeriesGrading(g.source, g.crops, p, f, g.cut) for g, p, f in zip(gradings, probabilities, graded_from)]
+        probabilities[k][level] = by_level[level]
+    return [
+        SeriesGrading(
+            g.source,
+            g.crops,
+            p,
+            {level: sources[level] for level in p},
+            g.cut,
+            {level: views[level] for level in p if len(views[level]) > 1},
+        )
+        for g, p in zip(gradings, probabilities)
+    ]
 
 
 def series_sources(images: list[SpineImage]) -> list[str]:
@@ -329,7 +344,9 @@ def series_grades(grading: SeriesGrading, model: OnnxModel) -> dict[str, dict]:
     """Every disc's grades (values, probabilities, thresholds) from the series' calibrated probabilities."""
     thresholds = model.meta.get("thresholds", {})
     high = high_specificity_points(model.sha256)
-    return {level: grades_from(p, thresholds, high) for level, p in grading.probabilities.items()}
+    return {
+        level: grades_from(p, thresholds, high, grading.views.get(level)) for level, p in grading.probabilities.items()
+    }
 
 
 def evidence_maps(

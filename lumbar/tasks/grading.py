@@ -72,15 +72,31 @@ def fuse_same_disc(probabilities: dict[str, np.ndarray], discs: list[str]) -> di
     return fused
 
 
+def per_value(name: str, p: np.ndarray) -> dict[str, float]:
+    """A grade's probabilities by value name: each class of Pfirrmann and Modic, "0" and "1" of a binary grade."""
+    if name in ORDINAL_GRADES:
+        return {str(c): float(v) for c, v in zip(ORDINAL_GRADES[name], np.asarray(p))}
+    p1 = float(p)
+    return {"0": 1 - p1, "1": p1}
+
+
 def grades_from(
     probabilities: dict[str, np.ndarray],
     thresholds: dict[str, float],
     high_specificity: dict[str, tuple[float, float]] | None = None,
+    views: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> dict[str, dict]:
     """One disc's grades: ``{"value", "probability"}`` per grade, ``"probabilities"`` for Pfirrmann and Modic,
     and for binary grades the decision ``"threshold"`` (balanced accuracy) and, where ``high_specificity`` gives
-    the grade's (threshold, specificity) point, the value at that threshold too."""
+    the grade's (threshold, specificity) point, the value at that threshold too.
+
+    ``views``: where ``probabilities`` is the mean of several series' (a patient's T1 and T2), each series' own, by
+    its name. Each grade then lists them (``"per_series"``), and the high-specificity value is 1 only where every
+    series reaches the threshold: that point was chosen and measured on series graded alone, and a disc called only
+    where each of its series calls it is called no more often than by any one of them (a mean can reach a threshold
+    that one series alone does not, at a false-positive rate nobody measured)."""
     values = decide({name: np.asarray(p)[None] for name, p in probabilities.items()}, thresholds)
+    several = views if views and len(views) > 1 else {}
     grades = {}
     for name in (*ORDINAL_GRADES, *BINARY_GRADES):
         value = int(values[name][0])
@@ -90,7 +106,7 @@ def grades_from(
             grades[name] = {
                 "value": value,
                 "probability": float(p[classes.index(value)]),
-                "probabilities": {str(c): float(v) for c, v in zip(classes, p)},
+                "probabilities": per_value(name, p),
             }
         else:
             p1 = float(probabilities[name])
@@ -101,11 +117,14 @@ def grades_from(
             }
             if high_specificity and name in high_specificity:
                 threshold, specificity = high_specificity[name]
+                least = min([p1, *(float(view[name]) for view in several.values())])
                 grades[name].update(
                     threshold_high_specificity=threshold,
                     specificity_high=specificity,
-                    value_high_specificity=int(p1 >= threshold),
+                    value_high_specificity=int(least >= threshold),
                 )
+        if several:
+            grades[name]["per_series"] = {source: per_value(name, view[name]) for source, view in several.items()}
     return grades
 
 

@@ -2,8 +2,9 @@
 
 A finding is stated only where ``lumbar/validation.json`` records it as validated against an expert on real
 images, and only at that record's operating point (at most 5% false positives on the expert's normal discs, on
-patients the point was not chosen on). An image that failed its quality gate gets no Summary at all, with the
-reason. Everything else stays in the tables, listed as not validated.
+patients the point was not chosen on); a disc graded from several series together, only where each series reaches
+it (the points were measured on series graded alone). An image that failed its quality gate gets no Summary at all,
+with the reason. Everything else stays in the tables, listed as not validated.
 """
 
 from __future__ import annotations
@@ -57,29 +58,39 @@ def _narrowing(disc: Disc, record: Validation) -> Statement | None:
     return Statement(level=disc.level, finding="disc_narrowing", text=text, basis=record.basis())
 
 
-def _grade(disc: Disc, name: str, record: Validation) -> Statement | None:
+def finding_probability(name: str, probabilities: dict[str, float]) -> float:
+    """The probability of a grade finding from a grade's probabilities by value: Pfirrmann 4 or 5, Modic 1-3, a
+    binary grade's 1."""
     if name == DEGENERATED:
-        grade = disc.grades.get("pfirrmann")
-        if grade is None or grade.probabilities is None:
-            return None
-        p = grade.probabilities.get("4", 0.0) + grade.probabilities.get("5", 0.0)
-        what = "degenerated disc (Pfirrmann 4–5)"
-    elif name == "modic":
-        grade = disc.grades.get("modic")
-        if grade is None or grade.probabilities is None:
-            return None
-        p = 1.0 - grade.probabilities.get("0", 1.0)
-        what = "Modic endplate change (type 1–3)"
+        return probabilities.get("4", 0.0) + probabilities.get("5", 0.0)
+    if name == "modic":
+        return 1.0 - probabilities.get("0", 1.0)
+    return probabilities.get("1", 0.0)
+
+
+def _grade(disc: Disc, name: str, record: Validation) -> Statement | None:
+    """A grade finding where its probability reaches the record's operating point; for a disc graded from several
+    series together, where each series' own probability does (:class:`lumbar.findings.Grade`'s ``per_series``: the
+    point's false-positive rate was measured on series graded alone, and their mean reaches it more often)."""
+    grade = disc.grades.get("pfirrmann" if name == DEGENERATED else name)
+    if grade is None or (name in (DEGENERATED, "modic") and grade.probabilities is None):
+        return None
+    if name in (DEGENERATED, "modic"):
+        p = finding_probability(name, grade.probabilities or {})
+        what = "degenerated disc (Pfirrmann 4–5)" if name == DEGENERATED else "Modic endplate change (type 1–3)"
     else:
-        grade = disc.grades.get(name)
-        if grade is None:
-            return None
         p = grade.probability if grade.value == 1 else 1 - grade.probability
         upper, _, lower = disc.level.partition("/")
         what = GRADE_FINDINGS.get(name, name.replace("_", " ")).format(upper=upper, lower=lower)
-    if p < record.threshold:
+    each = {source: finding_probability(name, view) for source, view in (grade.per_series or {}).items()}
+    if min([p, *each.values()]) < record.threshold:
         return None
-    text = f"{disc.level}: {what}, grading model probability {p:.0%} (stated from {record.threshold:.0%})."
+    if each:
+        series = ", ".join(f"{q:.0%}" for q in each.values())
+        how = f"the mean of its {len(each)} series: {series}; stated where each series reaches {record.threshold:.0%}"
+    else:
+        how = f"stated from {record.threshold:.0%}"
+    text = f"{disc.level}: {what}, grading model probability {p:.0%} ({how})."
     return Statement(level=disc.level, finding=name, text=text, basis=record.basis())
 
 
