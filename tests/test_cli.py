@@ -69,6 +69,7 @@ def test_evaluate_segmentation_writes_json(tmp_path, phantom):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["summary"]["n_images"] == 3 and report["summary"]["units"] == "mm"
+    assert report["summary"]["patients_seen_in_training"] == [] and "in-sample" not in result.output  # phantoms
     assert set(report["summary"]["disc"]) == {"dice", "hd95", "assd", "precision", "recall"}
     rows = [r["disc"] for r in report["images"]]
     overlap = sum(r["overlap_px"] for r in rows)

@@ -26,3 +26,24 @@ def test_counts_are_pooled_over_images_not_averaged():
 def test_nothing_predicted_or_nothing_true_is_not_measurable():
     result = pooled_precision_recall([{"truth_px": 0, "predicted_px": 0, "overlap_px": 0}])
     assert math.isnan(result["precision"]) and math.isnan(result["recall"])
+
+
+def test_the_patients_a_shipped_model_learnt_from_are_its_training_and_validation_ones():
+    """Figures on these patients are in-sample (``lumbar evaluate`` says so); the segmentation's held-out test
+    patients are not among them, and every member of the grading ensemble counts."""
+    from lumbar.evaluate.grading import in_sample_warning
+    from lumbar.models.registry import load_model
+
+    segmentation = load_model("segmentation")
+    split = segmentation.meta["split_patients"]
+    assert segmentation.patients_seen == frozenset(split["train"]) | frozenset(split["val"])
+    assert not segmentation.patients_seen & set(split["test"]) and split["test"]
+    grading = load_model("grading")
+    members = grading.meta["members"]
+    assert len(grading.patients_seen) == 179 and all(
+        set(m["final_split"]["train"]) | set(m["final_split"]["val"]) <= grading.patients_seen for m in members
+    )
+    assert in_sample_warning({"n_patients": 5, "patients_seen_in_training": ["1", "2"]}).startswith(
+        "in-sample: 2 of these 5 patients"
+    )
+    assert in_sample_warning({"n_patients": 5, "patients_seen_in_training": []}) is None

@@ -208,6 +208,9 @@ def test_evaluate_grading_command_on_real_slices(tmp_path):
     report = json.loads((tmp_path / "grading.json").read_text())
     assert report["n_patients"] == 4 and 0.8 <= report["coverage"]["overall"] <= 1.0
     assert set(report["metrics"]) == set(GRADES) and "within_one" in report["metrics"]["pfirrmann"]
+    # the shipped model learnt from all four: the figures are said to be in-sample, on screen and in the JSON
+    assert report["patients_seen_in_training"] == ["100", "104", "105", "106"]
+    assert "in-sample: 4 of these 4 patients" in " ".join(result.output.split())
 
 
 def test_evaluating_a_patients_series_together_fuses_them_as_analyze_does(monkeypatch, tmp_path):

@@ -53,6 +53,7 @@ def evaluate_grading_folder(
     return {
         "n_discs": len(pairs),
         "n_patients": len(set(patients)),
+        "patients_seen_in_training": sorted(set(patients) & model.patients_seen),
         "same_patient": same_patient,
         "coverage": {"overall": coverage.fraction(), **{k: coverage.fraction(k) for k in coverage.graded}},
         "unmatched": coverage.unmatched,
@@ -67,7 +68,8 @@ def grading_table(report: dict):
     how = ", each disc graded from its patient's series together" if report.get("same_patient") else ""
     table = Table(
         title=f"{report['n_discs']} discs (one row per series), {report['n_patients']} patients, "
-        f"coverage {100 * report['coverage']['overall']:.1f}%{how}"
+        f"coverage {100 * report['coverage']['overall']:.1f}%{how}",
+        caption=in_sample_warning(report),
     )
     for column in ("grade", "balanced accuracy", "kappa", "within one / AUC", "ECE"):
         table.add_column(column)
@@ -82,3 +84,15 @@ def grading_table(report: dict):
             f"{m['ece']:.3f}",
         )
     return table
+
+
+def in_sample_warning(report: dict) -> str | None:
+    """A line saying how many of the evaluated patients the shipped model learnt from, where any: on them the
+    figures are in-sample, higher than on new patients (the model card gives the held-out ones)."""
+    seen = report.get("patients_seen_in_training") or []
+    if not seen:
+        return None
+    return (
+        f"in-sample: {len(seen)} of these {report['n_patients']} patients trained or selected the shipped model, so "
+        "these figures overstate what it does on new patients (its model card gives the held-out figures)"
+    )

@@ -13,7 +13,7 @@ from lumbar.io.read import NIFTI_SUFFIXES, RASTER_SUFFIXES, read_image, suffix_o
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 from lumbar.labels import STRUCTURE_NAMES, Structure, disc_label
 from lumbar.metrics import bootstrap_ci, dice, surface_distances
-from lumbar.models.registry import OnnxModel
+from lumbar.models.registry import OnnxModel, load_model
 from lumbar.pipelines.mr_sagittal import segment
 from lumbar.tasks.levels import MIN_DISC_AREA_MM2
 
@@ -156,7 +156,13 @@ def evaluate_folder(
             "distances are not averaged across mm and pixels"
         )
     groups = np.array([r["patient"] for r in rows])
-    summary: dict = {"n_images": len(rows), "n_patients": len(set(groups)), "units": units.pop()}
+    seen = (model or load_model("segmentation")).patients_seen
+    summary: dict = {
+        "n_images": len(rows),
+        "n_patients": len(set(groups)),
+        "patients_seen_in_training": sorted(set(groups) & seen),
+        "units": units.pop(),
+    }
     for name in STRUCTURE_NAMES.values():
         summary[name] = {}
         for metric in ("dice", "hd95", "assd"):
@@ -185,8 +191,13 @@ def summary_table(report: dict):
     """A rich table of the summary for the terminal."""
     from rich.table import Table
 
+    from lumbar.evaluate.grading import in_sample_warning
+
     s = report["summary"]
-    table = Table(title=f"{s['n_images']} images, {s['n_patients']} patients (distances in {s['units']})")
+    table = Table(
+        title=f"{s['n_images']} images, {s['n_patients']} patients (distances in {s['units']})",
+        caption=in_sample_warning(s),
+    )
     for column in ("structure", "Dice", "HD95", "ASSD", "precision / recall (pixels pooled)"):
         table.add_column(column)
     for name in STRUCTURE_NAMES.values():

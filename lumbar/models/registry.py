@@ -250,6 +250,14 @@ class OnnxModel:
         """The weights' digest: what a validation record of this model's outputs names it by."""
         return weights_sha256(self.path)
 
+    @property
+    def patients_seen(self) -> frozenset[str]:
+        """The patients whose images trained these weights or chose among them (training and validation split;
+        every member's, for an ensemble), as its record names them: figures measured on them are in-sample."""
+        splits = [self.meta.get("split_patients") or {}]
+        splits += [member.get("final_split") or {} for member in self.meta.get("members", [])]
+        return frozenset(str(p) for split in splits for part in ("train", "val") for p in split.get(part, []))
+
 
 @cache
 def weights_sha256(path: Path) -> str:
