@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import hashlib
 import json
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from lumbar.errors import InputError
 from lumbar.findings import HEIGHT_FIELDS
 from lumbar.io.dicom import is_dicom_file, remove_extracted
+from lumbar.io.locks import exclusive
 from lumbar.io.names import unique_stems
 from lumbar.io.read import ITK_SUFFIXES, NIFTI_SUFFIXES, RASTER_SUFFIXES, check_view, suffix_of
 from lumbar.outputs import check_outside_inputs, remove_result
@@ -281,13 +281,9 @@ def _only_batch(out: Path) -> Iterator[None]:
     """Hold ``OUT/.lumbar-batch.lock`` for the batch: a second batch writing the same OUT is refused (each rewrote the
     ledger from what it read at its start, and the other's rows were lost). The kernel drops the lock when its
     holder dies, so a killed batch leaves none."""
-    with open(out / LOCK, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(
-                f"{out}: another batch is writing there; wait for it to end, or choose another folder"
-            ) from None
+    with exclusive(out / LOCK, blocking=False) as held:
+        if not held:
+            raise InputError(f"{out}: another batch is writing there; wait for it to end, or choose another folder")
         yield
 
 

@@ -550,28 +550,34 @@ def serve(
 
     import uvicorn
 
+    from lumbar.io.locks import exclusive
     from lumbar.resources import default_workers, process_pool
-    from lumbar.service.app import create_app, ensure_token
+    from lumbar.service.app import SERVICE_LOCK, create_app, ensure_token
     from lumbar.service.jobs import worker_setup
 
     for folder in (data, *data.resolve().parents):  # one line, not a traceback, where a file stands in the way
         if folder.exists() and not folder.is_dir():
             raise InputError(f"--data {data}: {folder} is a file, not a folder")
-    new = ensure_token(data.resolve())
-    if new:
-        console.print(
-            f"API token (shown once, stored only as a hash in {data / 'api-token.sha256'}): [bold]{new}[/bold]\n"
-            "send it as 'Authorization: Bearer <token>'; delete that file and restart for a new one"
-        )
-    # where the web framework spools large uploads and workers unpack zips: inside the service's folder too, emptied
-    # of what a killed service left there
-    spool = data.resolve() / "tmp"
-    shutil.rmtree(spool, ignore_errors=True)
-    spool.mkdir(parents=True, exist_ok=True)
-    tempfile.tempdir = str(spool)
-    pool = process_pool(workers or default_workers(), worker_setup, (str(spool),))
-    service = create_app(data, max_upload_bytes=max_upload_mb * 1024**2, executor=pool)
-    uvicorn.run(service, host=host, port=port, log_level="warning")
+    data.resolve().mkdir(parents=True, exist_ok=True, mode=0o700)
+    # one service per folder: a second would mark the first's running jobs interrupted and clear its uploads
+    with exclusive(data.resolve() / SERVICE_LOCK, blocking=False) as alone:
+        if not alone:
+            raise InputError(f"--data {data}: another lumbar service is using this folder; stop it or give another")
+        new = ensure_token(data.resolve())
+        if new:
+            console.print(
+                f"API token (shown once, stored only as a hash in {data / 'api-token.sha256'}): [bold]{new}[/bold]\n"
+                "send it as 'Authorization: Bearer <token>'; delete that file and restart for a new one"
+            )
+        # where the web framework spools large uploads and workers unpack zips: inside the service's folder too,
+        # emptied of what a killed service left there
+        spool = data.resolve() / "tmp"
+        shutil.rmtree(spool, ignore_errors=True)
+        spool.mkdir(parents=True, exist_ok=True)
+        tempfile.tempdir = str(spool)
+        pool = process_pool(workers or default_workers(), worker_setup, (str(spool),))
+        service = create_app(data, max_upload_bytes=max_upload_mb * 1024**2, executor=pool)
+        uvicorn.run(service, host=host, port=port, log_level="warning")
 
 
 def require_train_extra() -> None:

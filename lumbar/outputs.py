@@ -5,7 +5,8 @@ A study folder appears whole or not at all: everything is written into a hidden 
 it, which is renamed into place at the end (a previous folder of the same name is replaced only then).
 Two runs writing the same study at once each land whole, the last to finish winning: swaps into a parent folder
 are serialised by a lock on that folder, and each run locks its own staging folder for as long as it lives, so
-the staging folders a killed run left behind (unlocked) are removed by the next run, a live run's never.
+the staging folders a killed run left behind (unlocked) are removed by the next run, a live run's never; an
+earlier result a killed swap had moved aside is put back. Files are flushed to disk before they are renamed in.
 ``findings.json`` is written last, from the result's findings plus the list of files written and any
 output that could not be written (e.g. a DICOM SEG over a series highdicom cannot reference).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -29,11 +31,14 @@ import numpy as np
 from lumbar.errors import InputError
 from lumbar.figures import png_bytes
 from lumbar.findings import Findings
+from lumbar.io.locks import exclusive
 from lumbar.io.write import (
     UMASK,
     atomic_path,
     classes_to_spider,
     semantic_colour_table,
+    sync_folder,
+    sync_tree,
     write_colour_tables,
     write_intensities,
     write_nifti,
@@ -198,25 +203,11 @@ def publish(folder: Path, write: Callable[[Path], T]) -> T:
     with staging_folder(folder) as staging:
         value = write(staging)
         os.chmod(staging, 0o777 & ~UMASK)
-        with _locked(folder.parent):
+        sync_tree(staging)  # on disk before it is renamed in: a power cut leaves the old result or the new, whole
+        with exclusive(folder.parent):
             _swap_into_place(staging, folder)
+            sync_folder(folder.parent)
     return value
-
-
-@contextlib.contextmanager
-def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """Hold an exclusive ``flock`` on the folder ``path`` (yields False when ``blocking`` is off and another
-    process holds it). The kernel drops the lock when its holder dies, so a killed run never leaves one behind."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -224,9 +215,9 @@ def staging_folder(folder: Path) -> Iterator[Path]:
     """A new hidden staging folder beside ``folder``, locked by this run until it ends and removed then (unless
     it was renamed into place). It is made under the parent's lock, after the staging folders of killed runs for
     this study are removed, so no run can take another's fresh, not yet locked folder for debris."""
-    with _locked(folder.parent):
+    with exclusive(folder.parent):
         remove_debris(folder)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{_temp_key(folder)}.partial-", dir=folder.parent))
         fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(fd, fcntl.LOCK_EX)
     try:
@@ -236,43 +227,63 @@ def staging_folder(folder: Path) -> Iterator[Path]:
         os.close(fd)
 
 
+LONGEST_KEY = 200  # a staging folder's name is ".KEY.partial-" and 8 random characters: within 255 bytes
+
+
+def _temp_key(folder: Path) -> str:
+    """What names ``folder``'s staging and set-aside folders: its name, or for a long one (over 200 bytes) a part of
+    it and a digest of the whole (the whole name and a suffix went past the file system's 255 bytes)."""
+    name = folder.name
+    if len(os.fsencode(name)) <= LONGEST_KEY:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return f"{os.fsdecode(os.fsencode(name)[:120]).rstrip(chr(0xFFFD))}~{digest}"
+
+
 def _is_temp_of(path: Path, folder: Path, kind: str) -> bool:
-    """Whether ``path`` is a ``.NAME.partial-XXXX`` or ``.NAME.old-XXXX`` folder made for ``folder``
-    (``tempfile``'s random part has no dot, so another study's staging folder is never taken for one)."""
-    prefix = f".{folder.name}.{kind}-"
+    """Whether ``path`` is a ``.NAME.partial-XXXX``, ``.NAME.old-XXXX`` or ``.NAME.removed-XXXX`` folder made for
+    ``folder`` (``tempfile``'s random part has no dot, so another study's staging folder is never taken for one)."""
+    prefix = f".{_temp_key(folder)}.{kind}-"
     return path.name.startswith(prefix) and "." not in path.name[len(prefix) :]
 
 
 def remove_debris(folder: Path) -> None:
-    """Remove what killed runs left beside ``folder``: staging folders no live run holds, and earlier results
-    moved aside for a swap (only ever present mid-swap, under the parent's lock, which the caller holds)."""
+    """Clear what killed runs left beside ``folder`` (the caller holds the parent's lock): staging folders no live
+    run holds are removed; an earlier result a swap had moved aside is put back where the kill came before the new
+    one was renamed in (``folder`` missing), else removed; one being removed (:func:`remove_result`) is removed."""
     for path in folder.parent.iterdir():
         if _is_temp_of(path, folder, "old"):
+            if not os.path.lexists(folder) and (path / folder.name).is_dir():
+                os.replace(path / folder.name, folder)
+            shutil.rmtree(path, ignore_errors=True)
+        elif _is_temp_of(path, folder, "removed"):
             shutil.rmtree(path, ignore_errors=True)
         elif _is_temp_of(path, folder, "partial"):
-            with contextlib.suppress(FileNotFoundError), _locked(path, blocking=False) as free:
+            with contextlib.suppress(FileNotFoundError), exclusive(path, blocking=False) as free:
                 if free:
                     shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_result(folder: Path) -> None:
-    """Remove an earlier result whole, as a swap moves one aside: under the parent's lock, renamed to
-    ``.NAME.old-XXXX`` (which :func:`remove_debris` clears if a kill comes first), then deleted."""
+    """Remove an earlier result whole: under the parent's lock, renamed to ``.NAME.removed-XXXX`` (which
+    :func:`remove_debris` clears if a kill comes first), then deleted."""
     if not folder.is_dir():
         return
-    with _locked(folder.parent):
-        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-        os.replace(folder, old / folder.name)
-    shutil.rmtree(old, ignore_errors=True)
+    with exclusive(folder.parent):
+        gone = Path(tempfile.mkdtemp(prefix=f".{_temp_key(folder)}.removed-", dir=folder.parent))
+        os.replace(folder, gone / folder.name)
+        sync_folder(folder.parent)
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def _swap_into_place(staging: Path, folder: Path) -> None:
-    """Rename ``staging`` onto ``folder``; an earlier result there is moved aside first and removed after. The
-    caller holds the parent's lock, so no other run swaps at the same time."""
+    """Rename ``staging`` onto ``folder``; an earlier result there is moved aside first and removed after (put back
+    by the next run's :func:`remove_debris` if a kill comes between the two renames). The caller holds the parent's
+    lock, so no other run swaps at the same time."""
     if not folder.exists():
         os.replace(staging, folder)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+    old = Path(tempfile.mkdtemp(prefix=f".{_temp_key(folder)}.old-", dir=folder.parent))
     try:
         os.replace(folder, old / folder.name)
     except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -213,3 +214,80 @@ def test_a_real_mount_point_gets_its_contents_replaced(tmp_path):
         pytest.skip(f"this system allows no mount namespace: {done.stderr.strip()}")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['fusion.json', 'pics'] new ['out']"
+
+
+def test_an_earlier_result_set_aside_by_a_swap_killed_midway_is_put_back(tmp_path):
+    """A kill between a swap's two renames leaves the earlier result set aside and nothing in its place: the next
+    run for that study puts it back (here that run fails, and the earlier result is still there, whole). A result
+    set aside whose new one did land, and one being removed, are removed."""
+    folder = tmp_path / "scan"
+    (tmp_path / ".scan.old-killed" / "scan").mkdir(parents=True)
+    (tmp_path / ".scan.old-killed" / "scan" / "findings.json").write_text("earlier")
+
+    def fails(staging: Path) -> None:
+        raise RuntimeError("this run fails too")
+
+    with pytest.raises(RuntimeError):
+        publish(folder, fails)
+    assert (folder / "findings.json").read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan"]
+
+    (tmp_path / ".scan.old-landed" / "scan").mkdir(parents=True)  # the new one was renamed in: this is the old
+    (tmp_path / ".scan.removed-gone" / "scan").mkdir(parents=True)  # a failed study's result being removed
+    publish(folder, lambda staging: (staging / "findings.json").write_text("new"))
+    assert (folder / "findings.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan"]
+    shutil.rmtree(folder)
+    (tmp_path / ".scan.removed-gone" / "scan").mkdir(parents=True)
+    with pytest.raises(RuntimeError):
+        publish(folder, fails)
+    assert list(tmp_path.iterdir()) == []  # never brought back
+
+
+def test_a_study_named_near_the_file_systems_limit_is_staged_and_replaced(tmp_path):
+    """Staging names are the study's name and a suffix: for a name of 250 bytes that went past 255. Long names stage
+    under a part and a digest of the whole, replaced and cleared like any other; two long names sharing their
+    first 200 bytes never take each other's folders."""
+    from lumbar.outputs import _is_temp_of, _temp_key
+
+    long, twin = tmp_path / ("é" * 100 + "a" * 50), tmp_path / ("é" * 100 + "b" * 50)
+    for round_ in ("first", "second"):
+        for folder in (long, twin):
+            publish(folder, lambda staging, r=round_, f=folder: (staging / "findings.json").write_text(r + f.name))
+    assert (long / "findings.json").read_text() == "second" + long.name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, twin.name])
+    assert len(os.fsencode(_temp_key(long))) <= 200 and _temp_key(long) != _temp_key(twin)
+    assert not _is_temp_of(tmp_path / f".{_temp_key(twin)}.partial-abc", long, "partial")
+    assert _temp_key(tmp_path / "scan") == "scan"  # short names as they are
+
+
+def test_every_file_is_on_disk_before_the_study_is_renamed_into_place(tmp_path, monkeypatch):
+    """A power cut after the rename must not leave a study whose files are empty: every file and folder of the
+    staging folder is flushed before the swap, and the parent after it."""
+    import lumbar.outputs as outputs
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_swap = os.fsync, outputs._swap_into_place
+
+    def fsync(fd: int) -> None:
+        events.append(("sync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def swap(staging: Path, folder: Path) -> None:
+        events.append(("swap", str(staging)))
+        real_swap(staging, folder)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(outputs, "_swap_into_place", swap)
+
+    def write(staging: Path) -> None:
+        (staging / "maps").mkdir()
+        (staging / "maps" / "a.png").write_bytes(b"png")
+        (staging / "findings.json").write_text("{}")
+
+    publish(tmp_path / "scan", write)
+    swapped = events.index(next(e for e in events if e[0] == "swap"))
+    staging = events[swapped][1]
+    synced = {path for kind, path in events[:swapped] if kind == "sync"}
+    assert {f"{staging}/maps/a.png", f"{staging}/findings.json", f"{staging}/maps", staging} <= synced
+    assert ("sync", str(tmp_path)) in events[swapped:]

@@ -215,6 +215,30 @@ def test_a_server_killed_mid_job_restarts_with_the_job_failed_and_no_partial_out
         server.wait(10)
 
 
+def test_a_second_service_on_the_same_folder_is_refused_in_one_line_and_touches_nothing(tmp_path):
+    """Two services on one --data folder would each take the other's running jobs for interrupted ones and clear
+    its uploads: a second is refused (exit 2, one line) before it reads or clears anything, and holds nothing
+    after."""
+    from typer.testing import CliRunner
+
+    from lumbar.cli import app
+    from lumbar.io.locks import exclusive
+    from lumbar.service.app import SERVICE_LOCK
+
+    data = tmp_path / "service"
+    ensure_token(data, TOKEN)
+    (data / "tmp").mkdir()
+    (data / "tmp" / "upload in progress").write_text("the first service's")
+    with exclusive(data / SERVICE_LOCK, blocking=False) as held:  # the first service
+        assert held
+        result = CliRunner().invoke(app, ["serve", "--data", str(data), "--port", "1"])
+    assert result.exit_code == 2 and "another lumbar service is using this folder" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert (data / "tmp" / "upload in progress").read_text() == "the first service's"
+    with exclusive(data / SERVICE_LOCK, blocking=False) as held:
+        assert held  # the refused one holds nothing
+
+
 @pytest.fixture(scope="module")
 def dicom_series(tmp_path_factory, phantom):
     from lumbar.io.dicom_write import write_dicom_series

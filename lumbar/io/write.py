@@ -7,6 +7,7 @@ target folder and renamed into place, so a crash never leaves a half-written out
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -39,10 +40,40 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+        _sync(tmp)  # on disk before the rename: after a power cut the name holds the old file or the new, whole
         os.replace(tmp, path)
+        sync_folder(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _sync(path: str | Path, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: str | Path) -> None:
+    """Flush a folder's entries (names made, renamed or removed in it) to disk, where the file system allows (some
+    refuse a folder's flush, and a folder one may write in but not read cannot be opened for it)."""
+    try:
+        _sync(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
+            raise
+
+
+def sync_tree(folder: str | Path) -> None:
+    """Flush every file and folder under ``folder``, and itself, to disk: before a folder written in full is
+    renamed into place (writers other than :func:`atomic_path` do not flush)."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if not os.path.islink(os.path.join(root, name)):
+                _sync(os.path.join(root, name))
+        sync_folder(root)
 
 
 def _read_umask() -> int:

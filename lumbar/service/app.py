@@ -39,6 +39,7 @@ from lumbar.service.jobs import JOB_ID, JobStore, run_job, worker_setup, write_v
 from lumbar.version import __version__
 
 TOKEN_FILE = "api-token.sha256"
+SERVICE_LOCK = ".lumbar-serve.lock"  # held by the one service that uses the folder (``lumbar serve``)
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
 CHUNK = 1024**2
