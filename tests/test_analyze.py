@@ -622,6 +622,31 @@ def test_the_reasons_that_withhold_the_summary_are_marked_in_the_review_list_not
     assert "<b>No Summary for this image.</b> forced." in html and "Withholds the Summary" not in html
 
 
+def test_the_report_names_inputs_without_their_folders(tmp_path, inputs):
+    """A report is read away from the machine that wrote it, and folder names are often a patient's: the series
+    graded together and every review reason name files without their folders (spaces and all), as the title does;
+    level names like L4/L5/S1 are left whole."""
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    folder = "/home/clinic/Smith^John 1970/exam 2"
+    t1, t2 = f"{folder}/sag t1.png", f"{folder}/t2 (series 4 T2 SAG) [2]"
+    discs = [d.model_copy(update={"graded_from": (t1, t2)}) for d in result.findings.discs]
+    reasons = [f"DICOM SEG not written: {folder}/scan: cannot reference it", "L4/L5/S1 named from /tmp/x/y.png"]
+    findings = result.findings.model_copy(
+        update={
+            "input": result.findings.input.model_copy(update={"source": t1}),
+            "discs": discs,
+            "needs_review": reasons,
+            "summary_withheld": reasons[0],
+        }
+    )
+    html = render_html(findings, result.figures)
+    assert "Smith" not in html and "clinic" not in html and "/tmp/x" not in html
+    assert "Graded together with the patient's other series: sag t1.png, t2 (series 4 T2 SAG) [2]." in html
+    assert "DICOM SEG not written: scan: cannot reference it" in html and "L4/L5/S1 named from y.png" in html
+
+
 def test_a_pictures_header_gives_its_two_pixel_sides_not_a_made_up_third(tmp_path, inputs):
     from lumbar.report.html import render_html
 
@@ -686,6 +711,24 @@ def test_on_paper_a_long_summary_starts_beside_the_picture_and_the_maps_start_a_
     pages = _anchor_pages(render_html(findings, result.figures))
     assert pages["statement-1"] == 0 and pages["statement-16"] >= 1  # begun beside the picture, flowing on
     assert pages["evidence-maps"] == pages["evidence-figures"] >= 1  # the heading on the maps' own page
+
+
+def test_on_paper_a_tall_picture_starts_beside_its_summary_on_the_first_page(inputs):
+    """A frontal film's overview is more than twice as tall as wide: at the picture's width it was taller than what
+    the review list leaves of page 1, moved to page 2 with the Summary, and left the heading alone on page 1."""
+    from dataclasses import replace
+
+    from lumbar.findings import Statement
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0, modality="MR")
+    statement = Statement(level="", finding="cobb_major_40", text="Scoliosis: a major curve of 40° or more.", basis="b")
+    reasons = tuple(f"review reason {k}: " + "a reason long enough to take a line " * 3 for k in range(4))
+    findings = result.findings.model_copy(
+        update={"summary": (statement,), "summary_withheld": None, "needs_review": reasons}
+    )
+    tall = replace(result.figures, overview=np.full((1024, 447, 3), 128, np.uint8))
+    assert _anchor_pages(render_html(findings, tall))["statement-1"] == 0
 
 
 def test_each_summary_basis_is_listed_once_and_every_statement_points_to_its_own(tmp_path, inputs):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import math
+import os
+import re
 import string
 from pathlib import Path
 
@@ -29,6 +31,25 @@ def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:.{digits}f}{(' ' + unit) if unit and unit != '°' else unit}"
+
+
+# A folder path (an absolute one, not a level name like L4/L5/S1) and the name at its end.
+LOCAL_PATH = re.compile(r"(?<![\w.~-])/(?:[^/\s]+/)*([^/\s,;:()\[\]]+)")
+
+
+def without_folders(text: str, paths: tuple[str, ...] = ()) -> str:
+    """``text`` without the folders of ``paths`` (the study's inputs, whose names may hold spaces), and with every
+    other absolute path shortened to its last name, as the title shows the input: a report is read away from the machine that wrote
+    it, and folder names there are often a patient's."""
+    folders = {str(folder) for path in paths for folder in Path(path).parents if folder.name}
+    for folder in sorted(folders, key=len, reverse=True):
+        text = text.replace(folder + os.sep, "")
+    return LOCAL_PATH.sub(lambda match: match.group(1), text)
+
+
+def series_path(label: str) -> str:
+    """The file or folder a series label names (``graded_from``: "PATH", "PATH (series 3 T2)", "PATH [2]")."""
+    return re.sub(r" \[\d+\]$", "", label).split(" (series ")[0]
 
 
 def grading_reliability(f: Findings) -> str:
@@ -140,6 +161,8 @@ def render_html(f: Findings, figures: Figures) -> str:
     ungraded = not_graded(f)
     withholding = [reason for reason in f.needs_review if f.summary_withheld and reason in f.summary_withheld]
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    inputs = (f.input.source, *(series_path(label) for d in f.discs for label in d.graded_from or ()))
+    env.filters["without_folders"] = lambda text: without_folders(text, inputs)
     return env.get_template("report.html.j2").render(
         f=f,
         frontal=f.view == "frontal",
