@@ -4,6 +4,7 @@ known (built from chosen bodies), routing, and the shipped network on real radio
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,6 +312,9 @@ def test_the_shipped_radiograph_record_states_its_bound_over_the_negative_patien
         bound = 1 - 0.05 ** (1 / record.negative_patients)
         assert record.false_positive_rate_upper95 == pytest.approx(bound, abs=1e-9)
     assert f"counting each of their {record.negative_patients} patients once" in record.basis()
+    # the films it names are those the point was measured on (without review flags), not every test film
+    films = int(re.search(r"\((\d+) test radiographs without review flags", record.reference).group(1))
+    assert films == record.n_positive + record.n_negative
 
 
 def test_the_summary_states_a_curve_of_40_degrees_only_from_a_validated_record_for_these_weights(monkeypatch):
