@@ -203,6 +203,15 @@ def test_report_stars_a_call_that_holds_at_the_high_specificity_point(tmp_path, 
     assert "bulging 55% / 80% (specificity 96%)" in html and "narrowing 45% / 80%" in html
     # how the names were counted and what the slip reads, under the disc table
     assert "five lumbar vertebrae assumed: a transitional vertebra shifts every name" in " ".join(html.split())
+    # an evidence map's caption is marked as the table marks its grade
+    from lumbar.figures import Evidence
+    from lumbar.report.html import caption, fmt
+
+    picture = np.zeros((4, 4, 3), np.uint8)
+    level = discs[0].level
+    assert caption(Evidence(level, "bulging", 1, 0.9, picture), grades["bulging"]) == f"{level} bulging 1✱ (90%)"
+    assert caption(Evidence(level, "narrowing", 1, 0.6, picture), grades["narrowing"]) == f"{level} narrowing 1 (60%)"
+    assert fmt(-0.04) == "0.0" and fmt(-0.4, "mm", 0) == "0 mm" and fmt(-0.06) == "-0.1"  # never "-0.0"
     assert "extended as lines, meet the disc's mid-plane (+ forward), in mm" in " ".join(html.split())
 
 
@@ -602,6 +611,13 @@ def test_the_summary_section_holds_only_the_summary_and_measurements_carry_their
         assert re.search(r'Narrowest lumbar canal<sup class="nv">†</sup>', measured)
     assert "lordosis (SPIDER has no expert lordosis angle)" in html
     assert "disc narrowing from the measured height index" in html
+    # every measured column of the tables is marked, as the disclaimer says: none is a validated finding
+    for table in ("Discs", "Vertebrae"):
+        header = html.split(f"<h2>{table}</h2>")[1].split("</thead>")[0]
+        columns = re.findall(r"<th>(.*?)</th>", header)[1:]  # past the level
+        assert columns and all('<sup class="nv">†</sup>' in column for column in columns), (table, columns)
+    assert "disc measurements (disc heights, the canal&#39;s size" in html
+    assert "what is not validated (never checked against an expert here, or checked and short of" in html
 
 
 def test_the_reasons_that_withhold_the_summary_are_marked_in_the_review_list_not_repeated(tmp_path, inputs):
@@ -645,6 +661,19 @@ def test_the_report_names_inputs_without_their_folders(tmp_path, inputs):
     assert "Smith" not in html and "clinic" not in html and "/tmp/x" not in html
     assert "Graded together with the patient's other series: sag t1.png, t2 (series 4 T2 SAG) [2]." in html
     assert "DICOM SEG not written: scan: cannot reference it" in html and "L4/L5/S1 named from y.png" in html
+
+
+def test_a_disc_without_a_stenosis_grade_says_why_whatever_the_reason(tmp_path, inputs):
+    """A disc left unmeasured has no stenosis at all: the table shows "unknown" for it as for a grade that is, and
+    the note below the table gave a reason for the second alone."""
+    from lumbar.report.html import render_html
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    discs = list(result.findings.discs)
+    discs[-1] = discs[-1].model_copy(update={"stenosis": None, "measurements": None})
+    html = render_html(result.findings.model_copy(update={"discs": discs}), result.figures)
+    note = " ".join(html.split()).split("Stenosis not graded at ")[1].split("</p>")[0]
+    assert f"{discs[-1].level}: the disc was not measured" in note
 
 
 def test_a_pictures_header_gives_its_two_pixel_sides_not_a_made_up_third(tmp_path, inputs):

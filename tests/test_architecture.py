@@ -326,3 +326,14 @@ def test_a_dicom_series_without_patient_tags_still_gets_its_dicom_seg(tmp_path, 
     assert "dicom_seg" in result.outputs and not any("DICOM SEG" in r for r in result.findings.needs_review)
     seg = pydicom.dcmread(tmp_path / "out" / "series" / result.outputs["dicom_seg"])
     assert seg.PatientID == "" and seg.Modality == "SEG"
+
+
+def test_coarse_sagittal_pixels_of_an_axial_acquisition_are_named_as_reformatted():
+    """An axial CT of 0.7 mm pixels and 2.5 mm slices: its sagittal slices' pixels are 2.5 x 0.7 mm, and the reason
+    said "in-plane pixels of 2.5 mm" of an image whose in-plane pixels are 0.7 mm."""
+    from lumbar.pipelines.mr_sagittal import image_reasons
+
+    (reason,) = image_reasons(_volume((0.7, 0.7, 2.5)))
+    assert "pixels of 2.5 × 0.7 mm, reformatted from axial slices are coarse" in reason
+    (reason,) = image_reasons(_volume((4.0, 2.5, 0.7)))
+    assert "pixels of 0.7 × 2.5 mm are coarse" in reason  # rows head to feet, columns front to back

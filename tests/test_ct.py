@@ -339,6 +339,7 @@ def test_ct_report_shows_reformats_density_and_screen(ct_result):
     html = render_html(ct_result.findings, ct_result.figures)
     assert "Spine CT analysis" in html and "trabecular HU mean / median" in html
     assert "Bone density screen" in html and "Pickhardt" in html and "coronal reformat" in html
+    assert '<img class="wide"' in html  # two panels at a readable width (at 330 px their names were ~5 px tall)
     # under the vertebrae, whatever the screen: where the density was read, and the contrast
     unscreened = render_html(ct_result.findings.model_copy(update={"bone_density_screening": None}), ct_result.figures)
     for page in (html, unscreened):

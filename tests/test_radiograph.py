@@ -381,3 +381,20 @@ def test_training_runs_and_resumes_on_the_real_films(tmp_path):
     log = (tmp_path / "train.log").read_text()
     assert "resumed after epoch 1" in log and path.is_file()
     assert json.loads((tmp_path / "radiograph.json").read_text())["trained_epochs"] == 2
+
+
+def test_two_curves_ending_at_one_vertebra_both_show_their_line_there():
+    """The major curve's line at an end vertebra it shares with a minor curve was drawn over by the minor's: a
+    reader could not tell where the major curve began. The second line is dashed over the first."""
+    from lumbar.tasks.overlays import CURVE_COLOURS, radiograph_overlay
+
+    def body(top: float) -> np.ndarray:
+        return np.array([[80, top], [120, top], [120, top + 20], [80, top + 20]], float)
+
+    shared = body(100)
+    drawn = radiograph_overlay(
+        np.zeros((300, 200), np.uint8), [], [(30.0, body(20), shared), (20.0, shared, body(200))]
+    )
+    row = drawn[round(110 * 420 / 200)]  # the shared body's mid-line, at the overlay's scale
+    colours = {tuple(int(v) for v in pixel) for pixel in row}
+    assert CURVE_COLOURS[0] in colours and CURVE_COLOURS[1] in colours

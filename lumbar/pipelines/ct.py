@@ -299,7 +299,9 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
         summary=(),
         summary_withheld="; ".join(gate) if gate else None,
         not_validated={
-            **dict.fromkeys(("level_names", "vertebra_measurements", "canal", *TABLE_FINDINGS), NOT_VALIDATED),
+            **dict.fromkeys(
+                ("level_names", "vertebra_measurements", "disc_measurements", "canal", *TABLE_FINDINGS), NOT_VALIDATED
+            ),
             "bone_density": f"{NOT_VALIDATED}; the screening thresholds are published, not checked against DXA here",
         },
     )

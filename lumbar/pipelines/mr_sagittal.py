@@ -63,8 +63,13 @@ def image_reasons(image: SpineImage) -> list[str]:
     if not image.spacing_known:
         reasons.append("pixel spacing unknown: distances are in pixels (give --spacing in mm)")
     elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
-        coarse = max(image.sagittal_spacing_mm())
-        reasons.append(f"low image quality: in-plane pixels of {coarse:.1f} mm are coarse for measurements")
+        rows, cols = image.sagittal_spacing_mm()
+        # an axial or coronal acquisition's sagittal slices are reformatted: one side is its slice spacing
+        across = "" if image.plane == "sagittal" else f", reformatted from {image.plane} slices"
+        reasons.append(
+            f"low image quality: the sagittal slices' pixels of {rows:.1f} × {cols:.1f} mm{across} are coarse for "
+            "measurements"
+        )
     return reasons
 
 
@@ -456,6 +461,17 @@ def findings_tables(
     return discs, vertebrae
 
 
+# The tables' measurements that are no finding of their own (the findings read from them have their own records):
+# marked † in the report like every finding not validated.
+MEASURED_ONLY = {
+    "disc_measurements": "disc heights, the canal's size and the angle between endplates are measured from the "
+    "segmentation, never checked against an expert's measurement as a finding (the canal's diameter is compared "
+    "with the expert's outline in the README: python bench/canal.py)",
+    "vertebra_measurements": "vertebral heights, depth, ratios and the endplate's angle are measured from the "
+    "segmentation, never compared with an expert's measurement here",
+}
+
+
 def build_findings(
     seg: Segmentation,
     measurements: SpineMeasurements,
@@ -474,6 +490,7 @@ def build_findings(
     units = "mm" if seg.image.spacing_known else "pixels"
     digest = model.sha256 if model is not None else ""
     summary, withheld, not_validated = summarise(discs, load_validation(), units, list(seg.gate), digest, t1_series)
+    not_validated = {**not_validated, **MEASURED_ONLY}
     return Findings(
         lumbar_version=__version__,
         input=input_description(seg.image).model_copy(

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from lumbar.figures import Evidence, Figures, png_bytes
-from lumbar.findings import FINDING_NAMES, LORDOSIS_MISREAD, DiscMeasurements, Findings, graded_together
+from lumbar.findings import FINDING_NAMES, LORDOSIS_MISREAD, DiscMeasurements, Findings, Grade, graded_together
 from lumbar.grades import called_below_even_odds, is_abnormal
 from lumbar.image import PICTURE_FORMATS
 from lumbar.io.write import atomic_path, write_text
@@ -30,7 +30,10 @@ def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     """A number for the report: rounded, with its unit, or a dash when it could not be measured."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.{digits}f}{(' ' + unit) if unit and unit != '°' else unit}"
+    text = f"{value:.{digits}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]  # a value that rounds to zero is not negative ("-0.0")
+    return f"{text}{(' ' + unit) if unit and unit != '°' else unit}"
 
 
 # A folder path (an absolute one, not a level name like L4/L5/S1) and the name at its end.
@@ -39,8 +42,8 @@ LOCAL_PATH = re.compile(r"(?<![\w.~-])/(?:[^/\s]+/)*([^/\s,;:()\[\]]+)")
 
 def without_folders(text: str, paths: tuple[str, ...] = ()) -> str:
     """``text`` without the folders of ``paths`` (the study's inputs, whose names may hold spaces), and with every
-    other absolute path shortened to its last name, as the title shows the input: a report is read away from the machine that wrote
-    it, and folder names there are often a patient's."""
+    other absolute path shortened to its last name, as the title shows the input: a report is read away from the
+    machine that wrote it, and folder names there are often a patient's."""
     folders = {str(folder) for path in paths for folder in Path(path).parents if folder.name}
     for folder in sorted(folders, key=len, reverse=True):
         text = text.replace(folder + os.sep, "")
@@ -83,10 +86,12 @@ def high_specificity_note(f: Findings) -> str:
     )
 
 
-def caption(e: Evidence) -> str:
-    """``L4/L5 herniation 1? (7%)``: the grade an evidence map explains, marked as the grade table marks it."""
+def caption(e: Evidence, grade: Grade | None = None) -> str:
+    """``L4/L5 herniation 1? (7%)``: the grade an evidence map explains, marked as the grade table marks it (``grade``:
+    the disc's grade in the findings, whose high-specificity call the table stars)."""
     unsure = "?" if called_below_even_odds(e.grade, e.value, e.probability) else ""
-    return f"{e.level} {e.grade.replace('_', ' ')} {e.value}{unsure} ({100 * e.probability:.0f}%)"
+    star = "✱" if grade is not None and grade.value_high_specificity else ""
+    return f"{e.level} {e.grade.replace('_', ' ')} {e.value}{unsure}{star} ({100 * e.probability:.0f}%)"
 
 
 # Findings whose key alone would not say what was (not) validated: a measured narrowing beside the graded one.
@@ -107,12 +112,17 @@ def not_validated_groups(f: Findings) -> list[tuple[str, str]]:
     return [(", ".join(names), why) for why, names in groups.items()]
 
 
+NO_STENOSIS = "the disc was not measured (no canal diameter to grade)"
+
+
 def not_graded(f: Findings) -> str:
     """Why the levels without a stenosis grade have none, levels sharing a reason named together:
     "T10/T11, T11/T12: above L1/L2: ...; L5/S1: canal not measurable at this level" ("" where every level is graded)."""
     groups: dict[str, list[str]] = {}
     for d in f.discs:
-        if d.stenosis and d.stenosis.grade == "unknown":
+        if d.stenosis is None:  # shown "unknown" like a grade that is: the reason said alike
+            groups.setdefault(NO_STENOSIS, []).append(d.level)
+        elif d.stenosis.grade == "unknown":
             groups.setdefault(d.stenosis.basis, []).append(d.level)
     return "; ".join(f"{', '.join(levels)}: {basis}" for basis, levels in groups.items())
 
@@ -160,6 +170,7 @@ def render_html(f: Findings, figures: Figures) -> str:
     citation = graded[0].thresholds if graded else ""  # a citation for grades no disc was given would mislead
     ungraded = not_graded(f)
     withholding = [reason for reason in f.needs_review if f.summary_withheld and reason in f.summary_withheld]
+    grades = {d.level: d.grades for d in f.discs}
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     inputs = (f.input.source, *(series_path(label) for d in f.discs for label in d.graded_from or ()))
     env.filters["without_folders"] = lambda text: without_folders(text, inputs)
@@ -195,7 +206,11 @@ def render_html(f: Findings, figures: Figures) -> str:
         any_unsure=unsure,
         unsure=called_below_even_odds,
         evidence=[
-            {"caption": caption(e), "png": base64.b64encode(png_bytes(e.picture)).decode()} for e in figures.evidence
+            {
+                "caption": caption(e, grades.get(e.level, {}).get(e.grade)),
+                "png": base64.b64encode(png_bytes(e.picture)).decode(),
+            }
+            for e in figures.evidence
         ],
     )
 

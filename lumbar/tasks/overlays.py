@@ -129,6 +129,21 @@ def heatmap_overlay(crop: np.ndarray, heat: np.ndarray, scale: int = 2) -> np.nd
     return np.asarray(picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR))
 
 
+CURVE_COLOURS = ((120, 220, 255), (180, 255, 160), (255, 170, 230))  # the major curve's first
+
+
+def _line(draw: ImageDraw.ImageDraw, start: np.ndarray, end: np.ndarray, colour, dashed: bool, dash_px: float = 8):
+    """A 2-pixel line; dashed, it leaves every other ``dash_px`` of the line beneath it showing (where two curves
+    end at one vertebra, both its colours stay visible)."""
+    if not dashed:
+        draw.line([tuple(start), tuple(end)], fill=colour, width=2)
+        return
+    steps = max(1, int(np.linalg.norm(end - start) // dash_px))
+    for i in range(0, steps, 2):
+        a, b = start + (end - start) * i / steps, start + (end - start) * min(i + 1, steps) / steps
+        draw.line([tuple(a), tuple(b)], fill=colour, width=2)
+
+
 def radiograph_overlay(
     picture: np.ndarray,
     vertebrae: list[tuple[str, np.ndarray]],
@@ -160,18 +175,18 @@ def radiograph_overlay(
             stroke_width=2,
             stroke_fill=(0, 0, 0),
         )
+    drawn: set[bytes] = set()  # end vertebrae whose line is drawn: a curve sharing one dashes its line over it
     for k, (angle, upper, lower) in enumerate(curves):
-        colour = ((120, 220, 255), (180, 255, 160), (255, 170, 230))[k % 3]
+        colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
         for corners in (upper, lower):
-            c = np.asarray(corners) * scale
+            c = np.asarray(corners, float) * scale
             left, right = (c[0] + c[3]) / 2, (c[1] + c[2]) / 2
             direction = (right - left) / max(np.linalg.norm(right - left), 1e-6)
             middle = (left + right) / 2
-            draw.line(
-                [tuple(middle - direction * width_px * 0.3), tuple(middle + direction * width_px * 0.3)],
-                fill=colour,
-                width=2,
-            )
+            ends = (middle - direction * width_px * 0.3, middle + direction * width_px * 0.3)
+            key = np.round(c, 3).tobytes()
+            _line(draw, *ends, colour, dashed=key in drawn)
+            drawn.add(key)
         y = (np.asarray(upper)[:, 1].mean() + np.asarray(lower)[:, 1].mean()) / 2 * scale
         x = np.asarray(upper)[:, 0].max() * scale + 12
         draw.text(
