@@ -839,3 +839,19 @@ def test_graded_together_names_the_series_only_where_there_is_more_than_one():
     assert graded_together([("a", "b"), ("a",)]) == ["a", "b"]
     assert graded_together([("b",), ("a", "b")]) == ["a", "b"]  # a disc cut here, graded from b alone
     assert graded_together([]) == []
+
+
+def test_a_named_disc_missing_from_the_mid_slice_is_said_to_be_ungraded():
+    """Grades are read on the mid-sagittal slice: a disc named on other slices alone had no crop there, and its
+    row was left out of the grade table without a word."""
+    from types import SimpleNamespace
+
+    from lumbar.pipelines.mr_sagittal import SeriesGrading, ungraded_note
+
+    discs = [SimpleNamespace(name=name) for name in ("T8/T9", "L3/L4", "L4/L5", "L5/S1")]
+    seg = SimpleNamespace(levels=SimpleNamespace(discs=discs))
+    graded = {"L3/L4": {}, "L4/L5": {}}
+    note = ungraded_note(seg, SeriesGrading("t2", {}, graded, {}))
+    assert note.startswith("not graded: L5/S1: named on other slices but not outlined on the mid-sagittal slice")
+    assert "T8/T9" not in note  # above the reported discs: never graded, nothing to say
+    assert ungraded_note(seg, SeriesGrading("t2", {}, {**graded, "L5/S1": {}}, {})) is None

@@ -247,6 +247,18 @@ def grade_series(seg: Segmentation, model: OnnxModel, source: str | None = None)
     return SeriesGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops}, cut)
 
 
+def ungraded_note(seg: Segmentation, grading: SeriesGrading) -> str | None:
+    """Which named discs got no grade, and why: grades (and measurements) are read on the mid-sagittal slice, and a
+    disc segmented on other slices only has no crop there (its row in the grade table was left out without a word)."""
+    missing = [lv.name for lv in seg.levels.discs if lv.name in REPORTED_DISCS and lv.name not in grading.probabilities]
+    if not missing:
+        return None
+    return (
+        f"not graded: {', '.join(missing)}: named on other slices but not outlined on the mid-sagittal slice, which "
+        "grades and measurements are read from"
+    )
+
+
 def edge_cut_discs(seg: Segmentation) -> frozenset[str]:
     """Names of the discs whose outline on the mid-sagittal slice reaches the slice's edge: part of such a disc,
     and of its crop, lies outside the image."""
@@ -602,6 +614,9 @@ def analyze_images(
             gradings, extra = patient_gradings(segs, model, sources)  # type: ignore[assignment]
         else:
             gradings = [grade_series(seg, model, source) for seg, source in zip(segs, sources)]
+    for seg, grading, own in zip(segs, gradings, extra):
+        if grading is not None and (note := ungraded_note(seg, grading)):
+            own.append(note)
     weightings = [series_weighting(seg) for seg in segs]
     t1_series = frozenset(source for source, (w, _) in zip(sources, weightings) if w == "T1")
     results = []
