@@ -313,7 +313,10 @@ class Findings(_Frozen):
     schema_version: str = SCHEMA_VERSION
     lumbar_version: str
     input: InputDescription
-    models: dict[str, str]
+    models: dict[str, str] = Field(
+        description="Each model used, by role: its name, training steps and the first 12 hex digits of its weights' "
+        "SHA-256."
+    )
     view: Literal["sagittal", "frontal", "lateral"] = Field(
         "sagittal",
         description="sagittal: an MRI slice or volume, or a CT volume read in sagittal slices; frontal: a frontal "

@@ -243,7 +243,9 @@ class OnnxModel:
 
     @property
     def version(self) -> str:
-        return f"{self.name}@{self.meta.get('trained_steps', '?')}steps"
+        """How findings and reports name the model: its name, training steps and the start of its weights' digest
+        (the steps alone did not tell two trainings of one length apart)."""
+        return f"{self.name}@{self.meta.get('trained_steps', '?')}steps sha256:{self.sha256[:12]}"
 
     @property
     def sha256(self) -> str:
