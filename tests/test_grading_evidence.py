@@ -7,7 +7,7 @@ import pytest
 from scipy.ndimage import maximum_filter, minimum_filter
 
 from lumbar.labels import CANAL_LABEL
-from lumbar.tasks.disc_crops import CROP_FIELD, CROP_SHAPE, crop_disc, crop_labels
+from lumbar.tasks.disc_crops import CROP_SHAPE, CROP_WIDTH, crop_disc, crop_labels
 from lumbar.tasks.grading import crop_regions, evidence_share, hottest_region
 from lumbar.tasks.levels import Level
 
@@ -73,7 +73,7 @@ def test_evidence_shares_known_answers():
     labels, level = column()
     labelled = crop_labels(labels, level, (1.0, 1.0))
     under = labelled.pixels
-    assert labelled.mm_per_pixel == pytest.approx(CROP_FIELD[1] * 40 / CROP_SHAPE[1])  # the disc is 40 mm long
+    assert labelled.mm_per_pixel == pytest.approx(CROP_WIDTH * 40 / CROP_SHAPE[1])  # the disc is 40 mm long
     regions = crop_regions(under, DISC, {ABOVE, BELOW}, labelled.mm_per_pixel)
     assert sum(m.astype(int) for m in regions.values()).max() == 1  # each pixel in one region
     canal = (under == CANAL).astype(float)

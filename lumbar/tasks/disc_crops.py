@@ -15,7 +15,9 @@ from lumbar.preprocess import CROP_SHAPE
 from lumbar.tasks.levels import Level
 
 __all__ = ["CROP_SHAPE", "DiscCrop", "crop_disc", "crop_labels", "disc_length_mm"]
-CROP_FIELD = (1.4, 1.6)  # crop height and width as multiples of the disc's anteroposterior length
+# The crop's width as a multiple of the disc's anteroposterior length; its height follows from CROP_SHAPE's aspect
+# at the same pixel size (64 / 96 x 1.6: 1.07 lengths, the disc and its endplates).
+CROP_WIDTH = 1.6
 
 
 @dataclass
@@ -47,7 +49,7 @@ def _frame(
     across = np.array([axis[1], -axis[0]])
     if across[1] < 0:
         across = -across
-    mm = CROP_FIELD[1] * length / shape[1]
+    mm = CROP_WIDTH * length / shape[1]
     centre = np.asarray(level.centroid_mm, float)
     rows = (np.arange(shape[0]) - (shape[0] - 1) / 2) * mm
     cols = (np.arange(shape[1]) - (shape[1] - 1) / 2) * mm
