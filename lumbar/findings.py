@@ -8,6 +8,7 @@ review the result. Numbers carry their unit in their name; a value that could no
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -27,6 +28,11 @@ StenosisLevel = Literal["normal", "mild", "moderate", "severe", "unknown"]
 LORDOSIS_MISREAD = "lumbar lordosis read as"
 
 
+def _is_nan(value) -> bool:
+    """NaN as Python or numpy gives it (a numpy float32 is no Python float, and was kept as NaN)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and math.isnan(value)
+
+
 class _Frozen(BaseModel):
     """Findings are built once: no field of a built model can be reassigned and its sequences are tuples (build a
     new one with ``model_copy``); unknown keys are refused."""
@@ -40,7 +46,7 @@ class _Measured(_Frozen):
     @field_validator("*", mode="before")
     @classmethod
     def _nan_to_none(cls, value):
-        return None if isinstance(value, float) and math.isnan(value) else value
+        return None if _is_nan(value) else value
 
 
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -366,7 +372,7 @@ class Findings(_Frozen):
     @field_validator("lordosis_deg", "narrowest_canal_ap_mm", mode="before")
     @classmethod
     def _nan_to_none(cls, value):
-        return None if isinstance(value, float) and math.isnan(value) else value
+        return None if _is_nan(value) else value
 
 
 def graded_together(graded_from: list[tuple[str, ...] | list[str]]) -> list[str]:

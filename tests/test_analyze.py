@@ -32,6 +32,20 @@ def test_shipped_schema_is_the_models_schema():
     assert json.loads(SHIPPED_SCHEMA.read_text()) == json.loads(json.dumps(findings_schema()))
 
 
+def test_not_measurable_is_null_whatever_float_type_the_nan_comes_in():
+    """NaN (not measurable) becomes None and null in JSON: a numpy float32's was kept as NaN (it is no Python
+    float), and findings.json would have held NaN, which JSON does not allow."""
+    from lumbar.findings import DiscMeasurements, Findings
+
+    nan = {"python": float("nan"), "float64": np.float64("nan"), "float32": np.float32("nan")}
+    fields = dict.fromkeys(DiscMeasurements.model_fields, None)
+    measured = DiscMeasurements(**{**fields, "height_anterior_mm": nan["python"], "height_middle_mm": nan["float32"]})
+    assert measured.height_anterior_mm is None and measured.height_middle_mm is None
+    assert DiscMeasurements(**{**fields, "canal_ap_mm": np.float32(3.5)}).canal_ap_mm == 3.5  # a number is kept
+    for value in nan.values():  # the study-level measurements (lordosis, narrowest canal) take the same rule
+        assert Findings._nan_to_none(value) is None
+
+
 def test_schema_command_prints_it():
     result = CliRunner().invoke(app, ["schema"])
     assert result.exit_code == 0 and json.loads(result.output)["title"] == "lumbar findings"
