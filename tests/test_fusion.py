@@ -141,6 +141,32 @@ def test_images_far_apart_start_from_their_centres(pair):
     assert F._overlap_fraction(F.to_sitk(ct.image), F.to_sitk(mr.image)) == pytest.approx(1.0)
 
 
+def lower_part(image: SpineImage, share: float) -> SpineImage:
+    """The inferior ``share`` of ``image`` (its last axis runs upwards), left where it was in the world."""
+    keep = round(share * image.shape[2])
+    return SpineImage(image.array[:, :, :keep], image.affine.copy(), modality=image.modality, source=image.source)
+
+
+def test_a_ct_cropped_inside_the_mrs_field_of_view_overlaps_it_wholly(pair):
+    mr, ct = pair
+    crop = F.to_sitk(lower_part(ct.image, 0.45))
+    assert F._overlap_fraction(crop, F.to_sitk(mr.image)) == pytest.approx(1.0)
+    assert F._overlap_fraction(F.to_sitk(mr.image), crop) == pytest.approx(1.0)  # whichever is fixed
+
+
+@pytest.mark.parametrize("share", [0.45, 0.3])
+def test_an_aligned_mr_larger_than_the_ct_registers_from_their_shared_world(pair, share):
+    """An MR of the whole lumbar spine beside a CT of its lower part, already aligned: the search starts where
+    both images say they are, not from their centres (which lie a level or more apart)."""
+    mr, ct = pair
+    crop = lower_part(ct.image, share)
+    registration = F.register(crop, mr.image)
+    points = F.world_points_lps(crop, ct.instances[:, :, : crop.shape[2]] > 0)
+    errors = F.target_errors_mm(registration.transform, sitk.Euler3DTransform(), points)
+    assert registration.initialised_by == "world"
+    assert errors.mean() < 1.0, errors.mean()
+
+
 # --- wavelet fusion ----------------------------------------------------------------------------------------------
 
 

@@ -100,7 +100,8 @@ def affine_parts(transform: sitk.Transform) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _overlap_fraction(fixed: sitk.Image, moving: sitk.Image) -> float:
-    """Fraction of the moving image's bounding box (in its own world coordinates) inside the fixed one's."""
+    """Fraction of the smaller of the two images' bounding boxes (world coordinates) inside the other's: a CT
+    cropped to part of the MR's field of view, or an MR of part of the CT's, overlaps wholly, whichever is larger."""
 
     def box(volume: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
         size = np.array(volume.GetSize()) - 1
@@ -112,14 +113,16 @@ def _overlap_fraction(fixed: sitk.Image, moving: sitk.Image) -> float:
 
     (f_lo, f_hi), (m_lo, m_hi) = box(fixed), box(moving)
     inter = np.clip(np.minimum(f_hi, m_hi) - np.maximum(f_lo, m_lo), 0, None)
-    return float(np.prod(inter) / max(np.prod(m_hi - m_lo), 1e-9))
+    smaller = min(np.prod(f_hi - f_lo), np.prod(m_hi - m_lo))
+    return float(np.prod(inter) / max(smaller, 1e-9))
 
 
 def register(fixed: SpineImage, moving: SpineImage, *, affine: bool = False, seed: int = 1) -> Registration:
     """Register ``moving`` (the MR) onto ``fixed`` (the CT) by mutual information: rigid, then affine if asked.
 
     The search starts from the images' own world coordinates when they overlap (one scanner session, or
-    images already roughly aligned), otherwise from their centres put together. ``seed`` (>= 1: SimpleITK reads 0
+    images already roughly aligned: at least half of the smaller field of view inside the larger), otherwise from
+    their centres put together. ``seed`` (>= 1: SimpleITK reads 0
     as "seed from the clock") picks the voxels the metric is read at, so a registration repeats exactly.
     """
     if seed < 1:
