@@ -236,6 +236,25 @@ def test_q_abf_of_a_source_kept_whole_is_the_sigmoids_ceiling():
     assert math.isnan(F.q_abf(b, b, b))
 
 
+def step_edge(vertical: bool) -> np.ndarray:
+    """A plane dark on one side of a straight edge and bright on the other; the edge runs down the plane's
+    columns (vertical) or along its rows (horizontal)."""
+    plane = np.zeros((1, 48, 48))
+    plane[0, :, 24:] = 1.0
+    return plane if vertical else plane.transpose(0, 2, 1)
+
+
+def test_q_abf_scores_an_edge_kept_alike_whatever_its_orientation():
+    """A fused image that keeps the edge (a little dimmer, a little noise): near a horizontal edge the gradient
+    along x is noise around 0, so its orientation flips between +90° and -90°; that is one orientation."""
+    scores = {}
+    for vertical in (True, False):
+        source = step_edge(vertical)
+        kept = 0.9 * source + 0.05 + np.random.default_rng(8).normal(0, 0.01, source.shape)
+        scores[vertical] = F.q_abf(source, np.full_like(source, 0.4), kept)
+    assert scores[True] > 0.9 and scores[False] == pytest.approx(scores[True], abs=0.02), scores
+
+
 def test_ssim_of_an_image_with_itself_is_one():
     a = np.random.default_rng(4).random((2, 32, 32))
     assert F.ssim(a, a) == pytest.approx(1.0)

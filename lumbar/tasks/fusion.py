@@ -410,7 +410,9 @@ def edge_preservation(source: np.ndarray, fused: np.ndarray) -> tuple[np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         strength = np.where(g_s > g_f, g_f / g_s, g_s / g_f)
     strength = np.where((g_s == 0) & (g_f == 0), 1.0, strength)
-    orientation = 1.0 - np.abs(a_s - a_f) / (np.pi / 2)
+    # Orientations are alike modulo π (an edge along x read at +89° in one image and -89° in the other is one
+    # edge): 1 for parallel, 0 for perpendicular, as Xydeas & Petrović and the VIFB toolbox compute it.
+    orientation = np.abs(np.abs(a_s - a_f) - np.pi / 2) * 2 / np.pi
     q_g = QG[0] / (1.0 + np.exp(QG[1] * (strength - QG[2])))
     q_a = QA[0] / (1.0 + np.exp(QA[1] * (orientation - QA[2])))
     return q_g * q_a, g_s
