@@ -339,6 +339,13 @@ def test_lumbar_fuse_writes_a_whole_result_that_undoes_the_misalignment(pair, tm
     assert set(json.loads((out / "fusion.json").read_text())["fusion"]["rules"]) == {"classic"}  # what was used
 
 
+def test_the_measures_read_at_most_64_evenly_spaced_planes():
+    from lumbar.pipelines.fusion import MEASURE_PLANES, measure_step
+
+    assert [measure_step(n) for n in (1, 64, 65, 127, 128, 129, 256)] == [1, 1, 2, 2, 2, 3, 4]
+    assert max(len(range(0, n, measure_step(n))) for n in range(1, 1000)) == MEASURE_PLANES
+
+
 def test_an_mr_that_shares_nothing_with_the_ct_is_flagged(pair):
     """Noise in place of the MR: registration ends somewhere, and the little the two images share says it failed."""
     from lumbar.pipelines.fusion import MIN_SHARED_MI_BITS, fuse_images

@@ -142,6 +142,11 @@ def _centre_plane(ct_hu: np.ndarray) -> int:
     return round(float(np.average(np.arange(len(counts)), weights=counts)))
 
 
+def measure_step(planes: int) -> int:
+    """Every how many sagittal planes the measures are read, so that at most :data:`MEASURE_PLANES` are."""
+    return max(1, -(-planes // MEASURE_PLANES))
+
+
 def fuse_images(
     mr: SpineImage,
     ct: SpineImage,
@@ -183,7 +188,7 @@ def fuse_images(
         fused[rule] = wavelet_fuse(a, b, rule=rule, model=model, dims=dims)
         seconds[f"fusion_{rule}"] = round(time.perf_counter() - started, 2)
     progress.stage("measuring")
-    every = max(1, a.shape[0] // MEASURE_PLANES)
+    every = measure_step(a.shape[0])
     candidates = {**fused, "mr_alone": a, "ct_alone": b}
     measures = {name: fusion_measures(a, b, image, every=every) for name, image in candidates.items()}
     shared = measures["mr_alone"]["mi_ct_bits"]
