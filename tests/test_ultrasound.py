@@ -230,10 +230,14 @@ def test_training_on_simulated_sweeps_exports_a_model_that_reads_a_sweep(tmp_pat
 def test_a_folder_of_frames_is_read_in_natural_order(tmp_path):
     for k in (1, 2, 10):
         Image.fromarray(np.full((20, 16), k * 10, np.uint8)).save(tmp_path / f"frame{k}.png")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")  # hidden files are ignored, as docs/ultrasound_format.md says
     frames = read_sweep(tmp_path)
     assert frames.shape == (3, 20, 16) and list(frames[:, 0, 0]) == [10, 20, 100]
     with pytest.raises(InputError):
         read_sweep(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("left probe")  # any other file: refused, not skipped
+    with pytest.raises(InputError, match=r"notes\.txt"):
+        read_sweep(tmp_path)
 
 
 def test_lumbar_ultrasound_reads_a_folder_sweep_and_refuses_a_still_image_in_one_line(tmp_path):
