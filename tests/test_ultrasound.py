@@ -307,6 +307,16 @@ def test_frames_too_small_to_show_a_spine_are_refused():
         analyse_sweep(np.zeros((5, 2, 2), np.float32))
 
 
+def test_colour_frames_are_read_as_grey():
+    from lumbar.tasks.ultrasound import analyse_sweep
+
+    grey = np.random.default_rng(5).integers(0, 256, (12, 120, 160), np.uint8)
+    colour = np.repeat(grey[..., None], 3, axis=-1)
+    result = analyse_sweep(colour)
+    assert result.n_frames == 12
+    assert np.allclose(result.probabilities, analyse_sweep(grey).probabilities, atol=1e-6)
+
+
 def test_a_model_of_another_kind_is_refused_as_the_ultrasound_model():
     from lumbar.models.registry import spec_of
     from lumbar.tasks.ultrasound import load_ultrasound_model

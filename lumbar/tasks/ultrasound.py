@@ -246,15 +246,15 @@ class SweepResult:
 
 
 def analyse_sweep(frames: np.ndarray, model_path: str | Path | None = None) -> SweepResult:
-    """Classify every frame of a sweep ``(n, rows, cols)`` (in acquisition order, from below the sacrum upwards)
-    and count its levels (:func:`count_levels`), with the shipped model or the one at ``model_path``."""
+    """Classify every frame of a sweep ``(n, rows, cols)`` (or ``(n, rows, cols, 3)`` colour, averaged to grey; in
+    acquisition order, from below the sacrum upwards) and count its levels (:func:`count_levels`), with the shipped
+    model or the one at ``model_path``."""
     if len(frames) > MAX_FRAMES:
         raise InputError(f"a sweep of {len(frames)} frames; at most {MAX_FRAMES} (a few minutes at 30 frames/s)")
-    if min(np.shape(frames)[1:]) < MIN_FRAME_PX:
-        raise InputError(
-            f"frames of {' x '.join(map(str, np.shape(frames)[1:]))} pixels: an ultrasound frame has at least "
-            f"{MIN_FRAME_PX} a side"
-        )
+    rows_cols = np.shape(frames)[1:3]  # a colour frame's channels are not a side
+    if min(rows_cols, default=0) < MIN_FRAME_PX:
+        shape = " x ".join(map(str, rows_cols))
+        raise InputError(f"frames of {shape} pixels: an ultrasound frame has at least {MIN_FRAME_PX} a side")
     model = load_ultrasound_model(str(model_path) if model_path else None)
     probabilities = model.probabilities(frames)
     counting = count_levels(probabilities)
