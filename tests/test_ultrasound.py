@@ -18,6 +18,7 @@ from lumbar.tasks.ultrasound import (
     CLASSES,
     FRAME_SHAPE,
     GAP,
+    GAPS,
     SACRUM,
     VERTEBRA,
     analyse_sweep,
@@ -162,6 +163,19 @@ def test_the_counter_ignores_flicker_of_one_or_two_frames():
     )
     assert [g.name for g in flicker.gaps] == [g.name for g in clean.gaps] == ["L5/S1", "L4/L5"]
     assert not flicker.needs_review
+
+
+@pytest.mark.parametrize("levels", [8, 9, 10, 12])
+def test_a_sweep_past_t10_keeps_every_name_below_it_and_counts_no_gap_above(levels):
+    """Eight gaps are named (L5/S1 to T10/T11); a sweep that goes on shows more, which are neither counted nor
+    allowed to push the names below them out of place."""
+    counting = count_levels(probabilities_of("S" * 6 + "GGGGGVVVVVVV" * levels))
+    assert [(g.name, g.first_frame, g.last_frame) for g in counting.gaps] == [
+        (name, 6 + 12 * k, 10 + 12 * k) for k, name in enumerate(GAPS)
+    ]
+    assert counting.levels[6 + 12 * 7 + 5] == "T10"
+    assert counting.levels[-1] == ("T10" if levels == 8 else "above T10")
+    assert counting.reasons == ("the count reached T10, the highest level it names: gaps above it are not counted",)
 
 
 def test_a_sweep_that_does_not_start_on_the_sacrum_is_marked_for_review():
