@@ -365,3 +365,33 @@ def test_a_folder_of_frames_is_tracked_like_the_video_of_them(pooling_onnx, tmp_
     result = track(folder, boxes, model=str(pooling_onnx))
     assert len(result.boxes) == 4
     assert np.hypot(result.boxes[-1][0].cx - truth[-1].cx, result.boxes[-1][0].cy - truth[-1].cy) < 2
+
+
+# --- files that are not what they claim ---------------------------------------------------------------------------
+
+
+def test_boxes_nested_too_deeply_and_a_network_of_fixed_size_are_refused_in_one_line(pooling_onnx, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from lumbar.cli import app
+    from lumbar.models.registry import spec_of
+
+    frames, truth = moving_box_frames(np.random.default_rng(2), n=3)
+    video = _gif(frames, tmp_path / "run.gif")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"boxes": [{"name": "L3", **truth[0].to_dict()}]}))
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000)
+    fixed = tmp_path / "us_only.onnx"  # the ultrasound network alone: no record, an input of one fixed size
+    shutil.copy(spec_of("ultrasound").weights, fixed)
+    cases = {
+        "nested.json: nested too deeply to be a boxes file": ["--boxes", str(nested), "--model", str(pooling_onnx)],
+        "us_only.onnx: not a tracking model (its input is fixed at": ["--boxes", str(boxes), "--model", str(fixed)],
+    }
+    for message, args in cases.items():
+        result = CliRunner().invoke(app, ["track", video, *args, "-o", str(tmp_path / "out")])
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split()) and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -188,6 +188,8 @@ def read_boxes(path: Path) -> tuple[list[RotatedBox], list[str]]:
         raise InputError(
             f"{path}: boxes need a name and either corners or cx, cy, width, height, angle_deg ({error})"
         ) from None
+    except RecursionError:  # JSON nested deeper than Python's stack allows, in the parse or in reading a value
+        raise InputError(f"{path}: nested too deeply to be a boxes file (see lumbar/tasks/tracking.py)") from None
     if not boxes:
         raise InputError(f"{path}: no boxes; give the first frame's box of every body to track")
     if len(boxes) > MAX_BOXES:
@@ -401,6 +403,11 @@ def load_tracking_model(model_path: Path | str | None = None) -> tuple[Embedding
     shape = session.get_inputs()[0].shape
     if len(shape) != 4 or shape[1] != 1:
         raise InputError(f"{path}: not a tracking model (its input is {shape}, not (n, 1, height, width))")
+    if any(isinstance(side, int) for side in shape[2:]):
+        raise InputError(
+            f"{path}: not a tracking model (its input is fixed at {shape[2]} x {shape[3]} pixels; the tracker runs "
+            f"one network on {TEMPLATE_PX}- and {SEARCH_PX}-pixel crops)"
+        )
     name = session.get_inputs()[0].name
     lost_score = record.get("lost_score")
     return (
