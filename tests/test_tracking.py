@@ -120,9 +120,10 @@ def test_simulated_sequence_is_deterministic_and_bends_smoothly():
     assert not np.array_equal(one.frames[0], one.frames[1])
 
 
-def moving_box_frames(rng, n=11, step_px=(0.7, -0.5), step_deg=1.0):
-    """A bright textured rectangle on a noisy background, moved and turned a little every frame."""
-    yy, xx = np.mgrid[0:128, 0:128].astype(np.float32)
+def moving_box_frames(rng, n=11, step_px=(0.7, -0.5), step_deg=1.0, zoom=1):
+    """A bright textured rectangle on a noisy background, moved and turned a little every frame; ``zoom`` times
+    as many pixels for the same picture (a finer detector)."""
+    yy, xx = (np.mgrid[0 : 128 * zoom, 0 : 128 * zoom].astype(np.float32) + 0.5) / zoom - 0.5
     frames, truth = [], []
     for t in range(n):
         box = RotatedBox(60 + step_px[0] * t, 64 + step_px[1] * t, 34, 22, -5 + step_deg * t)
@@ -134,7 +135,14 @@ def moving_box_frames(rng, n=11, step_px=(0.7, -0.5), step_deg=1.0):
         corner = inside & (u < -box.width / 2 + 8) & (v > 0)
         frames.append(inside * 1.0 + endplate * 1.0 + corner * 0.6 + rng.normal(0, 0.15, xx.shape))
         truth.append(box)
-    return np.array(frames, np.float32), truth
+    return np.array(frames, np.float32), [in_pixels_zoomed(box, zoom) for box in truth]
+
+
+def in_pixels_zoomed(box: RotatedBox, zoom: int) -> RotatedBox:
+    """``box`` in the pixels of a picture ``zoom`` times finer (pixel centres at integers in both)."""
+    return RotatedBox(
+        (box.cx + 0.5) * zoom - 0.5, (box.cy + 0.5) * zoom - 0.5, box.width * zoom, box.height * zoom, box.angle_deg
+    )
 
 
 @pytest.fixture(scope="module")
@@ -365,6 +373,36 @@ def test_a_folder_of_frames_is_tracked_like_the_video_of_them(pooling_onnx, tmp_
     result = track(folder, boxes, model=str(pooling_onnx))
     assert len(result.boxes) == 4
     assert np.hypot(result.boxes[-1][0].cx - truth[-1].cx, result.boxes[-1][0].cy - truth[-1].cy) < 2
+
+
+# --- frames at another pixel size -------------------------------------------------------------------------------
+
+
+def centre_and_angle_errors(result: TrackResult, truth: list[RotatedBox], zoom: int) -> tuple[float, float]:
+    """The largest centre error (in the unzoomed picture's pixels) and angle error (°) over the frames."""
+    centre = [np.hypot(f[0].cx - w.cx, f[0].cy - w.cy) / zoom for f, w in zip(result.boxes, truth)]
+    angle = [abs(f[0].angle_deg - w.angle_deg) for f, w in zip(result.boxes, truth)]
+    return max(centre), max(angle)
+
+
+@pytest.mark.parametrize("zoom", [2, 4])
+def test_a_sequence_at_a_finer_pixel_size_is_tracked_as_well_as_at_the_trained_one(pooling_onnx, zoom):
+    """The same moving body on a detector with 2 or 4 times as many pixels: its box is 2-4 times the bodies the
+    tracker was trained on, and its crops are sampled to bring it back to that size."""
+    plain, plain_truth = moving_box_frames(np.random.default_rng(0))
+    fine, fine_truth = moving_box_frames(np.random.default_rng(0), zoom=zoom)
+    expected = centre_and_angle_errors(track_sequence(plain, plain_truth[:1], ["L1"], pooling_onnx), plain_truth, 1)
+    got = centre_and_angle_errors(track_sequence(fine, fine_truth[:1], ["L1"], pooling_onnx), fine_truth, zoom)
+    assert got[0] < 1.5 and got[1] < 3.5, (got, expected)  # the bounds the unzoomed sequence meets
+    assert got[0] < expected[0] + 0.5 and got[1] < expected[1] + 1.0, (got, expected)
+
+
+def test_bodies_of_a_trained_size_are_tracked_on_the_frames_own_pixels():
+    from lumbar.tasks.tracking import TYPICAL_BODY_PX, pixels_per_crop_pixel
+
+    assert pixels_per_crop_pixel([RotatedBox(0, 0, 34, 22, 0), RotatedBox(0, 0, 30, 20, 5)]) == 1.0
+    assert pixels_per_crop_pixel([RotatedBox(0, 0, 68, 44, 0)]) == pytest.approx(np.sqrt(68 * 44) / TYPICAL_BODY_PX)
+    assert pixels_per_crop_pixel([RotatedBox(0, 0, 8, 8, 0)]) == pytest.approx(8 / TYPICAL_BODY_PX)
 
 
 # --- files that are not what they claim ---------------------------------------------------------------------------

@@ -18,6 +18,10 @@ Initial boxes (``--boxes``), JSON: ``{"boxes": [{"name": "L1", "corners": [[x, y
 {"name": "L2", "cx": 120.5, "cy": 80.0, "width": 34.0, "height": 24.0, "angle_deg": -3.0}, ...]}`` (either form per
 body, pixels of the first frame, corners in the order above), or CSV with a ``name`` column and either
 ``cx,cy,width,height,angle_deg`` or ``x1,y1,x2,y2,x3,y3,x4,y4``.
+
+Frames at any pixel size: the tracker was trained on bodies of about 19-35 pixels (about 1 mm pixels); where the first
+frame's bodies are larger or smaller, every crop is sampled as if the frames were resampled to bring them to the
+training's typical size, and the boxes come back in the frames' own pixels.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ MIN_BOX_PX, MAX_BOX_PX = 4, 400  # a box side in pixels
 ROTATIONS_DEG = np.arange(-30.0, 30.1, 3.0)  # template rotations from the first frame's angle
 ROTATION_WINDOW_DEG = 6.0  # rotations searched each frame, either side of the last one
 WINDOW_INFLUENCE = 0.2  # SiamFC's cosine window: the weight of a penalty on large displacements
+# A body's size (the square root of its box's area, pixels) in the training sequences: L1-L5 of the 109 training
+# patients' anatomies as lumbar.train.fluoro_sim frames them span 19.4-34.8 px, median 25.9. Bodies of a size in
+# that range are tracked on the frames' own pixels; others on crops scaled to bring them to the median.
+TRAINED_BODY_PX = (19.4, 34.8)
+TYPICAL_BODY_PX = 25.9
+ANTI_ALIAS = 0.4  # Gaussian sigma (in crop pixels) before sampling a crop coarser than the frame, as fluoro_sim does
 WEIGHTS = spec_of("tracking").weights
 
 Embedding = Callable[[np.ndarray], np.ndarray]  # (n, 1, h, w) float32 -> (n, c, h / STRIDE, w / STRIDE)
@@ -219,11 +229,14 @@ def _number(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def crop(image: np.ndarray, centre: tuple[float, float], size: int, angle_deg: float = 0.0) -> np.ndarray:
+def crop(
+    image: np.ndarray, centre: tuple[float, float], size: int, angle_deg: float = 0.0, step: float = 1.0
+) -> np.ndarray:
     """A ``size`` x ``size`` crop of ``image`` centred on ``centre`` [x, y] in the frame of a box turned by
-    ``angle_deg`` (the crop shows the image turned by ``-angle_deg``); bilinear, zero outside."""
+    ``angle_deg`` (the crop shows the image turned by ``-angle_deg``), its samples ``step`` pixels of ``image``
+    apart; bilinear, zero outside."""
     a = np.deg2rad(angle_deg)
-    offsets = np.arange(size, dtype=np.float32) - (size - 1) / 2
+    offsets = (np.arange(size, dtype=np.float32) - (size - 1) / 2) * np.float32(step)
     px, py = np.meshgrid(offsets, offsets)
     x = centre[0] + np.cos(a) * px - np.sin(a) * py
     y = centre[1] + np.sin(a) * px + np.cos(a) * py
@@ -236,6 +249,14 @@ def normalise(frame: np.ndarray) -> np.ndarray:
     sample = np.asarray(frame, np.float32)[::4, ::4]
     low, median, high = np.percentile(sample, [1, 50, 99])
     return ((frame - median) / max(high - low, 1e-6)).astype(np.float32)
+
+
+def pixels_per_crop_pixel(boxes: list[RotatedBox]) -> float:
+    """How many of the frames' pixels a crop's pixel spans: 1 where the bodies' median size is one the tracker was
+    trained on (:data:`TRAINED_BODY_PX`), otherwise what brings them to :data:`TYPICAL_BODY_PX`."""
+    size = float(np.median([np.sqrt(box.width * box.height) for box in boxes]))
+    low, high = TRAINED_BODY_PX
+    return 1.0 if low <= size <= high else size / TYPICAL_BODY_PX
 
 
 def _parabola_peak(left: float, centre: float, right: float) -> float:
@@ -341,8 +362,9 @@ class Tracker:
         self.window = round(ROTATION_WINDOW_DEG / self.rotation_step_deg) if self.rotation_step_deg else 0
 
     def start(self, frame: np.ndarray, boxes: list[RotatedBox]) -> None:
-        image = normalise(frame)
-        crops = [crop(image, (b.cx, b.cy), TEMPLATE_PX, -r) for b in boxes for r in self.rotations_deg]
+        self.scale = pixels_per_crop_pixel(boxes)
+        image = self._prepared(frame)
+        crops = [crop(image, (b.cx, b.cy), TEMPLATE_PX, -r, self.scale) for b in boxes for r in self.rotations_deg]
         z = self.embed(np.stack(crops)[:, None])
         z = z - z.mean((2, 3), keepdims=True)
         side = SEARCH_PX // STRIDE
@@ -356,8 +378,8 @@ class Tracker:
 
     def step(self, frame: np.ndarray) -> tuple[list[RotatedBox], np.ndarray]:
         """The boxes on the next frame and their responses' peaks."""
-        image = normalise(frame)
-        x = self.embed(np.stack([crop(image, (b.cx, b.cy), SEARCH_PX) for b in self.boxes])[:, None])
+        image = self._prepared(frame)
+        x = self.embed(np.stack([crop(image, (b.cx, b.cy), SEARCH_PX, step=self.scale) for b in self.boxes])[:, None])
         spectra = np.fft.rfft2(x)
         side, n = self.response_side, self.response_side // 2
         boxes, scores = [], np.zeros(len(self.boxes), np.float32)
@@ -379,11 +401,17 @@ class Tracker:
             dy = row + (_parabola_peak(*response[row - 1 : row + 2, col]) if 0 < row < side - 1 else 0.0) - n
             dx = col + (_parabola_peak(*response[row, col - 1 : col + 2]) if 0 < col < side - 1 else 0.0) - n
             first = self.first[i]
-            boxes.append(box.moved(STRIDE * dx, STRIDE * dy, first.angle_deg + rotation))
+            shift = STRIDE * self.scale  # frame pixels per response cell
+            boxes.append(box.moved(shift * dx, shift * dy, first.angle_deg + rotation))
             scores[i] = peaks[k]
             self.rotation_index[i] = r
         self.boxes = boxes
         return boxes, scores
+
+    def _prepared(self, frame: np.ndarray) -> np.ndarray:
+        """The frame normalised, and smoothed where crops sample it coarser than its pixels (no aliasing)."""
+        image = normalise(frame)
+        return ndimage.gaussian_filter(image, ANTI_ALIAS * self.scale) if self.scale > 1 else image
 
 
 def load_tracking_model(model_path: Path | str | None = None) -> tuple[Embedding, float | None]:
