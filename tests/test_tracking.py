@@ -167,6 +167,7 @@ def test_tracker_follows_a_moving_turning_box_with_a_pixel_correlation(pooling_o
     assert result.boxes[-1][0].angle_deg == pytest.approx(5, abs=1.5)
     record = result.to_dict()
     assert len(record["frames"]) == len(frames) and record["frames"][0]["L1"]["angle_deg"] == pytest.approx(-5)
+    assert "extension where the patient faces the image's left" in record["intervertebral_angle_sign"]
 
 
 def test_tracked_levels_give_intervertebral_angles_and_pictures(pooling_onnx):
@@ -403,6 +404,31 @@ def test_bodies_of_a_trained_size_are_tracked_on_the_frames_own_pixels():
     assert pixels_per_crop_pixel([RotatedBox(0, 0, 34, 22, 0), RotatedBox(0, 0, 30, 20, 5)]) == 1.0
     assert pixels_per_crop_pixel([RotatedBox(0, 0, 68, 44, 0)]) == pytest.approx(np.sqrt(68 * 44) / TYPICAL_BODY_PX)
     assert pixels_per_crop_pixel([RotatedBox(0, 0, 8, 8, 0)]) == pytest.approx(8 / TYPICAL_BODY_PX)
+
+
+# --- the order of the bodies ------------------------------------------------------------------------------------
+
+
+def test_bodies_listed_from_the_feet_up_give_the_same_intervertebral_angles(pooling_onnx):
+    frames, truth = moving_box_frames(np.random.default_rng(1), n=4, step_deg=0.0)
+    upper, lower = truth[0], RotatedBox(60, 100, 30, 20, 0.0)
+    for names in (["L1", "L2"], ["upper", "lower"]):  # named by level, or by anything (then ordered by place)
+        down = track_sequence(frames, [upper, lower], names, model_path=pooling_onnx)
+        up = track_sequence(frames, [lower, upper], names[::-1], model_path=pooling_onnx)
+        key = f"{names[0]}/{names[1]}"
+        assert down.names == up.names == names and list(up.angles_deg) == [key]
+        assert up.angles_deg[key] == down.angles_deg[key] and up.angles_deg[key][0] == pytest.approx(-5)
+
+
+def test_boxes_are_read_from_head_to_feet_by_level_name_or_by_place(tmp_path):
+    table = tmp_path / "boxes.csv"
+    table.write_text("name,cx,cy,width,height,angle_deg\nL3,50,40,30,20,0\nL1,50,120,30,20,0\nL2,50,80,30,20,0\n")
+    assert read_boxes(table)[1] == ["L1", "L2", "L3"]  # by name, wherever the boxes are
+    table.write_text("name,cx,cy,width,height,angle_deg\nc,50,120,30,20,0\na,50,40,30,20,0\nb,52,80,30,20,0\n")
+    assert read_boxes(table)[1] == ["a", "b", "c"]  # by place: the top of the frame first
+    table.write_text("name,cx,cy,width,height,angle_deg\nx,40,40,30,20,0\ny,80,42,30,20,0\n")
+    with pytest.raises(InputError, match=r"boxes\.csv: the boxes of x and y lie side by side"):
+        read_boxes(table)
 
 
 # --- files that are not what they claim ---------------------------------------------------------------------------

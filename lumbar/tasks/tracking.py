@@ -17,7 +17,12 @@ posterior-inferior and anterior-inferior corner.
 Initial boxes (``--boxes``), JSON: ``{"boxes": [{"name": "L1", "corners": [[x, y], [x, y], [x, y], [x, y]]},
 {"name": "L2", "cx": 120.5, "cy": 80.0, "width": 34.0, "height": 24.0, "angle_deg": -3.0}, ...]}`` (either form per
 body, pixels of the first frame, corners in the order above), or CSV with a ``name`` column and either
-``cx,cy,width,height,angle_deg`` or ``x1,y1,x2,y2,x3,y3,x4,y4``.
+``cx,cy,width,height,angle_deg`` or ``x1,y1,x2,y2,x3,y3,x4,y4``. The bodies may be listed in any order: they are
+taken from head to feet, by their level names where every body is named by one (T1 ... L5, S1), otherwise by their
+places along the spine on the first frame (the boxes' own top edge points up it); two unnamed bodies side by side
+are refused. Each intervertebral angle is the upper body's against the one below it, positive clockwise on the
+screen: extension where the patient faces the image's left, flexion where the patient faces its right (the facing is
+not detected; :data:`ANGLE_SIGN` says so in every result).
 
 Frames at any pixel size: the tracker was trained on bodies of about 19-35 pixels (about 1 mm pixels); where the first
 frame's bodies are larger or smaller, every crop is sampled as if the frames were resampled to bring them to the
@@ -27,6 +32,7 @@ training's typical size, and the boxes come back in the frames' own pixels.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
+from lumbar.labels import SPINE_ORDER
 from lumbar.models.registry import onnx_session, read_record, refuse_other_kind, spec_of
 
 TEMPLATE_PX = 48  # the template crop: a body (about 35 x 25 px at 1 mm) and its endplates' surroundings
@@ -53,6 +60,7 @@ WINDOW_INFLUENCE = 0.2  # SiamFC's cosine window: the weight of a penalty on lar
 TRAINED_BODY_PX = (19.4, 34.8)
 TYPICAL_BODY_PX = 25.9
 ANTI_ALIAS = 0.4  # Gaussian sigma (in crop pixels) before sampling a crop coarser than the frame, as fluoro_sim does
+SIDE_BY_SIDE = 0.25  # unnamed bodies closer than this share of a body's height along the spine cannot be ordered
 WEIGHTS = spec_of("tracking").weights
 
 Embedding = Callable[[np.ndarray], np.ndarray]  # (n, 1, h, w) float32 -> (n, c, h / STRIDE, w / STRIDE)
@@ -172,8 +180,29 @@ def intervertebral_angle_deg(upper: RotatedBox, lower: RotatedBox) -> float:
     return wrap_deg(upper.angle_deg - lower.angle_deg)
 
 
+def head_to_feet(boxes: list[RotatedBox], names: list[str]) -> list[int]:
+    """The bodies' order from head to feet: by level name where every name is a level (``L1`` above ``L2``),
+    otherwise by their places along the spine on the first frame (the boxes' mean upward direction, their own top
+    edge's side). Refuses two unnamed bodies side by side: which is above the other would be a guess."""
+    levels = [name.strip().upper() for name in names]
+    if all(level in SPINE_ORDER for level in levels):
+        return sorted(range(len(names)), key=lambda k: SPINE_ORDER.index(levels[k]))
+    turns = np.deg2rad([box.angle_deg for box in boxes])
+    up = np.array([np.sin(turns).mean(), -np.cos(turns).mean()])
+    height = [float(np.dot([box.cx, box.cy], up)) for box in boxes]
+    order = sorted(range(len(boxes)), key=lambda k: -height[k])
+    for upper, lower in itertools.pairwise(order):
+        if height[upper] - height[lower] < SIDE_BY_SIDE * min(boxes[upper].height, boxes[lower].height):
+            raise InputError(
+                f"the boxes of {names[upper]} and {names[lower]} lie side by side, neither above the other along "
+                "the spine: name the bodies by level (L1, L2, ...) so that they can be ordered"
+            )
+    return order
+
+
 def read_boxes(path: Path) -> tuple[list[RotatedBox], list[str]]:
-    """The first frame's boxes and names from a JSON or CSV file (the module's docstring gives the formats)."""
+    """The first frame's boxes and names from a JSON or CSV file (the module's docstring gives the formats), from
+    head to feet (:func:`head_to_feet`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such boxes file")
@@ -215,7 +244,11 @@ def read_boxes(path: Path) -> tuple[list[RotatedBox], list[str]]:
                 f"{path}: the box of {name} is {box.width:.1f} x {box.height:.1f} px; each side must be "
                 f"{MIN_BOX_PX}-{MAX_BOX_PX} px (corners in the order top-left, top-right, bottom-right, bottom-left)"
             )
-    return boxes, names
+    try:
+        order = head_to_feet(boxes, names)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+    return [boxes[k] for k in order], [names[k] for k in order]
 
 
 def _no_constant(name: str) -> float:
@@ -337,6 +370,7 @@ class TrackResult:
             "frames": [{name: box.to_dict() for name, box in zip(self.names, frame)} for frame in self.boxes],
             "scores": [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in self.scores],
             "intervertebral_angles_deg": {k: np.round(v, 2).tolist() for k, v in self.angles_deg.items()},
+            "intervertebral_angle_sign": ANGLE_SIGN,
             "frames_per_s": self.frames_per_s,
         }
 
@@ -346,6 +380,11 @@ CAUTION = (
     "through flexion and extension and projected); check every track against the frames"
 )
 UNITS = "boxes in the frames' pixels: cx = column, cy = row from the top-left corner; angles in degrees"
+ANGLE_SIGN = (
+    "each intervertebral angle is the upper body's box angle minus the lower one's, positive clockwise on the "
+    "screen: extension where the patient faces the image's left, flexion where the patient faces its right (the "
+    "facing is not detected: read the sign the other way for a right-facing patient)"
+)
 
 
 class Tracker:
@@ -447,7 +486,8 @@ def load_tracking_model(model_path: Path | str | None = None) -> tuple[Embedding
 def track_sequence(
     frames: np.ndarray, boxes0: list[RotatedBox], names: list[str], model_path: Path | str | None = None
 ) -> TrackResult:
-    """Track the bodies boxed on the first of ``frames`` (n, h, w) through the sequence."""
+    """Track the bodies boxed on the first of ``frames`` (n, h, w) through the sequence; the result lists them
+    from head to feet (:func:`head_to_feet`)."""
     import time
 
     if len(boxes0) != len(names):
@@ -469,6 +509,8 @@ def track_sequence(
                 f"the box of {name} lies mostly outside the first frame ({width} x {height} pixels): box the "
                 "bodies the frame shows"
             )
+    order = head_to_feet(boxes0, names)
+    boxes0, names = [boxes0[k] for k in order], [names[k] for k in order]
     embed, lost_score = load_tracking_model(model_path)
     tracker = Tracker(embed)
     start = time.perf_counter()
