@@ -483,6 +483,25 @@ def test_lumbar_backpain_refuses_a_table_that_is_not_a_recording_in_one_line(tmp
     assert not (tmp_path / "s.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ('s1,lbp,"' + "x" * 200_000 + '"\n', "subjects.csv: not a readable CSV table (after line 1: field larger than"),
+        ("s1,lbp,rec\0ording.csv\n", "subjects.csv:2: recording 'rec\\x00ording.csv' holds a NUL byte"),
+    ],
+)
+def test_lumbar_backpain_refuses_a_subjects_table_it_cannot_read_in_one_line(tmp_path, row, message):
+    from typer.testing import CliRunner
+
+    from lumbar.cli import app
+
+    cohort = simulate_cohort(tmp_path / "cohort", 2, effect=1.0, seed=3)
+    (cohort / "subjects.csv").write_text("subject_id,label,recording\n" + row)
+    result = CliRunner().invoke(app, ["backpain", str(cohort)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and len(result.output.strip().splitlines()) == 1, result.output
+
+
 def test_lumbar_backpain_never_writes_over_an_input_or_into_a_folder(tmp_path):
     from typer.testing import CliRunner
 

@@ -141,6 +141,32 @@ def test_images_far_apart_start_from_their_centres(pair):
     assert F._overlap_fraction(F.to_sitk(ct.image), F.to_sitk(mr.image)) == pytest.approx(1.0)
 
 
+def lower_part(image: SpineImage, share: float) -> SpineImage:
+    """The inferior ``share`` of ``image`` (its last axis runs upwards), left where it was in the world."""
+    keep = round(share * image.shape[2])
+    return SpineImage(image.array[:, :, :keep], image.affine.copy(), modality=image.modality, source=image.source)
+
+
+def test_a_ct_cropped_inside_the_mrs_field_of_view_overlaps_it_wholly(pair):
+    mr, ct = pair
+    crop = F.to_sitk(lower_part(ct.image, 0.45))
+    assert F._overlap_fraction(crop, F.to_sitk(mr.image)) == pytest.approx(1.0)
+    assert F._overlap_fraction(F.to_sitk(mr.image), crop) == pytest.approx(1.0)  # whichever is fixed
+
+
+@pytest.mark.parametrize("share", [0.45, 0.3])
+def test_an_aligned_mr_larger_than_the_ct_registers_from_their_shared_world(pair, share):
+    """An MR of the whole lumbar spine beside a CT of its lower part, already aligned: the search starts where
+    both images say they are, not from their centres (which lie a level or more apart)."""
+    mr, ct = pair
+    crop = lower_part(ct.image, share)
+    registration = F.register(crop, mr.image)
+    points = F.world_points_lps(crop, ct.instances[:, :, : crop.shape[2]] > 0)
+    errors = F.target_errors_mm(registration.transform, sitk.Euler3DTransform(), points)
+    assert registration.initialised_by == "world"
+    assert errors.mean() < 1.0, errors.mean()
+
+
 # --- wavelet fusion ----------------------------------------------------------------------------------------------
 
 
@@ -208,6 +234,25 @@ def test_q_abf_of_a_source_kept_whole_is_the_sigmoids_ceiling():
     assert F.q_abf(a, b, a) == pytest.approx(ceiling, rel=1e-6)
     assert F.q_abf(a, b, b) < 0.05  # every edge of a lost
     assert math.isnan(F.q_abf(b, b, b))
+
+
+def step_edge(vertical: bool) -> np.ndarray:
+    """A plane dark on one side of a straight edge and bright on the other; the edge runs down the plane's
+    columns (vertical) or along its rows (horizontal)."""
+    plane = np.zeros((1, 48, 48))
+    plane[0, :, 24:] = 1.0
+    return plane if vertical else plane.transpose(0, 2, 1)
+
+
+def test_q_abf_scores_an_edge_kept_alike_whatever_its_orientation():
+    """A fused image that keeps the edge (a little dimmer, a little noise): near a horizontal edge the gradient
+    along x is noise around 0, so its orientation flips between +90° and -90°; that is one orientation."""
+    scores = {}
+    for vertical in (True, False):
+        source = step_edge(vertical)
+        kept = 0.9 * source + 0.05 + np.random.default_rng(8).normal(0, 0.01, source.shape)
+        scores[vertical] = F.q_abf(source, np.full_like(source, 0.4), kept)
+    assert scores[True] > 0.9 and scores[False] == pytest.approx(scores[True], abs=0.02), scores
 
 
 def test_ssim_of_an_image_with_itself_is_one():
@@ -292,6 +337,13 @@ def test_lumbar_fuse_writes_a_whole_result_that_undoes_the_misalignment(pair, tm
     assert again.exit_code == 0, again.output
     assert not (out / "fused_cnn.nii.gz").exists()
     assert set(json.loads((out / "fusion.json").read_text())["fusion"]["rules"]) == {"classic"}  # what was used
+
+
+def test_the_measures_read_at_most_64_evenly_spaced_planes():
+    from lumbar.pipelines.fusion import MEASURE_PLANES, measure_step
+
+    assert [measure_step(n) for n in (1, 64, 65, 127, 128, 129, 256)] == [1, 1, 2, 2, 2, 3, 4]
+    assert max(len(range(0, n, measure_step(n))) for n in range(1, 1000)) == MEASURE_PLANES
 
 
 def test_an_mr_that_shares_nothing_with_the_ct_is_flagged(pair):

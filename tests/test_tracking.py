@@ -120,9 +120,10 @@ def test_simulated_sequence_is_deterministic_and_bends_smoothly():
     assert not np.array_equal(one.frames[0], one.frames[1])
 
 
-def moving_box_frames(rng, n=11, step_px=(0.7, -0.5), step_deg=1.0):
-    """A bright textured rectangle on a noisy background, moved and turned a little every frame."""
-    yy, xx = np.mgrid[0:128, 0:128].astype(np.float32)
+def moving_box_frames(rng, n=11, step_px=(0.7, -0.5), step_deg=1.0, zoom=1):
+    """A bright textured rectangle on a noisy background, moved and turned a little every frame; ``zoom`` times
+    as many pixels for the same picture (a finer detector)."""
+    yy, xx = (np.mgrid[0 : 128 * zoom, 0 : 128 * zoom].astype(np.float32) + 0.5) / zoom - 0.5
     frames, truth = [], []
     for t in range(n):
         box = RotatedBox(60 + step_px[0] * t, 64 + step_px[1] * t, 34, 22, -5 + step_deg * t)
@@ -134,7 +135,14 @@ def moving_box_frames(rng, n=11, step_px=(0.7, -0.5), step_deg=1.0):
         corner = inside & (u < -box.width / 2 + 8) & (v > 0)
         frames.append(inside * 1.0 + endplate * 1.0 + corner * 0.6 + rng.normal(0, 0.15, xx.shape))
         truth.append(box)
-    return np.array(frames, np.float32), truth
+    return np.array(frames, np.float32), [in_pixels_zoomed(box, zoom) for box in truth]
+
+
+def in_pixels_zoomed(box: RotatedBox, zoom: int) -> RotatedBox:
+    """``box`` in the pixels of a picture ``zoom`` times finer (pixel centres at integers in both)."""
+    return RotatedBox(
+        (box.cx + 0.5) * zoom - 0.5, (box.cy + 0.5) * zoom - 0.5, box.width * zoom, box.height * zoom, box.angle_deg
+    )
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +167,7 @@ def test_tracker_follows_a_moving_turning_box_with_a_pixel_correlation(pooling_o
     assert result.boxes[-1][0].angle_deg == pytest.approx(5, abs=1.5)
     record = result.to_dict()
     assert len(record["frames"]) == len(frames) and record["frames"][0]["L1"]["angle_deg"] == pytest.approx(-5)
+    assert "extension where the patient faces the image's left" in record["intervertebral_angle_sign"]
 
 
 def test_tracked_levels_give_intervertebral_angles_and_pictures(pooling_onnx):
@@ -365,3 +374,88 @@ def test_a_folder_of_frames_is_tracked_like_the_video_of_them(pooling_onnx, tmp_
     result = track(folder, boxes, model=str(pooling_onnx))
     assert len(result.boxes) == 4
     assert np.hypot(result.boxes[-1][0].cx - truth[-1].cx, result.boxes[-1][0].cy - truth[-1].cy) < 2
+
+
+# --- frames at another pixel size -------------------------------------------------------------------------------
+
+
+def centre_and_angle_errors(result: TrackResult, truth: list[RotatedBox], zoom: int) -> tuple[float, float]:
+    """The largest centre error (in the unzoomed picture's pixels) and angle error (°) over the frames."""
+    centre = [np.hypot(f[0].cx - w.cx, f[0].cy - w.cy) / zoom for f, w in zip(result.boxes, truth)]
+    angle = [abs(f[0].angle_deg - w.angle_deg) for f, w in zip(result.boxes, truth)]
+    return max(centre), max(angle)
+
+
+@pytest.mark.parametrize("zoom", [2, 4])
+def test_a_sequence_at_a_finer_pixel_size_is_tracked_as_well_as_at_the_trained_one(pooling_onnx, zoom):
+    """The same moving body on a detector with 2 or 4 times as many pixels: its box is 2-4 times the bodies the
+    tracker was trained on, and its crops are sampled to bring it back to that size."""
+    plain, plain_truth = moving_box_frames(np.random.default_rng(0))
+    fine, fine_truth = moving_box_frames(np.random.default_rng(0), zoom=zoom)
+    expected = centre_and_angle_errors(track_sequence(plain, plain_truth[:1], ["L1"], pooling_onnx), plain_truth, 1)
+    got = centre_and_angle_errors(track_sequence(fine, fine_truth[:1], ["L1"], pooling_onnx), fine_truth, zoom)
+    assert got[0] < 1.5 and got[1] < 3.5, (got, expected)  # the bounds the unzoomed sequence meets
+    assert got[0] < expected[0] + 0.5 and got[1] < expected[1] + 1.0, (got, expected)
+
+
+def test_bodies_of_a_trained_size_are_tracked_on_the_frames_own_pixels():
+    from lumbar.tasks.tracking import TYPICAL_BODY_PX, pixels_per_crop_pixel
+
+    assert pixels_per_crop_pixel([RotatedBox(0, 0, 34, 22, 0), RotatedBox(0, 0, 30, 20, 5)]) == 1.0
+    assert pixels_per_crop_pixel([RotatedBox(0, 0, 68, 44, 0)]) == pytest.approx(np.sqrt(68 * 44) / TYPICAL_BODY_PX)
+    assert pixels_per_crop_pixel([RotatedBox(0, 0, 8, 8, 0)]) == pytest.approx(8 / TYPICAL_BODY_PX)
+
+
+# --- the order of the bodies ------------------------------------------------------------------------------------
+
+
+def test_bodies_listed_from_the_feet_up_give_the_same_intervertebral_angles(pooling_onnx):
+    frames, truth = moving_box_frames(np.random.default_rng(1), n=4, step_deg=0.0)
+    upper, lower = truth[0], RotatedBox(60, 100, 30, 20, 0.0)
+    for names in (["L1", "L2"], ["upper", "lower"]):  # named by level, or by anything (then ordered by place)
+        down = track_sequence(frames, [upper, lower], names, model_path=pooling_onnx)
+        up = track_sequence(frames, [lower, upper], names[::-1], model_path=pooling_onnx)
+        key = f"{names[0]}/{names[1]}"
+        assert down.names == up.names == names and list(up.angles_deg) == [key]
+        assert up.angles_deg[key] == down.angles_deg[key] and up.angles_deg[key][0] == pytest.approx(-5)
+
+
+def test_boxes_are_read_from_head_to_feet_by_level_name_or_by_place(tmp_path):
+    table = tmp_path / "boxes.csv"
+    table.write_text("name,cx,cy,width,height,angle_deg\nL3,50,40,30,20,0\nL1,50,120,30,20,0\nL2,50,80,30,20,0\n")
+    assert read_boxes(table)[1] == ["L1", "L2", "L3"]  # by name, wherever the boxes are
+    table.write_text("name,cx,cy,width,height,angle_deg\nc,50,120,30,20,0\na,50,40,30,20,0\nb,52,80,30,20,0\n")
+    assert read_boxes(table)[1] == ["a", "b", "c"]  # by place: the top of the frame first
+    table.write_text("name,cx,cy,width,height,angle_deg\nx,40,40,30,20,0\ny,80,42,30,20,0\n")
+    with pytest.raises(InputError, match=r"boxes\.csv: the boxes of x and y lie side by side"):
+        read_boxes(table)
+
+
+# --- files that are not what they claim ---------------------------------------------------------------------------
+
+
+def test_boxes_nested_too_deeply_and_a_network_of_fixed_size_are_refused_in_one_line(pooling_onnx, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from lumbar.cli import app
+    from lumbar.models.registry import spec_of
+
+    frames, truth = moving_box_frames(np.random.default_rng(2), n=3)
+    video = _gif(frames, tmp_path / "run.gif")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"boxes": [{"name": "L3", **truth[0].to_dict()}]}))
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000)
+    fixed = tmp_path / "us_only.onnx"  # the ultrasound network alone: no record, an input of one fixed size
+    shutil.copy(spec_of("ultrasound").weights, fixed)
+    cases = {
+        "nested.json: nested too deeply to be a boxes file": ["--boxes", str(nested), "--model", str(pooling_onnx)],
+        "us_only.onnx: not a tracking model (its input is fixed at": ["--boxes", str(boxes), "--model", str(fixed)],
+    }
+    for message, args in cases.items():
+        result = CliRunner().invoke(app, ["track", video, *args, "-o", str(tmp_path / "out")])
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split()) and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

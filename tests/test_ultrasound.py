@@ -18,6 +18,7 @@ from lumbar.tasks.ultrasound import (
     CLASSES,
     FRAME_SHAPE,
     GAP,
+    GAPS,
     SACRUM,
     VERTEBRA,
     analyse_sweep,
@@ -164,6 +165,19 @@ def test_the_counter_ignores_flicker_of_one_or_two_frames():
     assert not flicker.needs_review
 
 
+@pytest.mark.parametrize("levels", [8, 9, 10, 12])
+def test_a_sweep_past_t10_keeps_every_name_below_it_and_counts_no_gap_above(levels):
+    """Eight gaps are named (L5/S1 to T10/T11); a sweep that goes on shows more, which are neither counted nor
+    allowed to push the names below them out of place."""
+    counting = count_levels(probabilities_of("S" * 6 + "GGGGGVVVVVVV" * levels))
+    assert [(g.name, g.first_frame, g.last_frame) for g in counting.gaps] == [
+        (name, 6 + 12 * k, 10 + 12 * k) for k, name in enumerate(GAPS)
+    ]
+    assert counting.levels[6 + 12 * 7 + 5] == "T10"
+    assert counting.levels[-1] == ("T10" if levels == 8 else "above T10")
+    assert counting.reasons == ("the count reached T10, the highest level it names: gaps above it are not counted",)
+
+
 def test_a_sweep_that_does_not_start_on_the_sacrum_is_marked_for_review():
     counting = count_levels(probabilities_of("V" * 8 + "G" * 5 + "V" * 10 + "G" * 5 + "V" * 5))
     assert counting.needs_review and any("sacrum" in r for r in counting.reasons)
@@ -230,10 +244,14 @@ def test_training_on_simulated_sweeps_exports_a_model_that_reads_a_sweep(tmp_pat
 def test_a_folder_of_frames_is_read_in_natural_order(tmp_path):
     for k in (1, 2, 10):
         Image.fromarray(np.full((20, 16), k * 10, np.uint8)).save(tmp_path / f"frame{k}.png")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")  # hidden files are ignored, as docs/ultrasound_format.md says
     frames = read_sweep(tmp_path)
     assert frames.shape == (3, 20, 16) and list(frames[:, 0, 0]) == [10, 20, 100]
     with pytest.raises(InputError):
         read_sweep(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("left probe")  # any other file: refused, not skipped
+    with pytest.raises(InputError, match=r"notes\.txt"):
+        read_sweep(tmp_path)
 
 
 def test_lumbar_ultrasound_reads_a_folder_sweep_and_refuses_a_still_image_in_one_line(tmp_path):
@@ -301,6 +319,16 @@ def test_frames_too_small_to_show_a_spine_are_refused():
 
     with pytest.raises(InputError, match=r"frames of 2 x 2 pixels: an ultrasound frame has at least 32 a side"):
         analyse_sweep(np.zeros((5, 2, 2), np.float32))
+
+
+def test_colour_frames_are_read_as_grey():
+    from lumbar.tasks.ultrasound import analyse_sweep
+
+    grey = np.random.default_rng(5).integers(0, 256, (12, 120, 160), np.uint8)
+    colour = np.repeat(grey[..., None], 3, axis=-1)
+    result = analyse_sweep(colour)
+    assert result.n_frames == 12
+    assert np.allclose(result.probabilities, analyse_sweep(grey).probabilities, atol=1e-6)
 
 
 def test_a_model_of_another_kind_is_refused_as_the_ultrasound_model():

@@ -264,6 +264,8 @@ def read_cohort(folder: str | Path, sample_rate_hz: float = SAMPLE_RATE_HZ) -> l
                     raise InputError(f"{table}:{k}: label {label!r} is not one of {', '.join(LABELS)} or empty")
                 if labels.setdefault(subject, label) != label:
                     raise InputError(f"{table}:{k}: subject {subject} is labelled both {labels[subject]} and {label}")
+                if "\0" in name:  # no file name holds one (and the path cannot be resolved)
+                    raise InputError(f"{table}:{k}: recording {name!r} holds a NUL byte; give the file's name")
                 path = folder / name
                 if Path(name).is_absolute() or not path.resolve().is_relative_to(folder.resolve()):
                     raise InputError(f"{table}:{k}: recording {name!r} is not inside the cohort folder")
@@ -276,6 +278,8 @@ def read_cohort(folder: str | Path, sample_rate_hz: float = SAMPLE_RATE_HZ) -> l
                 recordings.setdefault(subject, []).append(read_recording(path, subject, sample_rate_hz))
     except UnicodeDecodeError:
         raise InputError(f"{table}: not a CSV text file (not UTF-8 text)") from None
+    except csv.Error as exc:  # a field past the csv module's limit, say
+        raise InputError(f"{table}: not a readable CSV table (after line {reader.line_num}: {exc})") from None
     if not recordings:
         raise InputError(f"{table}: lists no recording")
     return [Subject(s, labels[s], tuple(recordings[s])) for s in recordings]

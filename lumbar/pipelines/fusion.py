@@ -32,7 +32,7 @@ MIN_SLICES = 8  # a volume thinner than this is a picture or a localiser, not so
 MIN_COVERAGE = 0.3  # share of the CT's body the registered MR must cover, or the result asks for review
 # Mutual information (bits) the registered MR and the CT must share (the measures' mr_alone mi_ct_bits), or the
 # result asks for review: in bench/fusion.py's rows, the pairs of one anatomy that registered within 2 mm share
-# 0.25-1.33 bits, the two that ended 22 and 24 mm off 0.04 and 0.06 (a pair a whole level off shares as much as a
+# 0.27-1.33 bits, the two that ended 22 and 24 mm off 0.05 and 0.07 (a pair a whole level off shares as much as a
 # right one: this catches a registration that found nothing, not one that found the wrong vertebra).
 MIN_SHARED_MI_BITS = 0.15
 MEASURE_PLANES = 64  # the measures are read on at most this many evenly spaced sagittal planes
@@ -142,6 +142,11 @@ def _centre_plane(ct_hu: np.ndarray) -> int:
     return round(float(np.average(np.arange(len(counts)), weights=counts)))
 
 
+def measure_step(planes: int) -> int:
+    """Every how many sagittal planes the measures are read, so that at most :data:`MEASURE_PLANES` are."""
+    return max(1, -(-planes // MEASURE_PLANES))
+
+
 def fuse_images(
     mr: SpineImage,
     ct: SpineImage,
@@ -183,7 +188,7 @@ def fuse_images(
         fused[rule] = wavelet_fuse(a, b, rule=rule, model=model, dims=dims)
         seconds[f"fusion_{rule}"] = round(time.perf_counter() - started, 2)
     progress.stage("measuring")
-    every = max(1, a.shape[0] // MEASURE_PLANES)
+    every = measure_step(a.shape[0])
     candidates = {**fused, "mr_alone": a, "ct_alone": b}
     measures = {name: fusion_measures(a, b, image, every=every) for name, image in candidates.items()}
     shared = measures["mr_alone"]["mi_ct_bits"]

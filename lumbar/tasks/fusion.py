@@ -100,7 +100,8 @@ def affine_parts(transform: sitk.Transform) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _overlap_fraction(fixed: sitk.Image, moving: sitk.Image) -> float:
-    """Fraction of the moving image's bounding box (in its own world coordinates) inside the fixed one's."""
+    """Fraction of the smaller of the two images' bounding boxes (world coordinates) inside the other's: a CT
+    cropped to part of the MR's field of view, or an MR of part of the CT's, overlaps wholly, whichever is larger."""
 
     def box(volume: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
         size = np.array(volume.GetSize()) - 1
@@ -112,14 +113,16 @@ def _overlap_fraction(fixed: sitk.Image, moving: sitk.Image) -> float:
 
     (f_lo, f_hi), (m_lo, m_hi) = box(fixed), box(moving)
     inter = np.clip(np.minimum(f_hi, m_hi) - np.maximum(f_lo, m_lo), 0, None)
-    return float(np.prod(inter) / max(np.prod(m_hi - m_lo), 1e-9))
+    smaller = min(np.prod(f_hi - f_lo), np.prod(m_hi - m_lo))
+    return float(np.prod(inter) / max(smaller, 1e-9))
 
 
 def register(fixed: SpineImage, moving: SpineImage, *, affine: bool = False, seed: int = 1) -> Registration:
     """Register ``moving`` (the MR) onto ``fixed`` (the CT) by mutual information: rigid, then affine if asked.
 
     The search starts from the images' own world coordinates when they overlap (one scanner session, or
-    images already roughly aligned), otherwise from their centres put together. ``seed`` (>= 1: SimpleITK reads 0
+    images already roughly aligned: at least half of the smaller field of view inside the larger), otherwise from
+    their centres put together. ``seed`` (>= 1: SimpleITK reads 0
     as "seed from the clock") picks the voxels the metric is read at, so a registration repeats exactly.
     """
     if seed < 1:
@@ -407,7 +410,9 @@ def edge_preservation(source: np.ndarray, fused: np.ndarray) -> tuple[np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         strength = np.where(g_s > g_f, g_f / g_s, g_s / g_f)
     strength = np.where((g_s == 0) & (g_f == 0), 1.0, strength)
-    orientation = 1.0 - np.abs(a_s - a_f) / (np.pi / 2)
+    # Orientations are alike modulo π (an edge along x read at +89° in one image and -89° in the other is one
+    # edge): 1 for parallel, 0 for perpendicular, as Xydeas & Petrović and the VIFB toolbox compute it.
+    orientation = np.abs(np.abs(a_s - a_f) - np.pi / 2) * 2 / np.pi
     q_g = QG[0] / (1.0 + np.exp(QG[1] * (strength - QG[2])))
     q_a = QA[0] / (1.0 + np.exp(QA[1] * (orientation - QA[2])))
     return q_g * q_a, g_s

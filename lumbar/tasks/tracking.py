@@ -17,12 +17,22 @@ posterior-inferior and anterior-inferior corner.
 Initial boxes (``--boxes``), JSON: ``{"boxes": [{"name": "L1", "corners": [[x, y], [x, y], [x, y], [x, y]]},
 {"name": "L2", "cx": 120.5, "cy": 80.0, "width": 34.0, "height": 24.0, "angle_deg": -3.0}, ...]}`` (either form per
 body, pixels of the first frame, corners in the order above), or CSV with a ``name`` column and either
-``cx,cy,width,height,angle_deg`` or ``x1,y1,x2,y2,x3,y3,x4,y4``.
+``cx,cy,width,height,angle_deg`` or ``x1,y1,x2,y2,x3,y3,x4,y4``. The bodies may be listed in any order: they are
+taken from head to feet, by their level names where every body is named by one (T1 ... L5, S1), otherwise by their
+places along the spine on the first frame (the boxes' own top edge points up it); two unnamed bodies side by side
+are refused. Each intervertebral angle is the upper body's against the one below it, positive clockwise on the
+screen: extension where the patient faces the image's left, flexion where the patient faces its right (the facing is
+not detected; :data:`ANGLE_SIGN` says so in every result).
+
+Frames at any pixel size: the tracker was trained on bodies of about 19-35 pixels (about 1 mm pixels); where the first
+frame's bodies are larger or smaller, every crop is sampled as if the frames were resampled to bring them to the
+training's typical size, and the boxes come back in the frames' own pixels.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +43,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
+from lumbar.labels import SPINE_ORDER
 from lumbar.models.registry import onnx_session, read_record, refuse_other_kind, spec_of
 
 TEMPLATE_PX = 48  # the template crop: a body (about 35 x 25 px at 1 mm) and its endplates' surroundings
@@ -43,6 +54,13 @@ MIN_BOX_PX, MAX_BOX_PX = 4, 400  # a box side in pixels
 ROTATIONS_DEG = np.arange(-30.0, 30.1, 3.0)  # template rotations from the first frame's angle
 ROTATION_WINDOW_DEG = 6.0  # rotations searched each frame, either side of the last one
 WINDOW_INFLUENCE = 0.2  # SiamFC's cosine window: the weight of a penalty on large displacements
+# A body's size (the square root of its box's area, pixels) in the training sequences: L1-L5 of the 109 training
+# patients' anatomies as lumbar.train.fluoro_sim frames them span 19.4-34.8 px, median 25.9. Bodies of a size in
+# that range are tracked on the frames' own pixels; others on crops scaled to bring them to the median.
+TRAINED_BODY_PX = (19.4, 34.8)
+TYPICAL_BODY_PX = 25.9
+ANTI_ALIAS = 0.4  # Gaussian sigma (in crop pixels) before sampling a crop coarser than the frame, as fluoro_sim does
+SIDE_BY_SIDE = 0.25  # unnamed bodies closer than this share of a body's height along the spine cannot be ordered
 WEIGHTS = spec_of("tracking").weights
 
 Embedding = Callable[[np.ndarray], np.ndarray]  # (n, 1, h, w) float32 -> (n, c, h / STRIDE, w / STRIDE)
@@ -162,8 +180,29 @@ def intervertebral_angle_deg(upper: RotatedBox, lower: RotatedBox) -> float:
     return wrap_deg(upper.angle_deg - lower.angle_deg)
 
 
+def head_to_feet(boxes: list[RotatedBox], names: list[str]) -> list[int]:
+    """The bodies' order from head to feet: by level name where every name is a level (``L1`` above ``L2``),
+    otherwise by their places along the spine on the first frame (the boxes' mean upward direction, their own top
+    edge's side). Refuses two unnamed bodies side by side: which is above the other would be a guess."""
+    levels = [name.strip().upper() for name in names]
+    if all(level in SPINE_ORDER for level in levels):
+        return sorted(range(len(names)), key=lambda k: SPINE_ORDER.index(levels[k]))
+    turns = np.deg2rad([box.angle_deg for box in boxes])
+    up = np.array([np.sin(turns).mean(), -np.cos(turns).mean()])
+    height = [float(np.dot([box.cx, box.cy], up)) for box in boxes]
+    order = sorted(range(len(boxes)), key=lambda k: -height[k])
+    for upper, lower in itertools.pairwise(order):
+        if height[upper] - height[lower] < SIDE_BY_SIDE * min(boxes[upper].height, boxes[lower].height):
+            raise InputError(
+                f"the boxes of {names[upper]} and {names[lower]} lie side by side, neither above the other along "
+                "the spine: name the bodies by level (L1, L2, ...) so that they can be ordered"
+            )
+    return order
+
+
 def read_boxes(path: Path) -> tuple[list[RotatedBox], list[str]]:
-    """The first frame's boxes and names from a JSON or CSV file (the module's docstring gives the formats)."""
+    """The first frame's boxes and names from a JSON or CSV file (the module's docstring gives the formats), from
+    head to feet (:func:`head_to_feet`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such boxes file")
@@ -188,6 +227,8 @@ def read_boxes(path: Path) -> tuple[list[RotatedBox], list[str]]:
         raise InputError(
             f"{path}: boxes need a name and either corners or cx, cy, width, height, angle_deg ({error})"
         ) from None
+    except RecursionError:  # JSON nested deeper than Python's stack allows, in the parse or in reading a value
+        raise InputError(f"{path}: nested too deeply to be a boxes file (see lumbar/tasks/tracking.py)") from None
     if not boxes:
         raise InputError(f"{path}: no boxes; give the first frame's box of every body to track")
     if len(boxes) > MAX_BOXES:
@@ -203,7 +244,11 @@ def read_boxes(path: Path) -> tuple[list[RotatedBox], list[str]]:
                 f"{path}: the box of {name} is {box.width:.1f} x {box.height:.1f} px; each side must be "
                 f"{MIN_BOX_PX}-{MAX_BOX_PX} px (corners in the order top-left, top-right, bottom-right, bottom-left)"
             )
-    return boxes, names
+    try:
+        order = head_to_feet(boxes, names)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+    return [boxes[k] for k in order], [names[k] for k in order]
 
 
 def _no_constant(name: str) -> float:
@@ -217,11 +262,14 @@ def _number(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def crop(image: np.ndarray, centre: tuple[float, float], size: int, angle_deg: float = 0.0) -> np.ndarray:
+def crop(
+    image: np.ndarray, centre: tuple[float, float], size: int, angle_deg: float = 0.0, step: float = 1.0
+) -> np.ndarray:
     """A ``size`` x ``size`` crop of ``image`` centred on ``centre`` [x, y] in the frame of a box turned by
-    ``angle_deg`` (the crop shows the image turned by ``-angle_deg``); bilinear, zero outside."""
+    ``angle_deg`` (the crop shows the image turned by ``-angle_deg``), its samples ``step`` pixels of ``image``
+    apart; bilinear, zero outside."""
     a = np.deg2rad(angle_deg)
-    offsets = np.arange(size, dtype=np.float32) - (size - 1) / 2
+    offsets = (np.arange(size, dtype=np.float32) - (size - 1) / 2) * np.float32(step)
     px, py = np.meshgrid(offsets, offsets)
     x = centre[0] + np.cos(a) * px - np.sin(a) * py
     y = centre[1] + np.sin(a) * px + np.cos(a) * py
@@ -234,6 +282,14 @@ def normalise(frame: np.ndarray) -> np.ndarray:
     sample = np.asarray(frame, np.float32)[::4, ::4]
     low, median, high = np.percentile(sample, [1, 50, 99])
     return ((frame - median) / max(high - low, 1e-6)).astype(np.float32)
+
+
+def pixels_per_crop_pixel(boxes: list[RotatedBox]) -> float:
+    """How many of the frames' pixels a crop's pixel spans: 1 where the bodies' median size is one the tracker was
+    trained on (:data:`TRAINED_BODY_PX`), otherwise what brings them to :data:`TYPICAL_BODY_PX`."""
+    size = float(np.median([np.sqrt(box.width * box.height) for box in boxes]))
+    low, high = TRAINED_BODY_PX
+    return 1.0 if low <= size <= high else size / TYPICAL_BODY_PX
 
 
 def _parabola_peak(left: float, centre: float, right: float) -> float:
@@ -314,6 +370,7 @@ class TrackResult:
             "frames": [{name: box.to_dict() for name, box in zip(self.names, frame)} for frame in self.boxes],
             "scores": [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in self.scores],
             "intervertebral_angles_deg": {k: np.round(v, 2).tolist() for k, v in self.angles_deg.items()},
+            "intervertebral_angle_sign": ANGLE_SIGN,
             "frames_per_s": self.frames_per_s,
         }
 
@@ -323,6 +380,11 @@ CAUTION = (
     "through flexion and extension and projected); check every track against the frames"
 )
 UNITS = "boxes in the frames' pixels: cx = column, cy = row from the top-left corner; angles in degrees"
+ANGLE_SIGN = (
+    "each intervertebral angle is the upper body's box angle minus the lower one's, positive clockwise on the "
+    "screen: extension where the patient faces the image's left, flexion where the patient faces its right (the "
+    "facing is not detected: read the sign the other way for a right-facing patient)"
+)
 
 
 class Tracker:
@@ -339,8 +401,9 @@ class Tracker:
         self.window = round(ROTATION_WINDOW_DEG / self.rotation_step_deg) if self.rotation_step_deg else 0
 
     def start(self, frame: np.ndarray, boxes: list[RotatedBox]) -> None:
-        image = normalise(frame)
-        crops = [crop(image, (b.cx, b.cy), TEMPLATE_PX, -r) for b in boxes for r in self.rotations_deg]
+        self.scale = pixels_per_crop_pixel(boxes)
+        image = self._prepared(frame)
+        crops = [crop(image, (b.cx, b.cy), TEMPLATE_PX, -r, self.scale) for b in boxes for r in self.rotations_deg]
         z = self.embed(np.stack(crops)[:, None])
         z = z - z.mean((2, 3), keepdims=True)
         side = SEARCH_PX // STRIDE
@@ -354,8 +417,8 @@ class Tracker:
 
     def step(self, frame: np.ndarray) -> tuple[list[RotatedBox], np.ndarray]:
         """The boxes on the next frame and their responses' peaks."""
-        image = normalise(frame)
-        x = self.embed(np.stack([crop(image, (b.cx, b.cy), SEARCH_PX) for b in self.boxes])[:, None])
+        image = self._prepared(frame)
+        x = self.embed(np.stack([crop(image, (b.cx, b.cy), SEARCH_PX, step=self.scale) for b in self.boxes])[:, None])
         spectra = np.fft.rfft2(x)
         side, n = self.response_side, self.response_side // 2
         boxes, scores = [], np.zeros(len(self.boxes), np.float32)
@@ -377,11 +440,17 @@ class Tracker:
             dy = row + (_parabola_peak(*response[row - 1 : row + 2, col]) if 0 < row < side - 1 else 0.0) - n
             dx = col + (_parabola_peak(*response[row, col - 1 : col + 2]) if 0 < col < side - 1 else 0.0) - n
             first = self.first[i]
-            boxes.append(box.moved(STRIDE * dx, STRIDE * dy, first.angle_deg + rotation))
+            shift = STRIDE * self.scale  # frame pixels per response cell
+            boxes.append(box.moved(shift * dx, shift * dy, first.angle_deg + rotation))
             scores[i] = peaks[k]
             self.rotation_index[i] = r
         self.boxes = boxes
         return boxes, scores
+
+    def _prepared(self, frame: np.ndarray) -> np.ndarray:
+        """The frame normalised, and smoothed where crops sample it coarser than its pixels (no aliasing)."""
+        image = normalise(frame)
+        return ndimage.gaussian_filter(image, ANTI_ALIAS * self.scale) if self.scale > 1 else image
 
 
 def load_tracking_model(model_path: Path | str | None = None) -> tuple[Embedding, float | None]:
@@ -401,6 +470,11 @@ def load_tracking_model(model_path: Path | str | None = None) -> tuple[Embedding
     shape = session.get_inputs()[0].shape
     if len(shape) != 4 or shape[1] != 1:
         raise InputError(f"{path}: not a tracking model (its input is {shape}, not (n, 1, height, width))")
+    if any(isinstance(side, int) for side in shape[2:]):
+        raise InputError(
+            f"{path}: not a tracking model (its input is fixed at {shape[2]} x {shape[3]} pixels; the tracker runs "
+            f"one network on {TEMPLATE_PX}- and {SEARCH_PX}-pixel crops)"
+        )
     name = session.get_inputs()[0].name
     lost_score = record.get("lost_score")
     return (
@@ -412,7 +486,8 @@ def load_tracking_model(model_path: Path | str | None = None) -> tuple[Embedding
 def track_sequence(
     frames: np.ndarray, boxes0: list[RotatedBox], names: list[str], model_path: Path | str | None = None
 ) -> TrackResult:
-    """Track the bodies boxed on the first of ``frames`` (n, h, w) through the sequence."""
+    """Track the bodies boxed on the first of ``frames`` (n, h, w) through the sequence; the result lists them
+    from head to feet (:func:`head_to_feet`)."""
     import time
 
     if len(boxes0) != len(names):
@@ -434,6 +509,8 @@ def track_sequence(
                 f"the box of {name} lies mostly outside the first frame ({width} x {height} pixels): box the "
                 "bodies the frame shows"
             )
+    order = head_to_feet(boxes0, names)
+    boxes0, names = [boxes0[k] for k in order], [names[k] for k in order]
     embed, lost_score = load_tracking_model(model_path)
     tracker = Tracker(embed)
     start = time.perf_counter()

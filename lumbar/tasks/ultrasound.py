@@ -13,12 +13,13 @@ across, and about 80 mm of depth, squeezed into ``FRAME_SHAPE``), the 1st to 99t
 to [0, 1].
 
 The counter (:func:`count_levels`) is a left-to-right hidden Markov model decoded by Viterbi: its states run
-sacrum, gap L5/S1, vertebra L5, gap L4/L5, vertebra L4, ... upwards (the probe only moves cranially), each held for
-at least ``min_run`` frames, so a flicker of fewer frames (a misread lamina inside a gap, a frame of speckle) cannot
-count as a level. A frame's emission is the network's probability of the state's class. The sweep is marked for
-review when it does not start on the sacrum, when the sacrum returns after the count has left it, when no gap is
-counted, when the count reaches the highest level it can name, or when more than a quarter of the frames disagree
-with the counted sequence.
+sacrum, gap L5/S1, vertebra L5, gap L4/L5, vertebra L4, ... up to T10 (the probe only moves cranially), then a gap
+and a lamina above T10 that repeat for as long as the sweep goes on (so a sweep past T10 keeps the names below it,
+and the gaps above are not counted), each held for at least ``min_run`` frames, so a flicker of fewer frames (a
+misread lamina inside a gap, a frame of speckle) cannot count as a level. A frame's emission is the network's
+probability of the state's class. The sweep is marked for review when it does not start on the sacrum, when the
+sacrum returns after the count has left it, when no gap is counted, when the count reaches the highest level it can
+name, or when more than a quarter of the frames disagree with the counted sequence.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ CLASSES = ("sacrum", "gap", "vertebra")
 SACRUM, GAP, VERTEBRA = range(len(CLASSES))
 GAPS = tuple(reversed(discs_between("T10", "S1")))  # counted upwards: L5/S1, L4/L5, ..., T10/T11
 VERTEBRAE = tuple(reversed(vertebrae_between("T10", "L5")))  # the lamina above each gap: L5, L4, ..., T10
+ABOVE = f"above {VERTEBRAE[-1]}"  # a gap or lamina past the highest named level: never counted
 FRAME_SHAPE = ULTRASOUND_FRAME_SHAPE  # (depth, across) pixels the network reads
 MAX_FRAMES = 10_000  # a sweep's frames at most: about 5 minutes at 30 frames/s
 MIN_FRAME_PX = 32  # half the network's input side: a smaller frame holds no picture of the spine to classify
@@ -135,40 +137,51 @@ class Counting:
 
 
 def _states(n_gaps: int) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The counter's chain: classes and level names, sacrum first, then gap and vertebra in turn upwards."""
+    """The counter's chain: classes and level names, sacrum first, then gap and vertebra in turn upwards, and last a
+    gap and vertebra above the highest named level (which :func:`count_levels` lets repeat)."""
     classes, names = [SACRUM], ["sacrum"]
     for k in range(n_gaps):
         classes += [GAP, VERTEBRA]
         names += [GAPS[k], VERTEBRAE[k]]
-    return np.array(classes), tuple(names)
+    return np.array([*classes, GAP, VERTEBRA]), (*names, ABOVE, ABOVE)
 
 
-def _viterbi(log_emission: np.ndarray, chain: np.ndarray, min_run: int, advance: float) -> np.ndarray:
+def _viterbi(
+    log_emission: np.ndarray, chain: np.ndarray, min_run: int, advance: float, loop_to: int | None = None
+) -> np.ndarray:
     """The most likely state of the chain at each frame, each state held for at least ``min_run`` frames.
 
     Every state of ``chain`` is expanded into ``min_run`` sub-states passed through in turn; only the last may repeat
-    (probability ``1 - advance``) or move on to the next state's first (``advance``). The path starts in the first
-    state and ends on a state held for ``min_run`` frames (a gap begun in the sweep's last frames is not counted),
-    or anywhere when the sweep is shorter than that."""
+    (probability ``1 - advance``) or move on to the next state's first (``advance``); the chain's last state moves on
+    to ``loop_to`` (a cycle at its top), or nowhere when that is None. The path starts in the first state and ends on
+    a state held for ``min_run`` frames (a gap begun in the sweep's last frames is not counted), or anywhere when the
+    sweep is shorter than that."""
     n = len(log_emission)
     classes = np.repeat(chain, min_run)
     size = len(classes)
-    last = np.arange(size) % min_run == min_run - 1
-    enter = np.where(np.arange(size) % min_run == 0, np.log(advance), 0.0)  # cost of arriving from the state before
+    index = np.arange(size)
+    last = index % min_run == min_run - 1
+    enter = np.where(index % min_run == 0, np.log(advance), 0.0)  # cost of arriving from the state before
     stay = np.where(last, np.log1p(-advance), -np.inf)
+    before = index - 1  # the sub-state each is entered from (the first: none)
+    looped = before.copy()
+    if loop_to is not None:
+        looped[loop_to * min_run] = size - 1  # the top of the chain entered again from its last sub-state
     score = np.full(size, -np.inf)
     score[0] = log_emission[0, classes[0]]
-    moved = np.zeros((n, size), bool)  # True: arrived from the state before; False: stayed
+    came = np.zeros((n, size), np.int32)  # the sub-state each was reached from (itself where it stayed)
     for t in range(1, n):
-        from_before = np.concatenate([[-np.inf], score[:-1]]) + enter
-        from_self = score + stay
-        moved[t] = from_before > from_self
-        score = np.maximum(from_before, from_self) + log_emission[t, classes]
+        again = loop_to is not None and score[-1] > score[loop_to * min_run - 1]
+        source = looped if again else before
+        entering = np.where(source >= 0, score[source], -np.inf) + enter
+        staying = score + stay
+        came[t] = np.where(entering > staying, source, index)
+        score = np.maximum(entering, staying) + log_emission[t, classes]
     path = np.zeros(n, int)
     held = np.where(last, score, -np.inf)
     path[-1] = int(np.argmax(held if np.isfinite(held).any() else score))
     for t in range(n - 1, 0, -1):
-        path[t - 1] = path[t] - 1 if moved[t, path[t]] else path[t]
+        path[t - 1] = came[t, path[t]]
     return path // min_run
 
 
@@ -186,10 +199,11 @@ def count_levels(probabilities: np.ndarray, min_run: int = MIN_RUN, advance: flo
     if probabilities.ndim != 2 or probabilities.shape[1] != len(CLASSES) or len(probabilities) == 0:
         raise InputError(f"frame probabilities must be (n, {len(CLASSES)}), got {probabilities.shape}")
     chain, names = _states(len(GAPS))
-    states = _viterbi(np.log(np.clip(probabilities, 1e-6, 1)), chain, min_run, advance)
+    above = len(chain) - 2  # the gap above the highest named level: the chain's top cycles through it
+    states = _viterbi(np.log(np.clip(probabilities, 1e-6, 1)), chain, min_run, advance, loop_to=above)
     classes = chain[states]
     own = probabilities.argmax(1)
-    gaps = tuple(Gap(names[s], first, last) for s, first, last in _runs(states) if chain[s] == GAP)
+    gaps = tuple(Gap(names[s], first, last) for s, first, last in _runs(states) if chain[s] == GAP and s < above)
     reasons = []
     if len(probabilities) < min_run or probabilities[:min_run, SACRUM].mean() < SACRUM_AT_START:
         reasons.append("the sweep does not start on the sacrum: levels are counted from it")
@@ -198,8 +212,8 @@ def count_levels(probabilities: np.ndarray, min_run: int = MIN_RUN, advance: flo
         reasons.append("the sacrum returns after the count left it: did the probe move back down?")
     if not gaps:
         reasons.append("no gap between two laminae was counted")
-    if states.max() == len(chain) - 1:
-        reasons.append(f"the count reached {names[-1]}, the highest level it names: gaps above it are not counted")
+    if states.max() >= above - 1:
+        reasons.append(f"the count reached {VERTEBRAE[-1]}, the highest level it names: gaps above it are not counted")
     disagree = float(np.mean(own != classes))
     if disagree > MAX_DISAGREEMENT:
         reasons.append(f"{disagree:.0%} of the frames disagree with the counted sequence")
@@ -246,15 +260,15 @@ class SweepResult:
 
 
 def analyse_sweep(frames: np.ndarray, model_path: str | Path | None = None) -> SweepResult:
-    """Classify every frame of a sweep ``(n, rows, cols)`` (in acquisition order, from below the sacrum upwards)
-    and count its levels (:func:`count_levels`), with the shipped model or the one at ``model_path``."""
+    """Classify every frame of a sweep ``(n, rows, cols)`` (or ``(n, rows, cols, 3)`` colour, averaged to grey; in
+    acquisition order, from below the sacrum upwards) and count its levels (:func:`count_levels`), with the shipped
+    model or the one at ``model_path``."""
     if len(frames) > MAX_FRAMES:
         raise InputError(f"a sweep of {len(frames)} frames; at most {MAX_FRAMES} (a few minutes at 30 frames/s)")
-    if min(np.shape(frames)[1:]) < MIN_FRAME_PX:
-        raise InputError(
-            f"frames of {' x '.join(map(str, np.shape(frames)[1:]))} pixels: an ultrasound frame has at least "
-            f"{MIN_FRAME_PX} a side"
-        )
+    rows_cols = np.shape(frames)[1:3]  # a colour frame's channels are not a side
+    if min(rows_cols, default=0) < MIN_FRAME_PX:
+        shape = " x ".join(map(str, rows_cols))
+        raise InputError(f"frames of {shape} pixels: an ultrasound frame has at least {MIN_FRAME_PX} a side")
     model = load_ultrasound_model(str(model_path) if model_path else None)
     probabilities = model.probabilities(frames)
     counting = count_levels(probabilities)
