@@ -131,7 +131,8 @@ class Disc(_Frozen):
         description="Series whose crops of this disc the grades come from: "
         "this one, or with --same-patient every series of the patient that shows it and "
         "whose level names carry no review flag, leaving out a view cut by its slice's edge where another shows the "
-        "disc whole (so a cut disc may be graded from the other series alone).",
+        "disc whole (so a cut disc may be graded from the other series alone). Each named by its file or folder "
+        "without the folders above it, its DICOM series number and description, and [k] where two share a name.",
     )
     measurements: DiscMeasurements | None = None
     stenosis: Stenosis | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -346,11 +347,13 @@ class SpineImage:
                 described["stored_mirrored"] = True
         return described
 
-    def series_label(self) -> str:
-        """The image as a reader names it: the file, and the series number and description for DICOM."""
+    def series_label(self, short: bool = False) -> str:
+        """The image as a reader names it: the file (``short``: its name without its folders, as findings name the
+        series a disc was graded from), and the series number and description for DICOM."""
+        source = Path(self.source).name if short and self.source else self.source
         if self.series is None or not (self.series.number or self.series.description):
-            return self.source
-        return f"{self.source} (series {self.series.label().lstrip('#')})"
+            return source
+        return f"{source} (series {self.series.label().lstrip('#')})"
 
 
 @dataclass

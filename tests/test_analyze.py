@@ -267,7 +267,7 @@ def test_same_patient_series_are_graded_together(tmp_path, inputs, monkeypatch):
     for findings in (first, second):
         for disc in findings["discs"]:
             if disc["level"] in both:
-                assert sorted(Path(s).name for s in disc["graded_from"]) == ["slice.nii.gz", "t1.nii.gz"]
+                assert sorted(disc["graded_from"]) == ["slice.nii.gz", "t1.nii.gz"]  # named without their folders
     grades = [{d["level"]: d["grades"] for d in f["discs"] if d["level"] in both} for f in (first, second)]
     assert grades[0] == grades[1] and all(grades[0].values())
     assert "Graded together with the patient's other series" in (tmp_path / "out" / "t1" / "report.html").read_text()
@@ -452,13 +452,15 @@ def test_series_that_share_a_label_are_told_apart_where_they_are_graded_together
 
     t2, t1 = make_phantom(seed=1).image, make_phantom(seed=2, contrast="T1").image
     t2.source = t1.source = "/data/dcm105"
-    assert series_sources([t2, t1]) == ["/data/dcm105 [1]", "/data/dcm105 [2]"]
+    assert series_sources([t2, t1]) == ["dcm105 [1]", "dcm105 [2]"]  # named without their folders
     t1.source = "/data/other"
-    assert series_sources([t2, t1]) == ["/data/dcm105", "/data/other"]
+    assert series_sources([t2, t1]) == ["dcm105", "other"]
+    t1.source = "/elsewhere/dcm105"  # one name in two folders: told apart too
+    assert series_sources([t2, t1]) == ["dcm105 [1]", "dcm105 [2]"]
     t1.source = "/data/dcm105"
     results = analyze_images([t2, t1], same_patient=True)
     sources = {source for r in results for d in r.findings.discs for source in d.graded_from}
-    assert sources == {"/data/dcm105 [1]", "/data/dcm105 [2]"}
+    assert sources == {"dcm105 [1]", "dcm105 [2]"}
 
 
 def test_a_disc_cut_by_one_series_edge_is_graded_from_the_series_that_show_it_whole():

@@ -241,7 +241,7 @@ def grade_series(seg: Segmentation, model: OnnxModel, source: str | None = None)
     """Grade every reported disc of one series beside the series' other discs (the network's context); ``source``
     names the series in ``graded_from`` (default: its label, :func:`series_sources` where a patient's are joined)."""
     crops = disc_crops(seg)
-    source = source or seg.image.series_label()
+    source = source or seg.image.series_label(short=True)
     probabilities = disc_probabilities(list(crops.values()), model)
     cut = frozenset(crops) & edge_cut_discs(seg)
     return SeriesGrading(source, crops, dict(zip(crops, probabilities)), {level: [source] for level in crops}, cut)
@@ -308,7 +308,7 @@ def series_sources(images: list[SpineImage]) -> list[str]:
     whose series state no number nor description, or repeat them) its place among them too, ``[k]``: with one name
     for two series, a T2 was taken for the T1 beside it (its Pfirrmann grades left out of the Summary) and series
     graded together for one graded alone."""
-    labels = [image.series_label() for image in images]
+    labels = [image.series_label(short=True) for image in images]
     return [f"{label} [{k}]" if labels.count(label) > 1 else label for k, label in enumerate(labels, start=1)]
 
 
@@ -605,7 +605,7 @@ def analyze_images(
             segs[k] = replace(seg, review=(*seg.review, *doubts), gate=(*seg.gate, *doubts))
         measured.append(measurements)
     images = [seg.image for seg in segs]
-    sources = series_sources(images) if same_patient else [image.series_label() for image in images]
+    sources = series_sources(images) if same_patient else [image.series_label(short=True) for image in images]
     extra: list[list[str]] = [[] for _ in segs]
     gradings: list[SeriesGrading | None] = [None] * len(segs)
     if model is not None:
