@@ -527,13 +527,26 @@ VERTEBRA_MEASUREMENTS = (
 FRONTAL_MEASUREMENTS = ("height_left", "height_right", "tilt_deg")
 
 
+def screen_cell(screening: dict) -> str:
+    """A CT's bone density screen in one cell: its category, and what qualifies it (the vertebra's name not
+    confirmed, contrast given), which the category alone dropped."""
+    if not screening:
+        return ""
+    qualifiers = []
+    if not screening.get("level_confirmed", True):
+        qualifiers.append(f"the vertebra named {screening.get('level', 'L1')}: its name not confirmed")
+    if str(screening.get("contrast", "")).startswith("contrast-enhanced"):
+        qualifiers.append("contrast-enhanced: reads higher")
+    return screening.get("category", "") + (f" ({'; '.join(qualifiers)})" if qualifiers else "")
+
+
 def write_vertebrae(outcomes: list[StudyOutcome], out: Path) -> None:
     """One row per vertebra of every study with findings: heights and Genant grade (MRI, CT), trabecular bone
     density (CT), heights and tilt (frontal radiographs); a CT's bone density screen on every row of its study."""
 
     def rows_of(name: str, findings: dict) -> list[list]:
         review = "; ".join(findings.get("needs_review", []))
-        screen = (findings.get("bone_density_screening") or {}).get("category", "")
+        screen = screen_cell(findings.get("bone_density_screening") or {})
         rows = []
         for vertebra in findings["vertebrae"]:
             measured = vertebra.get("measurements") or {}

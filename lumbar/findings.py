@@ -344,6 +344,11 @@ class Findings(_Frozen):
     bone_density_region: str | None = Field(
         None, description="CT: where each vertebra's bone_density_hu (and its median) was read; null elsewhere."
     )
+    bone_density_not_screened: str | None = Field(
+        None,
+        description="CT: why there is no bone density screen (L1 fractured, dense material in its region, its region "
+        "not read); null where there is one, and elsewhere.",
+    )
     narrowest_canal_ap_mm: Length | None = None
     narrowest_canal_level: DiscLevel | None = None
     needs_review: tuple[str, ...] = Field(default=(), description="Why a reader should check this result.")

@@ -83,6 +83,7 @@ class SeriesInfo:
     echo_time_ms: float | None = None  # MR timing (EchoTime, RepetitionTime, InversionTime): None when not given
     repetition_time_ms: float | None = None
     inversion_time_ms: float | None = None
+    rescale_stated: bool = True  # RescaleIntercept given (the CT Image module requires it: HU are known)
 
     def label(self) -> str:
         """How a reader names the series: ``#3 SAG T2`` (number and description, no UID)."""

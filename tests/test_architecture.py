@@ -337,3 +337,5 @@ def test_coarse_sagittal_pixels_of_an_axial_acquisition_are_named_as_reformatted
     assert "pixels of 2.5 × 0.7 mm, reformatted from axial slices are coarse" in reason
     (reason,) = image_reasons(_volume((4.0, 2.5, 0.7)))
     assert "pixels of 0.7 × 2.5 mm are coarse" in reason  # rows head to feet, columns front to back
+    (reason,) = image_reasons(_volume((3.0, 3.0, 3.0)))  # near-isotropic: no plane to be reformatted from
+    assert "pixels of 3.0 × 3.0 mm are coarse" in reason and "None" not in reason

@@ -4,6 +4,7 @@ the CT phantom whose answers are known, and on the real labelled CT where ../sha
 from __future__ import annotations
 
 import numpy as np
+import pydicom
 import pytest
 from conftest import shared
 from markupsafe import escape
@@ -11,7 +12,7 @@ from test_readers import write_dicom
 from typer.testing import CliRunner
 
 from lumbar.cli import app
-from lumbar.findings import HEIGHT_FIELDS
+from lumbar.findings import HEIGHT_FIELDS, Vertebra
 from lumbar.image import Modality, SeriesInfo, SpineImage
 from lumbar.io import read_image
 from lumbar.io.write import write_nifti
@@ -114,6 +115,81 @@ def test_contrast_is_read_from_the_dicom_and_said():
         assert ct.contrast_note(_ct((2, 2, 2), (1, 1, 1), contrast_agent=written)) == (
             f"no contrast agent (ContrastBolusAgent: {written})"
         )
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "NON-CONTRAST",
+        "Non contrast",
+        "NONCONTRAST",
+        "No IV contrast",
+        "NO CONTRAST AGENT",
+        "N/A",
+        "NA",
+        "0",
+        "-",
+        "PLAIN",
+        "UNENHANCED",
+        "non-enhanced",
+        "Without",
+    ],
+)
+def test_a_series_written_as_without_contrast_is_not_called_enhanced(written):
+    """ContrastBolusAgent was matched against a short list: "NON-CONTRAST" and a dozen ways of writing none were
+    reported as contrast-enhanced (found in review)."""
+    assert ct.contrast_note(_ct((2, 2, 2), (1, 1, 1), contrast_agent=written)).startswith("no contrast agent")
+
+
+def test_an_agent_is_still_an_agent_and_an_oral_one_alone_is_said_not_to_reach_the_bone():
+    for agent in ("IOPAMIDOL", "OMNIPAQUE 350", "NON IONIC", "Non-ionic contrast", "IV + ORAL", "Oral and IV"):
+        assert ct.contrast_note(_ct((2, 2, 2), (1, 1, 1), contrast_agent=agent)).startswith("contrast-enhanced")
+    for agent in ("ORAL", "Oral contrast only", "PO CONTRAST"):
+        note = ct.contrast_note(_ct((2, 2, 2), (1, 1, 1), contrast_agent=agent))
+        assert note.startswith("oral contrast only") and "does not raise bone attenuation" in note
+
+
+def test_a_dicom_ct_without_its_rescale_is_refused(tmp_path):
+    """The CT Image module requires RescaleIntercept: without it the stored values are not known to be HU, and
+    padding outside the reconstruction circle (-2000) passed the check for air (found in review)."""
+    from lumbar.io.dicom_header import series_info
+
+    pixels = np.full((64, 64), 1000, np.uint16)
+    with_rescale = read_image(write_dicom(tmp_path / "a.dcm", pixels, "CT", RescaleIntercept=-1024))
+    assert with_rescale.series.rescale_stated
+    without = write_dicom(tmp_path / "b.dcm", pixels, "CT")
+    assert not series_info(pydicom.dcmread(without)).rescale_stated
+    body = make_phantom(contrast="CT", shape=(31, 160, 144)).image
+    assert "without RescaleIntercept" in ct.refusal(_ct(body.shape, body.spacing_mm, body.array, rescale_stated=False))
+
+
+def test_l1_is_not_screened_where_it_is_fractured_or_holds_dense_material():
+    """Pickhardt's thresholds read an intact L1's marrow: a Genant grade of 1 or more (a fracture, itself to be
+    looked at) or dense material in the region (cement, metal, a bone island: the cap keeps the blur around it)
+    gives no screen and says why; an intact L1 under the limit is screened."""
+    from lumbar.findings import VertebraMeasurements
+    from lumbar.tasks.ct_bone import Density
+
+    def l1(genant: int | None) -> Vertebra:
+        m = VertebraMeasurements(**{**dict.fromkeys(VertebraMeasurements.model_fields), "genant_grade": genant})
+        return Vertebra(level="L1", label=20, measurements=m)
+
+    density = Density(150.0, 150.0, 5.0, slice(0, 1), np.zeros(1, bool), dense_ml=0.05)
+    assert ct.not_screened(l1(0), density) is None and ct.not_screened(l1(None), density) is None
+    assert ct.not_screened(l1(2), density).startswith("L1 has lost height (Genant grade 2)")
+    dense = Density(150.0, 150.0, 5.0, slice(0, 1), np.zeros(1, bool), dense_ml=0.2)
+    assert "L1 holds 0.20 ml above 1000 HU" in ct.not_screened(l1(0), dense)
+
+
+def test_the_batch_row_keeps_what_qualifies_a_screen():
+    from lumbar.batch_jobs import screen_cell
+
+    screening = {"category": "indeterminate", "level": "L1", "level_confirmed": True, "contrast": "no contrast agent"}
+    assert screen_cell(screening) == "indeterminate" and screen_cell({}) == ""
+    unsure = {**screening, "level_confirmed": False, "contrast": "contrast-enhanced (ContrastBolusAgent: X): ..."}
+    assert screen_cell(unsure) == (
+        "indeterminate (the vertebra named L1: its name not confirmed; contrast-enhanced: reads higher)"
+    )
 
 
 def test_contrast_agent_and_image_type_come_from_the_dicom_header(tmp_path):
@@ -480,7 +556,11 @@ def test_a_batch_lists_every_ct_vertebra_with_its_density_and_the_studys_screen(
     for row, vertebra in zip(rows, ct_result.findings.vertebrae):
         density = vertebra.measurements.bone_density_hu if vertebra.measurements else None
         assert row["bone_density_hu"] == ("" if density is None else str(density))
-        assert row["modality"] == "CT" and row["bone_density_screen"] == "osteoporosis unlikely"
+        # the category, and that the vertebra screened is only named L1 (the phantom's names carry a review reason)
+        assert row["modality"] == "CT" and row["bone_density_screen"] == (
+            "osteoporosis unlikely (the vertebra named L1: its name not confirmed)"
+        )
+    assert not ct_result.findings.bone_density_screening.level_confirmed
 
 
 @pytest.mark.parametrize("along_mm, reviewed", [(1.0, False), (1.5, False), (1.6, True), (3.0, True)])

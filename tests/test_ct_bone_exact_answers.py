@@ -656,3 +656,35 @@ def test_a_body_denser_than_the_cap_keeps_the_cap_alone_and_is_still_read():
     expected = np.zeros((17, 60, 60), bool)
     expected[3:14, 14:19, 9:35] = True
     assert np.array_equal(density.region, expected) and density.mean_hu == pytest.approx(390.0)
+
+
+def test_dense_material_inside_the_region_is_measured_before_the_cap():
+    """Cement or metal in the body: the cap at 400 HU drops it and the mean is read from the blur around it, which
+    looks like healthy bone. The region's voxels above 1000 HU are counted first: a 3 x 4 x 5 block of 1800 HU in
+    the region (60 voxels of 2 mm³) is 0.12 mL; at exactly 1000 HU, or outside the region, it counts nothing."""
+    hu, instances = _box_body()
+    assert ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20).dense_ml == 0.0
+    hu[19:22, 25:29, 15:20] = 1800.0
+    assert ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20).dense_ml == pytest.approx(0.12)
+    hu[19:22, 25:29, 15:20] = 1000.0
+    assert ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20).dense_ml == 0.0
+    hu, instances = _box_body()
+    hu[19:22, 25:29, 38:43] = 1800.0  # the posterior quarter, left out of the region
+    assert ct_bone.trabecular_density(hu, instances, L1, (2.0, 1.0, 1.0), mid=20).dense_ml == 0.0
+
+
+@pytest.mark.parametrize(
+    ("mid", "n", "lateral_mm", "cut"),
+    [
+        (20, 41, 2.0, False),
+        (5, 41, 2.0, False),
+        (4, 41, 2.0, True),
+        (36, 41, 2.0, True),
+        (1, 3, 3.0, True),
+        (3, 7, 3.0, False),
+    ],
+)
+def test_a_slab_thinner_than_the_region_either_side_of_the_midline_is_cut(mid, n, lateral_mm, cut):
+    """The region reaches 10 mm either side of the midline: 5 slices of 2 mm (slices 15-25 around 20), 3 of 3 mm;
+    a volume that ends nearer the midline on either side cuts it."""
+    assert ct_bone.slab_cut(mid, lateral_mm, n) is cut

@@ -116,6 +116,13 @@ def rescale(ds: pydicom.Dataset, frame: int = 0) -> tuple[float, float]:
     return float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
 
 
+def states_rescale(ds: pydicom.Dataset) -> bool:
+    """Whether the file states how its stored values map to real ones (RescaleIntercept, in the dataset or its
+    first frame's functional group): a CT that does not holds values whose Hounsfield units nobody knows."""
+    group = functional_group(ds, 0, "PixelValueTransformationSequence")
+    return "RescaleIntercept" in ds or (group is not None and "RescaleIntercept" in group)
+
+
 def shown_inverted(ds: pydicom.Dataset) -> bool:
     """Whether the values are stored with the minimum shown white (MONOCHROME1), to be inverted for analysis: not a
     CT's, whose Hounsfield units mean what they say however the image is shown (inverted, bone read as air)."""
@@ -154,6 +161,7 @@ def series_info(ds: pydicom.Dataset) -> SeriesInfo:
         echo_time_ms=_timing(ds, "EchoTime", "MREchoSequence", "EffectiveEchoTime"),
         repetition_time_ms=_timing(ds, "RepetitionTime", "MRTimingAndRelatedParametersSequence", "RepetitionTime"),
         inversion_time_ms=_timing(ds, "InversionTime", "MRModifierSequence", "InversionTimes"),
+        rescale_stated=states_rescale(ds),
     )
 
 

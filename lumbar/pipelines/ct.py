@@ -15,6 +15,7 @@ marked not validated.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -28,14 +29,19 @@ from lumbar.pipelines import mr_sagittal
 from lumbar.pipelines.result import Result, Segmentation, input_description
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.ct_bone import (
+    DENSE_HU,
+    DENSITY_HALF_WIDTH_MM,
     DENSITY_REGION,
+    MAX_DENSE_ML,
     NETWORK_BAND_MM,
+    Density,
     band,
     calibration_problem,
     canal_in_line,
     grown_below_lowest_disc,
     midline_index,
     screen,
+    slab_cut,
     trabecular_density,
     vertebrae_from_bone,
     windowed,
@@ -99,6 +105,11 @@ def refusal(image: SpineImage) -> str | None:
         return "a CT scout (localiser), a projection: give the axial or sagittal series"
     if image.is_2d:
         return "a single CT slice: the CT pipeline needs a volume"
+    if image.series is not None and not image.series.rescale_stated:  # the CT Image module requires it (Type 1)
+        return (
+            "a CT DICOM without RescaleIntercept: its stored values are not known to be Hounsfield units (padding "
+            "outside the field can pass for air); export the series with its rescale"
+        )
     coarsest = max(image.spacing_mm)
     if coarsest > MAX_VOXEL_MM:
         return f"voxels of {coarsest:.3g} mm: coarser than {MAX_VOXEL_MM:.0f} mm, too coarse to measure a vertebra"
@@ -232,20 +243,54 @@ def thick_heights_withheld(vertebrae: list[Vertebra], image: SpineImage) -> list
     ]
 
 
-# What scanners write in ContrastBolusAgent for a series without contrast: an agent's name is anything else.
-NO_AGENT = frozenset({"NONE", "NO", "N", "NIL", "NO CONTRAST", "NONE GIVEN", "WITHOUT", "WITHOUT CONTRAST", "NATIVE"})
+# What scanners write in ContrastBolusAgent for a series without contrast (read with punctuation as spaces and in
+# capitals): an agent's name is anything else. Words that open a "none" ("NO IV CONTRAST", "WITHOUT CONTRAST") and
+# ones that say unenhanced anywhere ("NON-CONTRAST", "UNENHANCED"); "NON IONIC" names an agent.
+NO_AGENT = frozenset({"", "N", "NA", "N A", "0", "NATIVE", "PLAIN"})
+NO_AGENT_OPENING = ("NO ", "NONE ", "WITHOUT ", "NIL ")
+UNENHANCED = ("NON CONTRAST", "NONCONTRAST", "NON ENHANCED", "NONENHANCED", "UNENHANCED")
+
+
+def _agent_words(agent: str) -> str:
+    return " ".join(re.sub(r"[^0-9A-Za-z]+", " ", agent).upper().split())
 
 
 def contrast_note(image: SpineImage) -> str:
-    """Whether the series was contrast-enhanced, as the file says (contrast raises trabecular attenuation)."""
+    """Whether the series was contrast-enhanced, as the file says (an intravenous agent raises trabecular
+    attenuation; an oral one alone does not reach the bone)."""
     agent = image.series.contrast_agent if image.series is not None else None
     if agent is None:
         return "not stated by the file: if contrast was given, attenuation reads higher than without"
-    if agent.strip(" .").upper() in NO_AGENT:
+    if not agent.strip():
+        return "no contrast agent stated (ContrastBolusAgent empty)"
+    words = _agent_words(agent)
+    if words in NO_AGENT or f"{words} ".startswith(NO_AGENT_OPENING) or any(w in words for w in UNENHANCED):
         return f"no contrast agent (ContrastBolusAgent: {agent})"
-    if agent:
-        return f"contrast-enhanced (ContrastBolusAgent: {agent}): attenuation reads higher than without contrast"
-    return "no contrast agent stated (ContrastBolusAgent empty)"
+    tokens = set(words.split())
+    if tokens & {"ORAL", "PO"} and not tokens & {"IV", "INTRAVENOUS", "IODINATED"}:
+        return (
+            f"oral contrast only (ContrastBolusAgent: {agent}): not given into a vein, it does not raise bone "
+            "attenuation"
+        )
+    return f"contrast-enhanced (ContrastBolusAgent: {agent}): attenuation reads higher than without contrast"
+
+
+def not_screened(vertebra: Vertebra, density: Density) -> str | None:
+    """Why the vertebra to be screened is not, though its density was read: a fracture (its attenuation is no longer
+    the bone's alone, and the fracture says more than a threshold), or dense material in its region (cement, metal,
+    a bone island), around which the cap keeps only the blur; None where it may be screened."""
+    grade = vertebra.measurements.genant_grade if vertebra.measurements else None
+    if grade:
+        return (
+            f"{vertebra.level} has lost height (Genant grade {grade}): a fractured vertebra's attenuation is not "
+            "screened (the fracture is itself to be looked at)"
+        )
+    if density.dense_ml > MAX_DENSE_ML:
+        return (
+            f"{vertebra.level} holds {density.dense_ml:.2f} ml above {DENSE_HU:.0f} HU inside its trabecular region "
+            "(cement, metal or a bone island): its attenuation is not screened"
+        )
+    return None
 
 
 def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
@@ -260,9 +305,16 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
     ungraded = Stenosis(grade="unknown", basis=UNGRADED_CANAL, thresholds=CITATION)
     discs = [d.model_copy(update={"stenosis": ungraded}) if d.stenosis else d for d in discs]
     vertebrae, screening, contrast = [], None, contrast_note(seg.image)
+    unscreened = f"no vertebra named {SCREENED_LEVEL} with a measurable trabecular region"
     regions = np.zeros(hu.shape, bool)
+    thin = slab_cut(mid, spacing[0], hu.shape[0])
+    if thin:
+        unscreened = (
+            f"the volume spans {hu.shape[0] * spacing[0]:.0f} mm left to right, too thin a slab for the trabecular "
+            f"region ({DENSITY_HALF_WIDTH_MM:g} mm either side of the midline): no density read"
+        )
     for vertebra in thick_heights_withheld(tables, seg.image):
-        density = trabecular_density(hu, instances, vertebra.label, spacing, mid)
+        density = None if thin else trabecular_density(hu, instances, vertebra.label, spacing, mid)
         # a body the field cuts: its region's edge there is the field's, not the cortex's, and its bone only part
         if density is None or vertebra.measurements is None or vertebra.measurements.genant_not_graded == CUT_BY_EDGE:
             vertebrae.append(vertebra)
@@ -273,9 +325,13 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
         )
         vertebrae.append(vertebra.model_copy(update={"measurements": measured}))
         if vertebra.level == SCREENED_LEVEL:
-            confirmed = not seg.levels.flags
-            screening = screen(vertebra.level, density.mean_hu, level_confirmed=confirmed, contrast=contrast)
+            unscreened = not_screened(vertebra, density)
+            if unscreened is None:
+                confirmed = not seg.levels.flags
+                screening = screen(vertebra.level, density.mean_hu, level_confirmed=confirmed, contrast=contrast)
     review, gate = [*seg.review, *measurements.review], [*seg.gate, *measurements.review]
+    if thin:
+        review.append(unscreened)
     solid = _solid(hu, instances, tables)
     if solid:
         why = (
@@ -293,6 +349,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
         lordosis_deg=measurements.lordosis_deg,
         bone_density_screening=screening,
         bone_density_region=DENSITY_REGION,
+        bone_density_not_screened=None if screening else unscreened,
         narrowest_canal_ap_mm=measurements.narrowest_canal_ap_mm,
         narrowest_canal_level=measurements.narrowest_canal_level,
         needs_review=review,

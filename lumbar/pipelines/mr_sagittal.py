@@ -65,7 +65,7 @@ def image_reasons(image: SpineImage) -> list[str]:
     elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
         rows, cols = image.sagittal_spacing_mm()
         # an axial or coronal acquisition's sagittal slices are reformatted: one side is its slice spacing
-        across = "" if image.plane == "sagittal" else f", reformatted from {image.plane} slices"
+        across = f", reformatted from {image.plane} slices" if image.plane in ("axial", "coronal") else ""
         reasons.append(
             f"low image quality: the sagittal slices' pixels of {rows:.1f} × {cols:.1f} mm{across} are coarse for "
             "measurements"

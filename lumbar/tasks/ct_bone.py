@@ -49,6 +49,20 @@ MIN_DENSITY_ML = 0.3
 # cortex the outline's margin did not clear (a body outlined a little past its endplate) or a bone island, which a
 # hand-placed ROI avoids (Pickhardt et al. 2013).
 TRABECULAR_MAX_HU = 400.0
+# Denser than any trabecular bone, and than most cortex: cement (vertebroplasty), metal, or a bone island. Where the
+# region holds this much of it, what the cap leaves is the blur around it (a partly cemented L1 read 357 HU against
+# 118 HU without the cement: found in review), and the body is not screened.
+DENSE_HU = 1000.0
+MAX_DENSE_ML = 0.05
+
+
+def slab_cut(mid: int, lateral_mm: float, n: int) -> bool:
+    """Whether the volume's left-right extent cuts the trabecular region's slab (``DENSITY_HALF_WIDTH_MM`` either
+    side of slice ``mid``): a thin sagittal slab reads a thinner region, which the body's volume alone did not catch."""
+    inner = band(mid, DENSITY_HALF_WIDTH_MM, lateral_mm, n)
+    return inner.stop - inner.start < 2 * round(DENSITY_HALF_WIDTH_MM / lateral_mm) + 1
+
+
 DENSITY_REGION = (
     f"vertebral body within {DENSITY_HALF_WIDTH_MM:g} mm of the mid-sagittal plane, {CORTEX_MARGIN_MM:g} mm (plus half "
     f"the largest voxel side) inside its outline (no cortex or endplate), the posterior {VEIN_FRACTION:.0%} of its "
@@ -246,6 +260,7 @@ class Density:
     ml: float
     slices: slice
     region: np.ndarray
+    dense_ml: float = 0.0  # of the region before its cap: voxels above DENSE_HU (cement, metal, a bone island)
 
 
 def trabecular_density(
@@ -276,6 +291,7 @@ def trabecular_density(
     # The cap alone cut a noisy scan's upper tail only, reading its mean 10-35 HU low (VerSe 012, noise SD 160-240
     # HU: found in review); cut as far below the median, the mean of symmetric noise stays where it is. A body whose
     # median is above the cap (sclerotic bone) keeps the cap alone, as before: the mirror would leave it nothing.
+    dense_ml = float((inside & (hu[outer] > DENSE_HU)).sum() * np.prod(spacing) / 1000.0)
     if inside.any():
         median = float(np.median(hu[outer][inside]))
         floor = 2 * median - TRABECULAR_MAX_HU if median < TRABECULAR_MAX_HU else -np.inf
@@ -284,7 +300,9 @@ def trabecular_density(
     if inside.sum() * voxel_ml < MIN_DENSITY_ML:
         return None
     values = hu[outer][inside]
-    return Density(float(values.mean()), float(np.median(values)), float(inside.sum() * voxel_ml), outer, inside)
+    return Density(
+        float(values.mean()), float(np.median(values)), float(inside.sum() * voxel_ml), outer, inside, dense_ml
+    )
 
 
 def _piece_through(mask: np.ndarray, mid: int) -> np.ndarray:
