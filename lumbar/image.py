@@ -84,6 +84,7 @@ class SeriesInfo:
     repetition_time_ms: float | None = None
     inversion_time_ms: float | None = None
     rescale_stated: bool = True  # RescaleIntercept given (the CT Image module requires it: HU are known)
+    gantry_tilt_deg: float = 0.0  # slices stepping at this angle to their normal, resampled onto an upright grid
 
     def label(self) -> str:
         """How a reader names the series: ``#3 SAG T2`` (number and description, no UID)."""

@@ -612,3 +612,15 @@ def test_a_ct_of_4_mm_slices_reports_no_height(ct_phantom):
         "cut by the image edge",
         "the sacrum has no fracture grade",
     }
+
+
+def test_marrow_below_the_bone_threshold_says_why_l1_is_not_screened(ct_phantom):
+    """Marrow at 60 HU (osteoporotic): the bodies come back as cortex alone and no density is read. The report said
+    only that no L1 had a measurable region, which read as a technical gap exactly where the screen matters most."""
+    array = ct_phantom.image.array.copy()
+    marrow = np.abs(array - TISSUE["marrow"][2]) < 60
+    array[marrow] -= 140
+    findings = ct.analyze(ct_phantom.image.with_array(array)).findings
+    assert findings.bone_density_screening is None
+    assert findings.bone_density_not_screened.startswith("L1's body gave no trabecular region")
+    assert "very low density, is one cause" in findings.bone_density_not_screened

@@ -505,3 +505,40 @@ def test_a_2d_nifti_whose_affine_is_unusable_keeps_the_picture_rule(tmp_path):
     assert nib.load(tmp_path / "flat.nii.gz").header["sform_code"] == 1
     picture = read_image(tmp_path / "flat.nii.gz").sagittal_slices()[0]
     assert picture.shape == (32, 40) and np.argwhere(picture == 100).tolist() == [[32 - 1 - 25, 30]]
+
+
+def test_a_gantry_tilted_series_is_resampled_onto_an_upright_grid(tmp_path):
+    """Axial slices 2 mm apart along their normal, each shifted 1 mm further back (a gantry tilt of atan(1 / 2),
+    26.6 deg): read onto the slanted grid, every measurement took the step (2.24 mm) for the spacing and the slab for
+    square. Resampled: slices 2.0 mm apart along the normal, and a bright rod that runs straight head to feet in the
+    world stays in one row and column of every slice."""
+    from lumbar.io.dicom import upright_grid
+
+    series = tmp_path / "tilted"
+    series.mkdir()
+    uid, rows, cols = "1.2.3.4", 32, 32
+    for k in range(12):
+        back = float(k)  # LPS y grows to the back: each slice's rows start 1 mm further back
+        pixels = np.full((rows, cols), 0, np.uint16)
+        pixels[20 - k, 16] = 1000  # the rod at y = 20 mm in the world: row 20 - k of slice k
+        write_dicom(
+            series / f"{k:02d}.dcm",
+            pixels,
+            "CT",
+            SeriesInstanceUID=uid,
+            ImageOrientationPatient=[1, 0, 0, 0, 1, 0],
+            ImagePositionPatient=[0.0, back, -2.0 * k],
+            PixelSpacing=[1.0, 1.0],
+            SliceThickness=2.0,
+            RescaleIntercept=0,
+            InstanceNumber=k + 1,
+        )
+    image = read_image(series)
+    assert image.series.gantry_tilt_deg == pytest.approx(26.6, abs=0.05)
+    assert sorted(image.spacing_mm) == pytest.approx([1.0, 1.0, 2.0])
+    direction = image.affine[:3, :3] / np.asarray(image.spacing_mm)
+    assert np.allclose(direction.T @ direction, np.eye(3), atol=1e-6)  # square
+    rod = np.argwhere(image.array > 500)
+    assert len(rod) == 12 and sum(np.ptp(rod[:, axis]) == 0 for axis in range(3)) == 2  # one row, one column
+    flat = np.zeros((4, 5, 6), np.float32)
+    assert upright_grid(flat, np.diag([2.0, 1.0, 1.0, 1.0]))[2] == 0.0  # square: left as it is

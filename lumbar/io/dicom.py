@@ -13,11 +13,13 @@ import tempfile
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pydicom
 from pydicom.errors import BytesLengthException, InvalidDicomError
+from scipy import ndimage
 
 from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, SpineImage
@@ -293,7 +295,36 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
         return SpineImage.from_sagittal_slices(
             volume, (lateral, row, col), spacing_known=spacing is not None, **_provenance(first, items, where)
         )
-    return SpineImage.from_array(volume, affine, **_provenance(first, items, where))
+    volume, affine, tilt = upright_grid(volume, affine)
+    provenance = _provenance(first, items, where)
+    if tilt:
+        provenance["series"] = replace(provenance["series"], gantry_tilt_deg=round(tilt, 1))
+    return SpineImage.from_array(volume, affine, **provenance)
+
+
+MAX_SHEAR_DEG = 0.5  # a slice step this close to the slices' normal is taken as square to them
+
+
+def upright_grid(volume: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """A series whose slices step at an angle to their own normal (a CT's gantry tilt) resampled, linearly, onto
+    the grid of the same slices stepping along the normal, as dcm2niix does; with the tilt in degrees (0 where
+    none). Every measurement reads the voxel grid as square: on the slanted one, heights along the slices' step read
+    short by the tilt's cosine and depths long (found in review: 20 degrees shortened vertebral heights by 2-6 mm).
+    Voxels the slanted slab does not reach take its lowest value (air)."""
+    step, rows, cols = affine[:3, 0], affine[:3, 1], affine[:3, 2]
+    normal = np.cross(rows, cols)
+    normal /= np.linalg.norm(normal)
+    along = float(np.dot(step, normal))
+    tilt = float(np.degrees(np.arccos(min(1.0, abs(along) / np.linalg.norm(step)))))
+    if tilt < MAX_SHEAR_DEG:
+        return volume, affine, 0.0
+    upright = affine.copy()
+    upright[:3, 0] = normal * along
+    voxels = np.linalg.inv(affine) @ upright  # an upright voxel -> the slanted voxel at the same point
+    resampled = ndimage.affine_transform(
+        volume, voxels[:3, :3], offset=voxels[:3, 3], order=1, cval=float(volume.min()), output=np.float32
+    )
+    return resampled, upright, tilt
 
 
 LATERAL_VIEWS = {"LAT", "LL", "RL", "LATERAL"}  # DICOM ViewPosition of a lateral film

@@ -29,10 +29,12 @@ from lumbar.pipelines import mr_sagittal
 from lumbar.pipelines.result import Result, Segmentation, input_description
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.ct_bone import (
+    BONE_HU,
     DENSE_HU,
     DENSITY_HALF_WIDTH_MM,
     DENSITY_REGION,
     MAX_DENSE_ML,
+    MIN_DENSITY_ML,
     NETWORK_BAND_MM,
     Density,
     band,
@@ -275,6 +277,12 @@ def contrast_note(image: SpineImage) -> str:
     return f"contrast-enhanced (ContrastBolusAgent: {agent}): attenuation reads higher than without contrast"
 
 
+NO_REGION = (
+    f"{SCREENED_LEVEL}'s body gave no trabecular region of {MIN_DENSITY_ML:g} ml: its marrow was not found inside its "
+    f"cortex (marrow below {BONE_HU:.0f} HU, very low density, is one cause: look at the images)"
+)
+
+
 def not_screened(vertebra: Vertebra, density: Density) -> str | None:
     """Why the vertebra to be screened is not, though its density was read: a fracture (its attenuation is no longer
     the bone's alone, and the fracture says more than a threshold), or dense material in its region (cement, metal,
@@ -316,7 +324,10 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
     for vertebra in thick_heights_withheld(tables, seg.image):
         density = None if thin else trabecular_density(hu, instances, vertebra.label, spacing, mid)
         # a body the field cuts: its region's edge there is the field's, not the cortex's, and its bone only part
-        if density is None or vertebra.measurements is None or vertebra.measurements.genant_not_graded == CUT_BY_EDGE:
+        cut = vertebra.measurements is not None and vertebra.measurements.genant_not_graded == CUT_BY_EDGE
+        if density is None or vertebra.measurements is None or cut:
+            if vertebra.level == SCREENED_LEVEL and not thin:
+                unscreened = f"{SCREENED_LEVEL} is cut by the field of view" if cut else NO_REGION
             vertebrae.append(vertebra)
             continue
         regions[density.slices] |= density.region

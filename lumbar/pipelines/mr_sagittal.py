@@ -60,6 +60,11 @@ def refusal(image: SpineImage) -> str | None:
 def image_reasons(image: SpineImage) -> list[str]:
     """Why a reader should check a result, from the image itself: modality, spacing, resolution."""
     reasons = []
+    if image.series is not None and image.series.gantry_tilt_deg:
+        reasons.append(
+            f"slices acquired at a gantry tilt of {image.series.gantry_tilt_deg:g} deg: resampled, linearly, onto an "
+            "upright grid before anything was measured"
+        )
     if not image.spacing_known:
         reasons.append("pixel spacing unknown: distances are in pixels (give --spacing in mm)")
     elif max(image.sagittal_spacing_mm()) > COARSE_PIXEL_MM:
