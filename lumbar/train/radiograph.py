@@ -1,7 +1,8 @@
 """Train the frontal radiograph network: vertebral body centres and their four corners, T1 to L5.
 
 Data: the AASCE 2019 frontal radiographs (``xray_ap``, :mod:`lumbar.datasets.xray_ap`). Its training part is split
-by patient (the number in the name) into training and validation; its test part is never seen here (``bench/
+by patient (the number in the name, second copies and films repeated under other names joined to it:
+:func:`lumbar.datasets.xray_ap.patient_group`) into training and validation; its test part is never seen here (``bench/
 radiograph.py`` measures on it). Images whose landmarks overlap or whose stored angle is above 90 degrees are left
 out of training. Each image is letterboxed into ``RADIOGRAPH_SHAPE`` once; every step draws a fresh rotation, scale,
 shift and mirror (numpy/scipy, the corners moved with the pixels) and a TorchIO intensity change (gamma, bias field,
