@@ -1,7 +1,9 @@
 """The frontal level chain's two constants, on the validation films: the detection-score weight and the step sigma.
 
 The level network reads every candidate of the validation films once (the patients held out of every frontal
-network's training, split as in training; the test films are not read); the chain
+network's training, split as in training, with the grouping the network's record was split with: for the shipped
+networks the old one, under which 10 of the 64 validation films come from patients with films in training, ``python
+bench/radiograph_split.py``; the test films are not read); the chain
 (:func:`lumbar.tasks.frontal_levels.align_levels`) then names them with each weight of the detection score
 (``with_detection``) and each sigma of the step term (none: no step term), and the bodies named right are counted
 (the expert's body of that name within half a body's height). The shipped constants, ``SCORE_WEIGHT`` and
@@ -22,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_DATA, save
 
-from lumbar.datasets.xray_ap import read_image
+from lumbar.datasets.xray_ap import grouping_of, read_image
 from lumbar.labels import FRONTAL_LEVELS
 from lumbar.models.registry import load_model
 from lumbar.pipelines.xr_frontal import find_candidates
@@ -52,7 +54,8 @@ def main() -> None:
         sys.exit(f"skipped: {DATA} not found (the AASCE radiographs live in ../shared/data/xray_ap)")
     net = load_model("radiograph_levels", args.levels)
     config = net.meta["config"]
-    _, films = training_split(str(DATA), config["val_fraction"], config["seed"])  # as the network was selected on
+    # as the network was selected on: the split its record names, grouped as it was then (xray_ap.grouping_of)
+    _, films = training_split(str(DATA), config["val_fraction"], config["seed"], grouping=grouping_of(net.meta))
     read = []  # per film: its corners, candidates, their log-probabilities and the spine's step
     for film in films:
         grey = read_image(film)

@@ -26,6 +26,7 @@ for script in (
     "ultrasound.py",
     "back_pain.py",
     "radiograph_annotation.py",
+    "radiograph_split.py",
     "radiograph.py",
     "radiograph_levels.py",
     "ct.py",

@@ -47,3 +47,38 @@ def test_the_patients_a_shipped_model_learnt_from_are_its_training_and_validatio
         "in-sample: 2 of these 5 patients"
     )
     assert in_sample_warning({"n_patients": 5, "patients_seen_in_training": []}) is None
+
+
+def test_the_patients_seen_are_read_from_every_shipped_records_split():
+    """Each shipped record names its training and validation cases under its own keys: ``split_patients`` with
+    train/val or training/validation, members' ``final_split``, the frontal networks' ``split_groups``, back_pain's
+    cross-validation subjects (its final network trains on all); none of a record's test cases is among them."""
+    import json
+    from pathlib import Path
+
+    from lumbar.models.registry import OnnxModel, spec_of
+
+    weights = Path(__file__).resolve().parents[1] / "lumbar" / "models" / "weights"
+    expected = {
+        "segmentation": 24,
+        "lumbosacral": 110,
+        "grading": 179,
+        "ultrasound": 23,
+        "tracking": 124,
+        "radiograph_lateral": 131,
+        "radiograph": 233,
+        "radiograph_corners": 233,
+        "radiograph_levels": 233,
+        "back_pain": 120,
+        "fusion": 0,
+    }
+    for name, count in expected.items():
+        meta = json.loads((weights / f"{name}.json").read_text())
+        seen = OnnxModel(spec_of(name), meta, None, weights / f"{name}.onnx").patients_seen
+        split = meta.get("split_patients") or meta.get("split_groups") or {}
+        named = {str(p) for part, ids in split.items() if part != "test" for p in ids}
+        assert named <= seen, name
+        assert not seen & {str(p) for p in split.get("test", [])}, name
+        assert len(seen) == count, (name, len(seen))
+    top_level = {"final_split": {"train": [1], "validation": [2], "test": [3]}}
+    assert OnnxModel(spec_of("grading"), top_level, None, weights).patients_seen == {"1", "2"}

@@ -13,7 +13,15 @@ import pytest
 from conftest import shared
 from PIL import Image
 
-from lumbar.datasets.xray_ap import patient_group, read_part
+from lumbar.datasets.xray_ap import (
+    CORONAL,
+    GROUPING,
+    SAME_RADIOGRAPH_PAIRS,
+    grouping_of,
+    legacy_group,
+    patient_group,
+    read_part,
+)
 from lumbar.image import Modality
 from lumbar.io import read_image
 from lumbar.labels import STRUCTURE_COLOURS, VERTEBRA_IDS, Structure
@@ -64,8 +72,98 @@ def test_reader_sorts_the_quads_top_down_repairs_twisted_ones_and_names_faults(t
 
 def test_patient_groups_come_from_the_number_in_the_name():
     assert patient_group("sunhl-1th-02-Jan-2017-162 A AP.jpg") == "162"
+    assert patient_group("sunhl-1th-02-Jan-2017-162 a ap.jpg") == "162"
     assert patient_group("sunhl-1th-10-Jan-2017-238 C AP.jpg") == "239"  # a duplicate of 239's radiographs
-    assert patient_group("sunhl-1th-20-Jul-2016-coronal6.jpg") == "sunhl-1th-20-Jul-2016-coronal6.jpg"
+    # a second copy of a film joins its patient, whichever way the name says so
+    assert patient_group("sunhl-1th-21-Nov-2016-138 D AP2.jpg") == "138"
+    assert patient_group("sunhl-1th-22-Nov-2016-142 A AP (2).jpg") == "142"
+    assert patient_group("sunhl-1th-30-Dec-2016-159 A AP2.jpg") == "159"
+    # a coronal<k> that repeats a numbered film joins that film's patient; the others share one group
+    assert patient_group("sunhl-1th-20-Jul-2016-coronal4.jpg") == "1"
+    assert patient_group("sunhl-1th-20-Jul-2016-coronal6.jpg") == patient_group("sunhl-1th-20-Jul-2016-coronal17.jpg")
+    assert patient_group("sunhl-1th-20-Jul-2016-coronal6.jpg") == CORONAL
+    # one patient's films found under two numbers
+    assert patient_group("sunhl-1th-26-Jul-2016-77 B AP.jpg") == patient_group("sunhl-1th-22-Nov-2016-141 C AP.jpg")
+    assert patient_group("unnumbered.jpg") == "unnumbered.jpg"
+    for a, b in SAME_RADIOGRAPH_PAIRS:
+        assert patient_group(a) == patient_group(b), (a, b)
+
+
+def test_records_split_before_the_corrected_grouping_are_read_with_the_grouping_they_were_split_with():
+    assert grouping_of({"split_groups": {}}) is legacy_group
+    assert grouping_of({"grouping": GROUPING}) is patient_group
+    assert legacy_group("sunhl-1th-21-Nov-2016-138 D AP2.jpg") == "sunhl-1th-21-Nov-2016-138 D AP2.jpg"
+    assert legacy_group("sunhl-1th-20-Jul-2016-coronal4.jpg") == "sunhl-1th-20-Jul-2016-coronal4.jpg"
+    assert legacy_group("sunhl-1th-10-Jan-2017-238 C AP.jpg") == "239"
+    assert legacy_group("sunhl-1th-26-Jul-2016-77 A AP.jpg") == "77"
+
+
+def test_a_split_keeps_each_group_on_one_side(tmp_path):
+    from types import SimpleNamespace
+
+    from lumbar.train.radiograph import split_groups
+
+    names = [f"sunhl-1th-01-Jan-2017-{n} {x} AP.jpg" for n in range(100, 130) for x in "AB"]
+    names += [f"sunhl-1th-01-Jan-2017-{n} C AP2.jpg" for n in range(100, 130)]
+    names += [f"sunhl-1th-20-Jul-2016-coronal{k}.jpg" for k in range(1, 18)]
+    films = [SimpleNamespace(name=n) for n in names]
+    for grouping in (patient_group, legacy_group):
+        train, val = split_groups(films, 0.2, 0, grouping)
+        assert len(train) + len(val) == len(films) and val
+        assert not {grouping(r.name) for r in train} & {grouping(r.name) for r in val}
+    train, val = split_groups(films, 0.2, 0)  # the corrected grouping: AP2 films and coronal files never straddle
+    assert not {patient_group(r.name) for r in train} & {patient_group(r.name) for r in val}
+    train, val = split_groups(films, 0.2, 0, legacy_group)  # the old one let them
+    assert {patient_group(r.name) for r in train} & {patient_group(r.name) for r in val}
+
+
+def test_the_real_film_names_group_as_known():
+    root = shared("xray_ap")
+    names = {part: (root / "labels" / part / "filenames.csv").read_text().split("\n") for part in ("training", "test")}
+    names = {part: [n.strip() for n in lines if n.strip()] for part, lines in names.items()}
+    groups = {part: {n: patient_group(n) for n in lines} for part, lines in names.items()}
+    everything = {**groups["training"], **groups["test"]}
+    assert len(names["training"]) == 481 and len(names["test"]) == 128
+    # every name is grouped by a number or as a coronal file: none is left a group of its own
+    assert all(g.isdigit() or g == CORONAL for g in everything.values())
+    known = {
+        "sunhl-1th-21-Nov-2016-138 D AP2.jpg": "138",
+        "sunhl-1th-22-Nov-2016-142 A AP (2).jpg": "142",
+        "sunhl-1th-30-Dec-2016-159 A AP2.jpg": "159",
+        "sunhl-1th-22-Feb-2017-291 E AP2.jpg": "291",
+        "sunhl-1th-20-Jul-2016-coronal4.jpg": "1",
+        "sunhl-1th-20-Jul-2016-coronal15.jpg": "16",
+        "sunhl-1th-20-Jul-2016-coronal3.jpg": CORONAL,
+        "sunhl-1th-20-Jul-2016-coronal10.jpg": CORONAL,
+        "sunhl-1th-26-Jul-2016-79 C AP.jpg": "157",
+    }
+    assert {n: everything[n] for n in known} == known
+    # each second copy's patient has other films; 17 coronal files, 12 of them in the coronal group
+    for name in list(known)[:4]:
+        assert sum(g == known[name] for g in everything.values()) > 1, name
+    coronal = [n for n in names["training"] if "coronal" in n]
+    assert len(coronal) == 17 and sum(everything[n] == CORONAL for n in coronal) == 12
+    training_names = set(names["training"])
+    assert all(a in training_names and b in training_names for a, b in SAME_RADIOGRAPH_PAIRS)
+    # the parts share patients only through the 15 test films listed as repeats of training radiographs
+    shared_groups = set(groups["training"].values()) & set(groups["test"].values())
+    assert shared_groups == {"239", "240", "241", "242", "243", "244"}
+    assert len(set(groups["training"].values())) == 216 and len(set(groups["test"].values())) == 39
+
+
+def test_the_shipped_frontal_records_split_is_found_again_with_the_grouping_it_was_made_with():
+    from lumbar.train.radiograph import training_split
+
+    root = shared("xray_ap")
+    for name in ("radiograph", "radiograph_corners", "radiograph_levels"):
+        record = json.loads((Path(xr_frontal.__file__).parents[1] / "models" / "weights" / f"{name}.json").read_text())
+        config = record["config"]
+        grouping = grouping_of(record)
+        assert grouping is legacy_group  # trained before the corrected grouping: not retrained
+        train, val = training_split(str(root), config["val_fraction"], config["seed"], grouping=grouping)
+        assert sorted({grouping(r.name) for r in train}) == record["split_groups"]["training"]
+        assert sorted({grouping(r.name) for r in val}) == record["split_groups"]["validation"]
+        assert (len(train), len(val)) == (405, record["validation"]["n_images"]) == (405, 64)
 
 
 @dataclass

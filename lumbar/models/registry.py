@@ -223,6 +223,9 @@ def model_for(task: str, modality: Modality, plane: str | None) -> ModelSpec | N
     return next((s for s in REGISTRY.values() if s.task == task and s.shipped and s.serves(modality, plane)), None)
 
 
+SEEN_PARTS = ("train", "training", "val", "validation")  # a record's split parts that trained or chose the weights
+
+
 @dataclass
 class OnnxModel:
     """An ONNX network, its registry entry and its training record (temperatures, thresholds, figures)."""
@@ -254,11 +257,19 @@ class OnnxModel:
 
     @property
     def patients_seen(self) -> frozenset[str]:
-        """The patients whose images trained these weights or chose among them (training and validation split;
-        every member's, for an ensemble), as its record names them: figures measured on them are in-sample."""
-        splits = [self.meta.get("split_patients") or {}]
-        splits += [member.get("final_split") or {} for member in self.meta.get("members", [])]
-        return frozenset(str(p) for split in splits for part in ("train", "val") for p in split.get(part, []))
+        """The patients whose images trained these weights or chose among them, as its record names them: figures
+        measured on them are in-sample. Read from ``split_patients``, a top-level ``final_split``, every ensemble
+        member's ``final_split`` and a frontal radiograph network's ``split_groups`` (AASCE patient groups, named by
+        the grouping that record was split with: ``xray_ap.grouping_of``), each's ``train``/``training`` and
+        ``val``/``validation`` parts; and, for a cross-validated model whose final network trains on every subject
+        (``back_pain``), every subject of ``cv.fold_of_subject``. A record naming only its held-out cases
+        (``fusion``: ``held_out_anatomies``) gives none."""
+        meta = self.meta
+        splits = [meta.get(key) or {} for key in ("split_patients", "final_split", "split_groups")]
+        splits += [member.get("final_split") or {} for member in meta.get("members", [])]
+        seen = {str(p) for split in splits for part in SEEN_PARTS for p in split.get(part, [])}
+        seen |= {str(subject) for subject in (meta.get("cv") or {}).get("fold_of_subject", {})}
+        return frozenset(seen)
 
 
 @cache

@@ -1,7 +1,8 @@
 """Train the frontal radiograph network: vertebral body centres and their four corners, T1 to L5.
 
 Data: the AASCE 2019 frontal radiographs (``xray_ap``, :mod:`lumbar.datasets.xray_ap`). Its training part is split
-by patient (the number in the name) into training and validation; its test part is never seen here (``bench/
+by patient (the number in the name, second copies and films repeated under other names joined to it:
+:func:`lumbar.datasets.xray_ap.patient_group`) into training and validation; its test part is never seen here (``bench/
 radiograph.py`` measures on it). Images whose landmarks overlap or whose stored angle is above 90 degrees are left
 out of training. Each image is letterboxed into ``RADIOGRAPH_SHAPE`` once; every step draws a fresh rotation, scale,
 shift and mirror (numpy/scipy, the corners moved with the pixels) and a TorchIO intensity change (gamma, bias field,
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from lumbar.datasets.xray_ap import Radiograph, read_image, read_part
+from lumbar.datasets.xray_ap import GROUPING, Radiograph, patient_group, read_image, read_part
 from lumbar.labels import FRONTAL_LEVELS
 from lumbar.metrics import corner_errors, smape
 from lumbar.models.networks import radiograph_net
@@ -70,12 +71,16 @@ def prepare(radiograph: Radiograph) -> Example:
     return Example(radiograph, box, box.apply(read_image(radiograph)), box.to_box(radiograph.corners))
 
 
-def split_groups(radiographs: list[Radiograph], fraction: float, seed: int) -> tuple[list[Radiograph], ...]:
-    """Training and validation radiographs, split by patient group."""
-    groups = sorted({r.group for r in radiographs})
+def split_groups(
+    radiographs: list[Radiograph], fraction: float, seed: int, grouping: Callable[[str], str] = patient_group
+) -> tuple[list[Radiograph], ...]:
+    """Training and validation radiographs, split by patient group (``grouping`` of the image's name: the corrected
+    :func:`~lumbar.datasets.xray_ap.patient_group` unless a bench asks for the one an older record was split with)."""
+    group = {r.name: grouping(r.name) for r in radiographs}
+    groups = sorted(set(group.values()))
     np.random.default_rng(seed).shuffle(groups)
     held = set(groups[: max(1, round(fraction * len(groups)))])
-    return [r for r in radiographs if r.group not in held], [r for r in radiographs if r.group in held]
+    return [r for r in radiographs if group[r.name] not in held], [r for r in radiographs if group[r.name] in held]
 
 
 def random_geometry(
@@ -187,15 +192,20 @@ def figures(examples: list[Example], found: list[np.ndarray]) -> dict:
 
 
 def training_split(
-    data: str, val_fraction: float, seed: int, limit: int | None = None
+    data: str,
+    val_fraction: float,
+    seed: int,
+    limit: int | None = None,
+    grouping: Callable[[str], str] = patient_group,
 ) -> tuple[list[Radiograph], list[Radiograph]]:
     """The training part's radiographs without doubtful landmarks (overlapping quads, angles above 90 degrees),
     split by patient into training and validation; ``limit`` keeps only that many training films (smoke tests).
-    Every frontal network trained on these films shares this split."""
+    Every frontal network trained on these films shares this split. ``grouping``: see :func:`split_groups` (the
+    shipped frontal networks were split with ``xray_ap.legacy_group``: ``xray_ap.grouping_of`` their record)."""
     radiographs = [
         r for r in read_part(Path(data), "training") if not r.faults or r.faults == ("landmark outside the image",)
     ]
-    train_set, val_set = split_groups(radiographs, val_fraction, seed)
+    train_set, val_set = split_groups(radiographs, val_fraction, seed, grouping)
     if limit:
         train_set, val_set = train_set[:limit], val_set[: max(2, limit // 4)]
     return train_set, val_set
@@ -254,6 +264,7 @@ def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path
         "validation": figures(val_examples, predict(net, val_examples)),
         "history": state["history"],
         "split_groups": groups,
+        "grouping": GROUPING,  # the split_groups' grouping: xray_ap.grouping_of
         "data": "AASCE 2019 frontal spine radiographs (Wu et al., MICCAI 2017), training part only",
         "config": asdict(cfg),
     }

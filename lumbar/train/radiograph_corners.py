@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumbar.datasets.xray_ap import Radiograph, read_image
+from lumbar.datasets.xray_ap import GROUPING, Radiograph, read_image
 from lumbar.metrics import corner_errors
 from lumbar.models.networks import corner_heatmap_net
 from lumbar.preprocess import CORNER_WINDOW, normalize_intensity
@@ -180,6 +180,7 @@ def train_corners(cfg: CornerConfig, progress: Progress = SILENT) -> Path:
         "validation": validate(net, val_films, found),
         "history": state["history"],
         "split_groups": groups,
+        "grouping": GROUPING,  # the split_groups' grouping: xray_ap.grouping_of
         "data": "AASCE 2019 frontal spine radiographs (Wu et al., MICCAI 2017), training part only",
         "config": asdict(cfg),
     }

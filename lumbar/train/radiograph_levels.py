@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumbar.datasets.xray_ap import Radiograph, read_image
+from lumbar.datasets.xray_ap import GROUPING, Radiograph, read_image
 from lumbar.labels import FRONTAL_LEVELS
 from lumbar.models.networks import level_class_net
 from lumbar.preprocess import LEVEL_WINDOW, normalize_intensity
@@ -262,6 +262,7 @@ def train_levels(cfg: LevelConfig, progress: Progress = SILENT) -> Path:
         "relative_steps": steps,
         "history": state["history"],
         "split_groups": groups,
+        "grouping": GROUPING,  # the split_groups' grouping: xray_ap.grouping_of
         "data": "AASCE 2019 frontal spine radiographs (Wu et al., MICCAI 2017), training part only",
         "config": asdict(cfg),
     }
