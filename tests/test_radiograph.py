@@ -496,3 +496,22 @@ def test_two_curves_ending_at_one_vertebra_both_show_their_line_there():
     row = drawn[round(110 * 420 / 200)]  # the shared body's mid-line, at the overlay's scale
     colours = {tuple(int(v) for v in pixel) for pixel in row}
     assert CURVE_COLOURS[0] in colours and CURVE_COLOURS[1] in colours
+
+
+def test_a_run_is_resumed_only_on_the_split_it_started_with(tmp_path):
+    """The grouping of the radiographs was corrected (second copies and repeats joined to their patient): a run
+    folder from before it, resumed, would go on training with some of its training films now among the validation
+    ones. A run records its split and resumes only on the same one."""
+    from lumbar.errors import InputError
+    from lumbar.train.radiograph import keep_split
+
+    groups = {"training": ["1", "2"], "validation": ["3"]}
+    keep_split(tmp_path, groups)
+    keep_split(tmp_path, groups)  # the same split: resumed
+    with pytest.raises(InputError, match="split otherwise"):
+        keep_split(tmp_path, {"training": ["1"], "validation": ["2", "3"]})
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(InputError, match="from before its split was recorded"):
+        keep_split(old, groups)

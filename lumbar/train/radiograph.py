@@ -17,6 +17,7 @@ validation Cobb SMAPE is kept; training stops after ``patience`` epochs without 
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from collections.abc import Callable
@@ -30,6 +31,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from lumbar.datasets.xray_ap import GROUPING, Radiograph, patient_group, read_image, read_part
+from lumbar.errors import InputError
+from lumbar.io.write import write_text
 from lumbar.labels import FRONTAL_LEVELS
 from lumbar.metrics import corner_errors, smape
 from lumbar.models.networks import radiograph_net
@@ -233,7 +236,23 @@ def start_run(
         "training": sorted({r.group for r in train_set}),
         "validation": sorted({r.group for r in val_set}),
     }
+    keep_split(out, groups)
     return out, read[: len(train_set)], read[len(train_set) :], groups
+
+
+def keep_split(out: Path, groups: dict[str, list[str]]) -> None:
+    """Record the run's split (``split.json``) and refuse to resume a run whose split it would change: a run folder
+    from before the grouping of the radiographs was corrected (its checkpoint, and no record of its split), or one
+    split otherwise, would go on training with some of its training films among the validation ones."""
+    record, split = out / "split.json", {"grouping": GROUPING, **groups}
+    if record.is_file() and json.loads(record.read_text()) != split:
+        raise InputError(f"{out}: this run was split otherwise than the data now split (split.json); use a new folder")
+    if not record.is_file() and (out / "checkpoint.pt").is_file():
+        raise InputError(
+            f"{out}: a run from before its split was recorded (an earlier grouping of the radiographs): resuming it "
+            "would change its split under it; use a new folder"
+        )
+    write_text(record, json.dumps(split, indent=1))
 
 
 def train_radiograph(cfg: RadiographConfig, progress: Progress = SILENT) -> Path:
