@@ -36,6 +36,7 @@ from lumbar.io.dicom_header import (
     series_info,
     shown_inverted,
     slice_spacing_mm,
+    text,
     volume_affine,
 )
 
@@ -115,19 +116,19 @@ def _series_shape(items: list[tuple[Path, pydicom.Dataset]]) -> tuple[int, int, 
 
 
 def _is_image(ds: pydicom.Dataset) -> bool:
-    return "Rows" in ds and "Columns" in ds and str(ds.get("Modality", "")).upper() not in NON_IMAGE_MODALITIES
+    return "Rows" in ds and "Columns" in ds and text(ds, "Modality").upper() not in NON_IMAGE_MODALITIES
 
 
 def _series_label(ds: pydicom.Dataset) -> str:
     """A series as a reader names it (number and description), without its UID, for findings and reports."""
-    return f"#{ds.get('SeriesNumber', '?')} {ds.get('SeriesDescription', '') or '(no description)'}"
+    return f"#{text(ds, 'SeriesNumber') or '?'} {text(ds, 'SeriesDescription') or '(no description)'}"
 
 
 def _describe_series(headers: list[pydicom.Dataset]) -> str:
     """A series for a listing: label, modality, plane, image count and UID (the UID picks it with --series)."""
     ds = headers[0]
     return (
-        f"{_series_label(ds)} [{ds.get('Modality', '?')}, {plane(ds) or 'no plane'}, {len(headers)} images, "
+        f"{_series_label(ds)} [{text(ds, 'Modality') or '?'}, {plane(ds) or 'no plane'}, {len(headers)} images, "
         f"uid {ds.get('SeriesInstanceUID', '?')}]"
     )
 
@@ -136,14 +137,14 @@ def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: 
     """The series asked for, else the sagittal one (T2 first, then most slices)."""
     if wanted is not None:
         for uid, items in series.items():
-            if wanted in (uid, str(items[0][1].get("SeriesNumber", ""))):
+            if wanted in (uid, text(items[0][1], "SeriesNumber")):
                 return uid
         listing = "; ".join(_describe_series([d for _, d in v]) for v in series.values())
         raise InputError(f"{where}: no series {wanted!r}; found {listing}")
 
     def rank(uid: str) -> tuple:
         ds = series[uid][0][1]
-        desc = str(ds.get("SeriesDescription", "")).upper()
+        desc = text(ds, "SeriesDescription").upper()
         return (plane(ds) == "sagittal", "T2" in desc, len(series[uid]))
 
     return max(series, key=rank)
@@ -157,11 +158,11 @@ def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, 
     series: dict[str, list[tuple[Path, pydicom.Dataset]]] = defaultdict(list)
     for f, ds in headers:
         if _is_image(ds):
-            series[str(ds.get("SeriesInstanceUID", "unknown"))].append((f, ds))
+            series[text(ds, "SeriesInstanceUID") or "unknown"].append((f, ds))
     if not series:
-        kinds = sorted({str(ds.get("Modality", "?")) for _, ds in headers})
+        kinds = sorted({text(ds, "Modality") or "?" for _, ds in headers})
         raise InputError(f"{where}: DICOM holds no image series (only {', '.join(kinds)} objects)")
-    patients = {str(ds.get("PatientID", "")) for items in series.values() for _, ds in items}
+    patients = {text(ds, "PatientID") for items in series.values() for _, ds in items}
     if len(patients) > 1:  # the IDs themselves are never shown
         raise InputError(f"{where}: DICOM images of {len(patients)} different patients (PatientID); give one patient's")
     return series
@@ -217,7 +218,7 @@ def read_still_series(folder: Path, before_decoding: DecodeCheck | None = None) 
     series' (frames, rows, columns) and its number of files before its pixels are decoded."""
     with _damaged_headers_refused(folder):
         series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
-        ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
+        ordered = sorted(series.values(), key=lambda items: text(items[0][1], "SeriesNumber").zfill(6))
     images, skipped = [], []
     for items in ordered:
         what = _series_label(items[0][1])
@@ -333,7 +334,7 @@ FRONTAL_VIEWS = {"AP", "PA"}  # decubitus codes (LLD, RLD: a horizontal beam, AP
 
 def view_of(ds: pydicom.Dataset) -> str | None:
     """A radiograph's view from its ``ViewPosition``: "lateral", "frontal", or None when the file does not say."""
-    position = str(ds.get("ViewPosition", "") or "").strip().upper()
+    position = text(ds, "ViewPosition").upper()
     return "lateral" if position in LATERAL_VIEWS else "frontal" if position in FRONTAL_VIEWS else None
 
 
@@ -345,7 +346,7 @@ def _provenance(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]
         "source": str(where),
         "format": "DICOM",
         "series": series_info(first),
-        "patient_id": str(first.get("PatientID", "")),
+        "patient_id": text(first, "PatientID"),
         "source_files": tuple(str(f) for f, _ in items),
     }
 

@@ -24,6 +24,7 @@ from lumbar.io.dicom_header import (
     rescale,
     series_info,
     shown_inverted,
+    text,
     volume_affine,
 )
 
@@ -110,7 +111,7 @@ def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, p
         source=str(where),
         format="DICOM",
         series=series_info(ds),
-        patient_id=str(ds.get("PatientID", "")),
+        patient_id=text(ds, "PatientID"),
         source_files=(str(path),),
         frame_order=tuple(int(k) for k in order),
     )
@@ -127,5 +128,5 @@ def _cine(ds: pydicom.Dataset, pixels: np.ndarray, path: Path, where: Path) -> F
         source=str(where),
         format="DICOM",
         series=series_info(ds),
-        patient_id=str(ds.get("PatientID", "")),
+        patient_id=text(ds, "PatientID"),
     )

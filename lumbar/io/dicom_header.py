@@ -35,6 +35,12 @@ def functional_group(ds: pydicom.Dataset, frame: int, name: str) -> pydicom.Data
     return None
 
 
+def text(ds: pydicom.Dataset, keyword: str) -> str:
+    """An element's value as text; "" where it is absent or empty (``str`` of an empty value says "None")."""
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
 def orientation(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
     """``ImageOrientationPatient`` (row then column direction cosines, LPS) of the file or of one of its frames."""
     group = functional_group(ds, frame, "PlaneOrientationSequence")
@@ -144,17 +150,17 @@ def slice_spacing_mm(ds: pydicom.Dataset, fallback: float) -> float:
 
 def modality(ds: pydicom.Dataset) -> Modality:
     """The image's modality from DICOM ``Modality`` (CR/DX radiograph, XA/RF fluoroscopy, ...)."""
-    return Modality.from_dicom(str(ds.get("Modality", "OT")))
+    return Modality.from_dicom(text(ds, "Modality") or "OT")
 
 
 def series_info(ds: pydicom.Dataset) -> SeriesInfo:
     """The series ``ds`` belongs to, as :class:`SeriesInfo`."""
     return SeriesInfo(
-        uid=str(ds.get("SeriesInstanceUID", "")),
-        number=str(ds.get("SeriesNumber", "")),
-        description=str(ds.get("SeriesDescription", "")),
+        uid=text(ds, "SeriesInstanceUID"),
+        number=text(ds, "SeriesNumber"),
+        description=text(ds, "SeriesDescription"),
         plane=plane(ds),
-        manufacturer=str(ds.get("Manufacturer", "")),
+        manufacturer=text(ds, "Manufacturer"),
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
         contrast_agent=str(ds.ContrastBolusAgent).strip() if "ContrastBolusAgent" in ds else None,
         image_type="\\".join(str(v) for v in ds.get("ImageType", []) or []),

@@ -1,0 +1,103 @@
+"""DICOM series of a folder: grouped, picked and stacked as a reader expects, with damaged geometry or values refused
+in one line. Every file is written here with pydicom: small slices whose geometry each test states."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from conftest import shared
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from typer.testing import CliRunner
+
+from lumbar.cli import app
+
+MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage (one slice a file)
+SAGITTAL = (0, 1, 0, 0, 0, -1)  # rows run posterior, columns inferior: slices step toward the patient's left
+AXIAL = (1, 0, 0, 0, 1, 0)
+CORONAL = (1, 0, 0, 0, 0, -1)
+
+
+def write_slice(path: Path, pixels: np.ndarray, **attributes: object) -> Path:
+    """One single-frame MR slice of ``pixels`` (rows, cols) with ``attributes`` (geometry, series, ...)."""
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = attributes.pop("SOPClassUID", MR_IMAGE)
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID, ds.StudyInstanceUID = "MR", "P1", "1.2.3"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit, ds.PixelRepresentation = 15, 0
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    for name, value in attributes.items():
+        setattr(ds, name, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_series(
+    folder: Path,
+    slices: int,
+    *,
+    iop: tuple[float, ...] = SAGITTAL,
+    step_mm: float = 4.0,
+    shape: tuple[int, int] = (16, 12),
+    **attributes: object,
+) -> list[Path]:
+    """A series of ``slices`` slices ``step_mm`` apart along the normal of ``iop``, slice k filled with k + 1, named
+    by number and description (``SeriesNumber``, ``SeriesDescription`` in ``attributes``, else 3 and SAG T2)."""
+    attributes = {"SeriesNumber": 3, "SeriesDescription": "SAG T2", "SeriesInstanceUID": generate_uid(), **attributes}
+    normal = np.cross(np.array(iop[:3], float), np.array(iop[3:], float))
+    normal = normal / (np.linalg.norm(normal) or 1.0)
+    files = []
+    for k in range(slices):
+        geometry = {
+            "ImageOrientationPatient": list(iop),
+            "ImagePositionPatient": [float(v) for v in normal * step_mm * k],
+            "PixelSpacing": [0.7, 0.5],
+            "InstanceNumber": k + 1,
+        }
+        pixels = np.full(shape, k + 1, np.uint16)
+        name = f"{attributes['SeriesDescription']}_{k:03d}.dcm".replace(" ", "_")
+        files.append(write_slice(folder / name, pixels, **{**geometry, **attributes}))
+    return files
+
+
+def info(path: Path, *options: str) -> tuple[int, str]:
+    """``lumbar info --json``: its exit code and what it printed."""
+    result = CliRunner().invoke(app, ["info", str(path), "--json", *options])
+    return result.exit_code, result.output
+
+
+def refused_in_one_line(path: Path, *options: str) -> str:
+    """``lumbar info``'s one-line refusal (exit code 2, naming the input)."""
+    result = CliRunner().invoke(app, ["info", str(path), *options])
+    message = result.stderr.strip()
+    assert result.exit_code == 2 and "\n" not in message and str(path.name) in message, result.output
+    return message
+
+
+# Empty values
+
+
+def test_an_empty_series_number_is_empty_not_the_word_none(tmp_path):
+    """A series number left empty (type 2: unknown) is shown as unknown, not as the string "None"."""
+    from lumbar.io.study import read_study
+
+    write_series(tmp_path / "study" / "sag", 5, SeriesNumber=None, SeriesDescription=None)
+    write_series(tmp_path / "study" / "ax", 3, iop=AXIAL, SeriesNumber=None, SeriesDescription="AX T1")
+    code, output = info(tmp_path / "study")
+    described = json.loads(output)
+    assert code == 0 and described["series_number"] == "" and described["series_description"] == ""
+    assert "None" not in output and described["other_series"][0].startswith("#? AX T1")
+    write_series(tmp_path / "study" / "ax", 3, iop=AXIAL, SeriesNumber=4, SeriesDescription="AX T1")
+    assert [name for name, _ in read_study([tmp_path / "study"]).series] == ["study_s1", "study_s4"]
+
+
+def test_the_real_ct_series_without_a_number_has_an_empty_one():
+    code, output = info(shared("dicom", "ct_series_totalsegmentator"))
+    assert code == 0 and json.loads(output)["series_number"] == ""
