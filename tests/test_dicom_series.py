@@ -5,12 +5,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pydicom
+import pytest
 from conftest import shared
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from typer.testing import CliRunner
 
 from lumbar.cli import app
+from lumbar.io import read_image
+from lumbar.io.dicom_header import plane
 
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage (one slice a file)
 SAGITTAL = (0, 1, 0, 0, 0, -1)  # rows run posterior, columns inferior: slices step toward the patient's left
@@ -101,3 +105,26 @@ def test_an_empty_series_number_is_empty_not_the_word_none(tmp_path):
 def test_the_real_ct_series_without_a_number_has_an_empty_one():
     code, output = info(shared("dicom", "ct_series_totalsegmentator"))
     assert code == 0 and json.loads(output)["series_number"] == ""
+
+
+# Orientation
+
+
+@pytest.mark.parametrize(
+    "iop",
+    [(0, 0, 0, 0, 0, 0), (0, 1, 0, 0, 1, 0), (0, 1, 0, 0, 0.5, -0.5)],
+    ids=["zero", "parallel", "skewed by 45 degrees"],
+)
+def test_a_slice_whose_orientation_gives_no_plane_is_refused_in_one_line(tmp_path, iop):
+    [path] = write_series(tmp_path / "series", 1, iop=iop)
+    assert "ImageOrientationPatient" in refused_in_one_line(path)
+    assert plane(pydicom.dcmread(path)) is None  # was "sagittal" for the zero cosines
+
+
+def test_direction_cosines_longer_than_one_are_scaled_to_unit_length(tmp_path):
+    """The row and column directions give directions only: cosines written twice too long (0, 2, 0, 0, 0, -2) still
+    give the stated pixel size, not twice it."""
+    write_series(tmp_path / "series", 5, iop=(0, 2, 0, 0, 0, -2))
+    image = read_image(tmp_path / "series")
+    assert image.spacing_mm == pytest.approx((4.0, 0.5, 0.7)) and image.plane == "sagittal"
+

@@ -362,8 +362,14 @@ def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarra
         return None
     if not all(all(tag in d for tag in tags) for _, d in items):
         raise InputError(f"{where}: some slices lack position or orientation tags; pick one series with --series")
-    iop = np.array(ds.ImageOrientationPatient, float)
-    if any(not np.allclose(np.array(d.ImageOrientationPatient, float), iop, atol=1e-3) for _, d in items):
+    iop = orientation(ds)
+    if iop is None:
+        raise InputError(
+            f"{where}: ImageOrientationPatient {_shown(ds.ImageOrientationPatient)} gives no two perpendicular "
+            "directions (zero, parallel or skewed cosines); the file is damaged"
+        )
+    slice_iops = [orientation(d) for _, d in items]
+    if any(o is None or not np.allclose(o, iop, atol=1e-3) for o in slice_iops):
         raise InputError(
             f"{where}: slices of the series have different orientations (a localizer?); pick one series with --series"
         )
@@ -373,6 +379,14 @@ def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarra
     positions_mm = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
     thickness_mm = float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)
     return volume_affine(iop, positions_mm, spacing, thickness_mm, where)
+
+
+def _shown(values: object) -> str:
+    """A header's numbers as a reader writes them: ``[0, 1, 0, 0, 0, -1]``."""
+    try:
+        return "[" + ", ".join(f"{float(v):g}" for v in values) + "]"  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return repr(values)
 
 
 def read_dicom_folder(

@@ -98,7 +98,7 @@ def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, p
     iop = orientation(ds)
     spacing = pixel_spacing_mm(ds)
     if iop is None or spacing is None:
-        raise InputError(f"{path}: multi-frame DICOM gives frame positions but no orientation or pixel spacing")
+        raise InputError(f"{path}: multi-frame DICOM gives frame positions but no usable orientation or pixel spacing")
     frame_iops = [orientation(ds, i) for i in range(len(pixels))]
     if any(o is None or not np.allclose(o, iop, atol=1e-3) for o in frame_iops):
         raise InputError(f"{path}: frames of the multi-frame DICOM have different orientations")

@@ -8,6 +8,7 @@ same attributes per frame in functional groups (PS3.3 C.7.6.16), looked up per f
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sized
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +42,44 @@ def text(ds: pydicom.Dataset, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def orientation(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
-    """``ImageOrientationPatient`` (row then column direction cosines, LPS) of the file or of one of its frames."""
-    group = functional_group(ds, frame, "PlaneOrientationSequence")
-    source = ds if "ImageOrientationPatient" in ds else group
-    if source is None or "ImageOrientationPatient" not in source:
+def stated(ds: pydicom.Dataset, keyword: str, group: str, frame: int = 0) -> object | None:
+    """``keyword``'s value at the file's top level, else in functional group ``group`` of frame ``frame`` (an
+    enhanced object keeps its geometry there, even with one frame); None where neither gives a value."""
+    for source in (ds, functional_group(ds, frame, group)):
+        value = None if source is None else source.get(keyword)
+        if value is not None and not (isinstance(value, Sized) and len(value) == 0):
+            return value
+    return None
+
+
+MAX_SKEW = 0.01  # |cosine| between the row and column directions still taken as perpendicular (about 0.6 degrees)
+
+
+def unit_cosines(values: object) -> np.ndarray | None:
+    """Row and column direction cosines scaled to unit length; None unless they are six finite numbers giving two
+    non-zero, perpendicular directions (a zero, parallel or skewed pair places the slices nowhere)."""
+    try:
+        iop = np.array(values, float).ravel()
+    except (TypeError, ValueError):
         return None
-    return np.array(source.ImageOrientationPatient, float)
+    if iop.shape != (6,) or not np.isfinite(iop).all():
+        return None
+    directions = iop.reshape(2, 3)
+    lengths = np.linalg.norm(directions, axis=1)
+    if lengths.min() < 1e-6:
+        return None
+    unit = directions / lengths[:, None]
+    return unit.ravel() if abs(float(np.dot(unit[0], unit[1]))) <= MAX_SKEW else None
+
+
+def orientation(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
+    """``ImageOrientationPatient`` (row then column direction cosines, LPS, unit length) of the file or of one of its
+    frames; None where it is absent or gives no two perpendicular directions (see :func:`unit_cosines`)."""
+    return unit_cosines(stated(ds, "ImageOrientationPatient", "PlaneOrientationSequence", frame))
 
 
 def plane(ds: pydicom.Dataset) -> str | None:
-    """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis; None without an orientation."""
+    """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis; None without a usable orientation."""
     iop = orientation(ds)
     return None if iop is None else PLANES[int(np.argmax(np.abs(np.cross(iop[:3], iop[3:]))))]
 
