@@ -128,3 +128,13 @@ def test_direction_cosines_longer_than_one_are_scaled_to_unit_length(tmp_path):
     image = read_image(tmp_path / "series")
     assert image.spacing_mm == pytest.approx((4.0, 0.5, 0.7)) and image.plane == "sagittal"
 
+
+# Values
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")  # pydicom, writing what the test means to write
+@pytest.mark.parametrize("rescale", [{"RescaleSlope": "NaN"}, {"RescaleSlope": "inf"}, {"RescaleIntercept": "-inf"}])
+def test_a_rescale_that_is_not_a_finite_number_is_refused_in_one_line(tmp_path, rescale):
+    """A slope of NaN made every voxel NaN, read without a word (the other formats' readers refuse such voxels)."""
+    write_series(tmp_path / "series", 3, **rescale)
+    assert f"{next(iter(rescale))} " in refused_in_one_line(tmp_path / "series")

@@ -285,7 +285,7 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
             )
         if pixels.shape != volume.shape[1:]:
             raise InputError(f"{f}: pixel data of shape {pixels.shape} where its header states {volume.shape[1:]}")
-        slope, intercept = rescale(ds)
+        slope, intercept = rescale(ds, f)
         volume[index] = pixels * slope + intercept
     if shown_inverted(first):  # stored with the minimum shown white: invert
         volume = volume.max() + volume.min() - volume

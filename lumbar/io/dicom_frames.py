@@ -79,10 +79,10 @@ def _frame_positions_mm(ds: pydicom.Dataset, n_frames: int) -> np.ndarray | None
     return np.array(positions)
 
 
-def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:
+def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray, path: Path) -> np.ndarray:
     """Frames in real values, each with its own rescale; MONOCHROME1 (the minimum shown white) inverted, as a
     single-frame series is (found in review: the multi-frame path kept it as stored)."""
-    slope, intercept = np.array([rescale(ds, i) for i in range(len(pixels))], np.float32).T
+    slope, intercept = np.array([rescale(ds, path, i) for i in range(len(pixels))], np.float32).T
     values = pixels * slope[:, None, None] + intercept[:, None, None]
     if shown_inverted(ds):
         values = values.max() + values.min() - values
@@ -105,7 +105,7 @@ def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, p
     order = np.argsort(positions_mm @ np.cross(iop[:3], iop[3:]), kind="stable")
     affine = volume_affine(iop, positions_mm[order], spacing, 1.0, where)  # thickness only counts for one slice
     return SpineImage.from_array(
-        _rescaled(ds, pixels)[order],
+        _rescaled(ds, pixels, path)[order],
         affine,
         modality=modality(ds),
         source=str(where),
@@ -121,7 +121,7 @@ def _cine(ds: pydicom.Dataset, pixels: np.ndarray, path: Path, where: Path) -> F
     """Frames as acquired, colour folded to grey, with their times."""
     grey = pixels @ LUMA if pixels.ndim == 4 else pixels
     return FrameSequence(
-        _rescaled(ds, grey),
+        _rescaled(ds, grey, path),
         frame_times_s(ds, len(grey), path),
         pixel_spacing_mm(ds),
         modality=modality(ds),

@@ -143,11 +143,17 @@ def volume_affine(
     return LPS_TO_RAS @ lps
 
 
-def rescale(ds: pydicom.Dataset, frame: int = 0) -> tuple[float, float]:
-    """(slope, intercept) mapping stored values to real ones (HU for CT), per frame for enhanced objects."""
+def rescale(ds: pydicom.Dataset, path: Path, frame: int = 0) -> tuple[float, float]:
+    """(slope, intercept) mapping stored values to real ones (HU for CT), per frame for enhanced objects. A value
+    that is not finite is refused: it would make every voxel NaN or infinite (the other formats' readers refuse such
+    voxels too, see :func:`lumbar.io.arrays.finite`)."""
     group = functional_group(ds, frame, "PixelValueTransformationSequence")
     source = group if group is not None and "RescaleSlope" in group else ds
-    return float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
+    slope, intercept = float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
+    for name, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if not np.isfinite(value):
+            raise InputError(f"{path}: {name} {value} is not a finite number; the file is damaged")
+    return slope, intercept
 
 
 def states_rescale(ds: pydicom.Dataset) -> bool:
