@@ -138,3 +138,14 @@ def test_a_rescale_that_is_not_a_finite_number_is_refused_in_one_line(tmp_path, 
     """A slope of NaN made every voxel NaN, read without a word (the other formats' readers refuse such voxels)."""
     write_series(tmp_path / "series", 3, **rescale)
     assert f"{next(iter(rescale))} " in refused_in_one_line(tmp_path / "series")
+
+
+# Slice spacing
+
+
+@pytest.mark.parametrize("between_mm", [None, -4.5, 0.0])
+def test_a_single_slice_takes_its_thickness_where_its_spacing_between_slices_says_nothing_usable(tmp_path, between_mm):
+    """An empty SpacingBetweenSlices hid SliceThickness (1 mm was read); a negative one turned the slice around."""
+    [path] = write_series(tmp_path / "series", 1, SliceThickness=4.0, SpacingBetweenSlices=between_mm)
+    described = json.loads(info(path)[1])
+    assert described["spacing_mm"][0] == 4.0 and described["source_orientation"] == "RIP"

@@ -377,8 +377,7 @@ def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarra
     if spacing is None:
         raise InputError(f"{where}: PixelSpacing {list(ds.PixelSpacing)} is not a positive pixel size in mm")
     positions_mm = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
-    thickness_mm = float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)
-    return volume_affine(iop, positions_mm, spacing, thickness_mm, where)
+    return volume_affine(iop, positions_mm, spacing, slice_spacing_mm(ds, 1.0), where)
 
 
 def _shown(values: object) -> str:
