@@ -71,6 +71,14 @@ def write_series(
     return files
 
 
+def rewrite(path: Path, **attributes: object) -> None:
+    """Change ``attributes`` of the file at ``path``, the rest as written."""
+    ds = pydicom.dcmread(path)
+    for name, value in attributes.items():
+        setattr(ds, name, value)
+    ds.save_as(path)
+
+
 def info(path: Path, *options: str) -> tuple[int, str]:
     """``lumbar info --json``: its exit code and what it printed."""
     result = CliRunner().invoke(app, ["info", str(path), "--json", *options])
@@ -149,3 +157,10 @@ def test_a_single_slice_takes_its_thickness_where_its_spacing_between_slices_say
     [path] = write_series(tmp_path / "series", 1, SliceThickness=4.0, SpacingBetweenSlices=between_mm)
     described = json.loads(info(path)[1])
     assert described["spacing_mm"][0] == 4.0 and described["source_orientation"] == "RIP"
+
+
+def test_a_header_declaring_more_voxels_than_a_scan_holds_is_refused_before_allocating(tmp_path):
+    """Rows and Columns of 65535 over a tiny file asked for 16 GiB a slice (an unexpected MemoryError)."""
+    for path in write_series(tmp_path / "series", 3):
+        rewrite(path, Rows=65535, Columns=65535)
+    assert "voxels" in refused_in_one_line(tmp_path / "series")

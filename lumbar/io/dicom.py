@@ -24,6 +24,7 @@ from scipy import ndimage
 from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, SpineImage
 from lumbar.io.archive import safe_extract_zip
+from lumbar.io.arrays import check_size
 from lumbar.io.dicom_frames import read_multiframe
 from lumbar.io.dicom_header import (
     decode,
@@ -109,10 +110,14 @@ def _full_headers(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> lis
     return full
 
 
-def _series_shape(items: list[tuple[Path, pydicom.Dataset]]) -> tuple[int, int, int]:
-    """(frames, rows, columns) the series decodes to, from its grouping elements (the largest image size)."""
+def _series_shape(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> tuple[int, int, int]:
+    """(frames, rows, columns) the series decodes to, from its grouping elements (the largest image size); refused
+    where that is more voxels than any scan holds, before anything is allocated (found in review: Rows and Columns
+    of 65535 over a tiny file asked for hundreds of GiB)."""
     frames = sum(frame_count(ds) for _, ds in items)
-    return frames, max(int(ds.Rows) for _, ds in items), max(int(ds.Columns) for _, ds in items)
+    shape = frames, max(int(ds.Rows) for _, ds in items), max(int(ds.Columns) for _, ds in items)
+    check_size(shape, where)
+    return shape
 
 
 def _is_image(ds: pydicom.Dataset) -> bool:
@@ -202,7 +207,7 @@ def read_dicom_files(
         series = _image_series(files, where)
         uid = _pick_series(series, wanted_series, where)
         others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
-        shape = _series_shape(series[uid])
+        shape = _series_shape(series[uid], where)
     if before_decoding is not None:  # outside: the caller's own errors are not a damaged header
         before_decoding(shape, sum(len(v) for v in series.values()))
     image = _read_series(series[uid], where)
@@ -225,7 +230,7 @@ def read_still_series(folder: Path, before_decoding: DecodeCheck | None = None) 
         try:
             if before_decoding is not None:
                 with _damaged_headers_refused(folder):
-                    shape = _series_shape(items)
+                    shape = _series_shape(items, folder)
         except InputError as exc:  # a damaged series is left out, as its reading would be
             skipped.append(f"{what}: {str(exc).removeprefix(f'{folder}: ')}")
             continue
@@ -248,6 +253,7 @@ def read_still_series(folder: Path, before_decoding: DecodeCheck | None = None) 
 def _read_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage | FrameSequence:
     """One series: a multi-frame file on its own, else single-frame files stacked."""
     with _damaged_headers_refused(where):
+        _series_shape(items, where)
         multiframe = [f for f, ds in items if frame_count(ds) > 1]
         if multiframe and len(items) > 1:
             raise InputError(
