@@ -164,3 +164,52 @@ def test_a_header_declaring_more_voxels_than_a_scan_holds_is_refused_before_allo
     for path in write_series(tmp_path / "series", 3):
         rewrite(path, Rows=65535, Columns=65535)
     assert "voxels" in refused_in_one_line(tmp_path / "series")
+
+
+# Picking a series
+
+
+def _three_plane_localizer(folder: Path) -> None:
+    """One series of 5 sagittal, 5 axial and 5 coronal views, as a scanner's first localizer writes them."""
+    uid = generate_uid()
+    for name, iop in (("a_sag", SAGITTAL), ("b_ax", AXIAL), ("c_cor", CORONAL)):
+        write_series(
+            folder / name,
+            5,
+            iop=iop,
+            SeriesInstanceUID=uid,
+            SeriesNumber=1,
+            SeriesDescription="3-Plane Loc",
+            ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"],
+        )
+
+
+def test_the_automatic_pick_passes_over_localizers_and_names_them(tmp_path):
+    """A three-plane localizer (15 files, the first sagittal) was picked over the 13-slice sagittal series and
+    failed the study: localizers and series of several orientations are picked last, and named among the others."""
+    _three_plane_localizer(tmp_path / "study" / "loc")
+    write_series(tmp_path / "study" / "sagloc", 20, SeriesNumber=2, SeriesDescription="SAG LOC", ImageType="LOCALIZER")
+    write_series(tmp_path / "study" / "fse", 13, SeriesNumber=4, SeriesDescription="SAG FSE")
+    code, output = info(tmp_path / "study")
+    described = json.loads(output)
+    assert code == 0 and described["series_description"] == "SAG FSE", output
+    assert sorted(other.split(" uid ")[0] for other in described["other_series"]) == [
+        "#1 3-Plane Loc [MR, mixed orientations, localizer, 15 images]",
+        "#2 SAG LOC [MR, sagittal, localizer, 20 images]",
+    ]
+    assert read_image(tmp_path / "study", series="2").series.description == "SAG LOC"  # asked for: read
+
+
+def test_series_listed_in_findings_carry_no_uid_but_lumbar_info_shows_the_one_that_picks_them(tmp_path):
+    """``other_series`` went into findings and level files with each series' UID; the console still shows it."""
+    from lumbar.pipelines.result import input_description
+
+    write_series(tmp_path / "study" / "sag", 5, SeriesNumber=3)
+    axial = write_series(tmp_path / "study" / "ax", 3, iop=AXIAL, SeriesNumber=4, SeriesDescription="AX T1")
+    uid = str(pydicom.dcmread(axial[0]).SeriesInstanceUID)
+    image = read_image(tmp_path / "study")
+    assert image.describe()["other_series"] == ["#4 AX T1 [MR, axial, 3 images]"]
+    assert uid not in json.dumps(image.describe()) and uid not in input_description(image).model_dump_json()
+    listed = json.loads(info(tmp_path / "study")[1])["other_series"]
+    assert listed == [f"#4 AX T1 [MR, axial, 3 images] uid {uid}"]
+    assert read_image(tmp_path / "study", series=uid).series.description == "AX T1"

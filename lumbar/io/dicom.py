@@ -22,13 +22,14 @@ from pydicom.errors import BytesLengthException, InvalidDicomError
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.image import FrameSequence, Modality, SpineImage
+from lumbar.image import FrameSequence, Modality, OtherSeries, SpineImage
 from lumbar.io.archive import safe_extract_zip
 from lumbar.io.arrays import check_size
 from lumbar.io.dicom_frames import read_multiframe
 from lumbar.io.dicom_header import (
     decode,
     frame_count,
+    image_type,
     modality,
     orientation,
     pixel_spacing_mm,
@@ -76,6 +77,7 @@ GROUPING_TAGS = (
     "SeriesInstanceUID",
     "SeriesNumber",
     "SeriesDescription",
+    "ImageType",
     "InstanceNumber",
     "Rows",
     "Columns",
@@ -129,30 +131,46 @@ def _series_label(ds: pydicom.Dataset) -> str:
     return f"#{text(ds, 'SeriesNumber') or '?'} {text(ds, 'SeriesDescription') or '(no description)'}"
 
 
-def _describe_series(headers: list[pydicom.Dataset]) -> str:
-    """A series for a listing: label, modality, plane, image count and UID (the UID picks it with --series)."""
-    ds = headers[0]
-    return (
-        f"{_series_label(ds)} [{text(ds, 'Modality') or '?'}, {plane(ds) or 'no plane'}, {len(headers)} images, "
-        f"uid {ds.get('SeriesInstanceUID', '?')}]"
-    )
+def _one_orientation(items: list[tuple[Path, pydicom.Dataset]]) -> bool:
+    """Whether every file of the series lies in the first one's orientation (or none has one): slices that can stack."""
+    first = orientation(items[0][1])
+    for _, ds in items:
+        other = orientation(ds)
+        if (other is None) != (first is None) or (other is not None and not np.allclose(other, first, atol=1e-3)):
+            return False
+    return True
+
+
+def _is_localizer(items: list[tuple[Path, pydicom.Dataset]]) -> bool:
+    """Whether the series is a localizer (scout) by its ImageType: views to plan others on, not to analyse."""
+    return any("LOCALIZER" in image_type(ds).upper().split("\\") for _, ds in items)
+
+
+def _describe_series(items: list[tuple[Path, pydicom.Dataset]]) -> str:
+    """A series for a listing: label, modality, plane (or mixed orientations), localizer, image count; no UID."""
+    ds = items[0][1]
+    kind = [text(ds, "Modality") or "?", (plane(ds) or "no plane") if _one_orientation(items) else "mixed orientations"]
+    kind += ["localizer"] if _is_localizer(items) else []
+    return f"{_series_label(ds)} [{', '.join(kind)}, {len(items)} images]"
 
 
 def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: str | None, where: Path) -> str:
-    """The series asked for, else the sagittal one (T2 first, then most slices)."""
-    if wanted is not None:
-        for uid, items in series.items():
-            if wanted in (uid, text(items[0][1], "SeriesNumber")):
-                return uid
-        listing = "; ".join(_describe_series([d for _, d in v]) for v in series.values())
-        raise InputError(f"{where}: no series {wanted!r}; found {listing}")
+    """The series asked for, else the one :func:`_preference` ranks first."""
+    if wanted is None:
+        return max(series, key=lambda uid: _preference(series[uid]))
+    for uid, items in series.items():
+        if wanted in (uid, text(items[0][1], "SeriesNumber")):
+            return uid
+    listing = "; ".join(_describe_series(items) for items in series.values())
+    raise InputError(f"{where}: no series {wanted!r}; found {listing}")
 
-    def rank(uid: str) -> tuple:
-        ds = series[uid][0][1]
-        desc = text(ds, "SeriesDescription").upper()
-        return (plane(ds) == "sagittal", "T2" in desc, len(series[uid]))
 
-    return max(series, key=rank)
+def _preference(items: list[tuple[Path, pydicom.Dataset]]) -> tuple:
+    """How the automatic pick ranks a series: one it can read as a scan (not a localizer, one orientation: a
+    three-plane localizer cannot be stacked) before any other, then sagittal, then T2, then the most images."""
+    ds = items[0][1]
+    readable = not _is_localizer(items) and _one_orientation(items)
+    return readable, plane(ds) == "sagittal", "T2" in text(ds, "SeriesDescription").upper(), len(items)
 
 
 def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, pydicom.Dataset]]]:
@@ -206,7 +224,7 @@ def read_dicom_files(
     with _damaged_headers_refused(where):
         series = _image_series(files, where)
         uid = _pick_series(series, wanted_series, where)
-        others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
+        others = [OtherSeries(_describe_series(items), other) for other, items in series.items() if other != uid]
         shape = _series_shape(series[uid], where)
     if before_decoding is not None:  # outside: the caller's own errors are not a damaged header
         before_decoding(shape, sum(len(v) for v in series.values()))

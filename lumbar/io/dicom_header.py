@@ -182,6 +182,13 @@ def slice_spacing_mm(ds: pydicom.Dataset, fallback: float) -> float:
     return fallback
 
 
+def image_type(ds: pydicom.Dataset) -> str:
+    """``ImageType``'s values joined by "\\" (``ORIGINAL\\PRIMARY\\LOCALIZER``); "" where the file gives none."""
+    value = ds.get("ImageType")
+    values = [value] if isinstance(value, str) else list(value or [])
+    return "\\".join(str(v) for v in values)
+
+
 def modality(ds: pydicom.Dataset) -> Modality:
     """The image's modality from DICOM ``Modality`` (CR/DX radiograph, XA/RF fluoroscopy, ...)."""
     return Modality.from_dicom(text(ds, "Modality") or "OT")
@@ -197,7 +204,7 @@ def series_info(ds: pydicom.Dataset) -> SeriesInfo:
         manufacturer=text(ds, "Manufacturer"),
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
         contrast_agent=str(ds.ContrastBolusAgent).strip() if "ContrastBolusAgent" in ds else None,
-        image_type="\\".join(str(v) for v in ds.get("ImageType", []) or []),
+        image_type=image_type(ds),
         echo_time_ms=_timing(ds, "EchoTime", "MREchoSequence", "EffectiveEchoTime"),
         repetition_time_ms=_timing(ds, "RepetitionTime", "MRTimingAndRelatedParametersSequence", "RepetitionTime"),
         inversion_time_ms=_timing(ds, "InversionTime", "MRModifierSequence", "InversionTimes"),
