@@ -213,3 +213,14 @@ def test_series_listed_in_findings_carry_no_uid_but_lumbar_info_shows_the_one_th
     listed = json.loads(info(tmp_path / "study")[1])["other_series"]
     assert listed == [f"#4 AX T1 [MR, axial, 3 images] uid {uid}"]
     assert read_image(tmp_path / "study", series=uid).series.description == "AX T1"
+
+
+def test_a_series_number_that_two_series_share_is_refused_as_ambiguous(tmp_path):
+    """``--series 3`` took whichever of two series numbered 3 came first."""
+    write_series(tmp_path / "study" / "t2", 5, SeriesNumber=3, SeriesDescription="SAG T2")
+    write_series(tmp_path / "study" / "t1", 5, SeriesNumber=3, SeriesDescription="SAG T1")
+    message = refused_in_one_line(tmp_path / "study", "--series", "3")
+    assert "#3 SAG T2 [MR, sagittal, 5 images]" in message and "#3 SAG T1 [MR, sagittal, 5 images]" in message
+    assert "SeriesInstanceUID" in message
+    uids = json.loads(info(tmp_path / "study")[1])
+    assert read_image(tmp_path / "study", series=uids["series_uid"]).series.uid == uids["series_uid"]

@@ -158,9 +158,17 @@ def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: 
     """The series asked for, else the one :func:`_preference` ranks first."""
     if wanted is None:
         return max(series, key=lambda uid: _preference(series[uid]))
-    for uid, items in series.items():
-        if wanted in (uid, text(items[0][1], "SeriesNumber")):
-            return uid
+    if wanted in series:
+        return wanted
+    numbered = [uid for uid, items in series.items() if text(items[0][1], "SeriesNumber") == wanted.strip()]
+    if len(numbered) == 1:
+        return numbered[0]
+    if numbered:  # the UIDs are left to `lumbar info`: a refusal may be kept in a batch's or the service's records
+        listing = "; ".join(_describe_series(series[uid]) for uid in numbered)
+        raise InputError(
+            f"{where}: --series {wanted} names {len(numbered)} series ({listing}); pick one by its SeriesInstanceUID "
+            "(`lumbar info` on the folder lists them)"
+        )
     listing = "; ".join(_describe_series(items) for items in series.values())
     raise InputError(f"{where}: no series {wanted!r}; found {listing}")
 
