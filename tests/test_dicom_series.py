@@ -13,6 +13,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from typer.testing import CliRunner
 
 from lumbar.cli import app
+from lumbar.errors import InputError
 from lumbar.io import read_image
 from lumbar.io.dicom_header import plane
 
@@ -224,3 +225,33 @@ def test_a_series_number_that_two_series_share_is_refused_as_ambiguous(tmp_path)
     assert "SeriesInstanceUID" in message
     uids = json.loads(info(tmp_path / "study")[1])
     assert read_image(tmp_path / "study", series=uids["series_uid"]).series.uid == uids["series_uid"]
+
+
+# Finding DICOM in folders
+
+
+@pytest.mark.parametrize("name", ["{k}.dcm", "IM{k:04d}", "1.2.840.9999.{k}"])
+def test_a_cds_dicom_folder_is_found_behind_its_viewers_files(tmp_path, name):
+    """``lumbar info cd`` read the series, ``lumbar analyze cd`` said it held none: discovery probed the first 20
+    files in name order, all of them the viewer's."""
+    from lumbar.io import discover_studies
+
+    for k in range(25):
+        (tmp_path / "cd" / "CDVIEWER").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cd" / "CDVIEWER" / f"lib{k:02d}.dll").write_bytes(b"MZ" + bytes(200))
+    for k, path in enumerate(write_series(tmp_path / "cd" / "DICOM" / "S1", 3)):
+        path.rename(path.with_name(name.format(k=k)))
+    assert discover_studies([tmp_path / "cd"]) == [tmp_path / "cd"]
+
+
+def test_a_folder_of_thousands_of_other_files_is_refused_after_a_few_probes(tmp_path, monkeypatch):
+    from lumbar.io import dicom, discover_studies
+
+    for k in range(5000):
+        (tmp_path / "junk" / f"{k // 100}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "junk" / f"{k // 100}" / f"note{k}.txt").write_bytes(b"x")
+    probed = []
+    monkeypatch.setattr(dicom, "is_dicom_file", lambda path: probed.append(path) or False)
+    with pytest.raises(InputError, match="no DICOM"):
+        discover_studies([tmp_path / "junk"])
+    assert len(probed) <= 20
