@@ -255,3 +255,19 @@ def test_a_folder_of_thousands_of_other_files_is_refused_after_a_few_probes(tmp_
     with pytest.raises(InputError, match="no DICOM"):
         discover_studies([tmp_path / "junk"])
     assert len(probed) <= 20
+
+
+def test_a_zipped_study_gives_every_series_as_its_folder_does(tmp_path):
+    """``--same-patient`` read a zipped DICOM study as one series (the one an automatic pick takes)."""
+    import zipfile
+
+    from lumbar.io.study import read_study
+
+    write_series(tmp_path / "study" / "t2", 5, SeriesNumber=3, SeriesDescription="SAG T2")
+    write_series(tmp_path / "study" / "t1", 5, SeriesNumber=2, SeriesDescription="SAG T1")
+    with zipfile.ZipFile(tmp_path / "study.zip", "w") as archive:
+        for path in sorted((tmp_path / "study").rglob("*.dcm")):
+            archive.write(path, path.relative_to(tmp_path / "study"))
+    folder, zipped = read_study([tmp_path / "study"]), read_study([tmp_path / "study.zip"])
+    assert [name for name, _ in zipped.series] == [name for name, _ in folder.series] == ["study_s2", "study_s3"]
+    assert {image.source for image in zipped.images} == {str(tmp_path / "study.zip")}

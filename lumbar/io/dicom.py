@@ -262,11 +262,23 @@ def read_dicom_files(
     return image
 
 
-def read_still_series(folder: Path, before_decoding: DecodeCheck | None = None) -> tuple[list[SpineImage], list[str]]:
-    """Every still image series in a DICOM folder (a study's T1, T2, axial, ...), by series number, and a
-    description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
+def read_still_series(study: Path, before_decoding: DecodeCheck | None = None) -> tuple[list[SpineImage], list[str]]:
+    """Every still image series in a DICOM folder, or a zip of one (a study's T1, T2, axial, ...), by series number,
+    and a description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
     Which of them a pipeline reads is the router's choice, not the reader's. ``before_decoding`` is called with each
     series' (frames, rows, columns) and its number of files before its pixels are decoded."""
+    if not study.is_file():
+        return _still_series(study, before_decoding)
+    folder = _unpacked(study)
+    with _naming_the_zip(study, folder):
+        images, skipped = _still_series(folder, before_decoding)
+    for image in images:
+        image.source = str(study)
+    return images, [note.replace(str(folder), str(study)) for note in skipped]
+
+
+def _still_series(folder: Path, before_decoding: DecodeCheck | None) -> tuple[list[SpineImage], list[str]]:
+    """:func:`read_still_series` of a folder."""
     with _damaged_headers_refused(folder):
         series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
         ordered = sorted(series.values(), key=lambda items: text(items[0][1], "SeriesNumber").zfill(6))
@@ -469,11 +481,9 @@ def remove_extracted(of: str | Path | None = None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def read_dicom_zip(
-    path: Path, wanted_series: str | None = None, before_decoding: DecodeCheck | None = None
-) -> SpineImage | FrameSequence:
-    """Read a zipped series; the extraction lives until :func:`remove_extracted` or the process's end, so that a
-    DICOM SEG written over it can reference its files."""
+def _unpacked(path: Path) -> Path:
+    """A new folder holding the zip ``path``'s files; it lives until :func:`remove_extracted` or the process's end,
+    so that a DICOM SEG written over its series can reference its files."""
     global _CLEANUP_REGISTERED
     import atexit
 
@@ -484,9 +494,24 @@ def read_dicom_zip(
             _CLEANUP_REGISTERED = True
         _EXTRACTED.append((Path(path).resolve(), tmp))
     safe_extract_zip(path, tmp)
+    return tmp
+
+
+@contextlib.contextmanager
+def _naming_the_zip(path: Path, folder: Path) -> Iterator[None]:
+    """Refusals name the archive the user gave, not the folder it was unpacked to."""
     try:
-        image = read_dicom_folder(tmp, wanted_series, before_decoding)
-    except InputError as exc:  # name the archive the user gave, not the folder it was unpacked to
-        raise InputError(str(exc).replace(str(tmp), str(path))) from None
+        yield
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(folder), str(path))) from None
+
+
+def read_dicom_zip(
+    path: Path, wanted_series: str | None = None, before_decoding: DecodeCheck | None = None
+) -> SpineImage | FrameSequence:
+    """Read a zipped series (see :func:`_unpacked` for how long its files live)."""
+    folder = _unpacked(path)
+    with _naming_the_zip(path, folder):
+        image = read_dicom_folder(folder, wanted_series, before_decoding)
     image.source = str(path)
     return image
