@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import shared
-from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from typer.testing import CliRunner
 
@@ -18,6 +18,7 @@ from lumbar.io import read_image
 from lumbar.io.dicom_header import plane
 
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage (one slice a file)
+ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR Image Storage (geometry in functional groups)
 SAGITTAL = (0, 1, 0, 0, 0, -1)  # rows run posterior, columns inferior: slices step toward the patient's left
 AXIAL = (1, 0, 0, 0, 1, 0)
 CORONAL = (1, 0, 0, 0, 0, -1)
@@ -271,3 +272,48 @@ def test_a_zipped_study_gives_every_series_as_its_folder_does(tmp_path):
     folder, zipped = read_study([tmp_path / "study"]), read_study([tmp_path / "study.zip"])
     assert [name for name, _ in zipped.series] == [name for name, _ in folder.series] == ["study_s2", "study_s3"]
     assert {image.source for image in zipped.images} == {str(tmp_path / "study.zip")}
+
+
+# Enhanced objects of one frame
+
+
+def _enhanced_slices(folder: Path, count: int) -> list[Path]:
+    """``count`` Enhanced MR files of one frame each, 2 mm apart toward the patient's left, whose geometry lies in
+    their functional groups alone; file k is filled with k + 1 and numbered backwards (the order is the positions')."""
+    uid, files = generate_uid(), []
+    for k in range(count):
+        shared_groups = Dataset()
+        shared_groups.PlaneOrientationSequence = [_item(ImageOrientationPatient=list(SAGITTAL))]
+        shared_groups.PixelMeasuresSequence = [_item(PixelSpacing=[0.7, 0.5], SliceThickness=2.0)]
+        frame = Dataset()
+        frame.PlanePositionSequence = [_item(ImagePositionPatient=[2.0 * k, 0.0, 0.0])]
+        files.append(
+            write_slice(
+                folder / f"{k}.dcm",
+                np.full((16, 12), k + 1),
+                SOPClassUID=ENHANCED_MR,
+                SeriesInstanceUID=uid,
+                SeriesNumber=5,
+                InstanceNumber=count - k,
+                NumberOfFrames=1,
+                SharedFunctionalGroupsSequence=[shared_groups],
+                PerFrameFunctionalGroupsSequence=[frame],
+            )
+        )
+    return files
+
+
+def _item(**attributes: object) -> Dataset:
+    ds = Dataset()
+    for name, value in attributes.items():
+        setattr(ds, name, value)
+    return ds
+
+
+def test_enhanced_files_of_one_frame_each_stack_by_their_functional_groups(tmp_path):
+    """Their geometry was read from the top level alone: no spacing (0.5, 0.7, 0.5 mm) and slices mirrored."""
+    files = _enhanced_slices(tmp_path / "series", 6)
+    image = read_image(tmp_path / "series")
+    assert image.spacing_mm == pytest.approx((2.0, 0.5, 0.7)) and image.plane == "sagittal"
+    assert image.array[:, 0, 0].tolist() == [6, 5, 4, 3, 2, 1]  # RAS: the leftmost slice (x = 10 mm LPS) first
+    assert read_image(files[0]).spacing_mm[0] == pytest.approx(2.0)  # one slice: the group's SliceThickness

@@ -34,10 +34,12 @@ from lumbar.io.dicom_header import (
     orientation,
     pixel_spacing_mm,
     plane,
+    position_mm,
     rescale,
     series_info,
     shown_inverted,
     slice_spacing_mm,
+    stated,
     text,
     volume_affine,
 )
@@ -328,13 +330,7 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     first = items[0][1]
     iop = orientation(first)
     normal = np.cross(iop[:3], iop[3:]) if iop is not None else np.array([0.0, 0.0, 1.0])
-    items = sorted(
-        items,
-        key=lambda it: (
-            float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float), normal)),
-            int(it[1].get("InstanceNumber", 0) or 0),
-        ),
-    )
+    items = sorted(items, key=lambda it: (_depth_mm(it[1], normal), int(it[1].get("InstanceNumber", 0) or 0)))
     projection = modality(first) is Modality.RADIOGRAPH
     affine = None if projection else _affine(items, where)  # checked before any pixel is decoded
     shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in items}
@@ -365,6 +361,12 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     if tilt:
         provenance["series"] = replace(provenance["series"], gantry_tilt_deg=round(tilt, 1))
     return SpineImage.from_array(volume, affine, **provenance)
+
+
+def _depth_mm(ds: pydicom.Dataset, normal: np.ndarray) -> float:
+    """How far along ``normal`` the slice lies (0 where it gives no position): the order slices stack in."""
+    position = position_mm(ds)
+    return 0.0 if position is None else float(np.dot(position, normal))
 
 
 MAX_SHEAR_DEG = 0.5  # a slice step this close to the slices' normal is taken as square to them
@@ -416,21 +418,22 @@ def _provenance(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]
 
 
 def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarray | None:
-    """Voxel (slice, row, col) -> RAS mm from IOP/IPP/PixelSpacing; None when the series has no geometry.
+    """Voxel (slice, row, col) -> RAS mm from IOP/IPP/PixelSpacing (at each file's top level or, in an enhanced
+    object, its functional groups); None when the series has no geometry.
 
     Every slice must share one orientation (see :func:`volume_affine` for the spacing checks).
     """
     ds = items[0][1]
-    tags = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing")
-    if not all(tag in ds for tag in tags):
+    if not _places_its_image(ds):
         return None
-    if not all(all(tag in d for tag in tags) for _, d in items):
+    if not all(_places_its_image(d) for _, d in items):
         raise InputError(f"{where}: some slices lack position or orientation tags; pick one series with --series")
     iop = orientation(ds)
     if iop is None:
+        stated_iop = _shown(stated(ds, "ImageOrientationPatient", "PlaneOrientationSequence"))
         raise InputError(
-            f"{where}: ImageOrientationPatient {_shown(ds.ImageOrientationPatient)} gives no two perpendicular "
-            "directions (zero, parallel or skewed cosines); the file is damaged"
+            f"{where}: ImageOrientationPatient {stated_iop} gives no two perpendicular directions (zero, parallel or "
+            "skewed cosines); the file is damaged"
         )
     slice_iops = [orientation(d) for _, d in items]
     if any(o is None or not np.allclose(o, iop, atol=1e-3) for o in slice_iops):
@@ -439,9 +442,23 @@ def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarra
         )
     spacing = pixel_spacing_mm(ds)
     if spacing is None:
-        raise InputError(f"{where}: PixelSpacing {list(ds.PixelSpacing)} is not a positive pixel size in mm")
-    positions_mm = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
+        stated_spacing = _shown(stated(ds, "PixelSpacing", "PixelMeasuresSequence"))
+        raise InputError(f"{where}: PixelSpacing {stated_spacing} is not a positive pixel size in mm")
+    positions_mm = np.array([position_mm(d) for _, d in items])
     return volume_affine(iop, positions_mm, spacing, slice_spacing_mm(ds, 1.0), where)
+
+
+# Where a file states its geometry: each element at its top level, or in this functional group (PS3.3 C.7.6.16)
+GEOMETRY = (
+    ("ImageOrientationPatient", "PlaneOrientationSequence"),
+    ("ImagePositionPatient", "PlanePositionSequence"),
+    ("PixelSpacing", "PixelMeasuresSequence"),
+)
+
+
+def _places_its_image(ds: pydicom.Dataset) -> bool:
+    """Whether the file states its orientation, position and pixel spacing (a secondary capture need not)."""
+    return all(stated(ds, keyword, group) is not None for keyword, group in GEOMETRY)
 
 
 def _shown(values: object) -> str:

@@ -78,6 +78,12 @@ def orientation(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
     return unit_cosines(stated(ds, "ImageOrientationPatient", "PlaneOrientationSequence", frame))
 
 
+def position_mm(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
+    """``ImagePositionPatient`` (LPS mm) of the file or of one of its frames; None where it is absent."""
+    value = stated(ds, "ImagePositionPatient", "PlanePositionSequence", frame)
+    return None if value is None else np.array(value, float)
+
+
 def plane(ds: pydicom.Dataset) -> str | None:
     """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis; None without a usable orientation."""
     iop = orientation(ds)
@@ -170,11 +176,12 @@ def shown_inverted(ds: pydicom.Dataset) -> bool:
 
 
 def slice_spacing_mm(ds: pydicom.Dataset, fallback: float) -> float:
-    """The distance between slices a series without positions states (SpacingBetweenSlices, else SliceThickness);
-    ``fallback`` where it states neither, or nothing usable."""
+    """The distance between slices a series states (SpacingBetweenSlices, else SliceThickness, at the top level or
+    in the PixelMeasuresSequence group); ``fallback`` where it states neither, or nothing usable (empty, zero or
+    negative: a negative spacing would turn the slice normal around)."""
     for tag in ("SpacingBetweenSlices", "SliceThickness"):
         try:
-            value = float(ds.get(tag) or 0)
+            value = float(stated(ds, tag, "PixelMeasuresSequence") or 0)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             continue
         if np.isfinite(value) and value > 0:
