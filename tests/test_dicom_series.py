@@ -317,3 +317,17 @@ def test_enhanced_files_of_one_frame_each_stack_by_their_functional_groups(tmp_p
     assert image.spacing_mm == pytest.approx((2.0, 0.5, 0.7)) and image.plane == "sagittal"
     assert image.array[:, 0, 0].tolist() == [6, 5, 4, 3, 2, 1]  # RAS: the leftmost slice (x = 10 mm LPS) first
     assert read_image(files[0]).spacing_mm[0] == pytest.approx(2.0)  # one slice: the group's SliceThickness
+
+
+# --series where it cannot apply
+
+
+def test_series_is_refused_where_the_file_is_not_that_series_or_holds_none(tmp_path):
+    """``lumbar info file.dcm --series 42`` read the file and said nothing of the series asked for."""
+    import nibabel as nib
+
+    [path] = write_series(tmp_path / "series", 1, SeriesNumber=3)
+    assert "no series '42'" in refused_in_one_line(path, "--series", "42")
+    assert info(path, "--series", "3")[0] == 0
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), tmp_path / "scan.nii.gz")
+    assert "--series" in refused_in_one_line(tmp_path / "scan.nii.gz", "--series", "42")
