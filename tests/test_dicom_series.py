@@ -188,7 +188,7 @@ def _three_plane_localizer(folder: Path) -> None:
 
 def test_the_automatic_pick_passes_over_localizers_and_names_them(tmp_path):
     """A three-plane localizer (15 files, the first sagittal) was picked over the 13-slice sagittal series and
-    failed the study: localizers and series of several orientations are picked last, and named among the others."""
+    failed the study: its planes are parts of their own, localizers are picked last, and all are named."""
     _three_plane_localizer(tmp_path / "study" / "loc")
     write_series(tmp_path / "study" / "sagloc", 20, SeriesNumber=2, SeriesDescription="SAG LOC", ImageType="LOCALIZER")
     write_series(tmp_path / "study" / "fse", 13, SeriesNumber=4, SeriesDescription="SAG FSE")
@@ -196,7 +196,9 @@ def test_the_automatic_pick_passes_over_localizers_and_names_them(tmp_path):
     described = json.loads(output)
     assert code == 0 and described["series_description"] == "SAG FSE", output
     assert sorted(other.split(" uid ")[0] for other in described["other_series"]) == [
-        "#1 3-Plane Loc [MR, mixed orientations, localizer, 15 images]",
+        "#1.1 3-Plane Loc [MR, sagittal, localizer, 5 images]",
+        "#1.2 3-Plane Loc [MR, axial, localizer, 5 images]",
+        "#1.3 3-Plane Loc [MR, coronal, localizer, 5 images]",
         "#2 SAG LOC [MR, sagittal, localizer, 20 images]",
     ]
     assert read_image(tmp_path / "study", series="2").series.description == "SAG LOC"  # asked for: read
@@ -331,3 +333,51 @@ def test_series_is_refused_where_the_file_is_not_that_series_or_holds_none(tmp_p
     assert info(path, "--series", "3")[0] == 0
     nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), tmp_path / "scan.nii.gz")
     assert "--series" in refused_in_one_line(tmp_path / "scan.nii.gz", "--series", "42")
+
+
+# Images of one UID that cannot stack together
+
+
+def test_a_localizers_planes_filed_under_one_uid_are_parts_that_series_picks(tmp_path):
+    """A same-UID localizer of three planes was refused ("different orientations") and ``--series`` could not
+    help: each plane is a part, numbered 1.1, 1.2, 1.3, that its number or its UID followed by the part picks."""
+    _three_plane_localizer(tmp_path / "loc")
+    uid = str(pydicom.dcmread(next((tmp_path / "loc" / "b_ax").iterdir())).SeriesInstanceUID)
+    axial = read_image(tmp_path / "loc", series="1.2")
+    assert axial.plane == "axial" and axial.shape[2] == 5 and axial.series.number == "1.2"
+    assert read_image(tmp_path / "loc", series=f"{uid}.3").plane == "coronal"
+    for whole in ("1", uid):  # the number or UID of the split series names all three parts
+        assert "names 3 series" in refused_in_one_line(tmp_path / "loc", "--series", whole)
+
+
+def test_the_echoes_of_a_dual_echo_series_are_read_apart(tmp_path):
+    """Two echoes at the same positions under one UID read as duplicated slices; they are parts 4.1 and 4.2, and a
+    study reads both (a check for the same series given twice took them for one series)."""
+    from lumbar.io.study import read_study
+
+    uid = generate_uid()
+    for echo in (1, 2):
+        write_series(tmp_path / "study" / f"echo{echo}", 5, SeriesInstanceUID=uid, SeriesNumber=4, EchoNumbers=echo)
+    image = read_image(tmp_path / "study")
+    assert image.shape[0] == 5 and image.series.number == "4.1"
+    assert [o.shown for o in image.other_series] == ["#4.2 SAG T2 [MR, sagittal, 5 images]"]
+    assert read_image(tmp_path / "study", series="4.2").series.number == "4.2"
+    assert [name for name, _ in read_study([tmp_path / "study"]).series] == ["study_s4.1", "study_s4.2"]
+
+
+def test_a_radiographs_frontal_and_lateral_views_under_one_uid_are_read_apart(tmp_path):
+    """A DX series holding an AP and a LAT view was refused ("mixes image sizes"), whatever --series said."""
+    uid = generate_uid()
+    for view, shape in (("AP", (40, 30)), ("LAT", (40, 36))):
+        write_slice(
+            tmp_path / "xr" / f"{view}.dcm",
+            np.ones(shape),
+            SOPClassUID="1.2.840.10008.5.1.4.1.1.1.1",
+            Modality="DX",
+            SeriesInstanceUID=uid,
+            SeriesNumber=1,
+            ViewPosition=view,
+            ImagerPixelSpacing=[0.2, 0.2],
+        )
+    assert read_image(tmp_path / "xr").view == "frontal"  # the first part
+    assert read_image(tmp_path / "xr", series="1.2").view == "lateral"

@@ -1,4 +1,5 @@
-"""DICOM series: find the series in a folder or zip, pick the sagittal lumbar one, build the image.
+"""DICOM series: find the series in a folder or zip, pick the sagittal lumbar one (how series are told apart and
+picked: :mod:`lumbar.io.dicom_series`), build the image.
 
 Pixel data is decoded by pydicom with pylibjpeg (JPEG, JPEG 2000, RLE) and pyjpegls (JPEG-LS), so
 compressed transfer syntaxes read like uncompressed ones. Single-frame files stack into a volume by their
@@ -11,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.errors import InvalidDicomError
 from scipy import ndimage
 
 from lumbar.errors import InputError
@@ -27,13 +28,12 @@ from lumbar.io.archive import safe_extract_zip
 from lumbar.io.arrays import check_size
 from lumbar.io.dicom_frames import read_multiframe
 from lumbar.io.dicom_header import (
+    HEADER_VALUE_ERRORS,
     decode,
     frame_count,
-    image_type,
     modality,
     orientation,
     pixel_spacing_mm,
-    plane,
     position_mm,
     rescale,
     series_info,
@@ -43,6 +43,7 @@ from lumbar.io.dicom_header import (
     text,
     volume_affine,
 )
+from lumbar.io.dicom_series import Series, group_series, pick_series
 
 # Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
 NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
@@ -100,6 +101,8 @@ GROUPING_TAGS = (
     "SeriesNumber",
     "SeriesDescription",
     "ImageType",
+    "EchoNumbers",
+    "ViewPosition",
     "InstanceNumber",
     "Rows",
     "Columns",
@@ -148,90 +151,19 @@ def _is_image(ds: pydicom.Dataset) -> bool:
     return "Rows" in ds and "Columns" in ds and text(ds, "Modality").upper() not in NON_IMAGE_MODALITIES
 
 
-def _series_label(ds: pydicom.Dataset) -> str:
-    """A series as a reader names it (number and description), without its UID, for findings and reports."""
-    return f"#{text(ds, 'SeriesNumber') or '?'} {text(ds, 'SeriesDescription') or '(no description)'}"
-
-
-def _one_orientation(items: list[tuple[Path, pydicom.Dataset]]) -> bool:
-    """Whether every file of the series lies in the first one's orientation (or none has one): slices that can stack."""
-    first = orientation(items[0][1])
-    for _, ds in items:
-        other = orientation(ds)
-        if (other is None) != (first is None) or (other is not None and not np.allclose(other, first, atol=1e-3)):
-            return False
-    return True
-
-
-def _is_localizer(items: list[tuple[Path, pydicom.Dataset]]) -> bool:
-    """Whether the series is a localizer (scout) by its ImageType: views to plan others on, not to analyse."""
-    return any("LOCALIZER" in image_type(ds).upper().split("\\") for _, ds in items)
-
-
-def _describe_series(items: list[tuple[Path, pydicom.Dataset]]) -> str:
-    """A series for a listing: label, modality, plane (or mixed orientations), localizer, image count; no UID."""
-    ds = items[0][1]
-    kind = [text(ds, "Modality") or "?", (plane(ds) or "no plane") if _one_orientation(items) else "mixed orientations"]
-    kind += ["localizer"] if _is_localizer(items) else []
-    return f"{_series_label(ds)} [{', '.join(kind)}, {len(items)} images]"
-
-
-def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: str | None, where: Path) -> str:
-    """The series asked for, else the one :func:`_preference` ranks first."""
-    if wanted is None:
-        return max(series, key=lambda uid: _preference(series[uid]))
-    if wanted in series:
-        return wanted
-    numbered = [uid for uid, items in series.items() if text(items[0][1], "SeriesNumber") == wanted.strip()]
-    if len(numbered) == 1:
-        return numbered[0]
-    if numbered:  # the UIDs are left to `lumbar info`: a refusal may be kept in a batch's or the service's records
-        listing = "; ".join(_describe_series(series[uid]) for uid in numbered)
-        raise InputError(
-            f"{where}: --series {wanted} names {len(numbered)} series ({listing}); pick one by its SeriesInstanceUID "
-            "(`lumbar info` on the folder lists them)"
-        )
-    listing = "; ".join(_describe_series(items) for items in series.values())
-    raise InputError(f"{where}: no series {wanted!r}; found {listing}")
-
-
-def _preference(items: list[tuple[Path, pydicom.Dataset]]) -> tuple:
-    """How the automatic pick ranks a series: one it can read as a scan (not a localizer, one orientation: a
-    three-plane localizer cannot be stacked) before any other, then sagittal, then T2, then the most images."""
-    ds = items[0][1]
-    readable = not _is_localizer(items) and _one_orientation(items)
-    return readable, plane(ds) == "sagittal", "T2" in text(ds, "SeriesDescription").upper(), len(items)
-
-
-def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, pydicom.Dataset]]]:
-    """``files`` grouped by SeriesInstanceUID, image objects only."""
+def _image_series(files: list[Path], where: Path) -> list[Series]:
+    """The image series among ``files`` (see :func:`group_series`), of one patient."""
     headers = _headers(files)
     if not headers:
         raise InputError(f"{where}: no DICOM files found")
-    series: dict[str, list[tuple[Path, pydicom.Dataset]]] = defaultdict(list)
-    for f, ds in headers:
-        if _is_image(ds):
-            series[text(ds, "SeriesInstanceUID") or "unknown"].append((f, ds))
+    series = group_series([(f, ds) for f, ds in headers if _is_image(ds)])
     if not series:
         kinds = sorted({text(ds, "Modality") or "?" for _, ds in headers})
         raise InputError(f"{where}: DICOM holds no image series (only {', '.join(kinds)} objects)")
-    patients = {text(ds, "PatientID") for items in series.values() for _, ds in items}
+    patients = {text(ds, "PatientID") for s in series for _, ds in s.files}
     if len(patients) > 1:  # the IDs themselves are never shown
         raise InputError(f"{where}: DICOM images of {len(patients)} different patients (PatientID); give one patient's")
     return series
-
-
-# What pydicom raises on a damaged header value: values are decoded when first read, after the file opened fine.
-HEADER_VALUE_ERRORS = (
-    ValueError,
-    TypeError,
-    NotImplementedError,
-    KeyError,
-    AttributeError,
-    IndexError,
-    OverflowError,
-    BytesLengthException,
-)
 
 
 @contextlib.contextmanager
@@ -253,12 +185,12 @@ def read_dicom_files(
     whose headers were read, before any pixel is decoded (an analysis refuses there what would not fit)."""
     with _damaged_headers_refused(where):
         series = _image_series(files, where)
-        uid = _pick_series(series, wanted_series, where)
-        others = [OtherSeries(_describe_series(items), other) for other, items in series.items() if other != uid]
-        shape = _series_shape(series[uid], where)
+        picked = pick_series(series, wanted_series, where)
+        others = [OtherSeries(s.describe(), s.key) for s in series if s is not picked]
+        shape = _series_shape(picked.files, where)
     if before_decoding is not None:  # outside: the caller's own errors are not a damaged header
-        before_decoding(shape, sum(len(v) for v in series.values()))
-    image = _read_series(series[uid], where)
+        before_decoding(shape, sum(len(s.files) for s in series))
+    image = _read_series(picked, where)
     if isinstance(image, SpineImage):
         image.other_series = tuple(others)
     return image
@@ -266,7 +198,8 @@ def read_dicom_files(
 
 def read_still_series(study: Path, before_decoding: DecodeCheck | None = None) -> tuple[list[SpineImage], list[str]]:
     """Every still image series in a DICOM folder, or a zip of one (a study's T1, T2, axial, ...), by series number,
-    and a description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
+    and a description of each series left out: a cine, or one that cannot be stacked (a slice missing, a header
+    damaged).
     Which of them a pipeline reads is the router's choice, not the reader's. ``before_decoding`` is called with each
     series' (frames, rows, columns) and its number of files before its pixels are decoded."""
     if not study.is_file():
@@ -283,21 +216,21 @@ def _still_series(folder: Path, before_decoding: DecodeCheck | None) -> tuple[li
     """:func:`read_still_series` of a folder."""
     with _damaged_headers_refused(folder):
         series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
-        ordered = sorted(series.values(), key=lambda items: text(items[0][1], "SeriesNumber").zfill(6))
+        ordered = sorted(series, key=lambda s: (text(s.first, "SeriesNumber").zfill(6), s.part))
     images, skipped = [], []
-    for items in ordered:
-        what = _series_label(items[0][1])
+    for one in ordered:
+        what = one.label()
         try:
             if before_decoding is not None:
                 with _damaged_headers_refused(folder):
-                    shape = _series_shape(items, folder)
+                    shape = _series_shape(one.files, folder)
         except InputError as exc:  # a damaged series is left out, as its reading would be
             skipped.append(f"{what}: {str(exc).removeprefix(f'{folder}: ')}")
             continue
         if before_decoding is not None:  # outside: the caller's refusal refuses the folder, not one series
-            before_decoding(shape, len(items))
+            before_decoding(shape, len(one.files))
         try:
-            image = _read_series(items, folder)
+            image = _read_series(one, folder)
         except InputError as exc:
             skipped.append(f"{what}: {str(exc).removeprefix(f'{folder}: ')}")
             continue
@@ -310,19 +243,24 @@ def _still_series(folder: Path, before_decoding: DecodeCheck | None) -> tuple[li
     return images, skipped
 
 
-def _read_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage | FrameSequence:
-    """One series: a multi-frame file on its own, else single-frame files stacked."""
+def _read_series(series: Series, where: Path) -> SpineImage | FrameSequence:
+    """One series: a multi-frame file on its own, else single-frame files stacked; a part numbered as listed."""
     with _damaged_headers_refused(where):
-        _series_shape(items, where)
-        multiframe = [f for f, ds in items if frame_count(ds) > 1]
-        if multiframe and len(items) > 1:
+        _series_shape(series.files, where)
+        multiframe = [f for f, ds in series.files if frame_count(ds) > 1]
+        if multiframe and len(series.files) > 1:
             raise InputError(
-                f"{where}: series {_series_label(items[0][1])} holds {len(items)} files, "
+                f"{where}: series {series.label()} holds {len(series.files)} files, "
                 f"{len(multiframe)} of them multi-frame; read one multi-frame file at a time"
             )
-        if multiframe:
-            return read_multiframe(multiframe[0], where)
-        return _stack_series(_full_headers(items, where), where)
+        image = (
+            read_multiframe(multiframe[0], where)
+            if multiframe
+            else _stack_series(_full_headers(series.files, where), where)
+        )
+    if series.part and image.series is not None:
+        image.series = replace(image.series, number=series.number)
+    return image
 
 
 def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:

@@ -20,6 +20,18 @@ from pydicom.uid import RLELossless
 from lumbar.errors import InputError
 from lumbar.image import LPS_TO_RAS, PLANES, Modality, SeriesInfo
 
+# What pydicom raises on a damaged header value: values are decoded when first read, after the file opened fine.
+HEADER_VALUE_ERRORS = (
+    ValueError,
+    TypeError,
+    NotImplementedError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    BytesLengthException,
+)
+
 
 def frame_count(ds: pydicom.Dataset) -> int:
     """Frames in the file: ``NumberOfFrames``, 1 when absent."""
