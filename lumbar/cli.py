@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from rich.table import Table
 
 from lumbar.errors import InputError
 from lumbar.version import __version__
+
+if TYPE_CHECKING:
+    from lumbar.image import SpineImage
 
 app = typer.Typer(
     add_completion=False,
@@ -147,6 +150,7 @@ def info(
     )
     description = read.describe()
     if isinstance(read, SpineImage):
+        description.update(_series_uids(read))
         description["memory_to_analyse"] = memory_note([read.shape], files_read[-1] if files_read else 0)
     if as_json:
         typer.echo(json.dumps(description, indent=1, default=str))
@@ -157,6 +161,17 @@ def info(
             value = "\n".join(value) or "none"
         table.add_row(f"[bold]{key}[/bold]", escape(str(value)))
     console.print(table)
+
+
+def _series_uids(image: SpineImage) -> dict[str, Any]:
+    """The UIDs that pick the image's series and the folder's other series with ``--series``, for ``lumbar info``'s
+    console only: what findings and level files carry (:meth:`SpineImage.describe`) names series without them."""
+    shown: dict[str, Any] = {}
+    if image.series is not None and image.series.uid:
+        shown["series_uid"] = image.series.uid
+    if image.other_series:
+        shown["other_series"] = [f"{other.shown} uid {other.uid}" for other in image.other_series]
+    return shown
 
 
 def run_many(

@@ -92,6 +92,16 @@ class SeriesInfo:
 
 
 @dataclass(frozen=True)
+class OtherSeries:
+    """A series of the same folder that was not read: how a listing shows it (number, description, modality, plane,
+    image count) and its UID, which picks it with ``--series``. The UID is for the console (``lumbar info``) only:
+    :meth:`SpineImage.describe`, which findings and level files carry, shows the listing alone."""
+
+    shown: str
+    uid: str = ""
+
+
+@dataclass(frozen=True)
 class FileGrid:
     """The voxel grid of a 2D file read as a picture (a NIfTI, MHA or NRRD slice): ``affine`` (RAS) maps its voxel
     (x, y) to the world, x running along the stored picture's columns and y along its rows, downward or, with
@@ -138,7 +148,7 @@ class SpineImage:
     series: SeriesInfo | None = None  # DICOM input only
     patient_id: str = ""  # compared when series are joined as one patient's; never written out
     source_files: tuple[str, ...] = ()  # the DICOM files, for DICOM SEG references
-    other_series: tuple[str, ...] = ()  # series of the same folder that were not read
+    other_series: tuple[OtherSeries, ...] = ()  # series of the same folder that were not read
     source_ornt: np.ndarray = field(default_factory=lambda: RAS.copy())
     # built from display slices (from_sagittal_slices: a picture, a DICOM without geometry): the file's frames are its
     # sagittal slices in their stored rows and columns, not its voxels in the canonical order
@@ -337,7 +347,7 @@ class SpineImage:
                 transfer_syntax=self.series.transfer_syntax,
             )
         if self.other_series:
-            described["other_series"] = list(self.other_series)
+            described["other_series"] = [other.shown for other in self.other_series]
         # said only once analysis turned it: reading alone does not judge a picture. A picture on its side was
         # turned over or mirrored after its turn, not in the file: its review reason says where head and front lay
         if self.stored_on_side:

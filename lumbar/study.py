@@ -26,8 +26,9 @@ class Study:
             raise InputError(
                 "--same-patient needs at least two series of the patient (files, or a DICOM folder holding them)"
             )
-        uids = [image.series.uid for image in self.images if image.series is not None and image.series.uid]
-        if len(set(uids)) < len(uids):
+        # a series split in parts (echoes, planes: lumbar.io.dicom_series) gives parts of one UID, numbered apart
+        series = [(i.series.uid, i.series.number) for i in self.images if i.series is not None and i.series.uid]
+        if len(set(series)) < len(series):
             raise InputError("--same-patient: the same series is given twice")
         if len({image.patient_id for image in self.images if image.patient_id}) > 1:
             raise InputError("--same-patient: the DICOM series belong to different patients (PatientID differs)")

@@ -104,8 +104,8 @@ def test_folder_with_two_series_picks_the_sagittal_one_and_lists_the_other(tmp_p
     write_dicom_series(axial.image, tmp_path / "study" / "b", series_description="AX T1")
     image = read_image(tmp_path / "study")
     assert image.series.description == "SAG T2"
-    assert len(image.other_series) == 1 and "AX T1" in image.other_series[0]
-    picked = read_image(tmp_path / "study", series=image.other_series[0].split("uid ")[1].rstrip("]"))
+    assert len(image.other_series) == 1 and "AX T1" in image.other_series[0].shown
+    picked = read_image(tmp_path / "study", series=image.other_series[0].uid)
     assert picked.series.description == "AX T1"
 
 

@@ -1,4 +1,5 @@
-"""DICOM series: find the series in a folder or zip, pick the sagittal lumbar one, build the image.
+"""DICOM series: find the series in a folder or zip, pick the sagittal lumbar one (how series are told apart and
+picked: :mod:`lumbar.io.dicom_series`), build the image.
 
 Pixel data is decoded by pydicom with pylibjpeg (JPEG, JPEG 2000, RLE) and pyjpegls (JPEG-LS), so
 compressed transfer syntaxes read like uncompressed ones. Single-frame files stack into a volume by their
@@ -11,33 +12,38 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.errors import InvalidDicomError
 from scipy import ndimage
 
 from lumbar.errors import InputError
-from lumbar.image import FrameSequence, Modality, SpineImage
+from lumbar.image import FrameSequence, Modality, OtherSeries, SpineImage
 from lumbar.io.archive import safe_extract_zip
+from lumbar.io.arrays import check_size
 from lumbar.io.dicom_frames import read_multiframe
 from lumbar.io.dicom_header import (
+    HEADER_VALUE_ERRORS,
     decode,
     frame_count,
     modality,
     orientation,
     pixel_spacing_mm,
-    plane,
+    position_mm,
     rescale,
     series_info,
     shown_inverted,
     slice_spacing_mm,
+    stated,
+    text,
     volume_affine,
 )
+from lumbar.io.dicom_series import Series, group_series, pick_series
 
 # Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
 NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
@@ -56,9 +62,29 @@ def is_dicom_file(path: Path) -> bool:
         return False
 
 
+DICOM_ENDINGS = (".dcm", ".dicom", ".dic", ".ima")  # the endings DICOM files are given, where they are given one
+
+
+def _unlike_dicom(path: Path) -> int:
+    """0 for a DICOM file's name (``.dcm``, ``DICOMDIR``), 1 for a name without an ending or with a number for one
+    (``IM0001``, a UID), 2 for any other (a viewer's ``.dll``, ``.DS_Store``)."""
+    suffix = path.suffix.lower()
+    if suffix in DICOM_ENDINGS or path.name.upper() == "DICOMDIR":
+        return 0
+    return 1 if not path.name.startswith(".") and (suffix == "" or suffix[1:].isdigit()) else 2
+
+
 def folder_has_dicom(folder: Path, probe: int = 20) -> bool:
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file()][:probe]
-    return any(is_dicom_file(p) for p in files)
+    """Whether reading ``folder`` would find DICOM, from ``probe`` of its files at any depth (a moment on a folder of
+    5,000 other files): DICOM-like names first and, among names alike, each folder's first file before any second
+    (a CD's 25 viewer libraries hid its DICOM folder from the first 20 files in name order)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    seen: Counter[Path] = Counter()
+    ranked = []
+    for path in files:
+        ranked.append((_unlike_dicom(path), seen[path.parent], path))
+        seen[path.parent] += 1
+    return any(is_dicom_file(path) for *_, path in sorted(ranked)[:probe])
 
 
 # Called with a picked series' (frames, rows, columns) and the number of image files read, before any pixel is decoded.
@@ -74,6 +100,9 @@ GROUPING_TAGS = (
     "SeriesInstanceUID",
     "SeriesNumber",
     "SeriesDescription",
+    "ImageType",
+    "EchoNumbers",
+    "ViewPosition",
     "InstanceNumber",
     "Rows",
     "Columns",
@@ -108,76 +137,33 @@ def _full_headers(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> lis
     return full
 
 
-def _series_shape(items: list[tuple[Path, pydicom.Dataset]]) -> tuple[int, int, int]:
-    """(frames, rows, columns) the series decodes to, from its grouping elements (the largest image size)."""
+def _series_shape(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> tuple[int, int, int]:
+    """(frames, rows, columns) the series decodes to, from its grouping elements (the largest image size); refused
+    where that is more voxels than any scan holds, before anything is allocated (found in review: Rows and Columns
+    of 65535 over a tiny file asked for hundreds of GiB)."""
     frames = sum(frame_count(ds) for _, ds in items)
-    return frames, max(int(ds.Rows) for _, ds in items), max(int(ds.Columns) for _, ds in items)
+    shape = frames, max(int(ds.Rows) for _, ds in items), max(int(ds.Columns) for _, ds in items)
+    check_size(shape, where)
+    return shape
 
 
 def _is_image(ds: pydicom.Dataset) -> bool:
-    return "Rows" in ds and "Columns" in ds and str(ds.get("Modality", "")).upper() not in NON_IMAGE_MODALITIES
+    return "Rows" in ds and "Columns" in ds and text(ds, "Modality").upper() not in NON_IMAGE_MODALITIES
 
 
-def _series_label(ds: pydicom.Dataset) -> str:
-    """A series as a reader names it (number and description), without its UID, for findings and reports."""
-    return f"#{ds.get('SeriesNumber', '?')} {ds.get('SeriesDescription', '') or '(no description)'}"
-
-
-def _describe_series(headers: list[pydicom.Dataset]) -> str:
-    """A series for a listing: label, modality, plane, image count and UID (the UID picks it with --series)."""
-    ds = headers[0]
-    return (
-        f"{_series_label(ds)} [{ds.get('Modality', '?')}, {plane(ds) or 'no plane'}, {len(headers)} images, "
-        f"uid {ds.get('SeriesInstanceUID', '?')}]"
-    )
-
-
-def _pick_series(series: dict[str, list[tuple[Path, pydicom.Dataset]]], wanted: str | None, where: Path) -> str:
-    """The series asked for, else the sagittal one (T2 first, then most slices)."""
-    if wanted is not None:
-        for uid, items in series.items():
-            if wanted in (uid, str(items[0][1].get("SeriesNumber", ""))):
-                return uid
-        listing = "; ".join(_describe_series([d for _, d in v]) for v in series.values())
-        raise InputError(f"{where}: no series {wanted!r}; found {listing}")
-
-    def rank(uid: str) -> tuple:
-        ds = series[uid][0][1]
-        desc = str(ds.get("SeriesDescription", "")).upper()
-        return (plane(ds) == "sagittal", "T2" in desc, len(series[uid]))
-
-    return max(series, key=rank)
-
-
-def _image_series(files: list[Path], where: Path) -> dict[str, list[tuple[Path, pydicom.Dataset]]]:
-    """``files`` grouped by SeriesInstanceUID, image objects only."""
+def _image_series(files: list[Path], where: Path) -> list[Series]:
+    """The image series among ``files`` (see :func:`group_series`), of one patient."""
     headers = _headers(files)
     if not headers:
         raise InputError(f"{where}: no DICOM files found")
-    series: dict[str, list[tuple[Path, pydicom.Dataset]]] = defaultdict(list)
-    for f, ds in headers:
-        if _is_image(ds):
-            series[str(ds.get("SeriesInstanceUID", "unknown"))].append((f, ds))
+    series = group_series([(f, ds) for f, ds in headers if _is_image(ds)])
     if not series:
-        kinds = sorted({str(ds.get("Modality", "?")) for _, ds in headers})
+        kinds = sorted({text(ds, "Modality") or "?" for _, ds in headers})
         raise InputError(f"{where}: DICOM holds no image series (only {', '.join(kinds)} objects)")
-    patients = {str(ds.get("PatientID", "")) for items in series.values() for _, ds in items}
+    patients = {text(ds, "PatientID") for s in series for _, ds in s.files}
     if len(patients) > 1:  # the IDs themselves are never shown
         raise InputError(f"{where}: DICOM images of {len(patients)} different patients (PatientID); give one patient's")
     return series
-
-
-# What pydicom raises on a damaged header value: values are decoded when first read, after the file opened fine.
-HEADER_VALUE_ERRORS = (
-    ValueError,
-    TypeError,
-    NotImplementedError,
-    KeyError,
-    AttributeError,
-    IndexError,
-    OverflowError,
-    BytesLengthException,
-)
 
 
 @contextlib.contextmanager
@@ -199,39 +185,52 @@ def read_dicom_files(
     whose headers were read, before any pixel is decoded (an analysis refuses there what would not fit)."""
     with _damaged_headers_refused(where):
         series = _image_series(files, where)
-        uid = _pick_series(series, wanted_series, where)
-        others = [_describe_series([d for _, d in v]) for k, v in series.items() if k != uid]
-        shape = _series_shape(series[uid])
+        picked = pick_series(series, wanted_series, where)
+        others = [OtherSeries(s.describe(), s.key) for s in series if s is not picked]
+        shape = _series_shape(picked.files, where)
     if before_decoding is not None:  # outside: the caller's own errors are not a damaged header
-        before_decoding(shape, sum(len(v) for v in series.values()))
-    image = _read_series(series[uid], where)
+        before_decoding(shape, sum(len(s.files) for s in series))
+    image = _read_series(picked, where)
     if isinstance(image, SpineImage):
         image.other_series = tuple(others)
     return image
 
 
-def read_still_series(folder: Path, before_decoding: DecodeCheck | None = None) -> tuple[list[SpineImage], list[str]]:
-    """Every still image series in a DICOM folder (a study's T1, T2, axial, ...), by series number, and a
-    description of each series left out: a cine, or one that cannot be stacked (a localizer's mixed planes).
+def read_still_series(study: Path, before_decoding: DecodeCheck | None = None) -> tuple[list[SpineImage], list[str]]:
+    """Every still image series in a DICOM folder, or a zip of one (a study's T1, T2, axial, ...), by series number,
+    and a description of each series left out: a cine, or one that cannot be stacked (a slice missing, a header
+    damaged).
     Which of them a pipeline reads is the router's choice, not the reader's. ``before_decoding`` is called with each
     series' (frames, rows, columns) and its number of files before its pixels are decoded."""
+    if not study.is_file():
+        return _still_series(study, before_decoding)
+    folder = _unpacked(study)
+    with _naming_the_zip(study, folder):
+        images, skipped = _still_series(folder, before_decoding)
+    for image in images:
+        image.source = str(study)
+    return images, [note.replace(str(folder), str(study)) for note in skipped]
+
+
+def _still_series(folder: Path, before_decoding: DecodeCheck | None) -> tuple[list[SpineImage], list[str]]:
+    """:func:`read_still_series` of a folder."""
     with _damaged_headers_refused(folder):
         series = _image_series([p for p in sorted(folder.rglob("*")) if p.is_file()], folder)
-        ordered = sorted(series.values(), key=lambda items: str(items[0][1].get("SeriesNumber", "")).zfill(6))
+        ordered = sorted(series, key=lambda s: (text(s.first, "SeriesNumber").zfill(6), s.part))
     images, skipped = [], []
-    for items in ordered:
-        what = _series_label(items[0][1])
+    for one in ordered:
+        what = one.label()
         try:
             if before_decoding is not None:
                 with _damaged_headers_refused(folder):
-                    shape = _series_shape(items)
+                    shape = _series_shape(one.files, folder)
         except InputError as exc:  # a damaged series is left out, as its reading would be
             skipped.append(f"{what}: {str(exc).removeprefix(f'{folder}: ')}")
             continue
         if before_decoding is not None:  # outside: the caller's refusal refuses the folder, not one series
-            before_decoding(shape, len(items))
+            before_decoding(shape, len(one.files))
         try:
-            image = _read_series(items, folder)
+            image = _read_series(one, folder)
         except InputError as exc:
             skipped.append(f"{what}: {str(exc).removeprefix(f'{folder}: ')}")
             continue
@@ -244,18 +243,24 @@ def read_still_series(folder: Path, before_decoding: DecodeCheck | None = None) 
     return images, skipped
 
 
-def _read_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage | FrameSequence:
-    """One series: a multi-frame file on its own, else single-frame files stacked."""
+def _read_series(series: Series, where: Path) -> SpineImage | FrameSequence:
+    """One series: a multi-frame file on its own, else single-frame files stacked; a part numbered as listed."""
     with _damaged_headers_refused(where):
-        multiframe = [f for f, ds in items if frame_count(ds) > 1]
-        if multiframe and len(items) > 1:
+        _series_shape(series.files, where)
+        multiframe = [f for f, ds in series.files if frame_count(ds) > 1]
+        if multiframe and len(series.files) > 1:
             raise InputError(
-                f"{where}: series {_series_label(items[0][1])} holds {len(items)} files, "
+                f"{where}: series {series.label()} holds {len(series.files)} files, "
                 f"{len(multiframe)} of them multi-frame; read one multi-frame file at a time"
             )
-        if multiframe:
-            return read_multiframe(multiframe[0], where)
-        return _stack_series(_full_headers(items, where), where)
+        image = (
+            read_multiframe(multiframe[0], where)
+            if multiframe
+            else _stack_series(_full_headers(series.files, where), where)
+        )
+    if series.part and image.series is not None:
+        image.series = replace(image.series, number=series.number)
+    return image
 
 
 def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> SpineImage:
@@ -263,13 +268,7 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     first = items[0][1]
     iop = orientation(first)
     normal = np.cross(iop[:3], iop[3:]) if iop is not None else np.array([0.0, 0.0, 1.0])
-    items = sorted(
-        items,
-        key=lambda it: (
-            float(np.dot(np.array(it[1].get("ImagePositionPatient", [0, 0, 0]), float), normal)),
-            int(it[1].get("InstanceNumber", 0) or 0),
-        ),
-    )
+    items = sorted(items, key=lambda it: (_depth_mm(it[1], normal), int(it[1].get("InstanceNumber", 0) or 0)))
     projection = modality(first) is Modality.RADIOGRAPH
     affine = None if projection else _affine(items, where)  # checked before any pixel is decoded
     shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in items}
@@ -284,7 +283,7 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
             )
         if pixels.shape != volume.shape[1:]:
             raise InputError(f"{f}: pixel data of shape {pixels.shape} where its header states {volume.shape[1:]}")
-        slope, intercept = rescale(ds)
+        slope, intercept = rescale(ds, f)
         volume[index] = pixels * slope + intercept
     if shown_inverted(first):  # stored with the minimum shown white: invert
         volume = volume.max() + volume.min() - volume
@@ -300,6 +299,12 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
     if tilt:
         provenance["series"] = replace(provenance["series"], gantry_tilt_deg=round(tilt, 1))
     return SpineImage.from_array(volume, affine, **provenance)
+
+
+def _depth_mm(ds: pydicom.Dataset, normal: np.ndarray) -> float:
+    """How far along ``normal`` the slice lies (0 where it gives no position): the order slices stack in."""
+    position = position_mm(ds)
+    return 0.0 if position is None else float(np.dot(position, normal))
 
 
 MAX_SHEAR_DEG = 0.5  # a slice step this close to the slices' normal is taken as square to them
@@ -333,7 +338,7 @@ FRONTAL_VIEWS = {"AP", "PA"}  # decubitus codes (LLD, RLD: a horizontal beam, AP
 
 def view_of(ds: pydicom.Dataset) -> str | None:
     """A radiograph's view from its ``ViewPosition``: "lateral", "frontal", or None when the file does not say."""
-    position = str(ds.get("ViewPosition", "") or "").strip().upper()
+    position = text(ds, "ViewPosition").upper()
     return "lateral" if position in LATERAL_VIEWS else "frontal" if position in FRONTAL_VIEWS else None
 
 
@@ -345,33 +350,61 @@ def _provenance(first: pydicom.Dataset, items: list[tuple[Path, pydicom.Dataset]
         "source": str(where),
         "format": "DICOM",
         "series": series_info(first),
-        "patient_id": str(first.get("PatientID", "")),
+        "patient_id": text(first, "PatientID"),
         "source_files": tuple(str(f) for f, _ in items),
     }
 
 
 def _affine(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> np.ndarray | None:
-    """Voxel (slice, row, col) -> RAS mm from IOP/IPP/PixelSpacing; None when the series has no geometry.
+    """Voxel (slice, row, col) -> RAS mm from IOP/IPP/PixelSpacing (at each file's top level or, in an enhanced
+    object, its functional groups); None when the series has no geometry.
 
     Every slice must share one orientation (see :func:`volume_affine` for the spacing checks).
     """
     ds = items[0][1]
-    tags = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing")
-    if not all(tag in ds for tag in tags):
+    if not _places_its_image(ds):
         return None
-    if not all(all(tag in d for tag in tags) for _, d in items):
+    if not all(_places_its_image(d) for _, d in items):
         raise InputError(f"{where}: some slices lack position or orientation tags; pick one series with --series")
-    iop = np.array(ds.ImageOrientationPatient, float)
-    if any(not np.allclose(np.array(d.ImageOrientationPatient, float), iop, atol=1e-3) for _, d in items):
+    iop = orientation(ds)
+    if iop is None:
+        stated_iop = _shown(stated(ds, "ImageOrientationPatient", "PlaneOrientationSequence"))
+        raise InputError(
+            f"{where}: ImageOrientationPatient {stated_iop} gives no two perpendicular directions (zero, parallel or "
+            "skewed cosines); the file is damaged"
+        )
+    slice_iops = [orientation(d) for _, d in items]
+    if any(o is None or not np.allclose(o, iop, atol=1e-3) for o in slice_iops):
         raise InputError(
             f"{where}: slices of the series have different orientations (a localizer?); pick one series with --series"
         )
     spacing = pixel_spacing_mm(ds)
     if spacing is None:
-        raise InputError(f"{where}: PixelSpacing {list(ds.PixelSpacing)} is not a positive pixel size in mm")
-    positions_mm = np.array([np.array(d.ImagePositionPatient, float) for _, d in items])
-    thickness_mm = float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0)
-    return volume_affine(iop, positions_mm, spacing, thickness_mm, where)
+        stated_spacing = _shown(stated(ds, "PixelSpacing", "PixelMeasuresSequence"))
+        raise InputError(f"{where}: PixelSpacing {stated_spacing} is not a positive pixel size in mm")
+    positions_mm = np.array([position_mm(d) for _, d in items])
+    return volume_affine(iop, positions_mm, spacing, slice_spacing_mm(ds, 1.0), where)
+
+
+# Where a file states its geometry: each element at its top level, or in this functional group (PS3.3 C.7.6.16)
+GEOMETRY = (
+    ("ImageOrientationPatient", "PlaneOrientationSequence"),
+    ("ImagePositionPatient", "PlanePositionSequence"),
+    ("PixelSpacing", "PixelMeasuresSequence"),
+)
+
+
+def _places_its_image(ds: pydicom.Dataset) -> bool:
+    """Whether the file states its orientation, position and pixel spacing (a secondary capture need not)."""
+    return all(stated(ds, keyword, group) is not None for keyword, group in GEOMETRY)
+
+
+def _shown(values: object) -> str:
+    """A header's numbers as a reader writes them: ``[0, 1, 0, 0, 0, -1]``."""
+    try:
+        return "[" + ", ".join(f"{float(v):g}" for v in values) + "]"  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return repr(values)
 
 
 def read_dicom_folder(
@@ -403,11 +436,9 @@ def remove_extracted(of: str | Path | None = None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def read_dicom_zip(
-    path: Path, wanted_series: str | None = None, before_decoding: DecodeCheck | None = None
-) -> SpineImage | FrameSequence:
-    """Read a zipped series; the extraction lives until :func:`remove_extracted` or the process's end, so that a
-    DICOM SEG written over it can reference its files."""
+def _unpacked(path: Path) -> Path:
+    """A new folder holding the zip ``path``'s files; it lives until :func:`remove_extracted` or the process's end,
+    so that a DICOM SEG written over its series can reference its files."""
     global _CLEANUP_REGISTERED
     import atexit
 
@@ -418,9 +449,24 @@ def read_dicom_zip(
             _CLEANUP_REGISTERED = True
         _EXTRACTED.append((Path(path).resolve(), tmp))
     safe_extract_zip(path, tmp)
+    return tmp
+
+
+@contextlib.contextmanager
+def _naming_the_zip(path: Path, folder: Path) -> Iterator[None]:
+    """Refusals name the archive the user gave, not the folder it was unpacked to."""
     try:
-        image = read_dicom_folder(tmp, wanted_series, before_decoding)
-    except InputError as exc:  # name the archive the user gave, not the folder it was unpacked to
-        raise InputError(str(exc).replace(str(tmp), str(path))) from None
+        yield
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(folder), str(path))) from None
+
+
+def read_dicom_zip(
+    path: Path, wanted_series: str | None = None, before_decoding: DecodeCheck | None = None
+) -> SpineImage | FrameSequence:
+    """Read a zipped series (see :func:`_unpacked` for how long its files live)."""
+    folder = _unpacked(path)
+    with _naming_the_zip(path, folder):
+        image = read_dicom_folder(folder, wanted_series, before_decoding)
     image.source = str(path)
     return image

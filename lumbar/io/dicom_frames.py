@@ -24,6 +24,7 @@ from lumbar.io.dicom_header import (
     rescale,
     series_info,
     shown_inverted,
+    text,
     volume_affine,
 )
 
@@ -78,10 +79,10 @@ def _frame_positions_mm(ds: pydicom.Dataset, n_frames: int) -> np.ndarray | None
     return np.array(positions)
 
 
-def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:
+def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray, path: Path) -> np.ndarray:
     """Frames in real values, each with its own rescale; MONOCHROME1 (the minimum shown white) inverted, as a
     single-frame series is (found in review: the multi-frame path kept it as stored)."""
-    slope, intercept = np.array([rescale(ds, i) for i in range(len(pixels))], np.float32).T
+    slope, intercept = np.array([rescale(ds, path, i) for i in range(len(pixels))], np.float32).T
     values = pixels * slope[:, None, None] + intercept[:, None, None]
     if shown_inverted(ds):
         values = values.max() + values.min() - values
@@ -97,20 +98,20 @@ def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, p
     iop = orientation(ds)
     spacing = pixel_spacing_mm(ds)
     if iop is None or spacing is None:
-        raise InputError(f"{path}: multi-frame DICOM gives frame positions but no orientation or pixel spacing")
+        raise InputError(f"{path}: multi-frame DICOM gives frame positions but no usable orientation or pixel spacing")
     frame_iops = [orientation(ds, i) for i in range(len(pixels))]
     if any(o is None or not np.allclose(o, iop, atol=1e-3) for o in frame_iops):
         raise InputError(f"{path}: frames of the multi-frame DICOM have different orientations")
     order = np.argsort(positions_mm @ np.cross(iop[:3], iop[3:]), kind="stable")
     affine = volume_affine(iop, positions_mm[order], spacing, 1.0, where)  # thickness only counts for one slice
     return SpineImage.from_array(
-        _rescaled(ds, pixels)[order],
+        _rescaled(ds, pixels, path)[order],
         affine,
         modality=modality(ds),
         source=str(where),
         format="DICOM",
         series=series_info(ds),
-        patient_id=str(ds.get("PatientID", "")),
+        patient_id=text(ds, "PatientID"),
         source_files=(str(path),),
         frame_order=tuple(int(k) for k in order),
     )
@@ -120,12 +121,12 @@ def _cine(ds: pydicom.Dataset, pixels: np.ndarray, path: Path, where: Path) -> F
     """Frames as acquired, colour folded to grey, with their times."""
     grey = pixels @ LUMA if pixels.ndim == 4 else pixels
     return FrameSequence(
-        _rescaled(ds, grey),
+        _rescaled(ds, grey, path),
         frame_times_s(ds, len(grey), path),
         pixel_spacing_mm(ds),
         modality=modality(ds),
         source=str(where),
         format="DICOM",
         series=series_info(ds),
-        patient_id=str(ds.get("PatientID", "")),
+        patient_id=text(ds, "PatientID"),
     )

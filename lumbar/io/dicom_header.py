@@ -8,6 +8,7 @@ same attributes per frame in functional groups (PS3.3 C.7.6.16), looked up per f
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sized
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,18 @@ from pydicom.uid import RLELossless
 
 from lumbar.errors import InputError
 from lumbar.image import LPS_TO_RAS, PLANES, Modality, SeriesInfo
+
+# What pydicom raises on a damaged header value: values are decoded when first read, after the file opened fine.
+HEADER_VALUE_ERRORS = (
+    ValueError,
+    TypeError,
+    NotImplementedError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    BytesLengthException,
+)
 
 
 def frame_count(ds: pydicom.Dataset) -> int:
@@ -35,17 +48,56 @@ def functional_group(ds: pydicom.Dataset, frame: int, name: str) -> pydicom.Data
     return None
 
 
-def orientation(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
-    """``ImageOrientationPatient`` (row then column direction cosines, LPS) of the file or of one of its frames."""
-    group = functional_group(ds, frame, "PlaneOrientationSequence")
-    source = ds if "ImageOrientationPatient" in ds else group
-    if source is None or "ImageOrientationPatient" not in source:
+def text(ds: pydicom.Dataset, keyword: str) -> str:
+    """An element's value as text; "" where it is absent or empty (``str`` of an empty value says "None")."""
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def stated(ds: pydicom.Dataset, keyword: str, group: str, frame: int = 0) -> object | None:
+    """``keyword``'s value at the file's top level, else in functional group ``group`` of frame ``frame`` (an
+    enhanced object keeps its geometry there, even with one frame); None where neither gives a value."""
+    for source in (ds, functional_group(ds, frame, group)):
+        value = None if source is None else source.get(keyword)
+        if value is not None and not (isinstance(value, Sized) and len(value) == 0):
+            return value
+    return None
+
+
+MAX_SKEW = 0.01  # |cosine| between the row and column directions still taken as perpendicular (about 0.6 degrees)
+
+
+def unit_cosines(values: object) -> np.ndarray | None:
+    """Row and column direction cosines scaled to unit length; None unless they are six finite numbers giving two
+    non-zero, perpendicular directions (a zero, parallel or skewed pair places the slices nowhere)."""
+    try:
+        iop = np.array(values, float).ravel()
+    except (TypeError, ValueError):
         return None
-    return np.array(source.ImageOrientationPatient, float)
+    if iop.shape != (6,) or not np.isfinite(iop).all():
+        return None
+    directions = iop.reshape(2, 3)
+    lengths = np.linalg.norm(directions, axis=1)
+    if lengths.min() < 1e-6:
+        return None
+    unit = directions / lengths[:, None]
+    return unit.ravel() if abs(float(np.dot(unit[0], unit[1]))) <= MAX_SKEW else None
+
+
+def orientation(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
+    """``ImageOrientationPatient`` (row then column direction cosines, LPS, unit length) of the file or of one of its
+    frames; None where it is absent or gives no two perpendicular directions (see :func:`unit_cosines`)."""
+    return unit_cosines(stated(ds, "ImageOrientationPatient", "PlaneOrientationSequence", frame))
+
+
+def position_mm(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
+    """``ImagePositionPatient`` (LPS mm) of the file or of one of its frames; None where it is absent."""
+    value = stated(ds, "ImagePositionPatient", "PlanePositionSequence", frame)
+    return None if value is None else np.array(value, float)
 
 
 def plane(ds: pydicom.Dataset) -> str | None:
-    """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis; None without an orientation."""
+    """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis; None without a usable orientation."""
     iop = orientation(ds)
     return None if iop is None else PLANES[int(np.argmax(np.abs(np.cross(iop[:3], iop[3:]))))]
 
@@ -109,11 +161,17 @@ def volume_affine(
     return LPS_TO_RAS @ lps
 
 
-def rescale(ds: pydicom.Dataset, frame: int = 0) -> tuple[float, float]:
-    """(slope, intercept) mapping stored values to real ones (HU for CT), per frame for enhanced objects."""
+def rescale(ds: pydicom.Dataset, path: Path, frame: int = 0) -> tuple[float, float]:
+    """(slope, intercept) mapping stored values to real ones (HU for CT), per frame for enhanced objects. A value
+    that is not finite is refused: it would make every voxel NaN or infinite (the other formats' readers refuse such
+    voxels too, see :func:`lumbar.io.arrays.finite`)."""
     group = functional_group(ds, frame, "PixelValueTransformationSequence")
     source = group if group is not None and "RescaleSlope" in group else ds
-    return float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
+    slope, intercept = float(source.get("RescaleSlope", 1) or 1), float(source.get("RescaleIntercept", 0) or 0)
+    for name, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if not np.isfinite(value):
+            raise InputError(f"{path}: {name} {value} is not a finite number; the file is damaged")
+    return slope, intercept
 
 
 def states_rescale(ds: pydicom.Dataset) -> bool:
@@ -130,11 +188,12 @@ def shown_inverted(ds: pydicom.Dataset) -> bool:
 
 
 def slice_spacing_mm(ds: pydicom.Dataset, fallback: float) -> float:
-    """The distance between slices a series without positions states (SpacingBetweenSlices, else SliceThickness);
-    ``fallback`` where it states neither, or nothing usable."""
+    """The distance between slices a series states (SpacingBetweenSlices, else SliceThickness, at the top level or
+    in the PixelMeasuresSequence group); ``fallback`` where it states neither, or nothing usable (empty, zero or
+    negative: a negative spacing would turn the slice normal around)."""
     for tag in ("SpacingBetweenSlices", "SliceThickness"):
         try:
-            value = float(ds.get(tag) or 0)
+            value = float(stated(ds, tag, "PixelMeasuresSequence") or 0)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             continue
         if np.isfinite(value) and value > 0:
@@ -142,22 +201,29 @@ def slice_spacing_mm(ds: pydicom.Dataset, fallback: float) -> float:
     return fallback
 
 
+def image_type(ds: pydicom.Dataset) -> str:
+    """``ImageType``'s values joined by "\\" (``ORIGINAL\\PRIMARY\\LOCALIZER``); "" where the file gives none."""
+    value = ds.get("ImageType")
+    values = [value] if isinstance(value, str) else list(value or [])
+    return "\\".join(str(v) for v in values)
+
+
 def modality(ds: pydicom.Dataset) -> Modality:
     """The image's modality from DICOM ``Modality`` (CR/DX radiograph, XA/RF fluoroscopy, ...)."""
-    return Modality.from_dicom(str(ds.get("Modality", "OT")))
+    return Modality.from_dicom(text(ds, "Modality") or "OT")
 
 
 def series_info(ds: pydicom.Dataset) -> SeriesInfo:
     """The series ``ds`` belongs to, as :class:`SeriesInfo`."""
     return SeriesInfo(
-        uid=str(ds.get("SeriesInstanceUID", "")),
-        number=str(ds.get("SeriesNumber", "")),
-        description=str(ds.get("SeriesDescription", "")),
+        uid=text(ds, "SeriesInstanceUID"),
+        number=text(ds, "SeriesNumber"),
+        description=text(ds, "SeriesDescription"),
         plane=plane(ds),
-        manufacturer=str(ds.get("Manufacturer", "")),
+        manufacturer=text(ds, "Manufacturer"),
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")),
         contrast_agent=str(ds.ContrastBolusAgent).strip() if "ContrastBolusAgent" in ds else None,
-        image_type="\\".join(str(v) for v in ds.get("ImageType", []) or []),
+        image_type=image_type(ds),
         echo_time_ms=_timing(ds, "EchoTime", "MREchoSequence", "EffectiveEchoTime"),
         repetition_time_ms=_timing(ds, "RepetitionTime", "MRTimingAndRelatedParametersSequence", "RepetitionTime"),
         inversion_time_ms=_timing(ds, "InversionTime", "MRModifierSequence", "InversionTimes"),

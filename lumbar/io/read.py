@@ -70,22 +70,24 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class Reader:
-    """One format: its name, the file endings it claims (lower case) and how it reads a file."""
+    """One format: its name, the file endings it claims (lower case), how it reads a file, and whether a file may
+    hold several series that ``--series`` picks from (or, a single DICOM file, names)."""
 
     name: str
     suffixes: tuple[str, ...]
     read: Callable[[Path, ReadOptions], ReadResult]
+    has_series: bool = False
 
 
 DICOM = Reader(  # known by content, any ending
-    "DICOM", (), lambda path, options: read_dicom_files([path], path, before_decoding=options.before_decoding)
+    "DICOM", (), lambda path, o: read_dicom_files([path], path, o.series, o.before_decoding), has_series=True
 )
 READERS: tuple[Reader, ...] = (
     Reader("NIfTI", NIFTI_SUFFIXES, lambda path, options: read_nifti(path)),
     Reader("MHA/MHD/NRRD", ITK_SUFFIXES, lambda path, options: read_itk(path)),
     Reader("PNG/JPEG", RASTER_SUFFIXES, lambda path, options: read_raster(path, options.spacing_mm)),
     Reader("video (MP4/AVI/MOV/GIF)", VIDEO_SUFFIXES, lambda path, options: read_video(path)),
-    Reader("zipped DICOM", (".zip",), lambda path, o: read_dicom_zip(path, o.series, o.before_decoding)),
+    Reader("zipped DICOM", (".zip",), lambda path, o: read_dicom_zip(path, o.series, o.before_decoding), True),
     DICOM,
 )
 
@@ -293,7 +295,10 @@ def _read(path: Path, options: ReadOptions) -> ReadResult:
         return read_dicom_folder(path, options.series, options.before_decoding)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
-    return reader_for(path).read(path, options)
+    reader = reader_for(path)
+    if options.series is not None and not reader.has_series:  # it was ignored: another image was read than asked
+        raise InputError(f"{path}: --series picks a DICOM series; a {reader.name} file holds no series to pick")
+    return reader.read(path, options)
 
 
 def discover_studies(paths: list[str | Path]) -> list[Path]:

@@ -1,5 +1,5 @@
 """Read one patient's series into a :class:`~lumbar.study.Study`: files as given, and every sagittal series
-of a DICOM study folder."""
+of a DICOM study folder or zip."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from lumbar.errors import InputError
 from lumbar.image import SpineImage
 from lumbar.io.dicom import folder_has_dicom, read_still_series
 from lumbar.io.names import unique_stems
-from lumbar.io.read import declared_shape, override_modality, read_image
+from lumbar.io.read import declared_shape, override_modality, read_image, suffix_of
 from lumbar.study import Study
 
 
@@ -23,7 +23,7 @@ def read_study(
     before_decoding: Callable[[list[tuple[int, ...]], int], None] | None = None,
 ) -> Study:
     """The series of one patient with their output names, and review notes on series left out: files as
-    given, and every still series of a DICOM folder (``<folder>_s<SeriesNumber>``, numbered in order where
+    given, and every still series of a DICOM folder or zip (``<folder>_s<SeriesNumber>``, numbered in order where
     series numbers repeat; a cine or a series that cannot be stacked is left out and named). ``leave_out`` says
     why a folder's series is not for this study (the router: an axial series, a localizer), or None to keep it.
 
@@ -54,7 +54,7 @@ def read_study(
             before_decoding(list(held), files_read)
 
     for path, stem in unique_stems(paths).items():
-        if path.is_dir():
+        if path.is_dir() or suffix_of(path) == ".zip":  # a zipped study reads as its folder
             before = len(held)
             read, left_out = read_still_series(path, check)
             series = []
