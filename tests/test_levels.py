@@ -421,3 +421,20 @@ def test_the_tip_of_the_top_vertebra_past_the_next_disc_place_keeps_its_name():
     process = np.zeros(classes.shape[1:], bool)
     process[top - 20 : top, 70:74] = True
     assert np.all(result.instances[1][process] == VERTEBRA_IDS["L1"]) and _unnamed_above(result) == []
+
+
+def test_bone_far_below_the_lowest_disc_is_not_named_s1(phantom_semantic_spider):
+    """SPIDER leaves the sacrum unlabelled, and a blob the network calls bone in the pelvis, 35-121 mm below L5/S1
+    on some pictures, was named S1 with no flag (nothing checks S1). Only bone reaching the lowest disc may be S1."""
+    classes = phantom_semantic_spider.copy()
+    labelled = label_levels(classes, SPACING)
+    lowest = next(lv for lv in labelled.discs if lv.name == "L5/S1")
+    row, col = (np.asarray(lowest.centroid_mm) / np.asarray(SPACING[1:])).round().astype(int)
+    blob = (slice(None), slice(row + 50, row + 60), slice(col - 45, col - 35))  # 50 mm below, 40 mm in front
+    assert (classes[blob] == 0).all()
+    classes[blob] = Structure.VERTEBRA
+    result = label_levels(classes, SPACING)
+    assert names(result) == LUMBAR
+    s1 = VERTEBRA_IDS["S1"]
+    assert not (result.instances[blob] == s1).any()
+    assert not any(lv.name == "S1" and lv.centroid_mm[0] > lowest.centroid_mm[0] + 40 for lv in result.vertebrae)
