@@ -546,9 +546,14 @@ def _across(disc: _Disc) -> np.ndarray:
     return np.array([disc.axis[1], -disc.axis[0]])
 
 
+def _across_mm(disc: _Disc, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Where each of the disc's voxels lies front to back, from its centre (mm, along :func:`_across`)."""
+    return (disc.voxels[:, 1:] * np.array(spacing[1:]) - disc.centroid) @ _across(disc)
+
+
 def _back_edge_mm(disc: _Disc, spacing: tuple[float, float, float]) -> float:
     """How far the disc reaches behind its centre (mm, along :func:`_across`)."""
-    return float(((disc.voxels[:, 1:] * np.array(spacing[1:]) - disc.centroid) @ _across(disc)).max())
+    return float(_across_mm(disc, spacing).max())
 
 
 def _components_near(components: np.ndarray, mid: int, spacing: tuple[float, float, float]) -> np.ndarray:
@@ -599,7 +604,7 @@ def _s1_at_the_lowest_disc(
     bone outside the column is; nothing checked the S1 it was given."""
     rel = points_mm - lowest.centroid
     along, across = rel @ lowest.axis, rel @ _across(lowest)
-    extent = (lowest.voxels[:, 1:] * np.array(spacing[1:]) - lowest.centroid) @ _across(lowest)
+    extent = _across_mm(lowest, spacing)
     near = (
         (along <= 0)
         & (along >= -S1_REACH_MM)
