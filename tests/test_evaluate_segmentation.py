@@ -31,7 +31,7 @@ def test_nothing_predicted_or_nothing_true_is_not_measurable():
 def test_the_patients_a_shipped_model_learnt_from_are_its_training_and_validation_ones():
     """Figures on these patients are in-sample (``lumbar evaluate`` says so); the segmentation's held-out test
     patients are not among them, and every member of the grading ensemble counts."""
-    from lumbar.evaluate.grading import in_sample_warning
+    from lumbar.evaluate import in_sample_warning
     from lumbar.models.registry import load_model
 
     segmentation = load_model("segmentation")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lumbar.evaluate import in_sample_warning
 from lumbar.grades import BINARY_GRADES, ORDINAL_GRADES
 from lumbar.metrics import grade_metrics
 
@@ -84,15 +85,3 @@ def grading_table(report: dict):
             f"{m['ece']:.3f}",
         )
     return table
-
-
-def in_sample_warning(report: dict) -> str | None:
-    """A line saying how many of the evaluated patients the shipped model learnt from, where any: on them the
-    figures are in-sample, higher than on new patients (the model card gives the held-out ones)."""
-    seen = report.get("patients_seen_in_training") or []
-    if not seen:
-        return None
-    return (
-        f"in-sample: {len(seen)} of these {report['n_patients']} patients trained or selected the shipped model, so "
-        "these figures overstate what it does on new patients (its model card gives the held-out figures)"
-    )

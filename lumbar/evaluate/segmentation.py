@@ -9,6 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.errors import InputError
+from lumbar.evaluate import in_sample_warning
 from lumbar.io.read import NIFTI_SUFFIXES, RASTER_SUFFIXES, read_image, suffix_of
 from lumbar.io.spider import find_overview, patient_id, read_overview_spacing, series_name, spider_to_classes
 from lumbar.labels import STRUCTURE_NAMES, Structure, disc_label
@@ -190,8 +191,6 @@ def misnamed_unflagged(rows: list[dict]) -> int:
 def summary_table(report: dict):
     """A rich table of the summary for the terminal."""
     from rich.table import Table
-
-    from lumbar.evaluate.grading import in_sample_warning
 
     s = report["summary"]
     table = Table(
