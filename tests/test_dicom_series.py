@@ -8,8 +8,8 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import shared
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
+from test_readers import item, write_dicom
 from typer.testing import CliRunner
 
 from lumbar.cli import app
@@ -25,24 +25,8 @@ CORONAL = (1, 0, 0, 0, 0, -1)
 
 
 def write_slice(path: Path, pixels: np.ndarray, **attributes: object) -> Path:
-    """One single-frame MR slice of ``pixels`` (rows, cols) with ``attributes`` (geometry, series, ...)."""
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = attributes.pop("SOPClassUID", MR_IMAGE)
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientID, ds.StudyInstanceUID = "MR", "P1", "1.2.3"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit, ds.PixelRepresentation = 15, 0
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    for name, value in attributes.items():
-        setattr(ds, name, value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    """One single-frame MR slice of ``pixels`` (rows, cols), in one study, with ``attributes`` (geometry, ...)."""
+    return write_dicom(path, pixels, "MR", **{"SOPClassUID": MR_IMAGE, "StudyInstanceUID": "1.2.3", **attributes})
 
 
 def write_series(
@@ -284,11 +268,11 @@ def _enhanced_slices(folder: Path, count: int) -> list[Path]:
     their functional groups alone; file k is filled with k + 1 and numbered backwards (the order is the positions')."""
     uid, files = generate_uid(), []
     for k in range(count):
-        shared_groups = Dataset()
-        shared_groups.PlaneOrientationSequence = [_item(ImageOrientationPatient=list(SAGITTAL))]
-        shared_groups.PixelMeasuresSequence = [_item(PixelSpacing=[0.7, 0.5], SliceThickness=2.0)]
-        frame = Dataset()
-        frame.PlanePositionSequence = [_item(ImagePositionPatient=[2.0 * k, 0.0, 0.0])]
+        shared_groups = item(
+            PlaneOrientationSequence=[item(ImageOrientationPatient=list(SAGITTAL))],
+            PixelMeasuresSequence=[item(PixelSpacing=[0.7, 0.5], SliceThickness=2.0)],
+        )
+        frame = item(PlanePositionSequence=[item(ImagePositionPatient=[2.0 * k, 0.0, 0.0])])
         files.append(
             write_slice(
                 folder / f"{k}.dcm",
@@ -303,13 +287,6 @@ def _enhanced_slices(folder: Path, count: int) -> list[Path]:
             )
         )
     return files
-
-
-def _item(**attributes: object) -> Dataset:
-    ds = Dataset()
-    for name, value in attributes.items():
-        setattr(ds, name, value)
-    return ds
 
 
 def test_enhanced_files_of_one_frame_each_stack_by_their_functional_groups(tmp_path):

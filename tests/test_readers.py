@@ -42,10 +42,11 @@ def square_column(frame: np.ndarray) -> float:
 
 
 def write_dicom(path: Path, pixels: np.ndarray, modality: str, **attributes: object) -> Path:
-    """A DICOM file of ``pixels``: ``(rows, cols)`` one frame, ``(n, rows, cols)`` multi-frame, a trailing 3 RGB."""
+    """A DICOM file of ``pixels``: ``(rows, cols)`` one frame, ``(n, rows, cols)`` multi-frame, a trailing 3 RGB.
+    ``attributes`` set or replace elements (``SOPClassUID`` too, else the modality's from :data:`SOP_CLASSES`)."""
     meta = FileMetaDataset()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = SOP_CLASSES[modality]
+    meta.MediaStorageSOPClassUID = attributes.pop("SOPClassUID", SOP_CLASSES[modality])
     meta.MediaStorageSOPInstanceUID = generate_uid()
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
@@ -69,6 +70,7 @@ def write_dicom(path: Path, pixels: np.ndarray, modality: str, **attributes: obj
     ds.PixelData = pixels.tobytes()
     for name, value in attributes.items():
         setattr(ds, name, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
 
