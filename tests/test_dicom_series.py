@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from conftest import shared
 from pydicom.uid import generate_uid
-from test_readers import item, write_dicom
+from test_readers import AXIAL, CORONAL, SAGITTAL, SOP_CLASSES, item, write_dicom
 from typer.testing import CliRunner
 
 from lumbar.cli import app
@@ -18,10 +18,6 @@ from lumbar.io import read_image
 from lumbar.io.dicom_header import plane
 
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage (one slice a file)
-ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR Image Storage (geometry in functional groups)
-SAGITTAL = (0, 1, 0, 0, 0, -1)  # rows run posterior, columns inferior: slices step toward the patient's left
-AXIAL = (1, 0, 0, 0, 1, 0)
-CORONAL = (1, 0, 0, 0, 0, -1)
 
 
 def write_slice(path: Path, pixels: np.ndarray, **attributes: object) -> Path:
@@ -143,6 +139,14 @@ def test_a_single_slice_takes_its_thickness_where_its_spacing_between_slices_say
     [path] = write_series(tmp_path / "series", 1, SliceThickness=4.0, SpacingBetweenSlices=between_mm)
     described = json.loads(info(path)[1])
     assert described["spacing_mm"][0] == 4.0 and described["source_orientation"] == "RIP"
+
+
+def test_a_slice_shifted_within_its_plane_is_refused_though_its_steps_are_evenly_long(tmp_path):
+    """Slices 4 mm apart, the third 1.5 mm further back: steps of 4.0-4.3 mm passed the spacing check, and the
+    volume was stacked as if every slice lay on one line."""
+    files = write_series(tmp_path / "series", 5)
+    rewrite(files[2], ImagePositionPatient=[-8.0, 1.5, 0.0])
+    assert "stray up to 1.50 mm from one line" in refused_in_one_line(tmp_path / "series")
 
 
 def test_a_header_declaring_more_voxels_than_a_scan_holds_is_refused_before_allocating(tmp_path):
@@ -277,7 +281,7 @@ def _enhanced_slices(folder: Path, count: int) -> list[Path]:
             write_slice(
                 folder / f"{k}.dcm",
                 np.full((16, 12), k + 1),
-                SOPClassUID=ENHANCED_MR,
+                SOPClassUID=SOP_CLASSES["MR"],  # Enhanced MR: geometry in functional groups
                 SeriesInstanceUID=uid,
                 SeriesNumber=5,
                 InstanceNumber=count - k,

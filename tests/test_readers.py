@@ -28,6 +28,11 @@ SOP_CLASSES = {  # PS3.4 storage SOP classes
 }
 
 
+SAGITTAL = (0, 1, 0, 0, 0, -1)  # rows run posterior, columns inferior: slices step toward the patient's left
+AXIAL = (1, 0, 0, 0, 1, 0)
+CORONAL = (1, 0, 0, 0, 0, -1)
+
+
 def moving_square(n_frames: int, step_px: int = 4, rows: int = 48, cols: int = 64) -> np.ndarray:
     """Frames ``(n, rows, cols)`` of a bright 10-pixel square moving ``step_px`` columns right per frame."""
     frames = np.zeros((n_frames, rows, cols), np.uint8)
@@ -218,15 +223,25 @@ def test_series_of_several_multiframe_files_is_refused(tmp_path):
 # Enhanced MR: frames at distinct positions are a volume.
 
 
-def enhanced_mr(path: Path, values: list[int], positions_x_mm: list[float], **attributes: object) -> Path:
-    """A sagittal enhanced MR file: frame ``i`` filled with ``values[i]`` at LPS x ``positions_x_mm[i]``."""
+def enhanced_mr(
+    path: Path,
+    values: list[int],
+    positions_x_mm: list[float] | list[tuple[float, float, float]],
+    frame_iops: list[tuple[int, ...]] | None = None,
+    **attributes: object,
+) -> Path:
+    """A sagittal enhanced MR file: frame ``i`` filled with ``values[i]`` at LPS x ``positions_x_mm[i]`` (or at the
+    LPS point it gives), in the orientation ``frame_iops[i]`` where given."""
     pixels = np.stack([np.full((12, 10), v) for v in values])
     shared_groups = item(
-        PlaneOrientationSequence=[item(ImageOrientationPatient=[0, 1, 0, 0, 0, -1])],
+        PlaneOrientationSequence=[item(ImageOrientationPatient=list(SAGITTAL))],
         PixelMeasuresSequence=[item(PixelSpacing=[0.5, 0.6], SliceThickness=4.0)],
         PixelValueTransformationSequence=[item(RescaleSlope=2, RescaleIntercept=-10)],
     )
-    per_frame = [item(PlanePositionSequence=[item(ImagePositionPatient=[x, -20.0, 30.0])]) for x in positions_x_mm]
+    points = [[x, -20.0, 30.0] if np.isscalar(x) else list(x) for x in positions_x_mm]
+    per_frame = [item(PlanePositionSequence=[item(ImagePositionPatient=point)]) for point in points]
+    for frame, iop in zip(per_frame, frame_iops or []):
+        frame.PlaneOrientationSequence = [item(ImageOrientationPatient=list(iop))]
     return write_dicom(
         path,
         pixels,
@@ -251,6 +266,38 @@ def test_enhanced_mr_with_frame_positions_reads_as_a_sagittal_volume(tmp_path):
 def test_enhanced_mr_with_slices_repeated_over_time_is_refused(tmp_path):
     path = enhanced_mr(tmp_path / "4d.dcm", values=[1, 2, 3, 4], positions_x_mm=[0.0, 4.0, 0.0, 4.0])
     with pytest.raises(InputError, match="4 frames at 2 slice positions") as error:
+        read_image(path)
+    assert one_line_naming(error, path)
+
+
+@pytest.mark.parametrize(
+    ("positions_mm", "timing"),
+    [([(0, 0, 0), (4, 0, 0), (8, 0, 0)], {}), ([(0, 0, 0)] * 3, {"FrameTime": 100})],
+    ids=["at three positions", "all at the centre"],
+)
+def test_a_three_plane_localizer_in_one_multiframe_file_is_refused_naming_its_planes(tmp_path, positions_mm, timing):
+    """Its frames at one position, with a frame time, read as a three-frame run of mixed planes."""
+    from lumbar.io.read import read_any
+
+    path = enhanced_mr(tmp_path / "loc.dcm", [1, 2, 3], positions_mm, [SAGITTAL, AXIAL, CORONAL], **timing)
+    with pytest.raises(InputError, match=r"3 orientations \(sagittal, axial, coronal") as error:
+        read_any(path)
+    assert one_line_naming(error, path)
+
+
+@pytest.mark.parametrize(
+    ("positions_mm", "problem"),
+    [
+        ([(0, 0, 0), (4, 1, 0), (8, 0, 0)], "stray up to 1.00 mm from one line"),  # steps of one length, zigzagging
+        ([(0, 0, 0), (4, 0, 0), (8, 1.5, 0), (12, 3, 0)], "stray up to 1.00 mm from one line"),  # a bend
+        ([(0, 0, 0), (4, 0, 0), (12, 0, 0)], "unevenly spaced"),  # a frame missing
+    ],
+    ids=["zigzag", "bend", "gap"],
+)
+def test_enhanced_mr_frames_off_one_evenly_stepped_line_are_refused(tmp_path, positions_mm, problem):
+    """Frames whose steps were of one length but not along one line were stacked as if they were."""
+    path = enhanced_mr(tmp_path / "bent.dcm", list(range(1, len(positions_mm) + 1)), positions_mm)
+    with pytest.raises(InputError, match=problem) as error:
         read_image(path)
     assert one_line_naming(error, path)
 

@@ -21,6 +21,7 @@ from lumbar.io.dicom_header import (
     modality,
     orientation,
     pixel_spacing_mm,
+    plane_of,
     rescale,
     series_info,
     shown_inverted,
@@ -35,6 +36,7 @@ def read_multiframe(path: Path, where: Path) -> SpineImage | FrameSequence:
     """One multi-frame file: a volume when its frames lie at distinct positions, else a time sequence."""
     ds, pixels = decode(path)
     n_frames = frame_count(ds)
+    _one_orientation(ds, n_frames, path)
     positions_mm = _frame_positions_mm(ds, n_frames)
     distinct = 0 if positions_mm is None else len(np.unique(np.round(positions_mm, 3), axis=0))
     if positions_mm is not None and distinct == n_frames:
@@ -68,6 +70,22 @@ def frame_times_s(ds: pydicom.Dataset, n_frames: int, path: Path) -> np.ndarray:
     )
 
 
+def _one_orientation(ds: pydicom.Dataset, n_frames: int, path: Path) -> None:
+    """Refuse frames that state different orientations (a three-plane localizer in one file): neither a volume nor a
+    run holds them, and frames of several planes at one position read as a run. Tolerance as a series' slices'."""
+    distinct: list[np.ndarray] = []
+    for i in range(n_frames):
+        iop = orientation(ds, i)
+        if iop is not None and not any(np.allclose(iop, seen, atol=1e-3) for seen in distinct):
+            distinct.append(iop)
+    if len(distinct) > 1:
+        planes = ", ".join(dict.fromkeys(plane_of(iop) for iop in distinct))
+        raise InputError(
+            f"{path}: the {n_frames} frames of the multi-frame DICOM lie in {len(distinct)} orientations ({planes}: a "
+            "localizer?); only frames of one orientation stack or play as a run"
+        )
+
+
 def _frame_positions_mm(ds: pydicom.Dataset, n_frames: int) -> np.ndarray | None:
     """Each frame's ImagePositionPatient (LPS mm) from the functional groups; None unless every frame has one."""
     positions = []
@@ -99,9 +117,8 @@ def _volume(ds: pydicom.Dataset, pixels: np.ndarray, positions_mm: np.ndarray, p
     spacing = pixel_spacing_mm(ds)
     if iop is None or spacing is None:
         raise InputError(f"{path}: multi-frame DICOM gives frame positions but no usable orientation or pixel spacing")
-    frame_iops = [orientation(ds, i) for i in range(len(pixels))]
-    if any(o is None or not np.allclose(o, iop, atol=1e-3) for o in frame_iops):
-        raise InputError(f"{path}: frames of the multi-frame DICOM have different orientations")
+    if any(orientation(ds, i) is None for i in range(len(pixels))):  # those stated are one (_one_orientation)
+        raise InputError(f"{path}: some frames of the multi-frame DICOM state no usable orientation")
     order = np.argsort(positions_mm @ np.cross(iop[:3], iop[3:]), kind="stable")
     affine = volume_affine(iop, positions_mm[order], spacing, 1.0, where)  # thickness only counts for one slice
     return SpineImage.from_array(

@@ -99,7 +99,12 @@ def position_mm(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray | None:
 def plane(ds: pydicom.Dataset) -> str | None:
     """'sagittal', 'coronal' or 'axial', from the slice normal's main LPS axis; None without a usable orientation."""
     iop = orientation(ds)
-    return None if iop is None else PLANES[int(np.argmax(np.abs(np.cross(iop[:3], iop[3:]))))]
+    return None if iop is None else plane_of(iop)
+
+
+def plane_of(iop: np.ndarray) -> str:
+    """The plane (see :func:`plane`) of unit direction cosines ``iop``."""
+    return PLANES[int(np.argmax(np.abs(np.cross(iop[:3], iop[3:]))))]
 
 
 def pixel_spacing_mm(ds: pydicom.Dataset) -> tuple[float, float] | None:
@@ -128,8 +133,8 @@ def volume_affine(
 ) -> np.ndarray:
     """Voxel (slice, row, col) -> RAS mm for slices at ``positions_mm`` (LPS, sorted along the normal).
 
-    The positions must step evenly: a missing or duplicated slice would otherwise stretch or squeeze the volume
-    without anyone noticing. A single slice is ``thickness_mm`` thick.
+    The positions must step evenly along one line: a missing, duplicated or misplaced slice would otherwise stretch,
+    squeeze or shear the volume without anyone noticing. A single slice is ``thickness_mm`` thick.
     """
     row_dir, col_dir = iop[:3], iop[3:]
     row_mm, col_mm = pixel_spacing
@@ -145,6 +150,7 @@ def volume_affine(
                 "a slice may be missing"
             )
         step = (positions_mm[-1] - positions_mm[0]) / (len(positions_mm) - 1)
+        _on_one_line(positions_mm, step, where)
         normal = np.cross(row_dir, col_dir)
         if abs(float(np.dot(step, normal))) < 0.5 * float(np.linalg.norm(step)):
             raise InputError(
@@ -159,6 +165,19 @@ def volume_affine(
     lps[:3, 2] = row_dir * col_mm  # moving along a row follows the row direction
     lps[:3, 3] = positions_mm[0]
     return LPS_TO_RAS @ lps
+
+
+def _on_one_line(positions_mm: np.ndarray, step: np.ndarray, where: Path) -> None:
+    """Refuse slice positions that stray from the line through the first and last by more than the spacing check
+    lets a step differ (10%): evenly long steps may still zigzag or bend, and stacking them on one step would put
+    slices where none of them lies."""
+    on_line = positions_mm[0] + np.arange(len(positions_mm))[:, None] * step
+    stray_mm = float(np.linalg.norm(positions_mm - on_line, axis=1).max())
+    if stray_mm > 0.1 * float(np.linalg.norm(step)) + 0.01:
+        raise InputError(
+            f"{where}: slice positions stray up to {stray_mm:.2f} mm from one line: a slice is misplaced or belongs "
+            "to another stack"
+        )
 
 
 def rescale(ds: pydicom.Dataset, path: Path, frame: int = 0) -> tuple[float, float]:
