@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from conftest import shared
 from pydicom.uid import generate_uid
-from test_readers import AXIAL, CORONAL, SAGITTAL, SOP_CLASSES, item, write_dicom
+from test_readers import AXIAL, CORONAL, SAGITTAL, SOP_CLASSES, as_float_pixels, item, write_dicom
 from typer.testing import CliRunner
 
 from lumbar.cli import app
@@ -128,6 +128,27 @@ def test_a_rescale_that_is_not_a_finite_number_is_refused_in_one_line(tmp_path, 
     """A slope of NaN made every voxel NaN, read without a word (the other formats' readers refuse such voxels)."""
     write_series(tmp_path / "series", 3, **rescale)
     assert f"{next(iter(rescale))} " in refused_in_one_line(tmp_path / "series")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_slices_holding_nan_read_as_a_nifti_does_and_infinity_is_refused(tmp_path, dtype):
+    """NaN and infinite values of float pixel data went on into the analysis: NaN becomes the lowest value (the
+    NIfTI reader's rule), infinity is refused in one line."""
+    files = write_series(tmp_path / "series", 3)
+    for k, path in enumerate(files):
+        as_float_pixels(path, np.full((16, 12), k + 0.5, dtype))
+    as_float_pixels(files[1], np.where(np.eye(16, 12, dtype=bool), np.nan, 1.5).astype(dtype))
+    values = read_image(tmp_path / "series").array
+    assert np.isfinite(values).all() and values.min() == 0.5
+    as_float_pixels(files[2], np.full((16, 12), -np.inf, dtype))
+    assert "infinite voxel values" in refused_in_one_line(tmp_path / "series")
+
+
+@pytest.mark.filterwarnings("error")  # numpy's overflow warning is a second line
+def test_a_rescale_past_the_range_of_float32_is_refused_in_one_line(tmp_path):
+    """A finite slope of 1e38 over stored values up to 5 gave infinite voxels, read on."""
+    write_series(tmp_path / "series", 5, RescaleSlope=1e38)
+    assert "infinite voxel values" in refused_in_one_line(tmp_path / "series")
 
 
 # Slice spacing

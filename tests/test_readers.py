@@ -80,6 +80,25 @@ def write_dicom(path: Path, pixels: np.ndarray, modality: str, **attributes: obj
     return path
 
 
+def as_float_pixels(path: Path, values: np.ndarray) -> Path:
+    """The file at ``path`` with its pixel data replaced by ``values`` as Float Pixel Data (float32) or Double Float
+    Pixel Data (float64), which a stored NaN or infinity can be (PS3.3 C.7.6.3.1.4)."""
+    ds = pydicom.dcmread(path)
+    for keyword in (
+        "PixelData",
+        "FloatPixelData",
+        "DoubleFloatPixelData",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+    ):
+        ds.pop(keyword, None)
+    ds.BitsAllocated = values.itemsize * 8
+    setattr(ds, "FloatPixelData" if values.dtype == np.float32 else "DoubleFloatPixelData", values.tobytes())
+    ds.save_as(path)
+    return path
+
+
 def item(**attributes: object) -> Dataset:
     """A sequence item with ``attributes``."""
     ds = Dataset()
@@ -299,6 +318,21 @@ def test_enhanced_mr_frames_off_one_evenly_stepped_line_are_refused(tmp_path, po
     path = enhanced_mr(tmp_path / "bent.dcm", list(range(1, len(positions_mm) + 1)), positions_mm)
     with pytest.raises(InputError, match=problem) as error:
         read_image(path)
+    assert one_line_naming(error, path)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_frames_holding_nan_read_as_a_nifti_does_and_infinity_is_refused(tmp_path, dtype):
+    """NaN and infinite values of float pixel data went on into the analysis (the other readers' check skipped
+    DICOM): NaN (background, as some tools write it) becomes the lowest value, infinity is refused in one line."""
+    path = enhanced_mr(tmp_path / "float.dcm", [0, 0, 0], [0.0, 4.0, 8.0])
+    frames = np.full((3, 12, 10), 7.5, dtype)
+    frames[1, 0, 0], frames[2, 3, 3] = np.nan, -1.5
+    values = read_image(as_float_pixels(path, frames)).array
+    assert np.isfinite(values).all() and values.min() == 2 * -1.5 - 10  # the group's rescale applies
+    frames[0, 5, 5] = np.inf
+    with pytest.raises(InputError, match="infinite voxel values") as error:
+        read_image(as_float_pixels(path, frames))
     assert one_line_naming(error, path)
 
 

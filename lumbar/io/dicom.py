@@ -25,7 +25,7 @@ from scipy import ndimage
 from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, OtherSeries, SpineImage
 from lumbar.io.archive import safe_extract_zip
-from lumbar.io.arrays import check_size
+from lumbar.io.arrays import check_size, finite
 from lumbar.io.dicom_frames import read_multiframe
 from lumbar.io.dicom_header import (
     HEADER_VALUE_ERRORS,
@@ -36,6 +36,7 @@ from lumbar.io.dicom_header import (
     pixel_spacing_mm,
     position_mm,
     rescale,
+    rescaled,
     series_info,
     shown_inverted,
     slice_spacing_mm,
@@ -284,7 +285,8 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
         if pixels.shape != volume.shape[1:]:
             raise InputError(f"{f}: pixel data of shape {pixels.shape} where its header states {volume.shape[1:]}")
         slope, intercept = rescale(ds, f)
-        volume[index] = pixels * slope + intercept
+        volume[index] = rescaled(pixels, slope, intercept)
+    volume = finite(volume, where)  # float pixel data, or a rescale past float32's range, may not be
     if shown_inverted(first):  # stored with the minimum shown white: invert
         volume = volume.max() + volume.min() - volume
     if affine is None:  # a projection, or no geometry (secondary capture): pictures shown as read

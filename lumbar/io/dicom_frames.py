@@ -14,6 +14,7 @@ import pydicom
 
 from lumbar.errors import InputError
 from lumbar.image import FrameSequence, SpineImage
+from lumbar.io.arrays import finite
 from lumbar.io.dicom_header import (
     decode,
     frame_count,
@@ -23,6 +24,7 @@ from lumbar.io.dicom_header import (
     pixel_spacing_mm,
     plane_of,
     rescale,
+    rescaled,
     series_info,
     shown_inverted,
     text,
@@ -98,10 +100,11 @@ def _frame_positions_mm(ds: pydicom.Dataset, n_frames: int) -> np.ndarray | None
 
 
 def _rescaled(ds: pydicom.Dataset, pixels: np.ndarray, path: Path) -> np.ndarray:
-    """Frames in real values, each with its own rescale; MONOCHROME1 (the minimum shown white) inverted, as a
-    single-frame series is (found in review: the multi-frame path kept it as stored)."""
+    """Frames in real values, each with its own rescale, checked as every reader's (:func:`finite`: float pixel data
+    may hold NaN or infinity); MONOCHROME1 (the minimum shown white) inverted, as a single-frame series is (found in
+    review: the multi-frame path kept it as stored)."""
     slope, intercept = np.array([rescale(ds, path, i) for i in range(len(pixels))], np.float32).T
-    values = pixels * slope[:, None, None] + intercept[:, None, None]
+    values = finite(rescaled(pixels, slope[:, None, None], intercept[:, None, None]), path)
     if shown_inverted(ds):
         values = values.max() + values.min() - values
     return values

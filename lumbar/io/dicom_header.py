@@ -193,6 +193,13 @@ def rescale(ds: pydicom.Dataset, path: Path, frame: int = 0) -> tuple[float, flo
     return slope, intercept
 
 
+def rescaled(pixels: np.ndarray, slope: float | np.ndarray, intercept: float | np.ndarray) -> np.ndarray:
+    """``pixels * slope + intercept`` without numpy's overflow warnings: a value past float32's range becomes
+    infinite, which the reader then refuses in one line (:func:`lumbar.io.arrays.finite`), no warning beside it."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return pixels * slope + intercept
+
+
 def states_rescale(ds: pydicom.Dataset) -> bool:
     """Whether the file states how its stored values map to real ones (RescaleIntercept, in the dataset or its
     first frame's functional group): a CT that does not holds values whose Hounsfield units nobody knows."""
