@@ -164,11 +164,12 @@ def info(
 
 
 def _series_uids(image: SpineImage) -> dict[str, Any]:
-    """The UIDs that pick the image's series and the folder's other series with ``--series``, for ``lumbar info``'s
-    console only: what findings and level files carry (:meth:`SpineImage.describe`) names series without them."""
+    """The UIDs that pick the image's series and the folder's other series with ``--series`` (a part's followed by
+    the part, ``<UID>.2``), for ``lumbar info``'s console only: what findings and level files carry
+    (:meth:`SpineImage.describe`) names series without them."""
     shown: dict[str, Any] = {}
     if image.series is not None and image.series.uid:
-        shown["series_uid"] = image.series.uid
+        shown["series_uid"] = image.series.key
     if image.other_series:
         shown["other_series"] = [f"{other.shown} uid {other.uid}" for other in image.other_series]
     return shown

@@ -85,6 +85,12 @@ class SeriesInfo:
     inversion_time_ms: float | None = None
     rescale_stated: bool = True  # RescaleIntercept given (the CT Image module requires it: HU are known)
     gantry_tilt_deg: float = 0.0  # slices stepping at this angle to their normal, resampled onto an upright grid
+    part: int = 0  # which part of a UID split in parts (lumbar.io.dicom_series), from 1; 0 where the series is whole
+
+    @property
+    def key(self) -> str:
+        """What ``--series`` picks it by besides its number: the UID, a part's followed by the part (``<UID>.2``)."""
+        return f"{self.uid}.{self.part}" if self.part else self.uid
 
     def label(self) -> str:
         """How a reader names the series: ``#3 SAG T2`` (number and description, no UID)."""

@@ -364,6 +364,8 @@ def test_the_echoes_of_a_dual_echo_series_are_read_apart(tmp_path):
     assert image.shape[0] == 5 and image.series.number == "4.1"
     assert [o.shown for o in image.other_series] == ["#4.2 SAG T2 [MR, sagittal, 5 images]"]
     assert read_image(tmp_path / "study", series="4.2").series.number == "4.2"
+    shown = json.loads(info(tmp_path / "study", "--series", "4.2")[1])["series_uid"]  # was the UID, naming both parts
+    assert shown == f"{uid}.2" and read_image(tmp_path / "study", series=shown).series.number == "4.2"
     assert [name for name, _ in read_study([tmp_path / "study"]).series] == ["study_s4.1", "study_s4.2"]
 
 

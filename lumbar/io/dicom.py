@@ -260,7 +260,7 @@ def _read_series(series: Series, where: Path) -> SpineImage | FrameSequence:
             else _stack_series(_full_headers(series.files, where), where)
         )
     if series.part and image.series is not None:
-        image.series = replace(image.series, number=series.number)
+        image.series = replace(image.series, number=series.number, part=series.part)
     return image
 
 
