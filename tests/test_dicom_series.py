@@ -256,7 +256,7 @@ def test_a_cds_dicom_folder_is_found_behind_its_viewers_files(tmp_path, name):
     assert discover_studies([tmp_path / "cd"]) == [tmp_path / "cd"]
 
 
-def test_a_folder_of_thousands_of_other_files_is_refused_after_a_few_probes(tmp_path, monkeypatch):
+def test_a_folder_of_thousands_of_other_files_is_refused_after_a_bounded_number_of_probes(tmp_path, monkeypatch):
     from lumbar.io import dicom, discover_studies
 
     for k in range(5000):
@@ -266,7 +266,24 @@ def test_a_folder_of_thousands_of_other_files_is_refused_after_a_few_probes(tmp_
     monkeypatch.setattr(dicom, "is_dicom_file", lambda path: probed.append(path) or False)
     with pytest.raises(InputError, match="no DICOM"):
         discover_studies([tmp_path / "junk"])
-    assert len(probed) <= 20
+    assert len(probed) == dicom.MAX_PROBED_FILES
+
+
+def test_dicom_behind_a_readme_and_thumbnails_of_dicom_like_names_is_found_but_a_dicomdir_alone_is_no_study(tmp_path):
+    """An export's README and 25 thumbnails named 0000, 0001, ... came before its images IM_0000, ... in the 20 files
+    probed, and the folder was said to hold no DICOM; its DICOMDIR, which reading skips, counted as DICOM."""
+    from lumbar.io import discover_studies
+
+    export = tmp_path / "export"
+    write_dicom(export / "DICOMDIR", np.zeros((2, 2)), "MR")  # an index with a DICOM preamble, no image
+    (export / "README").write_text("Exported by a viewer\n")
+    for k in range(25):
+        (export / f"{k:04d}").write_bytes(b"\xff\xd8\xff\xe0" + bytes(300))  # JPEG thumbnails
+    with pytest.raises(InputError, match="no DICOM"):
+        discover_studies([export])
+    for k, path in enumerate(write_series(tmp_path / "series", 3)):
+        path.rename(export / f"IM_{k:04d}")
+    assert discover_studies([export]) == [export]
 
 
 def test_a_zipped_study_gives_every_series_as_its_folder_does(tmp_path):
