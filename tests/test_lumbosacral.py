@@ -10,6 +10,7 @@ from lumbar.errors import InputError
 from lumbar.preprocess import LUMBOSACRAL_ABOVE_MM as ABOVE
 from lumbar.preprocess import LUMBOSACRAL_PATCH_PX as PX
 from lumbar.preprocess import LUMBOSACRAL_PIXEL_MM as MM
+from lumbar.tasks.levels import Level
 from lumbar.tasks.lumbosacral import disc_patch, lumbosacral_probability, not_lumbosacral_flag
 
 
@@ -139,3 +140,86 @@ def test_on_a_real_slice_the_check_passes_the_sacrum_and_flags_a_view_cut_within
     rows = int((l3l4.centroid_mm[0] + 15.0) / whole.image.sagittal_spacing_mm()[0])
     cut = whole.image.sagittal_slices()[0][:rows]
     assert check_flags(picture_as_slice(cut.copy(), whole.image.sagittal_spacing_mm(), Path("cut.png"), "PNG"))
+
+
+def _disc_level(top: int, bottom: int, front: int, back: int) -> tuple[Level, np.ndarray]:
+    """A level disc on a 1 mm display slice, rows ``top..bottom`` and columns ``front..back`` (anterior left), with
+    its pixels (label 7) in a 200 x 120 instance slice."""
+    instances = np.zeros((200, 120), np.int16)
+    instances[top : bottom + 1, front : back + 1] = 7
+    centre = ((top + bottom) / 2, (front + back) / 2)
+    return Level("L5/S1", 7, "disc", centre, int((instances == 7).sum()), (-1.0, 0.0)), instances == 7
+
+
+def test_the_body_below_a_disc_is_measured_along_its_axis_in_line_with_its_front():
+    """Disc rows 100-104 (centre 102), columns 50-89: bone from row 106 (4 mm below the centre) to 135 in line with
+    its front is 30 mm tall; bone beginning 12 mm below, a gap after 10 mm, or bone only behind the disc's front three
+    quarters (its arch) count as stated."""
+    from lumbar.tasks.lumbosacral import body_below_mm
+
+    disc, mask = _disc_level(100, 104, 50, 89)
+    bone = np.zeros((200, 120), bool)
+    bone[106:136, 50:80] = True
+    assert body_below_mm(bone, (1.0, 1.0), disc, mask) == 30.0
+    assert body_below_mm(bone, (0.5, 0.5), disc, mask) == 0.0  # at 0.5 mm pixels the same bone lies 51 mm down
+    late = np.zeros_like(bone)
+    late[114:136, 50:80] = True  # first bone 12 mm below the centre: not right below the disc
+    assert body_below_mm(late, (1.0, 1.0), disc, mask) == 0.0
+    gapped = np.zeros_like(bone)
+    gapped[106:116, 50:80] = True
+    gapped[118:140, 50:80] = True
+    assert body_below_mm(gapped, (1.0, 1.0), disc, mask) == 10.0
+    behind = np.zeros_like(bone)
+    behind[106:136, 82:90] = True  # columns 82-89: beyond 50 + 0.75 * 39
+    assert body_below_mm(behind, (1.0, 1.0), disc, mask) == 0.0
+    above = np.zeros_like(bone)
+    above[60:99, 50:80] = True  # the vertebra above counts for nothing
+    assert body_below_mm(above, (1.0, 1.0), disc, mask) == 0.0
+    assert body_below_mm(bone, (1.0, 1.0), disc, np.zeros_like(mask)) == 0.0  # the disc not on this slice
+
+
+def test_a_whole_body_below_the_lowest_disc_is_flagged_against_the_disc_spacing():
+    """Discs 36 mm apart: 30 mm of bone right below the lowest is a body (flagged, 83% of the spacing); 12 mm (what
+    the networks label of the sacrum at most, in line) is not; no disc, no flag."""
+    from dataclasses import replace
+
+    from lumbar.tasks.lumbosacral import body_below_flags
+
+    lowest, mask = _disc_level(100, 104, 50, 89)
+    above = replace(lowest, name="L4/L5", label=8, centroid_mm=(66.0, 69.5))
+    instances = mask.astype(np.int16) * 7
+    bone = np.zeros((200, 120), bool)
+    bone[106:136, 50:80] = True
+    (flag,) = body_below_flags(bone, (1.0, 1.0), instances, [lowest, above])
+    assert "30 mm tall, 83% of the disc spacing" in flag and "L4/L5 with L5/S1 missed" in flag
+    bone[118:136] = False
+    assert body_below_flags(bone, (1.0, 1.0), instances, [lowest, above]) == []
+    assert body_below_flags(bone, (1.0, 1.0), instances, []) == []
+
+
+def test_the_pipeline_flags_a_phantom_whose_l5s1_the_network_missed(phantom_semantic):
+    """The phantom's labels with its sacrum erased, as the networks leave it (they learnt from SPIDER, which does not
+    label it): no body lies below L5/S1. With L5/S1 turned to bone as well (missed by the network) the lowest disc
+    found is L4/L5 and L5 lies right below it: flagged. With the sacrum kept (a network that labels it) the rule
+    flags the intact phantom too: it over-flags such a network loudly, never names silently."""
+    from lumbar.labels import VERTEBRA_IDS, Structure
+    from lumbar.tasks.levels import label_levels, mid_sagittal_index
+    from lumbar.tasks.lumbosacral import body_below_flags
+
+    spacing = (4.0, 1.0, 1.0)
+
+    def flags(classes):
+        levels = label_levels(classes, spacing)
+        mid = mid_sagittal_index(classes)
+        bone = classes[mid] == Structure.VERTEBRA
+        return body_below_flags(bone, spacing[1:], levels.instances[mid], levels.discs)
+
+    levels = label_levels(phantom_semantic, spacing)
+    as_segmented = phantom_semantic.copy()
+    as_segmented[levels.instances == VERTEBRA_IDS["S1"]] = Structure.BACKGROUND
+    assert flags(as_segmented) == []
+    missed = as_segmented.copy()
+    missed[levels.instances == levels.discs[0].label] = Structure.VERTEBRA
+    (flag,) = flags(missed)
+    assert "L5/S1 missed" in flag
+    assert flags(phantom_semantic) != []

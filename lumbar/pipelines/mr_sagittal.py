@@ -19,14 +19,14 @@ from lumbar.figures import Evidence, Figures
 from lumbar.findings import Disc, Findings, Grade, Stenosis, Vertebra, graded_together
 from lumbar.grades import is_abnormal
 from lumbar.image import ASSUMED_FOV_MM, Modality, SpineImage
-from lumbar.labels import CANAL_LABEL, REPORTED_DISCS
+from lumbar.labels import CANAL_LABEL, REPORTED_DISCS, Structure
 from lumbar.models.registry import REGISTRY, OnnxModel, load_model, model_for
 from lumbar.pipelines.result import Result, Segmentation, input_description
 from lumbar.progress import SILENT, Progress
 from lumbar.tasks.disc_crops import crop_disc, crop_labels
 from lumbar.tasks.grading import crop_regions, disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
 from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
-from lumbar.tasks.lumbosacral import lumbosacral_probability, not_lumbosacral_flag
+from lumbar.tasks.lumbosacral import body_below_flags, lumbosacral_probability, not_lumbosacral_flag
 from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine
 from lumbar.tasks.orientation import upright_picture
 from lumbar.tasks.overlays import heatmap_overlay, overlay
@@ -97,6 +97,8 @@ def segment(
     levels = label_levels(semantic.classes, image.display_spacing_mm())
     mid = mid_sagittal_index(semantic.classes)
     levels.flags += lumbosacral_flags(image.sagittal_slices()[mid], image.sagittal_spacing_mm(), levels)
+    bone = semantic.classes[mid] == Structure.VERTEBRA
+    levels.flags += body_below_flags(bone, image.display_spacing_mm()[1:], levels.instances[mid], levels.discs)
     confidence = semantic.mean_confidence()
     flags = levels.flags if image.spacing_known else [_assumed(flag) for flag in levels.flags]
     pixel_mm = measured_pixel_mm(image)

@@ -13,6 +13,10 @@ below. Where it is below the operating point chosen on validation patients, the 
 The patch shows 120 mm of the spine above the disc (the lumbar curve: where the disc sits in it) and 40 mm below.
 Read head up, SPIDER's mid-sagittal slices go on into the sacrum below L5/S1, so the check learnt from patches
 that show what lies below the disc (the training draw cuts some short, both classes alike).
+
+Beside the network, a rule on the segmentation itself (:func:`body_below_flags`): where L5/S1 was missed, the
+lowest disc found is L4/L5 and L5's whole body lies right below it, in line with it; below L5/S1 the networks label
+little or nothing in line (they learnt from SPIDER, which leaves the sacrum unlabelled).
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ from scipy import ndimage
 from lumbar.preprocess import LUMBOSACRAL_ABOVE_MM as ABOVE_MM
 from lumbar.preprocess import LUMBOSACRAL_PATCH_PX as PATCH_PX
 from lumbar.preprocess import LUMBOSACRAL_PIXEL_MM as PATCH_PIXEL_MM
+from lumbar.tasks.levels import Level
+from lumbar.tasks.sacrum import disc_spacing_mm
+
+BODY_START_MM = 10.0  # below a disc's centre: half a disc and an endplate, where the body beneath it begins
+BODY_FRACTION = 0.5  # of the disc spacing: a lumbar body is 0.7-0.9 of it tall, in-line sacrum as labelled <= 0.45
+IN_LINE_FRACTION = 0.75  # of the disc's front-to-back extent, from its front: the body, not the arch behind it
 
 
 def disc_patch(
@@ -71,4 +81,46 @@ def not_lumbosacral_flag(probability: float, threshold: float) -> list[str]:
         f"the lowest disc found does not look like L5/S1 (lumbosacral check {probability:.2f}, below "
         f"{threshold:.2f}): a lumbar body rather than the sacrum seems to lie below it, so the field of view may end "
         "above the sacrum or L5/S1 was missed, and every level name may be one or more levels too high"
+    ]
+
+
+def body_below_mm(bone: np.ndarray, pixel_mm: tuple[float, float], disc: Level, mask: np.ndarray) -> float:
+    """How tall (mm, along the disc's axis) the bone right below ``disc`` is on a display slice: the first run of
+    bone, in 1 mm steps below the disc's centre, in line with the front ``IN_LINE_FRACTION`` of the disc (``mask``:
+    the disc's pixels); 0 where that run begins more than ``BODY_START_MM`` below the centre or there is none, or
+    where the disc has no pixel on this slice (found on others: nothing here says where it lies in line)."""
+    if not mask.any():
+        return 0.0
+    pixel = np.asarray(pixel_mm, float)
+    axis = np.asarray(disc.axis, float)
+    across = np.array([axis[1], -axis[0]])  # posterior on the display slice
+    centre = np.asarray(disc.centroid_mm, float)
+    extent = (np.argwhere(mask) * pixel - centre) @ across
+    front, back = extent.min(), extent.min() + IN_LINE_FRACTION * np.ptp(extent)
+    rel = np.argwhere(bone) * pixel - centre
+    below, side = -(rel @ axis), rel @ across
+    steps = np.unique(np.floor(below[(below >= 0) & (side >= front) & (side <= back)]).astype(int))
+    if not len(steps) or steps[0] > BODY_START_MM:
+        return 0.0
+    breaks = np.flatnonzero(np.diff(steps) > 1)
+    last = steps[breaks[0]] if len(breaks) else steps[-1]
+    return float(last - steps[0] + 1)
+
+
+def body_below_flags(
+    bone: np.ndarray, pixel_mm: tuple[float, float], instances: np.ndarray, discs: list[Level]
+) -> list[str]:
+    """A review flag where a whole vertebral body lies right below the lowest disc found (``discs`` caudal first,
+    their pixels in ``instances``; ``bone``: the network's bone on the same display slice): that disc is then not
+    L5/S1 but the one above it, missed or out of view below, and every name is one level too high."""
+    if not discs:
+        return []
+    tall = body_below_mm(bone, pixel_mm, discs[0], instances == discs[0].label)
+    spacing = disc_spacing_mm(discs)
+    if tall < BODY_FRACTION * spacing:
+        return []
+    return [
+        f"a whole vertebral body ({tall:.0f} mm tall, {tall / spacing:.0%} of the disc spacing) lies right below the "
+        "lowest disc found, where the sacrum should begin: that disc may be L4/L5 with L5/S1 missed below it, and then "
+        "every level is named one level lower than it is (L4/L5 called L5/S1)"
     ]
