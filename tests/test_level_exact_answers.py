@@ -20,6 +20,7 @@ from lumbar.tasks.levels import (
     _sacrum_flags,
     _unnamed_above_flags,
     small_lowest_disc_flags,
+    thoracic_spacing_flags,
 )
 
 
@@ -175,6 +176,32 @@ def test_a_column_whose_discs_lie_closer_going_up_is_not_flagged():
     lumbar gap would look like a missed disc; against the gaps beside it none does, even at the abrupt change."""
     assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps([42] * 5 + [24] * 12)))) == []
     assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps(LUMBAR_GAPS + THORACIC_GAPS)))) == []
+
+
+def test_a_regular_run_of_missed_thoracic_discs_is_flagged_against_the_lumbar_gaps():
+    """Every other thoracic disc missed: four gaps of 50-52 mm above five lumbar ones (median of the lowest three:
+    38 mm). Each is as long as the gaps beside it, so the neighbour rule is silent; but thoracic bodies are smaller
+    than lumbar ones, and 52 mm is more than 1.25 times 38."""
+    gaps = [*LUMBAR_GAPS, 52, 52, 50, 50]
+    assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps(gaps)))) == []
+    assert thoracic_spacing_flags(_at_rows(_rows_from_gaps(gaps))) == [
+        "4 thoracic gaps between discs, the first at T12, 52 mm: more than 1.25 times the lumbar gaps (38 mm), while "
+        "thoracic vertebrae are smaller: a disc may be missed there, and T12 and every name above may be too low"
+    ]
+    assert thoracic_spacing_flags(_at_rows(_rows_from_gaps(LUMBAR_GAPS + THORACIC_GAPS))) == []
+
+
+def test_thoracic_gaps_of_exactly_1_25_lumbar_ones_pass_and_only_gaps_above_l1_count():
+    """Lumbar gaps of 40 mm: a T11 gap of 50 mm (1.25 times) passes, 51 is flagged and named; the L1 gap (the fifth)
+    is lumbar and never judged, however long; five gaps hold no thoracic one."""
+    assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([40, 40, 40, 40, 40, 40, 50]))) == []
+    assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([40, 40, 40, 40, 40, 40, 51]))) == [
+        "1 thoracic gap between discs, the first at T11, 51 mm: more than 1.25 times the lumbar gaps (40 mm), while "
+        "thoracic vertebrae are smaller: a disc may be missed there, and T11 and every name above may be too low"
+    ]
+    assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([40, 40, 40, 40, 90]))) == []
+    assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([40, 40, 40, 40, 90, 40]))) == []
+    assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([20, 41, 60, 40, 40, 51]))) == []  # the median, 41: 51.25
 
 
 def test_the_gaps_beside_a_gap_are_at_most_two_each_side_and_never_itself():

@@ -310,17 +310,20 @@ def test_bone_far_out_to_the_side_and_not_joined_to_the_column_gets_no_name(phan
     assert np.mean(result.instances[7:14][phantom_instances > 0] == phantom_instances[phantom_instances > 0]) > 0.99
 
 
-def _long_column(discs_found: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def _long_column(
+    discs_found: int | None = None, missed: frozenset[int] = frozenset()
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """A straight column on 1 mm pixels reaching from a sacrum into the upper thoracic spine: 16 levels whose
-    bodies and discs shrink upward as thoracic ones do; only the lowest ``discs_found`` discs are outlined (the
-    rest drawn as bone, as a network that misses a disc labels it). Returns the classes and each body's rows."""
+    bodies and discs shrink upward as thoracic ones do; only the lowest ``discs_found`` discs are outlined, and not
+    those in ``missed`` (counted from 0, L5/S1): the rest are drawn as bone, as a network that misses a disc labels
+    it. Returns the classes and each body's rows."""
     classes = np.zeros((3, 720, 160), np.uint8)
     bottom = 680
     classes[:, bottom - 30 : bottom, 40:80] = Structure.VERTEBRA  # the sacrum
     y, bodies = bottom - 30, []
     for k in range(16):
         disc, body, depth = 8 * (1 - 0.03 * k), 27 * (1 - 0.02 * k), int(36 * (1 - 0.015 * k))
-        outlined = discs_found is None or k < discs_found
+        outlined = (discs_found is None or k < discs_found) and k not in missed
         classes[:, int(y - disc) : int(y), 40 : 40 + depth] = Structure.DISC if outlined else Structure.VERTEBRA
         y -= disc
         classes[:, int(y - body) : int(y), 40 : 40 + depth] = Structure.VERTEBRA
@@ -349,6 +352,17 @@ def test_a_long_field_of_view_is_named_from_the_sacrum_into_the_thoracic_spine()
     assert result.flags == []
     top_rows = np.nonzero(result.instances[1] == VERTEBRA_IDS["T2"])[0]
     assert (top_rows.min(), top_rows.max() + 1) == bodies[-1]  # the highest body keeps its own name
+
+
+def test_every_other_thoracic_disc_missed_is_flagged_though_each_gap_matches_its_neighbours():
+    """T11/T12, T9/T10, ... T3/T4 drawn as bone: each merged gap is as long as those beside it, so no gap rule
+    fires, and every thoracic name would be counted too low; the thoracic gaps, longer than the lumbar ones, are
+    flagged."""
+    classes, _ = _long_column(missed=frozenset({6, 8, 10, 12, 14}))
+    result = label_levels(classes, SPACING)
+    assert not [flag for flag in result.flags if "gap of" in flag]
+    (flag,) = [flag for flag in result.flags if "thoracic gap" in flag]
+    assert flag.startswith("5 thoracic gaps between discs, the first at T12")
 
 
 @pytest.mark.parametrize(("found", "top"), [(5, "L1"), (8, "T10")])

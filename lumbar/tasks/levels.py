@@ -62,6 +62,9 @@ COUNTED_NAME = re.compile(  # level names that flags give from the count, rename
 MIN_UNNAMED_ABOVE_FRACTION = 0.75  # of a level: unnamed bone above the top vertebra from which a review is asked
 MIN_UNNAMED_ABOVE_AREA = 0.1  # of a level squared: that much of it (mid-sagittal) asks for the review, not a fleck
 MIN_CUT_DISC_FRACTION = 0.5  # of the median disc: a highest disc cut by the top edge and smaller is mostly outside
+LUMBAR_GAPS = 3  # the lowest gaps (L5, L4, L3): the lumbar spacing thoracic gaps are judged against
+FIRST_THORACIC_GAP = 5  # gaps caudal first: L5, L4, L3, L2, L1, then T12 (between T12/L1 and T11/T12) and up
+MAX_THORACIC_FRACTION = 1.25  # of the lumbar gaps: thoracic bodies are smaller, <= 1.01 on SPIDER's 333 such gaps
 
 
 @dataclass
@@ -461,6 +464,7 @@ def label_levels(
                 )
             )
     flags += _count_flags(found, missed)
+    flags += thoracic_spacing_flags(discs)
     flags += _two_bodies_flags(instances[mid], discs, spacing)
     flags += _sacrum_flags(discs[0], spacing, classes.shape[1:])
     return LevelLabelling(instances, levels, flags)
@@ -764,6 +768,26 @@ def _count_flags(discs: list[_Disc], missed: list[int] | None = None) -> list[st
     if len(discs) < 5:
         flags.append(f"only {len(discs)} discs found; a full lumbar spine shows 5 (L1/L2 to L5/S1)")
     return flags
+
+
+def thoracic_spacing_flags(discs: list[_Disc]) -> list[str]:
+    """A review flag where a gap between thoracic discs (``discs`` caudal first, counted missed discs put back) is
+    more than ``MAX_THORACIC_FRACTION`` times the lumbar gaps: thoracic vertebrae are smaller than lumbar ones, so such
+    a gap holds a disc the network missed. The neighbour rule (:func:`missed_discs`) cannot see a regular run of
+    them, every other thoracic disc missed, since each such gap is as long as the gaps beside it."""
+    gaps = _gaps_mm(discs)
+    if len(gaps) <= FIRST_THORACIC_GAP:
+        return []
+    lumbar = float(np.median(gaps[:LUMBAR_GAPS]))
+    long = np.flatnonzero(gaps[FIRST_THORACIC_GAP:] > MAX_THORACIC_FRACTION * lumbar) + FIRST_THORACIC_GAP
+    if not len(long):
+        return []
+    first = CAUDAL_TO_CRANIAL[long[0] + 1] if long[0] + 1 < len(CAUDAL_TO_CRANIAL) else "?"
+    return [
+        f"{len(long)} thoracic gap{'s' if len(long) > 1 else ''} between discs, the first at {first}, "
+        f"{gaps[long[0]]:.0f} mm: more than {MAX_THORACIC_FRACTION} times the lumbar gaps ({lumbar:.0f} mm), while "
+        f"thoracic vertebrae are smaller: a disc may be missed there, and {first} and every name above may be too low"
+    ]
 
 
 def renamed_up(labelling: LevelLabelling, steps: int) -> LevelLabelling:
