@@ -614,6 +614,50 @@ def test_a_ct_of_4_mm_slices_reports_no_height(ct_phantom):
     }
 
 
+def _measured(level: str, why: str | None, grade: int | None) -> Vertebra:
+    from lumbar.findings import VertebraMeasurements
+
+    heights = {"height_anterior_mm": 33.0, "height_middle_mm": 66.0, "height_posterior_mm": 27.0}
+    ratios = {"wedge_ratio": 1.22, "biconcave_ratio": 2.44, "depth_mm": 35.0, "upper_endplate_deg": 4.0}
+    m = VertebraMeasurements(**heights, **ratios, genant_grade=grade, genant_not_graded=why)
+    return Vertebra(level=level, label=VERTEBRA_IDS[level], measurements=m)
+
+
+def test_heights_are_withheld_where_the_outline_was_rejected():
+    """A biconcave ratio of 2.44 beside "endplates not found" (found in review) is a number that looks clinical
+    beside the reason it is not: where the outline was rejected for a Genant grade, its heights and ratios go and the
+    reason stays; a graded vertebra keeps them, and depth stays either way."""
+    rejected = _measured("L2", "anterior or middle height above the posterior one: endplates not found", None)
+    graded = _measured("L3", None, 0)
+    out = ct.rejected_heights_withheld([rejected, graded])
+    m = out[0].measurements
+    assert [getattr(m, f) for f in HEIGHT_FIELDS] == [None] * 6
+    assert m.genant_not_graded == rejected.measurements.genant_not_graded and m.depth_mm == 35.0
+    assert out[1] == graded
+
+
+def test_no_real_ct_vertebra_shows_heights_beside_a_rejected_outline():
+    """TotalSegmentator's example: L1, L2 and L5 had their outlines rejected ("outline not convex") yet showed
+    heights and ratios in findings.json and the report's table; now only a graded vertebra carries heights."""
+    image = read_image(shared("ct", "totalsegmentator_example", "example_ct.nii.gz"))
+    result = ct.analyze(image)
+    measured = [v.measurements for v in result.findings.vertebrae if v.measurements is not None]
+    assert any(m.genant_not_graded and m.genant_not_graded.startswith("outline not convex") for m in measured)
+    assert any(m.genant_grade is not None for m in measured)
+    for m in measured:
+        assert (m.height_middle_mm is None and m.biconcave_ratio is None) == (m.genant_grade is None)
+    from lumbar.report.html import render_html
+
+    rows = render_html(result.findings, result.figures).split("<h2>Vertebrae</h2>")[1].split("</table>")[0]
+    rejected = next(
+        v.level
+        for v in result.findings.vertebrae
+        if v.measurements and "not convex" in (v.measurements.genant_not_graded or "")
+    )
+    row = next(row for row in rows.split("<tr>") if row.startswith(f"<td>{rejected}</td>"))
+    assert "<td>– / – / –</td>" in row and '–<sup class="why">' in row  # the reason's letter beside the dash
+
+
 def test_marrow_below_the_bone_threshold_says_why_l1_is_not_screened(ct_phantom):
     """Marrow at 60 HU (osteoporotic): the bodies come back as cortex alone and no density is read. The report said
     only that no L1 had a measurable region, which read as a technical gap exactly where the screen matters most."""

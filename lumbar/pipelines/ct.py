@@ -245,6 +245,22 @@ def thick_heights_withheld(vertebrae: list[Vertebra], image: SpineImage) -> list
     ]
 
 
+def rejected_heights_withheld(vertebrae: list[Vertebra]) -> list[Vertebra]:
+    """``vertebrae`` without heights or ratios where the outline was rejected for a Genant grade (its
+    ``genant_not_graded`` says why: endplates not found, an outline not convex, no disc above or below): heights read
+    from an outline that is not the body's look clinical beside the reason that they are not (a biconcave ratio of
+    2.44 beside "endplates not found", found in review). Depth and the other vertebrae stay as they were."""
+    withheld = dict.fromkeys(HEIGHT_FIELDS)
+    return [
+        v.model_copy(update={"measurements": v.measurements.model_copy(update=withheld)})
+        if v.measurements is not None
+        and v.measurements.genant_not_graded is not None
+        and any(getattr(v.measurements, f) is not None for f in HEIGHT_FIELDS)
+        else v
+        for v in vertebrae
+    ]
+
+
 # What scanners write in ContrastBolusAgent for a series without contrast (read with punctuation as spaces and in
 # capitals): an agent's name is anything else. Words that open a "none" ("NO IV CONTRAST", "WITHOUT CONTRAST") and
 # ones that say unenhanced anywhere ("NON-CONTRAST", "UNENHANCED"); "NON IONIC" names an agent.
@@ -321,7 +337,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
             f"the volume spans {hu.shape[0] * spacing[0]:.0f} mm left to right, too thin a slab for the trabecular "
             f"region ({DENSITY_HALF_WIDTH_MM:g} mm either side of the midline): no density read"
         )
-    for vertebra in thick_heights_withheld(tables, seg.image):
+    for vertebra in rejected_heights_withheld(thick_heights_withheld(tables, seg.image)):
         density = None if thin else trabecular_density(hu, instances, vertebra.label, spacing, mid)
         # a body the field cuts: its region's edge there is the field's, not the cortex's, and its bone only part
         cut = vertebra.measurements is not None and vertebra.measurements.genant_not_graded == CUT_BY_EDGE
