@@ -95,6 +95,52 @@ def test_a_ct_not_in_hounsfield_units_is_refused_with_one_line_and_nothing_writt
         route(read_image(path, modality="CT"))
 
 
+def test_a_ct_nifti_stored_without_its_offset_is_refused_naming_the_offset(tmp_path, ct_phantom):
+    """A CT NIfTI stored as HU + 1024 (air near 0) has nothing below zero: it was read as MRI and ran the MRI
+    pipeline, withheld only as "modality not stated". Its values (a narrow soft-tissue peak near 1024, a tail as
+    dense as bone) say what it is: one line names the likely cause and the fix, exit 2, nothing written; stated as
+    CT it is refused the same way."""
+    image = ct_phantom.image
+    path = tmp_path / "ct_plus_1024.nii.gz"
+    write_nifti(np.clip(image.array + 1024, 0, None).astype(np.uint16), image, path)
+    result = CliRunner().invoke(app, ["analyze", str(path), "-o", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    said = " ".join(result.output.split())
+    assert "looks like CT stored without its HU offset" in said and "subtract 1024" in said
+    assert "--modality MR if it is an MRI" in said
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(UnsupportedImage, match="stored without its HU offset"):
+        route(read_image(path, modality="CT"))
+
+
+def test_the_offset_rule_tells_shifted_real_cts_from_real_mri():
+    """The rule on real data: the four real CTs shifted by +1024 (below-air clipped to 0, as unsigned storage does)
+    are caught and, in HU, are not; SPIDER's T2 SPACE stacks (8-bit), also scaled to 10-12 bits or so that their
+    body's median lies at 1024, stay MRI."""
+    from PIL import Image
+
+    from lumbar.io.arrays import guess_modality, offset_ct
+
+    folder = shared("ct")
+    cts = [
+        folder / "verse19_sub-verse012" / "sub-verse012_ct.nii.gz",
+        folder / "tptbox_crops" / "sub-ct_label-22_ct.nii.gz",
+        folder / "totalsegmentator_example" / "example_ct.nii.gz",
+        shared("dicom", "ct_series_totalsegmentator"),
+    ]
+    for path in cts:
+        hu = read_image(path).array.astype(np.float32)
+        assert not offset_ct(hu) and offset_ct(np.clip(hu + 1024, 0, None)), path
+    spider = shared("spider", "t2space", "images")
+    for pid in ("5", "41", "110", "141"):
+        slices = sorted(spider.glob(f"{pid}_t2_SPACE_slice*.png"), key=lambda p: int(p.stem.rsplit("slice", 1)[1]))
+        volume = np.stack([np.asarray(Image.open(p).convert("L"), np.float32)[:620, :512] for p in slices])
+        body = np.median(volume[volume > 0.05 * volume.max()])
+        for scaled in (volume, volume * 4, volume * 16, volume * 1024 / body):
+            assert guess_modality(scaled) is Modality.MR, pid
+
+
 def test_a_dicom_ct_scout_is_refused(tmp_path):
     pixels = np.full((64, 64), 1000, np.uint16)
     path = write_dicom(

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.findings import BoneDensityScreening
-from lumbar.io.arrays import CT_BELOW_HU, sample_values
+from lumbar.io.arrays import CT_BELOW_HU, HU_OFFSET, offset_ct, sample_values
 from lumbar.labels import CANAL_LABEL, is_disc, is_vertebra
 from lumbar.tasks.levels import Level
 from lumbar.tasks.measurements import canal_without_specks, in_front_of_canal
@@ -95,6 +95,12 @@ def calibration_problem(hu: np.ndarray) -> str | None:
     sample = sample_values(hu, 500_000)
     low, high = float(np.percentile(sample, 0.5)), float(np.percentile(sample, 99.9))
     shown = f"values {low:.3g} to {high:.3g}"
+    if low > CT_BELOW_HU and offset_ct(hu):
+        return (
+            f"{shown}: none below 0, soft tissue in a narrow peak near {HU_OFFSET:.0f} and a tail as dense as bone: "
+            f"looks like CT stored without its HU offset (Hounsfield units + {HU_OFFSET:.0f}); subtract "
+            f"{HU_OFFSET:.0f} from every voxel and save it again (or give --modality MR if it is an MRI)"
+        )
     if low > CT_BELOW_HU:
         return (
             f"{shown}: no fat or air (below {CT_BELOW_HU:.0f}), so not in Hounsfield units (an 8-bit or windowed "
