@@ -19,6 +19,7 @@ import re
 from dataclasses import replace
 
 import numpy as np
+from scipy import ndimage
 
 from lumbar.figures import Figures
 from lumbar.findings import HEIGHT_FIELDS, Findings, Stenosis, Vertebra
@@ -34,13 +35,16 @@ from lumbar.tasks.ct_bone import (
     DENSITY_HALF_WIDTH_MM,
     DENSITY_REGION,
     MAX_DENSE_ML,
+    METAL_HU,
     MIN_DENSITY_ML,
+    MIN_METAL_ML,
     NETWORK_BAND_MM,
     Density,
     band,
     calibration_problem,
     canal_in_line,
     grown_below_lowest_disc,
+    metal_near_spine,
     midline_index,
     screen,
     slab_cut,
@@ -151,7 +155,13 @@ def segment(
     shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
-    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:])]
+    metal = metal_reason(hu, levels, spacing, mid)
+    withheld = [
+        *gate,
+        *([metal] if metal else []),
+        *levels.flags,
+        *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:]),
+    ]
     mean_confidence = found.mean_confidence()
     if mean_confidence is not None and levels.vertebrae and mean_confidence < mr_sagittal.LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {mean_confidence:.2f}")
@@ -162,6 +172,33 @@ def segment(
     if image.modality_guessed:
         noted.append(f"modality not stated by the {image.format or 'file'}: read as CT from its Hounsfield units")
     return Segmentation(image, semantic, levels, (*withheld, *noted), tuple(withheld))
+
+
+METAL_REACH_MM = 10.0  # metal this far above or below a level's voxels is at that level
+
+
+def metal_reason(hu: np.ndarray, levels: LevelLabelling, spacing: tuple[float, float, float], mid: int) -> str | None:
+    """A review reason naming metal near the spine (``metal_near_spine``: more than ``MIN_METAL_ML``) and the named
+    levels it lies at, head to feet (None without it): screws, cement or a cage break the network's chain of discs
+    and streak the bone around them, and a failure they cause is otherwise said as a generic one."""
+    metal = metal_near_spine(hu, spacing, mid)
+    ml = float(metal.sum() * np.prod(spacing) / 1000)
+    if ml < MIN_METAL_ML:
+        return None
+    rows = np.flatnonzero(metal.any(axis=(0, 2)))
+    reach = round(METAL_REACH_MM / spacing[1])
+    boxes = ndimage.find_objects(levels.instances)
+    spans = {lv.name: boxes[lv.label - 1][1] for lv in levels.levels if lv.label <= len(boxes) and boxes[lv.label - 1]}
+    at = sorted(
+        (span.start, name)
+        for name, span in spans.items()
+        if span.start - reach <= rows.max() and rows.min() <= span.stop - 1 + reach
+    )
+    where = f"at {', '.join(name for _, name in at)}" if at else "away from every level named"
+    return (
+        f"metal in view ({ml:.1f} ml above {METAL_HU:.0f} HU near the spine) {where}: screws, cement or an implant; "
+        "level names, outlines and heights near it may be wrong"
+    )
 
 
 def thick_slice_reason(image: SpineImage) -> str | None:
