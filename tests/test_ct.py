@@ -525,8 +525,24 @@ def test_totalsegmentator_example_is_named_from_its_sacrum():
         covering = ours[(peer == label) & ct_bone.is_vertebra(ours)]
         assert VERTEBRA_NAMES[np.bincount(covering).argmax()] == name
     assert seg.levels.discs[0].name == "L5/S1"
-    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review
+    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review and ct.HEAD_DOWN not in seg.review
     assert not any("between it and the sacrum not found" in reason for reason in seg.review)
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_a_ct_whose_header_flips_head_and_feet_is_flagged_head_down(flipped):
+    """A header whose head-to-feet axis is flipped shows the patient head down; the network still finds a chain of
+    discs, and every name was counted from the wrong end with nothing said but the sacrum's absence below. The
+    pelvis found above the highest disc now says so first; the same CT the right way up is anchored as before."""
+    phantom = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
+    image = phantom.image
+    if flipped:
+        affine = image.affine.copy()
+        affine[:, 2] *= -1  # RAS: the third axis runs to the head
+        image = SpineImage.from_array(image.array, affine, modality=Modality.CT, source="flipped")
+    seg = ct.segment(image)
+    assert (seg.gate[0] == ct.HEAD_DOWN) is flipped and (ct.HEAD_DOWN in seg.review) is flipped
+    assert (ANCHORED in seg.review) is not flipped
 
 
 def test_the_real_ct_dicom_series_is_read_and_analysed():

@@ -235,19 +235,41 @@ def counted_from_sacrum(
 ) -> LevelLabelling:
     """``levels`` named from the sacrum where the CT shows it below the lowest disc (``tasks/sacrum.py``), with the
     review reason that the rule was checked on one CT; as counted from the lowest disc, with ``NO_ANCHOR``, where it
-    does not, or where the vertebra above that disc reaches the pelvis too (and the reason why)."""
+    does not, or where the vertebra above that disc reaches the pelvis too (and the reason why), or where the pelvis
+    lies above the highest disc (``HEAD_DOWN`` first)."""
     if not levels.discs:
         return levels
     between = disc_spacing_mm(levels.discs)
     profile = reach_profile(hu, spacing, mid, levels.discs[0], between)
     anchor = sacrum_below(profile, between)
     said = [flag for flag in levels.flags if not flag.startswith(NO_SACRUM_IN_VIEW)]  # NO_ANCHOR says it too
+    if pelvis_above(levels, hu, spacing, mid, between):
+        return replace(levels, flags=[HEAD_DOWN, *said, NO_ANCHOR])
     if anchor is None:
         return replace(levels, flags=[*said, NO_ANCHOR])
     if joined_above(profile, between):
         return replace(levels, flags=[*said, JOINED_ABOVE, NO_ANCHOR])
     out = anchored(levels, anchor, spacing)
     return replace(out, flags=[*out.flags, ANCHORED])
+
+
+HEAD_DOWN = (
+    "a sacrum joined to the ilia lies above the highest disc found: the CT reads head down (its header's head-to-feet "
+    "axis flipped?), so every name is counted from the wrong end and the heights read upside down; check the file's "
+    "orientation"
+)
+
+
+def pelvis_above(
+    levels: LevelLabelling, hu: np.ndarray, spacing: tuple[float, float, float], mid: int, between_mm: float
+) -> bool:
+    """Whether the sacrum rule (``tasks/sacrum.py``) finds a sacrum joined to the ilia above the highest disc, looking
+    up its axis as it looks down from the lowest: the pelvis at the head end is a header's axis flipped. Only where
+    the field shows the pelvis and the chain of discs reaches near it; the orientation check of ``tasks/orientation.py``
+    is for pictures, which state no orientation, and never sees a CT."""
+    top = levels.discs[-1]
+    up = replace(top, axis=(-top.axis[0], -top.axis[1]))
+    return sacrum_below(reach_profile(hu, spacing, mid, up, between_mm), between_mm) is not None
 
 
 def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> LevelLabelling:
