@@ -95,6 +95,52 @@ def test_a_ct_not_in_hounsfield_units_is_refused_with_one_line_and_nothing_writt
         route(read_image(path, modality="CT"))
 
 
+def test_a_ct_nifti_stored_without_its_offset_is_refused_naming_the_offset(tmp_path, ct_phantom):
+    """A CT NIfTI stored as HU + 1024 (air near 0) has nothing below zero: it was read as MRI and ran the MRI
+    pipeline, withheld only as "modality not stated". Its values (a narrow soft-tissue peak near 1024, a tail as
+    dense as bone) say what it is: one line names the likely cause and the fix, exit 2, nothing written; stated as
+    CT it is refused the same way."""
+    image = ct_phantom.image
+    path = tmp_path / "ct_plus_1024.nii.gz"
+    write_nifti(np.clip(image.array + 1024, 0, None).astype(np.uint16), image, path)
+    result = CliRunner().invoke(app, ["analyze", str(path), "-o", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    said = " ".join(result.output.split())
+    assert "looks like CT stored without its HU offset" in said and "subtract 1024" in said
+    assert "--modality MR if it is an MRI" in said
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(UnsupportedImage, match="stored without its HU offset"):
+        route(read_image(path, modality="CT"))
+
+
+def test_the_offset_rule_tells_shifted_real_cts_from_real_mri():
+    """The rule on real data: the four real CTs shifted by +1024 (below-air clipped to 0, as unsigned storage does)
+    are caught and, in HU, are not; SPIDER's T2 SPACE stacks (8-bit), also scaled to 10-12 bits or so that their
+    body's median lies at 1024, stay MRI."""
+    from PIL import Image
+
+    from lumbar.io.arrays import guess_modality, offset_ct
+
+    folder = shared("ct")
+    cts = [
+        folder / "verse19_sub-verse012" / "sub-verse012_ct.nii.gz",
+        folder / "tptbox_crops" / "sub-ct_label-22_ct.nii.gz",
+        folder / "totalsegmentator_example" / "example_ct.nii.gz",
+        shared("dicom", "ct_series_totalsegmentator"),
+    ]
+    for path in cts:
+        hu = read_image(path).array.astype(np.float32)
+        assert not offset_ct(hu) and offset_ct(np.clip(hu + 1024, 0, None)), path
+    spider = shared("spider", "t2space", "images")
+    for pid in ("5", "41", "110", "141"):
+        slices = sorted(spider.glob(f"{pid}_t2_SPACE_slice*.png"), key=lambda p: int(p.stem.rsplit("slice", 1)[1]))
+        volume = np.stack([np.asarray(Image.open(p).convert("L"), np.float32)[:620, :512] for p in slices])
+        body = np.median(volume[volume > 0.05 * volume.max()])
+        for scaled in (volume, volume * 4, volume * 16, volume * 1024 / body):
+            assert guess_modality(scaled) is Modality.MR, pid
+
+
 def test_a_dicom_ct_scout_is_refused(tmp_path):
     pixels = np.full((64, 64), 1000, np.uint16)
     path = write_dicom(
@@ -479,8 +525,24 @@ def test_totalsegmentator_example_is_named_from_its_sacrum():
         covering = ours[(peer == label) & ct_bone.is_vertebra(ours)]
         assert VERTEBRA_NAMES[np.bincount(covering).argmax()] == name
     assert seg.levels.discs[0].name == "L5/S1"
-    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review
+    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review and ct.HEAD_DOWN not in seg.review
     assert not any("between it and the sacrum not found" in reason for reason in seg.review)
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_a_ct_whose_header_flips_head_and_feet_is_flagged_head_down(flipped):
+    """A header whose head-to-feet axis is flipped shows the patient head down; the network still finds a chain of
+    discs, and every name was counted from the wrong end with nothing said but the sacrum's absence below. The
+    pelvis found above the highest disc now says so first; the same CT the right way up is anchored as before."""
+    phantom = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
+    image = phantom.image
+    if flipped:
+        affine = image.affine.copy()
+        affine[:, 2] *= -1  # RAS: the third axis runs to the head
+        image = SpineImage.from_array(image.array, affine, modality=Modality.CT, source="flipped")
+    seg = ct.segment(image)
+    assert (seg.gate[0] == ct.HEAD_DOWN) is flipped and (ct.HEAD_DOWN in seg.review) is flipped
+    assert (ANCHORED in seg.review) is not flipped
 
 
 def test_the_real_ct_dicom_series_is_read_and_analysed():
@@ -540,6 +602,32 @@ def test_a_long_bone_taken_for_vertebrae_is_flagged_as_solid():
     assert findings.vertebrae and findings.summary == ()
     assert "solid bone (median above 500 HU" in findings.needs_review[0]
     assert "solid bone (median above 500 HU" in findings.summary_withheld
+
+
+def test_metal_across_a_disc_is_named_as_the_likely_cause(ct_phantom, ct_result):
+    """A cage of 3000 HU in L4/L5 (8 ml, the middle 22 mm of the disc) breaks the network's chain of discs: the
+    review said only "unexpected gap" and "discs only 13 mm apart". Its first reason now names the metal, how much,
+    and the levels at it, and withholds as the others do; the phantom without metal says nothing of metal."""
+    image = ct_phantom.image
+    hu = image.sagittal_slices().copy()
+    labels = SpineImage(ct_phantom.instances.astype(np.int16), image.affine, modality="CT").sagittal_slices()
+    mid = hu.shape[0] // 2
+    cage = labels == disc_label("L4")
+    cage[: mid - 5], cage[mid + 6 :] = False, False
+    hu[cage] = 3000.0
+    seg = ct.segment(SpineImage.from_sagittal_slices(hu, image.display_spacing_mm(), modality="CT", source="cage"))
+    metal = seg.review[0]
+    assert metal.startswith("metal in view (7.8 ml above 2500 HU near the spine) at ") and metal in seg.gate
+    assert "L4/L5" in metal and metal.endswith("level names, outlines and heights near it may be wrong")
+    assert not any(reason.startswith("metal in view") for reason in ct_result.findings.needs_review)
+
+
+def test_metal_far_from_the_spine_is_not_the_spines():
+    """A hip prosthesis lies 80 mm or more from the midline: only metal within 45 mm of it counts."""
+    hu = np.zeros((60, 20, 20), np.float32)
+    hu[35, 5:10, 5:10] = hu[56, 5:10, 5:10] = 3000.0  # 10 and 52 mm from the midline slice 30 (2 mm slices)
+    metal = ct_bone.metal_near_spine(hu, (2.0, 1.0, 1.0), 30)
+    assert metal[35].sum() == 25 and not metal[56].any()
 
 
 def test_a_batch_lists_every_ct_vertebra_with_its_density_and_the_studys_screen(tmp_path, ct_result):
@@ -612,6 +700,50 @@ def test_a_ct_of_4_mm_slices_reports_no_height(ct_phantom):
         "cut by the image edge",
         "the sacrum has no fracture grade",
     }
+
+
+def _measured(level: str, why: str | None, grade: int | None) -> Vertebra:
+    from lumbar.findings import VertebraMeasurements
+
+    heights = {"height_anterior_mm": 33.0, "height_middle_mm": 66.0, "height_posterior_mm": 27.0}
+    ratios = {"wedge_ratio": 1.22, "biconcave_ratio": 2.44, "depth_mm": 35.0, "upper_endplate_deg": 4.0}
+    m = VertebraMeasurements(**heights, **ratios, genant_grade=grade, genant_not_graded=why)
+    return Vertebra(level=level, label=VERTEBRA_IDS[level], measurements=m)
+
+
+def test_heights_are_withheld_where_the_outline_was_rejected():
+    """A biconcave ratio of 2.44 beside "endplates not found" (found in review) is a number that looks clinical
+    beside the reason it is not: where the outline was rejected for a Genant grade, its heights and ratios go and the
+    reason stays; a graded vertebra keeps them, and depth stays either way."""
+    rejected = _measured("L2", "anterior or middle height above the posterior one: endplates not found", None)
+    graded = _measured("L3", None, 0)
+    out = ct.rejected_heights_withheld([rejected, graded])
+    m = out[0].measurements
+    assert [getattr(m, f) for f in HEIGHT_FIELDS] == [None] * 6
+    assert m.genant_not_graded == rejected.measurements.genant_not_graded and m.depth_mm == 35.0
+    assert out[1] == graded
+
+
+def test_no_real_ct_vertebra_shows_heights_beside_a_rejected_outline():
+    """TotalSegmentator's example: L1, L2 and L5 had their outlines rejected ("outline not convex") yet showed
+    heights and ratios in findings.json and the report's table; now only a graded vertebra carries heights."""
+    image = read_image(shared("ct", "totalsegmentator_example", "example_ct.nii.gz"))
+    result = ct.analyze(image)
+    measured = [v.measurements for v in result.findings.vertebrae if v.measurements is not None]
+    assert any(m.genant_not_graded and m.genant_not_graded.startswith("outline not convex") for m in measured)
+    assert any(m.genant_grade is not None for m in measured)
+    for m in measured:
+        assert (m.height_middle_mm is None and m.biconcave_ratio is None) == (m.genant_grade is None)
+    from lumbar.report.html import render_html
+
+    rows = render_html(result.findings, result.figures).split("<h2>Vertebrae</h2>")[1].split("</table>")[0]
+    rejected = next(
+        v.level
+        for v in result.findings.vertebrae
+        if v.measurements and "not convex" in (v.measurements.genant_not_graded or "")
+    )
+    row = next(row for row in rows.split("<tr>") if row.startswith(f"<td>{rejected}</td>"))
+    assert "<td>– / – / –</td>" in row and '–<sup class="why">' in row  # the reason's letter beside the dash
 
 
 def test_marrow_below_the_bone_threshold_says_why_l1_is_not_screened(ct_phantom):

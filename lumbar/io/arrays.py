@@ -22,9 +22,41 @@ def sample_values(array: np.ndarray, n: int = 200_000) -> np.ndarray:
     return np.asarray(array.flat[:: max(1, array.size // n)], np.float32)
 
 
+# A CT stored without its -1024 offset (Hounsfield units + 1024, as scanners store unsigned 12-bit values): nothing
+# below zero, the voxels above air (below -824 HU, and the padding outside the field) mostly in the narrow peak of fat
+# and soft tissue (-150 to +150 HU) near 1024, and a tail as dense as bone (300 HU or more). Real CTs shifted so
+# (the four in ../shared/data) hold 64-89% of those voxels in the peak and 1.1-6.0% of all voxels above 1324; the
+# SPIDER T2 SPACE stacks scaled to 12 bits hold 6-24% in that band (tests/test_ct.py checks both).
+HU_OFFSET = 1024.0
+OFFSET_AIR_BELOW = HU_OFFSET - 824.0
+SOFT_TISSUE_HU = (-150.0, 150.0)
+MIN_SOFT_TISSUE_FRACTION = 0.5
+OFFSET_BONE_HU = 300.0
+MIN_BONE_FRACTION = 0.001
+MAX_STORED_HU = 4000.0  # dense metal saturates near 3071 on 12-bit scanners
+
+
+def offset_ct(array: np.ndarray) -> bool:
+    """Whether the voxels look like a CT stored without its -1024 offset (see ``HU_OFFSET``): such a volume has no
+    value below zero, so it would be read as MRI."""
+    values = sample_values(array, 500_000)
+    if np.percentile(values, 1) < CT_BELOW_HU or np.percentile(values, 99.9) > HU_OFFSET + MAX_STORED_HU:
+        return False
+    body = values[values > OFFSET_AIR_BELOW]
+    if body.size == 0:
+        return False
+    low, high = (HU_OFFSET + hu for hu in SOFT_TISSUE_HU)
+    soft = float(((body >= low) & (body <= high)).mean())
+    bone = float((values > HU_OFFSET + OFFSET_BONE_HU).mean())
+    return soft >= MIN_SOFT_TISSUE_FRACTION and bone >= MIN_BONE_FRACTION
+
+
 def guess_modality(array: np.ndarray) -> Modality:
-    """CT when the voxels reach well below zero (air and fat in Hounsfield units), else MR."""
-    return Modality.CT if np.percentile(sample_values(array), 1) < CT_BELOW_HU else Modality.MR
+    """CT when the voxels reach well below zero (air and fat in Hounsfield units), or look like a CT stored without
+    its offset (:func:`offset_ct`: the CT pipeline refuses it, saying so), else MR."""
+    if np.percentile(sample_values(array), 1) < CT_BELOW_HU or offset_ct(array):
+        return Modality.CT
+    return Modality.MR
 
 
 def check_volume(array: np.ndarray, path: Path) -> np.ndarray:

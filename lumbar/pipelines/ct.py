@@ -19,6 +19,7 @@ import re
 from dataclasses import replace
 
 import numpy as np
+from scipy import ndimage
 
 from lumbar.figures import Figures
 from lumbar.findings import HEIGHT_FIELDS, Findings, Stenosis, Vertebra
@@ -34,13 +35,16 @@ from lumbar.tasks.ct_bone import (
     DENSITY_HALF_WIDTH_MM,
     DENSITY_REGION,
     MAX_DENSE_ML,
+    METAL_HU,
     MIN_DENSITY_ML,
+    MIN_METAL_ML,
     NETWORK_BAND_MM,
     Density,
     band,
     calibration_problem,
     canal_in_line,
     grown_below_lowest_disc,
+    metal_near_spine,
     midline_index,
     screen,
     slab_cut,
@@ -151,7 +155,13 @@ def segment(
     shown = classes_of(levels.instances)
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
-    withheld = [*gate, *levels.flags, *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:])]
+    metal = metal_reason(hu, levels, spacing, mid)
+    withheld = [
+        *gate,
+        *([metal] if metal else []),
+        *levels.flags,
+        *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:]),
+    ]
     mean_confidence = found.mean_confidence()
     if mean_confidence is not None and levels.vertebrae and mean_confidence < mr_sagittal.LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {mean_confidence:.2f}")
@@ -162,6 +172,33 @@ def segment(
     if image.modality_guessed:
         noted.append(f"modality not stated by the {image.format or 'file'}: read as CT from its Hounsfield units")
     return Segmentation(image, semantic, levels, (*withheld, *noted), tuple(withheld))
+
+
+METAL_REACH_MM = 10.0  # metal this far above or below a level's voxels is at that level
+
+
+def metal_reason(hu: np.ndarray, levels: LevelLabelling, spacing: tuple[float, float, float], mid: int) -> str | None:
+    """A review reason naming metal near the spine (``metal_near_spine``: more than ``MIN_METAL_ML``) and the named
+    levels it lies at, head to feet (None without it): screws, cement or a cage break the network's chain of discs
+    and streak the bone around them, and a failure they cause is otherwise said as a generic one."""
+    metal = metal_near_spine(hu, spacing, mid)
+    ml = float(metal.sum() * np.prod(spacing) / 1000)
+    if ml < MIN_METAL_ML:
+        return None
+    rows = np.flatnonzero(metal.any(axis=(0, 2)))
+    reach = round(METAL_REACH_MM / spacing[1])
+    boxes = ndimage.find_objects(levels.instances)
+    spans = {lv.name: boxes[lv.label - 1][1] for lv in levels.levels if lv.label <= len(boxes) and boxes[lv.label - 1]}
+    at = sorted(
+        (span.start, name)
+        for name, span in spans.items()
+        if span.start - reach <= rows.max() and rows.min() <= span.stop - 1 + reach
+    )
+    where = f"at {', '.join(name for _, name in at)}" if at else "away from every level named"
+    return (
+        f"metal in view ({ml:.1f} ml above {METAL_HU:.0f} HU near the spine) {where}: screws, cement or an implant; "
+        "level names, outlines and heights near it may be wrong"
+    )
 
 
 def thick_slice_reason(image: SpineImage) -> str | None:
@@ -198,19 +235,41 @@ def counted_from_sacrum(
 ) -> LevelLabelling:
     """``levels`` named from the sacrum where the CT shows it below the lowest disc (``tasks/sacrum.py``), with the
     review reason that the rule was checked on one CT; as counted from the lowest disc, with ``NO_ANCHOR``, where it
-    does not, or where the vertebra above that disc reaches the pelvis too (and the reason why)."""
+    does not, or where the vertebra above that disc reaches the pelvis too (and the reason why), or where the pelvis
+    lies above the highest disc (``HEAD_DOWN`` first)."""
     if not levels.discs:
         return levels
     between = disc_spacing_mm(levels.discs)
     profile = reach_profile(hu, spacing, mid, levels.discs[0], between)
     anchor = sacrum_below(profile, between)
     said = [flag for flag in levels.flags if not flag.startswith(NO_SACRUM_IN_VIEW)]  # NO_ANCHOR says it too
+    if pelvis_above(levels, hu, spacing, mid, between):
+        return replace(levels, flags=[HEAD_DOWN, *said, NO_ANCHOR])
     if anchor is None:
         return replace(levels, flags=[*said, NO_ANCHOR])
     if joined_above(profile, between):
         return replace(levels, flags=[*said, JOINED_ABOVE, NO_ANCHOR])
     out = anchored(levels, anchor, spacing)
     return replace(out, flags=[*out.flags, ANCHORED])
+
+
+HEAD_DOWN = (
+    "a sacrum joined to the ilia lies above the highest disc found: the CT reads head down (its header's head-to-feet "
+    "axis flipped?), so every name is counted from the wrong end and the heights read upside down; check the file's "
+    "orientation"
+)
+
+
+def pelvis_above(
+    levels: LevelLabelling, hu: np.ndarray, spacing: tuple[float, float, float], mid: int, between_mm: float
+) -> bool:
+    """Whether the sacrum rule (``tasks/sacrum.py``) finds a sacrum joined to the ilia above the highest disc, looking
+    up its axis as it looks down from the lowest: the pelvis at the head end is a header's axis flipped. Only where
+    the field shows the pelvis and the chain of discs reaches near it; the orientation check of ``tasks/orientation.py``
+    is for pictures, which state no orientation, and never sees a CT."""
+    top = levels.discs[-1]
+    up = replace(top, axis=(-top.axis[0], -top.axis[1]))
+    return sacrum_below(reach_profile(hu, spacing, mid, up, between_mm), between_mm) is not None
 
 
 def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> LevelLabelling:
@@ -240,6 +299,22 @@ def thick_heights_withheld(vertebrae: list[Vertebra], image: SpineImage) -> list
     return [
         v.model_copy(update={"measurements": v.measurements.model_copy(update=withheld)})
         if v.measurements is not None and any(getattr(v.measurements, f) is not None for f in HEIGHT_FIELDS)
+        else v
+        for v in vertebrae
+    ]
+
+
+def rejected_heights_withheld(vertebrae: list[Vertebra]) -> list[Vertebra]:
+    """``vertebrae`` without heights or ratios where the outline was rejected for a Genant grade (its
+    ``genant_not_graded`` says why: endplates not found, an outline not convex, no disc above or below): heights read
+    from an outline that is not the body's look clinical beside the reason that they are not (a biconcave ratio of
+    2.44 beside "endplates not found", found in review). Depth and the other vertebrae stay as they were."""
+    withheld = dict.fromkeys(HEIGHT_FIELDS)
+    return [
+        v.model_copy(update={"measurements": v.measurements.model_copy(update=withheld)})
+        if v.measurements is not None
+        and v.measurements.genant_not_graded is not None
+        and any(getattr(v.measurements, f) is not None for f in HEIGHT_FIELDS)
         else v
         for v in vertebrae
     ]
@@ -321,7 +396,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
             f"the volume spans {hu.shape[0] * spacing[0]:.0f} mm left to right, too thin a slab for the trabecular "
             f"region ({DENSITY_HALF_WIDTH_MM:g} mm either side of the midline): no density read"
         )
-    for vertebra in thick_heights_withheld(tables, seg.image):
+    for vertebra in rejected_heights_withheld(thick_heights_withheld(tables, seg.image)):
         density = None if thin else trabecular_density(hu, instances, vertebra.label, spacing, mid)
         # a body the field cuts: its region's edge there is the field's, not the cortex's, and its bone only part
         cut = vertebra.measurements is not None and vertebra.measurements.genant_not_graded == CUT_BY_EDGE
