@@ -724,26 +724,61 @@ def test_heights_are_withheld_where_the_outline_was_rejected():
     assert out[1] == graded
 
 
-def test_no_real_ct_vertebra_shows_heights_beside_a_rejected_outline():
-    """TotalSegmentator's example: L1, L2 and L5 had their outlines rejected ("outline not convex") yet showed
-    heights and ratios in findings.json and the report's table; now only a graded vertebra carries heights."""
+def _heights(level: str, why: str, anterior: float, middle: float, posterior: float) -> Vertebra:
+    from lumbar.findings import VertebraMeasurements
+
+    m = VertebraMeasurements(
+        height_anterior_mm=anterior,
+        height_middle_mm=middle,
+        height_posterior_mm=posterior,
+        wedge_ratio=anterior / posterior,
+        biconcave_ratio=middle / posterior,
+        depth_mm=35.0,
+        upper_endplate_deg=4.0,
+        genant_grade=None,
+        genant_not_graded=why,
+    )
+    return Vertebra(level=level, label=VERTEBRA_IDS[level], measurements=m)
+
+
+def test_heights_of_an_outline_joined_to_its_arch_stay_unless_they_fail_the_endplate_test():
+    """Not convex (posterior elements joined to the body) or no disc beside it: the grade goes, but the heights were
+    read between endplates where they are, so they stay; unless the front or middle height exceeds the back one by
+    more than a body allows (1.25 and 1.15 times), exactly at which they still stay. Cut by the edge: withheld."""
+    from lumbar.tasks.measurements import CUT_BY_EDGE, NO_DISC_BESIDE, NOT_CONVEX
+
+    def kept(vertebra: Vertebra) -> bool:
+        return ct.rejected_heights_withheld([vertebra])[0] == vertebra
+
+    assert kept(_heights("L2", NOT_CONVEX, 25.0, 23.0, 20.0))  # 1.25 and 1.15 times: the limits themselves
+    assert kept(_heights("L2", NO_DISC_BESIDE, 28.0, 26.0, 29.0))
+    assert not kept(_heights("L2", NOT_CONVEX, 25.1, 23.0, 20.0))
+    assert not kept(_heights("L2", NOT_CONVEX, 25.0, 23.1, 20.0))
+    assert not kept(_heights("L2", NO_DISC_BESIDE, 28.0, 40.0, 29.0))
+    assert not kept(_heights("L2", CUT_BY_EDGE, 28.0, 26.0, 29.0))
+
+
+def test_no_real_ct_vertebra_shows_heights_beside_a_reason_they_are_wrong():
+    """TotalSegmentator's example: every vertebra carries heights only where it is graded or where the reason it is
+    not leaves its endplates where they were read; the report's table shows dashes beside the reason elsewhere."""
     image = read_image(shared("ct", "totalsegmentator_example", "example_ct.nii.gz"))
     result = ct.analyze(image)
     measured = [v.measurements for v in result.findings.vertebrae if v.measurements is not None]
-    assert any(m.genant_not_graded and m.genant_not_graded.startswith("outline not convex") for m in measured)
     assert any(m.genant_grade is not None for m in measured)
     for m in measured:
-        assert (m.height_middle_mm is None and m.biconcave_ratio is None) == (m.genant_grade is None)
+        assert (m.height_middle_mm is None) == (m.biconcave_ratio is None)
+        if m.height_middle_mm is not None:
+            assert m.genant_grade is not None or not ct.heights_unreliable(m)
     from lumbar.report.html import render_html
 
     rows = render_html(result.findings, result.figures).split("<h2>Vertebrae</h2>")[1].split("</table>")[0]
-    rejected = next(
-        v.level
-        for v in result.findings.vertebrae
-        if v.measurements and "not convex" in (v.measurements.genant_not_graded or "")
-    )
-    row = next(row for row in rows.split("<tr>") if row.startswith(f"<td>{rejected}</td>"))
-    assert "<td>– / – / –</td>" in row and '–<sup class="why">' in row  # the reason's letter beside the dash
+    for v in result.findings.vertebrae:
+        if v.measurements is None or v.measurements.genant_not_graded is None:
+            continue
+        row = next(row for row in rows.split("<tr>") if row.startswith(f"<td>{v.level}</td>"))
+        dashes = "<td>– / – / –</td>" in row
+        assert dashes == (v.measurements.height_middle_mm is None), row
+        assert '<sup class="why">' in row  # the reason's letter beside the grade's dash
 
 
 def test_marrow_below_the_bone_threshold_says_why_l1_is_not_screened(ct_phantom):

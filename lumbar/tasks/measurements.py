@@ -29,6 +29,8 @@ MAX_PLAUSIBLE_RETRO_PERCENT = 35.0
 MAX_ENDPLATE_MISFIT_DEG = 12.0
 MAX_BODY_AXIS_STRAY_DEG = 15.0
 MIN_DEPTH_RATIO = 0.75  # adjacent vertebral bodies differ in depth by far less than this
+NOT_CONVEX = "outline not convex (a fragment, or posterior elements joined to it)"
+NO_DISC_BESIDE = "no disc found above or below it: its endplates are not both seen"
 CUT_BY_EDGE = "cut by the image edge"  # why such a body has no heights, Genant grade or (CT) density
 EDGE_MARGIN_MM = 2.0  # a body this close to the image's edge is cut by it: an outline stops a pixel or two short
 MIN_SOLIDITY = 0.85  # a body's area over its convex hull's: below, a fragment or joined posterior elements
@@ -546,6 +548,12 @@ def solidity(mask: np.ndarray) -> float:
         return float("nan")
 
 
+def endplates_misread(heights: tuple[float, float, float]) -> bool:
+    """Whether the anterior or middle height exceeds the posterior one by more than any body's shape allows
+    (``MAX_WEDGE_RATIO``, ``MAX_BICONCAVE_RATIO``): the endplates were not where the heights were read."""
+    return heights[0] > MAX_WEDGE_RATIO * heights[2] or heights[1] > MAX_BICONCAVE_RATIO * heights[2]
+
+
 def outline_problem(
     body: np.ndarray,
     heights: tuple[float, float, float],
@@ -562,8 +570,8 @@ def outline_problem(
     if np.isnan(heights).any() or np.isnan(depth):
         return "a height could not be measured"
     if solidity(body) < MIN_SOLIDITY:
-        return "outline not convex (a fragment, or posterior elements joined to it)"
-    if heights[0] > MAX_WEDGE_RATIO * heights[2] or heights[1] > MAX_BICONCAVE_RATIO * heights[2]:
+        return NOT_CONVEX
+    if endplates_misread(heights):
         return "anterior or middle height above the posterior one: endplates not found"
     if neighbour_depths and not MIN_DEPTH_RATIO <= depth / float(np.median(neighbour_depths)) <= 1 / MIN_DEPTH_RATIO:
         return "depth unlike its neighbours'"
@@ -754,7 +762,7 @@ def measure_spine(
         if problem is None:  # its outline carries heights a disc's height index may be taken of
             outlined.add(lv.name)
         if problem is None and not _between_discs(lv.name, levels):
-            problem = "no disc found above or below it: its endplates are not both seen"
+            problem = NO_DISC_BESIDE
         grade = genant_grade(h)[0] if problem is None else None
         vertebra_out[lv.name] = {
             "height_anterior_mm": h[0],
