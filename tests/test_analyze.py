@@ -873,3 +873,22 @@ def test_a_named_disc_missing_from_the_mid_slice_is_said_to_be_ungraded():
     assert note.startswith("not graded: L5/S1: named on other slices but not outlined on the mid-sagittal slice")
     assert "T8/T9" not in note  # above the reported discs: never graded, nothing to say
     assert ungraded_note(seg, SeriesGrading("t2", {}, {**graded, "L5/S1": {}}, {})) is None
+
+
+def test_mri_heights_never_stand_beside_a_reason_they_are_wrong(inputs, monkeypatch):
+    """As on CT: where every outline is rejected as "endplates not found" no vertebra shows heights or ratios (the
+    reason stays); as analysed, every vertebra that shows heights is graded or rejected for a reason that leaves its
+    endplates where they were read."""
+    from lumbar.tasks import measurements
+    from lumbar.tasks.measurements import heights_unreliable
+
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    shown = [v.measurements for v in result.findings.vertebrae if v.measurements is not None]
+    assert any(m.height_middle_mm is not None for m in shown)
+    assert all(m.height_middle_mm is None or not heights_unreliable(m) for m in shown)
+    misread = "anterior or middle height above the posterior one: endplates not found"
+    monkeypatch.setattr(measurements, "outline_problem", lambda *args, **kwargs: misread)
+    result = analyze(inputs / "slice.png", spacing_mm=1.0)
+    shown = [v.measurements for v in result.findings.vertebrae if v.measurements is not None and v.level != "S1"]
+    assert shown and all(m.genant_not_graded == misread for m in shown)
+    assert all(m.height_middle_mm is None and m.wedge_ratio is None for m in shown)

@@ -29,6 +29,7 @@ from lumbar.tasks.ct_bone import (
     vertebrae_from_bone,
 )
 from lumbar.tasks.levels import NO_SACRUM_IN_VIEW
+from lumbar.tasks.measurements import heights_unreliable, rejected_heights_withheld
 from lumbar.tasks.sacrum import ANCHORED
 
 MARROW_HU = TISSUE["marrow"][2]  # the phantom's trabecular bone, 200 HU
@@ -717,7 +718,7 @@ def test_heights_are_withheld_where_the_outline_was_rejected():
     reason stays; a graded vertebra keeps them, and depth stays either way."""
     rejected = _measured("L2", "anterior or middle height above the posterior one: endplates not found", None)
     graded = _measured("L3", None, 0)
-    out = ct.rejected_heights_withheld([rejected, graded])
+    out = rejected_heights_withheld([rejected, graded])
     m = out[0].measurements
     assert [getattr(m, f) for f in HEIGHT_FIELDS] == [None] * 6
     assert m.genant_not_graded == rejected.measurements.genant_not_graded and m.depth_mm == 35.0
@@ -748,7 +749,7 @@ def test_heights_of_an_outline_joined_to_its_arch_stay_unless_they_fail_the_endp
     from lumbar.tasks.measurements import CUT_BY_EDGE, NO_DISC_BESIDE, NOT_CONVEX
 
     def kept(vertebra: Vertebra) -> bool:
-        return ct.rejected_heights_withheld([vertebra])[0] == vertebra
+        return rejected_heights_withheld([vertebra])[0] == vertebra
 
     assert kept(_heights("L2", NOT_CONVEX, 25.0, 23.0, 20.0))  # 1.25 and 1.15 times: the limits themselves
     assert kept(_heights("L2", NO_DISC_BESIDE, 28.0, 26.0, 29.0))
@@ -768,7 +769,7 @@ def test_no_real_ct_vertebra_shows_heights_beside_a_reason_they_are_wrong():
     for m in measured:
         assert (m.height_middle_mm is None) == (m.biconcave_ratio is None)
         if m.height_middle_mm is not None:
-            assert m.genant_grade is not None or not ct.heights_unreliable(m)
+            assert m.genant_grade is not None or not heights_unreliable(m)
     from lumbar.report.html import render_html
 
     rows = render_html(result.findings, result.figures).split("<h2>Vertebrae</h2>")[1].split("</table>")[0]

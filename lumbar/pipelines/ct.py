@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.figures import Figures
-from lumbar.findings import HEIGHT_FIELDS, Findings, Stenosis, Vertebra, VertebraMeasurements
+from lumbar.findings import HEIGHT_FIELDS, Findings, Stenosis, Vertebra
 from lumbar.image import Modality, SpineImage
 from lumbar.labels import CANAL_LABEL, classes_of, is_vertebra
 from lumbar.models.registry import OnnxModel
@@ -53,7 +53,7 @@ from lumbar.tasks.ct_bone import (
     windowed,
 )
 from lumbar.tasks.levels import NO_SACRUM_IN_VIEW, LevelLabelling, label_levels, mid_sagittal_index
-from lumbar.tasks.measurements import CUT_BY_EDGE, NO_DISC_BESIDE, NOT_CONVEX, endplates_misread
+from lumbar.tasks.measurements import CUT_BY_EDGE, rejected_heights_withheld
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
 from lumbar.tasks.sacrum import (
@@ -302,34 +302,6 @@ def thick_heights_withheld(vertebrae: list[Vertebra], image: SpineImage) -> list
         else v
         for v in vertebrae
     ]
-
-
-def rejected_heights_withheld(vertebrae: list[Vertebra]) -> list[Vertebra]:
-    """``vertebrae`` without heights or ratios where the reason their outline carries no Genant grade
-    (``genant_not_graded``) says the heights were not read between the endplates (:func:`heights_unreliable`):
-    they look clinical beside that reason (a biconcave ratio of 2.44 beside "endplates not found", found in review).
-    Depth and the other vertebrae stay as they were."""
-    withheld = dict.fromkeys(HEIGHT_FIELDS)
-    return [
-        v.model_copy(update={"measurements": v.measurements.model_copy(update=withheld)})
-        if v.measurements is not None and heights_unreliable(v.measurements)
-        else v
-        for v in vertebrae
-    ]
-
-
-def heights_unreliable(m: VertebraMeasurements) -> bool:
-    """Whether a vertebra's heights are shown beside a reason that they were not read between its endplates: any
-    reason its outline carries no grade, but two that leave the endplates where they were read. An outline joined to
-    its posterior elements (not convex) or without a disc beside it keeps its heights unless they fail the endplate
-    test themselves (:func:`endplates_misread`; on VerSe 012 such heights lie about 1 mm from its labels':
-    bench/ct.py)."""
-    heights = (m.height_anterior_mm, m.height_middle_mm, m.height_posterior_mm)
-    if m.genant_not_graded is None or all(h is None for h in heights):
-        return False
-    if m.genant_not_graded not in (NOT_CONVEX, NO_DISC_BESIDE) or None in heights:
-        return True
-    return endplates_misread(heights)
 
 
 # What scanners write in ContrastBolusAgent for a series without contrast (read with punctuation as spaces and in

@@ -27,7 +27,7 @@ from lumbar.tasks.disc_crops import crop_disc, crop_labels
 from lumbar.tasks.grading import crop_regions, disc_probabilities, fuse_same_disc, grades_from, occlusion_maps
 from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.lumbosacral import body_below_flags, lumbosacral_probability, not_lumbosacral_flag
-from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine
+from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine, rejected_heights_withheld
 from lumbar.tasks.orientation import upright_picture
 from lumbar.tasks.overlays import heatmap_overlay, overlay
 from lumbar.tasks.quality import quality_problems, smaller_than_adult, unlike_mri
@@ -477,7 +477,7 @@ def findings_tables(
         Vertebra(level=lv.name, label=lv.label, measurements=measurements.vertebrae.get(lv.name))
         for lv in seg.levels.vertebrae
     ]
-    return discs, vertebrae
+    return discs, rejected_heights_withheld(vertebrae)
 
 
 # The tables' measurements that are no finding of their own (the findings read from them have their own records):

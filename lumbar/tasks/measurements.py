@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from lumbar.findings import LORDOSIS_MISREAD, DiscMeasurements, VertebraMeasurements
+from lumbar.findings import HEIGHT_FIELDS, LORDOSIS_MISREAD, DiscMeasurements, Vertebra, VertebraMeasurements
 from lumbar.labels import CANAL_LABEL, LUMBAR_DISCS, SPINE_ORDER
 
 MEASURE_AT = 0.7  # fraction of the half-depth from the centre: 15% in from each edge
@@ -860,3 +860,31 @@ def measure_spine(
         narrowest,
         (misread,) if misread else (),
     )
+
+
+def rejected_heights_withheld(vertebrae: list[Vertebra]) -> list[Vertebra]:
+    """``vertebrae`` without heights or ratios where the reason their outline carries no Genant grade
+    (``genant_not_graded``) says the heights were not read between the endplates (:func:`heights_unreliable`):
+    they look clinical beside that reason (a biconcave ratio of 2.44 beside "endplates not found", found in review).
+    Depth and the other vertebrae stay as they were."""
+    withheld = dict.fromkeys(HEIGHT_FIELDS)
+    return [
+        v.model_copy(update={"measurements": v.measurements.model_copy(update=withheld)})
+        if v.measurements is not None and heights_unreliable(v.measurements)
+        else v
+        for v in vertebrae
+    ]
+
+
+def heights_unreliable(m: VertebraMeasurements) -> bool:
+    """Whether a vertebra's heights are shown beside a reason that they were not read between its endplates: any
+    reason its outline carries no grade, but two that leave the endplates where they were read. An outline joined to
+    its posterior elements (not convex) or without a disc beside it keeps its heights unless they fail the endplate
+    test themselves (:func:`endplates_misread`; on VerSe 012's CT such heights lie about 1 mm from its labels':
+    bench/ct.py)."""
+    heights = (m.height_anterior_mm, m.height_middle_mm, m.height_posterior_mm)
+    if m.genant_not_graded is None or all(h is None for h in heights):
+        return False
+    if m.genant_not_graded not in (NOT_CONVEX, NO_DISC_BESIDE) or None in heights:
+        return True
+    return endplates_misread(heights)
