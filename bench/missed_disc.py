@@ -44,7 +44,7 @@ from lumbar.io.spider import patient_id
 from lumbar.labels import Structure
 from lumbar.metrics import bootstrap_ci
 from lumbar.pipelines.mr_sagittal import segment
-from lumbar.tasks.levels import label_levels
+from lumbar.tasks.levels import FIRST_THORACIC_GAP, LUMBAR_GAPS, MAX_THORACIC_FRACTION, label_levels
 
 SPIDER = SHARED_DATA / "spider"
 JOIN_MM = 3.0
@@ -68,12 +68,23 @@ def without_disc(classes: np.ndarray, disc: np.ndarray, spacing: tuple[float, fl
     return out
 
 
+def thoracic_gap_ratios(discs: list) -> list[float]:
+    """Each thoracic gap between the discs named (``levels.FIRST_THORACIC_GAP`` and up) over the median of the lowest
+    ``levels.LUMBAR_GAPS``: what ``levels.thoracic_spacing_flags`` judges against ``MAX_THORACIC_FRACTION``."""
+    centres = np.array([d.centroid_mm for d in discs])
+    if len(centres) <= FIRST_THORACIC_GAP + 1:
+        return []
+    gaps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    return [float(g) for g in gaps[FIRST_THORACIC_GAP:] / np.median(gaps[:LUMBAR_GAPS])]
+
+
 def simulated_misses(series: str, classes: np.ndarray, spacing: tuple[float, float, float]) -> tuple[dict, list]:
     """The picture's own naming, and one row per (interior disc, way of missing it)."""
     named = label_levels(classes, spacing)
     discs = named.discs
     counted = sum(int(m.group(1)) for flag in named.flags for m in COUNTED.finditer(flag))
     image = {"series": series, "patient": patient_id(series), "discs": len(discs), "counted": counted}
+    image["thoracic_gap_ratios"] = thoracic_gap_ratios(discs)
     image["flags"] = named.flags
     rows = []
     bone = np.isin(named.instances, [v.label for v in named.vertebrae])
@@ -132,6 +143,16 @@ def _counting(images: list[dict]) -> dict:
     }
 
 
+def _thoracic_gaps(images: list[dict]) -> dict:
+    """The thoracic gaps of pictures whose naming raised no flag, over their lumbar gaps: how many, and the largest."""
+    ratios = [r for i in images for r in i["thoracic_gap_ratios"]]
+    return {
+        "gaps": len(ratios),
+        "pictures": sum(bool(i["thoracic_gap_ratios"]) for i in images),
+        "max": max(ratios, default=None),
+    }
+
+
 def _share(cell: dict, count: str, share: str, ci: str) -> str:
     if not cell["n"]:
         return "-"
@@ -165,6 +186,7 @@ def main() -> None:
         "pictures": len(images),
         "pictures_flagged_as_named": sum(bool(i["flags"]) for i in images),
         "counting_a_missed_disc": _counting(images),
+        "thoracic_gaps_unflagged": _thoracic_gaps([i for i in images if not i["flags"]]),
         "pictures_counting_a_missed_disc": [
             {k: i[k] for k in ("series", "discs", "counted", "listed")} for i in images if i["counted"]
         ],
@@ -190,6 +212,11 @@ def main() -> None:
         table.add_row("", "bone named as before", *(f"{100 * c['bone_named_as_before']:.1f}%" for c in cells))
     Console().print(table)
     print(f"{payload['pictures_flagged_as_named']} of {len(images)} pictures flagged as named (left out above)")
+    gaps = payload["thoracic_gaps_unflagged"]
+    print(
+        f"thoracic gaps of unflagged pictures over their lumbar gaps: {gaps['gaps']} gaps on {gaps['pictures']} "
+        f"pictures, largest {gaps['max']:.2f} (flagged above {MAX_THORACIC_FRACTION})"
+    )
     for i in payload["pictures_counting_a_missed_disc"]:
         print(f"{i['series']}: {i['discs']} discs found, {i['counted']} counted as missed, {i['listed']} listed")
     print(f"wrote {path}")
