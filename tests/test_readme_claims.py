@@ -66,6 +66,7 @@ SOURCES = {
     "ultrasound": "bench/claims/ultrasound.json",
     "lateral_slips": "bench/claims/lateral_slips.json",
     "missed_disc": "bench/claims/missed_disc.json",
+    "missed_lowest": "bench/claims/missed_lowest.json",
     "vertebra_pieces": "bench/claims/vertebra_pieces.json",
     "modic_types": "bench/claims/modic_types.json",
     "weighting": "bench/claims/weighting.json",
@@ -2829,6 +2830,68 @@ def missed_disc_claims() -> list[Claim]:
     ]
 
 
+MISSED_LOWEST_COLUMNS = {  # README column -> bench check
+    "naming rules": "rules",
+    "lumbosacral network": "network",
+    "body below": "body_below",
+    "any": "any",
+}
+
+
+def missed_lowest_claims() -> list[Claim]:
+    """A missed L5/S1: the cases each check flags per picture set, and the body-below rule on clean pictures; and
+    the largest thoracic gap of SPIDER's unflagged pictures over their lumbar gaps (the thoracic spacing rule)."""
+
+    def cell(entry: dict) -> str:
+        low, high = (100 * v for v in entry["ci95"])
+        return f"{entry['flagged']}/{entry['n']} ({100 * entry['share']:.0f}% [{low:.0f}, {high:.0f}])"
+
+    first = "pictures (missed L5/S1)"
+    claims = [
+        Claim(
+            f"missed L5/S1: {row}, {column}",
+            _in_cell(first, row, column),
+            lambda r, row=row, check=check: cell(r["table"][row]["missed_l5s1"][check]),
+            ("missed_lowest",),
+        )
+        for row in (
+            "SPIDER, the check's test patients",
+            "SPIDER, outside the check's splits",
+            "SPIDER, the check's training/validation patients",
+            "second centre T2",
+            "all",
+        )
+        for column, check in MISSED_LOWEST_COLUMNS.items()
+    ]
+    claims += [
+        Claim(
+            f"missed L5/S1: {row}, clean pictures",
+            _in_cell(first, row, "clean pictures"),
+            lambda r, row=row: cell(r["table"][row]["clean_as_named_body_below"]),
+            ("missed_lowest",),
+        )
+        for row in (
+            "SPIDER, the check's test patients",
+            "SPIDER, outside the check's splits",
+            "SPIDER, the check's training/validation patients",
+            "second centre T2",
+            "all",
+        )
+    ]
+    claims.append(
+        Claim(
+            "thoracic spacing: SPIDER's largest thoracic gap",
+            _in_passage("**Thoracic gaps against lumbar ones.**", "thoracic_spacing_flags"),
+            lambda r: (
+                f"{r['thoracic_gaps_unflagged']['gaps']} thoracic gaps of {r['thoracic_gaps_unflagged']['pictures']} "
+                f"unflagged pictures, the largest is {r['thoracic_gaps_unflagged']['max']:.2f} times"
+            ),
+            ("missed_disc",),
+        )
+    )
+    return claims
+
+
 def vertebra_pieces_claims() -> list[Claim]:
     """Pieces of the expert's vertebra label carrying two of our names, before and with the plane drop."""
     first = "planes behind the canal"
@@ -3280,6 +3343,7 @@ CLAIMS = [
     *orientation_claims(),
     *lateral_slips_claims(),
     *missed_disc_claims(),
+    *missed_lowest_claims(),
     *thick_slice_claims(),
     *thick_slice_real_claims(),
     *vertebra_pieces_claims(),
