@@ -176,9 +176,9 @@ class VertebraMeasurements(_Measured):
     genant_not_graded: str | None = Field(
         None,
         description="Why genant_grade is null (e.g. 'cut by the image edge', 'outline not convex (...)', on a "
-        "lateral radiograph 'corners out of order (...)'); null where it is given. On CT the heights and ratios "
-        "are then null too: read from an outline rejected for a grade, they would look clinical beside the reason "
-        "they are not.",
+        "lateral radiograph 'corners out of order (...)'); null where it is given. Where it puts the endplates in "
+        "doubt (all but an outline joined to its arch or with no disc beside it, whose heights pass the endplate "
+        "test), the heights and ratios are null too: they would look clinical beside the reason they are not.",
     )
     upper_endplate_deg: Angle | None
     bone_density_hu: float | None = Field(

@@ -115,6 +115,22 @@ def test_a_ct_nifti_stored_without_its_offset_is_refused_naming_the_offset(tmp_p
         route(read_image(path, modality="CT"))
 
 
+def test_a_shifted_ct_padded_below_zero_is_still_refused(ct_phantom):
+    """Stored as HU + 1024 but padded outside the field with -976 (GE's -2000 stored, shifted): the padding reached
+    below zero, so the volume read as CT in HU, every voxel 1024 HU too dense, and nothing was said. The padding (one
+    value, the lowest) is left out of the judgement; a CT in HU padded alike is still taken as it is."""
+    from lumbar.io.arrays import guess_modality, offset_ct
+    from lumbar.tasks.ct_bone import calibration_problem
+
+    shifted = np.clip(ct_phantom.image.array + 1024, 0, None)
+    shifted[:, :, :5] = -976.0
+    assert guess_modality(shifted) == Modality.CT and offset_ct(shifted)
+    assert "stored without its HU offset" in calibration_problem(shifted)
+    in_hu = ct_phantom.image.array.copy()
+    in_hu[:, :, :5] = -2000.0
+    assert not offset_ct(in_hu) and calibration_problem(in_hu) is None
+
+
 def test_the_offset_rule_tells_shifted_real_cts_from_real_mri():
     """The rule on real data: the four real CTs shifted by +1024 (below-air clipped to 0, as unsigned storage does)
     are caught and, in HU, are not; SPIDER's T2 SPACE stacks (8-bit), also scaled to 10-12 bits or so that their
@@ -528,6 +544,16 @@ def test_totalsegmentator_example_is_named_from_its_sacrum():
     assert seg.levels.discs[0].name == "L5/S1"
     assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review and ct.HEAD_DOWN not in seg.review
     assert not any("between it and the sacrum not found" in reason for reason in seg.review)
+
+
+def test_a_pelvis_below_rules_out_head_down_whatever_lies_above(monkeypatch):
+    """The look upward can take ribs, reaching as far to the sides as the ilia, for a pelvis above the highest disc of
+    a thoracolumbar field; a sacrum joined to the ilia below the lowest disc rules a flipped axis out, so the names
+    stay anchored on it and nothing says head down."""
+    monkeypatch.setattr(ct, "pelvis_above", lambda *args: True)
+    phantom = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
+    seg = ct.segment(phantom.image)
+    assert ANCHORED in seg.review and ct.HEAD_DOWN not in seg.review
 
 
 @pytest.mark.parametrize("flipped", [False, True])

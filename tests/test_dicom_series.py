@@ -167,7 +167,7 @@ def test_a_slice_shifted_within_its_plane_is_refused_though_its_steps_are_evenly
     volume was stacked as if every slice lay on one line."""
     files = write_series(tmp_path / "series", 5)
     rewrite(files[2], ImagePositionPatient=[-8.0, 1.5, 0.0])
-    assert "stray up to 1.50 mm from one line" in refused_in_one_line(tmp_path / "series")
+    assert "stray up to 1.50 mm from even steps along one line" in refused_in_one_line(tmp_path / "series")
 
 
 def test_a_header_declaring_more_voxels_than_a_scan_holds_is_refused_before_allocating(tmp_path):

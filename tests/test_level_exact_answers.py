@@ -185,8 +185,8 @@ def test_a_regular_run_of_missed_thoracic_discs_is_flagged_against_the_lumbar_ga
     gaps = [*LUMBAR_GAPS, 52, 52, 50, 50]
     assert _gap_flags(_count_flags(_at_rows(_rows_from_gaps(gaps)))) == []
     assert thoracic_spacing_flags(_at_rows(_rows_from_gaps(gaps))) == [
-        "4 thoracic gaps between discs, the first at T12, 52 mm: more than 1.25 times the lumbar gaps (38 mm), while "
-        "thoracic vertebrae are smaller: a disc may be missed there, and T12 and every name above may be too low"
+        "4 thoracic gaps between discs, the lowest 52 mm: more than 1.25 times the lumbar gaps (38 mm), while thoracic "
+        "vertebrae are smaller: a disc may be missed there, so T12 and every name above may be named lower than it is"
     ]
     assert thoracic_spacing_flags(_at_rows(_rows_from_gaps(LUMBAR_GAPS + THORACIC_GAPS))) == []
 
@@ -196,8 +196,8 @@ def test_thoracic_gaps_of_exactly_1_25_lumbar_ones_pass_and_only_gaps_above_l1_c
     is lumbar and never judged, however long; five gaps hold no thoracic one."""
     assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([40, 40, 40, 40, 40, 40, 50]))) == []
     assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([40, 40, 40, 40, 40, 40, 51]))) == [
-        "1 thoracic gap between discs, the first at T11, 51 mm: more than 1.25 times the lumbar gaps (40 mm), while "
-        "thoracic vertebrae are smaller: a disc may be missed there, and T11 and every name above may be too low"
+        "1 thoracic gap between discs, the lowest 51 mm: more than 1.25 times the lumbar gaps (40 mm), while thoracic "
+        "vertebrae are smaller: a disc may be missed there, so T11 and every name above may be named lower than it is"
     ]
     assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([40, 40, 40, 40, 90]))) == []
     assert thoracic_spacing_flags(_at_rows(_rows_from_gaps([40, 40, 40, 40, 90, 40]))) == []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lumbar.labels import VERTEBRA_IDS, Structure, disc_label
-from lumbar.tasks.levels import find_discs, label_levels
+from lumbar.tasks.levels import find_discs, label_levels, renamed_up
 
 SPACING = (4.0, 1.0, 1.0)
 LUMBAR = ["L5/S1", "L4/L5", "L3/L4", "L2/L3", "L1/L2", "T12/L1", "T11/T12"]
@@ -362,7 +362,9 @@ def test_every_other_thoracic_disc_missed_is_flagged_though_each_gap_matches_its
     result = label_levels(classes, SPACING)
     assert not [flag for flag in result.flags if "gap of" in flag]
     (flag,) = [flag for flag in result.flags if "thoracic gap" in flag]
-    assert flag.startswith("5 thoracic gaps between discs, the first at T12")
+    assert flag.startswith("5 thoracic gaps between discs") and "so T12 and every name above" in flag
+    (moved,) = [flag for flag in renamed_up(result, 1).flags if "thoracic gap" in flag]
+    assert "so T11 and every name above" in moved  # the name moves with the levels
 
 
 @pytest.mark.parametrize(("found", "top"), [(5, "L1"), (8, "T10")])

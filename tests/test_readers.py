@@ -307,8 +307,14 @@ def test_a_three_plane_localizer_in_one_multiframe_file_is_refused_naming_its_pl
 @pytest.mark.parametrize(
     ("positions_mm", "problem"),
     [
-        ([(0, 0, 0), (4, 1, 0), (8, 0, 0)], "stray up to 1.00 mm from one line"),  # steps of one length, zigzagging
-        ([(0, 0, 0), (4, 0, 0), (8, 1.5, 0), (12, 3, 0)], "stray up to 1.00 mm from one line"),  # a bend
+        (
+            [(0, 0, 0), (4, 1, 0), (8, 0, 0)],
+            "stray up to 1.00 mm from even steps along one line",
+        ),  # steps of one length, zigzagging
+        (
+            [(0, 0, 0), (4, 0, 0), (8, 1.5, 0), (12, 3, 0)],
+            "stray up to 1.00 mm from even steps along one line",
+        ),  # a bend
         ([(0, 0, 0), (4, 0, 0), (12, 0, 0)], "unevenly spaced"),  # a frame missing
     ],
     ids=["zigzag", "bend", "gap"],

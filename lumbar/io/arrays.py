@@ -34,13 +34,26 @@ MIN_SOFT_TISSUE_FRACTION = 0.5
 OFFSET_BONE_HU = 300.0
 MIN_BONE_FRACTION = 0.001
 MAX_STORED_HU = 4000.0  # dense metal saturates near 3071 on 12-bit scanners
+MIN_PADDING_FRACTION = 0.01  # of the voxels at the lowest value: the padding outside the scanned field
+
+
+def without_padding(values: np.ndarray) -> np.ndarray:
+    """``values`` without the padding outside the scanned field: the lowest value, where it holds at least
+    ``MIN_PADDING_FRACTION`` of them (a scanner pads with one value, -2000 or -3024 stored, far below air)."""
+    lowest = values.min(initial=0.0)
+    padding = values == lowest
+    return values[~padding] if padding.mean() >= MIN_PADDING_FRACTION else values
 
 
 def offset_ct(array: np.ndarray) -> bool:
     """Whether the voxels look like a CT stored without its -1024 offset (see ``HU_OFFSET``): such a volume has no
-    value below zero, so it would be read as MRI."""
-    values = sample_values(array, 500_000)
-    if np.percentile(values, 1) < CT_BELOW_HU or np.percentile(values, 99.9) > HU_OFFSET + MAX_STORED_HU:
+    value below zero but its padding, so it would be read as MRI, or as CT 1024 HU too dense."""
+    values = without_padding(sample_values(array, 500_000))
+    if (
+        not values.size
+        or np.percentile(values, 1) < CT_BELOW_HU
+        or np.percentile(values, 99.9) > HU_OFFSET + MAX_STORED_HU
+    ):
         return False
     body = values[values > OFFSET_AIR_BELOW]
     if body.size == 0:

@@ -175,8 +175,8 @@ def _on_one_line(positions_mm: np.ndarray, step: np.ndarray, where: Path) -> Non
     stray_mm = float(np.linalg.norm(positions_mm - on_line, axis=1).max())
     if stray_mm > 0.1 * float(np.linalg.norm(step)) + 0.01:
         raise InputError(
-            f"{where}: slice positions stray up to {stray_mm:.2f} mm from one line: a slice is misplaced or belongs "
-            "to another stack"
+            f"{where}: slice positions stray up to {stray_mm:.2f} mm from even steps along one line: a slice is "
+            "misplaced or belongs to another stack"
         )
 
 

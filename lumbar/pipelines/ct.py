@@ -53,7 +53,7 @@ from lumbar.tasks.ct_bone import (
     windowed,
 )
 from lumbar.tasks.levels import NO_SACRUM_IN_VIEW, LevelLabelling, label_levels, mid_sagittal_index
-from lumbar.tasks.measurements import CUT_BY_EDGE, rejected_heights_withheld
+from lumbar.tasks.measurements import CUT_BY_EDGE
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
 from lumbar.tasks.sacrum import (
@@ -236,14 +236,15 @@ def counted_from_sacrum(
     """``levels`` named from the sacrum where the CT shows it below the lowest disc (``tasks/sacrum.py``), with the
     review reason that the rule was checked on one CT; as counted from the lowest disc, with ``NO_ANCHOR``, where it
     does not, or where the vertebra above that disc reaches the pelvis too (and the reason why), or where the pelvis
-    lies above the highest disc (``HEAD_DOWN`` first)."""
+    lies above the highest disc and none below the lowest (``HEAD_DOWN`` first among these: a pelvis at the feet
+    rules a flipped head-to-feet axis out, and the ribs above a thoracolumbar field must not outweigh it)."""
     if not levels.discs:
         return levels
     between = disc_spacing_mm(levels.discs)
     profile = reach_profile(hu, spacing, mid, levels.discs[0], between)
     anchor = sacrum_below(profile, between)
     said = [flag for flag in levels.flags if not flag.startswith(NO_SACRUM_IN_VIEW)]  # NO_ANCHOR says it too
-    if pelvis_above(levels, hu, spacing, mid, between):
+    if anchor is None and pelvis_above(levels, hu, spacing, mid, between):
         return replace(levels, flags=[HEAD_DOWN, *said, NO_ANCHOR])
     if anchor is None:
         return replace(levels, flags=[*said, NO_ANCHOR])
@@ -255,8 +256,8 @@ def counted_from_sacrum(
 
 HEAD_DOWN = (
     "a sacrum joined to the ilia lies above the highest disc found: the CT reads head down (its header's head-to-feet "
-    "axis flipped?), so every name is counted from the wrong end and the heights read upside down; check the file's "
-    "orientation"
+    "axis flipped?), so every name is counted from the wrong end and each body's upper and lower endplates are "
+    "swapped; check the file's orientation"
 )
 
 
@@ -380,7 +381,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
             f"the volume spans {hu.shape[0] * spacing[0]:.0f} mm left to right, too thin a slab for the trabecular "
             f"region ({DENSITY_HALF_WIDTH_MM:g} mm either side of the midline): no density read"
         )
-    for vertebra in rejected_heights_withheld(thick_heights_withheld(tables, seg.image)):
+    for vertebra in thick_heights_withheld(tables, seg.image):
         density = None if thin else trabecular_density(hu, instances, vertebra.label, spacing, mid)
         # a body the field cuts: its region's edge there is the field's, not the cortex's, and its bone only part
         cut = vertebra.measurements is not None and vertebra.measurements.genant_not_graded == CUT_BY_EDGE

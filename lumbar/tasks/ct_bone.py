@@ -95,9 +95,10 @@ def calibration_problem(hu: np.ndarray) -> str | None:
     sample = sample_values(hu, 500_000)
     low, high = float(np.percentile(sample, 0.5)), float(np.percentile(sample, 99.9))
     shown = f"values {low:.3g} to {high:.3g}"
-    if low > CT_BELOW_HU and offset_ct(hu):
+    if offset_ct(hu):
         return (
-            f"{shown}: none below 0, soft tissue in a narrow peak near {HU_OFFSET:.0f} and a tail as dense as bone: "
+            f"{shown}: next to nothing below {CT_BELOW_HU:.0f} but padding, soft tissue in a narrow peak near "
+            f"{HU_OFFSET:.0f} and a tail as dense as bone: "
             f"looks like CT stored without its HU offset (Hounsfield units + {HU_OFFSET:.0f}); subtract "
             f"{HU_OFFSET:.0f} from every voxel and save it again (or give --modality MR if it is an MRI)"
         )

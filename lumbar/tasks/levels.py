@@ -62,9 +62,9 @@ COUNTED_NAME = re.compile(  # level names that flags give from the count, rename
 MIN_UNNAMED_ABOVE_FRACTION = 0.75  # of a level: unnamed bone above the top vertebra from which a review is asked
 MIN_UNNAMED_ABOVE_AREA = 0.1  # of a level squared: that much of it (mid-sagittal) asks for the review, not a fleck
 MIN_CUT_DISC_FRACTION = 0.5  # of the median disc: a highest disc cut by the top edge and smaller is mostly outside
-LUMBAR_GAPS = 3  # the lowest gaps (L5, L4, L3): the lumbar spacing thoracic gaps are judged against
+LUMBAR_GAPS = 3  # the lowest gaps (L5, L4, L3): the lumbar disc spacing (thoracic discs lie closer together)
 FIRST_THORACIC_GAP = 5  # gaps caudal first: L5, L4, L3, L2, L1, then T12 (between T12/L1 and T11/T12) and up
-MAX_THORACIC_FRACTION = 1.25  # of the lumbar gaps: thoracic bodies are smaller, <= 1.01 on SPIDER's 333 such gaps
+MAX_THORACIC_FRACTION = 1.25  # of the lumbar gaps: thoracic bodies are smaller (SPIDER: bench/missed_disc.py)
 
 
 @dataclass
@@ -782,11 +782,12 @@ def thoracic_spacing_flags(discs: list[_Disc]) -> list[str]:
     long = np.flatnonzero(gaps[FIRST_THORACIC_GAP:] > MAX_THORACIC_FRACTION * lumbar) + FIRST_THORACIC_GAP
     if not len(long):
         return []
-    first = CAUDAL_TO_CRANIAL[long[0] + 1] if long[0] + 1 < len(CAUDAL_TO_CRANIAL) else "?"
+    first = CAUDAL_TO_CRANIAL[long[0] + 1]  # the chain holds at most as many discs as there are names
     return [
-        f"{len(long)} thoracic gap{'s' if len(long) > 1 else ''} between discs, the first at {first}, "
+        f"{len(long)} thoracic gap{'s' if len(long) > 1 else ''} between discs, the lowest "
         f"{gaps[long[0]]:.0f} mm: more than {MAX_THORACIC_FRACTION} times the lumbar gaps ({lumbar:.0f} mm), while "
-        f"thoracic vertebrae are smaller: a disc may be missed there, and {first} and every name above may be too low"
+        f"thoracic vertebrae are smaller: a disc may be missed there, so {first} and every name above may be named "
+        "lower than it is"
     ]
 
 

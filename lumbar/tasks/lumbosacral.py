@@ -3,7 +3,7 @@
 Names are counted up from the lowest disc, taken as L5/S1. The segmentation network cannot confirm that: it learnt
 from SPIDER, which leaves the sacrum unlabelled, and it leaves a lumbar body cut by the image's lower edge
 unlabelled too (to it, bone at the bottom of a picture is sacrum). So a field of view that ends within L4 or L5,
-or an L5/S1 disc the network missed, names every level one or two too high without a word.
+or an L5/S1 disc the network missed, names every level one or two too low without a word (L4/L5 called L5/S1).
 
 A small classifier (``lumbosacral`` in the registry, trained by ``lumbar train lumbosacral``) reads a patch of the
 mid-sagittal slice around the lowest disc, 160 mm square at 2.5 mm pixels with the image's edge marked, and gives
@@ -31,7 +31,8 @@ from lumbar.tasks.levels import Level
 from lumbar.tasks.sacrum import disc_spacing_mm
 
 BODY_START_MM = 10.0  # below a disc's centre: half a disc and an endplate, where the body beneath it begins
-BODY_FRACTION = 0.5  # of the disc spacing: a lumbar body is 0.7-0.9 of it tall, in-line sacrum as labelled <= 0.45
+BODY_FRACTION = 0.5  # of the disc spacing: a lumbar body is 0.7-0.9 of it; the sacrum's labelled part much less
+# (bench/missed_lowest.py: the tallest bone right below L5/S1 on clean pictures, and L5 below a missed L5/S1)
 IN_LINE_FRACTION = 0.75  # of the disc's front-to-back extent, from its front: the body, not the arch behind it
 
 
@@ -80,18 +81,21 @@ def not_lumbosacral_flag(probability: float, threshold: float) -> list[str]:
     return [
         f"the lowest disc found does not look like L5/S1 (lumbosacral check {probability:.2f}, below "
         f"{threshold:.2f}): a lumbar body rather than the sacrum seems to lie below it, so the field of view may end "
-        "above the sacrum or L5/S1 was missed, and every level name may be one or more levels too high"
+        "above the sacrum or L5/S1 was missed, and every level may be named one or more levels lower than it is (L4/L5 "
+        "called L5/S1)"
     ]
 
 
 def body_below_mm(bone: np.ndarray, pixel_mm: tuple[float, float], disc: Level, mask: np.ndarray) -> float:
     """How tall (mm, along the disc's axis) the bone right below ``disc`` is on a display slice: the first run of
-    bone, in 1 mm steps below the disc's centre, in line with the front ``IN_LINE_FRACTION`` of the disc (``mask``:
-    the disc's pixels); 0 where that run begins more than ``BODY_START_MM`` below the centre or there is none, or
-    where the disc has no pixel on this slice (found on others: nothing here says where it lies in line)."""
+    bone, in steps of 1 mm (or a pixel, where coarser) below the disc's centre, in line with the front
+    ``IN_LINE_FRACTION`` of the disc (``mask``: the disc's pixels); 0 where that run begins more than ``BODY_START_MM``
+    below the centre or there is none, or where the disc has no pixel on this slice (found on others: nothing here
+    says where it lies in line)."""
     if not mask.any():
         return 0.0
     pixel = np.asarray(pixel_mm, float)
+    step = max(1.0, float(pixel.max()))  # mm a step: one pixel at least, or every step of coarse pixels is a gap
     axis = np.asarray(disc.axis, float)
     across = np.array([axis[1], -axis[0]])  # posterior on the display slice
     centre = np.asarray(disc.centroid_mm, float)
@@ -99,12 +103,12 @@ def body_below_mm(bone: np.ndarray, pixel_mm: tuple[float, float], disc: Level, 
     front, back = extent.min(), extent.min() + IN_LINE_FRACTION * np.ptp(extent)
     rel = np.argwhere(bone) * pixel - centre
     below, side = -(rel @ axis), rel @ across
-    steps = np.unique(np.floor(below[(below >= 0) & (side >= front) & (side <= back)]).astype(int))
-    if not len(steps) or steps[0] > BODY_START_MM:
+    steps = np.unique(np.floor(below[(below >= 0) & (side >= front) & (side <= back)] / step).astype(int))
+    if not len(steps) or steps[0] * step > BODY_START_MM:
         return 0.0
     breaks = np.flatnonzero(np.diff(steps) > 1)
     last = steps[breaks[0]] if len(breaks) else steps[-1]
-    return float(last - steps[0] + 1)
+    return float((last - steps[0] + 1) * step)
 
 
 def body_below_flags(
@@ -112,7 +116,7 @@ def body_below_flags(
 ) -> list[str]:
     """A review flag where a whole vertebral body lies right below the lowest disc found (``discs`` caudal first,
     their pixels in ``instances``; ``bone``: the network's bone on the same display slice): that disc is then not
-    L5/S1 but the one above it, missed or out of view below, and every name is one level too high."""
+    L5/S1 but the one above it, missed or out of view below, and every level is named one lower than it is."""
     if not discs:
         return []
     tall = body_below_mm(bone, pixel_mm, discs[0], instances == discs[0].label)

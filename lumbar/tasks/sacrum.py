@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.labels import VERTEBRA_IDS
-from lumbar.tasks.levels import Level, LevelLabelling, renamed_up
+from lumbar.tasks.levels import LUMBAR_GAPS, Level, LevelLabelling, renamed_up
 
 SACRUM_REACH_MM = 70.0  # bone joined to the column this far either side of the midline: the alae and the ilia
 REACH_BONE_HU = 150.0  # above soft tissue and unenhanced blood, below cortex even at 3 mm partial volume
@@ -36,7 +36,6 @@ SEARCH_SPACINGS = 2.5  # look this many disc spacings below the lowest disc: up 
 ABOVE_SPACINGS = 0.6  # the vertebra above the lowest disc: from half a disc above its centre to this many spacings
 ONSET_SPACINGS = 0.15  # the sacrum begins about half a disc (0.15 of a disc spacing) below the L5/S1 disc's centre
 DEFAULT_SPACING_MM = 38.0  # one disc to the next in an adult lumbar spine, where fewer than two discs were found
-LUMBAR_GAPS = 3  # disc spacing from the lowest gaps only: thoracic discs lie closer together
 
 JOINED_ABOVE = (
     "bone above the lowest disc found is joined to the pelvis too (ribs, a sacral disc taken for L5/S1, or a "
