@@ -20,7 +20,10 @@ size unknown, a 300 mm field of view assumed). The rule's two numbers (``BODY_ST
 set from anatomy and then checked on this simulation on SPIDER before the second centre was looked at: its SPIDER
 figures are not held out for the rule; the second centre's are.
 
-Also reported: how often the rule flags a picture as named (no disc taken out) whose naming raised no other flag.
+Also reported: how often the rule flags a picture as named (no disc taken out) whose naming raised no other flag,
+and the margins either side of ``BODY_FRACTION``: the tallest bone right below the lowest disc on those pictures
+(what the network labels of the sacrum in line, or nothing), the shortest below a missed L5/S1 (L5, or nothing where
+its body begins further down), both in disc spacings.
 
 Run ``.venv/bin/python bench/missed_lowest.py``; prints a table, writes ``bench/results/missed_lowest.json`` and
 ``bench/claims/missed_lowest.json``.
@@ -43,7 +46,8 @@ from lumbar.metrics import bootstrap_ci
 from lumbar.models.registry import load_model
 from lumbar.pipelines.mr_sagittal import lumbosacral_flags, segment
 from lumbar.tasks.levels import label_levels, mid_sagittal_index
-from lumbar.tasks.lumbosacral import BODY_FRACTION, BODY_START_MM, body_below_flags
+from lumbar.tasks.lumbosacral import BODY_FRACTION, BODY_START_MM, body_below_flags, body_below_mm
+from lumbar.tasks.sacrum import disc_spacing_mm
 
 SETS = (
     "SPIDER, the check's test patients",
@@ -73,7 +77,12 @@ def flags_of(classes: np.ndarray, spacing: tuple[float, float, float], grey: np.
         "network": bool(lumbosacral_flags(grey, grey_spacing, levels, model=check)),
         "body_below": bool(body_below_flags(bone, spacing[1:], levels.instances[mid], levels.discs)),
     }
-    return {**out, "any": any(out.values()), "discs": len(levels.discs)}
+    tall = 0.0
+    if levels.discs:
+        lowest = levels.discs[0]
+        tall = body_below_mm(bone, spacing[1:], lowest, levels.instances[mid] == lowest.label)
+        tall /= disc_spacing_mm(levels.discs)
+    return {**out, "any": any(out.values()), "discs": len(levels.discs), "below_fraction": tall}
 
 
 def picture_rows(name: str, dataset: str, picture, network, check, split_of: dict[str, str]) -> list[dict]:
@@ -118,6 +127,8 @@ def summarise(rows: list[dict]) -> dict:
         table[name] = {
             "missed_l5s1": {check: share(missed, check) for check in CHECKS},
             "clean_as_named_body_below": share(clean, "body_below"),
+            "tallest_below_clean": max((r["below_fraction"] for r in clean), default=None),
+            "shortest_below_missed": min((r["below_fraction"] for r in missed), default=None),
         }
     return table
 
@@ -146,6 +157,12 @@ def main() -> None:
     for name, entry in table.items():
         cells = [_cell(entry["missed_l5s1"][c]) for c in CHECKS]
         print(f"{name:<50} " + " ".join(f"{c:>18}" for c in cells) + f"  {_cell(entry['clean_as_named_body_below'])}")
+    every = table["all"]
+    print(
+        "bone right below the lowest disc, in disc spacings: clean pictures at most "
+        f"{every['tallest_below_clean']:.2f}, a missed L5/S1's L5 at least {every['shortest_below_missed']:.2f} "
+        f"(flagged from {BODY_FRACTION})"
+    )
     payload = {
         "segmentation": network_name,
         "lumbosacral": f"shipped (sha256 {check.sha256[:12]}), threshold {check.meta['threshold']:.3f}",

@@ -2880,6 +2880,14 @@ def missed_lowest_claims() -> list[Claim]:
     ]
     claims.append(
         Claim(
+            "missed L5/S1: tallest bone below the lowest disc on clean pictures",
+            _in_passage("**A missed L5/S1**", "**Thoracic gaps against lumbar ones.**"),
+            lambda r: f"reaches at most {r['table']['all']['tallest_below_clean']:.2f} of the disc spacing",
+            ("missed_lowest",),
+        )
+    )
+    claims.append(
+        Claim(
             "thoracic spacing: SPIDER's largest thoracic gap",
             _in_passage("**Thoracic gaps against lumbar ones.**", "thoracic_spacing_flags"),
             lambda r: (
