@@ -227,7 +227,7 @@ def _inside_a_body(disc: _Disc, bone: np.ndarray, spacing: tuple[float, float, f
     its back edge, in its plane (within 1 mm of it), are bone. A disc spans the bodies' depth, with soft tissue in
     front of it and the canal behind; a blob the network marks inside a body (a haemangioma, a Schmorl node, the
     basivertebral vein) has bone on both sides, and counted as a disc it would name the two halves of that body as
-    two vertebrae and every level above it one too high. Points outside the image are not looked at."""
+    two vertebrae and every level above it one higher than it is. Points outside the image are not looked at."""
     t = (disc.voxels[:, 1:] * np.array(spacing[1:]) - disc.centroid) @ _across(disc)
     beyond, heights = np.arange(1.0, INSIDE_BODY_MM + 0.5), np.array([-1.0, 0.0, 1.0])
     for edge, outward in ((t.min(), -1.0), (t.max(), 1.0)):
