@@ -1189,6 +1189,27 @@ def test_no_edge_where_nothing_darker_lies_beyond_or_the_profile_leaves_the_slic
     assert edge_mm(image, (1.0, 1.0), FROM_ROW_20, 0.0, 18.0, 1.0) is None  # 3 mm beyond s = 18 is row -1
 
 
+def test_a_profile_that_ends_on_the_first_row_s_centre_is_read():
+    """The profile's last sample exactly on row 0's centre lies inside the slice: the body of rows 5 on ends
+    half-way between rows 5 and 4 (s = 15.5), read; past it (row -0.5) it would leave the slice."""
+    from lumbar.tasks.measurements import edge_mm
+
+    image = np.full((40, 20), 80.0)
+    image[5:] = 200.0
+    assert edge_mm(image, (1.0, 1.0), FROM_ROW_20, 0.0, 17.0, 1.0) == pytest.approx(15.5)
+    assert edge_mm(image, (1.0, 1.0), FROM_ROW_20, 0.0, 17.5, 1.0) is None
+
+
+def test_a_mask_filling_the_whole_search_window_ends_half_a_pixel_past_where_it_was_looked_for():
+    """No fall through one half anywhere in the window: the mask's end is taken as ``near`` plus half the pixel
+    projected on the line (here 0.5 mm), never read past the window's last sample."""
+    from lumbar.tasks.measurements import mask_edge_mm
+
+    mask = np.ones((50, 50), bool)
+    assert mask_edge_mm(mask, (1.0, 1.0), np.array([25.0, 25.0]), np.array([1.0, 0.0]), 0.0) == 0.5
+    assert mask_edge_mm(mask, (2.0, 1.0), np.array([50.0, 25.0]), np.array([1.0, 0.0]), 3.0) == 4.0
+
+
 def test_heights_read_to_the_edges_where_intensities_are_given_and_to_the_pixels_otherwise():
     """The body of rows 9-29 with row 9 40% full (truly 20.4 mm): 21 mm from its pixels; 19.5 + 60/72 mm to its
     edges (the top one inside row 9, at s = 10 + 60/72, the bottom one on the boundary below row 29, s = -9.5)."""
