@@ -44,7 +44,7 @@ from lumbar.io.spider import patient_id
 from lumbar.labels import Structure
 from lumbar.metrics import bootstrap_ci
 from lumbar.pipelines.mr_sagittal import segment
-from lumbar.tasks.levels import FIRST_THORACIC_GAP, LUMBAR_GAPS, MAX_THORACIC_FRACTION, label_levels
+from lumbar.tasks.levels import MAX_THORACIC_FRACTION, label_levels, thoracic_gap_ratios
 
 SPIDER = SHARED_DATA / "spider"
 JOIN_MM = 3.0
@@ -68,14 +68,10 @@ def without_disc(classes: np.ndarray, disc: np.ndarray, spacing: tuple[float, fl
     return out
 
 
-def thoracic_gap_ratios(discs: list) -> list[float]:
-    """Each thoracic gap between the discs named (``levels.FIRST_THORACIC_GAP`` and up) over the median of the lowest
-    ``levels.LUMBAR_GAPS``: what ``levels.thoracic_spacing_flags`` judges against ``MAX_THORACIC_FRACTION``."""
-    centres = np.array([d.centroid_mm for d in discs])
-    if len(centres) <= FIRST_THORACIC_GAP + 1:
-        return []
-    gaps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
-    return [float(g) for g in gaps[FIRST_THORACIC_GAP:] / np.median(gaps[:LUMBAR_GAPS])]
+def thoracic_ratios_of(discs: list) -> list[float]:
+    """The named discs' thoracic gaps over their lumbar ones (``levels.thoracic_gap_ratios``, on the discs found)."""
+    centres = np.array([d.centroid_mm for d in discs]).reshape(-1, 2)
+    return [float(r) for r in thoracic_gap_ratios(np.linalg.norm(np.diff(centres, axis=0), axis=1))]
 
 
 def simulated_misses(series: str, classes: np.ndarray, spacing: tuple[float, float, float]) -> tuple[dict, list]:
@@ -84,7 +80,7 @@ def simulated_misses(series: str, classes: np.ndarray, spacing: tuple[float, flo
     discs = named.discs
     counted = sum(int(m.group(1)) for flag in named.flags for m in COUNTED.finditer(flag))
     image = {"series": series, "patient": patient_id(series), "discs": len(discs), "counted": counted}
-    image["thoracic_gap_ratios"] = thoracic_gap_ratios(discs)
+    image["thoracic_gap_ratios"] = thoracic_ratios_of(discs)
     image["flags"] = named.flags
     rows = []
     bone = np.isin(named.instances, [v.label for v in named.vertebrae])

@@ -2830,6 +2830,13 @@ def missed_disc_claims() -> list[Claim]:
     ]
 
 
+MISSED_LOWEST_ROWS = (  # README rows = bench picture sets
+    "SPIDER, the check's test patients",
+    "SPIDER, outside the check's splits",
+    "SPIDER, the check's training/validation patients",
+    "second centre T2",
+    "all",
+)
 MISSED_LOWEST_COLUMNS = {  # README column -> bench check
     "naming rules": "rules",
     "lumbosacral network": "network",
@@ -2854,13 +2861,7 @@ def missed_lowest_claims() -> list[Claim]:
             lambda r, row=row, check=check: cell(r["table"][row]["missed_l5s1"][check]),
             ("missed_lowest",),
         )
-        for row in (
-            "SPIDER, the check's test patients",
-            "SPIDER, outside the check's splits",
-            "SPIDER, the check's training/validation patients",
-            "second centre T2",
-            "all",
-        )
+        for row in MISSED_LOWEST_ROWS
         for column, check in MISSED_LOWEST_COLUMNS.items()
     ]
     claims += [
@@ -2870,13 +2871,7 @@ def missed_lowest_claims() -> list[Claim]:
             lambda r, row=row: cell(r["table"][row]["clean_as_named_body_below"]),
             ("missed_lowest",),
         )
-        for row in (
-            "SPIDER, the check's test patients",
-            "SPIDER, outside the check's splits",
-            "SPIDER, the check's training/validation patients",
-            "second centre T2",
-            "all",
-        )
+        for row in MISSED_LOWEST_ROWS
     ]
     claims.append(
         Claim(

@@ -555,6 +555,13 @@ def _across_mm(disc: _Disc, spacing: tuple[float, float, float]) -> np.ndarray:
     return (disc.voxels[:, 1:] * np.array(spacing[1:]) - disc.centroid) @ _across(disc)
 
 
+def _along_and_across(points_mm: np.ndarray, disc: _Disc) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``points_mm`` lie from the disc's centre (mm): along its axis (toward the head) and across it (toward the
+    back, :func:`_across`)."""
+    rel = points_mm - disc.centroid
+    return rel @ disc.axis, rel @ _across(disc)
+
+
 def _back_edge_mm(disc: _Disc, spacing: tuple[float, float, float]) -> float:
     """How far the disc reaches behind its centre (mm, along :func:`_across`)."""
     return float(_across_mm(disc, spacing).max())
@@ -583,11 +590,11 @@ def _posterior_below_lowest_disc(
     component also reaches above the disc, else it is left unnamed (-1), whether the disc's plane lowered behind the
     canal gave it to L5 (:func:`_regions`) or not. Only bone in line with the disc, where the sacral body is, may be
     called S1."""
-    behind = (points_mm - lowest.centroid) @ _across(lowest) > _back_edge_mm(lowest, spacing) + POSTERIOR_MARGIN_MM
-    below = (points_mm - lowest.centroid) @ lowest.axis <= 0
+    along, across = _along_and_across(points_mm, lowest)
+    behind = across > _back_edge_mm(lowest, spacing) + POSTERIOR_MARGIN_MM
     out = region.copy()
-    candidates = ((region == 0) | ((region == 1) & below)) & behind
-    reaching_up = np.unique(comp_of[(points_mm - lowest.centroid) @ lowest.axis > 0])
+    candidates = ((region == 0) | ((region == 1) & (along <= 0))) & behind
+    reaching_up = np.unique(comp_of[along > 0])
     out[candidates] = np.where(np.isin(comp_of[candidates], reaching_up), 1, -1)
     return out
 
@@ -606,8 +613,7 @@ def _s1_at_the_lowest_disc(
     within the disc's front-to-back extent (widened as much). A piece lying wholly further away (a blob in the pelvis
     the network took for bone, 35-121 mm below L5/S1 on SPIDER pictures: found in review) is left unnamed (-1), as
     bone outside the column is; nothing checked the S1 it was given."""
-    rel = points_mm - lowest.centroid
-    along, across = rel @ lowest.axis, rel @ _across(lowest)
+    along, across = _along_and_across(points_mm, lowest)
     extent = _across_mm(lowest, spacing)
     near = (
         (along <= 0)
@@ -770,18 +776,24 @@ def _count_flags(discs: list[_Disc], missed: list[int] | None = None) -> list[st
     return flags
 
 
+def thoracic_gap_ratios(gaps: np.ndarray) -> np.ndarray:
+    """Each thoracic gap between neighbouring discs (caudal first, from ``FIRST_THORACIC_GAP``) over the median of
+    the lowest ``LUMBAR_GAPS``: what :func:`thoracic_spacing_flags` judges (none where no thoracic gap is in view)."""
+    if len(gaps) <= FIRST_THORACIC_GAP:
+        return np.zeros(0)
+    return gaps[FIRST_THORACIC_GAP:] / np.median(gaps[:LUMBAR_GAPS])
+
+
 def thoracic_spacing_flags(discs: list[_Disc]) -> list[str]:
     """A review flag where a gap between thoracic discs (``discs`` caudal first, counted missed discs put back) is
     more than ``MAX_THORACIC_FRACTION`` times the lumbar gaps: thoracic vertebrae are smaller than lumbar ones, so such
     a gap holds a disc the network missed. The neighbour rule (:func:`missed_discs`) cannot see a regular run of
     them, every other thoracic disc missed, since each such gap is as long as the gaps beside it."""
     gaps = _gaps_mm(discs)
-    if len(gaps) <= FIRST_THORACIC_GAP:
-        return []
-    lumbar = float(np.median(gaps[:LUMBAR_GAPS]))
-    long = np.flatnonzero(gaps[FIRST_THORACIC_GAP:] > MAX_THORACIC_FRACTION * lumbar) + FIRST_THORACIC_GAP
+    long = np.flatnonzero(thoracic_gap_ratios(gaps) > MAX_THORACIC_FRACTION) + FIRST_THORACIC_GAP
     if not len(long):
         return []
+    lumbar = float(np.median(gaps[:LUMBAR_GAPS]))
     first = CAUDAL_TO_CRANIAL[long[0] + 1]  # the chain holds at most as many discs as there are names
     return [
         f"{len(long)} thoracic gap{'s' if len(long) > 1 else ''} between discs, the lowest "
