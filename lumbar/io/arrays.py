@@ -24,9 +24,9 @@ def sample_values(array: np.ndarray, n: int = 200_000) -> np.ndarray:
 
 # A CT stored without its -1024 offset (Hounsfield units + 1024, as scanners store unsigned 12-bit values): nothing
 # below zero, the voxels above air (below -824 HU, and the padding outside the field) mostly in the narrow peak of fat
-# and soft tissue (-150 to +150 HU) near 1024, and a tail as dense as bone (300 HU or more). Real CTs shifted so
-# (the four in ../shared/data) hold 64-89% of those voxels in the peak and 1.1-6.0% of all voxels above 1324; the
-# SPIDER T2 SPACE stacks scaled to 12 bits hold 6-24% in that band (tests/test_ct.py checks both).
+# and soft tissue (-150 to +150 HU) near 1024, and a tail as dense as bone (300 HU or more). tests/test_ct.py checks
+# the rule on the four real CTs in ../shared/data, shifted so and not, and on SPIDER T2 SPACE stacks scaled to 10-12
+# bits or centred on 1024.
 HU_OFFSET = 1024.0
 OFFSET_AIR_BELOW = HU_OFFSET - 824.0
 SOFT_TISSUE_HU = (-150.0, 150.0)
