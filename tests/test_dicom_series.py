@@ -2,12 +2,15 @@
 in one line. Every file is written here with pydicom: small slices whose geometry each test states."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from conftest import shared
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.uid import generate_uid
 from test_readers import AXIAL, CORONAL, SAGITTAL, SOP_CLASSES, as_float_pixels, item, write_dicom
 from typer.testing import CliRunner
@@ -15,7 +18,7 @@ from typer.testing import CliRunner
 from lumbar.cli import app
 from lumbar.errors import InputError
 from lumbar.io import read_image
-from lumbar.io.dicom_header import plane
+from lumbar.io.dicom_header import is_dicom_file, plane
 
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage (one slice a file)
 
@@ -402,3 +405,54 @@ def test_a_radiographs_frontal_and_lateral_views_under_one_uid_are_read_apart(tm
         )
     assert read_image(tmp_path / "xr").view == "frontal"  # the first part
     assert read_image(tmp_path / "xr", series="1.2").view == "lateral"
+
+
+# Datasets stored without the preamble and "DICM" (straight from the network, or by ACR-NEMA-era systems)
+
+
+def stored_raw(path: Path, *, implicit: bool) -> Path:
+    """The file at ``path`` rewritten as its dataset alone: no preamble, no meta header, little endian, the VR
+    encoding ``implicit`` or explicit, as a storage SCP that keeps what it received writes it."""
+    ds = pydicom.dcmread(path)
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, implicit
+    write_dataset(out, ds)
+    path.write_bytes(out.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit VR", "explicit VR"])
+def test_a_series_stored_without_the_preamble_reads_as_its_part10_files_do(tmp_path, implicit):
+    part10 = write_series(tmp_path / "part10", 5)
+    raw = write_series(tmp_path / "raw", 5, SeriesInstanceUID=pydicom.dcmread(part10[0]).SeriesInstanceUID)
+    for path in raw:
+        stored_raw(path, implicit=implicit)
+    head = raw[0].read_bytes()[:132]
+    assert head[:2] == b"\x08\x00" and head[128:132] != b"DICM"  # the dataset alone, no meta header to read
+    expected, got = read_image(tmp_path / "part10"), read_image(tmp_path / "raw")
+    assert np.array_equal(got.array, expected.array) and np.allclose(got.affine, expected.affine)
+    assert np.array_equal(read_image(raw[2]).array, read_image(part10[2]).array)  # one file given alone
+    assert json.loads(info(raw[0])[1])["shape"] == json.loads(info(part10[0])[1])["shape"]
+
+
+def test_bytes_that_begin_as_a_dataset_does_but_hold_none_are_not_dicom(tmp_path, rng):
+    path = tmp_path / "IM0001"
+    path.write_bytes(b"\x08\x00\x05\x00" + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    assert not is_dicom_file(path)
+    refused_in_one_line(path)
+    cut = stored_raw(write_slice(tmp_path / "cut.dcm", np.ones((40, 30))), implicit=False)
+    damaged = bytearray(cut.read_bytes())
+    damaged[300:310] = b"\xff" * 10
+    cut.write_bytes(bytes(damaged[:350]))
+    with warnings.catch_warnings(record=True) as caught:  # a warning would be printed beside the one line
+        warnings.simplefilter("always")
+        refused_in_one_line(cut)
+    assert not caught, [str(w.message) for w in caught]
+    unnamed = stored_raw(write_slice(tmp_path / "IM0002", np.ones((4, 4))), implicit=True)
+    ds = pydicom.dcmread(unnamed, force=True)
+    ds.SOPClassUID = "not a uid"
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, True
+    write_dataset(out, ds)
+    unnamed.write_bytes(out.getvalue())
+    assert not is_dicom_file(unnamed)

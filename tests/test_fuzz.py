@@ -14,11 +14,14 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from test_readers import write_dicom
 
 from lumbar.errors import InputError
@@ -85,6 +88,37 @@ def test_any_bytes_under_a_supported_ending_read_or_raise_input_error(suffix, da
         path = Path(folder) / f"fuzz{suffix}"
         path.write_bytes(data.draw(damaged(suffix)))
         read_or_refuse(path)
+
+
+@functools.cache
+def dataset_alone(implicit: bool) -> bytes:
+    """The valid DICOM's dataset without the preamble and meta header, as a storage SCP may keep what it received."""
+    ds = pydicom.dcmread(io.BytesIO(valid_bytes(".dcm")))
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, implicit
+    write_dataset(out, ds)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", ["IM0001", "fuzz.dcm"])
+@fuzz(200)
+@given(data=st.data())
+def test_a_damaged_dataset_stored_without_its_preamble_reads_or_raises_input_error(name, data):
+    """Such a file is read forced (pydicom would not otherwise), so damage in it meets pydicom's most lenient path;
+    bytes that merely begin as a dataset does go through it too."""
+    if data.draw(st.booleans()):
+        damaged_bytes = data.draw(st.sampled_from([b"\x08\x00", b"\x02\x00"])) + data.draw(st.binary(max_size=600))
+    else:
+        raw = bytearray(dataset_alone(data.draw(st.booleans())))
+        raw = raw[: data.draw(st.integers(2, len(raw)))]
+        for _ in range(data.draw(st.integers(0, 8)) if len(raw) > 2 else 0):  # its first tag's group kept
+            raw[data.draw(st.integers(2, len(raw) - 1))] = data.draw(st.integers(0, 255))
+        damaged_bytes = bytes(raw)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(damaged_bytes)
+        read_or_refuse(path)
+        read_or_refuse(Path(folder))
 
 
 COLUMNS = b"(\x00\x11\x00US"  # the Columns element (0028,0011) as explicit-VR little-endian DICOM writes it

@@ -122,6 +122,17 @@ def test_dicom_seg_round_trip(tmp_path, small):
     assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == image.series.uid
 
 
+def test_dicom_seg_is_written_over_a_series_stored_without_the_preamble(tmp_path, small):
+    from test_dicom_series import stored_raw
+
+    for path in write_dicom_series(small.image, tmp_path / "series"):
+        stored_raw(path, implicit=True)
+    image = read_image(tmp_path / "series")
+    names = {int(v): f"label {v}" for v in np.unique(small.instances) if v}
+    seg = pydicom.dcmread(write_dicom_seg(small.instances, image, names, tmp_path / "seg.dcm"))
+    assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == image.series.uid
+
+
 def test_png_slice_reads_as_one_sagittal_slice(tmp_path):
     pixels = np.zeros((50, 40), np.uint8)
     pixels[5, 30] = 255  # top right = superior posterior

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 from scipy import ndimage
 
 from lumbar.errors import InputError
@@ -31,10 +30,12 @@ from lumbar.io.dicom_header import (
     HEADER_VALUE_ERRORS,
     decode,
     frame_count,
+    is_dicom_file,
     modality,
     orientation,
     pixel_spacing_mm,
     position_mm,
+    read_dataset,
     rescale,
     rescaled,
     series_info,
@@ -48,19 +49,6 @@ from lumbar.io.dicom_series import Series, group_series, pick_series
 
 # Storage classes that hold no image to analyse (SEG, SR, RT structures, presentation states, ...).
 NON_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "RTPLAN", "DOC"}
-
-
-def is_dicom_file(path: Path) -> bool:
-    """True for a file with the DICOM preamble (or one pydicom reads as DICOM without forcing)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-        if head[128:132] == b"DICM":
-            return True
-        pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
-        return True
-    except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError, EOFError, KeyError):
-        return False
 
 
 DICOM_ENDINGS = (".dcm", ".dicom", ".dic", ".ima")  # the endings DICOM files are given, where they are given one
@@ -131,7 +119,7 @@ def _headers(files: list[Path]) -> list[tuple[Path, pydicom.Dataset]]:
         if f.name.upper() == "DICOMDIR" or not is_dicom_file(f):
             continue
         try:
-            out.append((f, pydicom.dcmread(f, stop_before_pixels=True, specific_tags=list(GROUPING_TAGS))))
+            out.append((f, read_dataset(f, stop_before_pixels=True, specific_tags=list(GROUPING_TAGS))))
         except Exception:  # a damaged file among good ones is skipped, not fatal
             continue
     return out
@@ -142,7 +130,7 @@ def _full_headers(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> lis
     full = []
     for f, _ in items:
         try:
-            full.append((f, pydicom.dcmread(f, stop_before_pixels=True)))
+            full.append((f, read_dataset(f, stop_before_pixels=True)))
         except Exception as exc:  # read once already: the file changed or its later elements are damaged
             raise InputError(f"{f}: DICOM header cannot be read ({type(exc).__name__}: {exc})") from None
     return full

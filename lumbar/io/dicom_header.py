@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataset import FileMetaDataset
 from pydicom.errors import BytesLengthException
 from pydicom.multival import MultiValue
-from pydicom.uid import RLELossless
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
 from lumbar.errors import InputError
 from lumbar.image import LPS_TO_RAS, PLANES, Modality, SeriesInfo
@@ -31,6 +32,51 @@ HEADER_VALUE_ERRORS = (
     OverflowError,
     BytesLengthException,
 )
+
+
+# A DICOM file begins with a 128-byte preamble and "DICM" (PS3.10 7.1). Files stored straight from the network, or
+# by systems of the ACR-NEMA era, hold the dataset alone: they begin with a tag of the meta (0002) or identifying
+# (0008) group, little endian. pydicom reads those only when forced, so they are recognised by that beginning.
+PART10_MAGIC = b"DICM"
+RAW_DATASET_GROUPS = (b"\x02\x00", b"\x08\x00")
+HEAD_BYTES = 132  # the preamble and the magic
+
+
+def stored_raw(head: bytes) -> bool:
+    """Whether a file's first :data:`HEAD_BYTES` bytes begin a dataset stored without the preamble and "DICM"."""
+    return head[128:132] != PART10_MAGIC and head[:2] in RAW_DATASET_GROUPS
+
+
+def read_dataset(path: Path, **options: object) -> pydicom.Dataset:
+    """The dataset of the DICOM file at ``path`` (``options`` as for ``pydicom.dcmread``), one stored without the
+    preamble too. Such a file states no transfer syntax: it is recorded as read (uncompressed little endian, with the
+    VR encoding pydicom found), so that its pixels decode as any other's."""
+    with open(path, "rb") as f:
+        raw = stored_raw(f.read(HEAD_BYTES))
+    with warnings.catch_warnings():  # pydicom's notes on damaged elements: what fails is refused in one line later
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, force=raw, **options)
+    if raw and "TransferSyntaxUID" not in ds.get("file_meta", FileMetaDataset()):
+        implicit, _ = ds.original_encoding  # little endian: the first tag was read so
+        ds.file_meta = ds.get("file_meta", FileMetaDataset())
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    return ds
+
+
+def is_dicom_file(path: Path) -> bool:
+    """True for a DICOM file: the preamble and "DICM", or a dataset stored without them whose SOP Class UID is a
+    valid UID (a file of other bytes that happens to begin like a dataset reads as none)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+        if head[128:132] == PART10_MAGIC:
+            return True
+        if not stored_raw(head):
+            return False
+        sop_class = read_dataset(path, stop_before_pixels=True, specific_tags=["SOPClassUID"]).get("SOPClassUID")
+        return sop_class is not None and UID(str(sop_class)).is_valid
+    except Exception:  # a forced parse of damaged bytes fails in many ways (struct.error on a cut length, ...)
+        return False
 
 
 def frame_count(ds: pydicom.Dataset) -> int:
@@ -288,7 +334,7 @@ def _positive(value: object) -> float | None:
 def decode(path: Path) -> tuple[pydicom.Dataset, np.ndarray]:
     """The dataset and its pixels as float32 (frames first for multi-frame, RGB last for colour), unrescaled."""
     try:
-        ds = pydicom.dcmread(path)
+        ds = read_dataset(path)
         if getattr(ds.get("file_meta"), "TransferSyntaxUID", None) == RLELossless:
             # pydicom's own RLE decoder: pylibjpeg-rle's Rust one panics on a damaged segment, printing a backtrace
             # to stderr that no handler can hold back

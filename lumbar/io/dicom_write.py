@@ -26,6 +26,7 @@ from pydicom.uid import (
 
 from lumbar.errors import InputError
 from lumbar.image import SpineImage
+from lumbar.io.dicom_header import read_dataset
 from lumbar.io.write import atomic_path
 from lumbar.version import __version__
 
@@ -146,7 +147,7 @@ def write_dicom_seg(labels: np.ndarray, reference: SpineImage, names: dict[int, 
     files = reference.source_files
     if not files:
         raise InputError(f"{reference.source}: DICOM SEG needs a DICOM series as input")
-    sources = [_with_type2_attributes(pydicom.dcmread(f, stop_before_pixels=True)) for f in files]
+    sources = [_with_type2_attributes(read_dataset(f, stop_before_pixels=True)) for f in files]
     missing = [
         k
         for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
