@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from lumbar.cli import app
 from lumbar.findings import HEIGHT_FIELDS, Vertebra
 from lumbar.image import Modality, SeriesInfo, SpineImage
-from lumbar.io import read_image
+from lumbar.io import arrays, read_image
 from lumbar.io.write import write_nifti
 from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, VERTEBRA_NAMES, disc_label, is_vertebra
 from lumbar.phantom import TISSUE, make_phantom
@@ -59,6 +59,12 @@ def test_calibration_is_checked_from_the_values():
     assert "not in Hounsfield units" in calibration_problem(np.clip((hu + 1000) / 8, 0, 255))  # an 8-bit export
     assert "nothing as dense as bone" in calibration_problem(np.clip(hu, None, 150))
     assert "not Hounsfield units" in calibration_problem(hu * 10)  # a rescale applied twice
+
+
+def test_the_calibration_check_and_the_offset_rule_read_one_set_of_bounds():
+    """Bone from 300 HU and Hounsfield units up to 4000 are said once, in io, whose offset rule runs before any
+    pipeline: the calibration check reads the same numbers, not copies that could drift apart."""
+    assert ct_bone.MIN_BONE_HU is arrays.MIN_BONE_HU and ct_bone.MAX_HU is arrays.MAX_HU
 
 
 def _ct(shape, spacing, values=None, **series):

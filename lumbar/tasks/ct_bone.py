@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.findings import BoneDensityScreening
-from lumbar.io.arrays import CT_BELOW_HU, HU_OFFSET, offset_ct, sample_values
+from lumbar.io.arrays import CT_BELOW_HU, HU_OFFSET, MAX_HU, MIN_BONE_HU, offset_ct, sample_values
 from lumbar.labels import CANAL_LABEL, is_disc, is_vertebra
 from lumbar.tasks.levels import Level
 from lumbar.tasks.measurements import canal_without_specks, in_front_of_canal
@@ -81,10 +81,6 @@ SCREENING_CITATION = (
     "for other indications. Ann Intern Med 2013;158(8):588-595: L1 trabecular attenuation <= 110 HU more than 90% "
     "specific, <= 160 HU 90% sensitive for osteoporosis by DXA"
 )
-
-# A CT in Hounsfield units holds air (about -1000) or at least fat (about -100) and bone well above 300.
-MIN_BONE_HU = 300.0
-MAX_HU = 4000.0  # dense metal saturates near 3071 on 12-bit scanners; beyond 4000 the data are not HU
 
 
 def calibration_problem(hu: np.ndarray) -> str | None:
