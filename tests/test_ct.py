@@ -30,7 +30,7 @@ from lumbar.tasks.ct_bone import (
 )
 from lumbar.tasks.levels import NO_SACRUM_IN_VIEW
 from lumbar.tasks.measurements import heights_unreliable, rejected_heights_withheld
-from lumbar.tasks.sacrum import ANCHORED
+from lumbar.tasks.sacrum import ANCHORED, HEAD_DOWN
 
 MARROW_HU = TISSUE["marrow"][2]  # the phantom's trabecular bone, 200 HU
 
@@ -548,7 +548,7 @@ def test_totalsegmentator_example_is_named_from_its_sacrum():
         covering = ours[(peer == label) & ct_bone.is_vertebra(ours)]
         assert VERTEBRA_NAMES[np.bincount(covering).argmax()] == name
     assert seg.levels.discs[0].name == "L5/S1"
-    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review and ct.HEAD_DOWN not in seg.review
+    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review and HEAD_DOWN not in seg.review
     assert not any("between it and the sacrum not found" in reason for reason in seg.review)
 
 
@@ -559,7 +559,7 @@ def test_a_pelvis_below_rules_out_head_down_whatever_lies_above(monkeypatch):
     monkeypatch.setattr(ct, "pelvis_above", lambda *args: True)
     phantom = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
     seg = ct.segment(phantom.image)
-    assert ANCHORED in seg.review and ct.HEAD_DOWN not in seg.review
+    assert ANCHORED in seg.review and HEAD_DOWN not in seg.review
 
 
 @pytest.mark.parametrize("flipped", [False, True])
@@ -574,7 +574,7 @@ def test_a_ct_whose_header_flips_head_and_feet_is_flagged_head_down(flipped):
         affine[:, 2] *= -1  # RAS: the third axis runs to the head
         image = SpineImage.from_array(image.array, affine, modality=Modality.CT, source="flipped")
     seg = ct.segment(image)
-    assert (seg.gate[0] == ct.HEAD_DOWN) is flipped and (ct.HEAD_DOWN in seg.review) is flipped
+    assert (seg.gate[0] == HEAD_DOWN) is flipped and (HEAD_DOWN in seg.review) is flipped
     assert (ANCHORED in seg.review) is not flipped
 
 

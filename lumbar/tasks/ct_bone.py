@@ -19,7 +19,7 @@ from scipy import ndimage
 from lumbar.findings import BoneDensityScreening
 from lumbar.io.arrays import CT_BELOW_HU, HU_OFFSET, MAX_HU, MIN_BONE_HU, offset_ct, sample_values
 from lumbar.labels import CANAL_LABEL, is_disc, is_vertebra
-from lumbar.tasks.levels import Level
+from lumbar.tasks.levels import Level, LevelLabelling
 from lumbar.tasks.measurements import canal_without_specks, in_front_of_canal
 
 BONE_WINDOW_HU = (-250.0, 1250.0)  # what the network sees: bone bright, soft tissue mid-grey, fat and air dark
@@ -123,6 +123,33 @@ def metal_near_spine(hu: np.ndarray, spacing: tuple[float, float, float], mid: i
     near = band(mid, SPINE_HALF_WIDTH_MM, spacing[0], hu.shape[0])
     metal[near] = hu[near] > METAL_HU
     return metal
+
+
+METAL_REACH_MM = 10.0  # metal this far above or below a level's voxels is at that level
+
+
+def metal_reason(hu: np.ndarray, levels: LevelLabelling, spacing: tuple[float, float, float], mid: int) -> str | None:
+    """A review reason naming metal near the spine (``metal_near_spine``: more than ``MIN_METAL_ML``) and the named
+    levels it lies at, head to feet (None without it): screws, cement or a cage break the network's chain of discs
+    and streak the bone around them, and a failure they cause is otherwise said as a generic one."""
+    metal = metal_near_spine(hu, spacing, mid)
+    ml = float(metal.sum() * np.prod(spacing) / 1000)
+    if ml < MIN_METAL_ML:
+        return None
+    rows = np.flatnonzero(metal.any(axis=(0, 2)))
+    reach = round(METAL_REACH_MM / spacing[1])
+    boxes = ndimage.find_objects(levels.instances)
+    spans = {lv.name: boxes[lv.label - 1][1] for lv in levels.levels if lv.label <= len(boxes) and boxes[lv.label - 1]}
+    at = sorted(
+        (span.start, name)
+        for name, span in spans.items()
+        if span.start - reach <= rows.max() and rows.min() <= span.stop - 1 + reach
+    )
+    where = f"at {', '.join(name for _, name in at)}" if at else "away from every level named"
+    return (
+        f"metal in view ({ml:.1f} ml above {METAL_HU:.0f} HU near the spine) {where}: screws, cement or an implant; "
+        "level names, outlines and heights near it may be wrong"
+    )
 
 
 def windowed(hu: np.ndarray) -> np.ndarray:
