@@ -659,8 +659,37 @@ def test_metal_far_from_the_spine_is_not_the_spines():
     """A hip prosthesis lies 80 mm or more from the midline: only metal within 45 mm of it counts."""
     hu = np.zeros((60, 20, 20), np.float32)
     hu[35, 5:10, 5:10] = hu[56, 5:10, 5:10] = 3000.0  # 10 and 52 mm from the midline slice 30 (2 mm slices)
-    metal = ct_bone.metal_near_spine(hu, (2.0, 1.0, 1.0), 30)
+    column = np.zeros(hu.shape, np.int16)
+    column[30] = VERTEBRA_IDS["L3"]  # its front at col 0: nothing lies in front of it
+    metal = ct_bone.metal_near_spine(hu, column, (2.0, 1.0, 1.0), 30)
     assert metal[35].sum() == 25 and not metal[56].any()
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [("in L3's body", True), ("behind L3's body, through its pedicle", True), ("15-25 mm in front of L3", False)],
+)
+def test_metal_in_or_behind_a_body_is_named_and_an_aortic_stent_in_front_of_it_is_not(ct_phantom, where, named):
+    """1 ml of 3000 HU at L3's mid-height, within 45 mm of the midline wherever it lies: a screw in the body or its
+    pedicle is named at L3; the same metal 15-25 mm in front of the body's anterior wall, where an aortic stent, a
+    caval filter or dense bowel contrast lies, was called metal near the spine too, and is now not the spine's."""
+    image = ct_phantom.image
+    hu = image.sagittal_slices().copy()
+    labels = SpineImage(ct_phantom.instances.astype(np.int16), image.affine, modality="CT").sagittal_slices()
+    mid = hu.shape[0] // 2
+    l3 = labels[mid] == VERTEBRA_IDS["L3"]
+    row = int(np.median(np.flatnonzero(l3.any(axis=1))))
+    front = int(np.flatnonzero(l3[row])[0])  # the body's anterior wall at mid-height; its back lies 36 mm behind
+    slices, cols = {
+        "in L3's body": (slice(mid - 2, mid + 3), slice(front + 6, front + 16)),  # 10 mm across, 10 deep
+        "behind L3's body, through its pedicle": (slice(mid + 6, mid + 9), slice(front + 31, front + 51)),  # 12-16 mm
+        "15-25 mm in front of L3": (slice(mid - 2, mid + 3), slice(front - 25, front - 15)),
+    }[where]
+    hu[slices, row - 5 : row + 5, cols] = 3000.0
+    seg = ct.segment(SpineImage.from_sagittal_slices(hu, image.display_spacing_mm(), modality="CT", source=where))
+    metal = [reason for reason in seg.review if reason.startswith("metal in view")]
+    levels_at = [reason.split(" at ", 1)[1].split(":", 1)[0].split(", ") for reason in metal]
+    assert ["L3" in names for names in levels_at] == ([True] if named else [])
 
 
 def test_a_batch_lists_every_ct_vertebra_with_its_density_and_the_studys_screen(tmp_path, ct_result):
