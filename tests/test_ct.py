@@ -578,6 +578,31 @@ def test_a_ct_whose_header_flips_head_and_feet_is_flagged_head_down(flipped):
     assert (ANCHORED in seg.review) is not flipped
 
 
+def test_a_ct_read_head_down_says_so_before_a_gate_metal_or_a_solid_vertebra():
+    """The phantom with a pelvis, head down, with a gate from the caller, a screw of 3000 HU in L4's body and L3
+    solid bone (700 HU): each of these came before the head-down reason. It now comes first among the review
+    reasons, the segmentation's and the findings', and in the withheld Summary's: every name below it is counted
+    from the wrong end."""
+    phantom = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
+    image = phantom.image
+    hu = image.sagittal_slices().copy()
+    labels = SpineImage(phantom.instances.astype(np.int16), image.affine, modality="CT").sagittal_slices()
+    mid = hu.shape[0] // 2
+    hu[labels == VERTEBRA_IDS["L3"]] = 700.0
+    l4 = labels[mid] == VERTEBRA_IDS["L4"]
+    row = int(np.median(np.flatnonzero(l4.any(axis=1))))
+    front = int(np.flatnonzero(l4[row])[0])
+    hu[mid - 1 : mid + 2, row - 5 : row + 5, front + 6 : front + 16] = 3000.0  # 0.9 ml
+    head_down = SpineImage.from_sagittal_slices(hu[:, ::-1], image.display_spacing_mm(), modality="CT", source="t")
+    result = ct.analyze_images([head_down], gates=[("a gate",)])[0]
+    assert result.segmentation.review[0] == HEAD_DOWN and result.segmentation.gate[0] == HEAD_DOWN  # `lumbar segment`
+    findings = result.findings
+    assert findings.needs_review[0] == HEAD_DOWN and findings.summary_withheld.startswith(HEAD_DOWN)
+    assert "a gate" in findings.needs_review
+    assert any(reason.startswith("metal in view") for reason in findings.needs_review)
+    assert any("solid bone" in reason for reason in findings.needs_review)
+
+
 def test_the_real_ct_dicom_series_is_read_and_analysed():
     """20 slices of 2 mm: the one vertebral body in view fills the field from its top to its bottom, so it is named
     (flagged) but neither its heights nor its density are measured: the field's edges would pass for endplates."""

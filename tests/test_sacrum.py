@@ -13,11 +13,13 @@ from lumbar.tasks.ct_bone import midline_index
 from lumbar.tasks.levels import Level, LevelLabelling, label_levels, renamed_up
 from lumbar.tasks.sacrum import (
     ANCHORED,
+    HEAD_DOWN,
     SACRUM_REACH_MM,
     Anchor,
     _closed,
     anchored,
     disc_spacing_mm,
+    head_down_first,
     joined_above,
     pelvis_above,
     reach_mm,
@@ -222,6 +224,11 @@ def test_a_pelvis_above_the_highest_disc_is_found_looking_up_its_axis():
     levels = LevelLabelling(np.zeros((1, 1, 1), np.int16), [DISC])
     assert pelvis_above(levels, column_with_plate(DISC_ROW - 30), SPACING, 90, 38.0)
     assert not pelvis_above(levels, column_with_plate(DISC_ROW + 10), SPACING, 90, 38.0)
+
+
+def test_head_down_is_moved_first_and_the_other_reasons_keep_their_order():
+    assert head_down_first(["metal", "gap", HEAD_DOWN, "no anchor"]) == [HEAD_DOWN, "metal", "gap", "no anchor"]
+    assert head_down_first(["metal", "gap"]) == ["metal", "gap"] and head_down_first([]) == []
 
 
 def test_bone_in_front_of_the_column_is_not_projected():

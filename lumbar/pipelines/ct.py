@@ -59,6 +59,7 @@ from lumbar.tasks.sacrum import (
     JOINED_ABOVE,
     anchored,
     disc_spacing_mm,
+    head_down_first,
     joined_above,
     pelvis_above,
     reach_profile,
@@ -155,12 +156,14 @@ def segment(
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
     metal = metal_reason(hu, levels, spacing, mid)
-    withheld = [
-        *gate,
-        *([metal] if metal else []),
-        *levels.flags,
-        *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:]),
-    ]
+    withheld = head_down_first(
+        [
+            *gate,
+            *([metal] if metal else []),
+            *levels.flags,
+            *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:]),
+        ]
+    )
     mean_confidence = found.mean_confidence()
     if mean_confidence is not None and levels.vertebrae and mean_confidence < mr_sagittal.LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {mean_confidence:.2f}")
@@ -362,7 +365,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
             f"{', '.join(solid)}: solid bone (median above {MAX_VERTEBRA_MEDIAN_HU:.0f} HU over the vertebra): an "
             "ivory vertebra, metal, or not a vertebra at all: check the images"
         )
-        review, gate = [why, *review], [why, *gate]
+        review, gate = head_down_first([why, *review]), head_down_first([why, *gate])
     findings = Findings(
         lumbar_version=__version__,
         input=input_description(seg.image).model_copy(update={"contrast": contrast}),

@@ -169,6 +169,12 @@ def pelvis_above(
     return sacrum_below(reach_profile(hu, spacing, mid, up, between_mm), between_mm) is not None
 
 
+def head_down_first(reasons: list[str]) -> list[str]:
+    """``reasons`` with ``HEAD_DOWN`` moved first where it is among them, the others in their order: before any
+    other reason, a reader must see that every name is counted from the wrong end."""
+    return sorted(reasons, key=lambda reason: reason != HEAD_DOWN)
+
+
 def vertebrae_between(depth_mm: float, disc_spacing_mm: float) -> int:
     """How many vertebrae lie between a disc and the sacrum beginning ``depth_mm`` below it: the sacrum begins
     ``ONSET_SPACINGS`` of a disc spacing below L5/S1, and each vertebra in between adds one spacing."""
