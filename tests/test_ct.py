@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from lumbar.cli import app
 from lumbar.findings import HEIGHT_FIELDS, Vertebra
 from lumbar.image import Modality, SeriesInfo, SpineImage
-from lumbar.io import read_image
+from lumbar.io import arrays, read_image
 from lumbar.io.write import write_nifti
 from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, VERTEBRA_NAMES, disc_label, is_vertebra
 from lumbar.phantom import TISSUE, make_phantom
@@ -30,7 +30,7 @@ from lumbar.tasks.ct_bone import (
 )
 from lumbar.tasks.levels import NO_SACRUM_IN_VIEW
 from lumbar.tasks.measurements import heights_unreliable, rejected_heights_withheld
-from lumbar.tasks.sacrum import ANCHORED
+from lumbar.tasks.sacrum import ANCHORED, HEAD_DOWN
 
 MARROW_HU = TISSUE["marrow"][2]  # the phantom's trabecular bone, 200 HU
 
@@ -59,6 +59,12 @@ def test_calibration_is_checked_from_the_values():
     assert "not in Hounsfield units" in calibration_problem(np.clip((hu + 1000) / 8, 0, 255))  # an 8-bit export
     assert "nothing as dense as bone" in calibration_problem(np.clip(hu, None, 150))
     assert "not Hounsfield units" in calibration_problem(hu * 10)  # a rescale applied twice
+
+
+def test_the_calibration_check_and_the_offset_rule_read_one_set_of_bounds():
+    """Bone from 300 HU and Hounsfield units up to 4000 are said once, in io, whose offset rule runs before any
+    pipeline: the calibration check reads the same numbers, not copies that could drift apart."""
+    assert ct_bone.MIN_BONE_HU is arrays.MIN_BONE_HU and ct_bone.MAX_HU is arrays.MAX_HU
 
 
 def _ct(shape, spacing, values=None, **series):
@@ -542,7 +548,7 @@ def test_totalsegmentator_example_is_named_from_its_sacrum():
         covering = ours[(peer == label) & ct_bone.is_vertebra(ours)]
         assert VERTEBRA_NAMES[np.bincount(covering).argmax()] == name
     assert seg.levels.discs[0].name == "L5/S1"
-    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review and ct.HEAD_DOWN not in seg.review
+    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review and HEAD_DOWN not in seg.review
     assert not any("between it and the sacrum not found" in reason for reason in seg.review)
 
 
@@ -553,7 +559,7 @@ def test_a_pelvis_below_rules_out_head_down_whatever_lies_above(monkeypatch):
     monkeypatch.setattr(ct, "pelvis_above", lambda *args: True)
     phantom = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
     seg = ct.segment(phantom.image)
-    assert ANCHORED in seg.review and ct.HEAD_DOWN not in seg.review
+    assert ANCHORED in seg.review and HEAD_DOWN not in seg.review
 
 
 @pytest.mark.parametrize("flipped", [False, True])
@@ -568,8 +574,33 @@ def test_a_ct_whose_header_flips_head_and_feet_is_flagged_head_down(flipped):
         affine[:, 2] *= -1  # RAS: the third axis runs to the head
         image = SpineImage.from_array(image.array, affine, modality=Modality.CT, source="flipped")
     seg = ct.segment(image)
-    assert (seg.gate[0] == ct.HEAD_DOWN) is flipped and (ct.HEAD_DOWN in seg.review) is flipped
+    assert (seg.gate[0] == HEAD_DOWN) is flipped and (HEAD_DOWN in seg.review) is flipped
     assert (ANCHORED in seg.review) is not flipped
+
+
+def test_a_ct_read_head_down_says_so_before_a_gate_metal_or_a_solid_vertebra():
+    """The phantom with a pelvis, head down, with a gate from the caller, a screw of 3000 HU in L4's body and L3
+    solid bone (700 HU): each of these came before the head-down reason. It now comes first among the review
+    reasons, the segmentation's and the findings', and in the withheld Summary's: every name below it is counted
+    from the wrong end."""
+    phantom = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
+    image = phantom.image
+    hu = image.sagittal_slices().copy()
+    labels = SpineImage(phantom.instances.astype(np.int16), image.affine, modality="CT").sagittal_slices()
+    mid = hu.shape[0] // 2
+    hu[labels == VERTEBRA_IDS["L3"]] = 700.0
+    l4 = labels[mid] == VERTEBRA_IDS["L4"]
+    row = int(np.median(np.flatnonzero(l4.any(axis=1))))
+    front = int(np.flatnonzero(l4[row])[0])
+    hu[mid - 1 : mid + 2, row - 5 : row + 5, front + 6 : front + 16] = 3000.0  # 0.9 ml
+    head_down = SpineImage.from_sagittal_slices(hu[:, ::-1], image.display_spacing_mm(), modality="CT", source="t")
+    result = ct.analyze_images([head_down], gates=[("a gate",)])[0]
+    assert result.segmentation.review[0] == HEAD_DOWN and result.segmentation.gate[0] == HEAD_DOWN  # `lumbar segment`
+    findings = result.findings
+    assert findings.needs_review[0] == HEAD_DOWN and findings.summary_withheld.startswith(HEAD_DOWN)
+    assert "a gate" in findings.needs_review
+    assert any(reason.startswith("metal in view") for reason in findings.needs_review)
+    assert any("solid bone" in reason for reason in findings.needs_review)
 
 
 def test_the_real_ct_dicom_series_is_read_and_analysed():
@@ -653,8 +684,37 @@ def test_metal_far_from_the_spine_is_not_the_spines():
     """A hip prosthesis lies 80 mm or more from the midline: only metal within 45 mm of it counts."""
     hu = np.zeros((60, 20, 20), np.float32)
     hu[35, 5:10, 5:10] = hu[56, 5:10, 5:10] = 3000.0  # 10 and 52 mm from the midline slice 30 (2 mm slices)
-    metal = ct_bone.metal_near_spine(hu, (2.0, 1.0, 1.0), 30)
+    column = np.zeros(hu.shape, np.int16)
+    column[30] = VERTEBRA_IDS["L3"]  # its front at col 0: nothing lies in front of it
+    metal = ct_bone.metal_near_spine(hu, column, (2.0, 1.0, 1.0), 30)
     assert metal[35].sum() == 25 and not metal[56].any()
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [("in L3's body", True), ("behind L3's body, through its pedicle", True), ("15-25 mm in front of L3", False)],
+)
+def test_metal_in_or_behind_a_body_is_named_and_an_aortic_stent_in_front_of_it_is_not(ct_phantom, where, named):
+    """1 ml of 3000 HU at L3's mid-height, within 45 mm of the midline wherever it lies: a screw in the body or its
+    pedicle is named at L3; the same metal 15-25 mm in front of the body's anterior wall, where an aortic stent, a
+    caval filter or dense bowel contrast lies, was called metal near the spine too, and is now not the spine's."""
+    image = ct_phantom.image
+    hu = image.sagittal_slices().copy()
+    labels = SpineImage(ct_phantom.instances.astype(np.int16), image.affine, modality="CT").sagittal_slices()
+    mid = hu.shape[0] // 2
+    l3 = labels[mid] == VERTEBRA_IDS["L3"]
+    row = int(np.median(np.flatnonzero(l3.any(axis=1))))
+    front = int(np.flatnonzero(l3[row])[0])  # the body's anterior wall at mid-height; its back lies 36 mm behind
+    slices, cols = {
+        "in L3's body": (slice(mid - 2, mid + 3), slice(front + 6, front + 16)),  # 10 mm across, 10 deep
+        "behind L3's body, through its pedicle": (slice(mid + 6, mid + 9), slice(front + 31, front + 51)),  # 12-16 mm
+        "15-25 mm in front of L3": (slice(mid - 2, mid + 3), slice(front - 25, front - 15)),
+    }[where]
+    hu[slices, row - 5 : row + 5, cols] = 3000.0
+    seg = ct.segment(SpineImage.from_sagittal_slices(hu, image.display_spacing_mm(), modality="CT", source=where))
+    metal = [reason for reason in seg.review if reason.startswith("metal in view")]
+    levels_at = [reason.split(" at ", 1)[1].split(":", 1)[0].split(", ") for reason in metal]
+    assert ["L3" in names for names in levels_at] == ([True] if named else [])
 
 
 def test_a_batch_lists_every_ct_vertebra_with_its_density_and_the_studys_screen(tmp_path, ct_result):

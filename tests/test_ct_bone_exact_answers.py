@@ -1,14 +1,14 @@
 """``lumbar.tasks.ct_bone`` on values and volumes built by hand, whose every answer is worked out in the test: the
 screen at Pickhardt's thresholds, the calibration check at each of its limits, the bone window, the midline, the
-marrow filled or not, vertebrae redrawn from bone, and the trabecular region of a box-shaped body counted voxel by
-voxel."""
+marrow filled or not, vertebrae redrawn from bone, the trabecular region of a box-shaped body counted voxel by
+voxel, and metal near the spine bounded left to right and front to back."""
 
 import numpy as np
 import pytest
 
 from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, disc_label
 from lumbar.tasks import ct_bone
-from lumbar.tasks.levels import Level
+from lumbar.tasks.levels import Level, LevelLabelling
 
 L1, L2 = VERTEBRA_IDS["L1"], VERTEBRA_IDS["L2"]
 CITATION = (
@@ -688,3 +688,60 @@ def test_a_slab_thinner_than_the_region_either_side_of_the_midline_is_cut(mid, n
     """The region reaches 10 mm either side of the midline: 5 slices of 2 mm (slices 15-25 around 20), 3 of 3 mm;
     a volume that ends nearer the midline on either side cuts it."""
     assert ct_bone.slab_cut(mid, lateral_mm, n) is cut
+
+
+# --- metal near the spine: within 45 mm of the midline, and from 5 mm in front of the column backwards
+
+
+def test_the_columns_front_is_its_frontmost_voxel_row_by_row_interpolated_between_and_held_beyond():
+    instances = np.zeros((3, 8, 20), np.int16)
+    instances[2, 2, 10:15] = L1  # row 2: the front at col 10, on a side slice
+    instances[1, 2, 12:15] = L1
+    instances[0, 5, 6:9] = disc_label("L1")  # row 5: a disc's front at col 6
+    instances[1, 4, 2] = CANAL_LABEL  # the canal is not the column
+    np.testing.assert_allclose(ct_bone.column_front(instances), [10, 10, 10, 10 - 4 / 3, 10 - 8 / 3, 6, 6, 6])
+    assert ct_bone.column_front(np.where(instances == CANAL_LABEL, CANAL_LABEL, 0)) is None
+
+
+def test_metal_counts_from_5_mm_in_front_of_the_column_backwards():
+    """Columns of 0.5 mm: the column's front at col 30, so col 20 lies 5 mm in front of it (counted) and col 19
+    5.5 mm (not); col 79, 15 mm behind its back, counts; 2500 HU itself is not metal. Without a vertebra or disc
+    the band alone bounds the metal."""
+    hu = np.zeros((5, 4, 80), np.float32)
+    instances = np.zeros(hu.shape, np.int16)
+    instances[2, :, 30:65] = L1
+    hu[2, :, 19] = hu[2, :, 20] = hu[2, :, 79] = 2501.0
+    hu[2, :, 40] = 2500.0
+    metal = ct_bone.metal_near_spine(hu, instances, (2.0, 1.0, 0.5), 2)
+    assert metal[2, :, 20].all() and metal[2, :, 79].all() and metal.sum() == 8
+    assert ct_bone.metal_near_spine(hu, np.zeros_like(instances), (2.0, 1.0, 0.5), 2).sum() == 12
+
+
+def _two_levels() -> LevelLabelling:
+    """L1 (rows 0-19), the L1/L2 disc (rows 20-29) and L2 (rows 30-49), each from col 20 back to col 49."""
+    instances = np.zeros((11, 60, 60), np.int16)
+    instances[:, 0:20, 20:50] = L1
+    instances[:, 20:30, 20:50] = disc_label("L1")
+    instances[:, 30:50, 20:50] = L2
+    named = [("L2", L2, "vertebra"), ("L1/L2", disc_label("L1"), "disc"), ("L1", L1, "vertebra")]
+    return LevelLabelling(instances, [Level(name, label, kind, (0.0, 0.0), 0) for name, label, kind in named])
+
+
+def test_metal_in_the_column_is_named_at_its_levels_and_as_much_in_front_of_it_is_not():
+    """0.6 ml of metal (5 slices of 2 mm, 6 rows, 10 cols of 1 mm) in L1, more than 10 mm above the disc: named at
+    L1 alone; reaching rows 10-15, within 10 mm of the disc, at L1 and L1/L2; moved 6-15 mm in front of the
+    bodies' front (an aortic stent), not named at all."""
+    levels, spacing = _two_levels(), (2.0, 1.0, 1.0)
+    hu = np.zeros(levels.instances.shape, np.float32)
+    screw = hu.copy()
+    screw[3:8, 4:10, 25:35] = 3000.0
+    said = "metal in view (0.6 ml above 2500 HU near the spine) at {}: screws, cement or an implant; level names, "
+    assert ct_bone.metal_reason(screw, levels, spacing, 5) == said.format("L1") + (
+        "outlines and heights near it may be wrong"
+    )
+    lower = hu.copy()
+    lower[3:8, 10:16, 25:35] = 3000.0
+    assert ct_bone.metal_reason(lower, levels, spacing, 5).startswith(said.format("L1, L1/L2"))
+    stent = hu.copy()
+    stent[3:8, 4:10, 5:15] = 3000.0
+    assert ct_bone.metal_reason(stent, levels, spacing, 5) is None

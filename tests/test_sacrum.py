@@ -13,12 +13,15 @@ from lumbar.tasks.ct_bone import midline_index
 from lumbar.tasks.levels import Level, LevelLabelling, label_levels, renamed_up
 from lumbar.tasks.sacrum import (
     ANCHORED,
+    HEAD_DOWN,
     SACRUM_REACH_MM,
     Anchor,
     _closed,
     anchored,
     disc_spacing_mm,
+    head_down_first,
     joined_above,
+    pelvis_above,
     reach_mm,
     reach_profile,
     sacrum_below,
@@ -213,6 +216,19 @@ def test_the_profile_is_read_below_the_disc_for_the_sacrum_and_above_it_for_the_
     assert not joined_above([], 40.0)
     assert joined_above([(-9.0, 80.0), (-6.0, 0.0), (-3.0, 0.0), (0.0, 0.0)], 40.0)  # [-9, -6) ends 6 mm above
     assert not joined_above([(-9.0, 0.0), (-6.0, 80.0), (-3.0, 0.0), (0.0, 0.0)], 40.0)  # [-6, -3) is the disc's
+
+
+def test_a_pelvis_above_the_highest_disc_is_found_looking_up_its_axis():
+    """The check for a head-to-feet axis flipped: the sacrum rule, run up the highest disc's axis, finds the plate
+    joined to the column 10-30 mm above the disc, and nothing where the plate lies as far below it."""
+    levels = LevelLabelling(np.zeros((1, 1, 1), np.int16), [DISC])
+    assert pelvis_above(levels, column_with_plate(DISC_ROW - 30), SPACING, 90, 38.0)
+    assert not pelvis_above(levels, column_with_plate(DISC_ROW + 10), SPACING, 90, 38.0)
+
+
+def test_head_down_is_moved_first_and_the_other_reasons_keep_their_order():
+    assert head_down_first(["metal", "gap", HEAD_DOWN, "no anchor"]) == [HEAD_DOWN, "metal", "gap", "no anchor"]
+    assert head_down_first(["metal", "gap"]) == ["metal", "gap"] and head_down_first([]) == []
 
 
 def test_bone_in_front_of_the_column_is_not_projected():

@@ -26,14 +26,14 @@ def sample_values(array: np.ndarray, n: int = 200_000) -> np.ndarray:
 # below zero, the voxels above air (below -824 HU, and the padding outside the field) mostly in the narrow peak of fat
 # and soft tissue (-150 to +150 HU) near 1024, and a tail as dense as bone (300 HU or more). tests/test_ct.py checks
 # the rule on the four real CTs in ../shared/data, shifted so and not, and on SPIDER T2 SPACE stacks scaled to 10-12
-# bits or centred on 1024.
+# bits or centred on 1024. MIN_BONE_HU and MAX_HU are the calibration check's too (tasks/ct_bone.py), said once here.
 HU_OFFSET = 1024.0
 OFFSET_AIR_BELOW = HU_OFFSET - 824.0
 SOFT_TISSUE_HU = (-150.0, 150.0)
 MIN_SOFT_TISSUE_FRACTION = 0.5
-OFFSET_BONE_HU = 300.0
+MIN_BONE_HU = 300.0  # bone reads above this (cortex 400-1500 HU): a CT of the spine holds some
 MIN_BONE_FRACTION = 0.001
-MAX_STORED_HU = 4000.0  # dense metal saturates near 3071 on 12-bit scanners
+MAX_HU = 4000.0  # dense metal saturates near 3071 on 12-bit scanners; beyond 4000 the data are not HU
 MIN_PADDING_FRACTION = 0.01  # of the voxels at the lowest value: the padding outside the scanned field
 
 
@@ -49,18 +49,14 @@ def offset_ct(array: np.ndarray) -> bool:
     """Whether the voxels look like a CT stored without its -1024 offset (see ``HU_OFFSET``): such a volume has no
     value below zero but its padding, so it would be read as MRI, or as CT 1024 HU too dense."""
     values = without_padding(sample_values(array, 500_000))
-    if (
-        not values.size
-        or np.percentile(values, 1) < CT_BELOW_HU
-        or np.percentile(values, 99.9) > HU_OFFSET + MAX_STORED_HU
-    ):
+    if not values.size or np.percentile(values, 1) < CT_BELOW_HU or np.percentile(values, 99.9) > HU_OFFSET + MAX_HU:
         return False
     body = values[values > OFFSET_AIR_BELOW]
     if body.size == 0:
         return False
     low, high = (HU_OFFSET + hu for hu in SOFT_TISSUE_HU)
     soft = float(((body >= low) & (body <= high)).mean())
-    bone = float((values > HU_OFFSET + OFFSET_BONE_HU).mean())
+    bone = float((values > HU_OFFSET + MIN_BONE_HU).mean())
     return soft >= MIN_SOFT_TISSUE_FRACTION and bone >= MIN_BONE_FRACTION
 
 

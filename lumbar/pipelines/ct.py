@@ -19,7 +19,6 @@ import re
 from dataclasses import replace
 
 import numpy as np
-from scipy import ndimage
 
 from lumbar.figures import Figures
 from lumbar.findings import HEIGHT_FIELDS, Findings, Stenosis, Vertebra
@@ -35,16 +34,14 @@ from lumbar.tasks.ct_bone import (
     DENSITY_HALF_WIDTH_MM,
     DENSITY_REGION,
     MAX_DENSE_ML,
-    METAL_HU,
     MIN_DENSITY_ML,
-    MIN_METAL_ML,
     NETWORK_BAND_MM,
     Density,
     band,
     calibration_problem,
     canal_in_line,
     grown_below_lowest_disc,
-    metal_near_spine,
+    metal_reason,
     midline_index,
     screen,
     slab_cut,
@@ -58,10 +55,13 @@ from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
 from lumbar.tasks.sacrum import (
     ANCHORED,
+    HEAD_DOWN,
     JOINED_ABOVE,
     anchored,
     disc_spacing_mm,
+    head_down_first,
     joined_above,
+    pelvis_above,
     reach_profile,
     sacrum_below,
 )
@@ -156,12 +156,14 @@ def segment(
     semantic = SemanticSegmentation(shown, confidence, found.spacing_mm, found.model_version)
     mid_slice = mid_sagittal_index(shown)
     metal = metal_reason(hu, levels, spacing, mid)
-    withheld = [
-        *gate,
-        *([metal] if metal else []),
-        *levels.flags,
-        *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:]),
-    ]
+    withheld = head_down_first(
+        [
+            *gate,
+            *([metal] if metal else []),
+            *levels.flags,
+            *quality_problems(levels.instances[mid_slice], levels.levels, spacing[1:]),
+        ]
+    )
     mean_confidence = found.mean_confidence()
     if mean_confidence is not None and levels.vertebrae and mean_confidence < mr_sagittal.LOW_CONFIDENCE:
         withheld.append(f"low model confidence: mean segmentation confidence {mean_confidence:.2f}")
@@ -172,33 +174,6 @@ def segment(
     if image.modality_guessed:
         noted.append(f"modality not stated by the {image.format or 'file'}: read as CT from its Hounsfield units")
     return Segmentation(image, semantic, levels, (*withheld, *noted), tuple(withheld))
-
-
-METAL_REACH_MM = 10.0  # metal this far above or below a level's voxels is at that level
-
-
-def metal_reason(hu: np.ndarray, levels: LevelLabelling, spacing: tuple[float, float, float], mid: int) -> str | None:
-    """A review reason naming metal near the spine (``metal_near_spine``: more than ``MIN_METAL_ML``) and the named
-    levels it lies at, head to feet (None without it): screws, cement or a cage break the network's chain of discs
-    and streak the bone around them, and a failure they cause is otherwise said as a generic one."""
-    metal = metal_near_spine(hu, spacing, mid)
-    ml = float(metal.sum() * np.prod(spacing) / 1000)
-    if ml < MIN_METAL_ML:
-        return None
-    rows = np.flatnonzero(metal.any(axis=(0, 2)))
-    reach = round(METAL_REACH_MM / spacing[1])
-    boxes = ndimage.find_objects(levels.instances)
-    spans = {lv.name: boxes[lv.label - 1][1] for lv in levels.levels if lv.label <= len(boxes) and boxes[lv.label - 1]}
-    at = sorted(
-        (span.start, name)
-        for name, span in spans.items()
-        if span.start - reach <= rows.max() and rows.min() <= span.stop - 1 + reach
-    )
-    where = f"at {', '.join(name for _, name in at)}" if at else "away from every level named"
-    return (
-        f"metal in view ({ml:.1f} ml above {METAL_HU:.0f} HU near the spine) {where}: screws, cement or an implant; "
-        "level names, outlines and heights near it may be wrong"
-    )
 
 
 def thick_slice_reason(image: SpineImage) -> str | None:
@@ -252,25 +227,6 @@ def counted_from_sacrum(
         return replace(levels, flags=[*said, JOINED_ABOVE, NO_ANCHOR])
     out = anchored(levels, anchor, spacing)
     return replace(out, flags=[*out.flags, ANCHORED])
-
-
-HEAD_DOWN = (
-    "a sacrum joined to the ilia lies above the highest disc found: the CT reads head down (its header's head-to-feet "
-    "axis flipped?), so every name is counted from the wrong end and each body's upper and lower endplates are "
-    "swapped; check the file's orientation"
-)
-
-
-def pelvis_above(
-    levels: LevelLabelling, hu: np.ndarray, spacing: tuple[float, float, float], mid: int, between_mm: float
-) -> bool:
-    """Whether the sacrum rule (``tasks/sacrum.py``) finds a sacrum joined to the ilia above the highest disc, looking
-    up its axis as it looks down from the lowest: the pelvis at the head end is a header's axis flipped. Only where
-    the field shows the pelvis and the chain of discs reaches near it; the orientation check of ``tasks/orientation.py``
-    is for pictures, which state no orientation, and never sees a CT."""
-    top = levels.discs[-1]
-    up = replace(top, axis=(-top.axis[0], -top.axis[1]))
-    return sacrum_below(reach_profile(hu, spacing, mid, up, between_mm), between_mm) is not None
 
 
 def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> LevelLabelling:
@@ -409,7 +365,7 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
             f"{', '.join(solid)}: solid bone (median above {MAX_VERTEBRA_MEDIAN_HU:.0f} HU over the vertebra): an "
             "ivory vertebra, metal, or not a vertebra at all: check the images"
         )
-        review, gate = [why, *review], [why, *gate]
+        review, gate = head_down_first([why, *review]), head_down_first([why, *gate])
     findings = Findings(
         lumbar_version=__version__,
         input=input_description(seg.image).model_copy(update={"contrast": contrast}),

@@ -17,9 +17,9 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.findings import BoneDensityScreening
-from lumbar.io.arrays import CT_BELOW_HU, HU_OFFSET, offset_ct, sample_values
+from lumbar.io.arrays import CT_BELOW_HU, HU_OFFSET, MAX_HU, MIN_BONE_HU, offset_ct, sample_values
 from lumbar.labels import CANAL_LABEL, is_disc, is_vertebra
-from lumbar.tasks.levels import Level
+from lumbar.tasks.levels import Level, LevelLabelling
 from lumbar.tasks.measurements import canal_without_specks, in_front_of_canal
 
 BONE_WINDOW_HU = (-250.0, 1250.0)  # what the network sees: bone bright, soft tissue mid-grey, fat and air dark
@@ -82,10 +82,6 @@ SCREENING_CITATION = (
     "specific, <= 160 HU 90% sensitive for osteoporosis by DXA"
 )
 
-# A CT in Hounsfield units holds air (about -1000) or at least fat (about -100) and bone well above 300.
-MIN_BONE_HU = 300.0
-MAX_HU = 4000.0  # dense metal saturates near 3071 on 12-bit scanners; beyond 4000 the data are not HU
-
 
 def calibration_problem(hu: np.ndarray) -> str | None:
     """Why the voxels do not look like Hounsfield units (None when they do): values that are not numbers, an 8-bit
@@ -119,14 +115,66 @@ def calibration_problem(hu: np.ndarray) -> str | None:
 METAL_HU = 2500.0
 MIN_METAL_ML = 0.5  # a pedicle screw 6.5 mm wide and 45 mm long holds about 1.5 ml
 
+# Front to back, metal counts from this far in front of the column's anterior wall backwards: screws, cement and cages
+# lie inside the bodies and discs, rods and screw heads behind them, an anterior plate on the bodies' front (2-4 mm
+# thick, with a millimetre of blooming). The aorta and the vena cava lie in front of the bodies, their lumen 15-25 mm
+# wide, and the bowel further: a stent, a caval filter or dense oral contrast beyond this is not the spine's.
+METAL_FRONT_MM = 5.0
 
-def metal_near_spine(hu: np.ndarray, spacing: tuple[float, float, float], mid: int) -> np.ndarray:
+
+def column_front(instances: np.ndarray) -> np.ndarray | None:
+    """Per row of display slices ``instances (n, rows, cols)``, the column index of the spine's anterior wall: its
+    frontmost vertebra or disc voxel on any slice, interpolated over rows without one and held beyond the column's
+    ends (None without a vertebra or disc)."""
+    column = (is_vertebra(instances) | is_disc(instances)).any(axis=0)
+    rows = np.flatnonzero(column.any(axis=1))
+    if not rows.size:
+        return None
+    return np.interp(np.arange(column.shape[0]), rows, column[rows].argmax(axis=1))
+
+
+def metal_near_spine(
+    hu: np.ndarray, instances: np.ndarray, spacing: tuple[float, float, float], mid: int
+) -> np.ndarray:
     """The voxels of display slices ``hu (n, rows, cols)`` above ``METAL_HU`` within ``SPINE_HALF_WIDTH_MM`` of the
-    midline slice ``mid`` (a hip prosthesis, 80 mm or more from it, is not the spine's)."""
+    midline slice ``mid`` (a hip prosthesis, 80 mm or more from it, is not the spine's) and no more than
+    ``METAL_FRONT_MM`` in front of the anterior wall of the column in ``instances`` (:func:`column_front`; an aortic
+    stent is not the spine's either). Without a vertebra or disc to place that wall, the band alone bounds them."""
     metal = np.zeros(hu.shape, bool)
     near = band(mid, SPINE_HALF_WIDTH_MM, spacing[0], hu.shape[0])
     metal[near] = hu[near] > METAL_HU
+    front = column_front(instances)
+    if front is not None:
+        metal &= (np.arange(hu.shape[2]) >= front[:, None] - METAL_FRONT_MM / spacing[2])[None]
     return metal
+
+
+METAL_REACH_MM = 10.0  # metal this far above or below a level's voxels is at that level
+
+
+def metal_reason(hu: np.ndarray, levels: LevelLabelling, spacing: tuple[float, float, float], mid: int) -> str | None:
+    """A review reason naming metal near the spine (:func:`metal_near_spine` of the column in ``levels``: more than
+    ``MIN_METAL_ML``) and the named levels it lies at, head to feet (None without it): screws, cement or a cage break
+    the network's chain of discs and streak the bone around them, and a failure they cause is otherwise said as a
+    generic one."""
+    metal = metal_near_spine(hu, levels.instances, spacing, mid)
+    ml = float(metal.sum() * np.prod(spacing) / 1000)
+    if ml < MIN_METAL_ML:
+        return None
+    rows = np.flatnonzero(metal.any(axis=(0, 2)))
+    reach = round(METAL_REACH_MM / spacing[1])
+    boxes = ndimage.find_objects(levels.instances)
+    spans = {lv.name: boxes[lv.label - 1][1] for lv in levels.levels if lv.label <= len(boxes) and boxes[lv.label - 1]}
+    at = sorted(
+        (span.start, name)
+        for name, span in spans.items()
+        if span.start - reach <= rows.max() and rows.min() <= span.stop - 1 + reach
+    )
+    where = f"at {', '.join(name for _, name in at)}" if at else "away from every level named"
+    return (
+        f"metal in view ({ml:.1f} ml above {METAL_HU:.0f} HU near the spine) {where}: screws, cement or an implant; "
+        "level names, outlines and heights near it may be wrong"
+    )
 
 
 def windowed(hu: np.ndarray) -> np.ndarray:

@@ -150,6 +150,31 @@ def joined_above(profile: list[tuple[float, float]], disc_spacing_mm: float) -> 
     )
 
 
+HEAD_DOWN = (
+    "a sacrum joined to the ilia lies above the highest disc found: the CT reads head down (its header's head-to-feet "
+    "axis flipped?), so every name is counted from the wrong end and each body's upper and lower endplates are "
+    "swapped; check the file's orientation"
+)
+
+
+def pelvis_above(
+    levels: LevelLabelling, hu: np.ndarray, spacing: tuple[float, float, float], mid: int, between_mm: float
+) -> bool:
+    """Whether the sacrum rule (:func:`sacrum_below`) finds a sacrum joined to the ilia above the highest disc, looking
+    up its axis as it looks down from the lowest: the pelvis at the head end is a header's axis flipped. Only where
+    the field shows the pelvis and the chain of discs reaches near it; the orientation check of ``tasks/orientation.py``
+    is for pictures, which state no orientation, and never sees a CT."""
+    top = levels.discs[-1]
+    up = replace(top, axis=(-top.axis[0], -top.axis[1]))
+    return sacrum_below(reach_profile(hu, spacing, mid, up, between_mm), between_mm) is not None
+
+
+def head_down_first(reasons: list[str]) -> list[str]:
+    """``reasons`` with ``HEAD_DOWN`` moved first where it is among them, the others in their order: before any
+    other reason, a reader must see that every name is counted from the wrong end."""
+    return sorted(reasons, key=lambda reason: reason != HEAD_DOWN)
+
+
 def vertebrae_between(depth_mm: float, disc_spacing_mm: float) -> int:
     """How many vertebrae lie between a disc and the sacrum beginning ``depth_mm`` below it: the sacrum begins
     ``ONSET_SPACINGS`` of a disc spacing below L5/S1, and each vertebra in between adds one spacing."""
