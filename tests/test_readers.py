@@ -304,6 +304,19 @@ def test_a_three_plane_localizer_in_one_multiframe_file_is_refused_naming_its_pl
     assert one_line_naming(error, path)
 
 
+def test_a_multiframe_files_frames_keep_their_own_geometry_beside_one_stated_at_its_top_level(tmp_path):
+    """Enhanced objects state geometry per frame only; a writer that also puts one IOP and IPP at the top level
+    must not hide the frames' own: the localizer is still three planes, the volume still three positions."""
+    top = {"ImageOrientationPatient": list(SAGITTAL), "ImagePositionPatient": [0.0, 0.0, 0.0]}
+    loc = enhanced_mr(
+        tmp_path / "loc.dcm", [1, 2, 3], [(0, 0, 0)] * 3, [SAGITTAL, AXIAL, CORONAL], FrameTime=100, **top
+    )
+    with pytest.raises(InputError, match=r"3 orientations \(sagittal, axial, coronal"):
+        read_image(loc)
+    volume = read_image(enhanced_mr(tmp_path / "vol.dcm", values=[10, 30, 20], positions_x_mm=[8.0, 0.0, 4.0], **top))
+    assert volume.shape == (3, 10, 12) and sorted(volume.array.mean(axis=(1, 2))) == [10, 30, 50]
+
+
 @pytest.mark.parametrize(
     ("positions_mm", "problem"),
     [

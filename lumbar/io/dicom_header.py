@@ -101,9 +101,11 @@ def text(ds: pydicom.Dataset, keyword: str) -> str:
 
 
 def stated(ds: pydicom.Dataset, keyword: str, group: str, frame: int = 0) -> object | None:
-    """``keyword``'s value at the file's top level, else in functional group ``group`` of frame ``frame`` (an
-    enhanced object keeps its geometry there, even with one frame); None where neither gives a value."""
-    for source in (ds, functional_group(ds, frame, group)):
+    """``keyword``'s value in functional group ``group`` of frame ``frame`` (an enhanced object keeps its geometry
+    there, even with one frame), else at the file's top level; None where neither gives a value. The groups come
+    first: a writer that also puts one orientation or position at the top level of a multi-frame file would
+    otherwise hide each frame's own (a localizer's three planes read as one)."""
+    for source in (functional_group(ds, frame, group), ds):
         value = None if source is None else source.get(keyword)
         if value is not None and not (isinstance(value, Sized) and len(value) == 0):
             return value
