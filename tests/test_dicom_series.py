@@ -144,7 +144,8 @@ def test_float_slices_holding_nan_read_as_a_nifti_does_and_infinity_is_refused(t
     values = read_image(tmp_path / "series").array
     assert np.isfinite(values).all() and values.min() == 0.5
     as_float_pixels(files[2], np.full((16, 12), -np.inf, dtype))
-    assert "infinite voxel values" in refused_in_one_line(tmp_path / "series")
+    message = refused_in_one_line(tmp_path / "series")
+    assert "infinite voxel values" in message and message.startswith(f"error: {files[2]}:")  # the file at fault
 
 
 @pytest.mark.filterwarnings("error")  # numpy's overflow warning is a second line

@@ -91,13 +91,18 @@ def check_size(shape: tuple[int, ...], path: Path) -> None:
         )
 
 
+def refuse_infinite(array: np.ndarray, path: Path) -> None:
+    """Refuse ``array`` read from ``path`` where it holds an infinite value, which no scanner writes."""
+    if np.isinf(array).any():
+        raise InputError(f"{path}: image holds infinite voxel values (non-finite intensities); the file is damaged")
+
+
 def finite(array: np.ndarray, path: Path) -> np.ndarray:
     """Replace NaN voxels (some tools mark background so) by the lowest finite value; refuse infinite ones, which
     no scanner writes and which would wreck every intensity statistic."""
     if np.issubdtype(array.dtype, np.integer):
         return array
-    if np.isinf(array).any():
-        raise InputError(f"{path}: image holds infinite voxel values (non-finite intensities); the file is damaged")
+    refuse_infinite(array, path)
     bad = np.isnan(array)
     if not bad.any():
         return array

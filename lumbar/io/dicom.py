@@ -24,7 +24,7 @@ from scipy import ndimage
 from lumbar.errors import InputError
 from lumbar.image import FrameSequence, Modality, OtherSeries, SpineImage
 from lumbar.io.archive import safe_extract_zip
-from lumbar.io.arrays import check_size, finite
+from lumbar.io.arrays import check_size, finite, refuse_infinite
 from lumbar.io.dicom_frames import read_multiframe
 from lumbar.io.dicom_header import (
     HEADER_VALUE_ERRORS,
@@ -284,7 +284,8 @@ def _stack_series(items: list[tuple[Path, pydicom.Dataset]], where: Path) -> Spi
             raise InputError(f"{f}: pixel data of shape {pixels.shape} where its header states {volume.shape[1:]}")
         slope, intercept = rescale(ds, f)
         volume[index] = rescaled(pixels, slope, intercept)
-    volume = finite(volume, where)  # float pixel data, or a rescale past float32's range, may not be
+        refuse_infinite(volume[index], f)  # named by its file, not the folder: the slice to look at
+    volume = finite(volume, where)  # NaN in float pixel data: the series' lowest value
     if shown_inverted(first):  # stored with the minimum shown white: invert
         volume = volume.max() + volume.min() - volume
     if affine is None:  # a projection, or no geometry (secondary capture): pictures shown as read
