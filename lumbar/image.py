@@ -68,6 +68,12 @@ class Modality(StrEnum):
             return cls.OTHER
 
 
+def series_key(uid: str, part: int) -> str:
+    """What ``--series`` names a series by besides its number: its UID, a part's followed by the part (``<UID>.2``;
+    ``part`` 0 where the series is whole)."""
+    return f"{uid}.{part}" if part else uid
+
+
 @dataclass(frozen=True)
 class SeriesInfo:
     """The DICOM series an image came from; the UID is kept for DICOM SEG references, never shown in reports."""
@@ -89,8 +95,8 @@ class SeriesInfo:
 
     @property
     def key(self) -> str:
-        """What ``--series`` picks it by besides its number: the UID, a part's followed by the part (``<UID>.2``)."""
-        return f"{self.uid}.{self.part}" if self.part else self.uid
+        """What ``--series`` picks it by besides its number (:func:`series_key`)."""
+        return series_key(self.uid, self.part)
 
     def label(self) -> str:
         """How a reader names the series: ``#3 SAG T2`` (number and description, no UID)."""

@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 
 from lumbar.errors import InputError
+from lumbar.image import series_key
 from lumbar.io.dicom_header import HEADER_VALUE_ERRORS, image_type, orientation, plane, text
 
 Files = list[tuple[Path, pydicom.Dataset]]  # (file, its header) of each image of a series
@@ -37,8 +38,8 @@ class Series:
 
     @property
     def key(self) -> str:
-        """What ``--series`` names it by besides its number: its UID, a part's followed by the part (``<UID>.2``)."""
-        return f"{self.uid}.{self.part}" if self.part else self.uid
+        """What ``--series`` names it by besides its number (:func:`lumbar.image.series_key`)."""
+        return series_key(self.uid, self.part)
 
     @property
     def number(self) -> str:
