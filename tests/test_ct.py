@@ -19,7 +19,7 @@ from lumbar.io.write import write_nifti
 from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, VERTEBRA_NAMES, disc_label, is_vertebra
 from lumbar.phantom import TISSUE, make_phantom
 from lumbar.pipelines import UnsupportedImage, ct, route
-from lumbar.tasks import ct_bone
+from lumbar.tasks import ct_bone, sacrum
 from lumbar.tasks.ct_bone import (
     bone_mask,
     calibration_problem,
@@ -423,8 +423,8 @@ def test_ct_phantom_levels_are_named_and_flagged_for_want_of_a_sacrum_anchor(ct_
     for vertebra in ct_phantom.vertebrae:  # the instance of ours covering most of each drawn vertebra bears its name
         covering = ours[truth == vertebra.label]
         assert np.bincount(covering[covering > 0]).argmax() == vertebra.label, vertebra.level
-    assert ct.NO_ANCHOR in ct_result.findings.needs_review
-    assert ct_result.findings.summary == () and ct.NO_ANCHOR in ct_result.findings.summary_withheld
+    assert sacrum.NO_ANCHOR in ct_result.findings.needs_review
+    assert ct_result.findings.summary == () and sacrum.NO_ANCHOR in ct_result.findings.summary_withheld
 
 
 def test_ct_phantom_heights_are_its_drawn_heights(ct_result, ct_phantom):
@@ -530,7 +530,7 @@ def test_verse012_vertebrae_are_outlined_and_their_names_flagged():
     ours = ct_bone.is_vertebra(seg.levels.instances)
     box = tuple(slice(max(0, int(i.min()) - 10), int(i.max()) + 11) for i in np.nonzero(truth))
     assert dice(truth[box], ours[box]) > 0.72
-    assert ct.NO_ANCHOR in seg.gate
+    assert sacrum.NO_ANCHOR in seg.gate
 
 
 def test_totalsegmentator_example_is_named_from_its_sacrum():
@@ -548,7 +548,7 @@ def test_totalsegmentator_example_is_named_from_its_sacrum():
         covering = ours[(peer == label) & ct_bone.is_vertebra(ours)]
         assert VERTEBRA_NAMES[np.bincount(covering).argmax()] == name
     assert seg.levels.discs[0].name == "L5/S1"
-    assert ct.NO_ANCHOR not in seg.review and ANCHORED in seg.review and HEAD_DOWN not in seg.review
+    assert sacrum.NO_ANCHOR not in seg.review and ANCHORED in seg.review and HEAD_DOWN not in seg.review
     assert not any("between it and the sacrum not found" in reason for reason in seg.review)
 
 
@@ -556,7 +556,7 @@ def test_a_pelvis_below_rules_out_head_down_whatever_lies_above(monkeypatch):
     """The look upward can take ribs, reaching as far to the sides as the ilia, for a pelvis above the highest disc of
     a thoracolumbar field; a sacrum joined to the ilia below the lowest disc rules a flipped axis out, so the names
     stay anchored on it and nothing says head down."""
-    monkeypatch.setattr(ct, "pelvis_above", lambda *args: True)
+    monkeypatch.setattr(sacrum, "pelvis_above", lambda *args: True)
     phantom = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0), pelvis=True)
     seg = ct.segment(phantom.image)
     assert ANCHORED in seg.review and HEAD_DOWN not in seg.review
@@ -608,7 +608,7 @@ def test_the_real_ct_dicom_series_is_read_and_analysed():
     (flagged) but neither its heights nor its density are measured: the field's edges would pass for endplates."""
     series = shared("dicom", "ct_series_totalsegmentator")
     result = ct.analyze(read_image(series))
-    assert len(result.findings.vertebrae) >= 1 and ct.NO_ANCHOR in result.findings.needs_review
+    assert len(result.findings.vertebrae) >= 1 and sacrum.NO_ANCHOR in result.findings.needs_review
     # the levels' own "no sacrum in view" would say again what NO_ANCHOR says
     assert not any(reason.startswith(NO_SACRUM_IN_VIEW) for reason in result.findings.needs_review)
     for vertebra in result.findings.vertebrae:

@@ -113,7 +113,7 @@ def test_a_ct_gets_no_summary(phantom):
 
     ct = make_phantom(shape=(3, 320, 288), contrast="CT").image
     findings = lumbar.analyze(ct).findings
-    from lumbar.pipelines.ct import NO_ANCHOR
+    from lumbar.tasks.sacrum import NO_ANCHOR
 
     assert findings.summary == () and NO_ANCHOR in findings.summary_withheld
 

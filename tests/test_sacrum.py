@@ -14,6 +14,7 @@ from lumbar.tasks.levels import Level, LevelLabelling, label_levels, renamed_up
 from lumbar.tasks.sacrum import (
     ANCHORED,
     HEAD_DOWN,
+    NO_ANCHOR,
     SACRUM_REACH_MM,
     Anchor,
     _closed,
@@ -432,7 +433,7 @@ def test_a_lowest_disc_at_l5_s1_is_left_as_it_is():
 
 def test_the_ct_pipeline_names_the_phantom_from_its_sacrum(pelvis_phantom):
     result = ct.analyze(pelvis_phantom.image)
-    assert ct.NO_ANCHOR not in result.findings.needs_review and ANCHORED in result.findings.needs_review
+    assert NO_ANCHOR not in result.findings.needs_review and ANCHORED in result.findings.needs_review
     truth = pelvis_phantom.image.with_array(pelvis_phantom.instances).sagittal_slices()
     ours = result.segmentation.levels.instances
     for vertebra in pelvis_phantom.vertebrae:
@@ -445,4 +446,4 @@ def test_the_ct_pipeline_names_the_phantom_from_its_sacrum(pelvis_phantom):
 def test_a_wide_field_without_a_pelvis_counts_from_the_lowest_disc_and_says_so():
     wide = make_phantom(contrast="CT", shape=(81, 320, 256), spacing_mm=(3.0, 1.0, 1.0))
     seg = ct.segment(wide.image)
-    assert ct.NO_ANCHOR in seg.review and ANCHORED not in seg.review
+    assert NO_ANCHOR in seg.review and ANCHORED not in seg.review

@@ -8,7 +8,7 @@ and names the levels as on MRI (``tasks/levels.py``); every vertebra is then red
 in Hounsfield units (``tasks/measurements.edge_mm``). The names are counted from the sacrum where the CT shows it joined
 to the ilia below the lowest disc found (``tasks/sacrum.py``: a missed L5/S1 disc moves every name up and is
 flagged; the rule, checked on one real CT, is named in a review reason); where it does not (a field of view ending
-above the pelvis, or too narrow to show it), they are counted from the lowest disc found and carry ``NO_ANCHOR``.
+above the pelvis, or too narrow to show it), they are counted from the lowest disc found and carry ``sacrum.NO_ANCHOR``.
 No CT finding has been checked against an expert here, so the Summary states nothing and every table value is
 marked not validated.
 """
@@ -49,22 +49,11 @@ from lumbar.tasks.ct_bone import (
     vertebrae_from_bone,
     windowed,
 )
-from lumbar.tasks.levels import NO_SACRUM_IN_VIEW, LevelLabelling, label_levels, mid_sagittal_index
+from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.measurements import CUT_BY_EDGE
 from lumbar.tasks.overlays import overlay
 from lumbar.tasks.quality import quality_problems
-from lumbar.tasks.sacrum import (
-    ANCHORED,
-    HEAD_DOWN,
-    JOINED_ABOVE,
-    anchored,
-    disc_spacing_mm,
-    head_down_first,
-    joined_above,
-    pelvis_above,
-    reach_profile,
-    sacrum_below,
-)
+from lumbar.tasks.sacrum import counted_from_sacrum, disc_spacing_mm, head_down_first
 from lumbar.tasks.segmentation import SemanticSegmentation, segment_slices
 from lumbar.tasks.stenosis import CITATION
 from lumbar.tasks.summary import TABLE_FINDINGS
@@ -90,11 +79,6 @@ MAX_HEIGHT_SLICE_MM = 3.0
 SAGITTAL_MARGIN_MM = 50.0  # the overview's sagittal slice: the vertebrae and this much in front and behind
 CORONAL_HALF_WIDTH_MM = 90.0  # the coronal reformat: this far either side of the midline
 SCREENED_LEVEL = "L1"  # the level the published thresholds were set on
-NO_ANCHOR = (
-    "levels counted up from the lowest disc found, taken as L5/S1: no sacrum joined to the ilia was found below it "
-    "(the field of view may end above the pelvis or be too narrow to show it), so a missed lowest disc or a field "
-    "that ends above the sacrum would shift every name; check the count from the sacrum"
-)
 UNGRADED_CANAL = "CT: the canal's outline comes from a network trained on MRI and was not checked on CT"
 NOT_VALIDATED = (
     "CT: not compared with an expert's reading of CT here (bench/ct.py measures segmentation and level names on "
@@ -203,30 +187,6 @@ def with_bone_below(
         hu, levels.instances, lowest, below.label, spacing, mid, disc_spacing_mm(levels.discs)
     )
     return replace(levels, instances=grown)
-
-
-def counted_from_sacrum(
-    levels: LevelLabelling, hu: np.ndarray, spacing: tuple[float, float, float], mid: int
-) -> LevelLabelling:
-    """``levels`` named from the sacrum where the CT shows it below the lowest disc (``tasks/sacrum.py``), with the
-    review reason that the rule was checked on one CT; as counted from the lowest disc, with ``NO_ANCHOR``, where it
-    does not, or where the vertebra above that disc reaches the pelvis too (and the reason why), or where the pelvis
-    lies above the highest disc and none below the lowest (``HEAD_DOWN`` first among these: a pelvis at the feet
-    rules a flipped head-to-feet axis out, and the ribs above a thoracolumbar field must not outweigh it)."""
-    if not levels.discs:
-        return levels
-    between = disc_spacing_mm(levels.discs)
-    profile = reach_profile(hu, spacing, mid, levels.discs[0], between)
-    anchor = sacrum_below(profile, between)
-    said = [flag for flag in levels.flags if not flag.startswith(NO_SACRUM_IN_VIEW)]  # NO_ANCHOR says it too
-    if anchor is None and pelvis_above(levels, hu, spacing, mid, between):
-        return replace(levels, flags=[HEAD_DOWN, *said, NO_ANCHOR])
-    if anchor is None:
-        return replace(levels, flags=[*said, NO_ANCHOR])
-    if joined_above(profile, between):
-        return replace(levels, flags=[*said, JOINED_ABOVE, NO_ANCHOR])
-    out = anchored(levels, anchor, spacing)
-    return replace(out, flags=[*out.flags, ANCHORED])
 
 
 def with_bone(levels: LevelLabelling, spacing: tuple[float, float, float]) -> LevelLabelling:

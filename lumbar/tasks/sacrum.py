@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbar.labels import VERTEBRA_IDS
-from lumbar.tasks.levels import LUMBAR_GAPS, Level, LevelLabelling, renamed_up
+from lumbar.tasks.levels import LUMBAR_GAPS, NO_SACRUM_IN_VIEW, Level, LevelLabelling, renamed_up
 
 SACRUM_REACH_MM = 70.0  # bone joined to the column this far either side of the midline: the alae and the ilia
 REACH_BONE_HU = 150.0  # above soft tissue and unenhanced blood, below cortex even at 3 mm partial volume
@@ -167,6 +167,37 @@ def pelvis_above(
     top = levels.discs[-1]
     up = replace(top, axis=(-top.axis[0], -top.axis[1]))
     return sacrum_below(reach_profile(hu, spacing, mid, up, between_mm), between_mm) is not None
+
+
+NO_ANCHOR = (
+    "levels counted up from the lowest disc found, taken as L5/S1: no sacrum joined to the ilia was found below it "
+    "(the field of view may end above the pelvis or be too narrow to show it), so a missed lowest disc or a field "
+    "that ends above the sacrum would shift every name; check the count from the sacrum"
+)
+
+
+def counted_from_sacrum(
+    levels: LevelLabelling, hu: np.ndarray, spacing: tuple[float, float, float], mid: int
+) -> LevelLabelling:
+    """``levels`` named from the sacrum where the CT shows it below the lowest disc (this module's rule), with the
+    review reason that the rule was checked on one CT; as counted from the lowest disc, with ``NO_ANCHOR``, where it
+    does not, or where the vertebra above that disc reaches the pelvis too (and the reason why), or where the pelvis
+    lies above the highest disc and none below the lowest (``HEAD_DOWN`` first among these: a pelvis at the feet
+    rules a flipped head-to-feet axis out, and the ribs above a thoracolumbar field must not outweigh it)."""
+    if not levels.discs:
+        return levels
+    between = disc_spacing_mm(levels.discs)
+    profile = reach_profile(hu, spacing, mid, levels.discs[0], between)
+    anchor = sacrum_below(profile, between)
+    said = [flag for flag in levels.flags if not flag.startswith(NO_SACRUM_IN_VIEW)]  # NO_ANCHOR says it too
+    if anchor is None and pelvis_above(levels, hu, spacing, mid, between):
+        return replace(levels, flags=[HEAD_DOWN, *said, NO_ANCHOR])
+    if anchor is None:
+        return replace(levels, flags=[*said, NO_ANCHOR])
+    if joined_above(profile, between):
+        return replace(levels, flags=[*said, JOINED_ABOVE, NO_ANCHOR])
+    out = anchored(levels, anchor, spacing)
+    return replace(out, flags=[*out.flags, ANCHORED])
 
 
 def head_down_first(reasons: list[str]) -> list[str]:
