@@ -304,6 +304,18 @@ def test_a_three_plane_localizer_in_one_multiframe_file_is_refused_naming_its_pl
     assert one_line_naming(error, path)
 
 
+def test_two_sagittal_stacks_at_different_angles_in_one_file_are_refused_saying_how_far_apart(tmp_path):
+    """Both in one plane, so naming the plane alone ("sagittal, a localizer?") told the reader nothing."""
+    turn = np.radians(12.0)
+    oblique = (-np.sin(turn), np.cos(turn), 0.0, 0.0, 0.0, -1.0)  # SAGITTAL turned 12 degrees about the body's axis
+    path = enhanced_mr(
+        tmp_path / "two.dcm", [1, 2, 3, 4], [0.0, 4.0, 8.0, 12.0], [SAGITTAL, SAGITTAL, oblique, oblique]
+    )
+    with pytest.raises(InputError, match=r"2 orientations \(all sagittal, turned up to 12\.0 degrees") as error:
+        read_image(path)
+    assert one_line_naming(error, path)
+
+
 def test_a_multiframe_files_frames_keep_their_own_geometry_beside_one_stated_at_its_top_level(tmp_path):
     """Enhanced objects state geometry per frame only; a writer that also puts one IOP and IPP at the top level
     must not hide the frames' own: the localizer is still three planes, the volume still three positions."""

@@ -80,12 +80,20 @@ def _one_orientation(ds: pydicom.Dataset, n_frames: int, path: Path) -> None:
         iop = orientation(ds, i)
         if iop is not None and not any(np.allclose(iop, seen, atol=1e-3) for seen in distinct):
             distinct.append(iop)
-    if len(distinct) > 1:
-        planes = ", ".join(dict.fromkeys(plane_of(iop) for iop in distinct))
-        raise InputError(
-            f"{path}: the {n_frames} frames of the multi-frame DICOM lie in {len(distinct)} orientations ({planes}: a "
-            "localizer?); only frames of one orientation stack or play as a run"
-        )
+    if len(distinct) < 2:
+        return
+    planes = list(dict.fromkeys(plane_of(iop) for iop in distinct))
+    if len(planes) > 1:
+        why = f"{', '.join(planes)}: a localizer?"
+    else:  # one plane: stacks at different angles, or slices that followed the patient's motion
+        frames = [np.stack([iop[:3], iop[3:], np.cross(iop[:3], iop[3:])]) for iop in distinct]
+        turns = [np.trace(a @ b.T) for a in frames for b in frames]  # 1 + 2 cos(angle) of the turn between two
+        apart = np.degrees(np.arccos(np.clip((min(turns) - 1) / 2, -1.0, 1.0)))
+        why = f"all {planes[0]}, turned up to {apart:.1f} degrees from one another: stacks at different angles?"
+    raise InputError(
+        f"{path}: the {n_frames} frames of the multi-frame DICOM lie in {len(distinct)} orientations ({why}); only "
+        "frames of one orientation stack or play as a run"
+    )
 
 
 def _frame_positions_mm(ds: pydicom.Dataset, n_frames: int) -> np.ndarray | None:
