@@ -17,7 +17,7 @@ from lumbar.io.arrays import picture_as_slice
 from lumbar.outputs import write_segmentation
 from lumbar.phantom import make_phantom
 from lumbar.pipelines.mr_sagittal import segment
-from lumbar.tasks.orientation import MIN_MARGIN, ON_SIDE_MARGIN, OrientationCheck
+from lumbar.tasks.orientation import HEADER_MARGIN, MIN_MARGIN, ON_SIDE_MARGIN, WAYS, OrientationCheck, header_doubt
 
 
 def test_the_side_the_network_is_clearly_more_confident_of_wins():
@@ -645,3 +645,74 @@ def test_a_spider_picture_whose_front_neither_the_network_nor_the_check_tells_is
         assert seg.image.stored_mirrored == picture.stored_mirrored  # not mirrored back: as it lies
         said = [r for r in seg.gate if r.startswith("which side of the picture its front lies on is unclear")]
         assert len(said) == 1 and "analysed with the front on the left" in said[0]
+
+
+# Volumes: read as the header places them, doubted where the network reads the mid-sagittal slice clearly better
+# another way
+
+
+@pytest.mark.parametrize(
+    ("others", "doubted_way"),
+    [
+        ((0.5 + HEADER_MARGIN,) + (0.4,) * 6, "turned head down"),  # the margin itself is enough
+        ((0.4,) * 3 + (0.5 + HEADER_MARGIN,) + (0.4,) * 3, "turned on its side (rows and columns swapped)"),
+        ((0.4, 0.5 + HEADER_MARGIN * 2, 0.5 + HEADER_MARGIN * 3, 0.4, 0.4, 0.4, 0.4), "mirrored and turned head down"),
+        ((0.5 + HEADER_MARGIN * 0.99,) * 7, None),  # every other way just short of the margin
+        ((0.3,) * 7, None),
+    ],
+)
+def test_a_header_is_doubted_only_where_another_way_reads_a_margin_more_surely(others, doubted_way):
+    reason = header_doubt((0.5, *others))
+    if doubted_way is None:
+        assert reason is None
+    else:
+        assert f"reads the mid-sagittal slice {doubted_way} more surely than as the header places it" in reason
+        assert f"against {0.5:.3f}" in reason and "orientation may be wrong" in reason
+
+
+def test_the_eight_ways_of_a_slice_are_the_eight_distinct_turns_and_mirrors_in_the_order_named(monkeypatch):
+    from lumbar.tasks import orientation
+
+    seen = []
+
+    class Judged:  # the network's stand-in: each way's confidence is the order it was asked in
+        def __init__(self, rank: int):
+            self.rank = rank
+
+        def mean_confidence(self) -> float:
+            return float(self.rank)
+
+    def segment_semantic(way, model):
+        seen.append(way.sagittal_slices()[0])
+        return Judged(len(seen) - 1)
+
+    monkeypatch.setattr(orientation, "segment_semantic", segment_semantic)
+    pixels = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
+    assert orientation.way_confidences(SpineImage.from_sagittal_slices(pixels, (1.0, 1.0, 1.0))) == tuple(range(8))
+    p = pixels[0]
+    expected = [p, p[::-1], p[:, ::-1], p[::-1, ::-1], p.T, p.T[::-1], p.T[:, ::-1], p.T[::-1, ::-1]]
+    assert len(WAYS) == len(seen) == 8
+    for got, want in zip(seen, expected):
+        assert np.array_equal(got, want)
+
+
+def test_a_volume_whose_header_swaps_its_slices_rows_and_columns_withholds_its_summary():
+    phantom = make_phantom(seed=1)
+    right = segment(phantom.image)
+    assert not any("orientation may be wrong" in r for r in right.review)
+    slices = phantom.image.sagittal_slices()
+    lying = SpineImage.from_sagittal_slices(np.swapaxes(slices, 1, 2).copy(), phantom.image.display_spacing_mm())
+    doubted = [r for r in segment(lying).gate if "orientation may be wrong" in r]
+    assert len(doubted) == 1 and "on its side" in doubted[0]
+
+
+def test_a_real_volume_read_head_down_is_doubted_and_as_it_lies_is_not():
+    voxels_csv = shared("spider", "overview.csv")
+    from lumbar.io.spider import read_overview_voxels, t2space_series
+
+    series, files = next(iter(t2space_series(shared("spider", "t2space", "images")).items()))
+    slices = np.stack([read_image(f).sagittal_slices()[0] for f in files]).astype(np.float32)
+    volume = SpineImage.from_sagittal_slices(slices, read_overview_voxels(voxels_csv)[series], modality="MR")
+    assert not any("orientation may be wrong" in r for r in segment(volume).review)
+    upside = SpineImage.from_sagittal_slices(slices[:, ::-1].copy(), volume.display_spacing_mm(), modality="MR")
+    assert any("turned head down more surely" in r for r in segment(upside).gate)

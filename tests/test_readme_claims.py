@@ -49,6 +49,7 @@ SOURCES = {
     "canal": "bench/claims/canal.json",
     "mirrored": "bench/claims/mirrored.json",
     "on_side": "bench/claims/on_side.json",
+    "volume_orientation": "bench/claims/volume_orientation.json",
     "radiograph": "bench/claims/radiograph.json",
     "radiograph_model": "lumbar/models/weights/radiograph.json",
     "radiograph_levels_model": "lumbar/models/weights/radiograph_levels.json",
@@ -3147,6 +3148,77 @@ def mirrored_claims() -> list[Claim]:
 ON_SIDE_TABLE = "pictures judged, as stored and on their side"
 
 
+VOLUME_TABLE = "volumes judged, as they lie and laid wrong"
+VOLUME_ROWS = {
+    "SPIDER T2 SPACE volumes": "SPIDER T2 SPACE volume",
+    "second-centre T2 slices, read as one-slice volumes": "second centre T2",
+}
+
+
+def volume_orientation_claims() -> list[Claim]:
+    """Volumes whose header places them wrong (`python bench/volume_orientation.py`)."""
+
+    def row(label: str, key: str) -> list[Claim]:
+        s = lambda m: m["sets"][key]  # noqa: E731
+        return _row_claims(
+            "volume orientation",
+            VOLUME_TABLE,
+            label,
+            "volume_orientation",
+            {
+                "slices": lambda m: str(s(m)["slices"]),
+                "right header doubted": lambda m: str(s(m)["right_header_doubted"]),
+                "of those, withheld anyway": lambda m: str(s(m)["right_header_doubted_withheld_anyway"]),
+                "wrong header caught": lambda m: (
+                    f"{s(m)['wrong_header_caught']} of {s(m)['wrong_headers']} "
+                    f"({pct(s(m)['wrong_header_caught_share'])} "
+                    "[{:.0f}, {:.0f}])".format(*(100 * v for v in s(m)["wrong_header_caught_ci95"]))
+                ),
+                "closest call": lambda m: _minus(f"{s(m)['margin_min_p5_p50'][0]:+.3f}"),
+            },
+        )
+
+    passage = _in_passage("On the T2 SPACE volumes every wrong header", "Each volume costs eight more")
+    t2space = lambda m: m["sets"]["SPIDER T2 SPACE volume"]  # noqa: E731
+    second = lambda m: m["sets"]["second centre T2"]  # noqa: E731
+    return [
+        *(claim for label, key in VOLUME_ROWS.items() for claim in row(label, key)),
+        Claim(
+            "volume orientation: margin",
+            _in_passage("**Volumes whose header places them wrong**", "(`HEADER_MARGIN`"),
+            lambda m: f"at least {m['header_margin']}",
+            ("volume_orientation",),
+        ),
+        Claim(
+            "volume orientation: T2 SPACE head down missed",
+            passage,
+            lambda m: "every wrong header is caught but {} read head down".format(
+                t2space(m)["wrong_headers"] // 7 - t2space(m)["caught_per_way"]["turned head down"]
+            ),
+            ("volume_orientation",),
+        ),
+        Claim(
+            "volume orientation: second centre head down",
+            passage,
+            lambda m: "({} of {} caught)".format(second(m)["caught_per_way"]["turned head down"], second(m)["slices"]),
+            ("volume_orientation",),
+        ),
+        Claim(
+            "volume orientation: CT margins",
+            passage,
+            lambda m: (
+                "reads {:.3f} more surely turned head down; VerSe 012's and TotalSegmentator's read best as they "
+                "lie, by {:.3f} and {:.3f})".format(
+                    -m["ct"]["TPTBox crop"]["margin"],
+                    m["ct"]["VerSe 012"]["margin"],
+                    m["ct"]["TotalSegmentator example"]["margin"],
+                )
+            ),
+            ("volume_orientation",),
+        ),
+    ]
+
+
 def on_side_claims() -> list[Claim]:
     """Pictures stored on their side (`python bench/on_side.py`)."""
 
@@ -3341,6 +3413,7 @@ CLAIMS = [
     *batch_claims(),
     *body_size_claims(),
     *on_side_claims(),
+    *volume_orientation_claims(),
     *evidence_claims(),
     *lumbosacral_claims(),
     *orientation_claims(),

@@ -28,7 +28,7 @@ from lumbar.tasks.grading import crop_regions, disc_probabilities, fuse_same_dis
 from lumbar.tasks.levels import LevelLabelling, label_levels, mid_sagittal_index
 from lumbar.tasks.lumbosacral import body_below_flags, lumbosacral_probability, not_lumbosacral_flag
 from lumbar.tasks.measurements import SLIP_SLAB_MM, SpineMeasurements, measure_spine, rejected_heights_withheld
-from lumbar.tasks.orientation import upright_picture
+from lumbar.tasks.orientation import header_doubt, slice_of, upright_picture, way_confidences
 from lumbar.tasks.overlays import heatmap_overlay, overlay
 from lumbar.tasks.quality import quality_problems, smaller_than_adult, unlike_mri
 from lumbar.tasks.segmentation import SemanticSegmentation
@@ -85,7 +85,8 @@ def segment(
     withhold the Summary (a forced run on an image the pipeline was not made for); ``model`` is a trained candidate
     to use instead of the shipped network (benchmarks compare them on the same path). A picture (PNG/JPEG, no
     stored orientation) is turned upright first where it was stored on its side or head down, and mirrored back where
-    it was stored mirrored front to back (``tasks/orientation.py``)."""
+    it was stored mirrored front to back (``tasks/orientation.py``); a volume is read as its header places it, and
+    doubted (its Summary withheld) where the network reads its mid-sagittal slice clearly more surely another way."""
     progress.stage("segmenting slices", total=image.sagittal_slices().shape[0])
     orientation = None
     if image.is_picture:
@@ -110,6 +111,10 @@ def segment(
     foreign = unlike_mri(image.sagittal_slices()[mid], levels.instances[mid], levels.levels, pixel_mm)
     if foreign:
         withheld.append(f"image unlike the MRI the models learnt from: {foreign}")
+    if orientation is None and confidence is not None:  # a volume: read as its header places it, unless contradicted
+        doubt = header_doubt(way_confidences(slice_of(image, mid), model))
+        if doubt:
+            withheld.append(doubt)
     if image.modality_guessed:  # a CT or a photograph saved as PNG segments confidently: the file must say MR
         withheld.append(
             f"modality not stated by the {image.format or 'file'}: analysed as {image.modality.value}, but no finding "

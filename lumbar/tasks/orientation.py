@@ -27,7 +27,7 @@ the two are too close to tell, the picture is analysed as stored and its Summary
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from lumbar.image import SpineImage
@@ -323,3 +323,49 @@ def _way_up(
         both = (lowest_disc(image, as_stored), lowest_disc(turned, upside_down))
         check = replace(check, lumbosacral=both, lumbosacral_threshold=threshold)
     return (turned, upside_down, check) if check.head_down else (image, as_stored, check)
+
+
+# A volume (DICOM, NIfTI, MetaImage, NRRD) states where the head and the front are and is read so, but a header can be
+# wrong: an array saved with an identity affine, a hand-made conversion. Its mid-sagittal slice is segmented the eight
+# ways a picture can lie (WAYS); where the network is this much more confident in another way than as the header
+# places it, the header is doubted and the Summary withheld. The margin of the mirror and of a picture on its side:
+# on slices whose orientation is known, the way they lie wins by more than this (bench/volume_orientation.py). Not
+# on CT: the MRI network's confidence on CT does not tell head from feet (the TPTBox crop read 0.02 surer head down).
+HEADER_MARGIN = 0.01
+WAYS = (
+    "as the header places it",
+    "turned head down",
+    "mirrored front to back",
+    "mirrored and turned head down",
+    "turned on its side (rows and columns swapped)",
+    "on its side and turned over",
+    "on its side and mirrored",
+    "on its side, mirrored and turned over",
+)
+
+
+def slice_of(image: SpineImage, index: int) -> SpineImage:
+    """Display slice ``index`` of ``image`` as a one-slice image, laid out as it is analysed."""
+    return SpineImage.from_sagittal_slices(
+        image.sagittal_slices()[index : index + 1], image.display_spacing_mm(), modality=image.modality
+    )
+
+
+def way_confidences(slice_image: SpineImage, model: OnnxModel | None = None) -> tuple[float, ...]:
+    """The network's mean confidence on a one-slice image in each of :data:`WAYS`, in that order."""
+    ways = _four_ways(slice_image, model) + _four_ways(slice_image.turned_on_side(), model)
+    return tuple(_confidence(way) for way in ways)
+
+
+def header_doubt(confidences: Sequence[float]) -> str | None:
+    """A review reason where the network reads the mid-sagittal slice in another of :data:`WAYS` at least
+    :data:`HEADER_MARGIN` more surely than as the header places it (``confidences[0]``); None otherwise."""
+    best = max(range(1, len(confidences)), key=lambda k: confidences[k])
+    if confidences[best] - confidences[0] < HEADER_MARGIN:
+        return None
+    return (
+        f"the segmentation network reads the mid-sagittal slice {WAYS[best]} more surely than {WAYS[0]} "
+        f"(confidence {confidences[best]:.3f} against {confidences[0]:.3f}): the file's orientation may be wrong (an "
+        "array saved without its real affine?), and then every level name and front-to-back measure is; check the "
+        "orientation the file states"
+    )
