@@ -119,8 +119,13 @@ def main(
 ) -> None:
     """Deep-learning analysis of lumbar spine images: segmentation, levels, grading, measurements, reports."""
     _state["debug"] = debug
-    # Decoder plug-ins log their own tracebacks before we turn the failure into one line.
+    # Decoder plug-ins log their own tracebacks before we turn the failure into one line; pydicom warns of each odd
+    # value (a UID with a letter, an over-long description) as it is first read, beside that line or a clean result.
     logging.getLogger("pydicom").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    if not debug:
+        import pydicom.config
+
+        pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 
 @app.command()

@@ -9,10 +9,8 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import shared
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
 from pydicom.uid import generate_uid
-from test_readers import AXIAL, CORONAL, SAGITTAL, SOP_CLASSES, as_float_pixels, item, write_dicom
+from test_readers import AXIAL, CORONAL, SAGITTAL, SOP_CLASSES, as_float_pixels, dataset_alone, item, write_dicom
 from typer.testing import CliRunner
 
 from lumbar.cli import app
@@ -411,14 +409,9 @@ def test_a_radiographs_frontal_and_lateral_views_under_one_uid_are_read_apart(tm
 # Datasets stored without the preamble and "DICM" (straight from the network, or by ACR-NEMA-era systems)
 
 
-def stored_raw(path: Path, *, implicit: bool) -> Path:
-    """The file at ``path`` rewritten as its dataset alone: no preamble, no meta header, little endian, the VR
-    encoding ``implicit`` or explicit, as a storage SCP that keeps what it received writes it."""
-    ds = pydicom.dcmread(path)
-    out = DicomBytesIO()
-    out.is_little_endian, out.is_implicit_VR = True, implicit
-    write_dataset(out, ds)
-    path.write_bytes(out.getvalue())
+def without_preamble(path: Path, *, implicit: bool) -> Path:
+    """The file at ``path`` rewritten as its dataset alone (:func:`dataset_alone`)."""
+    path.write_bytes(dataset_alone(pydicom.dcmread(path), implicit=implicit))
     return path
 
 
@@ -427,7 +420,7 @@ def test_a_series_stored_without_the_preamble_reads_as_its_part10_files_do(tmp_p
     part10 = write_series(tmp_path / "part10", 5)
     raw = write_series(tmp_path / "raw", 5, SeriesInstanceUID=pydicom.dcmread(part10[0]).SeriesInstanceUID)
     for path in raw:
-        stored_raw(path, implicit=implicit)
+        without_preamble(path, implicit=implicit)
     head = raw[0].read_bytes()[:132]
     assert head[:2] == b"\x08\x00" and head[128:132] != b"DICM"  # the dataset alone, no meta header to read
     expected, got = read_image(tmp_path / "part10"), read_image(tmp_path / "raw")
@@ -441,7 +434,7 @@ def test_bytes_that_begin_as_a_dataset_does_but_hold_none_are_not_dicom(tmp_path
     path.write_bytes(b"\x08\x00\x05\x00" + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
     assert not is_dicom_file(path)
     refused_in_one_line(path)
-    cut = stored_raw(write_slice(tmp_path / "cut.dcm", np.ones((40, 30))), implicit=False)
+    cut = without_preamble(write_slice(tmp_path / "cut.dcm", np.ones((40, 30))), implicit=False)
     damaged = bytearray(cut.read_bytes())
     damaged[300:310] = b"\xff" * 10
     cut.write_bytes(bytes(damaged[:350]))
@@ -449,11 +442,12 @@ def test_bytes_that_begin_as_a_dataset_does_but_hold_none_are_not_dicom(tmp_path
         warnings.simplefilter("always")
         refused_in_one_line(cut)
     assert not caught, [str(w.message) for w in caught]
-    unnamed = stored_raw(write_slice(tmp_path / "IM0002", np.ones((4, 4))), implicit=True)
+    unnamed = without_preamble(write_slice(tmp_path / "IM0002", np.ones((4, 4))), implicit=True)
     ds = pydicom.dcmread(unnamed, force=True)
     ds.SOPClassUID = "not a uid"
-    out = DicomBytesIO()
-    out.is_little_endian, out.is_implicit_VR = True, True
-    write_dataset(out, ds)
-    unnamed.write_bytes(out.getvalue())
+    unnamed.write_bytes(dataset_alone(ds, implicit=True))
     assert not is_dicom_file(unnamed)
+    with warnings.catch_warnings(record=True) as caught:  # pydicom warns of the bad UID when the value is read
+        warnings.simplefilter("always")
+        refused_in_one_line(unnamed)
+    assert not caught, [str(w.message) for w in caught]

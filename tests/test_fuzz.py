@@ -20,9 +20,7 @@ import SimpleITK as sitk
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
-from test_readers import write_dicom
+from test_readers import dataset_alone, write_dicom
 
 from lumbar.errors import InputError
 from lumbar.io import read_image
@@ -91,13 +89,9 @@ def test_any_bytes_under_a_supported_ending_read_or_raise_input_error(suffix, da
 
 
 @functools.cache
-def dataset_alone(implicit: bool) -> bytes:
-    """The valid DICOM's dataset without the preamble and meta header, as a storage SCP may keep what it received."""
-    ds = pydicom.dcmread(io.BytesIO(valid_bytes(".dcm")))
-    out = DicomBytesIO()
-    out.is_little_endian, out.is_implicit_VR = True, implicit
-    write_dataset(out, ds)
-    return out.getvalue()
+def valid_dataset_alone(implicit: bool) -> bytes:
+    """The valid DICOM's dataset without the preamble and meta header (:func:`dataset_alone`)."""
+    return dataset_alone(pydicom.dcmread(io.BytesIO(valid_bytes(".dcm"))), implicit=implicit)
 
 
 @pytest.mark.parametrize("name", ["IM0001", "fuzz.dcm"])
@@ -109,7 +103,7 @@ def test_a_damaged_dataset_stored_without_its_preamble_reads_or_raises_input_err
     if data.draw(st.booleans()):
         damaged_bytes = data.draw(st.sampled_from([b"\x08\x00", b"\x02\x00"])) + data.draw(st.binary(max_size=600))
     else:
-        raw = bytearray(dataset_alone(data.draw(st.booleans())))
+        raw = bytearray(valid_dataset_alone(data.draw(st.booleans())))
         raw = raw[: data.draw(st.integers(2, len(raw)))]
         for _ in range(data.draw(st.integers(0, 8)) if len(raw) > 2 else 0):  # its first tag's group kept
             raw[data.draw(st.integers(2, len(raw) - 1))] = data.draw(st.integers(0, 255))

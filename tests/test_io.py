@@ -123,10 +123,10 @@ def test_dicom_seg_round_trip(tmp_path, small):
 
 
 def test_dicom_seg_is_written_over_a_series_stored_without_the_preamble(tmp_path, small):
-    from test_dicom_series import stored_raw
+    from test_dicom_series import without_preamble
 
     for path in write_dicom_series(small.image, tmp_path / "series"):
-        stored_raw(path, implicit=True)
+        without_preamble(path, implicit=True)
     image = read_image(tmp_path / "series")
     names = {int(v): f"label {v}" for v in np.unique(small.instances) if v}
     seg = pydicom.dcmread(write_dicom_seg(small.instances, image, names, tmp_path / "seg.dcm"))

@@ -10,6 +10,8 @@ import pytest
 from conftest import shared
 from PIL import Image
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from lumbar.errors import InputError
@@ -78,6 +80,15 @@ def write_dicom(path: Path, pixels: np.ndarray, modality: str, **attributes: obj
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def dataset_alone(ds: Dataset, *, implicit: bool) -> bytes:
+    """``ds`` written as its dataset alone: no preamble, no meta header, little endian, the VR encoding ``implicit``
+    or explicit, as a storage server that keeps what it received writes it."""
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, implicit
+    write_dataset(out, ds)
+    return out.getvalue()
 
 
 def as_float_pixels(path: Path, values: np.ndarray) -> Path:

@@ -63,13 +63,16 @@ def _unlike_dicom(path: Path) -> int:
     return 1 if not path.name.startswith(".") and (suffix == "" or suffix[1:].isdigit()) else 2
 
 
-MAX_PROBED_FILES = 1_000  # files probed before a folder is called not DICOM: 132 bytes each, some 40 ms on a local disk
+# files probed before a folder is called not DICOM: 132 bytes each (some 40 ms on a local disk), more only for a file
+# that begins as a dataset stored without its preamble
+MAX_PROBED_FILES = 1_000
 
 
 def folder_has_dicom(folder: Path, limit: int = MAX_PROBED_FILES) -> bool:
     """Whether reading ``folder`` would find DICOM: its files at any depth probed (:func:`is_dicom_file`: the
-    preamble, or a header without pixels) in :func:`_probe_order` until one is DICOM, at most ``limit`` of them (20
-    probes missed the images behind a folder's README and 25 thumbnails; thousands of other files take a moment)."""
+    preamble, or a dataset stored without it that names a SOP Class) in :func:`_probe_order` until one is DICOM, at
+    most ``limit`` of them (20 probes missed the images behind a folder's README and 25 thumbnails; thousands of other
+    files take a moment)."""
     return any(is_dicom_file(path) for path in _probe_order(folder)[:limit])
 
 

@@ -7,6 +7,7 @@ same attributes per frame in functional groups (PS3.3 C.7.6.16), looked up per f
 
 from __future__ import annotations
 
+import struct
 import warnings
 from collections.abc import Sized
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import FileMetaDataset
-from pydicom.errors import BytesLengthException
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
@@ -34,9 +35,10 @@ HEADER_VALUE_ERRORS = (
 )
 
 
-# A DICOM file begins with a 128-byte preamble and "DICM" (PS3.10 7.1). Files stored straight from the network, or
-# by systems of the ACR-NEMA era, hold the dataset alone: they begin with a tag of the meta (0002) or identifying
-# (0008) group, little endian. pydicom reads those only when forced, so they are recognised by that beginning.
+# A DICOM file begins with a 128-byte preamble and "DICM" (PS3.10 7.1). Files some storage servers and older systems
+# write hold the dataset alone: they begin with a tag of the meta (0002) or identifying (0008) group, little endian,
+# and name a SOP Class (ACR-NEMA files, which name none, and big-endian ones are not read). pydicom reads those only
+# when forced, so they are recognised by that beginning.
 PART10_MAGIC = b"DICM"
 RAW_DATASET_GROUPS = (b"\x02\x00", b"\x08\x00")
 HEAD_BYTES = 132  # the preamble and the magic
@@ -73,9 +75,12 @@ def is_dicom_file(path: Path) -> bool:
             return True
         if not stored_raw(head):
             return False
-        sop_class = read_dataset(path, stop_before_pixels=True, specific_tags=["SOPClassUID"]).get("SOPClassUID")
+        with warnings.catch_warnings():  # a value is checked, and warned of, when it is first read: here
+            warnings.simplefilter("ignore")
+            ds = read_dataset(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+            sop_class = ds.get("SOPClassUID")
         return sop_class is not None and UID(str(sop_class)).is_valid
-    except Exception:  # a forced parse of damaged bytes fails in many ways (struct.error on a cut length, ...)
+    except (InvalidDicomError, OSError, EOFError, struct.error, *HEADER_VALUE_ERRORS):  # a forced parse of damage
         return False
 
 

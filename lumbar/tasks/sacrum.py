@@ -162,8 +162,9 @@ def pelvis_above(
 ) -> bool:
     """Whether the sacrum rule (:func:`sacrum_below`) finds a sacrum joined to the ilia above the highest disc, looking
     up its axis as it looks down from the lowest: the pelvis at the head end is a header's axis flipped. Only where
-    the field shows the pelvis and the chain of discs reaches near it; the orientation check of ``tasks/orientation.py``
-    is for pictures, which state no orientation, and never sees a CT."""
+    the field shows the pelvis and the chain of discs reaches near it; the network-confidence checks of
+    ``tasks/orientation.py`` (pictures, and MRI volumes' headers) are not asked of CT, where they do not tell head
+    from feet."""
     top = levels.discs[-1]
     up = replace(top, axis=(-top.axis[0], -top.axis[1]))
     return sacrum_below(reach_profile(hu, spacing, mid, up, between_mm), between_mm) is not None
