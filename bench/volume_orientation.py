@@ -11,10 +11,12 @@ orientation is known:
   centre the network never saw, and slices often beside the midline (harder than a volume's mid-sagittal slice).
 
 Each slice is judged as it lies (a doubt is a false alarm; whether another review reason withholds that volume's
-Summary anyway is counted) and laid each of the seven wrong ways (as a file whose header is wrong would be read; a
-doubt is a catch). The margins (as it lies, less the best of the other seven ways)
-are summarised too. And, to show why the CT path does not ask: the three labelled CTs in ``../shared/data/ct``,
-their midline slice in the bone window the network reads, judged as they lie.
+Summary anyway is counted) and laid each of the seven wrong ways (a doubt is a catch; whether the reason names the way
+that lays it back is counted too). The wrong ways lay the slice the pipeline chose on the right volume: a volume
+whose header is wrong would have its mid-sagittal slice chosen from its own segmentation, which may read worse. The
+margins (as it lies, less the best of the other seven ways) are summarised too. And, to show why the CT path does not
+ask: the three labelled CTs in ``../shared/data/ct``, their midline slice in the bone window the network reads,
+judged as they lie.
 
 ``python bench/volume_orientation.py`` (about 5 min on 2 cores) prints a table and writes
 ``bench/results/volume_orientation.json`` and its summary to ``bench/claims/``.
@@ -37,7 +39,15 @@ from lumbar.metrics import bootstrap_ci
 from lumbar.pipelines.mr_sagittal import segment as segment_volume
 from lumbar.tasks.ct_bone import midline_index, windowed
 from lumbar.tasks.levels import mid_sagittal_index
-from lumbar.tasks.orientation import HEADER_MARGIN, WAYS, header_doubt, slice_of, way_confidences
+from lumbar.tasks.orientation import (
+    HEADER_MARGIN,
+    WAYS,
+    best_other_way,
+    header_doubt,
+    slice_of,
+    way_confidences,
+    ways,
+)
 from lumbar.tasks.segmentation import segment
 
 SPIDER = SHARED_DATA / "spider"
@@ -49,13 +59,17 @@ CTS = {
 }
 
 
-def laid(image: SpineImage) -> list[SpineImage]:
-    """``image`` (one slice) laid each of the eight ways, in the order of ``WAYS``."""
-    out = []
-    for start in (image, image.turned_on_side()):
-        mirrored = start.mirrored_front_to_back()
-        out += [start, start.turned_upside_down(), mirrored, mirrored.turned_upside_down()]
-    return out
+def inverse_ways() -> list[int]:
+    """For each of ``WAYS``, the way that lays a slice so laid back as it was (found on a slice of distinct pixels)."""
+    slice_ = SpineImage.from_sagittal_slices(np.arange(12, dtype=np.float32).reshape(1, 3, 4), (1.0, 1.0, 1.0))
+    upright = slice_.sagittal_slices()[0]
+    return [
+        next(j for j, back in enumerate(ways(laid)) if np.array_equal(back.sagittal_slices()[0], upright))
+        for laid in ways(slice_)
+    ]
+
+
+INVERSE = inverse_ways()
 
 
 def judged(name: str, group: str, volume: SpineImage, mid: int) -> dict:
@@ -63,7 +77,12 @@ def judged(name: str, group: str, volume: SpineImage, mid: int) -> dict:
     whether another review reason withholds its Summary anyway), and for each wrong way whether it is caught."""
     upright = slice_of(volume, mid)
     confidences = way_confidences(upright)
-    caught = {WAYS[k]: header_doubt(way_confidences(way)) is not None for k, way in enumerate(laid(upright)) if k}
+    caught, named_back = {}, {}
+    for k, way in enumerate(ways(upright)):
+        if k:
+            laid_confidences = way_confidences(way)
+            caught[WAYS[k]] = header_doubt(laid_confidences) is not None
+            named_back[WAYS[k]] = caught[WAYS[k]] and best_other_way(laid_confidences) == INVERSE[k]
     doubted = header_doubt(confidences) is not None
     others = [r for r in segment_volume(volume).gate if r != header_doubt(confidences)] if doubted else []
     return {
@@ -74,6 +93,7 @@ def judged(name: str, group: str, volume: SpineImage, mid: int) -> dict:
         "doubted": doubted,
         "withheld_anyway": bool(others),
         "caught": caught,
+        "named_back": named_back,
     }
 
 
@@ -129,6 +149,7 @@ def summarise(rows: list[dict]) -> dict:
     patients = np.array([patient_id(r["image"]) for r in rows])
     doubted = np.array([r["doubted"] for r in rows], float)
     caught = np.array([list(r["caught"].values()) for r in rows], float)  # (slices, seven wrong ways)
+    named_back = np.array([list(r["named_back"].values()) for r in rows], float)
     margins = np.array([r["margin"] for r in rows])
     return {
         "slices": len(rows),
@@ -140,6 +161,7 @@ def summarise(rows: list[dict]) -> dict:
         "wrong_header_caught_share": float(caught.mean()),
         "wrong_header_caught_ci95": list(bootstrap_ci(caught.ravel(), np.repeat(patients, caught.shape[1]))[1:]),
         "caught_per_way": {way: int(caught[:, k].sum()) for k, way in enumerate(WAYS[1:])},
+        "caught_naming_the_way_back": int(named_back.sum()),
         "margin_min_p5_p50": [float(margins.min()), *map(float, np.percentile(margins, [5, 50]))],
     }
 
@@ -155,11 +177,11 @@ def main() -> None:
     groups["all"] = summarise(rows)
     ct_rows = cts()
     print(f"\nheader margin {HEADER_MARGIN}; margin = confidence as it lies - best of the other seven ways")
-    print(f"{'set':28s} {'slices':>6s} {'right doubted (anyway)':>22s} {'wrong caught':>13s}  margin min / p5 / median")
+    print(f"{'set':28s} {'slices':>6s} {'right doubted (anyway)':>22s} {'wrong caught':>20s}  margin min / p5 / median")
     for group, s in groups.items():
-        caught = f"{s['wrong_header_caught']}/{s['wrong_headers']}"
+        caught = f"{s['wrong_header_caught']}/{s['wrong_headers']} ({s['caught_naming_the_way_back']} back)"
         doubted = f"{s['right_header_doubted']} ({s['right_header_doubted_withheld_anyway']})"
-        print(f"{group:28s} {s['slices']:6d} {doubted:>22s} {caught:>13s}  {s['margin_min_p5_p50']}")
+        print(f"{group:28s} {s['slices']:6d} {doubted:>22s} {caught:>20s}  {s['margin_min_p5_p50']}")
     for name, r in ct_rows.items():
         print(f"CT {name:25s} margin {r['margin']:+.4f} (best other: {r['best_other']}), doubted {r['doubted']}")
     save("volume_orientation", {"header_margin": HEADER_MARGIN, "sets": groups, "ct": ct_rows, "rows": rows})

@@ -670,7 +670,7 @@ def test_a_header_is_doubted_only_where_another_way_reads_a_margin_more_surely(o
         assert f"against {0.5:.3f}" in reason and "orientation may be wrong" in reason
 
 
-def test_the_eight_ways_of_a_slice_are_the_eight_distinct_turns_and_mirrors_in_the_order_named(monkeypatch):
+def test_each_of_the_eight_ways_is_the_turn_or_mirror_its_name_says(monkeypatch):
     from lumbar.tasks import orientation
 
     seen = []
@@ -687,13 +687,22 @@ def test_the_eight_ways_of_a_slice_are_the_eight_distinct_turns_and_mirrors_in_t
         return Judged(len(seen) - 1)
 
     monkeypatch.setattr(orientation, "segment_semantic", segment_semantic)
-    pixels = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
+    pixels = np.arange(12, dtype=np.float32).reshape(1, 3, 4)  # rows head to feet, columns front to back
     assert orientation.way_confidences(SpineImage.from_sagittal_slices(pixels, (1.0, 1.0, 1.0))) == tuple(range(8))
     p = pixels[0]
-    expected = [p, p[::-1], p[:, ::-1], p[::-1, ::-1], p.T, p.T[::-1], p.T[:, ::-1], p.T[::-1, ::-1]]
-    assert len(WAYS) == len(seen) == 8
-    for got, want in zip(seen, expected):
-        assert np.array_equal(got, want)
+    named = {
+        "as the header places it": p,
+        "turned head down": p[::-1],
+        "mirrored front to back": p[:, ::-1],
+        "mirrored and turned head down": p[::-1, ::-1],
+        "turned on its side (rows and columns swapped)": p.T,
+        "on its side and turned over": p.T[::-1],
+        "on its side and mirrored": p.T[:, ::-1],
+        "on its side, mirrored and turned over": p.T[::-1, ::-1],
+    }
+    assert list(named) == list(WAYS) and len(seen) == 8
+    for name, got in zip(WAYS, seen):
+        assert np.array_equal(got, named[name]), name
 
 
 def test_a_volume_whose_header_swaps_its_slices_rows_and_columns_withholds_its_summary():

@@ -3174,6 +3174,7 @@ def volume_orientation_claims() -> list[Claim]:
                     f"({pct(s(m)['wrong_header_caught_share'])} "
                     "[{:.0f}, {:.0f}])".format(*(100 * v for v in s(m)["wrong_header_caught_ci95"]))
                 ),
+                "of those, naming the way back": lambda m: str(s(m)["caught_naming_the_way_back"]),
                 "closest call": lambda m: _minus(f"{s(m)['margin_min_p5_p50'][0]:+.3f}"),
             },
         )

@@ -245,11 +245,11 @@ def upright_picture(
     :data:`MIRROR_MARGIN`), its segmentation, and the evidence. ``lowest_disc``: the lumbosacral check's probability
     that the lowest disc of a picture so segmented is L5/S1, and ``threshold`` its operating point, asked both ways
     up when the network's confidence does not decide."""
-    ways = _four_ways(image, model)
+    as_stored = _four_ways(image, model)
     turned = _four_ways(image.turned_on_side(), model)
-    on_side = _best(turned) - _best(ways) >= ON_SIDE_MARGIN
-    chosen, semantic, check = _upright(*(turned if on_side else ways), lowest_disc, threshold)
-    return chosen, semantic, replace(check, on_side=_best(ways if on_side else turned), turned_on_side=on_side)
+    on_side = _best(turned) - _best(as_stored) >= ON_SIDE_MARGIN
+    chosen, semantic, check = _upright(*(turned if on_side else as_stored), lowest_disc, threshold)
+    return chosen, semantic, replace(check, on_side=_best(as_stored if on_side else turned), turned_on_side=on_side)
 
 
 Segmented = tuple[SpineImage, SemanticSegmentation]
@@ -264,20 +264,24 @@ def only_passing(probabilities: tuple[float, float] | None, threshold: float) ->
     return passing[0] if len(passing) == 1 else None
 
 
-def _four_ways(image: SpineImage, model: OnnxModel | None) -> list[Segmented]:
-    """``image`` as given and turned upside down, then mirrored front to back both ways up, each with its
-    segmentation (each way segmented once: the choices below reuse them)."""
+def _laid_four_ways(image: SpineImage) -> list[SpineImage]:
+    """``image`` as given and turned upside down, then mirrored front to back both ways up."""
     mirrored = image.mirrored_front_to_back()
-    ways = (image, image.turned_upside_down(), mirrored, mirrored.turned_upside_down())
-    return [(way, segment_semantic(way, model)) for way in ways]
+    return [image, image.turned_upside_down(), mirrored, mirrored.turned_upside_down()]
+
+
+def _four_ways(image: SpineImage, model: OnnxModel | None) -> list[Segmented]:
+    """:func:`_laid_four_ways` of ``image``, each with its segmentation (each way segmented once: the choices below
+    reuse them)."""
+    return [(way, segment_semantic(way, model)) for way in _laid_four_ways(image)]
 
 
 def _confidence(way: Segmented) -> float:
     return way[1].mean_confidence() or 0.0
 
 
-def _best(ways: list[Segmented]) -> float:
-    return max(_confidence(way) for way in ways)
+def _best(segmented: list[Segmented]) -> float:
+    return max(_confidence(way) for way in segmented)
 
 
 def _upright(
@@ -328,9 +332,10 @@ def _way_up(
 # A volume (DICOM, NIfTI, MetaImage, NRRD) states where the head and the front are and is read so, but a header can be
 # wrong: an array saved with an identity affine, a hand-made conversion. Its mid-sagittal slice is segmented the eight
 # ways a picture can lie (WAYS); where the network is this much more confident in another way than as the header
-# places it, the header is doubted and the Summary withheld. The margin of the mirror and of a picture on its side:
-# on slices whose orientation is known, the way they lie wins by more than this (bench/volume_orientation.py). Not
-# on CT: the MRI network's confidence on CT does not tell head from feet (the TPTBox crop read 0.02 surer head down).
+# places it, the header is doubted and the Summary withheld. The margin is the mirror's and the picture on its side's,
+# not tuned on volumes: on SPIDER's T2 SPACE volumes the right way wins by 0.005 or more, and 2 of the second centre's
+# 20 slices read as volumes are doubted (bench/volume_orientation.py); small drawn phantoms can be too. Not on CT: the
+# MRI network's confidence on CT does not tell head from feet (the TPTBox crop reads 0.019 surer head down).
 HEADER_MARGIN = 0.01
 WAYS = (
     "as the header places it",
@@ -351,21 +356,30 @@ def slice_of(image: SpineImage, index: int) -> SpineImage:
     )
 
 
+def ways(slice_image: SpineImage) -> list[SpineImage]:
+    """A one-slice image laid each of the eight ways of :data:`WAYS`, in that order."""
+    return _laid_four_ways(slice_image) + _laid_four_ways(slice_image.turned_on_side())
+
+
 def way_confidences(slice_image: SpineImage, model: OnnxModel | None = None) -> tuple[float, ...]:
     """The network's mean confidence on a one-slice image in each of :data:`WAYS`, in that order."""
-    ways = _four_ways(slice_image, model) + _four_ways(slice_image.turned_on_side(), model)
-    return tuple(_confidence(way) for way in ways)
+    return tuple(segment_semantic(way, model).mean_confidence() or 0.0 for way in ways(slice_image))
+
+
+def best_other_way(confidences: Sequence[float]) -> int:
+    """Which of :data:`WAYS` but the first the network reads most surely."""
+    return max(range(1, len(confidences)), key=lambda k: confidences[k])
 
 
 def header_doubt(confidences: Sequence[float]) -> str | None:
     """A review reason where the network reads the mid-sagittal slice in another of :data:`WAYS` at least
     :data:`HEADER_MARGIN` more surely than as the header places it (``confidences[0]``); None otherwise."""
-    best = max(range(1, len(confidences)), key=lambda k: confidences[k])
+    best = best_other_way(confidences)
     if confidences[best] - confidences[0] < HEADER_MARGIN:
         return None
     return (
         f"the segmentation network reads the mid-sagittal slice {WAYS[best]} more surely than {WAYS[0]} "
         f"(confidence {confidences[best]:.3f} against {confidences[0]:.3f}): the file's orientation may be wrong (an "
-        "array saved without its real affine?), and then every level name and front-to-back measure is; check the "
-        "orientation the file states"
+        "array saved without its real affine?), and then every level name and front-to-back measure is; check how "
+        "the file lays out its slices and the orientation it states, if any"
     )
