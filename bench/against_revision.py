@@ -7,7 +7,8 @@ package comes first on PYTHONPATH). Both run ``lumbar analyze --no-report`` on t
 ``bench/segmentation.py``, process start included, in alternation (each first in every other round), ``ROUNDS`` times
 each, so that a change in the machine's load falls on both. Skipped where the revision is not in the history (a
 shallow clone). Run ``.venv/bin/python bench/against_revision.py [REV]``; prints the medians and writes
-``bench/results/against_revision.json`` (and its summary to bench/claims/).
+``bench/results/against_revision.json`` (and its summary to bench/claims/; for another revision than the default,
+``against_revision_<commit>.json``).
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def main() -> None:
         "analyze_no_report_runs_s": times,
         "slower_percent": 100.0 * (medians["this"] / medians["earlier"] - 1.0),
     }
-    path = save("against_revision", payload)
+    # the default comparison's claims are the README's; another revision's go beside them, named by its commit
+    path = save("against_revision" if revision == DEFAULT_REVISION else f"against_revision_{commit}", payload)
     print(
         f"lumbar analyze --no-report, {what}, medians of {ROUNDS} alternating runs: {commit} "
         f"{medians['earlier']:.2f} s, this version {medians['this']:.2f} s ({payload['slower_percent']:+.0f}%)"

@@ -26,6 +26,7 @@ README = ROOT / "README.md"
 SOURCES = {
     "segmentation": "bench/claims/segmentation.json",
     "against_revision": "bench/claims/against_revision.json",
+    "against_ae7ced9": "bench/claims/against_revision_ae7ced9.json",
     "seg_long": "bench/claims/segmentation_seg_long.json",
     "seg_long_b16": "bench/claims/segmentation_seg_long_b16.json",
     "seg_long_wide": "bench/claims/segmentation_seg_long_wide.json",
@@ -1352,6 +1353,16 @@ def quality_and_speed_claims() -> list[Claim]:
                 f"{a['rounds']} alternating runs"
             ),
             ("against_revision",),
+        ),
+        Claim(
+            "speed: the header check against the version before it",
+            speed,
+            lambda a: (
+                f"`lumbar analyze --no-report` takes {a['analyze_no_report_s']['this']:.2f} s with it against "
+                f"{a['analyze_no_report_s']['earlier']:.2f} s at {a['revision']}, {a['slower_percent']:+.0f}% (medians "
+                f"of {a['rounds']} alternating runs"
+            ),
+            ("against_ae7ced9",),
         ),
         Claim("speed: peak memory", speed, lambda s: f"{times(s)['peak_rss_mb']:.0f} MiB", ("segmentation",)),
         Claim("speed: machine", speed, lambda s: f"on {cores_of(s)}; on an Intel Xeon's", ("segmentation",)),
