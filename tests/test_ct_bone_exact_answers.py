@@ -17,10 +17,11 @@ CITATION = (
     "specific, <= 160 HU 90% sensitive for osteoporosis by DXA"
 )
 REGION = (
-    "vertebral body within 10 mm of the mid-sagittal plane, 4 mm (plus half the largest voxel side) inside its "
-    "outline (no cortex or endplate), the posterior 25% of its depth left out (basivertebral vein), and any voxel "
-    "above 400 HU (an endplate, cortex or a bone island) or as far below the region's median as that lies above it "
-    "(noise cut evenly on both sides; a median above 400 HU, sclerotic bone, keeps the cap alone)"
+    "vertebral body within 10 mm of its own mid-sagittal plane (the middle of its voxels left to right), 4 mm (plus "
+    "half the largest voxel side) inside its outline (no cortex or endplate), the posterior 25% of its depth left out "
+    "(basivertebral vein), and any voxel above 400 HU (an endplate, cortex or a bone island) or as far below the "
+    "region's median as that lies above it (noise cut evenly on both sides; a median above 400 HU, sclerotic bone, "
+    "keeps the cap alone)"
 )
 
 
@@ -745,3 +746,12 @@ def test_metal_in_the_column_is_named_at_its_levels_and_as_much_in_front_of_it_i
     stent = hu.copy()
     stent[3:8, 4:10, 5:15] = 3000.0
     assert ct_bone.metal_reason(stent, levels, spacing, 5) is None
+
+
+def test_a_vertebras_lateral_centre_is_the_median_slice_of_its_voxels():
+    """Its trabecular region is centred there: a volume's one midline slice can lie a slice off a vertebra's own."""
+    instances = np.zeros((12, 4, 4), np.uint8)
+    instances[2:7, 1:3, 1:3] = 20  # slices 2-6, four voxels each
+    instances[9, 0, 0] = 20  # a stray voxel far to one side hardly moves a median
+    instances[:, 3, 3] = 21  # one voxel on each of the 12 slices: the lower of the two middle ones
+    assert ct_bone.lateral_centres(instances, [20, 21, 22]) == {20: 4, 21: 5}  # 22: no such vertebra

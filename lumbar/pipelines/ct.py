@@ -41,6 +41,7 @@ from lumbar.tasks.ct_bone import (
     calibration_problem,
     canal_in_line,
     grown_below_lowest_disc,
+    lateral_centres,
     metal_reason,
     midline_index,
     screen,
@@ -297,8 +298,11 @@ def build_findings(seg: Segmentation) -> tuple[Findings, np.ndarray]:
             f"the volume spans {hu.shape[0] * spacing[0]:.0f} mm left to right, too thin a slab for the trabecular "
             f"region ({DENSITY_HALF_WIDTH_MM:g} mm either side of the midline): no density read"
         )
+    centres = lateral_centres(instances, [v.label for v in tables])
     for vertebra in thick_heights_withheld(tables, seg.image):
-        density = None if thin else trabecular_density(hu, instances, vertebra.label, spacing, mid)
+        centre = centres.get(vertebra.label)
+        edge = centre is None or slab_cut(centre, spacing[0], hu.shape[0])  # its slab past the volume's side
+        density = None if thin or edge else trabecular_density(hu, instances, vertebra.label, spacing, centre)
         # a body the field cuts: its region's edge there is the field's, not the cortex's, and its bone only part
         cut = vertebra.measurements is not None and vertebra.measurements.genant_not_graded == CUT_BY_EDGE
         if density is None or vertebra.measurements is None or cut:

@@ -63,8 +63,23 @@ def slab_cut(mid: int, lateral_mm: float, n: int) -> bool:
     return inner.stop - inner.start < 2 * round(DENSITY_HALF_WIDTH_MM / lateral_mm) + 1
 
 
+def lateral_centres(instances: np.ndarray, labels: list[int]) -> dict[int, int]:
+    """The display slice through the middle of each vertebra of ``labels`` left to right: the median slice of its
+    voxels (its arch and processes lie either side alike). Its trabecular region is centred there, not on the
+    volume's midline slice, which can lie a slice off it (on 3 mm voxels L1 read 7 HU apart one slice over)."""
+    boxes = ndimage.find_objects(instances)
+    centres = {}
+    for label in labels:
+        box = boxes[label - 1] if label <= len(boxes) else None
+        if box is not None:
+            counts = (instances[box] == label).sum(axis=(1, 2))
+            centres[label] = int(box[0].start + np.searchsorted(np.cumsum(counts), counts.sum() / 2))
+    return centres
+
+
 DENSITY_REGION = (
-    f"vertebral body within {DENSITY_HALF_WIDTH_MM:g} mm of the mid-sagittal plane, {CORTEX_MARGIN_MM:g} mm (plus half "
+    f"vertebral body within {DENSITY_HALF_WIDTH_MM:g} mm of its own mid-sagittal plane (the middle of its voxels left "
+    f"to right), {CORTEX_MARGIN_MM:g} mm (plus half "
     f"the largest voxel side) inside its outline (no cortex or endplate), the posterior {VEIN_FRACTION:.0%} of its "
     f"depth left out (basivertebral vein), and any voxel above {TRABECULAR_MAX_HU:.0f} HU (an endplate, cortex or a "
     "bone island) or as far below the region's median as that lies above it (noise cut evenly on both sides; a "
