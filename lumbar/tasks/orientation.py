@@ -1,6 +1,8 @@
-"""Which way up a picture was stored: PNG and JPEG carry no orientation, and head-down pictures occur.
+"""Which way up a picture was stored (PNG and JPEG carry no orientation, and head-down pictures occur), and whether a
+volume's header places it the way its anatomy lies.
 
-A DICOM or NIfTI volume says where the head is; a picture does not, and is read as shown. Shown head down, every
+A DICOM or NIfTI volume says where the head is (and is doubted only where its anatomy clearly says otherwise: the end of
+this module); a picture does not, and is read as shown. Shown head down, every
 level is counted from the wrong end (the top thoracic disc in view named L5/S1). This is not rare: most of SPIDER's
 mid-sagittal PNGs are stored head down (``bench/orientation.py``). The segmentation network learnt from head-up
 slices only, and is more confident on a picture the right way up (it knows the sacrum below the lumbar discs, the
