@@ -113,8 +113,8 @@ def segment(
         withheld.append(f"image unlike the MRI the models learnt from: {foreign}")
     if orientation is None and confidence is not None:  # a volume: read as its header places it, unless contradicted
         doubt = header_doubt(way_confidences(slice_of(image, mid), model))
-        if doubt:
-            withheld.append(doubt)
+        if doubt:  # first: a header read the wrong way explains the rest
+            withheld.insert(0, doubt)
     if image.modality_guessed:  # a CT or a photograph saved as PNG segments confidently: the file must say MR
         withheld.append(
             f"modality not stated by the {image.format or 'file'}: analysed as {image.modality.value}, but no finding "
