@@ -748,6 +748,19 @@ def test_metal_in_the_column_is_named_at_its_levels_and_as_much_in_front_of_it_i
     assert ct_bone.metal_reason(stent, levels, spacing, 5) is None
 
 
+def test_metal_more_than_10_mm_beyond_every_level_is_said_to_lie_away_from_them():
+    """L1 alone, rows 0-19: metal from row 30, 11 mm below its last row, is at no level; from row 29, 10 mm, at L1."""
+    instances = np.zeros((11, 60, 60), np.int16)
+    instances[:, 0:20, 20:50] = L1
+    levels = LevelLabelling(instances, [Level("L1", L1, "vertebra", (0.0, 0.0), 0)])
+    below = np.zeros(instances.shape, np.float32)
+    below[3:8, 30:36, 25:35] = 3000.0
+    assert "near the spine) away from every level named:" in ct_bone.metal_reason(below, levels, (2.0, 1.0, 1.0), 5)
+    nearer = np.zeros(instances.shape, np.float32)
+    nearer[3:8, 29:35, 25:35] = 3000.0
+    assert "near the spine) at L1:" in ct_bone.metal_reason(nearer, levels, (2.0, 1.0, 1.0), 5)
+
+
 def test_a_vertebras_lateral_centre_is_the_median_slice_of_its_voxels():
     """Its trabecular region is centred there: a volume's one midline slice can lie a slice off a vertebra's own."""
     instances = np.zeros((12, 4, 4), np.uint8)

@@ -10,7 +10,7 @@ from lumbar.labels import CANAL_LABEL, VERTEBRA_IDS, classes_of, disc_label
 from lumbar.phantom import make_phantom
 from lumbar.pipelines import ct
 from lumbar.tasks.ct_bone import midline_index
-from lumbar.tasks.levels import Level, LevelLabelling, label_levels, renamed_up
+from lumbar.tasks.levels import NO_SACRUM_IN_VIEW, Level, LevelLabelling, label_levels, renamed_up
 from lumbar.tasks.sacrum import (
     ANCHORED,
     HEAD_DOWN,
@@ -230,6 +230,29 @@ def test_a_pelvis_above_the_highest_disc_is_found_looking_up_its_axis():
 def test_head_down_is_moved_first_and_the_other_reasons_keep_their_order():
     assert head_down_first(["metal", "gap", HEAD_DOWN, "no anchor"]) == [HEAD_DOWN, "metal", "gap", "no anchor"]
     assert head_down_first(["metal", "gap"]) == ["metal", "gap"] and head_down_first([]) == []
+
+
+@pytest.mark.parametrize(
+    ("pelvis_above_it", "flags"),
+    [(True, [HEAD_DOWN, "a gap", NO_ANCHOR]), (False, ["a gap", NO_ANCHOR])],
+    ids=["a pelvis above", "none"],
+)
+def test_without_a_sacrum_below_the_names_are_counted_from_the_lowest_disc_and_a_pelvis_above_says_head_down(
+    monkeypatch, pelvis_above_it, flags
+):
+    """No sacrum below the lowest disc: NO_ANCHOR, the levels' own "no sacrum in view" dropped (NO_ANCHOR says it);
+    a pelvis found above the highest disc as well: HEAD_DOWN first."""
+    from lumbar.tasks import sacrum
+
+    monkeypatch.setattr(sacrum, "reach_profile", lambda *args: [])
+    monkeypatch.setattr(sacrum, "sacrum_below", lambda *args: None)
+    monkeypatch.setattr(sacrum, "pelvis_above", lambda *args: pelvis_above_it)
+    levels = LevelLabelling(
+        np.zeros((3, 4, 4), np.int16),
+        [Level("L5/S1", 124, "disc", (10.0, 0.0), 0), Level("L4/L5", 123, "disc", (40.0, 0.0), 0)],
+        flags=[f"{NO_SACRUM_IN_VIEW}: the image ends just below the lowest disc", "a gap"],
+    )
+    assert sacrum.counted_from_sacrum(levels, np.zeros((3, 4, 4)), (1.0, 1.0, 1.0), 1).flags == flags
 
 
 def test_bone_in_front_of_the_column_is_not_projected():
