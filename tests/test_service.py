@@ -295,12 +295,11 @@ def _crash(root: str, job_id: str, input_name: str) -> None:
 
 def test_a_worker_that_dies_fails_its_job_and_the_service_goes_on(tmp_path, monkeypatch, phantom_nifti):
     """A job whose worker process dies is failed with the reason; the broken pool is replaced and the next job runs."""
-    from concurrent.futures import ProcessPoolExecutor
-
     import lumbar.service.app as service_app
+    from lumbar.resources import process_pool  # spawned, as the service's own: a fork of this threaded process can hang
 
     root = tmp_path / "service"
-    with TestClient(create_app(root, token=TOKEN, executor=ProcessPoolExecutor(1))) as client:
+    with TestClient(create_app(root, token=TOKEN, executor=process_pool(1))) as client:
         monkeypatch.setattr(service_app, "run_job", _crash)
         first = _wait(client, client.post("/jobs", files={"file": ("a.png", b"x")}, headers=AUTH).json()["id"])
         assert first["status"] == "failed" and "worker analysing it stopped" in first["error"]
@@ -334,13 +333,12 @@ def test_a_worker_that_dies_fails_its_own_job_alone_and_the_jobs_beside_it_still
     breaks its pool and every job in it; each was failed ("BrokenProcessPool"), one bad study taking the others
     down. Now each job that was running is run again alone: the phantom's is done, a.png's stops its worker again
     and is failed with the reason; a job queued behind them runs in the new pool."""
-    from concurrent.futures import ProcessPoolExecutor
-
     import lumbar.service.app as service_app
+    from lumbar.resources import process_pool  # spawned, as the service's own: a fork of this threaded process can hang
 
     monkeypatch.setattr(service_app, "run_job", _a_kills_its_worker)
     root = tmp_path / "service"
-    with TestClient(create_app(root, token=TOKEN, executor=ProcessPoolExecutor(2))) as client:
+    with TestClient(create_app(root, token=TOKEN, executor=process_pool(2))) as client:
         with open(phantom_nifti, "rb") as f:
             beside = client.post("/jobs", files={"file": ("b.nii.gz", f)}, headers=AUTH).json()["id"]
         killer = client.post("/jobs", files={"file": ("a.png", b"x")}, headers=AUTH).json()["id"]
