@@ -336,7 +336,7 @@ def _way_up(
 # ways a picture can lie (WAYS); where the network is this much more confident in another way than as the header
 # places it, the header is doubted and the Summary withheld. The margin is the mirror's and the picture on its side's,
 # not tuned on volumes: on SPIDER's T2 SPACE volumes the right way wins by 0.005 or more, and 2 of the second centre's
-# 20 slices read as volumes are doubted (bench/volume_orientation.py); small drawn phantoms can be too. Not on CT: the
+# 20 slices read as volumes are doubted (bench/volume_orientation.py). Not on CT: the
 # MRI network's confidence on CT does not tell head from feet (the TPTBox crop reads 0.019 surer head down).
 HEADER_MARGIN = 0.01
 WAYS = (
